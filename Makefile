@@ -1,0 +1,137 @@
+# Cleave: one Makefile for every binary, test and benchmark.
+# Objects go out of tree under $(BUILD)/ (build/ by default, build-asan/ for `make asan`).
+#
+#   make            build everything into build/bin/
+#   make run        install missing packages, build, start cleave-server on https://127.0.0.1:8443
+#   make test       install missing packages, build, run every test suite
+#   make asan       the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench      benchmarks (results go to bench/RESULTS.md by hand, with the machine)
+#   make format     reformat; make format-check fails on unformatted code
+
+BUILD   ?= build
+SAN     ?=
+CC      ?= gcc
+PKGS    := libmicrohttpd jansson libcurl sqlite3 libcrypto
+DATA    ?= var
+LISTEN  ?= 127.0.0.1:8443
+
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wvla -Wpointer-arith -Wwrite-strings -Wundef -Wold-style-definition -Wimplicit-fallthrough \
+	-Wno-format-truncation
+CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Icrypto -Iserver -Ihypercall-bridge/include -MMD -MP
+CFLAGS   := -std=c11 -g $(WARN)
+LDFLAGS  :=
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+CFLAGS  += -O2 -fstack-protector-strong -fPIE
+CPPFLAGS += -D_FORTIFY_SOURCE=2 -DNDEBUG
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+endif
+
+# pkg-config runs lazily so that `make deps` works before the packages exist.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+LIBS = $(PKG_LIBS) -lpthread
+
+COMMON_SRC := $(wildcard common/*.c)
+CRYPTO_SRC := $(wildcard crypto/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c))
+TESTLIB_SRC := $(wildcard tests/lib/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+INTEG_SRC  := $(wildcard tests/integration/test_*.c)
+BENCH_SRC  := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBCOMMON := $(BUILD)/lib/libcommon.a
+LIBCRYPTO := $(BUILD)/lib/libclvcrypto.a
+LIBSERVER := $(BUILD)/lib/libserver.a
+LIBTEST   := $(BUILD)/lib/libtestlib.a
+
+SERVER_BIN := $(BUILD)/bin/cleave-server
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all deps run test test-run asan bench format format-check clean
+all: $(SERVER_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+$(LIBCRYPTO): $(call obj,$(CRYPTO_SRC))
+MIGRATIONS := $(sort $(wildcard schema/migrations/*.sql))
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed-sql.sh
+	@mkdir -p $(@D)
+	@scripts/embed-sql.sh $@ $(MIGRATIONS)
+$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
+	@mkdir -p $(@D)
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIBSERVER): $(call obj,$(SERVER_SRC)) $(BUILD)/obj/gen/migrations.o
+$(LIBTEST): $(call obj,$(TESTLIB_SRC))
+$(BUILD)/lib/%.a:
+	@mkdir -p $(@D)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(SERVER_BIN): $(call obj,server/main.c) $(LIBSERVER) $(LIBCRYPTO) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER) $(LIBCRYPTO) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory $(SERVER_BIN)
+	@mkdir -p $(DATA)
+	@echo "cleave-server: https://$(LISTEN)  (data in $(DATA)/, admin token in $(DATA)/admin-token)"
+	exec $(SERVER_BIN) --data $(DATA) --listen $(LISTEN)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory test-run
+
+test-run:
+	@BUILD=$(BUILD) tests/run.sh
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-run
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bench/run.sh
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: ok"
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

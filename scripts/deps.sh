@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Cleave needs to build and test, and nothing else.
+# Idempotent and quick when everything is present: one dpkg-query, no network.
+set -euo pipefail
+
+pkgs=(gcc make pkg-config libc6-dev
+      libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev
+      libsqlite3-dev libssl-dev libcmocka-dev
+      openssl curl ca-certificates clang sqlite3)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine may have no package lists yet; refresh them once, then install.
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

@@ -1,0 +1,148 @@
+/*
+ * The route table and dispatch: match method and path, authenticate admin routes with their
+ * bearer token, call the handler. Device routes authenticate themselves (signatures cover the
+ * body, which only the handler has parsed). Unknown paths get 404, known paths with another
+ * method 405, and a handler that forgot to answer gets a 500 rather than an empty reply.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_priv.h"
+
+enum auth { AUTH_NONE, AUTH_ADMIN };
+
+static const struct route {
+	const char *method;
+	const char *pattern; /* "{}" matches one path segment */
+	enum auth auth;
+	handler_fn fn;
+} routes[] = {
+	{"GET", "/healthz", AUTH_NONE, h_healthz},
+	{"GET", "/metrics", AUTH_NONE, h_metrics},
+	{"GET", "/api/v1/server", AUTH_ADMIN, h_server},
+	{"POST", "/api/v1/tokens", AUTH_ADMIN, h_tokens_create},
+	{"GET", "/api/v1/tokens", AUTH_ADMIN, h_tokens_list},
+	{"DELETE", "/api/v1/tokens/{}", AUTH_ADMIN, h_tokens_delete},
+	{"POST", "/api/v1/enrollment-tokens", AUTH_ADMIN, h_etokens_create},
+	{"GET", "/api/v1/enrollment-tokens", AUTH_ADMIN, h_etokens_list},
+	{"DELETE", "/api/v1/enrollment-tokens/{}", AUTH_ADMIN, h_etokens_delete},
+	{"GET", "/api/v1/devices", AUTH_ADMIN, h_devices_list},
+	{"GET", "/api/v1/devices/{}", AUTH_ADMIN, h_device_get},
+	{"DELETE", "/api/v1/devices/{}", AUTH_ADMIN, h_device_delete},
+	{"PUT", "/api/v1/devices/{}/policy", AUTH_ADMIN, h_device_policy},
+	{"POST", "/api/v1/devices/{}/commands", AUTH_ADMIN, h_commands_create},
+	{"GET", "/api/v1/devices/{}/commands", AUTH_ADMIN, h_commands_of_device},
+	{"GET", "/api/v1/commands/{}", AUTH_ADMIN, h_command_get},
+	{"POST", "/api/v1/commands/{}/cancel", AUTH_ADMIN, h_command_cancel},
+	{"GET", "/api/v1/policies", AUTH_ADMIN, h_policies_list},
+	{"GET", "/api/v1/policies/{}", AUTH_ADMIN, h_policy_get},
+	{"PUT", "/api/v1/policies/{}", AUTH_ADMIN, h_policy_put},
+	{"GET", "/api/v1/default-policy", AUTH_ADMIN, h_default_policy_get},
+	{"PUT", "/api/v1/default-policy", AUTH_ADMIN, h_default_policy_put},
+	{"GET", "/api/v1/audit", AUTH_ADMIN, h_audit_list},
+	{"GET", "/api/v1/audit/verify", AUTH_ADMIN, h_audit_verify},
+	{"POST", "/device/v1/enroll/nonce", AUTH_NONE, h_enroll_nonce},
+	{"POST", "/device/v1/enroll", AUTH_NONE, h_enroll},
+	{"POST", "/device/v1/checkin", AUTH_NONE, h_checkin},
+	{"POST", "/device/v1/commands/{}/ack", AUTH_NONE, h_command_ack},
+	{"POST", "/device/v1/commands/{}/result", AUTH_NONE, h_command_result},
+};
+
+int
+api_new(struct service *svc, struct api **out)
+{
+	struct api *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return -ENOMEM;
+	a->svc = svc;
+	service_set_policy_parser(svc, api_policy_parse);
+	*out = a;
+	return 0;
+}
+
+void
+api_free(struct api *a)
+{
+	free(a);
+}
+
+void
+api_set_metrics_source(struct api *a, api_metrics_fn fn, void *ctx)
+{
+	a->metrics = fn;
+	a->metrics_ctx = ctx;
+}
+
+/* Matches path against pattern, copying "{}" segments into c->param. */
+static int
+match(const char *pattern, const char *path, struct call *c)
+{
+	int np = 0;
+
+	while (*pattern != '\0') {
+		if (pattern[0] == '{' && pattern[1] == '}') {
+			size_t n = strcspn(path, "/");
+
+			if (n == 0 || n >= sizeof(c->param_buf[0]) || np >= ROUTE_MAX_PARAMS)
+				return 0;
+			memcpy(c->param_buf[np], path, n);
+			c->param_buf[np][n] = '\0';
+			c->param[np] = c->param_buf[np];
+			np++;
+			path += n;
+			pattern += 2;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return 0;
+	}
+	return *path == '\0';
+}
+
+/* Bearer token from the Authorization header, or NULL. */
+static const char *
+bearer(const struct api_request *rq)
+{
+	const char *h = rq->header(rq->header_ctx, "Authorization");
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return h;
+}
+
+void
+api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
+{
+	struct call c = {.a = a, .rq = rq, .rs = rs};
+	const struct route *found = NULL;
+	int path_known = 0;
+	struct svc_error err = {0};
+
+	for (size_t i = 0; i < ARRAY_SIZE(routes) && found == NULL; i++) {
+		if (!match(routes[i].pattern, rq->path, &c))
+			continue;
+		path_known = 1;
+		if (strcmp(routes[i].method, rq->method) == 0)
+			found = &routes[i];
+	}
+	if (found == NULL) {
+		rs->route = "unmatched";
+		reply_problem(rs, path_known ? P_METHOD : P_NO_ROUTE,
+			      path_known ? "this endpoint does not accept that method"
+					 : "no endpoint has this path");
+		return;
+	}
+	rs->route = found->pattern;
+	if (found->auth == AUTH_ADMIN && svc_authenticate(a->svc, bearer(rq), &c.who, &err) != 0) {
+		reply_svc_error(rs, &err);
+		return;
+	}
+	found->fn(&c);
+	if (rs->status == 0)
+		reply_problem(rs, SVC_INTERNAL, NULL);
+}

@@ -1,0 +1,123 @@
+/*
+ * Private to api/: the route table types, strict JSON field decoding, encoders for records and
+ * the single place that turns failures into HTTP statuses (problem.c).
+ */
+#ifndef CLEAVE_API_PRIV_H
+#define CLEAVE_API_PRIV_H
+
+#include <jansson.h>
+
+#include "api.h"
+#include "util.h"
+
+struct api {
+	struct service *svc;
+	api_metrics_fn metrics;
+	void *metrics_ctx;
+};
+
+#define ROUTE_MAX_PARAMS 2
+
+struct call {
+	struct api *a;
+	const struct api_request *rq;
+	struct api_response *rs;
+	struct principal who; /* admin routes: the authenticated caller */
+	const char *param[ROUTE_MAX_PARAMS];
+	char param_buf[ROUTE_MAX_PARAMS][160];
+};
+
+typedef void (*handler_fn)(struct call *c);
+
+/* Failure kinds beyond the service's own, for requests that never reach it. */
+enum {
+	P_MALFORMED = 100, /* body is not JSON, or not an object */
+	P_BAD_REQUEST,     /* query or header values that make no sense */
+	P_NO_ROUTE,
+	P_METHOD,
+	P_TOO_LARGE,
+	P_MEDIA_TYPE,
+	P_BUSY,
+};
+
+/* The one function that picks statuses: fills rs with a problem+json body for kind. */
+void reply_problem(struct api_response *rs, int kind, const char *detail);
+void reply_svc_error(struct api_response *rs, const struct svc_error *err);
+/* Serialises j (consumed) as the body with status. */
+void reply_json(struct api_response *rs, int status, json_t *j);
+void reply_empty(struct api_response *rs, int status);
+
+enum field_type { F_STR, F_INT, F_BOOL, F_OBJ, F_STR_NULL };
+
+struct field {
+	const char *name;
+	enum field_type type;
+	int required;
+	void *out;        /* F_STR: char[cap]; F_INT: int64_t; F_BOOL: int; F_OBJ: json_t * */
+	size_t cap;       /* F_STR: buffer size including NUL */
+	int64_t min, max; /* F_INT bounds */
+	int *present;     /* optional: set to 1 when the field was given (F_STR_NULL: not null) */
+};
+
+/*
+ * Parses the request body as a JSON object (an empty body is {}); on failure fills rs and
+ * returns NULL. The result is owned by the caller (json_decref).
+ */
+json_t *body_object(struct call *c);
+/*
+ * Copies the fields of obj into their outputs, rejecting unknown fields, wrong types, values
+ * out of range, strings with NUL or over cap. On failure fills rs naming the field, returns -1.
+ */
+int take_fields(struct call *c, json_t *obj, const struct field *f, size_t n, const char *where);
+
+/* Query helpers: value of name into out (percent-decoded). 1 found, 0 absent, -1 bad. */
+int query_get(const char *query, const char *name, char *out, size_t cap);
+/* Reads limit (1..200, default 50) and cursor; on failure fills rs and returns -1. */
+int page_params(struct call *c, size_t *limit, int64_t *after);
+json_t *page_cursor(int64_t last, size_t n, size_t limit);
+
+json_t *jtime(int64_t unix_s);
+json_t *jtime_ms(int64_t unix_ms);
+json_t *jb64(const void *data, size_t n);
+/* Decodes a base64 string into exactly n bytes; -1 when not. */
+int unb64(const char *s, void *out, size_t n);
+
+json_t *token_json(const struct api_token *t);
+json_t *etoken_json(struct api *a, const struct enroll_token *t, const char *secret);
+json_t *device_json(struct api *a, const struct device *d);
+json_t *command_json(const struct command *c);
+json_t *policy_json(const struct policy *p);
+json_t *audit_json(const struct audit_entry *e);
+
+/* Handlers. */
+void h_healthz(struct call *c);
+void h_metrics(struct call *c);
+void h_server(struct call *c);
+void h_tokens_create(struct call *c);
+void h_tokens_list(struct call *c);
+void h_tokens_delete(struct call *c);
+void h_etokens_create(struct call *c);
+void h_etokens_list(struct call *c);
+void h_etokens_delete(struct call *c);
+void h_devices_list(struct call *c);
+void h_device_get(struct call *c);
+void h_device_delete(struct call *c);
+void h_device_policy(struct call *c);
+void h_commands_create(struct call *c);
+void h_commands_of_device(struct call *c);
+void h_command_get(struct call *c);
+void h_command_cancel(struct call *c);
+void h_policies_list(struct call *c);
+void h_policy_get(struct call *c);
+void h_policy_put(struct call *c);
+void h_default_policy_get(struct call *c);
+void h_default_policy_put(struct call *c);
+void h_audit_list(struct call *c);
+void h_audit_verify(struct call *c);
+void h_enroll_nonce(struct call *c);
+void h_enroll(struct call *c);
+void h_checkin(struct call *c);
+void h_command_ack(struct call *c);
+void h_command_result(struct call *c);
+
+#endif

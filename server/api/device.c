@@ -1,0 +1,313 @@
+/*
+ * Handlers of the device API (/device/v1): enrollment nonce, enrollment, the long-poll check-in
+ * and command acknowledgements and results. Everything after enrollment must carry a valid
+ * RFC 9421 signature made with the device key; the service checks it before anything else.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_priv.h"
+#include "crypto.h"
+#include "wire.h"
+
+/* Verifies the request signature; on failure fills rs and returns -1. */
+static int
+device_auth(struct call *c, struct device *d)
+{
+	const struct api_request *rq = c->rq;
+	struct signed_request sr = {
+		.method = rq->method,
+		.path = rq->path,
+		.query = rq->query,
+		.body = rq->body,
+		.body_len = rq->body_len,
+		.content_digest = rq->header(rq->header_ctx, "Content-Digest"),
+		.signature_input = rq->header(rq->header_ctx, "Signature-Input"),
+		.signature = rq->header(rq->header_ctx, "Signature"),
+		.client = rq->client,
+	};
+	struct svc_error err = {0};
+
+	if (svc_device_auth(c->a->svc, &sr, d, &err) != 0) {
+		reply_svc_error(c->rs, &err);
+		return -1;
+	}
+	return 0;
+}
+
+void
+h_enroll_nonce(struct call *c)
+{
+	char token[128] = "";
+	const struct field f[] = {
+		{"enrollment_token", F_STR, 1, token, sizeof(token), 0, 0, NULL},
+	};
+	struct svc_error err = {0};
+	uint8_t nonce[32];
+	int64_t exp;
+	json_t *body = body_object(c);
+
+	if (body == NULL)
+		return;
+	if (take_fields(c, body, f, ARRAY_SIZE(f), "") == 0) {
+		if (svc_enroll_nonce(c->a->svc, token, nonce, &exp, &err) != 0)
+			reply_svc_error(c->rs, &err);
+		else
+			reply_json(c->rs, 200,
+				   json_pack("{s:o, s:o}", "nonce", jb64(nonce, 32), "expires_at",
+					     jtime(exp)));
+	}
+	json_decref(body);
+}
+
+static int
+decode_key(struct call *c, const char *name, const char *b64, uint8_t out[32])
+{
+	char msg[96];
+
+	if (unb64(b64, out, 32) == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s must be a base64 Ed25519 public key (32 bytes)", name);
+	reply_problem(c->rs, SVC_INVALID, msg);
+	return -1;
+}
+
+void
+h_enroll(struct call *c)
+{
+	char token[128] = "", nonce[64] = "", dkey[64] = "", hkey[64] = "", att[512] = "";
+	char model[STORE_NAME_MAX] = "", os[STORE_NAME_MAX] = "", ver[64] = "";
+	json_t *inv = NULL;
+	const struct field f[] = {
+		{"enrollment_token", F_STR, 1, token, sizeof(token), 0, 0, NULL},
+		{"nonce", F_STR, 1, nonce, sizeof(nonce), 0, 0, NULL},
+		{"device_key", F_STR, 1, dkey, sizeof(dkey), 0, 0, NULL},
+		{"hypervisor_key", F_STR, 1, hkey, sizeof(hkey), 0, 0, NULL},
+		{"attestation", F_STR, 1, att, sizeof(att), 0, 0, NULL},
+		{"inventory", F_OBJ, 1, &inv, 0, 0, 0, NULL},
+	};
+	const struct field fi[] = {
+		{"model", F_STR, 1, model, sizeof(model), 0, 0, NULL},
+		{"os", F_STR, 1, os, sizeof(os), 0, 0, NULL},
+		{"agent_version", F_STR, 1, ver, sizeof(ver), 0, 0, NULL},
+	};
+	struct enroll_request rq = {0};
+	uint8_t attestation[ATTEST_LEN], pub[32];
+	struct svc_error err = {0};
+	struct device d;
+	struct policy p;
+	json_t *body = body_object(c), *j;
+
+	if (body == NULL)
+		return;
+	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0 ||
+	    take_fields(c, inv, fi, ARRAY_SIZE(fi), "inventory.") != 0)
+		goto out;
+	if (unb64(nonce, rq.nonce, 32) != 0) {
+		reply_problem(c->rs, SVC_INVALID,
+			      "nonce must be the base64 nonce from "
+			      "/device/v1/enroll/nonce");
+		goto out;
+	}
+	if (decode_key(c, "device_key", dkey, rq.device_key) != 0 ||
+	    decode_key(c, "hypervisor_key", hkey, rq.hv_key) != 0)
+		goto out;
+	if (unb64(att, attestation, sizeof(attestation)) != 0) {
+		reply_problem(c->rs, SVC_INVALID,
+			      "attestation must be base64 of the hypervisor's "
+			      "256-byte attestation");
+		goto out;
+	}
+	rq.etoken_secret = token;
+	rq.attestation = attestation;
+	rq.attestation_len = sizeof(attestation);
+	rq.model = model;
+	rq.os = os;
+	rq.agent_version = ver;
+	if (svc_enroll(c->a->svc, &rq, &d, &err) != 0) {
+		reply_svc_error(c->rs, &err);
+		goto out;
+	}
+	svc_ticket_key(c->a->svc, pub);
+	j = json_pack("{s:s, s:s, s:o, s:s}", "device_id", d.id, "owner", d.owner,
+		      "server_ticket_key", jb64(pub, 32), "checkin_path", "/device/v1/checkin");
+	if (svc_policy_effective(c->a->svc, &d, &p) == 0)
+		json_object_set_new(j, "policy", policy_json(&p));
+	else
+		json_object_set_new(j, "policy", json_null());
+	reply_json(c->rs, 201, j);
+out:
+	json_decref(body);
+}
+
+static json_t *
+checkin_json(const struct checkin_result *r)
+{
+	json_t *arr = json_array(), *j;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct command *cmd = &r->commands[i];
+
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "id",
+						cmd->id, "type", cmd->type, "reason", cmd->reason,
+						"counter", (json_int_t)cmd->counter, "ticket",
+						jb64(cmd->ticket, sizeof(cmd->ticket)),
+						"created_at", jtime(cmd->created_at), "expires_at",
+						jtime(cmd->expires_at)));
+	}
+	j = json_pack("{s:o}", "commands", arr);
+	if (r->policy_pending)
+		json_object_set_new(j, "policy", policy_json(&r->policy));
+	return j;
+}
+
+/* Reads the check-in body: the wait asked for and the device's report of itself. */
+static int
+checkin_body(struct call *c, int64_t *wait, struct device_report *rep, char *state, char *pname,
+	     char *ver)
+{
+	json_t *body = body_object(c), *st = NULL;
+	int r;
+	const struct field f[] = {
+		{"wait", F_INT, 0, wait, 0, 0, service_config(c->a->svc)->max_wait_s, NULL},
+		{"state", F_OBJ, 0, &st, 0, 0, 0, NULL},
+	};
+	const struct field fs[] = {
+		{"corporate_state", F_STR, 0, state, 16, 0, 0, NULL},
+		{"policy_name", F_STR, 0, pname, 64, 0, 0, NULL},
+		{"policy_version", F_INT, 0, &rep->policy_version, 0, 0, INT32_MAX, NULL},
+		{"key_epoch", F_INT, 0, &rep->key_epoch, 0, 0, INT64_MAX, NULL},
+		{"agent_version", F_STR, 0, ver, 64, 0, 0, NULL},
+	};
+
+	if (body == NULL)
+		return -1;
+	r = take_fields(c, body, f, ARRAY_SIZE(f), "");
+	if (r == 0 && st != NULL)
+		r = take_fields(c, st, fs, ARRAY_SIZE(fs), "state.");
+	if (r == 0 && state[0] && strcmp(state, "active") && strcmp(state, "locked") &&
+	    strcmp(state, "wiped")) {
+		reply_problem(c->rs, SVC_INVALID,
+			      "state.corporate_state must be active, locked or wiped");
+		r = -1;
+	}
+	rep->corporate_state = state[0] ? state : NULL;
+	rep->policy_name = pname[0] ? pname : NULL;
+	rep->agent_version = ver[0] ? ver : NULL;
+	json_decref(body);
+	return r;
+}
+
+void
+h_checkin(struct call *c)
+{
+	struct checkin_result *r = malloc(sizeof(*r));
+	struct device_report rep = {.policy_version = -1, .key_epoch = -1};
+	char state[16] = "", pname[64] = "", ver[64] = "";
+	struct svc_error err = {0};
+	int64_t wait = 0, now;
+	struct device d;
+	uint64_t gen = 0;
+	int rc;
+
+	if (r == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+		return;
+	}
+	if (c->rq->resumed) {
+		rc = svc_checkin_again(c->a->svc, c->rq->park_device, r, &gen, &err);
+	} else {
+		if (device_auth(c, &d) != 0 || checkin_body(c, &wait, &rep, state, pname, ver) != 0)
+			goto out;
+		rc = svc_checkin(c->a->svc, &d, &rep, r, &gen, &err);
+	}
+	if (rc != 0) {
+		reply_svc_error(c->rs, &err);
+		goto out;
+	}
+	if (r->n > 0 || r->policy_pending) {
+		reply_json(c->rs, 200, checkin_json(r));
+		goto out;
+	}
+	now = service_now_ms(c->a->svc);
+	if (c->rq->resumed) {
+		if (c->rq->timed_out || c->rq->park_deadline_ms <= now) {
+			reply_empty(c->rs, 204);
+			goto out;
+		}
+		c->rs->park_deadline_ms = c->rq->park_deadline_ms;
+		str_copy(c->rs->park_device, sizeof(c->rs->park_device), c->rq->park_device);
+	} else {
+		if (wait == 0) {
+			reply_empty(c->rs, 204);
+			goto out;
+		}
+		c->rs->park_deadline_ms = now + wait * 1000;
+		str_copy(c->rs->park_device, sizeof(c->rs->park_device), d.id);
+	}
+	c->rs->park = 1;
+	c->rs->park_gen = gen;
+	c->rs->status = 204;
+out:
+	free(r);
+}
+
+void
+h_command_ack(struct call *c)
+{
+	struct svc_error err = {0};
+	struct command cmd;
+	struct device d;
+
+	if (device_auth(c, &d) != 0)
+		return;
+	if (svc_command_ack(c->a->svc, &d, c->param[0], &cmd, &err) != 0)
+		reply_svc_error(c->rs, &err);
+	else
+		reply_json(c->rs, 200, json_pack("{s:s, s:s}", "id", cmd.id, "status", cmd.status));
+}
+
+void
+h_command_result(struct call *c)
+{
+	char status[16] = "", detail[STORE_TEXT_MAX - 64] = "", receipt[1024] = "";
+	int has_receipt = 0;
+	const struct field f[] = {
+		{"status", F_STR, 1, status, sizeof(status), 0, 0, NULL},
+		{"detail", F_STR, 0, detail, sizeof(detail), 0, 0, NULL},
+		{"receipt", F_STR_NULL, 0, receipt, sizeof(receipt), 0, 0, &has_receipt},
+	};
+	uint8_t rbuf[RECEIPT_LEN];
+	struct command_result res = {.status = status, .detail = detail};
+	struct svc_error err = {0};
+	struct command cmd;
+	struct device d;
+	json_t *body;
+
+	if (device_auth(c, &d) != 0)
+		return;
+	body = body_object(c);
+	if (body == NULL)
+		return;
+	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0)
+		goto out;
+	if (has_receipt) {
+		if (unb64(receipt, rbuf, sizeof(rbuf)) != 0) {
+			reply_problem(c->rs, SVC_INVALID,
+				      "receipt must be base64 of the 320-byte signed receipt");
+			goto out;
+		}
+		res.receipt = rbuf;
+		res.receipt_len = sizeof(rbuf);
+	}
+	if (svc_command_result(c->a->svc, &d, c->param[0], &res, &cmd, &err) != 0)
+		reply_svc_error(c->rs, &err);
+	else
+		reply_json(c->rs, 200,
+			   json_pack("{s:s, s:s, s:b}", "id", cmd.id, "status", cmd.status,
+				     "verified", cmd.verified != 0));
+out:
+	json_decref(body);
+}

@@ -1,0 +1,126 @@
+/*
+ * The policy document: decoding a PUT body strictly, filling defaults, checking that the limits
+ * make sense together, and producing the canonical JSON that is stored and versioned (sorted
+ * keys, compact), so that the same content always yields the same text and an unchanged PUT
+ * does not bump the version.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_priv.h"
+
+#define POLICY_DEFAULTS                                                                            \
+	{                                                                                          \
+		"aes-256-xts", 90, 72, 0, 10, ""                                                   \
+	}
+
+/* Decodes obj into c (defaults first). On failure fills c->rs via take_fields, returns -1. */
+static int
+policy_decode(struct call *call, json_t *obj, struct policy_content *c)
+{
+	json_t *enc = NULL, *off = NULL;
+	struct policy_content d = POLICY_DEFAULTS;
+	const struct field top[] = {
+		{"encryption", F_OBJ, 0, &enc, 0, 0, 0, NULL},
+		{"offline", F_OBJ, 0, &off, 0, 0, 0, NULL},
+		{"max_failed_unlocks", F_INT, 0, &d.max_failed_unlocks, 0, 0, 1000, NULL},
+		{"min_agent_version", F_STR, 0, d.min_agent_version, sizeof(d.min_agent_version), 0,
+		 0, NULL},
+	};
+	const struct field encf[] = {
+		{"cipher", F_STR, 0, d.cipher, sizeof(d.cipher), 0, 0, NULL},
+		{"key_rotation_days", F_INT, 0, &d.key_rotation_days, 0, 0, 3650, NULL},
+	};
+	const struct field offf[] = {
+		{"lock_after_hours", F_INT, 0, &d.lock_after_hours, 0, 0, 24 * 3650, NULL},
+		{"wipe_after_days", F_INT, 0, &d.wipe_after_days, 0, 0, 3650, NULL},
+	};
+
+	if (take_fields(call, obj, top, ARRAY_SIZE(top), "") != 0)
+		return -1;
+	if (enc && take_fields(call, enc, encf, ARRAY_SIZE(encf), "encryption.") != 0)
+		return -1;
+	if (off && take_fields(call, off, offf, ARRAY_SIZE(offf), "offline.") != 0)
+		return -1;
+	if (strcmp(d.cipher, "aes-256-xts") != 0) {
+		reply_problem(call->rs, SVC_INVALID,
+			      "encryption.cipher: only aes-256-xts is supported");
+		return -1;
+	}
+	if (d.wipe_after_days > 0 && d.lock_after_hours > 0 &&
+	    d.wipe_after_days * 24 <= d.lock_after_hours) {
+		reply_problem(call->rs, SVC_INVALID,
+			      "offline.wipe_after_days must come after offline.lock_after_hours");
+		return -1;
+	}
+	for (const char *p = d.min_agent_version; *p; p++) {
+		if (!((*p >= '0' && *p <= '9') || *p == '.')) {
+			reply_problem(call->rs, SVC_INVALID,
+				      "min_agent_version must look like 1.2.3");
+			return -1;
+		}
+	}
+	*c = d;
+	return 0;
+}
+
+/* Canonical text of c; owned by the caller (free()). NULL when out of memory. */
+static char *
+policy_canonical(const struct policy_content *c)
+{
+	json_t *j = json_pack("{s:{s:s, s:I}, s:{s:I, s:I}, s:I, s:s}", "encryption", "cipher",
+			      c->cipher, "key_rotation_days", (json_int_t)c->key_rotation_days,
+			      "offline", "lock_after_hours", (json_int_t)c->lock_after_hours,
+			      "wipe_after_days", (json_int_t)c->wipe_after_days,
+			      "max_failed_unlocks", (json_int_t)c->max_failed_unlocks,
+			      "min_agent_version", c->min_agent_version);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(j);
+	return s;
+}
+
+int
+api_policy_parse(const char *body, struct policy_content *c)
+{
+	struct api_response rs = {0};
+	struct api_request rq = {0};
+	struct call call = {.rq = &rq, .rs = &rs};
+	json_t *j = json_loads(body, 0, NULL);
+	int r = -1;
+
+	if (j != NULL && json_is_object(j))
+		r = policy_decode(&call, j, c);
+	json_decref(j);
+	free(rs.body);
+	return r;
+}
+
+void
+h_policy_put(struct call *c)
+{
+	struct policy_content pc;
+	struct policy p;
+	struct svc_error err = {0};
+	int changed = 0;
+	json_t *body = body_object(c);
+	char *canon;
+
+	if (body == NULL)
+		return;
+	if (policy_decode(c, body, &pc) != 0) {
+		json_decref(body);
+		return;
+	}
+	json_decref(body);
+	canon = policy_canonical(&pc);
+	if (canon == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+		return;
+	}
+	if (svc_policy_put(c->a->svc, &c->who, c->param[0], &pc, canon, &p, &changed, &err) != 0)
+		reply_svc_error(c->rs, &err);
+	else
+		reply_json(c->rs, p.version == 1 && changed ? 201 : 200, policy_json(&p));
+	free(canon);
+}

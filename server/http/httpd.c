@@ -1,0 +1,488 @@
+/*
+ * libmicrohttpd glue. Per-request state is made in the URI log callback (which sees the raw
+ * request target, query included, needed for signature checks) and freed in the completion
+ * callback. Bodies are collected up to API_BODY_MAX; larger ones get 413 and are discarded, not
+ * buffered. A check-in the api asks to park is suspended in the long-poll hub and handed back to
+ * the api when woken or due. Nothing here interprets a request's meaning.
+ */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "longpoll.h"
+#include "util.h"
+
+#define METRIC_ROWS 256
+
+struct metric_row {
+	const char *route;
+	int status;
+	uint64_t count;
+};
+
+struct httpd {
+	struct MHD_Daemon *d;
+	struct api *api;
+	struct service *svc;
+	struct lp_hub hub;
+	uint16_t port;
+	pthread_t timer;
+	pthread_mutex_t timer_lock;
+	pthread_cond_t timer_cond;
+	int timer_stop;
+	atomic_long inflight_resumed;
+	pthread_mutex_t mlock;
+	struct metric_row metrics[METRIC_ROWS];
+	size_t nmetrics;
+};
+
+struct req {
+	struct httpd *h;
+	struct MHD_Connection *con;
+	char *target; /* raw request target: path, then query after the NUL that replaced '?' */
+	const char *query;
+	char *body;
+	size_t len, cap;
+	int started;
+	int too_large;
+	int resumed;
+	struct lp_waiter w;
+	char client[INET6_ADDRSTRLEN];
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+count_request(struct httpd *h, const char *route, int status)
+{
+	pthread_mutex_lock(&h->mlock);
+	for (size_t i = 0; i < h->nmetrics; i++) {
+		if (h->metrics[i].status == status && h->metrics[i].route == route) {
+			h->metrics[i].count++;
+			pthread_mutex_unlock(&h->mlock);
+			return;
+		}
+	}
+	if (h->nmetrics < METRIC_ROWS)
+		h->metrics[h->nmetrics++] = (struct metric_row){route, status, 1};
+	pthread_mutex_unlock(&h->mlock);
+}
+
+size_t
+httpd_metrics(void *ctx, char *buf, size_t cap)
+{
+	struct httpd *h = ctx;
+	size_t n = 0;
+	int r;
+
+	r = snprintf(buf, cap,
+		     "# HELP cleave_http_requests_total HTTP requests answered, by route and "
+		     "status.\n# TYPE cleave_http_requests_total counter\n");
+	n = r > 0 ? MIN((size_t)r, cap) : 0;
+	pthread_mutex_lock(&h->mlock);
+	for (size_t i = 0; i < h->nmetrics && n < cap; i++) {
+		r = snprintf(buf + n, cap - n,
+			     "cleave_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+			     h->metrics[i].route, h->metrics[i].status,
+			     (unsigned long long)h->metrics[i].count);
+		if (r > 0)
+			n = MIN(n + (size_t)r, cap);
+	}
+	pthread_mutex_unlock(&h->mlock);
+	if (n < cap) {
+		r = snprintf(buf + n, cap - n,
+			     "# HELP cleave_parked_connections Device check-ins waiting for "
+			     "work.\n# TYPE cleave_parked_connections gauge\n"
+			     "cleave_parked_connections %zu\n",
+			     lp_parked(&h->hub));
+		if (r > 0)
+			n = MIN(n + (size_t)r, cap);
+	}
+	return n;
+}
+
+static void
+conn_suspend(void *conn)
+{
+	MHD_suspend_connection(conn);
+}
+
+static void
+conn_resume(void *conn)
+{
+	MHD_resume_connection(conn);
+}
+
+static uint64_t
+hub_gen(void *ctx, const char *device)
+{
+	return svc_wake_gen(ctx, device);
+}
+
+void
+httpd_wake(void *ctx, const char *device_id)
+{
+	struct httpd *h = ctx;
+
+	atomic_fetch_add(&h->inflight_resumed, (long)lp_wake(&h->hub, device_id));
+}
+
+static const char *
+header_of(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *con)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	const union MHD_ConnectionInfo *ci;
+	char *q;
+
+	if (r == NULL)
+		return NULL;
+	r->h = cls;
+	r->con = con;
+	r->target = strdup(uri ? uri : "/");
+	if (r->target == NULL) {
+		free(r);
+		return NULL;
+	}
+	q = strchr(r->target, '?');
+	if (q != NULL)
+		*q++ = '\0';
+	r->query = q ? q : "";
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && ci->client_addr != NULL) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET,
+				  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				  r->client, sizeof(r->client));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6,
+				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				  r->client, sizeof(r->client));
+	}
+	return r;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+
+	(void)cls;
+	(void)con;
+	(void)toe;
+	if (r == NULL)
+		return;
+	free(r->body);
+	free(r->target);
+	free(r);
+	*con_cls = NULL;
+}
+
+static enum MHD_Result
+send_response(struct req *r, struct api_response *rs)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(rs->body);
+		return MHD_NO;
+	}
+	rs->body = NULL;
+	if (rs->content_type != NULL && rs->len > 0)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (rs->location[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, rs->location);
+	ret = MHD_queue_response(r->con, (unsigned)rs->status, resp);
+	MHD_destroy_response(resp);
+	count_request(r->h, rs->route ? rs->route : "other", rs->status);
+	return ret;
+}
+
+static int
+append_body(struct req *r, const char *data, size_t n)
+{
+	if (r->too_large || r->len + n > API_BODY_MAX) {
+		r->too_large = 1;
+		return 0;
+	}
+	if (r->len + n + 1 > r->cap) {
+		size_t nc = MAX(r->cap * 2, r->len + n + 1);
+		char *nb = realloc(r->body, MIN(nc, (size_t)API_BODY_MAX + 1));
+
+		if (nb == NULL)
+			return -ENOMEM;
+		r->body = nb;
+		r->cap = MIN(nc, (size_t)API_BODY_MAX + 1);
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+	return 0;
+}
+
+/* Runs the api, parking the request when asked to and when nothing arrived meanwhile. */
+static enum MHD_Result
+dispatch(struct req *r, const char *method)
+{
+	struct api_request rq = {
+		.method = method,
+		.path = r->target,
+		.query = r->query,
+		.header = header_of,
+		.header_ctx = r->con,
+		.body = r->body,
+		.body_len = r->len,
+		.client = r->client,
+	};
+	struct api_response rs;
+
+	/* Bounded: every extra round means the device's wake generation moved meanwhile. */
+	for (int round = 0; round < 4; round++) {
+		memset(&rs, 0, sizeof(rs));
+		if (r->resumed) {
+			rq.resumed = 1;
+			rq.timed_out = r->w.timed_out;
+			str_copy(rq.park_device, sizeof(rq.park_device), r->w.device);
+			rq.park_deadline_ms = r->w.deadline_ms;
+		}
+		api_handle(r->h->api, &rq, &rs);
+		if (!rs.park)
+			return send_response(r, &rs);
+		free(rs.body);
+		str_copy(r->w.device, sizeof(r->w.device), rs.park_device);
+		r->w.deadline_ms = rs.park_deadline_ms;
+		r->w.conn = r->con;
+		if (lp_park(&r->h->hub, &r->w, rs.park_gen))
+			return MHD_YES;
+		r->resumed = 1;
+		r->w.timed_out = r->h->hub.stopping;
+	}
+	r->w.timed_out = 1;
+	memset(&rs, 0, sizeof(rs));
+	rq.timed_out = 1;
+	api_handle(r->h->api, &rq, &rs);
+	if (rs.park) {
+		free(rs.body);
+		api_transport_error(503, "the server is busy; retry", &rs);
+	}
+	return send_response(r, &rs);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+	   const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	struct httpd *h = cls;
+	struct req *r = *con_cls;
+	struct api_response rs;
+
+	(void)url;
+	(void)version;
+	if (r == NULL)
+		return MHD_NO; /* out of memory in on_uri: drop the connection */
+	if (r->w.conn != NULL) {
+		/* Only a parked request is called again without a queued response: a resume. */
+		r->resumed = 1;
+		atomic_fetch_sub(&h->inflight_resumed, 1);
+		return dispatch(r, method);
+	}
+	if (!r->started) {
+		const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+		r->started = 1;
+		if (cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX) {
+			memset(&rs, 0, sizeof(rs));
+			api_transport_error(413, "the request body is larger than 65536 bytes",
+					    &rs);
+			return send_response(r, &rs);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (append_body(r, upload_data, *upload_size) != 0) {
+			memset(&rs, 0, sizeof(rs));
+			api_transport_error(503, "out of memory", &rs);
+			*upload_size = 0;
+			return send_response(r, &rs);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_large) {
+		memset(&rs, 0, sizeof(rs));
+		api_transport_error(413, "the request body is larger than 65536 bytes", &rs);
+		return send_response(r, &rs);
+	}
+	return dispatch(r, method);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_warn("httpd: %s", line);
+}
+
+static void *
+timer_main(void *arg)
+{
+	struct httpd *h = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&h->timer_lock);
+	while (!h->timer_stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->timer_cond, &h->timer_lock, &ts);
+		if (h->timer_stop)
+			break;
+		pthread_mutex_unlock(&h->timer_lock);
+		atomic_fetch_add(&h->inflight_resumed, (long)lp_expire(&h->hub, now_ms()));
+		pthread_mutex_lock(&h->timer_lock);
+	}
+	pthread_mutex_unlock(&h->timer_lock);
+	return NULL;
+}
+
+static int
+make_addr(const struct httpd_config *cfg, struct sockaddr_storage *ss, unsigned *flags)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(cfg->port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(cfg->port);
+		*flags |= MHD_USE_IPv6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int
+httpd_start(const struct httpd_config *cfg, struct api *api, struct service *svc,
+	    struct httpd **out)
+{
+	struct httpd *h = calloc(1, sizeof(*h));
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *di;
+
+	if (h == NULL)
+		return -ENOMEM;
+	if (make_addr(cfg, &ss, &flags) != 0) {
+		log_err("httpd: %s is not a numeric IP address", cfg->host);
+		free(h);
+		return -EINVAL;
+	}
+	h->api = api;
+	h->svc = svc;
+	pthread_mutex_init(&h->mlock, NULL);
+	pthread_mutex_init(&h->timer_lock, NULL);
+	pthread_cond_init(&h->timer_cond, NULL);
+	lp_init(&h->hub, conn_suspend, conn_resume, hub_gen, svc);
+	h->d = MHD_start_daemon(
+		flags, cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+		MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
+		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)MAX(cfg->threads, 1u), MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->pool_size, MHD_OPTION_CONNECTION_TIMEOUT,
+		cfg->idle_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+	if (h->d == NULL) {
+		log_err("httpd: cannot listen on %s:%u (address in use, or bad TLS key/cert?)",
+			cfg->host, cfg->port);
+		lp_fini(&h->hub);
+		free(h);
+		return -EADDRINUSE;
+	}
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di ? di->port : cfg->port;
+	if (pthread_create(&h->timer, NULL, timer_main, h) != 0) {
+		MHD_stop_daemon(h->d);
+		lp_fini(&h->hub);
+		free(h);
+		return -EAGAIN;
+	}
+	*out = h;
+	return 0;
+}
+
+uint16_t
+httpd_port(const struct httpd *h)
+{
+	return h->port;
+}
+
+void
+httpd_stop(struct httpd *h)
+{
+	size_t n;
+
+	if (h == NULL)
+		return;
+	MHD_quiesce_daemon(h->d);
+	pthread_mutex_lock(&h->timer_lock);
+	h->timer_stop = 1;
+	pthread_cond_signal(&h->timer_cond);
+	pthread_mutex_unlock(&h->timer_lock);
+	pthread_join(h->timer, NULL);
+	/* Suspended connections must be resumed and answered before MHD_stop_daemon. */
+	n = lp_stop(&h->hub);
+	atomic_fetch_add(&h->inflight_resumed, (long)n);
+	for (int i = 0; i < 500 && atomic_load(&h->inflight_resumed) > 0; i++)
+		usleep(10 * 1000);
+	log_info("httpd: answered %zu parked check-ins, stopping", n);
+	MHD_stop_daemon(h->d);
+	lp_fini(&h->hub);
+	pthread_mutex_destroy(&h->mlock);
+	pthread_mutex_destroy(&h->timer_lock);
+	pthread_cond_destroy(&h->timer_cond);
+	free(h);
+}

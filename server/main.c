@@ -1,0 +1,583 @@
+/*
+ * cleave-server: wiring only. Reads the command line and config file, prepares the data
+ * directory on first start (database, TLS certificate, ticket-signing key, first admin token),
+ * starts the HTTPS daemon, runs the once-a-second service tick, and stops cleanly on SIGTERM or
+ * SIGINT. What requests mean lives in api/ and service/.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "crypto.h"
+#include "crypto/tls_cert.h"
+#include "http/httpd.h"
+#include "log.h"
+#include "service/service.h"
+#include "store/store.h"
+#include "util.h"
+
+#define CLEAVE_VERSION "0.1.0"
+
+struct config {
+	const char *data;
+	char host[64];
+	unsigned port;
+	char tls_cert[PATH_MAX];
+	char tls_key[PATH_MAX];
+	char public_url[256];
+	unsigned threads;
+	unsigned max_connections;
+	unsigned pool_kib;
+	unsigned max_wait_s;
+	unsigned command_ttl_h;
+	enum log_level log_level;
+	int check_only;
+	int public_url_set;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cleave-server --data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key "
+		"FILE]\n"
+		"                     [--config FILE] [--check-config] [--log-level LEVEL]\n"
+		"\n"
+		"Cleave MDM server: HTTPS REST API for admins (/api/v1) and devices (/device/v1).\n"
+		"\n"
+		"  --data DIR         state directory; created on first start with the database,\n"
+		"                     a self-signed TLS certificate (DIR/tls/cert.pem), the "
+		"ticket-\n"
+		"                     signing key (DIR/keys/ticket.key) and a first admin API "
+		"token\n"
+		"                     (DIR/admin-token, mode 0600)\n"
+		"  --listen HOST:PORT numeric address to listen on (default 127.0.0.1:8443; port "
+		"0\n"
+		"                     picks a free one; the URL is written to DIR/server.url)\n"
+		"  --tls-cert FILE    PEM certificate to serve instead of the generated one\n"
+		"  --tls-key FILE     its PEM private key\n"
+		"  --config FILE      key = value settings: listen, tls_cert, tls_key, "
+		"public_url,\n"
+		"                     threads, max_connections, connection_memory_kib, max_wait,\n"
+		"                     command_ttl_hours, log_level (command-line flags win)\n"
+		"  --check-config     validate the settings and exit (0 when valid)\n"
+		"  --log-level LEVEL  debug, info, warn or error (default info)\n"
+		"  --version          print the version\n");
+}
+
+static int
+parse_listen(struct config *c, const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	char *end;
+	unsigned long port;
+	size_t hl;
+
+	if (colon == NULL)
+		return -1;
+	hl = (size_t)(colon - v);
+	if (hl > 1 && v[0] == '[' && v[hl - 1] == ']') {
+		v++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(c->host))
+		return -1;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || port > 65535)
+		return -1;
+	memcpy(c->host, v, hl);
+	c->host[hl] = '\0';
+	c->port = (unsigned)port;
+	return 0;
+}
+
+static int
+parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long x = strtoul(v, &end, 10);
+
+	if (*v == '\0' || *end != '\0' || x < lo || x > hi)
+		return -1;
+	*out = (unsigned)x;
+	return 0;
+}
+
+/* Applies one setting; returns -1 with a message on stderr when it is wrong. */
+static int
+set_option(struct config *c, const char *key, const char *val, const char *where)
+{
+	int r = 0;
+
+	if (strcmp(key, "listen") == 0)
+		r = parse_listen(c, val);
+	else if (strcmp(key, "tls_cert") == 0)
+		r = str_copy(c->tls_cert, sizeof(c->tls_cert), val);
+	else if (strcmp(key, "tls_key") == 0)
+		r = str_copy(c->tls_key, sizeof(c->tls_key), val);
+	else if (strcmp(key, "public_url") == 0)
+		r = strncmp(val, "https://", 8) == 0
+			    ? str_copy(c->public_url, sizeof(c->public_url), val)
+			    : -1;
+	else if (strcmp(key, "threads") == 0)
+		r = parse_uint(val, 1, 64, &c->threads);
+	else if (strcmp(key, "max_connections") == 0)
+		r = parse_uint(val, 16, 1000000, &c->max_connections);
+	else if (strcmp(key, "connection_memory_kib") == 0)
+		r = parse_uint(val, 4, 256, &c->pool_kib);
+	else if (strcmp(key, "max_wait") == 0)
+		r = parse_uint(val, 1, 55, &c->max_wait_s);
+	else if (strcmp(key, "command_ttl_hours") == 0)
+		r = parse_uint(val, 1, 24 * 366, &c->command_ttl_h);
+	else if (strcmp(key, "log_level") == 0)
+		r = log_level_parse(val, &c->log_level);
+	else {
+		fprintf(stderr, "cleave-server: %s: unknown setting '%s'\n", where, key);
+		return -1;
+	}
+	if (r != 0)
+		fprintf(stderr, "cleave-server: %s: invalid value for %s: '%s'\n", where, key, val);
+	return r;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static int
+load_config_file(struct config *c, const char *path)
+{
+	char line[1024], where[PATH_MAX + 32];
+	FILE *f = fopen(path, "r");
+	int lineno = 0, bad = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "cleave-server: cannot read config %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL && lineno < 10000) {
+		char *l = trim(line), *eq;
+
+		lineno++;
+		if (*l == '\0' || *l == '#')
+			continue;
+		eq = strchr(l, '=');
+		snprintf(where, sizeof(where), "%s:%d", path, lineno);
+		if (eq == NULL) {
+			fprintf(stderr, "cleave-server: %s: expected key = value\n", where);
+			bad = 1;
+			continue;
+		}
+		*eq = '\0';
+		if (set_option(c, trim(l), trim(eq + 1), where) != 0)
+			bad = 1;
+	}
+	fclose(f);
+	return bad ? -1 : 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct config *c)
+{
+	const char *config = NULL;
+	struct config cli;
+	int listen_set = 0, cert_set = 0, key_set = 0, level_set = 0;
+
+	memset(&cli, 0, sizeof(cli));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int takes = 1;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		} else if (strcmp(a, "--version") == 0) {
+			printf("cleave-server %s\n", CLEAVE_VERSION);
+			exit(0);
+		} else if (strcmp(a, "--check-config") == 0 || strcmp(a, "-n") == 0) {
+			c->check_only = 1;
+			takes = 0;
+		} else if (v == NULL) {
+			fprintf(stderr, "cleave-server: %s needs a value (see --help)\n", a);
+			return -1;
+		} else if (strcmp(a, "--data") == 0) {
+			c->data = v;
+		} else if (strcmp(a, "--config") == 0) {
+			config = v;
+		} else if (strcmp(a, "--listen") == 0) {
+			if (parse_listen(&cli, v) != 0) {
+				fprintf(stderr,
+					"cleave-server: --listen wants HOST:PORT, got '%s'\n", v);
+				return -1;
+			}
+			listen_set = 1;
+		} else if (strcmp(a, "--tls-cert") == 0) {
+			str_copy(cli.tls_cert, sizeof(cli.tls_cert), v);
+			cert_set = 1;
+		} else if (strcmp(a, "--tls-key") == 0) {
+			str_copy(cli.tls_key, sizeof(cli.tls_key), v);
+			key_set = 1;
+		} else if (strcmp(a, "--log-level") == 0) {
+			if (log_level_parse(v, &cli.log_level) != 0) {
+				fprintf(stderr, "cleave-server: unknown log level '%s'\n", v);
+				return -1;
+			}
+			level_set = 1;
+		} else {
+			fprintf(stderr, "cleave-server: unknown option '%s' (see --help)\n", a);
+			return -1;
+		}
+		i += takes;
+	}
+	if (config != NULL && load_config_file(c, config) != 0)
+		return -1;
+	if (listen_set) {
+		memcpy(c->host, cli.host, sizeof(c->host));
+		c->port = cli.port;
+	}
+	if (cert_set)
+		memcpy(c->tls_cert, cli.tls_cert, sizeof(c->tls_cert));
+	if (key_set)
+		memcpy(c->tls_key, cli.tls_key, sizeof(c->tls_key));
+	if (level_set)
+		c->log_level = cli.log_level;
+	if (c->data == NULL) {
+		fprintf(stderr, "cleave-server: --data DIR is required (see --help)\n");
+		return -1;
+	}
+	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
+		fprintf(stderr, "cleave-server: --tls-cert and --tls-key go together\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads a whole small file into a NUL-terminated heap buffer (caller frees). */
+static char *
+read_file(const char *path, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	buf = malloc(cap + 1);
+	if (buf == NULL) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Writes data to path with mode, atomically (temp file, fsync, rename). */
+static int
+write_file(const char *path, const char *data, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(data);
+	int fd, r = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, data, n) != (ssize_t)n || fsync(fd) != 0)
+		r = -errno ? -errno : -EIO;
+	close(fd);
+	if (r == 0 && rename(tmp, path) != 0)
+		r = -errno;
+	if (r != 0)
+		unlink(tmp);
+	return r;
+}
+
+static int
+ensure_dir(const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	log_errno(errno, "cannot create %s", path);
+	return -errno;
+}
+
+static int
+ensure_tls(struct config *c, char **cert, char **key)
+{
+	char dir[PATH_MAX];
+	const char *dns[] = {"localhost"};
+	const char *ips[] = {"127.0.0.1", "::1", c->host};
+	size_t nips = strcmp(c->host, "127.0.0.1") && strcmp(c->host, "::1") &&
+				      strcmp(c->host, "0.0.0.0") && strcmp(c->host, "::")
+			      ? 3
+			      : 2;
+
+	if (c->tls_cert[0] == '\0') {
+		snprintf(dir, sizeof(dir), "%s/tls", c->data);
+		snprintf(c->tls_cert, sizeof(c->tls_cert), "%s/cert.pem", dir);
+		snprintf(c->tls_key, sizeof(c->tls_key), "%s/key.pem", dir);
+		if (ensure_dir(dir) != 0)
+			return -1;
+		if (access(c->tls_cert, R_OK) != 0 || access(c->tls_key, R_OK) != 0) {
+			if (tls_cert_generate(c->tls_cert, c->tls_key, dns, 1, ips, nips, 825) !=
+			    0) {
+				log_err("cannot create a TLS certificate in %s", dir);
+				return -1;
+			}
+			log_info("created a self-signed TLS certificate: %s", c->tls_cert);
+		}
+	}
+	*cert = read_file(c->tls_cert, 64 * 1024);
+	*key = read_file(c->tls_key, 64 * 1024);
+	if (*cert == NULL || *key == NULL) {
+		log_err("cannot read TLS certificate %s or key %s", c->tls_cert, c->tls_key);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+ensure_ticket_key(struct config *c, struct ed25519_key **k)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	int r;
+
+	snprintf(dir, sizeof(dir), "%s/keys", c->data);
+	snprintf(path, sizeof(path), "%s/ticket.key", dir);
+	if (ensure_dir(dir) != 0)
+		return -1;
+	r = ed25519_key_load(path, k);
+	if (r == -ENOENT) {
+		r = ed25519_key_generate(k);
+		if (r == 0)
+			r = ed25519_key_save(*k, path);
+		if (r == 0)
+			log_info("created the ticket-signing key: %s", path);
+	}
+	if (r != 0)
+		log_err("cannot load or create the ticket-signing key %s", path);
+	return r;
+}
+
+/* Holds an exclusive lock on DIR/server.lock for the life of the process. */
+static int
+lock_data_dir(const char *data)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/server.lock", data);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		log_err("%s is in use by another cleave-server (or cannot be locked)", data);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static unsigned
+raise_fd_limit(unsigned want, int quiet)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return want;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)want + 64) {
+		unsigned fit = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
+
+		if (!quiet)
+			log_warn("the open-file limit (%llu) allows only %u connections, not %u",
+				 (unsigned long long)rl.rlim_cur, fit, want);
+		return fit;
+	}
+	return want;
+}
+
+static int
+write_admin_token(struct service *svc, const char *data)
+{
+	char path[PATH_MAX], *secret = NULL, *line;
+	int r = service_bootstrap_admin(svc, &secret);
+
+	if (r != 0 || secret == NULL)
+		return r;
+	snprintf(path, sizeof(path), "%s/admin-token", data);
+	line = malloc(strlen(secret) + 2);
+	if (line == NULL) {
+		free(secret);
+		return -ENOMEM;
+	}
+	snprintf(line, strlen(secret) + 2, "%s\n", secret);
+	r = write_file(path, line, 0600);
+	secure_zero(secret, strlen(secret));
+	secure_zero(line, strlen(line));
+	free(secret);
+	free(line);
+	if (r == 0)
+		log_info("wrote the first admin API token to %s", path);
+	else
+		log_errno(r, "cannot write %s", path);
+	return r;
+}
+
+static int
+serve(struct config *c, struct store *st, struct ed25519_key *tkey, const char *cert,
+      const char *key)
+{
+	struct service_config sc = {
+		.command_ttl_s = (int64_t)c->command_ttl_h * 3600,
+		.enroll_ttl_s = 7 * 86400,
+		.nonce_ttl_s = 300,
+		.sig_skew_s = 300,
+		.max_wait_s = (int)c->max_wait_s,
+		.public_url = c->public_url,
+	};
+	struct httpd_config hc = {
+		.host = c->host,
+		.port = (uint16_t)c->port,
+		.cert_pem = cert,
+		.key_pem = key,
+		.threads = c->threads,
+		.conn_limit = raise_fd_limit(c->max_connections ? c->max_connections : 20000,
+					     c->max_connections == 0),
+		.pool_size = (size_t)c->pool_kib * 1024,
+		.idle_timeout_s = 120,
+	};
+	struct service *svc = NULL;
+	struct api *api = NULL;
+	struct httpd *h = NULL;
+	char path[PATH_MAX], url[128];
+	sigset_t set;
+	int r, sig = 0;
+
+	r = service_new(st, tkey, &sc, NULL, &svc);
+	if (r == 0)
+		r = api_new(svc, &api);
+	if (r == 0)
+		r = write_admin_token(svc, c->data);
+	if (r == 0)
+		r = httpd_start(&hc, api, svc, &h);
+	if (r != 0)
+		goto out;
+	service_set_waker(svc, httpd_wake, h);
+	api_set_metrics_source(api, httpd_metrics, h);
+	snprintf(url, sizeof(url), strchr(c->host, ':') ? "https://[%s]:%u\n" : "https://%s:%u\n",
+		 c->host, httpd_port(h));
+	snprintf(path, sizeof(path), "%s/server.url", c->data);
+	write_file(path, url, 0644);
+	url[strcspn(url, "\n")] = '\0';
+	if (c->port == 0 && !c->public_url_set)
+		service_set_public_url(svc, url);
+	log_info("cleave-server %s listening on %s (data %s, %u threads, %u connections max)",
+		 CLEAVE_VERSION, url, c->data, hc.threads, hc.conn_limit);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	while (sig != SIGTERM && sig != SIGINT) {
+		struct timespec ts = {1, 0};
+
+		sig = sigtimedwait(&set, NULL, &ts);
+		service_tick(svc);
+	}
+	log_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+out:
+	httpd_stop(h);
+	api_free(api);
+	service_free(svc);
+	return r;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config c = {
+		.host = "127.0.0.1",
+		.port = 8443,
+		.threads = 2,
+		.max_connections = 0, /* as many as the open-file limit allows, up to 20000 */
+		.pool_kib = 8,
+		.max_wait_s = 55,
+		.command_ttl_h = 24 * 7,
+		.log_level = LOG_LVL_INFO,
+	};
+	struct ed25519_key *tkey = NULL;
+	struct store *st = NULL;
+	char *cert = NULL, *key = NULL, dbpath[PATH_MAX];
+	sigset_t set;
+	int lockfd, r;
+
+	if (parse_args(argc, argv, &c) != 0)
+		return 2;
+	log_set_level(c.log_level);
+	c.public_url_set = c.public_url[0] != '\0';
+	if (!c.public_url_set)
+		snprintf(c.public_url, sizeof(c.public_url),
+			 strchr(c.host, ':') ? "https://[%s]:%u" : "https://%s:%u", c.host, c.port);
+	if (c.check_only) {
+		printf("configuration ok: listen %s:%u, data %s\n", c.host, c.port, c.data);
+		return 0;
+	}
+	/* Signals are taken synchronously by the main thread; every other thread blocks them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+
+	if (ensure_dir(c.data) != 0)
+		return 1;
+	lockfd = lock_data_dir(c.data);
+	if (lockfd < 0)
+		return 1;
+	snprintf(dbpath, sizeof(dbpath), "%s/cleave.db", c.data);
+	r = store_sqlite_open(dbpath, &st);
+	if (r == 0)
+		r = ensure_ticket_key(&c, &tkey);
+	if (r == 0)
+		r = ensure_tls(&c, &cert, &key);
+	if (r == 0)
+		r = serve(&c, st, tkey, cert, key);
+	if (key != NULL)
+		secure_zero(key, strlen(key));
+	free(cert);
+	free(key);
+	ed25519_key_free(tkey);
+	if (st != NULL)
+		st->ops->close(st);
+	close(lockfd);
+	return r == 0 ? 0 : 1;
+}

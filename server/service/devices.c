@@ -1,0 +1,393 @@
+/*
+ * Policies and device records. A policy change is also an order to the hypervisor (its offline
+ * lock and wipe limits), so every change queues a signed "policy" command for each device that
+ * follows the policy, in the same transaction as the change. Deleting a device is refused while
+ * a wipe or retire is still open, so no wipe can be lost by removing its record.
+ */
+#include "service_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "log.h"
+
+#define POLICY_FANOUT_MAX 100000
+
+static int
+policy_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len > 63)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = n[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+svc_policy_effective(struct service *s, const struct device *d, struct policy *out)
+{
+	if (d->policy_name[0] != '\0')
+		return s->st->ops->policy_get(s->st, d->policy_name, out);
+	return s->st->ops->policy_default(s->st, out);
+}
+
+/* Ticket arguments of a policy command: offline limits in seconds, unlock limit, version. */
+static void
+policy_args(struct service *s, const struct policy *p, uint64_t args[4])
+{
+	struct policy_content c;
+
+	memset(args, 0, 4 * sizeof(uint64_t));
+	if (s->parse_policy == NULL || s->parse_policy(p->body, &c) != 0) {
+		log_warn("service: policy %s has an unreadable body", p->name);
+		return;
+	}
+	args[0] = (uint64_t)c.lock_after_hours * 3600;
+	args[1] = (uint64_t)c.wipe_after_days * 86400;
+	args[2] = (uint64_t)c.max_failed_unlocks;
+	args[3] = (uint64_t)p->version;
+}
+
+/*
+ * Queues a policy command for each listed device inside the open transaction. Devices that
+ * vanished meanwhile are skipped. Returns 0 or a store error.
+ */
+static int
+queue_policy_tx(struct service *s, const struct policy *p, char (*ids)[STORE_ID_MAX], size_t n,
+		const char *actor)
+{
+	uint64_t args[4];
+
+	policy_args(s, p, args);
+	for (size_t i = 0; i < n; i++) {
+		struct device d;
+		struct command c;
+		int r = s->st->ops->device_get(s->st, ids[i], &d);
+
+		if (r == -ENOENT)
+			continue;
+		if (r == 0)
+			r = svc_command_queue_tx(s, &d, "policy", p->name, actor, 0, NULL, NULL,
+						 args, &c);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Lists the devices following p (its own name, plus "" when it is the default). */
+static int
+followers(struct service *s, const struct policy *p, char (**ids)[STORE_ID_MAX], size_t *n)
+{
+	int r;
+
+	*ids = malloc(POLICY_FANOUT_MAX * STORE_ID_MAX);
+	if (*ids == NULL)
+		return -ENOMEM;
+	r = s->st->ops->device_ids_by_policy(s->st, p->name, p->is_default, *ids, POLICY_FANOUT_MAX,
+					     n);
+	if (r == 0 && *n == POLICY_FANOUT_MAX)
+		log_warn("service: policy %s: only the first %d devices get the change now; the "
+			 "rest get it at their next check-in",
+			 p->name, POLICY_FANOUT_MAX);
+	return r;
+}
+
+static void
+notify_all(struct service *s, char (*ids)[STORE_ID_MAX], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		svc_notify(s, ids[i]);
+}
+
+int
+svc_policy_put(struct service *s, const struct principal *p, const char *name,
+	       const struct policy_content *c, const char *body, struct policy *out, int *changed,
+	       struct svc_error *err)
+{
+	struct policy old, np;
+	char(*ids)[STORE_ID_MAX] = NULL;
+	size_t n = 0;
+	char detail[96];
+	int r = svc_authorize(s, p, PERM_POLICY_WRITE, err);
+
+	(void)c;
+	if (r != 0)
+		return r;
+	if (!policy_name_ok(name))
+		return svc_fail(err, SVC_INVALID,
+				"policy names are 1-63 letters, digits, '.', '-' "
+				"or '_'");
+	if (strlen(body) >= sizeof(np.body))
+		return svc_fail(err, SVC_INVALID, "the policy is too large");
+	*changed = 0;
+	r = s->st->ops->tx_begin(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "policy");
+	r = s->st->ops->policy_get(s->st, name, &old);
+	if (r == 0 && strcmp(old.body, body) == 0) {
+		s->st->ops->tx_rollback(s->st);
+		*out = old;
+		return 0;
+	}
+	if (r != 0 && r != -ENOENT)
+		goto fail;
+	memset(&np, 0, sizeof(np));
+	str_copy(np.name, sizeof(np.name), name);
+	str_copy(np.body, sizeof(np.body), body);
+	np.version = r == 0 ? old.version + 1 : 1;
+	np.updated_at = svc_now_s(s);
+	r = s->st->ops->policy_put(s->st, &np);
+	if (r == 0) {
+		struct policy def;
+
+		/* The first policy becomes the default, so new devices always get one. */
+		if (s->st->ops->policy_default(s->st, &def) == -ENOENT)
+			r = s->st->ops->policy_set_default(s->st, name);
+	}
+	if (r == 0)
+		r = s->st->ops->policy_get(s->st, name, &np);
+	if (r == 0)
+		r = followers(s, &np, &ids, &n);
+	if (r == 0)
+		r = queue_policy_tx(s, &np, ids, n, p->id);
+	snprintf(detail, sizeof(detail), "version=%lld devices=%zu", (long long)np.version, n);
+	if (r == 0)
+		r = audit_append(s->st, service_now_ms(s), p->id, "policy.put", name, "ok", detail);
+	if (r != 0)
+		goto fail;
+	r = s->st->ops->tx_commit(s->st);
+	if (r != 0) {
+		free(ids);
+		return svc_store_fail(err, r, "policy");
+	}
+	notify_all(s, ids, n);
+	free(ids);
+	*out = np;
+	*changed = 1;
+	return 0;
+fail:
+	s->st->ops->tx_rollback(s->st);
+	free(ids);
+	return svc_store_fail(err, r, "policy");
+}
+
+int
+svc_policy_get(struct service *s, const struct principal *p, const char *name, struct policy *out,
+	       struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_READ, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->policy_get(s->st, name, out);
+	if (r == -ENOENT)
+		return svc_fail(err, SVC_NOT_FOUND, "no policy named %s", name);
+	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
+}
+
+int
+svc_policy_list(struct service *s, const struct principal *p, struct policy *out, size_t max,
+		size_t *n, struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_READ, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->policy_list(s->st, out, max, n);
+	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
+}
+
+int
+svc_policy_set_default(struct service *s, const struct principal *p, const char *name,
+		       struct svc_error *err)
+{
+	struct policy np, old;
+	char(*ids)[STORE_ID_MAX] = NULL;
+	size_t n = 0;
+	int r = svc_authorize(s, p, PERM_POLICY_WRITE, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->tx_begin(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "policy");
+	r = s->st->ops->policy_get(s->st, name, &np);
+	if (r == -ENOENT) {
+		s->st->ops->tx_rollback(s->st);
+		return svc_fail(err, SVC_NOT_FOUND, "no policy named %s", name);
+	}
+	if (r == 0 && s->st->ops->policy_default(s->st, &old) == 0 && strcmp(old.name, name) == 0) {
+		s->st->ops->tx_rollback(s->st);
+		return 0;
+	}
+	if (r == 0)
+		r = s->st->ops->policy_set_default(s->st, name);
+	if (r == 0)
+		r = s->st->ops->policy_get(s->st, name, &np);
+	if (r == 0)
+		r = followers(s, &np, &ids, &n);
+	if (r == 0)
+		r = queue_policy_tx(s, &np, ids, n, p->id);
+	if (r == 0)
+		r = audit_append(s->st, service_now_ms(s), p->id, "policy.default", name, "ok", "");
+	if (r == 0)
+		r = s->st->ops->tx_commit(s->st);
+	else
+		s->st->ops->tx_rollback(s->st);
+	if (r == 0)
+		notify_all(s, ids, n);
+	free(ids);
+	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
+}
+
+int
+svc_policy_assign(struct service *s, const struct principal *p, const char *device_id,
+		  const char *name, struct svc_error *err)
+{
+	struct device d;
+	struct policy pol;
+	struct command c;
+	uint64_t args[4];
+	int r = svc_authorize(s, p, PERM_POLICY_WRITE, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->tx_begin(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "device");
+	r = s->st->ops->device_get(s->st, device_id, &d);
+	if (r == -ENOENT) {
+		s->st->ops->tx_rollback(s->st);
+		return svc_fail(err, SVC_NOT_FOUND, "no device with id %s", device_id);
+	}
+	if (r == 0 && name[0] != '\0' && s->st->ops->policy_get(s->st, name, &pol) == -ENOENT) {
+		s->st->ops->tx_rollback(s->st);
+		return svc_fail(err, SVC_INVALID, "no policy named %s", name);
+	}
+	if (r == 0 && strcmp(d.status, "active") != 0) {
+		s->st->ops->tx_rollback(s->st);
+		return svc_fail(err, SVC_CONFLICT, "device %s is %s", device_id, d.status);
+	}
+	if (r == 0 && strcmp(d.policy_name, name) == 0) {
+		s->st->ops->tx_rollback(s->st);
+		return 0;
+	}
+	if (r == 0) {
+		str_copy(d.policy_name, sizeof(d.policy_name), name);
+		r = s->st->ops->device_update(s->st, &d);
+	}
+	if (r == 0 && svc_policy_effective(s, &d, &pol) == 0) {
+		policy_args(s, &pol, args);
+		r = svc_command_queue_tx(s, &d, "policy", pol.name, p->id, 0, NULL, NULL, args, &c);
+	}
+	if (r == 0)
+		r = audit_append(s->st, service_now_ms(s), p->id, "policy.assign", device_id, "ok",
+				 name[0] ? name : "(default)");
+	if (r == 0)
+		r = s->st->ops->tx_commit(s->st);
+	else
+		s->st->ops->tx_rollback(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "device");
+	svc_notify(s, device_id);
+	return 0;
+}
+
+/* ---- devices ---- */
+
+int
+svc_device_list(struct service *s, const struct principal *p, const struct device_filter *f,
+		struct device *out, size_t *n, struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_READ, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->device_list(s->st, f, out, n);
+	return r == 0 ? 0 : svc_store_fail(err, r, "device");
+}
+
+int
+svc_device_get(struct service *s, const struct principal *p, const char *id, struct device *out,
+	       struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_READ, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->device_get(s->st, id, out);
+	if (r == -ENOENT)
+		return svc_fail(err, SVC_NOT_FOUND, "no device with id %s", id);
+	return r == 0 ? 0 : svc_store_fail(err, r, "device");
+}
+
+/* 1 when the device has an open wipe or retire. */
+static int
+wipe_open(struct service *s, const char *device_id, int *open)
+{
+	struct command *cmds = malloc(64 * sizeof(*cmds));
+	size_t n = 0;
+	int r;
+
+	*open = 0;
+	if (cmds == NULL)
+		return -ENOMEM;
+	r = s->st->ops->command_open(s->st, device_id, cmds, 64, &n);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (strcmp(cmds[i].type, "wipe") == 0 || strcmp(cmds[i].type, "retire") == 0)
+			*open = 1;
+	free(cmds);
+	return r;
+}
+
+int
+svc_device_delete(struct service *s, const struct principal *p, const char *id,
+		  struct svc_error *err)
+{
+	struct device d;
+	int open = 0;
+	int r = svc_authorize(s, p, PERM_DEVICE_DELETE, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->tx_begin(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "device");
+	r = s->st->ops->device_get(s->st, id, &d);
+	if (r == 0)
+		r = wipe_open(s, id, &open);
+	if (r == 0 && open) {
+		s->st->ops->tx_rollback(s->st);
+		svc_audit_event(s, p->id, "device.delete", id, "refused", "a wipe is pending");
+		return svc_fail(err, SVC_WIPE_PENDING,
+				"device %s has a wipe pending; it cannot be deleted until the wipe "
+				"completes, fails, expires or is canceled",
+				id);
+	}
+	if (r == 0)
+		r = s->st->ops->device_delete(s->st, id);
+	if (r == 0)
+		r = audit_append(s->st, service_now_ms(s), p->id, "device.delete", id, "ok",
+				 d.owner);
+	if (r == 0)
+		r = s->st->ops->tx_commit(s->st);
+	else
+		s->st->ops->tx_rollback(s->st);
+	if (r == -ENOENT)
+		return svc_fail(err, SVC_NOT_FOUND, "no device with id %s", id);
+	if (r != 0)
+		return svc_store_fail(err, r, "device");
+	devstate_forget(&s->dev, id);
+	return 0;
+}

@@ -1,0 +1,234 @@
+/*
+ * The device's way in: enrollment nonces, enrollment itself (token, device key, hypervisor key
+ * and its attestation over the nonce), and the verification of every later signed request
+ * (RFC 9421 signature, time window, replay window). A failed verification is audited and
+ * counted; the caller only learns "unauthorized" plus a reason safe to show the device.
+ */
+#include "service_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "log.h"
+#include "wire.h"
+
+void
+svc_ticket_key(const struct service *s, uint8_t pub[32])
+{
+	memcpy(pub, s->ticket_pub, 32);
+}
+
+/* Looks up an enrollment token by its secret and says why it cannot be used, if so. */
+static int
+etoken_usable(struct service *s, const char *secret, struct enroll_token *t, struct svc_error *err)
+{
+	uint8_t h[32];
+	int r;
+
+	if (secret == NULL || secret[0] == '\0')
+		return svc_fail(err, SVC_ENROLL_DENIED, "an enrollment token is required");
+	crypto_sha256(secret, strlen(secret), h);
+	r = s->st->ops->etoken_by_hash(s->st, h, t);
+	if (r == -ENOENT)
+		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token is not valid");
+	if (r != 0)
+		return svc_store_fail(err, r, "enrollment token");
+	if (t->revoked_at != 0)
+		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token has been revoked");
+	if (t->expires_at <= svc_now_s(s))
+		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token has expired");
+	if (t->uses >= t->uses_max)
+		return svc_fail(err, SVC_ENROLL_DENIED,
+				"the enrollment token has been used up (%lld of %lld uses)",
+				(long long)t->uses, (long long)t->uses_max);
+	return 0;
+}
+
+int
+svc_enroll_nonce(struct service *s, const char *etoken_secret, uint8_t nonce[32],
+		 int64_t *expires_at, struct svc_error *err)
+{
+	struct enroll_token t;
+	int r = etoken_usable(s, etoken_secret, &t, err);
+
+	if (r != 0)
+		return r;
+	if (crypto_random(nonce, 32) != 0)
+		return svc_fail(err, SVC_INTERNAL, "no randomness");
+	*expires_at = svc_now_s(s) + s->cfg.nonce_ttl_s;
+	r = s->st->ops->nonce_insert(s->st, nonce, *expires_at);
+	return r == 0 ? 0 : svc_store_fail(err, r, "nonce");
+}
+
+/* Checks the hypervisor's attestation: signature by hv_key, over our nonce, about hv_key. */
+static int
+attestation_ok(const struct enroll_request *rq, struct attestation *a, struct svc_error *err)
+{
+	if (rq->attestation == NULL || attest_decode(rq->attestation, rq->attestation_len, a) != 0)
+		return svc_fail(err, SVC_INVALID,
+				"attestation is not a valid attestation (%d "
+				"bytes expected)",
+				ATTEST_LEN);
+	if (memcmp(a->hv_key, rq->hv_key, 32) != 0)
+		return svc_fail(err, SVC_INVALID,
+				"attestation is about a different hypervisor key");
+	if (memcmp(a->nonce, rq->nonce, 32) != 0)
+		return svc_fail(err, SVC_INVALID, "attestation does not cover the nonce");
+	if (ed25519_verify(rq->hv_key, rq->attestation, ATTEST_BODY_LEN,
+			   rq->attestation + ATTEST_BODY_LEN) != 0)
+		return svc_fail(err, SVC_INVALID, "attestation signature does not verify");
+	return 0;
+}
+
+static int
+enroll_tx(struct service *s, const struct enroll_request *rq, const struct enroll_token *t,
+	  const struct attestation *a, struct device *d)
+{
+	struct policy pol;
+	struct command c;
+	uint64_t args[4] = {0};
+	char detail[STORE_OWNER_MAX + 64];
+	int r;
+
+	r = s->st->ops->nonce_take(s->st, rq->nonce, svc_now_s(s));
+	if (r != 0)
+		return r == -ETIME || r == -ENOENT ? -ESTALE : r;
+	r = s->st->ops->etoken_use(s->st, t->id);
+	if (r != 0)
+		return r == -ENOENT ? -EDQUOT : r;
+	r = s->st->ops->device_insert(s->st, d);
+	if (r != 0)
+		return r;
+	r = s->st->ops->device_get(s->st, d->id, d);
+	/* The hypervisor needs the policy's offline limits from the start. */
+	if (r == 0 && svc_policy_effective(s, d, &pol) == 0) {
+		struct policy_content pc;
+
+		if (s->parse_policy != NULL && s->parse_policy(pol.body, &pc) == 0) {
+			args[0] = (uint64_t)pc.lock_after_hours * 3600;
+			args[1] = (uint64_t)pc.wipe_after_days * 86400;
+			args[2] = (uint64_t)pc.max_failed_unlocks;
+			args[3] = (uint64_t)pol.version;
+		}
+		r = svc_command_queue_tx(s, d, "policy", pol.name, "system", 0, NULL, NULL, args,
+					 &c);
+	}
+	snprintf(detail, sizeof(detail), "owner=%s token=%s hv_state=%u", d->owner, t->id,
+		 a->state);
+	if (r == 0)
+		r = audit_append(s->st, service_now_ms(s), d->id, "device.enroll", d->id, "ok",
+				 detail);
+	return r;
+}
+
+int
+svc_enroll(struct service *s, const struct enroll_request *rq, struct device *dev,
+	   struct svc_error *err)
+{
+	struct enroll_token t;
+	struct attestation a;
+	int r = etoken_usable(s, rq->etoken_secret, &t, err);
+
+	if (r != 0) {
+		svc_audit_event(s, "anonymous", "device.enroll", "", "denied", err->detail);
+		return r;
+	}
+	r = attestation_ok(rq, &a, err);
+	if (r != 0) {
+		svc_audit_event(s, "anonymous", "device.enroll", t.id, "denied", err->detail);
+		return r;
+	}
+	memset(dev, 0, sizeof(*dev));
+	if (svc_new_id(dev->id, "dev_") != 0)
+		return svc_fail(err, SVC_INTERNAL, "no randomness");
+	str_copy(dev->owner, sizeof(dev->owner), t.owner);
+	str_copy(dev->status, sizeof(dev->status), "active");
+	memcpy(dev->device_key, rq->device_key, 32);
+	memcpy(dev->hv_key, rq->hv_key, 32);
+	memcpy(dev->measurement, a.measurement, 32);
+	str_copy(dev->enrollment_token_id, sizeof(dev->enrollment_token_id), t.id);
+	str_copy(dev->model, sizeof(dev->model), rq->model);
+	str_copy(dev->os, sizeof(dev->os), rq->os);
+	str_copy(dev->agent_version, sizeof(dev->agent_version), rq->agent_version);
+	dev->key_epoch = (int64_t)a.key_epoch;
+	dev->enrolled_at = svc_now_s(s);
+	dev->last_seen_at = dev->enrolled_at;
+
+	r = s->st->ops->tx_begin(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "device");
+	r = enroll_tx(s, rq, &t, &a, dev);
+	if (r != 0) {
+		s->st->ops->tx_rollback(s->st);
+		if (r == -ESTALE)
+			return svc_fail(err, SVC_INVALID,
+					"the nonce is unknown, used or expired; "
+					"get a new one");
+		if (r == -EDQUOT)
+			return svc_fail(err, SVC_ENROLL_DENIED,
+					"the enrollment token has been used up");
+		if (r == -EEXIST)
+			return svc_fail(err, SVC_CONFLICT, "this device key is already enrolled");
+		return svc_store_fail(err, r, "device");
+	}
+	r = s->st->ops->tx_commit(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "device");
+	log_info("device %s enrolled for %s", dev->id, dev->owner);
+	return 0;
+}
+
+/* Audits and counts a rejected device request, then fails with SVC_UNAUTHORIZED. */
+static int
+auth_reject(struct service *s, const struct signed_request *rq, const char *keyid,
+	    struct svc_error *err, const char *why)
+{
+	char detail[192];
+
+	atomic_fetch_add(&s->auth_failures, 1);
+	snprintf(detail, sizeof(detail), "%s %s from %s: %s", rq->method, rq->path,
+		 rq->client ? rq->client : "?", why);
+	svc_audit_event(s, keyid && keyid[0] ? keyid : "anonymous", "device.auth",
+			keyid ? keyid : "", "denied", detail);
+	return svc_fail(err, SVC_UNAUTHORIZED, "%s", why);
+}
+
+int
+svc_device_auth(struct service *s, const struct signed_request *rq, struct device *dev,
+		struct svc_error *err)
+{
+	struct httpsig_params p;
+	uint8_t sig[ED25519_SIG_LEN];
+	int64_t now = svc_now_s(s);
+	int r;
+
+	if (rq->signature_input == NULL || rq->signature == NULL || rq->content_digest == NULL)
+		return auth_reject(s, rq, NULL, err,
+				   "request is not signed (Signature-Input, Signature and "
+				   "Content-Digest are required)");
+	if (httpsig_parse(rq->signature_input, rq->signature, &p, sig) != 0)
+		return auth_reject(s, rq, NULL, err, "malformed request signature");
+	r = s->st->ops->device_get(s->st, p.keyid, dev);
+	if (r == -ENOENT)
+		return auth_reject(s, rq, p.keyid, err, "unknown device");
+	if (r != 0)
+		return svc_store_fail(err, r, "device");
+	if (httpsig_verify(dev->device_key, rq->method, rq->path, rq->query, rq->body, rq->body_len,
+			   rq->content_digest, &p, sig) != 0)
+		return auth_reject(s, rq, p.keyid, err, "request signature does not verify");
+	if (p.created > now + s->cfg.sig_skew_s || p.created < now - s->cfg.sig_skew_s)
+		return auth_reject(s, rq, p.keyid, err,
+				   "request signature is stale or from the future (check the "
+				   "device clock)");
+	r = devstate_accept_nonce(&s->dev, dev->id, dev->sig_seq, p.nonce, now);
+	if (r == -ENOMEM)
+		return svc_fail(err, SVC_UNAVAILABLE, "out of memory");
+	if (r != 0)
+		return auth_reject(s, rq, p.keyid, err, "replayed request (nonce already used)");
+	if (strcmp(dev->status, "active") != 0)
+		return svc_fail(err, SVC_FORBIDDEN, "device %s is %s", dev->id, dev->status);
+	return 0;
+}

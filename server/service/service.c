@@ -1,0 +1,570 @@
+/*
+ * The service object, authentication, API and enrollment tokens, the audit calls and the
+ * periodic tick. Secrets (token values) exist only while a create call returns them; the store
+ * sees their SHA-256. Policies and devices are in devices.c, commands in commands.c, the device
+ * side of enrollment and request signatures in enroll.c.
+ */
+#include "service_priv.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit/audit.h"
+#include "b64.h"
+#include "log.h"
+
+int
+svc_fail(struct svc_error *err, enum svc_kind kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL) {
+		err->kind = kind;
+		va_start(ap, fmt);
+		vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+		va_end(ap);
+	}
+	switch (kind) {
+	case SVC_NOT_FOUND:
+		return -ENOENT;
+	case SVC_UNAUTHORIZED:
+	case SVC_FORBIDDEN:
+	case SVC_ENROLL_DENIED:
+		return -EACCES;
+	case SVC_CONFLICT:
+	case SVC_WIPE_PENDING:
+	case SVC_IDEMPOTENCY:
+		return -EBUSY;
+	case SVC_UNAVAILABLE:
+		return -ENOMEM;
+	case SVC_INTERNAL:
+		return -EIO;
+	default:
+		return -EINVAL;
+	}
+}
+
+int
+svc_store_fail(struct svc_error *err, int r, const char *what)
+{
+	if (r == -ENOENT)
+		return svc_fail(err, SVC_NOT_FOUND, "%s not found", what);
+	if (r == -ENOMEM)
+		return svc_fail(err, SVC_UNAVAILABLE, "the server is out of memory; retry later");
+	return svc_fail(err, SVC_INTERNAL, "storage failure");
+}
+
+static int64_t
+default_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+service_now_ms(const struct service *s)
+{
+	return s->clock();
+}
+
+int64_t
+svc_now_s(const struct service *s)
+{
+	return s->clock() / 1000;
+}
+
+int
+svc_new_id(char *dst, const char *prefix)
+{
+	uint8_t rnd[10];
+	size_t pl = strlen(prefix);
+
+	if (pl + 2 * sizeof(rnd) + 1 > STORE_ID_MAX || crypto_random(rnd, sizeof(rnd)) != 0)
+		return -EIO;
+	memcpy(dst, prefix, pl);
+	return hex_encode(dst + pl, STORE_ID_MAX - pl, rnd, sizeof(rnd));
+}
+
+int
+svc_new_secret(const char *prefix, char **out, uint8_t hash[32])
+{
+	uint8_t rnd[32];
+	size_t pl = strlen(prefix), cap = pl + b64url_encoded_len(sizeof(rnd)) + 1;
+	char *s = malloc(cap);
+
+	if (s == NULL)
+		return -ENOMEM;
+	if (crypto_random(rnd, sizeof(rnd)) != 0) {
+		free(s);
+		return -EIO;
+	}
+	memcpy(s, prefix, pl);
+	b64url_encode(s + pl, cap - pl, rnd, sizeof(rnd));
+	secure_zero(rnd, sizeof(rnd));
+	crypto_sha256(s, strlen(s), hash);
+	*out = s;
+	return 0;
+}
+
+int
+service_new(struct store *st, const struct ed25519_key *ticket_key,
+	    const struct service_config *cfg, svc_clock_fn clock, struct service **out)
+{
+	struct service *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return -ENOMEM;
+	s->st = st;
+	s->ticket_key = ticket_key;
+	ed25519_key_public(ticket_key, s->ticket_pub);
+	s->cfg = *cfg;
+	s->public_url = strdup(cfg->public_url ? cfg->public_url : "https://127.0.0.1:8443");
+	s->cfg.public_url = s->public_url;
+	s->clock = clock ? clock : default_clock;
+	if (s->public_url == NULL || devstate_init(&s->dev) != 0) {
+		free(s->public_url);
+		free(s);
+		return -ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+static void
+flush_checkins(struct service *s)
+{
+	enum { BATCH = 512 };
+	char ids[BATCH][STORE_ID_MAX];
+	int64_t seen[BATCH], seq[BATCH];
+	size_t n;
+
+	/* Bounded: each round takes up to BATCH devices; at most 64 rounds per tick. */
+	for (int round = 0; round < 64; round++) {
+		n = devstate_take_dirty(&s->dev, ids, seen, seq, BATCH);
+		if (n == 0)
+			return;
+		if (s->st->ops->tx_begin(s->st) != 0)
+			return;
+		for (size_t i = 0; i < n; i++)
+			s->st->ops->device_touch(s->st, ids[i], seen[i], seq[i]);
+		if (s->st->ops->tx_commit(s->st) != 0)
+			log_warn("service: could not record check-in times of %zu devices", n);
+	}
+}
+
+void
+service_tick(struct service *s)
+{
+	int64_t now = svc_now_s(s);
+	size_t expired = 0;
+
+	flush_checkins(s);
+	if (s->st->ops->tx_begin(s->st) != 0)
+		return;
+	if (s->st->ops->command_expire(s->st, now, &expired) == 0 && expired > 0) {
+		char detail[64];
+
+		snprintf(detail, sizeof(detail), "%zu commands passed their expiry", expired);
+		audit_append(s->st, service_now_ms(s), "system", "command.expire", "", "ok",
+			     detail);
+	}
+	s->st->ops->nonce_purge(s->st, now);
+	if (s->st->ops->tx_commit(s->st) == 0 && expired > 0)
+		log_info("service: %zu commands expired", expired);
+}
+
+void
+service_free(struct service *s)
+{
+	if (s == NULL)
+		return;
+	flush_checkins(s);
+	devstate_fini(&s->dev);
+	free(s->public_url);
+	free(s);
+}
+
+void
+service_set_waker(struct service *s, svc_wake_fn fn, void *ctx)
+{
+	s->wake = fn;
+	s->wake_ctx = ctx;
+}
+
+void
+service_set_policy_parser(struct service *s, policy_parse_fn fn)
+{
+	s->parse_policy = fn;
+}
+
+int
+service_set_public_url(struct service *s, const char *url)
+{
+	char *u = strdup(url);
+
+	if (u == NULL)
+		return -ENOMEM;
+	free(s->public_url);
+	s->public_url = u;
+	s->cfg.public_url = u;
+	return 0;
+}
+
+const struct service_config *
+service_config(const struct service *s)
+{
+	return &s->cfg;
+}
+
+void
+svc_notify(struct service *s, const char *device_id)
+{
+	/* Bump first, then wake: a poller that read the old generation will see the change. */
+	devstate_bump(&s->dev, device_id);
+	if (s->wake != NULL)
+		s->wake(s->wake_ctx, device_id);
+}
+
+uint64_t
+svc_wake_gen(struct service *s, const char *device_id)
+{
+	return devstate_gen(&s->dev, device_id);
+}
+
+void
+svc_audit_event(struct service *s, const char *actor, const char *action, const char *target,
+		const char *outcome, const char *detail)
+{
+	if (s->st->ops->tx_begin(s->st) != 0)
+		return;
+	if (audit_append(s->st, service_now_ms(s), actor, action, target, outcome, detail) != 0) {
+		s->st->ops->tx_rollback(s->st);
+		return;
+	}
+	s->st->ops->tx_commit(s->st);
+}
+
+/* ---- roles ---- */
+
+static const char *const role_names[] = {"", "admin", "helpdesk", "auditor"};
+
+const char *
+role_name(enum role r)
+{
+	return (unsigned)r < ARRAY_SIZE(role_names) ? role_names[r] : "";
+}
+
+enum role
+role_parse(const char *name)
+{
+	for (size_t i = 1; i < ARRAY_SIZE(role_names); i++)
+		if (strcmp(name, role_names[i]) == 0)
+			return (enum role)i;
+	return ROLE_NONE;
+}
+
+/* Bit per perm, per role: the whole authorization policy of the admin API. */
+#define P(x) (1u << (x))
+static const unsigned role_perms[] = {
+	[ROLE_NONE] = 0,
+	[ROLE_ADMIN] = ~0u,
+	[ROLE_HELPDESK] = P(PERM_READ) | P(PERM_ENROLL_WRITE) | P(PERM_CMD_ROUTINE),
+	[ROLE_AUDITOR] = P(PERM_READ) | P(PERM_AUDIT_READ) | P(PERM_TOKENS_READ),
+};
+#undef P
+
+int
+svc_authorize(struct service *s, const struct principal *p, enum perm perm, struct svc_error *err)
+{
+	(void)s;
+	if ((unsigned)p->role < ARRAY_SIZE(role_perms) && (role_perms[p->role] & (1u << perm)))
+		return 0;
+	return svc_fail(err, SVC_FORBIDDEN, "the %s role may not do this", role_name(p->role));
+}
+
+int
+svc_authenticate(struct service *s, const char *bearer, struct principal *p, struct svc_error *err)
+{
+	struct api_token t;
+	uint8_t h[32];
+	int r;
+
+	if (bearer == NULL || bearer[0] == '\0')
+		return svc_fail(err, SVC_UNAUTHORIZED,
+				"an API token is required "
+				"(Authorization: Bearer <token>)");
+	crypto_sha256(bearer, strlen(bearer), h);
+	r = s->st->ops->token_by_hash(s->st, h, &t);
+	if (r == -ENOENT)
+		return svc_fail(err, SVC_UNAUTHORIZED, "the API token is not valid");
+	if (r != 0)
+		return svc_store_fail(err, r, "token");
+	if (t.revoked_at != 0)
+		return svc_fail(err, SVC_UNAUTHORIZED, "the API token has been revoked");
+	if (t.expires_at != 0 && t.expires_at <= svc_now_s(s))
+		return svc_fail(err, SVC_UNAUTHORIZED, "the API token has expired");
+	p->role = role_parse(t.role);
+	str_copy(p->id, sizeof(p->id), t.id);
+	str_copy(p->name, sizeof(p->name), t.name);
+	return 0;
+}
+
+/* ---- API tokens ---- */
+
+static int
+token_insert(struct service *s, const char *created_by, const char *name, enum role role,
+	     int64_t expires_in_s, struct api_token *out, char **secret)
+{
+	struct api_token t;
+	char detail[192];
+	int r;
+
+	memset(&t, 0, sizeof(t));
+	r = svc_new_id(t.id, "tok_");
+	if (r == 0)
+		r = svc_new_secret("clv_at_", secret, t.hash);
+	if (r != 0)
+		return r;
+	str_copy(t.name, sizeof(t.name), name);
+	str_copy(t.role, sizeof(t.role), role_name(role));
+	str_copy(t.created_by, sizeof(t.created_by), created_by);
+	t.created_at = svc_now_s(s);
+	t.expires_at = expires_in_s > 0 ? t.created_at + expires_in_s : 0;
+	snprintf(detail, sizeof(detail), "name=%s role=%s", t.name, t.role);
+	r = s->st->ops->tx_begin(s->st);
+	if (r == 0) {
+		r = s->st->ops->token_insert(s->st, &t);
+		if (r == 0)
+			r = audit_append(s->st, service_now_ms(s), created_by, "token.create", t.id,
+					 "ok", detail);
+		if (r == 0)
+			r = s->st->ops->tx_commit(s->st);
+		else
+			s->st->ops->tx_rollback(s->st);
+	}
+	if (r != 0) {
+		free(*secret);
+		*secret = NULL;
+		return r;
+	}
+	*out = t;
+	return 0;
+}
+
+int
+service_bootstrap_admin(struct service *s, char **secret)
+{
+	struct api_token t;
+	int64_t n = 0;
+	int r = s->st->ops->token_count(s->st, &n);
+
+	*secret = NULL;
+	if (r != 0 || n > 0)
+		return r;
+	return token_insert(s, "system", "initial admin", ROLE_ADMIN, 0, &t, secret);
+}
+
+int
+svc_token_create(struct service *s, const struct principal *p, const char *name, enum role role,
+		 int64_t expires_in_s, struct api_token *out, char **secret, struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_TOKENS_WRITE, err);
+
+	if (r != 0)
+		return r;
+	if (role == ROLE_NONE)
+		return svc_fail(err, SVC_INVALID, "role must be admin, helpdesk or auditor");
+	r = token_insert(s, p->id, name, role, expires_in_s, out, secret);
+	return r == 0 ? 0 : svc_store_fail(err, r, "token");
+}
+
+int
+svc_token_list(struct service *s, const struct principal *p, int64_t after, size_t limit,
+	       struct api_token *out, size_t *n, struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_TOKENS_READ, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->token_list(s->st, after, limit, out, n);
+	return r == 0 ? 0 : svc_store_fail(err, r, "token");
+}
+
+/* Runs op(id) and an audit entry in one transaction; maps -ENOENT to "not found". */
+static int
+revoke_tx(struct service *s, const struct principal *p, const char *action, const char *what,
+	  int (*op)(struct store *, const char *, int64_t), const char *id, struct svc_error *err)
+{
+	int r = s->st->ops->tx_begin(s->st);
+
+	if (r != 0)
+		return svc_store_fail(err, r, what);
+	r = op(s->st, id, svc_now_s(s));
+	if (r == 0)
+		r = audit_append(s->st, service_now_ms(s), p->id, action, id, "ok", "");
+	if (r != 0) {
+		s->st->ops->tx_rollback(s->st);
+		if (r == -ENOENT)
+			return svc_fail(err, SVC_NOT_FOUND, "no active %s with id %s", what, id);
+		return svc_store_fail(err, r, what);
+	}
+	r = s->st->ops->tx_commit(s->st);
+	return r == 0 ? 0 : svc_store_fail(err, r, what);
+}
+
+int
+svc_token_revoke(struct service *s, const struct principal *p, const char *id,
+		 struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_TOKENS_WRITE, err);
+
+	if (r != 0)
+		return r;
+	return revoke_tx(s, p, "token.revoke", "token", s->st->ops->token_revoke, id, err);
+}
+
+/* ---- enrollment tokens ---- */
+
+int
+svc_enroll_url(struct service *s, const char *secret, char **url)
+{
+	size_t n = strlen(s->public_url) + strlen(secret) + 32;
+
+	*url = malloc(n);
+	if (*url == NULL)
+		return -ENOMEM;
+	snprintf(*url, n, "%s/enroll?token=%s", s->public_url, secret);
+	return 0;
+}
+
+int
+svc_etoken_create(struct service *s, const struct principal *p, const char *owner, int64_t uses,
+		  int64_t expires_in_s, struct enroll_token *out, char **secret,
+		  struct svc_error *err)
+{
+	struct enroll_token t;
+	char detail[STORE_OWNER_MAX + 64];
+	int r = svc_authorize(s, p, PERM_ENROLL_WRITE, err);
+
+	if (r != 0)
+		return r;
+	if (uses < 1 || uses > 100000)
+		return svc_fail(err, SVC_INVALID, "uses must be between 1 and 100000");
+	if (expires_in_s < 0 || expires_in_s > 366 * 86400)
+		return svc_fail(err, SVC_INVALID, "expires_in must be between 1 s and 366 days");
+	memset(&t, 0, sizeof(t));
+	r = svc_new_id(t.id, "etk_");
+	if (r == 0)
+		r = svc_new_secret("clv_et_", secret, t.hash);
+	if (r != 0)
+		return svc_store_fail(err, r, "enrollment token");
+	str_copy(t.owner, sizeof(t.owner), owner);
+	str_copy(t.created_by, sizeof(t.created_by), p->id);
+	t.uses_max = uses;
+	t.created_at = svc_now_s(s);
+	t.expires_at = t.created_at + (expires_in_s > 0 ? expires_in_s : s->cfg.enroll_ttl_s);
+	snprintf(detail, sizeof(detail), "owner=%s uses=%lld", t.owner, (long long)uses);
+	r = s->st->ops->tx_begin(s->st);
+	if (r == 0) {
+		r = s->st->ops->etoken_insert(s->st, &t);
+		if (r == 0)
+			r = audit_append(s->st, service_now_ms(s), p->id, "enrollment_token.create",
+					 t.id, "ok", detail);
+		if (r == 0)
+			r = s->st->ops->tx_commit(s->st);
+		else
+			s->st->ops->tx_rollback(s->st);
+	}
+	if (r != 0) {
+		free(*secret);
+		*secret = NULL;
+		return svc_store_fail(err, r, "enrollment token");
+	}
+	*out = t;
+	return 0;
+}
+
+int
+svc_etoken_list(struct service *s, const struct principal *p, int64_t after, size_t limit,
+		struct enroll_token *out, size_t *n, struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_READ, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->etoken_list(s->st, after, limit, out, n);
+	return r == 0 ? 0 : svc_store_fail(err, r, "enrollment token");
+}
+
+int
+svc_etoken_revoke(struct service *s, const struct principal *p, const char *id,
+		  struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_ENROLL_WRITE, err);
+
+	if (r != 0)
+		return r;
+	return revoke_tx(s, p, "enrollment_token.revoke", "enrollment token",
+			 s->st->ops->etoken_revoke, id, err);
+}
+
+/* ---- audit ---- */
+
+int
+svc_audit_list(struct service *s, const struct principal *p, const struct audit_filter *f,
+	       struct audit_entry *out, size_t *n, struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_AUDIT_READ, err);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->audit_list(s->st, f, out, n);
+	return r == 0 ? 0 : svc_store_fail(err, r, "audit entry");
+}
+
+int
+svc_audit_verify(struct service *s, const struct principal *p, struct audit_report *rep,
+		 struct svc_error *err)
+{
+	struct audit_verify_result v;
+	int r = svc_authorize(s, p, PERM_AUDIT_READ, err);
+
+	if (r != 0)
+		return r;
+	r = audit_verify(s->st, &v);
+	if (r != 0)
+		return svc_store_fail(err, r, "audit log");
+	rep->entries = v.entries;
+	rep->ok = v.first_bad_seq == 0;
+	rep->first_bad_seq = v.first_bad_seq;
+	str_copy(rep->problem, sizeof(rep->problem), v.problem);
+	if (!rep->ok)
+		log_warn("audit: chain verification failed: %s", v.problem);
+	return 0;
+}
+
+/* ---- metrics ---- */
+
+void
+svc_stats_get(struct service *s, struct svc_stats *out)
+{
+	out->checkins = atomic_load(&s->checkins);
+	out->auth_failures = atomic_load(&s->auth_failures);
+}
+
+int
+svc_counts(struct service *s, struct status_count *devices, size_t *nd,
+	   struct status_count *commands, size_t *nc, size_t max)
+{
+	int r = s->st->ops->device_count_by_status(s->st, devices, max, nd);
+
+	if (r == 0)
+		r = s->st->ops->command_count_by_status(s->st, commands, max, nc);
+	return r;
+}

@@ -1,0 +1,289 @@
+/*
+ * The rules of cleave-server: who may do what, how tokens, enrollment, policies and commands
+ * behave, and what is audited. Callers (the api/ layer) hand in decoded values and get records
+ * back; nothing here knows about HTTP or JSON, and nothing here runs SQL directly (store/ does).
+ * Every call returns 0 or a negative errno and, on failure, fills a struct svc_error whose kind
+ * the API layer turns into a problem+json response.
+ */
+#ifndef CLEAVE_SERVICE_H
+#define CLEAVE_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "httpsig.h"
+#include "store/store.h"
+
+enum role { ROLE_NONE = 0, ROLE_ADMIN, ROLE_HELPDESK, ROLE_AUDITOR };
+
+/* What a caller wants to do; the role matrix is in authz.c. */
+enum perm {
+	PERM_READ,          /* devices, commands, policies, enrollment tokens */
+	PERM_AUDIT_READ,    /* audit log and its verification */
+	PERM_TOKENS_READ,   /* API token metadata (never secrets) */
+	PERM_TOKENS_WRITE,  /* create and revoke API tokens */
+	PERM_ENROLL_WRITE,  /* create and revoke enrollment tokens */
+	PERM_POLICY_WRITE,  /* create, change, assign policies */
+	PERM_DEVICE_DELETE, /* delete a device record */
+	PERM_CMD_ROUTINE,   /* lock, unlock, refresh */
+	PERM_CMD_DESTRUCT,  /* wipe, retire, rekey */
+};
+
+/* Kinds of failure; api/problem.c maps each to one HTTP status and problem type. */
+enum svc_kind {
+	SVC_OK = 0,
+	SVC_INVALID,      /* a value is wrong (detail names it) */
+	SVC_UNAUTHORIZED, /* no or bad credentials */
+	SVC_FORBIDDEN,    /* credentials fine, role not allowed */
+	SVC_NOT_FOUND,
+	SVC_CONFLICT,      /* state does not allow it (e.g. cancel after delivery) */
+	SVC_WIPE_PENDING,  /* device delete refused while a wipe is open */
+	SVC_ENROLL_DENIED, /* enrollment token unknown, expired, used up or revoked */
+	SVC_IDEMPOTENCY,   /* same Idempotency-Key with a different request */
+	SVC_UNAVAILABLE,   /* out of memory or shutting down */
+	SVC_INTERNAL,      /* storage or crypto failure (logged, never shown) */
+};
+
+struct svc_error {
+	enum svc_kind kind;
+	char detail[256];
+};
+
+struct principal {
+	enum role role;
+	char id[STORE_ID_MAX];     /* token id ("system" for the server itself) */
+	char name[STORE_NAME_MAX]; /* token name, for logs and audit */
+};
+
+struct service_config {
+	int64_t command_ttl_s;  /* default lifetime of a command and its ticket */
+	int64_t enroll_ttl_s;   /* default lifetime of an enrollment token */
+	int64_t nonce_ttl_s;    /* lifetime of an enrollment nonce */
+	int64_t sig_skew_s;     /* accepted |created - now| of a device request signature */
+	int max_wait_s;         /* cap on a check-in's requested wait */
+	const char *public_url; /* base of enrollment URLs, e.g. https://127.0.0.1:8443 */
+};
+
+/* Clock in unix milliseconds; injectable for tests. */
+typedef int64_t (*svc_clock_fn)(void);
+
+/* Called (from any thread) after something became pending for device_id. */
+typedef void (*svc_wake_fn)(void *ctx, const char *device_id);
+
+struct service;
+
+/*
+ * Creates the service. st and ticket_key are borrowed and must outlive it. cfg is copied
+ * (public_url too). *out is owned by the caller (service_free).
+ */
+int service_new(struct store *st, const struct ed25519_key *ticket_key,
+		const struct service_config *cfg, svc_clock_fn clock, struct service **out);
+/* Flushes batched check-in bookkeeping and frees; NULL is ignored. */
+void service_free(struct service *s);
+void service_set_waker(struct service *s, svc_wake_fn fn, void *ctx);
+const struct service_config *service_config(const struct service *s);
+/* Replaces the base of enrollment URLs (known only once the listener is bound). 0 or -ENOMEM. */
+int service_set_public_url(struct service *s, const char *url);
+int64_t service_now_ms(const struct service *s);
+
+/*
+ * Periodic work, called about once a second from one thread: expires commands, flushes
+ * check-in times and signature counters, purges stale nonces.
+ */
+void service_tick(struct service *s);
+
+/* Creates the first admin token when none exists; its secret goes to *secret (caller frees). */
+int service_bootstrap_admin(struct service *s, char **secret);
+
+/* ---- authentication and authorization ---- */
+int svc_authenticate(struct service *s, const char *bearer, struct principal *p,
+		     struct svc_error *err);
+int svc_authorize(struct service *s, const struct principal *p, enum perm perm,
+		  struct svc_error *err);
+const char *role_name(enum role r);
+enum role role_parse(const char *s);
+
+/* ---- API tokens ---- */
+int svc_token_create(struct service *s, const struct principal *p, const char *name, enum role role,
+		     int64_t expires_in_s, struct api_token *out, char **secret,
+		     struct svc_error *err);
+int svc_token_list(struct service *s, const struct principal *p, int64_t after, size_t limit,
+		   struct api_token *out, size_t *n, struct svc_error *err);
+int svc_token_revoke(struct service *s, const struct principal *p, const char *id,
+		     struct svc_error *err);
+
+/* ---- enrollment tokens ---- */
+int svc_etoken_create(struct service *s, const struct principal *p, const char *owner, int64_t uses,
+		      int64_t expires_in_s, struct enroll_token *out, char **secret,
+		      struct svc_error *err);
+int svc_etoken_list(struct service *s, const struct principal *p, int64_t after, size_t limit,
+		    struct enroll_token *out, size_t *n, struct svc_error *err);
+int svc_etoken_revoke(struct service *s, const struct principal *p, const char *id,
+		      struct svc_error *err);
+/* "https://…/enroll?token=…" for a secret; *url owned by the caller. */
+int svc_enroll_url(struct service *s, const char *secret, char **url);
+
+/* ---- policies ---- */
+struct policy_content {
+	char cipher[32];            /* corporate volume cipher, "aes-256-xts" */
+	int64_t key_rotation_days;  /* 0: never */
+	int64_t lock_after_hours;   /* offline this long: cleave-hv locks; 0: never */
+	int64_t wipe_after_days;    /* offline this long: cleave-hv wipes; 0: never */
+	int64_t max_failed_unlocks; /* wipe after this many; 0: never */
+	char min_agent_version[32]; /* "" for any */
+};
+/*
+ * Creates or replaces policy name with content c; body is its canonical JSON (stored as is).
+ * A change bumps the version and queues a policy command for every device following it.
+ * *changed says whether anything changed.
+ */
+int svc_policy_put(struct service *s, const struct principal *p, const char *name,
+		   const struct policy_content *c, const char *body, struct policy *out,
+		   int *changed, struct svc_error *err);
+int svc_policy_get(struct service *s, const struct principal *p, const char *name,
+		   struct policy *out, struct svc_error *err);
+int svc_policy_list(struct service *s, const struct principal *p, struct policy *out, size_t max,
+		    size_t *n, struct svc_error *err);
+int svc_policy_set_default(struct service *s, const struct principal *p, const char *name,
+			   struct svc_error *err);
+/* Assigns policy name to a device ("" = follow the default). */
+int svc_policy_assign(struct service *s, const struct principal *p, const char *device_id,
+		      const char *name, struct svc_error *err);
+/* The policy a device follows (its own or the default); -ENOENT when none exists. */
+int svc_policy_effective(struct service *s, const struct device *d, struct policy *out);
+/* Parses a stored canonical body back into content (used for tickets); 0 or -EINVAL. */
+typedef int (*policy_parse_fn)(const char *body, struct policy_content *c);
+void service_set_policy_parser(struct service *s, policy_parse_fn fn);
+
+/* ---- devices ---- */
+int svc_device_list(struct service *s, const struct principal *p, const struct device_filter *f,
+		    struct device *out, size_t *n, struct svc_error *err);
+int svc_device_get(struct service *s, const struct principal *p, const char *id, struct device *out,
+		   struct svc_error *err);
+int svc_device_delete(struct service *s, const struct principal *p, const char *id,
+		      struct svc_error *err);
+
+/* ---- commands (admin side) ---- */
+struct command_request {
+	const char *device_id;
+	const char *type;            /* wipe, lock, unlock, rekey, retire, refresh */
+	const char *reason;          /* may be "" */
+	int64_t expires_in_s;        /* 0: the configured default */
+	const char *idempotency_key; /* NULL or "" for none */
+	const uint8_t *request_hash; /* SHA-256 of what makes the request (with a key) */
+};
+/* *created is 0 when an Idempotency-Key replay returned the existing command. */
+int svc_command_create(struct service *s, const struct principal *p,
+		       const struct command_request *rq, struct command *out, int *created,
+		       struct svc_error *err);
+int svc_command_get(struct service *s, const struct principal *p, const char *id,
+		    struct command *out, struct svc_error *err);
+int svc_command_list(struct service *s, const struct principal *p, const struct command_filter *f,
+		     struct command *out, size_t *n, struct svc_error *err);
+int svc_command_cancel(struct service *s, const struct principal *p, const char *id,
+		       struct command *out, struct svc_error *err);
+
+/* ---- audit ---- */
+int svc_audit_list(struct service *s, const struct principal *p, const struct audit_filter *f,
+		   struct audit_entry *out, size_t *n, struct svc_error *err);
+struct audit_report {
+	int64_t entries;
+	int ok;
+	int64_t first_bad_seq; /* 0 when ok */
+	char problem[128];
+};
+int svc_audit_verify(struct service *s, const struct principal *p, struct audit_report *rep,
+		     struct svc_error *err);
+/* Appends one audit entry in its own transaction (for denials and failures). */
+void svc_audit_event(struct service *s, const char *actor, const char *action, const char *target,
+		     const char *outcome, const char *detail);
+
+/* ---- device side ---- */
+int svc_enroll_nonce(struct service *s, const char *etoken_secret, uint8_t nonce[32],
+		     int64_t *expires_at, struct svc_error *err);
+
+struct enroll_request {
+	const char *etoken_secret;
+	uint8_t nonce[32];
+	uint8_t device_key[32];
+	uint8_t hv_key[32];
+	const uint8_t *attestation; /* ATTEST_LEN bytes */
+	size_t attestation_len;
+	const char *model;
+	const char *os;
+	const char *agent_version;
+};
+int svc_enroll(struct service *s, const struct enroll_request *rq, struct device *dev,
+	       struct svc_error *err);
+/* The server's ticket-signing public key. */
+void svc_ticket_key(const struct service *s, uint8_t pub[32]);
+
+/* The parts of a device request that its signature covers. */
+struct signed_request {
+	const char *method;
+	const char *path;
+	const char *query; /* raw, without '?'; NULL or "" when none */
+	const void *body;
+	size_t body_len;
+	const char *content_digest; /* header values; NULL when absent */
+	const char *signature_input;
+	const char *signature;
+	const char *client; /* peer address, for the audit log */
+};
+/* Verifies a device request: signature, time window, replay. Fills dev on success. */
+int svc_device_auth(struct service *s, const struct signed_request *rq, struct device *dev,
+		    struct svc_error *err);
+
+/* What a device reports about itself at check-in; NULL fields are left unchanged. */
+struct device_report {
+	const char *corporate_state; /* active, locked, wiped */
+	const char *policy_name;
+	int64_t policy_version; /* -1: not reported */
+	int64_t key_epoch;      /* -1: not reported */
+	const char *agent_version;
+};
+
+#define CHECKIN_MAX_COMMANDS 16
+struct checkin_result {
+	size_t n;
+	struct command commands[CHECKIN_MAX_COMMANDS];
+	int policy_pending;   /* the device's applied policy differs from its effective one */
+	struct policy policy; /* valid when policy_pending */
+};
+/*
+ * One check-in pass: records the report, marks queued commands delivered and returns the open
+ * ones not yet acknowledged, plus the policy when it changed. r->n == 0 and !policy_pending
+ * means nothing is pending: the caller may park. *gen receives the device's wake generation
+ * read before looking, for svc_wake_gen comparisons when parking.
+ */
+int svc_checkin(struct service *s, struct device *dev, const struct device_report *rep,
+		struct checkin_result *r, uint64_t *gen, struct svc_error *err);
+/* A check-in pass for a parked request that came back: no report, device looked up by id. */
+int svc_checkin_again(struct service *s, const char *device_id, struct checkin_result *r,
+		      uint64_t *gen, struct svc_error *err);
+/* The device's wake generation: it changes whenever something becomes pending for it. */
+uint64_t svc_wake_gen(struct service *s, const char *device_id);
+
+int svc_command_ack(struct service *s, const struct device *dev, const char *cmd_id,
+		    struct command *out, struct svc_error *err);
+struct command_result {
+	const char *status; /* completed or failed */
+	const char *detail;
+	const uint8_t *receipt;
+	size_t receipt_len;
+};
+int svc_command_result(struct service *s, const struct device *dev, const char *cmd_id,
+		       const struct command_result *res, struct command *out,
+		       struct svc_error *err);
+
+/* Counters for /metrics. */
+struct svc_stats {
+	uint64_t checkins;
+	uint64_t auth_failures;
+};
+void svc_stats_get(struct service *s, struct svc_stats *out);
+int svc_counts(struct service *s, struct status_count *devices, size_t *nd,
+	       struct status_count *commands, size_t *nc, size_t max);
+
+#endif

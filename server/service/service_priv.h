@@ -1,0 +1,46 @@
+/*
+ * Private to service/: the service object and helpers shared by its files.
+ */
+#ifndef CLEAVE_SERVICE_PRIV_H
+#define CLEAVE_SERVICE_PRIV_H
+
+#include <stdatomic.h>
+
+#include "devstate.h"
+#include "service.h"
+#include "util.h"
+
+struct service {
+	struct store *st;
+	const struct ed25519_key *ticket_key;
+	uint8_t ticket_pub[32];
+	struct service_config cfg;
+	char *public_url;
+	svc_clock_fn clock;
+	svc_wake_fn wake;
+	void *wake_ctx;
+	policy_parse_fn parse_policy;
+	struct devstate dev;
+	atomic_uint_fast64_t checkins;
+	atomic_uint_fast64_t auth_failures;
+};
+
+/* Fills err and returns the errno that goes with kind. */
+int svc_fail(struct svc_error *err, enum svc_kind kind, const char *fmt, ...) __printf(3, 4);
+/* Maps a store error to SVC_NOT_FOUND / SVC_INTERNAL / SVC_UNAVAILABLE. */
+int svc_store_fail(struct svc_error *err, int r, const char *what);
+
+int64_t svc_now_s(const struct service *s);
+/* prefix + 20 random hex digits, e.g. "dev_3f…"; dst must hold STORE_ID_MAX. */
+int svc_new_id(char *dst, const char *prefix);
+/* prefix + 43 base64url characters of 32 random bytes; *out owned by caller; hash = SHA-256. */
+int svc_new_secret(const char *prefix, char **out, uint8_t hash[32]);
+
+/* Queues a command inside the caller's transaction and fills out (counter, signed ticket). */
+int svc_command_queue_tx(struct service *s, struct device *d, const char *type, const char *reason,
+			 const char *created_by, int64_t expires_in_s, const char *idem_key,
+			 const uint8_t *request_hash, const uint64_t args[4], struct command *out);
+/* Tells waiters of device_id that something is pending (after the commit). */
+void svc_notify(struct service *s, const char *device_id);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * The numbered SQL migrations from schema/migrations, embedded at build time by
+ * scripts/embed-sql.sh. Numbers start at 1 and have no gaps; each is applied once.
+ */
+#ifndef CLEAVE_MIGRATIONS_H
+#define CLEAVE_MIGRATIONS_H
+
+struct migration {
+	int number;
+	const char *name;
+	const char *sql;
+};
+
+extern const struct migration migrations[];
+extern const unsigned long migrations_count;
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * Connection management for the SQLite backend. Each thread gets its own connection (SQLite
+ * connections must not be shared across concurrent threads), opened on first use with WAL,
+ * synchronous=FULL and foreign keys on, and its prepared statements are cached for its life.
+ * Connections of threads that exit go back to a free list. This file also applies migrations;
+ * it knows nothing about the records themselves.
+ */
+#include "sqlite_conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "migrations.h"
+#include "store_sqlite_priv.h"
+
+void
+sq_conn_release(void *p)
+{
+	struct sq_conn *c = p;
+
+	/* Thread exit: keep the connection (and its statements) for the next thread. */
+	if (c != NULL)
+		__atomic_store_n(&c->in_use, 0, __ATOMIC_RELEASE);
+}
+
+static int
+conn_open(struct sq_store *s, sqlite3 **out)
+{
+	static const char *const pragmas = "PRAGMA journal_mode=WAL;"
+					   "PRAGMA synchronous=FULL;"
+					   "PRAGMA foreign_keys=ON;"
+					   "PRAGMA busy_timeout=10000;"
+					   "PRAGMA temp_store=MEMORY;";
+	sqlite3 *db = NULL;
+	char *err = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(s->path, &db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		log_err("store: cannot open %s: %s", s->path,
+			db ? sqlite3_errmsg(db) : "no memory");
+		sqlite3_close(db);
+		return -EIO;
+	}
+	rc = sqlite3_exec(db, pragmas, NULL, NULL, &err);
+	if (rc != SQLITE_OK) {
+		log_err("store: %s: setting pragmas: %s", s->path, err ? err : "?");
+		sqlite3_free(err);
+		sqlite3_close(db);
+		return -EIO;
+	}
+	*out = db;
+	return 0;
+}
+
+struct sq_conn *
+sq_conn_get(struct sq_store *s)
+{
+	struct sq_conn *c = pthread_getspecific(s->key);
+
+	if (c != NULL)
+		return c;
+	pthread_mutex_lock(&s->list_lock);
+	for (c = s->conns; c != NULL; c = c->next)
+		if (!c->in_use)
+			break;
+	if (c == NULL) {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL || conn_open(s, &c->db) != 0) {
+			free(c);
+			pthread_mutex_unlock(&s->list_lock);
+			return NULL;
+		}
+		c->next = s->conns;
+		s->conns = c;
+	}
+	c->in_use = 1;
+	pthread_mutex_unlock(&s->list_lock);
+	pthread_setspecific(s->key, c);
+	return c;
+}
+
+sqlite3_stmt *
+sq_stmt(struct sq_store *s, int idx, const char *sql)
+{
+	struct sq_conn *c = sq_conn_get(s);
+	sqlite3_stmt *st;
+
+	if (c == NULL || idx < 0 || idx >= SQ_MAX_STMTS)
+		return NULL;
+	st = c->stmts[idx];
+	if (st == NULL) {
+		int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+
+		if (rc != SQLITE_OK) {
+			log_err("store: prepare #%d failed: %s", idx, sqlite3_errmsg(c->db));
+			return NULL;
+		}
+		c->stmts[idx] = st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+int
+sq_err(struct sq_store *s, int rc, const char *what)
+{
+	struct sq_conn *c = pthread_getspecific(s->key);
+
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	default:
+		log_err("store: %s: %s (%d)", what, c ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc),
+			rc);
+		return -EIO;
+	}
+}
+
+int
+sq_exec_stmt(struct sq_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	int r = rc == SQLITE_DONE ? 0 : sq_err(s, rc, what);
+
+	sqlite3_reset(st);
+	return r;
+}
+
+void
+sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+
+	if (cap == 0)
+		return;
+	if (n >= cap)
+		n = cap - 1;
+	if (n > 0)
+		memcpy(dst, t, n);
+	dst[n] = '\0';
+}
+
+void
+sq_col_blob(sqlite3_stmt *st, int col, void *dst, size_t n)
+{
+	const void *b = sqlite3_column_blob(st, col);
+
+	if (b != NULL && (size_t)sqlite3_column_bytes(st, col) == n)
+		memcpy(dst, b, n);
+	else
+		memset(dst, 0, n);
+}
+
+static int
+user_version(sqlite3 *db, int *v)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return -EIO;
+	rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int
+sq_migrate(struct sq_store *s, sqlite3 *db)
+{
+	int have;
+
+	if (user_version(db, &have) != 0) {
+		log_err("store: %s: cannot read schema version: %s", s->path, sqlite3_errmsg(db));
+		return -EIO;
+	}
+	if (have > (int)migrations_count) {
+		log_err("store: %s has schema version %d, newer than this build (%lu); refusing",
+			s->path, have, migrations_count);
+		return -EPROTO;
+	}
+	for (unsigned long i = (unsigned long)have; i < migrations_count; i++) {
+		const struct migration *m = &migrations[i];
+		char setv[64];
+		char *err = NULL;
+		int rc;
+
+		snprintf(setv, sizeof(setv), "PRAGMA user_version=%d;", m->number);
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, m->sql, NULL, NULL, &err);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, setv, NULL, NULL, &err);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &err);
+		if (rc != SQLITE_OK) {
+			log_err("store: migration %s failed: %s", m->name, err ? err : "?");
+			sqlite3_free(err);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -EIO;
+		}
+		log_info("store: applied migration %s", m->name);
+	}
+	s->schema_version = (int)migrations_count;
+	return 0;
+}
+
+int
+sq_one(struct sq_store *s, sqlite3_stmt *q, void *out, sq_row_fn fn, const char *what)
+{
+	int rc = sqlite3_step(q);
+	int r = 0;
+
+	if (rc == SQLITE_ROW)
+		fn(q, out);
+	else if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else
+		r = sq_err(s, rc, what);
+	sqlite3_reset(q);
+	return r;
+}
+
+int
+sq_many(struct sq_store *s, sqlite3_stmt *q, void *out, size_t size, size_t max, size_t *n,
+	sq_row_fn fn, const char *what)
+{
+	size_t k = 0;
+	int rc = SQLITE_DONE;
+
+	while (k < max && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		memset((char *)out + k * size, 0, size);
+		fn(q, (char *)out + k * size);
+		k++;
+	}
+	*n = k;
+	sqlite3_reset(q);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return 0;
+	return sq_err(s, rc, what);
+}
+
+int
+sq_int64(struct sq_store *s, sqlite3_stmt *q, int64_t *v, const char *what)
+{
+	int rc = sqlite3_step(q);
+	int r = 0;
+
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int64(q, 0);
+	else if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else
+		r = sq_err(s, rc, what);
+	sqlite3_reset(q);
+	return r;
+}
+
+int
+sq_exec_changed(struct sq_store *s, sqlite3_stmt *q, const char *what)
+{
+	int r = sq_exec_stmt(s, q, what);
+
+	if (r == 0 && sqlite3_changes(sqlite3_db_handle(q)) == 0)
+		return -ENOENT;
+	return r;
+}
+
+int
+sq_counts(struct sq_store *s, sqlite3_stmt *q, struct status_count *out, size_t max, size_t *n,
+	  const char *what)
+{
+	size_t k = 0;
+	int rc = SQLITE_DONE;
+
+	while (k < max && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		sq_col_text(q, 0, out[k].status, sizeof(out[k].status));
+		out[k].n = sqlite3_column_int64(q, 1);
+		k++;
+	}
+	*n = k;
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_err(s, rc, what);
+}

@@ -1,0 +1,59 @@
+/*
+ * Private to the SQLite backend: per-thread connections with cached prepared statements, and the
+ * small helpers that bind and read columns into fixed-size records. Only store/ includes this.
+ */
+#ifndef CLEAVE_SQLITE_CONN_H
+#define CLEAVE_SQLITE_CONN_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define SQ_MAX_STMTS 96
+
+struct sq_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[SQ_MAX_STMTS];
+	int in_use;
+	int in_tx;
+	struct sq_conn *next;
+};
+
+struct sq_store {
+	struct store base;
+	char *path;
+	pthread_key_t key;
+	pthread_mutex_t list_lock;
+	pthread_mutex_t write_lock;
+	struct sq_conn *conns;
+	int schema_version;
+};
+
+/* pthread key destructor: hands a dead thread's connection to the next thread. */
+void sq_conn_release(void *p);
+
+/* The calling thread's connection, opened on first use; NULL when it cannot be opened. */
+struct sq_conn *sq_conn_get(struct sq_store *s);
+
+/*
+ * Returns the cached statement number idx of the calling thread's connection, reset and with
+ * its bindings cleared, preparing sql the first time. NULL on failure (logged).
+ */
+sqlite3_stmt *sq_stmt(struct sq_store *s, int idx, const char *sql);
+
+/* Maps an SQLite result code to a negative errno, logging unexpected ones with what. */
+int sq_err(struct sq_store *s, int rc, const char *what);
+
+/* Runs a statement that returns no rows; 0, -EEXIST on a constraint violation, or -EIO. */
+int sq_exec_stmt(struct sq_store *s, sqlite3_stmt *st, const char *what);
+
+/* Copies column col as text into dst (cap bytes, always NUL-terminated; NULL becomes ""). */
+void sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
+/* Copies column col as a blob into dst when it has exactly n bytes, else zero-fills dst. */
+void sq_col_blob(sqlite3_stmt *st, int col, void *dst, size_t n);
+
+/* Applies the embedded migrations that the database lacks; sets s->schema_version. */
+int sq_migrate(struct sq_store *s, sqlite3 *db);
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * The storage interface of cleave-server: plain records and one ops table that a backend fills.
+ * The service layer composes these small operations inside a write transaction (tx_begin ..
+ * tx_commit) so that a command, its counter, the device's desired state and the audit row land
+ * together or not at all. No business rules live here, and nothing here knows about HTTP or JSON.
+ * Every op returns 0 or a negative errno: -ENOENT (no such row), -EEXIST (unique key taken),
+ * -EIO (backend failure, already logged), -ENOMEM.
+ */
+#ifndef CLEAVE_STORE_H
+#define CLEAVE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_ID_MAX     32
+#define STORE_NAME_MAX   128
+#define STORE_OWNER_MAX  256
+#define STORE_TEXT_MAX   512
+#define STORE_POLICY_MAX 4096
+#define STORE_LIST_MAX   200
+
+struct api_token {
+	int64_t rowid;
+	char id[STORE_ID_MAX];
+	char name[STORE_NAME_MAX];
+	char role[16];
+	uint8_t hash[32];
+	char created_by[STORE_ID_MAX];
+	int64_t created_at;
+	int64_t expires_at; /* 0: never */
+	int64_t revoked_at; /* 0: not revoked */
+};
+
+struct enroll_token {
+	int64_t rowid;
+	char id[STORE_ID_MAX];
+	char owner[STORE_OWNER_MAX];
+	uint8_t hash[32];
+	int64_t uses_max;
+	int64_t uses;
+	char created_by[STORE_ID_MAX];
+	int64_t created_at;
+	int64_t expires_at;
+	int64_t revoked_at;
+};
+
+struct policy {
+	char name[64];
+	int64_t version;
+	char body[STORE_POLICY_MAX]; /* canonical JSON text */
+	int is_default;
+	int64_t updated_at;
+};
+
+struct device {
+	int64_t rowid;
+	char id[STORE_ID_MAX];
+	char owner[STORE_OWNER_MAX];
+	char status[16];
+	uint8_t device_key[32];
+	uint8_t hv_key[32];
+	uint8_t measurement[32];
+	char enrollment_token_id[STORE_ID_MAX];
+	char model[STORE_NAME_MAX];
+	char os[STORE_NAME_MAX];
+	char agent_version[64];
+	char policy_name[64];
+	char applied_policy_name[64];
+	int64_t applied_policy_version;
+	char desired_state[16];
+	char reported_state[16];
+	int64_t key_epoch;
+	int64_t ticket_counter;
+	int64_t sig_seq;
+	int64_t enrolled_at;
+	int64_t last_seen_at;
+};
+
+struct command {
+	int64_t rowid;
+	char id[STORE_ID_MAX];
+	char device_id[STORE_ID_MAX];
+	char type[16];
+	char status[16];
+	char reason[STORE_TEXT_MAX];
+	int64_t counter;
+	uint8_t ticket[256];
+	char created_by[STORE_ID_MAX];
+	char idempotency_key[STORE_NAME_MAX]; /* "" when none */
+	uint8_t request_hash[32];
+	int64_t created_at;
+	int64_t expires_at;
+	int64_t delivered_at;
+	int64_t acknowledged_at;
+	int64_t completed_at;
+	char result_detail[STORE_TEXT_MAX];
+	uint8_t receipt[512];
+	size_t receipt_len; /* 0: no receipt */
+	int verified;
+};
+
+struct audit_entry {
+	int64_t seq;
+	int64_t at_ms;
+	char actor[64];
+	char action[64];
+	char target[64];
+	char outcome[16];
+	char detail[STORE_TEXT_MAX];
+	uint8_t prev_hash[32];
+	uint8_t hash[32];
+};
+
+/* Filters and pages. A cursor is the rowid (seq for audit) after which a page starts; 0 = first. */
+struct device_filter {
+	const char *status; /* NULL: any */
+	const char *owner;  /* NULL: any */
+	int64_t after;
+	size_t limit;
+};
+struct command_filter {
+	const char *device_id; /* NULL: any */
+	const char *status;    /* NULL: any */
+	int64_t after;
+	size_t limit;
+};
+struct audit_filter {
+	const char *actor;  /* NULL: any */
+	const char *action; /* NULL: any */
+	const char *target; /* NULL: any */
+	int64_t since_ms;   /* 0: any */
+	int64_t after;
+	size_t limit;
+};
+
+/* Count of rows per status value, for /metrics. */
+struct status_count {
+	char status[16];
+	int64_t n;
+};
+
+struct store;
+
+/* Callbacks used by iterators; returning non-zero stops the walk and is passed back. */
+typedef int (*audit_iter_fn)(void *ctx, const struct audit_entry *e);
+
+struct store_ops {
+	void (*close)(struct store *st);
+
+	/* Write transactions are serialised process-wide; reads need none. */
+	int (*tx_begin)(struct store *st);
+	int (*tx_commit)(struct store *st);
+	void (*tx_rollback)(struct store *st);
+
+	int (*token_insert)(struct store *st, const struct api_token *t);
+	int (*token_by_hash)(struct store *st, const uint8_t hash[32], struct api_token *out);
+	int (*token_list)(struct store *st, int64_t after, size_t limit, struct api_token *out,
+			  size_t *n);
+	int (*token_revoke)(struct store *st, const char *id, int64_t now);
+	int (*token_count)(struct store *st, int64_t *n);
+
+	int (*etoken_insert)(struct store *st, const struct enroll_token *t);
+	int (*etoken_by_hash)(struct store *st, const uint8_t hash[32], struct enroll_token *out);
+	int (*etoken_get)(struct store *st, const char *id, struct enroll_token *out);
+	int (*etoken_list)(struct store *st, int64_t after, size_t limit, struct enroll_token *out,
+			   size_t *n);
+	int (*etoken_revoke)(struct store *st, const char *id, int64_t now);
+	int (*etoken_use)(struct store *st, const char *id); /* uses += 1 */
+
+	int (*nonce_insert)(struct store *st, const uint8_t nonce[32], int64_t expires_at);
+	/* Deletes the nonce; -ENOENT when unknown, -ETIME when it had expired. */
+	int (*nonce_take)(struct store *st, const uint8_t nonce[32], int64_t now);
+	int (*nonce_purge)(struct store *st, int64_t now);
+
+	int (*policy_put)(struct store *st, const struct policy *p);
+	int (*policy_get)(struct store *st, const char *name, struct policy *out);
+	int (*policy_default)(struct store *st, struct policy *out);
+	int (*policy_set_default)(struct store *st, const char *name);
+	int (*policy_list)(struct store *st, struct policy *out, size_t max, size_t *n);
+
+	int (*device_insert)(struct store *st, const struct device *d);
+	int (*device_get)(struct store *st, const char *id, struct device *out);
+	int (*device_list)(struct store *st, const struct device_filter *f, struct device *out,
+			   size_t *n);
+	/* Rewrites every mutable column of the row with d's values. */
+	int (*device_update)(struct store *st, const struct device *d);
+	int (*device_delete)(struct store *st, const char *id);
+	/* Check-in bookkeeping, batched by the caller; never lowers sig_seq or last_seen_at. */
+	int (*device_touch)(struct store *st, const char *id, int64_t last_seen, int64_t sig_seq);
+	/* Ids of the devices following policy name (name "" or the default: those with ""). */
+	int (*device_ids_by_policy)(struct store *st, const char *name, int is_default,
+				    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);
+	int (*device_count_by_status)(struct store *st, struct status_count *out, size_t max,
+				      size_t *n);
+
+	int (*command_insert)(struct store *st, const struct command *c);
+	int (*command_get)(struct store *st, const char *id, struct command *out);
+	int (*command_by_idempotency)(struct store *st, const char *created_by, const char *key,
+				      struct command *out);
+	int (*command_list)(struct store *st, const struct command_filter *f, struct command *out,
+			    size_t *n);
+	/* Commands still open for a device (queued, delivered, acknowledged), oldest first. */
+	int (*command_open)(struct store *st, const char *device_id, struct command *out,
+			    size_t max, size_t *n);
+	/* Rewrites status, times, detail, receipt and verified. */
+	int (*command_update)(struct store *st, const struct command *c);
+	/* Marks open commands whose expiry passed as expired; *n gets how many. */
+	int (*command_expire)(struct store *st, int64_t now, size_t *n);
+	int (*command_count_by_status)(struct store *st, struct status_count *out, size_t max,
+				       size_t *n);
+
+	/* Appends e (seq is assigned; prev_hash and hash are stored as given). */
+	int (*audit_insert)(struct store *st, struct audit_entry *e);
+	/* Latest entry; -ENOENT when the log is empty. */
+	int (*audit_last)(struct store *st, struct audit_entry *out);
+	int (*audit_list)(struct store *st, const struct audit_filter *f, struct audit_entry *out,
+			  size_t *n);
+	/* Walks every entry in seq order. */
+	int (*audit_iter)(struct store *st, audit_iter_fn fn, void *ctx);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/*
+ * Opens (creating if needed) the SQLite database at path, in WAL mode, and applies the numbered
+ * migrations that it lacks. *out is owned by the caller (close with st->ops->close).
+ */
+int store_sqlite_open(const char *path, struct store **out);
+
+/* Schema version the database is at after store_sqlite_open. */
+int store_sqlite_schema_version(struct store *st);
+
+#endif

@@ -1,0 +1,672 @@
+/*
+ * The SQLite backend of the store interface: tokens, enrollment, policies and devices. Commands
+ * and the audit log are in store_sqlite_cmd.c. Each op is one prepared statement (or a short
+ * sequence) on the calling thread's connection; transactions are the caller's business via
+ * tx_begin/tx_commit. This file is one of the two that include sqlite3.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sqlite_conn.h"
+#include "store_sqlite_priv.h"
+
+#define S(st) ((struct sq_store *)(st))
+
+static int
+sq_tx_begin(struct store *st)
+{
+	struct sq_store *s = S(st);
+	struct sq_conn *c = sq_conn_get(s);
+	int rc;
+
+	if (c == NULL)
+		return -EIO;
+	pthread_mutex_lock(&s->write_lock);
+	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		pthread_mutex_unlock(&s->write_lock);
+		return sq_err(s, rc, "begin");
+	}
+	c->in_tx = 1;
+	return 0;
+}
+
+static int
+sq_tx_commit(struct store *st)
+{
+	struct sq_store *s = S(st);
+	struct sq_conn *c = sq_conn_get(s);
+	int rc, r;
+
+	if (c == NULL || !c->in_tx)
+		return -EINVAL;
+	rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	r = sq_err(s, rc, "commit");
+	if (r != 0)
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	c->in_tx = 0;
+	pthread_mutex_unlock(&s->write_lock);
+	return r;
+}
+
+static void
+sq_tx_rollback(struct store *st)
+{
+	struct sq_store *s = S(st);
+	struct sq_conn *c = sq_conn_get(s);
+
+	if (c == NULL || !c->in_tx)
+		return;
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	c->in_tx = 0;
+	pthread_mutex_unlock(&s->write_lock);
+}
+
+/* ---- API tokens ---- */
+
+#define TOKEN_COLS "id, name, role, hash, created_by, created_at, expires_at, revoked_at, rowid"
+
+static void
+token_row(sqlite3_stmt *q, struct api_token *t)
+{
+	sq_col_text(q, 0, t->id, sizeof(t->id));
+	sq_col_text(q, 1, t->name, sizeof(t->name));
+	sq_col_text(q, 2, t->role, sizeof(t->role));
+	sq_col_blob(q, 3, t->hash, sizeof(t->hash));
+	sq_col_text(q, 4, t->created_by, sizeof(t->created_by));
+	t->created_at = sqlite3_column_int64(q, 5);
+	t->expires_at = sqlite3_column_int64(q, 6);
+	t->revoked_at = sqlite3_column_int64(q, 7);
+	t->rowid = sqlite3_column_int64(q, 8);
+}
+
+static int
+sq_token_insert(struct store *st, const struct api_token *t)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_TOKEN_INSERT,
+				  "INSERT INTO api_tokens (id, name, role, hash, created_by, "
+				  "created_at, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?,0)");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, t->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, t->role, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 4, t->hash, sizeof(t->hash), SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, t->created_by, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, t->created_at);
+	sqlite3_bind_int64(q, 7, t->expires_at);
+	return sq_exec_stmt(S(st), q, "token insert");
+}
+
+static int
+sq_token_by_hash(struct store *st, const uint8_t hash[32], struct api_token *out)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_TOKEN_BY_HASH,
+				  "SELECT " TOKEN_COLS " FROM api_tokens WHERE hash = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_blob(q, 1, hash, 32, SQLITE_STATIC);
+	return sq_one(S(st), q, out, (sq_row_fn)token_row, "token by hash");
+}
+
+static int
+sq_token_list(struct store *st, int64_t after, size_t limit, struct api_token *out, size_t *n)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_TOKEN_LIST,
+				  "SELECT " TOKEN_COLS " FROM api_tokens WHERE rowid > ? "
+				  "ORDER BY rowid LIMIT ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, after);
+	sqlite3_bind_int64(q, 2, (int64_t)limit);
+	return sq_many(S(st), q, out, sizeof(*out), limit, n, (sq_row_fn)token_row, "token list");
+}
+
+static int
+sq_token_revoke(struct store *st, const char *id, int64_t now)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_TOKEN_REVOKE,
+				  "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND "
+				  "revoked_at = 0");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "token revoke");
+}
+
+static int
+sq_token_count(struct store *st, int64_t *n)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_TOKEN_COUNT, "SELECT count(*) FROM api_tokens");
+
+	if (q == NULL)
+		return -EIO;
+	return sq_int64(S(st), q, n, "token count");
+}
+
+/* ---- enrollment tokens and nonces ---- */
+
+#define ETOKEN_COLS                                                                                \
+	"id, owner, hash, uses_max, uses, created_by, created_at, expires_at, revoked_at, rowid"
+
+static void
+etoken_row(sqlite3_stmt *q, struct enroll_token *t)
+{
+	sq_col_text(q, 0, t->id, sizeof(t->id));
+	sq_col_text(q, 1, t->owner, sizeof(t->owner));
+	sq_col_blob(q, 2, t->hash, sizeof(t->hash));
+	t->uses_max = sqlite3_column_int64(q, 3);
+	t->uses = sqlite3_column_int64(q, 4);
+	sq_col_text(q, 5, t->created_by, sizeof(t->created_by));
+	t->created_at = sqlite3_column_int64(q, 6);
+	t->expires_at = sqlite3_column_int64(q, 7);
+	t->revoked_at = sqlite3_column_int64(q, 8);
+	t->rowid = sqlite3_column_int64(q, 9);
+}
+
+static int
+sq_etoken_insert(struct store *st, const struct enroll_token *t)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ETOKEN_INSERT,
+				  "INSERT INTO enrollment_tokens (id, owner, hash, uses_max, uses, "
+				  "created_by, created_at, expires_at) VALUES (?,?,?,?,0,?,?,?)");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, t->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, t->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 3, t->hash, sizeof(t->hash), SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, t->uses_max);
+	sqlite3_bind_text(q, 5, t->created_by, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, t->created_at);
+	sqlite3_bind_int64(q, 7, t->expires_at);
+	return sq_exec_stmt(S(st), q, "enrollment token insert");
+}
+
+static int
+sq_etoken_by_hash(struct store *st, const uint8_t hash[32], struct enroll_token *out)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ETOKEN_BY_HASH,
+				  "SELECT " ETOKEN_COLS " FROM enrollment_tokens WHERE hash = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_blob(q, 1, hash, 32, SQLITE_STATIC);
+	return sq_one(S(st), q, out, (sq_row_fn)etoken_row, "enrollment token by hash");
+}
+
+static int
+sq_etoken_get(struct store *st, const char *id, struct enroll_token *out)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ETOKEN_GET,
+				  "SELECT " ETOKEN_COLS " FROM enrollment_tokens WHERE id = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	return sq_one(S(st), q, out, (sq_row_fn)etoken_row, "enrollment token get");
+}
+
+static int
+sq_etoken_list(struct store *st, int64_t after, size_t limit, struct enroll_token *out, size_t *n)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ETOKEN_LIST,
+				  "SELECT " ETOKEN_COLS " FROM enrollment_tokens WHERE rowid > ? "
+				  "ORDER BY rowid LIMIT ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, after);
+	sqlite3_bind_int64(q, 2, (int64_t)limit);
+	return sq_many(S(st), q, out, sizeof(*out), limit, n, (sq_row_fn)etoken_row,
+		       "enrollment token list");
+}
+
+static int
+sq_etoken_revoke(struct store *st, const char *id, int64_t now)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ETOKEN_REVOKE,
+				  "UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND "
+				  "revoked_at = 0");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "enrollment token revoke");
+}
+
+static int
+sq_etoken_use(struct store *st, const char *id)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ETOKEN_USE,
+				  "UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ? AND "
+				  "uses < uses_max");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "enrollment token use");
+}
+
+static int
+sq_nonce_insert(struct store *st, const uint8_t nonce[32], int64_t expires_at)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_NONCE_INSERT,
+				  "INSERT INTO enroll_nonces (nonce, expires_at) VALUES (?, ?)");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, expires_at);
+	return sq_exec_stmt(S(st), q, "nonce insert");
+}
+
+static int
+sq_nonce_take(struct store *st, const uint8_t nonce[32], int64_t now)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_NONCE_TAKE,
+				  "DELETE FROM enroll_nonces WHERE nonce = ? RETURNING expires_at");
+	int64_t exp = 0;
+	int r;
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_STATIC);
+	r = sq_int64(S(st), q, &exp, "nonce take");
+	if (r != 0)
+		return r;
+	return exp < now ? -ETIME : 0;
+}
+
+static int
+sq_nonce_purge(struct store *st, int64_t now)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_NONCE_PURGE, "DELETE FROM enroll_nonces WHERE expires_at < ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, now);
+	return sq_exec_stmt(S(st), q, "nonce purge");
+}
+
+/* ---- policies ---- */
+
+#define POLICY_COLS "name, version, body, is_default, updated_at"
+
+static void
+policy_row(sqlite3_stmt *q, struct policy *p)
+{
+	sq_col_text(q, 0, p->name, sizeof(p->name));
+	p->version = sqlite3_column_int64(q, 1);
+	sq_col_text(q, 2, p->body, sizeof(p->body));
+	p->is_default = sqlite3_column_int(q, 3);
+	p->updated_at = sqlite3_column_int64(q, 4);
+}
+
+static int
+sq_policy_put(struct store *st, const struct policy *p)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_POLICY_PUT,
+			"INSERT INTO policies (name, version, body, is_default, updated_at) "
+			"VALUES (?,?,?,0,?) ON CONFLICT (name) DO UPDATE SET "
+			"version = excluded.version, body = excluded.body, "
+			"updated_at = excluded.updated_at");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, p->version);
+	sqlite3_bind_text(q, 3, p->body, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, p->updated_at);
+	return sq_exec_stmt(S(st), q, "policy put");
+}
+
+static int
+sq_policy_get(struct store *st, const char *name, struct policy *out)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_POLICY_GET,
+				  "SELECT " POLICY_COLS " FROM policies WHERE name = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	return sq_one(S(st), q, out, (sq_row_fn)policy_row, "policy get");
+}
+
+static int
+sq_policy_default(struct store *st, struct policy *out)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_POLICY_DEFAULT,
+				  "SELECT " POLICY_COLS " FROM policies WHERE is_default = 1");
+
+	if (q == NULL)
+		return -EIO;
+	return sq_one(S(st), q, out, (sq_row_fn)policy_row, "policy default");
+}
+
+static int
+sq_policy_set_default(struct store *st, const char *name)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_POLICY_SET_DEFAULT,
+				  "UPDATE policies SET is_default = (name = ?1) "
+				  "WHERE is_default = 1 OR name = ?1");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "policy set default");
+}
+
+static int
+sq_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_POLICY_LIST,
+				  "SELECT " POLICY_COLS " FROM policies ORDER BY name LIMIT ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, (int64_t)max);
+	return sq_many(S(st), q, out, sizeof(*out), max, n, (sq_row_fn)policy_row, "policy list");
+}
+
+/* ---- devices ---- */
+
+#define DEVICE_COLS                                                                                \
+	"rowid, id, owner, status, device_key, hv_key, measurement, enrollment_token_id, model, "  \
+	"os, agent_version, policy_name, applied_policy_name, applied_policy_version, "            \
+	"desired_state, reported_state, key_epoch, ticket_counter, sig_seq, enrolled_at, "         \
+	"last_seen_at"
+
+static void
+device_row(sqlite3_stmt *q, struct device *d)
+{
+	d->rowid = sqlite3_column_int64(q, 0);
+	sq_col_text(q, 1, d->id, sizeof(d->id));
+	sq_col_text(q, 2, d->owner, sizeof(d->owner));
+	sq_col_text(q, 3, d->status, sizeof(d->status));
+	sq_col_blob(q, 4, d->device_key, sizeof(d->device_key));
+	sq_col_blob(q, 5, d->hv_key, sizeof(d->hv_key));
+	sq_col_blob(q, 6, d->measurement, sizeof(d->measurement));
+	sq_col_text(q, 7, d->enrollment_token_id, sizeof(d->enrollment_token_id));
+	sq_col_text(q, 8, d->model, sizeof(d->model));
+	sq_col_text(q, 9, d->os, sizeof(d->os));
+	sq_col_text(q, 10, d->agent_version, sizeof(d->agent_version));
+	sq_col_text(q, 11, d->policy_name, sizeof(d->policy_name));
+	sq_col_text(q, 12, d->applied_policy_name, sizeof(d->applied_policy_name));
+	d->applied_policy_version = sqlite3_column_int64(q, 13);
+	sq_col_text(q, 14, d->desired_state, sizeof(d->desired_state));
+	sq_col_text(q, 15, d->reported_state, sizeof(d->reported_state));
+	d->key_epoch = sqlite3_column_int64(q, 16);
+	d->ticket_counter = sqlite3_column_int64(q, 17);
+	d->sig_seq = sqlite3_column_int64(q, 18);
+	d->enrolled_at = sqlite3_column_int64(q, 19);
+	d->last_seen_at = sqlite3_column_int64(q, 20);
+}
+
+static int
+sq_device_insert(struct store *st, const struct device *d)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_INSERT,
+				  "INSERT INTO devices (id, owner, status, device_key, hv_key, "
+				  "measurement, enrollment_token_id, model, os, agent_version, "
+				  "policy_name, key_epoch, enrolled_at, last_seen_at) "
+				  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, d->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, d->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, d->status, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 4, d->device_key, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 5, d->hv_key, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 6, d->measurement, 32, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, d->enrollment_token_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 8, d->model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 9, d->os, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 10, d->agent_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 11, d->policy_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 12, d->key_epoch);
+	sqlite3_bind_int64(q, 13, d->enrolled_at);
+	sqlite3_bind_int64(q, 14, d->last_seen_at);
+	return sq_exec_stmt(S(st), q, "device insert");
+}
+
+static int
+sq_device_get(struct store *st, const char *id, struct device *out)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_DEVICE_GET, "SELECT " DEVICE_COLS " FROM devices WHERE id = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	return sq_one(S(st), q, out, (sq_row_fn)device_row, "device get");
+}
+
+static int
+sq_device_list(struct store *st, const struct device_filter *f, struct device *out, size_t *n)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_LIST,
+				  "SELECT " DEVICE_COLS " FROM devices WHERE rowid > ?1 AND "
+				  "(?2 IS NULL OR status = ?2) AND (?3 IS NULL OR owner = ?3) "
+				  "ORDER BY rowid LIMIT ?4");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, f->after);
+	if (f->status)
+		sqlite3_bind_text(q, 2, f->status, -1, SQLITE_STATIC);
+	if (f->owner)
+		sqlite3_bind_text(q, 3, f->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, (int64_t)f->limit);
+	return sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)device_row,
+		       "device list");
+}
+
+static int
+sq_device_update(struct store *st, const struct device *d)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_DEVICE_UPDATE,
+			"UPDATE devices SET status = ?2, model = ?3, os = ?4, "
+			"agent_version = ?5, policy_name = ?6, applied_policy_name = ?7, "
+			"applied_policy_version = ?8, desired_state = ?9, "
+			"reported_state = ?10, key_epoch = ?11, ticket_counter = ?12, "
+			"sig_seq = max(sig_seq, ?13), last_seen_at = max(last_seen_at, ?14), "
+			"measurement = ?15 WHERE id = ?1");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, d->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, d->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, d->model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, d->os, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, d->agent_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, d->policy_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, d->applied_policy_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 8, d->applied_policy_version);
+	sqlite3_bind_text(q, 9, d->desired_state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 10, d->reported_state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 11, d->key_epoch);
+	sqlite3_bind_int64(q, 12, d->ticket_counter);
+	sqlite3_bind_int64(q, 13, d->sig_seq);
+	sqlite3_bind_int64(q, 14, d->last_seen_at);
+	sqlite3_bind_blob(q, 15, d->measurement, 32, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "device update");
+}
+
+static int
+sq_device_delete(struct store *st, const char *id)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_DELETE, "DELETE FROM devices WHERE id = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "device delete");
+}
+
+static int
+sq_device_touch(struct store *st, const char *id, int64_t last_seen, int64_t sig_seq)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_TOUCH,
+				  "UPDATE devices SET last_seen_at = max(last_seen_at, ?2), "
+				  "sig_seq = max(sig_seq, ?3) WHERE id = ?1");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, last_seen);
+	sqlite3_bind_int64(q, 3, sig_seq);
+	return sq_exec_stmt(S(st), q, "device touch");
+}
+
+static int
+sq_device_ids_by_policy(struct store *st, const char *name, int is_default,
+			char (*ids)[STORE_ID_MAX], size_t max, size_t *n)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_IDS_BY_POLICY,
+				  "SELECT id FROM devices WHERE status = 'active' AND "
+				  "(policy_name = ?1 OR (?2 AND policy_name = '')) ORDER BY rowid");
+	size_t k = 0;
+	int rc;
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, is_default);
+	while (k < max && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		sq_col_text(q, 0, ids[k++], STORE_ID_MAX);
+	*n = k;
+	rc = k < max ? rc : SQLITE_DONE;
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? 0 : sq_err(S(st), rc, "device ids by policy");
+}
+
+static int
+sq_device_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_COUNT,
+				  "SELECT status, count(*) FROM devices GROUP BY status");
+
+	if (q == NULL)
+		return -EIO;
+	return sq_counts(S(st), q, out, max, n, "device counts");
+}
+
+static void
+sq_close(struct store *st)
+{
+	struct sq_store *s = S(st);
+	struct sq_conn *c, *next;
+
+	if (s == NULL)
+		return;
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		for (int i = 0; i < SQ_MAX_STMTS; i++)
+			sqlite3_finalize(c->stmts[i]);
+		sqlite3_close(c->db);
+		free(c);
+	}
+	pthread_key_delete(s->key);
+	pthread_mutex_destroy(&s->list_lock);
+	pthread_mutex_destroy(&s->write_lock);
+	free(s->path);
+	free(s);
+}
+
+static const struct store_ops sqlite_ops = {
+	.close = sq_close,
+	.tx_begin = sq_tx_begin,
+	.tx_commit = sq_tx_commit,
+	.tx_rollback = sq_tx_rollback,
+	.token_insert = sq_token_insert,
+	.token_by_hash = sq_token_by_hash,
+	.token_list = sq_token_list,
+	.token_revoke = sq_token_revoke,
+	.token_count = sq_token_count,
+	.etoken_insert = sq_etoken_insert,
+	.etoken_by_hash = sq_etoken_by_hash,
+	.etoken_get = sq_etoken_get,
+	.etoken_list = sq_etoken_list,
+	.etoken_revoke = sq_etoken_revoke,
+	.etoken_use = sq_etoken_use,
+	.nonce_insert = sq_nonce_insert,
+	.nonce_take = sq_nonce_take,
+	.nonce_purge = sq_nonce_purge,
+	.policy_put = sq_policy_put,
+	.policy_get = sq_policy_get,
+	.policy_default = sq_policy_default,
+	.policy_set_default = sq_policy_set_default,
+	.policy_list = sq_policy_list,
+	.device_insert = sq_device_insert,
+	.device_get = sq_device_get,
+	.device_list = sq_device_list,
+	.device_update = sq_device_update,
+	.device_delete = sq_device_delete,
+	.device_touch = sq_device_touch,
+	.device_ids_by_policy = sq_device_ids_by_policy,
+	.device_count_by_status = sq_device_count_by_status,
+	.command_insert = sq_command_insert,
+	.command_get = sq_command_get,
+	.command_by_idempotency = sq_command_by_idempotency,
+	.command_list = sq_command_list,
+	.command_open = sq_command_open,
+	.command_update = sq_command_update,
+	.command_expire = sq_command_expire,
+	.command_count_by_status = sq_command_count_by_status,
+	.audit_insert = sq_audit_insert,
+	.audit_last = sq_audit_last,
+	.audit_list = sq_audit_list,
+	.audit_iter = sq_audit_iter,
+};
+
+int
+store_sqlite_open(const char *path, struct store **out)
+{
+	struct sq_store *s = calloc(1, sizeof(*s));
+	struct sq_conn *c;
+	int r;
+
+	if (s == NULL)
+		return -ENOMEM;
+	s->base.ops = &sqlite_ops;
+	s->path = strdup(path);
+	if (s->path == NULL || pthread_key_create(&s->key, sq_conn_release) != 0) {
+		free(s->path);
+		free(s);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&s->list_lock, NULL);
+	pthread_mutex_init(&s->write_lock, NULL);
+	c = sq_conn_get(s);
+	if (c == NULL) {
+		sq_close(&s->base);
+		return -EIO;
+	}
+	r = sq_migrate(s, c->db);
+	if (r != 0) {
+		sq_close(&s->base);
+		return r;
+	}
+	*out = &s->base;
+	return 0;
+}
+
+int
+store_sqlite_schema_version(struct store *st)
+{
+	return S(st)->schema_version;
+}

@@ -1,0 +1,87 @@
+/*
+ * Private to the SQLite backend: statement slots, row helpers and the command/audit ops that
+ * live in store_sqlite_cmd.c. Only files in store/ include this.
+ */
+#ifndef CLEAVE_STORE_SQLITE_PRIV_H
+#define CLEAVE_STORE_SQLITE_PRIV_H
+
+#include "sqlite_conn.h"
+
+/* One slot per prepared statement in every connection's cache. */
+enum {
+	SQ_TOKEN_INSERT,
+	SQ_TOKEN_BY_HASH,
+	SQ_TOKEN_LIST,
+	SQ_TOKEN_REVOKE,
+	SQ_TOKEN_COUNT,
+	SQ_ETOKEN_INSERT,
+	SQ_ETOKEN_BY_HASH,
+	SQ_ETOKEN_GET,
+	SQ_ETOKEN_LIST,
+	SQ_ETOKEN_REVOKE,
+	SQ_ETOKEN_USE,
+	SQ_NONCE_INSERT,
+	SQ_NONCE_TAKE,
+	SQ_NONCE_PURGE,
+	SQ_POLICY_PUT,
+	SQ_POLICY_GET,
+	SQ_POLICY_DEFAULT,
+	SQ_POLICY_SET_DEFAULT,
+	SQ_POLICY_LIST,
+	SQ_DEVICE_INSERT,
+	SQ_DEVICE_GET,
+	SQ_DEVICE_LIST,
+	SQ_DEVICE_UPDATE,
+	SQ_DEVICE_DELETE,
+	SQ_DEVICE_TOUCH,
+	SQ_DEVICE_IDS_BY_POLICY,
+	SQ_DEVICE_COUNT,
+	SQ_CMD_INSERT,
+	SQ_CMD_GET,
+	SQ_CMD_BY_IDEM,
+	SQ_CMD_LIST,
+	SQ_CMD_OPEN,
+	SQ_CMD_UPDATE,
+	SQ_CMD_EXPIRE,
+	SQ_CMD_COUNT,
+	SQ_AUDIT_INSERT,
+	SQ_AUDIT_LAST,
+	SQ_AUDIT_LIST,
+	SQ_AUDIT_ITER,
+	SQ_STMT_COUNT
+};
+_Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
+
+typedef void (*sq_row_fn)(sqlite3_stmt *q, void *out);
+
+/* Steps q for one row and maps it with fn; -ENOENT when there is none. Resets q. */
+int sq_one(struct sq_store *s, sqlite3_stmt *q, void *out, sq_row_fn fn, const char *what);
+/* Maps up to max rows into out (elements of size bytes); *n gets the count. Resets q. */
+int sq_many(struct sq_store *s, sqlite3_stmt *q, void *out, size_t size, size_t max, size_t *n,
+	    sq_row_fn fn, const char *what);
+/* Steps q and reads column 0 of its one row; -ENOENT when there is none. Resets q. */
+int sq_int64(struct sq_store *s, sqlite3_stmt *q, int64_t *v, const char *what);
+/* Runs a write; -ENOENT when it changed no row. */
+int sq_exec_changed(struct sq_store *s, sqlite3_stmt *q, const char *what);
+/* Reads (text, count) rows into out. */
+int sq_counts(struct sq_store *s, sqlite3_stmt *q, struct status_count *out, size_t max, size_t *n,
+	      const char *what);
+
+int sq_command_insert(struct store *st, const struct command *c);
+int sq_command_get(struct store *st, const char *id, struct command *out);
+int sq_command_by_idempotency(struct store *st, const char *created_by, const char *key,
+			      struct command *out);
+int sq_command_list(struct store *st, const struct command_filter *f, struct command *out,
+		    size_t *n);
+int sq_command_open(struct store *st, const char *device_id, struct command *out, size_t max,
+		    size_t *n);
+int sq_command_update(struct store *st, const struct command *c);
+int sq_command_expire(struct store *st, int64_t now, size_t *n);
+int sq_command_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n);
+int sq_audit_insert(struct store *st, struct audit_entry *e);
+int sq_audit_last(struct store *st, struct audit_entry *out);
+int sq_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out,
+		  size_t *n);
+int sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx);
+
+#endif
