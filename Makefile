@@ -18,7 +18,7 @@ LISTEN  ?= 127.0.0.1:8443
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wvla -Wpointer-arith -Wwrite-strings -Wundef -Wold-style-definition -Wimplicit-fallthrough \
 	-Wno-format-truncation
-CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Icrypto -Iserver -Ihypercall-bridge/include -MMD -MP
+CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Icrypto -Iserver -Ihypercall-bridge/include -Itests/lib -MMD -MP
 CFLAGS   := -std=c11 -g $(WARN)
 LDFLAGS  :=
 ifeq ($(SAN),1)

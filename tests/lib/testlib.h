@@ -1,0 +1,135 @@
+/*
+ * Helpers for integration tests and benchmarks that drive the real cleave-server: start and stop
+ * it in a temporary data directory on 127.0.0.1, talk HTTPS to it with libcurl, and play an
+ * enrolled device (Ed25519 device key, a test hypervisor key that signs attestations and
+ * receipts, RFC 9421 request signatures). Also a minimal test runner that ends with
+ * "N passed, N failed". Never used by the product itself.
+ */
+#ifndef CLEAVE_TESTLIB_H
+#define CLEAVE_TESTLIB_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "crypto.h"
+#include "wire.h"
+
+/* ---- runner ---- */
+
+extern int t_failed_now;
+void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			t_fail(__FILE__, __LINE__, __VA_ARGS__);                                   \
+			return;                                                                    \
+		}                                                                                  \
+	} while (0)
+#define CHECK_STATUS(resp, want)                                                                   \
+	CHECK((resp).status == (want), "HTTP %ld, want %d: %.300s", (resp).status, (want),         \
+	      (resp).body ? (resp).body : "")
+
+struct t_case {
+	const char *name;
+	void (*fn)(void);
+};
+/* Runs every case (or those named in argv), prints a line each and the summary; exit code. */
+int t_run(const struct t_case *cases, size_t n, int argc, char **argv);
+
+/* ---- server process ---- */
+
+struct srv {
+	pid_t pid;
+	char dir[PATH_MAX]; /* data directory */
+	char url[128];      /* https://127.0.0.1:PORT */
+	char cacert[PATH_MAX];
+	char admin[128]; /* first admin token */
+	char log[PATH_MAX];
+};
+
+/* Makes a fresh data directory under $CLEAVE_TEST_OUT (or /tmp) named after tag. */
+int srv_init(struct srv *s, const char *tag);
+/*
+ * Starts build/bin/cleave-server on 127.0.0.1 (port 0 unless already known) with s->dir and
+ * waits (bounded, 15 s) until it answers /healthz. extra: NULL-terminated extra arguments.
+ */
+int srv_start(struct srv *s, const char *const *extra);
+/* Sends sig and waits (bounded, 15 s) for exit; returns the exit status or -1. */
+int srv_stop(struct srv *s, int sig);
+/* Removes the data directory unless the test failed (logs are kept for inspection). */
+void srv_cleanup(struct srv *s);
+
+/* ---- HTTPS client ---- */
+
+struct resp {
+	long status;
+	char *body;
+	size_t len;
+	double seconds;
+	char location[256];
+};
+
+struct client;
+/* A keep-alive HTTPS client for s (trusts s->cacert). Bearer may be NULL. */
+struct client *client_new(const struct srv *s, const char *bearer);
+void client_free(struct client *c);
+void client_set_bearer(struct client *c, const char *bearer);
+/*
+ * Sends one request. headers: NULL-terminated "Name: value" strings, may be NULL. body may be
+ * NULL. r is filled (free with resp_free). Returns 0 or -1 on a transport failure.
+ */
+int client_req(struct client *c, const char *method, const char *path, const char *body,
+	       const char *const *headers, struct resp *r);
+void resp_free(struct resp *r);
+/* Parses r->body as JSON (caller decrefs); NULL when not JSON. */
+json_t *resp_json(const struct resp *r);
+/* Convenience: the string field name of the JSON body into out; 0 or -1. */
+int resp_str(const struct resp *r, const char *name, char *out, size_t cap);
+
+/* ---- simulated device ---- */
+
+struct device_sim {
+	struct ed25519_key *key;
+	struct ed25519_key *hv;
+	char id[32];
+	uint64_t nonce;
+	uint8_t ticket_key[32];
+};
+
+/* Makes fresh device and hypervisor keys. */
+int dev_init(struct device_sim *d);
+void dev_fini(struct device_sim *d);
+/* Builds a signed attestation over nonce with the device's hypervisor key. */
+void dev_attest(struct device_sim *d, const uint8_t nonce[32], uint8_t out[ATTEST_LEN]);
+/*
+ * Enrolls with an enrollment token: gets a nonce, attests, POSTs /device/v1/enroll. Fills d->id
+ * on 201. r gets the enroll response (free with resp_free). Returns 0 or -1 (transport).
+ */
+int dev_enroll(struct device_sim *d, struct client *c, const char *etoken, struct resp *r);
+/* Sends a request signed by the device, with created = now + skew_s and the next nonce. */
+int dev_req(struct device_sim *d, struct client *c, const char *method, const char *path,
+	    const char *body, int64_t skew_s, struct resp *r);
+/* Signs a request into hdrs ("Name: value" strings, NULL-terminated; 4 entries). */
+void dev_sign(struct device_sim *d, const char *method, const char *path, const char *body,
+	      int64_t created, uint64_t nonce, char hdrs[3][600], const char *out[4]);
+/* A receipt for a command ticket, signed by the device's hypervisor key. */
+void dev_receipt(struct device_sim *d, const uint8_t ticket[TICKET_LEN], int32_t result,
+		 uint8_t out[RECEIPT_LEN]);
+
+/* ---- admin shortcuts (each CHECK-free; -1 on failure) ---- */
+/* Creates an enrollment token for owner; secret into out. */
+int admin_etoken(struct client *admin, const char *owner, int uses, char *out, size_t cap);
+/* Creates an API token with role; secret into out. */
+int admin_token(struct client *admin, const char *role, char *out, size_t cap);
+/* Queues a command; its id into out. Returns the HTTP status or -1. */
+long admin_command(struct client *admin, const char *device, const char *type, char *out,
+		   size_t cap);
+
+/* Monotonic seconds. */
+double now_s(void);
+
+#endif
