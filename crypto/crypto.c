@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "b64.h"
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
@@ -271,98 +272,6 @@ ed25519_key_load(const char *path, struct ed25519_key **out)
 	return key_wrap(pkey, out);
 }
 
-/* Writes all n bytes to fd. Returns 0 or -errno. */
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* fsyncs the directory that holds path so that a rename into it is durable. */
-static int
-fsync_parent(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, r = 0;
-
-	if (slash == NULL) {
-		str_copy(dir, sizeof(dir), ".");
-	} else if (slash == path) {
-		str_copy(dir, sizeof(dir), "/");
-	} else {
-		if ((size_t)(slash - path) >= sizeof(dir))
-			return -ENAMETOOLONG;
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-/*
- * Replaces path with n bytes of data and the given mode, atomically: a new file next to it
- * (O_EXCL, so nothing is followed or reused), fsync, rename over path, fsync of the directory.
- */
-static int
-write_file_atomic(const char *path, const void *data, size_t n, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	uint8_t rnd[8];
-	char suffix[2 * sizeof(rnd) + 1];
-	int fd, r;
-
-	r = crypto_random(rnd, sizeof(rnd));
-	if (r < 0)
-		return r;
-	hex_encode(suffix, sizeof(suffix), rnd, sizeof(rnd));
-	r = snprintf(tmp, sizeof(tmp), "%s.tmp-%s", path, suffix);
-	if (r < 0 || (size_t)r >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0) {
-		r = -errno;
-		log_errno(r, "crypto: cannot create %s", tmp);
-		return r;
-	}
-	/* The umask may have removed bits from mode; a key must end up exactly as asked. */
-	r = fchmod(fd, mode) < 0 ? -errno : 0;
-	if (r == 0)
-		r = write_all(fd, data, n);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		log_errno(r, "crypto: cannot write %s", path);
-		unlink(tmp);
-		return r;
-	}
-	r = fsync_parent(path);
-	if (r < 0)
-		log_errno(r, "crypto: cannot sync the directory of %s", path);
-	return r;
-}
-
 int
 ed25519_key_save(const struct ed25519_key *k, const char *path)
 {
@@ -379,7 +288,7 @@ ed25519_key_save(const struct ed25519_key *k, const char *path)
 		return -EIO;
 	}
 	len = BIO_get_mem_data(bio, &pem);
-	r = len > 0 ? write_file_atomic(path, pem, (size_t)len, 0600) : -EIO;
+	r = len > 0 ? file_write_atomic(path, pem, (size_t)len, 0600) : -EIO;
 	BIO_free(bio);
 	return r;
 }

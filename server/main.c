@@ -22,6 +22,7 @@
 #include "crypto.h"
 #include "crypto/tls_cert.h"
 #include "http/httpd.h"
+#include "fileio.h"
 #include "log.h"
 #include "service/service.h"
 #include "store/store.h"
@@ -274,49 +275,6 @@ parse_args(int argc, char **argv, struct config *c)
 	return 0;
 }
 
-/* Reads a whole small file into a NUL-terminated heap buffer (caller frees). */
-static char *
-read_file(const char *path, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf = malloc(cap + 1);
-	if (buf == NULL) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, cap, f);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
-/* Writes data to path with mode, atomically (temp file, fsync, rename). */
-static int
-write_file(const char *path, const char *data, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(data);
-	int fd, r = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, data, n) != (ssize_t)n || fsync(fd) != 0)
-		r = -errno ? -errno : -EIO;
-	close(fd);
-	if (r == 0 && rename(tmp, path) != 0)
-		r = -errno;
-	if (r != 0)
-		unlink(tmp);
-	return r;
-}
-
 static int
 ensure_dir(const char *path)
 {
@@ -352,8 +310,8 @@ ensure_tls(struct config *c, char **cert, char **key)
 			log_info("created a self-signed TLS certificate: %s", c->tls_cert);
 		}
 	}
-	*cert = read_file(c->tls_cert, 64 * 1024);
-	*key = read_file(c->tls_key, 64 * 1024);
+	*cert = file_read_all(c->tls_cert, 64 * 1024, NULL);
+	*key = file_read_all(c->tls_key, 64 * 1024, NULL);
 	if (*cert == NULL || *key == NULL) {
 		log_err("cannot read TLS certificate %s or key %s", c->tls_cert, c->tls_key);
 		return -1;
@@ -440,7 +398,7 @@ write_admin_token(struct service *svc, const char *data)
 		return -ENOMEM;
 	}
 	snprintf(line, strlen(secret) + 2, "%s\n", secret);
-	r = write_file(path, line, 0600);
+	r = file_write_atomic(path, line, strlen(line), 0600);
 	secure_zero(secret, strlen(secret));
 	secure_zero(line, strlen(line));
 	free(secret);
@@ -496,7 +454,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, const char *
 	snprintf(url, sizeof(url), strchr(c->host, ':') ? "https://[%s]:%u\n" : "https://%s:%u\n",
 		 c->host, httpd_port(h));
 	snprintf(path, sizeof(path), "%s/server.url", c->data);
-	write_file(path, url, 0644);
+	file_write_atomic(path, url, strlen(url), 0644);
 	url[strcspn(url, "\n")] = '\0';
 	if (c->port == 0 && !c->public_url_set)
 		service_set_public_url(svc, url);

@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "crypto.h"
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
@@ -197,93 +198,16 @@ build_cert(X509 *x, EVP_PKEY *pkey, const char *const *dns, size_t n_dns, const 
 	return 0;
 }
 
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
-fsync_parent(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, r = 0;
-
-	if (slash == NULL) {
-		str_copy(dir, sizeof(dir), ".");
-	} else if (slash == path) {
-		str_copy(dir, sizeof(dir), "/");
-	} else {
-		if ((size_t)(slash - path) >= sizeof(dir))
-			return -ENAMETOOLONG;
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* Replaces path with the contents of bio (borrowed), atomically and with exactly mode. */
 static int
 write_bio_atomic(const char *path, BIO *bio, mode_t mode)
 {
-	char tmp[PATH_MAX], suffix[17];
-	uint8_t rnd[8];
 	char *data;
 	long len = BIO_get_mem_data(bio, &data);
-	int fd, r;
 
 	if (len <= 0)
 		return -EIO;
-	r = crypto_random(rnd, sizeof(rnd));
-	if (r < 0)
-		return r;
-	hex_encode(suffix, sizeof(suffix), rnd, sizeof(rnd));
-	r = snprintf(tmp, sizeof(tmp), "%s.tmp-%s", path, suffix);
-	if (r < 0 || (size_t)r >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0) {
-		r = -errno;
-		log_errno(r, "tls_cert: cannot create %s", tmp);
-		return r;
-	}
-	r = fchmod(fd, mode) < 0 ? -errno : 0;
-	if (r == 0)
-		r = write_all(fd, data, (size_t)len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		log_errno(r, "tls_cert: cannot write %s", path);
-		unlink(tmp);
-		return r;
-	}
-	r = fsync_parent(path);
-	if (r < 0)
-		log_errno(r, "tls_cert: cannot sync the directory of %s", path);
-	return r;
+	return file_write_atomic(path, data, (size_t)len, mode);
 }
 
 static int

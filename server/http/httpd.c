@@ -23,7 +23,8 @@
 #include "longpoll.h"
 #include "util.h"
 
-#define METRIC_ROWS 256
+#define METRIC_ROWS     256
+#define HTTPD_DRAIN_MAX (16ULL * 1024 * 1024)
 
 struct metric_row {
 	const char *route;
@@ -319,8 +320,16 @@ on_request(void *cls, struct MHD_Connection *con, const char *url, const char *m
 		const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 
+		unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+
 		r->started = 1;
-		if (cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX) {
+		/* Bodies a little too large are read and dropped, so the client reliably sees the
+		 * 413; absurd ones are refused at once and the connection closes. */
+		if (len > API_BODY_MAX && len <= HTTPD_DRAIN_MAX) {
+			r->too_large = 1;
+			return MHD_YES;
+		}
+		if (len > HTTPD_DRAIN_MAX) {
 			memset(&rs, 0, sizeof(rs));
 			api_transport_error(413, "the request body is larger than 65536 bytes",
 					    &rs);
