@@ -106,7 +106,6 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
 
 run: deps
 	@$(MAKE) --no-print-directory $(SERVER_BIN)
-	@mkdir -p $(DATA)
 	@echo "cleave-server: https://$(LISTEN)  (data in $(DATA)/, admin token in $(DATA)/admin-token)"
 	exec $(SERVER_BIN) --data $(DATA) --listen $(LISTEN)
 

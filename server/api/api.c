@@ -5,6 +5,7 @@
  * method 405, and a handler that forgot to answer gets a 500 rather than an empty reply.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,4 +146,12 @@ api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 	found->fn(&c);
 	if (rs->status == 0)
 		reply_problem(rs, SVC_INTERNAL, NULL);
+	if (rs->status == 403 && found->auth == AUTH_ADMIN) {
+		char what[160];
+
+		/* Every refused admin action is on the record, with who tried what. */
+		snprintf(what, sizeof(what), "%s %s", rq->method, rq->path);
+		svc_audit_event(a->svc, c.who.id, "access.denied", what, "denied",
+				role_name(c.who.role));
+	}
 }

@@ -131,10 +131,8 @@ svc_command_create(struct service *s, const struct principal *p, const struct co
 		return svc_fail(err, SVC_INVALID,
 				"type must be one of wipe, lock, unlock, rekey, retire, refresh");
 	r = svc_authorize(s, p, admin_types[ti].perm, err);
-	if (r != 0) {
-		svc_audit_event(s, p->id, "command.create", rq->device_id, "denied", rq->type);
+	if (r != 0)
 		return r;
-	}
 	if (strlen(rq->reason) >= STORE_TEXT_MAX - 64)
 		return svc_fail(err, SVC_INVALID, "reason is longer than 440 characters");
 	if (rq->expires_in_s < 0 || rq->expires_in_s > 366 * 86400)

@@ -388,6 +388,17 @@ test_role_matrix(void)
 	CHECK_STATUS(r, 401);
 	resp_free(&r);
 
+	/* every refusal above is in the audit log, with the token that tried */
+	{
+		long st;
+		json_t *j = get_json(e.admin, "/api/v1/audit?action=access.denied&limit=200", &st);
+
+		CHECK(st == 200 && j, "audit %ld", st);
+		CHECK(json_array_size(json_object_get(j, "items")) == 10,
+		      "want 10 audited refusals, got %zu",
+		      json_array_size(json_object_get(j, "items")));
+		json_decref(j);
+	}
 	/* admin wipes */
 	CHECK(admin_command(e.admin, d.id, "wipe", id, sizeof(id)) == 202, "admin wipe");
 	client_free(hd);
