@@ -14,6 +14,23 @@
 		"aes-256-xts", 90, 72, 0, 10, ""                                                   \
 	}
 
+/* "1", "1.2", "1.2.3": digit groups joined by single dots. */
+static int
+version_ok(const char *v)
+{
+	int digits = 0;
+
+	for (; *v; v++) {
+		if (*v >= '0' && *v <= '9')
+			digits++;
+		else if (*v == '.' && digits > 0)
+			digits = 0;
+		else
+			return 0;
+	}
+	return digits > 0;
+}
+
 /* Decodes obj into c (defaults first). On failure fills c->rs via take_fields, returns -1. */
 static int
 policy_decode(struct call *call, json_t *obj, struct policy_content *c)
@@ -53,12 +70,9 @@ policy_decode(struct call *call, json_t *obj, struct policy_content *c)
 			      "offline.wipe_after_days must come after offline.lock_after_hours");
 		return -1;
 	}
-	for (const char *p = d.min_agent_version; *p; p++) {
-		if (!((*p >= '0' && *p <= '9') || *p == '.')) {
-			reply_problem(call->rs, SVC_INVALID,
-				      "min_agent_version must look like 1.2.3");
-			return -1;
-		}
+	if (d.min_agent_version[0] != '\0' && !version_ok(d.min_agent_version)) {
+		reply_problem(call->rs, SVC_INVALID, "min_agent_version must look like 1.2.3");
+		return -1;
 	}
 	*c = d;
 	return 0;

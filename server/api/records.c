@@ -61,7 +61,7 @@ compliance_json(struct api *a, const struct device *d, const struct policy *p, i
 {
 	json_t *reasons = json_array();
 	struct policy_content pc;
-	int64_t now = time(NULL);
+	int64_t now = service_now_ms(a->svc) / 1000;
 
 	if (!have_policy) {
 		json_array_append_new(reasons, json_string("no policy is defined"));
@@ -83,7 +83,6 @@ compliance_json(struct api *a, const struct device *d, const struct policy *p, i
 	if (strcmp(d->desired_state, d->reported_state) != 0)
 		json_array_append_new(
 			reasons, json_string("corporate state differs from the desired state"));
-	(void)a;
 	return json_pack("{s:b, s:o}", "compliant", json_array_size(reasons) == 0, "reasons",
 			 reasons);
 }

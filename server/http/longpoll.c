@@ -126,7 +126,8 @@ lp_expire(struct lp_hub *h, int64_t now_ms)
 
 	pthread_mutex_lock(&h->lock);
 	/* Visit every slot since the last pass (at most a full turn), so a late timer loses nothing. */
-	from = h->last_expire_s > 0 ? h->last_expire_s : now_s;
+	/* The first pass looks at every slot: waiters may predate it. */
+	from = h->last_expire_s > 0 ? h->last_expire_s : now_s - (LP_SLOTS - 1);
 	if (from < now_s - (LP_SLOTS - 1))
 		from = now_s - (LP_SLOTS - 1);
 	for (int64_t sec = from; sec <= now_s; sec++) {

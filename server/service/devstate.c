@@ -144,7 +144,7 @@ devstate_accept_nonce(struct devstate *t, const char *id, int64_t stored_seq, ui
 	if (!e->replay_loaded) {
 		/* After a restart only nonces above the persisted one are accepted. */
 		e->highest = stored_seq > 0 ? (uint64_t)stored_seq : 0;
-		e->bitmap = 1;
+		e->bitmap = ~0ULL; /* everything at or below the floor counts as used */
 		e->replay_loaded = 1;
 	}
 	if (nonce > e->highest) {

@@ -209,7 +209,7 @@ struct store_ops {
 	int (*command_count_by_status)(struct store *st, struct status_count *out, size_t max,
 				       size_t *n);
 
-	/* Appends e (seq is assigned; prev_hash and hash are stored as given). */
+	/* Appends e exactly as given: the caller assigns seq (the hash covers it). */
 	int (*audit_insert)(struct store *st, struct audit_entry *e);
 	/* Latest entry; -ENOENT when the log is empty. */
 	int (*audit_last)(struct store *st, struct audit_entry *out);

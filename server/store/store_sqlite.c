@@ -360,7 +360,8 @@ sq_policy_set_default(struct store *st, const char *name)
 {
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_POLICY_SET_DEFAULT,
 				  "UPDATE policies SET is_default = (name = ?1) "
-				  "WHERE is_default = 1 OR name = ?1");
+				  "WHERE (is_default = 1 OR name = ?1) AND "
+				  "EXISTS (SELECT 1 FROM policies WHERE name = ?1)");
 
 	if (q == NULL)
 		return -EIO;

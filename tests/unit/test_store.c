@@ -1,0 +1,1312 @@
+/*
+ * Conformance suite for the store interface (server/store/store.h), run here against the SQLite
+ * backend on a fresh database file in a temporary directory for every test. It checks what the
+ * service relies on: schema creation and versioning, unique keys, paging, filters, the rules
+ * that some ops never go backwards, cascades, and that write transactions are atomic and
+ * serialised across threads. It does not test business rules; those live in service/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct store *st;
+};
+
+/* ---- fixture and raw SQLite helpers ---- */
+
+static void
+remove_db_files(const char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	char p[160];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+		unlink(p);
+	}
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/cleave-test-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/cleave.db", f->dir);
+	if (store_sqlite_open(f->path, &f->st) != 0) {
+		rmdir(f->dir);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->st != NULL)
+		f->st->ops->close(f->st);
+	remove_db_files(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Runs sql on its own connection to the database file (as an outside tool would). */
+static void
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int64_t
+raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+/* ---- record builders ---- */
+
+static void
+make_token(struct api_token *t, int i)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->id, sizeof(t->id), "tok_%d", i);
+	snprintf(t->name, sizeof(t->name), "token %d", i);
+	snprintf(t->role, sizeof(t->role), "%s", i % 2 ? "auditor" : "admin");
+	memset(t->hash, 0xa5, sizeof(t->hash));
+	t->hash[0] = (uint8_t)i;
+	t->hash[1] = (uint8_t)(i >> 8);
+	snprintf(t->created_by, sizeof(t->created_by), "system");
+	t->created_at = 1000 + i;
+	t->expires_at = i % 3 ? 0 : 5000 + i;
+}
+
+static void
+make_etoken(struct enroll_token *t, const char *id, int64_t uses_max)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	snprintf(t->owner, sizeof(t->owner), "alice@example.com");
+	memset(t->hash, 0x3c, sizeof(t->hash));
+	t->hash[0] = (uint8_t)id[strlen(id) - 1];
+	t->uses_max = uses_max;
+	snprintf(t->created_by, sizeof(t->created_by), "tok_admin");
+	t->created_at = 100;
+	t->expires_at = 900;
+}
+
+static void
+make_policy(struct policy *p, const char *name, int64_t version)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->version = version;
+	snprintf(p->body, sizeof(p->body), "{\"name\":\"%s\",\"v\":%lld}", name,
+		 (long long)version);
+	p->updated_at = 2000 + version;
+}
+
+static void
+make_device(struct device *d, const char *id, const char *owner, const char *status)
+{
+	size_t n = strlen(id);
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	snprintf(d->owner, sizeof(d->owner), "%s", owner);
+	snprintf(d->status, sizeof(d->status), "%s", status);
+	/* device_key is unique: derive it from the id. */
+	memcpy(d->device_key, id, n < sizeof(d->device_key) ? n : sizeof(d->device_key));
+	memset(d->hv_key, 0x11, sizeof(d->hv_key));
+	memset(d->measurement, 0x22, sizeof(d->measurement));
+	snprintf(d->enrollment_token_id, sizeof(d->enrollment_token_id), "etk_1");
+	snprintf(d->model, sizeof(d->model), "ThinkPad X1");
+	snprintf(d->os, sizeof(d->os), "Linux 6.8");
+	snprintf(d->agent_version, sizeof(d->agent_version), "1.0.0");
+	d->key_epoch = 1;
+	d->enrolled_at = 3000;
+	d->last_seen_at = 3000;
+}
+
+static void
+make_command(struct command *c, const char *id, const char *device, int64_t counter,
+	     const char *status, int64_t expires_at)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	snprintf(c->device_id, sizeof(c->device_id), "%s", device);
+	snprintf(c->type, sizeof(c->type), "lock");
+	snprintf(c->status, sizeof(c->status), "%s", status);
+	snprintf(c->reason, sizeof(c->reason), "reason for %s", id);
+	c->counter = counter;
+	for (size_t i = 0; i < sizeof(c->ticket); i++)
+		c->ticket[i] = (uint8_t)(i + (size_t)counter);
+	snprintf(c->created_by, sizeof(c->created_by), "tok_admin");
+	c->created_at = 4000;
+	c->expires_at = expires_at;
+}
+
+static void
+make_audit(struct audit_entry *e, int64_t seq, const char *actor, const char *action,
+	   const char *target, int64_t at_ms)
+{
+	memset(e, 0, sizeof(*e));
+	e->seq = seq;
+	e->at_ms = at_ms;
+	snprintf(e->actor, sizeof(e->actor), "%s", actor);
+	snprintf(e->action, sizeof(e->action), "%s", action);
+	snprintf(e->target, sizeof(e->target), "%s", target);
+	snprintf(e->outcome, sizeof(e->outcome), "ok");
+	snprintf(e->detail, sizeof(e->detail), "detail %lld", (long long)seq);
+	memset(e->prev_hash, (int)seq - 1, sizeof(e->prev_hash));
+	memset(e->hash, (int)seq, sizeof(e->hash));
+}
+
+static void
+insert_device(struct store *st, const char *id, const char *owner, const char *status)
+{
+	struct device d;
+
+	make_device(&d, id, owner, status);
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+}
+
+static void
+insert_command(struct store *st, const char *id, const char *device, int64_t counter,
+	       const char *status, int64_t expires_at)
+{
+	struct command c;
+
+	make_command(&c, id, device, counter, status, expires_at);
+	assert_int_equal(st->ops->command_insert(st, &c), 0);
+}
+
+static int64_t
+count_of(const struct status_count *c, size_t n, const char *status)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(c[i].status, status) == 0)
+			return c[i].n;
+	return 0;
+}
+
+/* ---- schema ---- */
+
+static void
+test_store_open_creates_schema_and_reopen_keeps_data(void **state)
+{
+	struct fx *f = *state;
+	struct api_token t, got;
+
+	assert_true(migrations_count >= 1);
+	assert_int_equal(store_sqlite_schema_version(f->st), (int)migrations_count);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), (int64_t)migrations_count);
+
+	make_token(&t, 7);
+	assert_int_equal(f->st->ops->token_insert(f->st, &t), 0);
+	f->st->ops->close(f->st);
+	f->st = NULL;
+
+	assert_int_equal(store_sqlite_open(f->path, &f->st), 0);
+	assert_int_equal(store_sqlite_schema_version(f->st), (int)migrations_count);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), (int64_t)migrations_count);
+	assert_int_equal(f->st->ops->token_by_hash(f->st, t.hash, &got), 0);
+	assert_string_equal(got.id, "tok_7");
+}
+
+static void
+test_store_refuses_newer_schema(void **state)
+{
+	struct fx *f = *state;
+	struct store *other = NULL;
+	char sql[64];
+
+	f->st->ops->close(f->st);
+	f->st = NULL;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%lu;", migrations_count + 1);
+	raw_exec(f->path, sql);
+
+	assert_true(store_sqlite_open(f->path, &other) < 0);
+	assert_null(other);
+	/* The refusal must not have touched the database. */
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), (int64_t)migrations_count + 1);
+}
+
+/* ---- API tokens ---- */
+
+static void
+test_store_token_insert_get_list_revoke(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct api_token t, got, page[3];
+	int64_t n = -1, after = 0;
+	size_t k, seen = 0;
+
+	for (int i = 0; i < 7; i++) {
+		make_token(&t, i);
+		assert_int_equal(st->ops->token_insert(st, &t), 0);
+	}
+	assert_int_equal(st->ops->token_count(st, &n), 0);
+	assert_int_equal(n, 7);
+
+	make_token(&t, 3);
+	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), 0);
+	assert_string_equal(got.id, t.id);
+	assert_string_equal(got.name, t.name);
+	assert_string_equal(got.role, t.role);
+	assert_memory_equal(got.hash, t.hash, 32);
+	assert_string_equal(got.created_by, t.created_by);
+	assert_int_equal(got.created_at, t.created_at);
+	assert_int_equal(got.expires_at, t.expires_at);
+	assert_int_equal(got.revoked_at, 0);
+	assert_true(got.rowid > 0);
+
+	/* Pages of 3 after the last rowid seen: 3 + 3 + 1, in insertion order. */
+	for (int round = 0; round < 5; round++) {
+		assert_int_equal(st->ops->token_list(st, after, 3, page, &k), 0);
+		if (k == 0)
+			break;
+		for (size_t i = 0; i < k; i++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "tok_%zu", seen + i);
+			assert_string_equal(page[i].id, want);
+			assert_true(page[i].rowid > after);
+			after = page[i].rowid;
+		}
+		seen += k;
+		assert_true(k == 3 || seen == 7);
+	}
+	assert_int_equal(seen, 7);
+
+	assert_int_equal(st->ops->token_revoke(st, "tok_3", 6000), 0);
+	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), 0);
+	assert_int_equal(got.revoked_at, 6000);
+	assert_int_equal(st->ops->token_revoke(st, "tok_3", 7000), -ENOENT);
+	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), 0);
+	assert_int_equal(got.revoked_at, 6000);
+	assert_int_equal(st->ops->token_revoke(st, "tok_nope", 6000), -ENOENT);
+
+	memset(t.hash, 0xee, sizeof(t.hash));
+	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), -ENOENT);
+}
+
+static void
+test_store_token_unique_keys(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct api_token t;
+	int64_t n = 0;
+
+	make_token(&t, 1);
+	assert_int_equal(st->ops->token_insert(st, &t), 0);
+	/* Same hash, new id. */
+	snprintf(t.id, sizeof(t.id), "tok_other");
+	assert_int_equal(st->ops->token_insert(st, &t), -EEXIST);
+	/* Same id, new hash. */
+	make_token(&t, 2);
+	snprintf(t.id, sizeof(t.id), "tok_1");
+	assert_int_equal(st->ops->token_insert(st, &t), -EEXIST);
+	assert_int_equal(st->ops->token_count(st, &n), 0);
+	assert_int_equal(n, 1);
+}
+
+/* ---- enrollment tokens and nonces ---- */
+
+static void
+test_store_etoken_use_until_uses_max(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct enroll_token t, got, list[4];
+	size_t n = 0;
+
+	make_etoken(&t, "etk_1", 3);
+	assert_int_equal(st->ops->etoken_insert(st, &t), 0);
+	make_etoken(&t, "etk_2", 1);
+	assert_int_equal(st->ops->etoken_insert(st, &t), 0);
+	assert_int_equal(st->ops->etoken_insert(st, &t), -EEXIST);
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(st->ops->etoken_use(st, "etk_1"), 0);
+	assert_int_equal(st->ops->etoken_use(st, "etk_1"), -ENOENT);
+	assert_int_equal(st->ops->etoken_get(st, "etk_1", &got), 0);
+	assert_int_equal(got.uses, 3);
+	assert_int_equal(got.uses_max, 3);
+	assert_string_equal(got.owner, "alice@example.com");
+	assert_int_equal(got.expires_at, 900);
+
+	/* The other token is independent. */
+	assert_int_equal(st->ops->etoken_by_hash(st, t.hash, &got), 0);
+	assert_string_equal(got.id, "etk_2");
+	assert_int_equal(got.uses, 0);
+	assert_int_equal(st->ops->etoken_use(st, "etk_2"), 0);
+	assert_int_equal(st->ops->etoken_use(st, "etk_2"), -ENOENT);
+	assert_int_equal(st->ops->etoken_use(st, "etk_none"), -ENOENT);
+
+	assert_int_equal(st->ops->etoken_revoke(st, "etk_1", 950), 0);
+	assert_int_equal(st->ops->etoken_revoke(st, "etk_1", 960), -ENOENT);
+	assert_int_equal(st->ops->etoken_get(st, "etk_1", &got), 0);
+	assert_int_equal(got.revoked_at, 950);
+	assert_int_equal(st->ops->etoken_get(st, "etk_none", &got), -ENOENT);
+
+	assert_int_equal(st->ops->etoken_list(st, 0, 4, list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, "etk_1");
+	assert_string_equal(list[1].id, "etk_2");
+	assert_int_equal(st->ops->etoken_list(st, list[0].rowid, 4, list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "etk_2");
+}
+
+static void
+test_store_nonce_take_once_expire_and_purge(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	uint8_t a[32], b[32], c[32], d[32];
+
+	memset(a, 1, sizeof(a));
+	memset(b, 2, sizeof(b));
+	memset(c, 3, sizeof(c));
+	memset(d, 4, sizeof(d));
+	assert_int_equal(st->ops->nonce_insert(st, a, 100), 0);
+	assert_int_equal(st->ops->nonce_insert(st, a, 100), -EEXIST);
+	assert_int_equal(st->ops->nonce_take(st, a, 50), 0);
+	assert_int_equal(st->ops->nonce_take(st, a, 50), -ENOENT);
+
+	/* An expired nonce is refused and gone. */
+	assert_int_equal(st->ops->nonce_insert(st, b, 100), 0);
+	assert_int_equal(st->ops->nonce_take(st, b, 101), -ETIME);
+	assert_int_equal(st->ops->nonce_take(st, b, 50), -ENOENT);
+
+	assert_int_equal(st->ops->nonce_insert(st, c, 10), 0);
+	assert_int_equal(st->ops->nonce_insert(st, d, 1000), 0);
+	assert_int_equal(st->ops->nonce_purge(st, 500), 0);
+	assert_int_equal(st->ops->nonce_take(st, c, 5), -ENOENT);
+	assert_int_equal(st->ops->nonce_take(st, d, 500), 0);
+}
+
+/* ---- policies ---- */
+
+static void
+test_store_policy_put_get_default_list(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct policy p, got, list[8];
+	size_t n = 0, ndef = 0;
+
+	assert_int_equal(st->ops->policy_default(st, &got), -ENOENT);
+	assert_int_equal(st->ops->policy_get(st, "zeta", &got), -ENOENT);
+	make_policy(&p, "zeta", 1);
+	assert_int_equal(st->ops->policy_put(st, &p), 0);
+	make_policy(&p, "alpha", 1);
+	assert_int_equal(st->ops->policy_put(st, &p), 0);
+	make_policy(&p, "mid", 1);
+	assert_int_equal(st->ops->policy_put(st, &p), 0);
+
+	assert_int_equal(st->ops->policy_get(st, "alpha", &got), 0);
+	assert_string_equal(got.name, "alpha");
+	assert_int_equal(got.version, 1);
+	assert_string_equal(got.body, "{\"name\":\"alpha\",\"v\":1}");
+	assert_int_equal(got.is_default, 0);
+	assert_int_equal(got.updated_at, 2001);
+
+	assert_int_equal(st->ops->policy_set_default(st, "alpha"), 0);
+	assert_int_equal(st->ops->policy_default(st, &got), 0);
+	assert_string_equal(got.name, "alpha");
+	assert_int_equal(got.is_default, 1);
+
+	/* Moving the default clears the old flag. */
+	assert_int_equal(st->ops->policy_set_default(st, "zeta"), 0);
+	assert_int_equal(st->ops->policy_default(st, &got), 0);
+	assert_string_equal(got.name, "zeta");
+	assert_int_equal(st->ops->policy_get(st, "alpha", &got), 0);
+	assert_int_equal(got.is_default, 0);
+
+	/* Replacing the default's content keeps it the default. */
+	make_policy(&p, "zeta", 2);
+	assert_int_equal(st->ops->policy_put(st, &p), 0);
+	assert_int_equal(st->ops->policy_get(st, "zeta", &got), 0);
+	assert_int_equal(got.version, 2);
+	assert_string_equal(got.body, "{\"name\":\"zeta\",\"v\":2}");
+	assert_int_equal(got.is_default, 1);
+
+	assert_int_equal(st->ops->policy_list(st, list, 8, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(list[0].name, "alpha");
+	assert_string_equal(list[1].name, "mid");
+	assert_string_equal(list[2].name, "zeta");
+	for (size_t i = 0; i < n; i++)
+		ndef += (size_t)list[i].is_default;
+	assert_int_equal(ndef, 1);
+	assert_int_equal(st->ops->policy_list(st, list, 2, &n), 0);
+	assert_int_equal(n, 2);
+}
+
+/* Naming a policy that does not exist must fail and leave the current default in place. */
+static void
+test_store_policy_set_default_unknown_keeps_default(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct policy p, got;
+
+	make_policy(&p, "base", 1);
+	assert_int_equal(st->ops->policy_put(st, &p), 0);
+	assert_int_equal(st->ops->policy_set_default(st, "base"), 0);
+
+	assert_int_equal(st->ops->policy_set_default(st, "no-such-policy"), -ENOENT);
+	assert_int_equal(st->ops->policy_default(st, &got), 0);
+	assert_string_equal(got.name, "base");
+}
+
+/* ---- devices ---- */
+
+static void
+test_store_device_insert_get_unique(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct device d, got;
+
+	make_device(&d, "dev_a", "alice", "active");
+	snprintf(d.policy_name, sizeof(d.policy_name), "strict");
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_a", &got), 0);
+	assert_true(got.rowid > 0);
+	assert_string_equal(got.id, "dev_a");
+	assert_string_equal(got.owner, "alice");
+	assert_string_equal(got.status, "active");
+	assert_memory_equal(got.device_key, d.device_key, 32);
+	assert_memory_equal(got.hv_key, d.hv_key, 32);
+	assert_memory_equal(got.measurement, d.measurement, 32);
+	assert_string_equal(got.enrollment_token_id, "etk_1");
+	assert_string_equal(got.model, d.model);
+	assert_string_equal(got.os, d.os);
+	assert_string_equal(got.agent_version, "1.0.0");
+	assert_string_equal(got.policy_name, "strict");
+	assert_string_equal(got.applied_policy_name, "");
+	assert_int_equal(got.applied_policy_version, 0);
+	assert_string_equal(got.desired_state, "active");
+	assert_string_equal(got.reported_state, "active");
+	assert_int_equal(got.key_epoch, 1);
+	assert_int_equal(got.ticket_counter, 0);
+	assert_int_equal(got.sig_seq, 0);
+	assert_int_equal(got.enrolled_at, 3000);
+	assert_int_equal(got.last_seen_at, 3000);
+
+	/* Same id; then a new id with the same device key. */
+	assert_int_equal(st->ops->device_insert(st, &d), -EEXIST);
+	snprintf(d.id, sizeof(d.id), "dev_b");
+	assert_int_equal(st->ops->device_insert(st, &d), -EEXIST);
+	assert_int_equal(st->ops->device_get(st, "dev_b", &got), -ENOENT);
+}
+
+/* Walks every page of f (limit per page) and checks the ids against want, in order. */
+static void
+expect_device_pages(struct store *st, struct device_filter f, const char *const *want, size_t nwant)
+{
+	struct device page[8];
+	size_t k, seen = 0;
+
+	assert_true(f.limit <= 8);
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(st->ops->device_list(st, &f, page, &k), 0);
+		assert_true(k <= f.limit);
+		for (size_t i = 0; i < k; i++) {
+			assert_true(seen + i < nwant);
+			assert_string_equal(page[i].id, want[seen + i]);
+			if (f.status)
+				assert_string_equal(page[i].status, f.status);
+			if (f.owner)
+				assert_string_equal(page[i].owner, f.owner);
+			f.after = page[i].rowid;
+		}
+		seen += k;
+		if (k < f.limit)
+			break;
+	}
+	assert_int_equal(seen, nwant);
+}
+
+static void
+test_store_device_list_filters_and_pages(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	static const char *const all[] = {"d1", "d2", "d3", "d4", "d5", "d6", "d7"};
+	static const char *const alice[] = {"d1", "d3", "d4", "d6"};
+	static const char *const retired[] = {"d2", "d4", "d7"};
+	static const char *const alice_active[] = {"d1", "d3", "d6"};
+	struct device_filter f = {0};
+
+	insert_device(st, "d1", "alice", "active");
+	insert_device(st, "d2", "bob", "retired");
+	insert_device(st, "d3", "alice", "active");
+	insert_device(st, "d4", "alice", "retired");
+	insert_device(st, "d5", "bob", "active");
+	insert_device(st, "d6", "alice", "active");
+	insert_device(st, "d7", "bob", "retired");
+
+	f.limit = 3;
+	expect_device_pages(st, f, all, 7);
+	f.limit = 2;
+	f.owner = "alice";
+	expect_device_pages(st, f, alice, 4);
+	f.owner = NULL;
+	f.status = "retired";
+	expect_device_pages(st, f, retired, 3);
+	f.owner = "alice";
+	f.status = "active";
+	f.limit = 1;
+	expect_device_pages(st, f, alice_active, 3);
+	f.owner = "carol";
+	f.status = NULL;
+	expect_device_pages(st, f, NULL, 0);
+}
+
+static void
+test_store_device_update_rewrites_mutable_columns(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct device d, got;
+
+	make_device(&d, "dev_u", "alice", "active");
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_u", &d), 0);
+
+	snprintf(d.status, sizeof(d.status), "retired");
+	snprintf(d.model, sizeof(d.model), "Framework 13");
+	snprintf(d.os, sizeof(d.os), "Linux 6.9");
+	snprintf(d.agent_version, sizeof(d.agent_version), "1.1.0");
+	snprintf(d.policy_name, sizeof(d.policy_name), "strict");
+	snprintf(d.applied_policy_name, sizeof(d.applied_policy_name), "strict");
+	d.applied_policy_version = 4;
+	snprintf(d.desired_state, sizeof(d.desired_state), "locked");
+	snprintf(d.reported_state, sizeof(d.reported_state), "locked");
+	d.key_epoch = 2;
+	d.ticket_counter = 17;
+	d.sig_seq = 99;
+	d.last_seen_at = 3500;
+	memset(d.measurement, 0x77, sizeof(d.measurement));
+	assert_int_equal(st->ops->device_update(st, &d), 0);
+
+	assert_int_equal(st->ops->device_get(st, "dev_u", &got), 0);
+	assert_string_equal(got.status, "retired");
+	assert_string_equal(got.model, "Framework 13");
+	assert_string_equal(got.os, "Linux 6.9");
+	assert_string_equal(got.agent_version, "1.1.0");
+	assert_string_equal(got.policy_name, "strict");
+	assert_string_equal(got.applied_policy_name, "strict");
+	assert_int_equal(got.applied_policy_version, 4);
+	assert_string_equal(got.desired_state, "locked");
+	assert_string_equal(got.reported_state, "locked");
+	assert_int_equal(got.key_epoch, 2);
+	assert_int_equal(got.ticket_counter, 17);
+	assert_int_equal(got.sig_seq, 99);
+	assert_int_equal(got.last_seen_at, 3500);
+	assert_memory_equal(got.measurement, d.measurement, 32);
+	/* Identity columns stay. */
+	assert_string_equal(got.owner, "alice");
+	assert_memory_equal(got.device_key, d.device_key, 32);
+	assert_int_equal(got.enrolled_at, 3000);
+	assert_int_equal(got.rowid, d.rowid);
+
+	snprintf(d.id, sizeof(d.id), "dev_none");
+	assert_int_equal(st->ops->device_update(st, &d), -ENOENT);
+}
+
+static void
+test_store_device_touch_never_goes_back(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct device got;
+
+	insert_device(st, "dev_t", "alice", "active");
+	assert_int_equal(st->ops->device_touch(st, "dev_t", 5000, 10), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_t", &got), 0);
+	assert_int_equal(got.last_seen_at, 5000);
+	assert_int_equal(got.sig_seq, 10);
+
+	/* An older batch (both lower) changes nothing. */
+	assert_int_equal(st->ops->device_touch(st, "dev_t", 4000, 5), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_t", &got), 0);
+	assert_int_equal(got.last_seen_at, 5000);
+	assert_int_equal(got.sig_seq, 10);
+
+	/* Each column moves on its own. */
+	assert_int_equal(st->ops->device_touch(st, "dev_t", 6000, 3), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_t", &got), 0);
+	assert_int_equal(got.last_seen_at, 6000);
+	assert_int_equal(got.sig_seq, 10);
+	assert_int_equal(st->ops->device_touch(st, "dev_t", 5500, 20), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_t", &got), 0);
+	assert_int_equal(got.last_seen_at, 6000);
+	assert_int_equal(got.sig_seq, 20);
+}
+
+static void
+test_store_device_delete_cascades_commands(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct device got;
+	struct command c;
+
+	insert_device(st, "dev_x", "alice", "active");
+	insert_device(st, "dev_y", "bob", "active");
+	insert_command(st, "cmd_x1", "dev_x", 1, "queued", 9000);
+	insert_command(st, "cmd_x2", "dev_x", 2, "completed", 9000);
+	insert_command(st, "cmd_y1", "dev_y", 1, "queued", 9000);
+
+	assert_int_equal(st->ops->device_delete(st, "dev_x"), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_x", &got), -ENOENT);
+	assert_int_equal(st->ops->command_get(st, "cmd_x1", &c), -ENOENT);
+	assert_int_equal(st->ops->command_get(st, "cmd_x2", &c), -ENOENT);
+	assert_int_equal(st->ops->command_get(st, "cmd_y1", &c), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_y", &got), 0);
+	assert_int_equal(st->ops->device_delete(st, "dev_x"), -ENOENT);
+}
+
+static void
+test_store_device_ids_by_policy(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct device d;
+	char ids[8][STORE_ID_MAX];
+	size_t n = 0;
+
+	make_device(&d, "f_default1", "alice", "active");
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+	make_device(&d, "f_p1", "alice", "active");
+	snprintf(d.policy_name, sizeof(d.policy_name), "p1");
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+	make_device(&d, "f_p2", "bob", "active");
+	snprintf(d.policy_name, sizeof(d.policy_name), "p2");
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+	make_device(&d, "f_default2", "bob", "active");
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+	/* Retired devices follow nothing. */
+	make_device(&d, "f_retired", "bob", "retired");
+	snprintf(d.policy_name, sizeof(d.policy_name), "p1");
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+
+	/* Explicitly named only. */
+	assert_int_equal(st->ops->device_ids_by_policy(st, "p1", 0, ids, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], "f_p1");
+
+	/* The default: its explicit followers plus those following "". */
+	assert_int_equal(st->ops->device_ids_by_policy(st, "p2", 1, ids, 8, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(ids[0], "f_default1");
+	assert_string_equal(ids[1], "f_p2");
+	assert_string_equal(ids[2], "f_default2");
+
+	assert_int_equal(st->ops->device_ids_by_policy(st, "p3", 0, ids, 8, &n), 0);
+	assert_int_equal(n, 0);
+
+	/* max caps the answer. */
+	assert_int_equal(st->ops->device_ids_by_policy(st, "p2", 1, ids, 2, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ids[0], "f_default1");
+}
+
+static void
+test_store_device_count_by_status(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct status_count c[4];
+	size_t n = 0;
+
+	assert_int_equal(st->ops->device_count_by_status(st, c, 4, &n), 0);
+	assert_int_equal(n, 0);
+	insert_device(st, "c1", "alice", "active");
+	insert_device(st, "c2", "alice", "retired");
+	insert_device(st, "c3", "bob", "active");
+	insert_device(st, "c4", "bob", "active");
+	assert_int_equal(st->ops->device_count_by_status(st, c, 4, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(count_of(c, n, "active"), 3);
+	assert_int_equal(count_of(c, n, "retired"), 1);
+}
+
+/* ---- commands ---- */
+
+static void
+test_store_command_insert_get_idempotency(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct command c, got;
+
+	insert_device(st, "dev_c", "alice", "active");
+	make_command(&c, "cmd_1", "dev_c", 1, "queued", 9000);
+	snprintf(c.idempotency_key, sizeof(c.idempotency_key), "key-1");
+	memset(c.request_hash, 0x5a, sizeof(c.request_hash));
+	assert_int_equal(st->ops->command_insert(st, &c), 0);
+
+	assert_int_equal(st->ops->command_get(st, "cmd_1", &got), 0);
+	assert_true(got.rowid > 0);
+	assert_string_equal(got.device_id, "dev_c");
+	assert_string_equal(got.type, "lock");
+	assert_string_equal(got.status, "queued");
+	assert_string_equal(got.reason, "reason for cmd_1");
+	assert_int_equal(got.counter, 1);
+	assert_memory_equal(got.ticket, c.ticket, sizeof(c.ticket));
+	assert_string_equal(got.created_by, "tok_admin");
+	assert_string_equal(got.idempotency_key, "key-1");
+	assert_memory_equal(got.request_hash, c.request_hash, 32);
+	assert_int_equal(got.created_at, 4000);
+	assert_int_equal(got.expires_at, 9000);
+	assert_int_equal(got.delivered_at, 0);
+	assert_int_equal(got.completed_at, 0);
+	assert_int_equal(got.receipt_len, 0);
+	assert_int_equal(got.verified, 0);
+	assert_string_equal(got.result_detail, "");
+
+	assert_int_equal(st->ops->command_by_idempotency(st, "tok_admin", "key-1", &got), 0);
+	assert_string_equal(got.id, "cmd_1");
+	assert_int_equal(st->ops->command_by_idempotency(st, "tok_other", "key-1", &got), -ENOENT);
+	assert_int_equal(st->ops->command_by_idempotency(st, "tok_admin", "key-2", &got), -ENOENT);
+
+	/* The same key from the same caller is taken; another caller may use it. */
+	make_command(&c, "cmd_2", "dev_c", 2, "queued", 9000);
+	snprintf(c.idempotency_key, sizeof(c.idempotency_key), "key-1");
+	assert_int_equal(st->ops->command_insert(st, &c), -EEXIST);
+	snprintf(c.created_by, sizeof(c.created_by), "tok_other");
+	assert_int_equal(st->ops->command_insert(st, &c), 0);
+
+	/* Commands without a key never collide and are not found by "". */
+	insert_command(st, "cmd_3", "dev_c", 3, "queued", 9000);
+	insert_command(st, "cmd_4", "dev_c", 4, "queued", 9000);
+	assert_int_equal(st->ops->command_get(st, "cmd_4", &got), 0);
+	assert_string_equal(got.idempotency_key, "");
+	assert_int_equal(st->ops->command_by_idempotency(st, "tok_admin", "", &got), -ENOENT);
+
+	assert_int_equal(st->ops->command_get(st, "cmd_none", &got), -ENOENT);
+	/* A command for a device that does not exist is refused. */
+	make_command(&c, "cmd_orphan", "dev_none", 1, "queued", 9000);
+	assert_true(st->ops->command_insert(st, &c) < 0);
+}
+
+static void
+test_store_command_unique_device_counter(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct command c;
+
+	insert_device(st, "dev_1", "alice", "active");
+	insert_device(st, "dev_2", "alice", "active");
+	insert_command(st, "cmd_a", "dev_1", 5, "queued", 9000);
+	make_command(&c, "cmd_b", "dev_1", 5, "queued", 9000);
+	assert_int_equal(st->ops->command_insert(st, &c), -EEXIST);
+	/* The same counter on another device is fine; so is the same id twice never. */
+	insert_command(st, "cmd_b", "dev_2", 5, "queued", 9000);
+	make_command(&c, "cmd_b", "dev_1", 6, "queued", 9000);
+	assert_int_equal(st->ops->command_insert(st, &c), -EEXIST);
+}
+
+static void
+test_store_command_list_filters_and_pages(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct command page[4];
+	struct command_filter f = {0};
+	size_t n = 0;
+
+	insert_device(st, "dev_1", "alice", "active");
+	insert_device(st, "dev_2", "bob", "active");
+	insert_command(st, "c1", "dev_1", 1, "queued", 9000);
+	insert_command(st, "c2", "dev_2", 1, "queued", 9000);
+	insert_command(st, "c3", "dev_1", 2, "completed", 9000);
+	insert_command(st, "c4", "dev_1", 3, "queued", 9000);
+	insert_command(st, "c5", "dev_2", 2, "failed", 9000);
+
+	f.device_id = "dev_1";
+	f.limit = 2;
+	assert_int_equal(st->ops->command_list(st, &f, page, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(page[0].id, "c1");
+	assert_string_equal(page[1].id, "c3");
+	f.after = page[1].rowid;
+	assert_int_equal(st->ops->command_list(st, &f, page, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(page[0].id, "c4");
+
+	f.device_id = NULL;
+	f.status = "queued";
+	f.after = 0;
+	f.limit = 4;
+	assert_int_equal(st->ops->command_list(st, &f, page, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(page[0].id, "c1");
+	assert_string_equal(page[1].id, "c2");
+	assert_string_equal(page[2].id, "c4");
+
+	f.device_id = "dev_2";
+	assert_int_equal(st->ops->command_list(st, &f, page, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(page[0].id, "c2");
+
+	f.device_id = NULL;
+	f.status = NULL;
+	assert_int_equal(st->ops->command_list(st, &f, page, &n), 0);
+	assert_int_equal(n, 4);
+}
+
+static void
+test_store_command_open_by_counter(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	static const char *const statuses[] = {"completed", "acknowledged", "failed", "queued",
+					       "canceled",  "delivered",    "expired"};
+	static const int64_t counters[] = {7, 5, 6, 3, 2, 1, 4};
+	struct command open[8];
+	size_t n = 0;
+
+	insert_device(st, "dev_o", "alice", "active");
+	insert_device(st, "dev_p", "alice", "active");
+	for (size_t i = 0; i < 7; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "o%zu", i);
+		insert_command(st, id, "dev_o", counters[i], statuses[i], 9000);
+	}
+	insert_command(st, "p1", "dev_p", 1, "queued", 9000);
+
+	assert_int_equal(st->ops->command_open(st, "dev_o", open, 8, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(open[0].counter, 1);
+	assert_string_equal(open[0].status, "delivered");
+	assert_int_equal(open[1].counter, 3);
+	assert_string_equal(open[1].status, "queued");
+	assert_int_equal(open[2].counter, 5);
+	assert_string_equal(open[2].status, "acknowledged");
+
+	assert_int_equal(st->ops->command_open(st, "dev_o", open, 2, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(open[1].counter, 3);
+	assert_int_equal(st->ops->command_open(st, "dev_none", open, 8, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_store_command_update(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct command c, got;
+
+	insert_device(st, "dev_u", "alice", "active");
+	make_command(&c, "cmd_u", "dev_u", 9, "queued", 9000);
+	assert_int_equal(st->ops->command_insert(st, &c), 0);
+
+	snprintf(c.status, sizeof(c.status), "completed");
+	c.delivered_at = 4100;
+	c.acknowledged_at = 4200;
+	c.completed_at = 4300;
+	snprintf(c.result_detail, sizeof(c.result_detail), "locked in 2 s");
+	for (size_t i = 0; i < 100; i++)
+		c.receipt[i] = (uint8_t)(255 - i);
+	c.receipt_len = 100;
+	c.verified = 1;
+	/* Fields update does not own must not change even if the caller's copy differs. */
+	c.counter = 77;
+	snprintf(c.type, sizeof(c.type), "wipe");
+	assert_int_equal(st->ops->command_update(st, &c), 0);
+
+	assert_int_equal(st->ops->command_get(st, "cmd_u", &got), 0);
+	assert_string_equal(got.status, "completed");
+	assert_int_equal(got.delivered_at, 4100);
+	assert_int_equal(got.acknowledged_at, 4200);
+	assert_int_equal(got.completed_at, 4300);
+	assert_string_equal(got.result_detail, "locked in 2 s");
+	assert_int_equal(got.receipt_len, 100);
+	assert_memory_equal(got.receipt, c.receipt, 100);
+	assert_int_equal(got.verified, 1);
+	assert_int_equal(got.counter, 9);
+	assert_string_equal(got.type, "lock");
+
+	snprintf(c.id, sizeof(c.id), "cmd_none");
+	assert_int_equal(st->ops->command_update(st, &c), -ENOENT);
+}
+
+static void
+test_store_command_expire_open_and_due_only(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	static const struct {
+		const char *id;
+		const char *status;
+		int64_t expires_at;
+		const char *after;
+	} rows[] = {
+		{"e1", "queued", 100, "expired"},       {"e2", "delivered", 99, "expired"},
+		{"e3", "acknowledged", 100, "expired"}, {"e4", "queued", 101, "queued"},
+		{"e5", "completed", 50, "completed"},   {"e6", "failed", 50, "failed"},
+		{"e7", "canceled", 50, "canceled"},     {"e8", "delivered", 500, "delivered"},
+	};
+	struct command got;
+	size_t n = 99;
+
+	insert_device(st, "dev_e", "alice", "active");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		insert_command(st, rows[i].id, "dev_e", (int64_t)i + 1, rows[i].status,
+			       rows[i].expires_at);
+
+	assert_int_equal(st->ops->command_expire(st, 100, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(st->ops->command_get(st, rows[i].id, &got), 0);
+		assert_string_equal(got.status, rows[i].after);
+		if (strcmp(rows[i].after, "expired") == 0)
+			assert_int_equal(got.completed_at, 100);
+		else
+			assert_int_equal(got.completed_at, 0);
+	}
+	assert_int_equal(st->ops->command_expire(st, 100, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(st->ops->command_expire(st, 1000, &n), 0);
+	assert_int_equal(n, 2);
+}
+
+static void
+test_store_command_count_by_status(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct status_count c[8];
+	size_t n = 0;
+
+	insert_device(st, "dev_n", "alice", "active");
+	insert_command(st, "n1", "dev_n", 1, "queued", 9000);
+	insert_command(st, "n2", "dev_n", 2, "queued", 9000);
+	insert_command(st, "n3", "dev_n", 3, "failed", 9000);
+	assert_int_equal(st->ops->command_count_by_status(st, c, 8, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(count_of(c, n, "queued"), 2);
+	assert_int_equal(count_of(c, n, "failed"), 1);
+}
+
+/* ---- transactions ---- */
+
+static void
+test_store_tx_rollback_discards_commit_keeps(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = f->st;
+	struct api_token t, got;
+	int64_t n = -1;
+
+	make_token(&t, 1);
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	assert_int_equal(st->ops->token_insert(st, &t), 0);
+	insert_device(st, "dev_tx", "alice", "active");
+	/* Visible inside the transaction... */
+	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), 0);
+	st->ops->tx_rollback(st);
+	/* ...and gone after the rollback. */
+	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), -ENOENT);
+	assert_int_equal(st->ops->device_get(st, "dev_tx", &(struct device){0}), -ENOENT);
+	assert_int_equal(st->ops->token_count(st, &n), 0);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	assert_int_equal(st->ops->token_insert(st, &t), 0);
+	assert_int_equal(st->ops->tx_commit(st), 0);
+
+	/* Committed: durable across a reopen. */
+	st->ops->close(st);
+	f->st = NULL;
+	assert_int_equal(store_sqlite_open(f->path, &f->st), 0);
+	assert_int_equal(f->st->ops->token_by_hash(f->st, t.hash, &got), 0);
+	assert_string_equal(got.id, "tok_1");
+}
+
+#define TX_ROUNDS 40
+
+struct tx_worker {
+	struct store *st;
+	pthread_barrier_t *go;
+	int failures;
+};
+
+/*
+ * Each round reads the count and inserts the token numbered by it, inside one transaction: if
+ * two transactions ever interleaved, both would pick the same number and one insert would fail.
+ */
+static void *
+tx_worker_main(void *arg)
+{
+	struct tx_worker *w = arg;
+	struct store *st = w->st;
+
+	pthread_barrier_wait(w->go);
+	for (int i = 0; i < TX_ROUNDS; i++) {
+		struct api_token t;
+		int64_t n = 0;
+
+		if (st->ops->tx_begin(st) != 0) {
+			w->failures++;
+			continue;
+		}
+		if (st->ops->token_count(st, &n) != 0) {
+			st->ops->tx_rollback(st);
+			w->failures++;
+			continue;
+		}
+		make_token(&t, (int)n);
+		if (st->ops->token_insert(st, &t) != 0) {
+			st->ops->tx_rollback(st);
+			w->failures++;
+			continue;
+		}
+		if (st->ops->tx_commit(st) != 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void
+test_store_tx_concurrent_writers_serialise(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct tx_worker w[2];
+	pthread_t th[2];
+	pthread_barrier_t go;
+	struct api_token page[2 * TX_ROUNDS];
+	int64_t n = 0;
+	size_t k = 0;
+
+	assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+	for (int i = 0; i < 2; i++) {
+		w[i] = (struct tx_worker){.st = st, .go = &go};
+		assert_int_equal(pthread_create(&th[i], NULL, tx_worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	pthread_barrier_destroy(&go);
+
+	assert_int_equal(w[0].failures, 0);
+	assert_int_equal(w[1].failures, 0);
+	assert_int_equal(st->ops->token_count(st, &n), 0);
+	assert_int_equal(n, 2 * TX_ROUNDS);
+	assert_int_equal(st->ops->token_list(st, 0, 2 * TX_ROUNDS, page, &k), 0);
+	assert_int_equal(k, 2 * TX_ROUNDS);
+	for (size_t i = 0; i < k; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "tok_%zu", i);
+		assert_string_equal(page[i].id, want);
+	}
+}
+
+/* ---- audit rows ---- */
+
+static void
+insert_audit_rows(struct store *st)
+{
+	static const struct {
+		const char *actor, *action, *target;
+		int64_t at_ms;
+	} rows[] = {
+		{"tok_a", "token.create", "tok_b", 1000},
+		{"tok_b", "device.delete", "dev_1", 2000},
+		{"tok_a", "device.delete", "dev_2", 3000},
+		{"system", "command.expire", "", 4000},
+		{"tok_a", "token.create", "tok_c", 5000},
+	};
+	struct audit_entry e;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		make_audit(&e, (int64_t)i + 1, rows[i].actor, rows[i].action, rows[i].target,
+			   rows[i].at_ms);
+		assert_int_equal(st->ops->audit_insert(st, &e), 0);
+	}
+}
+
+static void
+test_store_audit_insert_last_list(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct audit_entry e, want, out[8];
+	struct audit_filter f = {.limit = 8};
+	size_t n = 0;
+
+	assert_int_equal(st->ops->audit_last(st, &e), -ENOENT);
+	insert_audit_rows(st);
+
+	assert_int_equal(st->ops->audit_last(st, &e), 0);
+	make_audit(&want, 5, "tok_a", "token.create", "tok_c", 5000);
+	assert_int_equal(e.seq, 5);
+	assert_int_equal(e.at_ms, 5000);
+	assert_string_equal(e.actor, want.actor);
+	assert_string_equal(e.action, want.action);
+	assert_string_equal(e.target, want.target);
+	assert_string_equal(e.outcome, "ok");
+	assert_string_equal(e.detail, "detail 5");
+	assert_memory_equal(e.prev_hash, want.prev_hash, 32);
+	assert_memory_equal(e.hash, want.hash, 32);
+
+	/* The log is append-only: a seq cannot be written twice. */
+	make_audit(&e, 3, "tok_x", "x", "x", 1);
+	assert_int_equal(st->ops->audit_insert(st, &e), -EEXIST);
+
+	f.actor = "tok_a";
+	assert_int_equal(st->ops->audit_list(st, &f, out, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(out[0].seq, 1);
+	assert_int_equal(out[1].seq, 3);
+	assert_int_equal(out[2].seq, 5);
+
+	f.action = "device.delete";
+	assert_int_equal(st->ops->audit_list(st, &f, out, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].seq, 3);
+
+	f = (struct audit_filter){.target = "dev_1", .limit = 8};
+	assert_int_equal(st->ops->audit_list(st, &f, out, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].seq, 2);
+
+	f = (struct audit_filter){.since_ms = 3000, .limit = 8};
+	assert_int_equal(st->ops->audit_list(st, &f, out, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(out[0].seq, 3);
+
+	f = (struct audit_filter){.after = 2, .limit = 2};
+	assert_int_equal(st->ops->audit_list(st, &f, out, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].seq, 3);
+	assert_int_equal(out[1].seq, 4);
+	f.after = out[1].seq;
+	assert_int_equal(st->ops->audit_list(st, &f, out, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].seq, 5);
+}
+
+struct iter_rec {
+	int64_t seqs[8];
+	size_t n;
+	size_t stop_after; /* 0: never stop */
+};
+
+static int
+iter_cb(void *ctx, const struct audit_entry *e)
+{
+	struct iter_rec *r = ctx;
+
+	if (r->n < 8)
+		r->seqs[r->n] = e->seq;
+	r->n++;
+	return r->stop_after != 0 && r->n == r->stop_after ? 42 : 0;
+}
+
+static void
+test_store_audit_iter_order_and_early_stop(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct iter_rec r = {0};
+	struct audit_entry e;
+
+	assert_int_equal(st->ops->audit_iter(st, iter_cb, &r), 0);
+	assert_int_equal(r.n, 0);
+
+	/* Inserted out of order; the walk is by seq. */
+	make_audit(&e, 2, "a", "b", "c", 20);
+	assert_int_equal(st->ops->audit_insert(st, &e), 0);
+	make_audit(&e, 1, "a", "b", "c", 10);
+	assert_int_equal(st->ops->audit_insert(st, &e), 0);
+	make_audit(&e, 3, "a", "b", "c", 30);
+	assert_int_equal(st->ops->audit_insert(st, &e), 0);
+	make_audit(&e, 4, "a", "b", "c", 40);
+	assert_int_equal(st->ops->audit_insert(st, &e), 0);
+
+	assert_int_equal(st->ops->audit_iter(st, iter_cb, &r), 0);
+	assert_int_equal(r.n, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(r.seqs[i], (int64_t)i + 1);
+
+	r = (struct iter_rec){.stop_after = 2};
+	assert_int_equal(st->ops->audit_iter(st, iter_cb, &r), 42);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.seqs[1], 2);
+
+	/* A stopped walk leaves the store usable for the next one. */
+	r = (struct iter_rec){0};
+	assert_int_equal(st->ops->audit_iter(st, iter_cb, &r), 0);
+	assert_int_equal(r.n, 4);
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_store_open_creates_schema_and_reopen_keeps_data),
+		T(test_store_refuses_newer_schema),
+		T(test_store_token_insert_get_list_revoke),
+		T(test_store_token_unique_keys),
+		T(test_store_etoken_use_until_uses_max),
+		T(test_store_nonce_take_once_expire_and_purge),
+		T(test_store_policy_put_get_default_list),
+		T(test_store_policy_set_default_unknown_keeps_default),
+		T(test_store_device_insert_get_unique),
+		T(test_store_device_list_filters_and_pages),
+		T(test_store_device_update_rewrites_mutable_columns),
+		T(test_store_device_touch_never_goes_back),
+		T(test_store_device_delete_cascades_commands),
+		T(test_store_device_ids_by_policy),
+		T(test_store_device_count_by_status),
+		T(test_store_command_insert_get_idempotency),
+		T(test_store_command_unique_device_counter),
+		T(test_store_command_list_filters_and_pages),
+		T(test_store_command_open_by_counter),
+		T(test_store_command_update),
+		T(test_store_command_expire_open_and_due_only),
+		T(test_store_command_count_by_status),
+		T(test_store_tx_rollback_discards_commit_keeps),
+		T(test_store_tx_concurrent_writers_serialise),
+		T(test_store_audit_insert_last_list),
+		T(test_store_audit_iter_order_and_early_stop),
+	};
+#undef T
+
+	log_set_level(LOG_LVL_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
