@@ -21,6 +21,7 @@ static const struct route {
 } routes[] = {
 	{"GET", "/healthz", AUTH_NONE, h_healthz},
 	{"GET", "/metrics", AUTH_NONE, h_metrics},
+	{"GET", "/enroll", AUTH_NONE, h_enroll_page},
 	{"GET", "/api/v1/server", AUTH_ADMIN, h_server},
 	{"POST", "/api/v1/tokens", AUTH_ADMIN, h_tokens_create},
 	{"GET", "/api/v1/tokens", AUTH_ADMIN, h_tokens_list},

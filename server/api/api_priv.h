@@ -114,6 +114,7 @@ void h_default_policy_get(struct call *c);
 void h_default_policy_put(struct call *c);
 void h_audit_list(struct call *c);
 void h_audit_verify(struct call *c);
+void h_enroll_page(struct call *c);
 void h_enroll_nonce(struct call *c);
 void h_enroll(struct call *c);
 void h_checkin(struct call *c);

@@ -969,6 +969,45 @@ test_policy_versions_and_delivery(void)
 }
 
 static void
+test_enroll_page(void)
+{
+	struct env e;
+	struct client *anon;
+	struct resp r;
+	char url[512], tok[128];
+	const char *path;
+
+	CHECK(env_up(&e, "portal") == 0, "server did not start");
+	anon = client_new(&e.s, NULL);
+	CHECK(client_req(e.admin, "POST", "/api/v1/enrollment-tokens",
+			 "{\"owner\":\"rita@example.com\"}", NULL, &r) == 0,
+	      "tx");
+	CHECK_STATUS(r, 201);
+	CHECK(resp_str(&r, "enroll_url", url, sizeof(url)) == 0, "enroll_url");
+	CHECK(resp_str(&r, "token", tok, sizeof(tok)) == 0, "token");
+	resp_free(&r);
+	/* The URL points at this server and its page names the token and the privacy promise. */
+	CHECK(strncmp(url, e.s.url, strlen(e.s.url)) == 0, "enroll_url %s is not on %s", url,
+	      e.s.url);
+	path = url + strlen(e.s.url);
+	CHECK(client_req(anon, "GET", path, NULL, NULL, &r) == 0, "tx");
+	CHECK_STATUS(r, 200);
+	CHECK(strstr(r.body, tok) != NULL, "page lacks the token");
+	CHECK(strstr(r.body, "cannot see, change or erase anything in your personal half"),
+	      "page lacks the privacy statement");
+	resp_free(&r);
+	/* Anything that is not token-shaped is never echoed. */
+	CHECK(client_req(anon, "GET", "/enroll?token=%3Cscript%3Ealert(1)%3C%2Fscript%3E", NULL,
+			 NULL, &r) == 0,
+	      "tx");
+	CHECK_STATUS(r, 400);
+	CHECK(strstr(r.body, "<script>") == NULL, "query echoed into the page");
+	resp_free(&r);
+	client_free(anon);
+	env_down(&e);
+}
+
+static void
 test_metrics_and_health(void)
 {
 	struct env e;
@@ -1028,6 +1067,7 @@ main(int argc, char **argv)
 		{"bad_bodies", test_bad_bodies},
 		{"audit_tamper_detected", test_audit_tamper_detected},
 		{"policy_versions_and_delivery", test_policy_versions_and_delivery},
+		{"enroll_page", test_enroll_page},
 		{"metrics_and_health", test_metrics_and_health},
 		{"check_config", test_check_config},
 	};
