@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(gcc make pkg-config libc6-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev
       libsqlite3-dev libssl-dev libcmocka-dev
-      openssl curl ca-certificates clang sqlite3)
+      openssl curl ca-certificates)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -17,7 +17,7 @@ static const char page_head[] =
 	"body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;"
 	"line-height:1.5;color:#1b1f24}code,pre{background:#f3f4f6;border-radius:4px}"
 	"pre{padding:.75rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all}"
-	"h1{font-size:1.5rem}.ok{color:#116329}.no{color:#a40e26}</style></head><body>"
+	"h1{font-size:1.5rem}.ok{color:#116329}.no{color:#116329}</style></head><body>"
 	"<h1>Enroll your phone in Cleave</h1>"
 	"<p>Your company manages only the <strong>corporate half</strong> of your phone: an "
 	"encrypted work space that runs separately from your personal apps and data.</p><ul>"
