@@ -58,6 +58,7 @@ struct req {
 	int started;
 	int too_large;
 	int resumed;
+	atomic_int resume_pending;
 	struct lp_waiter w;
 	char client[INET6_ADDRSTRLEN];
 };
@@ -120,16 +121,37 @@ httpd_metrics(void *ctx, char *buf, size_t cap)
 	return n;
 }
 
+/* Hub callbacks; the hub's opaque conn is our struct req. Both run under the hub lock. */
 static void
-conn_suspend(void *conn)
+conn_suspend(void *p)
 {
-	MHD_suspend_connection(conn);
+	struct req *r = p;
+
+	MHD_suspend_connection(r->con);
 }
 
+/*
+ * A resumed request is owed one more pass: through on_request, or through on_completed when
+ * the client went away meanwhile. The count lets httpd_stop wait for exactly those.
+ */
 static void
-conn_resume(void *conn)
+conn_resume(void *p)
 {
-	MHD_resume_connection(conn);
+	struct req *r = p;
+
+	atomic_store(&r->resume_pending, 1);
+	atomic_fetch_add(&r->h->inflight_resumed, 1);
+	MHD_resume_connection(r->con);
+}
+
+/* Settles a pending resume once; true when there was one. */
+static int
+resume_settle(struct req *r)
+{
+	if (!atomic_exchange(&r->resume_pending, 0))
+		return 0;
+	atomic_fetch_sub(&r->h->inflight_resumed, 1);
+	return 1;
 }
 
 static uint64_t
@@ -143,7 +165,7 @@ httpd_wake(void *ctx, const char *device_id)
 {
 	struct httpd *h = ctx;
 
-	atomic_fetch_add(&h->inflight_resumed, (long)lp_wake(&h->hub, device_id));
+	lp_wake(&h->hub, device_id);
 }
 
 static const char *
@@ -199,6 +221,10 @@ on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
+	/* Never leave a dangling waiter in the hub, nor an unsettled resume in the count. */
+	if (r->w.conn != NULL)
+		lp_cancel(&r->h->hub, &r->w);
+	resume_settle(r);
 	free(r->body);
 	free(r->target);
 	free(r);
@@ -281,7 +307,7 @@ dispatch(struct req *r, const char *method)
 		free(rs.body);
 		str_copy(r->w.device, sizeof(r->w.device), rs.park_device);
 		r->w.deadline_ms = rs.park_deadline_ms;
-		r->w.conn = r->con;
+		r->w.conn = r;
 		if (lp_park(&r->h->hub, &r->w, rs.park_gen))
 			return MHD_YES;
 		r->resumed = 1;
@@ -302,18 +328,17 @@ static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
-	struct httpd *h = cls;
 	struct req *r = *con_cls;
 	struct api_response rs;
 
+	(void)cls;
 	(void)url;
 	(void)version;
 	if (r == NULL)
 		return MHD_NO; /* out of memory in on_uri: drop the connection */
-	if (r->w.conn != NULL) {
+	if (resume_settle(r)) {
 		/* Only a parked request is called again without a queued response: a resume. */
 		r->resumed = 1;
-		atomic_fetch_sub(&h->inflight_resumed, 1);
 		return dispatch(r, method);
 	}
 	if (!r->started) {
@@ -355,15 +380,31 @@ on_request(void *cls, struct MHD_Connection *con, const char *url, const char *m
 	return dispatch(r, method);
 }
 
+/*
+ * libmicrohttpd's own messages, at most 10 a second: one line per vanished client would
+ * otherwise flood the log when thousands of parked agents disappear at once.
+ */
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static atomic_long window, used, dropped;
+	long now = (long)time(NULL), d;
 	char line[512];
 
 	(void)cls;
+	if (atomic_exchange(&window, now) != now)
+		atomic_store(&used, 0);
+	if (atomic_fetch_add(&used, 1) >= 10) {
+		atomic_fetch_add(&dropped, 1);
+		return;
+	}
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
-	log_warn("httpd: %s", line);
+	d = atomic_exchange(&dropped, 0);
+	if (d > 0)
+		log_warn("httpd: %s (and %ld similar messages suppressed)", line, d);
+	else
+		log_warn("httpd: %s", line);
 }
 
 static void *
@@ -384,7 +425,7 @@ timer_main(void *arg)
 		if (h->timer_stop)
 			break;
 		pthread_mutex_unlock(&h->timer_lock);
-		atomic_fetch_add(&h->inflight_resumed, (long)lp_expire(&h->hub, now_ms()));
+		lp_expire(&h->hub, now_ms());
 		pthread_mutex_lock(&h->timer_lock);
 	}
 	pthread_mutex_unlock(&h->timer_lock);
@@ -484,7 +525,6 @@ httpd_stop(struct httpd *h)
 	pthread_join(h->timer, NULL);
 	/* Suspended connections must be resumed and answered before MHD_stop_daemon. */
 	n = lp_stop(&h->hub);
-	atomic_fetch_add(&h->inflight_resumed, (long)n);
 	for (int i = 0; i < 500 && atomic_load(&h->inflight_resumed) > 0; i++)
 		usleep(10 * 1000);
 	log_info("httpd: answered %zu parked check-ins, stopping", n);

@@ -43,9 +43,9 @@ lp_fini(struct lp_hub *h)
 	pthread_mutex_destroy(&h->lock);
 }
 
-/* Unlinks w from both lists and resumes its connection; hub lock held. */
+/* Unlinks w from both lists; hub lock held. */
 static void
-unpark(struct lp_hub *h, struct lp_waiter *w, int timed_out)
+unlink_waiter(struct lp_hub *h, struct lp_waiter *w)
 {
 	struct lp_waiter **dhead = &h->buckets[bucket_of(w->device)];
 	struct lp_waiter **thead = &h->slots[slot_of(w->deadline_ms)];
@@ -64,9 +64,25 @@ unpark(struct lp_hub *h, struct lp_waiter *w, int timed_out)
 		w->tnext->tprev = w->tprev;
 	w->dnext = w->dprev = w->tnext = w->tprev = NULL;
 	w->parked = 0;
-	w->timed_out = timed_out;
 	h->parked--;
+}
+
+/* Unlinks w and resumes its connection; hub lock held. */
+static void
+unpark(struct lp_hub *h, struct lp_waiter *w, int timed_out)
+{
+	unlink_waiter(h, w);
+	w->timed_out = timed_out;
 	h->resume(w->conn);
+}
+
+void
+lp_cancel(struct lp_hub *h, struct lp_waiter *w)
+{
+	pthread_mutex_lock(&h->lock);
+	if (w->parked)
+		unlink_waiter(h, w);
+	pthread_mutex_unlock(&h->lock);
 }
 
 int

@@ -52,6 +52,8 @@ void lp_fini(struct lp_hub *h);
  * past gen or the hub is stopping. Returns 1 when parked, 0 when the caller must answer now.
  */
 int lp_park(struct lp_hub *h, struct lp_waiter *w, uint64_t gen);
+/* Removes w from the hub without resuming it (its connection is gone). No-op if not parked. */
+void lp_cancel(struct lp_hub *h, struct lp_waiter *w);
 /* Resumes every waiter of device. Returns how many. */
 size_t lp_wake(struct lp_hub *h, const char *device);
 /* Resumes waiters whose deadline is at or before now_ms, with timed_out set. */

@@ -613,6 +613,36 @@ test_longpoll_timeout_and_shutdown(void)
 }
 
 static void
+test_shutdown_after_parked_client_vanished(void)
+{
+	struct env e;
+	struct client *dc, *gone;
+	struct device_sim d;
+	struct resp r;
+	double t0;
+	int rc;
+
+	CHECK(env_up(&e, "vanish") == 0, "server did not start");
+	dc = client_new(&e.s, NULL);
+	gone = client_new(&e.s, NULL);
+	CHECK(enroll_one(&e, dc, &d, "vic@example.com") == 0, "enroll");
+	CHECK(drain(&d, dc) == 0, "drain");
+	/* The client parks for 30 s but gives up after 1 s: the server still holds the poll. */
+	client_set_timeout(gone, 1);
+	CHECK(dev_req(&d, gone, "POST", "/device/v1/checkin", "{\"wait\":30}", 0, &r) != 0,
+	      "the poll should have been abandoned by the client, got HTTP %ld", r.status);
+	resp_free(&r);
+	client_free(gone);
+	t0 = now_s();
+	rc = srv_stop(&e.s, SIGTERM);
+	CHECK(rc == 0, "exit status %d", rc);
+	CHECK(now_s() - t0 < 3.0, "stop took %.2f s with one vanished parked client", now_s() - t0);
+	client_free(dc);
+	dev_fini(&d);
+	env_down(&e);
+}
+
+static void
 test_command_lifecycle(void)
 {
 	struct env e;
@@ -1061,6 +1091,7 @@ main(int argc, char **argv)
 		{"idempotency_key", test_idempotency_key},
 		{"longpoll_wakeup", test_longpoll_wakeup},
 		{"longpoll_timeout_and_shutdown", test_longpoll_timeout_and_shutdown},
+		{"shutdown_after_parked_client_vanished", test_shutdown_after_parked_client_vanished},
 		{"command_lifecycle", test_command_lifecycle},
 		{"restart_keeps_everything", test_restart_keeps_everything},
 		{"kill9_after_202_loses_nothing", test_kill9_after_202_loses_nothing},

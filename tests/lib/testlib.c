@@ -24,6 +24,35 @@
 
 int t_failed_now;
 
+/* Servers started and not yet stopped; a case that fails early leaves its server here. */
+static pid_t live_servers[64];
+
+static void
+track_server(pid_t pid, int add)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(live_servers); i++) {
+		if (add ? live_servers[i] == 0 : live_servers[i] == pid) {
+			live_servers[i] = add ? pid : 0;
+			return;
+		}
+	}
+}
+
+/* Kills and reaps whatever a case left running. */
+static void
+reap_servers(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(live_servers); i++) {
+		if (live_servers[i] > 0) {
+			kill(live_servers[i], SIGKILL);
+			waitpid(live_servers[i], NULL, 0);
+			printf("    (killed server %ld left running by the case)\n",
+			       (long)live_servers[i]);
+			live_servers[i] = 0;
+		}
+	}
+}
+
 void
 t_fail(const char *file, int line, const char *fmt, ...)
 {
@@ -67,6 +96,7 @@ t_run(const struct t_case *cases, size_t n, int argc, char **argv)
 		fflush(stdout);
 		t0 = now_s();
 		cases[i].fn();
+		reap_servers();
 		printf("  %s %s (%.2fs)\n", t_failed_now ? "FAIL" : "ok  ", cases[i].name,
 		       now_s() - t0);
 		fflush(stdout);
@@ -155,10 +185,12 @@ srv_start(struct srv *s, const char *const *extra)
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	track_server(s->pid, 1);
 	for (int i = 0; i < 1500; i++) { /* 15 s */
 		int st;
 
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			track_server(s->pid, 0);
 			s->pid = 0;
 			return -1;
 		}
@@ -180,6 +212,7 @@ srv_stop(struct srv *s, int sig)
 	kill(s->pid, sig);
 	for (int i = 0; i < 1500; i++) {
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			track_server(s->pid, 0);
 			s->pid = 0;
 			if (WIFEXITED(st))
 				return WEXITSTATUS(st);
@@ -189,6 +222,7 @@ srv_stop(struct srv *s, int sig)
 	}
 	kill(s->pid, SIGKILL);
 	waitpid(s->pid, &st, 0);
+	track_server(s->pid, 0);
 	s->pid = 0;
 	return -1;
 }
@@ -215,6 +249,7 @@ srv_cleanup(struct srv *s)
 
 struct client {
 	CURL *c;
+	long timeout;
 	char base[128];
 	char cacert[PATH_MAX];
 	char auth[200];
@@ -230,6 +265,7 @@ client_new(const struct srv *s, const char *bearer)
 	c->c = curl_easy_init();
 	str_copy(c->base, sizeof(c->base), s->url);
 	str_copy(c->cacert, sizeof(c->cacert), s->cacert);
+	c->timeout = 90;
 	client_set_bearer(c, bearer);
 	return c;
 }
@@ -240,6 +276,12 @@ client_set_bearer(struct client *c, const char *bearer)
 	c->auth[0] = '\0';
 	if (bearer != NULL)
 		snprintf(c->auth, sizeof(c->auth), "Authorization: Bearer %s", bearer);
+}
+
+void
+client_set_timeout(struct client *c, long seconds)
+{
+	c->timeout = seconds;
 }
 
 void
@@ -302,7 +344,7 @@ client_req(struct client *c, const char *method, const char *path, const char *b
 	curl_easy_setopt(c->c, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(c->c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->c, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(c->c, CURLOPT_TIMEOUT, 90L);
+	curl_easy_setopt(c->c, CURLOPT_TIMEOUT, c->timeout);
 	curl_easy_setopt(c->c, CURLOPT_NOSIGNAL, 1L);
 	if (body != NULL) {
 		curl_easy_setopt(c->c, CURLOPT_POSTFIELDS, body);

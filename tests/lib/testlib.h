@@ -78,6 +78,8 @@ struct client;
 struct client *client_new(const struct srv *s, const char *bearer);
 void client_free(struct client *c);
 void client_set_bearer(struct client *c, const char *bearer);
+/* Gives up on a request after seconds (default 90) and closes the connection. */
+void client_set_timeout(struct client *c, long seconds);
 /*
  * Sends one request. headers: NULL-terminated "Name: value" strings, may be NULL. body may be
  * NULL. r is filled (free with resp_free). Returns 0 or -1 on a transport failure.
