@@ -18,6 +18,8 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
@@ -119,34 +121,34 @@ hex_encode(char *dst, size_t cap, const void *src, size_t n)
 	return 0;
 }
 
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static int sodium_ready;
+
+static void
+sodium_start(void)
+{
+	sodium_ready = sodium_init() >= 0;
+}
+
+/*
+ * Verification is the hot path of every device request, and libsodium's Ed25519 verify is
+ * 2-2.5x faster than OpenSSL 3.0's here (bench/RESULTS.md). Both follow RFC 8032 and reject a
+ * non-canonical S; libsodium also rejects small-order keys. Signing stays with OpenSSL, which
+ * holds the private keys.
+ */
 int
 ed25519_verify(const uint8_t pub[ED25519_PUB_LEN], const void *msg, size_t n,
 	       const uint8_t sig[ED25519_SIG_LEN])
 {
 	static const uint8_t empty;
-	EVP_PKEY *pkey;
-	EVP_MD_CTX *ctx;
-	int r;
 
-	pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, ED25519_PUB_LEN);
-	if (pkey == NULL) {
-		ERR_clear_error();
-		return -EINVAL;
-	}
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) != 1) {
-		log_ossl("Ed25519 verify init");
-		r = -EINVAL;
-		goto out;
-	}
-	/* A forged or corrupted signature is an expected outcome, not an error worth logging. */
-	r = EVP_DigestVerify(ctx, sig, ED25519_SIG_LEN, n > 0 ? msg : &empty, n) == 1 ? 0
-										      : -EBADMSG;
-	ERR_clear_error();
-out:
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pkey);
-	return r;
+	pthread_once(&sodium_once, sodium_start);
+	if (!sodium_ready)
+		return -EIO;
+	if (crypto_sign_verify_detached(sig, n > 0 ? msg : &empty, n, pub) == 0)
+		return 0;
+	/* A forged signature is the expected failure; a key that is no point is the caller's. */
+	return crypto_core_ed25519_is_valid_point(pub) ? -EBADMSG : -EINVAL;
 }
 
 /* Wraps pkey (consumed on success and on failure) into a new key object. */

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(gcc make pkg-config libc6-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev
-      libsqlite3-dev libssl-dev libcmocka-dev
+      libsqlite3-dev libssl-dev libsodium-dev libcmocka-dev
       openssl curl ca-certificates)
 
 missing=()

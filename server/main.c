@@ -70,7 +70,9 @@ usage(FILE *f)
 		"  --tls-key FILE     its PEM private key\n"
 		"  --config FILE      key = value settings: listen, tls_cert, tls_key, "
 		"public_url,\n"
-		"                     threads, max_connections, connection_memory_kib, max_wait,\n"
+		"                     threads, max_connections, connection_memory_kib (per-\n"
+		"                     connection memory, default 4: request headers up to ~3 KB;\n"
+		"                     raise it for larger headers), max_wait,\n"
 		"                     command_ttl_hours, log_level (command-line flags win)\n"
 		"  --check-config     validate the settings and exit (0 when valid)\n"
 		"  --log-level LEVEL  debug, info, warn or error (default info)\n"
@@ -486,7 +488,7 @@ main(int argc, char **argv)
 		.port = 8443,
 		.threads = 2,
 		.max_connections = 0, /* as many as the open-file limit allows, up to 20000 */
-		.pool_kib = 8,
+		.pool_kib = 4,
 		.max_wait_s = 55,
 		.command_ttl_h = 24 * 7,
 		.log_level = LOG_LVL_INFO,
