@@ -11,7 +11,7 @@
 BUILD   ?= build
 SAN     ?=
 CC      ?= gcc
-PKGS    := libmicrohttpd jansson libcurl sqlite3 libcrypto
+PKGS    := libmicrohttpd jansson libcurl sqlite3 libcrypto libsodium
 DATA    ?= var
 LISTEN  ?= 127.0.0.1:8443
 
@@ -55,6 +55,10 @@ SERVER_BIN := $(BUILD)/bin/cleave-server
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+# Test and bench objects are reached only through pattern rules; keep them, or every make
+# test would relink every test binary.
+.SECONDARY: $(call obj,$(UNIT_SRC) $(INTEG_SRC) $(BENCH_SRC))
 
 .PHONY: all deps run test test-run asan bench format format-check clean
 all: $(SERVER_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
@@ -102,7 +106,7 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(LIBTEST) $(LI
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs libssl 2>/dev/null)
 
 run: deps
 	@$(MAKE) --no-print-directory $(SERVER_BIN)
