@@ -52,6 +52,7 @@ LIBSERVER := $(BUILD)/lib/libserver.a
 LIBTEST   := $(BUILD)/lib/libtestlib.a
 
 SERVER_BIN := $(BUILD)/bin/cleave-server
+DEVSIM_BIN := $(BUILD)/bin/cleave-devsim
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
@@ -61,7 +62,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 .SECONDARY: $(call obj,$(UNIT_SRC) $(INTEG_SRC) $(BENCH_SRC))
 
 .PHONY: all deps run test test-run asan bench format format-check clean
-all: $(SERVER_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
+all: $(SERVER_BIN) $(DEVSIM_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 
 deps:
 	@scripts/deps.sh
@@ -89,6 +90,11 @@ $(BUILD)/lib/%.a:
 	@ar rcs $@ $^
 
 $(SERVER_BIN): $(call obj,server/main.c) $(LIBSERVER) $(LIBCRYPTO) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(DEVSIM_BIN): $(call obj,tools/devsim.c) $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
