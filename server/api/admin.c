@@ -10,6 +10,82 @@
 #include "api_priv.h"
 #include "crypto.h"
 
+/* A zeroed buffer for one page of records; replies 503 and returns NULL when out of memory. */
+static void *
+list_buffer(struct call *c, size_t size)
+{
+	void *p = calloc(STORE_LIST_MAX, size);
+
+	if (p == NULL)
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	return p;
+}
+
+/* Encodes one record of a page and gives its paging key. */
+typedef json_t *(*item_json_fn)(struct call *c, const void *item, int64_t *key);
+
+/* Replies 200 {"items": [...], "next_cursor": ...} for n records of size bytes at items. */
+static void
+reply_page(struct call *c, const void *items, size_t size, size_t n, size_t limit, item_json_fn fn)
+{
+	json_t *arr = json_array();
+	int64_t key = 0;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, fn(c, (const char *)items + i * size, &key));
+	reply_json(
+		c->rs, 200,
+		json_pack("{s:o, s:o}", "items", arr, "next_cursor", page_cursor(key, n, limit)));
+}
+
+static json_t *
+token_item(struct call *c, const void *p, int64_t *key)
+{
+	const struct api_token *t = p;
+
+	(void)c;
+	*key = t->rowid;
+	return token_json(t);
+}
+
+static json_t *
+etoken_item(struct call *c, const void *p, int64_t *key)
+{
+	const struct enroll_token *t = p;
+
+	*key = t->rowid;
+	return etoken_json(c->a, t, NULL);
+}
+
+static json_t *
+device_item(struct call *c, const void *p, int64_t *key)
+{
+	const struct device *d = p;
+
+	*key = d->rowid;
+	return device_json(c->a, d);
+}
+
+static json_t *
+command_item(struct call *c, const void *p, int64_t *key)
+{
+	const struct command *cmd = p;
+
+	(void)c;
+	*key = cmd->rowid;
+	return command_json(cmd);
+}
+
+static json_t *
+audit_item(struct call *c, const void *p, int64_t *key)
+{
+	const struct audit_entry *e = p;
+
+	(void)c;
+	*key = e->seq;
+	return audit_json(e);
+}
+
 void
 h_healthz(struct call *c)
 {
@@ -121,26 +197,17 @@ out:
 void
 h_tokens_list(struct call *c)
 {
-	struct api_token *items = calloc(STORE_LIST_MAX, sizeof(*items));
+	struct api_token *items = list_buffer(c, sizeof(*items));
 	struct svc_error err = {0};
 	size_t limit, n = 0;
 	int64_t after;
-	json_t *arr;
-
-	if (items == NULL) {
-		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	if (items == NULL)
 		return;
-	}
 	if (page_params(c, &limit, &after) == 0) {
 		if (svc_token_list(c->a->svc, &c->who, after, limit, items, &n, &err) != 0) {
 			reply_svc_error(c->rs, &err);
 		} else {
-			arr = json_array();
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, token_json(&items[i]));
-			reply_json(c->rs, 200,
-				   json_pack("{s:o, s:o}", "items", arr, "next_cursor",
-					     page_cursor(n ? items[n - 1].rowid : 0, n, limit)));
+			reply_page(c, items, sizeof(*items), n, limit, token_item);
 		}
 	}
 	free(items);
@@ -198,26 +265,17 @@ out:
 void
 h_etokens_list(struct call *c)
 {
-	struct enroll_token *items = calloc(STORE_LIST_MAX, sizeof(*items));
+	struct enroll_token *items = list_buffer(c, sizeof(*items));
 	struct svc_error err = {0};
 	size_t limit, n = 0;
 	int64_t after;
-	json_t *arr;
-
-	if (items == NULL) {
-		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	if (items == NULL)
 		return;
-	}
 	if (page_params(c, &limit, &after) == 0) {
 		if (svc_etoken_list(c->a->svc, &c->who, after, limit, items, &n, &err) != 0) {
 			reply_svc_error(c->rs, &err);
 		} else {
-			arr = json_array();
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, etoken_json(c->a, &items[i], NULL));
-			reply_json(c->rs, 200,
-				   json_pack("{s:o, s:o}", "items", arr, "next_cursor",
-					     page_cursor(n ? items[n - 1].rowid : 0, n, limit)));
+			reply_page(c, items, sizeof(*items), n, limit, etoken_item);
 		}
 	}
 	free(items);
@@ -239,18 +297,14 @@ h_etokens_delete(struct call *c)
 void
 h_devices_list(struct call *c)
 {
-	struct device *items = calloc(STORE_LIST_MAX, sizeof(*items));
+	struct device *items = list_buffer(c, sizeof(*items));
 	char status[16], owner[STORE_OWNER_MAX];
 	struct device_filter f = {0};
 	struct svc_error err = {0};
 	size_t n = 0;
 	int rs_, ro;
-	json_t *arr;
-
-	if (items == NULL) {
-		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	if (items == NULL)
 		return;
-	}
 	rs_ = query_get(c->rq->query, "status", status, sizeof(status));
 	ro = query_get(c->rq->query, "owner", owner, sizeof(owner));
 	if (rs_ < 0 || ro < 0) {
@@ -263,12 +317,7 @@ h_devices_list(struct call *c)
 		if (svc_device_list(c->a->svc, &c->who, &f, items, &n, &err) != 0) {
 			reply_svc_error(c->rs, &err);
 		} else {
-			arr = json_array();
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, device_json(c->a, &items[i]));
-			reply_json(c->rs, 200,
-				   json_pack("{s:o, s:o}", "items", arr, "next_cursor",
-					     page_cursor(n ? items[n - 1].rowid : 0, n, f.limit)));
+			reply_page(c, items, sizeof(*items), n, f.limit, device_item);
 		}
 	}
 	free(items);
@@ -376,19 +425,15 @@ out:
 static void
 command_list(struct call *c, const char *device_id)
 {
-	struct command *items = calloc(STORE_LIST_MAX, sizeof(*items));
+	struct command *items = list_buffer(c, sizeof(*items));
 	struct command_filter f = {.device_id = device_id};
 	struct svc_error err = {0};
 	struct device d;
 	char status[16];
 	size_t n = 0;
 	int rs_;
-	json_t *arr;
-
-	if (items == NULL) {
-		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	if (items == NULL)
 		return;
-	}
 	rs_ = query_get(c->rq->query, "status", status, sizeof(status));
 	if (rs_ < 0) {
 		reply_problem(c->rs, P_BAD_REQUEST, "status is malformed");
@@ -399,12 +444,7 @@ command_list(struct call *c, const char *device_id)
 		if (svc_command_list(c->a->svc, &c->who, &f, items, &n, &err) != 0) {
 			reply_svc_error(c->rs, &err);
 		} else {
-			arr = json_array();
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, command_json(&items[i]));
-			reply_json(c->rs, 200,
-				   json_pack("{s:o, s:o}", "items", arr, "next_cursor",
-					     page_cursor(n ? items[n - 1].rowid : 0, n, f.limit)));
+			reply_page(c, items, sizeof(*items), n, f.limit, command_item);
 		}
 	}
 	free(items);
@@ -445,15 +485,13 @@ h_command_cancel(struct call *c)
 void
 h_policies_list(struct call *c)
 {
-	struct policy *items = calloc(STORE_LIST_MAX, sizeof(*items));
+	struct policy *items = list_buffer(c, sizeof(*items));
 	struct svc_error err = {0};
 	size_t n = 0;
 	json_t *arr;
 
-	if (items == NULL) {
-		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	if (items == NULL)
 		return;
-	}
 	if (svc_policy_list(c->a->svc, &c->who, items, STORE_LIST_MAX, &n, &err) != 0) {
 		reply_svc_error(c->rs, &err);
 	} else {
@@ -480,14 +518,12 @@ h_policy_get(struct call *c)
 void
 h_default_policy_get(struct call *c)
 {
-	struct policy *items = calloc(STORE_LIST_MAX, sizeof(*items));
+	struct policy *items = list_buffer(c, sizeof(*items));
 	struct svc_error err = {0};
 	size_t n = 0, i;
 
-	if (items == NULL) {
-		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	if (items == NULL)
 		return;
-	}
 	if (svc_policy_list(c->a->svc, &c->who, items, STORE_LIST_MAX, &n, &err) != 0) {
 		reply_svc_error(c->rs, &err);
 	} else {
@@ -527,18 +563,14 @@ h_default_policy_put(struct call *c)
 void
 h_audit_list(struct call *c)
 {
-	struct audit_entry *items = calloc(STORE_LIST_MAX, sizeof(*items));
+	struct audit_entry *items = list_buffer(c, sizeof(*items));
 	char actor[64], action[64], target[64];
 	struct audit_filter f = {0};
 	struct svc_error err = {0};
 	size_t n = 0;
 	int ra, rc, rt;
-	json_t *arr;
-
-	if (items == NULL) {
-		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	if (items == NULL)
 		return;
-	}
 	ra = query_get(c->rq->query, "actor", actor, sizeof(actor));
 	rc = query_get(c->rq->query, "action", action, sizeof(action));
 	rt = query_get(c->rq->query, "target", target, sizeof(target));
@@ -551,12 +583,7 @@ h_audit_list(struct call *c)
 		if (svc_audit_list(c->a->svc, &c->who, &f, items, &n, &err) != 0) {
 			reply_svc_error(c->rs, &err);
 		} else {
-			arr = json_array();
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, audit_json(&items[i]));
-			reply_json(c->rs, 200,
-				   json_pack("{s:o, s:o}", "items", arr, "next_cursor",
-					     page_cursor(n ? items[n - 1].seq : 0, n, f.limit)));
+			reply_page(c, items, sizeof(*items), n, f.limit, audit_item);
 		}
 	}
 	free(items);
