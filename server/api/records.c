@@ -92,11 +92,12 @@ device_json(struct api *a, const struct device *d)
 {
 	struct policy p;
 	int have = svc_policy_effective(a->svc, d, &p) == 0;
-	char fp[64], meas[65];
+	char fp[64], meas[65], *pem = NULL;
+	json_t *j, *hv;
 
 	key_fingerprint(d->hv_key, fp, sizeof(fp));
 	hex_encode(meas, sizeof(meas), d->measurement, sizeof(d->measurement));
-	return json_pack(
+	j = json_pack(
 		"{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:s}, s:{s:o, s:o, s:I, s:o, "
 		"s:I},"
 		" s:{s:o, s:s, s:s, s:I}, s:o}",
@@ -112,6 +113,12 @@ device_json(struct api *a, const struct device *d)
 		jb64(d->hv_key, sizeof(d->hv_key)), "key_fingerprint", fp, "measurement", meas,
 		"key_epoch", (json_int_t)d->key_epoch, "compliance",
 		compliance_json(a, d, &p, have));
+	/* PEM of the hypervisor key: what `openssl pkeyutl -verify -pubin -inkey` takes. */
+	hv = j ? json_object_get(j, "hypervisor") : NULL;
+	if (hv != NULL && ed25519_pub_to_pem(d->hv_key, &pem) == 0)
+		json_object_set_new(hv, "key_pem", json_string(pem));
+	free(pem);
+	return j;
 }
 
 json_t *

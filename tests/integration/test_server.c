@@ -744,6 +744,9 @@ test_command_lifecycle(void)
 	CHECK(st == 200, "device get %ld", st);
 	CHECK(strcmp(jstr(json_object_get(j, "corporate_state"), "reported"), "wiped") == 0,
 	      "reported state should be wiped");
+	CHECK(strncmp(jstr(json_object_get(j, "hypervisor"), "key_pem"),
+		      "-----BEGIN PUBLIC KEY-----", 26) == 0,
+	      "hypervisor key PEM for auditors");
 	json_decref(j);
 	/* now it can be deleted */
 	CHECK(client_req(e.admin, "DELETE", path, NULL, NULL, &r) == 0, "tx");
