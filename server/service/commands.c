@@ -246,10 +246,18 @@ recompute_desired(struct service *s, struct device *d)
 }
 
 int
+svc_recompute_desired(struct service *s, const char *device_id)
+{
+	struct device d;
+	int r = s->st->ops->device_get(s->st, device_id, &d);
+
+	return r == 0 ? recompute_desired(s, &d) : r;
+}
+
+int
 svc_command_cancel(struct service *s, const struct principal *p, const char *id,
 		   struct command *out, struct svc_error *err)
 {
-	struct device d;
 	int ti, r = svc_authorize(s, p, PERM_CMD_ROUTINE, err);
 
 	if (r != 0)
@@ -280,9 +288,7 @@ svc_command_cancel(struct service *s, const struct principal *p, const char *id,
 	out->completed_at = svc_now_s(s);
 	r = s->st->ops->command_update(s->st, out);
 	if (r == 0)
-		r = s->st->ops->device_get(s->st, out->device_id, &d);
-	if (r == 0)
-		r = recompute_desired(s, &d);
+		r = svc_recompute_desired(s, out->device_id);
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "command.cancel", id, "ok",
 				 out->type);

@@ -161,13 +161,23 @@ flush_checkins(struct service *s)
 void
 service_tick(struct service *s)
 {
+	enum { BATCH = 256 };
+	char devices[BATCH][STORE_ID_MAX];
 	int64_t now = svc_now_s(s);
-	size_t expired = 0;
+	size_t expired = 0, n = BATCH;
 
 	flush_checkins(s);
 	if (s->st->ops->tx_begin(s->st) != 0)
 		return;
-	if (s->st->ops->command_expire(s->st, now, &expired) == 0 && expired > 0) {
+	/* Bounded: at most 16 batches a tick; the rest expire at the next tick. */
+	for (int round = 0; round < 16 && n == BATCH; round++) {
+		if (s->st->ops->command_expire(s->st, now, devices, BATCH, &n) != 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			svc_recompute_desired(s, devices[i]);
+		expired += n;
+	}
+	if (expired > 0) {
 		char detail[64];
 
 		snprintf(detail, sizeof(detail), "%zu commands passed their expiry", expired);

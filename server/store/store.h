@@ -204,8 +204,12 @@ struct store_ops {
 			    size_t max, size_t *n);
 	/* Rewrites status, times, detail, receipt and verified. */
 	int (*command_update)(struct store *st, const struct command *c);
-	/* Marks open commands whose expiry passed as expired; *n gets how many. */
-	int (*command_expire)(struct store *st, int64_t now, size_t *n);
+	/*
+	 * Marks up to max open commands whose expiry passed as expired; *n gets how many, and
+	 * devices[i] the device of each (a device may repeat). Call again while *n == max.
+	 */
+	int (*command_expire)(struct store *st, int64_t now, char (*devices)[STORE_ID_MAX],
+			      size_t max, size_t *n);
 	int (*command_count_by_status)(struct store *st, struct status_count *out, size_t max,
 				       size_t *n);
 

@@ -164,20 +164,27 @@ sq_command_update(struct store *st, const struct command *c)
 }
 
 int
-sq_command_expire(struct store *st, int64_t now, size_t *n)
+sq_command_expire(struct store *st, int64_t now, char (*devices)[STORE_ID_MAX], size_t max,
+		  size_t *n)
 {
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_CMD_EXPIRE,
 				  "UPDATE commands SET status = 'expired', completed_at = ?1 "
-				  "WHERE status IN ('queued', 'delivered', 'acknowledged') AND "
-				  "expires_at <= ?1");
-	int r;
+				  "WHERE id IN (SELECT id FROM commands WHERE status IN "
+				  "('queued', 'delivered', 'acknowledged') AND expires_at <= ?1 "
+				  "LIMIT ?2) RETURNING device_id");
+	size_t k = 0;
+	int rc;
 
+	*n = 0;
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, now);
-	r = sq_exec_stmt(S(st), q, "command expire");
-	*n = r == 0 ? (size_t)sqlite3_changes(sqlite3_db_handle(q)) : 0;
-	return r;
+	sqlite3_bind_int64(q, 2, (int64_t)max);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW && k < max)
+		sq_col_text(q, 0, devices[k++], STORE_ID_MAX);
+	sqlite3_reset(q);
+	*n = k;
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_err(S(st), rc, "command expire");
 }
 
 int

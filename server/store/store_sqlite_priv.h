@@ -76,7 +76,8 @@ int sq_command_list(struct store *st, const struct command_filter *f, struct com
 int sq_command_open(struct store *st, const char *device_id, struct command *out, size_t max,
 		    size_t *n);
 int sq_command_update(struct store *st, const struct command *c);
-int sq_command_expire(struct store *st, int64_t now, size_t *n);
+int sq_command_expire(struct store *st, int64_t now, char (*devices)[STORE_ID_MAX], size_t max,
+		      size_t *n);
 int sq_command_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n);
 int sq_audit_insert(struct store *st, struct audit_entry *e);
 int sq_audit_last(struct store *st, struct audit_entry *out);

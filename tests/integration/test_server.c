@@ -759,6 +759,52 @@ test_command_lifecycle(void)
 	env_down(&e);
 }
 
+static void
+test_command_expiry(void)
+{
+	struct env e;
+	struct client *dc;
+	struct device_sim d;
+	char id[64], path[128], sql[256];
+	long st;
+	json_t *j = NULL;
+	int expired = 0;
+
+	CHECK(env_up(&e, "expiry") == 0, "server did not start");
+	dc = client_new(&e.s, NULL);
+	CHECK(enroll_one(&e, dc, &d, "tom@example.com") == 0, "enroll");
+	CHECK(admin_command(e.admin, d.id, "lock", id, sizeof(id)) == 202, "lock");
+	/* Time passes beyond the command's expiry (edit the row as the clock would). */
+	snprintf(sql, sizeof(sql), "UPDATE commands SET expires_at = %lld WHERE id = '%s'",
+		 (long long)time(NULL) - 1, id);
+	CHECK(db_exec(&e, sql) == 0, "db edit");
+	snprintf(path, sizeof(path), "/api/v1/commands/%s", id);
+	for (int i = 0; i < 50 && !expired; i++) { /* the tick runs once a second */
+		json_decref(j);
+		j = get_json(e.admin, path, &st);
+		expired = st == 200 && strcmp(jstr(j, "status"), "expired") == 0;
+		if (!expired)
+			usleep(100000);
+	}
+	json_decref(j);
+	CHECK(expired, "command did not expire within 5 s");
+	/* an expired command is no longer delivered, and the desired state is back to active */
+	CHECK(drain(&d, dc) == 0, "check-in should find nothing but the policy command");
+	snprintf(path, sizeof(path), "/api/v1/devices/%s", d.id);
+	j = get_json(e.admin, path, &st);
+	CHECK(st == 200 &&
+		      strcmp(jstr(json_object_get(j, "corporate_state"), "desired"), "active") == 0,
+	      "desired state after an expired lock: %s",
+	      jstr(json_object_get(j, "corporate_state"), "desired"));
+	json_decref(j);
+	j = get_json(e.admin, "/api/v1/audit?action=command.expire", &st);
+	CHECK(st == 200 && json_array_size(json_object_get(j, "items")) == 1, "expiry audited");
+	json_decref(j);
+	client_free(dc);
+	dev_fini(&d);
+	env_down(&e);
+}
+
 /* ---- durability ---- */
 
 static void
@@ -1141,6 +1187,7 @@ main(int argc, char **argv)
 		{"shutdown_after_parked_client_vanished",
 		 test_shutdown_after_parked_client_vanished},
 		{"command_lifecycle", test_command_lifecycle},
+		{"command_expiry", test_command_expiry},
 		{"restart_keeps_everything", test_restart_keeps_everything},
 		{"kill9_after_202_loses_nothing", test_kill9_after_202_loses_nothing},
 		{"bad_bodies", test_bad_bodies},

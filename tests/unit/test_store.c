@@ -983,6 +983,7 @@ test_store_command_expire_open_and_due_only(void **state)
 		{"e7", "canceled", 50, "canceled"},     {"e8", "delivered", 500, "delivered"},
 	};
 	struct command got;
+	char devs[8][STORE_ID_MAX];
 	size_t n = 99;
 
 	insert_device(st, "dev_e", "alice", "active");
@@ -990,8 +991,10 @@ test_store_command_expire_open_and_due_only(void **state)
 		insert_command(st, rows[i].id, "dev_e", (int64_t)i + 1, rows[i].status,
 			       rows[i].expires_at);
 
-	assert_int_equal(st->ops->command_expire(st, 100, &n), 0);
+	assert_int_equal(st->ops->command_expire(st, 100, devs, 8, &n), 0);
 	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(devs[i], "dev_e");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		assert_int_equal(st->ops->command_get(st, rows[i].id, &got), 0);
 		assert_string_equal(got.status, rows[i].after);
@@ -1000,10 +1003,13 @@ test_store_command_expire_open_and_due_only(void **state)
 		else
 			assert_int_equal(got.completed_at, 0);
 	}
-	assert_int_equal(st->ops->command_expire(st, 100, &n), 0);
+	assert_int_equal(st->ops->command_expire(st, 100, devs, 8, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(st->ops->command_expire(st, 1000, &n), 0);
-	assert_int_equal(n, 2);
+	/* at most max per call; the rest stay for the next call */
+	assert_int_equal(st->ops->command_expire(st, 1000, devs, 1, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(st->ops->command_expire(st, 1000, devs, 8, &n), 0);
+	assert_int_equal(n, 1);
 }
 
 static void
