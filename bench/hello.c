@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "util.h"
 
 #define FILE_CAP   (64 * 1024)
@@ -250,25 +251,6 @@ timer_main(void *arg)
 	return NULL;
 }
 
-/* Reads a whole small file into a NUL-terminated heap buffer (caller frees), or NULL. */
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf = malloc(FILE_CAP + 1);
-	if (buf != NULL) {
-		n = fread(buf, 1, FILE_CAP, f);
-		buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
 /* Writes "https://127.0.0.1:PORT\n" to path through a temporary file and rename. */
 static int
 write_url(const char *path, unsigned port)
@@ -401,8 +383,8 @@ main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	cert = slurp(o.cert);
-	key = slurp(o.key);
+	cert = file_read_all(o.cert, FILE_CAP, NULL);
+	key = file_read_all(o.key, FILE_CAP, NULL);
 	if (cert == NULL || key == NULL) {
 		fprintf(stderr, "hello: cannot read %s or %s\n", o.cert, o.key);
 		return 1;

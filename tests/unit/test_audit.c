@@ -22,61 +22,9 @@
 #include "audit/audit.h"
 #include "log.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 #define N_ENTRIES 5
-
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
-};
-
-static void
-remove_db_files(const char *path)
-{
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-	char p[160];
-
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-		unlink(p);
-	}
-}
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/cleave-test-audit-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof(f->path), "%s/cleave.db", f->dir);
-	if (store_sqlite_open(f->path, &f->st) != 0) {
-		rmdir(f->dir);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	if (f->st != NULL)
-		f->st->ops->close(f->st);
-	remove_db_files(f->path);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
 
 /* Tampering goes through its own connection, never through the store. */
 static void
@@ -412,7 +360,7 @@ test_audit_hash_covers_seq_time_and_prev(void **state)
 int
 main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, store_fx_setup, store_fx_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_audit_append_builds_chain),
 		T(test_audit_append_truncates_and_accepts_null),

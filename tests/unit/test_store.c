@@ -23,61 +23,7 @@
 #include "log.h"
 #include "store/migrations.h"
 #include "store/store.h"
-
-struct fx {
-	char dir[64];
-	char path[128];
-	struct store *st;
-};
-
-/* ---- fixture and raw SQLite helpers ---- */
-
-static void
-remove_db_files(const char *path)
-{
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-	char p[160];
-
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-		unlink(p);
-	}
-}
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/cleave-test-store-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof(f->path), "%s/cleave.db", f->dir);
-	if (store_sqlite_open(f->path, &f->st) != 0) {
-		rmdir(f->dir);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	if (f->st != NULL)
-		f->st->ops->close(f->st);
-	remove_db_files(f->path);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
+#include "store_fixture.h"
 
 /* Runs sql on its own connection to the database file (as an outside tool would). */
 static void
@@ -1282,7 +1228,7 @@ test_store_audit_iter_order_and_early_stop(void **state)
 int
 main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, store_fx_setup, store_fx_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_store_open_creates_schema_and_reopen_keeps_data),
 		T(test_store_refuses_newer_schema),
