@@ -39,6 +39,7 @@ LIBS = $(PKG_LIBS) -lpthread
 COMMON_SRC := $(wildcard common/*.c)
 CRYPTO_SRC := $(wildcard crypto/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c))
+HV_SRC     := $(filter-out hypercall-bridge/hv/main.c,$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/lib/*.c))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
@@ -50,6 +51,7 @@ LIBCOMMON := $(BUILD)/lib/libcommon.a
 LIBCRYPTO := $(BUILD)/lib/libclvcrypto.a
 LIBSERVER := $(BUILD)/lib/libserver.a
 LIBTEST   := $(BUILD)/lib/libtestlib.a
+LIBHV     := $(BUILD)/lib/libhv.a
 
 SERVER_BIN := $(BUILD)/bin/cleave-server
 DEVSIM_BIN := $(BUILD)/bin/cleave-devsim
@@ -62,7 +64,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 .SECONDARY: $(call obj,$(UNIT_SRC) $(INTEG_SRC) $(BENCH_SRC))
 
 .PHONY: all deps run test test-run asan bench format format-check clean
-all: $(SERVER_BIN) $(DEVSIM_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
+all: $(SERVER_BIN) $(DEVSIM_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 
 deps:
 	@scripts/deps.sh
@@ -84,6 +86,7 @@ $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 
 $(LIBSERVER): $(call obj,$(SERVER_SRC)) $(BUILD)/obj/gen/migrations.o
 $(LIBTEST): $(call obj,$(TESTLIB_SRC))
+$(LIBHV): $(call obj,$(HV_SRC)) $(BUILD)/obj/empty.o
 $(BUILD)/lib/%.a:
 	@mkdir -p $(@D)
 	@rm -f $@
@@ -99,12 +102,31 @@ $(DEVSIM_BIN): $(call obj,tools/devsim.c) $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER) $(LIBCRYPTO) $(LIBCOMMON)
+$(BUILD)/obj/empty.o:
+	@mkdir -p $(@D)
+	@echo 'typedef int cleave_empty_unit;' | $(CC) -x c -c - -o $@
+
+# cleave-hv and its control tool exist once hypercall-bridge/hv/main.c and hvctl.c do.
+HV_BIN    := $(if $(wildcard hypercall-bridge/hv/main.c),$(BUILD)/bin/cleave-hv)
+HVCTL_BIN := $(if $(wildcard hypercall-bridge/hv/hvctl.c),$(BUILD)/bin/cleave-hvctl)
+$(BUILD)/bin/cleave-hv: $(call obj,hypercall-bridge/hv/main.c) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/bin/cleave-hvctl: $(call obj,hypercall-bridge/hv/hvctl.c) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The corporate guest (freestanding) has its own rules, owned by hypercall-bridge/guest/.
+-include hypercall-bridge/guest/guest.mk
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
-$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(LIBTEST) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -1,0 +1,88 @@
+/*
+ * The Cleave hypercall ABI, version 1.0: one header shared by the corporate guest, cleave-hv and
+ * the bridge client library. Function IDs follow ARM SMCCC's layout (so the same numbers could
+ * serve an HVC-based phone port); error numbers are frozen and never renumbered; wire structs
+ * use fixed-width fields only, no pointers and no C enums, and reserved fields must be zero.
+ * hypercall-bridge/ABI.md is the normative description. This header is freestanding: it needs
+ * only <stdint.h>.
+ */
+#ifndef CLEAVE_ABI_H
+#define CLEAVE_ABI_H
+
+#include <stdint.h>
+
+#define CLV_ABI_MAJOR   1
+#define CLV_ABI_MINOR   0
+#define CLV_ABI_VERSION ((uint32_t)(CLV_ABI_MAJOR << 16 | CLV_ABI_MINOR))
+
+/*
+ * Function ID: bit 31 fast call (always 1), bit 30 64-bit convention (always 1), bits 29:24
+ * owner (0x32: "vendor hypervisor service", our value), bits 23:16 service, bits 15:0 number.
+ */
+#define CLV_FID(service, number)                                                                   \
+	((uint32_t)(0xC0000000u | (0x32u << 24) | ((uint32_t)(service) << 16) | (uint32_t)(number)))
+
+#define CLV_SVC_CORE  0x00 /* both sides: discovery */
+#define CLV_SVC_HOST  0x01 /* host (agent) side: management */
+#define CLV_SVC_GUEST 0x02 /* guest side: block, heartbeat */
+
+/* Core, callable by anyone. */
+#define CLV_FN_VERSION  CLV_FID(CLV_SVC_CORE, 0x0000) /* -> major << 16 | minor */
+#define CLV_FN_FEATURES CLV_FID(CLV_SVC_CORE, 0x0001) /* arg0 fid -> 0 or CLV_E_NOT_SUPPORTED */
+#define CLV_FN_STATUS   CLV_FID(CLV_SVC_CORE, 0x0002) /* -> struct clv_status */
+
+/* Host side: only the configured agent uid over the bridge socket. */
+#define CLV_FN_ATTEST      CLV_FID(CLV_SVC_HOST, 0x0000) /* nonce -> signed attestation */
+#define CLV_FN_PIN_OWNER   CLV_FID(CLV_SVC_HOST, 0x0001) /* server ticket key, once */
+#define CLV_FN_LOCK        CLV_FID(CLV_SVC_HOST, 0x0002) /* ticket -> receipt */
+#define CLV_FN_UNLOCK      CLV_FID(CLV_SVC_HOST, 0x0003) /* ticket -> receipt */
+#define CLV_FN_REKEY       CLV_FID(CLV_SVC_HOST, 0x0004) /* ticket -> receipt */
+#define CLV_FN_WIPE        CLV_FID(CLV_SVC_HOST, 0x0005) /* ticket -> receipt */
+#define CLV_FN_RENEW_LEASE CLV_FID(CLV_SVC_HOST, 0x0006) /* lease ticket */
+#define CLV_FN_SET_POLICY  CLV_FID(CLV_SVC_HOST, 0x0007) /* policy ticket */
+#define CLV_FN_RECEIPTS    CLV_FID(CLV_SVC_HOST, 0x0008) /* pending receipts */
+#define CLV_FN_RECEIPT_ACK CLV_FID(CLV_SVC_HOST, 0x0009) /* receipt seq the server has */
+
+/* Guest side: only the corporate VM, from guest kernel mode (CPL 0). */
+#define CLV_FN_BLOCK_READ  CLV_FID(CLV_SVC_GUEST, 0x0000) /* sector, count -> shared page */
+#define CLV_FN_BLOCK_WRITE CLV_FID(CLV_SVC_GUEST, 0x0001) /* shared page -> sector, count */
+#define CLV_FN_HEARTBEAT   CLV_FID(CLV_SVC_GUEST, 0x0002)
+#define CLV_FN_SHARED_PAGE CLV_FID(CLV_SVC_GUEST, 0x0003) /* register the 4 KiB shared page GPA */
+
+/* Frozen error numbers (returned in the status register / reply). Never renumber. */
+#define CLV_OK                  0
+#define CLV_E_NOT_SUPPORTED     (-1)
+#define CLV_E_NOT_REQUIRED      (-2)
+#define CLV_E_INVALID_PARAMETER (-3)
+#define CLV_E_DENIED            (-4)
+#define CLV_E_BUSY              (-5)
+#define CLV_E_INVALID_STATE     (-6)
+#define CLV_E_FAULT             (-7)
+#define CLV_E_BAD_TICKET        (-8) /* signature, binding, counter or expiry wrong */
+#define CLV_E_IO                (-9)
+
+/*
+ * x86 guest transport: a 4-byte `out` to CLV_DOORBELL_PORT is the doorbell. Registers follow
+ * KVM's hypercall layout: RAX function ID, RBX/RCX/RDX/RSI arguments; on return RAX holds the
+ * status (>= 0 result or a CLV_E_*), RBX/RCX/RDX results. Bulk data goes through one 4 KiB
+ * shared page registered with CLV_FN_SHARED_PAGE.
+ */
+#define CLV_DOORBELL_PORT 0x0510
+#define CLV_SERIAL_PORT   0x03f8 /* 16550 COM1: the corporate half's console */
+#define CLV_SECTOR_SIZE   4096
+
+/* Reply of CLV_FN_STATUS (also in the host STATUS reply). 64 bytes. */
+struct clv_status {
+	uint32_t abi_version;
+	uint32_t
+		state; /* HV_STATE_* of common/wire.h: 1 active, 2 locked, 3 wipe pending, 4 erased */
+	uint64_t key_epoch;
+	uint64_t ticket_counter;
+	uint64_t receipt_seq;
+	uint64_t lease_until;    /* unix seconds, 0: none */
+	uint8_t measurement[16]; /* first 16 bytes of the SHA-256 measurement */
+	uint64_t reserved;       /* must be zero */
+};
+_Static_assert(sizeof(struct clv_status) == 64, "clv_status is 64 bytes on the wire");
+
+#endif
