@@ -85,4 +85,28 @@ struct clv_status {
 };
 _Static_assert(sizeof(struct clv_status) == 64, "clv_status is 64 bytes on the wire");
 
+/*
+ * Host-side transport: one AF_UNIX SOCK_SEQPACKET message per request and per reply, a 32-byte
+ * header followed by a payload whose size is fixed per function (see ABI.md). All integers are
+ * little-endian.
+ */
+#define CLV_MSG_MAGIC        0x42564c43u /* "CLVB" read as little-endian bytes */
+#define CLV_MSG_REQUEST      0
+#define CLV_MSG_REPLY        1
+#define CLV_MSG_HDR_LEN      32
+#define CLV_MSG_PAYLOAD_MAX  (4096 - CLV_MSG_HDR_LEN)
+#define CLV_RECEIPTS_PER_MSG 12
+
+struct clv_msg_hdr {
+	uint32_t magic;
+	uint16_t abi_major; /* CLV_ABI_MAJOR of the sender */
+	uint16_t kind;      /* CLV_MSG_REQUEST or CLV_MSG_REPLY */
+	uint32_t fid;
+	int32_t status; /* reply: CLV_OK or CLV_E_*; request: 0 */
+	uint64_t request_id;
+	uint32_t payload_len;
+	uint32_t reserved; /* must be zero */
+};
+_Static_assert(sizeof(struct clv_msg_hdr) == CLV_MSG_HDR_LEN, "message header is 32 bytes");
+
 #endif
