@@ -33,7 +33,7 @@
 
 /* Host side: only the configured agent uid over the bridge socket. */
 #define CLV_FN_ATTEST      CLV_FID(CLV_SVC_HOST, 0x0000) /* nonce -> signed attestation */
-#define CLV_FN_PIN_OWNER   CLV_FID(CLV_SVC_HOST, 0x0001) /* server ticket key, once */
+#define CLV_FN_PIN_OWNER   CLV_FID(CLV_SVC_HOST, 0x0001) /* server key + device id, once */
 #define CLV_FN_LOCK        CLV_FID(CLV_SVC_HOST, 0x0002) /* ticket -> receipt */
 #define CLV_FN_UNLOCK      CLV_FID(CLV_SVC_HOST, 0x0003) /* ticket -> receipt */
 #define CLV_FN_REKEY       CLV_FID(CLV_SVC_HOST, 0x0004) /* ticket -> receipt */

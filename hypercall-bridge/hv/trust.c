@@ -1,0 +1,282 @@
+/*
+ * Trust state of cleave-hv, kept in two files of the private state directory: identity.key
+ * (PKCS#8, 0600) and trust.state (a fixed binary record with a SHA-256 checksum, replaced
+ * atomically). The counter is made durable before an order is carried out, so a crash can never
+ * let the same ticket run twice. The identity key stands in for a key held by the phone's secure
+ * hardware; on a Linux host the state directory's permissions are what protect it.
+ */
+#include "trust.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "util.h"
+
+#define STATE_MAGIC "CLVTRST1"
+/* magic 8, pinned 8, owner 32, device 32, counter 8, seq 8, hash 32, lease 8, policy 32,
+ * npending 8, pending 16 * 320, checksum 32 */
+#define STATE_LEN (8 + 8 + 32 + 32 + 8 + 8 + 32 + 8 + 32 + 8 + TRUST_PENDING_MAX * RECEIPT_LEN + 32)
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int
+path_of(const struct trust *t, const char *name, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%s", t->dir, name);
+
+	return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
+}
+
+int
+trust_save(struct trust *t)
+{
+	uint8_t buf[STATE_LEN], *p = buf;
+	char path[PATH_MAX];
+	int r;
+
+	memset(buf, 0, sizeof(buf));
+	memcpy(p, STATE_MAGIC, 8), p += 8;
+	put64(p, (uint64_t)t->pinned), p += 8;
+	memcpy(p, t->owner, 32), p += 32;
+	memcpy(p, t->device_id, 32), p += 32;
+	put64(p, t->counter), p += 8;
+	put64(p, t->receipt_seq), p += 8;
+	memcpy(p, t->last_receipt_hash, 32), p += 32;
+	put64(p, t->lease_until), p += 8;
+	for (int i = 0; i < 4; i++)
+		put64(p, t->policy[i]), p += 8;
+	put64(p, t->npending), p += 8;
+	memcpy(p, t->pending, sizeof(t->pending)), p += sizeof(t->pending);
+	crypto_sha256(buf, (size_t)(p - buf), p);
+	r = path_of(t, "trust.state", path, sizeof(path));
+	return r == 0 ? file_write_atomic(path, buf, sizeof(buf), 0600) : r;
+}
+
+static int
+load_state(struct trust *t)
+{
+	char path[PATH_MAX];
+	uint8_t sum[32];
+	size_t n = 0;
+	uint8_t *buf, *p;
+	int r = path_of(t, "trust.state", path, sizeof(path));
+
+	if (r != 0)
+		return r;
+	buf = (uint8_t *)file_read_all(path, STATE_LEN, &n);
+	if (buf == NULL)
+		return errno == ENOENT ? -ENOENT : -EIO;
+	p = buf;
+	crypto_sha256(buf, STATE_LEN - 32, sum);
+	if (n != STATE_LEN || memcmp(buf, STATE_MAGIC, 8) != 0 ||
+	    memcmp(sum, buf + STATE_LEN - 32, 32) != 0) {
+		log_err("cleave-hv: %s is corrupted; refusing to start (restore it, or wipe "
+			"the state directory to start over)",
+			path);
+		free(buf);
+		return -EBADMSG;
+	}
+	p += 8;
+	t->pinned = get64(p) != 0, p += 8;
+	memcpy(t->owner, p, 32), p += 32;
+	memcpy(t->device_id, p, 32), p += 32;
+	t->device_id[WIRE_ID_LEN - 1] = '\0';
+	t->counter = get64(p), p += 8;
+	t->receipt_seq = get64(p), p += 8;
+	memcpy(t->last_receipt_hash, p, 32), p += 32;
+	t->lease_until = get64(p), p += 8;
+	for (int i = 0; i < 4; i++)
+		t->policy[i] = get64(p), p += 8;
+	t->npending = (unsigned)MIN(get64(p), (uint64_t)TRUST_PENDING_MAX), p += 8;
+	memcpy(t->pending, p, sizeof(t->pending));
+	free(buf);
+	return 0;
+}
+
+int
+trust_open(struct trust *t, const char *dir)
+{
+	char path[PATH_MAX];
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if (str_copy(t->dir, sizeof(t->dir), dir) != 0)
+		return -ENAMETOOLONG;
+	r = path_of(t, "identity.key", path, sizeof(path));
+	if (r == 0)
+		r = ed25519_key_load(path, &t->id);
+	if (r == -ENOENT) {
+		r = ed25519_key_generate(&t->id);
+		if (r == 0)
+			r = ed25519_key_save(t->id, path);
+		if (r == 0)
+			log_info("cleave-hv: created identity key %s", path);
+	}
+	if (r != 0)
+		return r;
+	ed25519_key_public(t->id, t->id_pub);
+	r = load_state(t);
+	if (r == -ENOENT)
+		r = trust_save(t);
+	if (r != 0) {
+		ed25519_key_free(t->id);
+		t->id = NULL;
+	}
+	return r;
+}
+
+void
+trust_close(struct trust *t)
+{
+	ed25519_key_free(t->id);
+	t->id = NULL;
+}
+
+int
+trust_pin(struct trust *t, const uint8_t owner[32], const char *device_id)
+{
+	size_t n = strnlen(device_id, WIRE_ID_LEN);
+
+	if (n == 0 || n >= WIRE_ID_LEN)
+		return CLV_E_INVALID_PARAMETER;
+	if (t->pinned) {
+		if (memcmp(t->owner, owner, 32) == 0 && strcmp(t->device_id, device_id) == 0)
+			return CLV_E_NOT_REQUIRED;
+		return CLV_E_DENIED;
+	}
+	memcpy(t->owner, owner, 32);
+	memset(t->device_id, 0, sizeof(t->device_id));
+	memcpy(t->device_id, device_id, n);
+	t->pinned = 1;
+	if (trust_save(t) != 0) {
+		t->pinned = 0;
+		return CLV_E_IO;
+	}
+	return 0;
+}
+
+int
+trust_check_ticket(const struct trust *t, const uint8_t *buf, size_t len, uint16_t want,
+		   uint64_t now, struct ticket *out)
+{
+	if (!t->pinned)
+		return CLV_E_INVALID_STATE;
+	if (len != TICKET_LEN || ticket_decode(buf, len, out) != 0)
+		return CLV_E_BAD_TICKET;
+	if (ed25519_verify(t->owner, buf, TICKET_BODY_LEN, buf + TICKET_BODY_LEN) != 0)
+		return CLV_E_BAD_TICKET; /* forged, or from another server */
+	if (out->type != want || memcmp(out->hv_key, t->id_pub, 32) != 0 ||
+	    strcmp(out->device_id, t->device_id) != 0)
+		return CLV_E_BAD_TICKET; /* for another order, hypervisor or device */
+	if (out->counter <= t->counter)
+		return CLV_E_BAD_TICKET; /* replayed or superseded */
+	if (out->expires_at <= now || out->issued_at > now + 300)
+		return CLV_E_BAD_TICKET;
+	return 0;
+}
+
+int
+trust_accept(struct trust *t, const struct ticket *tk)
+{
+	uint64_t before = t->counter;
+	int r;
+
+	t->counter = tk->counter;
+	r = trust_save(t);
+	if (r != 0)
+		t->counter = before;
+	return r;
+}
+
+int
+trust_attest(struct trust *t, const uint8_t nonce[32], uint16_t state,
+	     const uint8_t measurement[32], uint64_t key_epoch, uint64_t now_ms,
+	     uint8_t out[ATTEST_LEN])
+{
+	struct attestation a;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	a.state = state;
+	memcpy(a.nonce, nonce, 32);
+	memcpy(a.hv_key, t->id_pub, 32);
+	memcpy(a.measurement, measurement, 32);
+	if (t->pinned)
+		memcpy(a.owner_key, t->owner, 32);
+	a.key_epoch = key_epoch;
+	a.ticket_counter = t->counter;
+	a.receipt_seq = t->receipt_seq;
+	a.time_ms = now_ms;
+	r = attest_encode(&a, out);
+	if (r == 0)
+		r = ed25519_key_sign(t->id, out, ATTEST_BODY_LEN, out + ATTEST_BODY_LEN);
+	return r;
+}
+
+int
+trust_receipt(struct trust *t, struct receipt *rc, uint8_t out[RECEIPT_LEN])
+{
+	int r;
+
+	memcpy(rc->hv_key, t->id_pub, 32);
+	memset(rc->device_id, 0, sizeof(rc->device_id));
+	memcpy(rc->device_id, t->device_id, strnlen(t->device_id, WIRE_ID_LEN - 1));
+	rc->seq = t->receipt_seq + 1;
+	memcpy(rc->prev_hash, t->last_receipt_hash, 32);
+	r = receipt_encode(rc, out);
+	if (r == 0)
+		r = ed25519_key_sign(t->id, out, RECEIPT_BODY_LEN, out + RECEIPT_BODY_LEN);
+	if (r != 0)
+		return r;
+	if (t->npending == TRUST_PENDING_MAX) {
+		/* Keep the newest; the oldest unacknowledged one is logged, not silently lost. */
+		log_warn("cleave-hv: %d receipts unacknowledged; dropping the oldest from the "
+			 "pending list (it stays in the chain)",
+			 TRUST_PENDING_MAX);
+		memmove(t->pending[0], t->pending[1], (TRUST_PENDING_MAX - 1) * RECEIPT_LEN);
+		t->npending--;
+	}
+	memcpy(t->pending[t->npending++], out, RECEIPT_LEN);
+	t->receipt_seq = rc->seq;
+	crypto_sha256(out, RECEIPT_LEN, t->last_receipt_hash);
+	return trust_save(t);
+}
+
+int
+trust_receipts_ack(struct trust *t, uint64_t upto)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < t->npending; i++) {
+		struct receipt rc;
+
+		if (receipt_decode(t->pending[i], RECEIPT_LEN, &rc) == 0 && rc.seq <= upto)
+			continue;
+		if (k != i)
+			memcpy(t->pending[k], t->pending[i], RECEIPT_LEN);
+		k++;
+	}
+	if (k == t->npending)
+		return 0;
+	t->npending = k;
+	return trust_save(t);
+}
