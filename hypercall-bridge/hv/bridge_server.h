@@ -1,0 +1,34 @@
+/*
+ * cleave-hv's end of the host bridge: an AF_UNIX SOCK_SEQPACKET socket whose callers are
+ * classified by SO_PEERCRED (the configured agent uid, or anyone else), each message decoded
+ * strictly, dispatched, and answered with one reply. Bounded: a fixed number of connections,
+ * one message at a time per connection. It knows nothing about what the functions do.
+ */
+#ifndef CLEAVE_BRIDGE_SERVER_H
+#define CLEAVE_BRIDGE_SERVER_H
+
+#include <sys/types.h>
+
+#include "dispatch.h"
+
+#define BRIDGE_MAX_CONNS 16
+
+struct bridge_server {
+	int listen_fd;
+	int conn_fd[BRIDGE_MAX_CONNS];
+	enum dispatch_caller conn_caller[BRIDGE_MAX_CONNS];
+	uid_t agent_uid;
+	char path[108];
+};
+
+/*
+ * Listens on path (a stale socket file is replaced), mode 0600 owned by agent_uid when we may
+ * chown it. Returns 0 or -errno.
+ */
+int bridge_server_open(struct bridge_server *s, const char *path, uid_t agent_uid);
+/* Serves what is ready within timeout_ms (one poll round). 0 or -errno. */
+int bridge_server_poll(struct bridge_server *s, struct dispatch *d, int timeout_ms);
+/* Closes everything and removes the socket file. */
+void bridge_server_close(struct bridge_server *s);
+
+#endif
