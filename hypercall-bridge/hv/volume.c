@@ -1,0 +1,534 @@
+/*
+ * The corporate volume's lifecycle and data path (see volume.h): create, open with header
+ * recovery, sector I/O through AES-256-XTS, lock, unlock and rekey. Plaintext exists only in
+ * the caller's buffers; the file sees ciphertext from a bounce buffer. The wipe steps live in
+ * volume_wipe.c; the header codec in volume_hdr.c; key material in keys.c.
+ */
+#include "volume_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "log.h"
+#include "wire.h"
+
+#define MIB (1024u * 1024u)
+
+static int
+pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Reads exactly n bytes; a short file is -EIO. */
+static int
+pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int
+write_copy(struct volume *v, const struct volume_hdr *h, int copy)
+{
+	uint8_t img[VOLUME_HDR_SIZE];
+	uint64_t off = copy == VOLUME_COPY_A ? VOLUME_HDR_A_OFF : VOLUME_HDR_B_OFF;
+	int err;
+
+	volume_hdr_encode(h, copy, img);
+	err = pwrite_all(v->fd, img, sizeof(img), off);
+	if (err == 0 && fdatasync(v->fd) != 0)
+		err = -errno;
+	if (err != 0)
+		log_errno(-err, "volume %s: cannot write header copy %c", v->name, "AB"[copy]);
+	return err;
+}
+
+int
+volume_hdr_commit(struct volume *v, struct volume_hdr *h)
+{
+	int err;
+
+	h->seq = v->hdr.seq + 1;
+	if ((err = write_copy(v, h, VOLUME_COPY_A)) != 0 ||
+	    (err = write_copy(v, h, VOLUME_COPY_B)) != 0)
+		return err;
+	v->hdr = *h;
+	return 0;
+}
+
+int
+volume_hdr_read_both(struct volume *v, struct volume_hdr h[2], int rc[2])
+{
+	uint8_t img[VOLUME_HDR_SIZE];
+	const uint64_t offs[2] = {VOLUME_HDR_A_OFF, VOLUME_HDR_B_OFF};
+	int err;
+
+	for (int i = 0; i < 2; i++) {
+		if ((err = pread_all(v->fd, img, sizeof(img), offs[i])) != 0) {
+			log_errno(-err, "volume %s: cannot read header copy %c", v->name, "AB"[i]);
+			return err;
+		}
+		rc[i] = volume_hdr_decode(img, i, v->file_size, &h[i]);
+	}
+	return 0;
+}
+
+void
+volume_keys_drop(struct volume *v)
+{
+	EVP_CIPHER_CTX_free(v->enc);
+	EVP_CIPHER_CTX_free(v->dec);
+	v->enc = v->dec = NULL;
+	keys_secret_free(v->xts);
+	v->xts = NULL;
+}
+
+/* Derives the data key from vmk (borrowed) and keys both cipher contexts. */
+static int
+keys_install(struct volume *v, const uint8_t *vmk)
+{
+	int err;
+
+	volume_keys_drop(v);
+	if ((err = keys_secret_new(KEYS_XTS_LEN, &v->xts)) != 0)
+		return err;
+	if ((err = keys_derive_xts(vmk, v->hdr.uuid, v->xts->p)) != 0)
+		goto fail;
+	v->enc = EVP_CIPHER_CTX_new();
+	v->dec = EVP_CIPHER_CTX_new();
+	err = -EIO;
+	if (v->enc == NULL || v->dec == NULL ||
+	    EVP_CipherInit_ex(v->enc, EVP_aes_256_xts(), NULL, v->xts->p, NULL, 1) != 1 ||
+	    EVP_CipherInit_ex(v->dec, EVP_aes_256_xts(), NULL, v->xts->p, NULL, 0) != 1) {
+		log_warn("volume %s: cannot key AES-256-XTS", v->name);
+		goto fail;
+	}
+	return 0;
+fail:
+	volume_keys_drop(v);
+	return err;
+}
+
+/* Unwraps the VMK of v->hdr with the root key of its epoch into vmk (caller's secret). */
+static int
+unwrap_current(struct volume *v, struct keys_secret *vmk)
+{
+	struct keys_secret *root = NULL;
+	uint8_t aad[VOLUME_AAD_LEN];
+	size_t n = volume_hdr_aad(&v->hdr, aad);
+	int err;
+
+	if ((err = keys_root_load(v->dirfd, v->hdr.key_epoch, &root)) != 0) {
+		log_warn("volume %s: root key of epoch %llu unavailable", v->name,
+			 (unsigned long long)v->hdr.key_epoch);
+		return err;
+	}
+	err = keys_unwrap(root->p, v->hdr.wrapped, aad, n, vmk->p);
+	keys_secret_free(root);
+	if (err == -EKEYREJECTED)
+		log_warn("volume %s: root key of epoch %llu does not unwrap the volume key",
+			 v->name, (unsigned long long)v->hdr.key_epoch);
+	return err;
+}
+
+static int
+keys_load(struct volume *v)
+{
+	struct keys_secret *vmk = NULL;
+	int err;
+
+	if ((err = keys_secret_new(KEYS_VMK_LEN, &vmk)) != 0)
+		return err;
+	if ((err = unwrap_current(v, vmk)) == 0)
+		err = keys_install(v, vmk->p);
+	keys_secret_free(vmk);
+	return err;
+}
+
+int
+volume_format(struct volume *v, uint64_t epoch)
+{
+	struct keys_secret *root = NULL, *vmk = NULL;
+	struct volume_hdr h;
+	uint8_t aad[VOLUME_AAD_LEN];
+	int err;
+
+	volume_keys_drop(v);
+	memset(&h, 0, sizeof(h));
+	h.version = VOLUME_FORMAT_V1;
+	h.state = HV_STATE_ACTIVE;
+	h.sector_size = VOLUME_SECTOR_SIZE;
+	h.cipher = VOLUME_CIPHER_XTS256;
+	h.data_offset = VOLUME_DATA_OFF;
+	h.data_length = v->file_size - VOLUME_DATA_OFF;
+	h.key_epoch = epoch;
+	h.wrap_alg = VOLUME_WRAP_GCM256;
+	if (crypto_random(h.uuid, sizeof(h.uuid)) != 0)
+		return -EIO;
+	if ((err = keys_root_create(v->dirfd, epoch)) != 0 ||
+	    (err = keys_root_load(v->dirfd, epoch, &root)) != 0 ||
+	    (err = keys_secret_new(KEYS_VMK_LEN, &vmk)) != 0)
+		goto out;
+	if (crypto_random(vmk->p, KEYS_VMK_LEN) != 0) {
+		err = -EIO;
+		goto out;
+	}
+	if ((err = keys_wrap(root->p, vmk->p, aad, volume_hdr_aad(&h, aad), h.wrapped)) != 0 ||
+	    (err = volume_hdr_commit(v, &h)) != 0)
+		goto out;
+	err = keys_install(v, vmk->p);
+out:
+	keys_secret_free(root);
+	keys_secret_free(vmk);
+	return err;
+}
+
+static int
+name_valid(const char *name)
+{
+	size_t n = name != NULL ? strnlen(name, VOLUME_NAME_MAX) : 0;
+
+	return n > 0 && n < VOLUME_NAME_MAX && strchr(name, '/') == NULL &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+/* Allocates a handle and opens the state dir; the volume file is opened by the caller. */
+static int
+handle_new(const char *dir, const char *name, struct volume **out)
+{
+	struct volume *v;
+
+	*out = NULL;
+	if (dir == NULL || !name_valid(name))
+		return -EINVAL;
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	v->fd = -1;
+	str_copy(v->name, sizeof(v->name), name);
+	v->bounce = malloc((size_t)VOLUME_MAX_IO_SECTORS * VOLUME_SECTOR_SIZE);
+	v->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (v->bounce == NULL || v->dirfd < 0) {
+		int err = v->bounce == NULL ? -ENOMEM : -errno;
+
+		if (err != -ENOMEM)
+			log_errno(-err, "volume: cannot open state dir %s", dir);
+		volume_close(v);
+		return err;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+volume_create(const char *dir, const char *name, uint64_t mib, struct volume **out)
+{
+	struct volume *v;
+	int err;
+
+	*out = NULL;
+	if (mib == 0 || mib > VOLUME_MAX_MIB)
+		return -EINVAL;
+	if ((err = handle_new(dir, name, &v)) != 0)
+		return err;
+	v->file_size = (uint64_t)VOLUME_DATA_OFF + mib * MIB;
+	v->fd = openat(v->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (v->fd < 0) {
+		err = -errno;
+		log_errno(-err, "volume %s: cannot create", name);
+		goto fail;
+	}
+	if (ftruncate(v->fd, (off_t)v->file_size) != 0 || fsync(v->dirfd) != 0) {
+		err = -errno;
+		log_errno(-err, "volume %s: cannot size the file", name);
+		goto fail_unlink;
+	}
+	if ((err = volume_format(v, 1)) != 0)
+		goto fail_unlink;
+	*out = v;
+	return 0;
+fail_unlink:
+	unlinkat(v->dirfd, name, 0);
+fail:
+	volume_close(v);
+	return err;
+}
+
+/*
+ * Picks the valid copy with the highest seq into v->hdr (A on a tie, which our writer never
+ * produces) and rewrites the other one from it when it is invalid, older or different.
+ */
+static int
+recover_headers(struct volume *v)
+{
+	struct volume_hdr h[2];
+	int rc[2], err, good, other;
+
+	if ((err = volume_hdr_read_both(v, h, rc)) != 0)
+		return err;
+	if (rc[0] != 0 && rc[1] != 0) {
+		log_err("volume %s: no valid header copy (A: %s, B: %s)", v->name, strerror(-rc[0]),
+			strerror(-rc[1]));
+		return -EBADMSG;
+	}
+	good = rc[0] != 0 || (rc[1] == 0 && h[1].seq > h[0].seq) ? 1 : 0;
+	other = 1 - good;
+	v->hdr = h[good];
+	if (rc[other] == 0 && memcmp(&h[other], &h[good], sizeof(h[0])) == 0)
+		return 0;
+	log_warn("volume %s: header copy %c %s, rewriting it from copy %c (seq %llu)", v->name,
+		 "AB"[other], rc[other] != 0 ? "invalid" : "stale", "AB"[good],
+		 (unsigned long long)v -> hdr.seq);
+	return write_copy(v, &v->hdr, other);
+}
+
+int
+volume_open(const char *dir, const char *name, struct volume **out)
+{
+	struct volume *v;
+	struct stat st;
+	int err;
+
+	*out = NULL;
+	if ((err = handle_new(dir, name, &v)) != 0)
+		return err;
+	v->fd = openat(v->dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (v->fd < 0 || fstat(v->fd, &st) != 0) {
+		err = -errno;
+		log_errno(-err, "volume %s: cannot open", name);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)VOLUME_DATA_OFF) {
+		log_err("volume %s: not a volume file", name);
+		err = -EBADMSG;
+		goto fail;
+	}
+	v->file_size = (uint64_t)st.st_size;
+	if ((err = recover_headers(v)) != 0)
+		goto fail;
+	if (v->hdr.state == HV_STATE_ACTIVE && (err = keys_load(v)) != 0)
+		goto fail;
+	*out = v;
+	return 0;
+fail:
+	volume_close(v);
+	return err;
+}
+
+void
+volume_close(struct volume *v)
+{
+	if (v == NULL)
+		return;
+	volume_keys_drop(v);
+	if (v->fd >= 0)
+		close(v->fd);
+	if (v->dirfd >= 0)
+		close(v->dirfd);
+	free(v->bounce);
+	explicit_bzero(v, sizeof(*v));
+	free(v);
+}
+
+void
+volume_info(const struct volume *v, struct volume_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->state = v->hdr.state;
+	out->seq = v->hdr.seq;
+	out->key_epoch = v->hdr.key_epoch;
+	out->sectors = v->hdr.data_length / VOLUME_SECTOR_SIZE;
+	memcpy(out->uuid, v->hdr.uuid, sizeof(out->uuid));
+	out->keys_loaded = v->xts != NULL;
+}
+
+static int
+io_check(const struct volume *v, uint64_t sector, uint32_t count, const void *buf)
+{
+	uint64_t sectors = v->hdr.data_length / VOLUME_SECTOR_SIZE;
+
+	if (buf == NULL || count == 0 || count > VOLUME_MAX_IO_SECTORS)
+		return -EINVAL;
+	if (v->xts == NULL || v->hdr.state != HV_STATE_ACTIVE)
+		return -EACCES;
+	if (sector >= sectors || count > sectors - sector)
+		return -ERANGE;
+	return 0;
+}
+
+/* One sector through XTS with tweak = LE64 sector index (IEEE 1619 data unit = sector). */
+static int
+xts_sector(EVP_CIPHER_CTX *ctx, uint64_t sector, const uint8_t *in, uint8_t *out)
+{
+	uint8_t iv[16] = {0};
+	int n;
+
+	for (int i = 0; i < 8; i++)
+		iv[i] = (uint8_t)(sector >> (8 * i));
+	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1) != 1 ||
+	    EVP_CipherUpdate(ctx, out, &n, in, VOLUME_SECTOR_SIZE) != 1 || n != VOLUME_SECTOR_SIZE)
+		return -EIO;
+	return 0;
+}
+
+static int
+sector_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[VOLUME_SECTOR_SIZE];
+
+	return memcmp(p, zero, sizeof(zero)) == 0;
+}
+
+int
+volume_read(struct volume *v, uint64_t sector, uint32_t count, void *buf)
+{
+	uint8_t *p = buf;
+	int err;
+
+	if ((err = io_check(v, sector, count, buf)) != 0)
+		return err;
+	err = pread_all(v->fd, p, (size_t)count * VOLUME_SECTOR_SIZE,
+			VOLUME_DATA_OFF + sector * VOLUME_SECTOR_SIZE);
+	if (err != 0) {
+		log_errno(-err, "volume %s: read of sector %llu failed", v->name,
+			  (unsigned long long)sector);
+		return err;
+	}
+	for (uint32_t i = 0; i < count; i++, p += VOLUME_SECTOR_SIZE) {
+		/* A hole (never written since format or provision) reads as zeros. */
+		if (sector_is_zero(p))
+			continue;
+		if (xts_sector(v->dec, sector + i, p, p) != 0) {
+			explicit_bzero(buf, (size_t)count * VOLUME_SECTOR_SIZE);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+int
+volume_write(struct volume *v, uint64_t sector, uint32_t count, const void *buf)
+{
+	const uint8_t *p = buf;
+	int err;
+
+	if ((err = io_check(v, sector, count, buf)) != 0)
+		return err;
+	for (uint32_t i = 0; i < count; i++) {
+		if (xts_sector(v->enc, sector + i, p + (size_t)i * VOLUME_SECTOR_SIZE,
+			       v->bounce + (size_t)i * VOLUME_SECTOR_SIZE) != 0)
+			return -EIO;
+	}
+	err = pwrite_all(v->fd, v->bounce, (size_t)count * VOLUME_SECTOR_SIZE,
+			 VOLUME_DATA_OFF + sector * VOLUME_SECTOR_SIZE);
+	if (err != 0)
+		log_errno(-err, "volume %s: write of sector %llu failed", v->name,
+			  (unsigned long long)sector);
+	return err;
+}
+
+int
+volume_sync(struct volume *v)
+{
+	if (fdatasync(v->fd) != 0) {
+		int err = -errno;
+
+		log_errno(-err, "volume %s: fdatasync failed", v->name);
+		return err;
+	}
+	return 0;
+}
+
+int
+volume_lock(struct volume *v)
+{
+	struct volume_hdr h = v->hdr;
+
+	if (v->hdr.state == HV_STATE_LOCKED)
+		return 0;
+	if (v->hdr.state != HV_STATE_ACTIVE)
+		return -EPERM;
+	/* Keys go first: a failed header write must not leave them in memory. */
+	volume_keys_drop(v);
+	h.state = HV_STATE_LOCKED;
+	return volume_hdr_commit(v, &h);
+}
+
+int
+volume_unlock(struct volume *v)
+{
+	struct volume_hdr h = v->hdr;
+	int err;
+
+	if (v->hdr.state == HV_STATE_ACTIVE && v->xts != NULL)
+		return 0;
+	if (v->hdr.state != HV_STATE_LOCKED)
+		return -EPERM;
+	if ((err = keys_load(v)) != 0)
+		return err;
+	h.state = HV_STATE_ACTIVE;
+	if ((err = volume_hdr_commit(v, &h)) != 0)
+		volume_keys_drop(v);
+	return err;
+}
+
+/*
+ * Crash windows: before the header commit the new root key file is an unused orphan (the next
+ * rekey replaces it); after it, the old epoch's file is a leftover that the next rekey or wipe
+ * removes with keys_root_destroy_upto.
+ */
+int
+volume_rekey(struct volume *v)
+{
+	struct keys_secret *vmk = NULL, *root = NULL;
+	struct volume_hdr h = v->hdr;
+	uint8_t aad[VOLUME_AAD_LEN];
+	uint64_t old = v->hdr.key_epoch;
+	int err;
+
+	if (v->hdr.state != HV_STATE_ACTIVE || v->xts == NULL)
+		return -EPERM;
+	if (old == UINT64_MAX)
+		return -EOVERFLOW;
+	if ((err = keys_secret_new(KEYS_VMK_LEN, &vmk)) != 0 || (err = unwrap_current(v, vmk)) != 0)
+		goto out;
+	h.key_epoch = old + 1;
+	if ((err = keys_root_create(v->dirfd, h.key_epoch)) != 0 ||
+	    (err = keys_root_load(v->dirfd, h.key_epoch, &root)) != 0 ||
+	    (err = keys_wrap(root->p, vmk->p, aad, volume_hdr_aad(&h, aad), h.wrapped)) != 0 ||
+	    (err = volume_hdr_commit(v, &h)) != 0)
+		goto out;
+	err = keys_root_destroy_upto(v->dirfd, old);
+out:
+	keys_secret_free(vmk);
+	keys_secret_free(root);
+	return err;
+}
