@@ -18,7 +18,7 @@ LISTEN  ?= 127.0.0.1:8443
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wvla -Wpointer-arith -Wwrite-strings -Wundef -Wold-style-definition -Wimplicit-fallthrough \
 	-Wno-format-truncation
-CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Icrypto -Iserver -Ihypercall-bridge/include -Itests/lib -MMD -MP
+CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Icrypto -Iserver -Ihypercall-bridge/include -Itests/lib -Ihypercall-bridge/hv -Ihypercall-bridge/lib -MMD -MP
 CFLAGS   := -std=c11 -g $(WARN)
 LDFLAGS  :=
 ifeq ($(SAN),1)
@@ -39,7 +39,7 @@ LIBS = $(PKG_LIBS) -lpthread
 COMMON_SRC := $(wildcard common/*.c)
 CRYPTO_SRC := $(wildcard crypto/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c))
-HV_SRC     := $(filter-out hypercall-bridge/hv/main.c,$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/lib/*.c))
+HV_SRC     := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvctl.c,$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/lib/*.c))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
@@ -55,6 +55,9 @@ LIBHV     := $(BUILD)/lib/libhv.a
 
 SERVER_BIN := $(BUILD)/bin/cleave-server
 DEVSIM_BIN := $(BUILD)/bin/cleave-devsim
+# cleave-hv and its control tool exist once hypercall-bridge/hv/main.c and hvctl.c do.
+HV_BIN    := $(if $(wildcard hypercall-bridge/hv/main.c),$(BUILD)/bin/cleave-hv)
+HVCTL_BIN := $(if $(wildcard hypercall-bridge/hv/hvctl.c),$(BUILD)/bin/cleave-hvctl)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
@@ -106,9 +109,6 @@ $(BUILD)/obj/empty.o:
 	@mkdir -p $(@D)
 	@echo 'typedef int cleave_empty_unit;' | $(CC) -x c -c - -o $@
 
-# cleave-hv and its control tool exist once hypercall-bridge/hv/main.c and hvctl.c do.
-HV_BIN    := $(if $(wildcard hypercall-bridge/hv/main.c),$(BUILD)/bin/cleave-hv)
-HVCTL_BIN := $(if $(wildcard hypercall-bridge/hv/hvctl.c),$(BUILD)/bin/cleave-hvctl)
 $(BUILD)/bin/cleave-hv: $(call obj,hypercall-bridge/hv/main.c) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"

@@ -1,0 +1,145 @@
+/*
+ * cleave-hv: wiring only. Parses the command line, opens the hypervisor state (trust, measured
+ * guest image) and serves the host bridge socket until SIGTERM or SIGINT. Running the corporate
+ * VM and its encrypted volume are separate modules wired in here as they land (issue 3).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bridge_server.h"
+#include "hv.h"
+#include "log.h"
+#include "util.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cleave-hv --state DIR [--socket PATH] [--agent-uid UID] [--guest FILE]\n"
+		"                 [--memory MiB] [--volume-size MiB] [--log-level LEVEL]\n"
+		"\n"
+		"The thin hypervisor of Cleave's corporate half. DIR is its private state (mode\n"
+		"0700): identity key, trust state, corporate volume. The bridge socket (default\n"
+		"DIR/hv.sock) takes management calls only from --agent-uid (default: our uid).\n");
+}
+
+static int
+parse_uint(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+	char *end;
+	unsigned long x = strtoul(v, &end, 10);
+
+	if (*v == '\0' || *end != '\0' || x < lo || x > hi)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* The guest image beside the binary: BIN/../guest/guest.bin (as built by make). */
+static void
+default_guest(char *out, size_t cap)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	exe[n > 0 ? n : 0] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	snprintf(out, cap, "%s/../guest/guest.bin", exe);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *state = NULL, *sock = NULL, *guest = NULL;
+	unsigned long uid = getuid(), mem = 64, vol = 256;
+	char sockbuf[PATH_MAX], guestbuf[PATH_MAX], config[128];
+	enum log_level lvl = LOG_LVL_INFO;
+	struct bridge_server srv;
+	struct hv h;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (v == NULL) {
+			fprintf(stderr, "cleave-hv: %s needs a value (see --help)\n", a);
+			return 2;
+		}
+		i++;
+		if (strcmp(a, "--state") == 0)
+			state = v;
+		else if (strcmp(a, "--socket") == 0)
+			sock = v;
+		else if (strcmp(a, "--guest") == 0)
+			guest = v;
+		else if (strcmp(a, "--agent-uid") == 0 && parse_uint(v, 0, 1u << 30, &uid) == 0)
+			;
+		else if (strcmp(a, "--memory") == 0 && parse_uint(v, 2, 4096, &mem) == 0)
+			;
+		else if (strcmp(a, "--volume-size") == 0 && parse_uint(v, 4, 1u << 20, &vol) == 0)
+			;
+		else if (strcmp(a, "--log-level") == 0 && log_level_parse(v, &lvl) == 0)
+			;
+		else {
+			fprintf(stderr, "cleave-hv: bad option or value: %s %s (see --help)\n", a,
+				v);
+			return 2;
+		}
+	}
+	if (state == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	log_set_level(lvl);
+	umask(077);
+	if (sock == NULL) {
+		snprintf(sockbuf, sizeof(sockbuf), "%s/hv.sock", state);
+		sock = sockbuf;
+	}
+	if (guest == NULL) {
+		default_guest(guestbuf, sizeof(guestbuf));
+		guest = guestbuf;
+	}
+	snprintf(config, sizeof(config), "cleave-vm v1 memory=%luM vcpus=1 volume=%luM", mem, vol);
+	r = hv_open(&h, state, guest, config, NULL);
+	if (r != 0)
+		return 1;
+	r = bridge_server_open(&srv, sock, (uid_t)uid);
+	if (r != 0) {
+		hv_close(&h);
+		return 1;
+	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("cleave-hv: state %s, bridge %s (agent uid %lu)", state, sock, uid);
+	while (!stop)
+		if (bridge_server_poll(&srv, &h.d, 200) != 0)
+			break;
+	log_info("cleave-hv: shutting down");
+	bridge_server_close(&srv);
+	hv_close(&h);
+	return 0;
+}

@@ -1,0 +1,229 @@
+/*
+ * Integration tests of the cleave-hv process through its bridge socket, as the agent uses it:
+ * status, attestations signed by the hypervisor's identity key over our nonce, pinning the
+ * server key, and tickets (valid, forged, replayed, for another device) for the calls that need
+ * no VM. State survives kill -9. Runs the real binary; needs no KVM.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge_client.h"
+#include "bridge_msg.h"
+#include "testlib.h"
+#include "util.h"
+
+struct hvproc {
+	char dir[PATH_MAX];
+	char sock[PATH_MAX + 16];
+	char guest[PATH_MAX + 16];
+	pid_t pid;
+};
+
+static int
+hv_start(struct hvproc *p)
+{
+	const char *bin = getenv("CLEAVE_BIN");
+	char exe[PATH_MAX];
+
+	snprintf(exe, sizeof(exe), "%s/cleave-hv", bin && *bin ? bin : "build/bin");
+	unlink(p->sock); /* a killed cleave-hv leaves its socket file; wait for the new one */
+	p->pid = fork();
+	if (p->pid == 0) {
+		char log[PATH_MAX + 16];
+		FILE *f;
+
+		snprintf(log, sizeof(log), "%s.log", p->dir);
+		f = freopen(log, "a", stderr);
+		(void)f;
+		execl(exe, exe, "--state", p->dir, "--guest", p->guest, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) { /* 5 s */
+		struct bridge_client c;
+
+		if (bridge_connect(&c, p->sock, 1000) == 0) {
+			bridge_close(&c);
+			return 0;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void
+hv_stop(struct hvproc *p, int sig)
+{
+	if (p->pid <= 0)
+		return;
+	kill(p->pid, sig);
+	waitpid(p->pid, NULL, 0);
+	p->pid = 0;
+}
+
+static int
+hv_init(struct hvproc *p)
+{
+	const char *base = getenv("CLEAVE_TEST_OUT");
+	FILE *f;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->dir, sizeof(p->dir), "%s/hv-XXXXXX", base && *base ? base : "/tmp");
+	if (mkdtemp(p->dir) == NULL || chmod(p->dir, 0700) != 0)
+		return -1;
+	snprintf(p->sock, sizeof(p->sock), "%s/hv.sock", p->dir);
+	/* The measured image: any bytes do for trust tests; the KVM tests boot the real one. */
+	snprintf(p->guest, sizeof(p->guest), "%s.guest", p->dir);
+	f = fopen(p->guest, "w");
+	if (f == NULL)
+		return -1;
+	fputs("test guest image\n", f);
+	fclose(f);
+	return hv_start(p);
+}
+
+static void
+hv_cleanup(struct hvproc *p)
+{
+	char cmd[PATH_MAX * 2];
+
+	hv_stop(p, SIGKILL);
+	if (!t_failed_now) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s.log'", p->dir, p->guest, p->dir);
+		(void)!system(cmd);
+	}
+}
+
+static void
+ticket_for(struct ed25519_key *server, const uint8_t hv[32], const char *device, uint16_t type,
+	   uint64_t counter, uint64_t arg0, uint8_t out[TICKET_LEN])
+{
+	struct ticket t;
+
+	memset(&t, 0, sizeof(t));
+	t.type = type;
+	str_copy(t.device_id, sizeof(t.device_id), device);
+	snprintf(t.command_id, sizeof(t.command_id), "cmd_%llu", (unsigned long long)counter);
+	memcpy(t.hv_key, hv, 32);
+	t.counter = counter;
+	t.issued_at = (uint64_t)time(NULL);
+	t.expires_at = t.issued_at + 3600;
+	if (type == TICKET_LEASE)
+		t.args[0] = arg0;
+	ticket_encode(&t, out);
+	ed25519_key_sign(server, out, TICKET_BODY_LEN, out + TICKET_BODY_LEN);
+}
+
+static void
+test_hv_attest_pin_and_tickets(void)
+{
+	struct hvproc p;
+	struct bridge_client c;
+	struct ed25519_key *server, *rogue;
+	uint8_t nonce[32], buf[4096], hv[32], spub[32], req[64] = {0}, tk[TICKET_LEN];
+	struct attestation a;
+	struct clv_status st;
+	size_t n;
+
+	CHECK(hv_init(&p) == 0, "cleave-hv did not start");
+	CHECK(bridge_connect(&c, p.sock, 5000) == 0, "connect");
+	/* attestation over our nonce, signed by the key it names */
+	memset(nonce, 0x3c, sizeof(nonce));
+	CHECK(bridge_call(&c, CLV_FN_ATTEST, nonce, 32, buf, sizeof(buf), &n) == CLV_OK &&
+		      n == ATTEST_LEN,
+	      "attest");
+	CHECK(attest_decode(buf, n, &a) == 0 && memcmp(a.nonce, nonce, 32) == 0, "attestation");
+	CHECK(ed25519_verify(a.hv_key, buf, ATTEST_BODY_LEN, buf + ATTEST_BODY_LEN) == 0,
+	      "attestation signature");
+	memcpy(hv, a.hv_key, 32);
+	/* tickets before pinning are refused */
+	ed25519_key_generate(&server);
+	ed25519_key_generate(&rogue);
+	ed25519_key_public(server, spub);
+	ticket_for(server, hv, "dev_hv1", TICKET_LEASE, 1, 1900000000, tk);
+	CHECK(bridge_call(&c, CLV_FN_RENEW_LEASE, tk, sizeof(tk), buf, sizeof(buf), &n) ==
+		      CLV_E_INVALID_STATE,
+	      "lease before pinning");
+	memcpy(req, spub, 32);
+	memcpy(req + 32, "dev_hv1", 7);
+	CHECK(bridge_call(&c, CLV_FN_PIN_OWNER, req, sizeof(req), buf, sizeof(buf), &n) == CLV_OK,
+	      "pin");
+	CHECK(bridge_call(&c, CLV_FN_PIN_OWNER, req, sizeof(req), buf, sizeof(buf), &n) ==
+		      CLV_E_NOT_REQUIRED,
+	      "pin again");
+	req[0] ^= 1;
+	CHECK(bridge_call(&c, CLV_FN_PIN_OWNER, req, sizeof(req), buf, sizeof(buf), &n) ==
+		      CLV_E_DENIED,
+	      "re-pinning another key must be denied");
+	/* a valid lease is accepted; forged, replayed and foreign ones are not */
+	CHECK(bridge_call(&c, CLV_FN_RENEW_LEASE, tk, sizeof(tk), buf, sizeof(buf), &n) == CLV_OK,
+	      "lease");
+	CHECK(bridge_call(&c, CLV_FN_RENEW_LEASE, tk, sizeof(tk), buf, sizeof(buf), &n) ==
+		      CLV_E_BAD_TICKET,
+	      "replayed lease");
+	ticket_for(rogue, hv, "dev_hv1", TICKET_LEASE, 5, 1, tk);
+	CHECK(bridge_call(&c, CLV_FN_RENEW_LEASE, tk, sizeof(tk), buf, sizeof(buf), &n) ==
+		      CLV_E_BAD_TICKET,
+	      "forged lease");
+	ticket_for(server, hv, "dev_other", TICKET_LEASE, 6, 1, tk);
+	CHECK(bridge_call(&c, CLV_FN_RENEW_LEASE, tk, sizeof(tk), buf, sizeof(buf), &n) ==
+		      CLV_E_BAD_TICKET,
+	      "lease for another device");
+	CHECK(bridge_call(&c, CLV_FN_STATUS, NULL, 0, buf, sizeof(buf), &n) == CLV_OK &&
+		      clv_status_decode(buf, &st) == CLV_OK,
+	      "status");
+	CHECK(st.ticket_counter == 1 && st.lease_until == 1900000000,
+	      "refused tickets changed state: counter %llu lease %llu",
+	      (unsigned long long)st.ticket_counter, (unsigned long long)st.lease_until);
+	bridge_close(&c);
+
+	/* kill -9 and restart: the same identity, counter and lease */
+	hv_stop(&p, SIGKILL);
+	CHECK(hv_start(&p) == 0, "restart");
+	CHECK(bridge_connect(&c, p.sock, 5000) == 0, "reconnect");
+	CHECK(bridge_call(&c, CLV_FN_ATTEST, nonce, 32, buf, sizeof(buf), &n) == CLV_OK &&
+		      attest_decode(buf, n, &a) == 0 && memcmp(a.hv_key, hv, 32) == 0,
+	      "identity changed across a restart");
+	CHECK(a.ticket_counter == 1, "counter lost across kill -9");
+	ticket_for(server, hv, "dev_hv1", TICKET_LEASE, 1, 1, tk);
+	CHECK(bridge_call(&c, CLV_FN_RENEW_LEASE, tk, sizeof(tk), buf, sizeof(buf), &n) ==
+		      CLV_E_BAD_TICKET,
+	      "a replay after restart must be refused");
+	bridge_close(&c);
+	ed25519_key_free(server);
+	ed25519_key_free(rogue);
+	hv_cleanup(&p);
+}
+
+static void
+test_hv_refuses_public_state_dir(void)
+{
+	char dir[PATH_MAX], cmd[PATH_MAX * 2];
+	const char *bin = getenv("CLEAVE_BIN");
+	int rc;
+
+	snprintf(dir, sizeof(dir), "/tmp/cleave-hv-public-XXXXXX");
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	chmod(dir, 0755);
+	snprintf(cmd, sizeof(cmd), "%s/cleave-hv --state %s --guest /dev/null 2>/dev/null",
+		 bin && *bin ? bin : "build/bin", dir);
+	rc = system(cmd);
+	CHECK(WEXITSTATUS(rc) == 1, "a world-readable state dir must be refused (%d)", rc);
+	rmdir(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct t_case cases[] = {
+		{"hv_attest_pin_and_tickets", test_hv_attest_pin_and_tickets},
+		{"hv_refuses_public_state_dir", test_hv_refuses_public_state_dir},
+	};
+
+	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
+}
