@@ -13,6 +13,8 @@
 #include "dispatch.h"
 #include "trust.h"
 
+struct volume;
+
 typedef uint64_t (*hv_clock_fn)(void); /* unix milliseconds */
 
 struct hv {
@@ -23,6 +25,7 @@ struct hv {
 	uint32_t state; /* HV_STATE_* */
 	uint64_t key_epoch;
 	hv_clock_fn clock;
+	struct volume *vol;
 };
 
 /*
@@ -33,5 +36,14 @@ struct hv {
 int hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char *vm_config,
 	    hv_clock_fn clock);
 void hv_close(struct hv *h);
+
+/*
+ * Opens (or creates, volume_mib large) the corporate volume, registers lock, unlock, rekey and
+ * wipe, and finishes a wipe a crash interrupted. 0 or -errno. (orders.c)
+ */
+int hv_orders_open(struct hv *h, uint64_t volume_mib);
+void hv_orders_close(struct hv *h);
+/* Finishes an interrupted wipe, if any (called by hv_orders_open). */
+int hv_resume_wipe(struct hv *h);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * cleave-hv: wiring only. Parses the command line, opens the hypervisor state (trust, measured
- * guest image) and serves the host bridge socket until SIGTERM or SIGINT. Running the corporate
- * VM and its encrypted volume are separate modules wired in here as they land (issue 3).
+ * guest image), opens the corporate volume (finishing an interrupted wipe first), and serves
+ * the host bridge socket until SIGTERM or SIGINT. Running the corporate VM is wired in here
+ * as it lands (issue 3).
  */
 #include <errno.h>
 #include <limits.h>
@@ -126,8 +127,11 @@ main(int argc, char **argv)
 	r = hv_open(&h, state, guest, config, NULL);
 	if (r != 0)
 		return 1;
-	r = bridge_server_open(&srv, sock, (uid_t)uid);
+	r = hv_orders_open(&h, vol);
+	if (r == 0)
+		r = bridge_server_open(&srv, sock, (uid_t)uid);
 	if (r != 0) {
+		hv_orders_close(&h);
 		hv_close(&h);
 		return 1;
 	}
@@ -140,6 +144,7 @@ main(int argc, char **argv)
 			break;
 	log_info("cleave-hv: shutting down");
 	bridge_server_close(&srv);
+	hv_orders_close(&h);
 	hv_close(&h);
 	return 0;
 }

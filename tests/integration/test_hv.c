@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bridge_client.h"
+#include "volume.h"
 #include "bridge_msg.h"
 #include "testlib.h"
 #include "util.h"
@@ -200,6 +201,166 @@ test_hv_attest_pin_and_tickets(void)
 	hv_cleanup(&p);
 }
 
+/* Pins a fresh server key for dev_ord and returns the hypervisor key. */
+static int
+pin_new(struct bridge_client *c, struct ed25519_key **server, uint8_t hv[32])
+{
+	uint8_t nonce[32] = {1}, buf[512], req[64] = {0};
+	struct attestation a;
+	size_t n;
+
+	if (bridge_call(c, CLV_FN_ATTEST, nonce, 32, buf, sizeof(buf), &n) != CLV_OK ||
+	    attest_decode(buf, n, &a) != 0 || ed25519_key_generate(server) != 0)
+		return -1;
+	memcpy(hv, a.hv_key, 32);
+	ed25519_key_public(*server, req);
+	memcpy(req + 32, "dev_ord", 7);
+	return bridge_call(c, CLV_FN_PIN_OWNER, req, sizeof(req), buf, sizeof(buf), &n);
+}
+
+/* Sends an order; checks and decodes its receipt. Returns the call status. */
+static int
+order(struct bridge_client *c, struct ed25519_key *server, const uint8_t hv[32], uint32_t fid,
+      uint16_t type, uint64_t counter, struct receipt *rc)
+{
+	uint8_t tk[TICKET_LEN], out[RECEIPT_LEN], th[32];
+	size_t n = 0;
+	int st;
+
+	ticket_for(server, hv, "dev_ord", type, counter, 0, tk);
+	st = bridge_call(c, fid, tk, sizeof(tk), out, sizeof(out), &n);
+	if (st != CLV_OK)
+		return st;
+	crypto_sha256(tk, sizeof(tk), th);
+	if (n != RECEIPT_LEN || receipt_decode(out, n, rc) != 0 ||
+	    ed25519_verify(hv, out, RECEIPT_BODY_LEN, out + RECEIPT_BODY_LEN) != 0 ||
+	    memcmp(rc->ticket_hash, th, 32) != 0)
+		return -100;
+	return CLV_OK;
+}
+
+static uint32_t
+status_state(struct bridge_client *c, uint64_t *epoch)
+{
+	uint8_t buf[64];
+	struct clv_status st;
+	size_t n;
+
+	if (bridge_call(c, CLV_FN_STATUS, NULL, 0, buf, sizeof(buf), &n) != CLV_OK ||
+	    clv_status_decode(buf, &st) != CLV_OK)
+		return 0;
+	*epoch = st.key_epoch;
+	return st.state;
+}
+
+static void
+test_hv_lock_unlock_rekey_wipe(void)
+{
+	struct hvproc p;
+	struct bridge_client c;
+	struct ed25519_key *server = NULL;
+	uint8_t hv[32];
+	struct receipt rc;
+	uint64_t e0, e;
+
+	CHECK(hv_init(&p) == 0, "cleave-hv did not start");
+	CHECK(bridge_connect(&c, p.sock, 5000) == 0, "connect");
+	CHECK(pin_new(&c, &server, hv) == CLV_OK, "pin");
+	CHECK(status_state(&c, &e0) == HV_STATE_ACTIVE && e0 >= 1, "fresh volume active");
+	CHECK(order(&c, server, hv, CLV_FN_LOCK, TICKET_LOCK, 1, &rc) == CLV_OK, "lock");
+	CHECK(rc.result == 0 && rc.header_state == HV_STATE_LOCKED &&
+		      (rc.checks_passed & CHECK_KEYS_ZEROED),
+	      "lock receipt");
+	CHECK(status_state(&c, &e) == HV_STATE_LOCKED, "locked");
+	/* the lock ticket again: refused, still locked */
+	CHECK(order(&c, server, hv, CLV_FN_LOCK, TICKET_LOCK, 1, &rc) == CLV_E_BAD_TICKET,
+	      "replayed lock");
+	CHECK(order(&c, server, hv, CLV_FN_UNLOCK, TICKET_UNLOCK, 2, &rc) == CLV_OK, "unlock");
+	CHECK(status_state(&c, &e) == HV_STATE_ACTIVE, "unlocked");
+	CHECK(order(&c, server, hv, CLV_FN_REKEY, TICKET_REKEY, 3, &rc) == CLV_OK, "rekey");
+	CHECK(rc.epoch_after == rc.epoch_before + 1, "rekey moves to a new epoch");
+	/* a wipe ticket presented as a lock is refused */
+	CHECK(order(&c, server, hv, CLV_FN_LOCK, TICKET_WIPE, 4, &rc) == CLV_E_BAD_TICKET,
+	      "wrong ticket type");
+	CHECK(order(&c, server, hv, CLV_FN_WIPE, TICKET_WIPE, 5, &rc) == CLV_OK, "wipe");
+	CHECK(rc.result == 0 && rc.checks_run == rc.checks_passed &&
+		      (rc.checks_passed & CHECK_ROOT_EPOCH_DESTROYED) &&
+		      (rc.checks_passed & CHECK_HEADERS_ERASED) &&
+		      (rc.checks_passed & CHECK_OLD_KEY_REJECTED) &&
+		      (rc.checks_passed & CHECK_FRESH_VOLUME),
+	      "wipe receipt checks run 0x%x passed 0x%x", rc.checks_run, rc.checks_passed);
+	CHECK(status_state(&c, &e) == HV_STATE_ACTIVE && e > rc.epoch_before,
+	      "a fresh volume under a new epoch after the wipe");
+	bridge_close(&c);
+	ed25519_key_free(server);
+	hv_cleanup(&p);
+}
+
+/* Records a wipe's intent as cleave-hv would, then "crashes" (the process is not running). */
+static int
+crash_after_intent(struct hvproc *p, struct ed25519_key *server, const uint8_t hv[32],
+		   int headers_too)
+{
+	uint8_t tk[TICKET_LEN], th[32];
+	char path[PATH_MAX + 16];
+	struct volume *v;
+	FILE *f;
+	int r = 0;
+
+	ticket_for(server, hv, "dev_ord", TICKET_WIPE, 9, 0, tk);
+	snprintf(path, sizeof(path), "%s/wipe.ticket", p->dir);
+	f = fopen(path, "w");
+	if (f == NULL || fwrite(tk, 1, sizeof(tk), f) != sizeof(tk))
+		return -1;
+	fclose(f);
+	if (headers_too) {
+		crypto_sha256(tk, sizeof(tk), th);
+		if (volume_open(p->dir, "corporate", &v) != 0)
+			return -1;
+		r = volume_wipe_begin(v, th);
+		volume_close(v);
+	}
+	return r;
+}
+
+static void
+test_hv_wipe_resumes_after_crash(void)
+{
+	struct hvproc p;
+	struct bridge_client c;
+	struct ed25519_key *server = NULL;
+	uint8_t hv[32], buf[4096];
+	struct receipt rc;
+	uint64_t e0, e;
+	size_t n;
+
+	for (int headers_too = 0; headers_too <= 1; headers_too++) {
+		CHECK(hv_init(&p) == 0, "cleave-hv did not start");
+		CHECK(bridge_connect(&c, p.sock, 5000) == 0, "connect");
+		CHECK(pin_new(&c, &server, hv) == CLV_OK, "pin");
+		CHECK(status_state(&c, &e0) == HV_STATE_ACTIVE, "active");
+		bridge_close(&c);
+		hv_stop(&p, SIGKILL);
+		CHECK(crash_after_intent(&p, server, hv, headers_too) == 0, "intent");
+		CHECK(hv_start(&p) == 0, "restart");
+		CHECK(bridge_connect(&c, p.sock, 5000) == 0, "reconnect");
+		CHECK(status_state(&c, &e) == HV_STATE_ACTIVE && e > e0,
+		      "wipe not finished at restart (epoch %llu -> %llu)", (unsigned long long)e0,
+		      (unsigned long long)e);
+		CHECK(bridge_call(&c, CLV_FN_RECEIPTS, NULL, 0, buf, sizeof(buf), &n) == CLV_OK &&
+			      buf[0] == 1,
+		      "the resumed wipe's receipt is kept for the server");
+		CHECK(receipt_decode(buf + 8, RECEIPT_LEN, &rc) == 0 && rc.type == TICKET_WIPE &&
+			      strcmp(rc.command_id, "cmd_9") == 0 &&
+			      rc.checks_run == rc.checks_passed,
+		      "resumed wipe receipt");
+		bridge_close(&c);
+		ed25519_key_free(server);
+		server = NULL;
+		hv_cleanup(&p);
+	}
+}
+
 static void
 test_hv_refuses_public_state_dir(void)
 {
@@ -222,6 +383,8 @@ main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		{"hv_attest_pin_and_tickets", test_hv_attest_pin_and_tickets},
+		{"hv_lock_unlock_rekey_wipe", test_hv_lock_unlock_rekey_wipe},
+		{"hv_wipe_resumes_after_crash", test_hv_wipe_resumes_after_crash},
 		{"hv_refuses_public_state_dir", test_hv_refuses_public_state_dir},
 	};
 
