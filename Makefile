@@ -66,7 +66,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # test would relink every test binary.
 .SECONDARY: $(call obj,$(UNIT_SRC) $(INTEG_SRC) $(BENCH_SRC))
 
-.PHONY: all deps run test test-run asan bench format format-check clean
+.PHONY: all deps run test test-run asan bench fuzz format format-check clean
 all: $(SERVER_BIN) $(DEVSIM_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 
 deps:
@@ -155,6 +155,26 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) bench/run.sh
+
+# libFuzzer targets for every parser of outside input; `make fuzz` runs each for FUZZ_SECONDS
+# from its seed corpus in tests/fuzz/corpus/<target>/ (new findings go to build/fuzz/).
+FUZZ_SECONDS ?= 20
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_LIBSRC := $(COMMON_SRC) $(CRYPTO_SRC) hypercall-bridge/lib/bridge_msg.c \
+	hypercall-bridge/hv/volume_hdr.c
+fuzz: deps
+	@scripts/deps.sh --fuzz
+	@mkdir -p build/fuzz
+	@for f in $(FUZZ_SRC); do \
+		n=$$(basename $$f .c); echo "  FUZZ    $$n ($(FUZZ_SECONDS) s)"; \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS:-MMD=) -Wno-unused-command-line-argument \
+			$(PKG_CFLAGS) -o build/fuzz/$$n $$f $(FUZZ_LIBSRC) $(PKG_LIBS) -lpthread || exit 1; \
+		mkdir -p build/fuzz/$$n-new; \
+		build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			build/fuzz/$$n-new tests/fuzz/corpus/$$n 2>build/fuzz/$$n.log \
+			|| { tail -30 build/fuzz/$$n.log; exit 1; }; \
+		grep -E "^Done [0-9]+ runs" build/fuzz/$$n.log | sed "s/^/          /"; \
+	done
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:

@@ -8,6 +8,9 @@ pkgs=(gcc make pkg-config libc6-dev
       libsqlite3-dev libssl-dev libsodium-dev libcmocka-dev
       openssl curl ca-certificates)
 
+# `deps.sh --fuzz`: also clang, for the libFuzzer targets of `make fuzz`.
+[ "${1:-}" = "--fuzz" ] && pkgs+=(clang libclang-rt-14-dev)
+
 missing=()
 for p in "${pkgs[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
