@@ -202,6 +202,21 @@ END {
 	}
 }
 AWK
+
+# The corporate volume (issue 3): crypto throughput against openssl speed in this run, and the
+# wipe critical path for a small and a large volume beside a plain overwrite.
+echo
+echo "Corporate volume (cleave-hv)"
+vdir=$(mktemp -d "$work/volume.XXXXXX")
+if timeout 300 "$BIN/bench/volume_bench" "$vdir" > "$work/volume.txt" 2>&1; then
+	sed 's/^/  /' "$work/volume.txt"
+	ossl=$(openssl speed -evp aes-256-xts -bytes 4096 -seconds 3 2>/dev/null | awk '/^AES-256-XTS/ { sub(/k$/, "", $2); print $2 / 1000 }')
+	awk -v o="$ossl" '/best warm pass/ { for (i = 1; i <= NF; i++) { if ($i == "write") w = $(i + 1); if ($i == "read") r = $(i + 1) } }
+		END { if (o > 0) printf "  openssl speed -evp aes-256-xts (4 KiB): %.0f MB/s; volume write %.2fx, read %.2fx (target >= 0.8x)\n", o, w / o, r / o }' "$work/volume.txt"
+else
+	echo "  volume_bench failed:"; tail -5 "$work/volume.txt"; failed=1
+fi
+rm -rf "$vdir"
 if [ "$failed" -ne 0 ]; then
 	echo "bench: a step failed (see above); logs kept in $work"
 	exit 1
