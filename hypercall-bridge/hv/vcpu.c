@@ -1,0 +1,317 @@
+/*
+ * The vCPU thread: KVM_RUN, copy the exit out of kvm_run, decode it (exit_decode.c), carry out
+ * the action, repeat until stopped or the guest faults. Stopping from another thread uses the
+ * documented KVM pattern: set kvm_run.immediate_exit, then signal the thread so that a KVM_RUN
+ * in progress returns -EINTR and one about to start returns at once. This file does not decide
+ * what any port means; devices do.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "exit_decode.h"
+#include "log.h"
+#include "vmm_priv.h"
+
+#define UNKNOWN_LOG_MAX 16 /* log this many unknown-port accesses per VM, then only count */
+#define HALT_SLICE_MS   200
+
+static int
+kick_signal(void)
+{
+	return SIGRTMIN + VMM_KICK_SIGNAL_OFFSET;
+}
+
+static void
+kick_handler(int sig)
+{
+	(void)sig; /* its only job is to interrupt KVM_RUN */
+}
+
+int
+vcpu_kick_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: KVM_RUN must return -EINTR */
+	if (sigaction(kick_signal(), &sa, NULL) < 0) {
+		log_errno(errno, "vmm: sigaction for the vCPU kick signal");
+		return -errno;
+	}
+	return 0;
+}
+
+static void
+deadline_after_ms(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/* The vCPU's GPRs, from kvm_run's sync area (copied once) or with KVM_GET_REGS. */
+static int
+vcpu_regs_get(struct vmm *vm, struct kvm_regs *regs)
+{
+	if (vm->sync_regs) {
+		memcpy(regs, &vm->run->s.regs.regs, sizeof(*regs));
+		return 0;
+	}
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, regs) < 0) {
+		log_errno(errno, "vmm: KVM_GET_REGS");
+		return -errno;
+	}
+	return 0;
+}
+
+/* Writes regs back: into the sync area (KVM loads it on the next KVM_RUN) or KVM_SET_REGS. */
+static int
+vcpu_regs_put(struct vmm *vm, const struct kvm_regs *regs)
+{
+	if (vm->sync_regs) {
+		memcpy(&vm->run->s.regs.regs, regs, sizeof(*regs));
+		vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		return 0;
+	}
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, regs) < 0) {
+		log_errno(errno, "vmm: KVM_SET_REGS");
+		return -errno;
+	}
+	return 0;
+}
+
+/* Port access to a device; the doorbell gets the argument registers read and written back. */
+static int
+vcpu_do_pio(struct vmm *vm, struct exit_action *a, uint32_t data_off)
+{
+	int want_regs = (a->dev->flags & BUS_F_REGS) != 0;
+	struct kvm_regs regs;
+	int rc;
+
+	if (want_regs) {
+		rc = vcpu_regs_get(vm, &regs);
+		if (rc < 0)
+			return rc;
+		a->io.regs[BUS_REG_RAX] = regs.rax;
+		a->io.regs[BUS_REG_RBX] = regs.rbx;
+		a->io.regs[BUS_REG_RCX] = regs.rcx;
+		a->io.regs[BUS_REG_RDX] = regs.rdx;
+		a->io.regs[BUS_REG_RSI] = regs.rsi;
+		a->io.regs[BUS_REG_RDI] = regs.rdi;
+	}
+	rc = a->dev->io(a->dev->ctx, &a->io);
+	if (rc < 0)
+		log_warn("vmm: %s port 0x%x: error %d", a->dev->name, a->io.port, rc);
+	if (want_regs && a->io.regs_dirty) {
+		regs.rax = a->io.regs[BUS_REG_RAX];
+		regs.rbx = a->io.regs[BUS_REG_RBX];
+		regs.rcx = a->io.regs[BUS_REG_RCX];
+		regs.rdx = a->io.regs[BUS_REG_RDX];
+		regs.rsi = a->io.regs[BUS_REG_RSI];
+		regs.rdi = a->io.regs[BUS_REG_RDI];
+		rc = vcpu_regs_put(vm, &regs);
+		if (rc < 0)
+			return rc;
+	}
+	if (!a->io.is_write)
+		memcpy((uint8_t *)vm->run + data_off, &a->io.value, a->io.size);
+	return 0;
+}
+
+static void
+vcpu_unknown_pio(struct vmm *vm, struct exit_action *a, uint32_t data_off)
+{
+	if (vm->unknown_logged < UNKNOWN_LOG_MAX) {
+		vm->unknown_logged++;
+		log_warn("vmm: %s: %s port 0x%x size %u%s", a->why, a->io.is_write ? "out" : "in",
+			 a->io.port, a->io.size,
+			 vm->unknown_logged == UNKNOWN_LOG_MAX ? " (no more such logs)" : "");
+	}
+	if (!a->io.is_write)
+		memcpy((uint8_t *)vm->run + data_off, &a->io.value, a->io.size);
+}
+
+/* The guest halted: sleep until console input arrives or a stop is requested. */
+static void
+vcpu_wait_halted(struct vmm *vm)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&vm->lock);
+	while (!atomic_load(&vm->stop) && !serial_has_input(&vm->serial)) {
+		deadline_after_ms(&ts, HALT_SLICE_MS);
+		pthread_cond_timedwait(&vm->wake, &vm->lock, &ts);
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* Logs where the guest was when it faulted, for the post-mortem. */
+static void
+vcpu_log_state(struct vmm *vm)
+{
+	struct kvm_regs r;
+	struct kvm_sregs sr;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
+		return;
+	log_warn("vmm: guest state: rip 0x%llx rsp 0x%llx rflags 0x%llx cs 0x%x ss 0x%x cr0 0x%llx "
+		 "cr3 0x%llx cr4 0x%llx efer 0x%llx",
+		 (unsigned long long)r.rip, (unsigned long long)r.rsp, (unsigned long long)r.rflags,
+		 sr.cs.selector, sr.ss.selector, (unsigned long long)sr.cr0,
+		 (unsigned long long)sr.cr3, (unsigned long long)sr.cr4,
+		 (unsigned long long)sr.efer);
+}
+
+/* Carries out one decoded exit. Returns 0 to keep running or a negative errno to fault. */
+static int
+vcpu_handle(struct vmm *vm, const struct exit_info *info, struct exit_action *a)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	vm->stats.exits++;
+	vm->stats.pio += a->act == EXIT_ACT_PIO || a->act == EXIT_ACT_PIO_UNKNOWN;
+	vm->stats.unknown_pio += a->act == EXIT_ACT_PIO_UNKNOWN;
+	vm->stats.halts += a->act == EXIT_ACT_HALT;
+	pthread_mutex_unlock(&vm->lock);
+	switch (a->act) {
+	case EXIT_ACT_PIO:
+		rc = vcpu_do_pio(vm, a, info->io_data_off);
+		break;
+	case EXIT_ACT_PIO_UNKNOWN:
+		vcpu_unknown_pio(vm, a, info->io_data_off);
+		break;
+	case EXIT_ACT_HALT:
+		vcpu_wait_halted(vm);
+		break;
+	case EXIT_ACT_STOP:
+		log_warn("vmm: stopping the VM: %s (exit %u, hw 0x%llx, suberror %u, mmio 0x%llx)",
+			 a->why, info->reason, (unsigned long long)info->fail_reason,
+			 info->suberror, (unsigned long long)info->mmio_addr);
+		vcpu_log_state(vm);
+		rc = a->err;
+		break;
+	case EXIT_ACT_RESUME:
+	case EXIT_ACT_INTR:
+		break;
+	}
+	return rc;
+}
+
+static void
+vcpu_finish(struct vmm *vm, int err)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->stats.state = err < 0 ? VMM_FAULTED : VMM_STOPPED;
+	vm->stats.stop_err = err;
+	atomic_store(&vm->running, 0);
+	pthread_cond_broadcast(&vm->done);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void *
+vcpu_thread(void *arg)
+{
+	struct vmm *vm = arg;
+	struct exit_info info;
+	struct exit_action act;
+	sigset_t set;
+	int err = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, kick_signal());
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	pthread_mutex_lock(&vm->lock);
+	if (vm->stats.first_run_ns == 0)
+		vm->stats.first_run_ns = vmm_now_ns();
+	pthread_mutex_unlock(&vm->lock);
+	/* Ends only on a stop request or a fault: a running guest is not bounded by us. */
+	while (!atomic_load(&vm->stop)) {
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			log_errno(errno, "vmm: KVM_RUN");
+			err = -errno;
+			break;
+		}
+		exit_info_copy(vm->run, vm->run_size, &info);
+		exit_decode(&vm->bus, &info, &act);
+		err = vcpu_handle(vm, &info, &act);
+		if (err < 0)
+			break;
+	}
+	vcpu_finish(vm, err);
+	return NULL;
+}
+
+int
+vmm_start(struct vmm *vm)
+{
+	int rc;
+
+	if (vm->thread_live) {
+		if (atomic_load(&vm->running))
+			return -EALREADY;
+		vmm_join(vm, 1000);
+	}
+	if (vm->stats.state == VMM_FAULTED)
+		return -EIO;
+	atomic_store(&vm->stop, 0);
+	vm->run->immediate_exit = 0;
+	vm->run->kvm_valid_regs = vm->sync_regs ? KVM_SYNC_X86_REGS : 0;
+	vm->stats.state = VMM_RUNNING;
+	atomic_store(&vm->running, 1);
+	rc = pthread_create(&vm->thread, NULL, vcpu_thread, vm);
+	if (rc != 0) {
+		atomic_store(&vm->running, 0);
+		vm->stats.state = VMM_STOPPED;
+		log_errno(rc, "vmm: pthread_create");
+		return -rc;
+	}
+	vm->thread_live = 1;
+	return 0;
+}
+
+void
+vmm_stop(struct vmm *vm)
+{
+	atomic_store(&vm->stop, 1);
+	vm->run->immediate_exit = 1;
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->wake);
+	pthread_mutex_unlock(&vm->lock);
+	if (vm->thread_live && atomic_load(&vm->running))
+		pthread_kill(vm->thread, kick_signal());
+}
+
+int
+vmm_join(struct vmm *vm, int timeout_ms)
+{
+	struct timespec ts;
+	int alive;
+
+	if (!vm->thread_live)
+		return -ESRCH;
+	deadline_after_ms(&ts, timeout_ms);
+	pthread_mutex_lock(&vm->lock);
+	while (atomic_load(&vm->running)) {
+		if (pthread_cond_timedwait(&vm->done, &vm->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	alive = atomic_load(&vm->running);
+	pthread_mutex_unlock(&vm->lock);
+	if (alive)
+		return -ETIMEDOUT;
+	pthread_join(vm->thread, NULL);
+	vm->thread_live = 0;
+	return 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * The insides of struct vmm, shared by vmm.c (setup and teardown), vcpu.c (the run loop) and
+ * vmm_doorbell.c. Not for use outside hypercall-bridge/hv/.
+ */
+#ifndef CLEAVE_VMM_PRIV_H
+#define CLEAVE_VMM_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "bus_pio.h"
+#include "cleave_abi.h"
+#include "serial_16550.h"
+#include "vmm.h"
+
+struct vmm {
+	int kvm_fd, vm_fd, vcpu_fd;
+	uint8_t *ram; /* guest RAM at GPA 0, ram_size bytes */
+	size_t ram_size;
+	struct kvm_run *run; /* the vCPU's shared page, run_size bytes */
+	size_t run_size;
+	int sync_regs; /* KVM_CAP_SYNC_REGS: GPRs travel in kvm_run, no GET/SET_REGS ioctls */
+	struct bus_pio bus;
+	struct serial_16550 serial;
+	vmm_dispatch_fn dispatch;
+	void *dispatch_ctx;
+
+	pthread_t thread;
+	int thread_live;      /* started and not yet joined */
+	atomic_int stop;      /* vmm_stop() was called */
+	atomic_int running;   /* the thread function has not returned */
+	pthread_mutex_t lock; /* guards wake and stats */
+	pthread_cond_t wake;  /* input or stop while the guest halts */
+	pthread_cond_t done;  /* the thread is about to return */
+	struct vmm_stats stats;
+	unsigned unknown_logged;
+};
+
+/* The vCPU thread (vcpu.c); arg is the struct vmm. */
+void *vcpu_thread(void *arg);
+/* Installs the no-op handler for the kick signal once per process. 0 or -errno. */
+int vcpu_kick_init(void);
+/* Registers the doorbell port on vm->bus (vmm_doorbell.c). 0 or -errno. */
+int vmm_doorbell_register(struct vmm *vm);
+/* Monotonic nanoseconds. */
+int64_t vmm_now_ns(void);
+
+#endif
