@@ -23,7 +23,7 @@ enum dispatch_caller {
 struct dispatch_call {
 	enum dispatch_caller caller;
 	uint32_t fid;
-	uint64_t args[4];  /* guest registers RBX, RCX, RDX, RSI; zero for host calls */
+	uint64_t args[4];  /* guest registers RBX, RCX, RSI, RDI; zero for host calls */
 	const uint8_t *in; /* host request payload (borrowed), NULL for guest calls */
 	size_t in_len;
 	uint8_t *out; /* host reply payload buffer (borrowed) */

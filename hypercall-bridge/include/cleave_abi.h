@@ -62,10 +62,10 @@
 #define CLV_E_IO                (-9)
 
 /*
- * x86 guest transport: a 4-byte `out` to CLV_DOORBELL_PORT is the doorbell. Registers follow
- * KVM's hypercall layout: RAX function ID, RBX/RCX/RDX/RSI arguments; on return RAX holds the
- * status (>= 0 result or a CLV_E_*), RBX/RCX/RDX results. Bulk data goes through one 4 KiB
- * shared page registered with CLV_FN_SHARED_PAGE.
+ * x86 guest transport: a 4-byte `out` to CLV_DOORBELL_PORT is the doorbell (the port number is
+ * in DX, as `out` to a port above 0xff requires). RAX function ID, RBX/RCX/RSI/RDI arguments;
+ * on return RAX holds the status (>= 0 result or a CLV_E_*), RBX/RCX/RDX results. Bulk data
+ * goes through one 4 KiB shared page registered with CLV_FN_SHARED_PAGE.
  */
 #define CLV_DOORBELL_PORT 0x0510
 #define CLV_SERIAL_PORT   0x03f8 /* 16550 COM1: the corporate half's console */
