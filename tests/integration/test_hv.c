@@ -45,6 +45,7 @@ hv_start(struct hvproc *p)
 		execl(exe, exe, "--state", p->dir, "--guest", p->guest, (char *)NULL);
 		_exit(127);
 	}
+	t_track_child(p->pid, 1);
 	for (int i = 0; i < 500; i++) { /* 5 s */
 		struct bridge_client c;
 
@@ -64,6 +65,7 @@ hv_stop(struct hvproc *p, int sig)
 		return;
 	kill(p->pid, sig);
 	waitpid(p->pid, NULL, 0);
+	t_track_child(p->pid, 0);
 	p->pid = 0;
 }
 

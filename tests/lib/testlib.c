@@ -24,11 +24,11 @@
 
 int t_failed_now;
 
-/* Servers started and not yet stopped; a case that fails early leaves its server here. */
+/* Children started and not yet reaped; a case that fails early leaves them here. */
 static pid_t live_servers[64];
 
-static void
-track_server(pid_t pid, int add)
+void
+t_track_child(pid_t pid, int add)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(live_servers); i++) {
 		if (add ? live_servers[i] == 0 : live_servers[i] == pid) {
@@ -46,7 +46,7 @@ reap_servers(void)
 		if (live_servers[i] > 0) {
 			kill(live_servers[i], SIGKILL);
 			waitpid(live_servers[i], NULL, 0);
-			printf("    (killed server %ld left running by the case)\n",
+			printf("    (killed process %ld left running by the case)\n",
 			       (long)live_servers[i]);
 			live_servers[i] = 0;
 		}
@@ -185,12 +185,12 @@ srv_start(struct srv *s, const char *const *extra)
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
-	track_server(s->pid, 1);
+	t_track_child(s->pid, 1);
 	for (int i = 0; i < 1500; i++) { /* 15 s */
 		int st;
 
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-			track_server(s->pid, 0);
+			t_track_child(s->pid, 0);
 			s->pid = 0;
 			return -1;
 		}
@@ -212,7 +212,7 @@ srv_stop(struct srv *s, int sig)
 	kill(s->pid, sig);
 	for (int i = 0; i < 1500; i++) {
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-			track_server(s->pid, 0);
+			t_track_child(s->pid, 0);
 			s->pid = 0;
 			if (WIFEXITED(st))
 				return WEXITSTATUS(st);
@@ -222,7 +222,7 @@ srv_stop(struct srv *s, int sig)
 	}
 	kill(s->pid, SIGKILL);
 	waitpid(s->pid, &st, 0);
-	track_server(s->pid, 0);
+	t_track_child(s->pid, 0);
 	s->pid = 0;
 	return -1;
 }

@@ -37,6 +37,11 @@ struct t_case {
 	const char *name;
 	void (*fn)(void);
 };
+/*
+ * Registers (add=1) or forgets (add=0) a child process; whatever is still registered when a
+ * case ends is killed and reaped by t_run, so a failing case never leaves processes behind.
+ */
+void t_track_child(pid_t pid, int add);
 /* Runs every case (or those named in argv), prints a line each and the summary; exit code. */
 int t_run(const struct t_case *cases, size_t n, int argc, char **argv);
 
