@@ -180,7 +180,8 @@ hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char 
 	memset(h, 0, sizeof(*h));
 	h->clock = clock ? clock : wall_ms;
 	h->state = HV_STATE_ACTIVE;
-	if (str_copy(h->state_dir, sizeof(h->state_dir), state_dir) != 0)
+	if (str_copy(h->state_dir, sizeof(h->state_dir), state_dir) != 0 ||
+	    str_copy(h->guest_path, sizeof(h->guest_path), guest_path) != 0)
 		return -ENAMETOOLONG;
 	if (stat(state_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		log_err("cleave-hv: state directory %s does not exist", state_dir);

@@ -14,6 +14,7 @@
 #include "trust.h"
 
 struct volume;
+struct vmm;
 
 typedef uint64_t (*hv_clock_fn)(void); /* unix milliseconds */
 
@@ -26,6 +27,11 @@ struct hv {
 	uint64_t key_epoch;
 	hv_clock_fn clock;
 	struct volume *vol;
+	/* The corporate VM (vm.c); NULL while stopped, or when /dev/kvm is unavailable. */
+	struct vmm *vm;
+	char guest_path[PATH_MAX];
+	size_t ram_bytes;
+	int kvm;
 };
 
 /*
@@ -45,5 +51,16 @@ int hv_orders_open(struct hv *h, uint64_t volume_mib);
 void hv_orders_close(struct hv *h);
 /* Finishes an interrupted wipe, if any (called by hv_orders_open). */
 int hv_resume_wipe(struct hv *h);
+
+/*
+ * The corporate VM (vm.c). hv_vm_boot creates and starts it when KVM is available and the
+ * corporate half is active (0 when it needs not or cannot run: logged). hv_vm_pause stops the
+ * vCPU and returns 1 when it stopped (0 when nothing ran); hv_vm_resume restarts it.
+ * hv_vm_destroy stops it and zeroes its RAM; returns 1 when a VM was destroyed.
+ */
+int hv_vm_boot(struct hv *h, size_t ram_mib);
+int hv_vm_pause(struct hv *h);
+int hv_vm_resume(struct hv *h);
+int hv_vm_destroy(struct hv *h);
 
 #endif

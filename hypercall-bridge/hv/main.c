@@ -1,8 +1,8 @@
 /*
  * cleave-hv: wiring only. Parses the command line, opens the hypervisor state (trust, measured
  * guest image), opens the corporate volume (finishing an interrupted wipe first), and serves
- * the host bridge socket until SIGTERM or SIGINT. Running the corporate VM is wired in here
- * as it lands (issue 3).
+ * the host bridge socket until SIGTERM or SIGINT, while the corporate VM runs in its own
+ * thread (when /dev/kvm can be opened).
  */
 #include <errno.h>
 #include <limits.h>
@@ -128,9 +128,13 @@ main(int argc, char **argv)
 	if (r != 0)
 		return 1;
 	r = hv_orders_open(&h, vol);
+	/* A VM that cannot start must not stop cleave-hv: a remote wipe must still be possible. */
+	if (r == 0 && hv_vm_boot(&h, mem) != 0)
+		log_warn("cleave-hv: serving orders without a running corporate VM");
 	if (r == 0)
 		r = bridge_server_open(&srv, sock, (uid_t)uid);
 	if (r != 0) {
+		hv_vm_destroy(&h);
 		hv_orders_close(&h);
 		hv_close(&h);
 		return 1;
@@ -144,6 +148,7 @@ main(int argc, char **argv)
 			break;
 	log_info("cleave-hv: shutting down");
 	bridge_server_close(&srv);
+	hv_vm_destroy(&h);
 	hv_orders_close(&h);
 	hv_close(&h);
 	return 0;

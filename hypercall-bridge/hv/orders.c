@@ -3,8 +3,9 @@
  * takes a server ticket, which must pass the trust checks and have its counter made durable
  * before anything changes; each answers with a signed receipt saying what was done and which
  * checks passed. A wipe records its intent (and its ticket) before the first destructive step,
- * so a crash at any point is finished by the next start. Stopping the VM is not wired in yet:
- * receipts do not claim VM_STOPPED or RAM_ZEROED until it is.
+ * so a crash at any point is finished by the next start. The VM is stopped (lock) or destroyed
+ * with its RAM zeroed (wipe) before any key is touched;
+ * receipts claim VM_STOPPED and RAM_ZEROED only when a VM was running and was stopped.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -81,9 +82,16 @@ h_lock(void *ctx, struct dispatch_call *c)
 	if (r != CLV_OK)
 		return r;
 	receipt_start(h, &rc, &tk, c->in);
+	/* The vCPU stops before the keys go, so the guest never runs without its disk. */
+	if (h->vm != NULL) {
+		rc.checks_run |= CHECK_VM_STOPPED;
+		if (hv_vm_pause(h) == 1)
+			rc.checks_passed |= CHECK_VM_STOPPED;
+	}
 	r = volume_lock(h->vol);
-	rc.checks_run = CHECK_KEYS_ZEROED;
-	rc.checks_passed = r == 0 ? CHECK_KEYS_ZEROED : 0;
+	rc.checks_run |= CHECK_KEYS_ZEROED;
+	if (r == 0)
+		rc.checks_passed |= CHECK_KEYS_ZEROED;
 	log_info("cleave-hv: corporate half locked (ticket %s)", tk.command_id);
 	return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_IO, c);
 }
@@ -100,6 +108,10 @@ h_unlock(void *ctx, struct dispatch_call *c)
 		return r;
 	receipt_start(h, &rc, &tk, c->in);
 	r = volume_unlock(h->vol);
+	if (r == 0) {
+		h->state = HV_STATE_ACTIVE;
+		hv_vm_resume(h);
+	}
 	log_info("cleave-hv: corporate half unlocked (ticket %s)", tk.command_id);
 	return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_INVALID_STATE, c);
 }
@@ -132,7 +144,15 @@ static int
 wipe_run(struct hv *h, struct receipt *rc)
 {
 	uint32_t passed = 0;
-	int r = volume_wipe_destroy(h->vol);
+	int r;
+
+	/* Stop the corporate VM and zero its RAM before the keys are destroyed. */
+	if (h->vm != NULL) {
+		rc->checks_run |= CHECK_VM_STOPPED | CHECK_RAM_ZEROED;
+		if (hv_vm_destroy(h) == 1)
+			rc->checks_passed |= CHECK_VM_STOPPED | CHECK_RAM_ZEROED;
+	}
+	r = volume_wipe_destroy(h->vol);
 
 	if (r == 0)
 		r = volume_wipe_verify(h->vol, &passed);
@@ -169,6 +189,9 @@ wipe_finish(struct hv *h, struct receipt *rc, int r, struct dispatch_call *c)
 
 	if (st == CLV_OK && wipe_ticket_path(h, path, sizeof(path)) == 0)
 		unlink(path);
+	/* A fresh, empty corporate half, so the employee can enroll again. */
+	if (st == CLV_OK && r == 0 && h->kvm)
+		hv_vm_boot(h, h->ram_bytes >> 20);
 	log_info("cleave-hv: corporate half wiped by cryptographic erase (%s)",
 		 r == 0 ? "verified" : "NOT verified");
 	return st;

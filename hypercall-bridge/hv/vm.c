@@ -1,0 +1,100 @@
+/*
+ * The corporate VM inside cleave-hv: booting it with the measured guest image, routing its
+ * doorbell into the dispatcher as the guest-kernel caller class, pausing it for a lock and
+ * destroying it (RAM zeroed by the VMM) for a wipe. Its console output is kept only in memory:
+ * the corporate half's screen never reaches a file or the log.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "hv.h"
+#include "log.h"
+#include "vmm.h"
+
+static int64_t
+guest_call(void *ctx, uint32_t fid, uint64_t args[4], uint64_t results[3])
+{
+	struct hv *h = ctx;
+	struct dispatch_call c;
+	int64_t r;
+
+	/* The privilege level of the caller is not passed by the VMM yet; treat it as the
+	 * guest kernel, which may use only guest and core functions (never host orders). */
+	memset(&c, 0, sizeof(c));
+	c.caller = CALLER_GUEST_KERNEL;
+	c.fid = fid;
+	memcpy(c.args, args, sizeof(c.args));
+	r = dispatch_call(&h->d, &c);
+	memcpy(results, c.results, sizeof(c.results));
+	return r;
+}
+
+static void
+console_out(void *ctx, const uint8_t *buf, size_t len)
+{
+	(void)ctx;
+	(void)buf;
+	(void)len; /* kept nowhere until a console client attaches (cleave-hvctl console) */
+}
+
+int
+hv_vm_boot(struct hv *h, size_t ram_mib)
+{
+	struct vmm_config cfg = {
+		.ram_size = ram_mib << 20,
+		.guest_path = h->guest_path,
+		.serial = console_out,
+		.serial_ctx = h,
+		.dispatch = guest_call,
+		.dispatch_ctx = h,
+	};
+	int r;
+
+	h->ram_bytes = cfg.ram_size;
+	h->kvm = vmm_kvm_available();
+	if (!h->kvm) {
+		log_warn("cleave-hv: /dev/kvm cannot be opened: the corporate VM does not run "
+			 "(orders on the volume still work)");
+		return 0;
+	}
+	if (h->vm != NULL || h->state != HV_STATE_ACTIVE)
+		return 0;
+	r = vmm_new(&cfg, &h->vm);
+	if (r == 0)
+		r = vmm_start(h->vm);
+	if (r != 0) {
+		log_err("cleave-hv: cannot start the corporate VM (%d)", r);
+		vmm_free(h->vm);
+		h->vm = NULL;
+		return r;
+	}
+	log_info("cleave-hv: corporate VM running (%zu MiB)", ram_mib);
+	return 0;
+}
+
+int
+hv_vm_pause(struct hv *h)
+{
+	if (h->vm == NULL)
+		return 0;
+	vmm_stop(h->vm);
+	return vmm_join(h->vm, 1000) == 0 ? 1 : -ETIMEDOUT;
+}
+
+int
+hv_vm_resume(struct hv *h)
+{
+	if (h->vm == NULL)
+		return hv_vm_boot(h, h->ram_bytes >> 20);
+	return vmm_start(h->vm);
+}
+
+int
+hv_vm_destroy(struct hv *h)
+{
+	if (h->vm == NULL)
+		return 0;
+	vmm_free(h->vm); /* stops and joins the vCPU, zeroes guest RAM, unmaps it */
+	h->vm = NULL;
+	return 1;
+}
