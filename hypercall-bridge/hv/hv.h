@@ -59,6 +59,13 @@ int hv_resume_wipe(struct hv *h);
  * hv_vm_destroy stops it and zeroes its RAM; returns 1 when a VM was destroyed.
  */
 int hv_vm_boot(struct hv *h, size_t ram_mib);
+
+/*
+ * Enforces the offline policy (orders.c): past the lease by the policy's lock limit, locks the
+ * corporate half; past the wipe limit, wipes it; each with a receipt kept for the server.
+ * Returns 1 when it acted, 0 when nothing was due, -EIO on failure. Called about every 200 ms.
+ */
+int hv_lease_check(struct hv *h);
 int hv_vm_pause(struct hv *h);
 int hv_vm_resume(struct hv *h);
 int hv_vm_destroy(struct hv *h);

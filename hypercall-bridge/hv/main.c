@@ -143,9 +143,11 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("cleave-hv: state %s, bridge %s (agent uid %lu)", state, sock, uid);
-	while (!stop)
+	while (!stop) {
 		if (bridge_server_poll(&srv, &h.d, 200) != 0)
 			break;
+		hv_lease_check(&h);
+	}
 	log_info("cleave-hv: shutting down");
 	bridge_server_close(&srv);
 	hv_vm_destroy(&h);

@@ -180,6 +180,17 @@ wipe_run(struct hv *h, struct receipt *rc)
 	return r;
 }
 
+/* The intent hash of a wipe cleave-hv decides itself: bound to the lapsed lease. */
+static void
+put_intent(uint8_t out[32], uint64_t lease_until)
+{
+	char tag[64];
+	int n = snprintf(tag, sizeof(tag), "cleave-hv auto-wipe lease %llu",
+			 (unsigned long long)lease_until);
+
+	crypto_sha256(tag, (size_t)n, out);
+}
+
 /* Signs the receipt of a finished wipe and forgets its ticket. */
 static int64_t
 wipe_finish(struct hv *h, struct receipt *rc, int r, struct dispatch_call *c)
@@ -189,6 +200,9 @@ wipe_finish(struct hv *h, struct receipt *rc, int r, struct dispatch_call *c)
 
 	if (st == CLV_OK && wipe_ticket_path(h, path, sizeof(path)) == 0)
 		unlink(path);
+	/* The corporate half is gone: so is its enrollment. The next one pins afresh. */
+	if (st == CLV_OK && r == 0)
+		trust_unpin(&h->trust);
 	/* A fresh, empty corporate half, so the employee can enroll again. */
 	if (st == CLV_OK && r == 0 && h->kvm)
 		hv_vm_boot(h, h->ram_bytes >> 20);
@@ -260,6 +274,59 @@ hv_resume_wipe(struct hv *h)
 	if (r == 0)
 		r = wipe_run(h, &rc);
 	return wipe_finish(h, &rc, r, &c) == CLV_OK ? 0 : -EIO;
+}
+
+/* A receipt for an action cleave-hv took on its own (no ticket). */
+static void
+auto_receipt(struct hv *h, struct receipt *rc, uint16_t type)
+{
+	memset(rc, 0, sizeof(*rc));
+	rc->type = type;
+	rc->epoch_before = h->key_epoch;
+	rc->started_ms = h->clock();
+}
+
+int
+hv_lease_check(struct hv *h)
+{
+	uint8_t out[RECEIPT_LEN], intent[32];
+	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
+	const struct trust *t = &h->trust;
+	int64_t offline = (int64_t)(h->clock() / 1000) - (int64_t)t->lease_until;
+	struct receipt rc;
+	int r;
+
+	if (!t->pinned || t->lease_until == 0 || offline <= 0)
+		return 0;
+	if (t->policy[1] > 0 && offline >= (int64_t)t->policy[1] &&
+	    (h->state == HV_STATE_ACTIVE || h->state == HV_STATE_LOCKED)) {
+		log_warn("cleave-hv: offline %lld s past the lease: wiping the corporate half "
+			 "as the policy requires",
+			 (long long)offline);
+		auto_receipt(h, &rc, RECEIPT_AUTO_WIPE);
+		put_intent(intent, t->lease_until);
+		rc.checks_run = CHECK_INTENT_RECORDED;
+		r = volume_wipe_begin(h->vol, intent);
+		if (r == 0)
+			r = wipe_run(h, &rc);
+		return wipe_finish(h, &rc, r, &c) == CLV_OK ? 1 : -EIO;
+	}
+	if (t->policy[0] > 0 && offline >= (int64_t)t->policy[0] && h->state == HV_STATE_ACTIVE) {
+		log_warn("cleave-hv: offline %lld s past the lease: locking the corporate half",
+			 (long long)offline);
+		auto_receipt(h, &rc, RECEIPT_AUTO_LOCK);
+		if (h->vm != NULL) {
+			rc.checks_run |= CHECK_VM_STOPPED;
+			if (hv_vm_pause(h) == 1)
+				rc.checks_passed |= CHECK_VM_STOPPED;
+		}
+		r = volume_lock(h->vol);
+		rc.checks_run |= CHECK_KEYS_ZEROED;
+		if (r == 0)
+			rc.checks_passed |= CHECK_KEYS_ZEROED;
+		return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_IO, &c) == CLV_OK ? 1 : -EIO;
+	}
+	return 0;
 }
 
 int

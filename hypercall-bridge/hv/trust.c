@@ -175,6 +175,18 @@ trust_pin(struct trust *t, const uint8_t owner[32], const char *device_id)
 }
 
 int
+trust_unpin(struct trust *t)
+{
+	t->pinned = 0;
+	memset(t->owner, 0, sizeof(t->owner));
+	memset(t->device_id, 0, sizeof(t->device_id));
+	t->counter = 0;
+	t->lease_until = 0;
+	memset(t->policy, 0, sizeof(t->policy));
+	return trust_save(t);
+}
+
+int
 trust_check_ticket(const struct trust *t, const uint8_t *buf, size_t len, uint16_t want,
 		   uint64_t now, struct ticket *out)
 {

@@ -64,6 +64,11 @@ int trust_attest(struct trust *t, const uint8_t nonce[32], uint16_t state,
 int trust_receipt(struct trust *t, struct receipt *rc, uint8_t out[RECEIPT_LEN]);
 /* Drops pending receipts with seq <= upto (the server has them). */
 int trust_receipts_ack(struct trust *t, uint64_t upto);
+/*
+ * Forgets the pinned server key and device, and with them the ticket counter, lease and policy
+ * (after a wipe the device enrolls again under a new id). Identity and receipts are kept.
+ */
+int trust_unpin(struct trust *t);
 /* Stores lease end and policy limits (from accepted lease and policy tickets), durably. */
 int trust_save(struct trust *t);
 

@@ -381,6 +381,79 @@ test_hv_wipe_resumes_after_crash(void)
 }
 
 static void
+test_hv_offline_lease_lapse_locks_then_wipes(void)
+{
+	struct hvproc p;
+	struct bridge_client c;
+	struct ed25519_key *server = NULL;
+	uint8_t hv[32], tk[TICKET_LEN], buf[4096], nonce[32] = {2};
+	struct ticket t;
+	struct receipt r1, r2;
+	struct attestation a;
+	uint64_t e0, e;
+	uint32_t st;
+	int saw_locked = 0, wiped = 0;
+	size_t n;
+
+	CHECK(hv_init(&p) == 0, "cleave-hv did not start");
+	CHECK(bridge_connect(&c, p.sock, 5000) == 0, "connect");
+	CHECK(pin_new(&c, &server, hv) == CLV_OK, "pin");
+	CHECK(status_state(&c, &e0) == HV_STATE_ACTIVE, "active");
+	/* policy: lock 1 s after the lease ends, wipe after 2 s */
+	memset(&t, 0, sizeof(t));
+	t.type = TICKET_POLICY;
+	str_copy(t.device_id, sizeof(t.device_id), "dev_ord");
+	str_copy(t.command_id, sizeof(t.command_id), "cmd_policy");
+	memcpy(t.hv_key, hv, 32);
+	t.counter = 1;
+	t.issued_at = (uint64_t)time(NULL);
+	t.expires_at = t.issued_at + 600;
+	t.args[0] = 1;
+	t.args[1] = 2;
+	t.args[3] = 1;
+	ticket_encode(&t, tk);
+	ed25519_key_sign(server, tk, TICKET_BODY_LEN, tk + TICKET_BODY_LEN);
+	CHECK(bridge_call(&c, CLV_FN_SET_POLICY, tk, sizeof(tk), buf, sizeof(buf), &n) == CLV_OK,
+	      "policy");
+	/* a lease that ends now; then the phone "goes offline" (no renewal) */
+	ticket_for(server, hv, "dev_ord", TICKET_LEASE, 2, (uint64_t)time(NULL), tk);
+	CHECK(bridge_call(&c, CLV_FN_RENEW_LEASE, tk, sizeof(tk), buf, sizeof(buf), &n) == CLV_OK,
+	      "lease");
+	for (int i = 0; i < 80 && !wiped; i++) { /* at most 8 s */
+		st = status_state(&c, &e);
+		saw_locked |= st == HV_STATE_LOCKED;
+		wiped = st == HV_STATE_ACTIVE && e > e0;
+		usleep(100000);
+	}
+	CHECK(saw_locked, "the corporate half was never locked for being offline");
+	CHECK(wiped, "the corporate half was not wiped for being offline");
+	CHECK(bridge_call(&c, CLV_FN_RECEIPTS, NULL, 0, buf, sizeof(buf), &n) == CLV_OK &&
+		      buf[0] == 2,
+	      "both receipts must be kept for the server (%u)", buf[0]);
+	CHECK(receipt_decode(buf + 8, RECEIPT_LEN, &r1) == 0 &&
+		      receipt_decode(buf + 8 + RECEIPT_LEN, RECEIPT_LEN, &r2) == 0,
+	      "receipts decode");
+	CHECK(r1.type == RECEIPT_AUTO_LOCK && r2.type == RECEIPT_AUTO_WIPE, "receipt types %x %x",
+	      r1.type, r2.type);
+	CHECK(r2.checks_run == r2.checks_passed && r2.result == 0 &&
+		      strcmp(r2.device_id, "dev_ord") == 0,
+	      "auto-wipe receipt checks");
+	CHECK(ed25519_verify(hv, buf + 8 + RECEIPT_LEN, RECEIPT_BODY_LEN,
+			     buf + 8 + RECEIPT_LEN + RECEIPT_BODY_LEN) == 0,
+	      "auto-wipe receipt signature");
+	/* after a wipe the device can enroll again: no server key is pinned any more */
+	CHECK(bridge_call(&c, CLV_FN_ATTEST, nonce, 32, buf, sizeof(buf), &n) == CLV_OK &&
+		      attest_decode(buf, n, &a) == 0,
+	      "attest");
+	memset(nonce, 0, sizeof(nonce));
+	CHECK(memcmp(a.owner_key, nonce, 32) == 0 && a.ticket_counter == 0,
+	      "the old enrollment must be forgotten after a wipe");
+	bridge_close(&c);
+	ed25519_key_free(server);
+	hv_cleanup(&p);
+}
+
+static void
 test_hv_refuses_public_state_dir(void)
 {
 	char dir[PATH_MAX], cmd[PATH_MAX * 2];
@@ -404,6 +477,8 @@ main(int argc, char **argv)
 		{"hv_attest_pin_and_tickets", test_hv_attest_pin_and_tickets},
 		{"hv_lock_unlock_rekey_wipe", test_hv_lock_unlock_rekey_wipe},
 		{"hv_wipe_resumes_after_crash", test_hv_wipe_resumes_after_crash},
+		{"hv_offline_lease_lapse_locks_then_wipes",
+		 test_hv_offline_lease_lapse_locks_then_wipes},
 		{"hv_refuses_public_state_dir", test_hv_refuses_public_state_dir},
 	};
 
