@@ -22,6 +22,7 @@ enum bus_reg {
 	BUS_REG_RDX,
 	BUS_REG_RSI,
 	BUS_REG_RDI,
+	BUS_REG_CPL, /* not a register: the guest's privilege level (CS.RPL), read-only */
 	BUS_REG_COUNT
 };
 

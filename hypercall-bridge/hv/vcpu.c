@@ -73,6 +73,20 @@ vcpu_regs_get(struct vmm *vm, struct kvm_regs *regs)
 	return 0;
 }
 
+/*
+ * The privilege level the guest made the exit from (CS.RPL), so the dispatcher can tell guest
+ * kernel from guest user mode; on failure the least privileged answer, 3.
+ */
+static unsigned
+vcpu_cpl(struct vmm *vm)
+{
+	struct kvm_sregs sr;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
+		return 3;
+	return sr.cs.selector & 3;
+}
+
 /* Writes regs back: into the sync area (KVM loads it on the next KVM_RUN) or KVM_SET_REGS. */
 static int
 vcpu_regs_put(struct vmm *vm, const struct kvm_regs *regs)
@@ -107,6 +121,7 @@ vcpu_do_pio(struct vmm *vm, struct exit_action *a, uint32_t data_off)
 		a->io.regs[BUS_REG_RDX] = regs.rdx;
 		a->io.regs[BUS_REG_RSI] = regs.rsi;
 		a->io.regs[BUS_REG_RDI] = regs.rdi;
+		a->io.regs[BUS_REG_CPL] = vcpu_cpl(vm);
 	}
 	rc = a->dev->io(a->dev->ctx, &a->io);
 	if (rc < 0)

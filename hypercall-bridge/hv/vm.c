@@ -12,16 +12,15 @@
 #include "vmm.h"
 
 static int64_t
-guest_call(void *ctx, uint32_t fid, uint64_t args[4], uint64_t results[3])
+guest_call(void *ctx, uint32_t fid, unsigned cpl, uint64_t args[4], uint64_t results[3])
 {
 	struct hv *h = ctx;
 	struct dispatch_call c;
 	int64_t r;
 
-	/* The privilege level of the caller is not passed by the VMM yet; treat it as the
-	 * guest kernel, which may use only guest and core functions (never host orders). */
+	/* Guest user mode may only discover; guest kernel mode gets the guest functions. */
 	memset(&c, 0, sizeof(c));
-	c.caller = CALLER_GUEST_KERNEL;
+	c.caller = cpl == 0 ? CALLER_GUEST_KERNEL : CALLER_GUEST_USER;
 	c.fid = fid;
 	memcpy(c.args, args, sizeof(c.args));
 	r = dispatch_call(&h->d, &c);

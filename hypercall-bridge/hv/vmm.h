@@ -24,7 +24,9 @@
  * the call) in, results (RBX, RCX, RDX; zeroed beforehand) out; the return value is the guest's
  * RAX: >= 0 a result, < 0 a CLV_E_* code. Runs on the vCPU thread.
  */
-typedef int64_t (*vmm_dispatch_fn)(void *ctx, uint32_t fid, uint64_t args[4], uint64_t results[3]);
+/* cpl: the guest's privilege level at the call (0 kernel, 3 user). */
+typedef int64_t (*vmm_dispatch_fn)(void *ctx, uint32_t fid, unsigned cpl, uint64_t args[4],
+				   uint64_t results[3]);
 /* Receives bytes the guest wrote to COM1, on the vCPU thread; buf is borrowed for the call. */
 typedef void (*vmm_serial_fn)(void *ctx, const uint8_t *buf, size_t len);
 
@@ -86,6 +88,7 @@ void vmm_get_stats(struct vmm *vm, struct vmm_stats *out);
  */
 void vmm_free(struct vmm *vm);
 /* The built-in dispatcher: VERSION and FEATURES; everything else CLV_E_NOT_SUPPORTED. ctx unused. */
-int64_t vmm_dispatch_default(void *ctx, uint32_t fid, uint64_t args[4], uint64_t results[3]);
+int64_t vmm_dispatch_default(void *ctx, uint32_t fid, unsigned cpl, uint64_t args[4],
+			     uint64_t results[3]);
 
 #endif

@@ -25,7 +25,8 @@ doorbell_io(void *ctx, struct bus_io *io)
 	args[1] = io->regs[BUS_REG_RCX];
 	args[2] = io->regs[BUS_REG_RSI]; /* RDX holds the doorbell port */
 	args[3] = io->regs[BUS_REG_RDI];
-	status = vm->dispatch(vm->dispatch_ctx, io->value, args, res);
+	status = vm->dispatch(vm->dispatch_ctx, io->value, (unsigned)io->regs[BUS_REG_CPL], args,
+			      res);
 	io->regs[BUS_REG_RAX] = (uint64_t)status;
 	io->regs[BUS_REG_RBX] = res[0];
 	io->regs[BUS_REG_RCX] = res[1];
@@ -53,9 +54,10 @@ vmm_doorbell_register(struct vmm *vm)
 }
 
 int64_t
-vmm_dispatch_default(void *ctx, uint32_t fid, uint64_t args[4], uint64_t results[3])
+vmm_dispatch_default(void *ctx, uint32_t fid, unsigned cpl, uint64_t args[4], uint64_t results[3])
 {
 	(void)ctx;
+	(void)cpl;
 	(void)results;
 	switch (fid) {
 	case CLV_FN_VERSION:

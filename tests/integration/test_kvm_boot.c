@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,16 @@ feed(struct vmm *vm, const char *s)
 }
 
 /* Creates and starts a VM on the test guest and waits for its prompt; NULL on failure. */
+/* Doorbell calls by the guest privilege level the VMM reported. */
+static atomic_long calls_cpl0, calls_cpl3;
+
+static int64_t
+counting_dispatch(void *ctx, uint32_t fid, unsigned cpl, uint64_t args[4], uint64_t results[3])
+{
+	atomic_fetch_add(cpl == 0 ? &calls_cpl0 : &calls_cpl3, 1);
+	return vmm_dispatch_default(ctx, fid, cpl, args, results);
+}
+
 static struct vmm *
 boot(void)
 {
@@ -118,7 +129,11 @@ boot(void)
 		.guest_path = guest_path,
 		.serial = console_out,
 		.serial_ctx = &con,
+		.dispatch = counting_dispatch,
 	};
+
+	atomic_store(&calls_cpl0, 0);
+	atomic_store(&calls_cpl3, 0);
 	struct vmm *vm;
 	int rc;
 
@@ -276,6 +291,10 @@ test_kvm_boot_doorbell_round_trip(void)
 	b = console_wait("pong 201", from, 20000);
 	t2 = mono_ns();
 	vmm_free(vm);
+	/* the console's calls come from guest kernel mode, and the VMM must say so */
+	CHECK(atomic_load(&calls_cpl0) >= 202 && atomic_load(&calls_cpl3) == 0,
+	      "kernel-mode calls reported as cpl0 %ld cpl3 %ld", atomic_load(&calls_cpl0),
+	      atomic_load(&calls_cpl3));
 	CHECK(a >= 0 && b >= 0, "no pong: %s", con.buf);
 	printf("    timing: doorbell round trip %.1f us (200 calls from guest CPL 0)\n",
 	       (double)((t2 - t1) - (t1 - t0)) / 200 / 1e3);
@@ -321,6 +340,8 @@ test_kvm_boot_user_mode_doorbell(void)
 	vmm_free(vm);
 	CHECK(a == 0 && b == 0, "user-mode calls did not all arrive (state %d, err %d)", st.state,
 	      st.stop_err);
+	CHECK(atomic_load(&calls_cpl3) >= 1001, "user-mode calls must be reported as CPL 3 (%ld)",
+	      atomic_load(&calls_cpl3));
 	CHECK(rc == 0, "run loop did not exit within 1 s");
 	printf("    timing: doorbell round trip %.1f us (1000 calls from guest CPL 3)\n",
 	       (double)(t2 - t1) / 1000 / 1e3);

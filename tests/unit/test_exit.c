@@ -314,13 +314,14 @@ test_exit_default_dispatch(void **state)
 	uint64_t args[4] = {0, 0, 0, 0}, res[3] = {0, 0, 0};
 
 	(void)state;
-	assert_int_equal(vmm_dispatch_default(NULL, CLV_FN_VERSION, args, res), CLV_ABI_VERSION);
+	assert_int_equal(vmm_dispatch_default(NULL, CLV_FN_VERSION, 0, args, res), CLV_ABI_VERSION);
 	args[0] = CLV_FN_VERSION;
-	assert_int_equal(vmm_dispatch_default(NULL, CLV_FN_FEATURES, args, res), CLV_OK);
+	assert_int_equal(vmm_dispatch_default(NULL, CLV_FN_FEATURES, 0, args, res), CLV_OK);
 	args[0] = CLV_FN_WIPE;
-	assert_int_equal(vmm_dispatch_default(NULL, CLV_FN_FEATURES, args, res),
+	assert_int_equal(vmm_dispatch_default(NULL, CLV_FN_FEATURES, 0, args, res),
 			 CLV_E_NOT_SUPPORTED);
-	assert_int_equal(vmm_dispatch_default(NULL, CLV_FN_WIPE, args, res), CLV_E_NOT_SUPPORTED);
+	assert_int_equal(vmm_dispatch_default(NULL, CLV_FN_WIPE, 0, args, res),
+			 CLV_E_NOT_SUPPORTED);
 }
 
 int
