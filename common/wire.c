@@ -5,6 +5,7 @@
  * a decoded struct re-encodes to the same bytes. Signatures are neither made nor checked here.
  */
 #include "wire.h"
+#include "le.h"
 
 #include <errno.h>
 #include <string.h>
@@ -63,53 +64,6 @@ static const char *const type_names[] = {
 	[TICKET_REKEY] = "rekey",   [TICKET_RETIRE] = "retire", [TICKET_REFRESH] = "refresh",
 	[TICKET_POLICY] = "policy", [TICKET_LEASE] = "lease",
 };
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 /* Two's complement on the wire, converted without implementation-defined casts. */
 static int32_t

@@ -6,6 +6,7 @@
  * hardware; on a Linux host the state directory's permissions are what protect it.
  */
 #include "trust.h"
+#include "le.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,23 +21,6 @@
 /* magic 8, pinned 8, owner 32, device 32, counter 8, seq 8, hash 32, lease 8, policy 32,
  * npending 8, pending 16 * 320, checksum 32 */
 #define STATE_LEN (8 + 8 + 32 + 32 + 8 + 8 + 32 + 8 + 32 + 8 + TRUST_PENDING_MAX * RECEIPT_LEN + 32)
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int
 path_of(const struct trust *t, const char *name, char *out, size_t cap)

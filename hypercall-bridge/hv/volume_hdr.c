@@ -5,6 +5,7 @@
  * no caller can forget it.
  */
 #include "volume_hdr.h"
+#include "le.h"
 
 #include <errno.h>
 #include <string.h>
@@ -38,36 +39,6 @@ static const uint8_t magic[2][8] = {
 	{'C', 'L', 'V', 'O', 'L', 'H', 'A', 0xa1},
 	{'C', 'L', 'V', 'O', 'L', 'H', 'B', 0xb2},
 };
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int
 all_zero(const uint8_t *p, size_t n)

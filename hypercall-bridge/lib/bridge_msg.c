@@ -4,6 +4,7 @@
  * The table below is the single source of payload sizes; ABI.md section 4 describes the same.
  */
 #include "bridge_msg.h"
+#include "le.h"
 
 #include <errno.h>
 #include <string.h>
@@ -40,45 +41,6 @@ clv_payload_size(uint32_t fid, uint16_t kind)
 		if (sizes[i].fid == fid)
 			return kind == CLV_MSG_REQUEST ? sizes[i].request : sizes[i].reply;
 	return UNKNOWN;
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 /* Whether n payload bytes are right for this header (errors carry no payload). */

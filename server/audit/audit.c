@@ -11,15 +11,8 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "le.h"
 #include "util.h"
-
-static size_t
-put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-	return 8;
-}
 
 void
 audit_hash(const struct audit_entry *e, uint8_t out[32])
@@ -32,8 +25,8 @@ audit_hash(const struct audit_entry *e, uint8_t out[32])
 	size_t k = 0;
 
 	memcpy(head, e->prev_hash, 32);
-	put_le64(head + 32, (uint64_t)e->seq);
-	put_le64(head + 40, (uint64_t)e->at_ms);
+	put64(head + 32, (uint64_t)e->seq);
+	put64(head + 40, (uint64_t)e->at_ms);
 	parts[k] = head;
 	sizes[k++] = sizeof(head);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
