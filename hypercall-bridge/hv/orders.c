@@ -71,6 +71,27 @@ take_ticket(struct hv *h, struct dispatch_call *c, uint16_t type, struct ticket 
 	return trust_accept(&h->trust, tk) == 0 ? CLV_OK : CLV_E_IO;
 }
 
+/*
+ * Locks the corporate half: the vCPU stops before the keys go, so the guest never runs without
+ * its disk. Records the checks in rc; returns volume_lock's result.
+ */
+static int
+lock_run(struct hv *h, struct receipt *rc)
+{
+	int r;
+
+	if (h->vm != NULL) {
+		rc->checks_run |= CHECK_VM_STOPPED;
+		if (hv_vm_pause(h) == 1)
+			rc->checks_passed |= CHECK_VM_STOPPED;
+	}
+	r = volume_lock(h->vol);
+	rc->checks_run |= CHECK_KEYS_ZEROED;
+	if (r == 0)
+		rc->checks_passed |= CHECK_KEYS_ZEROED;
+	return r;
+}
+
 static int64_t
 h_lock(void *ctx, struct dispatch_call *c)
 {
@@ -82,16 +103,7 @@ h_lock(void *ctx, struct dispatch_call *c)
 	if (r != CLV_OK)
 		return r;
 	receipt_start(h, &rc, &tk, c->in);
-	/* The vCPU stops before the keys go, so the guest never runs without its disk. */
-	if (h->vm != NULL) {
-		rc.checks_run |= CHECK_VM_STOPPED;
-		if (hv_vm_pause(h) == 1)
-			rc.checks_passed |= CHECK_VM_STOPPED;
-	}
-	r = volume_lock(h->vol);
-	rc.checks_run |= CHECK_KEYS_ZEROED;
-	if (r == 0)
-		rc.checks_passed |= CHECK_KEYS_ZEROED;
+	r = lock_run(h, &rc);
 	log_info("cleave-hv: corporate half locked (ticket %s)", tk.command_id);
 	return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_IO, c);
 }
@@ -315,15 +327,7 @@ hv_lease_check(struct hv *h)
 		log_warn("cleave-hv: offline %lld s past the lease: locking the corporate half",
 			 (long long)offline);
 		auto_receipt(h, &rc, RECEIPT_AUTO_LOCK);
-		if (h->vm != NULL) {
-			rc.checks_run |= CHECK_VM_STOPPED;
-			if (hv_vm_pause(h) == 1)
-				rc.checks_passed |= CHECK_VM_STOPPED;
-		}
-		r = volume_lock(h->vol);
-		rc.checks_run |= CHECK_KEYS_ZEROED;
-		if (r == 0)
-			rc.checks_passed |= CHECK_KEYS_ZEROED;
+		r = lock_run(h, &rc);
 		return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_IO, &c) == CLV_OK ? 1 : -EIO;
 	}
 	return 0;

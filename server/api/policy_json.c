@@ -132,7 +132,7 @@ h_policy_put(struct call *c)
 		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
 		return;
 	}
-	if (svc_policy_put(c->a->svc, &c->who, c->param[0], &pc, canon, &p, &changed, &err) != 0)
+	if (svc_policy_put(c->a->svc, &c->who, c->param[0], canon, &p, &changed, &err) != 0)
 		reply_svc_error(c->rs, &err);
 	else
 		reply_json(c->rs, p.version == 1 && changed ? 201 : 200, policy_json(&p));

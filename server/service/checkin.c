@@ -87,7 +87,8 @@ svc_checkin(struct service *s, struct device *dev, const struct device_report *r
 	int changed = apply_report(dev, rep), need_write = changed;
 	int rc;
 
-	atomic_fetch_add(&s->checkins, 1);
+	if (rep != NULL) /* a parked request coming back is the same check-in */
+		atomic_fetch_add(&s->checkins, 1);
 	/* Read the generation before looking, so a command queued after the look wakes us. */
 	*gen = devstate_gen(&s->dev, dev->id);
 	r->n = 0;
@@ -295,6 +296,5 @@ svc_checkin_again(struct service *s, const char *device_id, struct checkin_resul
 		return svc_fail(err, SVC_UNAUTHORIZED, "device %s no longer exists", device_id);
 	if (rc != 0)
 		return svc_store_fail(err, rc, "device");
-	atomic_fetch_sub(&s->checkins, 1); /* the same check-in, not a new one */
 	return svc_checkin(s, &d, NULL, r, gen, err);
 }

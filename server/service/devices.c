@@ -41,9 +41,8 @@ svc_policy_effective(struct service *s, const struct device *d, struct policy *o
 	return s->st->ops->policy_default(s->st, out);
 }
 
-/* Ticket arguments of a policy command: offline limits in seconds, unlock limit, version. */
-static void
-policy_args(struct service *s, const struct policy *p, uint64_t args[4])
+void
+svc_policy_args(struct service *s, const struct policy *p, uint64_t args[4])
 {
 	struct policy_content c;
 
@@ -68,7 +67,7 @@ queue_policy_tx(struct service *s, const struct policy *p, char (*ids)[STORE_ID_
 {
 	uint64_t args[4];
 
-	policy_args(s, p, args);
+	svc_policy_args(s, p, args);
 	for (size_t i = 0; i < n; i++) {
 		struct device d;
 		struct command c;
@@ -111,9 +110,8 @@ notify_all(struct service *s, char (*ids)[STORE_ID_MAX], size_t n)
 }
 
 int
-svc_policy_put(struct service *s, const struct principal *p, const char *name,
-	       const struct policy_content *c, const char *body, struct policy *out, int *changed,
-	       struct svc_error *err)
+svc_policy_put(struct service *s, const struct principal *p, const char *name, const char *body,
+	       struct policy *out, int *changed, struct svc_error *err)
 {
 	struct policy old, np;
 	char(*ids)[STORE_ID_MAX] = NULL;
@@ -121,7 +119,6 @@ svc_policy_put(struct service *s, const struct principal *p, const char *name,
 	char detail[96];
 	int r = svc_authorize(s, p, PERM_POLICY_WRITE, err);
 
-	(void)c;
 	if (r != 0)
 		return r;
 	if (!policy_name_ok(name))
@@ -288,7 +285,7 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 		r = s->st->ops->device_update(s->st, &d);
 	}
 	if (r == 0 && svc_policy_effective(s, &d, &pol) == 0) {
-		policy_args(s, &pol, args);
+		svc_policy_args(s, &pol, args);
 		r = svc_command_queue_tx(s, &d, "policy", pol.name, p->id, 0, NULL, NULL, args, &c);
 	}
 	if (r == 0)

@@ -105,14 +105,7 @@ enroll_tx(struct service *s, const struct enroll_request *rq, const struct enrol
 	r = s->st->ops->device_get(s->st, d->id, d);
 	/* The hypervisor needs the policy's offline limits from the start. */
 	if (r == 0 && svc_policy_effective(s, d, &pol) == 0) {
-		struct policy_content pc;
-
-		if (s->parse_policy != NULL && s->parse_policy(pol.body, &pc) == 0) {
-			args[0] = (uint64_t)pc.lock_after_hours * 3600;
-			args[1] = (uint64_t)pc.wipe_after_days * 86400;
-			args[2] = (uint64_t)pc.max_failed_unlocks;
-			args[3] = (uint64_t)pol.version;
-		}
+		svc_policy_args(s, &pol, args);
 		r = svc_command_queue_tx(s, d, "policy", pol.name, "system", 0, NULL, NULL, args,
 					 &c);
 	}

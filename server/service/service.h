@@ -134,13 +134,13 @@ struct policy_content {
 	char min_agent_version[32]; /* "" for any */
 };
 /*
- * Creates or replaces policy name with content c; body is its canonical JSON (stored as is).
+ * Creates or replaces policy name; body is its canonical JSON (stored as is, parsed back with
+ * the policy parser when tickets need the limits).
  * A change bumps the version and queues a policy command for every device following it.
  * *changed says whether anything changed.
  */
-int svc_policy_put(struct service *s, const struct principal *p, const char *name,
-		   const struct policy_content *c, const char *body, struct policy *out,
-		   int *changed, struct svc_error *err);
+int svc_policy_put(struct service *s, const struct principal *p, const char *name, const char *body,
+		   struct policy *out, int *changed, struct svc_error *err);
 int svc_policy_get(struct service *s, const struct principal *p, const char *name,
 		   struct policy *out, struct svc_error *err);
 int svc_policy_list(struct service *s, const struct principal *p, struct policy *out, size_t max,

@@ -42,6 +42,8 @@ int svc_command_queue_tx(struct service *s, struct device *d, const char *type, 
 			 const uint8_t *request_hash, const uint64_t args[4], struct command *out);
 /* Recomputes a device's desired state from its commands, inside the caller's transaction. */
 int svc_recompute_desired(struct service *s, const char *device_id);
+/* Ticket arguments of a policy command: offline limits in seconds, unlock limit, version. */
+void svc_policy_args(struct service *s, const struct policy *p, uint64_t args[4]);
 /* Tells waiters of device_id that something is pending (after the commit). */
 void svc_notify(struct service *s, const char *device_id);
 

@@ -456,18 +456,22 @@ test_hv_offline_lease_lapse_locks_then_wipes(void)
 static void
 test_hv_refuses_public_state_dir(void)
 {
-	char dir[PATH_MAX], cmd[PATH_MAX * 2];
+	char dir[PATH_MAX], cmd[PATH_MAX * 3], log[PATH_MAX + 8];
 	const char *bin = getenv("CLEAVE_BIN");
 	int rc;
 
 	snprintf(dir, sizeof(dir), "/tmp/cleave-hv-public-XXXXXX");
 	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
 	chmod(dir, 0755);
-	snprintf(cmd, sizeof(cmd), "%s/cleave-hv --state %s --guest /dev/null 2>/dev/null",
-		 bin && *bin ? bin : "build/bin", dir);
+	snprintf(log, sizeof(log), "%s.log", dir);
+	snprintf(cmd, sizeof(cmd), "timeout 10 %s/cleave-hv --state %s --guest /dev/null 2>%s",
+		 bin && *bin ? bin : "build/bin", dir, log);
 	rc = system(cmd);
 	CHECK(WEXITSTATUS(rc) == 1, "a world-readable state dir must be refused (%d)", rc);
-	rmdir(dir);
+	snprintf(cmd, sizeof(cmd), "grep -q 'must be private' %s", log);
+	CHECK(system(cmd) == 0, "refused, but not for its permissions (see %s)", log);
+	CHECK(access(dir, F_OK) == 0 && rmdir(dir) == 0, "nothing may be created in it");
+	unlink(log);
 }
 
 int
