@@ -1,7 +1,7 @@
 /*
  * The corporate VM's small guest: prints a banner on COM1, checks the hypercall ABI version
- * through the doorbell, then runs a line console. Commands live in one table so that the
- * workspace commands (put/get/list/del over block storage) can be added as rows. It runs at
+ * through the doorbell, loads the workspace index from its disk, then runs a line console.
+ * Commands live in one table; the workspace ones (put/get/list/del) are in workspace.c. It runs at
  * CPL 0, where this host emulates every instruction, so it stays short and waits with `hlt`
  * (the VMM wakes it when console input arrives) instead of spinning on the status register.
  */
@@ -10,20 +10,21 @@
 
 #include "cleave_abi.h"
 #include "guest_io.h"
+#include "tty.h"
 
 #define LINE_MAX 80
 
 struct cmd {
 	const char *name;
 	const char *help;
-	void (*fn)(const char *arg);
+	void (*fn)(char *arg);
 };
 
 void guest_main(void);
 /* user.S: n doorbell calls from CPL 3, then spins for good. */
 void user_bench(uint64_t n) __attribute__((noreturn));
 
-static void
+void
 put_char(char c)
 {
 	if (c == '\n')
@@ -31,14 +32,14 @@ put_char(char c)
 	outb(CLV_SERIAL_PORT, (uint8_t)c);
 }
 
-static void
+void
 put_str(const char *s)
 {
 	while (*s != '\0')
 		put_char(*s++);
 }
 
-static void
+void
 put_dec(uint64_t v)
 {
 	char buf[21];
@@ -52,7 +53,7 @@ put_dec(uint64_t v)
 	put_str(&buf[i]);
 }
 
-static int
+int
 str_eq(const char *a, const char *b)
 {
 	while (*a != '\0' && *a == *b) {
@@ -60,6 +61,17 @@ str_eq(const char *a, const char *b)
 		b++;
 	}
 	return *a == *b;
+}
+
+int
+mem_eq(const void *a, const void *b, size_t n)
+{
+	const uint8_t *p = a, *q = b;
+
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != q[i])
+			return 0;
+	return 1;
 }
 
 /* Parses a decimal number of at most 9 digits; returns -1 when s is not one. */
@@ -97,10 +109,10 @@ check_abi(void)
 	return 0;
 }
 
-static void cmd_help(const char *arg);
+static void cmd_help(char *arg);
 
 static void
-cmd_version(const char *arg)
+cmd_version(char *arg)
 {
 	(void)arg;
 	put_str("version: ");
@@ -109,7 +121,7 @@ cmd_version(const char *arg)
 
 /* ping N: N back-to-back VERSION hypercalls, for round-trip timing from the host. */
 static void
-cmd_ping(const char *arg)
+cmd_ping(char *arg)
 {
 	uint64_t res[3];
 	int64_t n = parse_dec(arg), ok = 0;
@@ -127,7 +139,7 @@ cmd_ping(const char *arg)
 
 /* spin: loop forever without exits, so the host can test stopping a vCPU that never exits. */
 static void
-cmd_spin(const char *arg)
+cmd_spin(char *arg)
 {
 	(void)arg;
 	put_str("spinning\n");
@@ -137,7 +149,7 @@ cmd_spin(const char *arg)
 
 /* ubench N: N VERSION calls from guest user mode (CPL 3); the console is gone afterwards. */
 static void
-cmd_ubench(const char *arg)
+cmd_ubench(char *arg)
 {
 	int64_t n = parse_dec(arg);
 
@@ -149,8 +161,37 @@ cmd_ubench(const char *arg)
 	user_bench((uint64_t)n);
 }
 
+static const char *const state_names[] = {"?", "active", "locked", "wipe pending", "erased"};
+
+static void
+cmd_status(char *arg)
+{
+	uint64_t res[3];
+	int64_t r = hv_call(CLV_FN_STATUS, 0, 0, 0, 0, res);
+
+	(void)arg;
+	if (r != CLV_OK) {
+		put_str("status: error ");
+		put_dec((uint64_t)-r);
+		put_char('\n');
+		return;
+	}
+	put_str("corporate half ");
+	put_str(res[0] < 5 ? state_names[res[0]] : "?");
+	put_str(", key epoch ");
+	put_dec(res[1]);
+	put_str(", disk ");
+	put_dec(res[2] * 4);
+	put_str(" KiB\n");
+}
+
 static const struct cmd cmds[] = {
 	{"help", "list commands", cmd_help},
+	{"put", "put NAME TEXT: save a record", cmd_put},
+	{"get", "get NAME: show a record", cmd_get},
+	{"list", "list the records", cmd_list},
+	{"del", "del NAME: delete a record", cmd_del},
+	{"status", "corporate state, key epoch, disk size", cmd_status},
 	{"version", "hypercall ABI version", cmd_version},
 	{"ping", "ping N: N hypercalls, then pong N", cmd_ping},
 	{"ubench", "ubench N: N hypercalls from CPL 3, then spin", cmd_ubench},
@@ -158,7 +199,7 @@ static const struct cmd cmds[] = {
 };
 
 static void
-cmd_help(const char *arg)
+cmd_help(char *arg)
 {
 	(void)arg;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
@@ -173,11 +214,12 @@ cmd_help(const char *arg)
 static void
 run_line(char *line)
 {
-	const char *arg = "";
+	char *arg;
 	size_t i;
 
 	for (i = 0; line[i] != '\0' && line[i] != ' '; i++)
 		;
+	arg = &line[i]; /* "" unless a space follows the command */
 	if (line[i] == ' ') {
 		line[i] = '\0';
 		arg = &line[i + 1];
@@ -211,7 +253,8 @@ guest_main(void)
 	size_t len = 0;
 
 	put_str("cleave corporate guest\n");
-	check_abi();
+	if (check_abi() == 0)
+		ws_init();
 	put_str("corp> ");
 	for (;;) {
 		char c = get_char();

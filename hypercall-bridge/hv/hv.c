@@ -17,6 +17,7 @@
 #include "hypercall-bridge/lib/bridge_msg.h"
 #include "log.h"
 #include "util.h"
+#include "volume.h"
 
 static uint64_t
 wall_ms(void)
@@ -42,9 +43,14 @@ h_status(void *ctx, struct dispatch_call *c)
 
 	memcpy(s.measurement, h->measurement, sizeof(s.measurement));
 	if (c->out == NULL || c->out_cap < 64) {
-		/* Guest callers get the state in registers. */
+		/* Guest callers get the state, key epoch and disk size (sectors) in registers. */
+		struct volume_info vi = {0};
+
+		if (h->vol != NULL)
+			volume_info(h->vol, &vi);
 		c->results[0] = s.state;
 		c->results[1] = s.key_epoch;
+		c->results[2] = vi.sectors;
 		return 0;
 	}
 	clv_status_encode(&s, c->out);
@@ -178,6 +184,8 @@ hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char 
 	int r;
 
 	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->vm_lock, NULL);
+	pthread_mutex_init(&h->vol_lock, NULL);
 	h->clock = clock ? clock : wall_ms;
 	h->state = HV_STATE_ACTIVE;
 	if (str_copy(h->state_dir, sizeof(h->state_dir), state_dir) != 0 ||
@@ -212,4 +220,6 @@ void
 hv_close(struct hv *h)
 {
 	trust_close(&h->trust);
+	pthread_mutex_destroy(&h->vm_lock);
+	pthread_mutex_destroy(&h->vol_lock);
 }

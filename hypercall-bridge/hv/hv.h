@@ -8,11 +8,14 @@
 #define CLEAVE_HV_H
 
 #include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dispatch.h"
 #include "trust.h"
 
+struct console;
 struct volume;
 struct vmm;
 
@@ -27,8 +30,17 @@ struct hv {
 	uint64_t key_epoch;
 	hv_clock_fn clock;
 	struct volume *vol;
-	/* The corporate VM (vm.c); NULL while stopped, or when /dev/kvm is unavailable. */
+	/*
+	 * The corporate VM (vm.c); NULL while stopped, or when /dev/kvm is unavailable. vm_lock
+	 * guards the pointer against the console thread (hv_vm_feed); the main thread changes it.
+	 */
 	struct vmm *vm;
+	pthread_mutex_t vm_lock;
+	struct console *console; /* the corporate screen (console.h); NULL: none attached */
+	uint64_t shared_gpa;     /* the guest's registered shared page, 0: none (block.c) */
+	uint64_t heartbeat_ms;   /* the guest's last HEARTBEAT, 0: none yet */
+	/* Held around volume I/O (vCPU thread) and around changes to the volume's keys. */
+	pthread_mutex_t vol_lock;
 	char guest_path[PATH_MAX];
 	size_t ram_bytes;
 	int kvm;
@@ -49,6 +61,8 @@ void hv_close(struct hv *h);
  */
 int hv_orders_open(struct hv *h, uint64_t volume_mib);
 void hv_orders_close(struct hv *h);
+/* Registers the guest's disk calls: shared page, block read/write, heartbeat (block.c). */
+void hv_block_register(struct hv *h);
 /* Finishes an interrupted wipe, if any (called by hv_orders_open). */
 int hv_resume_wipe(struct hv *h);
 
@@ -69,5 +83,7 @@ int hv_lease_check(struct hv *h);
 int hv_vm_pause(struct hv *h);
 int hv_vm_resume(struct hv *h);
 int hv_vm_destroy(struct hv *h);
+/* Console keystrokes for the guest (console_input_fn; ctx is the hv): dropped without a VM. */
+size_t hv_vm_feed(void *ctx, const uint8_t *buf, size_t len);
 
 #endif

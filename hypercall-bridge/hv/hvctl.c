@@ -2,12 +2,22 @@
  * cleave-hvctl: a command-line client of cleave-hv's bridge socket for people and tests. It
  * shows status, asks for attestations, pins the server key, and passes signed tickets for
  * lock, unlock, rekey, wipe, lease and policy, printing the receipts it gets back. Without a
- * valid ticket a state-changing call fails with cleave-hv's reason and changes nothing.
+ * valid ticket a state-changing call fails with cleave-hv's reason and changes nothing. It
+ * also attaches a terminal (or pipes) to the corporate screen (`console`); it keeps nothing of
+ * what the console shows.
  */
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "b64.h"
 #include "bridge_client.h"
@@ -29,8 +39,15 @@ usage(FILE *f)
 		   "  receipts                        receipts not yet acknowledged (base64, one a "
 		   "line)\n"
 		   "  ack SEQ                         the server holds receipts up to SEQ\n"
+		   "  console [--console-socket PATH] attach to the corporate screen (the guest's\n"
+		   "                                  serial console); PATH defaults to\n"
+		   "                                  console.sock beside --socket\n"
 		   "Tickets are the 256-byte signed tickets of schema/wire-formats.md (raw or "
-		   "base64).\n");
+		   "base64).\n"
+		   "console: only cleave-hv's own user may attach, one client at a time. On a\n"
+		   "terminal it runs in raw mode and Ctrl-] detaches. Otherwise it copies stdin\n"
+		   "to the console and the console to stdout until cleave-hv closes it, or until\n"
+		   "stdin ends and the console has then been quiet for 0.5 s (at most 10 s).\n");
 }
 
 static const char *const state_names[] = {"?", "active", "locked", "wipe pending", "erased"};
@@ -121,10 +138,263 @@ cmd_ticket(struct bridge_client *c, uint32_t fid, const char *ticket, const char
 	return 0;
 }
 
+/* ---- console: the corporate screen (cleave-hv's console.c is the other end) ---- */
+
+#define CONSOLE_DETACH     0x1d  /* Ctrl-] */
+#define CONSOLE_QUIET_MS   500   /* not a tty: after stdin's EOF, exit once quiet this long */
+#define CONSOLE_EOF_MAX_MS 10000 /* ... and at most this long after stdin's EOF */
+
+/* What cleave-hv says, then closes, when it will not attach us (console.c). */
+static const char *const console_refusals[] = {
+	"cleave-hv: console busy\r\n",
+	"cleave-hv: console: permission denied\r\n",
+};
+static const char *const console_refusal_text[] = {
+	"the console is busy: another client is attached (one at a time)",
+	"permission denied: only cleave-hv's own user may attach to the corporate console",
+};
+
+static volatile sig_atomic_t console_signal;
+static struct termios console_tio;
+static int console_raw;
+
+struct console_session {
+	int sock;
+	int tty;
+	int stdin_open;
+	int64_t eof_ms, last_out_ms;
+	/* The first bytes are held back while they may still be a refusal line. */
+	char hold[64];
+	size_t hold_len;
+	int holding;
+};
+
+static void
+on_console_signal(int sig)
+{
+	console_signal = sig;
+}
+
+static void
+console_restore_tty(void)
+{
+	if (console_raw && tcsetattr(STDIN_FILENO, TCSAFLUSH, &console_tio) == 0)
+		console_raw = 0;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+console_connect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, e;
+
+	if (str_copy(sa.sun_path, sizeof(sa.sun_path), path) != 0) {
+		fprintf(stderr, "cleave-hvctl: console socket path too long: %s\n", path);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return fd;
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (e == EACCES || e == EPERM)
+		fprintf(stderr,
+			"cleave-hvctl: cannot attach to %s: permission denied (only cleave-hv's "
+			"own user may attach to the corporate console)\n",
+			path);
+	else if (e == ENOENT || e == ECONNREFUSED)
+		fprintf(stderr, "cleave-hvctl: cannot connect to %s: %s (is cleave-hv running?)\n",
+			path, strerror(e));
+	else
+		fprintf(stderr, "cleave-hvctl: cannot connect to %s: %s\n", path, strerror(e));
+	return -1;
+}
+
+/* Index of the refusal line that hold is a prefix of (whole: equal to), or -1. */
+static int
+console_refusal(const struct console_session *s, int whole)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(console_refusals); i++) {
+		size_t n = strlen(console_refusals[i]);
+
+		if ((whole ? s->hold_len == n : s->hold_len <= n) &&
+		    memcmp(s->hold, console_refusals[i], s->hold_len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Console bytes to stdout, holding back what may still be a refusal. 0 or -1. */
+static int
+console_show(struct console_session *s, const char *buf, size_t n)
+{
+	size_t k = 0;
+
+	while (s->holding && k < n && s->hold_len < sizeof(s->hold)) {
+		s->hold[s->hold_len++] = buf[k++];
+		if (console_refusal(s, 0) < 0) {
+			s->holding = 0;
+			if (write_all(STDOUT_FILENO, s->hold, s->hold_len) != 0)
+				return -1;
+		}
+	}
+	return s->holding || k == n ? 0 : write_all(STDOUT_FILENO, buf + k, n - k);
+}
+
+/* Keystrokes to cleave-hv; 1 when the user detached (Ctrl-] on a terminal), -1 on failure. */
+static int
+console_keys(struct console_session *s, const char *buf, size_t n)
+{
+	const char *esc = s->tty ? memchr(buf, CONSOLE_DETACH, n) : NULL;
+	size_t k = esc != NULL ? (size_t)(esc - buf) : n;
+
+	if (k > 0 && write_all(s->sock, buf, k) != 0)
+		return -1;
+	return esc != NULL;
+}
+
+/* The end of the session: cleave-hv closed the connection. Returns the exit code. */
+static int
+console_closed(struct console_session *s)
+{
+	int i = s->holding ? console_refusal(s, 1) : -1;
+
+	if (i >= 0) {
+		console_restore_tty();
+		fprintf(stderr, "cleave-hvctl: %s\n", console_refusal_text[i]);
+		return 1;
+	}
+	if (s->holding && s->hold_len > 0)
+		(void)!write_all(STDOUT_FILENO, s->hold, s->hold_len);
+	fprintf(stderr, "%s[cleave-hvctl] cleave-hv closed the console%s", s->tty ? "\r\n" : "",
+		s->tty ? "\r\n" : "\n");
+	return 0;
+}
+
+/* One poll round. Returns -2 to go on, or the exit code. */
+static int
+console_round(struct console_session *s)
+{
+	struct pollfd p[2] = {{.fd = s->sock, .events = POLLIN},
+			      {.fd = s->stdin_open ? STDIN_FILENO : -1, .events = POLLIN}};
+	char buf[4096];
+	int timeout = -1;
+	ssize_t n;
+
+	if (console_signal)
+		return 0;
+	if (!s->stdin_open) {
+		int64_t end =
+			MIN(s->last_out_ms + CONSOLE_QUIET_MS, s->eof_ms + CONSOLE_EOF_MAX_MS);
+
+		if (end <= now_ms())
+			return 0;
+		timeout = (int)(end - now_ms());
+	}
+	if (poll(p, 2, timeout) < 0)
+		return errno == EINTR ? -2 : 1;
+	if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+		n = read(s->sock, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			return -2;
+		if (n <= 0) /* EOF, or ECONNRESET after a refusal: cleave-hv is done with us */
+			return console_closed(s);
+		s->last_out_ms = now_ms();
+		if (console_show(s, buf, (size_t)n) != 0)
+			return 1;
+	}
+	if (p[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
+		n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			return -2;
+		if (n > 0) {
+			int r = console_keys(s, buf, (size_t)n);
+
+			explicit_bzero(buf, sizeof(buf));
+			if (r != 0)
+				return r < 0 ? console_closed(s) : 0;
+		} else if (s->tty) {
+			return 0; /* the terminal went away */
+		} else {
+			s->stdin_open = 0;
+			s->eof_ms = s->last_out_ms = now_ms();
+		}
+	}
+	return -2;
+}
+
+static int
+cmd_console(const char *sock, const char *csock)
+{
+	char path[PATH_MAX];
+	struct console_session s = {.stdin_open = 1, .holding = 1};
+	struct sigaction sa = {.sa_handler = on_console_signal};
+	struct termios raw;
+	const char *slash;
+	int rc;
+
+	if (csock == NULL) {
+		slash = strrchr(sock, '/');
+		snprintf(path, sizeof(path), "%.*s/console.sock",
+			 slash != NULL ? (int)(slash - sock) : 1, slash != NULL ? sock : ".");
+		csock = path;
+	}
+	s.sock = console_connect(csock);
+	if (s.sock < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL); /* no SA_RESTART: poll returns and the tty is restored */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	s.tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &console_tio) == 0;
+	if (s.tty) {
+		raw = console_tio;
+		cfmakeraw(&raw);
+		console_raw = tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == 0;
+		fprintf(stderr, "[cleave-hvctl] attached; Ctrl-] detaches\r\n");
+	}
+	while ((rc = console_round(&s)) == -2)
+		;
+	if (s.tty && rc == 0 && console_signal == 0)
+		fprintf(stderr, "\r\n[cleave-hvctl] detached\r\n");
+	console_restore_tty();
+	close(s.sock);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *sock = NULL, *ticket = NULL, *rout = NULL, *cmd = NULL, *args[2] = {0};
+	const char *csock = NULL;
 	struct bridge_client c;
 	uint8_t buf[CLV_MSG_PAYLOAD_MAX];
 	size_t n, na = 0;
@@ -142,6 +412,8 @@ main(int argc, char **argv)
 			ticket = v, i++;
 		} else if (strcmp(a, "--receipt-out") == 0 && v) {
 			rout = v, i++;
+		} else if (strcmp(a, "--console-socket") == 0 && v) {
+			csock = v, i++;
 		} else if (cmd == NULL) {
 			cmd = a;
 		} else if (na < 2) {
@@ -151,6 +423,9 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (cmd != NULL && strcmp(cmd, "console") == 0 && na == 0 &&
+	    (sock != NULL || csock != NULL))
+		return cmd_console(sock, csock);
 	if (sock == NULL || cmd == NULL) {
 		usage(stderr);
 		return 2;

@@ -2,7 +2,7 @@
  * cleave-hv: wiring only. Parses the command line, opens the hypervisor state (trust, measured
  * guest image), opens the corporate volume (finishing an interrupted wipe first), and serves
  * the host bridge socket until SIGTERM or SIGINT, while the corporate VM runs in its own
- * thread (when /dev/kvm can be opened).
+ * thread (when /dev/kvm can be opened) and the console (the corporate screen) in another.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bridge_server.h"
+#include "console.h"
 #include "hv.h"
 #include "log.h"
 #include "util.h"
@@ -33,10 +34,15 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: cleave-hv --state DIR [--socket PATH] [--agent-uid UID] [--guest FILE]\n"
 		"                 [--memory MiB] [--volume-size MiB] [--log-level LEVEL]\n"
+		"                 [--console-socket PATH]\n"
 		"\n"
 		"The thin hypervisor of Cleave's corporate half. DIR is its private state (mode\n"
 		"0700): identity key, trust state, corporate volume. The bridge socket (default\n"
-		"DIR/hv.sock) takes management calls only from --agent-uid (default: our uid).\n");
+		"DIR/hv.sock) takes management calls only from --agent-uid (default: our uid).\n"
+		"The console socket (default DIR/console.sock) is the corporate half's screen:\n"
+		"the guest's serial console, attached with `cleave-hvctl console`. Only\n"
+		"cleave-hv's own user may attach, one client at a time; what it shows is kept\n"
+		"only in memory (a 4 KiB scrollback, erased on lock and wipe).\n");
 }
 
 static int
@@ -69,9 +75,9 @@ default_guest(char *out, size_t cap)
 int
 main(int argc, char **argv)
 {
-	const char *state = NULL, *sock = NULL, *guest = NULL;
+	const char *state = NULL, *sock = NULL, *guest = NULL, *csock = NULL;
 	unsigned long uid = getuid(), mem = 64, vol = 256;
-	char sockbuf[PATH_MAX], guestbuf[PATH_MAX], config[128];
+	char sockbuf[PATH_MAX], csockbuf[PATH_MAX], guestbuf[PATH_MAX], config[128];
 	enum log_level lvl = LOG_LVL_INFO;
 	struct bridge_server srv;
 	struct hv h;
@@ -93,6 +99,8 @@ main(int argc, char **argv)
 			state = v;
 		else if (strcmp(a, "--socket") == 0)
 			sock = v;
+		else if (strcmp(a, "--console-socket") == 0)
+			csock = v;
 		else if (strcmp(a, "--guest") == 0)
 			guest = v;
 		else if (strcmp(a, "--agent-uid") == 0 && parse_uint(v, 0, 1u << 30, &uid) == 0)
@@ -119,6 +127,10 @@ main(int argc, char **argv)
 		snprintf(sockbuf, sizeof(sockbuf), "%s/hv.sock", state);
 		sock = sockbuf;
 	}
+	if (csock == NULL) {
+		snprintf(csockbuf, sizeof(csockbuf), "%s/console.sock", state);
+		csock = csockbuf;
+	}
 	if (guest == NULL) {
 		default_guest(guestbuf, sizeof(guestbuf));
 		guest = guestbuf;
@@ -128,13 +140,24 @@ main(int argc, char **argv)
 	if (r != 0)
 		return 1;
 	r = hv_orders_open(&h, vol);
-	/* A VM that cannot start must not stop cleave-hv: a remote wipe must still be possible. */
+	/*
+	 * The console opens before the VM boots, so that the boot banner reaches the scrollback.
+	 * Like a VM that cannot start, a console that cannot open must not stop cleave-hv: a
+	 * remote wipe must still be possible. Console input goes to the guest (hv_vm_feed).
+	 */
+	if (r == 0 && console_open(csock, geteuid(), hv_vm_feed, &h, &h.console) != 0)
+		log_warn("cleave-hv: serving without a console");
 	if (r == 0 && hv_vm_boot(&h, mem) != 0)
 		log_warn("cleave-hv: serving orders without a running corporate VM");
+	if (r == 0 && !h.kvm)
+		console_set_status(h.console, "[cleave-hv] no corporate VM on this machine "
+					      "(/dev/kvm cannot be opened): nothing to show");
 	if (r == 0)
 		r = bridge_server_open(&srv, sock, (uid_t)uid);
 	if (r != 0) {
 		hv_vm_destroy(&h);
+		console_close(h.console);
+		h.console = NULL;
 		hv_orders_close(&h);
 		hv_close(&h);
 		return 1;
@@ -142,7 +165,8 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("cleave-hv: state %s, bridge %s (agent uid %lu)", state, sock, uid);
+	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s", state, sock, uid,
+		 h.console != NULL ? csock : "none");
 	while (!stop) {
 		if (bridge_server_poll(&srv, &h.d, 200) != 0)
 			break;
@@ -150,7 +174,9 @@ main(int argc, char **argv)
 	}
 	log_info("cleave-hv: shutting down");
 	bridge_server_close(&srv);
-	hv_vm_destroy(&h);
+	hv_vm_destroy(&h); /* the vCPU is gone: nothing writes to the console any more */
+	console_close(h.console);
+	h.console = NULL;
 	hv_orders_close(&h);
 	hv_close(&h);
 	return 0;

@@ -8,11 +8,13 @@
  * receipts claim VM_STOPPED and RAM_ZEROED only when a VM was running and was stopped.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "fileio.h"
 #include "hv.h"
 #include "log.h"
@@ -29,6 +31,45 @@ hv_state_of(struct hv *h)
 	volume_info(h->vol, &vi);
 	h->key_epoch = vi.key_epoch;
 	return (uint16_t)vi.state;
+}
+
+/*
+ * Fault injection for the crash tests: when CLEAVE_HV_FAULT names this point, cleave-hv
+ * kills itself with SIGKILL there, exactly as a crash or a power cut would stop it.
+ */
+static void
+fault_point(const char *name)
+{
+	const char *f = getenv("CLEAVE_HV_FAULT");
+
+	if (f != NULL && strcmp(f, name) == 0) {
+		log_warn("cleave-hv: CLEAVE_HV_FAULT=%s: killing ourselves here", name);
+		raise(SIGKILL);
+	}
+}
+
+/* Runs fn on the volume with the vCPU's disk calls held off (vol_lock). */
+static int
+vol_change(struct hv *h, int (*fn)(struct volume *))
+{
+	int r;
+
+	pthread_mutex_lock(&h->vol_lock);
+	r = fn(h->vol);
+	pthread_mutex_unlock(&h->vol_lock);
+	return r;
+}
+
+/* Wipe step 1 (intent, keys dropped) under vol_lock: the VM may still be running. */
+static int
+wipe_begin(struct hv *h, const uint8_t hash[32])
+{
+	int r;
+
+	pthread_mutex_lock(&h->vol_lock);
+	r = volume_wipe_begin(h->vol, hash);
+	pthread_mutex_unlock(&h->vol_lock);
+	return r;
 }
 
 /* Starts a receipt for ticket tk (raw bytes for the hash). */
@@ -85,7 +126,9 @@ lock_run(struct hv *h, struct receipt *rc)
 		if (hv_vm_pause(h) == 1)
 			rc->checks_passed |= CHECK_VM_STOPPED;
 	}
-	r = volume_lock(h->vol);
+	console_clear(h->console); /* a locked screen shows nothing of the corporate half */
+	console_notice(h->console, "[cleave-hv] the corporate half is locked");
+	r = vol_change(h, volume_lock);
 	rc->checks_run |= CHECK_KEYS_ZEROED;
 	if (r == 0)
 		rc->checks_passed |= CHECK_KEYS_ZEROED;
@@ -108,6 +151,33 @@ h_lock(void *ctx, struct dispatch_call *c)
 	return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_IO, c);
 }
 
+static int auto_wipe(struct hv *h, const char *why);
+
+/*
+ * A refused unlock ticket while locked counts against the policy's failed-unlock limit
+ * (durably); at the limit cleave-hv wipes the corporate half by itself.
+ */
+static void
+unlock_refused(struct hv *h)
+{
+	struct trust *t = &h->trust;
+
+	if (h->state != HV_STATE_LOCKED)
+		return;
+	t->failed_unlocks++;
+	if (trust_save(t) != 0)
+		log_err("cleave-hv: cannot record a failed unlock");
+	log_warn("cleave-hv: failed unlock %llu of %llu allowed",
+		 (unsigned long long)t->failed_unlocks, (unsigned long long)t->policy[2]);
+	if (t->policy[2] > 0 && t->failed_unlocks >= t->policy[2]) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "failed unlocks %llu",
+			 (unsigned long long)t->failed_unlocks);
+		auto_wipe(h, why);
+	}
+}
+
 static int64_t
 h_unlock(void *ctx, struct dispatch_call *c)
 {
@@ -116,12 +186,15 @@ h_unlock(void *ctx, struct dispatch_call *c)
 	struct receipt rc;
 	int r = take_ticket(h, c, TICKET_UNLOCK, &tk);
 
+	if (r == CLV_E_BAD_TICKET)
+		unlock_refused(h);
 	if (r != CLV_OK)
 		return r;
 	receipt_start(h, &rc, &tk, c->in);
-	r = volume_unlock(h->vol);
+	r = vol_change(h, volume_unlock);
 	if (r == 0) {
 		h->state = HV_STATE_ACTIVE;
+		h->trust.failed_unlocks = 0; /* saved with the receipt */
 		hv_vm_resume(h);
 	}
 	log_info("cleave-hv: corporate half unlocked (ticket %s)", tk.command_id);
@@ -139,7 +212,7 @@ h_rekey(void *ctx, struct dispatch_call *c)
 	if (r != CLV_OK)
 		return r;
 	receipt_start(h, &rc, &tk, c->in);
-	r = volume_rekey(h->vol);
+	r = vol_change(h, volume_rekey);
 	return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_INVALID_STATE, c);
 }
 
@@ -164,7 +237,9 @@ wipe_run(struct hv *h, struct receipt *rc)
 		if (hv_vm_destroy(h) == 1)
 			rc->checks_passed |= CHECK_VM_STOPPED | CHECK_RAM_ZEROED;
 	}
+	fault_point("wipe-after-intent");
 	r = volume_wipe_destroy(h->vol);
+	fault_point("wipe-after-destroy");
 
 	if (r == 0)
 		r = volume_wipe_verify(h->vol, &passed);
@@ -190,17 +265,6 @@ wipe_run(struct hv *h, struct receipt *rc)
 	if (r == 0)
 		rc->checks_passed |= CHECK_FRESH_VOLUME;
 	return r;
-}
-
-/* The intent hash of a wipe cleave-hv decides itself: bound to the lapsed lease. */
-static void
-put_intent(uint8_t out[32], uint64_t lease_until)
-{
-	char tag[64];
-	int n = snprintf(tag, sizeof(tag), "cleave-hv auto-wipe lease %llu",
-			 (unsigned long long)lease_until);
-
-	crypto_sha256(tag, (size_t)n, out);
 }
 
 /* Signs the receipt of a finished wipe and forgets its ticket. */
@@ -240,7 +304,7 @@ h_wipe(void *ctx, struct dispatch_call *c)
 	if (r == 0)
 		r = file_write_atomic(path, c->in, TICKET_LEN, 0600);
 	if (r == 0)
-		r = volume_wipe_begin(h->vol, rc.ticket_hash);
+		r = wipe_begin(h, rc.ticket_hash);
 	rc.checks_run = CHECK_INTENT_RECORDED;
 	if (r == 0)
 		r = wipe_run(h, &rc);
@@ -281,7 +345,7 @@ hv_resume_wipe(struct hv *h)
 	rc.started_ms = h->clock();
 	rc.checks_run = CHECK_INTENT_RECORDED;
 	if (!pending && !erased)
-		r = volume_wipe_begin(h->vol, rc.ticket_hash);
+		r = wipe_begin(h, rc.ticket_hash);
 	free(t);
 	if (r == 0)
 		r = wipe_run(h, &rc);
@@ -298,30 +362,48 @@ auto_receipt(struct hv *h, struct receipt *rc, uint16_t type)
 	rc->started_ms = h->clock();
 }
 
+/*
+ * A wipe cleave-hv decides by itself (offline too long, too many failed unlocks), with an
+ * AUTO_WIPE receipt kept for the server. Its intent hash is bound to why. 1 done, -EIO failed.
+ */
+static int
+auto_wipe(struct hv *h, const char *why)
+{
+	uint8_t out[RECEIPT_LEN], intent[32];
+	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
+	char tag[128];
+	int n = snprintf(tag, sizeof(tag), "cleave-hv auto-wipe %s", why);
+	struct receipt rc;
+	int r;
+
+	log_warn("cleave-hv: wiping the corporate half as the policy requires (%s)", why);
+	auto_receipt(h, &rc, RECEIPT_AUTO_WIPE);
+	crypto_sha256(tag, (size_t)n, intent);
+	rc.checks_run = CHECK_INTENT_RECORDED;
+	r = wipe_begin(h, intent);
+	if (r == 0)
+		r = wipe_run(h, &rc);
+	return wipe_finish(h, &rc, r, &c) == CLV_OK ? 1 : -EIO;
+}
+
 int
 hv_lease_check(struct hv *h)
 {
-	uint8_t out[RECEIPT_LEN], intent[32];
+	uint8_t out[RECEIPT_LEN];
 	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
 	const struct trust *t = &h->trust;
 	int64_t offline = (int64_t)(h->clock() / 1000) - (int64_t)t->lease_until;
 	struct receipt rc;
+	char why[64];
 	int r;
 
 	if (!t->pinned || t->lease_until == 0 || offline <= 0)
 		return 0;
 	if (t->policy[1] > 0 && offline >= (int64_t)t->policy[1] &&
 	    (h->state == HV_STATE_ACTIVE || h->state == HV_STATE_LOCKED)) {
-		log_warn("cleave-hv: offline %lld s past the lease: wiping the corporate half "
-			 "as the policy requires",
-			 (long long)offline);
-		auto_receipt(h, &rc, RECEIPT_AUTO_WIPE);
-		put_intent(intent, t->lease_until);
-		rc.checks_run = CHECK_INTENT_RECORDED;
-		r = volume_wipe_begin(h->vol, intent);
-		if (r == 0)
-			r = wipe_run(h, &rc);
-		return wipe_finish(h, &rc, r, &c) == CLV_OK ? 1 : -EIO;
+		log_warn("cleave-hv: offline %lld s past the lease", (long long)offline);
+		snprintf(why, sizeof(why), "lease %llu", (unsigned long long)t->lease_until);
+		return auto_wipe(h, why);
 	}
 	if (t->policy[0] > 0 && offline >= (int64_t)t->policy[0] && h->state == HV_STATE_ACTIVE) {
 		log_warn("cleave-hv: offline %lld s past the lease: locking the corporate half",
@@ -353,6 +435,7 @@ hv_orders_open(struct hv *h, uint64_t volume_mib)
 	dispatch_register(&h->d, CLV_FN_UNLOCK, h_unlock);
 	dispatch_register(&h->d, CLV_FN_REKEY, h_rekey);
 	dispatch_register(&h->d, CLV_FN_WIPE, h_wipe);
+	hv_block_register(h);
 	return hv_resume_wipe(h);
 }
 

@@ -17,10 +17,11 @@
 #include "log.h"
 #include "util.h"
 
-#define STATE_MAGIC "CLVTRST1"
+#define STATE_MAGIC "CLVTRST2"
 /* magic 8, pinned 8, owner 32, device 32, counter 8, seq 8, hash 32, lease 8, policy 32,
- * npending 8, pending 16 * 320, checksum 32 */
-#define STATE_LEN (8 + 8 + 32 + 32 + 8 + 8 + 32 + 8 + 32 + 8 + TRUST_PENDING_MAX * RECEIPT_LEN + 32)
+ * failed unlocks 8, npending 8, pending 16 * 320, checksum 32 */
+#define STATE_LEN                                                                                  \
+	(8 + 8 + 32 + 32 + 8 + 8 + 32 + 8 + 32 + 8 + 8 + TRUST_PENDING_MAX * RECEIPT_LEN + 32)
 
 static int
 path_of(const struct trust *t, const char *name, char *out, size_t cap)
@@ -48,6 +49,7 @@ trust_save(struct trust *t)
 	put64(p, t->lease_until), p += 8;
 	for (int i = 0; i < 4; i++)
 		put64(p, t->policy[i]), p += 8;
+	put64(p, t->failed_unlocks), p += 8;
 	put64(p, t->npending), p += 8;
 	memcpy(p, t->pending, sizeof(t->pending)), p += sizeof(t->pending);
 	crypto_sha256(buf, (size_t)(p - buf), p);
@@ -90,6 +92,7 @@ load_state(struct trust *t)
 	t->lease_until = get64(p), p += 8;
 	for (int i = 0; i < 4; i++)
 		t->policy[i] = get64(p), p += 8;
+	t->failed_unlocks = get64(p), p += 8;
 	t->npending = (unsigned)MIN(get64(p), (uint64_t)TRUST_PENDING_MAX), p += 8;
 	memcpy(t->pending, p, sizeof(t->pending));
 	free(buf);
@@ -166,6 +169,7 @@ trust_unpin(struct trust *t)
 	memset(t->device_id, 0, sizeof(t->device_id));
 	t->counter = 0;
 	t->lease_until = 0;
+	t->failed_unlocks = 0;
 	memset(t->policy, 0, sizeof(t->policy));
 	return trust_save(t);
 }

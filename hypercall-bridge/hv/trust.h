@@ -28,7 +28,8 @@ struct trust {
 	uint64_t receipt_seq; /* seq of the latest receipt */
 	uint8_t last_receipt_hash[32];
 	uint64_t lease_until;
-	uint64_t policy[4]; /* lock after s, wipe after s, max failed unlocks, version */
+	uint64_t policy[4];      /* lock after s, wipe after s, max failed unlocks, version */
+	uint64_t failed_unlocks; /* refused unlock tickets while locked, since the last unlock */
 	unsigned npending;
 	uint8_t pending[TRUST_PENDING_MAX][RECEIPT_LEN];
 };
@@ -65,7 +66,8 @@ int trust_receipt(struct trust *t, struct receipt *rc, uint8_t out[RECEIPT_LEN])
 /* Drops pending receipts with seq <= upto (the server has them). */
 int trust_receipts_ack(struct trust *t, uint64_t upto);
 /*
- * Forgets the pinned server key and device, and with them the ticket counter, lease and policy
+ * Forgets the pinned server key and device, and with them the ticket counter, lease, policy and
+ * failed-unlock count
  * (after a wipe the device enrolls again under a new id). Identity and receipts are kept.
  */
 int trust_unpin(struct trust *t);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "console.h"
 #include "hv.h"
 #include "log.h"
 #include "vmm.h"
@@ -31,9 +32,25 @@ guest_call(void *ctx, uint32_t fid, unsigned cpl, uint64_t args[4], uint64_t res
 static void
 console_out(void *ctx, const uint8_t *buf, size_t len)
 {
-	(void)ctx;
-	(void)buf;
-	(void)len; /* kept nowhere until a console client attaches (cleave-hvctl console) */
+	struct hv *h = ctx;
+
+	console_output(h->console, buf, len); /* memory and the attached client only */
+}
+
+size_t
+hv_vm_feed(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct hv *h = ctx;
+	size_t n = 0;
+
+	pthread_mutex_lock(&h->vm_lock);
+	/* Keys typed at a locked screen are dropped, not run at the next unlock. */
+	if (h->vm != NULL && h->state == HV_STATE_ACTIVE)
+		n = vmm_serial_feed(h->vm, buf, len);
+	else
+		n = len;
+	pthread_mutex_unlock(&h->vm_lock);
+	return n;
 }
 
 int
@@ -58,13 +75,18 @@ hv_vm_boot(struct hv *h, size_t ram_mib)
 	}
 	if (h->vm != NULL || h->state != HV_STATE_ACTIVE)
 		return 0;
+	h->shared_gpa = 0;
+	pthread_mutex_lock(&h->vm_lock);
 	r = vmm_new(&cfg, &h->vm);
 	if (r == 0)
 		r = vmm_start(h->vm);
 	if (r != 0) {
-		log_err("cleave-hv: cannot start the corporate VM (%d)", r);
 		vmm_free(h->vm);
 		h->vm = NULL;
+	}
+	pthread_mutex_unlock(&h->vm_lock);
+	if (r != 0) {
+		log_err("cleave-hv: cannot start the corporate VM (%d)", r);
 		return r;
 	}
 	log_info("cleave-hv: corporate VM running (%zu MiB)", ram_mib);
@@ -93,7 +115,12 @@ hv_vm_destroy(struct hv *h)
 {
 	if (h->vm == NULL)
 		return 0;
+	pthread_mutex_lock(&h->vm_lock);
 	vmm_free(h->vm); /* stops and joins the vCPU, zeroes guest RAM, unmaps it */
 	h->vm = NULL;
+	pthread_mutex_unlock(&h->vm_lock);
+	h->shared_gpa = 0;
+	console_clear(h->console);
+	console_notice(h->console, "[cleave-hv] the corporate VM has stopped");
 	return 1;
 }

@@ -233,9 +233,12 @@ vmm_open_kvm(struct vmm *vm)
 		log_errno(errno, "vmm: mmap %zu bytes of guest RAM", vm->ram_size);
 		return rc;
 	}
-	/* Guest memory must never end up in a core dump of cleave-hv. */
+	/* Guest memory must never end up in a core dump of cleave-hv, nor in swap. */
 	if (madvise(vm->ram, vm->ram_size, MADV_DONTDUMP) < 0)
 		log_errno(errno, "vmm: madvise MADV_DONTDUMP");
+	/* Locked as the guest touches it, so creating the VM stays fast. */
+	if (mlock2(vm->ram, vm->ram_size, MLOCK_ONFAULT) < 0)
+		log_errno(errno, "vmm: mlock2 of guest RAM (it may be swapped)");
 	memset(&slot, 0, sizeof(slot));
 	slot.slot = 0;
 	slot.guest_phys_addr = 0;
@@ -377,6 +380,14 @@ fail_sync:
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 	return rc;
+}
+
+uint8_t *
+vmm_guest_page(struct vmm *vm, uint64_t gpa)
+{
+	if (vm == NULL || gpa % 4096 != 0 || gpa >= vm->ram_size || vm->ram_size - gpa < 4096)
+		return NULL;
+	return vm->ram + gpa;
 }
 
 /* Zeroes every resident page of guest RAM; untouched pages hold nothing and stay untouched. */

@@ -80,6 +80,11 @@ void vmm_stop(struct vmm *vm);
 int vmm_join(struct vmm *vm, int timeout_ms);
 /* Queues console input for the guest (buf borrowed) and wakes a halted vCPU; returns bytes taken. */
 size_t vmm_serial_feed(struct vmm *vm, const uint8_t *buf, size_t len);
+/*
+ * The host address of the 4 KiB guest page at gpa, or NULL when gpa is not 4 KiB aligned or
+ * the page is not inside guest RAM. Valid until vmm_free; for the dispatcher's bulk transfers.
+ */
+uint8_t *vmm_guest_page(struct vmm *vm, uint64_t gpa);
 /* Copies the counters into *out. Thread-safe. */
 void vmm_get_stats(struct vmm *vm, struct vmm_stats *out);
 /*
