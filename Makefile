@@ -55,6 +55,7 @@ LIBHV     := $(BUILD)/lib/libhv.a
 
 SERVER_BIN := $(BUILD)/bin/cleave-server
 DEVSIM_BIN := $(BUILD)/bin/cleave-devsim
+TICKET_BIN := $(BUILD)/bin/cleave-ticket
 # cleave-hv and its control tool exist once hypercall-bridge/hv/main.c and hvctl.c do.
 HV_BIN    := $(if $(wildcard hypercall-bridge/hv/main.c),$(BUILD)/bin/cleave-hv)
 HVCTL_BIN := $(if $(wildcard hypercall-bridge/hv/hvctl.c),$(BUILD)/bin/cleave-hvctl)
@@ -67,7 +68,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 .SECONDARY: $(call obj,$(UNIT_SRC) $(INTEG_SRC) $(BENCH_SRC))
 
 .PHONY: all deps run test test-run asan bench fuzz format format-check clean
-all: $(SERVER_BIN) $(DEVSIM_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
+all: $(SERVER_BIN) $(DEVSIM_BIN) $(TICKET_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 
 deps:
 	@scripts/deps.sh
@@ -101,6 +102,11 @@ $(SERVER_BIN): $(call obj,server/main.c) $(LIBSERVER) $(LIBCRYPTO) $(LIBCOMMON)
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(DEVSIM_BIN): $(call obj,tools/devsim.c) $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(TICKET_BIN): $(call obj,tools/ticket.c) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
