@@ -33,6 +33,9 @@ usage(FILE *f)
 	fprintf(f, "usage: cleave-hvctl --socket PATH COMMAND\n"
 		   "  status                          state, key epoch, counters, lease\n"
 		   "  attest NONCE_HEX                a signed attestation (base64)\n"
+		   "  pubkey [--pem]                  the hypervisor's identity key (base64, or "
+		   "PEM\n"
+		   "                                  for `openssl pkeyutl -verify` on receipts)\n"
 		   "  pin KEY_B64 DEVICE_ID           pin the server's ticket key (once)\n"
 		   "  lock|unlock|rekey|wipe --ticket FILE [--receipt-out FILE]\n"
 		   "  lease|policy --ticket FILE      renew the lease / set the offline policy\n"
@@ -116,6 +119,38 @@ print_b64(const uint8_t *p, size_t n)
 	printf("%s\n", buf);
 }
 
+/*
+ * Prints the identity key from an attestation over a fresh nonce, after checking that the
+ * attestation is signed by the key it names (so a typo'd socket cannot hand out any key).
+ */
+static int
+cmd_pubkey(struct bridge_client *c, int pem)
+{
+	uint8_t nonce[32], buf[512];
+	struct attestation a;
+	char *text = NULL;
+	size_t n = 0;
+	int st;
+
+	if (crypto_random(nonce, sizeof(nonce)) != 0)
+		return fail(-EIO);
+	st = bridge_call(c, CLV_FN_ATTEST, nonce, sizeof(nonce), buf, sizeof(buf), &n);
+	if (st != CLV_OK)
+		return fail(st);
+	if (attest_decode(buf, n, &a) != 0 || memcmp(a.nonce, nonce, 32) != 0 ||
+	    ed25519_verify(a.hv_key, buf, ATTEST_BODY_LEN, buf + ATTEST_BODY_LEN) != 0)
+		return fail(-EPROTO);
+	if (!pem) {
+		print_b64(a.hv_key, 32);
+		return 0;
+	}
+	if (ed25519_pub_to_pem(a.hv_key, &text) != 0)
+		return fail(-ENOMEM);
+	fputs(text, stdout);
+	free(text);
+	return 0;
+}
+
 static int
 cmd_ticket(struct bridge_client *c, uint32_t fid, const char *ticket, const char *receipt_out)
 {
@@ -129,7 +164,20 @@ cmd_ticket(struct bridge_client *c, uint32_t fid, const char *ticket, const char
 	if (st != CLV_OK)
 		return fail(st);
 	if (n == RECEIPT_LEN) {
+		struct receipt rc;
+
 		print_b64(out, n);
+		if (receipt_decode(out, n, &rc) == 0)
+			fprintf(stderr,
+				"receipt %llu: %s %s, state %s, key epoch %llu -> %llu, checks "
+				"passed 0x%x of 0x%x\n",
+				(unsigned long long)rc.seq,
+				ticket_type_name(rc.type) ? ticket_type_name(rc.type) : "auto",
+				rc.result == 0 ? "done" : "FAILED",
+				rc.header_state < 5 ? state_names[rc.header_state] : "?",
+				(unsigned long long)rc.epoch_before,
+				(unsigned long long)rc.epoch_after, rc.checks_passed,
+				rc.checks_run);
 		if (receipt_out != NULL && file_write_atomic(receipt_out, out, n, 0644) != 0)
 			return 1;
 	} else {
@@ -452,6 +500,9 @@ main(int argc, char **argv)
 		st = ok ? bridge_call(&c, CLV_FN_ATTEST, nonce, 32, buf, sizeof(buf), &n)
 			: CLV_E_INVALID_PARAMETER;
 		rc = st == CLV_OK ? (print_b64(buf, n), 0) : fail(st);
+	} else if (strcmp(cmd, "pubkey") == 0 &&
+		   (na == 0 || (na == 1 && strcmp(args[0], "--pem") == 0))) {
+		rc = cmd_pubkey(&c, na == 1);
 	} else if (strcmp(cmd, "pin") == 0 && na == 2 && strlen(args[1]) < WIRE_ID_LEN) {
 		uint8_t req[64] = {0};
 

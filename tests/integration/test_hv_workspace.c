@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +363,89 @@ test_workspace_wipe_survives_kill9(void)
 	}
 }
 
+/* Runs a shell command line in dir; its exit status. */
+static int sh(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+sh(const char *dir, const char *fmt, ...)
+{
+	char cmd[PATH_MAX * 4], line[PATH_MAX * 2], bindir[PATH_MAX];
+	const char *bin = getenv("CLEAVE_BIN");
+	va_list ap;
+
+	if (realpath(bin && *bin ? bin : "build/bin", bindir) == NULL)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && B='%s' && S=hv.sock && { %s ; } >>cli.out 2>&1", dir,
+		 bindir, line);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/*
+ * The walkthrough of hypercall-bridge/README.md, with the real command-line tools only:
+ * records typed at the console, not in the volume file; a stand-in owner key pinned; a lock
+ * and a wipe by ticket; the wipe receipt verified by the openssl command line.
+ */
+static void
+test_workspace_cli_walkthrough(void)
+{
+	struct hvproc p;
+
+	if (skip_without_kvm())
+		return;
+	CHECK(hvp_init(&p) == 0, "cleave-hv did not start");
+	CHECK(sh(p.dir, "printf 'put memo1 %s\\r' | $B/cleave-hvctl --socket $S console",
+		 secrets[0]) == 0,
+	      "console put (see %s/cli.out)", p.dir);
+	CHECK(sh(p.dir,
+		 "printf 'get memo1\\r' | $B/cleave-hvctl --socket $S console | grep -q '%s'",
+		 secrets[0]) == 0,
+	      "console get");
+	CHECK(sh(p.dir, "! grep -q '%s' corporate", secrets[0]) == 0, "plaintext in the volume");
+	CHECK(sh(p.dir,
+		 "$B/cleave-ticket keygen owner.key > owner.pub && $B/cleave-hvctl --socket "
+		 "$S pin $(cat owner.pub) %s",
+		 "demo-phone") == 0,
+	      "pin");
+	CHECK(sh(p.dir,
+		 "$B/cleave-ticket make --key owner.key --hv-socket $S --device %s "
+		 "--counter 1 --out lock.tk lock && $B/cleave-hvctl --socket $S lock --ticket "
+		 "lock.tk && $B/cleave-hvctl --socket $S status | grep -q 'state: locked'",
+		 "demo-phone") == 0,
+	      "lock by ticket");
+	CHECK(sh(p.dir,
+		 "$B/cleave-ticket make --key owner.key --hv-socket $S --device %s "
+		 "--counter 1 --out replay.tk unlock && ! $B/cleave-hvctl --socket $S unlock "
+		 "--ticket replay.tk",
+		 "demo-phone") == 0,
+	      "a replayed counter must be refused");
+	CHECK(sh(p.dir,
+		 "$B/cleave-ticket make --key owner.key --hv-socket $S --device %s "
+		 "--counter 2 --out wipe.tk wipe && $B/cleave-hvctl --socket $S wipe --ticket "
+		 "wipe.tk --receipt-out wipe.rc",
+		 "demo-phone") == 0,
+	      "wipe by ticket");
+	CHECK(sh(p.dir,
+		 "$B/cleave-hvctl --socket $S pubkey --pem > hv.pem && head -c 256 wipe.rc "
+		 "> body.bin && tail -c 64 wipe.rc > sig.bin && openssl pkeyutl -verify "
+		 "-pubin -inkey hv.pem -rawin -in body.bin -sigfile sig.bin | grep -q '%s'",
+		 "Signature Verified Successfully") == 0,
+	      "openssl must verify the wipe receipt");
+	CHECK(sh(p.dir,
+		 "printf '\\001' | dd of=body.bin bs=1 seek=%s conv=notrunc 2>/dev/null "
+		 "&& ! openssl pkeyutl -verify -pubin -inkey hv.pem -rawin -in body.bin "
+		 "-sigfile sig.bin",
+		 "100") == 0,
+	      "openssl must reject an altered receipt");
+	CHECK(sh(p.dir,
+		 "printf 'get memo1\\r' | $B/cleave-hvctl --socket $S console | grep -q '%s'",
+		 "no record memo1") == 0,
+	      "the record must be gone after the wipe");
+	hvp_cleanup(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -370,6 +454,7 @@ main(int argc, char **argv)
 		{"workspace_locked_until_unlocked", test_workspace_locked_until_unlocked},
 		{"workspace_wiped_personal_untouched", test_workspace_wiped_personal_untouched},
 		{"workspace_wipe_survives_kill9", test_workspace_wipe_survives_kill9},
+		{"workspace_cli_walkthrough", test_workspace_cli_walkthrough},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
