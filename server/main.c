@@ -42,6 +42,7 @@ struct config {
 	unsigned pool_kib;
 	unsigned max_wait_s;
 	unsigned command_ttl_h;
+	unsigned lease_s;
 	enum log_level log_level;
 	int check_only;
 	int public_url_set;
@@ -73,7 +74,8 @@ usage(FILE *f)
 		"                     threads, max_connections, connection_memory_kib (per-\n"
 		"                     connection memory, default 4: request headers up to ~3 KB;\n"
 		"                     raise it for larger headers), max_wait,\n"
-		"                     command_ttl_hours, log_level (command-line flags win)\n"
+		"                     command_ttl_hours, lease_seconds (a device's lease past\n"
+		"                     each contact, default 900), log_level (flags win)\n"
 		"  --check-config     validate the settings and exit (0 when valid)\n"
 		"  --log-level LEVEL  debug, info, warn or error (default info)\n"
 		"  --version          print the version\n");
@@ -141,6 +143,8 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 4, 256, &c->pool_kib);
 	else if (strcmp(key, "max_wait") == 0)
 		r = parse_uint(val, 1, 55, &c->max_wait_s);
+	else if (strcmp(key, "lease_seconds") == 0)
+		r = parse_uint(val, 5, 86400, &c->lease_s);
 	else if (strcmp(key, "command_ttl_hours") == 0)
 		r = parse_uint(val, 1, 24 * 366, &c->command_ttl_h);
 	else if (strcmp(key, "log_level") == 0)
@@ -422,6 +426,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, const char *
 		.nonce_ttl_s = 300,
 		.sig_skew_s = 300,
 		.max_wait_s = (int)c->max_wait_s,
+		.lease_s = (int64_t)c->lease_s,
 		.public_url = c->public_url,
 	};
 	struct httpd_config hc = {
@@ -491,6 +496,7 @@ main(int argc, char **argv)
 		.pool_kib = 4,
 		.max_wait_s = 55,
 		.command_ttl_h = 24 * 7,
+		.lease_s = 900,
 		.log_level = LOG_LVL_INFO,
 	};
 	struct ed25519_key *tkey = NULL;

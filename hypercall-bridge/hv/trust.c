@@ -17,11 +17,12 @@
 #include "log.h"
 #include "util.h"
 
-#define STATE_MAGIC "CLVTRST2"
-/* magic 8, pinned 8, owner 32, device 32, counter 8, seq 8, hash 32, lease 8, policy 32,
+#define STATE_MAGIC "CLVTRST3"
+/* magic 8, pinned 8, owner 32, device 32, counter 8, lease counter 8, seq 8, hash 32, lease 8,
+ * policy 32,
  * failed unlocks 8, npending 8, pending 16 * 320, checksum 32 */
 #define STATE_LEN                                                                                  \
-	(8 + 8 + 32 + 32 + 8 + 8 + 32 + 8 + 32 + 8 + 8 + TRUST_PENDING_MAX * RECEIPT_LEN + 32)
+	(8 + 8 + 32 + 32 + 8 + 8 + 8 + 32 + 8 + 32 + 8 + 8 + TRUST_PENDING_MAX * RECEIPT_LEN + 32)
 
 static int
 path_of(const struct trust *t, const char *name, char *out, size_t cap)
@@ -44,6 +45,7 @@ trust_save(struct trust *t)
 	memcpy(p, t->owner, 32), p += 32;
 	memcpy(p, t->device_id, 32), p += 32;
 	put64(p, t->counter), p += 8;
+	put64(p, t->lease_counter), p += 8;
 	put64(p, t->receipt_seq), p += 8;
 	memcpy(p, t->last_receipt_hash, 32), p += 32;
 	put64(p, t->lease_until), p += 8;
@@ -87,6 +89,7 @@ load_state(struct trust *t)
 	memcpy(t->device_id, p, 32), p += 32;
 	t->device_id[WIRE_ID_LEN - 1] = '\0';
 	t->counter = get64(p), p += 8;
+	t->lease_counter = get64(p), p += 8;
 	t->receipt_seq = get64(p), p += 8;
 	memcpy(t->last_receipt_hash, p, 32), p += 32;
 	t->lease_until = get64(p), p += 8;
@@ -168,6 +171,7 @@ trust_unpin(struct trust *t)
 	memset(t->owner, 0, sizeof(t->owner));
 	memset(t->device_id, 0, sizeof(t->device_id));
 	t->counter = 0;
+	t->lease_counter = 0;
 	t->lease_until = 0;
 	t->failed_unlocks = 0;
 	memset(t->policy, 0, sizeof(t->policy));
@@ -184,10 +188,11 @@ trust_check_ticket(const struct trust *t, const uint8_t *buf, size_t len, uint16
 		return CLV_E_BAD_TICKET;
 	if (ed25519_verify(t->owner, buf, TICKET_BODY_LEN, buf + TICKET_BODY_LEN) != 0)
 		return CLV_E_BAD_TICKET; /* forged, or from another server */
-	if (out->type != want || memcmp(out->hv_key, t->id_pub, 32) != 0 ||
-	    strcmp(out->device_id, t->device_id) != 0)
+	/* WIPE also carries retire tickets: the same erase, when the employee leaves. */
+	if ((out->type != want && !(want == TICKET_WIPE && out->type == TICKET_RETIRE)) ||
+	    memcmp(out->hv_key, t->id_pub, 32) != 0 || strcmp(out->device_id, t->device_id) != 0)
 		return CLV_E_BAD_TICKET; /* for another order, hypervisor or device */
-	if (out->counter <= t->counter)
+	if (out->counter <= (out->type == TICKET_LEASE ? t->lease_counter : t->counter))
 		return CLV_E_BAD_TICKET; /* replayed or superseded */
 	if (out->expires_at <= now || out->issued_at > now + 300)
 		return CLV_E_BAD_TICKET;
@@ -197,13 +202,14 @@ trust_check_ticket(const struct trust *t, const uint8_t *buf, size_t len, uint16
 int
 trust_accept(struct trust *t, const struct ticket *tk)
 {
-	uint64_t before = t->counter;
+	uint64_t *floor = tk->type == TICKET_LEASE ? &t->lease_counter : &t->counter;
+	uint64_t before = *floor;
 	int r;
 
-	t->counter = tk->counter;
+	*floor = tk->counter;
 	r = trust_save(t);
 	if (r != 0)
-		t->counter = before;
+		*floor = before;
 	return r;
 }
 

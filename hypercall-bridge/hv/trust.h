@@ -24,8 +24,9 @@ struct trust {
 	int pinned;
 	uint8_t owner[32];
 	char device_id[WIRE_ID_LEN];
-	uint64_t counter;     /* highest ticket counter accepted */
-	uint64_t receipt_seq; /* seq of the latest receipt */
+	uint64_t counter;       /* highest ticket counter accepted (orders, policy) */
+	uint64_t lease_counter; /* the same for lease tickets, which count on their own */
+	uint64_t receipt_seq;   /* seq of the latest receipt */
 	uint8_t last_receipt_hash[32];
 	uint64_t lease_until;
 	uint64_t policy[4];      /* lock after s, wipe after s, max failed unlocks, version */

@@ -49,6 +49,9 @@ static const struct route {
 	{"POST", "/device/v1/checkin", AUTH_NONE, h_checkin},
 	{"POST", "/device/v1/commands/{}/ack", AUTH_NONE, h_command_ack},
 	{"POST", "/device/v1/commands/{}/result", AUTH_NONE, h_command_result},
+	{"POST", "/device/v1/lease", AUTH_NONE, h_lease},
+	{"POST", "/device/v1/receipts", AUTH_NONE, h_receipts},
+	{"POST", "/device/v1/unenroll", AUTH_NONE, h_unenroll},
 };
 
 int

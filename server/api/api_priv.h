@@ -91,6 +91,9 @@ json_t *audit_json(const struct audit_entry *e);
 
 /* Handlers. */
 void h_healthz(struct call *c);
+void h_lease(struct call *c);
+void h_receipts(struct call *c);
+void h_unenroll(struct call *c);
 void h_metrics(struct call *c);
 void h_server(struct call *c);
 void h_tokens_create(struct call *c);

@@ -141,6 +141,20 @@ out:
 	json_decref(body);
 }
 
+/* Adds a fresh lease ticket to a check-in answer; a failure to sign only loses the lease. */
+static void
+add_lease(struct call *c, const struct device *d, json_t *j)
+{
+	uint8_t tk[TICKET_LEN];
+	struct svc_error err = {0};
+	int64_t until;
+
+	if (svc_lease(c->a->svc, d, tk, &until, &err) == 0) {
+		json_object_set_new(j, "lease", jb64(tk, sizeof(tk)));
+		json_object_set_new(j, "lease_until", jtime(until));
+	}
+}
+
 static json_t *
 checkin_json(const struct checkin_result *r)
 {
@@ -228,7 +242,11 @@ h_checkin(struct call *c)
 		goto out;
 	}
 	if (r->n > 0 || r->policy_pending) {
-		reply_json(c->rs, 200, checkin_json(r));
+		json_t *j = checkin_json(r);
+
+		if (!c->rq->resumed)
+			add_lease(c, &d, j);
+		reply_json(c->rs, 200, j);
 		goto out;
 	}
 	now = service_now_ms(c->a->svc);
@@ -310,4 +328,97 @@ h_command_result(struct call *c)
 				     "verified", cmd.verified != 0));
 out:
 	json_decref(body);
+}
+
+void
+h_lease(struct call *c)
+{
+	uint8_t tk[TICKET_LEN];
+	struct svc_error err = {0};
+	struct device d;
+	int64_t until;
+
+	if (device_auth(c, &d) != 0)
+		return;
+	if (svc_lease(c->a->svc, &d, tk, &until, &err) != 0)
+		reply_svc_error(c->rs, &err);
+	else
+		reply_json(c->rs, 200,
+			   json_pack("{s:o, s:o}", "lease", jb64(tk, sizeof(tk)), "lease_until",
+				     jtime(until)));
+}
+
+#define RECEIPTS_PER_UPLOAD 16
+
+void
+h_receipts(struct call *c)
+{
+	uint8_t(*bufs)[RECEIPT_LEN] = NULL;
+	struct svc_error err = {0};
+	json_t *body, *arr, *v;
+	struct device d;
+	size_t i, n, accepted = 0;
+	uint64_t highest = 0;
+
+	if (device_auth(c, &d) != 0)
+		return;
+	body = body_object(c);
+	if (body == NULL)
+		return;
+	arr = json_object_get(body, "receipts");
+	n = json_is_array(arr) ? json_array_size(arr) : 0;
+	if (!json_is_array(arr) || json_object_size(body) != 1 || n == 0 ||
+	    n > RECEIPTS_PER_UPLOAD) {
+		reply_problem(c->rs, SVC_INVALID,
+			      "the body must be {\"receipts\": [1 to 16 base64 receipts]}");
+		goto out;
+	}
+	bufs = calloc(n, RECEIPT_LEN);
+	if (bufs == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	json_array_foreach(arr, i, v)
+	{
+		if (!json_is_string(v) || unb64(json_string_value(v), bufs[i], RECEIPT_LEN) != 0) {
+			char msg[96];
+
+			snprintf(msg, sizeof(msg),
+				 "receipts[%zu] must be base64 of a 320-byte signed receipt", i);
+			reply_problem(c->rs, SVC_INVALID, msg);
+			goto out;
+		}
+	}
+	if (svc_receipts_upload(c->a->svc, &d, (const uint8_t(*)[RECEIPT_LEN])bufs, n, &accepted,
+				&highest, &err) != 0)
+		reply_svc_error(c->rs, &err);
+	else
+		reply_json(c->rs, 200,
+			   json_pack("{s:I, s:I}", "accepted", (json_int_t)accepted, "highest_seq",
+				     (json_int_t)highest));
+out:
+	free(bufs);
+	json_decref(body);
+}
+
+void
+h_unenroll(struct call *c)
+{
+	struct svc_error err = {0};
+	struct command cmd;
+	struct device d;
+	int created = 0;
+
+	if (device_auth(c, &d) != 0)
+		return;
+	if (svc_unenroll(c->a->svc, &d, &cmd, &created, &err) != 0) {
+		reply_svc_error(c->rs, &err);
+		return;
+	}
+	reply_json(c->rs, created ? 201 : 200,
+		   json_pack("{s:{s:s, s:s, s:s, s:I, s:o, s:o, s:o}}", "command", "id", cmd.id,
+			     "type", cmd.type, "reason", cmd.reason, "counter",
+			     (json_int_t)cmd.counter, "ticket",
+			     jb64(cmd.ticket, sizeof(cmd.ticket)), "created_at",
+			     jtime(cmd.created_at), "expires_at", jtime(cmd.expires_at)));
 }

@@ -13,6 +13,7 @@
 
 #include "crypto.h"
 #include "httpsig.h"
+#include "wire.h"
 #include "store/store.h"
 
 enum role { ROLE_NONE = 0, ROLE_ADMIN, ROLE_HELPDESK, ROLE_AUDITOR };
@@ -62,6 +63,7 @@ struct service_config {
 	int64_t nonce_ttl_s;    /* lifetime of an enrollment nonce */
 	int64_t sig_skew_s;     /* accepted |created - now| of a device request signature */
 	int max_wait_s;         /* cap on a check-in's requested wait */
+	int64_t lease_s;        /* a device lease runs this long past a contact; 0: 900 s */
 	const char *public_url; /* base of enrollment URLs, e.g. https://127.0.0.1:8443 */
 };
 
@@ -277,6 +279,24 @@ int svc_command_result(struct service *s, const struct device *dev, const char *
 		       const struct command_result *res, struct command *out,
 		       struct svc_error *err);
 
+/*
+ * A signed lease ticket for the device's hypervisor: valid until now + lease_s (*until), with
+ * the server's clock in milliseconds as its counter (leases count on their own in cleave-hv).
+ */
+int svc_lease(struct service *s, const struct device *dev, uint8_t out[TICKET_LEN], int64_t *until,
+	      struct svc_error *err);
+/*
+ * Receipts the device's hypervisor signed, handed in by the agent: all are verified first (one
+ * bad one: -EINVAL, audited, none taken). Auto-lock/auto-wipe receipts are audited with their
+ * bytes and move the reported state; a command's receipt completes that command like a result.
+ * *accepted counts them, *highest is the largest receipt seq (for the hypervisor's ack).
+ */
+int svc_receipts_upload(struct service *s, const struct device *dev,
+			const uint8_t (*bufs)[RECEIPT_LEN], size_t n, size_t *accepted,
+			uint64_t *highest, struct svc_error *err);
+/* The employee leaves: queues (or returns the open) retire command for the device. */
+int svc_unenroll(struct service *s, const struct device *dev, struct command *out, int *created,
+		 struct svc_error *err);
 /* Counters for /metrics. */
 struct svc_stats {
 	uint64_t checkins;

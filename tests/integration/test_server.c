@@ -759,6 +759,148 @@ test_command_lifecycle(void)
 	env_down(&e);
 }
 
+/* An auto-wipe receipt as cleave-hv signs one when a device stays offline too long. */
+static void
+auto_wipe_receipt(struct device_sim *d, uint64_t seq, uint8_t out[RECEIPT_LEN])
+{
+	struct receipt rc;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.type = RECEIPT_AUTO_WIPE;
+	ed25519_key_public(d->hv, rc.hv_key);
+	str_copy(rc.device_id, sizeof(rc.device_id), d->id);
+	rc.seq = seq;
+	rc.epoch_before = 1;
+	rc.epoch_after = 2;
+	rc.header_state = HV_STATE_ACTIVE;
+	rc.checks_run = rc.checks_passed = CHECK_INTENT_RECORDED | CHECK_HEADERS_ERASED;
+	rc.started_ms = (uint64_t)time(NULL) * 1000;
+	rc.finished_ms = rc.started_ms + 2;
+	receipt_encode(&rc, out);
+	ed25519_key_sign(d->hv, out, RECEIPT_BODY_LEN, out + RECEIPT_BODY_LEN);
+}
+
+static void
+test_device_lease_receipts_unenroll(void)
+{
+	struct env e;
+	struct client *dc, *oc;
+	struct device_sim d, o;
+	char path[160], body[2048], rb64[600], id[64];
+	uint8_t tk[TICKET_LEN], rcpt[RECEIPT_LEN];
+	struct ticket t;
+	struct resp r;
+	json_t *j;
+	long st;
+
+	CHECK(env_up(&e, "leases") == 0, "server did not start");
+	dc = client_new(&e.s, NULL);
+	oc = client_new(&e.s, NULL);
+	CHECK(enroll_one(&e, dc, &d, "kim@example.com") == 0, "enroll");
+	CHECK(enroll_one(&e, oc, &o, "ola@example.com") == 0, "enroll other");
+	/* a lease: signed by the server's ticket key, for this device and hypervisor */
+	CHECK(dev_req(&d, dc, "POST", "/device/v1/lease", "{}", 0, &r) == 0, "tx");
+	CHECK_STATUS(r, 200);
+	j = resp_json(&r);
+	resp_free(&r);
+	CHECK(j && b64_decode(tk, sizeof(tk), jstr(j, "lease"), strlen(jstr(j, "lease"))) ==
+			      TICKET_LEN,
+	      "lease ticket");
+	json_decref(j);
+	CHECK(ed25519_verify(d.ticket_key, tk, TICKET_BODY_LEN, tk + TICKET_BODY_LEN) == 0 &&
+		      ticket_decode(tk, TICKET_LEN, &t) == 0 && t.type == TICKET_LEASE &&
+		      strcmp(t.device_id, d.id) == 0 && t.args[0] > (uint64_t)time(NULL) &&
+		      t.args[0] == t.expires_at,
+	      "lease ticket contents");
+	/* the check-in that delivers something carries a lease too */
+	CHECK(admin_command(e.admin, d.id, "refresh", id, sizeof(id)) == 202, "refresh");
+	CHECK(dev_req(&d, dc, "POST", "/device/v1/checkin", "{\"wait\":0}", 0, &r) == 0, "tx");
+	CHECK_STATUS(r, 200);
+	CHECK(strstr(r.body, "\"lease\"") != NULL, "no lease in the check-in: %s", r.body);
+	resp_free(&r);
+
+	/* an auto-wipe receipt from the device's own hypervisor is taken and audited */
+	auto_wipe_receipt(&d, 7, rcpt);
+	b64_encode(rb64, sizeof(rb64), rcpt, sizeof(rcpt));
+	snprintf(body, sizeof(body), "{\"receipts\":[\"%s\"]}", rb64);
+	CHECK(dev_req(&d, dc, "POST", "/device/v1/receipts", body, 0, &r) == 0, "tx");
+	CHECK_STATUS(r, 200);
+	CHECK(strstr(r.body, "\"highest_seq\":7") != NULL, "%s", r.body);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/v1/devices/%s", d.id);
+	j = get_json(e.admin, path, &st);
+	CHECK(st == 200 &&
+		      strcmp(jstr(json_object_get(j, "corporate_state"), "reported"), "wiped") == 0,
+	      "an auto-wipe receipt must set the reported state");
+	json_decref(j);
+	snprintf(path, sizeof(path), "/api/v1/audit?action=device.receipt&target=%s", d.id);
+	j = get_json(e.admin, path, &st);
+	{
+		char *dump = j ? json_dumps(j, 0) : NULL;
+		int found = dump != NULL && strstr(dump, rb64) != NULL;
+
+		free(dump);
+		json_decref(j);
+		CHECK(st == 200 && found, "the receipt must be in the audit log");
+	}
+	/* a receipt signed by another device's hypervisor, or sent by another device: 422 */
+	auto_wipe_receipt(&o, 8, rcpt);
+	b64_encode(rb64, sizeof(rb64), rcpt, sizeof(rcpt));
+	snprintf(body, sizeof(body), "{\"receipts\":[\"%s\"]}", rb64);
+	CHECK(dev_req(&d, dc, "POST", "/device/v1/receipts", body, 0, &r) == 0, "tx");
+	CHECK_STATUS(r, 422);
+	resp_free(&r);
+	auto_wipe_receipt(&d, 9, rcpt);
+	b64_encode(rb64, sizeof(rb64), rcpt, sizeof(rcpt));
+	snprintf(body, sizeof(body), "{\"receipts\":[\"%s\"]}", rb64);
+	CHECK(dev_req(&o, oc, "POST", "/device/v1/receipts", body, 0, &r) == 0, "tx");
+	CHECK_STATUS(r, 422);
+	resp_free(&r);
+	CHECK(dev_req(&d, dc, "POST", "/device/v1/receipts", "{\"receipts\":[\"AAAA\"]}", 0, &r) ==
+		      0,
+	      "tx");
+	CHECK_STATUS(r, 422);
+	resp_free(&r);
+
+	/* unenroll: a retire command, the same one when asked again; its receipt retires */
+	CHECK(dev_req(&d, dc, "POST", "/device/v1/unenroll", "{}", 0, &r) == 0, "tx");
+	CHECK_STATUS(r, 201);
+	j = resp_json(&r);
+	resp_free(&r);
+	CHECK(j && strcmp(jstr(json_object_get(j, "command"), "type"), "retire") == 0, "retire");
+	str_copy(id, sizeof(id), jstr(json_object_get(j, "command"), "id"));
+	CHECK(b64_decode(tk, sizeof(tk), jstr(json_object_get(j, "command"), "ticket"),
+			 strlen(jstr(json_object_get(j, "command"), "ticket"))) == TICKET_LEN,
+	      "retire ticket");
+	json_decref(j);
+	CHECK(dev_req(&d, dc, "POST", "/device/v1/unenroll", "{}", 0, &r) == 0, "tx");
+	CHECK_STATUS(r, 200);
+	CHECK(strstr(r.body, id) != NULL, "a second unenroll must return the same retire");
+	resp_free(&r);
+	/* its receipt, uploaded with the receipts (as after an agent crash), completes it */
+	dev_receipt(&d, tk, 0, rcpt);
+	b64_encode(rb64, sizeof(rb64), rcpt, sizeof(rcpt));
+	snprintf(body, sizeof(body), "{\"receipts\":[\"%s\"]}", rb64);
+	CHECK(dev_req(&d, dc, "POST", "/device/v1/receipts", body, 0, &r) == 0, "tx");
+	CHECK_STATUS(r, 200);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/v1/commands/%s", id);
+	j = get_json(e.admin, path, &st);
+	CHECK(st == 200 && strcmp(jstr(j, "status"), "completed") == 0 &&
+		      json_is_true(json_object_get(j, "verified")),
+	      "the retire must be completed and verified");
+	json_decref(j);
+	snprintf(path, sizeof(path), "/api/v1/devices/%s", d.id);
+	j = get_json(e.admin, path, &st);
+	CHECK(st == 200 && strcmp(jstr(j, "status"), "retired") == 0, "device must be retired");
+	json_decref(j);
+	client_free(dc);
+	client_free(oc);
+	dev_fini(&d);
+	dev_fini(&o);
+	env_down(&e);
+}
+
 static void
 test_command_expiry(void)
 {
@@ -1187,6 +1329,7 @@ main(int argc, char **argv)
 		{"shutdown_after_parked_client_vanished",
 		 test_shutdown_after_parked_client_vanished},
 		{"command_lifecycle", test_command_lifecycle},
+		{"device_lease_receipts_unenroll", test_device_lease_receipts_unenroll},
 		{"command_expiry", test_command_expiry},
 		{"restart_keeps_everything", test_restart_keeps_everything},
 		{"kill9_after_202_loses_nothing", test_kill9_after_202_loses_nothing},

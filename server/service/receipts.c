@@ -1,0 +1,193 @@
+/*
+ * What a device hands in besides command results: the receipts its hypervisor signed on its
+ * own (offline auto-lock and auto-wipe) or that it could not tie to a command, its lease
+ * renewals, and its unenrollment. Receipts are verified against the hypervisor key registered
+ * at enrollment; a receipt that names a command of this device completes that command exactly
+ * as a result would; the others are recorded in the audit log (with the receipt itself) and
+ * move the device's reported state.
+ */
+#include "service_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "b64.h"
+#include "log.h"
+#include "wire.h"
+
+#define LEASE_DEFAULT_S 900 /* 15 minutes past the last contact */
+
+int
+svc_lease(struct service *s, const struct device *dev, uint8_t out[TICKET_LEN], int64_t *until,
+	  struct svc_error *err)
+{
+	int64_t now_ms = service_now_ms(s),
+		len = s->cfg.lease_s > 0 ? s->cfg.lease_s : LEASE_DEFAULT_S;
+	struct ticket t;
+
+	memset(&t, 0, sizeof(t));
+	t.type = TICKET_LEASE;
+	str_copy(t.device_id, sizeof(t.device_id), dev->id);
+	str_copy(t.command_id, sizeof(t.command_id), "lease");
+	memcpy(t.hv_key, dev->hv_key, sizeof(t.hv_key));
+	/*
+	 * Leases count on their own in cleave-hv (schema/wire-formats.md 2.4): the server's clock
+	 * in milliseconds is their counter, so issuing one writes nothing here.
+	 */
+	t.counter = (uint64_t)now_ms;
+	t.issued_at = (uint64_t)(now_ms / 1000);
+	t.expires_at = t.issued_at + (uint64_t)len;
+	t.args[0] = t.expires_at;
+	*until = (int64_t)t.expires_at;
+	if (ticket_encode(&t, out) != 0 ||
+	    ed25519_key_sign(s->ticket_key, out, TICKET_BODY_LEN, out + TICKET_BODY_LEN) != 0)
+		return svc_fail(err, SVC_INTERNAL, "cannot sign a lease");
+	return 0;
+}
+
+/* Checks that buf is a receipt of this device's hypervisor; decodes it into rc. */
+static int
+receipt_of_device(const struct device *dev, const uint8_t *buf, size_t len, size_t i,
+		  struct receipt *rc, struct svc_error *err)
+{
+	if (len != RECEIPT_LEN || receipt_decode(buf, len, rc) != 0)
+		return svc_fail(err, SVC_INVALID, "receipts[%zu] is not a 320-byte receipt", i);
+	if (memcmp(rc->hv_key, dev->hv_key, 32) != 0 || strcmp(rc->device_id, dev->id) != 0)
+		return svc_fail(err, SVC_INVALID,
+				"receipts[%zu] is from another hypervisor or device", i);
+	if (ed25519_verify(dev->hv_key, buf, RECEIPT_BODY_LEN, buf + RECEIPT_BODY_LEN) != 0)
+		return svc_fail(err, SVC_INVALID, "receipts[%zu] signature does not verify", i);
+	return 0;
+}
+
+/* Records a receipt cleave-hv made on its own: audit entry with the receipt, reported state. */
+static int
+record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
+	    const struct receipt *rc, struct svc_error *err)
+{
+	char b64[RECEIPT_LEN * 2], detail[STORE_TEXT_MAX];
+	const char *what = rc->type == RECEIPT_AUTO_WIPE ? "auto_wipe" : "auto_lock";
+	struct device d;
+	int r;
+
+	b64_encode(b64, sizeof(b64), buf, RECEIPT_LEN);
+	snprintf(detail, sizeof(detail), "seq=%llu result=%d receipt=%s",
+		 (unsigned long long)rc->seq, rc->result, b64);
+	r = s->st->ops->tx_begin(s->st);
+	if (r == 0)
+		r = s->st->ops->device_get(s->st, dev->id, &d);
+	if (r == 0 && rc->result == 0) {
+		str_copy(d.reported_state, sizeof(d.reported_state),
+			 rc->type == RECEIPT_AUTO_WIPE ? "wiped" : "locked");
+		d.key_epoch = (int64_t)rc->epoch_after;
+		r = s->st->ops->device_update(s->st, &d);
+	}
+	if (r == 0)
+		r = audit_append(s->st, service_now_ms(s), dev->id, "device.receipt", dev->id, what,
+				 detail);
+	if (r == 0)
+		r = s->st->ops->tx_commit(s->st);
+	else
+		s->st->ops->tx_rollback(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "receipt");
+	log_warn("device %s: hypervisor %s on its own (receipt %llu, %s)", dev->id,
+		 rc->type == RECEIPT_AUTO_WIPE ? "wiped the corporate half" : "locked",
+		 (unsigned long long)rc->seq, rc->result == 0 ? "verified" : "failed");
+	return 0;
+}
+
+int
+svc_receipts_upload(struct service *s, const struct device *dev, const uint8_t (*bufs)[RECEIPT_LEN],
+		    size_t n, size_t *accepted, uint64_t *highest, struct svc_error *err)
+{
+	struct receipt rc;
+	int r;
+
+	*accepted = 0;
+	*highest = 0;
+	/* All or nothing: one bad receipt and none is taken (the device keeps them all). */
+	for (size_t i = 0; i < n; i++) {
+		if (receipt_of_device(dev, bufs[i], RECEIPT_LEN, i, &rc, err) != 0) {
+			svc_audit_event(s, dev->id, "device.receipt", dev->id, "rejected",
+					err->detail);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		(void)receipt_decode(bufs[i], RECEIPT_LEN, &rc);
+		if (rc.type == RECEIPT_AUTO_LOCK || rc.type == RECEIPT_AUTO_WIPE) {
+			r = record_auto(s, dev, bufs[i], &rc, err);
+		} else {
+			/* A command's receipt: the same as reporting its result. */
+			struct command_result res = {
+				.status = rc.result == 0 ? "completed" : "failed",
+				.detail = "receipt uploaded",
+				.receipt = bufs[i],
+				.receipt_len = RECEIPT_LEN,
+			};
+			struct command cmd;
+
+			r = svc_command_result(s, dev, rc.command_id, &res, &cmd, err);
+			if (r != 0 && (err->kind == SVC_CONFLICT || err->kind == SVC_NOT_FOUND)) {
+				/* Already settled (or expired and purged): the server has what it needs. */
+				log_info("device %s: receipt %llu for %s not applied: %s", dev->id,
+					 (unsigned long long)rc.seq, rc.command_id, err->detail);
+				memset(err, 0, sizeof(*err));
+				r = 0;
+			}
+		}
+		if (r != 0)
+			return r;
+		(*accepted)++;
+		if (rc.seq > *highest)
+			*highest = rc.seq;
+	}
+	return 0;
+}
+
+int
+svc_unenroll(struct service *s, const struct device *dev, struct command *out, int *created,
+	     struct svc_error *err)
+{
+	struct command open[CHECKIN_MAX_COMMANDS];
+	struct device d;
+	size_t n = 0;
+	int r;
+
+	*created = 0;
+	r = s->st->ops->tx_begin(s->st);
+	if (r == 0)
+		r = s->st->ops->device_get(s->st, dev->id, &d);
+	if (r == 0)
+		r = s->st->ops->command_open(s->st, dev->id, open, CHECKIN_MAX_COMMANDS, &n);
+	if (r != 0) {
+		s->st->ops->tx_rollback(s->st);
+		return svc_store_fail(err, r, "device");
+	}
+	if (strcmp(d.status, "retired") == 0) {
+		s->st->ops->tx_rollback(s->st);
+		return svc_fail(err, SVC_CONFLICT, "device %s is already retired", dev->id);
+	}
+	/* Asking again returns the retire already on its way. */
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(open[i].type, "retire") == 0) {
+			s->st->ops->tx_rollback(s->st);
+			*out = open[i];
+			return 0;
+		}
+	}
+	r = svc_command_queue_tx(s, &d, "retire", "the employee unenrolled the device", dev->id, 0,
+				 NULL, NULL, NULL, out);
+	if (r == 0)
+		r = s->st->ops->tx_commit(s->st);
+	else
+		s->st->ops->tx_rollback(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "command");
+	*created = 1;
+	log_info("device %s asked to unenroll: retire %s queued", dev->id, out->id);
+	return 0;
+}
