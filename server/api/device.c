@@ -180,8 +180,9 @@ checkin_json(const struct checkin_result *r)
 /* Reads the check-in body: the wait asked for and the device's report of itself. */
 static int
 checkin_body(struct call *c, int64_t *wait, struct device_report *rep, char *state, char *pname,
-	     char *ver)
+	     char *ver, uint8_t attest[ATTEST_LEN])
 {
+	char att[512] = "";
 	json_t *body = body_object(c), *st = NULL;
 	int r;
 	const struct field f[] = {
@@ -194,6 +195,7 @@ checkin_body(struct call *c, int64_t *wait, struct device_report *rep, char *sta
 		{"policy_version", F_INT, 0, &rep->policy_version, 0, 0, INT32_MAX, NULL},
 		{"key_epoch", F_INT, 0, &rep->key_epoch, 0, 0, INT64_MAX, NULL},
 		{"agent_version", F_STR, 0, ver, 64, 0, 0, NULL},
+		{"attestation", F_STR, 0, att, sizeof(att), 0, 0, NULL},
 	};
 
 	if (body == NULL)
@@ -206,6 +208,15 @@ checkin_body(struct call *c, int64_t *wait, struct device_report *rep, char *sta
 		reply_problem(c->rs, SVC_INVALID,
 			      "state.corporate_state must be active, locked or wiped");
 		r = -1;
+	}
+	if (r == 0 && att[0] != '\0') {
+		if (unb64(att, attest, ATTEST_LEN) != 0) {
+			reply_problem(c->rs, SVC_INVALID,
+				      "state.attestation must be base64 of a 256-byte attestation");
+			r = -1;
+		} else {
+			rep->attestation = attest;
+		}
 	}
 	rep->corporate_state = state[0] ? state : NULL;
 	rep->policy_name = pname[0] ? pname : NULL;
@@ -220,6 +231,7 @@ h_checkin(struct call *c)
 	struct checkin_result *r = malloc(sizeof(*r));
 	struct device_report rep = {.policy_version = -1, .key_epoch = -1};
 	char state[16] = "", pname[64] = "", ver[64] = "";
+	uint8_t attest[ATTEST_LEN];
 	struct svc_error err = {0};
 	int64_t wait = 0, now;
 	struct device d;
@@ -233,7 +245,8 @@ h_checkin(struct call *c)
 	if (c->rq->resumed) {
 		rc = svc_checkin_again(c->a->svc, c->rq->park_device, r, &gen, &err);
 	} else {
-		if (device_auth(c, &d) != 0 || checkin_body(c, &wait, &rep, state, pname, ver) != 0)
+		if (device_auth(c, &d) != 0 ||
+		    checkin_body(c, &wait, &rep, state, pname, ver, attest) != 0)
 			goto out;
 		rc = svc_checkin(c->a->svc, &d, &rep, r, &gen, &err);
 	}

@@ -80,6 +80,8 @@ compliance_json(struct api *a, const struct device *d, const struct policy *p, i
 				json_array_append_new(reasons, json_string("agent too old"));
 		}
 	}
+	if (strcmp(d->attest_status, "mismatch") == 0)
+		json_array_append_new(reasons, json_string("attestation mismatch"));
 	if (strcmp(d->desired_state, d->reported_state) != 0)
 		json_array_append_new(
 			reasons, json_string("corporate state differs from the desired state"));
@@ -117,6 +119,10 @@ device_json(struct api *a, const struct device *d)
 	hv = j ? json_object_get(j, "hypervisor") : NULL;
 	if (hv != NULL && ed25519_pub_to_pem(d->hv_key, &pem) == 0)
 		json_object_set_new(hv, "key_pem", json_string(pem));
+	if (hv != NULL)
+		json_object_set_new(
+			hv, "attestation",
+			json_string(d->attest_status[0] ? d->attest_status : "enrolled"));
 	free(pem);
 	return j;
 }

@@ -21,14 +21,43 @@ str_changed(const char *now, const char *before)
 	return now != NULL && strcmp(now, before) != 0;
 }
 
+#define ATTEST_SKEW_MS (10 * 60 * 1000)
+
+/* "ok" or "mismatch" for an attestation the device sent (see struct device_report). */
+static const char *
+attest_verdict(const struct device *d, const uint8_t *buf, int64_t now_ms)
+{
+	struct attestation a;
+
+	if (attest_decode(buf, ATTEST_LEN, &a) != 0 || memcmp(a.hv_key, d->hv_key, 32) != 0 ||
+	    ed25519_verify(d->hv_key, buf, ATTEST_BODY_LEN, buf + ATTEST_BODY_LEN) != 0 ||
+	    memcmp(a.measurement, d->measurement, 32) != 0 ||
+	    (int64_t)a.time_ms < now_ms - ATTEST_SKEW_MS ||
+	    (int64_t)a.time_ms > now_ms + ATTEST_SKEW_MS)
+		return "mismatch";
+	return "ok";
+}
+
 /* Applies what the device reported; returns 1 when the record changed. */
 static int
-apply_report(struct device *d, const struct device_report *rep)
+apply_report(struct service *s, struct device *d, const struct device_report *rep)
 {
 	int ch = 0;
 
 	if (rep == NULL)
 		return 0;
+	if (rep->attestation != NULL) {
+		const char *v = attest_verdict(d, rep->attestation, service_now_ms(s));
+
+		if (strcmp(v, d->attest_status) != 0) {
+			if (strcmp(v, "mismatch") == 0)
+				log_warn("device %s: its hypervisor attestation does not match "
+					 "enrollment (key, measurement, signature or clock)",
+					 d->id);
+			str_copy(d->attest_status, sizeof(d->attest_status), v);
+			ch = 1;
+		}
+	}
 	if (str_changed(rep->corporate_state, d->reported_state)) {
 		str_copy(d->reported_state, sizeof(d->reported_state), rep->corporate_state);
 		ch = 1;
@@ -84,7 +113,7 @@ svc_checkin(struct service *s, struct device *dev, const struct device_report *r
 {
 	struct command open[CHECKIN_MAX_COMMANDS];
 	size_t n = 0, k = 0;
-	int changed = apply_report(dev, rep), need_write = changed;
+	int changed = apply_report(s, dev, rep), need_write = changed;
 	int rc;
 
 	if (rep != NULL) /* a parked request coming back is the same check-in */

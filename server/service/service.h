@@ -244,6 +244,13 @@ struct device_report {
 	int64_t policy_version; /* -1: not reported */
 	int64_t key_epoch;      /* -1: not reported */
 	const char *agent_version;
+	/*
+	 * A fresh attestation from the device's hypervisor (ATTEST_LEN bytes) or NULL. It must be
+	 * signed by the registered hypervisor key, show the enrolled measurement and carry a
+	 * hypervisor time within 10 minutes of ours; otherwise the device is "attestation
+	 * mismatch" until a good one arrives.
+	 */
+	const uint8_t *attestation;
 };
 
 #define CHECKIN_MAX_COMMANDS 16

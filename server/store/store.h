@@ -74,6 +74,7 @@ struct device {
 	int64_t sig_seq;
 	int64_t enrolled_at;
 	int64_t last_seen_at;
+	char attest_status[16]; /* enrolled, ok, mismatch */
 };
 
 struct command {

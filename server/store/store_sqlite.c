@@ -387,7 +387,7 @@ sq_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
 	"rowid, id, owner, status, device_key, hv_key, measurement, enrollment_token_id, model, "  \
 	"os, agent_version, policy_name, applied_policy_name, applied_policy_version, "            \
 	"desired_state, reported_state, key_epoch, ticket_counter, sig_seq, enrolled_at, "         \
-	"last_seen_at"
+	"last_seen_at, attest_status"
 
 static void
 device_row(sqlite3_stmt *q, struct device *d)
@@ -413,6 +413,7 @@ device_row(sqlite3_stmt *q, struct device *d)
 	d->sig_seq = sqlite3_column_int64(q, 18);
 	d->enrolled_at = sqlite3_column_int64(q, 19);
 	d->last_seen_at = sqlite3_column_int64(q, 20);
+	sq_col_text(q, 21, d->attest_status, sizeof(d->attest_status));
 }
 
 static int
@@ -485,7 +486,7 @@ sq_device_update(struct store *st, const struct device *d)
 			"applied_policy_version = ?8, desired_state = ?9, "
 			"reported_state = ?10, key_epoch = ?11, ticket_counter = ?12, "
 			"sig_seq = max(sig_seq, ?13), last_seen_at = max(last_seen_at, ?14), "
-			"measurement = ?15 WHERE id = ?1");
+			"measurement = ?15, attest_status = ?16 WHERE id = ?1");
 
 	if (q == NULL)
 		return -EIO;
@@ -504,6 +505,8 @@ sq_device_update(struct store *st, const struct device *d)
 	sqlite3_bind_int64(q, 13, d->sig_seq);
 	sqlite3_bind_int64(q, 14, d->last_seen_at);
 	sqlite3_bind_blob(q, 15, d->measurement, 32, SQLITE_STATIC);
+	sqlite3_bind_text(q, 16, d->attest_status[0] ? d->attest_status : "enrolled", -1,
+			  SQLITE_STATIC);
 	return sq_exec_changed(S(st), q, "device update");
 }
 

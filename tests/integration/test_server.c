@@ -819,6 +819,36 @@ test_device_lease_receipts_unenroll(void)
 	CHECK(strstr(r.body, "\"lease\"") != NULL, "no lease in the check-in: %s", r.body);
 	resp_free(&r);
 
+	/* attestations at check-in: the device's own is "ok"; another hypervisor's is a mismatch */
+	{
+		uint8_t nonce[32] = {9}, att[ATTEST_LEN];
+		char ab64[400];
+		const char *want[] = {"ok", "mismatch"};
+
+		for (int k = 0; k < 2; k++) {
+			dev_attest(k == 0 ? &d : &o, nonce, att);
+			b64_encode(ab64, sizeof(ab64), att, sizeof(att));
+			snprintf(body, sizeof(body), "{\"state\":{\"attestation\":\"%s\"}}", ab64);
+			CHECK(dev_req(&d, dc, "POST", "/device/v1/checkin", body, 0, &r) == 0,
+			      "tx");
+			CHECK(r.status == 204 || r.status == 200, "check-in %ld", r.status);
+			resp_free(&r);
+			snprintf(path, sizeof(path), "/api/v1/devices/%s", d.id);
+			j = get_json(e.admin, path, &st);
+			CHECK(st == 200 &&
+				      strcmp(jstr(json_object_get(j, "hypervisor"), "attestation"),
+					     want[k]) == 0,
+			      "attestation should be %s", want[k]);
+			{
+				char *dump = json_dumps(json_object_get(j, "compliance"), 0);
+				int has = dump && strstr(dump, "attestation mismatch") != NULL;
+
+				free(dump);
+				json_decref(j);
+				CHECK(has == (k == 1), "compliance reason for %s", want[k]);
+			}
+		}
+	}
 	/* an auto-wipe receipt from the device's own hypervisor is taken and audited */
 	auto_wipe_receipt(&d, 7, rcpt);
 	b64_encode(rb64, sizeof(rb64), rcpt, sizeof(rcpt));
