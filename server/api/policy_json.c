@@ -11,7 +11,7 @@
 
 #define POLICY_DEFAULTS                                                                            \
 	{                                                                                          \
-		"aes-256-xts", 90, 72, 0, 10, ""                                                   \
+		"aes-256-xts", 90, 72, 0, 0, 0, 10, ""                                             \
 	}
 
 /* "1", "1.2", "1.2.3": digit groups joined by single dots. */
@@ -51,6 +51,8 @@ policy_decode(struct call *call, json_t *obj, struct policy_content *c)
 	const struct field offf[] = {
 		{"lock_after_hours", F_INT, 0, &d.lock_after_hours, 0, 0, 24 * 3650, NULL},
 		{"wipe_after_days", F_INT, 0, &d.wipe_after_days, 0, 0, 3650, NULL},
+		{"lock_after_seconds", F_INT, 0, &d.lock_after_seconds, 0, 0, 86400 * 3650, NULL},
+		{"wipe_after_seconds", F_INT, 0, &d.wipe_after_seconds, 0, 0, 86400 * 3650, NULL},
 	};
 
 	if (take_fields(call, obj, top, ARRAY_SIZE(top), "") != 0)
@@ -64,10 +66,10 @@ policy_decode(struct call *call, json_t *obj, struct policy_content *c)
 			      "encryption.cipher: only aes-256-xts is supported");
 		return -1;
 	}
-	if (d.wipe_after_days > 0 && d.lock_after_hours > 0 &&
-	    d.wipe_after_days * 24 <= d.lock_after_hours) {
+	if (policy_wipe_s(&d) > 0 && policy_lock_s(&d) > 0 &&
+	    policy_wipe_s(&d) <= policy_lock_s(&d)) {
 		reply_problem(call->rs, SVC_INVALID,
-			      "offline.wipe_after_days must come after offline.lock_after_hours");
+			      "offline: the wipe limit must come after the lock limit");
 		return -1;
 	}
 	if (d.min_agent_version[0] != '\0' && !version_ok(d.min_agent_version)) {
@@ -88,7 +90,15 @@ policy_canonical(const struct policy_content *c)
 			      "wipe_after_days", (json_int_t)c->wipe_after_days,
 			      "max_failed_unlocks", (json_int_t)c->max_failed_unlocks,
 			      "min_agent_version", c->min_agent_version);
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_t *off = j ? json_object_get(j, "offline") : NULL;
+	char *s;
+
+	/* Only when set, so that policies without them keep their canonical text. */
+	if (off != NULL && c->lock_after_seconds > 0)
+		json_object_set_new(off, "lock_after_seconds", json_integer(c->lock_after_seconds));
+	if (off != NULL && c->wipe_after_seconds > 0)
+		json_object_set_new(off, "wipe_after_seconds", json_integer(c->wipe_after_seconds));
+	s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
 	json_decref(j);
 	return s;

@@ -70,8 +70,7 @@ compliance_json(struct api *a, const struct device *d, const struct policy *p, i
 		    p->version != d->applied_policy_version)
 			json_array_append_new(reasons, json_string("policy not applied"));
 		if (api_policy_parse(p->body, &pc) == 0) {
-			if (pc.lock_after_hours > 0 &&
-			    now - d->last_seen_at > pc.lock_after_hours * 3600)
+			if (policy_lock_s(&pc) > 0 && now - d->last_seen_at > policy_lock_s(&pc))
 				json_array_append_new(
 					reasons,
 					json_string("offline longer than the policy allows"));

@@ -51,8 +51,8 @@ svc_policy_args(struct service *s, const struct policy *p, uint64_t args[4])
 		log_warn("service: policy %s has an unreadable body", p->name);
 		return;
 	}
-	args[0] = (uint64_t)c.lock_after_hours * 3600;
-	args[1] = (uint64_t)c.wipe_after_days * 86400;
+	args[0] = (uint64_t)policy_lock_s(&c);
+	args[1] = (uint64_t)policy_wipe_s(&c);
 	args[2] = (uint64_t)c.max_failed_unlocks;
 	args[3] = (uint64_t)p->version;
 }
@@ -387,4 +387,16 @@ svc_device_delete(struct service *s, const struct principal *p, const char *id,
 		return svc_store_fail(err, r, "device");
 	devstate_forget(&s->dev, id);
 	return 0;
+}
+
+int64_t
+policy_lock_s(const struct policy_content *c)
+{
+	return c->lock_after_seconds > 0 ? c->lock_after_seconds : c->lock_after_hours * 3600;
+}
+
+int64_t
+policy_wipe_s(const struct policy_content *c)
+{
+	return c->wipe_after_seconds > 0 ? c->wipe_after_seconds : c->wipe_after_days * 86400;
 }

@@ -132,6 +132,8 @@ struct policy_content {
 	int64_t key_rotation_days;  /* 0: never */
 	int64_t lock_after_hours;   /* offline this long: cleave-hv locks; 0: never */
 	int64_t wipe_after_days;    /* offline this long: cleave-hv wipes; 0: never */
+	int64_t lock_after_seconds; /* when > 0, replaces lock_after_hours (finer limits) */
+	int64_t wipe_after_seconds; /* when > 0, replaces wipe_after_days */
 	int64_t max_failed_unlocks; /* wipe after this many; 0: never */
 	char min_agent_version[32]; /* "" for any */
 };
@@ -154,6 +156,9 @@ int svc_policy_assign(struct service *s, const struct principal *p, const char *
 		      const char *name, struct svc_error *err);
 /* The policy a device follows (its own or the default); -ENOENT when none exists. */
 int svc_policy_effective(struct service *s, const struct device *d, struct policy *out);
+/* The offline limits of c in seconds (0: never): the *_seconds fields win when set. */
+int64_t policy_lock_s(const struct policy_content *c);
+int64_t policy_wipe_s(const struct policy_content *c);
 /* Parses a stored canonical body back into content (used for tickets); 0 or -EINVAL. */
 typedef int (*policy_parse_fn)(const char *body, struct policy_content *c);
 void service_set_policy_parser(struct service *s, policy_parse_fn fn);
