@@ -40,6 +40,7 @@ COMMON_SRC := $(wildcard common/*.c)
 CRYPTO_SRC := $(wildcard crypto/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c))
 HV_SRC     := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvctl.c,$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/lib/*.c))
+AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
@@ -52,10 +53,12 @@ LIBCRYPTO := $(BUILD)/lib/libclvcrypto.a
 LIBSERVER := $(BUILD)/lib/libserver.a
 LIBTEST   := $(BUILD)/lib/libtestlib.a
 LIBHV     := $(BUILD)/lib/libhv.a
+LIBAGENT  := $(BUILD)/lib/libagent.a
 
 SERVER_BIN := $(BUILD)/bin/cleave-server
 DEVSIM_BIN := $(BUILD)/bin/cleave-devsim
 TICKET_BIN := $(BUILD)/bin/cleave-ticket
+AGENT_BIN  := $(BUILD)/bin/cleave-agent
 # cleave-hv and its control tool exist once hypercall-bridge/hv/main.c and hvctl.c do.
 HV_BIN    := $(if $(wildcard hypercall-bridge/hv/main.c),$(BUILD)/bin/cleave-hv)
 HVCTL_BIN := $(if $(wildcard hypercall-bridge/hv/hvctl.c),$(BUILD)/bin/cleave-hvctl)
@@ -67,8 +70,8 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # test would relink every test binary.
 .SECONDARY: $(call obj,$(UNIT_SRC) $(INTEG_SRC) $(BENCH_SRC))
 
-.PHONY: all deps run test test-run asan bench fuzz format format-check clean
-all: $(SERVER_BIN) $(DEVSIM_BIN) $(TICKET_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
+.PHONY: demo all deps run test test-run asan bench fuzz format format-check clean
+all: $(SERVER_BIN) $(DEVSIM_BIN) $(TICKET_BIN) $(AGENT_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 
 deps:
 	@scripts/deps.sh
@@ -91,6 +94,7 @@ $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 $(LIBSERVER): $(call obj,$(SERVER_SRC)) $(BUILD)/obj/gen/migrations.o
 $(LIBTEST): $(call obj,$(TESTLIB_SRC))
 $(LIBHV): $(call obj,$(HV_SRC)) $(BUILD)/obj/empty.o
+$(LIBAGENT): $(call obj,$(AGENT_SRC))
 $(BUILD)/lib/%.a:
 	@mkdir -p $(@D)
 	@rm -f $@
@@ -123,11 +127,16 @@ $(BUILD)/bin/cleave-hvctl: $(call obj,hypercall-bridge/hv/hvctl.c) $(LIBHV) $(LI
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# The agent's objects live only in libagent.a (its unit tests link it too), never in other libs.
+$(AGENT_BIN): $(call obj,agent/main.c) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The corporate guest (freestanding) has its own rules, owned by hypercall-bridge/guest/.
 -include hypercall-bridge/guest/guest.mk
 
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
@@ -157,6 +166,11 @@ test-run:
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-run
+
+# The whole selective wipe on this machine: server, cleave-hv and agent, then a wipe by curl.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh $(BUILD)
 
 bench: deps
 	@$(MAKE) --no-print-directory all
