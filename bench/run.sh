@@ -232,6 +232,18 @@ else
 	echo "  hv_bench failed:"; tail -5 "$work/hvb.txt"; failed=1
 fi
 kill "$hvpid" 2>/dev/null; wait "$hvpid" 2>/dev/null
+
+# The product end to end (issue 4): admin POST -> verified receipt, agent online and parked.
+echo
+echo "End-to-end wipe (cleave-server + cleave-hv + cleave-agent, ${BENCH_E2E_ROUNDS:-20} rounds)"
+if CLEAVE_BIN="$BIN/bin" CLEAVE_TEST_OUT="$work" timeout 600 "$BIN/bench/e2e_bench" "${BENCH_E2E_ROUNDS:-20}" > "$work/e2e.txt" 2>&1; then
+	grep -v '^E2E ' "$work/e2e.txt" | tail -3 | sed 's/^/  /'
+	awk '/^E2E / { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "  total p50 %d ms, p99 %d ms (target p99 <= 1000 ms: %s)\n", v["total_p50_ms"], v["total_p99_ms"], v["total_p99_ms"] <= 1000 ? "met" : "MISSED"
+		printf "  delivery p50/p99 %d/%d ms, hypervisor wipe %d/%d ms, receipt upload + verification %d/%d ms\n", v["delivery_p50_ms"], v["delivery_p99_ms"], v["wipe_p50_ms"], v["wipe_p99_ms"], v["report_p50_ms"], v["report_p99_ms"] }' "$work/e2e.txt"
+else
+	echo "  e2e_bench failed:"; tail -5 "$work/e2e.txt"; failed=1
+fi
 if [ "$failed" -ne 0 ]; then
 	echo "bench: a step failed (see above); logs kept in $work"
 	exit 1
