@@ -495,11 +495,59 @@ test_e2e_forged_receipts_and_foreign_device(void)
 	e2e_down(&e);
 }
 
+/* Enrollment mistakes a newcomer makes get a clear message, a distinct exit code, and no state. */
+static void
+test_e2e_enroll_errors(void)
+{
+	struct e2e e;
+	char token[256], args[PATH_MAX * 3], out[4096], bad_url[64];
+	int rc;
+
+	CHECK(e2e_up(&e, "e2e-enrollerr", NULL) == 0, "start server and cleave-hv");
+	CHECK(admin_etoken(e.admin, "dan@example.com", 1, token, sizeof(token)) == 0, "token");
+	/* a wrong token: refused by the server (3) */
+	snprintf(args, sizeof(args),
+		 "enroll --server %s --token cet_wrong --ca-cert '%s' --hv-socket '%s'", e.s.url,
+		 e.s.cacert, e.hv.sock);
+	rc = e2e_agent_cmd(&e, args, out, sizeof(out));
+	CHECK(rc == 3 && strstr(out, "token") != NULL, "wrong token: exit %d: %s", rc, out);
+	/* nothing listening: unreachable (4) */
+	snprintf(bad_url, sizeof(bad_url), "https://127.0.0.1:1");
+	snprintf(args, sizeof(args),
+		 "enroll --server %s --token %s --ca-cert '%s' --hv-socket '%s'", bad_url, token,
+		 e.s.cacert, e.hv.sock);
+	rc = e2e_agent_cmd(&e, args, out, sizeof(out));
+	CHECK(rc == 4, "unreachable server: exit %d: %s", rc, out);
+	/* a pinned key that is not the server's: certificate mismatch (4) */
+	snprintf(args, sizeof(args),
+		 "enroll --server %s --token %s --pin-sha256 "
+		 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --hv-socket '%s'",
+		 e.s.url, token, e.hv.sock);
+	rc = e2e_agent_cmd(&e, args, out, sizeof(out));
+	CHECK(rc == 4 && (strstr(out, "certificate") != NULL || strstr(out, "pin") != NULL),
+	      "certificate mismatch: exit %d: %s", rc, out);
+	/* cleave-hv not running (5) */
+	snprintf(args, sizeof(args),
+		 "enroll --server %s --token %s --ca-cert '%s' --hv-socket /nonexistent/hv.sock",
+		 e.s.url, token, e.s.cacert);
+	rc = e2e_agent_cmd(&e, args, out, sizeof(out));
+	CHECK(rc == 5 && strstr(out, "cleave-hv") != NULL, "hypervisor not running: exit %d: %s",
+	      rc, out);
+	/* and the token was not used up by any of these: the right enrollment still works */
+	snprintf(args, sizeof(args),
+		 "enroll --server %s --token %s --ca-cert '%s' --hv-socket '%s'", e.s.url, token,
+		 e.s.cacert, e.hv.sock);
+	rc = e2e_agent_cmd(&e, args, out, sizeof(out));
+	CHECK(rc == 0, "enrollment after the mistakes: exit %d: %s", rc, out);
+	e2e_down(&e);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		{"e2e_wipe_verified_personal_untouched", test_e2e_wipe_verified_personal_untouched},
+		{"e2e_enroll_errors", test_e2e_enroll_errors},
 		{"e2e_lock_unlock_rekey_retire", test_e2e_lock_unlock_rekey_retire},
 		{"e2e_agent_kill9_mid_command", test_e2e_agent_kill9_mid_command},
 		{"e2e_server_restart_while_parked", test_e2e_server_restart_while_parked},
