@@ -48,6 +48,7 @@ struct agent {
 	char lease_problem[200];   /* the last reason a lease was not renewed (logged once) */
 	int64_t lease_at;          /* when cleave-hv's lease was last renewed (unix s), 0 never */
 	int64_t lease_len;         /* how long the server's leases run (s), 0 unknown */
+	int64_t attest_sent_at;    /* when an attestation last went with a check-in (unix s) */
 	char policy_warned[64];    /* the pending policy last warned about (logged once) */
 	int64_t policy_warned_version;
 };

@@ -54,6 +54,12 @@ hv_attest(struct agent *a, uint8_t raw[ATTEST_LEN])
 	return memcmp(at.owner_key, a->id.server_key, 32) == 0;
 }
 
+/*
+ * How often a check-in carries a fresh attestation. The server verifies each one (a signature
+ * check on its check-in path) and accepts hypervisor clocks within 10 minutes of its own.
+ */
+#define ATTEST_EVERY_S 300
+
 /* What we tell the server about ourselves; strings are static or live in a. */
 static void
 gather_state(struct agent *a, struct proto_state *ps)
@@ -73,8 +79,10 @@ gather_state(struct agent *a, struct proto_state *ps)
 	ps->corporate_state = names[s.state];
 	ps->key_epoch = (int64_t)s.key_epoch;
 	mine = hv_attest(a, att);
-	if (mine >= 0)
+	if (mine >= 0 && (int64_t)time(NULL) - a->attest_sent_at >= ATTEST_EVERY_S) {
 		ps->attestation = att;
+		a->attest_sent_at = (int64_t)time(NULL);
+	}
 	/*
 	 * After a wipe cleave-hv releases the enrollment and offers a fresh, empty corporate half
 	 * for the next one: for this device, the corporate half it managed is gone.

@@ -128,6 +128,21 @@ test_e2e_wipe_verified_personal_untouched(void)
 	CHECK(e2e_enroll(&e, "alice@example.com") == 0, "enroll (see %s)", e.agent_log);
 	CHECK(e2e_agent_start(&e, NULL) == 0, "agent");
 	CHECK(e2e_wait_reported(&e, "active", CMD_MS) == 0, "the agent never reported in");
+	{
+		char path[160], att[16] = "";
+
+		snprintf(path, sizeof(path), "/api/v1/devices/%s", e.device_id);
+		for (int k = 0; k < 200 && (att[0] == '\0' || strcmp(att, "enrolled") == 0); k++) {
+			json_t *dev = e2e_get(&e, path);
+
+			str_copy(att, sizeof(att),
+				 e2e_str(json_object_get(dev, "hypervisor"), "attestation"));
+			json_decref(dev);
+			usleep(50000);
+		}
+		CHECK(strcmp(att, "ok") == 0,
+		      "the agent's check-in attestation must verify on the server (%s)", att);
+	}
 	snprintf(personal, sizeof(personal), "%s.personal", e.agent_dir);
 	CHECK(personal_make(personal) == 0 &&
 		      personal_fingerprint(personal, before, sizeof(before)) == 0,
