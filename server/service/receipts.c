@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit/audit.h"
@@ -62,6 +63,42 @@ receipt_of_device(const struct device *dev, const uint8_t *buf, size_t len, size
 	return 0;
 }
 
+#define AUDIT_PAGE 32
+
+/*
+ * 1 when this device's auto receipt seq is already in the audit log (an agent that crashed
+ * between our answer and its ack to cleave-hv uploads it again), 0 when not, or -errno.
+ * Auto receipts are rare, so a bounded scan of the device's receipt entries is enough.
+ */
+static int
+auto_seen(struct service *s, const struct device *dev, uint64_t seq)
+{
+	struct audit_entry *page = calloc(AUDIT_PAGE, sizeof(*page));
+	struct audit_filter f = {
+		.action = "device.receipt", .target = dev->id, .limit = AUDIT_PAGE};
+	char want[40];
+	int found = 0, r = 0;
+
+	if (page == NULL)
+		return -ENOMEM;
+	snprintf(want, sizeof(want), "seq=%llu ", (unsigned long long)seq);
+	for (int p = 0; p < 64 && !found; p++) { /* at most 2,048 entries */
+		size_t n = 0;
+
+		r = s->st->ops->audit_list(s->st, &f, page, &n);
+		if (r != 0)
+			break;
+		for (size_t i = 0; i < n && !found; i++)
+			found = strcmp(page[i].outcome, "rejected") != 0 &&
+				strncmp(page[i].detail, want, strlen(want)) == 0;
+		if (n < AUDIT_PAGE)
+			break;
+		f.after = page[n - 1].seq;
+	}
+	free(page);
+	return r != 0 ? r : found;
+}
+
 /* Records a receipt cleave-hv made on its own: audit entry with the receipt, reported state. */
 static int
 record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
@@ -76,6 +113,15 @@ record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
 	snprintf(detail, sizeof(detail), "seq=%llu result=%d receipt=%s",
 		 (unsigned long long)rc->seq, rc->result, b64);
 	r = s->st->ops->tx_begin(s->st);
+	if (r == 0) {
+		int seen = auto_seen(s, dev, rc->seq);
+
+		if (seen == 1) {
+			s->st->ops->tx_rollback(s->st);
+			return 0; /* already recorded: the device sent it again */
+		}
+		r = seen < 0 ? seen : 0;
+	}
 	if (r == 0)
 		r = s->st->ops->device_get(s->st, dev->id, &d);
 	if (r == 0 && rc->result == 0) {
