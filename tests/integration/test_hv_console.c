@@ -579,6 +579,28 @@ kvm_ready(void)
 	return 1;
 }
 
+/*
+ * cleave-hv with the real guest, and `cleave-hvctl console` attached to it showing the
+ * prompt. 0, or -1 after saying which step failed.
+ */
+static int
+boot_attached(struct hvcon *p, struct ctl *a)
+{
+	if (hv_prepare(p, NULL, (uid_t)-1, NULL) != 0 || hv_start(p, 0) != 0) {
+		printf("    cleave-hv did not start (log %s)\n", p->log);
+		return -1;
+	}
+	if (ctl_start(a, p, NULL, (uid_t)-1) != 0) {
+		printf("    cannot start cleave-hvctl\n");
+		return -1;
+	}
+	if (!ctl_wait(a, "corp> ", 0, BOOT_MS)) {
+		printf("    no prompt; got: %s | %s\n", a->buf, a->ebuf);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 test_console_attach_replay_and_command(void)
 {
@@ -589,11 +611,8 @@ test_console_attach_replay_and_command(void)
 
 	if (!kvm_ready())
 		return;
-	CHECK(hv_prepare(&p, NULL, (uid_t)-1, NULL) == 0 && hv_start(&p, 0) == 0,
-	      "cleave-hv did not start (log %s)", p.log);
 	/* the console socket beside --socket; the banner comes from the scrollback */
-	CHECK(ctl_start(&a, &p, NULL, (uid_t)-1) == 0, "start cleave-hvctl");
-	CHECK(ctl_wait(&a, "corp> ", 0, BOOT_MS), "no prompt; got: %s | %s", a.buf, a.ebuf);
+	CHECK(boot_attached(&p, &a) == 0, "cleave-hv with an attached console");
 	CHECK(strstr(a.buf, "cleave corporate guest") != NULL, "no banner: %s", a.buf);
 	from = a.len;
 	CHECK(ctl_send(&a, "version\n") == 0, "type");
@@ -638,10 +657,7 @@ test_console_closed_when_hv_exits(void)
 
 	if (!kvm_ready())
 		return;
-	CHECK(hv_prepare(&p, NULL, (uid_t)-1, NULL) == 0 && hv_start(&p, 0) == 0,
-	      "cleave-hv did not start (log %s)", p.log);
-	CHECK(ctl_start(&a, &p, NULL, (uid_t)-1) == 0, "start cleave-hvctl");
-	CHECK(ctl_wait(&a, "corp> ", 0, BOOT_MS), "no prompt: %s | %s", a.buf, a.ebuf);
+	CHECK(boot_attached(&p, &a) == 0, "cleave-hv with an attached console");
 	/* stdin stays open: only cleave-hv's exit ends the session */
 	st = hv_stop(&p, SIGTERM);
 	CHECK(st == 0, "cleave-hv exit status %d", st);
@@ -711,10 +727,7 @@ test_console_lock_erases_screen(void)
 
 	if (!kvm_ready())
 		return;
-	CHECK(hv_prepare(&p, NULL, (uid_t)-1, NULL) == 0 && hv_start(&p, 0) == 0,
-	      "cleave-hv did not start (log %s)", p.log);
-	CHECK(ctl_start(&a, &p, NULL, (uid_t)-1) == 0, "start cleave-hvctl");
-	CHECK(ctl_wait(&a, "corp> ", 0, BOOT_MS), "no prompt: %s | %s", a.buf, a.ebuf);
+	CHECK(boot_attached(&p, &a) == 0, "cleave-hv with an attached console");
 	from = a.len;
 	CHECK(ctl_send(&a, "version\n") == 0, "type");
 	CHECK(ctl_wait(&a, "version: abi 1.0", from, REPLY_MS), "no answer: %s", a.buf + from);

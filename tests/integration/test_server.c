@@ -930,6 +930,26 @@ test_device_lease_receipts_unenroll(void)
 	j = get_json(e.admin, path, &st);
 	CHECK(st == 200 && strcmp(jstr(j, "status"), "retired") == 0, "device must be retired");
 	json_decref(j);
+	/* a retired device cannot unenroll again: its requests are refused */
+	CHECK(dev_req(&d, dc, "POST", "/device/v1/unenroll", "{}", 0, &r) == 0, "tx");
+	CHECK_STATUS(r, 403);
+	resp_free(&r);
+	/* more than 16 receipts in one upload is refused as a whole */
+	{
+		char *big = malloc(17 * 440 + 32);
+		size_t at;
+
+		CHECK(big != NULL, "malloc");
+		at = (size_t)sprintf(big, "{\"receipts\":[");
+		for (int k = 0; k < 17; k++)
+			at += (size_t)sprintf(big + at, "%s\"%s\"", k ? "," : "", rb64);
+		sprintf(big + at, "]}");
+		CHECK(dev_req(&o, oc, "POST", "/device/v1/receipts", big, 0, &r) == 0, "tx");
+		free(big);
+		CHECK_STATUS(r, 422);
+		CHECK(strstr(r.body, "1 to 16") != NULL, "%s", r.body);
+		resp_free(&r);
+	}
 	client_free(dc);
 	client_free(oc);
 	dev_fini(&d);
