@@ -92,6 +92,16 @@ $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBSERVER): $(call obj,$(SERVER_SRC)) $(BUILD)/obj/gen/migrations.o
+# Unit tests link a copy of the server library whose store is built with its test hooks
+# (server/store/store_fault.h); cleave-server itself never contains them.
+STORE_SRC := $(wildcard server/store/*.c)
+HOOK_OBJ  := $(patsubst %.c,$(BUILD)/obj-hooks/%.o,$(STORE_SRC))
+LIBSERVER_T := $(BUILD)/lib/libserver-hooks.a
+$(BUILD)/obj-hooks/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $< (test hooks)"
+	@$(CC) $(CPPFLAGS) -DCLEAVE_TEST_HOOKS $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+$(LIBSERVER_T): $(call obj,$(filter-out $(STORE_SRC),$(SERVER_SRC))) $(HOOK_OBJ) $(BUILD)/obj/gen/migrations.o
 $(LIBTEST): $(call obj,$(TESTLIB_SRC))
 $(LIBHV): $(call obj,$(HV_SRC)) $(BUILD)/obj/empty.o
 $(LIBAGENT): $(call obj,$(AGENT_SRC))
@@ -136,7 +146,7 @@ $(AGENT_BIN): $(call obj,agent/main.c) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCO
 # The corporate guest (freestanding) has its own rules, owned by hypercall-bridge/guest/.
 -include hypercall-bridge/guest/guest.mk
 
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
@@ -205,4 +215,4 @@ format-check:
 clean:
 	rm -rf build build-asan
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-hooks -name '*.d' 2>/dev/null)

@@ -361,9 +361,8 @@ h_device_policy(struct call *c)
 	if (body == NULL)
 		return;
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") == 0) {
-		if (svc_policy_assign(c->a->svc, &c->who, c->param[0], given ? name : "", &err) !=
-			    0 ||
-		    svc_device_get(c->a->svc, &c->who, c->param[0], &d, &err) != 0)
+		if (svc_policy_assign(c->a->svc, &c->who, c->param[0], given ? name : "", &d,
+				      &err) != 0)
 			reply_svc_error(c->rs, &err);
 		else
 			reply_json(c->rs, 200, device_json(c->a, &d));
@@ -549,8 +548,7 @@ h_default_policy_put(struct call *c)
 	if (body == NULL)
 		return;
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") == 0) {
-		if (svc_policy_set_default(c->a->svc, &c->who, name, &err) != 0 ||
-		    svc_policy_get(c->a->svc, &c->who, name, &p, &err) != 0)
+		if (svc_policy_set_default(c->a->svc, &c->who, name, &p, &err) != 0)
 			reply_svc_error(c->rs, &err);
 		else
 			reply_json(c->rs, 200, policy_json(&p));

@@ -38,60 +38,87 @@ attest_verdict(const struct device *d, const uint8_t *buf, int64_t now_ms)
 	return "ok";
 }
 
-/* Applies what the device reported; returns 1 when the record changed. */
-static int
-apply_report(struct service *s, struct device *d, const struct device_report *rep)
+/*
+ * Applies what the device reported to d; verdict is attest_verdict() of the report's
+ * attestation, or NULL without one. Returns the DEV_F_* bits of the columns it changed.
+ */
+static unsigned
+apply_report(struct device *d, const struct device_report *rep, const char *verdict)
 {
-	int ch = 0;
+	unsigned ch = 0;
 
 	if (rep == NULL)
 		return 0;
-	if (rep->attestation != NULL) {
-		const char *v = attest_verdict(d, rep->attestation, service_now_ms(s));
-
-		if (strcmp(v, d->attest_status) != 0) {
-			if (strcmp(v, "mismatch") == 0)
-				log_warn("device %s: its hypervisor attestation does not match "
-					 "enrollment (key, measurement, signature or clock)",
-					 d->id);
-			str_copy(d->attest_status, sizeof(d->attest_status), v);
-			ch = 1;
-		}
+	if (verdict != NULL && strcmp(verdict, d->attest_status) != 0) {
+		str_copy(d->attest_status, sizeof(d->attest_status), verdict);
+		ch |= DEV_F_ATTEST;
 	}
 	if (str_changed(rep->corporate_state, d->reported_state)) {
 		str_copy(d->reported_state, sizeof(d->reported_state), rep->corporate_state);
-		ch = 1;
+		ch |= DEV_F_REPORTED;
 	}
 	if (str_changed(rep->policy_name, d->applied_policy_name)) {
 		str_copy(d->applied_policy_name, sizeof(d->applied_policy_name), rep->policy_name);
-		ch = 1;
+		ch |= DEV_F_APPLIED;
 	}
 	if (rep->policy_version >= 0 && rep->policy_version != d->applied_policy_version) {
 		d->applied_policy_version = rep->policy_version;
-		ch = 1;
+		ch |= DEV_F_APPLIED;
 	}
 	if (rep->key_epoch >= 0 && rep->key_epoch != d->key_epoch) {
 		d->key_epoch = rep->key_epoch;
-		ch = 1;
+		ch |= DEV_F_KEY_EPOCH;
 	}
 	if (str_changed(rep->agent_version, d->agent_version)) {
 		str_copy(d->agent_version, sizeof(d->agent_version), rep->agent_version);
-		ch = 1;
+		ch |= DEV_F_AGENT;
 	}
 	return ch;
 }
 
-/* Marks queued commands delivered and writes a changed report, in one transaction. */
+/* Keeps the open commands the device has not acknowledged yet; 1 when one is still queued. */
 static int
-checkin_write(struct service *s, struct device *dev, int report_changed, struct checkin_result *r)
+pending_of(const struct command *open, size_t n, struct checkin_result *r)
 {
+	int queued = 0;
+
+	r->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(open[i].status, "acknowledged") == 0)
+			continue;
+		queued |= strcmp(open[i].status, "queued") == 0;
+		r->commands[r->n++] = open[i];
+	}
+	return queued;
+}
+
+/*
+ * The writing half of a check-in, in one transaction on rows read inside it: the device's
+ * report is applied to the device as it is now (not as it was when the request was
+ * authenticated), and queued commands become delivered only if they are still queued, so a
+ * command canceled or finished meanwhile is never handed out or set back.
+ */
+static int
+checkin_write(struct service *s, struct device *dev, const struct device_report *rep,
+	      const char *verdict, struct checkin_result *r, unsigned *changed)
+{
+	struct command open[CHECKIN_MAX_COMMANDS];
 	int64_t now = svc_now_s(s);
+	size_t n = 0;
 	int rc = s->st->ops->tx_begin(s->st);
 
 	if (rc != 0)
 		return rc;
-	if (report_changed)
-		rc = s->st->ops->device_update(s->st, dev);
+	rc = s->st->ops->device_get_for_update(s->st, dev->id, dev);
+	if (rc == 0) {
+		*changed = apply_report(dev, rep, verdict);
+		if (*changed != 0)
+			rc = s->st->ops->device_patch(s->st, dev, *changed);
+	}
+	if (rc == 0)
+		rc = s->st->ops->command_open(s->st, dev->id, open, CHECKIN_MAX_COMMANDS, &n);
+	if (rc == 0)
+		pending_of(open, n, r);
 	for (size_t i = 0; rc == 0 && i < r->n; i++) {
 		struct command *c = &r->commands[i];
 
@@ -99,7 +126,7 @@ checkin_write(struct service *s, struct device *dev, int report_changed, struct 
 			continue;
 		str_copy(c->status, sizeof(c->status), "delivered");
 		c->delivered_at = now;
-		rc = s->st->ops->command_update(s->st, c);
+		rc = s->st->ops->command_update(s->st, c, "queued");
 	}
 	if (rc == 0)
 		return s->st->ops->tx_commit(s->st);
@@ -112,36 +139,43 @@ svc_checkin(struct service *s, struct device *dev, const struct device_report *r
 	    struct checkin_result *r, uint64_t *gen, struct svc_error *err)
 {
 	struct command open[CHECKIN_MAX_COMMANDS];
-	size_t n = 0, k = 0;
-	int changed = apply_report(s, dev, rep), need_write = changed;
+	struct device probe = *dev;
+	const char *verdict = NULL;
+	unsigned changed = 0;
+	size_t n = 0;
 	int rc;
 
 	if (rep != NULL) /* a parked request coming back is the same check-in */
 		atomic_fetch_add(&s->checkins, 1);
+	if (rep != NULL && rep->attestation != NULL)
+		verdict = attest_verdict(dev, rep->attestation, service_now_ms(s));
 	/* Read the generation before looking, so a command queued after the look wakes us. */
 	*gen = devstate_gen(&s->dev, dev->id);
 	r->n = 0;
 	r->policy_pending = 0;
+	/*
+	 * A look without the writer lock first: most check-ins find nothing new and write nothing.
+	 * Anything to write (a changed report, a queued command) is redone inside a transaction.
+	 */
 	rc = s->st->ops->command_open(s->st, dev->id, open, CHECKIN_MAX_COMMANDS, &n);
 	if (rc != 0)
 		return svc_store_fail(err, rc, "command");
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(open[i].status, "acknowledged") == 0)
-			continue;
-		if (strcmp(open[i].status, "queued") == 0)
-			need_write = 1;
-		r->commands[k++] = open[i];
+	if (pending_of(open, n, r) || apply_report(&probe, rep, verdict) != 0) {
+		rc = checkin_write(s, dev, rep, verdict, r, &changed);
+		if (rc == -ENOENT)
+			return svc_fail(err, SVC_UNAUTHORIZED, "device %s no longer exists",
+					dev->id);
+		if (rc != 0)
+			return svc_store_fail(err, rc, "command");
+		if ((changed & DEV_F_ATTEST) && strcmp(dev->attest_status, "mismatch") == 0)
+			log_warn("device %s: its hypervisor attestation does not match enrollment "
+				 "(key, measurement, signature or clock)",
+				 dev->id);
 	}
-	r->n = k;
 	if (svc_policy_effective(s, dev, &r->policy) == 0 &&
 	    (strcmp(r->policy.name, dev->applied_policy_name) != 0 ||
 	     r->policy.version != dev->applied_policy_version))
 		r->policy_pending = 1;
-	if (need_write) {
-		rc = checkin_write(s, dev, changed, r);
-		if (rc != 0)
-			return svc_store_fail(err, rc, "command");
-	}
 	return 0;
 }
 
@@ -164,6 +198,7 @@ int
 svc_command_ack(struct service *s, const struct device *dev, const char *cmd_id,
 		struct command *out, struct svc_error *err)
 {
+	char from[16];
 	int r = s->st->ops->tx_begin(s->st);
 
 	if (r != 0)
@@ -179,11 +214,12 @@ svc_command_ack(struct service *s, const struct device *dev, const char *cmd_id,
 			return svc_fail(err, SVC_CONFLICT, "command %s was canceled", cmd_id);
 		return 0; /* already acknowledged or finished: acknowledging again is harmless */
 	}
+	str_copy(from, sizeof(from), out->status);
 	str_copy(out->status, sizeof(out->status), "acknowledged");
 	out->acknowledged_at = svc_now_s(s);
 	if (out->delivered_at == 0)
 		out->delivered_at = out->acknowledged_at;
-	r = s->st->ops->command_update(s->st, out);
+	r = s->st->ops->command_update(s->st, out, from);
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), dev->id, "command.ack", cmd_id, "ok",
 				 out->type);
@@ -220,22 +256,30 @@ receipt_check(const struct device *dev, const struct command *c, const uint8_t *
 	return 0;
 }
 
-/* What a completed command means for the device record. */
-static void
+/* What a completed command means for the device record; returns the DEV_F_* bits it set. */
+static unsigned
 apply_completion(struct device *d, const struct command *c, const struct receipt *rc)
 {
+	unsigned ch = DEV_F_REPORTED;
+
 	if (strcmp(c->type, "wipe") == 0) {
 		str_copy(d->reported_state, sizeof(d->reported_state), "wiped");
 	} else if (strcmp(c->type, "retire") == 0) {
 		str_copy(d->reported_state, sizeof(d->reported_state), "wiped");
 		str_copy(d->status, sizeof(d->status), "retired");
+		ch |= DEV_F_STATUS;
 	} else if (strcmp(c->type, "lock") == 0) {
 		str_copy(d->reported_state, sizeof(d->reported_state), "locked");
 	} else if (strcmp(c->type, "unlock") == 0) {
 		str_copy(d->reported_state, sizeof(d->reported_state), "active");
+	} else {
+		ch = 0;
 	}
-	if (rc != NULL)
+	if (rc != NULL) {
 		d->key_epoch = (int64_t)rc->epoch_after;
+		ch |= DEV_F_KEY_EPOCH;
+	}
+	return ch;
 }
 
 static int
@@ -244,7 +288,7 @@ result_tx(struct service *s, const struct device *dev, const char *cmd_id,
 {
 	struct receipt rc;
 	struct device d;
-	char detail[STORE_TEXT_MAX];
+	char detail[STORE_TEXT_MAX], from[16];
 	int ok = strcmp(res->status, "completed") == 0;
 	int r = own_command(s, dev, cmd_id, out, err);
 
@@ -264,15 +308,18 @@ result_tx(struct service *s, const struct device *dev, const char *cmd_id,
 		out->receipt_len = res->receipt_len;
 		out->verified = ok && rc.result == 0;
 	}
+	str_copy(from, sizeof(from), out->status);
 	str_copy(out->status, sizeof(out->status), res->status);
 	str_copy(out->result_detail, sizeof(out->result_detail), res->detail ? res->detail : "");
 	out->completed_at = svc_now_s(s);
-	r = s->st->ops->command_update(s->st, out);
+	r = s->st->ops->command_update(s->st, out, from);
 	if (r == 0 && ok) {
-		r = s->st->ops->device_get(s->st, dev->id, &d);
+		r = s->st->ops->device_get_for_update(s->st, dev->id, &d);
 		if (r == 0) {
-			apply_completion(&d, out, out->receipt_len > 0 ? &rc : NULL);
-			r = s->st->ops->device_update(s->st, &d);
+			unsigned ch = apply_completion(&d, out, out->receipt_len > 0 ? &rc : NULL);
+
+			if (ch != 0)
+				r = s->st->ops->device_patch(s->st, &d, ch);
 		}
 	}
 	snprintf(detail, sizeof(detail), "type=%s receipt=%s detail=%s", out->type,

@@ -96,7 +96,10 @@ svc_command_queue_tx(struct service *s, struct device *d, const char *type, cons
 		str_copy(c->idempotency_key, sizeof(c->idempotency_key), idem_key);
 		memcpy(c->request_hash, request_hash, sizeof(c->request_hash));
 	}
-	c->counter = d->ticket_counter + 1;
+	/* The counter is taken from the row itself, never from the caller's copy of it. */
+	r = s->st->ops->device_next_counter(s->st, d->id, &c->counter);
+	if (r != 0)
+		return r;
 	c->created_at = svc_now_s(s);
 	c->expires_at = c->created_at + (expires_in_s > 0 ? expires_in_s : s->cfg.command_ttl_s);
 	r = sign_ticket(s, d, c, ticket_type_from_name(type), args);
@@ -106,11 +109,12 @@ svc_command_queue_tx(struct service *s, struct device *d, const char *type, cons
 	if (r != 0)
 		return r;
 	d->ticket_counter = c->counter;
-	if (desired != NULL)
+	if (desired != NULL) {
 		str_copy(d->desired_state, sizeof(d->desired_state), desired);
-	r = s->st->ops->device_update(s->st, d);
-	if (r != 0)
-		return r;
+		r = s->st->ops->device_patch(s->st, d, DEV_F_DESIRED);
+		if (r != 0)
+			return r;
+	}
 	snprintf(detail, sizeof(detail), "device=%s type=%s counter=%lld reason=%s", d->id, type,
 		 (long long)c->counter, c->reason);
 	return audit_append(s->st, service_now_ms(s), created_by, "command.create", c->id, "ok",
@@ -154,7 +158,7 @@ svc_command_create(struct service *s, const struct principal *p, const struct co
 		if (r != -ENOENT)
 			goto fail;
 	}
-	r = s->st->ops->device_get(s->st, rq->device_id, &d);
+	r = s->st->ops->device_get_for_update(s->st, rq->device_id, &d);
 	if (r == -ENOENT) {
 		s->st->ops->tx_rollback(s->st);
 		return svc_fail(err, SVC_NOT_FOUND, "no device with id %s", rq->device_id);
@@ -240,7 +244,7 @@ recompute_desired(struct service *s, struct device *d)
 	free(page);
 	if (r == 0) {
 		str_copy(d->desired_state, sizeof(d->desired_state), desired);
-		r = s->st->ops->device_update(s->st, d);
+		r = s->st->ops->device_patch(s->st, d, DEV_F_DESIRED);
 	}
 	return r;
 }
@@ -249,7 +253,7 @@ int
 svc_recompute_desired(struct service *s, const char *device_id)
 {
 	struct device d;
-	int r = s->st->ops->device_get(s->st, device_id, &d);
+	int r = s->st->ops->device_get_for_update(s->st, device_id, &d);
 
 	return r == 0 ? recompute_desired(s, &d) : r;
 }
@@ -286,7 +290,7 @@ svc_command_cancel(struct service *s, const struct principal *p, const char *id,
 	}
 	str_copy(out->status, sizeof(out->status), "canceled");
 	out->completed_at = svc_now_s(s);
-	r = s->st->ops->command_update(s->st, out);
+	r = s->st->ops->command_update(s->st, out, "queued");
 	if (r == 0)
 		r = svc_recompute_desired(s, out->device_id);
 	if (r == 0)

@@ -71,7 +71,7 @@ queue_policy_tx(struct service *s, const struct policy *p, char (*ids)[STORE_ID_
 	for (size_t i = 0; i < n; i++) {
 		struct device d;
 		struct command c;
-		int r = s->st->ops->device_get(s->st, ids[i], &d);
+		int r = s->st->ops->device_get_for_update(s->st, ids[i], &d);
 
 		if (r == -ENOENT)
 			continue;
@@ -207,7 +207,7 @@ svc_policy_list(struct service *s, const struct principal *p, struct policy *out
 
 int
 svc_policy_set_default(struct service *s, const struct principal *p, const char *name,
-		       struct svc_error *err)
+		       struct policy *out, struct svc_error *err)
 {
 	struct policy np, old;
 	char(*ids)[STORE_ID_MAX] = NULL;
@@ -226,6 +226,7 @@ svc_policy_set_default(struct service *s, const struct principal *p, const char 
 	}
 	if (r == 0 && s->st->ops->policy_default(s->st, &old) == 0 && strcmp(old.name, name) == 0) {
 		s->st->ops->tx_rollback(s->st);
+		*out = np;
 		return 0;
 	}
 	if (r == 0)
@@ -245,12 +246,14 @@ svc_policy_set_default(struct service *s, const struct principal *p, const char 
 	if (r == 0)
 		notify_all(s, ids, n);
 	free(ids);
+	if (r == 0)
+		*out = np;
 	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
 }
 
 int
 svc_policy_assign(struct service *s, const struct principal *p, const char *device_id,
-		  const char *name, struct svc_error *err)
+		  const char *name, struct device *out, struct svc_error *err)
 {
 	struct device d;
 	struct policy pol;
@@ -263,7 +266,7 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 	r = s->st->ops->tx_begin(s->st);
 	if (r != 0)
 		return svc_store_fail(err, r, "device");
-	r = s->st->ops->device_get(s->st, device_id, &d);
+	r = s->st->ops->device_get_for_update(s->st, device_id, &d);
 	if (r == -ENOENT) {
 		s->st->ops->tx_rollback(s->st);
 		return svc_fail(err, SVC_NOT_FOUND, "no device with id %s", device_id);
@@ -278,11 +281,12 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 	}
 	if (r == 0 && strcmp(d.policy_name, name) == 0) {
 		s->st->ops->tx_rollback(s->st);
+		*out = d;
 		return 0;
 	}
 	if (r == 0) {
 		str_copy(d.policy_name, sizeof(d.policy_name), name);
-		r = s->st->ops->device_update(s->st, &d);
+		r = s->st->ops->device_patch(s->st, &d, DEV_F_POLICY);
 	}
 	if (r == 0 && svc_policy_effective(s, &d, &pol) == 0) {
 		svc_policy_args(s, &pol, args);
@@ -298,6 +302,7 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 	if (r != 0)
 		return svc_store_fail(err, r, "device");
 	svc_notify(s, device_id);
+	*out = d;
 	return 0;
 }
 

@@ -191,6 +191,18 @@ devstate_take_dirty(struct devstate *t, char (*ids)[STORE_ID_MAX], int64_t *seen
 }
 
 void
+devstate_mark_dirty(struct devstate *t, const char *id)
+{
+	struct devstate_entry *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = lookup(t, id, 0);
+	if (e != NULL)
+		e->dirty = 1; /* its values only grew since they were taken */
+	pthread_mutex_unlock(&t->lock);
+}
+
+void
 devstate_forget(struct devstate *t, const char *id)
 {
 	size_t k;

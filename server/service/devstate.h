@@ -50,6 +50,8 @@ int devstate_accept_nonce(struct devstate *t, const char *id, int64_t stored_seq
 /* Snapshot of dirty entries for flushing: fills ids/seen/seq, clears dirty. */
 size_t devstate_take_dirty(struct devstate *t, char (*ids)[STORE_ID_MAX], int64_t *seen,
 			   int64_t *seq, size_t max);
+/* Marks a device's entry for flushing again (its last flush did not reach the store). */
+void devstate_mark_dirty(struct devstate *t, const char *id);
 /* Forgets a device (after delete). */
 void devstate_forget(struct devstate *t, const char *id);
 

@@ -126,7 +126,8 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 	int r = etoken_usable(s, rq->etoken_secret, &t, err);
 
 	if (r != 0) {
-		svc_audit_event(s, "anonymous", "device.enroll", "", "denied", err->detail);
+		if (err->kind == SVC_ENROLL_DENIED) /* not a storage failure */
+			svc_audit_event(s, "anonymous", "device.enroll", "", "denied", err->detail);
 		return r;
 	}
 	r = attestation_ok(rq, &a, err);

@@ -122,13 +122,13 @@ record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
 		}
 		r = seen < 0 ? seen : 0;
 	}
-	if (r == 0)
-		r = s->st->ops->device_get(s->st, dev->id, &d);
 	if (r == 0 && rc->result == 0) {
+		memset(&d, 0, sizeof(d));
+		str_copy(d.id, sizeof(d.id), dev->id);
 		str_copy(d.reported_state, sizeof(d.reported_state),
 			 rc->type == RECEIPT_AUTO_WIPE ? "wiped" : "locked");
 		d.key_epoch = (int64_t)rc->epoch_after;
-		r = s->st->ops->device_update(s->st, &d);
+		r = s->st->ops->device_patch(s->st, &d, DEV_F_REPORTED | DEV_F_KEY_EPOCH);
 	}
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), dev->id, "device.receipt", dev->id, what,
@@ -206,7 +206,7 @@ svc_unenroll(struct service *s, const struct device *dev, struct command *out, i
 	*created = 0;
 	r = s->st->ops->tx_begin(s->st);
 	if (r == 0)
-		r = s->st->ops->device_get(s->st, dev->id, &d);
+		r = s->st->ops->device_get_for_update(s->st, dev->id, &d);
 	if (r == 0)
 		r = s->st->ops->command_open(s->st, dev->id, open, CHECKIN_MAX_COMMANDS, &n);
 	if (r != 0) {

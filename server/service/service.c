@@ -55,6 +55,14 @@ svc_store_fail(struct svc_error *err, int r, const char *what)
 		return svc_fail(err, SVC_NOT_FOUND, "%s not found", what);
 	if (r == -ENOMEM)
 		return svc_fail(err, SVC_UNAVAILABLE, "the server is out of memory; retry later");
+	if (r == -ENOSPC)
+		return svc_fail(err, SVC_UNAVAILABLE,
+				"the server's disk is full; nothing was changed, retry later");
+	if (r == -EBUSY)
+		return svc_fail(err, SVC_UNAVAILABLE, "the database is busy; retry later");
+	/* Backend failures were logged where they happened; a conflict here is a bug of ours. */
+	if (r != -EIO)
+		log_err("service: %s: unexpected storage result: %s", what, strerror(-r));
 	return svc_fail(err, SVC_INTERNAL, "storage failure");
 }
 
@@ -136,6 +144,21 @@ service_new(struct store *st, const struct ed25519_key *ticket_key,
 	return 0;
 }
 
+/*
+ * Logs a failure of periodic work once, not once a second: the first failure of a kind is a
+ * warning, repeats are silent, and the first success after failures says so.
+ */
+static void
+tick_outcome(struct service *s, int which, int r, const char *what)
+{
+	if (r != 0 && !s->tick_failing[which])
+		log_warn("service: %s failed (%s); retrying every second", what, strerror(-r));
+	else if (r == 0 && s->tick_failing[which])
+		log_info("service: %s works again", what);
+	s->tick_failing[which] = r != 0;
+}
+
+/* Writes batched check-in times and signature counters; what fails stays queued for later. */
 static void
 flush_checkins(struct service *s)
 {
@@ -143,49 +166,77 @@ flush_checkins(struct service *s)
 	char ids[BATCH][STORE_ID_MAX];
 	int64_t seen[BATCH], seq[BATCH];
 	size_t n;
+	int r = 0;
 
 	/* Bounded: each round takes up to BATCH devices; at most 64 rounds per tick. */
-	for (int round = 0; round < 64; round++) {
+	for (int round = 0; round < 64 && r == 0; round++) {
 		n = devstate_take_dirty(&s->dev, ids, seen, seq, BATCH);
 		if (n == 0)
-			return;
-		if (s->st->ops->tx_begin(s->st) != 0)
-			return;
-		for (size_t i = 0; i < n; i++)
-			s->st->ops->device_touch(s->st, ids[i], seen[i], seq[i]);
-		if (s->st->ops->tx_commit(s->st) != 0)
-			log_warn("service: could not record check-in times of %zu devices", n);
+			break;
+		r = s->st->ops->tx_begin(s->st);
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			r = s->st->ops->device_touch(s->st, ids[i], seen[i], seq[i]);
+			if (r == -ENOENT) /* deleted meanwhile */
+				r = 0;
+		}
+		if (r == 0)
+			r = s->st->ops->tx_commit(s->st);
+		else
+			s->st->ops->tx_rollback(s->st);
+		if (r != 0)
+			for (size_t i = 0; i < n; i++)
+				devstate_mark_dirty(&s->dev, ids[i]);
 	}
+	tick_outcome(s, TICK_FLUSH, r, "recording check-in times and signature counters");
+}
+
+/* Expires commands past their expiry, with their desired states and one audit entry. */
+static int
+expire_commands(struct service *s, size_t *expired)
+{
+	enum { BATCH = 256 };
+	char devices[BATCH][STORE_ID_MAX];
+	int64_t now = svc_now_s(s);
+	size_t n = BATCH;
+	int r;
+
+	*expired = 0;
+	r = s->st->ops->tx_begin(s->st);
+	/* Bounded: at most 16 batches a tick; the rest expire at the next tick. */
+	for (int round = 0; r == 0 && round < 16 && n == BATCH; round++) {
+		r = s->st->ops->command_expire(s->st, now, devices, BATCH, &n);
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			r = svc_recompute_desired(s, devices[i]);
+			if (r == -ENOENT)
+				r = 0;
+		}
+		*expired += n;
+	}
+	if (r == 0 && *expired > 0) {
+		char detail[64];
+
+		snprintf(detail, sizeof(detail), "%zu commands passed their expiry", *expired);
+		r = audit_append(s->st, service_now_ms(s), "system", "command.expire", "", "ok",
+				 detail);
+	}
+	if (r == 0)
+		r = s->st->ops->nonce_purge(s->st, now);
+	if (r == 0)
+		return s->st->ops->tx_commit(s->st);
+	s->st->ops->tx_rollback(s->st);
+	return r;
 }
 
 void
 service_tick(struct service *s)
 {
-	enum { BATCH = 256 };
-	char devices[BATCH][STORE_ID_MAX];
-	int64_t now = svc_now_s(s);
-	size_t expired = 0, n = BATCH;
+	size_t expired = 0;
+	int r;
 
 	flush_checkins(s);
-	if (s->st->ops->tx_begin(s->st) != 0)
-		return;
-	/* Bounded: at most 16 batches a tick; the rest expire at the next tick. */
-	for (int round = 0; round < 16 && n == BATCH; round++) {
-		if (s->st->ops->command_expire(s->st, now, devices, BATCH, &n) != 0)
-			break;
-		for (size_t i = 0; i < n; i++)
-			svc_recompute_desired(s, devices[i]);
-		expired += n;
-	}
-	if (expired > 0) {
-		char detail[64];
-
-		snprintf(detail, sizeof(detail), "%zu commands passed their expiry", expired);
-		audit_append(s->st, service_now_ms(s), "system", "command.expire", "", "ok",
-			     detail);
-	}
-	s->st->ops->nonce_purge(s->st, now);
-	if (s->st->ops->tx_commit(s->st) == 0 && expired > 0)
+	r = expire_commands(s, &expired);
+	tick_outcome(s, TICK_EXPIRE, r, "expiring commands");
+	if (r == 0 && expired > 0)
 		log_info("service: %zu commands expired", expired);
 }
 

@@ -149,11 +149,12 @@ int svc_policy_get(struct service *s, const struct principal *p, const char *nam
 		   struct policy *out, struct svc_error *err);
 int svc_policy_list(struct service *s, const struct principal *p, struct policy *out, size_t max,
 		    size_t *n, struct svc_error *err);
+/* Makes policy name the default; *out gets it as committed. */
 int svc_policy_set_default(struct service *s, const struct principal *p, const char *name,
-			   struct svc_error *err);
-/* Assigns policy name to a device ("" = follow the default). */
+			   struct policy *out, struct svc_error *err);
+/* Assigns policy name to a device ("" = follow the default); *out gets the device as committed. */
 int svc_policy_assign(struct service *s, const struct principal *p, const char *device_id,
-		      const char *name, struct svc_error *err);
+		      const char *name, struct device *out, struct svc_error *err);
 /* The policy a device follows (its own or the default); -ENOENT when none exists. */
 int svc_policy_effective(struct service *s, const struct device *d, struct policy *out);
 /* The offline limits of c in seconds (0: never): the *_seconds fields win when set. */

@@ -23,7 +23,10 @@ struct service {
 	struct devstate dev;
 	atomic_uint_fast64_t checkins;
 	atomic_uint_fast64_t auth_failures;
+	int tick_failing[2]; /* TICK_*: the last attempt failed (touched by the tick only) */
 };
+
+enum { TICK_FLUSH, TICK_EXPIRE };
 
 /* Fills err and returns the errno that goes with kind. */
 int svc_fail(struct svc_error *err, enum svc_kind kind, const char *fmt, ...) __printf(3, 4);

@@ -8,13 +8,62 @@
 #include "sqlite_conn.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "migrations.h"
+#include "store_fault.h"
 #include "store_sqlite_priv.h"
+
+#ifdef CLEAVE_TEST_HOOKS
+static atomic_long fault_left, fault_calls;
+static atomic_int fault_err, fault_fired;
+
+void
+store_fault_arm(long n, int err)
+{
+	if (n == 0) { /* disarm; what fired stays readable */
+		atomic_store(&fault_left, 0);
+		return;
+	}
+	atomic_store(&fault_err, err);
+	atomic_store(&fault_fired, 0);
+	atomic_store(&fault_calls, 0);
+	atomic_store(&fault_left, n);
+}
+
+int
+store_fault_fired(void)
+{
+	return atomic_load(&fault_fired);
+}
+
+long
+store_fault_calls(void)
+{
+	return atomic_load(&fault_calls);
+}
+
+int
+store_fault_hit(void)
+{
+	atomic_fetch_add(&fault_calls, 1);
+	if (atomic_load(&fault_left) > 0 && atomic_fetch_sub(&fault_left, 1) == 1) {
+		atomic_store(&fault_fired, 1);
+		return atomic_load(&fault_err);
+	}
+	return 0;
+}
+#else
+int
+store_fault_hit(void)
+{
+	return 0;
+}
+#endif
 
 void
 sq_conn_release(void *p)
@@ -93,6 +142,10 @@ sq_stmt(struct sq_store *s, int idx, const char *sql)
 
 	if (c == NULL || idx < 0 || idx >= SQ_MAX_STMTS)
 		return NULL;
+	if (store_fault_hit() != 0) {
+		log_err("store: statement #%d: injected fault", idx);
+		return NULL;
+	}
 	st = c->stmts[idx];
 	if (st == NULL) {
 		int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
@@ -122,6 +175,13 @@ sq_err(struct sq_store *s, int rc, const char *what)
 		return -EEXIST;
 	case SQLITE_NOMEM:
 		return -ENOMEM;
+	case SQLITE_FULL:
+		log_err("store: %s: %s: the disk is full", what, s->path);
+		return -ENOSPC;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		log_err("store: %s: %s: the database is locked by another process", what, s->path);
+		return -EBUSY;
 	default:
 		log_err("store: %s: %s (%d)", what, c ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc),
 			rc);

@@ -77,6 +77,19 @@ struct device {
 	char attest_status[16]; /* enrolled, ok, mismatch */
 };
 
+/* Columns of struct device that device_patch can write, one bit each. */
+enum {
+	DEV_F_STATUS = 1u << 0,
+	DEV_F_POLICY = 1u << 1,  /* policy_name */
+	DEV_F_APPLIED = 1u << 2, /* applied_policy_name and applied_policy_version */
+	DEV_F_DESIRED = 1u << 3,
+	DEV_F_REPORTED = 1u << 4,
+	DEV_F_KEY_EPOCH = 1u << 5,
+	DEV_F_AGENT = 1u << 6, /* agent_version */
+	DEV_F_ATTEST = 1u << 7,
+	DEV_F_ALL = (1u << 8) - 1,
+};
+
 struct command {
 	int64_t rowid;
 	char id[STORE_ID_MAX];
@@ -148,7 +161,10 @@ typedef int (*audit_iter_fn)(void *ctx, const struct audit_entry *e);
 struct store_ops {
 	void (*close)(struct store *st);
 
-	/* Write transactions are serialised process-wide; reads need none. */
+	/*
+	 * Write transactions are serialised process-wide; reads need none. A failed commit has
+	 * rolled back; tx_rollback does nothing when no transaction is open.
+	 */
 	int (*tx_begin)(struct store *st);
 	int (*tx_commit)(struct store *st);
 	void (*tx_rollback)(struct store *st);
@@ -181,10 +197,21 @@ struct store_ops {
 
 	int (*device_insert)(struct store *st, const struct device *d);
 	int (*device_get)(struct store *st, const char *id, struct device *out);
+	/*
+	 * device_get for a read-modify-write inside a write transaction: the row stays the
+	 * caller's until the transaction ends (SQLite: the writer lock already holds it; a
+	 * multi-writer backend locks the row).
+	 */
+	int (*device_get_for_update)(struct store *st, const char *id, struct device *out);
 	int (*device_list)(struct store *st, const struct device_filter *f, struct device *out,
 			   size_t *n);
-	/* Rewrites every mutable column of the row with d's values. */
-	int (*device_update)(struct store *st, const struct device *d);
+	/*
+	 * Writes only the columns named in fields (DEV_F_* bits) with v's values, so concurrent
+	 * changes to other columns are never undone. -ENOENT when no row has v->id.
+	 */
+	int (*device_patch)(struct store *st, const struct device *v, unsigned fields);
+	/* Takes the device's next ticket counter (the stored one plus one) into *counter. */
+	int (*device_next_counter)(struct store *st, const char *id, int64_t *counter);
 	int (*device_delete)(struct store *st, const char *id);
 	/* Check-in bookkeeping, batched by the caller; never lowers sig_seq or last_seen_at. */
 	int (*device_touch)(struct store *st, const char *id, int64_t last_seen, int64_t sig_seq);
@@ -203,8 +230,11 @@ struct store_ops {
 	/* Commands still open for a device (queued, delivered, acknowledged), oldest first. */
 	int (*command_open)(struct store *st, const char *device_id, struct command *out,
 			    size_t max, size_t *n);
-	/* Rewrites status, times, detail, receipt and verified. */
-	int (*command_update)(struct store *st, const struct command *c);
+	/*
+	 * Rewrites status, times, detail, receipt and verified, only while the stored status is
+	 * still from (compare-and-set): -ESTALE when it moved on, -ENOENT when there is no row.
+	 */
+	int (*command_update)(struct store *st, const struct command *c, const char *from);
 	/*
 	 * Marks up to max open commands whose expiry passed as expired; *n gets how many, and
 	 * devices[i] the device of each (a device may repeat). Call again while *n == max.

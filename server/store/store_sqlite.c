@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "sqlite_conn.h"
+#include "store_fault.h"
 #include "store_sqlite_priv.h"
 
 #define S(st) ((struct sq_store *)(st))
@@ -24,6 +25,11 @@ sq_tx_begin(struct store *st)
 
 	if (c == NULL)
 		return -EIO;
+	rc = store_fault_hit();
+	if (rc != 0) {
+		log_err("store: begin: injected fault");
+		return rc;
+	}
 	pthread_mutex_lock(&s->write_lock);
 	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -39,12 +45,15 @@ sq_tx_commit(struct store *st)
 {
 	struct sq_store *s = S(st);
 	struct sq_conn *c = sq_conn_get(s);
-	int rc, r;
+	int r;
 
 	if (c == NULL || !c->in_tx)
 		return -EINVAL;
-	rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-	r = sq_err(s, rc, "commit");
+	r = store_fault_hit();
+	if (r != 0)
+		log_err("store: commit: injected fault");
+	else
+		r = sq_err(s, sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL), "commit");
 	if (r != 0)
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
@@ -477,37 +486,55 @@ sq_device_list(struct store *st, const struct device_filter *f, struct device *o
 }
 
 static int
-sq_device_update(struct store *st, const struct device *d)
+sq_device_patch(struct store *st, const struct device *v, unsigned fields)
 {
-	sqlite3_stmt *q =
-		sq_stmt(S(st), SQ_DEVICE_UPDATE,
-			"UPDATE devices SET status = ?2, model = ?3, os = ?4, "
-			"agent_version = ?5, policy_name = ?6, applied_policy_name = ?7, "
-			"applied_policy_version = ?8, desired_state = ?9, "
-			"reported_state = ?10, key_epoch = ?11, ticket_counter = ?12, "
-			"sig_seq = max(sig_seq, ?13), last_seen_at = max(last_seen_at, ?14), "
-			"measurement = ?15, attest_status = ?16 WHERE id = ?1");
+	sqlite3_stmt *q = sq_stmt(
+		S(st), SQ_DEVICE_PATCH,
+		"UPDATE devices SET "
+		"status = CASE WHEN ?2 & 1 THEN ?3 ELSE status END, "
+		"policy_name = CASE WHEN ?2 & 2 THEN ?4 ELSE policy_name END, "
+		"applied_policy_name = CASE WHEN ?2 & 4 THEN ?5 ELSE applied_policy_name END, "
+		"applied_policy_version = CASE WHEN ?2 & 4 THEN ?6 ELSE applied_policy_version "
+		"END, "
+		"desired_state = CASE WHEN ?2 & 8 THEN ?7 ELSE desired_state END, "
+		"reported_state = CASE WHEN ?2 & 16 THEN ?8 ELSE reported_state END, "
+		"key_epoch = CASE WHEN ?2 & 32 THEN ?9 ELSE key_epoch END, "
+		"agent_version = CASE WHEN ?2 & 64 THEN ?10 ELSE agent_version END, "
+		"attest_status = CASE WHEN ?2 & 128 THEN ?11 ELSE attest_status END "
+		"WHERE id = ?1");
+
+	_Static_assert(DEV_F_STATUS == 1 && DEV_F_POLICY == 2 && DEV_F_APPLIED == 4 &&
+			       DEV_F_DESIRED == 8 && DEV_F_REPORTED == 16 &&
+			       DEV_F_KEY_EPOCH == 32 && DEV_F_AGENT == 64 && DEV_F_ATTEST == 128,
+		       "the SQL above spells out the DEV_F_* bits");
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, v->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, (int)(fields & DEV_F_ALL));
+	sqlite3_bind_text(q, 3, v->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, v->policy_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, v->applied_policy_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, v->applied_policy_version);
+	sqlite3_bind_text(q, 7, v->desired_state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 8, v->reported_state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 9, v->key_epoch);
+	sqlite3_bind_text(q, 10, v->agent_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 11, v->attest_status[0] ? v->attest_status : "enrolled", -1,
+			  SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "device patch");
+}
+
+static int
+sq_device_next_counter(struct store *st, const char *id, int64_t *counter)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_NEXT_COUNTER,
+				  "UPDATE devices SET ticket_counter = ticket_counter + 1 "
+				  "WHERE id = ? RETURNING ticket_counter");
 
 	if (q == NULL)
 		return -EIO;
-	sqlite3_bind_text(q, 1, d->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, d->status, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, d->model, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, d->os, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, d->agent_version, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, d->policy_name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 7, d->applied_policy_name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 8, d->applied_policy_version);
-	sqlite3_bind_text(q, 9, d->desired_state, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 10, d->reported_state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 11, d->key_epoch);
-	sqlite3_bind_int64(q, 12, d->ticket_counter);
-	sqlite3_bind_int64(q, 13, d->sig_seq);
-	sqlite3_bind_int64(q, 14, d->last_seen_at);
-	sqlite3_bind_blob(q, 15, d->measurement, 32, SQLITE_STATIC);
-	sqlite3_bind_text(q, 16, d->attest_status[0] ? d->attest_status : "enrolled", -1,
-			  SQLITE_STATIC);
-	return sq_exec_changed(S(st), q, "device update");
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	return sq_int64(S(st), q, counter, "device next counter");
 }
 
 static int
@@ -617,8 +644,10 @@ static const struct store_ops sqlite_ops = {
 	.policy_list = sq_policy_list,
 	.device_insert = sq_device_insert,
 	.device_get = sq_device_get,
+	.device_get_for_update = sq_device_get,
 	.device_list = sq_device_list,
-	.device_update = sq_device_update,
+	.device_patch = sq_device_patch,
+	.device_next_counter = sq_device_next_counter,
 	.device_delete = sq_device_delete,
 	.device_touch = sq_device_touch,
 	.device_ids_by_policy = sq_device_ids_by_policy,

@@ -142,12 +142,13 @@ sq_command_open(struct store *st, const char *device_id, struct command *out, si
 }
 
 int
-sq_command_update(struct store *st, const struct command *c)
+sq_command_update(struct store *st, const struct command *c, const char *from)
 {
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_CMD_UPDATE,
 				  "UPDATE commands SET status = ?2, delivered_at = ?3, "
 				  "acknowledged_at = ?4, completed_at = ?5, result_detail = ?6, "
-				  "receipt = ?7, verified = ?8 WHERE id = ?1");
+				  "receipt = ?7, verified = ?8 WHERE id = ?1 AND status = ?9");
+	int r;
 
 	if (q == NULL)
 		return -EIO;
@@ -160,7 +161,16 @@ sq_command_update(struct store *st, const struct command *c)
 	if (c->receipt_len > 0)
 		sqlite3_bind_blob(q, 7, c->receipt, (int)c->receipt_len, SQLITE_STATIC);
 	sqlite3_bind_int(q, 8, c->verified);
-	return sq_exec_changed(S(st), q, "command update");
+	sqlite3_bind_text(q, 9, from, -1, SQLITE_STATIC);
+	r = sq_exec_changed(S(st), q, "command update");
+	if (r == -ENOENT) {
+		struct command now;
+
+		/* Tell a status that moved on from a row that is not there at all. */
+		if (sq_command_get(st, c->id, &now) == 0)
+			r = -ESTALE;
+	}
+	return r;
 }
 
 int

@@ -31,7 +31,8 @@ enum {
 	SQ_DEVICE_INSERT,
 	SQ_DEVICE_GET,
 	SQ_DEVICE_LIST,
-	SQ_DEVICE_UPDATE,
+	SQ_DEVICE_PATCH,
+	SQ_DEVICE_NEXT_COUNTER,
 	SQ_DEVICE_DELETE,
 	SQ_DEVICE_TOUCH,
 	SQ_DEVICE_IDS_BY_POLICY,
@@ -75,7 +76,7 @@ int sq_command_list(struct store *st, const struct command_filter *f, struct com
 		    size_t *n);
 int sq_command_open(struct store *st, const char *device_id, struct command *out, size_t max,
 		    size_t *n);
-int sq_command_update(struct store *st, const struct command *c);
+int sq_command_update(struct store *st, const struct command *c, const char *from);
 int sq_command_expire(struct store *st, int64_t now, char (*devices)[STORE_ID_MAX], size_t max,
 		      size_t *n);
 int sq_command_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n);

@@ -550,54 +550,84 @@ test_store_device_list_filters_and_pages(void **state)
 }
 
 static void
-test_store_device_update_rewrites_mutable_columns(void **state)
+test_store_device_patch_writes_only_named_columns(void **state)
 {
 	struct store *st = ((struct fx *)*state)->st;
-	struct device d, got;
+	struct device d, got, before;
 
 	make_device(&d, "dev_u", "alice", "active");
 	assert_int_equal(st->ops->device_insert(st, &d), 0);
-	assert_int_equal(st->ops->device_get(st, "dev_u", &d), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_u", &before), 0);
 
+	/* A stale copy with every column changed: only the named ones may land. */
+	d = before;
 	snprintf(d.status, sizeof(d.status), "retired");
-	snprintf(d.model, sizeof(d.model), "Framework 13");
-	snprintf(d.os, sizeof(d.os), "Linux 6.9");
 	snprintf(d.agent_version, sizeof(d.agent_version), "1.1.0");
 	snprintf(d.policy_name, sizeof(d.policy_name), "strict");
 	snprintf(d.applied_policy_name, sizeof(d.applied_policy_name), "strict");
 	d.applied_policy_version = 4;
 	snprintf(d.desired_state, sizeof(d.desired_state), "locked");
-	snprintf(d.reported_state, sizeof(d.reported_state), "locked");
+	snprintf(d.reported_state, sizeof(d.reported_state), "wiped");
+	snprintf(d.attest_status, sizeof(d.attest_status), "mismatch");
 	d.key_epoch = 2;
 	d.ticket_counter = 17;
 	d.sig_seq = 99;
 	d.last_seen_at = 3500;
-	memset(d.measurement, 0x77, sizeof(d.measurement));
-	assert_int_equal(st->ops->device_update(st, &d), 0);
-
+	assert_int_equal(st->ops->device_patch(st, &d, DEV_F_DESIRED | DEV_F_APPLIED), 0);
 	assert_int_equal(st->ops->device_get(st, "dev_u", &got), 0);
-	assert_string_equal(got.status, "retired");
-	assert_string_equal(got.model, "Framework 13");
-	assert_string_equal(got.os, "Linux 6.9");
-	assert_string_equal(got.agent_version, "1.1.0");
-	assert_string_equal(got.policy_name, "strict");
+	assert_string_equal(got.desired_state, "locked");
 	assert_string_equal(got.applied_policy_name, "strict");
 	assert_int_equal(got.applied_policy_version, 4);
-	assert_string_equal(got.desired_state, "locked");
-	assert_string_equal(got.reported_state, "locked");
+	assert_string_equal(got.status, before.status);
+	assert_string_equal(got.agent_version, before.agent_version);
+	assert_string_equal(got.policy_name, before.policy_name);
+	assert_string_equal(got.reported_state, before.reported_state);
+	assert_string_equal(got.attest_status, before.attest_status);
+	assert_int_equal(got.key_epoch, before.key_epoch);
+	assert_int_equal(got.ticket_counter, before.ticket_counter);
+	assert_int_equal(got.sig_seq, before.sig_seq);
+	assert_int_equal(got.last_seen_at, before.last_seen_at);
+
+	/* Every patchable column, each on its own bit. */
+	assert_int_equal(st->ops->device_patch(st, &d, DEV_F_ALL), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_u", &got), 0);
+	assert_string_equal(got.status, "retired");
+	assert_string_equal(got.agent_version, "1.1.0");
+	assert_string_equal(got.policy_name, "strict");
+	assert_string_equal(got.reported_state, "wiped");
+	assert_string_equal(got.attest_status, "mismatch");
 	assert_int_equal(got.key_epoch, 2);
-	assert_int_equal(got.ticket_counter, 17);
-	assert_int_equal(got.sig_seq, 99);
-	assert_int_equal(got.last_seen_at, 3500);
-	assert_memory_equal(got.measurement, d.measurement, 32);
-	/* Identity columns stay. */
+	/* Never patchable: the counter, the check-in bookkeeping and the identity. */
+	assert_int_equal(got.ticket_counter, before.ticket_counter);
+	assert_int_equal(got.sig_seq, before.sig_seq);
+	assert_int_equal(got.last_seen_at, before.last_seen_at);
 	assert_string_equal(got.owner, "alice");
-	assert_memory_equal(got.device_key, d.device_key, 32);
+	assert_memory_equal(got.device_key, before.device_key, 32);
 	assert_int_equal(got.enrolled_at, 3000);
-	assert_int_equal(got.rowid, d.rowid);
 
 	snprintf(d.id, sizeof(d.id), "dev_none");
-	assert_int_equal(st->ops->device_update(st, &d), -ENOENT);
+	assert_int_equal(st->ops->device_patch(st, &d, DEV_F_STATUS), -ENOENT);
+}
+
+static void
+test_store_device_next_counter_only_grows(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct device d;
+	int64_t c = 0;
+
+	insert_device(st, "dev_c", "alice", "active");
+	for (int64_t want = 1; want <= 3; want++) {
+		assert_int_equal(st->ops->device_next_counter(st, "dev_c", &c), 0);
+		assert_int_equal(c, want);
+	}
+	/* A patch from a copy read before those counters cannot set it back. */
+	assert_int_equal(st->ops->device_get(st, "dev_c", &d), 0);
+	d.ticket_counter = 0;
+	assert_int_equal(st->ops->device_patch(st, &d, DEV_F_ALL), 0);
+	assert_int_equal(st->ops->device_next_counter(st, "dev_c", &c), 0);
+	assert_int_equal(c, 4);
+	assert_int_equal(st->ops->device_next_counter(st, "dev_none", &c), -ENOENT);
 }
 
 static void
@@ -895,7 +925,12 @@ test_store_command_update(void **state)
 	/* Fields update does not own must not change even if the caller's copy differs. */
 	c.counter = 77;
 	snprintf(c.type, sizeof(c.type), "wipe");
-	assert_int_equal(st->ops->command_update(st, &c), 0);
+	/* Compare-and-set on the status: a caller whose copy is out of date changes nothing. */
+	assert_int_equal(st->ops->command_update(st, &c, "delivered"), -ESTALE);
+	assert_int_equal(st->ops->command_get(st, "cmd_u", &got), 0);
+	assert_string_equal(got.status, "queued");
+	assert_int_equal(got.completed_at, 0);
+	assert_int_equal(st->ops->command_update(st, &c, "queued"), 0);
 
 	assert_int_equal(st->ops->command_get(st, "cmd_u", &got), 0);
 	assert_string_equal(got.status, "completed");
@@ -910,7 +945,7 @@ test_store_command_update(void **state)
 	assert_string_equal(got.type, "lock");
 
 	snprintf(c.id, sizeof(c.id), "cmd_none");
-	assert_int_equal(st->ops->command_update(st, &c), -ENOENT);
+	assert_int_equal(st->ops->command_update(st, &c, "queued"), -ENOENT);
 }
 
 static void
@@ -1240,7 +1275,8 @@ main(void)
 		T(test_store_policy_set_default_unknown_keeps_default),
 		T(test_store_device_insert_get_unique),
 		T(test_store_device_list_filters_and_pages),
-		T(test_store_device_update_rewrites_mutable_columns),
+		T(test_store_device_patch_writes_only_named_columns),
+		T(test_store_device_next_counter_only_grows),
 		T(test_store_device_touch_never_goes_back),
 		T(test_store_device_delete_cascades_commands),
 		T(test_store_device_ids_by_policy),
