@@ -202,8 +202,8 @@ device_thread(void *arg)
 static void *
 admin_thread(void *arg)
 {
-	static const char *const types[] = {"wipe",    "lock",  "unlock", "rekey",
-					    "refresh", "lock",  "unlock", "retire"};
+	static const char *const types[] = {"wipe",    "lock", "unlock", "rekey",
+					    "refresh", "lock", "unlock", "retire"};
 	unsigned seed = (unsigned)(intptr_t)arg * 104729u + 3;
 	struct client *c = client_new(&G.s, G.s.admin);
 	char path[128], body[256];
@@ -215,9 +215,10 @@ admin_thread(void *arg)
 
 		if (rnd(&seed, 16) == 0) {
 			/* A policy change: the server queues a policy command for every device. */
-			snprintf(body, sizeof(body),
-				 "{\"offline\":{\"lock_after_hours\":%u},\"max_failed_unlocks\":%u}",
-				 1 + rnd(&seed, 500), 1 + rnd(&seed, 20));
+			snprintf(
+				body, sizeof(body),
+				"{\"offline\":{\"lock_after_hours\":%u},\"max_failed_unlocks\":%u}",
+				1 + rnd(&seed, 500), 1 + rnd(&seed, 20));
 			if (client_req(c, "PUT", "/api/v1/policies/std", body, NULL, &r) == 0)
 				note_status("policy", &r);
 			resp_free(&r);
@@ -256,7 +257,8 @@ cancel_thread(void *arg)
 		pthread_mutex_lock(&G.lock);
 		id[0] = '\0';
 		if (G.ncmds > 0)
-			str_copy(id, sizeof(id), G.cmds[G.ncmds - 1 - rnd(&seed, MIN(G.ncmds, 4))].id);
+			str_copy(id, sizeof(id),
+				 G.cmds[G.ncmds - 1 - rnd(&seed, MIN(G.ncmds, 4))].id);
 		pthread_mutex_unlock(&G.lock);
 		if (id[0] == '\0')
 			continue;
@@ -308,8 +310,7 @@ device_commands(struct client *admin, const char *dev)
 		}
 		j = resp_json(&r);
 		resp_free(&r);
-		json_array_foreach(json_object_get(j, "items"), i, v)
-			json_array_append(all, v);
+		json_array_foreach(json_object_get(j, "items"), i, v) json_array_append(all, v);
 		next = json_string_value(json_object_get(j, "next_cursor"));
 		if (next == NULL) {
 			json_decref(j);
@@ -441,8 +442,8 @@ test_parallel_invariants(void)
 	atomic_store(&G.stop, 1);
 	for (size_t i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	printf("    %ld requests, %zu commands seen in %.1f s\n", atomic_load(&G.requests),
-	       G.ncmds, now_s() - t0);
+	printf("    %ld requests, %zu commands seen in %.1f s\n", atomic_load(&G.requests), G.ncmds,
+	       now_s() - t0);
 	CHECK(atomic_load(&G.fivexx) == 0, "a server error was answered: %s", G.first_5xx);
 	drain();
 	CHECK(atomic_load(&G.fivexx) == 0, "a server error was answered: %s", G.first_5xx);

@@ -44,10 +44,10 @@ struct fx {
 	struct service *svc;
 	struct api *api;
 	char *admin;
-	struct device_sim dev; /* enrolled in setup */
-	int seq;               /* makes each attempt's values new */
-	char last_id[64];      /* id a prep step made, for the operation */
-	char ticket[400];      /* base64 ticket of the last command a check-in handed out */
+	struct device_sim dev;   /* enrolled in setup */
+	int seq;                 /* makes each attempt's values new */
+	char last_id[64];        /* id a prep step made, for the operation */
+	char ticket[400];        /* base64 ticket of the last command a check-in handed out */
 	struct device_sim phone; /* a phone enrolling during the walk */
 	char body[2048];
 };
@@ -103,7 +103,8 @@ call(struct fx *f, const char *method, const char *target, const char *body, int
 	rq.body_len = body ? strlen(body) : 0;
 	rq.client = "127.0.0.1";
 	if (as_device) {
-		dev_sign(&f->dev, method, target, body, (int64_t)time(NULL), ++f->dev.nonce, sh, dh);
+		dev_sign(&f->dev, method, target, body, (int64_t)time(NULL), ++f->dev.nonce, sh,
+			 dh);
 		h.v[1] = dh[0];
 		h.v[2] = dh[1];
 		h.v[3] = dh[2];
@@ -354,8 +355,8 @@ prep_etoken(struct fx *f)
 	struct api_response rs;
 	json_t *j;
 
-	call(f, "POST", "/api/v1/enrollment-tokens", "{\"owner\":\"n@example.com\",\"uses\":1}",
-	     0, &rs);
+	call(f, "POST", "/api/v1/enrollment-tokens", "{\"owner\":\"n@example.com\",\"uses\":1}", 0,
+	     &rs);
 	assert_int_equal(rs.status, 201);
 	j = json_loadb(rs.body, rs.len, 0, NULL);
 	str_copy(f->last_id, sizeof(f->last_id), json_string_value(json_object_get(j, "token")));
@@ -549,9 +550,9 @@ setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/cleave.db", f->dir);
 	*state = f;
 	if (store_sqlite_open(f->path, &f->st) != 0 || ed25519_key_generate(&f->key) != 0 ||
-	    service_new(f->st, f->key, &cfg, test_clock, &f->svc) != 0 || api_new(f->svc, &f->api) != 0 ||
-	    service_bootstrap_admin(f->svc, &f->admin) != 0 || dev_init(&f->dev) != 0 ||
-	    dev_init(&f->phone) != 0)
+	    service_new(f->st, f->key, &cfg, test_clock, &f->svc) != 0 ||
+	    api_new(f->svc, &f->api) != 0 || service_bootstrap_admin(f->svc, &f->admin) != 0 ||
+	    dev_init(&f->dev) != 0 || dev_init(&f->phone) != 0)
 		return -1;
 	clock_offset_ms = 0;
 	return 0;
