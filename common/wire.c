@@ -387,3 +387,39 @@ ticket_type_from_name(const char *name)
 	}
 	return 0;
 }
+
+/* What a crypto-erase proves, whoever ordered it (wire-formats.md 4.4). */
+#define ERASE_CHECKS                                                                               \
+	(CHECK_INTENT_RECORDED | CHECK_KEYS_ZEROED | CHECK_ROOT_EPOCH_DESTROYED |                  \
+	 CHECK_HEADERS_ERASED | CHECK_OLD_KEY_REJECTED | CHECK_FRESH_VOLUME)
+
+uint32_t
+receipt_required_checks(uint16_t type)
+{
+	switch (type) {
+	case TICKET_WIPE:
+	case TICKET_RETIRE:
+	case RECEIPT_AUTO_WIPE:
+		return ERASE_CHECKS;
+	case TICKET_LOCK:
+	case RECEIPT_AUTO_LOCK:
+		return CHECK_KEYS_ZEROED;
+	default:
+		return 0;
+	}
+}
+
+const char *
+check_name(uint32_t bit)
+{
+	static const char *const names[] = {
+		"INTENT_RECORDED",  "VM_STOPPED",           "RAM_ZEROED",
+		"KEYS_ZEROED",      "ROOT_EPOCH_DESTROYED", "HEADERS_ERASED",
+		"OLD_KEY_REJECTED", "NO_FOREIGN_WRITES",    "FRESH_VOLUME",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (bit == 1u << i)
+			return names[i];
+	return "?";
+}

@@ -129,6 +129,14 @@ int ticket_decode(const uint8_t *buf, size_t len, struct ticket *t);
 int attest_decode(const uint8_t *buf, size_t len, struct attestation *a);
 int receipt_decode(const uint8_t *buf, size_t len, struct receipt *r);
 
+/*
+ * The checks a receipt of this type must show as passed to prove the action
+ * (schema/wire-formats.md 4.4): a CHECK_* bit set; 0 when the result alone is the proof.
+ */
+uint32_t receipt_required_checks(uint16_t type);
+/* Upper-case name of one CHECK_* bit ("HEADERS_ERASED"); "?" for an unassigned bit. */
+const char *check_name(uint32_t bit);
+
 /* Lower-case names of ticket types ("wipe", ...); NULL for an unknown number, 0 when unknown. */
 const char *ticket_type_name(uint16_t type);
 uint16_t ticket_type_from_name(const char *name);

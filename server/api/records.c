@@ -56,13 +56,26 @@ version_cmp(const char *a, const char *b)
 	return 0;
 }
 
+#define ATTEST_MAX_AGE_DEFAULT_S 86400 /* without an offline lock limit in the policy */
+
+/*
+ * Whether a device is compliant, and every reason it is not (schema/api.md lists them). The
+ * corporate state and key epoch behind these come only from what the hypervisor signed.
+ */
 static json_t *
 compliance_json(struct api *a, const struct device *d, const struct policy *p, int have_policy)
 {
 	json_t *reasons = json_array();
 	struct policy_content pc;
 	int64_t now = service_now_ms(a->svc) / 1000;
+	int64_t attested = d->attested_at > 0 ? d->attested_at : d->enrolled_at;
+	int64_t max_age = ATTEST_MAX_AGE_DEFAULT_S;
 
+	if (strcmp(d->status, "active") != 0)
+		json_array_append_new(reasons,
+				      json_string(d->superseded_by[0]
+							  ? "superseded by a newer enrollment"
+							  : "retired"));
 	if (!have_policy) {
 		json_array_append_new(reasons, json_string("no policy is defined"));
 	} else {
@@ -77,10 +90,17 @@ compliance_json(struct api *a, const struct device *d, const struct policy *p, i
 			if (pc.min_agent_version[0] != '\0' &&
 			    version_cmp(d->agent_version, pc.min_agent_version) < 0)
 				json_array_append_new(reasons, json_string("agent too old"));
+			if (policy_lock_s(&pc) > 0)
+				max_age = policy_lock_s(&pc);
 		}
 	}
 	if (strcmp(d->attest_status, "mismatch") == 0)
 		json_array_append_new(reasons, json_string("attestation mismatch"));
+	if (now - attested > max_age)
+		json_array_append_new(
+			reasons, json_string("no attestation for longer than the policy allows"));
+	if (strcmp(d->reported_state, "wiped") == 0)
+		json_array_append_new(reasons, json_string("the corporate half was wiped"));
 	if (strcmp(d->desired_state, d->reported_state) != 0)
 		json_array_append_new(
 			reasons, json_string("corporate state differs from the desired state"));
@@ -118,10 +138,21 @@ device_json(struct api *a, const struct device *d)
 	hv = j ? json_object_get(j, "hypervisor") : NULL;
 	if (hv != NULL && ed25519_pub_to_pem(d->hv_key, &pem) == 0)
 		json_object_set_new(hv, "key_pem", json_string(pem));
-	if (hv != NULL)
+	if (hv != NULL) {
 		json_object_set_new(
 			hv, "attestation",
 			json_string(d->attest_status[0] ? d->attest_status : "enrolled"));
+		json_object_set_new(hv, "attested_at",
+				    jtime(d->attested_at > 0 ? d->attested_at : d->enrolled_at));
+		json_object_set_new(hv, "key_epoch_since", jtime(d->epoch_since));
+	}
+	if (j != NULL) {
+		json_object_set_new(j, "superseded_by",
+				    d->superseded_by[0] ? json_string(d->superseded_by)
+							: json_null());
+		json_object_set_new(j, "replaces",
+				    d->replaces[0] ? json_string(d->replaces) : json_null());
+	}
 	free(pem);
 	return j;
 }
@@ -130,7 +161,7 @@ json_t *
 command_json(const struct command *c)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o, "
-			 "s:o, s:b}",
+			 "s:o, s:b, s:o}",
 			 "id", c->id, "device_id", c->device_id, "type", c->type, "status",
 			 c->status, "reason", c->reason, "counter", (json_int_t)c->counter,
 			 "created_by", c->created_by, "created_at", jtime(c->created_at),
@@ -139,7 +170,8 @@ command_json(const struct command *c)
 			 jtime(c->completed_at), "result_detail", c->result_detail, "ticket",
 			 jb64(c->ticket, sizeof(c->ticket)), "receipt",
 			 c->receipt_len ? jb64(c->receipt, c->receipt_len) : json_null(),
-			 "verified", c->verified != 0);
+			 "verified", c->verified != 0, "unverified_reason",
+			 c->verify_note[0] ? json_string(c->verify_note) : json_null());
 }
 
 json_t *

@@ -23,39 +23,84 @@ str_changed(const char *now, const char *before)
 
 #define ATTEST_SKEW_MS (10 * 60 * 1000)
 
-/* "ok" or "mismatch" for an attestation the device sent (see struct device_report). */
-static const char *
-attest_verdict(const struct device *d, const uint8_t *buf, int64_t now_ms)
-{
-	struct attestation a;
+/* What a check-in's attestation showed: verdict "ok" or "mismatch", NULL without one. */
+struct evidence {
+	const char *verdict;
+	struct attestation a; /* valid when verdict is "ok" */
+	int64_t now;          /* unix seconds */
+};
 
-	if (attest_decode(buf, ATTEST_LEN, &a) != 0 || memcmp(a.hv_key, d->hv_key, 32) != 0 ||
+/*
+ * Judges an attestation the device sent (see struct device_report): signed by the registered
+ * hypervisor key, the enrolled measurement, a clock within 10 minutes of ours.
+ */
+static void
+attest_judge(struct service *s, const struct device *d, const uint8_t *buf, struct evidence *ev)
+{
+	int64_t now_ms = service_now_ms(s);
+	struct attestation *a = &ev->a;
+
+	ev->now = now_ms / 1000;
+	ev->verdict = NULL;
+	if (buf == NULL)
+		return;
+	ev->verdict = "mismatch";
+	if (attest_decode(buf, ATTEST_LEN, a) != 0 || memcmp(a->hv_key, d->hv_key, 32) != 0 ||
 	    ed25519_verify(d->hv_key, buf, ATTEST_BODY_LEN, buf + ATTEST_BODY_LEN) != 0 ||
-	    memcmp(a.measurement, d->measurement, 32) != 0 ||
-	    (int64_t)a.time_ms < now_ms - ATTEST_SKEW_MS ||
-	    (int64_t)a.time_ms > now_ms + ATTEST_SKEW_MS)
-		return "mismatch";
-	return "ok";
+	    memcmp(a->measurement, d->measurement, 32) != 0 ||
+	    (int64_t)a->time_ms < now_ms - ATTEST_SKEW_MS ||
+	    (int64_t)a->time_ms > now_ms + ATTEST_SKEW_MS)
+		return;
+	ev->verdict = "ok";
+	/* A hypervisor that no longer holds our key was released by a wipe (it unpins then). */
+	if (memcmp(a->owner_key, s->ticket_pub, 32) != 0)
+		a->state = HV_STATE_ERASED;
+}
+
+/* The API's name of a corporate-half state that a hypervisor signed. */
+static const char *
+state_name(uint16_t st)
+{
+	switch (st) {
+	case HV_STATE_ACTIVE:
+		return "active";
+	case HV_STATE_ERASED:
+		return "wiped";
+	default: /* locked, or a wipe under way: stopped, keys gone */
+		return "locked";
+	}
 }
 
 /*
- * Applies what the device reported to d; verdict is attest_verdict() of the report's
- * attestation, or NULL without one. Returns the DEV_F_* bits of the columns it changed.
+ * Applies a check-in to d: the corporate state and key epoch only from a good attestation
+ * (the agent's own words for them are not evidence), the applied policy and agent version as
+ * the agent reports them. Returns the DEV_F_* bits of the columns it changed.
  */
 static unsigned
-apply_report(struct device *d, const struct device_report *rep, const char *verdict)
+apply_report(struct device *d, const struct device_report *rep, const struct evidence *ev)
 {
 	unsigned ch = 0;
 
 	if (rep == NULL)
 		return 0;
-	if (verdict != NULL && strcmp(verdict, d->attest_status) != 0) {
-		str_copy(d->attest_status, sizeof(d->attest_status), verdict);
+	if (ev->verdict != NULL && strcmp(ev->verdict, d->attest_status) != 0) {
+		str_copy(d->attest_status, sizeof(d->attest_status), ev->verdict);
 		ch |= DEV_F_ATTEST;
 	}
-	if (str_changed(rep->corporate_state, d->reported_state)) {
-		str_copy(d->reported_state, sizeof(d->reported_state), rep->corporate_state);
-		ch |= DEV_F_REPORTED;
+	if (ev->verdict != NULL && strcmp(ev->verdict, "ok") == 0) {
+		const char *st = state_name(ev->a.state);
+
+		d->attested_at = ev->now;
+		ch |= DEV_F_ATTESTED_AT;
+		if (strcmp(st, d->reported_state) != 0) {
+			str_copy(d->reported_state, sizeof(d->reported_state), st);
+			ch |= DEV_F_REPORTED;
+		}
+		if ((int64_t)ev->a.key_epoch != d->key_epoch) {
+			d->key_epoch = (int64_t)ev->a.key_epoch;
+			d->epoch_since = ev->now;
+			ch |= DEV_F_KEY_EPOCH | DEV_F_EPOCH_SINCE;
+		}
 	}
 	if (str_changed(rep->policy_name, d->applied_policy_name)) {
 		str_copy(d->applied_policy_name, sizeof(d->applied_policy_name), rep->policy_name);
@@ -64,10 +109,6 @@ apply_report(struct device *d, const struct device_report *rep, const char *verd
 	if (rep->policy_version >= 0 && rep->policy_version != d->applied_policy_version) {
 		d->applied_policy_version = rep->policy_version;
 		ch |= DEV_F_APPLIED;
-	}
-	if (rep->key_epoch >= 0 && rep->key_epoch != d->key_epoch) {
-		d->key_epoch = rep->key_epoch;
-		ch |= DEV_F_KEY_EPOCH;
 	}
 	if (str_changed(rep->agent_version, d->agent_version)) {
 		str_copy(d->agent_version, sizeof(d->agent_version), rep->agent_version);
@@ -100,7 +141,7 @@ pending_of(const struct command *open, size_t n, struct checkin_result *r)
  */
 static int
 checkin_write(struct service *s, struct device *dev, const struct device_report *rep,
-	      const char *verdict, struct checkin_result *r, unsigned *changed)
+	      const struct evidence *ev, struct checkin_result *r, unsigned *changed)
 {
 	struct command open[CHECKIN_MAX_COMMANDS];
 	int64_t now = svc_now_s(s);
@@ -111,7 +152,7 @@ checkin_write(struct service *s, struct device *dev, const struct device_report 
 		return rc;
 	rc = s->st->ops->device_get_for_update(s->st, dev->id, dev);
 	if (rc == 0) {
-		*changed = apply_report(dev, rep, verdict);
+		*changed = apply_report(dev, rep, ev);
 		if (*changed != 0)
 			rc = s->st->ops->device_patch(s->st, dev, *changed);
 	}
@@ -140,15 +181,14 @@ svc_checkin(struct service *s, struct device *dev, const struct device_report *r
 {
 	struct command open[CHECKIN_MAX_COMMANDS];
 	struct device probe = *dev;
-	const char *verdict = NULL;
+	struct evidence ev;
 	unsigned changed = 0;
 	size_t n = 0;
 	int rc;
 
 	if (rep != NULL) /* a parked request coming back is the same check-in */
 		atomic_fetch_add(&s->checkins, 1);
-	if (rep != NULL && rep->attestation != NULL)
-		verdict = attest_verdict(dev, rep->attestation, service_now_ms(s));
+	attest_judge(s, dev, rep ? rep->attestation : NULL, &ev);
 	/* Read the generation before looking, so a command queued after the look wakes us. */
 	*gen = devstate_gen(&s->dev, dev->id);
 	r->n = 0;
@@ -160,8 +200,8 @@ svc_checkin(struct service *s, struct device *dev, const struct device_report *r
 	rc = s->st->ops->command_open(s->st, dev->id, open, CHECKIN_MAX_COMMANDS, &n);
 	if (rc != 0)
 		return svc_store_fail(err, rc, "command");
-	if (pending_of(open, n, r) || apply_report(&probe, rep, verdict) != 0) {
-		rc = checkin_write(s, dev, rep, verdict, r, &changed);
+	if (pending_of(open, n, r) || apply_report(&probe, rep, &ev) != 0) {
+		rc = checkin_write(s, dev, rep, &ev, r, &changed);
 		if (rc == -ENOENT)
 			return svc_fail(err, SVC_UNAUTHORIZED, "device %s no longer exists",
 					dev->id);
@@ -256,30 +296,85 @@ receipt_check(const struct device *dev, const struct command *c, const uint8_t *
 	return 0;
 }
 
-/* What a completed command means for the device record; returns the DEV_F_* bits it set. */
+/*
+ * What a verified command means for the device record; returns the DEV_F_* bits it set. Only
+ * a receipt that proves the action moves the corporate state: a claim never does.
+ */
 static unsigned
-apply_completion(struct device *d, const struct command *c, const struct receipt *rc)
+apply_completion(struct service *s, struct device *d, const struct command *c,
+		 const struct receipt *rc)
 {
-	unsigned ch = DEV_F_REPORTED;
+	const char *state = NULL;
+	unsigned ch = 0;
 
-	if (strcmp(c->type, "wipe") == 0) {
-		str_copy(d->reported_state, sizeof(d->reported_state), "wiped");
-	} else if (strcmp(c->type, "retire") == 0) {
-		str_copy(d->reported_state, sizeof(d->reported_state), "wiped");
+	if (strcmp(c->type, "retire") == 0) {
+		/* The employee left: the record is retired even when the wipe is not proven. */
 		str_copy(d->status, sizeof(d->status), "retired");
 		ch |= DEV_F_STATUS;
-	} else if (strcmp(c->type, "lock") == 0) {
-		str_copy(d->reported_state, sizeof(d->reported_state), "locked");
-	} else if (strcmp(c->type, "unlock") == 0) {
-		str_copy(d->reported_state, sizeof(d->reported_state), "active");
-	} else {
-		ch = 0;
 	}
-	if (rc != NULL) {
+	if (!c->verified)
+		return ch;
+	if (strcmp(c->type, "wipe") == 0 || strcmp(c->type, "retire") == 0)
+		state = "wiped";
+	else if (strcmp(c->type, "lock") == 0)
+		state = "locked";
+	else if (strcmp(c->type, "unlock") == 0)
+		state = "active";
+	if (state != NULL) {
+		str_copy(d->reported_state, sizeof(d->reported_state), state);
+		ch |= DEV_F_REPORTED;
+	}
+	if ((int64_t)rc->epoch_after != d->key_epoch) {
 		d->key_epoch = (int64_t)rc->epoch_after;
-		ch |= DEV_F_KEY_EPOCH;
+		d->epoch_since = svc_now_s(s);
+		ch |= DEV_F_KEY_EPOCH | DEV_F_EPOCH_SINCE;
 	}
 	return ch;
+}
+
+/* Commands that cleave-hv answers with a receipt. */
+static int
+has_receipt_type(const char *type)
+{
+	return strcmp(type, "refresh") != 0 && strcmp(type, "policy") != 0;
+}
+
+/*
+ * Takes the receipt of a result, if any: checks it is this command's (else -EBADMSG, audited
+ * by the caller) and that it does not contradict the status (else -EPROTO), and decides
+ * verified and its note.
+ */
+static int
+take_receipt(const struct device *dev, const struct command_result *res, struct command *out,
+	     struct receipt *rc, struct svc_error *err)
+{
+	int ok = strcmp(res->status, "completed") == 0;
+
+	out->verified = 0;
+	out->verify_note[0] = '\0';
+	if (res->receipt_len == 0) {
+		if (ok && has_receipt_type(out->type))
+			snprintf(out->verify_note, sizeof(out->verify_note),
+				 "no receipt from the hypervisor");
+		return 0;
+	}
+	if (receipt_check(dev, out, res->receipt, res->receipt_len, rc, err) != 0)
+		return -EBADMSG;
+	if (ok != (rc->result == 0)) {
+		svc_fail(err, SVC_INVALID,
+			 "the result says %s but the hypervisor's receipt says the %s %s (result "
+			 "%d)",
+			 res->status, out->type, rc->result == 0 ? "was done" : "failed",
+			 rc->result);
+		return -EBADMSG;
+	}
+	memcpy(out->receipt, res->receipt, res->receipt_len);
+	out->receipt_len = res->receipt_len;
+	if (ok) {
+		svc_receipt_shortfall(rc, out->verify_note, sizeof(out->verify_note));
+		out->verified = out->verify_note[0] == '\0';
+	}
+	return 0;
 }
 
 static int
@@ -295,19 +390,18 @@ result_tx(struct service *s, const struct device *dev, const char *cmd_id,
 	if (r != 0)
 		return r;
 	if (strcmp(out->status, "completed") == 0 || strcmp(out->status, "failed") == 0) {
-		if (strcmp(out->status, res->status) == 0)
-			return 1; /* the same result again: nothing to do */
-		return svc_fail(err, SVC_CONFLICT, "command %s already %s", cmd_id, out->status);
+		/* The same result again is harmless; it may bring the receipt that was missing. */
+		if (strcmp(out->status, res->status) != 0)
+			return svc_fail(err, SVC_CONFLICT, "command %s already %s", cmd_id,
+					out->status);
+		if (out->receipt_len > 0 || res->receipt_len == 0)
+			return 1;
 	}
 	if (strcmp(out->status, "canceled") == 0)
 		return svc_fail(err, SVC_CONFLICT, "command %s was canceled", cmd_id);
-	if (res->receipt_len > 0) {
-		if (receipt_check(dev, out, res->receipt, res->receipt_len, &rc, err) != 0)
-			return -EBADMSG; /* audited by the caller, outside this transaction */
-		memcpy(out->receipt, res->receipt, res->receipt_len);
-		out->receipt_len = res->receipt_len;
-		out->verified = ok && rc.result == 0;
-	}
+	r = take_receipt(dev, res, out, &rc, err);
+	if (r != 0)
+		return r;
 	str_copy(from, sizeof(from), out->status);
 	str_copy(out->status, sizeof(out->status), res->status);
 	str_copy(out->result_detail, sizeof(out->result_detail), res->detail ? res->detail : "");
@@ -316,15 +410,15 @@ result_tx(struct service *s, const struct device *dev, const char *cmd_id,
 	if (r == 0 && ok) {
 		r = s->st->ops->device_get_for_update(s->st, dev->id, &d);
 		if (r == 0) {
-			unsigned ch = apply_completion(&d, out, out->receipt_len > 0 ? &rc : NULL);
+			unsigned ch = apply_completion(s, &d, out, &rc);
 
 			if (ch != 0)
 				r = s->st->ops->device_patch(s->st, &d, ch);
 		}
 	}
-	snprintf(detail, sizeof(detail), "type=%s receipt=%s detail=%s", out->type,
-		 out->receipt_len ? (out->verified ? "verified" : "present") : "none",
-		 out->result_detail);
+	snprintf(detail, sizeof(detail), "type=%s receipt=%s detail=%s%s%s", out->type,
+		 out->receipt_len ? (out->verified ? "verified" : "unverified") : "none",
+		 out->result_detail, out->verify_note[0] ? " unverified: " : "", out->verify_note);
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), dev->id, "command.result", cmd_id,
 				 res->status, detail);

@@ -59,7 +59,7 @@ svc_enroll_nonce(struct service *s, const char *etoken_secret, uint8_t nonce[32]
 	if (crypto_random(nonce, 32) != 0)
 		return svc_fail(err, SVC_INTERNAL, "no randomness");
 	*expires_at = svc_now_s(s) + s->cfg.nonce_ttl_s;
-	r = s->st->ops->nonce_insert(s->st, nonce, *expires_at);
+	r = s->st->ops->nonce_insert(s->st, nonce, *expires_at, t.id);
 	return r == 0 ? 0 : svc_store_fail(err, r, "nonce");
 }
 
@@ -83,23 +83,60 @@ attestation_ok(const struct enroll_request *rq, struct attestation *a, struct sv
 	return 0;
 }
 
+#define SUPERSEDE_MAX 8
+
+/*
+ * The same hypervisor enrolling again (after a wipe released it, or a replaced agent) makes
+ * its older active records retired, each naming the new one, so an owner never collects
+ * active ghosts. Inside the enrollment transaction; d->replaces must already name the newest.
+ */
+static int
+supersede_tx(struct service *s, const struct device *d, char (*old)[STORE_ID_MAX], size_t n)
+{
+	struct device v;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		memset(&v, 0, sizeof(v));
+		str_copy(v.id, sizeof(v.id), old[i]);
+		str_copy(v.status, sizeof(v.status), "retired");
+		str_copy(v.superseded_by, sizeof(v.superseded_by), d->id);
+		r = s->st->ops->device_patch(s->st, &v, DEV_F_STATUS | DEV_F_SUPERSEDED);
+		if (r == 0)
+			r = audit_append(s->st, service_now_ms(s), d->id, "device.supersede",
+					 old[i], "ok", "the same hypervisor enrolled again");
+	}
+	return r;
+}
+
 static int
 enroll_tx(struct service *s, const struct enroll_request *rq, const struct enroll_token *t,
 	  const struct attestation *a, struct device *d)
 {
+	char old[SUPERSEDE_MAX][STORE_ID_MAX], nonce_token[STORE_ID_MAX] = "";
 	struct policy pol;
 	struct command c;
 	uint64_t args[4] = {0};
 	char detail[STORE_OWNER_MAX + 64];
+	size_t nold = 0;
 	int r;
 
-	r = s->st->ops->nonce_take(s->st, rq->nonce, svc_now_s(s));
+	r = s->st->ops->nonce_take(s->st, rq->nonce, svc_now_s(s), nonce_token);
 	if (r != 0)
 		return r == -ETIME || r == -ENOENT ? -ESTALE : r;
+	if (strcmp(nonce_token, t->id) != 0)
+		return -EXDEV; /* fetched with another enrollment token */
 	r = s->st->ops->etoken_use(s->st, t->id);
 	if (r != 0)
 		return r == -ENOENT ? -EDQUOT : r;
+	r = s->st->ops->device_ids_by_hv_key(s->st, d->hv_key, old, SUPERSEDE_MAX, &nold);
+	if (r != 0)
+		return r;
+	if (nold > 0)
+		str_copy(d->replaces, sizeof(d->replaces), old[nold - 1]);
 	r = s->st->ops->device_insert(s->st, d);
+	if (r == 0)
+		r = supersede_tx(s, d, old, nold);
 	if (r != 0)
 		return r;
 	r = s->st->ops->device_get(s->st, d->id, d);
@@ -150,6 +187,7 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 	dev->key_epoch = (int64_t)a.key_epoch;
 	dev->enrolled_at = svc_now_s(s);
 	dev->last_seen_at = dev->enrolled_at;
+	dev->epoch_since = dev->enrolled_at;
 
 	r = s->st->ops->tx_begin(s->st);
 	if (r != 0)
@@ -164,6 +202,10 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 		if (r == -EDQUOT)
 			return svc_fail(err, SVC_ENROLL_DENIED,
 					"the enrollment token has been used up");
+		if (r == -EXDEV)
+			return svc_fail(err, SVC_INVALID,
+					"the nonce was issued for another enrollment token; get a "
+					"new one with this token");
 		if (r == -EEXIST)
 			return svc_fail(err, SVC_CONFLICT, "this device key is already enrolled");
 		return svc_store_fail(err, r, "device");

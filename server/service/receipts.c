@@ -48,6 +48,38 @@ svc_lease(struct service *s, const struct device *dev, uint8_t out[TICKET_LEN], 
 	return 0;
 }
 
+void
+svc_receipt_shortfall(const struct receipt *rc, char *note, size_t cap)
+{
+	uint32_t failed = rc->checks_run & ~rc->checks_passed;
+	uint32_t missing = receipt_required_checks(rc->type) & ~rc->checks_passed;
+	const char *what = rc->type == RECEIPT_AUTO_WIPE   ? "auto-wipe"
+			   : rc->type == RECEIPT_AUTO_LOCK ? "auto-lock"
+							   : ticket_type_name(rc->type);
+	size_t n = 0;
+
+	note[0] = '\0';
+	if (rc->result != 0) {
+		snprintf(note, cap, "the hypervisor reports that the %s failed (error %d)",
+			 what ? what : "action", rc->result);
+		return;
+	}
+	for (uint32_t bit = 1; bit != 0 && n < cap; bit <<= 1) {
+		if ((failed | missing) & bit) {
+			int w = snprintf(note + n, cap - n, "%s%s %s", n ? "; " : "",
+					 check_name(bit), failed & bit ? "failed" : "not shown");
+
+			n += w > 0 ? (size_t)w : 0;
+		}
+	}
+	if (n == 0 &&
+	    (rc->type == TICKET_WIPE || rc->type == TICKET_RETIRE || rc->type == TICKET_REKEY ||
+	     rc->type == RECEIPT_AUTO_WIPE) &&
+	    rc->epoch_after <= rc->epoch_before)
+		snprintf(note, cap, "the key epoch did not advance (%llu -> %llu)",
+			 (unsigned long long)rc->epoch_before, (unsigned long long)rc->epoch_after);
+}
+
 /* Checks that buf is a receipt of this device's hypervisor; decodes it into rc. */
 static int
 receipt_of_device(const struct device *dev, const uint8_t *buf, size_t len, size_t i,
@@ -104,14 +136,16 @@ static int
 record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
 	    const struct receipt *rc, struct svc_error *err)
 {
-	char b64[RECEIPT_LEN * 2], detail[STORE_TEXT_MAX];
+	char b64[RECEIPT_LEN * 2], detail[STORE_TEXT_MAX + 64], note[160];
 	const char *what = rc->type == RECEIPT_AUTO_WIPE ? "auto_wipe" : "auto_lock";
 	struct device d;
 	int r;
 
 	b64_encode(b64, sizeof(b64), buf, RECEIPT_LEN);
-	snprintf(detail, sizeof(detail), "seq=%llu result=%d receipt=%s",
-		 (unsigned long long)rc->seq, rc->result, b64);
+	svc_receipt_shortfall(rc, note, sizeof(note));
+	snprintf(detail, sizeof(detail), "seq=%llu result=%d receipt=%s%s%s",
+		 (unsigned long long)rc->seq, rc->result, b64, note[0] ? " unverified: " : "",
+		 note);
 	r = s->st->ops->tx_begin(s->st);
 	if (r == 0) {
 		int seen = auto_seen(s, dev, rc->seq);
@@ -122,13 +156,17 @@ record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
 		}
 		r = seen < 0 ? seen : 0;
 	}
-	if (r == 0 && rc->result == 0) {
+	if (r == 0 && note[0] == '\0') { /* only a receipt that proves it moves the state */
 		memset(&d, 0, sizeof(d));
 		str_copy(d.id, sizeof(d.id), dev->id);
 		str_copy(d.reported_state, sizeof(d.reported_state),
 			 rc->type == RECEIPT_AUTO_WIPE ? "wiped" : "locked");
 		d.key_epoch = (int64_t)rc->epoch_after;
-		r = s->st->ops->device_patch(s->st, &d, DEV_F_REPORTED | DEV_F_KEY_EPOCH);
+		d.epoch_since = svc_now_s(s);
+		r = s->st->ops->device_patch(
+			s->st, &d,
+			DEV_F_REPORTED | DEV_F_KEY_EPOCH |
+				(rc->epoch_after != rc->epoch_before ? DEV_F_EPOCH_SINCE : 0u));
 	}
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), dev->id, "device.receipt", dev->id, what,
@@ -141,7 +179,7 @@ record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
 		return svc_store_fail(err, r, "receipt");
 	log_warn("device %s: hypervisor %s on its own (receipt %llu, %s)", dev->id,
 		 rc->type == RECEIPT_AUTO_WIPE ? "wiped the corporate half" : "locked",
-		 (unsigned long long)rc->seq, rc->result == 0 ? "verified" : "failed");
+		 (unsigned long long)rc->seq, note[0] == '\0' ? "verified" : note);
 	return 0;
 }
 

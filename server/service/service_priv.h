@@ -47,6 +47,12 @@ int svc_command_queue_tx(struct service *s, struct device *d, const char *type, 
 int svc_recompute_desired(struct service *s, const char *device_id);
 /* Ticket arguments of a policy command: offline limits in seconds, unlock limit, version. */
 void svc_policy_args(struct service *s, const struct policy *p, uint64_t args[4]);
+/*
+ * Why a valid receipt does not prove its action (wire-formats.md 4.4), into note; "" when it
+ * does: the hypervisor reports success, every check it ran passed, the checks its type
+ * requires are among them, and a key epoch that had to change did.
+ */
+void svc_receipt_shortfall(const struct receipt *rc, char *note, size_t cap);
 /* Tells waiters of device_id that something is pending (after the commit). */
 void svc_notify(struct service *s, const char *device_id);
 

@@ -75,6 +75,10 @@ struct device {
 	int64_t enrolled_at;
 	int64_t last_seen_at;
 	char attest_status[16]; /* enrolled, ok, mismatch */
+	int64_t attested_at;    /* last good attestation at a check-in; 0: none since enrollment */
+	int64_t epoch_since;    /* when key_epoch last changed */
+	char superseded_by[STORE_ID_MAX]; /* "" or the record that re-enrolled this hypervisor */
+	char replaces[STORE_ID_MAX];      /* "" or the record this one superseded */
 };
 
 /* Columns of struct device that device_patch can write, one bit each. */
@@ -87,7 +91,10 @@ enum {
 	DEV_F_KEY_EPOCH = 1u << 5,
 	DEV_F_AGENT = 1u << 6, /* agent_version */
 	DEV_F_ATTEST = 1u << 7,
-	DEV_F_ALL = (1u << 8) - 1,
+	DEV_F_ATTESTED_AT = 1u << 8,
+	DEV_F_EPOCH_SINCE = 1u << 9,
+	DEV_F_SUPERSEDED = 1u << 10, /* superseded_by */
+	DEV_F_ALL = (1u << 11) - 1,
 };
 
 struct command {
@@ -111,6 +118,7 @@ struct command {
 	uint8_t receipt[512];
 	size_t receipt_len; /* 0: no receipt */
 	int verified;
+	char verify_note[STORE_TEXT_MAX]; /* why a finished command is not verified, or "" */
 };
 
 struct audit_entry {
@@ -184,9 +192,14 @@ struct store_ops {
 	int (*etoken_revoke)(struct store *st, const char *id, int64_t now);
 	int (*etoken_use)(struct store *st, const char *id); /* uses += 1 */
 
-	int (*nonce_insert)(struct store *st, const uint8_t nonce[32], int64_t expires_at);
-	/* Deletes the nonce; -ENOENT when unknown, -ETIME when it had expired. */
-	int (*nonce_take)(struct store *st, const uint8_t nonce[32], int64_t now);
+	/* A nonce handed out to the holder of enrollment token token_id. */
+	int (*nonce_insert)(struct store *st, const uint8_t nonce[32], int64_t expires_at,
+			    const char *token_id);
+	/*
+	 * Deletes the nonce and copies the id of the token it was handed out for into token_id
+	 * (STORE_ID_MAX bytes); -ENOENT when unknown, -ETIME when it had expired.
+	 */
+	int (*nonce_take)(struct store *st, const uint8_t nonce[32], int64_t now, char *token_id);
 	int (*nonce_purge)(struct store *st, int64_t now);
 
 	int (*policy_put)(struct store *st, const struct policy *p);
@@ -215,6 +228,9 @@ struct store_ops {
 	int (*device_delete)(struct store *st, const char *id);
 	/* Check-in bookkeeping, batched by the caller; never lowers sig_seq or last_seen_at. */
 	int (*device_touch)(struct store *st, const char *id, int64_t last_seen, int64_t sig_seq);
+	/* Ids of the active devices enrolled with this hypervisor key, oldest first. */
+	int (*device_ids_by_hv_key)(struct store *st, const uint8_t hv_key[32],
+				    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);
 	/* Ids of the devices following policy name (name "" or the default: those with ""). */
 	int (*device_ids_by_policy)(struct store *st, const char *name, int is_default,
 				    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);

@@ -267,33 +267,48 @@ sq_etoken_use(struct store *st, const char *id)
 }
 
 static int
-sq_nonce_insert(struct store *st, const uint8_t nonce[32], int64_t expires_at)
+sq_nonce_insert(struct store *st, const uint8_t nonce[32], int64_t expires_at, const char *token_id)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_NONCE_INSERT,
-				  "INSERT INTO enroll_nonces (nonce, expires_at) VALUES (?, ?)");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_NONCE_INSERT,
+			"INSERT INTO enroll_nonces (nonce, expires_at, token_id) VALUES (?, ?, ?)");
 
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, expires_at);
+	sqlite3_bind_text(q, 3, token_id, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "nonce insert");
 }
 
+struct nonce_row {
+	int64_t expires_at;
+	char *token_id;
+};
+
+static void
+nonce_row(sqlite3_stmt *q, struct nonce_row *n)
+{
+	n->expires_at = sqlite3_column_int64(q, 0);
+	sq_col_text(q, 1, n->token_id, STORE_ID_MAX);
+}
+
 static int
-sq_nonce_take(struct store *st, const uint8_t nonce[32], int64_t now)
+sq_nonce_take(struct store *st, const uint8_t nonce[32], int64_t now, char *token_id)
 {
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_NONCE_TAKE,
-				  "DELETE FROM enroll_nonces WHERE nonce = ? RETURNING expires_at");
-	int64_t exp = 0;
+				  "DELETE FROM enroll_nonces WHERE nonce = ? "
+				  "RETURNING expires_at, token_id");
+	struct nonce_row row = {.token_id = token_id};
 	int r;
 
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_STATIC);
-	r = sq_int64(S(st), q, &exp, "nonce take");
+	r = sq_one(S(st), q, &row, (sq_row_fn)nonce_row, "nonce take");
 	if (r != 0)
 		return r;
-	return exp < now ? -ETIME : 0;
+	return row.expires_at < now ? -ETIME : 0;
 }
 
 static int
@@ -396,7 +411,7 @@ sq_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
 	"rowid, id, owner, status, device_key, hv_key, measurement, enrollment_token_id, model, "  \
 	"os, agent_version, policy_name, applied_policy_name, applied_policy_version, "            \
 	"desired_state, reported_state, key_epoch, ticket_counter, sig_seq, enrolled_at, "         \
-	"last_seen_at, attest_status"
+	"last_seen_at, attest_status, attested_at, epoch_since, superseded_by, replaces"
 
 static void
 device_row(sqlite3_stmt *q, struct device *d)
@@ -423,6 +438,10 @@ device_row(sqlite3_stmt *q, struct device *d)
 	d->enrolled_at = sqlite3_column_int64(q, 19);
 	d->last_seen_at = sqlite3_column_int64(q, 20);
 	sq_col_text(q, 21, d->attest_status, sizeof(d->attest_status));
+	d->attested_at = sqlite3_column_int64(q, 22);
+	d->epoch_since = sqlite3_column_int64(q, 23);
+	sq_col_text(q, 24, d->superseded_by, sizeof(d->superseded_by));
+	sq_col_text(q, 25, d->replaces, sizeof(d->replaces));
 }
 
 static int
@@ -431,8 +450,8 @@ sq_device_insert(struct store *st, const struct device *d)
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_INSERT,
 				  "INSERT INTO devices (id, owner, status, device_key, hv_key, "
 				  "measurement, enrollment_token_id, model, os, agent_version, "
-				  "policy_name, key_epoch, enrolled_at, last_seen_at) "
-				  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+				  "policy_name, key_epoch, enrolled_at, last_seen_at, epoch_since, "
+				  "replaces) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 
 	if (q == NULL)
 		return -EIO;
@@ -450,6 +469,8 @@ sq_device_insert(struct store *st, const struct device *d)
 	sqlite3_bind_int64(q, 12, d->key_epoch);
 	sqlite3_bind_int64(q, 13, d->enrolled_at);
 	sqlite3_bind_int64(q, 14, d->last_seen_at);
+	sqlite3_bind_int64(q, 15, d->epoch_since);
+	sqlite3_bind_text(q, 16, d->replaces, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "device insert");
 }
 
@@ -500,12 +521,17 @@ sq_device_patch(struct store *st, const struct device *v, unsigned fields)
 		"reported_state = CASE WHEN ?2 & 16 THEN ?8 ELSE reported_state END, "
 		"key_epoch = CASE WHEN ?2 & 32 THEN ?9 ELSE key_epoch END, "
 		"agent_version = CASE WHEN ?2 & 64 THEN ?10 ELSE agent_version END, "
-		"attest_status = CASE WHEN ?2 & 128 THEN ?11 ELSE attest_status END "
+		"attest_status = CASE WHEN ?2 & 128 THEN ?11 ELSE attest_status END, "
+		"attested_at = CASE WHEN ?2 & 256 THEN ?12 ELSE attested_at END, "
+		"epoch_since = CASE WHEN ?2 & 512 THEN ?13 ELSE epoch_since END, "
+		"superseded_by = CASE WHEN ?2 & 1024 THEN ?14 ELSE superseded_by END "
 		"WHERE id = ?1");
 
 	_Static_assert(DEV_F_STATUS == 1 && DEV_F_POLICY == 2 && DEV_F_APPLIED == 4 &&
 			       DEV_F_DESIRED == 8 && DEV_F_REPORTED == 16 &&
-			       DEV_F_KEY_EPOCH == 32 && DEV_F_AGENT == 64 && DEV_F_ATTEST == 128,
+			       DEV_F_KEY_EPOCH == 32 && DEV_F_AGENT == 64 && DEV_F_ATTEST == 128 &&
+			       DEV_F_ATTESTED_AT == 256 && DEV_F_EPOCH_SINCE == 512 &&
+			       DEV_F_SUPERSEDED == 1024,
 		       "the SQL above spells out the DEV_F_* bits");
 	if (q == NULL)
 		return -EIO;
@@ -521,6 +547,9 @@ sq_device_patch(struct store *st, const struct device *v, unsigned fields)
 	sqlite3_bind_text(q, 10, v->agent_version, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 11, v->attest_status[0] ? v->attest_status : "enrolled", -1,
 			  SQLITE_STATIC);
+	sqlite3_bind_int64(q, 12, v->attested_at);
+	sqlite3_bind_int64(q, 13, v->epoch_since);
+	sqlite3_bind_text(q, 14, v->superseded_by, -1, SQLITE_STATIC);
 	return sq_exec_changed(S(st), q, "device patch");
 }
 
@@ -583,6 +612,26 @@ sq_device_ids_by_policy(struct store *st, const char *name, int is_default,
 	rc = k < max ? rc : SQLITE_DONE;
 	sqlite3_reset(q);
 	return rc == SQLITE_DONE ? 0 : sq_err(S(st), rc, "device ids by policy");
+}
+
+static int
+sq_device_ids_by_hv_key(struct store *st, const uint8_t hv_key[32], char (*ids)[STORE_ID_MAX],
+			size_t max, size_t *n)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_IDS_BY_HV_KEY,
+				  "SELECT id FROM devices WHERE hv_key = ? AND status = 'active' "
+				  "ORDER BY rowid");
+	size_t k = 0;
+	int rc = SQLITE_DONE;
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_blob(q, 1, hv_key, 32, SQLITE_STATIC);
+	while (k < max && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		sq_col_text(q, 0, ids[k++], STORE_ID_MAX);
+	*n = k;
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_err(S(st), rc, "devices by key");
 }
 
 static int
@@ -650,6 +699,7 @@ static const struct store_ops sqlite_ops = {
 	.device_next_counter = sq_device_next_counter,
 	.device_delete = sq_device_delete,
 	.device_touch = sq_device_touch,
+	.device_ids_by_hv_key = sq_device_ids_by_hv_key,
 	.device_ids_by_policy = sq_device_ids_by_policy,
 	.device_count_by_status = sq_device_count_by_status,
 	.command_insert = sq_command_insert,

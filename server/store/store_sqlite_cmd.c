@@ -15,7 +15,7 @@
 #define COMMAND_COLS                                                                               \
 	"rowid, id, device_id, type, status, reason, counter, ticket, created_by, "                \
 	"idempotency_key, request_hash, created_at, expires_at, delivered_at, acknowledged_at, "   \
-	"completed_at, result_detail, receipt, verified"
+	"completed_at, result_detail, receipt, verified, verify_note"
 
 static void
 command_row(sqlite3_stmt *q, struct command *c)
@@ -48,6 +48,7 @@ command_row(sqlite3_stmt *q, struct command *c)
 		c->receipt_len = rn;
 	}
 	c->verified = sqlite3_column_int(q, 18);
+	sq_col_text(q, 19, c->verify_note, sizeof(c->verify_note));
 }
 
 int
@@ -147,7 +148,8 @@ sq_command_update(struct store *st, const struct command *c, const char *from)
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_CMD_UPDATE,
 				  "UPDATE commands SET status = ?2, delivered_at = ?3, "
 				  "acknowledged_at = ?4, completed_at = ?5, result_detail = ?6, "
-				  "receipt = ?7, verified = ?8 WHERE id = ?1 AND status = ?9");
+				  "receipt = ?7, verified = ?8, verify_note = ?10 "
+				  "WHERE id = ?1 AND status = ?9");
 	int r;
 
 	if (q == NULL)
@@ -162,6 +164,7 @@ sq_command_update(struct store *st, const struct command *c, const char *from)
 		sqlite3_bind_blob(q, 7, c->receipt, (int)c->receipt_len, SQLITE_STATIC);
 	sqlite3_bind_int(q, 8, c->verified);
 	sqlite3_bind_text(q, 9, from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 10, c->verify_note, -1, SQLITE_STATIC);
 	r = sq_exec_changed(S(st), q, "command update");
 	if (r == -ENOENT) {
 		struct command now;

@@ -522,10 +522,12 @@ dev_receipt(struct device_sim *d, const uint8_t ticket[TICKET_LEN], int32_t resu
 	crypto_sha256(ticket, TICKET_LEN, rc.ticket_hash);
 	rc.ticket_counter = t.counter;
 	rc.seq = t.counter;
+	/* What cleave-hv's receipt for this type shows when it worked (wire-formats.md 4.4). */
 	rc.epoch_before = 1;
-	rc.epoch_after = 2;
+	rc.epoch_after =
+		t.type == TICKET_WIPE || t.type == TICKET_RETIRE || t.type == TICKET_REKEY ? 2 : 1;
 	rc.header_state = t.type == TICKET_WIPE ? HV_STATE_ERASED : HV_STATE_ACTIVE;
-	rc.checks_run = CHECK_INTENT_RECORDED | CHECK_VM_STOPPED;
+	rc.checks_run = CHECK_INTENT_RECORDED | CHECK_VM_STOPPED | receipt_required_checks(t.type);
 	rc.checks_passed = rc.checks_run;
 	rc.started_ms = (uint64_t)time(NULL) * 1000;
 	rc.finished_ms = rc.started_ms + 3;

@@ -351,26 +351,32 @@ test_store_nonce_take_once_expire_and_purge(void **state)
 {
 	struct store *st = ((struct fx *)*state)->st;
 	uint8_t a[32], b[32], c[32], d[32];
+	char tok[STORE_ID_MAX];
 
 	memset(a, 1, sizeof(a));
 	memset(b, 2, sizeof(b));
 	memset(c, 3, sizeof(c));
 	memset(d, 4, sizeof(d));
-	assert_int_equal(st->ops->nonce_insert(st, a, 100), 0);
-	assert_int_equal(st->ops->nonce_insert(st, a, 100), -EEXIST);
-	assert_int_equal(st->ops->nonce_take(st, a, 50), 0);
-	assert_int_equal(st->ops->nonce_take(st, a, 50), -ENOENT);
+	assert_int_equal(st->ops->nonce_insert(st, a, 100, "etk_1"), 0);
+	assert_int_equal(st->ops->nonce_insert(st, a, 100, "etk_1"), -EEXIST);
+	assert_int_equal(st->ops->nonce_take(st, a, 50, tok), 0);
+	assert_int_equal(st->ops->nonce_take(st, a, 50, tok), -ENOENT);
 
 	/* An expired nonce is refused and gone. */
-	assert_int_equal(st->ops->nonce_insert(st, b, 100), 0);
-	assert_int_equal(st->ops->nonce_take(st, b, 101), -ETIME);
-	assert_int_equal(st->ops->nonce_take(st, b, 50), -ENOENT);
+	assert_int_equal(st->ops->nonce_insert(st, b, 100, "etk_1"), 0);
+	assert_int_equal(st->ops->nonce_take(st, b, 101, tok), -ETIME);
+	assert_int_equal(st->ops->nonce_take(st, b, 50, tok), -ENOENT);
 
-	assert_int_equal(st->ops->nonce_insert(st, c, 10), 0);
-	assert_int_equal(st->ops->nonce_insert(st, d, 1000), 0);
+	assert_int_equal(st->ops->nonce_insert(st, c, 10, "etk_1"), 0);
+	assert_int_equal(st->ops->nonce_insert(st, d, 1000, "etk_1"), 0);
 	assert_int_equal(st->ops->nonce_purge(st, 500), 0);
-	assert_int_equal(st->ops->nonce_take(st, c, 5), -ENOENT);
-	assert_int_equal(st->ops->nonce_take(st, d, 500), 0);
+	assert_int_equal(st->ops->nonce_take(st, c, 5, tok), -ENOENT);
+	assert_int_equal(st->ops->nonce_take(st, d, 500, tok), 0);
+	/* The token a nonce was handed out for comes back with it. */
+	assert_string_equal(tok, "etk_1");
+	assert_int_equal(st->ops->nonce_insert(st, a, 100, "etk_2"), 0);
+	assert_int_equal(st->ops->nonce_take(st, a, 50, tok), 0);
+	assert_string_equal(tok, "etk_2");
 }
 
 /* ---- policies ---- */
