@@ -335,8 +335,7 @@ dict_put(struct sfv_member *d, size_t cap, size_t *count, const struct sfv_membe
 }
 
 int
-sfv_parse_dictionary(const char *text, size_t n, struct sfv_member *d, size_t cap,
-		     size_t *count)
+sfv_parse_dictionary(const char *text, size_t n, struct sfv_member *d, size_t cap, size_t *count)
 {
 	struct cur c = {text, 0, n};
 	int r;
@@ -373,8 +372,8 @@ sfv_parse_dictionary(const char *text, size_t n, struct sfv_member *d, size_t ca
 }
 
 int
-sfv_parse_inner_list(struct sfv_span value, struct sfv_item *items, size_t icap,
-		     size_t *nitems, struct sfv_param *params, size_t pcap, size_t *nparams)
+sfv_parse_inner_list(struct sfv_span value, struct sfv_item *items, size_t icap, size_t *nitems,
+		     struct sfv_param *params, size_t pcap, size_t *nparams)
 {
 	struct cur c = {value.p, 0, value.len};
 	int r;

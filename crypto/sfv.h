@@ -56,8 +56,8 @@ int sfv_parse_dictionary(const char *text, size_t n, struct sfv_member *m, size_
  * and its own parameters (pcap entries, in the order sent, repeats kept). Returns 0, -E2BIG when
  * a cap is exceeded, or -EINVAL.
  */
-int sfv_parse_inner_list(struct sfv_span value, struct sfv_item *items, size_t icap,
-			 size_t *nitems, struct sfv_param *params, size_t pcap, size_t *nparams);
+int sfv_parse_inner_list(struct sfv_span value, struct sfv_item *items, size_t icap, size_t *nitems,
+			 struct sfv_param *params, size_t pcap, size_t *nparams);
 
 /* Parses an Item member value into its bare item; its parameters are checked and counted. */
 int sfv_parse_item(struct sfv_span value, struct sfv_item *item);
