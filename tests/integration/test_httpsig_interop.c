@@ -126,8 +126,8 @@ static int
 run_signer(struct env *e, const char *const *extra, char *out, size_t cap)
 {
 	char script[PATH_MAX + 16], nonce[24], errlog[PATH_MAX + 16];
-	const char *argv[32] = {"node", script, "--url", e->url, "--ca", e->s.cacert, "--key",
-				e->keyfile, "--keyid", e->d.id, "--nonce", nonce};
+	const char *argv[32] = {"node",  script,     "--url",   e->url,  "--ca",    e->s.cacert,
+				"--key", e->keyfile, "--keyid", e->d.id, "--nonce", nonce};
 	size_t argc = 12;
 	int fds[2], st = 0, r;
 	pid_t pid;
@@ -184,7 +184,7 @@ status_of(const char *out, int i)
 #define START(e, tag)                                                                              \
 	do {                                                                                       \
 		if (skip_reason[0] != '\0') {                                                      \
-			printf("    skipped: %s\n", skip_reason);                                      \
+			printf("    skipped: %s\n", skip_reason);                                  \
 			return;                                                                    \
 		}                                                                                  \
 		CHECK(env_up(e, tag) == 0, "server or enrollment failed");                         \
