@@ -194,7 +194,7 @@ svc_device_auth(struct service *s, const struct signed_request *rq, struct devic
 		struct svc_error *err)
 {
 	struct httpsig_parsed sp;
-	struct httpsig_params *p = &sp.p;
+	struct httpsig_params p;
 	const char *why = NULL;
 	char msg[192];
 	int64_t now = svc_now_s(s);
@@ -208,25 +208,26 @@ svc_device_auth(struct service *s, const struct signed_request *rq, struct devic
 		snprintf(msg, sizeof(msg), "malformed request signature: %s", why ? why : "?");
 		return auth_reject(s, rq, NULL, err, msg);
 	}
-	r = s->st->ops->device_get(s->st, p->keyid, dev);
+	p = sp.p;
+	r = s->st->ops->device_get(s->st, p.keyid, dev);
 	if (r == -ENOENT)
-		return auth_reject(s, rq, p->keyid, err, "unknown device");
+		return auth_reject(s, rq, p.keyid, err, "unknown device");
 	if (r != 0)
 		return svc_store_fail(err, r, "device");
 	if (httpsig_verify(dev->device_key, rq->method, rq->path, rq->query, rq->body, rq->body_len,
 			   rq->content_digest, &sp) != 0)
-		return auth_reject(s, rq, p->keyid, err, "request signature does not verify");
-	if (p->created > now + s->cfg.sig_skew_s || p->created < now - s->cfg.sig_skew_s)
-		return auth_reject(s, rq, p->keyid, err,
+		return auth_reject(s, rq, p.keyid, err, "request signature does not verify");
+	if (p.created > now + s->cfg.sig_skew_s || p.created < now - s->cfg.sig_skew_s)
+		return auth_reject(s, rq, p.keyid, err,
 				   "request signature is stale or from the future (check the "
 				   "device clock)");
-	if (p->expires != 0 && now > p->expires)
-		return auth_reject(s, rq, p->keyid, err, "request signature has expired");
-	r = devstate_accept_nonce(&s->dev, dev->id, dev->sig_seq, p->nonce, now);
+	if (p.expires != 0 && now > p.expires)
+		return auth_reject(s, rq, p.keyid, err, "request signature has expired");
+	r = devstate_accept_nonce(&s->dev, dev->id, dev->sig_seq, p.nonce, now);
 	if (r == -ENOMEM)
 		return svc_fail(err, SVC_UNAVAILABLE, "out of memory");
 	if (r != 0)
-		return auth_reject(s, rq, p->keyid, err, "replayed request (nonce already used)");
+		return auth_reject(s, rq, p.keyid, err, "replayed request (nonce already used)");
 	if (strcmp(dev->status, "active") != 0)
 		return svc_fail(err, SVC_FORBIDDEN, "device %s is %s", dev->id, dev->status);
 	return 0;
