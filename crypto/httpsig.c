@@ -22,6 +22,7 @@
 #define COMPONENTS    "(\"@method\" \"@path\" \"@query\" \"content-digest\")"
 #define MEMBERS_MAX   8  /* signatures one request may carry */
 #define PARAMS_MAX    16 /* parameters of one signature */
+#define ITEMS_MAX     16 /* components read from one signature (only 4 can be usable) */
 #define DIGEST_PREFIX "sha-256=:"
 #define SIG_PREFIX    "sig1=:"
 #define CREATED_MAX   INT64_C(999999999999999) /* RFC 8941 sf-integer: at most 15 digits */
@@ -389,13 +390,13 @@ take_components(const struct sfv_item *items, size_t n, uint8_t comp[HTTPSIG_NCO
 {
 	unsigned seen = 0;
 
+	/* Four distinct known components fill comp, so a fifth returns before it is stored. */
 	for (size_t i = 0; i < n; i++) {
 		int c = component_of(&items[i]);
 
 		if (c < 0)
-			return "covers a component other than \"@method\", \"@path\", \"@query\" "
-			       "and "
-			       "\"content-digest\" (or one with parameters)";
+			return "covers a component other than \"@method\", \"@path\", "
+			       "\"@query\" and \"content-digest\" (or one with parameters)";
 		if (seen & (1u << c))
 			return "covers a component twice";
 		seen |= 1u << c;
@@ -447,7 +448,7 @@ take_params(const struct sfv_param *pr, size_t np, struct httpsig_params *p)
 static const char *
 take_candidate(const struct sfv_member *m, struct httpsig_parsed *t)
 {
-	struct sfv_item items[HTTPSIG_NCOMP];
+	struct sfv_item items[ITEMS_MAX];
 	struct sfv_param params[PARAMS_MAX];
 	size_t ni, np;
 	const char *why;
@@ -455,9 +456,9 @@ take_candidate(const struct sfv_member *m, struct httpsig_parsed *t)
 
 	if (!m->inner_list)
 		return "a Signature-Input member is not an Inner List";
-	r = sfv_parse_inner_list(m->value, items, HTTPSIG_NCOMP, &ni, params, PARAMS_MAX, &np);
+	r = sfv_parse_inner_list(m->value, items, ITEMS_MAX, &ni, params, PARAMS_MAX, &np);
 	if (r == -E2BIG)
-		return "covers more components or has more parameters than Cleave takes";
+		return "covers more components or has more parameters than the server takes";
 	if (r < 0)
 		return "malformed Signature-Input member";
 	why = take_components(items, ni, t->comp);

@@ -354,6 +354,7 @@ test_httpsig_accepts_independent_signers(void **state)
 		"\"ed25519\";created=1700000000;expires=1700000300;nonce=\"42\"",
 		/* unknown parameters of every RFC 8941 type are ignored */
 		C_ALL TAIL ";tag=\"cleave-interop\";x=?1;y=1.5;z=tok/en:1;w=:AAEC:;v=-7;u",
+		C_ALL TAIL ";d=-123456789012.123;i=-999999999999999;t=*A9!#$%&'*+-.^_`|~:/;e=\"\"",
 		/* RFC 8941 whitespace: SP inside the inner list and after ";" */
 		"(  \"@method\"   \"@path\" \"@query\" \"content-digest\" );  created=1700000000; "
 		"keyid=\"dev_x\";nonce=\"42\"",
@@ -472,6 +473,12 @@ test_httpsig_parse_refuses_bad_signature_input(void **state)
 		{"s=(\"@method\" \"@query\" \"content-digest\")" TAIL, "does not cover"},
 		{"s=()" TAIL, "does not cover"},
 		{"s=(\"@method\" \"@path\" \"@query\" \"content-digest\" \"@authority\")" TAIL,
+		 "other than"},
+		{"s=(\"@method\" \"@path\" \"@query\" \"content-digest\" \"@method\")" TAIL,
+		 "twice"},
+		{"s=(\"a\" \"b\" \"c\" \"d\" \"e\" \"f\" \"g\" \"h\" \"i\" \"j\" \"k\" \"l\" \"m\" "
+		 "\"n\" "
+		 "\"o\" \"p\" \"q\")" TAIL,
 		 "more components"},
 		{"s=(\"@method\" \"@path\" \"@query\" \"@authority\")" TAIL, "other than"},
 		{"s=(\"@method\" \"@path\" \"@query\" \"@query\")" TAIL, "twice"},
