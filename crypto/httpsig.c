@@ -471,21 +471,32 @@ take_candidate(const struct sfv_member *m, struct httpsig_parsed *t)
 	return NULL;
 }
 
-/* Parses a whole field; NULL or why not. */
+/* Why a whole field was refused, per field: too long, too many members, syntax, empty. */
+enum { F_LONG, F_MANY, F_SYNTAX, F_EMPTY };
+static const char *const si_why[] = {"Signature-Input is longer than the server takes",
+				     "Signature-Input has more signatures than the server takes",
+				     "Signature-Input is not an RFC 8941 Dictionary",
+				     "Signature-Input is empty"};
+static const char *const sg_why[] = {"Signature is longer than the server takes",
+				     "Signature has more signatures than the server takes",
+				     "Signature is not an RFC 8941 Dictionary",
+				     "Signature is empty"};
+
+/* Parses a whole field; NULL, or why not from msgs. */
 static const char *
-take_field(const char *v, struct sfv_member m[MEMBERS_MAX], size_t *n)
+take_field(const char *v, const char *const msgs[4], struct sfv_member m[MEMBERS_MAX], size_t *n)
 {
 	size_t len = strnlen(v, HTTPSIG_FIELD_MAX);
 	int r;
 
 	if (len == HTTPSIG_FIELD_MAX)
-		return "field longer than the server takes";
+		return msgs[F_LONG];
 	r = sfv_parse_dictionary(v, len, m, MEMBERS_MAX, n);
 	if (r == -E2BIG)
-		return "more signatures than the server takes";
+		return msgs[F_MANY];
 	if (r < 0)
-		return "not an RFC 8941 Dictionary";
-	return *n == 0 ? "empty" : NULL;
+		return msgs[F_SYNTAX];
+	return *n == 0 ? msgs[F_EMPTY] : NULL;
 }
 
 static const char *
@@ -496,7 +507,7 @@ take_signature(const char *sg, struct sfv_span label, uint8_t sig[ED25519_SIG_LE
 	const char *why;
 	size_t n;
 
-	why = take_field(sg, m, &n);
+	why = take_field(sg, sg_why, m, &n);
 	if (why != NULL)
 		return why;
 	for (size_t i = 0; i < n; i++) {
@@ -524,7 +535,7 @@ httpsig_parse(const char *signature_input, const char *signature, struct httpsig
 		goto fail;
 	}
 	memset(&t, 0, sizeof(t));
-	w = take_field(signature_input, m, &n);
+	w = take_field(signature_input, si_why, m, &n);
 	if (w != NULL)
 		goto fail;
 	for (i = 0; i < n; i++) {

@@ -489,8 +489,8 @@ test_httpsig_parse_refuses_bad_signature_input(void **state)
 		/* not an inner list, or nothing */
 		{"s=\"x\"" TAIL, "not an Inner List"},
 		{"s", "not an Inner List"},
-		{"", "empty"},
-		{"   ", "empty"},
+		{"", "Signature-Input is empty"},
+		{"   ", "Signature-Input is empty"},
 		/* parameters: missing, wrong type, out of range */
 		{"s=" C_ALL ";keyid=\"dev_x\";nonce=\"42\"", "created"},
 		{"s=" C_ALL ";created=1700000000;nonce=\"42\"", "keyid"},
@@ -524,30 +524,33 @@ test_httpsig_parse_refuses_bad_signature_input(void **state)
 		{"s=" C_ALL ";created=1;keyid=\"dev_x\";nonce=\" 42\"", "nonce"},
 		{"s=" C_ALL ";created=1;keyid=\"dev_x\";nonce=\"gA8b-random\"", "nonce"},
 		/* RFC 8941 syntax */
-		{"s=" C_ALL TAIL ",", "Dictionary"},
-		{"s=" C_ALL TAIL ";", "Dictionary"},
-		{"s=" C_ALL TAIL "x", "Dictionary"},
-		{"s =" C_ALL TAIL, "Dictionary"},
-		{"S=" C_ALL TAIL, "Dictionary"},
-		{"1s=" C_ALL TAIL, "Dictionary"},
-		{"s=" C_ALL TAIL ";Tag=\"x\"", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=\"x", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=\"\\x\"", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=\"\xc3\xa9\"", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=1.", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=1.2345", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=1234567890123.1", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=1234567890123456", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=?2", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=:AA A:", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=-", "Dictionary"},
-		{"s=" C_ALL TAIL ";tag=@123", "Dictionary"},
-		{"s=(\"@method\"\"@path\" \"@query\" \"content-digest\")" TAIL, "Dictionary"},
-		{"s=(\"@method\" \"@path\" \"@query\" \"content-digest\"" TAIL, "Dictionary"},
-		{"s=" C_ALL TAIL ",, t=1", "Dictionary"},
-		{"s=" C_ALL TAIL " t=1", "Dictionary"},
-		{"s=" C_ALL " ;created=1;keyid=\"dev_x\";nonce=\"42\"", "Dictionary"},
-		{"s=" C_ALL TAIL "\n", "Dictionary"},
+		{"s=" C_ALL TAIL ",", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL "x", "Signature-Input is not an RFC 8941"},
+		{"s =" C_ALL TAIL, "Signature-Input is not an RFC 8941"},
+		{"S=" C_ALL TAIL, "Signature-Input is not an RFC 8941"},
+		{"1s=" C_ALL TAIL, "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";Tag=\"x\"", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=\"x", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=\"\\x\"", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=\"\xc3\xa9\"", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=1.", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=1.2345", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=1234567890123.1", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=1234567890123456", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=?2", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=:AA A:", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=-", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ";tag=@123", "Signature-Input is not an RFC 8941"},
+		{"s=(\"@method\"\"@path\" \"@query\" \"content-digest\")" TAIL,
+		 "Signature-Input is not an RFC 8941"},
+		{"s=(\"@method\" \"@path\" \"@query\" \"content-digest\"" TAIL,
+		 "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL ",, t=1", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL " t=1", "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL " ;created=1;keyid=\"dev_x\";nonce=\"42\"",
+		 "Signature-Input is not an RFC 8941"},
+		{"s=" C_ALL TAIL "\n", "Signature-Input is not an RFC 8941"},
 	};
 	char sg[128], b64[89];
 	struct httpsig_parsed sp;
@@ -647,9 +650,9 @@ test_httpsig_parse_refuses_bad_signature(void **state)
 			fail_msg("%s: reason \"%s\", want \"%s\"", sg, why ? why : "", reason);    \
 	} while (0)
 	EXPECT_BAD("no member", "t=:%s:", b64);
-	EXPECT_BAD("Dictionary", "S=:%s:", b64);
+	EXPECT_BAD("Signature is not an RFC 8941", "S=:%s:", b64);
 	EXPECT_BAD("64-byte", "s=tok/en");
-	EXPECT_BAD("Dictionary", "s=%.88s", b64);
+	EXPECT_BAD("Signature is not an RFC 8941", "s=%.88s", b64);
 	EXPECT_BAD("64-byte", "s=(:%s:)", b64);
 	EXPECT_BAD("64-byte", "s=\"%s\"", b64);
 	EXPECT_BAD("64-byte", "s=:%.84s:", b64);     /* 63 bytes */
@@ -657,11 +660,13 @@ test_httpsig_parse_refuses_bad_signature(void **state)
 	EXPECT_BAD("64-byte", "s=:%.87s:", b64);     /* one "=" of two */
 	EXPECT_BAD("64-byte", "s=::");
 	EXPECT_BAD("64-byte", "s");
-	EXPECT_BAD("Dictionary", "s=:%.88s", b64);
-	EXPECT_BAD("Dictionary", "s=:*%.87s:", b64 + 1);            /* outside the alphabet */
-	EXPECT_BAD("Dictionary", "s=:%.40s %.47s:", b64, b64 + 41); /* whitespace inside */
-	EXPECT_BAD("Dictionary", "s=:%s:,", b64);
-	EXPECT_BAD("empty", "%s", "");
+	EXPECT_BAD("Signature is not an RFC 8941", "s=:%.88s", b64);
+	EXPECT_BAD("Signature is not an RFC 8941",
+		   "s=:*%.87s:", b64 + 1); /* outside the alphabet */
+	EXPECT_BAD("Signature is not an RFC 8941", "s=:%.40s %.47s:", b64,
+		   b64 + 41); /* whitespace inside */
+	EXPECT_BAD("Signature is not an RFC 8941", "s=:%s:,", b64);
+	EXPECT_BAD("Signature is empty", "%s", "");
 #undef EXPECT_BAD
 	assert_int_equal(httpsig_parse(si, NULL, &sp, &why), -EINVAL);
 	/* base64url is not base64. */
