@@ -534,11 +534,11 @@ httpsig_parse(const char *signature_input, const char *signature, struct httpsig
 		w = "Signature-Input or Signature missing";
 		goto fail;
 	}
-	memset(&t, 0, sizeof(t));
 	w = take_field(signature_input, si_why, m, &n);
 	if (w != NULL)
 		goto fail;
 	for (i = 0; i < n; i++) {
+		memset(&t, 0, sizeof(t)); /* nothing of an unusable member stays */
 		w = take_candidate(&m[i], &t);
 		if (w == NULL)
 			break;
