@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Cleave needs to build and test, and nothing else.
+# Installs the Debian packages Cleave needs to build and test, and nothing else; then the npm
+# packages of the RFC 9421 interop test (tests/interop/, from its package-lock.json).
 # Idempotent and quick when everything is present: one dpkg-query, no network.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 pkgs=(gcc make pkg-config libc6-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev
@@ -16,7 +18,19 @@ for p in "${pkgs[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [ "$status" = "install ok installed" ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# node and npm may come from elsewhere than Debian; only their absence matters.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
+# The interop test's signer (tests/integration/test_httpsig_interop.c): exactly the locked
+# versions, only when absent. Without the registry the test says "skipped", so no failure here.
+interop() {
+  [ -f tests/interop/node_modules/http-message-signatures/package.json ] && return 0
+  echo "deps: npm ci in tests/interop"
+  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error >/dev/null ||
+    echo "deps: npm ci failed; the interop test will be skipped" >&2
+}
+[ ${#missing[@]} -eq 0 ] && { interop; exit 0; }
 
 echo "deps: installing ${missing[*]}"
 sudo=""
@@ -28,4 +42,5 @@ export DEBIAN_FRONTEND=noninteractive
 # A fresh machine may have no package lists yet; refresh them once, then install.
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+interop
 echo "deps: done"

@@ -236,8 +236,10 @@ int
 svc_device_auth(struct service *s, const struct signed_request *rq, struct device *dev,
 		struct svc_error *err)
 {
+	struct httpsig_parsed sp;
 	struct httpsig_params p;
-	uint8_t sig[ED25519_SIG_LEN];
+	const char *why = NULL;
+	char msg[192];
 	int64_t now = svc_now_s(s);
 	int r;
 
@@ -245,20 +247,25 @@ svc_device_auth(struct service *s, const struct signed_request *rq, struct devic
 		return auth_reject(s, rq, NULL, err,
 				   "request is not signed (Signature-Input, Signature and "
 				   "Content-Digest are required)");
-	if (httpsig_parse(rq->signature_input, rq->signature, &p, sig) != 0)
-		return auth_reject(s, rq, NULL, err, "malformed request signature");
+	if (httpsig_parse(rq->signature_input, rq->signature, &sp, &why) != 0) {
+		snprintf(msg, sizeof(msg), "malformed request signature: %s", why ? why : "?");
+		return auth_reject(s, rq, NULL, err, msg);
+	}
+	p = sp.p;
 	r = s->st->ops->device_get(s->st, p.keyid, dev);
 	if (r == -ENOENT)
 		return auth_reject(s, rq, p.keyid, err, "unknown device");
 	if (r != 0)
 		return svc_store_fail(err, r, "device");
 	if (httpsig_verify(dev->device_key, rq->method, rq->path, rq->query, rq->body, rq->body_len,
-			   rq->content_digest, &p, sig) != 0)
+			   rq->content_digest, &sp) != 0)
 		return auth_reject(s, rq, p.keyid, err, "request signature does not verify");
 	if (p.created > now + s->cfg.sig_skew_s || p.created < now - s->cfg.sig_skew_s)
 		return auth_reject(s, rq, p.keyid, err,
 				   "request signature is stale or from the future (check the "
 				   "device clock)");
+	if (p.expires != 0 && now > p.expires)
+		return auth_reject(s, rq, p.keyid, err, "request signature has expired");
 	r = devstate_accept_nonce(&s->dev, dev->id, dev->sig_seq, p.nonce, now);
 	if (r == -ENOMEM)
 		return svc_fail(err, SVC_UNAVAILABLE, "out of memory");
