@@ -187,6 +187,7 @@ service_tick(struct service *s)
 	s->st->ops->nonce_purge(s->st, now);
 	if (s->st->ops->tx_commit(s->st) == 0 && expired > 0)
 		log_info("service: %zu commands expired", expired);
+	svc_ckpt_tick(s, 0);
 }
 
 void
@@ -195,6 +196,8 @@ service_free(struct service *s)
 	if (s == NULL)
 		return;
 	flush_checkins(s);
+	svc_ckpt_tick(s, 1);
+	svc_ckpt_free(s);
 	devstate_fini(&s->dev);
 	free(s->public_url);
 	free(s);
@@ -547,6 +550,7 @@ svc_audit_verify(struct service *s, const struct principal *p, struct audit_repo
 
 	if (r != 0)
 		return r;
+	memset(rep, 0, sizeof(*rep));
 	r = audit_verify(s->st, &v);
 	if (r != 0)
 		return svc_store_fail(err, r, "audit log");
@@ -554,6 +558,9 @@ svc_audit_verify(struct service *s, const struct principal *p, struct audit_repo
 	rep->ok = v.first_bad_seq == 0;
 	rep->first_bad_seq = v.first_bad_seq;
 	str_copy(rep->problem, sizeof(rep->problem), v.problem);
+	r = svc_ckpt_report(s, rep);
+	if (r != 0)
+		return svc_store_fail(err, r, "audit checkpoints");
 	if (!rep->ok)
 		log_warn("audit: chain verification failed: %s", v.problem);
 	return 0;

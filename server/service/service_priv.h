@@ -23,6 +23,7 @@ struct service {
 	struct devstate dev;
 	atomic_uint_fast64_t checkins;
 	atomic_uint_fast64_t auth_failures;
+	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
 };
 
 /* Fills err and returns the errno that goes with kind. */
@@ -46,5 +47,11 @@ int svc_recompute_desired(struct service *s, const char *device_id);
 void svc_policy_args(struct service *s, const struct policy *p, uint64_t args[4]);
 /* Tells waiters of device_id that something is pending (after the commit). */
 void svc_notify(struct service *s, const char *device_id);
+/* Makes an audit checkpoint when one is due (force: whenever the head moved); checkpoint.c. */
+void svc_ckpt_tick(struct service *s, int force);
+/* Checks every checkpoint against the chain into rep (clears rep->ok on a problem). */
+int svc_ckpt_report(struct service *s, struct audit_report *rep);
+/* Frees the checkpoint state; call after the last svc_ckpt_tick. */
+void svc_ckpt_free(struct service *s);
 
 #endif
