@@ -68,8 +68,8 @@ iso_ms(int64_t ms, char *dst, size_t cap)
 
 	if (gmtime_r(&t, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
-	snprintf(dst, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	snprintf(dst, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 int
@@ -181,8 +181,8 @@ parse_line(const char *line, uint8_t rec[AUDIT_CKPT_LEN])
 	char again[AUDIT_CKPT_LINE_MAX];
 	const char *sp = strchr(line, ' ');
 
-	if (sp == NULL || b64_decode(rec, AUDIT_CKPT_LEN, line, (size_t)(sp - line)) !=
-				  AUDIT_CKPT_LEN)
+	if (sp == NULL ||
+	    b64_decode(rec, AUDIT_CKPT_LEN, line, (size_t)(sp - line)) != AUDIT_CKPT_LEN)
 		return -EINVAL;
 	if (audit_ckpt_line(rec, again, sizeof(again)) != 0 || strcmp(again, line) != 0)
 		return -EINVAL;
@@ -248,8 +248,8 @@ check_record(struct ckpt_walk *w, const uint8_t *rec, int in_file, long idx)
 
 	if (rec == NULL || audit_ckpt_open(rec, w->pub, &c) != 0) {
 		if (w->bad[0] == '\0')
-			snprintf(w->bad, sizeof(w->bad), in_file ? "line %ld of the checkpoint file"
-								 : "checkpoint row %ld",
+			snprintf(w->bad, sizeof(w->bad),
+				 in_file ? "line %ld of the checkpoint file" : "checkpoint row %ld",
 				 idx);
 		return 0;
 	}

@@ -40,9 +40,9 @@ sq_audit_ckpt_insert(struct store *st, const struct audit_ckpt_row *c)
 int
 sq_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_CKPT_LAST,
-				  "SELECT " CKPT_COLS
-				  " FROM audit_checkpoints ORDER BY id DESC LIMIT 1");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_CKPT_LAST,
+			"SELECT " CKPT_COLS " FROM audit_checkpoints ORDER BY id DESC LIMIT 1");
 
 	if (q == NULL)
 		return -EIO;
