@@ -52,8 +52,7 @@ env_up(struct env *e, const char *tag)
 	if (srv_init(&e->s, tag) != 0)
 		return -1;
 	/* Beside the data directory, which the server itself creates. */
-	snprintf(e->conf, sizeof(e->conf), "%.*s/server.conf", (int)strlen(e->s.dir) - 5,
-		 e->s.dir);
+	snprintf(e->conf, sizeof(e->conf), "%.*s/server.conf", (int)strlen(e->s.dir) - 5, e->s.dir);
 	f = fopen(e->conf, "w");
 	if (f == NULL)
 		return -1;
@@ -305,8 +304,7 @@ test_edit_and_rehash_reported(void)
 	CHECK(strstr(json_string_value(json_object_get(j, "problem")),
 		     "rewritten at or before entry 3 and after entry 1") &&
 		      jint(j, "first_bad_seq") == 2,
-	      "want a rewrite in entries 2..3, got %lld: %s",
-	      (long long)jint(j, "first_bad_seq"),
+	      "want a rewrite in entries 2..3, got %lld: %s", (long long)jint(j, "first_bad_seq"),
 	      json_string_value(json_object_get(j, "problem")));
 	json_decref(j);
 	env_down(&e);

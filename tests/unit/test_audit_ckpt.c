@@ -31,8 +31,8 @@
 #define CKPT_FILE "ckpt.log"
 
 /* Files a test may leave beside the database; removed before the fixture's rmdir. */
-static const char *const extra_files[] = {CKPT_FILE, "ckpt.bin", "body.bin", "sig.bin",
-					  "audit.pem", "auditor.out"};
+static const char *const extra_files[] = {CKPT_FILE, "ckpt.bin",  "body.bin",
+					  "sig.bin", "audit.pem", "auditor.out"};
 
 struct ck {
 	struct fx *f;
@@ -274,7 +274,8 @@ test_ckpt_auditor_openssl_command(void **state)
 	static const char check[] =
 		"tail -n 1 " CKPT_FILE " | cut -d' ' -f1 | base64 -d > ckpt.bin; "
 		"head -c 96 ckpt.bin > body.bin; tail -c 64 ckpt.bin > sig.bin; "
-		"openssl pkeyutl -verify -pubin -inkey audit.pem -rawin -in body.bin -sigfile sig.bin";
+		"openssl pkeyutl -verify -pubin -inkey audit.pem -rawin -in body.bin -sigfile "
+		"sig.bin";
 	static const char show[] =
 		"od -An -tu8 -j16 -N8 ckpt.bin; od -An -tx1 -v -j32 -N32 ckpt.bin | tr -d ' \\n'";
 	char cmd[1024], want[160], path[192], *pem = NULL, hex[65], *out;
@@ -292,8 +293,8 @@ test_ckpt_auditor_openssl_command(void **state)
 	fclose(fp);
 	free(pem);
 
-	snprintf(cmd, sizeof(cmd), "cd '%s' && { %s && %s; } > auditor.out 2>&1", c->f->dir,
-		 check, show);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && { %s && %s; } > auditor.out 2>&1", c->f->dir, check,
+		 show);
 	assert_int_equal(run(cmd), 0);
 	/* The output, with od's padding squeezed: the verdict, the seq, the head hash. */
 	assert_int_equal(c->f->st->ops->audit_get(c->f->st, 4, &e), 0);
