@@ -237,7 +237,10 @@ struct ckpt_walk {
 	struct audit_ckpt missing;  /* the highest seq whose entry is gone; seq 0: none */
 	int64_t db_last_ms;         /* newest valid checkpoint in the database */
 	struct audit_ckpt file_last;
+	int store_err; /* a store failure met while walking the file */
 };
+
+enum file_state { FILE_READ, FILE_MISSING, FILE_UNREADABLE };
 
 static int
 check_record(struct ckpt_walk *w, const uint8_t *rec, int in_file, long idx)
@@ -291,7 +294,8 @@ file_one(void *ctx, long lineno, const uint8_t *rec)
 	struct ckpt_walk *w = ctx;
 
 	w->r->file_count++;
-	return check_record(w, rec, 1, lineno);
+	w->store_err = check_record(w, rec, 1, lineno);
+	return w->store_err != 0;
 }
 
 /* Entries after the head were deleted (or, below it, one the chain walk also reports). */
@@ -324,7 +328,7 @@ judge_missing(struct ckpt_walk *w)
 }
 
 static int
-judge(struct ckpt_walk *w, const char *file, int file_missing)
+judge(struct ckpt_walk *w, const char *file, enum file_state fs)
 {
 	struct audit_ckpt_result *r = w->r;
 	char at[40];
@@ -348,8 +352,11 @@ judge(struct ckpt_walk *w, const char *file, int file_missing)
 			 (long long)w->mismatch.seq, since, at);
 	} else if (w->missing.seq != 0) {
 		return judge_missing(w);
-	} else if (file_missing && r->db_count > 0) {
+	} else if (fs == FILE_MISSING && r->db_count > 0) {
 		snprintf(r->problem, sizeof(r->problem), "the checkpoint file %s is missing", file);
+	} else if (fs == FILE_UNREADABLE) {
+		snprintf(r->problem, sizeof(r->problem), "the checkpoint file %s cannot be read",
+			 file);
 	} else if (w->file_last.seq != 0 && w->file_last.at_ms > w->db_last_ms) {
 		iso_ms(w->file_last.at_ms, at, sizeof(at));
 		snprintf(r->problem, sizeof(r->problem),
@@ -367,16 +374,18 @@ audit_verify_checkpoints(struct store *st, const uint8_t pub[32], const char *fi
 			 struct audit_ckpt_result *r)
 {
 	struct ckpt_walk w = {.st = st, .pub = pub, .r = r};
-	int rc, file_missing = 0;
+	enum file_state fs = FILE_READ;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
 	rc = st->ops->audit_ckpt_iter(st, db_one, &w);
 	if (rc == 0 && file != NULL) {
+		/* The file is the operator's; trouble with it is a finding, not a failure. */
 		rc = audit_ckpt_file_iter(file, file_one, &w);
-		if (rc == -ENOENT) {
-			file_missing = 1;
-			rc = 0;
-		}
+		if (w.store_err != 0)
+			return w.store_err;
+		fs = rc == 0 ? FILE_READ : rc == -ENOENT ? FILE_MISSING : FILE_UNREADABLE;
+		rc = 0;
 	}
-	return rc != 0 ? rc : judge(&w, file, file_missing);
+	return rc != 0 ? rc : judge(&w, file, fs);
 }

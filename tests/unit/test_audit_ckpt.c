@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -484,6 +485,10 @@ test_ckpt_verify_reports_file_trouble(void **state)
 	expect_problem(c, c->file, 0, "in the checkpoint file but not in the database");
 	unlink(c->file);
 	expect_problem(c, c->file, 0, "is missing");
+	/* Unreadable (here: a directory in its place) is a finding too, not a failed request. */
+	assert_int_equal(mkdir(c->file, 0700), 0);
+	expect_problem(c, c->file, 0, "cannot be read");
+	assert_int_equal(rmdir(c->file), 0);
 	/* A line signed by someone else. */
 	checkpoint_at(c, 3);
 	assert_int_equal(ed25519_key_generate(&other), 0);
