@@ -562,7 +562,7 @@ svc_audit_verify(struct service *s, const struct principal *p, struct audit_repo
 	if (r != 0)
 		return svc_store_fail(err, r, "audit checkpoints");
 	if (!rep->ok)
-		log_warn("audit: chain verification failed: %s", v.problem);
+		log_warn("audit: verification failed: %s", rep->problem);
 	return 0;
 }
 
