@@ -42,9 +42,11 @@ same_record(void *ctx, long lineno, const uint8_t *rec)
 
 /*
  * Picks up the newest stored checkpoint and makes sure the file has it too: a crash between
- * the commit and the append, or a new file path, would otherwise leave the file behind.
+ * the commit and the append, or a new file path, would otherwise leave the file behind. Trouble
+ * with the file is logged, not fatal: the server must still start (to wipe a lost phone), and
+ * verification reports a file it cannot read.
  */
-static int
+static void
 resume(struct svc_ckpt *k, const struct audit_ckpt_row *last)
 {
 	struct audit_ckpt c;
@@ -53,19 +55,17 @@ resume(struct svc_ckpt *k, const struct audit_ckpt_row *last)
 	if (audit_ckpt_open(last->record, k->pub, &c) != 0) {
 		/* Not ours: leave it for verification to report, start afresh. */
 		log_warn("audit: the newest stored checkpoint is not signed by the audit key");
-		return 0;
+		return;
 	}
 	k->last_seq = c.seq;
 	k->last_ms = c.at_ms;
 	memcpy(k->last_hash, c.head_hash, 32);
 	r = audit_ckpt_file_iter(k->file, same_record, (void *)last->record);
-	if (r == 1)
-		return 0;
 	if (r != 0 && r != -ENOENT)
-		return r;
+		return; /* found it (1), or the file cannot be read (logged) */
 	log_info("audit: adding the newest checkpoint (entry %lld) to %s", (long long)c.seq,
 		 k->file);
-	return audit_ckpt_file_append(k->file, last->record);
+	audit_ckpt_file_append(k->file, last->record);
 }
 
 int
@@ -89,7 +89,7 @@ service_set_audit_checkpoints(struct service *s, const struct ed25519_key *key,
 	s->ckpt = k;
 	r = s->st->ops->audit_ckpt_last(s->st, &last);
 	if (r == 0)
-		r = resume(k, &last);
+		resume(k, &last);
 	return r == -ENOENT ? 0 : r;
 }
 

@@ -220,8 +220,8 @@ struct audit_ckpt_config {
 };
 /*
  * Turns checkpoints on; key is borrowed and must outlive s. Appends the newest stored
- * checkpoint to the file when the file lacks it (a crash between commit and append).
- * 0 or -errno.
+ * checkpoint to the file when the file lacks it (a crash between commit and append); trouble
+ * with the file is logged, not returned. 0, -ENOMEM, or a store error.
  */
 int service_set_audit_checkpoints(struct service *s, const struct ed25519_key *key,
 				  const struct audit_ckpt_config *cfg);
