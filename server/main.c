@@ -431,6 +431,21 @@ write_admin_token(struct service *svc, const char *data)
 	return r;
 }
 
+/* Signed audit checkpoints: the settings, with the checkpoint file in DIR by default. */
+static int
+start_checkpoints(struct config *c, struct service *svc, const struct ed25519_key *akey)
+{
+	struct audit_ckpt_config ac = {
+		.file = c->ckpt_file,
+		.every_entries = c->ckpt_entries,
+		.every_s = c->ckpt_s,
+	};
+
+	if (c->ckpt_file[0] == '\0')
+		snprintf(c->ckpt_file, sizeof(c->ckpt_file), "%s/audit-checkpoints.log", c->data);
+	return service_set_audit_checkpoints(svc, akey, &ac);
+}
+
 static int
 serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed25519_key *akey,
       const char *cert, const char *key)
@@ -443,11 +458,6 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.max_wait_s = (int)c->max_wait_s,
 		.lease_s = (int64_t)c->lease_s,
 		.public_url = c->public_url,
-	};
-	struct audit_ckpt_config ac = {
-		.file = c->ckpt_file,
-		.every_entries = c->ckpt_entries,
-		.every_s = c->ckpt_s,
 	};
 	struct httpd_config hc = {
 		.host = c->host,
@@ -469,7 +479,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 
 	r = service_new(st, tkey, &sc, NULL, &svc);
 	if (r == 0)
-		r = service_set_audit_checkpoints(svc, akey, &ac);
+		r = start_checkpoints(c, svc, akey);
 	if (r == 0)
 		r = api_new(svc, &api);
 	if (r == 0)
@@ -560,8 +570,6 @@ main(int argc, char **argv)
 	/* A key of its own, never in the database: whoever can edit the database cannot sign. */
 	if (r == 0)
 		r = ensure_key(&c, "audit.key", "audit checkpoint", &akey);
-	if (r == 0 && c.ckpt_file[0] == '\0')
-		snprintf(c.ckpt_file, sizeof(c.ckpt_file), "%s/audit-checkpoints.log", c.data);
 	if (r == 0)
 		r = ensure_tls(&c, &cert, &key);
 	if (r == 0)
