@@ -1,6 +1,7 @@
 /*
  * cleave-server: wiring only. Reads the command line and config file, prepares the data
- * directory on first start (database, TLS certificate, ticket-signing key, first admin token),
+ * directory on first start (database, TLS certificate, ticket-signing key, audit checkpoint
+ * key, first admin token),
  * starts the HTTPS daemon, runs the once-a-second service tick, and stops cleanly on SIGTERM or
  * SIGINT. What requests mean lives in api/ and service/.
  */
@@ -43,6 +44,9 @@ struct config {
 	unsigned max_wait_s;
 	unsigned command_ttl_h;
 	unsigned lease_s;
+	unsigned ckpt_entries;
+	unsigned ckpt_s;
+	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */
 	enum log_level log_level;
 	int check_only;
 	int public_url_set;
@@ -75,7 +79,11 @@ usage(FILE *f)
 		"                     connection memory, default 4: request headers up to ~3 KB;\n"
 		"                     raise it for larger headers), max_wait,\n"
 		"                     command_ttl_hours, lease_seconds (a device's lease past\n"
-		"                     each contact, default 900), log_level (flags win)\n"
+		"                     each contact, default 900), audit_checkpoint_entries\n"
+		"                     (default 100) and audit_checkpoint_seconds (default 300):\n"
+		"                     sign the audit log's head when it moved this far or this\n"
+		"                     long ago, audit_checkpoint_file (default\n"
+		"                     DIR/audit-checkpoints.log), log_level (flags win)\n"
 		"  --check-config     validate the settings and exit (0 when valid)\n"
 		"  --log-level LEVEL  debug, info, warn or error (default info)\n"
 		"  --version          print the version\n");
@@ -147,6 +155,12 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 5, 86400, &c->lease_s);
 	else if (strcmp(key, "command_ttl_hours") == 0)
 		r = parse_uint(val, 1, 24 * 366, &c->command_ttl_h);
+	else if (strcmp(key, "audit_checkpoint_entries") == 0)
+		r = parse_uint(val, 1, 1000000, &c->ckpt_entries);
+	else if (strcmp(key, "audit_checkpoint_seconds") == 0)
+		r = parse_uint(val, 1, 86400, &c->ckpt_s);
+	else if (strcmp(key, "audit_checkpoint_file") == 0)
+		r = val[0] != '\0' ? str_copy(c->ckpt_file, sizeof(c->ckpt_file), val) : -1;
 	else if (strcmp(key, "log_level") == 0)
 		r = log_level_parse(val, &c->log_level);
 	else {
@@ -325,14 +339,15 @@ ensure_tls(struct config *c, char **cert, char **key)
 	return 0;
 }
 
+/* Loads DIR/keys/name, creating it (mode 0600) on first start; what names it in logs. */
 static int
-ensure_ticket_key(struct config *c, struct ed25519_key **k)
+ensure_key(struct config *c, const char *name, const char *what, struct ed25519_key **k)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	int r;
 
 	snprintf(dir, sizeof(dir), "%s/keys", c->data);
-	snprintf(path, sizeof(path), "%s/ticket.key", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (ensure_dir(dir) != 0)
 		return -1;
 	r = ed25519_key_load(path, k);
@@ -341,10 +356,10 @@ ensure_ticket_key(struct config *c, struct ed25519_key **k)
 		if (r == 0)
 			r = ed25519_key_save(*k, path);
 		if (r == 0)
-			log_info("created the ticket-signing key: %s", path);
+			log_info("created the %s key: %s", what, path);
 	}
 	if (r != 0)
-		log_err("cannot load or create the ticket-signing key %s", path);
+		log_err("cannot load or create the %s key %s", what, path);
 	return r;
 }
 
@@ -416,9 +431,24 @@ write_admin_token(struct service *svc, const char *data)
 	return r;
 }
 
+/* Signed audit checkpoints: the settings, with the checkpoint file in DIR by default. */
 static int
-serve(struct config *c, struct store *st, struct ed25519_key *tkey, const char *cert,
-      const char *key)
+start_checkpoints(struct config *c, struct service *svc, const struct ed25519_key *akey)
+{
+	struct audit_ckpt_config ac = {
+		.file = c->ckpt_file,
+		.every_entries = c->ckpt_entries,
+		.every_s = c->ckpt_s,
+	};
+
+	if (c->ckpt_file[0] == '\0')
+		snprintf(c->ckpt_file, sizeof(c->ckpt_file), "%s/audit-checkpoints.log", c->data);
+	return service_set_audit_checkpoints(svc, akey, &ac);
+}
+
+static int
+serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed25519_key *akey,
+      const char *cert, const char *key)
 {
 	struct service_config sc = {
 		.command_ttl_s = (int64_t)c->command_ttl_h * 3600,
@@ -448,6 +478,8 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, const char *
 	int r, sig = 0;
 
 	r = service_new(st, tkey, &sc, NULL, &svc);
+	if (r == 0)
+		r = start_checkpoints(c, svc, akey);
 	if (r == 0)
 		r = api_new(svc, &api);
 	if (r == 0)
@@ -497,9 +529,11 @@ main(int argc, char **argv)
 		.max_wait_s = 55,
 		.command_ttl_h = 24 * 7,
 		.lease_s = 900,
+		.ckpt_entries = 100,
+		.ckpt_s = 300,
 		.log_level = LOG_LVL_INFO,
 	};
-	struct ed25519_key *tkey = NULL;
+	struct ed25519_key *tkey = NULL, *akey = NULL;
 	struct store *st = NULL;
 	char *cert = NULL, *key = NULL, dbpath[PATH_MAX];
 	sigset_t set;
@@ -532,16 +566,20 @@ main(int argc, char **argv)
 	snprintf(dbpath, sizeof(dbpath), "%s/cleave.db", c.data);
 	r = store_sqlite_open(dbpath, &st);
 	if (r == 0)
-		r = ensure_ticket_key(&c, &tkey);
+		r = ensure_key(&c, "ticket.key", "ticket-signing", &tkey);
+	/* A key of its own, never in the database: whoever can edit the database cannot sign. */
+	if (r == 0)
+		r = ensure_key(&c, "audit.key", "audit checkpoint", &akey);
 	if (r == 0)
 		r = ensure_tls(&c, &cert, &key);
 	if (r == 0)
-		r = serve(&c, st, tkey, cert, key);
+		r = serve(&c, st, tkey, akey, cert, key);
 	if (key != NULL)
 		secure_zero(key, strlen(key));
 	free(cert);
 	free(key);
 	ed25519_key_free(tkey);
+	ed25519_key_free(akey);
 	if (st != NULL)
 		st->ops->close(st);
 	close(lockfd);

@@ -151,6 +151,13 @@ h_server(struct call *c)
 		      jb64(pub, 32), "ticket_key_pem", pem, "role", role_name(c->who.role),
 		      "token_id", c->who.id);
 	free(pem);
+	pem = NULL;
+	/* The key that signs audit checkpoints, for auditors to pin (README "For auditors"). */
+	if (j != NULL && svc_audit_key(c->a->svc, pub) == 0 && ed25519_pub_to_pem(pub, &pem) == 0) {
+		json_object_set_new(j, "audit_key", jb64(pub, 32));
+		json_object_set_new(j, "audit_key_pem", json_string(pem));
+	}
+	free(pem);
 	reply_json(c->rs, 200, j);
 }
 
@@ -592,13 +599,21 @@ h_audit_verify(struct call *c)
 {
 	struct audit_report rep;
 	struct svc_error err = {0};
+	json_t *last = json_null();
 
-	if (svc_audit_verify(c->a->svc, &c->who, &rep, &err) != 0)
+	if (svc_audit_verify(c->a->svc, &c->who, &rep, &err) != 0) {
 		reply_svc_error(c->rs, &err);
-	else
-		reply_json(c->rs, 200,
-			   json_pack("{s:b, s:I, s:o, s:s}", "ok", rep.ok, "entries",
-				     (json_int_t)rep.entries, "first_bad_seq",
-				     rep.ok ? json_null() : json_integer(rep.first_bad_seq),
-				     "problem", rep.problem));
+		return;
+	}
+	if (rep.last_ckpt_seq > 0)
+		last = json_pack("{s:I, s:o}", "seq", (json_int_t)rep.last_ckpt_seq, "at",
+				 jtime_ms(rep.last_ckpt_ms));
+	reply_json(c->rs, 200,
+		   json_pack("{s:b, s:I, s:o, s:s, s:I, s:I, s:o}", "ok", rep.ok, "entries",
+			     (json_int_t)rep.entries, "first_bad_seq",
+			     rep.ok || rep.first_bad_seq == 0 ? json_null()
+							      : json_integer(rep.first_bad_seq),
+			     "problem", rep.problem, "checkpoints", (json_int_t)rep.checkpoints,
+			     "checkpoint_file_lines", (json_int_t)rep.file_checkpoints,
+			     "last_checkpoint", last));
 }

@@ -238,6 +238,7 @@ service_tick(struct service *s)
 	tick_outcome(s, TICK_EXPIRE, r, "expiring commands");
 	if (r == 0 && expired > 0)
 		log_info("service: %zu commands expired", expired);
+	svc_ckpt_tick(s, 0);
 }
 
 void
@@ -246,6 +247,8 @@ service_free(struct service *s)
 	if (s == NULL)
 		return;
 	flush_checkins(s);
+	svc_ckpt_tick(s, 1);
+	svc_ckpt_free(s);
 	devstate_fini(&s->dev);
 	free(s->public_url);
 	free(s);
@@ -598,6 +601,7 @@ svc_audit_verify(struct service *s, const struct principal *p, struct audit_repo
 
 	if (r != 0)
 		return r;
+	memset(rep, 0, sizeof(*rep));
 	r = audit_verify(s->st, &v);
 	if (r != 0)
 		return svc_store_fail(err, r, "audit log");
@@ -605,8 +609,11 @@ svc_audit_verify(struct service *s, const struct principal *p, struct audit_repo
 	rep->ok = v.first_bad_seq == 0;
 	rep->first_bad_seq = v.first_bad_seq;
 	str_copy(rep->problem, sizeof(rep->problem), v.problem);
+	r = svc_ckpt_report(s, rep);
+	if (r != 0)
+		return svc_store_fail(err, r, "audit checkpoints");
 	if (!rep->ok)
-		log_warn("audit: chain verification failed: %s", v.problem);
+		log_warn("audit: verification failed: %s", rep->problem);
 	return 0;
 }
 

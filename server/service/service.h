@@ -91,7 +91,7 @@ int64_t service_now_ms(const struct service *s);
 
 /*
  * Periodic work, called about once a second from one thread: expires commands, flushes
- * check-in times and signature counters, purges stale nonces.
+ * check-in times and signature counters, purges stale nonces, makes audit checkpoints.
  */
 void service_tick(struct service *s);
 
@@ -198,11 +198,36 @@ int svc_audit_list(struct service *s, const struct principal *p, const struct au
 struct audit_report {
 	int64_t entries;
 	int ok;
-	int64_t first_bad_seq; /* 0 when ok */
-	char problem[128];
+	int64_t first_bad_seq; /* 0 when ok, or when no entry can be named */
+	char problem[256];
+	/* Signed checkpoints of the chain's head (service_set_audit_checkpoints). */
+	int64_t checkpoints;      /* in the database */
+	int64_t file_checkpoints; /* in the checkpoint file */
+	int64_t last_ckpt_seq;    /* the newest valid checkpoint; 0 when none */
+	int64_t last_ckpt_ms;
 };
 int svc_audit_verify(struct service *s, const struct principal *p, struct audit_report *rep,
 		     struct svc_error *err);
+/*
+ * Signed checkpoints of the audit chain (issue 8): the head (seq and hash) signed with the
+ * audit key, stored in the database and appended to a file outside it, made once the head moved
+ * by every_entries entries or every_s seconds passed since the last one and the head moved,
+ * and at shutdown. Settings are copied; 0 means the default (100 entries, 300 s).
+ */
+struct audit_ckpt_config {
+	const char *file;      /* the checkpoint file, e.g. DATA/audit-checkpoints.log */
+	int64_t every_entries; /* 0: 100 */
+	int64_t every_s;       /* 0: 300 */
+};
+/*
+ * Turns checkpoints on; key is borrowed and must outlive s. Appends the newest stored
+ * checkpoint to the file when the file lacks it (a crash between commit and append); trouble
+ * with the file is logged, not returned. 0, -ENOMEM, or a store error.
+ */
+int service_set_audit_checkpoints(struct service *s, const struct ed25519_key *key,
+				  const struct audit_ckpt_config *cfg);
+/* The audit key's public half; -ENOENT when checkpoints are off. */
+int svc_audit_key(const struct service *s, uint8_t pub[32]);
 /* Appends one audit entry in its own transaction (for denials and failures). */
 void svc_audit_event(struct service *s, const char *actor, const char *action, const char *target,
 		     const char *outcome, const char *detail);

@@ -24,6 +24,7 @@ struct service {
 	atomic_uint_fast64_t checkins;
 	atomic_uint_fast64_t auth_failures;
 	int tick_failing[2]; /* TICK_*: the last attempt failed (touched by the tick only) */
+	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
 };
 
 enum { TICK_FLUSH, TICK_EXPIRE };
@@ -55,5 +56,11 @@ void svc_policy_args(struct service *s, const struct policy *p, uint64_t args[4]
 void svc_receipt_shortfall(const struct receipt *rc, char *note, size_t cap);
 /* Tells waiters of device_id that something is pending (after the commit). */
 void svc_notify(struct service *s, const char *device_id);
+/* Makes an audit checkpoint when one is due (force: whenever the head moved); checkpoint.c. */
+void svc_ckpt_tick(struct service *s, int force);
+/* Checks every checkpoint against the chain into rep (clears rep->ok on a problem). */
+int svc_ckpt_report(struct service *s, struct audit_report *rep);
+/* Frees the checkpoint state; call after the last svc_ckpt_tick. */
+void svc_ckpt_free(struct service *s);
 
 #endif

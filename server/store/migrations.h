@@ -1,6 +1,7 @@
 /*
  * The numbered SQL migrations from schema/migrations, embedded at build time by
- * scripts/embed-sql.sh. Numbers start at 1 and have no gaps; each is applied once.
+ * scripts/embed-sql.sh. Numbers start at 1 and rise (sorted by file name); each is applied once,
+ * when the database's user_version is below it.
  */
 #ifndef CLEAVE_MIGRATIONS_H
 #define CLEAVE_MIGRATIONS_H

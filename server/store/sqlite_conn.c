@@ -242,23 +242,29 @@ user_version(sqlite3 *db, int *v)
 int
 sq_migrate(struct sq_store *s, sqlite3 *db)
 {
-	int have;
+	/*
+	 * By number, not by position, so that a number reserved for another change may be
+	 * missing; user_version is the number of the last migration run.
+	 */
+	int have, newest = migrations_count > 0 ? migrations[migrations_count - 1].number : 0;
 
 	if (user_version(db, &have) != 0) {
 		log_err("store: %s: cannot read schema version: %s", s->path, sqlite3_errmsg(db));
 		return -EIO;
 	}
-	if (have > (int)migrations_count) {
-		log_err("store: %s has schema version %d, newer than this build (%lu); refusing",
-			s->path, have, migrations_count);
+	if (have > newest) {
+		log_err("store: %s has schema version %d, newer than this build (%d); refusing",
+			s->path, have, newest);
 		return -EPROTO;
 	}
-	for (unsigned long i = (unsigned long)have; i < migrations_count; i++) {
+	for (unsigned long i = 0; i < migrations_count; i++) {
 		const struct migration *m = &migrations[i];
 		char setv[64];
 		char *err = NULL;
 		int rc;
 
+		if (m->number <= have)
+			continue;
 		snprintf(setv, sizeof(setv), "PRAGMA user_version=%d;", m->number);
 		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err);
 		if (rc == SQLITE_OK)
@@ -275,7 +281,7 @@ sq_migrate(struct sq_store *s, sqlite3 *db)
 		}
 		log_info("store: applied migration %s", m->name);
 	}
-	s->schema_version = (int)migrations_count;
+	s->schema_version = newest;
 	return 0;
 }
 

@@ -166,6 +166,16 @@ struct store;
 /* Callbacks used by iterators; returning non-zero stops the walk and is passed back. */
 typedef int (*audit_iter_fn)(void *ctx, const struct audit_entry *e);
 
+/* A signed checkpoint of the audit chain's head (schema/wire-formats.md §6), kept as signed. */
+#define AUDIT_CKPT_LEN 160
+struct audit_ckpt_row {
+	int64_t id;    /* insertion order */
+	int64_t seq;   /* the audit entry it names */
+	int64_t at_ms; /* when it was made */
+	uint8_t record[AUDIT_CKPT_LEN];
+};
+typedef int (*audit_ckpt_iter_fn)(void *ctx, const struct audit_ckpt_row *c);
+
 struct store_ops {
 	void (*close)(struct store *st);
 
@@ -268,6 +278,16 @@ struct store_ops {
 			  size_t *n);
 	/* Walks every entry in seq order. */
 	int (*audit_iter)(struct store *st, audit_iter_fn fn, void *ctx);
+
+	/* ---- audit checkpoints (issue 8) ---- */
+	/* The entry with this seq; -ENOENT when there is none. */
+	int (*audit_get)(struct store *st, int64_t seq, struct audit_entry *out);
+	/* Appends a checkpoint (c->id is assigned, not read); call inside a write transaction. */
+	int (*audit_ckpt_insert)(struct store *st, const struct audit_ckpt_row *c);
+	/* Newest checkpoint (by insertion); -ENOENT when there is none. */
+	int (*audit_ckpt_last)(struct store *st, struct audit_ckpt_row *out);
+	/* Walks every checkpoint in insertion order. */
+	int (*audit_ckpt_iter)(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
 };
 
 struct store {

@@ -714,6 +714,10 @@ static const struct store_ops sqlite_ops = {
 	.audit_last = sq_audit_last,
 	.audit_list = sq_audit_list,
 	.audit_iter = sq_audit_iter,
+	.audit_get = sq_audit_get,
+	.audit_ckpt_insert = sq_audit_ckpt_insert,
+	.audit_ckpt_last = sq_audit_ckpt_last,
+	.audit_ckpt_iter = sq_audit_ckpt_iter,
 };
 
 int

@@ -262,6 +262,18 @@ sq_audit_last(struct store *st, struct audit_entry *out)
 }
 
 int
+sq_audit_get(struct store *st, int64_t seq, struct audit_entry *out)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_AUDIT_GET, "SELECT " AUDIT_COLS " FROM audit WHERE seq = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, seq);
+	return sq_one(S(st), q, out, (sq_row_fn)audit_row, "audit get");
+}
+
+int
 sq_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out, size_t *n)
 {
 	sqlite3_stmt *q =

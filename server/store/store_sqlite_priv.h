@@ -50,6 +50,10 @@ enum {
 	SQ_AUDIT_LAST,
 	SQ_AUDIT_LIST,
 	SQ_AUDIT_ITER,
+	SQ_AUDIT_GET,
+	SQ_CKPT_INSERT,
+	SQ_CKPT_LAST,
+	SQ_CKPT_ITER,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -86,5 +90,10 @@ int sq_audit_last(struct store *st, struct audit_entry *out);
 int sq_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out,
 		  size_t *n);
 int sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx);
+int sq_audit_get(struct store *st, int64_t seq, struct audit_entry *out);
+/* Audit checkpoints, in store_sqlite_audit.c. */
+int sq_audit_ckpt_insert(struct store *st, const struct audit_ckpt_row *c);
+int sq_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out);
+int sq_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
 
 #endif

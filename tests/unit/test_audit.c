@@ -3,7 +3,8 @@
  * temporary directory. They check that appends build a chain, that audit_verify accepts an
  * intact log and pinpoints a row edited, deleted or reordered behind the server's back (edits
  * are made with a separate raw sqlite3 connection, as an intruder would), and that the hash
- * encoding is unambiguous. Truncation of the newest rows is a documented blind spot, not tested.
+ * encoding is unambiguous. Truncation and rehashing, which the chain alone cannot show, are caught
+ * by signed checkpoints: test_audit_ckpt.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
