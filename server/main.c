@@ -44,6 +44,7 @@ struct config {
 	unsigned max_wait_s;
 	unsigned command_ttl_h;
 	unsigned lease_s;
+	unsigned refusal_limit;
 	unsigned ckpt_entries;
 	unsigned ckpt_s;
 	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */
@@ -79,7 +80,9 @@ usage(FILE *f)
 		"                     connection memory, default 4: request headers up to ~3 KB;\n"
 		"                     raise it for larger headers), max_wait,\n"
 		"                     command_ttl_hours, lease_seconds (a device's lease past\n"
-		"                     each contact, default 900), audit_checkpoint_entries\n"
+		"                     each contact, default 900), refusal_limit (refused\n"
+		"                     unauthenticated requests per address and minute before\n"
+		"                     429, default 600), audit_checkpoint_entries\n"
 		"                     (default 100) and audit_checkpoint_seconds (default 300):\n"
 		"                     sign the audit log's head when it moved this far or this\n"
 		"                     long ago, audit_checkpoint_file (default\n"
@@ -153,6 +156,8 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 1, 55, &c->max_wait_s);
 	else if (strcmp(key, "lease_seconds") == 0)
 		r = parse_uint(val, 5, 86400, &c->lease_s);
+	else if (strcmp(key, "refusal_limit") == 0)
+		r = parse_uint(val, 1, 1000000, &c->refusal_limit);
 	else if (strcmp(key, "command_ttl_hours") == 0)
 		r = parse_uint(val, 1, 24 * 366, &c->command_ttl_h);
 	else if (strcmp(key, "audit_checkpoint_entries") == 0)
@@ -457,6 +462,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.sig_skew_s = 300,
 		.max_wait_s = (int)c->max_wait_s,
 		.lease_s = (int64_t)c->lease_s,
+		.refusal_limit = (int64_t)c->refusal_limit,
 		.public_url = c->public_url,
 	};
 	struct httpd_config hc = {
@@ -529,6 +535,7 @@ main(int argc, char **argv)
 		.max_wait_s = 55,
 		.command_ttl_h = 24 * 7,
 		.lease_s = 900,
+		.refusal_limit = 600,
 		.ckpt_entries = 100,
 		.ckpt_s = 300,
 		.log_level = LOG_LVL_INFO,

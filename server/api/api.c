@@ -143,8 +143,16 @@ api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 		return;
 	}
 	rs->route = found->pattern;
+	/* A valid token always gets in; a bad one from a flooding address gets 429. */
 	if (found->auth == AUTH_ADMIN && svc_authenticate(a->svc, bearer(rq), &c.who, &err) != 0) {
-		reply_svc_error(rs, &err);
+		if (err.kind == SVC_UNAUTHORIZED && svc_source_limited(a->svc, rq->client))
+			reply_problem(rs, SVC_RATE_LIMITED,
+				      "too many refused requests from this address; retry in a "
+				      "minute");
+		else if (err.kind == SVC_UNAUTHORIZED)
+			svc_refused(a->svc, rq->client, NULL, "api.auth", err.detail);
+		if (rs->status == 0)
+			reply_svc_error(rs, &err);
 		return;
 	}
 	found->fn(&c);

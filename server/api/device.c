@@ -51,7 +51,7 @@ h_enroll_nonce(struct call *c)
 	if (body == NULL)
 		return;
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") == 0) {
-		if (svc_enroll_nonce(c->a->svc, token, nonce, &exp, &err) != 0)
+		if (svc_enroll_nonce(c->a->svc, token, c->rq->client, nonce, &exp, &err) != 0)
 			reply_svc_error(c->rs, &err);
 		else
 			reply_json(c->rs, 200,
@@ -125,6 +125,7 @@ h_enroll(struct call *c)
 	rq.model = model;
 	rq.os = os;
 	rq.agent_version = ver;
+	rq.client = c->rq->client;
 	if (svc_enroll(c->a->svc, &rq, &d, &err) != 0) {
 		reply_svc_error(c->rs, &err);
 		goto out;

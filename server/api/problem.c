@@ -22,6 +22,7 @@ static const struct {
 	{SVC_ENROLL_DENIED, 403, "enrollment-denied", "Enrollment is not allowed"},
 	{SVC_IDEMPOTENCY, 422, "idempotency-key-reused", "Idempotency-Key reused"},
 	{SVC_UNAVAILABLE, 503, "unavailable", "Temporarily unavailable"},
+	{SVC_RATE_LIMITED, 429, "too-many-requests", "Too many refused requests"},
 	{SVC_INTERNAL, 500, "internal", "Internal error"},
 	{P_MALFORMED, 400, "malformed-json", "The body is not valid JSON"},
 	{P_BAD_REQUEST, 400, "bad-request", "Bad request"},
@@ -41,8 +42,9 @@ reply_problem(struct api_response *rs, int kind, const char *detail)
 
 	while (i < ARRAY_SIZE(problems) - 1 && problems[i].kind != kind)
 		i++;
-	if (problems[i].kind != kind)
-		i = 9; /* internal */
+	if (problems[i].kind != kind) /* not in the table: a bug of ours, shown as internal */
+		for (i = 0; problems[i].kind != SVC_INTERNAL; i++)
+			;
 	if (problems[i].kind == SVC_INTERNAL)
 		detail = "the server could not complete the request; the server log has details";
 	snprintf(type, sizeof(type), "urn:cleave:problem:%s", problems[i].slug);

@@ -47,15 +47,31 @@ etoken_usable(struct service *s, const char *secret, struct enroll_token *t, str
 	return 0;
 }
 
+/* Refuses at once a source that was refused too often in this minute. */
+static int
+limited(struct service *s, const char *client, struct svc_error *err)
+{
+	if (!svc_source_limited(s, client))
+		return 0;
+	return svc_fail(err, SVC_RATE_LIMITED,
+			"too many refused requests from %s; retry in a minute", client);
+}
+
 int
-svc_enroll_nonce(struct service *s, const char *etoken_secret, uint8_t nonce[32],
-		 int64_t *expires_at, struct svc_error *err)
+svc_enroll_nonce(struct service *s, const char *etoken_secret, const char *client,
+		 uint8_t nonce[32], int64_t *expires_at, struct svc_error *err)
 {
 	struct enroll_token t;
-	int r = etoken_usable(s, etoken_secret, &t, err);
+	int r = limited(s, client, err);
 
 	if (r != 0)
 		return r;
+	r = etoken_usable(s, etoken_secret, &t, err);
+	if (r != 0) {
+		if (err->kind == SVC_ENROLL_DENIED) /* not a storage failure */
+			svc_refused(s, client, NULL, "device.enroll", err->detail);
+		return r;
+	}
 	if (crypto_random(nonce, 32) != 0)
 		return svc_fail(err, SVC_INTERNAL, "no randomness");
 	*expires_at = svc_now_s(s) + s->cfg.nonce_ttl_s;
@@ -160,16 +176,18 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 {
 	struct enroll_token t;
 	struct attestation a;
-	int r = etoken_usable(s, rq->etoken_secret, &t, err);
+	int r = limited(s, rq->client, err);
 
+	if (r == 0)
+		r = etoken_usable(s, rq->etoken_secret, &t, err);
 	if (r != 0) {
 		if (err->kind == SVC_ENROLL_DENIED) /* not a storage failure */
-			svc_audit_event(s, "anonymous", "device.enroll", "", "denied", err->detail);
+			svc_refused(s, rq->client, NULL, "device.enroll", err->detail);
 		return r;
 	}
 	r = attestation_ok(rq, &a, err);
 	if (r != 0) {
-		svc_audit_event(s, "anonymous", "device.enroll", t.id, "denied", err->detail);
+		svc_refused(s, rq->client, t.id, "device.enroll", err->detail);
 		return r;
 	}
 	memset(dev, 0, sizeof(*dev));
@@ -225,10 +243,8 @@ auth_reject(struct service *s, const struct signed_request *rq, const char *keyi
 	char detail[192];
 
 	atomic_fetch_add(&s->auth_failures, 1);
-	snprintf(detail, sizeof(detail), "%s %s from %s: %s", rq->method, rq->path,
-		 rq->client ? rq->client : "?", why);
-	svc_audit_event(s, keyid && keyid[0] ? keyid : "anonymous", "device.auth",
-			keyid ? keyid : "", "denied", detail);
+	snprintf(detail, sizeof(detail), "%s %s: %s", rq->method, rq->path, why);
+	svc_refused(s, rq->client, keyid, "device.auth", detail);
 	return svc_fail(err, SVC_UNAUTHORIZED, "%s", why);
 }
 
@@ -241,8 +257,10 @@ svc_device_auth(struct service *s, const struct signed_request *rq, struct devic
 	const char *why = NULL;
 	char msg[192];
 	int64_t now = svc_now_s(s);
-	int r;
+	int r = limited(s, rq->client, err);
 
+	if (r != 0)
+		return r;
 	if (rq->signature_input == NULL || rq->signature == NULL || rq->content_digest == NULL)
 		return auth_reject(s, rq, NULL, err,
 				   "request is not signed (Signature-Input, Signature and "

@@ -140,6 +140,13 @@ service_new(struct store *st, const struct ed25519_key *ticket_key,
 		free(s);
 		return -ENOMEM;
 	}
+	if (svc_refusals_init(s, (uint32_t)(cfg->refusal_limit > 0 ? cfg->refusal_limit : 600)) !=
+	    0) {
+		devstate_fini(&s->dev);
+		free(s->public_url);
+		free(s);
+		return -ENOMEM;
+	}
 	*out = s;
 	return 0;
 }
@@ -236,6 +243,7 @@ service_tick(struct service *s)
 	flush_checkins(s);
 	r = expire_commands(s, &expired);
 	tick_outcome(s, TICK_EXPIRE, r, "expiring commands");
+	tick_outcome(s, TICK_REFUSALS, svc_refusals_flush(s, 0), "auditing refused requests");
 	if (r == 0 && expired > 0)
 		log_info("service: %zu commands expired", expired);
 	svc_ckpt_tick(s, 0);
@@ -247,6 +255,9 @@ service_free(struct service *s)
 	if (s == NULL)
 		return;
 	flush_checkins(s);
+	if (svc_refusals_flush(s, 1) != 0)
+		log_warn("service: the last minute's refused requests are not in the audit log");
+	svc_refusals_free(s);
 	svc_ckpt_tick(s, 1);
 	svc_ckpt_free(s);
 	devstate_fini(&s->dev);

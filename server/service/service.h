@@ -43,6 +43,7 @@ enum svc_kind {
 	SVC_ENROLL_DENIED, /* enrollment token unknown, expired, used up or revoked */
 	SVC_IDEMPOTENCY,   /* same Idempotency-Key with a different request */
 	SVC_UNAVAILABLE,   /* out of memory or shutting down */
+	SVC_RATE_LIMITED,  /* this source was refused too often lately */
 	SVC_INTERNAL,      /* storage or crypto failure (logged, never shown) */
 };
 
@@ -64,6 +65,7 @@ struct service_config {
 	int64_t sig_skew_s;     /* accepted |created - now| of a device request signature */
 	int max_wait_s;         /* cap on a check-in's requested wait */
 	int64_t lease_s;        /* a device lease runs this long past a contact; 0: 900 s */
+	int64_t refusal_limit;  /* refused requests per source and minute before 429; 0: 600 */
 	const char *public_url; /* base of enrollment URLs, e.g. https://127.0.0.1:8443 */
 };
 
@@ -228,13 +230,23 @@ int service_set_audit_checkpoints(struct service *s, const struct ed25519_key *k
 				  const struct audit_ckpt_config *cfg);
 /* The audit key's public half; -ENOENT when checkpoints are off. */
 int svc_audit_key(const struct service *s, uint8_t pub[32]);
+/*
+ * A request from source (a peer address) was refused before its caller proved anything (bad
+ * signature, enrollment token or API token): counted, and audited per source and minute
+ * (refusals.c). actor is the id it claimed, or NULL.
+ */
+void svc_refused(struct service *s, const char *source, const char *actor, const char *action,
+		 const char *why);
+/* 1 when source was refused so often in this minute that it gets 429 without a look. */
+int svc_source_limited(struct service *s, const char *source);
 /* Appends one audit entry in its own transaction (for denials and failures). */
 void svc_audit_event(struct service *s, const char *actor, const char *action, const char *target,
 		     const char *outcome, const char *detail);
 
 /* ---- device side ---- */
-int svc_enroll_nonce(struct service *s, const char *etoken_secret, uint8_t nonce[32],
-		     int64_t *expires_at, struct svc_error *err);
+/* client: the peer address, for refusals. */
+int svc_enroll_nonce(struct service *s, const char *etoken_secret, const char *client,
+		     uint8_t nonce[32], int64_t *expires_at, struct svc_error *err);
 
 struct enroll_request {
 	const char *etoken_secret;
@@ -246,6 +258,7 @@ struct enroll_request {
 	const char *model;
 	const char *os;
 	const char *agent_version;
+	const char *client; /* peer address, for refusals */
 };
 int svc_enroll(struct service *s, const struct enroll_request *rq, struct device *dev,
 	       struct svc_error *err);

@@ -10,6 +10,9 @@
 #include "service.h"
 #include "util.h"
 
+/* Kinds of periodic work whose failures are logged once (service_tick). */
+enum { TICK_FLUSH, TICK_EXPIRE, TICK_REFUSALS, TICK_COUNT };
+
 struct service {
 	struct store *st;
 	const struct ed25519_key *ticket_key;
@@ -23,11 +26,16 @@ struct service {
 	struct devstate dev;
 	atomic_uint_fast64_t checkins;
 	atomic_uint_fast64_t auth_failures;
-	int tick_failing[2]; /* TICK_*: the last attempt failed (touched by the tick only) */
+	int tick_failing
+		[TICK_COUNT];  /* TICK_*: the last attempt failed (touched by the tick only) */
 	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
+	struct svc_refusals *refusals;
 };
 
-enum { TICK_FLUSH, TICK_EXPIRE };
+/* refusals.c: the per-source table; flush writes the window's counts when it is over. */
+int svc_refusals_init(struct service *s, uint32_t limit_per_window);
+int svc_refusals_flush(struct service *s, int force);
+void svc_refusals_free(struct service *s);
 
 /* Fills err and returns the errno that goes with kind. */
 int svc_fail(struct svc_error *err, enum svc_kind kind, const char *fmt, ...) __printf(3, 4);

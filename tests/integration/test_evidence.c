@@ -7,6 +7,7 @@
  * does; an enrollment nonce works only with the token that fetched it; the same hypervisor
  * enrolling again supersedes its old record.
  */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,9 +88,8 @@ has_reason(json_t *dev, const char *text)
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(json_object_get(json_object_get(dev, "compliance"), "reasons"), i, v)
-		if (strstr(json_string_value(v), text) != NULL)
-			return 1;
+	json_array_foreach(json_object_get(json_object_get(dev, "compliance"), "reasons"), i,
+			   v) if (strstr(json_string_value(v), text) != NULL) return 1;
 	return 0;
 }
 
@@ -122,8 +122,8 @@ deliver(struct env *e, const char *type, char id[64], uint8_t tk[TICKET_LEN])
 
 /* Posts a result; receipt may be NULL. Returns the HTTP status; body into out when given. */
 static long
-post_result(struct env *e, const char *id, const char *status, const uint8_t *receipt,
-	    char *out, size_t cap)
+post_result(struct env *e, const char *id, const char *status, const uint8_t *receipt, char *out,
+	    size_t cap)
 {
 	char path[128], body[1024], b[600];
 	struct resp r;
@@ -271,8 +271,8 @@ test_claims_are_not_evidence(void)
 	      "check-in");
 	j = admin_get(&e, "/api/v1/devices/", e.d.id);
 	CHECK(j && strcmp(jpath(j, "corporate_state", "reported"), "active") == 0 &&
-		      json_integer_value(json_object_get(json_object_get(j, "hypervisor"),
-							 "key_epoch")) == 1,
+		      json_integer_value(
+			      json_object_get(json_object_get(j, "hypervisor"), "key_epoch")) == 1,
 	      "invented state must change nothing");
 	json_decref(j);
 
@@ -357,8 +357,7 @@ test_nonce_bound_and_reenroll_supersedes(void)
 	CHECK(dev_init(&again) == 0, "keys");
 	ed25519_key_free(again.hv);
 	again.hv = e.d.hv; /* borrowed: the same hypervisor */
-	CHECK(dev_enroll(&again, e.dc, ta, &r) == 0 && r.status == 201, "re-enroll: %ld",
-	      r.status);
+	CHECK(dev_enroll(&again, e.dc, ta, &r) == 0 && r.status == 201, "re-enroll: %ld", r.status);
 	resp_free(&r);
 	j = admin_get(&e, "/api/v1/devices/", oldid);
 	CHECK(j && strcmp(jpath(j, "status", NULL), "retired") == 0 &&
@@ -377,6 +376,75 @@ test_nonce_bound_and_reenroll_supersedes(void)
 	down(&e);
 }
 
+/* How many device.auth rows the audit log holds. */
+static size_t
+auth_rows(struct env *e)
+{
+	json_t *j = admin_get(e, "/api/v1/audit?action=device.auth&limit=200", "");
+	size_t n = j ? json_array_size(json_object_get(j, "items")) : 0;
+
+	json_decref(j);
+	return n;
+}
+
+/*
+ * A flood of unsigned requests from one address: counted, audited in aggregate, then answered
+ * 429 at once; the audit log does not grow with the flood, and nothing is lost at shutdown.
+ */
+static void
+test_refusal_flood_is_bounded(void)
+{
+	const char *const extra[] = {"--config", NULL, NULL};
+	struct env e;
+	char conf[PATH_MAX + 16];
+	struct resp r;
+	int n401 = 0, n429 = 0, other = 0;
+	FILE *f;
+	json_t *j;
+
+	memset(&e, 0, sizeof(e));
+	CHECK(srv_init(&e.s, "evidence-flood") == 0, "dir");
+	snprintf(conf, sizeof(conf), "%s", e.s.log); /* beside the server log */
+	str_copy(strrchr(conf, '/'), 16, "/cleave.conf");
+	f = fopen(conf, "w");
+	CHECK(f != NULL, "config");
+	fputs("refusal_limit = 200\n", f);
+	fclose(f);
+	((const char **)extra)[1] = conf;
+	CHECK(srv_start(&e.s, extra) == 0, "server did not start");
+	e.admin = client_new(&e.s, e.s.admin);
+	e.dc = client_new(&e.s, NULL);
+	for (int i = 0; i < 300; i++) {
+		CHECK(client_req(e.dc, "POST", "/device/v1/checkin", "{}", NULL, &r) == 0, "tx");
+		n401 += r.status == 401;
+		n429 += r.status == 429;
+		other += r.status != 401 && r.status != 429;
+		resp_free(&r);
+	}
+	CHECK(n401 == 200 && n429 == 100 && other == 0, "401: %d, 429: %d, other: %d", n401, n429,
+	      other);
+	/* an admin with a valid token from the same address still gets in */
+	CHECK(auth_rows(&e) == 1, "one audit row for the flood so far, got %zu", auth_rows(&e));
+	/* a token guesser from the same address is refused at once too */
+	client_set_bearer(e.dc, "clv_at_guess");
+	CHECK(client_req(e.dc, "GET", "/api/v1/devices", NULL, NULL, &r) == 0, "tx");
+	CHECK_STATUS(r, 429);
+	resp_free(&r);
+	CHECK(srv_stop(&e.s, SIGTERM) == 0 && srv_start(&e.s, extra) == 0, "restart");
+	client_free(e.admin);
+	e.admin = client_new(&e.s, e.s.admin);
+	j = admin_get(&e, "/api/v1/audit?action=device.auth&limit=200", "");
+	CHECK(j && json_array_size(json_object_get(j, "items")) == 2 &&
+		      strstr(jpath(json_array_get(json_object_get(j, "items"), 1), "detail", NULL),
+			     "199 more refused") != NULL,
+	      "the rest of the flood in one row");
+	json_decref(j);
+	client_free(e.admin);
+	client_free(e.dc);
+	srv_stop(&e.s, SIGTERM);
+	srv_cleanup(&e.s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -384,6 +452,7 @@ main(int argc, char **argv)
 		{"receipts_prove_or_do_not", test_receipts_prove_or_do_not},
 		{"claims_are_not_evidence", test_claims_are_not_evidence},
 		{"nonce_bound_and_reenroll_supersedes", test_nonce_bound_and_reenroll_supersedes},
+		{"refusal_flood_is_bounded", test_refusal_flood_is_bounded},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
