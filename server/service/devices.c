@@ -394,6 +394,66 @@ svc_device_delete(struct service *s, const struct principal *p, const char *id,
 	return 0;
 }
 
+#define ROTATE_PER_SCAN 100   /* rekeys queued per scan; the rest wait for the next one */
+#define ROTATE_QUIET_S  86400 /* after a rekey failed or expired, wait this long to retry */
+
+/* Queues a server-made rekey for one device whose key epoch is older than its policy allows. */
+static int
+rotate_one(struct service *s, const char *id, int64_t days)
+{
+	struct device d;
+	struct command c;
+	char reason[64];
+	int r = s->st->ops->tx_begin(s->st);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->device_get_for_update(s->st, id, &d);
+	snprintf(reason, sizeof(reason), "key_rotation_days %lld", (long long)days);
+	if (r == 0)
+		r = svc_command_queue_tx(s, &d, "rekey", reason, "system", 0, NULL, NULL, NULL, &c);
+	if (r == 0)
+		r = s->st->ops->tx_commit(s->st);
+	else
+		s->st->ops->tx_rollback(s->st);
+	if (r == 0) {
+		log_info("device %s: key epoch older than %lld days; rekey %s queued", id,
+			 (long long)days, c.id);
+		svc_notify(s, id);
+	}
+	return r == -ENOENT ? 0 : r; /* deleted meanwhile */
+}
+
+int
+svc_rotate_keys(struct service *s)
+{
+	struct policy *pols = malloc(STORE_LIST_MAX * sizeof(*pols));
+	char(*ids)[STORE_ID_MAX] = malloc(ROTATE_PER_SCAN * STORE_ID_MAX);
+	int64_t now = svc_now_s(s);
+	size_t np = 0, left = ROTATE_PER_SCAN;
+	int r = pols && ids ? 0 : -ENOMEM;
+
+	if (r == 0)
+		r = s->st->ops->policy_list(s->st, pols, STORE_LIST_MAX, &np);
+	for (size_t i = 0; r == 0 && i < np && left > 0; i++) {
+		struct policy_content pc;
+		size_t n = 0;
+
+		if (s->parse_policy == NULL || s->parse_policy(pols[i].body, &pc) != 0 ||
+		    pc.key_rotation_days <= 0)
+			continue;
+		r = s->st->ops->device_ids_rekey_due(s->st, pols[i].name, pols[i].is_default,
+						     now - pc.key_rotation_days * 86400,
+						     now - ROTATE_QUIET_S, ids, left, &n);
+		for (size_t k = 0; r == 0 && k < n; k++)
+			r = rotate_one(s, ids[k], pc.key_rotation_days);
+		left -= n;
+	}
+	free(pols);
+	free(ids);
+	return r;
+}
+
 int64_t
 policy_lock_s(const struct policy_content *c)
 {

@@ -234,6 +234,8 @@ expire_commands(struct service *s, size_t *expired)
 	return r;
 }
 
+#define ROTATE_SCAN_S 60
+
 void
 service_tick(struct service *s)
 {
@@ -244,6 +246,10 @@ service_tick(struct service *s)
 	r = expire_commands(s, &expired);
 	tick_outcome(s, TICK_EXPIRE, r, "expiring commands");
 	tick_outcome(s, TICK_REFUSALS, svc_refusals_flush(s, 0), "auditing refused requests");
+	if (svc_now_s(s) - s->rotate_scan_at >= ROTATE_SCAN_S) { /* the first tick, then a minute */
+		s->rotate_scan_at = svc_now_s(s);
+		tick_outcome(s, TICK_ROTATE, svc_rotate_keys(s), "queuing key rotations");
+	}
 	if (r == 0 && expired > 0)
 		log_info("service: %zu commands expired", expired);
 	svc_ckpt_tick(s, 0);

@@ -11,7 +11,7 @@
 #include "util.h"
 
 /* Kinds of periodic work whose failures are logged once (service_tick). */
-enum { TICK_FLUSH, TICK_EXPIRE, TICK_REFUSALS, TICK_COUNT };
+enum { TICK_FLUSH, TICK_EXPIRE, TICK_REFUSALS, TICK_ROTATE, TICK_COUNT };
 
 struct service {
 	struct store *st;
@@ -26,11 +26,15 @@ struct service {
 	struct devstate dev;
 	atomic_uint_fast64_t checkins;
 	atomic_uint_fast64_t auth_failures;
-	int tick_failing
-		[TICK_COUNT];  /* TICK_*: the last attempt failed (touched by the tick only) */
+	/* Touched by the tick only: which kinds of its work failed last, when keys were checked. */
+	int tick_failing[TICK_COUNT];
+	int64_t rotate_scan_at;
 	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
 	struct svc_refusals *refusals;
 };
+
+/* Queues rekeys for devices whose key epoch is older than key_rotation_days (devices.c). */
+int svc_rotate_keys(struct service *s);
 
 /* refusals.c: the per-source table; flush writes the window's counts when it is over. */
 int svc_refusals_init(struct service *s, uint32_t limit_per_window);

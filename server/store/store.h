@@ -241,6 +241,13 @@ struct store_ops {
 	/* Ids of the active devices enrolled with this hypervisor key, oldest first. */
 	int (*device_ids_by_hv_key)(struct store *st, const uint8_t hv_key[32],
 				    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);
+	/*
+	 * Ids of active devices following policy name (as device_ids_by_policy) whose key epoch
+	 * is older than epoch_before, with no rekey open and none created since quiet_since.
+	 */
+	int (*device_ids_rekey_due)(struct store *st, const char *name, int is_default,
+				    int64_t epoch_before, int64_t quiet_since,
+				    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);
 	/* Ids of the devices following policy name (name "" or the default: those with ""). */
 	int (*device_ids_by_policy)(struct store *st, const char *name, int is_default,
 				    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);

@@ -635,6 +635,34 @@ sq_device_ids_by_hv_key(struct store *st, const uint8_t hv_key[32], char (*ids)[
 }
 
 static int
+sq_device_ids_rekey_due(struct store *st, const char *name, int is_default, int64_t epoch_before,
+			int64_t quiet_since, char (*ids)[STORE_ID_MAX], size_t max, size_t *n)
+{
+	sqlite3_stmt *q = sq_stmt(
+		S(st), SQ_DEVICE_IDS_REKEY_DUE,
+		"SELECT id FROM devices d WHERE status = 'active' AND "
+		"(policy_name = ?1 OR (?2 AND policy_name = '')) AND epoch_since < ?3 AND "
+		"NOT EXISTS (SELECT 1 FROM commands c WHERE c.device_id = d.id AND "
+		"c.type = 'rekey' AND (c.status IN ('queued', 'delivered', 'acknowledged') OR "
+		"c.created_at >= ?4)) ORDER BY rowid LIMIT ?5");
+	size_t k = 0;
+	int rc = SQLITE_DONE;
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, is_default);
+	sqlite3_bind_int64(q, 3, epoch_before);
+	sqlite3_bind_int64(q, 4, quiet_since);
+	sqlite3_bind_int64(q, 5, (int64_t)max);
+	while (k < max && (rc = sqlite3_step(q)) == SQLITE_ROW)
+		sq_col_text(q, 0, ids[k++], STORE_ID_MAX);
+	*n = k;
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_err(S(st), rc, "rekey due");
+}
+
+static int
 sq_device_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n)
 {
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_COUNT,
@@ -701,6 +729,7 @@ static const struct store_ops sqlite_ops = {
 	.device_touch = sq_device_touch,
 	.device_ids_by_hv_key = sq_device_ids_by_hv_key,
 	.device_ids_by_policy = sq_device_ids_by_policy,
+	.device_ids_rekey_due = sq_device_ids_rekey_due,
 	.device_count_by_status = sq_device_count_by_status,
 	.command_insert = sq_command_insert,
 	.command_get = sq_command_get,

@@ -9,10 +9,12 @@
  */
 #include <limits.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "b64.h"
 #include "testlib.h"
@@ -445,6 +447,102 @@ test_refusal_flood_is_bounded(void)
 	srv_cleanup(&e.s);
 }
 
+/* Open rekey commands of the device made by the server itself. */
+static size_t
+system_rekeys(struct env *e, const char *status)
+{
+	char prefix[160];
+	json_t *j, *v;
+	size_t i, n = 0;
+
+	snprintf(prefix, sizeof(prefix), "/api/v1/devices/%s/commands%s", e->d.id, status);
+	j = admin_get(e, prefix, "");
+	json_array_foreach(json_object_get(j, "items"), i, v) n +=
+		strcmp(jpath(v, "type", NULL), "rekey") == 0 &&
+		strcmp(jpath(v, "created_by", NULL), "system") == 0;
+	json_decref(j);
+	return n;
+}
+
+/* Restarts the server after moving the device's key epoch days into the past. */
+static int
+age_key_epoch(struct env *e, int days)
+{
+	char path[PATH_MAX + 16], sql[160];
+	sqlite3 *db;
+	int rc;
+
+	if (srv_stop(&e->s, SIGTERM) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/cleave.db", e->s.dir);
+	snprintf(sql, sizeof(sql), "UPDATE devices SET epoch_since = epoch_since - %d",
+		 days * 86400);
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	if (rc != SQLITE_OK || srv_start(&e->s, NULL) != 0)
+		return -1;
+	client_free(e->admin);
+	client_free(e->dc);
+	e->admin = client_new(&e->s, e->s.admin);
+	e->dc = client_new(&e->s, NULL);
+	return 0;
+}
+
+/* key_rotation_days: the server queues a rekey itself; its receipt resets the clock. */
+static void
+test_key_rotation_is_scheduled(void)
+{
+	struct env e;
+	char id[64], body[512];
+	uint8_t tk[TICKET_LEN], rc[RECEIPT_LEN];
+	struct resp r;
+	json_t *j, *v;
+	size_t i;
+	int found = 0;
+
+	CHECK(up(&e, "evidence-rotate") == 0, "server and device");
+	CHECK(client_req(e.admin, "PUT", "/api/v1/policies/std",
+			 "{\"encryption\":{\"key_rotation_days\":30}}", NULL, &r) == 0 &&
+		      r.status / 100 == 2,
+	      "policy");
+	resp_free(&r);
+	CHECK(system_rekeys(&e, "") == 0, "a fresh key is not rotated");
+	CHECK(age_key_epoch(&e, 31) == 0, "restart with a 31-day-old key epoch");
+	for (int t = 0; t < 100 && system_rekeys(&e, "?status=queued") == 0; t++)
+		usleep(50 * 1000);
+	CHECK(system_rekeys(&e, "?status=queued") == 1, "the server queued one rekey");
+	/* the device carries it out; the receipt moves the key epoch and its clock */
+	CHECK(dev_req(&e.d, e.dc, "POST", "/device/v1/checkin", "{\"wait\":0}", 0, &r) == 0, "tx");
+	j = resp_json(&r);
+	resp_free(&r);
+	json_array_foreach(json_object_get(j, "commands"), i, v)
+	{
+		const char *t = jpath(v, "ticket", NULL);
+
+		if (strcmp(jpath(v, "type", NULL), "rekey") == 0 &&
+		    b64_decode(tk, TICKET_LEN, t, strlen(t)) == TICKET_LEN) {
+			str_copy(id, sizeof(id), jpath(v, "id", NULL));
+			found = 1;
+		}
+	}
+	json_decref(j);
+	CHECK(found, "the rekey reached the device");
+	dev_receipt(&e.d, tk, 0, rc);
+	CHECK(post_result(&e, id, "completed", rc, body, sizeof(body)) == 200, "%s", body);
+	j = admin_get(&e, "/api/v1/devices/", e.d.id);
+	CHECK(j && json_integer_value(
+			   json_object_get(json_object_get(j, "hypervisor"), "key_epoch")) == 2,
+	      "the rekey moved the key epoch");
+	json_decref(j);
+	/* a scan after a restart finds nothing more to do */
+	CHECK(age_key_epoch(&e, 0) == 0, "restart");
+	usleep(1500 * 1000);
+	CHECK(system_rekeys(&e, "") == 1, "no second rekey");
+	down(&e);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -453,6 +551,7 @@ main(int argc, char **argv)
 		{"claims_are_not_evidence", test_claims_are_not_evidence},
 		{"nonce_bound_and_reenroll_supersedes", test_nonce_bound_and_reenroll_supersedes},
 		{"refusal_flood_is_bounded", test_refusal_flood_is_bounded},
+		{"key_rotation_is_scheduled", test_key_rotation_is_scheduled},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
