@@ -122,11 +122,12 @@ table_leaf_page(const char *db, long *page_size)
 
 	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return -1;
-	if (sqlite3_prepare_v2(h,
-			       "SELECT pageno, (SELECT page_size FROM pragma_page_size) FROM dbstat "
-			       "WHERE name = 'enrollment_tokens' AND pagetype = 'leaf' AND "
-			       "pageno > 1 ORDER BY pageno LIMIT 1",
-			       -1, &q, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+		    h,
+		    "SELECT pageno, (SELECT page_size FROM pragma_page_size) FROM dbstat "
+		    "WHERE name = 'enrollment_tokens' AND pagetype = 'leaf' AND "
+		    "pageno > 1 ORDER BY pageno LIMIT 1",
+		    -1, &q, NULL) == SQLITE_OK) {
 		if (sqlite3_step(q) == SQLITE_ROW) {
 			pg = sqlite3_column_int64(q, 0);
 			*page_size = sqlite3_column_int64(q, 1);
