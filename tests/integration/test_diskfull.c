@@ -105,6 +105,67 @@ new_etoken(struct client *admin, int i, char *id, size_t cap, struct resp *r)
 	return r->status;
 }
 
+struct full_env {
+	struct srv s;
+	struct client *admin, *devc;
+	struct device_sim dev;
+	char filler[PATH_MAX + 16];
+	char (*ids)[40]; /* every enrollment token answered 201 */
+	size_t n;
+	char (*cmds)[40]; /* every command answered 202 */
+	size_t ncmd;
+};
+
+/* The other kind of write: a lock command with a long reason, answered 202. */
+static long
+new_command(struct client *admin, const char *device, int i, char *id, size_t cap, struct resp *r)
+{
+	char path[128], body[600];
+
+	snprintf(path, sizeof(path), "/api/v1/devices/%s/commands", device);
+	snprintf(body, sizeof(body), "{\"type\":\"lock\",\"reason\":\"filler %05d %0400d\"}", i, i);
+	if (client_req(admin, "POST", path, body, NULL, r) != 0)
+		return -1;
+	if (id != NULL && (r->status != 202 || resp_str(r, "id", id, cap) != 0))
+		id[0] = '\0';
+	return r->status;
+}
+
+/* How many of the commands ids[0..n) the server still answers (GET 200, same id). */
+static size_t
+count_commands(struct client *admin, char (*ids)[40], size_t n)
+{
+	size_t found = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char path[128];
+		struct resp r;
+
+		snprintf(path, sizeof(path), "/api/v1/commands/%s", ids[i]);
+		if (client_req(admin, "GET", path, NULL, NULL, &r) == 0 && r.status == 200 &&
+		    r.body != NULL && strstr(r.body, ids[i]) != NULL)
+			found++;
+		resp_free(&r);
+	}
+	return found;
+}
+
+/* A device check-in (wait 0); its HTTP status or -1. */
+static long
+checkin(struct full_env *e)
+{
+	struct resp r;
+	long st;
+
+	if (dev_req(&e->dev, e->devc, "POST", "/device/v1/checkin", "{\"wait\":0}", 0, &r) != 0)
+		return -1;
+	st = r.status;
+	if (st != 200 && st != 204)
+		printf("    check-in: HTTP %ld %.300s\n", st, r.body ? r.body : "");
+	resp_free(&r);
+	return st;
+}
+
 /* Counts how many of ids[0..n) the enrollment-token list holds (every page, bounded). */
 static size_t
 count_listed(struct client *admin, char (*ids)[40], size_t n)
@@ -164,101 +225,115 @@ audit_ok(struct client *admin)
 	return ok;
 }
 
-struct full_env {
-	struct srv s;
-	struct client *admin;
-	char filler[PATH_MAX + 16];
-	char (*ids)[40]; /* every enrollment token answered 201 */
-	size_t n;
-};
+/* One write of either kind (i even: an enrollment token, odd: a command); its status. */
+static long
+write_one(struct full_env *e, int i, int keep)
+{
+	struct resp r;
+	long st;
+
+	if (i % 2 == 0) {
+		st = new_etoken(e->admin, i, e->ids[e->n], sizeof(e->ids[0]), &r);
+		e->n += keep && st == 201;
+	} else {
+		st = new_command(e->admin, e->dev.id, i, e->cmds[e->ncmd], sizeof(e->cmds[0]), &r);
+		e->ncmd += keep && st == 202;
+	}
+	if (st != 201 && st != 202 && st != 503)
+		printf("    write %d: HTTP %ld %.300s\n", i, st, r.body ? r.body : "");
+	if (st == 503 && (r.body == NULL || strstr(r.body, "disk is full") == NULL ||
+			  strstr(r.body, "urn:cleave:problem:") == NULL))
+		st = -503; /* a 503 that does not say why */
+	resp_free(&r);
+	return st;
+}
+
+/* Everything answered 201/202 so far is there, and the audit chain verifies. */
+static int
+nothing_lost(struct full_env *e, const char *when)
+{
+	size_t tokens = count_listed(e->admin, e->ids, e->n);
+	size_t cmds = count_commands(e->admin, e->cmds, e->ncmd);
+
+	if (tokens == e->n && cmds == e->ncmd && audit_ok(e->admin))
+		return 1;
+	printf("    %s: %zu of %zu tokens, %zu of %zu commands\n", when, tokens, e->n, cmds,
+	       e->ncmd);
+	return 0;
+}
 
 /* Fills the disk, then writes until the server answers 503; checks the answer. */
 static void
 fill_until_refused(struct full_env *e)
 {
-	struct resp r = {0};
-	long st = 201;
+	long full = fill(e->filler), st = 201;
 	int i;
-
-	long full = fill(e->filler);
 
 	/* Near full: leave room for some writes, so the disk runs out in the middle of them. */
 	CHECK(full > 512 * 1024, "cannot write the filler file (%ld bytes)", full);
 	CHECK(truncate(e->filler, full - 256 * 1024) == 0, "cannot shorten the filler");
-	for (i = 0; i < MAX_OPS && st == 201; i++) {
-		resp_free(&r);
-		st = new_etoken(e->admin, i, e->ids[e->n], sizeof(e->ids[0]), &r);
-		if (st == 201)
-			e->n++;
-	}
-	CHECK(st == 503, "after %d writes on a full disk: HTTP %ld, want 503: %.300s", i, st,
-	      r.body ? r.body : "");
-	CHECK(r.body != NULL && strstr(r.body, "disk is full") != NULL &&
-		      strstr(r.body, "urn:cleave:problem:") != NULL,
-	      "503 without a problem saying the disk is full: %s", r.body ? r.body : "");
-	resp_free(&r);
-	printf("    %zu writes answered 201 before the disk was full\n", e->n);
+	for (i = 0; i < MAX_OPS && (st == 201 || st == 202); i++)
+		st = write_one(e, i, 1);
+	CHECK(st == 503,
+	      "after %d writes on a full disk: HTTP %ld, want 503 saying the disk is full", i, st);
+	printf("    %zu tokens (201) and %zu commands (202) before the disk was full\n", e->n,
+	       e->ncmd);
 }
 
 static void
 while_full(struct full_env *e)
 {
 	struct resp r;
+	long st;
 
-	/* Still full: the next writes fail the same clear way, nothing half-written. */
-	for (int i = 0; i < 5; i++) {
-		CHECK(new_etoken(e->admin, MAX_OPS + i, NULL, 0, &r) == 503,
-		      "write on a full disk: %ld %.200s", r.status, r.body ? r.body : "");
-		CHECK(strstr(r.body, "disk is full") != NULL, "unclear 503: %s", r.body);
-		resp_free(&r);
-	}
+	/* Still full: the next writes of both kinds fail the same clear way. */
+	for (int i = 0; i < 6; i++)
+		CHECK(write_one(e, MAX_OPS + i, 0) == 503, "write %d on a full disk", i);
+	/* A device's check-in needs to write (delivered marks): 503 or served, never 500. */
+	st = checkin(e);
+	CHECK(st == 200 || st == 204 || st == 503, "check-in on a full disk: HTTP %ld", st);
+	printf("    a check-in on the full disk: HTTP %ld\n", st);
 	CHECK(client_req(e->admin, "GET", "/healthz", NULL, NULL, &r) == 0, "tx");
 	CHECK_STATUS(r, 200);
 	resp_free(&r);
-	CHECK(count_listed(e->admin, e->ids, e->n) == e->n, "an answered 201 is missing (full)");
-	CHECK(audit_ok(e->admin), "audit chain broken while the disk is full");
+	CHECK(nothing_lost(e, "while full"), "an answered 201/202 is missing, or the audit broke");
 }
 
 static void
 after_space_returns(struct full_env *e)
 {
-	struct resp r;
-
 	CHECK(unlink(e->filler) == 0, "cannot remove the filler");
-	/* The same kind of write works again, on the same process. */
-	for (int i = 0; i < 20; i++) {
-		CHECK(new_etoken(e->admin, 2 * MAX_OPS + i, e->ids[e->n], sizeof(e->ids[0]), &r) ==
-			      201,
-		      "write after space returned: %ld %.200s", r.status, r.body ? r.body : "");
-		resp_free(&r);
-		e->n++;
-	}
-	CHECK(count_listed(e->admin, e->ids, e->n) == e->n, "an answered 201 is missing (after)");
-	CHECK(audit_ok(e->admin), "audit chain broken after the disk was full");
+	/* The same kinds of write work again, on the same process, and the device checks in. */
+	for (int i = 0; i < 20; i++)
+		CHECK(write_one(e, 2 * MAX_OPS + i, 1) == (i % 2 ? 202 : 201),
+		      "write %d after space returned", i);
+	CHECK(checkin(e) == 200, "check-in after space returned");
+	CHECK(nothing_lost(e, "after"), "an answered 201/202 is missing, or the audit broke");
 	CHECK(srv_stop(&e->s, SIGTERM) == 0, "server did not stop cleanly");
 	CHECK(srv_start(&e->s, NULL) == 0, "server does not start again");
 	client_free(e->admin); /* a new port */
 	e->admin = client_new(&e->s, e->s.admin);
 	CHECK(e->admin != NULL, "client");
-	CHECK(count_listed(e->admin, e->ids, e->n) == e->n, "an answered 201 is lost on restart");
-	CHECK(audit_ok(e->admin), "audit chain broken after restart");
+	CHECK(nothing_lost(e, "after restart"), "an answered 201/202 is lost on restart");
 }
 
 static void
 full_case(struct full_env *e)
 {
+	char tok[128];
 	struct resp r;
 
 	CHECK(srv_start(&e->s, NULL) == 0, "server did not start on the tmpfs");
 	e->admin = client_new(&e->s, e->s.admin);
-	CHECK(e->admin != NULL, "client");
+	e->devc = client_new(&e->s, NULL);
+	CHECK(e->admin != NULL && e->devc != NULL && dev_init(&e->dev) == 0, "client");
+	CHECK(admin_etoken(e->admin, "dana@example.com", 1, tok, sizeof(tok)) == 0, "etoken");
+	CHECK(dev_enroll(&e->dev, e->devc, tok, &r) == 0 && r.status == 201, "enroll: %ld",
+	      r.status);
+	resp_free(&r);
 	/* A few writes with room to spare. */
-	for (int i = 0; i < 10; i++) {
-		CHECK(new_etoken(e->admin, i, e->ids[e->n], sizeof(e->ids[0]), &r) == 201,
-		      "write with space: %ld", r.status);
-		resp_free(&r);
-		e->n++;
-	}
+	for (int i = 0; i < 10; i++)
+		CHECK(write_one(e, i, 1) == (i % 2 ? 202 : 201), "write %d with space", i);
 	fill_until_refused(e);
 	if (t_failed_now)
 		return;
@@ -275,19 +350,28 @@ test_disk_full(void)
 
 	memset(&e, 0, sizeof(e));
 	e.ids = calloc(MAX_OPS + 64, sizeof(*e.ids));
-	CHECK(e.ids != NULL, "no memory");
+	e.cmds = calloc(MAX_OPS + 64, sizeof(*e.cmds));
+	if (e.ids == NULL || e.cmds == NULL) {
+		free(e.ids);
+		free(e.cmds);
+		CHECK(0, "no memory");
+	}
 	if (srv_init(&e.s, "diskfull") != 0 || mount_tmpfs(e.s.dir, "4m") != 0) {
 		free(e.ids);
+		free(e.cmds);
 		CHECK(0, "cannot mount a tmpfs on %s", e.s.dir);
 	}
 	snprintf(e.filler, sizeof(e.filler), "%s/filler", e.s.dir);
 	full_case(&e);
 	/* Always: stop the server, unmount, clean up, whatever the case found. */
 	client_free(e.admin);
+	client_free(e.devc);
+	dev_fini(&e.dev);
 	if (e.s.pid > 0)
 		srv_stop(&e.s, SIGKILL);
 	umount_dir(e.s.dir);
 	free(e.ids);
+	free(e.cmds);
 	srv_cleanup(&e.s);
 }
 
