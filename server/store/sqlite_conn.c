@@ -99,9 +99,8 @@ conn_open(struct sq_store *s, sqlite3 **out)
 	rc = sqlite3_exec(db, pragmas, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
 		/* The first read of the file: where a file that is no database shows. */
-		log_err("store: %s cannot be used as a database (%s, SQLite code %d); refusing to "
-			"start",
-			s->path, err ? err : sqlite3_errmsg(db), sqlite3_extended_errcode(db));
+		log_err("store: %s cannot be used as a database (%s, SQLite code %d)", s->path,
+			err ? err : sqlite3_errmsg(db), sqlite3_extended_errcode(db));
 		sqlite3_free(err);
 		sqlite3_close(db);
 		return -EIO;
@@ -248,7 +247,7 @@ sq_col_blob(sqlite3_stmt *st, int col, void *dst, size_t n)
 /*
  * SQLite's quick check (the b-trees and their pages, not the index contents: O(N), no sorting)
  * before anything is served, so a damaged file stops the start with a message naming it instead
- * of answering garbage or failing request by request later. Up to QC_MAX problems are logged.
+ * of answering garbage or failing request by request later. The first five problems are logged.
  */
 int
 sq_quick_check(struct sq_store *s, sqlite3 *db)
@@ -258,16 +257,20 @@ sq_quick_check(struct sq_store *s, sqlite3 *db)
 
 	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(5)", -1, &st, NULL);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
+		char line[512];
 
 		rc = SQLITE_OK;
-		if (t != NULL && strcmp(t, "ok") == 0)
+		sq_col_text(st, 0, line, sizeof(line));
+		if (strcmp(line, "ok") == 0)
 			continue;
 		if (bad++ == 0)
 			log_err("store: %s is damaged (SQLite's quick_check failed); refusing to "
 				"start. Restore it from a backup. What quick_check found:",
 				s->path);
-		log_err("store:   %s", t ? t : "?");
+		for (char *p = line; *p != '\0'; p++) /* one log line per problem */
+			if (*p == '\n')
+				*p = ' ';
+		log_err("store:   %s", line);
 	}
 	if (rc != SQLITE_DONE) {
 		rc = sqlite3_extended_errcode(db);
