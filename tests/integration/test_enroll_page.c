@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "e2e.h"
+#include "fileio.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -187,12 +188,40 @@ test_bad_tokens_explained(void)
 	e2e_down(&e);
 }
 
+/* The server's own URL is the operator's, but it is escaped all the same. */
+static void
+test_public_url_escaped(void)
+{
+	const char *extra[] = {"--config", NULL, NULL};
+	char conf[PATH_MAX + 16], tok[128], id[64];
+	const char *line = "public_url = https://mdm.example.com/x?a=1&b=<i>\n";
+	struct e2e e;
+	struct resp r;
+
+	memset(&e, 0, sizeof(e));
+	CHECK(srv_init(&e.s, "enroll-page-url") == 0 && mkdir(e.s.dir, 0700) == 0, "init");
+	snprintf(conf, sizeof(conf), "%s/../server.conf", e.s.dir);
+	CHECK(file_write_atomic(conf, line, strlen(line), 0600) == 0, "config");
+	extra[1] = conf;
+	CHECK(srv_start(&e.s, extra) == 0, "server did not start");
+	e.admin = client_new(&e.s, e.s.admin);
+	CHECK(e.admin != NULL && new_token(&e, tok, id) == 0, "token");
+	CHECK(page(&e, tok, &r) == 200, "page: HTTP %ld", r.status);
+	CHECK(strstr(r.body, "https://mdm.example.com/x?a=1&amp;b=&lt;i&gt;") != NULL &&
+		      strstr(r.body, "<i>") == NULL,
+	      "URL not escaped: %s", r.body);
+	resp_free(&r);
+	client_free(e.admin);
+	srv_cleanup(&e.s);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		{"printed_command_enrolls", test_printed_command_enrolls},
 		{"bad_tokens_explained", test_bad_tokens_explained},
+		{"public_url_escaped", test_public_url_escaped},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
