@@ -489,6 +489,8 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	if (r == 0)
 		r = api_new(svc, &api);
 	if (r == 0)
+		r = api_set_server_cert(api, cert);
+	if (r == 0)
 		r = write_admin_token(svc, c->data);
 	if (r == 0)
 		r = httpd_start(&hc, api, svc, &h);

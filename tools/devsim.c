@@ -1,16 +1,20 @@
 /*
  * cleave-devsim: a simulated device for trying cleave-server without a phone. It enrolls with
  * an enrollment token (its own device key, plus a stand-in hypervisor key that signs the
- * attestation and receipts), then performs signed check-ins and can complete what it receives
- * with a signed receipt. It is a test and demo tool built on tests/lib, not the agent: nothing
- * is locked or wiped, and its "hypervisor" key lives in a plain file.
+ * attestation and receipts), then performs signed check-ins that report its state (corporate
+ * half active, locked or wiped; the policy it applied) so the server can judge it compliant,
+ * and acknowledges and completes what it receives with a signed receipt, in one go or step by
+ * step. It is a test and demo tool built on tests/lib, not the agent: nothing is locked or
+ * wiped, and its "hypervisor" key lives in a plain file.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -19,25 +23,43 @@
 #include "testlib.h"
 #include "util.h"
 
+/* What the simulated device says it runs: the agent version in its check-in reports. */
+#define DEVSIM_AGENT_VERSION "0.1.0"
+
 struct state {
 	char dir[PATH_MAX];
 	struct srv srv; /* only url and cacert are used */
 	struct device_sim dev;
+	/* What it reports, kept in DIR/report: "CORPORATE_STATE POLICY_NAME POLICY_VERSION". */
+	char corporate[16];
+	char policy[64]; /* "" when no policy was received */
+	long long policy_version;
 };
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: cleave-devsim --state DIR enroll --server URL --token TOKEN --ca-cert "
-		   "FILE\n"
-		   "       cleave-devsim --state DIR checkin [--wait SECONDS] [--complete]\n"
-		   "\n"
-		   "A simulated device for trying cleave-server without a phone (not the agent).\n"
-		   "  enroll    enroll with an enrollment token; keys and the device id go to DIR\n"
-		   "  checkin   one signed long-poll check-in; prints what the server sends. With\n"
-		   "            --complete, acknowledges each command and reports it completed "
-		   "with a\n"
-		   "            receipt signed by the simulated hypervisor key\n");
+	fprintf(f,
+		"usage: cleave-devsim --state DIR enroll --server URL --token TOKEN --ca-cert "
+		"FILE\n"
+		"       cleave-devsim --state DIR checkin [--wait SECONDS] [--complete]\n"
+		"       cleave-devsim --state DIR ack COMMAND_ID\n"
+		"       cleave-devsim --state DIR complete COMMAND_ID\n"
+		"       cleave-devsim --state DIR status\n"
+		"\n"
+		"A simulated device for trying cleave-server without a phone (not the agent).\n"
+		"  enroll    enroll with an enrollment token; keys and the device id go to DIR\n"
+		"  checkin   one signed long-poll check-in that reports the device's state "
+		"(corporate\n"
+		"            half, applied policy); prints each command it receives. With "
+		"--complete,\n"
+		"            acknowledges each and reports it completed with a receipt signed by "
+		"the\n"
+		"            simulated hypervisor key\n"
+		"  ack       acknowledges a command received by an earlier checkin\n"
+		"  complete  reports that command completed, with a signed receipt\n"
+		"  status    prints the device's id, server, corporate state, applied policy and\n"
+		"            the commands received but not completed\n");
 }
 
 static int
@@ -72,10 +94,33 @@ load_text(const struct state *s, const char *name, char *out, size_t cap)
 	return r;
 }
 
+static void
+save_report(const struct state *s)
+{
+	char line[128];
+
+	snprintf(line, sizeof(line), "%s %s %lld\n", s->corporate, s->policy[0] ? s->policy : "-",
+		 s->policy_version);
+	save_text(s, "report", line);
+}
+
+/* Takes the policy the server sent (enroll answer or check-in) as applied; NULL: no change. */
+static void
+apply_policy(struct state *s, json_t *pol)
+{
+	const char *name = json_string_value(json_object_get(pol, "name"));
+
+	if (name == NULL)
+		return;
+	str_copy(s->policy, sizeof(s->policy), name);
+	s->policy_version = json_integer_value(json_object_get(pol, "version"));
+	printf("applied policy %s v%lld\n", s->policy, s->policy_version);
+}
+
 static int
 load_state(struct state *s)
 {
-	char p[PATH_MAX], n[32];
+	char p[PATH_MAX], n[32], rep[128];
 
 	if (load_text(s, "server", s->srv.url, sizeof(s->srv.url)) != 0 ||
 	    load_text(s, "ca-cert", s->srv.cacert, sizeof(s->srv.cacert)) != 0 ||
@@ -86,6 +131,11 @@ load_state(struct state *s)
 		return -1;
 	}
 	s->dev.nonce = strtoull(n, NULL, 10);
+	str_copy(s->corporate, sizeof(s->corporate), "active");
+	if (load_text(s, "report", rep, sizeof(rep)) == 0 &&
+	    sscanf(rep, "%15s %63s %lld", s->corporate, s->policy, &s->policy_version) == 3 &&
+	    strcmp(s->policy, "-") == 0)
+		s->policy[0] = '\0';
 	path_in(s, "device.key", p, sizeof(p));
 	if (ed25519_key_load(p, &s->dev.key) != 0)
 		return -1;
@@ -109,6 +159,7 @@ cmd_enroll(struct state *s, const char *server, const char *token, const char *c
 	char p[PATH_MAX], line[PATH_MAX + 2];
 	struct client *c;
 	struct resp r;
+	json_t *j;
 	int rc = 1;
 
 	if (server == NULL || token == NULL || cacert == NULL) {
@@ -145,30 +196,107 @@ cmd_enroll(struct state *s, const char *server, const char *token, const char *c
 		save_nonce(s);
 		if (rc == 0)
 			printf("enrolled as %s\n", s->dev.id);
+		str_copy(s->corporate, sizeof(s->corporate), "active");
+		j = resp_json(&r);
+		apply_policy(s, json_object_get(j, "policy"));
+		json_decref(j);
+		save_report(s);
 	}
 	resp_free(&r);
 	client_free(c);
 	return rc;
 }
 
-/* Acknowledges and completes one command with a receipt over its ticket. */
+/* DIR/commands/ID keeps "TYPE TICKET_BASE64" of a command received and not completed yet. */
 static int
-complete(struct state *s, struct client *c, json_t *cmd)
+command_path(const struct state *s, const char *id, char *out, size_t cap)
+{
+	char name[96];
+
+	if (strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(id) || strlen(id) > 64)
+		return -1;
+	snprintf(name, sizeof(name), "commands/%s", id);
+	return path_in(s, name, out, cap);
+}
+
+static void
+save_command(const struct state *s, json_t *cmd)
 {
 	const char *id = json_string_value(json_object_get(cmd, "id"));
-	const char *tb64 = json_string_value(json_object_get(cmd, "ticket"));
-	uint8_t ticket[TICKET_LEN], rcpt[RECEIPT_LEN];
-	char path[128], body[1024], rb64[600];
+	const char *type = json_string_value(json_object_get(cmd, "type"));
+	const char *ticket = json_string_value(json_object_get(cmd, "ticket"));
+	char p[PATH_MAX], line[1024];
+
+	if (id == NULL || type == NULL || ticket == NULL || path_in(s, "commands", p, sizeof(p)))
+		return;
+	mkdir(p, 0700);
+	snprintf(line, sizeof(line), "%s %s\n", type, ticket);
+	if (command_path(s, id, p, sizeof(p)) == 0)
+		file_write_atomic(p, line, strlen(line), 0600);
+}
+
+/* A saved command as the JSON a check-in delivered ({id, type, ticket}); NULL when unknown. */
+static json_t *
+load_command(const struct state *s, const char *id)
+{
+	char p[PATH_MAX], *t, type[16], ticket[700];
+	json_t *j = NULL;
+
+	if (command_path(s, id, p, sizeof(p)) != 0 || (t = file_read_all(p, 1024, NULL)) == NULL) {
+		fprintf(stderr, "cleave-devsim: no command %s was received; run checkin first\n",
+			id);
+		return NULL;
+	}
+	if (sscanf(t, "%15s %699s", type, ticket) == 2)
+		j = json_pack("{s:s, s:s, s:s}", "id", id, "type", type, "ticket", ticket);
+	free(t);
+	return j;
+}
+
+/* Posts one signed device request and prints the answer; 0 when it said 200. */
+static int
+post(struct state *s, struct client *c, const char *path, const char *body, const char *what)
+{
 	struct resp r;
 	int ok;
 
-	if (id == NULL || tb64 == NULL ||
+	if (dev_req(&s->dev, c, "POST", path, body, 0, &r) != 0) {
+		fprintf(stderr, "cleave-devsim: cannot reach %s\n", s->srv.url);
+		return -1;
+	}
+	ok = r.status == 200;
+	if (ok)
+		printf("  %s: %s\n", what, r.body ? r.body : "");
+	else
+		fprintf(stderr, "cleave-devsim: %s refused (HTTP %ld): %s\n", what, r.status,
+			r.body ? r.body : "");
+	resp_free(&r);
+	return ok ? 0 : -1;
+}
+
+static int
+ack(struct state *s, struct client *c, json_t *cmd)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/device/v1/commands/%s/ack",
+		 json_string_value(json_object_get(cmd, "id")));
+	return post(s, c, path, NULL, "ack");
+}
+
+/* Reports a command completed with a receipt over its ticket; the device's state follows. */
+static int
+finish(struct state *s, struct client *c, json_t *cmd)
+{
+	const char *id = json_string_value(json_object_get(cmd, "id"));
+	const char *type = json_string_value(json_object_get(cmd, "type"));
+	const char *tb64 = json_string_value(json_object_get(cmd, "ticket"));
+	uint8_t ticket[TICKET_LEN], rcpt[RECEIPT_LEN];
+	char path[PATH_MAX], body[1024], rb64[600];
+
+	if (id == NULL || type == NULL || tb64 == NULL ||
 	    b64_decode(ticket, sizeof(ticket), tb64, strlen(tb64)) != TICKET_LEN)
 		return -1;
-	snprintf(path, sizeof(path), "/device/v1/commands/%s/ack", id);
-	if (dev_req(&s->dev, c, "POST", path, NULL, 0, &r) != 0)
-		return -1;
-	resp_free(&r);
 	dev_receipt(&s->dev, ticket, 0, rcpt);
 	b64_encode(rb64, sizeof(rb64), rcpt, sizeof(rcpt));
 	snprintf(body, sizeof(body),
@@ -176,33 +304,82 @@ complete(struct state *s, struct client *c, json_t *cmd)
 		 "\"receipt\":\"%s\"}",
 		 rb64);
 	snprintf(path, sizeof(path), "/device/v1/commands/%s/result", id);
-	if (dev_req(&s->dev, c, "POST", path, body, 0, &r) != 0)
+	if (post(s, c, path, body, "result") != 0)
 		return -1;
-	ok = r.status == 200;
-	printf("  %s %s: %s\n", id, json_string_value(json_object_get(cmd, "type")),
-	       ok ? r.body : "refused");
-	resp_free(&r);
-	return ok ? 0 : -1;
+	/* What the corporate half would now be, reported at the next check-in. */
+	if (strcmp(type, "wipe") == 0 || strcmp(type, "retire") == 0)
+		str_copy(s->corporate, sizeof(s->corporate), "wiped");
+	else if (strcmp(type, "lock") == 0)
+		str_copy(s->corporate, sizeof(s->corporate), "locked");
+	else if (strcmp(type, "unlock") == 0)
+		str_copy(s->corporate, sizeof(s->corporate), "active");
+	save_report(s);
+	if (command_path(s, id, path, sizeof(path)) == 0)
+		unlink(path);
+	return 0;
+}
+
+/* The check-in request: the wait and the device's report of itself. */
+static char *
+checkin_body(const struct state *s, long wait)
+{
+	json_t *st = json_pack("{s:s, s:s}", "corporate_state", s->corporate, "agent_version",
+			       DEVSIM_AGENT_VERSION);
+	json_t *j;
+	char *b;
+
+	if (st == NULL)
+		return NULL;
+	if (s->policy[0] != '\0') {
+		json_object_set_new(st, "policy_name", json_string(s->policy));
+		json_object_set_new(st, "policy_version", json_integer(s->policy_version));
+	}
+	j = json_pack("{s:I, s:o}", "wait", (json_int_t)wait, "state", st); /* takes st */
+	b = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	return b;
+}
+
+static int
+handle_commands(struct state *s, struct client *c, json_t *j, int do_complete)
+{
+	json_t *cmd;
+	size_t i;
+	int rc = 0;
+
+	json_array_foreach(json_object_get(j, "commands"), i, cmd)
+	{
+		printf("command %s %s (%s)\n", json_string_value(json_object_get(cmd, "id")),
+		       json_string_value(json_object_get(cmd, "type")),
+		       json_string_value(json_object_get(cmd, "reason")));
+		save_command(s, cmd);
+		if (do_complete && (ack(s, c, cmd) != 0 || finish(s, c, cmd) != 0))
+			rc = 1;
+	}
+	apply_policy(s, json_object_get(j, "policy"));
+	save_report(s);
+	return rc;
 }
 
 static int
 cmd_checkin(struct state *s, long wait, int do_complete)
 {
-	char body[64];
 	struct client *c;
 	struct resp r;
-	json_t *j, *cmd;
-	size_t i;
+	char *body;
+	json_t *j;
 	int rc = 0;
 
 	if (load_state(s) != 0 || (c = client_new(&s->srv, NULL)) == NULL)
 		return 1;
-	snprintf(body, sizeof(body), "{\"wait\":%ld}", wait);
-	if (dev_req(&s->dev, c, "POST", "/device/v1/checkin", body, 0, &r) != 0) {
+	body = checkin_body(s, wait);
+	if (body == NULL || dev_req(&s->dev, c, "POST", "/device/v1/checkin", body, 0, &r) != 0) {
+		free(body);
 		save_nonce(s);
 		client_free(c);
 		return 1;
 	}
+	free(body);
 	if (r.status == 204) {
 		printf("nothing pending\n");
 	} else if (r.status != 200) {
@@ -211,15 +388,7 @@ cmd_checkin(struct state *s, long wait, int do_complete)
 		rc = 1;
 	} else {
 		j = resp_json(&r);
-		json_array_foreach(json_object_get(j, "commands"), i, cmd)
-		{
-			printf("command %s %s (%s)\n",
-			       json_string_value(json_object_get(cmd, "id")),
-			       json_string_value(json_object_get(cmd, "type")),
-			       json_string_value(json_object_get(cmd, "reason")));
-			if (do_complete && complete(s, c, cmd) != 0)
-				rc = 1;
-		}
+		rc = handle_commands(s, c, j, do_complete);
 		json_decref(j);
 	}
 	resp_free(&r);
@@ -228,10 +397,63 @@ cmd_checkin(struct state *s, long wait, int do_complete)
 	return rc;
 }
 
+/* ack or complete of one command received earlier. */
+static int
+cmd_step(struct state *s, const char *cmd, const char *id)
+{
+	struct client *c;
+	json_t *j;
+	int rc;
+
+	if (id == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	if (load_state(s) != 0 || (j = load_command(s, id)) == NULL)
+		return 1;
+	c = client_new(&s->srv, NULL);
+	if (c == NULL) {
+		json_decref(j);
+		return 1;
+	}
+	rc = strcmp(cmd, "ack") == 0 ? ack(s, c, j) : finish(s, c, j);
+	json_decref(j);
+	save_nonce(s);
+	client_free(c);
+	return rc == 0 ? 0 : 1;
+}
+
+static int
+cmd_status(struct state *s)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if (load_state(s) != 0)
+		return 1;
+	printf("device:          %s\nserver:          %s\ncorporate half:  %s\n", s->dev.id,
+	       s->srv.url, s->corporate);
+	if (s->policy[0] != '\0')
+		printf("applied policy:  %s v%lld\n", s->policy, s->policy_version);
+	else
+		printf("applied policy:  none received\n");
+	printf("open commands:  ");
+	if (path_in(s, "commands", p, sizeof(p)) == 0 && (d = opendir(p)) != NULL) {
+		for (int i = 0; i < 1000 && (de = readdir(d)) != NULL; i++)
+			if (de->d_name[0] != '.')
+				printf("%s%s", n++ ? " " : "", de->d_name);
+		closedir(d);
+	}
+	printf("%s\n", n ? "" : "none");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *server = NULL, *token = NULL, *cacert = NULL, *cmd = NULL;
+	const char *server = NULL, *token = NULL, *cacert = NULL, *cmd = NULL, *id = NULL;
 	struct state s;
 	long wait = 0;
 	int do_complete = 0, rc;
@@ -245,8 +467,11 @@ main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(a, "--complete") == 0) {
 			do_complete = 1;
-		} else if (strcmp(a, "enroll") == 0 || strcmp(a, "checkin") == 0) {
+		} else if (strcmp(a, "enroll") == 0 || strcmp(a, "checkin") == 0 ||
+			   strcmp(a, "status") == 0) {
 			cmd = a;
+		} else if (strcmp(a, "ack") == 0 || strcmp(a, "complete") == 0) {
+			cmd = a, id = v, i += v != NULL;
 		} else if (v == NULL) {
 			usage(stderr);
 			return 2;
@@ -272,8 +497,12 @@ main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (strcmp(cmd, "enroll") == 0)
 		rc = cmd_enroll(&s, server, token, cacert);
-	else
+	else if (strcmp(cmd, "checkin") == 0)
 		rc = cmd_checkin(&s, wait, do_complete);
+	else if (strcmp(cmd, "status") == 0)
+		rc = cmd_status(&s);
+	else
+		rc = cmd_step(&s, cmd, id);
 	dev_fini(&s.dev);
 	curl_global_cleanup();
 	return rc;

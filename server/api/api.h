@@ -56,6 +56,11 @@ struct api;
 int api_new(struct service *svc, struct api **out);
 void api_free(struct api *a);
 void api_set_metrics_source(struct api *a, api_metrics_fn fn, void *ctx);
+/*
+ * Tells the enrollment page the server's TLS certificate (PEM, borrowed) so its command pins
+ * the certificate's key. 0, or a negative errno (logged) and the page shows no pin.
+ */
+int api_set_server_cert(struct api *a, const char *cert_pem);
 
 /* Handles one request. Never fails: errors become problem+json responses. */
 void api_handle(struct api *a, const struct api_request *rq, struct api_response *rs);

@@ -14,6 +14,7 @@ struct api {
 	struct service *svc;
 	api_metrics_fn metrics;
 	void *metrics_ctx;
+	char tls_pin[64]; /* base64 SHA-256 of the certificate key, for the enrollment page */
 };
 
 #define ROUTE_MAX_PARAMS 2

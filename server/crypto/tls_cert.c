@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "b64.h"
 #include "crypto.h"
 #include "fileio.h"
 #include "log.h"
@@ -275,5 +276,29 @@ out:
 	BIO_free(cbio);
 	X509_free(x);
 	EVP_PKEY_free(pkey);
+	return r;
+}
+
+int
+tls_cert_pin_sha256(const char *cert_pem, char *out, size_t cap)
+{
+	BIO *bio = BIO_new_mem_buf(cert_pem, -1);
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	unsigned char *der = NULL;
+	uint8_t h[32];
+	int n, r = -EINVAL;
+
+	/* The pin is over the public key (SubjectPublicKeyInfo), so it outlives a renewal that
+	 * keeps the key, like curl's --pinnedpubkey and HPKP. */
+	n = x ? i2d_PUBKEY(X509_get0_pubkey(x), &der) : -1;
+	if (n > 0) {
+		crypto_sha256(der, (size_t)n, h);
+		r = b64_encode(out, cap, h, sizeof(h)) > 0 ? 0 : -ENOSPC;
+	} else {
+		log_ossl("reading the TLS certificate's public key");
+	}
+	OPENSSL_free(der);
+	X509_free(x);
+	BIO_free(bio);
 	return r;
 }

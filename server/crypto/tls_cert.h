@@ -21,4 +21,12 @@
 int tls_cert_generate(const char *cert_path, const char *key_path, const char *const *dns_names,
 		      size_t n_dns, const char *const *ips, size_t n_ips, int days);
 
+/*
+ * The base64 SHA-256 of the public key (DER SubjectPublicKeyInfo) of the first certificate in
+ * cert_pem (borrowed), as cleave-agent's --pin-sha256 and curl's --pinnedpubkey sha256//
+ * take it, into out (cap bytes, 45 suffice). 0, -EINVAL when no certificate is readable,
+ * -ENOSPC when out is too small.
+ */
+int tls_cert_pin_sha256(const char *cert_pem, char *out, size_t cap);
+
 #endif

@@ -21,30 +21,54 @@ svc_ticket_key(const struct service *s, uint8_t pub[32])
 	memcpy(pub, s->ticket_pub, 32);
 }
 
-/* Looks up an enrollment token by its secret and says why it cannot be used, if so. */
-static int
-etoken_usable(struct service *s, const char *secret, struct enroll_token *t, struct svc_error *err)
+int
+svc_etoken_check(struct service *s, const char *secret, struct enroll_token *t)
 {
 	uint8_t h[32];
 	int r;
 
 	if (secret == NULL || secret[0] == '\0')
-		return svc_fail(err, SVC_ENROLL_DENIED, "an enrollment token is required");
+		return SVC_ETOKEN_UNKNOWN;
 	crypto_sha256(secret, strlen(secret), h);
 	r = s->st->ops->etoken_by_hash(s->st, h, t);
 	if (r == -ENOENT)
-		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token is not valid");
+		return SVC_ETOKEN_UNKNOWN;
 	if (r != 0)
-		return svc_store_fail(err, r, "enrollment token");
+		return r;
 	if (t->revoked_at != 0)
-		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token has been revoked");
+		return SVC_ETOKEN_REVOKED;
 	if (t->expires_at <= svc_now_s(s))
-		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token has expired");
+		return SVC_ETOKEN_EXPIRED;
 	if (t->uses >= t->uses_max)
+		return SVC_ETOKEN_USED_UP;
+	return SVC_ETOKEN_USABLE;
+}
+
+/* Looks up an enrollment token by its secret and says why it cannot be used, if so. */
+static int
+etoken_usable(struct service *s, const char *secret, struct enroll_token *t, struct svc_error *err)
+{
+	int r;
+
+	if (secret == NULL || secret[0] == '\0')
+		return svc_fail(err, SVC_ENROLL_DENIED, "an enrollment token is required");
+	r = svc_etoken_check(s, secret, t);
+	switch (r) {
+	case SVC_ETOKEN_USABLE:
+		return 0;
+	case SVC_ETOKEN_UNKNOWN:
+		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token is not valid");
+	case SVC_ETOKEN_REVOKED:
+		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token has been revoked");
+	case SVC_ETOKEN_EXPIRED:
+		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token has expired");
+	case SVC_ETOKEN_USED_UP:
 		return svc_fail(err, SVC_ENROLL_DENIED,
 				"the enrollment token has been used up (%lld of %lld uses)",
 				(long long)t->uses, (long long)t->uses_max);
-	return 0;
+	default:
+		return svc_store_fail(err, r, "enrollment token");
+	}
 }
 
 /* Refuses at once a source that was refused too often in this minute. */

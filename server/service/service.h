@@ -125,6 +125,20 @@ int svc_etoken_list(struct service *s, const struct principal *p, int64_t after,
 		    struct enroll_token *out, size_t *n, struct svc_error *err);
 int svc_etoken_revoke(struct service *s, const struct principal *p, const char *id,
 		      struct svc_error *err);
+/* What svc_etoken_check found out about an enrollment token. */
+enum svc_etoken_state {
+	SVC_ETOKEN_USABLE = 0,
+	SVC_ETOKEN_UNKNOWN, /* empty, or no token has this secret */
+	SVC_ETOKEN_REVOKED,
+	SVC_ETOKEN_EXPIRED,
+	SVC_ETOKEN_USED_UP,
+};
+/*
+ * Looks up an enrollment token by its secret (borrowed) for the enrollment page: an
+ * enum svc_etoken_state (t filled unless UNKNOWN), or a negative errno when the store failed
+ * (logged there). Changes nothing and audits nothing: the page only tells the employee.
+ */
+int svc_etoken_check(struct service *s, const char *secret, struct enroll_token *t);
 /* "https://…/enroll?token=…" for a secret; *url owned by the caller. */
 int svc_enroll_url(struct service *s, const char *secret, char **url);
 

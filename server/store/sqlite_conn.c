@@ -98,7 +98,9 @@ conn_open(struct sq_store *s, sqlite3 **out)
 	}
 	rc = sqlite3_exec(db, pragmas, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
-		log_err("store: %s: setting pragmas: %s", s->path, err ? err : "?");
+		/* The first read of the file: where a file that is no database shows. */
+		log_err("store: %s cannot be used as a database (%s, SQLite code %d)", s->path,
+			err ? err : sqlite3_errmsg(db), sqlite3_extended_errcode(db));
 		sqlite3_free(err);
 		sqlite3_close(db);
 		return -EIO;
@@ -161,11 +163,31 @@ sq_stmt(struct sq_store *s, int idx, const char *sql)
 	return st;
 }
 
+/*
+ * A full disk does not always arrive as SQLITE_FULL: a write to the WAL or a fsync that fails
+ * with ENOSPC comes back as SQLITE_IOERR_WRITE/FSYNC/SHMSIZE, with the OS errno kept aside.
+ */
+static int
+sq_disk_full(sqlite3 *db, int rc)
+{
+	if ((rc & 0xff) == SQLITE_FULL)
+		return 1;
+	return db != NULL && (rc & 0xff) == SQLITE_IOERR && sqlite3_system_errno(db) == ENOSPC;
+}
+
 int
 sq_err(struct sq_store *s, int rc, const char *what)
 {
 	struct sq_conn *c = pthread_getspecific(s->key);
+	sqlite3 *db = c ? c->db : NULL;
 
+	if (db != NULL && rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		rc = sqlite3_extended_errcode(db); /* the step or exec result is only primary */
+	if (sq_disk_full(db, rc)) {
+		log_err("store: %s: %s: the disk is full (%s, SQLite code %d)", what, s->path,
+			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
+		return -ENOSPC;
+	}
 	switch (rc & 0xff) {
 	case SQLITE_OK:
 	case SQLITE_DONE:
@@ -175,15 +197,12 @@ sq_err(struct sq_store *s, int rc, const char *what)
 		return -EEXIST;
 	case SQLITE_NOMEM:
 		return -ENOMEM;
-	case SQLITE_FULL:
-		log_err("store: %s: %s: the disk is full", what, s->path);
-		return -ENOSPC;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		log_err("store: %s: %s: the database is locked by another process", what, s->path);
 		return -EBUSY;
 	default:
-		log_err("store: %s: %s (%d)", what, c ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc),
+		log_err("store: %s: %s (%d)", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
 			rc);
 		return -EIO;
 	}
@@ -223,6 +242,45 @@ sq_col_blob(sqlite3_stmt *st, int col, void *dst, size_t n)
 		memcpy(dst, b, n);
 	else
 		memset(dst, 0, n);
+}
+
+/*
+ * SQLite's quick check (the b-trees and their pages, not the index contents: O(N), no sorting)
+ * before anything is served, so a damaged file stops the start with a message naming it instead
+ * of answering garbage or failing request by request later. The first five problems are logged.
+ */
+int
+sq_quick_check(struct sq_store *s, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, bad = 0;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(5)", -1, &st, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char line[512];
+
+		rc = SQLITE_OK;
+		sq_col_text(st, 0, line, sizeof(line));
+		if (strcmp(line, "ok") == 0)
+			continue;
+		if (bad++ == 0)
+			log_err("store: %s is damaged (SQLite's quick_check failed); refusing to "
+				"start. Restore it from a backup. What quick_check found:",
+				s->path);
+		for (char *p = line; *p != '\0'; p++) /* one log line per problem */
+			if (*p == '\n')
+				*p = ' ';
+		log_err("store:   %s", line);
+	}
+	if (rc != SQLITE_DONE) {
+		rc = sqlite3_extended_errcode(db);
+		log_err("store: %s cannot be read as a database (%s, SQLite code %d); refusing to "
+			"start. Restore it from a backup.",
+			s->path, sqlite3_errmsg(db), rc);
+		bad = 1;
+	}
+	sqlite3_finalize(st);
+	return bad ? -EIO : 0;
 }
 
 static int

@@ -53,6 +53,9 @@ void sq_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 /* Copies column col as a blob into dst when it has exactly n bytes, else zero-fills dst. */
 void sq_col_blob(sqlite3_stmt *st, int col, void *dst, size_t n);
 
+/* Runs PRAGMA quick_check on db; 0 when it says "ok", else logs what it found and -EIO. */
+int sq_quick_check(struct sq_store *s, sqlite3 *db);
+
 /* Applies the embedded migrations that the database lacks; sets s->schema_version. */
 int sq_migrate(struct sq_store *s, sqlite3 *db);
 

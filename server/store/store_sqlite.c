@@ -772,7 +772,9 @@ store_sqlite_open(const char *path, struct store **out)
 		sq_close(&s->base);
 		return -EIO;
 	}
-	r = sq_migrate(s, c->db);
+	r = sq_quick_check(s, c->db);
+	if (r == 0)
+		r = sq_migrate(s, c->db);
 	if (r != 0) {
 		sq_close(&s->base);
 		return r;
