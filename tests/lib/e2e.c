@@ -105,7 +105,14 @@ e2e_down(struct e2e *e)
 	char cmd[PATH_MAX * 2], hvlog[PATH_MAX + 16];
 
 	/* each stops as its supervisor would stop it; an unclean exit fails the case */
-	t_stop_graceful(&e->agent_pid, "cleave-agent", e->agent_log);
+	if (e->agent_pid > 0) {
+		int rc = e2e_agent_stop(e, SIGTERM);
+
+		if (rc != 0)
+			t_fail(__FILE__, __LINE__,
+			       "cleave-agent did not stop cleanly on SIGTERM: %d (see %s)", rc,
+			       e->agent_log);
+	}
 	snprintf(hvlog, sizeof(hvlog), "%s.log", e->hv.dir);
 	t_stop_graceful(&e->hv.pid, "cleave-hv", hvlog);
 	hvp_cleanup(&e->hv);
@@ -216,8 +223,8 @@ int
 e2e_agent_start(struct e2e *e, const char *env)
 {
 	char exe[PATH_MAX];
-	int started = agent_log_count(e, AGENT_STARTED);
 
+	e->agent_starts = agent_log_count(e, AGENT_STARTED);
 	agent_bin(exe, sizeof(exe));
 	e->agent_pid = fork();
 	if (e->agent_pid < 0)
@@ -236,24 +243,25 @@ e2e_agent_start(struct e2e *e, const char *env)
 		_exit(127);
 	}
 	t_track_child(e->agent_pid, 1);
-	/* until then a SIGTERM would end it before it can exit cleanly (10 s bound) */
-	for (int i = 0; i < 1000; i++) {
-		if (agent_log_count(e, AGENT_STARTED) > started)
-			return 0;
-		if (waitpid(e->agent_pid, NULL, WNOHANG) == e->agent_pid) {
-			t_track_child(e->agent_pid, 0);
-			e->agent_pid = 0;
-			return -1;
-		}
-		usleep(10000);
-	}
-	return -1;
+	return 0;
 }
 
 int
 e2e_agent_stop(struct e2e *e, int sig)
 {
-	int rc = t_stop_child(e->agent_pid, sig, 10000);
+	int rc;
+
+	/* 10 s bound; an agent that exits before (a fault point, a retire) is reaped below */
+	for (int i = 0; sig != SIGKILL && e->agent_pid > 0 && i < 1000; i++) {
+		siginfo_t si = {0};
+
+		if (agent_log_count(e, AGENT_STARTED) > e->agent_starts ||
+		    waitid(P_PID, (id_t)e->agent_pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+		    si.si_pid != 0)
+			break;
+		usleep(10000);
+	}
+	rc = t_stop_child(e->agent_pid, sig, 10000);
 
 	e->agent_pid = 0;
 	return rc;

@@ -22,6 +22,7 @@ struct e2e {
 	char agent_log[PATH_MAX + 16];
 	char device_id[64];
 	pid_t agent_pid;
+	int agent_starts; /* start lines in agent_log before the running agent was started */
 };
 
 /* Starts the server (settings lines in conf_lines, may be NULL) and cleave-hv. 0 or -1. */
@@ -40,12 +41,13 @@ int e2e_server_stop(struct e2e *e, int sig);
 int e2e_policy(struct e2e *e, const char *body);
 /* Enrolls the agent with a fresh enrollment token for owner; fills device_id. 0 or -1. */
 int e2e_enroll(struct e2e *e, const char *owner);
-/*
- * Starts `cleave-agent run` (environment extra "NAME=value" or NULL). 0 once it logs that its
- * loop runs (its signal handlers are in place), or -1.
- */
+/* Starts `cleave-agent run` (environment extra "NAME=value" or NULL). 0 or -1. */
 int e2e_agent_start(struct e2e *e, const char *env);
-/* Sends sig to the agent and reaps it (bounded, 10 s). Its exit code, 128 + signal, or -1. */
+/*
+ * Sends sig to the agent and reaps it (bounded, 10 s). Other than SIGKILL, sig waits until the
+ * agent has logged that its loop runs (its handlers are in place: a signal before that ends it
+ * uncleanly). Its exit code, 128 + signal, or -1.
+ */
 int e2e_agent_stop(struct e2e *e, int sig);
 /* Runs `cleave-agent --state DIR ARGS` to completion; its output goes to out. Exit code. */
 int e2e_agent_cmd(struct e2e *e, const char *args, char *out, size_t cap);
