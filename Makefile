@@ -191,7 +191,7 @@ bench: deps
 FUZZ_SECONDS ?= 20
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_LIBSRC := $(COMMON_SRC) $(CRYPTO_SRC) hypercall-bridge/lib/bridge_msg.c \
-	hypercall-bridge/hv/volume_hdr.c
+	hypercall-bridge/hv/volume_hdr.c agent/proto.c agent/journal.c agent/kvfile.c agent/keystore.c
 fuzz: deps
 	@scripts/deps.sh --fuzz
 	@mkdir -p build/fuzz
@@ -200,7 +200,7 @@ fuzz: deps
 		clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS:-MMD=) -Wno-unused-command-line-argument \
 			$(PKG_CFLAGS) -o build/fuzz/$$n $$f $(FUZZ_LIBSRC) $(PKG_LIBS) -lpthread || exit 1; \
 		mkdir -p build/fuzz/$$n-new; \
-		build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+		TMPDIR=$(CURDIR)/build/fuzz build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
 			build/fuzz/$$n-new tests/fuzz/corpus/$$n 2>build/fuzz/$$n.log \
 			|| { tail -30 build/fuzz/$$n.log; exit 1; }; \
 		grep -E "^Done [0-9]+ runs" build/fuzz/$$n.log | sed "s/^/          /"; \

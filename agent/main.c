@@ -34,6 +34,7 @@ static const char usage_main[] =
 	"\n"
 	"  --state DIR        the agent's private state (created 0700 by enroll)\n"
 	"  --log-level LEVEL  debug, info (default), warn or error; logs go to stderr\n"
+	"  --version          print the version\n"
 	"`cleave-agent COMMAND --help` describes each command. cleave-hv's socket is\n"
 	"--hv-socket PATH, else $CLEAVE_HV_SOCKET, else the one used at enrollment, else\n" //
 	"" HVLINK_DEFAULT_SOCKET ".\n"
@@ -85,7 +86,7 @@ static const char usage_unenroll[] =
 
 struct opts {
 	const char *state, *cmd, *server, *token, *ca, *pin, *hv;
-	int once, json, replace, help;
+	int once, json, replace, help, version;
 };
 
 /* Parses argv; returns 0 or AGENT_EXIT_USAGE after saying why. */
@@ -100,6 +101,8 @@ parse(int argc, char **argv, struct opts *o)
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
 			o->help = 1;
+		else if (strcmp(a, "--version") == 0)
+			o->version = 1;
 		else if (strcmp(a, "--once") == 0)
 			o->once = 1;
 		else if (strcmp(a, "--json") == 0)
@@ -128,7 +131,8 @@ parse(int argc, char **argv, struct opts *o)
 		} else if (a[0] != '-' && o->cmd == NULL)
 			o->cmd = a;
 		else {
-			fprintf(stderr, "cleave-agent: unknown argument %s (see --help)\n", a);
+			fprintf(stderr, "cleave-agent: %s %s (see --help)\n",
+				a[0] == '-' ? "unknown option" : "unexpected argument", a);
 			return AGENT_EXIT_USAGE;
 		}
 		if (slot != NULL) {
@@ -207,6 +211,10 @@ main(int argc, char **argv)
 
 	if (rc != 0)
 		return rc;
+	if (o.version) {
+		printf("cleave-agent %s\n", AGENT_VERSION);
+		return AGENT_EXIT_OK;
+	}
 	u = usage_of(o.cmd);
 	if (o.help) {
 		fputs(u ? u : usage_main, stdout);

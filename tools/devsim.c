@@ -23,8 +23,8 @@
 #include "testlib.h"
 #include "util.h"
 
-/* What the simulated device says it runs: the agent version in its check-in reports. */
-#define DEVSIM_AGENT_VERSION "0.1.0"
+/* The Cleave release it belongs to; also the agent version its check-ins report. */
+#define DEVSIM_VERSION "0.1.0"
 
 struct state {
 	char dir[PATH_MAX];
@@ -59,7 +59,8 @@ usage(FILE *f)
 		"  ack       acknowledges a command received by an earlier checkin\n"
 		"  complete  reports that command completed, with a signed receipt\n"
 		"  status    prints the device's id, server, corporate state, applied policy and\n"
-		"            the commands received but not completed\n");
+		"            the commands received but not completed\n"
+		"  --version print the version\n");
 }
 
 static int
@@ -324,7 +325,7 @@ static char *
 checkin_body(const struct state *s, long wait)
 {
 	json_t *st = json_pack("{s:s, s:s}", "corporate_state", s->corporate, "agent_version",
-			       DEVSIM_AGENT_VERSION);
+			       DEVSIM_VERSION);
 	json_t *j;
 	char *b;
 
@@ -450,59 +451,95 @@ cmd_status(struct state *s)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
-{
-	const char *server = NULL, *token = NULL, *cacert = NULL, *cmd = NULL, *id = NULL;
-	struct state s;
-	long wait = 0;
-	int do_complete = 0, rc;
+struct args {
+	const char *server, *token, *cacert, *cmd, *state, *wait, *id;
+	int complete;
+};
 
-	memset(&s, 0, sizeof(s));
+/* Parses the command line: 0 to go on, 1 when --help/--version answered, 2 on a usage error. */
+static int
+parse_args(int argc, char **argv, struct args *o)
+{
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const char **slot = NULL;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
-			return 0;
+			return 1;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("cleave-devsim %s\n", DEVSIM_VERSION);
+			return 1;
 		} else if (strcmp(a, "--complete") == 0) {
-			do_complete = 1;
-		} else if (strcmp(a, "enroll") == 0 || strcmp(a, "checkin") == 0 ||
-			   strcmp(a, "status") == 0) {
-			cmd = a;
-		} else if (strcmp(a, "ack") == 0 || strcmp(a, "complete") == 0) {
-			cmd = a, id = v, i += v != NULL;
-		} else if (v == NULL) {
-			usage(stderr);
-			return 2;
+			o->complete = 1;
+		} else if ((strcmp(a, "enroll") == 0 || strcmp(a, "checkin") == 0 ||
+			    strcmp(a, "status") == 0) &&
+			   !o->cmd) {
+			o->cmd = a;
+		} else if ((strcmp(a, "ack") == 0 || strcmp(a, "complete") == 0) && !o->cmd &&
+			   v != NULL) {
+			o->cmd = a;
+			o->id = argv[++i];
 		} else if (strcmp(a, "--state") == 0) {
-			str_copy(s.dir, sizeof(s.dir), v), i++;
+			slot = &o->state;
 		} else if (strcmp(a, "--server") == 0) {
-			server = v, i++;
+			slot = &o->server;
 		} else if (strcmp(a, "--token") == 0) {
-			token = v, i++;
+			slot = &o->token;
 		} else if (strcmp(a, "--ca-cert") == 0) {
-			cacert = v, i++;
+			slot = &o->cacert;
 		} else if (strcmp(a, "--wait") == 0) {
-			wait = strtol(v, NULL, 10), i++;
+			slot = &o->wait;
 		} else {
-			usage(stderr);
+			fprintf(stderr, "cleave-devsim: %s %s (see --help)\n",
+				a[0] == '-' ? "unknown option" : "unexpected argument", a);
 			return 2;
 		}
+		if (slot != NULL && v == NULL) {
+			fprintf(stderr, "cleave-devsim: %s needs a value\n", a);
+			return 2;
+		}
+		if (slot != NULL)
+			*slot = argv[++i];
 	}
-	if (s.dir[0] == '\0' || cmd == NULL || wait < 0 || wait > 55) {
+	if (o->state == NULL || o->cmd == NULL) {
 		usage(stderr);
 		return 2;
 	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct args o = {0};
+	struct state s;
+	long wait = 0;
+	char *end = NULL;
+	int rc = parse_args(argc, argv, &o);
+
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	if (o.wait != NULL)
+		wait = strtol(o.wait, &end, 10);
+	if (o.wait != NULL && (*o.wait == '\0' || *end != '\0' || wait < 0 || wait > 55)) {
+		fprintf(stderr, "cleave-devsim: --wait takes 0 to 55 seconds\n");
+		return 2;
+	}
+	memset(&s, 0, sizeof(s));
+	if (str_copy(s.dir, sizeof(s.dir), o.state) != 0) {
+		fprintf(stderr, "cleave-devsim: the --state path is too long\n");
+		return 2;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (strcmp(cmd, "enroll") == 0)
-		rc = cmd_enroll(&s, server, token, cacert);
-	else if (strcmp(cmd, "checkin") == 0)
-		rc = cmd_checkin(&s, wait, do_complete);
-	else if (strcmp(cmd, "status") == 0)
+	if (strcmp(o.cmd, "enroll") == 0)
+		rc = cmd_enroll(&s, o.server, o.token, o.cacert);
+	else if (strcmp(o.cmd, "checkin") == 0)
+		rc = cmd_checkin(&s, wait, o.complete);
+	else if (strcmp(o.cmd, "status") == 0)
 		rc = cmd_status(&s);
 	else
-		rc = cmd_step(&s, cmd, id);
+		rc = cmd_step(&s, o.cmd, o.id);
 	dev_fini(&s.dev);
 	curl_global_cleanup();
 	return rc;

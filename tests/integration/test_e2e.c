@@ -3,8 +3,10 @@
  * admin's wipe reaches the parked agent, cleave-hv erases the corporate half, and the server
  * shows the command completed with a receipt it verified, while a personal folder stays
  * byte-identical. Also lock/unlock/rekey/retire, crashes and restarts of each process, the
- * offline policy enforced by cleave-hv alone, and forged or foreign reports refused. Parts that
- * need the corporate VM (its console) skip with a message where /dev/kvm cannot be opened.
+ * offline policy enforced by cleave-hv alone, and forged or foreign reports refused; the
+ * agent's and cleave-devsim's --version and unknown options. Parts that need the corporate VM
+ * (its console) print "skipped: ..." where /dev/kvm cannot be opened (tests/run.sh lists them).
+ * Every process is stopped with SIGTERM and must exit 0, so `make asan` sees its leaks.
  */
 #include <errno.h>
 #include <signal.h>
@@ -63,6 +65,13 @@ personal_fingerprint(const char *dir, char *out, size_t cap)
 	out[n] = '\0';
 	return pclose(f) == 0 && n > 0 ? 0 : -1;
 }
+
+/* A process stopped with SIGTERM must exit 0 (under `make asan`: also without leaks). */
+#define STOP_CLEANLY(call, what)                                                                   \
+	do {                                                                                       \
+		int rc_ = (call);                                                                  \
+		CHECK(rc_ == 0, "%s must exit 0 on SIGTERM, not %d", (what), rc_);                 \
+	} while (0)
 
 static int
 personal_make(const char *dir)
@@ -152,7 +161,7 @@ test_e2e_wipe_verified_personal_untouched(void)
 			      strstr(out, "saved") != NULL,
 		      "put: %s", out);
 	} else {
-		printf("    SKIP (console parts): /dev/kvm cannot be opened here\n");
+		printf("    skipped: its console parts (/dev/kvm cannot be opened here)\n");
 	}
 	/* the admin's wipe, delivered to the parked agent */
 	usleep(300000);
@@ -209,8 +218,12 @@ order(struct e2e *e, const char *type)
 	json_t *cmd;
 	int ok;
 
-	if (e2e_command(e, type, id, sizeof(id)) != 202)
+	long st = e2e_command(e, type, id, sizeof(id));
+
+	if (st != 202) {
+		printf("    %s: queued with HTTP %ld\n", type, st);
 		return -1;
+	}
 	cmd = e2e_wait_command(e, id, CMD_MS);
 	ok = cmd != NULL && strcmp(e2e_str(cmd, "status"), "completed") == 0 &&
 	     json_is_true(json_object_get(cmd, "verified"));
@@ -254,7 +267,7 @@ test_e2e_lock_unlock_rekey_retire(void)
 	dev_field(&e, "hypervisor", "key_epoch", after, sizeof(after));
 	CHECK(atoll(after) == atoll(before) + 1, "rekey: key epoch %s -> %s", before, after);
 	/* the employee leaves: unenroll retires the corporate half with a receipt */
-	e2e_agent_stop(&e, SIGTERM);
+	STOP_CLEANLY(e2e_agent_stop(&e, SIGTERM), "cleave-agent");
 	CHECK(e2e_agent_cmd(&e, "unenroll", out, sizeof(out)) == 0, "unenroll: %s", out);
 	CHECK(strcmp(dev_field(&e, NULL, "status", st, sizeof(st)), "retired") == 0,
 	      "the device must be retired, is %s", st);
@@ -297,7 +310,7 @@ test_e2e_agent_kill9_mid_command(void)
 
 		CHECK(up_enrolled(&e, "e2e-kill9", NULL, std_policy) == 0, "enrolled agent");
 		/* the agent again, armed to die at this point of the next command */
-		e2e_agent_stop(&e, SIGTERM);
+		STOP_CLEANLY(e2e_agent_stop(&e, SIGTERM), "cleave-agent");
 		snprintf(env, sizeof(env), "CLEAVE_AGENT_FAULT=%s", points[i]);
 		CHECK(e2e_agent_start(&e, env) == 0, "armed agent");
 		usleep(300000);
@@ -335,7 +348,7 @@ test_e2e_server_restart_while_parked(void)
 
 	CHECK(up_enrolled(&e, "e2e-restart", NULL, std_policy) == 0, "enrolled agent");
 	usleep(500000); /* parked */
-	e2e_server_stop(&e, SIGTERM);
+	STOP_CLEANLY(e2e_server_stop(&e, SIGTERM), "cleave-server");
 	CHECK(e2e_server_start(&e) == 0, "server restart");
 	CHECK(order(&e, "lock") == 0, "a lock after the restart must reach the agent");
 	e2e_down(&e);
@@ -347,7 +360,7 @@ test_e2e_server_down_backoff_then_wipe(void)
 	struct e2e e;
 
 	CHECK(up_enrolled(&e, "e2e-down", NULL, std_policy) == 0, "enrolled agent");
-	e2e_server_stop(&e, SIGKILL);
+	STOP_CLEANLY(e2e_server_stop(&e, SIGTERM), "cleave-server");
 	sleep(3);
 	CHECK(e2e_agent_logged(&e, "retrying in"),
 	      "the agent should back off while the server is down");
@@ -378,7 +391,7 @@ test_e2e_offline_lease_lapse(void)
 	CHECK(strcmp(v, "1") == 0, "the policy was not applied");
 	epoch0 = hv_status(&e, "key epoch");
 	/* the phone goes offline */
-	e2e_agent_stop(&e, SIGKILL);
+	STOP_CLEANLY(e2e_agent_stop(&e, SIGTERM), "cleave-agent");
 	end = e2e_now_ms() + 30000;
 	while (e2e_now_ms() < end && !wiped) {
 		char state[32] = "";
@@ -449,7 +462,7 @@ test_e2e_forged_receipts_and_foreign_device(void)
 	cmd = e2e_wait_command(&e, rid, CMD_MS);
 	json_decref(cmd);
 	/* the lock's real receipt, offered for another command, and a tampered copy */
-	e2e_agent_stop(&e, SIGTERM);
+	STOP_CLEANLY(e2e_agent_stop(&e, SIGTERM), "cleave-agent");
 	CHECK(e2e_command(&e, "unlock", lid, sizeof(lid)) == 202, "queue unlock");
 	{
 		json_t *lock = NULL, *list;
@@ -557,6 +570,51 @@ test_e2e_enroll_errors(void)
 	e2e_down(&e);
 }
 
+/* Runs bin_dir/exe with args (shell words), output of both streams into out; exit code. */
+static int
+run_tool(const char *exe, const char *args, char *out, size_t cap)
+{
+	const char *bin = getenv("CLEAVE_BIN");
+	char cmd[PATH_MAX + 256];
+	size_t n;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "timeout 10 '%s/%s' %s 2>&1", bin && *bin ? bin : "build/bin",
+		 exe, args);
+	f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Both device-side tools print their version, and name an option they do not know. */
+static void
+test_e2e_cli_version_and_unknown_option(void)
+{
+	static const char *const tools[] = {"cleave-agent", "cleave-devsim"};
+	char out[4096], want[64];
+	int rc;
+
+	for (size_t i = 0; i < ARRAY_SIZE(tools); i++) {
+		snprintf(want, sizeof(want), "%s 0.", tools[i]);
+		rc = run_tool(tools[i], "--version", out, sizeof(out));
+		CHECK(rc == 0 && strncmp(out, want, strlen(want)) == 0 && strchr(out, '\n') &&
+			      strchr(out, '\n')[1] == '\0',
+		      "%s --version: exit %d, '%s'", tools[i], rc, out);
+		rc = run_tool(tools[i], "--state /nonexistent --frobnicate checkin", out,
+			      sizeof(out));
+		CHECK(rc == 2 && strstr(out, "unknown option --frobnicate") != NULL,
+		      "%s with an unknown option: exit %d, '%s'", tools[i], rc, out);
+		rc = run_tool(tools[i], "--state", out, sizeof(out));
+		CHECK(rc == 2 && strstr(out, "--state needs a value") != NULL,
+		      "%s --state without a value: exit %d, '%s'", tools[i], rc, out);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -570,6 +628,7 @@ main(int argc, char **argv)
 		{"e2e_offline_lease_lapse", test_e2e_offline_lease_lapse},
 		{"e2e_forged_receipts_and_foreign_device",
 		 test_e2e_forged_receipts_and_foreign_device},
+		{"e2e_cli_version_and_unknown_option", test_e2e_cli_version_and_unknown_option},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);

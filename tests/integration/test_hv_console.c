@@ -4,7 +4,9 @@
  * `cleave-hvctl console` on pipes: the guest banner replayed on attach, a command typed and
  * answered, a second client told busy, reattaching, another uid refused, the notice and the
  * socket file removed when cleave-hv exits, and a console without a VM. Cases that need
- * /dev/kvm, or root to act as another uid, say so and skip.
+ * /dev/kvm, or root to act as another uid, say so and skip; a missing guest image fails. What
+ * runs as nobody is exec'd from a descriptor opened as root (the checkout may be where nobody
+ * cannot go, e.g. under /root) and keeps its files in a /tmp directory removed after the case.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +58,31 @@ become(uid_t uid)
 	if (uid == (uid_t)-1)
 		return 0;
 	return setgroups(0, NULL) == 0 && setgid(uid) == 0 && setuid(uid) == 0 ? 0 : -1;
+}
+
+/* Opens bin_dir()/name for fexecve, while we can still reach it. fd or -1. */
+static int
+open_exe(const char *name)
+{
+	char exe[PATH_MAX];
+
+	snprintf(exe, sizeof(exe), "%s/%s", bin_dir(), name);
+	return open(exe, O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * In a forked child: drops to uid and runs the binary open as fd. By descriptor, because uid may
+ * not be able to reach the checkout's build directory by path.
+ */
+static _Noreturn void
+exec_as(int fd, uid_t uid, const char *const *argv)
+{
+	extern char **environ;
+
+	if (become(uid) != 0)
+		_exit(126);
+	fexecve(fd, (char *const *)argv, environ);
+	_exit(127);
 }
 
 /* ---- console.c in-process ---- */
@@ -308,12 +335,12 @@ test_console_slow_client_never_blocks(void)
 /* ---- the real binaries ---- */
 
 struct hvcon {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX]; /* under $CLEAVE_TEST_OUT, or /tmp when another uid must reach it */
 	char sock[PATH_MAX + 16];
 	char csock[PATH_MAX + 16];
 	char guest[PATH_MAX + 16];
-	char log[PATH_MAX + 16];
-	uid_t uid; /* (uid_t)-1: ours */
+	char log[PATH_MAX + 16]; /* always under $CLEAVE_TEST_OUT */
+	uid_t uid;               /* (uid_t)-1: ours */
 	pid_t pid;
 };
 
@@ -333,28 +360,34 @@ fake_guest(struct hvcon *p)
 }
 
 /*
- * A fresh state dir under base (NULL: $CLEAVE_TEST_OUT), owned by uid, with the real guest
- * where KVM can run it. csock NULL: the default console socket.
+ * A fresh state dir owned by uid (under $CLEAVE_TEST_OUT for us, else in /tmp, removed when the
+ * case ends), with the real guest where KVM can run it. csock NULL: the default console socket.
  */
 static int
-hv_prepare(struct hvcon *p, const char *base, uid_t uid, const char *csock)
+hv_prepare(struct hvcon *p, uid_t uid, const char *csock)
 {
 	const char *out = getenv("CLEAVE_TEST_OUT");
 
 	memset(p, 0, sizeof(*p));
 	p->uid = uid;
-	if (base == NULL)
-		base = out && *out ? out : "/tmp";
-	snprintf(p->dir, sizeof(p->dir), "%s/hvcon-XXXXXX", base);
-	if (mkdtemp(p->dir) == NULL || chmod(p->dir, 0700) != 0)
+	out = out && *out ? out : "/tmp";
+	snprintf(p->dir, sizeof(p->dir), "%s/hvcon-XXXXXX", uid == (uid_t)-1 ? out : "/tmp");
+	if (mkdtemp(p->dir) == NULL)
 		return -1;
-	if (uid != (uid_t)-1 && chown(p->dir, uid, uid) != 0)
+	if (uid != (uid_t)-1) {
+		char guest[PATH_MAX + 16];
+
+		snprintf(guest, sizeof(guest), "%s.guest", p->dir);
+		t_remove_after_case(p->dir);
+		t_remove_after_case(guest);
+	}
+	if (chmod(p->dir, 0700) != 0 || (uid != (uid_t)-1 && chown(p->dir, uid, uid) != 0))
 		return -1;
 	snprintf(p->sock, sizeof(p->sock), "%s/hv.sock", p->dir);
 	snprintf(p->csock, sizeof(p->csock), "%s/console.sock", p->dir);
 	if (csock != NULL)
 		str_copy(p->csock, sizeof(p->csock), csock);
-	snprintf(p->log, sizeof(p->log), "%s.log", p->dir);
+	snprintf(p->log, sizeof(p->log), "%s/%s.log", out, strrchr(p->dir, '/') + 1);
 	snprintf(p->guest, sizeof(p->guest), "%s/../guest/guest.bin", bin_dir());
 	if (!vmm_kvm_available() || access(p->guest, R_OK) != 0)
 		return fake_guest(p);
@@ -364,23 +397,23 @@ hv_prepare(struct hvcon *p, const char *base, uid_t uid, const char *csock)
 static int
 hv_start(struct hvcon *p, int custom_csock)
 {
-	char exe[PATH_MAX];
+	const char *argv[] = {"cleave-hv", "--state",          p->dir,   "--guest",
+			      p->guest,    "--console-socket", p->csock, NULL};
+	int exe = open_exe("cleave-hv");
 	struct stat st;
 
-	snprintf(exe, sizeof(exe), "%s/cleave-hv", bin_dir());
-	p->pid = fork();
+	if (!custom_csock)
+		argv[5] = NULL;
+	p->pid = exe >= 0 ? fork() : -1;
 	if (p->pid == 0) {
 		int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
-		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0 || become(p->uid) != 0)
+		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
 			_exit(126);
-		if (custom_csock)
-			execl(exe, exe, "--state", p->dir, "--guest", p->guest, "--console-socket",
-			      p->csock, (char *)NULL);
-		else
-			execl(exe, exe, "--state", p->dir, "--guest", p->guest, (char *)NULL);
-		_exit(127);
+		exec_as(exe, p->uid, argv);
 	}
+	if (exe >= 0)
+		close(exe);
 	if (p->pid < 0)
 		return -1;
 	t_track_child(p->pid, 1);
@@ -400,29 +433,19 @@ hv_start(struct hvcon *p, int custom_csock)
 static int
 hv_stop(struct hvcon *p, int sig)
 {
-	int status = -1;
+	int rc = t_stop_child(p->pid, sig, 10000);
 
-	if (p->pid <= 0)
-		return -1;
-	kill(p->pid, sig);
-	for (int i = 0; i < 1000; i++) {
-		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-			t_track_child(p->pid, 0);
-			p->pid = 0;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		}
-		usleep(10000);
-	}
-	return -1; /* t_run kills and reaps it */
+	p->pid = 0;
+	return rc;
 }
 
+/* Stops cleave-hv if it still runs (the case fails unless it exits 0) and removes its files. */
 static void
 hv_cleanup(struct hvcon *p)
 {
 	char cmd[PATH_MAX * 4];
 
-	if (p->pid > 0)
-		hv_stop(p, SIGKILL);
+	t_stop_graceful(&p->pid, "cleave-hv", p->log);
 	if (!t_failed_now && p->dir[0] != '\0') {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s.guest' '%s'", p->dir, p->dir, p->log);
 		(void)!system(cmd);
@@ -445,24 +468,22 @@ struct ctl {
 static int
 ctl_start(struct ctl *c, const struct hvcon *p, const char *csock, uid_t uid)
 {
-	char exe[PATH_MAX];
-	int in[2], out[2], err[2];
+	const char *argv[] = {"cleave-hvctl", csock ? "--console-socket" : "--socket",
+			      csock ? csock : p->sock, "console", NULL};
+	int in[2], out[2], err[2], exe;
 
 	memset(c, 0, sizeof(*c));
-	snprintf(exe, sizeof(exe), "%s/cleave-hvctl", bin_dir());
 	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
 		return -1;
-	c->pid = fork();
+	exe = open_exe("cleave-hvctl");
+	c->pid = exe >= 0 ? fork() : -1;
 	if (c->pid == 0) {
-		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0 ||
-		    become(uid) != 0)
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
 			_exit(126);
-		if (csock != NULL)
-			execl(exe, exe, "--console-socket", csock, "console", (char *)NULL);
-		else
-			execl(exe, exe, "--socket", p->sock, "console", (char *)NULL);
-		_exit(127);
+		exec_as(exe, uid, argv);
 	}
+	if (exe >= 0)
+		close(exe);
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
@@ -562,18 +583,22 @@ ctl_finish(struct ctl *c, int timeout_ms)
 	return -1;
 }
 
+/*
+ * 1 when the real guest can run here. Otherwise 0 after skipping the case (no /dev/kvm) or
+ * failing it (no guest image: `make all` builds it everywhere, so it missing is a bug).
+ */
 static int
 kvm_ready(void)
 {
 	char guest[PATH_MAX];
 
 	snprintf(guest, sizeof(guest), "%s/../guest/guest.bin", bin_dir());
-	if (!vmm_kvm_available()) {
-		printf("    skipped: /dev/kvm unavailable\n");
+	if (access(guest, R_OK) != 0) {
+		t_fail(__FILE__, __LINE__, "no guest image at %s (make all builds it)", guest);
 		return 0;
 	}
-	if (access(guest, R_OK) != 0) {
-		printf("    skipped: no guest image at %s\n", guest);
+	if (!vmm_kvm_available()) {
+		t_skip("/dev/kvm unavailable");
 		return 0;
 	}
 	return 1;
@@ -586,7 +611,7 @@ kvm_ready(void)
 static int
 boot_attached(struct hvcon *p, struct ctl *a)
 {
-	if (hv_prepare(p, NULL, (uid_t)-1, NULL) != 0 || hv_start(p, 0) != 0) {
+	if (hv_prepare(p, (uid_t)-1, NULL) != 0 || hv_start(p, 0) != 0) {
 		printf("    cleave-hv did not start (log %s)\n", p->log);
 		return -1;
 	}
@@ -760,14 +785,15 @@ test_console_refuses_other_uid(void)
 	struct ctl a;
 	int rc;
 
-	if (geteuid() != 0) {
-		printf("    skipped: acting as another uid needs root\n");
-		return;
-	}
+	if (geteuid() != 0)
+		SKIP("acting as another uid needs root");
+	/* a directory nobody can reach, unlike the checkout (which may be under /root) */
 	snprintf(pub, sizeof(pub), "/tmp/cleave-con-pub-XXXXXX");
-	CHECK(mkdtemp(pub) != NULL && chmod(pub, 0755) == 0, "mkdtemp");
+	CHECK(mkdtemp(pub) != NULL, "mkdtemp");
+	t_remove_after_case(pub);
+	CHECK(chmod(pub, 0755) == 0, "chmod");
 	snprintf(csock, sizeof(csock), "%s/console.sock", pub);
-	CHECK(hv_prepare(&p, NULL, (uid_t)-1, csock) == 0 && hv_start(&p, 1) == 0,
+	CHECK(hv_prepare(&p, (uid_t)-1, csock) == 0 && hv_start(&p, 1) == 0,
 	      "cleave-hv did not start (log %s)", p.log);
 	/* the file mode stops another uid first ... */
 	CHECK(ctl_start(&a, &p, csock, NOBODY) == 0, "start cleave-hvctl");
@@ -782,7 +808,6 @@ test_console_refuses_other_uid(void)
 	      "peer credentials: exit %d, stdout '%s', stderr '%s'", rc, a.buf, a.ebuf);
 	CHECK(hv_stop(&p, SIGTERM) == 0, "cleave-hv exit");
 	CHECK(access(csock, F_OK) != 0, "the socket file must be gone");
-	rmdir(pub);
 	hv_cleanup(&p);
 }
 
@@ -799,15 +824,13 @@ test_console_without_vm(void)
 	int rc;
 
 	if (vmm_kvm_available()) {
-		if (geteuid() != 0) {
-			printf("    skipped: /dev/kvm is available and we cannot drop to another "
-			       "uid to run without it\n");
-			return;
-		}
+		if (geteuid() != 0)
+			SKIP("/dev/kvm is available and we cannot drop to another uid to run "
+			     "without it");
 		uid = NOBODY;
 	}
-	/* nobody must reach the state dir: /tmp rather than the test output tree */
-	CHECK(hv_prepare(&p, uid == (uid_t)-1 ? NULL : "/tmp", uid, NULL) == 0, "prepare");
+	/* as nobody, the state dir is in /tmp rather than the test output tree */
+	CHECK(hv_prepare(&p, uid, NULL) == 0, "prepare");
 	CHECK(fake_guest(&p) == 0 && hv_start(&p, 0) == 0, "cleave-hv did not start (log %s)",
 	      p.log);
 	CHECK(ctl_start(&a, &p, NULL, uid) == 0, "start cleave-hvctl");

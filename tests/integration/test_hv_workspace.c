@@ -4,7 +4,7 @@
  * survive restarts and kill -9 of cleave-hv, never appear in the volume file in plaintext, are
  * unreachable while locked, and are gone after a wipe, while a neighbouring "personal" folder
  * stays byte-identical. Needs /dev/kvm; every case skips with a message where it cannot be
- * opened.
+ * opened (so the suite exits 77), and fails when the guest image is missing.
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,12 +32,24 @@ static const char *const secrets[] = {
 	"door code 7481",
 };
 
+/*
+ * 0 when the corporate VM can run here. Otherwise 1 after failing the case (no guest image:
+ * `make all` builds it everywhere) or skipping it (no /dev/kvm).
+ */
 static int
 skip_without_kvm(void)
 {
+	const char *bin = getenv("CLEAVE_BIN");
+	char guest[PATH_MAX];
+
+	snprintf(guest, sizeof(guest), "%s/../guest/guest.bin", bin && *bin ? bin : "build/bin");
+	if (access(guest, R_OK) != 0) {
+		t_fail(__FILE__, __LINE__, "no guest image at %s (make all builds it)", guest);
+		return 1;
+	}
 	if (vmm_kvm_available())
 		return 0;
-	printf("    SKIP: /dev/kvm cannot be opened here; the corporate VM cannot run\n");
+	t_skip("/dev/kvm cannot be opened here; the corporate VM cannot run");
 	return 1;
 }
 

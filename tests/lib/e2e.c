@@ -65,10 +65,10 @@ e2e_server_start(struct e2e *e)
 	return e->admin != NULL ? 0 : -1;
 }
 
-void
+int
 e2e_server_stop(struct e2e *e, int sig)
 {
-	srv_stop(&e->s, sig);
+	return srv_stop(&e->s, sig);
 }
 
 int
@@ -102,17 +102,26 @@ e2e_up(struct e2e *e, const char *tag, const char *conf_lines)
 void
 e2e_down(struct e2e *e)
 {
-	char cmd[PATH_MAX * 2];
+	char cmd[PATH_MAX * 2], hvlog[PATH_MAX + 16];
 
-	e2e_agent_stop(e, SIGKILL);
+	/* each stops as its supervisor would stop it; an unclean exit fails the case */
+	if (e->agent_pid > 0) {
+		int rc = e2e_agent_stop(e, SIGTERM);
+
+		if (rc != 0)
+			t_fail(__FILE__, __LINE__,
+			       "cleave-agent did not stop cleanly on SIGTERM: %d (see %s)", rc,
+			       e->agent_log);
+	}
+	snprintf(hvlog, sizeof(hvlog), "%s.log", e->hv.dir);
+	t_stop_graceful(&e->hv.pid, "cleave-hv", hvlog);
 	hvp_cleanup(&e->hv);
 	client_free(e->admin);
 	e->admin = NULL;
-	srv_stop(&e->s, SIGTERM);
+	srv_cleanup(&e->s);
 	if (!t_failed_now) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", e->agent_dir, e->agent_log);
 		(void)!system(cmd);
-		srv_cleanup(&e->s);
 	}
 }
 
@@ -190,11 +199,32 @@ e2e_enroll(struct e2e *e, const char *owner)
 	return e->device_id[0] ? 0 : -1;
 }
 
+/* How many times text occurs in the agent's log. */
+static int
+agent_log_count(struct e2e *e, const char *text)
+{
+	size_t n = 0, tl = strlen(text);
+	char *log = file_read_all(e->agent_log, 16 << 20, &n);
+	const char *p = log, *end = log + n;
+	int count = 0;
+
+	while (p != NULL && p < end && (p = memmem(p, (size_t)(end - p), text, tl)) != NULL) {
+		count++;
+		p += tl;
+	}
+	free(log);
+	return count;
+}
+
+/* The line `run` logs once its signal handlers are in place and its loop starts. */
+#define AGENT_STARTED "info  cleave-agent "
+
 int
 e2e_agent_start(struct e2e *e, const char *env)
 {
 	char exe[PATH_MAX];
 
+	e->agent_starts = agent_log_count(e, AGENT_STARTED);
 	agent_bin(exe, sizeof(exe));
 	e->agent_pid = fork();
 	if (e->agent_pid < 0)
@@ -219,34 +249,28 @@ e2e_agent_start(struct e2e *e, const char *env)
 int
 e2e_agent_stop(struct e2e *e, int sig)
 {
-	int st = -1;
+	int rc;
 
-	if (e->agent_pid <= 0)
-		return -1;
-	kill(e->agent_pid, sig);
-	for (int i = 0; i < 1000; i++) { /* 10 s */
-		if (waitpid(e->agent_pid, &st, WNOHANG) == e->agent_pid)
+	/* 10 s bound; an agent that exits before (a fault point, a retire) is reaped below */
+	for (int i = 0; sig != SIGKILL && e->agent_pid > 0 && i < 1000; i++) {
+		siginfo_t si = {0};
+
+		if (agent_log_count(e, AGENT_STARTED) > e->agent_starts ||
+		    waitid(P_PID, (id_t)e->agent_pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+		    si.si_pid != 0)
 			break;
-		if (i == 999) {
-			kill(e->agent_pid, SIGKILL);
-			waitpid(e->agent_pid, &st, 0);
-		}
 		usleep(10000);
 	}
-	t_track_child(e->agent_pid, 0);
+	rc = t_stop_child(e->agent_pid, sig, 10000);
+
 	e->agent_pid = 0;
-	return st;
+	return rc;
 }
 
 int
 e2e_agent_logged(struct e2e *e, const char *text)
 {
-	size_t n = 0;
-	char *log = file_read_all(e->agent_log, 16 << 20, &n);
-	int found = log != NULL && memmem(log, n, text, strlen(text)) != NULL;
-
-	free(log);
-	return found;
+	return agent_log_count(e, text) > 0;
 }
 
 long

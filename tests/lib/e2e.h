@@ -22,15 +22,20 @@ struct e2e {
 	char agent_log[PATH_MAX + 16];
 	char device_id[64];
 	pid_t agent_pid;
+	int agent_starts; /* start lines in agent_log before the running agent was started */
 };
 
 /* Starts the server (settings lines in conf_lines, may be NULL) and cleave-hv. 0 or -1. */
 int e2e_up(struct e2e *e, const char *tag, const char *conf_lines);
-/* Stops everything; removes the directories unless the case failed. */
+/*
+ * Stops everything with SIGTERM (the case fails unless each exits 0: see t_stop_graceful);
+ * removes the directories unless the case failed.
+ */
 void e2e_down(struct e2e *e);
 /* Restarts the server on the same port and data (after e2e_server_stop). 0 or -1. */
 int e2e_server_start(struct e2e *e);
-void e2e_server_stop(struct e2e *e, int sig);
+/* Stops the server with sig; its exit code (srv_stop). */
+int e2e_server_stop(struct e2e *e, int sig);
 
 /* Puts a policy (JSON body) as the default. 0 or -1. */
 int e2e_policy(struct e2e *e, const char *body);
@@ -38,7 +43,11 @@ int e2e_policy(struct e2e *e, const char *body);
 int e2e_enroll(struct e2e *e, const char *owner);
 /* Starts `cleave-agent run` (environment extra "NAME=value" or NULL). 0 or -1. */
 int e2e_agent_start(struct e2e *e, const char *env);
-/* Sends sig to the agent and reaps it (bounded). Returns its wait status or -1. */
+/*
+ * Sends sig to the agent and reaps it (bounded, 10 s). Other than SIGKILL, sig waits until the
+ * agent has logged that its loop runs (its handlers are in place: a signal before that ends it
+ * uncleanly). Its exit code, 128 + signal, or -1.
+ */
 int e2e_agent_stop(struct e2e *e, int sig);
 /* Runs `cleave-agent --state DIR ARGS` to completion; its output goes to out. Exit code. */
 int e2e_agent_cmd(struct e2e *e, const char *args, char *out, size_t cap);

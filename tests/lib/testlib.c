@@ -23,6 +23,8 @@
 #include "util.h"
 
 int t_failed_now;
+static int t_skipped_now;
+static char first_skip[256]; /* the reason of the first skipped case, for a suite-level skip */
 
 /* Children started and not yet reaped; a case that fails early leaves them here. */
 static pid_t live_servers[64];
@@ -38,7 +40,39 @@ t_track_child(pid_t pid, int add)
 	}
 }
 
-/* Kills and reaps whatever a case left running. */
+/* Paths outside $CLEAVE_TEST_OUT that go when the case ends. */
+static char remove_paths[8][PATH_MAX];
+
+void
+t_remove_after_case(const char *path)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(remove_paths); i++) {
+		if (remove_paths[i][0] == '\0') {
+			str_copy(remove_paths[i], sizeof(remove_paths[i]), path);
+			return;
+		}
+	}
+	t_fail(__FILE__, __LINE__, "more than %zu paths to remove", ARRAY_SIZE(remove_paths));
+}
+
+static void
+remove_case_paths(void)
+{
+	char cmd[PATH_MAX + 32];
+
+	for (size_t i = 0; i < ARRAY_SIZE(remove_paths); i++) {
+		if (remove_paths[i][0] != '\0') {
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", remove_paths[i]);
+			(void)!system(cmd);
+			remove_paths[i][0] = '\0';
+		}
+	}
+}
+
+/*
+ * Kills and reaps whatever a case left running. A case that passed must have stopped its
+ * processes itself (gracefully, so that `make asan` sees their leaks): it fails here.
+ */
 static void
 reap_servers(void)
 {
@@ -46,8 +80,12 @@ reap_servers(void)
 		if (live_servers[i] > 0) {
 			kill(live_servers[i], SIGKILL);
 			waitpid(live_servers[i], NULL, 0);
-			printf("    (killed process %ld left running by the case)\n",
-			       (long)live_servers[i]);
+			if (!t_failed_now)
+				t_fail(__FILE__, __LINE__, "the case left process %ld running",
+				       (long)live_servers[i]);
+			else
+				printf("    (killed process %ld left running by the case)\n",
+				       (long)live_servers[i]);
 			live_servers[i] = 0;
 		}
 	}
@@ -67,6 +105,65 @@ t_fail(const char *file, int line, const char *fmt, ...)
 	fflush(stdout);
 }
 
+void
+t_skip(const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	t_skipped_now = 1;
+	if (first_skip[0] == '\0')
+		str_copy(first_skip, sizeof(first_skip), why);
+	printf("    skipped: %s\n", why);
+	fflush(stdout);
+}
+
+int
+t_stop_child(pid_t pid, int sig, int timeout_ms)
+{
+	int st;
+
+	if (pid <= 0)
+		return -1;
+	kill(pid, sig);
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid || (r < 0 && errno != EINTR)) {
+			t_track_child(pid, 0);
+			if (r < 0)
+				return -1;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	t_track_child(pid, 0);
+	return -1;
+}
+
+int
+t_stop_graceful(pid_t *pid, const char *what, const char *log)
+{
+	int rc;
+
+	if (*pid <= 0)
+		return 0;
+	rc = t_stop_child(*pid, SIGTERM, 15000);
+	*pid = 0;
+	if (rc != 0)
+		t_fail(__FILE__, __LINE__,
+		       "%s did not stop cleanly on SIGTERM: %s %d (a crash, a hang, or a leak "
+		       "or sanitizer report at exit; see %s)",
+		       what, rc < 0 ? "killed after 15 s," : "exit status", rc,
+		       log ? log : "the suite log");
+	return rc;
+}
+
 double
 now_s(void)
 {
@@ -79,7 +176,7 @@ now_s(void)
 int
 t_run(const struct t_case *cases, size_t n, int argc, char **argv)
 {
-	int pass = 0, fail = 0;
+	int pass = 0, fail = 0, skip = 0;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	signal(SIGPIPE, SIG_IGN);
@@ -92,22 +189,35 @@ t_run(const struct t_case *cases, size_t n, int argc, char **argv)
 		if (!want)
 			continue;
 		t_failed_now = 0;
+		t_skipped_now = 0;
 		printf("  %s\n", cases[i].name);
 		fflush(stdout);
 		t0 = now_s();
 		cases[i].fn();
 		reap_servers();
-		printf("  %s %s (%.2fs)\n", t_failed_now ? "FAIL" : "ok  ", cases[i].name,
-		       now_s() - t0);
+		remove_case_paths();
+		printf("  %s %s (%.2fs)\n",
+		       t_failed_now    ? "FAIL"
+		       : t_skipped_now ? "skip"
+				       : "ok  ",
+		       cases[i].name, now_s() - t0);
 		fflush(stdout);
 		if (t_failed_now)
 			fail++;
+		else if (t_skipped_now)
+			skip++;
 		else
 			pass++;
 	}
-	printf("%d passed, %d failed\n", pass, fail);
+	printf("%d passed, %d failed, %d skipped\n", pass, fail, skip);
 	curl_global_cleanup();
-	return fail == 0 ? 0 : 1;
+	if (fail > 0)
+		return 1;
+	if (pass == 0 && skip > 0) {
+		printf("skipped: %s\n", first_skip);
+		return T_EXIT_SKIP;
+	}
+	return 0;
 }
 
 /* ---- server ---- */
@@ -205,26 +315,10 @@ srv_start(struct srv *s, const char *const *extra)
 int
 srv_stop(struct srv *s, int sig)
 {
-	int st;
+	int rc = t_stop_child(s->pid, sig, 15000);
 
-	if (s->pid <= 0)
-		return -1;
-	kill(s->pid, sig);
-	for (int i = 0; i < 1500; i++) {
-		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-			t_track_child(s->pid, 0);
-			s->pid = 0;
-			if (WIFEXITED(st))
-				return WEXITSTATUS(st);
-			return 128 + WTERMSIG(st);
-		}
-		usleep(10000);
-	}
-	kill(s->pid, SIGKILL);
-	waitpid(s->pid, &st, 0);
-	t_track_child(s->pid, 0);
 	s->pid = 0;
-	return -1;
+	return rc;
 }
 
 void
@@ -232,8 +326,7 @@ srv_cleanup(struct srv *s)
 {
 	char cmd[PATH_MAX + 32];
 
-	if (s->pid > 0)
-		srv_stop(s, SIGKILL);
+	t_stop_graceful(&s->pid, "cleave-server", s->log);
 	if (t_failed_now) {
 		printf("    server log: %s\n", s->log);
 		return;

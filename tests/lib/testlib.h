@@ -3,7 +3,7 @@
  * it in a temporary data directory on 127.0.0.1, talk HTTPS to it with libcurl, and play an
  * enrolled device (Ed25519 device key, a test hypervisor key that signs attestations and
  * receipts, RFC 9421 request signatures). Also a minimal test runner that ends with
- * "N passed, N failed". Never used by the product itself.
+ * "N passed, N failed, N skipped". Never used by the product itself.
  */
 #ifndef CLEAVE_TESTLIB_H
 #define CLEAVE_TESTLIB_H
@@ -19,8 +19,18 @@
 
 /* ---- runner ---- */
 
+/*
+ * A suite that cannot run at all here prints "skipped: REASON" and exits T_EXIT_SKIP (77, as
+ * automake does); tests/run.sh counts it as skipped and shows the reason. A case that cannot run
+ * calls SKIP(reason): t_run reports it as skipped, and exits T_EXIT_SKIP when every case did.
+ * Only a missing facility of the machine (/dev/kvm, root) is a reason to skip; anything the
+ * build should have made (the guest image, a binary) missing is a failure.
+ */
+#define T_EXIT_SKIP 77
+
 extern int t_failed_now;
 void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void t_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \
@@ -28,6 +38,11 @@ void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((for
 			t_fail(__FILE__, __LINE__, __VA_ARGS__);                                   \
 			return;                                                                    \
 		}                                                                                  \
+	} while (0)
+#define SKIP(...)                                                                                  \
+	do {                                                                                       \
+		t_skip(__VA_ARGS__);                                                               \
+		return;                                                                            \
 	} while (0)
 #define CHECK_STATUS(resp, want)                                                                   \
 	CHECK((resp).status == (want), "HTTP %ld, want %d: %.300s", (resp).status, (want),         \
@@ -42,7 +57,26 @@ struct t_case {
  * case ends is killed and reaped by t_run, so a failing case never leaves processes behind.
  */
 void t_track_child(pid_t pid, int add);
-/* Runs every case (or those named in argv), prints a line each and the summary; exit code. */
+/*
+ * Removes path (rm -rf) when the current case ends, passed or failed. For what a case must put
+ * outside $CLEAVE_TEST_OUT (a directory another uid can reach), so that nothing is left there.
+ */
+void t_remove_after_case(const char *path);
+/*
+ * Sends sig to a tracked child and reaps it (bounded by timeout_ms; then SIGKILL). Returns its
+ * exit code, 128 + the signal that ended it, or -1 when it had to be killed or was not ours.
+ */
+int t_stop_child(pid_t pid, int sig, int timeout_ms);
+/*
+ * Stops *pid (if running) with SIGTERM as a supervisor would, and fails the current case unless
+ * it exits 0: a crash, a hang, or (under `make asan`) a leak or sanitizer report at exit. what
+ * names the process in the message; log (may be NULL) is where its output went. Exit status.
+ */
+int t_stop_graceful(pid_t *pid, const char *what, const char *log);
+/*
+ * Runs every case (or those named in argv), prints a line each and "N passed, N failed,
+ * N skipped". Exit code: 0, 1 when a case failed, T_EXIT_SKIP when every case skipped.
+ */
 int t_run(const struct t_case *cases, size_t n, int argc, char **argv);
 
 /* ---- server process ---- */
@@ -65,7 +99,10 @@ int srv_init(struct srv *s, const char *tag);
 int srv_start(struct srv *s, const char *const *extra);
 /* Sends sig and waits (bounded, 15 s) for exit; returns the exit status or -1. */
 int srv_stop(struct srv *s, int sig);
-/* Removes the data directory unless the test failed (logs are kept for inspection). */
+/*
+ * Stops a still running server gracefully (t_stop_graceful: the case fails unless it exits 0),
+ * then removes the data directory unless the case failed (logs are kept for inspection).
+ */
 void srv_cleanup(struct srv *s);
 
 /* ---- HTTPS client ---- */
