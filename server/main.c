@@ -484,6 +484,12 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	int r, sig = 0;
 
 	r = service_new(st, tkey, &sc, NULL, &svc);
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/replay", c->data);
+		r = service_set_replay_log(svc, path);
+		if (r != 0)
+			log_errno(-r, "cannot use the replay log %s.0/.1", path);
+	}
 	if (r == 0)
 		r = start_checkpoints(c, svc, akey);
 	if (r == 0)

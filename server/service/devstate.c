@@ -142,8 +142,8 @@ devstate_accept_nonce(struct devstate *t, const char *id, int64_t stored_seq, ui
 		return -ENOMEM;
 	}
 	if (!e->replay_loaded) {
-		/* After a restart only nonces above the persisted one are accepted. */
-		e->highest = stored_seq > 0 ? (uint64_t)stored_seq : 0;
+		/* After a restart only nonces above the persisted (or recovered) one are accepted. */
+		e->highest = MAX(stored_seq > 0 ? (uint64_t)stored_seq : 0, e->floor);
 		e->bitmap = ~0ULL; /* everything at or below the floor counts as used */
 		e->replay_loaded = 1;
 	}
@@ -181,13 +181,32 @@ devstate_take_dirty(struct devstate *t, char (*ids)[STORE_ID_MAX], int64_t *seen
 				continue;
 			str_copy(ids[n], STORE_ID_MAX, e->id);
 			seen[n] = e->last_seen;
-			seq[n] = (int64_t)e->highest;
+			seq[n] = (int64_t)MAX(e->highest, e->floor);
 			e->dirty = 0;
 			n++;
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
 	return n;
+}
+
+int
+devstate_raise_floor(struct devstate *t, const char *id, uint64_t nonce)
+{
+	struct devstate_entry *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = lookup(t, id, 1);
+	if (e != NULL) {
+		e->floor = MAX(e->floor, nonce);
+		if (e->replay_loaded && nonce > e->highest) {
+			e->highest = nonce;
+			e->bitmap = ~0ULL;
+		}
+		e->dirty = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return e != NULL ? 0 : -ENOMEM;
 }
 
 void

@@ -21,6 +21,7 @@ struct devstate_entry {
 	int replay_loaded; /* highest/bitmap initialised from the store */
 	uint64_t highest;  /* highest signature nonce accepted */
 	uint64_t bitmap;   /* bit i: highest - i was accepted */
+	uint64_t floor;    /* recovered from the replay log: everything up to it counts as used */
 	int64_t last_seen; /* unix seconds, pending flush when dirty */
 	int dirty;
 	struct devstate_entry *next;
@@ -50,6 +51,8 @@ int devstate_accept_nonce(struct devstate *t, const char *id, int64_t stored_seq
 /* Snapshot of dirty entries for flushing: fills ids/seen/seq, clears dirty. */
 size_t devstate_take_dirty(struct devstate *t, char (*ids)[STORE_ID_MAX], int64_t *seen,
 			   int64_t *seq, size_t max);
+/* Every nonce up to nonce counts as used for device id (recovered after a crash); marks it dirty. */
+int devstate_raise_floor(struct devstate *t, const char *id, uint64_t nonce);
 /* Marks a device's entry for flushing again (its last flush did not reach the store). */
 void devstate_mark_dirty(struct devstate *t, const char *id);
 /* Forgets a device (after delete). */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "replaylog.h"
 #include "log.h"
 #include "wire.h"
 
@@ -313,6 +314,10 @@ svc_device_auth(struct service *s, const struct signed_request *rq, struct devic
 		return svc_fail(err, SVC_UNAVAILABLE, "out of memory");
 	if (r != 0)
 		return auth_reject(s, rq, p.keyid, err, "replayed request (nonce already used)");
+	/* On disk before anything is answered: a crash must not make this nonce new again. */
+	if (s->replay != NULL && replaylog_append(s->replay, dev->id, p.nonce) != 0)
+		return svc_fail(err, SVC_UNAVAILABLE,
+				"the server cannot record the request now; retry in a second");
 	if (strcmp(dev->status, "active") != 0)
 		return svc_fail(err, SVC_FORBIDDEN, "device %s is %s", dev->id, dev->status);
 	return 0;

@@ -16,6 +16,7 @@
 #include "audit/audit.h"
 #include "b64.h"
 #include "log.h"
+#include "replaylog.h"
 
 int
 svc_fail(struct svc_error *err, enum svc_kind kind, const char *fmt, ...)
@@ -165,14 +166,18 @@ tick_outcome(struct service *s, int which, int r, const char *what)
 	s->tick_failing[which] = r != 0;
 }
 
-/* Writes batched check-in times and signature counters; what fails stays queued for later. */
-static void
+/*
+ * Writes batched check-in times and signature counters; what fails stays queued for later.
+ * When every dirty entry reached the store, the replay log's older file is emptied.
+ */
+static int
 flush_checkins(struct service *s)
 {
 	enum { BATCH = 512 };
 	char ids[BATCH][STORE_ID_MAX];
 	int64_t seen[BATCH], seq[BATCH];
-	size_t n;
+	int switched = s->replay ? replaylog_switch(s->replay) : 0;
+	size_t n = 0;
 	int r = 0;
 
 	/* Bounded: each round takes up to BATCH devices; at most 64 rounds per tick. */
@@ -194,7 +199,36 @@ flush_checkins(struct service *s)
 			for (size_t i = 0; i < n; i++)
 				devstate_mark_dirty(&s->dev, ids[i]);
 	}
+	if (r == 0 && n == 0 && s->replay != NULL) /* drained */
+		replaylog_flushed(s->replay, switched);
 	tick_outcome(s, TICK_FLUSH, r, "recording check-in times and signature counters");
+	return r != 0 ? r : n == 0 ? 0 : -EAGAIN;
+}
+
+static int
+raise_floor(void *ctx, const char *id, uint64_t nonce)
+{
+	return devstate_raise_floor(ctx, id, nonce);
+}
+
+int
+service_set_replay_log(struct service *s, const char *path)
+{
+	size_t n = 0;
+	int r = replaylog_open(path, raise_floor, &s->dev, &s->replay, &n);
+
+	if (r != 0)
+		return r;
+	if (n > 0)
+		log_warn("service: the last stop was not clean: %zu accepted request nonces "
+			 "recovered from %s.0/.1; requests signed before it stay refused",
+			 n, path);
+	/* Into the store at once, then the files start empty. */
+	for (int round = 0; round < 16 && (r = flush_checkins(s)) == -EAGAIN; round++)
+		;
+	if (r == 0)
+		r = replaylog_reset(s->replay);
+	return r;
 }
 
 /* Expires commands past their expiry, with their desired states and one audit entry. */
@@ -260,7 +294,9 @@ service_free(struct service *s)
 {
 	if (s == NULL)
 		return;
-	flush_checkins(s);
+	if (flush_checkins(s) == 0 && s->replay != NULL)
+		replaylog_reset(s->replay); /* a clean stop: the store has every nonce */
+	replaylog_close(s->replay);
 	if (svc_refusals_flush(s, 1) != 0)
 		log_warn("service: the last minute's refused requests are not in the audit log");
 	svc_refusals_free(s);

@@ -97,6 +97,13 @@ int64_t service_now_ms(const struct service *s);
  */
 void service_tick(struct service *s);
 
+/*
+ * Makes every accepted device request nonce durable before its request is answered, in
+ * PATH.0 / PATH.1, and takes back what they hold from before a crash (into the store at once).
+ * 0 or -errno (the server must not serve without it).
+ */
+int service_set_replay_log(struct service *s, const char *path);
+
 /* Creates the first admin token when none exists; its secret goes to *secret (caller frees). */
 int service_bootstrap_admin(struct service *s, char **secret);
 

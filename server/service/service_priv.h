@@ -31,6 +31,7 @@ struct service {
 	int64_t rotate_scan_at;
 	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
 	struct svc_refusals *refusals;
+	struct replaylog *replay; /* NULL: nonces reach the store only by the flush */
 };
 
 /* Queues rekeys for devices whose key epoch is older than key_rotation_days (devices.c). */

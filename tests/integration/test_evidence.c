@@ -543,6 +543,39 @@ test_key_rotation_is_scheduled(void)
 	down(&e);
 }
 
+/* A request accepted just before a crash is not accepted again after the restart. */
+static void
+test_no_replay_after_crash(void)
+{
+	struct env e;
+	char hdrs[3][600];
+	const char *h[4];
+	const char *body = "{\"wait\":0}";
+	struct resp r;
+
+	CHECK(up(&e, "evidence-replay") == 0, "server and device");
+	dev_sign(&e.d, "POST", "/device/v1/checkin", body, time(NULL), 1000000, hdrs, h);
+	CHECK(client_req(e.dc, "POST", "/device/v1/checkin", body, h, &r) == 0, "tx");
+	CHECK(r.status / 100 == 2, "first: %ld", r.status);
+	resp_free(&r);
+	/* kill -9 at once: the once-a-second flush of nonces to the store has not run */
+	kill(e.s.pid, SIGKILL);
+	srv_stop(&e.s, SIGKILL);
+	CHECK(srv_start(&e.s, NULL) == 0, "restart");
+	client_free(e.dc);
+	e.dc = client_new(&e.s, NULL);
+	CHECK(client_req(e.dc, "POST", "/device/v1/checkin", body, h, &r) == 0, "tx");
+	CHECK(r.status == 401 && strstr(r.body, "replay") != NULL, "replayed after a crash: %ld %s",
+	      r.status, r.body ? r.body : "");
+	resp_free(&r);
+	/* the device itself goes on with larger nonces */
+	e.d.nonce = 1000001;
+	CHECK(dev_req(&e.d, e.dc, "POST", "/device/v1/checkin", body, 0, &r) == 0, "tx");
+	CHECK(r.status / 100 == 2, "next: %ld", r.status);
+	resp_free(&r);
+	down(&e);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -552,6 +585,7 @@ main(int argc, char **argv)
 		{"nonce_bound_and_reenroll_supersedes", test_nonce_bound_and_reenroll_supersedes},
 		{"refusal_flood_is_bounded", test_refusal_flood_is_bounded},
 		{"key_rotation_is_scheduled", test_key_rotation_is_scheduled},
+		{"no_replay_after_crash", test_no_replay_after_crash},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
