@@ -170,7 +170,7 @@ main(int argc, char **argv)
 	while (!stop) {
 		if (bridge_server_poll(&srv, &h.d, 200) != 0)
 			break;
-		hv_lease_check(&h);
+		hv_orders_tick(&h);
 	}
 	log_info("cleave-hv: shutting down");
 	bridge_server_close(&srv);

@@ -17,6 +17,7 @@
 #include <openssl/provider.h>
 
 #include "crypto.h"
+#include "durable.h"
 #include "log.h"
 #include "wire.h"
 
@@ -72,6 +73,8 @@ write_copy(struct volume *v, const struct volume_hdr *h, int copy)
 		err = -errno;
 	if (err != 0)
 		log_errno(-err, "volume %s: cannot write header copy %c", v->name, "AB"[copy]);
+	else
+		durable_step(copy == VOLUME_COPY_A ? "volume header A" : "volume header B");
 	return err;
 }
 
@@ -348,6 +351,7 @@ volume_create(const char *dir, const char *name, uint64_t mib, struct volume **o
 		log_errno(-err, "volume %s: cannot size the file", name);
 		goto fail_unlink;
 	}
+	durable_step(name);
 	if ((err = volume_format(v, 1)) != 0)
 		goto fail_unlink;
 	*out = v;
@@ -563,6 +567,7 @@ volume_sync(struct volume *v)
 		log_errno(-err, "volume %s: fdatasync failed", v->name);
 		return err;
 	}
+	durable_step("volume data");
 	return 0;
 }
 
@@ -630,4 +635,13 @@ out:
 	keys_secret_free(vmk);
 	keys_secret_free(root);
 	return err;
+}
+
+int
+volume_rekey_from(struct volume *v, uint64_t from)
+{
+	/* Only a rekey or a wipe moves the epoch, and cleave-hv runs one order at a time. */
+	if (v->hdr.key_epoch > from)
+		return keys_root_destroy_upto(v->dirfd, from);
+	return volume_rekey(v);
 }
