@@ -21,9 +21,9 @@
 #include "util.h"
 #include "volume.h"
 
-#define VOLUME_NAME     "corporate"
-#define RETRY_FIRST_MS  1000
-#define RETRY_MAX_MS    64000
+#define VOLUME_NAME    "corporate"
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS   64000
 #define WIPE_DONE_CHECKS                                                                           \
 	(CHECK_INTENT_RECORDED | CHECK_ROOT_EPOCH_DESTROYED | CHECK_HEADERS_ERASED |               \
 	 CHECK_OLD_KEY_REJECTED | CHECK_KEYS_ZEROED | CHECK_FRESH_VOLUME)
@@ -245,8 +245,8 @@ wipe_order(struct hv *h, struct receipt *rc)
 		rc->checks_run |= WIPE_DONE_CHECKS;
 		rc->checks_passed |= WIPE_DONE_CHECKS;
 		if (!volume_epoch_destroyed(h->vol, o->epoch_before))
-			rc->checks_passed &= ~(uint32_t)(CHECK_ROOT_EPOCH_DESTROYED |
-							 CHECK_OLD_KEY_REJECTED);
+			rc->checks_passed &=
+				~(uint32_t)(CHECK_ROOT_EPOCH_DESTROYED | CHECK_OLD_KEY_REJECTED);
 		return rc->checks_passed == rc->checks_run ? 0 : -EIO;
 	}
 	if (st == HV_STATE_ACTIVE || st == HV_STATE_LOCKED) {
@@ -324,8 +324,7 @@ order_attempt(struct hv *h, struct dispatch_call *c)
 
 	if (st == CLV_OK) {
 		if (h->retry_ms != 0)
-			log_info("cleave-hv: the interrupted %s order is done",
-				 order_name(type));
+			log_info("cleave-hv: the interrupted %s order is done", order_name(type));
 		h->retry_ms = 0;
 		return st;
 	}

@@ -22,9 +22,10 @@
 #include "log.h"
 #include "util.h"
 
-#define STATE_MAGIC    "CLVTRST4"
-#define STATE_MAGIC_V3 "CLVTRST3" /* the same record without the order journal: read, never written */
-#define STATE_NAME     "trust.state"
+#define STATE_MAGIC "CLVTRST4"
+#define STATE_MAGIC_V3                                                                             \
+	"CLVTRST3" /* the same record without the order journal: read, never written */
+#define STATE_NAME "trust.state"
 /* magic 8, pinned 8, owner 32, device 32, counter 8, lease counter 8, seq 8, hash 32, lease 8,
  * policy 32, failed unlocks 8, npending 8, pending 16 * 320, [order: type 8, epoch 8,
  * started 8, intent 32, ticket 256,] checksum 32 */
