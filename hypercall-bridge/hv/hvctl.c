@@ -27,10 +27,14 @@
 #include "util.h"
 #include "wire.h"
 
+#ifndef CLEAVE_VERSION
+#define CLEAVE_VERSION "0.1.0"
+#endif
+
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: cleave-hvctl --socket PATH COMMAND\n"
+	fprintf(f, "usage: cleave-hvctl --socket PATH COMMAND   (or --help, --version)\n"
 		   "  status                          state, key epoch, counters, lease\n"
 		   "  attest NONCE_HEX                a signed attestation (base64)\n"
 		   "  pubkey [--pem]                  the hypervisor's identity key (base64, or "
@@ -438,6 +442,14 @@ cmd_console(const char *sock, const char *csock)
 	return rc;
 }
 
+/* 1 for the options that take a value (said "missing value" when given last). */
+static int
+option_takes_value(const char *a)
+{
+	return strcmp(a, "--socket") == 0 || strcmp(a, "--ticket") == 0 ||
+	       strcmp(a, "--receipt-out") == 0 || strcmp(a, "--console-socket") == 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -454,6 +466,9 @@ main(int argc, char **argv)
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			return 0;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("cleave-hvctl %s\n", CLEAVE_VERSION);
+			return 0;
 		} else if (strcmp(a, "--socket") == 0 && v) {
 			sock = v, i++;
 		} else if (strcmp(a, "--ticket") == 0 && v) {
@@ -462,6 +477,11 @@ main(int argc, char **argv)
 			rout = v, i++;
 		} else if (strcmp(a, "--console-socket") == 0 && v) {
 			csock = v, i++;
+		} else if (a[0] == '-' && strcmp(a, "--pem") != 0) {
+			/* --pem is pubkey's flag; anything else with a dash we do not know. */
+			fprintf(stderr, "cleave-hvctl: %s %s (see --help)\n",
+				option_takes_value(a) ? "missing value for" : "unknown option", a);
+			return 2;
 		} else if (cmd == NULL) {
 			cmd = a;
 		} else if (na < 2) {
@@ -474,7 +494,12 @@ main(int argc, char **argv)
 	if (cmd != NULL && strcmp(cmd, "console") == 0 && na == 0 &&
 	    (sock != NULL || csock != NULL))
 		return cmd_console(sock, csock);
-	if (sock == NULL || cmd == NULL) {
+	if (sock == NULL && cmd != NULL) {
+		fprintf(stderr, "cleave-hvctl: --socket PATH is required: cleave-hv's bridge "
+				"socket (by default hv.sock in its --state directory)\n");
+		return 2;
+	}
+	if (cmd == NULL) {
 		usage(stderr);
 		return 2;
 	}
