@@ -205,9 +205,9 @@ check_state(struct walk *w, const struct action *a, const struct receipt *rc,
 			      (rc->checks_passed & CHECK_ROOT_EPOCH_DESTROYED) &&
 			      (rc->checks_passed & CHECK_FRESH_VOLUME) &&
 			      rc->epoch_before == w->epoch && rc->epoch_after == st.key_epoch,
-		      "wipe receipt: result %d checks 0x%x of 0x%x epochs %llu -> %llu",
-		      rc->result, rc->checks_passed, rc->checks_run,
-		      (unsigned long long)rc->epoch_before, (unsigned long long)rc->epoch_after);
+		      "wipe receipt: result %d checks 0x%x of 0x%x epochs %llu -> %llu", rc->result,
+		      rc->checks_passed, rc->checks_run, (unsigned long long)rc->epoch_before,
+		      (unsigned long long)rc->epoch_after);
 		CHECK(!pinned(w), "the enrollment must be forgotten after a wipe");
 		CHECK(access(path, F_OK) != 0, "the old root key file is still there");
 		CHECK(volume_open(w->p.dir, "corporate", &v) == 0, "open the volume");
@@ -269,8 +269,10 @@ check_once(struct walk *w, const struct action *a, const uint8_t tk[TICKET_LEN],
 	      count);
 	if (count == 0) {
 		/* Never accepted: nothing changed, so the same ticket must work now. */
-		CHECK(status_of(w).key_epoch == w->epoch, "%s kill %u: the epoch moved without "
-		      "the ticket being accepted", a->name, n);
+		CHECK(status_of(w).key_epoch == w->epoch,
+		      "%s kill %u: the epoch moved without "
+		      "the ticket being accepted",
+		      a->name, n);
 		st = bridge_call(&w->c, a->fid, tk, TICKET_LEN, out, sizeof(out), &len);
 		CHECK(st == CLV_OK, "%s kill %u: the unaccepted ticket is refused (%d)", a->name, n,
 		      st);
@@ -349,7 +351,10 @@ walk_action(const struct action *a)
 }
 
 #define WALK_CASE(i)                                                                               \
-	static void test_hv_kill_walk_##i(void) { walk_action(&actions[i]); }
+	static void test_hv_kill_walk_##i(void)                                                    \
+	{                                                                                          \
+		walk_action(&actions[i]);                                                          \
+	}
 WALK_CASE(0)
 WALK_CASE(1)
 WALK_CASE(2)
