@@ -19,30 +19,36 @@
 
 static atomic_ulong steps;
 
-/* The N of CLEAVE_HV_FAULT=durable:N, 0 when unset or not of that form. */
+/* The N of CLEAVE_HV_FAULT=<prefix>N, 0 when unset or not of that form. */
 static unsigned long
-fault_at(void)
+fault_at(const char *prefix)
 {
 	const char *f = getenv("CLEAVE_HV_FAULT");
+	size_t len = strlen(prefix);
 	char *end;
 	unsigned long n;
 
-	if (f == NULL || strncmp(f, "durable:", 8) != 0)
+	if (f == NULL || strncmp(f, prefix, len) != 0)
 		return 0;
-	n = strtoul(f + 8, &end, 10);
+	n = strtoul(f + len, &end, 10);
 	return *end == '\0' ? n : 0;
 }
 
-void
+int
 durable_step(const char *what)
 {
 	unsigned long n = atomic_fetch_add(&steps, 1) + 1;
 
-	if (n == fault_at()) {
-		log_warn("cleave-hv: CLEAVE_HV_FAULT=durable:%lu: killing ourselves after %s", n,
+	if (n == fault_at("durable:")) {
+		log_warn("cleave-hv: CLEAVE_HV_FAULT=durable:%lu: killing ourselves before %s", n,
 			 what);
 		raise(SIGKILL);
 	}
+	if (n == fault_at("durable-fail:")) {
+		log_warn("cleave-hv: CLEAVE_HV_FAULT=durable-fail:%lu: failing %s", n, what);
+		return -EIO;
+	}
+	return 0;
 }
 
 void
@@ -81,6 +87,8 @@ durable_replace(int dirfd, const char *name, const void *data, size_t len)
 
 	if (n < 0 || (size_t)n >= sizeof(tmp) || strchr(name, '/') != NULL)
 		return -EINVAL;
+	if ((err = durable_step(tmp)) != 0)
+		goto fail;
 	if (unlinkat(dirfd, tmp, 0) != 0 && errno != ENOENT) {
 		err = -errno;
 		goto fail;
@@ -95,20 +103,17 @@ durable_replace(int dirfd, const char *name, const void *data, size_t len)
 		err = err != 0 ? err : -errno;
 	if (close(fd) != 0 && err == 0)
 		err = -errno;
-	if (err != 0)
+	if (err != 0 || (err = durable_step(name)) != 0)
 		goto fail;
-	durable_step(tmp);
 	if (renameat(dirfd, tmp, dirfd, name) != 0) {
 		err = -errno;
 		goto fail;
 	}
-	durable_step(name);
-	if (fsync(dirfd) != 0) {
-		err = -errno;
+	if ((err = durable_step("directory sync")) != 0 || fsync(dirfd) != 0) {
+		err = err != 0 ? err : -errno;
 		log_errno(-err, "cleave-hv: cannot sync the directory after writing %s", name);
 		return err;
 	}
-	durable_step("directory sync");
 	return 0;
 fail:
 	log_errno(-err, "cleave-hv: cannot write %s", name);

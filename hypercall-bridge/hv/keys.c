@@ -185,13 +185,13 @@ root_scrub(int dirfd, const char *name)
 		return errno == ENOENT ? 0 : -errno;
 	if (crypto_random(junk, sizeof(junk)) != 0)
 		err = -EIO;
-	else if ((w = pwrite(fd, junk, sizeof(junk), 0)) != (ssize_t)sizeof(junk))
+	if (err == 0)
+		err = durable_step(name);
+	if (err == 0 && (w = pwrite(fd, junk, sizeof(junk), 0)) != (ssize_t)sizeof(junk))
 		err = w < 0 ? -errno : -EIO;
-	else if (fdatasync(fd) != 0)
+	if (err == 0 && fdatasync(fd) != 0)
 		err = -errno;
 	close(fd);
-	if (err == 0)
-		durable_step(name);
 	return err;
 }
 
@@ -207,19 +207,16 @@ keys_root_destroy(int dirfd, uint64_t epoch)
 		log_errno(-err, "keys: cannot overwrite root key %s", name);
 		return err;
 	}
-	if (unlinkat(dirfd, name, 0) == 0) {
-		durable_step(name);
-	} else if (errno != ENOENT) {
-		err = -errno;
+	if ((err = durable_step(name)) != 0 || (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)) {
+		err = err != 0 ? err : -errno;
 		log_errno(-err, "keys: cannot unlink root key %s", name);
 		return err;
 	}
-	if (fsync(dirfd) != 0) {
-		err = -errno;
+	if ((err = durable_step("directory sync")) != 0 || fsync(dirfd) != 0) {
+		err = err != 0 ? err : -errno;
 		log_errno(-err, "keys: cannot sync state dir after removing %s", name);
 		return err;
 	}
-	durable_step("directory sync");
 	return 0;
 }
 

@@ -278,8 +278,8 @@ vm_follow_up(struct hv *h)
 
 /*
  * Carries out the journaled order (first run or resumed) and signs its receipt into c. A wipe
- * that fails is not receipted: it stays journaled and is retried (hv_orders_tick). Lock,
- * unlock and rekey end with a receipt carrying their result.
+ * or a lock that fails is not receipted: it stays journaled and is retried (hv_orders_tick).
+ * Unlock and rekey end with a receipt carrying their result, failed or not.
  */
 static int64_t
 order_run(struct hv *h, struct dispatch_call *c)
@@ -293,7 +293,12 @@ order_run(struct hv *h, struct dispatch_call *c)
 
 	receipt_start(h, &rc);
 	if (type == TICKET_LOCK || type == RECEIPT_AUTO_LOCK) {
-		result = lock_run(h, &rc) == 0 ? CLV_OK : CLV_E_IO;
+		/* A lock must happen: like a wipe, it is retried until it does. */
+		if (lock_run(h, &rc) != 0) {
+			h->state = hv_state_of(h);
+			return CLV_E_IO;
+		}
+		result = CLV_OK;
 	} else if (type == TICKET_UNLOCK) {
 		result = unlock_run(h) == 0 ? CLV_OK : CLV_E_INVALID_STATE;
 	} else if (type == TICKET_REKEY) {
@@ -315,12 +320,25 @@ order_run(struct hv *h, struct dispatch_call *c)
 	return st;
 }
 
-/* Runs the journaled order; a failure is logged once and retried later with a backoff. */
+/*
+ * Runs the journaled order; a failure is logged once and retried later with a backoff. A
+ * retry starts from what a restart would find: a failed header write may have reached one
+ * copy only, so the volume is reloaded from the file first.
+ */
 static int64_t
 order_attempt(struct hv *h, struct dispatch_call *c)
 {
 	uint16_t type = h->trust.order.type;
-	int64_t st = order_run(h, c);
+	int64_t st = CLV_E_IO;
+	int r = 0;
+
+	if (h->retry_ms != 0) {
+		pthread_mutex_lock(&h->vol_lock);
+		r = volume_reload(h->vol);
+		pthread_mutex_unlock(&h->vol_lock);
+	}
+	if (r == 0)
+		st = order_run(h, c);
 
 	if (st == CLV_OK) {
 		if (h->retry_ms != 0)

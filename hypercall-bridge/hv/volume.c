@@ -68,13 +68,13 @@ write_copy(struct volume *v, const struct volume_hdr *h, int copy)
 	int err;
 
 	volume_hdr_encode(h, copy, img);
-	err = pwrite_all(v->fd, img, sizeof(img), off);
+	err = durable_step(copy == VOLUME_COPY_A ? "volume header A" : "volume header B");
+	if (err == 0)
+		err = pwrite_all(v->fd, img, sizeof(img), off);
 	if (err == 0 && fdatasync(v->fd) != 0)
 		err = -errno;
 	if (err != 0)
 		log_errno(-err, "volume %s: cannot write header copy %c", v->name, "AB"[copy]);
-	else
-		durable_step(copy == VOLUME_COPY_A ? "volume header A" : "volume header B");
 	return err;
 }
 
@@ -346,12 +346,12 @@ volume_create(const char *dir, const char *name, uint64_t mib, struct volume **o
 		log_errno(-err, "volume %s: cannot create", name);
 		goto fail;
 	}
-	if (ftruncate(v->fd, (off_t)v->file_size) != 0 || fsync(v->dirfd) != 0) {
-		err = -errno;
+	if ((err = durable_step(name)) != 0 || ftruncate(v->fd, (off_t)v->file_size) != 0 ||
+	    fsync(v->dirfd) != 0) {
+		err = err != 0 ? err : -errno;
 		log_errno(-err, "volume %s: cannot size the file", name);
 		goto fail_unlink;
 	}
-	durable_step(name);
 	if ((err = volume_format(v, 1)) != 0)
 		goto fail_unlink;
 	*out = v;
@@ -422,6 +422,18 @@ volume_open(const char *dir, const char *name, struct volume **out)
 fail:
 	volume_close(v);
 	return err;
+}
+
+int
+volume_reload(struct volume *v)
+{
+	int err = recover_headers(v);
+
+	if (err != 0 || v->hdr.state != HV_STATE_ACTIVE) {
+		volume_keys_drop(v);
+		return err;
+	}
+	return v->xts != NULL ? 0 : keys_load(v);
 }
 
 void
@@ -561,13 +573,13 @@ volume_write(struct volume *v, uint64_t sector, uint32_t count, const void *buf)
 int
 volume_sync(struct volume *v)
 {
-	if (fdatasync(v->fd) != 0) {
-		int err = -errno;
+	int err = durable_step("volume data");
 
+	if (err != 0 || fdatasync(v->fd) != 0) {
+		err = err != 0 ? err : -errno;
 		log_errno(-err, "volume %s: fdatasync failed", v->name);
 		return err;
 	}
-	durable_step("volume data");
 	return 0;
 }
 

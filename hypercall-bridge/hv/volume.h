@@ -60,6 +60,13 @@ int volume_open(const char *dir, const char *name, struct volume **out) __must_c
 /* Wipes every key in memory and closes the files. NULL is ignored. */
 void volume_close(struct volume *v);
 
+/*
+ * Brings the handle back to what volume_open would find now: the newest valid header copy
+ * (the other rewritten from it), keys loaded when ACTIVE and dropped otherwise. For a retry
+ * after a failed step, whose header write may have reached one copy only. 0 or -errno.
+ */
+int volume_reload(struct volume *v) __must_check;
+
 /* Copies the current header view into *out (caller storage). */
 void volume_info(const struct volume *v, struct volume_info *out);
 

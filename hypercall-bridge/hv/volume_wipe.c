@@ -174,9 +174,8 @@ volume_wipe_provision(struct volume *v)
 		return -EPERM;
 	if (v->hdr.key_epoch == UINT64_MAX)
 		return -EOVERFLOW;
-	if ((err = discard_data(v)) != 0)
+	if ((err = durable_step("volume data discard")) != 0 || (err = discard_data(v)) != 0)
 		return err;
-	durable_step("volume data discarded");
 	return volume_format(v, v->hdr.key_epoch + 1);
 }
 

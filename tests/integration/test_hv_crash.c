@@ -1,10 +1,12 @@
 /*
  * Crash tests of cleave-hv's ticketed actions: for each action (wipe, retire, lock, unlock,
- * rekey, policy, lease) the walk kills cleave-hv right after its 1st, 2nd, ... durable file
- * operation (CLEAVE_HV_FAULT=durable:N) until the action completes without reaching N, and
- * after every kill restarts it without the fault and checks that the ticket was carried out
- * exactly once: one receipt for it, its counter consumed once, the state right, the same
- * ticket refused as a replay. Runs the real binary; needs no KVM.
+ * rekey, policy, lease) the walk kills cleave-hv right before its 1st, 2nd, ... durable file
+ * operation (CLEAVE_HV_FAULT=durable:N) until the action completes without reaching N (and
+ * then right after it), and after every kill restarts it without the fault and checks that
+ * the ticket was carried out exactly once: one receipt for it, its counter consumed once, the
+ * state right, the same ticket refused as a replay. A second walk makes the Nth operation fail
+ * instead (durable-fail:N) and checks that the same process retries until the same holds.
+ * Runs the real binary; needs no KVM.
  */
 #include <errno.h>
 #include <signal.h>
@@ -292,9 +294,33 @@ check_once(struct walk *w, const struct action *a, const uint8_t tk[TICKET_LEN],
 	CHECK(count == 1, "%s kill %u: %d receipts after the replay", a->name, n, count);
 }
 
-/* Runs the action with the fault at n. Returns 1 when it completed without reaching n. */
+/* Waits (bounded) until a failed attempt's ticket is receipted or applied, or not accepted. */
+static void
+settle(struct walk *w, const struct action *a, const uint8_t tk[TICKET_LEN])
+{
+	int receipted = a->type != TICKET_POLICY && a->type != TICKET_LEASE;
+	uint8_t th[32];
+	struct receipt rc;
+
+	crypto_sha256(tk, TICKET_LEN, th);
+	for (int i = 0; i < 100; i++) { /* 10 s: the first retry comes after 250 ms */
+		if ((receipted ? receipts_for(w, th, &rc, 0) : applied(w, a, tk)) != 0)
+			return;
+		/* refused before its counter was durable: check_once sends it again */
+		if (pinned(w) && status_of(w).ticket_counter < w->counter)
+			return;
+		usleep(100000);
+	}
+}
+
+/*
+ * Runs the action with fault mode:n armed. Returns 1 when it completed without reaching n,
+ * 0 when it did not, -1 when cleave-hv did not come back. A kill (or the end of the call) is
+ * followed by a restart without the fault; a failure is left to the same process to retry.
+ */
 static int
-attempt(struct walk *w, const struct action *a, unsigned n, uint8_t tk[TICKET_LEN])
+attempt(struct walk *w, const struct action *a, const char *mode, unsigned n,
+	uint8_t tk[TICKET_LEN])
 {
 	uint8_t out[RECEIPT_LEN];
 	char fault[64];
@@ -303,7 +329,7 @@ attempt(struct walk *w, const struct action *a, unsigned n, uint8_t tk[TICKET_LE
 
 	bridge_close(&w->c);
 	hvp_stop(&w->p, SIGTERM);
-	snprintf(fault, sizeof(fault), "durable:%u", n);
+	snprintf(fault, sizeof(fault), "%s:%u", mode, n);
 	setenv("CLEAVE_HV_FAULT", fault, 1);
 	st = hvp_start(&w->p);
 	unsetenv("CLEAVE_HV_FAULT");
@@ -312,6 +338,10 @@ attempt(struct walk *w, const struct action *a, unsigned n, uint8_t tk[TICKET_LE
 	w->counter++;
 	make_ticket(w, a, w->counter, tk);
 	st = bridge_call(&w->c, a->fid, tk, TICKET_LEN, out, sizeof(out), &len);
+	if (strcmp(mode, "durable-fail") == 0 && st != CLV_OK) {
+		settle(w, a, tk);
+		return 0;
+	}
 	bridge_close(&w->c);
 	/* Crashed or not, the next start has no fault armed (a kill here is one more point). */
 	hvp_stop(&w->p, SIGKILL);
@@ -321,7 +351,7 @@ attempt(struct walk *w, const struct action *a, unsigned n, uint8_t tk[TICKET_LE
 }
 
 static void
-walk_action(const struct action *a)
+walk_action(const struct action *a, const char *mode)
 {
 	struct walk w;
 	uint8_t tk[TICKET_LEN];
@@ -335,16 +365,16 @@ walk_action(const struct action *a)
 		prepare(&w, a);
 		if (t_failed_now)
 			break;
-		done = attempt(&w, a, n, tk);
-		CHECK(done >= 0, "%s kill %u: cleave-hv did not come back", a->name, n);
+		done = attempt(&w, a, mode, n, tk);
+		CHECK(done >= 0, "%s %s %u: cleave-hv did not come back", a->name, mode, n);
 		check_once(&w, a, tk, n);
 	}
 	CHECK(done == 1, "%s: still reaching a durable operation at %u", a->name, WALK_MAX);
 	/* Every action makes at least one atomic trust write (3 operations): a walk that never
-	 * killed anything means the fault was not armed. */
-	CHECK(n - 2 >= 3, "%s: only %u kill points", a->name, n - 2);
-	printf("    %s: killed after each of %u durable operations; each time exactly once\n",
-	       a->name, n - 2);
+	 * stopped anything means the fault was not armed. */
+	CHECK(n - 2 >= 3, "%s: only %u fault points", a->name, n - 2);
+	printf("    %s, %s: at each of %u durable operations; each time exactly once\n", a->name,
+	       mode, n - 2);
 	bridge_close(&w.c);
 	ed25519_key_free(w.server);
 	hvp_cleanup(&w.p);
@@ -353,7 +383,7 @@ walk_action(const struct action *a)
 #define WALK_CASE(i)                                                                               \
 	static void test_hv_kill_walk_##i(void)                                                    \
 	{                                                                                          \
-		walk_action(&actions[i]);                                                          \
+		walk_action(&actions[i], "durable");                                               \
 	}
 WALK_CASE(0)
 WALK_CASE(1)
@@ -362,6 +392,17 @@ WALK_CASE(3)
 WALK_CASE(4)
 WALK_CASE(5)
 WALK_CASE(6)
+
+/* Orders that must happen (wipe, lock) are retried; policy and lease are refused, unchanged. */
+#define FAIL_CASE(i)                                                                               \
+	static void test_hv_fail_walk_##i(void)                                                    \
+	{                                                                                          \
+		walk_action(&actions[i], "durable-fail");                                          \
+	}
+FAIL_CASE(0)
+FAIL_CASE(2)
+FAIL_CASE(5)
+FAIL_CASE(6)
 
 int
 main(int argc, char **argv)
@@ -374,6 +415,10 @@ main(int argc, char **argv)
 		{"hv_kill_walk_rekey", test_hv_kill_walk_4},
 		{"hv_kill_walk_policy", test_hv_kill_walk_5},
 		{"hv_kill_walk_lease", test_hv_kill_walk_6},
+		{"hv_fail_walk_wipe", test_hv_fail_walk_0},
+		{"hv_fail_walk_lock", test_hv_fail_walk_2},
+		{"hv_fail_walk_policy", test_hv_fail_walk_5},
+		{"hv_fail_walk_lease", test_hv_fail_walk_6},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
