@@ -98,6 +98,8 @@ receipt_start(struct hv *h, struct receipt *rc)
 		str_copy(rc->command_id, sizeof(rc->command_id), tk.command_id);
 		memcpy(rc->ticket_hash, o->intent, sizeof(rc->ticket_hash));
 		rc->ticket_counter = tk.counter;
+	} else {
+		rc->ticket_counter = h->trust.counter; /* auto types: the highest accepted so far */
 	}
 	rc->epoch_before = o->epoch_before;
 	rc->started_ms = o->started_ms;
