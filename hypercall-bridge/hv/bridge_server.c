@@ -74,7 +74,7 @@ conn_close(struct bridge_server *s, int slot, const char *why)
 static int
 older(const struct bridge_server *s, int a, int b)
 {
-	return a < 0 || (b >= 0 && s->conn_seen[b] < s->conn_seen[a]) ? b : a;
+	return a < 0 || (b >= 0 && s->conn_used[b] < s->conn_used[a]) ? b : a;
 }
 
 /*
@@ -134,6 +134,7 @@ accept_one(struct bridge_server *s)
 	s->conn_fd[slot] = fd;
 	s->conn_caller[slot] = who;
 	s->conn_seen[slot] = mono_ms();
+	s->conn_used[slot] = ++s->uses;
 	log_debug("cleave-hv: bridge connection from pid %ld uid %u (%s)", (long)cred.pid,
 		  (unsigned)cred.uid, who == CALLER_AGENT ? "agent" : "other");
 }
@@ -168,6 +169,7 @@ serve_one(struct bridge_server *s, int slot, struct dispatch *d)
 	if (n <= 0)
 		return n == 0 || (errno != EAGAIN && errno != EINTR) ? -1 : 0;
 	s->conn_seen[slot] = mono_ms();
+	s->conn_used[slot] = ++s->uses;
 	memset(&rh, 0, sizeof(rh));
 	rh.abi_major = CLV_ABI_MAJOR;
 	rh.kind = CLV_MSG_REPLY;

@@ -25,6 +25,8 @@ struct bridge_server {
 	int conn_fd[BRIDGE_MAX_CONNS];
 	enum dispatch_caller conn_caller[BRIDGE_MAX_CONNS];
 	uint64_t conn_seen[BRIDGE_MAX_CONNS]; /* monotonic ms of the last message (or accept) */
+	uint64_t conn_used[BRIDGE_MAX_CONNS]; /* the same as an order: ties in ms are common */
+	uint64_t uses;
 	uint64_t idle_ms; /* other callers silent this long are closed; the agent's are not */
 	uid_t agent_uid;
 	char path[108];
