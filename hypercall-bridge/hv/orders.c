@@ -317,8 +317,8 @@ order_run(struct hv *h, struct dispatch_call *c)
 	st = receipt_finish(h, &rc, result, c, flags);
 	if (st == CLV_OK && is_wipe(type))
 		log_info("cleave-hv: corporate half wiped by cryptographic erase (verified)");
-	if (st == CLV_OK)
-		vm_follow_up(h);
+	if (st == CLV_OK && h->console != NULL)
+		vm_follow_up(h); /* at start-up (no console yet) main boots the VM */
 	return st;
 }
 
@@ -367,6 +367,9 @@ take_ticket(struct hv *h, struct dispatch_call *c, uint16_t type)
 	struct ticket tk;
 	int r = trust_check_ticket(&h->trust, c->in, c->in_len, type, h->clock() / 1000, &tk);
 
+	if (h->trust.order.type != 0 && c->in_len == TICKET_LEN &&
+	    memcmp(c->in, h->trust.order.ticket, TICKET_LEN) == 0)
+		return CLV_E_BUSY; /* this very ticket is still being carried out */
 	if (r != CLV_OK) {
 		log_warn("cleave-hv: %s refused: bad ticket", ticket_type_name(type));
 		return r;
@@ -381,13 +384,24 @@ take_ticket(struct hv *h, struct dispatch_call *c, uint16_t type)
 	return trust_accept(&h->trust, &tk, &o) == 0 ? CLV_OK : CLV_E_IO;
 }
 
+/*
+ * An accepted order that could not finish stays journaled and is retried: the caller hears
+ * BUSY, and the same ticket sent again answers BUSY until it is done, then BAD_TICKET (a
+ * replay) with its receipt in RECEIPTS.
+ */
+static int64_t
+accepted(struct hv *h, struct dispatch_call *c)
+{
+	return order_attempt(h, c) == CLV_OK ? CLV_OK : CLV_E_BUSY;
+}
+
 static int64_t
 h_order(void *ctx, struct dispatch_call *c, uint16_t type)
 {
 	struct hv *h = ctx;
 	int r = take_ticket(h, c, type);
 
-	return r != CLV_OK ? r : order_attempt(h, c);
+	return r != CLV_OK ? r : accepted(h, c);
 }
 
 static int64_t
@@ -466,7 +480,7 @@ h_unlock(void *ctx, struct dispatch_call *c)
 
 	if (r == CLV_E_BAD_TICKET)
 		unlock_refused(h);
-	return r != CLV_OK ? r : order_attempt(h, c);
+	return r != CLV_OK ? r : accepted(h, c);
 }
 
 int
@@ -533,6 +547,7 @@ hv_resume_order(struct hv *h)
 	log_warn("cleave-hv: a %s order was interrupted; finishing it before anything else",
 		 order_name(h->trust.order.type));
 	order_attempt(h, &c);
+	h->vm_due = 0; /* main boots the VM once the console is open */
 	return 0;
 }
 

@@ -339,6 +339,9 @@ attempt(struct walk *w, const struct action *a, const char *mode, unsigned n,
 	make_ticket(w, a, w->counter, tk);
 	st = bridge_call(&w->c, a->fid, tk, TICKET_LEN, out, sizeof(out), &len);
 	if (strcmp(mode, "durable-fail") == 0 && st != CLV_OK) {
+		/* IO: not accepted (nothing changed); BUSY: accepted, retried until done */
+		if (st != CLV_E_IO && st != CLV_E_BUSY)
+			return -1;
 		settle(w, a, tk);
 		return 0;
 	}
