@@ -177,6 +177,58 @@ default_console(const char *sock, char *out, size_t cap)
 		 slash != NULL ? sock : ".");
 }
 
+/* Fills the paths the command line left out: bridge and console sockets, guest image. */
+static void
+paths_default(struct opts *o, char sock[PATH_MAX], char csock[PATH_MAX], char guest[PATH_MAX])
+{
+	if (o->sock == NULL) {
+		snprintf(sock, PATH_MAX, "%s/hv.sock", o->state);
+		o->sock = sock;
+	}
+	if (o->csock == NULL) {
+		default_console(o->sock, csock, PATH_MAX);
+		o->csock = csock;
+	}
+	if (o->guest == NULL) {
+		default_guest(guest, PATH_MAX);
+		o->guest = guest;
+	}
+}
+
+/*
+ * Opens the volume (finishing an interrupted order), the console, the VM and the bridge. The
+ * console opens before the VM boots, so that the boot banner reaches the scrollback. Like a VM
+ * that cannot start, a console that cannot open must not stop cleave-hv: a remote wipe must
+ * still be possible. Console input goes to the guest (hv_vm_feed). 0 or -errno.
+ */
+static int
+serve_open(struct hv *h, const struct opts *o, struct bridge_server *srv)
+{
+	int r = hv_orders_open(h, o->vol);
+
+	if (r == 0 && console_open(o->csock, geteuid(), hv_vm_feed, h, &h->console) != 0)
+		log_warn("cleave-hv: serving without a console");
+	if (r == 0 && hv_vm_boot(h, o->mem) != 0)
+		log_warn("cleave-hv: serving orders without a running corporate VM");
+	if (r == 0 && !h->kvm)
+		console_set_status(h->console, "[cleave-hv] no corporate VM on this machine "
+					       "(/dev/kvm cannot be opened): nothing to show");
+	if (r == 0)
+		r = bridge_server_open(srv, o->sock, (uid_t)o->uid);
+	srv->idle_ms = (uint64_t)o->idle * 1000;
+	return r;
+}
+
+static void
+serve_close(struct hv *h)
+{
+	hv_vm_destroy(h); /* the vCPU is gone: nothing writes to the console any more */
+	console_close(h->console);
+	h->console = NULL;
+	hv_orders_close(h);
+	hv_close(h);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -185,8 +237,6 @@ main(int argc, char **argv)
 			 .vol = 256,
 			 .idle = BRIDGE_IDLE_DEFAULT,
 			 .lvl = LOG_LVL_INFO};
-	const char *state, *sock, *guest, *csock;
-	unsigned long uid, mem, vol;
 	char sockbuf[PATH_MAX], csockbuf[PATH_MAX], guestbuf[PATH_MAX], config[128];
 	struct bridge_server srv;
 	struct hv h;
@@ -194,57 +244,24 @@ main(int argc, char **argv)
 
 	if (r != 0)
 		return r == 1 ? 0 : 2;
-	state = o.state, sock = o.sock, guest = o.guest, csock = o.csock;
-	uid = o.uid, mem = o.mem, vol = o.vol;
 	log_set_level(o.lvl);
 	umask(077);
-	if (state_dir_make(state) != 0)
+	if (state_dir_make(o.state) != 0)
 		return 1;
-	if (sock == NULL) {
-		snprintf(sockbuf, sizeof(sockbuf), "%s/hv.sock", state);
-		sock = sockbuf;
-	}
-	if (csock == NULL) {
-		default_console(sock, csockbuf, sizeof(csockbuf));
-		csock = csockbuf;
-	}
-	if (guest == NULL) {
-		default_guest(guestbuf, sizeof(guestbuf));
-		guest = guestbuf;
-	}
-	snprintf(config, sizeof(config), "cleave-vm v1 memory=%luM vcpus=1 volume=%luM", mem, vol);
-	r = hv_open(&h, state, guest, config, NULL);
-	if (r != 0)
+	paths_default(&o, sockbuf, csockbuf, guestbuf);
+	snprintf(config, sizeof(config), "cleave-vm v1 memory=%luM vcpus=1 volume=%luM", o.mem,
+		 o.vol);
+	if (hv_open(&h, o.state, o.guest, config, NULL) != 0)
 		return 1;
-	r = hv_orders_open(&h, vol);
-	/*
-	 * The console opens before the VM boots, so that the boot banner reaches the scrollback.
-	 * Like a VM that cannot start, a console that cannot open must not stop cleave-hv: a
-	 * remote wipe must still be possible. Console input goes to the guest (hv_vm_feed).
-	 */
-	if (r == 0 && console_open(csock, geteuid(), hv_vm_feed, &h, &h.console) != 0)
-		log_warn("cleave-hv: serving without a console");
-	if (r == 0 && hv_vm_boot(&h, mem) != 0)
-		log_warn("cleave-hv: serving orders without a running corporate VM");
-	if (r == 0 && !h.kvm)
-		console_set_status(h.console, "[cleave-hv] no corporate VM on this machine "
-					      "(/dev/kvm cannot be opened): nothing to show");
-	if (r == 0)
-		r = bridge_server_open(&srv, sock, (uid_t)uid);
-	srv.idle_ms = (uint64_t)o.idle * 1000;
-	if (r != 0) {
-		hv_vm_destroy(&h);
-		console_close(h.console);
-		h.console = NULL;
-		hv_orders_close(&h);
-		hv_close(&h);
+	if (serve_open(&h, &o, &srv) != 0) {
+		serve_close(&h);
 		return 1;
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s", state, sock, uid,
-		 h.console != NULL ? csock : "none");
+	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s", o.state, o.sock,
+		 o.uid, h.console != NULL ? o.csock : "none");
 	while (!stop) {
 		if (bridge_server_poll(&srv, &h.d, 200) != 0)
 			break;
@@ -252,10 +269,6 @@ main(int argc, char **argv)
 	}
 	log_info("cleave-hv: shutting down");
 	bridge_server_close(&srv);
-	hv_vm_destroy(&h); /* the vCPU is gone: nothing writes to the console any more */
-	console_close(h.console);
-	h.console = NULL;
-	hv_orders_close(&h);
-	hv_close(&h);
+	serve_close(&h);
 	return 0;
 }

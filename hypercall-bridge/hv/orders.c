@@ -268,8 +268,8 @@ vm_follow_up(struct hv *h)
 
 	if (!h->vm_due)
 		return 0;
-	if (h->state != HV_STATE_ACTIVE) {
-		h->vm_due = 0; /* locked or wiping again since: nothing to start */
+	if (h->state != HV_STATE_ACTIVE || !h->kvm) {
+		h->vm_due = 0; /* locked or wiping again since, or no KVM: nothing to start */
 		return 0;
 	}
 	r = hv_vm_resume(h);
@@ -371,7 +371,8 @@ take_ticket(struct hv *h, struct dispatch_call *c, uint16_t type)
 	    memcmp(c->in, h->trust.order.ticket, TICKET_LEN) == 0)
 		return CLV_E_BUSY; /* this very ticket is still being carried out */
 	if (r != CLV_OK) {
-		log_warn("cleave-hv: %s refused: bad ticket", ticket_type_name(type));
+		log_warn("cleave-hv: %s refused: %s", ticket_type_name(type),
+			 r == CLV_E_INVALID_STATE ? "no server key pinned" : "bad ticket");
 		return r;
 	}
 	if (h->trust.order.type != 0) {
