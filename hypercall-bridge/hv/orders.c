@@ -423,53 +423,73 @@ h_wipe(void *ctx, struct dispatch_call *c)
 	return h_order(ctx, c, TICKET_WIPE);
 }
 
+/* The journal entry of an order cleave-hv decides by itself; its intent hash is bound to why. */
+static void
+auto_entry(struct hv *h, struct trust_order *o, uint16_t type, const char *why)
+{
+	uint8_t intent[32];
+	char tag[128];
+	int n = snprintf(tag, sizeof(tag), "cleave-hv %s %s",
+			 type == RECEIPT_AUTO_WIPE ? "auto-wipe" : "auto-lock", why);
+
+	crypto_sha256(tag, (size_t)MIN(n, (int)sizeof(tag) - 1), intent);
+	order_new(h, o, type, NULL, intent);
+}
+
 /*
- * An order cleave-hv decides by itself (offline too long, too many failed unlocks), with an
- * AUTO_* receipt kept for the server. A wipe's intent hash is bound to why. 1 done, -EIO failed
- * (a wipe stays journaled and is retried), 0 when another order is in flight.
+ * An order cleave-hv decides by itself (offline too long), with an AUTO_* receipt kept for
+ * the server. 1 done, -EIO failed (a wipe stays journaled and is retried), 0 when another
+ * order is in flight.
  */
 static int
 auto_order(struct hv *h, uint16_t type, const char *why)
 {
-	uint8_t out[RECEIPT_LEN], intent[32];
+	uint8_t out[RECEIPT_LEN];
 	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
-	char tag[128];
-	int n = snprintf(tag, sizeof(tag), "cleave-hv %s %s",
-			 type == RECEIPT_AUTO_WIPE ? "auto-wipe" : "auto-lock", why);
 	struct trust_order o;
 
 	if (h->trust.order.type != 0)
 		return 0;
-	crypto_sha256(tag, (size_t)MIN(n, (int)sizeof(tag) - 1), intent);
-	order_new(h, &o, type, NULL, intent);
+	auto_entry(h, &o, type, why);
 	if (trust_begin(&h->trust, &o) != 0)
 		return -EIO;
 	return order_attempt(h, &c) == CLV_OK ? 1 : -EIO;
 }
 
 /*
- * A refused unlock ticket while locked counts against the policy's failed-unlock limit
- * (durably); at the limit cleave-hv wipes the corporate half by itself.
+ * A refused unlock ticket while locked counts against the policy's failed-unlock limit; at
+ * the limit cleave-hv wipes the corporate half by itself. The count that reaches the limit
+ * and the wipe's journal entry are one durable write, so a crash cannot keep the one without
+ * the other.
  */
 static void
 unlock_refused(struct hv *h)
 {
+	uint8_t out[RECEIPT_LEN];
+	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
 	struct trust *t = &h->trust;
+	char why[64];
+	int due;
 
 	if (h->state != HV_STATE_LOCKED)
 		return;
 	t->failed_unlocks++;
-	if (trust_save(t) != 0)
+	due = t->policy[2] > 0 && t->failed_unlocks >= t->policy[2] && t->order.type == 0;
+	snprintf(why, sizeof(why), "failed unlocks %llu", (unsigned long long)t->failed_unlocks);
+	if (due)
+		auto_entry(h, &t->order, RECEIPT_AUTO_WIPE, why);
+	if (trust_save(t) != 0) {
 		log_err("cleave-hv: cannot record a failed unlock");
+		t->failed_unlocks--;
+		if (due)
+			memset(&t->order, 0, sizeof(t->order));
+		return;
+	}
 	log_warn("cleave-hv: failed unlock %llu of %llu allowed",
 		 (unsigned long long)t->failed_unlocks, (unsigned long long)t->policy[2]);
-	if (t->policy[2] > 0 && t->failed_unlocks >= t->policy[2]) {
-		char why[64];
-
-		snprintf(why, sizeof(why), "failed unlocks %llu",
-			 (unsigned long long)t->failed_unlocks);
+	if (due) {
 		log_warn("cleave-hv: wiping the corporate half as the policy requires (%s)", why);
-		auto_order(h, RECEIPT_AUTO_WIPE, why);
+		order_attempt(h, &c);
 	}
 }
 

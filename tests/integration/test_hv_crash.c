@@ -6,6 +6,7 @@
  * the ticket was carried out exactly once: one receipt for it, its counter consumed once, the
  * state right, the same ticket refused as a replay. A second walk makes the Nth operation fail
  * instead (durable-fail:N) and checks that the same process retries until the same holds.
+ * The wipe cleave-hv decides by itself at the failed-unlock limit gets the kill walk too.
  * Runs the real binary; needs no KVM.
  */
 #include <errno.h>
@@ -383,6 +384,100 @@ walk_action(const struct action *a, const char *mode)
 	hvp_cleanup(&w.p);
 }
 
+/* The failed-unlock count as a restart reads it from trust.state (u64 at byte 176). */
+static uint64_t
+failed_unlocks_on_disk(struct walk *w)
+{
+	char path[PATH_MAX + 32];
+	uint8_t b[8];
+	uint64_t v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/trust.state", w->p.dir);
+	f = fopen(path, "rb");
+	if (f == NULL || fseek(f, 176, SEEK_SET) != 0 || fread(b, 1, 8, f) != 8)
+		v = UINT64_MAX;
+	for (int i = 7; i >= 0 && v != UINT64_MAX; i--)
+		v = v << 8 | b[i];
+	if (f != NULL)
+		fclose(f);
+	return v;
+}
+
+/* After a kill: the forged unlock either never counted, or its auto-wipe happened once. */
+static void
+check_auto_wipe_once(struct walk *w, struct ed25519_key *thief, unsigned n)
+{
+	uint8_t zero[32] = {0}, tk[TICKET_LEN], out[64];
+	struct receipt rc;
+	struct clv_status st = status_of(w);
+	size_t len;
+	int count = receipts_for(w, zero, &rc, 0);
+
+	CHECK(count == 0 || count == 1, "kill %u: %d AUTO_WIPE receipts", n, count);
+	if (count == 0) {
+		CHECK(st.state == HV_STATE_LOCKED && st.key_epoch == w->epoch &&
+			      failed_unlocks_on_disk(w) == 0,
+		      "kill %u: a failed unlock counted (%llu) but its wipe was lost (state %u)", n,
+		      (unsigned long long)failed_unlocks_on_disk(w), st.state);
+		hvp_ticket(thief, w->hv, "dev_ord", TICKET_UNLOCK, 999, 0, tk);
+		CHECK(bridge_call(&w->c, CLV_FN_UNLOCK, tk, TICKET_LEN, out, sizeof(out), &len) ==
+			      CLV_E_BAD_TICKET,
+		      "kill %u: forged unlock again", n);
+		count = receipts_for(w, zero, &rc, 0);
+	}
+	st = status_of(w);
+	CHECK(count == 1 && rc.type == RECEIPT_AUTO_WIPE && rc.result == 0 &&
+		      rc.checks_run == rc.checks_passed && rc.epoch_before == w->epoch,
+	      "kill %u: the auto-wipe receipt (%d, type 0x%x, checks 0x%x of 0x%x)", n, count,
+	      rc.type, rc.checks_passed, rc.checks_run);
+	CHECK(st.state == HV_STATE_ACTIVE && st.key_epoch == w->epoch + 1 && !pinned(w),
+	      "kill %u: one wipe (state %u epoch %llu, before %llu)", n, st.state,
+	      (unsigned long long)st.key_epoch, (unsigned long long)w->epoch);
+	CHECK(receipts_for(w, zero, &rc, 1) == 1, "kill %u: acknowledge", n);
+}
+
+/* The wipe cleave-hv decides by itself at the failed-unlock limit, killed at every point. */
+static void
+test_hv_kill_walk_failed_unlock_wipe(void)
+{
+	struct walk w;
+	struct ed25519_key *thief = NULL;
+	uint8_t tk[TICKET_LEN], out[64];
+	char fault[64];
+	unsigned n;
+	size_t len;
+	int st = 0;
+
+	memset(&w, 0, sizeof(w));
+	CHECK(ed25519_key_generate(&thief) == 0 && hvp_init(&w.p) == 0, "cleave-hv did not start");
+	CHECK(bridge_connect(&w.c, w.p.sock, 5000) == 0, "connect");
+	for (n = 1; n <= WALK_MAX && st != CLV_E_BAD_TICKET && !t_failed_now; n++) {
+		prepare(&w, &actions[3]); /* pinned and locked */
+		CHECK(hvp_policy(&w.c, w.server, w.hv, ++w.counter, 0, 0, 1) == CLV_OK, "policy");
+		bridge_close(&w.c);
+		hvp_stop(&w.p, SIGTERM);
+		snprintf(fault, sizeof(fault), "durable:%u", n);
+		setenv("CLEAVE_HV_FAULT", fault, 1);
+		CHECK(hvp_start(&w.p) == 0, "start with the fault");
+		unsetenv("CLEAVE_HV_FAULT");
+		CHECK(bridge_connect(&w.c, w.p.sock, 5000) == 0, "connect");
+		hvp_ticket(thief, w.hv, "dev_ord", TICKET_UNLOCK, 1000 + n, 0, tk);
+		st = bridge_call(&w.c, CLV_FN_UNLOCK, tk, TICKET_LEN, out, sizeof(out), &len);
+		bridge_close(&w.c);
+		hvp_stop(&w.p, SIGKILL);
+		CHECK(hvp_start(&w.p) == 0 && bridge_connect(&w.c, w.p.sock, 5000) == 0, "restart");
+		check_auto_wipe_once(&w, thief, n);
+	}
+	CHECK(st == CLV_E_BAD_TICKET && n - 2 >= 3, "auto-wipe: %u kill points", n - 2);
+	printf("    failed-unlock auto-wipe: killed at each of %u durable operations; once\n",
+	       n - 2);
+	bridge_close(&w.c);
+	ed25519_key_free(w.server);
+	ed25519_key_free(thief);
+	hvp_cleanup(&w.p);
+}
+
 #define WALK_CASE(i)                                                                               \
 	static void test_hv_kill_walk_##i(void)                                                    \
 	{                                                                                          \
@@ -418,6 +513,7 @@ main(int argc, char **argv)
 		{"hv_kill_walk_rekey", test_hv_kill_walk_4},
 		{"hv_kill_walk_policy", test_hv_kill_walk_5},
 		{"hv_kill_walk_lease", test_hv_kill_walk_6},
+		{"hv_kill_walk_failed_unlock_wipe", test_hv_kill_walk_failed_unlock_wipe},
 		{"hv_fail_walk_wipe", test_hv_fail_walk_0},
 		{"hv_fail_walk_lock", test_hv_fail_walk_2},
 		{"hv_fail_walk_policy", test_hv_fail_walk_5},
