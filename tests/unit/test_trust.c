@@ -229,6 +229,43 @@ test_trust_order_journal_with_counter_and_receipt(void **state)
 	assert_memory_equal(f->t.pending[0], r1, RECEIPT_LEN);
 }
 
+/* A state file of the previous format (no journal) is read: same counter, no order. */
+static void
+test_trust_reads_version_3_state(void **state)
+{
+	struct tfx *f = *state;
+	uint8_t tk[TICKET_LEN], buf[16384];
+	struct ticket out;
+	char path[128];
+	size_t n, v3 = 8 + 8 + 32 + 32 + 8 + 8 + 8 + 32 + 8 + 32 + 8 + 8 +
+		       TRUST_PENDING_MAX * RECEIPT_LEN + 32;
+	FILE *fp;
+
+	assert_int_equal(trust_pin(&f->t, f->server_pub, "dev_a"), CLV_OK);
+	make_ticket(f, f->server, TICKET_LOCK, 9, 5000, "dev_a", tk);
+	assert_int_equal(trust_check_ticket(&f->t, tk, sizeof(tk), TICKET_LOCK, 2000, &out),
+			 CLV_OK);
+	assert_int_equal(trust_accept(&f->t, &out, NULL), 0);
+	trust_close(&f->t);
+	/* rewrite it as version 3: drop the journal, old magic, new checksum */
+	snprintf(path, sizeof(path), "%s/trust.state", f->dir);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	assert_true(n > v3);
+	memcpy(buf, "CLVTRST3", 8);
+	crypto_sha256(buf, v3 - 32, buf + v3 - 32);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, v3, fp), v3);
+	fclose(fp);
+	assert_int_equal(trust_open(&f->t, f->dir), 0);
+	assert_int_equal(f->t.counter, 9);
+	assert_int_equal(f->t.pinned, 1);
+	assert_int_equal(f->t.order.type, 0);
+}
+
 static void
 test_trust_attestation_verifies(void **state)
 {
@@ -279,6 +316,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_trust_receipts_chain_and_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_order_journal_with_counter_and_receipt,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trust_reads_version_3_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_attestation_verifies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_corrupted_state_refused, setup,
 						teardown),
