@@ -4,9 +4,10 @@
  * failed unlocks). Every order goes through one journal in the trust state: accepting a ticket
  * makes its counter and the order durable in one write, and the order's receipt replaces the
  * journal in one write. Every step in between is idempotent, so a restart that finds the
- * journal carries the order out and signs its one receipt, whatever the kill point. The VM is
- * stopped (lock) or destroyed with its RAM zeroed (wipe) before any key is touched; receipts
- * claim VM_STOPPED and RAM_ZEROED only when a VM was running and was stopped.
+ * journal carries the order out and signs its one receipt, whatever the kill point, and a step
+ * that fails on a disk error is retried from the main loop. The VM is stopped (lock) or
+ * destroyed with its RAM zeroed (wipe) before any key is touched; receipts claim VM_STOPPED
+ * and RAM_ZEROED only when a VM was running and was stopped.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@
 #include "volume.h"
 
 #define VOLUME_NAME    "corporate"
-#define RETRY_FIRST_MS 1000
+#define RETRY_FIRST_MS 250
 #define RETRY_MAX_MS   64000
 #define WIPE_DONE_CHECKS                                                                           \
 	(CHECK_INTENT_RECORDED | CHECK_ROOT_EPOCH_DESTROYED | CHECK_HEADERS_ERASED |               \
@@ -279,9 +280,21 @@ vm_follow_up(struct hv *h)
 }
 
 /*
- * Carries out the journaled order (first run or resumed) and signs its receipt into c. A wipe
- * or a lock that fails is not receipted: it stays journaled and is retried (hv_orders_tick).
- * Unlock and rekey end with a receipt carrying their result, failed or not.
+ * 1 when the volume refused an unlock or rekey for good: not in the state for it, or its root
+ * key missing or wrong. Anything else is a disk error, worth retrying.
+ */
+static int
+refused(int r)
+{
+	return r == -EPERM || r == -ENOENT || r == -EKEYREJECTED || r == -EINVAL ||
+	       r == -EOVERFLOW || r == -EACCES;
+}
+
+/*
+ * Carries out the journaled order (first run or resumed) and signs its receipt into c. An
+ * order that fails on a disk error is not receipted: it stays journaled and is retried
+ * (hv_orders_tick). An unlock or rekey the volume refuses for good ends with a receipt that
+ * carries the error.
  */
 static int64_t
 order_run(struct hv *h, struct dispatch_call *c)
@@ -301,10 +314,11 @@ order_run(struct hv *h, struct dispatch_call *c)
 			return CLV_E_IO;
 		}
 		result = CLV_OK;
-	} else if (type == TICKET_UNLOCK) {
-		result = unlock_run(h) == 0 ? CLV_OK : CLV_E_INVALID_STATE;
-	} else if (type == TICKET_REKEY) {
-		result = rekey_run(h) == 0 ? CLV_OK : CLV_E_INVALID_STATE;
+	} else if (type == TICKET_UNLOCK || type == TICKET_REKEY) {
+		r = type == TICKET_UNLOCK ? unlock_run(h) : rekey_run(h);
+		if (r != 0 && !refused(r))
+			return CLV_E_IO; /* a disk error: retried, from what the file says */
+		result = r == 0 ? CLV_OK : CLV_E_INVALID_STATE;
 	} else {
 		r = wipe_order(h, &rc);
 		h->state = hv_state_of(h);

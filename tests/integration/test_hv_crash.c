@@ -491,7 +491,7 @@ WALK_CASE(4)
 WALK_CASE(5)
 WALK_CASE(6)
 
-/* Orders that must happen (wipe, lock) are retried; policy and lease are refused, unchanged. */
+/* Orders that fail on a disk error are retried; policy and lease are refused, unchanged. */
 #define FAIL_CASE(i)                                                                               \
 	static void test_hv_fail_walk_##i(void)                                                    \
 	{                                                                                          \
@@ -499,6 +499,8 @@ WALK_CASE(6)
 	}
 FAIL_CASE(0)
 FAIL_CASE(2)
+FAIL_CASE(3)
+FAIL_CASE(4)
 FAIL_CASE(5)
 FAIL_CASE(6)
 
@@ -516,6 +518,8 @@ main(int argc, char **argv)
 		{"hv_kill_walk_failed_unlock_wipe", test_hv_kill_walk_failed_unlock_wipe},
 		{"hv_fail_walk_wipe", test_hv_fail_walk_0},
 		{"hv_fail_walk_lock", test_hv_fail_walk_2},
+		{"hv_fail_walk_unlock", test_hv_fail_walk_3},
+		{"hv_fail_walk_rekey", test_hv_fail_walk_4},
 		{"hv_fail_walk_policy", test_hv_fail_walk_5},
 		{"hv_fail_walk_lease", test_hv_fail_walk_6},
 	};
