@@ -1,9 +1,11 @@
 /*
  * cleave-hv's trust state: its Ed25519 identity key, the server key pinned at enrollment, the
- * highest ticket counter accepted, and the receipt chain. It checks tickets (signature by the
- * pinned key, bound to this hypervisor and device, counter above the last, not expired), signs
- * attestations and receipts, and keeps all of it durable in the private state directory. It
- * does not execute orders: the caller acts between trust_check_ticket and trust_receipt.
+ * highest ticket counter accepted, the journal of the one order in flight, and the receipt
+ * chain. It checks tickets (signature by the pinned key, bound to this hypervisor and device,
+ * counter above the last, not expired), signs attestations and receipts, and keeps all of it
+ * durable in the private state directory. It does not execute orders: the caller acts between
+ * trust_accept (counter and journal in one write) and trust_receipt (receipt in, journal out,
+ * in one write).
  */
 #ifndef CLEAVE_TRUST_H
 #define CLEAVE_TRUST_H
