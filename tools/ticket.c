@@ -19,11 +19,16 @@
 #include "util.h"
 #include "wire.h"
 
+#ifndef CLEAVE_VERSION
+#define CLEAVE_VERSION "0.1.0"
+#endif
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 		"usage: cleave-ticket keygen KEYFILE\n"
+		"       cleave-ticket --version\n"
 		"       cleave-ticket pubkey KEYFILE\n"
 		"       cleave-ticket make --key KEYFILE (--hv-key B64 | --hv-socket PATH)\n"
 		"                     --device ID --counter N [--ttl SECONDS] [--out FILE]\n"
@@ -142,6 +147,19 @@ type_args(struct ticket *t, int argc, char **argv)
 	return 0;
 }
 
+/* 1 for the options of `make` (each takes a value). */
+static int
+make_option(const char *o)
+{
+	static const char *const opts[] = {"--key", "--hv-key",  "--hv-socket", "--device",
+					   "--out", "--counter", "--ttl"};
+
+	for (size_t k = 0; k < ARRAY_SIZE(opts); k++)
+		if (strcmp(o, opts[k]) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 cmd_make(int argc, char **argv)
 {
@@ -157,6 +175,10 @@ cmd_make(int argc, char **argv)
 	for (i = 0; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (!make_option(o)) {
+			fprintf(stderr, "cleave-ticket: unknown option %s (see --help)\n", o);
+			return 2;
+		}
 		if (v == NULL) {
 			fprintf(stderr, "cleave-ticket: %s needs a value\n", o);
 			return 2;
@@ -173,7 +195,7 @@ cmd_make(int argc, char **argv)
 			out = v;
 		else if (!((strcmp(o, "--counter") == 0 && parse_u64(v, &counter) == 0) ||
 			   (strcmp(o, "--ttl") == 0 && parse_u64(v, &ttl) == 0 && ttl > 0))) {
-			fprintf(stderr, "cleave-ticket: bad option or value: %s %s\n", o, v);
+			fprintf(stderr, "cleave-ticket: bad value for %s: %s\n", o, v);
 			return 2;
 		}
 	}
@@ -235,6 +257,14 @@ main(int argc, char **argv)
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage(stdout);
 		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		printf("cleave-ticket %s\n", CLEAVE_VERSION);
+		return 0;
+	}
+	if (argc >= 2 && argv[1][0] == '-') {
+		fprintf(stderr, "cleave-ticket: unknown option %s (see --help)\n", argv[1]);
+		return 2;
 	}
 	if (argc == 3 && strcmp(argv[1], "keygen") == 0)
 		return cmd_keygen(argv[2], 1);

@@ -2,6 +2,8 @@
  * Bridge socket server. The caller class comes only from the kernel (SO_PEERCRED at accept),
  * never from the message. A malformed message gets an error reply and changes nothing; a peer
  * that sends garbage cannot make the server block, allocate, or read past its 4 KiB buffer.
+ * Peers that connect and stay silent cannot fill the table either: other callers have a cap
+ * and an idle timeout, and a newcomer evicts the longest-idle one (see bridge_server.h).
  */
 #include "bridge_server.h"
 
@@ -11,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hypercall-bridge/lib/bridge_msg.h"
@@ -28,6 +31,7 @@ bridge_server_open(struct bridge_server *s, const char *path, uid_t agent_uid)
 	for (int i = 0; i < BRIDGE_MAX_CONNS; i++)
 		s->conn_fd[i] = -1;
 	s->agent_uid = agent_uid;
+	s->idle_ms = (uint64_t)BRIDGE_IDLE_DEFAULT * 1000;
 	if (str_copy(sa.sun_path, sizeof(sa.sun_path), path) != 0 ||
 	    str_copy(s->path, sizeof(s->path), path) != 0)
 		return -ENAMETOOLONG;
@@ -49,29 +53,102 @@ bridge_server_open(struct bridge_server *s, const char *path, uid_t agent_uid)
 	return 0;
 }
 
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+conn_close(struct bridge_server *s, int slot, const char *why)
+{
+	log_debug("cleave-hv: bridge connection closed (%s)", why);
+	close(s->conn_fd[slot]);
+	s->conn_fd[slot] = -1;
+}
+
+/* Of two slots (-1: none), the one silent for longer. */
+static int
+older(const struct bridge_server *s, int a, int b)
+{
+	return a < 0 || (b >= 0 && s->conn_used[b] < s->conn_used[a]) ? b : a;
+}
+
+/*
+ * A slot for a new connection of class who, or -1. Other callers never take a slot from the
+ * agent: past their cap, or with the table full, they evict the longest-idle other caller.
+ * The agent takes a free slot, else the longest-idle other caller's, else its own oldest.
+ */
+static int
+pick_slot(struct bridge_server *s, enum dispatch_caller who)
+{
+	int free_slot = -1, others = 0, lru_other = -1, lru_agent = -1, victim;
+
+	for (int i = 0; i < BRIDGE_MAX_CONNS; i++) {
+		if (s->conn_fd[i] < 0) {
+			free_slot = free_slot < 0 ? i : free_slot;
+		} else if (s->conn_caller[i] == CALLER_HOST_OTHER) {
+			others++;
+			lru_other = older(s, lru_other, i);
+		} else {
+			lru_agent = older(s, lru_agent, i);
+		}
+	}
+	if (who == CALLER_HOST_OTHER && (others >= BRIDGE_OTHER_MAX || free_slot < 0))
+		victim = lru_other;
+	else if (free_slot >= 0)
+		return free_slot;
+	else
+		victim = lru_other >= 0 ? lru_other : lru_agent;
+	if (victim >= 0)
+		conn_close(s, victim, "the longest idle, for a new caller");
+	return victim;
+}
+
 static void
 accept_one(struct bridge_server *s)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	int slot = -1;
+	enum dispatch_caller who;
+	int slot;
 
 	if (fd < 0)
 		return;
-	for (int i = 0; i < BRIDGE_MAX_CONNS && slot < 0; i++)
-		if (s->conn_fd[i] < 0)
-			slot = i;
-	if (slot < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-		log_warn("cleave-hv: bridge connection refused (%s)",
-			 slot < 0 ? "too many connections" : "no peer credentials");
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		log_warn("cleave-hv: bridge connection refused (no peer credentials)");
+		close(fd);
+		return;
+	}
+	who = cred.uid == s->agent_uid ? CALLER_AGENT : CALLER_HOST_OTHER;
+	slot = pick_slot(s, who);
+	if (slot < 0) {
+		log_warn("cleave-hv: bridge connection refused (too many connections)");
 		close(fd);
 		return;
 	}
 	s->conn_fd[slot] = fd;
-	s->conn_caller[slot] = cred.uid == s->agent_uid ? CALLER_AGENT : CALLER_HOST_OTHER;
+	s->conn_caller[slot] = who;
+	s->conn_seen[slot] = mono_ms();
+	s->conn_used[slot] = ++s->uses;
 	log_debug("cleave-hv: bridge connection from pid %ld uid %u (%s)", (long)cred.pid,
-		  (unsigned)cred.uid, cred.uid == s->agent_uid ? "agent" : "other");
+		  (unsigned)cred.uid, who == CALLER_AGENT ? "agent" : "other");
+}
+
+/* Closes other callers' connections that have been silent for longer than idle_ms. */
+static void
+close_idle(struct bridge_server *s)
+{
+	uint64_t now = mono_ms();
+
+	for (int i = 0; i < BRIDGE_MAX_CONNS; i++)
+		if (s->conn_fd[i] >= 0 && s->conn_caller[i] == CALLER_HOST_OTHER &&
+		    now - s->conn_seen[i] > s->idle_ms)
+			conn_close(s, i, "idle");
 }
 
 /* Answers one message on connection slot; returns -1 when the connection should close. */
@@ -91,6 +168,8 @@ serve_one(struct bridge_server *s, int slot, struct dispatch *d)
 
 	if (n <= 0)
 		return n == 0 || (errno != EAGAIN && errno != EINTR) ? -1 : 0;
+	s->conn_seen[slot] = mono_ms();
+	s->conn_used[slot] = ++s->uses;
 	memset(&rh, 0, sizeof(rh));
 	rh.abi_major = CLV_ABI_MAJOR;
 	rh.kind = CLV_MSG_REPLY;
@@ -157,11 +236,10 @@ bridge_server_poll(struct bridge_server *s, struct dispatch *d, int timeout_ms)
 	for (int i = 1; i < k; i++) {
 		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		if (serve_one(s, map[i], d) != 0) {
-			close(s->conn_fd[map[i]]);
-			s->conn_fd[map[i]] = -1;
-		}
+		if (serve_one(s, map[i], d) != 0)
+			conn_close(s, map[i], "by the peer, or a reply it does not read");
 	}
+	close_idle(s);
 	if (pfd[0].revents & POLLIN)
 		accept_one(s);
 	return 0;

@@ -84,46 +84,57 @@ h_pin(void *ctx, struct dispatch_call *c)
 	return trust_pin(&h->trust, c->in, device);
 }
 
-/* Checks and durably accepts a ticket of type want; CLV_OK or the refusal. */
+/* Checks a ticket of type want; CLV_OK or the refusal (logged). Changes nothing. */
 static int
-accept_ticket(struct hv *h, const struct dispatch_call *c, uint16_t want, struct ticket *tk)
+check_ticket(struct hv *h, const struct dispatch_call *c, uint16_t want, struct ticket *tk)
 {
 	int r = trust_check_ticket(&h->trust, c->in, c->in_len, want, h->clock() / 1000, tk);
 
-	if (r != CLV_OK) {
+	if (r != CLV_OK)
 		log_warn("cleave-hv: %s ticket refused (%d)", ticket_type_name(want), r);
-		return r;
-	}
-	return trust_accept(&h->trust, tk) == 0 ? CLV_OK : CLV_E_IO;
+	return r;
 }
 
+/* The lease end and its counter become durable in one write: a crash keeps both or neither. */
 static int64_t
 h_lease(void *ctx, struct dispatch_call *c)
 {
 	struct hv *h = ctx;
 	struct ticket tk;
-	int r = accept_ticket(h, c, TICKET_LEASE, &tk);
+	uint64_t before = h->trust.lease_until;
+	int r = check_ticket(h, c, TICKET_LEASE, &tk);
 
 	if (r != CLV_OK)
 		return r;
 	h->trust.lease_until = tk.args[0];
-	return trust_save(&h->trust) == 0 ? CLV_OK : CLV_E_IO;
+	if (trust_accept(&h->trust, &tk, NULL) != 0) {
+		h->trust.lease_until = before;
+		return CLV_E_IO;
+	}
+	return CLV_OK;
 }
 
+/* Like the lease: the policy and the ticket counter become durable in one write. */
 static int64_t
 h_policy(void *ctx, struct dispatch_call *c)
 {
 	struct hv *h = ctx;
 	struct ticket tk;
-	int r = accept_ticket(h, c, TICKET_POLICY, &tk);
+	uint64_t before[4];
+	int r = check_ticket(h, c, TICKET_POLICY, &tk);
 
 	if (r != CLV_OK)
 		return r;
+	memcpy(before, h->trust.policy, sizeof(before));
 	memcpy(h->trust.policy, tk.args, sizeof(h->trust.policy));
+	if (trust_accept(&h->trust, &tk, NULL) != 0) {
+		memcpy(h->trust.policy, before, sizeof(before));
+		return CLV_E_IO;
+	}
 	log_info("cleave-hv: policy v%llu: lock after %llu s offline, wipe after %llu s",
 		 (unsigned long long)tk.args[3], (unsigned long long)tk.args[0],
 		 (unsigned long long)tk.args[1]);
-	return trust_save(&h->trust) == 0 ? CLV_OK : CLV_E_IO;
+	return CLV_OK;
 }
 
 static int64_t

@@ -44,6 +44,11 @@ struct hv {
 	char guest_path[PATH_MAX];
 	size_t ram_bytes;
 	int kvm;
+	/* Follow-up work of orders (orders.c), retried by hv_orders_tick until it succeeds. */
+	uint64_t retry_ms;    /* backoff of a journaled order that failed; 0: none failing */
+	uint64_t retry_at;    /* when to run it again (h->clock) */
+	int vm_due;           /* the VM should run (after an unlock or a wipe) */
+	uint64_t vm_retry_at; /* when to try starting it again; 0: not failing */
 };
 
 /*
@@ -63,8 +68,18 @@ int hv_orders_open(struct hv *h, uint64_t volume_mib);
 void hv_orders_close(struct hv *h);
 /* Registers the guest's disk calls: shared page, block read/write, heartbeat (block.c). */
 void hv_block_register(struct hv *h);
-/* Finishes an interrupted wipe, if any (called by hv_orders_open). */
-int hv_resume_wipe(struct hv *h);
+/*
+ * Finishes the order a crash interrupted, if any (the journal in the trust state, or a wipe
+ * intent in the volume headers), before anything else (called by hv_orders_open). An order
+ * that fails again stays journaled for hv_orders_tick. 0, or -errno when it cannot be journaled.
+ */
+int hv_resume_order(struct hv *h);
+/*
+ * The main loop's periodic work (about every 200 ms): retries a journaled order that failed
+ * (backoff 1 s doubling to 64 s, logged once) and a VM start that failed (every 5 s), then
+ * enforces the offline policy (hv_lease_check).
+ */
+void hv_orders_tick(struct hv *h);
 
 /*
  * The corporate VM (vm.c). hv_vm_boot creates and starts it when KVM is available and the

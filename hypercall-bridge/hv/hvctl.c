@@ -27,10 +27,14 @@
 #include "util.h"
 #include "wire.h"
 
+#ifndef CLEAVE_VERSION
+#define CLEAVE_VERSION "0.1.0"
+#endif
+
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: cleave-hvctl --socket PATH COMMAND\n"
+	fprintf(f, "usage: cleave-hvctl --socket PATH COMMAND   (or --help, --version)\n"
 		   "  status                          state, key epoch, counters, lease\n"
 		   "  attest NONCE_HEX                a signed attestation (base64)\n"
 		   "  pubkey [--pem]                  the hypervisor's identity key (base64, or "
@@ -438,43 +442,79 @@ cmd_console(const char *sock, const char *csock)
 	return rc;
 }
 
-int
-main(int argc, char **argv)
+/* 1 for the options that take a value (said "missing value" when given last). */
+static int
+option_takes_value(const char *a)
 {
-	const char *sock = NULL, *ticket = NULL, *rout = NULL, *cmd = NULL, *args[2] = {0};
-	const char *csock = NULL;
-	struct bridge_client c;
-	uint8_t buf[CLV_MSG_PAYLOAD_MAX];
-	size_t n, na = 0;
-	int st, rc;
+	return strcmp(a, "--socket") == 0 || strcmp(a, "--ticket") == 0 ||
+	       strcmp(a, "--receipt-out") == 0 || strcmp(a, "--console-socket") == 0;
+}
 
+struct cli {
+	const char *sock, *ticket, *rout, *cmd, *csock, *args[2];
+	size_t na;
+};
+
+/* Reads the command line into l: -1 to go on, else the exit code (help, version, misuse). */
+static int
+parse_args(int argc, char **argv, struct cli *l)
+{
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			return 0;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("cleave-hvctl %s\n", CLEAVE_VERSION);
+			return 0;
 		} else if (strcmp(a, "--socket") == 0 && v) {
-			sock = v, i++;
+			l->sock = v, i++;
 		} else if (strcmp(a, "--ticket") == 0 && v) {
-			ticket = v, i++;
+			l->ticket = v, i++;
 		} else if (strcmp(a, "--receipt-out") == 0 && v) {
-			rout = v, i++;
+			l->rout = v, i++;
 		} else if (strcmp(a, "--console-socket") == 0 && v) {
-			csock = v, i++;
-		} else if (cmd == NULL) {
-			cmd = a;
-		} else if (na < 2) {
-			args[na++] = a;
+			l->csock = v, i++;
+		} else if (a[0] == '-' && strcmp(a, "--pem") != 0) {
+			/* --pem is pubkey's flag; anything else with a dash we do not know. */
+			fprintf(stderr, "cleave-hvctl: %s %s (see --help)\n",
+				option_takes_value(a) ? "missing value for" : "unknown option", a);
+			return 2;
+		} else if (l->cmd == NULL) {
+			l->cmd = a;
+		} else if (l->na < 2) {
+			l->args[l->na++] = a;
 		} else {
 			usage(stderr);
 			return 2;
 		}
 	}
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli l = {0};
+	const char *sock, *ticket, *rout, *cmd, **args = l.args;
+	struct bridge_client c;
+	uint8_t buf[CLV_MSG_PAYLOAD_MAX];
+	size_t n, na;
+	int st, rc = parse_args(argc, argv, &l);
+
+	if (rc >= 0)
+		return rc;
+	sock = l.sock, ticket = l.ticket, rout = l.rout, cmd = l.cmd, na = l.na;
 	if (cmd != NULL && strcmp(cmd, "console") == 0 && na == 0 &&
-	    (sock != NULL || csock != NULL))
-		return cmd_console(sock, csock);
-	if (sock == NULL || cmd == NULL) {
+	    (sock != NULL || l.csock != NULL))
+		return cmd_console(sock, l.csock);
+	if (sock == NULL && cmd != NULL) {
+		fprintf(stderr, "cleave-hvctl: --socket PATH is required: cleave-hv's bridge "
+				"socket (by default hv.sock in its --state directory)\n");
+		return 2;
+	}
+	if (cmd == NULL) {
 		usage(stderr);
 		return 2;
 	}

@@ -24,6 +24,7 @@
 #include <openssl/params.h>
 
 #include "crypto.h"
+#include "durable.h"
 #include "log.h"
 
 #define ROOT_NAME_CAP 48
@@ -87,66 +88,21 @@ root_name(char *dst, size_t cap, uint64_t epoch, const char *suffix)
 	return 0;
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int
 keys_root_create(int dirfd, uint64_t epoch)
 {
-	char name[ROOT_NAME_CAP], tmp[ROOT_NAME_CAP];
+	char name[ROOT_NAME_CAP];
 	struct keys_secret *key = NULL;
-	int fd = -1, err;
+	int err;
 
-	if ((err = root_name(name, sizeof(name), epoch, "")) != 0 ||
-	    (err = root_name(tmp, sizeof(tmp), epoch, ".tmp")) != 0)
+	if ((err = root_name(name, sizeof(name), epoch, "")) != 0)
 		return err;
 	if ((err = keys_secret_new(KEYS_ROOT_LEN, &key)) != 0)
 		return err;
-	if (crypto_random(key->p, KEYS_ROOT_LEN) != 0) {
+	if (crypto_random(key->p, KEYS_ROOT_LEN) != 0)
 		err = -EIO;
-		goto out;
-	}
-	if (unlinkat(dirfd, tmp, 0) != 0 && errno != ENOENT) {
-		err = -errno;
-		goto fail;
-	}
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = -errno;
-		goto fail;
-	}
-	if (fchmod(fd, 0600) != 0 || (err = write_all(fd, key->p, KEYS_ROOT_LEN)) != 0 ||
-	    fsync(fd) != 0) {
-		err = err != 0 ? err : -errno;
-		goto fail;
-	}
-	close(fd);
-	fd = -1;
-	if (renameat(dirfd, tmp, dirfd, name) != 0 || fsync(dirfd) != 0) {
-		err = -errno;
-		goto fail;
-	}
-	goto out;
-fail:
-	log_errno(-err, "keys: cannot create root key %s", name);
-	if (fd >= 0)
-		close(fd);
-	unlinkat(dirfd, tmp, 0);
-out:
+	else
+		err = durable_replace(dirfd, name, key->p, KEYS_ROOT_LEN);
 	keys_secret_free(key);
 	return err;
 }
@@ -221,6 +177,7 @@ static int
 root_scrub(int dirfd, const char *name)
 {
 	uint8_t junk[KEYS_ROOT_LEN];
+	ssize_t w;
 	int fd, err = 0;
 
 	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -228,7 +185,11 @@ root_scrub(int dirfd, const char *name)
 		return errno == ENOENT ? 0 : -errno;
 	if (crypto_random(junk, sizeof(junk)) != 0)
 		err = -EIO;
-	else if ((err = write_all(fd, junk, sizeof(junk))) == 0 && fdatasync(fd) != 0)
+	if (err == 0)
+		err = durable_step(name);
+	if (err == 0 && (w = pwrite(fd, junk, sizeof(junk), 0)) != (ssize_t)sizeof(junk))
+		err = w < 0 ? -errno : -EIO;
+	if (err == 0 && fdatasync(fd) != 0)
 		err = -errno;
 	close(fd);
 	return err;
@@ -246,13 +207,13 @@ keys_root_destroy(int dirfd, uint64_t epoch)
 		log_errno(-err, "keys: cannot overwrite root key %s", name);
 		return err;
 	}
-	if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) {
-		err = -errno;
+	if ((err = durable_step(name)) != 0 || (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)) {
+		err = err != 0 ? err : -errno;
 		log_errno(-err, "keys: cannot unlink root key %s", name);
 		return err;
 	}
-	if (fsync(dirfd) != 0) {
-		err = -errno;
+	if ((err = durable_step("directory sync")) != 0 || fsync(dirfd) != 0) {
+		err = err != 0 ? err : -errno;
 		log_errno(-err, "keys: cannot sync state dir after removing %s", name);
 		return err;
 	}

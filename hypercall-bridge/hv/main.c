@@ -19,6 +19,10 @@
 #include "log.h"
 #include "util.h"
 
+#ifndef CLEAVE_VERSION
+#define CLEAVE_VERSION "0.1.0"
+#endif
+
 static volatile sig_atomic_t stop;
 
 static void
@@ -34,14 +38,17 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: cleave-hv --state DIR [--socket PATH] [--agent-uid UID] [--guest FILE]\n"
 		"                 [--memory MiB] [--volume-size MiB] [--log-level LEVEL]\n"
-		"                 [--console-socket PATH]\n"
+		"                 [--console-socket PATH] [--bridge-idle SECONDS] [--version]\n"
 		"\n"
 		"The thin hypervisor of Cleave's corporate half. DIR is its private state (mode\n"
-		"0700): identity key, trust state, corporate volume. The bridge socket (default\n"
-		"DIR/hv.sock) takes management calls only from --agent-uid (default: our uid).\n"
-		"The console socket (default DIR/console.sock) is the corporate half's screen:\n"
-		"the guest's serial console, attached with `cleave-hvctl console`. Only\n"
-		"cleave-hv's own user may attach, one client at a time; what it shows is kept\n"
+		"0700, created when missing): identity key, trust state, corporate volume. The\n"
+		"bridge socket (default DIR/hv.sock) takes management calls only from\n"
+		"--agent-uid (default: our uid); other callers get discovery and status, hold at\n"
+		"most 12 connections (4 stay for the agent), each closed after --bridge-idle\n"
+		"seconds of silence (default 30). The console socket (default console.sock\n"
+		"beside the bridge socket) is the corporate half's screen: the guest's serial\n"
+		"console, attached with `cleave-hvctl console`. Only cleave-hv's own user may\n"
+		"attach, one client at a time; what it shows is kept\n"
 		"only in memory (a 4 KiB scrollback, erased on lock and wipe).\n");
 }
 
@@ -72,112 +79,196 @@ default_guest(char *out, size_t cap)
 	snprintf(out, cap, "%s/../guest/guest.bin", exe);
 }
 
-int
-main(int argc, char **argv)
+struct opts {
+	const char *state, *sock, *guest, *csock;
+	unsigned long uid, mem, vol, idle;
+	enum log_level lvl;
+};
+
+/* Sets the option a to v; 0, or -1 when a takes no such value. */
+static int
+set_opt(struct opts *o, const char *a, const char *v)
 {
-	const char *state = NULL, *sock = NULL, *guest = NULL, *csock = NULL;
-	unsigned long uid = getuid(), mem = 64, vol = 256;
-	char sockbuf[PATH_MAX], csockbuf[PATH_MAX], guestbuf[PATH_MAX], config[128];
-	enum log_level lvl = LOG_LVL_INFO;
-	struct bridge_server srv;
-	struct hv h;
-	int r;
+	if (strcmp(a, "--state") == 0)
+		o->state = v;
+	else if (strcmp(a, "--socket") == 0)
+		o->sock = v;
+	else if (strcmp(a, "--console-socket") == 0)
+		o->csock = v;
+	else if (strcmp(a, "--guest") == 0)
+		o->guest = v;
+	else if (strcmp(a, "--agent-uid") == 0)
+		return parse_uint(v, 0, 1u << 30, &o->uid);
+	else if (strcmp(a, "--memory") == 0)
+		return parse_uint(v, 2, 4096, &o->mem);
+	else if (strcmp(a, "--volume-size") == 0)
+		return parse_uint(v, 4, 1u << 20, &o->vol);
+	else if (strcmp(a, "--bridge-idle") == 0)
+		return parse_uint(v, 1, 86400, &o->idle);
+	else if (strcmp(a, "--log-level") == 0)
+		return log_level_parse(v, &o->lvl);
+	return 0;
+}
+
+/* 0 to run, 1 when done (help, version), 2 on a usage error (said on stderr). */
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	static const char *const known[] = {
+		"--state",  "--socket",      "--console-socket", "--guest",     "--agent-uid",
+		"--memory", "--volume-size", "--bridge-idle",    "--log-level",
+	};
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int found = 0;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
-			return 0;
+			return 1;
 		}
-		if (v == NULL) {
-			fprintf(stderr, "cleave-hv: %s needs a value (see --help)\n", a);
+		if (strcmp(a, "--version") == 0) {
+			printf("cleave-hv %s\n", CLEAVE_VERSION);
+			return 1;
+		}
+		for (size_t k = 0; k < ARRAY_SIZE(known); k++)
+			found |= strcmp(a, known[k]) == 0;
+		if (!found) {
+			fprintf(stderr, "cleave-hv: unknown option %s (see --help)\n", a);
+			return 2;
+		}
+		if (v == NULL || set_opt(o, a, v) != 0) {
+			fprintf(stderr, "cleave-hv: %s needs a valid value (see --help)\n", a);
 			return 2;
 		}
 		i++;
-		if (strcmp(a, "--state") == 0)
-			state = v;
-		else if (strcmp(a, "--socket") == 0)
-			sock = v;
-		else if (strcmp(a, "--console-socket") == 0)
-			csock = v;
-		else if (strcmp(a, "--guest") == 0)
-			guest = v;
-		else if (strcmp(a, "--agent-uid") == 0 && parse_uint(v, 0, 1u << 30, &uid) == 0)
-			;
-		else if (strcmp(a, "--memory") == 0 && parse_uint(v, 2, 4096, &mem) == 0)
-			;
-		else if (strcmp(a, "--volume-size") == 0 && parse_uint(v, 4, 1u << 20, &vol) == 0)
-			;
-		else if (strcmp(a, "--log-level") == 0 && log_level_parse(v, &lvl) == 0)
-			;
-		else {
-			fprintf(stderr, "cleave-hv: bad option or value: %s %s (see --help)\n", a,
-				v);
-			return 2;
-		}
 	}
-	if (state == NULL) {
-		usage(stderr);
+	if (o->state == NULL) {
+		fprintf(stderr, "cleave-hv: --state DIR is required (see --help)\n");
 		return 2;
 	}
-	log_set_level(lvl);
-	umask(077);
-	if (sock == NULL) {
-		snprintf(sockbuf, sizeof(sockbuf), "%s/hv.sock", state);
-		sock = sockbuf;
+	return 0;
+}
+
+/*
+ * Creates the state directory (mode 0700) when it is missing; its parent must exist. An
+ * existing one is left as it is: hv_open refuses it unless it is private.
+ */
+static int
+state_dir_make(const char *dir)
+{
+	if (mkdir(dir, 0700) == 0) {
+		log_info("cleave-hv: created the state directory %s (mode 0700)", dir);
+		return 0;
 	}
-	if (csock == NULL) {
-		snprintf(csockbuf, sizeof(csockbuf), "%s/console.sock", state);
-		csock = csockbuf;
+	if (errno == EEXIST)
+		return 0;
+	log_errno(errno, "cleave-hv: cannot create the state directory %s", dir);
+	return -1;
+}
+
+/* The console socket's default, beside the bridge socket (cleave-hvctl uses the same rule). */
+static void
+default_console(const char *sock, char *out, size_t cap)
+{
+	const char *slash = strrchr(sock, '/');
+
+	snprintf(out, cap, "%.*s/console.sock", slash != NULL ? (int)(slash - sock) : 1,
+		 slash != NULL ? sock : ".");
+}
+
+/* Fills the paths the command line left out: bridge and console sockets, guest image. */
+static void
+paths_default(struct opts *o, char sock[PATH_MAX], char csock[PATH_MAX], char guest[PATH_MAX])
+{
+	if (o->sock == NULL) {
+		snprintf(sock, PATH_MAX, "%s/hv.sock", o->state);
+		o->sock = sock;
 	}
-	if (guest == NULL) {
-		default_guest(guestbuf, sizeof(guestbuf));
-		guest = guestbuf;
+	if (o->csock == NULL) {
+		default_console(o->sock, csock, PATH_MAX);
+		o->csock = csock;
 	}
-	snprintf(config, sizeof(config), "cleave-vm v1 memory=%luM vcpus=1 volume=%luM", mem, vol);
-	r = hv_open(&h, state, guest, config, NULL);
-	if (r != 0)
-		return 1;
-	r = hv_orders_open(&h, vol);
-	/*
-	 * The console opens before the VM boots, so that the boot banner reaches the scrollback.
-	 * Like a VM that cannot start, a console that cannot open must not stop cleave-hv: a
-	 * remote wipe must still be possible. Console input goes to the guest (hv_vm_feed).
-	 */
-	if (r == 0 && console_open(csock, geteuid(), hv_vm_feed, &h, &h.console) != 0)
+	if (o->guest == NULL) {
+		default_guest(guest, PATH_MAX);
+		o->guest = guest;
+	}
+}
+
+/*
+ * Opens the volume (finishing an interrupted order), the console, the VM and the bridge. The
+ * console opens before the VM boots, so that the boot banner reaches the scrollback. Like a VM
+ * that cannot start, a console that cannot open must not stop cleave-hv: a remote wipe must
+ * still be possible. Console input goes to the guest (hv_vm_feed). 0 or -errno.
+ */
+static int
+serve_open(struct hv *h, const struct opts *o, struct bridge_server *srv)
+{
+	int r = hv_orders_open(h, o->vol);
+
+	if (r == 0 && console_open(o->csock, geteuid(), hv_vm_feed, h, &h->console) != 0)
 		log_warn("cleave-hv: serving without a console");
-	if (r == 0 && hv_vm_boot(&h, mem) != 0)
+	if (r == 0 && hv_vm_boot(h, o->mem) != 0)
 		log_warn("cleave-hv: serving orders without a running corporate VM");
-	if (r == 0 && !h.kvm)
-		console_set_status(h.console, "[cleave-hv] no corporate VM on this machine "
-					      "(/dev/kvm cannot be opened): nothing to show");
+	if (r == 0 && !h->kvm)
+		console_set_status(h->console, "[cleave-hv] no corporate VM on this machine "
+					       "(/dev/kvm cannot be opened): nothing to show");
 	if (r == 0)
-		r = bridge_server_open(&srv, sock, (uid_t)uid);
-	if (r != 0) {
-		hv_vm_destroy(&h);
-		console_close(h.console);
-		h.console = NULL;
-		hv_orders_close(&h);
-		hv_close(&h);
+		r = bridge_server_open(srv, o->sock, (uid_t)o->uid);
+	srv->idle_ms = (uint64_t)o->idle * 1000;
+	return r;
+}
+
+static void
+serve_close(struct hv *h)
+{
+	hv_vm_destroy(h); /* the vCPU is gone: nothing writes to the console any more */
+	console_close(h->console);
+	h->console = NULL;
+	hv_orders_close(h);
+	hv_close(h);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = {.uid = getuid(),
+			 .mem = 64,
+			 .vol = 256,
+			 .idle = BRIDGE_IDLE_DEFAULT,
+			 .lvl = LOG_LVL_INFO};
+	char sockbuf[PATH_MAX], csockbuf[PATH_MAX], guestbuf[PATH_MAX], config[128];
+	struct bridge_server srv;
+	struct hv h;
+	int r = parse_args(argc, argv, &o);
+
+	if (r != 0)
+		return r == 1 ? 0 : 2;
+	log_set_level(o.lvl);
+	umask(077);
+	if (state_dir_make(o.state) != 0)
+		return 1;
+	paths_default(&o, sockbuf, csockbuf, guestbuf);
+	snprintf(config, sizeof(config), "cleave-vm v1 memory=%luM vcpus=1 volume=%luM", o.mem,
+		 o.vol);
+	if (hv_open(&h, o.state, o.guest, config, NULL) != 0)
+		return 1;
+	if (serve_open(&h, &o, &srv) != 0) {
+		serve_close(&h);
 		return 1;
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s", state, sock, uid,
-		 h.console != NULL ? csock : "none");
+	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s", o.state, o.sock,
+		 o.uid, h.console != NULL ? o.csock : "none");
 	while (!stop) {
 		if (bridge_server_poll(&srv, &h.d, 200) != 0)
 			break;
-		hv_lease_check(&h);
+		hv_orders_tick(&h);
 	}
 	log_info("cleave-hv: shutting down");
 	bridge_server_close(&srv);
-	hv_vm_destroy(&h); /* the vCPU is gone: nothing writes to the console any more */
-	console_close(h.console);
-	h.console = NULL;
-	hv_orders_close(&h);
-	hv_close(&h);
+	serve_close(&h);
 	return 0;
 }

@@ -1,27 +1,33 @@
 /*
- * The orders cleave-hv carries out on the corporate volume: lock, unlock, rekey and wipe. Each
- * takes a server ticket, which must pass the trust checks and have its counter made durable
- * before anything changes; each answers with a signed receipt saying what was done and which
- * checks passed. A wipe records its intent (and its ticket) before the first destructive step,
- * so a crash at any point is finished by the next start. The VM is stopped (lock) or destroyed
- * with its RAM zeroed (wipe) before any key is touched;
- * receipts claim VM_STOPPED and RAM_ZEROED only when a VM was running and was stopped.
+ * The orders cleave-hv carries out on the corporate volume: lock, unlock, rekey and wipe (also
+ * for retire tickets), from a server ticket or decided by cleave-hv itself (offline policy,
+ * failed unlocks). Every order goes through one journal in the trust state: accepting a ticket
+ * makes its counter and the order durable in one write, and the order's receipt replaces the
+ * journal in one write. Every step in between is idempotent, so a restart that finds the
+ * journal carries the order out and signs its one receipt, whatever the kill point, and a step
+ * that fails on a disk error is retried from the main loop. The VM is stopped (lock) or
+ * destroyed with its RAM zeroed (wipe) before any key is touched; receipts claim VM_STOPPED
+ * and RAM_ZEROED only when a VM was running and was stopped.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "console.h"
-#include "fileio.h"
+#include "durable.h"
 #include "hv.h"
 #include "log.h"
 #include "util.h"
 #include "volume.h"
 
-#define VOLUME_NAME "corporate"
+#define VOLUME_NAME    "corporate"
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS   64000
+#define WIPE_DONE_CHECKS                                                                           \
+	(CHECK_INTENT_RECORDED | CHECK_ROOT_EPOCH_DESTROYED | CHECK_HEADERS_ERASED |               \
+	 CHECK_OLD_KEY_REJECTED | CHECK_KEYS_ZEROED | CHECK_FRESH_VOLUME)
 
 static uint16_t
 hv_state_of(struct hv *h)
@@ -33,19 +39,20 @@ hv_state_of(struct hv *h)
 	return (uint16_t)vi.state;
 }
 
-/*
- * Fault injection for the crash tests: when CLEAVE_HV_FAULT names this point, cleave-hv
- * kills itself with SIGKILL there, exactly as a crash or a power cut would stop it.
- */
-static void
-fault_point(const char *name)
+static int
+is_wipe(uint16_t type)
 {
-	const char *f = getenv("CLEAVE_HV_FAULT");
+	return type == TICKET_WIPE || type == TICKET_RETIRE || type == RECEIPT_AUTO_WIPE;
+}
 
-	if (f != NULL && strcmp(f, name) == 0) {
-		log_warn("cleave-hv: CLEAVE_HV_FAULT=%s: killing ourselves here", name);
-		raise(SIGKILL);
-	}
+static const char *
+order_name(uint16_t type)
+{
+	const char *n = ticket_type_name(type);
+
+	if (n != NULL)
+		return n;
+	return type == RECEIPT_AUTO_LOCK ? "auto-lock" : "auto-wipe";
 }
 
 /* Runs fn on the volume with the vCPU's disk calls held off (vol_lock). */
@@ -60,67 +67,80 @@ vol_change(struct hv *h, int (*fn)(struct volume *))
 	return r;
 }
 
-/* Wipe step 1 (intent, keys dropped) under vol_lock: the VM may still be running. */
-static int
-wipe_begin(struct hv *h, const uint8_t hash[32])
-{
-	int r;
-
-	pthread_mutex_lock(&h->vol_lock);
-	r = volume_wipe_begin(h->vol, hash);
-	pthread_mutex_unlock(&h->vol_lock);
-	return r;
-}
-
-/* Starts a receipt for ticket tk (raw bytes for the hash). */
+/* A journal entry for an order of type from ticket (NULL: autonomous, bound to intent). */
 static void
-receipt_start(struct hv *h, struct receipt *rc, const struct ticket *tk, const uint8_t *raw)
+order_new(struct hv *h, struct trust_order *o, uint16_t type, const uint8_t *ticket,
+	  const uint8_t intent[32])
 {
-	memset(rc, 0, sizeof(*rc));
-	rc->type = tk->type;
-	str_copy(rc->command_id, sizeof(rc->command_id), tk->command_id);
-	crypto_sha256(raw, TICKET_LEN, rc->ticket_hash);
-	rc->ticket_counter = tk->counter;
-	rc->epoch_before = h->key_epoch;
-	rc->started_ms = h->clock();
+	memset(o, 0, sizeof(*o));
+	o->type = type;
+	hv_state_of(h);
+	o->epoch_before = h->key_epoch;
+	o->started_ms = h->clock();
+	if (ticket != NULL) {
+		memcpy(o->ticket, ticket, TICKET_LEN);
+		crypto_sha256(ticket, TICKET_LEN, o->intent);
+	} else {
+		memcpy(o->intent, intent, 32);
+	}
 }
 
-/* Finishes, signs and returns the receipt through c. */
-static int64_t
-receipt_finish(struct hv *h, struct receipt *rc, int32_t result, struct dispatch_call *c)
+/* Starts the receipt of the journaled order (the same fields after any restart). */
+static void
+receipt_start(struct hv *h, struct receipt *rc)
 {
+	const struct trust_order *o = &h->trust.order;
+	struct ticket tk;
+
+	memset(rc, 0, sizeof(*rc));
+	rc->type = o->type;
+	if (o->type != RECEIPT_AUTO_LOCK && o->type != RECEIPT_AUTO_WIPE &&
+	    ticket_decode(o->ticket, TICKET_LEN, &tk) == 0) {
+		str_copy(rc->command_id, sizeof(rc->command_id), tk.command_id);
+		memcpy(rc->ticket_hash, o->intent, sizeof(rc->ticket_hash));
+		rc->ticket_counter = tk.counter;
+	} else {
+		rc->ticket_counter = h->trust.counter; /* auto types: the highest accepted so far */
+	}
+	rc->epoch_before = o->epoch_before;
+	rc->started_ms = o->started_ms;
+}
+
+/*
+ * Signs the receipt, keeps it and clears the journal in one durable write (flags: see
+ * trust_receipt), and returns it through c. CLV_E_IO when that write failed: the journal
+ * stays, and the order is run again later.
+ */
+static int64_t
+receipt_finish(struct hv *h, struct receipt *rc, int32_t result, struct dispatch_call *c,
+	       unsigned flags)
+{
+	uint8_t out[RECEIPT_LEN];
+
 	rc->result = result;
 	rc->header_state = hv_state_of(h);
 	rc->epoch_after = h->key_epoch;
 	rc->finished_ms = h->clock();
 	h->state = rc->header_state;
-	if (c->out_cap < RECEIPT_LEN || trust_receipt(&h->trust, rc, c->out) != 0)
+	if (trust_receipt(&h->trust, rc, out, flags) != 0)
 		return CLV_E_IO;
-	c->out_len = RECEIPT_LEN;
-	return CLV_OK;
-}
-
-static int
-take_ticket(struct hv *h, struct dispatch_call *c, uint16_t type, struct ticket *tk)
-{
-	int r = trust_check_ticket(&h->trust, c->in, c->in_len, type, h->clock() / 1000, tk);
-
-	if (r != CLV_OK) {
-		log_warn("cleave-hv: %s refused: bad ticket", ticket_type_name(type));
-		return r;
+	if (c->out != NULL && c->out_cap >= RECEIPT_LEN) {
+		memcpy(c->out, out, RECEIPT_LEN);
+		c->out_len = RECEIPT_LEN;
 	}
-	return trust_accept(&h->trust, tk) == 0 ? CLV_OK : CLV_E_IO;
+	return CLV_OK;
 }
 
 /*
  * Locks the corporate half: the vCPU stops before the keys go, so the guest never runs without
- * its disk. Records the checks in rc; returns volume_lock's result.
+ * its disk. Records the checks in rc; returns volume_lock's result (a no-op when locked).
  */
 static int
 lock_run(struct hv *h, struct receipt *rc)
 {
 	int r;
 
+	h->vm_due = 0;
 	if (h->vm != NULL) {
 		rc->checks_run |= CHECK_VM_STOPPED;
 		if (hv_vm_pause(h) == 1)
@@ -135,114 +155,35 @@ lock_run(struct hv *h, struct receipt *rc)
 	return r;
 }
 
-static int64_t
-h_lock(void *ctx, struct dispatch_call *c)
+/* Unlocks (a no-op when already unlocked with keys); the VM resumes after the receipt. */
+static int
+unlock_run(struct hv *h)
 {
-	struct hv *h = ctx;
-	struct ticket tk;
-	struct receipt rc;
-	int r = take_ticket(h, c, TICKET_LOCK, &tk);
+	int r = vol_change(h, volume_unlock);
 
-	if (r != CLV_OK)
-		return r;
-	receipt_start(h, &rc, &tk, c->in);
-	r = lock_run(h, &rc);
-	log_info("cleave-hv: corporate half locked (ticket %s)", tk.command_id);
-	return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_IO, c);
-}
-
-static int auto_wipe(struct hv *h, const char *why);
-
-/*
- * A refused unlock ticket while locked counts against the policy's failed-unlock limit
- * (durably); at the limit cleave-hv wipes the corporate half by itself.
- */
-static void
-unlock_refused(struct hv *h)
-{
-	struct trust *t = &h->trust;
-
-	if (h->state != HV_STATE_LOCKED)
-		return;
-	t->failed_unlocks++;
-	if (trust_save(t) != 0)
-		log_err("cleave-hv: cannot record a failed unlock");
-	log_warn("cleave-hv: failed unlock %llu of %llu allowed",
-		 (unsigned long long)t->failed_unlocks, (unsigned long long)t->policy[2]);
-	if (t->policy[2] > 0 && t->failed_unlocks >= t->policy[2]) {
-		char why[64];
-
-		snprintf(why, sizeof(why), "failed unlocks %llu",
-			 (unsigned long long)t->failed_unlocks);
-		auto_wipe(h, why);
-	}
-}
-
-static int64_t
-h_unlock(void *ctx, struct dispatch_call *c)
-{
-	struct hv *h = ctx;
-	struct ticket tk;
-	struct receipt rc;
-	int r = take_ticket(h, c, TICKET_UNLOCK, &tk);
-
-	if (r == CLV_E_BAD_TICKET)
-		unlock_refused(h);
-	if (r != CLV_OK)
-		return r;
-	receipt_start(h, &rc, &tk, c->in);
-	r = vol_change(h, volume_unlock);
 	if (r == 0) {
 		h->state = HV_STATE_ACTIVE;
 		h->trust.failed_unlocks = 0; /* saved with the receipt */
-		hv_vm_resume(h);
+		h->vm_due = 1;
 	}
-	log_info("cleave-hv: corporate half unlocked (ticket %s)", tk.command_id);
-	return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_INVALID_STATE, c);
-}
-
-static int64_t
-h_rekey(void *ctx, struct dispatch_call *c)
-{
-	struct hv *h = ctx;
-	struct ticket tk;
-	struct receipt rc;
-	int r = take_ticket(h, c, TICKET_REKEY, &tk);
-
-	if (r != CLV_OK)
-		return r;
-	receipt_start(h, &rc, &tk, c->in);
-	r = vol_change(h, volume_rekey);
-	return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_INVALID_STATE, c);
+	return r;
 }
 
 static int
-wipe_ticket_path(const struct hv *h, char *out, size_t cap)
+rekey_run(struct hv *h)
 {
-	int n = snprintf(out, cap, "%s/wipe.ticket", h->state_dir);
-
-	return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
-}
-
-/* The destructive part of a wipe, safe to repeat; fills the receipt's checks. */
-static int
-wipe_run(struct hv *h, struct receipt *rc)
-{
-	uint32_t passed = 0;
 	int r;
 
-	/* Stop the corporate VM and zero its RAM before the keys are destroyed. */
-	if (h->vm != NULL) {
-		rc->checks_run |= CHECK_VM_STOPPED | CHECK_RAM_ZEROED;
-		if (hv_vm_destroy(h) == 1)
-			rc->checks_passed |= CHECK_VM_STOPPED | CHECK_RAM_ZEROED;
-	}
-	fault_point("wipe-after-intent");
-	r = volume_wipe_destroy(h->vol);
-	fault_point("wipe-after-destroy");
+	pthread_mutex_lock(&h->vol_lock);
+	r = volume_rekey_from(h->vol, h->trust.order.epoch_before);
+	pthread_mutex_unlock(&h->vol_lock);
+	return r;
+}
 
-	if (r == 0)
-		r = volume_wipe_verify(h->vol, &passed);
+/* Maps the volume's wipe checks onto the receipt's. */
+static void
+wipe_checks(struct receipt *rc, uint32_t passed)
+{
 	rc->checks_run |= CHECK_ROOT_EPOCH_DESTROYED | CHECK_HEADERS_ERASED |
 			  CHECK_OLD_KEY_REJECTED | CHECK_KEYS_ZEROED;
 	if (passed & VOLUME_CHECK_INTENT)
@@ -255,6 +196,28 @@ wipe_run(struct hv *h, struct receipt *rc)
 		rc->checks_passed |= CHECK_OLD_KEY_REJECTED;
 	if (passed & VOLUME_CHECK_MEM_CLEAR)
 		rc->checks_passed |= CHECK_KEYS_ZEROED;
+}
+
+/* Destroy, verify and provision: the destructive part of a wipe, safe to repeat. */
+static int
+wipe_run(struct hv *h, struct receipt *rc)
+{
+	uint32_t passed = 0;
+	int r;
+
+	/* Stop the corporate VM and zero its RAM before the keys are destroyed. */
+	h->vm_due = 0;
+	if (h->vm != NULL) {
+		rc->checks_run |= CHECK_VM_STOPPED | CHECK_RAM_ZEROED;
+		if (hv_vm_destroy(h) == 1)
+			rc->checks_passed |= CHECK_VM_STOPPED | CHECK_RAM_ZEROED;
+	}
+	durable_point("wipe-after-intent");
+	r = volume_wipe_destroy(h->vol);
+	durable_point("wipe-after-destroy");
+	if (r == 0)
+		r = volume_wipe_verify(h->vol, &passed);
+	wipe_checks(rc, passed);
 	if (r != 0 || passed != VOLUME_CHECKS_ALL) {
 		log_err("cleave-hv: wipe verification failed (checks 0x%x)", passed);
 		return -EIO;
@@ -267,151 +230,359 @@ wipe_run(struct hv *h, struct receipt *rc)
 	return r;
 }
 
-/* Signs the receipt of a finished wipe and forgets its ticket. */
-static int64_t
-wipe_finish(struct hv *h, struct receipt *rc, int r, struct dispatch_call *c)
+/*
+ * The wipe of the journaled order, from wherever a crash left it. A volume that is ACTIVE
+ * under a later epoch than the order's was provisioned by this wipe (only a rekey or a wipe
+ * moves the epoch, one order at a time), and provisioning runs only after all the erase checks
+ * passed; what can still be checked (the old epoch's root key is gone) is checked again.
+ */
+static int
+wipe_order(struct hv *h, struct receipt *rc)
 {
-	char path[PATH_MAX];
-	int64_t st = receipt_finish(h, rc, r == 0 ? CLV_OK : CLV_E_IO, c);
+	const struct trust_order *o = &h->trust.order;
+	uint16_t st = hv_state_of(h);
+	int r = 0;
 
-	if (st == CLV_OK && wipe_ticket_path(h, path, sizeof(path)) == 0)
-		unlink(path);
-	/* The corporate half is gone: so is its enrollment. The next one pins afresh. */
-	if (st == CLV_OK && r == 0)
-		trust_unpin(&h->trust);
-	/* A fresh, empty corporate half, so the employee can enroll again. */
-	if (st == CLV_OK && r == 0 && h->kvm)
-		hv_vm_boot(h, h->ram_bytes >> 20);
-	log_info("cleave-hv: corporate half wiped by cryptographic erase (%s)",
-		 r == 0 ? "verified" : "NOT verified");
+	rc->checks_run |= CHECK_INTENT_RECORDED;
+	if (st == HV_STATE_ACTIVE && h->key_epoch > o->epoch_before) {
+		rc->checks_run |= WIPE_DONE_CHECKS;
+		rc->checks_passed |= WIPE_DONE_CHECKS;
+		if (!volume_epoch_destroyed(h->vol, o->epoch_before))
+			rc->checks_passed &=
+				~(uint32_t)(CHECK_ROOT_EPOCH_DESTROYED | CHECK_OLD_KEY_REJECTED);
+		return rc->checks_passed == rc->checks_run ? 0 : -EIO;
+	}
+	if (st == HV_STATE_ACTIVE || st == HV_STATE_LOCKED) {
+		/* Intent in the headers, keys dropped; the VM may still be running. */
+		pthread_mutex_lock(&h->vol_lock);
+		r = volume_wipe_begin(h->vol, o->intent);
+		pthread_mutex_unlock(&h->vol_lock);
+	}
+	return r == 0 ? wipe_run(h, rc) : r;
+}
+
+/* Starts (or resumes) the VM after an unlock or a wipe; 0, or -errno to try again later. */
+static int
+vm_follow_up(struct hv *h)
+{
+	int r;
+
+	if (!h->vm_due)
+		return 0;
+	if (h->state != HV_STATE_ACTIVE || !h->kvm) {
+		h->vm_due = 0; /* locked or wiping again since, or no KVM: nothing to start */
+		return 0;
+	}
+	r = hv_vm_resume(h);
+	if (r == 0)
+		h->vm_due = 0;
+	return r;
+}
+
+/*
+ * 1 when the volume refused an unlock or rekey for good: not in the state for it, or its root
+ * key missing or wrong. Anything else is a disk error, worth retrying.
+ */
+static int
+refused(int r)
+{
+	return r == -EPERM || r == -ENOENT || r == -EKEYREJECTED || r == -EINVAL ||
+	       r == -EOVERFLOW || r == -EACCES;
+}
+
+/*
+ * Carries out the journaled order (first run or resumed) and signs its receipt into c. An
+ * order that fails on a disk error is not receipted: it stays journaled and is retried
+ * (hv_orders_tick). An unlock or rekey the volume refuses for good ends with a receipt that
+ * carries the error.
+ */
+static int64_t
+order_run(struct hv *h, struct dispatch_call *c)
+{
+	uint16_t type = h->trust.order.type;
+	struct receipt rc;
+	unsigned flags = 0;
+	int32_t result;
+	int64_t st;
+	int r;
+
+	receipt_start(h, &rc);
+	if (type == TICKET_LOCK || type == RECEIPT_AUTO_LOCK) {
+		/* A lock must happen: like a wipe, it is retried until it does. */
+		if (lock_run(h, &rc) != 0) {
+			h->state = hv_state_of(h);
+			return CLV_E_IO;
+		}
+		result = CLV_OK;
+	} else if (type == TICKET_UNLOCK || type == TICKET_REKEY) {
+		r = type == TICKET_UNLOCK ? unlock_run(h) : rekey_run(h);
+		if (r != 0 && !refused(r))
+			return CLV_E_IO; /* a disk error: retried, from what the file says */
+		result = r == 0 ? CLV_OK : CLV_E_INVALID_STATE;
+	} else {
+		r = wipe_order(h, &rc);
+		h->state = hv_state_of(h);
+		if (r != 0)
+			return CLV_E_IO;
+		result = CLV_OK;
+		flags = TRUST_RECEIPT_UNPIN; /* the corporate half is gone: so is its enrollment */
+		h->vm_due = 1;               /* a fresh, empty corporate half to enroll again */
+	}
+	st = receipt_finish(h, &rc, result, c, flags);
+	if (st == CLV_OK && is_wipe(type))
+		log_info("cleave-hv: corporate half wiped by cryptographic erase (verified)");
+	if (st == CLV_OK && h->console != NULL)
+		vm_follow_up(h); /* at start-up (no console yet) main boots the VM */
 	return st;
+}
+
+/*
+ * Runs the journaled order; a failure is logged once and retried later with a backoff. A
+ * retry starts from what a restart would find: a failed header write may have reached one
+ * copy only, so the volume is reloaded from the file first.
+ */
+static int64_t
+order_attempt(struct hv *h, struct dispatch_call *c)
+{
+	uint16_t type = h->trust.order.type;
+	int64_t st = CLV_E_IO;
+	int r = 0;
+
+	if (h->retry_ms != 0) {
+		pthread_mutex_lock(&h->vol_lock);
+		r = volume_reload(h->vol);
+		pthread_mutex_unlock(&h->vol_lock);
+	}
+	if (r == 0)
+		st = order_run(h, c);
+
+	if (st == CLV_OK) {
+		if (h->retry_ms != 0)
+			log_info("cleave-hv: the interrupted %s order is done", order_name(type));
+		h->retry_ms = 0;
+		return st;
+	}
+	if (h->retry_ms == 0) {
+		log_err("cleave-hv: the %s order failed; it stays recorded and is retried",
+			order_name(type));
+		h->retry_ms = RETRY_FIRST_MS;
+	} else if (h->retry_ms < RETRY_MAX_MS) {
+		h->retry_ms *= 2;
+	}
+	h->retry_at = h->clock() + h->retry_ms;
+	return st;
+}
+
+/* Checks a ticket for an order and journals it with its counter; CLV_OK or the refusal. */
+static int
+take_ticket(struct hv *h, struct dispatch_call *c, uint16_t type)
+{
+	struct trust_order o;
+	struct ticket tk;
+	int r = trust_check_ticket(&h->trust, c->in, c->in_len, type, h->clock() / 1000, &tk);
+
+	if (h->trust.order.type != 0 && c->in_len == TICKET_LEN &&
+	    memcmp(c->in, h->trust.order.ticket, TICKET_LEN) == 0)
+		return CLV_E_BUSY; /* this very ticket is still being carried out */
+	if (r != CLV_OK) {
+		log_warn("cleave-hv: %s refused: %s", ticket_type_name(type),
+			 r == CLV_E_INVALID_STATE ? "no server key pinned" : "bad ticket");
+		return r;
+	}
+	if (h->trust.order.type != 0) {
+		/* Not accepted, so the same ticket can come again once the order in flight ends. */
+		log_warn("cleave-hv: %s refused: another order is still being carried out",
+			 ticket_type_name(type));
+		return CLV_E_BUSY;
+	}
+	order_new(h, &o, tk.type, c->in, NULL);
+	return trust_accept(&h->trust, &tk, &o) == 0 ? CLV_OK : CLV_E_IO;
+}
+
+/*
+ * An accepted order that could not finish stays journaled and is retried: the caller hears
+ * BUSY, and the same ticket sent again answers BUSY until it is done, then BAD_TICKET (a
+ * replay) with its receipt in RECEIPTS.
+ */
+static int64_t
+accepted(struct hv *h, struct dispatch_call *c)
+{
+	return order_attempt(h, c) == CLV_OK ? CLV_OK : CLV_E_BUSY;
+}
+
+static int64_t
+h_order(void *ctx, struct dispatch_call *c, uint16_t type)
+{
+	struct hv *h = ctx;
+	int r = take_ticket(h, c, type);
+
+	return r != CLV_OK ? r : accepted(h, c);
+}
+
+static int64_t
+h_lock(void *ctx, struct dispatch_call *c)
+{
+	return h_order(ctx, c, TICKET_LOCK);
+}
+
+static int64_t
+h_rekey(void *ctx, struct dispatch_call *c)
+{
+	return h_order(ctx, c, TICKET_REKEY);
 }
 
 static int64_t
 h_wipe(void *ctx, struct dispatch_call *c)
 {
-	struct hv *h = ctx;
-	char path[PATH_MAX];
-	struct ticket tk;
-	struct receipt rc;
-	int r = take_ticket(h, c, TICKET_WIPE, &tk);
-
-	if (r != CLV_OK)
-		return r;
-	receipt_start(h, &rc, &tk, c->in);
-	/* Intent first: the ticket, then the volume headers, both durable. */
-	r = wipe_ticket_path(h, path, sizeof(path));
-	if (r == 0)
-		r = file_write_atomic(path, c->in, TICKET_LEN, 0600);
-	if (r == 0)
-		r = wipe_begin(h, rc.ticket_hash);
-	rc.checks_run = CHECK_INTENT_RECORDED;
-	if (r == 0)
-		r = wipe_run(h, &rc);
-	return wipe_finish(h, &rc, r, c);
+	return h_order(ctx, c, TICKET_WIPE);
 }
 
-int
-hv_resume_wipe(struct hv *h)
-{
-	uint8_t raw[RECEIPT_LEN], hash[32];
-	char path[PATH_MAX], *t = NULL;
-	struct dispatch_call c = {.out = raw, .out_cap = sizeof(raw)};
-	struct ticket tk;
-	struct receipt rc;
-	size_t n = 0;
-	int pending = volume_wipe_pending(h->vol, hash) == 1;
-	int erased = hv_state_of(h) == HV_STATE_ERASED;
-	int r = 0;
-
-	/* The ticket is saved before anything else: it marks an authorised, unfinished wipe. */
-	if (wipe_ticket_path(h, path, sizeof(path)) == 0)
-		t = file_read_all(path, TICKET_LEN, &n);
-	if (t != NULL && (n != TICKET_LEN || ticket_decode((uint8_t *)t, n, &tk) != 0)) {
-		free(t);
-		t = NULL;
-	}
-	if (!pending && !erased && t == NULL)
-		return 0;
-	log_warn("cleave-hv: a wipe was interrupted; finishing it before anything else");
-	if (t != NULL) {
-		receipt_start(h, &rc, &tk, (uint8_t *)t);
-	} else {
-		/* The intent is in the headers; finish anyway, with a receipt naming no ticket. */
-		memset(&rc, 0, sizeof(rc));
-		rc.type = RECEIPT_AUTO_WIPE;
-		rc.epoch_before = h->key_epoch;
-	}
-	rc.started_ms = h->clock();
-	rc.checks_run = CHECK_INTENT_RECORDED;
-	if (!pending && !erased)
-		r = wipe_begin(h, rc.ticket_hash);
-	free(t);
-	if (r == 0)
-		r = wipe_run(h, &rc);
-	return wipe_finish(h, &rc, r, &c) == CLV_OK ? 0 : -EIO;
-}
-
-/* A receipt for an action cleave-hv took on its own (no ticket). */
+/* The journal entry of an order cleave-hv decides by itself; its intent hash is bound to why. */
 static void
-auto_receipt(struct hv *h, struct receipt *rc, uint16_t type)
+auto_entry(struct hv *h, struct trust_order *o, uint16_t type, const char *why)
 {
-	memset(rc, 0, sizeof(*rc));
-	rc->type = type;
-	rc->epoch_before = h->key_epoch;
-	rc->started_ms = h->clock();
+	uint8_t intent[32];
+	char tag[128];
+	int n = snprintf(tag, sizeof(tag), "cleave-hv %s %s",
+			 type == RECEIPT_AUTO_WIPE ? "auto-wipe" : "auto-lock", why);
+
+	crypto_sha256(tag, (size_t)MIN(n, (int)sizeof(tag) - 1), intent);
+	order_new(h, o, type, NULL, intent);
 }
 
 /*
- * A wipe cleave-hv decides by itself (offline too long, too many failed unlocks), with an
- * AUTO_WIPE receipt kept for the server. Its intent hash is bound to why. 1 done, -EIO failed.
+ * An order cleave-hv decides by itself (offline too long), with an AUTO_* receipt kept for
+ * the server. 1 done, -EIO failed (a wipe stays journaled and is retried), 0 when another
+ * order is in flight.
  */
 static int
-auto_wipe(struct hv *h, const char *why)
+auto_order(struct hv *h, uint16_t type, const char *why)
 {
-	uint8_t out[RECEIPT_LEN], intent[32];
+	uint8_t out[RECEIPT_LEN];
 	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
-	char tag[128];
-	int n = snprintf(tag, sizeof(tag), "cleave-hv auto-wipe %s", why);
-	struct receipt rc;
-	int r;
+	struct trust_order o;
 
-	log_warn("cleave-hv: wiping the corporate half as the policy requires (%s)", why);
-	auto_receipt(h, &rc, RECEIPT_AUTO_WIPE);
-	crypto_sha256(tag, (size_t)n, intent);
-	rc.checks_run = CHECK_INTENT_RECORDED;
-	r = wipe_begin(h, intent);
-	if (r == 0)
-		r = wipe_run(h, &rc);
-	return wipe_finish(h, &rc, r, &c) == CLV_OK ? 1 : -EIO;
+	if (h->trust.order.type != 0)
+		return 0;
+	auto_entry(h, &o, type, why);
+	if (trust_begin(&h->trust, &o) != 0)
+		return -EIO;
+	return order_attempt(h, &c) == CLV_OK ? 1 : -EIO;
+}
+
+/*
+ * A refused unlock ticket while locked counts against the policy's failed-unlock limit; at
+ * the limit cleave-hv wipes the corporate half by itself. The count that reaches the limit
+ * and the wipe's journal entry are one durable write, so a crash cannot keep the one without
+ * the other.
+ */
+static void
+unlock_refused(struct hv *h)
+{
+	uint8_t out[RECEIPT_LEN];
+	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
+	struct trust *t = &h->trust;
+	char why[64];
+	int due;
+
+	if (h->state != HV_STATE_LOCKED)
+		return;
+	t->failed_unlocks++;
+	due = t->policy[2] > 0 && t->failed_unlocks >= t->policy[2] && t->order.type == 0;
+	snprintf(why, sizeof(why), "failed unlocks %llu", (unsigned long long)t->failed_unlocks);
+	if (due)
+		auto_entry(h, &t->order, RECEIPT_AUTO_WIPE, why);
+	if (trust_save(t) != 0) {
+		log_err("cleave-hv: cannot record a failed unlock");
+		t->failed_unlocks--;
+		if (due)
+			memset(&t->order, 0, sizeof(t->order));
+		return;
+	}
+	log_warn("cleave-hv: failed unlock %llu of %llu allowed",
+		 (unsigned long long)t->failed_unlocks, (unsigned long long)t->policy[2]);
+	if (due) {
+		log_warn("cleave-hv: wiping the corporate half as the policy requires (%s)", why);
+		order_attempt(h, &c);
+	}
+}
+
+static int64_t
+h_unlock(void *ctx, struct dispatch_call *c)
+{
+	struct hv *h = ctx;
+	int r = take_ticket(h, c, TICKET_UNLOCK);
+
+	if (r == CLV_E_BAD_TICKET)
+		unlock_refused(h);
+	return r != CLV_OK ? r : accepted(h, c);
 }
 
 int
 hv_lease_check(struct hv *h)
 {
-	uint8_t out[RECEIPT_LEN];
-	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
 	const struct trust *t = &h->trust;
 	int64_t offline = (int64_t)(h->clock() / 1000) - (int64_t)t->lease_until;
-	struct receipt rc;
 	char why[64];
-	int r;
 
 	if (!t->pinned || t->lease_until == 0 || offline <= 0)
 		return 0;
+	snprintf(why, sizeof(why), "lease %llu", (unsigned long long)t->lease_until);
 	if (t->policy[1] > 0 && offline >= (int64_t)t->policy[1] &&
 	    (h->state == HV_STATE_ACTIVE || h->state == HV_STATE_LOCKED)) {
-		log_warn("cleave-hv: offline %lld s past the lease", (long long)offline);
-		snprintf(why, sizeof(why), "lease %llu", (unsigned long long)t->lease_until);
-		return auto_wipe(h, why);
+		log_warn("cleave-hv: offline %lld s past the lease: wiping the corporate half as "
+			 "the policy requires",
+			 (long long)offline);
+		return auto_order(h, RECEIPT_AUTO_WIPE, why);
 	}
 	if (t->policy[0] > 0 && offline >= (int64_t)t->policy[0] && h->state == HV_STATE_ACTIVE) {
 		log_warn("cleave-hv: offline %lld s past the lease: locking the corporate half",
 			 (long long)offline);
-		auto_receipt(h, &rc, RECEIPT_AUTO_LOCK);
-		r = lock_run(h, &rc);
-		return receipt_finish(h, &rc, r == 0 ? CLV_OK : CLV_E_IO, &c) == CLV_OK ? 1 : -EIO;
+		return auto_order(h, RECEIPT_AUTO_LOCK, why);
 	}
+	return 0;
+}
+
+void
+hv_orders_tick(struct hv *h)
+{
+	uint8_t out[RECEIPT_LEN];
+	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
+
+	if (h->trust.order.type != 0 && h->clock() >= h->retry_at)
+		order_attempt(h, &c);
+	if (h->vm_due && h->clock() >= h->vm_retry_at && vm_follow_up(h) != 0) {
+		if (h->vm_retry_at == 0)
+			log_err("cleave-hv: cannot start the corporate VM; retrying every 5 s");
+		h->vm_retry_at = h->clock() + 5000;
+	}
+	if (!h->vm_due)
+		h->vm_retry_at = 0;
+	hv_lease_check(h);
+}
+
+int
+hv_resume_order(struct hv *h)
+{
+	uint8_t hash[32] = {0};
+	struct trust_order o;
+	uint8_t out[RECEIPT_LEN];
+	struct dispatch_call c = {.out = out, .out_cap = sizeof(out)};
+	uint16_t st = hv_state_of(h);
+
+	if (h->trust.order.type == 0) {
+		if (st != HV_STATE_WIPE_PENDING && st != HV_STATE_ERASED)
+			return 0;
+		/* A wipe intent in the headers without a journal (an older cleave-hv wrote it). */
+		volume_wipe_pending(h->vol, hash);
+		order_new(h, &o, RECEIPT_AUTO_WIPE, NULL, hash);
+		if (trust_begin(&h->trust, &o) != 0)
+			return -EIO;
+	}
+	log_warn("cleave-hv: a %s order was interrupted; finishing it before anything else",
+		 order_name(h->trust.order.type));
+	order_attempt(h, &c);
+	h->vm_due = 0; /* main boots the VM once the console is open */
 	return 0;
 }
 
@@ -436,7 +607,7 @@ hv_orders_open(struct hv *h, uint64_t volume_mib)
 	dispatch_register(&h->d, CLV_FN_REKEY, h_rekey);
 	dispatch_register(&h->d, CLV_FN_WIPE, h_wipe);
 	hv_block_register(h);
-	return hv_resume_wipe(h);
+	return hv_resume_order(h);
 }
 
 void

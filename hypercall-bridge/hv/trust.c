@@ -1,28 +1,38 @@
 /*
  * Trust state of cleave-hv, kept in two files of the private state directory: identity.key
  * (PKCS#8, 0600) and trust.state (a fixed binary record with a SHA-256 checksum, replaced
- * atomically). The counter is made durable before an order is carried out, so a crash can never
- * let the same ticket run twice. The identity key stands in for a key held by the phone's secure
- * hardware; on a Linux host the state directory's permissions are what protect it.
+ * atomically). An accepted ticket's counter and the order it carries (the journal) become
+ * durable in one write, and the order's receipt replaces the journal in one write, so after a
+ * crash at any point a ticket was either never accepted or is carried out and receipted exactly
+ * once. The identity key stands in for a key held by the phone's secure hardware; on a Linux
+ * host the state directory's permissions are what protect it.
  */
 #include "trust.h"
 #include "le.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "durable.h"
 #include "fileio.h"
 #include "log.h"
 #include "util.h"
 
-#define STATE_MAGIC "CLVTRST3"
+#define STATE_MAGIC "CLVTRST4"
+#define STATE_MAGIC_V3                                                                             \
+	"CLVTRST3" /* the same record without the order journal: read, never written */
+#define STATE_NAME "trust.state"
 /* magic 8, pinned 8, owner 32, device 32, counter 8, lease counter 8, seq 8, hash 32, lease 8,
- * policy 32,
- * failed unlocks 8, npending 8, pending 16 * 320, checksum 32 */
-#define STATE_LEN                                                                                  \
+ * policy 32, failed unlocks 8, npending 8, pending 16 * 320, [order: type 8, epoch 8,
+ * started 8, intent 32, ticket 256,] checksum 32 */
+#define STATE_V3_LEN                                                                               \
 	(8 + 8 + 32 + 32 + 8 + 8 + 8 + 32 + 8 + 32 + 8 + 8 + TRUST_PENDING_MAX * RECEIPT_LEN + 32)
+#define ORDER_LEN (8 + 8 + 8 + 32 + TICKET_LEN)
+#define STATE_LEN (STATE_V3_LEN + ORDER_LEN)
 
 static int
 path_of(const struct trust *t, const char *name, char *out, size_t cap)
@@ -32,12 +42,31 @@ path_of(const struct trust *t, const char *name, char *out, size_t cap)
 	return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
 }
 
+static uint8_t *
+order_put(uint8_t *p, const struct trust_order *o)
+{
+	put64(p, o->type), p += 8;
+	put64(p, o->epoch_before), p += 8;
+	put64(p, o->started_ms), p += 8;
+	memcpy(p, o->intent, 32), p += 32;
+	memcpy(p, o->ticket, TICKET_LEN);
+	return p + TICKET_LEN;
+}
+
+static void
+order_get(const uint8_t *p, struct trust_order *o)
+{
+	o->type = (uint16_t)get64(p), p += 8;
+	o->epoch_before = get64(p), p += 8;
+	o->started_ms = get64(p), p += 8;
+	memcpy(o->intent, p, 32), p += 32;
+	memcpy(o->ticket, p, TICKET_LEN);
+}
+
 int
 trust_save(struct trust *t)
 {
 	uint8_t buf[STATE_LEN], *p = buf;
-	char path[PATH_MAX];
-	int r;
 
 	memset(buf, 0, sizeof(buf));
 	memcpy(p, STATE_MAGIC, 8), p += 8;
@@ -54,9 +83,20 @@ trust_save(struct trust *t)
 	put64(p, t->failed_unlocks), p += 8;
 	put64(p, t->npending), p += 8;
 	memcpy(p, t->pending, sizeof(t->pending)), p += sizeof(t->pending);
+	p = order_put(p, &t->order);
 	crypto_sha256(buf, (size_t)(p - buf), p);
-	r = path_of(t, "trust.state", path, sizeof(path));
-	return r == 0 ? file_write_atomic(path, buf, sizeof(buf), 0600) : r;
+	return durable_replace(t->dirfd, STATE_NAME, buf, sizeof(buf));
+}
+
+/* Saves t; when that fails, puts back *before so that memory says what the disk says. */
+static int
+save_or_undo(struct trust *t, const struct trust *before)
+{
+	int r = trust_save(t);
+
+	if (r != 0)
+		*t = *before;
+	return r;
 }
 
 static int
@@ -66,7 +106,7 @@ load_state(struct trust *t)
 	uint8_t sum[32];
 	size_t n = 0;
 	uint8_t *buf, *p;
-	int r = path_of(t, "trust.state", path, sizeof(path));
+	int r = path_of(t, STATE_NAME, path, sizeof(path)), v3;
 
 	if (r != 0)
 		return r;
@@ -74,9 +114,12 @@ load_state(struct trust *t)
 	if (buf == NULL)
 		return errno == ENOENT ? -ENOENT : -EIO;
 	p = buf;
-	crypto_sha256(buf, STATE_LEN - 32, sum);
-	if (n != STATE_LEN || memcmp(buf, STATE_MAGIC, 8) != 0 ||
-	    memcmp(sum, buf + STATE_LEN - 32, 32) != 0) {
+	/* A version 3 record (an older cleave-hv) has no journal: no order was in flight. */
+	v3 = n == STATE_V3_LEN && memcmp(buf, STATE_MAGIC_V3, 8) == 0;
+	crypto_sha256(buf, n >= 32 ? n - 32 : 0, sum);
+	if ((n != STATE_LEN || memcmp(buf, STATE_MAGIC, 8) != 0) && !v3)
+		n = 0;
+	if (n == 0 || memcmp(sum, buf + n - 32, 32) != 0) {
 		log_err("cleave-hv: %s is corrupted; refusing to start (restore it, or wipe "
 			"the state directory to start over)",
 			path);
@@ -97,7 +140,9 @@ load_state(struct trust *t)
 		t->policy[i] = get64(p), p += 8;
 	t->failed_unlocks = get64(p), p += 8;
 	t->npending = (unsigned)MIN(get64(p), (uint64_t)TRUST_PENDING_MAX), p += 8;
-	memcpy(t->pending, p, sizeof(t->pending));
+	memcpy(t->pending, p, sizeof(t->pending)), p += sizeof(t->pending);
+	if (!v3)
+		order_get(p, &t->order);
 	free(buf);
 	return 0;
 }
@@ -109,8 +154,15 @@ trust_open(struct trust *t, const char *dir)
 	int r;
 
 	memset(t, 0, sizeof(*t));
+	t->dirfd = -1;
 	if (str_copy(t->dir, sizeof(t->dir), dir) != 0)
 		return -ENAMETOOLONG;
+	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->dirfd < 0) {
+		r = -errno;
+		log_errno(-r, "cleave-hv: cannot open %s", dir);
+		return r;
+	}
 	r = path_of(t, "identity.key", path, sizeof(path));
 	if (r == 0)
 		r = ed25519_key_load(path, &t->id);
@@ -121,16 +173,14 @@ trust_open(struct trust *t, const char *dir)
 		if (r == 0)
 			log_info("cleave-hv: created identity key %s", path);
 	}
-	if (r != 0)
-		return r;
-	ed25519_key_public(t->id, t->id_pub);
-	r = load_state(t);
+	if (r == 0) {
+		ed25519_key_public(t->id, t->id_pub);
+		r = load_state(t);
+	}
 	if (r == -ENOENT)
 		r = trust_save(t);
-	if (r != 0) {
-		ed25519_key_free(t->id);
-		t->id = NULL;
-	}
+	if (r != 0)
+		trust_close(t);
 	return r;
 }
 
@@ -139,6 +189,9 @@ trust_close(struct trust *t)
 {
 	ed25519_key_free(t->id);
 	t->id = NULL;
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	t->dirfd = -1;
 }
 
 int
@@ -164,8 +217,9 @@ trust_pin(struct trust *t, const uint8_t owner[32], const char *device_id)
 	return 0;
 }
 
-int
-trust_unpin(struct trust *t)
+/* Forgets the enrollment (in memory; the caller saves). */
+static void
+forget_owner(struct trust *t)
 {
 	t->pinned = 0;
 	memset(t->owner, 0, sizeof(t->owner));
@@ -175,7 +229,6 @@ trust_unpin(struct trust *t)
 	t->lease_until = 0;
 	t->failed_unlocks = 0;
 	memset(t->policy, 0, sizeof(t->policy));
-	return trust_save(t);
 }
 
 int
@@ -200,17 +253,30 @@ trust_check_ticket(const struct trust *t, const uint8_t *buf, size_t len, uint16
 }
 
 int
-trust_accept(struct trust *t, const struct ticket *tk)
+trust_accept(struct trust *t, const struct ticket *tk, const struct trust_order *o)
 {
-	uint64_t *floor = tk->type == TICKET_LEASE ? &t->lease_counter : &t->counter;
-	uint64_t before = *floor;
-	int r;
+	struct trust before = *t;
 
-	*floor = tk->counter;
-	r = trust_save(t);
-	if (r != 0)
-		*floor = before;
-	return r;
+	if (o != NULL && t->order.type != 0)
+		return -EBUSY;
+	if (tk->type == TICKET_LEASE)
+		t->lease_counter = tk->counter;
+	else
+		t->counter = tk->counter;
+	if (o != NULL)
+		t->order = *o;
+	return save_or_undo(t, &before);
+}
+
+int
+trust_begin(struct trust *t, const struct trust_order *o)
+{
+	struct trust before = *t;
+
+	if (t->order.type != 0)
+		return -EBUSY;
+	t->order = *o;
+	return save_or_undo(t, &before);
 }
 
 int
@@ -239,8 +305,9 @@ trust_attest(struct trust *t, const uint8_t nonce[32], uint16_t state,
 }
 
 int
-trust_receipt(struct trust *t, struct receipt *rc, uint8_t out[RECEIPT_LEN])
+trust_receipt(struct trust *t, struct receipt *rc, uint8_t out[RECEIPT_LEN], unsigned flags)
 {
+	struct trust before = *t;
 	int r;
 
 	memcpy(rc->hv_key, t->id_pub, 32);
@@ -264,7 +331,10 @@ trust_receipt(struct trust *t, struct receipt *rc, uint8_t out[RECEIPT_LEN])
 	memcpy(t->pending[t->npending++], out, RECEIPT_LEN);
 	t->receipt_seq = rc->seq;
 	crypto_sha256(out, RECEIPT_LEN, t->last_receipt_hash);
-	return trust_save(t);
+	memset(&t->order, 0, sizeof(t->order));
+	if (flags & TRUST_RECEIPT_UNPIN)
+		forget_owner(t);
+	return save_or_undo(t, &before);
 }
 
 int

@@ -1,9 +1,11 @@
 /*
  * cleave-hv's trust state: its Ed25519 identity key, the server key pinned at enrollment, the
- * highest ticket counter accepted, and the receipt chain. It checks tickets (signature by the
- * pinned key, bound to this hypervisor and device, counter above the last, not expired), signs
- * attestations and receipts, and keeps all of it durable in the private state directory. It
- * does not execute orders: the caller acts between trust_check_ticket and trust_receipt.
+ * highest ticket counter accepted, the journal of the one order in flight, and the receipt
+ * chain. It checks tickets (signature by the pinned key, bound to this hypervisor and device,
+ * counter above the last, not expired), signs attestations and receipts, and keeps all of it
+ * durable in the private state directory. It does not execute orders: the caller acts between
+ * trust_accept (counter and journal in one write) and trust_receipt (receipt in, journal out,
+ * in one write).
  */
 #ifndef CLEAVE_TRUST_H
 #define CLEAVE_TRUST_H
@@ -17,8 +19,25 @@
 
 #define TRUST_PENDING_MAX 16 /* receipts kept until the server acknowledges them */
 
+/*
+ * The journal: the one order accepted and not yet receipted. It is written with the ticket's
+ * counter (trust_accept) or alone for an action cleave-hv takes by itself (trust_begin), and
+ * cleared in the same write that keeps its receipt (trust_receipt). A restart that finds it
+ * carries the order out (each order's steps are idempotent) and signs its one receipt.
+ */
+struct trust_order {
+	uint16_t type;         /* 0: none; TICKET_* of the ticket, or RECEIPT_AUTO_* */
+	uint64_t epoch_before; /* the volume's key epoch when the order was accepted */
+	uint64_t started_ms;
+	uint8_t intent[32];         /* SHA-256 of the ticket, or of an autonomous action's reason */
+	uint8_t ticket[TICKET_LEN]; /* the accepted ticket; zero for an autonomous action */
+};
+
+#define TRUST_RECEIPT_UNPIN 1u /* trust_receipt also forgets the enrollment (after a wipe) */
+
 struct trust {
 	char dir[PATH_MAX];
+	int dirfd; /* the state directory, for durable_replace */
 	struct ed25519_key *id;
 	uint8_t id_pub[32];
 	int pinned;
@@ -33,6 +52,7 @@ struct trust {
 	uint64_t failed_unlocks; /* refused unlock tickets while locked, since the last unlock */
 	unsigned npending;
 	uint8_t pending[TRUST_PENDING_MAX][RECEIPT_LEN];
+	struct trust_order order; /* the journal; order.type 0 when empty */
 };
 
 /*
@@ -51,8 +71,16 @@ int trust_pin(struct trust *t, const uint8_t owner[32], const char *device_id);
  */
 int trust_check_ticket(const struct trust *t, const uint8_t *buf, size_t len, uint16_t want,
 		       uint64_t now, struct ticket *out);
-/* Durably records that tk was accepted (its counter becomes the floor) before acting on it. */
-int trust_accept(struct trust *t, const struct ticket *tk);
+/*
+ * Durably records, in one atomic write, that tk was accepted (its counter becomes the floor)
+ * and, when o is not NULL, the order it carries (the journal; -EBUSY if one is already in
+ * flight). Callers set any values the ticket brings (lease, policy) in t before, so that they
+ * become durable in the same write. On failure the counter and journal are as before (the
+ * caller puts its values back) and -errno.
+ */
+int trust_accept(struct trust *t, const struct ticket *tk, const struct trust_order *o);
+/* Durably journals an order cleave-hv takes by itself (no ticket). -EBUSY, -errno on failure. */
+int trust_begin(struct trust *t, const struct trust_order *o);
 
 /* A signed attestation over nonce. */
 int trust_attest(struct trust *t, const uint8_t nonce[32], uint16_t state,
@@ -61,17 +89,15 @@ int trust_attest(struct trust *t, const uint8_t nonce[32], uint16_t state,
 
 /*
  * Signs rc (hv_key, device_id, seq and prev_hash are filled in here), appends it to the chain
- * and to the pending list, durably. rc->command_id / ticket_hash come from the caller.
+ * and to the pending list and clears the journal, in one durable write; with
+ * TRUST_RECEIPT_UNPIN in flags the same write forgets the pinned server key and device, and
+ * with them the ticket counter, lease, policy and failed-unlock count (after a wipe the device
+ * enrolls again under a new id; identity and receipts are kept). rc->command_id / ticket_hash
+ * come from the caller. On failure nothing changed (in memory or on disk) and -errno.
  */
-int trust_receipt(struct trust *t, struct receipt *rc, uint8_t out[RECEIPT_LEN]);
+int trust_receipt(struct trust *t, struct receipt *rc, uint8_t out[RECEIPT_LEN], unsigned flags);
 /* Drops pending receipts with seq <= upto (the server has them). */
 int trust_receipts_ack(struct trust *t, uint64_t upto);
-/*
- * Forgets the pinned server key and device, and with them the ticket counter, lease, policy and
- * failed-unlock count
- * (after a wipe the device enrolls again under a new id). Identity and receipts are kept.
- */
-int trust_unpin(struct trust *t);
 /* Stores lease end and policy limits (from accepted lease and policy tickets), durably. */
 int trust_save(struct trust *t);
 

@@ -17,6 +17,7 @@
 #include <openssl/provider.h>
 
 #include "crypto.h"
+#include "durable.h"
 #include "log.h"
 #include "wire.h"
 
@@ -67,7 +68,9 @@ write_copy(struct volume *v, const struct volume_hdr *h, int copy)
 	int err;
 
 	volume_hdr_encode(h, copy, img);
-	err = pwrite_all(v->fd, img, sizeof(img), off);
+	err = durable_step(copy == VOLUME_COPY_A ? "volume header A" : "volume header B");
+	if (err == 0)
+		err = pwrite_all(v->fd, img, sizeof(img), off);
 	if (err == 0 && fdatasync(v->fd) != 0)
 		err = -errno;
 	if (err != 0)
@@ -343,8 +346,9 @@ volume_create(const char *dir, const char *name, uint64_t mib, struct volume **o
 		log_errno(-err, "volume %s: cannot create", name);
 		goto fail;
 	}
-	if (ftruncate(v->fd, (off_t)v->file_size) != 0 || fsync(v->dirfd) != 0) {
-		err = -errno;
+	if ((err = durable_step(name)) != 0 || ftruncate(v->fd, (off_t)v->file_size) != 0 ||
+	    fsync(v->dirfd) != 0) {
+		err = err != 0 ? err : -errno;
 		log_errno(-err, "volume %s: cannot size the file", name);
 		goto fail_unlink;
 	}
@@ -418,6 +422,18 @@ volume_open(const char *dir, const char *name, struct volume **out)
 fail:
 	volume_close(v);
 	return err;
+}
+
+int
+volume_reload(struct volume *v)
+{
+	int err = recover_headers(v);
+
+	if (err != 0 || v->hdr.state != HV_STATE_ACTIVE) {
+		volume_keys_drop(v);
+		return err;
+	}
+	return v->xts != NULL ? 0 : keys_load(v);
 }
 
 void
@@ -557,9 +573,10 @@ volume_write(struct volume *v, uint64_t sector, uint32_t count, const void *buf)
 int
 volume_sync(struct volume *v)
 {
-	if (fdatasync(v->fd) != 0) {
-		int err = -errno;
+	int err = durable_step("volume data");
 
+	if (err != 0 || fdatasync(v->fd) != 0) {
+		err = err != 0 ? err : -errno;
 		log_errno(-err, "volume %s: fdatasync failed", v->name);
 		return err;
 	}
@@ -630,4 +647,13 @@ out:
 	keys_secret_free(vmk);
 	keys_secret_free(root);
 	return err;
+}
+
+int
+volume_rekey_from(struct volume *v, uint64_t from)
+{
+	/* Only a rekey or a wipe moves the epoch, and cleave-hv runs one order at a time. */
+	if (v->hdr.key_epoch > from)
+		return keys_root_destroy_upto(v->dirfd, from);
+	return volume_rekey(v);
 }

@@ -60,6 +60,13 @@ int volume_open(const char *dir, const char *name, struct volume **out) __must_c
 /* Wipes every key in memory and closes the files. NULL is ignored. */
 void volume_close(struct volume *v);
 
+/*
+ * Brings the handle back to what volume_open would find now: the newest valid header copy
+ * (the other rewritten from it), keys loaded when ACTIVE and dropped otherwise. For a retry
+ * after a failed step, whose header write may have reached one copy only. 0 or -errno.
+ */
+int volume_reload(struct volume *v) __must_check;
+
 /* Copies the current header view into *out (caller storage). */
 void volume_info(const struct volume *v, struct volume_info *out);
 
@@ -83,6 +90,12 @@ int volume_unlock(struct volume *v) __must_check;
  * re-encrypted (see VOLUME.md for what that does and does not protect).
  */
 int volume_rekey(struct volume *v) __must_check;
+/*
+ * The rekey of an order accepted at epoch from, safe to repeat after a crash: when the header
+ * already names a later epoch it only destroys the root key files of epoch from and older
+ * (leftovers of the interrupted run); otherwise it is volume_rekey. Returns 0 or -errno.
+ */
+int volume_rekey_from(struct volume *v, uint64_t from) __must_check;
 
 /*
  * Wipe step 1: records WIPE_PENDING and the intent (cmd_hash, borrowed, 32 bytes, not all zero)
@@ -117,6 +130,8 @@ int volume_wipe_provision(struct volume *v) __must_check;
  * storage or NULL, gets the command hash), 0 otherwise. A caller resumes with wipe_destroy.
  */
 int volume_wipe_pending(const struct volume *v, uint8_t cmd_hash[VOLUME_HASH_LEN]);
+/* 1 when no root key file of epoch is present (it was destroyed, or never made), else 0. */
+int volume_epoch_destroyed(struct volume *v, uint64_t epoch);
 
 /*
  * Tries root (KEYS_ROOT_LEN bytes, borrowed) against the wrapped VMK of both on-disk copies:

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "durable.h"
 #include "log.h"
 #include "wire.h"
 
@@ -173,7 +174,7 @@ volume_wipe_provision(struct volume *v)
 		return -EPERM;
 	if (v->hdr.key_epoch == UINT64_MAX)
 		return -EOVERFLOW;
-	if ((err = discard_data(v)) != 0)
+	if ((err = durable_step("volume data discard")) != 0 || (err = discard_data(v)) != 0)
 		return err;
 	return volume_format(v, v->hdr.key_epoch + 1);
 }
@@ -207,4 +208,10 @@ volume_try_root_key(struct volume *v, const uint8_t *root)
 	}
 	keys_secret_free(vmk);
 	return err;
+}
+
+int
+volume_epoch_destroyed(struct volume *v, uint64_t epoch)
+{
+	return keys_root_exists(v->dirfd, epoch) == 0;
 }

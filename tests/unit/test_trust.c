@@ -2,7 +2,9 @@
  * Tests of cleave-hv's trust module: tickets that are forged, replayed, expired, for another
  * device, another hypervisor or another order are refused and change nothing; an accepted
  * counter survives a restart; receipts are signed, chained and kept until acknowledged;
- * attestations verify with the identity key; a corrupted state file is refused.
+ * attestations verify with the identity key; a corrupted state file is refused; an accepted
+ * order is journaled with its counter and its receipt clears the journal (and, after a wipe,
+ * the enrollment) in the same write.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -117,7 +119,7 @@ test_trust_refuses_bad_tickets_and_changes_nothing(void **state)
 	make_ticket(f, f->server, TICKET_WIPE, 2, 5000, "dev_a", tk);
 	assert_int_equal(trust_check_ticket(&f->t, tk, sizeof(tk), TICKET_WIPE, 2000, &out),
 			 CLV_OK);
-	assert_int_equal(trust_accept(&f->t, &out), 0);
+	assert_int_equal(trust_accept(&f->t, &out, NULL), 0);
 	assert_int_equal(trust_check_ticket(&f->t, tk, sizeof(tk), TICKET_WIPE, 2000, &out),
 			 CLV_E_BAD_TICKET);
 	make_ticket(f, f->server, TICKET_WIPE, 1, 5000, "dev_a", tk);
@@ -139,7 +141,7 @@ test_trust_pin_once_and_counter_survives_restart(void **state)
 	make_ticket(f, f->server, TICKET_LOCK, 7, 5000, "dev_a", tk);
 	assert_int_equal(trust_check_ticket(&f->t, tk, sizeof(tk), TICKET_LOCK, 2000, &out),
 			 CLV_OK);
-	assert_int_equal(trust_accept(&f->t, &out), 0);
+	assert_int_equal(trust_accept(&f->t, &out, NULL), 0);
 	trust_close(&f->t);
 	assert_int_equal(trust_open(&f->t, f->dir), 0);
 	assert_int_equal(f->t.pinned, 1);
@@ -159,13 +161,13 @@ test_trust_receipts_chain_and_ack(void **state)
 	memset(&rc, 0, sizeof(rc));
 	rc.type = RECEIPT_AUTO_LOCK;
 	rc.header_state = HV_STATE_LOCKED;
-	assert_int_equal(trust_receipt(&f->t, &rc, r1), 0);
+	assert_int_equal(trust_receipt(&f->t, &rc, r1, 0), 0);
 	assert_int_equal(ed25519_verify(f->t.id_pub, r1, RECEIPT_BODY_LEN, r1 + RECEIPT_BODY_LEN),
 			 0);
 	memset(&rc, 0, sizeof(rc));
 	rc.type = RECEIPT_AUTO_WIPE;
 	rc.header_state = HV_STATE_ERASED;
-	assert_int_equal(trust_receipt(&f->t, &rc, r2), 0);
+	assert_int_equal(trust_receipt(&f->t, &rc, r2, 0), 0);
 	assert_int_equal(receipt_decode(r2, RECEIPT_LEN, &d2), 0);
 	crypto_sha256(r1, RECEIPT_LEN, h1);
 	assert_memory_equal(d2.prev_hash, h1, 32); /* chained */
@@ -179,6 +181,89 @@ test_trust_receipts_chain_and_ack(void **state)
 	assert_int_equal(f->t.npending, 1); /* kept across a restart until acknowledged */
 	assert_memory_equal(f->t.pending[0], r2, RECEIPT_LEN);
 	assert_int_equal(f->t.receipt_seq, 2);
+}
+
+/* The journal is durable with the counter; the receipt clears it and unpins in one write. */
+static void
+test_trust_order_journal_with_counter_and_receipt(void **state)
+{
+	struct tfx *f = *state;
+	uint8_t tk[TICKET_LEN], tk2[TICKET_LEN], r1[RECEIPT_LEN];
+	struct trust_order o;
+	struct ticket out;
+	struct receipt rc;
+
+	assert_int_equal(trust_pin(&f->t, f->server_pub, "dev_a"), CLV_OK);
+	make_ticket(f, f->server, TICKET_WIPE, 4, 5000, "dev_a", tk);
+	assert_int_equal(trust_check_ticket(&f->t, tk, sizeof(tk), TICKET_WIPE, 2000, &out),
+			 CLV_OK);
+	memset(&o, 0, sizeof(o));
+	o.type = TICKET_WIPE;
+	o.epoch_before = 7;
+	memcpy(o.ticket, tk, sizeof(tk));
+	assert_int_equal(trust_accept(&f->t, &out, &o), 0);
+	/* one order at a time: a second one is refused and changes nothing */
+	make_ticket(f, f->server, TICKET_LOCK, 5, 5000, "dev_a", tk2);
+	assert_int_equal(trust_check_ticket(&f->t, tk2, sizeof(tk2), TICKET_LOCK, 2000, &out),
+			 CLV_OK);
+	assert_int_equal(trust_accept(&f->t, &out, &o), -EBUSY);
+	assert_int_equal(trust_begin(&f->t, &o), -EBUSY);
+	trust_close(&f->t);
+	assert_int_equal(trust_open(&f->t, f->dir), 0);
+	assert_int_equal(f->t.counter, 4);
+	assert_int_equal(f->t.order.type, TICKET_WIPE);
+	assert_int_equal(f->t.order.epoch_before, 7);
+	assert_memory_equal(f->t.order.ticket, tk, sizeof(tk));
+	memset(&rc, 0, sizeof(rc));
+	rc.type = TICKET_WIPE;
+	snprintf(rc.command_id, sizeof(rc.command_id), "cmd_4");
+	rc.ticket_counter = 4;
+	rc.header_state = HV_STATE_ACTIVE;
+	assert_int_equal(trust_receipt(&f->t, &rc, r1, TRUST_RECEIPT_UNPIN), 0);
+	trust_close(&f->t);
+	assert_int_equal(trust_open(&f->t, f->dir), 0);
+	assert_int_equal(f->t.order.type, 0);
+	assert_int_equal(f->t.pinned, 0);
+	assert_int_equal(f->t.counter, 0);
+	assert_int_equal(f->t.npending, 1);
+	assert_memory_equal(f->t.pending[0], r1, RECEIPT_LEN);
+}
+
+/* A state file of the previous format (no journal) is read: same counter, no order. */
+static void
+test_trust_reads_version_3_state(void **state)
+{
+	struct tfx *f = *state;
+	uint8_t tk[TICKET_LEN], buf[16384];
+	struct ticket out;
+	char path[128];
+	size_t n, v3 = 8 + 8 + 32 + 32 + 8 + 8 + 8 + 32 + 8 + 32 + 8 + 8 +
+		       TRUST_PENDING_MAX * RECEIPT_LEN + 32;
+	FILE *fp;
+
+	assert_int_equal(trust_pin(&f->t, f->server_pub, "dev_a"), CLV_OK);
+	make_ticket(f, f->server, TICKET_LOCK, 9, 5000, "dev_a", tk);
+	assert_int_equal(trust_check_ticket(&f->t, tk, sizeof(tk), TICKET_LOCK, 2000, &out),
+			 CLV_OK);
+	assert_int_equal(trust_accept(&f->t, &out, NULL), 0);
+	trust_close(&f->t);
+	/* rewrite it as version 3: drop the journal, old magic, new checksum */
+	snprintf(path, sizeof(path), "%s/trust.state", f->dir);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	assert_true(n > v3);
+	memcpy(buf, "CLVTRST3", 8);
+	crypto_sha256(buf, v3 - 32, buf + v3 - 32);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, v3, fp), v3);
+	fclose(fp);
+	assert_int_equal(trust_open(&f->t, f->dir), 0);
+	assert_int_equal(f->t.counter, 9);
+	assert_int_equal(f->t.pinned, 1);
+	assert_int_equal(f->t.order.type, 0);
 }
 
 static void
@@ -229,6 +314,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_trust_pin_once_and_counter_survives_restart,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_receipts_chain_and_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trust_order_journal_with_counter_and_receipt,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trust_reads_version_3_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_attestation_verifies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trust_corrupted_state_refused, setup,
 						teardown),

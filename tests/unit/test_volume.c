@@ -657,6 +657,46 @@ test_volume_rekey_changes_epoch(void **state)
 	volume_close(v);
 }
 
+/* A rekey resumed after its header commit only removes the old epoch's leftover file. */
+static void
+test_volume_rekey_from_resumes(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t old_root[KEYS_ROOT_LEN];
+	struct volume_info info;
+	struct volume *v = make_volume(f, 1), *w = NULL;
+	static uint8_t buf[SEC], got[SEC];
+	char p[160];
+	FILE *fp;
+
+	read_root(f, 1, old_root);
+	assert_int_equal(volume_rekey_from(v, 1), 0);
+	snprintf(p, sizeof(p), "%s/root-1.key", f->dir); /* the crash left the old file */
+	fp = fopen(p, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(old_root, 1, sizeof(old_root), fp), sizeof(old_root));
+	fclose(fp);
+	assert_int_equal(volume_rekey_from(v, 1), 0); /* resumed: no second rekey */
+	volume_info(v, &info);
+	assert_int_equal(info.key_epoch, 2);
+	assert_false(root_exists(f, 1));
+	/* a second handle follows the first one's changes after volume_reload */
+	assert_int_equal(volume_open(f->dir, VOL, &w), 0);
+	assert_int_equal(volume_lock(v), 0);
+	assert_int_equal(volume_reload(w), 0);
+	volume_info(w, &info);
+	assert_int_equal(info.state, HV_STATE_LOCKED);
+	assert_int_equal(volume_read(w, 0, 1, got), -EACCES);
+	assert_int_equal(volume_unlock(v), 0);
+	fill_sector(buf, 3);
+	assert_int_equal(volume_write(v, 3, 1, buf), 0);
+	assert_int_equal(volume_reload(w), 0);
+	assert_int_equal(volume_read(w, 3, 1, got), 0);
+	assert_memory_equal(got, buf, SEC);
+	volume_close(w);
+	volume_close(v);
+}
+
 static const uint8_t cmd_hash[VOLUME_HASH_LEN] = {0xc0, 0xff, 0xee, 1, 2, 3, 4, 5};
 
 static void
@@ -904,6 +944,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_volume_lock_unlock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_volume_rekey_changes_epoch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_volume_rekey_from_resumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_volume_wipe_destroys_and_verifies, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_volume_wipe_crash_resume, setup, teardown),
