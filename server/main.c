@@ -261,6 +261,20 @@ load_config_file(struct config *c, const char *path)
 	return bad ? -1 : 0;
 }
 
+/* The options that take a value; anything else but the flags is unknown, value or not. */
+static int
+valued_option(const char *a)
+{
+	static const char *const names[] = {"--data",          "--config",  "--listen",
+					    "--tls-cert",      "--tls-key", "--log-level",
+					    "--tls-priorities"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(a, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 parse_args(int argc, char **argv, struct config *c)
 {
@@ -283,6 +297,9 @@ parse_args(int argc, char **argv, struct config *c)
 		} else if (strcmp(a, "--check-config") == 0 || strcmp(a, "-n") == 0) {
 			c->check_only = 1;
 			takes = 0;
+		} else if (!valued_option(a)) {
+			fprintf(stderr, "cleave-server: unknown option '%s' (see --help)\n", a);
+			return -1;
 		} else if (v == NULL) {
 			fprintf(stderr, "cleave-server: %s needs a value (see --help)\n", a);
 			return -1;
