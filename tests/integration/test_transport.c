@@ -174,8 +174,7 @@ test_per_address_cap(void)
 	int open;
 
 	CHECK(start_with(&s, "peraddr",
-			 "max_connections_per_address = 40\ntrusted_addresses = 127.0.0.2\n") ==
-		      0,
+			 "max_connections_per_address = 40\ntrusted_addresses = 127.0.0.2\n") == 0,
 	      "server did not start");
 	open = flood("127.0.0.1", port_of(&s), fds, 300);
 	/* the check and the count happen on each of the 2 worker threads: at most 1 over each */
