@@ -106,8 +106,8 @@ s_client(const struct srv *s, const char *const *opts, const char *const *chunks
 	 size_t cap)
 {
 	char target[64];
-	const char *argv[24] = {"openssl", "s_client", "-connect", target, "-servername",
-				"localhost"};
+	const char *argv[24] = {"openssl", "s_client",    "-connect",
+				target,    "-servername", "localhost"};
 	int argc = 6;
 
 	snprintf(target, sizeof(target), "127.0.0.1:%s", port_of(s));
