@@ -222,6 +222,73 @@ test_trusted_reserve(void)
 	srv_cleanup(&s);
 }
 
+/* Runs cmd through the shell; output into out, returns the exit status or -1. */
+static int
+run_sh(const char *cmd, char *out, size_t cap)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n;
+	int st;
+
+	if (p == NULL)
+		return -1;
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *
+bin_dir(void)
+{
+	const char *bin = getenv("CLEAVE_BIN");
+
+	return bin && *bin ? bin : "build/bin";
+}
+
+/*
+ * A parked check-in is a request in progress: the handshake deadline was lifted when its
+ * request line arrived, and suspended connections are never timed out, so a 5 s long poll
+ * outlives a 2 s deadline. Played by cleave-devsim.
+ */
+static void
+test_parked_poll_outlives_deadline(void)
+{
+	char cmd[PATH_MAX * 3 + 256], out[4096], tok[128], state[PATH_MAX];
+	struct client *admin;
+	struct srv s;
+	double t0;
+	int rc = -1;
+
+	CHECK(start_with(&s, "parkdl", "tls_handshake_timeout = 2\n") == 0, "server did not start");
+	admin = client_new(&s, s.admin);
+	CHECK(admin && admin_etoken(admin, "kim@example.com", 1, tok, sizeof(tok)) == 0,
+	      "enrollment token");
+	client_free(admin);
+	snprintf(state, sizeof(state), "%s.dev", s.dir);
+	snprintf(cmd, sizeof(cmd),
+		 "'%s/cleave-devsim' --state '%s' enroll --server %s --token %s --ca-cert '%s' "
+		 "2>&1",
+		 bin_dir(), state, s.url, tok, s.cacert);
+	rc = run_sh(cmd, out, sizeof(out));
+	CHECK(rc == 0, "enroll: %s", out);
+	/* take the initial policy command so that the next check-in parks */
+	snprintf(cmd, sizeof(cmd),
+		 "'%s/cleave-devsim' --state '%s' checkin --wait 0 --complete 2>&1", bin_dir(),
+		 state);
+	for (int i = 0; i < 3 && strstr(out, "nothing pending") == NULL; i++)
+		rc = run_sh(cmd, out, sizeof(out));
+	CHECK(rc == 0 && strstr(out, "nothing pending"), "drain: %s", out);
+	snprintf(cmd, sizeof(cmd), "'%s/cleave-devsim' --state '%s' checkin --wait 5 2>&1",
+		 bin_dir(), state);
+	t0 = now_s();
+	rc = run_sh(cmd, out, sizeof(out));
+	CHECK(rc == 0 && strstr(out, "nothing pending"), "parked check-in: %d %s", rc, out);
+	CHECK(now_s() - t0 >= 4.5, "the parked check-in ended after %.2f s", now_s() - t0);
+	srv_stop(&s, SIGTERM);
+	srv_cleanup(&s);
+}
+
 static void
 test_handshake_deadline(void)
 {
@@ -272,34 +339,17 @@ test_handshake_deadline(void)
 	srv_cleanup(&s);
 }
 
-/* Runs cmd through the shell; output into out, returns the exit status or -1. */
-static int
-run_sh(const char *cmd, char *out, size_t cap)
-{
-	FILE *p = popen(cmd, "r");
-	size_t n;
-	int st;
-
-	if (p == NULL)
-		return -1;
-	n = fread(out, 1, cap - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void
 test_command_line(void)
 {
 	char cmd[PATH_MAX * 2 + 128], out[4096], dir[PATH_MAX];
-	const char *bin = getenv("CLEAVE_BIN");
+	const char *bin = bin_dir();
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t len = sizeof(a);
 	struct srv s;
 	struct stat sb;
 	int rc, busy;
 
-	bin = bin && *bin ? bin : "build/bin";
 	snprintf(cmd, sizeof(cmd), "'%s/cleave-server' --version 2>&1", bin);
 	rc = run_sh(cmd, out, sizeof(out));
 	CHECK(rc == 0 && strncmp(out, "cleave-server ", 14) == 0, "--version: %d %s", rc, out);
@@ -333,6 +383,7 @@ main(int argc, char **argv)
 		{"per_address_cap", test_per_address_cap},
 		{"trusted_reserve", test_trusted_reserve},
 		{"handshake_deadline", test_handshake_deadline},
+		{"parked_poll_outlives_deadline", test_parked_poll_outlives_deadline},
 		{"command_line", test_command_line},
 	};
 
