@@ -14,8 +14,12 @@
 #include "connlimit.h"
 
 /*
- * Mozilla's "intermediate" profile in GnuTLS terms: TLS 1.3 and 1.2 only, AEAD ciphers only,
- * ECDHE only, the groups X25519, P-256 and P-384, no SHA-1 signatures.
+ * Mozilla's "intermediate" profile in GnuTLS terms: TLS 1.3 and 1.2 only, AEAD ciphers only
+ * (AES-GCM, ChaCha20-Poly1305; not CCM), ECDHE with ECDSA or RSA certificates, the groups
+ * X25519, P-256 and P-384, no SHA-1 signatures. Mozilla's DHE-RSA suites are left out: they
+ * serve only clients older than any agent or admin tool of ours. GnuTLS keeps
+ * %SAFE_RENEGOTIATION by default; a client's renegotiation attempt ends the connection (see
+ * server/README.md).
  */
 #define HTTPD_TLS_PRIORITIES                                                                       \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"        \
