@@ -204,6 +204,20 @@ header_of(void *ctx, const char *name)
 	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
+/* The numeric form of an IPv4 or IPv6 address into out (empty for anything else). */
+static void
+addr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+	const void *a = NULL;
+
+	if (sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (a == NULL || inet_ntop(sa->sa_family, a, out, (socklen_t)cap) == NULL)
+		out[0] = '\0';
+}
+
 static void *
 on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 {
@@ -229,18 +243,8 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 	if (ci != NULL && ci->connection_timeout != r->h->idle_timeout_s)
 		MHD_set_connection_option(con, MHD_CONNECTION_OPTION_TIMEOUT, r->h->idle_timeout_s);
 	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci != NULL && ci->client_addr != NULL) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET,
-				  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-				  r->client, sizeof(r->client));
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6,
-				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-				  r->client, sizeof(r->client));
-	}
+	if (ci != NULL && ci->client_addr != NULL)
+		addr_text(ci->client_addr, r->client, sizeof(r->client));
 	return r;
 }
 
@@ -517,14 +521,29 @@ timer_main(void *arg)
 	return NULL;
 }
 
-/* Accept policy: a connection over its address's cap, or into the reserve, is closed at once. */
+/*
+ * Accept policy: a connection over its address's cap, or into the reserve, is closed at once.
+ * A refusal is logged at most every 10 s (a flood would fill the log); /metrics counts them all.
+ */
 static enum MHD_Result
 on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
+	static atomic_long last_log;
 	struct httpd *h = cls;
+	char who[INET6_ADDRSTRLEN];
+	long now = (long)time(NULL), prev = atomic_load(&last_log);
+	int r = connlimit_check(&h->admit, addr);
 
 	(void)addrlen;
-	return connlimit_check(&h->admit, addr) == 0 ? MHD_YES : MHD_NO;
+	if (r == 0)
+		return MHD_YES;
+	if (now - prev >= 10 && atomic_compare_exchange_strong(&last_log, &prev, now)) {
+		addr_text(addr, who, sizeof(who));
+		log_warn("httpd: refusing connections from %s: %s", who,
+			 r == -EMFILE ? "it holds max_connections_per_address"
+				      : "only the reserve for trusted_addresses is left");
+	}
+	return MHD_NO;
 }
 
 /*

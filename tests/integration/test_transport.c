@@ -164,6 +164,21 @@ healthz_from(const struct srv *s, const char *src, double *seconds)
 	return status;
 }
 
+static int
+log_has(const struct srv *s, const char *what)
+{
+	static char log[1 << 16];
+	FILE *f = fopen(s->log, "r");
+	size_t n;
+
+	if (f == NULL)
+		return 0;
+	n = fread(log, 1, sizeof(log) - 1, f);
+	log[n] = '\0';
+	fclose(f);
+	return strstr(log, what) != NULL;
+}
+
 static void
 test_per_address_cap(void)
 {
@@ -188,6 +203,9 @@ test_per_address_cap(void)
 	CHECK(st == 200, "the trusted address got %ld during the flood", st);
 	printf("    %d idle connections held from 127.0.0.1; /healthz from 127.0.0.2 in %.1f ms\n",
 	       open, sec * 1000);
+	CHECK(log_has(&s, "refusing connections from 127.0.0.1: it holds "
+			  "max_connections_per_address"),
+	      "the refusal is not in the server log");
 	/* the cap is about connections held: closing them lets the address back in */
 	close_all(fds, 300);
 	for (int i = 0; i < 50 && (st = healthz_from(&s, "127.0.0.1", &sec)) != 200; i++)
@@ -357,13 +375,13 @@ test_command_line(void)
 	rc = run_sh(cmd, out, sizeof(out));
 	CHECK(rc == 2 && strstr(out, "unknown option '--frobnicate'"), "unknown option: %d %s", rc,
 	      out);
+	CHECK(srv_init(&s, "busyport") == 0, "init");
 	/* a port someone else holds: refused before the data directory is made */
 	busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
 	CHECK(busy >= 0 && bind(busy, (struct sockaddr *)&a, sizeof(a)) == 0 &&
 		      listen(busy, 1) == 0 && getsockname(busy, (struct sockaddr *)&a, &len) == 0,
 	      "cannot hold a port");
-	CHECK(srv_init(&s, "busyport") == 0, "init");
 	str_copy(dir, sizeof(dir), s.dir);
 	snprintf(cmd, sizeof(cmd), "'%s/cleave-server' --data '%s' --listen 127.0.0.1:%u 2>&1", bin,
 		 dir, ntohs(a.sin_port));
@@ -376,6 +394,37 @@ test_command_line(void)
 	srv_cleanup(&s);
 }
 
+/* --check-config knows the transport settings and names what is wrong. */
+static void
+test_check_config_transport(void)
+{
+	char cmd[PATH_MAX * 3 + 128], out[4096], conf[PATH_MAX + 8];
+	const char *bin = bin_dir();
+	struct srv s;
+	FILE *f;
+	int rc;
+
+	CHECK(srv_init(&s, "cmdline") == 0, "init");
+	snprintf(conf, sizeof(conf), "%s.conf", s.dir);
+	f = fopen(conf, "w");
+	CHECK(f != NULL, "cannot write %s", conf);
+	fputs("trusted_addresses = 10.0.0.0/8, lb.example\nreserved_connections = 10\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "'%s/cleave-server' --data '%s' --config '%s' --check-config 2>&1", bin, s.dir,
+		 conf);
+	rc = run_sh(cmd, out, sizeof(out));
+	CHECK(rc == 2 && strstr(out, "'lb.example' is not an address or CIDR network"),
+	      "bad trusted_addresses: %d %s", rc, out);
+	snprintf(cmd, sizeof(cmd),
+		 "'%s/cleave-server' --data '%s' --tls-priorities 'NORMAL:-VERS-ALL:+VERS-TLS1.3' "
+		 "--check-config 2>&1",
+		 bin, s.dir);
+	rc = run_sh(cmd, out, sizeof(out));
+	CHECK(rc == 0 && strstr(out, "configuration ok"), "good priorities: %d %s", rc, out);
+	srv_cleanup(&s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -385,6 +434,7 @@ main(int argc, char **argv)
 		{"handshake_deadline", test_handshake_deadline},
 		{"parked_poll_outlives_deadline", test_parked_poll_outlives_deadline},
 		{"command_line", test_command_line},
+		{"check_config_transport", test_check_config_transport},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
