@@ -48,9 +48,14 @@ struct config {
 	unsigned ckpt_entries;
 	unsigned ckpt_s;
 	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */
+	unsigned handshake_s;
+	char tls_priorities[1024];
+	struct cl_policy admit; /* per_address, reserve, trusted networks */
 	enum log_level log_level;
 	int check_only;
 	int public_url_set;
+	int listen_fd; /* bound before the data directory is touched; -1 once handed on */
+	uint16_t bound_port;
 };
 
 static void
@@ -60,6 +65,7 @@ usage(FILE *f)
 		"usage: cleave-server --data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key "
 		"FILE]\n"
 		"                     [--config FILE] [--check-config] [--log-level LEVEL]\n"
+		"                     [--tls-priorities STRING]\n"
 		"\n"
 		"Cleave MDM server: HTTPS REST API for admins (/api/v1) and devices (/device/v1).\n"
 		"\n"
@@ -86,9 +92,20 @@ usage(FILE *f)
 		"                     (default 100) and audit_checkpoint_seconds (default 300):\n"
 		"                     sign the audit log's head when it moved this far or this\n"
 		"                     long ago, audit_checkpoint_file (default\n"
-		"                     DIR/audit-checkpoints.log), log_level (flags win)\n"
+		"                     DIR/audit-checkpoints.log), log_level, tls_priorities,\n"
+		"                     tls_handshake_timeout (seconds from connect to the first\n"
+		"                     request line, default 10), max_connections_per_address\n"
+		"                     (default 1000; IPv6 counts per /64; 0: no cap),\n"
+		"                     reserved_connections (kept for trusted addresses,\n"
+		"                     default 64), trusted_addresses (addresses and CIDR\n"
+		"                     networks free of the per-address cap and allowed into\n"
+		"                     the reserve, e.g. a load balancer; default\n"
+		"                     127.0.0.0/8 ::1; none for nothing) (flags win)\n"
 		"  --check-config     validate the settings and exit (0 when valid)\n"
 		"  --log-level LEVEL  debug, info, warn or error (default info)\n"
+		"  --tls-priorities STRING\n"
+		"                     GnuTLS priority string (default: Mozilla's intermediate\n"
+		"                     profile: TLS 1.2 and 1.3, AEAD ciphers, ECDHE)\n"
 		"  --version          print the version\n");
 }
 
@@ -130,6 +147,36 @@ parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
 	return 0;
 }
 
+/* GnuTLS must accept the string now: a typo must stop the server, not weaken it. */
+static int
+set_priorities(struct config *c, const char *val, const char *where)
+{
+	char bad[128];
+
+	if (httpd_tls_priorities_check(val, bad, sizeof(bad)) != 0) {
+		fprintf(stderr,
+			"cleave-server: %s: GnuTLS rejects the TLS priority string at '%s'\n",
+			where, bad);
+		return -EINVAL;
+	}
+	return str_copy(c->tls_priorities, sizeof(c->tls_priorities), val);
+}
+
+static int
+set_trusted(struct config *c, const char *val, const char *where)
+{
+	char bad[64] = "";
+	int r = connlimit_parse_trusted(val, &c->admit, bad, sizeof(bad));
+
+	if (r == -E2BIG)
+		fprintf(stderr, "cleave-server: %s: more than %d trusted addresses\n", where,
+			CL_TRUSTED_MAX);
+	else if (r != 0)
+		fprintf(stderr, "cleave-server: %s: '%s' is not an address or CIDR network\n",
+			where, bad);
+	return r;
+}
+
 /* Applies one setting; returns -1 with a message on stderr when it is wrong. */
 static int
 set_option(struct config *c, const char *key, const char *val, const char *where)
@@ -168,13 +215,23 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = val[0] != '\0' ? str_copy(c->ckpt_file, sizeof(c->ckpt_file), val) : -1;
 	else if (strcmp(key, "log_level") == 0)
 		r = log_level_parse(val, &c->log_level);
+	else if (strcmp(key, "tls_priorities") == 0)
+		r = set_priorities(c, val, where);
+	else if (strcmp(key, "tls_handshake_timeout") == 0)
+		r = parse_uint(val, 1, 120, &c->handshake_s);
+	else if (strcmp(key, "max_connections_per_address") == 0)
+		r = parse_uint(val, 0, 1000000, &c->admit.per_address);
+	else if (strcmp(key, "reserved_connections") == 0)
+		r = parse_uint(val, 0, 100000, &c->admit.reserve);
+	else if (strcmp(key, "trusted_addresses") == 0)
+		r = set_trusted(c, val, where);
 	else {
 		fprintf(stderr, "cleave-server: %s: unknown setting '%s'\n", where, key);
 		return -1;
 	}
-	if (r != 0)
+	if (r == -1) /* the helpers that return -errno said why themselves */
 		fprintf(stderr, "cleave-server: %s: invalid value for %s: '%s'\n", where, key, val);
-	return r;
+	return r != 0 ? -1 : 0;
 }
 
 static char *
@@ -223,10 +280,24 @@ load_config_file(struct config *c, const char *path)
 	return bad ? -1 : 0;
 }
 
+/* The options that take a value; anything else but the flags is unknown, value or not. */
+static int
+valued_option(const char *a)
+{
+	static const char *const names[] = {"--data",          "--config",  "--listen",
+					    "--tls-cert",      "--tls-key", "--log-level",
+					    "--tls-priorities"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(a, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 parse_args(int argc, char **argv, struct config *c)
 {
-	const char *config = NULL;
+	const char *config = NULL, *priorities = NULL;
 	struct config cli;
 	int listen_set = 0, cert_set = 0, key_set = 0, level_set = 0;
 
@@ -245,6 +316,9 @@ parse_args(int argc, char **argv, struct config *c)
 		} else if (strcmp(a, "--check-config") == 0 || strcmp(a, "-n") == 0) {
 			c->check_only = 1;
 			takes = 0;
+		} else if (!valued_option(a)) {
+			fprintf(stderr, "cleave-server: unknown option '%s' (see --help)\n", a);
+			return -1;
 		} else if (v == NULL) {
 			fprintf(stderr, "cleave-server: %s needs a value (see --help)\n", a);
 			return -1;
@@ -265,6 +339,8 @@ parse_args(int argc, char **argv, struct config *c)
 		} else if (strcmp(a, "--tls-key") == 0) {
 			str_copy(cli.tls_key, sizeof(cli.tls_key), v);
 			key_set = 1;
+		} else if (strcmp(a, "--tls-priorities") == 0) {
+			priorities = v;
 		} else if (strcmp(a, "--log-level") == 0) {
 			if (log_level_parse(v, &cli.log_level) != 0) {
 				fprintf(stderr, "cleave-server: unknown log level '%s'\n", v);
@@ -289,6 +365,15 @@ parse_args(int argc, char **argv, struct config *c)
 		memcpy(c->tls_key, cli.tls_key, sizeof(c->tls_key));
 	if (level_set)
 		c->log_level = cli.log_level;
+	if (priorities != NULL && set_option(c, "tls_priorities", priorities, "--tls-priorities"))
+		return -1;
+	if (c->max_connections != 0 && c->admit.reserve >= c->max_connections) {
+		fprintf(stderr,
+			"cleave-server: reserved_connections (%u) must be below "
+			"max_connections (%u)\n",
+			c->admit.reserve, c->max_connections);
+		return -1;
+	}
 	if (c->data == NULL) {
 		fprintf(stderr, "cleave-server: --data DIR is required (see --help)\n");
 		return -1;
@@ -466,15 +551,17 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.public_url = c->public_url,
 	};
 	struct httpd_config hc = {
-		.host = c->host,
-		.port = (uint16_t)c->port,
+		.listen_fd = c->listen_fd,
 		.cert_pem = cert,
 		.key_pem = key,
+		.tls_priorities = c->tls_priorities,
 		.threads = c->threads,
 		.conn_limit = raise_fd_limit(c->max_connections ? c->max_connections : 20000,
 					     c->max_connections == 0),
 		.pool_size = (size_t)c->pool_kib * 1024,
 		.idle_timeout_s = 120,
+		.handshake_timeout_s = c->handshake_s,
+		.admit = c->admit,
 	};
 	struct service *svc = NULL;
 	struct api *api = NULL;
@@ -498,21 +585,30 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		r = api_set_server_cert(api, cert);
 	if (r == 0)
 		r = write_admin_token(svc, c->data);
-	if (r == 0)
+	if (hc.admit.reserve >= hc.conn_limit) {
+		hc.admit.reserve = hc.conn_limit / 2;
+		log_warn("only %u connections fit: keeping %u of them for trusted addresses",
+			 hc.conn_limit, hc.admit.reserve);
+	}
+	if (r == 0) {
+		c->listen_fd = -1; /* httpd_start consumes it, even when it fails */
 		r = httpd_start(&hc, api, svc, &h);
+	}
 	if (r != 0)
 		goto out;
 	service_set_waker(svc, httpd_wake, h);
 	api_set_metrics_source(api, httpd_metrics, h);
 	snprintf(url, sizeof(url), strchr(c->host, ':') ? "https://[%s]:%u\n" : "https://%s:%u\n",
-		 c->host, httpd_port(h));
+		 c->host, c->bound_port);
 	snprintf(path, sizeof(path), "%s/server.url", c->data);
 	file_write_atomic(path, url, strlen(url), 0644);
 	url[strcspn(url, "\n")] = '\0';
 	if (c->port == 0 && !c->public_url_set)
 		service_set_public_url(svc, url);
-	log_info("cleave-server %s listening on %s (data %s, %u threads, %u connections max)",
-		 CLEAVE_VERSION, url, c->data, hc.threads, hc.conn_limit);
+	log_info("cleave-server %s listening on %s (data %s, %u threads, %u connections max, "
+		 "%u per address, %u reserved for %zu trusted networks)",
+		 CLEAVE_VERSION, url, c->data, hc.threads, hc.conn_limit, hc.admit.per_address,
+		 hc.admit.reserve, hc.admit.ntrusted);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -546,7 +642,11 @@ main(int argc, char **argv)
 		.refusal_limit = 600,
 		.ckpt_entries = 100,
 		.ckpt_s = 300,
+		.handshake_s = 10,
+		.tls_priorities = HTTPD_TLS_PRIORITIES,
+		.admit = {.per_address = 1000, .reserve = 64},
 		.log_level = LOG_LVL_INFO,
+		.listen_fd = -1,
 	};
 	struct ed25519_key *tkey = NULL, *akey = NULL;
 	struct store *st = NULL;
@@ -554,7 +654,8 @@ main(int argc, char **argv)
 	sigset_t set;
 	int lockfd, r;
 
-	if (parse_args(argc, argv, &c) != 0)
+	if (connlimit_parse_trusted("127.0.0.0/8 ::1", &c.admit, NULL, 0) != 0 ||
+	    parse_args(argc, argv, &c) != 0)
 		return 2;
 	log_set_level(c.log_level);
 	c.public_url_set = c.public_url[0] != '\0';
@@ -573,11 +674,17 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 
-	if (ensure_dir(c.data) != 0)
+	if (httpd_bind(c.host, (uint16_t)c.port, &c.listen_fd, &c.bound_port) != 0)
 		return 1;
+	if (ensure_dir(c.data) != 0) {
+		close(c.listen_fd);
+		return 1;
+	}
 	lockfd = lock_data_dir(c.data);
-	if (lockfd < 0)
+	if (lockfd < 0) {
+		close(c.listen_fd);
 		return 1;
+	}
 	snprintf(dbpath, sizeof(dbpath), "%s/cleave.db", c.data);
 	r = store_sqlite_open(dbpath, &st);
 	if (r == 0)
@@ -597,6 +704,8 @@ main(int argc, char **argv)
 	ed25519_key_free(akey);
 	if (st != NULL)
 		st->ops->close(st);
+	if (c.listen_fd >= 0)
+		close(c.listen_fd);
 	close(lockfd);
 	return r == 0 ? 0 : 1;
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +38,9 @@ struct httpd {
 	struct api *api;
 	struct service *svc;
 	struct lp_hub hub;
-	uint16_t port;
+	struct connlimit admit;
+	struct sockaddr_storage unknown_addr; /* AF_UNSPEC: a client whose address is unknown */
+	unsigned idle_timeout_s, handshake_timeout_s;
 	pthread_t timer;
 	pthread_mutex_t timer_lock;
 	pthread_cond_t timer_cond;
@@ -57,6 +60,7 @@ struct req {
 	size_t len, cap;
 	int started;
 	int too_large;
+	int bad_framing; /* answered 400 for ambiguous framing; the connection closes after */
 	int resumed;
 	atomic_int resume_pending;
 	struct lp_waiter w;
@@ -86,6 +90,30 @@ count_request(struct httpd *h, const char *route, int status)
 	if (h->nmetrics < METRIC_ROWS)
 		h->metrics[h->nmetrics++] = (struct metric_row){route, status, 1};
 	pthread_mutex_unlock(&h->mlock);
+}
+
+static size_t
+admit_metrics(struct connlimit *cl, char *buf, size_t cap)
+{
+	unsigned long long open, by_address, by_reserve;
+	int r;
+
+	pthread_mutex_lock(&cl->lock);
+	open = cl->active;
+	by_address = cl->refused_address;
+	by_reserve = cl->refused_reserve;
+	pthread_mutex_unlock(&cl->lock);
+	r = snprintf(buf, cap,
+		     "# HELP cleave_connections_open TCP connections held, handshaking ones "
+		     "included.\n# TYPE cleave_connections_open gauge\n"
+		     "cleave_connections_open %llu\n"
+		     "# HELP cleave_connections_refused_total Connections closed at accept: "
+		     "their address was at its cap, or only the trusted reserve was left.\n"
+		     "# TYPE cleave_connections_refused_total counter\n"
+		     "cleave_connections_refused_total{reason=\"per_address\"} %llu\n"
+		     "cleave_connections_refused_total{reason=\"reserve\"} %llu\n",
+		     open, by_address, by_reserve);
+	return r > 0 ? MIN((size_t)r, cap) : 0;
 }
 
 size_t
@@ -118,6 +146,8 @@ httpd_metrics(void *ctx, char *buf, size_t cap)
 		if (r > 0)
 			n = MIN(n + (size_t)r, cap);
 	}
+	if (n < cap)
+		n += admit_metrics(&h->admit, buf + n, cap - n);
 	return n;
 }
 
@@ -174,6 +204,20 @@ header_of(void *ctx, const char *name)
 	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
+/* The numeric form of an IPv4 or IPv6 address into out (empty for anything else). */
+static void
+addr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+	const void *a = NULL;
+
+	if (sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (a == NULL || inet_ntop(sa->sa_family, a, out, (socklen_t)cap) == NULL)
+		out[0] = '\0';
+}
+
 static void *
 on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 {
@@ -194,19 +238,13 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 	if (q != NULL)
 		*q++ = '\0';
 	r->query = q ? q : "";
+	/* A request line arrived: from now on the connection gets the idle timeout. */
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_TIMEOUT);
+	if (ci != NULL && ci->connection_timeout != r->h->idle_timeout_s)
+		MHD_set_connection_option(con, MHD_CONNECTION_OPTION_TIMEOUT, r->h->idle_timeout_s);
 	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci != NULL && ci->client_addr != NULL) {
-		const struct sockaddr *sa = ci->client_addr;
-
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET,
-				  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-				  r->client, sizeof(r->client));
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6,
-				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-				  r->client, sizeof(r->client));
-	}
+	if (ci != NULL && ci->client_addr != NULL)
+		addr_text(ci->client_addr, r->client, sizeof(r->client));
 	return r;
 }
 
@@ -246,6 +284,9 @@ send_response(struct req *r, struct api_response *rs)
 	if (rs->content_type != NULL && rs->len > 0)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, HTTPD_HSTS);
+	if (r->bad_framing)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (rs->location[0] != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, rs->location);
 	ret = MHD_queue_response(r->con, (unsigned)rs->status, resp);
@@ -324,6 +365,47 @@ dispatch(struct req *r, const char *method)
 	return send_response(r, &rs);
 }
 
+struct framing {
+	unsigned content_length, transfer_encoding;
+	int te_chunked;
+};
+
+static enum MHD_Result
+count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct framing *f = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		f->content_length++;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->transfer_encoding++;
+		f->te_chunked = value != NULL && strcasecmp(value, "chunked") == 0;
+	}
+	return MHD_YES;
+}
+
+/*
+ * The request smuggling guard (RFC 9112 section 6.3): a body's length must be stated once and
+ * one way. Two Content-Length headers, Content-Length beside Transfer-Encoding, or a transfer
+ * coding other than a single "chunked" could be read one way here and another way by a proxy
+ * in front; such a request gets 400 and its connection is closed. NULL when the framing is fine.
+ */
+static const char *
+framing_error(struct MHD_Connection *con)
+{
+	struct framing f = {0};
+
+	MHD_get_connection_values(con, MHD_HEADER_KIND, count_framing, &f);
+	if (f.content_length > 1)
+		return "more than one Content-Length header";
+	if (f.content_length > 0 && f.transfer_encoding > 0)
+		return "both Content-Length and Transfer-Encoding";
+	if (f.transfer_encoding > 1 || (f.transfer_encoding == 1 && !f.te_chunked))
+		return "the only Transfer-Encoding accepted is a single \"chunked\"";
+	return NULL;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
@@ -346,8 +428,15 @@ on_request(void *cls, struct MHD_Connection *con, const char *url, const char *m
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 		unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+		const char *bad = framing_error(con);
 
 		r->started = 1;
+		if (bad != NULL) {
+			memset(&rs, 0, sizeof(rs));
+			api_transport_error(400, bad, &rs);
+			r->bad_framing = 1;
+			return send_response(r, &rs);
+		}
 		/* Bodies a little too large are read and dropped, so the client reliably sees the
 		 * 413; absurd ones are refused at once and the connection closes. */
 		if (len > API_BODY_MAX && len <= HTTPD_DRAIN_MAX) {
@@ -432,25 +521,58 @@ timer_main(void *arg)
 	return NULL;
 }
 
-static int
-make_addr(const struct httpd_config *cfg, struct sockaddr_storage *ss, unsigned *flags)
+/*
+ * Accept policy: a connection over its address's cap, or into the reserve, is closed at once.
+ * A refusal is logged at most every 10 s (a flood would fill the log); /metrics counts them all.
+ */
+static enum MHD_Result
+on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	static atomic_long last_log;
+	struct httpd *h = cls;
+	char who[INET6_ADDRSTRLEN];
+	long now = (long)time(NULL), prev = atomic_load(&last_log);
+	int r = connlimit_check(&h->admit, addr);
 
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(cfg->port);
-		return 0;
+	(void)addrlen;
+	if (r == 0)
+		return MHD_YES;
+	if (now - prev >= 10 && atomic_compare_exchange_strong(&last_log, &prev, now)) {
+		addr_text(addr, who, sizeof(who));
+		log_warn("httpd: refusing connections from %s: %s", who,
+			 r == -EMFILE ? "it holds max_connections_per_address"
+				      : "only the reserve for trusted_addresses is left");
 	}
-	if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(cfg->port);
-		*flags |= MHD_USE_IPv6;
-		return 0;
+	return MHD_NO;
+}
+
+/*
+ * A new connection is counted and gets the short handshake deadline until its first request
+ * line arrives (on_uri lifts it). libmicrohttpd does not refresh a connection's activity time
+ * while TLS is being negotiated, so this bounds the whole handshake, not just a silence.
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *con, void **socket_ctx,
+	      enum MHD_ConnectionNotificationCode toe)
+{
+	struct httpd *h = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct cl_entry *slot = NULL;
+
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		connlimit_del(&h->admit, *socket_ctx);
+		*socket_ctx = NULL;
+		return;
 	}
-	return -EINVAL;
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && ci->client_addr != NULL)
+		connlimit_add(&h->admit, ci->client_addr, &slot);
+	else
+		connlimit_add(&h->admit, (const struct sockaddr *)&h->unknown_addr, &slot);
+	*socket_ctx = slot;
+	if (h->handshake_timeout_s != h->idle_timeout_s)
+		MHD_set_connection_option(con, MHD_CONNECTION_OPTION_TIMEOUT,
+					  h->handshake_timeout_s);
 }
 
 int
@@ -458,56 +580,54 @@ httpd_start(const struct httpd_config *cfg, struct api *api, struct service *svc
 	    struct httpd **out)
 {
 	struct httpd *h = calloc(1, sizeof(*h));
-	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG;
-	const union MHD_DaemonInfo *di;
+	struct cl_policy pol = cfg->admit;
 
-	if (h == NULL)
+	if (h == NULL) {
+		close(cfg->listen_fd);
 		return -ENOMEM;
-	if (make_addr(cfg, &ss, &flags) != 0) {
-		log_err("httpd: %s is not a numeric IP address", cfg->host);
-		free(h);
-		return -EINVAL;
 	}
 	h->api = api;
 	h->svc = svc;
+	h->idle_timeout_s = cfg->idle_timeout_s;
+	h->handshake_timeout_s = cfg->handshake_timeout_s;
+	pol.total = cfg->conn_limit;
+	connlimit_init(&h->admit, &pol);
 	pthread_mutex_init(&h->mlock, NULL);
 	pthread_mutex_init(&h->timer_lock, NULL);
 	pthread_cond_init(&h->timer_cond, NULL);
 	lp_init(&h->hub, conn_suspend, conn_resume, hub_gen, svc);
+	/* The daemon-wide timeout is the idle one, so that established connections stay on
+	 * libmicrohttpd's sorted timeout list; only handshaking ones carry their own. */
 	h->d = MHD_start_daemon(
-		flags, cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-		MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
-		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)MAX(cfg->threads, 1u), MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->pool_size, MHD_OPTION_CONNECTION_TIMEOUT,
-		cfg->idle_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+		flags, 0, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+		MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
+		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
+		cfg->tls_priorities, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MAX(cfg->threads, 1u),
+		MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		cfg->pool_size, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+		h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, h, MHD_OPTION_END);
 	if (h->d == NULL) {
-		log_err("httpd: cannot listen on %s:%u (address in use, or bad TLS key/cert?)",
-			cfg->host, cfg->port);
+		log_err("httpd: cannot start the HTTPS daemon (bad TLS key, certificate or "
+			"priorities?)");
+		close(cfg->listen_fd);
 		lp_fini(&h->hub);
+		connlimit_fini(&h->admit);
 		free(h);
-		return -EADDRINUSE;
+		return -EINVAL;
 	}
-	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-	h->port = di ? di->port : cfg->port;
 	if (pthread_create(&h->timer, NULL, timer_main, h) != 0) {
 		MHD_stop_daemon(h->d);
 		lp_fini(&h->hub);
+		connlimit_fini(&h->admit);
 		free(h);
 		return -EAGAIN;
 	}
 	*out = h;
 	return 0;
-}
-
-uint16_t
-httpd_port(const struct httpd *h)
-{
-	return h->port;
 }
 
 void
@@ -530,6 +650,7 @@ httpd_stop(struct httpd *h)
 	log_info("httpd: answered %zu parked check-ins, stopping", n);
 	MHD_stop_daemon(h->d);
 	lp_fini(&h->hub);
+	connlimit_fini(&h->admit);
 	pthread_mutex_destroy(&h->mlock);
 	pthread_mutex_destroy(&h->timer_lock);
 	pthread_cond_destroy(&h->timer_cond);

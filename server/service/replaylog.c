@@ -46,7 +46,7 @@ struct replaylog {
 	} failed[16];
 	unsigned nfailed;
 	uint64_t forgotten; /* lines up to here may be in a failed batch no longer listed */
-	int broken; /* a torn line could not be cut off: refuse until the store has all */
+	int broken;         /* a torn line could not be cut off: refuse until the store has all */
 	int writing;
 };
 
@@ -202,8 +202,9 @@ lead_batch(struct replaylog *l)
 		l->failed[k].err = r;
 		/* Cut a torn line off so later lines stay whole; if that fails, stop. */
 		if (ftruncate(l->fd[f], l->size[f]) != 0) {
-			log_errno(errno, "cannot cut %s back after a failed write; device "
-					 "requests are refused until the store has every nonce",
+			log_errno(errno,
+				  "cannot cut %s back after a failed write; device "
+				  "requests are refused until the store has every nonce",
 				  l->path[f]);
 			l->broken = -EIO;
 		}

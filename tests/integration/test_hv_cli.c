@@ -101,6 +101,7 @@ test_hv_console_found_beside_socket_elsewhere(void)
 
 	snprintf(sockdir, sizeof(sockdir), "%s/hvsock-XXXXXX", base && *base ? base : "/tmp");
 	CHECK(mkdtemp(sockdir) != NULL, "mkdtemp");
+	t_remove_after_case(sockdir); /* with the console socket cleave-hv leaves beside it */
 	CHECK(hvp_init(&p) == 0, "cleave-hv did not start");
 	hvp_stop(&p, SIGTERM);
 	snprintf(p.sock, sizeof(p.sock), "%s/hv.sock", sockdir);
@@ -111,8 +112,6 @@ test_hv_console_found_beside_socket_elsewhere(void)
 	CHECK(run("cleave-hvctl", args, out, sizeof(out)) == 0 && strstr(out, "[cleave-hv]"),
 	      "cleave-hvctl console must find the console beside --socket: %.400s", out);
 	hvp_cleanup(&p);
-	unlink(p.sock);
-	rmdir(sockdir);
 }
 
 /* 1 when cleave-hv has closed the connection fd (EOF within timeout_ms). */
@@ -181,6 +180,7 @@ test_hv_bridge_others_capped_and_closed_when_idle(void)
 		return;
 	}
 	CHECK(mkdtemp(sockdir) != NULL && chmod(sockdir, 0711) == 0, "socket dir");
+	t_remove_after_case(sockdir);
 	CHECK(hvp_init(&p) == 0, "cleave-hv did not start");
 	hvp_stop(&p, SIGTERM);
 	snprintf(p.sock, sizeof(p.sock), "%s/hv.sock", sockdir);
@@ -209,8 +209,6 @@ test_hv_bridge_others_capped_and_closed_when_idle(void)
 	for (int i = 0; i < 16; i++)
 		bridge_close(&held[i]);
 	hvp_cleanup(&p);
-	unlink(p.sock);
-	rmdir(sockdir);
 }
 
 int
