@@ -265,6 +265,16 @@ outcome(struct agent *a, struct journal_entry *e, const struct ticket *tk, int s
 		ok = receipt_describe(a, found, hash, detail, sizeof(detail));
 		return done(a, e, ok == 1, detail, found);
 	}
+	if (st == CLV_E_BAD_TICKET) {
+		struct clv_status s;
+
+		/* Its counter is past ours: taken before (a crash), its receipt already gone. */
+		if (hvlink_status(&a->hv, &s) == CLV_OK && s.ticket_counter >= tk->counter)
+			return done(a, e, 0,
+				    "outcome unknown: cleave-hv took the ticket but no longer "
+				    "holds its receipt",
+				    NULL);
+	}
 	snprintf(detail, sizeof(detail), "cleave-hv refused: %s", bridge_strerror(st));
 	return done(a, e, 0, detail, NULL);
 }
@@ -304,9 +314,16 @@ settle(struct agent *a, struct journal_entry *e, const struct ticket *tk)
 		return done(a, e, 1, "applied by cleave-hv (confirmed by its ticket counter)",
 			    NULL);
 	}
-	return done(a, e, 0,
-		    "outcome unknown: cleave-hv took the ticket but no longer holds its receipt",
-		    NULL);
+	/*
+	 * Taken but no receipt yet: cleave-hv may still be carrying it out (it journals every
+	 * order and finishes it after a crash or a disk error). Passing the same ticket again is
+	 * safe: it answers BUSY while the order runs, and once done refuses it as a replay, whose
+	 * receipt outcome() then finds. Only without one is the outcome unknown.
+	 */
+	log_info("command %s (%s): cleave-hv took the ticket and has no receipt for it yet; "
+		 "asking again",
+		 e->id, e->type);
+	return -EAGAIN;
 }
 
 static int
