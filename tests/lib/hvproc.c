@@ -120,9 +120,11 @@ hvp_init(struct hvproc *p)
 void
 hvp_cleanup(struct hvproc *p)
 {
-	char cmd[PATH_MAX * 3 + 64];
+	char cmd[PATH_MAX * 3 + 64], log[PATH_MAX + 8];
 
-	hvp_stop(p, SIGKILL);
+	/* As a supervisor stops it: the case fails unless it exits 0 (leaks under make asan). */
+	snprintf(log, sizeof(log), "%s.log", p->dir);
+	t_stop_graceful(&p->pid, "cleave-hv", log);
 	if (!t_failed_now) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s.guest' '%s.log'", p->dir, p->dir,
 			 p->dir);
