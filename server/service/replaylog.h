@@ -1,5 +1,5 @@
 /*
- * The replay log of accepted device request nonces (replaylog.c): durable before a request is
+ * The replay log of accepted device request nonces (replaylog.c): written before a request is
  * answered, emptied once the store holds the same. Private to service/.
  */
 #ifndef CLEAVE_REPLAYLOG_H
@@ -22,11 +22,14 @@ int replaylog_open(const char *path, replaylog_fn fn, void *ctx, struct replaylo
 /* Empties both files (after the store took what open found). */
 int replaylog_reset(struct replaylog *l);
 /*
- * Appends one accepted nonce and returns once it is on disk (sharing an fdatasync with
- * concurrent callers). 0, or -errno: the request must not be answered as accepted.
+ * Appends one accepted nonce (written before this returns; synced to the disk at the next
+ * switch). 0, or -errno: the request must not be answered as accepted.
  */
 int replaylog_append(struct replaylog *l, const char *device_id, uint64_t nonce);
-/* Before a flush of nonces to the store: 1 when appends moved to the other (empty) file. */
+/*
+ * Before a flush of nonces to the store: syncs the current file to the disk; 1 when appends
+ * moved to the other (empty) file.
+ */
 int replaylog_switch(struct replaylog *l);
 /* After a flush that put every dirty nonce in the store; switched is replaylog_switch's. */
 void replaylog_flushed(struct replaylog *l, int switched);
