@@ -373,9 +373,9 @@ run_enroll_nonce(struct fx *f, struct api_response *rs)
 	call(f, "POST", "/device/v1/enroll/nonce", body, 0, rs);
 }
 
-/* A token and a nonce for it; the enrollment body for a new phone goes to f->body. */
+/* A token and a nonce for it; the body that enrolls d goes to f->body. */
 static void
-prep_enroll(struct fx *f)
+enroll_body(struct fx *f, struct device_sim *d)
 {
 	struct api_response rs;
 	uint8_t nonce[32], att[ATTEST_LEN], pub[32], hv[32];
@@ -390,11 +390,9 @@ prep_enroll(struct fx *f)
 	json_decref(j);
 	free(rs.body);
 	assert_int_equal(b64_decode(nonce, sizeof(nonce), nb, strlen(nb)), 32);
-	dev_fini(&f->phone);
-	assert_int_equal(dev_init(&f->phone), 0);
-	dev_attest(&f->phone, nonce, att);
-	ed25519_key_public(f->phone.key, pub);
-	ed25519_key_public(f->phone.hv, hv);
+	dev_attest(d, nonce, att);
+	ed25519_key_public(d->key, pub);
+	ed25519_key_public(d->hv, hv);
 	b64_encode(ab, sizeof(ab), att, sizeof(att));
 	b64_encode(pb, sizeof(pb), pub, 32);
 	b64_encode(hb, sizeof(hb), hv, 32);
@@ -403,6 +401,15 @@ prep_enroll(struct fx *f)
 		 "\"hypervisor_key\":\"%s\",\"attestation\":\"%s\",\"inventory\":{\"model\":\"m\","
 		 "\"os\":\"o\",\"agent_version\":\"0.1.0\"}}",
 		 f->last_id, nb, pb, hb, ab);
+}
+
+/* A new phone each attempt. */
+static void
+prep_enroll(struct fx *f)
+{
+	dev_fini(&f->phone);
+	assert_int_equal(dev_init(&f->phone), 0);
+	enroll_body(f, &f->phone);
 }
 
 static void
@@ -591,37 +598,11 @@ enroll(struct fx *f)
 {
 	struct api_response rs;
 	json_t *j;
-	char body[2048], tok[128], nb[64], ab[400], pb[64], hb[64];
-	uint8_t nonce[32], att[ATTEST_LEN], pub[32], hv[32];
 
 	must(f, "PUT", "/api/v1/policies/std", "{}", 0, 201);
 	must(f, "PUT", "/api/v1/policies/other", "{\"max_failed_unlocks\":3}", 0, 201);
-	call(f, "POST", "/api/v1/enrollment-tokens", "{\"owner\":\"alice@example.com\"}", 0, &rs);
-	assert_int_equal(rs.status, 201);
-	j = json_loadb(rs.body, rs.len, 0, NULL);
-	str_copy(tok, sizeof(tok), json_string_value(json_object_get(j, "token")));
-	json_decref(j);
-	free(rs.body);
-	snprintf(body, sizeof(body), "{\"enrollment_token\":\"%s\"}", tok);
-	call(f, "POST", "/device/v1/enroll/nonce", body, 0, &rs);
-	assert_int_equal(rs.status, 200);
-	j = json_loadb(rs.body, rs.len, 0, NULL);
-	str_copy(nb, sizeof(nb), json_string_value(json_object_get(j, "nonce")));
-	json_decref(j);
-	free(rs.body);
-	assert_int_equal(b64_decode(nonce, sizeof(nonce), nb, strlen(nb)), 32);
-	dev_attest(&f->dev, nonce, att);
-	ed25519_key_public(f->dev.key, pub);
-	ed25519_key_public(f->dev.hv, hv);
-	b64_encode(ab, sizeof(ab), att, sizeof(att));
-	b64_encode(pb, sizeof(pb), pub, 32);
-	b64_encode(hb, sizeof(hb), hv, 32);
-	snprintf(body, sizeof(body),
-		 "{\"enrollment_token\":\"%s\",\"nonce\":\"%s\",\"device_key\":\"%s\","
-		 "\"hypervisor_key\":\"%s\",\"attestation\":\"%s\",\"inventory\":{\"model\":\"m\","
-		 "\"os\":\"o\",\"agent_version\":\"0.1.0\"}}",
-		 tok, nb, pb, hb, ab);
-	call(f, "POST", "/device/v1/enroll", body, 0, &rs);
+	enroll_body(f, &f->dev);
+	run_enroll(f, &rs);
 	assert_int_equal(rs.status, 201);
 	j = json_loadb(rs.body, rs.len, 0, NULL);
 	str_copy(f->dev.id, sizeof(f->dev.id), json_string_value(json_object_get(j, "device_id")));
