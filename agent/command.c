@@ -156,6 +156,8 @@ done(struct agent *a, struct journal_entry *e, int completed, const char *detail
 	}
 	log_info("command %s (%s) %s: %s", e->id, e->type, completed ? "completed" : "FAILED",
 		 e->detail);
+	/* The next check-in shows the server what cleave-hv now holds (state, policy), signed. */
+	a->attest_sent_at = 0;
 	return save(a, e);
 }
 

@@ -35,8 +35,7 @@
 #define AT_TCOUNTER  152
 #define AT_RSEQ      160
 #define AT_TIME      168
-#define AT_RESERVED1 176
-#define AT_RES1_LEN  16
+#define AT_POLICY    176 /* version 2: policy digest, 16 bytes */
 
 #define RC_RESULT     12
 #define RC_HV_KEY     16
@@ -176,20 +175,19 @@ receipt_type_auto(uint16_t type)
 }
 
 static void
-header_put(uint8_t *out, const char *magic, uint16_t type_or_state)
+header_put(uint8_t *out, const char *magic, uint16_t version, uint16_t type_or_state)
 {
 	memcpy(out + OFF_MAGIC, magic, MAGIC_LEN);
-	put16(out + OFF_VERSION, WIRE_VERSION);
+	put16(out + OFF_VERSION, version);
 	put16(out + OFF_TYPE, type_or_state);
 }
 
 static int
-header_check(const uint8_t *buf, size_t len, size_t want, const char *magic)
+header_check(const uint8_t *buf, size_t len, size_t want, const char *magic, uint16_t version)
 {
 	if (buf == NULL || len != want)
 		return -EINVAL;
-	if (memcmp(buf + OFF_MAGIC, magic, MAGIC_LEN) != 0 ||
-	    get16(buf + OFF_VERSION) != WIRE_VERSION)
+	if (memcmp(buf + OFF_MAGIC, magic, MAGIC_LEN) != 0 || get16(buf + OFF_VERSION) != version)
 		return -EINVAL;
 	return 0;
 }
@@ -203,7 +201,7 @@ ticket_encode(const struct ticket *t, uint8_t out[TICKET_LEN])
 	    !ticket_args_valid(t->type, t->args))
 		return -EINVAL;
 	memset(out, 0, TICKET_LEN);
-	header_put(out, TICKET_MAGIC, t->type);
+	header_put(out, TICKET_MAGIC, WIRE_VERSION, t->type);
 	id_put(out + TK_DEVICE, t->device_id, (size_t)dn);
 	id_put(out + TK_COMMAND, t->command_id, (size_t)cn);
 	memcpy(out + TK_HV_KEY, t->hv_key, WIRE_KEY_LEN);
@@ -221,7 +219,7 @@ ticket_decode(const uint8_t *buf, size_t len, struct ticket *t)
 {
 	struct ticket tmp;
 
-	if (header_check(buf, len, TICKET_LEN, TICKET_MAGIC) < 0)
+	if (header_check(buf, len, TICKET_LEN, TICKET_MAGIC, WIRE_VERSION) < 0)
 		return -EINVAL;
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.type = get16(buf + OFF_TYPE);
@@ -250,7 +248,7 @@ attest_encode(const struct attestation *a, uint8_t out[ATTEST_LEN])
 	if (!state_valid(a->state))
 		return -EINVAL;
 	memset(out, 0, ATTEST_LEN);
-	header_put(out, ATTEST_MAGIC, a->state);
+	header_put(out, ATTEST_MAGIC, ATTEST_VERSION, a->state);
 	memcpy(out + AT_NONCE, a->nonce, sizeof(a->nonce));
 	memcpy(out + AT_HV_KEY, a->hv_key, WIRE_KEY_LEN);
 	memcpy(out + AT_MEASURE, a->measurement, WIRE_HASH_LEN);
@@ -259,6 +257,7 @@ attest_encode(const struct attestation *a, uint8_t out[ATTEST_LEN])
 	put64(out + AT_TCOUNTER, a->ticket_counter);
 	put64(out + AT_RSEQ, a->receipt_seq);
 	put64(out + AT_TIME, a->time_ms);
+	memcpy(out + AT_POLICY, a->policy_digest, POLICY_DIGEST_LEN);
 	memcpy(out + ATTEST_BODY_LEN, a->sig, WIRE_SIG_LEN);
 	return 0;
 }
@@ -268,12 +267,11 @@ attest_decode(const uint8_t *buf, size_t len, struct attestation *a)
 {
 	struct attestation tmp;
 
-	if (header_check(buf, len, ATTEST_LEN, ATTEST_MAGIC) < 0)
+	if (header_check(buf, len, ATTEST_LEN, ATTEST_MAGIC, ATTEST_VERSION) < 0)
 		return -EINVAL;
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.state = get16(buf + OFF_TYPE);
-	if (!state_valid(tmp.state) || get32(buf + AT_RESERVED0) != 0 ||
-	    !all_zero(buf + AT_RESERVED1, AT_RES1_LEN))
+	if (!state_valid(tmp.state) || get32(buf + AT_RESERVED0) != 0)
 		return -EINVAL;
 	memcpy(tmp.nonce, buf + AT_NONCE, sizeof(tmp.nonce));
 	memcpy(tmp.hv_key, buf + AT_HV_KEY, WIRE_KEY_LEN);
@@ -283,6 +281,7 @@ attest_decode(const uint8_t *buf, size_t len, struct attestation *a)
 	tmp.ticket_counter = get64(buf + AT_TCOUNTER);
 	tmp.receipt_seq = get64(buf + AT_RSEQ);
 	tmp.time_ms = get64(buf + AT_TIME);
+	memcpy(tmp.policy_digest, buf + AT_POLICY, POLICY_DIGEST_LEN);
 	memcpy(tmp.sig, buf + ATTEST_BODY_LEN, WIRE_SIG_LEN);
 	*a = tmp;
 	return 0;
@@ -313,7 +312,7 @@ receipt_encode(const struct receipt *r, uint8_t out[RECEIPT_LEN])
 	    (r->checks_passed & ~r->checks_run) != 0)
 		return -EINVAL;
 	memset(out, 0, RECEIPT_LEN);
-	header_put(out, RECEIPT_MAGIC, r->type);
+	header_put(out, RECEIPT_MAGIC, WIRE_VERSION, r->type);
 	put32(out + RC_RESULT, (uint32_t)r->result);
 	memcpy(out + RC_HV_KEY, r->hv_key, WIRE_KEY_LEN);
 	id_put(out + RC_DEVICE, r->device_id, (size_t)dn);
@@ -339,7 +338,7 @@ receipt_decode(const uint8_t *buf, size_t len, struct receipt *r)
 	struct receipt tmp;
 	int dn, cn;
 
-	if (header_check(buf, len, RECEIPT_LEN, RECEIPT_MAGIC) < 0)
+	if (header_check(buf, len, RECEIPT_LEN, RECEIPT_MAGIC, WIRE_VERSION) < 0)
 		return -EINVAL;
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.type = get16(buf + OFF_TYPE);
@@ -422,4 +421,11 @@ check_name(uint32_t bit)
 		if (bit == 1u << i)
 			return names[i];
 	return "?";
+}
+
+void
+policy_args_encode(const uint64_t args[4], uint8_t out[32])
+{
+	for (int i = 0; i < 4; i++)
+		put64(out + 8 * i, args[i]);
 }

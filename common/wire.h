@@ -23,10 +23,12 @@
 #define RECEIPT_BODY_LEN 256
 #define RECEIPT_LEN      (RECEIPT_BODY_LEN + WIRE_SIG_LEN) /* 320 */
 
-#define TICKET_MAGIC  "CLVTICK1"
-#define ATTEST_MAGIC  "CLVATTS1"
-#define RECEIPT_MAGIC "CLVRCPT1"
-#define WIRE_VERSION  1
+#define TICKET_MAGIC      "CLVTICK1"
+#define ATTEST_MAGIC      "CLVATTS1"
+#define RECEIPT_MAGIC     "CLVRCPT1"
+#define WIRE_VERSION      1 /* tickets and receipts */
+#define ATTEST_VERSION    2 /* attestations: version 2 carries the applied policy's digest */
+#define POLICY_DIGEST_LEN 16
 
 /* Ticket types. Numbers are frozen: never renumber, only add. */
 enum {
@@ -88,6 +90,8 @@ struct attestation {
 	uint64_t ticket_counter; /* highest ticket counter accepted */
 	uint64_t receipt_seq;    /* sequence number of the latest receipt */
 	uint64_t time_ms;        /* unix milliseconds */
+	/* SHA-256 of the applied policy ticket's args, first 16 bytes (policy_digest()) */
+	uint8_t policy_digest[POLICY_DIGEST_LEN];
 	uint8_t sig[WIRE_SIG_LEN];
 };
 
@@ -136,6 +140,9 @@ int receipt_decode(const uint8_t *buf, size_t len, struct receipt *r);
 uint32_t receipt_required_checks(uint16_t type);
 /* Upper-case name of one CHECK_* bit ("HEADERS_ERASED"); "?" for an unassigned bit. */
 const char *check_name(uint32_t bit);
+
+/* The 32 bytes a policy digest hashes: a policy ticket's four args, little-endian u64 each. */
+void policy_args_encode(const uint64_t args[4], uint8_t out[32]);
 
 /* Lower-case names of ticket types ("wipe", ...); NULL for an unknown number, 0 when unknown. */
 const char *ticket_type_name(uint16_t type);

@@ -5,6 +5,7 @@
  * cache keys, manage key rotation or decide where key files live: callers own that policy.
  */
 #include "crypto.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -390,4 +391,14 @@ key_fingerprint(const uint8_t pub[ED25519_PUB_LEN], char *dst, size_t cap)
 	memcpy(dst, prefix, sizeof(prefix) - 1);
 	memcpy(dst + sizeof(prefix) - 1, b, (size_t)n + 1);
 	return 0;
+}
+
+void
+crypto_policy_digest(const uint64_t args[4], uint8_t out[16])
+{
+	uint8_t enc[32], h[SHA256_LEN];
+
+	policy_args_encode(args, enc);
+	crypto_sha256(enc, sizeof(enc), h);
+	memcpy(out, h, 16);
 }

@@ -18,6 +18,11 @@ int crypto_random(void *buf, size_t n);
 
 /* SHA-256 of one buffer, or of several concatenated (parts/lens arrays of count entries). */
 void crypto_sha256(const void *data, size_t n, uint8_t out[SHA256_LEN]);
+/*
+ * The digest of a policy an attestation carries (wire-formats.md 3): SHA-256 of the policy
+ * ticket's four args (le64 each), first 16 bytes. All-zero args (no policy yet) have one too.
+ */
+void crypto_policy_digest(const uint64_t args[4], uint8_t out[16]);
 void crypto_sha256_parts(const void *const *parts, const size_t *lens, size_t count,
 			 uint8_t out[SHA256_LEN]);
 

@@ -30,10 +30,16 @@ struct state {
 	char dir[PATH_MAX];
 	struct srv srv; /* only url and cacert are used */
 	struct device_sim dev;
-	/* What it reports, kept in DIR/report: "CORPORATE_STATE POLICY_NAME POLICY_VERSION". */
+	/*
+	 * What it reports, kept in DIR/report: "CORPORATE_STATE POLICY_NAME POLICY_VERSION
+	 * KEY_EPOCH ARG0 ARG1 ARG2 ARG3" (the args of the last policy ticket it carried out, which
+	 * its simulated hypervisor attests as a digest).
+	 */
 	char corporate[16];
 	char policy[64]; /* "" when no policy was received */
 	long long policy_version;
+	unsigned long long epoch;
+	unsigned long long pargs[4];
 };
 
 static void
@@ -100,8 +106,9 @@ save_report(const struct state *s)
 {
 	char line[128];
 
-	snprintf(line, sizeof(line), "%s %s %lld\n", s->corporate, s->policy[0] ? s->policy : "-",
-		 s->policy_version);
+	snprintf(line, sizeof(line), "%s %s %lld %llu %llu %llu %llu %llu\n", s->corporate,
+		 s->policy[0] ? s->policy : "-", s->policy_version, s->epoch, s->pargs[0],
+		 s->pargs[1], s->pargs[2], s->pargs[3]);
 	save_text(s, "report", line);
 }
 
@@ -121,7 +128,7 @@ apply_policy(struct state *s, json_t *pol)
 static int
 load_state(struct state *s)
 {
-	char p[PATH_MAX], n[32], rep[128];
+	char p[PATH_MAX], n[32], rep[256], tk[64];
 
 	if (load_text(s, "server", s->srv.url, sizeof(s->srv.url)) != 0 ||
 	    load_text(s, "ca-cert", s->srv.cacert, sizeof(s->srv.cacert)) != 0 ||
@@ -133,10 +140,15 @@ load_state(struct state *s)
 	}
 	s->dev.nonce = strtoull(n, NULL, 10);
 	str_copy(s->corporate, sizeof(s->corporate), "active");
+	s->epoch = 1;
 	if (load_text(s, "report", rep, sizeof(rep)) == 0 &&
-	    sscanf(rep, "%15s %63s %lld", s->corporate, s->policy, &s->policy_version) == 3 &&
+	    sscanf(rep, "%15s %63s %lld %llu %llu %llu %llu %llu", s->corporate, s->policy,
+		   &s->policy_version, &s->epoch, &s->pargs[0], &s->pargs[1], &s->pargs[2],
+		   &s->pargs[3]) >= 3 &&
 	    strcmp(s->policy, "-") == 0)
 		s->policy[0] = '\0';
+	if (load_text(s, "ticket-key", tk, sizeof(tk)) == 0)
+		b64_decode(s->dev.ticket_key, sizeof(s->dev.ticket_key), tk, strlen(tk));
 	path_in(s, "device.key", p, sizeof(p));
 	if (ed25519_key_load(p, &s->dev.key) != 0)
 		return -1;
@@ -194,10 +206,13 @@ cmd_enroll(struct state *s, const char *server, const char *token, const char *c
 		rc |= save_text(s, "ca-cert", line) != 0;
 		snprintf(line, sizeof(line), "%s\n", s->dev.id);
 		rc |= save_text(s, "device-id", line) != 0;
+		b64_encode(line, sizeof(line), s->dev.ticket_key, sizeof(s->dev.ticket_key));
+		rc |= save_text(s, "ticket-key", line) != 0;
 		save_nonce(s);
 		if (rc == 0)
 			printf("enrolled as %s\n", s->dev.id);
 		str_copy(s->corporate, sizeof(s->corporate), "active");
+		s->epoch = 1;
 		j = resp_json(&r);
 		apply_policy(s, json_object_get(j, "policy"));
 		json_decref(j);
@@ -307,7 +322,16 @@ finish(struct state *s, struct client *c, json_t *cmd)
 	snprintf(path, sizeof(path), "/device/v1/commands/%s/result", id);
 	if (post(s, c, path, body, "result") != 0)
 		return -1;
-	/* What the corporate half would now be, reported at the next check-in. */
+	/* What the corporate half would now be, attested at the next check-in. */
+	if (strcmp(type, "policy") == 0) {
+		struct ticket t;
+
+		if (ticket_decode(ticket, sizeof(ticket), &t) == 0)
+			for (int i = 0; i < 4; i++)
+				s->pargs[i] = t.args[i];
+	}
+	if (strcmp(type, "wipe") == 0 || strcmp(type, "retire") == 0 || strcmp(type, "rekey") == 0)
+		s->epoch = 2; /* as dev_receipt's receipts say */
 	if (strcmp(type, "wipe") == 0 || strcmp(type, "retire") == 0)
 		str_copy(s->corporate, sizeof(s->corporate), "wiped");
 	else if (strcmp(type, "lock") == 0)
@@ -320,15 +344,44 @@ finish(struct state *s, struct client *c, json_t *cmd)
 	return 0;
 }
 
-/* The check-in request: the wait and the device's report of itself. */
+/*
+ * What its simulated hypervisor signs about itself, as cleave-hv would: state, key epoch, the
+ * digest of the policy it holds, and the server key it is pinned to (none once wiped).
+ */
+static void
+attest_now(const struct state *s, char *b64, size_t cap)
+{
+	struct attestation a;
+	uint8_t buf[ATTEST_LEN];
+	uint64_t args[4];
+
+	memset(&a, 0, sizeof(a));
+	a.state = strcmp(s->corporate, "locked") == 0 ? HV_STATE_LOCKED : HV_STATE_ACTIVE;
+	ed25519_key_public(s->dev.hv, a.hv_key);
+	crypto_sha256("test guest image", 16, a.measurement); /* as at enrollment */
+	if (strcmp(s->corporate, "wiped") != 0)
+		memcpy(a.owner_key, s->dev.ticket_key, 32);
+	a.key_epoch = s->epoch;
+	a.time_ms = (uint64_t)time(NULL) * 1000;
+	for (int i = 0; i < 4; i++)
+		args[i] = s->pargs[i];
+	crypto_policy_digest(args, a.policy_digest);
+	attest_encode(&a, buf);
+	ed25519_key_sign(s->dev.hv, buf, ATTEST_BODY_LEN, buf + ATTEST_BODY_LEN);
+	b64_encode(b64, cap, buf, sizeof(buf));
+}
+
+/* The check-in request: the wait and the device's report of itself, with an attestation. */
 static char *
 checkin_body(const struct state *s, long wait)
 {
-	json_t *st = json_pack("{s:s, s:s}", "corporate_state", s->corporate, "agent_version",
-			       DEVSIM_VERSION);
-	json_t *j;
+	char att[400];
+	json_t *st, *j;
 	char *b;
 
+	attest_now(s, att, sizeof(att));
+	st = json_pack("{s:s, s:s, s:s}", "corporate_state", s->corporate, "agent_version",
+		       DEVSIM_VERSION, "attestation", att);
 	if (st == NULL)
 		return NULL;
 	if (s->policy[0] != '\0') {
@@ -362,6 +415,10 @@ handle_commands(struct state *s, struct client *c, json_t *j, int do_complete)
 	return rc;
 }
 
+/*
+ * One signed check-in. With --complete, the commands it brings are carried out and the device
+ * checks in once more at once, as the agent does, so the server sees the new state attested.
+ */
 static int
 cmd_checkin(struct state *s, long wait, int do_complete)
 {
@@ -369,30 +426,36 @@ cmd_checkin(struct state *s, long wait, int do_complete)
 	struct resp r;
 	char *body;
 	json_t *j;
-	int rc = 0;
+	int rc = 0, again = 1;
 
 	if (load_state(s) != 0 || (c = client_new(&s->srv, NULL)) == NULL)
 		return 1;
-	body = checkin_body(s, wait);
-	if (body == NULL || dev_req(&s->dev, c, "POST", "/device/v1/checkin", body, 0, &r) != 0) {
+	for (int round = 0; round < 2 && again && rc == 0; round++) {
+		again = 0;
+		body = checkin_body(s, round == 0 ? wait : 0);
+		if (body == NULL ||
+		    dev_req(&s->dev, c, "POST", "/device/v1/checkin", body, 0, &r) != 0) {
+			free(body);
+			rc = 1;
+			break;
+		}
 		free(body);
-		save_nonce(s);
-		client_free(c);
-		return 1;
+		if (r.status == 204) {
+			printf("nothing pending\n");
+		} else if (r.status != 200) {
+			fprintf(stderr, "cleave-devsim: check-in refused (HTTP %ld): %s\n",
+				r.status, r.body ? r.body : "");
+			rc = 1;
+		} else {
+			j = resp_json(&r);
+			again = do_complete && json_array_size(json_object_get(j, "commands")) > 0;
+			rc = handle_commands(s, c, j, do_complete);
+			json_decref(j);
+			if (again && rc == 0)
+				printf("checking in again to report the new state\n");
+		}
+		resp_free(&r);
 	}
-	free(body);
-	if (r.status == 204) {
-		printf("nothing pending\n");
-	} else if (r.status != 200) {
-		fprintf(stderr, "cleave-devsim: check-in refused (HTTP %ld): %s\n", r.status,
-			r.body ? r.body : "");
-		rc = 1;
-	} else {
-		j = resp_json(&r);
-		rc = handle_commands(s, c, j, do_complete);
-		json_decref(j);
-	}
-	resp_free(&r);
 	save_nonce(s);
 	client_free(c);
 	return rc;

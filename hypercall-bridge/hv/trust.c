@@ -298,6 +298,7 @@ trust_attest(struct trust *t, const uint8_t nonce[32], uint16_t state,
 	a.ticket_counter = t->counter;
 	a.receipt_seq = t->receipt_seq;
 	a.time_ms = now_ms;
+	crypto_policy_digest(t->policy, a.policy_digest); /* the offline limits it enforces */
 	r = attest_encode(&a, out);
 	if (r == 0)
 		r = ed25519_key_sign(t->id, out, ATTEST_BODY_LEN, out + ATTEST_BODY_LEN);

@@ -5,6 +5,9 @@ ALTER TABLE commands ADD COLUMN verify_note TEXT NOT NULL DEFAULT '';
 -- When the device last showed a good attestation (signed by its hypervisor key, enrolled
 -- measurement, fresh clock); 0: only the one at enrollment.
 ALTER TABLE devices ADD COLUMN attested_at INTEGER NOT NULL DEFAULT 0;
+-- The policy digest that attestation carried (16 bytes; wire-formats.md 3): what the hypervisor
+-- actually enforces. Empty before the first version-2 attestation.
+ALTER TABLE devices ADD COLUMN attested_policy BLOB NOT NULL DEFAULT x'';
 -- When the corporate volume's key epoch last changed (enrollment, wipe, rekey), for
 -- key_rotation_days.
 ALTER TABLE devices ADD COLUMN epoch_since INTEGER NOT NULL DEFAULT 0;

@@ -79,8 +79,11 @@ compliance_json(struct api *a, const struct device *d, const struct policy *p, i
 	if (!have_policy) {
 		json_array_append_new(reasons, json_string("no policy is defined"));
 	} else {
-		if (strcmp(p->name, d->applied_policy_name) != 0 ||
-		    p->version != d->applied_policy_version)
+		uint8_t want[16];
+
+		/* What the hypervisor attests it enforces, not what the agent says it applied. */
+		svc_policy_digest(a->svc, p, want);
+		if (memcmp(want, d->attested_policy, sizeof(want)) != 0)
 			json_array_append_new(reasons, json_string("policy not applied"));
 		if (api_policy_parse(p->body, &pc) == 0) {
 			if (policy_lock_s(&pc) > 0 && now - d->last_seen_at > policy_lock_s(&pc))

@@ -91,6 +91,7 @@ apply_report(struct device *d, const struct device_report *rep, const struct evi
 		const char *st = state_name(ev->a.state);
 
 		d->attested_at = ev->now;
+		memcpy(d->attested_policy, ev->a.policy_digest, sizeof(d->attested_policy));
 		ch |= DEV_F_ATTESTED_AT;
 		if (strcmp(st, d->reported_state) != 0) {
 			str_copy(d->reported_state, sizeof(d->reported_state), st);

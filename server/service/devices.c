@@ -57,6 +57,15 @@ svc_policy_args(struct service *s, const struct policy *p, uint64_t args[4])
 	args[3] = (uint64_t)p->version;
 }
 
+void
+svc_policy_digest(struct service *s, const struct policy *p, uint8_t out[16])
+{
+	uint64_t args[4];
+
+	svc_policy_args(s, p, args);
+	crypto_policy_digest(args, out);
+}
+
 /*
  * Queues a policy command for each listed device inside the open transaction. Devices that
  * vanished meanwhile are skipped. Returns 0 or a store error.

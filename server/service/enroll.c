@@ -231,6 +231,7 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 	dev->enrolled_at = svc_now_s(s);
 	dev->last_seen_at = dev->enrolled_at;
 	dev->epoch_since = dev->enrolled_at;
+	memcpy(dev->attested_policy, a.policy_digest, sizeof(dev->attested_policy));
 
 	r = s->st->ops->tx_begin(s->st);
 	if (r != 0)

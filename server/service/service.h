@@ -180,6 +180,8 @@ int svc_policy_assign(struct service *s, const struct principal *p, const char *
 		      const char *name, struct device *out, struct svc_error *err);
 /* The policy a device follows (its own or the default); -ENOENT when none exists. */
 int svc_policy_effective(struct service *s, const struct device *d, struct policy *out);
+/* The digest a hypervisor that enforces policy p attests (crypto_policy_digest of its args). */
+void svc_policy_digest(struct service *s, const struct policy *p, uint8_t out[16]);
 /* The offline limits of c in seconds (0: never): the *_seconds fields win when set. */
 int64_t policy_lock_s(const struct policy_content *c);
 int64_t policy_wipe_s(const struct policy_content *c);

@@ -76,7 +76,8 @@ struct device {
 	int64_t last_seen_at;
 	char attest_status[16]; /* enrolled, ok, mismatch */
 	int64_t attested_at;    /* last good attestation at a check-in; 0: none since enrollment */
-	int64_t epoch_since;    /* when key_epoch last changed */
+	uint8_t attested_policy[16];      /* its policy digest; all zero when none is known */
+	int64_t epoch_since;              /* when key_epoch last changed */
 	char superseded_by[STORE_ID_MAX]; /* "" or the record that re-enrolled this hypervisor */
 	char replaces[STORE_ID_MAX];      /* "" or the record this one superseded */
 };
@@ -91,7 +92,7 @@ enum {
 	DEV_F_KEY_EPOCH = 1u << 5,
 	DEV_F_AGENT = 1u << 6, /* agent_version */
 	DEV_F_ATTEST = 1u << 7,
-	DEV_F_ATTESTED_AT = 1u << 8,
+	DEV_F_ATTESTED_AT = 1u << 8, /* attested_at and attested_policy */
 	DEV_F_EPOCH_SINCE = 1u << 9,
 	DEV_F_SUPERSEDED = 1u << 10, /* superseded_by */
 	DEV_F_ALL = (1u << 11) - 1,

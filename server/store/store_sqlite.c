@@ -411,7 +411,8 @@ sq_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
 	"rowid, id, owner, status, device_key, hv_key, measurement, enrollment_token_id, model, "  \
 	"os, agent_version, policy_name, applied_policy_name, applied_policy_version, "            \
 	"desired_state, reported_state, key_epoch, ticket_counter, sig_seq, enrolled_at, "         \
-	"last_seen_at, attest_status, attested_at, epoch_since, superseded_by, replaces"
+	"last_seen_at, attest_status, attested_at, epoch_since, superseded_by, replaces, "         \
+	"attested_policy"
 
 static void
 device_row(sqlite3_stmt *q, struct device *d)
@@ -442,16 +443,18 @@ device_row(sqlite3_stmt *q, struct device *d)
 	d->epoch_since = sqlite3_column_int64(q, 23);
 	sq_col_text(q, 24, d->superseded_by, sizeof(d->superseded_by));
 	sq_col_text(q, 25, d->replaces, sizeof(d->replaces));
+	sq_col_blob(q, 26, d->attested_policy, sizeof(d->attested_policy));
 }
 
 static int
 sq_device_insert(struct store *st, const struct device *d)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_INSERT,
-				  "INSERT INTO devices (id, owner, status, device_key, hv_key, "
-				  "measurement, enrollment_token_id, model, os, agent_version, "
-				  "policy_name, key_epoch, enrolled_at, last_seen_at, epoch_since, "
-				  "replaces) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_DEVICE_INSERT,
+			"INSERT INTO devices (id, owner, status, device_key, hv_key, "
+			"measurement, enrollment_token_id, model, os, agent_version, "
+			"policy_name, key_epoch, enrolled_at, last_seen_at, epoch_since, "
+			"replaces, attested_policy) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 
 	if (q == NULL)
 		return -EIO;
@@ -471,6 +474,7 @@ sq_device_insert(struct store *st, const struct device *d)
 	sqlite3_bind_int64(q, 14, d->last_seen_at);
 	sqlite3_bind_int64(q, 15, d->epoch_since);
 	sqlite3_bind_text(q, 16, d->replaces, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 17, d->attested_policy, sizeof(d->attested_policy), SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "device insert");
 }
 
@@ -523,6 +527,7 @@ sq_device_patch(struct store *st, const struct device *v, unsigned fields)
 		"agent_version = CASE WHEN ?2 & 64 THEN ?10 ELSE agent_version END, "
 		"attest_status = CASE WHEN ?2 & 128 THEN ?11 ELSE attest_status END, "
 		"attested_at = CASE WHEN ?2 & 256 THEN ?12 ELSE attested_at END, "
+		"attested_policy = CASE WHEN ?2 & 256 THEN ?15 ELSE attested_policy END, "
 		"epoch_since = CASE WHEN ?2 & 512 THEN ?13 ELSE epoch_since END, "
 		"superseded_by = CASE WHEN ?2 & 1024 THEN ?14 ELSE superseded_by END "
 		"WHERE id = ?1");
@@ -550,6 +555,7 @@ sq_device_patch(struct store *st, const struct device *v, unsigned fields)
 	sqlite3_bind_int64(q, 12, v->attested_at);
 	sqlite3_bind_int64(q, 13, v->epoch_since);
 	sqlite3_bind_text(q, 14, v->superseded_by, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 15, v->attested_policy, sizeof(v->attested_policy), SQLITE_STATIC);
 	return sq_exec_changed(S(st), q, "device patch");
 }
 

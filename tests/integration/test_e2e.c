@@ -151,6 +151,18 @@ test_e2e_wipe_verified_personal_untouched(void)
 		}
 		CHECK(strcmp(att, "ok") == 0,
 		      "the agent's check-in attestation must verify on the server (%s)", att);
+		/* compliant on evidence: cleave-hv attests the policy it enforces */
+		for (int k = 0; k < 200; k++) {
+			json_t *dev = e2e_get(&e, path);
+			int ok = json_is_true(
+				json_object_get(json_object_get(dev, "compliance"), "compliant"));
+
+			json_decref(dev);
+			if (ok)
+				break;
+			CHECK(k < 199, "the device never became compliant");
+			usleep(50000);
+		}
 	}
 	snprintf(personal, sizeof(personal), "%s.personal", e.agent_dir);
 	CHECK(personal_make(personal) == 0 &&

@@ -225,6 +225,9 @@ test_receipts_prove_or_do_not(void)
 	down(&e);
 }
 
+/* The args of the policy ticket the hypervisor holds (all zero: none yet). */
+static uint64_t hv_policy[4];
+
 /* An attestation of d's hypervisor at check-in: state, epoch, pinned to owner (or not). */
 static void
 checkin_attestation(struct env *e, uint16_t state, uint64_t epoch, int pinned, const char *guest,
@@ -234,6 +237,7 @@ checkin_attestation(struct env *e, uint16_t state, uint64_t epoch, int pinned, c
 	uint8_t buf[ATTEST_LEN];
 
 	memset(&a, 0, sizeof(a));
+	crypto_policy_digest(hv_policy, a.policy_digest);
 	a.state = state;
 	ed25519_key_public(e->d.hv, a.hv_key);
 	crypto_sha256(guest, strlen(guest), a.measurement);
@@ -289,6 +293,66 @@ test_claims_are_not_evidence(void)
 		      strcmp(jpath(j, "hypervisor", "attestation"), "ok") == 0,
 	      "attested state");
 	json_decref(j);
+
+	/* a policy: the agent's word that it applied it is not enough, the hypervisor's is */
+	{
+		uint8_t tk[TICKET_LEN];
+		char pid[64];
+		struct ticket t;
+		struct resp r2;
+		json_t *cmds, *v;
+		size_t i;
+
+		CHECK(client_req(e.admin, "PUT", "/api/v1/policies/std",
+				 "{\"offline\":{\"lock_after_hours\":24}}", NULL, &r2) == 0 &&
+			      r2.status == 201,
+		      "policy");
+		resp_free(&r2);
+		CHECK(dev_req(&e.d, e.dc, "POST", "/device/v1/checkin", "{\"wait\":0}", 0, &r2) ==
+			      0,
+		      "tx");
+		cmds = resp_json(&r2);
+		resp_free(&r2);
+		pid[0] = '\0';
+		json_array_foreach(json_object_get(cmds, "commands"), i, v)
+		{
+			const char *tb = jpath(v, "ticket", NULL);
+
+			if (strcmp(jpath(v, "type", NULL), "policy") == 0 &&
+			    b64_decode(tk, TICKET_LEN, tb, strlen(tb)) == TICKET_LEN &&
+			    ticket_decode(tk, TICKET_LEN, &t) == 0) {
+				str_copy(pid, sizeof(pid), jpath(v, "id", NULL));
+				memcpy(hv_policy, t.args, sizeof(hv_policy));
+			}
+		}
+		json_decref(cmds);
+		CHECK(pid[0] != '\0', "the policy command reached the device");
+		/* claims std v1 applied, but its hypervisor still holds no policy */
+		uint64_t held[4];
+
+		memcpy(held, hv_policy, sizeof(held));
+		memset(hv_policy, 0, sizeof(hv_policy));
+		checkin_attestation(&e, HV_STATE_LOCKED, 3, 1, "test guest image", att,
+				    sizeof(att));
+		snprintf(st, sizeof(st),
+			 "{\"policy_name\":\"std\",\"policy_version\":1,\"attestation\":\"%s\"}",
+			 att);
+		CHECK(checkin_with(&e, st) / 100 == 2, "check-in");
+		j = admin_get(&e, "/api/v1/devices/", e.d.id);
+		CHECK(j && has_reason(j, "policy not applied"), "a claimed policy is not applied");
+		json_decref(j);
+		/* now it attests the policy's digest: applied */
+		memcpy(hv_policy, held, sizeof(held));
+		checkin_attestation(&e, HV_STATE_LOCKED, 3, 1, "test guest image", att,
+				    sizeof(att));
+		snprintf(st, sizeof(st),
+			 "{\"policy_name\":\"std\",\"policy_version\":1,\"attestation\":\"%s\"}",
+			 att);
+		CHECK(checkin_with(&e, st) / 100 == 2, "check-in");
+		j = admin_get(&e, "/api/v1/devices/", e.d.id);
+		CHECK(j && !has_reason(j, "policy not applied"), "an attested policy is applied");
+		json_decref(j);
+	}
 
 	/* another guest image: a mismatch, and the state stays what was proven */
 	checkin_attestation(&e, HV_STATE_ACTIVE, 3, 1, "another image", att, sizeof(att));

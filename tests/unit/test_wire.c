@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "wire.h"
 
 struct range {
@@ -91,6 +92,7 @@ sample_attest(struct attestation *a)
 	a->ticket_counter = 0x1122334455667788ull;
 	a->receipt_seq = 9;
 	a->time_ms = 1700000000123ull;
+	fill(a->policy_digest, sizeof(a->policy_digest), 0x90);
 	fill(a->sig, sizeof(a->sig), 0xa0);
 }
 
@@ -400,7 +402,7 @@ test_wire_attest_golden_layout(void **state)
 	assert_int_equal(ATTEST_LEN, 256);
 	assert_int_equal(attest_encode(&a, b), 0);
 	assert_memory_equal(b, "CLVATTS1", 8);
-	assert_int_equal(b[8], 1);
+	assert_int_equal(b[8], 2); /* version 2: the policy digest */
 	assert_int_equal(b[9], 0);
 	assert_int_equal(b[10], HV_STATE_LOCKED);
 	assert_int_equal(b[11], 0);
@@ -414,7 +416,7 @@ test_wire_attest_golden_layout(void **state)
 	assert_memory_equal(b + 152, counter_le, 8);
 	assert_int_equal(le64(b + 160), 9);
 	assert_int_equal(le64(b + 168), 1700000000123ull);
-	assert_zero(b + 176, 16);
+	assert_memory_equal(b + 176, a.policy_digest, 16);
 	assert_memory_equal(b + 192, a.sig, 64);
 }
 
@@ -439,10 +441,36 @@ test_wire_attest_round_trip(void **state)
 	}
 }
 
+/* Version 1 (reserved bytes where the digest is now) is refused: a reader never guesses. */
+static void
+test_wire_attest_v1_refused_and_digest_vector(void **state)
+{
+	static const uint64_t args[4] = {3600, 86400, 5, 2};
+	uint8_t b[ATTEST_LEN], enc[32], d[16];
+	struct attestation a;
+
+	(void)state;
+	sample_attest(&a);
+	assert_int_equal(attest_encode(&a, b), 0);
+	b[8] = 1;
+	assert_int_equal(attest_decode(b, sizeof(b), &a), -EINVAL);
+	/* wire-formats.md 3.2: the args as four le64, SHA-256, first 16 bytes */
+	policy_args_encode(args, enc);
+	assert_int_equal(le64(enc), 3600);
+	assert_int_equal(le64(enc + 24), 2);
+	crypto_policy_digest(args, d);
+	{
+		uint8_t h[32];
+
+		crypto_sha256(enc, sizeof(enc), h);
+		assert_memory_equal(d, h, 16);
+	}
+}
+
 static void
 test_wire_attest_rejects_defects(void **state)
 {
-	static const struct range r[] = {{0, 8}, {8, 2}, {12, 4}, {176, 16}};
+	static const struct range r[] = {{0, 8}, {8, 2}, {12, 4}};
 	struct attestation a;
 	uint8_t b[ATTEST_LEN];
 
@@ -652,6 +680,7 @@ main(void)
 		cmocka_unit_test(test_wire_attest_golden_layout),
 		cmocka_unit_test(test_wire_attest_round_trip),
 		cmocka_unit_test(test_wire_attest_rejects_defects),
+		cmocka_unit_test(test_wire_attest_v1_refused_and_digest_vector),
 		cmocka_unit_test(test_wire_receipt_golden_layout),
 		cmocka_unit_test(test_wire_receipt_round_trip),
 		cmocka_unit_test(test_wire_receipt_rejects_defects),
