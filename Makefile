@@ -11,7 +11,7 @@
 BUILD   ?= build
 SAN     ?=
 CC      ?= gcc
-PKGS    := libmicrohttpd gnutls jansson libcurl sqlite3 libcrypto libsodium
+PKGS    := libmicrohttpd gnutls jansson libcurl sqlite3 libcrypto libsodium zlib
 DATA    ?= var
 LISTEN  ?= 127.0.0.1:8443
 

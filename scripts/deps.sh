@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Cleave needs to build and test, and nothing else; then the npm
-# packages of the RFC 9421 interop test (tests/interop/, from its package-lock.json).
+# packages of the RFC 9421 interop test (tests/interop/) and of the browser test (tests/browser/:
+# playwright-core, which drives Debian's chromium), each from its package-lock.json.
 # Idempotent and quick when everything is present: one dpkg-query, no network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(gcc make pkg-config libc6-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev
-      libsqlite3-dev libssl-dev libsodium-dev libcmocka-dev
+      libsqlite3-dev libssl-dev libsodium-dev libcmocka-dev zlib1g-dev chromium
       openssl curl ca-certificates jq)
 
 # `deps.sh --fuzz`: also clang, for the libFuzzer targets of `make fuzz`.
@@ -22,13 +23,18 @@ done
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 
-# The interop test's signer (tests/integration/test_httpsig_interop.c): exactly the locked
-# versions, only when absent. Without the registry the test says "skipped", so no failure here.
+# The npm packages of the interop test's signer (tests/integration/test_httpsig_interop.c) and
+# of the browser test (test_browser.c): exactly the locked versions, only when absent. Without
+# the registry those tests say "skipped", so no failure here.
+npm_folder() {
+  [ -f "$1/node_modules/$2/package.json" ] && return 0
+  echo "deps: npm ci in $1"
+  npm ci --prefix "$1" --no-audit --no-fund --loglevel=error >/dev/null ||
+    echo "deps: npm ci failed in $1; its test will be skipped" >&2
+}
 interop() {
-  [ -f tests/interop/node_modules/http-message-signatures/package.json ] && return 0
-  echo "deps: npm ci in tests/interop"
-  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error >/dev/null ||
-    echo "deps: npm ci failed; the interop test will be skipped" >&2
+  npm_folder tests/interop http-message-signatures
+  npm_folder tests/browser playwright-core
 }
 [ ${#missing[@]} -eq 0 ] && { interop; exit 0; }
 

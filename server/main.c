@@ -48,6 +48,7 @@ struct config {
 	unsigned ckpt_entries;
 	unsigned ckpt_s;
 	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */
+	char web_root[PATH_MAX];  /* "" : web/ of the source tree the binary was built in */
 	unsigned handshake_s;
 	char tls_priorities[1024];
 	struct cl_policy admit; /* per_address, reserve, trusted networks */
@@ -65,7 +66,7 @@ usage(FILE *f)
 		"usage: cleave-server --data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key "
 		"FILE]\n"
 		"                     [--config FILE] [--check-config] [--log-level LEVEL]\n"
-		"                     [--tls-priorities STRING]\n"
+		"                     [--tls-priorities STRING] [--web-root DIR]\n"
 		"\n"
 		"Cleave MDM server: HTTPS REST API for admins (/api/v1) and devices (/device/v1).\n"
 		"\n"
@@ -106,6 +107,9 @@ usage(FILE *f)
 		"  --tls-priorities STRING\n"
 		"                     GnuTLS priority string (default: Mozilla's intermediate\n"
 		"                     profile: TLS 1.2 and 1.3, AEAD ciphers, ECDHE)\n"
+		"  --web-root DIR     the web console's files, served at / and /static/\n"
+		"                     (setting web_root; default: web/ beside the build folder\n"
+		"                     of this binary, i.e. BIN/../../web; none: / answers 404)\n"
 		"  --version          print the version\n");
 }
 
@@ -213,6 +217,8 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 1, 86400, &c->ckpt_s);
 	else if (strcmp(key, "audit_checkpoint_file") == 0)
 		r = val[0] != '\0' ? str_copy(c->ckpt_file, sizeof(c->ckpt_file), val) : -1;
+	else if (strcmp(key, "web_root") == 0)
+		r = val[0] != '\0' ? str_copy(c->web_root, sizeof(c->web_root), val) : -1;
 	else if (strcmp(key, "log_level") == 0)
 		r = log_level_parse(val, &c->log_level);
 	else if (strcmp(key, "tls_priorities") == 0)
@@ -284,14 +290,40 @@ load_config_file(struct config *c, const char *path)
 static int
 valued_option(const char *a)
 {
-	static const char *const names[] = {"--data",          "--config",  "--listen",
-					    "--tls-cert",      "--tls-key", "--log-level",
-					    "--tls-priorities"};
+	static const char *const names[] = {"--data",           "--config",  "--listen",
+					    "--tls-cert",       "--tls-key", "--log-level",
+					    "--tls-priorities", "--web-root"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(a, names[i]) == 0)
 			return 1;
 	return 0;
+}
+
+/*
+ * The console a build serves by default: web/ of the source tree, two levels above the binary
+ * (BUILD/bin/cleave-server). Left empty when that cannot be found; the server then runs
+ * without its console.
+ */
+static void
+default_web_root(char *out, size_t cap)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	out[0] = '\0';
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	for (int up = 0; up < 3; up++) {
+		slash = strrchr(exe, '/');
+		if (slash == NULL)
+			return;
+		*slash = '\0';
+	}
+	if ((size_t)snprintf(out, cap, "%s/web", exe) >= cap)
+		out[0] = '\0';
 }
 
 static int
@@ -341,6 +373,8 @@ parse_args(int argc, char **argv, struct config *c)
 			key_set = 1;
 		} else if (strcmp(a, "--tls-priorities") == 0) {
 			priorities = v;
+		} else if (strcmp(a, "--web-root") == 0) {
+			str_copy(cli.web_root, sizeof(cli.web_root), v);
 		} else if (strcmp(a, "--log-level") == 0) {
 			if (log_level_parse(v, &cli.log_level) != 0) {
 				fprintf(stderr, "cleave-server: unknown log level '%s'\n", v);
@@ -355,6 +389,10 @@ parse_args(int argc, char **argv, struct config *c)
 	}
 	if (config != NULL && load_config_file(c, config) != 0)
 		return -1;
+	if (cli.web_root[0] != '\0')
+		memcpy(c->web_root, cli.web_root, sizeof(c->web_root));
+	if (c->web_root[0] == '\0')
+		default_web_root(c->web_root, sizeof(c->web_root));
 	if (listen_set) {
 		memcpy(c->host, cli.host, sizeof(c->host));
 		c->port = cli.port;
@@ -562,6 +600,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.idle_timeout_s = 120,
 		.handshake_timeout_s = c->handshake_s,
 		.admit = c->admit,
+		.web_root = c->web_root,
 	};
 	struct service *svc = NULL;
 	struct api *api = NULL;

@@ -5,7 +5,8 @@
 # "skipped: REASON"; cases skipped inside a suite print "skipped: REASON" under their name
 # (tests/lib/testlib.h) or "[  SKIPPED ]" (cmocka). Every skip is listed with its reason, and
 # the last line is "N passed, N failed, N skipped" (one count per suite binary). A suite that
-# passes but leaves files in tests/out/<build>/ fails: tests clean up after themselves.
+# passes but leaves files in tests/out/<build>/ fails: tests clean up after themselves, except
+# screenshots/, kept for people to look at (test_browser saves the console's screens there).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -28,7 +29,7 @@ run_suite() {            # run_suite KIND BINARY
 	start=$EPOCHREALTIME
 	timeout 600 "$bin" >"$log" 2>&1; rc=$?
 	local secs; secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-	left=$(comm -13 <(echo "$before") <(ls -A "$out") | grep -vxF "$kind-$name.log" | tr '\n' ' ')
+	left=$(comm -13 <(echo "$before") <(ls -A "$out") | grep -vxF -e "$kind-$name.log" -e screenshots | tr '\n' ' ')
 	if [ $rc -eq 0 ] && [ -n "$left" ]; then
 		echo "suite passed but left files behind in $out: $left" >>"$log"
 		rc=1

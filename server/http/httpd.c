@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "longpoll.h"
+#include "static.h"
 #include "util.h"
 
 #define METRIC_ROWS     256
@@ -37,6 +38,7 @@ struct httpd {
 	struct MHD_Daemon *d;
 	struct api *api;
 	struct service *svc;
+	struct web_static *web;
 	struct lp_hub hub;
 	struct connlimit admit;
 	struct sockaddr_storage unknown_addr; /* AF_UNSPEC: a client whose address is unknown */
@@ -317,6 +319,46 @@ append_body(struct req *r, const char *data, size_t n)
 	return 0;
 }
 
+/* The console's files (static.c): the reply plus the headers of every console answer. */
+static enum MHD_Result
+send_static(struct req *r)
+{
+	struct web_reply w;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (web_static_answer(r->h->web, r->target, header_of(r->con, "Accept-Encoding"),
+			      header_of(r->con, "If-None-Match"), &w) != 0) {
+		struct api_response rs = {0};
+
+		api_transport_error(503, "out of memory", &rs);
+		return send_response(r, &rs);
+	}
+	resp = MHD_create_response_from_buffer(w.len, w.body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(w.body);
+		return MHD_NO;
+	}
+	if (w.content_type != NULL && w.status != 304)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, w.content_type);
+	if (w.etag[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, w.etag);
+	if (w.gzip && w.status == 200)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	if (w.vary)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				w.status == 404 ? "no-store" : "no-cache");
+	MHD_add_response_header(resp, "Content-Security-Policy", WEB_CSP);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, HTTPD_HSTS);
+	ret = MHD_queue_response(r->con, (unsigned)w.status, resp);
+	MHD_destroy_response(resp);
+	count_request(r->h, "static", w.status);
+	return ret;
+}
+
 /* Runs the api, parking the request when asked to and when nothing arrived meanwhile. */
 static enum MHD_Result
 dispatch(struct req *r, const char *method)
@@ -333,6 +375,8 @@ dispatch(struct req *r, const char *method)
 	};
 	struct api_response rs;
 
+	if (web_static_route(method, r->target))
+		return send_static(r);
 	/* Bounded: every extra round means the device's wake generation moved meanwhile. */
 	for (int round = 0; round < 4; round++) {
 		memset(&rs, 0, sizeof(rs));
@@ -590,6 +634,11 @@ httpd_start(const struct httpd_config *cfg, struct api *api, struct service *svc
 	}
 	h->api = api;
 	h->svc = svc;
+	if (web_static_open(cfg->web_root, &h->web) != 0) {
+		close(cfg->listen_fd);
+		free(h);
+		return -ENOMEM;
+	}
 	h->idle_timeout_s = cfg->idle_timeout_s;
 	h->handshake_timeout_s = cfg->handshake_timeout_s;
 	pol.total = cfg->conn_limit;
@@ -616,6 +665,7 @@ httpd_start(const struct httpd_config *cfg, struct api *api, struct service *svc
 		close(cfg->listen_fd);
 		lp_fini(&h->hub);
 		connlimit_fini(&h->admit);
+		web_static_free(h->web);
 		free(h);
 		return -EINVAL;
 	}
@@ -623,6 +673,7 @@ httpd_start(const struct httpd_config *cfg, struct api *api, struct service *svc
 		MHD_stop_daemon(h->d);
 		lp_fini(&h->hub);
 		connlimit_fini(&h->admit);
+		web_static_free(h->web);
 		free(h);
 		return -EAGAIN;
 	}
@@ -651,6 +702,7 @@ httpd_stop(struct httpd *h)
 	MHD_stop_daemon(h->d);
 	lp_fini(&h->hub);
 	connlimit_fini(&h->admit);
+	web_static_free(h->web);
 	pthread_mutex_destroy(&h->mlock);
 	pthread_mutex_destroy(&h->timer_lock);
 	pthread_cond_destroy(&h->timer_cond);

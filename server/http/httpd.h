@@ -40,6 +40,7 @@ struct httpd_config {
 	unsigned idle_timeout_s;    /* between requests on a kept-alive connection */
 	unsigned handshake_timeout_s; /* from accept to the first request line */
 	struct cl_policy admit;       /* per-address cap, reserve, trusted; total is conn_limit */
+	const char *web_root;         /* the console's files (static.h); NULL: none; borrowed */
 };
 
 struct httpd;
