@@ -80,6 +80,20 @@ try {
   check(page.url().endsWith('#/devices'), 'the device list has its URL');
   await shot('02-devices.png');
 
+  // Paging by next_cursor: two a page, the third device on the next; back returns.
+  await page.goto(url + '/#/devices?limit=2');
+  await page.waitForFunction(() => document.querySelectorAll('#devices tbody tr[data-id]').length === 2);
+  const first = await page.locator('#devices tbody tr[data-id]').evaluateAll((rs) => rs.map((r) => r.dataset.id));
+  await page.click('#next');
+  await page.waitForFunction(() => document.querySelectorAll('#devices tbody tr[data-id]').length === 1 &&
+    !document.querySelector('#next'));
+  const second = await page.locator('#devices tbody tr[data-id]').getAttribute('data-id');
+  check(first.length === 2 && !first.includes(second), 'the next page shows the third device');
+  await shot('02b-devices-page2.png');
+  await page.goBack();
+  await page.waitForFunction(() => document.querySelectorAll('#devices tbody tr[data-id]').length === 2);
+  check(true, 'back returns to the first page');
+
   // Search by the hostile owner: its markup must show as text.
   await page.fill('#owner', owner);
   await page.click('#search button[type=submit]');

@@ -1,7 +1,8 @@
 /*
  * The web console over HTTPS from the real cleave-server. static_over_https checks the static
  * routes with libcurl (security headers, HEAD, ETag and 304, gzip only when accepted, refused
- * traversal in raw and percent-encoded form). console_in_chromium enrolls devices, one of them
+ * traversal in raw and percent-encoded form); runs_without_web_root: the API still works and /
+ * is a 404 page. console_in_chromium enrolls devices, one of them
  * owned by hostile markup, queues a command, and runs tests/browser/console.test.mjs: Debian's
  * Chromium driven by playwright-core signs in, searches, opens the device and saves a
  * screenshot of each screen in $CLEAVE_TEST_OUT/screenshots/console/ (with browser.log). Without Chromium, node or the npm
@@ -89,8 +90,7 @@ on_body(char *p, size_t size, size_t n, void *ud)
 
 /* One request with the path sent exactly as given (no dot-segment removal, no decoding). */
 static int
-raw_get(const struct srv *s, const char *method, const char *path, const char *hdr,
-	struct raw *r)
+raw_get(const struct srv *s, const char *method, const char *path, const char *hdr, struct raw *r)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = hdr ? curl_slist_append(NULL, hdr) : NULL;
@@ -125,7 +125,8 @@ header(const struct raw *r, const char *name, char *out, size_t cap)
 {
 	size_t nl = strlen(name);
 
-	for (const char *p = r->headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+	for (const char *p = r->headers; p && *p;
+	     p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
 			const char *v = p + nl + 1 + strspn(p + nl + 1, " ");
 
@@ -139,9 +140,9 @@ header(const struct raw *r, const char *name, char *out, size_t cap)
 static void
 test_static_over_https(void)
 {
-	static const char *const bad[] = {"/static/../cleave.db", "/static/%2e%2e/cleave.db",
+	static const char *const bad[] = {"/static/../cleave.db",        "/static/%2e%2e/cleave.db",
 					  "/static/..%2f..%2fREADME.md", "/static//etc/passwd",
-					  "/static/../../README.md", "/static/app.js%00.html"};
+					  "/static/../../README.md",     "/static/app.js%00.html"};
 	struct srv s;
 	struct raw r;
 	char v[512], etag[80];
@@ -183,6 +184,22 @@ test_static_over_https(void)
 	srv_cleanup(&s);
 }
 
+/* Without its web root the server still starts and serves the API; / says what is missing. */
+static void
+test_runs_without_web_root(void)
+{
+	static const char *const extra[] = {"--web-root", "/nonexistent/cleave-web", NULL};
+	struct srv s;
+	struct raw r;
+	char v[512];
+
+	CHECK(srv_init(&s, "noweb") == 0 && srv_start(&s, extra) == 0, "server did not start");
+	CHECK(raw_get(&s, "GET", "/", NULL, &r) == 0 && r.status == 404, "GET / %ld", r.status);
+	CHECK(header(&r, "Content-Security-Policy", v, sizeof(v)) == 0, "404 without CSP");
+	CHECK(raw_get(&s, "GET", "/healthz", NULL, &r) == 0 && r.status == 200, "healthz");
+	srv_cleanup(&s);
+}
+
 /* Enrolls a device for owner; its id into d->id. 0 or -1. */
 static int
 enroll(struct client *admin, struct client *anon, struct device_sim *d, const char *owner)
@@ -204,7 +221,8 @@ static int
 run_browser(const struct srv *s, const char *outdir, const char *device)
 {
 	char script[PATH_MAX + 32], log[PATH_MAX + 16];
-	const char *argv[] = {"node", script, s->url, s->admin, outdir, HOSTILE_OWNER, device, NULL};
+	const char *argv[] = {"node", script,        s->url, s->admin,
+			      outdir, HOSTILE_OWNER, device, NULL};
 	int st = 0;
 	pid_t pid;
 
@@ -281,7 +299,8 @@ test_console_in_chromium(void)
 	CHECK(mkdir(outdir, 0755) == 0 || errno == EEXIST, "cannot make %s", outdir);
 	t0 = now_s();
 	rc = run_browser(&s, outdir, d[2].id);
-	printf("    browser test: exit %d in %.1f s; screenshots in %s\n", rc, now_s() - t0, outdir);
+	printf("    browser test: exit %d in %.1f s; screenshots in %s\n", rc, now_s() - t0,
+	       outdir);
 	if (rc != 0)
 		show_log(outdir);
 	for (size_t i = 0; i < ARRAY_SIZE(d); i++)
@@ -298,6 +317,7 @@ main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		{"static_over_https", test_static_over_https},
+		{"runs_without_web_root", test_runs_without_web_root},
 		{"console_in_chromium", test_console_in_chromium},
 	};
 

@@ -100,7 +100,8 @@ function signinScreen() {
 async function devicesScreen(params) {
   const owner = params.get('owner') || '';
   const cursor = params.get('cursor') || '';
-  const q = new URLSearchParams({ limit: '50' });
+  const limit = /^[1-9][0-9]{0,2}$/.test(params.get('limit') || '') ? params.get('limit') : '50';
+  const q = new URLSearchParams({ limit });
   if (owner) q.set('owner', owner);
   if (cursor) q.set('cursor', cursor);
   const search = el('input', { type: 'search', id: 'owner', name: 'owner', placeholder: 'owner email' });
@@ -131,6 +132,7 @@ async function devicesScreen(params) {
   if (page.next_cursor) {
     const p = new URLSearchParams({ cursor: page.next_cursor });
     if (owner) p.set('owner', owner);
+    if (limit !== '50') p.set('limit', limit);
     pager.append(el('a', { href: '#/devices?' + p, id: 'next' }, 'Next page'));
   }
   show(el('h1', {}, 'Devices'), form, table, pager);
@@ -175,7 +177,7 @@ async function deviceScreen(id) {
         : el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No commands.')))));
 }
 
-// Screens by URL: #/signin, #/devices[?owner=&cursor=], #/devices/ID.
+// Screens by URL: #/signin, #/devices[?owner=&cursor=&limit=], #/devices/ID.
 async function route() {
   const hash = location.hash || '#/devices';
   const [path, query] = hash.slice(1).split('?');
