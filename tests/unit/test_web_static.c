@@ -153,13 +153,26 @@ test_static_never_leaves_root(void **state)
 {
 	struct fixture *fx = *state;
 	static const char *const bad[] = {
-		"/static/../secret.js",     "/static/%2e%2e/secret.js", "/static/%2E%2E/secret.js",
-		"/static/..%2fsecret.js",   "/static//etc/passwd",      "/static/./app.js",
-		"/static/.hidden.js",       "/static/link.js",          "/static/linkdir/x.js",
-		"/static/dir.js",           "/static/app.exe",          "/static/huge.js",
-		"/static/",                 "/static/nope.js",          "/static/app.js/",
-		"/static/app.js%00.png",    "/static/../../secret.js",  "/static/a\\..\\secret.js",
-		"/static/app.js?x",         "/index.html/../x.js",
+		"/static/../secret.js",
+		"/static/%2e%2e/secret.js",
+		"/static/%2E%2E/secret.js",
+		"/static/..%2fsecret.js",
+		"/static//etc/passwd",
+		"/static/./app.js",
+		"/static/.hidden.js",
+		"/static/link.js",
+		"/static/linkdir/x.js",
+		"/static/dir.js",
+		"/static/app.exe",
+		"/static/huge.js",
+		"/static/",
+		"/static/nope.js",
+		"/static/app.js/",
+		"/static/app.js%00.png",
+		"/static/../../secret.js",
+		"/static/a\\..\\secret.js",
+		"/static/app.js?x",
+		"/index.html/../x.js",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -201,7 +214,8 @@ check_gzip(struct fixture *fx, const char *ae, int want)
 	assert_int_equal(web_static_answer(fx->ws, "/static/app.js", ae, NULL, &w), 0);
 	assert_int_equal(w.status, 200);
 	if (w.gzip != want)
-		fail_msg("Accept-Encoding '%s': gzip %d, want %d", ae ? ae : "(none)", w.gzip, want);
+		fail_msg("Accept-Encoding '%s': gzip %d, want %d", ae ? ae : "(none)", w.gzip,
+			 want);
 	if (want) {
 		char out[sizeof(fx->big)];
 		z_stream z = {0};
