@@ -162,6 +162,26 @@ struct status_count {
 	int64_t n;
 };
 
+/* An admin account of the web console (issue 9); pwhash is an Argon2id crypto_pwhash_str. */
+struct admin_account {
+	char id[STORE_ID_MAX];
+	char email[STORE_NAME_MAX];
+	char display_name[STORE_NAME_MAX];
+	char role[16];
+	char pwhash[128];
+	char created_by[STORE_ID_MAX];
+	int64_t created_at;
+	int64_t disabled_at; /* 0: may sign in */
+};
+
+/* A console session; only the SHA-256 of its id is stored. */
+struct admin_session {
+	uint8_t hash[32];
+	char admin_id[STORE_ID_MAX];
+	int64_t created_at;
+	int64_t last_seen_at;
+};
+
 struct store;
 
 /* Callbacks used by iterators; returning non-zero stops the walk and is passed back. */
@@ -296,6 +316,22 @@ struct store_ops {
 	int (*audit_ckpt_last)(struct store *st, struct audit_ckpt_row *out);
 	/* Walks every checkpoint in insertion order. */
 	int (*audit_ckpt_iter)(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
+
+	/* ---- admin accounts and console sessions (issue 9) ---- */
+	/* -EEXIST when the email (compared without case) is taken. */
+	int (*admin_insert)(struct store *st, const struct admin_account *a);
+	int (*admin_by_email)(struct store *st, const char *email, struct admin_account *out);
+	int (*admin_get)(struct store *st, const char *id, struct admin_account *out);
+	int (*admin_list)(struct store *st, struct admin_account *out, size_t max, size_t *n);
+	int (*admin_count)(struct store *st, int64_t *n);
+	int (*admin_disable)(struct store *st, const char *id, int64_t now);
+	int (*session_insert)(struct store *st, const struct admin_session *ss);
+	int (*session_get)(struct store *st, const uint8_t hash[32], struct admin_session *out);
+	int (*session_touch)(struct store *st, const uint8_t hash[32], int64_t now);
+	/* -ENOENT when no such session. */
+	int (*session_delete)(struct store *st, const uint8_t hash[32]);
+	/* Every session of one admin (sign out everywhere); 0 even when there were none. */
+	int (*session_delete_admin)(struct store *st, const char *admin_id);
 };
 
 struct store {

@@ -1,0 +1,287 @@
+/*
+ * Integration tests of the web console's sign-in (issue 9) against the real cleave-server:
+ * admin accounts made with the bootstrap token, password sign-in with one answer for every
+ * failure, the session cookie's attributes, CSRF on cookie requests that change something,
+ * the same role checks for a session as for a token, sign out (here and everywhere), and 429
+ * after repeated failures from one address.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "testlib.h"
+#include "util.h"
+
+#define PASSWORD "correct horse battery"
+
+struct env {
+	struct srv s;
+	struct client *admin; /* the bootstrap token */
+	struct client *web;   /* no bearer: a browser */
+};
+
+/* Starts a server; conf_line: one config line or NULL. */
+static int
+env_up(struct env *e, const char *tag, const char *conf_line)
+{
+	const char *extra[] = {"--config", NULL, NULL};
+	char conf[PATH_MAX + 16];
+
+	memset(e, 0, sizeof(*e));
+	if (srv_init(&e->s, tag) != 0)
+		return -1;
+	if (conf_line != NULL) {
+		snprintf(conf, sizeof(conf), "%s", e->s.log);
+		str_copy(strrchr(conf, '/'), 16, "/cleave.conf");
+		if (file_write_atomic(conf, conf_line, strlen(conf_line), 0600) != 0)
+			return -1;
+		extra[1] = conf;
+	}
+	if (srv_start(&e->s, conf_line ? extra : NULL) != 0)
+		return -1;
+	e->admin = client_new(&e->s, e->s.admin);
+	e->web = client_new(&e->s, NULL);
+	return e->admin && e->web ? 0 : -1;
+}
+
+static void
+env_down(struct env *e)
+{
+	client_free(e->admin);
+	client_free(e->web);
+	srv_cleanup(&e->s);
+}
+
+static long
+make_admin(struct env *e, const char *email, const char *role, const char *password)
+{
+	char body[512];
+	struct resp r;
+	long st;
+
+	snprintf(body, sizeof(body),
+		 "{\"email\":\"%s\",\"display_name\":\"Test %s\",\"role\":\"%s\","
+		 "\"password\":\"%s\"}",
+		 email, role, role, password);
+	if (client_req(e->admin, "POST", "/api/v1/admins", body, NULL, &r) != 0)
+		return -1;
+	st = r.status;
+	if (st != 201)
+		printf("    create admin: HTTP %ld %s\n", st, r.body ? r.body : "");
+	resp_free(&r);
+	return st;
+}
+
+struct sess {
+	char cookie[200]; /* "Cookie: cleave_session=…" */
+	char csrf[200];   /* "X-CSRF-Token: …" */
+	char set_cookie[512];
+};
+
+/* Signs in; returns the HTTP status, and fills ss on 200. r keeps the answer when given. */
+static long
+login(struct env *e, const char *email, const char *password, struct sess *ss, struct resp *out)
+{
+	char body[512], tok[128];
+	struct resp r;
+	long st;
+
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}", email, password);
+	if (client_req(e->web, "POST", "/api/v1/session", body, NULL, &r) != 0)
+		return -1;
+	st = r.status;
+	if (st == 200 && ss != NULL) {
+		const char *v = strchr(r.set_cookie, '=');
+
+		str_copy(ss->set_cookie, sizeof(ss->set_cookie), r.set_cookie);
+		snprintf(ss->cookie, sizeof(ss->cookie), "Cookie: cleave_session=%.*s",
+			 v ? (int)strcspn(v + 1, ";") : 0, v ? v + 1 : "");
+		if (resp_str(&r, "csrf_token", tok, sizeof(tok)) != 0)
+			tok[0] = '\0';
+		snprintf(ss->csrf, sizeof(ss->csrf), "X-CSRF-Token: %s", tok);
+	}
+	if (out != NULL)
+		*out = r;
+	else
+		resp_free(&r);
+	return st;
+}
+
+/* A request as the browser holding ss: with_csrf adds its X-CSRF-Token header. */
+static long
+as_session(struct env *e, const struct sess *ss, int with_csrf, const char *method,
+	   const char *path, const char *body)
+{
+	const char *h[] = {ss->cookie, with_csrf ? ss->csrf : NULL, NULL};
+	struct resp r;
+	long st;
+
+	if (client_req(e->web, method, path, body, h, &r) != 0)
+		return -1;
+	st = r.status;
+	resp_free(&r);
+	return st;
+}
+
+static void
+test_login_cookie_and_csrf(void)
+{
+	struct env e;
+	struct sess ss;
+	struct resp r1, r2;
+	const char *tok = "{\"name\":\"from console\",\"role\":\"auditor\"}";
+
+	CHECK(env_up(&e, "admin-login", NULL) == 0, "server did not start");
+	CHECK(make_admin(&e, "ana@example.com", "admin", PASSWORD) == 201, "create admin");
+	CHECK(make_admin(&e, "ana@example.com", "admin", PASSWORD) == 409, "duplicate email");
+	CHECK(make_admin(&e, "bo@example.com", "admin", "short") == 422, "short password taken");
+
+	/* a wrong password and an unknown email get the same answer */
+	CHECK(login(&e, "ana@example.com", "wrong password!!", NULL, &r1) == 401, "bad password");
+	CHECK(login(&e, "nobody@example.com", PASSWORD, NULL, &r2) == 401, "unknown email");
+	CHECK(r1.body && r2.body && strcmp(r1.body, r2.body) == 0 &&
+		      strstr(r1.body, "email or password is wrong") != NULL,
+	      "answers differ: %s / %s", r1.body, r2.body);
+	CHECK(r1.set_cookie[0] == '\0', "a failed login set a cookie");
+	resp_free(&r1);
+	resp_free(&r2);
+
+	CHECK(login(&e, "ANA@example.com", PASSWORD, &ss, NULL) == 200, "good login");
+	CHECK(strncmp(ss.set_cookie, "cleave_session=cls_", 19) == 0 &&
+		      strstr(ss.set_cookie, "; HttpOnly") && strstr(ss.set_cookie, "; Secure") &&
+		      strstr(ss.set_cookie, "; SameSite=Strict") &&
+		      strstr(ss.set_cookie, "; Path=/") && strstr(ss.set_cookie, "; Max-Age=43200"),
+	      "cookie: %s", ss.set_cookie);
+	CHECK(strlen(ss.csrf) > 20, "no csrf token");
+
+	CHECK(as_session(&e, &ss, 0, "GET", "/api/v1/session", NULL) == 200, "who am I");
+	CHECK(as_session(&e, &ss, 0, "GET", "/api/v1/devices", NULL) == 200, "read by cookie");
+	/* a cross-site form carries the cookie but cannot set the header */
+	CHECK(as_session(&e, &ss, 0, "POST", "/api/v1/tokens", tok) == 403, "no CSRF accepted");
+	{
+		struct sess bad = ss;
+
+		snprintf(bad.csrf, sizeof(bad.csrf), "X-CSRF-Token: %s", "A0fake0token");
+		CHECK(as_session(&e, &bad, 1, "POST", "/api/v1/tokens", tok) == 403,
+		      "wrong CSRF accepted");
+	}
+	CHECK(as_session(&e, &ss, 1, "POST", "/api/v1/tokens", tok) == 201, "with CSRF");
+	/* a bearer token needs no CSRF header */
+	CHECK(client_req(e.admin, "POST", "/api/v1/tokens", tok, NULL, &r1) == 0, "tx");
+	CHECK_STATUS(r1, 201);
+	resp_free(&r1);
+	/* a made-up session id gets nothing */
+	str_copy(ss.cookie, sizeof(ss.cookie), "Cookie: cleave_session=cls_madeup");
+	CHECK(as_session(&e, &ss, 0, "GET", "/api/v1/devices", NULL) == 401, "forged cookie");
+	env_down(&e);
+}
+
+static void
+test_roles_same_for_session_and_token(void)
+{
+	struct env e;
+	struct sess ss;
+	struct resp r;
+	char tok[128];
+	const char *body = "{\"name\":\"x\",\"role\":\"auditor\"}";
+
+	CHECK(env_up(&e, "admin-roles", NULL) == 0, "server did not start");
+	CHECK(make_admin(&e, "hd@example.com", "helpdesk", PASSWORD) == 201, "create helpdesk");
+	CHECK(admin_token(e.admin, "helpdesk", tok, sizeof(tok)) == 0, "helpdesk token");
+	CHECK(login(&e, "hd@example.com", PASSWORD, &ss, NULL) == 200, "login");
+	client_set_bearer(e.admin, tok);
+	CHECK(client_req(e.admin, "POST", "/api/v1/tokens", body, NULL, &r) == 0, "tx");
+	CHECK_STATUS(r, 403);
+	resp_free(&r);
+	CHECK(as_session(&e, &ss, 1, "POST", "/api/v1/tokens", body) == 403, "session POST");
+	CHECK(client_req(e.admin, "GET", "/api/v1/audit", NULL, NULL, &r) == 0, "tx");
+	CHECK_STATUS(r, 403);
+	resp_free(&r);
+	CHECK(as_session(&e, &ss, 0, "GET", "/api/v1/audit", NULL) == 403, "session audit");
+	CHECK(as_session(&e, &ss, 0, "GET", "/api/v1/devices", NULL) == 200, "session read");
+	CHECK(as_session(&e, &ss, 1, "POST", "/api/v1/admins",
+			 "{\"email\":\"x@example.com\",\"display_name\":\"X\",\"role\":"
+			 "\"admin\",\"password\":\"" PASSWORD "\"}") == 403,
+	      "helpdesk made an admin");
+	client_set_bearer(e.admin, e.s.admin);
+	env_down(&e);
+}
+
+static void
+test_logout_and_everywhere(void)
+{
+	struct env e;
+	struct sess s1, s2, s3;
+
+	CHECK(env_up(&e, "admin-logout", NULL) == 0, "server did not start");
+	CHECK(make_admin(&e, "cy@example.com", "auditor", PASSWORD) == 201, "create");
+	CHECK(login(&e, "cy@example.com", PASSWORD, &s1, NULL) == 200, "login 1");
+	CHECK(login(&e, "cy@example.com", PASSWORD, &s2, NULL) == 200, "login 2");
+	CHECK(login(&e, "cy@example.com", PASSWORD, &s3, NULL) == 200, "login 3");
+	CHECK(strcmp(s1.cookie, s2.cookie) != 0, "two logins, one session id");
+	CHECK(as_session(&e, &s1, 0, "DELETE", "/api/v1/session", NULL) == 403,
+	      "logout without CSRF");
+	CHECK(as_session(&e, &s1, 1, "DELETE", "/api/v1/session", NULL) == 204, "logout");
+	CHECK(as_session(&e, &s1, 0, "GET", "/api/v1/session", NULL) == 401, "after logout");
+	CHECK(as_session(&e, &s2, 0, "GET", "/api/v1/session", NULL) == 200, "other session");
+	CHECK(as_session(&e, &s2, 1, "DELETE", "/api/v1/sessions", NULL) == 204, "everywhere");
+	CHECK(as_session(&e, &s2, 0, "GET", "/api/v1/session", NULL) == 401, "s2 after all");
+	CHECK(as_session(&e, &s3, 0, "GET", "/api/v1/session", NULL) == 401, "s3 after all");
+	/* a disabled account cannot sign in, and says so no differently */
+	CHECK(login(&e, "cy@example.com", PASSWORD, &s1, NULL) == 200, "login again");
+	{
+		struct resp r;
+		char path[128], id[64];
+
+		CHECK(client_req(e.admin, "GET", "/api/v1/admins", NULL, NULL, &r) == 0, "tx");
+		CHECK(r.status == 200 && strstr(r.body, "\"id\":\"adm_") != NULL, "list: %s",
+		      r.body);
+		str_copy(id, sizeof(id), strstr(r.body, "adm_"));
+		id[strcspn(id, "\"")] = '\0';
+		resp_free(&r);
+		snprintf(path, sizeof(path), "/api/v1/admins/%s", id);
+		CHECK(client_req(e.admin, "DELETE", path, NULL, NULL, &r) == 0, "tx");
+		CHECK_STATUS(r, 204);
+		resp_free(&r);
+	}
+	CHECK(as_session(&e, &s1, 0, "GET", "/api/v1/session", NULL) == 401, "disabled session");
+	CHECK(login(&e, "cy@example.com", PASSWORD, NULL, NULL) == 401, "disabled login");
+	env_down(&e);
+}
+
+static void
+test_failed_logins_throttled(void)
+{
+	struct env e;
+	struct resp r;
+	int n401 = 0;
+
+	CHECK(env_up(&e, "admin-throttle", "refusal_limit = 5\n") == 0, "server did not start");
+	CHECK(make_admin(&e, "di@example.com", "admin", PASSWORD) == 201, "create");
+	for (int i = 0; i < 5; i++)
+		n401 += login(&e, "di@example.com", "guess number one", NULL, NULL) == 401;
+	CHECK(n401 == 5, "failures answered 401: %d of 5", n401);
+	/* past the limit even the right password waits: the guesser cannot tell */
+	CHECK(login(&e, "di@example.com", PASSWORD, NULL, NULL) == 429, "not throttled");
+	/* and the failures are on the audit record */
+	CHECK(client_req(e.admin, "GET", "/api/v1/audit?action=admin.login", NULL, NULL, &r) == 0,
+	      "tx");
+	CHECK(r.status == 200 && strstr(r.body, "denied") != NULL, "not audited: %s", r.body);
+	resp_free(&r);
+	env_down(&e);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct t_case cases[] = {
+		{"login_cookie_and_csrf", test_login_cookie_and_csrf},
+		{"roles_same_for_session_and_token", test_roles_same_for_session_and_token},
+		{"logout_and_everywhere", test_logout_and_everywhere},
+		{"failed_logins_throttled", test_failed_logins_throttled},
+	};
+
+	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
+}
