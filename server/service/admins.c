@@ -132,8 +132,8 @@ svc_admin_create(struct service *s, const struct principal *p, const char *email
 }
 
 int
-svc_admin_list(struct service *s, const struct principal *p, struct admin_account *out,
-	       size_t max, size_t *n, struct svc_error *err)
+svc_admin_list(struct service *s, const struct principal *p, struct admin_account *out, size_t max,
+	       size_t *n, struct svc_error *err)
 {
 	int r = svc_authorize(s, p, PERM_TOKENS_READ, err);
 
@@ -165,8 +165,7 @@ svc_admin_disable(struct service *s, const struct principal *p, const char *id,
 
 /* Looks the account up and verifies the password; 1 when both hold, 0 when not, or < 0. */
 static int
-check_password(struct service *s, const char *email, const char *password,
-	       struct admin_account *a)
+check_password(struct service *s, const char *email, const char *password, struct admin_account *a)
 {
 	size_t pl = strlen(password);
 	int r = s->st->ops->admin_by_email(s->st, email, a);
@@ -336,8 +335,8 @@ svc_logout(struct service *s, const char *session_id, struct svc_error *err)
 	if (r == -ENOENT)
 		return 0;
 	if (r == 0)
-		r = write_audited(s, op_session_delete, h, ss.admin_id, "admin.logout",
-				  ss.admin_id, "");
+		r = write_audited(s, op_session_delete, h, ss.admin_id, "admin.logout", ss.admin_id,
+				  "");
 	return r == 0 ? 0 : svc_store_fail(err, r, "session");
 }
 

@@ -10,7 +10,7 @@
 
 #define S(st) ((struct sq_store *)(st))
 
-#define ADMIN_COLS "id, email, display_name, role, pwhash, created_by, created_at, disabled_at"
+#define ADMIN_COLS   "id, email, display_name, role, pwhash, created_by, created_at, disabled_at"
 #define SESSION_COLS "hash, admin_id, created_at, last_seen_at"
 
 static void
@@ -80,8 +80,9 @@ sq_admin_get(struct store *st, const char *id, struct admin_account *out)
 int
 sq_admin_list(struct store *st, struct admin_account *out, size_t max, size_t *n)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_ADMIN_LIST,
-				  "SELECT " ADMIN_COLS " FROM admins ORDER BY created_at, id LIMIT ?");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_ADMIN_LIST,
+			"SELECT " ADMIN_COLS " FROM admins ORDER BY created_at, id LIMIT ?");
 
 	if (q == NULL)
 		return -EIO;
@@ -102,8 +103,9 @@ sq_admin_count(struct store *st, int64_t *n)
 int
 sq_admin_disable(struct store *st, const char *id, int64_t now)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_ADMIN_DISABLE,
-				  "UPDATE admins SET disabled_at = ? WHERE id = ? AND disabled_at = 0");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_ADMIN_DISABLE,
+			"UPDATE admins SET disabled_at = ? WHERE id = ? AND disabled_at = 0");
 
 	if (q == NULL)
 		return -EIO;
