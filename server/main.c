@@ -567,6 +567,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	struct api *api = NULL;
 	struct httpd *h = NULL;
 	char path[PATH_MAX], url[128];
+	int armed = 0;
 	sigset_t set;
 	int r, sig = 0;
 
@@ -605,6 +606,10 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	url[strcspn(url, "\n")] = '\0';
 	if (c->port == 0 && !c->public_url_set)
 		service_set_public_url(svc, url);
+	/* No admin account yet: the one-time setup code (a failure is logged; tokens still work). */
+	snprintf(path, sizeof(path), "%s/admin-setup", c->data);
+	if (service_arm_setup(svc, path, service_config(svc)->public_url, &armed) != 0)
+		log_warn("first-start setup of the console is not available");
 	log_info("cleave-server %s listening on %s (data %s, %u threads, %u connections max, "
 		 "%u per address, %u reserved for %zu trusted networks)",
 		 CLEAVE_VERSION, url, c->data, hc.threads, hc.conn_limit, hc.admit.per_address,

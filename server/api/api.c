@@ -44,6 +44,7 @@ static const struct route {
 	{"PUT", "/api/v1/default-policy", AUTH_ADMIN, h_default_policy_put},
 	{"GET", "/api/v1/audit", AUTH_ADMIN, h_audit_list},
 	{"GET", "/api/v1/audit/verify", AUTH_ADMIN, h_audit_verify},
+	{"POST", "/api/v1/setup", AUTH_NONE, h_setup},
 	{"POST", "/api/v1/session", AUTH_NONE, h_session_create},
 	{"GET", "/api/v1/session", AUTH_ADMIN, h_session_get},
 	{"DELETE", "/api/v1/session", AUTH_ADMIN, h_session_delete},

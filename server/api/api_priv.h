@@ -120,6 +120,7 @@ void h_audit_list(struct call *c);
 void h_audit_verify(struct call *c);
 void h_enroll_page(struct call *c);
 /* Console sign-in (session.c, issue 9). */
+void h_setup(struct call *c);
 void h_session_create(struct call *c);
 void h_session_get(struct call *c);
 void h_session_delete(struct call *c);

@@ -133,27 +133,37 @@ h_sessions_delete(struct call *c)
 		 COOKIE_NAME "=" COOKIE_ATTRS "; Max-Age=0");
 }
 
-void
-h_admins_create(struct call *c)
+/*
+ * POST /api/v1/admins and POST /api/v1/setup share the account fields; setup has a code where
+ * admins has a role (the first admin is an admin).
+ */
+static void
+admin_create(struct call *c, int setup)
 {
 	char email[STORE_NAME_MAX] = "", name[STORE_NAME_MAX] = "", role[16] = "";
-	char password[SVC_PASSWORD_MAX + 1] = "";
+	char password[SVC_PASSWORD_MAX + 1] = "", code[128] = "";
 	const struct field f[] = {
 		{"email", F_STR, 1, email, sizeof(email), 0, 0, NULL},
 		{"display_name", F_STR, 1, name, sizeof(name), 0, 0, NULL},
-		{"role", F_STR, 1, role, sizeof(role), 0, 0, NULL},
 		{"password", F_STR, 1, password, sizeof(password), 0, 0, NULL},
+		setup ? (struct field){"code", F_STR, 1, code, sizeof(code), 0, 0, NULL}
+		      : (struct field){"role", F_STR, 1, role, sizeof(role), 0, 0, NULL},
 	};
 	struct admin_account a;
 	struct svc_error err = {0};
 	json_t *body = body_object(c);
+	int r;
 
 	if (body == NULL)
 		return;
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0)
 		goto out;
-	if (svc_admin_create(c->a->svc, &c->who, email, name, role_parse(role), password, &a,
-			     &err) != 0) {
+	if (setup)
+		r = svc_setup(c->a->svc, code, email, name, password, c->rq->client, &a, &err);
+	else
+		r = svc_admin_create(c->a->svc, &c->who, email, name, role_parse(role), password,
+				     &a, &err);
+	if (r != 0) {
 		reply_svc_error(c->rs, &err);
 		goto out;
 	}
@@ -161,7 +171,20 @@ h_admins_create(struct call *c)
 	snprintf(c->rs->location, sizeof(c->rs->location), "/api/v1/admins/%s", a.id);
 out:
 	secure_zero(password, sizeof(password));
+	secure_zero(code, sizeof(code));
 	json_decref(body);
+}
+
+void
+h_admins_create(struct call *c)
+{
+	admin_create(c, 0);
+}
+
+void
+h_setup(struct call *c)
+{
+	admin_create(c, 1);
 }
 
 void

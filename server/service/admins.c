@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "b64.h"
+#include "fileio.h"
 #include "log.h"
 
 #define LOGIN_FAILED "email or password is wrong"
@@ -353,4 +355,88 @@ svc_logout_all(struct service *s, const struct principal *p, struct svc_error *e
 			      "every console session ended");
 
 	return r == 0 ? 0 : svc_store_fail(err, r, "session");
+}
+
+/* ---- first-start setup ---- */
+
+int
+service_arm_setup(struct service *s, const char *path, const char *base_url, int *armed)
+{
+	char *code = NULL, *text;
+	size_t cap;
+	int64_t n = 0;
+	int r = s->st->ops->admin_count(s->st, &n);
+
+	*armed = 0;
+	if (r != 0 || n > 0) {
+		if (r == 0 && unlink(path) == 0)
+			log_info("removed %s: an admin account exists", path);
+		return r;
+	}
+	free(s->setup_path);
+	s->setup_path = strdup(path);
+	if (s->setup_path == NULL || svc_new_secret("clv_su_", &code, s->setup_hash) != 0) {
+		free(code);
+		return -ENOMEM;
+	}
+	cap = 2 * strlen(code) + strlen(base_url) + 16;
+	text = malloc(cap);
+	if (text == NULL) {
+		free(code);
+		return -ENOMEM;
+	}
+	snprintf(text, cap, "%s\n%s/setup#%s\n", code, base_url, code);
+	r = file_write_atomic(path, text, strlen(text), 0600);
+	secure_zero(text, cap);
+	secure_zero(code, strlen(code));
+	free(text);
+	free(code);
+	if (r != 0) {
+		log_errno(r, "cannot write %s", path);
+		return r;
+	}
+	atomic_store(&s->setup_armed, 1);
+	*armed = 1;
+	log_info("no admin account yet: the one-time setup code and link are in %s", path);
+	return 0;
+}
+
+int
+svc_setup(struct service *s, const char *code, const char *email, const char *display_name,
+	  const char *password, const char *client, struct admin_account *out,
+	  struct svc_error *err)
+{
+	struct principal p = {.role = ROLE_ADMIN, .id = "setup", .name = "first-start setup"};
+	uint8_t h[32];
+	int64_t n = 0;
+	int r;
+
+	if (svc_source_limited(s, client))
+		return svc_fail(err, SVC_RATE_LIMITED,
+				"too many refused requests from this address; retry in a minute");
+	crypto_sha256(code, strlen(code), h);
+	/* The exchange makes the code single-use even for two requests racing with it. */
+	if (!atomic_load(&s->setup_armed) || sodium_memcmp(h, s->setup_hash, sizeof(h)) != 0 ||
+	    !atomic_exchange(&s->setup_armed, 0)) {
+		svc_refused(s, client, NULL, "admin.setup", "wrong or used setup code");
+		return svc_fail(err, SVC_UNAUTHORIZED,
+				"the setup code is not valid, or it was used already");
+	}
+	r = s->st->ops->admin_count(s->st, &n);
+	if (r != 0 || n > 0) {
+		/* An admin was made with a token meanwhile: the code is void, not re-armed. */
+		if (r == 0 && s->setup_path != NULL)
+			unlink(s->setup_path);
+		return r ? svc_store_fail(err, r, "admin")
+			 : svc_fail(err, SVC_CONFLICT, "an admin account exists already");
+	}
+	r = svc_admin_create(s, &p, email, display_name, ROLE_ADMIN, password, out, err);
+	if (r != 0) {
+		/* A rejected password does not use the code up. */
+		atomic_store(&s->setup_armed, 1);
+		return r;
+	}
+	if (s->setup_path != NULL && unlink(s->setup_path) != 0)
+		log_warn("cannot remove %s: %s", s->setup_path, strerror(errno));
+	return 0;
 }

@@ -155,6 +155,17 @@ int svc_logout_all(struct service *s, const struct principal *p, struct svc_erro
 /* The absolute lifetime of a session, for the cookie's Max-Age. */
 int64_t svc_session_max_s(const struct service *s);
 
+/*
+ * First start: while no admin account exists, makes a one-time setup code and writes it with
+ * its link (base_url + "/setup#" + code) to path, mode 0600; when one exists, removes a stale
+ * path. *armed says whether a code was made. 0 or a negative errno (logged).
+ */
+int service_arm_setup(struct service *s, const char *path, const char *base_url, int *armed);
+/* Creates the first admin (role admin) with the setup code, which works once (audited). */
+int svc_setup(struct service *s, const char *code, const char *email, const char *display_name,
+	      const char *password, const char *client, struct admin_account *out,
+	      struct svc_error *err);
+
 /* ---- API tokens ---- */
 int svc_token_create(struct service *s, const struct principal *p, const char *name, enum role role,
 		     int64_t expires_in_s, struct api_token *out, char **secret,

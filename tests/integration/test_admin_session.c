@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <signal.h>
 
 #include "fileio.h"
 #include "testlib.h"
@@ -273,6 +275,75 @@ test_failed_logins_throttled(void)
 	env_down(&e);
 }
 
+/* The setup body with code; password may be short on purpose. */
+static long
+setup_req(struct env *e, const char *code, const char *password)
+{
+	char body[512];
+	struct resp r;
+	long st;
+
+	snprintf(body, sizeof(body),
+		 "{\"code\":\"%s\",\"email\":\"first@example.com\",\"display_name\":"
+		 "\"First\",\"password\":\"%s\"}",
+		 code, password);
+	if (client_req(e->web, "POST", "/api/v1/setup", body, NULL, &r) != 0)
+		return -1;
+	st = r.status;
+	resp_free(&r);
+	return st;
+}
+
+static void
+test_first_start_setup_code(void)
+{
+	struct env e;
+	struct sess ss;
+	struct stat sb;
+	char path[PATH_MAX + 16], text[512], link[300];
+	ssize_t n;
+	FILE *f;
+
+	CHECK(env_up(&e, "admin-setup", NULL) == 0, "server did not start");
+	snprintf(path, sizeof(path), "%s/admin-setup", e.s.dir);
+	CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "admin-setup missing or "
+								   "not 0600");
+	f = fopen(path, "r");
+	CHECK(f != NULL, "open %s", path);
+	n = (ssize_t)fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n > 0 ? n : 0] = '\0';
+	text[strcspn(text, "\n")] = '\0';
+	snprintf(link, sizeof(link), "%s/setup#%s\n", e.s.url, text);
+	CHECK(strncmp(text, "clv_su_", 7) == 0 && strstr(text + strlen(text) + 1, link) != NULL,
+	      "setup file: %s / want link %s", text, link);
+	CHECK(setup_req(&e, "clv_su_wrong", PASSWORD) == 401, "wrong code accepted");
+	CHECK(setup_req(&e, text, "short") == 422, "short password accepted");
+	CHECK(setup_req(&e, text, PASSWORD) == 201, "setup with the code");
+	CHECK(stat(path, &sb) != 0, "setup file still there after use");
+	CHECK(setup_req(&e, text, PASSWORD) == 401, "the code worked twice");
+	/* the bootstrap token still works beside it */
+	CHECK(make_admin(&e, "bo@example.com", "auditor", PASSWORD) == 201, "token still works");
+	CHECK(login(&e, "first@example.com", PASSWORD, &ss, NULL) == 200, "first admin login");
+	CHECK(as_session(&e, &ss, 0, "GET", "/api/v1/audit?action=admin.create", NULL) == 200,
+	      "first admin is an admin");
+	/* a restart with an admin account makes no new code */
+	CHECK(srv_stop(&e.s, SIGTERM) == 0 && srv_start(&e.s, NULL) == 0, "restart");
+	CHECK(stat(path, &sb) != 0, "a code was made although an admin exists");
+	env_down(&e);
+	/* an admin made with the token voids a code not used yet */
+	CHECK(env_up(&e, "admin-setup-void", NULL) == 0, "server did not start");
+	snprintf(path, sizeof(path), "%s/admin-setup", e.s.dir);
+	f = fopen(path, "r");
+	CHECK(f != NULL && fgets(text, sizeof(text), f) != NULL, "read %s", path);
+	fclose(f);
+	text[strcspn(text, "\n")] = '\0';
+	CHECK(make_admin(&e, "bo@example.com", "admin", PASSWORD) == 201, "token admin");
+	CHECK(setup_req(&e, text, PASSWORD) == 409, "setup after an admin exists");
+	CHECK(setup_req(&e, text, PASSWORD) == 401, "voided code still works");
+	env_down(&e);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -281,6 +352,7 @@ main(int argc, char **argv)
 		{"roles_same_for_session_and_token", test_roles_same_for_session_and_token},
 		{"logout_and_everywhere", test_logout_and_everywhere},
 		{"failed_logins_throttled", test_failed_logins_throttled},
+		{"first_start_setup_code", test_first_start_setup_code},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
