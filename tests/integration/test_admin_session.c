@@ -258,10 +258,15 @@ test_failed_logins_throttled(void)
 {
 	struct env e;
 	struct resp r;
+	struct sess ss;
 	int n401 = 0;
 
-	CHECK(env_up(&e, "admin-throttle", "refusal_limit = 5\n") == 0, "server did not start");
+	CHECK(env_up(&e, "admin-throttle", "refusal_limit = 5\nsession_max_seconds = 600\n") == 0,
+	      "server did not start");
 	CHECK(make_admin(&e, "di@example.com", "admin", PASSWORD) == 201, "create");
+	/* the setting reaches the cookie; a good sign-in is no refusal */
+	CHECK(login(&e, "di@example.com", PASSWORD, &ss, NULL) == 200, "login");
+	CHECK(strstr(ss.set_cookie, "; Max-Age=600") != NULL, "cookie: %s", ss.set_cookie);
 	for (int i = 0; i < 5; i++)
 		n401 += login(&e, "di@example.com", "guess number one", NULL, NULL) == 401;
 	CHECK(n401 == 5, "failures answered 401: %d of 5", n401);

@@ -93,9 +93,8 @@ test_password_is_argon2id_and_failures_look_alike(void **state)
 	assert_int_equal(e1.kind, SVC_UNAUTHORIZED);
 	assert_int_equal(e2.kind, SVC_UNAUTHORIZED);
 	assert_string_equal(e1.detail, e2.detail);
-	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, "10.0.0.1", &sid, &acc,
-				   &e3),
-			 0);
+	assert_int_equal(
+		svc_login(a->svc, "eve@example.com", PASSWORD, "10.0.0.1", &sid, &acc, &e3), 0);
 	assert_non_null(sid);
 	assert_string_equal(acc.role, "helpdesk");
 	free(sid);
