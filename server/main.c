@@ -46,6 +46,7 @@ struct config {
 	unsigned lease_s;
 	unsigned refusal_limit;
 	unsigned session_idle_s, session_max_s; /* console sessions; 0: the service's defaults */
+	unsigned require_totp;
 	unsigned ckpt_entries;
 	unsigned ckpt_s;
 	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */
@@ -92,6 +93,7 @@ usage(FILE *f)
 		"                     429, default 600), session_idle_seconds (default 1800)\n"
 		"                     and session_max_seconds (default 43200): console\n"
 		"                     sessions end unused this long or this long after sign-in,\n"
+		"                     require_totp (1: console sign-in needs a TOTP code),\n"
 		"                     audit_checkpoint_entries\n"
 		"                     (default 100) and audit_checkpoint_seconds (default 300):\n"
 		"                     sign the audit log's head when it moved this far or this\n"
@@ -213,6 +215,8 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 60, 86400, &c->session_idle_s);
 	else if (strcmp(key, "session_max_seconds") == 0)
 		r = parse_uint(val, 300, 30 * 86400, &c->session_max_s);
+	else if (strcmp(key, "require_totp") == 0)
+		r = parse_uint(val, 0, 1, &c->require_totp);
 	else if (strcmp(key, "command_ttl_hours") == 0)
 		r = parse_uint(val, 1, 24 * 366, &c->command_ttl_h);
 	else if (strcmp(key, "audit_checkpoint_entries") == 0)
@@ -558,6 +562,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.refusal_limit = (int64_t)c->refusal_limit,
 		.session_idle_s = (int64_t)c->session_idle_s,
 		.session_max_s = (int64_t)c->session_max_s,
+		.require_totp = (int)c->require_totp,
 		.public_url = c->public_url,
 	};
 	struct httpd_config hc = {

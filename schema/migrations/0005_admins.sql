@@ -9,7 +9,10 @@ CREATE TABLE admins (
 	pwhash        TEXT NOT NULL,
 	created_by    TEXT NOT NULL,
 	created_at    INTEGER NOT NULL,
-	disabled_at   INTEGER NOT NULL DEFAULT 0   -- 0: may sign in
+	disabled_at   INTEGER NOT NULL DEFAULT 0,  -- 0: may sign in
+	-- RFC 6238 TOTP key (20 bytes) once a second factor is enrolled; NULL: none. It has to be
+	-- readable to check codes, so it is as secret as this file.
+	totp_secret   BLOB CHECK (totp_secret IS NULL OR length(totp_secret) = 20)
 );
 
 CREATE TABLE admin_sessions (

@@ -52,6 +52,7 @@ static const struct route {
 	{"POST", "/api/v1/admins", AUTH_ADMIN, h_admins_create},
 	{"GET", "/api/v1/admins", AUTH_ADMIN, h_admins_list},
 	{"DELETE", "/api/v1/admins/{}", AUTH_ADMIN, h_admin_delete},
+	{"POST", "/api/v1/admins/{}/totp", AUTH_ADMIN, h_admin_totp},
 	{"POST", "/device/v1/enroll/nonce", AUTH_NONE, h_enroll_nonce},
 	{"POST", "/device/v1/enroll", AUTH_NONE, h_enroll},
 	{"POST", "/device/v1/checkin", AUTH_NONE, h_checkin},

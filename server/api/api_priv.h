@@ -128,6 +128,7 @@ void h_sessions_delete(struct call *c);
 void h_admins_create(struct call *c);
 void h_admins_list(struct call *c);
 void h_admin_delete(struct call *c);
+void h_admin_totp(struct call *c);
 /* The value of the session cookie in the request, or NULL. */
 const char *session_cookie(const struct api_request *rq, char *buf, size_t cap);
 void h_enroll_nonce(struct call *c);

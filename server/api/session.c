@@ -38,18 +38,20 @@ session_cookie(const struct api_request *rq, char *buf, size_t cap)
 static json_t *
 admin_json(const struct admin_account *a)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}", "id", a->id, "email", a->email,
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:b}", "id", a->id, "email", a->email,
 			 "display_name", a->display_name, "role", a->role, "created_at",
-			 jtime(a->created_at), "disabled", a->disabled_at != 0);
+			 jtime(a->created_at), "disabled", a->disabled_at != 0, "totp",
+			 a->has_totp);
 }
 
 void
 h_session_create(struct call *c)
 {
-	char email[STORE_NAME_MAX] = "", password[SVC_PASSWORD_MAX + 1] = "";
+	char email[STORE_NAME_MAX] = "", password[SVC_PASSWORD_MAX + 1] = "", totp[16] = "";
 	const struct field f[] = {
 		{"email", F_STR, 1, email, sizeof(email), 0, 0, NULL},
 		{"password", F_STR, 1, password, sizeof(password), 0, 0, NULL},
+		{"totp", F_STR, 0, totp, sizeof(totp), 0, 0, NULL},
 	};
 	struct admin_account a;
 	struct svc_error err = {0};
@@ -60,7 +62,7 @@ h_session_create(struct call *c)
 		return;
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0)
 		goto out;
-	if (svc_login(c->a->svc, email, password, c->rq->client, &sid, &a, &err) != 0) {
+	if (svc_login(c->a->svc, email, password, totp, c->rq->client, &sid, &a, &err) != 0) {
 		reply_svc_error(c->rs, &err);
 		goto out;
 	}
@@ -221,4 +223,19 @@ h_admin_delete(struct call *c)
 		reply_svc_error(c->rs, &err);
 	else
 		reply_empty(c->rs, 204);
+}
+
+void
+h_admin_totp(struct call *c)
+{
+	struct svc_error err = {0};
+	char *uri = NULL;
+
+	if (svc_admin_totp_enroll(c->a->svc, &c->who, c->param[0], &uri, &err) != 0) {
+		reply_svc_error(c->rs, &err);
+		return;
+	}
+	reply_json(c->rs, 201, json_pack("{s:s}", "otpauth_uri", uri));
+	secure_zero(uri, strlen(uri));
+	free(uri);
 }

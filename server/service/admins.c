@@ -18,6 +18,7 @@
 #include "b64.h"
 #include "fileio.h"
 #include "log.h"
+#include "totp.h"
 
 #define LOGIN_FAILED "email or password is wrong"
 /* Seconds a session's last use may lag before the store is told (saves a write per request). */
@@ -194,9 +195,18 @@ op_session_insert(struct service *s, const void *arg)
 	return s->st->ops->session_insert(s->st, arg);
 }
 
+/* The second factor of an account whose password was right: 1 when it holds. */
+static int
+check_totp(struct service *s, const struct admin_account *a, const char *totp)
+{
+	if (!a->has_totp)
+		return !s->cfg.require_totp;
+	return totp_check(a->totp_secret, sizeof(a->totp_secret), svc_now_s(s), totp, TOTP_DIGITS);
+}
+
 int
-svc_login(struct service *s, const char *email, const char *password, const char *client,
-	  char **session_id, struct admin_account *out, struct svc_error *err)
+svc_login(struct service *s, const char *email, const char *password, const char *totp,
+	  const char *client, char **session_id, struct admin_account *out, struct svc_error *err)
 {
 	struct admin_session ss;
 	int r;
@@ -210,7 +220,8 @@ svc_login(struct service *s, const char *email, const char *password, const char
 	r = check_password(s, email, password, out);
 	if (r < 0)
 		return svc_store_fail(err, r, "admin");
-	if (r == 0) {
+	/* A missing or wrong code gets the same answer: it must not confirm the password. */
+	if (r == 0 || !check_totp(s, out, totp)) {
 		svc_refused(s, client, email, "admin.login", LOGIN_FAILED);
 		return svc_fail(err, SVC_UNAUTHORIZED, LOGIN_FAILED);
 	}
@@ -355,6 +366,98 @@ svc_logout_all(struct service *s, const struct principal *p, struct svc_error *e
 			      "every console session ended");
 
 	return r == 0 ? 0 : svc_store_fail(err, r, "session");
+}
+
+/* ---- second factor ---- */
+
+/* RFC 4648 base32 without padding, as otpauth:// URIs carry keys; dst needs 8 per 5 + 1. */
+static void
+base32(char *dst, const uint8_t *src, size_t n)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	uint32_t acc = 0;
+	int bits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		acc = (acc << 8) | src[i];
+		bits += 8;
+		while (bits >= 5) {
+			*dst++ = abc[(acc >> (bits - 5)) & 31];
+			bits -= 5;
+		}
+	}
+	if (bits > 0)
+		*dst++ = abc[(acc << (5 - bits)) & 31];
+	*dst = '\0';
+}
+
+/* Percent-encodes the label part of the URI (an email) into dst of cap bytes. */
+static void
+uri_escape(char *dst, size_t cap, const char *src)
+{
+	size_t o = 0;
+
+	for (; *src != '\0' && o + 4 < cap; src++) {
+		unsigned char ch = (unsigned char)*src;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("@._-", ch) != NULL)
+			dst[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(dst + o, cap - o, "%%%02X", ch);
+	}
+	dst[o] = '\0';
+}
+
+struct totp_set {
+	const char *id;
+	const uint8_t *key;
+};
+
+static int
+op_set_totp(struct service *s, const void *arg)
+{
+	const struct totp_set *t = arg;
+
+	return s->st->ops->admin_set_totp(s->st, t->id, t->key);
+}
+
+int
+svc_admin_totp_enroll(struct service *s, const struct principal *p, const char *id, char **uri,
+		      struct svc_error *err)
+{
+	struct admin_account a;
+	uint8_t key[20];
+	char b32[40], label[3 * STORE_NAME_MAX];
+	struct totp_set t = {.id = id, .key = key};
+	size_t cap;
+	int r = strcmp(p->id, id) == 0 ? 0 : svc_authorize(s, p, PERM_TOKENS_WRITE, err);
+
+	*uri = NULL;
+	if (r != 0)
+		return r;
+	r = s->st->ops->admin_get(s->st, id, &a);
+	if (r != 0)
+		return svc_store_fail(err, r, "admin");
+	if (crypto_random(key, sizeof(key)) != 0)
+		return svc_fail(err, SVC_INTERNAL, "random source failed");
+	r = write_audited(s, op_set_totp, &t, p->id, "admin.totp_enroll", id, "");
+	if (r != 0) {
+		secure_zero(key, sizeof(key));
+		return svc_store_fail(err, r, "admin");
+	}
+	base32(b32, key, sizeof(key));
+	secure_zero(key, sizeof(key));
+	uri_escape(label, sizeof(label), a.email);
+	cap = strlen(label) + strlen(b32) + 128;
+	*uri = malloc(cap);
+	if (*uri != NULL)
+		snprintf(*uri, cap,
+			 "otpauth://totp/Cleave:%s?secret=%s&issuer=Cleave&algorithm=SHA1&digits=%d"
+			 "&period=%d",
+			 label, b32, TOTP_DIGITS, TOTP_STEP_S);
+	secure_zero(b32, sizeof(b32));
+	return *uri != NULL ? 0 : svc_fail(err, SVC_UNAVAILABLE, "out of memory");
 }
 
 /* ---- first-start setup ---- */

@@ -69,6 +69,7 @@ struct service_config {
 	const char *public_url; /* base of enrollment URLs, e.g. https://127.0.0.1:8443 */
 	int64_t session_idle_s; /* a console session unused this long ends; 0: 1800 */
 	int64_t session_max_s;  /* a console session ends this long after sign-in; 0: 43200 */
+	int require_totp;       /* every console account needs a second factor to sign in */
 };
 
 /* Clock in unix milliseconds; injectable for tests. */
@@ -133,12 +134,21 @@ int svc_admin_disable(struct service *s, const struct principal *p, const char *
 		      struct svc_error *err);
 /*
  * Signs in: on success *session_id (caller frees) is the new session's id, for the cookie
- * only, and *out the account. Every failure says the same "email or password is wrong",
+ * only, and *out the account. totp (may be NULL) is the code of an account with a second
+ * factor; without one, require_totp refuses the account. Every failure says the same "email or password is wrong",
  * costs an Argon2id verification even for an unknown email, and is counted against client
  * (refusals.c: audited, 429 past the limit).
  */
-int svc_login(struct service *s, const char *email, const char *password, const char *client,
-	      char **session_id, struct admin_account *out, struct svc_error *err);
+int svc_login(struct service *s, const char *email, const char *password, const char *totp,
+	      const char *client, char **session_id, struct admin_account *out,
+	      struct svc_error *err);
+/*
+ * Enrolls a new TOTP second factor (RFC 6238, SHA-1, 30 s, 6 digits) for account id, by an
+ * admin or the account itself; from then on its sign-in needs a code. *uri (caller frees) is
+ * the otpauth:// URI with the key, shown only here.
+ */
+int svc_admin_totp_enroll(struct service *s, const struct principal *p, const char *id, char **uri,
+			  struct svc_error *err);
 /*
  * Authenticates a console request by its session id into p, with the same roles as tokens.
  * csrf_required: the request changes something, so csrf (the X-CSRF-Token header, may be

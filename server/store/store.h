@@ -172,6 +172,8 @@ struct admin_account {
 	char created_by[STORE_ID_MAX];
 	int64_t created_at;
 	int64_t disabled_at; /* 0: may sign in */
+	int has_totp;        /* a second factor is enrolled: totp_secret holds its key */
+	uint8_t totp_secret[20];
 };
 
 /* A console session; only the SHA-256 of its id is stored. */
@@ -332,6 +334,8 @@ struct store_ops {
 	int (*session_delete)(struct store *st, const uint8_t hash[32]);
 	/* Every session of one admin (sign out everywhere); 0 even when there were none. */
 	int (*session_delete_admin)(struct store *st, const char *admin_id);
+	/* Sets (or replaces) the account's TOTP key; -ENOENT when no such account. */
+	int (*admin_set_totp)(struct store *st, const char *id, const uint8_t secret[20]);
 };
 
 struct store {

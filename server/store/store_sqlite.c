@@ -764,6 +764,7 @@ static const struct store_ops sqlite_ops = {
 	.session_touch = sq_session_touch,
 	.session_delete = sq_session_delete,
 	.session_delete_admin = sq_session_delete_admin,
+	.admin_set_totp = sq_admin_set_totp,
 };
 
 int

@@ -10,7 +10,8 @@
 
 #define S(st) ((struct sq_store *)(st))
 
-#define ADMIN_COLS   "id, email, display_name, role, pwhash, created_by, created_at, disabled_at"
+#define ADMIN_COLS                                                                                 \
+	"id, email, display_name, role, pwhash, created_by, created_at, disabled_at, totp_secret"
 #define SESSION_COLS "hash, admin_id, created_at, last_seen_at"
 
 static void
@@ -24,6 +25,9 @@ admin_row(sqlite3_stmt *q, struct admin_account *a)
 	sq_col_text(q, 5, a->created_by, sizeof(a->created_by));
 	a->created_at = sqlite3_column_int64(q, 6);
 	a->disabled_at = sqlite3_column_int64(q, 7);
+	a->has_totp = sqlite3_column_bytes(q, 8) == (int)sizeof(a->totp_secret);
+	if (a->has_totp)
+		sq_col_blob(q, 8, a->totp_secret, sizeof(a->totp_secret));
 }
 
 static void
@@ -38,8 +42,9 @@ session_row(sqlite3_stmt *q, struct admin_session *ss)
 int
 sq_admin_insert(struct store *st, const struct admin_account *a)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_ADMIN_INSERT,
-				  "INSERT INTO admins (" ADMIN_COLS ") VALUES (?,?,?,?,?,?,?,0)");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_ADMIN_INSERT,
+			"INSERT INTO admins (" ADMIN_COLS ") VALUES (?,?,?,?,?,?,?,0,NULL)");
 
 	if (q == NULL)
 		return -EIO;
@@ -177,4 +182,17 @@ sq_session_delete_admin(struct store *st, const char *admin_id)
 		return -EIO;
 	sqlite3_bind_text(q, 1, admin_id, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "session delete of an admin");
+}
+
+int
+sq_admin_set_totp(struct store *st, const char *id, const uint8_t secret[20])
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_ADMIN_SET_TOTP, "UPDATE admins SET totp_secret = ? WHERE id = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_blob(q, 1, secret, 20, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "admin set totp");
 }

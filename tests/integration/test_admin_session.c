@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <signal.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "fileio.h"
 #include "testlib.h"
@@ -108,6 +112,22 @@ login(struct env *e, const char *email, const char *password, struct sess *ss, s
 		*out = r;
 	else
 		resp_free(&r);
+	return st;
+}
+
+static long
+login_totp(struct env *e, const char *email, const char *code)
+{
+	char body[256];
+	struct resp r;
+	long st;
+
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"totp\":\"%s\"}",
+		 email, PASSWORD, code);
+	if (client_req(e->web, "POST", "/api/v1/session", body, NULL, &r) != 0)
+		return -1;
+	st = r.status;
+	resp_free(&r);
 	return st;
 }
 
@@ -349,6 +369,85 @@ test_first_start_setup_code(void)
 	env_down(&e);
 }
 
+/* Decodes the base32 secret= of an otpauth:// URI into key; returns its length or -1. */
+static int
+uri_secret(const char *uri, uint8_t *key, size_t cap)
+{
+	const char *p = strstr(uri, "secret=");
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0;
+
+	if (p == NULL)
+		return -1;
+	for (p += 7; *p != '\0' && *p != '&'; p++) {
+		const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", *q = strchr(abc, *p);
+
+		if (q == NULL)
+			return -1;
+		acc = (acc << 5) | (uint32_t)(q - abc);
+		bits += 5;
+		if (bits >= 8) {
+			if (n == cap)
+				return -1;
+			key[n++] = (uint8_t)(acc >> (bits - 8));
+			bits -= 8;
+		}
+	}
+	return (int)n;
+}
+
+/* The test's own RFC 6238 code (6 digits, 30 s) for unix time t, to check the server's. */
+static void
+totp_now(const uint8_t *key, int klen, int64_t t, char out[8])
+{
+	uint8_t msg[8], mac[EVP_MAX_MD_SIZE];
+	unsigned int ml = 0, off;
+	uint64_t ctr = (uint64_t)t / 30;
+	uint32_t bin;
+
+	for (int i = 7; i >= 0; i--, ctr >>= 8)
+		msg[i] = (uint8_t)ctr;
+	HMAC(EVP_sha1(), key, klen, msg, sizeof(msg), mac, &ml);
+	off = mac[ml - 1] & 15;
+	bin = ((uint32_t)(mac[off] & 0x7f) << 24) | ((uint32_t)mac[off + 1] << 16) |
+	      ((uint32_t)mac[off + 2] << 8) | mac[off + 3];
+	snprintf(out, 8, "%06u", bin % 1000000);
+}
+
+static void
+test_totp_second_factor(void)
+{
+	struct env e;
+	struct resp r;
+	char body[256], path[128], uri[512], code[8];
+	uint8_t key[32];
+	int klen;
+
+	CHECK(env_up(&e, "admin-totp", NULL) == 0, "server did not start");
+	snprintf(body, sizeof(body),
+		 "{\"email\":\"fay@example.com\",\"display_name\":\"Fay\",\"role\":"
+		 "\"admin\",\"password\":\"%s\"}",
+		 PASSWORD);
+	CHECK(client_req(e.admin, "POST", "/api/v1/admins", body, NULL, &r) == 0, "tx");
+	CHECK_STATUS(r, 201);
+	snprintf(path, sizeof(path), "%s/totp", r.location);
+	resp_free(&r);
+	CHECK(client_req(e.admin, "POST", path, NULL, NULL, &r) == 0, "tx");
+	CHECK_STATUS(r, 201);
+	CHECK(resp_str(&r, "otpauth_uri", uri, sizeof(uri)) == 0, "no uri: %s", r.body);
+	resp_free(&r);
+	klen = uri_secret(uri, key, sizeof(key));
+	CHECK(klen == 20 && strncmp(uri, "otpauth://totp/Cleave:fay@example.com?", 38) == 0,
+	      "uri: %s", uri);
+	CHECK(login(&e, "fay@example.com", PASSWORD, NULL, NULL) == 401, "no code, signed in");
+	totp_now(key, klen, (int64_t)time(NULL) - 90, code);
+	CHECK(login_totp(&e, "fay@example.com", code) == 401, "a code 3 steps old worked");
+	totp_now(key, klen, (int64_t)time(NULL), code);
+	CHECK(login_totp(&e, "fay@example.com", code) == 200, "the right code was refused");
+	env_down(&e);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -358,6 +457,7 @@ main(int argc, char **argv)
 		{"logout_and_everywhere", test_logout_and_everywhere},
 		{"failed_logins_throttled", test_failed_logins_throttled},
 		{"first_start_setup_code", test_first_start_setup_code},
+		{"totp_second_factor", test_totp_second_factor},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);

@@ -15,6 +15,7 @@
 
 #include "crypto.h"
 #include "service/service.h"
+#include "service/totp.h"
 #include "store/store.h"
 #include "store_fixture.h"
 
@@ -84,17 +85,19 @@ test_password_is_argon2id_and_failures_look_alike(void **state)
 	assert_int_equal(a->f.st->ops->admin_by_email(a->f.st, "EVE@example.com", &acc), 0);
 	assert_memory_equal(acc.pwhash, "$argon2id$", 10);
 	assert_null(strstr(acc.pwhash, PASSWORD));
-	assert_int_not_equal(svc_login(a->svc, "eve@example.com", "not the password", "10.0.0.1",
-				       &sid, &acc, &e1),
+	assert_int_not_equal(svc_login(a->svc, "eve@example.com", "not the password", NULL,
+				       "10.0.0.1", &sid, &acc, &e1),
 			     0);
 	assert_int_not_equal(
-		svc_login(a->svc, "who@example.com", PASSWORD, "10.0.0.1", &sid, &acc, &e2), 0);
+		svc_login(a->svc, "who@example.com", PASSWORD, NULL, "10.0.0.1", &sid, &acc, &e2),
+		0);
 	assert_null(sid);
 	assert_int_equal(e1.kind, SVC_UNAUTHORIZED);
 	assert_int_equal(e2.kind, SVC_UNAUTHORIZED);
 	assert_string_equal(e1.detail, e2.detail);
 	assert_int_equal(
-		svc_login(a->svc, "eve@example.com", PASSWORD, "10.0.0.1", &sid, &acc, &e3), 0);
+		svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "10.0.0.1", &sid, &acc, &e3),
+		0);
 	assert_non_null(sid);
 	assert_string_equal(acc.role, "helpdesk");
 	free(sid);
@@ -111,8 +114,10 @@ test_session_stored_hashed_with_csrf(void **state)
 	char *s1 = NULL, *s2 = NULL, c1[SVC_CSRF_LEN], c2[SVC_CSRF_LEN];
 	uint8_t h[32];
 
-	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, "", &s1, &acc, &err), 0);
-	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, "", &s2, &acc, &err), 0);
+	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "", &s1, &acc, &err),
+			 0);
+	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "", &s2, &acc, &err),
+			 0);
 	crypto_sha256(s1, strlen(s1), h);
 	assert_int_equal(a->f.st->ops->session_get(a->f.st, h, &ss), 0);
 	assert_string_equal(ss.admin_id, acc.id);
@@ -140,7 +145,8 @@ test_idle_expiry(void **state)
 	struct svc_error err = {0};
 	char *sid = NULL;
 
-	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, "", &sid, &acc, &err), 0);
+	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "", &sid, &acc, &err),
+			 0);
 	/* used every 9 minutes: the idle limit (10) never passes */
 	for (int i = 0; i < 3; i++) {
 		now_ms += 540 * 1000;
@@ -164,7 +170,8 @@ test_absolute_expiry(void **state)
 	struct svc_error err = {0};
 	char *sid = NULL;
 
-	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, "", &sid, &acc, &err), 0);
+	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "", &sid, &acc, &err),
+			 0);
 	/* busy for 59 minutes, then the hour since sign-in ends it however busy */
 	for (int i = 0; i < 7; i++) {
 		now_ms += 500 * 1000;
@@ -185,14 +192,73 @@ test_disable_ends_sessions(void **state)
 	struct svc_error err = {0};
 	char *sid = NULL;
 
-	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, "", &sid, &acc, &err), 0);
+	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "", &sid, &acc, &err),
+			 0);
 	assert_int_equal(svc_admin_disable(a->svc, &a->root, acc.id, &err), 0);
 	assert_int_not_equal(svc_session_auth(a->svc, sid, 0, NULL, &p, &err), 0);
 	free(sid);
 	sid = NULL;
-	assert_int_not_equal(svc_login(a->svc, "eve@example.com", PASSWORD, "", &sid, &acc, &err),
-			     0);
+	assert_int_not_equal(
+		svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "", &sid, &acc, &err), 0);
 	assert_string_equal(err.detail, "email or password is wrong");
+}
+
+static void
+test_totp_enrolled_then_required(void **state)
+{
+	struct afx *a = *state;
+	struct admin_account acc;
+	struct svc_error err = {0};
+	char *sid = NULL, *uri = NULL, code[16];
+	uint32_t c;
+
+	assert_int_equal(a->f.st->ops->admin_by_email(a->f.st, "eve@example.com", &acc), 0);
+	assert_false(acc.has_totp);
+	assert_int_equal(svc_admin_totp_enroll(a->svc, &a->root, acc.id, &uri, &err), 0);
+	assert_non_null(strstr(uri, "otpauth://totp/Cleave:eve@example.com?secret="));
+	assert_non_null(strstr(uri, "&digits=6&period=30"));
+	free(uri);
+	assert_int_equal(a->f.st->ops->admin_by_email(a->f.st, "eve@example.com", &acc), 0);
+	assert_true(acc.has_totp);
+	/* the password alone no longer signs in, and the answer does not say why */
+	assert_int_not_equal(
+		svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "", &sid, &acc, &err), 0);
+	assert_string_equal(err.detail, "email or password is wrong");
+	assert_int_equal(totp_code(acc.totp_secret, 20, now_ms / 1000, 30, 6, &c), 0);
+	snprintf(code, sizeof(code), "%06u", (c + 1) % 1000000);
+	assert_int_not_equal(
+		svc_login(a->svc, "eve@example.com", PASSWORD, code, "", &sid, &acc, &err), 0);
+	snprintf(code, sizeof(code), "%06u", c);
+	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, code, "", &sid, &acc, &err),
+			 0);
+	free(sid);
+}
+
+static void
+test_require_totp_setting(void **state)
+{
+	struct afx *a = *state;
+	struct service_config cfg = {.require_totp = 1};
+	struct service *strict = NULL;
+	struct admin_account acc;
+	struct svc_error err = {0};
+	char *sid = NULL, *uri = NULL, code[16];
+	uint32_t c;
+
+	assert_int_equal(service_new(a->f.st, a->key, &cfg, test_clock, &strict), 0);
+	/* an account without a second factor cannot sign in at all */
+	assert_int_not_equal(
+		svc_login(strict, "eve@example.com", PASSWORD, NULL, "", &sid, &acc, &err), 0);
+	assert_int_equal(a->f.st->ops->admin_by_email(a->f.st, "eve@example.com", &acc), 0);
+	assert_int_equal(svc_admin_totp_enroll(strict, &a->root, acc.id, &uri, &err), 0);
+	free(uri);
+	assert_int_equal(a->f.st->ops->admin_by_email(a->f.st, "eve@example.com", &acc), 0);
+	assert_int_equal(totp_code(acc.totp_secret, 20, now_ms / 1000, 30, 6, &c), 0);
+	snprintf(code, sizeof(code), "%06u", c);
+	assert_int_equal(svc_login(strict, "eve@example.com", PASSWORD, code, "", &sid, &acc, &err),
+			 0);
+	free(sid);
+	service_free(strict);
 }
 
 int
@@ -206,6 +272,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_idle_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_absolute_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disable_ends_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_totp_enrolled_then_required, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_require_totp_setting, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
