@@ -12,7 +12,10 @@ CREATE TABLE admins (
 	disabled_at   INTEGER NOT NULL DEFAULT 0,  -- 0: may sign in
 	-- RFC 6238 TOTP key (20 bytes) once a second factor is enrolled; NULL: none. It has to be
 	-- readable to check codes, so it is as secret as this file.
-	totp_secret   BLOB CHECK (totp_secret IS NULL OR length(totp_secret) = 20)
+	totp_secret   BLOB CHECK (totp_secret IS NULL OR length(totp_secret) = 20),
+	-- Failed sign-ins since the last good one, and when the last was (per-account throttle).
+	failed_logins   INTEGER NOT NULL DEFAULT 0,
+	last_failed_at  INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE admin_sessions (

@@ -204,12 +204,41 @@ check_totp(struct service *s, const struct admin_account *a, const char *totp)
 	return totp_check(a->totp_secret, sizeof(a->totp_secret), svc_now_s(s), totp, TOTP_DIGITS);
 }
 
+/*
+ * Per-account throttle: after THROTTLE_AFTER failures in a row, the account's next sign-in
+ * waits 1, 2, 4 … 64 minutes after the last failure. While it waits, every attempt fails
+ * with the usual answer and uncounted, after the same Argon2id work, so a guesser learns
+ * neither the password nor that the account exists; the owner's good password waits too.
+ */
+#define THROTTLE_AFTER 5
+
+static int
+account_throttled(const struct service *s, const struct admin_account *a)
+{
+	int64_t over = a->failed_logins - THROTTLE_AFTER;
+
+	if (over < 0)
+		return 0;
+	return svc_now_s(s) - a->last_failed_at < (int64_t)60 << (over < 6 ? over : 6);
+}
+
+static void
+record_login(struct service *s, const char *id, int ok)
+{
+	if (s->st->ops->tx_begin(s->st) != 0)
+		return;
+	if (s->st->ops->admin_login_result(s->st, id, ok, svc_now_s(s)) == 0)
+		s->st->ops->tx_commit(s->st);
+	else
+		s->st->ops->tx_rollback(s->st);
+}
+
 int
 svc_login(struct service *s, const char *email, const char *password, const char *totp,
 	  const char *client, char **session_id, struct admin_account *out, struct svc_error *err)
 {
 	struct admin_session ss;
-	int r;
+	int r, throttled;
 
 	*session_id = NULL;
 	if (svc_source_limited(s, client))
@@ -217,14 +246,21 @@ svc_login(struct service *s, const char *email, const char *password, const char
 				"too many refused requests from this address; retry in a minute");
 	if (sodium_init() < 0)
 		return svc_fail(err, SVC_INTERNAL, "libsodium failed to start");
+	memset(out, 0, sizeof(*out));
 	r = check_password(s, email, password, out);
 	if (r < 0)
 		return svc_store_fail(err, r, "admin");
+	throttled = out->id[0] != '\0' && account_throttled(s, out);
 	/* A missing or wrong code gets the same answer: it must not confirm the password. */
-	if (r == 0 || !check_totp(s, out, totp)) {
-		svc_refused(s, client, email, "admin.login", LOGIN_FAILED);
+	if (r == 0 || throttled || !check_totp(s, out, totp)) {
+		if (out->id[0] != '\0' && !throttled)
+			record_login(s, out->id, 0);
+		svc_refused(s, client, email, "admin.login",
+			    throttled ? "account throttled after failed sign-ins" : LOGIN_FAILED);
 		return svc_fail(err, SVC_UNAUTHORIZED, LOGIN_FAILED);
 	}
+	if (out->failed_logins > 0)
+		record_login(s, out->id, 1);
 	memset(&ss, 0, sizeof(ss));
 	r = svc_new_secret("cls_", session_id, ss.hash);
 	if (r != 0)

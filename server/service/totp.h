@@ -12,8 +12,7 @@
 #define TOTP_DIGITS 6
 
 /* The code for unix time t (seconds, >= 0): digits 6..9. 0 or -EINVAL. */
-int totp_code(const uint8_t *key, size_t klen, int64_t t, int64_t step, int digits,
-	      uint32_t *code);
+int totp_code(const uint8_t *key, size_t klen, int64_t t, int64_t step, int digits, uint32_t *code);
 /*
  * 1 when code (exactly `digits` decimal digits) is the code of t or one step before or after
  * (clock drift), else 0. Compared in constant time.

@@ -174,6 +174,8 @@ struct admin_account {
 	int64_t disabled_at; /* 0: may sign in */
 	int has_totp;        /* a second factor is enrolled: totp_secret holds its key */
 	uint8_t totp_secret[20];
+	int64_t failed_logins;  /* failed sign-ins since the last good one */
+	int64_t last_failed_at; /* when the last of them was */
 };
 
 /* A console session; only the SHA-256 of its id is stored. */
@@ -336,6 +338,8 @@ struct store_ops {
 	int (*session_delete_admin)(struct store *st, const char *admin_id);
 	/* Sets (or replaces) the account's TOTP key; -ENOENT when no such account. */
 	int (*admin_set_totp)(struct store *st, const char *id, const uint8_t secret[20]);
+	/* A sign-in of the account failed at now (ok == 0: count it) or succeeded (reset). */
+	int (*admin_login_result)(struct store *st, const char *id, int ok, int64_t now);
 };
 
 struct store {

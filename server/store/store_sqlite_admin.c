@@ -11,7 +11,9 @@
 #define S(st) ((struct sq_store *)(st))
 
 #define ADMIN_COLS                                                                                 \
-	"id, email, display_name, role, pwhash, created_by, created_at, disabled_at, totp_secret"
+	"id, email, display_name, role, pwhash, created_by, created_at, disabled_at, "             \
+	"totp_secret, "                                                                            \
+	"failed_logins, last_failed_at"
 #define SESSION_COLS "hash, admin_id, created_at, last_seen_at"
 
 static void
@@ -28,6 +30,8 @@ admin_row(sqlite3_stmt *q, struct admin_account *a)
 	a->has_totp = sqlite3_column_bytes(q, 8) == (int)sizeof(a->totp_secret);
 	if (a->has_totp)
 		sq_col_blob(q, 8, a->totp_secret, sizeof(a->totp_secret));
+	a->failed_logins = sqlite3_column_int64(q, 9);
+	a->last_failed_at = sqlite3_column_int64(q, 10);
 }
 
 static void
@@ -44,7 +48,7 @@ sq_admin_insert(struct store *st, const struct admin_account *a)
 {
 	sqlite3_stmt *q =
 		sq_stmt(S(st), SQ_ADMIN_INSERT,
-			"INSERT INTO admins (" ADMIN_COLS ") VALUES (?,?,?,?,?,?,?,0,NULL)");
+			"INSERT INTO admins (" ADMIN_COLS ") VALUES (?,?,?,?,?,?,?,0,NULL,0,0)");
 
 	if (q == NULL)
 		return -EIO;
@@ -195,4 +199,20 @@ sq_admin_set_totp(struct store *st, const char *id, const uint8_t secret[20])
 	sqlite3_bind_blob(q, 1, secret, 20, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
 	return sq_exec_changed(S(st), q, "admin set totp");
+}
+
+int
+sq_admin_login_result(struct store *st, const char *id, int ok, int64_t now)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ADMIN_LOGIN_RESULT,
+				  "UPDATE admins SET failed_logins = CASE WHEN ?1 THEN 0 "
+				  "ELSE failed_logins + 1 END, last_failed_at = CASE WHEN ?1 "
+				  "THEN last_failed_at ELSE ?2 END WHERE id = ?3");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int(q, 1, ok != 0);
+	sqlite3_bind_int64(q, 2, now);
+	sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "admin login result");
 }

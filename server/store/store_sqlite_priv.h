@@ -67,6 +67,7 @@ enum {
 	SQ_SESSION_DELETE,
 	SQ_SESSION_DELETE_ADMIN,
 	SQ_ADMIN_SET_TOTP,
+	SQ_ADMIN_LOGIN_RESULT,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -121,5 +122,6 @@ int sq_session_touch(struct store *st, const uint8_t hash[32], int64_t now);
 int sq_session_delete(struct store *st, const uint8_t hash[32]);
 int sq_session_delete_admin(struct store *st, const char *admin_id);
 int sq_admin_set_totp(struct store *st, const char *id, const uint8_t secret[20]);
+int sq_admin_login_result(struct store *st, const char *id, int ok, int64_t now);
 
 #endif

@@ -261,6 +261,43 @@ test_require_totp_setting(void **state)
 	service_free(strict);
 }
 
+static void
+test_account_throttled_after_failures(void **state)
+{
+	struct afx *a = *state;
+	struct admin_account acc;
+	struct svc_error err = {0};
+	char *sid = NULL;
+
+	/* five failures from five addresses: the per-address limit never triggers */
+	for (int i = 0; i < 5; i++) {
+		char ip[16];
+
+		snprintf(ip, sizeof(ip), "10.0.0.%d", i + 1);
+		assert_int_not_equal(svc_login(a->svc, "eve@example.com", "a wrong password", NULL,
+					       ip, &sid, &acc, &err),
+				     0);
+	}
+	/* now even the right password gets the usual answer, for a minute */
+	assert_int_not_equal(
+		svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "10.0.1.1", &sid, &acc, &err),
+		0);
+	assert_string_equal(err.detail, "email or password is wrong");
+	now_ms += 61 * 1000;
+	assert_int_equal(
+		svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "10.0.1.1", &sid, &acc, &err),
+		0);
+	free(sid);
+	sid = NULL;
+	/* the good sign-in reset the count: one more failure does not throttle */
+	assert_int_not_equal(svc_login(a->svc, "eve@example.com", "a wrong password", NULL, "x",
+				       &sid, &acc, &err),
+			     0);
+	assert_int_equal(
+		svc_login(a->svc, "eve@example.com", PASSWORD, NULL, "x", &sid, &acc, &err), 0);
+	free(sid);
+}
+
 int
 main(void)
 {
@@ -274,6 +311,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_disable_ends_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_totp_enrolled_then_required, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_require_totp_setting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_account_throttled_after_failures, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
