@@ -13,6 +13,7 @@ CREATE TABLE admins (
 	-- RFC 6238 TOTP key (20 bytes) once a second factor is enrolled; NULL: none. It has to be
 	-- readable to check codes, so it is as secret as this file.
 	totp_secret   BLOB CHECK (totp_secret IS NULL OR length(totp_secret) = 20),
+	totp_last_step  INTEGER NOT NULL DEFAULT 0,  -- a code's step is accepted once
 	-- Failed sign-ins since the last good one, and when the last was (per-account throttle).
 	failed_logins   INTEGER NOT NULL DEFAULT 0,
 	last_failed_at  INTEGER NOT NULL DEFAULT 0

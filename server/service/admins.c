@@ -189,19 +189,37 @@ check_password(struct service *s, const char *email, const char *password, struc
 	return a->disabled_at == 0;
 }
 
+/*
+ * The second factor of an account whose password was right: 1 when it holds. *step gets the
+ * matched code's step (0 without TOTP); a step at or before the last one used is refused, so
+ * a code seen over a shoulder does not work twice.
+ */
 static int
-op_session_insert(struct service *s, const void *arg)
+check_totp(struct service *s, const struct admin_account *a, const char *totp, int64_t *step)
 {
-	return s->st->ops->session_insert(s->st, arg);
-}
-
-/* The second factor of an account whose password was right: 1 when it holds. */
-static int
-check_totp(struct service *s, const struct admin_account *a, const char *totp)
-{
+	*step = 0;
 	if (!a->has_totp)
 		return !s->cfg.require_totp;
-	return totp_check(a->totp_secret, sizeof(a->totp_secret), svc_now_s(s), totp, TOTP_DIGITS);
+	return totp_match(a->totp_secret, sizeof(a->totp_secret), svc_now_s(s), totp, TOTP_DIGITS,
+			  step) &&
+	       *step > a->totp_last_step;
+}
+
+/* The session, and the TOTP step it used (so the code cannot be used again), in one go. */
+struct login_write {
+	const struct admin_session *ss;
+	int64_t step;
+};
+
+static int
+op_login(struct service *s, const void *arg)
+{
+	const struct login_write *w = arg;
+	int r = 0;
+
+	if (w->step > 0)
+		r = s->st->ops->admin_totp_used(s->st, w->ss->admin_id, w->step);
+	return r == 0 ? s->st->ops->session_insert(s->st, w->ss) : r;
 }
 
 /*
@@ -238,6 +256,8 @@ svc_login(struct service *s, const char *email, const char *password, const char
 	  const char *client, char **session_id, struct admin_account *out, struct svc_error *err)
 {
 	struct admin_session ss;
+	struct login_write w = {.ss = &ss};
+	int64_t step = 0;
 	int r, throttled;
 
 	*session_id = NULL;
@@ -252,7 +272,7 @@ svc_login(struct service *s, const char *email, const char *password, const char
 		return svc_store_fail(err, r, "admin");
 	throttled = out->id[0] != '\0' && account_throttled(s, out);
 	/* A missing or wrong code gets the same answer: it must not confirm the password. */
-	if (r == 0 || throttled || !check_totp(s, out, totp)) {
+	if (r == 0 || throttled || !check_totp(s, out, totp, &step)) {
 		if (out->id[0] != '\0' && !throttled)
 			record_login(s, out->id, 0);
 		svc_refused(s, client, email, "admin.login",
@@ -267,12 +287,14 @@ svc_login(struct service *s, const char *email, const char *password, const char
 		return svc_fail(err, SVC_INTERNAL, "random source failed");
 	str_copy(ss.admin_id, sizeof(ss.admin_id), out->id);
 	ss.created_at = ss.last_seen_at = svc_now_s(s);
-	r = write_audited(s, op_session_insert, &ss, out->id, "admin.login", out->id,
-			  client ? client : "");
+	w.step = step;
+	r = write_audited(s, op_login, &w, out->id, "admin.login", out->id, client ? client : "");
 	if (r != 0) {
 		free(*session_id);
 		*session_id = NULL;
-		return svc_store_fail(err, r, "session");
+		/* -ENOENT: a sign-in racing this one used the same code first. */
+		return r == -ENOENT ? svc_fail(err, SVC_UNAUTHORIZED, LOGIN_FAILED)
+				    : svc_store_fail(err, r, "session");
 	}
 	return 0;
 }

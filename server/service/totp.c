@@ -38,6 +38,14 @@ totp_code(const uint8_t *key, size_t klen, int64_t t, int64_t step, int digits, 
 int
 totp_check(const uint8_t *key, size_t klen, int64_t t, const char *code, int digits)
 {
+	int64_t step;
+
+	return totp_match(key, klen, t, code, digits, &step);
+}
+
+int
+totp_match(const uint8_t *key, size_t klen, int64_t t, const char *code, int digits, int64_t *step)
+{
 	uint32_t want, given = 0;
 	int ok = 0;
 
@@ -52,7 +60,10 @@ totp_check(const uint8_t *key, size_t klen, int64_t t, const char *code, int dig
 	for (int64_t d = -1; d <= 1; d++) {
 		if (totp_code(key, klen, t + d * TOTP_STEP_S, TOTP_STEP_S, digits, &want) != 0)
 			continue;
-		ok |= want == given;
+		if (want == given) {
+			ok = 1;
+			*step = t / TOTP_STEP_S + d;
+		}
 	}
 	return ok;
 }

@@ -18,5 +18,8 @@ int totp_code(const uint8_t *key, size_t klen, int64_t t, int64_t step, int digi
  * (clock drift), else 0. Compared in constant time.
  */
 int totp_check(const uint8_t *key, size_t klen, int64_t t, const char *code, int digits);
+/* totp_check that also gives the step (floor(t' / TOTP_STEP_S)) whose code matched. */
+int totp_match(const uint8_t *key, size_t klen, int64_t t, const char *code, int digits,
+	       int64_t *step);
 
 #endif

@@ -176,6 +176,7 @@ struct admin_account {
 	uint8_t totp_secret[20];
 	int64_t failed_logins;  /* failed sign-ins since the last good one */
 	int64_t last_failed_at; /* when the last of them was */
+	int64_t totp_last_step; /* the TOTP step of the last code accepted */
 };
 
 /* A console session; only the SHA-256 of its id is stored. */
@@ -340,6 +341,8 @@ struct store_ops {
 	int (*admin_set_totp)(struct store *st, const char *id, const uint8_t secret[20]);
 	/* A sign-in of the account failed at now (ok == 0: count it) or succeeded (reset). */
 	int (*admin_login_result)(struct store *st, const char *id, int ok, int64_t now);
+	/* Records that a TOTP code of step was used; -ENOENT unless step is newer than the last. */
+	int (*admin_totp_used)(struct store *st, const char *id, int64_t step);
 };
 
 struct store {

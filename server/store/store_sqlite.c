@@ -766,6 +766,7 @@ static const struct store_ops sqlite_ops = {
 	.session_delete_admin = sq_session_delete_admin,
 	.admin_set_totp = sq_admin_set_totp,
 	.admin_login_result = sq_admin_login_result,
+	.admin_totp_used = sq_admin_totp_used,
 };
 
 int

@@ -13,7 +13,7 @@
 #define ADMIN_COLS                                                                                 \
 	"id, email, display_name, role, pwhash, created_by, created_at, disabled_at, "             \
 	"totp_secret, "                                                                            \
-	"failed_logins, last_failed_at"
+	"failed_logins, last_failed_at, totp_last_step"
 #define SESSION_COLS "hash, admin_id, created_at, last_seen_at"
 
 static void
@@ -32,6 +32,7 @@ admin_row(sqlite3_stmt *q, struct admin_account *a)
 		sq_col_blob(q, 8, a->totp_secret, sizeof(a->totp_secret));
 	a->failed_logins = sqlite3_column_int64(q, 9);
 	a->last_failed_at = sqlite3_column_int64(q, 10);
+	a->totp_last_step = sqlite3_column_int64(q, 11);
 }
 
 static void
@@ -48,7 +49,7 @@ sq_admin_insert(struct store *st, const struct admin_account *a)
 {
 	sqlite3_stmt *q =
 		sq_stmt(S(st), SQ_ADMIN_INSERT,
-			"INSERT INTO admins (" ADMIN_COLS ") VALUES (?,?,?,?,?,?,?,0,NULL,0,0)");
+			"INSERT INTO admins (" ADMIN_COLS ") VALUES (?,?,?,?,?,?,?,0,NULL,0,0,0)");
 
 	if (q == NULL)
 		return -EIO;
@@ -215,4 +216,18 @@ sq_admin_login_result(struct store *st, const char *id, int ok, int64_t now)
 	sqlite3_bind_int64(q, 2, now);
 	sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
 	return sq_exec_changed(S(st), q, "admin login result");
+}
+
+int
+sq_admin_totp_used(struct store *st, const char *id, int64_t step)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ADMIN_TOTP_USED,
+				  "UPDATE admins SET totp_last_step = ?1 WHERE id = ?2 AND "
+				  "totp_last_step < ?1");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, step);
+	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "admin totp used");
 }

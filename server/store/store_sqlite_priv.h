@@ -68,6 +68,7 @@ enum {
 	SQ_SESSION_DELETE_ADMIN,
 	SQ_ADMIN_SET_TOTP,
 	SQ_ADMIN_LOGIN_RESULT,
+	SQ_ADMIN_TOTP_USED,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -123,5 +124,6 @@ int sq_session_delete(struct store *st, const uint8_t hash[32]);
 int sq_session_delete_admin(struct store *st, const char *admin_id);
 int sq_admin_set_totp(struct store *st, const char *id, const uint8_t secret[20]);
 int sq_admin_login_result(struct store *st, const char *id, int ok, int64_t now);
+int sq_admin_totp_used(struct store *st, const char *id, int64_t step);
 
 #endif

@@ -445,6 +445,7 @@ test_totp_second_factor(void)
 	CHECK(login_totp(&e, "fay@example.com", code) == 401, "a code 3 steps old worked");
 	totp_now(key, klen, (int64_t)time(NULL), code);
 	CHECK(login_totp(&e, "fay@example.com", code) == 200, "the right code was refused");
+	CHECK(login_totp(&e, "fay@example.com", code) == 401, "a code worked twice");
 	env_down(&e);
 }
 

@@ -232,6 +232,17 @@ test_totp_enrolled_then_required(void **state)
 	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, code, "", &sid, &acc, &err),
 			 0);
 	free(sid);
+	sid = NULL;
+	/* the same code does not work twice, not even in its own 30 seconds */
+	assert_int_not_equal(
+		svc_login(a->svc, "eve@example.com", PASSWORD, code, "", &sid, &acc, &err), 0);
+	/* the next step's code does */
+	now_ms += 30 * 1000;
+	assert_int_equal(totp_code(acc.totp_secret, 20, now_ms / 1000, 30, 6, &c), 0);
+	snprintf(code, sizeof(code), "%06u", c);
+	assert_int_equal(svc_login(a->svc, "eve@example.com", PASSWORD, code, "", &sid, &acc, &err),
+			 0);
+	free(sid);
 }
 
 static void

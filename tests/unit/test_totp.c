@@ -50,6 +50,13 @@ test_six_digits_and_window(void **state)
 	assert_true(totp_check(seed, 20, 59 + 30, s, 6));  /* one step late */
 	assert_true(totp_check(seed, 20, 59 - 30, s, 6));  /* one step early */
 	assert_false(totp_check(seed, 20, 59 + 60, s, 6)); /* two steps: no */
+	{
+		int64_t step = 0;
+
+		/* the step that matched, for refusing a code used before */
+		assert_true(totp_match(seed, 20, 59 + 30, s, 6, &step));
+		assert_int_equal(step, 1);
+	}
 	/* 1111111109 gives 07081804: the leading zero is part of the code */
 	assert_true(totp_check(seed, 20, 1111111109, "081804", 6));
 	assert_false(totp_check(seed, 20, 1111111109, "81804", 6));
