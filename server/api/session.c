@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api_priv.h"
 
@@ -80,13 +81,18 @@ out:
 	json_decref(body);
 }
 
-/* The session id when this request was authenticated by its cookie, else NULL. */
+/*
+ * The session id when this request was authenticated by its cookie, else NULL: the same
+ * choice as authenticate() in api.c, where a bearer token wins over a cookie.
+ */
 static const char *
 cookie_auth(struct call *c, char *buf, size_t cap)
 {
 	const char *h = c->rq->header(c->rq->header_ctx, "Authorization");
 
-	return h != NULL ? NULL : session_cookie(c->rq, buf, cap);
+	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0)
+		return NULL;
+	return session_cookie(c->rq, buf, cap);
 }
 
 void
