@@ -36,6 +36,25 @@ session_cookie(const struct api_request *rq, char *buf, size_t cap)
 	return NULL;
 }
 
+/*
+ * Sign-in and setup take no credentials a browser adds on its own, so the CSRF header cannot
+ * guard them; instead they take only application/json, which a cross-site form cannot send
+ * (text/plain can carry a JSON-looking body) and a cross-site fetch cannot send without a
+ * CORS preflight that this server never grants. Else a page could sign its visitor in to the
+ * page owner's account ("login CSRF").
+ */
+static int
+json_only(struct call *c)
+{
+	const char *ct = c->rq->header(c->rq->header_ctx, "Content-Type");
+
+	if (ct != NULL && strncasecmp(ct, "application/json", 16) == 0 &&
+	    (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' '))
+		return 0;
+	reply_problem(c->rs, P_MEDIA_TYPE, "this request must be sent as application/json");
+	return -1;
+}
+
 static json_t *
 admin_json(const struct admin_account *a)
 {
@@ -57,7 +76,7 @@ h_session_create(struct call *c)
 	struct admin_account a;
 	struct svc_error err = {0};
 	char csrf[SVC_CSRF_LEN], *sid = NULL;
-	json_t *body = body_object(c), *j;
+	json_t *body = json_only(c) == 0 ? body_object(c) : NULL, *j;
 
 	if (body == NULL)
 		return;
@@ -159,7 +178,7 @@ admin_create(struct call *c, int setup)
 	};
 	struct admin_account a;
 	struct svc_error err = {0};
-	json_t *body = body_object(c);
+	json_t *body = !setup || json_only(c) == 0 ? body_object(c) : NULL;
 	int r;
 
 	if (body == NULL)

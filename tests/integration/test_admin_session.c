@@ -16,6 +16,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <curl/curl.h>
+
 #include "fileio.h"
 #include "testlib.h"
 #include "util.h"
@@ -147,6 +149,40 @@ as_session(struct env *e, const struct sess *ss, int with_csrf, const char *meth
 	return st;
 }
 
+static size_t
+discard(char *p, size_t size, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return size * n;
+}
+
+/*
+ * What a cross-site form with enctype="text/plain" can send: a JSON-looking body labelled
+ * text/plain. Returns the HTTP status.
+ */
+static long
+form_post(struct env *e, const char *path, const char *body)
+{
+	struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: text/plain");
+	CURL *c = curl_easy_init();
+	char url[256];
+	long st = -1;
+
+	snprintf(url, sizeof(url), "%s%s", e->s.url, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, e->s.cacert);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hl);
+	return st;
+}
+
 static void
 test_login_cookie_and_csrf(void)
 {
@@ -170,6 +206,10 @@ test_login_cookie_and_csrf(void)
 	resp_free(&r1);
 	resp_free(&r2);
 
+	/* login CSRF: a cross-site text/plain form cannot sign anyone in */
+	CHECK(form_post(&e, "/api/v1/session",
+			"{\"email\":\"ana@example.com\",\"password\":\"" PASSWORD "\"}") == 415,
+	      "a text/plain sign-in was taken");
 	CHECK(login(&e, "ANA@example.com", PASSWORD, &ss, NULL) == 200, "good login");
 	CHECK(strncmp(ss.set_cookie, "cleave_session=cls_", 19) == 0 &&
 		      strstr(ss.set_cookie, "; HttpOnly") && strstr(ss.set_cookie, "; Secure") &&
@@ -343,6 +383,11 @@ test_first_start_setup_code(void)
 	CHECK(strncmp(text, "clv_su_", 7) == 0 && strstr(text + strlen(text) + 1, link) != NULL,
 	      "setup file: %s / want link %s", text, link);
 	CHECK(setup_req(&e, "clv_su_wrong", PASSWORD) == 401, "wrong code accepted");
+	snprintf(link, sizeof(link),
+		 "{\"code\":\"%s\",\"email\":\"x@example.com\",\"display_name\":\"X\","
+		 "\"password\":\"%s\"}",
+		 text, PASSWORD);
+	CHECK(form_post(&e, "/api/v1/setup", link) == 415, "a text/plain setup was taken");
 	CHECK(setup_req(&e, text, "short") == 422, "short password accepted");
 	CHECK(setup_req(&e, text, PASSWORD) == 201, "setup with the code");
 	CHECK(stat(path, &sb) != 0, "setup file still there after use");
