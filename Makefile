@@ -163,7 +163,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTEST) $(LIBHV) $(LIBCRYPTO) $(LIBC
 
 run: deps
 	@$(MAKE) --no-print-directory $(SERVER_BIN)
-	@echo "cleave-server: https://$(LISTEN)/  (web console there; data in $(DATA)/, admin token in $(DATA)/admin-token)"
+	@echo "cleave-server: https://$(LISTEN)/  (web console there; data in $(DATA)/, admin token in $(DATA)/admin-token;"
+	@echo "  until the first console admin exists, its one-time setup code and link are in $(DATA)/admin-setup)"
 	exec $(SERVER_BIN) --data $(DATA) --listen $(LISTEN)
 
 test: deps

@@ -45,6 +45,8 @@ struct config {
 	unsigned command_ttl_h;
 	unsigned lease_s;
 	unsigned refusal_limit;
+	unsigned session_idle_s, session_max_s; /* console sessions; 0: the service's defaults */
+	unsigned require_totp;
 	unsigned ckpt_entries;
 	unsigned ckpt_s;
 	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */
@@ -89,7 +91,11 @@ usage(FILE *f)
 		"                     command_ttl_hours, lease_seconds (a device's lease past\n"
 		"                     each contact, default 900), refusal_limit (refused\n"
 		"                     unauthenticated requests per address and minute before\n"
-		"                     429, default 600), audit_checkpoint_entries\n"
+		"                     429, default 600), session_idle_seconds (default 1800)\n"
+		"                     and session_max_seconds (default 43200): console\n"
+		"                     sessions end unused this long or this long after sign-in,\n"
+		"                     require_totp (1: console sign-in needs a TOTP code),\n"
+		"                     audit_checkpoint_entries\n"
 		"                     (default 100) and audit_checkpoint_seconds (default 300):\n"
 		"                     sign the audit log's head when it moved this far or this\n"
 		"                     long ago, audit_checkpoint_file (default\n"
@@ -209,6 +215,12 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 5, 86400, &c->lease_s);
 	else if (strcmp(key, "refusal_limit") == 0)
 		r = parse_uint(val, 1, 1000000, &c->refusal_limit);
+	else if (strcmp(key, "session_idle_seconds") == 0)
+		r = parse_uint(val, 60, 86400, &c->session_idle_s);
+	else if (strcmp(key, "session_max_seconds") == 0)
+		r = parse_uint(val, 300, 30 * 86400, &c->session_max_s);
+	else if (strcmp(key, "require_totp") == 0)
+		r = parse_uint(val, 0, 1, &c->require_totp);
 	else if (strcmp(key, "command_ttl_hours") == 0)
 		r = parse_uint(val, 1, 24 * 366, &c->command_ttl_h);
 	else if (strcmp(key, "audit_checkpoint_entries") == 0)
@@ -586,6 +598,9 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.max_wait_s = (int)c->max_wait_s,
 		.lease_s = (int64_t)c->lease_s,
 		.refusal_limit = (int64_t)c->refusal_limit,
+		.session_idle_s = (int64_t)c->session_idle_s,
+		.session_max_s = (int64_t)c->session_max_s,
+		.require_totp = (int)c->require_totp,
 		.public_url = c->public_url,
 	};
 	struct httpd_config hc = {
@@ -606,6 +621,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	struct api *api = NULL;
 	struct httpd *h = NULL;
 	char path[PATH_MAX], url[128];
+	int armed = 0;
 	sigset_t set;
 	int r, sig = 0;
 
@@ -644,6 +660,10 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	url[strcspn(url, "\n")] = '\0';
 	if (c->port == 0 && !c->public_url_set)
 		service_set_public_url(svc, url);
+	/* No admin account yet: the one-time setup code (a failure is logged; tokens still work). */
+	snprintf(path, sizeof(path), "%s/admin-setup", c->data);
+	if (service_arm_setup(svc, path, service_config(svc)->public_url, &armed) != 0)
+		log_warn("first-start setup of the console is not available");
 	log_info("cleave-server %s listening on %s (data %s, %u threads, %u connections max, "
 		 "%u per address, %u reserved for %zu trusted networks)",
 		 CLEAVE_VERSION, url, c->data, hc.threads, hc.conn_limit, hc.admit.per_address,

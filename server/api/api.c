@@ -1,6 +1,6 @@
 /*
  * The route table and dispatch: match method and path, authenticate admin routes with their
- * bearer token, call the handler. Device routes authenticate themselves (signatures cover the
+ * bearer token or console session, call the handler. Device routes authenticate themselves (signatures cover the
  * body, which only the handler has parsed). Unknown paths get 404, known paths with another
  * method 405, and a handler that forgot to answer gets a 500 rather than an empty reply.
  */
@@ -44,6 +44,15 @@ static const struct route {
 	{"PUT", "/api/v1/default-policy", AUTH_ADMIN, h_default_policy_put},
 	{"GET", "/api/v1/audit", AUTH_ADMIN, h_audit_list},
 	{"GET", "/api/v1/audit/verify", AUTH_ADMIN, h_audit_verify},
+	{"POST", "/api/v1/setup", AUTH_NONE, h_setup},
+	{"POST", "/api/v1/session", AUTH_NONE, h_session_create},
+	{"GET", "/api/v1/session", AUTH_ADMIN, h_session_get},
+	{"DELETE", "/api/v1/session", AUTH_ADMIN, h_session_delete},
+	{"DELETE", "/api/v1/sessions", AUTH_ADMIN, h_sessions_delete},
+	{"POST", "/api/v1/admins", AUTH_ADMIN, h_admins_create},
+	{"GET", "/api/v1/admins", AUTH_ADMIN, h_admins_list},
+	{"DELETE", "/api/v1/admins/{}", AUTH_ADMIN, h_admin_delete},
+	{"POST", "/api/v1/admins/{}/totp", AUTH_ADMIN, h_admin_totp},
 	{"POST", "/device/v1/enroll/nonce", AUTH_NONE, h_enroll_nonce},
 	{"POST", "/device/v1/enroll", AUTH_NONE, h_enroll},
 	{"POST", "/device/v1/checkin", AUTH_NONE, h_checkin},
@@ -120,6 +129,27 @@ bearer(const struct api_request *rq)
 	return h;
 }
 
+/*
+ * The one place that authenticates admin routes: a bearer token (scripts) or the console's
+ * session cookie (browsers), both into the same principal and role checks. A cookie request
+ * that changes something must also carry the session's X-CSRF-Token, which a cross-site form
+ * cannot set; a bearer token is never sent by a browser on its own, so it needs none.
+ */
+static int
+authenticate(struct api *a, const struct api_request *rq, struct principal *who,
+	     struct svc_error *err)
+{
+	const char *tok = bearer(rq);
+	char cookie[128];
+	const char *sid = tok == NULL ? session_cookie(rq, cookie, sizeof(cookie)) : NULL;
+	int safe = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+
+	if (sid == NULL)
+		return svc_authenticate(a->svc, tok, who, err);
+	return svc_session_auth(a->svc, sid, !safe, rq->header(rq->header_ctx, "X-CSRF-Token"), who,
+				err);
+}
+
 void
 api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 {
@@ -144,7 +174,7 @@ api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 	}
 	rs->route = found->pattern;
 	/* A valid token always gets in; a bad one from a flooding address gets 429. */
-	if (found->auth == AUTH_ADMIN && svc_authenticate(a->svc, bearer(rq), &c.who, &err) != 0) {
+	if (found->auth == AUTH_ADMIN && authenticate(a, rq, &c.who, &err) != 0) {
 		if (err.kind == SVC_UNAUTHORIZED && svc_source_limited(a->svc, rq->client))
 			reply_problem(rs, SVC_RATE_LIMITED,
 				      "too many refused requests from this address; retry in a "

@@ -38,8 +38,9 @@ struct api_response {
 	char *body; /* malloc'd; ownership passes to the caller */
 	size_t len;
 	const char *content_type;
-	const char *route;  /* route template, for metrics; static storage */
-	char location[128]; /* Location header when not empty */
+	const char *route;    /* route template, for metrics; static storage */
+	char location[128];   /* Location header when not empty */
+	char set_cookie[256]; /* Set-Cookie header when not empty */
 	/* Long poll: park == 1 asks http/ to suspend the request. */
 	int park;
 	char park_device[STORE_ID_MAX];

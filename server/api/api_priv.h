@@ -119,6 +119,18 @@ void h_default_policy_put(struct call *c);
 void h_audit_list(struct call *c);
 void h_audit_verify(struct call *c);
 void h_enroll_page(struct call *c);
+/* Console sign-in (session.c, issue 9). */
+void h_setup(struct call *c);
+void h_session_create(struct call *c);
+void h_session_get(struct call *c);
+void h_session_delete(struct call *c);
+void h_sessions_delete(struct call *c);
+void h_admins_create(struct call *c);
+void h_admins_list(struct call *c);
+void h_admin_delete(struct call *c);
+void h_admin_totp(struct call *c);
+/* The value of the session cookie in the request, or NULL. */
+const char *session_cookie(const struct api_request *rq, char *buf, size_t cap);
 void h_enroll_nonce(struct call *c);
 void h_enroll(struct call *c);
 void h_checkin(struct call *c);

@@ -291,6 +291,8 @@ send_response(struct req *r, struct api_response *rs)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (rs->location[0] != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, rs->location);
+	if (rs->set_cookie[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, rs->set_cookie);
 	ret = MHD_queue_response(r->con, (unsigned)rs->status, resp);
 	MHD_destroy_response(resp);
 	count_request(r->h, rs->route ? rs->route : "other", rs->status);

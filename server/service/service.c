@@ -302,6 +302,7 @@ service_free(struct service *s)
 	svc_refusals_free(s);
 	svc_ckpt_tick(s, 1);
 	svc_ckpt_free(s);
+	free(s->setup_path);
 	devstate_fini(&s->dev);
 	free(s->public_url);
 	free(s);

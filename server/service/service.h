@@ -67,6 +67,9 @@ struct service_config {
 	int64_t lease_s;        /* a device lease runs this long past a contact; 0: 900 s */
 	int64_t refusal_limit;  /* refused requests per source and minute before 429; 0: 600 */
 	const char *public_url; /* base of enrollment URLs, e.g. https://127.0.0.1:8443 */
+	int64_t session_idle_s; /* a console session unused this long ends; 0: 1800 */
+	int64_t session_max_s;  /* a console session ends this long after sign-in; 0: 43200 */
+	int require_totp;       /* every console account needs a second factor to sign in */
 };
 
 /* Clock in unix milliseconds; injectable for tests. */
@@ -114,6 +117,64 @@ int svc_authorize(struct service *s, const struct principal *p, enum perm perm,
 		  struct svc_error *err);
 const char *role_name(enum role r);
 enum role role_parse(const char *s);
+
+/* ---- admin accounts and console sessions (admins.c, issue 9) ---- */
+#define SVC_PASSWORD_MIN 12
+#define SVC_PASSWORD_MAX 1024
+/* The CSRF token of a session: 43 base64url characters and a NUL. */
+#define SVC_CSRF_LEN 44
+/* Creates an account (admin role only); password is hashed with Argon2id and forgotten. */
+int svc_admin_create(struct service *s, const struct principal *p, const char *email,
+		     const char *display_name, enum role role, const char *password,
+		     struct admin_account *out, struct svc_error *err);
+int svc_admin_list(struct service *s, const struct principal *p, struct admin_account *out,
+		   size_t max, size_t *n, struct svc_error *err);
+/* Disables an account and ends its sessions (admin role only). */
+int svc_admin_disable(struct service *s, const struct principal *p, const char *id,
+		      struct svc_error *err);
+/*
+ * Signs in: on success *session_id (caller frees) is the new session's id, for the cookie
+ * only, and *out the account. totp (may be NULL) is the code of an account with a second
+ * factor; without one, require_totp refuses the account. Every failure says the same "email or password is wrong",
+ * costs an Argon2id verification even for an unknown email, and is counted against client
+ * (refusals.c: audited, 429 past the limit).
+ */
+int svc_login(struct service *s, const char *email, const char *password, const char *totp,
+	      const char *client, char **session_id, struct admin_account *out,
+	      struct svc_error *err);
+/*
+ * Enrolls a new TOTP second factor (RFC 6238, SHA-1, 30 s, 6 digits) for account id, by an
+ * admin or the account itself; from then on its sign-in needs a code. *uri (caller frees) is
+ * the otpauth:// URI with the key, shown only here.
+ */
+int svc_admin_totp_enroll(struct service *s, const struct principal *p, const char *id, char **uri,
+			  struct svc_error *err);
+/*
+ * Authenticates a console request by its session id into p, with the same roles as tokens.
+ * csrf_required: the request changes something, so csrf (the X-CSRF-Token header, may be
+ * NULL) must be the session's CSRF token.
+ */
+int svc_session_auth(struct service *s, const char *session_id, int csrf_required, const char *csrf,
+		     struct principal *p, struct svc_error *err);
+/* The session's CSRF token, derived from its id (HMAC-SHA256) so that it is never stored. */
+void svc_session_csrf(const char *session_id, char out[SVC_CSRF_LEN]);
+/* Ends the session with this id (logout); unknown ids are fine. */
+int svc_logout(struct service *s, const char *session_id, struct svc_error *err);
+/* Ends every session of the caller's account (sign out everywhere). */
+int svc_logout_all(struct service *s, const struct principal *p, struct svc_error *err);
+/* The absolute lifetime of a session, for the cookie's Max-Age. */
+int64_t svc_session_max_s(const struct service *s);
+
+/*
+ * First start: while no admin account exists, makes a one-time setup code and writes it with
+ * its link (base_url + "/setup#" + code) to path, mode 0600; when one exists, removes a stale
+ * path. *armed says whether a code was made. 0 or a negative errno (logged).
+ */
+int service_arm_setup(struct service *s, const char *path, const char *base_url, int *armed);
+/* Creates the first admin (role admin) with the setup code, which works once (audited). */
+int svc_setup(struct service *s, const char *code, const char *email, const char *display_name,
+	      const char *password, const char *client, struct admin_account *out,
+	      struct svc_error *err);
 
 /* ---- API tokens ---- */
 int svc_token_create(struct service *s, const struct principal *p, const char *name, enum role role,

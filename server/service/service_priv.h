@@ -32,6 +32,10 @@ struct service {
 	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
 	struct svc_refusals *refusals;
 	struct replaylog *replay; /* NULL: nonces reach the store only by the flush */
+	/* First-start setup (admins.c): the one-time code's SHA-256 while it is unused. */
+	atomic_int setup_armed;
+	uint8_t setup_hash[32];
+	char *setup_path; /* the file that holds the code; removed once it is used */
 };
 
 /* Queues rekeys for devices whose key epoch is older than key_rotation_days (devices.c). */

@@ -162,6 +162,31 @@ struct status_count {
 	int64_t n;
 };
 
+/* An admin account of the web console (issue 9); pwhash is an Argon2id crypto_pwhash_str. */
+struct admin_account {
+	char id[STORE_ID_MAX];
+	char email[STORE_NAME_MAX];
+	char display_name[STORE_NAME_MAX];
+	char role[16];
+	char pwhash[128];
+	char created_by[STORE_ID_MAX];
+	int64_t created_at;
+	int64_t disabled_at; /* 0: may sign in */
+	int has_totp;        /* a second factor is enrolled: totp_secret holds its key */
+	uint8_t totp_secret[20];
+	int64_t failed_logins;  /* failed sign-ins since the last good one */
+	int64_t last_failed_at; /* when the last of them was */
+	int64_t totp_last_step; /* the TOTP step of the last code accepted */
+};
+
+/* A console session; only the SHA-256 of its id is stored. */
+struct admin_session {
+	uint8_t hash[32];
+	char admin_id[STORE_ID_MAX];
+	int64_t created_at;
+	int64_t last_seen_at;
+};
+
 struct store;
 
 /* Callbacks used by iterators; returning non-zero stops the walk and is passed back. */
@@ -296,6 +321,28 @@ struct store_ops {
 	int (*audit_ckpt_last)(struct store *st, struct audit_ckpt_row *out);
 	/* Walks every checkpoint in insertion order. */
 	int (*audit_ckpt_iter)(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
+
+	/* ---- admin accounts and console sessions (issue 9) ---- */
+	/* -EEXIST when the email (compared without case) is taken. */
+	int (*admin_insert)(struct store *st, const struct admin_account *a);
+	int (*admin_by_email)(struct store *st, const char *email, struct admin_account *out);
+	int (*admin_get)(struct store *st, const char *id, struct admin_account *out);
+	int (*admin_list)(struct store *st, struct admin_account *out, size_t max, size_t *n);
+	int (*admin_count)(struct store *st, int64_t *n);
+	int (*admin_disable)(struct store *st, const char *id, int64_t now);
+	int (*session_insert)(struct store *st, const struct admin_session *ss);
+	int (*session_get)(struct store *st, const uint8_t hash[32], struct admin_session *out);
+	int (*session_touch)(struct store *st, const uint8_t hash[32], int64_t now);
+	/* -ENOENT when no such session. */
+	int (*session_delete)(struct store *st, const uint8_t hash[32]);
+	/* Every session of one admin (sign out everywhere); 0 even when there were none. */
+	int (*session_delete_admin)(struct store *st, const char *admin_id);
+	/* Sets (or replaces) the account's TOTP key; -ENOENT when no such account. */
+	int (*admin_set_totp)(struct store *st, const char *id, const uint8_t secret[20]);
+	/* A sign-in of the account failed at now (ok == 0: count it) or succeeded (reset). */
+	int (*admin_login_result)(struct store *st, const char *id, int ok, int64_t now);
+	/* Records that a TOTP code of step was used; -ENOENT unless step is newer than the last. */
+	int (*admin_totp_used)(struct store *st, const char *id, int64_t step);
 };
 
 struct store {

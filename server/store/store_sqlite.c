@@ -753,6 +753,20 @@ static const struct store_ops sqlite_ops = {
 	.audit_ckpt_insert = sq_audit_ckpt_insert,
 	.audit_ckpt_last = sq_audit_ckpt_last,
 	.audit_ckpt_iter = sq_audit_ckpt_iter,
+	.admin_insert = sq_admin_insert,
+	.admin_by_email = sq_admin_by_email,
+	.admin_get = sq_admin_get,
+	.admin_list = sq_admin_list,
+	.admin_count = sq_admin_count,
+	.admin_disable = sq_admin_disable,
+	.session_insert = sq_session_insert,
+	.session_get = sq_session_get,
+	.session_touch = sq_session_touch,
+	.session_delete = sq_session_delete,
+	.session_delete_admin = sq_session_delete_admin,
+	.admin_set_totp = sq_admin_set_totp,
+	.admin_login_result = sq_admin_login_result,
+	.admin_totp_used = sq_admin_totp_used,
 };
 
 int

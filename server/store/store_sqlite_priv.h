@@ -55,6 +55,20 @@ enum {
 	SQ_CKPT_INSERT,
 	SQ_CKPT_LAST,
 	SQ_CKPT_ITER,
+	SQ_ADMIN_INSERT,
+	SQ_ADMIN_BY_EMAIL,
+	SQ_ADMIN_GET,
+	SQ_ADMIN_LIST,
+	SQ_ADMIN_COUNT,
+	SQ_ADMIN_DISABLE,
+	SQ_SESSION_INSERT,
+	SQ_SESSION_GET,
+	SQ_SESSION_TOUCH,
+	SQ_SESSION_DELETE,
+	SQ_SESSION_DELETE_ADMIN,
+	SQ_ADMIN_SET_TOTP,
+	SQ_ADMIN_LOGIN_RESULT,
+	SQ_ADMIN_TOTP_USED,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -96,5 +110,20 @@ int sq_audit_get(struct store *st, int64_t seq, struct audit_entry *out);
 int sq_audit_ckpt_insert(struct store *st, const struct audit_ckpt_row *c);
 int sq_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out);
 int sq_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
+/* Admin accounts and console sessions, in store_sqlite_admin.c. */
+int sq_admin_insert(struct store *st, const struct admin_account *a);
+int sq_admin_by_email(struct store *st, const char *email, struct admin_account *out);
+int sq_admin_get(struct store *st, const char *id, struct admin_account *out);
+int sq_admin_list(struct store *st, struct admin_account *out, size_t max, size_t *n);
+int sq_admin_count(struct store *st, int64_t *n);
+int sq_admin_disable(struct store *st, const char *id, int64_t now);
+int sq_session_insert(struct store *st, const struct admin_session *ss);
+int sq_session_get(struct store *st, const uint8_t hash[32], struct admin_session *out);
+int sq_session_touch(struct store *st, const uint8_t hash[32], int64_t now);
+int sq_session_delete(struct store *st, const uint8_t hash[32]);
+int sq_session_delete_admin(struct store *st, const char *admin_id);
+int sq_admin_set_totp(struct store *st, const char *id, const uint8_t secret[20]);
+int sq_admin_login_result(struct store *st, const char *id, int ok, int64_t now);
+int sq_admin_totp_used(struct store *st, const char *id, int64_t step);
 
 #endif

@@ -209,7 +209,8 @@ admin_thread(void *arg)
 	char path[128], body[256];
 	struct resp r;
 
-	for (int i = 0; i < 100000 && !atomic_load(&G.stop); i++) {
+	/* Bounded: the records must hold every command (see drain). */
+	for (int i = 0; i < 100000 && !atomic_load(&G.stop) && G.ncmds < MAX_CMDS / 2; i++) {
 		int d = (int)rnd(&seed, NDEV);
 		const char *type = types[rnd(&seed, ARRAY_SIZE(types))];
 
@@ -398,8 +399,10 @@ drain(void)
 	unsigned seed = 99;
 	struct client *c = client_new(&G.s, NULL);
 
+	/* A check-in hands out at most 16 commands: enough rounds for every recorded one. */
 	for (int d = 0; d < NDEV; d++)
-		for (int round = 0; round < 64 && checkin_once(d, c, &seed) > 0; round++)
+		for (int round = 0; round < MAX_CMDS / 16 + 8 && checkin_once(d, c, &seed) > 0;
+		     round++)
 			;
 	client_free(c);
 }

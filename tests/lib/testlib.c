@@ -415,6 +415,13 @@ on_header(char *ptr, size_t size, size_t n, void *ud)
 		r->location[k] = '\0';
 		r->location[strcspn(r->location, "\r\n")] = '\0';
 	}
+	if (len > 12 && strncasecmp(ptr, "Set-Cookie: ", 12) == 0) {
+		size_t k = MIN(len - 12, sizeof(r->set_cookie) - 1);
+
+		memcpy(r->set_cookie, ptr + 12, k);
+		r->set_cookie[k] = '\0';
+		r->set_cookie[strcspn(r->set_cookie, "\r\n")] = '\0';
+	}
 	return len;
 }
 

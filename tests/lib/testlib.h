@@ -113,6 +113,7 @@ struct resp {
 	size_t len;
 	double seconds;
 	char location[256];
+	char set_cookie[512]; /* the Set-Cookie header's value, when one came */
 };
 
 struct client;
