@@ -26,7 +26,7 @@
 #include "log.h"
 #include "util.h"
 
-#define LOAD_MAX (64u << 20)
+#define LOAD_CHUNK (64u << 10)
 
 struct replaylog {
 	pthread_mutex_t lock;
@@ -53,42 +53,56 @@ write_all(int fd, const char *p, size_t n)
 	return n == 0 ? 0 : -EIO;
 }
 
-/* Reads one file's lines into fn; a malformed line (a torn last write) is skipped. */
+/* Passes one line to fn when it is a record; anything else is skipped. */
 static int
-load_file(const char *path, int fd, replaylog_fn fn, void *ctx, size_t *records)
+load_line(const char *line, replaylog_fn fn, void *ctx, size_t *records)
 {
-	struct stat st;
-	char *buf, *line, *end;
-	int r = 0;
+	char id[64];
+	uint64_t nonce;
 
-	if (fstat(fd, &st) != 0)
-		return -errno;
-	if (st.st_size == 0)
+	if (sscanf(line, "%63s %" SCNu64, id, &nonce) != 2)
 		return 0;
-	if ((uint64_t)st.st_size > LOAD_MAX) {
-		log_err("replay log %s is larger than %u MiB; refusing it", path, LOAD_MAX >> 20);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL)
-		return -ENOMEM;
-	if (pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
-		free(buf);
-		return -EIO;
-	}
-	buf[st.st_size] = '\0';
-	for (line = buf; r == 0 && line < buf + st.st_size; line = end + 1) {
-		char id[64];
-		uint64_t nonce;
+	(*records)++;
+	return fn(ctx, id, nonce);
+}
 
-		end = strchr(line, '\n');
-		if (end == NULL)
-			break; /* torn: never acknowledged to anyone */
-		*end = '\0';
-		if (sscanf(line, "%63s %" SCNu64, id, &nonce) == 2) {
-			r = fn(ctx, id, nonce);
-			(*records)++;
+/*
+ * Reads one file's lines into fn, a chunk at a time (a log the store could not take for a
+ * long while may be large). A malformed line is skipped; a torn last line (no newline) was
+ * never acknowledged to anyone.
+ */
+static int
+load_file(int fd, replaylog_fn fn, void *ctx, size_t *records)
+{
+	char *buf = malloc(LOAD_CHUNK + 1);
+	size_t have = 0;
+	off_t off = 0;
+	int r = buf ? 0 : -ENOMEM;
+
+	/* Bounded: every round reads at least one byte of the file, or ends. */
+	while (r == 0) {
+		ssize_t n = pread(fd, buf + have, LOAD_CHUNK - have, off);
+		size_t start = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : 0;
+			break;
 		}
+		off += n;
+		have += (size_t)n;
+		for (size_t i = 0; i < have && r == 0; i++) {
+			if (buf[i] != '\n')
+				continue;
+			buf[i] = '\0';
+			r = load_line(buf + start, fn, ctx, records);
+			start = i + 1;
+		}
+		memmove(buf, buf + start, have - start);
+		have -= start;
+		if (have == LOAD_CHUNK) /* a line longer than any record: not one */
+			have = 0;
 	}
 	free(buf);
 	return r;
@@ -118,7 +132,7 @@ replaylog_open(const char *path, replaylog_fn fn, void *ctx, struct replaylog **
 			log_errno(errno, "cannot open the replay log %s", l->path[i]);
 			break;
 		}
-		r = load_file(l->path[i], l->fd[i], fn, ctx, records);
+		r = load_file(l->fd[i], fn, ctx, records);
 		l->size[i] = lseek(l->fd[i], 0, SEEK_END);
 	}
 	if (r != 0) {
