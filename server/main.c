@@ -655,15 +655,21 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	api_set_metrics_source(api, httpd_metrics, h);
 	snprintf(url, sizeof(url), strchr(c->host, ':') ? "https://[%s]:%u\n" : "https://%s:%u\n",
 		 c->host, c->bound_port);
-	snprintf(path, sizeof(path), "%s/server.url", c->data);
-	file_write_atomic(path, url, strlen(url), 0644);
-	url[strcspn(url, "\n")] = '\0';
-	if (c->port == 0 && !c->public_url_set)
-		service_set_public_url(svc, url);
+	if (c->port == 0 && !c->public_url_set) {
+		char bare[sizeof(url)];
+
+		str_copy(bare, sizeof(bare), url);
+		bare[strcspn(bare, "\n")] = '\0';
+		service_set_public_url(svc, bare);
+	}
 	/* No admin account yet: the one-time setup code (a failure is logged; tokens still work). */
 	snprintf(path, sizeof(path), "%s/admin-setup", c->data);
 	if (service_arm_setup(svc, path, service_config(svc)->public_url, &armed) != 0)
 		log_warn("first-start setup of the console is not available");
+	/* Last: whoever waits for server.url finds everything else of the start in place. */
+	snprintf(path, sizeof(path), "%s/server.url", c->data);
+	file_write_atomic(path, url, strlen(url), 0644);
+	url[strcspn(url, "\n")] = '\0';
 	log_info("cleave-server %s listening on %s (data %s, %u threads, %u connections max, "
 		 "%u per address, %u reserved for %zu trusted networks)",
 		 CLEAVE_VERSION, url, c->data, hc.threads, hc.conn_limit, hc.admit.per_address,
