@@ -175,14 +175,9 @@ api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 	rs->route = found->pattern;
 	/* A valid token always gets in; a bad one from a flooding address gets 429. */
 	if (found->auth == AUTH_ADMIN && authenticate(a, rq, &c.who, &err) != 0) {
-		if (err.kind == SVC_UNAUTHORIZED && svc_source_limited(a->svc, rq->client))
-			reply_problem(rs, SVC_RATE_LIMITED,
-				      "too many refused requests from this address; retry in a "
-				      "minute");
-		else if (err.kind == SVC_UNAUTHORIZED)
+		if (err.kind == SVC_UNAUTHORIZED && svc_source_check(a->svc, rq->client, &err) == 0)
 			svc_refused(a->svc, rq->client, NULL, "api.auth", err.detail);
-		if (rs->status == 0)
-			reply_svc_error(rs, &err);
+		reply_svc_error(rs, &err);
 		return;
 	}
 	found->fn(&c);

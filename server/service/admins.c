@@ -261,9 +261,9 @@ svc_login(struct service *s, const char *email, const char *password, const char
 	int r, throttled;
 
 	*session_id = NULL;
-	if (svc_source_limited(s, client))
-		return svc_fail(err, SVC_RATE_LIMITED,
-				"too many refused requests from this address; retry in a minute");
+	r = svc_source_check(s, client, err);
+	if (r != 0)
+		return r;
 	if (sodium_init() < 0)
 		return svc_fail(err, SVC_INTERNAL, "libsodium failed to start");
 	memset(out, 0, sizeof(*out));
@@ -572,9 +572,9 @@ svc_setup(struct service *s, const char *code, const char *email, const char *di
 	int64_t n = 0;
 	int r;
 
-	if (svc_source_limited(s, client))
-		return svc_fail(err, SVC_RATE_LIMITED,
-				"too many refused requests from this address; retry in a minute");
+	r = svc_source_check(s, client, err);
+	if (r != 0)
+		return r;
 	crypto_sha256(code, strlen(code), h);
 	/* The exchange makes the code single-use even for two requests racing with it. */
 	if (!atomic_load(&s->setup_armed) || sodium_memcmp(h, s->setup_hash, sizeof(h)) != 0 ||

@@ -72,22 +72,12 @@ etoken_usable(struct service *s, const char *secret, struct enroll_token *t, str
 	}
 }
 
-/* Refuses at once a source that was refused too often in this minute. */
-static int
-limited(struct service *s, const char *client, struct svc_error *err)
-{
-	if (!svc_source_limited(s, client))
-		return 0;
-	return svc_fail(err, SVC_RATE_LIMITED,
-			"too many refused requests from %s; retry in a minute", client);
-}
-
 int
 svc_enroll_nonce(struct service *s, const char *etoken_secret, const char *client,
 		 uint8_t nonce[32], int64_t *expires_at, struct svc_error *err)
 {
 	struct enroll_token t;
-	int r = limited(s, client, err);
+	int r = svc_source_check(s, client, err);
 
 	if (r != 0)
 		return r;
@@ -201,7 +191,7 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 {
 	struct enroll_token t;
 	struct attestation a;
-	int r = limited(s, rq->client, err);
+	int r = svc_source_check(s, rq->client, err);
 
 	if (r == 0)
 		r = etoken_usable(s, rq->etoken_secret, &t, err);
@@ -283,7 +273,7 @@ svc_device_auth(struct service *s, const struct signed_request *rq, struct devic
 	const char *why = NULL;
 	char msg[192];
 	int64_t now = svc_now_s(s);
-	int r = limited(s, rq->client, err);
+	int r = svc_source_check(s, rq->client, err);
 
 	if (r != 0)
 		return r;

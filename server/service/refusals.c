@@ -115,6 +115,15 @@ svc_source_limited(struct service *s, const char *source)
 	return total >= t->limit;
 }
 
+int
+svc_source_check(struct service *s, const char *source, struct svc_error *err)
+{
+	if (!svc_source_limited(s, source))
+		return 0;
+	return svc_fail(err, SVC_RATE_LIMITED,
+			"too many refused requests from this address; retry in a minute");
+}
+
 /*
  * Ends the window when it is over (or now, when force): one audit row per (source, kind) with
  * refusals not yet on record, all in one transaction. When that fails the counts stay and are

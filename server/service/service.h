@@ -323,6 +323,8 @@ void svc_refused(struct service *s, const char *source, const char *actor, const
 		 const char *why);
 /* 1 when source was refused so often in this minute that it gets 429 without a look. */
 int svc_source_limited(struct service *s, const char *source);
+/* 0, or (SVC_RATE_LIMITED in err) when svc_source_limited: the one answer for all callers. */
+int svc_source_check(struct service *s, const char *source, struct svc_error *err);
 /* Appends one audit entry in its own transaction (for denials and failures). */
 void svc_audit_event(struct service *s, const char *actor, const char *action, const char *target,
 		     const char *outcome, const char *detail);

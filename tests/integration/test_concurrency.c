@@ -199,6 +199,18 @@ device_thread(void *arg)
 	return NULL;
 }
 
+/* 1 while the records have room for more commands (half the table: server-made ones too). */
+static int
+records_left(void)
+{
+	int left;
+
+	pthread_mutex_lock(&G.lock);
+	left = G.ncmds < MAX_CMDS / 2;
+	pthread_mutex_unlock(&G.lock);
+	return left;
+}
+
 static void *
 admin_thread(void *arg)
 {
@@ -210,7 +222,7 @@ admin_thread(void *arg)
 	struct resp r;
 
 	/* Bounded: the records must hold every command (see drain). */
-	for (int i = 0; i < 100000 && !atomic_load(&G.stop) && G.ncmds < MAX_CMDS / 2; i++) {
+	for (int i = 0; i < 100000 && !atomic_load(&G.stop) && records_left(); i++) {
 		int d = (int)rnd(&seed, NDEV);
 		const char *type = types[rnd(&seed, ARRAY_SIZE(types))];
 
