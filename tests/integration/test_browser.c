@@ -20,44 +20,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "browser.h"
 #include "testlib.h"
 #include "util.h"
 
-#define BROWSER_SECONDS 60
+#define BROWSER_SECONDS  60
+#define CONSOLE_EMAIL    "ops@example.com"
+#define CONSOLE_PASSWORD "correct horse battery staple"
 /* An owner that runs script if the console ever treats API text as HTML. */
 #define HOSTILE_OWNER "<img/src/onerror=alert(1)>@evil.example"
-
-static char repo[PATH_MAX];
-static char skip_reason[256];
-
-static void
-find_browser(void)
-{
-	const char *bin = getenv("CLEAVE_BIN");
-	char probe[PATH_MAX + 64];
-
-	/* CLEAVE_BIN is <repo>/<build>/bin; without it the tests run from the repository root. */
-	snprintf(probe, sizeof(probe), "%s/../..", bin && *bin ? bin : ".");
-	if (realpath(bin && *bin ? probe : ".", repo) == NULL) {
-		snprintf(skip_reason, sizeof(skip_reason), "cannot find the repository root");
-		return;
-	}
-	if (access("/usr/bin/chromium", X_OK) != 0) {
-		snprintf(skip_reason, sizeof(skip_reason),
-			 "/usr/bin/chromium is missing (scripts/deps.sh installs chromium)");
-		return;
-	}
-	if (system("node --version >/dev/null 2>&1") != 0) {
-		snprintf(skip_reason, sizeof(skip_reason),
-			 "node is not installed (scripts/deps.sh installs it)");
-		return;
-	}
-	snprintf(probe, sizeof(probe), "%s/tests/browser/node_modules/playwright-core/package.json",
-		 repo);
-	if (access(probe, R_OK) != 0)
-		snprintf(skip_reason, sizeof(skip_reason),
-			 "npm package missing: %s (scripts/deps.sh runs npm ci there)", probe);
-}
 
 struct raw {
 	long status;
@@ -216,61 +187,6 @@ enroll(struct client *admin, struct client *anon, struct device_sim *d, const ch
 	return ok;
 }
 
-/* Runs the browser script, bounded by BROWSER_SECONDS; its exit status, or -1. */
-static int
-run_browser(const struct srv *s, const char *outdir, const char *device)
-{
-	char script[PATH_MAX + 32], log[PATH_MAX + 16];
-	const char *argv[] = {"node", script,        s->url, s->admin,
-			      outdir, HOSTILE_OWNER, device, NULL};
-	int st = 0;
-	pid_t pid;
-
-	snprintf(script, sizeof(script), "%s/tests/browser/console.test.mjs", repo);
-	snprintf(log, sizeof(log), "%s/browser.log", outdir);
-	pid = fork();
-	if (pid == 0) {
-		FILE *f = fopen(log, "w");
-
-		if (f != NULL) {
-			dup2(fileno(f), STDOUT_FILENO);
-			dup2(fileno(f), STDERR_FILENO);
-		}
-		setpgid(0, 0); /* the browser's processes go with node if it must be killed */
-		execvp("node", (char *const *)argv);
-		_exit(127);
-	}
-	if (pid < 0)
-		return -1;
-	t_track_child(pid, 1);
-	for (double end = now_s() + BROWSER_SECONDS; now_s() < end;) {
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			t_track_child(pid, 0);
-			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		}
-		usleep(100 * 1000);
-	}
-	kill(-pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	t_track_child(pid, 0);
-	printf("    the browser test timed out after %d s\n", BROWSER_SECONDS);
-	return -1;
-}
-
-static void
-show_log(const char *outdir)
-{
-	char path[PATH_MAX + 16], line[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/browser.log", outdir);
-	f = fopen(path, "r");
-	for (int i = 0; f != NULL && i < 200 && fgets(line, sizeof(line), f) != NULL; i++)
-		printf("    | %s", line);
-	if (f != NULL)
-		fclose(f);
-}
-
 static void
 test_console_in_chromium(void)
 {
@@ -278,31 +194,32 @@ test_console_in_chromium(void)
 	struct device_sim d[3] = {0};
 	struct client *admin = NULL, *anon = NULL;
 	struct srv s;
-	char base[PATH_MAX], outdir[PATH_MAX + 16], cmd[64];
+	char outdir[PATH_MAX], cmd[64];
 	double t0;
 	int rc;
 
-	if (skip_reason[0] != '\0')
-		SKIP("%s", skip_reason);
+	if (browser_skip_reason() != NULL)
+		SKIP("%s", browser_skip_reason());
 	CHECK(srv_init(&s, "browser") == 0 && srv_start(&s, NULL) == 0, "server did not start");
 	admin = client_new(&s, s.admin);
 	anon = client_new(&s, NULL);
 	CHECK(admin != NULL && anon != NULL, "no client");
+	CHECK(browser_admin(admin, CONSOLE_EMAIL, "admin", CONSOLE_PASSWORD) == 0, "no account");
 	for (size_t i = 0; i < ARRAY_SIZE(owners); i++)
 		CHECK(enroll(admin, anon, &d[i], owners[i]) == 0, "cannot enroll %s", owners[i]);
 	CHECK(admin_command(admin, d[2].id, "lock", cmd, sizeof(cmd)) == 202, "cannot queue");
 	/* Kept after the case (srv_cleanup removes the server's folder): the lead looks at them. */
-	snprintf(base, sizeof(base), "%s/screenshots",
-		 getenv("CLEAVE_TEST_OUT") ? getenv("CLEAVE_TEST_OUT") : "/tmp");
-	mkdir(base, 0755);
-	snprintf(outdir, sizeof(outdir), "%s/console", base);
-	CHECK(mkdir(outdir, 0755) == 0 || errno == EEXIST, "cannot make %s", outdir);
+	CHECK(browser_outdir("console", outdir, sizeof(outdir)) == 0, "cannot make %s", outdir);
 	t0 = now_s();
-	rc = run_browser(&s, outdir, d[2].id);
+	{
+		const char *const args[] = {s.url,  CONSOLE_EMAIL, CONSOLE_PASSWORD,
+					    outdir, HOSTILE_OWNER, d[2].id,
+					    NULL};
+
+		rc = browser_run("console.test.mjs", outdir, BROWSER_SECONDS, args);
+	}
 	printf("    browser test: exit %d in %.1f s; screenshots in %s\n", rc, now_s() - t0,
 	       outdir);
-	if (rc != 0)
-		show_log(outdir);
 	for (size_t i = 0; i < ARRAY_SIZE(d); i++)
 		dev_fini(&d[i]);
 	client_free(anon);
@@ -321,6 +238,5 @@ main(int argc, char **argv)
 		{"console_in_chromium", test_console_in_chromium},
 	};
 
-	find_browser();
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
 }

@@ -1,0 +1,41 @@
+// Sign-in with email and password (and the authenticator code when the account has one).
+// The server sets the HttpOnly session cookie; the CSRF token from the reply is kept in memory.
+import { el, show, api, session } from '../lib.js';
+
+export async function render(params) {
+  const email = el('input', { type: 'email', id: 'email', name: 'email', autocomplete: 'username', required: true });
+  const password = el('input', { type: 'password', id: 'password', name: 'password', autocomplete: 'current-password', required: true });
+  const totp = el('input', { type: 'text', id: 'totp', name: 'totp', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: '6' });
+  const msg = el('p', { class: 'muted', id: 'signin-msg', role: 'status' },
+    params.get('expired') ? 'Your session has ended. Please sign in again.' : '');
+  const form = el('form', { class: 'card', id: 'signin' },
+    el('h1', {}, 'Sign in to Cleave'), msg,
+    el('label', { for: 'email' }, 'Email'), el('p', {}, email),
+    el('label', { for: 'password' }, 'Password'), el('p', {}, password),
+    el('label', { for: 'totp' }, 'Authenticator code (if your account has one)'), el('p', {}, totp),
+    el('button', { type: 'submit' }, 'Sign in'),
+    el('p', { class: 'muted' }, 'First time here? The first admin sets a password with the setup link that cleave-server wrote to its data directory (admin-setup).'));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = { email: email.value.trim(), password: password.value };
+    if (totp.value.trim()) body.totp = totp.value.trim();
+    try {
+      const a = await api('/api/v1/session', { method: 'POST', body });
+      session.me = { id: a.id, name: a.display_name, role: a.role, csrf_token: a.csrf_token, via: 'session' };
+      password.value = '';
+      const after = sessionStorage.getItem('cleave.after');
+      sessionStorage.removeItem('cleave.after');
+      location.hash = after && !after.startsWith('#/signin') ? after : '#/devices';
+    } catch (err) {
+      msg.className = 'error';
+      msg.setAttribute('role', 'alert');
+      msg.textContent = err.status === 429
+        ? 'Too many failed sign-ins. Wait a few minutes and try again.'
+        : 'Sign-in failed: ' + err.message;
+      password.value = '';
+      password.focus();
+    }
+  });
+  show(form);
+  email.focus();
+}
