@@ -106,3 +106,40 @@ export function table(id, headings, rows, empty) {
     el('tbody', {}, rows.length ? rows
       : el('tr', {}, el('td', { colspan: String(headings.length), class: 'muted' }, empty))));
 }
+
+// The confirmation for destructive actions (wipe, retire, bulk): a modal <dialog> that says
+// what will happen and to how many devices, and enables its button only when the admin has
+// typed `expect` (the device's name or the count). Esc or Cancel declines. Resolves to
+// true when confirmed. Element ids: #confirm, #confirm-input, #confirm-ok, #confirm-cancel.
+export function confirmTyped({ title, lines, expect, action }) {
+  return new Promise((resolve) => {
+    const input = el('input', { type: 'text', id: 'confirm-input', autocomplete: 'off', spellcheck: 'false' });
+    const ok = el('button', { type: 'submit', id: 'confirm-ok', class: 'danger', disabled: true }, action);
+    const cancel = el('button', { type: 'button', id: 'confirm-cancel', class: 'plain' }, 'Cancel');
+    const form = el('form', { method: 'dialog' },
+      el('h2', { id: 'confirm-title' }, title),
+      (lines || []).map((l) => el('p', {}, l)),
+      el('label', { for: 'confirm-input' }, 'Type ', el('strong', { class: 'mono' }, expect), ' to confirm'),
+      el('p', {}, input),
+      el('p', { class: 'actions' }, ok, cancel));
+    const dlg = el('dialog', { id: 'confirm', 'aria-labelledby': 'confirm-title' }, form);
+    let done = false;
+    const finish = (v) => {
+      if (done) return;
+      done = true;
+      dlg.close();
+      dlg.remove();
+      resolve(v);
+    };
+    input.addEventListener('input', () => { ok.disabled = input.value.trim() !== String(expect); });
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (input.value.trim() === String(expect)) finish(true);
+    });
+    cancel.addEventListener('click', () => finish(false));
+    dlg.addEventListener('close', () => finish(false));
+    document.body.append(dlg);
+    dlg.showModal();
+    input.focus();
+  });
+}
