@@ -42,8 +42,8 @@ probe(void)
 	}
 	snprintf(p, sizeof(p), "%s/tests/browser/node_modules/playwright-core/package.json", repo);
 	if (access(p, R_OK) != 0)
-		snprintf(why, sizeof(why), "npm package missing: %s (scripts/deps.sh runs npm ci there)",
-			 p);
+		snprintf(why, sizeof(why),
+			 "npm package missing: %s (scripts/deps.sh runs npm ci there)", p);
 }
 
 const char *
@@ -76,8 +76,8 @@ browser_outdir(const char *name, char *out, size_t cap)
 int
 browser_admin(struct client *admin, const char *email, const char *role, const char *password)
 {
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "email", email, "display_name", email,
-			      "role", role, "password", password);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "email", email, "display_name", email, "role",
+			      role, "password", password);
 	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	struct resp r;
 	int ok = -1;

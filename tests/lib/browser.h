@@ -22,8 +22,7 @@ const char *browser_repo(void);
 int browser_outdir(const char *name, char *out, size_t cap);
 
 /* Makes a console account with role and password through the API (admin bearer). 0 or -1. */
-int browser_admin(struct client *admin, const char *email, const char *role,
-		  const char *password);
+int browser_admin(struct client *admin, const char *email, const char *role, const char *password);
 
 /*
  * Runs `node tests/browser/SCRIPT ARGS…` (args NULL-terminated) for at most seconds, its
