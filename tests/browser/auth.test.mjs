@@ -142,6 +142,22 @@ async function mainMode() {
     `TOTP secret and otpauth URI shown (${secret.length} characters)`);
   await page.waitForFunction(() => document.querySelector('#admins tr[data-email="help@example.com"] td:nth-child(4)')
     ?.textContent === 'yes');
+  // Two more: an auditor (signs in at the end) and a leaver, disabled with the typed confirmation.
+  for (const [who, role] of [['audit@example.com', 'auditor'], ['leaver@example.com', 'admin']]) {
+    await page.fill('#new-email', who);
+    await page.fill('#new-name', role + ' ' + who);
+    await page.selectOption('#new-role', role);
+    await page.fill('#new-password', PASSWORD);
+    await page.click('#admin-create button[type=submit]');
+    await page.waitForSelector(`#admins tr[data-email="${who}"]`);
+  }
+  await page.click('#admins tr[data-email="leaver@example.com"] button.disable');
+  await page.fill('#confirm-input', 'leaver@example.com');
+  await page.click('#confirm-ok');
+  await page.waitForFunction(() => document.querySelector('#admins tr[data-email="leaver@example.com"] td:nth-child(5)')
+    ?.textContent === 'disabled');
+  check(await page.locator('#admins tr[data-email="leaver@example.com"] button').count() === 0,
+    'an account disabled after the typed confirmation, without actions left');
   await page.fill('#token-name', 'nightly <script>export</script>');
   await page.selectOption('#token-role', 'auditor');
   await page.click('#token-create button[type=submit]');
@@ -223,6 +239,21 @@ async function mainMode() {
     body: JSON.stringify({ name: 'x', role: 'admin' }),
   })).status, (await page.evaluate(async () => (await (await fetch('/api/v1/session')).json()).csrf_token)));
   check(forbidden === 403, `the API refuses a token to the helpdesk anyway (${forbidden})`);
+  // Its own authenticator: a new key replaces the one the admin enrolled.
+  await page.click('#totp-self');
+  await page.waitForSelector('#totp-result');
+  const mine = (await page.locator('#totp-secret').textContent()).trim();
+  check(/^[A-Z2-7]{16,}$/.test(mine) && mine !== secret, 'the helpdesk sets up its own authenticator (a new key)');
+
+  // The auditor sees the lists, without controls.
+  await signOut(page);
+  await signIn(page, url, 'audit@example.com', PASSWORD);
+  await page.goto(url + '/#/admins');
+  await page.waitForSelector('#admins tbody tr[data-email="leaver@example.com"]');
+  const seen = await page.locator('#admins tbody tr[data-id], #tokens tbody tr[data-id]').count();
+  const knobs = await page.locator('#admin-create, #token-create, button.disable, button.revoke, button.totp').count();
+  check(seen >= 6 && knobs === 0, `the auditor sees ${seen} accounts and tokens and no management controls (${knobs})`);
+  await shot('07-admins-auditor.png');
 }
 
 async function expiryMode() {

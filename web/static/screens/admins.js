@@ -98,7 +98,8 @@ function mySection(out) {
     el('h2', { id: 'me-title' }, 'Your account'),
     el('p', {}, 'Signed in as ', el('strong', {}, me.name), ' (' + me.role + ').'),
     el('p', { class: 'actions' }, totp, everywhere),
-    el('p', { class: 'muted' }, '"Sign out everywhere" ends every session of your account, in every browser, this one included.'),
+    el('p', { class: 'muted' }, 'An authenticator app adds a 6-digit code to your sign-in; setting it up again replaces the older key. ' +
+      '"Sign out everywhere" ends every session of your account, in every browser, this one included.'),
     msg);
 }
 
