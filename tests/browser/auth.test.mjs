@@ -210,13 +210,19 @@ async function mainMode() {
     const p2 = await ctx2.newPage();
     p2.on('pageerror', (e) => t.problems.push('second browser: ' + e.message));
     await signIn(p2, url, 'first@example.com', PASSWORD);
-    await p2.waitForSelector('#devices');
+    await p2.goto(url + '/#/audit');
+    await p2.waitForSelector('#nav a[href="#/audit"][aria-current=page]');
     await page.goto(url + '/#/admins');
     await page.click('#signout-all');
     await page.waitForSelector('#signin');
     await p2.reload();
     await says(p2, '#signin-msg', /session has ended/);
     check(true, 'sign out everywhere ended the second browser\'s session');
+    await p2.fill('#email', 'first@example.com');
+    await p2.fill('#password', PASSWORD);
+    await p2.click('#signin button[type=submit]');
+    await p2.waitForSelector('#nav a[href="#/audit"][aria-current=page]');
+    check(p2.url().endsWith('#/audit'), 'signed in again, the second browser is back on its screen (#/audit)');
   } finally {
     await browser2.close();
   }
@@ -281,7 +287,6 @@ async function expiryMode() {
   await page.click('#signin button[type=submit]');
   await page.waitForSelector('#token-create');
   check(page.url().endsWith('#/admins'), 'after sign-in, back on the screen it was on');
-  // A reload on an ended session: the same way back.
   await page.goto(url + '/#/devices');
   await page.waitForSelector('#devices');
   check(true, 'the new session works');

@@ -26,7 +26,8 @@ export async function render(params) {
       sessionStorage.setItem('cleave.signed-in', '1'); // a later 401 means the session ended
       const after = sessionStorage.getItem('cleave.after');
       sessionStorage.removeItem('cleave.after');
-      location.hash = after && !after.startsWith('#/signin') ? after : '#/devices';
+      // Replaces the sign-in entry: back from the screen does not lead to sign-in again.
+      location.replace(after && after.startsWith('#/') && !after.startsWith('#/signin') ? after : '#/devices');
     } catch (err) {
       msg.className = 'error';
       msg.setAttribute('role', 'alert');
