@@ -75,6 +75,9 @@ async function signOut(p) {
 
 async function mainMode() {
   const code = arg.slice(arg.indexOf('#') + 1);
+  // No code at all: the page says where the link is.
+  await page.goto(url + '/setup');
+  check(/admin-setup/.test(await says(page, '#setup-msg.error', /whole setup link/)), '/setup without a code says where the link is');
   // A wrong code: the page says so, the real code stays usable.
   await page.goto(url + '/setup#clv_su_' + 'A'.repeat(43));
   await page.waitForSelector('#setup-email');
