@@ -161,11 +161,27 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTEST) $(LIBHV) $(LIBCRYPTO) $(LIBC
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs libssl 2>/dev/null)
 
+# Starts the server, then says where the console is and, until the first console admin exists,
+# prints the one-time setup link (the server wrote it to $(DATA)/admin-setup). Ctrl-C stops it.
 run: deps
 	@$(MAKE) --no-print-directory $(SERVER_BIN)
-	@echo "cleave-server: https://$(LISTEN)/  (web console there; data in $(DATA)/, admin token in $(DATA)/admin-token;"
-	@echo "  until the first console admin exists, its one-time setup code and link are in $(DATA)/admin-setup)"
-	exec $(SERVER_BIN) --data $(DATA) --listen $(LISTEN)
+	@mkdir -p $(DATA) && chmod 700 $(DATA) && rm -f $(DATA)/server.url
+	@$(SERVER_BIN) --data $(DATA) --listen $(LISTEN) & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null' INT TERM; \
+	for i in $$(seq 300); do [ -s $(DATA)/server.url ] || ! kill -0 $$pid 2>/dev/null && break; sleep 0.1; done; \
+	if [ -s $(DATA)/server.url ]; then \
+	  url=$$(cat $(DATA)/server.url); echo; \
+	  echo "== Cleave console: $$url/  (self-signed certificate $(DATA)/tls/cert.pem: accept it once)"; \
+	  if [ -s $(DATA)/admin-setup ]; then \
+	    echo "== First start: open this one-time link to create the first admin account"; \
+	    echo "   (it is also in $(DATA)/admin-setup until it is used):"; \
+	    echo "   $$(sed -n 2p $(DATA)/admin-setup)"; \
+	  else \
+	    echo "== Sign in there with your console account. Scripts: the API token in $(DATA)/admin-token"; \
+	  fi; \
+	  echo "== Ctrl-C stops the server; data stays in $(DATA)/"; echo; \
+	fi; \
+	wait $$pid; st=$$?; [ $$st -gt 128 ] && { wait $$pid; st=$$?; }; exit $$st
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -82,7 +82,8 @@ web_static_route(const char *method, const char *path)
 {
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return 0;
-	return strcmp(path, "/") == 0 || strncmp(path, "/static/", 8) == 0;
+	return strcmp(path, "/") == 0 || strcmp(path, "/setup") == 0 ||
+	       strncmp(path, "/static/", 8) == 0;
 }
 
 /* The file's path below the root for a request path, or -ENOENT when it is not servable. */
@@ -91,7 +92,9 @@ map_path(const char *path, char *rel, size_t cap)
 {
 	size_t n = strlen(path);
 
-	if (strcmp(path, "/") == 0)
+	/* /setup is the console too: the first-start link PUBLIC_URL/setup#CODE (the code in
+	 * the fragment, so it never reaches a log) opens the shell, which shows the setup screen. */
+	if (strcmp(path, "/") == 0 || strcmp(path, "/setup") == 0)
 		return str_copy(rel, cap, "index.html") == 0 ? 0 : -ENOENT;
 	if (n >= WEB_PATH_MAX || n <= 8 || path[n - 1] == '/')
 		return -ENOENT;

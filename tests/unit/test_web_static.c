@@ -120,6 +120,11 @@ test_static_routes(void **state)
 	assert_false(web_static_route("POST", "/"));
 	assert_false(web_static_route("GET", "/api/v1/devices"));
 	assert_false(web_static_route("GET", "/staticx"));
+	assert_true(web_static_route("GET", "/setup"));
+	assert_true(web_static_route("HEAD", "/setup"));
+	assert_false(web_static_route("POST", "/setup"));
+	assert_false(web_static_route("GET", "/setup/"));
+	assert_false(web_static_route("GET", "/setupx"));
 }
 
 static void
@@ -135,6 +140,14 @@ test_static_serves_files(void **state)
 	assert_memory_equal(w.body, "<!doctype html>", 15);
 	assert_true(w.etag[0] == '"');
 	free(w.body);
+	/* The first-start link PUBLIC_URL/setup#CODE opens the same shell. */
+	assert_int_equal(web_static_answer(fx->ws, "/setup", NULL, NULL, &w), 0);
+	assert_int_equal(w.status, 200);
+	assert_string_equal(w.content_type, "text/html; charset=utf-8");
+	assert_memory_equal(w.body, "<!doctype html>", 15);
+	free(w.body);
+	assert_int_equal(status_of(fx, "/setup.html"), 404);
+	assert_int_equal(status_of(fx, "/static/setup"), 404);
 	assert_int_equal(web_static_answer(fx->ws, "/static/app.js", NULL, NULL, &w), 0);
 	assert_int_equal(w.status, 200);
 	assert_string_equal(w.content_type, "text/javascript; charset=utf-8");

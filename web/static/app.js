@@ -1,13 +1,13 @@
 // Cleave console: the hash router. Each screen is a module in screens/ exporting
 // render(params, match) (async); this file only maps URLs to screens, keeps the session and
-// the navigation, and turns errors into a message (401 goes back to sign-in).
+// the navigation, and turns errors into a message (401 goes back to sign-in, and after it to
+// the screen). /setup (the first-start link) shows the setup screen instead.
 
 import { el, show, api, session, ApiError } from './lib.js';
 
 // [pattern, module, title]. Order matters: the first match wins.
 const routes = [
   [/^\/signin$/, './screens/signin.js', 'Sign in', 'public'],
-  [/^\/setup$/, './screens/setup.js', 'Set up', 'public'],
   [/^\/(devices)?$/, './screens/devices.js', 'Devices'],
   [/^\/devices\/([^/]+)$/, './screens/device.js', 'Device'],
   [/^\/commands\/([^/]+)\/receipt$/, './screens/receipt.js', 'Receipt'],
@@ -33,21 +33,63 @@ async function whoami() {
   return session.me;
 }
 
+// Set at sign-in, cleared at sign-out: a 401 then means the session ended (idle or maximum
+// age, sign out everywhere, account disabled), not that nobody signed in on this tab yet.
+const SIGNED_IN = 'cleave.signed-in';
+const AFTER = 'cleave.after';
+
+// To sign-in, and back to `back` (a "#/…" hash) once signed in again.
+function toSignIn(back, ended) {
+  session.me = null;
+  if (back && !back.startsWith('#/signin')) sessionStorage.setItem(AFTER, back);
+  sessionStorage.removeItem(SIGNED_IN);
+  location.replace('/#/signin' + (ended ? '?expired=1' : ''));
+}
+
 function failure(err) {
   if (err instanceof ApiError && err.status === 401) {
-    session.me = null;
-    sessionStorage.setItem('cleave.after', location.hash);
-    location.hash = '#/signin?expired=1';
+    toSignIn(location.hash, true);
     return;
   }
   show(el('h1', {}, 'Something went wrong'),
     el('p', { class: 'error', role: 'alert' }, err.message));
 }
 
+// A 401 from an action a screen runs later (a button's handler) reaches here when the screen
+// lets it through: the session ended while the screen was open.
+window.addEventListener('unhandledrejection', (ev) => {
+  if (ev.reason instanceof ApiError && ev.reason.status === 401) {
+    ev.preventDefault();
+    failure(ev.reason);
+  }
+});
+
+// The first-start link PUBLIC_URL/setup#CODE: the code is the fragment (never sent to the
+// server, so never in a log). The screen clears it from the address bar once it is used.
+async function setup() {
+  const code = location.hash.slice(1);
+  if (code.startsWith('/')) { // a console link followed from the setup page
+    location.replace('/' + location.hash);
+    return;
+  }
+  nav.hidden = true;
+  document.title = 'Set up - Cleave console';
+  const mod = await import('./screens/setup.js');
+  await mod.render(code, (signedIn) => {
+    if (signedIn) sessionStorage.setItem(SIGNED_IN, '1');
+    history.replaceState(null, '', signedIn ? '/#/devices' : '/#/signin');
+    route();
+  });
+}
+
 let generation = 0;
 
 async function route() {
   const mine = ++generation;
+  if (location.pathname === '/setup') {
+    setup().catch(failure);
+    return;
+  }
   const hash = location.hash || '#/devices';
   const [path, query] = hash.slice(1).split('?');
   const params = new URLSearchParams(query || '');
@@ -67,7 +109,7 @@ async function route() {
       return;
     }
     if (!me && r[3] !== 'public') {
-      location.hash = '#/signin';
+      toSignIn(hash, sessionStorage.getItem(SIGNED_IN) === '1');
       return;
     }
     document.title = r[2] + ' - Cleave console';
@@ -86,6 +128,8 @@ document.getElementById('signout').addEventListener('click', async () => {
     /* signed out either way */
   }
   session.me = null;
+  sessionStorage.removeItem(SIGNED_IN);
+  sessionStorage.removeItem(AFTER);
   location.hash = '#/signin';
 });
 window.addEventListener('hashchange', route);
