@@ -521,27 +521,46 @@ lock_data_dir(const char *data)
 	return fd;
 }
 
+/* Descriptors kept for what is not a connection: the database, logs, keys, the listener. */
+#define FD_RESERVE   64
+#define CONN_CEILING 1000000u /* the most max_connections accepts */
+
+/*
+ * Raises the open-file soft limit to the hard limit (each connection holds one descriptor)
+ * and returns how many connections fit: `asked`, or all that fit when asked is 0. Logs both
+ * limits and the result, so a deployment sees at start why it holds as many phones as it does.
+ */
 static unsigned
-raise_fd_limit(unsigned want, int quiet)
+conn_budget(unsigned asked)
 {
 	struct rlimit rl;
+	rlim_t before;
+	unsigned fit;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return want;
+		return asked ? asked : 1024 - FD_RESERVE;
+	before = rl.rlim_cur;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the open-file limit to %llu: %s",
+				 (unsigned long long)rl.rlim_max, strerror(errno));
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)want + 64) {
-		unsigned fit = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
-
-		if (!quiet)
-			log_warn("the open-file limit (%llu) allows only %u connections, not %u",
-				 (unsigned long long)rl.rlim_cur, fit, want);
-		return fit;
-	}
-	return want;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)CONN_CEILING + FD_RESERVE)
+		fit = CONN_CEILING;
+	else
+		fit = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)rl.rlim_cur - FD_RESERVE
+						   : FD_RESERVE;
+	if (asked > fit)
+		log_warn("max_connections = %u does not fit the open-file limit: %u connections",
+			 asked, fit);
+	else if (asked != 0)
+		fit = asked;
+	log_info("open files: soft limit %llu (was %llu), hard limit %llu; up to %u connections",
+		 (unsigned long long)rl.rlim_cur, (unsigned long long)before,
+		 (unsigned long long)rl.rlim_max, fit);
+	return fit;
 }
 
 static int
@@ -609,8 +628,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.key_pem = key,
 		.tls_priorities = c->tls_priorities,
 		.threads = c->threads,
-		.conn_limit = raise_fd_limit(c->max_connections ? c->max_connections : 20000,
-					     c->max_connections == 0),
+		.conn_limit = conn_budget(c->max_connections),
 		.pool_size = (size_t)c->pool_kib * 1024,
 		.idle_timeout_s = 120,
 		.handshake_timeout_s = c->handshake_s,
@@ -699,7 +717,7 @@ main(int argc, char **argv)
 		.host = "127.0.0.1",
 		.port = 8443,
 		.threads = 2,
-		.max_connections = 0, /* as many as the open-file limit allows, up to 20000 */
+		.max_connections = 0, /* as many as the open-file limit allows */
 		.pool_kib = 4,
 		.max_wait_s = 55,
 		.command_ttl_h = 24 * 7,
