@@ -45,11 +45,10 @@ checks_json(const struct receipt *r)
 	for (unsigned b = 0; b < 9; b++) {
 		uint32_t bit = 1u << b;
 
-		json_array_append_new(a, json_pack("{s:I, s:s, s:b, s:b, s:b}", "bit", (json_int_t)b,
-						   "name", check_name(bit), "run",
-						   (r->checks_run & bit) != 0, "passed",
-						   (r->checks_passed & bit) != 0, "required",
-						   (need & bit) != 0));
+		json_array_append_new(
+			a, json_pack("{s:I, s:s, s:b, s:b, s:b}", "bit", (json_int_t)b, "name",
+				     check_name(bit), "run", (r->checks_run & bit) != 0, "passed",
+				     (r->checks_passed & bit) != 0, "required", (need & bit) != 0));
 	}
 	return a;
 }
@@ -69,10 +68,10 @@ receipt_fields(const struct command *c, const struct device *d, const struct rec
 	crypto_sha256(c->ticket, sizeof(c->ticket), th);
 	crypto_sha256(c->receipt, c->receipt_len, rh);
 	j = json_pack("{s:s, s:I, s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "magic",
-		      RECEIPT_MAGIC, "version", (json_int_t)WIRE_VERSION, "type", (json_int_t)r->type,
-		      "type_name", receipt_type_name(r->type), "result", (json_int_t)r->result,
-		      "hv_key", jhex(r->hv_key, sizeof(r->hv_key)), "device_id", r->device_id,
-		      "command_id", r->command_id, "ticket_hash",
+		      RECEIPT_MAGIC, "version", (json_int_t)WIRE_VERSION, "type",
+		      (json_int_t)r->type, "type_name", receipt_type_name(r->type), "result",
+		      (json_int_t)r->result, "hv_key", jhex(r->hv_key, sizeof(r->hv_key)),
+		      "device_id", r->device_id, "command_id", r->command_id, "ticket_hash",
 		      jhex(r->ticket_hash, sizeof(r->ticket_hash)), "ticket_counter",
 		      (json_int_t)r->ticket_counter, "seq", (json_int_t)r->seq, "epoch_before",
 		      (json_int_t)r->epoch_before, "epoch_after", (json_int_t)r->epoch_after);
@@ -159,8 +158,8 @@ h_command_receipt(struct call *c)
 
 	if (load(c, &cmd, &d) != 0)
 		return;
-	j = json_pack("{s:o, s:{s:s, s:s, s:s}, s:o, s:o}", "command", command_json(&cmd),
-		      "device", "id", d.id, "owner", d.owner, "status", d.status, "hypervisor",
+	j = json_pack("{s:o, s:{s:s, s:s, s:s}, s:o, s:o}", "command", command_json(&cmd), "device",
+		      "id", d.id, "owner", d.owner, "status", d.status, "hypervisor",
 		      hv_key_json(&d), "ticket", ticket_fields(&cmd));
 	if (j == NULL) {
 		reply_problem(c->rs, SVC_INTERNAL, NULL);
@@ -171,8 +170,9 @@ h_command_receipt(struct call *c)
 	} else if (cmd.receipt_len != RECEIPT_LEN ||
 		   receipt_decode(cmd.receipt, cmd.receipt_len, &r) != 0) {
 		/* Stored but not a version 1 receipt: say so rather than guess at its fields. */
-		json_object_set_new(j, "receipt", json_pack("{s:s}", "decode_error",
-							    "not a 320-byte CLVRCPT1 receipt"));
+		json_object_set_new(
+			j, "receipt",
+			json_pack("{s:s}", "decode_error", "not a 320-byte CLVRCPT1 receipt"));
 	} else {
 		json_object_set_new(j, "receipt", receipt_fields(&cmd, &d, &r));
 	}

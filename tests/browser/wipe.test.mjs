@@ -6,7 +6,9 @@
 // agent go on and watches the badge reach "receipt verified ✓"; then the receipt view: every
 // field, downloads of the receipt, ticket and key, and the page's openssl commands run on them
 // (and fail on a tampered receipt). Mode "keyboard": the same wipe with Tab, Enter and typing.
-// Usage: node wipe.test.mjs MODE URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID AGENT_PID
+// Mode "unverified": a simulated device's lock receipt that leaves out a required check; the
+// badge and the receipt view must say it is not verified and why (AGENT_PID is unused: 0).
+// Usage: node wipe.test.mjs full|keyboard|unverified URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID AGENT_PID
 //        [HELPDESK_EMAIL HELPDESK_PASSWORD]
 // Exit: 0 when every check passed, 1 on a failure, 77 when the browser cannot run here.
 import { execSync } from 'node:child_process';
@@ -15,8 +17,8 @@ import { join } from 'node:path';
 import { start, signIn } from './lib.mjs';
 
 const [mode, url, email, password, outdir, owner, deviceId, agentPid, hdEmail, hdPassword] = process.argv.slice(2);
-if (!['full', 'keyboard'].includes(mode) || !url || !email || !password || !outdir || !owner || !deviceId || !agentPid) {
-  console.error('usage: node wipe.test.mjs full|keyboard URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID AGENT_PID [HD_EMAIL HD_PASSWORD]');
+if (!['full', 'keyboard', 'unverified'].includes(mode) || !url || !email || !password || !outdir || !owner || !deviceId || !agentPid) {
+  console.error('usage: node wipe.test.mjs full|keyboard|unverified URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID AGENT_PID [HD_EMAIL HD_PASSWORD]');
   process.exit(2);
 }
 const WIPE_MS = 30000; // POST to verified receipt; ~1 s here, generous for a loaded machine
@@ -223,8 +225,31 @@ async function wipeWithKeyboard() {
   await tabTo('#dl-receipt', 'the receipt download');
 }
 
+// A lock whose receipt leaves out a check it needs: the badge and the receipt view say why.
+async function unverified() {
+  await signIn(page, url, email, password);
+  await page.goto(devUrl);
+  await page.waitForSelector('#corp-badge[data-phase=done]');
+  await ownerIsText('detail', '#device .owner');
+  const t = await page.locator('#corp-badge').textContent();
+  check(await page.locator('#corp-badge').getAttribute('data-verified') === 'no' &&
+    t.includes('receipt not verified: ') && t.includes('KEYS_ZEROED') && !t.includes('✓'),
+  `the badge says the receipt is not verified, and why (${t})`);
+  check(t.includes('Corporate half: active') && t.includes('wanted: locked'), 'an unproven lock does not move the proven state');
+  await shot('u1-detail-unverified.png');
+  await page.click('#badge-receipt');
+  await page.waitForSelector('#receipt-fields');
+  await ownerIsText('receipt', '#receipt-about .owner');
+  check(await page.locator('#verification').getAttribute('data-verified') === 'no', 'the receipt view says not verified');
+  check((await page.locator('#verification').textContent()).includes('KEYS_ZEROED'), 'and names the missing check');
+  check(await page.locator('#checks tr[data-check=KEYS_ZEROED] .bad').textContent() === 'missing', 'the checks table marks KEYS_ZEROED missing');
+  await shot('u2-receipt-unverified.png');
+}
+
 try {
-  if (mode === 'full') {
+  if (mode === 'unverified') {
+    await unverified();
+  } else if (mode === 'full') {
     await helpdesk();
     await wipeWithMouse();
     await receiptView();

@@ -17,6 +17,7 @@
 
 #include "b64.h"
 #include "browser.h"
+#include "crypto.h"
 #include "e2e.h"
 #include "util.h"
 #include "wire.h"
@@ -86,10 +87,10 @@ check_routes(struct e2e *e, json_t *cmd)
 	json_t *v, *r, *dev;
 	struct resp x;
 
-	CHECK(b64_decode(rc, sizeof(rc), e2e_str(cmd, "receipt"), strlen(e2e_str(cmd, "receipt"))) ==
-			      RECEIPT_LEN &&
-		      b64_decode(tk, sizeof(tk), e2e_str(cmd, "ticket"), strlen(e2e_str(cmd, "ticket"))) ==
-			      TICKET_LEN,
+	CHECK(b64_decode(rc, sizeof(rc), e2e_str(cmd, "receipt"),
+			 strlen(e2e_str(cmd, "receipt"))) == RECEIPT_LEN &&
+		      b64_decode(tk, sizeof(tk), e2e_str(cmd, "ticket"),
+				 strlen(e2e_str(cmd, "ticket"))) == TICKET_LEN,
 	      "the command carries a receipt and a ticket");
 	snprintf(path, sizeof(path), "/api/v1/commands/%s/receipt.bin", id);
 	CHECK(raw_equals(e, path, rc, sizeof(rc), "receipt"), "receipt.bin is the receipt");
@@ -170,8 +171,8 @@ run_script(struct e2e *e, const char *mode, const char *dir, const char *owner)
 		return -1;
 	snprintf(pid, sizeof(pid), "%d", (int)e->agent_pid);
 	{
-		const char *const args[] = {mode,  e->s.url, ADMIN_EMAIL, PASSWORD,
-					    outdir, owner,   e->device_id, pid,
+		const char *const args[] = {mode,           e->s.url, ADMIN_EMAIL,  PASSWORD,
+					    outdir,         owner,    e->device_id, pid,
 					    HELPDESK_EMAIL, PASSWORD, NULL};
 		double t0 = now_s();
 
@@ -239,12 +240,101 @@ test_wipe_keyboard_only(void)
 	e2e_down(&e);
 }
 
+/*
+ * A simulated device answers a lock with a receipt that is properly signed but leaves out
+ * KEYS_ZEROED, which a lock must show: the server keeps it, unverified, and says why.
+ */
+static int
+lock_unverified(struct srv *s, struct client *admin, struct device_sim *d)
+{
+	uint8_t tk[TICKET_LEN], rc[RECEIPT_LEN];
+	char id[64], path[160], body[1024], b64[600];
+	struct client *dc = client_new(s, NULL);
+	struct receipt r;
+	struct resp x;
+	json_t *j;
+	int ok = -1;
+
+	if (dc == NULL || admin_command(admin, d->id, "lock", id, sizeof(id)) != 202 ||
+	    dev_req(d, dc, "POST", "/device/v1/checkin", "{\"wait\":0}", 0, &x) != 0)
+		goto out;
+	j = resp_json(&x);
+	resp_free(&x);
+	for (size_t i = 0; i < json_array_size(json_object_get(j, "commands")); i++) {
+		json_t *c = json_array_get(json_object_get(j, "commands"), i);
+		const char *t = e2e_str(c, "ticket");
+
+		if (strcmp(e2e_str(c, "id"), id) == 0)
+			ok = b64_decode(tk, sizeof(tk), t, strlen(t)) == TICKET_LEN ? 0 : -1;
+	}
+	json_decref(j);
+	if (ok != 0)
+		goto out;
+	dev_receipt(d, tk, 0, rc);
+	receipt_decode(rc, sizeof(rc), &r);
+	r.checks_run &= ~(uint32_t)CHECK_KEYS_ZEROED;
+	r.checks_passed &= ~(uint32_t)CHECK_KEYS_ZEROED;
+	receipt_encode(&r, rc);
+	ed25519_key_sign(d->hv, rc, RECEIPT_BODY_LEN, rc + RECEIPT_BODY_LEN);
+	b64_encode(b64, sizeof(b64), rc, sizeof(rc));
+	snprintf(body, sizeof(body), "{\"status\":\"completed\",\"receipt\":\"%s\"}", b64);
+	snprintf(path, sizeof(path), "/device/v1/commands/%s/result", id);
+	ok = dev_req(d, dc, "POST", path, body, 0, &x) == 0 && x.status == 200 &&
+			     strstr(x.body, "\"verified\":false") != NULL
+		     ? 0
+		     : -1;
+	if (ok != 0)
+		printf("    result: %ld %s\n", x.status, x.body ? x.body : "");
+	resp_free(&x);
+out:
+	client_free(dc);
+	return ok;
+}
+
+static void
+test_unverified_receipt(void)
+{
+	struct device_sim d = {0};
+	struct client *admin = NULL, *anon = NULL;
+	struct srv s;
+	struct resp x;
+	char tok[128], outdir[PATH_MAX];
+	int rc;
+
+	if (browser_skip_reason() != NULL)
+		SKIP("%s", browser_skip_reason());
+	CHECK(srv_init(&s, "bwipe-unverified") == 0 && srv_start(&s, NULL) == 0, "server");
+	admin = client_new(&s, s.admin);
+	anon = client_new(&s, NULL);
+	CHECK(admin && anon && browser_admin(admin, ADMIN_EMAIL, "admin", PASSWORD) == 0,
+	      "console account");
+	CHECK(dev_init(&d) == 0 && admin_etoken(admin, HOSTILE_OWNER, 1, tok, sizeof(tok)) == 0 &&
+		      dev_enroll(&d, anon, tok, &x) == 0 && x.status == 201,
+	      "enroll the simulated device");
+	resp_free(&x);
+	CHECK(lock_unverified(&s, admin, &d) == 0, "the short receipt must be kept, unverified");
+	CHECK(browser_outdir("wipe-unverified", outdir, sizeof(outdir)) == 0, "outdir");
+	{
+		const char *const args[] = {"unverified",  s.url, ADMIN_EMAIL, PASSWORD, outdir,
+					    HOSTILE_OWNER, d.id,  "0",         NULL};
+
+		rc = browser_run("wipe.test.mjs", outdir, BROWSER_SECONDS, args);
+	}
+	CHECK(rc != T_EXIT_SKIP, "the browser could not start although its parts are here");
+	CHECK(rc == 0, "the browser test failed (its log is above)");
+	dev_fini(&d);
+	client_free(anon);
+	client_free(admin);
+	srv_cleanup(&s);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		{"wipe_in_browser", test_wipe_in_browser},
 		{"wipe_keyboard_only", test_wipe_keyboard_only},
+		{"unverified_receipt", test_unverified_receipt},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);

@@ -87,6 +87,7 @@ function badge(b) {
       : el('p', { class: 'muted' }, 'No lock or wipe has been ordered.'));
   }
   attrs['data-verified'] = b.phase === 'done' && b.cmd.verified ? 'yes' : 'no';
+  if (b.phase === 'done' && !b.cmd.verified) attrs.class += ' unverified';
   return el('div', attrs, state,
     el('p', { class: 'order' }, el('strong', {}, title(b.cmd.type)), steps(b), proof(b)));
 }
@@ -109,7 +110,7 @@ function fields(d) {
     field('Enrolled', time(d.enrolled_at)),
     field('Last check-in', [time(d.last_checkin_at), d.last_checkin_at ? el('span', { class: 'muted' }, ' (' + age(d.last_checkin_at) + ')') : null]),
     field('Policy', [p.effective ? p.effective + ' v' + p.effective_version : 'none',
-      p.assigned ? '' : el('span', { class: 'muted' }, ' (the default)'),
+      p.effective && !p.assigned ? el('span', { class: 'muted' }, ' (the default)') : null,
       el('br', {}), el('span', { id: 'policy-applied' }, 'applied on the device: ' + applied)]),
     field('Compliance', [compliance(c), reasons.length
       ? el('ul', { id: 'reasons' }, reasons.map((r) => el('li', {}, r))) : null]),
