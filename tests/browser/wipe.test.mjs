@@ -76,7 +76,7 @@ async function wipeWithMouse() {
   await page.goto(devUrl);
   await page.waitForSelector('#action-wipe');
   await ownerIsText('detail', '#device .owner');
-  check(await page.locator('#corp-badge').getAttribute('data-phase') === 'none', 'before: no lock or wipe ordered');
+  check(await page.locator('#corp-badge').getAttribute('data-phase') === 'none', 'before: no lock or wipe in effect');
   check(/^SHA256:\S{40,}$/.test(await page.locator('#fingerprint').textContent()), 'the hypervisor key fingerprint is shown');
   await shot('02-detail-before.png');
 
@@ -244,6 +244,28 @@ async function unverified() {
   check((await page.locator('#verification').textContent()).includes('KEYS_ZEROED'), 'and names the missing check');
   check(await page.locator('#checks tr[data-check=KEYS_ZEROED] .bad').textContent() === 'missing', 'the checks table marks KEYS_ZEROED missing');
   await shot('u2-receipt-unverified.png');
+
+  // This device does not check in: a wipe stays queued, shown with its age, and can be canceled.
+  await page.goto(devUrl);
+  await page.click('#action-wipe');
+  await page.fill('#confirm-input', owner);
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#corp-badge[data-phase=requested]');
+  check((await page.locator('#corp-badge').textContent()).includes('waiting for the device'), 'a queued wipe waits for the device');
+  const ids = await page.locator('#actions button').evaluateAll((bs) => bs.map((b) => b.id));
+  check(!ids.some((i) => ['action-lock', 'action-unlock', 'action-wipe', 'action-retire'].includes(i)),
+    `no second lock, unlock, wipe or retire while the wipe is queued (${ids})`);
+  await shot('u3-detail-queued.png');
+  await page.click('#cancel-pending');
+  await page.waitForSelector('#corp-badge .dropped');
+  check(await page.locator('#pending').count() === 0 && await page.locator('#action-wipe').count() === 1,
+    'canceled: nothing pending, the wipe is offered again');
+  const after = await page.locator('#corp-badge').textContent();
+  check(after.includes('A later wipe was canceled') && after.includes('receipt not verified') &&
+    await page.locator('#corp-badge').getAttribute('data-phase') === 'done',
+  `the badge is back on the lock in effect and mentions the canceled wipe (${after})`);
+  await shot('u4-detail-canceled.png');
+  check((await page.locator('#commands tbody tr[data-status=canceled]').count()) === 1, 'the timeline shows the canceled wipe');
 }
 
 try {

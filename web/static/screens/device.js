@@ -35,17 +35,20 @@ async function load(id) {
   return { d, cmds: cmds.reverse(), truncated: Boolean(cursor) };
 }
 
-// The badge's facts, from the desired and proven state and the newest lock/unlock/wipe/retire:
-// phase is none, requested, delivered, done, failed, canceled or expired.
+// The badge's facts, from the desired and proven state and the newest lock/unlock/wipe/retire
+// that still counts (as for the desired state, a canceled or expired one does not; a newer one
+// of those is only mentioned): phase is none, requested, delivered, done or failed.
 export function badgeOf(d, cmds) {
   const cs = d.corporate_state || {};
-  const cmd = cmds.find((c) => STATE_TYPES.includes(c.type));
-  const b = { cmd, desired: cs.desired || '?', reported: cs.reported || '?', phase: 'none' };
+  const ours = cmds.filter((c) => STATE_TYPES.includes(c.type));
+  const cmd = ours.find((c) => c.status !== 'canceled' && c.status !== 'expired');
+  const dropped = ours[0] && ours[0] !== cmd ? ours[0] : null;
+  const b = { cmd, dropped, desired: cs.desired || '?', reported: cs.reported || '?', phase: 'none' };
   if (!cmd) return b;
   if (cmd.status === 'queued') b.phase = 'requested';
   else if (cmd.status === 'delivered' || cmd.status === 'acknowledged') b.phase = 'delivered';
   else if (cmd.status === 'completed') b.phase = 'done';
-  else b.phase = cmd.status; // failed, canceled, expired
+  else b.phase = 'failed';
   return b;
 }
 
@@ -73,23 +76,20 @@ function proof(b) {
       : el('span', { class: 'proof bad' }, 'not verified: ' + (c.unverified_reason || 'no receipt from the hypervisor'));
   if (b.phase === 'failed') return el('span', { class: 'proof bad' }, 'failed: ' + (c.result_detail || 'no detail'));
   if (b.phase === 'requested') return el('span', { class: 'proof muted' }, 'waiting for the device to check in');
-  if (b.phase === 'delivered') return el('span', { class: 'proof muted' }, 'the device has it; waiting for its receipt');
-  return el('span', { class: 'proof muted' }, c.status + ' ' + age(c.completed_at || c.expires_at));
+  return el('span', { class: 'proof muted' }, 'the device has it; waiting for its receipt');
 }
 
 function badge(b) {
   const state = el('span', { class: 'state' }, 'Corporate half: ', el('strong', {}, b.reported),
     b.desired !== b.reported ? el('span', { class: 'muted' }, ' (wanted: ' + b.desired + ')') : null);
   const attrs = { id: 'corp-badge', class: 'badge phase-' + b.phase, 'data-phase': b.phase };
-  if (!b.cmd || b.phase === 'canceled' || b.phase === 'expired') {
-    return el('div', attrs, state, b.cmd
-      ? el('p', { class: 'muted' }, 'Last order: ' + b.cmd.type + ', ' + b.cmd.status + '.')
-      : el('p', { class: 'muted' }, 'No lock or wipe has been ordered.'));
-  }
+  const dropped = b.dropped ? el('p', { class: 'muted dropped' }, 'A later ' + b.dropped.type + ' was ' +
+    b.dropped.status + ' ' + age(b.dropped.completed_at || b.dropped.expires_at) + '.') : null;
+  if (!b.cmd) return el('div', attrs, state, el('p', { class: 'muted' }, 'No lock or wipe in effect.'), dropped);
   attrs['data-verified'] = b.phase === 'done' && b.cmd.verified ? 'yes' : 'no';
   if (b.phase === 'done' && !b.cmd.verified) attrs.class += ' unverified';
   return el('div', attrs, state,
-    el('p', { class: 'order' }, el('strong', {}, title(b.cmd.type)), steps(b), proof(b)));
+    el('p', { class: 'order' }, el('strong', {}, title(b.cmd.type)), steps(b), proof(b)), dropped);
 }
 
 function fields(d) {
@@ -137,12 +137,18 @@ function offered(d, cmds) {
   return want.filter((a) => can(a));
 }
 
-function pendingNote(cmds) {
+// The open lock/unlock/wipe/retire with its age; while it is still queued (not yet sent to the
+// device) whoever may order it may also cancel it.
+function pendingNote(cmds, cancel) {
   const c = cmds.find((x) => STATE_TYPES.includes(x.type) && isOpen(x));
   if (!c) return null;
   return el('p', { id: 'pending', class: 'pending' }, title(c.type) + ' pending since ',
     el('time', { datetime: c.created_at, title: time(c.created_at) }, age(c.created_at)),
-    ' (' + c.status + '). Another lock or wipe is offered once it has finished.');
+    ' (' + c.status + '). Another lock or wipe is offered once it has finished.',
+    c.status === 'queued' && can(c.type)
+      ? el('button', { type: 'button', id: 'cancel-pending', class: 'plain', onclick: () => cancel(c) },
+        'Cancel this ' + c.type)
+      : null);
 }
 
 function timeline(cmds, truncated) {
@@ -228,14 +234,33 @@ export async function render(params, m, current) {
     poll();
   };
 
+  const oops = (e) => {
+    status.className = 'error';
+    status.textContent = e.message;
+  };
+  const cancel = async (c) => {
+    try {
+      await api('/api/v1/commands/' + encodeURIComponent(c.id) + '/cancel', { method: 'POST' });
+      status.className = 'ok';
+      status.textContent = title(c.type) + ' canceled (' + c.id + ').';
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) throw err;
+      status.className = 'error';
+      status.textContent = err instanceof ApiError && err.status === 409
+        ? 'Too late to cancel: the device already has the ' + c.type + '.' : 'Cancel failed: ' + err.message;
+    }
+    status.focus();
+    await refresh();
+  };
+
   const paint = () => {
     const { d, cmds, truncated } = data;
     const focused = document.activeElement && document.activeElement.id;
     const want = offered(d, cmds);
-    head.replaceChildren(...[badge(badgeOf(d, cmds)), pendingNote(cmds)].filter(Boolean));
+    head.replaceChildren(...[badge(badgeOf(d, cmds)), pendingNote(cmds, (c) => cancel(c).catch(oops))].filter(Boolean));
     actions.replaceChildren(...want.map((a) => el('button', {
       type: 'button', id: 'action-' + a, class: a === 'wipe' || a === 'retire' ? 'danger' : 'plain',
-      onclick: () => act(a).catch((e) => { status.className = 'error'; status.textContent = e.message; }),
+      onclick: () => act(a).catch(oops),
     }, title(a))));
     if (!want.length) actions.append(el('span', { class: 'muted' }, 'No actions available.'));
     body.replaceChildren(fields(d));
