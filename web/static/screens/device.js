@@ -189,144 +189,161 @@ function confirmDestructive(type, d) {
     action: title(type) + ' corporate half' });
 }
 
-export async function render(params, m, current) {
-  const id = decodeURIComponent(m[1]);
-  const path = '/api/v1/devices/' + encodeURIComponent(id);
-  show(el('h1', {}, 'Device'), el('p', { class: 'muted' }, 'Loading…'));
-  let data = await load(id);
-  if (!current()) return;
+// Back to sign-in when the session has ended (as the router does for a failed render).
+function signedOut(err) {
+  if (!(err instanceof ApiError) || err.status !== 401) return false;
+  sessionStorage.setItem('cleave.after', location.hash);
+  location.hash = '#/signin?expired=1';
+  return true;
+}
 
-  const head = el('div', { id: 'device-head' });
-  // Persistent across repaints, so the focus can rest here after an action (the buttons are rebuilt).
-  const status = el('p', { id: 'action-status', role: 'status', class: 'muted', tabindex: '-1' });
-  const reason = el('input', { type: 'text', id: 'action-reason', maxlength: '400', placeholder: 'optional, kept with the command' });
-  const actions = el('div', { id: 'actions', class: 'actions', role: 'group', 'aria-label': 'Actions' });
-  const body = el('div', { id: 'device-body' });
-  const cmdBox = el('div', { id: 'timeline' });
-  let polls = 0;
-  let polling = false;
+// One shown device: its data, the parts rebuilt on each paint, and the polling loop.
+class DeviceScreen {
+  constructor(id, data, current) {
+    this.id = id;
+    this.path = '/api/v1/devices/' + encodeURIComponent(id);
+    this.data = data;
+    this.current = current;
+    this.polls = 0;
+    this.settle = 0;
+    this.polling = false;
+    this.head = el('div', { id: 'device-head' });
+    // Kept across repaints, so the focus can rest here after an action (buttons are rebuilt).
+    this.status = el('p', { id: 'action-status', role: 'status', class: 'muted', tabindex: '-1' });
+    this.reason = el('input', { type: 'text', id: 'action-reason', maxlength: '400', placeholder: 'optional, kept with the command' });
+    this.actions = el('div', { id: 'actions', class: 'actions', role: 'group', 'aria-label': 'Actions' });
+    this.body = el('div', { id: 'device-body' });
+    this.cmdBox = el('div', { id: 'timeline' });
+  }
 
-  const act = async (type) => {
-    const d = data.d;
-    if ((type === 'wipe' || type === 'retire') && !(await confirmDestructive(type, d))) {
+  say(cls, text) {
+    this.status.className = cls;
+    this.status.textContent = text;
+  }
+
+  oops(err) {
+    if (!signedOut(err)) this.say('error', err.message);
+  }
+
+  async act(type) {
+    if ((type === 'wipe' || type === 'retire') && !(await confirmDestructive(type, this.data.d))) {
       document.getElementById('action-' + type)?.focus();
       return;
     }
-    status.className = 'muted';
-    status.textContent = 'Sending ' + type + '…';
+    this.say('muted', 'Sending ' + type + '…');
     try {
       const body = { type };
-      if (reason.value.trim()) body.reason = reason.value.trim();
-      const c = await api(path + '/commands', { method: 'POST', body,
+      if (this.reason.value.trim()) body.reason = this.reason.value.trim();
+      const c = await api(this.path + '/commands', { method: 'POST', body,
         headers: { 'Idempotency-Key': crypto.randomUUID() } });
-      reason.value = '';
-      status.className = 'ok';
-      status.textContent = title(type) + ' requested (' + c.id + ').';
+      this.reason.value = '';
+      this.say('ok', title(type) + ' requested (' + c.id + ').');
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) throw err;
-      status.className = 'error';
-      status.textContent = err instanceof ApiError && err.status === 403
-        ? 'Your role may not ' + type + ' devices.' : title(type) + ' failed: ' + err.message;
+      if (signedOut(err)) return;
+      this.say('error', err instanceof ApiError && err.status === 403
+        ? 'Your role may not ' + type + ' devices.' : title(type) + ' failed: ' + err.message);
     }
-    polls = 0;
-    status.focus();
-    await refresh();
-    poll();
-  };
+    this.polls = 0;
+    this.status.focus();
+    await this.refresh();
+    this.poll();
+  }
 
-  const oops = (e) => {
-    status.className = 'error';
-    status.textContent = e.message;
-  };
-  const cancel = async (c) => {
+  async cancel(c) {
     try {
       await api('/api/v1/commands/' + encodeURIComponent(c.id) + '/cancel', { method: 'POST' });
-      status.className = 'ok';
-      status.textContent = title(c.type) + ' canceled (' + c.id + ').';
+      this.say('ok', title(c.type) + ' canceled (' + c.id + ').');
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) throw err;
-      status.className = 'error';
-      status.textContent = err instanceof ApiError && err.status === 409
-        ? 'Too late to cancel: the device already has the ' + c.type + '.' : 'Cancel failed: ' + err.message;
+      if (signedOut(err)) return;
+      this.say('error', err instanceof ApiError && err.status === 409
+        ? 'Too late to cancel: the device already has the ' + c.type + '.' : 'Cancel failed: ' + err.message);
     }
-    status.focus();
-    await refresh();
-  };
+    this.status.focus();
+    await this.refresh();
+  }
 
-  const paint = () => {
-    const { d, cmds, truncated } = data;
+  paint() {
+    const { d, cmds, truncated } = this.data;
     const focused = document.activeElement && document.activeElement.id;
     const want = offered(d, cmds);
-    head.replaceChildren(...[badge(badgeOf(d, cmds)), pendingNote(cmds, (c) => cancel(c).catch(oops))].filter(Boolean));
-    actions.replaceChildren(...want.map((a) => el('button', {
+    this.head.replaceChildren(...[badge(badgeOf(d, cmds)),
+      pendingNote(cmds, (c) => this.cancel(c).catch((e) => this.oops(e)))].filter(Boolean));
+    this.actions.replaceChildren(...want.map((a) => el('button', {
       type: 'button', id: 'action-' + a, class: a === 'wipe' || a === 'retire' ? 'danger' : 'plain',
-      onclick: () => act(a).catch(oops),
+      onclick: () => this.act(a).catch((e) => this.oops(e)),
     }, title(a))));
-    if (!want.length) actions.append(el('span', { class: 'muted' }, 'No actions available.'));
-    body.replaceChildren(fields(d));
-    cmdBox.replaceChildren(...timeline(cmds, truncated).filter(Boolean));
+    if (!want.length) this.actions.append(el('span', { class: 'muted' }, 'No actions available.'));
+    this.body.replaceChildren(fields(d));
+    this.cmdBox.replaceChildren(...timeline(cmds, truncated).filter(Boolean));
     if (focused && document.activeElement !== document.getElementById(focused))
       document.getElementById(focused)?.focus();
-  };
+  }
 
-  const refresh = async () => {
-    const next = await load(id);
-    if (!current()) return;
-    data = next;
-    paint();
-  };
+  async refresh() {
+    const next = await load(this.id);
+    if (!this.current()) return;
+    this.data = next;
+    this.paint();
+  }
 
   // Worth another look: a command is open, or the proven state has not yet caught up with the
-  // desired one (the receipt and the next attestation arrive a moment apart; SETTLE rounds).
-  let settle = 0;
-  const unsettled = () => {
-    if (data.cmds.some(isOpen)) {
-      settle = 0;
+  // desired one (the receipt and the next attestation arrive a moment apart: SETTLE rounds).
+  unsettled() {
+    if (this.data.cmds.some(isOpen)) {
+      this.settle = 0;
       return true;
     }
-    const cs = data.d.corporate_state || {};
-    return cs.desired !== cs.reported && settle++ < SETTLE;
-  };
+    const cs = this.data.d.corporate_state || {};
+    return cs.desired !== cs.reported && this.settle++ < SETTLE;
+  }
+
   // One loop at a time; it ends when nothing is unsettled, after POLL_MAX rounds, or when the
   // router has moved on (current() is false).
-  const poll = () => {
-    if (polling) return;
-    polling = true;
+  poll() {
+    if (this.polling) return;
+    this.polling = true;
     const tick = async () => {
-      if (!current() || polls >= POLL_MAX || !unsettled()) {
-        polling = false;
+      if (!this.current() || this.polls >= POLL_MAX || !this.unsettled()) {
+        this.polling = false;
         return;
       }
-      polls++;
+      this.polls++;
       try {
-        await refresh();
+        await this.refresh();
       } catch (err) {
-        if (!current()) return;
-        if (err instanceof ApiError && err.status === 401) {
-          polling = false;
-          sessionStorage.setItem('cleave.after', location.hash);
-          location.hash = '#/signin?expired=1';
+        if (!this.current() || signedOut(err)) {
+          this.polling = false;
           return;
         }
-        status.className = 'error';
-        status.textContent = 'Could not refresh: ' + err.message;
+        this.say('error', 'Could not refresh: ' + err.message);
       }
       setTimeout(tick, POLL_MS);
     };
     setTimeout(tick, POLL_MS);
-  };
+  }
 
-  const canAct = ['lock', 'unlock', 'refresh', 'rekey', 'wipe', 'retire'].some((a) => can(a));
-  show(...[
-    el('p', {}, el('a', { href: '#/devices' }, '← All devices')),
-    el('h1', {}, 'Device ', el('span', { class: 'mono', id: 'device-id' }, data.d.id)),
-    head,
-    canAct ? el('section', { class: 'action-bar', 'aria-labelledby': 'actions-title' },
-      el('h2', { id: 'actions-title' }, 'Actions'),
-      el('p', { class: 'reason' }, el('label', { for: 'action-reason' }, 'Reason '), reason),
-      actions, status) : null,
-    el('h2', {}, 'Device'), body,
-    el('h2', {}, 'Commands'), cmdBox].filter(Boolean));
-  paint();
-  poll();
+  show() {
+    const canAct = ['lock', 'unlock', 'refresh', 'rekey', 'wipe', 'retire'].some((a) => can(a));
+    show(...[
+      el('p', {}, el('a', { href: '#/devices' }, '← All devices')),
+      el('h1', {}, 'Device ', el('span', { class: 'mono', id: 'device-id' }, this.data.d.id)),
+      this.head,
+      canAct ? el('section', { class: 'action-bar', 'aria-labelledby': 'actions-title' },
+        el('h2', { id: 'actions-title' }, 'Actions'),
+        el('p', { class: 'reason' }, el('label', { for: 'action-reason' }, 'Reason '), this.reason),
+        this.actions,
+        can('wipe') ? null : el('p', { class: 'muted', id: 'role-note' }, 'Wipe, retire and rekey need the admin role.'),
+        this.status) : null,
+      el('h2', {}, 'Device'), this.body,
+      el('h2', {}, 'Commands'), this.cmdBox].filter(Boolean));
+    this.paint();
+    this.poll();
+  }
+}
+
+export async function render(params, m, current) {
+  const id = decodeURIComponent(m[1]);
+  show(el('h1', {}, 'Device'), el('p', { class: 'muted' }, 'Loading…'));
+  const data = await load(id);
+  if (current()) new DeviceScreen(id, data, current).show();
 }
