@@ -7,7 +7,8 @@
 // field, downloads of the receipt, ticket and key, and the page's openssl commands run on them
 // (and fail on a tampered receipt). Mode "keyboard": the same wipe with Tab, Enter and typing.
 // Mode "unverified": a simulated device's lock receipt that leaves out a required check; the
-// badge and the receipt view must say it is not verified and why (AGENT_PID is unused: 0).
+// badge and the receipt view must say it is not verified and why; a queued wipe is canceled; the
+// retire dialog; then the second account is an auditor's (AGENT_PID is unused: 0).
 // Usage: node wipe.test.mjs full|keyboard|unverified URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID AGENT_PID
 //        [HELPDESK_EMAIL HELPDESK_PASSWORD]
 // Exit: 0 when every check passed, 1 on a failure, 77 when the browser cannot run here.
@@ -266,6 +267,27 @@ async function unverified() {
   `the badge is back on the lock in effect and mentions the canceled wipe (${after})`);
   await shot('u4-detail-canceled.png');
   check((await page.locator('#commands tbody tr[data-status=canceled]').count()) === 1, 'the timeline shows the canceled wipe');
+
+  // Retire asks the same way and says the device leaves management; Esc declines.
+  await page.click('#action-retire');
+  await page.waitForSelector('dialog#confirm[open]');
+  const rt = await page.locator('dialog#confirm').textContent();
+  check(rt.includes('leaves management') && rt.includes('personal half is untouched') && rt.includes(owner),
+    'the retire dialog says what retiring does and whose phone it is');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('dialog#confirm', { state: 'detached' });
+  check(await page.locator('#commands tbody tr[data-id]').evaluateAll((rs) => !rs.some((r) => r.textContent.includes('retire'))),
+    'Esc sends nothing');
+  await signOut();
+
+  // An auditor reads everything and may order nothing.
+  await signIn(page, url, hdEmail, hdPassword);
+  await page.goto(devUrl);
+  await page.waitForSelector('#corp-badge');
+  check(await page.locator('#actions, .action-bar, #cancel-pending').count() === 0, 'an auditor is offered no action');
+  await page.click('#badge-receipt');
+  await page.waitForSelector('#receipt-fields');
+  check(await page.locator('#dl-receipt').count() === 1, 'an auditor can open the receipt and its downloads');
 }
 
 try {

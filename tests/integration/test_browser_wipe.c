@@ -7,7 +7,9 @@
  * view and the openssl steps it prints, run on its downloads. Without a browser the wipe is
  * queued through the API instead. Either way the case then checks the receipt routes the view
  * uses against the command's own bytes. wipe_keyboard_only wipes a fresh device with Tab, Enter
- * and typing alone. Screenshots: $CLEAVE_TEST_OUT/screenshots/wipe{,-keyboard}/.
+ * and typing alone. unverified_receipt: a simulated device's lock receipt without KEYS_ZEROED
+ * is shown as not verified and why, a queued wipe is canceled, the retire dialog declined with
+ * Esc, and an auditor reads the receipt but is offered no action. Screenshots: $CLEAVE_TEST_OUT/screenshots/wipe{,-keyboard,-unverified}/.
  */
 #include <limits.h>
 #include <signal.h>
@@ -26,6 +28,7 @@
 #define CMD_MS          20000
 #define ADMIN_EMAIL     "ops@example.com"
 #define HELPDESK_EMAIL  "desk@example.com"
+#define AUDITOR_EMAIL   "audit@example.com"
 #define PASSWORD        "correct horse battery staple"
 /* An owner that runs script if the console ever treats API text as HTML. */
 #define HOSTILE_OWNER "<img/src/onerror=alert(1)>@evil.example"
@@ -306,8 +309,9 @@ test_unverified_receipt(void)
 	CHECK(srv_init(&s, "bwipe-unverified") == 0 && srv_start(&s, NULL) == 0, "server");
 	admin = client_new(&s, s.admin);
 	anon = client_new(&s, NULL);
-	CHECK(admin && anon && browser_admin(admin, ADMIN_EMAIL, "admin", PASSWORD) == 0,
-	      "console account");
+	CHECK(admin && anon && browser_admin(admin, ADMIN_EMAIL, "admin", PASSWORD) == 0 &&
+		      browser_admin(admin, AUDITOR_EMAIL, "auditor", PASSWORD) == 0,
+	      "console accounts");
 	CHECK(dev_init(&d) == 0 && admin_etoken(admin, HOSTILE_OWNER, 1, tok, sizeof(tok)) == 0 &&
 		      dev_enroll(&d, anon, tok, &x) == 0 && x.status == 201,
 	      "enroll the simulated device");
@@ -315,8 +319,9 @@ test_unverified_receipt(void)
 	CHECK(lock_unverified(&s, admin, &d) == 0, "the short receipt must be kept, unverified");
 	CHECK(browser_outdir("wipe-unverified", outdir, sizeof(outdir)) == 0, "outdir");
 	{
-		const char *const args[] = {"unverified",  s.url, ADMIN_EMAIL, PASSWORD, outdir,
-					    HOSTILE_OWNER, d.id,  "0",         NULL};
+		const char *const args[] = {"unverified",  s.url,         ADMIN_EMAIL, PASSWORD,
+					    outdir,        HOSTILE_OWNER, d.id,        "0",
+					    AUDITOR_EMAIL, PASSWORD,      NULL};
 
 		rc = browser_run("wipe.test.mjs", outdir, BROWSER_SECONDS, args);
 	}
