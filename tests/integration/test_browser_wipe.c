@@ -9,7 +9,8 @@
  * uses against the command's own bytes. wipe_keyboard_only wipes a fresh device with Tab, Enter
  * and typing alone. unverified_receipt: a simulated device's lock receipt without KEYS_ZEROED
  * is shown as not verified and why, a queued wipe is canceled, the retire dialog declined with
- * Esc, and an auditor reads the receipt but is offered no action. Screenshots: $CLEAVE_TEST_OUT/screenshots/wipe{,-keyboard,-unverified}/.
+ * Esc, and an auditor reads the receipt but is offered no action.
+ * Screenshots: $CLEAVE_TEST_OUT/screenshots/wipe{,-keyboard,-unverified}/.
  */
 #include <limits.h>
 #include <signal.h>
