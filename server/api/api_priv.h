@@ -111,6 +111,11 @@ void h_commands_create(struct call *c);
 void h_commands_of_device(struct call *c);
 void h_command_get(struct call *c);
 void h_command_cancel(struct call *c);
+/* receipt.c: a command's receipt and ticket decoded, and the raw bytes for openssl */
+void h_command_receipt(struct call *c);
+void h_command_receipt_bin(struct call *c);
+void h_command_ticket_bin(struct call *c);
+void h_device_hv_key_pem(struct call *c);
 void h_policies_list(struct call *c);
 void h_policy_get(struct call *c);
 void h_policy_put(struct call *c);
