@@ -100,7 +100,10 @@ async function route() {
     nav.hidden = !me;
     document.getElementById('who').textContent = me ? me.name + ' (' + me.role + ')' : '';
     for (const a of nav.querySelectorAll('a[href^="#/"]')) {
-      const here = ('#' + path).startsWith(a.getAttribute('href'));
+      // A receipt belongs to its device's story, not to the command queue.
+      const section = /^\/commands\/[^/]+\/receipt$/.test(path) ? '/devices' : path;
+      const href = a.getAttribute('href').slice(1);
+      const here = section === href || section.startsWith(href + '/');
       if (here) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
     }
