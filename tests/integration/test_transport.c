@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -425,6 +426,69 @@ test_check_config_transport(void)
 	srv_cleanup(&s);
 }
 
+/* 1 when the file at path contains text (read up to 256 KiB). */
+static int
+file_has(const char *path, const char *text)
+{
+	static char buf[256 * 1024];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return strstr(buf, text) != NULL;
+}
+
+/*
+ * Each connection holds a descriptor, so the server raises its open-file soft limit to the
+ * hard limit, sizes its connection limit from it and says so at start. The server here starts
+ * with a soft limit of 256 (inherited from this process); max_connections above what fits is
+ * cut to what fits, with a warning.
+ */
+static void
+test_fd_limit_raised_and_logged(void)
+{
+	struct rlimit saved, low;
+	struct srv s;
+	char want[160], conf[PATH_MAX + 16];
+	FILE *f;
+
+	CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0, "getrlimit");
+	if (saved.rlim_max <= 1024)
+		SKIP("the hard open-file limit here is %llu: nothing to raise",
+		     (unsigned long long)saved.rlim_max);
+	low = saved;
+	low.rlim_cur = 256;
+	CHECK(srv_init(&s, "fdlimit") == 0, "srv_init");
+	snprintf(conf, sizeof(conf), "%s.conf", s.dir);
+	f = fopen(conf, "w");
+	CHECK(f != NULL, "cannot write %s", conf);
+	fprintf(f, "max_connections = 1000000\n");
+	fclose(f);
+	t_remove_after_case(conf);
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit");
+	{
+		const char *const too_many[] = {"--config", conf, NULL};
+		int r = srv_start(&s, too_many);
+
+		setrlimit(RLIMIT_NOFILE, &saved);
+		CHECK(r == 0, "server did not start");
+	}
+	if (saved.rlim_max == RLIM_INFINITY || saved.rlim_max >= 1000064)
+		snprintf(want, sizeof(want), "was 256), hard limit");
+	else
+		snprintf(want, sizeof(want), "(was 256), hard limit %llu; up to %llu connections",
+			 (unsigned long long)saved.rlim_max,
+			 (unsigned long long)saved.rlim_max - 64);
+	CHECK(file_has(s.log, want), "the start log lacks \"%s\"", want);
+	CHECK(file_has(s.log, "max_connections = 1000000 does not fit"),
+	      "no warning that max_connections does not fit");
+	srv_cleanup(&s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -435,6 +499,7 @@ main(int argc, char **argv)
 		{"parked_poll_outlives_deadline", test_parked_poll_outlives_deadline},
 		{"command_line", test_command_line},
 		{"check_config_transport", test_check_config_transport},
+		{"fd_limit_raised_and_logged", test_fd_limit_raised_and_logged},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
