@@ -20,7 +20,8 @@ static const char *
 state_sentence(const struct device *d)
 {
 	if (strcmp(d->status, "retired") == 0)
-		return "Retired: this phone has left the company and its corporate half was erased.";
+		return "Retired: this phone has left the company and its corporate half was "
+		       "erased.";
 	if (strcmp(d->reported_state, "locked") == 0)
 		return "Locked: your work apps are stopped until your company unlocks them.";
 	if (strcmp(d->reported_state, "wiped") == 0)
@@ -45,11 +46,10 @@ facts(struct html *h, const struct device *d)
 
 	html_fmt(h, "<p class=\"state state-%s\" id=\"device-state\">",
 		 strcmp(d->status, "retired") == 0 ? "retired"
-		 : d->reported_state[0]            ? (strcmp(d->reported_state, "locked") == 0 ? "locked"
-						      : strcmp(d->reported_state, "wiped") == 0
-							      ? "wiped"
-							      : "active")
-						   : "active");
+		 : d->reported_state[0] ? (strcmp(d->reported_state, "locked") == 0  ? "locked"
+					   : strcmp(d->reported_state, "wiped") == 0 ? "wiped"
+										     : "active")
+					: "active");
 	html_text(h, state_sentence(d));
 	html_raw(h, "</p><dl class=\"facts\">");
 	row(h, "Owner", d->owner);
@@ -79,6 +79,14 @@ asker(const struct device *d, const struct command *c)
 	return "your IT team";
 }
 
+/* Whether the command is still on its way (no outcome yet). */
+static int
+is_open(const struct command *c)
+{
+	return strcmp(c->status, "queued") == 0 || strcmp(c->status, "delivered") == 0 ||
+	       strcmp(c->status, "acknowledged") == 0;
+}
+
 static void
 receipt_cell(struct html *h, const struct command *c)
 {
@@ -87,8 +95,13 @@ receipt_cell(struct html *h, const struct command *c)
 	} else if (c->receipt_len > 0) {
 		html_raw(h, "<td class=\"bad\">not verified: ");
 		html_text(h, c->verify_note);
-	} else {
+	} else if (is_open(c)) {
 		html_raw(h, "<td class=\"muted\">none yet");
+	} else {
+		/* A policy only hands the hypervisor its settings: it signs no receipt for that. */
+		html_raw(h, strcmp(c->type, "policy") == 0
+				    ? "<td class=\"muted\">none (settings only)"
+				    : "<td class=\"muted\">none");
 	}
 	html_raw(h, "</td>");
 }
@@ -107,9 +120,10 @@ commands(struct html *h, const struct device *d, const struct command *v, size_t
 		    "<th>Asked by</th><th>Status</th><th>Receipt</th></tr></thead><tbody>");
 	for (size_t i = n; i-- > 0 && n - i <= PORTAL_COMMANDS;) {
 		portal_time(v[i].created_at, t, sizeof(t));
-		html_fmt(h, "<tr data-type=\"%s\"><td>", strcmp(v[i].type, "retire") == 0 ? "retire"
-							   : strcmp(v[i].type, "wipe") == 0 ? "wipe"
-											    : "other");
+		html_fmt(h, "<tr data-type=\"%s\"><td>",
+			 strcmp(v[i].type, "retire") == 0 ? "retire"
+			 : strcmp(v[i].type, "wipe") == 0 ? "wipe"
+							  : "other");
 		html_text(h, t);
 		html_raw(h, "</td><td>");
 		html_text(h, v[i].type);
@@ -130,9 +144,7 @@ static int
 open_retire(const struct command *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].type, "retire") == 0 &&
-		    (strcmp(v[i].status, "queued") == 0 || strcmp(v[i].status, "delivered") == 0 ||
-		     strcmp(v[i].status, "acknowledged") == 0))
+		if (strcmp(v[i].type, "retire") == 0 && is_open(&v[i]))
 			return 1;
 	return 0;
 }
@@ -147,9 +159,10 @@ leave(struct html *h, const char *link, const struct device *d, const struct com
 		return;
 	}
 	if (open_retire(v, n)) {
-		html_raw(h, "<p id=\"leaving\">Leaving is on its way: the next time your phone "
-			    "reaches the server, its hypervisor erases the corporate half and signs "
-			    "a receipt, which appears above.</p></section>");
+		html_raw(h,
+			 "<p id=\"leaving\">Leaving is on its way: the next time your phone "
+			 "reaches the server, its hypervisor erases the corporate half and signs "
+			 "a receipt, which appears above.</p></section>");
 		return;
 	}
 	html_raw(h, "<p>Leaving erases the corporate half of this phone: your work apps and their "
@@ -180,8 +193,8 @@ device_page(struct call *c, const char *link, const char *problem)
 						       : SVC_PORTAL_UNKNOWN;
 
 	portal_head(&h, "Your phone in Cleave");
-	if (st == SVC_PORTAL_OK && (v == NULL || svc_portal_commands(c->a->svc, d.id, v,
-								     STORE_LIST_MAX, &n) != 0))
+	if (st == SVC_PORTAL_OK &&
+	    (v == NULL || svc_portal_commands(c->a->svc, d.id, v, STORE_LIST_MAX, &n) != 0))
 		st = -1;
 	if (st == SVC_PORTAL_OK) {
 		facts(&h, &d);
@@ -199,10 +212,11 @@ device_page(struct call *c, const char *link, const char *problem)
 		html_raw(&h, "</p>");
 	}
 	free(v);
-	portal_reply(c, &h, st == SVC_PORTAL_OK	       ? (problem ? 422 : 200)
-			    : st == SVC_PORTAL_UNKNOWN ? 404
-			    : st == SVC_PORTAL_EXPIRED ? 410
-						       : 503);
+	portal_reply(c, &h,
+		     st == SVC_PORTAL_OK        ? (problem ? 422 : 200)
+		     : st == SVC_PORTAL_UNKNOWN ? 404
+		     : st == SVC_PORTAL_EXPIRED ? 410
+						: 503);
 }
 
 void
@@ -211,13 +225,21 @@ h_portal_device(struct call *c)
 	device_page(c, c->param[0], NULL);
 }
 
-/* A form posted from another origin is refused when the browser says where it came from. */
+/*
+ * A form posted from another site is refused when the browser says so: Sec-Fetch-Site, or else
+ * an Origin other than ours. (Our pages send no Referer, so a browser's Origin for our own
+ * form may be "null"; the link in the path stays the credential that matters.)
+ */
 static int
 same_origin(struct call *c)
 {
+	const char *site = c->rq->header(c->rq->header_ctx, "Sec-Fetch-Site");
 	const char *o = c->rq->header(c->rq->header_ctx, "Origin");
 
-	return o == NULL || strcmp(o, service_config(c->a->svc)->public_url) == 0;
+	if (site != NULL)
+		return strcmp(site, "same-origin") == 0 || strcmp(site, "none") == 0;
+	return o == NULL || strcmp(o, "null") == 0 ||
+	       strcmp(o, service_config(c->a->svc)->public_url) == 0;
 }
 
 void

@@ -94,8 +94,7 @@ duration(int64_t s, char *out, size_t cap)
 	}
 }
 
-static void __printf(3, 4)
-add(char (*list)[SVC_TERM_MAX], size_t *n, const char *fmt, ...)
+static void __printf(3, 4) add(char (*list)[SVC_TERM_MAX], size_t *n, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -115,16 +114,20 @@ policy_terms(const struct policy_content *c, struct portal_terms *t)
 
 	if (policy_lock_s(c) > 0) {
 		duration(policy_lock_s(c), d, sizeof(d));
-		add(t->can, &t->n_can, "Your corporate half locks itself after %s without reaching "
-				       "the company's server.", d);
+		add(t->can, &t->n_can,
+		    "Your corporate half locks itself after %s without reaching "
+		    "the company's server.",
+		    d);
 	} else {
 		add(t->can, &t->n_can, "%s",
 		    "Your corporate half never locks itself for being offline.");
 	}
 	if (policy_wipe_s(c) > 0) {
 		duration(policy_wipe_s(c), d, sizeof(d));
-		add(t->can, &t->n_can, "Your corporate half is erased after %s without reaching "
-				       "the company's server.", d);
+		add(t->can, &t->n_can,
+		    "Your corporate half is erased after %s without reaching "
+		    "the company's server.",
+		    d);
 	}
 	if (c->max_failed_unlocks > 0) {
 		snprintf(n, sizeof(n), "%lld", (long long)c->max_failed_unlocks);
@@ -154,8 +157,10 @@ svc_portal_terms(struct service *s, const char *owner, struct portal_terms *t)
 		add(t->see, &t->n_see, "%s", recorded[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(hv_fns); i++) {
 		if (hv_fns[i].does != NULL)
-			add(t->can, &t->n_can, "%s Each time, your phone's hypervisor signs a receipt "
-			    "you can see.", hv_fns[i].does);
+			add(t->can, &t->n_can,
+			    "%s Each time, your phone's hypervisor signs a receipt "
+			    "you can see.",
+			    hv_fns[i].does);
 		k += (size_t)snprintf(t->interface + k, sizeof(t->interface) - k, "%s%s",
 				      i > 0 ? ", " : "", hv_fns[i].name);
 		if (k >= sizeof(t->interface))

@@ -12,9 +12,10 @@
 int
 sq_portal_link_insert(struct store *st, const struct portal_link *l)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_PORTAL_LINK_INSERT,
-				  "INSERT INTO portal_links (hash, device_id, created_at, expires_at) "
-				  "VALUES (?,?,?,?)");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_PORTAL_LINK_INSERT,
+			"INSERT INTO portal_links (hash, device_id, created_at, expires_at) "
+			"VALUES (?,?,?,?)");
 
 	if (q == NULL)
 		return -EIO;
@@ -37,9 +38,10 @@ link_row(sqlite3_stmt *q, struct portal_link *l)
 int
 sq_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_PORTAL_LINK_GET,
-				  "SELECT hash, device_id, created_at, expires_at FROM portal_links "
-				  "WHERE hash = ?");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_PORTAL_LINK_GET,
+			"SELECT hash, device_id, created_at, expires_at FROM portal_links "
+			"WHERE hash = ?");
 
 	if (q == NULL)
 		return -EIO;
