@@ -210,6 +210,14 @@ check_device_page(struct e2e *e, const char *agent_out)
 			      "employee:dev_", 13) == 0,
 	      "portal.leave not audited with the employee as actor");
 	json_decref(j);
+	/* A year on, the link has expired and says so. */
+	CHECK(db_exec(e, "UPDATE portal_links SET expires_at = 1000") == 0, "expire the link");
+	anon = client_new(&e->s, NULL);
+	CHECK(anon != NULL && client_req(anon, "GET", link, NULL, NULL, &r) == 0 &&
+		      r.status == 410 && strstr(r.body, "expired") && !strstr(r.body, "rita"),
+	      "expired device link: HTTP %ld", r.status);
+	resp_free(&r);
+	client_free(anon);
 }
 
 static void
