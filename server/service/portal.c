@@ -232,13 +232,33 @@ svc_portal_open(struct service *s, const char *secret, struct device *d)
 	return r == -ENOENT ? SVC_PORTAL_UNKNOWN : r;
 }
 
+/* Pages through the device's commands (bounded) so that out ends with the newest max. */
 int
 svc_portal_commands(struct service *s, const char *device_id, struct command *out, size_t max,
 		    size_t *n)
 {
 	struct command_filter f = {.device_id = device_id, .limit = max};
+	struct command *more;
+	size_t k = 0;
+	int r = s->st->ops->command_list(s->st, &f, out, n);
 
-	return s->st->ops->command_list(s->st, &f, out, n);
+	if (r != 0 || *n < max)
+		return r;
+	more = malloc(max * sizeof(*more));
+	if (more == NULL)
+		return -ENOMEM;
+	for (int page = 0; r == 0 && page < 1000; page++) {
+		f.after = out[max - 1].rowid;
+		r = s->st->ops->command_list(s->st, &f, more, &k);
+		if (r != 0 || k == 0)
+			break;
+		memmove(out, out + k, (max - k) * sizeof(*out));
+		memcpy(out + max - k, more, k * sizeof(*out));
+		if (k < max)
+			break;
+	}
+	free(more);
+	return r;
 }
 
 int

@@ -456,7 +456,7 @@ int svc_portal_link_create(struct service *s, const char *device_id, char **url)
 enum svc_portal_state { SVC_PORTAL_OK = 0, SVC_PORTAL_UNKNOWN, SVC_PORTAL_EXPIRED };
 /* Opens a device page link: an enum svc_portal_state (d filled when OK) or a negative errno. */
 int svc_portal_open(struct service *s, const char *secret, struct device *d);
-/* The device's commands (oldest first, at most max) for its page. 0 or -errno. */
+/* The device's newest max commands, oldest of them first, for its page. 0 or -errno. */
 int svc_portal_commands(struct service *s, const char *device_id, struct command *out, size_t max,
 			size_t *n);
 /*

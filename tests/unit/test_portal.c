@@ -156,6 +156,36 @@ test_links_hashed_bound_expiring(void **state)
 	free(url);
 }
 
+/* A device with more commands than one page: its page gets the newest, oldest of them first. */
+static void
+test_newest_commands(void **state)
+{
+	struct pfx *p = *state;
+	struct command c, *out = calloc(STORE_LIST_MAX, sizeof(*out));
+	struct device d;
+	size_t n = 0, total = STORE_LIST_MAX + 37;
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "dev_portal2");
+	snprintf(d.status, sizeof(d.status), "active");
+	assert_int_equal(p->f.st->ops->device_insert(p->f.st, &d), 0);
+	for (size_t i = 1; i <= total; i++) {
+		memset(&c, 0, sizeof(c));
+		snprintf(c.id, sizeof(c.id), "cmd_%zu", i);
+		snprintf(c.device_id, sizeof(c.device_id), "%s", d.id);
+		snprintf(c.type, sizeof(c.type), "lock");
+		snprintf(c.status, sizeof(c.status), "completed");
+		snprintf(c.created_by, sizeof(c.created_by), "system");
+		c.counter = (int64_t)i;
+		assert_int_equal(p->f.st->ops->command_insert(p->f.st, &c), 0);
+	}
+	assert_int_equal(svc_portal_commands(p->svc, d.id, out, STORE_LIST_MAX, &n), 0);
+	assert_int_equal(n, STORE_LIST_MAX);
+	assert_string_equal(out[0].id, "cmd_38");
+	assert_string_equal(out[STORE_LIST_MAX - 1].id, "cmd_237");
+	free(out);
+}
+
 int
 main(void)
 {
@@ -163,6 +193,7 @@ main(void)
 		cmocka_unit_test(test_every_host_function_in_order),
 		cmocka_unit_test_setup_teardown(test_lists_follow_the_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_hashed_bound_expiring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newest_commands, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
