@@ -16,17 +16,26 @@
 /* Commands shown on the page, newest first. */
 #define PORTAL_COMMANDS 50
 
-static const char *
-state_sentence(const struct device *d)
+/* The corporate half's state as the page tells it: a CSS class and a sentence. */
+static const struct {
+	const char *cls, *sentence;
+} states[] = {
+	{"retired", "Retired: this phone has left the company and its corporate half was erased."},
+	{"locked", "Locked: your work apps are stopped until your company unlocks them."},
+	{"wiped", "Erased: the corporate half's key was destroyed."},
+	{"active", "Active: your work apps run normally."},
+};
+
+static size_t
+state_of(const struct device *d)
 {
 	if (strcmp(d->status, "retired") == 0)
-		return "Retired: this phone has left the company and its corporate half was "
-		       "erased.";
+		return 0;
 	if (strcmp(d->reported_state, "locked") == 0)
-		return "Locked: your work apps are stopped until your company unlocks them.";
+		return 1;
 	if (strcmp(d->reported_state, "wiped") == 0)
-		return "Erased: the corporate half's key was destroyed.";
-	return "Active: your work apps run normally.";
+		return 2;
+	return 3;
 }
 
 static void
@@ -44,13 +53,8 @@ facts(struct html *h, const struct device *d)
 {
 	char t[48], pol[96];
 
-	html_fmt(h, "<p class=\"state state-%s\" id=\"device-state\">",
-		 strcmp(d->status, "retired") == 0 ? "retired"
-		 : d->reported_state[0] ? (strcmp(d->reported_state, "locked") == 0  ? "locked"
-					   : strcmp(d->reported_state, "wiped") == 0 ? "wiped"
-										     : "active")
-					: "active");
-	html_text(h, state_sentence(d));
+	html_fmt(h, "<p class=\"state state-%s\" id=\"device-state\">", states[state_of(d)].cls);
+	html_text(h, states[state_of(d)].sentence);
 	html_raw(h, "</p><dl class=\"facts\">");
 	row(h, "Owner", d->owner);
 	row(h, "Device", d->id);
@@ -120,10 +124,9 @@ commands(struct html *h, const struct device *d, const struct command *v, size_t
 		    "<th>Asked by</th><th>Status</th><th>Receipt</th></tr></thead><tbody>");
 	for (size_t i = n; i-- > 0 && n - i <= PORTAL_COMMANDS;) {
 		portal_time(v[i].created_at, t, sizeof(t));
-		html_fmt(h, "<tr data-type=\"%s\"><td>",
-			 strcmp(v[i].type, "retire") == 0 ? "retire"
-			 : strcmp(v[i].type, "wipe") == 0 ? "wipe"
-							  : "other");
+		html_raw(h, "<tr data-type=\"");
+		html_text(h, v[i].type);
+		html_raw(h, "\"><td>");
 		html_text(h, t);
 		html_raw(h, "</td><td>");
 		html_text(h, v[i].type);
