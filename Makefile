@@ -35,6 +35,10 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 LIBS = $(PKG_LIBS) -lpthread
+# libqrencode: only cleave-server (enrollment QR codes, server/api/qr.c) and the unit tests that
+# link the server library need it.
+QR_CFLAGS = $(shell pkg-config --cflags libqrencode 2>/dev/null)
+QR_LIBS   = $(shell pkg-config --libs libqrencode 2>/dev/null)
 
 COMMON_SRC := $(wildcard common/*.c)
 CRYPTO_SRC := $(wildcard crypto/*.c)
@@ -79,7 +83,7 @@ deps:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	@$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+	@$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(QR_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 $(LIBCRYPTO): $(call obj,$(CRYPTO_SRC))
@@ -113,7 +117,7 @@ $(BUILD)/lib/%.a:
 $(SERVER_BIN): $(call obj,server/main.c) $(LIBSERVER) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(QR_LIBS) $(LIBS)
 
 $(DEVSIM_BIN): $(call obj,tools/devsim.c) $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
@@ -149,7 +153,7 @@ $(AGENT_BIN): $(call obj,agent/main.c) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCO
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(QR_LIBS) $(LIBS)
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(LIBTEST) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)

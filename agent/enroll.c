@@ -215,6 +215,11 @@ enroll_request(struct enroll_ctx *c, const char *nonce_b64, const uint8_t att[AT
 				      sizeof(err)) != 0) {
 		log_err("the server's enrollment answer is malformed: %s", err);
 		rc = AGENT_EXIT_FAIL;
+	} else if (proto_enroll_portal(r.body, r.len, c->e->server, c->id.portal_url,
+				       sizeof(c->id.portal_url)) == -EINVAL) {
+		/* Not fatal: the device is enrolled; only the employee's page link is missing. */
+		log_warn("the server's device page link is malformed; ignored");
+		c->id.portal_url[0] = '\0';
 	}
 	http_resp_fini(&r);
 	return rc;
@@ -269,6 +274,8 @@ pin(struct enroll_ctx *c)
 	       "cleave-hv now obeys only tickets signed by the server key %s\n"
 	       "start the agent with: cleave-agent --state %s run\n",
 	       c->id.device_id, c->id.owner[0] ? c->id.owner : "?", c->id.server, fp, c->e->dir);
+	if (c->id.portal_url[0])
+		printf("your page for this device (keep it private): %s\n", c->id.portal_url);
 	log_info("enrolled as %s with %s", c->id.device_id, c->id.server);
 	return AGENT_EXIT_OK;
 }

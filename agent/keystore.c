@@ -107,7 +107,7 @@ static int
 identity_parse(const char *path, const struct kv *kv, struct identity *id)
 {
 	uint64_t pinned = 0, has_ca = 0;
-	const char *pin = kv_get(kv, "pin_sha256");
+	const char *pin = kv_get(kv, "pin_sha256"), *portal = kv_get(kv, "portal_url");
 
 	memset(id, 0, sizeof(*id));
 	if (kv_get_str(kv, "server", id->server, sizeof(id->server)) != 0 ||
@@ -119,7 +119,8 @@ identity_parse(const char *path, const struct kv *kv, struct identity *id)
 	    kv_get_i64(kv, "enrolled_at", &id->enrolled_at) != 0 ||
 	    kv_get_u64(kv, "pinned", &pinned) != 0 || kv_get_u64(kv, "ca", &has_ca) != 0 ||
 	    pinned > 1 || has_ca > 1 || id->device_id[0] == '\0' ||
-	    (pin != NULL && str_copy(id->pin, sizeof(id->pin), pin) != 0)) {
+	    (pin != NULL && str_copy(id->pin, sizeof(id->pin), pin) != 0) ||
+	    (portal != NULL && str_copy(id->portal_url, sizeof(id->portal_url), portal) != 0)) {
 		log_err("%s is missing a field or has a malformed one; refusing it", path);
 		return -EBADMSG;
 	}
@@ -182,6 +183,8 @@ identity_save(const struct agent_dir *d, const struct identity *id, const struct
 	kvw_str(&w, "hv_socket", id->hv_socket);
 	kvw_i64(&w, "enrolled_at", id->enrolled_at);
 	kvw_u64(&w, "pinned", (uint64_t)id->pinned);
+	if (id->portal_url[0])
+		kvw_str(&w, "portal_url", id->portal_url);
 	r = agent_dir_file(d, "identity", p, sizeof(p));
 	return r == 0 ? kvw_commit(&w, p) : r;
 }

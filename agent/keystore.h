@@ -49,6 +49,8 @@ struct identity {
 	char hv_socket[PATH_MAX];            /* the socket used at enrollment */
 	int64_t enrolled_at;                 /* unix seconds */
 	int pinned;                          /* PIN_OWNER succeeded */
+	/* The employee's page of this device ("https://…/portal/clv_pl_…"), or "" (issue 9). */
+	char portal_url[AGENT_URL_MAX + 64];
 };
 
 /* Whether DIR holds an identity (the file exists; it may still be refused when loaded). */

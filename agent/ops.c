@@ -125,6 +125,8 @@ print_text(json_t *j)
 		printf("last problem:  %s\n",
 		       json_string_value(json_object_get(j, "last_problem")));
 	printf("policy:        %s\n", json_string_value(json_object_get(j, "policy")));
+	if (json_string_length(json_object_get(j, "portal_url")) > 0)
+		printf("your page:     %s\n", json_string_value(json_object_get(j, "portal_url")));
 	if (json_is_true(json_object_get(hv, "reachable")))
 		printf("cleave-hv:     %s at %s, key epoch %" JSON_INTEGER_FORMAT
 		       ", ticket counter %" JSON_INTEGER_FORMAT
@@ -193,6 +195,7 @@ agent_status(const char *dir, const char *hv_socket, int as_json)
 	if (j == NULL)
 		return AGENT_EXIT_FAIL;
 	json_object_set_new(j, "open_commands", json_integer(open_n));
+	json_object_set_new(j, "portal_url", json_string(id.portal_url));
 	if (as_json) {
 		char *s = json_dumps(j, JSON_INDENT(2));
 

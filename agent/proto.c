@@ -294,6 +294,27 @@ proto_enroll_parse(const char *body, size_t len, char *device_id, size_t idcap, 
 }
 
 int
+proto_enroll_portal(const char *body, size_t len, const char *server, char *out, size_t cap)
+{
+	char err[PROTO_ERR_MAX];
+	json_t *j = load_object(body, len, err, sizeof(err));
+	const char *u = j ? json_string_value(json_object_get(j, "portal_url")) : NULL;
+	size_t sl = strlen(server);
+	int r = -ENOENT;
+
+	if (u != NULL) {
+		r = -EINVAL;
+		if (strncmp(u, server, sl) == 0 && strncmp(u + sl, "/portal/", 8) == 0 &&
+		    u[sl + 8] != '\0' &&
+		    strspn(u + sl + 8, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789_-") == strlen(u + sl + 8))
+			r = str_copy(out, cap, u) == 0 ? 0 : -EINVAL;
+	}
+	json_decref(j);
+	return r;
+}
+
+int
 proto_lease_parse(const char *body, size_t len, const char *device_id, uint8_t lease[TICKET_LEN])
 {
 	static struct checkin_reply cr;

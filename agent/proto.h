@@ -82,6 +82,11 @@ int proto_nonce_parse(const char *body, size_t len, uint8_t nonce[32], char *b64
 /* The 201 enrollment answer. 0 or -EINVAL (err says which field). */
 int proto_enroll_parse(const char *body, size_t len, char *device_id, size_t idcap, char *owner,
 		       size_t ocap, uint8_t server_key[32], char *err, size_t cap);
+/*
+ * The "portal_url" of the enrollment answer into out: 0; -ENOENT when absent (an older server);
+ * -EINVAL unless it is server + "/portal/" + base64url characters.
+ */
+int proto_enroll_portal(const char *body, size_t len, const char *server, char *out, size_t cap);
 /* {"lease": b64 lease ticket, ...} for device_id -> the 256-byte ticket. 0 or -EINVAL. */
 int proto_lease_parse(const char *body, size_t len, const char *device_id,
 		      uint8_t lease[TICKET_LEN]);

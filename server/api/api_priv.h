@@ -124,6 +124,11 @@ void h_default_policy_put(struct call *c);
 void h_audit_list(struct call *c);
 void h_audit_verify(struct call *c);
 void h_enroll_page(struct call *c);
+/* The employee portal (portal.c, portal_device.c, issue 9). */
+void h_enroll_qr_svg(struct call *c);
+void h_enroll_qr_png(struct call *c);
+void h_portal_device(struct call *c);
+void h_portal_leave(struct call *c);
 /* Console sign-in (session.c, issue 9). */
 void h_setup(struct call *c);
 void h_session_create(struct call *c);

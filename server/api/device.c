@@ -9,6 +9,7 @@
 
 #include "api_priv.h"
 #include "crypto.h"
+#include "log.h"
 #include "wire.h"
 
 /* Verifies the request signature; on failure fills rs and returns -1. */
@@ -98,6 +99,7 @@ h_enroll(struct call *c)
 	struct device d;
 	struct policy p;
 	json_t *body = body_object(c), *j;
+	char *portal = NULL;
 
 	if (body == NULL)
 		return;
@@ -137,6 +139,12 @@ h_enroll(struct call *c)
 		json_object_set_new(j, "policy", policy_json(&p));
 	else
 		json_object_set_new(j, "policy", json_null());
+	/* The employee's own page of this device; the enrollment stands even without one. */
+	if (svc_portal_link_create(c->a->svc, d.id, &portal) == 0)
+		json_object_set_new(j, "portal_url", json_string(portal));
+	else
+		log_warn("device %s: no portal link could be made", d.id);
+	free(portal);
 	reply_json(c->rs, 201, j);
 out:
 	json_decref(body);

@@ -287,6 +287,13 @@ send_response(struct req *r, struct api_response *rs)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, HTTPD_HSTS);
+	/*
+	 * The API also answers pages and images (the employee portal, QR codes): the console's
+	 * CSP and, since their URLs hold secrets (enrollment tokens, device links), no Referer.
+	 */
+	MHD_add_response_header(resp, "Content-Security-Policy", WEB_CSP);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	if (r->bad_framing)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (rs->location[0] != '\0')

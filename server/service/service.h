@@ -434,6 +434,39 @@ int svc_receipts_upload(struct service *s, const struct device *dev,
 /* The employee leaves: queues (or returns the open) retire command for the device. */
 int svc_unenroll(struct service *s, const struct device *dev, struct command *out, int *created,
 		 struct svc_error *err);
+/* ---- employee portal (portal.c, issue 9) ---- */
+#define SVC_TERMS_MAX 12
+#define SVC_TERM_MAX  400
+/* What an employee is told before enrolling: three lists, generated (see portal.c). */
+struct portal_terms {
+	char never[SVC_TERMS_MAX][SVC_TERM_MAX]; /* what the company can never see */
+	char see[SVC_TERMS_MAX][SVC_TERM_MAX];   /* what it can see */
+	char can[SVC_TERMS_MAX][SVC_TERM_MAX];   /* what it can do to the corporate half */
+	size_t n_never, n_see, n_can;
+	char interface[256]; /* the hypervisor's host functions, by name, comma separated */
+	char policy[96]; /* "NAME, version N" of the policy the lists follow, or "no policy yet" */
+};
+/* The lists for a new enrollment for owner (borrowed), under the default policy. 0 or -errno. */
+int svc_portal_terms(struct service *s, const char *owner, struct portal_terms *t);
+/* The hypervisor host functions the lists cover, for tests: how many, and the i-th's id. */
+size_t svc_hv_fn_count(void);
+uint32_t svc_hv_fn_id(size_t i);
+/* Makes a device page link ("…/portal/clv_pl_…", *url owned by the caller) for device_id. */
+int svc_portal_link_create(struct service *s, const char *device_id, char **url);
+enum svc_portal_state { SVC_PORTAL_OK = 0, SVC_PORTAL_UNKNOWN, SVC_PORTAL_EXPIRED };
+/* Opens a device page link: an enum svc_portal_state (d filled when OK) or a negative errno. */
+int svc_portal_open(struct service *s, const char *secret, struct device *d);
+/* The device's newest max commands, oldest of them first, for its page. 0 or -errno. */
+int svc_portal_commands(struct service *s, const char *device_id, struct command *out, size_t max,
+			size_t *n);
+/*
+ * "Leave the company" from the device page: queues (or returns the open) retire command of the
+ * link's device, audited as portal.leave by "employee:DEVICE". Unknown or expired links are
+ * refused (404) and counted against client.
+ */
+int svc_portal_leave(struct service *s, const char *secret, const char *client, struct command *out,
+		     int *created, struct svc_error *err);
+
 /* Counters for /metrics. */
 struct svc_stats {
 	uint64_t checkins;

@@ -187,6 +187,14 @@ struct admin_session {
 	int64_t last_seen_at;
 };
 
+/* A device page link of the employee portal (issue 9); only the SHA-256 of its secret. */
+struct portal_link {
+	uint8_t hash[32];
+	char device_id[STORE_ID_MAX];
+	int64_t created_at;
+	int64_t expires_at;
+};
+
 struct store;
 
 /* Callbacks used by iterators; returning non-zero stops the walk and is passed back. */
@@ -343,6 +351,11 @@ struct store_ops {
 	int (*admin_login_result)(struct store *st, const char *id, int ok, int64_t now);
 	/* Records that a TOTP code of step was used; -ENOENT unless step is newer than the last. */
 	int (*admin_totp_used)(struct store *st, const char *id, int64_t step);
+
+	/* ---- employee portal links (store_sqlite_portal.c) ---- */
+	int (*portal_link_insert)(struct store *st, const struct portal_link *l);
+	/* The link with this hash, expired or not (the service decides); -ENOENT when none. */
+	int (*portal_link_get)(struct store *st, const uint8_t hash[32], struct portal_link *out);
 };
 
 struct store {

@@ -767,6 +767,8 @@ static const struct store_ops sqlite_ops = {
 	.admin_set_totp = sq_admin_set_totp,
 	.admin_login_result = sq_admin_login_result,
 	.admin_totp_used = sq_admin_totp_used,
+	.portal_link_insert = sq_portal_link_insert,
+	.portal_link_get = sq_portal_link_get,
 };
 
 int

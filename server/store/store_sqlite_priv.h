@@ -69,6 +69,8 @@ enum {
 	SQ_ADMIN_SET_TOTP,
 	SQ_ADMIN_LOGIN_RESULT,
 	SQ_ADMIN_TOTP_USED,
+	SQ_PORTAL_LINK_INSERT,
+	SQ_PORTAL_LINK_GET,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -125,5 +127,7 @@ int sq_session_delete_admin(struct store *st, const char *admin_id);
 int sq_admin_set_totp(struct store *st, const char *id, const uint8_t secret[20]);
 int sq_admin_login_result(struct store *st, const char *id, int ok, int64_t now);
 int sq_admin_totp_used(struct store *st, const char *id, int64_t step);
+int sq_portal_link_insert(struct store *st, const struct portal_link *l);
+int sq_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out);
 
 #endif

@@ -1,8 +1,11 @@
 /*
  * The enrollment page (GET /enroll?token=…) against the real server, cleave-hv and cleave-agent:
- * the command it prints for a fresh token enrolls a device when pasted into a shell as it is
- * (a self-signed certificate included), and a token that is unknown, revoked, expired or used up
- * gets a page saying which instead of a command. Nothing from the query is echoed.
+ * it shows the three lists (never / can see / can do) generated from the default policy, the
+ * link's QR code (SVG and PNG, only for a usable token), and the command it prints for a fresh
+ * token enrolls a device when pasted into a shell as it is (a self-signed certificate
+ * included); the agent then prints the device's own page (GET /portal/…), which "leave the
+ * company" turns into a retire. A token or device link that is unknown, revoked, expired or
+ * used up gets a page saying which instead. Nothing from the query is echoed.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -110,6 +113,113 @@ new_token(struct e2e *e, char *tok, char *id)
 	return ok ? 0 : -1;
 }
 
+/* The three lists, each with at least one item. */
+static int
+lists_shown(const char *html)
+{
+	static const char *const ids[] = {"list-never", "list-see", "list-can"};
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *p = strstr(html, ids[i]);
+
+		if (p == NULL || strstr(p, "<li>") == NULL)
+			return 0;
+	}
+	return strstr(html, "Your location.") != NULL &&
+	       strstr(html, "Owner: the name this enrollment link was made for "
+			    "(rita@example.com).") != NULL;
+}
+
+/* The QR code routes: SVG and PNG for a usable token; zbarimg, when present, reads the PNG. */
+static void
+check_qr(struct e2e *e, const char *tok)
+{
+	struct client *anon = client_new(&e->s, NULL);
+	char path[256], file[PATH_MAX + 16], cmd[PATH_MAX + 64], got[512] = "", want[512];
+	struct resp r;
+	FILE *f;
+	size_t n;
+
+	CHECK(anon != NULL, "client");
+	snprintf(path, sizeof(path), "/enroll/qr.svg?token=%s", tok);
+	CHECK(client_req(anon, "GET", path, NULL, NULL, &r) == 0 && r.status == 200 &&
+		      strncmp(r.body, "<svg xmlns=", 11) == 0,
+	      "qr.svg: HTTP %ld", r.status);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/enroll/qr.png?token=%s", tok);
+	CHECK(client_req(anon, "GET", path, NULL, NULL, &r) == 0 && r.status == 200 &&
+		      r.len > 100 && memcmp(r.body, "\x89PNG", 4) == 0,
+	      "qr.png: HTTP %ld", r.status);
+	snprintf(file, sizeof(file), "%s/../qr.png", e->s.dir);
+	CHECK(file_write_atomic(file, r.body, r.len, 0600) == 0, "write qr.png");
+	resp_free(&r);
+	client_free(anon);
+	if (system("command -v zbarimg >/dev/null 2>&1") != 0)
+		return;
+	snprintf(cmd, sizeof(cmd), "zbarimg --quiet --raw '%s' 2>/dev/null", file);
+	f = popen(cmd, "r");
+	CHECK(f != NULL, "zbarimg");
+	n = fread(got, 1, sizeof(got) - 1, f);
+	pclose(f);
+	got[n] = '\0';
+	got[strcspn(got, "\n")] = '\0';
+	snprintf(want, sizeof(want), "%s/enroll?token=%s", e->s.url, tok);
+	CHECK(strcmp(got, want) == 0, "the QR code reads \"%s\", not \"%s\"", got, want);
+}
+
+/*
+ * The device page the agent printed after enrolling: the state, the policy command as the
+ * first thing done, and "leave the company" that needs the typed word, then queues a retire
+ * by the device, audited as portal.leave.
+ */
+static void
+check_device_page(struct e2e *e, const char *agent_out)
+{
+	struct client *anon = client_new(&e->s, NULL);
+	const char *p = strstr(agent_out, "your page for this device (keep it private): ");
+	const char *form_hdr[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+	char link[256], path[300];
+	struct resp r;
+	json_t *j;
+
+	CHECK(anon != NULL && p != NULL, "the agent printed no device page: %s", agent_out);
+	p = strstr(p, "/portal/");
+	CHECK(p != NULL && sscanf(p, "%255s", link) == 1, "no link");
+	CHECK(client_req(anon, "GET", link, NULL, NULL, &r) == 0 && r.status == 200,
+	      "device page: HTTP %ld", r.status);
+	CHECK(strstr(r.body, "rita@example.com") && strstr(r.body, "id=\"device-state\"") &&
+		      strstr(r.body, "<td>policy</td>") && strstr(r.body, "name=\"confirm\""),
+	      "device page: %s", r.body);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "%s/leave", link);
+	CHECK(client_req(anon, "POST", path, "confirm=no", form_hdr, &r) == 0 && r.status == 422,
+	      "leave without the word: HTTP %ld", r.status);
+	resp_free(&r);
+	CHECK(client_req(anon, "POST", path, "confirm=leave", form_hdr, &r) == 0 &&
+		      r.status == 303 && strcmp(r.location, link) == 0,
+	      "leave: HTTP %ld to %s", r.status, r.location);
+	resp_free(&r);
+	CHECK(client_req(anon, "GET", link, NULL, NULL, &r) == 0 && r.status == 200 &&
+		      strstr(r.body, "id=\"leaving\"") && strstr(r.body, "<td>retire</td>"),
+	      "after leaving: %s", r.body);
+	resp_free(&r);
+	client_free(anon);
+	j = e2e_get(e, "/api/v1/audit?action=portal.leave");
+	CHECK(j != NULL && json_array_size(json_object_get(j, "items")) == 1 &&
+		      strncmp(e2e_str(json_array_get(json_object_get(j, "items"), 0), "actor"),
+			      "employee:dev_", 13) == 0,
+	      "portal.leave not audited with the employee as actor");
+	json_decref(j);
+	/* A year on, the link has expired and says so. */
+	CHECK(db_exec(e, "UPDATE portal_links SET expires_at = 1000") == 0, "expire the link");
+	anon = client_new(&e->s, NULL);
+	CHECK(anon != NULL && client_req(anon, "GET", link, NULL, NULL, &r) == 0 &&
+		      r.status == 410 && strstr(r.body, "expired") && !strstr(r.body, "rita"),
+	      "expired device link: HTTP %ld", r.status);
+	resp_free(&r);
+	client_free(anon);
+}
+
 static void
 test_printed_command_enrolls(void)
 {
@@ -120,12 +230,19 @@ test_printed_command_enrolls(void)
 	int rc;
 
 	CHECK(e2e_up(&e, "enroll-page", NULL) == 0, "start server and cleave-hv");
+	CHECK(e2e_policy(&e, "{\"offline\":{\"lock_after_hours\":1,\"wipe_after_days\":2}}") == 0,
+	      "policy");
 	CHECK(new_token(&e, tok, id) == 0, "enrollment token");
 	CHECK(page(&e, tok, &r) == 200, "page for a fresh token: %ld", r.status);
-	CHECK(strstr(r.body, "cannot see, change or erase anything in your personal half"),
-	      "page lacks the privacy statement");
+	CHECK(lists_shown(r.body), "page lacks the three lists: %s", r.body);
+	/* The lists follow the default policy set above. */
+	CHECK(strstr(r.body, "locks itself after 1 hour without reaching") != NULL &&
+		      strstr(r.body, "erased after 2 days without reaching") != NULL,
+	      "the lock limit of the policy is not on the page: %s", r.body);
+	CHECK(strstr(r.body, "<img id=\"enroll-qr\"") != NULL, "no QR code on the page");
 	CHECK(printed_command(r.body, cmd, sizeof(cmd)) == 0, "no pasteable command: %s", r.body);
 	resp_free(&r);
+	check_qr(&e, tok);
 	CHECK(strncmp(cmd, "cleave-agent --state ~/.cleave enroll ", 38) == 0 &&
 		      strstr(cmd, tok) != NULL && strstr(cmd, e.s.url) != NULL,
 	      "unexpected command: %s", cmd);
@@ -137,12 +254,38 @@ test_printed_command_enrolls(void)
 			     "rita@example.com") == 0,
 	      "no device enrolled by the printed command");
 	json_decref(j);
+	check_device_page(&e, out);
 	/* The same link again: used up, says so, and shows no command. */
 	CHECK(page(&e, tok, &r) == 410, "used-up token: HTTP %ld", r.status);
 	CHECK(strstr(r.body, "used up") != NULL && strstr(r.body, "<pre") == NULL,
 	      "used-up page unclear: %s", r.body);
 	resp_free(&r);
 	e2e_down(&e);
+}
+
+/* Device links: unknown and malformed ones get a page saying so; no QR for a dead token. */
+static void
+bad_device_links(struct e2e *e)
+{
+	struct client *anon = client_new(&e->s, NULL);
+	struct resp r;
+
+	CHECK(anon != NULL, "client");
+	CHECK(client_req(anon, "GET", "/portal/clv_pl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+			 NULL, NULL, &r) == 0 &&
+		      r.status == 404 && strstr(r.body, "not valid"),
+	      "unknown device link: HTTP %ld", r.status);
+	resp_free(&r);
+	CHECK(client_req(anon, "GET", "/portal/%3Cb%3Ex", NULL, NULL, &r) == 0 && r.status == 404 &&
+		      strstr(r.body, "<b>") == NULL,
+	      "malformed device link: HTTP %ld", r.status);
+	resp_free(&r);
+	CHECK(client_req(anon, "GET", "/enroll/qr.svg?token=clv_et_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+			 NULL, NULL, &r) == 0 &&
+		      r.status == 404,
+	      "QR of an unknown token: HTTP %ld", r.status);
+	resp_free(&r);
+	client_free(anon);
 }
 
 static void
@@ -185,6 +328,7 @@ test_bad_tokens_explained(void)
 	resp_free(&r);
 	CHECK(page(&e, "", &r) == 400, "no token: HTTP %ld", r.status);
 	resp_free(&r);
+	bad_device_links(&e);
 	e2e_down(&e);
 }
 

@@ -1303,7 +1303,8 @@ test_enroll_page(void)
 	CHECK(client_req(anon, "GET", path, NULL, NULL, &r) == 0, "tx");
 	CHECK_STATUS(r, 200);
 	CHECK(strstr(r.body, tok) != NULL, "page lacks the token");
-	CHECK(strstr(r.body, "cannot see, change or erase anything in your personal half"),
+	CHECK(strstr(r.body, "What your company can never see") &&
+		      strstr(r.body, "None of them reads your personal half"),
 	      "page lacks the privacy statement");
 	resp_free(&r);
 	/* Anything that is not token-shaped is never echoed. */
