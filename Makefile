@@ -74,7 +74,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # test would relink every test binary.
 .SECONDARY: $(call obj,$(UNIT_SRC) $(INTEG_SRC) $(BENCH_SRC))
 
-.PHONY: demo all deps run test test-run asan bench fuzz format format-check clean
+.PHONY: phone demo all deps run test test-run asan bench fuzz format format-check clean
 all: $(SERVER_BIN) $(DEVSIM_BIN) $(TICKET_BIN) $(AGENT_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 
 deps:
@@ -183,6 +183,7 @@ run: deps
 	  else \
 	    echo "== Sign in there with your console account. Scripts: the API token in $(DATA)/admin-token"; \
 	  fi; \
+	  echo "== No phone at hand? In another terminal, \`make phone\` runs one here (cleave-hv + agent)"; \
 	  echo "== Ctrl-C stops the server; data stays in $(DATA)/"; echo; \
 	fi; \
 	wait $$pid; st=$$?; [ $$st -gt 128 ] && { wait $$pid; st=$$?; }; exit $$st
@@ -199,6 +200,12 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-run
 
 # The whole selective wipe on this machine: server, cleave-hv and agent, then a wipe by curl.
+# A phone on this machine for `make run`: cleave-hv plus the agent, enrolled with the command
+# the employee page shows (scripts/phone.sh asks for it). Ctrl-C stops it.
+phone: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/phone.sh $(BUILD)
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(BUILD)
