@@ -26,6 +26,7 @@
 #include "util.h"
 
 #define METRIC_ROWS     256
+#define HTTPD_API_CSP   "default-src 'none'; frame-ancestors 'none'"
 #define HTTPD_DRAIN_MAX (16ULL * 1024 * 1024)
 
 struct metric_row {
@@ -287,6 +288,13 @@ send_response(struct req *r, struct api_response *rs)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, HTTPD_HSTS);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	/* Data, never a document: a reply opened as a page may load and frame nothing. An HTML
+	 * page made by the api (the enrollment page) states its own policy. */
+	if (rs->content_type == NULL || strncmp(rs->content_type, "text/html", 9) != 0)
+		MHD_add_response_header(resp, "Content-Security-Policy", HTTPD_API_CSP);
+	if (rs->next_cursor[0] != '\0')
+		MHD_add_response_header(resp, "Cleave-Next-Cursor", rs->next_cursor);
 	if (r->bad_framing)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (rs->location[0] != '\0')

@@ -114,7 +114,10 @@ struct resp {
 	double seconds;
 	char location[256];
 	char set_cookie[512]; /* the Set-Cookie header's value, when one came */
+	char headers[2048];   /* the response's header lines as received (truncated to fit) */
 };
+/* The value of response header name (case-insensitive) into out; 0, or -1 when absent. */
+int resp_header(const struct resp *r, const char *name, char *out, size_t cap);
 
 struct client;
 /* A keep-alive HTTPS client for s (trusts s->cacert). Bearer may be NULL. */
