@@ -46,8 +46,11 @@ const shownSeqs = () => page.locator('#audit tbody tr[data-seq]').evaluateAll((r
 const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 // Waits for the audit screen to show the filter now in the URL, then compares with the API.
+// The table says which URL it was rendered for: never compare a stale one.
+const current = () => page.waitForFunction(() => document.querySelector('#audit')?.dataset.for === location.hash);
+
 async function compareWithApi(what) {
-  await page.waitForSelector('#audit');
+  await current();
   const query = new URL(page.url()).hash.split('?')[1] || '';
   const api = await auditAll(query);
   const shown = await shownSeqs();
@@ -61,7 +64,7 @@ async function setFilters(values) {
   await page.waitForSelector('#audit-filter');
   for (const [k, v] of Object.entries(values)) await page.fill('#f-' + k, v);
   await Promise.all([page.waitForURL(/#\/audit\?/), page.click('#audit-filter button[type=submit]')]);
-  await page.waitForSelector('#audit');
+  await current();
 }
 
 async function policyFacts() {
@@ -146,6 +149,30 @@ async function consolePhase() {
     'the default keeps the third device');
   await shot('04-policies.png');
 
+  // Making it the default moves the third device over too.
+  await page.goto(url + '/#/policies/' + POLICY);
+  await page.click('#make-default');
+  await page.waitForSelector('#policy-notice');
+  facts = '';
+  for (let i = 0; i < 40 && !facts.includes('3 of 3 applied'); i++) {
+    await page.waitForTimeout(300);
+    await page.reload();
+    await page.waitForSelector('#policy-facts');
+    facts = await policyFacts();
+  }
+  check(facts.includes('3 of 3 applied') && (await apiGet('/api/v1/default-policy')).name === POLICY,
+    'as the default it reaches the third device as well');
+
+  // A hostile name typed into the URL stays text, and the API's refusal is shown.
+  await page.goto(url + '/#/policies/' + encodeURIComponent('<img src=x onerror=alert(5)>') + '?new=1');
+  await page.waitForFunction(() => document.querySelector('h1')?.textContent.startsWith('New policy'));
+  check((await page.locator('h1').innerText()).includes('<img src=x onerror=alert(5)>'), 'a hostile policy name shows as text');
+  await page.click('#policy-save');
+  await page.waitForSelector('#policy-error:not([hidden])');
+  check((await page.locator('#policy-error').innerText()).includes('policy names are'), 'the API refuses the name and the form says why');
+  check(await page.locator('main img').count() === 0, 'no element was made from the name');
+  await shot('04b-policy-hostile-name.png');
+
   // The audit log: verification with its checkpoint, the whole first page as the API has it.
   await page.goto(url + '/#/audit');
   await page.waitForSelector('#verify');
@@ -187,7 +214,7 @@ async function consolePhase() {
     'time: every entry lies in the window');
   await shot('07-audit-time.png');
   await page.reload();
-  await page.waitForSelector('#audit');
+  await current();
   check(same(await shownSeqs(), win.slice(0, 50).map((e) => e.seq)) && (await page.inputValue('#f-action')) === 'policy.put',
     'a reload keeps the filters');
 
@@ -196,7 +223,10 @@ async function consolePhase() {
   await page.waitForFunction(() => document.querySelectorAll('#audit tbody tr[data-seq]').length === 5);
   const p1 = await shownSeqs();
   await page.click('#next');
-  await page.waitForFunction((s) => document.querySelector('#audit tbody tr[data-seq]')?.dataset.seq !== String(s), p1[0]);
+  await page.waitForFunction((s) => {
+    const r = document.querySelector('#audit tbody tr[data-seq]');
+    return r && r.dataset.seq !== String(s);
+  }, p1[0]);
   const p2 = await shownSeqs();
   check(same(p1.concat(p2), all.slice(0, 10).map((e) => e.seq)), 'the second page continues the first');
   await page.goBack();

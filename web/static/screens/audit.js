@@ -166,7 +166,7 @@ export async function render(params) {
     form,
     ...error,
     el('p', { class: 'export' }, exp, ' ', status),
-    el('table', { id: 'audit' },
+    el('table', { id: 'audit', 'data-for': location.hash },
       el('thead', {}, el('tr', {}, heads.map((h) => el('th', { scope: 'col' }, h)))),
       el('tbody', {}, rows.length ? rows
         : el('tr', {}, el('td', { colspan: String(heads.length), class: 'muted' }, 'No entries match.')))),

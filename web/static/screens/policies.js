@@ -217,11 +217,16 @@ async function suggestDevices() {
 
 async function renderOne(name, params, notice) {
   const isNew = params && params.get('new') === '1';
-  let p = null;
+  let p = null, others = 0;
   try {
     // A name about to be created is looked for in the list, not asked for and missed.
-    p = isNew ? (await api('/api/v1/policies')).items.find((x) => x.name === name) || null
-      : await api('/api/v1/policies/' + encodeURIComponent(name));
+    if (isNew) {
+      const all = (await api('/api/v1/policies')).items;
+      p = all.find((x) => x.name === name) || null;
+      others = all.length;
+    } else {
+      p = await api('/api/v1/policies/' + encodeURIComponent(name));
+    }
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) throw err;
   }
@@ -232,7 +237,8 @@ async function renderOne(name, params, notice) {
   }
   if (!p) {
     show(back, el('h1', {}, 'New policy ', el('span', { class: 'mono' }, name)),
-      el('p', { class: 'muted' }, 'Defaults are filled in; the first policy becomes the default.'),
+      el('p', { class: 'muted' }, others ? 'Defaults are filled in. A new policy applies to the devices you assign it to.'
+        : 'Defaults are filled in. The first policy becomes the default: every device follows it.'),
       editor(name, DEFAULTS, true, false));
     return;
   }
