@@ -78,7 +78,8 @@ sq_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry
 	sqlite3_bind_int64(q, P_SINCE, f->since_ms);
 	sqlite3_bind_int64(q, P_UNTIL, f->until_ms);
 	sqlite3_bind_int64(q, P_LIMIT, (int64_t)f->limit);
-	r = sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)sq_audit_row, "audit list");
+	r = sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)sq_audit_row,
+		    "audit list");
 	sqlite3_finalize(q);
 	return r;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -115,7 +116,8 @@ all_pages(struct client *c, const char *query, int limit)
 		}
 		json_array_extend(all, json_object_get(page, "items"));
 		next = json_object_get(page, "next_cursor");
-		snprintf(cursor, sizeof(cursor), "%s", json_is_string(next) ? json_string_value(next) : "");
+		snprintf(cursor, sizeof(cursor), "%s",
+			 json_is_string(next) ? json_string_value(next) : "");
 		json_decref(page);
 		if (cursor[0] == '\0')
 			return all;
@@ -131,10 +133,33 @@ all_have(json_t *list, const char *key, const char *want)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach (list, i, v)
-		if (strcmp(jstr(v, key), want) != 0)
-			return 0;
+	json_array_foreach(list, i, v) if (strcmp(jstr(v, key), want) != 0) return 0;
 	return 1;
+}
+
+/*
+ * "2026-12-02T10:00:00.250Z" as the same instant written with a UTC offset of off seconds:
+ * "2026-12-02T05:00:00.250-05:00" (a "+" offset is percent-encoded for a query). 0 or -1.
+ */
+static int
+shift_time(const char *z, int off, char *out, size_t cap)
+{
+	struct tm tm = {0};
+	int ms = 0, n = 0;
+	time_t t;
+
+	if (sscanf(z, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &n) != 7 ||
+	    n != (int)strlen(z))
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = timegm(&tm) + off;
+	gmtime_r(&t, &tm);
+	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%s%02d:00", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms,
+		 off < 0 ? "-" : "%2B", (off < 0 ? -off : off) / 3600);
+	return 0;
 }
 
 /* Makes entries by three actors, several actions and targets, markup included. */
@@ -148,8 +173,9 @@ make_entries(struct env *e, struct client *auditor)
 	int ok = 1;
 
 	for (int i = 0; i < 3 && ok; i++)
-		ok = admin_etoken(e->admin, i == 1 ? "<img/src=x/onerror=alert(1)>@example.com"
-						   : "x@example.com",
+		ok = admin_etoken(e->admin,
+				  i == 1 ? "<img/src=x/onerror=alert(1)>@example.com"
+					 : "x@example.com",
 				  1, tok, sizeof(tok)) == 0;
 	for (int i = 0; i < 3 && ok; i++) {
 		char body[96];
@@ -201,7 +227,8 @@ test_audit_filters_and_paging(void)
 	      "action filter");
 	json_decref(got);
 	got = all_pages(aud, "action=policy.put&target=alpha", 50);
-	CHECK(got && json_array_size(got) == 2 && all_have(got, "target", "alpha"), "target filter");
+	CHECK(got && json_array_size(got) == 2 && all_have(got, "target", "alpha"),
+	      "target filter");
 	json_decref(got);
 	/* time range: since inclusive, until exclusive; RFC 3339 times compare as strings */
 	snprintf(since, sizeof(since), "%s", jstr(json_array_get(full, 2), "at"));
@@ -210,7 +237,8 @@ test_audit_filters_and_paging(void)
 	got = all_pages(aud, q, 3);
 	CHECK(got != NULL, "time filter");
 	want = 0;
-	json_array_foreach (full, i, v) {
+	json_array_foreach(full, i, v)
+	{
 		const char *at = jstr(v, "at");
 
 		if (strcmp(at, since) >= 0 && strcmp(at, until) < 0) {
@@ -222,6 +250,20 @@ test_audit_filters_and_paging(void)
 	CHECK(want > 0 && json_array_size(got) == want, "time filter: %zu entries, want %zu",
 	      json_array_size(got), want);
 	json_decref(got);
+	/* the same window in other offsets: -05:00, and +01:00 (its "+" sent as %2B) */
+	for (int k = 0; k < 2; k++) {
+		char s2[48], u2[48];
+		json_t *again;
+
+		CHECK(shift_time(since, k ? 3600 : -5 * 3600, s2, sizeof(s2)) == 0 &&
+			      shift_time(until, k ? 3600 : -5 * 3600, u2, sizeof(u2)) == 0,
+		      "cannot shift %s", since);
+		snprintf(q, sizeof(q), "since=%s&until=%s", s2, u2);
+		again = all_pages(aud, q, 200);
+		CHECK(again && json_array_size(again) == want, "offset %d: %zu entries, want %zu",
+		      k, again ? json_array_size(again) : 0, want);
+		json_decref(again);
+	}
 	/* bad filters */
 	CHECK(client_req(aud, "GET", "/api/v1/audit?since=yesterday", NULL, NULL, &r) == 0, "tx");
 	CHECK_STATUS(r, 400);
@@ -299,7 +341,8 @@ test_audit_export(void)
 	/* The same filters as the list. */
 	want = all_pages(aud, "action=enrollment_token.create", 200);
 	cursor[0] = '\0';
-	CHECK(export_piece(aud, "action=enrollment_token.create", cursor, sizeof(cursor), lines) == 0,
+	CHECK(export_piece(aud, "action=enrollment_token.create", cursor, sizeof(cursor), lines) ==
+		      0,
 	      "filtered export");
 	CHECK(want && json_array_size(want) == 3 && json_equal(lines, want) && cursor[0] == '\0',
 	      "filtered export differs");
@@ -368,8 +411,8 @@ hygienic(const struct resp *r)
 	resp_header(r, "X-Content-Type-Options", nos, sizeof(nos));
 	if (strcmp(csp, API_CSP) == 0 && strcmp(nos, "nosniff") == 0)
 		return 1;
-	printf("    headers of HTTP %ld: CSP \"%s\", X-Content-Type-Options \"%s\"\n", r->status, csp,
-	       nos);
+	printf("    headers of HTTP %ld: CSP \"%s\", X-Content-Type-Options \"%s\"\n", r->status,
+	       csp, nos);
 	return 0;
 }
 
@@ -380,9 +423,9 @@ test_api_headers_and_head(void)
 		const char *method, *path;
 		long status;
 	} replies[] = {
-		{"GET", "/api/v1/server", 200},   {"GET", "/api/v1/nothing-here", 404},
+		{"GET", "/api/v1/server", 200},    {"GET", "/api/v1/nothing-here", 404},
 		{"DELETE", "/api/v1/server", 405}, {"POST", "/device/v1/checkin", 401},
-		{"GET", "/healthz", 200},         {"POST", "/api/v1/policies/x", 405},
+		{"GET", "/healthz", 200},          {"POST", "/api/v1/policies/x", 405},
 	};
 	struct env e;
 	struct client *anon;
@@ -393,7 +436,8 @@ test_api_headers_and_head(void)
 	anon = client_new(&e.s, NULL);
 	for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
 		CHECK(client_req(e.admin, replies[i].method, replies[i].path,
-				 strcmp(replies[i].method, "POST") == 0 ? "{}" : NULL, NULL, &r) == 0,
+				 strcmp(replies[i].method, "POST") == 0 ? "{}" : NULL, NULL,
+				 &r) == 0,
 		      "tx");
 		CHECK(r.status == replies[i].status && hygienic(&r), "%s %s: HTTP %ld",
 		      replies[i].method, replies[i].path, r.status);
@@ -484,8 +528,8 @@ test_policy_device_counts(void)
 	CHECK(strstr(r.body, "\"devices\":{\"assigned\":0,\"applied\":0}") != NULL, "%s", r.body);
 	resp_free(&r);
 	for (int i = 0; i < 3; i++) {
-		CHECK(dev_init(&d[i]) == 0 && admin_etoken(e.admin, "p@example.com", 1, tok,
-							   sizeof(tok)) == 0,
+		CHECK(dev_init(&d[i]) == 0 &&
+			      admin_etoken(e.admin, "p@example.com", 1, tok, sizeof(tok)) == 0,
 		      "setup");
 		CHECK(dev_enroll(&d[i], dc, tok, &r) == 0 && r.status == 201, "enroll %d", i);
 		resp_free(&r);

@@ -20,8 +20,8 @@
 #include "store_fixture.h"
 
 static void
-add_audit(struct store *st, int64_t seq, const char *actor, const char *action,
-	  const char *target, int64_t at_ms)
+add_audit(struct store *st, int64_t seq, const char *actor, const char *action, const char *target,
+	  int64_t at_ms)
 {
 	struct audit_entry e;
 
@@ -67,11 +67,11 @@ static void
 test_store_query_audit_filters(void **state)
 {
 	struct store *st = ((struct fx *)*state)->st;
-	const int64_t actor_target[] = {1, 5, 9, 13, 17};      /* adm_a and dev_1 */
-	const int64_t window[] = {5, 6, 7};                    /* 5000 <= at < 8000 */
-	const int64_t action_window[] = {5, 8};                /* device.delete, 3000..9000 */
-	const int64_t paged[] = {9, 13};                       /* actor+target after seq 5, 2 */
-	const int64_t all_until[] = {1, 2};                    /* at < 3000 */
+	const int64_t actor_target[] = {1, 5, 9, 13, 17}; /* adm_a and dev_1 */
+	const int64_t window[] = {5, 6, 7};               /* 5000 <= at < 8000 */
+	const int64_t action_window[] = {5, 8};           /* device.delete, 3000..9000 */
+	const int64_t paged[] = {9, 13};                  /* actor+target after seq 5, 2 */
+	const int64_t all_until[] = {1, 2};               /* at < 3000 */
 	struct audit_filter f;
 
 	add_rows(st);
@@ -89,8 +89,11 @@ test_store_query_audit_filters(void **state)
 	expect_seqs(st, f, NULL, 0);
 	/* Every filter at once still narrows, and a value with markup is only a value. */
 	add_audit(st, 21, "<b>x</b>", "policy.put", "' OR 1=1 --", 21000);
-	f = (struct audit_filter){.actor = "<b>x</b>", .action = "policy.put",
-				  .target = "' OR 1=1 --", .since_ms = 20500, .until_ms = 21001};
+	f = (struct audit_filter){.actor = "<b>x</b>",
+				  .action = "policy.put",
+				  .target = "' OR 1=1 --",
+				  .since_ms = 20500,
+				  .until_ms = 21001};
 	expect_seqs(st, f, (const int64_t[]){21}, 1);
 }
 
@@ -108,7 +111,8 @@ plan_of(const char *path, const char *sql, char *out, size_t cap)
 	assert_int_equal(sqlite3_prepare_v2(db, full, -1, &q, NULL), SQLITE_OK);
 	out[0] = '\0';
 	while (sqlite3_step(q) == SQLITE_ROW) {
-		int w = snprintf(out + len, cap - len, "%s; ", (const char *)sqlite3_column_text(q, 3));
+		int w = snprintf(out + len, cap - len, "%s; ",
+				 (const char *)sqlite3_column_text(q, 3));
 
 		if (w > 0)
 			len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
@@ -125,10 +129,8 @@ test_store_query_plans_use_indexes(void **state)
 		struct audit_filter f;
 		const char *index;
 	} cases[] = {
-		{{.actor = "a"}, "audit_actor"},
-		{{.action = "a"}, "audit_action"},
-		{{.target = "a"}, "audit_target"},
-		{{.since_ms = 1, .until_ms = 2}, "audit_at"},
+		{{.actor = "a"}, "audit_actor"},   {{.action = "a"}, "audit_action"},
+		{{.target = "a"}, "audit_target"}, {{.since_ms = 1, .until_ms = 2}, "audit_at"},
 		{{.since_ms = 1}, "audit_at"},
 	};
 	char sql[512], plan[1024];
