@@ -1,7 +1,7 @@
 /*
  * Handlers of the audit log routes: the filtered list (actor, action, target, time range) with
  * cursor paging, the chain and checkpoint verification, and the export as JSON lines. The
- * export is bounded per request (limit entries) and resumable: the reply names the cursor of
+ * export is bounded per request (limit entries, about 4 MiB) and resumable: the reply names the cursor of
  * the next request in a header, so a log of any size leaves in pieces that each fit in memory.
  */
 #include <stdio.h>
@@ -14,6 +14,7 @@
 
 #define EXPORT_DEFAULT 1000
 #define EXPORT_MAX     5000
+#define EXPORT_BYTES   (4u << 20) /* a piece ends after the entry that passes this size */
 
 /*
  * An RFC 3339 time ("2026-12-02T10:00:00Z", "…T10:00:00.250+01:00") into unix milliseconds;
@@ -166,36 +167,37 @@ export_line(const struct audit_entry *e, char **buf, size_t *len, size_t *cap)
 }
 
 /*
- * Up to q->f.limit entries from the cursor on, read a page at a time, into the reply body; the
- * seq of the last one into *last and how many into *total.
+ * Up to q->f.limit entries from the cursor on, read a page at a time, into the reply body, and
+ * no more once the body passed EXPORT_BYTES: the seq of the last one into *last, and into
+ * *more whether the piece ended at a bound (so there may be more after it).
  */
 static int
 export_body(struct call *c, struct audit_query *q, struct audit_entry *page, char **buf,
-	    size_t *len, int64_t *last, size_t *total, struct svc_error *err)
+	    size_t *len, int64_t *last, int *more, struct svc_error *err)
 {
-	size_t want = q->f.limit, cap = 0, n = 0;
+	size_t want = q->f.limit, total = 0, cap = 0, n = 0;
 
-	*total = 0;
 	*last = q->f.after;
-	while (*total < want) {
-		q->f.limit = MIN(want - *total, (size_t)STORE_LIST_MAX);
+	*more = 0;
+	while (total < want && !*more) {
+		q->f.limit = MIN(want - total, (size_t)STORE_LIST_MAX);
 		q->f.after = *last;
 		if (svc_audit_list(c->a->svc, &c->who, &q->f, page, &n, err) != 0)
 			return -1;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && !*more; i++) {
 			if (export_line(&page[i], buf, len, &cap) != 0) {
 				err->kind = SVC_UNAVAILABLE;
 				str_copy(err->detail, sizeof(err->detail), "out of memory");
 				return -1;
 			}
+			*last = page[i].seq;
+			total++;
+			*more = *len >= EXPORT_BYTES;
 		}
-		*total += n;
-		if (n > 0)
-			*last = page[n - 1].seq;
 		if (n < q->f.limit)
 			break;
 	}
-	q->f.limit = want;
+	*more |= total == want;
 	return 0;
 }
 
@@ -206,8 +208,9 @@ h_audit_export(struct call *c)
 	struct audit_query q = {0};
 	struct svc_error err = {0};
 	char *buf = NULL;
-	size_t len = 0, total = 0;
+	size_t len = 0;
 	int64_t last = 0;
+	int more = 0;
 	json_t *cur;
 
 	if (page == NULL) {
@@ -217,7 +220,7 @@ h_audit_export(struct call *c)
 	if (audit_filters(c, &q) != 0 ||
 	    page_params_max(c, EXPORT_DEFAULT, EXPORT_MAX, &q.f.limit, &q.f.after) != 0)
 		goto out;
-	if (export_body(c, &q, page, &buf, &len, &last, &total, &err) != 0) {
+	if (export_body(c, &q, page, &buf, &len, &last, &more, &err) != 0) {
 		free(buf);
 		reply_svc_error(c->rs, &err);
 		goto out;
@@ -226,8 +229,8 @@ h_audit_export(struct call *c)
 	c->rs->body = buf ? buf : calloc(1, 1);
 	c->rs->len = len;
 	c->rs->content_type = "application/x-ndjson";
-	/* A full piece may have more after it; a short one is the end. */
-	cur = page_cursor(last, total, q.f.limit);
+	/* A piece that ended at a bound may have more after it; a short one is the end. */
+	cur = page_cursor(last, more, 1);
 	if (json_is_string(cur))
 		str_copy(c->rs->next_cursor, sizeof(c->rs->next_cursor), json_string_value(cur));
 	json_decref(cur);
