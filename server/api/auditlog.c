@@ -43,13 +43,15 @@ parse_time_ms(const char *s, int64_t *out)
 	if ((*s == '+' || *s == '-') && strlen(s) == 6 && s[3] == ':') {
 		int oh, om;
 
-		if (sscanf(s + 1, "%2d:%2d", &oh, &om) != 2 || oh > 23 || om > 59)
+		if (sscanf(s + 1, "%2d:%2d", &oh, &om) != 2 || oh < 0 || oh > 23 || om < 0 ||
+		    om > 59)
 			return -1;
 		off = (int64_t)(oh * 3600 + om * 60) * (*s == '-' ? -1 : 1);
 	} else if (strcmp(s, "Z") != 0 && strcmp(s, "z") != 0) {
 		return -1;
 	}
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || sec < 0 || sec > 60)
 		return -1;
 	tm.tm_year = y - 1900;
 	tm.tm_mon = mo - 1;
