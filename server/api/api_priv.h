@@ -79,6 +79,12 @@ int page_params(struct call *c, size_t *limit, int64_t *after);
 int page_params_max(struct call *c, size_t dflt, size_t max, size_t *limit, int64_t *after);
 json_t *page_cursor(int64_t last, size_t n, size_t limit);
 
+/*
+ * An RFC 3339 time ("2026-12-02T10:00:00Z", "…T10:00:00.250+01:00") into unix milliseconds
+ * (after 1970); 0, or -1 when it is not one (auditlog.c).
+ */
+int api_time_parse_ms(const char *s, int64_t *out);
+
 json_t *jtime(int64_t unix_s);
 json_t *jtime_ms(int64_t unix_ms);
 json_t *jb64(const void *data, size_t n);

@@ -16,12 +16,8 @@
 #define EXPORT_MAX     5000
 #define EXPORT_BYTES   (4u << 20) /* a piece ends after the entry that passes this size */
 
-/*
- * An RFC 3339 time ("2026-12-02T10:00:00Z", "…T10:00:00.250+01:00") into unix milliseconds;
- * 0 or -1 when it is not one.
- */
-static int
-parse_time_ms(const char *s, int64_t *out)
+int
+api_time_parse_ms(const char *s, int64_t *out)
 {
 	struct tm tm = {0};
 	int y, mo, d, h, mi, sec, used = 0, ms = 0, digits = 0;
@@ -93,8 +89,8 @@ audit_filters(struct call *c, struct audit_query *q)
 	q->f.actor = ra == 1 && q->actor[0] ? q->actor : NULL;
 	q->f.action = rc == 1 && q->action[0] ? q->action : NULL;
 	q->f.target = rt == 1 && q->target[0] ? q->target : NULL;
-	if ((rs == 1 && since[0] && parse_time_ms(since, &q->f.since_ms) != 0) ||
-	    (ru == 1 && until[0] && parse_time_ms(until, &q->f.until_ms) != 0)) {
+	if ((rs == 1 && since[0] && api_time_parse_ms(since, &q->f.since_ms) != 0) ||
+	    (ru == 1 && until[0] && api_time_parse_ms(until, &q->f.until_ms) != 0)) {
 		reply_problem(c->rs, P_BAD_REQUEST,
 			      "since and until must be RFC 3339 times, e.g. 2026-12-02T10:00:00Z");
 		return -1;
