@@ -141,6 +141,10 @@ async function consolePhase() {
   const reached = await apiGet('/api/v1/policies/' + POLICY);
   check(reached.devices.assigned === 2 && reached.devices.applied === 2, 'the API counts agree');
   await shot('03-policy-assigned.png');
+  await page.click('#policy-history');
+  await current();
+  const hist = await compareWithApi('the policy\'s history link');
+  check(hist.length === 2 && hist.every((e) => e.target === POLICY && e.action === 'policy.put'), 'the history link lists the policy\'s two versions');
   await page.goto(url + '/#/policies');
   await page.waitForSelector(`#policies tbody tr[data-name="${POLICY}"]`);
   check((await page.locator(`#policies tbody tr[data-name="${POLICY}"]`).innerText()).includes('2 of 2 applied'),

@@ -2,7 +2,7 @@
 // one policy (#/policies/NAME): its limits in a form that only admins can submit, the default
 // switch, and assignment to devices. The API validates; its message is shown beside the form,
 // next to the field it names when it names one.
-import { el, show, api, time, can, field, ApiError } from '../lib.js';
+import { el, show, api, time, can, field, session, ApiError } from '../lib.js';
 
 // Every field of the policy document (server/api/policy_json.c), in form order.
 // [path, label, hint, kind]: kind 'int' (0 = never), 'opt' (empty = not set), 'text'.
@@ -248,7 +248,10 @@ async function renderOne(name, params, notice) {
   parts.push(el('dl', { class: 'fields', id: 'policy-facts' },
     field('Version', 'v' + p.version),
     field('Updated', time(p.updated_at)),
-    field('Devices', reach(p))));
+    field('Devices', reach(p)),
+    session.me && ['admin', 'auditor'].includes(session.me.role)
+      ? field('History', el('a', { href: '#/audit?' + new URLSearchParams({ target: p.name }), id: 'policy-history' }, 'Its changes in the audit log'))
+      : []));
   parts.push(el('h2', {}, can('policy') ? 'Limits' : 'Limits (read only)'), editor(p.name, p.content, false, !can('policy')));
   if (can('policy')) parts.push(...assignment(p));
   show(...parts);
