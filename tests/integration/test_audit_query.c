@@ -53,23 +53,6 @@ env_down(struct env *e)
 	remove(e->conf);
 }
 
-/* GET path as JSON (NULL unless 200). */
-static json_t *
-get_json(struct client *c, const char *path, long *status)
-{
-	struct resp r;
-	json_t *j = NULL;
-
-	*status = -1;
-	if (client_req(c, "GET", path, NULL, NULL, &r) != 0)
-		return NULL;
-	*status = r.status;
-	if (r.status == 200)
-		j = resp_json(&r);
-	resp_free(&r);
-	return j;
-}
-
 static const char *
 jstr(json_t *o, const char *k)
 {
@@ -90,7 +73,7 @@ role_client(struct env *e, const char *role, char *id, size_t cap)
 	if (admin_token(e->admin, role, secret, sizeof(secret)) != 0)
 		return NULL;
 	c = client_new(&e->s, secret);
-	me = c ? get_json(c, "/api/v1/server", &st) : NULL;
+	me = c ? client_get_json(c, "/api/v1/server", &st) : NULL;
 	snprintf(id, cap, "%s", me ? jstr(me, "token_id") : "");
 	json_decref(me);
 	return c;
@@ -109,7 +92,7 @@ all_pages(struct client *c, const char *query, int limit)
 
 		snprintf(path, sizeof(path), "/api/v1/audit?limit=%d%s%s%s%s", limit,
 			 query[0] ? "&" : "", query, cursor[0] ? "&cursor=" : "", cursor);
-		page = get_json(c, path, &st);
+		page = client_get_json(c, path, &st);
 		if (page == NULL) {
 			json_decref(all);
 			return NULL;
@@ -374,7 +357,7 @@ test_audit_verify_checkpoint(void)
 	CHECK(aud && make_entries(&e, aud) == 0, "setup");
 	/* Checkpoints are made by the server's once-a-second tick. */
 	for (int i = 0; i < 40; i++) {
-		v = get_json(aud, "/api/v1/audit/verify", &st);
+		v = client_get_json(aud, "/api/v1/audit/verify", &st);
 		last = json_object_get(v, "last_checkpoint");
 		if (json_is_object(last) && json_integer_value(json_object_get(last, "seq")) >= 9)
 			break;
@@ -485,7 +468,7 @@ reach(struct env *e, const char *name, long long *assigned, long long *applied)
 	long st;
 
 	snprintf(path, sizeof(path), "/api/v1/policies/%s", name);
-	p = get_json(e->admin, path, &st);
+	p = client_get_json(e->admin, path, &st);
 	d = json_object_get(p, "devices");
 	*assigned = d ? json_integer_value(json_object_get(d, "assigned")) : -1;
 	*applied = d ? json_integer_value(json_object_get(d, "applied")) : -1;
@@ -517,7 +500,7 @@ test_policy_device_counts(void)
 	struct device_sim d[3];
 	struct client *dc;
 	struct resp r;
-	char tok[128], path[128];
+	char path[128];
 	long long as, ap;
 
 	CHECK(env_up(&e, "policy-counts") == 0, "server did not start");
@@ -527,13 +510,8 @@ test_policy_device_counts(void)
 	CHECK_STATUS(r, 201);
 	CHECK(strstr(r.body, "\"devices\":{\"assigned\":0,\"applied\":0}") != NULL, "%s", r.body);
 	resp_free(&r);
-	for (int i = 0; i < 3; i++) {
-		CHECK(dev_init(&d[i]) == 0 &&
-			      admin_etoken(e.admin, "p@example.com", 1, tok, sizeof(tok)) == 0,
-		      "setup");
-		CHECK(dev_enroll(&d[i], dc, tok, &r) == 0 && r.status == 201, "enroll %d", i);
-		resp_free(&r);
-	}
+	for (int i = 0; i < 3; i++)
+		CHECK(admin_enroll(e.admin, dc, &d[i], "p@example.com") == 0, "enroll %d", i);
 	reach(&e, "base", &as, &ap);
 	CHECK(as == 3 && ap == 0, "base (default): %lld assigned, %lld applied", as, ap);
 	CHECK(client_req(e.admin, "PUT", "/api/v1/policies/kiosk",

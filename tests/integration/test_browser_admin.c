@@ -85,21 +85,6 @@ agents_main(void *arg)
 	return NULL;
 }
 
-static int
-enroll(struct client *admin, struct client *anon, struct device_sim *d, const char *owner)
-{
-	char tok[128];
-	struct resp r;
-	int ok;
-
-	if (dev_init(d) != 0 || admin_etoken(admin, owner, 1, tok, sizeof(tok)) != 0 ||
-	    dev_enroll(d, anon, tok, &r) != 0)
-		return -1;
-	ok = r.status == 201 ? 0 : -1;
-	resp_free(&r);
-	return ok;
-}
-
 /* Entries with markup where the console shows text: a command reason, a refused path. */
 static int
 hostile_entries(const struct srv *s, struct client *admin, const char *device)
@@ -196,7 +181,8 @@ test_policies_and_audit_in_chromium(void)
 	CHECK(browser_admin(admin, ADMIN_EMAIL, "admin", PASSWORD) == 0, "no admin account");
 	CHECK(browser_admin(admin, AUDITOR_EMAIL, "auditor", PASSWORD) == 0, "no auditor account");
 	for (size_t i = 0; i < ARRAY_SIZE(owners); i++)
-		CHECK(enroll(admin, anon, &d[i], owners[i]) == 0, "cannot enroll %s", owners[i]);
+		CHECK(admin_enroll(admin, anon, &d[i], owners[i]) == 0, "cannot enroll %s",
+		      owners[i]);
 	CHECK(hostile_entries(&s, admin, d[2].id) == 0, "cannot make the hostile entries");
 	/* Every device follows this default until the console assigns another. */
 	CHECK(client_req(admin, "PUT", "/api/v1/policies/baseline", "{}", NULL, &r) == 0 &&

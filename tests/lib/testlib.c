@@ -686,6 +686,39 @@ admin_etoken(struct client *admin, const char *owner, int uses, char *out, size_
 }
 
 int
+admin_enroll(struct client *admin, struct client *anon, struct device_sim *d, const char *owner)
+{
+	char tok[128];
+	struct resp r;
+	int ok;
+
+	if (dev_init(d) != 0 || admin_etoken(admin, owner, 1, tok, sizeof(tok)) != 0 ||
+	    dev_enroll(d, anon, tok, &r) != 0)
+		return -1;
+	ok = r.status == 201 ? 0 : -1;
+	if (ok != 0)
+		printf("    enroll %s: HTTP %ld %s\n", owner, r.status, r.body ? r.body : "");
+	resp_free(&r);
+	return ok;
+}
+
+json_t *
+client_get_json(struct client *c, const char *path, long *status)
+{
+	struct resp r;
+	json_t *j = NULL;
+
+	*status = -1;
+	if (client_req(c, "GET", path, NULL, NULL, &r) != 0)
+		return NULL;
+	*status = r.status;
+	if (r.status == 200)
+		j = resp_json(&r);
+	resp_free(&r);
+	return j;
+}
+
+int
 admin_token(struct client *admin, const char *role, char *out, size_t cap)
 {
 	char body[256];
