@@ -22,12 +22,14 @@ enum { P_AFTER = 1, P_ACTOR, P_ACTION, P_TARGET, P_SINCE, P_UNTIL, P_LIMIT };
 static int
 audit_list_sql(const struct audit_filter *f, char *sql, size_t cap)
 {
-	int by_time = (f->since_ms > 0 || f->until_ms > 0) && !f->actor && !f->action && !f->target;
 	/*
-	 * Left alone, SQLite walks a time-only filter in seq order from the cursor, reading every
-	 * older entry before the window. Through audit_at it reads only the window's entries (and
-	 * sorts them by seq): what the reader asked for bounds the work, not the log's size.
+	 * Left alone, SQLite walks a time filter in seq order from the cursor, reading every entry
+	 * older than the window first. With a lower bound it goes through audit_at instead and
+	 * reads only the window's entries (sorting them by seq): what the reader asked for bounds
+	 * the work, not the log's age. With only an upper bound the window starts at the log's
+	 * start, where the seq walk finds its page at once, so that one is left alone.
 	 */
+	int by_time = f->since_ms > 0 && !f->actor && !f->action && !f->target;
 	int n = snprintf(sql, cap,
 			 "SELECT " SQ_AUDIT_COLS " FROM audit%s WHERE seq > ?1%s%s%s%s%s ORDER BY "
 			 "seq LIMIT ?7",
