@@ -2,7 +2,8 @@
  * The route table and dispatch: match method and path, authenticate admin routes with their
  * bearer token or console session, call the handler. Device routes authenticate themselves (signatures cover the
  * body, which only the handler has parsed). HEAD runs the GET route. Unknown paths get 404,
- * known paths with another method 405, and a handler that forgot to answer gets a 500 rather than an empty reply.
+ * known paths with another method 405, and a handler that forgot to answer gets a 500 rather
+ * than an empty reply.
  */
 #include <errno.h>
 #include <stdio.h>
