@@ -222,6 +222,9 @@ svc_policy_reach(struct service *s, const struct principal *p, const struct poli
 
 	if (r != 0)
 		return r;
+	/* A backend without the counts still serves policies; their replies say null. */
+	if (s->st->ops->policy_counts == NULL)
+		return svc_fail(err, SVC_UNAVAILABLE, "this store does not count policy devices");
 	r = s->st->ops->policy_counts(s->st, pol->name, pol->is_default, pol->version,
 				      &out->assigned, &out->applied);
 	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
