@@ -201,7 +201,13 @@ async function consolePhase() {
   await setFilters({ action: 'policy.put' });
   const puts = await compareWithApi('action');
   check(puts.length === 3 && puts.every((e) => e.action === 'policy.put'), 'action: the three policy.put entries');
-  await setFilters({ target: devices[0] });
+  // By keyboard: type into the field and press Enter.
+  await page.goto(url + '/#/audit');
+  await page.waitForSelector('#audit-filter');
+  await page.focus('#f-target');
+  await page.keyboard.type(devices[0]);
+  await Promise.all([page.waitForURL(/#\/audit\?/), page.keyboard.press('Enter')]);
+  await current();
   const tgt = await compareWithApi('target');
   check(tgt.some((e) => e.action === 'policy.assign') && tgt.every((e) => e.target === devices[0]), 'target: entries about the device');
   // A time window of whole seconds, typed as local times, from the 4th entry to a later one.
