@@ -76,16 +76,6 @@ command_item(struct call *c, const void *p, int64_t *key)
 	return command_json(cmd);
 }
 
-static json_t *
-audit_item(struct call *c, const void *p, int64_t *key)
-{
-	const struct audit_entry *e = p;
-
-	(void)c;
-	*key = e->seq;
-	return audit_json(e);
-}
-
 void
 h_healthz(struct call *c)
 {
@@ -503,7 +493,7 @@ h_policies_list(struct call *c)
 	} else {
 		arr = json_array();
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, policy_json(&items[i]));
+			json_array_append_new(arr, policy_reach_json(c, &items[i]));
 		reply_json(c->rs, 200, json_pack("{s:o, s:n}", "items", arr, "next_cursor"));
 	}
 	free(items);
@@ -518,7 +508,7 @@ h_policy_get(struct call *c)
 	if (svc_policy_get(c->a->svc, &c->who, c->param[0], &p, &err) != 0)
 		reply_svc_error(c->rs, &err);
 	else
-		reply_json(c->rs, 200, policy_json(&p));
+		reply_json(c->rs, 200, policy_reach_json(c, &p));
 }
 
 void
@@ -538,7 +528,7 @@ h_default_policy_get(struct call *c)
 		if (i == n)
 			reply_problem(c->rs, SVC_NOT_FOUND, "no policy exists yet; PUT one first");
 		else
-			reply_json(c->rs, 200, policy_json(&items[i]));
+			reply_json(c->rs, 200, policy_reach_json(c, &items[i]));
 	}
 	free(items);
 }
@@ -558,62 +548,7 @@ h_default_policy_put(struct call *c)
 		if (svc_policy_set_default(c->a->svc, &c->who, name, &p, &err) != 0)
 			reply_svc_error(c->rs, &err);
 		else
-			reply_json(c->rs, 200, policy_json(&p));
+			reply_json(c->rs, 200, policy_reach_json(c, &p));
 	}
 	json_decref(body);
-}
-
-/* ---- audit ---- */
-
-void
-h_audit_list(struct call *c)
-{
-	struct audit_entry *items = list_buffer(c, sizeof(*items));
-	char actor[64], action[64], target[64];
-	struct audit_filter f = {0};
-	struct svc_error err = {0};
-	size_t n = 0;
-	int ra, rc, rt;
-	if (items == NULL)
-		return;
-	ra = query_get(c->rq->query, "actor", actor, sizeof(actor));
-	rc = query_get(c->rq->query, "action", action, sizeof(action));
-	rt = query_get(c->rq->query, "target", target, sizeof(target));
-	if (ra < 0 || rc < 0 || rt < 0) {
-		reply_problem(c->rs, P_BAD_REQUEST, "a filter is malformed or too long");
-	} else if (page_params(c, &f.limit, &f.after) == 0) {
-		f.actor = ra == 1 ? actor : NULL;
-		f.action = rc == 1 ? action : NULL;
-		f.target = rt == 1 ? target : NULL;
-		if (svc_audit_list(c->a->svc, &c->who, &f, items, &n, &err) != 0) {
-			reply_svc_error(c->rs, &err);
-		} else {
-			reply_page(c, items, sizeof(*items), n, f.limit, audit_item);
-		}
-	}
-	free(items);
-}
-
-void
-h_audit_verify(struct call *c)
-{
-	struct audit_report rep;
-	struct svc_error err = {0};
-	json_t *last = json_null();
-
-	if (svc_audit_verify(c->a->svc, &c->who, &rep, &err) != 0) {
-		reply_svc_error(c->rs, &err);
-		return;
-	}
-	if (rep.last_ckpt_seq > 0)
-		last = json_pack("{s:I, s:o}", "seq", (json_int_t)rep.last_ckpt_seq, "at",
-				 jtime_ms(rep.last_ckpt_ms));
-	reply_json(c->rs, 200,
-		   json_pack("{s:b, s:I, s:o, s:s, s:I, s:I, s:o}", "ok", rep.ok, "entries",
-			     (json_int_t)rep.entries, "first_bad_seq",
-			     rep.ok || rep.first_bad_seq == 0 ? json_null()
-							      : json_integer(rep.first_bad_seq),
-			     "problem", rep.problem, "checkpoints", (json_int_t)rep.checkpoints,
-			     "checkpoint_file_lines", (json_int_t)rep.file_checkpoints,
-			     "last_checkpoint", last));
 }

@@ -1,8 +1,9 @@
 /*
  * The route table and dispatch: match method and path, authenticate admin routes with their
  * bearer token or console session, call the handler. Device routes authenticate themselves (signatures cover the
- * body, which only the handler has parsed). Unknown paths get 404, known paths with another
- * method 405, and a handler that forgot to answer gets a 500 rather than an empty reply.
+ * body, which only the handler has parsed). HEAD runs the GET route. Unknown paths get 404,
+ * known paths with another method 405, and a handler that forgot to answer gets a 500 rather
+ * than an empty reply.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ static const struct route {
 	{"PUT", "/api/v1/default-policy", AUTH_ADMIN, h_default_policy_put},
 	{"GET", "/api/v1/audit", AUTH_ADMIN, h_audit_list},
 	{"GET", "/api/v1/audit/verify", AUTH_ADMIN, h_audit_verify},
+	{"GET", "/api/v1/audit/export", AUTH_ADMIN, h_audit_export},
 	{"POST", "/api/v1/setup", AUTH_NONE, h_setup},
 	{"POST", "/api/v1/session", AUTH_NONE, h_session_create},
 	{"GET", "/api/v1/session", AUTH_ADMIN, h_session_get},
@@ -165,12 +167,14 @@ api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 	const struct route *found = NULL;
 	int path_known = 0;
 	struct svc_error err = {0};
+	/* HEAD is GET without the body (RFC 9110 9.3.2); the http layer leaves the body out. */
+	const char *method = strcmp(rq->method, "HEAD") == 0 ? "GET" : rq->method;
 
 	for (size_t i = 0; i < ARRAY_SIZE(routes) && found == NULL; i++) {
 		if (!match(routes[i].pattern, rq->path, &c))
 			continue;
 		path_known = 1;
-		if (strcmp(routes[i].method, rq->method) == 0)
+		if (strcmp(routes[i].method, method) == 0)
 			found = &routes[i];
 	}
 	if (found == NULL) {

@@ -41,6 +41,7 @@ struct api_response {
 	const char *route;    /* route template, for metrics; static storage */
 	char location[128];   /* Location header when not empty */
 	char set_cookie[256]; /* Set-Cookie header when not empty */
+	char next_cursor[64]; /* Cleave-Next-Cursor header when not empty (a bounded export) */
 	/* Long poll: park == 1 asks http/ to suspend the request. */
 	int park;
 	char park_device[STORE_ID_MAX];

@@ -75,7 +75,15 @@ int take_fields(struct call *c, json_t *obj, const struct field *f, size_t n, co
 int query_get(const char *query, const char *name, char *out, size_t cap);
 /* Reads limit (1..200, default 50) and cursor; on failure fills rs and returns -1. */
 int page_params(struct call *c, size_t *limit, int64_t *after);
+/* The same with another default and cap for limit. */
+int page_params_max(struct call *c, size_t dflt, size_t max, size_t *limit, int64_t *after);
 json_t *page_cursor(int64_t last, size_t n, size_t limit);
+
+/*
+ * An RFC 3339 time ("2026-12-02T10:00:00Z", "…T10:00:00.250+01:00") into unix milliseconds
+ * (after 1970); 0, or -1 when it is not one (auditlog.c).
+ */
+int api_time_parse_ms(const char *s, int64_t *out);
 
 json_t *jtime(int64_t unix_s);
 json_t *jtime_ms(int64_t unix_ms);
@@ -88,6 +96,8 @@ json_t *etoken_json(struct api *a, const struct enroll_token *t, const char *sec
 json_t *device_json(struct api *a, const struct device *d);
 json_t *command_json(const struct command *c);
 json_t *policy_json(const struct policy *p);
+/* policy_json plus "devices": {"assigned", "applied"} (policy_json.c); owned by the caller. */
+json_t *policy_reach_json(struct call *c, const struct policy *p);
 json_t *audit_json(const struct audit_entry *e);
 
 /* Handlers. */
@@ -123,6 +133,7 @@ void h_default_policy_get(struct call *c);
 void h_default_policy_put(struct call *c);
 void h_audit_list(struct call *c);
 void h_audit_verify(struct call *c);
+void h_audit_export(struct call *c);
 void h_enroll_page(struct call *c);
 /* The employee portal (portal.c, portal_device.c, issue 9). */
 void h_enroll_qr_svg(struct call *c);

@@ -228,18 +228,25 @@ query_get(const char *query, const char *name, char *out, size_t cap)
 int
 page_params(struct call *c, size_t *limit, int64_t *after)
 {
+	return page_params_max(c, 50, STORE_LIST_MAX, limit, after);
+}
+
+int
+page_params_max(struct call *c, size_t dflt, size_t max, size_t *limit, int64_t *after)
+{
 	char v[64];
 	char *end;
 	int r;
 
-	*limit = 50;
+	*limit = dflt;
 	*after = 0;
 	r = query_get(c->rq->query, "limit", v, sizeof(v));
 	if (r == 1) {
 		long long x = strtoll(v, &end, 10);
 
-		if (*end != '\0' || x < 1 || x > STORE_LIST_MAX) {
-			reply_problem(c->rs, P_BAD_REQUEST, "limit must be between 1 and 200");
+		if (*end != '\0' || x < 1 || (size_t)x > max) {
+			snprintf(v, sizeof(v), "limit must be between 1 and %zu", max);
+			reply_problem(c->rs, P_BAD_REQUEST, v);
 			return -1;
 		}
 		*limit = (size_t)x;

@@ -2,7 +2,8 @@
  * The policy document: decoding a PUT body strictly, filling defaults, checking that the limits
  * make sense together, and producing the canonical JSON that is stored and versioned (sorted
  * keys, compact), so that the same content always yields the same text and an unchanged PUT
- * does not bump the version.
+ * does not bump the version. Policy replies also carry how many devices follow the policy and
+ * how many applied its current version.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,24 @@ policy_canonical(const struct policy_content *c)
 	return s;
 }
 
+json_t *
+policy_reach_json(struct call *c, const struct policy *p)
+{
+	struct policy_reach reach;
+	struct svc_error err = {0};
+	json_t *j = policy_json(p);
+
+	/* Counts are a view, not part of the policy: when they cannot be had the policy is
+	 * still shown, with null, and the store has logged why. */
+	if (j != NULL && svc_policy_reach(c->a->svc, &c->who, p, &reach, &err) == 0)
+		json_object_set_new(j, "devices",
+				    json_pack("{s:I, s:I}", "assigned", (json_int_t)reach.assigned,
+					      "applied", (json_int_t)reach.applied));
+	else if (j != NULL)
+		json_object_set_new(j, "devices", json_null());
+	return j;
+}
+
 int
 api_policy_parse(const char *body, struct policy_content *c)
 {
@@ -145,6 +164,6 @@ h_policy_put(struct call *c)
 	if (svc_policy_put(c->a->svc, &c->who, c->param[0], canon, &p, &changed, &err) != 0)
 		reply_svc_error(c->rs, &err);
 	else
-		reply_json(c->rs, p.version == 1 && changed ? 201 : 200, policy_json(&p));
+		reply_json(c->rs, p.version == 1 && changed ? 201 : 200, policy_reach_json(c, &p));
 	free(canon);
 }

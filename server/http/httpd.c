@@ -26,6 +26,7 @@
 #include "util.h"
 
 #define METRIC_ROWS     256
+#define HTTPD_API_CSP   "default-src 'none'; frame-ancestors 'none'"
 #define HTTPD_DRAIN_MAX (16ULL * 1024 * 1024)
 
 struct metric_row {
@@ -288,12 +289,19 @@ send_response(struct req *r, struct api_response *rs)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, HTTPD_HSTS);
 	/*
-	 * The API also answers pages and images (the employee portal, QR codes): the console's
-	 * CSP and, since their URLs hold secrets (enrollment tokens, device links), no Referer.
+	 * Data, never a document: a JSON or image reply opened as a page may load and frame
+	 * nothing. The HTML pages the api makes (the employee portal) get the console's policy,
+	 * which lets them load their stylesheet and QR image from this origin. Their URLs hold
+	 * secrets (enrollment tokens, device links): no Referer, for any reply.
 	 */
-	MHD_add_response_header(resp, "Content-Security-Policy", WEB_CSP);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	if (rs->content_type != NULL && strncmp(rs->content_type, "text/html", 9) == 0)
+		MHD_add_response_header(resp, "Content-Security-Policy", WEB_CSP);
+	else
+		MHD_add_response_header(resp, "Content-Security-Policy", HTTPD_API_CSP);
+	if (rs->next_cursor[0] != '\0')
+		MHD_add_response_header(resp, "Cleave-Next-Cursor", rs->next_cursor);
 	if (r->bad_framing)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (rs->location[0] != '\0')

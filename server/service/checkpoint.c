@@ -180,6 +180,7 @@ svc_ckpt_report(struct service *s, struct audit_report *rep)
 	rep->file_checkpoints = cr.file_count;
 	rep->last_ckpt_seq = cr.last.seq;
 	rep->last_ckpt_ms = cr.last.at_ms;
+	memcpy(rep->last_ckpt_hash, cr.last.head_hash, sizeof(rep->last_ckpt_hash));
 	/* A broken link found by the chain walk is the more precise report; keep it. */
 	if (rep->ok && !cr.ok) {
 		rep->ok = 0;

@@ -215,6 +215,22 @@ svc_policy_list(struct service *s, const struct principal *p, struct policy *out
 }
 
 int
+svc_policy_reach(struct service *s, const struct principal *p, const struct policy *pol,
+		 struct policy_reach *out, struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_READ, err);
+
+	if (r != 0)
+		return r;
+	/* A backend without the counts still serves policies; their replies say null. */
+	if (s->st->ops->policy_counts == NULL)
+		return svc_fail(err, SVC_UNAVAILABLE, "this store does not count policy devices");
+	r = s->st->ops->policy_counts(s->st, pol->name, pol->is_default, pol->version,
+				      &out->assigned, &out->applied);
+	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
+}
+
+int
 svc_policy_set_default(struct service *s, const struct principal *p, const char *name,
 		       struct policy *out, struct svc_error *err)
 {

@@ -233,6 +233,17 @@ int svc_policy_get(struct service *s, const struct principal *p, const char *nam
 		   struct policy *out, struct svc_error *err);
 int svc_policy_list(struct service *s, const struct principal *p, struct policy *out, size_t max,
 		    size_t *n, struct svc_error *err);
+/*
+ * How far policy pol (as read from the store) has reached: the active devices that follow it
+ * (assigned, or through the default) and those of them whose agent reports its current version
+ * applied. Needs read permission.
+ */
+struct policy_reach {
+	int64_t assigned;
+	int64_t applied;
+};
+int svc_policy_reach(struct service *s, const struct principal *p, const struct policy *pol,
+		     struct policy_reach *out, struct svc_error *err);
 /* Makes policy name the default; *out gets it as committed. */
 int svc_policy_set_default(struct service *s, const struct principal *p, const char *name,
 			   struct policy *out, struct svc_error *err);
@@ -279,6 +290,7 @@ int svc_command_cancel(struct service *s, const struct principal *p, const char 
 		       struct command *out, struct svc_error *err);
 
 /* ---- audit ---- */
+/* Audit entries matching f, oldest first; f->limit is at most STORE_LIST_MAX. */
 int svc_audit_list(struct service *s, const struct principal *p, const struct audit_filter *f,
 		   struct audit_entry *out, size_t *n, struct svc_error *err);
 struct audit_report {
@@ -291,6 +303,7 @@ struct audit_report {
 	int64_t file_checkpoints; /* in the checkpoint file */
 	int64_t last_ckpt_seq;    /* the newest valid checkpoint; 0 when none */
 	int64_t last_ckpt_ms;
+	uint8_t last_ckpt_hash[32]; /* the head hash it signs */
 };
 int svc_audit_verify(struct service *s, const struct principal *p, struct audit_report *rep,
 		     struct svc_error *err);

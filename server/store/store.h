@@ -151,7 +151,8 @@ struct audit_filter {
 	const char *actor;  /* NULL: any */
 	const char *action; /* NULL: any */
 	const char *target; /* NULL: any */
-	int64_t since_ms;   /* 0: any */
+	int64_t since_ms;   /* 0: any; else only entries at or after it */
+	int64_t until_ms;   /* 0: any; else only entries before it */
 	int64_t after;
 	size_t limit;
 };
@@ -251,6 +252,13 @@ struct store_ops {
 	int (*policy_default)(struct store *st, struct policy *out);
 	int (*policy_set_default)(struct store *st, const char *name);
 	int (*policy_list)(struct store *st, struct policy *out, size_t max, size_t *n);
+	/*
+	 * Active devices following policy name (with is_default, also those that follow the
+	 * default) into *assigned, and how many of them report having applied version into
+	 * *applied.
+	 */
+	int (*policy_counts)(struct store *st, const char *name, int is_default, int64_t version,
+			     int64_t *assigned, int64_t *applied);
 
 	int (*device_insert)(struct store *st, const struct device *d);
 	int (*device_get)(struct store *st, const char *id, struct device *out);
@@ -370,5 +378,12 @@ int store_sqlite_open(const char *path, struct store **out);
 
 /* Schema version the database is at after store_sqlite_open. */
 int store_sqlite_schema_version(struct store *st);
+
+/*
+ * The SQL the SQLite backend runs for an audit list with the filters in f, and for policy
+ * counts, so that tests can EXPLAIN QUERY PLAN them. 0, or -ENAMETOOLONG when cap is short.
+ */
+int store_sqlite_audit_list_sql(const struct audit_filter *f, char *sql, size_t cap);
+extern const char store_sqlite_policy_counts_sql[];
 
 #endif

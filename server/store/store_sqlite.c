@@ -725,6 +725,7 @@ static const struct store_ops sqlite_ops = {
 	.policy_default = sq_policy_default,
 	.policy_set_default = sq_policy_set_default,
 	.policy_list = sq_policy_list,
+	.policy_counts = sq_policy_counts,
 	.device_insert = sq_device_insert,
 	.device_get = sq_device_get,
 	.device_get_for_update = sq_device_get,

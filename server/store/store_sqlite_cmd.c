@@ -213,10 +213,10 @@ sq_command_count_by_status(struct store *st, struct status_count *out, size_t ma
 
 /* ---- audit ---- */
 
-#define AUDIT_COLS "seq, at_ms, actor, action, target, outcome, detail, prev_hash, hash"
+#define AUDIT_COLS SQ_AUDIT_COLS
 
-static void
-audit_row(sqlite3_stmt *q, struct audit_entry *e)
+void
+sq_audit_row(sqlite3_stmt *q, struct audit_entry *e)
 {
 	e->seq = sqlite3_column_int64(q, 0);
 	e->at_ms = sqlite3_column_int64(q, 1);
@@ -258,7 +258,7 @@ sq_audit_last(struct store *st, struct audit_entry *out)
 
 	if (q == NULL)
 		return -EIO;
-	return sq_one(S(st), q, out, (sq_row_fn)audit_row, "audit last");
+	return sq_one(S(st), q, out, (sq_row_fn)sq_audit_row, "audit last");
 }
 
 int
@@ -270,31 +270,7 @@ sq_audit_get(struct store *st, int64_t seq, struct audit_entry *out)
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, seq);
-	return sq_one(S(st), q, out, (sq_row_fn)audit_row, "audit get");
-}
-
-int
-sq_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out, size_t *n)
-{
-	sqlite3_stmt *q =
-		sq_stmt(S(st), SQ_AUDIT_LIST,
-			"SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 AND "
-			"(?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR action = ?3) AND "
-			"(?4 IS NULL OR target = ?4) AND at_ms >= ?5 ORDER BY seq LIMIT ?6");
-
-	if (q == NULL)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, f->after);
-	if (f->actor)
-		sqlite3_bind_text(q, 2, f->actor, -1, SQLITE_STATIC);
-	if (f->action)
-		sqlite3_bind_text(q, 3, f->action, -1, SQLITE_STATIC);
-	if (f->target)
-		sqlite3_bind_text(q, 4, f->target, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 5, f->since_ms);
-	sqlite3_bind_int64(q, 6, (int64_t)f->limit);
-	return sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)audit_row,
-		       "audit list");
+	return sq_one(S(st), q, out, (sq_row_fn)sq_audit_row, "audit get");
 }
 
 int
@@ -309,7 +285,7 @@ sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
 		return -EIO;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		memset(&e, 0, sizeof(e));
-		audit_row(q, &e);
+		sq_audit_row(q, &e);
 		r = fn(ctx, &e);
 		if (r != 0)
 			break;

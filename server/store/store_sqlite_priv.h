@@ -28,6 +28,7 @@ enum {
 	SQ_POLICY_DEFAULT,
 	SQ_POLICY_SET_DEFAULT,
 	SQ_POLICY_LIST,
+	SQ_POLICY_COUNTS,
 	SQ_DEVICE_INSERT,
 	SQ_DEVICE_GET,
 	SQ_DEVICE_LIST,
@@ -49,7 +50,6 @@ enum {
 	SQ_CMD_COUNT,
 	SQ_AUDIT_INSERT,
 	SQ_AUDIT_LAST,
-	SQ_AUDIT_LIST,
 	SQ_AUDIT_ITER,
 	SQ_AUDIT_GET,
 	SQ_CKPT_INSERT,
@@ -104,10 +104,16 @@ int sq_command_expire(struct store *st, int64_t now, char (*devices)[STORE_ID_MA
 int sq_command_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n);
 int sq_audit_insert(struct store *st, struct audit_entry *e);
 int sq_audit_last(struct store *st, struct audit_entry *out);
+/* The audit table's columns in the order sq_audit_row reads them. */
+#define SQ_AUDIT_COLS "seq, at_ms, actor, action, target, outcome, detail, prev_hash, hash"
+void sq_audit_row(sqlite3_stmt *q, struct audit_entry *e);
 int sq_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out,
 		  size_t *n);
 int sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx);
 int sq_audit_get(struct store *st, int64_t seq, struct audit_entry *out);
+/* The console's queries, in store_sqlite_query.c. */
+int sq_policy_counts(struct store *st, const char *name, int is_default, int64_t version,
+		     int64_t *assigned, int64_t *applied);
 /* Audit checkpoints, in store_sqlite_audit.c. */
 int sq_audit_ckpt_insert(struct store *st, const struct audit_ckpt_row *c);
 int sq_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out);

@@ -267,13 +267,19 @@ static void
 fill_until_refused(struct full_env *e)
 {
 	long full = fill(e->filler), st = 201;
-	int i;
+	int i, refused = 0;
 
 	/* Near full: leave room for some writes, so the disk runs out in the middle of them. */
 	CHECK(full > 512 * 1024, "cannot write the filler file (%ld bytes)", full);
 	CHECK(truncate(e->filler, full - 256 * 1024) == 0, "cannot shorten the filler");
-	for (i = 0; i < MAX_OPS && (st == 201 || st == 202); i++)
+	/*
+	 * Until one write of each kind in a row is refused: the smaller kind may still fit in what
+	 * the larger one left when it was refused first.
+	 */
+	for (i = 0; i < MAX_OPS && refused < 2 && (st == 201 || st == 202 || st == 503); i++) {
 		st = write_one(e, i, 1);
+		refused = st == 503 ? refused + 1 : 0;
+	}
 	CHECK(st == 503,
 	      "after %d writes on a full disk: HTTP %ld, want 503 saying the disk is full", i, st);
 	printf("    %zu tokens (201) and %zu commands (202) before the disk was full\n", e->n,

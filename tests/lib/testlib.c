@@ -406,8 +406,15 @@ static size_t
 on_header(char *ptr, size_t size, size_t n, void *ud)
 {
 	struct resp *r = ud;
-	size_t len = size * n;
+	size_t len = size * n, have = strlen(r->headers);
 
+	/* Every header line as received, as much as fits. */
+	if (have + 1 < sizeof(r->headers)) {
+		size_t k = MIN(len, sizeof(r->headers) - 1 - have);
+
+		memcpy(r->headers + have, ptr, k);
+		r->headers[have + k] = '\0';
+	}
 	if (len > 10 && strncasecmp(ptr, "Location: ", 10) == 0) {
 		size_t k = MIN(len - 10, sizeof(r->location) - 1);
 
@@ -452,6 +459,8 @@ client_req(struct client *c, const char *method, const char *path, const char *b
 		hl = curl_slist_append(hl, "Content-Type: application/json");
 	} else if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(c->c, CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(method, "HEAD") == 0) {
+		curl_easy_setopt(c->c, CURLOPT_NOBODY, 1L); /* no body follows the headers */
 	}
 	if (c->auth[0])
 		hl = curl_slist_append(hl, c->auth);
@@ -469,6 +478,30 @@ client_req(struct client *c, const char *method, const char *path, const char *b
 	}
 	curl_easy_getinfo(c->c, CURLINFO_RESPONSE_CODE, &r->status);
 	return 0;
+}
+
+int
+resp_header(const struct resp *r, const char *name, char *out, size_t cap)
+{
+	size_t n = strlen(name);
+	const char *l = r->headers;
+
+	while (*l != '\0') {
+		const char *end = l + strcspn(l, "\n");
+
+		if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
+			size_t k;
+
+			l += n + 1;
+			l += strspn(l, " \t");
+			k = MIN(strcspn(l, "\r\n"), cap - 1);
+			memcpy(out, l, k);
+			out[k] = '\0';
+			return 0;
+		}
+		l = *end != '\0' ? end + 1 : end;
+	}
+	return -1;
 }
 
 void
@@ -650,6 +683,39 @@ admin_etoken(struct client *admin, const char *owner, int uses, char *out, size_
 		rc = resp_str(&r, "token", out, cap);
 	resp_free(&r);
 	return rc;
+}
+
+int
+admin_enroll(struct client *admin, struct client *anon, struct device_sim *d, const char *owner)
+{
+	char tok[128];
+	struct resp r;
+	int ok;
+
+	if (dev_init(d) != 0 || admin_etoken(admin, owner, 1, tok, sizeof(tok)) != 0 ||
+	    dev_enroll(d, anon, tok, &r) != 0)
+		return -1;
+	ok = r.status == 201 ? 0 : -1;
+	if (ok != 0)
+		printf("    enroll %s: HTTP %ld %s\n", owner, r.status, r.body ? r.body : "");
+	resp_free(&r);
+	return ok;
+}
+
+json_t *
+client_get_json(struct client *c, const char *path, long *status)
+{
+	struct resp r;
+	json_t *j = NULL;
+
+	*status = -1;
+	if (client_req(c, "GET", path, NULL, NULL, &r) != 0)
+		return NULL;
+	*status = r.status;
+	if (r.status == 200)
+		j = resp_json(&r);
+	resp_free(&r);
+	return j;
 }
 
 int

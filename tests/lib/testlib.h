@@ -114,7 +114,10 @@ struct resp {
 	double seconds;
 	char location[256];
 	char set_cookie[512]; /* the Set-Cookie header's value, when one came */
+	char headers[2048];   /* the response's header lines as received (truncated to fit) */
 };
+/* The value of response header name (case-insensitive) into out; 0, or -1 when absent. */
+int resp_header(const struct resp *r, const char *name, char *out, size_t cap);
 
 struct client;
 /* A keep-alive HTTPS client for s (trusts s->cacert). Bearer may be NULL. */
@@ -168,6 +171,14 @@ void dev_receipt(struct device_sim *d, const uint8_t ticket[TICKET_LEN], int32_t
 /* ---- admin shortcuts (each CHECK-free; -1 on failure) ---- */
 /* Creates an enrollment token for owner; secret into out. */
 int admin_etoken(struct client *admin, const char *owner, int uses, char *out, size_t cap);
+/*
+ * Makes d (dev_init) and enrolls it for owner with a fresh one-use enrollment token; anon is a
+ * client without a token. d->id is filled. 0, or -1 (the answer printed).
+ */
+int admin_enroll(struct client *admin, struct client *anon, struct device_sim *d,
+		 const char *owner);
+/* GET path as JSON (caller decrefs): NULL unless 200; *status gets the status or -1. */
+json_t *client_get_json(struct client *c, const char *path, long *status);
 /* Creates an API token with role; secret into out. */
 int admin_token(struct client *admin, const char *role, char *out, size_t cap);
 /* Queues a command; its id into out. Returns the HTTP status or -1. */
