@@ -185,9 +185,18 @@ api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 		return;
 	}
 	rs->route = found->pattern;
-	/* A valid token always gets in; a bad one from a flooding address gets 429. */
+	/*
+	 * A valid token always gets in; a bad one from a flooding address gets 429. Only a
+	 * credential that was presented and refused counts as a refusal (audited, toward the
+	 * address's budget): a request with none, like the console asking "who am I?" before
+	 * sign-in, guesses nothing.
+	 */
 	if (found->auth == AUTH_ADMIN && authenticate(a, rq, &c.who, &err) != 0) {
-		if (err.kind == SVC_UNAUTHORIZED && svc_source_check(a->svc, rq->client, &err) == 0)
+		char cookie[128];
+		int presented = bearer(rq) != NULL || session_cookie(rq, cookie, sizeof(cookie));
+
+		if (err.kind == SVC_UNAUTHORIZED &&
+		    svc_source_check(a->svc, rq->client, &err) == 0 && presented)
 			svc_refused(a->svc, rq->client, NULL, "api.auth", err.detail);
 		reply_svc_error(rs, &err);
 		return;

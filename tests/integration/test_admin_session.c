@@ -340,6 +340,40 @@ test_failed_logins_throttled(void)
 	env_down(&e);
 }
 
+/*
+ * The console asks "who am I?" on every page load before anyone signs in. A request without
+ * any credential guesses nothing: it is answered 401, but neither audited as a refusal nor
+ * counted toward the address's budget; a wrong token still is.
+ */
+static void
+test_no_credentials_is_no_refusal(void)
+{
+	struct env e;
+	struct resp r;
+	int n401 = 0;
+
+	CHECK(env_up(&e, "admin-nocred", "refusal_limit = 5\n") == 0, "server did not start");
+	for (int i = 0; i < 12; i++) {
+		CHECK(client_req(e.web, "GET", "/api/v1/session", NULL, NULL, &r) == 0, "tx");
+		n401 += r.status == 401;
+		resp_free(&r);
+	}
+	CHECK(n401 == 12, "requests without credentials answered 401: %d of 12", n401);
+	CHECK(client_req(e.admin, "GET", "/api/v1/audit?action=api.auth", NULL, NULL, &r) == 0,
+	      "tx");
+	CHECK(r.status == 200 && strstr(r.body, "api.auth") == NULL, "audited: %s", r.body);
+	resp_free(&r);
+	client_set_bearer(e.web, "clv_at_not-a-token");
+	CHECK(client_req(e.web, "GET", "/api/v1/session", NULL, NULL, &r) == 0, "tx");
+	CHECK(r.status == 401, "wrong token: %ld", r.status);
+	resp_free(&r);
+	CHECK(client_req(e.admin, "GET", "/api/v1/audit?action=api.auth", NULL, NULL, &r) == 0,
+	      "tx");
+	CHECK(r.status == 200 && strstr(r.body, "api.auth") != NULL, "not audited: %s", r.body);
+	resp_free(&r);
+	env_down(&e);
+}
+
 /* The setup body with code; password may be short on purpose. */
 static long
 setup_req(struct env *e, const char *code, const char *password)
@@ -502,6 +536,7 @@ main(int argc, char **argv)
 		{"roles_same_for_session_and_token", test_roles_same_for_session_and_token},
 		{"logout_and_everywhere", test_logout_and_everywhere},
 		{"failed_logins_throttled", test_failed_logins_throttled},
+		{"no_credentials_is_no_refusal", test_no_credentials_is_no_refusal},
 		{"first_start_setup_code", test_first_start_setup_code},
 		{"totp_second_factor", test_totp_second_factor},
 	};

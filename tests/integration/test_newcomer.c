@@ -21,7 +21,7 @@ test_setup_enroll_wipe(void)
 {
 	struct srv s;
 	char path[PATH_MAX + 32], link[512] = "", work[PATH_MAX], outdir[PATH_MAX],
-					   build[PATH_MAX + 8];
+				  build[PATH_MAX + 8];
 	const char *base = getenv("CLEAVE_TEST_OUT");
 	FILE *f;
 	int rc;
@@ -43,11 +43,12 @@ test_setup_enroll_wipe(void)
 	t_remove_after_case(work);
 	CHECK(browser_outdir("newcomer", outdir, sizeof(outdir)) == 0, "outdir");
 	/* CLEAVE_BIN is <repo>/<build>/bin; phone.sh takes <build>. */
-	snprintf(build, sizeof(build), "%s/..", getenv("CLEAVE_BIN") ? getenv("CLEAVE_BIN") : "build/bin");
+	snprintf(build, sizeof(build), "%s/..",
+		 getenv("CLEAVE_BIN") ? getenv("CLEAVE_BIN") : "build/bin");
 	{
 		char abs[PATH_MAX];
-		const char *const args[] = {s.url, link, realpath(build, abs) ? abs : build, work,
-					    outdir, NULL};
+		const char *const args[] = {s.url, link,   realpath(build, abs) ? abs : build,
+					    work,  outdir, NULL};
 
 		rc = browser_run("newcomer.test.mjs", outdir, 120, args);
 	}
