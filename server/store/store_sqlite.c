@@ -407,15 +407,8 @@ sq_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
 
 /* ---- devices ---- */
 
-#define DEVICE_COLS                                                                                \
-	"rowid, id, owner, status, device_key, hv_key, measurement, enrollment_token_id, model, "  \
-	"os, agent_version, policy_name, applied_policy_name, applied_policy_version, "            \
-	"desired_state, reported_state, key_epoch, ticket_counter, sig_seq, enrolled_at, "         \
-	"last_seen_at, attest_status, attested_at, epoch_since, superseded_by, replaces, "         \
-	"attested_policy"
-
-static void
-device_row(sqlite3_stmt *q, struct device *d)
+void
+sq_device_row(sqlite3_stmt *q, struct device *d)
 {
 	d->rowid = sqlite3_column_int64(q, 0);
 	sq_col_text(q, 1, d->id, sizeof(d->id));
@@ -449,12 +442,13 @@ device_row(sqlite3_stmt *q, struct device *d)
 static int
 sq_device_insert(struct store *st, const struct device *d)
 {
-	sqlite3_stmt *q =
-		sq_stmt(S(st), SQ_DEVICE_INSERT,
-			"INSERT INTO devices (id, owner, status, device_key, hv_key, "
-			"measurement, enrollment_token_id, model, os, agent_version, "
-			"policy_name, key_epoch, enrolled_at, last_seen_at, epoch_since, "
-			"replaces, attested_policy) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_INSERT,
+				  "INSERT INTO devices (id, owner, status, device_key, hv_key, "
+				  "measurement, enrollment_token_id, model, os, agent_version, "
+				  "policy_name, key_epoch, enrolled_at, last_seen_at, epoch_since, "
+				  "replaces, attested_policy, hv_fingerprint) "
+				  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	char fp[64];
 
 	if (q == NULL)
 		return -EIO;
@@ -475,6 +469,8 @@ sq_device_insert(struct store *st, const struct device *d)
 	sqlite3_bind_int64(q, 15, d->epoch_since);
 	sqlite3_bind_text(q, 16, d->replaces, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 17, d->attested_policy, sizeof(d->attested_policy), SQLITE_STATIC);
+	sq_fingerprint(d->hv_key, fp, sizeof(fp));
+	sqlite3_bind_text(q, 18, fp, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "device insert");
 }
 
@@ -487,7 +483,7 @@ sq_device_get(struct store *st, const char *id, struct device *out)
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	return sq_one(S(st), q, out, (sq_row_fn)device_row, "device get");
+	return sq_one(S(st), q, out, (sq_row_fn)sq_device_row, "device get");
 }
 
 static int
@@ -506,7 +502,7 @@ sq_device_list(struct store *st, const struct device_filter *f, struct device *o
 	if (f->owner)
 		sqlite3_bind_text(q, 3, f->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 4, (int64_t)f->limit);
-	return sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)device_row,
+	return sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)sq_device_row,
 		       "device list");
 }
 
@@ -737,6 +733,8 @@ static const struct store_ops sqlite_ops = {
 	.device_ids_by_policy = sq_device_ids_by_policy,
 	.device_ids_rekey_due = sq_device_ids_rekey_due,
 	.device_count_by_status = sq_device_count_by_status,
+	.device_query = sq_device_query,
+	.device_summary = sq_device_summary,
 	.command_insert = sq_command_insert,
 	.command_get = sq_command_get,
 	.command_by_idempotency = sq_command_by_idempotency,
@@ -795,6 +793,8 @@ store_sqlite_open(const char *path, struct store **out)
 	r = sq_quick_check(s, c->db);
 	if (r == 0)
 		r = sq_migrate(s, c->db);
+	if (r == 0)
+		r = sq_fill_fingerprints(s, c->db);
 	if (r != 0) {
 		sq_close(&s->base);
 		return r;
