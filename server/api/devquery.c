@@ -80,9 +80,10 @@ reasons_param(struct call *c, unsigned *mask)
 		bit = svc_compliance_parse(t);
 
 		if (bit == 0) {
-			snprintf(msg, sizeof(msg),
-				 "reason: %.40s is not a compliance reason code (see schema/api.md)",
-				 t);
+			snprintf(
+				msg, sizeof(msg),
+				"reason: %.40s is not a compliance reason code (see schema/api.md)",
+				t);
 			bad(c, msg);
 			return -1;
 		}
@@ -268,17 +269,16 @@ h_devices_summary(struct call *c)
 	}
 	reasons = json_array();
 	for (unsigned i = 0; i < COMPLY_COUNT; i++)
-		json_array_append_new(reasons,
-				      json_pack("{s:s, s:s, s:I}", "code",
-						svc_compliance_code(1u << i), "text",
-						svc_compliance_text(1u << i), "count",
-						(json_int_t)s->reasons[i]));
+		json_array_append_new(reasons, json_pack("{s:s, s:s, s:I}", "code",
+							 svc_compliance_code(1u << i), "text",
+							 svc_compliance_text(1u << i), "count",
+							 (json_int_t)s->reasons[i]));
 	states = json_array();
 	for (size_t i = 0; i < s->nstates; i++)
-		json_array_append_new(states, json_pack("{s:s, s:s, s:I}", "desired",
-							s->states[i].desired, "reported",
-							s->states[i].reported, "count",
-							(json_int_t)s->states[i].n));
+		json_array_append_new(states,
+				      json_pack("{s:s, s:s, s:I}", "desired", s->states[i].desired,
+						"reported", s->states[i].reported, "count",
+						(json_int_t)s->states[i].n));
 	reply_json(c->rs, 200,
 		   json_pack("{s:I, s:I, s:I, s:o, s:o, s:o}", "total", (json_int_t)s->total,
 			     "compliant", (json_int_t)s->compliant, "not_compliant",
@@ -288,9 +288,9 @@ h_devices_summary(struct call *c)
 	free(s);
 }
 
-static const char *const cmd_statuses[] = {"queued",   "delivered", "acknowledged", "completed",
-					   "failed",   "canceled",  "expired",      NULL};
-static const char *const cmd_types[] = {"wipe",  "lock",   "unlock", "rekey",
+static const char *const cmd_statuses[] = {"queued", "delivered", "acknowledged", "completed",
+					   "failed", "canceled",  "expired",      NULL};
+static const char *const cmd_types[] = {"wipe",   "lock",    "unlock", "rekey",
 					"retire", "refresh", "policy", NULL};
 
 void
@@ -390,8 +390,8 @@ h_commands_bulk(struct call *c)
 	}
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0 || bulk_ids(c, arr, ids, &n) != 0)
 		goto done;
-	if (svc_command_bulk(c->a->svc, &c->who, type, reason, (const char(*)[STORE_ID_MAX])ids,
-			     n, res, &err) != 0) {
+	if (svc_command_bulk(c->a->svc, &c->who, type, reason, (const char(*)[STORE_ID_MAX])ids, n,
+			     res, &err) != 0) {
 		reply_svc_error(c->rs, &err);
 		goto done;
 	}

@@ -77,9 +77,9 @@ bulk_one(struct service *s, const struct principal *p, const char *type, const c
 }
 
 int
-svc_command_bulk(struct service *s, const struct principal *p, const char *type,
-		 const char *reason, const char (*ids)[STORE_ID_MAX], size_t n,
-		 struct svc_bulk_result *out, struct svc_error *err)
+svc_command_bulk(struct service *s, const struct principal *p, const char *type, const char *reason,
+		 const char (*ids)[STORE_ID_MAX], size_t n, struct svc_bulk_result *out,
+		 struct svc_error *err)
 {
 	struct command *scratch;
 	size_t counts[3] = {0, 0, 0};

@@ -208,10 +208,12 @@ per_group(struct sqlb *b, const struct compliance_spec *spec, const struct group
 		else if (bit == COMPLY_OFFLINE)
 			sb_add(b, " AND last_seen_at < %lld)", (long long)g->offline_before);
 		else if (bit == COMPLY_AGENT_OLD)
-			sb_add(b, " AND cleave_version_cmp(agent_version, ?%d) < 0)", gb[i].min_agent);
+			sb_add(b, " AND cleave_version_cmp(agent_version, ?%d) < 0)",
+			       gb[i].min_agent);
 		else
-			sb_add(b, " AND (CASE WHEN attested_at > 0 THEN attested_at ELSE enrolled_at "
-				  "END) < %lld)",
+			sb_add(b,
+			       " AND (CASE WHEN attested_at > 0 THEN attested_at ELSE enrolled_at "
+			       "END) < %lld)",
 			       (long long)g->attest_before);
 	}
 	sb_add(b, ")");
@@ -248,8 +250,9 @@ reason_sql(struct sqlb *b, const struct compliance_spec *spec, const struct grou
 		per_group(b, spec, gb, bit);
 		sb_add(b, " OR (");
 		no_policy(b, spec, gb);
-		sb_add(b, " AND (CASE WHEN attested_at > 0 THEN attested_at ELSE enrolled_at END) "
-			  "< %lld))",
+		sb_add(b,
+		       " AND (CASE WHEN attested_at > 0 THEN attested_at ELSE enrolled_at END) "
+		       "< %lld))",
 		       (long long)spec->attest_before);
 		break;
 	case COMPLY_MISMATCH:
@@ -322,7 +325,7 @@ search_sql(struct sqlb *b, const char *q, struct search_terms *t)
 static const char *
 sort_key(enum device_sort s)
 {
-	return s == DEV_SORT_OWNER ? "owner COLLATE NOCASE"
+	return s == DEV_SORT_OWNER      ? "owner COLLATE NOCASE"
 	       : s == DEV_SORT_ENROLLED ? "enrolled_at"
 					: "last_seen_at";
 }
@@ -339,8 +342,9 @@ filters_sql(struct sqlb *b, const struct device_query *q, struct search_terms *t
 	if (q->policy != NULL) {
 		int p = sb_text(b, q->policy);
 
-		sb_add(b, q->policy_is_default ? " AND (policy_name = ?%d OR policy_name = '')"
-					       : " AND policy_name = ?%d",
+		sb_add(b,
+		       q->policy_is_default ? " AND (policy_name = ?%d OR policy_name = '')"
+					    : " AND policy_name = ?%d",
 		       p);
 	}
 	if (q->desired != NULL)
@@ -387,6 +391,12 @@ sq_device_query(struct store *st, const struct device_query *q, struct device *o
 		int k = q->sort == DEV_SORT_OWNER ? sb_text(b, q->after_text ? q->after_text : "")
 						  : sb_int(b, q->after_key);
 
+		/*
+		 * The row value is the exact bound; SQLite does not take a range from a row value
+		 * with a collation, so the owner sort repeats its first half as a plain range.
+		 */
+		if (q->sort == DEV_SORT_OWNER)
+			sb_add(b, " AND owner %s ?%d COLLATE NOCASE", q->desc ? "<=" : ">=", k);
 		sb_add(b, " AND (%s, rowid) %s (?%d, ?%d)", sort_key(q->sort), q->desc ? "<" : ">",
 		       k, sb_int(b, q->after_rowid));
 	}
@@ -442,28 +452,33 @@ sq_device_summary(struct store *st, const struct compliance_spec *spec, struct d
 	memset(out, 0, sizeof(*out));
 	if (r != 0)
 		goto out;
-	/* One pass over the table: every reason's count and the compliant count together. */
+	/*
+	 * One pass over the table: each device's reasons as a bit mask, counted per distinct
+	 * mask (a handful), then split into per-reason counts here.
+	 */
 	bind_groups(b, spec, gb);
-	sb_add(b, "SELECT count(*)");
+	sb_add(b, "SELECT m, count(*) FROM (SELECT 0");
 	for (unsigned i = 0; i < COMPLY_COUNT; i++) {
-		sb_add(b, ", coalesce(sum(");
+		sb_add(b, " + (CASE WHEN ");
 		reason_sql(b, spec, gb, 1u << i);
-		sb_add(b, "), 0)");
+		sb_add(b, " THEN %u ELSE 0 END)", 1u << i);
 	}
-	sb_add(b, ", coalesce(sum(NOT ");
-	reasons_sql(b, spec, gb, (1u << COMPLY_COUNT) - 1);
-	sb_add(b, "), 0) FROM devices");
+	sb_add(b, " AS m FROM devices) GROUP BY m");
 	r = sb_prepare(S(st), b, spec, &q, "device summary");
 	if (r != 0)
 		goto out;
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		out->total = sqlite3_column_int64(q, 0);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		unsigned m = (unsigned)sqlite3_column_int64(q, 0);
+		int64_t k = sqlite3_column_int64(q, 1);
+
+		out->total += k;
+		if (m == 0)
+			out->compliant += k;
 		for (int i = 0; i < COMPLY_COUNT; i++)
-			out->reasons[i] = sqlite3_column_int64(q, 1 + i);
-		out->compliant = sqlite3_column_int64(q, 1 + COMPLY_COUNT);
+			if (m & (1u << i))
+				out->reasons[i] += k;
 	}
-	r = rc == SQLITE_ROW ? 0 : sq_err(S(st), rc, "device summary");
+	r = rc == SQLITE_DONE ? 0 : sq_err(S(st), rc, "device summary");
 	if (r == 0)
 		r = summary_states(S(st), out);
 out:
@@ -526,9 +541,9 @@ sq_fill_fingerprints(struct sq_store *s, sqlite3 *db)
 
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db,
-					"SELECT rowid, hv_key FROM devices WHERE hv_fingerprint = ''",
-					-1, &sel, NULL);
+		rc = sqlite3_prepare_v2(
+			db, "SELECT rowid, hv_key FROM devices WHERE hv_fingerprint = ''", -1, &sel,
+			NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db, "UPDATE devices SET hv_fingerprint = ? WHERE rowid = ?",
 					-1, &upd, NULL);
