@@ -79,7 +79,8 @@ import(const char *dir, int n)
 			"enrollment_token_id, model, os, agent_version, policy_name, key_epoch, "
 			"enrolled_at, last_seen_at, epoch_since, attested_at, attested_policy, "
 			"attest_status, desired_state, reported_state, hv_fingerprint) "
-			"VALUES (?,?,'active',?,?,?,'etk_bench',?,'Android 16',?,?,1,?,?,?,?,?,?,?,?,?)",
+			"VALUES (?,?,'active',?,?,?,'etk_bench',?,'Android "
+			"16',?,?,1,?,?,?,?,?,?,?,?,?)",
 			-1, &q, NULL);
 	for (int i = 0; rc == SQLITE_OK && i < n; i++) {
 		char id[32], owner[64], fp[64];
@@ -114,9 +115,13 @@ import(const char *dir, int n)
 		sqlite3_bind_int64(q, 11, enrolled);
 		sqlite3_bind_int64(q, 12, seen);
 		/* One in 50 never applied its policy. */
-		sqlite3_bind_blob(q, 13, (r >> 20) % 50 == 0 ? meas : kiosk ? kiosk_digest : std_digest,
+		sqlite3_bind_blob(q, 13,
+				  (r >> 20) % 50 == 0 ? meas
+				  : kiosk             ? kiosk_digest
+						      : std_digest,
 				  16, SQLITE_TRANSIENT);
-		sqlite3_bind_text(q, 14, (r >> 28) % 500 == 0 ? "mismatch" : "ok", -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 14, (r >> 28) % 500 == 0 ? "mismatch" : "ok", -1,
+				  SQLITE_STATIC);
 		sqlite3_bind_text(q, 15, locked ? "locked" : "active", -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 16, locked && (r >> 32) % 3 ? "locked" : "active", -1,
 				  SQLITE_STATIC);
@@ -146,7 +151,8 @@ timed(struct client *c, const char *path, int runs, long *items)
 		json_t *j;
 
 		if (client_req(c, "GET", path, NULL, NULL, &r) != 0 || r.status != 200) {
-			fprintf(stderr, "GET %s: %ld %.200s\n", path, r.status, r.body ? r.body : "");
+			fprintf(stderr, "GET %s: %ld %.200s\n", path, r.status,
+				r.body ? r.body : "");
 			resp_free(&r);
 			return -1;
 		}
@@ -228,20 +234,23 @@ main(int argc, char **argv)
 		struct resp r;
 		json_t *j = NULL;
 
-		if (client_req(admin, "GET", "/api/v1/devices?limit=1&sort=enrolled", NULL, NULL, &r) == 0)
+		if (client_req(admin, "GET", "/api/v1/devices?limit=1&sort=enrolled", NULL, NULL,
+			       &r) == 0)
 			j = resp_json(&r);
 		snprintf(q_fp, sizeof(q_fp), "%.18s",
 			 json_string_value(json_object_get(
 				 json_object_get(json_array_get(json_object_get(j, "items"), 0),
 						 "hypervisor"),
-				 "key_fingerprint")) ?: "SHA256:none");
+				 "key_fingerprint"))
+				 ?: "SHA256:none");
 		json_decref(j);
 		resp_free(&r);
 	}
 	deep_cursor(admin, cursor, sizeof(cursor));
 	snprintf(deep, sizeof(deep), "/api/v1/devices?sort=owner&limit=50&cursor=%s", cursor);
 	ref = timed(admin, "/healthz", runs, &items);
-	printf("\nconsole queries, %d devices, median of %d runs over one keep-alive TLS connection\n",
+	printf("\nconsole queries, %d devices, median of %d runs over one keep-alive TLS "
+	       "connection\n",
 	       n, runs);
 	printf("%-52s %9s %9s %7s %7s\n", "request", "total ms", "server ms", "items", "target");
 	printf("%-52s %9.2f %9s %7s %7s\n", "GET /healthz (reference)", ref, "-", "-", "-");
@@ -253,18 +262,21 @@ main(int argc, char **argv)
 		} qs[] = {
 			{"first page (last check-in, 50)", "/api/v1/devices?limit=50", 100},
 			{"first page, sort=owner", "/api/v1/devices?limit=50&sort=owner", 100},
-			{"first page, sort=enrolled asc", "/api/v1/devices?limit=50&sort=enrolled&order=asc",
-			 100},
+			{"first page, sort=enrolled asc",
+			 "/api/v1/devices?limit=50&sort=enrolled&order=asc", 100},
 			{"page 81 by cursor (sort=owner)", "", 100},
 			{"search owner prefix (1 match)", "", 200},
-			{"search owner prefix 'user01' (10% match)", "/api/v1/devices?limit=50&q=user01", 200},
-			{"search device id prefix 'dev_0000a'", "/api/v1/devices?limit=50&q=dev_0000a", 200},
+			{"search owner prefix 'user01' (10% match)",
+			 "/api/v1/devices?limit=50&q=user01", 200},
+			{"search device id prefix 'dev_0000a'",
+			 "/api/v1/devices?limit=50&q=dev_0000a", 200},
 			{"search hypervisor key fingerprint prefix", "", 200},
 			{"search, no match", "/api/v1/devices?limit=50&q=zz-nobody", 200},
 			{"filter compliant=false", "/api/v1/devices?limit=50&compliant=false", 0},
 			{"filter reason=attestation_mismatch (0.2%)",
 			 "/api/v1/devices?limit=50&reason=attestation_mismatch", 0},
-			{"filter desired=locked (1%)", "/api/v1/devices?limit=50&desired=locked", 0},
+			{"filter desired=locked (1%)", "/api/v1/devices?limit=50&desired=locked",
+			 0},
 			{"filter policy=kiosk (10%)", "/api/v1/devices?limit=50&policy=kiosk", 0},
 			{"filter not_seen_days=30", "/api/v1/devices?limit=50&not_seen_days=30", 0},
 			{"summary (all reasons and states)", "/api/v1/devices/summary", 0},
@@ -283,11 +295,13 @@ main(int argc, char **argv)
 				continue;
 			}
 			if (qs[i].target > 0)
-				snprintf(tg, sizeof(tg), "%s", t - ref < qs[i].target ? "met" : "MISSED");
+				snprintf(tg, sizeof(tg), "%s",
+					 t - ref < qs[i].target ? "met" : "MISSED");
 			printf("%-52s %9.2f %9.2f %7ld %7s\n", qs[i].label, t, t - ref, items, tg);
 		}
 	}
-	printf("targets: first page < 100 ms, search < 200 ms server time (total minus reference)\n");
+	printf("targets: first page < 100 ms, search < 200 ms server time (total minus "
+	       "reference)\n");
 out:
 	client_free(admin);
 	srv_cleanup(&s);

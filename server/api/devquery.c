@@ -223,8 +223,9 @@ device_params(struct call *c, struct device_query *q, struct dq_text *t)
 void
 h_devices_list(struct call *c)
 {
-	struct device *items = calloc(STORE_LIST_MAX, sizeof(*items));
+	struct device *items = calloc(STORE_LIST_MAX + 1, sizeof(*items));
 	struct dq_text *t = calloc(1, sizeof(*t));
+	size_t limit;
 	struct svc_error err = {0};
 	struct device_query q;
 	size_t n = 0;
@@ -233,16 +234,19 @@ h_devices_list(struct call *c)
 	if (items == NULL || t == NULL) {
 		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
 	} else if (device_params(c, &q, t) == 0) {
+		/* One row more than the page: a next cursor only when there is a next page. */
+		limit = q.limit++;
 		if (svc_device_query(c->a->svc, &c->who, &q, items, &n, &err) != 0) {
 			reply_svc_error(c->rs, &err);
 		} else {
+			q.limit = limit;
 			arr = json_array();
-			for (size_t i = 0; i < n; i++)
+			for (size_t i = 0; i < n && i < limit; i++)
 				json_array_append_new(arr, device_json(c->a, &items[i]));
 			reply_json(c->rs, 200,
 				   json_pack("{s:o, s:o, s:s, s:s}", "items", arr, "next_cursor",
-					     n == q.limit ? device_cursor(&q, &items[n - 1])
-							  : json_null(),
+					     n > limit ? device_cursor(&q, &items[limit - 1])
+						       : json_null(),
 					     "sort", sorts[q.sort], "order",
 					     q.desc ? "desc" : "asc"));
 		}
@@ -296,8 +300,9 @@ static const char *const cmd_types[] = {"wipe",   "lock",    "unlock", "rekey",
 void
 h_commands_list(struct call *c)
 {
-	struct command *items = calloc(STORE_LIST_MAX, sizeof(*items));
+	struct command *items = calloc(STORE_LIST_MAX + 1, sizeof(*items));
 	struct command_filter f = {.newest_first = 1};
+	size_t limit;
 	char status[16], type[16], device[STORE_ID_MAX];
 	struct svc_error err = {0};
 	int hs, ht, hd;
@@ -316,16 +321,18 @@ h_commands_list(struct call *c)
 	f.status = hs == 1 ? status : NULL;
 	f.type = ht == 1 ? type : NULL;
 	f.device_id = hd == 1 ? device : NULL;
+	limit = f.limit++; /* one more: a next cursor only when there is a next page */
 	if (svc_command_list(c->a->svc, &c->who, &f, items, &n, &err) != 0) {
 		reply_svc_error(c->rs, &err);
 		goto out;
 	}
 	arr = json_array();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && i < limit; i++)
 		json_array_append_new(arr, command_json(&items[i]));
 	reply_json(c->rs, 200,
 		   json_pack("{s:o, s:o}", "items", arr, "next_cursor",
-			     page_cursor(n ? items[n - 1].rowid : 0, n, f.limit)));
+			     n > limit ? page_cursor(items[limit - 1].rowid, limit, limit)
+				       : json_null()));
 out:
 	free(items);
 }

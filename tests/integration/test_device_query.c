@@ -24,9 +24,10 @@ struct env {
 };
 
 static const char *const owners[NDEV] = {
-	"alice@corp.example", "Alan@corp.example", "bob@corp.example",  "<b>carol</b>@corp.example",
-	"dave@corp.example",  "erin@corp.example", "frank@corp.example", "grace@corp.example",
-	"heidi@corp.example", "ivan@corp.example", "judy@corp.example",  "mallory@corp.example",
+	"alice@corp.example",        "Alan@corp.example",  "bob@corp.example",
+	"<b>carol</b>@corp.example", "dave@corp.example",  "erin@corp.example",
+	"frank@corp.example",        "grace@corp.example", "heidi@corp.example",
+	"ivan@corp.example",         "judy@corp.example",  "mallory@corp.example",
 };
 
 static int
@@ -79,7 +80,8 @@ env_up(struct env *e, const char *tag)
 		long st;
 		json_t *j;
 
-		if (dev_init(&e->dev[i]) != 0 || admin_etoken(e->admin, owners[i], 1, tok, sizeof(tok)) != 0 ||
+		if (dev_init(&e->dev[i]) != 0 ||
+		    admin_etoken(e->admin, owners[i], 1, tok, sizeof(tok)) != 0 ||
 		    dev_enroll(&e->dev[i], dc, tok, &r) != 0)
 			break;
 		st = r.status;
@@ -90,7 +92,8 @@ env_up(struct env *e, const char *tag)
 		j = get_json(e, path, &st);
 		str_copy(e->fp[i], sizeof(e->fp[i]),
 			 json_string_value(json_object_get(json_object_get(j, "hypervisor"),
-							   "key_fingerprint")) ?: "");
+							   "key_fingerprint"))
+				 ?: "");
 		json_decref(j);
 		ok = i + 1;
 	}
@@ -117,8 +120,8 @@ qenc(const char *s, char *out, size_t cap)
 	for (; *s && k + 4 < cap; s++) {
 		unsigned char ch = (unsigned char)*s;
 
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '_' || ch == '.')
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')
 			out[k++] = (char)ch;
 		else
 			k += (size_t)snprintf(out + k, cap - k, "%%%02X", ch);
@@ -223,11 +226,13 @@ walk(struct env *e, const char *query, const char *key, int desc, int nocase, si
 
 			CHECK(strstr(seen, id) == NULL, "%s repeats on page %zu", id, pages);
 			strncat(seen, id, sizeof(seen) - strlen(seen) - 1);
-			snprintf(val, sizeof(val), "%s", json_is_string(kv) ? json_string_value(kv) : "");
+			snprintf(val, sizeof(val), "%s",
+				 json_is_string(kv) ? json_string_value(kv) : "");
 			if (*total > 0) {
 				int c = nocase ? strcasecmp(prev, val) : strcmp(prev, val);
 
-				CHECK(desc ? c >= 0 : c <= 0, "%s: '%s' then '%s'", query, prev, val);
+				CHECK(desc ? c >= 0 : c <= 0, "%s: '%s' then '%s'", query, prev,
+				      val);
 			}
 			str_copy(prev, sizeof(prev), val);
 			(*total)++;
@@ -278,7 +283,8 @@ test_sort_and_paging(void)
 	/* A cursor only fits the sort it came from. */
 	j = get_json(&e, "/api/v1/devices?limit=3&sort=owner", &st);
 	CHECK(st == 200, "first page");
-	str_copy(cursor, sizeof(cursor), json_string_value(json_object_get(j, "next_cursor")) ?: "");
+	str_copy(cursor, sizeof(cursor),
+		 json_string_value(json_object_get(j, "next_cursor")) ?: "");
 	json_decref(j);
 	CHECK(cursor[0], "a next cursor");
 	snprintf(path, sizeof(path), "/api/v1/devices?limit=3&sort=enrolled&cursor=%s", cursor);
@@ -363,11 +369,12 @@ reason_agrees(struct env *e, json_t *sum, const char *code)
 	snprintf(path, sizeof(path), "/api/v1/devices?limit=200&reason=%s", code);
 	j = get_json(e, path, &st);
 	CHECK(st == 200 && (long)json_array_size(json_object_get(j, "items")) == want,
-	      "reason=%s lists %zu, summary says %ld", code, json_array_size(json_object_get(j, "items")),
-	      want);
+	      "reason=%s lists %zu, summary says %ld", code,
+	      json_array_size(json_object_get(j, "items")), want);
 	json_array_foreach(json_object_get(j, "items"), i, v)
 	{
-		json_t *codes = json_object_get(json_object_get(v, "compliance"), "reason_codes"), *c;
+		json_t *codes = json_object_get(json_object_get(v, "compliance"), "reason_codes"),
+		       *c;
 		size_t k;
 		int found = 0;
 
@@ -381,9 +388,15 @@ reason_agrees(struct env *e, json_t *sum, const char *code)
 static void
 test_filters_and_summary(void)
 {
-	static const char *const codes[] = {"retired",     "superseded",  "no_policy",
-					    "policy_not_applied", "offline", "agent_too_old",
-					    "attestation_mismatch", "attestation_stale", "wiped",
+	static const char *const codes[] = {"retired",
+					    "superseded",
+					    "no_policy",
+					    "policy_not_applied",
+					    "offline",
+					    "agent_too_old",
+					    "attestation_mismatch",
+					    "attestation_stale",
+					    "wiped",
 					    "state_differs"};
 	struct env e;
 	char cmd[64], sql[256];
@@ -433,7 +446,8 @@ test_filters_and_summary(void)
 	sum = get_json(&e, "/api/v1/devices/summary", &st);
 	CHECK(st == 200 && sum, "summary: %ld", st);
 	CHECK(json_integer_value(json_object_get(sum, "total")) == NDEV, "total");
-	CHECK(reason_count(sum, "state_differs") == 3 && reason_count(sum, "agent_too_old") == NDEV - 2,
+	CHECK(reason_count(sum, "state_differs") == 3 &&
+		      reason_count(sum, "agent_too_old") == NDEV - 2,
 	      "reason counts");
 	for (i = 0; i < ARRAY_SIZE(codes) && !t_failed_now; i++)
 		reason_agrees(&e, sum, codes[i]);
@@ -461,8 +475,9 @@ test_command_queue_and_bulk(void)
 	size_t i, k = 0;
 
 	CHECK(env_up(&e, "dq_bulk") == 0, "server and devices");
-	k = (size_t)snprintf(body, sizeof(body), "{\"type\":\"lock\",\"reason\":\"bulk test\","
-						 "\"device_ids\":[");
+	k = (size_t)snprintf(body, sizeof(body),
+			     "{\"type\":\"lock\",\"reason\":\"bulk test\","
+			     "\"device_ids\":[");
 	for (int d = 0; d < 4; d++)
 		k += (size_t)snprintf(body + k, sizeof(body) - k, "\"%s\",", e.dev[d].id);
 	snprintf(body + k, sizeof(body) - k, "\"dev_nosuchdevice\"]}");
@@ -489,12 +504,13 @@ test_command_queue_and_bulk(void)
 	CHECK(admin_token(e.admin, "helpdesk", tok, sizeof(tok)) == 0, "helpdesk token");
 	hd = client_new(&e.s, tok);
 	snprintf(body, sizeof(body), "{\"type\":\"wipe\",\"device_ids\":[\"%s\"]}", e.dev[5].id);
-	CHECK(client_req(hd, "POST", "/api/v1/commands/bulk", body, NULL, &r) == 0 && r.status == 403,
+	CHECK(client_req(hd, "POST", "/api/v1/commands/bulk", body, NULL, &r) == 0 &&
+		      r.status == 403,
 	      "helpdesk bulk wipe: %ld", r.status);
 	resp_free(&r);
 	client_free(hd);
-	CHECK(client_req(e.admin, "POST", "/api/v1/commands/bulk", "{\"type\":\"lock\"}", NULL, &r) ==
-			      0 &&
+	CHECK(client_req(e.admin, "POST", "/api/v1/commands/bulk", "{\"type\":\"lock\"}", NULL,
+			 &r) == 0 &&
 		      r.status == 400 && strstr(r.body, "device_ids"),
 	      "no device_ids: %ld", r.status);
 	resp_free(&r);
@@ -505,7 +521,8 @@ test_command_queue_and_bulk(void)
 	{
 		CHECK(strcmp(json_string_value(json_object_get(v, "type")), "lock") == 0, "type");
 		if (i == 0)
-			str_copy(first, sizeof(first), json_string_value(json_object_get(v, "device_id")));
+			str_copy(first, sizeof(first),
+				 json_string_value(json_object_get(v, "device_id")));
 	}
 	CHECK(strcmp(first, e.dev[3].id) == 0, "newest first: %s", first);
 	{
@@ -515,14 +532,15 @@ test_command_queue_and_bulk(void)
 			 json_string_value(json_object_get(j, "next_cursor")) ?: "");
 		json_decref(j);
 		j = get_json(&e, path, &st);
-		CHECK(st == 200 && json_array_size(json_object_get(j, "items")) == 1, "second page");
+		CHECK(st == 200 && json_array_size(json_object_get(j, "items")) == 1,
+		      "second page");
 		CHECK(strcmp(json_string_value(json_object_get(
 				     json_array_get(json_object_get(j, "items"), 0), "device_id")),
 			     e.dev[0].id) == 0,
 		      "oldest last");
 		snprintf(path, sizeof(path), "/api/v1/commands/%s/cancel",
-			 json_string_value(
-				 json_object_get(json_array_get(json_object_get(j, "items"), 0), "id")));
+			 json_string_value(json_object_get(
+				 json_array_get(json_object_get(j, "items"), 0), "id")));
 		json_decref(j);
 		CHECK(client_req(e.admin, "POST", path, NULL, NULL, &r) == 0 && r.status == 200,
 		      "cancel");
