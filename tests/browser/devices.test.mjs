@@ -5,13 +5,14 @@
 // API that exactly those 50 got a lock; compares the dashboard with the API and follows its
 // links; filters and cancels in the command queue. A screenshot of each screen is saved.
 // Usage: node devices.test.mjs URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID FINGERPRINT HOSTILE
+//        HELPDESK_EMAIL (same password)
 // Exit: 0 when every check passed, 1 on a failure, 77 when the browser cannot run here.
 import { join } from 'node:path';
 import { start, signIn } from './lib.mjs';
 
-const [url, email, password, outdir, owner, deviceId, fingerprint, hostile] = process.argv.slice(2);
-if (!hostile) {
-  console.error('usage: node devices.test.mjs URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID FINGERPRINT HOSTILE');
+const [url, email, password, outdir, owner, deviceId, fingerprint, hostile, helpdesk] = process.argv.slice(2);
+if (!helpdesk) {
+  console.error('usage: node devices.test.mjs URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID FINGERPRINT HOSTILE HELPDESK_EMAIL');
   process.exit(2);
 }
 const { page, check, shot, finish } = await start(outdir, { timeout: 15000 });
@@ -187,6 +188,14 @@ try {
   await page.waitForSelector('#prev');
   check(await page.locator('#commands tbody tr[data-id]').count() >= 1, 'the queue pages');
   await shot('10-commands-page2.png');
+
+  // Helpdesk: lock, unlock and refresh in bulk, never wipe or retire.
+  await page.click('#signout');
+  await page.waitForSelector('#signin');
+  await signIn(page, url, helpdesk, password);
+  await settled('#devices');
+  check(await page.isVisible('#bulk-lock') && await page.locator('#bulk-wipe, #bulk-retire').count() === 0,
+    'helpdesk is offered bulk lock but not bulk wipe or retire');
   await finish();
 } catch (e) {
   await finish(e);

@@ -27,6 +27,7 @@
 #define BROWSER_SECONDS  90
 #define CONSOLE_EMAIL    "fleet@example.com"
 #define CONSOLE_PASSWORD "correct horse battery staple"
+#define HELPDESK_EMAIL   "desk@example.com"
 #define HOSTILE_OWNER    "<img/src/onerror=alert(1)>&lt;b&gt;@evil.example"
 
 struct fleet {
@@ -104,7 +105,8 @@ fingerprint(struct client *admin, const char *id, char *out, size_t cap)
 	if (client_req(admin, "GET", path, NULL, NULL, &r) != 0)
 		return -1;
 	j = resp_json(&r);
-	fp = json_string_value(json_object_get(json_object_get(j, "hypervisor"), "key_fingerprint"));
+	fp = json_string_value(
+		json_object_get(json_object_get(j, "hypervisor"), "key_fingerprint"));
 	if (fp != NULL)
 		rc = str_copy(out, cap, fp);
 	json_decref(j);
@@ -131,6 +133,7 @@ test_devices_in_chromium(void)
 	admin = client_new(&s, s.admin);
 	CHECK(f.dev != NULL && admin != NULL, "no memory or client");
 	CHECK(browser_admin(admin, CONSOLE_EMAIL, "admin", CONSOLE_PASSWORD) == 0, "no account");
+	CHECK(browser_admin(admin, HELPDESK_EMAIL, "helpdesk", CONSOLE_PASSWORD) == 0, "helpdesk");
 	/* A default policy before any device: each follows it without a fan-out to wait for. */
 	{
 		struct resp r;
@@ -159,12 +162,14 @@ test_devices_in_chromium(void)
 	owner_of(FIND_IDX, owner, sizeof(owner));
 	t0 = now_s();
 	{
-		const char *const args[] = {s.url, CONSOLE_EMAIL,      CONSOLE_PASSWORD, outdir, owner,
-					    f.dev[FIND_IDX].id, fp, HOSTILE_OWNER,  NULL};
+		const char *const args[] = {
+			s.url, CONSOLE_EMAIL, CONSOLE_PASSWORD, outdir, owner, f.dev[FIND_IDX].id,
+			fp,    HOSTILE_OWNER, HELPDESK_EMAIL,   NULL};
 
 		rc = browser_run("devices.test.mjs", outdir, BROWSER_SECONDS, args);
 	}
-	printf("    browser test: exit %d in %.1f s; screenshots in %s\n", rc, now_s() - t0, outdir);
+	printf("    browser test: exit %d in %.1f s; screenshots in %s\n", rc, now_s() - t0,
+	       outdir);
 out:
 	for (int i = 0; f.dev != NULL && i < NDEV; i++)
 		dev_fini(&f.dev[i]);

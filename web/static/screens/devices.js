@@ -100,14 +100,14 @@ function reasonsText(c) {
   return c.reasons.join('; ');
 }
 
-function row(d, selected, onToggle) {
+function row(d, selected, onToggle, pickable) {
   const box = el('input', { type: 'checkbox', class: 'pick', 'aria-label': 'Select ' + d.id, value: d.id });
   box.checked = selected.has(d.id);
   box.addEventListener('change', () => onToggle(d.id, box.checked));
   const cs = d.corporate_state || {};
   const policy = d.policy || {};
   return el('tr', { 'data-id': d.id },
-    el('td', { class: 'pick' }, box),
+    pickable ? el('td', { class: 'pick' }, box) : null,
     el('td', { class: 'mono' }, el('a', { href: '#/devices/' + encodeURIComponent(d.id) }, d.id)),
     el('td', { class: 'owner' }, d.owner),
     el('td', {}, d.model),
@@ -186,7 +186,9 @@ export async function render(params, match, current) {
     else selected.delete(id);
     update();
   };
-  const rows = page.items.map((d) => row(d, selected, toggle));
+  // Roles without any bulk action (auditors) get the list without check boxes.
+  const pickable = buttons.length > 0;
+  const rows = page.items.map((d) => row(d, selected, toggle, pickable));
   all.addEventListener('change', () => {
     const on = all.checked;
     for (const r of rows) {
@@ -195,9 +197,12 @@ export async function render(params, match, current) {
       toggle(box.value, on);
     }
   });
-  const t = table('devices', ['', 'Device', 'Owner', 'Model', 'Status', 'Corporate state', 'Compliance', 'Policy', 'Last check-in'],
+  const t = table('devices', [...(pickable ? [''] : []), 'Device', 'Owner', 'Model', 'Status', 'Corporate state', 'Compliance', 'Policy', 'Last check-in'],
     rows, 'No devices match.');
-  t.querySelector('th').replaceChildren(all);
+  if (pickable) {
+    t.querySelector('th').replaceChildren(all);
+    t.querySelector('th').className = 'pick';
+  }
   t.dataset.hash = location.hash; // which URL this table shows (tests wait for it)
   const pager = el('div', { class: 'pager' });
   if (params.get('cursor')) {
@@ -213,6 +218,6 @@ export async function render(params, match, current) {
   }
   const bar = el('div', { class: 'bulkbar', role: 'group', 'aria-label': 'Bulk actions' }, count, buttons);
   if (current && !current()) return;
-  show(el('h1', {}, 'Devices'), filters(params, pols.items || []), bar, results, t, pager);
+  show(el('h1', {}, 'Devices'), filters(params, pols.items || []), ...(pickable ? [bar] : []), results, t, pager);
   update();
 }
