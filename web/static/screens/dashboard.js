@@ -40,7 +40,7 @@ export async function render() {
     table('dash-reasons', ['Reason', 'Devices', 'Share of all devices'], reasonRows, 'Every device is compliant.'),
     quiet.length ? el('p', { class: 'muted small', id: 'dash-quiet' }, 'No device has: ' + quiet.map((r) => r.text).join('; ') + '.') : null,
     el('h2', {}, 'Corporate state'),
-    table('dash-states', ['Desired', 'Reported by the hypervisor', '', 'Devices'], stateRows, 'No devices.'),
+    table('dash-states', ['Desired', 'Reported by the hypervisor', 'Meaning', 'Devices'], stateRows, 'No devices.'),
     el('p', { class: 'muted small' }, 'Counted at ' + time(s.computed_at) + '.'),
   ];
   show(...view);
