@@ -108,6 +108,12 @@ try {
   await settled('#devices');
   check((await rows())[0] === p2[0], 'back returns to page 2');
 
+  await page.selectOption('#f-limit', '200');
+  await page.click('#search button[type=submit]');
+  await page.waitForFunction(() => location.hash.includes('limit=200'));
+  await settled('#devices');
+  check((await rows()).length === 200, '200 per page when asked');
+
   // Bulk lock of team "bulk": select all on the page, type the count.
   const before = await locks();
   await search('team-bulk');

@@ -78,7 +78,7 @@ walk(struct store *st, struct device_query *q)
 		q->has_after = 1;
 		q->after_rowid = page[n - 1].rowid;
 		q->after_key = q->sort == DEV_SORT_ENROLLED ? page[n - 1].enrolled_at
-							     : page[n - 1].last_seen_at;
+							    : page[n - 1].last_seen_at;
 		str_copy(last_owner, sizeof(last_owner), page[n - 1].owner);
 		q->after_text = last_owner;
 	}
@@ -177,8 +177,9 @@ test_store_query_fingerprints_filled(void **state)
 	f->st->ops->close(f->st);
 	f->st = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE devices SET hv_fingerprint = ''", NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db, "UPDATE devices SET hv_fingerprint = ''", NULL, NULL, NULL),
+		SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_sqlite_open(f->path, &f->st), 0);
 	assert_int_equal(find_fingerprint(f->st, 12, 1), 12);

@@ -67,6 +67,8 @@ function filters(params, policies) {
     select('f-seen', 'Last seen', [['', 'any time'], ['1', 'not for 1 day'], ['7', 'not for 7 days'],
       ['30', 'not for 30 days'], ['90', 'not for 90 days']], params.get('not_seen_days') || ''),
     select('f-sort', 'Sort', SORTS, sortValue),
+    select('f-limit', 'Per page', [['50', '50'], ['100', '100'], ['200', '200']],
+      ['100', '200'].includes(params.get('limit')) ? params.get('limit') : '50'),
     el('span', { class: 'filter-actions' },
       el('button', { type: 'submit' }, 'Search'),
       el('a', { href: '#/devices', id: 'clear' }, 'Clear')));
@@ -89,7 +91,8 @@ function filters(params, policies) {
       p.set('sort', sort);
       p.set('order', order);
     }
-    if (params.get('limit')) p.set('limit', params.get('limit'));
+    if (v('f-limit') !== '50') p.set('limit', v('f-limit'));
+    else if (params.get('limit') && !['100', '200'].includes(params.get('limit'))) p.set('limit', params.get('limit'));
     location.hash = '#/devices' + (p.toString() ? '?' + p : '');
   });
   return form;
