@@ -407,8 +407,15 @@ sq_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
 
 /* ---- devices ---- */
 
-void
-sq_device_row(sqlite3_stmt *q, struct device *d)
+#define DEVICE_COLS                                                                                \
+	"rowid, id, owner, status, device_key, hv_key, measurement, enrollment_token_id, model, "  \
+	"os, agent_version, policy_name, applied_policy_name, applied_policy_version, "            \
+	"desired_state, reported_state, key_epoch, ticket_counter, sig_seq, enrolled_at, "         \
+	"last_seen_at, attest_status, attested_at, epoch_since, superseded_by, replaces, "         \
+	"attested_policy"
+
+static void
+device_row(sqlite3_stmt *q, struct device *d)
 {
 	d->rowid = sqlite3_column_int64(q, 0);
 	sq_col_text(q, 1, d->id, sizeof(d->id));
@@ -483,7 +490,7 @@ sq_device_get(struct store *st, const char *id, struct device *out)
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	return sq_one(S(st), q, out, (sq_row_fn)sq_device_row, "device get");
+	return sq_one(S(st), q, out, (sq_row_fn)device_row, "device get");
 }
 
 static int
@@ -502,7 +509,7 @@ sq_device_list(struct store *st, const struct device_filter *f, struct device *o
 	if (f->owner)
 		sqlite3_bind_text(q, 3, f->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 4, (int64_t)f->limit);
-	return sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)sq_device_row,
+	return sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)device_row,
 		       "device list");
 }
 
@@ -738,7 +745,7 @@ static const struct store_ops sqlite_ops = {
 	.command_insert = sq_command_insert,
 	.command_get = sq_command_get,
 	.command_by_idempotency = sq_command_by_idempotency,
-	.command_list = sq_command_list,
+	.command_list = sq_command_list_any,
 	.command_open = sq_command_open,
 	.command_update = sq_command_update,
 	.command_expire = sq_command_expire,
@@ -807,4 +814,13 @@ int
 store_sqlite_schema_version(struct store *st)
 {
 	return S(st)->schema_version;
+}
+
+/* For store_sqlite_query.c: the columns and the mapping every device read here uses. */
+const char sq_device_cols[] = DEVICE_COLS;
+
+void
+sq_device_row(sqlite3_stmt *q, struct device *d)
+{
+	device_row(q, d);
 }

@@ -12,8 +12,13 @@
 
 #define S(st) ((struct sq_store *)(st))
 
-void
-sq_command_row(sqlite3_stmt *q, struct command *c)
+#define COMMAND_COLS                                                                               \
+	"rowid, id, device_id, type, status, reason, counter, ticket, created_by, "                \
+	"idempotency_key, request_hash, created_at, expires_at, delivered_at, acknowledged_at, "   \
+	"completed_at, result_detail, receipt, verified, verify_note"
+
+static void
+command_row(sqlite3_stmt *q, struct command *c)
 {
 	const void *rc;
 	size_t rn;
@@ -83,7 +88,7 @@ sq_command_get(struct store *st, const char *id, struct command *out)
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	return sq_one(S(st), q, out, (sq_row_fn)sq_command_row, "command get");
+	return sq_one(S(st), q, out, (sq_row_fn)command_row, "command get");
 }
 
 int
@@ -98,21 +103,16 @@ sq_command_by_idempotency(struct store *st, const char *created_by, const char *
 		return -EIO;
 	sqlite3_bind_text(q, 1, created_by, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
-	return sq_one(S(st), q, out, (sq_row_fn)sq_command_row, "command by idempotency key");
+	return sq_one(S(st), q, out, (sq_row_fn)command_row, "command by idempotency key");
 }
 
 int
 sq_command_list(struct store *st, const struct command_filter *f, struct command *out, size_t *n)
 {
-	sqlite3_stmt *q;
-
-	/* The queue across devices (newest first, by type) needs a query shaped by its filters. */
-	if (f->newest_first || f->type != NULL)
-		return sq_command_query(st, f, out, n);
-	q = sq_stmt(S(st), SQ_CMD_LIST,
-		    "SELECT " COMMAND_COLS " FROM commands WHERE rowid > ?1 AND "
-		    "(?2 IS NULL OR device_id = ?2) AND (?3 IS NULL OR status = ?3) "
-		    "ORDER BY rowid LIMIT ?4");
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_CMD_LIST,
+				  "SELECT " COMMAND_COLS " FROM commands WHERE rowid > ?1 AND "
+				  "(?2 IS NULL OR device_id = ?2) AND (?3 IS NULL OR status = ?3) "
+				  "ORDER BY rowid LIMIT ?4");
 
 	if (q == NULL)
 		return -EIO;
@@ -122,7 +122,7 @@ sq_command_list(struct store *st, const struct command_filter *f, struct command
 	if (f->status)
 		sqlite3_bind_text(q, 3, f->status, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 4, (int64_t)f->limit);
-	return sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)sq_command_row,
+	return sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)command_row,
 		       "command list");
 }
 
@@ -138,7 +138,7 @@ sq_command_open(struct store *st, const char *device_id, struct command *out, si
 		return -EIO;
 	sqlite3_bind_text(q, 1, device_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, (int64_t)max);
-	return sq_many(S(st), q, out, sizeof(*out), max, n, (sq_row_fn)sq_command_row,
+	return sq_many(S(st), q, out, sizeof(*out), max, n, (sq_row_fn)command_row,
 		       "open commands");
 }
 
@@ -318,4 +318,13 @@ sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
 		r = sq_err(S(st), rc, "audit iterate");
 	sqlite3_reset(q);
 	return r;
+}
+
+/* For store_sqlite_query.c: the columns and the mapping every command read here uses. */
+const char sq_command_cols[] = COMMAND_COLS;
+
+void
+sq_command_row(sqlite3_stmt *q, struct command *c)
+{
+	command_row(q, c);
 }

@@ -75,17 +75,9 @@ _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
 
 typedef void (*sq_row_fn)(sqlite3_stmt *q, void *out);
 
-#define DEVICE_COLS                                                                                \
-	"rowid, id, owner, status, device_key, hv_key, measurement, enrollment_token_id, model, "  \
-	"os, agent_version, policy_name, applied_policy_name, applied_policy_version, "            \
-	"desired_state, reported_state, key_epoch, ticket_counter, sig_seq, enrolled_at, "         \
-	"last_seen_at, attest_status, attested_at, epoch_since, superseded_by, replaces, "         \
-	"attested_policy"
-#define COMMAND_COLS                                                                               \
-	"rowid, id, device_id, type, status, reason, counter, ticket, created_by, "                \
-	"idempotency_key, request_hash, created_at, expires_at, delivered_at, acknowledged_at, "   \
-	"completed_at, result_detail, receipt, verified, verify_note"
-/* Map a row selected with DEVICE_COLS / COMMAND_COLS. */
+/* The columns every device / command read selects, and the mapping of such a row. */
+extern const char sq_device_cols[];
+extern const char sq_command_cols[];
 void sq_device_row(sqlite3_stmt *q, struct device *d);
 void sq_command_row(sqlite3_stmt *q, struct command *c);
 
@@ -124,8 +116,10 @@ int sq_audit_get(struct store *st, int64_t seq, struct audit_entry *out);
 int sq_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n);
 int sq_device_summary(struct store *st, const struct compliance_spec *spec,
 		      struct device_summary *out);
-int sq_command_query(struct store *st, const struct command_filter *f, struct command *out,
-		     size_t *n);
+/* command_list: the queue across devices (newest first, by type) built per call, the rest
+ * by sq_command_list's cached statement. */
+int sq_command_list_any(struct store *st, const struct command_filter *f, struct command *out,
+			size_t *n);
 /* The fingerprint column's value for a hypervisor key: base64 of its SHA-256, no "SHA256:". */
 void sq_fingerprint(const uint8_t key[32], char *out, size_t cap);
 /* Fills hv_fingerprint of rows that predate it (migration 0006); once, at open. */

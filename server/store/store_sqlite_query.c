@@ -374,7 +374,7 @@ sq_device_query(struct store *st, const struct device_query *q, struct device *o
 		r = -ENOMEM;
 	if (r != 0)
 		goto out;
-	sb_add(b, "SELECT " DEVICE_COLS " FROM devices WHERE 1");
+	sb_add(b, "SELECT %s FROM devices WHERE 1", sq_device_cols);
 	filters_sql(b, q, &t);
 	if (need_spec) {
 		bind_groups(b, q->spec, gb);
@@ -490,8 +490,8 @@ out:
 
 /* ---- the command queue ---- */
 
-int
-sq_command_query(struct store *st, const struct command_filter *f, struct command *out, size_t *n)
+static int
+command_query(struct store *st, const struct command_filter *f, struct command *out, size_t *n)
 {
 	struct sqlb *b = NULL;
 	sqlite3_stmt *q = NULL;
@@ -500,7 +500,7 @@ sq_command_query(struct store *st, const struct command_filter *f, struct comman
 	*n = 0;
 	if (r != 0)
 		return r;
-	sb_add(b, "SELECT " COMMAND_COLS " FROM commands WHERE 1");
+	sb_add(b, "SELECT %s FROM commands WHERE 1", sq_command_cols);
 	if (f->device_id != NULL)
 		sb_add(b, " AND device_id = ?%d", sb_text(b, f->device_id));
 	if (f->status != NULL)
@@ -519,6 +519,15 @@ sq_command_query(struct store *st, const struct command_filter *f, struct comman
 	sqlite3_finalize(q);
 	sb_free(b);
 	return r;
+}
+
+int
+sq_command_list_any(struct store *st, const struct command_filter *f, struct command *out,
+		    size_t *n)
+{
+	if (f->newest_first || f->type != NULL)
+		return command_query(st, f, out, n);
+	return sq_command_list(st, f, out, n);
 }
 
 /* ---- the fingerprint column ---- */
