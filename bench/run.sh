@@ -5,7 +5,7 @@
 # machine and ratios against the in-run reference. It builds nothing, stops only the processes it
 # started (by PID), keeps every wait bounded and exits non-zero only when a step failed, not when
 # a target is missed. Knobs: BENCH_AGENTS, BENCH_CONNS, BENCH_SECONDS, BENCH_ROUNDS,
-# BENCH_SAMPLE, BENCH_BURST.
+# BENCH_SAMPLE, BENCH_BURST, BENCH_CONSOLE_DEVICES, BENCH_CONSOLE_RUNS.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -243,6 +243,17 @@ if CLEAVE_BIN="$BIN/bin" CLEAVE_TEST_OUT="$work" timeout 600 "$BIN/bench/e2e_ben
 		printf "  delivery p50/p99 %d/%d ms, hypervisor wipe %d/%d ms, receipt upload + verification %d/%d ms\n", v["delivery_p50_ms"], v["delivery_p99_ms"], v["wipe_p50_ms"], v["wipe_p99_ms"], v["report_p50_ms"], v["report_p99_ms"] }' "$work/e2e.txt"
 else
 	echo "  e2e_bench failed:"; tail -5 "$work/e2e.txt"; failed=1
+fi
+
+# The console's queries at fleet size (issue 9 §5): device list, search, filters, summary with
+# 100,000 devices, each beside GET /healthz on the same connection.
+echo
+echo "Console queries (cleave-server, ${BENCH_CONSOLE_DEVICES:-100000} devices)"
+if CLEAVE_BIN="$BIN/bin" CLEAVE_TEST_OUT="$work" timeout 600 "$BIN/bench/console_bench" \
+	"${BENCH_CONSOLE_DEVICES:-100000}" "${BENCH_CONSOLE_RUNS:-15}" > "$work/console.txt" 2>&1; then
+	sed 's/^/  /' "$work/console.txt"
+else
+	echo "  console_bench failed:"; tail -5 "$work/console.txt"; failed=1
 fi
 if [ "$failed" -ne 0 ]; then
 	echo "bench: a step failed (see above); logs kept in $work"

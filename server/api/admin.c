@@ -58,15 +58,6 @@ etoken_item(struct call *c, const void *p, int64_t *key)
 }
 
 static json_t *
-device_item(struct call *c, const void *p, int64_t *key)
-{
-	const struct device *d = p;
-
-	*key = d->rowid;
-	return device_json(c->a, d);
-}
-
-static json_t *
 command_item(struct call *c, const void *p, int64_t *key)
 {
 	const struct command *cmd = p;
@@ -290,35 +281,6 @@ h_etokens_delete(struct call *c)
 }
 
 /* ---- devices ---- */
-
-void
-h_devices_list(struct call *c)
-{
-	struct device *items = list_buffer(c, sizeof(*items));
-	char status[16], owner[STORE_OWNER_MAX];
-	struct device_filter f = {0};
-	struct svc_error err = {0};
-	size_t n = 0;
-	int rs_, ro;
-	if (items == NULL)
-		return;
-	rs_ = query_get(c->rq->query, "status", status, sizeof(status));
-	ro = query_get(c->rq->query, "owner", owner, sizeof(owner));
-	if (rs_ < 0 || ro < 0) {
-		reply_problem(c->rs, P_BAD_REQUEST, "status or owner is malformed or too long");
-	} else if (rs_ == 1 && strcmp(status, "active") != 0 && strcmp(status, "retired") != 0) {
-		reply_problem(c->rs, P_BAD_REQUEST, "status must be active or retired");
-	} else if (page_params(c, &f.limit, &f.after) == 0) {
-		f.status = rs_ == 1 ? status : NULL;
-		f.owner = ro == 1 ? owner : NULL;
-		if (svc_device_list(c->a->svc, &c->who, &f, items, &n, &err) != 0) {
-			reply_svc_error(c->rs, &err);
-		} else {
-			reply_page(c, items, sizeof(*items), n, f.limit, device_item);
-		}
-	}
-	free(items);
-}
 
 void
 h_device_get(struct call *c)

@@ -114,6 +114,10 @@ void h_etokens_create(struct call *c);
 void h_etokens_list(struct call *c);
 void h_etokens_delete(struct call *c);
 void h_devices_list(struct call *c);
+/* The console's lists, summary and bulk commands (devquery.c, issue 9). */
+void h_devices_summary(struct call *c);
+void h_commands_list(struct call *c);
+void h_commands_bulk(struct call *c);
 void h_device_get(struct call *c);
 void h_device_delete(struct call *c);
 void h_device_policy(struct call *c);

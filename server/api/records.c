@@ -39,76 +39,24 @@ etoken_json(struct api *a, const struct enroll_token *t, const char *secret)
 	return j;
 }
 
-/* Compares dotted numeric versions: <0, 0, >0. Non-digits end a component. */
-static int
-version_cmp(const char *a, const char *b)
-{
-	while (*a || *b) {
-		long x = strtol(a, (char **)&a, 10), y = strtol(b, (char **)&b, 10);
-
-		if (x != y)
-			return x < y ? -1 : 1;
-		a += strspn(a, ".");
-		b += strspn(b, ".");
-		if (!*a || !*b)
-			return (*a != '\0') - (*b != '\0');
-	}
-	return 0;
-}
-
-#define ATTEST_MAX_AGE_DEFAULT_S 86400 /* without an offline lock limit in the policy */
-
 /*
- * Whether a device is compliant, and every reason it is not (schema/api.md lists them). The
- * corporate state and key epoch behind these come only from what the hypervisor signed.
+ * Whether a device is compliant, and every reason it is not (schema/api.md lists them): the
+ * rule is the service's (svc_compliance_eval), shared with the device list's filters.
  */
 static json_t *
 compliance_json(struct api *a, const struct device *d, const struct policy *p, int have_policy)
 {
-	json_t *reasons = json_array();
-	struct policy_content pc;
-	int64_t now = service_now_ms(a->svc) / 1000;
-	int64_t attested = d->attested_at > 0 ? d->attested_at : d->enrolled_at;
-	int64_t max_age = ATTEST_MAX_AGE_DEFAULT_S;
+	unsigned m = svc_compliance_eval(a->svc, d, p, have_policy);
+	json_t *reasons = json_array(), *codes = json_array();
 
-	if (strcmp(d->status, "active") != 0)
-		json_array_append_new(reasons,
-				      json_string(d->superseded_by[0]
-							  ? "superseded by a newer enrollment"
-							  : "retired"));
-	if (!have_policy) {
-		json_array_append_new(reasons, json_string("no policy is defined"));
-	} else {
-		uint8_t want[16];
-
-		/* What the hypervisor attests it enforces, not what the agent says it applied. */
-		svc_policy_digest(a->svc, p, want);
-		if (memcmp(want, d->attested_policy, sizeof(want)) != 0)
-			json_array_append_new(reasons, json_string("policy not applied"));
-		if (api_policy_parse(p->body, &pc) == 0) {
-			if (policy_lock_s(&pc) > 0 && now - d->last_seen_at > policy_lock_s(&pc))
-				json_array_append_new(
-					reasons,
-					json_string("offline longer than the policy allows"));
-			if (pc.min_agent_version[0] != '\0' &&
-			    version_cmp(d->agent_version, pc.min_agent_version) < 0)
-				json_array_append_new(reasons, json_string("agent too old"));
-			if (policy_lock_s(&pc) > 0)
-				max_age = policy_lock_s(&pc);
-		}
+	for (unsigned i = 0; i < COMPLY_COUNT; i++) {
+		if (!(m & (1u << i)))
+			continue;
+		json_array_append_new(reasons, json_string(svc_compliance_text(1u << i)));
+		json_array_append_new(codes, json_string(svc_compliance_code(1u << i)));
 	}
-	if (strcmp(d->attest_status, "mismatch") == 0)
-		json_array_append_new(reasons, json_string("attestation mismatch"));
-	if (now - attested > max_age)
-		json_array_append_new(
-			reasons, json_string("no attestation for longer than the policy allows"));
-	if (strcmp(d->reported_state, "wiped") == 0)
-		json_array_append_new(reasons, json_string("the corporate half was wiped"));
-	if (strcmp(d->desired_state, d->reported_state) != 0)
-		json_array_append_new(
-			reasons, json_string("corporate state differs from the desired state"));
-	return json_pack("{s:b, s:o}", "compliant", json_array_size(reasons) == 0, "reasons",
-			 reasons);
+	return json_pack("{s:b, s:o, s:o}", "compliant", m == 0, "reasons", reasons, "reason_codes",
+			 codes);
 }
 
 json_t *

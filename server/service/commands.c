@@ -320,3 +320,14 @@ fail:
 	s->st->ops->tx_rollback(s->st);
 	return svc_store_fail(err, r, "command");
 }
+
+int
+svc_command_perm(const char *type, enum perm *perm)
+{
+	int i = type_index(type);
+
+	if (i < 0)
+		return -EINVAL;
+	*perm = admin_types[i].perm;
+	return 0;
+}

@@ -269,6 +269,46 @@ int svc_device_get(struct service *s, const struct principal *p, const char *id,
 int svc_device_delete(struct service *s, const struct principal *p, const char *id,
 		      struct svc_error *err);
 
+/* ---- the console's device list, compliance and bulk commands (compliance.c, bulk.c) ---- */
+/* The COMPLY_* bit's stable code ("policy_not_applied") and its sentence; NULL if not a bit. */
+const char *svc_compliance_code(unsigned bit);
+const char *svc_compliance_text(unsigned bit);
+/* The bit of a code, or 0 when no reason has it. */
+unsigned svc_compliance_parse(const char *code);
+/* Every reason device d (following p when have_policy) is not compliant for, as COMPLY_* bits. */
+unsigned svc_compliance_eval(struct service *s, const struct device *d, const struct policy *p,
+			     int have_policy);
+/* Compares dotted numeric versions: <0, 0, >0. Non-digits end a component. */
+int svc_version_cmp(const char *a, const char *b);
+/*
+ * The console's device query. q is borrowed; the service fills in q->spec (and the policy's
+ * default flag) itself, so callers set only search, filters, sort and cursor.
+ */
+int svc_device_query(struct service *s, const struct principal *p, struct device_query *q,
+		     struct device *out, size_t *n, struct svc_error *err);
+/* Counts by compliance reason and corporate state, for the dashboard. */
+int svc_device_summary(struct service *s, const struct principal *p, struct device_summary *out,
+		       struct svc_error *err);
+
+/* What a bulk command did for one device. */
+enum svc_bulk_outcome { BULK_QUEUED, BULK_PENDING, BULK_REFUSED };
+struct svc_bulk_result {
+	char device_id[STORE_ID_MAX];
+	enum svc_bulk_outcome outcome;
+	char command_id[STORE_ID_MAX]; /* queued, or the one already pending */
+	char detail[128];              /* why it was refused */
+};
+#define SVC_BULK_MAX 500
+/*
+ * Queues one command of type for each of n device ids (at most SVC_BULK_MAX), each in its own
+ * transaction and audited like a single one. A device that already has an open command of
+ * this type gets none (BULK_PENDING, so retrying a bulk is harmless); one that is unknown or
+ * retired is BULK_REFUSED. The role check is made once, for the type, before anything.
+ */
+int svc_command_bulk(struct service *s, const struct principal *p, const char *type,
+		     const char *reason, const char (*ids)[STORE_ID_MAX], size_t n,
+		     struct svc_bulk_result *out, struct svc_error *err);
+
 /* ---- commands (admin side) ---- */
 struct command_request {
 	const char *device_id;

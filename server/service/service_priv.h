@@ -61,6 +61,8 @@ int svc_new_secret(const char *prefix, char **out, uint8_t hash[32]);
 int svc_command_queue_tx(struct service *s, struct device *d, const char *type, const char *reason,
 			 const char *created_by, int64_t expires_in_s, const char *idem_key,
 			 const uint8_t *request_hash, const uint64_t args[4], struct command *out);
+/* The permission an admin-orderable command type needs; -EINVAL for other types. */
+int svc_command_perm(const char *type, enum perm *perm);
 /* Recomputes a device's desired state from its commands, inside the caller's transaction. */
 int svc_recompute_desired(struct service *s, const char *device_id);
 /* Ticket arguments of a policy command: offline limits in seconds, unlock limit, version. */

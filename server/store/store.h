@@ -144,6 +144,8 @@ struct device_filter {
 struct command_filter {
 	const char *device_id; /* NULL: any */
 	const char *status;    /* NULL: any */
+	const char *type;      /* NULL: any */
+	int newest_first;      /* then after (when not 0) is the rowid the page starts below */
 	int64_t after;
 	size_t limit;
 };
@@ -155,6 +157,80 @@ struct audit_filter {
 	int64_t until_ms;   /* 0: any; else only entries before it */
 	int64_t after;
 	size_t limit;
+};
+
+/*
+ * The console's device query (issue 9): search, filters, a sort and a keyset cursor. Compliance
+ * is a rule of the service, which hands in a compliance_spec with the values each policy's rule
+ * needs (digest, cut-off times); the store only turns them into SQL predicates, one per reason
+ * bit, so the list, the filter and the counts use the same definition.
+ */
+enum {
+	COMPLY_RETIRED = 1u << 0,      /* status is not active, not superseded */
+	COMPLY_SUPERSEDED = 1u << 1,   /* status is not active, a newer enrollment replaced it */
+	COMPLY_NO_POLICY = 1u << 2,    /* no effective policy exists */
+	COMPLY_NOT_APPLIED = 1u << 3,  /* attested_policy is not the policy's digest */
+	COMPLY_OFFLINE = 1u << 4,      /* last_seen_at before the group's offline cut-off */
+	COMPLY_AGENT_OLD = 1u << 5,    /* agent_version below the group's minimum */
+	COMPLY_MISMATCH = 1u << 6,     /* attest_status is mismatch */
+	COMPLY_ATTEST_STALE = 1u << 7, /* last good attestation before the cut-off */
+	COMPLY_WIPED = 1u << 8,        /* reported_state is wiped */
+	COMPLY_DIFFERS = 1u << 9,      /* desired_state differs from reported_state */
+	COMPLY_COUNT = 10,
+};
+
+/* The devices following one policy, and what the rules compare them with. */
+struct compliance_group {
+	char policy[64];        /* devices whose policy_name is this */
+	int is_default;         /* and devices with policy_name '' */
+	uint8_t digest[16];     /* what their hypervisor must attest */
+	int64_t offline_before; /* last_seen_at below this is too long offline; 0: no limit */
+	int64_t attest_before;  /* a last good attestation below this is too old */
+	char min_agent[32];     /* "" when any agent version will do */
+};
+struct compliance_spec {
+	const struct compliance_group *groups;
+	size_t n;
+	int64_t attest_before; /* for devices without a policy */
+	/* Compares dotted versions (<0, 0, >0): the service's rule, called from SQL. */
+	int (*version_cmp)(const char *a, const char *b);
+};
+
+enum device_sort { DEV_SORT_LAST_SEEN = 0, DEV_SORT_OWNER, DEV_SORT_ENROLLED };
+
+struct device_query {
+	const char *q;         /* prefix of owner or model (ASCII case ignored), id, fingerprint */
+	const char *status;    /* the filters; NULL: any */
+	const char *owner;     /* exact owner */
+	const char *policy;    /* effective policy name */
+	int policy_is_default; /* the policy is the default: devices with '' count too */
+	const char *desired;   /* corporate state desired / reported */
+	const char *reported;
+	int64_t seen_before; /* last_seen_at below this (never seen: 0 counts); 0: any */
+	int compliant;       /* -1: any, 1: compliant only, 0: not compliant only */
+	unsigned reasons;    /* COMPLY_* bits: devices with any of them; 0: any */
+	const struct compliance_spec *spec; /* needed when compliant >= 0 or reasons != 0 */
+	enum device_sort sort;
+	int desc;
+	/* Keyset cursor: the page starts after the row with this sort key and rowid. */
+	int has_after;
+	int64_t after_key;
+	const char *after_text; /* DEV_SORT_OWNER */
+	int64_t after_rowid;
+	size_t limit;
+};
+
+#define SUMMARY_STATES_MAX 16
+struct device_summary {
+	int64_t total;
+	int64_t compliant;
+	int64_t reasons[COMPLY_COUNT]; /* devices with each reason */
+	size_t nstates;
+	struct {
+		char desired[16];
+		char reported[16];
+		int64_t n;
+	} states[SUMMARY_STATES_MAX];
 };
 
 /* Count of rows per status value, for /metrics. */
@@ -295,6 +371,12 @@ struct store_ops {
 				    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);
 	int (*device_count_by_status)(struct store *st, struct status_count *out, size_t max,
 				      size_t *n);
+	/* The console's device query: up to q->limit rows in q's order into out. */
+	int (*device_query)(struct store *st, const struct device_query *q, struct device *out,
+			    size_t *n);
+	/* Totals for the compliance dashboard, by reason and by corporate state. */
+	int (*device_summary)(struct store *st, const struct compliance_spec *spec,
+			      struct device_summary *out);
 
 	int (*command_insert)(struct store *st, const struct command *c);
 	int (*command_get)(struct store *st, const char *id, struct command *out);

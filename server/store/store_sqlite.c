@@ -449,12 +449,13 @@ device_row(sqlite3_stmt *q, struct device *d)
 static int
 sq_device_insert(struct store *st, const struct device *d)
 {
-	sqlite3_stmt *q =
-		sq_stmt(S(st), SQ_DEVICE_INSERT,
-			"INSERT INTO devices (id, owner, status, device_key, hv_key, "
-			"measurement, enrollment_token_id, model, os, agent_version, "
-			"policy_name, key_epoch, enrolled_at, last_seen_at, epoch_since, "
-			"replaces, attested_policy) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_DEVICE_INSERT,
+				  "INSERT INTO devices (id, owner, status, device_key, hv_key, "
+				  "measurement, enrollment_token_id, model, os, agent_version, "
+				  "policy_name, key_epoch, enrolled_at, last_seen_at, epoch_since, "
+				  "replaces, attested_policy, hv_fingerprint) "
+				  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	char fp[64];
 
 	if (q == NULL)
 		return -EIO;
@@ -475,6 +476,8 @@ sq_device_insert(struct store *st, const struct device *d)
 	sqlite3_bind_int64(q, 15, d->epoch_since);
 	sqlite3_bind_text(q, 16, d->replaces, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 17, d->attested_policy, sizeof(d->attested_policy), SQLITE_STATIC);
+	sq_fingerprint(d->hv_key, fp, sizeof(fp));
+	sqlite3_bind_text(q, 18, fp, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "device insert");
 }
 
@@ -738,10 +741,12 @@ static const struct store_ops sqlite_ops = {
 	.device_ids_by_policy = sq_device_ids_by_policy,
 	.device_ids_rekey_due = sq_device_ids_rekey_due,
 	.device_count_by_status = sq_device_count_by_status,
+	.device_query = sq_device_query,
+	.device_summary = sq_device_summary,
 	.command_insert = sq_command_insert,
 	.command_get = sq_command_get,
 	.command_by_idempotency = sq_command_by_idempotency,
-	.command_list = sq_command_list,
+	.command_list = sq_command_list_any,
 	.command_open = sq_command_open,
 	.command_update = sq_command_update,
 	.command_expire = sq_command_expire,
@@ -798,6 +803,8 @@ store_sqlite_open(const char *path, struct store **out)
 	r = sq_quick_check(s, c->db);
 	if (r == 0)
 		r = sq_migrate(s, c->db);
+	if (r == 0)
+		r = sq_fill_fingerprints(s, c->db);
 	if (r != 0) {
 		sq_close(&s->base);
 		return r;
@@ -810,4 +817,13 @@ int
 store_sqlite_schema_version(struct store *st)
 {
 	return S(st)->schema_version;
+}
+
+/* For store_sqlite_query.c: the columns and the mapping every device read here uses. */
+const char sq_device_cols[] = DEVICE_COLS;
+
+void
+sq_device_row(sqlite3_stmt *q, struct device *d)
+{
+	device_row(q, d);
 }

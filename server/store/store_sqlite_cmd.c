@@ -295,3 +295,12 @@ sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
 	sqlite3_reset(q);
 	return r;
 }
+
+/* For store_sqlite_query.c: the columns and the mapping every command read here uses. */
+const char sq_command_cols[] = COMMAND_COLS;
+
+void
+sq_command_row(sqlite3_stmt *q, struct command *c)
+{
+	command_row(q, c);
+}

@@ -77,6 +77,12 @@ _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
 
 typedef void (*sq_row_fn)(sqlite3_stmt *q, void *out);
 
+/* The columns every device / command read selects, and the mapping of such a row. */
+extern const char sq_device_cols[];
+extern const char sq_command_cols[];
+void sq_device_row(sqlite3_stmt *q, struct device *d);
+void sq_command_row(sqlite3_stmt *q, struct command *c);
+
 /* Steps q for one row and maps it with fn; -ENOENT when there is none. Resets q. */
 int sq_one(struct sq_store *s, sqlite3_stmt *q, void *out, sq_row_fn fn, const char *what);
 /* Maps up to max rows into out (elements of size bytes); *n gets the count. Resets q. */
@@ -111,9 +117,20 @@ int sq_audit_list(struct store *st, const struct audit_filter *f, struct audit_e
 		  size_t *n);
 int sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx);
 int sq_audit_get(struct store *st, int64_t seq, struct audit_entry *out);
-/* The console's queries, in store_sqlite_query.c. */
+/* The console's queries, in store_sqlite_query.c (devices, commands) and store_sqlite_auditq.c (audit, policy counts). */
 int sq_policy_counts(struct store *st, const char *name, int is_default, int64_t version,
 		     int64_t *assigned, int64_t *applied);
+int sq_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n);
+int sq_device_summary(struct store *st, const struct compliance_spec *spec,
+		      struct device_summary *out);
+/* command_list: the queue across devices (newest first, by type) built per call, the rest
+ * by sq_command_list's cached statement. */
+int sq_command_list_any(struct store *st, const struct command_filter *f, struct command *out,
+			size_t *n);
+/* The fingerprint column's value for a hypervisor key: base64 of its SHA-256, no "SHA256:". */
+void sq_fingerprint(const uint8_t key[32], char *out, size_t cap);
+/* Fills hv_fingerprint of rows that predate it (migration 0006); once, at open. */
+int sq_fill_fingerprints(struct sq_store *s, sqlite3 *db);
 /* Audit checkpoints, in store_sqlite_audit.c. */
 int sq_audit_ckpt_insert(struct store *st, const struct audit_ckpt_row *c);
 int sq_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out);

@@ -1,217 +1,230 @@
 /*
- * Unit tests of the console's store queries (store_sqlite_query.c): audit list filters by
- * actor, action, target and time range, alone and together; per-policy device counts; and the
- * query plans, which must use an index for every filter rather than scan the tables.
+ * Unit tests of the store's console queries (store_sqlite_query.c) on a real SQLite file:
+ * keyset pages that neither repeat nor skip rows whose sort keys tie, the owner sort ignoring
+ * ASCII case, search text taken literally (no LIKE wildcards), the fingerprint column filled
+ * on insert and, for rows from before migration 0006, when the store opens, and the command
+ * queue newest first.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include <cmocka.h>
 #include <sqlite3.h>
 
-#include "log.h"
-#include "store/store.h"
+#include "crypto.h"
 #include "store_fixture.h"
+#include "util.h"
+
+#define NDEV 23
 
 static void
-add_audit(struct store *st, int64_t seq, const char *actor, const char *action, const char *target,
-	  int64_t at_ms)
-{
-	struct audit_entry e;
-
-	memset(&e, 0, sizeof(e));
-	e.seq = seq;
-	e.at_ms = at_ms;
-	snprintf(e.actor, sizeof(e.actor), "%s", actor);
-	snprintf(e.action, sizeof(e.action), "%s", action);
-	snprintf(e.target, sizeof(e.target), "%s", target);
-	snprintf(e.outcome, sizeof(e.outcome), "ok");
-	memset(e.hash, (int)seq, sizeof(e.hash));
-	assert_int_equal(st->ops->audit_insert(st, &e), 0);
-}
-
-/* 20 entries: actors alternate a/b, actions cycle over three, targets over four, 1 s apart. */
-static void
-add_rows(struct store *st)
-{
-	static const char *const actions[] = {"policy.put", "command.create", "device.delete"};
-	char target[16];
-
-	for (int i = 1; i <= 20; i++) {
-		snprintf(target, sizeof(target), "dev_%d", i % 4);
-		add_audit(st, i, i % 2 ? "adm_a" : "adm_b", actions[i % 3], target, i * 1000LL);
-	}
-}
-
-/* Lists with f and checks the seqs match want (n of them), in order. */
-static void
-expect_seqs(struct store *st, struct audit_filter f, const int64_t *want, size_t nwant)
-{
-	struct audit_entry out[32];
-	size_t n = 99;
-
-	f.limit = f.limit ? f.limit : 32;
-	assert_int_equal(st->ops->audit_list(st, &f, out, &n), 0);
-	assert_int_equal(n, nwant);
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(out[i].seq, want[i]);
-}
-
-static void
-test_store_query_audit_filters(void **state)
-{
-	struct store *st = ((struct fx *)*state)->st;
-	const int64_t actor_target[] = {1, 5, 9, 13, 17}; /* adm_a and dev_1 */
-	const int64_t window[] = {5, 6, 7};               /* 5000 <= at < 8000 */
-	const int64_t action_window[] = {5, 8};           /* device.delete, 3000..9000 */
-	const int64_t paged[] = {9, 13};                  /* actor+target after seq 5, 2 */
-	const int64_t all_until[] = {1, 2};               /* at < 3000 */
-	struct audit_filter f;
-
-	add_rows(st);
-	f = (struct audit_filter){.actor = "adm_a", .target = "dev_1"};
-	expect_seqs(st, f, actor_target, 5);
-	f = (struct audit_filter){.since_ms = 5000, .until_ms = 8000};
-	expect_seqs(st, f, window, 3);
-	f = (struct audit_filter){.action = "device.delete", .since_ms = 3000, .until_ms = 9001};
-	expect_seqs(st, f, action_window, 2);
-	f = (struct audit_filter){.actor = "adm_a", .target = "dev_1", .after = 5, .limit = 2};
-	expect_seqs(st, f, paged, 2);
-	f = (struct audit_filter){.until_ms = 3000};
-	expect_seqs(st, f, all_until, 2);
-	f = (struct audit_filter){.actor = "nobody"};
-	expect_seqs(st, f, NULL, 0);
-	/* Every filter at once still narrows, and a value with markup is only a value. */
-	add_audit(st, 21, "<b>x</b>", "policy.put", "' OR 1=1 --", 21000);
-	f = (struct audit_filter){.actor = "<b>x</b>",
-				  .action = "policy.put",
-				  .target = "' OR 1=1 --",
-				  .since_ms = 20500,
-				  .until_ms = 21001};
-	expect_seqs(st, f, (const int64_t[]){21}, 1);
-}
-
-/* The plan SQLite picks for sql, all its detail lines joined. */
-static void
-plan_of(const char *path, const char *sql, char *out, size_t cap)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *q = NULL;
-	char full[1024];
-	size_t len = 0;
-
-	snprintf(full, sizeof(full), "EXPLAIN QUERY PLAN %s", sql);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, full, -1, &q, NULL), SQLITE_OK);
-	out[0] = '\0';
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		int w = snprintf(out + len, cap - len, "%s; ",
-				 (const char *)sqlite3_column_text(q, 3));
-
-		if (w > 0)
-			len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
-	}
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-}
-
-static void
-test_store_query_plans_use_indexes(void **state)
-{
-	struct fx *fx = *state;
-	static const struct {
-		struct audit_filter f;
-		const char *index;
-	} cases[] = {
-		{{.actor = "a"}, "audit_actor"},   {{.action = "a"}, "audit_action"},
-		{{.target = "a"}, "audit_target"}, {{.since_ms = 1, .until_ms = 2}, "audit_at"},
-		{{.since_ms = 1}, "audit_at"},     {{.until_ms = 2}, "INTEGER PRIMARY KEY"},
-	};
-	char sql[512], plan[1024];
-
-	add_rows(fx->st);
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(store_sqlite_audit_list_sql(&cases[i].f, sql, sizeof(sql)), 0);
-		plan_of(fx->path, sql, plan, sizeof(plan));
-		if (strstr(plan, cases[i].index) == NULL)
-			fail_msg("case %zu: plan \"%s\" does not use %s", i, plan, cases[i].index);
-	}
-	/* Several filters: some index narrows it, never a scan of the whole table. */
-	{
-		struct audit_filter f = {.actor = "a", .action = "b", .target = "c", .since_ms = 1};
-
-		assert_int_equal(store_sqlite_audit_list_sql(&f, sql, sizeof(sql)), 0);
-		plan_of(fx->path, sql, plan, sizeof(plan));
-		if (strstr(plan, "USING INDEX") == NULL)
-			fail_msg("combined filters: plan \"%s\" uses no index", plan);
-	}
-	plan_of(fx->path, store_sqlite_policy_counts_sql, plan, sizeof(plan));
-	if (strstr(plan, "COVERING INDEX devices_policy_applied") == NULL)
-		fail_msg("policy counts: plan \"%s\" is not a covering index scan", plan);
-	assert_int_equal(store_sqlite_audit_list_sql(&cases[0].f, sql, 16), -ENAMETOOLONG);
-}
-
-static void
-add_device(struct store *st, const char *id, const char *status, const char *policy,
-	   const char *applied, int64_t version)
+add_device(struct store *st, int i, const char *owner, int64_t seen)
 {
 	struct device d;
 
 	memset(&d, 0, sizeof(d));
-	snprintf(d.id, sizeof(d.id), "%s", id);
-	snprintf(d.owner, sizeof(d.owner), "x@example.com");
-	snprintf(d.status, sizeof(d.status), "%s", status);
-	memcpy(d.device_key, id, strlen(id));
-	snprintf(d.policy_name, sizeof(d.policy_name), "%s", policy);
+	snprintf(d.id, sizeof(d.id), "dev_%04d", i);
+	str_copy(d.owner, sizeof(d.owner), owner);
+	str_copy(d.status, sizeof(d.status), "active");
+	str_copy(d.model, sizeof(d.model), i % 2 ? "Pixel 9" : "ThinkPad");
+	for (size_t k = 0; k < sizeof(d.hv_key); k++) {
+		d.hv_key[k] = (uint8_t)(i * 31 + (int)k);
+		d.device_key[k] = (uint8_t)(i * 17 + (int)k + 1);
+	}
+	d.enrolled_at = 1000; /* every device ties on enrolled_at */
+	d.last_seen_at = seen;
 	assert_int_equal(st->ops->device_insert(st, &d), 0);
-	snprintf(d.applied_policy_name, sizeof(d.applied_policy_name), "%s", applied);
-	d.applied_policy_version = version;
-	assert_int_equal(st->ops->device_patch(st, &d, DEV_F_APPLIED), 0);
 }
 
 static void
-test_store_query_policy_counts(void **state)
+fill(struct store *st)
 {
-	struct store *st = ((struct fx *)*state)->st;
-	int64_t assigned = -1, applied = -1;
+	for (int i = 0; i < NDEV; i++) {
+		char owner[64];
 
-	add_device(st, "d1", "active", "strict", "strict", 3);  /* follows, applied v3 */
-	add_device(st, "d2", "active", "strict", "strict", 2);  /* follows, older version */
-	add_device(st, "d3", "active", "strict", "", 0);        /* follows, nothing yet */
-	add_device(st, "d4", "retired", "strict", "strict", 3); /* retired: not counted */
-	add_device(st, "d5", "active", "", "strict", 3);        /* follows the default */
-	add_device(st, "d6", "active", "other", "strict", 3);   /* another policy */
+		/* Owners differ only in case in pairs; check-in times tie in threes. */
+		snprintf(owner, sizeof(owner), i % 2 ? "User%02d@x" : "user%02d@x", i / 2);
+		add_device(st, i, owner, 5000 + i / 3);
+	}
+}
 
-	assert_int_equal(st->ops->policy_counts(st, "strict", 0, 3, &assigned, &applied), 0);
-	assert_int_equal(assigned, 3);
-	assert_int_equal(applied, 1);
-	/* As the default it also has the devices with no policy of their own. */
-	assert_int_equal(st->ops->policy_counts(st, "strict", 1, 3, &assigned, &applied), 0);
-	assert_int_equal(assigned, 4);
-	assert_int_equal(applied, 2);
-	assert_int_equal(st->ops->policy_counts(st, "none", 0, 1, &assigned, &applied), 0);
-	assert_int_equal(assigned, 0);
-	assert_int_equal(applied, 0);
+/* Walks every page of q (limit 4) and returns how many rows came; each id once. */
+static int
+walk(struct store *st, struct device_query *q)
+{
+	struct device page[5];
+	char seen[NDEV] = {0};
+	char last_owner[STORE_OWNER_MAX];
+	int total = 0;
+	size_t n;
+
+	q->limit = 4;
+	q->has_after = 0;
+	for (int pages = 0; pages < NDEV; pages++) {
+		assert_int_equal(st->ops->device_query(st, q, page, &n), 0);
+		for (size_t i = 0; i < n; i++) {
+			int k = atoi(page[i].id + 4);
+
+			assert_true(k >= 0 && k < NDEV);
+			assert_int_equal(seen[k], 0);
+			seen[k] = 1;
+			total++;
+		}
+		if (n < q->limit)
+			break;
+		q->has_after = 1;
+		q->after_rowid = page[n - 1].rowid;
+		q->after_key = q->sort == DEV_SORT_ENROLLED ? page[n - 1].enrolled_at
+							    : page[n - 1].last_seen_at;
+		str_copy(last_owner, sizeof(last_owner), page[n - 1].owner);
+		q->after_text = last_owner;
+	}
+	return total;
+}
+
+static void
+test_store_query_keyset_with_ties(void **state)
+{
+	struct fx *f = *state;
+	struct device_query q;
+
+	fill(f->st);
+	for (int sort = DEV_SORT_LAST_SEEN; sort <= DEV_SORT_ENROLLED; sort++) {
+		for (int desc = 0; desc <= 1; desc++) {
+			memset(&q, 0, sizeof(q));
+			q.compliant = -1;
+			q.sort = (enum device_sort)sort;
+			q.desc = desc;
+			assert_int_equal(walk(f->st, &q), NDEV);
+		}
+	}
+}
+
+static void
+test_store_query_owner_order_ignores_case(void **state)
+{
+	struct fx *f = *state;
+	struct device_query q = {.compliant = -1, .sort = DEV_SORT_OWNER, .limit = NDEV};
+	struct device page[NDEV];
+	size_t n;
+
+	fill(f->st);
+	assert_int_equal(f->st->ops->device_query(f->st, &q, page, &n), 0);
+	assert_int_equal(n, NDEV);
+	for (size_t i = 1; i < n; i++)
+		assert_true(strcasecmp(page[i - 1].owner, page[i].owner) <= 0);
+	/* Prefix search ignores case too: "USER03" finds user03@x and User03@x. */
+	q.q = "USER03";
+	assert_int_equal(f->st->ops->device_query(f->st, &q, page, &n), 0);
+	assert_int_equal(n, 2);
+}
+
+static void
+test_store_query_search_is_literal(void **state)
+{
+	struct fx *f = *state;
+	struct device_query q = {.compliant = -1, .limit = NDEV};
+	struct device page[NDEV];
+	size_t n;
+
+	fill(f->st);
+	add_device(f->st, 90, "100%_sure@x", 1);
+	q.q = "%";
+	assert_int_equal(f->st->ops->device_query(f->st, &q, page, &n), 0);
+	assert_int_equal(n, 0);
+	q.q = "100%_";
+	assert_int_equal(f->st->ops->device_query(f->st, &q, page, &n), 0);
+	assert_int_equal(n, 1);
+	q.q = "dev_001"; /* ids dev_0010 .. dev_0019 */
+	assert_int_equal(f->st->ops->device_query(f->st, &q, page, &n), 0);
+	assert_int_equal(n, 10);
+	q.q = "thinkpad";
+	assert_int_equal(f->st->ops->device_query(f->st, &q, page, &n), 0);
+	assert_int_equal(n, (NDEV + 1) / 2 + 1); /* device 90 is one too */
+}
+
+/* Searches the fingerprint of device i's key; the number of the one device found, or -1. */
+static int
+find_fingerprint(struct store *st, int i, int with_prefix)
+{
+	struct device_query q = {.compliant = -1, .limit = 5};
+	struct device page[5];
+	uint8_t key[32];
+	char fp[64];
+	size_t n;
+
+	for (size_t k = 0; k < sizeof(key); k++)
+		key[k] = (uint8_t)(i * 31 + (int)k);
+	assert_int_equal(key_fingerprint(key, fp, sizeof(fp)), 0);
+	q.q = with_prefix ? fp : fp + 7;
+	assert_int_equal(st->ops->device_query(st, &q, page, &n), 0);
+	return n == 1 ? atoi(page[0].id + 4) : -1;
+}
+
+static void
+test_store_query_fingerprints_filled(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db;
+
+	fill(f->st);
+	assert_int_equal(find_fingerprint(f->st, 7, 1), 7);
+	assert_int_equal(find_fingerprint(f->st, 7, 0), 7);
+	/* A database from before migration 0006: the column is empty until the store opens. */
+	f->st->ops->close(f->st);
+	f->st = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db, "UPDATE devices SET hv_fingerprint = ''", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_sqlite_open(f->path, &f->st), 0);
+	assert_int_equal(find_fingerprint(f->st, 12, 1), 12);
+}
+
+static void
+test_store_query_commands_newest_first(void **state)
+{
+	struct fx *f = *state;
+	struct command c, page[4];
+	struct command_filter cf = {.newest_first = 1, .type = "lock", .limit = 3};
+	size_t n;
+
+	fill(f->st);
+	for (int i = 0; i < 7; i++) {
+		memset(&c, 0, sizeof(c));
+		snprintf(c.id, sizeof(c.id), "cmd_%02d", i);
+		str_copy(c.device_id, sizeof(c.device_id), "dev_0001");
+		str_copy(c.type, sizeof(c.type), i % 2 ? "lock" : "refresh");
+		str_copy(c.status, sizeof(c.status), "queued");
+		str_copy(c.created_by, sizeof(c.created_by), "tok");
+		c.counter = i + 1;
+		assert_int_equal(f->st->ops->command_insert(f->st, &c), 0);
+	}
+	/* Locks are 1, 3, 5: newest first, three then none. */
+	assert_int_equal(f->st->ops->command_list(f->st, &cf, page, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(page[0].id, "cmd_05");
+	assert_string_equal(page[2].id, "cmd_01");
+	cf.after = page[2].rowid;
+	assert_int_equal(f->st->ops->command_list(f->st, &cf, page, &n), 0);
+	assert_int_equal(n, 0);
 }
 
 int
 main(void)
 {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_fx_setup, store_fx_teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_store_query_audit_filters, store_fx_setup,
-						store_fx_teardown),
-		cmocka_unit_test_setup_teardown(test_store_query_plans_use_indexes, store_fx_setup,
-						store_fx_teardown),
-		cmocka_unit_test_setup_teardown(test_store_query_policy_counts, store_fx_setup,
-						store_fx_teardown),
+		T(test_store_query_keyset_with_ties),
+		T(test_store_query_owner_order_ignores_case),
+		T(test_store_query_search_is_literal),
+		T(test_store_query_fingerprints_filled),
+		T(test_store_query_commands_newest_first),
 	};
 
-	log_set_level(LOG_LVL_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

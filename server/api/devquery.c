@@ -1,0 +1,428 @@
+/*
+ * The console's list routes (issue 9): GET /api/v1/devices with search, filters, sorts and
+ * opaque keyset cursors; GET /api/v1/devices/summary for the compliance dashboard;
+ * GET /api/v1/commands, the queue across devices, newest first; POST /api/v1/commands/bulk.
+ * Every bad query parameter is a 400 that names it. Rules (compliance, roles) are the service's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_priv.h"
+#include "b64.h"
+
+#define Q_MAX      200 /* longest search text */
+#define CURSOR_MAX 512
+
+static void
+bad(struct call *c, const char *msg)
+{
+	reply_problem(c->rs, P_BAD_REQUEST, msg);
+}
+
+/*
+ * Reads query parameter name into out; 1 given, 0 absent. A malformed or over-long value, or
+ * one not in allowed (a NULL-terminated list, or NULL for any), replies 400 and returns -1.
+ */
+static int
+param(struct call *c, const char *name, char *out, size_t cap, const char *const *allowed)
+{
+	char msg[192];
+	int r = query_get(c->rq->query, name, out, cap);
+
+	if (r == 1 && out[0] == '\0')
+		r = 0; /* an empty field of a form means "any" */
+	if (r == 1 && allowed != NULL) {
+		size_t i;
+
+		for (i = 0; allowed[i] != NULL && strcmp(allowed[i], out) != 0; i++)
+			;
+		if (allowed[i] == NULL) {
+			size_t k = (size_t)snprintf(msg, sizeof(msg), "%s must be one of", name);
+
+			for (i = 0; allowed[i] != NULL && k < sizeof(msg); i++)
+				k += (size_t)snprintf(msg + k, sizeof(msg) - k, "%s %s",
+						      i ? "," : "", allowed[i]);
+			bad(c, msg);
+			return -1;
+		}
+	}
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "%s is malformed or longer than %zu bytes", name,
+			 cap - 1);
+		bad(c, msg);
+	}
+	return r;
+}
+
+static const char *const statuses[] = {"active", "retired", NULL};
+static const char *const corp_states[] = {"active", "locked", "wiped", NULL};
+static const char *const sorts[] = {"last_checkin", "owner", "enrolled", NULL};
+static const char *const orders[] = {"asc", "desc", NULL};
+static const char *const bools[] = {"true", "false", NULL};
+
+/* reason=code[,code...] into COMPLY_* bits. */
+static int
+reasons_param(struct call *c, unsigned *mask)
+{
+	char v[256], msg[160], *t, *next;
+	int r = param(c, "reason", v, sizeof(v), NULL);
+
+	*mask = 0;
+	if (r != 1)
+		return r;
+	for (t = v; t != NULL; t = next) {
+		unsigned bit;
+
+		next = strchr(t, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		bit = svc_compliance_parse(t);
+
+		if (bit == 0) {
+			snprintf(
+				msg, sizeof(msg),
+				"reason: %.40s is not a compliance reason code (see schema/api.md)",
+				t);
+			bad(c, msg);
+			return -1;
+		}
+		*mask |= bit;
+	}
+	return 1;
+}
+
+/* A positive integer parameter no larger than max; 0 when absent. */
+static int
+int_param(struct call *c, const char *name, int64_t max, int64_t *out)
+{
+	char v[32], msg[96], *end;
+	int r = param(c, name, v, sizeof(v), NULL);
+	long long x;
+
+	*out = 0;
+	if (r != 1)
+		return r;
+	x = strtoll(v, &end, 10);
+	if (*end != '\0' || x < 1 || x > max) {
+		snprintf(msg, sizeof(msg), "%s must be a whole number from 1 to %lld", name,
+			 (long long)max);
+		bad(c, msg);
+		return -1;
+	}
+	*out = x;
+	return 1;
+}
+
+static const char sort_codes[] = "loe"; /* enum device_sort order */
+
+/*
+ * The device list's cursor: base64url of "d1:<sort><order>:<rowid>:<key>", the key being the
+ * last row's sort value (the owner, or a time). It only fits a list with the same sort.
+ */
+static json_t *
+device_cursor(const struct device_query *q, const struct device *last)
+{
+	char raw[STORE_OWNER_MAX + 64], enc[CURSOR_MAX];
+
+	if (q->sort == DEV_SORT_OWNER)
+		snprintf(raw, sizeof(raw), "d1:%c%c:%lld:%s", sort_codes[q->sort],
+			 q->desc ? 'd' : 'a', (long long)last->rowid, last->owner);
+	else
+		snprintf(raw, sizeof(raw), "d1:%c%c:%lld:%lld", sort_codes[q->sort],
+			 q->desc ? 'd' : 'a', (long long)last->rowid,
+			 (long long)(q->sort == DEV_SORT_ENROLLED ? last->enrolled_at
+								  : last->last_seen_at));
+	if (b64url_encode(enc, sizeof(enc), raw, strlen(raw)) < 0)
+		return json_null();
+	return json_string(enc);
+}
+
+static int
+cursor_param(struct call *c, struct device_query *q, char *text, size_t cap)
+{
+	char v[CURSOR_MAX], dec[CURSOR_MAX], *p, *end;
+	int r = param(c, "cursor", v, sizeof(v), NULL);
+	long n;
+
+	if (r != 1)
+		return r;
+	n = b64url_decode(dec, sizeof(dec) - 1, v, strlen(v));
+	if (n < 8 || memcmp(dec, "d1:", 3) != 0 || dec[5] != ':')
+		goto invalid;
+	dec[n] = '\0';
+	if (dec[3] != sort_codes[q->sort] || dec[4] != (q->desc ? 'd' : 'a')) {
+		bad(c, "cursor belongs to a list with another sort or order; start from the first "
+		       "page");
+		return -1;
+	}
+	q->after_rowid = strtoll(dec + 6, &end, 10);
+	if (*end != ':' || q->after_rowid < 0)
+		goto invalid;
+	p = end + 1;
+	if (q->sort == DEV_SORT_OWNER) {
+		snprintf(text, cap, "%s", p);
+		q->after_text = text;
+	} else {
+		q->after_key = strtoll(p, &end, 10);
+		if (*end != '\0' || end == p)
+			goto invalid;
+	}
+	q->has_after = 1;
+	return 1;
+invalid:
+	bad(c, "cursor is not valid; use next_cursor from the previous page");
+	return -1;
+}
+
+/* Storage for the text parameters of a device query (the query points into it). */
+struct dq_text {
+	char q[Q_MAX + 1], status[16], owner[STORE_OWNER_MAX], policy[64];
+	char desired[16], reported[16], compliant[8], sort[16], order[8];
+	char after[STORE_OWNER_MAX];
+};
+
+static int
+device_params(struct call *c, struct device_query *q, struct dq_text *t)
+{
+	int64_t days = 0, limit = 0;
+
+	memset(q, 0, sizeof(*q));
+	q->compliant = -1;
+	if (param(c, "q", t->q, sizeof(t->q), NULL) < 0 ||
+	    param(c, "status", t->status, sizeof(t->status), statuses) < 0 ||
+	    param(c, "owner", t->owner, sizeof(t->owner), NULL) < 0 ||
+	    param(c, "policy", t->policy, sizeof(t->policy), NULL) < 0 ||
+	    param(c, "desired", t->desired, sizeof(t->desired), corp_states) < 0 ||
+	    param(c, "reported", t->reported, sizeof(t->reported), corp_states) < 0 ||
+	    param(c, "compliant", t->compliant, sizeof(t->compliant), bools) < 0 ||
+	    param(c, "sort", t->sort, sizeof(t->sort), sorts) < 0 ||
+	    param(c, "order", t->order, sizeof(t->order), orders) < 0 ||
+	    reasons_param(c, &q->reasons) < 0 || int_param(c, "not_seen_days", 3650, &days) < 0 ||
+	    int_param(c, "limit", STORE_LIST_MAX, &limit) < 0)
+		return -1;
+	q->q = t->q[0] ? t->q : NULL;
+	q->status = t->status[0] ? t->status : NULL;
+	q->owner = t->owner[0] ? t->owner : NULL;
+	q->policy = t->policy[0] ? t->policy : NULL;
+	q->desired = t->desired[0] ? t->desired : NULL;
+	q->reported = t->reported[0] ? t->reported : NULL;
+	if (t->compliant[0])
+		q->compliant = strcmp(t->compliant, "true") == 0;
+	if (days > 0)
+		q->seen_before = service_now_ms(c->a->svc) / 1000 - days * 86400;
+	q->sort = strcmp(t->sort, "owner") == 0      ? DEV_SORT_OWNER
+		  : strcmp(t->sort, "enrolled") == 0 ? DEV_SORT_ENROLLED
+						     : DEV_SORT_LAST_SEEN;
+	/* Owners read A to Z; times newest first, unless asked otherwise. */
+	q->desc = t->order[0] ? strcmp(t->order, "desc") == 0 : q->sort != DEV_SORT_OWNER;
+	q->limit = limit > 0 ? (size_t)limit : 50;
+	return cursor_param(c, q, t->after, sizeof(t->after)) < 0 ? -1 : 0;
+}
+
+void
+h_devices_list(struct call *c)
+{
+	struct device *items = calloc(STORE_LIST_MAX + 1, sizeof(*items));
+	struct dq_text *t = calloc(1, sizeof(*t));
+	size_t limit;
+	struct svc_error err = {0};
+	struct device_query q;
+	size_t n = 0;
+	json_t *arr;
+
+	if (items == NULL || t == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	} else if (device_params(c, &q, t) == 0) {
+		/* One row more than the page: a next cursor only when there is a next page. */
+		limit = q.limit++;
+		if (svc_device_query(c->a->svc, &c->who, &q, items, &n, &err) != 0) {
+			reply_svc_error(c->rs, &err);
+		} else {
+			q.limit = limit;
+			arr = json_array();
+			for (size_t i = 0; i < n && i < limit; i++)
+				json_array_append_new(arr, device_json(c->a, &items[i]));
+			reply_json(c->rs, 200,
+				   json_pack("{s:o, s:o, s:s, s:s}", "items", arr, "next_cursor",
+					     n > limit ? device_cursor(&q, &items[limit - 1])
+						       : json_null(),
+					     "sort", sorts[q.sort], "order",
+					     q.desc ? "desc" : "asc"));
+		}
+	}
+	free(items);
+	free(t);
+}
+
+void
+h_devices_summary(struct call *c)
+{
+	struct device_summary *s = malloc(sizeof(*s));
+	struct svc_error err = {0};
+	json_t *reasons, *states;
+
+	if (s == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+		return;
+	}
+	if (svc_device_summary(c->a->svc, &c->who, s, &err) != 0) {
+		reply_svc_error(c->rs, &err);
+		free(s);
+		return;
+	}
+	reasons = json_array();
+	for (unsigned i = 0; i < COMPLY_COUNT; i++)
+		json_array_append_new(reasons, json_pack("{s:s, s:s, s:I}", "code",
+							 svc_compliance_code(1u << i), "text",
+							 svc_compliance_text(1u << i), "count",
+							 (json_int_t)s->reasons[i]));
+	states = json_array();
+	for (size_t i = 0; i < s->nstates; i++)
+		json_array_append_new(states,
+				      json_pack("{s:s, s:s, s:I}", "desired", s->states[i].desired,
+						"reported", s->states[i].reported, "count",
+						(json_int_t)s->states[i].n));
+	reply_json(c->rs, 200,
+		   json_pack("{s:I, s:I, s:I, s:o, s:o, s:o}", "total", (json_int_t)s->total,
+			     "compliant", (json_int_t)s->compliant, "not_compliant",
+			     (json_int_t)(s->total - s->compliant), "reasons", reasons,
+			     "corporate_states", states, "computed_at",
+			     jtime(service_now_ms(c->a->svc) / 1000)));
+	free(s);
+}
+
+static const char *const cmd_statuses[] = {"queued", "delivered", "acknowledged", "completed",
+					   "failed", "canceled",  "expired",      NULL};
+static const char *const cmd_types[] = {"wipe",   "lock",    "unlock", "rekey",
+					"retire", "refresh", "policy", NULL};
+
+void
+h_commands_list(struct call *c)
+{
+	struct command *items = calloc(STORE_LIST_MAX + 1, sizeof(*items));
+	struct command_filter f = {.newest_first = 1};
+	size_t limit;
+	char status[16], type[16], device[STORE_ID_MAX];
+	struct svc_error err = {0};
+	int hs, ht, hd;
+	size_t n = 0;
+	json_t *arr;
+
+	if (items == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+		return;
+	}
+	if ((hs = param(c, "status", status, sizeof(status), cmd_statuses)) < 0 ||
+	    (ht = param(c, "type", type, sizeof(type), cmd_types)) < 0 ||
+	    (hd = param(c, "device_id", device, sizeof(device), NULL)) < 0 ||
+	    page_params(c, &f.limit, &f.after) != 0)
+		goto out;
+	f.status = hs == 1 ? status : NULL;
+	f.type = ht == 1 ? type : NULL;
+	f.device_id = hd == 1 ? device : NULL;
+	limit = f.limit++; /* one more: a next cursor only when there is a next page */
+	if (svc_command_list(c->a->svc, &c->who, &f, items, &n, &err) != 0) {
+		reply_svc_error(c->rs, &err);
+		goto out;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n && i < limit; i++)
+		json_array_append_new(arr, command_json(&items[i]));
+	reply_json(c->rs, 200,
+		   json_pack("{s:o, s:o}", "items", arr, "next_cursor",
+			     n > limit ? page_cursor(items[limit - 1].rowid, limit, limit)
+				       : json_null()));
+out:
+	free(items);
+}
+
+static const char *const bulk_words[] = {"queued", "already_pending", "refused"};
+
+/* Copies device_ids (an array of 1..SVC_BULK_MAX id strings) into ids; 400 otherwise. */
+static int
+bulk_ids(struct call *c, json_t *arr, char (*ids)[STORE_ID_MAX], size_t *n)
+{
+	char msg[96];
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > SVC_BULK_MAX) {
+		snprintf(msg, sizeof(msg), "device_ids must be an array of 1 to %d device ids",
+			 SVC_BULK_MAX);
+		bad(c, msg);
+		return -1;
+	}
+	json_array_foreach(arr, i, v)
+	{
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_string_length(v) >= STORE_ID_MAX) {
+			snprintf(msg, sizeof(msg), "device_ids[%zu] must be a device id", i);
+			bad(c, msg);
+			return -1;
+		}
+		str_copy(ids[i], STORE_ID_MAX, json_string_value(v));
+	}
+	*n = json_array_size(arr);
+	return 0;
+}
+
+void
+h_commands_bulk(struct call *c)
+{
+	char type[16] = "", reason[STORE_TEXT_MAX] = "";
+	const struct field f[] = {
+		{"type", F_STR, 1, type, sizeof(type), 0, 0, NULL},
+		{"reason", F_STR, 0, reason, 440, 0, 0, NULL},
+	};
+	char(*ids)[STORE_ID_MAX] = calloc(SVC_BULK_MAX, STORE_ID_MAX);
+	struct svc_bulk_result *res = calloc(SVC_BULK_MAX, sizeof(*res));
+	struct svc_error err = {0};
+	size_t n = 0, counts[3] = {0, 0, 0};
+	json_t *body = NULL, *arr = NULL, *out;
+
+	if (ids == NULL || res == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+		goto done;
+	}
+	body = body_object(c);
+	if (body == NULL)
+		goto done;
+	arr = json_incref(json_object_get(body, "device_ids"));
+	json_object_del(body, "device_ids");
+	if (arr == NULL) {
+		bad(c, "device_ids is required");
+		goto done;
+	}
+	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0 || bulk_ids(c, arr, ids, &n) != 0)
+		goto done;
+	if (svc_command_bulk(c->a->svc, &c->who, type, reason, (const char(*)[STORE_ID_MAX])ids, n,
+			     res, &err) != 0) {
+		reply_svc_error(c->rs, &err);
+		goto done;
+	}
+	out = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = json_pack("{s:s, s:s}", "device_id", res[i].device_id, "outcome",
+				      bulk_words[res[i].outcome]);
+
+		counts[res[i].outcome]++;
+		json_object_set_new(r, "command_id",
+				    res[i].command_id[0] ? json_string(res[i].command_id)
+							 : json_null());
+		if (res[i].detail[0])
+			json_object_set_new(r, "detail", json_string(res[i].detail));
+		json_array_append_new(out, r);
+	}
+	reply_json(c->rs, 200,
+		   json_pack("{s:s, s:I, s:I, s:I, s:o}", "type", type, "queued",
+			     (json_int_t)counts[BULK_QUEUED], "already_pending",
+			     (json_int_t)counts[BULK_PENDING], "refused",
+			     (json_int_t)counts[BULK_REFUSED], "results", out));
+done:
+	json_decref(arr);
+	json_decref(body);
+	free(ids);
+	free(res);
+}
