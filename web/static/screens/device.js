@@ -16,23 +16,22 @@ const PAGES_MAX = 5; // the timeline and badge look at the newest 1,000 commands
 const isOpen = (c) => OPEN.includes(c.status);
 const title = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 
-// The device and its commands (newest first). The list API pages oldest first, so read it
-// through (bounded) and turn it round.
+// The device and its commands, newest first (the queue across devices, filtered to this one),
+// so the first page holds what the badge needs; older pages only lengthen the timeline.
 async function load(id) {
-  const path = '/api/v1/devices/' + encodeURIComponent(id);
-  const d = await api(path);
+  const d = await api('/api/v1/devices/' + encodeURIComponent(id));
   let cmds = [];
   let cursor = '';
   let pages = 0;
   for (; pages < PAGES_MAX; pages++) {
-    const q = new URLSearchParams({ limit: String(PAGE) });
+    const q = new URLSearchParams({ device_id: id, limit: String(PAGE) });
     if (cursor) q.set('cursor', cursor);
-    const page = await api(path + '/commands?' + q);
+    const page = await api('/api/v1/commands?' + q);
     cmds = cmds.concat(page.items);
     cursor = page.next_cursor;
     if (!cursor) break;
   }
-  return { d, cmds: cmds.reverse(), truncated: Boolean(cursor) };
+  return { d, cmds, truncated: Boolean(cursor) };
 }
 
 // The badge's facts, from the desired and proven state and the newest lock/unlock/wipe/retire
