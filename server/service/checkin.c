@@ -137,8 +137,10 @@ pending_of(const struct command *open, size_t n, struct checkin_result *r)
 /*
  * The writing half of a check-in, in one transaction on rows read inside it: the device's
  * report is applied to the device as it is now (not as it was when the request was
- * authenticated), and queued commands become delivered only if they are still queued, so a
- * command canceled or finished meanwhile is never handed out or set back.
+ * authenticated), a policy version it was not sent yet is queued for it (this is how a policy
+ * change reaches each device: devices.c), and queued commands become delivered only if they
+ * are still queued, so a command canceled or finished meanwhile is never handed out or set
+ * back.
  */
 static int
 checkin_write(struct service *s, struct device *dev, const struct device_report *rep,
@@ -147,6 +149,7 @@ checkin_write(struct service *s, struct device *dev, const struct device_report 
 	struct command open[CHECKIN_MAX_COMMANDS];
 	int64_t now = svc_now_s(s);
 	size_t n = 0;
+	int queued = 0;
 	int rc = s->st->ops->tx_begin(s->st);
 
 	if (rc != 0)
@@ -157,6 +160,9 @@ checkin_write(struct service *s, struct device *dev, const struct device_report 
 		if (*changed != 0)
 			rc = s->st->ops->device_patch(s->st, dev, *changed);
 	}
+	/* A policy version this device has not been sent yet: its own command, signed now. */
+	if (rc == 0)
+		rc = svc_policy_sync_tx(s, dev, "system", &queued);
 	if (rc == 0)
 		rc = s->st->ops->command_open(s->st, dev->id, open, CHECKIN_MAX_COMMANDS, &n);
 	if (rc == 0)
@@ -185,7 +191,7 @@ svc_checkin(struct service *s, struct device *dev, const struct device_report *r
 	struct evidence ev;
 	unsigned changed = 0;
 	size_t n = 0;
-	int rc;
+	int write, have_policy = 0, rc;
 
 	if (rep != NULL) /* a parked request coming back is the same check-in */
 		atomic_fetch_add(&s->checkins, 1);
@@ -201,7 +207,14 @@ svc_checkin(struct service *s, struct device *dev, const struct device_report *r
 	rc = s->st->ops->command_open(s->st, dev->id, open, CHECKIN_MAX_COMMANDS, &n);
 	if (rc != 0)
 		return svc_store_fail(err, rc, "command");
-	if (pending_of(open, n, r) || apply_report(&probe, rep, &ev) != 0) {
+	write = pending_of(open, n, r) || apply_report(&probe, rep, &ev) != 0;
+	if (!write) { /* a policy version not sent yet is a write too (redone inside it) */
+		rc = svc_policy_check(s, &probe, &r->policy, &write);
+		have_policy = rc == 0;
+		if (rc != 0 && rc != -ENOENT)
+			return svc_store_fail(err, rc, "policy");
+	}
+	if (write) {
 		rc = checkin_write(s, dev, rep, &ev, r, &changed);
 		if (rc == -ENOENT)
 			return svc_fail(err, SVC_UNAUTHORIZED, "device %s no longer exists",
@@ -212,10 +225,10 @@ svc_checkin(struct service *s, struct device *dev, const struct device_report *r
 			log_warn("device %s: its hypervisor attestation does not match enrollment "
 				 "(key, measurement, signature or clock)",
 				 dev->id);
+		have_policy = svc_policy_effective(s, dev, &r->policy) == 0;
 	}
-	if (svc_policy_effective(s, dev, &r->policy) == 0 &&
-	    (strcmp(r->policy.name, dev->applied_policy_name) != 0 ||
-	     r->policy.version != dev->applied_policy_version))
+	if (have_policy && (strcmp(r->policy.name, dev->applied_policy_name) != 0 ||
+			    r->policy.version != dev->applied_policy_version))
 		r->policy_pending = 1;
 	return 0;
 }

@@ -132,6 +132,13 @@ svc_command_queue_tx(struct service *s, struct device *d, const char *type, cons
 		if (r != 0)
 			return r;
 	}
+	/*
+	 * A policy command is the consequence of an audited change (policy.put, policy.default,
+	 * policy.assign, device.enroll), made when the device checks in: one entry per change,
+	 * not one per device per change. Its ack and result are audited as any command's.
+	 */
+	if (strcmp(type, "policy") == 0)
+		return 0;
 	snprintf(detail, sizeof(detail), "device=%s type=%s counter=%lld reason=%s", d->id, type,
 		 (long long)c->counter, c->reason);
 	return audit_append(s->st, service_now_ms(s), created_by, "command.create", c->id, "ok",

@@ -1,8 +1,13 @@
 /*
  * Policies and device records. A policy change is also an order to the hypervisor (its offline
- * lock and wipe limits), so every change queues a signed "policy" command for each device that
- * follows the policy, in the same transaction as the change. Deleting a device is refused while
- * a wipe or retire is still open, so no wipe can be lost by removing its record.
+ * lock and wipe limits), delivered as a signed "policy" command to each device that follows the
+ * policy. The change itself writes only the policy row (its new version) and one audit entry;
+ * each device's command is queued by its own next check-in, in that check-in's transaction
+ * (svc_policy_sync_tx), and parked check-ins are woken for it. So a change costs the same at
+ * ten devices or a million, the write lock is never held for the whole fleet, and nothing
+ * needs resuming after a crash: the version on the policy row is the whole rollout state.
+ * Deleting a device is refused while a wipe or retire is still open, so no wipe can be lost by
+ * removing its record.
  */
 #include "service_priv.h"
 
@@ -13,6 +18,7 @@
 
 #include "audit/audit.h"
 #include "log.h"
+#include "wire.h"
 
 #define POLICY_FANOUT_MAX 100000
 
@@ -67,55 +73,94 @@ svc_policy_digest(struct service *s, const struct policy *p, uint8_t out[16])
 }
 
 /*
- * Queues a policy command for each listed device inside the open transaction. Devices that
- * vanished meanwhile are skipped. Returns 0 or a store error.
+ * Whether device d must be sent a policy command for p, its effective policy: it is active, has
+ * not applied p's name and version, and the newest policy command it was ever given is for
+ * another name or version, or expired before it was done. A canceled or failed command for this
+ * very version counts as sent: an admin canceled it, or the hypervisor refused it, and sending
+ * it again at every check-in would loop; a newer version is sent again.
  */
 static int
-queue_policy_tx(struct service *s, const struct policy *p, char (*ids)[STORE_ID_MAX], size_t n,
-		const char *actor)
+policy_due(struct service *s, const struct device *d, const struct policy *p, int *due)
 {
-	uint64_t args[4];
-
-	svc_policy_args(s, p, args);
-	for (size_t i = 0; i < n; i++) {
-		struct device d;
-		struct command c;
-		int r = s->st->ops->device_get_for_update(s->st, ids[i], &d);
-
-		if (r == -ENOENT)
-			continue;
-		if (r == 0)
-			r = svc_command_queue_tx(s, &d, "policy", p->name, actor, 0, NULL, NULL,
-						 args, &c);
-		if (r != 0)
-			return r;
-	}
-	return 0;
-}
-
-/* Lists the devices following p (its own name, plus "" when it is the default). */
-static int
-followers(struct service *s, const struct policy *p, char (**ids)[STORE_ID_MAX], size_t *n)
-{
+	struct command_filter f = {
+		.device_id = d->id, .type = "policy", .newest_first = 1, .limit = 1};
+	struct command *c;
+	struct ticket t;
+	size_t n = 0;
 	int r;
 
-	*ids = malloc(POLICY_FANOUT_MAX * STORE_ID_MAX);
-	if (*ids == NULL)
+	*due = 0;
+	if (strcmp(d->status, "active") != 0 || d->superseded_by[0] != '\0')
+		return 0;
+	if (strcmp(p->name, d->applied_policy_name) == 0 && p->version == d->applied_policy_version)
+		return 0;
+	c = malloc(sizeof(*c));
+	if (c == NULL)
 		return -ENOMEM;
-	r = s->st->ops->device_ids_by_policy(s->st, p->name, p->is_default, *ids, POLICY_FANOUT_MAX,
-					     n);
-	if (r == 0 && *n == POLICY_FANOUT_MAX)
-		log_warn("service: policy %s: only the first %d devices get the change now; the "
-			 "rest get it at their next check-in",
-			 p->name, POLICY_FANOUT_MAX);
+	r = s->st->ops->command_list(s->st, &f, c, &n);
+	if (r == 0)
+		*due = n == 0 || strcmp(c->status, "expired") == 0 ||
+		       strcmp(c->reason, p->name) != 0 ||
+		       ticket_decode(c->ticket, sizeof(c->ticket), &t) != 0 ||
+		       (int64_t)t.args[3] != p->version;
+	free(c);
 	return r;
 }
 
-static void
-notify_all(struct service *s, char (*ids)[STORE_ID_MAX], size_t n)
+int
+svc_policy_check(struct service *s, const struct device *d, struct policy *p, int *due)
 {
+	int r = svc_policy_effective(s, d, p);
+
+	*due = 0;
+	return r != 0 ? r : policy_due(s, d, p, due);
+}
+
+int
+svc_policy_sync_tx(struct service *s, struct device *d, const char *actor, int *queued)
+{
+	struct policy pol;
+	struct command c;
+	uint64_t args[4];
+	int due = 0;
+	int r = svc_policy_check(s, d, &pol, &due);
+
+	*queued = 0;
+	if (r != 0 || !due)
+		return r == -ENOENT ? 0 : r; /* no policy exists yet */
+	svc_policy_args(s, &pol, args);
+	r = svc_command_queue_tx(s, d, "policy", pol.name, actor, 0, NULL, NULL, args, &c);
+	*queued = r == 0;
+	return r;
+}
+
+/*
+ * Wakes the parked check-ins of the devices following p, after its change committed: each
+ * then takes its policy command in its own short transaction (svc_policy_sync_tx). Read
+ * outside any write transaction. Only a latency measure: a device not woken (a crash, or past
+ * the first POLICY_FANOUT_MAX) takes the change at its next check-in, at most max_wait later.
+ */
+static void
+wake_followers(struct service *s, const struct policy *p)
+{
+	char(*ids)[STORE_ID_MAX] = malloc(POLICY_FANOUT_MAX * STORE_ID_MAX);
+	size_t n = 0;
+
+	if (ids == NULL || s->st->ops->device_ids_by_policy(s->st, p->name, p->is_default, ids,
+							    POLICY_FANOUT_MAX, &n) != 0) {
+		log_warn("service: policy %s: cannot list its devices to wake them; they take the "
+			 "change at their next check-in",
+			 p->name);
+		free(ids);
+		return;
+	}
+	if (n == POLICY_FANOUT_MAX)
+		log_warn("service: policy %s: only the first %d devices are woken now; the rest "
+			 "take the change at their next check-in",
+			 p->name, POLICY_FANOUT_MAX);
 	for (size_t i = 0; i < n; i++)
 		svc_notify(s, ids[i]);
+	free(ids);
 }
 
 int
@@ -123,8 +168,6 @@ svc_policy_put(struct service *s, const struct principal *p, const char *name, c
 	       struct policy *out, int *changed, struct svc_error *err)
 {
 	struct policy old, np;
-	char(*ids)[STORE_ID_MAX] = NULL;
-	size_t n = 0;
 	char detail[96];
 	int r = svc_authorize(s, p, PERM_POLICY_WRITE, err);
 
@@ -163,28 +206,21 @@ svc_policy_put(struct service *s, const struct principal *p, const char *name, c
 	}
 	if (r == 0)
 		r = s->st->ops->policy_get(s->st, name, &np);
-	if (r == 0)
-		r = followers(s, &np, &ids, &n);
-	if (r == 0)
-		r = queue_policy_tx(s, &np, ids, n, p->id);
-	snprintf(detail, sizeof(detail), "version=%lld devices=%zu", (long long)np.version, n);
+	/* One entry for the change: each device's command is made when it checks in. */
+	snprintf(detail, sizeof(detail), "version=%lld", (long long)np.version);
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "policy.put", name, "ok", detail);
 	if (r != 0)
 		goto fail;
 	r = s->st->ops->tx_commit(s->st);
-	if (r != 0) {
-		free(ids);
+	if (r != 0)
 		return svc_store_fail(err, r, "policy");
-	}
-	notify_all(s, ids, n);
-	free(ids);
+	wake_followers(s, &np);
 	*out = np;
 	*changed = 1;
 	return 0;
 fail:
 	s->st->ops->tx_rollback(s->st);
-	free(ids);
 	return svc_store_fail(err, r, "policy");
 }
 
@@ -235,8 +271,6 @@ svc_policy_set_default(struct service *s, const struct principal *p, const char 
 		       struct policy *out, struct svc_error *err)
 {
 	struct policy np, old;
-	char(*ids)[STORE_ID_MAX] = NULL;
-	size_t n = 0;
 	int r = svc_authorize(s, p, PERM_POLICY_WRITE, err);
 
 	if (r != 0)
@@ -259,20 +293,15 @@ svc_policy_set_default(struct service *s, const struct principal *p, const char 
 	if (r == 0)
 		r = s->st->ops->policy_get(s->st, name, &np);
 	if (r == 0)
-		r = followers(s, &np, &ids, &n);
-	if (r == 0)
-		r = queue_policy_tx(s, &np, ids, n, p->id);
-	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "policy.default", name, "ok", "");
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else
 		s->st->ops->tx_rollback(s->st);
-	if (r == 0)
-		notify_all(s, ids, n);
-	free(ids);
-	if (r == 0)
+	if (r == 0) {
+		wake_followers(s, &np);
 		*out = np;
+	}
 	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
 }
 
@@ -282,8 +311,7 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 {
 	struct device d;
 	struct policy pol;
-	struct command c;
-	uint64_t args[4];
+	int queued = 0;
 	int r = svc_authorize(s, p, PERM_POLICY_WRITE, err);
 
 	if (r != 0)
@@ -313,10 +341,8 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 		str_copy(d.policy_name, sizeof(d.policy_name), name);
 		r = s->st->ops->device_patch(s->st, &d, DEV_F_POLICY);
 	}
-	if (r == 0 && svc_policy_effective(s, &d, &pol) == 0) {
-		svc_policy_args(s, &pol, args);
-		r = svc_command_queue_tx(s, &d, "policy", pol.name, p->id, 0, NULL, NULL, args, &c);
-	}
+	if (r == 0)
+		r = svc_policy_sync_tx(s, &d, p->id, &queued);
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "policy.assign", device_id, "ok",
 				 name[0] ? name : "(default)");
@@ -326,7 +352,8 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 		s->st->ops->tx_rollback(s->st);
 	if (r != 0)
 		return svc_store_fail(err, r, "device");
-	svc_notify(s, device_id);
+	if (queued)
+		svc_notify(s, device_id);
 	*out = d;
 	return 0;
 }

@@ -68,6 +68,17 @@ int svc_recompute_desired(struct service *s, const char *device_id);
 /* Ticket arguments of a policy command: offline limits in seconds, unlock limit, version. */
 void svc_policy_args(struct service *s, const struct policy *p, uint64_t args[4]);
 /*
+ * Reads d's effective policy into p and sets *due when d must be sent a policy command for it
+ * (active, not applied, the newest policy command it has is for another version or expired).
+ * -ENOENT when no policy exists. Outside a transaction it is only a hint.
+ */
+int svc_policy_check(struct service *s, const struct device *d, struct policy *p, int *due);
+/*
+ * Inside the caller's write transaction, with d read for update: queues d's policy command when
+ * svc_policy_check says it is due (*queued = 1). The caller wakes the device after commit.
+ */
+int svc_policy_sync_tx(struct service *s, struct device *d, const char *actor, int *queued);
+/*
  * Why a valid receipt does not prove its action (wire-formats.md 4.4), into note; "" when it
  * does: the hypervisor reports success, every check it ran passed, the checks its type
  * requires are among them, and a key epoch that had to change did.

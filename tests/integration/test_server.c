@@ -359,7 +359,10 @@ test_role_matrix(void)
 	CHECK(client_req(hd, "GET", "/api/v1/audit", NULL, NULL, &r) == 0, "tx");
 	CHECK_STATUS(r, 403);
 	resp_free(&r);
-	/* the server's own policy command carries the offline limits: helpdesk may not cancel it */
+	/*
+	 * The server's own policy command carries the offline limits: helpdesk may not cancel it.
+	 * A policy change queues a device's command at its check-in; assigning queues it at once.
+	 */
 	CHECK(client_req(e.admin, "PUT", "/api/v1/policies/p1", "{}", NULL, &r) == 0, "tx");
 	resp_free(&r);
 	{
@@ -367,6 +370,10 @@ test_role_matrix(void)
 		json_t *j, *v;
 		size_t i;
 
+		snprintf(path, sizeof(path), "/api/v1/devices/%s/policy", d.id);
+		CHECK(client_req(e.admin, "PUT", path, "{\"policy\":\"p1\"}", NULL, &r) == 0, "tx");
+		CHECK_STATUS(r, 200);
+		resp_free(&r);
 		snprintf(path, sizeof(path), "/api/v1/devices/%s/commands?status=queued", d.id);
 		j = get_json(e.admin, path, &r.status);
 		json_array_foreach(json_object_get(j, "items"), i,
