@@ -95,6 +95,20 @@ h_metrics(struct call *c)
 		     "cleave_device_auth_failures_total %llu\n",
 		     (unsigned long long)st.checkins, (unsigned long long)st.auth_failures);
 	n = r > 0 ? (size_t)r : 0;
+	if (st.write_hold_max_us >= 0 && n < cap)
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "# HELP cleave_store_write_hold_max_seconds Longest hold of "
+				      "the store's write "
+				      "lock since start.\n"
+				      "# TYPE cleave_store_write_hold_max_seconds gauge\n"
+				      "cleave_store_write_hold_max_seconds %.6f\n"
+				      "# HELP cleave_store_write_holds_over_50ms_total Write "
+				      "transactions that held "
+				      "the lock over 50 ms.\n"
+				      "# TYPE cleave_store_write_holds_over_50ms_total counter\n"
+				      "cleave_store_write_holds_over_50ms_total %lld\n",
+				      (double)st.write_hold_max_us / 1e6,
+				      (long long)st.write_holds_over_50ms);
 	if (svc_counts(c->a->svc, dev, &nd, cmd, &nc, 16) == 0) {
 		n += (size_t)snprintf(buf + n, cap - n,
 				      "# HELP cleave_devices Devices by status.\n"

@@ -678,6 +678,12 @@ svc_stats_get(struct service *s, struct svc_stats *out)
 {
 	out->checkins = atomic_load(&s->checkins);
 	out->auth_failures = atomic_load(&s->auth_failures);
+	out->write_hold_max_us = -1;
+	out->write_holds_over_50ms = 0;
+	if (s->st->ops->tx_hold_stats != NULL &&
+	    s->st->ops->tx_hold_stats(s->st, &out->write_hold_max_us,
+				      &out->write_holds_over_50ms) != 0)
+		out->write_hold_max_us = -1;
 }
 
 int

@@ -524,6 +524,8 @@ int svc_portal_leave(struct service *s, const char *secret, const char *client, 
 struct svc_stats {
 	uint64_t checkins;
 	uint64_t auth_failures;
+	int64_t write_hold_max_us; /* -1 when the store does not measure it */
+	int64_t write_holds_over_50ms;
 };
 void svc_stats_get(struct service *s, struct svc_stats *out);
 int svc_counts(struct service *s, struct status_count *devices, size_t *nd,

@@ -6,6 +6,7 @@
 #define CLEAVE_SQLITE_CONN_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -26,6 +27,9 @@ struct sq_store {
 	pthread_key_t key;
 	pthread_mutex_t list_lock;
 	pthread_mutex_t write_lock;
+	int64_t lock_at_us;              /* when the holder of write_lock took it */
+	_Atomic int64_t hold_max_us;     /* the longest hold so far */
+	_Atomic int64_t holds_over_50ms; /* how many holds took longer than 50 ms */
 	struct sq_conn *conns;
 	int schema_version;
 };

@@ -297,6 +297,11 @@ struct store_ops {
 	int (*tx_begin)(struct store *st);
 	int (*tx_commit)(struct store *st);
 	void (*tx_rollback)(struct store *st);
+	/*
+	 * Optional (NULL: not measured). How long write transactions held the write lock, since
+	 * the store was opened: the longest hold in microseconds, and how many took over 50 ms.
+	 */
+	int (*tx_hold_stats)(struct store *st, int64_t *max_us, int64_t *over_50ms);
 
 	int (*token_insert)(struct store *st, const struct api_token *t);
 	int (*token_by_hash)(struct store *st, const uint8_t hash[32], struct api_token *out);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "sqlite_conn.h"
@@ -15,6 +16,36 @@
 #include "store_sqlite_priv.h"
 
 #define S(st) ((struct sq_store *)(st))
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Called by the holder just before it lets the write lock go: keeps the hold statistics. */
+static void
+hold_done(struct sq_store *s)
+{
+	int64_t held = mono_us() - s->lock_at_us;
+	int64_t max = atomic_load(&s->hold_max_us);
+
+	while (held > max && !atomic_compare_exchange_weak(&s->hold_max_us, &max, held))
+		;
+	if (held > 50000)
+		atomic_fetch_add(&s->holds_over_50ms, 1);
+}
+
+static int
+sq_tx_hold_stats(struct store *st, int64_t *max_us, int64_t *over_50ms)
+{
+	*max_us = atomic_load(&S(st)->hold_max_us);
+	*over_50ms = atomic_load(&S(st)->holds_over_50ms);
+	return 0;
+}
 
 static int
 sq_tx_begin(struct store *st)
@@ -31,6 +62,7 @@ sq_tx_begin(struct store *st)
 		return rc;
 	}
 	pthread_mutex_lock(&s->write_lock);
+	s->lock_at_us = mono_us();
 	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		pthread_mutex_unlock(&s->write_lock);
@@ -57,6 +89,7 @@ sq_tx_commit(struct store *st)
 	if (r != 0)
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
+	hold_done(s);
 	pthread_mutex_unlock(&s->write_lock);
 	return r;
 }
@@ -71,6 +104,7 @@ sq_tx_rollback(struct store *st)
 		return;
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
+	hold_done(s);
 	pthread_mutex_unlock(&s->write_lock);
 }
 
@@ -707,6 +741,7 @@ sq_close(struct store *st)
 static const struct store_ops sqlite_ops = {
 	.close = sq_close,
 	.tx_begin = sq_tx_begin,
+	.tx_hold_stats = sq_tx_hold_stats,
 	.tx_commit = sq_tx_commit,
 	.tx_rollback = sq_tx_rollback,
 	.token_insert = sq_token_insert,

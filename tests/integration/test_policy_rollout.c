@@ -16,23 +16,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "b64.h"
+#include "agentsim.h"
 #include "testlib.h"
 #include "util.h"
-#include "wire.h"
-
-/* What a simulated agent applied, as it reports it. */
-struct applied {
-	char name[64];
-	int64_t version;
-};
 
 struct fleet {
 	struct srv s;
 	struct client *admin;
 	size_t n;
 	struct device_sim *dev;
-	struct applied *ap;
+	struct sim_applied *ap;
 };
 
 static int
@@ -69,88 +62,13 @@ put_policy(struct client *admin, const char *name, int lock_hours)
 	long st;
 
 	snprintf(path, sizeof(path), "/api/v1/policies/%s", name);
-	snprintf(body, sizeof(body), "{\"offline\":{\"lock_after_hours\":%d,\"wipe_after_days\":30}}",
-		 lock_hours);
+	snprintf(body, sizeof(body),
+		 "{\"offline\":{\"lock_after_hours\":%d,\"wipe_after_days\":30}}", lock_hours);
 	if (client_req(admin, "PUT", path, body, NULL, &r) != 0)
 		return -1;
 	st = r.status;
 	resp_free(&r);
 	return st;
-}
-
-/* Acknowledges and completes one command; a policy ticket becomes what the agent applied. */
-static int
-run_command(struct device_sim *d, struct client *c, json_t *cmd, struct applied *ap)
-{
-	const char *id = json_string_value(json_object_get(cmd, "id"));
-	const char *type = json_string_value(json_object_get(cmd, "type"));
-	const char *tb = json_string_value(json_object_get(cmd, "ticket"));
-	uint8_t raw[TICKET_LEN + 8];
-	struct ticket t;
-	char path[128];
-	struct resp r;
-
-	if (id == NULL || type == NULL || tb == NULL)
-		return -1;
-	snprintf(path, sizeof(path), "/device/v1/commands/%s/ack", id);
-	if (dev_req(d, c, "POST", path, "{}", 0, &r) != 0)
-		return -1;
-	resp_free(&r);
-	if (strcmp(type, "policy") == 0) {
-		if (b64_decode(raw, sizeof(raw), tb, strlen(tb)) != TICKET_LEN ||
-		    ticket_decode(raw, TICKET_LEN, &t) != 0)
-			return -1;
-		str_copy(ap->name, sizeof(ap->name),
-			 json_string_value(json_object_get(cmd, "reason")));
-		ap->version = (int64_t)t.args[3];
-	}
-	snprintf(path, sizeof(path), "/device/v1/commands/%s/result", id);
-	if (dev_req(d, c, "POST", path, "{\"status\":\"completed\"}", 0, &r) != 0)
-		return -1;
-	resp_free(&r);
-	return 0;
-}
-
-/*
- * Checks in (wait 0, reporting what was applied) and runs what comes back, until the server has
- * nothing more: 0 then, 1 when a check-in says a policy is pending but sends nothing to apply,
- * -1 on transport or protocol trouble (or when the device is refused).
- */
-static int
-settle(struct device_sim *d, struct client *c, struct applied *ap)
-{
-	for (int round = 0; round < 32; round++) {
-		char body[256];
-		struct resp r;
-		json_t *j, *cmds, *v;
-		size_t i;
-
-		snprintf(body, sizeof(body),
-			 "{\"wait\":0,\"state\":{\"policy_name\":\"%s\",\"policy_version\":%lld}}",
-			 ap->name, (long long)ap->version);
-		if (dev_req(d, c, "POST", "/device/v1/checkin", body, 0, &r) != 0)
-			return -1;
-		if (r.status == 204) {
-			resp_free(&r);
-			return 0;
-		}
-		j = r.status == 200 ? resp_json(&r) : NULL;
-		resp_free(&r);
-		if (j == NULL)
-			return -1;
-		cmds = json_object_get(j, "commands");
-		if (json_array_size(cmds) == 0) {
-			json_decref(j);
-			return 1;
-		}
-		json_array_foreach(cmds, i, v) if (run_command(d, c, v, ap) != 0)
-		{
-			json_decref(j);
-			return -1;
-		}
-		json_decref(j);
-	}
-	return -1;
 }
 
 /* Every listed device settles; the check that each ended on its effective policy follows. */
@@ -161,7 +79,7 @@ settle_all(struct fleet *f)
 	int bad = 0;
 
 	for (size_t i = 0; c != NULL && i < f->n; i++)
-		if (f->dev[i].id[0] && settle(&f->dev[i], c, &f->ap[i]) != 0)
+		if (f->dev[i].id[0] && sim_settle(&f->dev[i], c, &f->ap[i]) != 0)
 			bad++;
 	client_free(c);
 	return c == NULL ? -1 : bad;
@@ -187,8 +105,10 @@ check_applied(struct fleet *f)
 		j = client_get_json(f->admin, path, &st);
 		p = j ? json_object_get(j, "policy") : NULL;
 		if (p == NULL || json_string_value(json_object_get(p, "effective")) == NULL ||
-		    strcmp(json_string_value(json_object_get(p, "effective")), f->ap[i].name) != 0 ||
-		    json_integer_value(json_object_get(p, "effective_version")) != f->ap[i].version ||
+		    strcmp(json_string_value(json_object_get(p, "effective")), f->ap[i].name) !=
+			    0 ||
+		    json_integer_value(json_object_get(p, "effective_version")) !=
+			    f->ap[i].version ||
 		    json_integer_value(json_object_get(p, "applied_version")) != f->ap[i].version) {
 			char *txt = p ? json_dumps(p, JSON_COMPACT) : NULL;
 
@@ -283,7 +203,7 @@ test_kill_mid_rollout(void)
 		      202,
 	      "retire");
 	dc = client_new(&f.s, NULL);
-	CHECK(settle(&f.dev[KILL_FLEET], dc, &f.ap[KILL_FLEET]) != 1, "retire run");
+	CHECK(sim_settle(&f.dev[KILL_FLEET], dc, &f.ap[KILL_FLEET]) != 1, "retire run");
 	client_free(dc);
 	snprintf(path, sizeof(path), "/api/v1/devices/%s", f.dev[KILL_FLEET].id);
 	j = client_get_json(f.admin, path, &st);
@@ -296,7 +216,7 @@ test_kill_mid_rollout(void)
 	CHECK(put_policy(f.admin, "standard", 2) == 200, "policy v2");
 	dc = client_new(&f.s, NULL);
 	for (size_t i = 0; i < KILL_FLEET / 2; i++)
-		CHECK(settle(&f.dev[i], dc, &f.ap[i]) == 0, "device %zu before the kill", i);
+		CHECK(sim_settle(&f.dev[i], dc, &f.ap[i]) == 0, "device %zu before the kill", i);
 	client_free(dc);
 	CHECK(restart_killed(&f) == 0, "restart after SIGKILL");
 
@@ -323,7 +243,8 @@ test_kill_mid_rollout(void)
 	       (long long)json_integer_value(json_object_get(j, "version")));
 	CHECK(f.ap[0].version == json_integer_value(json_object_get(j, "version")), "version");
 	json_decref(j);
-	snprintf(path, sizeof(path), "/api/v1/devices/%s/commands?status=queued", f.dev[KILL_FLEET].id);
+	snprintf(path, sizeof(path), "/api/v1/devices/%s/commands?status=queued",
+		 f.dev[KILL_FLEET].id);
 	j = client_get_json(f.admin, path, &st);
 	CHECK(j && json_array_size(json_object_get(j, "items")) == 0,
 	      "the retired device was given a command");
@@ -352,9 +273,7 @@ park_thread(void *p)
 	double t0 = now_s();
 	char body[160];
 
-	snprintf(body, sizeof(body),
-		 "{\"wait\":20,\"state\":{\"policy_name\":\"%s\",\"policy_version\":%lld}}",
-		 a->f->ap[0].name, (long long)a->f->ap[0].version);
+	sim_checkin_body(&a->f->ap[0], 20, body, sizeof(body));
 	a->rc = c ? dev_req(&a->f->dev[0], c, "POST", "/device/v1/checkin", body, 0, &a->r) : -1;
 	a->took = now_s() - t0;
 	client_free(c);
@@ -386,7 +305,7 @@ test_parked_device_woken(void)
 	cmd = json_array_get(json_object_get(j, "commands"), 0);
 	CHECK(cmd && strcmp(json_string_value(json_object_get(cmd, "type")), "policy") == 0,
 	      "no policy command in the answer");
-	CHECK(run_command(&f.dev[0], f.admin, cmd, &f.ap[0]) == 0 && f.ap[0].version == 2,
+	CHECK(sim_run_command(&f.dev[0], f.admin, cmd, &f.ap[0]) == 0 && f.ap[0].version == 2,
 	      "the command is not v2");
 	json_decref(j);
 	resp_free(&pa.r);
@@ -403,7 +322,6 @@ struct race {
 	struct fleet *f;
 	atomic_int stop;
 	atomic_int errors;
-	int half; /* settler threads: which half of the fleet */
 };
 
 static void *
@@ -463,7 +381,7 @@ settler(void *p)
 
 	while (c && !atomic_load(&sa->rc->stop))
 		for (size_t i = sa->from; i < sa->to; i++)
-			if (settle(&f->dev[i], c, &f->ap[i]) < 0)
+			if (sim_settle(&f->dev[i], c, &f->ap[i]) < 0)
 				atomic_fetch_add(&sa->rc->errors, 1);
 	client_free(c);
 	return NULL;
