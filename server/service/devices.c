@@ -3,7 +3,7 @@
  * lock and wipe limits), delivered as a signed "policy" command to each device that follows the
  * policy. The change itself writes only the policy row (its new version) and one audit entry;
  * each device's command is queued by its own next check-in, in that check-in's transaction
- * (svc_policy_sync_tx), and parked check-ins are woken for it. So a change costs the same at
+ * (svc_policy_sync_tx), and parked check-ins are woken for it (waker.c). So a change costs the same at
  * ten devices or a million, the write lock is never held for the whole fleet, and nothing
  * needs resuming after a crash: the version on the policy row is the whole rollout state.
  * Deleting a device is refused while a wipe or retire is still open, so no wipe can be lost by
@@ -19,8 +19,6 @@
 #include "audit/audit.h"
 #include "log.h"
 #include "wire.h"
-
-#define POLICY_FANOUT_MAX 100000
 
 static int
 policy_name_ok(const char *n)
@@ -134,35 +132,6 @@ svc_policy_sync_tx(struct service *s, struct device *d, const char *actor, int *
 	return r;
 }
 
-/*
- * Wakes the parked check-ins of the devices following p, after its change committed: each
- * then takes its policy command in its own short transaction (svc_policy_sync_tx). Read
- * outside any write transaction. Only a latency measure: a device not woken (a crash, or past
- * the first POLICY_FANOUT_MAX) takes the change at its next check-in, at most max_wait later.
- */
-static void
-wake_followers(struct service *s, const struct policy *p)
-{
-	char(*ids)[STORE_ID_MAX] = malloc(POLICY_FANOUT_MAX * STORE_ID_MAX);
-	size_t n = 0;
-
-	if (ids == NULL || s->st->ops->device_ids_by_policy(s->st, p->name, p->is_default, ids,
-							    POLICY_FANOUT_MAX, &n) != 0) {
-		log_warn("service: policy %s: cannot list its devices to wake them; they take the "
-			 "change at their next check-in",
-			 p->name);
-		free(ids);
-		return;
-	}
-	if (n == POLICY_FANOUT_MAX)
-		log_warn("service: policy %s: only the first %d devices are woken now; the rest "
-			 "take the change at their next check-in",
-			 p->name, POLICY_FANOUT_MAX);
-	for (size_t i = 0; i < n; i++)
-		svc_notify(s, ids[i]);
-	free(ids);
-}
-
 int
 svc_policy_put(struct service *s, const struct principal *p, const char *name, const char *body,
 	       struct policy *out, int *changed, struct svc_error *err)
@@ -215,7 +184,7 @@ svc_policy_put(struct service *s, const struct principal *p, const char *name, c
 	r = s->st->ops->tx_commit(s->st);
 	if (r != 0)
 		return svc_store_fail(err, r, "policy");
-	wake_followers(s, &np);
+	svc_wake_policy(s, &np);
 	*out = np;
 	*changed = 1;
 	return 0;
@@ -299,7 +268,7 @@ svc_policy_set_default(struct service *s, const struct principal *p, const char 
 	else
 		s->st->ops->tx_rollback(s->st);
 	if (r == 0) {
-		wake_followers(s, &np);
+		svc_wake_policy(s, &np);
 		*out = np;
 	}
 	return r == 0 ? 0 : svc_store_fail(err, r, "policy");

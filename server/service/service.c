@@ -142,7 +142,9 @@ service_new(struct store *st, const struct ed25519_key *ticket_key,
 		return -ENOMEM;
 	}
 	if (svc_refusals_init(s, (uint32_t)(cfg->refusal_limit > 0 ? cfg->refusal_limit : 600)) !=
-	    0) {
+		    0 ||
+	    svc_waker_init(s) != 0) {
+		svc_refusals_free(s);
 		devstate_fini(&s->dev);
 		free(s->public_url);
 		free(s);
@@ -294,6 +296,7 @@ service_free(struct service *s)
 {
 	if (s == NULL)
 		return;
+	svc_waker_free(s);
 	if (flush_checkins(s) == 0 && s->replay != NULL)
 		replaylog_reset(s->replay); /* a clean stop: the store has every nonce */
 	replaylog_close(s->replay);

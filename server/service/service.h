@@ -87,6 +87,11 @@ struct service;
 int service_new(struct store *st, const struct ed25519_key *ticket_key,
 		const struct service_config *cfg, svc_clock_fn clock, struct service **out);
 /* Flushes batched check-in bookkeeping and frees; NULL is ignored. */
+/*
+ * Stops the service's background thread that wakes parked check-ins after a policy change;
+ * call it before the HTTP server whose long polls it wakes stops. service_free does it too.
+ */
+void service_quiesce(struct service *s);
 void service_free(struct service *s);
 void service_set_waker(struct service *s, svc_wake_fn fn, void *ctx);
 const struct service_config *service_config(const struct service *s);

@@ -32,11 +32,17 @@ struct service {
 	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
 	struct svc_refusals *refusals;
 	struct replaylog *replay; /* NULL: nonces reach the store only by the flush */
+	struct svc_waker *waker;  /* wakes a changed policy's followers (waker.c) */
 	/* First-start setup (admins.c): the one-time code's SHA-256 while it is unused. */
 	atomic_int setup_armed;
 	uint8_t setup_hash[32];
 	char *setup_path; /* the file that holds the code; removed once it is used */
 };
+
+/* waker.c: wakes the parked check-ins of policy p's followers from a background thread. */
+int svc_waker_init(struct service *s);
+void svc_wake_policy(struct service *s, const struct policy *p);
+void svc_waker_free(struct service *s);
 
 /* Queues rekeys for devices whose key epoch is older than key_rotation_days (devices.c). */
 int svc_rotate_keys(struct service *s);

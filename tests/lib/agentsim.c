@@ -44,8 +44,8 @@ void
 sim_checkin_body(const struct sim_applied *ap, int wait_s, char *out, size_t cap)
 {
 	snprintf(out, cap,
-		 "{\"wait\":%d,\"state\":{\"policy_name\":\"%s\",\"policy_version\":%lld}}",
-		 wait_s, ap->name, (long long)ap->version);
+		 "{\"wait\":%d,\"state\":{\"policy_name\":\"%s\",\"policy_version\":%lld}}", wait_s,
+		 ap->name, (long long)ap->version);
 }
 
 int
