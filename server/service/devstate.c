@@ -113,6 +113,20 @@ devstate_bump(struct devstate *t, const char *id)
 }
 
 uint64_t
+devstate_bump_known(struct devstate *t, const char *id)
+{
+	struct devstate_entry *e;
+	uint64_t g = 0;
+
+	pthread_mutex_lock(&t->lock);
+	e = lookup(t, id, 0);
+	if (e != NULL)
+		g = ++e->wake_gen;
+	pthread_mutex_unlock(&t->lock);
+	return g;
+}
+
+uint64_t
 devstate_gen(struct devstate *t, const char *id)
 {
 	struct devstate_entry *e;

@@ -39,6 +39,13 @@ void devstate_fini(struct devstate *t);
 
 uint64_t devstate_bump(struct devstate *t, const char *id);
 uint64_t devstate_gen(struct devstate *t, const char *id);
+/*
+ * devstate_bump for a device this process has seen a request of (it has an entry); 0 and no
+ * entry made for any other. Every check-in that could be parked was authenticated here first,
+ * which made its entry, so a device without one has nothing to wake: a fleet-wide wake costs no
+ * memory for the devices that talk to another server or are offline.
+ */
+uint64_t devstate_bump_known(struct devstate *t, const char *id);
 
 /*
  * Checks nonce against the device's window (floor: stored_seq, the value persisted in the

@@ -62,8 +62,10 @@ wake_followers(struct service *s, const char *name, int is_default, char (*ids)[
 		log_warn("service: policy %s: only the first %d devices are woken now; the rest "
 			 "take the change at their next check-in",
 			 name, POLICY_WAKE_MAX);
+	/* Bump first, then wake (as svc_notify); devices never seen here are skipped. */
 	for (size_t i = 0; i < n; i++)
-		svc_notify(s, ids[i]);
+		if (devstate_bump_known(&s->dev, ids[i]) != 0 && s->wake != NULL)
+			s->wake(s->wake_ctx, ids[i]);
 }
 
 static void *

@@ -254,6 +254,24 @@ test_devstate_bump_gen_per_device(void **state)
 }
 
 static void
+test_devstate_bump_known_only(void **state)
+{
+	struct devstate *t = *state;
+
+	/* A device never seen gets no entry (and its generation stays 0)... */
+	assert_int_equal(devstate_bump_known(t, "dev_a"), 0);
+	assert_int_equal(devstate_gen(t, "dev_a"), 0);
+	assert_int_equal(t->count, 0);
+	/* ...one whose request was accepted moves like with devstate_bump. */
+	assert_int_equal(accept_fresh(t, "dev_a", 1), 0);
+	assert_int_equal(devstate_bump_known(t, "dev_a"), 1);
+	assert_int_equal(devstate_bump(t, "dev_a"), 2);
+	assert_int_equal(devstate_bump_known(t, "dev_a"), 3);
+	assert_int_equal(devstate_gen(t, "dev_a"), 3);
+	assert_int_equal(t->count, 1);
+}
+
+static void
 test_devstate_forget(void **state)
 {
 	struct devstate *t = *state;
@@ -354,6 +372,7 @@ main(void)
 		T(test_devstate_take_dirty_once_with_highest),
 		T(test_devstate_take_dirty_respects_max),
 		T(test_devstate_bump_gen_per_device),
+		T(test_devstate_bump_known_only),
 		T(test_devstate_forget),
 		T(test_devstate_many_devices),
 	};
