@@ -6,7 +6,7 @@
  * their long polls are answered with their new policy command. The in-run references are the
  * same wipe POST and GET /healthz on an idle server, just before the change.
  *
- * The fleet: BENCH_PARKED real simulated devices are enrolled through the API (they check in,
+ * The fleet: BENCH_PARKED (default 100) real simulated devices are enrolled through the API (they check in,
  * park, take and apply their policy commands as an agent does); the rest are written straight
  * into the stopped server's SQLite file (a prepared INSERT of a device row: random keys, one in
  * ten following a second policy), then the server is restarted.
@@ -26,7 +26,9 @@
 #include "testlib.h"
 #include "util.h"
 
-#define PARKED    100
+#define PARKED_MAX 2000
+
+static int n_parked = 100; /* BENCH_PARKED, at most PARKED_MAX */
 #define WIPES_MAX 20000
 
 static int
@@ -149,10 +151,10 @@ timed_req(struct client *c, const char *method, const char *path, const char *bo
 struct run {
 	struct srv s;
 	int n; /* imported devices */
-	struct device_sim dev[PARKED];
-	struct sim_applied ap[PARKED];
-	double woken_ms[PARKED];
-	int got_new[PARKED];
+	struct device_sim dev[PARKED_MAX];
+	struct sim_applied ap[PARKED_MAX];
+	double woken_ms[PARKED_MAX];
+	int got_new[PARKED_MAX];
 	_Atomic double t_change; /* now_s() when the change was sent; 0 before */
 	atomic_int stop;
 	atomic_int next_wipe;
@@ -226,7 +228,21 @@ parker(void *p)
 	return NULL;
 }
 
-/* Server up with the policies and PARKED enrolled devices, then the import and a restart. */
+/* Prints the server log's lines that contain what (the store's long-hold warnings). */
+static void
+log_lines(const char *path, const char *what)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, what) != NULL)
+			printf("  server: %s", line);
+	if (f != NULL)
+		fclose(f);
+}
+
+/* Server up with the policies and n_parked enrolled devices, then the import and a restart. */
 static int
 build_fleet(struct run *rn, int total)
 {
@@ -234,14 +250,14 @@ build_fleet(struct run *rn, int total)
 	char owner[64];
 	int r = 0;
 
-	rn->n = total - PARKED;
+	rn->n = total - n_parked;
 	if (srv_init(&rn->s, "policy_bench") != 0 || srv_start(&rn->s, NULL) != 0)
 		return -1;
 	admin = client_new(&rn->s, rn->s.admin);
 	anon = client_new(&rn->s, NULL);
 	if (put_policy(admin, "standard", 72) != 201 || put_policy(admin, "kiosk", 24) != 201)
 		r = -1;
-	for (int i = 0; r == 0 && i < PARKED; i++) {
+	for (int i = 0; r == 0 && i < n_parked; i++) {
 		snprintf(owner, sizeof(owner), "parked%03d@corp.example", i);
 		r = admin_enroll(admin, anon, &rn->dev[i], owner);
 	}
@@ -273,38 +289,38 @@ static void
 print_row(struct run *rn, int total, double put_ms, double hold0, double hold1, long over,
 	  double ref_wipe, double ref_health)
 {
-	double woken[PARKED];
+	double woken[PARKED_MAX];
 	size_t nw = 0;
 	int got = 0;
 
-	for (int i = 0; i < PARKED; i++) {
+	for (int i = 0; i < n_parked; i++) {
 		if (rn->woken_ms[i] >= 0)
 			woken[nw++] = rn->woken_ms[i];
 		got += rn->got_new[i];
 	}
 	printf("%d devices (%d followers of the changed policy)\n", total,
-	       PARKED + rn->n - (rn->n + 9) / 10);
+	       n_parked + rn->n - (rn->n + 9) / 10);
 	printf("  reference, idle: GET /healthz p50 %.2f ms; wipe POST p50 %.2f ms\n", ref_health,
 	       ref_wipe);
 	printf("  PUT /api/v1/policies/standard (the change): %.2f ms\n", put_ms);
 	printf("  longest write-lock hold: %.2f ms before the change, %.2f ms after it; "
 	       "holds over 50 ms: %ld\n",
 	       hold0, hold1, over);
-	wipe_line(rn, "while 100 devices attach and park", 0, atomic_load(&rn->t_change));
+	wipe_line(rn, "while the parked devices attach", 0, atomic_load(&rn->t_change));
 	wipe_line(rn, "from the change until 0.3 s after the last parked answer",
 		  atomic_load(&rn->t_change), 1e18);
 	printf("  wipe errors: %d\n", rn->wipe_errors);
 	printf("  %d parked devices answered with their v2 policy command: %d; change sent -> "
 	       "answer p50 %.1f / max %.1f ms\n",
-	       PARKED, got, pct(woken, nw, 0.5), pct(woken, nw, 1.0));
+	       n_parked, got, pct(woken, nw, 0.5), pct(woken, nw, 1.0));
 }
 
 static int
 one_size(int total)
 {
 	struct run *rn = calloc(1, sizeof(*rn));
-	struct parked_arg pa[PARKED];
-	pthread_t th[PARKED], wt;
+	struct parked_arg pa[PARKED_MAX];
+	pthread_t th[PARKED_MAX], wt;
 	struct client *admin = NULL, *dc = NULL;
 	double t0, put_ms, ref[31], hold0 = -1, hold1 = -1;
 	long over = -1;
@@ -317,7 +333,7 @@ one_size(int total)
 	}
 	admin = client_new(&rn->s, rn->s.admin);
 	dc = client_new(&rn->s, NULL);
-	for (int i = 0; i < PARKED && !failed; i++) /* each takes v1, as an agent would */
+	for (int i = 0; i < n_parked && !failed; i++) /* each takes v1, as an agent would */
 		failed = sim_settle(&rn->dev[i], dc, &rn->ap[i]) != 0;
 	hold_stats(admin, &hold0, &over);
 	for (int i = 0; i < 31; i++) {
@@ -335,17 +351,17 @@ one_size(int total)
 		ref[1] = pct(ref + 1, 30, 0.5);
 	}
 	pthread_create(&wt, NULL, wiper, rn);
-	for (int i = 0; i < PARKED; i++) {
+	for (int i = 0; i < n_parked; i++) {
 		pa[i].rn = rn;
 		pa[i].i = i;
 		pthread_create(&th[i], NULL, parker, &pa[i]);
 	}
-	sleep(2); /* all parked (100 check-ins take well under a second) */
+	sleep(2 + n_parked / 250); /* all parked (a check-in takes a few ms here) */
 	t0 = now_s();
 	atomic_store(&rn->t_change, t0);
 	put_ms = timed_req(admin, "PUT", "/api/v1/policies/standard",
 			   "{\"offline\":{\"lock_after_hours\":48,\"wipe_after_days\":30}}", 200);
-	for (int i = 0; i < PARKED; i++)
+	for (int i = 0; i < n_parked; i++)
 		pthread_join(th[i], NULL);
 	usleep(300000);
 	atomic_store(&rn->stop, 1);
@@ -358,9 +374,10 @@ out:
 	client_free(admin);
 	client_free(dc);
 	if (rn != NULL) {
-		for (int i = 0; i < PARKED; i++)
+		for (int i = 0; i < n_parked; i++)
 			if (rn->dev[i].key != NULL)
 				dev_fini(&rn->dev[i]);
+		log_lines(rn->s.log, "held the write lock");
 		srv_cleanup(&rn->s);
 	}
 	free(rn);
@@ -373,11 +390,18 @@ main(int argc, char **argv)
 	static const int dflt[] = {10000, 50000, 100000};
 	int failed = 0;
 
-	printf("policy change at fleet size: %d parked devices among the rest imported\n", PARKED);
+	if (getenv("BENCH_PARKED") != NULL)
+		n_parked = atoi(getenv("BENCH_PARKED"));
+	if (n_parked < 1 || n_parked > PARKED_MAX) {
+		fprintf(stderr, "policy_bench: BENCH_PARKED must be 1 to %d\n", PARKED_MAX);
+		return 2;
+	}
+	printf("policy change at fleet size: %d parked devices among the rest imported\n",
+	       n_parked);
 	for (int i = 0; i < (argc > 1 ? argc - 1 : (int)ARRAY_SIZE(dflt)); i++) {
 		int n = argc > 1 ? atoi(argv[i + 1]) : dflt[i];
 
-		if (n <= PARKED) {
+		if (n <= n_parked) {
 			fprintf(stderr, "policy_bench: %d devices is too few\n", n);
 			return 2;
 		}

@@ -26,17 +26,29 @@ mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Called by the holder just before it lets the write lock go: keeps the hold statistics. */
+/*
+ * Called by the holder just before it lets the write lock go: keeps the hold statistics, and
+ * says when one hold was long (at most once a minute), with how much of it was the COMMIT
+ * (a synced write, and a WAL checkpoint when the log has grown past 1,000 pages).
+ */
 static void
-hold_done(struct sq_store *s)
+hold_done(struct sq_store *s, int64_t commit_us)
 {
-	int64_t held = mono_us() - s->lock_at_us;
-	int64_t max = atomic_load(&s->hold_max_us);
+	static _Atomic int64_t logged_at;
+	int64_t now = mono_us(), held = now - s->lock_at_us;
+	int64_t max = atomic_load(&s->hold_max_us), last = atomic_load(&logged_at);
 
 	while (held > max && !atomic_compare_exchange_weak(&s->hold_max_us, &max, held))
 		;
-	if (held > 50000)
-		atomic_fetch_add(&s->holds_over_50ms, 1);
+	if (held <= 50000)
+		return;
+	atomic_fetch_add(&s->holds_over_50ms, 1);
+	if ((last == 0 || now - last > 60000000) &&
+	    atomic_compare_exchange_strong(&logged_at, &last, now))
+		log_warn(
+			"store: a write transaction held the write lock for %lld ms (%lld ms of it "
+			"in COMMIT); other writers waited",
+			(long long)held / 1000, (long long)commit_us / 1000);
 }
 
 static int
@@ -77,11 +89,13 @@ sq_tx_commit(struct store *st)
 {
 	struct sq_store *s = S(st);
 	struct sq_conn *c = sq_conn_get(s);
+	int64_t t0;
 	int r;
 
 	if (c == NULL || !c->in_tx)
 		return -EINVAL;
 	r = store_fault_hit();
+	t0 = mono_us();
 	if (r != 0)
 		log_err("store: commit: injected fault");
 	else
@@ -89,7 +103,7 @@ sq_tx_commit(struct store *st)
 	if (r != 0)
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
-	hold_done(s);
+	hold_done(s, mono_us() - t0);
 	pthread_mutex_unlock(&s->write_lock);
 	return r;
 }
@@ -104,7 +118,7 @@ sq_tx_rollback(struct store *st)
 		return;
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
-	hold_done(s);
+	hold_done(s, 0);
 	pthread_mutex_unlock(&s->write_lock);
 }
 
