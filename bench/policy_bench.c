@@ -6,10 +6,11 @@
  * their long polls are answered with their new policy command. The in-run references are the
  * same wipe POST and GET /healthz on an idle server, just before the change.
  *
- * The fleet: BENCH_PARKED (default 100) real simulated devices are enrolled through the API (they check in,
- * park, take and apply their policy commands as an agent does); the rest are written straight
- * into the stopped server's SQLite file (a prepared INSERT of a device row: random keys, one in
- * ten following a second policy), then the server is restarted.
+ * The fleet: BENCH_PARKED (default 100, at most 2,000) simulated devices are enrolled through
+ * the API (they check in, park, take and apply their policy commands as an agent does); the
+ * rest are written straight into the stopped server's SQLite file (a prepared INSERT of a
+ * device row: random keys, one in ten following a second policy), then the server restarts.
+ * The store's warnings of write-lock holds over 50 ms are printed from the server's log.
  * usage: policy_bench [DEVICES...]   (default 10000 50000 100000; needs CLEAVE_BIN or build/bin)
  */
 #include <pthread.h>

@@ -3,9 +3,9 @@
  * lock and wipe limits), delivered as a signed "policy" command to each device that follows the
  * policy. The change itself writes only the policy row (its new version) and one audit entry;
  * each device's command is queued by its own next check-in, in that check-in's transaction
- * (svc_policy_sync_tx), and parked check-ins are woken for it (waker.c). So a change costs the same at
- * ten devices or a million, the write lock is never held for the whole fleet, and nothing
- * needs resuming after a crash: the version on the policy row is the whole rollout state.
+ * (svc_policy_sync_tx), and parked check-ins are woken for it (waker.c). So a change costs the
+ * same at ten devices or a million, the write lock is never held for the whole fleet, and
+ * nothing needs resuming after a crash: the version on the policy row is the rollout's state.
  * Deleting a device is refused while a wipe or retire is still open, so no wipe can be lost by
  * removing its record.
  */

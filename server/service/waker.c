@@ -3,9 +3,9 @@
  * change only writes the policy's new version (devices.c); each follower's command is queued by
  * its own check-in. Waking means listing up to POLICY_WAKE_MAX followers (a read of every one
  * of them: ~50 ms at 100,000 devices) and bumping the wake generation of those this process
- * has seen, which resumes a parked check-in of that device, in paced slices (below). Done on the request thread, that read kept other requests of
- * the same worker thread waiting; here one background thread does it, started at the first
- * change. It is only a latency measure: a change whose wake is lost (the queue full, a crash,
+ * has seen, which resumes a parked check-in of that device, in paced slices (below). Done on
+ * the request thread, that read kept other requests of the same worker thread waiting; here
+ * one background thread does it, started at the first change. It is only a latency measure: a change whose wake is lost (the queue full, a crash,
  * devices past the first POLICY_WAKE_MAX) reaches each device at its next check-in, at most one
  * long-poll wait (max_wait, 55 s by default) later, because its version is on the policy row.
  */
