@@ -8,8 +8,10 @@
  * check-ins racing each other. Retired devices get nothing; the audit log has one entry per
  * change, not one per device.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +315,100 @@ test_parked_device_woken(void)
 	fleet_down(&f);
 }
 
+/* The newest policy command for the version, as (id, status); 0 when there is one. */
+static int
+policy_command_of(struct fleet *f, size_t i, char *id, char *status)
+{
+	char path[160];
+	json_t *j, *v;
+	size_t k;
+	long st;
+
+	id[0] = '\0';
+	snprintf(path, sizeof(path), "/api/v1/devices/%s/commands?limit=200", f->dev[i].id);
+	j = client_get_json(f->admin, path, &st);
+	json_array_foreach(json_object_get(j, "items"), k, v)
+	{
+		if (strcmp(json_string_value(json_object_get(v, "type")), "policy") != 0)
+			continue;
+		str_copy(id, 64, json_string_value(json_object_get(v, "id")));
+		str_copy(status, 16, json_string_value(json_object_get(v, "status")));
+	}
+	json_decref(j);
+	return id[0] ? 0 : -1;
+}
+
+static int
+db_exec(struct fleet *f, const char *sql)
+{
+	char path[PATH_MAX + 16];
+	sqlite3 *db;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/cleave.db", f->s.dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return -1;
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * A version is sent once: a canceled command for it is not sent again (the admin meant it), an
+ * expired one is (the device was away past the command's life), a newer version always is.
+ */
+static void
+test_version_sent_once(void)
+{
+	struct fleet f;
+	struct client *dc;
+	char id[64], status[16], first[64], sql[256];
+	struct resp r;
+
+	CHECK(fleet_up(&f, "rollonce", 1) == 0, "server did not start");
+	CHECK(put_policy(f.admin, "standard", 1) == 201, "policy v1");
+	CHECK(enroll_fleet(&f, 1) == 0, "enroll");
+	dc = client_new(&f.s, NULL);
+	CHECK(sim_settle(&f.dev[0], dc, &f.ap[0]) == 0 && f.ap[0].version == 1, "v1");
+	/* v2, queued at once by an assign, canceled by the admin before the device saw it. */
+	CHECK(put_policy(f.admin, "standard", 2) == 200, "policy v2");
+	snprintf(sql, sizeof(sql), "/api/v1/devices/%s/policy", f.dev[0].id);
+	CHECK(client_req(f.admin, "PUT", sql, "{\"policy\":\"standard\"}", NULL, &r) == 0, "tx");
+	CHECK_STATUS(r, 200);
+	resp_free(&r);
+	CHECK(policy_command_of(&f, 0, first, status) == 0 && strcmp(status, "queued") == 0,
+	      "the assign queued no command");
+	snprintf(sql, sizeof(sql), "/api/v1/commands/%s/cancel", first);
+	CHECK(client_req(f.admin, "POST", sql, "{}", NULL, &r) == 0, "tx");
+	CHECK_STATUS(r, 200);
+	resp_free(&r);
+	CHECK(sim_settle(&f.dev[0], dc, &f.ap[0]) == 1, "a canceled version was sent again");
+	CHECK(f.ap[0].version == 1, "applied %lld", (long long)f.ap[0].version);
+	/* v3 is new: sent. Then its command expires unanswered (as past its life): sent again. */
+	CHECK(put_policy(f.admin, "standard", 3) == 200, "policy v3");
+	CHECK(dev_req(&f.dev[0], dc, "POST", "/device/v1/checkin", "{\"wait\":0}", 0, &r) == 0,
+	      "tx");
+	CHECK_STATUS(r, 200);
+	resp_free(&r);
+	CHECK(policy_command_of(&f, 0, first, status) == 0 && strcmp(status, "delivered") == 0,
+	      "v3 not delivered");
+	snprintf(sql, sizeof(sql), "UPDATE commands SET expires_at = 1 WHERE id = '%s'", first);
+	CHECK(db_exec(&f, sql) == 0, "sql");
+	for (int i = 0; i < 50 && strcmp(status, "expired") != 0; i++) {
+		usleep(100000); /* the server's tick expires it within a second */
+		policy_command_of(&f, 0, id, status);
+	}
+	CHECK(strcmp(status, "expired") == 0, "the command did not expire");
+	CHECK(sim_settle(&f.dev[0], dc, &f.ap[0]) == 0 && f.ap[0].version == 3, "v3 not resent");
+	CHECK(policy_command_of(&f, 0, id, status) == 0 && strcmp(id, first) != 0 &&
+		      strcmp(status, "completed") == 0,
+	      "a new command for v3");
+	CHECK(check_applied(&f) == 0, "v3 applied");
+	client_free(dc);
+	fleet_down(&f);
+}
+
 /* ---- changes racing check-ins and assigns ---- */
 
 #define RACE_FLEET   12
@@ -438,6 +534,7 @@ main(int argc, char **argv)
 	static const struct t_case cases[] = {
 		{"kill_mid_rollout", test_kill_mid_rollout},
 		{"parked_device_woken", test_parked_device_woken},
+		{"version_sent_once", test_version_sent_once},
 		{"changes_race_checkins_and_assigns", test_changes_race_checkins_and_assigns},
 	};
 
