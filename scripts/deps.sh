@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(gcc make pkg-config libc6-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev
-      libsqlite3-dev libssl-dev libsodium-dev libcmocka-dev zlib1g-dev chromium
+      libsqlite3-dev libpq-dev postgresql libssl-dev libsodium-dev libcmocka-dev zlib1g-dev chromium
       openssl curl ca-certificates jq)
 
 # `deps.sh --fuzz`: also clang, for the libFuzzer targets of `make fuzz`.

@@ -203,6 +203,7 @@ struct audit_ckpt_row {
 typedef int (*audit_ckpt_iter_fn)(void *ctx, const struct audit_ckpt_row *c);
 
 struct store_ops {
+	const char *name; /* the backend: "sqlite" or "postgresql" */
 	void (*close)(struct store *st);
 
 	/*
@@ -357,5 +358,15 @@ int store_sqlite_open(const char *path, struct store **out);
 
 /* Schema version the database is at after store_sqlite_open. */
 int store_sqlite_schema_version(struct store *st);
+
+/*
+ * Connects to the PostgreSQL database named by url (a libpq connection URI or keyword string)
+ * and applies, under an advisory lock, the numbered migrations it lacks; refuses (-EPROTO) a
+ * database whose schema is newer than this build. Several servers may share the database.
+ */
+int store_pg_open(const char *url, struct store **out);
+
+/* Schema version the database is at after store_pg_open. */
+int store_pg_schema_version(struct store *st);
 
 #endif
