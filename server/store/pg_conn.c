@@ -181,8 +181,7 @@ run_once(struct pg_conn *c, const char *sql, const struct pg_args *a, PGresult *
 		PQreset(c->db);
 	}
 	if (e == -EIO)
-		log_err("store: %s",
-			r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->db));
+		log_err("store: %s", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->db));
 	PQclear(r);
 	return e;
 }
@@ -266,7 +265,7 @@ pg_many(struct pg_store *s, const char *sql, const struct pg_args *a, void *out,
 
 int
 pg_scalar(struct pg_store *s, const char *sql, const struct pg_args *a, int64_t *v,
-	 const char *what)
+	  const char *what)
 {
 	PGresult *r;
 	int e = pg_run(s, sql, a, &r, what);
@@ -375,8 +374,8 @@ static int
 exec_script(PGconn *db, const char *sql, const char *what)
 {
 	PGresult *r = PQexec(db, sql);
-	int ok = r != NULL && (PQresultStatus(r) == PGRES_COMMAND_OK ||
-			       PQresultStatus(r) == PGRES_TUPLES_OK);
+	int ok = r != NULL &&
+		 (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
 
 	if (!ok)
 		log_err("store: %s: %s", what,

@@ -76,15 +76,15 @@ int pg_many(struct pg_store *s, const char *sql, const struct pg_args *a, void *
 	    size_t max, size_t *n, pg_row_fn fn, const char *what);
 /* Reads column 0 of the one row as an integer; -ENOENT when there is none. */
 int pg_scalar(struct pg_store *s, const char *sql, const struct pg_args *a, int64_t *v,
-	     const char *what);
+	      const char *what);
 /* Runs a write; -ENOENT when it changed no row. */
 int pg_changed(struct pg_store *s, const char *sql, const struct pg_args *a, const char *what);
 /* Reads column 0 of each row as text into ids. */
 int pg_ids(struct pg_store *s, const char *sql, const struct pg_args *a, char (*ids)[STORE_ID_MAX],
 	   size_t max, size_t *n, const char *what);
 /* Reads (text, count) rows. */
-int pg_counts(struct pg_store *s, const char *sql, struct status_count *out, size_t max,
-	      size_t *n, const char *what);
+int pg_counts(struct pg_store *s, const char *sql, struct status_count *out, size_t max, size_t *n,
+	      const char *what);
 
 int64_t pg_col_int(const PGresult *r, int row, int col);
 void pg_col_text(const PGresult *r, int row, int col, char *dst, size_t cap);

@@ -233,8 +233,8 @@ pg_etoken_get(struct store *st, const char *id, struct enroll_token *out)
 	struct pg_args a = {0};
 
 	pa_text(&a, id);
-	return pg_one(S(st), "SELECT " ETOKEN_COLS " FROM enrollment_tokens WHERE id = $1", &a,
-		      out, etoken_row, "enrollment token get");
+	return pg_one(S(st), "SELECT " ETOKEN_COLS " FROM enrollment_tokens WHERE id = $1", &a, out,
+		      etoken_row, "enrollment token get");
 }
 
 static int
@@ -315,8 +315,9 @@ pg_nonce_take(struct store *st, const uint8_t nonce[32], int64_t now, char *toke
 
 	/* DELETE ... RETURNING: of two servers taking the same nonce, one gets the row. */
 	pa_blob(&a, nonce, 32);
-	r = pg_one(S(st), "DELETE FROM enroll_nonces WHERE nonce = $1 RETURNING expires_at, token_id",
-		   &a, &row, nonce_row, "nonce take");
+	r = pg_one(S(st),
+		   "DELETE FROM enroll_nonces WHERE nonce = $1 RETURNING expires_at, token_id", &a,
+		   &row, nonce_row, "nonce take");
 	if (r != 0)
 		return r;
 	return row.expires_at < now ? -ETIME : 0;
@@ -357,11 +358,12 @@ pg_policy_put(struct store *st, const struct policy *p)
 	pa_int(&a, p->version);
 	pa_text(&a, p->body);
 	pa_int(&a, p->updated_at);
-	return pg_run(S(st),
-		      "INSERT INTO policies (name, version, body, is_default, updated_at) VALUES "
-		      "($1,$2,$3,0,$4) ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
-		      "body = excluded.body, updated_at = excluded.updated_at",
-		      &a, NULL, "policy put");
+	return pg_run(
+		S(st),
+		"INSERT INTO policies (name, version, body, is_default, updated_at) VALUES "
+		"($1,$2,$3,0,$4) ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
+		"body = excluded.body, updated_at = excluded.updated_at",
+		&a, NULL, "policy put");
 }
 
 static int
@@ -415,8 +417,8 @@ pg_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
 	struct pg_args a = {0};
 
 	pa_int(&a, (int64_t)max);
-	return pg_many(S(st), "SELECT " POLICY_COLS " FROM policies ORDER BY name LIMIT $1", &a, out,
-		       sizeof(*out), max, n, policy_row, "policy list");
+	return pg_many(S(st), "SELECT " POLICY_COLS " FROM policies ORDER BY name LIMIT $1", &a,
+		       out, sizeof(*out), max, n, policy_row, "policy list");
 }
 
 static void

@@ -29,8 +29,7 @@ admin_row(const PGresult *r, int i, void *out)
 	pg_col_text(r, i, 5, a->created_by, sizeof(a->created_by));
 	a->created_at = pg_col_int(r, i, 6);
 	a->disabled_at = pg_col_int(r, i, 7);
-	a->has_totp = !PQgetisnull(r, i, 8) &&
-		      PQgetlength(r, i, 8) == (int)sizeof(a->totp_secret);
+	a->has_totp = !PQgetisnull(r, i, 8) && PQgetlength(r, i, 8) == (int)sizeof(a->totp_secret);
 	if (a->has_totp)
 		pg_col_blob(r, i, 8, a->totp_secret, sizeof(a->totp_secret));
 	a->failed_logins = pg_col_int(r, i, 9);
@@ -62,7 +61,8 @@ pg_admin_insert(struct store *st, const struct admin_account *a)
 	pa_text(&p, a->created_by);
 	pa_int(&p, a->created_at);
 	return pg_run(S(st),
-		      "INSERT INTO admins (" ADMIN_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,0,NULL,0,0,0)",
+		      "INSERT INTO admins (" ADMIN_COLS
+		      ") VALUES ($1,$2,$3,$4,$5,$6,$7,0,NULL,0,0,0)",
 		      &p, NULL, "admin insert");
 }
 
@@ -110,8 +110,8 @@ pg_admin_disable(struct store *st, const char *id, int64_t now)
 	pa_int(&p, now);
 	pa_text(&p, id);
 	return pg_changed(S(st),
-			  "UPDATE admins SET disabled_at = $1 WHERE id = $2 AND disabled_at = 0", &p,
-			  "admin disable");
+			  "UPDATE admins SET disabled_at = $1 WHERE id = $2 AND disabled_at = 0",
+			  &p, "admin disable");
 }
 
 int

@@ -127,10 +127,11 @@ pg_command_open(struct store *st, const char *device_id, struct command *out, si
 
 	pa_text(&a, device_id);
 	pa_int(&a, (int64_t)max);
-	return pg_many(S(st),
-		       "SELECT " COMMAND_COLS " FROM commands WHERE device_id = $1 AND "
-		       "status IN ('queued', 'delivered', 'acknowledged') ORDER BY counter LIMIT $2",
-		       &a, out, sizeof(*out), max, n, command_row, "open commands");
+	return pg_many(
+		S(st),
+		"SELECT " COMMAND_COLS " FROM commands WHERE device_id = $1 AND "
+		"status IN ('queued', 'delivered', 'acknowledged') ORDER BY counter LIMIT $2",
+		&a, out, sizeof(*out), max, n, command_row, "open commands");
 }
 
 int
@@ -323,7 +324,8 @@ pg_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
 {
 	struct audit_entry e;
 
-	return iter_pages(st, "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+	return iter_pages(st,
+			  "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
 			  audit_row, &e, sizeof(e), call_audit, (void *)fn, ctx, "audit iterate");
 }
 

@@ -100,8 +100,8 @@ pg_device_get_for_update(struct store *st, const char *id, struct device *out)
 
 	/* The row stays this transaction's until it ends: first in the lock order. */
 	pa_text(&a, id);
-	return pg_one(S(st), "SELECT " DEVICE_COLS " FROM devices WHERE id = $1 FOR UPDATE", &a, out,
-		      device_row, "device get for update");
+	return pg_one(S(st), "SELECT " DEVICE_COLS " FROM devices WHERE id = $1 FOR UPDATE", &a,
+		      out, device_row, "device get for update");
 }
 
 int
@@ -178,9 +178,9 @@ pg_device_next_counter(struct store *st, const char *id, int64_t *counter)
 
 	pa_text(&a, id);
 	return pg_scalar(S(st),
-			"UPDATE devices SET ticket_counter = ticket_counter + 1 WHERE id = $1 "
-			"RETURNING ticket_counter",
-			&a, counter, "device next counter");
+			 "UPDATE devices SET ticket_counter = ticket_counter + 1 WHERE id = $1 "
+			 "RETURNING ticket_counter",
+			 &a, counter, "device next counter");
 }
 
 int
@@ -246,13 +246,14 @@ pg_device_ids_rekey_due(struct store *st, const char *name, int is_default, int6
 	pa_int(&a, epoch_before);
 	pa_int(&a, quiet_since);
 	pa_int(&a, (int64_t)max);
-	return pg_ids(S(st),
-		      "SELECT id FROM devices d WHERE status = 'active' AND "
-		      "(policy_name = $1 OR ($2::bigint <> 0 AND policy_name = '')) AND "
-		      "epoch_since < $3 AND NOT EXISTS (SELECT 1 FROM commands c WHERE "
-		      "c.device_id = d.id AND c.type = 'rekey' AND (c.status IN ('queued', "
-		      "'delivered', 'acknowledged') OR c.created_at >= $4)) ORDER BY rowid LIMIT $5",
-		      &a, ids, max, n, "rekey due");
+	return pg_ids(
+		S(st),
+		"SELECT id FROM devices d WHERE status = 'active' AND "
+		"(policy_name = $1 OR ($2::bigint <> 0 AND policy_name = '')) AND "
+		"epoch_since < $3 AND NOT EXISTS (SELECT 1 FROM commands c WHERE "
+		"c.device_id = d.id AND c.type = 'rekey' AND (c.status IN ('queued', "
+		"'delivered', 'acknowledged') OR c.created_at >= $4)) ORDER BY rowid LIMIT $5",
+		&a, ids, max, n, "rekey due");
 }
 
 int

@@ -19,15 +19,19 @@ int pg_device_touch(struct store *st, const char *id, int64_t last_seen, int64_t
 int pg_device_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n);
 int pg_command_insert(struct store *st, const struct command *c);
 int pg_command_get(struct store *st, const char *id, struct command *out);
-int pg_command_by_idempotency(struct store *st, const char *created_by, const char *key, struct command *out);
-int pg_command_list(struct store *st, const struct command_filter *f, struct command *out, size_t *n);
-int pg_command_open(struct store *st, const char *device_id, struct command *out, size_t max, size_t *n);
+int pg_command_by_idempotency(struct store *st, const char *created_by, const char *key,
+			      struct command *out);
+int pg_command_list(struct store *st, const struct command_filter *f, struct command *out,
+		    size_t *n);
+int pg_command_open(struct store *st, const char *device_id, struct command *out, size_t max,
+		    size_t *n);
 int pg_command_update(struct store *st, const struct command *c, const char *from);
 int pg_command_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n);
 int pg_audit_insert(struct store *st, struct audit_entry *e);
 int pg_audit_last(struct store *st, struct audit_entry *out);
 int pg_audit_get(struct store *st, int64_t seq, struct audit_entry *out);
-int pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out, size_t *n);
+int pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out,
+		  size_t *n);
 int pg_audit_iter(struct store *st, audit_iter_fn fn, void *ctx);
 int pg_audit_ckpt_insert(struct store *st, const struct audit_ckpt_row *c);
 int pg_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out);
@@ -48,8 +52,8 @@ int pg_admin_login_result(struct store *st, const char *id, int ok, int64_t now)
 int pg_admin_totp_used(struct store *st, const char *id, int64_t step);
 int pg_device_ids_by_policy(struct store *st, const char *name, int is_default,
 			    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);
-int pg_device_ids_by_hv_key(struct store *st, const uint8_t hv_key[32],
-			    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);
+int pg_device_ids_by_hv_key(struct store *st, const uint8_t hv_key[32], char (*ids)[STORE_ID_MAX],
+			    size_t max, size_t *n);
 int pg_device_ids_rekey_due(struct store *st, const char *name, int is_default,
 			    int64_t epoch_before, int64_t quiet_since, char (*ids)[STORE_ID_MAX],
 			    size_t max, size_t *n);

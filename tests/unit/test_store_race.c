@@ -1,0 +1,405 @@
+/*
+ * Concurrency invariants of the store, on each backend, with several writers at once: ticket
+ * counters strictly increase per device and are never issued twice, an enrollment token is used
+ * at most its number of uses, an idempotency key and an enrollment nonce are taken once, and the
+ * audit chain stays one unbroken chain. On SQLite the writers are threads of one process (a
+ * connection each); on PostgreSQL every writer opens a store of its own, as separate servers
+ * sharing one database would. A transaction the backend gives up (-EAGAIN: deadlock or
+ * serialization failure; -EBUSY) is retried a bounded number of times, as a caller would.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "log.h"
+#include "store/store.h"
+#include "store_fixture.h"
+
+#define WRITERS 6
+#define ROUNDS  20
+#define DEVICES 2
+#define TRIES   8
+
+struct race {
+	struct fx *f;
+	pthread_barrier_t go;
+	pthread_mutex_t lock;
+	int ok, eexist, other; /* outcomes of the one-shot races */
+};
+
+struct writer {
+	struct race *r;
+	int n;
+	struct store *st; /* this writer's store: shared (SQLite) or its own (PostgreSQL) */
+	int64_t last[DEVICES];
+	int failures, regressions;
+};
+
+static void
+add_device(struct store *st, const char *id)
+{
+	struct device d;
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	snprintf(d.owner, sizeof(d.owner), "race@example.com");
+	snprintf(d.status, sizeof(d.status), "active");
+	memcpy(d.device_key, id, strlen(id));
+	snprintf(d.enrollment_token_id, sizeof(d.enrollment_token_id), "etk_race");
+	d.enrolled_at = 1000;
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+}
+
+static void
+fill_command(struct command *c, const char *id, const char *device, int64_t counter)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	snprintf(c->device_id, sizeof(c->device_id), "%s", device);
+	snprintf(c->type, sizeof(c->type), "lock");
+	snprintf(c->status, sizeof(c->status), "queued");
+	snprintf(c->created_by, sizeof(c->created_by), "tok_race");
+	c->counter = counter;
+	c->created_at = 2000;
+	c->expires_at = 9000;
+}
+
+/* Opens the store a writer uses. */
+static struct store *
+writer_store(struct race *r)
+{
+	struct store *st = NULL;
+
+	if (fx_backend != FX_PG)
+		return r->f->st;
+	return store_fx_open(r->f, &st) == 0 ? st : NULL;
+}
+
+static void
+writer_done(struct writer *w)
+{
+	if (w->st != NULL && w->st != w->r->f->st)
+		w->st->ops->close(w->st);
+}
+
+/* One queued command: lock the device, take its counter, insert, audit. 0 or -errno. */
+static int
+queue_one(struct writer *w, int round, int64_t *counter)
+{
+	struct store *st = w->st;
+	const char *dev = round % DEVICES ? "dev_race_1" : "dev_race_0";
+	struct device d;
+	struct command c;
+	char id[32];
+	int e;
+
+	e = st->ops->tx_begin(st);
+	if (e != 0)
+		return e;
+	snprintf(id, sizeof(id), "cmd_%d_%d", w->n, round);
+	e = st->ops->device_get_for_update(st, dev, &d);
+	if (e == 0)
+		e = st->ops->device_next_counter(st, dev, counter);
+	if (e == 0) {
+		fill_command(&c, id, dev, *counter);
+		e = st->ops->command_insert(st, &c);
+	}
+	if (e == 0)
+		e = audit_append(st, 1000 + round, "tok_race", "command.create", id, "ok", dev);
+	if (e != 0) {
+		st->ops->tx_rollback(st);
+		return e;
+	}
+	return st->ops->tx_commit(st);
+}
+
+static void *
+counter_writer(void *arg)
+{
+	struct writer *w = arg;
+
+	w->st = writer_store(w->r);
+	pthread_barrier_wait(&w->r->go);
+	for (int i = 0; i < ROUNDS && w->st != NULL; i++) {
+		int64_t counter = 0;
+		int e = -EAGAIN;
+
+		for (int t = 0; t < TRIES && (e == -EAGAIN || e == -EBUSY); t++)
+			e = queue_one(w, i, &counter);
+		if (e != 0) {
+			w->failures++;
+			continue;
+		}
+		/* Counters a writer saw for one device only ever grow. */
+		if (counter <= w->last[i % DEVICES])
+			w->regressions++;
+		w->last[i % DEVICES] = counter;
+	}
+	if (w->st == NULL)
+		w->failures = ROUNDS;
+	writer_done(w);
+	return NULL;
+}
+
+static void
+run_writers(struct race *r, void *(*fn)(void *), struct writer *w)
+{
+	pthread_t th[WRITERS];
+
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){.r = r, .n = i};
+		assert_int_equal(pthread_create(&th[i], NULL, fn, &w[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+}
+
+static void
+race_init(struct race *r, struct fx *f)
+{
+	memset(r, 0, sizeof(*r));
+	r->f = f;
+	assert_int_equal(pthread_barrier_init(&r->go, NULL, WRITERS), 0);
+	pthread_mutex_init(&r->lock, NULL);
+}
+
+static void
+race_fini(struct race *r)
+{
+	pthread_barrier_destroy(&r->go);
+	pthread_mutex_destroy(&r->lock);
+}
+
+static void
+test_race_counters_unique_growing_and_audit_chain_intact(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = f->st;
+	struct writer w[WRITERS];
+	struct race r;
+	struct audit_verify_result v;
+
+	add_device(st, "dev_race_0");
+	add_device(st, "dev_race_1");
+	race_init(&r, f);
+	run_writers(&r, counter_writer, w);
+	race_fini(&r);
+	for (int i = 0; i < WRITERS; i++) {
+		assert_int_equal(w[i].failures, 0);
+		assert_int_equal(w[i].regressions, 0);
+	}
+	/* Every counter was issued once: 1..N per device, each in exactly one command. */
+	for (int k = 0; k < DEVICES; k++) {
+		struct command_filter cf = {.limit = STORE_LIST_MAX};
+		static struct command page[STORE_LIST_MAX];
+		char dev[16], seen[WRITERS * ROUNDS + 1] = {0};
+		struct device d;
+		size_t n = 0;
+
+		snprintf(dev, sizeof(dev), "dev_race_%d", k);
+		cf.device_id = dev;
+		assert_int_equal(st->ops->device_get(st, dev, &d), 0);
+		assert_int_equal(d.ticket_counter, WRITERS * ROUNDS / DEVICES);
+		assert_int_equal(st->ops->command_list(st, &cf, page, &n), 0);
+		assert_int_equal(n, WRITERS * ROUNDS / DEVICES);
+		for (size_t i = 0; i < n; i++) {
+			assert_in_range(page[i].counter, 1, (int64_t)n);
+			assert_int_equal(seen[page[i].counter], 0);
+			seen[page[i].counter] = 1;
+		}
+	}
+	assert_int_equal(audit_verify(st, &v), 0);
+	assert_int_equal(v.first_bad_seq, 0);
+	assert_int_equal(v.entries, WRITERS * ROUNDS);
+}
+
+/* Counts one outcome of a one-shot race. */
+static void
+tally(struct race *r, int e)
+{
+	pthread_mutex_lock(&r->lock);
+	if (e == 0)
+		r->ok++;
+	else if (e == -EEXIST || e == -ENOENT)
+		r->eexist++;
+	else
+		r->other++;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int
+use_token_once(struct store *st)
+{
+	int e = st->ops->tx_begin(st);
+
+	if (e != 0)
+		return e;
+	e = st->ops->etoken_use(st, "etk_race");
+	if (e != 0) {
+		st->ops->tx_rollback(st);
+		return e;
+	}
+	return st->ops->tx_commit(st);
+}
+
+static void *
+enroll_writer(void *arg)
+{
+	struct writer *w = arg;
+	int e = -EAGAIN;
+
+	w->st = writer_store(w->r);
+	pthread_barrier_wait(&w->r->go);
+	for (int t = 0; t < TRIES && w->st != NULL && (e == -EAGAIN || e == -EBUSY); t++)
+		e = use_token_once(w->st);
+	tally(w->r, w->st != NULL ? e : -EIO);
+	writer_done(w);
+	return NULL;
+}
+
+static void
+test_race_enrollment_token_used_at_most_uses_max(void **state)
+{
+	struct fx *f = *state;
+	struct enroll_token t, got;
+	struct writer w[WRITERS];
+	struct race r;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "etk_race");
+	snprintf(t.owner, sizeof(t.owner), "race@example.com");
+	memset(t.hash, 0x5a, sizeof(t.hash));
+	t.uses_max = 3;
+	t.expires_at = 9000;
+	assert_int_equal(f->st->ops->etoken_insert(f->st, &t), 0);
+	race_init(&r, f);
+	run_writers(&r, enroll_writer, w);
+	race_fini(&r);
+	assert_int_equal(r.ok, 3);
+	assert_int_equal(r.eexist, WRITERS - 3); /* the rest found it used up (-ENOENT) */
+	assert_int_equal(r.other, 0);
+	assert_int_equal(f->st->ops->etoken_get(f->st, "etk_race", &got), 0);
+	assert_int_equal(got.uses, 3);
+}
+
+static int
+insert_keyed_once(struct writer *w)
+{
+	struct store *st = w->st;
+	struct command c;
+	int64_t counter = 0;
+	char id[32];
+	int e = st->ops->tx_begin(st);
+
+	if (e != 0)
+		return e;
+	snprintf(id, sizeof(id), "cmd_idem_%d", w->n);
+	e = st->ops->device_next_counter(st, "dev_race_0", &counter);
+	if (e == 0) {
+		fill_command(&c, id, "dev_race_0", counter);
+		snprintf(c.idempotency_key, sizeof(c.idempotency_key), "same-key");
+		e = st->ops->command_insert(st, &c);
+	}
+	if (e != 0) {
+		st->ops->tx_rollback(st);
+		return e;
+	}
+	return st->ops->tx_commit(st);
+}
+
+static void *
+idem_writer(void *arg)
+{
+	struct writer *w = arg;
+	int e = -EAGAIN;
+
+	w->st = writer_store(w->r);
+	pthread_barrier_wait(&w->r->go);
+	for (int t = 0; t < TRIES && w->st != NULL && (e == -EAGAIN || e == -EBUSY); t++)
+		e = insert_keyed_once(w);
+	tally(w->r, w->st != NULL ? e : -EIO);
+	writer_done(w);
+	return NULL;
+}
+
+static void
+test_race_idempotency_key_taken_once(void **state)
+{
+	struct fx *f = *state;
+	struct writer w[WRITERS];
+	struct race r;
+	struct command got;
+
+	add_device(f->st, "dev_race_0");
+	race_init(&r, f);
+	run_writers(&r, idem_writer, w);
+	race_fini(&r);
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(r.eexist, WRITERS - 1);
+	assert_int_equal(r.other, 0);
+	assert_int_equal(f->st->ops->command_by_idempotency(f->st, "tok_race", "same-key", &got), 0);
+}
+
+static void *
+nonce_writer(void *arg)
+{
+	struct writer *w = arg;
+	static const uint8_t nonce[32] = {7, 7, 7};
+	char token[STORE_ID_MAX];
+
+	w->st = writer_store(w->r);
+	pthread_barrier_wait(&w->r->go);
+	tally(w->r, w->st != NULL ? w->st->ops->nonce_take(w->st, nonce, 100, token) : -EIO);
+	writer_done(w);
+	return NULL;
+}
+
+static void
+test_race_nonce_taken_once(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t nonce[32] = {7, 7, 7};
+	struct writer w[WRITERS];
+	struct race r;
+
+	assert_int_equal(f->st->ops->nonce_insert(f->st, nonce, 500, "etk_race"), 0);
+	race_init(&r, f);
+	run_writers(&r, nonce_writer, w);
+	race_fini(&r);
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(r.eexist, WRITERS - 1);
+	assert_int_equal(r.other, 0);
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, store_fx_setup, store_fx_teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_race_counters_unique_growing_and_audit_chain_intact),
+		T(test_race_enrollment_token_used_at_most_uses_max),
+		T(test_race_idempotency_key_taken_once),
+		T(test_race_nonce_taken_once),
+	};
+#undef T
+	int failed, pg;
+
+	log_set_level(LOG_LVL_ERR);
+	failed = cmocka_run_group_tests_name("store races on SQLite", tests, NULL, NULL);
+	pg = store_fx_pg_start();
+	if (pg < 0)
+		return 1;
+	if (pg == 0) {
+		failed += cmocka_run_group_tests_name("store races on PostgreSQL", tests, NULL, NULL);
+		store_fx_pg_stop();
+	}
+	return failed != 0;
+}
