@@ -218,9 +218,12 @@ pg_run(struct pg_store *s, const char *sql, const struct pg_args *a, PGresult **
 	}
 	if (e == -EIO)
 		log_err("store: %s failed", what);
-	else if (e == -EAGAIN)
-		log_warn("store: %s: serialization failure or deadlock", what);
-	return e;
+	if (e != -EAGAIN)
+		return e;
+	/* The service answers -EBUSY with 503 "retry later": the bounded retry beyond ours. */
+	log_warn("store: %s: serialization failure or deadlock%s", what,
+		 c->in_tx ? "; the transaction was rolled back" : ", retries exhausted");
+	return -EBUSY;
 }
 
 int

@@ -61,8 +61,8 @@ void pg_conn_release(void *p);
 /*
  * Runs sql with args (may be NULL) on the calling thread's connection. On success *res (when
  * res is not NULL) holds the result, which the caller PQclear()s. Returns 0, -EEXIST on a
- * constraint violation, -EAGAIN on a serialization failure or deadlock inside the caller's
- * transaction (outside one, the statement is retried a few times first), or -EIO.
+ * constraint violation, -EBUSY on a serialization failure or deadlock (outside a transaction of
+ * the caller's after a few retries; inside one at once: the transaction is lost), or -EIO.
  */
 int pg_run(struct pg_store *s, const char *sql, const struct pg_args *args, PGresult **res,
 	   const char *what);

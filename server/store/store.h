@@ -4,7 +4,8 @@
  * tx_commit) so that a command, its counter, the device's desired state and the audit row land
  * together or not at all. No business rules live here, and nothing here knows about HTTP or JSON.
  * Every op returns 0 or a negative errno: -ENOENT (no such row), -EEXIST (unique key taken),
- * -EIO (backend failure, already logged), -ENOMEM.
+ * -EIO (backend failure, already logged), -ENOMEM, -EBUSY (a multi-writer backend gave the
+ * transaction up to a deadlock or serialization failure and rolled it back: retry later).
  */
 #ifndef CLEAVE_STORE_H
 #define CLEAVE_STORE_H
@@ -207,8 +208,11 @@ struct store_ops {
 	void (*close)(struct store *st);
 
 	/*
-	 * Write transactions are serialised process-wide; reads need none. A failed commit has
-	 * rolled back; tx_rollback does nothing when no transaction is open.
+	 * SQLite: write transactions are serialised process-wide. PostgreSQL: they overlap (READ
+	 * COMMITTED), and each op that reads then writes does so in one statement or under a row
+	 * lock (device_get_for_update, the audit head in audit_last); see store_pg.c for the lock
+	 * order. Reads need none. A failed commit has rolled back; tx_rollback does nothing when
+	 * no transaction is open.
 	 */
 	int (*tx_begin)(struct store *st);
 	int (*tx_commit)(struct store *st);

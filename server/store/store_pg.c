@@ -9,7 +9,9 @@
  * device_get_for_update or an UPDATE of the row), then enrollment-token rows, then admin rows,
  * then the policy-default lock, and the audit head last (taken by audit_last, which the audit
  * module calls just before it appends, at the end of a transaction). A deadlock that happens
- * anyway is detected by PostgreSQL and surfaces as -EAGAIN after the transaction rolled back.
+ * anyway is detected by PostgreSQL and surfaces as -EBUSY after the transaction rolled back
+ * (the service then answers 503, retry later); single statements outside a transaction are
+ * retried a few times first (pg_conn.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,7 +42,7 @@ pg_tx_begin(struct store *st)
 	}
 	r = pg_run(S(st), "BEGIN", NULL, NULL, "begin");
 	if (r != 0)
-		return r == -EAGAIN ? -EBUSY : r;
+		return r;
 	c->in_tx = 1;
 	c->tx_failed = c->audit_locked = 0;
 	return 0;
@@ -74,7 +76,7 @@ pg_tx_commit(struct store *st)
 			const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 			r = state != NULL && (!strcmp(state, "40001") || !strcmp(state, "40P01"))
-				    ? -EAGAIN
+				    ? -EBUSY
 				    : -EIO;
 			log_err("store: commit: %s", PQerrorMessage(c->db));
 		}

@@ -9,6 +9,7 @@
 #ifndef CLEAVE_STORE_FIXTURE_H
 #define CLEAVE_STORE_FIXTURE_H
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -78,6 +79,53 @@ store_fx_pg_stop(void)
 {
 	pgtest_stop(&fx_pg);
 	fx_backend = FX_SQLITE;
+}
+
+/*
+ * Runs sql on the fixture's database through a connection of its own, as an outside tool (or
+ * an intruder) would, never through the store; fails the test when it fails.
+ */
+static inline void
+store_fx_exec(struct fx *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+	int rc;
+
+	if (fx_backend == FX_PG) {
+		if (pgtest_exec(f->url, sql) != 0)
+			fail_msg("%s failed", sql);
+		return;
+	}
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		fail_msg("%s: %s", sql, err ? err : "?");
+	sqlite3_free(err);
+	sqlite3_close(db);
+}
+
+/*
+ * Runs the group on SQLite, then again on PostgreSQL when it can run here (else says
+ * "skipped: why"). The process's exit code: 0 when every test passed.
+ */
+static inline int
+store_fx_run_both(const char *name, const struct CMUnitTest *tests, size_t n)
+{
+	char title[128];
+	int failed, pg;
+
+	snprintf(title, sizeof(title), "%s on SQLite", name);
+	failed = _cmocka_run_group_tests(title, tests, n, NULL, NULL);
+	pg = store_fx_pg_start();
+	if (pg < 0)
+		return 1;
+	if (pg == 0) {
+		snprintf(title, sizeof(title), "%s on PostgreSQL", name);
+		failed += _cmocka_run_group_tests(title, tests, n, NULL, NULL);
+		store_fx_pg_stop();
+	}
+	return failed != 0;
 }
 
 static int

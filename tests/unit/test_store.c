@@ -1348,16 +1348,6 @@ main(void)
 	};
 #undef T
 
-	int failed, pg;
-
 	log_set_level(LOG_LVL_ERR);
-	failed = cmocka_run_group_tests_name("store on SQLite", tests, NULL, NULL);
-	pg = store_fx_pg_start();
-	if (pg < 0)
-		return 1;
-	if (pg == 0) {
-		failed += cmocka_run_group_tests_name("store on PostgreSQL", tests, NULL, NULL);
-		store_fx_pg_stop();
-	}
-	return failed != 0;
+	return store_fx_run_both("store", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -345,7 +345,8 @@ test_race_idempotency_key_taken_once(void **state)
 	assert_int_equal(r.ok, 1);
 	assert_int_equal(r.eexist, WRITERS - 1);
 	assert_int_equal(r.other, 0);
-	assert_int_equal(f->st->ops->command_by_idempotency(f->st, "tok_race", "same-key", &got), 0);
+	assert_int_equal(f->st->ops->command_by_idempotency(f->st, "tok_race", "same-key", &got),
+			 0);
 }
 
 static void *
@@ -390,16 +391,7 @@ main(void)
 		T(test_race_nonce_taken_once),
 	};
 #undef T
-	int failed, pg;
 
 	log_set_level(LOG_LVL_ERR);
-	failed = cmocka_run_group_tests_name("store races on SQLite", tests, NULL, NULL);
-	pg = store_fx_pg_start();
-	if (pg < 0)
-		return 1;
-	if (pg == 0) {
-		failed += cmocka_run_group_tests_name("store races on PostgreSQL", tests, NULL, NULL);
-		store_fx_pg_stop();
-	}
-	return failed != 0;
+	return store_fx_run_both("store races", tests, sizeof(tests) / sizeof(tests[0]));
 }
