@@ -523,18 +523,26 @@ ensure_key(struct config *c, const char *name, const char *what, struct ed25519_
 	return r;
 }
 
-/* The URL without its password (postgresql://user:SECRET@host/db -> user:***@host), for logs. */
+/*
+ * The URL without its password, for logs: postgresql://user:SECRET@host/db becomes user:***@host,
+ * and a query from password= on becomes password=***.
+ */
 static void
 redact_url(const char *url, char *out, size_t cap)
 {
 	const char *scheme = strstr(url, "://");
 	const char *at = strchr(url, '@');
 	const char *colon = scheme != NULL ? strchr(scheme + 3, ':') : NULL;
+	char *pw;
 
 	if (scheme == NULL || at == NULL || colon == NULL || colon > at)
 		snprintf(out, cap, "%s", url);
 	else
 		snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
+	/* The rest of the query goes too: simpler than splicing, and a log line needs no more. */
+	pw = strstr(out, "password=");
+	if (pw != NULL)
+		snprintf(pw + 9, cap - (size_t)(pw + 9 - out), "***");
 }
 
 /* SQLite in DIR, or the PostgreSQL database the settings name; logs which. */
@@ -805,7 +813,8 @@ main(int argc, char **argv)
 		snprintf(c.public_url, sizeof(c.public_url),
 			 strchr(c.host, ':') ? "https://[%s]:%u" : "https://%s:%u", c.host, c.port);
 	if (c.check_only) {
-		printf("configuration ok: listen %s:%u, data %s\n", c.host, c.port, c.data);
+		printf("configuration ok: listen %s:%u, data %s, store %s\n", c.host, c.port, c.data,
+		       c.database[0] != '\0' ? "postgresql" : "sqlite");
 		return 0;
 	}
 	/* Signals are taken synchronously by the main thread; every other thread blocks them. */
