@@ -813,8 +813,8 @@ main(int argc, char **argv)
 		snprintf(c.public_url, sizeof(c.public_url),
 			 strchr(c.host, ':') ? "https://[%s]:%u" : "https://%s:%u", c.host, c.port);
 	if (c.check_only) {
-		printf("configuration ok: listen %s:%u, data %s, store %s\n", c.host, c.port, c.data,
-		       c.database[0] != '\0' ? "postgresql" : "sqlite");
+		printf("configuration ok: listen %s:%u, data %s, store %s\n", c.host, c.port,
+		       c.data, c.database[0] != '\0' ? "postgresql" : "sqlite");
 		return 0;
 	}
 	/* Signals are taken synchronously by the main thread; every other thread blocks them. */

@@ -155,12 +155,43 @@ backoff(int attempt)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * The name of sql's prepared statement on c, preparing it the first time; NULL when it cannot
+ * be (the cache is full, or the prepare failed): the caller then sends the text itself.
+ */
+static const char *
+prepared(struct pg_conn *c, const char *sql, int nargs, char name[8])
+{
+	PGresult *r;
+	int i, ok;
+
+	for (i = 0; i < c->nstmts && c->stmt_sql[i] != sql; i++)
+		;
+	snprintf(name, 8, "c%d", i);
+	if (i < c->nstmts)
+		return name;
+	if (i >= PG_MAX_STMTS)
+		return NULL;
+	r = PQprepare(c->db, name, sql, nargs, NULL);
+	ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok)
+		return NULL;
+	c->stmt_sql[c->nstmts++] = sql;
+	return name;
+}
+
 /* One attempt; *retry is set when the statement may be run again from scratch. */
 static int
 run_once(struct pg_conn *c, const char *sql, const struct pg_args *a, PGresult **res, int *retry)
 {
-	PGresult *r = PQexecParams(c->db, sql, a ? a->n : 0, NULL, a ? a->v : NULL,
-				   a ? a->len : NULL, a ? a->fmt : NULL, 1);
+	char buf[8];
+	int n = a ? a->n : 0;
+	const char *name = c->in_tx && c->tx_failed ? NULL : prepared(c, sql, n, buf);
+	PGresult *r = name != NULL ? PQexecPrepared(c->db, name, n, a ? a->v : NULL,
+						    a ? a->len : NULL, a ? a->fmt : NULL, 1)
+				   : PQexecParams(c->db, sql, n, NULL, a ? a->v : NULL,
+						  a ? a->len : NULL, a ? a->fmt : NULL, 1);
 	int e = r != NULL ? classify(r) : -EIO;
 
 	*retry = 0;
@@ -179,6 +210,7 @@ run_once(struct pg_conn *c, const char *sql, const struct pg_args *a, PGresult *
 		 * retried here: a write may have committed before the connection broke.
 		 */
 		PQreset(c->db);
+		c->nstmts = 0; /* a new session has none of the old one's prepared statements */
 	}
 	if (e == -EIO)
 		log_err("store: %s", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->db));

@@ -1,6 +1,7 @@
 /*
  * Private to the PostgreSQL backend: per-thread libpq connections, one helper that runs a
- * parameterized statement (with a bounded retry when PostgreSQL asks for one and no
+ * parameterized statement (prepared once per connection, keyed by the address of its SQL
+ * literal; with a bounded retry when PostgreSQL asks for one and no
  * transaction of the caller's is open), and column readers for fixed-size records. Results
  * come back in binary format, so BYTEA columns arrive as their bytes and BIGINTs as 8 bytes in
  * network order. Only store/ includes this.
@@ -14,8 +15,14 @@
 
 #include "store.h"
 
+/* Prepared statements per connection; the store has about 70 distinct ones. */
+#define PG_MAX_STMTS 96
+
 struct pg_conn {
 	PGconn *db;
+	/* The SQL text (a string literal: compared by address) of prepared statement "cN". */
+	const char *stmt_sql[PG_MAX_STMTS];
+	int nstmts;
 	int in_use;
 	int in_tx;
 	int tx_failed; /* a statement failed inside the open transaction: only rollback remains */
