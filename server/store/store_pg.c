@@ -6,9 +6,11 @@
  * guarded UPDATE) or under a row lock, and unique constraints back every "only once".
  *
  * Lock order inside one transaction (so that two cannot wait on each other): device rows (by
- * device_get_for_update or an UPDATE of the row), then enrollment-token rows, then admin rows,
- * then the policy-default lock, and the audit head last (taken by audit_last, which the audit
- * module calls just before it appends, at the end of a transaction). A deadlock that happens
+ * device_get_for_update or an UPDATE of the row), then command rows (command_update takes the
+ * command's device first itself; command_expire takes both and skips what is held), then
+ * enrollment-token rows, then admin rows, then the policy-default lock, and the audit head last
+ * (taken by audit_last, which the audit module calls just before it appends, at the end of a
+ * transaction). A deadlock that happens
  * anyway is detected by PostgreSQL and surfaces as -EBUSY after the transaction rolled back
  * (the service then answers 503, retry later); single statements outside a transaction are
  * retried a few times first (pg_conn.c).

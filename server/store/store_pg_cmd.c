@@ -137,9 +137,25 @@ pg_command_open(struct store *st, const char *device_id, struct command *out, si
 int
 pg_command_update(struct store *st, const struct command *c, const char *from)
 {
-	struct pg_args a = {0};
+	struct pg_args a = {0}, l = {0};
+	struct pg_conn *conn = pg_conn_get(S(st));
 	struct command now;
 	int r;
+
+	/*
+	 * The lock order puts a command's device before the command: a device's result (command
+	 * first, then the device) and an admin's cancel (device first) would otherwise be able to
+	 * wait on each other. Taking the device row here makes every command_update follow it.
+	 */
+	if (conn != NULL && conn->in_tx) {
+		pa_text(&l, c->id);
+		r = pg_run(S(st),
+			   "SELECT 1 FROM devices WHERE id = (SELECT device_id FROM commands "
+			   "WHERE id = $1) FOR UPDATE",
+			   &l, NULL, "command's device lock");
+		if (r != 0)
+			return r;
+	}
 
 	pa_text(&a, c->id);
 	pa_text(&a, c->status);
@@ -168,14 +184,18 @@ pg_command_expire(struct store *st, int64_t now, char (*devices)[STORE_ID_MAX], 
 {
 	struct pg_args a = {0};
 
-	/* SKIP LOCKED: a command another server is updating right now is left to the next pass. */
+	/*
+	 * Each command is taken with its device row (the lock order: device, then command), and
+	 * SKIP LOCKED leaves a command or device another transaction holds right now to the next
+	 * pass instead of waiting while holding locks.
+	 */
 	pa_int(&a, now);
 	pa_int(&a, (int64_t)max);
 	return pg_ids(S(st),
 		      "UPDATE commands SET status = 'expired', completed_at = $1 WHERE id IN "
-		      "(SELECT id FROM commands WHERE status IN ('queued', 'delivered', "
-		      "'acknowledged') AND expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) "
-		      "RETURNING device_id",
+		      "(SELECT c.id FROM commands c JOIN devices d ON d.id = c.device_id WHERE "
+		      "c.status IN ('queued', 'delivered', 'acknowledged') AND c.expires_at <= $1 "
+		      "LIMIT $2 FOR UPDATE OF c, d SKIP LOCKED) RETURNING device_id",
 		      &a, devices, max, n, "command expire");
 }
 

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "log.h"
@@ -380,6 +381,86 @@ test_race_nonce_taken_once(void **state)
 	assert_int_equal(r.other, 0);
 }
 
+/*
+ * A device's result (command first, then its device) against an admin's cancel (device first,
+ * then the command), interleaved so that each holds its first lock before the other asks for
+ * it. With the lock order kept by the store neither waits on the other in a circle: no
+ * deadlock (which PostgreSQL would break by failing one with -EBUSY), the cancel commits, and
+ * the result finds the command moved on (-ESTALE).
+ */
+struct crossing {
+	struct race *r;
+	int result_rc, cancel_rc;
+};
+
+static void *
+result_side(void *arg)
+{
+	struct crossing *x = arg;
+	struct store *st = writer_store(x->r);
+	struct command c;
+	struct device d;
+	int e;
+
+	assert_non_null(st);
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	pthread_barrier_wait(&x->r->go); /* the cancel holds the device now */
+	assert_int_equal(st->ops->command_get(st, "cmd_cross", &c), 0);
+	snprintf(c.status, sizeof(c.status), "completed");
+	e = st->ops->command_update(st, &c, "queued");
+	if (e == 0)
+		e = st->ops->device_get_for_update(st, "dev_race_0", &d);
+	if (e == 0)
+		e = st->ops->tx_commit(st);
+	else
+		st->ops->tx_rollback(st);
+	x->result_rc = e;
+	st->ops->close(st);
+	return NULL;
+}
+
+static void
+test_race_result_and_cancel_do_not_deadlock(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = f->st;
+	struct crossing x;
+	struct race r;
+	struct command c;
+	struct device d;
+	pthread_t th;
+	int64_t counter = 0;
+
+	if (fx_backend != FX_PG)
+		skip(); /* SQLite's writers take turns: nothing to interleave */
+	add_device(st, "dev_race_0");
+	assert_int_equal(st->ops->device_next_counter(st, "dev_race_0", &counter), 0);
+	fill_command(&c, "cmd_cross", "dev_race_0", counter);
+	assert_int_equal(st->ops->command_insert(st, &c), 0);
+	memset(&r, 0, sizeof(r));
+	r.f = f;
+	assert_int_equal(pthread_barrier_init(&r.go, NULL, 2), 0);
+	x = (struct crossing){.r = &r};
+	assert_int_equal(pthread_create(&th, NULL, result_side, &x), 0);
+	/* The cancel, here: the device first, then (once the result is under way) the command. */
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	assert_int_equal(st->ops->device_get_for_update(st, "dev_race_0", &d), 0);
+	pthread_barrier_wait(&r.go);
+	usleep(200 * 1000); /* let the result side reach its first lock */
+	snprintf(c.status, sizeof(c.status), "canceled");
+	x.cancel_rc = st->ops->command_update(st, &c, "queued");
+	if (x.cancel_rc == 0)
+		x.cancel_rc = st->ops->tx_commit(st);
+	else
+		st->ops->tx_rollback(st);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	pthread_barrier_destroy(&r.go);
+	assert_int_equal(x.cancel_rc, 0);
+	assert_int_equal(x.result_rc, -ESTALE);
+	assert_int_equal(st->ops->command_get(st, "cmd_cross", &c), 0);
+	assert_string_equal(c.status, "canceled");
+}
+
 int
 main(void)
 {
@@ -389,6 +470,7 @@ main(void)
 		T(test_race_enrollment_token_used_at_most_uses_max),
 		T(test_race_idempotency_key_taken_once),
 		T(test_race_nonce_taken_once),
+		T(test_race_result_and_cancel_do_not_deadlock),
 	};
 #undef T
 
