@@ -20,6 +20,8 @@
 /* Attempts of a statement run outside a transaction when PostgreSQL asks to retry it. */
 #define PG_RETRIES 5
 
+const char PG_SQL_BEGIN[] = "BEGIN";
+
 void
 pa_text(struct pg_args *a, const char *s)
 {
@@ -204,16 +206,18 @@ run_once(struct pg_conn *c, const char *sql, const struct pg_args *a, PGresult *
 	}
 	if (e == -EAGAIN)
 		*retry = 1;
-	else if (e == -EIO && PQstatus(c->db) == CONNECTION_BAD) {
+	if (e == -EIO)
+		log_err("store: %s", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->db));
+	if (e == -EIO && PQstatus(c->db) == CONNECTION_BAD) {
 		/*
-		 * The server went away (restart, failover): a new session for the next call. Not
-		 * retried here: a write may have committed before the connection broke.
+		 * The server went away (restart, failover): a new session for the next call. Only
+		 * a BEGIN is tried again at once: anything else may have run before the break.
 		 */
 		PQreset(c->db);
 		c->nstmts = 0; /* a new session has none of the old one's prepared statements */
+		e = -ENOTCONN;
+		*retry = sql == PG_SQL_BEGIN && PQstatus(c->db) == CONNECTION_OK;
 	}
-	if (e == -EIO)
-		log_err("store: %s", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->db));
 	PQclear(r);
 	return e;
 }
@@ -250,6 +254,14 @@ pg_run(struct pg_store *s, const char *sql, const struct pg_args *a, PGresult **
 	}
 	if (e == -EIO)
 		log_err("store: %s failed", what);
+	if (e == -ENOTCONN) {
+		/*
+		 * Inside a transaction the server rolled it back: nothing changed, retry later
+		 * (503). Outside one a write may or may not have happened: a failure.
+		 */
+		log_err("store: %s: the connection to PostgreSQL was lost", what);
+		return c->in_tx ? -EBUSY : -EIO;
+	}
 	if (e != -EAGAIN)
 		return e;
 	/* The service answers -EBUSY with 503 "retry later": the bounded retry beyond ours. */

@@ -55,6 +55,9 @@ void pa_text(struct pg_args *a, const char *s); /* NULL: SQL NULL */
 void pa_int(struct pg_args *a, int64_t v);
 void pa_blob(struct pg_args *a, const void *p, size_t n); /* NULL: SQL NULL */
 
+/* The statement that opens a transaction: the one retried on a fresh connection. */
+extern const char PG_SQL_BEGIN[];
+
 /* Advisory lock keys (pg_advisory_lock and _xact_lock), one per thing serialized. */
 #define PG_LOCK_MIGRATE 0x436c657601LL /* "Clev" 1: schema migrations */
 #define PG_LOCK_AUDIT   0x436c657602LL /* the audit chain's head */
@@ -69,7 +72,9 @@ void pg_conn_release(void *p);
  * Runs sql with args (may be NULL) on the calling thread's connection. On success *res (when
  * res is not NULL) holds the result, which the caller PQclear()s. Returns 0, -EEXIST on a
  * constraint violation, -EBUSY on a serialization failure or deadlock (outside a transaction of
- * the caller's after a few retries; inside one at once: the transaction is lost), or -EIO.
+ * the caller's after a few retries; inside one at once: the transaction is lost) or a lost
+ * connection inside a transaction, or -EIO. The connection is renewed after a loss, and a
+ * BEGIN that meets a lost connection is sent again on the new one.
  */
 int pg_run(struct pg_store *s, const char *sql, const struct pg_args *args, PGresult **res,
 	   const char *what);

@@ -5,7 +5,8 @@
  * together or not at all. No business rules live here, and nothing here knows about HTTP or JSON.
  * Every op returns 0 or a negative errno: -ENOENT (no such row), -EEXIST (unique key taken),
  * -EIO (backend failure, already logged), -ENOMEM, -EBUSY (a multi-writer backend gave the
- * transaction up to a deadlock or serialization failure and rolled it back: retry later).
+ * transaction up to a deadlock or serialization failure, or lost its connection in it, and it
+ * was rolled back: retry later).
  */
 #ifndef CLEAVE_STORE_H
 #define CLEAVE_STORE_H

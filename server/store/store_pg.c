@@ -42,7 +42,7 @@ pg_tx_begin(struct store *st)
 		log_err("store: begin: injected fault");
 		return r;
 	}
-	r = pg_run(S(st), "BEGIN", NULL, NULL, "begin");
+	r = pg_run(S(st), PG_SQL_BEGIN, NULL, NULL, "begin");
 	if (r != 0)
 		return r;
 	c->in_tx = 1;

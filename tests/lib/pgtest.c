@@ -156,6 +156,23 @@ pgtest_start(struct pgtest *p)
 	return 0;
 }
 
+int
+pgtest_restart(struct pgtest *p)
+{
+	char data[96];
+
+	if (!p->running)
+		return -1;
+	snprintf(data, sizeof(data), "%s/data", p->dir);
+	if (run_tool(p, "pg_ctl",
+		     (const char *const[]){"-D", data, "-m", "fast", "-w", "-t", "60", "restart",
+					   NULL}) != 0) {
+		dump_log(p, "tool.log");
+		return -1;
+	}
+	return 0;
+}
+
 void
 pgtest_stop(struct pgtest *p)
 {

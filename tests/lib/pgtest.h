@@ -26,6 +26,12 @@ const char *pgtest_skip_reason(void);
 /* initdb and start; 0, or -1 with the reason on stderr (and nothing left behind). */
 int pgtest_start(struct pgtest *p);
 
+/*
+ * Restarts the running cluster (fast shutdown, then start with the same options): every open
+ * connection is cut, as when PostgreSQL is restarted under running servers. 0 or -1.
+ */
+int pgtest_restart(struct pgtest *p);
+
 /* Stops the cluster (immediate shutdown) and removes its directory; safe to call twice. */
 void pgtest_stop(struct pgtest *p);
 

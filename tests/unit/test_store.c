@@ -310,6 +310,30 @@ test_store_concurrent_opens_migrate_once(void **state)
 	assert_int_equal(store_fx_open(f, &f->st), 0);
 }
 
+/*
+ * PostgreSQL restarted under a running store: the next transaction starts on a new connection
+ * without the caller noticing, and what was committed before is there.
+ */
+static void
+test_store_reconnects_after_postgresql_restart(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct api_token t, got;
+
+	if (fx_backend != FX_PG)
+		skip();
+	make_token(&t, 1);
+	assert_int_equal(st->ops->token_insert(st, &t), 0);
+	assert_int_equal(pgtest_restart(&fx_pg), 0);
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	make_token(&t, 2);
+	assert_int_equal(st->ops->token_insert(st, &t), 0);
+	assert_int_equal(st->ops->tx_commit(st), 0);
+	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), 0);
+	make_token(&t, 1);
+	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), 0);
+}
+
 /* ---- API tokens ---- */
 
 static void
@@ -1373,6 +1397,7 @@ main(void)
 		T(test_store_open_creates_schema_and_reopen_keeps_data),
 		T(test_store_refuses_newer_schema),
 		T(test_store_concurrent_opens_migrate_once),
+		T(test_store_reconnects_after_postgresql_restart),
 		T(test_store_token_insert_get_list_revoke),
 		T(test_store_token_unique_keys),
 		T(test_store_etoken_use_until_uses_max),
