@@ -258,82 +258,6 @@ test_store_refuses_newer_schema(void **state)
 	assert_int_equal(raw_version(f), (int64_t)newest_migration() + 1);
 }
 
-struct opener {
-	struct fx *f;
-	pthread_barrier_t *go;
-	struct store *st;
-	int r;
-};
-
-static void *
-opener_main(void *arg)
-{
-	struct opener *o = arg;
-
-	pthread_barrier_wait(o->go);
-	o->r = store_fx_open(o->f, &o->st);
-	return NULL;
-}
-
-/*
- * Servers starting together on one fresh database: each migrates under the migration lock,
- * so one applies every migration and the others find nothing left to do; none fails.
- */
-static void
-test_store_concurrent_opens_migrate_once(void **state)
-{
-	struct fx *f = *state;
-	struct opener o[3];
-	pthread_t th[3];
-	pthread_barrier_t go;
-
-	if (fx_backend != FX_PG)
-		skip(); /* one SQLite file belongs to one server (server.lock) */
-	f->st->ops->close(f->st);
-	f->st = NULL;
-	store_fx_exec(f, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
-	assert_int_equal(pthread_barrier_init(&go, NULL, 3), 0);
-	for (int i = 0; i < 3; i++) {
-		o[i] = (struct opener){.f = f, .go = &go};
-		assert_int_equal(pthread_create(&th[i], NULL, opener_main, &o[i]), 0);
-	}
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(pthread_join(th[i], NULL), 0);
-	pthread_barrier_destroy(&go);
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(o[i].r, 0);
-		assert_int_equal(store_fx_schema_version(o[i].st), newest_migration());
-		o[i].st->ops->close(o[i].st);
-	}
-	assert_int_equal(pgtest_int(f->url, "SELECT count(*) FROM cleave_schema"),
-			 (long long)pg_migrations_count);
-	assert_int_equal(store_fx_open(f, &f->st), 0);
-}
-
-/*
- * PostgreSQL restarted under a running store: the next transaction starts on a new connection
- * without the caller noticing, and what was committed before is there.
- */
-static void
-test_store_reconnects_after_postgresql_restart(void **state)
-{
-	struct store *st = ((struct fx *)*state)->st;
-	struct api_token t, got;
-
-	if (fx_backend != FX_PG)
-		skip();
-	make_token(&t, 1);
-	assert_int_equal(st->ops->token_insert(st, &t), 0);
-	assert_int_equal(pgtest_restart(&fx_pg), 0);
-	assert_int_equal(st->ops->tx_begin(st), 0);
-	make_token(&t, 2);
-	assert_int_equal(st->ops->token_insert(st, &t), 0);
-	assert_int_equal(st->ops->tx_commit(st), 0);
-	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), 0);
-	make_token(&t, 1);
-	assert_int_equal(st->ops->token_by_hash(st, t.hash, &got), 0);
-}
-
 /* ---- API tokens ---- */
 
 static void
@@ -1396,8 +1320,6 @@ main(void)
 		cmocka_unit_test(test_store_backends_number_migrations_alike),
 		T(test_store_open_creates_schema_and_reopen_keeps_data),
 		T(test_store_refuses_newer_schema),
-		T(test_store_concurrent_opens_migrate_once),
-		T(test_store_reconnects_after_postgresql_restart),
 		T(test_store_token_insert_get_list_revoke),
 		T(test_store_token_unique_keys),
 		T(test_store_etoken_use_until_uses_max),

@@ -6,6 +6,8 @@
  * connection each); on PostgreSQL every writer opens a store of its own, as separate servers
  * sharing one database would. A transaction the backend gives up (-EAGAIN: deadlock or
  * serialization failure; -EBUSY) is retried a bounded number of times, as a caller would.
+ * PostgreSQL only: a result and a cancel crossing do not deadlock, servers starting together
+ * migrate a fresh database once, and a store lives through a restart of PostgreSQL.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 
 #include "audit/audit.h"
 #include "log.h"
+#include "store/migrations.h"
 #include "store/store.h"
 #include "store_fixture.h"
 
@@ -461,6 +464,80 @@ test_race_result_and_cancel_do_not_deadlock(void **state)
 	assert_string_equal(c.status, "canceled");
 }
 
+struct opener {
+	struct fx *f;
+	pthread_barrier_t *go;
+	struct store *st;
+	int r;
+};
+
+static void *
+opener_main(void *arg)
+{
+	struct opener *o = arg;
+
+	pthread_barrier_wait(o->go);
+	o->r = store_fx_open(o->f, &o->st);
+	return NULL;
+}
+
+/*
+ * Servers starting together on one fresh database: each migrates under the migration lock,
+ * so one applies every migration and the others find nothing left to do; none fails.
+ */
+static void
+test_race_concurrent_opens_migrate_once(void **state)
+{
+	struct fx *f = *state;
+	struct opener o[3];
+	pthread_t th[3];
+	pthread_barrier_t go;
+
+	if (fx_backend != FX_PG)
+		skip(); /* one SQLite file belongs to one server (server.lock) */
+	f->st->ops->close(f->st);
+	f->st = NULL;
+	store_fx_exec(f, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+	assert_int_equal(pthread_barrier_init(&go, NULL, 3), 0);
+	for (int i = 0; i < 3; i++) {
+		o[i] = (struct opener){.f = f, .go = &go};
+		assert_int_equal(pthread_create(&th[i], NULL, opener_main, &o[i]), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	pthread_barrier_destroy(&go);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(o[i].r, 0);
+		assert_int_equal(store_fx_schema_version(o[i].st),
+				 pg_migrations[pg_migrations_count - 1].number);
+		o[i].st->ops->close(o[i].st);
+	}
+	assert_int_equal(pgtest_int(f->url, "SELECT count(*) FROM cleave_schema"),
+			 (long long)pg_migrations_count);
+	assert_int_equal(store_fx_open(f, &f->st), 0);
+}
+
+/*
+ * PostgreSQL restarted under a running store: the next transaction starts on a new connection
+ * without the caller noticing, and what was committed before is there.
+ */
+static void
+test_race_reconnects_after_postgresql_restart(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct device d;
+
+	if (fx_backend != FX_PG)
+		skip();
+	add_device(st, "dev_race_0");
+	assert_int_equal(pgtest_restart(&fx_pg), 0);
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	add_device(st, "dev_race_1");
+	assert_int_equal(st->ops->tx_commit(st), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_race_0", &d), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_race_1", &d), 0);
+}
+
 int
 main(void)
 {
@@ -471,6 +548,8 @@ main(void)
 		T(test_race_idempotency_key_taken_once),
 		T(test_race_nonce_taken_once),
 		T(test_race_result_and_cancel_do_not_deadlock),
+		T(test_race_concurrent_opens_migrate_once),
+		T(test_race_reconnects_after_postgresql_restart),
 	};
 #undef T
 
