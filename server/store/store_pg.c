@@ -5,12 +5,13 @@
  * and then writes does it in one statement (UPDATE ... RETURNING, DELETE ... RETURNING, a
  * guarded UPDATE) or under a row lock, and unique constraints back every "only once".
  *
- * Lock order inside one transaction (so that two cannot wait on each other): device rows (by
- * device_get_for_update or an UPDATE of the row), then command rows (command_update takes the
- * command's device first itself; command_expire takes both and skips what is held), then
- * enrollment-token rows, then admin rows, then the policy-default lock, and the audit head last
- * (taken by audit_last, which the audit module calls just before it appends, at the end of a
- * transaction). A deadlock that happens
+ * Lock order inside one transaction (so that two cannot wait on each other): enrollment-token
+ * rows (etoken_use, which only enrollment takes, before it touches any device), then device rows
+ * (device_get_for_update or an UPDATE of the row; several in one transaction in the order the
+ * store listed them), then command rows (command_update takes the command's device first itself;
+ * command_expire takes both and skips what is held), then admin rows, then the policy-default
+ * lock, and the audit head last (taken by audit_last, which the audit module calls when it
+ * appends, normally at the end of a transaction). A deadlock that happens
  * anyway is detected by PostgreSQL and surfaces as -EBUSY after the transaction rolled back
  * (the service then answers 503, retry later); single statements outside a transaction are
  * retried a few times first (pg_conn.c).
