@@ -244,6 +244,7 @@ struct store_ops {
 	int (*nonce_take)(struct store *st, const uint8_t nonce[32], int64_t now, char *token_id);
 	int (*nonce_purge)(struct store *st, int64_t now);
 
+	/* Inserts or replaces; a multi-writer backend replaces only with a newer version (-EBUSY). */
 	int (*policy_put)(struct store *st, const struct policy *p);
 	int (*policy_get)(struct store *st, const char *name, struct policy *out);
 	int (*policy_default)(struct store *st, struct policy *out);

@@ -358,17 +358,25 @@ static int
 pg_policy_put(struct store *st, const struct policy *p)
 {
 	struct pg_args a = {0};
+	int r;
 
+	/*
+	 * The service reads the version and writes the next one. Two servers doing that at once
+	 * would both write version N+1 with different bodies; only a newer version replaces the
+	 * row here, so the second finds nothing changed and is told to retry (-EBUSY, 503).
+	 */
 	pa_text(&a, p->name);
 	pa_int(&a, p->version);
 	pa_text(&a, p->body);
 	pa_int(&a, p->updated_at);
-	return pg_run(
+	r = pg_changed(
 		S(st),
 		"INSERT INTO policies (name, version, body, is_default, updated_at) VALUES "
 		"($1,$2,$3,0,$4) ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
-		"body = excluded.body, updated_at = excluded.updated_at",
-		&a, NULL, "policy put");
+		"body = excluded.body, updated_at = excluded.updated_at "
+		"WHERE policies.version < excluded.version",
+		&a, "policy put");
+	return r == -ENOENT ? -EBUSY : r;
 }
 
 static int

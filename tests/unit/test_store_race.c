@@ -384,6 +384,83 @@ test_race_nonce_taken_once(void **state)
 	assert_int_equal(r.other, 0);
 }
 
+/* The service's read-version-then-write-the-next of a policy, once. */
+static int
+put_next_version(struct store *st, int writer, int round, int64_t *version)
+{
+	struct policy p;
+	int e = st->ops->tx_begin(st);
+
+	if (e != 0)
+		return e;
+	e = st->ops->policy_get(st, "race", &p);
+	if (e == 0) {
+		p.version++;
+		snprintf(p.body, sizeof(p.body), "{\"writer\":%d,\"round\":%d}", writer, round);
+		e = st->ops->policy_put(st, &p);
+	}
+	if (e != 0) {
+		st->ops->tx_rollback(st);
+		return e;
+	}
+	*version = p.version;
+	return st->ops->tx_commit(st);
+}
+
+static void *
+policy_writer(void *arg)
+{
+	struct writer *w = arg;
+
+	w->st = writer_store(w->r);
+	pthread_barrier_wait(&w->r->go);
+	for (int i = 0; i < ROUNDS / 4 && w->st != NULL; i++) {
+		int64_t v = 0;
+		int e = -EBUSY;
+
+		for (int t = 0; t < TRIES * 4 && (e == -EAGAIN || e == -EBUSY); t++)
+			e = put_next_version(w->st, w->n, i, &v);
+		if (e != 0)
+			w->failures++;
+		else if (v <= w->last[0])
+			w->regressions++;
+		else
+			w->last[0] = v;
+	}
+	if (w->st == NULL)
+		w->failures = ROUNDS;
+	writer_done(w);
+	return NULL;
+}
+
+/* Policy versions from several writers: every successful change has its own version. */
+static void
+test_race_policy_versions_never_reused(void **state)
+{
+	struct fx *f = *state;
+	struct writer w[WRITERS];
+	struct race r;
+	struct policy p;
+	int ok = 0;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "race");
+	snprintf(p.body, sizeof(p.body), "{}");
+	p.version = 1;
+	assert_int_equal(f->st->ops->policy_put(f->st, &p), 0);
+	race_init(&r, f);
+	run_writers(&r, policy_writer, w);
+	race_fini(&r);
+	for (int i = 0; i < WRITERS; i++) {
+		assert_int_equal(w[i].regressions, 0);
+		ok += ROUNDS / 4 - w[i].failures;
+	}
+	/* No two writers both wrote one version: the count of changes is the version's growth. */
+	assert_int_equal(f->st->ops->policy_get(f->st, "race", &p), 0);
+	assert_int_equal(p.version, 1 + ok);
+	assert_true(ok > 0);
+}
+
 /*
  * A device's result (command first, then its device) against an admin's cancel (device first,
  * then the command), interleaved so that each holds its first lock before the other asks for
@@ -547,6 +624,7 @@ main(void)
 		T(test_race_enrollment_token_used_at_most_uses_max),
 		T(test_race_idempotency_key_taken_once),
 		T(test_race_nonce_taken_once),
+		T(test_race_policy_versions_never_reused),
 		T(test_race_result_and_cancel_do_not_deadlock),
 		T(test_race_concurrent_opens_migrate_once),
 		T(test_race_reconnects_after_postgresql_restart),
