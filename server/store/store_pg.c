@@ -5,7 +5,8 @@
  * and then writes does it in one statement (UPDATE ... RETURNING, DELETE ... RETURNING, a
  * guarded UPDATE) or under a row lock, and unique constraints back every "only once".
  *
- * Lock order inside one transaction (so that two cannot wait on each other): enrollment-token
+ * Lock order inside one transaction (so that two cannot wait on each other): an idempotency
+ * key (command_by_idempotency inside a transaction), then enrollment-token
  * rows (etoken_use, which only enrollment takes, before it touches any device), then device rows
  * (device_get_for_update or an UPDATE of the row; several in one transaction in the order the
  * store listed them), then command rows (command_update takes the command's device first itself;

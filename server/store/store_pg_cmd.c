@@ -95,9 +95,25 @@ pg_command_by_idempotency(struct store *st, const char *created_by, const char *
 			  struct command *out)
 {
 	struct pg_args a = {0};
+	struct pg_conn *c = pg_conn_get(S(st));
 
 	pa_text(&a, created_by);
 	pa_text(&a, key);
+	/*
+	 * Inside a transaction the caller looks the key up to insert it when absent. The same
+	 * request sent to two servers at once would then have both miss and one fail on the
+	 * unique index; a lock on the key (taken first, before any row) makes the second wait
+	 * for the first and then find its command: the replay answer, as on one server.
+	 */
+	if (c != NULL && c->in_tx) {
+		int r = pg_run(
+			S(st),
+			"SELECT pg_advisory_xact_lock(1131177334, hashtext($1 || '/' || $2))", &a,
+			NULL, "idempotency key lock");
+
+		if (r != 0)
+			return r;
+	}
 	return pg_one(S(st),
 		      "SELECT " COMMAND_COLS " FROM commands WHERE created_by = $1 AND "
 		      "idempotency_key = $2",

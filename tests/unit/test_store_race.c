@@ -37,6 +37,7 @@ struct race {
 	pthread_barrier_t go;
 	pthread_mutex_t lock;
 	int ok, eexist, other; /* outcomes of the one-shot races */
+	int replayed;
 };
 
 struct writer {
@@ -334,6 +335,72 @@ idem_writer(void *arg)
 	return NULL;
 }
 
+/*
+ * The service's way (commands.c): look the key up in the transaction, insert when absent. The
+ * same request to several servers at once: one inserts, the others find its command (and
+ * would answer it as a replay); none fails.
+ */
+static void *
+replay_writer(void *arg)
+{
+	struct writer *w = arg;
+	struct store *st;
+	struct command got, c;
+	int64_t counter = 0;
+	char id[32];
+	int e;
+
+	w->st = st = writer_store(w->r);
+	pthread_barrier_wait(&w->r->go);
+	if (st == NULL || st->ops->tx_begin(st) != 0) {
+		tally(w->r, -EIO);
+		writer_done(w);
+		return NULL;
+	}
+	e = st->ops->command_by_idempotency(st, "tok_race", "same-key", &got);
+	if (e == 0) {
+		st->ops->tx_rollback(st);
+		pthread_mutex_lock(&w->r->lock);
+		w->r->replayed++;
+		pthread_mutex_unlock(&w->r->lock);
+		writer_done(w);
+		return NULL;
+	}
+	snprintf(id, sizeof(id), "cmd_replay_%d", w->n);
+	if (e == -ENOENT)
+		e = st->ops->device_get_for_update(st, "dev_race_0", &(struct device){0});
+	if (e == 0)
+		e = st->ops->device_next_counter(st, "dev_race_0", &counter);
+	if (e == 0) {
+		fill_command(&c, id, "dev_race_0", counter);
+		snprintf(c.idempotency_key, sizeof(c.idempotency_key), "same-key");
+		e = st->ops->command_insert(st, &c);
+	}
+	if (e == 0)
+		e = st->ops->tx_commit(st);
+	else
+		st->ops->tx_rollback(st);
+	tally(w->r, e);
+	writer_done(w);
+	return NULL;
+}
+
+static void
+test_race_idempotency_key_replays_not_fails(void **state)
+{
+	struct fx *f = *state;
+	struct writer w[WRITERS];
+	struct race r;
+
+	add_device(f->st, "dev_race_0");
+	race_init(&r, f);
+	run_writers(&r, replay_writer, w);
+	race_fini(&r);
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(r.replayed, WRITERS - 1);
+	assert_int_equal(r.eexist + r.other, 0);
+}
+
 static void
 test_race_idempotency_key_taken_once(void **state)
 {
@@ -623,6 +690,7 @@ main(void)
 		T(test_race_counters_unique_growing_and_audit_chain_intact),
 		T(test_race_enrollment_token_used_at_most_uses_max),
 		T(test_race_idempotency_key_taken_once),
+		T(test_race_idempotency_key_replays_not_fails),
 		T(test_race_nonce_taken_once),
 		T(test_race_policy_versions_never_reused),
 		T(test_race_result_and_cancel_do_not_deadlock),
