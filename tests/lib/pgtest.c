@@ -79,7 +79,13 @@ run_tool(const struct pgtest *p, const char *tool, const char *const *args)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		/* The cluster user must be able to write the log through the open descriptor. */
+		/*
+		 * The tools run from the cluster's directory: the checkout may be where the
+		 * cluster's user cannot go (a 0700 /root), and initdb and pg_ctl look at the
+		 * working directory.
+		 */
+		if (chdir(p->dir) != 0)
+			_exit(126);
 		if (p->as_postgres)
 			execvp("runuser", (char *const *)argv);
 		else
