@@ -705,6 +705,7 @@ sq_close(struct store *st)
 }
 
 static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
 	.close = sq_close,
 	.tx_begin = sq_tx_begin,
 	.tx_commit = sq_tx_commit,

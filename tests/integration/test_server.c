@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "pgtest.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -24,11 +25,28 @@ struct env {
 	struct client *admin;
 };
 
+/*
+ * When set (test_server_pg.c), every server runs on PostgreSQL: a fresh database of this
+ * cluster per case instead of SQLite in its data directory.
+ */
+static struct pgtest *env_pg;
+
 static int
 env_up(struct env *e, const char *tag)
 {
+	static int dbs;
+
 	memset(e, 0, sizeof(*e));
-	if (srv_init(&e->s, tag) != 0 || srv_start(&e->s, NULL) != 0)
+	if (srv_init(&e->s, tag) != 0)
+		return -1;
+	if (env_pg != NULL) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "srv%d_%d", (int)getpid(), ++dbs);
+		if (pgtest_create_db(env_pg, name, e->s.database, sizeof(e->s.database)) != 0)
+			return -1;
+	}
+	if (srv_start(&e->s, NULL) != 0)
 		return -1;
 	e->admin = client_new(&e->s, e->s.admin);
 	return e->admin ? 0 : -1;
@@ -49,6 +67,8 @@ db_exec(struct env *e, const char *sql)
 	sqlite3 *db;
 	int rc;
 
+	if (e->s.database[0] != '\0')
+		return pgtest_exec(e->s.database, sql);
 	snprintf(path, sizeof(path), "%s/cleave.db", e->s.dir);
 	if (sqlite3_open(path, &db) != SQLITE_OK)
 		return -1;
@@ -1200,7 +1220,7 @@ test_audit_tamper_detected(void)
 	json_decref(j);
 	/* deleting a row is detected too */
 	CHECK(db_exec(&e, "UPDATE audit SET detail = (SELECT detail FROM audit WHERE seq = 3) "
-			  "WHERE 0; DELETE FROM audit WHERE seq = 2") == 0,
+			  "WHERE false; DELETE FROM audit WHERE seq = 2") == 0,
 	      "db delete");
 	j = get_json(e.admin, "/api/v1/audit/verify", &st);
 	CHECK(st == 200 && json_is_false(json_object_get(j, "ok")) &&
@@ -1327,6 +1347,10 @@ test_metrics_and_health(void)
 	CHECK(env_up(&e, "metrics") == 0, "server did not start");
 	CHECK(client_req(e.admin, "GET", "/healthz", NULL, NULL, &r) == 0, "tx");
 	CHECK_STATUS(r, 200);
+	/* It names the store it runs on. */
+	CHECK(r.body && strstr(r.body, env_pg != NULL ? "\"store\":\"postgresql\""
+						      : "\"store\":\"sqlite\""),
+	      "healthz: %s", r.body ? r.body : "");
 	resp_free(&r);
 	CHECK(client_req(e.admin, "GET", "/nope", NULL, NULL, &r) == 0, "tx");
 	CHECK_STATUS(r, 404);
@@ -1405,32 +1429,33 @@ test_check_config(void)
 	CHECK(WEXITSTATUS(rc) == 0, "good config must pass --check-config (got %d)", rc);
 }
 
+static const struct t_case server_cases[] = {
+	{"enroll_token_states", test_enroll_token_states},
+	{"enroll_bad_attestation", test_enroll_bad_attestation},
+	{"device_signatures", test_device_signatures},
+	{"role_matrix", test_role_matrix},
+	{"idempotency_key", test_idempotency_key},
+	{"longpoll_wakeup", test_longpoll_wakeup},
+	{"longpoll_timeout_and_shutdown", test_longpoll_timeout_and_shutdown},
+	{"shutdown_after_parked_client_vanished", test_shutdown_after_parked_client_vanished},
+	{"command_lifecycle", test_command_lifecycle},
+	{"device_lease_receipts_unenroll", test_device_lease_receipts_unenroll},
+	{"command_expiry", test_command_expiry},
+	{"restart_keeps_everything", test_restart_keeps_everything},
+	{"kill9_after_202_loses_nothing", test_kill9_after_202_loses_nothing},
+	{"bad_bodies", test_bad_bodies},
+	{"audit_tamper_detected", test_audit_tamper_detected},
+	{"policy_versions_and_delivery", test_policy_versions_and_delivery},
+	{"enroll_page", test_enroll_page},
+	{"metrics_and_health", test_metrics_and_health},
+	{"devsim_walkthrough", test_devsim_walkthrough},
+	{"check_config", test_check_config},
+};
+
+#ifndef TEST_SERVER_NO_MAIN
 int
 main(int argc, char **argv)
 {
-	static const struct t_case cases[] = {
-		{"enroll_token_states", test_enroll_token_states},
-		{"enroll_bad_attestation", test_enroll_bad_attestation},
-		{"device_signatures", test_device_signatures},
-		{"role_matrix", test_role_matrix},
-		{"idempotency_key", test_idempotency_key},
-		{"longpoll_wakeup", test_longpoll_wakeup},
-		{"longpoll_timeout_and_shutdown", test_longpoll_timeout_and_shutdown},
-		{"shutdown_after_parked_client_vanished",
-		 test_shutdown_after_parked_client_vanished},
-		{"command_lifecycle", test_command_lifecycle},
-		{"device_lease_receipts_unenroll", test_device_lease_receipts_unenroll},
-		{"command_expiry", test_command_expiry},
-		{"restart_keeps_everything", test_restart_keeps_everything},
-		{"kill9_after_202_loses_nothing", test_kill9_after_202_loses_nothing},
-		{"bad_bodies", test_bad_bodies},
-		{"audit_tamper_detected", test_audit_tamper_detected},
-		{"policy_versions_and_delivery", test_policy_versions_and_delivery},
-		{"enroll_page", test_enroll_page},
-		{"metrics_and_health", test_metrics_and_health},
-		{"devsim_walkthrough", test_devsim_walkthrough},
-		{"check_config", test_check_config},
-	};
-
-	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
+	return t_run(server_cases, ARRAY_SIZE(server_cases), argc, argv);
 }
+#endif

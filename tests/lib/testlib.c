@@ -279,6 +279,10 @@ srv_start(struct srv *s, const char *const *extra)
 	argv[argc++] = s->dir;
 	argv[argc++] = "--listen";
 	argv[argc++] = "127.0.0.1:0";
+	if (s->database[0] != '\0') {
+		argv[argc++] = "--database";
+		argv[argc++] = s->database;
+	}
 	for (int i = 0; extra && extra[i] && argc < 30; i++)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;

@@ -88,6 +88,7 @@ struct srv {
 	char cacert[PATH_MAX];
 	char admin[128]; /* first admin token */
 	char log[PATH_MAX];
+	char database[512]; /* "": SQLite in dir; else passed as --database (tests/lib/pgtest.h) */
 };
 
 /* Makes a fresh data directory under $CLEAVE_TEST_OUT (or /tmp) named after tag. */
