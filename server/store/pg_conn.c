@@ -183,17 +183,24 @@ prepared(struct pg_conn *c, const char *sql, int nargs, char name[8])
 	return name;
 }
 
+/* A statement's parameters, from a pg_args or from the arrays of a query built per call. */
+struct params {
+	int n;
+	const char *const *v;
+	const int *len;
+	const int *fmt;
+	int adhoc; /* built per call: never prepared (its text may differ at the same address) */
+};
+
 /* One attempt; *retry is set when the statement may be run again from scratch. */
 static int
-run_once(struct pg_conn *c, const char *sql, const struct pg_args *a, PGresult **res, int *retry)
+run_once(struct pg_conn *c, const char *sql, const struct params *p, PGresult **res, int *retry)
 {
 	char buf[8];
-	int n = a ? a->n : 0;
-	const char *name = c->in_tx && c->tx_failed ? NULL : prepared(c, sql, n, buf);
-	PGresult *r = name != NULL ? PQexecPrepared(c->db, name, n, a ? a->v : NULL,
-						    a ? a->len : NULL, a ? a->fmt : NULL, 1)
-				   : PQexecParams(c->db, sql, n, NULL, a ? a->v : NULL,
-						  a ? a->len : NULL, a ? a->fmt : NULL, 1);
+	const char *name =
+		p->adhoc || (c->in_tx && c->tx_failed) ? NULL : prepared(c, sql, p->n, buf);
+	PGresult *r = name != NULL ? PQexecPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 1)
+				   : PQexecParams(c->db, sql, p->n, NULL, p->v, p->len, p->fmt, 1);
 	int e = r != NULL ? classify(r) : -EIO;
 
 	*retry = 0;
@@ -222,9 +229,9 @@ run_once(struct pg_conn *c, const char *sql, const struct pg_args *a, PGresult *
 	return e;
 }
 
-int
-pg_run(struct pg_store *s, const char *sql, const struct pg_args *a, PGresult **res,
-       const char *what)
+static int
+run_params(struct pg_store *s, const char *sql, const struct params *p, PGresult **res,
+	   const char *what)
 {
 	struct pg_conn *c = pg_conn_get(s);
 	int e, retry;
@@ -241,7 +248,7 @@ pg_run(struct pg_store *s, const char *sql, const struct pg_args *a, PGresult **
 	if (c->tx_failed)
 		return -EIO; /* only a rollback helps now */
 	for (int attempt = 1;; attempt++) {
-		e = run_once(c, sql, a, res, &retry);
+		e = run_once(c, sql, p, res, &retry);
 		if (e == 0)
 			return 0;
 		if (c->in_tx) {
@@ -272,6 +279,30 @@ pg_run(struct pg_store *s, const char *sql, const struct pg_args *a, PGresult **
 }
 
 int
+pg_run(struct pg_store *s, const char *sql, const struct pg_args *a, PGresult **res,
+       const char *what)
+{
+	struct params p = {0};
+
+	if (a != NULL) {
+		p.n = a->n;
+		p.v = a->v;
+		p.len = a->len;
+		p.fmt = a->fmt;
+	}
+	return run_params(s, sql, &p, res, what);
+}
+
+int
+pg_run_adhoc(struct pg_store *s, const char *sql, int n, const char *const *v, const int *len,
+	     const int *fmt, PGresult **res, const char *what)
+{
+	struct params p = {.n = n, .v = v, .len = len, .fmt = fmt, .adhoc = 1};
+
+	return run_params(s, sql, &p, res, what);
+}
+
+int
 pg_one(struct pg_store *s, const char *sql, const struct pg_args *a, void *out, pg_row_fn fn,
        const char *what)
 {
@@ -289,17 +320,11 @@ pg_one(struct pg_store *s, const char *sql, const struct pg_args *a, void *out, 
 	return 0;
 }
 
-int
-pg_many(struct pg_store *s, const char *sql, const struct pg_args *a, void *out, size_t size,
-	size_t max, size_t *n, pg_row_fn fn, const char *what)
+void
+pg_map_rows(PGresult *r, void *out, size_t size, size_t max, size_t *n, pg_row_fn fn)
 {
-	PGresult *r;
-	int e = pg_run(s, sql, a, &r, what);
 	size_t k;
 
-	*n = 0;
-	if (e != 0)
-		return e;
 	for (k = 0; k < max && (int)k < PQntuples(r); k++) {
 		void *slot = (char *)out + k * size;
 
@@ -307,6 +332,19 @@ pg_many(struct pg_store *s, const char *sql, const struct pg_args *a, void *out,
 		fn(r, (int)k, slot);
 	}
 	*n = k;
+}
+
+int
+pg_many(struct pg_store *s, const char *sql, const struct pg_args *a, void *out, size_t size,
+	size_t max, size_t *n, pg_row_fn fn, const char *what)
+{
+	PGresult *r;
+	int e = pg_run(s, sql, a, &r, what);
+
+	*n = 0;
+	if (e != 0)
+		return e;
+	pg_map_rows(r, out, size, max, n, fn);
 	PQclear(r);
 	return 0;
 }

@@ -79,6 +79,13 @@ void pg_conn_release(void *p);
 int pg_run(struct pg_store *s, const char *sql, const struct pg_args *args, PGresult **res,
 	   const char *what);
 
+/*
+ * pg_run for SQL built per call (store_pg_query.c): sent as text with its n parameters (values,
+ * lengths and formats as PQexecParams takes them), never prepared.
+ */
+int pg_run_adhoc(struct pg_store *s, const char *sql, int n, const char *const *v, const int *len,
+		 const int *fmt, PGresult **res, const char *what);
+
 /* Runs sql and maps its one row with fn; -ENOENT when there is none. */
 typedef void (*pg_row_fn)(const PGresult *r, int row, void *out);
 int pg_one(struct pg_store *s, const char *sql, const struct pg_args *a, void *out, pg_row_fn fn,
@@ -86,6 +93,8 @@ int pg_one(struct pg_store *s, const char *sql, const struct pg_args *a, void *o
 /* Maps up to max rows into out (elements of size bytes); *n gets the count. */
 int pg_many(struct pg_store *s, const char *sql, const struct pg_args *a, void *out, size_t size,
 	    size_t max, size_t *n, pg_row_fn fn, const char *what);
+/* Maps up to max rows of r into out (elements of size bytes, zeroed first); *n gets the count. */
+void pg_map_rows(PGresult *r, void *out, size_t size, size_t max, size_t *n, pg_row_fn fn);
 /* Reads column 0 of the one row as an integer; -ENOENT when there is none. */
 int pg_scalar(struct pg_store *s, const char *sql, const struct pg_args *a, int64_t *v,
 	      const char *what);

@@ -479,6 +479,7 @@ static const struct store_ops pg_ops = {
 	.policy_default = pg_policy_default,
 	.policy_set_default = pg_policy_set_default,
 	.policy_list = pg_policy_list,
+	.policy_counts = pg_policy_counts,
 	.device_insert = pg_device_insert,
 	.device_get = pg_device_get,
 	.device_get_for_update = pg_device_get_for_update,
@@ -491,10 +492,12 @@ static const struct store_ops pg_ops = {
 	.device_ids_by_policy = pg_device_ids_by_policy,
 	.device_ids_rekey_due = pg_device_ids_rekey_due,
 	.device_count_by_status = pg_device_count_by_status,
+	.device_query = pg_device_query,
+	.device_summary = pg_device_summary,
 	.command_insert = pg_command_insert,
 	.command_get = pg_command_get,
 	.command_by_idempotency = pg_command_by_idempotency,
-	.command_list = pg_command_list,
+	.command_list = pg_command_list_any,
 	.command_open = pg_command_open,
 	.command_update = pg_command_update,
 	.command_expire = pg_command_expire,
@@ -521,6 +524,8 @@ static const struct store_ops pg_ops = {
 	.admin_set_totp = pg_admin_set_totp,
 	.admin_login_result = pg_admin_login_result,
 	.admin_totp_used = pg_admin_totp_used,
+	.portal_link_insert = pg_portal_link_insert,
+	.portal_link_get = pg_portal_link_get,
 };
 
 int
@@ -546,6 +551,8 @@ store_pg_open(const char *url, struct store **out)
 		return -EIO;
 	}
 	r = pg_migrate(s, c->db);
+	if (r == 0)
+		r = pg_fill_fingerprints(&s->base);
 	if (r != 0) {
 		pg_close(&s->base);
 		return r;

@@ -23,8 +23,10 @@
 /* Audit rows are walked in pages of this many, so no result holds the whole log. */
 #define ITER_PAGE 500
 
-static void
-command_row(const PGresult *r, int i, void *out)
+const char pg_command_cols[] = COMMAND_COLS;
+
+void
+pg_command_row(const PGresult *r, int i, void *out)
 {
 	struct command *c = out;
 	size_t rn = (size_t)PQgetlength(r, i, 17);
@@ -87,7 +89,7 @@ pg_command_get(struct store *st, const char *id, struct command *out)
 
 	pa_text(&a, id);
 	return pg_one(S(st), "SELECT " COMMAND_COLS " FROM commands WHERE id = $1", &a, out,
-		      command_row, "command get");
+		      pg_command_row, "command get");
 }
 
 int
@@ -117,7 +119,7 @@ pg_command_by_idempotency(struct store *st, const char *created_by, const char *
 	return pg_one(S(st),
 		      "SELECT " COMMAND_COLS " FROM commands WHERE created_by = $1 AND "
 		      "idempotency_key = $2",
-		      &a, out, command_row, "command by idempotency key");
+		      &a, out, pg_command_row, "command by idempotency key");
 }
 
 int
@@ -133,7 +135,7 @@ pg_command_list(struct store *st, const struct command_filter *f, struct command
 		       "SELECT " COMMAND_COLS " FROM commands WHERE rowid > $1 AND "
 		       "($2::text IS NULL OR device_id = $2) AND ($3::text IS NULL OR status = $3) "
 		       "ORDER BY rowid LIMIT $4",
-		       &a, out, sizeof(*out), f->limit, n, command_row, "command list");
+		       &a, out, sizeof(*out), f->limit, n, pg_command_row, "command list");
 }
 
 int
@@ -147,7 +149,7 @@ pg_command_open(struct store *st, const char *device_id, struct command *out, si
 		S(st),
 		"SELECT " COMMAND_COLS " FROM commands WHERE device_id = $1 AND "
 		"status IN ('queued', 'delivered', 'acknowledged') ORDER BY counter LIMIT $2",
-		&a, out, sizeof(*out), max, n, command_row, "open commands");
+		&a, out, sizeof(*out), max, n, pg_command_row, "open commands");
 }
 
 int
@@ -226,8 +228,10 @@ pg_command_count_by_status(struct store *st, struct status_count *out, size_t ma
 
 #define AUDIT_COLS "seq, at_ms, actor, action, target, outcome, detail, prev_hash, hash"
 
-static void
-audit_row(const PGresult *r, int i, void *out)
+const char pg_audit_cols[] = AUDIT_COLS;
+
+void
+pg_audit_row(const PGresult *r, int i, void *out)
 {
 	struct audit_entry *e = out;
 
@@ -284,7 +288,7 @@ pg_audit_last(struct store *st, struct audit_entry *out)
 		c->audit_locked = 1;
 	}
 	return pg_one(S(st), "SELECT " AUDIT_COLS " FROM audit ORDER BY seq DESC LIMIT 1", NULL,
-		      out, audit_row, "audit last");
+		      out, pg_audit_row, "audit last");
 }
 
 int
@@ -293,26 +297,8 @@ pg_audit_get(struct store *st, int64_t seq, struct audit_entry *out)
 	struct pg_args a = {0};
 
 	pa_int(&a, seq);
-	return pg_one(S(st), "SELECT " AUDIT_COLS " FROM audit WHERE seq = $1", &a, out, audit_row,
-		      "audit get");
-}
-
-int
-pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out, size_t *n)
-{
-	struct pg_args a = {0};
-
-	pa_int(&a, f->after);
-	pa_text(&a, f->actor);
-	pa_text(&a, f->action);
-	pa_text(&a, f->target);
-	pa_int(&a, f->since_ms);
-	pa_int(&a, (int64_t)f->limit);
-	return pg_many(S(st),
-		       "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 AND "
-		       "($2::text IS NULL OR actor = $2) AND ($3::text IS NULL OR action = $3) AND "
-		       "($4::text IS NULL OR target = $4) AND at_ms >= $5 ORDER BY seq LIMIT $6",
-		       &a, out, sizeof(*out), f->limit, n, audit_row, "audit list");
+	return pg_one(S(st), "SELECT " AUDIT_COLS " FROM audit WHERE seq = $1", &a, out,
+		      pg_audit_row, "audit get");
 }
 
 /* Walks rows of sql (which takes "after" and a limit, and returns the key in column 0). */
@@ -360,9 +346,9 @@ pg_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
 {
 	struct audit_entry e;
 
-	return iter_pages(st,
-			  "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
-			  audit_row, &e, sizeof(e), call_audit, (void *)fn, ctx, "audit iterate");
+	return iter_pages(
+		st, "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+		pg_audit_row, &e, sizeof(e), call_audit, (void *)fn, ctx, "audit iterate");
 }
 
 /* ---- audit checkpoints ---- */

@@ -5,9 +5,12 @@
  * (device_id, counter) of commands is the backstop.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "pg_conn.h"
+#include "store_fp.h"
 #include "store_pg_priv.h"
 
 #define S(st) ((struct pg_store *)(st))
@@ -19,8 +22,10 @@
 	"last_seen_at, attest_status, attested_at, epoch_since, superseded_by, replaces, "         \
 	"attested_policy"
 
-static void
-device_row(const PGresult *r, int i, void *out)
+const char pg_device_cols[] = DEVICE_COLS;
+
+void
+pg_device_row(const PGresult *r, int i, void *out)
 {
 	struct device *d = out;
 
@@ -57,6 +62,7 @@ int
 pg_device_insert(struct store *st, const struct device *d)
 {
 	struct pg_args a = {0};
+	char fp[64];
 
 	pa_text(&a, d->id);
 	pa_text(&a, d->owner);
@@ -75,11 +81,14 @@ pg_device_insert(struct store *st, const struct device *d)
 	pa_int(&a, d->epoch_since);
 	pa_text(&a, d->replaces);
 	pa_blob(&a, d->attested_policy, sizeof(d->attested_policy));
+	store_hv_fingerprint(d->hv_key, fp, sizeof(fp));
+	pa_text(&a, fp);
 	return pg_run(S(st),
 		      "INSERT INTO devices (id, owner, status, device_key, hv_key, measurement, "
 		      "enrollment_token_id, model, os, agent_version, policy_name, key_epoch, "
-		      "enrolled_at, last_seen_at, epoch_since, replaces, attested_policy) VALUES "
-		      "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+		      "enrolled_at, last_seen_at, epoch_since, replaces, attested_policy, "
+		      "hv_fingerprint) VALUES "
+		      "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
 		      &a, NULL, "device insert");
 }
 
@@ -90,7 +99,7 @@ pg_device_get(struct store *st, const char *id, struct device *out)
 
 	pa_text(&a, id);
 	return pg_one(S(st), "SELECT " DEVICE_COLS " FROM devices WHERE id = $1", &a, out,
-		      device_row, "device get");
+		      pg_device_row, "device get");
 }
 
 int
@@ -101,7 +110,7 @@ pg_device_get_for_update(struct store *st, const char *id, struct device *out)
 	/* The row stays this transaction's until it ends: first in the lock order. */
 	pa_text(&a, id);
 	return pg_one(S(st), "SELECT " DEVICE_COLS " FROM devices WHERE id = $1 FOR UPDATE", &a,
-		      out, device_row, "device get for update");
+		      out, pg_device_row, "device get for update");
 }
 
 int
@@ -117,7 +126,7 @@ pg_device_list(struct store *st, const struct device_filter *f, struct device *o
 		       "SELECT " DEVICE_COLS " FROM devices WHERE rowid > $1 AND "
 		       "($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR owner = $3) "
 		       "ORDER BY rowid LIMIT $4",
-		       &a, out, sizeof(*out), f->limit, n, device_row, "device list");
+		       &a, out, sizeof(*out), f->limit, n, pg_device_row, "device list");
 }
 
 int
@@ -261,4 +270,66 @@ pg_device_count_by_status(struct store *st, struct status_count *out, size_t max
 {
 	return pg_counts(S(st), "SELECT status, count(*) FROM devices GROUP BY status ORDER BY 1",
 			 out, max, n, "device counts");
+}
+
+/* Rows handled per round of the fingerprint fill: no result holds the whole table. */
+#define FILL_PAGE 500
+
+struct key_row {
+	int64_t rowid;
+	uint8_t hv_key[32];
+};
+
+static void
+key_row(const PGresult *r, int i, void *out)
+{
+	struct key_row *k = out;
+
+	k->rowid = pg_col_int(r, i, 0);
+	pg_col_blob(r, i, 1, k->hv_key, sizeof(k->hv_key));
+}
+
+int
+pg_fill_fingerprints(struct store *st)
+{
+	struct key_row *rows = calloc(FILL_PAGE, sizeof(*rows));
+	int64_t after = 0, filled = 0;
+	size_t n = 0;
+	int r = rows != NULL ? 0 : -ENOMEM;
+
+	/*
+	 * Rows from before migration 0006 (SQL cannot hash). Each row is written only while still
+	 * empty, so servers starting at once do the same harmless work; the rowid cursor makes
+	 * every round progress even for a key whose fingerprint cannot be computed.
+	 */
+	while (r == 0) {
+		struct pg_args a = {0};
+
+		pa_int(&a, after);
+		pa_int(&a, FILL_PAGE);
+		r = pg_many(S(st),
+			    "SELECT rowid, hv_key FROM devices WHERE hv_fingerprint = '' AND "
+			    "rowid > $1 ORDER BY rowid LIMIT $2",
+			    &a, rows, sizeof(rows[0]), FILL_PAGE, &n, key_row, "fingerprint scan");
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			struct pg_args u = {0};
+			char fp[64];
+
+			store_hv_fingerprint(rows[i].hv_key, fp, sizeof(fp));
+			pa_text(&u, fp);
+			pa_int(&u, rows[i].rowid);
+			r = pg_run(S(st),
+				   "UPDATE devices SET hv_fingerprint = $1 WHERE rowid = $2 AND "
+				   "hv_fingerprint = ''",
+				   &u, NULL, "fingerprint fill");
+			after = rows[i].rowid;
+			filled++;
+		}
+		if (n < FILL_PAGE)
+			break;
+	}
+	free(rows);
+	if (r == 0 && filled > 0)
+		log_info("store: %lld hypervisor key fingerprints filled in", (long long)filled);
+	return r;
 }

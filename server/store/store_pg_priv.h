@@ -6,7 +6,17 @@
 #ifndef CLEAVE_STORE_PG_PRIV_H
 #define CLEAVE_STORE_PG_PRIV_H
 
+#include <libpq-fe.h>
+
 #include "store.h"
+
+/* The columns every device / command / audit read selects, and the mapping of such a row. */
+extern const char pg_device_cols[];
+extern const char pg_command_cols[];
+extern const char pg_audit_cols[];
+void pg_device_row(const PGresult *r, int i, void *out);
+void pg_command_row(const PGresult *r, int i, void *out);
+void pg_audit_row(const PGresult *r, int i, void *out);
 
 int pg_device_insert(struct store *st, const struct device *d);
 int pg_device_get(struct store *st, const char *id, struct device *out);
@@ -59,5 +69,19 @@ int pg_device_ids_rekey_due(struct store *st, const char *name, int is_default,
 			    size_t max, size_t *n);
 int pg_command_expire(struct store *st, int64_t now, char (*devices)[STORE_ID_MAX], size_t max,
 		      size_t *n);
+/* Fills hv_fingerprint of rows that predate it (migration 0006); at open. */
+int pg_fill_fingerprints(struct store *st);
+/* The console's queries, in store_pg_query.c. */
+int pg_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n);
+int pg_device_summary(struct store *st, const struct compliance_spec *spec,
+		      struct device_summary *out);
+/* command_list: the queue across devices (newest first, by type) built per call. */
+int pg_command_list_any(struct store *st, const struct command_filter *f, struct command *out,
+			size_t *n);
+/* Policy counts and employee portal links, in store_pg_portal.c. */
+int pg_policy_counts(struct store *st, const char *name, int is_default, int64_t version,
+		     int64_t *assigned, int64_t *applied);
+int pg_portal_link_insert(struct store *st, const struct portal_link *l);
+int pg_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out);
 
 #endif

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
+#include "store_fp.h"
 #include "log.h"
 #include "store_sqlite_priv.h"
 
@@ -532,16 +532,6 @@ sq_command_list_any(struct store *st, const struct command_filter *f, struct com
 
 /* ---- the fingerprint column ---- */
 
-void
-sq_fingerprint(const uint8_t key[32], char *out, size_t cap)
-{
-	char fp[64];
-
-	if (key_fingerprint(key, fp, sizeof(fp)) != 0 || strncmp(fp, "SHA256:", 7) != 0)
-		fp[7] = '\0';
-	snprintf(out, cap, "%s", fp + 7);
-}
-
 int
 sq_fill_fingerprints(struct sq_store *s, sqlite3 *db)
 {
@@ -561,7 +551,7 @@ sq_fill_fingerprints(struct sq_store *s, sqlite3 *db)
 		char fp[64];
 
 		sq_col_blob(sel, 1, key, sizeof(key));
-		sq_fingerprint(key, fp, sizeof(fp));
+		store_hv_fingerprint(key, fp, sizeof(fp));
 		sqlite3_bind_text(upd, 1, fp, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
 		rc = sqlite3_step(upd);

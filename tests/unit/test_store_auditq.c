@@ -1,7 +1,8 @@
 /*
- * Unit tests of the console's store queries (store_sqlite_query.c): audit list filters by
- * actor, action, target and time range, alone and together; per-policy device counts; and the
- * query plans, which must use an index for every filter rather than scan the tables.
+ * Unit tests of the console's store queries (store_sqlite_auditq.c, store_pg_query.c) on both
+ * backends: audit list filters by actor, action, target and time range, alone and together;
+ * per-policy device counts; and SQLite's query plans, which must use an index for every filter
+ * rather than scan the tables (PostgreSQL's: tests/README.md).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,6 +136,8 @@ test_store_query_plans_use_indexes(void **state)
 	};
 	char sql[512], plan[1024];
 
+	if (fx_backend != FX_SQLITE)
+		skip(); /* EXPLAIN QUERY PLAN of SQLite's statements */
 	add_rows(fx->st);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(store_sqlite_audit_list_sql(&cases[i].f, sql, sizeof(sql)), 0);
@@ -213,5 +216,6 @@ main(void)
 	};
 
 	log_set_level(LOG_LVL_WARN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return store_fx_run_both("audit and policy queries", tests,
+				 sizeof(tests) / sizeof(tests[0]));
 }

@@ -1,5 +1,6 @@
 /*
- * Unit tests of the store's console queries (store_sqlite_query.c) on a real SQLite file:
+ * Unit tests of the store's console queries (store_sqlite_query.c, store_pg_query.c) on both
+ * backends (store_fx_run_both):
  * keyset pages that neither repeat nor skip rows whose sort keys tie, the owner sort ignoring
  * ASCII case, search text taken literally (no LIKE wildcards), the fingerprint column filled
  * on insert and, for rows from before migration 0006, when the store opens, and the command
@@ -12,9 +13,9 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "crypto.h"
+#include "log.h"
 #include "store_fixture.h"
 #include "util.h"
 
@@ -168,7 +169,6 @@ static void
 test_store_query_fingerprints_filled(void **state)
 {
 	struct fx *f = *state;
-	sqlite3 *db;
 
 	fill(f->st);
 	assert_int_equal(find_fingerprint(f->st, 7, 1), 7);
@@ -176,12 +176,8 @@ test_store_query_fingerprints_filled(void **state)
 	/* A database from before migration 0006: the column is empty until the store opens. */
 	f->st->ops->close(f->st);
 	f->st = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(
-		sqlite3_exec(db, "UPDATE devices SET hv_fingerprint = ''", NULL, NULL, NULL),
-		SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(store_sqlite_open(f->path, &f->st), 0);
+	store_fx_exec(f, "UPDATE devices SET hv_fingerprint = ''");
+	assert_int_equal(store_fx_open(f, &f->st), 0);
 	assert_int_equal(find_fingerprint(f->st, 12, 1), 12);
 }
 
@@ -226,5 +222,6 @@ main(void)
 		T(test_store_query_commands_newest_first),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	log_set_level(LOG_LVL_WARN);
+	return store_fx_run_both("store queries", tests, ARRAY_SIZE(tests));
 }
