@@ -190,6 +190,7 @@ struct params {
 	const int *len;
 	const int *fmt;
 	int adhoc; /* built per call: never prepared (its text may differ at the same address) */
+	const Oid *types;
 };
 
 /* One attempt; *retry is set when the statement may be run again from scratch. */
@@ -199,8 +200,9 @@ run_once(struct pg_conn *c, const char *sql, const struct params *p, PGresult **
 	char buf[8];
 	const char *name =
 		p->adhoc || (c->in_tx && c->tx_failed) ? NULL : prepared(c, sql, p->n, buf);
-	PGresult *r = name != NULL ? PQexecPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 1)
-				   : PQexecParams(c->db, sql, p->n, NULL, p->v, p->len, p->fmt, 1);
+	PGresult *r = name != NULL
+			      ? PQexecPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 1)
+			      : PQexecParams(c->db, sql, p->n, p->types, p->v, p->len, p->fmt, 1);
 	int e = r != NULL ? classify(r) : -EIO;
 
 	*retry = 0;
@@ -294,10 +296,10 @@ pg_run(struct pg_store *s, const char *sql, const struct pg_args *a, PGresult **
 }
 
 int
-pg_run_adhoc(struct pg_store *s, const char *sql, int n, const char *const *v, const int *len,
-	     const int *fmt, PGresult **res, const char *what)
+pg_run_adhoc(struct pg_store *s, const char *sql, int n, const Oid *types, const char *const *v,
+	     const int *len, const int *fmt, PGresult **res, const char *what)
 {
-	struct params p = {.n = n, .v = v, .len = len, .fmt = fmt, .adhoc = 1};
+	struct params p = {.n = n, .v = v, .len = len, .fmt = fmt, .adhoc = 1, .types = types};
 
 	return run_params(s, sql, &p, res, what);
 }

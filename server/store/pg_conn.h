@@ -80,11 +80,12 @@ int pg_run(struct pg_store *s, const char *sql, const struct pg_args *args, PGre
 	   const char *what);
 
 /*
- * pg_run for SQL built per call (store_pg_query.c): sent as text with its n parameters (values,
- * lengths and formats as PQexecParams takes them), never prepared.
+ * pg_run for SQL built per call (store_pg_query.c): sent as text with its n parameters (type
+ * OIDs, values, lengths and formats as PQexecParams takes them), never prepared. With the
+ * types given, a parameter the text does not name is no error.
  */
-int pg_run_adhoc(struct pg_store *s, const char *sql, int n, const char *const *v, const int *len,
-		 const int *fmt, PGresult **res, const char *what);
+int pg_run_adhoc(struct pg_store *s, const char *sql, int n, const Oid *types, const char *const *v,
+		 const int *len, const int *fmt, PGresult **res, const char *what);
 
 /* Runs sql and maps its one row with fn; -ENOENT when there is none. */
 typedef void (*pg_row_fn)(const PGresult *r, int row, void *out);

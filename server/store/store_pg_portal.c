@@ -36,11 +36,12 @@ pg_policy_counts(struct store *st, const char *name, int is_default, int64_t ver
 	pa_text(&a, name);
 	pa_text(&a, is_default ? "" : name);
 	pa_int(&a, version);
-	r = pg_one(S(st),
-		   "SELECT count(*), count(*) FILTER (WHERE applied_policy_name = $1 AND "
-		   "applied_policy_version = $3::bigint) FROM devices WHERE policy_name IN ($1, $2) "
-		   "AND status = 'active'",
-		   &a, &c, counts_row, "policy counts");
+	r = pg_one(
+		S(st),
+		"SELECT count(*), count(*) FILTER (WHERE applied_policy_name = $1 AND "
+		"applied_policy_version = $3::bigint) FROM devices WHERE policy_name IN ($1, $2) "
+		"AND status = 'active'",
+		&a, &c, counts_row, "policy counts");
 	if (r == 0) {
 		*assigned = c.assigned;
 		*applied = c.applied;

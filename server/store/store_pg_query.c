@@ -35,6 +35,7 @@ struct pqb {
 	size_t len;
 	int overflow;
 	int nb;
+	Oid type[PQB_BINDS];
 	const char *v[PQB_BINDS];
 	int len_[PQB_BINDS];
 	int fmt[PQB_BINDS];
@@ -58,7 +59,15 @@ qb_add(struct pqb *b, const char *fmt, ...)
 		b->len += (size_t)k;
 }
 
-/* Adds a parameter and returns its number for "$N"; 0 when there is no room (overflow). */
+/* Type OIDs of the parameters (pg_type.oid): text, bytea, bigint. */
+#define OID_TEXT  25
+#define OID_BYTEA 17
+#define OID_INT8  20
+
+/*
+ * Adds a parameter and returns its number for "$N"; 0 when there is no room (overflow). Each
+ * has its type, so that one the text does not use (a group's digest) is no error.
+ */
 static int
 qb_bind(struct pqb *b, const void *p, int n, int binary)
 {
@@ -66,6 +75,7 @@ qb_bind(struct pqb *b, const void *p, int n, int binary)
 		b->overflow = 1;
 		return 0;
 	}
+	b->type[b->nb] = binary ? OID_BYTEA : OID_TEXT;
 	b->v[b->nb] = p;
 	b->len_[b->nb] = n;
 	b->fmt[b->nb] = binary;
@@ -84,7 +94,10 @@ qb_int(struct pqb *b, int64_t v)
 	int k = b->nb < PQB_BINDS ? b->nb : 0;
 
 	snprintf(b->num[k], sizeof(b->num[k]), "%lld", (long long)v);
-	return qb_bind(b, b->num[k], 0, 0);
+	k = qb_bind(b, b->num[k], 0, 0);
+	if (k > 0)
+		b->type[k - 1] = OID_INT8;
+	return k;
 }
 
 static int
@@ -120,7 +133,7 @@ qb_run(struct pg_store *s, struct pqb *b, PGresult **res, const char *what)
 		log_err("store: %s: the query grew past its bound", what);
 		return -E2BIG;
 	}
-	return pg_run_adhoc(s, b->buf, b->nb, b->v, b->len_, b->fmt, res, what);
+	return pg_run_adhoc(s, b->buf, b->nb, b->type, b->v, b->len_, b->fmt, res, what);
 }
 
 static int
@@ -397,7 +410,9 @@ search_sql(struct pqb *b, const char *q, struct search_terms *t)
 static const char *
 sort_key(enum device_sort s)
 {
-	return s == DEV_SORT_OWNER ? OWNER_KEY : s == DEV_SORT_ENROLLED ? "enrolled_at" : "last_seen_at";
+	return s == DEV_SORT_OWNER      ? OWNER_KEY
+	       : s == DEV_SORT_ENROLLED ? "enrolled_at"
+					: "last_seen_at";
 }
 
 static void
@@ -467,9 +482,8 @@ pg_device_query(struct store *st, const struct device_query *q, struct device *o
 	if (need_spec)
 		comply_sql(b, q, &vs, gb);
 	if (q->has_after) {
-		int k = q->sort == DEV_SORT_OWNER
-				? qb_text(b, q->after_text ? q->after_text : "")
-				: qb_int(b, q->after_key);
+		int k = q->sort == DEV_SORT_OWNER ? qb_text(b, q->after_text ? q->after_text : "")
+						  : qb_int(b, q->after_key);
 
 		/* A row comparison in the index's own order: one range of it. */
 		qb_add(b, " AND (%s, rowid) %s (%s$%d%s, $%d::bigint)", sort_key(q->sort),

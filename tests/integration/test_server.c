@@ -6,7 +6,6 @@
  */
 #include <pthread.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,18 +33,9 @@ static struct pgtest *env_pg;
 static int
 env_up(struct env *e, const char *tag)
 {
-	static int dbs;
-
 	memset(e, 0, sizeof(*e));
-	if (srv_init(&e->s, tag) != 0)
+	if (srv_init(&e->s, tag) != 0 || srv_use_pg(&e->s, env_pg) != 0)
 		return -1;
-	if (env_pg != NULL) {
-		char name[32];
-
-		snprintf(name, sizeof(name), "srv%d_%d", (int)getpid(), ++dbs);
-		if (pgtest_create_db(env_pg, name, e->s.database, sizeof(e->s.database)) != 0)
-			return -1;
-	}
 	if (srv_start(&e->s, NULL) != 0)
 		return -1;
 	e->admin = client_new(&e->s, e->s.admin);
@@ -63,19 +53,7 @@ env_down(struct env *e)
 static int
 db_exec(struct env *e, const char *sql)
 {
-	char path[PATH_MAX + 16];
-	sqlite3 *db;
-	int rc;
-
-	if (e->s.database[0] != '\0')
-		return pgtest_exec(e->s.database, sql);
-	snprintf(path, sizeof(path), "%s/cleave.db", e->s.dir);
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		return -1;
-	sqlite3_busy_timeout(db, 5000);
-	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc == SQLITE_OK ? 0 : -1;
+	return srv_db_exec(&e->s, sql);
 }
 
 /* Enrolls a fresh simulated device; returns 0 when the server said 201. */

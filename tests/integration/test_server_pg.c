@@ -11,20 +11,5 @@
 int
 main(int argc, char **argv)
 {
-	const char *why = pgtest_skip_reason();
-	struct pgtest pg;
-	int rc;
-
-	if (why != NULL) {
-		printf("skipped: %s\n", why);
-		return T_EXIT_SKIP;
-	}
-	if (pgtest_start(&pg) != 0) {
-		printf("could not start a private PostgreSQL cluster\n");
-		return 1;
-	}
-	env_pg = &pg;
-	rc = t_run(server_cases, ARRAY_SIZE(server_cases), argc, argv);
-	pgtest_stop(&pg);
-	return rc;
+	return t_run_pg(server_cases, ARRAY_SIZE(server_cases), argc, argv, &env_pg);
 }
