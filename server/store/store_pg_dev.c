@@ -300,17 +300,19 @@ pg_fill_fingerprints(struct store *st)
 	/*
 	 * Rows from before migration 0006 (SQL cannot hash). Each row is written only while still
 	 * empty, so servers starting at once do the same harmless work; the rowid cursor makes
-	 * every round progress even for a key whose fingerprint cannot be computed.
+	 * every round progress even for a key whose fingerprint cannot be computed. The collation
+	 * is the one of devices_fingerprint, so that the check at every open is an index lookup.
 	 */
 	while (r == 0) {
 		struct pg_args a = {0};
 
 		pa_int(&a, after);
 		pa_int(&a, FILL_PAGE);
-		r = pg_many(S(st),
-			    "SELECT rowid, hv_key FROM devices WHERE hv_fingerprint = '' AND "
-			    "rowid > $1 ORDER BY rowid LIMIT $2",
-			    &a, rows, sizeof(rows[0]), FILL_PAGE, &n, key_row, "fingerprint scan");
+		r = pg_many(
+			S(st),
+			"SELECT rowid, hv_key FROM devices WHERE hv_fingerprint COLLATE \"C\" = '' "
+			"AND rowid > $1 ORDER BY rowid LIMIT $2",
+			&a, rows, sizeof(rows[0]), FILL_PAGE, &n, key_row, "fingerprint scan");
 		for (size_t i = 0; r == 0 && i < n; i++) {
 			struct pg_args u = {0};
 			char fp[64];

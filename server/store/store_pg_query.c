@@ -614,13 +614,21 @@ pg_command_list_any(struct store *st, const struct command_filter *f, struct com
 int
 pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out, size_t *n)
 {
+	/*
+	 * Each filter given is an index range of its own (migration 0008); seq pages. With a
+	 * lower time bound and nothing else, PostgreSQL would walk the log in seq order from the
+	 * cursor, expecting matches to be spread evenly, and read every entry older than the
+	 * window first (at_ms grows with seq). "seq + 0" hides that order from it, so it reads
+	 * the window's entries through audit_at and sorts them: the window bounds the work, as
+	 * SQLite's INDEXED BY audit_at does (store_sqlite_auditq.c).
+	 */
+	int by_time = f->since_ms > 0 && !f->actor && !f->action && !f->target;
 	struct pqb *b = NULL;
 	int r = qb_new(&b);
 
 	*n = 0;
 	if (r != 0)
 		return r;
-	/* Each filter given is an index range of its own (migration 0008); seq pages. */
 	qb_add(b, "SELECT %s FROM audit WHERE seq > $%d::bigint", pg_audit_cols,
 	       qb_int(b, f->after));
 	if (f->actor != NULL)
@@ -633,7 +641,7 @@ pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry
 		qb_add(b, " AND at_ms >= $%d::bigint", qb_int(b, f->since_ms));
 	if (f->until_ms > 0)
 		qb_add(b, " AND at_ms < $%d::bigint", qb_int(b, f->until_ms));
-	qb_add(b, " ORDER BY seq LIMIT %zu", f->limit);
+	qb_add(b, " ORDER BY seq%s LIMIT %zu", by_time ? " + 0" : "", f->limit);
 	r = qb_many(S(st), b, out, sizeof(*out), f->limit, n, pg_audit_row, "audit list");
 	qb_free(b);
 	return r;
