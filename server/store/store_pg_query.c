@@ -325,17 +325,8 @@ pg_device_summary(struct store *st, const struct compliance_spec *spec, struct d
 	sqb_bind_groups(b, spec, vs.old, gb);
 	sqb_summary(b, spec, gb);
 	r = qb_run(S(st), b, &res, "device summary");
-	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
-		unsigned m = (unsigned)pg_col_int(res, i, 0);
-		int64_t k = pg_col_int(res, i, 1);
-
-		out->total += k;
-		if (m == 0)
-			out->compliant += k;
-		for (int j = 0; j < COMPLY_COUNT; j++)
-			if (m & (1u << j))
-				out->reasons[j] += k;
-	}
+	for (int i = 0; r == 0 && i < PQntuples(res); i++)
+		sqb_summary_row(out, (unsigned)pg_col_int(res, i, 0), pg_col_int(res, i, 1));
 	if (r == 0)
 		r = summary_states(S(st), out);
 out:

@@ -249,17 +249,9 @@ sq_device_summary(struct store *st, const struct compliance_spec *spec, struct d
 	r = sb_prepare(S(st), b, spec, &q, "device summary");
 	if (r != 0)
 		goto out;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		unsigned m = (unsigned)sqlite3_column_int64(q, 0);
-		int64_t k = sqlite3_column_int64(q, 1);
-
-		out->total += k;
-		if (m == 0)
-			out->compliant += k;
-		for (int i = 0; i < COMPLY_COUNT; i++)
-			if (m & (1u << i))
-				out->reasons[i] += k;
-	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		sqb_summary_row(out, (unsigned)sqlite3_column_int64(q, 0),
+				sqlite3_column_int64(q, 1));
 	r = rc == SQLITE_DONE ? 0 : sq_err(S(st), rc, "device summary");
 	if (r == 0)
 		r = summary_states(S(st), out);

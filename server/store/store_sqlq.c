@@ -247,6 +247,17 @@ sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_
 }
 
 void
+sqb_summary_row(struct device_summary *out, unsigned m, int64_t k)
+{
+	out->total += k;
+	if (m == 0)
+		out->compliant += k;
+	for (int i = 0; i < COMPLY_COUNT; i++)
+		if (m & (1u << i))
+			out->reasons[i] += k;
+}
+
+void
 sqb_commands(struct sqb *b, const struct command_filter *f, const char *cols)
 {
 	sqb_add(b, "SELECT %s FROM commands WHERE true", cols);

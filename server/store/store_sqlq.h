@@ -71,6 +71,8 @@ void sqb_filters(struct sqb *b, const struct device_query *q);
 void sqb_compliance(struct sqb *b, const struct device_query *q, const struct sqb_group *gb);
 /* The summary's query: rows (reason mask, devices with it), one pass over the table. */
 void sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_group *gb);
+/* Adds one row of that query (k devices with reason mask m) to out's totals. */
+void sqb_summary_row(struct device_summary *out, unsigned m, int64_t k);
 /* The command queue with f's filters, newest first or oldest first after f->after. */
 void sqb_commands(struct sqb *b, const struct command_filter *f, const char *cols);
 
