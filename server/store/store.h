@@ -485,4 +485,13 @@ int store_pg_open(const char *url, struct store **out);
 /* Schema version the database is at after store_pg_open. */
 int store_pg_schema_version(struct store *st);
 
+/*
+ * Test builds only (CLEAVE_TEST_HOOKS): PostgreSQL's plan (EXPLAIN, lines joined by "; ") of
+ * the device query or audit list the backend would run for q or f, with the same parameters.
+ */
+int store_pg_explain_device_query(struct store *st, const struct device_query *q, char *plan,
+				  size_t cap);
+int store_pg_explain_audit_list(struct store *st, const struct audit_filter *f, char *plan,
+				size_t cap);
+
 #endif

@@ -87,6 +87,26 @@ qb_many(struct pg_store *s, struct sqb *b, void *out, size_t size, size_t max, s
 	return 0;
 }
 
+/* Runs b (an EXPLAIN) and joins its plan lines into plan, "; " apart (tests: their plans). */
+static int
+qb_plan(struct pg_store *s, struct sqb *b, char *plan, size_t cap)
+{
+	PGresult *r;
+	size_t len = 0;
+	int e = qb_run(s, b, &r, "explain");
+
+	if (e != 0)
+		return e;
+	plan[0] = '\0';
+	for (int i = 0; i < PQntuples(r) && len + 1 < cap; i++) {
+		int w = snprintf(plan + len, cap - len, "%s; ", PQgetvalue(r, i, 0));
+
+		len += w > 0 && (size_t)w < cap - len ? (size_t)w : cap - len - 1;
+	}
+	PQclear(r);
+	return 0;
+}
+
 /* ---- agent versions below a minimum ---- */
 
 /*
@@ -235,8 +255,10 @@ sort_key(enum device_sort s)
 					: "last_seen_at";
 }
 
-int
-pg_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n)
+/* The device query's rows into out, or with plan (tests) its plan. */
+static int
+device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n,
+	     char *plan, size_t cap)
 {
 	struct sqb_group *gb = NULL;
 	struct versions vs = {0};
@@ -256,7 +278,7 @@ pg_device_query(struct store *st, const struct device_query *q, struct device *o
 		r = versions_load(S(st), q->spec, &vs);
 	if (r != 0)
 		goto out;
-	sqb_add(b, "SELECT %s FROM devices WHERE true", pg_device_cols);
+	sqb_add(b, "%sSELECT %s FROM devices WHERE true", plan ? "EXPLAIN " : "", pg_device_cols);
 	if (q->q != NULL && q->q[0] != '\0')
 		search_sql(b, q->q, &t);
 	sqb_filters(b, q);
@@ -275,12 +297,19 @@ pg_device_query(struct store *st, const struct device_query *q, struct device *o
 			owner ? ") COLLATE \"C\"" : "", sqb_int(b, q->after_rowid));
 	}
 	sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir, q->limit);
-	r = qb_many(S(st), b, out, sizeof(*out), q->limit, n, pg_device_row, "device query");
+	r = plan ? qb_plan(S(st), b, plan, cap)
+		 : qb_many(S(st), b, out, sizeof(*out), q->limit, n, pg_device_row, "device query");
 out:
 	versions_free(&vs);
 	sqb_free(b);
 	free(gb);
 	return r;
+}
+
+int
+pg_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n)
+{
+	return device_query(st, q, out, n, NULL, 0);
 }
 
 /* ---- the dashboard ---- */
@@ -365,8 +394,10 @@ pg_command_list_any(struct store *st, const struct command_filter *f, struct com
 
 /* ---- the audit list ---- */
 
-int
-pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out, size_t *n)
+/* The audit list's rows into out, or with plan (tests) its plan. */
+static int
+audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out, size_t *n,
+	   char *plan, size_t cap)
 {
 	/*
 	 * Each filter given is an index range of its own (migration 0008); seq pages. With a
@@ -383,7 +414,8 @@ pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry
 	*n = 0;
 	if (r != 0)
 		return r;
-	sqb_add(b, "SELECT %s FROM audit WHERE seq > $%d", pg_audit_cols, sqb_int(b, f->after));
+	sqb_add(b, "%sSELECT %s FROM audit WHERE seq > $%d", plan ? "EXPLAIN " : "", pg_audit_cols,
+		sqb_int(b, f->after));
 	if (f->actor != NULL)
 		sqb_add(b, " AND actor = $%d", sqb_text(b, f->actor));
 	if (f->action != NULL)
@@ -395,7 +427,33 @@ pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry
 	if (f->until_ms > 0)
 		sqb_add(b, " AND at_ms < $%d", sqb_int(b, f->until_ms));
 	sqb_add(b, " ORDER BY seq%s LIMIT %zu", by_time ? " + 0" : "", f->limit);
-	r = qb_many(S(st), b, out, sizeof(*out), f->limit, n, pg_audit_row, "audit list");
+	r = plan ? qb_plan(S(st), b, plan, cap)
+		 : qb_many(S(st), b, out, sizeof(*out), f->limit, n, pg_audit_row, "audit list");
 	sqb_free(b);
 	return r;
 }
+
+int
+pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out, size_t *n)
+{
+	return audit_list(st, f, out, n, NULL, 0);
+}
+
+#ifdef CLEAVE_TEST_HOOKS
+int
+store_pg_explain_device_query(struct store *st, const struct device_query *q, char *plan,
+			      size_t cap)
+{
+	size_t n;
+
+	return device_query(st, q, NULL, &n, plan, cap);
+}
+
+int
+store_pg_explain_audit_list(struct store *st, const struct audit_filter *f, char *plan, size_t cap)
+{
+	size_t n;
+
+	return audit_list(st, f, NULL, &n, plan, cap);
+}
+#endif
