@@ -217,26 +217,10 @@ agent_old(struct sqb *b, int param)
 /* The owner's sort key: lower() in byte order, the expression devices_owner_nocase indexes. */
 #define OWNER_KEY "(lower(owner) COLLATE \"C\")"
 
-struct search_terms {
-	char lo[STORE_OWNER_MAX], hi[STORE_OWNER_MAX + 8];
-	char fp_lo[STORE_OWNER_MAX], fp_hi[STORE_OWNER_MAX + 8];
-};
-
 static void
-search_sql(struct sqb *b, const char *q, struct search_terms *t)
+search_sql(struct sqb *b, const char *q, struct sqb_search *t)
 {
-	const char *fp = strncmp(q, "SHA256:", 7) == 0 ? q + 7 : q;
-	int lo, hi, flo, fhi;
-
-	/* [q, q + the largest code point): the strings that start with q, in byte order. */
-	snprintf(t->lo, sizeof(t->lo), "%s", q);
-	snprintf(t->hi, sizeof(t->hi), "%s\xf4\x8f\xbf\xbf", t->lo);
-	snprintf(t->fp_lo, sizeof(t->fp_lo), "%s", fp);
-	snprintf(t->fp_hi, sizeof(t->fp_hi), "%s\xf4\x8f\xbf\xbf", t->fp_lo);
-	lo = sqb_text(b, t->lo);
-	hi = sqb_text(b, t->hi);
-	flo = sqb_text(b, t->fp_lo);
-	fhi = sqb_text(b, t->fp_hi);
+	sqb_search(b, q, t);
 	/* Each branch is a range of its own index: a BitmapOr of four index scans. */
 	sqb_add(b,
 		" AND ((" OWNER_KEY " >= lower($%d) AND " OWNER_KEY " < lower($%d))"
@@ -244,7 +228,7 @@ search_sql(struct sqb *b, const char *q, struct search_terms *t)
 		" (lower(model) COLLATE \"C\") < lower($%d))"
 		" OR (id COLLATE \"C\" >= $%d AND id COLLATE \"C\" < $%d)"
 		" OR (hv_fingerprint COLLATE \"C\" >= $%d AND hv_fingerprint COLLATE \"C\" < $%d))",
-		lo, hi, lo, hi, lo, hi, flo, fhi);
+		t->p_lo, t->p_hi, t->p_lo, t->p_hi, t->p_lo, t->p_hi, t->p_fp_lo, t->p_fp_hi);
 }
 
 static const char *
@@ -262,7 +246,7 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 {
 	struct sqb_group *gb = NULL;
 	struct versions vs = {0};
-	struct search_terms t;
+	struct sqb_search t;
 	struct sqb *b = NULL;
 	const char *dir = q->desc ? "DESC" : "ASC";
 	int need_spec = q->compliant >= 0 || q->reasons != 0;

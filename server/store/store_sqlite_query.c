@@ -101,39 +101,17 @@ agent_mins(const struct compliance_spec *spec, const char **agent)
 
 /* ---- the device list ---- */
 
-/* q + the largest code point: the upper end of the range of strings that start with q. */
 static void
-prefix_end(const char *q, char *out, size_t cap)
+search_sql(struct sqb *b, const char *q, struct sqb_search *t)
 {
-	snprintf(out, cap, "%s\xf4\x8f\xbf\xbf", q);
-}
-
-struct search_terms {
-	char lo[STORE_OWNER_MAX], hi[STORE_OWNER_MAX + 8];
-	char fp_lo[STORE_OWNER_MAX], fp_hi[STORE_OWNER_MAX + 8];
-};
-
-static void
-search_sql(struct sqb *b, const char *q, struct search_terms *t)
-{
-	const char *fp = strncmp(q, "SHA256:", 7) == 0 ? q + 7 : q;
-	int lo, hi, flo, fhi;
-
-	snprintf(t->lo, sizeof(t->lo), "%s", q);
-	prefix_end(t->lo, t->hi, sizeof(t->hi));
-	snprintf(t->fp_lo, sizeof(t->fp_lo), "%s", fp);
-	prefix_end(t->fp_lo, t->fp_hi, sizeof(t->fp_hi));
-	lo = sqb_text(b, t->lo);
-	hi = sqb_text(b, t->hi);
-	flo = sqb_text(b, t->fp_lo);
-	fhi = sqb_text(b, t->fp_hi);
+	sqb_search(b, q, t);
 	/* Each branch is an index range, so SQLite answers the OR from four index lookups. */
 	sqb_add(b,
 		" AND ((owner >= $%d COLLATE NOCASE AND owner < $%d COLLATE NOCASE)"
 		" OR (model >= $%d COLLATE NOCASE AND model < $%d COLLATE NOCASE)"
 		" OR (id >= $%d AND id < $%d)"
 		" OR (hv_fingerprint >= $%d AND hv_fingerprint < $%d))",
-		lo, hi, lo, hi, lo, hi, flo, fhi);
+		t->p_lo, t->p_hi, t->p_lo, t->p_hi, t->p_lo, t->p_hi, t->p_fp_lo, t->p_fp_hi);
 }
 
 static const char *
@@ -149,7 +127,7 @@ sq_device_query(struct store *st, const struct device_query *q, struct device *o
 {
 	struct sqb_group *gb = NULL;
 	const char **agent = NULL;
-	struct search_terms t;
+	struct sqb_search t;
 	struct sqb *b = NULL;
 	sqlite3_stmt *stmt = NULL;
 	const char *dir = q->desc ? "DESC" : "ASC";

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int
 sqb_new(struct sqb **out, void (*agent_old)(struct sqb *b, int param))
@@ -196,6 +197,21 @@ sqb_reasons(struct sqb *b, const struct compliance_spec *spec, const struct sqb_
 }
 
 /* ---- devices and commands ---- */
+
+void
+sqb_search(struct sqb *b, const char *q, struct sqb_search *t)
+{
+	const char *fp = strncmp(q, "SHA256:", 7) == 0 ? q + 7 : q;
+
+	snprintf(t->lo, sizeof(t->lo), "%s", q);
+	snprintf(t->hi, sizeof(t->hi), "%s\xf4\x8f\xbf\xbf", t->lo);
+	snprintf(t->fp_lo, sizeof(t->fp_lo), "%s", fp);
+	snprintf(t->fp_hi, sizeof(t->fp_hi), "%s\xf4\x8f\xbf\xbf", t->fp_lo);
+	t->p_lo = sqb_text(b, t->lo);
+	t->p_hi = sqb_text(b, t->hi);
+	t->p_fp_lo = sqb_text(b, t->fp_lo);
+	t->p_fp_hi = sqb_text(b, t->fp_hi);
+}
 
 void
 sqb_filters(struct sqb *b, const struct device_query *q)

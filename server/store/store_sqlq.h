@@ -65,6 +65,17 @@ void sqb_bind_groups(struct sqb *b, const struct compliance_spec *spec, const ch
 /* "(r1 OR r2 ...)" over the COMPLY_* bits of mask. */
 void sqb_reasons(struct sqb *b, const struct compliance_spec *spec, const struct sqb_group *gb,
 		 unsigned mask);
+/*
+ * A prefix search for q, bound as ranges [q, q + the largest code point): the strings that
+ * start with q; fp_* the same for a fingerprint (q without "SHA256:"). The values live here
+ * until the query ran; p_* are their parameter numbers.
+ */
+struct sqb_search {
+	char lo[STORE_OWNER_MAX], hi[STORE_OWNER_MAX + 8];
+	char fp_lo[STORE_OWNER_MAX], fp_hi[STORE_OWNER_MAX + 8];
+	int p_lo, p_hi, p_fp_lo, p_fp_hi;
+};
+void sqb_search(struct sqb *b, const char *q, struct sqb_search *t);
 /* The device query's filters but its search: " AND ..." terms. */
 void sqb_filters(struct sqb *b, const struct device_query *q);
 /* Its compliance terms (q->reasons, q->compliant), after sqb_bind_groups. */
