@@ -449,7 +449,7 @@ struct store_ops {
 	/* Records that a TOTP code of step was used; -ENOENT unless step is newer than the last. */
 	int (*admin_totp_used)(struct store *st, const char *id, int64_t step);
 
-	/* ---- employee portal links (store_sqlite_portal.c) ---- */
+	/* ---- employee portal links (store_sqlite_portal.c, store_pg_portal.c) ---- */
 	int (*portal_link_insert)(struct store *st, const struct portal_link *l);
 	/* The link with this hash, expired or not (the service decides); -ENOENT when none. */
 	int (*portal_link_get)(struct store *st, const uint8_t hash[32], struct portal_link *out);
