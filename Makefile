@@ -11,7 +11,7 @@
 BUILD   ?= build
 SAN     ?=
 CC      ?= gcc
-PKGS    := libmicrohttpd gnutls jansson libcurl sqlite3 libcrypto libsodium zlib
+PKGS    := libmicrohttpd gnutls jansson libcurl sqlite3 libpq libcrypto libsodium zlib
 DATA    ?= var
 LISTEN  ?= 127.0.0.1:8443
 
@@ -94,8 +94,16 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed-sql.sh
 $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 	@mkdir -p $(@D)
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+PG_MIGRATIONS := $(sort $(wildcard schema/migrations/pg/*.sql))
+$(BUILD)/gen/pg_migrations.c: $(PG_MIGRATIONS) scripts/embed-sql.sh
+	@mkdir -p $(@D)
+	@EMBED_SYMBOL=pg_migrations scripts/embed-sql.sh $@ $(PG_MIGRATIONS)
+$(BUILD)/obj/gen/pg_migrations.o: $(BUILD)/gen/pg_migrations.c
+	@mkdir -p $(@D)
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+MIGRATION_OBJ := $(BUILD)/obj/gen/migrations.o $(BUILD)/obj/gen/pg_migrations.o
 
-$(LIBSERVER): $(call obj,$(SERVER_SRC)) $(BUILD)/obj/gen/migrations.o
+$(LIBSERVER): $(call obj,$(SERVER_SRC)) $(MIGRATION_OBJ)
 # Unit tests link a copy of the server library whose store is built with its test hooks
 # (server/store/store_fault.h); cleave-server itself never contains them.
 STORE_SRC := $(wildcard server/store/*.c)
@@ -105,7 +113,7 @@ $(BUILD)/obj-hooks/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC      $< (test hooks)"
 	@$(CC) $(CPPFLAGS) -DCLEAVE_TEST_HOOKS $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
-$(LIBSERVER_T): $(call obj,$(filter-out $(STORE_SRC),$(SERVER_SRC))) $(HOOK_OBJ) $(BUILD)/obj/gen/migrations.o
+$(LIBSERVER_T): $(call obj,$(filter-out $(STORE_SRC),$(SERVER_SRC))) $(HOOK_OBJ) $(MIGRATION_OBJ)
 $(LIBTEST): $(call obj,$(TESTLIB_SRC))
 $(LIBHV): $(call obj,$(HV_SRC)) $(BUILD)/obj/empty.o
 $(LIBAGENT): $(call obj,$(AGENT_SRC))

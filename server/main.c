@@ -51,6 +51,7 @@ struct config {
 	unsigned ckpt_s;
 	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */
 	char web_root[PATH_MAX];  /* "" : web/ of the source tree the binary was built in */
+	char database[1024];      /* "" : SQLite in DIR; else a postgresql:// URL */
 	unsigned handshake_s;
 	char tls_priorities[1024];
 	struct cl_policy admit; /* per_address, reserve, trusted networks */
@@ -69,6 +70,7 @@ usage(FILE *f)
 		"FILE]\n"
 		"                     [--config FILE] [--check-config] [--log-level LEVEL]\n"
 		"                     [--tls-priorities STRING] [--web-root DIR]\n"
+		"                     [--database postgresql://USER@HOST/DB]\n"
 		"\n"
 		"Cleave MDM server: HTTPS REST API for admins (/api/v1) and devices (/device/v1).\n"
 		"\n"
@@ -116,6 +118,11 @@ usage(FILE *f)
 		"  --web-root DIR     the web console's files, served at / and /static/\n"
 		"                     (setting web_root; default: web/ beside the build folder\n"
 		"                     of this binary, i.e. BIN/../../web; none: / answers 404)\n"
+		"  --database URL     keep the store in PostgreSQL (a libpq URL, "
+		"postgresql://...;\n"
+		"                     setting database) instead of SQLite in DIR/cleave.db;\n"
+		"                     several servers may share one database. DIR still holds\n"
+		"                     the keys, the TLS certificate and the admin token\n"
 		"  --version          print the version\n");
 }
 
@@ -187,6 +194,13 @@ set_trusted(struct config *c, const char *val, const char *where)
 	return r;
 }
 
+/* A database setting names PostgreSQL by URL; anything else would be a typo or SQLite path. */
+static int
+database_url_ok(const char *v)
+{
+	return strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0;
+}
+
 /* Applies one setting; returns -1 with a message on stderr when it is wrong. */
 static int
 set_option(struct config *c, const char *key, const char *val, const char *where)
@@ -229,6 +243,8 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 1, 86400, &c->ckpt_s);
 	else if (strcmp(key, "audit_checkpoint_file") == 0)
 		r = val[0] != '\0' ? str_copy(c->ckpt_file, sizeof(c->ckpt_file), val) : -1;
+	else if (strcmp(key, "database") == 0)
+		r = database_url_ok(val) ? str_copy(c->database, sizeof(c->database), val) : -1;
 	else if (strcmp(key, "web_root") == 0)
 		r = val[0] != '\0' ? str_copy(c->web_root, sizeof(c->web_root), val) : -1;
 	else if (strcmp(key, "log_level") == 0)
@@ -302,9 +318,9 @@ load_config_file(struct config *c, const char *path)
 static int
 valued_option(const char *a)
 {
-	static const char *const names[] = {"--data",           "--config",  "--listen",
-					    "--tls-cert",       "--tls-key", "--log-level",
-					    "--tls-priorities", "--web-root"};
+	static const char *const names[] = {"--data",           "--config",   "--listen",
+					    "--tls-cert",       "--tls-key",  "--log-level",
+					    "--tls-priorities", "--web-root", "--database"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(a, names[i]) == 0)
@@ -341,7 +357,7 @@ default_web_root(char *out, size_t cap)
 static int
 parse_args(int argc, char **argv, struct config *c)
 {
-	const char *config = NULL, *priorities = NULL;
+	const char *config = NULL, *priorities = NULL, *database = NULL;
 	struct config cli;
 	int listen_set = 0, cert_set = 0, key_set = 0, level_set = 0;
 
@@ -387,6 +403,8 @@ parse_args(int argc, char **argv, struct config *c)
 			priorities = v;
 		} else if (strcmp(a, "--web-root") == 0) {
 			str_copy(cli.web_root, sizeof(cli.web_root), v);
+		} else if (strcmp(a, "--database") == 0) {
+			database = v;
 		} else if (strcmp(a, "--log-level") == 0) {
 			if (log_level_parse(v, &cli.log_level) != 0) {
 				fprintf(stderr, "cleave-server: unknown log level '%s'\n", v);
@@ -416,6 +434,8 @@ parse_args(int argc, char **argv, struct config *c)
 	if (level_set)
 		c->log_level = cli.log_level;
 	if (priorities != NULL && set_option(c, "tls_priorities", priorities, "--tls-priorities"))
+		return -1;
+	if (database != NULL && set_option(c, "database", database, "--database"))
 		return -1;
 	if (c->max_connections != 0 && c->admit.reserve >= c->max_connections) {
 		fprintf(stderr,
@@ -500,6 +520,53 @@ ensure_key(struct config *c, const char *name, const char *what, struct ed25519_
 	}
 	if (r != 0)
 		log_err("cannot load or create the %s key %s", what, path);
+	return r;
+}
+
+/*
+ * The URL without its password, for logs: postgresql://user:SECRET@host/db becomes user:***@host,
+ * and a query from password= on becomes password=***.
+ */
+static void
+redact_url(const char *url, char *out, size_t cap)
+{
+	const char *scheme = strstr(url, "://");
+	const char *at = strchr(url, '@');
+	const char *colon = scheme != NULL ? strchr(scheme + 3, ':') : NULL;
+	char *pw;
+
+	if (scheme == NULL || at == NULL || colon == NULL || colon > at)
+		snprintf(out, cap, "%s", url);
+	else
+		snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
+	/* The rest of the query goes too: simpler than splicing, and a log line needs no more. */
+	pw = strstr(out, "password=");
+	if (pw != NULL)
+		snprintf(pw + 9, cap - (size_t)(pw + 9 - out), "***");
+}
+
+/* SQLite in DIR, or the PostgreSQL database the settings name; logs which. */
+static int
+open_store(const struct config *c, struct store **st)
+{
+	char where[PATH_MAX + 64];
+	int r;
+
+	if (c->database[0] != '\0') {
+		redact_url(c->database, where, sizeof(where));
+		r = store_pg_open(c->database, st);
+		if (r == 0)
+			log_info("store: postgresql at %s, schema version %d", where,
+				 store_pg_schema_version(*st));
+		else
+			log_err("store: cannot open the PostgreSQL database at %s", where);
+		return r;
+	}
+	snprintf(where, sizeof(where), "%s/cleave.db", c->data);
+	r = store_sqlite_open(where, st);
+	if (r == 0)
+		log_info("store: sqlite at %s, schema version %d", where,
+			 store_sqlite_schema_version(*st));
 	return r;
 }
 
@@ -688,10 +755,10 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	snprintf(path, sizeof(path), "%s/server.url", c->data);
 	file_write_atomic(path, url, strlen(url), 0644);
 	url[strcspn(url, "\n")] = '\0';
-	log_info("cleave-server %s listening on %s (data %s, %u threads, %u connections max, "
-		 "%u per address, %u reserved for %zu trusted networks)",
-		 CLEAVE_VERSION, url, c->data, hc.threads, hc.conn_limit, hc.admit.per_address,
-		 hc.admit.reserve, hc.admit.ntrusted);
+	log_info("cleave-server %s listening on %s (data %s, store %s, %u threads, %u connections "
+		 "max, %u per address, %u reserved for %zu trusted networks)",
+		 CLEAVE_VERSION, url, c->data, st->ops->name, hc.threads, hc.conn_limit,
+		 hc.admit.per_address, hc.admit.reserve, hc.admit.ntrusted);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -734,7 +801,7 @@ main(int argc, char **argv)
 	};
 	struct ed25519_key *tkey = NULL, *akey = NULL;
 	struct store *st = NULL;
-	char *cert = NULL, *key = NULL, dbpath[PATH_MAX];
+	char *cert = NULL, *key = NULL;
 	sigset_t set;
 	int lockfd, r;
 
@@ -747,7 +814,8 @@ main(int argc, char **argv)
 		snprintf(c.public_url, sizeof(c.public_url),
 			 strchr(c.host, ':') ? "https://[%s]:%u" : "https://%s:%u", c.host, c.port);
 	if (c.check_only) {
-		printf("configuration ok: listen %s:%u, data %s\n", c.host, c.port, c.data);
+		printf("configuration ok: listen %s:%u, data %s, store %s\n", c.host, c.port,
+		       c.data, c.database[0] != '\0' ? "postgresql" : "sqlite");
 		return 0;
 	}
 	/* Signals are taken synchronously by the main thread; every other thread blocks them. */
@@ -769,8 +837,7 @@ main(int argc, char **argv)
 		close(c.listen_fd);
 		return 1;
 	}
-	snprintf(dbpath, sizeof(dbpath), "%s/cleave.db", c.data);
-	r = store_sqlite_open(dbpath, &st);
+	r = open_store(&c, &st);
 	if (r == 0)
 		r = ensure_key(&c, "ticket.key", "ticket-signing", &tkey);
 	/* A key of its own, never in the database: whoever can edit the database cannot sign. */

@@ -70,7 +70,8 @@ command_item(struct call *c, const void *p, int64_t *key)
 void
 h_healthz(struct call *c)
 {
-	reply_json(c->rs, 200, json_pack("{s:s}", "status", "ok"));
+	reply_json(c->rs, 200,
+		   json_pack("{s:s, s:s}", "status", "ok", "store", service_backend(c->a->svc)));
 }
 
 void

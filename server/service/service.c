@@ -121,6 +121,12 @@ svc_new_secret(const char *prefix, char **out, uint8_t hash[32])
 	return 0;
 }
 
+const char *
+service_backend(const struct service *s)
+{
+	return s->st->ops->name;
+}
+
 int
 service_new(struct store *st, const struct ed25519_key *ticket_key,
 	    const struct service_config *cfg, svc_clock_fn clock, struct service **out)

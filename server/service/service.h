@@ -80,6 +80,9 @@ typedef void (*svc_wake_fn)(void *ctx, const char *device_id);
 
 struct service;
 
+/* The store backend the service runs on ("sqlite" or "postgresql"), for /healthz. */
+const char *service_backend(const struct service *s);
+
 /*
  * Creates the service. st and ticket_key are borrowed and must outlive it. cfg is copied
  * (public_url too). *out is owned by the caller (service_free).

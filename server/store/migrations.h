@@ -15,4 +15,8 @@ struct migration {
 extern const struct migration migrations[];
 extern const unsigned long migrations_count;
 
+/* The PostgreSQL backend's, from schema/migrations/pg: the same numbers, one file each. */
+extern const struct migration pg_migrations[];
+extern const unsigned long pg_migrations_count;
+
 #endif

@@ -4,7 +4,9 @@
  * tx_commit) so that a command, its counter, the device's desired state and the audit row land
  * together or not at all. No business rules live here, and nothing here knows about HTTP or JSON.
  * Every op returns 0 or a negative errno: -ENOENT (no such row), -EEXIST (unique key taken),
- * -EIO (backend failure, already logged), -ENOMEM.
+ * -EIO (backend failure, already logged), -ENOMEM, -EBUSY (a multi-writer backend gave the
+ * transaction up to a deadlock or serialization failure, or lost its connection in it, and it
+ * was rolled back: retry later).
  */
 #ifndef CLEAVE_STORE_H
 #define CLEAVE_STORE_H
@@ -288,11 +290,15 @@ struct audit_ckpt_row {
 typedef int (*audit_ckpt_iter_fn)(void *ctx, const struct audit_ckpt_row *c);
 
 struct store_ops {
+	const char *name; /* the backend: "sqlite" or "postgresql" */
 	void (*close)(struct store *st);
 
 	/*
-	 * Write transactions are serialised process-wide; reads need none. A failed commit has
-	 * rolled back; tx_rollback does nothing when no transaction is open.
+	 * SQLite: write transactions are serialised process-wide. PostgreSQL: they overlap (READ
+	 * COMMITTED), and each op that reads then writes does so in one statement or under a row
+	 * lock (device_get_for_update, the audit head in audit_last); see store_pg.c for the lock
+	 * order. Reads need none. A failed commit has rolled back; tx_rollback does nothing when
+	 * no transaction is open.
 	 */
 	int (*tx_begin)(struct store *st);
 	int (*tx_commit)(struct store *st);
@@ -328,6 +334,7 @@ struct store_ops {
 	int (*nonce_take)(struct store *st, const uint8_t nonce[32], int64_t now, char *token_id);
 	int (*nonce_purge)(struct store *st, int64_t now);
 
+	/* Inserts or replaces; a multi-writer backend replaces only with a newer version (-EBUSY). */
 	int (*policy_put)(struct store *st, const struct policy *p);
 	int (*policy_get)(struct store *st, const char *name, struct policy *out);
 	int (*policy_default)(struct store *st, struct policy *out);
@@ -447,7 +454,7 @@ struct store_ops {
 	/* Records that a TOTP code of step was used; -ENOENT unless step is newer than the last. */
 	int (*admin_totp_used)(struct store *st, const char *id, int64_t step);
 
-	/* ---- employee portal links (store_sqlite_portal.c) ---- */
+	/* ---- employee portal links (store_sqlite_portal.c, store_pg_portal.c) ---- */
 	int (*portal_link_insert)(struct store *st, const struct portal_link *l);
 	/* The link with this hash, expired or not (the service decides); -ENOENT when none. */
 	int (*portal_link_get)(struct store *st, const uint8_t hash[32], struct portal_link *out);
@@ -472,5 +479,24 @@ int store_sqlite_schema_version(struct store *st);
  */
 int store_sqlite_audit_list_sql(const struct audit_filter *f, char *sql, size_t cap);
 extern const char store_sqlite_policy_counts_sql[];
+
+/*
+ * Connects to the PostgreSQL database named by url (a libpq connection URI or keyword string)
+ * and applies, under an advisory lock, the numbered migrations it lacks; refuses (-EPROTO) a
+ * database whose schema is newer than this build. Several servers may share the database.
+ */
+int store_pg_open(const char *url, struct store **out);
+
+/* Schema version the database is at after store_pg_open. */
+int store_pg_schema_version(struct store *st);
+
+/*
+ * Test builds only (CLEAVE_TEST_HOOKS): PostgreSQL's plan (EXPLAIN, lines joined by "; ") of
+ * the device query or audit list the backend would run for q or f, with the same parameters.
+ */
+int store_pg_explain_device_query(struct store *st, const struct device_query *q, char *plan,
+				  size_t cap);
+int store_pg_explain_audit_list(struct store *st, const struct audit_filter *f, char *plan,
+				size_t cap);
 
 #endif

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "sqlite_conn.h"
 #include "store_fault.h"
+#include "store_fp.h"
 #include "store_sqlite_priv.h"
 
 #define S(st) ((struct sq_store *)(st))
@@ -524,7 +525,7 @@ sq_device_insert(struct store *st, const struct device *d)
 	sqlite3_bind_int64(q, 15, d->epoch_since);
 	sqlite3_bind_text(q, 16, d->replaces, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 17, d->attested_policy, sizeof(d->attested_policy), SQLITE_STATIC);
-	sq_fingerprint(d->hv_key, fp, sizeof(fp));
+	store_hv_fingerprint(d->hv_key, fp, sizeof(fp));
 	sqlite3_bind_text(q, 18, fp, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "device insert");
 }
@@ -753,6 +754,7 @@ sq_close(struct store *st)
 }
 
 static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
 	.close = sq_close,
 	.tx_begin = sq_tx_begin,
 	.tx_hold_stats = sq_tx_hold_stats,

@@ -127,8 +127,6 @@ int sq_device_summary(struct store *st, const struct compliance_spec *spec,
  * by sq_command_list's cached statement. */
 int sq_command_list_any(struct store *st, const struct command_filter *f, struct command *out,
 			size_t *n);
-/* The fingerprint column's value for a hypervisor key: base64 of its SHA-256, no "SHA256:". */
-void sq_fingerprint(const uint8_t key[32], char *out, size_t cap);
 /* Fills hv_fingerprint of rows that predate it (migration 0006); once, at open. */
 int sq_fill_fingerprints(struct sq_store *s, sqlite3 *db);
 /* Audit checkpoints, in store_sqlite_audit.c. */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "testlib.h"
 
 #define API_CSP "default-src 'none'; frame-ancestors 'none'"
@@ -22,6 +23,9 @@ struct env {
 	char conf[PATH_MAX + 16];
 };
 
+/* When set (test_audit_query_pg.c), every server runs on a fresh database of this cluster. */
+static struct pgtest *env_pg;
+
 /* A server that signs its audit head every 3 entries. */
 static int
 env_up(struct env *e, const char *tag)
@@ -30,7 +34,7 @@ env_up(struct env *e, const char *tag)
 	FILE *f;
 
 	memset(e, 0, sizeof(*e));
-	if (srv_init(&e->s, tag) != 0)
+	if (srv_init(&e->s, tag) != 0 || srv_use_pg(&e->s, env_pg) != 0)
 		return -1;
 	snprintf(e->conf, sizeof(e->conf), "%.*s/server.conf", (int)strlen(e->s.dir) - 5, e->s.dir);
 	f = fopen(e->conf, "w");
@@ -554,16 +558,18 @@ test_policy_device_counts(void)
 	env_down(&e);
 }
 
+static const struct t_case aq_cases[] = {
+	{"audit_filters_and_paging", test_audit_filters_and_paging},
+	{"audit_export", test_audit_export},
+	{"audit_verify_checkpoint", test_audit_verify_checkpoint},
+	{"api_headers_and_head", test_api_headers_and_head},
+	{"policy_device_counts", test_policy_device_counts},
+};
+
+#ifndef TEST_AQ_NO_MAIN
 int
 main(int argc, char **argv)
 {
-	static const struct t_case cases[] = {
-		{"audit_filters_and_paging", test_audit_filters_and_paging},
-		{"audit_export", test_audit_export},
-		{"audit_verify_checkpoint", test_audit_verify_checkpoint},
-		{"api_headers_and_head", test_api_headers_and_head},
-		{"policy_device_counts", test_policy_device_counts},
-	};
-
-	return t_run(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
+	return t_run(aq_cases, sizeof(aq_cases) / sizeof(aq_cases[0]), argc, argv);
 }
+#endif

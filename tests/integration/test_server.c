@@ -6,7 +6,6 @@
  */
 #include <pthread.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "pgtest.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -24,11 +24,19 @@ struct env {
 	struct client *admin;
 };
 
+/*
+ * When set (test_server_pg.c), every server runs on PostgreSQL: a fresh database of this
+ * cluster per case instead of SQLite in its data directory.
+ */
+static struct pgtest *env_pg;
+
 static int
 env_up(struct env *e, const char *tag)
 {
 	memset(e, 0, sizeof(*e));
-	if (srv_init(&e->s, tag) != 0 || srv_start(&e->s, NULL) != 0)
+	if (srv_init(&e->s, tag) != 0 || srv_use_pg(&e->s, env_pg) != 0)
+		return -1;
+	if (srv_start(&e->s, NULL) != 0)
 		return -1;
 	e->admin = client_new(&e->s, e->s.admin);
 	return e->admin ? 0 : -1;
@@ -45,17 +53,7 @@ env_down(struct env *e)
 static int
 db_exec(struct env *e, const char *sql)
 {
-	char path[PATH_MAX + 16];
-	sqlite3 *db;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/cleave.db", e->s.dir);
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		return -1;
-	sqlite3_busy_timeout(db, 5000);
-	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc == SQLITE_OK ? 0 : -1;
+	return srv_db_exec(&e->s, sql);
 }
 
 /* Enrolls a fresh simulated device; returns 0 when the server said 201. */
@@ -1207,7 +1205,7 @@ test_audit_tamper_detected(void)
 	json_decref(j);
 	/* deleting a row is detected too */
 	CHECK(db_exec(&e, "UPDATE audit SET detail = (SELECT detail FROM audit WHERE seq = 3) "
-			  "WHERE 0; DELETE FROM audit WHERE seq = 2") == 0,
+			  "WHERE false; DELETE FROM audit WHERE seq = 2") == 0,
 	      "db delete");
 	j = get_json(e.admin, "/api/v1/audit/verify", &st);
 	CHECK(st == 200 && json_is_false(json_object_get(j, "ok")) &&
@@ -1334,6 +1332,10 @@ test_metrics_and_health(void)
 	CHECK(env_up(&e, "metrics") == 0, "server did not start");
 	CHECK(client_req(e.admin, "GET", "/healthz", NULL, NULL, &r) == 0, "tx");
 	CHECK_STATUS(r, 200);
+	/* It names the store it runs on. */
+	CHECK(r.body && strstr(r.body, env_pg != NULL ? "\"store\":\"postgresql\""
+						      : "\"store\":\"sqlite\""),
+	      "healthz: %s", r.body ? r.body : "");
 	resp_free(&r);
 	CHECK(client_req(e.admin, "GET", "/nope", NULL, NULL, &r) == 0, "tx");
 	CHECK_STATUS(r, 404);
@@ -1412,32 +1414,33 @@ test_check_config(void)
 	CHECK(WEXITSTATUS(rc) == 0, "good config must pass --check-config (got %d)", rc);
 }
 
+static const struct t_case server_cases[] = {
+	{"enroll_token_states", test_enroll_token_states},
+	{"enroll_bad_attestation", test_enroll_bad_attestation},
+	{"device_signatures", test_device_signatures},
+	{"role_matrix", test_role_matrix},
+	{"idempotency_key", test_idempotency_key},
+	{"longpoll_wakeup", test_longpoll_wakeup},
+	{"longpoll_timeout_and_shutdown", test_longpoll_timeout_and_shutdown},
+	{"shutdown_after_parked_client_vanished", test_shutdown_after_parked_client_vanished},
+	{"command_lifecycle", test_command_lifecycle},
+	{"device_lease_receipts_unenroll", test_device_lease_receipts_unenroll},
+	{"command_expiry", test_command_expiry},
+	{"restart_keeps_everything", test_restart_keeps_everything},
+	{"kill9_after_202_loses_nothing", test_kill9_after_202_loses_nothing},
+	{"bad_bodies", test_bad_bodies},
+	{"audit_tamper_detected", test_audit_tamper_detected},
+	{"policy_versions_and_delivery", test_policy_versions_and_delivery},
+	{"enroll_page", test_enroll_page},
+	{"metrics_and_health", test_metrics_and_health},
+	{"devsim_walkthrough", test_devsim_walkthrough},
+	{"check_config", test_check_config},
+};
+
+#ifndef TEST_SERVER_NO_MAIN
 int
 main(int argc, char **argv)
 {
-	static const struct t_case cases[] = {
-		{"enroll_token_states", test_enroll_token_states},
-		{"enroll_bad_attestation", test_enroll_bad_attestation},
-		{"device_signatures", test_device_signatures},
-		{"role_matrix", test_role_matrix},
-		{"idempotency_key", test_idempotency_key},
-		{"longpoll_wakeup", test_longpoll_wakeup},
-		{"longpoll_timeout_and_shutdown", test_longpoll_timeout_and_shutdown},
-		{"shutdown_after_parked_client_vanished",
-		 test_shutdown_after_parked_client_vanished},
-		{"command_lifecycle", test_command_lifecycle},
-		{"device_lease_receipts_unenroll", test_device_lease_receipts_unenroll},
-		{"command_expiry", test_command_expiry},
-		{"restart_keeps_everything", test_restart_keeps_everything},
-		{"kill9_after_202_loses_nothing", test_kill9_after_202_loses_nothing},
-		{"bad_bodies", test_bad_bodies},
-		{"audit_tamper_detected", test_audit_tamper_detected},
-		{"policy_versions_and_delivery", test_policy_versions_and_delivery},
-		{"enroll_page", test_enroll_page},
-		{"metrics_and_health", test_metrics_and_health},
-		{"devsim_walkthrough", test_devsim_walkthrough},
-		{"check_config", test_check_config},
-	};
-
-	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
+	return t_run(server_cases, ARRAY_SIZE(server_cases), argc, argv);
 }
+#endif

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include "b64.h"
 #include "httpsig.h"
+#include "pgtest.h"
 #include "util.h"
 
 int t_failed_now;
@@ -279,6 +281,10 @@ srv_start(struct srv *s, const char *const *extra)
 	argv[argc++] = s->dir;
 	argv[argc++] = "--listen";
 	argv[argc++] = "127.0.0.1:0";
+	if (s->database[0] != '\0') {
+		argv[argc++] = "--database";
+		argv[argc++] = s->database;
+	}
 	for (int i = 0; extra && extra[i] && argc < 30; i++)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;
@@ -748,4 +754,58 @@ admin_command(struct client *admin, const char *device, const char *type, char *
 	}
 	resp_free(&r);
 	return st;
+}
+
+int
+srv_use_pg(struct srv *s, struct pgtest *pg)
+{
+	static int dbs;
+	char name[32];
+
+	if (pg == NULL)
+		return 0;
+	snprintf(name, sizeof(name), "srv%d_%d", (int)getpid(), ++dbs);
+	return pgtest_create_db(pg, name, s->database, sizeof(s->database));
+}
+
+int
+srv_db_exec(struct srv *s, const char *sql)
+{
+	char path[PATH_MAX + 16];
+	sqlite3 *db;
+	int rc;
+
+	if (s->database[0] != '\0')
+		return pgtest_exec(s->database, sql);
+	snprintf(path, sizeof(path), "%s/cleave.db", s->dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+int
+t_run_pg(const struct t_case *cases, size_t n, int argc, char **argv, struct pgtest **env)
+{
+	const char *why = pgtest_skip_reason();
+	struct pgtest pg;
+	int rc;
+
+	if (why != NULL) {
+		printf("skipped: %s\n", why);
+		return T_EXIT_SKIP;
+	}
+	if (pgtest_start(&pg) != 0) {
+		printf("could not start a private PostgreSQL cluster\n");
+		return 1;
+	}
+	*env = &pg;
+	rc = t_run(cases, n, argc, argv);
+	*env = NULL;
+	pgtest_stop(&pg);
+	return rc;
 }

@@ -88,6 +88,7 @@ struct srv {
 	char cacert[PATH_MAX];
 	char admin[128]; /* first admin token */
 	char log[PATH_MAX];
+	char database[512]; /* "": SQLite in dir; else passed as --database (tests/lib/pgtest.h) */
 };
 
 /* Makes a fresh data directory under $CLEAVE_TEST_OUT (or /tmp) named after tag. */
@@ -104,6 +105,24 @@ int srv_stop(struct srv *s, int sig);
  * then removes the data directory unless the case failed (logs are kept for inspection).
  */
 void srv_cleanup(struct srv *s);
+
+struct pgtest;
+/*
+ * Puts the server of s on PostgreSQL: a fresh database of cluster pg (tests/lib/pgtest.h)
+ * into s->database. Call between srv_init and srv_start; pg NULL: stays on SQLite. 0 or -1.
+ */
+int srv_use_pg(struct srv *s, struct pgtest *pg);
+/*
+ * Runs sql on the server's database as an outside tool would (the SQLite file in s->dir, or
+ * s->database), never through the server: time passing, another phone. 0 or -1.
+ */
+int srv_db_exec(struct srv *s, const char *sql);
+/*
+ * t_run with every server on PostgreSQL: starts a private cluster, points *env at it (the
+ * suite's servers call srv_use_pg with it), runs the cases and removes the cluster. Skips the
+ * suite, with the reason, when PostgreSQL cannot run here.
+ */
+int t_run_pg(const struct t_case *cases, size_t n, int argc, char **argv, struct pgtest **env);
 
 /* ---- HTTPS client ---- */
 

@@ -1,24 +1,36 @@
 /*
- * cmocka fixture shared by the unit tests that need a real store: a fresh SQLite database in
- * its own temporary directory per test, removed (with its WAL files) afterwards. Include it
- * once per test file; it defines static setup/teardown functions named store_fx_*.
+ * cmocka fixture shared by the unit tests that need a real store, on either backend: SQLite (a
+ * fresh database file in its own temporary directory per test, removed with its WAL files
+ * afterwards) or PostgreSQL (a fresh database per test in the private cluster of
+ * tests/lib/pgtest.h, which main() starts once with store_fx_pg_start). fx_backend picks the
+ * backend of the tests run next. Include it once per test file; it defines static
+ * setup/teardown functions named store_fx_*.
  */
 #ifndef CLEAVE_STORE_FIXTURE_H
 #define CLEAVE_STORE_FIXTURE_H
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "store/store.h"
+
+enum fx_kind { FX_SQLITE, FX_PG };
+
+static enum fx_kind fx_backend = FX_SQLITE;
+static struct pgtest fx_pg;
+static int fx_pg_seq;
 
 struct fx {
 	char dir[64];
-	char path[128];
+	char path[128]; /* SQLite: the database file */
+	char url[256];  /* PostgreSQL: the test's own database */
 	struct store *st;
 };
 
-static void
+static inline void
 remove_db_files(const char *path)
 {
 	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
@@ -28,6 +40,92 @@ remove_db_files(const char *path)
 		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
 		unlink(p);
 	}
+}
+
+/* Opens (again) the fixture's database with the current backend. */
+static inline int
+store_fx_open(struct fx *f, struct store **out)
+{
+	return fx_backend == FX_PG ? store_pg_open(f->url, out) : store_sqlite_open(f->path, out);
+}
+
+static inline int
+store_fx_schema_version(struct store *st)
+{
+	return fx_backend == FX_PG ? store_pg_schema_version(st) : store_sqlite_schema_version(st);
+}
+
+/*
+ * Starts the private PostgreSQL cluster and switches the fixture to it. 0; 1 with the reason
+ * printed ("skipped: ...") when PostgreSQL cannot run here; -1 when it should and did not.
+ */
+static inline int
+store_fx_pg_start(void)
+{
+	const char *why = pgtest_skip_reason();
+
+	if (why != NULL) {
+		printf("skipped: the PostgreSQL conformance run: %s\n", why);
+		return 1;
+	}
+	if (pgtest_start(&fx_pg) != 0)
+		return -1;
+	fx_backend = FX_PG;
+	return 0;
+}
+
+static inline void
+store_fx_pg_stop(void)
+{
+	pgtest_stop(&fx_pg);
+	fx_backend = FX_SQLITE;
+}
+
+/*
+ * Runs sql on the fixture's database through a connection of its own, as an outside tool (or
+ * an intruder) would, never through the store; fails the test when it fails.
+ */
+static inline void
+store_fx_exec(struct fx *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+	int rc;
+
+	if (fx_backend == FX_PG) {
+		if (pgtest_exec(f->url, sql) != 0)
+			fail_msg("%s failed", sql);
+		return;
+	}
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		fail_msg("%s: %s", sql, err ? err : "?");
+	sqlite3_free(err);
+	sqlite3_close(db);
+}
+
+/*
+ * Runs the group on SQLite, then again on PostgreSQL when it can run here (else says
+ * "skipped: why"). The process's exit code: 0 when every test passed.
+ */
+static inline int
+store_fx_run_both(const char *name, const struct CMUnitTest *tests, size_t n)
+{
+	char title[128];
+	int failed, pg;
+
+	snprintf(title, sizeof(title), "%s on SQLite", name);
+	failed = _cmocka_run_group_tests(title, tests, n, NULL, NULL);
+	pg = store_fx_pg_start();
+	if (pg < 0)
+		return 1;
+	if (pg == 0) {
+		snprintf(title, sizeof(title), "%s on PostgreSQL", name);
+		failed += _cmocka_run_group_tests(title, tests, n, NULL, NULL);
+		store_fx_pg_stop();
+	}
+	return failed != 0;
 }
 
 static int
@@ -43,7 +141,17 @@ store_fx_setup(void **state)
 		return -1;
 	}
 	snprintf(f->path, sizeof(f->path), "%s/cleave.db", f->dir);
-	if (store_sqlite_open(f->path, &f->st) != 0) {
+	if (fx_backend == FX_PG) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "t%d_%d", (int)getpid(), ++fx_pg_seq);
+		if (pgtest_create_db(&fx_pg, name, f->url, sizeof(f->url)) != 0) {
+			rmdir(f->dir);
+			free(f);
+			return -1;
+		}
+	}
+	if (store_fx_open(f, &f->st) != 0) {
 		rmdir(f->dir);
 		free(f);
 		return -1;

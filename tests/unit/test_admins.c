@@ -1,7 +1,8 @@
 /*
  * Unit tests of console admin accounts and sessions (server/service/admins.c, issue 9) on a
- * real SQLite store with an injected clock: Argon2id password hashes, one answer for every
- * failed sign-in, session ids stored only as SHA-256, idle and absolute expiry, CSRF tokens.
+ * real store of each backend (SQLite, then PostgreSQL when installed) with an injected clock:
+ * Argon2id password hashes, one answer for every failed sign-in, session ids stored only as
+ * SHA-256, idle and absolute expiry, CSRF tokens.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -326,5 +327,5 @@ main(void)
 						teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return store_fx_run_both("admins", tests, sizeof(tests) / sizeof(tests[0]));
 }

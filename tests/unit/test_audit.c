@@ -1,8 +1,9 @@
 /*
- * Unit tests for the hash-chained audit log (server/audit/audit.h) on a real SQLite store in a
- * temporary directory. They check that appends build a chain, that audit_verify accepts an
- * intact log and pinpoints a row edited, deleted or reordered behind the server's back (edits
- * are made with a separate raw sqlite3 connection, as an intruder would), and that the hash
+ * Unit tests for the hash-chained audit log (server/audit/audit.h) on a real store of each
+ * backend (store_fixture.h: SQLite, then PostgreSQL when installed). They check that appends
+ * build a chain, that audit_verify accepts an intact log and pinpoints a row edited, deleted or
+ * reordered behind the server's back (edits are made through a separate connection of the
+ * database's own, as an intruder would), and that the hash
  * encoding is unambiguous. Truncation and rehashing, which the chain alone cannot show, are caught
  * by signed checkpoints: test_audit_ckpt.c.
  */
@@ -26,21 +27,6 @@
 #include "store_fixture.h"
 
 #define N_ENTRIES 5
-
-/* Tampering goes through its own connection, never through the store. */
-static void
-raw_exec(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	char *err = NULL;
-	int rc;
-
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	rc = sqlite3_exec(db, sql, NULL, NULL, &err);
-	if (rc != SQLITE_OK)
-		fail_msg("%s: %s", sql, err ? err : "?");
-	sqlite3_close(db);
-}
 
 /* Appends N_ENTRIES entries with distinct fields, one transaction each. */
 static void
@@ -152,7 +138,7 @@ test_audit_verify_intact_log(void **state)
 	/* Survives a restart. */
 	f->st->ops->close(f->st);
 	f->st = NULL;
-	assert_int_equal(store_sqlite_open(f->path, &f->st), 0);
+	assert_int_equal(store_fx_open(f, &f->st), 0);
 	expect_intact(f->st, N_ENTRIES);
 }
 
@@ -182,9 +168,9 @@ test_audit_verify_detects_each_modified_field(void **state)
 	append_entries(f->st);
 	expect_intact(f->st, N_ENTRIES);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		raw_exec(f->path, cases[i].edit);
+		store_fx_exec(f, cases[i].edit);
 		expect_broken_at(f->st, 3);
-		raw_exec(f->path, cases[i].restore);
+		store_fx_exec(f, cases[i].restore);
 		expect_intact(f->st, N_ENTRIES);
 	}
 }
@@ -195,10 +181,10 @@ test_audit_verify_detects_edit_of_first_and_last(void **state)
 	struct fx *f = *state;
 
 	append_entries(f->st);
-	raw_exec(f->path, "UPDATE audit SET actor = 'x' WHERE seq = 1");
+	store_fx_exec(f, "UPDATE audit SET actor = 'x' WHERE seq = 1");
 	expect_broken_at(f->st, 1);
-	raw_exec(f->path, "UPDATE audit SET actor = 'tok_admin' WHERE seq = 1");
-	raw_exec(f->path, "UPDATE audit SET detail = '' WHERE seq = 5");
+	store_fx_exec(f, "UPDATE audit SET actor = 'tok_admin' WHERE seq = 1");
+	store_fx_exec(f, "UPDATE audit SET detail = '' WHERE seq = 5");
 	expect_broken_at(f->st, 5);
 }
 
@@ -217,9 +203,13 @@ test_audit_verify_detects_rehashed_row(void **state)
 	audit_hash(&e[2], e[2].hash);
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", e[2].hash[i]);
-	snprintf(sql, sizeof(sql), "UPDATE audit SET detail = 'forged', hash = x'%s' WHERE seq = 3",
+	/* A blob literal: x'..' in SQLite, '\x..'::bytea in PostgreSQL. */
+	snprintf(sql, sizeof(sql),
+		 fx_backend == FX_PG
+			 ? "UPDATE audit SET detail = 'forged', hash = '\\x%s'::bytea WHERE seq = 3"
+			 : "UPDATE audit SET detail = 'forged', hash = x'%s' WHERE seq = 3",
 		 hex);
-	raw_exec(f->path, sql);
+	store_fx_exec(f, sql);
 	expect_broken_at(f->st, 4);
 }
 
@@ -230,7 +220,7 @@ test_audit_verify_detects_deleted_middle_row(void **state)
 	struct audit_verify_result r;
 
 	append_entries(f->st);
-	raw_exec(f->path, "DELETE FROM audit WHERE seq = 3");
+	store_fx_exec(f, "DELETE FROM audit WHERE seq = 3");
 	assert_int_equal(audit_verify(f->st, &r), 0);
 	assert_int_equal(r.first_bad_seq, 3);
 	assert_non_null(strstr(r.problem, "missing"));
@@ -242,7 +232,7 @@ test_audit_verify_detects_deleted_first_row(void **state)
 	struct fx *f = *state;
 
 	append_entries(f->st);
-	raw_exec(f->path, "DELETE FROM audit WHERE seq = 1");
+	store_fx_exec(f, "DELETE FROM audit WHERE seq = 1");
 	expect_broken_at(f->st, 1);
 }
 
@@ -252,9 +242,9 @@ test_audit_verify_detects_swapped_rows(void **state)
 	struct fx *f = *state;
 
 	append_entries(f->st);
-	raw_exec(f->path, "UPDATE audit SET seq = -1 WHERE seq = 2;"
-			  "UPDATE audit SET seq = 2 WHERE seq = 3;"
-			  "UPDATE audit SET seq = 3 WHERE seq = -1;");
+	store_fx_exec(f, "UPDATE audit SET seq = -1 WHERE seq = 2;"
+			 "UPDATE audit SET seq = 2 WHERE seq = 3;"
+			 "UPDATE audit SET seq = 3 WHERE seq = -1;");
 	expect_broken_at(f->st, 2);
 }
 
@@ -265,7 +255,7 @@ test_audit_append_after_tamper_keeps_break_visible(void **state)
 
 	/* New entries chain onto the tampered log; the old break must still be reported. */
 	append_entries(f->st);
-	raw_exec(f->path, "UPDATE audit SET target = 'x' WHERE seq = 2");
+	store_fx_exec(f, "UPDATE audit SET target = 'x' WHERE seq = 2");
 	assert_int_equal(f->st->ops->tx_begin(f->st), 0);
 	assert_int_equal(audit_append(f->st, 1, "a", "b", "c", "ok", ""), 0);
 	assert_int_equal(f->st->ops->tx_commit(f->st), 0);
@@ -379,5 +369,5 @@ main(void)
 #undef T
 
 	log_set_level(LOG_LVL_WARN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return store_fx_run_both("audit", tests, sizeof(tests) / sizeof(tests[0]));
 }

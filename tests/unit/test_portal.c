@@ -1,5 +1,6 @@
 /*
- * Unit tests of the employee portal's rules (server/service/portal.c) on a real store: the
+ * Unit tests of the employee portal's rules (server/service/portal.c) on a real store, SQLite
+ * and then PostgreSQL (store_fx_run_both): the
  * three lists cover every host-side function of the hypervisor ABI in order and follow the
  * default policy (none, then one, then a change); device page links are stored only as their
  * hash, bound to one device and expire.
@@ -16,6 +17,7 @@
 #include "api/api.h"
 #include "cleave_abi.h"
 #include "crypto.h"
+#include "log.h"
 #include "service/service.h"
 #include "store_fixture.h"
 
@@ -196,5 +198,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_newest_commands, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	log_set_level(LOG_LVL_WARN);
+	return store_fx_run_both("portal", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -1,9 +1,10 @@
 /*
- * Unit tests of the store's console queries (store_sqlite_query.c) on a real SQLite file:
+ * Unit tests of the store's console queries (store_sqlite_query.c, store_pg_query.c) on both
+ * backends (store_fx_run_both):
  * keyset pages that neither repeat nor skip rows whose sort keys tie, the owner sort ignoring
  * ASCII case, search text taken literally (no LIKE wildcards), the fingerprint column filled
- * on insert and, for rows from before migration 0006, when the store opens, and the command
- * queue newest first.
+ * on insert and, for rows from before migration 0006, when the store opens, the command
+ * queue newest first, and compliance reasons listed and counted alike.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,9 +13,9 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "crypto.h"
+#include "log.h"
 #include "store_fixture.h"
 #include "util.h"
 
@@ -168,7 +169,6 @@ static void
 test_store_query_fingerprints_filled(void **state)
 {
 	struct fx *f = *state;
-	sqlite3 *db;
 
 	fill(f->st);
 	assert_int_equal(find_fingerprint(f->st, 7, 1), 7);
@@ -176,12 +176,8 @@ test_store_query_fingerprints_filled(void **state)
 	/* A database from before migration 0006: the column is empty until the store opens. */
 	f->st->ops->close(f->st);
 	f->st = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(
-		sqlite3_exec(db, "UPDATE devices SET hv_fingerprint = ''", NULL, NULL, NULL),
-		SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(store_sqlite_open(f->path, &f->st), 0);
+	store_fx_exec(f, "UPDATE devices SET hv_fingerprint = ''");
+	assert_int_equal(store_fx_open(f, &f->st), 0);
 	assert_int_equal(find_fingerprint(f->st, 12, 1), 12);
 }
 
@@ -214,6 +210,90 @@ test_store_query_commands_newest_first(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* A device of the compliance test: policy, agent version, whether it attests digest D. */
+static void
+add_comply(struct store *st, const char *id, const char *policy, const char *agent, int attested,
+	   const char *superseded_by)
+{
+	struct device d;
+
+	memset(&d, 0, sizeof(d));
+	str_copy(d.id, sizeof(d.id), id);
+	str_copy(d.owner, sizeof(d.owner), "o@x");
+	str_copy(d.status, sizeof(d.status), superseded_by ? "retired" : "active");
+	memcpy(d.device_key, id, strlen(id));
+	str_copy(d.policy_name, sizeof(d.policy_name), policy);
+	str_copy(d.agent_version, sizeof(d.agent_version), agent);
+	if (attested)
+		memset(d.attested_policy, 0xd1, sizeof(d.attested_policy));
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+	str_copy(d.superseded_by, sizeof(d.superseded_by), superseded_by ? superseded_by : "");
+	assert_int_equal(st->ops->device_patch(st, &d, DEV_F_SUPERSEDED), 0);
+}
+
+static int
+plain_cmp(const char *a, const char *b)
+{
+	return strcmp(a, b);
+}
+
+/* The ids device_query lists for reasons (or compliant), joined by spaces in rowid order. */
+static void
+listed(struct store *st, const struct compliance_spec *spec, unsigned reasons, int compliant,
+       char *out, size_t cap)
+{
+	struct device_query q = {.compliant = compliant, .reasons = reasons, .spec = spec};
+	struct device page[8];
+	size_t n, len = 0;
+
+	q.sort = DEV_SORT_ENROLLED;
+	q.limit = 8;
+	assert_int_equal(st->ops->device_query(st, &q, page, &n), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? " " : "", page[i].id);
+}
+
+/*
+ * Reasons as predicates and the summary's counts agree on both backends, the agent version's
+ * comparison is the spec's function (a version with quotes and a backslash is only a value).
+ */
+static void
+test_store_query_compliance_and_summary(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct compliance_group g = {.policy = "p", .min_agent = "1.0"};
+	struct compliance_spec spec = {.groups = &g, .n = 1, .version_cmp = plain_cmp};
+	struct device_summary sum;
+	char ids[128];
+
+	memset(g.digest, 0xd1, sizeof(g.digest));
+	add_comply(st, "d0", "p", "0.9", 0, NULL);
+	add_comply(st, "d1", "p", "0.5\"x\\", 0, NULL);
+	add_comply(st, "d2", "p", "2.0", 1, NULL);
+	add_comply(st, "d3", "ghost", "2.0", 1, NULL);
+	add_comply(st, "d4", "p", "3.0", 1, "d9");
+	listed(st, &spec, COMPLY_AGENT_OLD, -1, ids, sizeof(ids));
+	assert_string_equal(ids, "d0 d1");
+	listed(st, &spec, COMPLY_NOT_APPLIED | COMPLY_NO_POLICY, -1, ids, sizeof(ids));
+	assert_string_equal(ids, "d0 d1 d3");
+	listed(st, &spec, COMPLY_SUPERSEDED, -1, ids, sizeof(ids));
+	assert_string_equal(ids, "d4");
+	listed(st, &spec, 0, 1, ids, sizeof(ids));
+	assert_string_equal(ids, "d2");
+	listed(st, &spec, 0, 0, ids, sizeof(ids));
+	assert_string_equal(ids, "d0 d1 d3 d4");
+	assert_int_equal(st->ops->device_summary(st, &spec, &sum), 0);
+	assert_int_equal(sum.total, 5);
+	assert_int_equal(sum.compliant, 1);
+	assert_int_equal(sum.reasons[5], 2); /* COMPLY_AGENT_OLD */
+	assert_int_equal(sum.reasons[3], 2); /* COMPLY_NOT_APPLIED */
+	assert_int_equal(sum.reasons[2], 1); /* COMPLY_NO_POLICY */
+	assert_int_equal(sum.reasons[1], 1); /* COMPLY_SUPERSEDED */
+	assert_int_equal(sum.nstates, 1);
+	assert_int_equal(sum.states[0].n, 5);
+}
+
 int
 main(void)
 {
@@ -224,7 +304,9 @@ main(void)
 		T(test_store_query_search_is_literal),
 		T(test_store_query_fingerprints_filled),
 		T(test_store_query_commands_newest_first),
+		T(test_store_query_compliance_and_summary),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	log_set_level(LOG_LVL_WARN);
+	return store_fx_run_both("store queries", tests, ARRAY_SIZE(tests));
 }

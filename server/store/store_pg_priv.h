@@ -1,0 +1,87 @@
+/*
+ * Private to the PostgreSQL backend: the ops that live outside store_pg.c (devices in
+ * store_pg_dev.c, commands and the audit log in store_pg_cmd.c, admins in store_pg_admin.c).
+ * Only files in store/ include this.
+ */
+#ifndef CLEAVE_STORE_PG_PRIV_H
+#define CLEAVE_STORE_PG_PRIV_H
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+/* The columns every device / command / audit read selects, and the mapping of such a row. */
+extern const char pg_device_cols[];
+extern const char pg_command_cols[];
+extern const char pg_audit_cols[];
+void pg_device_row(const PGresult *r, int i, void *out);
+void pg_command_row(const PGresult *r, int i, void *out);
+void pg_audit_row(const PGresult *r, int i, void *out);
+
+int pg_device_insert(struct store *st, const struct device *d);
+int pg_device_get(struct store *st, const char *id, struct device *out);
+int pg_device_get_for_update(struct store *st, const char *id, struct device *out);
+int pg_device_list(struct store *st, const struct device_filter *f, struct device *out, size_t *n);
+int pg_device_patch(struct store *st, const struct device *v, unsigned fields);
+int pg_device_next_counter(struct store *st, const char *id, int64_t *counter);
+int pg_device_delete(struct store *st, const char *id);
+int pg_device_touch(struct store *st, const char *id, int64_t last_seen, int64_t sig_seq);
+int pg_device_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n);
+int pg_command_insert(struct store *st, const struct command *c);
+int pg_command_get(struct store *st, const char *id, struct command *out);
+int pg_command_by_idempotency(struct store *st, const char *created_by, const char *key,
+			      struct command *out);
+int pg_command_list(struct store *st, const struct command_filter *f, struct command *out,
+		    size_t *n);
+int pg_command_open(struct store *st, const char *device_id, struct command *out, size_t max,
+		    size_t *n);
+int pg_command_update(struct store *st, const struct command *c, const char *from);
+int pg_command_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n);
+int pg_audit_insert(struct store *st, struct audit_entry *e);
+int pg_audit_last(struct store *st, struct audit_entry *out);
+int pg_audit_get(struct store *st, int64_t seq, struct audit_entry *out);
+int pg_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry *out,
+		  size_t *n);
+int pg_audit_iter(struct store *st, audit_iter_fn fn, void *ctx);
+int pg_audit_ckpt_insert(struct store *st, const struct audit_ckpt_row *c);
+int pg_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out);
+int pg_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
+int pg_admin_insert(struct store *st, const struct admin_account *a);
+int pg_admin_by_email(struct store *st, const char *email, struct admin_account *out);
+int pg_admin_get(struct store *st, const char *id, struct admin_account *out);
+int pg_admin_list(struct store *st, struct admin_account *out, size_t max, size_t *n);
+int pg_admin_count(struct store *st, int64_t *n);
+int pg_admin_disable(struct store *st, const char *id, int64_t now);
+int pg_session_insert(struct store *st, const struct admin_session *ss);
+int pg_session_get(struct store *st, const uint8_t hash[32], struct admin_session *out);
+int pg_session_touch(struct store *st, const uint8_t hash[32], int64_t now);
+int pg_session_delete(struct store *st, const uint8_t hash[32]);
+int pg_session_delete_admin(struct store *st, const char *admin_id);
+int pg_admin_set_totp(struct store *st, const char *id, const uint8_t secret[20]);
+int pg_admin_login_result(struct store *st, const char *id, int ok, int64_t now);
+int pg_admin_totp_used(struct store *st, const char *id, int64_t step);
+int pg_device_ids_by_policy(struct store *st, const char *name, int is_default,
+			    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);
+int pg_device_ids_by_hv_key(struct store *st, const uint8_t hv_key[32], char (*ids)[STORE_ID_MAX],
+			    size_t max, size_t *n);
+int pg_device_ids_rekey_due(struct store *st, const char *name, int is_default,
+			    int64_t epoch_before, int64_t quiet_since, char (*ids)[STORE_ID_MAX],
+			    size_t max, size_t *n);
+int pg_command_expire(struct store *st, int64_t now, char (*devices)[STORE_ID_MAX], size_t max,
+		      size_t *n);
+/* Fills hv_fingerprint of rows that predate it (migration 0006); at open. */
+int pg_fill_fingerprints(struct store *st);
+/* The console's queries, in store_pg_query.c. */
+int pg_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n);
+int pg_device_summary(struct store *st, const struct compliance_spec *spec,
+		      struct device_summary *out);
+/* command_list: the queue across devices (newest first, by type) built per call. */
+int pg_command_list_any(struct store *st, const struct command_filter *f, struct command *out,
+			size_t *n);
+/* Policy counts and employee portal links, in store_pg_portal.c. */
+int pg_policy_counts(struct store *st, const char *name, int is_default, int64_t version,
+		     int64_t *assigned, int64_t *applied);
+int pg_portal_link_insert(struct store *st, const struct portal_link *l);
+int pg_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out);
+
+#endif
