@@ -247,12 +247,12 @@ static int
 verify_mode(struct call *c, int *full)
 {
 	char v[8] = "";
+	int got = query_get(c->rq->query, "full", v, sizeof(v));
 
 	*full = 0;
-	if (query_get(c->rq->query, "full", v, sizeof(v)) != 0 || v[0] == '\0' ||
-	    strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+	if (got == 0 || (got == 1 && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)))
 		return 0;
-	if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) {
+	if (got == 1 && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)) {
 		*full = 1;
 		return 0;
 	}
@@ -274,8 +274,8 @@ verify_park(struct call *c, uint64_t gen)
 	c->rs->park = 1;
 	c->rs->park_gen = gen;
 	c->rs->status = 503;
-	c->rs->park_deadline_ms = c->rq->resumed ? c->rq->park_deadline_ms
-						 : now + VERIFY_WAIT_S * 1000;
+	c->rs->park_deadline_ms =
+		c->rq->resumed ? c->rq->park_deadline_ms : now + VERIFY_WAIT_S * 1000;
 	str_copy(c->rs->park_device, sizeof(c->rs->park_device), SVC_VERIFY_WAKE);
 }
 

@@ -41,10 +41,10 @@
 struct svc_verify {
 	/* Guards all below; held through an incremental verification (bounded). */
 	pthread_mutex_t lock;
-	int have_base;          /* an anchor exists (base_seq 0: the chain's start) */
-	int64_t base_seq;       /* entries 1..base_seq are verified */
-	uint8_t base_hash[32];  /* entry base_seq's hash */
-	int64_t full_at_ms;     /* when the last full verification ended; 0: none */
+	int have_base;                /* an anchor exists (base_seq 0: the chain's start) */
+	int64_t base_seq;             /* entries 1..base_seq are verified */
+	uint8_t base_hash[32];        /* entry base_seq's hash */
+	int64_t full_at_ms;           /* when the last full verification ended; 0: none */
 	struct audit_report full_rep; /* its report */
 	/* The verifier thread: at most one run at a time. */
 	pthread_t thread;

@@ -82,8 +82,9 @@ sq_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx)
 int
 sq_audit_ckpt_iter_after(struct store *st, int64_t after_id, audit_ckpt_iter_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_CKPT_AFTER,
-				  "SELECT " CKPT_COLS " FROM audit_checkpoints WHERE id > ? ORDER BY id");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_CKPT_AFTER,
+			"SELECT " CKPT_COLS " FROM audit_checkpoints WHERE id > ? ORDER BY id");
 
 	if (q != NULL)
 		sqlite3_bind_int64(q, 1, after_id);

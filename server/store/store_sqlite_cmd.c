@@ -299,8 +299,9 @@ sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
 int
 sq_audit_iter_range(struct store *st, int64_t after_seq, size_t limit, audit_iter_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_AUDIT_RANGE,
-				  "SELECT " AUDIT_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_AUDIT_RANGE,
+			"SELECT " AUDIT_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
 	struct audit_entry e;
 	int rc, r = 0;
 

@@ -1193,6 +1193,7 @@ test_audit_tamper_detected(void)
 	CHECK(db_exec(&e, "UPDATE audit SET detail = 'owner=mallory@example.com uses=1' "
 			  "WHERE seq = 3") == 0,
 	      "db edit");
+	/* An old entry edited in place: only the full walk is sure to read it (test_audit_verify). */
 	j = get_json(e.admin, "/api/v1/audit/verify?full=1", &st);
 	CHECK(st == 200 && json_is_false(json_object_get(j, "ok")) &&
 		      json_integer_value(json_object_get(j, "first_bad_seq")) == 3,
