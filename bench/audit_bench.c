@@ -58,7 +58,9 @@ fake_entry(struct audit_entry *e, int64_t i)
 	uint64_t h = (uint64_t)i * 0x9e3779b97f4a7c15ULL;
 
 	snprintf(e->actor, sizeof(e->actor), "%s",
-		 i % 1000 == 7 ? "tok_rare" : (h >> 7) % 2 ? "tok_ops" : "adm_alice");
+		 i % 1000 == 7  ? "tok_rare"
+		 : (h >> 7) % 2 ? "tok_ops"
+				: "adm_alice");
 	snprintf(e->action, sizeof(e->action), "%s",
 		 i % 10000 == 3 ? "policy.update" : actions[(h >> 13) % 4]);
 	snprintf(e->target, sizeof(e->target), "dev_%020lld", (long long)(i % TARGETS));
@@ -118,7 +120,8 @@ import_audit(sqlite3 *db, const char *dir, int64_t n)
 	snprintf(path, sizeof(path), "%s/audit-checkpoints.log", dir);
 	f = fopen(path, "w");
 	if (f == NULL ||
-	    sqlite3_exec(db, "BEGIN; DELETE FROM audit_checkpoints", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "BEGIN; DELETE FROM audit_checkpoints", NULL, NULL, NULL) !=
+		    SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1,
 			       &last, NULL) != SQLITE_OK ||
 	    sqlite3_step(last) != SQLITE_ROW)
@@ -307,9 +310,11 @@ static int
 delivery(struct srv *s, const char *loadgen, int agents, const char *label)
 {
 	char url[160], cacert[PATH_MAX + 32], tok[PATH_MAX + 32], pid[16], ag[16], line[4096];
-	const char *argv[] = {loadgen,   "parked", "--target", "cleave", "--url", url,
-			      "--cacert", cacert,  "--admin-token-file", tok, "--pid", pid,
-			      "--agents", ag,      "--sample", "200", "--deadline", "240", NULL};
+	const char *argv[] = {
+		loadgen,    "parked", "--target",           "cleave", "--url",      url,
+		"--cacert", cacert,   "--admin-token-file", tok,      "--pid",      pid,
+		"--agents", ag,       "--sample",           "200",    "--deadline", "240",
+		NULL};
 	int fds[2], st = -1, found = 0;
 	pid_t child;
 	FILE *f;
@@ -351,8 +356,7 @@ delivery(struct srv *s, const char *loadgen, int agents, const char *label)
 
 /* Wipe delivery with an auditor looping on path (NULL: none). */
 static int
-delivery_with(struct srv *s, const char *loadgen, int agents, const char *path,
-	      const char *label)
+delivery_with(struct srv *s, const char *loadgen, int agents, const char *path, const char *label)
 {
 	struct auditor a = {.s = s, .path = path};
 	int r;
@@ -422,7 +426,8 @@ list_times(struct client *admin)
 
 	if (timed(admin, "/healthz", 15, &ref, &max, NULL) != 0)
 		return -1;
-	printf("\nfiltered lists, median of 15 (GET /healthz reference %.2f ms)   med ms   max ms\n",
+	printf("\nfiltered lists, median of 15 (GET /healthz reference %.2f ms)   med ms   max "
+	       "ms\n",
 	       ref);
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
 		if (timed(admin, paths[i], 15, &med, &max, NULL) != 0)

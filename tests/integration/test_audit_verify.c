@@ -59,9 +59,8 @@ static json_t *
 verify(struct env *e, int full)
 {
 	long st = 0;
-	json_t *j = client_get_json(e->admin, full ? "/api/v1/audit/verify?full=1"
-						   : "/api/v1/audit/verify",
-				    &st);
+	json_t *j = client_get_json(
+		e->admin, full ? "/api/v1/audit/verify?full=1" : "/api/v1/audit/verify", &st);
 
 	if (st != 200) {
 		json_decref(j);
