@@ -30,7 +30,11 @@ function filterQuery(params) {
 // What this verification read: the whole chain, or only what follows the anchor it kept.
 function scope(v) {
   const full = v.full_verified_at ? ['; the whole chain was last read from entry 1 at ', el('span', { id: 'full-at' }, time(v.full_verified_at))] : '';
-  if (v.mode === 'full') return el('p', { class: 'muted', id: 'verify-scope' }, `Full verification: read all ${v.checked} entries from entry 1 in ${v.took_ms} ms.`);
+  if (v.mode === 'full') {
+    return el('p', { class: 'muted', id: 'verify-scope' }, v.ok
+      ? `Full verification: read all ${v.checked} entries from entry 1 in ${v.took_ms} ms.`
+      : `Full verification: read from entry 1 until the break, ${v.checked} entries in ${v.took_ms} ms.`);
+  }
   return el('p', { class: 'muted', id: 'verify-scope' },
     `Incremental verification: entries 1 to ${v.verified_from} were verified before; this read the ${v.checked} entries after them and the new checkpoints in ${v.took_ms} ms`, full,
     '. An entry below the verified part edited in place shows only in a full verification.');
