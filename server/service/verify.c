@@ -34,7 +34,7 @@
 #include "log.h"
 
 /* A walk longer than this runs on the verifier thread, never on a request worker. */
-#define VERIFY_INLINE_MAX 20000
+#define VERIFY_INLINE_MAX 10000
 /* The verifier thread's niceness: device requests come first on a busy machine. */
 #define VERIFY_NICE 10
 
