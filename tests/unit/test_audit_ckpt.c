@@ -469,6 +469,57 @@ test_ckpt_file_catches_tail_deletion_with_checkpoint_rows(void **state)
 	expect_problem(c, c->file, 1, "entries after 0 were deleted");
 }
 
+/*
+ * The incremental walk: a second call reads only the rows and lines added since the first, so
+ * a forged row or line added later is reported, the newest checkpoint's entry is checked on
+ * every call, and a file replaced by another one is walked again from its start.
+ */
+static void
+test_ckpt_verify_more_reads_only_what_is_new(void **state)
+{
+	struct ck *c = *state;
+	struct audit_ckpt_walk w;
+	struct audit_ckpt_result r;
+	struct store *st = c->f->st;
+
+	memset(&w, 0, sizeof(w));
+	append_n(st, 6);
+	checkpoint_at(c, 2);
+	checkpoint_at(c, 4);
+	assert_int_equal(audit_verify_checkpoints_more(st, c->pub, c->file, &w, &r), 0);
+	assert_true(r.ok);
+	assert_int_equal(r.db_count, 2);
+	assert_int_equal(r.file_count, 2);
+	assert_int_equal(w.file_pos.line, 2);
+	checkpoint_at(c, 6);
+	assert_int_equal(audit_verify_checkpoints_more(st, c->pub, c->file, &w, &r), 0);
+	assert_true(r.ok);
+	assert_int_equal(r.db_count, 3);
+	assert_int_equal(r.file_count, 3);
+	assert_int_equal(r.last.seq, 6);
+	/* A forged line after the walk: the next call reads it. */
+	{
+		FILE *f = fopen(c->file, "a");
+
+		assert_non_null(f);
+		fputs("bm90IGEgY2hlY2twb2ludA== seq=7\n", f);
+		fclose(f);
+	}
+	assert_int_equal(audit_verify_checkpoints_more(st, c->pub, c->file, &w, &r), 0);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.problem, "line 4 of the checkpoint file"));
+	/* Deleting the newest entries shows on the next call even with nothing new to read. */
+	memset(&w, 0, sizeof(w));
+	unlink(c->file);
+	assert_int_equal(audit_verify_checkpoints_more(st, c->pub, NULL, &w, &r), 0);
+	assert_true(r.ok);
+	raw_exec(c->f->path, "DELETE FROM audit WHERE seq > 5");
+	assert_int_equal(audit_verify_checkpoints_more(st, c->pub, NULL, &w, &r), 0);
+	assert_false(r.ok);
+	assert_int_equal(r.first_bad_seq, 6);
+	assert_non_null(strstr(r.problem, "entries after 5 were deleted"));
+}
+
 static void
 test_ckpt_verify_reports_file_trouble(void **state)
 {
@@ -652,6 +703,7 @@ main(void)
 		T(test_ckpt_verify_detects_tail_deletion),
 		T(test_ckpt_file_catches_tail_deletion_with_checkpoint_rows),
 		T(test_ckpt_verify_reports_file_trouble),
+		T(test_ckpt_verify_more_reads_only_what_is_new),
 		T(test_ckpt_service_schedule),
 		T(test_ckpt_service_resume_and_report),
 	};
