@@ -216,9 +216,13 @@ test_tamper_above_and_below_anchor(void)
 	down(&e);
 }
 
+/* ?full= takes 1, true, 0 or false; the full walk is the admin's and the auditor's only. */
 static void
-test_full_param_checked(void)
+test_full_param_and_roles(void)
 {
+	const char *roles[] = {"auditor", "helpdesk"};
+	const int want[] = {200, 403};
+	char tok[128];
 	struct env e;
 	struct resp r;
 
@@ -227,6 +231,18 @@ test_full_param_checked(void)
 	      "tx");
 	CHECK_STATUS(r, 422);
 	resp_free(&r);
+	for (size_t i = 0; i < ARRAY_SIZE(roles); i++) {
+		struct client *c;
+
+		CHECK(admin_token(e.admin, roles[i], tok, sizeof(tok)) == 0, "%s token", roles[i]);
+		c = client_new(&e.s, tok);
+		CHECK(c && client_req(c, "GET", "/api/v1/audit/verify?full=true", NULL, NULL, &r) ==
+				      0,
+		      "tx");
+		client_free(c);
+		CHECK_STATUS(r, want[i]);
+		resp_free(&r);
+	}
 	down(&e);
 }
 
@@ -235,7 +251,7 @@ main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		{"tamper_above_and_below_anchor", test_tamper_above_and_below_anchor},
-		{"full_param_checked", test_full_param_checked},
+		{"full_param_and_roles", test_full_param_and_roles},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
