@@ -772,6 +772,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	log_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 out:
 	service_quiesce(svc); /* its waker resumes parked requests: stopped before the httpd */
+	svc_verify_stop(svc); /* its end wakes parked requests through h */
 	httpd_stop(h);
 	api_free(api);
 	service_free(svc);

@@ -4,6 +4,7 @@
  * export is bounded per request (limit entries, about 4 MiB) and resumable: the reply names the cursor of
  * the next request in a header, so a log of any size leaves in pieces that each fit in memory.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,29 +239,92 @@ out:
 	free(page);
 }
 
+/* How long a verify request waits parked for the verifier thread before it answers 503. */
+#define VERIFY_WAIT_S 50
+
+/* ?full=1 (or true) asks for the full verification; 0, false or nothing for incremental. */
+static int
+verify_mode(struct call *c, int *full)
+{
+	char v[8] = "";
+	int got = query_get(c->rq->query, "full", v, sizeof(v));
+
+	*full = 0;
+	if (got == 0 || (got == 1 && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)))
+		return 0;
+	if (got == 1 && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)) {
+		*full = 1;
+		return 0;
+	}
+	reply_problem(c->rs, SVC_INVALID, "full must be 1, true, 0 or false");
+	return -1;
+}
+
+/* Parks the request until the verifier thread's run ends (svc wake SVC_VERIFY_WAKE). */
+static void
+verify_park(struct call *c, uint64_t gen)
+{
+	int64_t now = service_now_ms(c->a->svc);
+
+	if (c->rq->resumed && (c->rq->timed_out || c->rq->park_deadline_ms <= now)) {
+		reply_problem(c->rs, SVC_UNAVAILABLE,
+			      "the verification is still running; ask again to get its result");
+		return;
+	}
+	c->rs->park = 1;
+	c->rs->park_gen = gen;
+	c->rs->status = 503;
+	c->rs->park_deadline_ms =
+		c->rq->resumed ? c->rq->park_deadline_ms : now + VERIFY_WAIT_S * 1000;
+	str_copy(c->rs->park_device, sizeof(c->rs->park_device), SVC_VERIFY_WAKE);
+}
+
+static json_t *
+verify_json(const struct audit_report *rep)
+{
+	json_t *last = json_null();
+	char h[65];
+
+	if (rep->last_ckpt_seq > 0) {
+		hex_encode(h, sizeof(h), rep->last_ckpt_hash, sizeof(rep->last_ckpt_hash));
+		last = json_pack("{s:I, s:o, s:s}", "seq", (json_int_t)rep->last_ckpt_seq, "at",
+				 jtime_ms(rep->last_ckpt_ms), "head_hash", h);
+	}
+	return json_pack(
+		"{s:b, s:I, s:o, s:s, s:I, s:I, s:o, s:s, s:I, s:I, s:I, s:o}", "ok", rep->ok,
+		"entries", (json_int_t)rep->entries, "first_bad_seq",
+		rep->ok || rep->first_bad_seq == 0 ? json_null() : json_integer(rep->first_bad_seq),
+		"problem", rep->problem, "checkpoints", (json_int_t)rep->checkpoints,
+		"checkpoint_file_lines", (json_int_t)rep->file_checkpoints, "last_checkpoint", last,
+		"mode", rep->full ? "full" : "incremental", "verified_from",
+		(json_int_t)rep->from_seq, "checked", (json_int_t)rep->checked, "took_ms",
+		(json_int_t)rep->took_ms, "full_verified_at",
+		rep->full_at_ms > 0 ? jtime_ms(rep->full_at_ms) : json_null());
+}
+
 void
 h_audit_verify(struct call *c)
 {
 	struct audit_report rep;
 	struct svc_error err = {0};
-	json_t *last = json_null();
-	char h[65];
+	/* Read before looking, so that a run ending meanwhile is never missed. */
+	uint64_t gen = svc_wake_gen(c->a->svc, SVC_VERIFY_WAKE);
+	int full, r;
 
-	if (svc_audit_verify(c->a->svc, &c->who, &rep, &err) != 0) {
+	if (c->rq->resumed) {
+		r = svc_audit_verify_result(c->a->svc, &rep, &err);
+	} else {
+		if (verify_mode(c, &full) != 0)
+			return;
+		r = svc_audit_verify(c->a->svc, &c->who, full, &rep, &err);
+	}
+	if (r == -EINPROGRESS) {
+		verify_park(c, gen);
+		return;
+	}
+	if (r != 0) {
 		reply_svc_error(c->rs, &err);
 		return;
 	}
-	if (rep.last_ckpt_seq > 0) {
-		hex_encode(h, sizeof(h), rep.last_ckpt_hash, sizeof(rep.last_ckpt_hash));
-		last = json_pack("{s:I, s:o, s:s}", "seq", (json_int_t)rep.last_ckpt_seq, "at",
-				 jtime_ms(rep.last_ckpt_ms), "head_hash", h);
-	}
-	reply_json(c->rs, 200,
-		   json_pack("{s:b, s:I, s:o, s:s, s:I, s:I, s:o}", "ok", rep.ok, "entries",
-			     (json_int_t)rep.entries, "first_bad_seq",
-			     rep.ok || rep.first_bad_seq == 0 ? json_null()
-							      : json_integer(rep.first_bad_seq),
-			     "problem", rep.problem, "checkpoints", (json_int_t)rep.checkpoints,
-			     "checkpoint_file_lines", (json_int_t)rep.file_checkpoints,
-			     "last_checkpoint", last));
+	reply_json(c->rs, 200, verify_json(&rep));
 }

@@ -69,51 +69,116 @@ audit_append(struct store *st, int64_t at_ms, const char *actor, const char *act
 	return st->ops->audit_insert(st, &e);
 }
 
-struct verify_ctx {
-	struct audit_verify_result *r;
-	uint8_t prev[32];
-	int64_t prev_seq;
-};
-
 static int
 verify_one(void *ctx, const struct audit_entry *e)
 {
-	struct verify_ctx *v = ctx;
+	struct audit_walk *w = ctx;
 	uint8_t h[32];
 
-	v->r->entries++;
-	if (e->seq != v->prev_seq + 1) {
-		snprintf(v->r->problem, sizeof(v->r->problem),
+	w->checked++;
+	if (e->seq != w->seq + 1) {
+		snprintf(w->problem, sizeof(w->problem),
 			 "entry %lld follows %lld: entries are missing", (long long)e->seq,
-			 (long long)v->prev_seq);
-		v->r->first_bad_seq = v->prev_seq + 1;
+			 (long long)w->seq);
+		w->first_bad_seq = w->seq + 1;
 		return 1;
 	}
-	if (memcmp(e->prev_hash, v->prev, 32) != 0) {
-		snprintf(v->r->problem, sizeof(v->r->problem),
+	if (memcmp(e->prev_hash, w->hash, 32) != 0) {
+		snprintf(w->problem, sizeof(w->problem),
 			 "entry %lld does not link to the entry before it", (long long)e->seq);
-		v->r->first_bad_seq = e->seq;
+		w->first_bad_seq = e->seq;
 		return 1;
 	}
 	audit_hash(e, h);
 	if (memcmp(h, e->hash, 32) != 0) {
-		snprintf(v->r->problem, sizeof(v->r->problem),
+		snprintf(w->problem, sizeof(w->problem),
 			 "entry %lld was modified after it was written", (long long)e->seq);
-		v->r->first_bad_seq = e->seq;
+		w->first_bad_seq = e->seq;
 		return 1;
 	}
-	memcpy(v->prev, e->hash, 32);
-	v->prev_seq = e->seq;
+	memcpy(w->hash, e->hash, 32);
+	w->seq = e->seq;
+	return 0;
+}
+
+int
+audit_walk_more(struct store *st, struct audit_walk *w, size_t max, int *done)
+{
+	int64_t before = w->checked;
+	int rc;
+
+	*done = w->first_bad_seq != 0;
+	if (*done)
+		return 0;
+	rc = st->ops->audit_iter_range(st, w->seq, max, verify_one, w);
+	if (rc < 0)
+		return rc;
+	/* A short range is the chain's end; a problem ends the walk too. */
+	*done = w->first_bad_seq != 0 || (size_t)(w->checked - before) < max;
+	return 0;
+}
+
+/* The anchor entry is gone: the newest entries were deleted, or that one was. */
+static int
+anchor_gone(struct store *st, struct audit_walk *w)
+{
+	struct audit_entry head;
+	int r = st->ops->audit_last(st, &head);
+	int64_t h = r == 0 ? head.seq : 0;
+
+	if (r != 0 && r != -ENOENT)
+		return r;
+	if (h < w->seq) {
+		snprintf(w->problem, sizeof(w->problem),
+			 "entries after %lld were deleted: entry %lld was verified before",
+			 (long long)h, (long long)w->seq);
+		w->first_bad_seq = h + 1;
+	} else {
+		snprintf(w->problem, sizeof(w->problem), "entry %lld, verified before, was deleted",
+			 (long long)w->seq);
+		w->first_bad_seq = w->seq;
+	}
+	return 0;
+}
+
+int
+audit_walk_anchor(struct store *st, struct audit_walk *w)
+{
+	struct audit_entry e;
+	uint8_t h[32];
+	int r;
+
+	if (w->seq == 0)
+		return 0; /* the start of the chain: nothing to hold on to */
+	r = st->ops->audit_get(st, w->seq, &e);
+	if (r == -ENOENT)
+		return anchor_gone(st, w);
+	if (r != 0)
+		return r;
+	audit_hash(&e, h);
+	if (memcmp(e.hash, w->hash, 32) != 0 || memcmp(h, w->hash, 32) != 0) {
+		snprintf(w->problem, sizeof(w->problem),
+			 "entry %lld was modified or the chain rewritten after it was verified",
+			 (long long)w->seq);
+		w->first_bad_seq = w->seq;
+	}
 	return 0;
 }
 
 int
 audit_verify(struct store *st, struct audit_verify_result *r)
 {
-	struct verify_ctx v = {.r = r};
-	int rc;
+	struct audit_walk w = {0};
+	int done = 0, rc = 0;
 
 	memset(r, 0, sizeof(*r));
-	rc = st->ops->audit_iter(st, verify_one, &v);
-	return rc < 0 ? rc : 0;
+	/* Bounded: every round verifies AUDIT_WALK_CHUNK entries or ends the walk. */
+	while (rc == 0 && !done)
+		rc = audit_walk_more(st, &w, AUDIT_WALK_CHUNK, &done);
+	if (rc != 0)
+		return rc;
+	r->entries = w.checked;
+	r->first_bad_seq = w.first_bad_seq;
+	memcpy(r->problem, w.problem, sizeof(r->problem));
+	return 0;
 }

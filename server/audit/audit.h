@@ -27,8 +27,35 @@ struct audit_verify_result {
 	int64_t first_bad_seq; /* 0 when the chain is intact */
 	char problem[128];
 };
-/* Walks the whole log; returns 0 (inspect r) or a negative errno when the store failed. */
+/*
+ * Walks the whole log in ranges of AUDIT_WALK_CHUNK entries; returns 0 (inspect r) or a
+ * negative errno when the store failed.
+ */
 int audit_verify(struct store *st, struct audit_verify_result *r);
+
+/*
+ * A walk of the chain that stops and goes on: the entries up to seq are verified and the last
+ * of them has hash. A zeroed walk starts at the chain's start; one set to (seq, hash) of an
+ * entry verified earlier goes on from there (incremental verification).
+ */
+#define AUDIT_WALK_CHUNK 10000
+struct audit_walk {
+	int64_t seq;           /* the last entry verified; 0: none */
+	uint8_t hash[32];      /* its hash; zero at seq 0 */
+	int64_t checked;       /* entries read by this walk */
+	int64_t first_bad_seq; /* 0 while no problem was found */
+	char problem[128];
+};
+/*
+ * Verifies up to max entries after w->seq, in one read of the store. *done is set once the
+ * chain's end is reached or a problem was found (w->first_bad_seq). 0 or a negative errno.
+ */
+int audit_walk_more(struct store *st, struct audit_walk *w, size_t max, int *done);
+/*
+ * Checks that entry w->seq still exists, still has hash w->hash and its fields still hash to
+ * it: the anchor an incremental walk starts from. A problem is recorded in w. 0 or -errno.
+ */
+int audit_walk_anchor(struct store *st, struct audit_walk *w);
 
 /*
  * ---- checkpoints: the chain's head signed with the audit key (wire-formats.md §6) ----
@@ -68,6 +95,19 @@ int audit_ckpt_file_append(const char *path, const uint8_t rec[AUDIT_CKPT_LEN]);
  */
 typedef int (*audit_ckpt_line_fn)(void *ctx, long lineno, const uint8_t *rec);
 int audit_ckpt_file_iter(const char *path, audit_ckpt_line_fn fn, void *ctx);
+/* Where a walk of the checkpoint file stopped: the byte after its last line, and the file. */
+struct audit_ckpt_file_pos {
+	int64_t off;
+	long line;
+	uint64_t dev, ino;
+};
+/*
+ * audit_ckpt_file_iter from pos (zeroed: the start), moving pos past the lines walked. A file
+ * that is another one now (device, inode) or shorter than pos is walked from its start, and
+ * *restarted set.
+ */
+int audit_ckpt_file_iter_from(const char *path, struct audit_ckpt_file_pos *pos, int *restarted,
+			      audit_ckpt_line_fn fn, void *ctx);
 
 struct audit_ckpt_result {
 	int ok;                 /* every checkpoint verifies and matches the chain */
@@ -87,5 +127,30 @@ struct audit_ckpt_result {
  */
 int audit_verify_checkpoints(struct store *st, const uint8_t pub[32], const char *file,
 			     struct audit_ckpt_result *r);
+
+/*
+ * What walks of the checkpoints found so far, kept between calls so that each call reads only
+ * the checkpoints made since (zeroed: none walked yet). Findings stay until it is zeroed.
+ */
+struct audit_ckpt_walk {
+	int64_t db_id; /* the last checkpoint row walked */
+	struct audit_ckpt_file_pos file_pos;
+	int64_t db_count, file_count;
+	struct audit_ckpt last;     /* the newest valid checkpoint */
+	char bad[96];               /* the first record that is not a valid checkpoint */
+	int64_t good_max;           /* the highest seq whose entry still had the named hash */
+	struct audit_ckpt mismatch; /* the lowest seq whose entry had another hash; seq 0: none */
+	struct audit_ckpt missing;  /* the highest seq whose entry was gone; seq 0: none */
+	int64_t db_last_ms;         /* newest valid checkpoint in the database */
+	struct audit_ckpt file_last;
+};
+/*
+ * audit_verify_checkpoints for the checkpoints added since the walk f (rows after f->db_id,
+ * file lines after f->file_pos), plus the newest checkpoint's entry again. What it cannot see:
+ * an older checkpoint's entry changed or deleted after its walk, or older checkpoint rows or
+ * lines changed in place; a zeroed f (a full check) sees those.
+ */
+int audit_verify_checkpoints_more(struct store *st, const uint8_t pub[32], const char *file,
+				  struct audit_ckpt_walk *f, struct audit_ckpt_result *r);
 
 #endif

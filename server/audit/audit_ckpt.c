@@ -189,13 +189,42 @@ parse_line(const char *line, uint8_t rec[AUDIT_CKPT_LEN])
 	return 0;
 }
 
+/* Opens path at pos, or at its start when it is another file now or shorter than pos. */
+static FILE *
+open_at(const char *path, struct audit_ckpt_file_pos *pos, int *restarted)
+{
+	FILE *f = fopen(path, "re");
+	struct stat sb;
+
+	*restarted = 0;
+	if (f == NULL)
+		return NULL;
+	if (fstat(fileno(f), &sb) != 0) {
+		fclose(f);
+		return NULL;
+	}
+	if (pos->off > 0 && ((uint64_t)sb.st_dev != pos->dev || (uint64_t)sb.st_ino != pos->ino ||
+			     sb.st_size < pos->off)) {
+		*restarted = 1;
+		pos->off = 0;
+		pos->line = 0;
+	}
+	pos->dev = (uint64_t)sb.st_dev;
+	pos->ino = (uint64_t)sb.st_ino;
+	if (pos->off > 0 && fseeko(f, (off_t)pos->off, SEEK_SET) != 0) {
+		fclose(f);
+		return NULL;
+	}
+	return f;
+}
+
 int
-audit_ckpt_file_iter(const char *path, audit_ckpt_line_fn fn, void *ctx)
+audit_ckpt_file_iter_from(const char *path, struct audit_ckpt_file_pos *pos, int *restarted,
+			  audit_ckpt_line_fn fn, void *ctx)
 {
 	char line[AUDIT_CKPT_LINE_MAX];
 	uint8_t rec[AUDIT_CKPT_LEN];
-	FILE *f = fopen(path, "re");
-	long lineno = 0;
+	FILE *f = open_at(path, pos, restarted);
 	int r = 0, longline = 0;
 
 	if (f == NULL) {
@@ -204,18 +233,19 @@ audit_ckpt_file_iter(const char *path, audit_ckpt_line_fn fn, void *ctx)
 		log_errno(errno, "audit: cannot read the checkpoint file %s", path);
 		return -EIO;
 	}
-	while (r == 0 && lineno < CKPT_FILE_MAX_LINES && fgets(line, sizeof(line), f) != NULL) {
+	while (r == 0 && pos->line < CKPT_FILE_MAX_LINES && fgets(line, sizeof(line), f) != NULL) {
 		size_t n = strlen(line);
 		int whole = n > 0 && line[n - 1] == '\n';
 
+		pos->off = (int64_t)ftello(f);
 		/* A line longer than the buffer arrives in pieces: one bad line, not several. */
 		if (longline) {
 			longline = !whole;
 			continue;
 		}
 		longline = !whole && !feof(f);
-		lineno++;
-		r = fn(ctx, lineno, parse_line(line, rec) == 0 ? rec : NULL);
+		pos->line++;
+		r = fn(ctx, pos->line, parse_line(line, rec) == 0 ? rec : NULL);
 	}
 	if (r == 0 && ferror(f)) {
 		log_err("audit: error reading the checkpoint file %s", path);
@@ -225,58 +255,71 @@ audit_ckpt_file_iter(const char *path, audit_ckpt_line_fn fn, void *ctx)
 	return r;
 }
 
+int
+audit_ckpt_file_iter(const char *path, audit_ckpt_line_fn fn, void *ctx)
+{
+	struct audit_ckpt_file_pos pos = {0};
+	int restarted;
+
+	return audit_ckpt_file_iter_from(path, &pos, &restarted, fn, ctx);
+}
+
 /* ---- verification ---- */
 
+/* One walk: the findings kept across calls (f) and what this call needs. */
 struct ckpt_walk {
 	struct store *st;
 	const uint8_t *pub;
-	struct audit_ckpt_result *r;
-	char bad[96];               /* the first record that is not a valid checkpoint */
-	int64_t good_max;           /* the highest seq whose entry still has the named hash */
-	struct audit_ckpt mismatch; /* the lowest seq whose entry has another hash; seq 0: none */
-	struct audit_ckpt missing;  /* the highest seq whose entry is gone; seq 0: none */
-	int64_t db_last_ms;         /* newest valid checkpoint in the database */
-	struct audit_ckpt file_last;
+	struct audit_ckpt_walk *f;
 	int store_err; /* a store failure met while walking the file */
 };
 
 enum file_state { FILE_READ, FILE_MISSING, FILE_UNREADABLE };
 
+/* Does the entry c names still exist with the hash c names? */
 static int
-check_record(struct ckpt_walk *w, const uint8_t *rec, int in_file, long idx)
+check_entry(struct ckpt_walk *w, const struct audit_ckpt *c)
 {
-	struct audit_ckpt c;
+	struct audit_ckpt_walk *f = w->f;
 	struct audit_entry e;
-	int r;
+	int r = w->st->ops->audit_get(w->st, c->seq, &e);
 
-	if (rec == NULL || audit_ckpt_open(rec, w->pub, &c) != 0) {
-		if (w->bad[0] == '\0')
-			snprintf(w->bad, sizeof(w->bad),
-				 in_file ? "line %ld of the checkpoint file" : "checkpoint row %ld",
-				 idx);
-		return 0;
-	}
-	if (c.at_ms >= w->r->last.at_ms)
-		w->r->last = c;
-	if (in_file && c.at_ms >= w->file_last.at_ms)
-		w->file_last = c;
-	if (!in_file && c.at_ms > w->db_last_ms)
-		w->db_last_ms = c.at_ms;
-	r = w->st->ops->audit_get(w->st, c.seq, &e);
 	if (r == -ENOENT) {
-		if (c.seq > w->missing.seq)
-			w->missing = c;
+		if (c->seq > f->missing.seq)
+			f->missing = *c;
 		return 0;
 	}
 	if (r != 0)
 		return r;
-	if (memcmp(e.hash, c.head_hash, 32) != 0) {
-		if (w->mismatch.seq == 0 || c.seq < w->mismatch.seq)
-			w->mismatch = c;
-	} else if (c.seq > w->good_max) {
-		w->good_max = c.seq;
+	if (memcmp(e.hash, c->head_hash, 32) != 0) {
+		if (f->mismatch.seq == 0 || c->seq < f->mismatch.seq)
+			f->mismatch = *c;
+	} else if (c->seq > f->good_max) {
+		f->good_max = c->seq;
 	}
 	return 0;
+}
+
+static int
+check_record(struct ckpt_walk *w, const uint8_t *rec, int in_file, long idx)
+{
+	struct audit_ckpt_walk *f = w->f;
+	struct audit_ckpt c;
+
+	if (rec == NULL || audit_ckpt_open(rec, w->pub, &c) != 0) {
+		if (f->bad[0] == '\0')
+			snprintf(f->bad, sizeof(f->bad),
+				 in_file ? "line %ld of the checkpoint file" : "checkpoint row %ld",
+				 idx);
+		return 0;
+	}
+	if (c.at_ms >= f->last.at_ms)
+		f->last = c;
+	if (in_file && c.at_ms >= f->file_last.at_ms)
+		f->file_last = c;
+	if (!in_file && c.at_ms > f->db_last_ms)
+		f->db_last_ms = c.at_ms;
+	return check_entry(w, &c);
 }
 
 static int
@@ -284,7 +327,8 @@ db_one(void *ctx, const struct audit_ckpt_row *row)
 {
 	struct ckpt_walk *w = ctx;
 
-	w->r->db_count++;
+	w->f->db_count++;
+	w->f->db_id = row->id;
 	return check_record(w, row->record, 0, (long)row->id);
 }
 
@@ -293,16 +337,16 @@ file_one(void *ctx, long lineno, const uint8_t *rec)
 {
 	struct ckpt_walk *w = ctx;
 
-	w->r->file_count++;
+	w->f->file_count++;
 	w->store_err = check_record(w, rec, 1, lineno);
 	return w->store_err != 0;
 }
 
 /* Entries after the head were deleted (or, below it, one the chain walk also reports). */
 static int
-judge_missing(struct ckpt_walk *w)
+judge_missing(struct ckpt_walk *w, struct audit_ckpt_result *r)
 {
-	struct audit_ckpt_result *r = w->r;
+	struct audit_ckpt_walk *f = w->f;
 	struct audit_entry head;
 	char at[40];
 	int64_t h = 0;
@@ -312,80 +356,124 @@ judge_missing(struct ckpt_walk *w)
 		h = head.seq;
 	else if (rc != -ENOENT)
 		return rc;
-	iso_ms(w->missing.at_ms, at, sizeof(at));
-	if (w->missing.seq > h) {
+	iso_ms(f->missing.at_ms, at, sizeof(at));
+	if (f->missing.seq > h) {
 		r->first_bad_seq = h + 1;
 		snprintf(r->problem, sizeof(r->problem),
 			 "entries after %lld were deleted: the checkpoint of %s names entry %lld",
-			 (long long)h, at, (long long)w->missing.seq);
+			 (long long)h, at, (long long)f->missing.seq);
 	} else {
-		r->first_bad_seq = w->missing.seq;
+		r->first_bad_seq = f->missing.seq;
 		snprintf(r->problem, sizeof(r->problem),
 			 "entry %lld, named by the checkpoint of %s, was deleted",
-			 (long long)w->missing.seq, at);
+			 (long long)f->missing.seq, at);
 	}
 	return 0;
 }
 
-static int
-judge(struct ckpt_walk *w, const char *file, enum file_state fs)
+static void
+judge_mismatch(const struct audit_ckpt_walk *f, struct audit_ckpt_result *r)
 {
-	struct audit_ckpt_result *r = w->r;
+	char at[40], since[64] = "";
+
+	iso_ms(f->mismatch.at_ms, at, sizeof(at));
+	r->first_bad_seq = f->good_max < f->mismatch.seq ? f->good_max + 1 : f->mismatch.seq;
+	if (r->first_bad_seq > 1)
+		snprintf(since, sizeof(since), " and after entry %lld",
+			 (long long)r->first_bad_seq - 1);
+	snprintf(r->problem, sizeof(r->problem),
+		 "the chain was rewritten at or before entry %lld%s: that entry no longer "
+		 "has the hash its checkpoint of %s names",
+		 (long long)f->mismatch.seq, since, at);
+}
+
+static int
+judge(struct ckpt_walk *w, const char *file, enum file_state fs, struct audit_ckpt_result *r)
+{
+	const struct audit_ckpt_walk *f = w->f;
 	char at[40];
 
 	r->ok = 0;
-	if (w->bad[0] != '\0') {
+	r->db_count = f->db_count;
+	r->file_count = f->file_count;
+	r->last = f->last;
+	if (f->bad[0] != '\0') {
 		snprintf(r->problem, sizeof(r->problem),
-			 "%s is not a checkpoint signed by the audit key", w->bad);
-	} else if (w->mismatch.seq != 0) {
-		char since[64] = "";
-
-		iso_ms(w->mismatch.at_ms, at, sizeof(at));
-		r->first_bad_seq =
-			w->good_max < w->mismatch.seq ? w->good_max + 1 : w->mismatch.seq;
-		if (r->first_bad_seq > 1)
-			snprintf(since, sizeof(since), " and after entry %lld",
-				 (long long)r->first_bad_seq - 1);
-		snprintf(r->problem, sizeof(r->problem),
-			 "the chain was rewritten at or before entry %lld%s: that entry no longer "
-			 "has the hash its checkpoint of %s names",
-			 (long long)w->mismatch.seq, since, at);
-	} else if (w->missing.seq != 0) {
-		return judge_missing(w);
-	} else if (fs == FILE_MISSING && r->db_count > 0) {
+			 "%s is not a checkpoint signed by the audit key", f->bad);
+	} else if (f->mismatch.seq != 0) {
+		judge_mismatch(f, r);
+	} else if (f->missing.seq != 0) {
+		return judge_missing(w, r);
+	} else if (fs == FILE_MISSING && f->db_count > 0) {
 		snprintf(r->problem, sizeof(r->problem), "the checkpoint file %s is missing", file);
 	} else if (fs == FILE_UNREADABLE) {
 		snprintf(r->problem, sizeof(r->problem), "the checkpoint file %s cannot be read",
 			 file);
-	} else if (w->file_last.seq != 0 && w->file_last.at_ms > w->db_last_ms) {
-		iso_ms(w->file_last.at_ms, at, sizeof(at));
+	} else if (f->file_last.seq != 0 && f->file_last.at_ms > f->db_last_ms) {
+		iso_ms(f->file_last.at_ms, at, sizeof(at));
 		snprintf(r->problem, sizeof(r->problem),
 			 "the checkpoint of %s (entry %lld) is in the checkpoint file but not in "
 			 "the database: checkpoint rows were deleted",
-			 at, (long long)w->file_last.seq);
+			 at, (long long)f->file_last.seq);
 	} else {
 		r->ok = 1;
 	}
 	return 0;
 }
 
-int
-audit_verify_checkpoints(struct store *st, const uint8_t pub[32], const char *file,
-			 struct audit_ckpt_result *r)
+/* The file from where the last walk stopped; a file replaced or cut short is walked again. */
+static enum file_state
+walk_file(struct ckpt_walk *w, const char *file, int *rc)
 {
-	struct ckpt_walk w = {.st = st, .pub = pub, .r = r};
+	struct audit_ckpt_walk *f = w->f;
+	struct audit_ckpt_file_pos pos = f->file_pos;
+	int restarted = 0, r;
+
+	if (pos.off > 0) {
+		/* A restart is known only once the file is opened; count from zero then. */
+		struct audit_ckpt_walk keep = *f;
+
+		r = audit_ckpt_file_iter_from(file, &pos, &restarted, file_one, w);
+		if (restarted) {
+			*f = keep;
+			f->file_count = 0;
+			memset(&f->file_last, 0, sizeof(f->file_last));
+			pos = (struct audit_ckpt_file_pos){0};
+			r = audit_ckpt_file_iter_from(file, &pos, &restarted, file_one, w);
+		}
+	} else {
+		r = audit_ckpt_file_iter_from(file, &pos, &restarted, file_one, w);
+	}
+	f->file_pos = pos;
+	*rc = w->store_err;
+	/* The file is the operator's; trouble with it is a finding, not a failure. */
+	return r == 0 ? FILE_READ : r == -ENOENT ? FILE_MISSING : FILE_UNREADABLE;
+}
+
+int
+audit_verify_checkpoints_more(struct store *st, const uint8_t pub[32], const char *file,
+			      struct audit_ckpt_walk *f, struct audit_ckpt_result *r)
+{
+	struct ckpt_walk w = {.st = st, .pub = pub, .f = f};
 	enum file_state fs = FILE_READ;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	rc = st->ops->audit_ckpt_iter(st, db_one, &w);
-	if (rc == 0 && file != NULL) {
-		/* The file is the operator's; trouble with it is a finding, not a failure. */
-		rc = audit_ckpt_file_iter(file, file_one, &w);
-		if (w.store_err != 0)
-			return w.store_err;
-		fs = rc == 0 ? FILE_READ : rc == -ENOENT ? FILE_MISSING : FILE_UNREADABLE;
-		rc = 0;
-	}
-	return rc != 0 ? rc : judge(&w, file, fs);
+	rc = st->ops->audit_ckpt_iter_after(st, f->db_id, db_one, &w);
+	if (rc == 0 && file != NULL)
+		fs = walk_file(&w, file, &rc);
+	/* The newest checkpoint is checked on every call: deleting entries after it shows. */
+	if (rc == 0 && f->last.seq != 0)
+		rc = check_entry(&w, &f->last);
+	return rc != 0 ? rc : judge(&w, file, fs, r);
+}
+
+int
+audit_verify_checkpoints(struct store *st, const uint8_t pub[32], const char *file,
+			 struct audit_ckpt_result *r)
+{
+	struct audit_ckpt_walk f;
+
+	memset(&f, 0, sizeof(f));
+	return audit_verify_checkpoints_more(st, pub, file, &f, r);
 }

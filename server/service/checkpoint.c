@@ -29,6 +29,8 @@ struct svc_ckpt {
 	int64_t last_ms;
 	uint8_t last_hash[32];
 	int failing; /* logged once until a checkpoint succeeds again */
+	/* What checks of the checkpoints found so far: the next check reads only newer ones. */
+	struct audit_ckpt_walk walk;
 	/* Making a checkpoint (row, then file line) and checking them never interleave. */
 	pthread_mutex_t lock;
 };
@@ -150,7 +152,14 @@ svc_ckpt_tick(struct service *s, int force)
 
 	if (k == NULL)
 		return;
-	pthread_mutex_lock(&k->lock);
+	/*
+	 * A full verification holds the lock while it checks every checkpoint (a second or so at
+	 * 10,000); the tick does not wait for it: the next tick makes the checkpoint.
+	 */
+	if (force)
+		pthread_mutex_lock(&k->lock);
+	else if (pthread_mutex_trylock(&k->lock) != 0)
+		return;
 	now = service_now_ms(s);
 	r = s->st->ops->audit_last(s->st, &head);
 	if (r == 0 && due(k, &head, now, force))
@@ -163,7 +172,7 @@ svc_ckpt_tick(struct service *s, int force)
 }
 
 int
-svc_ckpt_report(struct service *s, struct audit_report *rep)
+svc_ckpt_report(struct service *s, int full, struct audit_report *rep)
 {
 	struct svc_ckpt *k = s->ckpt;
 	struct audit_ckpt_result cr;
@@ -172,7 +181,9 @@ svc_ckpt_report(struct service *s, struct audit_report *rep)
 	if (k == NULL)
 		return 0;
 	pthread_mutex_lock(&k->lock);
-	r = audit_verify_checkpoints(s->st, k->pub, k->file, &cr);
+	if (full)
+		memset(&k->walk, 0, sizeof(k->walk));
+	r = audit_verify_checkpoints_more(s->st, k->pub, k->file, &k->walk, &cr);
 	pthread_mutex_unlock(&k->lock);
 	if (r != 0)
 		return r;

@@ -149,7 +149,8 @@ service_new(struct store *st, const struct ed25519_key *ticket_key,
 	}
 	if (svc_refusals_init(s, (uint32_t)(cfg->refusal_limit > 0 ? cfg->refusal_limit : 600)) !=
 		    0 ||
-	    svc_waker_init(s) != 0) {
+	    svc_waker_init(s) != 0 || svc_verify_init(s) != 0) {
+		svc_waker_free(s);
 		svc_refusals_free(s);
 		devstate_fini(&s->dev);
 		free(s->public_url);
@@ -302,6 +303,7 @@ service_free(struct service *s)
 {
 	if (s == NULL)
 		return;
+	svc_verify_free(s);
 	svc_waker_free(s);
 	if (flush_checkins(s) == 0 && s->replay != NULL)
 		replaylog_reset(s->replay); /* a clean stop: the store has every nonce */
@@ -653,31 +655,6 @@ svc_audit_list(struct service *s, const struct principal *p, const struct audit_
 		return r;
 	r = s->st->ops->audit_list(s->st, f, out, n);
 	return r == 0 ? 0 : svc_store_fail(err, r, "audit entry");
-}
-
-int
-svc_audit_verify(struct service *s, const struct principal *p, struct audit_report *rep,
-		 struct svc_error *err)
-{
-	struct audit_verify_result v;
-	int r = svc_authorize(s, p, PERM_AUDIT_READ, err);
-
-	if (r != 0)
-		return r;
-	memset(rep, 0, sizeof(*rep));
-	r = audit_verify(s->st, &v);
-	if (r != 0)
-		return svc_store_fail(err, r, "audit log");
-	rep->entries = v.entries;
-	rep->ok = v.first_bad_seq == 0;
-	rep->first_bad_seq = v.first_bad_seq;
-	str_copy(rep->problem, sizeof(rep->problem), v.problem);
-	r = svc_ckpt_report(s, rep);
-	if (r != 0)
-		return svc_store_fail(err, r, "audit checkpoints");
-	if (!rep->ok)
-		log_warn("audit: verification failed: %s", rep->problem);
-	return 0;
 }
 
 /* ---- metrics ---- */

@@ -352,9 +352,31 @@ struct audit_report {
 	int64_t last_ckpt_seq;    /* the newest valid checkpoint; 0 when none */
 	int64_t last_ckpt_ms;
 	uint8_t last_ckpt_hash[32]; /* the head hash it signs */
+	/* How this report was made (verify.c). */
+	int full;           /* 1: from entry 1 and every checkpoint; 0: from the anchor */
+	int64_t from_seq;   /* the anchor the walk started after (0: the start) */
+	int64_t checked;    /* entries read */
+	int64_t took_ms;    /* how long the walk took */
+	int64_t full_at_ms; /* when the last full verification ended; 0: none since start */
 };
-int svc_audit_verify(struct service *s, const struct principal *p, struct audit_report *rep,
-		     struct svc_error *err);
+/*
+ * Verifies the audit chain and its checkpoints into rep. Incremental (full == 0): from the
+ * anchor the last verification left, reading only the entries and checkpoints added since; a
+ * full one from entry 1. Returns 0 when rep is filled; -EINPROGRESS when the work runs (or
+ * already ran) on the verifier thread: wait for a wake of SVC_VERIFY_WAKE (svc_wake_gen
+ * read before the call), then take the report from svc_audit_verify_result. Any other value is
+ * an error described in err. What each kind can and cannot detect: verify.c.
+ */
+#define SVC_VERIFY_WAKE "~audit-verify"
+int svc_audit_verify(struct service *s, const struct principal *p, int full,
+		     struct audit_report *rep, struct svc_error *err);
+/* The report of the verifier thread's last run; -EINPROGRESS while one still runs. */
+int svc_audit_verify_result(struct service *s, struct audit_report *rep, struct svc_error *err);
+/*
+ * Ends a verification running on the verifier thread and waits for it: call before the waker
+ * (service_set_waker) goes away. Later verifications that need the thread fail with 503.
+ */
+void svc_verify_stop(struct service *s);
 /*
  * Signed checkpoints of the audit chain (issue 8): the head (seq and hash) signed with the
  * audit key, stored in the database and appended to a file outside it, made once the head moved

@@ -30,6 +30,7 @@ struct service {
 	int tick_failing[TICK_COUNT];
 	int64_t rotate_scan_at;
 	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
+	struct svc_verify *verify;
 	struct svc_refusals *refusals;
 	struct replaylog *replay; /* NULL: nonces reach the store only by the flush */
 	struct svc_waker *waker;  /* wakes a changed policy's followers (waker.c) */
@@ -94,8 +95,14 @@ void svc_receipt_shortfall(const struct receipt *rc, char *note, size_t cap);
 void svc_notify(struct service *s, const char *device_id);
 /* Makes an audit checkpoint when one is due (force: whenever the head moved); checkpoint.c. */
 void svc_ckpt_tick(struct service *s, int force);
-/* Checks every checkpoint against the chain into rep (clears rep->ok on a problem). */
-int svc_ckpt_report(struct service *s, struct audit_report *rep);
+/*
+ * Checks the checkpoints against the chain into rep (clears rep->ok on a problem): every one
+ * when full, else those made since the last check and the newest one again.
+ */
+int svc_ckpt_report(struct service *s, int full, struct audit_report *rep);
+/* verify.c: the state of audit verification, and the end of a full one still running. */
+int svc_verify_init(struct service *s);
+void svc_verify_free(struct service *s);
 /* Frees the checkpoint state; call after the last svc_ckpt_tick. */
 void svc_ckpt_free(struct service *s);
 

@@ -432,6 +432,18 @@ struct store_ops {
 	/* Walks every checkpoint in insertion order. */
 	int (*audit_ckpt_iter)(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
 
+	/* ---- incremental audit verification (issue 10 §0) ---- */
+	/*
+	 * Up to limit entries with seq > after_seq in seq order, each range in a read transaction
+	 * of its own that ends before the call returns, so a long walk done as many ranges never
+	 * holds one snapshot (or a connection's lock) for its whole length.
+	 */
+	int (*audit_iter_range)(struct store *st, int64_t after_seq, size_t limit, audit_iter_fn fn,
+				void *ctx);
+	/* The checkpoints with id > after_id in insertion order. */
+	int (*audit_ckpt_iter_after)(struct store *st, int64_t after_id, audit_ckpt_iter_fn fn,
+				     void *ctx);
+
 	/* ---- admin accounts and console sessions (issue 9) ---- */
 	/* -EEXIST when the email (compared without case) is taken. */
 	int (*admin_insert)(struct store *st, const struct admin_account *a);

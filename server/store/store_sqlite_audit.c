@@ -49,11 +49,9 @@ sq_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out)
 	return sq_one(S(st), q, out, (sq_row_fn)ckpt_row, "audit checkpoint last");
 }
 
-int
-sq_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx)
+static int
+ckpt_walk(struct sq_store *s, sqlite3_stmt *q, audit_ckpt_iter_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_CKPT_ITER,
-				  "SELECT " CKPT_COLS " FROM audit_checkpoints ORDER BY id");
 	struct audit_ckpt_row c;
 	int rc, r = 0;
 
@@ -67,7 +65,28 @@ sq_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx)
 			break;
 	}
 	if (r == 0 && rc != SQLITE_DONE)
-		r = sq_err(S(st), rc, "audit checkpoint iterate");
+		r = sq_err(s, rc, "audit checkpoint iterate");
 	sqlite3_reset(q);
 	return r;
+}
+
+int
+sq_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx)
+{
+	return ckpt_walk(S(st),
+			 sq_stmt(S(st), SQ_CKPT_ITER,
+				 "SELECT " CKPT_COLS " FROM audit_checkpoints ORDER BY id"),
+			 fn, ctx);
+}
+
+int
+sq_audit_ckpt_iter_after(struct store *st, int64_t after_id, audit_ckpt_iter_fn fn, void *ctx)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_CKPT_AFTER,
+			"SELECT " CKPT_COLS " FROM audit_checkpoints WHERE id > ? ORDER BY id");
+
+	if (q != NULL)
+		sqlite3_bind_int64(q, 1, after_id);
+	return ckpt_walk(S(st), q, fn, ctx);
 }

@@ -2,8 +2,9 @@
  * The SQLite backend's queries behind the console's audit and policy screens. The audit list
  * takes any mix of optional filters; a single statement with "(? IS NULL OR col = ?)" terms
  * would keep SQLite from using any index, so the statement is built per request from the
- * filters actually given, each of which then has an index to use (migration 0008). The text
- * is assembled from fixed fragments only; every value is bound.
+ * filters actually given, each of which then has an index to use (migration 0008); with two
+ * or more of them a bounded count picks the index that holds the fewest matches (pick_index).
+ * The text is assembled from fixed fragments only; every value is bound.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,9 +19,12 @@
 /* Parameter numbers, fixed whatever the filters: the text only names the ones it uses. */
 enum { P_AFTER = 1, P_ACTOR, P_ACTION, P_TARGET, P_SINCE, P_UNTIL, P_LIMIT };
 
-/* Builds the audit list query for the filters in f into sql (cap bytes); 0 or -ENAMETOOLONG. */
+/*
+ * Builds the audit list query for the filters in f into sql (cap bytes), walking index idx
+ * when not NULL; 0 or -ENAMETOOLONG.
+ */
 static int
-audit_list_sql(const struct audit_filter *f, char *sql, size_t cap)
+audit_list_sql(const struct audit_filter *f, const char *idx, char *sql, size_t cap)
 {
 	/*
 	 * Left alone, SQLite walks a time filter in seq order from the cursor, reading every entry
@@ -30,13 +34,19 @@ audit_list_sql(const struct audit_filter *f, char *sql, size_t cap)
 	 * start, where the seq walk finds its page at once, so that one is left alone.
 	 */
 	int by_time = f->since_ms > 0 && !f->actor && !f->action && !f->target;
-	int n = snprintf(sql, cap,
-			 "SELECT " SQ_AUDIT_COLS " FROM audit%s WHERE seq > ?1%s%s%s%s%s ORDER BY "
-			 "seq LIMIT ?7",
-			 by_time ? " INDEXED BY audit_at" : "", f->actor ? " AND actor = ?2" : "",
-			 f->action ? " AND action = ?3" : "", f->target ? " AND target = ?4" : "",
-			 f->since_ms > 0 ? " AND at_ms >= ?5" : "",
-			 f->until_ms > 0 ? " AND at_ms < ?6" : "");
+	int n = snprintf(
+		sql, cap,
+		"SELECT " SQ_AUDIT_COLS " FROM audit%s%s WHERE seq > ?1%s%s%s%s%s ORDER BY "
+		"seq LIMIT ?7",
+		by_time ? " INDEXED BY "
+		: idx   ? " INDEXED BY "
+			: "",
+		by_time ? "audit_at"
+		: idx   ? idx
+			: "",
+		f->actor ? " AND actor = ?2" : "", f->action ? " AND action = ?3" : "",
+		f->target ? " AND target = ?4" : "", f->since_ms > 0 ? " AND at_ms >= ?5" : "",
+		f->until_ms > 0 ? " AND at_ms < ?6" : "");
 
 	return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
 }
@@ -44,7 +54,66 @@ audit_list_sql(const struct audit_filter *f, char *sql, size_t cap)
 int
 store_sqlite_audit_list_sql(const struct audit_filter *f, char *sql, size_t cap)
 {
-	return audit_list_sql(f, sql, cap);
+	return audit_list_sql(f, NULL, sql, cap);
+}
+
+/* How many of the entries after the cursor an index holds for one value, counted to a bound. */
+#define PROBE_MAX 2000
+
+/* The count of idx's entries for value after f->after, up to PROBE_MAX; -1 on failure. */
+static int64_t
+probe(sqlite3 *db, const char *idx, const char *col, const char *value, int64_t after)
+{
+	char sql[256];
+	sqlite3_stmt *q = NULL;
+	int64_t n = -1;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM (SELECT 1 FROM audit INDEXED BY %s WHERE %s = ?1 AND "
+		 "seq > ?2 LIMIT %d)",
+		 idx, col, PROBE_MAX);
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, after);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			n = sqlite3_column_int64(q, 0);
+	}
+	sqlite3_finalize(q);
+	return n;
+}
+
+/*
+ * With two or more of actor, action and target, SQLite cannot tell which index holds fewer of
+ * the wanted entries (it has no statistics, and per-column ones would not know the values) and
+ * takes the first: actor=common&action=rare then reads half the log for a page. Counting, to
+ * a bound, the entries each index holds after the cursor picks the sparsest one. NULL: leave
+ * the choice to SQLite (one filter or none, or a probe failed).
+ */
+static const char *
+pick_index(sqlite3 *db, const struct audit_filter *f)
+{
+	const struct {
+		const char *value, *idx, *col;
+	} c[] = {{f->actor, "audit_actor", "actor"},
+		 {f->action, "audit_action", "action"},
+		 {f->target, "audit_target", "target"}};
+	const char *best = NULL;
+	int64_t best_n = INT64_MAX;
+	int given = 0;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		given += c[i].value != NULL;
+	for (size_t i = 0; given >= 2 && i < sizeof(c) / sizeof(c[0]); i++) {
+		int64_t n = c[i].value ? probe(db, c[i].idx, c[i].col, c[i].value, f->after) : -2;
+
+		if (n == -1)
+			return NULL;
+		if (n >= 0 && n < best_n) {
+			best = c[i].idx;
+			best_n = n;
+		}
+	}
+	return best;
 }
 
 /* The IN list is (name, name) or (name, ''): either way one or two index ranges. */
@@ -61,7 +130,7 @@ sq_audit_list(struct store *st, const struct audit_filter *f, struct audit_entry
 	int r;
 
 	*n = 0;
-	if (c == NULL || audit_list_sql(f, sql, sizeof(sql)) != 0)
+	if (c == NULL || audit_list_sql(f, pick_index(c->db, f), sql, sizeof(sql)) != 0)
 		return -EIO;
 	if (store_fault_hit() != 0) {
 		log_err("store: audit list: injected fault");

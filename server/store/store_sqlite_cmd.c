@@ -296,6 +296,33 @@ sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
 	return r;
 }
 
+int
+sq_audit_iter_range(struct store *st, int64_t after_seq, size_t limit, audit_iter_fn fn, void *ctx)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_AUDIT_RANGE,
+			"SELECT " AUDIT_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+	struct audit_entry e;
+	int rc, r = 0;
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, after_seq);
+	sqlite3_bind_int64(q, 2, (int64_t)limit);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		memset(&e, 0, sizeof(e));
+		sq_audit_row(q, &e);
+		r = fn(ctx, &e);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_err(S(st), rc, "audit range");
+	/* Ends the statement's read transaction: the next range is a new one. */
+	sqlite3_reset(q);
+	return r;
+}
+
 /* For store_sqlite_query.c: the columns and the mapping every command read here uses. */
 const char sq_command_cols[] = COMMAND_COLS;
 

@@ -55,6 +55,8 @@ enum {
 	SQ_CKPT_INSERT,
 	SQ_CKPT_LAST,
 	SQ_CKPT_ITER,
+	SQ_AUDIT_RANGE,
+	SQ_CKPT_AFTER,
 	SQ_ADMIN_INSERT,
 	SQ_ADMIN_BY_EMAIL,
 	SQ_ADMIN_GET,
@@ -117,6 +119,8 @@ int sq_audit_list(struct store *st, const struct audit_filter *f, struct audit_e
 		  size_t *n);
 int sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx);
 int sq_audit_get(struct store *st, int64_t seq, struct audit_entry *out);
+int sq_audit_iter_range(struct store *st, int64_t after_seq, size_t limit, audit_iter_fn fn,
+			void *ctx);
 /* The console's queries, in store_sqlite_query.c (devices, commands) and store_sqlite_auditq.c (audit, policy counts). */
 int sq_policy_counts(struct store *st, const char *name, int is_default, int64_t version,
 		     int64_t *assigned, int64_t *applied);
@@ -133,6 +137,7 @@ int sq_fill_fingerprints(struct sq_store *s, sqlite3 *db);
 int sq_audit_ckpt_insert(struct store *st, const struct audit_ckpt_row *c);
 int sq_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out);
 int sq_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
+int sq_audit_ckpt_iter_after(struct store *st, int64_t after_id, audit_ckpt_iter_fn fn, void *ctx);
 /* Admin accounts and console sessions, in store_sqlite_admin.c. */
 int sq_admin_insert(struct store *st, const struct admin_account *a);
 int sq_admin_by_email(struct store *st, const char *email, struct admin_account *out);

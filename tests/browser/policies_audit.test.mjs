@@ -185,6 +185,15 @@ async function consolePhase() {
   const verify = await apiGet('/api/v1/audit/verify');
   check(verify.ok && String(verify.last_checkpoint.seq) === await page.locator('#ckpt-seq').innerText() &&
     verify.last_checkpoint.head_hash === await page.locator('#ckpt-hash').innerText(), 'the checkpoint shown is the API\'s');
+  // Once verified, a reload reads only what follows the anchor; the button reads it all again.
+  await page.reload();
+  await page.waitForSelector('#verify[data-mode="incremental"]');
+  check((await page.locator('#verify-scope').innerText()).startsWith('Incremental verification'), 'the screen says the verification was incremental');
+  await page.click('#verify-full');
+  await page.waitForSelector('#verify[data-mode="full"]');
+  check(await page.getAttribute('#verify', 'data-ok') === 'true' &&
+    (await page.locator('#verify-scope').innerText()).startsWith('Full verification'), 'the whole chain verifies on request');
+  await shot('05b-audit-verified-full.png');
   const all = await compareWithApi('nothing');
   const detail = await page.locator('#audit td.detail').allInnerTexts();
   check(detail.some((t) => t.includes('<script>alert(2)</script>')), 'a reason with markup shows as text');

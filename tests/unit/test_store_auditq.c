@@ -98,6 +98,35 @@ test_store_query_audit_filters(void **state)
 	expect_seqs(st, f, (const int64_t[]){21}, 1);
 }
 
+/*
+ * A common actor and a rare action (more entries than the index probe counts): the list walks
+ * the sparser index and still returns exactly the matches, in order and paged.
+ */
+static void
+test_store_query_audit_sparse_filter(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	const int64_t rare[] = {100, 2500, 2999};
+	struct audit_filter f;
+
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	for (int i = 1; i <= 3000; i++)
+		add_audit(st, i, "adm_c",
+			  i == 100 || i == 2500 || i == 2999 ? "policy.put" : "command.create",
+			  i % 7 ? "dev_x" : "dev_y", i * 1000LL);
+	assert_int_equal(st->ops->tx_commit(st), 0);
+	f = (struct audit_filter){.actor = "adm_c", .action = "policy.put"};
+	expect_seqs(st, f, rare, 3);
+	f = (struct audit_filter){
+		.actor = "adm_c", .action = "policy.put", .after = 100, .limit = 1};
+	expect_seqs(st, f, (const int64_t[]){2500}, 1);
+	f = (struct audit_filter){.action = "policy.put", .target = "dev_y"};
+	expect_seqs(st, f, NULL, 0); /* none of 100, 2500, 2999 is a multiple of 7 */
+	f = (struct audit_filter){
+		.actor = "adm_c", .action = "command.create", .target = "dev_y", .limit = 2};
+	expect_seqs(st, f, (const int64_t[]){7, 14}, 2);
+}
+
 /* The plan SQLite picks for sql, all its detail lines joined. */
 static void
 plan_of(const char *path, const char *sql, char *out, size_t cap)
@@ -308,6 +337,8 @@ main(void)
 						store_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_store_query_plans_use_indexes, store_fx_setup,
 						store_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_store_query_audit_sparse_filter,
+						store_fx_setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_store_query_policy_counts, store_fx_setup,
 						store_fx_teardown),
 	};

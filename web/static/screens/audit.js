@@ -27,6 +27,19 @@ function filterQuery(params) {
   return q;
 }
 
+// What this verification read: the whole chain, or only what follows the anchor it kept.
+function scope(v) {
+  const full = v.full_verified_at ? ['; the whole chain was last read from entry 1 at ', el('span', { id: 'full-at' }, time(v.full_verified_at))] : '';
+  if (v.mode === 'full') {
+    return el('p', { class: 'muted', id: 'verify-scope' }, v.ok
+      ? `Full verification: read all ${v.checked} entries from entry 1 in ${v.took_ms} ms.`
+      : `Full verification: read from entry 1 until the break, ${v.checked} entries in ${v.took_ms} ms.`);
+  }
+  return el('p', { class: 'muted', id: 'verify-scope' },
+    `Incremental verification: entries 1 to ${v.verified_from} were verified before; this read the ${v.checked} entries after them and the new checkpoints in ${v.took_ms} ms`, full,
+    '. An entry below the verified part edited in place shows only in a full verification.');
+}
+
 function verification(v) {
   if (!v) return el('div', { id: 'verify', class: 'verify muted' }, 'Verification unavailable.');
   const ck = v.last_checkpoint;
@@ -35,16 +48,30 @@ function verification(v) {
       ', head hash ', el('span', { class: 'mono', id: 'ckpt-hash' }, ck.head_hash || ''), '. ',
       el('span', { class: 'muted' }, `${v.checkpoints} checkpoints in the database, ${v.checkpoint_file_lines} in the checkpoint file; entries after ${ck.seq} are covered by the chain only.`))
     : el('p', { class: 'muted' }, 'No signed checkpoint yet: the entries are covered by the hash chain only.');
+  const status = el('span', { class: 'muted', role: 'status', id: 'verify-full-status' });
+  const again = el('button', { type: 'button', class: 'plain', id: 'verify-full' }, 'Verify the whole chain');
+  again.addEventListener('click', async () => {
+    again.disabled = true;
+    status.textContent = ' Reading every entry from entry 1…';
+    try {
+      const box = document.getElementById('verify');
+      box.replaceWith(verification(await api('/api/v1/audit/verify?full=1')));
+    } catch (err) {
+      again.disabled = false;
+      status.textContent = ' ' + err.message;
+    }
+  });
+  const tools = el('p', {}, again, status);
   if (v.ok) {
-    return el('div', { id: 'verify', class: 'verify intact', 'data-ok': 'true' },
+    return el('div', { id: 'verify', class: 'verify intact', 'data-ok': 'true', 'data-mode': v.mode },
       el('p', {}, el('strong', { class: 'ok' }, '✓ Chain intact'), ` — all ${v.entries} entries check out against their hashes and the signed checkpoints.`),
-      checkpoint);
+      scope(v), checkpoint, tools);
   }
-  return el('div', { id: 'verify', class: 'verify broken', 'data-ok': 'false', role: 'alert' },
+  return el('div', { id: 'verify', class: 'verify broken', 'data-ok': 'false', 'data-mode': v.mode, role: 'alert' },
     el('p', {}, el('strong', { class: 'bad' }, '✗ Chain broken'),
       v.first_bad_seq ? [' at entry ', el('strong', { id: 'bad-seq' }, String(v.first_bad_seq))] : null, ': ',
       el('span', { id: 'verify-problem' }, v.problem || 'no detail')),
-    checkpoint);
+    scope(v), checkpoint, tools);
 }
 
 function filterForm(params) {
