@@ -301,20 +301,27 @@ pg_audit_get(struct store *st, int64_t seq, struct audit_entry *out)
 		      pg_audit_row, "audit get");
 }
 
-/* Walks rows of sql (which takes "after" and a limit, and returns the key in column 0). */
+/*
+ * Walks rows of sql (which takes "after" and a limit, and returns the key in column 0) from
+ * key `after` on, a page per statement, at most max rows (0: to the end).
+ */
 static int
-iter_pages(struct store *st, const char *sql, pg_row_fn map, void *row, size_t size,
-	   int (*call)(void *fn, void *ctx, const void *row), void *fn, void *ctx, const char *what)
+iter_pages_from(struct store *st, const char *sql, int64_t after, size_t max, pg_row_fn map,
+		void *row, size_t size, int (*call)(void *fn, void *ctx, const void *row), void *fn,
+		void *ctx, const char *what)
 {
-	int64_t after = -1;
+	size_t seen = 0;
 
 	for (;;) {
 		struct pg_args a = {0};
+		size_t page = max != 0 && max - seen < ITER_PAGE ? max - seen : ITER_PAGE;
 		PGresult *r;
 		int e, rows;
 
+		if (page == 0)
+			return 0;
 		pa_int(&a, after);
-		pa_int(&a, ITER_PAGE);
+		pa_int(&a, (int64_t)page);
 		e = pg_run(S(st), sql, &a, &r, what);
 		if (e != 0)
 			return e;
@@ -330,9 +337,17 @@ iter_pages(struct store *st, const char *sql, pg_row_fn map, void *row, size_t s
 			}
 		}
 		PQclear(r);
-		if (rows < ITER_PAGE)
+		seen += (size_t)rows;
+		if ((size_t)rows < page)
 			return 0;
 	}
+}
+
+static int
+iter_pages(struct store *st, const char *sql, pg_row_fn map, void *row, size_t size,
+	   int (*call)(void *fn, void *ctx, const void *row), void *fn, void *ctx, const char *what)
+{
+	return iter_pages_from(st, sql, -1, 0, map, row, size, call, fn, ctx, what);
 }
 
 static int
@@ -349,6 +364,20 @@ pg_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
 	return iter_pages(
 		st, "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
 		pg_audit_row, &e, sizeof(e), call_audit, (void *)fn, ctx, "audit iterate");
+}
+
+/* Entries after after_seq, at most limit, each page its own short statement (verify.c). */
+int
+pg_audit_iter_range(struct store *st, int64_t after_seq, size_t limit, audit_iter_fn fn, void *ctx)
+{
+	struct audit_entry e;
+
+	if (limit == 0)
+		return 0;
+	return iter_pages_from(
+		st, "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+		after_seq, limit, pg_audit_row, &e, sizeof(e), call_audit, (void *)fn, ctx,
+		"audit range");
 }
 
 /* ---- audit checkpoints ---- */
@@ -401,4 +430,16 @@ pg_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx)
 			  "LIMIT $2",
 			  ckpt_row, &c, sizeof(c), call_ckpt, (void *)fn, ctx,
 			  "audit checkpoint iterate");
+}
+
+int
+pg_audit_ckpt_iter_after(struct store *st, int64_t after_id, audit_ckpt_iter_fn fn, void *ctx)
+{
+	struct audit_ckpt_row c;
+
+	return iter_pages_from(st,
+			       "SELECT " CKPT_COLS " FROM audit_checkpoints WHERE id > $1 ORDER BY "
+			       "id LIMIT $2",
+			       after_id, 0, ckpt_row, &c, sizeof(c), call_ckpt, (void *)fn, ctx,
+			       "audit checkpoints after");
 }

@@ -46,6 +46,9 @@ int pg_audit_iter(struct store *st, audit_iter_fn fn, void *ctx);
 int pg_audit_ckpt_insert(struct store *st, const struct audit_ckpt_row *c);
 int pg_audit_ckpt_last(struct store *st, struct audit_ckpt_row *out);
 int pg_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
+int pg_audit_iter_range(struct store *st, int64_t after_seq, size_t limit, audit_iter_fn fn,
+			void *ctx);
+int pg_audit_ckpt_iter_after(struct store *st, int64_t after_id, audit_ckpt_iter_fn fn, void *ctx);
 int pg_admin_insert(struct store *st, const struct admin_account *a);
 int pg_admin_by_email(struct store *st, const char *email, struct admin_account *out);
 int pg_admin_get(struct store *st, const char *id, struct admin_account *out);
