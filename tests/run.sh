@@ -19,7 +19,10 @@ pass=0; fail=0; skip=0; failed=(); skipped=()
 skip_reasons() {         # skip_reasons LOG
 	awk '/^  [^ ]/ { name = $1 }
 	     /^    skipped: / { sub(/^    skipped: /, ""); print name ": " $0 }
-	     /^\[  SKIPPED \] / { sub(/^\[  SKIPPED \] /, ""); print $0 ": (cmocka skip)" }' "$1"
+	     /^SKIP: / { why = substr($0, 7) }
+	     /^\[  SKIPPED \] .*listed below/ { next }
+	     /^\[  SKIPPED \] / { sub(/^\[  SKIPPED \] /, "")
+				 if (!seen[$0]++) print $0 ": " (why != "" ? why : "(cmocka skip)") }' "$1"
 }
 
 run_suite() {            # run_suite KIND BINARY

@@ -550,6 +550,30 @@ drain(struct device_sim *d, struct client *dc)
 	return -1;
 }
 
+/*
+ * Waits (at most 5 s) until the server's metrics count n parked check-ins: a fixed sleep lost
+ * the race on a loaded machine (on PostgreSQL a check-in takes several round trips to park).
+ */
+static int
+wait_parked(struct env *e, int n)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "cleave_parked_connections %d\n", n);
+	for (int i = 0; i < 500; i++) {
+		struct resp r;
+		int parked = 0;
+
+		if (client_req(e->admin, "GET", "/metrics", NULL, NULL, &r) == 0)
+			parked = r.body && strstr(r.body, want) != NULL;
+		resp_free(&r);
+		if (parked)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
 static void
 test_longpoll_wakeup(void)
 {
@@ -570,18 +594,7 @@ test_longpoll_wakeup(void)
 	a.d = &d;
 	a.c = pc;
 	pthread_create(&th, NULL, poll_thread, &a);
-	/* Wait until the poll is parked (metrics say so), bounded. */
-	for (int i = 0; i < 200; i++) {
-		struct resp r;
-		int parked = 0;
-
-		if (client_req(e.admin, "GET", "/metrics", NULL, NULL, &r) == 0)
-			parked = r.body && strstr(r.body, "cleave_parked_connections 1") != NULL;
-		resp_free(&r);
-		if (parked)
-			break;
-		usleep(10000);
-	}
+	CHECK(wait_parked(&e, 1) == 0, "the poll never parked");
 	t_post = now_s();
 	CHECK(admin_command(e.admin, d.id, "wipe", id, sizeof(id)) == 202, "wipe");
 	pthread_join(th, NULL);
@@ -638,7 +651,7 @@ test_longpoll_timeout_and_shutdown(void)
 	a.d = &d;
 	a.c = pc;
 	pthread_create(&th, NULL, poll_thread, &a);
-	usleep(300000);
+	CHECK(wait_parked(&e, 1) == 0, "the poll never parked");
 	rc = srv_stop(&e.s, SIGTERM);
 	pthread_join(th, NULL);
 	CHECK(rc == 0, "server exit status %d after SIGTERM", rc);

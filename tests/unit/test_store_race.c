@@ -578,8 +578,6 @@ test_race_result_and_cancel_do_not_deadlock(void **state)
 	pthread_t th;
 	int64_t counter = 0;
 
-	if (fx_backend != FX_PG)
-		skip(); /* SQLite's writers take turns: nothing to interleave */
 	add_device(st, "dev_race_0");
 	assert_int_equal(st->ops->device_next_counter(st, "dev_race_0", &counter), 0);
 	fill_command(&c, "cmd_cross", "dev_race_0", counter);
@@ -637,8 +635,6 @@ test_race_concurrent_opens_migrate_once(void **state)
 	pthread_t th[3];
 	pthread_barrier_t go;
 
-	if (fx_backend != FX_PG)
-		skip(); /* one SQLite file belongs to one server (server.lock) */
 	f->st->ops->close(f->st);
 	f->st = NULL;
 	store_fx_exec(f, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
@@ -671,8 +667,6 @@ test_race_reconnects_after_postgresql_restart(void **state)
 	struct store *st = ((struct fx *)*state)->st;
 	struct device d;
 
-	if (fx_backend != FX_PG)
-		skip();
 	add_device(st, "dev_race_0");
 	assert_int_equal(pgtest_restart(&fx_pg), 0);
 	assert_int_equal(st->ops->tx_begin(st), 0);
@@ -693,6 +687,12 @@ main(void)
 		T(test_race_idempotency_key_replays_not_fails),
 		T(test_race_nonce_taken_once),
 		T(test_race_policy_versions_never_reused),
+	};
+	/*
+	 * PostgreSQL's alone: SQLite's writers take turns (nothing to interleave), one SQLite file
+	 * belongs to one server (server.lock), and there is no database server to restart.
+	 */
+	const struct CMUnitTest only_pg[] = {
 		T(test_race_result_and_cancel_do_not_deadlock),
 		T(test_race_concurrent_opens_migrate_once),
 		T(test_race_reconnects_after_postgresql_restart),
@@ -700,5 +700,6 @@ main(void)
 #undef T
 
 	log_set_level(LOG_LVL_ERR);
-	return store_fx_run_both("store races", tests, sizeof(tests) / sizeof(tests[0]));
+	return store_fx_run_each("store races", tests, ARRAY_SIZE(tests), NULL, 0, only_pg,
+				 ARRAY_SIZE(only_pg));
 }
