@@ -52,21 +52,23 @@ key_row(const PGresult *r, int i, void *out)
 	pg_col_blob(r, i, 1, k->audit, 32);
 }
 
+/* Records the given keys (replacing any); returns them. */
+static const char keys_replace[] =
+	"INSERT INTO deployment_keys (id, ticket_pub, audit_pub, recorded_at) "
+	"VALUES (1,$1,$2,$3) ON CONFLICT (id) DO UPDATE SET "
+	"ticket_pub = $1, audit_pub = $2, recorded_at = $3 RETURNING ticket_pub, audit_pub";
+/* Records the given keys when none are; returns the recorded ones either way. */
+static const char keys_first[] =
+	"WITH ins AS (INSERT INTO deployment_keys (id, ticket_pub, audit_pub, recorded_at) "
+	"VALUES (1,$1,$2,$3) ON CONFLICT (id) DO NOTHING RETURNING ticket_pub, audit_pub) "
+	"SELECT ticket_pub, audit_pub FROM ins UNION ALL "
+	"SELECT ticket_pub, audit_pub FROM deployment_keys WHERE id = 1 "
+	"AND NOT EXISTS (SELECT 1 FROM ins)";
+
 static int
 pin_once(struct store *st, const struct pg_args *a, int replace, struct key_pair *k)
 {
-	return pg_one(S(st),
-		      replace ? "INSERT INTO deployment_keys (id, ticket_pub, audit_pub, recorded_at) "
-				"VALUES (1,$1,$2,$3) ON CONFLICT (id) DO UPDATE SET "
-				"ticket_pub = $1, audit_pub = $2, recorded_at = $3 "
-				"RETURNING ticket_pub, audit_pub"
-			      : "WITH ins AS (INSERT INTO deployment_keys "
-				"(id, ticket_pub, audit_pub, recorded_at) VALUES (1,$1,$2,$3) "
-				"ON CONFLICT (id) DO NOTHING RETURNING ticket_pub, audit_pub) "
-				"SELECT ticket_pub, audit_pub FROM ins UNION ALL "
-				"SELECT ticket_pub, audit_pub FROM deployment_keys WHERE id = 1 "
-				"AND NOT EXISTS (SELECT 1 FROM ins)",
-		      a, k, key_row, "deployment keys");
+	return pg_one(S(st), replace ? keys_replace : keys_first, a, k, key_row, "deployment keys");
 }
 
 int
@@ -88,4 +90,3 @@ pg_keys_pin(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_
 		r = pin_once(st, &a, replace, &k);
 	return r;
 }
-

@@ -27,11 +27,12 @@ int
 sq_keys_pin(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
 	    int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32])
 {
-	sqlite3_stmt *q = sq_stmt(S(st), replace ? SQ_KEYS_REPLACE : SQ_KEYS_PUT,
-				  replace ? "INSERT OR REPLACE INTO deployment_keys "
-					    "(id, ticket_pub, audit_pub, recorded_at) VALUES (1,?,?,?)"
-					  : "INSERT OR IGNORE INTO deployment_keys "
-					    "(id, ticket_pub, audit_pub, recorded_at) VALUES (1,?,?,?)");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), replace ? SQ_KEYS_REPLACE : SQ_KEYS_PUT,
+			replace ? "INSERT OR REPLACE INTO deployment_keys "
+				  "(id, ticket_pub, audit_pub, recorded_at) VALUES (1,?,?,?)"
+				: "INSERT OR IGNORE INTO deployment_keys "
+				  "(id, ticket_pub, audit_pub, recorded_at) VALUES (1,?,?,?)");
 	struct key_pair k = {ticket_had, audit_had};
 	int r;
 

@@ -99,7 +99,7 @@ write_balancer(struct farm *f, unsigned port)
 		     port, f->work, srv_port(&f->a), f->a.cacert, srv_port(&f->b), f->b.cacert);
 	snprintf(path, sizeof(path), "%s/haproxy.cfg", f->work);
 	return n > 0 && (size_t)n < sizeof(cfg) ? file_write_atomic(path, cfg, (size_t)n, 0600)
-						 : -1;
+						: -1;
 }
 
 /* True when something accepts TCP connections on 127.0.0.1:port. */
@@ -239,7 +239,8 @@ checkin_complete(struct device_sim *d, struct client *c, const char *want, int *
 	size_t k;
 
 	if (dev_req(d, c, "POST", "/device/v1/checkin",
-		    "{\"wait\":0,\"state\":{\"policy_name\":\"\",\"policy_version\":0}}", 0, &r) != 0)
+		    "{\"wait\":0,\"state\":{\"policy_name\":\"\",\"policy_version\":0}}", 0,
+		    &r) != 0)
 		return -1;
 	if (r.status != 200 && r.status != 204) {
 		printf("    check-in: HTTP %ld %s\n", r.status, r.body ? r.body : "");
