@@ -11,6 +11,7 @@
  * HAProxy.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -372,6 +373,116 @@ test_lb_failover(void)
 	CHECK(n == NDEV, "failover through the balancer failed (step %d)", n);
 }
 
+/* A device parked through the balancer: polls (again after a cut) until a lock arrives. */
+struct parker {
+	struct device_sim *d;
+	const struct srv *lb;
+	int got, cuts;
+};
+
+static void *
+park(void *p)
+{
+	struct parker *k = p;
+	struct client *c = client_new(k->lb, NULL);
+	double end = now_s() + 30;
+
+	/* Bounded: 30 s, and each poll waits at most 20 s. */
+	while (c != NULL && !k->got && now_s() < end) {
+		struct resp r = {0};
+		json_t *j, *it;
+		size_t i;
+
+		if (dev_req(k->d, c, "POST", "/device/v1/checkin", "{\"wait\":20}", 0, &r) != 0 ||
+		    r.status >= 500) {
+			k->cuts++; /* its server died under it: the agent polls again */
+			resp_free(&r);
+			usleep(100000);
+			continue;
+		}
+		j = resp_json(&r);
+		resp_free(&r);
+		json_array_foreach(json_object_get(j, "commands"), i, it)
+		{
+			const char *t = json_string_value(json_object_get(it, "type"));
+
+			k->got |= t != NULL && strcmp(t, "lock") == 0;
+		}
+		json_decref(j);
+	}
+	client_free(c);
+	return NULL;
+}
+
+/* The parked polls server s holds (its /metrics); -1 when unknown. */
+static long
+parked_on(const struct srv *s)
+{
+	struct client *c = client_new(s, NULL);
+	struct resp r = {0};
+	const char *p;
+	long n = -1;
+
+	if (c != NULL && client_req(c, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body &&
+	    (p = strstr(r.body, "\ncleave_parked_connections ")) != NULL)
+		n = strtol(p + strlen("\ncleave_parked_connections "), NULL, 10);
+	resp_free(&r);
+	client_free(c);
+	return n;
+}
+
+/*
+ * Devices park through the balancer, so on both servers; A dies by SIGKILL with some parked on
+ * it; those poll again through the balancer and reach B; a lock queued then reaches every one.
+ */
+static void
+test_lb_parked_reconnect(void)
+{
+	struct farm f;
+	struct device_sim d[NDEV];
+	struct parker k[NDEV];
+	pthread_t th[NDEV];
+	char cmd[64];
+	int n = 0, started = 0, ok = 1, cuts = 0;
+	long on_a = -1;
+
+	FARM_UP(&f, "lb-parked");
+	memset(d, 0, sizeof(d));
+	for (int found = 0; n < NDEV; n++) {
+		char owner[32];
+
+		snprintf(owner, sizeof(owner), "park%d@example.com", n);
+		if (admin_enroll(f.admin, f.anon, &d[n], owner) != 0 ||
+		    checkin_complete(&d[n], f.anon, NULL, &found) != 0)
+			break;
+	}
+	for (; n == NDEV && started < NDEV; started++) {
+		k[started] = (struct parker){.d = &d[started], .lb = &f.lb};
+		if (pthread_create(&th[started], NULL, park, &k[started]) != 0)
+			break;
+	}
+	/* Round robin: of three polls, A holds one or two (bounded wait: 5 s). */
+	for (int i = 0; started == NDEV && i < 50 && (on_a = parked_on(&f.a)) < 1; i++)
+		usleep(100000);
+	if (on_a >= 1 && srv_stop(&f.a, SIGKILL) == 128 + SIGKILL)
+		for (int i = 0; i < NDEV; i++)
+			ok &= admin_command(f.admin, d[i].id, "lock", cmd, sizeof(cmd)) == 202;
+	else
+		ok = 0;
+	for (int i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		ok &= k[i].got;
+		cuts += k[i].cuts;
+	}
+	for (int i = 0; i < NDEV; i++)
+		dev_fini(&d[i]);
+	farm_down(&f);
+	CHECK(n == NDEV && started == NDEV, "setup failed");
+	CHECK(on_a >= 1, "no poll parked on server A (%ld)", on_a);
+	CHECK(cuts >= 1, "no parked poll was cut by A's death");
+	CHECK(ok, "a device did not get its lock through B after A died");
+}
+
 /* Signs in to the console on one server; the cookie and CSRF token work on the other. */
 static void
 test_lb_session(void)
@@ -545,6 +656,7 @@ test_lb_forwarded_client(void)
 static const struct t_case cases[] = {
 	{"lb_forwarded_client", test_lb_forwarded_client},
 	{"lb_failover", test_lb_failover},
+	{"lb_parked_reconnect", test_lb_parked_reconnect},
 	{"lb_session_across_servers", test_lb_session},
 	{"lb_replay_other_server", test_lb_replay},
 	{"lb_keys_mismatch", test_lb_keys_mismatch},
