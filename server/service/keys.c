@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "crypto.h"
 #include "log.h"
 #include "service.h"
@@ -26,6 +27,35 @@ report(const char *what, const char *file, const uint8_t mine[32], const uint8_t
 		"(keys_dir), or, after a deliberate change of keys, start once with "
 		"--accept-new-keys",
 		what, file, a, b);
+}
+
+/*
+ * The newest audit checkpoint was signed by audit_pub (or there is none). It catches a replaced
+ * audit key on a database from before the keys were recorded; later ones the record catches.
+ */
+static int
+newest_checkpoint_ours(struct store *st, const uint8_t audit_pub[32])
+{
+	struct audit_ckpt_row last;
+	struct audit_ckpt c;
+	char mine[64] = "?";
+	int r = st->ops->audit_ckpt_last(st, &last);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r != 0) {
+		log_errno(-r, "cannot read the newest audit checkpoint");
+		return r;
+	}
+	if (audit_ckpt_open(last.record, audit_pub, &c) == 0)
+		return 0;
+	key_fingerprint(audit_pub, mine, sizeof(mine));
+	log_err("the newest audit checkpoint (entry %lld) is not signed by this server's audit "
+		"checkpoint key (audit.key, %s): copy the deployment's keys directory here "
+		"(keys_dir), or, after a deliberate change of keys, start once with "
+		"--accept-new-keys",
+		(long long)last.seq, mine);
+	return -EKEYREJECTED;
 }
 
 int
@@ -50,6 +80,9 @@ service_pin_keys(struct store *st, const uint8_t ticket_pub[32], const uint8_t a
 		report("audit checkpoint", "audit.key", audit_pub, a);
 		bad = 1;
 	}
+	/* Also when the record is new or matches: it may be younger than the checkpoints. */
+	if (!accept_new && newest_checkpoint_ours(st, audit_pub) != 0)
+		bad = 1;
 	if (accept_new)
 		log_warn("recorded this server's keys as the deployment's (--accept-new-keys): "
 			 "devices enrolled under the old ticket key refuse its tickets until they "
