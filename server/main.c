@@ -525,9 +525,8 @@ static int
 ensure_key(struct config *c, const char *name, const char *what, struct ed25519_key **k)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	int r;
-
 	struct stat sb;
+	int r;
 
 	if (c->keys_dir[0] != '\0')
 		str_copy(dir, sizeof(dir), c->keys_dir);
