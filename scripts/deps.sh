@@ -10,7 +10,7 @@ pkgs=(gcc make pkg-config libc6-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev
       libsqlite3-dev libpq-dev postgresql libssl-dev libsodium-dev libcmocka-dev zlib1g-dev
       chromium openssl curl ca-certificates jq
-      libqrencode-dev zbar-tools)
+      libqrencode-dev zbar-tools haproxy)
 
 # `deps.sh --fuzz`: also clang, for the libFuzzer targets of `make fuzz`.
 [ "${1:-}" = "--fuzz" ] && pkgs+=(clang libclang-rt-14-dev)

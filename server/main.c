@@ -52,9 +52,12 @@ struct config {
 	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */
 	char web_root[PATH_MAX];  /* "" : web/ of the source tree the binary was built in */
 	char database[1024];      /* "" : SQLite in DIR; else a postgresql:// URL */
+	char keys_dir[PATH_MAX];  /* "" : DIR/keys; else the deployment's shared copy */
+	int accept_new_keys;      /* record this server's keys as the deployment's */
 	unsigned handshake_s;
 	char tls_priorities[1024];
-	struct cl_policy admit; /* per_address, reserve, trusted networks */
+	struct cl_policy admit;   /* per_address, reserve, trusted networks */
+	struct cl_policy proxies; /* whose X-Forwarded-For names the client (none by default) */
 	enum log_level log_level;
 	int check_only;
 	int public_url_set;
@@ -109,7 +112,9 @@ usage(FILE *f)
 		"                     default 64), trusted_addresses (addresses and CIDR\n"
 		"                     networks free of the per-address cap and allowed into\n"
 		"                     the reserve, e.g. a load balancer; default\n"
-		"                     127.0.0.0/8 ::1; none for nothing) (flags win)\n"
+		"                     127.0.0.0/8 ::1; none for nothing) (flags win),\n"
+		"                     trusted_proxies (load balancers whose last\n"
+		"                     X-Forwarded-For entry names the client; default none)\n"
 		"  --check-config     validate the settings and exit (0 when valid)\n"
 		"  --log-level LEVEL  debug, info, warn or error (default info)\n"
 		"  --tls-priorities STRING\n"
@@ -123,6 +128,11 @@ usage(FILE *f)
 		"                     setting database) instead of SQLite in DIR/cleave.db;\n"
 		"                     several servers may share one database. DIR still holds\n"
 		"                     the keys, the TLS certificate and the admin token\n"
+		"  --keys DIR         the signing keys (ticket.key, audit.key; setting keys_dir;\n"
+		"                     default DIR/keys): the same copy on every server of a\n"
+		"                     deployment, mode 0700. A server whose keys are not the\n"
+		"                     ones the database recorded refuses to start\n"
+		"  --accept-new-keys  record this server's keys as the deployment's instead\n"
 		"  --version          print the version\n");
 }
 
@@ -180,10 +190,10 @@ set_priorities(struct config *c, const char *val, const char *where)
 }
 
 static int
-set_trusted(struct config *c, const char *val, const char *where)
+set_trusted(struct cl_policy *pol, const char *val, const char *where)
 {
 	char bad[64] = "";
-	int r = connlimit_parse_trusted(val, &c->admit, bad, sizeof(bad));
+	int r = connlimit_parse_trusted(val, pol, bad, sizeof(bad));
 
 	if (r == -E2BIG)
 		fprintf(stderr, "cleave-server: %s: more than %d trusted addresses\n", where,
@@ -245,6 +255,8 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = val[0] != '\0' ? str_copy(c->ckpt_file, sizeof(c->ckpt_file), val) : -1;
 	else if (strcmp(key, "database") == 0)
 		r = database_url_ok(val) ? str_copy(c->database, sizeof(c->database), val) : -1;
+	else if (strcmp(key, "keys_dir") == 0)
+		r = str_copy(c->keys_dir, sizeof(c->keys_dir), val);
 	else if (strcmp(key, "web_root") == 0)
 		r = val[0] != '\0' ? str_copy(c->web_root, sizeof(c->web_root), val) : -1;
 	else if (strcmp(key, "log_level") == 0)
@@ -258,7 +270,9 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 	else if (strcmp(key, "reserved_connections") == 0)
 		r = parse_uint(val, 0, 100000, &c->admit.reserve);
 	else if (strcmp(key, "trusted_addresses") == 0)
-		r = set_trusted(c, val, where);
+		r = set_trusted(&c->admit, val, where);
+	else if (strcmp(key, "trusted_proxies") == 0)
+		r = set_trusted(&c->proxies, val, where);
 	else {
 		fprintf(stderr, "cleave-server: %s: unknown setting '%s'\n", where, key);
 		return -1;
@@ -318,9 +332,9 @@ load_config_file(struct config *c, const char *path)
 static int
 valued_option(const char *a)
 {
-	static const char *const names[] = {"--data",           "--config",   "--listen",
-					    "--tls-cert",       "--tls-key",  "--log-level",
-					    "--tls-priorities", "--web-root", "--database"};
+	static const char *const names[] = {
+		"--data",      "--config",         "--listen",   "--tls-cert", "--tls-key",
+		"--log-level", "--tls-priorities", "--web-root", "--database", "--keys"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(a, names[i]) == 0)
@@ -357,7 +371,7 @@ default_web_root(char *out, size_t cap)
 static int
 parse_args(int argc, char **argv, struct config *c)
 {
-	const char *config = NULL, *priorities = NULL, *database = NULL;
+	const char *config = NULL, *priorities = NULL, *database = NULL, *keys = NULL;
 	struct config cli;
 	int listen_set = 0, cert_set = 0, key_set = 0, level_set = 0;
 
@@ -375,6 +389,9 @@ parse_args(int argc, char **argv, struct config *c)
 			exit(0);
 		} else if (strcmp(a, "--check-config") == 0 || strcmp(a, "-n") == 0) {
 			c->check_only = 1;
+			takes = 0;
+		} else if (strcmp(a, "--accept-new-keys") == 0) {
+			c->accept_new_keys = 1;
 			takes = 0;
 		} else if (!valued_option(a)) {
 			fprintf(stderr, "cleave-server: unknown option '%s' (see --help)\n", a);
@@ -405,6 +422,8 @@ parse_args(int argc, char **argv, struct config *c)
 			str_copy(cli.web_root, sizeof(cli.web_root), v);
 		} else if (strcmp(a, "--database") == 0) {
 			database = v;
+		} else if (strcmp(a, "--keys") == 0) {
+			keys = v;
 		} else if (strcmp(a, "--log-level") == 0) {
 			if (log_level_parse(v, &cli.log_level) != 0) {
 				fprintf(stderr, "cleave-server: unknown log level '%s'\n", v);
@@ -436,6 +455,8 @@ parse_args(int argc, char **argv, struct config *c)
 	if (priorities != NULL && set_option(c, "tls_priorities", priorities, "--tls-priorities"))
 		return -1;
 	if (database != NULL && set_option(c, "database", database, "--database"))
+		return -1;
+	if (keys != NULL && set_option(c, "keys_dir", keys, "--keys"))
 		return -1;
 	if (c->max_connections != 0 && c->admit.reserve >= c->max_connections) {
 		fprintf(stderr,
@@ -504,12 +525,21 @@ static int
 ensure_key(struct config *c, const char *name, const char *what, struct ed25519_key **k)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
+	struct stat sb;
 	int r;
 
-	snprintf(dir, sizeof(dir), "%s/keys", c->data);
+	if (c->keys_dir[0] != '\0')
+		str_copy(dir, sizeof(dir), c->keys_dir);
+	else
+		snprintf(dir, sizeof(dir), "%s/keys", c->data);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (ensure_dir(dir) != 0)
 		return -1;
+	/* Shared by copying: a copy others can read is a leaked key. */
+	if (c->keys_dir[0] != '\0' && (stat(dir, &sb) != 0 || (sb.st_mode & 077) != 0)) {
+		log_err("the keys directory %s must be mode 0700 (chmod 700 it)", dir);
+		return -1;
+	}
 	r = ed25519_key_load(path, k);
 	if (r == -ENOENT) {
 		r = ed25519_key_generate(k);
@@ -521,6 +551,18 @@ ensure_key(struct config *c, const char *name, const char *what, struct ed25519_
 	if (r != 0)
 		log_err("cannot load or create the %s key %s", what, path);
 	return r;
+}
+
+/* The database knows the deployment's public keys: a server with others stops here. */
+static int
+pin_keys(const struct config *c, struct store *st, const struct ed25519_key *tkey,
+	 const struct ed25519_key *akey)
+{
+	uint8_t tpub[32], apub[32];
+
+	ed25519_key_public(tkey, tpub);
+	ed25519_key_public(akey, apub);
+	return service_pin_keys(st, tpub, apub, c->accept_new_keys, (int64_t)time(NULL));
 }
 
 /*
@@ -700,6 +742,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.idle_timeout_s = 120,
 		.handshake_timeout_s = c->handshake_s,
 		.admit = c->admit,
+		.proxies = c->proxies,
 		.web_root = c->web_root,
 	};
 	struct service *svc = NULL;
@@ -844,6 +887,8 @@ main(int argc, char **argv)
 	/* A key of its own, never in the database: whoever can edit the database cannot sign. */
 	if (r == 0)
 		r = ensure_key(&c, "audit.key", "audit checkpoint", &akey);
+	if (r == 0)
+		r = pin_keys(&c, st, tkey, akey);
 	if (r == 0)
 		r = ensure_tls(&c, &cert, &key);
 	if (r == 0)

@@ -132,16 +132,22 @@ connlimit_fini(struct connlimit *cl)
 }
 
 int
-connlimit_trusted(const struct connlimit *cl, const struct sockaddr *sa)
+connlimit_in_list(const struct cl_policy *pol, const struct sockaddr *sa)
 {
 	uint8_t a[16];
 
 	if (addr16(sa, a) != 0)
 		return 0;
-	for (size_t i = 0; i < cl->pol.ntrusted; i++)
-		if (in_net(a, &cl->pol.trusted[i]))
+	for (size_t i = 0; i < pol->ntrusted; i++)
+		if (in_net(a, &pol->trusted[i]))
 			return 1;
 	return 0;
+}
+
+int
+connlimit_trusted(const struct connlimit *cl, const struct sockaddr *sa)
+{
+	return connlimit_in_list(&cl->pol, sa);
 }
 
 static int

@@ -50,6 +50,8 @@ void connlimit_fini(struct connlimit *cl);
 
 /* True when sa (borrowed) is in a trusted network. */
 int connlimit_trusted(const struct connlimit *cl, const struct sockaddr *sa);
+/* True when sa (borrowed) is in one of pol's networks (its trusted list). */
+int connlimit_in_list(const struct cl_policy *pol, const struct sockaddr *sa);
 
 /*
  * The accept decision for a connection from sa: 0 to take it, -EMFILE when its address is at

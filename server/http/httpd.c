@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "longpoll.h"
+#include "proxy.h"
 #include "static.h"
 #include "util.h"
 
@@ -42,6 +43,7 @@ struct httpd {
 	struct web_static *web;
 	struct lp_hub hub;
 	struct connlimit admit;
+	struct cl_policy proxies;             /* trusted reverse proxies (proxy.c) */
 	struct sockaddr_storage unknown_addr; /* AF_UNSPEC: a client whose address is unknown */
 	unsigned idle_timeout_s, handshake_timeout_s;
 	pthread_t timer;
@@ -490,8 +492,14 @@ on_request(void *cls, struct MHD_Connection *con, const char *url, const char *m
 
 		unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
 		const char *bad = framing_error(con);
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
 		r->started = 1;
+		/* The headers are in now (not yet in on_uri): a trusted balancer names the client. */
+		if (ci != NULL && ci->client_addr != NULL)
+			proxy_client(con, &r->h->proxies, ci->client_addr, r->client,
+				     sizeof(r->client));
 		if (bad != NULL) {
 			memset(&rs, 0, sizeof(rs));
 			api_transport_error(400, bad, &rs);
@@ -657,6 +665,7 @@ httpd_start(const struct httpd_config *cfg, struct api *api, struct service *svc
 		return -ENOMEM;
 	}
 	h->idle_timeout_s = cfg->idle_timeout_s;
+	h->proxies = cfg->proxies;
 	h->handshake_timeout_s = cfg->handshake_timeout_s;
 	pol.total = cfg->conn_limit;
 	connlimit_init(&h->admit, &pol);

@@ -41,6 +41,7 @@ struct httpd_config {
 	unsigned handshake_timeout_s; /* from accept to the first request line */
 	struct cl_policy admit;       /* per-address cap, reserve, trusted; total is conn_limit */
 	const char *web_root;         /* the console's files (static.h); NULL: none; borrowed */
+	struct cl_policy proxies;     /* trusted_proxies: whose X-Forwarded-For is believed */
 };
 
 struct httpd;

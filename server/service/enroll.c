@@ -309,6 +309,18 @@ svc_device_auth(struct service *s, const struct signed_request *rq, struct devic
 	if (s->replay != NULL && replaylog_append(s->replay, dev->id, p.nonce) != 0)
 		return svc_fail(err, SVC_UNAVAILABLE,
 				"the server cannot record the request now; retry in a second");
+	/*
+	 * A shared database: the other servers' accepted nonces are not in this one's window,
+	 * so the database's unique pair decides, committed before anything is answered.
+	 */
+	if (s->st->ops->request_nonce_claim != NULL) {
+		r = s->st->ops->request_nonce_claim(s->st, dev->id, p.nonce, now);
+		if (r == -EALREADY)
+			return auth_reject(s, rq, p.keyid, err,
+					   "replayed request (nonce already used)");
+		if (r != 0)
+			return svc_store_fail(err, r, "request nonce");
+	}
 	if (strcmp(dev->status, "active") != 0)
 		return svc_fail(err, SVC_FORBIDDEN, "device %s is %s", dev->id, dev->status);
 	return 0;

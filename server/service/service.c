@@ -224,8 +224,12 @@ int
 service_set_replay_log(struct service *s, const char *path)
 {
 	size_t n = 0;
-	int r = replaylog_open(path, raise_floor, &s->dev, &s->replay, &n);
+	int r;
 
+	/* The database records every accepted nonce itself (store_pg_shared.c): no file here. */
+	if (s->st->ops->request_nonce_claim != NULL)
+		return 0;
+	r = replaylog_open(path, raise_floor, &s->dev, &s->replay, &n);
 	if (r != 0)
 		return r;
 	if (n > 0)
@@ -271,6 +275,9 @@ expire_commands(struct service *s, size_t *expired)
 	}
 	if (r == 0)
 		r = s->st->ops->nonce_purge(s->st, now);
+	/* Twice the skew: a request signed earlier is refused by its creation time alone. */
+	if (r == 0 && s->st->ops->request_nonce_purge != NULL)
+		r = s->st->ops->request_nonce_purge(s->st, now - 2 * s->cfg.sig_skew_s);
 	if (r == 0)
 		return s->st->ops->tx_commit(s->st);
 	s->st->ops->tx_rollback(s->st);

@@ -111,9 +111,21 @@ void service_tick(struct service *s);
 /*
  * Makes every accepted device request nonce durable before its request is answered, in
  * PATH.0 / PATH.1, and takes back what they hold from before a crash (into the store at once).
- * 0 or -errno (the server must not serve without it).
+ * 0 or -errno (the server must not serve without it). On a shared database (a store with
+ * request_nonce_claim) there is no file: the database records each nonce (svc_device_auth).
  */
 int service_set_replay_log(struct service *s, const char *path);
+
+/*
+ * Checks this server's public signing keys against the ones the database records for the
+ * deployment (recording them when none are), before the server serves anything: a server
+ * of a deployment that got other keys would sign tickets its devices reject and checkpoints
+ * no one can verify. accept_new records this server's keys instead (after a deliberate
+ * change of keys). 0, -EKEYREJECTED (logged with both fingerprints and what to do), or the
+ * store's error. st is borrowed.
+ */
+int service_pin_keys(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
+		     int accept_new, int64_t now);
 
 /* Creates the first admin token when none exists; its secret goes to *secret (caller frees). */
 int service_bootstrap_admin(struct service *s, char **secret);

@@ -334,6 +334,24 @@ struct store_ops {
 	int (*nonce_take)(struct store *st, const uint8_t nonce[32], int64_t now, char *token_id);
 	int (*nonce_purge)(struct store *st, int64_t now);
 
+	/*
+	 * Shared-database backends only (NULL on SQLite, whose one server keeps the replay window
+	 * in memory and in its replay log): records that device_id's request with nonce was
+	 * accepted at seen_at, in its own statement, before the request is answered. -EALREADY
+	 * when the pair was recorded before, by this server or another one: a replay.
+	 */
+	int (*request_nonce_claim)(struct store *st, const char *device_id, uint64_t nonce,
+				   int64_t seen_at);
+	/* Forgets the nonces seen before `before` (their signatures are too old anyway). */
+	int (*request_nonce_purge)(struct store *st, int64_t before);
+	/*
+	 * The deployment's public signing keys (migration 0013). Records ticket_pub and audit_pub
+	 * when none are recorded yet, or always when replace; then copies the recorded ones into
+	 * ticket_had and audit_had (the caller compares). Two servers starting together record one.
+	 */
+	int (*keys_pin)(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
+			int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32]);
+
 	/* Inserts or replaces; a multi-writer backend replaces only with a newer version (-EBUSY). */
 	int (*policy_put)(struct store *st, const struct policy *p);
 	int (*policy_get)(struct store *st, const char *name, struct policy *out);

@@ -81,6 +81,12 @@ int pg_device_summary(struct store *st, const struct compliance_spec *spec,
 /* command_list: the queue across devices (newest first, by type) built per call. */
 int pg_command_list_any(struct store *st, const struct command_filter *f, struct command *out,
 			size_t *n);
+/* Shared state of several servers (request nonces, deployment keys), in store_pg_shared.c. */
+int pg_request_nonce_claim(struct store *st, const char *device_id, uint64_t nonce,
+			   int64_t seen_at);
+int pg_request_nonce_purge(struct store *st, int64_t before);
+int pg_keys_pin(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
+		int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32]);
 /* Policy counts and employee portal links, in store_pg_portal.c. */
 int pg_policy_counts(struct store *st, const char *name, int is_default, int64_t version,
 		     int64_t *assigned, int64_t *applied);

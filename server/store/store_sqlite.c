@@ -828,6 +828,7 @@ static const struct store_ops sqlite_ops = {
 	.admin_totp_used = sq_admin_totp_used,
 	.portal_link_insert = sq_portal_link_insert,
 	.portal_link_get = sq_portal_link_get,
+	.keys_pin = sq_keys_pin,
 };
 
 int

@@ -73,6 +73,9 @@ enum {
 	SQ_ADMIN_TOTP_USED,
 	SQ_PORTAL_LINK_INSERT,
 	SQ_PORTAL_LINK_GET,
+	SQ_KEYS_PUT,
+	SQ_KEYS_REPLACE,
+	SQ_KEYS_GET,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -155,5 +158,8 @@ int sq_admin_login_result(struct store *st, const char *id, int ok, int64_t now)
 int sq_admin_totp_used(struct store *st, const char *id, int64_t step);
 int sq_portal_link_insert(struct store *st, const struct portal_link *l);
 int sq_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out);
+/* The deployment's public keys, in store_sqlite_keys.c. */
+int sq_keys_pin(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
+		int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32]);
 
 #endif

@@ -341,6 +341,50 @@ test_tail_deletion_reported(void)
 	env_down(&e);
 }
 
+/* A line of the server's log containing what; 1 when found. */
+static int
+log_has(const struct srv *s, const char *what)
+{
+	char line[1024];
+	FILE *f = fopen(s->log, "r");
+	int found = 0;
+
+	for (int i = 0; f != NULL && !found && i < 10000 && fgets(line, sizeof(line), f); i++)
+		found = strstr(line, what) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+/*
+ * Another audit key under a database with checkpoints: the server refuses to start, naming the
+ * newest checkpoint, also when the database's record of the keys is missing (a database from
+ * before migration 0013) or names the new key; --accept-new-keys lets it start.
+ */
+static void
+test_other_audit_key_refused(void)
+{
+	struct env e;
+	char path[PATH_MAX + 32];
+	const char *accept[] = {"--config", e.conf, "--accept-new-keys", NULL};
+	int refused, after_record, accepted;
+
+	CHECK(env_up(&e, "ckpt-key") == 0, "server did not start");
+	CHECK(fill_and_stop(&e) == 0, "fill");
+	snprintf(path, sizeof(path), "%s/keys/audit.key", e.s.dir);
+	CHECK(unlink(path) == 0, "remove audit.key"); /* the next start makes another */
+	refused = start(&e) != 0 && log_has(&e.s, "audit checkpoint key (audit.key");
+	/* Without the record, the checkpoint alone still says whose key it was. */
+	CHECK(srv_db_exec(&e.s, "DELETE FROM deployment_keys") == 0, "forget the record");
+	CHECK(truncate(e.s.log, 0) == 0, "empty the log"); /* only this start's lines count */
+	after_record = start(&e) != 0 && log_has(&e.s, "the newest audit checkpoint (entry 7)");
+	accepted = srv_start(&e.s, accept) == 0;
+	env_down(&e);
+	CHECK(refused, "a server with another audit key started");
+	CHECK(after_record, "without the keys record, another audit key started");
+	CHECK(accepted, "--accept-new-keys did not let the server start");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -348,6 +392,7 @@ main(int argc, char **argv)
 		{"untampered_log_verifies", test_untampered_log_verifies},
 		{"edit_and_rehash_reported", test_edit_and_rehash_reported},
 		{"tail_deletion_reported", test_tail_deletion_reported},
+		{"other_audit_key_refused", test_other_audit_key_refused},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);

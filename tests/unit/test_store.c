@@ -417,6 +417,54 @@ test_store_nonce_take_once_expire_and_purge(void **state)
 	assert_string_equal(tok, "etk_2");
 }
 
+/* Shared-database backends: a request nonce is claimed once, by whichever server; purge. */
+static void
+test_store_request_nonce_claim_once(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+
+	if (st->ops->request_nonce_claim == NULL) {
+		assert_null(st->ops->request_nonce_purge); /* both or neither */
+		return;
+	}
+	assert_int_equal(st->ops->request_nonce_claim(st, "dev_a", 7, 100), 0);
+	assert_int_equal(st->ops->request_nonce_claim(st, "dev_a", 7, 101), -EALREADY);
+	assert_int_equal(st->ops->request_nonce_claim(st, "dev_b", 7, 100), 0);
+	/* The whole 64-bit range of the agent's counter is kept apart. */
+	assert_int_equal(st->ops->request_nonce_claim(st, "dev_a", UINT64_MAX, 100), 0);
+	assert_int_equal(st->ops->request_nonce_claim(st, "dev_a", UINT64_MAX - 1, 100), 0);
+	assert_int_equal(st->ops->request_nonce_claim(st, "dev_a", UINT64_MAX, 100), -EALREADY);
+	assert_int_equal(st->ops->request_nonce_claim(st, "dev_a", 8, 500), 0);
+	assert_int_equal(st->ops->request_nonce_purge(st, 200), 0);
+	/* Purged: only rows older than the cut go (their signatures are refused by time). */
+	assert_int_equal(st->ops->request_nonce_claim(st, "dev_a", 7, 600), 0);
+	assert_int_equal(st->ops->request_nonce_claim(st, "dev_a", 8, 600), -EALREADY);
+}
+
+/* The first keys are recorded; later calls return them, or record others when replacing. */
+static void
+test_store_keys_pin_first_then_compare(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	uint8_t t1[32], a1[32], t2[32], a2[32], t[32], a[32];
+
+	memset(t1, 1, 32);
+	memset(a1, 2, 32);
+	memset(t2, 3, 32);
+	memset(a2, 4, 32);
+	assert_int_equal(st->ops->keys_pin(st, t1, a1, 0, 10, t, a), 0);
+	assert_memory_equal(t, t1, 32);
+	assert_memory_equal(a, a1, 32);
+	assert_int_equal(st->ops->keys_pin(st, t2, a2, 0, 11, t, a), 0);
+	assert_memory_equal(t, t1, 32); /* still the first server's */
+	assert_memory_equal(a, a1, 32);
+	assert_int_equal(st->ops->keys_pin(st, t2, a2, 1, 12, t, a), 0);
+	assert_memory_equal(t, t2, 32);
+	assert_memory_equal(a, a2, 32);
+	assert_int_equal(st->ops->keys_pin(st, t1, a1, 0, 13, t, a), 0);
+	assert_memory_equal(t, t2, 32);
+}
+
 /* ---- policies ---- */
 
 static void
@@ -1322,6 +1370,8 @@ main(void)
 		T(test_store_token_unique_keys),
 		T(test_store_etoken_use_until_uses_max),
 		T(test_store_nonce_take_once_expire_and_purge),
+		T(test_store_request_nonce_claim_once),
+		T(test_store_keys_pin_first_then_compare),
 		T(test_store_policy_put_get_default_list),
 		T(test_store_policy_set_default_unknown_keeps_default),
 		T(test_store_device_insert_get_unique),
