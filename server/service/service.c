@@ -295,6 +295,7 @@ service_tick(struct service *s)
 	if (r == 0 && expired > 0)
 		log_info("service: %zu commands expired", expired);
 	svc_ckpt_tick(s, 0);
+	svc_cross_tick(s);
 }
 
 void
