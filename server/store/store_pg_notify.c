@@ -101,10 +101,11 @@ pg_devices_with_queued(struct store *st, const char (*ids)[STORE_ID_MAX], size_t
 			return -ENOMEM;
 		pa_text(&a, arr);
 		/* commands_device_status serves each id of the array. */
-		r = pg_ids(S(st),
-			   "SELECT DISTINCT device_id FROM commands WHERE device_id = ANY($1::text[]) "
-			   "AND status = 'queued'",
-			   &a, out + *nout, n - *nout, &got, "sweep for queued commands");
+		r = pg_ids(
+			S(st),
+			"SELECT DISTINCT device_id FROM commands WHERE device_id = ANY($1::text[]) "
+			"AND status = 'queued'",
+			&a, out + *nout, n - *nout, &got, "sweep for queued commands");
 		free(arr);
 		if (r != 0)
 			return r;

@@ -23,8 +23,9 @@ env_follow(struct env *lead, struct env *e, const char *tag)
 		return -1;
 	snprintf(e->s.database, sizeof(e->s.database), "%s", lead->s.database);
 	/* The ticket and audit keys are the deployment's, not one server's. */
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp -a '%s/keys' '%s/' && cp '%s/admin-token' '%s/'",
-		 e->s.dir, lead->s.dir, e->s.dir, lead->s.dir, e->s.dir);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p '%s' && cp -a '%s/keys' '%s/' && cp '%s/admin-token' '%s/'", e->s.dir,
+		 lead->s.dir, e->s.dir, lead->s.dir, e->s.dir);
 	if (system(cmd) != 0 || srv_start(&e->s, NULL) != 0)
 		return -1;
 	e->admin = client_new(&e->s, e->s.admin);
@@ -163,8 +164,10 @@ test_wipe_across_servers(void)
 	 */
 	for (int round = 0; round < 3; round++) {
 		dt = order_parked(&e[0], &e[1], &a, &d, pca, "refresh", id, sizeof(id));
-		CHECK(dt >= 0 && dt < 1.0, "round %d: A's parked poll answered %ld %.3f s after "
-		      "the order on B", round, a.r.status, dt);
+		CHECK(dt >= 0 && dt < 1.0,
+		      "round %d: A's parked poll answered %ld %.3f s after "
+		      "the order on B",
+		      round, a.r.status, dt);
 		resp_free(&a.r);
 		CHECK(drain(&d, dca) == 0, "drain on A");
 	}
@@ -322,8 +325,8 @@ test_listen_cut_sweep_delivers(void)
 	/* Sweeps run every 3 s and at once when the listener is back: well within 5 s. */
 	CHECK(a.t_done - t_post < 5.0, "the lock reached A's parked poll %.3f s after the POST",
 	      a.t_done - t_post);
-	CHECK(first_command(&a.r, got, type, NULL) == 0 && strcmp(got, id) == 0,
-	      "A's poll got %s", a.r.body);
+	CHECK(first_command(&a.r, got, type, NULL) == 0 && strcmp(got, id) == 0, "A's poll got %s",
+	      a.r.body);
 	resp_free(&a.r);
 	CHECK(log_count(e[0].s.log, "the sweep woke") > sweeps,
 	      "the lock must have come by A's sweep (see %s)", e[0].s.log);
