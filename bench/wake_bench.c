@@ -81,8 +81,9 @@ follow(struct srv *a, struct srv *b)
 	if (srv_init(b, "wakebench-b") != 0)
 		return -1;
 	snprintf(b->database, sizeof(b->database), "%s", a->database);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp -a '%s/keys' '%s/' && cp '%s/admin-token' '%s/'",
-		 b->dir, a->dir, b->dir, a->dir, b->dir);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p '%s' && cp -a '%s/keys' '%s/' && cp '%s/admin-token' '%s/'", b->dir,
+		 a->dir, b->dir, a->dir, b->dir);
 	return system(cmd) == 0 ? srv_start(b, NULL) : -1;
 }
 

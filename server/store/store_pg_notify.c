@@ -130,13 +130,24 @@ static PGconn *
 listen_connect(struct pg_listen *L, char *why, size_t cap)
 {
 	char app[48];
-	const char *keys[] = {"dbname", "application_name", NULL};
-	const char *vals[] = {L->s->url, app, NULL};
+	/*
+	 * Before the URL, so that its own settings win: a bounded connect (the thread must stop
+	 * in time) and TCP keepalives, since a listener that only reads would never notice a
+	 * silently dropped link. After it, the name the listener is known by.
+	 */
+	const char *keys[] = {"connect_timeout",
+			      "keepalives_idle",
+			      "keepalives_interval",
+			      "keepalives_count",
+			      "dbname",
+			      "application_name",
+			      NULL};
+	const char *vals[] = {"5", "30", "10", "3", L->s->url, app, NULL};
 	PGconn *db;
 	PGresult *r;
 
 	snprintf(app, sizeof(app), "cleave-listen-%d", (int)getpid());
-	/* dbname is expanded as the URL; the application_name after it wins over the URL's. */
+	/* dbname is expanded as the URL; a keyword repeated later wins over an earlier one. */
 	db = PQconnectdbParams(keys, vals, 1);
 	if (db == NULL || PQstatus(db) != CONNECTION_OK) {
 		snprintf(why, cap, "%s", db != NULL ? PQerrorMessage(db) : "out of memory");

@@ -312,6 +312,20 @@ test_listen_cut_sweep_delivers(void)
 	      (int)e[0].s.pid);
 	sweeps = log_count(e[0].s.log, "the sweep woke");
 	/*
+	 * B's admin connection (and the worker thread and database session behind it) set up
+	 * before the cut: the lock's POST must commit before A's listener is back (100 ms).
+	 */
+	{
+		char path[96];
+		long st;
+		json_t *j;
+
+		snprintf(path, sizeof(path), "/api/v1/devices/%s", d.id);
+		j = get_json(e[1].admin, path, &st);
+		json_decref(j);
+		CHECK(st == 200, "B does not show the device (HTTP %ld)", st);
+	}
+	/*
 	 * Cut A's listen connection, then queue on B at once: no one on A listens when B's
 	 * notification goes out, so only A's sweep can deliver it.
 	 */

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "pgtest.h"
@@ -103,6 +104,25 @@ store_fx_exec(struct fx *f, const char *sql)
 		fail_msg("%s: %s", sql, err ? err : "?");
 	sqlite3_free(err);
 	sqlite3_close(db);
+}
+
+/*
+ * Inserts an active device id (owner race@example.com, enrollment token etk_race, its device
+ * key derived from the id so that it is unique); fails the test when the store refuses.
+ */
+static inline void
+store_fx_add_device(struct store *st, const char *id)
+{
+	struct device d;
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	snprintf(d.owner, sizeof(d.owner), "race@example.com");
+	snprintf(d.status, sizeof(d.status), "active");
+	memcpy(d.device_key, id, strlen(id));
+	snprintf(d.enrollment_token_id, sizeof(d.enrollment_token_id), "etk_race");
+	d.enrolled_at = 1000;
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
 }
 
 /*
