@@ -10,7 +10,39 @@
 #define TEST_SERVER_NO_MAIN
 #include "test_server.c"
 
+#include <libpq-fe.h>
+
 #define NSRV 3
+
+/* A session of the test's own that LISTENs on the servers' channel, to count what they send. */
+static PGconn *
+tap_open(const char *url)
+{
+	PGconn *db = PQconnectdb(url);
+
+	if (PQstatus(db) == CONNECTION_OK)
+		PQclear(PQexec(db, "LISTEN cleave_wake"));
+	return db;
+}
+
+/* Notifications the tap received: *mine those naming exactly payload, the rest returned. */
+static int
+tap_count(PGconn *db, const char *payload, int *mine)
+{
+	PGnotify *n;
+	int other = 0;
+
+	usleep(200000); /* every commit is done; let the last notifications arrive */
+	PQconsumeInput(db);
+	while ((n = PQnotifies(db)) != NULL) {
+		if (strcmp(n->extra, payload) == 0)
+			(*mine)++;
+		else
+			other++;
+		PQfreemem(n);
+	}
+	return other;
+}
 
 /* Starts e as one more server on lead's database, with lead's keys and admin token. */
 static int
@@ -146,13 +178,17 @@ test_wipe_across_servers(void)
 	struct device_sim d;
 	struct poll_arg a;
 	uint8_t ticket[TICKET_LEN], rcpt[RECEIPT_LEN];
-	char id[64], got[64], type[32], path[160], body[1024], rb64[600];
+	char id[64], got[64], type[32], path[160], body[1024], rb64[600], payload[48];
+	PGconn *tap = NULL;
+	int mine = 0, other;
 	double dt;
 	struct resp r;
 	json_t *j;
 	long st;
 
 	CHECK(fleet_up(e, NSRV, "wake3") == 0, "three servers on one database did not start");
+	tap = tap_open(e[0].s.database);
+	CHECK(PQstatus(tap) == CONNECTION_OK, "the test's own LISTEN session");
 	dca = client_new(&e[0].s, NULL);
 	pca = client_new(&e[0].s, NULL);
 	dcb = client_new(&e[1].s, NULL);
@@ -196,6 +232,11 @@ test_wipe_across_servers(void)
 		      json_is_string(json_object_get(j, "receipt")),
 	      "C shows the wipe as %s", j ? jstr(j, "status") : "?");
 	json_decref(j);
+	/* One notification per order; none from enrollment, check-ins, acks or results. */
+	snprintf(payload, sizeof(payload), "d:%s", d.id);
+	other = tap_count(tap, payload, &mine);
+	CHECK(mine == 4 && other == 0, "%d notifications for the 4 orders, %d others", mine, other);
+	PQfinish(tap);
 	client_free(dca);
 	client_free(pca);
 	client_free(dcb);

@@ -69,14 +69,14 @@ test_store_devices_with_queued(void **state)
 	snprintf(ids[3], STORE_ID_MAX, "dev_d");
 	snprintf(ids[700], STORE_ID_MAX, "dev_n");
 	snprintf(ids[1100], STORE_ID_MAX, "dev_q");
-	assert_int_equal(st->ops->devices_with_queued(st, (const char(*)[STORE_ID_MAX])ids, MANY,
-						      out, &n),
-			 0);
+	assert_int_equal(
+		st->ops->devices_with_queued(st, (const char(*)[STORE_ID_MAX])ids, MANY, out, &n),
+		0);
 	assert_int_equal(n, 1);
 	assert_string_equal(out[0], "dev_q");
-	assert_int_equal(st->ops->devices_with_queued(st, (const char(*)[STORE_ID_MAX])ids, 500,
-						      out, &n),
-			 0);
+	assert_int_equal(
+		st->ops->devices_with_queued(st, (const char(*)[STORE_ID_MAX])ids, 500, out, &n),
+		0);
 	assert_int_equal(n, 0);
 }
 
