@@ -27,7 +27,9 @@ struct svc_cross {
 	struct store_listener l;
 	svc_parked_fn parked;
 	void *parked_ctx;
-	atomic_int sweep_now; /* the listener (re)connected: sweep at the next tick */
+	atomic_int sweep_now;              /* the listener (re)connected: sweep at the next tick */
+	atomic_int up;                     /* the listen connection is open (metrics) */
+	atomic_uint_fast64_t heard, swept; /* device notifications heard; devices the sweep woke */
 	int64_t swept_at;
 	char (*ids)[STORE_ID_MAX]; /* the sweep's buffers, made at the first sweep */
 	char (*due)[STORE_ID_MAX];
@@ -61,7 +63,10 @@ wake_known(struct service *s, const char *device_id)
 static void
 on_device(void *ctx, const char *device_id)
 {
-	wake_known(ctx, device_id);
+	struct service *s = ctx;
+
+	atomic_fetch_add(&s->cross->heard, 1);
+	wake_known(s, device_id);
 }
 
 static void
@@ -75,7 +80,26 @@ on_connected(void *ctx)
 {
 	struct service *s = ctx;
 
+	atomic_store(&s->cross->up, 1);
 	atomic_store(&s->cross->sweep_now, 1);
+}
+
+static void
+on_lost(void *ctx)
+{
+	struct service *s = ctx;
+
+	atomic_store(&s->cross->up, 0);
+}
+
+void
+svc_cross_stats(struct service *s, struct svc_stats *out)
+{
+	struct svc_cross *x = s->cross;
+
+	out->listen_up = x != NULL ? atomic_load(&x->up) : -1;
+	out->wake_heard = x != NULL ? atomic_load(&x->heard) : 0;
+	out->sweep_woken = x != NULL ? atomic_load(&x->swept) : 0;
 }
 
 int
@@ -91,8 +115,11 @@ service_listen(struct service *s, svc_parked_fn parked, void *ctx)
 	x = calloc(1, sizeof(*x));
 	if (x == NULL)
 		return -ENOMEM;
-	x->l = (struct store_listener){
-		.device = on_device, .policy = on_policy, .connected = on_connected, .ctx = s};
+	x->l = (struct store_listener){.device = on_device,
+				       .policy = on_policy,
+				       .connected = on_connected,
+				       .lost = on_lost,
+				       .ctx = s};
 	x->parked = parked;
 	x->parked_ctx = ctx;
 	s->cross = x;
@@ -134,6 +161,7 @@ sweep(struct service *s, struct svc_cross *x)
 		return r;
 	for (size_t i = 0; i < due; i++)
 		wake_known(s, x->due[i]);
+	atomic_fetch_add(&x->swept, due);
 	return (int)due;
 }
 

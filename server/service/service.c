@@ -694,6 +694,7 @@ svc_stats_get(struct service *s, struct svc_stats *out)
 	    s->st->ops->tx_hold_stats(s->st, &out->write_hold_max_us,
 				      &out->write_holds_over_50ms) != 0)
 		out->write_hold_max_us = -1;
+	svc_cross_stats(s, out);
 }
 
 int

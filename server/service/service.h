@@ -544,6 +544,10 @@ struct svc_stats {
 	uint64_t auth_failures;
 	int64_t write_hold_max_us; /* -1 when the store does not measure it */
 	int64_t write_holds_over_50ms;
+	/* Wake-ups from the other servers (service_listen): -1 when not listening, else 0/1. */
+	int listen_up;
+	uint64_t wake_heard;  /* device notifications heard */
+	uint64_t sweep_woken; /* parked devices the sweep found a queued command for */
 };
 void svc_stats_get(struct service *s, struct svc_stats *out);
 int svc_counts(struct service *s, struct status_count *devices, size_t *nd,

@@ -54,6 +54,7 @@ void svc_wake_policy_named(struct service *s, const char *name, int is_default);
 int svc_notify_tx(struct service *s, const char *device_id);
 int svc_notify_policy_tx(struct service *s, const char *name, int is_default);
 void svc_cross_tick(struct service *s);
+void svc_cross_stats(struct service *s, struct svc_stats *out);
 void svc_cross_stop(struct service *s);
 void svc_waker_free(struct service *s);
 

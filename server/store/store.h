@@ -278,14 +278,15 @@ struct store;
 
 /*
  * What a listening server is told (store_ops.listen), on the listener's thread: a device has a
- * command queued, a policy changed, or the listen connection is (again) up, after which the
- * server looks for whatever it missed while it was down. Notifications sent by this process's
+ * command queued, a policy changed, the listen connection is (again) up, after which the
+ * server looks for whatever it missed while it was down, or it was lost. Notifications sent by this process's
  * own connections are not passed on: the server that queued the command woke its own already.
  */
 struct store_listener {
 	void (*device)(void *ctx, const char *device_id);
 	void (*policy)(void *ctx, const char *name, int is_default);
 	void (*connected)(void *ctx);
+	void (*lost)(void *ctx);
 	void *ctx;
 };
 

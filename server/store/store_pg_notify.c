@@ -239,6 +239,7 @@ listen_main(void *p)
 			continue;
 		log_warn("store: wake-up listener lost its connection: %s; reconnecting",
 			 PQerrorMessage(db));
+		L->l.lost(L->l.ctx);
 		PQfinish(db);
 		db = NULL;
 		lost = 1;

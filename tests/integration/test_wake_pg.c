@@ -84,21 +84,29 @@ fleet_down(struct env *e, int n)
 			env_down(&e[i]);
 }
 
+/* The value of metric name in server e's /metrics; -1 when it is not there. */
+static long long
+metric(struct env *e, const char *name)
+{
+	char key[96];
+	struct resp r;
+	long long v = -1;
+	const char *at;
+
+	snprintf(key, sizeof(key), "\n%s ", name);
+	if (client_req(e->admin, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body != NULL &&
+	    (at = strstr(r.body, key)) != NULL)
+		v = strtoll(at + strlen(key), NULL, 10);
+	resp_free(&r);
+	return v;
+}
+
 /* Waits (bounded, 5 s) until server e holds want parked polls; 0 when it does. */
 static int
 wait_parked(struct env *e, int want)
 {
-	char line[64];
-
-	snprintf(line, sizeof(line), "cleave_parked_connections %d\n", want);
 	for (int i = 0; i < 500; i++) {
-		struct resp r;
-		int ok = 0;
-
-		if (client_req(e->admin, "GET", "/metrics", NULL, NULL, &r) == 0)
-			ok = r.body && strstr(r.body, line) != NULL;
-		resp_free(&r);
-		if (ok)
+		if (metric(e, "cleave_parked_connections") == want)
 			return 0;
 		usleep(10000);
 	}
@@ -236,6 +244,14 @@ test_wipe_across_servers(void)
 	snprintf(payload, sizeof(payload), "d:%s", d.id);
 	other = tap_count(tap, payload, &mine);
 	CHECK(mine == 4 && other == 0, "%d notifications for the 4 orders, %d others", mine, other);
+	/* Every server but the one that sent them heard them. */
+	CHECK(metric(&e[0], "cleave_wake_notifications_total") == 4 &&
+		      metric(&e[1], "cleave_wake_notifications_total") == 0 &&
+		      metric(&e[2], "cleave_wake_notifications_total") == 4,
+	      "notifications heard by A, B, C: %lld, %lld, %lld",
+	      metric(&e[0], "cleave_wake_notifications_total"),
+	      metric(&e[1], "cleave_wake_notifications_total"),
+	      metric(&e[2], "cleave_wake_notifications_total"));
 	PQfinish(tap);
 	client_free(dca);
 	client_free(pca);
@@ -315,21 +331,6 @@ test_policy_change_across_servers(void)
 	fleet_down(e, 2);
 }
 
-/* Counts lines of file that contain needle. */
-static int
-log_count(const char *file, const char *needle)
-{
-	char line[1024];
-	FILE *f = fopen(file, "r");
-	int n = 0;
-
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	if (f != NULL)
-		fclose(f);
-	return n;
-}
-
 static void
 test_listen_cut_sweep_delivers(void)
 {
@@ -341,7 +342,7 @@ test_listen_cut_sweep_delivers(void)
 	char id[64], got[64], type[32], sql[160];
 	long long pid0, pid1 = -1;
 	double t_post, dt;
-	int sweeps;
+	long long sweeps;
 
 	CHECK(fleet_up(e, 2, "wakecut") == 0, "two servers on one database did not start");
 	dca = client_new(&e[0].s, NULL);
@@ -351,7 +352,8 @@ test_listen_cut_sweep_delivers(void)
 	pid0 = listener_pid(&e[0]);
 	CHECK(pid0 > 0, "A's listener (application_name cleave-listen-%d) is not connected",
 	      (int)e[0].s.pid);
-	sweeps = log_count(e[0].s.log, "the sweep woke");
+	CHECK(metric(&e[0], "cleave_wake_listener_up") == 1, "A's listener is not up");
+	sweeps = metric(&e[0], "cleave_wake_sweep_woken_total");
 	/*
 	 * B's admin connection (and the worker thread and database session behind it) set up
 	 * before the cut: the lock's POST must commit before A's listener is back (100 ms).
@@ -383,7 +385,7 @@ test_listen_cut_sweep_delivers(void)
 	CHECK(first_command(&a.r, got, type, NULL) == 0 && strcmp(got, id) == 0, "A's poll got %s",
 	      a.r.body);
 	resp_free(&a.r);
-	CHECK(log_count(e[0].s.log, "the sweep woke") > sweeps,
+	CHECK(metric(&e[0], "cleave_wake_sweep_woken_total") > sweeps,
 	      "the lock must have come by A's sweep (see %s)", e[0].s.log);
 	/* The listener is back on a new backend, and wakes at once again. */
 	for (int i = 0; i < 100 && (pid1 <= 0 || pid1 == pid0); i++) {
@@ -391,6 +393,8 @@ test_listen_cut_sweep_delivers(void)
 		pid1 = listener_pid(&e[0]);
 	}
 	CHECK(pid1 > 0 && pid1 != pid0, "A's listener did not reconnect (pid %lld)", pid1);
+	CHECK(metric(&e[0], "cleave_wake_listener_up") == 1,
+	      "A's metrics say its listener is down");
 	CHECK(drain(&d, dca) == 0, "drain on A");
 	dt = order_parked(&e[0], &e[1], &a, &d, pca, "refresh", id, sizeof(id));
 	CHECK(dt >= 0 && dt < 1.0, "after the reconnect a refresh took %.3f s (HTTP %ld)", dt,

@@ -84,7 +84,7 @@ test_store_devices_with_queued(void **state)
 struct heard {
 	pthread_mutex_t lock;
 	char what[16][80];
-	int n, connected;
+	int n, connected, lost;
 };
 
 static void
@@ -118,15 +118,25 @@ on_connected(void *ctx)
 	pthread_mutex_unlock(&h->lock);
 }
 
-/* Waits (bounded, 5 s) until h holds want entries, or the listener connected; the count. */
+static void
+on_lost(void *ctx)
+{
+	struct heard *h = ctx;
+
+	pthread_mutex_lock(&h->lock);
+	h->lost++;
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Waits (bounded, 5 s) until *what (a count in h) reaches want; the count then. */
 static int
-heard_wait(struct heard *h, int want, int connected)
+heard_wait(struct heard *h, const int *what, int want)
 {
 	int n = 0;
 
 	for (int i = 0; i < 500; i++) {
 		pthread_mutex_lock(&h->lock);
-		n = connected ? h->connected : h->n;
+		n = *what;
 		pthread_mutex_unlock(&h->lock);
 		if (n >= want)
 			break;
@@ -141,12 +151,12 @@ test_store_listen_hears_others_not_own(void **state)
 	struct fx *f = *state;
 	struct store *st = f->st;
 	struct heard h = {.lock = PTHREAD_MUTEX_INITIALIZER};
-	struct store_listener l = {on_device, on_policy, on_connected, &h};
+	struct store_listener l = {on_device, on_policy, on_connected, on_lost, &h};
 
 	if (st->ops->listen == NULL)
 		skip();
 	assert_int_equal(st->ops->listen(st, &l), 0);
-	assert_int_equal(heard_wait(&h, 1, 1), 1);
+	assert_int_equal(heard_wait(&h, &h.connected, 1), 1);
 	/* This store's own notifications (its server woke its own polls) are not passed on. */
 	assert_int_equal(st->ops->tx_begin(st), 0);
 	assert_int_equal(st->ops->notify_device(st, "dev_own"), 0);
@@ -158,14 +168,22 @@ test_store_listen_hears_others_not_own(void **state)
 	store_fx_exec(f, "SELECT pg_notify('cleave_wake', 'd:dev_far')");
 	store_fx_exec(f, "SELECT pg_notify('cleave_wake', 'p:1:standard')");
 	store_fx_exec(f, "SELECT pg_notify('cleave_wake', 'p:0:lab:2')");
-	assert_int_equal(heard_wait(&h, 3, 0), 3);
+	assert_int_equal(heard_wait(&h, &h.n, 3), 3);
 	nanosleep(&(struct timespec){0, 100000000}, NULL); /* room for anything extra to show */
 	assert_int_equal(h.n, 3);
 	assert_string_equal(h.what[0], "device dev_far");
 	assert_string_equal(h.what[1], "default-policy standard");
 	assert_string_equal(h.what[2], "policy lab:2");
-	st->ops->unlisten(st);
 	assert_int_equal(h.connected, 1);
+	/* Its connection cut (by name), it says so, comes back, and hears again. */
+	store_fx_exec(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+			 "application_name LIKE 'cleave-listen-%'");
+	assert_int_equal(heard_wait(&h, &h.lost, 1), 1);
+	assert_int_equal(heard_wait(&h, &h.connected, 2), 2);
+	store_fx_exec(f, "SELECT pg_notify('cleave_wake', 'd:dev_back')");
+	assert_int_equal(heard_wait(&h, &h.n, 4), 4);
+	assert_string_equal(h.what[3], "device dev_back");
+	st->ops->unlisten(st);
 }
 
 int
