@@ -780,6 +780,11 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	if (r != 0)
 		goto out;
 	service_set_waker(svc, httpd_wake, h);
+	r = service_listen(svc, httpd_parked_ids, h);
+	if (r != 0) {
+		log_errno(-r, "cannot listen for the other servers' wake-ups");
+		goto out;
+	}
 	api_set_metrics_source(api, httpd_metrics, h);
 	snprintf(url, sizeof(url), strchr(c->host, ':') ? "https://[%s]:%u\n" : "https://%s:%u\n",
 		 c->host, c->bound_port);

@@ -110,6 +110,23 @@ h_metrics(struct call *c)
 				      "cleave_store_write_holds_over_50ms_total %lld\n",
 				      (double)st.write_hold_max_us / 1e6,
 				      (long long)st.write_holds_over_50ms);
+	if (st.listen_up >= 0 && n < cap)
+		n += (size_t)snprintf(
+			buf + n, cap - n,
+			"# HELP cleave_wake_listener_up The connection that hears "
+			"the other servers' wake-ups is open.\n"
+			"# TYPE cleave_wake_listener_up gauge\n"
+			"cleave_wake_listener_up %d\n"
+			"# HELP cleave_wake_notifications_total Wake-ups heard from "
+			"the other servers.\n"
+			"# TYPE cleave_wake_notifications_total counter\n"
+			"cleave_wake_notifications_total %llu\n"
+			"# HELP cleave_wake_sweep_woken_total Parked devices the sweep "
+			"found a queued command for.\n"
+			"# TYPE cleave_wake_sweep_woken_total counter\n"
+			"cleave_wake_sweep_woken_total %llu\n",
+			st.listen_up, (unsigned long long)st.wake_heard,
+			(unsigned long long)st.sweep_woken);
 	if (svc_counts(c->a->svc, dev, &nd, cmd, &nc, 16) == 0) {
 		n += (size_t)snprintf(buf + n, cap - n,
 				      "# HELP cleave_devices Devices by status.\n"

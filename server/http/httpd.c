@@ -203,6 +203,14 @@ httpd_wake(void *ctx, const char *device_id)
 	lp_wake(&h->hub, device_id);
 }
 
+size_t
+httpd_parked_ids(void *ctx, char (*ids)[STORE_ID_MAX], size_t max)
+{
+	struct httpd *h = ctx;
+
+	return lp_parked_ids(&h->hub, ids, max);
+}
+
 static const char *
 header_of(void *ctx, const char *name)
 {

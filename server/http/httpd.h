@@ -63,6 +63,8 @@ void httpd_stop(struct httpd *h);
 
 /* svc_wake_fn: resumes every parked poll of device_id. ctx is the struct httpd. */
 void httpd_wake(void *ctx, const char *device_id);
+/* svc_parked_fn: the devices whose polls are parked here. ctx is the struct httpd. */
+size_t httpd_parked_ids(void *ctx, char (*ids)[STORE_ID_MAX], size_t max);
 /* api_metrics_fn: requests by route and status, parked polls. ctx is the struct httpd. */
 size_t httpd_metrics(void *ctx, char *buf, size_t cap);
 

@@ -187,3 +187,16 @@ lp_parked(struct lp_hub *h)
 	pthread_mutex_unlock(&h->lock);
 	return n;
 }
+
+size_t
+lp_parked_ids(struct lp_hub *h, char (*ids)[STORE_ID_MAX], size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < LP_BUCKETS && n < max; i++)
+		for (struct lp_waiter *w = h->buckets[i]; w != NULL && n < max; w = w->dnext)
+			str_copy(ids[n++], STORE_ID_MAX, w->device);
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}

@@ -61,5 +61,7 @@ size_t lp_expire(struct lp_hub *h, int64_t now_ms);
 /* Marks the hub stopping and resumes every waiter with timed_out set. */
 size_t lp_stop(struct lp_hub *h);
 size_t lp_parked(struct lp_hub *h);
+/* Copies the devices of up to max parked waiters into ids (a device parked twice: twice). */
+size_t lp_parked_ids(struct lp_hub *h, char (*ids)[STORE_ID_MAX], size_t max);
 
 #endif

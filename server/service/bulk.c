@@ -65,6 +65,8 @@ bulk_one(struct service *s, const struct principal *p, const char *type, const c
 	if (r == -ENOENT)
 		r = svc_command_queue_tx(s, &d, type, reason, p->id, 0, NULL, NULL, NULL, &c);
 	if (r == 0)
+		r = svc_notify_tx(s, d.id);
+	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else
 		s->st->ops->tx_rollback(s->st);

@@ -196,6 +196,8 @@ svc_command_create(struct service *s, const struct principal *p, const struct co
 	}
 	r = svc_command_queue_tx(s, &d, rq->type, rq->reason, p->id, rq->expires_in_s,
 				 has_key ? rq->idempotency_key : NULL, rq->request_hash, NULL, out);
+	if (r == 0) /* the other servers hear of it only if it commits */
+		r = svc_notify_tx(s, d.id);
 	if (r != 0)
 		goto fail;
 	r = s->st->ops->tx_commit(s->st);

@@ -179,6 +179,8 @@ svc_policy_put(struct service *s, const struct principal *p, const char *name, c
 	snprintf(detail, sizeof(detail), "version=%lld", (long long)np.version);
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "policy.put", name, "ok", detail);
+	if (r == 0) /* one notification for the change: every server wakes its own followers */
+		r = svc_notify_policy_tx(s, np.name, np.is_default);
 	if (r != 0)
 		goto fail;
 	r = s->st->ops->tx_commit(s->st);
@@ -264,6 +266,8 @@ svc_policy_set_default(struct service *s, const struct principal *p, const char 
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "policy.default", name, "ok", "");
 	if (r == 0)
+		r = svc_notify_policy_tx(s, np.name, 1);
+	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else
 		s->st->ops->tx_rollback(s->st);
@@ -315,6 +319,8 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "policy.assign", device_id, "ok",
 				 name[0] ? name : "(default)");
+	if (r == 0 && queued)
+		r = svc_notify_tx(s, device_id);
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else
@@ -433,6 +439,8 @@ rotate_one(struct service *s, const char *id, int64_t days)
 	snprintf(reason, sizeof(reason), "key_rotation_days %lld", (long long)days);
 	if (r == 0)
 		r = svc_command_queue_tx(s, &d, "rekey", reason, "system", 0, NULL, NULL, NULL, &c);
+	if (r == 0)
+		r = svc_notify_tx(s, id);
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else

@@ -265,6 +265,9 @@ svc_unenroll(struct service *s, const struct device *dev, struct command *out, i
 	}
 	r = svc_command_queue_tx(s, &d, "retire", "the employee unenrolled the device", dev->id, 0,
 				 NULL, NULL, NULL, out);
+	/* Rare (once per device), unlike a check-in: its parked poll may be on another server. */
+	if (r == 0)
+		r = svc_notify_tx(s, d.id);
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else

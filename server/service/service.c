@@ -303,6 +303,7 @@ service_tick(struct service *s)
 	if (r == 0 && expired > 0)
 		log_info("service: %zu commands expired", expired);
 	svc_ckpt_tick(s, 0);
+	svc_cross_tick(s);
 }
 
 void
@@ -677,6 +678,7 @@ svc_stats_get(struct service *s, struct svc_stats *out)
 	    s->st->ops->tx_hold_stats(s->st, &out->write_hold_max_us,
 				      &out->write_holds_over_50ms) != 0)
 		out->write_hold_max_us = -1;
+	svc_cross_stats(s, out);
 }
 
 int

@@ -91,12 +91,22 @@ int service_new(struct store *st, const struct ed25519_key *ticket_key,
 		const struct service_config *cfg, svc_clock_fn clock, struct service **out);
 /* Flushes batched check-in bookkeeping and frees; NULL is ignored. */
 /*
- * Stops the service's background thread that wakes parked check-ins after a policy change;
- * call it before the HTTP server whose long polls it wakes stops. service_free does it too.
+ * Stops the service's background threads that wake parked check-ins (after a policy change,
+ * and the listener of service_listen); call it before the HTTP server whose long polls it wakes stops. service_free does it too.
  */
 void service_quiesce(struct service *s);
 void service_free(struct service *s);
 void service_set_waker(struct service *s, svc_wake_fn fn, void *ctx);
+/* Fills ids with the devices whose check-ins this process holds parked; returns how many. */
+typedef size_t (*svc_parked_fn)(void *ctx, char (*ids)[STORE_ID_MAX], size_t max);
+/*
+ * On a store shared by several servers (PostgreSQL): listens for the commands and policy
+ * changes the other servers make and wakes the check-ins this one holds parked (listed by
+ * parked), and sweeps for what a lost notification missed (service_tick, every few seconds,
+ * and at once when the listen connection comes back). Call after service_set_waker. 0 also
+ * when the store has one server only (SQLite: nothing to do); else a negative errno.
+ */
+int service_listen(struct service *s, svc_parked_fn parked, void *ctx);
 const struct service_config *service_config(const struct service *s);
 /* Replaces the base of enrollment URLs (known only once the listener is bound). 0 or -ENOMEM. */
 int service_set_public_url(struct service *s, const char *url);
@@ -568,6 +578,10 @@ struct svc_stats {
 	uint64_t auth_failures;
 	int64_t write_hold_max_us; /* -1 when the store does not measure it */
 	int64_t write_holds_over_50ms;
+	/* Wake-ups from the other servers (service_listen): -1 when not listening, else 0/1. */
+	int listen_up;
+	uint64_t wake_heard;  /* device notifications heard */
+	uint64_t sweep_woken; /* parked devices the sweep found a queued command for */
 };
 void svc_stats_get(struct service *s, struct svc_stats *out);
 int svc_counts(struct service *s, struct status_count *devices, size_t *nd,

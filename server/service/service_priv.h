@@ -34,6 +34,7 @@ struct service {
 	struct svc_refusals *refusals;
 	struct replaylog *replay; /* NULL: nonces reach the store only by the flush */
 	struct svc_waker *waker;  /* wakes a changed policy's followers (waker.c) */
+	struct svc_cross *cross;  /* NULL unless listening to the other servers (crosswake.c) */
 	/* First-start setup (admins.c): the one-time code's SHA-256 while it is unused. */
 	atomic_int setup_armed;
 	uint8_t setup_hash[32];
@@ -43,6 +44,19 @@ struct service {
 /* waker.c: wakes the parked check-ins of policy p's followers from a background thread. */
 int svc_waker_init(struct service *s);
 void svc_wake_policy(struct service *s, const struct policy *p);
+/* The same, by name (a change another server made, told by the store's listener). */
+void svc_wake_policy_named(struct service *s, const char *name, int is_default);
+
+/*
+ * crosswake.c: inside the caller's write transaction, tells the other servers sharing the
+ * store that device_id has a command queued (or that a policy changed); 0 and nothing done on
+ * a store of one server. Never from a check-in. The tick's sweep; stopping the listener.
+ */
+int svc_notify_tx(struct service *s, const char *device_id);
+int svc_notify_policy_tx(struct service *s, const char *name, int is_default);
+void svc_cross_tick(struct service *s);
+void svc_cross_stats(struct service *s, struct svc_stats *out);
+void svc_cross_stop(struct service *s);
 void svc_waker_free(struct service *s);
 
 /* Queues rekeys for devices whose key epoch is older than key_rotation_days (devices.c). */

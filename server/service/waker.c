@@ -121,7 +121,7 @@ waker_main(void *p)
 }
 
 void
-svc_wake_policy(struct service *s, const struct policy *p)
+svc_wake_policy_named(struct service *s, const char *name, int is_default)
 {
 	struct svc_waker *w = s->waker;
 	size_t i;
@@ -137,18 +137,24 @@ svc_wake_policy(struct service *s, const struct policy *p)
 	}
 	/* A policy already waiting is woken once, with whatever version it has by then. */
 	for (i = 0; i < w->n; i++)
-		if (strcmp(w->jobs[i].name, p->name) == 0 && w->jobs[i].is_default == p->is_default)
+		if (strcmp(w->jobs[i].name, name) == 0 && w->jobs[i].is_default == is_default)
 			break;
 	if (i == w->n && w->n < WAKE_JOBS) {
-		str_copy(w->jobs[w->n].name, sizeof(w->jobs[0].name), p->name);
-		w->jobs[w->n++].is_default = p->is_default;
+		str_copy(w->jobs[w->n].name, sizeof(w->jobs[0].name), name);
+		w->jobs[w->n++].is_default = is_default;
 	} else if (i == w->n) {
 		log_warn("service: policy %s: too many policy changes waiting to wake devices; its "
 			 "devices take it at their next check-in",
-			 p->name);
+			 name);
 	}
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+}
+
+void
+svc_wake_policy(struct service *s, const struct policy *p)
+{
+	svc_wake_policy_named(s, p->name, p->is_default);
 }
 
 void
@@ -157,6 +163,8 @@ service_quiesce(struct service *s)
 	struct svc_waker *w = s ? s->waker : NULL;
 	int started;
 
+	if (s != NULL)
+		svc_cross_stop(s); /* its callbacks queue jobs here: it goes first */
 	if (w == NULL)
 		return;
 	pthread_mutex_lock(&w->lock);

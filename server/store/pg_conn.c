@@ -116,6 +116,7 @@ pg_conn_get(struct pg_store *s)
 			return NULL;
 		}
 		c->db = db;
+		atomic_store(&c->pid, PQbackendPID(db));
 		c->in_use = 1;
 		pthread_mutex_lock(&s->list_lock);
 		c->next = s->conns;
@@ -124,6 +125,18 @@ pg_conn_get(struct pg_store *s)
 	}
 	pthread_setspecific(s->key, c);
 	return c;
+}
+
+int
+pg_own_backend(struct pg_store *s, int pid)
+{
+	int own = 0;
+
+	pthread_mutex_lock(&s->list_lock);
+	for (struct pg_conn *c = s->conns; c != NULL && !own; c = c->next)
+		own = pid != 0 && atomic_load(&c->pid) == pid;
+	pthread_mutex_unlock(&s->list_lock);
+	return own;
 }
 
 /* 0 for success, else the negative errno the failure maps to. */
@@ -223,6 +236,7 @@ run_once(struct pg_conn *c, const char *sql, const struct params *p, PGresult **
 		 * a BEGIN is tried again at once: anything else may have run before the break.
 		 */
 		PQreset(c->db);
+		atomic_store(&c->pid, PQbackendPID(c->db));
 		c->nstmts = 0; /* a new session has none of the old one's prepared statements */
 		e = -ENOTCONN;
 		*retry = sql == PG_SQL_BEGIN && PQstatus(c->db) == CONNECTION_OK;

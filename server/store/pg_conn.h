@@ -11,6 +11,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -27,6 +28,7 @@ struct pg_conn {
 	int in_tx;
 	int tx_failed; /* a statement failed inside the open transaction: only rollback remains */
 	int audit_locked;
+	atomic_int pid; /* the backend's, so the listener can tell this process's notifications */
 	struct pg_conn *next;
 };
 
@@ -37,6 +39,7 @@ struct pg_store {
 	pthread_mutex_t list_lock;
 	struct pg_conn *conns;
 	int schema_version;
+	struct pg_listen *listen; /* NULL unless listening (store_pg_notify.c) */
 };
 
 /* Up to this many parameters per statement. */
@@ -112,6 +115,9 @@ int64_t pg_col_int(const PGresult *r, int row, int col);
 void pg_col_text(const PGresult *r, int row, int col, char *dst, size_t cap);
 /* Copies a BYTEA column into dst when it has exactly n bytes, else zero-fills dst. */
 void pg_col_blob(const PGresult *r, int row, int col, void *dst, size_t n);
+
+/* True when pid is the backend of one of this store's own connections. */
+int pg_own_backend(struct pg_store *s, int pid);
 
 /* Applies the embedded PostgreSQL migrations the database lacks, under an advisory lock. */
 int pg_migrate(struct pg_store *s, PGconn *db);

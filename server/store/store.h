@@ -276,6 +276,20 @@ struct portal_link {
 
 struct store;
 
+/*
+ * What a listening server is told (store_ops.listen), on the listener's thread: a device has a
+ * command queued, a policy changed, the listen connection is (again) up, after which the
+ * server looks for whatever it missed while it was down, or it was lost. Notifications sent by this process's
+ * own connections are not passed on: the server that queued the command woke its own already.
+ */
+struct store_listener {
+	void (*device)(void *ctx, const char *device_id);
+	void (*policy)(void *ctx, const char *name, int is_default);
+	void (*connected)(void *ctx);
+	void (*lost)(void *ctx);
+	void *ctx;
+};
+
 /* Callbacks used by iterators; returning non-zero stops the walk and is passed back. */
 typedef int (*audit_iter_fn)(void *ctx, const struct audit_entry *e);
 
@@ -488,6 +502,26 @@ struct store_ops {
 	int (*portal_link_insert)(struct store *st, const struct portal_link *l);
 	/* The link with this hash, expired or not (the service decides); -ENOENT when none. */
 	int (*portal_link_get)(struct store *st, const uint8_t hash[32], struct portal_link *out);
+
+	/*
+	 * ---- wake-ups across servers (PostgreSQL only: NULL on SQLite, whose one server wakes
+	 * its own parked check-ins; store_pg_notify.c) ----
+	 * notify_device: inside the caller's write transaction, tells every server listening that
+	 * device_id has a command queued; sent only if the transaction commits. Never from a
+	 * check-in (a notifying commit takes a database-wide lock). notify_policy: one per policy
+	 * change, so that every server wakes the followers it holds.
+	 */
+	int (*notify_device)(struct store *st, const char *device_id);
+	int (*notify_policy)(struct store *st, const char *name, int is_default);
+	/*
+	 * Starts listening (a thread with a connection of its own, reconnecting with backoff);
+	 * l must outlive unlisten. unlisten stops it and returns once no callback runs.
+	 */
+	int (*listen)(struct store *st, const struct store_listener *l);
+	void (*unlisten)(struct store *st);
+	/* Of ids[0..n), those with a queued command into out (up to n); *nout gets the count. */
+	int (*devices_with_queued)(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
+				   char (*out)[STORE_ID_MAX], size_t *nout);
 };
 
 struct store {

@@ -443,6 +443,7 @@ pg_close(struct store *st)
 
 	if (s == NULL)
 		return;
+	pg_listen_stop(st); /* its thread reads s->url and the list of connections */
 	for (c = s->conns; c != NULL; c = next) {
 		next = c->next;
 		PQfinish(c->db);
@@ -531,6 +532,11 @@ static const struct store_ops pg_ops = {
 	.admin_totp_used = pg_admin_totp_used,
 	.portal_link_insert = pg_portal_link_insert,
 	.portal_link_get = pg_portal_link_get,
+	.notify_device = pg_notify_device,
+	.notify_policy = pg_notify_policy,
+	.listen = pg_listen_start,
+	.unlisten = pg_listen_stop,
+	.devices_with_queued = pg_devices_with_queued,
 };
 
 int

@@ -92,5 +92,12 @@ int pg_policy_counts(struct store *st, const char *name, int is_default, int64_t
 		     int64_t *assigned, int64_t *applied);
 int pg_portal_link_insert(struct store *st, const struct portal_link *l);
 int pg_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out);
+/* Wake-ups across servers, in store_pg_notify.c. */
+int pg_notify_device(struct store *st, const char *device_id);
+int pg_notify_policy(struct store *st, const char *name, int is_default);
+int pg_listen_start(struct store *st, const struct store_listener *l);
+void pg_listen_stop(struct store *st);
+int pg_devices_with_queued(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
+			   char (*out)[STORE_ID_MAX], size_t *nout);
 
 #endif

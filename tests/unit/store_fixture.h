@@ -108,6 +108,25 @@ store_fx_exec(struct fx *f, const char *sql)
 }
 
 /*
+ * Inserts an active device id (owner race@example.com, enrollment token etk_race, its device
+ * key derived from the id so that it is unique); fails the test when the store refuses.
+ */
+static inline void
+store_fx_add_device(struct store *st, const char *id)
+{
+	struct device d;
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	snprintf(d.owner, sizeof(d.owner), "race@example.com");
+	snprintf(d.status, sizeof(d.status), "active");
+	memcpy(d.device_key, id, strlen(id));
+	snprintf(d.enrollment_token_id, sizeof(d.enrollment_token_id), "etk_race");
+	d.enrolled_at = 1000;
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+}
+
+/*
  * Runs `both` plus `only_sqlite` on SQLite, then `both` plus `only_pg` on PostgreSQL when it can
  * run here (else says "skipped: why"). A test that states one backend's promise is listed for
  * that backend alone rather than skipped on the other, so the run's skip list means "could not

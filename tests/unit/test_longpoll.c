@@ -374,6 +374,36 @@ test_longpoll_stop_resumes_all_timed_out(void **state)
 		assert_int_equal(c[i].resumes, 1);
 }
 
+/* The sweep's list (crosswake.c): every parked waiter's device, none other, bounded by max. */
+static void
+test_longpoll_parked_ids(void **state)
+{
+	struct fx *f = *state;
+	struct lp_waiter w[4];
+	struct fake_conn c[4];
+	static const char *const dev[4] = {"dev_a", "dev_b", "dev_c", "dev_d"};
+	char ids[8][STORE_ID_MAX];
+	int seen[4] = {0};
+	size_t n;
+
+	assert_int_equal(lp_parked_ids(&f->hub, ids, 8), 0);
+	for (int i = 0; i < 4; i++) {
+		waiter(&w[i], &c[i], dev[i], T0 + 30000);
+		assert_int_equal(lp_park(&f->hub, &w[i], 0), 1);
+	}
+	assert_int_equal(lp_wake(&f->hub, "dev_c"), 1);
+	n = lp_parked_ids(&f->hub, ids, 8);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 4; k++)
+			seen[k] += strcmp(ids[i], dev[k]) == 0;
+	assert_int_equal(seen[0], 1);
+	assert_int_equal(seen[1], 1);
+	assert_int_equal(seen[2], 0);
+	assert_int_equal(seen[3], 1);
+	assert_int_equal(lp_parked_ids(&f->hub, ids, 2), 2);
+}
+
 int
 main(void)
 {
@@ -389,6 +419,7 @@ main(void)
 		T(test_longpoll_removal_from_middle_of_chains),
 		T(test_longpoll_repark_after_resume),
 		T(test_longpoll_stop_resumes_all_timed_out),
+		T(test_longpoll_parked_ids),
 	};
 #undef T
 

@@ -49,21 +49,6 @@ struct writer {
 };
 
 static void
-add_device(struct store *st, const char *id)
-{
-	struct device d;
-
-	memset(&d, 0, sizeof(d));
-	snprintf(d.id, sizeof(d.id), "%s", id);
-	snprintf(d.owner, sizeof(d.owner), "race@example.com");
-	snprintf(d.status, sizeof(d.status), "active");
-	memcpy(d.device_key, id, strlen(id));
-	snprintf(d.enrollment_token_id, sizeof(d.enrollment_token_id), "etk_race");
-	d.enrolled_at = 1000;
-	assert_int_equal(st->ops->device_insert(st, &d), 0);
-}
-
-static void
 fill_command(struct command *c, const char *id, const char *device, int64_t counter)
 {
 	memset(c, 0, sizeof(*c));
@@ -192,8 +177,8 @@ test_race_counters_unique_growing_and_audit_chain_intact(void **state)
 	struct race r;
 	struct audit_verify_result v;
 
-	add_device(st, "dev_race_0");
-	add_device(st, "dev_race_1");
+	store_fx_add_device(st, "dev_race_0");
+	store_fx_add_device(st, "dev_race_1");
 	race_init(&r, f);
 	run_writers(&r, counter_writer, w);
 	race_fini(&r);
@@ -392,7 +377,7 @@ test_race_idempotency_key_replays_not_fails(void **state)
 	struct writer w[WRITERS];
 	struct race r;
 
-	add_device(f->st, "dev_race_0");
+	store_fx_add_device(f->st, "dev_race_0");
 	race_init(&r, f);
 	run_writers(&r, replay_writer, w);
 	race_fini(&r);
@@ -409,7 +394,7 @@ test_race_idempotency_key_taken_once(void **state)
 	struct race r;
 	struct command got;
 
-	add_device(f->st, "dev_race_0");
+	store_fx_add_device(f->st, "dev_race_0");
 	race_init(&r, f);
 	run_writers(&r, idem_writer, w);
 	race_fini(&r);
@@ -578,7 +563,7 @@ test_race_result_and_cancel_do_not_deadlock(void **state)
 	pthread_t th;
 	int64_t counter = 0;
 
-	add_device(st, "dev_race_0");
+	store_fx_add_device(st, "dev_race_0");
 	assert_int_equal(st->ops->device_next_counter(st, "dev_race_0", &counter), 0);
 	fill_command(&c, "cmd_cross", "dev_race_0", counter);
 	assert_int_equal(st->ops->command_insert(st, &c), 0);
@@ -667,10 +652,10 @@ test_race_reconnects_after_postgresql_restart(void **state)
 	struct store *st = ((struct fx *)*state)->st;
 	struct device d;
 
-	add_device(st, "dev_race_0");
+	store_fx_add_device(st, "dev_race_0");
 	assert_int_equal(pgtest_restart(&fx_pg), 0);
 	assert_int_equal(st->ops->tx_begin(st), 0);
-	add_device(st, "dev_race_1");
+	store_fx_add_device(st, "dev_race_1");
 	assert_int_equal(st->ops->tx_commit(st), 0);
 	assert_int_equal(st->ops->device_get(st, "dev_race_0", &d), 0);
 	assert_int_equal(st->ops->device_get(st, "dev_race_1", &d), 0);
