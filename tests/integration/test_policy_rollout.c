@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,9 @@
 #include "agentsim.h"
 #include "testlib.h"
 #include "util.h"
+
+/* The private PostgreSQL cluster when test_policy_rollout_pg runs these cases; NULL on SQLite. */
+static struct pgtest *env_pg;
 
 struct fleet {
 	struct srv s;
@@ -38,7 +40,7 @@ fleet_up(struct fleet *f, const char *tag, size_t n)
 	f->ap = calloc(n, sizeof(*f->ap));
 	f->n = n;
 	if (f->dev == NULL || f->ap == NULL || srv_init(&f->s, tag) != 0 ||
-	    srv_start(&f->s, NULL) != 0)
+	    srv_use_pg(&f->s, env_pg) != 0 || srv_start(&f->s, NULL) != 0)
 		return -1;
 	f->admin = client_new(&f->s, f->s.admin);
 	return f->admin ? 0 : -1;
@@ -341,17 +343,7 @@ policy_command_of(struct fleet *f, size_t i, char *id, char *status)
 static int
 db_exec(struct fleet *f, const char *sql)
 {
-	char path[PATH_MAX + 16];
-	sqlite3 *db;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/cleave.db", f->s.dir);
-	if (sqlite3_open(path, &db) != SQLITE_OK)
-		return -1;
-	sqlite3_busy_timeout(db, 5000);
-	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc == SQLITE_OK ? 0 : -1;
+	return srv_db_exec(&f->s, sql);
 }
 
 /*
@@ -528,15 +520,17 @@ test_changes_race_checkins_and_assigns(void)
 	fleet_down(&f);
 }
 
+static const struct t_case rollout_cases[] = {
+	{"kill_mid_rollout", test_kill_mid_rollout},
+	{"parked_device_woken", test_parked_device_woken},
+	{"version_sent_once", test_version_sent_once},
+	{"changes_race_checkins_and_assigns", test_changes_race_checkins_and_assigns},
+};
+
+#ifndef TEST_ROLLOUT_NO_MAIN
 int
 main(int argc, char **argv)
 {
-	static const struct t_case cases[] = {
-		{"kill_mid_rollout", test_kill_mid_rollout},
-		{"parked_device_woken", test_parked_device_woken},
-		{"version_sent_once", test_version_sent_once},
-		{"changes_race_checkins_and_assigns", test_changes_race_checkins_and_assigns},
-	};
-
-	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
+	return t_run(rollout_cases, ARRAY_SIZE(rollout_cases), argc, argv);
 }
+#endif
