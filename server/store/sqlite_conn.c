@@ -105,8 +105,16 @@ conn_open(struct sq_store *s, sqlite3 **out)
 		sqlite3_close(db);
 		return -EIO;
 	}
+	sq_ckpt_hook(s, db);
 	*out = db;
 	return 0;
+}
+
+/* A connection outside the per-thread pool, set up as theirs are (the checkpointer's). */
+int
+sq_conn_open_own(struct sq_store *s, sqlite3 **out)
+{
+	return conn_open(s, out);
 }
 
 struct sq_conn *

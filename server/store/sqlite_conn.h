@@ -21,6 +21,18 @@ struct sq_conn {
 	struct sq_conn *next;
 };
 
+/* The checkpoint thread (sqlite_ckpt.c). */
+struct sq_ckpt {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	sqlite3 *db; /* its own connection */
+	int started, stop;
+	atomic_int wanted; /* the log passed the threshold */
+	atomic_int dirty;  /* something was committed since the last checkpoint */
+	atomic_long runs;
+};
+
 struct sq_store {
 	struct store base;
 	char *path;
@@ -32,10 +44,21 @@ struct sq_store {
 	_Atomic int64_t holds_over_50ms; /* how many holds took longer than 50 ms */
 	struct sq_conn *conns;
 	int schema_version;
+	struct sq_ckpt ckpt;
 };
+
+/* Routes db's commits to the checkpointer (and turns SQLite's own checkpoint in COMMIT off). */
+void sq_ckpt_hook(struct sq_store *s, sqlite3 *db);
+/* Starts the checkpoint thread on db, a connection it then owns (closed by sq_close). */
+int sq_ckpt_start(struct sq_store *s, sqlite3 *db);
+/* Stops and joins it; nothing when it never started. */
+void sq_ckpt_stop(struct sq_store *s);
 
 /* pthread key destructor: hands a dead thread's connection to the next thread. */
 void sq_conn_release(void *p);
+
+/* A connection of the caller's own, outside the per-thread ones; 0 or -EIO. */
+int sq_conn_open_own(struct sq_store *s, sqlite3 **out);
 
 /* The calling thread's connection, opened on first use; NULL when it cannot be opened. */
 struct sq_conn *sq_conn_get(struct sq_store *s);

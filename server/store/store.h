@@ -537,6 +537,9 @@ int store_sqlite_open(const char *path, struct store **out);
 /* Schema version the database is at after store_sqlite_open. */
 int store_sqlite_schema_version(struct store *st);
 
+/* WAL checkpoints the store's checkpoint thread has run (commits never run one themselves). */
+long store_sqlite_checkpoints(struct store *st);
+
 /*
  * The SQL the SQLite backend runs for an audit list with the filters in f, and for policy
  * counts, so that tests can EXPLAIN QUERY PLAN them. 0, or -ENAMETOOLONG when cap is short.

@@ -30,7 +30,7 @@ mono_us(void)
 /*
  * Called by the holder just before it lets the write lock go: keeps the hold statistics, and
  * says when one hold was long (at most once a minute), with how much of it was the COMMIT
- * (a synced write, and a WAL checkpoint when the log has grown past 1,000 pages).
+ * (a synced write of the log; checkpoints run on their own thread, sqlite_ckpt.c).
  */
 static void
 hold_done(struct sq_store *s, int64_t commit_us)
@@ -739,6 +739,8 @@ sq_close(struct store *st)
 
 	if (s == NULL)
 		return;
+	sq_ckpt_stop(s);
+	sqlite3_close(s->ckpt.db);
 	for (c = s->conns; c != NULL; c = next) {
 		next = c->next;
 		for (int i = 0; i < SQ_MAX_STMTS; i++)
@@ -859,6 +861,10 @@ store_sqlite_open(const char *path, struct store **out)
 		r = sq_migrate(s, c->db);
 	if (r == 0)
 		r = sq_fill_fingerprints(s, c->db);
+	if (r == 0)
+		r = sq_conn_open_own(s, &s->ckpt.db);
+	if (r == 0)
+		r = sq_ckpt_start(s, s->ckpt.db);
 	if (r != 0) {
 		sq_close(&s->base);
 		return r;
