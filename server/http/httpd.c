@@ -68,6 +68,7 @@ struct req {
 	int bad_framing; /* answered 400 for ambiguous framing; the connection closes after */
 	int resumed;
 	atomic_int resume_pending;
+	int resume_counted; /* in inflight_resumed until its answer is sent (or it parks again) */
 	struct lp_waiter w;
 	char client[INET6_ADDRSTRLEN];
 };
@@ -166,8 +167,10 @@ conn_suspend(void *p)
 }
 
 /*
- * A resumed request is owed one more pass: through on_request, or through on_completed when
- * the client went away meanwhile. The count lets httpd_stop wait for exactly those.
+ * A resumed request is owed one more pass and, unless it parks again, an answer sent to its
+ * client (or the client gone): on_completed says so. The count lets httpd_stop wait for
+ * exactly those; settling at the start of the pass let MHD_stop_daemon close a connection
+ * whose 204 was still being made (a slow store made that common).
  */
 static void
 conn_resume(void *p)
@@ -179,14 +182,26 @@ conn_resume(void *p)
 	MHD_resume_connection(r->con);
 }
 
-/* Settles a pending resume once; true when there was one. */
+/* Takes a pending resume once (true when there was one); it stays counted until settled. */
 static int
-resume_settle(struct req *r)
+resume_take(struct req *r)
 {
 	if (!atomic_exchange(&r->resume_pending, 0))
 		return 0;
-	atomic_fetch_sub(&r->h->inflight_resumed, 1);
+	if (r->resume_counted) /* an earlier resume that parked again without settling */
+		atomic_fetch_sub(&r->h->inflight_resumed, 1);
+	r->resume_counted = 1;
 	return 1;
+}
+
+/* The resumed request is answered, parked again or gone: no longer owed. */
+static void
+resume_settle(struct req *r)
+{
+	if (r->resume_counted) {
+		r->resume_counted = 0;
+		atomic_fetch_sub(&r->h->inflight_resumed, 1);
+	}
 }
 
 static uint64_t
@@ -275,6 +290,7 @@ on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
 	/* Never leave a dangling waiter in the hub, nor an unsettled resume in the count. */
 	if (r->w.conn != NULL)
 		lp_cancel(&r->h->hub, &r->w);
+	resume_take(r); /* resumed, but the client went away before its pass */
 	resume_settle(r);
 	free(r->body);
 	free(r->target);
@@ -420,8 +436,10 @@ dispatch(struct req *r, const char *method)
 		str_copy(r->w.device, sizeof(r->w.device), rs.park_device);
 		r->w.deadline_ms = rs.park_deadline_ms;
 		r->w.conn = r;
-		if (lp_park(&r->h->hub, &r->w, rs.park_gen))
+		if (lp_park(&r->h->hub, &r->w, rs.park_gen)) {
+			resume_settle(r);
 			return MHD_YES;
+		}
 		r->resumed = 1;
 		r->w.timed_out = r->h->hub.stopping;
 	}
@@ -489,7 +507,7 @@ on_request(void *cls, struct MHD_Connection *con, const char *url, const char *m
 	(void)version;
 	if (r == NULL)
 		return MHD_NO; /* out of memory in on_uri: drop the connection */
-	if (resume_settle(r)) {
+	if (resume_take(r)) {
 		/* Only a parked request is called again without a queued response: a resume. */
 		r->resumed = 1;
 		return dispatch(r, method);

@@ -15,9 +15,9 @@
 #include "log.h"
 #include "store_sqlite_priv.h"
 
-#define CKPT_FRAMES   1000    /* pages in the log that wake the checkpointer at once */
-#define CKPT_PERIOD_S 1       /* and at least this often while anything was written */
-#define CKPT_WARN     100000  /* pages (~400 MiB): a reader is keeping the log from shrinking */
+#define CKPT_FRAMES   1000   /* pages in the log that wake the checkpointer at once */
+#define CKPT_PERIOD_S 1      /* and at least this often while anything was written */
+#define CKPT_WARN     100000 /* pages (~400 MiB): a reader is keeping the log from shrinking */
 
 static int64_t
 mono_ms(void)
