@@ -10,226 +10,26 @@
  * with other signing keys refuses to start. Skipped, with the reason, without PostgreSQL or
  * HAProxy.
  */
-#include <arpa/inet.h>
 #include <pthread.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "browser.h"
+#include "farm.h"
 #include "fileio.h"
 #include "pgtest.h"
 #include "testlib.h"
 #include "util.h"
 
-#define HAPROXY  "/usr/sbin/haproxy"
 #define NDEV     3
 #define PASSWORD "correct horse battery staple 10"
 
 static struct pgtest *pg;
-
-/* Two servers on one database and keys directory, and the balancer in front of them. */
-struct farm {
-	struct srv a, b;
-	struct srv lb; /* only url and cacert: what clients of the balancer need */
-	char keys[PATH_MAX], work[PATH_MAX];
-	pid_t haproxy;
-	struct client *admin; /* through the balancer */
-	struct client *anon;  /* through the balancer, no token */
-};
-
-/* A port free right now on 127.0.0.1 (the balancer binds it a moment later). */
-static unsigned
-free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	unsigned port = 0;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-/* The port of a server's https://127.0.0.1:PORT. */
-static unsigned
-srv_port(const struct srv *s)
-{
-	const char *c = strrchr(s->url, ':');
-
-	return c ? (unsigned)strtoul(c + 1, NULL, 10) : 0;
-}
-
-/* Writes the balancer's certificate (its own, not the servers') and haproxy.cfg. */
-static int
-write_balancer(struct farm *f, unsigned port)
-{
-	char cmd[4 * PATH_MAX], cfg[4096], path[PATH_MAX + 32];
-	int n;
-
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-		 "-nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
-		 "-keyout lb.key -out lb.crt >/dev/null 2>&1 && cat lb.crt lb.key > lb.pem",
-		 f->work);
-	if (system(cmd) != 0)
-		return -1;
-	/* Long-polls last up to a minute: the timeouts leave room; a refused server is retried. */
-	n = snprintf(cfg, sizeof(cfg),
-		     "global\n  log stderr format short local0 notice\n"
-		     "defaults\n  mode http\n  log global\n  timeout connect 2s\n"
-		     "  timeout client 90s\n  timeout server 90s\n  retries 2\n"
-		     "  option redispatch 1\n  option forwardfor\n"
-		     "frontend devices\n  bind 127.0.0.1:%u ssl crt %s/lb.pem\n"
-		     "  default_backend cleave\n"
-		     "backend cleave\n  balance roundrobin\n  option httpchk GET /healthz\n"
-		     "  server a 127.0.0.1:%u ssl verify required ca-file %s check inter 300 "
-		     "fall 1 rise 1\n"
-		     "  server b 127.0.0.1:%u ssl verify required ca-file %s check inter 300 "
-		     "fall 1 rise 1\n",
-		     port, f->work, srv_port(&f->a), f->a.cacert, srv_port(&f->b), f->b.cacert);
-	snprintf(path, sizeof(path), "%s/haproxy.cfg", f->work);
-	return n > 0 && (size_t)n < sizeof(cfg) ? file_write_atomic(path, cfg, (size_t)n, 0600)
-						: -1;
-}
-
-/* True when something accepts TCP connections on 127.0.0.1:port. */
-static int
-port_open(unsigned port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static int
-start_balancer(struct farm *f)
-{
-	unsigned port = free_port();
-	char cfg[PATH_MAX + 32], log[PATH_MAX + 32];
-
-	if (port == 0 || write_balancer(f, port) != 0)
-		return -1;
-	snprintf(cfg, sizeof(cfg), "%s/haproxy.cfg", f->work);
-	snprintf(log, sizeof(log), "%s/haproxy.log", f->work);
-	f->haproxy = fork();
-	if (f->haproxy < 0)
-		return -1;
-	if (f->haproxy == 0) {
-		if (freopen(log, "a", stdout) == NULL || freopen(log, "a", stderr) == NULL)
-			_exit(127);
-		execl(HAPROXY, "haproxy", "-db", "-f", cfg, (char *)NULL);
-		_exit(127);
-	}
-	t_track_child(f->haproxy, 1);
-	snprintf(f->lb.url, sizeof(f->lb.url), "https://127.0.0.1:%u", port);
-	snprintf(f->lb.cacert, sizeof(f->lb.cacert), "%s/lb.crt", f->work);
-	/* Up when it answers /healthz through a server (bounded: 10 s). */
-	for (int i = 0; i < 100; i++) {
-		struct client *c;
-
-		if (!port_open(port)) {
-			usleep(100000);
-			continue;
-		}
-		c = client_new(&f->lb, NULL);
-		struct resp r = {0};
-		int ok = c != NULL && client_req(c, "GET", "/healthz", NULL, NULL, &r) == 0 &&
-			 r.status == 200;
-
-		resp_free(&r);
-		client_free(c);
-		if (ok)
-			return 0;
-		usleep(100000);
-	}
-	return -1;
-}
-
-/* Server b joins a's database: same URL, same keys; a's admin token works on both. */
-static int
-start_servers(struct farm *f)
-{
-	char path[PATH_MAX + 32], line[160], conf[PATH_MAX + 32];
-	const char *extra[] = {"--keys", f->keys, "--config", conf, NULL};
-	/* Each server's own refusal budget, small; the balancer names the client. */
-	static const char settings[] = "refusal_limit = 4\ntrusted_proxies = 127.0.0.1\n";
-
-	snprintf(conf, sizeof(conf), "%s/server.conf", f->work);
-	if (file_write_atomic(conf, settings, strlen(settings), 0600) != 0)
-		return -1;
-
-	if (srv_init(&f->a, "lb-a") != 0 || srv_use_pg(&f->a, pg) != 0 ||
-	    srv_init(&f->b, "lb-b") != 0)
-		return -1;
-	str_copy(f->b.database, sizeof(f->b.database), f->a.database);
-	if (srv_start(&f->a, extra) != 0)
-		return -1;
-	/* The first admin token is the database's; b makes none, so its file is a's. */
-	snprintf(path, sizeof(path), "%s/admin-token", f->b.dir);
-	if (mkdir(f->b.dir, 0700) != 0)
-		return -1;
-	snprintf(line, sizeof(line), "%s\n", f->a.admin);
-	if (file_write_atomic(path, line, strlen(line), 0600) != 0)
-		return -1;
-	return srv_start(&f->b, extra);
-}
-
-static const char *
-farm_up(struct farm *f, const char *tag)
-{
-	const char *base = getenv("CLEAVE_TEST_OUT");
-
-	memset(f, 0, sizeof(*f));
-	if (access(HAPROXY, X_OK) != 0)
-		return "HAProxy is not installed (scripts/deps.sh installs it)";
-	snprintf(f->work, sizeof(f->work), "%s/%s-XXXXXX", base ? base : "/tmp", tag);
-	if (mkdtemp(f->work) == NULL)
-		return "cannot make a work directory";
-	snprintf(f->keys, sizeof(f->keys), "%s/keys", f->work);
-	if (mkdir(f->keys, 0700) != 0 || start_servers(f) != 0)
-		return "servers did not start";
-	if (start_balancer(f) != 0)
-		return "the balancer did not start";
-	f->admin = client_new(&f->lb, f->a.admin);
-	f->anon = client_new(&f->lb, NULL);
-	return f->admin && f->anon ? NULL : "no client";
-}
-
-static void
-farm_down(struct farm *f)
-{
-	char cmd[PATH_MAX + 16];
-
-	client_free(f->admin);
-	client_free(f->anon);
-	if (f->haproxy > 0)
-		t_stop_child(f->haproxy, SIGTERM, 5000);
-	srv_cleanup(&f->a);
-	srv_cleanup(&f->b);
-	if (t_failed_now) {
-		printf("    balancer: %s/haproxy.log\n", f->work);
-		return;
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->work);
-	(void)!system(cmd);
-}
 
 /* Checks in once (wait 0) and completes every command returned; *found when want came. */
 static int
@@ -311,18 +111,6 @@ checkins_on(const struct srv *s)
 	return n;
 }
 
-#define FARM_UP(f, tag)                                                                            \
-	do {                                                                                       \
-		const char *why_;                                                                  \
-		if (access(HAPROXY, X_OK) != 0)                                                    \
-			SKIP("HAProxy is not installed (scripts/deps.sh installs it)");            \
-		why_ = farm_up(f, tag);                                                            \
-		if (why_ != NULL) {                                                                \
-			farm_down(f);                                                              \
-			CHECK(0, "%s", why_);                                                      \
-		}                                                                                  \
-	} while (0)
-
 /*
  * Devices enroll and check in through the balancer (so on both servers); a command is queued
  * for each; server A dies by SIGKILL; each device's next check-in through the balancer
@@ -336,7 +124,7 @@ test_lb_failover(void)
 	char cmd[NDEV][64], st[32];
 	int found[NDEV] = {0}, n = 0;
 
-	FARM_UP(&f, "lb-failover");
+	FARM_UP(&f, 2, "lb-failover", pg);
 	memset(d, 0, sizeof(d));
 	for (; n < NDEV; n++) {
 		char owner[32];
@@ -352,9 +140,9 @@ test_lb_failover(void)
 			break;
 	}
 	/* The balancer spread the check-ins: both servers served some. */
-	if (n == NDEV && (checkins_on(&f.a) < 1 || checkins_on(&f.b) < 1))
+	if (n == NDEV && (checkins_on(&f.s[0]) < 1 || checkins_on(&f.s[1]) < 1))
 		n = -4;
-	if (n == NDEV && srv_stop(&f.a, SIGKILL) != 128 + SIGKILL)
+	if (n == NDEV && srv_stop(&f.s[0], SIGKILL) != 128 + SIGKILL)
 		n = -1;
 	for (int i = 0; n == NDEV && i < NDEV; i++)
 		if (checkin_complete(&d[i], f.anon, cmd[i], &found[i]) != 0)
@@ -414,23 +202,6 @@ park(void *p)
 	return NULL;
 }
 
-/* The parked polls server s holds (its /metrics); -1 when unknown. */
-static long
-parked_on(const struct srv *s)
-{
-	struct client *c = client_new(s, NULL);
-	struct resp r = {0};
-	const char *p;
-	long n = -1;
-
-	if (c != NULL && client_req(c, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body &&
-	    (p = strstr(r.body, "\ncleave_parked_connections ")) != NULL)
-		n = strtol(p + strlen("\ncleave_parked_connections "), NULL, 10);
-	resp_free(&r);
-	client_free(c);
-	return n;
-}
-
 /*
  * Devices park through the balancer, so on both servers; A dies by SIGKILL with some parked on
  * it; those poll again through the balancer and reach B; a lock queued then reaches every one.
@@ -446,7 +217,7 @@ test_lb_parked_reconnect(void)
 	int n = 0, started = 0, ok = 1, cuts = 0;
 	long on_a = -1;
 
-	FARM_UP(&f, "lb-parked");
+	FARM_UP(&f, 2, "lb-parked", pg);
 	memset(d, 0, sizeof(d));
 	for (int found = 0; n < NDEV; n++) {
 		char owner[32];
@@ -462,9 +233,11 @@ test_lb_parked_reconnect(void)
 			break;
 	}
 	/* Round robin: of three polls, A holds one or two (bounded wait: 5 s). */
-	for (int i = 0; started == NDEV && i < 50 && (on_a = parked_on(&f.a)) < 1; i++)
+	for (int i = 0; started == NDEV && i < 50 &&
+			(on_a = farm_metric(&f.s[0], "cleave_parked_connections")) < 1;
+	     i++)
 		usleep(100000);
-	if (on_a >= 1 && srv_stop(&f.a, SIGKILL) == 128 + SIGKILL)
+	if (on_a >= 1 && srv_stop(&f.s[0], SIGKILL) == 128 + SIGKILL)
 		for (int i = 0; i < NDEV; i++)
 			ok &= admin_command(f.admin, d[i].id, "lock", cmd, sizeof(cmd)) == 202;
 	else
@@ -493,9 +266,9 @@ test_lb_session(void)
 	struct resp r = {0};
 	long on_b = -1, no_csrf = -1, with_csrf = -1;
 
-	FARM_UP(&f, "lb-session");
-	wa = client_new(&f.a, NULL);
-	wb = client_new(&f.b, NULL);
+	FARM_UP(&f, 2, "lb-session", pg);
+	wa = client_new(&f.s[0], NULL);
+	wb = client_new(&f.s[1], NULL);
 	snprintf(body, sizeof(body), "{\"email\":\"ops@example.com\",\"password\":\"%s\"}",
 		 PASSWORD);
 	if (wa && wb && browser_admin(f.admin, "ops@example.com", "admin", PASSWORD) == 0 &&
@@ -548,9 +321,9 @@ test_lb_replay(void)
 	long first = -1, on_b = -1, again_a = -1;
 	int enrolled;
 
-	FARM_UP(&f, "lb-replay");
-	ca = client_new(&f.a, NULL);
-	cb = client_new(&f.b, NULL);
+	FARM_UP(&f, 2, "lb-replay", pg);
+	ca = client_new(&f.s[0], NULL);
+	cb = client_new(&f.s[1], NULL);
 	enrolled = ca && cb && admin_enroll(f.admin, f.anon, &d, "replay@example.com") == 0;
 	if (enrolled && dev_req(&d, cb, "POST", "/device/v1/checkin", body, 0, &r) == 0) {
 		resp_free(&r);
@@ -626,7 +399,7 @@ test_lb_forwarded_client(void)
 	long device = -1;
 	int last = -1, enrolled, named = 0;
 
-	FARM_UP(&f, "lb-forwarded");
+	FARM_UP(&f, 2, "lb-forwarded", pg);
 	enrolled = admin_enroll(f.admin, f.anon, &d, "fwd@example.com") == 0;
 	/* Two servers, 4 each: the tenth refusal from 127.0.0.2 is answered 429 by both. */
 	snprintf(cmd, sizeof(cmd),

@@ -206,5 +206,7 @@ long admin_command(struct client *admin, const char *device, const char *type, c
 
 /* Monotonic seconds. */
 double now_s(void);
+/* A TCP port free on 127.0.0.1 a moment ago (its user binds it right after); 0 on failure. */
+unsigned t_free_port(void);
 
 #endif
