@@ -72,8 +72,8 @@ verified_on(struct client *c, const char *id, int timeout_ms)
 		const char *s = json_string_value(json_object_get(j, "status"));
 		int done = s && strcmp(s, "completed") == 0 &&
 			   json_is_true(json_object_get(j, "verified"));
-		int final = s && (done || strcmp(s, "failed") == 0 ||
-				  strcmp(s, "canceled") == 0 || strcmp(s, "expired") == 0);
+		int final = s && (done || strcmp(s, "failed") == 0 || strcmp(s, "canceled") == 0 ||
+				  strcmp(s, "expired") == 0);
 
 		if (final && !done)
 			printf("    command %s ended %s: %s %s\n", id, s,
@@ -177,8 +177,7 @@ wipe_across(struct rig *r, int *a, double *acked)
 	*acked = ok ? acked_after(r->direct[c], id, t0, ORDER_MS / 1000.0) : -1;
 	ok = ok && verified_on(r->direct[c], id, ORDER_MS);
 	printf("    parked on %c, wipe POSTed to %c, acknowledged %.3f s later, %s on %c\n",
-	       'A' + *a, 'A' + b, *acked, ok ? "completed and verified" : "NOT verified",
-	       'A' + c);
+	       'A' + *a, 'A' + b, *acked, ok ? "completed and verified" : "NOT verified", 'A' + c);
 	return ok;
 }
 
@@ -224,8 +223,8 @@ lock_after_kill(struct rig *r, int dead, int *to)
 	ok = admin_command(r->direct[*to], y->device_id, "lock", id, sizeof(id)) == 202;
 	ok = ok && verified_on(r->direct[third], id, ORDER_MS);
 	printf("    %c killed with the poll parked; lock POSTed to %c %s on %c after %.3f s\n",
-	       'A' + dead, 'A' + *to, ok ? "completed and verified" : "NOT verified",
-	       'A' + third, now_s() - t0);
+	       'A' + dead, 'A' + *to, ok ? "completed and verified" : "NOT verified", 'A' + third,
+	       now_s() - t0);
 	return ok;
 }
 
@@ -292,7 +291,8 @@ test_lb_agent_wipe_then_failover(void)
 	CHECK(a >= 0, "the agent's check-in did not park on exactly one server");
 	CHECK(wiped, "the wipe did not end completed and verified on a third server");
 	CHECK(acked >= 0 && acked < 1.0,
-	      "the agent parked on %c acknowledged a wipe POSTed elsewhere after %.3f s (want < 1 s)",
+	      "the agent parked on %c acknowledged a wipe POSTed elsewhere after %.3f s (want < 1 "
+	      "s)",
 	      'A' + a, acked);
 	CHECK(x_stopped == 0, "the wiped phone's agent did not stop cleanly: %d", x_stopped);
 	CHECK(dead >= 0, "the second agent's check-in did not park");
