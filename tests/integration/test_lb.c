@@ -73,20 +73,6 @@ checkin_complete(struct device_sim *d, struct client *c, const char *want, int *
 	return 0;
 }
 
-/* The status of command id, read through c; "" when it cannot be read. */
-static void
-command_status(struct client *c, const char *id, char *out, size_t cap)
-{
-	char path[160];
-	long st;
-	json_t *j;
-
-	snprintf(path, sizeof(path), "/api/v1/commands/%s", id);
-	j = client_get_json(c, path, &st);
-	str_copy(out, cap, json_string_value(json_object_get(j, "status")) ?: "");
-	json_decref(j);
-}
-
 /* The check-ins server s answered (its /metrics, asked directly); -1 when unknown. */
 #define LINE "cleave_http_requests_total{route=\"/device/v1/checkin\""
 static long
@@ -148,7 +134,7 @@ test_lb_failover(void)
 		if (checkin_complete(&d[i], f.anon, cmd[i], &found[i]) != 0)
 			n = -2;
 	for (int i = 0; n == NDEV && i < NDEV; i++) {
-		command_status(f.admin, cmd[i], st, sizeof(st));
+		admin_command_status(f.admin, cmd[i], st, sizeof(st));
 		if (!found[i] || strcmp(st, "completed") != 0) {
 			printf("    device %d: command %s delivered %d, status '%s'\n", i, cmd[i],
 			       found[i], st);
@@ -426,6 +412,152 @@ test_lb_forwarded_client(void)
 	CHECK(named, "no refusal audited with 127.0.0.2 as its source");
 }
 
+/* Appends audit entries on one server (an enrollment token each) until *stop. */
+struct appender {
+	const struct srv *s;
+	const char *token;
+	volatile int *stop;
+	int made;
+};
+
+static void *
+append_entries(void *p)
+{
+	struct appender *w = p;
+	struct client *c = client_new(w->s, w->token);
+	char secret[256];
+
+	for (int i = 0; c != NULL && !*w->stop && i < 300; i++)
+		if (admin_etoken(c, "tail@example.com", 1, secret, sizeof(secret)) == 0)
+			w->made++;
+	client_free(c);
+	return NULL;
+}
+
+/* A reader tailing the audit export: the last entry it holds and where it resumes. */
+struct tail {
+	long long seq; /* 0: none yet */
+	char hash[72];
+	char cursor[160];
+	long long broken; /* the first entry that did not follow the one before, or 0 */
+	int fresh;        /* entries the last piece brought */
+};
+
+/* Takes one entry of the export unless held already; checks it follows the last one held. */
+static void
+tail_take(struct tail *t, json_t *j)
+{
+	long long seq = json_integer_value(json_object_get(j, "seq"));
+	const char *prev = json_string_value(json_object_get(j, "prev_hash"));
+	const char *hash = json_string_value(json_object_get(j, "hash"));
+
+	if (seq <= t->seq || t->broken)
+		return;
+	if (seq != t->seq + 1 || !prev || !hash || (t->seq > 0 && strcmp(prev, t->hash) != 0)) {
+		printf("    tail: entry %lld came after %lld\n", seq, t->seq);
+		t->broken = seq;
+		return;
+	}
+	t->seq = seq;
+	t->fresh++;
+	str_copy(t->hash, sizeof(t->hash), hash);
+}
+
+/*
+ * Reads the export piece at t->cursor (5 entries) through c, as a SIEM tails the log: a full
+ * piece gives the next cursor; a short one is the end for now, read again later.
+ */
+static int
+tail_piece(struct client *c, struct tail *t)
+{
+	char path[256], next[160];
+	struct resp r;
+
+	snprintf(path, sizeof(path), "/api/v1/audit/export?limit=5%s%s",
+		 t->cursor[0] ? "&cursor=" : "", t->cursor);
+	if (client_req(c, "GET", path, NULL, NULL, &r) != 0 || r.status != 200) {
+		resp_free(&r);
+		return -1;
+	}
+	t->fresh = 0;
+	for (char *line = r.body, *nl; line && (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		json_t *j;
+
+		*nl = '\0';
+		j = json_loads(line, 0, NULL);
+		tail_take(t, j);
+		json_decref(j);
+	}
+	if (resp_header(&r, "Cleave-Next-Cursor", next, sizeof(next)) == 0)
+		str_copy(t->cursor, sizeof(t->cursor), next);
+	resp_free(&r);
+	return 0;
+}
+
+/*
+ * Both servers append audit entries at once while a reader tails the export through the
+ * balancer (so from either server): every entry reaches the reader, in order and linked, none
+ * skipped (an entry's seq is visible only once every smaller one is: server/README.md).
+ */
+static void
+test_lb_audit_tail(void)
+{
+	struct farm f;
+	struct tail t = {0};
+	volatile int stop = 0;
+	struct appender w[2];
+	pthread_t th[2];
+	int started = 0, pieces = 0, errors = 0;
+	long long total = -1;
+	struct resp r = {0};
+	double end;
+
+	FARM_UP(&f, 2, "lb-tail", pg);
+	for (; started < 2; started++) {
+		w[started] =
+			(struct appender){.s = &f.s[started], .token = f.s[0].admin, .stop = &stop};
+		if (pthread_create(&th[started], NULL, append_entries, &w[started]) != 0)
+			break;
+	}
+	for (end = now_s() + 3; now_s() < end && !t.broken; pieces++)
+		errors += tail_piece(f.admin, &t) != 0;
+	stop = 1;
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	/* Then to the end: until a piece brings nothing (bounded). */
+	for (int i = 0; i < 500 && !t.broken; i++)
+		if (tail_piece(f.admin, &t) != 0 || t.fresh == 0)
+			break;
+	/* The whole log read afresh, in one piece: its last entry is the tail's. */
+	{
+		struct tail whole = {0};
+
+		str_copy(whole.cursor, sizeof(whole.cursor), "");
+		if (client_req(f.admin, "GET", "/api/v1/audit/export?limit=5000", NULL, NULL, &r) ==
+			    0 &&
+		    r.status == 200 && r.body != NULL)
+			for (char *l = r.body, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+				json_t *j;
+
+				*nl = '\0';
+				j = json_loads(l, 0, NULL);
+				tail_take(&whole, j);
+				json_decref(j);
+			}
+		resp_free(&r);
+		total = whole.broken ? -1 : whole.seq;
+	}
+	farm_down(&f);
+	CHECK(started == 2, "writer threads");
+	CHECK(w[0].made >= 10 && w[1].made >= 10, "too few entries made: %d and %d", w[0].made,
+	      w[1].made);
+	CHECK(errors == 0, "%d export requests failed", errors);
+	CHECK(!t.broken, "the tail skipped to entry %lld", t.broken);
+	CHECK(t.seq == total, "the tail holds entries 1..%lld of %lld", t.seq, total);
+	printf("    %d + %d entries appended on two servers, tailed in %d pieces\n", w[0].made,
+	       w[1].made, pieces);
+}
+
 static const struct t_case cases[] = {
 	{"lb_forwarded_client", test_lb_forwarded_client},
 	{"lb_failover", test_lb_failover},
@@ -433,6 +565,7 @@ static const struct t_case cases[] = {
 	{"lb_session_across_servers", test_lb_session},
 	{"lb_replay_other_server", test_lb_replay},
 	{"lb_keys_mismatch", test_lb_keys_mismatch},
+	{"lb_audit_tail", test_lb_audit_tail},
 };
 
 int

@@ -26,20 +26,6 @@
 
 static struct pgtest *pg;
 
-/* The status of command id as server s answers it (a direct client), or "" when unknown. */
-static void
-status_on(struct client *c, const char *id, char *out, size_t cap)
-{
-	char path[160];
-	long st;
-	json_t *j;
-
-	snprintf(path, sizeof(path), "/api/v1/commands/%s", id);
-	j = client_get_json(c, path, &st);
-	str_copy(out, cap, json_string_value(json_object_get(j, "status")) ?: "");
-	json_decref(j);
-}
-
 /*
  * Seconds from t0 until command id is past `delivered` (the agent acknowledged it) as read
  * through c, polling every 10 ms for at most timeout_s; -1 when it never is.
@@ -50,7 +36,7 @@ acked_after(struct client *c, const char *id, double t0, double timeout_s)
 	char st[32];
 
 	while (now_s() - t0 < timeout_s) {
-		status_on(c, id, st, sizeof(st));
+		admin_command_status(c, id, st, sizeof(st));
 		if (st[0] != '\0' && strcmp(st, "queued") != 0 && strcmp(st, "delivered") != 0)
 			return now_s() - t0;
 		usleep(10000);

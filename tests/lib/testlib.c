@@ -757,6 +757,19 @@ admin_token(struct client *admin, const char *role, char *out, size_t cap)
 	return rc;
 }
 
+void
+admin_command_status(struct client *admin, const char *id, char *out, size_t cap)
+{
+	char path[160];
+	long st;
+	json_t *j;
+
+	snprintf(path, sizeof(path), "/api/v1/commands/%s", id);
+	j = client_get_json(admin, path, &st);
+	str_copy(out, cap, json_string_value(json_object_get(j, "status")) ?: "");
+	json_decref(j);
+}
+
 long
 admin_command(struct client *admin, const char *device, const char *type, char *out, size_t cap)
 {
