@@ -4,14 +4,11 @@
  */
 #include "e2e.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,22 +34,6 @@ agent_bin(char *out, size_t cap)
 	return out;
 }
 
-/* A port that was free a moment ago (the server binds it right after). */
-static int
-free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 int
 e2e_server_start(struct e2e *e)
 {
@@ -71,16 +52,12 @@ e2e_server_stop(struct e2e *e, int sig)
 	return srv_stop(&e->s, sig);
 }
 
-int
-e2e_up(struct e2e *e, const char *tag, const char *conf_lines)
+/* The rig's paths beside the data directory of e->s (srv_init made it): conf, agent. */
+static int
+e2e_paths(struct e2e *e, const char *conf_lines)
 {
 	char *slash;
-	int port = free_port();
 
-	memset(e, 0, sizeof(*e));
-	if (port <= 0 || srv_init(&e->s, tag) != 0)
-		return -1;
-	snprintf(e->listen, sizeof(e->listen), "127.0.0.1:%d", port);
 	str_copy(e->conf, sizeof(e->conf), e->s.log);
 	slash = strrchr(e->conf, '/');
 	if (slash == NULL)
@@ -94,7 +71,35 @@ e2e_up(struct e2e *e, const char *tag, const char *conf_lines)
 	snprintf(slash, sizeof(e->agent_dir) - (size_t)(slash - e->agent_dir), "/agent");
 	str_copy(e->agent_log, sizeof(e->agent_log), e->agent_dir);
 	strncat(e->agent_log, ".log", sizeof(e->agent_log) - strlen(e->agent_log) - 1);
-	if (e2e_server_start(e) != 0)
+	return 0;
+}
+
+int
+e2e_up(struct e2e *e, const char *tag, const char *conf_lines)
+{
+	unsigned port = t_free_port();
+
+	memset(e, 0, sizeof(*e));
+	if (port == 0 || srv_init(&e->s, tag) != 0)
+		return -1;
+	snprintf(e->listen, sizeof(e->listen), "127.0.0.1:%u", port);
+	if (e2e_paths(e, conf_lines) != 0 || e2e_server_start(e) != 0)
+		return -1;
+	return hvp_init(&e->hv);
+}
+
+int
+e2e_attach(struct e2e *e, const char *tag, const struct srv *front, const char *admin_token)
+{
+	memset(e, 0, sizeof(*e));
+	if (srv_init(&e->s, tag) != 0 || e2e_paths(e, NULL) != 0)
+		return -1;
+	/* e->s never runs: it only names where the agent goes and the folder to remove. */
+	str_copy(e->s.url, sizeof(e->s.url), front->url);
+	str_copy(e->s.cacert, sizeof(e->s.cacert), front->cacert);
+	str_copy(e->s.admin, sizeof(e->s.admin), admin_token);
+	e->admin = client_new(&e->s, admin_token);
+	if (e->admin == NULL)
 		return -1;
 	return hvp_init(&e->hv);
 }

@@ -28,6 +28,12 @@ struct e2e {
 /* Starts the server (settings lines in conf_lines, may be NULL) and cleave-hv. 0 or -1. */
 int e2e_up(struct e2e *e, const char *tag, const char *conf_lines);
 /*
+ * Starts only cleave-hv, for an agent of servers the caller runs: the agent enrolls with
+ * front's URL and CA certificate (a balancer's, say) and e->admin is a client of front with
+ * admin_token. e2e_server_start/stop must not be called then. 0 or -1.
+ */
+int e2e_attach(struct e2e *e, const char *tag, const struct srv *front, const char *admin_token);
+/*
  * Stops everything with SIGTERM (the case fails unless each exits 0: see t_stop_graceful);
  * removes the directories unless the case failed.
  */

@@ -5,15 +5,18 @@
  */
 #include "testlib.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -173,6 +176,22 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+unsigned
+t_free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	unsigned port = 0;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
 }
 
 int
@@ -736,6 +755,19 @@ admin_token(struct client *admin, const char *role, char *out, size_t cap)
 		rc = resp_str(&r, "token", out, cap);
 	resp_free(&r);
 	return rc;
+}
+
+void
+admin_command_status(struct client *admin, const char *id, char *out, size_t cap)
+{
+	char path[160];
+	long st;
+	json_t *j;
+
+	snprintf(path, sizeof(path), "/api/v1/commands/%s", id);
+	j = client_get_json(admin, path, &st);
+	str_copy(out, cap, json_string_value(json_object_get(j, "status")) ?: "");
+	json_decref(j);
 }
 
 long

@@ -200,11 +200,15 @@ int admin_enroll(struct client *admin, struct client *anon, struct device_sim *d
 json_t *client_get_json(struct client *c, const char *path, long *status);
 /* Creates an API token with role; secret into out. */
 int admin_token(struct client *admin, const char *role, char *out, size_t cap);
+/* The status of command id read through admin into out; "" when it cannot be read. */
+void admin_command_status(struct client *admin, const char *id, char *out, size_t cap);
 /* Queues a command; its id into out. Returns the HTTP status or -1. */
 long admin_command(struct client *admin, const char *device, const char *type, char *out,
 		   size_t cap);
 
 /* Monotonic seconds. */
 double now_s(void);
+/* A TCP port free on 127.0.0.1 a moment ago (its user binds it right after); 0 on failure. */
+unsigned t_free_port(void);
 
 #endif
