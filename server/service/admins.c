@@ -70,8 +70,9 @@ email_ok(const char *e)
 
 /* Runs one write and its audit entry in a transaction; 0 or a store error. */
 static int
-write_audited(struct service *s, int (*op)(struct service *s, const void *arg), const void *arg,
-	      const char *actor, const char *action, const char *target, const char *detail)
+write_audited_once(struct service *s, int (*op)(struct service *s, const void *arg),
+		   const void *arg, const char *actor, const char *action, const char *target,
+		   const char *detail)
 {
 	int r = s->st->ops->tx_begin(s->st);
 
@@ -83,6 +84,16 @@ write_audited(struct service *s, int (*op)(struct service *s, const void *arg), 
 	if (r == 0)
 		return s->st->ops->tx_commit(s->st);
 	s->st->ops->tx_rollback(s->st);
+	return r;
+}
+
+static int
+write_audited(struct service *s, int (*op)(struct service *s, const void *arg), const void *arg,
+	      const char *actor, const char *action, const char *target, const char *detail)
+{
+	int r;
+
+	SVC_TX_RETRY(r, write_audited_once(s, op, arg, actor, action, target, detail));
 	return r;
 }
 

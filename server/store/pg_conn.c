@@ -255,7 +255,7 @@ run_params(struct pg_store *s, const char *sql, const struct params *p, PGresult
 	if (res != NULL)
 		*res = NULL;
 	if (c == NULL)
-		return -EIO;
+		return -ENOTCONN;
 	/* A begin counts once, in pg_tx_begin, which returns the armed error as SQLite's does. */
 	if (sql != PG_SQL_BEGIN && store_fault_hit() != 0) {
 		log_err("store: %s: injected fault", what);
@@ -280,17 +280,23 @@ run_params(struct pg_store *s, const char *sql, const struct params *p, PGresult
 		log_err("store: %s failed", what);
 	if (e == -ENOTCONN) {
 		/*
-		 * Inside a transaction the server rolled it back: nothing changed, retry later
-		 * (503). Outside one a write may or may not have happened: a failure.
+		 * Inside a transaction the server rolled it back: nothing changed. Outside one a
+		 * write may or may not have happened. Either way the database is away for now,
+		 * and the caller says so (503, retry later) rather than report a failure of ours.
 		 */
 		log_err("store: %s: the connection to PostgreSQL was lost", what);
-		return c->in_tx ? -EBUSY : -EIO;
+		return -ENOTCONN;
 	}
 	if (e != -EAGAIN)
 		return e;
-	/* The service answers -EBUSY with 503 "retry later": the bounded retry beyond ours. */
-	log_warn("store: %s: serialization failure or deadlock%s", what,
-		 c->in_tx ? "; the transaction was rolled back" : ", retries exhausted");
+	if (c->in_tx) {
+		/* The transaction is lost as a whole: the service runs all of it again. */
+		log_warn("store: %s: serialization failure or deadlock; the transaction is rolled "
+			 "back",
+			 what);
+		return -EDEADLK;
+	}
+	log_warn("store: %s: serialization failure or deadlock, retries exhausted", what);
 	return -EBUSY;
 }
 

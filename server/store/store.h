@@ -4,9 +4,13 @@
  * tx_commit) so that a command, its counter, the device's desired state and the audit row land
  * together or not at all. No business rules live here, and nothing here knows about HTTP or JSON.
  * Every op returns 0 or a negative errno: -ENOENT (no such row), -EEXIST (unique key taken),
- * -EIO (backend failure, already logged), -ENOMEM, -EBUSY (a multi-writer backend gave the
- * transaction up to a deadlock or serialization failure, or lost its connection in it, and it
- * was rolled back: retry later).
+ * -EIO (backend failure, already logged), -ENOMEM, -EDEADLK (a multi-writer backend gave the
+ * transaction up to a deadlock, a serialization failure or a concurrent writer that got there
+ * first; it is rolled back as a whole, and the caller runs the whole transaction again, reads
+ * included), -ENOTCONN (the database cannot be reached or the connection broke: inside a
+ * transaction nothing changed; at a commit or outside a transaction the outcome is unknown;
+ * retry later), -EBUSY (the database is busy: a single statement's own retries ran out, or
+ * SQLite's lock wait timed out; retry later).
  */
 #ifndef CLEAVE_STORE_H
 #define CLEAVE_STORE_H
