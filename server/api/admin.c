@@ -110,6 +110,13 @@ h_metrics(struct call *c)
 				      "cleave_store_write_holds_over_50ms_total %lld\n",
 				      (double)st.write_hold_max_us / 1e6,
 				      (long long)st.write_holds_over_50ms);
+	if (n < cap)
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "# HELP cleave_tx_retries_total Transactions run again after "
+				      "a deadlock or serialization failure.\n"
+				      "# TYPE cleave_tx_retries_total counter\n"
+				      "cleave_tx_retries_total %llu\n",
+				      (unsigned long long)st.tx_retries);
 	if (st.listen_up >= 0 && n < cap)
 		n += (size_t)snprintf(
 			buf + n, cap - n,

@@ -93,7 +93,7 @@ write_audited(struct service *s, int (*op)(struct service *s, const void *arg), 
 {
 	int r;
 
-	SVC_TX_RETRY(r, write_audited_once(s, op, arg, actor, action, target, detail));
+	SVC_TX_RETRY(s, r, write_audited_once(s, op, arg, actor, action, target, detail));
 	return r;
 }
 

@@ -84,7 +84,7 @@ bulk_one(struct service *s, const struct principal *p, const char *type, const c
 {
 	int r;
 
-	SVC_TX_RETRY(r, bulk_one_once(s, p, type, reason, scratch, res));
+	SVC_TX_RETRY(s, r, bulk_one_once(s, p, type, reason, scratch, res));
 	return r;
 }
 

@@ -188,7 +188,7 @@ checkin_write(struct service *s, struct device *dev, const struct device_report 
 {
 	int rc;
 
-	SVC_TX_RETRY(rc, checkin_write_once(s, dev, rep, ev, r, changed));
+	SVC_TX_RETRY(s, rc, checkin_write_once(s, dev, rep, ev, r, changed));
 	return rc;
 }
 
@@ -300,7 +300,7 @@ svc_command_ack(struct service *s, const struct device *dev, const char *cmd_id,
 {
 	int r;
 
-	SVC_TX_RETRY(r, command_ack_once(s, dev, cmd_id, out, err));
+	SVC_TX_RETRY(s, r, command_ack_once(s, dev, cmd_id, out, err));
 	return r;
 }
 
@@ -495,7 +495,7 @@ svc_command_result(struct service *s, const struct device *dev, const char *cmd_
 {
 	int r;
 
-	SVC_TX_RETRY(r, command_result_once(s, dev, cmd_id, res, out, err));
+	SVC_TX_RETRY(s, r, command_result_once(s, dev, cmd_id, res, out, err));
 	return r;
 }
 

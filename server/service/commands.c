@@ -218,7 +218,7 @@ svc_command_create(struct service *s, const struct principal *p, const struct co
 {
 	int r;
 
-	SVC_TX_RETRY(r, command_create_once(s, p, rq, out, created, err));
+	SVC_TX_RETRY(s, r, command_create_once(s, p, rq, out, created, err));
 	return r;
 }
 
@@ -346,7 +346,7 @@ svc_command_cancel(struct service *s, const struct principal *p, const char *id,
 {
 	int r;
 
-	SVC_TX_RETRY(r, command_cancel_once(s, p, id, out, err));
+	SVC_TX_RETRY(s, r, command_cancel_once(s, p, id, out, err));
 	return r;
 }
 

@@ -201,7 +201,7 @@ svc_policy_put(struct service *s, const struct principal *p, const char *name, c
 {
 	int r;
 
-	SVC_TX_RETRY(r, policy_put_once(s, p, name, body, out, changed, err));
+	SVC_TX_RETRY(s, r, policy_put_once(s, p, name, body, out, changed, err));
 	return r;
 }
 
@@ -294,7 +294,7 @@ svc_policy_set_default(struct service *s, const struct principal *p, const char 
 {
 	int r;
 
-	SVC_TX_RETRY(r, policy_set_default_once(s, p, name, out, err));
+	SVC_TX_RETRY(s, r, policy_set_default_once(s, p, name, out, err));
 	return r;
 }
 
@@ -359,7 +359,7 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 {
 	int r;
 
-	SVC_TX_RETRY(r, policy_assign_once(s, p, device_id, name, out, err));
+	SVC_TX_RETRY(s, r, policy_assign_once(s, p, device_id, name, out, err));
 	return r;
 }
 
@@ -457,7 +457,7 @@ svc_device_delete(struct service *s, const struct principal *p, const char *id,
 {
 	int r;
 
-	SVC_TX_RETRY(r, device_delete_once(s, p, id, err));
+	SVC_TX_RETRY(s, r, device_delete_once(s, p, id, err));
 	return r;
 }
 

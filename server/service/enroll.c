@@ -242,7 +242,7 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 	dev->epoch_since = dev->enrolled_at;
 	memcpy(dev->attested_policy, a.policy_digest, sizeof(dev->attested_policy));
 
-	SVC_TX_RETRY(r, enroll_commit(s, rq, &t, &a, dev, err));
+	SVC_TX_RETRY(s, r, enroll_commit(s, rq, &t, &a, dev, err));
 	return r;
 }
 

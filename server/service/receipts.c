@@ -189,7 +189,7 @@ record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
 {
 	int r;
 
-	SVC_TX_RETRY(r, record_auto_once(s, dev, buf, rc, err));
+	SVC_TX_RETRY(s, r, record_auto_once(s, dev, buf, rc, err));
 	return r;
 }
 
@@ -295,6 +295,6 @@ svc_unenroll(struct service *s, const struct device *dev, struct command *out, i
 {
 	int r;
 
-	SVC_TX_RETRY(r, unenroll_once(s, dev, out, created, err));
+	SVC_TX_RETRY(s, r, unenroll_once(s, dev, out, created, err));
 	return r;
 }

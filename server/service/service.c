@@ -77,7 +77,7 @@ svc_store_fail(struct svc_error *err, int r, const char *what)
 }
 
 int
-svc_tx_again(int r, int attempt)
+svc_tx_again(struct service *s, int r, int attempt)
 {
 	uint8_t rnd;
 	struct timespec ts = {0, 0};
@@ -92,6 +92,7 @@ svc_tx_again(int r, int attempt)
 		rnd = (uint8_t)attempt;
 	ts.tv_nsec = (long)attempt * (1 + rnd % 4) * 1000000L;
 	nanosleep(&ts, NULL);
+	atomic_fetch_add(&s->tx_retries, 1);
 	log_info("service: a transaction was rolled back by a deadlock or serialization failure; "
 		 "running it again (attempt %d of %d)",
 		 attempt + 1, SVC_TX_ATTEMPTS);
@@ -427,7 +428,7 @@ svc_audit_event(struct service *s, const char *actor, const char *action, const 
 {
 	int r;
 
-	SVC_TX_RETRY(r, audit_event_once(s, actor, action, target, outcome, detail));
+	SVC_TX_RETRY(s, r, audit_event_once(s, actor, action, target, outcome, detail));
 	(void)r;
 }
 
@@ -544,7 +545,7 @@ token_insert(struct service *s, const char *created_by, const char *name, enum r
 {
 	int r;
 
-	SVC_TX_RETRY(r, token_insert_once(s, created_by, name, role, expires_in_s, out, secret));
+	SVC_TX_RETRY(s, r, token_insert_once(s, created_by, name, role, expires_in_s, out, secret));
 	return r;
 }
 
@@ -616,7 +617,7 @@ revoke_tx(struct service *s, const struct principal *p, const char *action, cons
 {
 	int r;
 
-	SVC_TX_RETRY(r, revoke_tx_once(s, p, action, what, op, id, err));
+	SVC_TX_RETRY(s, r, revoke_tx_once(s, p, action, what, op, id, err));
 	return r;
 }
 
@@ -699,7 +700,7 @@ svc_etoken_create(struct service *s, const struct principal *p, const char *owne
 {
 	int r;
 
-	SVC_TX_RETRY(r, etoken_create_once(s, p, owner, uses, expires_in_s, out, secret, err));
+	SVC_TX_RETRY(s, r, etoken_create_once(s, p, owner, uses, expires_in_s, out, secret, err));
 	return r;
 }
 
@@ -748,6 +749,7 @@ svc_stats_get(struct service *s, struct svc_stats *out)
 {
 	out->checkins = atomic_load(&s->checkins);
 	out->auth_failures = atomic_load(&s->auth_failures);
+	out->tx_retries = atomic_load(&s->tx_retries);
 	out->write_hold_max_us = -1;
 	out->write_holds_over_50ms = 0;
 	if (s->st->ops->tx_hold_stats != NULL &&

@@ -582,6 +582,7 @@ struct svc_stats {
 	int listen_up;
 	uint64_t wake_heard;  /* device notifications heard */
 	uint64_t sweep_woken; /* parked devices the sweep found a queued command for */
+	uint64_t tx_retries;  /* transactions run again after a deadlock or serialization failure */
 };
 void svc_stats_get(struct service *s, struct svc_stats *out);
 int svc_counts(struct service *s, struct status_count *devices, size_t *nd,

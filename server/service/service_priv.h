@@ -26,6 +26,7 @@ struct service {
 	struct devstate dev;
 	atomic_uint_fast64_t checkins;
 	atomic_uint_fast64_t auth_failures;
+	atomic_uint_fast64_t tx_retries; /* transactions run again after -EDEADLK (svc_tx_again) */
 	/* Touched by the tick only: which kinds of its work failed last, when keys were checked. */
 	int tick_failing[TICK_COUNT];
 	int64_t rotate_scan_at;
@@ -84,13 +85,13 @@ int svc_store_fail(struct svc_error *err, int r, const char *what);
  * milliseconds before saying 1. The last attempt's -EDEADLK reaches the client as 503.
  */
 #define SVC_TX_ATTEMPTS 5
-int svc_tx_again(int r, int attempt);
-#define SVC_TX_RETRY(r, call)                                                                      \
+int svc_tx_again(struct service *s, int r, int attempt);
+#define SVC_TX_RETRY(s, r, call)                                                                   \
 	do {                                                                                       \
 		int attempt_ = 0;                                                                  \
 		do                                                                                 \
 			(r) = (call);                                                              \
-		while (svc_tx_again((r), ++attempt_));                                             \
+		while (svc_tx_again((s), (r), ++attempt_));                                        \
 	} while (0)
 
 int64_t svc_now_s(const struct service *s);
