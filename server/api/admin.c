@@ -70,8 +70,12 @@ command_item(struct call *c, const void *p, int64_t *key)
 void
 h_healthz(struct call *c)
 {
-	reply_json(c->rs, 200,
-		   json_pack("{s:s, s:s}", "status", "ok", "store", service_backend(c->a->svc)));
+	int ok = service_store_ok(c->a->svc);
+
+	/* A balancer takes a server whose database does not answer out of rotation (503). */
+	reply_json(c->rs, ok ? 200 : 503,
+		   json_pack("{s:s, s:s, s:s}", "status", ok ? "ok" : "unavailable", "store",
+			     service_backend(c->a->svc), "database", ok ? "ok" : "unavailable"));
 }
 
 void

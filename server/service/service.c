@@ -159,6 +159,33 @@ service_backend(const struct service *s)
 	return s->st->ops->name;
 }
 
+/* How long service_store_ok's answer is kept. */
+#define HEALTH_CACHE_MS 1000
+
+int
+service_store_ok(struct service *s)
+{
+	struct timespec ts;
+	int64_t now, at;
+
+	if (s->st->ops->ping == NULL)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1; /* never 0 */
+	at = atomic_load(&s->health_at);
+	/* One caller refreshes a stale answer; the others meanwhile get the one before it. */
+	if ((at == 0 || now - at >= HEALTH_CACHE_MS) &&
+	    atomic_compare_exchange_strong(&s->health_at, &at, now)) {
+		int ok = s->st->ops->ping(s->st) == 0;
+
+		if (ok != atomic_exchange(&s->health_ok, ok))
+			log_info("service: /healthz: the database %s",
+				 ok ? "answers again" : "does not answer");
+		return ok;
+	}
+	return atomic_load(&s->health_ok);
+}
+
 int
 service_new(struct store *st, const struct ed25519_key *ticket_key,
 	    const struct service_config *cfg, svc_clock_fn clock, struct service **out)
@@ -168,6 +195,7 @@ service_new(struct store *st, const struct ed25519_key *ticket_key,
 	if (s == NULL)
 		return -ENOMEM;
 	s->st = st;
+	atomic_init(&s->health_ok, 1); /* until the first probe says otherwise */
 	s->ticket_key = ticket_key;
 	ed25519_key_public(ticket_key, s->ticket_pub);
 	s->cfg = *cfg;

@@ -82,6 +82,11 @@ struct service;
 
 /* The store backend the service runs on ("sqlite" or "postgresql"), for /healthz. */
 const char *service_backend(const struct service *s);
+/*
+ * 1 when the database answers a trivial query, else 0. The answer is kept for a second, so a
+ * load balancer probing every few milliseconds costs one query a second per server.
+ */
+int service_store_ok(struct service *s);
 
 /*
  * Creates the service. st and ticket_key are borrowed and must outlive it. cfg is copied

@@ -27,6 +27,9 @@ struct service {
 	atomic_uint_fast64_t checkins;
 	atomic_uint_fast64_t auth_failures;
 	atomic_uint_fast64_t tx_retries; /* transactions run again after -EDEADLK (svc_tx_again) */
+	/* service_store_ok's cached answer: when it was taken (monotonic ms; 0: never) and it. */
+	atomic_int_fast64_t health_at;
+	atomic_int health_ok;
 	/* Touched by the tick only: which kinds of its work failed last, when keys were checked. */
 	int tick_failing[TICK_COUNT];
 	int64_t rotate_scan_at;

@@ -206,18 +206,59 @@ struct params {
 	const Oid *types;
 };
 
+/*
+ * True when r failed because the session is gone: libpq lost the connection (no SQLSTATE of
+ * the server's), or the server ended the session (class 57P: shutdown, crash, starting up;
+ * class 08: connection exception), even before libpq has marked the connection bad.
+ */
+static int
+session_lost(struct pg_conn *c, const PGresult *r)
+{
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return PQstatus(c->db) == CONNECTION_BAD || state == NULL ||
+	       strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0;
+}
+
+/* A new session for c after the old one was lost; its prepared statements went with it. */
+static void
+renew(struct pg_conn *c)
+{
+	PQreset(c->db);
+	atomic_store(&c->pid, PQbackendPID(c->db));
+	c->nstmts = 0;
+}
+
+/*
+ * Between transactions: reads what the server sent while the session was idle. A session the
+ * server ended meanwhile (a restart of PostgreSQL) shows up here, before anything is sent, so
+ * the statement goes to a new session instead of failing with an unknown outcome.
+ */
+static void
+check_idle(struct pg_conn *c)
+{
+	if (c->in_tx)
+		return;
+	if (PQstatus(c->db) == CONNECTION_OK && PQconsumeInput(c->db) == 1 &&
+	    PQstatus(c->db) == CONNECTION_OK)
+		return;
+	renew(c);
+}
+
 /* One attempt; *retry is set when the statement may be run again from scratch. */
 static int
 run_once(struct pg_conn *c, const char *sql, const struct params *p, PGresult **res, int *retry)
 {
 	char buf[8];
-	const char *name =
-		p->adhoc || (c->in_tx && c->tx_failed) ? NULL : prepared(c, sql, p->n, buf);
-	PGresult *r = name != NULL
-			      ? PQexecPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 1)
-			      : PQexecParams(c->db, sql, p->n, p->types, p->v, p->len, p->fmt, 1);
-	int e = r != NULL ? classify(r) : -EIO;
+	const char *name;
+	PGresult *r;
+	int e;
 
+	check_idle(c);
+	name = p->adhoc || (c->in_tx && c->tx_failed) ? NULL : prepared(c, sql, p->n, buf);
+	r = name != NULL ? PQexecPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 1)
+			 : PQexecParams(c->db, sql, p->n, p->types, p->v, p->len, p->fmt, 1);
+	e = r != NULL ? classify(r) : -EIO;
 	*retry = 0;
 	if (e == 0) {
 		if (res != NULL)
@@ -230,14 +271,12 @@ run_once(struct pg_conn *c, const char *sql, const struct params *p, PGresult **
 		*retry = 1;
 	if (e == -EIO)
 		log_err("store: %s", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->db));
-	if (e == -EIO && PQstatus(c->db) == CONNECTION_BAD) {
+	if (e == -EIO && session_lost(c, r)) {
 		/*
 		 * The server went away (restart, failover): a new session for the next call. Only
 		 * a BEGIN is tried again at once: anything else may have run before the break.
 		 */
-		PQreset(c->db);
-		atomic_store(&c->pid, PQbackendPID(c->db));
-		c->nstmts = 0; /* a new session has none of the old one's prepared statements */
+		renew(c);
 		e = -ENOTCONN;
 		*retry = sql == PG_SQL_BEGIN && PQstatus(c->db) == CONNECTION_OK;
 	}

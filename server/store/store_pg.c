@@ -451,6 +451,18 @@ pg_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
 		       out, sizeof(*out), max, n, policy_row, "policy list");
 }
 
+static int
+pg_ping(struct store *st)
+{
+	int64_t one = 0;
+	int r = pg_scalar(S(st), "SELECT 1", NULL, &one, "ping");
+
+	/* The first statement after a restart finds the old session gone and opens a new one. */
+	if (r == -ENOTCONN)
+		r = pg_scalar(S(st), "SELECT 1", NULL, &one, "ping");
+	return r == 0 && one == 1 ? 0 : r != 0 ? r : -EIO;
+}
+
 static void
 pg_close(struct store *st)
 {
@@ -474,6 +486,7 @@ pg_close(struct store *st)
 static const struct store_ops pg_ops = {
 	.name = "postgresql",
 	.close = pg_close,
+	.ping = pg_ping,
 	.tx_begin = pg_tx_begin,
 	.tx_commit = pg_tx_commit,
 	.tx_rollback = pg_tx_rollback,
