@@ -375,7 +375,7 @@ struct store_ops {
 	int (*keys_pin)(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
 			int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32]);
 
-	/* Inserts or replaces; a multi-writer backend replaces only with a newer version (-EBUSY). */
+	/* Inserts or replaces; a multi-writer backend replaces only with a newer version (-EDEADLK). */
 	int (*policy_put)(struct store *st, const struct policy *p);
 	int (*policy_get)(struct store *st, const char *name, struct policy *out);
 	int (*policy_default)(struct store *st, struct policy *out);
@@ -491,6 +491,10 @@ struct store_ops {
 	int (*admin_by_email)(struct store *st, const char *email, struct admin_account *out);
 	int (*admin_get)(struct store *st, const char *id, struct admin_account *out);
 	int (*admin_list)(struct store *st, struct admin_account *out, size_t max, size_t *n);
+	/*
+	 * Inside a transaction a multi-writer backend also keeps other transactions from adding
+	 * an admin until this one ends, so "none yet, make the first" is one decision.
+	 */
 	int (*admin_count)(struct store *st, int64_t *n);
 	int (*admin_disable)(struct store *st, const char *id, int64_t now);
 	int (*session_insert)(struct store *st, const struct admin_session *ss);

@@ -14,10 +14,10 @@
 
 #include <stdatomic.h>
 
-#define BURSTERS   6    /* two per server */
-#define BURST_MAX  4000 /* requests one burster may make */
-#define REQ_BOUND  10.0 /* seconds: no request may take longer */
-#define DOWN_MS    1500
+#define BURSTERS  6    /* two per server */
+#define BURST_MAX 4000 /* requests one burster may make */
+#define REQ_BOUND 10.0 /* seconds: no request may take longer */
+#define DOWN_MS   1500
 
 struct burst {
 	struct env *on;
@@ -26,10 +26,10 @@ struct burst {
 	atomic_int *stop;
 	/* Outcomes. */
 	int count, accepted, unavailable;
-	int bad;          /* another status, or no answer */
-	char why[160];    /* the first bad one */
-	double slowest;   /* seconds */
-	char (*ids)[64];  /* what was accepted: "c:<id>" command, "e:<id>" enrollment token */
+	int bad;         /* another status, or no answer */
+	char why[160];   /* the first bad one */
+	double slowest;  /* seconds */
+	char (*ids)[64]; /* what was accepted: "c:<id>" command, "e:<id>" enrollment token */
 };
 
 static void
@@ -153,7 +153,8 @@ etoken_ids(struct env *from)
 				len += (size_t)sprintf(all + len, "%s ", id);
 		}
 		it = json_object_get(j, "next_cursor");
-		snprintf(cursor, sizeof(cursor), "%s", json_is_string(it) ? json_string_value(it) : "");
+		snprintf(cursor, sizeof(cursor), "%s",
+			 json_is_string(it) ? json_string_value(it) : "");
 		json_decref(j);
 		if (cursor[0] == '\0')
 			return all;
@@ -174,7 +175,8 @@ all_there(struct env *from, const struct burst *b, const char *etokens, char *wh
 		if (b->ids[i][0] == 'e') {
 			snprintf(key, sizeof(key), " %s ", b->ids[i] + 2);
 			if (strstr(etokens, key) == NULL) {
-				snprintf(why, cap, "enrollment token %s is not listed by another server",
+				snprintf(why, cap,
+					 "enrollment token %s is not listed by another server",
 					 b->ids[i] + 2);
 				return -1;
 			}
@@ -242,7 +244,8 @@ restart_mid_burst(const char *mode)
 	h.stop = &stop;
 	CHECK(pthread_create(&ht, NULL, health_thread, &h) == 0, "health thread");
 	for (int i = 0; i < BURSTERS; i++) {
-		b[i] = (struct burst){.on = &e[i % NSRV], .device = target.id, .n = i, .stop = &stop};
+		b[i] = (struct burst){
+			.on = &e[i % NSRV], .device = target.id, .n = i, .stop = &stop};
 		b[i].ids = calloc(BURST_MAX, sizeof(*b[i].ids));
 		CHECK(b[i].ids != NULL, "memory");
 	}
@@ -258,8 +261,7 @@ restart_mid_burst(const char *mode)
 		CHECK(pthread_create(&bt[i], NULL, burst_thread, &b[i]) == 0, "burst thread");
 	}
 	usleep(700000);
-	CHECK(pgtest_bounce(env_pg, mode, DOWN_MS) == 0, "PostgreSQL did not come back (%s)",
-	      mode);
+	CHECK(pgtest_bounce(env_pg, mode, DOWN_MS) == 0, "PostgreSQL did not come back (%s)", mode);
 	usleep(1500000);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < BURSTERS; i++)
