@@ -66,7 +66,22 @@ quiet_notice(void *arg, const char *message)
 static PGconn *
 pg_connect(struct pg_store *s)
 {
-	PGconn *db = PQconnectdb(s->url);
+	/*
+	 * Bounds on waiting for a database that went away without closing the connection (a
+	 * host or link down over TCP; a Unix socket ignores them): 5 s to connect, keepalives
+	 * that notice a dead peer within a minute while a reply is awaited, and 30 s for sent
+	 * data to be acknowledged. Before dbname, so that the URL's own settings win (libpq
+	 * keeps the last value of a repeated keyword).
+	 */
+	const char *keys[] = {"connect_timeout",
+			      "keepalives_idle",
+			      "keepalives_interval",
+			      "keepalives_count",
+			      "tcp_user_timeout",
+			      "dbname",
+			      NULL};
+	const char *vals[] = {"5", "30", "10", "3", "30000", s->url, NULL};
+	PGconn *db = PQconnectdbParams(keys, vals, 1);
 
 	if (db == NULL || PQstatus(db) != CONNECTION_OK) {
 		log_err("store: cannot connect to PostgreSQL: %s",
