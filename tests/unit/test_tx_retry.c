@@ -5,7 +5,8 @@
  * audit entry, one wake. On both backends a begin or commit that fails with -EDEADLK (the
  * store's fault hook) must still end in success; on PostgreSQL also a real deadlock (a session
  * of the test's own holds the audit head and then wants the device row the service holds) and
- * two "servers" (a store and a service each) racing to change one policy.
+ * two "servers" (a store and a service each) racing to change one policy. Also the health
+ * answer /healthz gives: the store is asked at most once a second.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +228,50 @@ test_retries_are_bounded(void **state)
 	assert_int_equal(st0.tx_retries - st1.tx_retries, 4);
 }
 
+/* ---- /healthz's answer ---- */
+
+static atomic_int pings, ping_answer;
+
+static int
+counting_ping(struct store *st)
+{
+	(void)st;
+	atomic_fetch_add(&pings, 1);
+	return atomic_load(&ping_answer);
+}
+
+/*
+ * service_store_ok asks the store at most once a second, however often it is called, and
+ * says what the last ask found: a failed ping makes it 0 until one succeeds again.
+ */
+static void
+test_health_is_asked_once_a_second(void **state)
+{
+	struct rfx *a = *state;
+	const struct store_ops *real = a->f.st->ops;
+	struct store_ops ops = *real;
+	struct timespec pause = {1, 100000000};
+
+	ops.ping = counting_ping;
+	a->f.st->ops = &ops;
+	atomic_store(&pings, 0);
+	atomic_store(&ping_answer, 0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(service_store_ok(a->svc), 1);
+	assert_int_equal(atomic_load(&pings), 1);
+	atomic_store(&ping_answer, -ENOTCONN);
+	assert_int_equal(service_store_ok(a->svc), 1); /* the kept answer, for a second */
+	nanosleep(&pause, NULL);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(service_store_ok(a->svc), 0);
+	assert_int_equal(atomic_load(&pings), 2);
+	atomic_store(&ping_answer, 0);
+	nanosleep(&pause, NULL);
+	assert_int_equal(service_store_ok(a->svc), 1);
+	assert_int_equal(atomic_load(&pings), 3);
+	a->f.st->ops = real;
+}
+
 /* ---- PostgreSQL: real deadlocks and races ---- */
 
 struct bg_call {
@@ -405,6 +451,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_deadlock_at_begin_or_commit_is_retried, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_retries_are_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_is_asked_once_a_second, setup,
+						teardown),
 	};
 	const struct CMUnitTest pg[] = {
 		cmocka_unit_test_setup_teardown(test_pg_real_deadlock_is_retried, setup, teardown),
