@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,10 +255,18 @@ check_idle(struct pg_conn *c)
 {
 	if (c->in_tx)
 		return;
-	if (PQstatus(c->db) == CONNECTION_OK && PQconsumeInput(c->db) == 1 &&
-	    PQstatus(c->db) == CONNECTION_OK)
-		return;
-	renew(c);
+	/*
+	 * A server that ends a session sends a message and then closes: one read may take the
+	 * message and leave the end unseen, so read while something is waiting (a few times).
+	 */
+	for (int i = 0; i < 4 && PQstatus(c->db) == CONNECTION_OK; i++) {
+		struct pollfd pfd = {.fd = PQsocket(c->db), .events = POLLIN};
+
+		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0 || PQconsumeInput(c->db) != 1)
+			break;
+	}
+	if (PQstatus(c->db) != CONNECTION_OK)
+		renew(c);
 }
 
 /* One attempt; *retry is set when the statement may be run again from scratch. */

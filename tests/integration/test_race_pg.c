@@ -105,7 +105,8 @@ struct hammer {
 	struct env *on;
 	const char *device;
 	atomic_int *stop;
-	int accepted, retired, bad;
+	atomic_int accepted;
+	int retired, bad;
 	long bad_status;
 };
 
@@ -120,7 +121,7 @@ hammer_thread(void *p)
 		long st = admin_command(c, h->device, "refresh", NULL, 0);
 
 		if (st == 202)
-			h->accepted++;
+			atomic_fetch_add(&h->accepted, 1);
 		else if (st == 409)
 			h->retired++; /* superseded meanwhile: it takes no more commands */
 		else if (h->bad++ == 0)
@@ -173,7 +174,10 @@ supersede_round(struct env *e, struct client *dca, int round, char *why, size_t 
 		snprintf(why, cap, "round %d: setting the race up", round);
 		goto out;
 	}
-	usleep(50000 + round * 20000);
+	/* The commands flow before the enrollment starts (bounded: 5 s), then a while longer. */
+	for (int i = 0; i < 500 && atomic_load(&h.accepted) == 0; i++)
+		usleep(10000);
+	usleep(20000 + round * 20000);
 	if (dev_enroll(&again, dca, tok, &r) == 0)
 		st = r.status;
 	resp_free(&r);
@@ -185,7 +189,7 @@ supersede_round(struct env *e, struct client *dca, int round, char *why, size_t 
 	else if (h.bad != 0)
 		snprintf(why, cap, "round %d: %d commands answered neither 202 nor 409 (first %ld)",
 			 round, h.bad, h.bad_status);
-	else if (h.accepted == 0)
+	else if (atomic_load(&h.accepted) == 0)
 		snprintf(why, cap, "round %d: no command was queued during the race", round);
 	else
 		rc = 0;

@@ -123,7 +123,7 @@ health_thread(void *p)
  * NULL on a failure. Bounded: 200 pages of 200.
  */
 static char *
-etoken_ids(struct env *from)
+etoken_ids(struct env *from, char *why, size_t wcap)
 {
 	char path[256], cursor[128] = "";
 	size_t cap = 1 << 20, len = 1;
@@ -141,6 +141,7 @@ etoken_ids(struct env *from)
 			 cursor[0] ? "&cursor=" : "", cursor);
 		j = client_get_json(from->admin, path, &st);
 		if (st != 200 || j == NULL) {
+			snprintf(why, wcap, "%s: HTTP %ld", path, st);
 			json_decref(j);
 			free(all);
 			return NULL;
@@ -159,6 +160,7 @@ etoken_ids(struct env *from)
 		if (cursor[0] == '\0')
 			return all;
 	}
+	snprintf(why, wcap, "more than 200 pages");
 	free(all);
 	return NULL;
 }
@@ -285,10 +287,10 @@ restart_mid_burst(const char *mode)
 	/* Each answered 201/202 is there, read from the next server over. */
 	for (int i = 0; i < BURSTERS; i++) {
 		struct env *other = &e[(i % NSRV + 1) % NSRV];
-		char *etokens = etoken_ids(other);
+		char *etokens = etoken_ids(other, why, sizeof(why));
 		int r;
 
-		CHECK(etokens != NULL, "the enrollment tokens could not be listed");
+		CHECK(etokens != NULL, "the enrollment tokens could not be listed: %s", why);
 		r = all_there(other, &b[i], etokens, why, sizeof(why));
 		free(etokens);
 		CHECK(r == 0, "burster %d: %s", i, why);

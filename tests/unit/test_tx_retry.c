@@ -360,6 +360,35 @@ test_pg_real_deadlock_is_retried(void **state)
 	fail_msg("PostgreSQL counted no deadlock");
 }
 
+/*
+ * PostgreSQL restarted while a store's session sat idle (fast shutdown, then as a crash): the
+ * first statement afterwards, a read and then a write transaction, works at once; the ended
+ * session is noticed before anything is sent, not answered as a lost connection (503).
+ */
+static void
+test_pg_first_statement_after_restart_works(void **state)
+{
+	static const char *const modes[] = {"fast", "immediate"};
+	struct rfx *a = *state;
+
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		struct svc_error err = {0};
+		struct trace before;
+		struct command c;
+		struct device d;
+
+		assert_int_equal(a->f.st->ops->device_get(a->f.st, DEV, &d), 0);
+		assert_int_equal(pgtest_bounce(&fx_pg, modes[i], 100), 0);
+		assert_int_equal(a->f.st->ops->device_get(a->f.st, DEV, &d), 0);
+		assert_int_equal(pgtest_bounce(&fx_pg, modes[i], 100), 0);
+		trace(a, &before);
+		assert_int_equal(pgtest_bounce(&fx_pg, modes[i], 100), 0);
+		if (lock_command(a, &c, &err) != 0)
+			fail_msg("%s restart: %s", modes[i], err.detail);
+		expect_once(a, &before, &c);
+	}
+}
+
 #define RACERS 2
 #define PUTS   20
 
@@ -456,6 +485,8 @@ main(void)
 	};
 	const struct CMUnitTest pg[] = {
 		cmocka_unit_test_setup_teardown(test_pg_real_deadlock_is_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_first_statement_after_restart_works, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_pg_policy_race_every_change_lands, setup,
 						teardown),
 	};
