@@ -70,8 +70,12 @@ command_item(struct call *c, const void *p, int64_t *key)
 void
 h_healthz(struct call *c)
 {
-	reply_json(c->rs, 200,
-		   json_pack("{s:s, s:s}", "status", "ok", "store", service_backend(c->a->svc)));
+	int ok = service_store_ok(c->a->svc);
+
+	/* A balancer takes a server whose database does not answer out of rotation (503). */
+	reply_json(c->rs, ok ? 200 : 503,
+		   json_pack("{s:s, s:s, s:s}", "status", ok ? "ok" : "unavailable", "store",
+			     service_backend(c->a->svc), "database", ok ? "ok" : "unavailable"));
 }
 
 void
@@ -110,6 +114,13 @@ h_metrics(struct call *c)
 				      "cleave_store_write_holds_over_50ms_total %lld\n",
 				      (double)st.write_hold_max_us / 1e6,
 				      (long long)st.write_holds_over_50ms);
+	if (n < cap)
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "# HELP cleave_tx_retries_total Transactions run again after "
+				      "a deadlock or serialization failure.\n"
+				      "# TYPE cleave_tx_retries_total counter\n"
+				      "cleave_tx_retries_total %llu\n",
+				      (unsigned long long)st.tx_retries);
 	if (st.listen_up >= 0 && n < cap)
 		n += (size_t)snprintf(
 			buf + n, cap - n,

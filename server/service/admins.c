@@ -70,8 +70,9 @@ email_ok(const char *e)
 
 /* Runs one write and its audit entry in a transaction; 0 or a store error. */
 static int
-write_audited(struct service *s, int (*op)(struct service *s, const void *arg), const void *arg,
-	      const char *actor, const char *action, const char *target, const char *detail)
+write_audited_once(struct service *s, int (*op)(struct service *s, const void *arg),
+		   const void *arg, const char *actor, const char *action, const char *target,
+		   const char *detail)
 {
 	int r = s->st->ops->tx_begin(s->st);
 
@@ -87,15 +88,54 @@ write_audited(struct service *s, int (*op)(struct service *s, const void *arg), 
 }
 
 static int
+write_audited(struct service *s, int (*op)(struct service *s, const void *arg), const void *arg,
+	      const char *actor, const char *action, const char *target, const char *detail)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, write_audited_once(s, op, arg, actor, action, target, detail));
+	return r;
+}
+
+static int
 op_admin_insert(struct service *s, const void *arg)
 {
 	return s->st->ops->admin_insert(s->st, arg);
 }
 
+/*
+ * The first admin, made with the setup code: only while there is none. The count and the
+ * insert are one transaction, and the count keeps other writers of admins out until it ends,
+ * so two servers whose setup codes are used at once make one admin (-EALREADY for the other).
+ */
+static int
+op_first_admin_insert(struct service *s, const void *arg)
+{
+	int64_t n = 0;
+	int r = s->st->ops->admin_count(s->st, &n);
+
+	if (r != 0)
+		return r;
+	return n > 0 ? -EALREADY : s->st->ops->admin_insert(s->st, arg);
+}
+
+static int admin_create(struct service *s, const struct principal *p, const char *email,
+			const char *display_name, enum role role, const char *password, int first,
+			struct admin_account *out, struct svc_error *err);
+
 int
 svc_admin_create(struct service *s, const struct principal *p, const char *email,
 		 const char *display_name, enum role role, const char *password,
 		 struct admin_account *out, struct svc_error *err)
+{
+	return admin_create(s, p, email, display_name, role, password, 0, out, err);
+}
+
+/* first: only when no admin exists yet (the setup code's), else SVC_CONFLICT and -EALREADY. */
+static int
+admin_create(struct service *s, const struct principal *p, const char *email,
+	     const char *display_name, enum role role, const char *password, int first,
+	     struct admin_account *out, struct svc_error *err)
 {
 	struct admin_account a;
 	char detail[STORE_NAME_MAX + 32];
@@ -125,9 +165,14 @@ svc_admin_create(struct service *s, const struct principal *p, const char *email
 	str_copy(a.created_by, sizeof(a.created_by), p->id);
 	a.created_at = svc_now_s(s);
 	snprintf(detail, sizeof(detail), "email=%s role=%s", a.email, a.role);
-	r = write_audited(s, op_admin_insert, &a, p->id, "admin.create", a.id, detail);
+	r = write_audited(s, first ? op_first_admin_insert : op_admin_insert, &a, p->id,
+			  "admin.create", a.id, detail);
 	if (r == -EEXIST)
 		return svc_fail(err, SVC_CONFLICT, "an admin with this email exists");
+	if (r == -EALREADY) { /* still -EALREADY: svc_setup voids its code */
+		svc_fail(err, SVC_CONFLICT, "an admin account exists already");
+		return -EALREADY;
+	}
 	if (r != 0)
 		return svc_store_fail(err, r, "admin");
 	*out = a;
@@ -591,7 +636,13 @@ svc_setup(struct service *s, const char *code, const char *email, const char *di
 		return r ? svc_store_fail(err, r, "admin")
 			 : svc_fail(err, SVC_CONFLICT, "an admin account exists already");
 	}
-	r = svc_admin_create(s, &p, email, display_name, ROLE_ADMIN, password, out, err);
+	r = admin_create(s, &p, email, display_name, ROLE_ADMIN, password, 1, out, err);
+	if (r == -EALREADY) {
+		/* Another server's setup code made the first admin meanwhile: this one is void. */
+		if (s->setup_path != NULL)
+			unlink(s->setup_path);
+		return r;
+	}
 	if (r != 0) {
 		/* A rejected password does not use the code up. */
 		atomic_store(&s->setup_armed, 1);

@@ -35,8 +35,8 @@ open_of_type(struct service *s, const char *device_id, const char *type, struct 
 }
 
 static int
-bulk_one(struct service *s, const struct principal *p, const char *type, const char *reason,
-	 struct command *scratch, struct svc_bulk_result *res)
+bulk_one_once(struct service *s, const struct principal *p, const char *type, const char *reason,
+	      struct command *scratch, struct svc_bulk_result *res)
 {
 	struct device d;
 	struct command c;
@@ -76,6 +76,16 @@ bulk_one(struct service *s, const struct principal *p, const char *type, const c
 	str_copy(res->command_id, sizeof(res->command_id), c.id);
 	svc_notify(s, d.id);
 	return 0;
+}
+
+static int
+bulk_one(struct service *s, const struct principal *p, const char *type, const char *reason,
+	 struct command *scratch, struct svc_bulk_result *res)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, bulk_one_once(s, p, type, reason, scratch, res));
+	return r;
 }
 
 int

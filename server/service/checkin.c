@@ -143,8 +143,8 @@ pending_of(const struct command *open, size_t n, struct checkin_result *r)
  * back.
  */
 static int
-checkin_write(struct service *s, struct device *dev, const struct device_report *rep,
-	      const struct evidence *ev, struct checkin_result *r, unsigned *changed)
+checkin_write_once(struct service *s, struct device *dev, const struct device_report *rep,
+		   const struct evidence *ev, struct checkin_result *r, unsigned *changed)
 {
 	struct command open[CHECKIN_MAX_COMMANDS];
 	int64_t now = svc_now_s(s);
@@ -179,6 +179,16 @@ checkin_write(struct service *s, struct device *dev, const struct device_report 
 	if (rc == 0)
 		return s->st->ops->tx_commit(s->st);
 	s->st->ops->tx_rollback(s->st);
+	return rc;
+}
+
+static int
+checkin_write(struct service *s, struct device *dev, const struct device_report *rep,
+	      const struct evidence *ev, struct checkin_result *r, unsigned *changed)
+{
+	int rc;
+
+	SVC_TX_RETRY(s, rc, checkin_write_once(s, dev, rep, ev, r, changed));
 	return rc;
 }
 
@@ -248,9 +258,9 @@ own_command(struct service *s, const struct device *dev, const char *cmd_id, str
 	return r == 0 ? 0 : svc_store_fail(err, r, "command");
 }
 
-int
-svc_command_ack(struct service *s, const struct device *dev, const char *cmd_id,
-		struct command *out, struct svc_error *err)
+static int
+command_ack_once(struct service *s, const struct device *dev, const char *cmd_id,
+		 struct command *out, struct svc_error *err)
 {
 	char from[16];
 	int r = s->st->ops->tx_begin(s->st);
@@ -282,6 +292,16 @@ svc_command_ack(struct service *s, const struct device *dev, const char *cmd_id,
 	else
 		s->st->ops->tx_rollback(s->st);
 	return r == 0 ? 0 : svc_store_fail(err, r, "command");
+}
+
+int
+svc_command_ack(struct service *s, const struct device *dev, const char *cmd_id,
+		struct command *out, struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, command_ack_once(s, dev, cmd_id, out, err));
+	return r;
 }
 
 /*
@@ -439,9 +459,9 @@ result_tx(struct service *s, const struct device *dev, const char *cmd_id,
 	return r == 0 ? 0 : svc_store_fail(err, r, "command");
 }
 
-int
-svc_command_result(struct service *s, const struct device *dev, const char *cmd_id,
-		   const struct command_result *res, struct command *out, struct svc_error *err)
+static int
+command_result_once(struct service *s, const struct device *dev, const char *cmd_id,
+		    const struct command_result *res, struct command *out, struct svc_error *err)
 {
 	int r;
 
@@ -467,6 +487,16 @@ svc_command_result(struct service *s, const struct device *dev, const char *cmd_
 		return svc_store_fail(err, r, "command");
 	log_info("command %s (%s) %s by %s", out->id, out->type, out->status, dev->id);
 	return 0;
+}
+
+int
+svc_command_result(struct service *s, const struct device *dev, const char *cmd_id,
+		   const struct command_result *res, struct command *out, struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, command_result_once(s, dev, cmd_id, res, out, err));
+	return r;
 }
 
 int

@@ -145,9 +145,9 @@ svc_command_queue_tx(struct service *s, struct device *d, const char *type, cons
 			    detail);
 }
 
-int
-svc_command_create(struct service *s, const struct principal *p, const struct command_request *rq,
-		   struct command *out, int *created, struct svc_error *err)
+static int
+command_create_once(struct service *s, const struct principal *p, const struct command_request *rq,
+		    struct command *out, int *created, struct svc_error *err)
 {
 	int ti = type_index(rq->type);
 	int has_key = rq->idempotency_key != NULL && rq->idempotency_key[0] != '\0';
@@ -210,6 +210,16 @@ svc_command_create(struct service *s, const struct principal *p, const struct co
 fail:
 	s->st->ops->tx_rollback(s->st);
 	return svc_store_fail(err, r, "command");
+}
+
+int
+svc_command_create(struct service *s, const struct principal *p, const struct command_request *rq,
+		   struct command *out, int *created, struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, command_create_once(s, p, rq, out, created, err));
+	return r;
 }
 
 int
@@ -284,9 +294,9 @@ svc_recompute_desired(struct service *s, const char *device_id)
 	return r == 0 ? recompute_desired(s, &d) : r;
 }
 
-int
-svc_command_cancel(struct service *s, const struct principal *p, const char *id,
-		   struct command *out, struct svc_error *err)
+static int
+command_cancel_once(struct service *s, const struct principal *p, const char *id,
+		    struct command *out, struct svc_error *err)
 {
 	int r = svc_authorize(s, p, PERM_CMD_ROUTINE, err);
 
@@ -328,6 +338,16 @@ svc_command_cancel(struct service *s, const struct principal *p, const char *id,
 fail:
 	s->st->ops->tx_rollback(s->st);
 	return svc_store_fail(err, r, "command");
+}
+
+int
+svc_command_cancel(struct service *s, const struct principal *p, const char *id,
+		   struct command *out, struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, command_cancel_once(s, p, id, out, err));
+	return r;
 }
 
 int

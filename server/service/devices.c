@@ -132,9 +132,9 @@ svc_policy_sync_tx(struct service *s, struct device *d, const char *actor, int *
 	return r;
 }
 
-int
-svc_policy_put(struct service *s, const struct principal *p, const char *name, const char *body,
-	       struct policy *out, int *changed, struct svc_error *err)
+static int
+policy_put_once(struct service *s, const struct principal *p, const char *name, const char *body,
+		struct policy *out, int *changed, struct svc_error *err)
 {
 	struct policy old, np;
 	char detail[96];
@@ -196,6 +196,16 @@ fail:
 }
 
 int
+svc_policy_put(struct service *s, const struct principal *p, const char *name, const char *body,
+	       struct policy *out, int *changed, struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, policy_put_once(s, p, name, body, out, changed, err));
+	return r;
+}
+
+int
 svc_policy_get(struct service *s, const struct principal *p, const char *name, struct policy *out,
 	       struct svc_error *err)
 {
@@ -237,9 +247,9 @@ svc_policy_reach(struct service *s, const struct principal *p, const struct poli
 	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
 }
 
-int
-svc_policy_set_default(struct service *s, const struct principal *p, const char *name,
-		       struct policy *out, struct svc_error *err)
+static int
+policy_set_default_once(struct service *s, const struct principal *p, const char *name,
+			struct policy *out, struct svc_error *err)
 {
 	struct policy np, old;
 	int r = svc_authorize(s, p, PERM_POLICY_WRITE, err);
@@ -279,8 +289,18 @@ svc_policy_set_default(struct service *s, const struct principal *p, const char 
 }
 
 int
-svc_policy_assign(struct service *s, const struct principal *p, const char *device_id,
-		  const char *name, struct device *out, struct svc_error *err)
+svc_policy_set_default(struct service *s, const struct principal *p, const char *name,
+		       struct policy *out, struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, policy_set_default_once(s, p, name, out, err));
+	return r;
+}
+
+static int
+policy_assign_once(struct service *s, const struct principal *p, const char *device_id,
+		   const char *name, struct device *out, struct svc_error *err)
 {
 	struct device d;
 	struct policy pol;
@@ -333,6 +353,16 @@ svc_policy_assign(struct service *s, const struct principal *p, const char *devi
 	return 0;
 }
 
+int
+svc_policy_assign(struct service *s, const struct principal *p, const char *device_id,
+		  const char *name, struct device *out, struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, policy_assign_once(s, p, device_id, name, out, err));
+	return r;
+}
+
 /* ---- devices ---- */
 
 int
@@ -380,9 +410,9 @@ wipe_open(struct service *s, const char *device_id, int *open)
 	return r;
 }
 
-int
-svc_device_delete(struct service *s, const struct principal *p, const char *id,
-		  struct svc_error *err)
+static int
+device_delete_once(struct service *s, const struct principal *p, const char *id,
+		   struct svc_error *err)
 {
 	struct device d;
 	int open = 0;
@@ -419,6 +449,16 @@ svc_device_delete(struct service *s, const struct principal *p, const char *id,
 		return svc_store_fail(err, r, "device");
 	devstate_forget(&s->dev, id);
 	return 0;
+}
+
+int
+svc_device_delete(struct service *s, const struct principal *p, const char *id,
+		  struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, device_delete_once(s, p, id, err));
+	return r;
 }
 
 #define ROTATE_PER_SCAN 100   /* rekeys queued per scan; the rest wait for the next one */

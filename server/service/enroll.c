@@ -120,6 +120,10 @@ attestation_ok(const struct enroll_request *rq, struct attestation *a, struct sv
  * The same hypervisor enrolling again (after a wipe released it, or a replaced agent) makes
  * its older active records retired, each naming the new one, so an owner never collects
  * active ghosts. Inside the enrollment transaction; d->replaces must already name the newest.
+ * Only the device rows (in the order the store listed them): their audit entries come at the
+ * end of the transaction (supersede_audit), since the audit head is the last lock a transaction
+ * takes (store_pg.c). A command being queued for an old record holds that row and then wants
+ * the head; taking the head between two old rows could wait on it while it waits on us.
  */
 static int
 supersede_tx(struct service *s, const struct device *d, char (*old)[STORE_ID_MAX], size_t n)
@@ -133,12 +137,25 @@ supersede_tx(struct service *s, const struct device *d, char (*old)[STORE_ID_MAX
 		str_copy(v.status, sizeof(v.status), "retired");
 		str_copy(v.superseded_by, sizeof(v.superseded_by), d->id);
 		r = s->st->ops->device_patch(s->st, &v, DEV_F_STATUS | DEV_F_SUPERSEDED);
-		if (r == 0)
-			r = audit_append(s->st, service_now_ms(s), d->id, "device.supersede",
-					 old[i], "ok", "the same hypervisor enrolled again");
 	}
 	return r;
 }
+
+/* The audit entries of supersede_tx, appended at the end of the enrollment's transaction. */
+static int
+supersede_audit(struct service *s, const struct device *d, char (*old)[STORE_ID_MAX], size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = audit_append(s->st, service_now_ms(s), d->id, "device.supersede", old[i], "ok",
+				 "the same hypervisor enrolled again");
+	return r;
+}
+
+static int enroll_commit(struct service *s, const struct enroll_request *rq,
+			 const struct enroll_token *t, const struct attestation *a,
+			 struct device *dev, struct svc_error *err);
 
 static int
 enroll_tx(struct service *s, const struct enroll_request *rq, const struct enroll_token *t,
@@ -179,6 +196,8 @@ enroll_tx(struct service *s, const struct enroll_request *rq, const struct enrol
 	}
 	snprintf(detail, sizeof(detail), "owner=%s token=%s hv_state=%u", d->owner, t->id,
 		 a->state);
+	if (r == 0)
+		r = supersede_audit(s, d, old, nold);
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), d->id, "device.enroll", d->id, "ok",
 				 detail);
@@ -223,11 +242,27 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 	dev->epoch_since = dev->enrolled_at;
 	memcpy(dev->attested_policy, a.policy_digest, sizeof(dev->attested_policy));
 
-	r = s->st->ops->tx_begin(s->st);
+	SVC_TX_RETRY(s, r, enroll_commit(s, rq, &t, &a, dev, err));
+	return r;
+}
+
+/*
+ * One attempt at the enrollment's transaction. dev is as svc_enroll filled it before the
+ * first attempt; an attempt that is run again starts from that copy, not from what the rolled
+ * back one left in it.
+ */
+static int
+enroll_commit(struct service *s, const struct enroll_request *rq, const struct enroll_token *t,
+	      const struct attestation *a, struct device *dev, struct svc_error *err)
+{
+	struct device fresh = *dev;
+	int r = s->st->ops->tx_begin(s->st);
+
 	if (r != 0)
 		return svc_store_fail(err, r, "device");
-	r = enroll_tx(s, rq, &t, &a, dev);
+	r = enroll_tx(s, rq, t, a, dev);
 	if (r != 0) {
+		*dev = fresh;
 		s->st->ops->tx_rollback(s->st);
 		if (r == -ESTALE)
 			return svc_fail(err, SVC_INVALID,
@@ -245,8 +280,10 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 		return svc_store_fail(err, r, "device");
 	}
 	r = s->st->ops->tx_commit(s->st);
-	if (r != 0)
+	if (r != 0) {
+		*dev = fresh;
 		return svc_store_fail(err, r, "device");
+	}
 	log_info("device %s enrolled for %s", dev->id, dev->owner);
 	return 0;
 }

@@ -133,8 +133,8 @@ auto_seen(struct service *s, const struct device *dev, uint64_t seq)
 
 /* Records a receipt cleave-hv made on its own: audit entry with the receipt, reported state. */
 static int
-record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
-	    const struct receipt *rc, struct svc_error *err)
+record_auto_once(struct service *s, const struct device *dev, const uint8_t *buf,
+		 const struct receipt *rc, struct svc_error *err)
 {
 	char b64[RECEIPT_LEN * 2], detail[STORE_TEXT_MAX + 64], note[160];
 	const char *what = rc->type == RECEIPT_AUTO_WIPE ? "auto_wipe" : "auto_lock";
@@ -181,6 +181,16 @@ record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
 		 rc->type == RECEIPT_AUTO_WIPE ? "wiped the corporate half" : "locked",
 		 (unsigned long long)rc->seq, note[0] == '\0' ? "verified" : note);
 	return 0;
+}
+
+static int
+record_auto(struct service *s, const struct device *dev, const uint8_t *buf,
+	    const struct receipt *rc, struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, record_auto_once(s, dev, buf, rc, err));
+	return r;
 }
 
 int
@@ -232,9 +242,9 @@ svc_receipts_upload(struct service *s, const struct device *dev, const uint8_t (
 	return 0;
 }
 
-int
-svc_unenroll(struct service *s, const struct device *dev, struct command *out, int *created,
-	     struct svc_error *err)
+static int
+unenroll_once(struct service *s, const struct device *dev, struct command *out, int *created,
+	      struct svc_error *err)
 {
 	struct command open[CHECKIN_MAX_COMMANDS];
 	struct device d;
@@ -277,4 +287,14 @@ svc_unenroll(struct service *s, const struct device *dev, struct command *out, i
 	*created = 1;
 	log_info("device %s asked to unenroll: retire %s queued", dev->id, out->id);
 	return 0;
+}
+
+int
+svc_unenroll(struct service *s, const struct device *dev, struct command *out, int *created,
+	     struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, unenroll_once(s, dev, out, created, err));
+	return r;
 }

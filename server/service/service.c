@@ -61,6 +61,15 @@ svc_store_fail(struct svc_error *err, int r, const char *what)
 				"the server's disk is full; nothing was changed, retry later");
 	if (r == -EBUSY)
 		return svc_fail(err, SVC_UNAVAILABLE, "the database is busy; retry later");
+	if (r == -ENOTCONN)
+		return svc_fail(err, SVC_UNAVAILABLE,
+				"the database cannot be reached; retry later");
+	if (r == -EDEADLK) {
+		/* Still -EDEADLK, so that svc_tx_again knows the caller may run it again. */
+		svc_fail(err, SVC_UNAVAILABLE,
+			 "the database gave the change up to a concurrent one; retry later");
+		return -EDEADLK;
+	}
 	/* Backend failures were logged where they happened; a conflict here is a bug of ours. */
 	if (r != -EIO)
 		log_err("service: %s: unexpected storage result: %s", what, strerror(-r));
@@ -136,6 +145,7 @@ service_new(struct store *st, const struct ed25519_key *ticket_key,
 	if (s == NULL)
 		return -ENOMEM;
 	s->st = st;
+	atomic_init(&s->health_ok, 1); /* until the first probe says otherwise */
 	s->ticket_key = ticket_key;
 	ed25519_key_public(ticket_key, s->ticket_pub);
 	s->cfg = *cfg;
@@ -374,17 +384,30 @@ svc_wake_gen(struct service *s, const char *device_id)
 	return devstate_gen(&s->dev, device_id);
 }
 
+static int
+audit_event_once(struct service *s, const char *actor, const char *action, const char *target,
+		 const char *outcome, const char *detail)
+{
+	int r = s->st->ops->tx_begin(s->st);
+
+	if (r != 0)
+		return r;
+	r = audit_append(s->st, service_now_ms(s), actor, action, target, outcome, detail);
+	if (r != 0) {
+		s->st->ops->tx_rollback(s->st);
+		return r;
+	}
+	return s->st->ops->tx_commit(s->st);
+}
+
 void
 svc_audit_event(struct service *s, const char *actor, const char *action, const char *target,
 		const char *outcome, const char *detail)
 {
-	if (s->st->ops->tx_begin(s->st) != 0)
-		return;
-	if (audit_append(s->st, service_now_ms(s), actor, action, target, outcome, detail) != 0) {
-		s->st->ops->tx_rollback(s->st);
-		return;
-	}
-	s->st->ops->tx_commit(s->st);
+	int r;
+
+	SVC_TX_RETRY(s, r, audit_event_once(s, actor, action, target, outcome, detail));
+	(void)r;
 }
 
 /* ---- roles ---- */
@@ -455,8 +478,8 @@ svc_authenticate(struct service *s, const char *bearer, struct principal *p, str
 /* ---- API tokens ---- */
 
 static int
-token_insert(struct service *s, const char *created_by, const char *name, enum role role,
-	     int64_t expires_in_s, struct api_token *out, char **secret)
+token_insert_once(struct service *s, const char *created_by, const char *name, enum role role,
+		  int64_t expires_in_s, struct api_token *out, char **secret)
 {
 	struct api_token t;
 	char detail[192];
@@ -492,6 +515,16 @@ token_insert(struct service *s, const char *created_by, const char *name, enum r
 	}
 	*out = t;
 	return 0;
+}
+
+static int
+token_insert(struct service *s, const char *created_by, const char *name, enum role role,
+	     int64_t expires_in_s, struct api_token *out, char **secret)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, token_insert_once(s, created_by, name, role, expires_in_s, out, secret));
+	return r;
 }
 
 int
@@ -535,8 +568,9 @@ svc_token_list(struct service *s, const struct principal *p, int64_t after, size
 
 /* Runs op(id) and an audit entry in one transaction; maps -ENOENT to "not found". */
 static int
-revoke_tx(struct service *s, const struct principal *p, const char *action, const char *what,
-	  int (*op)(struct store *, const char *, int64_t), const char *id, struct svc_error *err)
+revoke_tx_once(struct service *s, const struct principal *p, const char *action, const char *what,
+	       int (*op)(struct store *, const char *, int64_t), const char *id,
+	       struct svc_error *err)
 {
 	int r = s->st->ops->tx_begin(s->st);
 
@@ -553,6 +587,16 @@ revoke_tx(struct service *s, const struct principal *p, const char *action, cons
 	}
 	r = s->st->ops->tx_commit(s->st);
 	return r == 0 ? 0 : svc_store_fail(err, r, what);
+}
+
+static int
+revoke_tx(struct service *s, const struct principal *p, const char *action, const char *what,
+	  int (*op)(struct store *, const char *, int64_t), const char *id, struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, revoke_tx_once(s, p, action, what, op, id, err));
+	return r;
 }
 
 int
@@ -580,10 +624,10 @@ svc_enroll_url(struct service *s, const char *secret, char **url)
 	return 0;
 }
 
-int
-svc_etoken_create(struct service *s, const struct principal *p, const char *owner, int64_t uses,
-		  int64_t expires_in_s, struct enroll_token *out, char **secret,
-		  struct svc_error *err)
+static int
+etoken_create_once(struct service *s, const struct principal *p, const char *owner, int64_t uses,
+		   int64_t expires_in_s, struct enroll_token *out, char **secret,
+		   struct svc_error *err)
 {
 	struct enroll_token t;
 	char detail[STORE_OWNER_MAX + 64];
@@ -625,6 +669,17 @@ svc_etoken_create(struct service *s, const struct principal *p, const char *owne
 	}
 	*out = t;
 	return 0;
+}
+
+int
+svc_etoken_create(struct service *s, const struct principal *p, const char *owner, int64_t uses,
+		  int64_t expires_in_s, struct enroll_token *out, char **secret,
+		  struct svc_error *err)
+{
+	int r;
+
+	SVC_TX_RETRY(s, r, etoken_create_once(s, p, owner, uses, expires_in_s, out, secret, err));
+	return r;
 }
 
 int
@@ -672,6 +727,7 @@ svc_stats_get(struct service *s, struct svc_stats *out)
 {
 	out->checkins = atomic_load(&s->checkins);
 	out->auth_failures = atomic_load(&s->auth_failures);
+	out->tx_retries = atomic_load(&s->tx_retries);
 	out->write_hold_max_us = -1;
 	out->write_holds_over_50ms = 0;
 	if (s->st->ops->tx_hold_stats != NULL &&

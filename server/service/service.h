@@ -82,6 +82,11 @@ struct service;
 
 /* The store backend the service runs on ("sqlite" or "postgresql"), for /healthz. */
 const char *service_backend(const struct service *s);
+/*
+ * 1 when the database answers a trivial query, else 0. The answer is kept for a second, so a
+ * load balancer probing every few milliseconds costs one query a second per server.
+ */
+int service_store_ok(struct service *s);
 
 /*
  * Creates the service. st and ticket_key are borrowed and must outlive it. cfg is copied
@@ -582,6 +587,7 @@ struct svc_stats {
 	int listen_up;
 	uint64_t wake_heard;  /* device notifications heard */
 	uint64_t sweep_woken; /* parked devices the sweep found a queued command for */
+	uint64_t tx_retries;  /* transactions run again after a deadlock or serialization failure */
 };
 void svc_stats_get(struct service *s, struct svc_stats *out);
 int svc_counts(struct service *s, struct status_count *devices, size_t *nd,

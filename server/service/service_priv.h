@@ -26,6 +26,10 @@ struct service {
 	struct devstate dev;
 	atomic_uint_fast64_t checkins;
 	atomic_uint_fast64_t auth_failures;
+	atomic_uint_fast64_t tx_retries; /* transactions run again after -EDEADLK (svc_tx_again) */
+	/* service_store_ok's cached answer: when it was taken (monotonic ms; 0: never) and it. */
+	atomic_int_fast64_t health_at;
+	atomic_int health_ok;
 	/* Touched by the tick only: which kinds of its work failed last, when keys were checked. */
 	int tick_failing[TICK_COUNT];
 	int64_t rotate_scan_at;
@@ -69,8 +73,29 @@ void svc_refusals_free(struct service *s);
 
 /* Fills err and returns the errno that goes with kind. */
 int svc_fail(struct svc_error *err, enum svc_kind kind, const char *fmt, ...) __printf(3, 4);
-/* Maps a store error to SVC_NOT_FOUND / SVC_INTERNAL / SVC_UNAVAILABLE. */
+/*
+ * Maps a store error to SVC_NOT_FOUND / SVC_INTERNAL / SVC_UNAVAILABLE. A transaction the store
+ * gave up to a concurrent one (-EDEADLK) is SVC_UNAVAILABLE and still returns -EDEADLK.
+ */
 int svc_store_fail(struct svc_error *err, int r, const char *what);
+
+/*
+ * Whole-transaction retry. A service call that runs a write transaction is written as a
+ * function doing one attempt (begin, reads, writes, commit, and only after the commit what may
+ * be seen outside: wakes, logs, in-memory state), and its public name runs that attempt again
+ * while svc_tx_again says so: r is -EDEADLK (the store rolled the attempt back as a whole, so
+ * nothing it did counts) and fewer than SVC_TX_ATTEMPTS attempts ran. It pauses a few jittered
+ * milliseconds before saying 1. The last attempt's -EDEADLK reaches the client as 503.
+ */
+#define SVC_TX_ATTEMPTS 5
+int svc_tx_again(struct service *s, int r, int attempt);
+#define SVC_TX_RETRY(s, r, call)                                                                   \
+	do {                                                                                       \
+		int attempt_ = 0;                                                                  \
+		do                                                                                 \
+			(r) = (call);                                                              \
+		while (svc_tx_again((s), (r), ++attempt_));                                        \
+	} while (0)
 
 int64_t svc_now_s(const struct service *s);
 /* prefix + 20 random hex digits, e.g. "dev_3f…"; dst must hold STORE_ID_MAX. */

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,22 @@ quiet_notice(void *arg, const char *message)
 static PGconn *
 pg_connect(struct pg_store *s)
 {
-	PGconn *db = PQconnectdb(s->url);
+	/*
+	 * Bounds on waiting for a database that went away without closing the connection (a
+	 * host or link down over TCP; a Unix socket ignores them): 5 s to connect, keepalives
+	 * that notice a dead peer within a minute while a reply is awaited, and 30 s for sent
+	 * data to be acknowledged. Before dbname, so that the URL's own settings win (libpq
+	 * keeps the last value of a repeated keyword).
+	 */
+	const char *keys[] = {"connect_timeout",
+			      "keepalives_idle",
+			      "keepalives_interval",
+			      "keepalives_count",
+			      "tcp_user_timeout",
+			      "dbname",
+			      NULL};
+	const char *vals[] = {"5", "30", "10", "3", "30000", s->url, NULL};
+	PGconn *db = PQconnectdbParams(keys, vals, 1);
 
 	if (db == NULL || PQstatus(db) != CONNECTION_OK) {
 		log_err("store: cannot connect to PostgreSQL: %s",
@@ -206,18 +222,67 @@ struct params {
 	const Oid *types;
 };
 
+/*
+ * True when r failed because the session is gone: libpq lost the connection (no SQLSTATE of
+ * the server's), or the server ended the session (class 57P: shutdown, crash, starting up;
+ * class 08: connection exception), even before libpq has marked the connection bad.
+ */
+static int
+session_lost(struct pg_conn *c, const PGresult *r)
+{
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return PQstatus(c->db) == CONNECTION_BAD || state == NULL ||
+	       strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0;
+}
+
+/* A new session for c after the old one was lost; its prepared statements went with it. */
+static void
+renew(struct pg_conn *c)
+{
+	PQreset(c->db);
+	atomic_store(&c->pid, PQbackendPID(c->db));
+	c->nstmts = 0;
+}
+
+/*
+ * Between transactions: reads what the server sent while the session was idle. A session the
+ * server ended meanwhile (a restart of PostgreSQL) shows up here, before anything is sent, so
+ * the statement goes to a new session instead of failing with an unknown outcome.
+ */
+static void
+check_idle(struct pg_conn *c)
+{
+	if (c->in_tx)
+		return;
+	/*
+	 * A server that ends a session sends a message and then closes: one read may take the
+	 * message and leave the end unseen, so read while something is waiting (a few times).
+	 */
+	for (int i = 0; i < 4 && PQstatus(c->db) == CONNECTION_OK; i++) {
+		struct pollfd pfd = {.fd = PQsocket(c->db), .events = POLLIN};
+
+		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0 || PQconsumeInput(c->db) != 1)
+			break;
+	}
+	if (PQstatus(c->db) != CONNECTION_OK)
+		renew(c);
+}
+
 /* One attempt; *retry is set when the statement may be run again from scratch. */
 static int
 run_once(struct pg_conn *c, const char *sql, const struct params *p, PGresult **res, int *retry)
 {
 	char buf[8];
-	const char *name =
-		p->adhoc || (c->in_tx && c->tx_failed) ? NULL : prepared(c, sql, p->n, buf);
-	PGresult *r = name != NULL
-			      ? PQexecPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 1)
-			      : PQexecParams(c->db, sql, p->n, p->types, p->v, p->len, p->fmt, 1);
-	int e = r != NULL ? classify(r) : -EIO;
+	const char *name;
+	PGresult *r;
+	int e;
 
+	check_idle(c);
+	name = p->adhoc || (c->in_tx && c->tx_failed) ? NULL : prepared(c, sql, p->n, buf);
+	r = name != NULL ? PQexecPrepared(c->db, name, p->n, p->v, p->len, p->fmt, 1)
+			 : PQexecParams(c->db, sql, p->n, p->types, p->v, p->len, p->fmt, 1);
+	e = r != NULL ? classify(r) : -EIO;
 	*retry = 0;
 	if (e == 0) {
 		if (res != NULL)
@@ -230,14 +295,12 @@ run_once(struct pg_conn *c, const char *sql, const struct params *p, PGresult **
 		*retry = 1;
 	if (e == -EIO)
 		log_err("store: %s", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->db));
-	if (e == -EIO && PQstatus(c->db) == CONNECTION_BAD) {
+	if (e == -EIO && session_lost(c, r)) {
 		/*
 		 * The server went away (restart, failover): a new session for the next call. Only
 		 * a BEGIN is tried again at once: anything else may have run before the break.
 		 */
-		PQreset(c->db);
-		atomic_store(&c->pid, PQbackendPID(c->db));
-		c->nstmts = 0; /* a new session has none of the old one's prepared statements */
+		renew(c);
 		e = -ENOTCONN;
 		*retry = sql == PG_SQL_BEGIN && PQstatus(c->db) == CONNECTION_OK;
 	}
@@ -255,7 +318,7 @@ run_params(struct pg_store *s, const char *sql, const struct params *p, PGresult
 	if (res != NULL)
 		*res = NULL;
 	if (c == NULL)
-		return -EIO;
+		return -ENOTCONN;
 	/* A begin counts once, in pg_tx_begin, which returns the armed error as SQLite's does. */
 	if (sql != PG_SQL_BEGIN && store_fault_hit() != 0) {
 		log_err("store: %s: injected fault", what);
@@ -280,17 +343,23 @@ run_params(struct pg_store *s, const char *sql, const struct params *p, PGresult
 		log_err("store: %s failed", what);
 	if (e == -ENOTCONN) {
 		/*
-		 * Inside a transaction the server rolled it back: nothing changed, retry later
-		 * (503). Outside one a write may or may not have happened: a failure.
+		 * Inside a transaction the server rolled it back: nothing changed. Outside one a
+		 * write may or may not have happened. Either way the database is away for now,
+		 * and the caller says so (503, retry later) rather than report a failure of ours.
 		 */
 		log_err("store: %s: the connection to PostgreSQL was lost", what);
-		return c->in_tx ? -EBUSY : -EIO;
+		return -ENOTCONN;
 	}
 	if (e != -EAGAIN)
 		return e;
-	/* The service answers -EBUSY with 503 "retry later": the bounded retry beyond ours. */
-	log_warn("store: %s: serialization failure or deadlock%s", what,
-		 c->in_tx ? "; the transaction was rolled back" : ", retries exhausted");
+	if (c->in_tx) {
+		/* The transaction is lost as a whole: the service runs all of it again. */
+		log_warn("store: %s: serialization failure or deadlock; the transaction is rolled "
+			 "back",
+			 what);
+		return -EDEADLK;
+	}
+	log_warn("store: %s: serialization failure or deadlock, retries exhausted", what);
 	return -EBUSY;
 }
 

@@ -74,10 +74,12 @@ void pg_conn_release(void *p);
 /*
  * Runs sql with args (may be NULL) on the calling thread's connection. On success *res (when
  * res is not NULL) holds the result, which the caller PQclear()s. Returns 0, -EEXIST on a
- * constraint violation, -EBUSY on a serialization failure or deadlock (outside a transaction of
- * the caller's after a few retries; inside one at once: the transaction is lost) or a lost
- * connection inside a transaction, or -EIO. The connection is renewed after a loss, and a
- * BEGIN that meets a lost connection is sent again on the new one.
+ * constraint violation, -EDEADLK on a serialization failure or deadlock inside a transaction
+ * of the caller's (the transaction is lost: the caller rolls back and runs it again), -EBUSY
+ * on one outside a transaction after a few retries, -ENOTCONN when the session was lost (or
+ * cannot be opened), or -EIO. A session the server ended while it was idle is renewed before
+ * the statement is sent; one lost during a statement is renewed for the next call, and a BEGIN
+ * that meets a lost session is sent again on the new one.
  */
 int pg_run(struct pg_store *s, const char *sql, const struct pg_args *args, PGresult **res,
 	   const char *what);

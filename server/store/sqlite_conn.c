@@ -19,20 +19,29 @@
 #include "store_sqlite_priv.h"
 
 #ifdef CLEAVE_TEST_HOOKS
-static atomic_long fault_left, fault_calls;
-static atomic_int fault_err, fault_fired;
+static atomic_long fault_left, fault_calls, fault_every;
+static atomic_int fault_err, fault_fired, fault_times;
 
 void
-store_fault_arm(long n, int err)
+store_fault_arm_times(long n, int err, int times)
 {
 	if (n == 0) { /* disarm; what fired stays readable */
 		atomic_store(&fault_left, 0);
+		atomic_store(&fault_times, 0);
 		return;
 	}
 	atomic_store(&fault_err, err);
 	atomic_store(&fault_fired, 0);
 	atomic_store(&fault_calls, 0);
+	atomic_store(&fault_every, n);
+	atomic_store(&fault_times, times - 1);
 	atomic_store(&fault_left, n);
+}
+
+void
+store_fault_arm(long n, int err)
+{
+	store_fault_arm_times(n, err, 1);
 }
 
 int
@@ -53,6 +62,10 @@ store_fault_hit(void)
 	atomic_fetch_add(&fault_calls, 1);
 	if (atomic_load(&fault_left) > 0 && atomic_fetch_sub(&fault_left, 1) == 1) {
 		atomic_store(&fault_fired, 1);
+		if (atomic_load(&fault_times) > 0) {
+			atomic_fetch_sub(&fault_times, 1);
+			atomic_store(&fault_left, atomic_load(&fault_every));
+		}
 		return atomic_load(&fault_err);
 	}
 	return 0;

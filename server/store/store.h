@@ -4,9 +4,13 @@
  * tx_commit) so that a command, its counter, the device's desired state and the audit row land
  * together or not at all. No business rules live here, and nothing here knows about HTTP or JSON.
  * Every op returns 0 or a negative errno: -ENOENT (no such row), -EEXIST (unique key taken),
- * -EIO (backend failure, already logged), -ENOMEM, -EBUSY (a multi-writer backend gave the
- * transaction up to a deadlock or serialization failure, or lost its connection in it, and it
- * was rolled back: retry later).
+ * -EIO (backend failure, already logged), -ENOMEM, -EDEADLK (a multi-writer backend gave the
+ * transaction up to a deadlock, a serialization failure or a concurrent writer that got there
+ * first; it is rolled back as a whole, and the caller runs the whole transaction again, reads
+ * included), -ENOTCONN (the database cannot be reached or the connection broke: inside a
+ * transaction nothing changed; at a commit or outside a transaction the outcome is unknown;
+ * retry later), -EBUSY (the database is busy: a single statement's own retries ran out, or
+ * SQLite's lock wait timed out; retry later).
  */
 #ifndef CLEAVE_STORE_H
 #define CLEAVE_STORE_H
@@ -322,6 +326,11 @@ struct store_ops {
 	 * the store was opened: the longest hold in microseconds, and how many took over 50 ms.
 	 */
 	int (*tx_hold_stats)(struct store *st, int64_t *max_us, int64_t *over_50ms);
+	/*
+	 * Optional (NULL: the database is a file of this process and always answers). Runs a
+	 * trivial query: 0 when the database answers, -ENOTCONN or -EIO when it does not.
+	 */
+	int (*ping)(struct store *st);
 
 	int (*token_insert)(struct store *st, const struct api_token *t);
 	int (*token_by_hash)(struct store *st, const uint8_t hash[32], struct api_token *out);
@@ -366,7 +375,7 @@ struct store_ops {
 	int (*keys_pin)(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
 			int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32]);
 
-	/* Inserts or replaces; a multi-writer backend replaces only with a newer version (-EBUSY). */
+	/* Inserts or replaces; a multi-writer backend replaces only with a newer version (-EDEADLK). */
 	int (*policy_put)(struct store *st, const struct policy *p);
 	int (*policy_get)(struct store *st, const char *name, struct policy *out);
 	int (*policy_default)(struct store *st, struct policy *out);
@@ -482,6 +491,10 @@ struct store_ops {
 	int (*admin_by_email)(struct store *st, const char *email, struct admin_account *out);
 	int (*admin_get)(struct store *st, const char *id, struct admin_account *out);
 	int (*admin_list)(struct store *st, struct admin_account *out, size_t max, size_t *n);
+	/*
+	 * Inside a transaction a multi-writer backend also keeps other transactions from adding
+	 * an admin until this one ends, so "none yet, make the first" is one decision.
+	 */
 	int (*admin_count)(struct store *st, int64_t *n);
 	int (*admin_disable)(struct store *st, const char *id, int64_t now);
 	int (*session_insert)(struct store *st, const struct admin_session *ss);

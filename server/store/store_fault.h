@@ -13,6 +13,11 @@
  * a failing statement makes its op return -EIO.
  */
 void store_fault_arm(long n, int err);
+/*
+ * The same, and after each firing armed again at n calls from then, until it has fired times
+ * times in all: (1, err, 4) fails the next four calls (four begins of a retried transaction).
+ */
+void store_fault_arm_times(long n, int err, int times);
 /* 1 when the fault armed last (n >= 1) has fired, else 0; disarming keeps the answer. */
 int store_fault_fired(void);
 /* Storage calls counted since the last store_fault_arm. */

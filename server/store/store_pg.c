@@ -13,9 +13,10 @@
  * command_expire takes both and skips what is held), then admin rows, then the policy-default
  * lock, and the audit head last (taken by audit_last, which the audit module calls when it
  * appends, normally at the end of a transaction). A deadlock that happens
- * anyway is detected by PostgreSQL and surfaces as -EBUSY after the transaction rolled back
- * (the service then answers 503, retry later); single statements outside a transaction are
- * retried a few times first (pg_conn.c).
+ * anyway, or a serialization failure, is detected by PostgreSQL and surfaces as -EDEADLK: the
+ * transaction is lost as a whole and the service runs all of it again, reads included, a
+ * bounded number of times (svc_tx_again); single statements outside a transaction are retried
+ * a few times in pg_conn.c. A lost or refused connection is -ENOTCONN (503, retry later).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ pg_tx_begin(struct store *st)
 	int r;
 
 	if (c == NULL)
-		return -EIO;
+		return -ENOTCONN;
 	if (c->in_tx)
 		return -EINVAL;
 	r = store_fault_hit();
@@ -56,6 +57,22 @@ static void
 tx_end(struct pg_conn *c)
 {
 	c->in_tx = c->tx_failed = c->audit_locked = 0;
+}
+
+/*
+ * What a failed COMMIT means: a serialization failure or deadlock rolled the transaction back
+ * (run it again); a lost connection leaves its outcome unknown, which the service answers
+ * with 503 (an Idempotency-Key makes the retry safe); anything else is a failure.
+ */
+static int
+commit_error(struct pg_conn *c, const char *state)
+{
+	if (state != NULL && (!strcmp(state, "40001") || !strcmp(state, "40P01")))
+		return -EDEADLK;
+	if (PQstatus(c->db) == CONNECTION_BAD || (state != NULL && !strncmp(state, "57P", 3)) ||
+	    (state != NULL && !strncmp(state, "08", 2)))
+		return -ENOTCONN;
+	return -EIO;
 }
 
 static int
@@ -79,9 +96,7 @@ pg_tx_commit(struct store *st)
 		    strcmp(PQcmdStatus(res), "COMMIT") != 0) {
 			const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-			r = state != NULL && (!strcmp(state, "40001") || !strcmp(state, "40P01"))
-				    ? -EBUSY
-				    : -EIO;
+			r = commit_error(c, state);
 			log_err("store: commit: %s", PQerrorMessage(c->db));
 		}
 		PQclear(res);
@@ -364,7 +379,8 @@ pg_policy_put(struct store *st, const struct policy *p)
 	/*
 	 * The service reads the version and writes the next one. Two servers doing that at once
 	 * would both write version N+1 with different bodies; only a newer version replaces the
-	 * row here, so the second finds nothing changed and is told to retry (-EBUSY, 503).
+	 * row here, so the second finds nothing changed and its transaction is run again
+	 * (-EDEADLK: the service reads the new version and writes the one after it).
 	 */
 	pa_text(&a, p->name);
 	pa_int(&a, p->version);
@@ -377,7 +393,7 @@ pg_policy_put(struct store *st, const struct policy *p)
 		"body = excluded.body, updated_at = excluded.updated_at "
 		"WHERE policies.version < excluded.version",
 		&a, "policy put");
-	return r == -ENOENT ? -EBUSY : r;
+	return r == -ENOENT ? -EDEADLK : r;
 }
 
 static int
@@ -435,6 +451,18 @@ pg_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
 		       out, sizeof(*out), max, n, policy_row, "policy list");
 }
 
+static int
+pg_ping(struct store *st)
+{
+	int64_t one = 0;
+	int r = pg_scalar(S(st), "SELECT 1", NULL, &one, "ping");
+
+	/* The first statement after a restart finds the old session gone and opens a new one. */
+	if (r == -ENOTCONN)
+		r = pg_scalar(S(st), "SELECT 1", NULL, &one, "ping");
+	return r == 0 && one == 1 ? 0 : r != 0 ? r : -EIO;
+}
+
 static void
 pg_close(struct store *st)
 {
@@ -458,6 +486,7 @@ pg_close(struct store *st)
 static const struct store_ops pg_ops = {
 	.name = "postgresql",
 	.close = pg_close,
+	.ping = pg_ping,
 	.tx_begin = pg_tx_begin,
 	.tx_commit = pg_tx_commit,
 	.tx_rollback = pg_tx_rollback,

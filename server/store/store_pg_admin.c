@@ -99,6 +99,23 @@ pg_admin_list(struct store *st, struct admin_account *out, size_t max, size_t *n
 int
 pg_admin_count(struct store *st, int64_t *n)
 {
+	struct pg_conn *c = pg_conn_get(S(st));
+
+	if (c == NULL)
+		return -ENOTCONN;
+	/*
+	 * Inside a transaction the count decides a write (only the first admin may be made by
+	 * the setup code, and two servers may each hold one): no other transaction may add an
+	 * admin until this one ends. The lock conflicts with itself and with INSERT, not with
+	 * reads; it is an admin-rows lock of the documented order (store_pg.c).
+	 */
+	if (c->in_tx) {
+		int r = pg_run(S(st), "LOCK TABLE admins IN SHARE ROW EXCLUSIVE MODE", NULL, NULL,
+			       "admin count lock");
+
+		if (r != 0)
+			return r;
+	}
 	return pg_scalar(S(st), "SELECT count(*) FROM admins", NULL, n, "admin count");
 }
 

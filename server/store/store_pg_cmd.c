@@ -272,7 +272,7 @@ pg_audit_last(struct store *st, struct audit_entry *out)
 	struct pg_conn *c = pg_conn_get(S(st));
 
 	if (c == NULL)
-		return -EIO;
+		return -ENOTCONN;
 	/*
 	 * Inside a transaction the head is about to be extended: hold it until commit, and read
 	 * it in a statement that starts after the lock is ours (so it sees the last append).

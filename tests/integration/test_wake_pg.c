@@ -400,9 +400,11 @@ static const struct t_case wake_cases[] = {
 	{"listen_cut_sweep_delivers", test_listen_cut_sweep_delivers},
 };
 
+#ifndef TEST_WAKE_NO_MAIN
 int
 main(int argc, char **argv)
 {
 	(void)server_cases; /* test_server's own cases run in test_server and test_server_pg */
 	return t_run_pg(wake_cases, ARRAY_SIZE(wake_cases), argc, argv, &env_pg);
 }
+#endif

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PG_DEFAULT_BIN "/usr/lib/postgresql/15/bin"
@@ -121,10 +122,26 @@ dump_log(const struct pgtest *p, const char *name)
 	fclose(f);
 }
 
+/* pg_ctl start on the initialized data directory, with the options every start uses. */
+static int
+start_cluster(struct pgtest *p)
+{
+	char data[96], opts[160], log[96];
+
+	snprintf(data, sizeof(data), "%s/data", p->dir);
+	snprintf(log, sizeof(log), "%s/server.log", p->dir);
+	/* fsync off: a test cluster is thrown away; durability is not what is tested here. */
+	snprintf(opts, sizeof(opts),
+		 "-k %s -c listen_addresses='' -c fsync=off -c max_connections=200", p->dir);
+	return run_tool(p, "pg_ctl",
+			(const char *const[]){"-D", data, "-o", opts, "-l", log, "-w", "-t", "60",
+					      "start", NULL});
+}
+
 int
 pgtest_start(struct pgtest *p)
 {
-	char data[96], opts[160], log[96];
+	char data[96];
 	struct passwd *pw = NULL;
 
 	memset(p, 0, sizeof(*p));
@@ -141,16 +158,10 @@ pgtest_start(struct pgtest *p)
 		}
 	}
 	snprintf(data, sizeof(data), "%s/data", p->dir);
-	snprintf(log, sizeof(log), "%s/server.log", p->dir);
-	/* fsync off: a test cluster is thrown away; durability is not what is tested here. */
-	snprintf(opts, sizeof(opts),
-		 "-k %s -c listen_addresses='' -c fsync=off -c max_connections=200", p->dir);
 	if (run_tool(p, "initdb",
 		     (const char *const[]){"-D", data, "-U", "cleave", "-A", "trust", "-E", "UTF8",
 					   "--locale=C", "--no-sync", NULL}) != 0 ||
-	    run_tool(p, "pg_ctl",
-		     (const char *const[]){"-D", data, "-o", opts, "-l", log, "-w", "-t", "60",
-					   "start", NULL}) != 0) {
+	    start_cluster(p) != 0) {
 		fprintf(stderr, "pgtest: cannot start PostgreSQL in %s\n", p->dir);
 		dump_log(p, "tool.log");
 		dump_log(p, "server.log");
@@ -174,6 +185,31 @@ pgtest_restart(struct pgtest *p)
 		     (const char *const[]){"-D", data, "-m", "fast", "-w", "-t", "60", "restart",
 					   NULL}) != 0) {
 		dump_log(p, "tool.log");
+		return -1;
+	}
+	return 0;
+}
+
+int
+pgtest_bounce(struct pgtest *p, const char *mode, int down_ms)
+{
+	char data[96];
+	struct timespec ts = {down_ms / 1000, (long)(down_ms % 1000) * 1000000L};
+
+	if (!p->running)
+		return -1;
+	snprintf(data, sizeof(data), "%s/data", p->dir);
+	if (run_tool(p, "pg_ctl",
+		     (const char *const[]){"-D", data, "-m", mode, "-w", "-t", "60", "stop",
+					   NULL}) != 0) {
+		dump_log(p, "tool.log");
+		return -1;
+	}
+	nanosleep(&ts, NULL);
+	if (start_cluster(p) != 0) {
+		dump_log(p, "tool.log");
+		dump_log(p, "server.log");
+		p->running = 0;
 		return -1;
 	}
 	return 0;

@@ -32,6 +32,13 @@ int pgtest_start(struct pgtest *p);
  */
 int pgtest_restart(struct pgtest *p);
 
+/*
+ * Stops the running cluster with pg_ctl's mode ("fast": sessions are ended and it shuts down
+ * cleanly; "immediate": as a crash, recovery at the next start), keeps it down for down_ms, and
+ * starts it again with the same options. 0 or -1.
+ */
+int pgtest_bounce(struct pgtest *p, const char *mode, int down_ms);
+
 /* Stops the cluster (immediate shutdown) and removes its directory; safe to call twice. */
 void pgtest_stop(struct pgtest *p);
 

@@ -4,8 +4,9 @@
  * at most its number of uses, an idempotency key and an enrollment nonce are taken once, and the
  * audit chain stays one unbroken chain. On SQLite the writers are threads of one process (a
  * connection each); on PostgreSQL every writer opens a store of its own, as separate servers
- * sharing one database would. A transaction the backend gives up (-EAGAIN: deadlock or
- * serialization failure; -EBUSY) is retried a bounded number of times, as a caller would.
+ * sharing one database would. A transaction the backend gives up (-EDEADLK: deadlock,
+ * serialization failure or a concurrent writer first; -EBUSY) is retried a bounded number of
+ * times, as the service does (svc_tx_again).
  * PostgreSQL only: a result and a cancel crossing do not deadlock, servers starting together
  * migrate a fresh database once, and a store lives through a restart of PostgreSQL.
  */
@@ -31,6 +32,13 @@
 #define ROUNDS  20
 #define DEVICES 2
 #define TRIES   8
+
+/* What a caller runs again: a transaction given up to another (or a busy single statement). */
+static int
+retryable(int e)
+{
+	return e == -EDEADLK || e == -EAGAIN || e == -EBUSY;
+}
 
 struct race {
 	struct fx *f;
@@ -122,7 +130,7 @@ counter_writer(void *arg)
 		int64_t counter = 0;
 		int e = -EAGAIN;
 
-		for (int t = 0; t < TRIES && (e == -EAGAIN || e == -EBUSY); t++)
+		for (int t = 0; t < TRIES && retryable(e); t++)
 			e = queue_one(w, i, &counter);
 		if (e != 0) {
 			w->failures++;
@@ -248,7 +256,7 @@ enroll_writer(void *arg)
 
 	w->st = writer_store(w->r);
 	pthread_barrier_wait(&w->r->go);
-	for (int t = 0; t < TRIES && w->st != NULL && (e == -EAGAIN || e == -EBUSY); t++)
+	for (int t = 0; t < TRIES && w->st != NULL && retryable(e); t++)
 		e = use_token_once(w->st);
 	tally(w->r, w->st != NULL ? e : -EIO);
 	writer_done(w);
@@ -313,7 +321,7 @@ idem_writer(void *arg)
 
 	w->st = writer_store(w->r);
 	pthread_barrier_wait(&w->r->go);
-	for (int t = 0; t < TRIES && w->st != NULL && (e == -EAGAIN || e == -EBUSY); t++)
+	for (int t = 0; t < TRIES && w->st != NULL && retryable(e); t++)
 		e = insert_keyed_once(w);
 	tally(w->r, w->st != NULL ? e : -EIO);
 	writer_done(w);
@@ -470,7 +478,7 @@ policy_writer(void *arg)
 		int64_t v = 0;
 		int e = -EBUSY;
 
-		for (int t = 0; t < TRIES * 4 && (e == -EAGAIN || e == -EBUSY); t++)
+		for (int t = 0; t < TRIES * 4 && retryable(e); t++)
 			e = put_next_version(w->st, w->n, i, &v);
 		if (e != 0)
 			w->failures++;
@@ -517,7 +525,7 @@ test_race_policy_versions_never_reused(void **state)
  * A device's result (command first, then its device) against an admin's cancel (device first,
  * then the command), interleaved so that each holds its first lock before the other asks for
  * it. With the lock order kept by the store neither waits on the other in a circle: no
- * deadlock (which PostgreSQL would break by failing one with -EBUSY), the cancel commits, and
+ * deadlock (which PostgreSQL would break by failing one with -EDEADLK), the cancel commits, and
  * the result finds the command moved on (-ESTALE).
  */
 struct crossing {
