@@ -125,6 +125,7 @@ int
 pgtest_start(struct pgtest *p)
 {
 	char data[96], opts[160], log[96];
+	const char *fsync;
 	struct passwd *pw = NULL;
 
 	memset(p, 0, sizeof(*p));
@@ -142,9 +143,14 @@ pgtest_start(struct pgtest *p)
 	}
 	snprintf(data, sizeof(data), "%s/data", p->dir);
 	snprintf(log, sizeof(log), "%s/server.log", p->dir);
-	/* fsync off: a test cluster is thrown away; durability is not what is tested here. */
+	/*
+	 * fsync off: a test cluster is thrown away; durability is not what is tested here. A
+	 * benchmark comparing it with SQLite's synced commits sets CLEAVE_PG_FSYNC=on.
+	 */
+	fsync = getenv("CLEAVE_PG_FSYNC");
 	snprintf(opts, sizeof(opts),
-		 "-k %s -c listen_addresses='' -c fsync=off -c max_connections=200", p->dir);
+		 "-k %s -c listen_addresses='' -c fsync=%s -c max_connections=200", p->dir,
+		 fsync != NULL && strcmp(fsync, "on") == 0 ? "on" : "off");
 	if (run_tool(p, "initdb",
 		     (const char *const[]){"-D", data, "-U", "cleave", "-A", "trust", "-E", "UTF8",
 					   "--locale=C", "--no-sync", NULL}) != 0 ||
