@@ -27,7 +27,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,6 +94,15 @@ struct worker {
 	size_t nlat;
 };
 
+/*
+ * In memory shared with the agent processes. answered: good responses in the throughput
+ * window; 200s to parked polls in parked mode.
+ */
+struct shared {
+	atomic_long established, conn_failed, errors, unexpected, repolls, answered;
+	atomic_int quit;
+};
+
 struct run {
 	struct opts o;
 	SSL_CTX *ctx;
@@ -105,11 +116,13 @@ struct run {
 	size_t nconns;
 	struct worker w[MAX_THREADS];
 	unsigned nstarted;        /* worker threads running */
-	_Atomic int64_t *recv_ns; /* parked: when agent i got its 200 */
+	_Atomic int64_t *recv_ns; /* parked: when agent i got its 200 (shared with agent procs) */
 	int64_t *post_ns;         /* parked: when agent i's wipe POST was sent */
-	atomic_int stop, record, quit;
-	/* answered: good responses in the throughput window; 200s to parked polls in parked mode */
-	atomic_long established, conn_failed, errors, unexpected, repolls, answered, enrolled;
+	atomic_int stop, record;
+	atomic_long enrolled;
+	struct shared *sh;        /* counters the agent processes of a parked run update too */
+	pid_t procs[MAX_SERVERS]; /* parked, several servers: one agent process per server */
+	unsigned nprocs;
 	double hard_end;
 };
 
@@ -376,7 +389,7 @@ http_parse(const char *buf, size_t len, int *status, size_t *hlen, size_t *blen,
 static void
 report_error(struct run *r, const char *what, int status, const char *body)
 {
-	if (atomic_fetch_add(&r->errors, 1) < 5)
+	if (atomic_fetch_add(&r->sh->errors, 1) < 5)
 		say("error: %s (HTTP %d) %.200s", what, status, body ? body : "");
 }
 
@@ -389,11 +402,11 @@ on_response(struct worker *w, struct conn *c, int status, const char *body)
 
 	if (r->o.mode == M_THROUGHPUT) {
 		if (status == 200 && r->o.target == T_CLEAVE)
-			atomic_fetch_add(&r->unexpected, 1);
+			atomic_fetch_add(&r->sh->unexpected, 1);
 		else if (status != ok)
 			return report_error(r, "throughput request", status, body), -1;
 		if (atomic_load_explicit(&r->record, memory_order_relaxed)) {
-			atomic_fetch_add_explicit(&r->answered, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&r->sh->answered, 1, memory_order_relaxed);
 			if (w->lat != NULL && w->nlat < LAT_CAP)
 				w->lat[w->nlat++] = (now_s() - c->t_sent) * 1e3;
 		}
@@ -401,19 +414,19 @@ on_response(struct worker *w, struct conn *c, int status, const char *body)
 	}
 	if (c->step++ == 0) { /* the plain request before the first park */
 		if (status != ok)
-			atomic_fetch_add(&r->unexpected, 1);
+			atomic_fetch_add(&r->sh->unexpected, 1);
 		return 0;
 	}
 	if (status == 204) {
-		atomic_fetch_add(&r->repolls, 1);
+		atomic_fetch_add(&r->sh->repolls, 1);
 		return 0;
 	}
 	if (status != 200)
 		return report_error(r, "long-poll answer", status, body), -1;
 	atomic_store(&r->recv_ns[c->idx], mono_ns());
-	atomic_fetch_add(&r->answered, 1);
+	atomic_fetch_add(&r->sh->answered, 1);
 	if (r->o.target == T_CLEAVE && strstr(body, "\"wipe\"") == NULL)
-		atomic_fetch_add(&r->unexpected, 1);
+		atomic_fetch_add(&r->sh->unexpected, 1);
 	c->done = 1;
 	return 0;
 }
@@ -445,9 +458,9 @@ static void
 conn_fail(struct worker *w, struct conn *c, const char *why)
 {
 	if (c->st == CS_CONNECTING || c->st == CS_HANDSHAKE) {
-		if (atomic_fetch_add(&w->r->conn_failed, 1) < 5)
+		if (atomic_fetch_add(&w->r->sh->conn_failed, 1) < 5)
 			say("connection %zu failed: %s", c->idx, why);
-	} else if (!atomic_load(&w->r->quit) && !(c->st == CS_IDLE && c->done)) {
+	} else if (!atomic_load(&w->r->sh->quit) && !(c->st == CS_IDLE && c->done)) {
 		report_error(w->r, why, 0, NULL);
 	}
 	conn_close(w, c);
@@ -518,7 +531,7 @@ conn_step(struct worker *w, struct conn *c)
 		if (n == 1) {
 			c->setup = 0;
 			w->setup_inflight--;
-			atomic_fetch_add(&w->r->established, 1);
+			atomic_fetch_add(&w->r->sh->established, 1);
 			n = next_request(w->r, c);
 			if (n < 0)
 				return conn_fail(w, c, "cannot build a request"), 0;
@@ -575,7 +588,7 @@ static void
 open_more(struct worker *w)
 {
 	while (w->next_open < w->nconns && w->setup_inflight < SETUP_INFLIGHT &&
-	       !atomic_load(&w->r->quit)) {
+	       !atomic_load(&w->r->sh->quit)) {
 		struct conn *c = &w->conns[w->next_open++];
 		int rc = conn_open(w, c);
 
@@ -593,7 +606,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct epoll_event ev[EV_BATCH];
 
-	while (!atomic_load(&w->r->quit) && now_s() < w->r->hard_end) {
+	while (!atomic_load(&w->r->sh->quit) && now_s() < w->r->hard_end) {
 		int prev = w->cur, n;
 
 		open_more(w);
@@ -620,17 +633,17 @@ agent_server(const struct run *r, size_t i, size_t n)
 	return r->nsrv > 1 ? (unsigned)(i * r->nsrv / n) : 0;
 }
 
-/* Splits n connections over the threads and starts them; 0 or -1. */
+/* Splits connections lo..hi of n over the threads and starts them; 0 or -1. */
 static int
-workers_start(struct run *r, size_t n)
+workers_start(struct run *r, size_t n, size_t lo, size_t hi)
 {
-	size_t per = (n + r->o.threads - 1) / r->o.threads, from = 0;
+	size_t per = (hi - lo + r->o.threads - 1) / r->o.threads, from = lo;
 
-	r->conns = calloc(n, sizeof(*r->conns));
+	r->conns = calloc(n, sizeof(*r->conns)); /* untouched outside lo..hi: never paged in */
 	if (r->conns == NULL)
 		return -1;
 	r->nconns = n;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		r->conns[i].fd = -1;
 		r->conns[i].idx = i;
 		r->conns[i].sv = agent_server(r, i, n);
@@ -640,8 +653,8 @@ workers_start(struct run *r, size_t n)
 		struct worker *w = &r->w[t];
 
 		w->r = r;
-		w->conns = r->conns + MIN(from, n);
-		w->nconns = from >= n ? 0 : MIN(per, n - from);
+		w->conns = r->conns + MIN(from, hi);
+		w->nconns = from >= hi ? 0 : MIN(per, hi - from);
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		w->again[0] = calloc(w->nconns + 1, sizeof(struct conn *));
 		w->again[1] = calloc(w->nconns + 1, sizeof(struct conn *));
@@ -655,10 +668,63 @@ workers_start(struct run *r, size_t n)
 	return 0;
 }
 
+static void workers_join(struct run *r);
+
+/*
+ * Parked mode with several servers: one process per server holds that server's agents (one
+ * process cannot have 40,000 descriptors under a 20,000 hard limit, which only
+ * CAP_SYS_RESOURCE could raise). They were forked after the enrollment, so they have the
+ * device keys; they report through r->sh and r->recv_ns (shared memory) and end when
+ * r->sh->quit is set. 0, or -1 (those started are stopped by agents_stop).
+ */
+static int
+agents_spawn(struct run *r, size_t n)
+{
+	fflush(stdout);
+	fflush(stderr);
+	for (unsigned k = 0; k < r->nsrv; k++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return -1;
+		if (pid == 0) {
+			r->nprocs = 0;
+			r->o.threads = 1;
+			if (workers_start(r, n, n * k / r->nsrv, n * (k + 1) / r->nsrv) == 0)
+				while (!atomic_load(&r->sh->quit) && now_s() < r->hard_end)
+					usleep(50 * 1000);
+			workers_join(r);
+			_exit(0);
+		}
+		r->procs[r->nprocs++] = pid;
+	}
+	return 0;
+}
+
+/* Ends the agent processes: quit, then a bounded wait (10 s) and SIGKILL for a stuck one. */
+static void
+agents_stop(struct run *r)
+{
+	atomic_store(&r->sh->quit, 1);
+	for (unsigned k = 0; k < r->nprocs; k++) {
+		int st;
+
+		for (int i = 0; i < 200 && waitpid(r->procs[k], &st, WNOHANG) == 0; i++)
+			usleep(50 * 1000);
+		if (kill(r->procs[k], 0) == 0) {
+			say("agent process %d did not end; killed", (int)r->procs[k]);
+			kill(r->procs[k], SIGKILL);
+			waitpid(r->procs[k], &st, 0);
+		}
+	}
+	r->nprocs = 0;
+}
+
 static void
 workers_join(struct run *r)
 {
-	atomic_store(&r->quit, 1);
+	atomic_store(&r->sh->quit, 1);
+	agents_stop(r);
 	for (unsigned t = 0; t < r->o.threads; t++) {
 		if (r->w[t].r == NULL)
 			continue; /* never set up */
@@ -811,15 +877,15 @@ run_throughput(struct run *r)
 
 	if (r->o.target == T_CLEAVE && setup_devices(r, n) != 0)
 		return -1;
-	if (workers_start(r, n) != 0) {
+	if (workers_start(r, n, 0, n) != 0) {
 		workers_join(r);
 		return -1;
 	}
-	for (int i = 0; i < 3000 && (size_t)atomic_load(&r->established) < n; i++)
+	for (int i = 0; i < 3000 && (size_t)atomic_load(&r->sh->established) < n; i++)
 		usleep(10 * 1000);
-	if ((size_t)atomic_load(&r->established) < n) {
+	if ((size_t)atomic_load(&r->sh->established) < n) {
 		workers_join(r);
-		say("only %ld of %zu connections came up", atomic_load(&r->established), n);
+		say("only %ld of %zu connections came up", atomic_load(&r->sh->established), n);
 		return -1;
 	}
 	usleep((useconds_t)(r->o.warmup * 1e6));
@@ -836,7 +902,7 @@ run_throughput(struct run *r)
 	if (r->o.pg_pid > 0)
 		pg1 = pg_cpu_s(r->o.pg_pid);
 	me1 = self_cpu_s();
-	req = atomic_load(&r->answered);
+	req = atomic_load(&r->sh->answered);
 	atomic_store(&r->stop, 1);
 	workers_join(r);
 	for (unsigned t = 0; t < r->o.threads; t++)
@@ -857,9 +923,10 @@ run_throughput(struct run *r)
 	       (double)req / (t1 - t0), cpu1 - cpu0, cpu1 > cpu0 ? (double)req / (cpu1 - cpu0) : 0,
 	       me1 - me0, lat ? pct(lat, nlat, 0.50) : 0, lat ? pct(lat, nlat, 0.99) : 0, pg1 - pg0,
 	       cpu1 - cpu0 + pg1 - pg0 > 0 ? (double)req / (cpu1 - cpu0 + pg1 - pg0) : 0,
-	       atomic_load(&r->errors), atomic_load(&r->unexpected));
+	       atomic_load(&r->sh->errors), atomic_load(&r->sh->unexpected));
 	free(lat);
-	return atomic_load(&r->errors) > 0 || cpu0 < 0 || cpu1 < 0 || pg0 < 0 || pg1 < 0 ? -1 : 0;
+	return atomic_load(&r->sh->errors) > 0 || cpu0 < 0 || cpu1 < 0 || pg0 < 0 || pg1 < 0 ? -1
+											     : 0;
 }
 
 /* ---- parked ---- */
@@ -1077,7 +1144,7 @@ hello_release(struct run *r, struct client *c, size_t n, struct line *l)
 		return -1;
 	}
 	resp_free(&rs);
-	for (int k = 0; k < 30000 && (size_t)atomic_load(&r->answered) < n; k++)
+	for (int k = 0; k < 30000 && (size_t)atomic_load(&r->sh->answered) < n; k++)
 		usleep(1000);
 	for (size_t i = 0; i < n; i++) {
 		int64_t t = atomic_load(&r->recv_ns[i]);
@@ -1138,14 +1205,14 @@ attach_all(struct run *r, struct client **adm, size_t n, struct line *l)
 		r0 += (rss0[k] = server_rss_kib(r->o.pid[k]));
 	slab0 = proc_kib("/proc/meminfo", "Slab:");
 	cpu0 = servers_cpu_s(&r->o);
-	if (workers_start(r, n) != 0)
+	if ((r->nsrv > 1 ? agents_spawn(r, n) : workers_start(r, n, 0, n)) != 0)
 		return -1; /* run_parked joins */
-	while ((size_t)(atomic_load(&r->established) + atomic_load(&r->conn_failed)) < n &&
+	while ((size_t)(atomic_load(&r->sh->established) + atomic_load(&r->sh->conn_failed)) < n &&
 	       now_s() < r->hard_end)
 		usleep(50 * 1000);
 	t_up = now_s() - t0;
-	say("%ld connections up in %.1f s, %ld failed", atomic_load(&r->established), t_up,
-	    atomic_load(&r->conn_failed));
+	say("%ld connections up in %.1f s, %ld failed", atomic_load(&r->sh->established), t_up,
+	    atomic_load(&r->sh->conn_failed));
 	for (int k = 0; k < 1200 && now_s() < r->hard_end; k++) {
 		parked = all_parked(r, adm, each);
 		if (parked >= (long)n)
@@ -1163,12 +1230,22 @@ attach_all(struct run *r, struct client **adm, size_t n, struct line *l)
 	    "RESULT mode=parked target=%s servers=%u agents=%zu established=%ld parked=%ld "
 	    "attach_s=%.1f attach_per_s=%.0f attach_per_cpu_s=%.0f rss_before_kib=%ld "
 	    "rss_parked_kib=%ld kib_per_agent=%.2f slab_kib_per_conn=%.2f",
-	    r->o.target == T_CLEAVE ? "cleave" : "hello", r->nsrv, n, atomic_load(&r->established),
-	    parked, t_up, (double)n / t_up, cpu1 > cpu0 ? (double)n / (cpu1 - cpu0) : 0, r0, r1,
-	    (double)(r1 - r0) / (double)n, (double)(slab1 - slab0) / (double)n);
+	    r->o.target == T_CLEAVE ? "cleave" : "hello", r->nsrv, n,
+	    atomic_load(&r->sh->established), parked, t_up, (double)n / t_up,
+	    cpu1 > cpu0 ? (double)n / (cpu1 - cpu0) : 0, r0, r1, (double)(r1 - r0) / (double)n,
+	    (double)(slab1 - slab0) / (double)n);
 	if (r->nsrv > 1)
 		add_each(r, l, n, each, rss0, rss1);
 	return parked >= (long)n ? 0 : -1;
+}
+
+/* Zeroed memory that forked processes share; NULL on failure. Never freed: the run is short. */
+static void *
+shared_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
 }
 
 static int
@@ -1180,7 +1257,7 @@ run_parked(struct run *r)
 	long each[MAX_SERVERS];
 	int rc = 0;
 
-	r->recv_ns = calloc(n, sizeof(*r->recv_ns));
+	r->recv_ns = shared_alloc(n * sizeof(*r->recv_ns));
 	r->post_ns = calloc(n, sizeof(*r->post_ns));
 	if (r->recv_ns == NULL || r->post_ns == NULL)
 		return -1;
@@ -1203,8 +1280,8 @@ run_parked(struct run *r)
 	} else if (rc == 0) {
 		rc = hello_release(r, adm[0], n, &l);
 	}
-	add(&l, " repolls=%ld errors=%ld unexpected=%ld", atomic_load(&r->repolls),
-	    atomic_load(&r->errors), atomic_load(&r->unexpected));
+	add(&l, " repolls=%ld errors=%ld unexpected=%ld", atomic_load(&r->sh->repolls),
+	    atomic_load(&r->sh->errors), atomic_load(&r->sh->unexpected));
 	printf("%s\n", l.buf);
 	fflush(stdout);
 	workers_join(r);
@@ -1439,7 +1516,8 @@ run_init(struct run *r)
 		if (SSL_CTX_load_verify_locations(r->ctx, r->srv[k].cacert, NULL) != 1)
 			return say("cannot load %s as a trust anchor", r->srv[k].cacert), -1;
 	}
-	raise_fd_limit(r->o.mode == M_PARKED ? r->o.agents : r->o.conns);
+	/* parked with several servers: one agent process per server holds its share */
+	raise_fd_limit(r->o.mode == M_PARKED ? r->o.agents / r->nsrv + 1 : r->o.conns);
 	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_ctrl(r->ctx, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, NULL);
 	SSL_CTX_ctrl(r->ctx, SSL_CTRL_MODE,
@@ -1472,6 +1550,9 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	r->sh = shared_alloc(sizeof(*r->sh));
+	if (r->sh == NULL)
+		return 1;
 	rc = run_init(r);
 	if (rc == 0)
 		rc = r->o.mode == M_THROUGHPUT ? run_throughput(r) : run_parked(r);
@@ -1480,7 +1561,6 @@ main(int argc, char **argv)
 		dev_fini(&r->devs[i]);
 	free(r->devs);
 	free(r->conns);
-	free(r->recv_ns);
 	free(r->post_ns);
 	if (r->ctx != NULL)
 		SSL_CTX_free(r->ctx);
