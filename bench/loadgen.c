@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,7 +27,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,8 +44,9 @@
 #define SETUP_INFLIGHT 128 /* connections connecting or handshaking at once, per thread */
 #define LAT_CAP        (1 << 21)
 #define MAX_THREADS    16
-#define MAX_AGENTS     19000 /* the fd hard limit here is 20,000 */
-#define SETUP_THREADS  4
+#define MAX_AGENTS     48000 /* above ~19,000 the fd hard limit must be raised (root) */
+#define MAX_SERVERS    8     /* parked mode: agents split over up to this many servers */
+#define SETUP_THREADS  8     /* enrollment connections: 4, or 2 per server with several */
 #define BURST_THREADS  4
 #define CHECKIN_PATH   "/device/v1/checkin"
 
@@ -53,8 +57,10 @@ enum cstate { CS_CONNECTING, CS_HANDSHAKE, CS_SEND, CS_RECV, CS_IDLE, CS_DEAD };
 struct opts {
 	enum mode mode;
 	enum target target;
-	const char *url, *cacert, *admin_file;
-	pid_t pid;
+	const char *url, *cacert, *admin_file; /* url and cacert: comma-separated, one per server */
+	pid_t pid[MAX_SERVERS];
+	unsigned npid;
+	pid_t pg_pid; /* throughput: PostgreSQL's postmaster, whose CPU is reported too */
 	unsigned conns, threads, agents, sample, burst, wait_s;
 	double seconds, warmup, deadline;
 };
@@ -67,7 +73,8 @@ struct conn {
 	int queued;
 	int done; /* parked mode: got its 200, sends nothing more */
 	unsigned step;
-	size_t idx; /* device / agent index */
+	size_t idx;  /* device / agent index */
+	unsigned sv; /* the server it talks to */
 	size_t out_len, out_off, in_len;
 	double t_sent;
 	char out[OUT_CAP];
@@ -87,23 +94,35 @@ struct worker {
 	size_t nlat;
 };
 
+/*
+ * In memory shared with the agent processes. answered: good responses in the throughput
+ * window; 200s to parked polls in parked mode.
+ */
+struct shared {
+	atomic_long established, conn_failed, errors, unexpected, repolls, answered;
+	atomic_int quit;
+};
+
 struct run {
 	struct opts o;
 	SSL_CTX *ctx;
-	struct sockaddr_in addr;
-	char host[64];
-	struct srv srv; /* url, cacert and admin token for tests/lib clients */
+	unsigned nsrv; /* servers: agent i belongs to server i * nsrv / agents */
+	struct sockaddr_in addr[MAX_SERVERS];
+	char host[MAX_SERVERS][64];
+	struct srv srv[MAX_SERVERS]; /* url, cacert and admin token for tests/lib clients */
 	char etoken[128];
 	struct device_sim *devs;
 	struct conn *conns;
 	size_t nconns;
 	struct worker w[MAX_THREADS];
 	unsigned nstarted;        /* worker threads running */
-	_Atomic int64_t *recv_ns; /* parked: when agent i got its 200 */
+	_Atomic int64_t *recv_ns; /* parked: when agent i got its 200 (shared with agent procs) */
 	int64_t *post_ns;         /* parked: when agent i's wipe POST was sent */
-	atomic_int stop, record, quit;
-	/* answered: good responses in the throughput window; 200s to parked polls in parked mode */
-	atomic_long established, conn_failed, errors, unexpected, repolls, answered, enrolled;
+	atomic_int stop, record;
+	atomic_long enrolled;
+	struct shared *sh;        /* counters the agent processes of a parked run update too */
+	pid_t procs[MAX_SERVERS]; /* parked, several servers: one agent process per server */
+	unsigned nprocs;
 	double hard_end;
 };
 
@@ -147,26 +166,77 @@ read_small(const char *path, char *buf, size_t cap)
 	return n;
 }
 
-/* utime + stime of pid in seconds, or -1. */
+/*
+ * utime + stime of pid in seconds (with reaped: plus its reaped children's, cutime + cstime),
+ * or -1; *ppid gets its parent when not NULL.
+ */
 static double
-proc_cpu_s(pid_t pid)
+proc_cpu_full(pid_t pid, int reaped, pid_t *ppid)
 {
 	char path[64], buf[2048], *p, *end;
-	unsigned long long v[13];
+	unsigned long long v[14];
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if (read_small(path, buf, sizeof(buf)) <= 0 || (p = strrchr(buf, ')')) == NULL)
 		return -1;
 	p += 2; /* the state letter is field 3 */
 	p++;
-	for (int i = 0; i < 13; i++) {
+	for (int i = 0; i < 14; i++) {
 		v[i] = strtoull(p, &end, 10);
 		if (end == p)
 			return -1;
 		p = end;
 	}
-	/* fields 4..16 were read: utime is field 14, stime field 15 */
-	return (double)(v[10] + v[11]) / (double)sysconf(_SC_CLK_TCK);
+	if (ppid != NULL)
+		*ppid = (pid_t)v[0];
+	/* fields 4..17 were read: ppid is 4, utime 14, stime 15, cutime 16, cstime 17 */
+	return (double)(v[10] + v[11] + (reaped ? v[12] + v[13] : 0)) /
+	       (double)sysconf(_SC_CLK_TCK);
+}
+
+static double
+proc_cpu_s(pid_t pid)
+{
+	return proc_cpu_full(pid, 0, NULL);
+}
+
+/* CPU of all servers of the run (parked mode may have several), or -1. */
+static double
+servers_cpu_s(const struct opts *o)
+{
+	double sum = 0;
+
+	for (unsigned k = 0; k < o->npid; k++) {
+		double c = proc_cpu_s(o->pid[k]);
+
+		if (c < 0)
+			return -1;
+		sum += c;
+	}
+	return sum;
+}
+
+/*
+ * PostgreSQL's CPU: the postmaster with the backends it reaped, plus its live children (the
+ * backends serving the servers, the checkpointer, the WAL writer...). -1 when it is gone.
+ */
+static double
+pg_cpu_s(pid_t postmaster)
+{
+	double sum = proc_cpu_full(postmaster, 1, NULL);
+	DIR *d = sum < 0 ? NULL : opendir("/proc");
+	struct dirent *e;
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10), ppid = 0;
+		double c;
+
+		if (pid > 0 && (c = proc_cpu_full(pid, 0, &ppid)) >= 0 && ppid == postmaster)
+			sum += c;
+	}
+	if (d != NULL)
+		closedir(d);
+	return sum;
 }
 
 /* A "Name:   N kB" line of a /proc file, in KiB, or -1. */
@@ -231,7 +301,8 @@ pct(const double *v, size_t n, double p)
 static int
 build_get(struct run *r, struct conn *c, const char *path)
 {
-	return snprintf(c->out, OUT_CAP, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, r->host);
+	return snprintf(c->out, OUT_CAP, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path,
+			r->host[c->sv]);
 }
 
 /* A check-in signed with a fresh nonce (RFC 9421, as the agent signs it). */
@@ -251,7 +322,8 @@ build_checkin(struct run *r, struct conn *c, unsigned wait)
 			"POST " CHECKIN_PATH " HTTP/1.1\r\nHost: %s\r\n"
 			"Content-Type: application/json\r\nContent-Length: %d\r\n"
 			"Content-Digest: %s\r\nSignature-Input: %s\r\nSignature: %s\r\n\r\n%s",
-			r->host, blen, h.content_digest, h.signature_input, h.signature, body);
+			r->host[c->sv], blen, h.content_digest, h.signature_input, h.signature,
+			body);
 }
 
 /* Fills c->out with the connection's next request: 1 when there is one, 0 when it rests. */
@@ -317,7 +389,7 @@ http_parse(const char *buf, size_t len, int *status, size_t *hlen, size_t *blen,
 static void
 report_error(struct run *r, const char *what, int status, const char *body)
 {
-	if (atomic_fetch_add(&r->errors, 1) < 5)
+	if (atomic_fetch_add(&r->sh->errors, 1) < 5)
 		say("error: %s (HTTP %d) %.200s", what, status, body ? body : "");
 }
 
@@ -330,11 +402,11 @@ on_response(struct worker *w, struct conn *c, int status, const char *body)
 
 	if (r->o.mode == M_THROUGHPUT) {
 		if (status == 200 && r->o.target == T_CLEAVE)
-			atomic_fetch_add(&r->unexpected, 1);
+			atomic_fetch_add(&r->sh->unexpected, 1);
 		else if (status != ok)
 			return report_error(r, "throughput request", status, body), -1;
 		if (atomic_load_explicit(&r->record, memory_order_relaxed)) {
-			atomic_fetch_add_explicit(&r->answered, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&r->sh->answered, 1, memory_order_relaxed);
 			if (w->lat != NULL && w->nlat < LAT_CAP)
 				w->lat[w->nlat++] = (now_s() - c->t_sent) * 1e3;
 		}
@@ -342,19 +414,19 @@ on_response(struct worker *w, struct conn *c, int status, const char *body)
 	}
 	if (c->step++ == 0) { /* the plain request before the first park */
 		if (status != ok)
-			atomic_fetch_add(&r->unexpected, 1);
+			atomic_fetch_add(&r->sh->unexpected, 1);
 		return 0;
 	}
 	if (status == 204) {
-		atomic_fetch_add(&r->repolls, 1);
+		atomic_fetch_add(&r->sh->repolls, 1);
 		return 0;
 	}
 	if (status != 200)
 		return report_error(r, "long-poll answer", status, body), -1;
 	atomic_store(&r->recv_ns[c->idx], mono_ns());
-	atomic_fetch_add(&r->answered, 1);
+	atomic_fetch_add(&r->sh->answered, 1);
 	if (r->o.target == T_CLEAVE && strstr(body, "\"wipe\"") == NULL)
-		atomic_fetch_add(&r->unexpected, 1);
+		atomic_fetch_add(&r->sh->unexpected, 1);
 	c->done = 1;
 	return 0;
 }
@@ -386,9 +458,9 @@ static void
 conn_fail(struct worker *w, struct conn *c, const char *why)
 {
 	if (c->st == CS_CONNECTING || c->st == CS_HANDSHAKE) {
-		if (atomic_fetch_add(&w->r->conn_failed, 1) < 5)
+		if (atomic_fetch_add(&w->r->sh->conn_failed, 1) < 5)
 			say("connection %zu failed: %s", c->idx, why);
-	} else if (!atomic_load(&w->r->quit) && !(c->st == CS_IDLE && c->done)) {
+	} else if (!atomic_load(&w->r->sh->quit) && !(c->st == CS_IDLE && c->done)) {
 		report_error(w->r, why, 0, NULL);
 	}
 	conn_close(w, c);
@@ -408,7 +480,7 @@ conn_open(struct worker *w, struct conn *c)
 	c->setup = 1;
 	w->setup_inflight++;
 	c->st = CS_CONNECTING;
-	if (connect(c->fd, (struct sockaddr *)&w->r->addr, sizeof(w->r->addr)) != 0 &&
+	if (connect(c->fd, (struct sockaddr *)&w->r->addr[c->sv], sizeof(w->r->addr[0])) != 0 &&
 	    errno != EINPROGRESS)
 		return -errno;
 	c->ssl = SSL_new(w->r->ctx);
@@ -459,7 +531,7 @@ conn_step(struct worker *w, struct conn *c)
 		if (n == 1) {
 			c->setup = 0;
 			w->setup_inflight--;
-			atomic_fetch_add(&w->r->established, 1);
+			atomic_fetch_add(&w->r->sh->established, 1);
 			n = next_request(w->r, c);
 			if (n < 0)
 				return conn_fail(w, c, "cannot build a request"), 0;
@@ -516,7 +588,7 @@ static void
 open_more(struct worker *w)
 {
 	while (w->next_open < w->nconns && w->setup_inflight < SETUP_INFLIGHT &&
-	       !atomic_load(&w->r->quit)) {
+	       !atomic_load(&w->r->sh->quit)) {
 		struct conn *c = &w->conns[w->next_open++];
 		int rc = conn_open(w, c);
 
@@ -534,7 +606,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct epoll_event ev[EV_BATCH];
 
-	while (!atomic_load(&w->r->quit) && now_s() < w->r->hard_end) {
+	while (!atomic_load(&w->r->sh->quit) && now_s() < w->r->hard_end) {
 		int prev = w->cur, n;
 
 		open_more(w);
@@ -554,27 +626,35 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* Splits n connections over the threads and starts them; 0 or -1. */
-static int
-workers_start(struct run *r, size_t n)
+/* The server agent (or throughput connection) i of n talks to: contiguous blocks. */
+static unsigned
+agent_server(const struct run *r, size_t i, size_t n)
 {
-	size_t per = (n + r->o.threads - 1) / r->o.threads, from = 0;
+	return r->nsrv > 1 ? (unsigned)(i * r->nsrv / n) : 0;
+}
 
-	r->conns = calloc(n, sizeof(*r->conns));
+/* Splits connections lo..hi of n over the threads and starts them; 0 or -1. */
+static int
+workers_start(struct run *r, size_t n, size_t lo, size_t hi)
+{
+	size_t per = (hi - lo + r->o.threads - 1) / r->o.threads, from = lo;
+
+	r->conns = calloc(n, sizeof(*r->conns)); /* untouched outside lo..hi: never paged in */
 	if (r->conns == NULL)
 		return -1;
 	r->nconns = n;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		r->conns[i].fd = -1;
 		r->conns[i].idx = i;
+		r->conns[i].sv = agent_server(r, i, n);
 		r->conns[i].st = CS_DEAD;
 	}
 	for (unsigned t = 0; t < r->o.threads; t++, from += per) {
 		struct worker *w = &r->w[t];
 
 		w->r = r;
-		w->conns = r->conns + MIN(from, n);
-		w->nconns = from >= n ? 0 : MIN(per, n - from);
+		w->conns = r->conns + MIN(from, hi);
+		w->nconns = from >= hi ? 0 : MIN(per, hi - from);
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		w->again[0] = calloc(w->nconns + 1, sizeof(struct conn *));
 		w->again[1] = calloc(w->nconns + 1, sizeof(struct conn *));
@@ -588,10 +668,63 @@ workers_start(struct run *r, size_t n)
 	return 0;
 }
 
+static void workers_join(struct run *r);
+
+/*
+ * Parked mode with several servers: one process per server holds that server's agents (one
+ * process cannot have 40,000 descriptors under a 20,000 hard limit, which only
+ * CAP_SYS_RESOURCE could raise). They were forked after the enrollment, so they have the
+ * device keys; they report through r->sh and r->recv_ns (shared memory) and end when
+ * r->sh->quit is set. 0, or -1 (those started are stopped by agents_stop).
+ */
+static int
+agents_spawn(struct run *r, size_t n)
+{
+	fflush(stdout);
+	fflush(stderr);
+	for (unsigned k = 0; k < r->nsrv; k++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return -1;
+		if (pid == 0) {
+			r->nprocs = 0;
+			r->o.threads = 1;
+			if (workers_start(r, n, n * k / r->nsrv, n * (k + 1) / r->nsrv) == 0)
+				while (!atomic_load(&r->sh->quit) && now_s() < r->hard_end)
+					usleep(50 * 1000);
+			workers_join(r);
+			_exit(0);
+		}
+		r->procs[r->nprocs++] = pid;
+	}
+	return 0;
+}
+
+/* Ends the agent processes: quit, then a bounded wait (10 s) and SIGKILL for a stuck one. */
+static void
+agents_stop(struct run *r)
+{
+	atomic_store(&r->sh->quit, 1);
+	for (unsigned k = 0; k < r->nprocs; k++) {
+		int st;
+
+		for (int i = 0; i < 200 && waitpid(r->procs[k], &st, WNOHANG) == 0; i++)
+			usleep(50 * 1000);
+		if (kill(r->procs[k], 0) == 0) {
+			say("agent process %d did not end; killed", (int)r->procs[k]);
+			kill(r->procs[k], SIGKILL);
+			waitpid(r->procs[k], &st, 0);
+		}
+	}
+	r->nprocs = 0;
+}
+
 static void
 workers_join(struct run *r)
 {
-	atomic_store(&r->quit, 1);
+	atomic_store(&r->sh->quit, 1);
+	agents_stop(r);
 	for (unsigned t = 0; t < r->o.threads; t++) {
 		if (r->w[t].r == NULL)
 			continue; /* never set up */
@@ -645,6 +778,7 @@ drain_device(struct device_sim *d, struct client *c)
 struct setup_arg {
 	struct run *r;
 	size_t from, to;
+	unsigned sv; /* the server it enrolls through */
 	pthread_t th;
 	int failed;
 };
@@ -653,7 +787,7 @@ static void *
 setup_main(void *p)
 {
 	struct setup_arg *a = p;
-	struct client *c = client_new(&a->r->srv, NULL);
+	struct client *c = client_new(&a->r->srv[a->sv], NULL);
 	struct resp rs;
 
 	for (size_t i = a->from; c != NULL && i < a->to && now_s() < a->r->hard_end; i++) {
@@ -688,7 +822,8 @@ static int
 setup_devices(struct run *r, size_t n)
 {
 	struct setup_arg a[SETUP_THREADS];
-	struct client *admin = client_new(&r->srv, r->srv.admin);
+	int nt = r->nsrv > 1 ? (int)MIN(2 * r->nsrv, SETUP_THREADS) : 4;
+	struct client *admin = client_new(&r->srv[0], r->srv[0].admin);
 	double t0 = now_s(), last = t0;
 	int failed = 0;
 
@@ -700,9 +835,11 @@ setup_devices(struct run *r, size_t n)
 		return -1;
 	}
 	client_free(admin);
-	for (int t = 0; t < SETUP_THREADS; t++) {
-		a[t] = (struct setup_arg){
-			.r = r, .from = n * t / SETUP_THREADS, .to = n * (t + 1) / SETUP_THREADS};
+	for (int t = 0; t < nt; t++) {
+		a[t] = (struct setup_arg){.r = r,
+					  .from = n * (size_t)t / (size_t)nt,
+					  .to = n * (size_t)(t + 1) / (size_t)nt,
+					  .sv = t % r->nsrv};
 		if (pthread_create(&a[t].th, NULL, setup_main, &a[t]) != 0)
 			return -1;
 	}
@@ -710,9 +847,9 @@ setup_devices(struct run *r, size_t n)
 		int running = 0;
 
 		usleep(100 * 1000);
-		for (int t = 0; t < SETUP_THREADS; t++)
+		for (int t = 0; t < nt; t++)
 			running += !a[t].failed;
-		if (running < SETUP_THREADS)
+		if (running < nt)
 			break;
 		if (now_s() - last >= 5) {
 			last = now_s();
@@ -720,7 +857,7 @@ setup_devices(struct run *r, size_t n)
 			    n);
 		}
 	}
-	for (int t = 0; t < SETUP_THREADS; t++) {
+	for (int t = 0; t < nt; t++) {
 		pthread_join(a[t].th, NULL);
 		failed |= a[t].failed;
 	}
@@ -735,33 +872,37 @@ static int
 run_throughput(struct run *r)
 {
 	size_t n = r->o.conns, nlat = 0, k = 0;
-	double t0, t1, cpu0, cpu1, me0, me1, *lat;
+	double t0, t1, cpu0, cpu1, me0, me1, pg0 = 0, pg1 = 0, *lat;
 	long req;
 
 	if (r->o.target == T_CLEAVE && setup_devices(r, n) != 0)
 		return -1;
-	if (workers_start(r, n) != 0) {
+	if (workers_start(r, n, 0, n) != 0) {
 		workers_join(r);
 		return -1;
 	}
-	for (int i = 0; i < 3000 && (size_t)atomic_load(&r->established) < n; i++)
+	for (int i = 0; i < 3000 && (size_t)atomic_load(&r->sh->established) < n; i++)
 		usleep(10 * 1000);
-	if ((size_t)atomic_load(&r->established) < n) {
+	if ((size_t)atomic_load(&r->sh->established) < n) {
 		workers_join(r);
-		say("only %ld of %zu connections came up", atomic_load(&r->established), n);
+		say("only %ld of %zu connections came up", atomic_load(&r->sh->established), n);
 		return -1;
 	}
 	usleep((useconds_t)(r->o.warmup * 1e6));
-	cpu0 = proc_cpu_s(r->o.pid);
+	cpu0 = proc_cpu_s(r->o.pid[0]);
+	if (r->o.pg_pid > 0)
+		pg0 = pg_cpu_s(r->o.pg_pid);
 	me0 = self_cpu_s();
 	t0 = now_s();
 	atomic_store(&r->record, 1);
 	usleep((useconds_t)(r->o.seconds * 1e6));
 	atomic_store(&r->record, 0);
 	t1 = now_s();
-	cpu1 = proc_cpu_s(r->o.pid);
+	cpu1 = proc_cpu_s(r->o.pid[0]);
+	if (r->o.pg_pid > 0)
+		pg1 = pg_cpu_s(r->o.pg_pid);
 	me1 = self_cpu_s();
-	req = atomic_load(&r->answered);
+	req = atomic_load(&r->sh->answered);
 	atomic_store(&r->stop, 1);
 	workers_join(r);
 	for (unsigned t = 0; t < r->o.threads; t++)
@@ -777,13 +918,15 @@ run_throughput(struct run *r)
 		sort_ms(lat, nlat);
 	printf("RESULT mode=throughput target=%s conns=%zu threads=%u seconds=%.2f requests=%ld "
 	       "rps=%.0f server_cpu_s=%.2f per_cpu_s=%.0f client_cpu_s=%.2f lat_p50_ms=%.3f "
-	       "lat_p99_ms=%.3f errors=%ld unexpected=%ld\n",
+	       "lat_p99_ms=%.3f pg_cpu_s=%.2f per_server_pg_cpu_s=%.0f errors=%ld unexpected=%ld\n",
 	       r->o.target == T_CLEAVE ? "cleave" : "hello", n, r->o.threads, t1 - t0, req,
 	       (double)req / (t1 - t0), cpu1 - cpu0, cpu1 > cpu0 ? (double)req / (cpu1 - cpu0) : 0,
-	       me1 - me0, lat ? pct(lat, nlat, 0.50) : 0, lat ? pct(lat, nlat, 0.99) : 0,
-	       atomic_load(&r->errors), atomic_load(&r->unexpected));
+	       me1 - me0, lat ? pct(lat, nlat, 0.50) : 0, lat ? pct(lat, nlat, 0.99) : 0, pg1 - pg0,
+	       cpu1 - cpu0 + pg1 - pg0 > 0 ? (double)req / (cpu1 - cpu0 + pg1 - pg0) : 0,
+	       atomic_load(&r->sh->errors), atomic_load(&r->sh->unexpected));
 	free(lat);
-	return atomic_load(&r->errors) > 0 || cpu0 < 0 || cpu1 < 0 ? -1 : 0;
+	return atomic_load(&r->sh->errors) > 0 || cpu0 < 0 || cpu1 < 0 || pg0 < 0 || pg1 < 0 ? -1
+											     : 0;
 }
 
 /* ---- parked ---- */
@@ -847,9 +990,24 @@ add_delays(struct line *l, const char *name, double *v, size_t n)
 	    pct(v, n, 0.50), name, pct(v, n, 0.99), name, n ? v[n - 1] : 0.0);
 }
 
-/* Wipes K agents spread over all N, one at a time, each after the previous one arrived. */
+/*
+ * The admin connection a wipe of agent i (the s-th of a sample) is POSTed to: its own server's
+ * when there is one server, else one of the others, in turn, so every pair is exercised.
+ */
+static struct client *
+wipe_via(struct run *r, struct client **admin, size_t i, size_t n, size_t s)
+{
+	unsigned sv = agent_server(r, i, n);
+
+	return r->nsrv > 1 ? admin[(sv + 1 + s % (r->nsrv - 1)) % r->nsrv] : admin[0];
+}
+
+/*
+ * Wipes K agents spread over all N, one at a time, each after the previous one arrived; with
+ * several servers each POST goes to another server than the one the agent is parked on.
+ */
 static int
-wipe_sample(struct run *r, struct client *admin, size_t n, struct line *l)
+wipe_sample(struct run *r, struct client **admin, size_t n, struct line *l)
 {
 	size_t k = MIN(r->o.sample, n), got = 0, fails = 0;
 	double *delay = calloc(k + 1, sizeof(double)), *post = calloc(k + 1, sizeof(double));
@@ -860,7 +1018,8 @@ wipe_sample(struct run *r, struct client *admin, size_t n, struct line *l)
 		double d;
 
 		r->post_ns[i] = t0;
-		if (admin_command(admin, r->devs[i].id, "wipe", NULL, 0) != 202) {
+		if (admin_command(wipe_via(r, admin, i, n, s), r->devs[i].id, "wipe", NULL, 0) !=
+		    202) {
 			fails++;
 			continue;
 		}
@@ -874,8 +1033,8 @@ wipe_sample(struct run *r, struct client *admin, size_t n, struct line *l)
 	}
 	add_delays(l, "wipe", delay, got); /* sorts delay */
 	sort_ms(post, got);
-	add(l, " wipe_fail=%zu post_p50_ms=%.1f post_p99_ms=%.1f", fails, pct(post, got, 0.5),
-	    pct(post, got, 0.99));
+	add(l, " wipe_fail=%zu wipe_cross_server=%d post_p50_ms=%.1f post_p99_ms=%.1f", fails,
+	    r->nsrv > 1, pct(post, got, 0.5), pct(post, got, 0.99));
 	say("wipe sample: %zu delivered, %zu failed, p50 %.1f ms, p99 %.1f ms", got, fails,
 	    pct(delay, got, 0.5), pct(delay, got, 0.99));
 	free(delay);
@@ -888,6 +1047,7 @@ struct burst_arg {
 	const size_t *idx;
 	size_t n;
 	size_t fails;
+	unsigned sv; /* the server its POSTs go to */
 	pthread_t th;
 };
 
@@ -895,7 +1055,7 @@ static void *
 burst_main(void *p)
 {
 	struct burst_arg *a = p;
-	struct client *c = client_new(&a->r->srv, a->r->srv.admin);
+	struct client *c = client_new(&a->r->srv[a->sv], a->r->srv[a->sv].admin);
 
 	for (size_t j = 0; j < a->n; j++) {
 		size_t i = a->idx[j];
@@ -943,7 +1103,8 @@ wipe_burst(struct run *r, size_t n, struct line *l)
 	for (int t = 0; t < BURST_THREADS; t++) {
 		a[t] = (struct burst_arg){.r = r,
 					  .idx = idx + b * t / BURST_THREADS,
-					  .n = b * (t + 1) / BURST_THREADS - b * t / BURST_THREADS};
+					  .n = b * (t + 1) / BURST_THREADS - b * t / BURST_THREADS,
+					  .sv = t % r->nsrv};
 		pthread_create(&a[t].th, NULL, burst_main, &a[t]);
 	}
 	for (int t = 0; t < BURST_THREADS; t++) {
@@ -983,7 +1144,7 @@ hello_release(struct run *r, struct client *c, size_t n, struct line *l)
 		return -1;
 	}
 	resp_free(&rs);
-	for (int k = 0; k < 30000 && (size_t)atomic_load(&r->answered) < n; k++)
+	for (int k = 0; k < 30000 && (size_t)atomic_load(&r->sh->answered) < n; k++)
 		usleep(1000);
 	for (size_t i = 0; i < n; i++) {
 		int64_t t = atomic_load(&r->recv_ns[i]);
@@ -998,64 +1159,117 @@ hello_release(struct run *r, struct client *c, size_t n, struct line *l)
 	return got == n ? 0 : -1;
 }
 
-/* Attaches n agents, waits until the server holds all their polls, reads its memory. */
-static int
-attach_all(struct run *r, struct client *adm, size_t n, struct line *l)
+/* Polls parked on every server (into each[]), summed; -1 when a server did not answer. */
+static long
+all_parked(struct run *r, struct client **adm, long *each)
 {
-	long rss0, rss1, slab0, slab1, parked = 0;
+	long sum = 0;
+
+	for (unsigned k = 0; k < r->nsrv; k++) {
+		each[k] = server_parked(adm[k], r->o.target);
+		if (each[k] < 0)
+			return -1;
+		sum += each[k];
+	}
+	return sum;
+}
+
+/* The per-server figures of a parked run: parked, RSS after, KiB per agent, "/"-separated. */
+static void
+add_each(struct run *r, struct line *l, size_t n, const long *parked, const long *rss0,
+	 const long *rss1)
+{
+	add(l, " parked_each=");
+	for (unsigned k = 0; k < r->nsrv; k++)
+		add(l, "%s%ld", k ? "/" : "", parked[k]);
+	add(l, " rss_parked_each_kib=");
+	for (unsigned k = 0; k < r->nsrv; k++)
+		add(l, "%s%ld", k ? "/" : "", rss1[k]);
+	add(l, " kib_per_agent_each=");
+	for (unsigned k = 0; k < r->nsrv; k++) {
+		size_t mine = n * (k + 1) / r->nsrv - n * k / r->nsrv; /* agent_server's blocks */
+
+		add(l, "%s%.2f", k ? "/" : "", (double)(rss1[k] - rss0[k]) / (double)MAX(mine, 1));
+	}
+}
+
+/* Attaches n agents, waits until the servers hold all their polls, reads their memory. */
+static int
+attach_all(struct run *r, struct client **adm, size_t n, struct line *l)
+{
+	long rss0[MAX_SERVERS], rss1[MAX_SERVERS], each[MAX_SERVERS] = {0}, r0 = 0, r1 = 0;
+	long slab0, slab1, parked = 0;
 	double cpu0, cpu1, t0 = now_s(), t_up;
 
-	rss0 = server_rss_kib(r->o.pid);
+	for (unsigned k = 0; k < r->nsrv; k++)
+		r0 += (rss0[k] = server_rss_kib(r->o.pid[k]));
 	slab0 = proc_kib("/proc/meminfo", "Slab:");
-	cpu0 = proc_cpu_s(r->o.pid);
-	if (workers_start(r, n) != 0)
+	cpu0 = servers_cpu_s(&r->o);
+	if ((r->nsrv > 1 ? agents_spawn(r, n) : workers_start(r, n, 0, n)) != 0)
 		return -1; /* run_parked joins */
-	while ((size_t)(atomic_load(&r->established) + atomic_load(&r->conn_failed)) < n &&
+	while ((size_t)(atomic_load(&r->sh->established) + atomic_load(&r->sh->conn_failed)) < n &&
 	       now_s() < r->hard_end)
 		usleep(50 * 1000);
 	t_up = now_s() - t0;
-	say("%ld connections up in %.1f s, %ld failed", atomic_load(&r->established), t_up,
-	    atomic_load(&r->conn_failed));
-	for (int k = 0; k < 600 && now_s() < r->hard_end; k++) {
-		parked = server_parked(adm, r->o.target);
+	say("%ld connections up in %.1f s, %ld failed", atomic_load(&r->sh->established), t_up,
+	    atomic_load(&r->sh->conn_failed));
+	for (int k = 0; k < 1200 && now_s() < r->hard_end; k++) {
+		parked = all_parked(r, adm, each);
 		if (parked >= (long)n)
 			break;
 		usleep(100 * 1000);
 	}
-	cpu1 = proc_cpu_s(r->o.pid);
+	cpu1 = servers_cpu_s(&r->o);
 	t_up = now_s() - t0;
 	sleep(2);
-	rss1 = server_rss_kib(r->o.pid);
+	for (unsigned k = 0; k < r->nsrv; k++)
+		r1 += (rss1[k] = server_rss_kib(r->o.pid[k]));
 	slab1 = proc_kib("/proc/meminfo", "Slab:");
-	say("%ld parked; server RSS %ld -> %ld KiB", parked, rss0, rss1);
+	say("%ld parked; servers' RSS %ld -> %ld KiB", parked, r0, r1);
 	add(l,
-	    "RESULT mode=parked target=%s agents=%zu established=%ld parked=%ld attach_s=%.1f "
-	    "attach_per_s=%.0f attach_per_cpu_s=%.0f rss_before_kib=%ld rss_parked_kib=%ld "
-	    "kib_per_agent=%.2f slab_kib_per_conn=%.2f",
-	    r->o.target == T_CLEAVE ? "cleave" : "hello", n, atomic_load(&r->established), parked,
-	    t_up, (double)n / t_up, cpu1 > cpu0 ? (double)n / (cpu1 - cpu0) : 0, rss0, rss1,
-	    (double)(rss1 - rss0) / (double)n, (double)(slab1 - slab0) / (double)n);
+	    "RESULT mode=parked target=%s servers=%u agents=%zu established=%ld parked=%ld "
+	    "attach_s=%.1f attach_per_s=%.0f attach_per_cpu_s=%.0f rss_before_kib=%ld "
+	    "rss_parked_kib=%ld kib_per_agent=%.2f slab_kib_per_conn=%.2f",
+	    r->o.target == T_CLEAVE ? "cleave" : "hello", r->nsrv, n,
+	    atomic_load(&r->sh->established), parked, t_up, (double)n / t_up,
+	    cpu1 > cpu0 ? (double)n / (cpu1 - cpu0) : 0, r0, r1, (double)(r1 - r0) / (double)n,
+	    (double)(slab1 - slab0) / (double)n);
+	if (r->nsrv > 1)
+		add_each(r, l, n, each, rss0, rss1);
 	return parked >= (long)n ? 0 : -1;
+}
+
+/* Zeroed memory that forked processes share; NULL on failure. Never freed: the run is short. */
+static void *
+shared_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
 }
 
 static int
 run_parked(struct run *r)
 {
 	size_t n = r->o.agents;
-	struct client *adm;
+	struct client *adm[MAX_SERVERS] = {NULL};
 	struct line l = {.n = 0};
-	int rc;
+	long each[MAX_SERVERS];
+	int rc = 0;
 
-	r->recv_ns = calloc(n, sizeof(*r->recv_ns));
+	r->recv_ns = shared_alloc(n * sizeof(*r->recv_ns));
 	r->post_ns = calloc(n, sizeof(*r->post_ns));
 	if (r->recv_ns == NULL || r->post_ns == NULL)
 		return -1;
 	if (r->o.target == T_CLEAVE && setup_devices(r, n) != 0)
 		return -1;
-	adm = client_new(&r->srv, r->o.target == T_CLEAVE ? r->srv.admin : NULL);
-	if (adm == NULL || server_parked(adm, r->o.target) < 0) {
-		client_free(adm);
-		return -1;
+	for (unsigned k = 0; k < r->nsrv; k++)
+		if ((adm[k] = client_new(&r->srv[k],
+					 r->o.target == T_CLEAVE ? r->srv[k].admin : NULL)) == NULL)
+			rc = -1;
+	if (rc != 0 || all_parked(r, adm, each) < 0) {
+		rc = -1;
+		goto out;
 	}
 	sleep(1); /* let the enrollment connections close */
 	rc = attach_all(r, adm, n, &l);
@@ -1064,15 +1278,17 @@ run_parked(struct run *r)
 		if (r->o.burst > 0 && wipe_burst(r, n, &l) != 0)
 			rc = -1;
 	} else if (rc == 0) {
-		rc = hello_release(r, adm, n, &l);
+		rc = hello_release(r, adm[0], n, &l);
 	}
-	add(&l, " repolls=%ld errors=%ld unexpected=%ld", atomic_load(&r->repolls),
-	    atomic_load(&r->errors), atomic_load(&r->unexpected));
+	add(&l, " repolls=%ld errors=%ld unexpected=%ld", atomic_load(&r->sh->repolls),
+	    atomic_load(&r->sh->errors), atomic_load(&r->sh->unexpected));
 	printf("%s\n", l.buf);
 	fflush(stdout);
 	workers_join(r);
-	client_free(adm);
-	return rc;
+out:
+	for (unsigned k = 0; k < r->nsrv; k++)
+		client_free(adm[k]);
+	return rc == 0 ? 0 : -1;
 }
 
 /* ---- command line ---- */
@@ -1080,13 +1296,17 @@ run_parked(struct run *r)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: loadgen throughput|parked --target cleave|hello --url "
-			"https://127.0.0.1:PORT\n"
-			"               --cacert FILE --pid SERVER_PID [--admin-token-file FILE]\n"
-			"  throughput: [--conns 64] [--threads 2] [--seconds 10] [--warmup 2]\n"
-			"  parked:     [--agents 10000] [--threads 2] [--wait 55] [--sample 200]\n"
-			"              [--burst 0]\n"
-			"  both:       [--deadline 480] (seconds; every wait is bounded by it)\n");
+	fprintf(stderr,
+		"usage: loadgen throughput|parked --target cleave|hello --url "
+		"https://127.0.0.1:PORT\n"
+		"               --cacert FILE --pid SERVER_PID [--admin-token-file FILE]\n"
+		"  throughput: [--conns 64] [--threads 2] [--seconds 10] [--warmup 2]\n"
+		"              [--pg-pid POSTMASTER_PID] (PostgreSQL's CPU is reported too)\n"
+		"  parked:     [--agents 10000] [--threads 2] [--wait 55] [--sample 200]\n"
+		"              [--burst 0]; --url, --cacert and --pid may list up to 8 servers\n"
+		"              (comma-separated) of one database: the agents are split\n"
+		"              over them, each wipe is POSTed to another server\n"
+		"  both:       [--deadline 480] (seconds; every wait is bounded by it)\n");
 }
 
 static int
@@ -1101,6 +1321,23 @@ num(const char *v, double lo, double hi, double *out)
 		return -1;
 	*out = x;
 	return 0;
+}
+
+/* "PID[,PID...]" into o->pid; 0 or -1. */
+static int
+parse_pids(struct opts *o, const char *v)
+{
+	const char *p = v;
+	char *end;
+
+	for (o->npid = 0; *p != '\0' && o->npid < MAX_SERVERS; p = *end ? end + 1 : end) {
+		long x = strtol(p, &end, 10);
+
+		if (end == p || x <= 0 || (*end != ',' && *end != '\0'))
+			return -1;
+		o->pid[o->npid++] = (pid_t)x;
+	}
+	return *p == '\0' && o->npid > 0 ? 0 : -1;
 }
 
 static int
@@ -1124,9 +1361,11 @@ set_opt(struct opts *o, const char *a, const char *v)
 		*(a[2] == 's' ? &o->seconds : a[2] == 'w' ? &o->warmup : &o->deadline) = x;
 		return bad;
 	}
-	bad = num(v, 0, 1e7, &x);
 	if (strcmp(a, "--pid") == 0)
-		o->pid = (pid_t)x;
+		return parse_pids(o, v);
+	bad = num(v, 0, 1e7, &x);
+	if (strcmp(a, "--pg-pid") == 0)
+		o->pg_pid = (pid_t)x;
 	else if (strcmp(a, "--conns") == 0 && x >= 1 && x <= MAX_AGENTS)
 		o->conns = (unsigned)x;
 	else if (strcmp(a, "--threads") == 0 && x >= 1 && x <= MAX_THREADS)
@@ -1161,50 +1400,124 @@ parse_args(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
-	if (o->url == NULL || o->cacert == NULL || o->pid <= 0 ||
+	if (o->url == NULL || o->cacert == NULL || o->npid == 0 ||
 	    (o->target == T_CLEAVE && o->admin_file == NULL))
 		return -1;
 	return 0;
 }
 
-/* The server URL (127.0.0.1 only), trust anchor and admin token for both client kinds. */
+/* The first line of path (the admin token) into out; 0 or -1. */
 static int
-run_init(struct run *r)
+read_admin(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL || fgets(out, (int)cap, f) == NULL) {
+		if (f != NULL)
+			fclose(f);
+		return say("cannot read %s", path), -1;
+	}
+	fclose(f);
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+/* Item k of a comma-separated list into out; 0, or -1 when there is no such item. */
+static int
+list_item(const char *list, unsigned k, char *out, size_t cap)
+{
+	const char *p = list, *e;
+
+	for (unsigned i = 0; i < k; i++) {
+		if ((p = strchr(p, ',')) == NULL)
+			return -1;
+		p++;
+	}
+	e = strchr(p, ',');
+	if (e == NULL)
+		e = p + strlen(p);
+	if (e == p || (size_t)(e - p) >= cap)
+		return -1;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return 0;
+}
+
+/* Server k's URL (127.0.0.1 only), address and trust anchor (one for all when one is given). */
+static int
+server_init(struct run *r, unsigned k)
 {
 	static const char prefix[] = "https://127.0.0.1:";
-	struct rlimit rl;
-	FILE *f;
+	struct srv *s = &r->srv[k];
 	char *end;
 	unsigned long port;
 
-	if (strncmp(r->o.url, prefix, sizeof(prefix) - 1) != 0)
-		return say("the server must be on https://127.0.0.1"), -1;
-	port = strtoul(r->o.url + sizeof(prefix) - 1, &end, 10);
+	if (list_item(r->o.url, k, s->url, sizeof(s->url)) != 0 ||
+	    strncmp(s->url, prefix, sizeof(prefix) - 1) != 0)
+		return say("server %u must be on https://127.0.0.1", k), -1;
+	port = strtoul(s->url + sizeof(prefix) - 1, &end, 10);
 	if (port == 0 || port > 65535 || (*end != '\0' && *end != '/'))
 		return -1;
-	r->addr.sin_family = AF_INET;
-	r->addr.sin_port = htons((uint16_t)port);
-	r->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	snprintf(r->host, sizeof(r->host), "127.0.0.1:%lu", port);
-	str_copy(r->srv.url, sizeof(r->srv.url), r->o.url);
-	str_copy(r->srv.cacert, sizeof(r->srv.cacert), r->o.cacert);
-	if (r->o.admin_file != NULL) {
-		f = fopen(r->o.admin_file, "r");
-		if (f == NULL || fgets(r->srv.admin, sizeof(r->srv.admin), f) == NULL) {
-			if (f != NULL)
-				fclose(f);
-			return say("cannot read %s", r->o.admin_file), -1;
-		}
-		fclose(f);
-		r->srv.admin[strcspn(r->srv.admin, "\r\n")] = '\0';
+	r->addr[k].sin_family = AF_INET;
+	r->addr[k].sin_port = htons((uint16_t)port);
+	r->addr[k].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	snprintf(r->host[k], sizeof(r->host[k]), "127.0.0.1:%lu", port);
+	if (list_item(r->o.cacert, k, s->cacert, sizeof(s->cacert)) != 0 &&
+	    list_item(r->o.cacert, 0, s->cacert, sizeof(s->cacert)) != 0)
+		return -1;
+	if (k > 0)
+		str_copy(s->admin, sizeof(s->admin), r->srv[0].admin); /* one deployment */
+	else if (r->o.admin_file != NULL)
+		return read_admin(r->o.admin_file, s->admin, sizeof(s->admin));
+	return 0;
+}
+
+/* The fd limit for n connections and a margin: the soft one raised, the hard one too as root. */
+static void
+raise_fd_limit(size_t n)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)n + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_max < need) {
+		struct rlimit up = {need, need};
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			return;
+		say("the fd hard limit is %llu; %llu needed (raising it needs root)",
+		    (unsigned long long)rl.rlim_max, (unsigned long long)need);
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* The servers' URLs, trust anchors and admin token for both client kinds. */
+static int
+run_init(struct run *r)
+{
+	for (r->nsrv = 0; r->nsrv < MAX_SERVERS; r->nsrv++) {
+		const char *p = r->o.url;
+
+		for (unsigned i = 0; i < r->nsrv && p != NULL; i++)
+			p = (p = strchr(p, ',')) ? p + 1 : NULL;
+		if (p == NULL || *p == '\0')
+			break;
 	}
+	if (r->nsrv == 0 || r->nsrv != r->o.npid || (r->o.mode == M_THROUGHPUT && r->nsrv != 1))
+		return say("give one --pid per --url (throughput: one server)"), -1;
 	r->ctx = SSL_CTX_new(TLS_client_method());
-	if (r->ctx == NULL || SSL_CTX_load_verify_locations(r->ctx, r->o.cacert, NULL) != 1)
-		return say("cannot load %s as the trust anchor", r->o.cacert), -1;
+	if (r->ctx == NULL)
+		return -1;
+	for (unsigned k = 0; k < r->nsrv; k++) {
+		if (server_init(r, k) != 0)
+			return -1;
+		if (SSL_CTX_load_verify_locations(r->ctx, r->srv[k].cacert, NULL) != 1)
+			return say("cannot load %s as a trust anchor", r->srv[k].cacert), -1;
+	}
+	/* parked with several servers: one agent process per server holds its share */
+	raise_fd_limit(r->o.mode == M_PARKED ? r->o.agents / r->nsrv + 1 : r->o.conns);
 	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_ctrl(r->ctx, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, NULL);
 	SSL_CTX_ctrl(r->ctx, SSL_CTRL_MODE,
@@ -1237,6 +1550,9 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	r->sh = shared_alloc(sizeof(*r->sh));
+	if (r->sh == NULL)
+		return 1;
 	rc = run_init(r);
 	if (rc == 0)
 		rc = r->o.mode == M_THROUGHPUT ? run_throughput(r) : run_parked(r);
@@ -1245,7 +1561,6 @@ main(int argc, char **argv)
 		dev_fini(&r->devs[i]);
 	free(r->devs);
 	free(r->conns);
-	free(r->recv_ns);
 	free(r->post_ns);
 	if (r->ctx != NULL)
 		SSL_CTX_free(r->ctx);

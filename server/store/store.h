@@ -360,8 +360,10 @@ struct store_ops {
 	/*
 	 * Shared-database backends only (NULL on SQLite, whose one server keeps the replay window
 	 * in memory and in its replay log): records that device_id's request with nonce was
-	 * accepted at seen_at, in its own statement, before the request is answered. -EALREADY
-	 * when the pair was recorded before, by this server or another one: a replay.
+	 * accepted at seen_at, in its own statement (never inside tx_begin), before the request
+	 * is answered. -EALREADY when the pair was recorded before, by this server or another
+	 * one: a replay. Its commit may be asynchronous (visible to every server at once, on
+	 * disk within a fraction of a second: store_pg_shared.c), as SQLite's replay log is.
 	 */
 	int (*request_nonce_claim)(struct store *st, const char *device_id, uint64_t nonce,
 				   int64_t seen_at);

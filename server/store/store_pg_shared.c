@@ -22,8 +22,21 @@ pg_request_nonce_claim(struct store *st, const char *device_id, uint64_t nonce, 
 	pa_text(&a, device_id);
 	pa_int(&a, (int64_t)nonce);
 	pa_int(&a, seen_at);
+	/*
+	 * Every device request claims one, so a synced commit here would bound a server at two
+	 * worker threads / one WAL flush (~650-1,200 signed check-ins/s with fsync on, bench/
+	 * RESULTS.md). The claim commits asynchronously instead (set_config local to this
+	 * statement's own transaction; nothing else on the connection changes): it is visible to
+	 * every server at once, survives this server being killed, and reaches the disk within
+	 * the WAL writer's delay (200 ms by default) or with the next synced commit. A crash of
+	 * PostgreSQL or of the machine can lose that last fraction of a second of nonces, as
+	 * SQLite's replay log loses up to a second (it syncs once a second); a replay after it is
+	 * still refused outside the signature skew.
+	 */
 	r = pg_changed(S(st),
-		       "INSERT INTO request_nonces (device_id, nonce, seen_at) VALUES ($1,$2,$3) "
+		       "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
+		       "INSERT INTO request_nonces (device_id, nonce, seen_at) "
+		       "SELECT $1::text, $2::bigint, $3::bigint FROM async "
 		       "ON CONFLICT (device_id, nonce) DO NOTHING",
 		       &a, "request nonce");
 	return r == -ENOENT ? -EALREADY : r;

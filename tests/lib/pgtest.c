@@ -127,12 +127,17 @@ static int
 start_cluster(struct pgtest *p)
 {
 	char data[96], opts[160], log[96];
+	const char *fsync = getenv("CLEAVE_PG_FSYNC");
 
 	snprintf(data, sizeof(data), "%s/data", p->dir);
 	snprintf(log, sizeof(log), "%s/server.log", p->dir);
-	/* fsync off: a test cluster is thrown away; durability is not what is tested here. */
+	/*
+	 * fsync off: a test cluster is thrown away; durability is not what is tested here. A
+	 * benchmark comparing it with SQLite's synced commits sets CLEAVE_PG_FSYNC=on.
+	 */
 	snprintf(opts, sizeof(opts),
-		 "-k %s -c listen_addresses='' -c fsync=off -c max_connections=200", p->dir);
+		 "-k %s -c listen_addresses='' -c fsync=%s -c max_connections=200", p->dir,
+		 fsync != NULL && strcmp(fsync, "on") == 0 ? "on" : "off");
 	return run_tool(p, "pg_ctl",
 			(const char *const[]){"-D", data, "-o", opts, "-l", log, "-w", "-t", "60",
 					      "start", NULL});

@@ -6,7 +6,8 @@
  * it call pgtest_skip_reason() first and SKIP with its answer when it is not NULL.
  *
  * Environment: CLEAVE_PG_BIN overrides the directory of initdb and pg_ctl
- * (default /usr/lib/postgresql/15/bin).
+ * (default /usr/lib/postgresql/15/bin); CLEAVE_PG_FSYNC=on runs the cluster with fsync on
+ * (default off: a test cluster is thrown away).
  */
 #ifndef CLEAVE_PGTEST_H
 #define CLEAVE_PGTEST_H
