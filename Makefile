@@ -181,7 +181,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTEST) $(LIBHV) $(LIBCRYPTO) $(LIBC
 
 # Starts the server, then says where the console is and, until the first console admin exists,
 # prints the one-time setup link (the server wrote it to $(DATA)/admin-setup). Ctrl-C stops it.
-run: deps
+run:
+	@scripts/deps.sh --run
 	@$(MAKE) --no-print-directory $(SERVER_BIN)
 	@mkdir -p $(DATA) && chmod 700 $(DATA) && rm -f $(DATA)/server.url
 	@$(SERVER_BIN) --data $(DATA) --listen $(LISTEN) & pid=$$!; \

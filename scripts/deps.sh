@@ -6,11 +6,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What cleave-server needs to build and run (`make run`: SQLite is embedded, so no database
+# server, no browser, no balancer).
 pkgs=(gcc make pkg-config libc6-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev
-      libsqlite3-dev libpq-dev postgresql libssl-dev libsodium-dev libcmocka-dev zlib1g-dev
-      chromium openssl curl ca-certificates jq
-      libqrencode-dev zbar-tools haproxy)
+      libsqlite3-dev libpq-dev libssl-dev libsodium-dev zlib1g-dev libqrencode-dev openssl)
+# `deps.sh --run` stops there; otherwise also what the agent, the tests and the tools use:
+# cmocka, PostgreSQL (the second backend's tests run a private cluster), Chromium (browser
+# tests), HAProxy (the balancer test), zbar (reads QR codes back), node and npm.
+run_only=0
+case "${1:-}" in
+--run) run_only=1 ;;
+*) pkgs+=(libcmocka-dev postgresql chromium curl ca-certificates jq zbar-tools haproxy) ;;
+esac
 
 # `deps.sh --fuzz`: also clang, for the libFuzzer targets of `make fuzz`.
 [ "${1:-}" = "--fuzz" ] && pkgs+=(clang libclang-rt-14-dev)
@@ -21,8 +29,10 @@ for p in "${pkgs[@]}"; do
   [ "$status" = "install ok installed" ] || missing+=("$p")
 done
 # node and npm may come from elsewhere than Debian; only their absence matters.
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
+if [ $run_only -eq 0 ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 
 # The npm packages of the interop test's signer (tests/integration/test_httpsig_interop.c) and
 # of the browser test (test_browser.c): exactly the locked versions, only when absent. Without
@@ -34,6 +44,7 @@ npm_folder() {
     echo "deps: npm ci failed in $1; its test will be skipped" >&2
 }
 interop() {
+  [ $run_only -eq 1 ] && return 0
   npm_folder tests/interop http-message-signatures
   npm_folder tests/browser playwright-core
 }
