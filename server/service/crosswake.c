@@ -45,6 +45,14 @@ svc_notify_tx(struct service *s, const char *device_id)
 }
 
 int
+svc_notify_sweep_tx(struct service *s)
+{
+	if (s->st->ops->notify_sweep == NULL)
+		return 0;
+	return s->st->ops->notify_sweep(s->st);
+}
+
+int
 svc_notify_policy_tx(struct service *s, const char *name, int is_default)
 {
 	if (s->st->ops->notify_policy == NULL)
@@ -73,6 +81,15 @@ static void
 on_policy(void *ctx, const char *name, int is_default)
 {
 	svc_wake_policy_named(ctx, name, is_default);
+}
+
+/* A bulk batch queued commands for many devices: the next tick sweeps (one a tick at most). */
+static void
+on_sweep(void *ctx)
+{
+	struct service *s = ctx;
+
+	atomic_store(&s->cross->sweep_now, 1);
 }
 
 static void
@@ -117,6 +134,7 @@ service_listen(struct service *s, svc_parked_fn parked, void *ctx)
 		return -ENOMEM;
 	x->l = (struct store_listener){.device = on_device,
 				       .policy = on_policy,
+				       .sweep = on_sweep,
 				       .connected = on_connected,
 				       .lost = on_lost,
 				       .ctx = s};

@@ -304,6 +304,7 @@ service_tick(struct service *s)
 		log_info("service: %zu commands expired", expired);
 	svc_ckpt_tick(s, 0);
 	svc_cross_tick(s);
+	svc_bulker_tick(s);
 }
 
 void
@@ -312,6 +313,7 @@ service_free(struct service *s)
 	if (s == NULL)
 		return;
 	svc_verify_free(s);
+	svc_bulker_free(s);
 	svc_waker_free(s);
 	if (flush_checkins(s) == 0 && s->replay != NULL)
 		replaylog_reset(s->replay); /* a clean stop: the store has every nonce */

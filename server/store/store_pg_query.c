@@ -239,10 +239,19 @@ sort_key(enum device_sort s)
 					: "last_seen_at";
 }
 
-/* The device query's rows into out, or with plan (tests) its plan. */
+static void
+count_row(const PGresult *r, int i, void *out)
+{
+	*(int64_t *)out = pg_col_int(r, i, 0);
+}
+
+/*
+ * The device query's rows into out, or with plan (tests) its plan, or with count the number
+ * of rows its filters match (no cursor, order or limit).
+ */
 static int
 device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n,
-	     char *plan, size_t cap)
+	     char *plan, size_t cap, int64_t *count)
 {
 	struct sqb_group *gb = NULL;
 	struct versions vs = {0};
@@ -262,13 +271,18 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 		r = versions_load(S(st), q->spec, &vs);
 	if (r != 0)
 		goto out;
-	sqb_add(b, "%sSELECT %s FROM devices WHERE true", plan ? "EXPLAIN " : "", pg_device_cols);
+	sqb_add(b, "%sSELECT %s FROM devices WHERE true", plan ? "EXPLAIN " : "",
+		count ? "count(*)" : pg_device_cols);
 	if (q->q != NULL && q->q[0] != '\0')
 		search_sql(b, q->q, &t);
 	sqb_filters(b, q);
 	if (need_spec) {
 		sqb_bind_groups(b, q->spec, vs.old, gb);
 		sqb_compliance(b, q, gb);
+	}
+	if (count != NULL) {
+		r = qb_many(S(st), b, count, sizeof(*count), 1, n, count_row, "device count");
+		goto out;
 	}
 	if (q->has_after) {
 		int owner = q->sort == DEV_SORT_OWNER;
@@ -293,7 +307,16 @@ out:
 int
 pg_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n)
 {
-	return device_query(st, q, out, n, NULL, 0);
+	return device_query(st, q, out, n, NULL, 0, NULL);
+}
+
+int
+pg_device_count(struct store *st, const struct device_query *q, int64_t *count)
+{
+	size_t n = 0;
+
+	*count = 0;
+	return device_query(st, q, NULL, &n, NULL, 0, count);
 }
 
 /* ---- the dashboard ---- */
@@ -430,7 +453,7 @@ store_pg_explain_device_query(struct store *st, const struct device_query *q, ch
 {
 	size_t n;
 
-	return device_query(st, q, NULL, &n, plan, cap);
+	return device_query(st, q, NULL, &n, plan, cap, NULL);
 }
 
 int

@@ -234,6 +234,8 @@ sqb_filters(struct sqb *b, const struct device_query *q)
 		sqb_add(b, " AND reported_state = $%d", sqb_text(b, q->reported));
 	if (q->seen_before > 0)
 		sqb_add(b, " AND last_seen_at < $%d", sqb_int(b, q->seen_before));
+	if (q->enrolled_until > 0)
+		sqb_add(b, " AND enrolled_at <= $%d", sqb_int(b, q->enrolled_until));
 }
 
 void
