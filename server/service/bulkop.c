@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "log.h"
@@ -36,7 +37,13 @@
 #define BATCH_ROWS  500 /* devices read per batch */
 #define BATCH_MS    20  /* a batch takes no more devices after this long */
 #define BULK_POLL_S 2   /* an idle worker looks for bulks others started (or a crash left) */
-#define OPEN_MAX    64
+/*
+ * The pause after each batch. A lock's waiter is not served first when it is released (the
+ * SQLite backend's write mutex, PostgreSQL's audit head lock): without a pause the worker
+ * takes it again at once, and a wipe POST waited through several batches (p99 160 ms).
+ */
+#define BATCH_GAP_US 2000
+#define OPEN_MAX     64
 
 struct svc_bulker {
 	pthread_mutex_t lock;
@@ -46,6 +53,8 @@ struct svc_bulker {
 	int kick; /* something to do: look for running bulks */
 	atomic_int stop;
 	int64_t polled_at;
+	atomic_uint_fast64_t batches;     /* committed (metrics) */
+	atomic_int_fast64_t batch_max_us; /* the longest, begin to commit */
 	/* The worker's buffers: a batch's devices, open commands, the devices to wake. */
 	struct device *rows;
 	struct command *scratch;
@@ -53,12 +62,12 @@ struct svc_bulker {
 };
 
 static int64_t
-mono_ms(void)
+mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static const char *
@@ -152,7 +161,7 @@ batch_tx(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t *nq
 	struct compliance_group *groups = NULL;
 	struct compliance_spec spec;
 	struct device_query q;
-	int64_t t0 = mono_ms();
+	int64_t t0 = mono_us();
 	size_t n = 0, i = 0;
 	int r;
 
@@ -171,7 +180,7 @@ batch_tx(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t *nq
 		tally(bk, b, &res, nq);
 		b->cursor_key = bk->rows[i].enrolled_at;
 		b->cursor_rowid = bk->rows[i].rowid;
-		if (mono_ms() - t0 >= BATCH_MS) {
+		if (mono_us() - t0 >= BATCH_MS * 1000) {
 			i++;
 			break;
 		}
@@ -192,6 +201,7 @@ static int
 run_batch(struct service *s, struct svc_bulker *bk)
 {
 	struct bulk_op *b = malloc(sizeof(*b));
+	int64_t t0 = mono_us(), us;
 	size_t nq = 0;
 	int r = b != NULL ? s->st->ops->tx_begin(s->st) : -ENOMEM;
 
@@ -209,6 +219,10 @@ run_batch(struct service *s, struct svc_bulker *bk)
 	free(b);
 	if (r != 0)
 		return r == -ENOENT ? 0 : r;
+	us = mono_us() - t0;
+	atomic_fetch_add(&bk->batches, 1);
+	if (us > atomic_load(&bk->batch_max_us)) /* one worker thread writes it */
+		atomic_store(&bk->batch_max_us, us);
 	for (size_t i = 0; i < nq; i++) /* after the commit, as svc_notify wants */
 		svc_notify(s, bk->woken[i]);
 	return 1;
@@ -220,6 +234,13 @@ bulker_main(void *p)
 	struct service *s = p;
 	struct svc_bulker *bk = s->bulker;
 
+	bk->rows = calloc(BATCH_ROWS, sizeof(*bk->rows));
+	bk->scratch = calloc(OPEN_MAX, sizeof(*bk->scratch));
+	bk->woken = calloc(BATCH_ROWS, sizeof(*bk->woken));
+	if (bk->rows == NULL || bk->scratch == NULL || bk->woken == NULL) {
+		log_warn("service: no memory for the bulk command worker");
+		return NULL;
+	}
 	pthread_mutex_lock(&bk->lock);
 	while (!atomic_load(&bk->stop)) {
 		int r = 1;
@@ -230,9 +251,13 @@ bulker_main(void *p)
 		}
 		bk->kick = 0;
 		pthread_mutex_unlock(&bk->lock);
-		while (r == 1 && !atomic_load(&bk->stop))
+		while (r == 1 && !atomic_load(&bk->stop)) {
 			r = run_batch(s, bk);
-		if (r < 0) /* the next poll tries again: the cursor is where the last commit left it */
+			if (r == 1)
+				usleep(BATCH_GAP_US);
+		}
+		if (r <
+		    0) /* the next poll tries again: the cursor is where the last commit left it */
 			log_warn("service: a bulk command batch failed (%d); it is tried again", r);
 		pthread_mutex_lock(&bk->lock);
 	}
@@ -240,30 +265,27 @@ bulker_main(void *p)
 	return NULL;
 }
 
-/* Makes the worker (and its thread) on first use, and asks it to look for work. */
+int
+svc_bulker_init(struct service *s)
+{
+	struct svc_bulker *bk = calloc(1, sizeof(*bk));
+
+	if (bk == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&bk->lock, NULL);
+	pthread_cond_init(&bk->cond, NULL);
+	s->bulker = bk;
+	return 0;
+}
+
+/* Starts the worker's thread on first use, and asks it to look for work. */
 static void
 bulker_kick(struct service *s)
 {
 	struct svc_bulker *bk = s->bulker;
 
-	if (bk == NULL) {
-		bk = calloc(1, sizeof(*bk));
-		if (bk == NULL)
-			return;
-		bk->rows = calloc(BATCH_ROWS, sizeof(*bk->rows));
-		bk->scratch = calloc(OPEN_MAX, sizeof(*bk->scratch));
-		bk->woken = calloc(BATCH_ROWS, sizeof(*bk->woken));
-		if (bk->rows == NULL || bk->scratch == NULL || bk->woken == NULL) {
-			free(bk->rows);
-			free(bk->scratch);
-			free(bk->woken);
-			free(bk);
-			return;
-		}
-		pthread_mutex_init(&bk->lock, NULL);
-		pthread_cond_init(&bk->cond, NULL);
-		s->bulker = bk;
-	}
+	if (bk == NULL)
+		return;
 	pthread_mutex_lock(&bk->lock);
 	if (!bk->started && !atomic_load(&bk->stop)) {
 		bk->started = pthread_create(&bk->thread, NULL, bulker_main, s) == 0;
@@ -280,13 +302,11 @@ svc_bulker_tick(struct service *s)
 {
 	struct svc_bulker *bk = s->bulker;
 
-	if (s->st->ops->bulk_claim == NULL)
+	if (bk == NULL || s->st->ops->bulk_claim == NULL ||
+	    svc_now_s(s) - bk->polled_at < BULK_POLL_S)
 		return;
-	if (bk != NULL && svc_now_s(s) - bk->polled_at < BULK_POLL_S)
-		return;
+	bk->polled_at = svc_now_s(s); /* the tick's own */
 	bulker_kick(s);
-	if (s->bulker != NULL)
-		s->bulker->polled_at = svc_now_s(s);
 }
 
 void
@@ -305,6 +325,15 @@ svc_bulker_stop(struct service *s)
 	pthread_mutex_unlock(&bk->lock);
 	if (started)
 		pthread_join(bk->thread, NULL);
+}
+
+void
+svc_bulker_stats(struct service *s, struct svc_stats *out)
+{
+	struct svc_bulker *bk = s->bulker;
+
+	out->bulk_batches = bk != NULL ? atomic_load(&bk->batches) : 0;
+	out->bulk_batch_max_us = bk != NULL ? atomic_load(&bk->batch_max_us) : 0;
 }
 
 void
@@ -457,6 +486,10 @@ svc_bulk_start(struct service *s, const struct principal *p, const struct svc_bu
 		r = s->st->ops->tx_commit(s->st);
 	else
 		s->st->ops->tx_rollback(s->st);
+	if (r == -EEXIST && has_key) /* another server took the same key first: its bulk */
+		return s->st->ops->bulk_by_idempotency(s->st, p->id, rq->idempotency_key, out) == 0
+			       ? replayed(rq, out, err)
+			       : svc_store_fail(err, -EIO, "bulk command");
 	if (r != 0)
 		return svc_store_fail(err, r, "bulk command");
 	*created = 1;

@@ -613,6 +613,9 @@ struct svc_stats {
 	int listen_up;
 	uint64_t wake_heard;  /* device notifications heard */
 	uint64_t sweep_woken; /* parked devices the sweep found a queued command for */
+	/* Bulk commands by filter (bulkop.c): batches committed, the longest one begin to commit. */
+	uint64_t bulk_batches;
+	int64_t bulk_batch_max_us;
 };
 void svc_stats_get(struct service *s, struct svc_stats *out);
 int svc_counts(struct service *s, struct status_count *devices, size_t *nd,

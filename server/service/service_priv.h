@@ -57,9 +57,11 @@ int svc_query_ready(struct service *s, struct device_query *q, struct compliance
 int svc_bulk_device_tx(struct service *s, const char *actor, const char *type, const char *reason,
 		       struct command *scratch, struct svc_bulk_result *res);
 /* bulkop.c: the worker of bulk operations by filter; the tick kicks it, quiesce stops it. */
+int svc_bulker_init(struct service *s);
 void svc_bulker_tick(struct service *s);
 void svc_bulker_stop(struct service *s);
 void svc_bulker_free(struct service *s);
+void svc_bulker_stats(struct service *s, struct svc_stats *out);
 /* crosswake.c: inside a write transaction, tells the other servers to sweep their parked. */
 int svc_notify_sweep_tx(struct service *s);
 

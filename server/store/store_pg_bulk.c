@@ -79,14 +79,15 @@ pg_bulk_insert(struct store *st, const struct bulk_op *b)
 	pa_int(&a, b->enrolled_until);
 	pa_int(&a, b->expected_count);
 	pa_int(&a, b->created_at);
-	return pg_run(S(st),
-		      "INSERT INTO bulk_ops (id, type, reason, requested_by, idempotency_key, "
-		      "request_hash, filter, f_q, f_status, f_owner, f_policy, f_desired, "
-		      "f_reported, f_seen_before, f_compliant, f_reasons, enrolled_until, "
-		      "expected_count, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, "
-		      "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 'running', $19, "
-		      "$19)",
-		      &a, NULL, "bulk insert");
+	return pg_run(
+		S(st),
+		"INSERT INTO bulk_ops (id, type, reason, requested_by, idempotency_key, "
+		"request_hash, filter, f_q, f_status, f_owner, f_policy, f_desired, "
+		"f_reported, f_seen_before, f_compliant, f_reasons, enrolled_until, "
+		"expected_count, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, "
+		"$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 'running', $19, "
+		"$19)",
+		&a, NULL, "bulk insert");
 }
 
 int

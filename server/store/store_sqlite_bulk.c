@@ -59,11 +59,11 @@ sq_bulk_insert(struct store *st, const struct bulk_op *b)
 		"INSERT INTO bulk_ops (id, type, reason, requested_by, idempotency_key, "
 		"request_hash, filter, f_q, f_status, f_owner, f_policy, f_desired, f_reported, "
 		"f_seen_before, f_compliant, f_reasons, enrolled_until, expected_count, state, "
-		"created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?)");
-	const char *text[] = {b->id,     b->type,    b->reason,   b->requested_by,
-			      NULL,      NULL,       b->filter,   b->f_q,
-			      b->f_status, b->f_owner, b->f_policy, b->f_desired,
-			      b->f_reported};
+		"created_at, updated_at) VALUES "
+		"(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?)");
+	const char *text[] = {b->id,       b->type,      b->reason,    b->requested_by, NULL,
+			      NULL,        b->filter,    b->f_q,       b->f_status,     b->f_owner,
+			      b->f_policy, b->f_desired, b->f_reported};
 
 	if (q == NULL)
 		return -EIO;
@@ -126,10 +126,11 @@ sq_bulk_claim(struct store *st, struct bulk_op *out)
 int
 sq_bulk_progress(struct store *st, const struct bulk_op *b)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_BULK_PROGRESS,
-				  "UPDATE bulk_ops SET cursor_key = ?, cursor_rowid = ?, queued = ?, "
-				  "already_pending = ?, skipped = ?, state = ?, updated_at = ?, "
-				  "finished_at = ? WHERE id = ?");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_BULK_PROGRESS,
+			"UPDATE bulk_ops SET cursor_key = ?, cursor_rowid = ?, queued = ?, "
+			"already_pending = ?, skipped = ?, state = ?, updated_at = ?, "
+			"finished_at = ? WHERE id = ?");
 
 	if (q == NULL)
 		return -EIO;

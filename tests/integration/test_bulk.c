@@ -49,11 +49,12 @@ import(struct env *e, const char *tmpl, int n)
 	char sql[1024];
 
 	if (e->s.database[0] != '\0')
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO devices (%s) SELECT 'dev_bulk' || lpad(i::text, 5, '0'), "
-			 "'%s', 'active', sha256(('k' || i)::bytea), %s FROM generate_series(1, %d) "
-			 "i, devices t WHERE t.id = '%s'",
-			 cols, TEAM, copy, n, tmpl);
+		snprintf(
+			sql, sizeof(sql),
+			"INSERT INTO devices (%s) SELECT 'dev_bulk' || lpad(i::text, 5, '0'), "
+			"'%s', 'active', sha256(('k' || i)::bytea), %s FROM generate_series(1, %d) "
+			"i, devices t WHERE t.id = '%s'",
+			cols, TEAM, copy, n, tmpl);
 	else
 		snprintf(sql, sizeof(sql),
 			 "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < "
@@ -90,8 +91,8 @@ bulk_wait(struct client *c, const char *id)
 		if (client_req(c, "GET", path, NULL, NULL, &r) == 0 && r.status == 200)
 			j = resp_json(&r);
 		resp_free(&r);
-		if (j != NULL && strcmp(json_string_value(json_object_get(j, "state")) ?: "",
-					"done") == 0)
+		if (j != NULL &&
+		    strcmp(json_string_value(json_object_get(j, "state")) ?: "", "done") == 0)
 			return j;
 		json_decref(j);
 		usleep(50000);
@@ -190,11 +191,13 @@ test_bulk_filter(void)
 	CHECK(once_each(&e, "lock", 3) == 0, "a refused bulk queued commands");
 	/* No match, a filter the list does not have, no count, helpdesk wiping. */
 	CHECK(bulk_post(e.admin,
-			"{\"type\":\"lock\",\"filter\":{\"owner\":\"nobody@x\"},\"expected_count\":1}",
+			"{\"type\":\"lock\",\"filter\":{\"owner\":\"nobody@x\"},\"expected_count\":"
+			"1}",
 			NULL, &r) == 422,
 	      "no match: %ld", r.status);
 	resp_free(&r);
-	CHECK(bulk_post(e.admin, "{\"type\":\"lock\",\"filter\":{\"sort\":\"owner\"},\"expected_count\":1}",
+	CHECK(bulk_post(e.admin,
+			"{\"type\":\"lock\",\"filter\":{\"sort\":\"owner\"},\"expected_count\":1}",
 			NULL, &r) == 400 &&
 		      strstr(r.body, "filter.sort") != NULL,
 	      "bad filter: %ld %s", r.status, r.body ?: "");
@@ -251,7 +254,8 @@ test_bulk_filter(void)
 		      jint(j, "skipped") == 2 && jint(j, "expected_count") == 301,
 	      "counts: queued %lld pending %lld skipped %lld", jint(j, "queued"),
 	      jint(j, "already_pending"), jint(j, "skipped"));
-	CHECK(strcmp(json_string_value(json_object_get(json_object_get(j, "filter"), "owner")) ?: "",
+	CHECK(strcmp(json_string_value(json_object_get(json_object_get(j, "filter"), "owner"))
+			     ?: "",
 		     TEAM) == 0,
 	      "filter shown");
 	json_decref(j);
