@@ -144,8 +144,10 @@ import(struct srv *s, const char *tmpl, int n)
 	else
 		snprintf(sql, sizeof(sql),
 			 "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < "
-			 "%d) INSERT INTO devices (%s) SELECT printf('bulk_%%07d', i - 1), 'user' || "
-			 "i || '@corp.example', 'active', randomblob(32), %s FROM s, devices t WHERE "
+			 "%d) INSERT INTO devices (%s) SELECT printf('bulk_%%07d', i - 1), 'user' "
+			 "|| "
+			 "i || '@corp.example', 'active', randomblob(32), %s FROM s, devices t "
+			 "WHERE "
 			 "t.id = '%s'; ANALYZE",
 			 n, cols, copy, tmpl);
 	return srv_db_exec(s, sql);
@@ -246,7 +248,8 @@ bulk_wipe(struct run *rn, struct client *admin, double t0, double *post_ms, long
 		if (client_req(admin, "GET", path, NULL, NULL, &r) == 0 && r.status == 200)
 			j = resp_json(&r);
 		resp_free(&r);
-		done = j && strcmp(json_string_value(json_object_get(j, "state")) ?: "", "done") == 0;
+		done = j &&
+		       strcmp(json_string_value(json_object_get(j, "state")) ?: "", "done") == 0;
 		*queued = j ? (long long)json_integer_value(json_object_get(j, "queued")) : 0;
 		json_decref(j);
 		if (done)
@@ -287,8 +290,7 @@ report(struct run *rn, const char *backend, double post_ms, double took, long lo
 	printf("  single wipe POSTs: idle p50 %.1f ms; during the bulk n=%zu p50 %.1f / p99 %.1f "
 	       "/ max %.1f ms, errors %d\n",
 	       idle_ms, rn->nwipes, pct(rn->wipes, rn->nwipes, 0.5),
-	       pct(rn->wipes, rn->nwipes, 0.99), pct(rn->wipes, rn->nwipes, 1.0),
-	       rn->wipe_errors);
+	       pct(rn->wipes, rn->nwipes, 0.99), pct(rn->wipes, rn->nwipes, 1.0), rn->wipe_errors);
 	printf("  parked devices answered with their wipe: %d of %d; POST -> answer p50 %.0f / "
 	       "max %.0f ms",
 	       got, rn->parked, pct(lat, k, 0.5), pct(lat, k, 1.0));

@@ -239,6 +239,6 @@ main(void)
 	};
 
 	log_set_level(LOG_LVL_WARN);
-	return store_fx_run_each("store bulk operations", both, ARRAY_SIZE(both), NULL, 0,
-				 pg_only, ARRAY_SIZE(pg_only));
+	return store_fx_run_each("store bulk operations", both, ARRAY_SIZE(both), NULL, 0, pg_only,
+				 ARRAY_SIZE(pg_only));
 }
