@@ -13,9 +13,10 @@
  * writer, PostgreSQL's audit head) for long: requests and check-ins get in between batches.
  * Several servers on one PostgreSQL database each run a worker; the claim locks the row with
  * SKIP LOCKED, so a bulk is worked by one of them at a time. The devices walked are those
- * enrolled up to the request's time, in (enrolled_at, rowid) order, which never changes for a
- * device; the filter is applied again at each batch, so a device that stopped matching in the
- * meantime (retired, say) is left alone.
+ * enrolled up to the request's time, in row id order (a device's row id never changes, and a
+ * range of them is one index seek however many devices tie on a time); the filter is applied
+ * again at each batch, so a device that stopped matching in the meantime (retired, say) is
+ * left alone.
  *
  * Wake-ups: this server resumes the parked check-ins of the devices it queued for after each
  * commit; the other servers get one notification per batch that makes each sweep its parked
@@ -91,10 +92,9 @@ bulk_query(const struct bulk_op *b, struct device_query *q)
 	q->compliant = b->f_compliant;
 	q->reasons = b->f_reasons;
 	q->enrolled_until = b->enrolled_until;
-	q->sort = DEV_SORT_ENROLLED;
+	q->sort = DEV_SORT_ROWID;
 	q->desc = 0;
 	q->has_after = b->cursor_key >= 0;
-	q->after_key = b->cursor_key;
 	q->after_rowid = b->cursor_rowid;
 	q->limit = BATCH_ROWS;
 }
@@ -178,7 +178,7 @@ batch_tx(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t *nq
 		if (r != 0)
 			break;
 		tally(bk, b, &res, nq);
-		b->cursor_key = bk->rows[i].enrolled_at;
+		b->cursor_key = 0; /* started */
 		b->cursor_rowid = bk->rows[i].rowid;
 		if (mono_us() - t0 >= BATCH_MS * 1000) {
 			i++;

@@ -198,7 +198,8 @@ struct compliance_spec {
 	int (*version_cmp)(const char *a, const char *b);
 };
 
-enum device_sort { DEV_SORT_LAST_SEEN = 0, DEV_SORT_OWNER, DEV_SORT_ENROLLED };
+/* DEV_SORT_ROWID: insertion order, after after_rowid alone; a bulk's walk, not the API's. */
+enum device_sort { DEV_SORT_LAST_SEEN = 0, DEV_SORT_OWNER, DEV_SORT_ENROLLED, DEV_SORT_ROWID };
 
 struct device_query {
 	const char *q;         /* prefix of owner or model (ASCII case ignored), id, fingerprint */
@@ -225,7 +226,7 @@ struct device_query {
 
 /*
  * A durable bulk command by filter (migration 0014): the filter's parsed values (f_*, "" for
- * any), the cursor after the last device done, in (enrolled_at, rowid) order (cursor_key -1:
+ * any), the cursor: the row id of the last device done, in row id order (cursor_key -1:
  * none done yet), and the counts so far.
  */
 struct bulk_op {

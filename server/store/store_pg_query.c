@@ -284,7 +284,9 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 		r = qb_many(S(st), b, count, sizeof(*count), 1, n, count_row, "device count");
 		goto out;
 	}
-	if (q->has_after) {
+	if (q->sort == DEV_SORT_ROWID)
+		sqb_rowid_walk(b, q);
+	else if (q->has_after) {
 		int owner = q->sort == DEV_SORT_OWNER;
 		int k = owner ? sqb_text(b, q->after_text ? q->after_text : "")
 			      : sqb_int(b, q->after_key);
@@ -294,7 +296,9 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 			q->desc ? "<" : ">", owner ? "lower(" : "", k,
 			owner ? ") COLLATE \"C\"" : "", sqb_int(b, q->after_rowid));
 	}
-	sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir, q->limit);
+	if (q->sort != DEV_SORT_ROWID)
+		sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir,
+			q->limit);
 	r = plan ? qb_plan(S(st), b, plan, cap)
 		 : qb_many(S(st), b, out, sizeof(*out), q->limit, n, pg_device_row, "device query");
 out:

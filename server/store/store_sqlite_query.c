@@ -173,7 +173,9 @@ sq_device_query(struct store *st, const struct device_query *q, struct device *o
 	if (r != 0)
 		goto out;
 	device_where(b, q, sq_device_cols, agent, gb, &t);
-	if (q->has_after) {
+	if (q->sort == DEV_SORT_ROWID)
+		sqb_rowid_walk(b, q);
+	else if (q->has_after) {
 		int k = q->sort == DEV_SORT_OWNER ? sqb_text(b, q->after_text ? q->after_text : "")
 						  : sqb_int(b, q->after_key);
 
@@ -186,7 +188,9 @@ sq_device_query(struct store *st, const struct device_query *q, struct device *o
 		sqb_add(b, " AND (%s, rowid) %s ($%d, $%d)", sort_key(q->sort), q->desc ? "<" : ">",
 			k, sqb_int(b, q->after_rowid));
 	}
-	sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir, q->limit);
+	if (q->sort != DEV_SORT_ROWID)
+		sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir,
+			q->limit);
 	r = sb_prepare(S(st), b, q->spec, &stmt, "device query");
 	if (r == 0)
 		r = sq_many(S(st), stmt, out, sizeof(*out), q->limit, n, (sq_row_fn)sq_device_row,

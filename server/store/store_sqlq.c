@@ -276,6 +276,14 @@ sqb_summary_row(struct device_summary *out, unsigned m, int64_t k)
 }
 
 void
+sqb_rowid_walk(struct sqb *b, const struct device_query *q)
+{
+	if (q->has_after)
+		sqb_add(b, " AND rowid %s $%d", q->desc ? "<" : ">", sqb_int(b, q->after_rowid));
+	sqb_add(b, " ORDER BY rowid %s LIMIT %zu", q->desc ? "DESC" : "ASC", q->limit);
+}
+
+void
 sqb_commands(struct sqb *b, const struct command_filter *f, const char *cols)
 {
 	sqb_add(b, "SELECT %s FROM commands WHERE true", cols);

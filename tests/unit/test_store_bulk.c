@@ -3,7 +3,8 @@
  * migration 0014) and of device_count, on both backends (store_fx_run_each): a row reads back
  * as written, an Idempotency-Key is unique per requester, progress is written and a bulk that
  * is done is no longer claimed, the claim takes the oldest running bulk, device_count agrees
- * with the device query and honours enrolled_until; and on PostgreSQL, where several servers
+ * with the device query and honours enrolled_until, the bulk's walk in row id order pages
+ * every device once however their times tie; and on PostgreSQL, where several servers
  * claim at once, a bulk locked by one transaction is skipped by another (SKIP LOCKED).
  */
 #include <errno.h>
@@ -175,6 +176,39 @@ test_bulk_device_count(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* The bulk's walk (DEV_SORT_ROWID): pages by row id alone, each device once, in order. */
+static void
+test_bulk_rowid_walk(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct device_query q;
+	struct device rows[8];
+	int seen = 0, pages = 0;
+	int64_t last = -1;
+	size_t got;
+
+	for (int i = 0; i < 40; i++)
+		add_device(st, i, "tie@x", 1000); /* every device ties on every time */
+	memset(&q, 0, sizeof(q));
+	q.compliant = -1;
+	q.status = "active";
+	q.sort = DEV_SORT_ROWID;
+	q.limit = 7;
+	do {
+		assert_int_equal(st->ops->device_query(st, &q, rows, &got), 0);
+		for (size_t i = 0; i < got; i++) {
+			assert_true(rows[i].rowid > last);
+			assert_string_equal(rows[i].status, "active");
+			last = rows[i].rowid;
+			seen++;
+		}
+		q.has_after = 1;
+		q.after_rowid = last;
+		pages++;
+	} while (got == q.limit && pages < 20);
+	assert_int_equal(seen, 32); /* 40 less the 8 retired */
+}
+
 struct claimer {
 	struct store *st;
 	int r;
@@ -233,6 +267,7 @@ main(void)
 		T(test_bulk_row_roundtrip),
 		T(test_bulk_claim_and_progress),
 		T(test_bulk_device_count),
+		T(test_bulk_rowid_walk),
 	};
 	const struct CMUnitTest pg_only[] = {
 		T(test_bulk_claim_skips_locked),

@@ -3,8 +3,8 @@
 -- worker on any server then queues the matching devices in short batches, each batch's
 -- commands and the row's cursor and counts written in one transaction, so a server killed
 -- mid-way leaves the cursor exactly after the last device it queued. The devices are walked in
--- (enrolled_at, rowid) order, both fixed for a device's life, among those enrolled up to
--- enrolled_until (the request's time): devices enrolled later are not swept in.
+-- row id order (fixed for a device's life) among those enrolled up to enrolled_until (the
+-- request's time): devices enrolled later are not swept in.
 CREATE TABLE bulk_ops (
     id TEXT PRIMARY KEY,
     type TEXT NOT NULL,
@@ -24,7 +24,7 @@ CREATE TABLE bulk_ops (
     f_reasons BIGINT NOT NULL DEFAULT 0,
     enrolled_until BIGINT NOT NULL,
     expected_count BIGINT NOT NULL,
-    cursor_key BIGINT NOT NULL DEFAULT -1, -- the last device done: its enrolled_at, rowid
+    cursor_key BIGINT NOT NULL DEFAULT -1, -- -1 until a device is done, then 0
     cursor_rowid BIGINT NOT NULL DEFAULT 0,
     queued BIGINT NOT NULL DEFAULT 0,
     already_pending BIGINT NOT NULL DEFAULT 0,
