@@ -60,6 +60,28 @@ sq_tx_hold_stats(struct store *st, int64_t *max_us, int64_t *over_50ms)
 	return 0;
 }
 
+/* Waits for the write turn, behind every thread that asked before. */
+static void
+write_turn_take(struct sq_store *s)
+{
+	uint64_t mine;
+
+	pthread_mutex_lock(&s->wl_lock);
+	mine = s->wl_next++;
+	while (s->wl_serving != mine)
+		pthread_cond_wait(&s->wl_turn, &s->wl_lock);
+	pthread_mutex_unlock(&s->wl_lock);
+}
+
+static void
+write_turn_give(struct sq_store *s)
+{
+	pthread_mutex_lock(&s->wl_lock);
+	s->wl_serving++;
+	pthread_cond_broadcast(&s->wl_turn);
+	pthread_mutex_unlock(&s->wl_lock);
+}
+
 static int
 sq_tx_begin(struct store *st)
 {
@@ -74,11 +96,11 @@ sq_tx_begin(struct store *st)
 		log_err("store: begin: injected fault");
 		return rc;
 	}
-	pthread_mutex_lock(&s->write_lock);
+	write_turn_take(s);
 	s->lock_at_us = mono_us();
 	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		pthread_mutex_unlock(&s->write_lock);
+		write_turn_give(s);
 		return sq_err(s, rc, "begin");
 	}
 	c->in_tx = 1;
@@ -105,7 +127,7 @@ sq_tx_commit(struct store *st)
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
 	hold_done(s, mono_us() - t0);
-	pthread_mutex_unlock(&s->write_lock);
+	write_turn_give(s);
 	return r;
 }
 
@@ -120,7 +142,7 @@ sq_tx_rollback(struct store *st)
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
 	hold_done(s, 0);
-	pthread_mutex_unlock(&s->write_lock);
+	write_turn_give(s);
 }
 
 /* ---- API tokens ---- */
@@ -748,7 +770,8 @@ sq_close(struct store *st)
 	}
 	pthread_key_delete(s->key);
 	pthread_mutex_destroy(&s->list_lock);
-	pthread_mutex_destroy(&s->write_lock);
+	pthread_mutex_destroy(&s->wl_lock);
+	pthread_cond_destroy(&s->wl_turn);
 	free(s->path);
 	free(s);
 }
@@ -854,7 +877,8 @@ store_sqlite_open(const char *path, struct store **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&s->list_lock, NULL);
-	pthread_mutex_init(&s->write_lock, NULL);
+	pthread_mutex_init(&s->wl_lock, NULL);
+	pthread_cond_init(&s->wl_turn, NULL);
 	c = sq_conn_get(s);
 	if (c == NULL) {
 		sq_close(&s->base);
