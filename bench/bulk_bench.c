@@ -16,7 +16,8 @@
  * On SQLite one server does it all. On PostgreSQL (a private cluster, tests/lib/pgtest.h) two
  * servers share the database: the bulk is POSTed to A and the devices are parked on B, so
  * their wake-up is the cross-server path (one notification per batch, then B's sweep).
- * usage: bulk_bench [DEVICES]   (BENCH_BACKEND=sqlite|pg|both, default both; CLEAVE_BIN)
+ * usage: bulk_bench [DEVICES]   (BENCH_BACKEND=sqlite|pg|both, default both; BENCH_WIPES=0 for
+ *        the bulk alone; BENCH_PARKED; CLEAVE_BIN)
  */
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +34,8 @@
 
 #define PARKED_MAX 1000
 #define WIPES_MAX  20000
+
+static int with_wipes = 1; /* BENCH_WIPES=0: the bulk alone, no single wipes meanwhile */
 
 struct parked {
 	struct device_sim d;
@@ -348,12 +351,14 @@ one_backend(int n, int parked, struct pgtest *pg)
 		printf("bulk_bench: the devices did not park\n");
 		goto out;
 	}
-	pthread_create(&wt, NULL, wiper, rn);
+	if (with_wipes)
+		pthread_create(&wt, NULL, wiper, rn);
 	usleep(200000);
 	t0 = now_s();
 	took = bulk_wipe(rn, admin, t0, &post_ms, &queued);
 	atomic_store(&rn->stop, 1);
-	pthread_join(wt, NULL);
+	if (with_wipes)
+		pthread_join(wt, NULL);
 	for (int i = 0; i < parked; i++)
 		pthread_join(th[i], NULL);
 	report(rn, pg ? "PostgreSQL" : "SQLite", post_ms, took, queued, idle, t0);
@@ -385,6 +390,8 @@ main(int argc, char **argv)
 
 	if (getenv("BENCH_PARKED") != NULL)
 		parked = atoi(getenv("BENCH_PARKED"));
+	if (getenv("BENCH_WIPES") != NULL)
+		with_wipes = atoi(getenv("BENCH_WIPES")) != 0;
 	if (parked < 1 || parked > PARKED_MAX || n < parked + 300) {
 		fprintf(stderr, "bulk_bench: BENCH_PARKED 1..%d, DEVICES at least 300 more\n",
 			PARKED_MAX);
