@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "log.h"
@@ -38,11 +39,13 @@
 #define BATCH_MS    20  /* a batch takes no more devices after this long */
 #define BULK_POLL_S 2   /* an idle worker looks for bulks others started (or a crash left) */
 /*
- * No pause between batches: the store serves writers in the order they asked (SQLite's write
- * turn is a ticket lock, PostgreSQL queues lock waiters), so whatever waited during a batch
- * (a wipe POST, woken check-ins) goes before the next batch.
+ * After a batch, while others wait for the store's write lock (SQLite), the worker lets them
+ * go first, for up to YIELD_MAX_MS. Taking turns in order was not enough: the request threads
+ * are few, each waiting check-in (woken by the batch) got one turn per batch, and 200 woken
+ * check-ins and a wipe POST behind them waited 3.6 s. PostgreSQL has no single write lock.
  */
-#define OPEN_MAX 64
+#define YIELD_MAX_MS 50
+#define OPEN_MAX     64
 
 struct svc_bulker {
 	pthread_mutex_t lock;
@@ -226,6 +229,15 @@ run_batch(struct service *s, struct svc_bulker *bk)
 	return 1;
 }
 
+static void
+yield_to_writers(struct service *s)
+{
+	if (s->st->ops->write_waiters == NULL)
+		return;
+	for (int i = 0; i < YIELD_MAX_MS && s->st->ops->write_waiters(s->st) > 0; i++)
+		usleep(1000);
+}
+
 static void *
 bulker_main(void *p)
 {
@@ -249,8 +261,10 @@ bulker_main(void *p)
 		}
 		bk->kick = 0;
 		pthread_mutex_unlock(&bk->lock);
-		while (r == 1 && !atomic_load(&bk->stop))
+		while (r == 1 && !atomic_load(&bk->stop)) {
 			r = run_batch(s, bk);
+			yield_to_writers(s);
+		}
 		if (r <
 		    0) /* the next poll tries again: the cursor is where the last commit left it */
 			log_warn("service: a bulk command batch failed (%d); it is tried again", r);

@@ -352,6 +352,11 @@ struct store_ops {
 	 * the store was opened: the longest hold in microseconds, and how many took over 50 ms.
 	 */
 	int (*tx_hold_stats)(struct store *st, int64_t *max_us, int64_t *over_50ms);
+	/*
+	 * Optional (NULL: no single write lock). How many threads wait for the write lock now,
+	 * so that background work (a bulk's batches) can let them go first.
+	 */
+	int (*write_waiters)(struct store *st);
 
 	int (*token_insert)(struct store *st, const struct api_token *t);
 	int (*token_by_hash)(struct store *st, const uint8_t hash[32], struct api_token *out);

@@ -83,6 +83,20 @@ write_turn_give(struct sq_store *s)
 }
 
 static int
+sq_write_waiters(struct store *st)
+{
+	struct sq_store *s = S(st);
+	uint64_t asked, served;
+
+	pthread_mutex_lock(&s->wl_lock);
+	asked = s->wl_next;
+	served = s->wl_serving;
+	pthread_mutex_unlock(&s->wl_lock);
+	/* Tickets taken and not yet served, less the holder's own (when the lock is held). */
+	return asked > served ? (int)(asked - served - 1) : 0;
+}
+
+static int
 sq_tx_begin(struct store *st)
 {
 	struct sq_store *s = S(st);
@@ -781,6 +795,7 @@ static const struct store_ops sqlite_ops = {
 	.close = sq_close,
 	.tx_begin = sq_tx_begin,
 	.tx_hold_stats = sq_tx_hold_stats,
+	.write_waiters = sq_write_waiters,
 	.tx_commit = sq_tx_commit,
 	.tx_rollback = sq_tx_rollback,
 	.token_insert = sq_token_insert,
