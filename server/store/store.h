@@ -211,8 +211,14 @@ struct device_query {
 	const char *reported;
 	int64_t seen_before;    /* last_seen_at below this (never seen: 0 counts); 0: any */
 	int64_t enrolled_until; /* enrolled_at at most this; 0: any (a bulk's own bound) */
-	int compliant;          /* -1: any, 1: compliant only, 0: not compliant only */
-	unsigned reasons;       /* COMPLY_* bits: devices with any of them; 0: any */
+	/*
+	 * Inside a write transaction, the rows read stay the caller's until it ends (PostgreSQL:
+	 * FOR UPDATE; SQLite's writer lock holds them already). A bulk's batch locks its devices
+	 * before the audit head, the order single commands take them in.
+	 */
+	int for_update;
+	int compliant;                      /* -1: any, 1: compliant only, 0: not compliant only */
+	unsigned reasons;                   /* COMPLY_* bits: devices with any of them; 0: any */
 	const struct compliance_spec *spec; /* needed when compliant >= 0 or reasons != 0 */
 	enum device_sort sort;
 	int desc;

@@ -299,6 +299,8 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 	if (q->sort != DEV_SORT_ROWID)
 		sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir,
 			q->limit);
+	if (q->for_update)
+		sqb_add(b, " FOR UPDATE");
 	r = plan ? qb_plan(S(st), b, plan, cap)
 		 : qb_many(S(st), b, out, sizeof(*out), q->limit, n, pg_device_row, "device query");
 out:
