@@ -5,7 +5,8 @@
  * is done is no longer claimed, the claim takes the oldest running bulk, device_count agrees
  * with the device query and honours enrolled_until, the bulk's walk in row id order pages
  * every device once however their times tie; and on PostgreSQL, where several servers
- * claim at once, a bulk locked by one transaction is skipped by another (SKIP LOCKED).
+ * claim at once, a bulk locked by one transaction is skipped by another (SKIP LOCKED); on
+ * SQLite, a writer waiting for the write turn is counted by write_waiters.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -259,6 +261,40 @@ test_bulk_claim_skips_locked(void **state)
 	assert_string_equal(c.id, "blk_a");
 }
 
+static void *
+begin_commit(void *p)
+{
+	struct store *st = p;
+
+	if (st->ops->tx_begin(st) == 0)
+		st->ops->tx_commit(st);
+	return NULL;
+}
+
+/* SQLite: a writer waiting for the write turn is counted, and served once the holder ends. */
+static void
+test_bulk_write_waiters(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	pthread_t th;
+	int seen = 0;
+
+	assert_non_null(st->ops->write_waiters);
+	assert_int_equal(st->ops->write_waiters(st), 0);
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	assert_int_equal(st->ops->write_waiters(st), 0); /* the holder is not waiting */
+	assert_int_equal(pthread_create(&th, NULL, begin_commit, st), 0);
+	for (int i = 0; i < 2000 && !seen; i++) {
+		seen = st->ops->write_waiters(st) == 1;
+		if (!seen)
+			usleep(1000);
+	}
+	assert_true(seen);
+	assert_int_equal(st->ops->tx_commit(st), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(st->ops->write_waiters(st), 0);
+}
+
 int
 main(void)
 {
@@ -269,11 +305,14 @@ main(void)
 		T(test_bulk_device_count),
 		T(test_bulk_rowid_walk),
 	};
+	const struct CMUnitTest sqlite_only[] = {
+		T(test_bulk_write_waiters),
+	};
 	const struct CMUnitTest pg_only[] = {
 		T(test_bulk_claim_skips_locked),
 	};
 
 	log_set_level(LOG_LVL_WARN);
-	return store_fx_run_each("store bulk operations", both, ARRAY_SIZE(both), NULL, 0, pg_only,
-				 ARRAY_SIZE(pg_only));
+	return store_fx_run_each("store bulk operations", both, ARRAY_SIZE(both), sqlite_only,
+				 ARRAY_SIZE(sqlite_only), pg_only, ARRAY_SIZE(pg_only));
 }
