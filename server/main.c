@@ -45,6 +45,7 @@ struct config {
 	unsigned command_ttl_h;
 	unsigned lease_s;
 	unsigned refusal_limit;
+	unsigned bulk_batch;
 	unsigned session_idle_s, session_max_s; /* console sessions; 0: the service's defaults */
 	unsigned require_totp;
 	unsigned ckpt_entries;
@@ -96,7 +97,9 @@ usage(FILE *f)
 		"                     command_ttl_hours, lease_seconds (a device's lease past\n"
 		"                     each contact, default 900), refusal_limit (refused\n"
 		"                     unauthenticated requests per address and minute before\n"
-		"                     429, default 600), session_idle_seconds (default 1800)\n"
+		"                     429, default 600), bulk_batch (devices per batch of a\n"
+		"                     bulk command by filter, default 500; a batch also ends\n"
+		"                     after 20 ms), session_idle_seconds (default 1800)\n"
 		"                     and session_max_seconds (default 43200): console\n"
 		"                     sessions end unused this long or this long after sign-in,\n"
 		"                     require_totp (1: console sign-in needs a TOTP code),\n"
@@ -239,6 +242,8 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 5, 86400, &c->lease_s);
 	else if (strcmp(key, "refusal_limit") == 0)
 		r = parse_uint(val, 1, 1000000, &c->refusal_limit);
+	else if (strcmp(key, "bulk_batch") == 0)
+		r = parse_uint(val, 1, 500, &c->bulk_batch);
 	else if (strcmp(key, "session_idle_seconds") == 0)
 		r = parse_uint(val, 60, 86400, &c->session_idle_s);
 	else if (strcmp(key, "session_max_seconds") == 0)
@@ -726,6 +731,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.max_wait_s = (int)c->max_wait_s,
 		.lease_s = (int64_t)c->lease_s,
 		.refusal_limit = (int64_t)c->refusal_limit,
+		.bulk_batch = (int)c->bulk_batch,
 		.session_idle_s = (int64_t)c->session_idle_s,
 		.session_max_s = (int64_t)c->session_max_s,
 		.require_totp = (int)c->require_totp,
@@ -840,6 +846,7 @@ main(int argc, char **argv)
 		.command_ttl_h = 24 * 7,
 		.lease_s = 900,
 		.refusal_limit = 600,
+		.bulk_batch = 500,
 		.ckpt_entries = 100,
 		.ckpt_s = 300,
 		.handshake_s = 10,

@@ -138,6 +138,18 @@ h_metrics(struct call *c)
 			"cleave_wake_sweep_woken_total %llu\n",
 			st.listen_up, (unsigned long long)st.wake_heard,
 			(unsigned long long)st.sweep_woken);
+	if (n < cap)
+		n += (size_t)snprintf(
+			buf + n, cap - n,
+			"# HELP cleave_bulk_batches_total Batches of bulk commands "
+			"by filter committed.\n"
+			"# TYPE cleave_bulk_batches_total counter\n"
+			"cleave_bulk_batches_total %llu\n"
+			"# HELP cleave_bulk_batch_max_seconds Longest batch of a bulk "
+			"command, its transaction's begin to commit.\n"
+			"# TYPE cleave_bulk_batch_max_seconds gauge\n"
+			"cleave_bulk_batch_max_seconds %.6f\n",
+			(unsigned long long)st.bulk_batches, (double)st.bulk_batch_max_us / 1e6);
 	if (svc_counts(c->a->svc, dev, &nd, cmd, &nc, 16) == 0) {
 		n += (size_t)snprintf(buf + n, cap - n,
 				      "# HELP cleave_devices Devices by status.\n"

@@ -36,6 +36,7 @@ static const struct route {
 	{"DELETE", "/api/v1/enrollment-tokens/{}", AUTH_ADMIN, h_etokens_delete},
 	{"GET", "/api/v1/devices", AUTH_ADMIN, h_devices_list},
 	{"GET", "/api/v1/devices/summary", AUTH_ADMIN, h_devices_summary}, /* before {} */
+	{"GET", "/api/v1/devices/count", AUTH_ADMIN, h_devices_count},     /* before {} */
 	{"GET", "/api/v1/devices/{}", AUTH_ADMIN, h_device_get},
 	{"DELETE", "/api/v1/devices/{}", AUTH_ADMIN, h_device_delete},
 	{"PUT", "/api/v1/devices/{}/policy", AUTH_ADMIN, h_device_policy},
@@ -43,6 +44,7 @@ static const struct route {
 	{"GET", "/api/v1/devices/{}/commands", AUTH_ADMIN, h_commands_of_device},
 	{"GET", "/api/v1/commands", AUTH_ADMIN, h_commands_list},
 	{"POST", "/api/v1/commands/bulk", AUTH_ADMIN, h_commands_bulk},
+	{"GET", "/api/v1/commands/bulk/{}", AUTH_ADMIN, h_bulk_get},
 	{"GET", "/api/v1/commands/{}", AUTH_ADMIN, h_command_get},
 	{"POST", "/api/v1/commands/{}/cancel", AUTH_ADMIN, h_command_cancel},
 	{"GET", "/api/v1/commands/{}/receipt", AUTH_ADMIN, h_command_receipt},

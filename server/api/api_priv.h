@@ -43,6 +43,8 @@ enum {
 
 /* The one function that picks statuses: fills rs with a problem+json body for kind. */
 void reply_problem(struct api_response *rs, int kind, const char *detail);
+/* The same with extra members (consumed; NULL for none) that the problem's kind may carry. */
+void reply_problem_with(struct api_response *rs, int kind, const char *detail, json_t *extra);
 void reply_svc_error(struct api_response *rs, const struct svc_error *err);
 /* Serialises j (consumed) as the body with status. */
 void reply_json(struct api_response *rs, int status, json_t *j);
@@ -118,6 +120,9 @@ void h_devices_list(struct call *c);
 void h_devices_summary(struct call *c);
 void h_commands_list(struct call *c);
 void h_commands_bulk(struct call *c);
+/* Bulk commands by filter (devquery.c, issue 10): progress, and the count a filter matches. */
+void h_bulk_get(struct call *c);
+void h_devices_count(struct call *c);
 void h_device_get(struct call *c);
 void h_device_delete(struct call *c);
 void h_device_policy(struct call *c);

@@ -1,7 +1,10 @@
 /*
  * The console's list routes (issue 9): GET /api/v1/devices with search, filters, sorts and
  * opaque keyset cursors; GET /api/v1/devices/summary for the compliance dashboard;
- * GET /api/v1/commands, the queue across devices, newest first; POST /api/v1/commands/bulk.
+ * GET /api/v1/commands, the queue across devices, newest first; POST /api/v1/commands/bulk,
+ * by a list of ids (answered when done) or by the list's filters (a durable bulk operation,
+ * answered 202 at once: GET /api/v1/commands/bulk/{id} shows its progress), and
+ * GET /api/v1/devices/count, the number a filter matches, which such a bulk must confirm.
  * Every bad query parameter is a 400 that names it. Rules (compliance, roles) are the service's.
  */
 #include <stdio.h>
@@ -10,6 +13,7 @@
 
 #include "api_priv.h"
 #include "b64.h"
+#include "crypto.h"
 
 #define Q_MAX      200 /* longest search text */
 #define CURSOR_MAX 512
@@ -256,6 +260,25 @@ h_devices_list(struct call *c)
 }
 
 void
+h_devices_count(struct call *c)
+{
+	struct dq_text *t = calloc(1, sizeof(*t));
+	struct svc_error err = {0};
+	struct device_query q;
+	int64_t n = 0;
+
+	if (t == NULL)
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	else if (device_params(c, &q, t) != 0)
+		;
+	else if (svc_device_count(c->a->svc, &c->who, &q, &n, &err) != 0)
+		reply_svc_error(c->rs, &err);
+	else
+		reply_json(c->rs, 200, json_pack("{s:I}", "count", (json_int_t)n));
+	free(t);
+}
+
+void
 h_devices_summary(struct call *c)
 {
 	struct device_summary *s = malloc(sizeof(*s));
@@ -368,6 +391,214 @@ bulk_ids(struct call *c, json_t *arr, char (*ids)[STORE_ID_MAX], size_t *n)
 	return 0;
 }
 
+/* ---- bulk by filter ---- */
+
+/* The device list's filters a bulk may use (its sort, order, limit and cursor make no sense). */
+static const char *const filter_keys[] = {
+	"q",        "status",    "owner",  "policy",        "desired",
+	"reported", "compliant", "reason", "not_seen_days", NULL};
+
+/* Appends "&key=value" (value percent-encoded) to qs; -1 when it does not fit. */
+static int
+qs_add(char *qs, size_t cap, size_t *len, const char *key, const char *value)
+{
+	size_t k = *len;
+	int w = snprintf(qs + k, cap - k, "%s%s=", k ? "&" : "", key);
+
+	if (w < 0 || (size_t)w >= cap - k)
+		return -1;
+	k += (size_t)w;
+	for (const unsigned char *v = (const unsigned char *)value; *v; v++) {
+		if (k + 4 >= cap)
+			return -1;
+		if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
+		    (*v >= '0' && *v <= '9') || *v == '-' || *v == '_' || *v == '.' || *v == ',')
+			qs[k++] = (char)*v;
+		else
+			k += (size_t)snprintf(qs + k, cap - k, "%%%02X", *v);
+	}
+	qs[k] = '\0';
+	*len = k;
+	return 0;
+}
+
+/* One filter member's value as the query string's text; -1 when it has no such form. */
+static int
+filter_value(json_t *v, char *out, size_t cap)
+{
+	size_t k = 0, i;
+	json_t *e;
+
+	if (json_is_string(v))
+		snprintf(out, cap, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(out, cap, "%lld", (long long)json_integer_value(v));
+	else if (json_is_boolean(v))
+		snprintf(out, cap, "%s", json_is_true(v) ? "true" : "false");
+	if (!json_is_array(v))
+		return json_is_string(v) || json_is_integer(v) || json_is_boolean(v) ? 0 : -1;
+	out[0] = '\0';
+	json_array_foreach(v, i, e)
+	{
+		int w;
+
+		if (!json_is_string(e))
+			return -1;
+		w = snprintf(out + k, cap - k, "%s%s", i ? "," : "", json_string_value(e));
+		if (w < 0 || (size_t)w >= cap - k)
+			return -1;
+		k += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * The filter object as the query string GET /api/v1/devices would take, so that one parser
+ * reads both; 400 naming a member that is not one of the list's filters or has no such form.
+ */
+static int
+filter_query(struct call *c, json_t *filter, char *qs, size_t cap)
+{
+	char msg[160], v[512];
+	const char *key;
+	size_t len = 0, i;
+	json_t *val;
+
+	qs[0] = '\0';
+	json_object_foreach(filter, key, val)
+	{
+		for (i = 0; filter_keys[i] != NULL && strcmp(filter_keys[i], key) != 0; i++)
+			;
+		if (filter_keys[i] == NULL) {
+			snprintf(msg, sizeof(msg),
+				 "filter.%.40s is not one of the device list's filters (q, status, "
+				 "owner, policy, desired, reported, compliant, reason, "
+				 "not_seen_days)",
+				 key);
+			bad(c, msg);
+			return -1;
+		}
+		if (json_is_null(val))
+			continue;
+		if (filter_value(val, v, sizeof(v)) != 0 || qs_add(qs, cap, &len, key, v) != 0) {
+			snprintf(
+				msg, sizeof(msg),
+				"filter.%s must be a string (reason: a string or an array of them)",
+				key);
+			bad(c, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static json_t *
+bulk_json(const struct bulk_op *b)
+{
+	json_t *filter = json_loads(b->filter, 0, NULL);
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+			 "id", b->id, "type", b->type, "reason", b->reason, "requested_by",
+			 b->requested_by, "filter", filter ? filter : json_null(), "expected_count",
+			 (json_int_t)b->expected_count, "state", b->state, "queued",
+			 (json_int_t)b->queued, "already_pending", (json_int_t)b->already_pending,
+			 "skipped", (json_int_t)b->skipped, "done",
+			 (json_int_t)(b->queued + b->already_pending + b->skipped), "created_at",
+			 jtime(b->created_at), "updated_at", jtime(b->updated_at), "finished_at",
+			 b->finished_at ? jtime(b->finished_at) : json_null());
+}
+
+/* The request's hash for its Idempotency-Key: path and body. */
+static void
+request_hash(struct call *c, uint8_t hash[32])
+{
+	const void *parts[] = {c->rq->path, c->rq->body ? c->rq->body : ""};
+	size_t lens[] = {strlen(c->rq->path) + 1, c->rq->body_len};
+
+	crypto_sha256_parts(parts, lens, 2, hash);
+}
+
+/* Parses filter into q (t holds its text) through the device list's own parser. */
+static int
+filter_params(struct call *c, json_t *filter, struct device_query *q, struct dq_text *t)
+{
+	char qs[2048];
+	struct api_request rq = *c->rq;
+	struct call fc = *c;
+
+	if (filter_query(c, filter, qs, sizeof(qs)) != 0)
+		return -1;
+	rq.query = qs;
+	fc.rq = &rq;
+	return device_params(&fc, q, t);
+}
+
+static void
+bulk_by_filter(struct call *c, json_t *body)
+{
+	char type[16] = "", reason[STORE_TEXT_MAX] = "";
+	int64_t expected = 0;
+	json_t *filter = NULL;
+	const struct field f[] = {
+		{"type", F_STR, 1, type, sizeof(type), 0, 0, NULL},
+		{"reason", F_STR, 0, reason, 440, 0, 0, NULL},
+		{"filter", F_OBJ, 1, &filter, 0, 0, 0, NULL},
+		{"expected_count", F_INT, 1, &expected, 0, 1, 100000000, NULL},
+	};
+	const char *key = c->rq->header(c->rq->header_ctx, "Idempotency-Key");
+	struct dq_text *t = calloc(1, sizeof(*t));
+	struct bulk_op *b = calloc(1, sizeof(*b));
+	struct svc_bulk_request rq = {0};
+	struct svc_error err = {0};
+	struct device_query q;
+	int64_t matched = 0;
+	uint8_t hash[32];
+	char *fjson = NULL;
+	int created = 0;
+
+	if (t == NULL || b == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	if (key != NULL && (strlen(key) == 0 || strlen(key) >= sizeof(b->idempotency_key))) {
+		bad(c, "Idempotency-Key must be 1-127 characters");
+		goto out;
+	}
+	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0 || filter_params(c, filter, &q, t) != 0)
+		goto out;
+	fjson = json_dumps(filter, JSON_COMPACT | JSON_SORT_KEYS);
+	request_hash(c, hash);
+	rq = (struct svc_bulk_request){type, reason, &q, fjson ? fjson : "{}", expected, key, hash};
+	if (svc_bulk_start(c->a->svc, &c->who, &rq, b, &created, &matched, &err) != 0) {
+		reply_problem_with(c->rs, err.kind, err.detail,
+				   err.kind == SVC_CONFLICT
+					   ? json_pack("{s:I}", "count", (json_int_t)matched)
+					   : NULL);
+		goto out;
+	}
+	reply_json(c->rs, 202, bulk_json(b));
+	snprintf(c->rs->location, sizeof(c->rs->location), "/api/v1/commands/bulk/%s", b->id);
+out:
+	free(fjson);
+	free(t);
+	free(b);
+}
+
+void
+h_bulk_get(struct call *c)
+{
+	struct bulk_op *b = calloc(1, sizeof(*b));
+	struct svc_error err = {0};
+
+	if (b == NULL)
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	else if (svc_bulk_get(c->a->svc, &c->who, c->param[0], b, &err) != 0)
+		reply_svc_error(c->rs, &err);
+	else
+		reply_json(c->rs, 200, bulk_json(b));
+	free(b);
+}
+
 void
 h_commands_bulk(struct call *c)
 {
@@ -389,6 +620,13 @@ h_commands_bulk(struct call *c)
 	body = body_object(c);
 	if (body == NULL)
 		goto done;
+	if (json_object_get(body, "filter") != NULL) {
+		if (json_object_get(body, "device_ids") != NULL)
+			bad(c, "give device_ids or filter, not both");
+		else
+			bulk_by_filter(c, body);
+		goto done;
+	}
 	arr = json_incref(json_object_get(body, "device_ids"));
 	json_object_del(body, "device_ids");
 	if (arr == NULL) {

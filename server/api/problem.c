@@ -36,6 +36,12 @@ static const struct {
 void
 reply_problem(struct api_response *rs, int kind, const char *detail)
 {
+	reply_problem_with(rs, kind, detail, NULL);
+}
+
+void
+reply_problem_with(struct api_response *rs, int kind, const char *detail, json_t *extra)
+{
 	size_t i = 0;
 	char type[96];
 	json_t *j;
@@ -50,6 +56,9 @@ reply_problem(struct api_response *rs, int kind, const char *detail)
 	snprintf(type, sizeof(type), "urn:cleave:problem:%s", problems[i].slug);
 	j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", problems[i].title, "status",
 		      problems[i].status, "detail", detail ? detail : "");
+	if (extra != NULL && problems[i].kind != SVC_INTERNAL)
+		json_object_update_missing(j, extra);
+	json_decref(extra);
 	reply_json(rs, problems[i].status, j);
 	rs->content_type = "application/problem+json";
 }

@@ -34,19 +34,15 @@ open_of_type(struct service *s, const char *device_id, const char *type, struct 
 	return r == 0 ? -ENOENT : r;
 }
 
-static int
-bulk_one_once(struct service *s, const struct principal *p, const char *type, const char *reason,
-	      struct command *scratch, struct svc_bulk_result *res)
+int
+svc_bulk_device_tx(struct service *s, const char *actor, const char *type, const char *reason,
+		   struct command *scratch, struct svc_bulk_result *res)
 {
 	struct device d;
 	struct command c;
-	int r = s->st->ops->tx_begin(s->st);
+	int r = s->st->ops->device_get_for_update(s->st, res->device_id, &d);
 
-	if (r != 0)
-		return r;
-	r = s->st->ops->device_get_for_update(s->st, res->device_id, &d);
 	if (r == -ENOENT || (r == 0 && strcmp(d.status, "active") != 0)) {
-		s->st->ops->tx_rollback(s->st);
 		res->outcome = BULK_REFUSED;
 		if (r == 0)
 			snprintf(res->detail, sizeof(res->detail), "device is %s", d.status);
@@ -57,24 +53,41 @@ bulk_one_once(struct service *s, const struct principal *p, const char *type, co
 	if (r == 0) {
 		r = open_of_type(s, d.id, type, scratch, res->command_id);
 		if (r == 0) {
-			s->st->ops->tx_rollback(s->st);
 			res->outcome = BULK_PENDING;
 			return 0;
 		}
 	}
 	if (r == -ENOENT)
-		r = svc_command_queue_tx(s, &d, type, reason, p->id, 0, NULL, NULL, NULL, &c);
-	if (r == 0)
-		r = svc_notify_tx(s, d.id);
+		r = svc_command_queue_tx(s, &d, type, reason, actor, 0, NULL, NULL, NULL, &c);
+	if (r != 0)
+		return r;
+	res->outcome = BULK_QUEUED;
+	str_copy(res->command_id, sizeof(res->command_id), c.id);
+	return 0;
+}
+
+/* One device in a transaction of its own (the synchronous bulk by id list): one attempt. */
+static int
+bulk_one_once(struct service *s, const struct principal *p, const char *type, const char *reason,
+	      struct command *scratch, struct svc_bulk_result *res)
+{
+	int r = s->st->ops->tx_begin(s->st);
+
+	if (r != 0)
+		return r;
+	r = svc_bulk_device_tx(s, p->id, type, reason, scratch, res);
+	if (r != 0 || res->outcome != BULK_QUEUED) {
+		s->st->ops->tx_rollback(s->st);
+		return r;
+	}
+	r = svc_notify_tx(s, res->device_id);
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else
 		s->st->ops->tx_rollback(s->st);
 	if (r != 0)
 		return r;
-	res->outcome = BULK_QUEUED;
-	str_copy(res->command_id, sizeof(res->command_id), c.id);
-	svc_notify(s, d.id);
+	svc_notify(s, res->device_id);
 	return 0;
 }
 

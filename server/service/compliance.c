@@ -170,6 +170,35 @@ build_spec(struct service *s, struct compliance_spec *spec, struct compliance_gr
 }
 
 int
+svc_query_ready(struct service *s, struct device_query *q, struct compliance_spec *spec,
+		struct compliance_group **groups)
+{
+	int r;
+
+	*groups = NULL;
+	q->policy_is_default = 0;
+	if (q->policy != NULL) {
+		struct policy def;
+
+		r = s->st->ops->policy_default(s->st, &def);
+		if (r != 0 && r != -ENOENT)
+			return r;
+		q->policy_is_default = r == 0 && strcmp(def.name, q->policy) == 0;
+	}
+	q->spec = NULL;
+	if (q->compliant >= 0 || q->reasons != 0) {
+		r = build_spec(s, spec, groups);
+		if (r != 0) {
+			free(*groups);
+			*groups = NULL;
+			return r;
+		}
+		q->spec = spec;
+	}
+	return 0;
+}
+
+int
 svc_device_query(struct service *s, const struct principal *p, struct device_query *q,
 		 struct device *out, size_t *n, struct svc_error *err)
 {
@@ -179,25 +208,27 @@ svc_device_query(struct service *s, const struct principal *p, struct device_que
 
 	if (r != 0)
 		return r;
-	q->policy_is_default = 0;
-	if (q->policy != NULL) {
-		struct policy def;
-
-		r = s->st->ops->policy_default(s->st, &def);
-		if (r != 0 && r != -ENOENT)
-			return svc_store_fail(err, r, "device");
-		q->policy_is_default = r == 0 && strcmp(def.name, q->policy) == 0;
-	}
+	r = svc_query_ready(s, q, &spec, &groups);
+	if (r == 0)
+		r = s->st->ops->device_query(s->st, q, out, n);
 	q->spec = NULL;
-	if (q->compliant >= 0 || q->reasons != 0) {
-		r = build_spec(s, &spec, &groups);
-		if (r != 0) {
-			free(groups);
-			return svc_store_fail(err, r, "device");
-		}
-		q->spec = &spec;
-	}
-	r = s->st->ops->device_query(s->st, q, out, n);
+	free(groups);
+	return r == 0 ? 0 : svc_store_fail(err, r, "device");
+}
+
+int
+svc_device_count(struct service *s, const struct principal *p, struct device_query *q, int64_t *n,
+		 struct svc_error *err)
+{
+	struct compliance_group *groups = NULL;
+	struct compliance_spec spec;
+	int r = svc_authorize(s, p, PERM_READ, err);
+
+	if (r != 0)
+		return r;
+	r = svc_query_ready(s, q, &spec, &groups);
+	if (r == 0)
+		r = s->st->ops->device_count(s->st, q, n);
 	q->spec = NULL;
 	free(groups);
 	return r == 0 ? 0 : svc_store_fail(err, r, "device");

@@ -28,6 +28,7 @@ struct svc_cross {
 	svc_parked_fn parked;
 	void *parked_ctx;
 	atomic_int sweep_now;              /* the listener (re)connected: sweep at the next tick */
+	atomic_int sweep_bulk;             /* another server's bulk batch: sweep at the next tick */
 	atomic_int up;                     /* the listen connection is open (metrics) */
 	atomic_uint_fast64_t heard, swept; /* device notifications heard; devices the sweep woke */
 	int64_t swept_at;
@@ -42,6 +43,14 @@ svc_notify_tx(struct service *s, const char *device_id)
 	if (s->st->ops->notify_device == NULL)
 		return 0;
 	return s->st->ops->notify_device(s->st, device_id);
+}
+
+int
+svc_notify_sweep_tx(struct service *s)
+{
+	if (s->st->ops->notify_sweep == NULL)
+		return 0;
+	return s->st->ops->notify_sweep(s->st);
 }
 
 int
@@ -73,6 +82,15 @@ static void
 on_policy(void *ctx, const char *name, int is_default)
 {
 	svc_wake_policy_named(ctx, name, is_default);
+}
+
+/* A bulk batch queued commands for many devices: the next tick sweeps (one a tick at most). */
+static void
+on_sweep(void *ctx)
+{
+	struct service *s = ctx;
+
+	atomic_store(&s->cross->sweep_bulk, 1);
 }
 
 static void
@@ -117,6 +135,7 @@ service_listen(struct service *s, svc_parked_fn parked, void *ctx)
 		return -ENOMEM;
 	x->l = (struct store_listener){.device = on_device,
 				       .policy = on_policy,
+				       .sweep = on_sweep,
 				       .connected = on_connected,
 				       .lost = on_lost,
 				       .ctx = s};
@@ -169,12 +188,13 @@ void
 svc_cross_tick(struct service *s)
 {
 	struct svc_cross *x = s->cross;
-	int now_due, r;
+	int now_due, bulk_due, r;
 
 	if (x == NULL)
 		return;
 	now_due = atomic_exchange(&x->sweep_now, 0);
-	if (!now_due && svc_now_s(s) - x->swept_at < SWEEP_S)
+	bulk_due = atomic_exchange(&x->sweep_bulk, 0);
+	if (!now_due && !bulk_due && svc_now_s(s) - x->swept_at < SWEEP_S)
 		return;
 	x->swept_at = svc_now_s(s);
 	r = sweep(s, x);
@@ -184,7 +204,9 @@ svc_cross_tick(struct service *s)
 		log_warn("service: the sweep for queued commands of parked devices failed");
 	} else if (r > 0) {
 		log_info("service: the sweep woke %d parked devices with a queued command%s", r,
-			 now_due ? " (after the listen connection came up)" : "");
+			 now_due    ? " (after the listen connection came up)"
+			 : bulk_due ? " (a bulk command's batch)"
+				    : "");
 	}
 }
 

@@ -159,7 +159,8 @@ service_new(struct store *st, const struct ed25519_key *ticket_key,
 	}
 	if (svc_refusals_init(s, (uint32_t)(cfg->refusal_limit > 0 ? cfg->refusal_limit : 600)) !=
 		    0 ||
-	    svc_waker_init(s) != 0 || svc_verify_init(s) != 0) {
+	    svc_waker_init(s) != 0 || svc_verify_init(s) != 0 || svc_bulker_init(s) != 0) {
+		svc_verify_free(s);
 		svc_waker_free(s);
 		svc_refusals_free(s);
 		devstate_fini(&s->dev);
@@ -314,6 +315,7 @@ service_tick(struct service *s)
 		log_info("service: %zu commands expired", expired);
 	svc_ckpt_tick(s, 0);
 	svc_cross_tick(s);
+	svc_bulker_tick(s);
 }
 
 void
@@ -322,6 +324,7 @@ service_free(struct service *s)
 	if (s == NULL)
 		return;
 	svc_verify_free(s);
+	svc_bulker_free(s);
 	svc_waker_free(s);
 	if (flush_checkins(s) == 0 && s->replay != NULL)
 		replaylog_reset(s->replay); /* a clean stop: the store has every nonce */
@@ -735,6 +738,7 @@ svc_stats_get(struct service *s, struct svc_stats *out)
 				      &out->write_holds_over_50ms) != 0)
 		out->write_hold_max_us = -1;
 	svc_cross_stats(s, out);
+	svc_bulker_stats(s, out);
 }
 
 int

@@ -70,6 +70,7 @@ struct service_config {
 	int64_t session_idle_s; /* a console session unused this long ends; 0: 1800 */
 	int64_t session_max_s;  /* a console session ends this long after sign-in; 0: 43200 */
 	int require_totp;       /* every console account needs a second factor to sign in */
+	int bulk_batch;         /* devices per batch of a bulk by filter, at most; 0: 500 */
 };
 
 /* Clock in unix milliseconds; injectable for tests. */
@@ -344,6 +345,36 @@ int svc_command_bulk(struct service *s, const struct principal *p, const char *t
 		     const char *reason, const char (*ids)[STORE_ID_MAX], size_t n,
 		     struct svc_bulk_result *out, struct svc_error *err);
 
+/*
+ * How many devices q's filters match (its sort, cursor and limit are ignored): the count the
+ * console shows before a bulk by filter and the admin confirms.
+ */
+int svc_device_count(struct service *s, const struct principal *p, struct device_query *q,
+		     int64_t *n, struct svc_error *err);
+
+/* ---- bulk commands by filter (bulkop.c, issue 10) ---- */
+struct svc_bulk_request {
+	const char *type;                 /* as svc_command_bulk */
+	const char *reason;               /* may be "" */
+	const struct device_query *query; /* the device list's filters; sort, cursor unused */
+	const char *filter_json;          /* the filter as given, kept for display */
+	int64_t expected_count;           /* what the admin confirmed */
+	const char *idempotency_key;      /* NULL or "" for none */
+	const uint8_t *request_hash;      /* SHA-256 of the request, with a key */
+};
+/*
+ * Records a durable bulk operation (and its audit entry) in one transaction; a background
+ * worker, on this server or another sharing the store, then queues the command for each
+ * matching device in short batches, audited one by one as single commands are. Refused
+ * (SVC_CONFLICT, *matched set) when the filter now matches another number than
+ * expected_count, SVC_INVALID when it matches none. *created is 0 when an Idempotency-Key
+ * replay returned the operation made before.
+ */
+int svc_bulk_start(struct service *s, const struct principal *p, const struct svc_bulk_request *rq,
+		   struct bulk_op *out, int *created, int64_t *matched, struct svc_error *err);
+int svc_bulk_get(struct service *s, const struct principal *p, const char *id, struct bulk_op *out,
+		 struct svc_error *err);
+
 /* ---- commands (admin side) ---- */
 struct command_request {
 	const char *device_id;
@@ -588,6 +619,9 @@ struct svc_stats {
 	uint64_t wake_heard;  /* device notifications heard */
 	uint64_t sweep_woken; /* parked devices the sweep found a queued command for */
 	uint64_t tx_retries;  /* transactions run again after a deadlock or serialization failure */
+	/* Bulk commands by filter (bulkop.c): batches committed, the longest one begin to commit. */
+	uint64_t bulk_batches;
+	int64_t bulk_batch_max_us;
 };
 void svc_stats_get(struct service *s, struct svc_stats *out);
 int svc_counts(struct service *s, struct status_count *devices, size_t *nd,

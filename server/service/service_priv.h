@@ -39,11 +39,35 @@ struct service {
 	struct replaylog *replay; /* NULL: nonces reach the store only by the flush */
 	struct svc_waker *waker;  /* wakes a changed policy's followers (waker.c) */
 	struct svc_cross *cross;  /* NULL unless listening to the other servers (crosswake.c) */
+	struct svc_bulker
+		*bulker; /* bulk operations by filter (bulkop.c), made at the first tick */
 	/* First-start setup (admins.c): the one-time code's SHA-256 while it is unused. */
 	atomic_int setup_armed;
 	uint8_t setup_hash[32];
 	char *setup_path; /* the file that holds the code; removed once it is used */
 };
+
+/*
+ * Fills q's policy_is_default and, when its filters need one, its compliance spec (spec and
+ * *groups, freed by the caller, stay in use while q is); 0 or a store error (compliance.c).
+ */
+int svc_query_ready(struct service *s, struct device_query *q, struct compliance_spec *spec,
+		    struct compliance_group **groups);
+/*
+ * bulk.c: one device of a bulk command, inside the caller's write transaction: queues the
+ * command (res->outcome BULK_QUEUED), or finds one of the type open (BULK_PENDING) or the
+ * device gone or retired (BULK_REFUSED). 0, or a store error that loses the transaction.
+ */
+int svc_bulk_device_tx(struct service *s, const char *actor, const char *type, const char *reason,
+		       struct command *scratch, struct svc_bulk_result *res);
+/* bulkop.c: the worker of bulk operations by filter; the tick kicks it, quiesce stops it. */
+int svc_bulker_init(struct service *s);
+void svc_bulker_tick(struct service *s);
+void svc_bulker_stop(struct service *s);
+void svc_bulker_free(struct service *s);
+void svc_bulker_stats(struct service *s, struct svc_stats *out);
+/* crosswake.c: inside a write transaction, tells the other servers to sweep their parked. */
+int svc_notify_sweep_tx(struct service *s);
 
 /* waker.c: wakes the parked check-ins of policy p's followers from a background thread. */
 int svc_waker_init(struct service *s);

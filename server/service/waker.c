@@ -163,8 +163,10 @@ service_quiesce(struct service *s)
 	struct svc_waker *w = s ? s->waker : NULL;
 	int started;
 
-	if (s != NULL)
-		svc_cross_stop(s); /* its callbacks queue jobs here: it goes first */
+	if (s != NULL) {
+		svc_bulker_stop(s); /* it resumes parked check-ins too */
+		svc_cross_stop(s);  /* its callbacks queue jobs here: it goes first */
+	}
 	if (w == NULL)
 		return;
 	pthread_mutex_lock(&w->lock);

@@ -38,8 +38,15 @@ struct sq_store {
 	char *path;
 	pthread_key_t key;
 	pthread_mutex_t list_lock;
-	pthread_mutex_t write_lock;
-	int64_t lock_at_us;              /* when the holder of write_lock took it */
+	/*
+	 * The one writer's turn, first come first served (a ticket lock): a plain mutex let the
+	 * thread that released it take it again at once, so a bulk's batches, one after another,
+	 * kept a waiting wipe out for several of them. wl_lock guards next and serving.
+	 */
+	pthread_mutex_t wl_lock;
+	pthread_cond_t wl_turn;
+	uint64_t wl_next, wl_serving;
+	int64_t lock_at_us;              /* when the holder of the write turn took it */
 	_Atomic int64_t hold_max_us;     /* the longest hold so far */
 	_Atomic int64_t holds_over_50ms; /* how many holds took longer than 50 ms */
 	struct sq_conn *conns;

@@ -202,7 +202,8 @@ struct compliance_spec {
 	int (*version_cmp)(const char *a, const char *b);
 };
 
-enum device_sort { DEV_SORT_LAST_SEEN = 0, DEV_SORT_OWNER, DEV_SORT_ENROLLED };
+/* DEV_SORT_ROWID: insertion order, after after_rowid alone; a bulk's walk, not the API's. */
+enum device_sort { DEV_SORT_LAST_SEEN = 0, DEV_SORT_OWNER, DEV_SORT_ENROLLED, DEV_SORT_ROWID };
 
 struct device_query {
 	const char *q;         /* prefix of owner or model (ASCII case ignored), id, fingerprint */
@@ -212,9 +213,16 @@ struct device_query {
 	int policy_is_default; /* the policy is the default: devices with '' count too */
 	const char *desired;   /* corporate state desired / reported */
 	const char *reported;
-	int64_t seen_before; /* last_seen_at below this (never seen: 0 counts); 0: any */
-	int compliant;       /* -1: any, 1: compliant only, 0: not compliant only */
-	unsigned reasons;    /* COMPLY_* bits: devices with any of them; 0: any */
+	int64_t seen_before;    /* last_seen_at below this (never seen: 0 counts); 0: any */
+	int64_t enrolled_until; /* enrolled_at at most this; 0: any (a bulk's own bound) */
+	/*
+	 * Inside a write transaction, the rows read stay the caller's until it ends (PostgreSQL:
+	 * FOR UPDATE; SQLite's writer lock holds them already). A bulk's batch locks its devices
+	 * before the audit head, the order single commands take them in.
+	 */
+	int for_update;
+	int compliant;                      /* -1: any, 1: compliant only, 0: not compliant only */
+	unsigned reasons;                   /* COMPLY_* bits: devices with any of them; 0: any */
 	const struct compliance_spec *spec; /* needed when compliant >= 0 or reasons != 0 */
 	enum device_sort sort;
 	int desc;
@@ -224,6 +232,32 @@ struct device_query {
 	const char *after_text; /* DEV_SORT_OWNER */
 	int64_t after_rowid;
 	size_t limit;
+};
+
+/*
+ * A durable bulk command by filter (migration 0014): the filter's parsed values (f_*, "" for
+ * any), the cursor: the row id of the last device done, in row id order (cursor_key -1:
+ * none done yet), and the counts so far.
+ */
+struct bulk_op {
+	char id[STORE_ID_MAX];
+	char type[16];
+	char reason[STORE_TEXT_MAX];
+	char requested_by[STORE_ID_MAX];
+	char idempotency_key[STORE_ID_MAX * 4];
+	uint8_t request_hash[32];
+	char filter[STORE_TEXT_MAX * 2];
+	char f_q[STORE_OWNER_MAX], f_status[16], f_owner[STORE_OWNER_MAX], f_policy[64];
+	char f_desired[16], f_reported[16];
+	int64_t f_seen_before;
+	int f_compliant;
+	unsigned f_reasons;
+	int64_t enrolled_until;
+	int64_t expected_count;
+	int64_t cursor_key, cursor_rowid;
+	int64_t queued, already_pending, skipped;
+	char state[16]; /* running, done */
+	int64_t created_at, updated_at, finished_at;
 };
 
 #define SUMMARY_STATES_MAX 16
@@ -289,6 +323,8 @@ struct store;
 struct store_listener {
 	void (*device)(void *ctx, const char *device_id);
 	void (*policy)(void *ctx, const char *name, int is_default);
+	/* Many devices got commands at once (a bulk batch): check the parked ones now. */
+	void (*sweep)(void *ctx);
 	void (*connected)(void *ctx);
 	void (*lost)(void *ctx);
 	void *ctx;
@@ -331,6 +367,11 @@ struct store_ops {
 	 * trivial query: 0 when the database answers, -ENOTCONN or -EIO when it does not.
 	 */
 	int (*ping)(struct store *st);
+	/*
+	 * Optional (NULL: no single write lock). How many threads wait for the write lock now,
+	 * so that background work (a bulk's batches) can let them go first.
+	 */
+	int (*write_waiters)(struct store *st);
 
 	int (*token_insert)(struct store *st, const struct api_token *t);
 	int (*token_by_hash)(struct store *st, const uint8_t hash[32], struct api_token *out);
@@ -429,6 +470,8 @@ struct store_ops {
 	/* The console's device query: up to q->limit rows in q's order into out. */
 	int (*device_query)(struct store *st, const struct device_query *q, struct device *out,
 			    size_t *n);
+	/* How many devices q's filters match (its cursor, sort and limit are ignored). */
+	int (*device_count)(struct store *st, const struct device_query *q, int64_t *n);
 	/* Totals for the compliance dashboard, by reason and by corporate state. */
 	int (*device_summary)(struct store *st, const struct compliance_spec *spec,
 			      struct device_summary *out);
@@ -513,6 +556,21 @@ struct store_ops {
 	/* Records that a TOTP code of step was used; -ENOENT unless step is newer than the last. */
 	int (*admin_totp_used)(struct store *st, const char *id, int64_t step);
 
+	/* ---- bulk operations by filter (issue 10; store_sqlite_bulk.c, store_pg_bulk.c) ---- */
+	/* -EEXIST when (requested_by, idempotency_key) is taken. */
+	int (*bulk_insert)(struct store *st, const struct bulk_op *b);
+	int (*bulk_get)(struct store *st, const char *id, struct bulk_op *out);
+	int (*bulk_by_idempotency)(struct store *st, const char *requested_by, const char *key,
+				   struct bulk_op *out);
+	/*
+	 * Inside the caller's write transaction: the oldest running bulk operation no other
+	 * transaction holds, locked until this one ends (SQLite: the writer lock; PostgreSQL: FOR
+	 * UPDATE SKIP LOCKED, so servers never work the same bulk at once). -ENOENT when none.
+	 */
+	int (*bulk_claim)(struct store *st, struct bulk_op *out);
+	/* Writes b's cursor, counts, state, updated_at and finished_at; -ENOENT when no row. */
+	int (*bulk_progress)(struct store *st, const struct bulk_op *b);
+
 	/* ---- employee portal links (store_sqlite_portal.c, store_pg_portal.c) ---- */
 	int (*portal_link_insert)(struct store *st, const struct portal_link *l);
 	/* The link with this hash, expired or not (the service decides); -ENOENT when none. */
@@ -528,6 +586,8 @@ struct store_ops {
 	 */
 	int (*notify_device)(struct store *st, const char *device_id);
 	int (*notify_policy)(struct store *st, const char *name, int is_default);
+	/* One for many devices at once (a bulk batch): each server sweeps its parked devices. */
+	int (*notify_sweep)(struct store *st);
 	/*
 	 * Starts listening (a thread with a connection of its own, reconnecting with backoff);
 	 * l must outlive unlisten. unlisten stops it and returns once no callback runs.

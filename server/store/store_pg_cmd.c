@@ -141,15 +141,28 @@ pg_command_list(struct store *st, const struct command_filter *f, struct command
 int
 pg_command_open(struct store *st, const char *device_id, struct command *out, size_t max, size_t *n)
 {
-	struct pg_args a = {0};
+	char lim[24];
+	const char *v[] = {device_id, lim};
+	PGresult *r;
+	int e;
 
-	pa_text(&a, device_id);
-	pa_int(&a, (int64_t)max);
-	return pg_many(
-		S(st),
-		"SELECT " COMMAND_COLS " FROM commands WHERE device_id = $1 AND "
-		"status IN ('queued', 'delivered', 'acknowledged') ORDER BY counter LIMIT $2",
-		&a, out, sizeof(*out), max, n, pg_command_row, "open commands");
+	/*
+	 * Planned at each call, not prepared: a connection's generic plan, made while the table
+	 * was small (a fresh deployment, or before a bulk queued 100,000 commands), scanned the
+	 * whole table for each device until the next ANALYZE (1.4 ms a device in a bulk of 20,000).
+	 */
+	snprintf(lim, sizeof(lim), "%zu", max);
+	*n = 0;
+	e = pg_run_adhoc(S(st),
+			 "SELECT " COMMAND_COLS " FROM commands WHERE device_id = $1 AND "
+			 "status IN ('queued', 'delivered', 'acknowledged') ORDER BY counter LIMIT "
+			 "$2::bigint",
+			 2, NULL, v, NULL, NULL, &r, "open commands");
+	if (e != 0)
+		return e;
+	pg_map_rows(r, out, sizeof(*out), max, n, pg_command_row);
+	PQclear(r);
+	return 0;
 }
 
 int

@@ -5,7 +5,9 @@
  * LISTENs and passes what arrives to the service, which resumes the check-ins it holds parked.
  *
  * Payloads on channel cleave_wake: "d:<device id>" (a command is queued for it) and
- * "p:<0|1>:<policy name>" (the policy changed; 1: it is the default). NOTIFY is at most once
+ * "p:<0|1>:<policy name>" (the policy changed; 1: it is the default) and "s:" (a bulk batch
+ * queued commands for many devices: sweep the parked ones, rather than one notification per
+ * device, which would be 100,000 for a fleet-wide wipe). NOTIFY is at most once
  * and only to sessions listening at that moment, so the service also sweeps (service.c) and is
  * told each time this connection comes (back) up. The listener's connection is named
  * "cleave-listen-<server pid>" (application_name) so an operator, or a test, can find it in
@@ -59,6 +61,13 @@ pg_notify_policy(struct store *st, const char *name, int is_default)
 	pa_text(&a, name);
 	return pg_run(S(st), "SELECT pg_notify('" WAKE_CHANNEL "', 'p:' || $1 || ':' || $2)", &a,
 		      NULL, "notify policy");
+}
+
+int
+pg_notify_sweep(struct store *st)
+{
+	return pg_run(S(st), "SELECT pg_notify('" WAKE_CHANNEL "', 's:')", NULL, NULL,
+		      "notify sweep");
 }
 
 /* ids[0..n) as a PostgreSQL array literal, each element quoted; NULL when out of memory. */
@@ -182,6 +191,8 @@ dispatch(struct pg_listen *L, const PGnotify *n)
 		L->l.device(L->l.ctx, p + 2);
 	else if (strncmp(p, "p:", 2) == 0 && (p[2] == '0' || p[2] == '1') && p[3] == ':')
 		L->l.policy(L->l.ctx, p + 4, p[2] == '1');
+	else if (strcmp(p, "s:") == 0 && L->l.sweep != NULL)
+		L->l.sweep(L->l.ctx);
 	else
 		log_warn("store: ignored a wake-up notification of an unknown form");
 }

@@ -76,6 +76,7 @@ int pg_command_expire(struct store *st, int64_t now, char (*devices)[STORE_ID_MA
 int pg_fill_fingerprints(struct store *st);
 /* The console's queries, in store_pg_query.c. */
 int pg_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n);
+int pg_device_count(struct store *st, const struct device_query *q, int64_t *n);
 int pg_device_summary(struct store *st, const struct compliance_spec *spec,
 		      struct device_summary *out);
 /* command_list: the queue across devices (newest first, by type) built per call. */
@@ -95,9 +96,18 @@ int pg_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_l
 /* Wake-ups across servers, in store_pg_notify.c. */
 int pg_notify_device(struct store *st, const char *device_id);
 int pg_notify_policy(struct store *st, const char *name, int is_default);
+int pg_notify_sweep(struct store *st);
 int pg_listen_start(struct store *st, const struct store_listener *l);
 void pg_listen_stop(struct store *st);
 int pg_devices_with_queued(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
 			   char (*out)[STORE_ID_MAX], size_t *nout);
+
+/* Bulk operations by filter, in store_pg_bulk.c. */
+int pg_bulk_insert(struct store *st, const struct bulk_op *b);
+int pg_bulk_get(struct store *st, const char *id, struct bulk_op *out);
+int pg_bulk_by_idempotency(struct store *st, const char *requested_by, const char *key,
+			   struct bulk_op *out);
+int pg_bulk_claim(struct store *st, struct bulk_op *out);
+int pg_bulk_progress(struct store *st, const struct bulk_op *b);
 
 #endif

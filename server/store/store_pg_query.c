@@ -239,10 +239,19 @@ sort_key(enum device_sort s)
 					: "last_seen_at";
 }
 
-/* The device query's rows into out, or with plan (tests) its plan. */
+static void
+count_row(const PGresult *r, int i, void *out)
+{
+	*(int64_t *)out = pg_col_int(r, i, 0);
+}
+
+/*
+ * The device query's rows into out, or with plan (tests) its plan, or with count the number
+ * of rows its filters match (no cursor, order or limit).
+ */
 static int
 device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n,
-	     char *plan, size_t cap)
+	     char *plan, size_t cap, int64_t *count)
 {
 	struct sqb_group *gb = NULL;
 	struct versions vs = {0};
@@ -262,7 +271,8 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 		r = versions_load(S(st), q->spec, &vs);
 	if (r != 0)
 		goto out;
-	sqb_add(b, "%sSELECT %s FROM devices WHERE true", plan ? "EXPLAIN " : "", pg_device_cols);
+	sqb_add(b, "%sSELECT %s FROM devices WHERE true", plan ? "EXPLAIN " : "",
+		count ? "count(*)" : pg_device_cols);
 	if (q->q != NULL && q->q[0] != '\0')
 		search_sql(b, q->q, &t);
 	sqb_filters(b, q);
@@ -270,7 +280,13 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 		sqb_bind_groups(b, q->spec, vs.old, gb);
 		sqb_compliance(b, q, gb);
 	}
-	if (q->has_after) {
+	if (count != NULL) {
+		r = qb_many(S(st), b, count, sizeof(*count), 1, n, count_row, "device count");
+		goto out;
+	}
+	if (q->sort == DEV_SORT_ROWID)
+		sqb_rowid_walk(b, q);
+	else if (q->has_after) {
 		int owner = q->sort == DEV_SORT_OWNER;
 		int k = owner ? sqb_text(b, q->after_text ? q->after_text : "")
 			      : sqb_int(b, q->after_key);
@@ -280,7 +296,11 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 			q->desc ? "<" : ">", owner ? "lower(" : "", k,
 			owner ? ") COLLATE \"C\"" : "", sqb_int(b, q->after_rowid));
 	}
-	sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir, q->limit);
+	if (q->sort != DEV_SORT_ROWID)
+		sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir,
+			q->limit);
+	if (q->for_update)
+		sqb_add(b, " FOR UPDATE");
 	r = plan ? qb_plan(S(st), b, plan, cap)
 		 : qb_many(S(st), b, out, sizeof(*out), q->limit, n, pg_device_row, "device query");
 out:
@@ -293,7 +313,16 @@ out:
 int
 pg_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n)
 {
-	return device_query(st, q, out, n, NULL, 0);
+	return device_query(st, q, out, n, NULL, 0, NULL);
+}
+
+int
+pg_device_count(struct store *st, const struct device_query *q, int64_t *count)
+{
+	size_t n = 0;
+
+	*count = 0;
+	return device_query(st, q, NULL, &n, NULL, 0, count);
 }
 
 /* ---- the dashboard ---- */
@@ -430,7 +459,7 @@ store_pg_explain_device_query(struct store *st, const struct device_query *q, ch
 {
 	size_t n;
 
-	return device_query(st, q, NULL, &n, plan, cap);
+	return device_query(st, q, NULL, &n, plan, cap, NULL);
 }
 
 int

@@ -60,6 +60,42 @@ sq_tx_hold_stats(struct store *st, int64_t *max_us, int64_t *over_50ms)
 	return 0;
 }
 
+/* Waits for the write turn, behind every thread that asked before. */
+static void
+write_turn_take(struct sq_store *s)
+{
+	uint64_t mine;
+
+	pthread_mutex_lock(&s->wl_lock);
+	mine = s->wl_next++;
+	while (s->wl_serving != mine)
+		pthread_cond_wait(&s->wl_turn, &s->wl_lock);
+	pthread_mutex_unlock(&s->wl_lock);
+}
+
+static void
+write_turn_give(struct sq_store *s)
+{
+	pthread_mutex_lock(&s->wl_lock);
+	s->wl_serving++;
+	pthread_cond_broadcast(&s->wl_turn);
+	pthread_mutex_unlock(&s->wl_lock);
+}
+
+static int
+sq_write_waiters(struct store *st)
+{
+	struct sq_store *s = S(st);
+	uint64_t asked, served;
+
+	pthread_mutex_lock(&s->wl_lock);
+	asked = s->wl_next;
+	served = s->wl_serving;
+	pthread_mutex_unlock(&s->wl_lock);
+	/* Tickets taken and not yet served, less the holder's own (when the lock is held). */
+	return asked > served ? (int)(asked - served - 1) : 0;
+}
+
 static int
 sq_tx_begin(struct store *st)
 {
@@ -74,11 +110,11 @@ sq_tx_begin(struct store *st)
 		log_err("store: begin: injected fault");
 		return rc;
 	}
-	pthread_mutex_lock(&s->write_lock);
+	write_turn_take(s);
 	s->lock_at_us = mono_us();
 	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		pthread_mutex_unlock(&s->write_lock);
+		write_turn_give(s);
 		return sq_err(s, rc, "begin");
 	}
 	c->in_tx = 1;
@@ -105,7 +141,7 @@ sq_tx_commit(struct store *st)
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
 	hold_done(s, mono_us() - t0);
-	pthread_mutex_unlock(&s->write_lock);
+	write_turn_give(s);
 	return r;
 }
 
@@ -120,7 +156,7 @@ sq_tx_rollback(struct store *st)
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
 	hold_done(s, 0);
-	pthread_mutex_unlock(&s->write_lock);
+	write_turn_give(s);
 }
 
 /* ---- API tokens ---- */
@@ -750,7 +786,8 @@ sq_close(struct store *st)
 	}
 	pthread_key_delete(s->key);
 	pthread_mutex_destroy(&s->list_lock);
-	pthread_mutex_destroy(&s->write_lock);
+	pthread_mutex_destroy(&s->wl_lock);
+	pthread_cond_destroy(&s->wl_turn);
 	free(s->path);
 	free(s);
 }
@@ -760,6 +797,7 @@ static const struct store_ops sqlite_ops = {
 	.close = sq_close,
 	.tx_begin = sq_tx_begin,
 	.tx_hold_stats = sq_tx_hold_stats,
+	.write_waiters = sq_write_waiters,
 	.tx_commit = sq_tx_commit,
 	.tx_rollback = sq_tx_rollback,
 	.token_insert = sq_token_insert,
@@ -795,6 +833,7 @@ static const struct store_ops sqlite_ops = {
 	.device_ids_rekey_due = sq_device_ids_rekey_due,
 	.device_count_by_status = sq_device_count_by_status,
 	.device_query = sq_device_query,
+	.device_count = sq_device_count,
 	.device_summary = sq_device_summary,
 	.command_insert = sq_command_insert,
 	.command_get = sq_command_get,
@@ -828,6 +867,11 @@ static const struct store_ops sqlite_ops = {
 	.admin_set_totp = sq_admin_set_totp,
 	.admin_login_result = sq_admin_login_result,
 	.admin_totp_used = sq_admin_totp_used,
+	.bulk_insert = sq_bulk_insert,
+	.bulk_get = sq_bulk_get,
+	.bulk_by_idempotency = sq_bulk_by_idempotency,
+	.bulk_claim = sq_bulk_claim,
+	.bulk_progress = sq_bulk_progress,
 	.portal_link_insert = sq_portal_link_insert,
 	.portal_link_get = sq_portal_link_get,
 	.keys_pin = sq_keys_pin,
@@ -850,7 +894,8 @@ store_sqlite_open(const char *path, struct store **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&s->list_lock, NULL);
-	pthread_mutex_init(&s->write_lock, NULL);
+	pthread_mutex_init(&s->wl_lock, NULL);
+	pthread_cond_init(&s->wl_turn, NULL);
 	c = sq_conn_get(s);
 	if (c == NULL) {
 		sq_close(&s->base);

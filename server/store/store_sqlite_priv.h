@@ -76,6 +76,11 @@ enum {
 	SQ_KEYS_PUT,
 	SQ_KEYS_REPLACE,
 	SQ_KEYS_GET,
+	SQ_BULK_INSERT,
+	SQ_BULK_GET,
+	SQ_BULK_BY_IDEM,
+	SQ_BULK_CLAIM,
+	SQ_BULK_PROGRESS,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -128,6 +133,14 @@ int sq_audit_iter_range(struct store *st, int64_t after_seq, size_t limit, audit
 int sq_policy_counts(struct store *st, const char *name, int is_default, int64_t version,
 		     int64_t *assigned, int64_t *applied);
 int sq_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n);
+int sq_device_count(struct store *st, const struct device_query *q, int64_t *n);
+/* Bulk operations by filter, in store_sqlite_bulk.c. */
+int sq_bulk_insert(struct store *st, const struct bulk_op *b);
+int sq_bulk_get(struct store *st, const char *id, struct bulk_op *out);
+int sq_bulk_by_idempotency(struct store *st, const char *requested_by, const char *key,
+			   struct bulk_op *out);
+int sq_bulk_claim(struct store *st, struct bulk_op *out);
+int sq_bulk_progress(struct store *st, const struct bulk_op *b);
 int sq_device_summary(struct store *st, const struct compliance_spec *spec,
 		      struct device_summary *out);
 /* command_list: the queue across devices (newest first, by type) built per call, the rest

@@ -122,6 +122,41 @@ sort_key(enum device_sort s)
 					: "last_seen_at";
 }
 
+/* "SELECT what FROM devices WHERE" q's search, filters and compliance terms. */
+static void
+device_where(struct sqb *b, const struct device_query *q, const char *what, const char **agent,
+	     struct sqb_group *gb, struct sqb_search *t)
+{
+	sqb_add(b, "SELECT %s FROM devices WHERE true", what);
+	if (q->q != NULL && q->q[0] != '\0')
+		search_sql(b, q->q, t);
+	sqb_filters(b, q);
+	if (gb != NULL) {
+		agent_mins(q->spec, agent);
+		sqb_bind_groups(b, q->spec, agent, gb);
+		sqb_compliance(b, q, gb);
+	}
+}
+
+/* A query builder for q, with the compliance buffers when q needs them. */
+static int
+query_new(const struct device_query *q, struct sqb **b, struct sqb_group **gb, const char ***agent)
+{
+	int need_spec = q->compliant >= 0 || q->reasons != 0;
+	int r;
+
+	*gb = NULL;
+	*agent = NULL;
+	if (need_spec && q->spec == NULL)
+		return -EINVAL;
+	r = sqb_new(b, agent_old);
+	if (r == 0 && need_spec &&
+	    ((*gb = calloc(SQB_GROUPS_MAX, sizeof(**gb))) == NULL ||
+	     (*agent = calloc(SQB_GROUPS_MAX, sizeof(**agent))) == NULL))
+		r = -ENOMEM;
+	return r;
+}
+
 int
 sq_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n)
 {
@@ -131,29 +166,16 @@ sq_device_query(struct store *st, const struct device_query *q, struct device *o
 	struct sqb *b = NULL;
 	sqlite3_stmt *stmt = NULL;
 	const char *dir = q->desc ? "DESC" : "ASC";
-	int need_spec = q->compliant >= 0 || q->reasons != 0;
 	int r;
 
 	*n = 0;
-	if (need_spec && q->spec == NULL)
-		return -EINVAL;
-	r = sqb_new(&b, agent_old);
-	if (r == 0 && need_spec &&
-	    ((gb = calloc(SQB_GROUPS_MAX, sizeof(*gb))) == NULL ||
-	     (agent = calloc(SQB_GROUPS_MAX, sizeof(*agent))) == NULL))
-		r = -ENOMEM;
+	r = query_new(q, &b, &gb, &agent);
 	if (r != 0)
 		goto out;
-	sqb_add(b, "SELECT %s FROM devices WHERE true", sq_device_cols);
-	if (q->q != NULL && q->q[0] != '\0')
-		search_sql(b, q->q, &t);
-	sqb_filters(b, q);
-	if (need_spec) {
-		agent_mins(q->spec, agent);
-		sqb_bind_groups(b, q->spec, agent, gb);
-		sqb_compliance(b, q, gb);
-	}
-	if (q->has_after) {
+	device_where(b, q, sq_device_cols, agent, gb, &t);
+	if (q->sort == DEV_SORT_ROWID)
+		sqb_rowid_walk(b, q);
+	else if (q->has_after) {
 		int k = q->sort == DEV_SORT_OWNER ? sqb_text(b, q->after_text ? q->after_text : "")
 						  : sqb_int(b, q->after_key);
 
@@ -166,12 +188,39 @@ sq_device_query(struct store *st, const struct device_query *q, struct device *o
 		sqb_add(b, " AND (%s, rowid) %s ($%d, $%d)", sort_key(q->sort), q->desc ? "<" : ">",
 			k, sqb_int(b, q->after_rowid));
 	}
-	sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir, q->limit);
+	if (q->sort != DEV_SORT_ROWID)
+		sqb_add(b, " ORDER BY %s %s, rowid %s LIMIT %zu", sort_key(q->sort), dir, dir,
+			q->limit);
 	r = sb_prepare(S(st), b, q->spec, &stmt, "device query");
 	if (r == 0)
 		r = sq_many(S(st), stmt, out, sizeof(*out), q->limit, n, (sq_row_fn)sq_device_row,
 			    "device query");
 out:
+	sqlite3_finalize(stmt);
+	sqb_free(b);
+	free(agent);
+	free(gb);
+	return r;
+}
+
+int
+sq_device_count(struct store *st, const struct device_query *q, int64_t *n)
+{
+	struct sqb_group *gb = NULL;
+	const char **agent = NULL;
+	struct sqb_search t;
+	struct sqb *b = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	*n = 0;
+	r = query_new(q, &b, &gb, &agent);
+	if (r == 0) {
+		device_where(b, q, "count(*)", agent, gb, &t);
+		r = sb_prepare(S(st), b, q->spec, &stmt, "device count");
+	}
+	if (r == 0)
+		r = sq_int64(S(st), stmt, n, "device count");
 	sqlite3_finalize(stmt);
 	sqb_free(b);
 	free(agent);

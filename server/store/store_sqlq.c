@@ -234,6 +234,8 @@ sqb_filters(struct sqb *b, const struct device_query *q)
 		sqb_add(b, " AND reported_state = $%d", sqb_text(b, q->reported));
 	if (q->seen_before > 0)
 		sqb_add(b, " AND last_seen_at < $%d", sqb_int(b, q->seen_before));
+	if (q->enrolled_until > 0)
+		sqb_add(b, " AND enrolled_at <= $%d", sqb_int(b, q->enrolled_until));
 }
 
 void
@@ -271,6 +273,14 @@ sqb_summary_row(struct device_summary *out, unsigned m, int64_t k)
 	for (int i = 0; i < COMPLY_COUNT; i++)
 		if (m & (1u << i))
 			out->reasons[i] += k;
+}
+
+void
+sqb_rowid_walk(struct sqb *b, const struct device_query *q)
+{
+	if (q->has_after)
+		sqb_add(b, " AND rowid %s $%d", q->desc ? "<" : ">", sqb_int(b, q->after_rowid));
+	sqb_add(b, " ORDER BY rowid %s LIMIT %zu", q->desc ? "DESC" : "ASC", q->limit);
 }
 
 void

@@ -84,6 +84,8 @@ void sqb_compliance(struct sqb *b, const struct device_query *q, const struct sq
 void sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_group *gb);
 /* Adds one row of that query (k devices with reason mask m) to out's totals. */
 void sqb_summary_row(struct device_summary *out, unsigned m, int64_t k);
+/* DEV_SORT_ROWID's cursor, order and limit: a plain range of the row ids, whatever ties. */
+void sqb_rowid_walk(struct sqb *b, const struct device_query *q);
 /* The command queue with f's filters, newest first or oldest first after f->after. */
 void sqb_commands(struct sqb *b, const struct command_filter *f, const char *cols);
 

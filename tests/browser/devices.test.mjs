@@ -2,7 +2,8 @@
 // the real cleave-server that tests/integration/test_browser_devices.c filled with 1,000
 // simulated devices. Finds one device by owner, id prefix and fingerprint; filters; pages;
 // bulk-locks the 50 devices of team "bulk" with the typed confirmation and checks through the
-// API that exactly those 50 got a lock; compares the dashboard with the API and follows its
+// API that exactly those 50 got a lock, then refreshes all 50 matching from pages of 20 by
+// filter ("Select all 50 matching") and follows that bulk to done; compares the dashboard with the API and follows its
 // links; filters and cancels in the command queue. A screenshot of each screen is saved.
 // Usage: node devices.test.mjs URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID FINGERPRINT HOSTILE
 //        HELPDESK_EMAIL (same password)
@@ -147,6 +148,34 @@ try {
   await page.click('#confirm-ok');
   await page.waitForFunction(() => (document.querySelector('#bulk-results h2') || {}).textContent?.includes('50 already pending'));
   check((await locks()).size === after.size, 'a second bulk lock queues nothing new');
+
+  // More matching than the page: "Select all 50 matching" sends the filter and the count, and
+  // the list follows the bulk's progress until it is done.
+  await page.goto(url + '/#/devices?q=team-bulk&limit=20');
+  await settled('#devices');
+  check((await rows()).length === 20, 'team "bulk" over pages of 20');
+  check(await page.locator('#select-matching').count() === 0, 'no "select all matching" before the page is selected');
+  await page.check('#select-all');
+  await page.waitForSelector('#select-matching');
+  check(await page.textContent('#select-matching') === 'Select all 50 matching', 'offers all 50 matching devices');
+  await page.click('#select-matching');
+  check(await page.textContent('#selected-count') === 'All 50 matching selected', 'all 50 matching selected');
+  await shot('07d-select-all-matching.png');
+  await page.click('#bulk-refresh');
+  await page.waitForSelector('#confirm[open]');
+  check((await page.textContent('#confirm-title')) === 'Refresh 50 matching devices', 'the confirmation names all 50 matching');
+  await page.fill('#confirm-input', '20');
+  check(await page.isDisabled('#confirm-ok'), 'the page\'s count does not confirm all matching');
+  await page.fill('#confirm-input', '50');
+  await page.click('#confirm-ok');
+  await page.waitForSelector('#bulk-progress[data-state=done]');
+  check((await page.textContent('#bulk-counts')).startsWith('50 done: 50 queued'), 'the progress ends with 50 queued');
+  await shot('07e-bulk-by-filter-done.png');
+  const refreshes = await apiGet('/api/v1/commands?type=refresh&limit=200');
+  const refreshed = new Set(refreshes.items.map((c) => c.device_id));
+  const teamAll = (await apiGet('/api/v1/devices?q=team-bulk&limit=200')).items.map((d) => d.id);
+  check(refreshes.items.length === 50 && teamAll.length === 50 && teamAll.every((id) => refreshed.has(id)),
+    `every device of team "bulk" got exactly one refresh (${refreshes.items.length})`);
 
   // The dashboard matches the API, and its links filter the list.
   await page.click('nav a[href="#/dashboard"]');

@@ -149,7 +149,11 @@ test_store_listen_hears_others_not_own(void **state)
 	struct fx *f = *state;
 	struct store *st = f->st;
 	struct heard h = {.lock = PTHREAD_MUTEX_INITIALIZER};
-	struct store_listener l = {on_device, on_policy, on_connected, on_lost, &h};
+	struct store_listener l = {.device = on_device,
+				   .policy = on_policy,
+				   .connected = on_connected,
+				   .lost = on_lost,
+				   .ctx = &h};
 
 	assert_int_equal(st->ops->listen(st, &l), 0);
 	assert_int_equal(heard_wait(&h, &h.connected, 1), 1);

@@ -1,6 +1,9 @@
 // The device list: one search box (owner, device id, model, hypervisor key fingerprint),
 // filters, a sort and cursor paging, all kept in the URL so reload and back work; rows can be
 // selected for a bulk command, confirmed by typing the count (POST /api/v1/commands/bulk).
+// When the filter matches more than the page, "Select all N matching" sends the filter itself
+// with the confirmed count instead of ids; the server queues those in the background and the
+// list shows the bulk's progress (GET /api/v1/commands/bulk/{id}) until it is done.
 import { el, show, api, age, time, compliance, table, can, confirmTyped } from '../lib.js';
 
 const REASONS = [
@@ -155,6 +158,51 @@ async function runBulk(type, label, ids, rerender) {
   await rerender();
 }
 
+// The list's filters as the bulk's filter object (the sort and paging are no filters).
+function bulkFilter(api_q) {
+  const f = {};
+  for (const [k, v] of api_q) if (!['sort', 'order', 'limit', 'cursor'].includes(k)) f[k] = v;
+  return f;
+}
+
+function progressView(b) {
+  const done = b.queued + b.already_pending + b.skipped;
+  const finished = b.state === 'done';
+  return el('section', { id: 'bulk-progress', class: 'card wide', 'aria-live': 'polite', 'data-state': b.state },
+    el('h2', {}, 'Bulk ' + b.type + ' of ' + b.expected_count + ' matching devices: ' + (finished ? 'done' : 'running')),
+    el('progress', { max: String(Math.max(b.expected_count, done)), value: String(done) }),
+    el('p', { id: 'bulk-counts' }, done + ' done: ' + b.queued + ' queued, ' + b.already_pending +
+      ' already pending, ' + b.skipped + ' skipped (retired or gone)'),
+    el('p', { class: 'muted small' }, 'Bulk ', el('span', { class: 'mono' }, b.id),
+      finished ? '' : '. Each device gets its own signed command; parked devices are woken as it goes.'));
+}
+
+// Follows a bulk by filter until it is done, while the list that started it is on screen.
+async function followBulk(b, box, current) {
+  box.replaceChildren(progressView(b));
+  for (let i = 0; b.state !== 'done' && i < 3600; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    if (current && !current()) return;
+    b = await api('/api/v1/commands/bulk/' + encodeURIComponent(b.id));
+    box.replaceChildren(progressView(b));
+  }
+}
+
+async function runBulkFilter(type, label, filter, n, box, current) {
+  const ok = await confirmTyped({
+    title: label + ' ' + n + ' matching devices',
+    lines: [BULK_EFFECT[type], 'Every device the current filter matches, on every page, not only those shown.',
+      'Devices that already have a pending ' + type + ' get no second one.'],
+    expect: String(n),
+    action: label + ' ' + n + ' devices',
+  });
+  if (!ok) return;
+  const b = await api('/api/v1/commands/bulk', {
+    method: 'POST', body: { type, filter, expected_count: n, reason: 'console bulk ' + type + ' of ' + n + ' matching devices' },
+  });
+  await followBulk(b, box, current);
+}
+
 export async function render(params, match, current) {
   const api_q = new URLSearchParams();
   for (const k of KEYS) if (params.get(k)) api_q.set(k, params.get(k));
@@ -169,20 +217,46 @@ export async function render(params, match, current) {
     api('/api/v1/policies').catch(() => ({ items: [] })),
   ]);
   const selected = new Set();
+  let matching = 0; // > 0: every device the filter matches is selected (this many)
   const count = el('span', { id: 'selected-count' }, 'None selected');
+  const start = (t, label) => (matching
+    ? runBulkFilter(t, label, bulkFilter(api_q), matching, results, current)
+    : runBulk(t, label, [...selected], () => render(params, match, current)));
   const buttons = BULK.filter(([t]) => can(t)).map(([t, label]) => el('button', {
     type: 'button', id: 'bulk-' + t, class: t === 'wipe' || t === 'retire' ? 'danger' : 'plain', disabled: true,
-    onclick: () => runBulk(t, label, [...selected], () => render(params, match, current)).catch((err) => {
+    onclick: () => start(t, label).catch((err) => {
       results.replaceChildren(el('p', { class: 'error', role: 'alert' }, err.message));
     }),
   }, label + '…'));
   const results = el('div', { id: 'bulk-out' }, lastBulk);
   lastBulk = null;
   const all = el('input', { type: 'checkbox', id: 'select-all', 'aria-label': 'Select all devices on this page' });
+  // Offered once the whole page is selected and the filter matches more than the page.
+  const more = el('span', { id: 'select-more' });
+  const offerMatching = async () => {
+    more.replaceChildren();
+    if (!page.next_cursor || selected.size !== page.items.length || matching) return;
+    const c = await api('/api/v1/devices/count?' + new URLSearchParams(bulkFilter(api_q)));
+    if (selected.size !== page.items.length || matching) return;
+    more.replaceChildren(el('button', {
+      type: 'button', id: 'select-matching', class: 'plain',
+      onclick: () => { matching = c.count; update(); },
+    }, 'Select all ' + c.count + ' matching'));
+  };
   const update = () => {
-    count.textContent = selected.size ? selected.size + ' selected' : 'None selected';
+    if (matching && selected.size !== page.items.length) matching = 0;
+    count.textContent = matching ? 'All ' + matching + ' matching selected'
+      : selected.size ? selected.size + ' selected' : 'None selected';
     for (const b of buttons) b.disabled = selected.size === 0;
     all.checked = page.items.length > 0 && selected.size === page.items.length;
+    if (matching) {
+      more.replaceChildren(el('button', {
+        type: 'button', id: 'select-page-only', class: 'plain',
+        onclick: () => { matching = 0; update(); },
+      }, 'Only this page'));
+    } else {
+      offerMatching().catch((err) => more.replaceChildren(el('span', { class: 'error' }, err.message)));
+    }
   };
   const toggle = (id, on) => {
     if (on) selected.add(id);
@@ -219,7 +293,7 @@ export async function render(params, match, current) {
     p.set('cursor', page.next_cursor);
     pager.append(el('a', { href: '#/devices?' + p, id: 'next' }, 'Next page'));
   }
-  const bar = el('div', { class: 'bulkbar', role: 'group', 'aria-label': 'Bulk actions' }, count, buttons);
+  const bar = el('div', { class: 'bulkbar', role: 'group', 'aria-label': 'Bulk actions' }, count, more, buttons);
   if (current && !current()) return;
   show(el('h1', {}, 'Devices'), filters(params, pols.items || []), ...(pickable ? [bar] : []), results, t, pager);
   update();
