@@ -154,6 +154,7 @@ try {
   await page.goto(url + '/#/devices?q=team-bulk&limit=20');
   await settled('#devices');
   check((await rows()).length === 20, 'team "bulk" over pages of 20');
+  check(await page.inputValue('#f-limit') === '20', '"Per page" shows the URL\'s 20, not 50');
   check(await page.locator('#select-matching').count() === 0, 'no "select all matching" before the page is selected');
   await page.check('#select-all');
   await page.waitForSelector('#select-matching');

@@ -37,6 +37,19 @@ const BULK_EFFECT = {
   retire: 'Each device erases its corporate half and leaves management.',
 };
 
+/* The page size a URL asks for (1-999, as the API takes), else 50. */
+function pageLimit(asked) {
+  return /^[1-9][0-9]{0,2}$/.test(asked || '') ? asked : '50';
+}
+
+/* 50, 100 and 200, plus the URL's own size when it is another, so the select shows the truth. */
+function limitOptions(asked) {
+  const sizes = ['50', '100', '200'];
+  const own = pageLimit(asked);
+  if (!sizes.includes(own)) sizes.push(own);
+  return sizes.sort((a, b) => a - b).map((n) => [n, n]);
+}
+
 function select(id, label, options, value) {
   const s = el('select', { id, name: id },
     options.map(([v, text]) => el('option', { value: v }, text)));
@@ -70,8 +83,7 @@ function filters(params, policies) {
     select('f-seen', 'Last seen', [['', 'any time'], ['1', 'not for 1 day'], ['7', 'not for 7 days'],
       ['30', 'not for 30 days'], ['90', 'not for 90 days']], params.get('not_seen_days') || ''),
     select('f-sort', 'Sort', SORTS, sortValue),
-    select('f-limit', 'Per page', [['50', '50'], ['100', '100'], ['200', '200']],
-      ['100', '200'].includes(params.get('limit')) ? params.get('limit') : '50'),
+    select('f-limit', 'Per page', limitOptions(params.get('limit')), pageLimit(params.get('limit'))),
     el('span', { class: 'filter-actions' },
       el('button', { type: 'submit' }, 'Search'),
       el('a', { href: '#/devices', id: 'clear' }, 'Clear')));
@@ -95,7 +107,6 @@ function filters(params, policies) {
       p.set('order', order);
     }
     if (v('f-limit') !== '50') p.set('limit', v('f-limit'));
-    else if (params.get('limit') && !['100', '200'].includes(params.get('limit'))) p.set('limit', params.get('limit'));
     location.hash = '#/devices' + (p.toString() ? '?' + p : '');
   });
   return form;
@@ -208,7 +219,7 @@ export async function render(params, match, current) {
   for (const k of KEYS) if (params.get(k)) api_q.set(k, params.get(k));
   // The old exact-owner link (#/devices?owner=...) becomes a search.
   if (!params.get('q') && params.get('owner')) api_q.set('q', params.get('owner'));
-  const limit = /^[1-9][0-9]{0,2}$/.test(params.get('limit') || '') ? params.get('limit') : '50';
+  const limit = pageLimit(params.get('limit'));
   api_q.set('limit', limit);
   if (params.get('cursor')) api_q.set('cursor', params.get('cursor'));
   show(el('h1', {}, 'Devices'), el('p', { class: 'muted' }, 'Loading…'));
