@@ -20,16 +20,16 @@ json_t *
 bulk_json(const struct bulk_op *b)
 {
 	json_t *filter = json_loads(b->filter, 0, NULL);
-	json_t *j = json_pack(
-		"{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "id",
-		b->id, "type", b->type, "reason", b->reason, "requested_by", b->requested_by,
-		"filter", filter ? filter : json_null(), "expected_count",
-		(json_int_t)b->expected_count, "state", b->state, "queued", (json_int_t)b->queued,
-		"already_pending", (json_int_t)b->already_pending, "skipped",
-		(json_int_t)b->skipped, "done",
-		(json_int_t)(b->queued + b->already_pending + b->skipped), "created_at",
-		jtime(b->created_at), "updated_at", jtime(b->updated_at), "finished_at",
-		b->finished_at ? jtime(b->finished_at) : json_null());
+	json_t *j =
+		json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+			  "id", b->id, "type", b->type, "reason", b->reason, "requested_by",
+			  b->requested_by, "filter", filter ? filter : json_null(),
+			  "expected_count", (json_int_t)b->expected_count, "state", b->state,
+			  "queued", (json_int_t)b->queued, "already_pending",
+			  (json_int_t)b->already_pending, "skipped", (json_int_t)b->skipped, "done",
+			  (json_int_t)(b->queued + b->already_pending + b->skipped), "created_at",
+			  jtime(b->created_at), "updated_at", jtime(b->updated_at), "finished_at",
+			  b->finished_at ? jtime(b->finished_at) : json_null());
 
 	/* Canceled: who canceled; refused: the requester, and why it may no longer. */
 	json_object_set_new(j, "ended_by", b->ended_by[0] ? json_string(b->ended_by) : json_null());

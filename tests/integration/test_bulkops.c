@@ -258,10 +258,11 @@ test_bulk_cancel(void)
 	{
 		struct resp r;
 
-		CHECK(bulk_post(e.admin,
-				"{\"type\":\"refresh\",\"filter\":{\"owner\":\"few@fleet.example\"},"
-				"\"expected_count\":2}",
-				NULL, &r) == 202 &&
+		CHECK(bulk_post(
+			      e.admin,
+			      "{\"type\":\"refresh\",\"filter\":{\"owner\":\"few@fleet.example\"},"
+			      "\"expected_count\":2}",
+			      NULL, &r) == 202 &&
 			      resp_str(&r, "id", small, sizeof(small)) == 0,
 		      "small bulk: %ld", r.status);
 		resp_free(&r);
