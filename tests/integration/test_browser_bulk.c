@@ -103,7 +103,8 @@ test_bulk_in_chromium(void)
 	CHECK(admin != NULL && anon != NULL && dev_init(&d) == 0, "no memory or client");
 	CHECK(browser_admin(admin, CONSOLE_EMAIL, "admin", CONSOLE_PASSWORD) == 0, "no account");
 	CHECK(browser_admin(admin, HELPDESK_EMAIL, "helpdesk", CONSOLE_PASSWORD) == 0, "helpdesk");
-	ok = admin_etoken(admin, OWNER, 1, tok, sizeof(tok)) == 0 && dev_enroll(&d, anon, tok, &r) == 0;
+	ok = admin_etoken(admin, OWNER, 1, tok, sizeof(tok)) == 0 &&
+	     dev_enroll(&d, anon, tok, &r) == 0;
 	CHECK(ok && r.status == 201, "enroll");
 	resp_free(&r);
 	CHECK(import(&s, d.id) == 0, "import %d devices", BULK_N);
@@ -112,8 +113,8 @@ test_bulk_in_chromium(void)
 	t0 = now_s();
 	{
 		char n[16];
-		const char *const args[] = {s.url,  CONSOLE_EMAIL, CONSOLE_PASSWORD, outdir, n,
-					    HOSTILE_REASON, HELPDESK_EMAIL, NULL};
+		const char *const args[] = {s.url, CONSOLE_EMAIL,  CONSOLE_PASSWORD, outdir,
+					    n,     HOSTILE_REASON, HELPDESK_EMAIL,   NULL};
 
 		snprintf(n, sizeof(n), "%d", BULK_N + 1);
 		rc = browser_run("bulk.test.mjs", outdir, BROWSER_SECONDS, args);
