@@ -7,7 +7,7 @@
  * entry, 409 on a canceled and on a finished bulk, 404 on an unknown one; and the worker
  * refusing to go on with the bulk of a console account disabled, and of an API token revoked,
  * mid-way (state refused, audited, nothing queued after). test_bulkops_pg.c runs every case on
- * PostgreSQL. Devices are imported into the database as test_bulk.c does.
+ * PostgreSQL, and there also a cancel POSTed to a second server of the same database. Devices are imported into the database as test_bulk.c does.
  */
 #define TEST_BULK_NO_MAIN
 #include "test_bulk.c"
@@ -404,16 +404,75 @@ test_bulk_refused(void)
 	env_down(&e);
 }
 
+/* Starts b as a second server of a's PostgreSQL database (its keys and admin token). */
+static int
+join_server(struct env *a, struct env *b)
+{
+	char cmd[PATH_MAX * 4];
+
+	memset(b, 0, sizeof(*b));
+	if (srv_init(&b->s, "bulkops-b") != 0)
+		return -1;
+	snprintf(b->s.database, sizeof(b->s.database), "%s", a->s.database);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp -a '%s/keys' '%s/admin-token' '%s/'",
+		 b->s.dir, a->s.dir, a->s.dir, b->s.dir);
+	return system(cmd) == 0 ? start_small_batches(b) : -1;
+}
+
+/*
+ * PostgreSQL, two servers working bulks on one database: a cancel POSTed to B stops the bulk
+ * whichever server's worker holds it, and neither queues for it after the answer.
+ */
+static void
+test_bulk_cancel_across_servers(void)
+{
+	struct env a, b;
+	struct device_sim d;
+	struct client *dc;
+	char id[64];
+	long long queued;
+	json_t *j;
+
+	CHECK(env_pg != NULL, "runs on PostgreSQL only (test_bulkops_pg lists it)");
+	CHECK(env_up(&a, "bulkopsa") == 0, "server A did not start");
+	dc = client_new(&a.s, NULL);
+	CHECK(enroll_one(&a, dc, &d, TEAM) == 0, "enroll");
+	CHECK(import(&a, d.id, BIG_N) == 0, "import");
+	CHECK(srv_stop(&a.s, SIGTERM) == 0 && start_small_batches(&a) == 0, "A, small batches");
+	CHECK(join_server(&a, &b) == 0, "server B did not start");
+	CHECK(start_bulk(a.admin, "lock", BIG_N + 1, id, sizeof(id)) == 0, "bulk on A");
+	j = bulk_until(b.admin, id, 100);
+	CHECK(j != NULL && strcmp(jstr(j, "state"), "running") == 0, "B sees it running");
+	json_decref(j);
+	CHECK(cancel(b.admin, id, &j) == 200 && strcmp(jstr(j, "state"), "canceled") == 0,
+	      "B cancels A's bulk");
+	queued = jint(j, "queued");
+	json_decref(j);
+	usleep(1500000);
+	CHECK(once_each(&a, "lock", queued) == 0, "nothing queued after the cancel (%lld)", queued);
+	j = bulk_ended(a.admin, id);
+	CHECK(j != NULL && strcmp(jstr(j, "state"), "canceled") == 0 && jint(j, "queued") == queued,
+	      "A sees it canceled with the same count");
+	json_decref(j);
+	printf("    canceled on B after %lld of %d queued\n", queued, BIG_N + 1);
+	client_free(dc);
+	dev_fini(&d);
+	env_down(&b);
+	env_down(&a);
+}
+
+/* The last case runs on PostgreSQL only (test_bulkops_pg lists it). */
 static const struct t_case bulkops_cases[] = {
 	{"bulk_list", test_bulk_list},
 	{"bulk_cancel", test_bulk_cancel},
 	{"bulk_refused", test_bulk_refused},
+	{"bulk_cancel_across_servers", test_bulk_cancel_across_servers},
 };
 
 #ifndef TEST_BULKOPS_NO_MAIN
 int
 main(int argc, char **argv)
 {
-	return t_run(bulkops_cases, ARRAY_SIZE(bulkops_cases), argc, argv);
+	return t_run(bulkops_cases, ARRAY_SIZE(bulkops_cases) - 1, argc, argv);
 }
 #endif

@@ -39,8 +39,8 @@ add(struct store *st, const char *id, int64_t created)
 
 /* The ids of one page into out ("a,b,c"); the page's size. */
 static size_t
-page(struct store *st, const char *state, int64_t after_created, const char *after_id,
-     size_t limit, char *out, size_t cap, struct bulk_op *last)
+page(struct store *st, const char *state, int64_t after_created, const char *after_id, size_t limit,
+     char *out, size_t cap, struct bulk_op *last)
 {
 	struct bulk_list_filter f = {state, after_created, after_id, limit};
 	struct bulk_op items[8];
