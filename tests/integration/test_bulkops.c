@@ -115,6 +115,25 @@ audit_count(struct env *e, const char *action, const char *target, const char *a
 	return db_int(e, sql);
 }
 
+/*
+ * e up with one enrolled device (d, through dc) and n copies of it of owner TEAM; with small,
+ * restarted with batches of 5 devices. 0, or -1 naming what failed.
+ */
+static int
+fleet_up(struct env *e, const char *tag, struct client **dc, struct device_sim *d, int n, int small)
+{
+	*dc = NULL;
+	if (env_up(e, tag) != 0 || (*dc = client_new(&e->s, NULL)) == NULL)
+		printf("    the server did not start\n");
+	else if (enroll_one(e, *dc, d, TEAM) != 0 || import(e, d->id, n) != 0)
+		printf("    enrolling or importing the devices failed\n");
+	else if (small && (srv_stop(&e->s, SIGTERM) != 0 || start_small_batches(e) != 0))
+		printf("    the restart with batches of 5 failed\n");
+	else
+		return 0;
+	return -1;
+}
+
 /* The list: newest first, pages of 2, by state, and its 400s; an auditor may read it. */
 static void
 test_bulk_list(void)
@@ -126,10 +145,7 @@ test_bulk_list(void)
 	struct client *dc, *aud;
 	json_t *j, *k;
 
-	CHECK(env_up(&e_list, "bulklist") == 0, "server did not start");
-	dc = client_new(&e_list.s, NULL);
-	CHECK(enroll_one(&e_list, dc, &d, TEAM) == 0, "enroll");
-	CHECK(import(&e_list, d.id, 20) == 0, "import");
+	CHECK(fleet_up(&e_list, "bulklist", &dc, &d, 20, 0) == 0, "fleet");
 	for (int i = 0; i < 3; i++) {
 		CHECK(start_bulk(e_list.admin, types[i], 21, ids[i], sizeof(ids[i])) == 0,
 		      "bulk %d", i);
@@ -197,11 +213,7 @@ test_bulk_cancel(void)
 	long long queued, n;
 	json_t *j;
 
-	CHECK(env_up(&e, "bulkcancel") == 0, "server did not start");
-	dc = client_new(&e.s, NULL);
-	CHECK(enroll_one(&e, dc, &d, TEAM) == 0, "enroll");
-	CHECK(import(&e, d.id, BIG_N) == 0, "import");
-	CHECK(srv_stop(&e.s, SIGTERM) == 0 && start_small_batches(&e) == 0, "small batches");
+	CHECK(fleet_up(&e, "bulkcancel", &dc, &d, BIG_N, 1) == 0, "fleet");
 	CHECK(admin_token(e.admin, "helpdesk", hdtok, sizeof(hdtok)) == 0, "helpdesk token");
 	hd = client_new(&e.s, hdtok);
 	CHECK(start_bulk(e.admin, "wipe", BIG_N + 1, id, sizeof(id)) == 0, "wipe bulk");
@@ -347,11 +359,7 @@ test_bulk_refused(void)
 	const char *hdrs[3];
 	json_t *j;
 
-	CHECK(env_up(&e, "bulkrefused") == 0, "server did not start");
-	dc = client_new(&e.s, NULL);
-	CHECK(enroll_one(&e, dc, &d, TEAM) == 0, "enroll");
-	CHECK(import(&e, d.id, BIG_N) == 0, "import");
-	CHECK(srv_stop(&e.s, SIGTERM) == 0 && start_small_batches(&e) == 0, "small batches");
+	CHECK(fleet_up(&e, "bulkrefused", &dc, &d, BIG_N, 1) == 0, "fleet");
 	CHECK(req(e.admin, "POST", "/api/v1/admins",
 		  "{\"email\":\"second@example.com\",\"display_name\":\"Second\",\"role\":"
 		  "\"admin\",\"password\":\"correct horse battery staple\"}",
@@ -434,11 +442,7 @@ test_bulk_cancel_across_servers(void)
 	json_t *j;
 
 	CHECK(env_pg != NULL, "runs on PostgreSQL only (test_bulkops_pg lists it)");
-	CHECK(env_up(&a, "bulkopsa") == 0, "server A did not start");
-	dc = client_new(&a.s, NULL);
-	CHECK(enroll_one(&a, dc, &d, TEAM) == 0, "enroll");
-	CHECK(import(&a, d.id, BIG_N) == 0, "import");
-	CHECK(srv_stop(&a.s, SIGTERM) == 0 && start_small_batches(&a) == 0, "A, small batches");
+	CHECK(fleet_up(&a, "bulkopsa", &dc, &d, BIG_N, 1) == 0, "fleet on A");
 	CHECK(join_server(&a, &b) == 0, "server B did not start");
 	CHECK(start_bulk(a.admin, "lock", BIG_N + 1, id, sizeof(id)) == 0, "bulk on A");
 	j = bulk_until(b.admin, id, 100);
