@@ -129,8 +129,17 @@ async function one(id, current) {
   for (let i = 0; b.state === 'running' && i < 7200; i++) {
     await new Promise((r) => setTimeout(r, POLL_MS));
     if (!current()) return;
-    const next = await api(path);
+    let next;
+    try {
+      next = await api(path);
+    } catch (err) {
+      if (err.status === 401 || err.status === 404) throw err; // signed out, or gone
+      msg.className = 'error';
+      msg.textContent = 'Could not read the progress (' + err.message + '); trying again.';
+      continue;
+    }
     if (!current()) return;
+    if (msg.className === 'error' && msg.textContent.startsWith('Could not read')) msg.textContent = '';
     b = next;
     draw();
   }
