@@ -44,7 +44,9 @@ static const struct route {
 	{"GET", "/api/v1/devices/{}/commands", AUTH_ADMIN, h_commands_of_device},
 	{"GET", "/api/v1/commands", AUTH_ADMIN, h_commands_list},
 	{"POST", "/api/v1/commands/bulk", AUTH_ADMIN, h_commands_bulk},
+	{"GET", "/api/v1/commands/bulk", AUTH_ADMIN, h_bulk_list}, /* before commands/{} */
 	{"GET", "/api/v1/commands/bulk/{}", AUTH_ADMIN, h_bulk_get},
+	{"POST", "/api/v1/commands/bulk/{}/cancel", AUTH_ADMIN, h_bulk_cancel},
 	{"GET", "/api/v1/commands/{}", AUTH_ADMIN, h_command_get},
 	{"POST", "/api/v1/commands/{}/cancel", AUTH_ADMIN, h_command_cancel},
 	{"GET", "/api/v1/commands/{}/receipt", AUTH_ADMIN, h_command_receipt},

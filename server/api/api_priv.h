@@ -120,8 +120,12 @@ void h_devices_list(struct call *c);
 void h_devices_summary(struct call *c);
 void h_commands_list(struct call *c);
 void h_commands_bulk(struct call *c);
-/* Bulk commands by filter (devquery.c, issue 10): progress, and the count a filter matches. */
+/* Bulk commands by filter (issue 10): the count a filter matches (devquery.c); the list, one
+ * bulk's progress and its cancel (bulkops.c), and a bulk as JSON (owned by the caller). */
+json_t *bulk_json(const struct bulk_op *b);
+void h_bulk_list(struct call *c);
 void h_bulk_get(struct call *c);
+void h_bulk_cancel(struct call *c);
 void h_devices_count(struct call *c);
 void h_device_get(struct call *c);
 void h_device_delete(struct call *c);

@@ -3,7 +3,7 @@
  * opaque keyset cursors; GET /api/v1/devices/summary for the compliance dashboard;
  * GET /api/v1/commands, the queue across devices, newest first; POST /api/v1/commands/bulk,
  * by a list of ids (answered when done) or by the list's filters (a durable bulk operation,
- * answered 202 at once: GET /api/v1/commands/bulk/{id} shows its progress), and
+ * answered 202 at once: bulkops.c lists, shows and cancels it), and
  * GET /api/v1/devices/count, the number a filter matches, which such a bulk must confirm.
  * Every bad query parameter is a 400 that names it. Rules (compliance, roles) are the service's.
  */
@@ -492,22 +492,6 @@ filter_query(struct call *c, json_t *filter, char *qs, size_t cap)
 	return 0;
 }
 
-static json_t *
-bulk_json(const struct bulk_op *b)
-{
-	json_t *filter = json_loads(b->filter, 0, NULL);
-
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
-			 "id", b->id, "type", b->type, "reason", b->reason, "requested_by",
-			 b->requested_by, "filter", filter ? filter : json_null(), "expected_count",
-			 (json_int_t)b->expected_count, "state", b->state, "queued",
-			 (json_int_t)b->queued, "already_pending", (json_int_t)b->already_pending,
-			 "skipped", (json_int_t)b->skipped, "done",
-			 (json_int_t)(b->queued + b->already_pending + b->skipped), "created_at",
-			 jtime(b->created_at), "updated_at", jtime(b->updated_at), "finished_at",
-			 b->finished_at ? jtime(b->finished_at) : json_null());
-}
-
 /* The request's hash for its Idempotency-Key: path and body. */
 static void
 request_hash(struct call *c, uint8_t hash[32])
@@ -581,21 +565,6 @@ bulk_by_filter(struct call *c, json_t *body)
 out:
 	free(fjson);
 	free(t);
-	free(b);
-}
-
-void
-h_bulk_get(struct call *c)
-{
-	struct bulk_op *b = calloc(1, sizeof(*b));
-	struct svc_error err = {0};
-
-	if (b == NULL)
-		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
-	else if (svc_bulk_get(c->a->svc, &c->who, c->param[0], b, &err) != 0)
-		reply_svc_error(c->rs, &err);
-	else
-		reply_json(c->rs, 200, bulk_json(b));
 	free(b);
 }
 

@@ -223,7 +223,11 @@ run_batch(struct service *s, struct svc_bulker *bk)
 	}
 	r = s->st->ops->bulk_claim(s->st, b);
 	if (r == 0)
+		r = svc_bulk_gate_tx(s, b); /* 1: refused, ended (bulkctl.c) */
+	if (r == 0)
 		r = batch_tx(s, bk, b, &nq);
+	else if (r == 1)
+		r = 0;
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else

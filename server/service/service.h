@@ -374,6 +374,18 @@ int svc_bulk_start(struct service *s, const struct principal *p, const struct sv
 		   struct bulk_op *out, int *created, int64_t *matched, struct svc_error *err);
 int svc_bulk_get(struct service *s, const struct principal *p, const char *id, struct bulk_op *out,
 		 struct svc_error *err);
+/* ---- following and stopping them (bulkctl.c) ---- */
+#define SVC_BULK_LIST_MAX 200
+/* A page of bulk operations, newest first (f->limit 1..SVC_BULK_LIST_MAX); any role reads. */
+int svc_bulk_list(struct service *s, const struct principal *p, const struct bulk_list_filter *f,
+		  struct bulk_op *out, size_t *n, struct svc_error *err);
+/*
+ * Stops a running bulk before its next batch (state canceled, audited command.bulk.cancel);
+ * what it queued stays queued. The caller's role must allow the bulk's type (SVC_FORBIDDEN);
+ * SVC_CONFLICT when it is no longer running. out gets the bulk as it ended.
+ */
+int svc_bulk_cancel(struct service *s, const struct principal *p, const char *id,
+		    struct bulk_op *out, struct svc_error *err);
 
 /* ---- commands (admin side) ---- */
 struct command_request {

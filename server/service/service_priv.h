@@ -66,6 +66,12 @@ void svc_bulker_tick(struct service *s);
 void svc_bulker_stop(struct service *s);
 void svc_bulker_free(struct service *s);
 void svc_bulker_stats(struct service *s, struct svc_stats *out);
+/*
+ * bulkctl.c: inside a batch's transaction, after the claim: 0 when b's requester may still
+ * give its order; 1 when not, and b was ended as refused (audited command.bulk.refused), so
+ * the batch queues nothing; or a store error.
+ */
+int svc_bulk_gate_tx(struct service *s, struct bulk_op *b);
 /* crosswake.c: inside a write transaction, tells the other servers to sweep their parked. */
 int svc_notify_sweep_tx(struct service *s);
 

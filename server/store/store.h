@@ -234,6 +234,14 @@ struct device_query {
 	size_t limit;
 };
 
+/* GET /api/v1/commands/bulk's page (bulk_list). */
+struct bulk_list_filter {
+	const char *state; /* NULL: any */
+	int64_t after_created;
+	const char *after_id; /* "" or NULL: the first page */
+	size_t limit;
+};
+
 /*
  * A durable bulk command by filter (migration 0014): the filter's parsed values (f_*, "" for
  * any), the cursor: the row id of the last device done, in row id order (cursor_key -1:
@@ -256,8 +264,10 @@ struct bulk_op {
 	int64_t expected_count;
 	int64_t cursor_key, cursor_rowid;
 	int64_t queued, already_pending, skipped;
-	char state[16]; /* running, done */
+	char state[16]; /* running, done, canceled, refused (migration 0015) */
 	int64_t created_at, updated_at, finished_at;
+	char ended_by[STORE_ID_MAX]; /* canceled: who; refused: the requester */
+	char ended_why[STORE_TEXT_MAX / 2];
 };
 
 #define SUMMARY_STATES_MAX 16
@@ -379,6 +389,8 @@ struct store_ops {
 			  size_t *n);
 	int (*token_revoke)(struct store *st, const char *id, int64_t now);
 	int (*token_count)(struct store *st, int64_t *n);
+	/* The token with this id, revoked or not; -ENOENT when none (a bulk's requester). */
+	int (*token_get)(struct store *st, const char *id, struct api_token *out);
 
 	int (*etoken_insert)(struct store *st, const struct enroll_token *t);
 	int (*etoken_by_hash)(struct store *st, const uint8_t hash[32], struct enroll_token *out);
@@ -570,6 +582,19 @@ struct store_ops {
 	int (*bulk_claim)(struct store *st, struct bulk_op *out);
 	/* Writes b's cursor, counts, state, updated_at and finished_at; -ENOENT when no row. */
 	int (*bulk_progress)(struct store *st, const struct bulk_op *b);
+	/*
+	 * Newest first (created_at, id descending), after the keyset (after_created, after_id)
+	 * when after_id is not "", of state state when not NULL; up to limit rows.
+	 */
+	int (*bulk_list)(struct store *st, const struct bulk_list_filter *f, struct bulk_op *out,
+			 size_t *n);
+	/*
+	 * Ends a running bulk (migration 0015): state (canceled, refused), ended_by, ended_why,
+	 * finished_at and updated_at now, only while it is running: -ENOENT when no running
+	 * bulk has this id. PostgreSQL: waits for a batch that holds the row, then sees its state.
+	 */
+	int (*bulk_stop)(struct store *st, const char *id, const char *state, const char *by,
+			 const char *why, int64_t now);
 
 	/* ---- employee portal links (store_sqlite_portal.c, store_pg_portal.c) ---- */
 	int (*portal_link_insert)(struct store *st, const struct portal_link *l);

@@ -181,6 +181,16 @@ pg_token_list(struct store *st, int64_t after, size_t limit, struct api_token *o
 }
 
 static int
+pg_token_get(struct store *st, const char *id, struct api_token *out)
+{
+	struct pg_args a = {0};
+
+	pa_text(&a, id);
+	return pg_one(S(st), "SELECT " TOKEN_COLS " FROM api_tokens WHERE id = $1", &a, out,
+		      token_row, "token get");
+}
+
+static int
 pg_token_revoke(struct store *st, const char *id, int64_t now)
 {
 	struct pg_args a = {0};
@@ -495,6 +505,7 @@ static const struct store_ops pg_ops = {
 	.token_list = pg_token_list,
 	.token_revoke = pg_token_revoke,
 	.token_count = pg_token_count,
+	.token_get = pg_token_get,
 	.etoken_insert = pg_etoken_insert,
 	.etoken_by_hash = pg_etoken_by_hash,
 	.etoken_get = pg_etoken_get,
@@ -570,6 +581,8 @@ static const struct store_ops pg_ops = {
 	.bulk_by_idempotency = pg_bulk_by_idempotency,
 	.bulk_claim = pg_bulk_claim,
 	.bulk_progress = pg_bulk_progress,
+	.bulk_list = pg_bulk_list,
+	.bulk_stop = pg_bulk_stop,
 	.listen = pg_listen_start,
 	.unlisten = pg_listen_stop,
 	.devices_with_queued = pg_devices_with_queued,

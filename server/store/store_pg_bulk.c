@@ -5,6 +5,7 @@
  * and the cursor each batch reads is the one the previous batch committed.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "pg_conn.h"
@@ -17,7 +18,7 @@
 	"id, type, reason, requested_by, idempotency_key, request_hash, filter, f_q, f_status, "   \
 	"f_owner, f_policy, f_desired, f_reported, f_seen_before, f_compliant, f_reasons, "        \
 	"enrolled_until, expected_count, cursor_key, cursor_rowid, queued, already_pending, "      \
-	"skipped, state, created_at, updated_at, finished_at"
+	"skipped, state, created_at, updated_at, finished_at, ended_by, ended_why"
 
 static void
 bulk_row(const PGresult *r, int row, void *out)
@@ -51,7 +52,9 @@ bulk_row(const PGresult *r, int row, void *out)
 	pg_col_text(r, row, i++, b->state, sizeof(b->state));
 	b->created_at = pg_col_int(r, row, i++);
 	b->updated_at = pg_col_int(r, row, i++);
-	b->finished_at = pg_col_int(r, row, i);
+	b->finished_at = pg_col_int(r, row, i++);
+	pg_col_text(r, row, i++, b->ended_by, sizeof(b->ended_by));
+	pg_col_text(r, row, i, b->ended_why, sizeof(b->ended_why));
 }
 
 int
@@ -112,6 +115,49 @@ pg_bulk_by_idempotency(struct store *st, const char *requested_by, const char *k
 		      "SELECT " BULK_COLS " FROM bulk_ops WHERE requested_by = $1 AND "
 		      "idempotency_key = $2",
 		      &a, out, bulk_row, "bulk by idempotency key");
+}
+
+/* Newest first; the first page starts after (INT64_MAX, ""), before every row. */
+int
+pg_bulk_list(struct store *st, const struct bulk_list_filter *f, struct bulk_op *out, size_t *n)
+{
+	int first = f->after_id == NULL || f->after_id[0] == '\0';
+	struct pg_args a = {0};
+
+	pa_int(&a, first ? INT64_MAX : f->after_created);
+	pa_text(&a, first ? "" : f->after_id);
+	pa_int(&a, (int64_t)f->limit);
+	if (f->state == NULL)
+		return pg_many(S(st),
+			       "SELECT " BULK_COLS " FROM bulk_ops WHERE (created_at, id) < ($1, "
+			       "$2) ORDER BY created_at DESC, id DESC LIMIT $3",
+			       &a, out, sizeof(*out), f->limit, n, bulk_row, "bulk list");
+	pa_text(&a, f->state);
+	return pg_many(S(st),
+		       "SELECT " BULK_COLS " FROM bulk_ops WHERE state = $4 AND (created_at, id) "
+		       "< ($1, $2) ORDER BY created_at DESC, id DESC LIMIT $3",
+		       &a, out, sizeof(*out), f->limit, n, bulk_row, "bulk list");
+}
+
+/*
+ * READ COMMITTED: while a batch holds the row (its claim's FOR UPDATE) the UPDATE waits, then
+ * re-reads the row the batch committed, so a bulk the batch finished is no longer running.
+ */
+int
+pg_bulk_stop(struct store *st, const char *id, const char *state, const char *by, const char *why,
+	     int64_t now)
+{
+	struct pg_args a = {0};
+
+	pa_text(&a, state);
+	pa_text(&a, by);
+	pa_text(&a, why);
+	pa_int(&a, now);
+	pa_text(&a, id);
+	return pg_changed(S(st),
+			  "UPDATE bulk_ops SET state = $1, ended_by = $2, ended_why = $3, "
+			  "finished_at = $4, updated_at = $4 WHERE id = $5 AND state = 'running'",
+			  &a, "bulk stop");
 }
 
 int

@@ -109,5 +109,9 @@ int pg_bulk_by_idempotency(struct store *st, const char *requested_by, const cha
 			   struct bulk_op *out);
 int pg_bulk_claim(struct store *st, struct bulk_op *out);
 int pg_bulk_progress(struct store *st, const struct bulk_op *b);
+int pg_bulk_list(struct store *st, const struct bulk_list_filter *f, struct bulk_op *out,
+		 size_t *n);
+int pg_bulk_stop(struct store *st, const char *id, const char *state, const char *by,
+		 const char *why, int64_t now);
 
 #endif

@@ -223,6 +223,18 @@ sq_token_list(struct store *st, int64_t after, size_t limit, struct api_token *o
 }
 
 static int
+sq_token_get(struct store *st, const char *id, struct api_token *out)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_TOKEN_GET, "SELECT " TOKEN_COLS " FROM api_tokens WHERE id = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	return sq_one(S(st), q, out, (sq_row_fn)token_row, "token get");
+}
+
+static int
 sq_token_revoke(struct store *st, const char *id, int64_t now)
 {
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_TOKEN_REVOKE,
@@ -805,6 +817,7 @@ static const struct store_ops sqlite_ops = {
 	.token_list = sq_token_list,
 	.token_revoke = sq_token_revoke,
 	.token_count = sq_token_count,
+	.token_get = sq_token_get,
 	.etoken_insert = sq_etoken_insert,
 	.etoken_by_hash = sq_etoken_by_hash,
 	.etoken_get = sq_etoken_get,
@@ -872,6 +885,8 @@ static const struct store_ops sqlite_ops = {
 	.bulk_by_idempotency = sq_bulk_by_idempotency,
 	.bulk_claim = sq_bulk_claim,
 	.bulk_progress = sq_bulk_progress,
+	.bulk_list = sq_bulk_list,
+	.bulk_stop = sq_bulk_stop,
 	.portal_link_insert = sq_portal_link_insert,
 	.portal_link_get = sq_portal_link_get,
 	.keys_pin = sq_keys_pin,

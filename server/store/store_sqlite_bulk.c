@@ -4,6 +4,7 @@
  * a claim inside one is already exclusive until it ends.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "store_sqlite_priv.h"
@@ -15,7 +16,7 @@
 	"id, type, reason, requested_by, idempotency_key, request_hash, filter, f_q, f_status, "   \
 	"f_owner, f_policy, f_desired, f_reported, f_seen_before, f_compliant, f_reasons, "        \
 	"enrolled_until, expected_count, cursor_key, cursor_rowid, queued, already_pending, "      \
-	"skipped, state, created_at, updated_at, finished_at"
+	"skipped, state, created_at, updated_at, finished_at, ended_by, ended_why"
 
 static void
 bulk_row(sqlite3_stmt *q, struct bulk_op *b)
@@ -48,7 +49,9 @@ bulk_row(sqlite3_stmt *q, struct bulk_op *b)
 	sq_col_text(q, i++, b->state, sizeof(b->state));
 	b->created_at = sqlite3_column_int64(q, i++);
 	b->updated_at = sqlite3_column_int64(q, i++);
-	b->finished_at = sqlite3_column_int64(q, i);
+	b->finished_at = sqlite3_column_int64(q, i++);
+	sq_col_text(q, i++, b->ended_by, sizeof(b->ended_by));
+	sq_col_text(q, i, b->ended_why, sizeof(b->ended_why));
 }
 
 int
@@ -109,6 +112,52 @@ sq_bulk_by_idempotency(struct store *st, const char *requested_by, const char *k
 	sqlite3_bind_text(q, 1, requested_by, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
 	return sq_one(S(st), q, out, (sq_row_fn)bulk_row, "bulk by idempotency key");
+}
+
+/* Newest first; the first page starts after (INT64_MAX, ""), before every row. */
+int
+sq_bulk_list(struct store *st, const struct bulk_list_filter *f, struct bulk_op *out, size_t *n)
+{
+	int first = f->after_id == NULL || f->after_id[0] == '\0';
+	sqlite3_stmt *q =
+		f->state != NULL
+			? sq_stmt(S(st), SQ_BULK_LIST_STATE,
+				  "SELECT " BULK_COLS " FROM bulk_ops WHERE state = ?3 AND "
+				  "(created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC "
+				  "LIMIT ?4")
+			: sq_stmt(S(st), SQ_BULK_LIST,
+				  "SELECT " BULK_COLS
+				  " FROM bulk_ops WHERE (created_at, id) < (?1, "
+				  "?2) ORDER BY created_at DESC, id DESC LIMIT ?4");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, first ? INT64_MAX : f->after_created);
+	sqlite3_bind_text(q, 2, first ? "" : f->after_id, -1, SQLITE_STATIC);
+	if (f->state != NULL)
+		sqlite3_bind_text(q, 3, f->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, (int64_t)f->limit);
+	return sq_many(S(st), q, out, sizeof(*out), f->limit, n, (sq_row_fn)bulk_row, "bulk list");
+}
+
+int
+sq_bulk_stop(struct store *st, const char *id, const char *state, const char *by, const char *why,
+	     int64_t now)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_BULK_STOP,
+			"UPDATE bulk_ops SET state = ?, ended_by = ?, ended_why = ?, "
+			"finished_at = ?, updated_at = ? WHERE id = ? AND state = 'running'");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, why, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, now);
+	sqlite3_bind_int64(q, 5, now);
+	sqlite3_bind_text(q, 6, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "bulk stop");
 }
 
 int

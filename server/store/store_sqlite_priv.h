@@ -81,6 +81,10 @@ enum {
 	SQ_BULK_BY_IDEM,
 	SQ_BULK_CLAIM,
 	SQ_BULK_PROGRESS,
+	SQ_BULK_LIST,
+	SQ_BULK_LIST_STATE,
+	SQ_BULK_STOP,
+	SQ_TOKEN_GET,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -141,6 +145,10 @@ int sq_bulk_by_idempotency(struct store *st, const char *requested_by, const cha
 			   struct bulk_op *out);
 int sq_bulk_claim(struct store *st, struct bulk_op *out);
 int sq_bulk_progress(struct store *st, const struct bulk_op *b);
+int sq_bulk_list(struct store *st, const struct bulk_list_filter *f, struct bulk_op *out,
+		 size_t *n);
+int sq_bulk_stop(struct store *st, const char *id, const char *state, const char *by,
+		 const char *why, int64_t now);
 int sq_device_summary(struct store *st, const struct compliance_spec *spec,
 		      struct device_summary *out);
 /* command_list: the queue across devices (newest first, by type) built per call, the rest

@@ -3,7 +3,7 @@
 // simulated devices. Finds one device by owner, id prefix and fingerprint; filters; pages;
 // bulk-locks the 50 devices of team "bulk" with the typed confirmation and checks through the
 // API that exactly those 50 got a lock, then refreshes all 50 matching from pages of 20 by
-// filter ("Select all 50 matching") and follows that bulk to done; compares the dashboard with the API and follows its
+// filter ("Select all 50 matching") and follows that bulk to done on its screen (#/bulk/{id}); compares the dashboard with the API and follows its
 // links; filters and cancels in the command queue. A screenshot of each screen is saved.
 // Usage: node devices.test.mjs URL EMAIL PASSWORD OUTDIR OWNER DEVICE_ID FINGERPRINT HOSTILE
 //        HELPDESK_EMAIL (same password)
@@ -150,7 +150,7 @@ try {
   check((await locks()).size === after.size, 'a second bulk lock queues nothing new');
 
   // More matching than the page: "Select all 50 matching" sends the filter and the count, and
-  // the list follows the bulk's progress until it is done.
+  // the console goes to the bulk's screen, which follows its progress until it is done.
   await page.goto(url + '/#/devices?q=team-bulk&limit=20');
   await settled('#devices');
   check((await rows()).length === 20, 'team "bulk" over pages of 20');
@@ -169,6 +169,8 @@ try {
   check(await page.isDisabled('#confirm-ok'), 'the page\'s count does not confirm all matching');
   await page.fill('#confirm-input', '50');
   await page.click('#confirm-ok');
+  await page.waitForFunction(() => location.hash.startsWith('#/bulk/blk_'));
+  check(true, 'the console goes to the bulk\'s own screen');
   await page.waitForSelector('#bulk-progress[data-state=done]');
   check((await page.textContent('#bulk-counts')).startsWith('50 done: 50 queued'), 'the progress ends with 50 queued');
   await shot('07e-bulk-by-filter-done.png');

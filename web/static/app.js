@@ -12,6 +12,7 @@ const routes = [
   [/^\/devices\/([^/]+)$/, './screens/device.js', 'Device'],
   [/^\/commands\/([^/]+)\/receipt$/, './screens/receipt.js', 'Receipt'],
   [/^\/commands$/, './screens/commands.js', 'Commands'],
+  [/^\/bulk(?:\/([^/]+))?$/, './screens/bulk.js', 'Bulk operations'],
   [/^\/dashboard$/, './screens/dashboard.js', 'Compliance'],
   [/^\/enrollment$/, './screens/enrollment.js', 'Enrollment'],
   [/^\/policies(?:\/([^/]+))?$/, './screens/policies.js', 'Policies'],

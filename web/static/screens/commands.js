@@ -84,7 +84,8 @@ export async function render(params, match, current) {
     ? [el('h1', {}, 'Commands of ', el('span', { class: 'mono' }, params.get('device'))),
       el('p', {}, el('a', { href: '#/devices/' + encodeURIComponent(params.get('device')) }, 'Back to the device'), ' · ',
         el('a', { href: '#/commands' }, 'All devices'))]
-    : [el('h1', {}, 'Commands')];
+    : [el('h1', {}, 'Commands'),
+      el('p', { class: 'muted' }, 'Commands sent to every device of a filter: ', el('a', { href: '#/bulk', id: 'to-bulk' }, 'Bulk operations'), '.')];
   if (!current()) return;
   const t = table('commands', ['Created', 'Type', 'Status', 'Device', 'Reason or result', 'By', ''], rows, 'No commands match.');
   t.dataset.hash = location.hash; // which URL this table shows (tests wait for it)

@@ -3,7 +3,7 @@
 // selected for a bulk command, confirmed by typing the count (POST /api/v1/commands/bulk).
 // When the filter matches more than the page, "Select all N matching" sends the filter itself
 // with the confirmed count instead of ids; the server queues those in the background and the
-// list shows the bulk's progress (GET /api/v1/commands/bulk/{id}) until it is done.
+// console goes to that bulk's screen (#/bulk/{id}, screens/bulk.js), which follows and can cancel it.
 import { el, show, api, age, time, compliance, table, can, confirmTyped } from '../lib.js';
 
 const REASONS = [
@@ -176,30 +176,7 @@ function bulkFilter(api_q) {
   return f;
 }
 
-function progressView(b) {
-  const done = b.queued + b.already_pending + b.skipped;
-  const finished = b.state === 'done';
-  return el('section', { id: 'bulk-progress', class: 'card wide', 'aria-live': 'polite', 'data-state': b.state },
-    el('h2', {}, 'Bulk ' + b.type + ' of ' + b.expected_count + ' matching devices: ' + (finished ? 'done' : 'running')),
-    el('progress', { max: String(Math.max(b.expected_count, done)), value: String(done) }),
-    el('p', { id: 'bulk-counts' }, done + ' done: ' + b.queued + ' queued, ' + b.already_pending +
-      ' already pending, ' + b.skipped + ' skipped (retired or gone)'),
-    el('p', { class: 'muted small' }, 'Bulk ', el('span', { class: 'mono' }, b.id),
-      finished ? '' : '. Each device gets its own signed command; parked devices are woken as it goes.'));
-}
-
-// Follows a bulk by filter until it is done, while the list that started it is on screen.
-async function followBulk(b, box, current) {
-  box.replaceChildren(progressView(b));
-  for (let i = 0; b.state !== 'done' && i < 3600; i++) {
-    await new Promise((r) => setTimeout(r, 500));
-    if (current && !current()) return;
-    b = await api('/api/v1/commands/bulk/' + encodeURIComponent(b.id));
-    box.replaceChildren(progressView(b));
-  }
-}
-
-async function runBulkFilter(type, label, filter, n, box, current) {
+async function runBulkFilter(type, label, filter, n) {
   const ok = await confirmTyped({
     title: label + ' ' + n + ' matching devices',
     lines: [BULK_EFFECT[type], 'Every device the current filter matches, on every page, not only those shown.',
@@ -211,7 +188,8 @@ async function runBulkFilter(type, label, filter, n, box, current) {
   const b = await api('/api/v1/commands/bulk', {
     method: 'POST', body: { type, filter, expected_count: n, reason: 'console bulk ' + type + ' of ' + n + ' matching devices' },
   });
-  await followBulk(b, box, current);
+  // The bulk runs in the background; its own screen follows it (and survives a reload).
+  location.hash = '#/bulk/' + encodeURIComponent(b.id);
 }
 
 export async function render(params, match, current) {
@@ -231,7 +209,7 @@ export async function render(params, match, current) {
   let matching = 0; // > 0: every device the filter matches is selected (this many)
   const count = el('span', { id: 'selected-count' }, 'None selected');
   const start = (t, label) => (matching
-    ? runBulkFilter(t, label, bulkFilter(api_q), matching, results, current)
+    ? runBulkFilter(t, label, bulkFilter(api_q), matching)
     : runBulk(t, label, [...selected], () => render(params, match, current)));
   const buttons = BULK.filter(([t]) => can(t)).map(([t, label]) => el('button', {
     type: 'button', id: 'bulk-' + t, class: t === 'wipe' || t === 'retire' ? 'danger' : 'plain', disabled: true,
