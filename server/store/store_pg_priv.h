@@ -109,5 +109,12 @@ int pg_bulk_by_idempotency(struct store *st, const char *requested_by, const cha
 			   struct bulk_op *out);
 int pg_bulk_claim(struct store *st, struct bulk_op *out);
 int pg_bulk_progress(struct store *st, const struct bulk_op *b);
+/* A bulk's batch in a few statements, in store_pg_bulkset.c. */
+int pg_command_open_of_type(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
+			    const char *type, char (*open_ids)[STORE_ID_MAX]);
+int pg_device_next_counters(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
+			    const char *desired, int64_t *counters);
+int pg_command_insert_many(struct store *st, const struct command *c, size_t n);
+int pg_audit_insert_many(struct store *st, const struct audit_entry *e, size_t n);
 
 #endif
