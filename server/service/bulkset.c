@@ -15,11 +15,13 @@
 #include "service_priv.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit/audit.h"
+#include "log.h"
 
 struct svc_bulkset {
 	size_t max;
@@ -90,8 +92,8 @@ sort_out(struct service *s, struct svc_bulkset *w, const char *type, const struc
 		str_copy(w->ids[na], STORE_ID_MAX, rows[i].id);
 		w->pos[na++] = i;
 	}
-	r = s->st->ops->command_open_of_type(s->st, (const char (*)[STORE_ID_MAX])w->ids, na,
-					     type, w->open);
+	r = s->st->ops->command_open_of_type(s->st, (const char(*)[STORE_ID_MAX])w->ids, na, type,
+					     w->open);
 	*nq = 0;
 	for (size_t j = 0; r == 0 && j < na; j++) {
 		if (w->open[j][0] != '\0') {
@@ -109,21 +111,60 @@ sort_out(struct service *s, struct svc_bulkset *w, const char *type, const struc
 	return r;
 }
 
-/* The nq commands: counters taken from the rows, tickets signed, rows inserted in one go. */
+/* The batch's tickets, signed on a thread of their own while PostgreSQL bumps the counters. */
+struct signer {
+	struct service *s;
+	struct svc_bulkset *w;
+	const char *actor, *type, *reason;
+	const struct device *rows;
+	size_t nq;
+	int r;
+};
+
+static void *
+sign_all(void *p)
+{
+	struct signer *g = p;
+	struct svc_bulkset *w = g->w;
+
+	for (size_t j = 0; g->r == 0 && j < g->nq; j++) {
+		const struct device *d = &g->rows[w->pos[j]];
+
+		g->r = svc_command_new(g->s, d, g->type, g->reason, g->actor, 0, &w->cmds[j]);
+		/* The row as this transaction locked it: the counter its UPDATE will return. */
+		w->cmds[j].counter = d->ticket_counter + 1;
+		if (g->r == 0)
+			g->r = svc_command_sign(g->s, d, &w->cmds[j], NULL);
+	}
+	return NULL;
+}
+
+/*
+ * The nq commands: counters taken from the rows (one UPDATE ... RETURNING), tickets signed
+ * meanwhile with the counters the locked rows predict (checked against what the UPDATE
+ * returned: a difference fails the batch), rows inserted in one go.
+ */
 static int
 queue_all(struct service *s, struct svc_bulkset *w, const char *actor, const char *type,
 	  const char *reason, const struct device *rows, size_t nq)
 {
-	int r = s->st->ops->device_next_counters(s->st, (const char (*)[STORE_ID_MAX])w->ids, nq,
+	struct signer g = {s, w, actor, type, reason, rows, nq, 0};
+	pthread_t t;
+	int threaded = nq > 1 && pthread_create(&t, NULL, sign_all, &g) == 0;
+	int r = s->st->ops->device_next_counters(s->st, (const char(*)[STORE_ID_MAX])w->ids, nq,
 						 svc_command_desired(type), w->counters);
 
+	if (threaded)
+		pthread_join(t, NULL);
+	else
+		sign_all(&g);
+	if (r == 0)
+		r = g.r;
 	for (size_t j = 0; r == 0 && j < nq; j++) {
-		const struct device *d = &rows[w->pos[j]];
-
-		r = svc_command_new(s, d, type, reason, actor, 0, &w->cmds[j]);
-		w->cmds[j].counter = w->counters[j];
-		if (r == 0)
-			r = svc_command_sign(s, d, &w->cmds[j], NULL);
+		if (w->cmds[j].counter != w->counters[j]) {
+			log_err("bulk: device %s's counter moved under its lock", w->ids[j]);
+			r = -ESTALE;
+		}
 	}
 	if (r == 0)
 		r = s->st->ops->command_insert_many(s->st, w->cmds, nq);
@@ -152,8 +193,7 @@ audit_all(struct service *s, struct svc_bulkset *w, const char *actor, size_t nq
 
 int
 svc_bulkset_tx(struct service *s, struct svc_bulkset *w, const char *actor, const char *type,
-	       const char *reason, const struct device *rows, size_t n,
-	       struct svc_bulk_result *res)
+	       const char *reason, const struct device *rows, size_t n, struct svc_bulk_result *res)
 {
 	size_t nq = 0;
 	int r;

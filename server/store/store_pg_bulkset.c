@@ -230,7 +230,7 @@ enum { C_ID, C_DEV, C_TYPE, C_STATUS, C_REASON, C_CTR, C_TICKET, C_BY, C_AT, C_E
 int
 pg_command_insert_many(struct store *st, const struct command *c, size_t n)
 {
-	static const uint32_t oids[C_N] = {OID_TEXT, OID_TEXT, OID_TEXT,  OID_TEXT, OID_TEXT,
+	static const uint32_t oids[C_N] = {OID_TEXT, OID_TEXT,  OID_TEXT, OID_TEXT, OID_TEXT,
 					   OID_INT8, OID_BYTEA, OID_TEXT, OID_INT8, OID_INT8};
 	struct pg_arr a[C_N] = {{0}};
 	struct pg_args p = {0};
@@ -263,7 +263,8 @@ pg_command_insert_many(struct store *st, const struct command *c, size_t n)
 		    : pg_run(S(st),
 			     "INSERT INTO commands (id, device_id, type, status, reason, counter, "
 			     "ticket, created_by, created_at, expires_at) SELECT u.cid, u.cdev, "
-			     "u.ctype, u.cstatus, u.creason, u.cctr, u.cticket, u.cby, u.cat, u.cexp "
+			     "u.ctype, u.cstatus, u.creason, u.cctr, u.cticket, u.cby, u.cat, "
+			     "u.cexp "
 			     "FROM "
 			     "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
 			     "$6::bigint[], $7::bytea[], $8::text[], $9::bigint[], $10::bigint[]) "
@@ -305,7 +306,8 @@ pg_audit_insert_many(struct store *st, const struct audit_entry *e, size_t n)
 	r = arrs_failed(a, A_N)
 		    ? -ENOMEM
 		    : pg_run(S(st),
-			     "INSERT INTO audit (seq, at_ms, actor, action, target, outcome, detail, "
+			     "INSERT INTO audit (seq, at_ms, actor, action, target, outcome, "
+			     "detail, "
 			     "prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bigint[], "
 			     "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
 			     "$8::bytea[], $9::bytea[])",

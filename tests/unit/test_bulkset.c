@@ -180,8 +180,8 @@ check_ticket(const struct bfx *a, const struct device *d, const struct command *
 	struct ticket t;
 
 	ed25519_key_public(a->key, pub);
-	assert_int_equal(ed25519_verify(pub, c->ticket, TICKET_BODY_LEN, c->ticket + TICKET_BODY_LEN),
-			 0);
+	assert_int_equal(
+		ed25519_verify(pub, c->ticket, TICKET_BODY_LEN, c->ticket + TICKET_BODY_LEN), 0);
 	assert_int_equal(ticket_decode(c->ticket, TICKET_LEN, &t), 0);
 	assert_string_equal(t.device_id, d->id);
 	assert_string_equal(t.command_id, c->id);
@@ -268,7 +268,7 @@ test_set_batch_matches_per_device(void **state)
 	assert_int_equal(bs.queued, bp.queued);
 	assert_int_equal(bs.already_pending, bp.already_pending);
 	assert_int_equal(bs.skipped, bp.skipped);
-	assert_int_equal(bs.skipped, 4);          /* i % 10 == 3 */
+	assert_int_equal(bs.skipped, 4);         /* i % 10 == 3 */
 	assert_int_equal(bs.already_pending, 8); /* i % 5 == 1 (never retired) */
 	assert_int_equal(bs.queued, FLEET - 12);
 	for (int i = 0; i < FLEET; i++) {
@@ -374,13 +374,15 @@ test_set_batch_races_single_wipes(void **state)
 				     "created_by = 'tok_bulk' GROUP BY device_id HAVING "
 				     "count(*) = 1) s"),
 			 b.queued);
-	assert_int_equal(count_of(a, "SELECT count(*) FROM devices d WHERE ticket_counter <> "
-				     "(SELECT count(*) FROM commands c WHERE c.device_id = d.id) OR "
-				     "ticket_counter <> (SELECT coalesce(max(counter), 0) FROM "
-				     "commands c WHERE c.device_id = d.id)"),
+	assert_int_equal(count_of(a,
+				  "SELECT count(*) FROM devices d WHERE ticket_counter <> "
+				  "(SELECT count(*) FROM commands c WHERE c.device_id = d.id) OR "
+				  "ticket_counter <> (SELECT coalesce(max(counter), 0) FROM "
+				  "commands c WHERE c.device_id = d.id)"),
 			 0);
-	assert_int_equal(count_of(a, "SELECT count(*) FROM commands c WHERE NOT EXISTS (SELECT 1 "
-				     "FROM audit WHERE action = 'command.create' AND target = c.id)"),
+	assert_int_equal(count_of(a,
+				  "SELECT count(*) FROM commands c WHERE NOT EXISTS (SELECT 1 "
+				  "FROM audit WHERE action = 'command.create' AND target = c.id)"),
 			 0);
 	assert_int_equal(count_of(a, "SELECT count(*) FROM audit WHERE action = 'command.create'"),
 			 RACE_N + b.queued);
