@@ -46,6 +46,7 @@
  */
 #define YIELD_MAX_MS 50
 #define OPEN_MAX     64
+#define SET_FIRST    64 /* devices in a set-based batch before its pace is known */
 
 struct svc_bulker {
 	pthread_mutex_t lock;
@@ -201,8 +202,13 @@ batch_tx(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t *nq
 	/* About twice what the last batch got through in its time (PostgreSQL: far fewer). */
 	if (bk->set == NULL && bk->last_done > 0 && 2 * bk->last_done + 16 < q.limit)
 		q.limit = 2 * bk->last_done + 16;
-	if (bk->set != NULL && bk->set_fit > 0 && bk->set_fit < q.limit)
-		q.limit = bk->set_fit > 16 ? bk->set_fit : 16;
+	/* Set-based: what the last batch's pace fits; the first one, before any pace, SET_FIRST. */
+	if (bk->set != NULL) {
+		size_t fit = bk->set_fit > 0 ? bk->set_fit : SET_FIRST;
+
+		if (fit < q.limit)
+			q.limit = fit > 16 ? fit : 16;
+	}
 	/*
 	 * Locks the batch's devices first: a batch that held the audit head (after its first
 	 * device) and then waited for a device a single command held, while that command waited
