@@ -181,8 +181,12 @@ batch_set(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t n,
 		b->cursor_rowid = bk->rows[n - 1].rowid;
 	}
 	us = mono_us() - t0;
-	if (r == 0 && n > 0)
+	if (r == 0 && n > 0) {
+		/* At most twice this batch: one quick batch (a pause of the others) is no pace. */
 		bk->set_fit = us > 0 ? (size_t)((int64_t)n * BATCH_MS * 1000 / us) : BATCH_ROWS;
+		if (bk->set_fit > 2 * n + 16)
+			bk->set_fit = 2 * n + 16;
+	}
 	return r;
 }
 
