@@ -56,7 +56,6 @@ int pg_device_next_counters(struct store *st, const char (*ids)[STORE_ID_MAX], s
 			    const char *desired, int64_t *counters);
 int pg_command_insert_many(struct store *st, const struct command *c, size_t n);
 int pg_audit_insert_many(struct store *st, const struct audit_entry *e, size_t n);
-
 int pg_admin_insert(struct store *st, const struct admin_account *a);
 int pg_admin_by_email(struct store *st, const char *email, struct admin_account *out);
 int pg_admin_get(struct store *st, const char *id, struct admin_account *out);
@@ -117,4 +116,5 @@ int pg_bulk_by_idempotency(struct store *st, const char *requested_by, const cha
 			   struct bulk_op *out);
 int pg_bulk_claim(struct store *st, struct bulk_op *out);
 int pg_bulk_progress(struct store *st, const struct bulk_op *b);
+
 #endif
