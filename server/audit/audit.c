@@ -42,23 +42,36 @@ audit_hash(const struct audit_entry *e, uint8_t out[32])
 	crypto_sha256_parts(parts, sizes, k, out);
 }
 
+/* Takes the chain's head (and, in a transaction, its lock): the next seq and its prev_hash. */
+static int
+chain_head(struct store *st, int64_t *seq, uint8_t prev_hash[32])
+{
+	struct audit_entry last;
+	int r = st->ops->audit_last(st, &last);
+
+	if (r == 0) {
+		*seq = last.seq + 1;
+		memcpy(prev_hash, last.hash, 32);
+	} else if (r == -ENOENT) {
+		*seq = 1;
+		memset(prev_hash, 0, 32);
+	} else {
+		return r;
+	}
+	return 0;
+}
+
 int
 audit_append(struct store *st, int64_t at_ms, const char *actor, const char *action,
 	     const char *target, const char *outcome, const char *detail)
 {
-	struct audit_entry last, e;
+	struct audit_entry e;
 	int r;
 
 	memset(&e, 0, sizeof(e));
-	r = st->ops->audit_last(st, &last);
-	if (r == 0) {
-		e.seq = last.seq + 1;
-		memcpy(e.prev_hash, last.hash, 32);
-	} else if (r == -ENOENT) {
-		e.seq = 1;
-	} else {
+	r = chain_head(st, &e.seq, e.prev_hash);
+	if (r != 0)
 		return r;
-	}
 	e.at_ms = at_ms;
 	str_copy(e.actor, sizeof(e.actor), actor ? actor : "");
 	str_copy(e.action, sizeof(e.action), action ? action : "");
@@ -67,6 +80,28 @@ audit_append(struct store *st, int64_t at_ms, const char *actor, const char *act
 	str_copy(e.detail, sizeof(e.detail), detail ? detail : "");
 	audit_hash(&e, e.hash);
 	return st->ops->audit_insert(st, &e);
+}
+
+int
+audit_append_many(struct store *st, struct audit_entry *e, size_t n)
+{
+	int r;
+
+	if (n == 0)
+		return 0;
+	if (st->ops->audit_insert_many == NULL)
+		return -ENOTSUP;
+	r = chain_head(st, &e[0].seq, e[0].prev_hash);
+	if (r != 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0) {
+			e[i].seq = e[i - 1].seq + 1;
+			memcpy(e[i].prev_hash, e[i - 1].hash, 32);
+		}
+		audit_hash(&e[i], e[i].hash);
+	}
+	return st->ops->audit_insert_many(st, e, n);
 }
 
 static int

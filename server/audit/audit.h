@@ -19,6 +19,13 @@
 int audit_append(struct store *st, int64_t at_ms, const char *actor, const char *action,
 		 const char *target, const char *outcome, const char *detail);
 
+/*
+ * Appends the n entries of e in order, each chained to the one before it exactly as n calls of
+ * audit_append would chain them: fills seq, prev_hash and hash (the callers set the text fields
+ * and at_ms). Needs the store's audit_insert_many; inside the caller's write transaction.
+ */
+int audit_append_many(struct store *st, struct audit_entry *e, size_t n);
+
 /* Computes the hash of e from e->prev_hash and its fields (exposed for tests). */
 void audit_hash(const struct audit_entry *e, uint8_t out[32]);
 

@@ -46,6 +46,7 @@
  */
 #define YIELD_MAX_MS 50
 #define OPEN_MAX     64
+#define SET_FIRST    64 /* devices in a set-based batch before its pace is known */
 
 struct svc_bulker {
 	pthread_mutex_t lock;
@@ -58,10 +59,14 @@ struct svc_bulker {
 	atomic_uint_fast64_t batches;     /* committed (metrics) */
 	atomic_int_fast64_t batch_max_us; /* the longest, begin to commit */
 	size_t last_done;                 /* devices the last batch got through */
+	size_t set_fit;                   /* set-based: devices a batch does in BATCH_MS */
 	/* The worker's buffers: a batch's devices, open commands, the devices to wake. */
 	struct device *rows;
 	struct command *scratch;
 	char (*woken)[STORE_ID_MAX];
+	/* Set-based batches (stores with command_insert_many, bulkset.c): NULL otherwise. */
+	struct svc_bulkset *set;
+	struct svc_bulk_result *results;
 };
 
 static int64_t
@@ -156,6 +161,35 @@ finish_tx(struct service *s, struct bulk_op *b)
 			    "ok", detail);
 }
 
+/*
+ * The whole batch at once (bulkset.c): a few statements instead of several per device, so its
+ * size, not a clock inside it, keeps it short: the next batch takes as many devices as this
+ * one's pace fits in BATCH_MS (the batch's fixed statements, its claim, lock, progress and
+ * commit, come on top).
+ */
+static int
+batch_set(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t n, size_t *nq)
+{
+	int64_t t0 = mono_us(), us;
+	int r = svc_bulkset_tx(s, bk->set, b->requested_by, b->type, b->reason, bk->rows, n,
+			       bk->results);
+
+	for (size_t i = 0; r == 0 && i < n; i++)
+		tally(bk, b, &bk->results[i], nq);
+	if (r == 0 && n > 0) {
+		b->cursor_key = 0; /* started */
+		b->cursor_rowid = bk->rows[n - 1].rowid;
+	}
+	us = mono_us() - t0;
+	if (r == 0 && n > 0) {
+		/* At most twice this batch: one quick batch (a pause of the others) is no pace. */
+		bk->set_fit = us > 0 ? (size_t)((int64_t)n * BATCH_MS * 1000 / us) : BATCH_ROWS;
+		if (bk->set_fit > 2 * n + 16)
+			bk->set_fit = 2 * n + 16;
+	}
+	return r;
+}
+
 /* Queues devices of b from its cursor on, inside the open transaction; *nq the queued ones. */
 static int
 batch_tx(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t *nq)
@@ -170,8 +204,15 @@ batch_tx(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t *nq
 	bulk_query(b, &q);
 	q.limit = batch_rows(s);
 	/* About twice what the last batch got through in its time (PostgreSQL: far fewer). */
-	if (bk->last_done > 0 && 2 * bk->last_done + 16 < q.limit)
+	if (bk->set == NULL && bk->last_done > 0 && 2 * bk->last_done + 16 < q.limit)
 		q.limit = 2 * bk->last_done + 16;
+	/* Set-based: what the last batch's pace fits; the first one, before any pace, SET_FIRST. */
+	if (bk->set != NULL) {
+		size_t fit = bk->set_fit > 0 ? bk->set_fit : SET_FIRST;
+
+		if (fit < q.limit)
+			q.limit = fit > 16 ? fit : 16;
+	}
 	/*
 	 * Locks the batch's devices first: a batch that held the audit head (after its first
 	 * device) and then waited for a device a single command held, while that command waited
@@ -181,6 +222,10 @@ batch_tx(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t *nq
 	r = svc_query_ready(s, &q, &spec, &groups);
 	if (r == 0)
 		r = s->st->ops->device_query(s->st, &q, bk->rows, &n);
+	if (r == 0 && bk->set != NULL) {
+		r = batch_set(s, bk, b, n, nq);
+		i = n;
+	}
 	for (; r == 0 && i < n; i++) {
 		struct svc_bulk_result res = {0};
 
@@ -265,6 +310,14 @@ bulker_main(void *p)
 	if (bk->rows == NULL || bk->scratch == NULL || bk->woken == NULL) {
 		log_warn("service: no memory for the bulk command worker");
 		return NULL;
+	}
+	if (s->st->ops->command_insert_many != NULL && !s->cfg.bulk_per_device) {
+		bk->set = svc_bulkset_new(BATCH_ROWS);
+		bk->results = calloc(BATCH_ROWS, sizeof(*bk->results));
+		if (bk->set == NULL || bk->results == NULL) {
+			log_warn("service: no memory for the bulk command worker");
+			return NULL;
+		}
 	}
 	pthread_mutex_lock(&bk->lock);
 	while (!atomic_load(&bk->stop)) {
@@ -373,6 +426,8 @@ svc_bulker_free(struct service *s)
 	free(bk->rows);
 	free(bk->scratch);
 	free(bk->woken);
+	svc_bulkset_free(bk->set);
+	free(bk->results);
 	free(bk);
 	s->bulker = NULL;
 }

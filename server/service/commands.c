@@ -91,13 +91,9 @@ sign_ticket(struct service *s, const struct device *d, struct command *c, uint16
 }
 
 int
-svc_command_queue_tx(struct service *s, struct device *d, const char *type, const char *reason,
-		     const char *created_by, int64_t expires_in_s, const char *idem_key,
-		     const uint8_t *request_hash, const uint64_t args[4], struct command *out)
+svc_command_new(struct service *s, const struct device *d, const char *type, const char *reason,
+		const char *created_by, int64_t expires_in_s, struct command *c)
 {
-	struct command *c = out;
-	const char *desired = desired_after(type);
-	char detail[STORE_TEXT_MAX];
 	int r;
 
 	memset(c, 0, sizeof(*c));
@@ -109,6 +105,54 @@ svc_command_queue_tx(struct service *s, struct device *d, const char *type, cons
 	str_copy(c->status, sizeof(c->status), "queued");
 	str_copy(c->reason, sizeof(c->reason), reason ? reason : "");
 	str_copy(c->created_by, sizeof(c->created_by), created_by);
+	c->created_at = svc_now_s(s);
+	c->expires_at = c->created_at + (expires_in_s > 0 ? expires_in_s : s->cfg.command_ttl_s);
+	return 0;
+}
+
+int
+svc_command_sign(struct service *s, const struct device *d, struct command *c,
+		 const uint64_t args[4])
+{
+	return sign_ticket(s, d, c, ticket_type_from_name(c->type), args);
+}
+
+const char *
+svc_command_desired(const char *type)
+{
+	return desired_after(type);
+}
+
+int
+svc_command_audited(const char *type)
+{
+	/*
+	 * A policy command is the consequence of an audited change (policy.put, policy.default,
+	 * policy.assign, device.enroll), made when the device checks in: one entry per change,
+	 * not one per device per change. Its ack and result are audited as any command's.
+	 */
+	return strcmp(type, "policy") != 0;
+}
+
+void
+svc_command_audit_detail(const struct command *c, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "device=%s type=%s counter=%lld reason=%s", c->device_id, c->type,
+		 (long long)c->counter, c->reason);
+}
+
+int
+svc_command_queue_tx(struct service *s, struct device *d, const char *type, const char *reason,
+		     const char *created_by, int64_t expires_in_s, const char *idem_key,
+		     const uint8_t *request_hash, const uint64_t args[4], struct command *out)
+{
+	struct command *c = out;
+	const char *desired = desired_after(type);
+	char detail[STORE_TEXT_MAX];
+	int r = svc_command_new(s, d, type, reason, created_by, expires_in_s, c);
+
+	if (r != 0)
+		return r;
 	if (idem_key != NULL && idem_key[0] != '\0') {
 		str_copy(c->idempotency_key, sizeof(c->idempotency_key), idem_key);
 		memcpy(c->request_hash, request_hash, sizeof(c->request_hash));
@@ -117,9 +161,7 @@ svc_command_queue_tx(struct service *s, struct device *d, const char *type, cons
 	r = s->st->ops->device_next_counter(s->st, d->id, &c->counter);
 	if (r != 0)
 		return r;
-	c->created_at = svc_now_s(s);
-	c->expires_at = c->created_at + (expires_in_s > 0 ? expires_in_s : s->cfg.command_ttl_s);
-	r = sign_ticket(s, d, c, ticket_type_from_name(type), args);
+	r = svc_command_sign(s, d, c, args);
 	if (r != 0)
 		return r;
 	r = s->st->ops->command_insert(s->st, c);
@@ -132,15 +174,9 @@ svc_command_queue_tx(struct service *s, struct device *d, const char *type, cons
 		if (r != 0)
 			return r;
 	}
-	/*
-	 * A policy command is the consequence of an audited change (policy.put, policy.default,
-	 * policy.assign, device.enroll), made when the device checks in: one entry per change,
-	 * not one per device per change. Its ack and result are audited as any command's.
-	 */
-	if (strcmp(type, "policy") == 0)
+	if (!svc_command_audited(type))
 		return 0;
-	snprintf(detail, sizeof(detail), "device=%s type=%s counter=%lld reason=%s", d->id, type,
-		 (long long)c->counter, c->reason);
+	svc_command_audit_detail(c, detail, sizeof(detail));
 	return audit_append(s->st, service_now_ms(s), created_by, "command.create", c->id, "ok",
 			    detail);
 }

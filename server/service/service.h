@@ -71,6 +71,11 @@ struct service_config {
 	int64_t session_max_s;  /* a console session ends this long after sign-in; 0: 43200 */
 	int require_totp;       /* every console account needs a second factor to sign in */
 	int bulk_batch;         /* devices per batch of a bulk by filter, at most; 0: 500 */
+	/*
+	 * 1: a bulk's batch queues device by device even where the store can do the batch in a
+	 * few statements (PostgreSQL); the tests compare the two paths' rows.
+	 */
+	int bulk_per_device;
 };
 
 /* Clock in unix milliseconds; injectable for tests. */

@@ -137,6 +137,31 @@ int svc_new_secret(const char *prefix, char **out, uint8_t hash[32]);
 int svc_command_queue_tx(struct service *s, struct device *d, const char *type, const char *reason,
 			 const char *created_by, int64_t expires_in_s, const char *idem_key,
 			 const uint8_t *request_hash, const uint64_t args[4], struct command *out);
+/*
+ * The steps of svc_command_queue_tx, shared with a bulk's set-based batch (bulkset.c) so both
+ * make the same rows: a new command's row for d (id, type, reason, times; no counter yet),
+ * its ticket signed with c->counter, the desired state after a type (NULL: unchanged), whether
+ * a type's creation is audited, and its command.create audit detail.
+ */
+int svc_command_new(struct service *s, const struct device *d, const char *type, const char *reason,
+		    const char *created_by, int64_t expires_in_s, struct command *c);
+int svc_command_sign(struct service *s, const struct device *d, struct command *c,
+		     const uint64_t args[4]);
+const char *svc_command_desired(const char *type);
+int svc_command_audited(const char *type);
+void svc_command_audit_detail(const struct command *c, char *buf, size_t cap);
+/*
+ * bulkset.c: a bulk's batch as a few set-based statements (stores with command_insert_many):
+ * the n devices in rows, which the transaction holds locked (device_query FOR UPDATE), each
+ * get what svc_bulk_device_tx would give them; res[i] is rows[i]'s outcome. 0 or a store
+ * error (the transaction is then lost as a whole).
+ */
+struct svc_bulkset;
+struct svc_bulkset *svc_bulkset_new(size_t max);
+void svc_bulkset_free(struct svc_bulkset *w);
+int svc_bulkset_tx(struct service *s, struct svc_bulkset *w, const char *actor, const char *type,
+		   const char *reason, const struct device *rows, size_t n,
+		   struct svc_bulk_result *res);
 /* The permission an admin-orderable command type needs; -EINVAL for other types. */
 int svc_command_perm(const char *type, enum perm *perm);
 /* Recomputes a device's desired state from its commands, inside the caller's transaction. */

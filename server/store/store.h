@@ -511,6 +511,24 @@ struct store_ops {
 	int (*command_count_by_status)(struct store *st, struct status_count *out, size_t max,
 				       size_t *n);
 
+	/*
+	 * Optional (NULL: a bulk's batch queues device by device). A bulk's batch in a few
+	 * statements rather than several per device, over n devices the transaction holds
+	 * locked already (device_query with for_update), in their order:
+	 * command_open_of_type: open_ids[i] gets the oldest open command of type of ids[i], ""
+	 * when none (as command_open). device_next_counters: each device's counter plus one into
+	 * counters[i] (as device_next_counter) and, when desired is not NULL, its desired_state
+	 * (as device_patch with DEV_F_DESIRED). command_insert_many: the n commands, in order,
+	 * without idempotency keys (-EINVAL if one has one). audit_insert_many: the n entries
+	 * exactly as given (as audit_insert), under the audit head lock the caller took.
+	 */
+	int (*command_open_of_type)(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
+				    const char *type, char (*open_ids)[STORE_ID_MAX]);
+	int (*device_next_counters)(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
+				    const char *desired, int64_t *counters);
+	int (*command_insert_many)(struct store *st, const struct command *c, size_t n);
+	int (*audit_insert_many)(struct store *st, const struct audit_entry *e, size_t n);
+
 	/* Appends e exactly as given: the caller assigns seq (the hash covers it). */
 	int (*audit_insert)(struct store *st, struct audit_entry *e);
 	/* Latest entry; -ENOENT when the log is empty. */

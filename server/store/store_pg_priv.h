@@ -49,6 +49,13 @@ int pg_audit_ckpt_iter(struct store *st, audit_ckpt_iter_fn fn, void *ctx);
 int pg_audit_iter_range(struct store *st, int64_t after_seq, size_t limit, audit_iter_fn fn,
 			void *ctx);
 int pg_audit_ckpt_iter_after(struct store *st, int64_t after_id, audit_ckpt_iter_fn fn, void *ctx);
+/* A bulk's batch in a few statements, in store_pg_bulkset.c. */
+int pg_command_open_of_type(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
+			    const char *type, char (*open_ids)[STORE_ID_MAX]);
+int pg_device_next_counters(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
+			    const char *desired, int64_t *counters);
+int pg_command_insert_many(struct store *st, const struct command *c, size_t n);
+int pg_audit_insert_many(struct store *st, const struct audit_entry *e, size_t n);
 int pg_admin_insert(struct store *st, const struct admin_account *a);
 int pg_admin_by_email(struct store *st, const char *email, struct admin_account *out);
 int pg_admin_get(struct store *st, const char *id, struct admin_account *out);
