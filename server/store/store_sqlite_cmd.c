@@ -273,16 +273,16 @@ sq_audit_get(struct store *st, int64_t seq, struct audit_entry *out)
 	return sq_one(S(st), q, out, (sq_row_fn)sq_audit_row, "audit get");
 }
 
-int
-sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
+/*
+ * Hands each row of the prepared audit query q to fn until fn returns non-zero; the reset at
+ * the end closes the statement's read transaction, so the next call reads anew.
+ */
+static int
+audit_walk(struct store *st, sqlite3_stmt *q, audit_iter_fn fn, void *ctx, const char *what)
 {
-	sqlite3_stmt *q =
-		sq_stmt(S(st), SQ_AUDIT_ITER, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq");
 	struct audit_entry e;
 	int rc, r = 0;
 
-	if (q == NULL)
-		return -EIO;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		memset(&e, 0, sizeof(e));
 		sq_audit_row(q, &e);
@@ -291,9 +291,20 @@ sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
 			break;
 	}
 	if (r == 0 && rc != SQLITE_DONE)
-		r = sq_err(S(st), rc, "audit iterate");
+		r = sq_err(S(st), rc, what);
 	sqlite3_reset(q);
 	return r;
+}
+
+int
+sq_audit_iter(struct store *st, audit_iter_fn fn, void *ctx)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_AUDIT_ITER, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq");
+
+	if (q == NULL)
+		return -EIO;
+	return audit_walk(st, q, fn, ctx, "audit iterate");
 }
 
 int
@@ -302,25 +313,12 @@ sq_audit_iter_range(struct store *st, int64_t after_seq, size_t limit, audit_ite
 	sqlite3_stmt *q =
 		sq_stmt(S(st), SQ_AUDIT_RANGE,
 			"SELECT " AUDIT_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
-	struct audit_entry e;
-	int rc, r = 0;
 
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, after_seq);
 	sqlite3_bind_int64(q, 2, (int64_t)limit);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		memset(&e, 0, sizeof(e));
-		sq_audit_row(q, &e);
-		r = fn(ctx, &e);
-		if (r != 0)
-			break;
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = sq_err(S(st), rc, "audit range");
-	/* Ends the statement's read transaction: the next range is a new one. */
-	sqlite3_reset(q);
-	return r;
+	return audit_walk(st, q, fn, ctx, "audit range");
 }
 
 /* For store_sqlite_query.c: the columns and the mapping every command read here uses. */
