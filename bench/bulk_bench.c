@@ -189,8 +189,10 @@ build(struct run *rn, struct pgtest *pg)
 	int r = 0;
 
 	if (srv_init(&rn->a, "bulkbench") != 0 || srv_use_pg(&rn->a, pg) != 0 ||
-	    srv_start(&rn->a, NULL) != 0)
+	    srv_start(&rn->a, NULL) != 0) {
+		printf("bulk_bench: server A did not start\n");
 		return -1;
+	}
 	admin = client_new(&rn->a, rn->a.admin);
 	anon = client_new(&rn->a, NULL);
 	for (int i = 0; r == 0 && i < rn->parked; i++) {
@@ -200,17 +202,19 @@ build(struct run *rn, struct pgtest *pg)
 		r = admin_enroll(admin, anon, &rn->p[i].d, owner);
 		if (r == 0)
 			r = sim_settle(&rn->p[i].d, anon, &rn->p[i].ap);
+		if (r != 0)
+			printf("bulk_bench: enrolling parked device %d failed\n", i);
 	}
 	client_free(admin);
 	client_free(anon);
-	if (r == 0 && srv_stop(&rn->a, SIGTERM) != 0)
-		r = -1;
-	if (r == 0 && import(&rn->a, rn->p[0].d.id, rn->n - rn->parked) != 0)
-		r = -1;
-	if (r == 0 && srv_start(&rn->a, NULL) != 0)
-		r = -1;
-	if (r == 0 && pg != NULL && follow(&rn->a, &rn->b) != 0)
-		r = -1;
+	if (r == 0 && (r = srv_stop(&rn->a, SIGTERM)) != 0)
+		printf("bulk_bench: server A did not stop on SIGTERM\n");
+	if (r == 0 && (r = import(&rn->a, rn->p[0].d.id, rn->n - rn->parked)) != 0)
+		printf("bulk_bench: importing %d devices failed\n", rn->n - rn->parked);
+	if (r == 0 && (r = srv_start(&rn->a, NULL)) != 0)
+		printf("bulk_bench: server A did not start again\n");
+	if (r == 0 && pg != NULL && (r = follow(&rn->a, &rn->b)) != 0)
+		printf("bulk_bench: server B did not start\n");
 	return r;
 }
 
