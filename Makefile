@@ -101,7 +101,15 @@ $(BUILD)/gen/pg_migrations.c: $(PG_MIGRATIONS) scripts/embed-sql.sh
 $(BUILD)/obj/gen/pg_migrations.o: $(BUILD)/gen/pg_migrations.c
 	@mkdir -p $(@D)
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
-MIGRATION_OBJ := $(BUILD)/obj/gen/migrations.o $(BUILD)/obj/gen/pg_migrations.o
+# The OpenAPI document, served as is at GET /api/v1/openapi.json (server/api/openapi.c).
+$(BUILD)/gen/openapi.c: schema/openapi.json scripts/embed-text.sh
+	@mkdir -p $(@D)
+	@scripts/embed-text.sh $@ openapi_json schema/openapi.json
+$(BUILD)/obj/gen/openapi.o: $(BUILD)/gen/openapi.c
+	@mkdir -p $(@D)
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+MIGRATION_OBJ := $(BUILD)/obj/gen/migrations.o $(BUILD)/obj/gen/pg_migrations.o \
+	$(BUILD)/obj/gen/openapi.o
 
 $(LIBSERVER): $(call obj,$(SERVER_SRC)) $(MIGRATION_OBJ)
 # Unit tests link a copy of the server library whose store is built with its test hooks

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <limits.h>
 #include <signal.h>
@@ -136,6 +137,8 @@ usage(FILE *f)
 		"                     deployment, mode 0700. A server whose keys are not the\n"
 		"                     ones the database recorded refuses to start\n"
 		"  --accept-new-keys  record this server's keys as the deployment's instead\n"
+		"  --list-routes      print the route table as JSON lines and exit (for the\n"
+		"                     OpenAPI contract test)\n"
 		"  --version          print the version\n");
 }
 
@@ -373,6 +376,47 @@ default_web_root(char *out, size_t cap)
 		out[0] = '\0';
 }
 
+/*
+ * Prints the route table as JSON lines ({"method", "path", "query": [...], "admin"}), "{}"
+ * segments as "{id}": the OpenAPI contract test compares it with schema/openapi.json.
+ */
+static int
+list_routes(void)
+{
+	for (size_t i = 0; i < api_route_count(); i++) {
+		struct api_route_info r;
+		json_t *q = json_array();
+		json_t *o;
+		char path[256];
+		size_t k = 0;
+
+		api_route_info(i, &r);
+		for (const char *p = r.pattern; *p != '\0' && k + 5 < sizeof(path); p++) {
+			if (p[0] == '{' && p[1] == '}') {
+				memcpy(path + k, "{id}", 4);
+				k += 4;
+				p++;
+			} else {
+				path[k++] = *p;
+			}
+		}
+		path[k] = '\0';
+		for (const char *p = r.query; *p != '\0';) {
+			size_t w = strcspn(p, " ");
+
+			json_array_append_new(q, json_stringn(p, w));
+			p += w;
+			p += strspn(p, " ");
+		}
+		o = json_pack("{s:s, s:s, s:o, s:b}", "method", r.method, "path", path, "query", q,
+			      "admin", r.admin);
+		if (o == NULL || json_dumpf(o, stdout, JSON_COMPACT) != 0 || putchar('\n') == EOF)
+			return 1;
+		json_decref(o);
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static int
 parse_args(int argc, char **argv, struct config *c)
 {
@@ -389,6 +433,8 @@ parse_args(int argc, char **argv, struct config *c)
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			exit(0);
+		} else if (strcmp(a, "--list-routes") == 0) {
+			exit(list_routes());
 		} else if (strcmp(a, "--version") == 0) {
 			printf("cleave-server %s\n", CLEAVE_VERSION);
 			exit(0);

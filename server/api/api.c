@@ -14,70 +14,80 @@
 
 enum auth { AUTH_NONE, AUTH_ADMIN };
 
+/* Query parameter lists that several routes share (limits in schema/openapi.json). */
+#define Q_PAGE "limit cursor"
+#define Q_DEVICES                                                                                  \
+	"q status owner policy desired reported compliant reason not_seen_days sort order " Q_PAGE
+#define Q_AUDIT "actor action target since until " Q_PAGE
+
 static const struct route {
 	const char *method;
 	const char *pattern; /* "{}" matches one path segment */
 	enum auth auth;
 	handler_fn fn;
+	/* The query parameters the handler reads, space-separated; any other one is a 400. */
+	const char *query;
 } routes[] = {
-	{"GET", "/healthz", AUTH_NONE, h_healthz},
-	{"GET", "/metrics", AUTH_NONE, h_metrics},
-	{"GET", "/enroll", AUTH_NONE, h_enroll_page},
-	{"GET", "/enroll/qr.svg", AUTH_NONE, h_enroll_qr_svg},
-	{"GET", "/enroll/qr.png", AUTH_NONE, h_enroll_qr_png},
-	{"GET", "/portal/{}", AUTH_NONE, h_portal_device},
-	{"POST", "/portal/{}/leave", AUTH_NONE, h_portal_leave},
-	{"GET", "/api/v1/server", AUTH_ADMIN, h_server},
-	{"POST", "/api/v1/tokens", AUTH_ADMIN, h_tokens_create},
-	{"GET", "/api/v1/tokens", AUTH_ADMIN, h_tokens_list},
-	{"DELETE", "/api/v1/tokens/{}", AUTH_ADMIN, h_tokens_delete},
-	{"POST", "/api/v1/enrollment-tokens", AUTH_ADMIN, h_etokens_create},
-	{"GET", "/api/v1/enrollment-tokens", AUTH_ADMIN, h_etokens_list},
-	{"DELETE", "/api/v1/enrollment-tokens/{}", AUTH_ADMIN, h_etokens_delete},
-	{"GET", "/api/v1/devices", AUTH_ADMIN, h_devices_list},
-	{"GET", "/api/v1/devices/summary", AUTH_ADMIN, h_devices_summary}, /* before {} */
-	{"GET", "/api/v1/devices/count", AUTH_ADMIN, h_devices_count},     /* before {} */
-	{"GET", "/api/v1/devices/{}", AUTH_ADMIN, h_device_get},
-	{"DELETE", "/api/v1/devices/{}", AUTH_ADMIN, h_device_delete},
-	{"PUT", "/api/v1/devices/{}/policy", AUTH_ADMIN, h_device_policy},
-	{"POST", "/api/v1/devices/{}/commands", AUTH_ADMIN, h_commands_create},
-	{"GET", "/api/v1/devices/{}/commands", AUTH_ADMIN, h_commands_of_device},
-	{"GET", "/api/v1/commands", AUTH_ADMIN, h_commands_list},
-	{"POST", "/api/v1/commands/bulk", AUTH_ADMIN, h_commands_bulk},
-	{"GET", "/api/v1/commands/bulk", AUTH_ADMIN, h_bulk_list}, /* before commands/{} */
-	{"GET", "/api/v1/commands/bulk/{}", AUTH_ADMIN, h_bulk_get},
-	{"POST", "/api/v1/commands/bulk/{}/cancel", AUTH_ADMIN, h_bulk_cancel},
-	{"GET", "/api/v1/commands/{}", AUTH_ADMIN, h_command_get},
-	{"POST", "/api/v1/commands/{}/cancel", AUTH_ADMIN, h_command_cancel},
-	{"GET", "/api/v1/commands/{}/receipt", AUTH_ADMIN, h_command_receipt},
-	{"GET", "/api/v1/commands/{}/receipt.bin", AUTH_ADMIN, h_command_receipt_bin},
-	{"GET", "/api/v1/commands/{}/ticket.bin", AUTH_ADMIN, h_command_ticket_bin},
-	{"GET", "/api/v1/devices/{}/hypervisor-key.pem", AUTH_ADMIN, h_device_hv_key_pem},
-	{"GET", "/api/v1/policies", AUTH_ADMIN, h_policies_list},
-	{"GET", "/api/v1/policies/{}", AUTH_ADMIN, h_policy_get},
-	{"PUT", "/api/v1/policies/{}", AUTH_ADMIN, h_policy_put},
-	{"GET", "/api/v1/default-policy", AUTH_ADMIN, h_default_policy_get},
-	{"PUT", "/api/v1/default-policy", AUTH_ADMIN, h_default_policy_put},
-	{"GET", "/api/v1/audit", AUTH_ADMIN, h_audit_list},
-	{"GET", "/api/v1/audit/verify", AUTH_ADMIN, h_audit_verify},
-	{"GET", "/api/v1/audit/export", AUTH_ADMIN, h_audit_export},
-	{"POST", "/api/v1/setup", AUTH_NONE, h_setup},
-	{"POST", "/api/v1/session", AUTH_NONE, h_session_create},
-	{"GET", "/api/v1/session", AUTH_ADMIN, h_session_get},
-	{"DELETE", "/api/v1/session", AUTH_ADMIN, h_session_delete},
-	{"DELETE", "/api/v1/sessions", AUTH_ADMIN, h_sessions_delete},
-	{"POST", "/api/v1/admins", AUTH_ADMIN, h_admins_create},
-	{"GET", "/api/v1/admins", AUTH_ADMIN, h_admins_list},
-	{"DELETE", "/api/v1/admins/{}", AUTH_ADMIN, h_admin_delete},
-	{"POST", "/api/v1/admins/{}/totp", AUTH_ADMIN, h_admin_totp},
-	{"POST", "/device/v1/enroll/nonce", AUTH_NONE, h_enroll_nonce},
-	{"POST", "/device/v1/enroll", AUTH_NONE, h_enroll},
-	{"POST", "/device/v1/checkin", AUTH_NONE, h_checkin},
-	{"POST", "/device/v1/commands/{}/ack", AUTH_NONE, h_command_ack},
-	{"POST", "/device/v1/commands/{}/result", AUTH_NONE, h_command_result},
-	{"POST", "/device/v1/lease", AUTH_NONE, h_lease},
-	{"POST", "/device/v1/receipts", AUTH_NONE, h_receipts},
-	{"POST", "/device/v1/unenroll", AUTH_NONE, h_unenroll},
+	{"GET", "/healthz", AUTH_NONE, h_healthz, NULL},
+	{"GET", "/metrics", AUTH_NONE, h_metrics, NULL},
+	{"GET", "/enroll", AUTH_NONE, h_enroll_page, "token"},
+	{"GET", "/enroll/qr.svg", AUTH_NONE, h_enroll_qr_svg, "token"},
+	{"GET", "/enroll/qr.png", AUTH_NONE, h_enroll_qr_png, "token"},
+	{"GET", "/portal/{}", AUTH_NONE, h_portal_device, NULL},
+	{"POST", "/portal/{}/leave", AUTH_NONE, h_portal_leave, NULL},
+	{"GET", "/api/v1/openapi.json", AUTH_NONE, h_openapi, NULL},
+	{"GET", "/api/v1/server", AUTH_ADMIN, h_server, NULL},
+	{"POST", "/api/v1/tokens", AUTH_ADMIN, h_tokens_create, NULL},
+	{"GET", "/api/v1/tokens", AUTH_ADMIN, h_tokens_list, Q_PAGE},
+	{"DELETE", "/api/v1/tokens/{}", AUTH_ADMIN, h_tokens_delete, NULL},
+	{"POST", "/api/v1/enrollment-tokens", AUTH_ADMIN, h_etokens_create, NULL},
+	{"GET", "/api/v1/enrollment-tokens", AUTH_ADMIN, h_etokens_list, Q_PAGE},
+	{"DELETE", "/api/v1/enrollment-tokens/{}", AUTH_ADMIN, h_etokens_delete, NULL},
+	{"GET", "/api/v1/devices", AUTH_ADMIN, h_devices_list, Q_DEVICES},
+	{"GET", "/api/v1/devices/summary", AUTH_ADMIN, h_devices_summary, NULL},  /* before {} */
+	{"GET", "/api/v1/devices/count", AUTH_ADMIN, h_devices_count, Q_DEVICES}, /* before {} */
+	{"GET", "/api/v1/devices/{}", AUTH_ADMIN, h_device_get, NULL},
+	{"DELETE", "/api/v1/devices/{}", AUTH_ADMIN, h_device_delete, NULL},
+	{"PUT", "/api/v1/devices/{}/policy", AUTH_ADMIN, h_device_policy, NULL},
+	{"POST", "/api/v1/devices/{}/commands", AUTH_ADMIN, h_commands_create, NULL},
+	{"GET", "/api/v1/devices/{}/commands", AUTH_ADMIN, h_commands_of_device, "status " Q_PAGE},
+	{"GET", "/api/v1/commands", AUTH_ADMIN, h_commands_list, "status type device_id " Q_PAGE},
+	{"POST", "/api/v1/commands/bulk", AUTH_ADMIN, h_commands_bulk, NULL},
+	{"GET", "/api/v1/commands/bulk", AUTH_ADMIN, h_bulk_list,
+	 "state " Q_PAGE}, /* before commands/{} */
+	{"GET", "/api/v1/commands/bulk/{}", AUTH_ADMIN, h_bulk_get, NULL},
+	{"POST", "/api/v1/commands/bulk/{}/cancel", AUTH_ADMIN, h_bulk_cancel, NULL},
+	{"GET", "/api/v1/commands/{}", AUTH_ADMIN, h_command_get, NULL},
+	{"POST", "/api/v1/commands/{}/cancel", AUTH_ADMIN, h_command_cancel, NULL},
+	{"GET", "/api/v1/commands/{}/receipt", AUTH_ADMIN, h_command_receipt, NULL},
+	{"GET", "/api/v1/commands/{}/receipt.bin", AUTH_ADMIN, h_command_receipt_bin, NULL},
+	{"GET", "/api/v1/commands/{}/ticket.bin", AUTH_ADMIN, h_command_ticket_bin, NULL},
+	{"GET", "/api/v1/devices/{}/hypervisor-key.pem", AUTH_ADMIN, h_device_hv_key_pem, NULL},
+	{"GET", "/api/v1/policies", AUTH_ADMIN, h_policies_list, NULL},
+	{"GET", "/api/v1/policies/{}", AUTH_ADMIN, h_policy_get, NULL},
+	{"PUT", "/api/v1/policies/{}", AUTH_ADMIN, h_policy_put, NULL},
+	{"GET", "/api/v1/default-policy", AUTH_ADMIN, h_default_policy_get, NULL},
+	{"PUT", "/api/v1/default-policy", AUTH_ADMIN, h_default_policy_put, NULL},
+	{"GET", "/api/v1/audit", AUTH_ADMIN, h_audit_list, Q_AUDIT},
+	{"GET", "/api/v1/audit/verify", AUTH_ADMIN, h_audit_verify, "full"},
+	{"GET", "/api/v1/audit/export", AUTH_ADMIN, h_audit_export, Q_AUDIT},
+	{"POST", "/api/v1/setup", AUTH_NONE, h_setup, NULL},
+	{"POST", "/api/v1/session", AUTH_NONE, h_session_create, NULL},
+	{"GET", "/api/v1/session", AUTH_ADMIN, h_session_get, NULL},
+	{"DELETE", "/api/v1/session", AUTH_ADMIN, h_session_delete, NULL},
+	{"DELETE", "/api/v1/sessions", AUTH_ADMIN, h_sessions_delete, NULL},
+	{"POST", "/api/v1/admins", AUTH_ADMIN, h_admins_create, NULL},
+	{"GET", "/api/v1/admins", AUTH_ADMIN, h_admins_list, NULL},
+	{"DELETE", "/api/v1/admins/{}", AUTH_ADMIN, h_admin_delete, NULL},
+	{"POST", "/api/v1/admins/{}/totp", AUTH_ADMIN, h_admin_totp, NULL},
+	{"POST", "/device/v1/enroll/nonce", AUTH_NONE, h_enroll_nonce, NULL},
+	{"POST", "/device/v1/enroll", AUTH_NONE, h_enroll, NULL},
+	{"POST", "/device/v1/checkin", AUTH_NONE, h_checkin, NULL},
+	{"POST", "/device/v1/commands/{}/ack", AUTH_NONE, h_command_ack, NULL},
+	{"POST", "/device/v1/commands/{}/result", AUTH_NONE, h_command_result, NULL},
+	{"POST", "/device/v1/lease", AUTH_NONE, h_lease, NULL},
+	{"POST", "/device/v1/receipts", AUTH_NONE, h_receipts, NULL},
+	{"POST", "/device/v1/unenroll", AUTH_NONE, h_unenroll, NULL},
 };
 
 int
@@ -104,6 +114,73 @@ api_set_metrics_source(struct api *a, api_metrics_fn fn, void *ctx)
 {
 	a->metrics = fn;
 	a->metrics_ctx = ctx;
+}
+
+size_t
+api_route_count(void)
+{
+	return ARRAY_SIZE(routes);
+}
+
+int
+api_route_info(size_t i, struct api_route_info *out)
+{
+	if (i >= ARRAY_SIZE(routes))
+		return -1;
+	out->method = routes[i].method;
+	out->pattern = routes[i].pattern;
+	out->query = routes[i].query != NULL ? routes[i].query : "";
+	out->admin = routes[i].auth == AUTH_ADMIN;
+	return 0;
+}
+
+/* 1 when name (n bytes) is one of the space-separated words of list. */
+static int
+word_in(const char *list, const char *name, size_t n)
+{
+	while (list != NULL && *list != '\0') {
+		size_t w = strcspn(list, " ");
+
+		if (w == n && memcmp(list, name, n) == 0)
+			return 1;
+		list += w;
+		list += strspn(list, " ");
+	}
+	return 0;
+}
+
+/*
+ * Refuses a query that names a parameter the route does not read, as unknown body fields are:
+ * a misspelt filter (?stauts=retired) would otherwise widen the answer silently. The detail
+ * names every unknown one (as sent, cut at the buffer), so a script author sees the typo.
+ */
+static int
+query_known(const struct route *r, const char *query, struct api_response *rs)
+{
+	char detail[256];
+	size_t len = 0;
+	int unknown = 0;
+
+	for (const char *p = query; p != NULL && *p != '\0';) {
+		size_t seg = strcspn(p, "&");
+		size_t n = strcspn(p, "=&");
+
+		if (n > 0 && !word_in(r->query, p, n)) {
+			int w = snprintf(detail + len, sizeof(detail) - len, "%s%.*s",
+					 unknown ? ", " : "unknown query parameter: ", (int)n, p);
+
+			unknown++;
+			if (w > 0)
+				len = len + (size_t)w < sizeof(detail) ? len + (size_t)w
+								       : sizeof(detail) - 1;
+		}
+		p += seg;
+		p += *p == '&';
+	}
+	if (unknown == 0)
+		return 0;
+	reply_problem(rs, P_BAD_REQUEST, detail);
+	return -1;
 }
 
 /* Matches path against pattern, copying "{}" segments into c->param. */
@@ -208,6 +285,8 @@ api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 		reply_svc_error(rs, &err);
 		return;
 	}
+	if (query_known(found, rq->query, rs) != 0)
+		return;
 	found->fn(&c);
 	if (rs->status == 0)
 		reply_problem(rs, SVC_INTERNAL, NULL);

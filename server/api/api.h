@@ -67,6 +67,18 @@ int api_set_server_cert(struct api *a, const char *cert_pem);
 /* Handles one request. Never fails: errors become problem+json responses. */
 void api_handle(struct api *a, const struct api_request *rq, struct api_response *rs);
 
+/*
+ * The route table, for `cleave-server --list-routes` (the OpenAPI contract test compares it
+ * with schema/openapi.json): method, pattern ("{}" for a path segment), the query parameters
+ * the route reads (space-separated, "" for none) and whether it needs an admin credential.
+ */
+struct api_route_info {
+	const char *method, *pattern, *query;
+	int admin;
+};
+size_t api_route_count(void);
+int api_route_info(size_t i, struct api_route_info *out);
+
 /* Answer for a request refused before it reached a handler (413, 503 while stopping…). */
 void api_transport_error(int status, const char *detail, struct api_response *rs);
 

@@ -104,6 +104,8 @@ json_t *audit_json(const struct audit_entry *e);
 
 /* Handlers. */
 void h_healthz(struct call *c);
+/* The embedded OpenAPI document (openapi.c). */
+void h_openapi(struct call *c);
 void h_lease(struct call *c);
 void h_receipts(struct call *c);
 void h_unenroll(struct call *c);
