@@ -28,7 +28,9 @@
 #include "util.h"
 #include "wire.h"
 
-#define NODE_SECONDS 90 /* about 10 s here */
+#define NODE_SECONDS 90   /* about 10 s here */
+#define FLEET_N      1000 /* at 5 a batch, a bulk that is still running when it is canceled */
+#define FLEET_OWNER  "fleet@example.com"
 
 /* Appends {"op": path template, "method", "status", "type", "body"} for r to arr. */
 static void
@@ -116,12 +118,12 @@ lock_and_report(json_t *arr, struct device_sim *d, struct client *c, const char 
 	for (size_t i = 0; i < json_array_size(list); i++) {
 		json_t *e = json_array_get(list, i);
 
-		if (strcmp(json_string_value(json_object_get(e, "id")), cmd) == 0)
-		{
+		if (strcmp(json_string_value(json_object_get(e, "id")), cmd) == 0) {
 			const char *t = json_string_value(json_object_get(e, "ticket"));
 
-			ok = t && b64_decode(ticket, sizeof(ticket), t, strlen(t)) == TICKET_LEN ? 0
-												  : -1;
+			ok = t && b64_decode(ticket, sizeof(ticket), t, strlen(t)) == TICKET_LEN
+				     ? 0
+				     : -1;
 		}
 	}
 	json_decref(j);
@@ -184,8 +186,30 @@ contract_skip_reason(void)
 		 browser_repo());
 	if (access(p, R_OK) == 0)
 		return NULL;
-	snprintf(why, sizeof(why), "npm package missing: %s (scripts/deps.sh runs npm ci there)", p);
+	snprintf(why, sizeof(why), "npm package missing: %s (scripts/deps.sh runs npm ci there)",
+		 p);
 	return why;
+}
+
+/*
+ * FLEET_N copies of device tmpl (owner FLEET_OWNER, ids dev_fleetNNNNN) written into the
+ * database as an import would, so that a bulk by filter has enough to work on to be canceled
+ * mid-way (the server runs with bulk_batch = 5). 0 or -1.
+ */
+static int
+import_fleet(struct srv *s, const char *tmpl)
+{
+	char sql[1024];
+
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+		 "INSERT INTO devices (id, owner, status, device_key, hv_key, measurement, "
+		 "enrollment_token_id, model, os, agent_version, enrolled_at) "
+		 "SELECT printf('dev_fleet%%05d', i), '%s', 'active', randomblob(32), t.hv_key, "
+		 "t.measurement, t.enrollment_token_id, t.model, t.os, t.agent_version, "
+		 "t.enrolled_at FROM n, devices t WHERE t.id = '%s'",
+		 FLEET_N, FLEET_OWNER, tmpl);
+	return srv_db_exec(s, sql);
 }
 
 /* The device side of the data: three phones, a verified lock, a lease, an unenroll. */
@@ -229,13 +253,18 @@ contract(void)
 	struct device_sim d[3] = {0};
 	struct resp r;
 	json_t *observed = json_array(), *fx = NULL;
-	char out[PATH_MAX], *text = NULL;
+	char out[PATH_MAX], conf[PATH_MAX + 32], *text = NULL;
+	const char *extra[] = {"--config", conf, NULL};
 	const char *why = contract_skip_reason();
 
 	if (why != NULL)
 		SKIP("%s", why);
 	CHECK(browser_outdir("openapi", out, sizeof(out)) == 0, "output folder");
-	CHECK(srv_init(&s, "openapi") == 0 && srv_start(&s, NULL) == 0, "server starts");
+	CHECK(srv_init(&s, "openapi") == 0, "data folder");
+	snprintf(conf, sizeof(conf), "%s/contract.conf", out);
+	CHECK(write_file(out, "contract.conf", "bulk_batch = 5\n") == 0 &&
+		      srv_start(&s, extra) == 0,
+	      "server starts");
 	admin = client_new(&s, s.admin);
 	anon = client_new(&s, NULL);
 	CHECK(client_req(admin, "PUT", "/api/v1/policies/base", "{\"max_failed_unlocks\":5}", NULL,
@@ -244,11 +273,13 @@ contract(void)
 	      "a policy");
 	resp_free(&r);
 	CHECK(device_data(observed, admin, anon, d) == 0, "device data (see above)");
+	CHECK(import_fleet(&s, d[0].id) == 0, "%d devices imported", FLEET_N);
 	text = json_dumps(observed, JSON_INDENT(1));
 	CHECK(text != NULL && write_file(out, "device.json", text) == 0, "device.json written");
 	free(text);
-	fx = json_pack("{s:s, s:s, s:s, s:s, s:[s,s,s]}", "url", s.url, "cacert", s.cacert, "admin",
-		       s.admin, "data", s.dir, "devices", d[0].id, d[1].id, d[2].id);
+	fx = json_pack("{s:s, s:s, s:s, s:s, s:[s,s,s], s:s, s:i}", "url", s.url, "cacert",
+		       s.cacert, "admin", s.admin, "data", s.dir, "devices", d[0].id, d[1].id,
+		       d[2].id, "fleet_owner", FLEET_OWNER, "fleet_n", FLEET_N);
 	text = json_dumps(fx, JSON_INDENT(1));
 	CHECK(text != NULL && write_file(out, "fixture.json", text) == 0, "fixture.json written");
 	free(text);
