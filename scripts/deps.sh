@@ -34,9 +34,10 @@ if [ $run_only -eq 0 ]; then
   command -v npm >/dev/null || missing+=(npm)
 fi
 
-# The npm packages of the interop test's signer (tests/integration/test_httpsig_interop.c) and
-# of the browser test (test_browser.c): exactly the locked versions, only when absent. Without
-# the registry those tests say "skipped", so no failure here.
+# The npm packages of the interop test's signer (tests/integration/test_httpsig_interop.c), of
+# the browser test (test_browser.c) and of the OpenAPI contract test (test_openapi.c): exactly
+# the locked versions, only when absent. Without the registry those tests say "skipped", so no
+# failure here.
 npm_folder() {
   [ -f "$1/node_modules/$2/package.json" ] && return 0
   echo "deps: npm ci in $1"
@@ -47,6 +48,7 @@ interop() {
   [ $run_only -eq 1 ] && return 0
   npm_folder tests/interop http-message-signatures
   npm_folder tests/browser playwright-core
+  npm_folder tests/contract openapi-client-axios
 }
 [ ${#missing[@]} -eq 0 ] && { interop; exit 0; }
 
