@@ -317,7 +317,12 @@ api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 		reply_svc_error(rs, &err);
 		return;
 	}
-	if (query_known(found, rq->query, rs) != 0)
+	/*
+	 * Pages for people (/enroll, /portal) are exempt: links in email get tracking parameters
+	 * added by mail gateways, and an employee's enrollment must not fail for a utm_source.
+	 */
+	if (strncmp(found->pattern, "/enroll", 7) != 0 &&
+	    strncmp(found->pattern, "/portal/", 8) != 0 && query_known(found, rq->query, rs) != 0)
 		return;
 	found->fn(&c);
 	if (rs->status == 0)

@@ -322,7 +322,7 @@ unknown_query(void)
 	struct client *admin, *anon;
 	struct device_sim d;
 	struct resp r;
-	char detail[256];
+	char detail[256], tok[128], page[256];
 
 	CHECK(srv_init(&s, "openapi-query") == 0 && srv_start(&s, NULL) == 0, "server starts");
 	admin = client_new(&s, s.admin);
@@ -343,6 +343,10 @@ unknown_query(void)
 	      "audit verify takes full");
 	CHECK(get_detail(anon, "/healthz?probe=1", detail, sizeof(detail)) == 400,
 	      "public routes too");
+	CHECK(admin_etoken(admin, "page@example.com", 1, tok, sizeof(tok)) == 0, "a token");
+	snprintf(page, sizeof(page), "/enroll?token=%s&utm_source=mail", tok);
+	CHECK(get_detail(anon, page, detail, sizeof(detail)) == 200,
+	      "pages for people ignore parameters mail gateways add");
 	CHECK(get_detail(anon, "/api/v1/devices?x=1", detail, sizeof(detail)) == 401,
 	      "credentials are checked first");
 	CHECK(get_detail(anon, "/api/v1/openapi.json?v=2", detail, sizeof(detail)) == 400,
