@@ -15,11 +15,20 @@
 #define PATH_CAP 2048
 
 /* Option name, then the query parameter of GET /api/v1/devices it sets. */
+/* clang-format off */
 const char *const device_filters[] = {
-	"q",         "q",      "status",        "status",        "owner",   "owner",    "compliant",
-	"compliant", "reason", "reason",        "desired",       "desired", "reported", "reported",
-	"policy",    "policy", "not-seen-days", "not_seen_days", NULL,
+	"q", "q", /* one search box */
+	"status", "status",
+	"owner", "owner",
+	"compliant", "compliant",
+	"reason-code", "reason", /* --reason is a command's own reason */
+	"desired", "desired",
+	"reported", "reported",
+	"policy", "policy",
+	"not-seen-days", "not_seen_days",
+	NULL,
 };
+/* clang-format on */
 
 int
 filters_query(const struct ctx *c, char *q, size_t cap)

@@ -15,8 +15,9 @@
 
 #define GLOBAL_OPTS "profile= server= ca= pin= token-file= json help"
 #define LIST_OPTS   "limit= cursor="
-#define FILTER_OPTS "q= status= owner= compliant= reason= desired= reported= policy= not-seen-days="
-#define WAIT_OPTS   "reason= expires-in= idempotency-key= wait timeout="
+#define FILTER_OPTS                                                                                \
+	"q= status= owner= compliant= reason-code= desired= reported= policy= not-seen-days="
+#define WAIT_OPTS "reason= expires-in= idempotency-key= wait timeout="
 
 #define CMD(g, v, fn, usage, help, opts, lo, hi)                                                   \
 	{                                                                                          \

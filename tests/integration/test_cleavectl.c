@@ -222,17 +222,26 @@ static void
 t_devices(void)
 {
 	struct ctl_env *e = calloc(1, sizeof(*e));
-	struct device_sim a, b;
+	struct device_sim a, b, c;
 	json_t *j;
 
 	CHECK(e != NULL, "oom");
 	CTL_UP(e, "ctl-devices");
 	CHECK(admin_enroll(e->admin, e->anon, &a, "alice@example.com") == 0, "enroll a");
 	CHECK(admin_enroll(e->admin, e->anon, &b, "<b>bob</b>&amp;@example.com") == 0, "enroll b");
+	/* An owner holding terminal escapes (ESC ] 0 ; ... BEL retitles a terminal). */
+	CHECK(admin_enroll(e->admin, e->anon, &c, "\\u001b]0;pwned\\u0007eve@example.com") == 0,
+	      "enroll c");
 	RUN(0, e, "devices", "list");
 	CHECK(strstr(e->out, "OWNER") && strstr(e->out, a.id) && strstr(e->out, b.id) &&
-		      strstr(e->out, "<b>bob</b>&amp;@example.com"),
+		      strstr(e->out, "<b>bob</b>&amp;@example.com") &&
+		      strstr(e->out, "?]0;pwned?eve@"),
 	      "%s", e->out);
+	CHECK(strchr(e->out, 0x1b) == NULL && strchr(e->out, 0x07) == NULL, "escape printed");
+	RUN(0, e, "--json", "devices", "get", c.id);
+	CHECK(strcasestr(e->out, "\\u001b]0;pwned") != NULL, "--json changed the value: %s",
+	      e->out);
+	RUN(0, e, "devices", "delete", c.id);
 	RUN(0, e, "--json", "devices", "list", "--owner", "alice@example.com");
 	j = ctl_json(e);
 	CHECK(json_array_size(json_object_get(j, "items")) == 1, "owner filter: %s", e->out);
@@ -257,6 +266,7 @@ t_devices(void)
 	RUN(2, e, "devices", "get", b.id);
 	dev_fini(&a);
 	dev_fini(&b);
+	dev_fini(&c);
 	ctl_down(e);
 	free(e);
 }
