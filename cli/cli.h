@@ -130,6 +130,8 @@ struct col {
 };
 /* Prints items (a JSON array of objects) as aligned columns on stdout. */
 void print_table(const json_t *items, const struct col *cols, size_t ncols);
+/* Prints one object as a row of fixed-width columns (each col.max wide): streamed output. */
+void print_row(const json_t *obj, const struct col *cols, size_t ncols);
 /* Prints an object as "key: value" lines, nested members flattened as a.b. */
 void print_record(const json_t *obj);
 /* The member at path ("a.b") as text for a person into out. */

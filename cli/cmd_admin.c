@@ -78,10 +78,14 @@ cmd_etokens_create(struct ctx *c)
 		printf(", %lld use(s), expires ",
 		       (long long)json_integer_value(json_object_get(j, "uses_max")));
 		put_safe(stdout, json_string_value(json_object_get(j, "expires_at")));
-		printf("\n\n");
-		if (url && !opt(c, "no-qr") && qr_print(stdout, url, opt(c, "invert") != NULL) != 0)
-			fprintf(stderr, "cleavectl: cannot draw the QR code\n");
-		printf("\nOpen on the phone (shown only now): ");
+		printf("\n");
+		if (url && !opt(c, "no-qr")) {
+			putchar('\n');
+			if (qr_print(stdout, url, opt(c, "invert") != NULL) != 0)
+				fprintf(stderr, "cleavectl: cannot draw the QR code\n");
+			putchar('\n');
+		}
+		printf("Open on the phone (shown only now): ");
 		put_safe(stdout, url);
 		putchar('\n');
 	}

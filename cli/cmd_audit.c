@@ -161,24 +161,22 @@ struct tail {
 	int json;
 };
 
+static const struct col tail_cols[] = {
+	{"SEQ", "seq", 7},        {"AT", "at", 24},         {"ACTOR", "actor", 24},
+	{"ACTION", "action", 24}, {"TARGET", "target", 26}, {"OUTCOME", "outcome", 8},
+	{"DETAIL", "detail", 70},
+};
+
 static void
 print_entry(const json_t *e, int json)
 {
-	char cell[600];
-
 	if (json) {
 		char *s = json_dumps(e, JSON_COMPACT);
 
 		printf("%s\n", s ? s : "{}");
 		free(s);
 	} else {
-		for (size_t k = 0; k < ARRAY_SIZE(audit_cols); k++) {
-			cell_text(e, audit_cols[k].path, cell, sizeof(cell));
-			if (k > 0)
-				putchar(' ');
-			put_safe(stdout, cell);
-		}
-		putchar('\n');
+		print_row(e, tail_cols, ARRAY_SIZE(tail_cols));
 	}
 	fflush(stdout);
 }
@@ -228,6 +226,15 @@ cmd_audit_tail(struct ctx *c)
 	gmtime_r(&day, &tm);
 	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	rc = export_walk(c, str_or(opt(c, "since"), since), tail_line, &t);
+	if (rc == EX_OK && !c->json) {
+		json_t *head = json_object();
+
+		for (size_t k = 0; k < ARRAY_SIZE(tail_cols); k++)
+			json_object_set_new(head, tail_cols[k].path,
+					    json_string(tail_cols[k].title));
+		print_row(head, tail_cols, ARRAY_SIZE(tail_cols));
+		json_decref(head);
+	}
 	for (size_t i = 0; i < t.n; i++) {
 		size_t k = (t.head + t.keep - t.n + i) % t.keep;
 

@@ -273,8 +273,10 @@ cmd_command_new(struct ctx *c)
 		char id[64];
 
 		str_copy(id, sizeof(id), str_or(json_string_value(json_object_get(j, "id")), ""));
-		if (!c->json)
+		if (!c->json) {
 			printf("queued %s %s for %s\n", c->cmd->verb, id, c->a.pos[0]);
+			fflush(stdout); /* before the progress lines on stderr */
+		}
 		rc = wait_command(c, id, timeout);
 	} else if (rc == EX_OK && c->json) {
 		print_raw(&r);

@@ -232,19 +232,81 @@ static const char exit_codes[] =
 	"  6  not verified: a receipt check failed, `--wait` saw no verified receipt in time,\n"
 	"     or the audit chain is broken\n";
 
+/* Prints text wrapped at about 92 columns, each line indented by two spaces. */
+static void
+wrap(FILE *f, const char *text)
+{
+	size_t col = 2;
+
+	fputs("  ", f);
+	for (int words = 0; words < 400; words++) {
+		size_t w;
+
+		text += strspn(text, " ");
+		if (*text == '\0')
+			break;
+		w = strcspn(text, " ");
+		if (col > 2 && col + 1 + w > 92) {
+			fputs("\n  ", f);
+			col = 2;
+		} else if (col > 2) {
+			fputc(' ', f);
+			col++;
+		}
+		fprintf(f, "%.*s", (int)w, text);
+		col += w;
+		text += w;
+	}
+	fputc('\n', f);
+}
+
 static void
 help_cmd(FILE *f, const struct cmd *m)
 {
-	fprintf(f, "usage: %s %s%s%s %s\n\n  ", prog, m->group, m->verb ? " " : "",
+	char spec[512], opts[1024] = "";
+	size_t n = 0;
+
+	fprintf(f, "usage: %s %s%s%s %s\n\n", prog, m->group, m->verb ? " " : "",
 		m->verb ? m->verb : "", m->usage);
-	fprintf(f, "%s\n", m->help);
-	if (m->opts[0] != '\0')
-		fprintf(f, "\n  options: %s\n", m->opts);
+	wrap(f, m->help);
+	snprintf(spec, sizeof(spec), "%s", m->opts);
+	for (char *t = strtok(spec, " "); t != NULL && n < sizeof(opts); t = strtok(NULL, " "))
+		n += (size_t)snprintf(opts + n, sizeof(opts) - n, " --%s%s", t,
+				      t[strlen(t) - 1] == '=' ? "VALUE" : "");
+	if (opts[0] != '\0') {
+		fputs("\nOptions:\n", f);
+		wrap(f, opts);
+	}
+	fprintf(f, "\nGlobal options and exit codes: %s --help\n", prog);
+}
+
+static void
+list_cmds(FILE *f, const char *group)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		const struct cmd *m = &cmds[i];
+		char name[64];
+
+		if (group != NULL && strcmp(m->group, group) != 0)
+			continue;
+		snprintf(name, sizeof(name), "%s%s%s", m->group, m->verb ? " " : "",
+			 m->verb ? m->verb : "");
+		fprintf(f, "  %-26s %s\n", name, m->usage);
+	}
 }
 
 static int
 help_all(FILE *f, const char *group, int code)
 {
+	if (group != NULL) {
+		fprintf(f, "usage: %s %s VERB [arguments] [options]\n\n", prog, group);
+		list_cmds(f, group);
+		fprintf(f,
+			"\n%s %s VERB --help for one of them; %s --help for global options and "
+			"exit codes\n",
+			prog, group, prog);
+		return code;
+	}
 	fprintf(f, "usage: %s [global options] COMMAND [VERB] [arguments] [options]\n\n", prog);
 	fprintf(f,
 		"Global options (anywhere on the line):\n"
@@ -256,16 +318,7 @@ help_all(FILE *f, const char *group, int code)
 		"                     taken on the command line\n"
 		"  --json             the API's JSON as is, one document, for scripts\n"
 		"  --help             help for any command\n\nCommands:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-		const struct cmd *m = &cmds[i];
-		char name[64];
-
-		if (group != NULL && strcmp(m->group, group) != 0)
-			continue;
-		snprintf(name, sizeof(name), "%s%s%s", m->group, m->verb ? " " : "",
-			 m->verb ? m->verb : "");
-		fprintf(f, "  %-26s %s\n", name, m->usage);
-	}
+	list_cmds(f, NULL);
 	fprintf(f, "\n%s", exit_codes);
 	return code;
 }

@@ -159,6 +159,22 @@ print_table(const json_t *items, const struct col *cols, size_t ncols)
 	}
 }
 
+void
+print_row(const json_t *obj, const struct col *cols, size_t ncols)
+{
+	char cell[CELL_MAX];
+
+	for (size_t k = 0; k < ncols; k++) {
+		cell_text(obj, cols[k].path, cell, sizeof(cell));
+		cut(cell, sizeof(cell), cols[k].max);
+		printf("%s", k ? "  " : "");
+		put_safe(stdout, cell);
+		for (size_t pad = width(cell); k + 1 < ncols && pad < (size_t)cols[k].max; pad++)
+			putchar(' ');
+	}
+	putchar('\n');
+}
+
 static void
 record_walk(const json_t *v, const char *prefix, int depth)
 {

@@ -347,6 +347,67 @@ t_commands_wait_receipts(void)
 	free(e);
 }
 
+/*
+ * The README's cleavectl block, run as pasted: its first line (the exports) pointed at this
+ * server, HOME fresh (so the profile goes to the default ~/.config/cleave), PATH with the
+ * built binaries. It must log in, draw the QR code, wait for the verified wipe, and verify the
+ * receipt offline.
+ */
+static void
+t_readme_block(void)
+{
+	static const char *const want[] = {
+		"Logged in to",   "Open on the phone", "queued wipe", "receipt is verified",
+		"ok   signature", "\nverified\n",      "ok: ",        NULL,
+	};
+	struct ctl_env *e = calloc(1, sizeof(*e));
+	const char *bin = getenv("CLEAVE_BIN"), *sec, *b, *end, *line2, *at;
+	char path[PATH_MAX + 32], *text, *script = NULL, cmd[3 * PATH_MAX + 64];
+	int rc;
+
+	CHECK(e != NULL, "oom");
+	CTL_UP(e, "ctl-readme");
+	bin = bin && *bin ? bin : "build/bin";
+	snprintf(path, sizeof(path), "%s/../../README.md", bin);
+	text = file_read_all(path, 1 << 20, NULL);
+	CHECK(text != NULL, "cannot read %s", path);
+	sec = strstr(text, "\n## cleavectl\n");
+	b = sec ? strstr(sec, "\n```sh\nexport CLEAVE=") : NULL;
+	end = b ? strstr(b + 7, "\n```\n") : NULL;
+	line2 = b ? strchr(b + 7, '\n') : NULL;
+	if (end != NULL && line2 != NULL && line2 < end &&
+	    (script = malloc((size_t)(end - line2) + 2 * PATH_MAX)) != NULL)
+		sprintf(script,
+			"export CLEAVE=%s DATA=%s PHONE=%s/phone HOME=%s PATH=%s:$PATH%.*s\n",
+			e->s.url, e->s.dir, e->home, e->home, bin, (int)(end - line2), line2);
+	free(text);
+	CHECK(script != NULL, "README.md has no ```sh block starting with export CLEAVE= under "
+			      "\"## cleavectl\"");
+	snprintf(path, sizeof(path), "%s/readme.sh", e->home);
+	rc = file_write_atomic(path, script, strlen(script), 0600);
+	free(script);
+	CHECK(rc == 0, "write %s", path);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && env -u XDG_CONFIG_HOME -u CLEAVE_TOKEN timeout 120 "
+		 "bash -e -o pipefail readme.sh >readme.out 2>&1",
+		 e->home);
+	rc = system(cmd);
+	snprintf(path, sizeof(path), "%s/readme.out", e->home);
+	text = file_read_all(path, 1 << 20, NULL);
+	at = text;
+	for (size_t i = 0; at != NULL && want[i] != NULL; i++)
+		if ((at = strstr(at, want[i])) == NULL)
+			printf("    missing: %s\n", want[i]);
+	if (rc != 0 || at == NULL)
+		printf("    the block exited %d and printed:\n%s\n", rc, text ? text : "");
+	free(text);
+	CHECK(rc == 0 && at != NULL, "the README's cleavectl block did not run as documented");
+	snprintf(path, sizeof(path), "%s/.config/cleave/default.profile", e->home);
+	CHECK(access(path, F_OK) == 0, "login did not use ~/.config/cleave");
+	ctl_down(e);
+	free(e);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -355,6 +416,7 @@ main(int argc, char **argv)
 		{"help_completion", t_help_completion},
 		{"devices", t_devices},
 		{"commands_wait_receipts", t_commands_wait_receipts},
+		{"readme_block", t_readme_block},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
