@@ -153,6 +153,12 @@ str_or(const char *a, const char *b)
 {
 	return a != NULL ? a : b;
 }
+/* GET /api/v1/WHAT/ID (the first argument) TAIL, printed as a record. */
+int get_id(struct ctx *c, const char *what, const char *tail);
+/* METHOD /api/v1/WHAT/ID TAIL (POST with "{}"); prints "DONE ID" or, with --json, the answer. */
+int act_id(struct ctx *c, const char *method, const char *what, const char *tail, const char *done);
+/* GET base with --limit and --cursor, printed as a list. */
+int list_paged(struct ctx *c, const char *base, const struct col *cols, size_t ncols);
 /* Reads a secret from the terminal without echo (or a line of stdin). 0 or -1. */
 int read_secret(const char *prompt, char *out, size_t cap);
 

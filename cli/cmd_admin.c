@@ -106,29 +106,13 @@ cmd_etokens_list(struct ctx *c)
 		{"REVOKED", "revoked_at", 24},
 		{"BY", "created_by", 20},
 	};
-	char path[PATH_CAP] = "/api/v1/enrollment-tokens";
-
-	if (paging_query(c, path, sizeof(path)) != EX_OK)
-		return EX_USAGE;
-	return print_list(c, path, cols, ARRAY_SIZE(cols));
-}
-
-/* DELETE /api/v1/WHAT/ID, saying done. */
-static int
-delete_id(struct ctx *c, const char *what, const char *done)
-{
-	char path[PATH_CAP], msg[256];
-
-	if (id_path(path, sizeof(path), what, c->a.pos[0], "") != EX_OK)
-		return EX_USAGE;
-	snprintf(msg, sizeof(msg), "%s %s", done, c->a.pos[0]);
-	return act(c, "DELETE", path, NULL, NULL, msg);
+	return list_paged(c, "/api/v1/enrollment-tokens", cols, ARRAY_SIZE(cols));
 }
 
 int
 cmd_etokens_revoke(struct ctx *c)
 {
-	return delete_id(c, "enrollment-tokens", "revoked enrollment token");
+	return act_id(c, "DELETE", "enrollment-tokens", "", "revoked enrollment token");
 }
 
 int
@@ -142,21 +126,13 @@ cmd_policies_list(struct ctx *c)
 		{"APPLIED", "devices.applied", 8},
 		{"UPDATED", "updated_at", 24},
 	};
-	char path[PATH_CAP] = "/api/v1/policies";
-
-	if (paging_query(c, path, sizeof(path)) != EX_OK)
-		return EX_USAGE;
-	return print_list(c, path, cols, ARRAY_SIZE(cols));
+	return list_paged(c, "/api/v1/policies", cols, ARRAY_SIZE(cols));
 }
 
 int
 cmd_policies_get(struct ctx *c)
 {
-	char path[PATH_CAP];
-
-	if (id_path(path, sizeof(path), "policies", c->a.pos[0], "") != EX_OK)
-		return EX_USAGE;
-	return print_get(c, path);
+	return get_id(c, "policies", "");
 }
 
 /* The whole of path ("-": stdin), at most POLICY_MAX bytes, NUL-terminated; NULL on failure. */
@@ -302,7 +278,7 @@ cmd_admins_create(struct ctx *c)
 int
 cmd_admins_disable(struct ctx *c)
 {
-	return delete_id(c, "admins", "disabled account");
+	return act_id(c, "DELETE", "admins", "", "disabled account");
 }
 
 int
@@ -344,11 +320,7 @@ cmd_tokens_list(struct ctx *c)
 		{"EXPIRES", "expires_at", 24},
 		{"BY", "created_by", 20},
 	};
-	char path[PATH_CAP] = "/api/v1/tokens";
-
-	if (paging_query(c, path, sizeof(path)) != EX_OK)
-		return EX_USAGE;
-	return print_list(c, path, cols, ARRAY_SIZE(cols));
+	return list_paged(c, "/api/v1/tokens", cols, ARRAY_SIZE(cols));
 }
 
 int
@@ -384,5 +356,5 @@ cmd_tokens_create(struct ctx *c)
 int
 cmd_tokens_revoke(struct ctx *c)
 {
-	return delete_id(c, "tokens", "revoked token");
+	return act_id(c, "DELETE", "tokens", "", "revoked token");
 }

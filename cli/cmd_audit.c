@@ -47,10 +47,9 @@ cmd_audit_list(struct ctx *c)
 	char path[PATH_CAP] = "/api/v1/audit";
 	int rc;
 
-	if ((rc = audit_query(c, path, sizeof(path), NULL)) != EX_OK ||
-	    (rc = paging_query(c, path, sizeof(path))) != EX_OK)
+	if ((rc = audit_query(c, path, sizeof(path), NULL)) != EX_OK)
 		return rc;
-	return print_list(c, path, audit_cols, ARRAY_SIZE(audit_cols));
+	return list_paged(c, path, audit_cols, ARRAY_SIZE(audit_cols));
 }
 
 int

@@ -74,33 +74,25 @@ cmd_devices_list(struct ctx *c)
 	int rc;
 
 	if ((rc = filters_query(c, path, sizeof(path))) != EX_OK ||
-	    (rc = opts_query(c, path, sizeof(path), more)) != EX_OK ||
-	    (rc = paging_query(c, path, sizeof(path))) != EX_OK)
+	    (rc = opts_query(c, path, sizeof(path), more)) != EX_OK)
 		return rc;
-	return print_list(c, path, device_cols, ARRAY_SIZE(device_cols));
+	return list_paged(c, path, device_cols, ARRAY_SIZE(device_cols));
 }
 
 int
 cmd_devices_search(struct ctx *c)
 {
 	char path[PATH_CAP] = "/api/v1/devices";
-	int rc;
 
 	if (query_add(path, sizeof(path), "q", c->a.pos[0]) != 0)
 		return fail(EX_USAGE, "the search text is too long");
-	if ((rc = paging_query(c, path, sizeof(path))) != EX_OK)
-		return rc;
-	return print_list(c, path, device_cols, ARRAY_SIZE(device_cols));
+	return list_paged(c, path, device_cols, ARRAY_SIZE(device_cols));
 }
 
 int
 cmd_devices_get(struct ctx *c)
 {
-	char path[PATH_CAP];
-
-	if (id_path(path, sizeof(path), "devices", c->a.pos[0], "") != EX_OK)
-		return EX_USAGE;
-	return print_get(c, path);
+	return get_id(c, "devices", "");
 }
 
 int
@@ -128,12 +120,7 @@ cmd_devices_count(struct ctx *c)
 int
 cmd_devices_delete(struct ctx *c)
 {
-	char path[PATH_CAP], done[256];
-
-	if (id_path(path, sizeof(path), "devices", c->a.pos[0], "") != EX_OK)
-		return EX_USAGE;
-	snprintf(done, sizeof(done), "deleted %s", c->a.pos[0]);
-	return act(c, "DELETE", path, NULL, NULL, done);
+	return act_id(c, "DELETE", "devices", "", "deleted");
 }
 
 int
@@ -306,29 +293,19 @@ cmd_commands_list(struct ctx *c)
 	char path[PATH_CAP] = "/api/v1/commands";
 	int rc;
 
-	if ((rc = opts_query(c, path, sizeof(path), f)) != EX_OK ||
-	    (rc = paging_query(c, path, sizeof(path))) != EX_OK)
+	if ((rc = opts_query(c, path, sizeof(path), f)) != EX_OK)
 		return rc;
-	return print_list(c, path, command_cols, ARRAY_SIZE(command_cols));
+	return list_paged(c, path, command_cols, ARRAY_SIZE(command_cols));
 }
 
 int
 cmd_commands_get(struct ctx *c)
 {
-	char path[PATH_CAP];
-
-	if (id_path(path, sizeof(path), "commands", c->a.pos[0], "") != EX_OK)
-		return EX_USAGE;
-	return print_get(c, path);
+	return get_id(c, "commands", "");
 }
 
 int
 cmd_commands_cancel(struct ctx *c)
 {
-	char path[PATH_CAP], done[256];
-
-	if (id_path(path, sizeof(path), "commands", c->a.pos[0], "/cancel") != EX_OK)
-		return EX_USAGE;
-	snprintf(done, sizeof(done), "canceled %s", c->a.pos[0]);
-	return act(c, "POST", path, "{}", NULL, done);
+	return act_id(c, "POST", "commands", "/cancel", "canceled");
 }

@@ -27,11 +27,7 @@
 int
 cmd_receipts_get(struct ctx *c)
 {
-	char path[PATH_CAP];
-
-	if (id_path(path, sizeof(path), "commands", c->a.pos[0], "/receipt") != EX_OK)
-		return EX_USAGE;
-	return print_get(c, path);
+	return get_id(c, "commands", "/receipt");
 }
 
 static int

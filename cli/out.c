@@ -304,3 +304,35 @@ act(struct ctx *c, const char *method, const char *path, const char *body, const
 	reply_free(&r);
 	return rc;
 }
+
+int
+get_id(struct ctx *c, const char *what, const char *tail)
+{
+	char path[2048];
+
+	if (id_path(path, sizeof(path), what, c->a.pos[0], tail) != EX_OK)
+		return EX_USAGE;
+	return print_get(c, path);
+}
+
+int
+act_id(struct ctx *c, const char *method, const char *what, const char *tail, const char *done)
+{
+	char path[2048], msg[512];
+
+	if (id_path(path, sizeof(path), what, c->a.pos[0], tail) != EX_OK)
+		return EX_USAGE;
+	snprintf(msg, sizeof(msg), "%s %s", done, c->a.pos[0]);
+	return act(c, method, path, strcmp(method, "POST") == 0 ? "{}" : NULL, NULL, msg);
+}
+
+int
+list_paged(struct ctx *c, const char *base, const struct col *cols, size_t ncols)
+{
+	char path[2048];
+
+	str_copy(path, sizeof(path), base);
+	if (paging_query(c, path, sizeof(path)) != EX_OK)
+		return EX_USAGE;
+	return print_list(c, path, cols, ncols);
+}

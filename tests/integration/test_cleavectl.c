@@ -68,18 +68,6 @@ device_serve(struct ctl_env *e, struct device_sim *d, const char *id, double sec
 	return done ? 0 : -1;
 }
 
-/* The "id" of the JSON document cleavectl printed into out. */
-static int
-out_id(struct ctl_env *e, char *out, size_t cap)
-{
-	json_t *j = ctl_json(e);
-	const char *id = json_string_value(json_object_get(j, "id"));
-	int rc = str_copy(out, cap, id ? id : "");
-
-	json_decref(j);
-	return out[0] && rc == 0 ? 0 : -1;
-}
-
 /* The newest command of type for device into out: 0, or -1 when there is none. */
 static int
 admin_last_command(struct client *admin, const char *device, const char *type, char *out,
@@ -271,38 +259,14 @@ t_devices(void)
 	free(e);
 }
 
-/*
- * A wipe with --wait against a device that completes it: exit 0, verified; the receipt
- * fetched and verified offline, then refused with one byte flipped. A lock on a device that
- * never checks in: --wait --timeout exits 6. Commands list, get, cancel, idempotency.
- */
+/* receipts fetch, verify (ok), get; then one byte flipped: verify fails with exit 6. */
 static void
-t_commands_wait_receipts(void)
+check_receipt_offline(struct ctl_env *e, const char *id)
 {
-	struct ctl_env *e = calloc(1, sizeof(*e));
-	char id[64], id2[64], lock[64], dir[PATH_MAX + 16], rpath[PATH_MAX + 32];
-	const char *args[] = {"commands", "wipe",      NULL, "--reason", "lost <phone>",
-			      "--wait",   "--timeout", "30", NULL};
-	struct device_sim a, b;
+	char dir[PATH_MAX + 16], rpath[PATH_MAX + 32];
 	uint8_t *rb;
 	size_t n;
-	pid_t pid;
 
-	CHECK(e != NULL, "oom");
-	CTL_UP(e, "ctl-wait");
-	CHECK(admin_enroll(e->admin, e->anon, &a, "alice@example.com") == 0, "enroll a");
-	CHECK(admin_enroll(e->admin, e->anon, &b, "bob@example.com") == 0, "enroll b");
-	args[2] = a.id;
-	pid = ctl_spawn(e, NULL, args);
-	CHECK(pid > 0, "spawn");
-	/* The device takes whatever is queued; the wipe is the newest of a's commands. */
-	for (int i = 0; i < 100 && admin_last_command(e->admin, a.id, "wipe", id, sizeof(id)); i++)
-		usleep(100000);
-	CHECK(id[0] != '\0', "the wipe was not queued");
-	CHECK(device_serve(e, &a, id, 20) == 0, "device did not get the wipe");
-	CHECK(ctl_wait(e, pid) == 0, "wipe --wait: %s / %s", e->out, e->err);
-	CHECK(strstr(e->out, "receipt is verified") != NULL, "%s", e->out);
-	/* The receipt, offline. */
 	snprintf(dir, sizeof(dir), "%s/rcpt", e->home);
 	CHECK(mkdir(dir, 0700) == 0, "mkdir");
 	RUN(0, e, "receipts", "fetch", id, "--dir", dir);
@@ -322,14 +286,49 @@ t_commands_wait_receipts(void)
 	CHECK(strstr(e->out, "FAIL signature") && strstr(e->out, "NOT VERIFIED"), "%s", e->out);
 	RUN(6, e, "--json", "receipts", "verify", "--receipt", rpath, "--ticket", "/dev/null",
 	    "--key", "/dev/null");
+}
+
+/*
+ * A wipe with --wait against a device that completes it: exit 0, verified; the receipt
+ * fetched and verified offline, then refused with one byte flipped. A lock on a device that
+ * never checks in: --wait --timeout exits 6. Commands list, get, cancel, idempotency.
+ */
+static void
+t_commands_wait_receipts(void)
+{
+	struct ctl_env *e = calloc(1, sizeof(*e));
+	char id[64], id2[64], lock[64], dir[PATH_MAX + 16];
+	const char *args[] = {"commands", "wipe",      NULL, "--reason", "lost <phone>",
+			      "--wait",   "--timeout", "30", NULL};
+	struct device_sim a, b;
+	pid_t pid;
+
+	CHECK(e != NULL, "oom");
+	CTL_UP(e, "ctl-wait");
+	CHECK(admin_enroll(e->admin, e->anon, &a, "alice@example.com") == 0, "enroll a");
+	CHECK(admin_enroll(e->admin, e->anon, &b, "bob@example.com") == 0, "enroll b");
+	args[2] = a.id;
+	pid = ctl_spawn(e, NULL, args);
+	CHECK(pid > 0, "spawn");
+	/* The device takes whatever is queued; the wipe is the newest of a's commands. */
+	for (int i = 0; i < 100 && admin_last_command(e->admin, a.id, "wipe", id, sizeof(id)); i++)
+		usleep(100000);
+	CHECK(id[0] != '\0', "the wipe was not queued");
+	CHECK(device_serve(e, &a, id, 20) == 0, "device did not get the wipe");
+	CHECK(ctl_wait(e, pid) == 0, "wipe --wait: %s / %s", e->out, e->err);
+	CHECK(strstr(e->out, "receipt is verified") != NULL, "%s", e->out);
+	check_receipt_offline(e, id);
+	if (t_failed_now)
+		return;
 	/* A device that never checks in: the wait ends at its timeout with exit 6. */
 	RUN(6, e, "commands", "lock", b.id, "--wait", "--timeout", "2");
 	CHECK(strstr(e->err, "no verified receipt within 2 s") != NULL, "%s", e->err);
 	CHECK(admin_last_command(e->admin, b.id, "lock", lock, sizeof(lock)) == 0, "lock id");
+	snprintf(dir, sizeof(dir), "%s", e->home);
 	RUN(2, e, "receipts", "fetch", lock, "--dir", dir);
 	/* The same Idempotency-Key returns the same command. */
 	RUN(0, e, "--json", "commands", "refresh", b.id, "--idempotency-key", "k-1");
-	CHECK(out_id(e, id2, sizeof(id2)) == 0, "%s", e->out);
+	CHECK(ctl_out_str(e, "id", id2, sizeof(id2)) == 0, "%s", e->out);
 	RUN(0, e, "--json", "commands", "refresh", b.id, "--idempotency-key", "k-1");
 	CHECK(strstr(e->out, id2) != NULL, "another command for the same key: %s", e->out);
 	RUN(1, e, "commands", "lock", b.id, "--idempotency-key", "k-1");

@@ -17,20 +17,6 @@
 #include "testlib.h"
 #include "util.h"
 
-/* The string member name of the JSON cleavectl printed, into out: 0 or -1. */
-static int
-out_str(struct ctl_env *e, const char *name, char *out, size_t cap)
-{
-	json_t *j = ctl_json(e);
-	const char *v = json_string_value(json_object_get(j, name));
-
-	out[0] = '\0';
-	if (v != NULL)
-		str_copy(out, cap, v);
-	json_decref(j);
-	return out[0] ? 0 : -1;
-}
-
 /* bulk create by filter with the confirmed count; list, get, cancel. */
 static void
 t_bulk(void)
@@ -56,10 +42,10 @@ t_bulk(void)
 	    "2");
 	RUN(0, e, "--json", "bulk", "create", "--type", "refresh", "--status", "active",
 	    "--expected-count", "2", "--reason", "check <all>", "--idempotency-key", "b-1");
-	CHECK(out_str(e, "id", id, sizeof(id)) == 0, "%s", e->out);
+	CHECK(ctl_out_str(e, "id", id, sizeof(id)) == 0, "%s", e->out);
 	for (int i = 0; i < 100 && strcmp(state, "done") != 0; i++) {
 		RUN(0, e, "--json", "bulk", "get", id);
-		out_str(e, "state", state, sizeof(state));
+		ctl_out_str(e, "state", state, sizeof(state));
 		usleep(100000);
 	}
 	CHECK(strcmp(state, "done") == 0, "bulk state %s", state);
@@ -185,7 +171,7 @@ t_enrollment_tokens(void)
 	RUN(0, e, "enrollment-tokens", "create", "--owner", "carol@example.com", "--no-qr");
 	CHECK(strstr(e->out, "\xe2\x96") == NULL && strstr(e->out, "https://"), "%s", e->out);
 	RUN(0, e, "--json", "enrollment-tokens", "create", "--owner", "dave@example.com");
-	CHECK(out_str(e, "id", id, sizeof(id)) == 0, "%s", e->out);
+	CHECK(ctl_out_str(e, "id", id, sizeof(id)) == 0, "%s", e->out);
 	RUN(1, e, "enrollment-tokens", "create", "--owner", "not an email");
 	RUN(1, e, "enrollment-tokens", "create", "--owner", "x@example.com", "--uses", "0");
 	RUN(0, e, "enrollment-tokens", "list");
@@ -245,14 +231,35 @@ file_shows(const char *path, const char *want)
 	return 0;
 }
 
+/* Console accounts: create from a password file, the same email again, list, TOTP, disable. */
+static void
+accounts(struct ctl_env *e)
+{
+	char acct[64], pw[PATH_MAX + 16];
+
+	snprintf(pw, sizeof(pw), "%s/pw", e->home);
+	CHECK(file_write_atomic(pw, "correct horse battery\n", 22, 0600) == 0, "write");
+	RUN(0, e, "--json", "admins", "create", "--email", "erin@example.com", "--name", "Erin",
+	    "--role", "helpdesk", "--password-file", pw);
+	CHECK(ctl_out_str(e, "id", acct, sizeof(acct)) == 0, "%s", e->out);
+	RUN(3, e, "admins", "create", "--email", "erin@example.com", "--name", "Erin", "--role",
+	    "helpdesk", "--password-file", pw);
+	RUN(1, e, "admins", "create", "--email", "f@example.com", "--name", "F", "--role", "admin");
+	RUN(0, e, "admins", "list");
+	CHECK(strstr(e->out, "erin@example.com") != NULL, "%s", e->out);
+	RUN(0, e, "admins", "totp", acct);
+	CHECK(strstr(e->out, "otpauth://totp/") != NULL, "%s", e->out);
+	RUN(0, e, "admins", "disable", acct);
+	RUN(2, e, "admins", "disable", "adm_nosuch");
+}
+
 /* audit list, tail -n, tail --follow, verify, export; tokens and accounts on the way. */
 static void
 t_audit_tokens_admins(void)
 {
 	struct ctl_env *e = calloc(1, sizeof(*e));
 	const char *follow[] = {"audit", "tail", "-n", "2", "--follow", "--interval", "1", NULL};
-	char tok[64], secret[128], acct[64], pw[PATH_MAX + 16], exp[PATH_MAX + 16],
-		outp[PATH_MAX + 16];
+	char tok[64], secret[128], exp[PATH_MAX + 16], outp[PATH_MAX + 16];
 	size_t n;
 	char *s;
 	pid_t pid;
@@ -261,8 +268,8 @@ t_audit_tokens_admins(void)
 	CTL_UP(e, "ctl-audit");
 	/* tokens */
 	RUN(0, e, "--json", "tokens", "create", "--name", "reader <i>", "--role", "auditor");
-	CHECK(out_str(e, "id", tok, sizeof(tok)) == 0 &&
-		      out_str(e, "token", secret, sizeof(secret)) == 0,
+	CHECK(ctl_out_str(e, "id", tok, sizeof(tok)) == 0 &&
+		      ctl_out_str(e, "token", secret, sizeof(secret)) == 0,
 	      "%s", e->out);
 	RUN(1, e, "tokens", "create", "--name", "x", "--role", "superuser");
 	RUN(0, e, "tokens", "list");
@@ -281,21 +288,9 @@ t_audit_tokens_admins(void)
 	t_stop_child(pid, SIGTERM, 5000);
 	RUN(0, e, "tokens", "revoke", tok);
 	RUN(2, e, "tokens", "revoke", "tok_nosuch");
-	/* accounts */
-	snprintf(pw, sizeof(pw), "%s/pw", e->home);
-	CHECK(file_write_atomic(pw, "correct horse battery\n", 22, 0600) == 0, "write");
-	RUN(0, e, "--json", "admins", "create", "--email", "erin@example.com", "--name", "Erin",
-	    "--role", "helpdesk", "--password-file", pw);
-	CHECK(out_str(e, "id", acct, sizeof(acct)) == 0, "%s", e->out);
-	RUN(3, e, "admins", "create", "--email", "erin@example.com", "--name", "Erin", "--role",
-	    "helpdesk", "--password-file", pw);
-	RUN(1, e, "admins", "create", "--email", "f@example.com", "--name", "F", "--role", "admin");
-	RUN(0, e, "admins", "list");
-	CHECK(strstr(e->out, "erin@example.com") != NULL, "%s", e->out);
-	RUN(0, e, "admins", "totp", acct);
-	CHECK(strstr(e->out, "otpauth://totp/") != NULL, "%s", e->out);
-	RUN(0, e, "admins", "disable", acct);
-	RUN(2, e, "admins", "disable", "adm_nosuch");
+	accounts(e);
+	if (t_failed_now)
+		return;
 	/* audit */
 	RUN(0, e, "audit", "list", "--action", "token.revoke");
 	CHECK(strstr(e->out, tok) != NULL, "%s", e->out);

@@ -166,3 +166,16 @@ ctl_json(const struct ctl_env *e)
 {
 	return json_loads(e->out, 0, NULL);
 }
+
+int
+ctl_out_str(const struct ctl_env *e, const char *name, char *out, size_t cap)
+{
+	json_t *j = ctl_json(e);
+	const char *v = json_string_value(json_object_get(j, name));
+
+	out[0] = '\0';
+	if (v != NULL)
+		snprintf(out, cap, "%s", v);
+	json_decref(j);
+	return out[0] ? 0 : -1;
+}

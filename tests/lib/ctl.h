@@ -39,6 +39,8 @@ int ctl_in(struct ctl_env *e, const char *input, ...);
 #define ctl(e, ...) ctl_in(e, NULL, __VA_ARGS__, (const char *)NULL)
 /* The JSON document cleavectl printed (caller decrefs), or NULL. */
 json_t *ctl_json(const struct ctl_env *e);
+/* The string member name of that document into out: 0, or -1 when absent. */
+int ctl_out_str(const struct ctl_env *e, const char *name, char *out, size_t cap);
 
 #define CTL_UP(e, tag) CHECK(ctl_up(e, tag) == 0, "server or login failed: %s", (e)->err)
 #define RUN(want, e, ...)                                                                          \
