@@ -104,9 +104,14 @@ int
 token_read_file(const char *path, char *out, size_t cap)
 {
 	FILE *f = fopen(path, "r");
+	struct stat st;
 
 	if (f == NULL)
 		return fail(-1, "cannot read the token file %s: %s", path, strerror(errno));
+	/* As ssh does for keys: a secret others can read is worth a word, not a refusal. */
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
+		fprintf(stderr,
+			"cleavectl: warning: %s can be read by other users (chmod 600 it)\n", path);
 	if (fgets(out, (int)cap, f) == NULL)
 		out[0] = '\0';
 	fclose(f);
