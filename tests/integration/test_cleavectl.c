@@ -238,6 +238,8 @@ t_devices(void)
 	j = ctl_json(e);
 	CHECK(json_array_size(json_object_get(j, "items")) == 1, "search: %s", e->out);
 	json_decref(j);
+	RUN(0, e, "devices", "list", "--sort", "owner", "--order", "asc");
+	CHECK(strstr(e->out, "<b>bob") < strstr(e->out, "alice@"), "owner order: %s", e->out);
 	RUN(0, e, "devices", "list", "--limit", "1");
 	CHECK(strstr(e->err, "more: --cursor") != NULL, "no cursor: %s", e->err);
 	RUN(1, e, "devices", "list", "--status", "lost");
@@ -340,6 +342,12 @@ t_commands_wait_receipts(void)
 	RUN(3, e, "commands", "cancel", lock);
 	RUN(2, e, "commands", "cancel", "cmd_nosuch");
 	RUN(2, e, "commands", "wipe", "dev_nosuch");
+	/* The other types queue as well (b never runs them); retire last, it ends the record. */
+	RUN(0, e, "commands", "unlock", b.id);
+	RUN(0, e, "commands", "rekey", b.id, "--expires-in", "600");
+	RUN(0, e, "commands", "retire", b.id, "--reason", "left the company");
+	CHECK(strstr(e->out, "queued retire cmd_") != NULL, "%s", e->out);
+	RUN(1, e, "commands", "unlock", b.id, "--expires-in", "soon");
 	dev_fini(&a);
 	dev_fini(&b);
 	ctl_down(e);
