@@ -43,6 +43,7 @@ struct ctx {
 	struct args a;
 	const struct cmd *cmd;
 	int json;         /* --json: the API's JSON as is */
+	long req_timeout; /* seconds one request may take; 0: the default (120) */
 	struct http *h;   /* connected on first use (ctx_http) */
 	char profile[64]; /* --profile, CLEAVE_PROFILE, or "default" */
 };
@@ -178,6 +179,7 @@ int cmd_command_new(struct ctx *c);
 int cmd_commands_list(struct ctx *c);
 int cmd_commands_get(struct ctx *c);
 int cmd_commands_cancel(struct ctx *c);
+int cmd_commands_wait(struct ctx *c);
 int cmd_bulk_create(struct ctx *c);
 int cmd_bulk_list(struct ctx *c);
 int cmd_bulk_get(struct ctx *c);

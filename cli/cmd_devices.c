@@ -207,9 +207,12 @@ wait_command(struct ctx *c, const char *id, long timeout)
 		return EX_USAGE;
 	for (long polls = 0; polls < timeout * 4 + 8; polls++) {
 		const char *status;
+		double left = deadline - mono_s();
 
 		json_decref(j);
 		reply_free(&r);
+		/* A hung request must not outlast --timeout either. */
+		c->req_timeout = left > 1 ? (long)left + 1 : 2;
 		if ((rc = api_json(c, "GET", path, NULL, NULL, &j, &r)) != EX_OK)
 			return rc;
 		status = json_string_value(json_object_get(j, "status"));
@@ -302,6 +305,15 @@ int
 cmd_commands_get(struct ctx *c)
 {
 	return get_id(c, "commands", "");
+}
+
+int
+cmd_commands_wait(struct ctx *c)
+{
+	long timeout;
+	int rc = opt_long(c, "timeout", 300, 1, 86400, &timeout);
+
+	return rc == EX_OK ? wait_command(c, c->a.pos[0], timeout) : rc;
 }
 
 int

@@ -215,44 +215,22 @@ check_ticket(struct verdict *v, const struct receipt *rc, const uint8_t *tb, con
 	     memcmp(t.hv_key, key, WIRE_KEY_LEN) == 0 ? "this" : "another");
 }
 
+/* Prints the verdict (a line a check, or --json one document); the exit code. */
 static int
-verify(struct ctx *c, const char *rpath, const char *tpath, const char *kpath)
+report(const struct ctx *c, struct verdict *v)
 {
-	uint8_t rb[RECEIPT_LEN], tb[TICKET_LEN], key[WIRE_KEY_LEN];
-	struct verdict v = {json_array(), 0};
-	struct receipt rc;
-	EVP_PKEY *k;
-	int code;
+	size_t i;
+	json_t *e;
 
-	if ((code = read_exact(rpath, rb, sizeof(rb))) != EX_OK ||
-	    (code = read_exact(tpath, tb, sizeof(tb))) != EX_OK)
-		return json_decref(v.checks), code;
-	if ((k = load_key(kpath, key)) == NULL)
-		return json_decref(v.checks), EX_USAGE;
-	note(&v, ed25519_ok(k, rb, RECEIPT_BODY_LEN, rb + RECEIPT_BODY_LEN), "signature",
-	     "Ed25519 over bytes 0..255 by %s", kpath);
-	EVP_PKEY_free(k);
-	if (receipt_decode(rb, sizeof(rb), &rc) != 0) {
-		note(&v, 0, "format", "not a receipt (magic, version or reserved bytes)");
-	} else {
-		note(&v, memcmp(rc.hv_key, key, sizeof(key)) == 0, "hypervisor key",
-		     "the key inside the receipt is %s key",
-		     memcmp(rc.hv_key, key, 32) ? "another" : "this");
-		check_ticket(&v, &rc, tb, key);
-		check_outcome(&v, &rc);
-	}
 	if (c->json) {
-		json_t *out = json_pack("{s:b, s:O}", "verified", v.bad == 0, "checks", v.checks);
-		char *s = json_dumps(out, JSON_COMPACT);
+		json_t *out = json_pack("{s:b, s:O}", "verified", v->bad == 0, "checks", v->checks);
+		char *s = out ? json_dumps(out, JSON_COMPACT) : NULL;
 
 		printf("%s\n", s ? s : "{}");
 		free(s);
 		json_decref(out);
 	} else {
-		size_t i;
-		json_t *e;
-
-		json_array_foreach(v.checks, i, e)
+		json_array_foreach(v->checks, i, e)
 		{
 			printf("%-4s %-15s ",
 			       json_is_true(json_object_get(e, "ok")) ? "ok" : "FAIL",
@@ -260,10 +238,62 @@ verify(struct ctx *c, const char *rpath, const char *tpath, const char *kpath)
 			put_safe(stdout, json_string_value(json_object_get(e, "detail")));
 			putchar('\n');
 		}
-		printf(v.bad ? "NOT VERIFIED: %d check(s) failed\n" : "verified\n", v.bad);
+		printf(v->bad ? "NOT VERIFIED: %d check(s) failed\n" : "verified\n", v->bad);
 	}
-	json_decref(v.checks);
-	return v.bad ? EX_UNVERIFIED : EX_OK;
+	json_decref(v->checks);
+	return v->bad ? EX_UNVERIFIED : EX_OK;
+}
+
+/*
+ * A receipt the hypervisor made on its own (auto-lock, auto-wipe: its lease lapsed or too
+ * many unlocks failed) answers no ticket: it must name none.
+ */
+static void
+check_no_ticket(struct verdict *v, const struct receipt *rc, const char *tpath)
+{
+	static const uint8_t zero[WIRE_HASH_LEN];
+	int autonomous = rc->type == RECEIPT_AUTO_LOCK || rc->type == RECEIPT_AUTO_WIPE;
+
+	if (autonomous)
+		note(v, memcmp(rc->ticket_hash, zero, sizeof(zero)) == 0 && rc->command_id[0] == 0,
+		     "ticket", "none: the hypervisor acted on its own (%s)",
+		     rc->type == RECEIPT_AUTO_WIPE ? "auto-wipe" : "auto-lock");
+	else
+		note(v, 0, "ticket",
+		     "%s is missing: a command's receipt is checked against its ticket", tpath);
+}
+
+static int
+verify(struct ctx *c, const char *rpath, const char *tpath, const char *kpath)
+{
+	uint8_t rb[RECEIPT_LEN], tb[TICKET_LEN], key[WIRE_KEY_LEN];
+	struct verdict v = {json_array(), 0};
+	int have_ticket = access(tpath, F_OK) == 0, code;
+	struct receipt rc;
+	EVP_PKEY *k;
+
+	if ((code = read_exact(rpath, rb, sizeof(rb))) != EX_OK ||
+	    (have_ticket && (code = read_exact(tpath, tb, sizeof(tb))) != EX_OK) ||
+	    (k = load_key(kpath, key)) == NULL) {
+		json_decref(v.checks);
+		return code != EX_OK ? code : EX_USAGE;
+	}
+	note(&v, ed25519_ok(k, rb, RECEIPT_BODY_LEN, rb + RECEIPT_BODY_LEN), "signature",
+	     "Ed25519 over bytes 0..255 by %s", kpath);
+	EVP_PKEY_free(k);
+	if (receipt_decode(rb, sizeof(rb), &rc) != 0) {
+		note(&v, 0, "format", "not a receipt (magic, version or reserved bytes)");
+		return report(c, &v);
+	}
+	note(&v, memcmp(rc.hv_key, key, sizeof(key)) == 0, "hypervisor key",
+	     "the key inside the receipt is %s key",
+	     memcmp(rc.hv_key, key, 32) ? "another" : "this");
+	if (have_ticket)
+		check_ticket(&v, &rc, tb, key);
+	else
+		check_no_ticket(&v, &rc, tpath);
+	check_outcome(&v, &rc);
+	return report(c, &v);
 }
 
 int

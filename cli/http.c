@@ -160,7 +160,7 @@ set_tls(struct http *h)
 /* One exchange; 0 with r->status, or the exit code of a transport failure (err filled). */
 static int
 http_do(struct http *h, const char *method, const char *path, const char *body,
-	const char *const *hdrs, struct reply *r, char *err, size_t cap)
+	const char *const *hdrs, long timeout_s, struct reply *r, char *err, size_t cap)
 {
 	struct curl_slist *hl = NULL, *t;
 	char url[2048], ebuf[CURL_ERROR_SIZE] = "";
@@ -181,7 +181,7 @@ http_do(struct http *h, const char *method, const char *path, const char *body,
 	curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, ebuf);
 	curl_easy_setopt(h->h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h->h, CURLOPT_CONNECTTIMEOUT, 15L);
-	curl_easy_setopt(h->h, CURLOPT_TIMEOUT, REQ_TIMEOUT_S);
+	curl_easy_setopt(h->h, CURLOPT_TIMEOUT, timeout_s > 0 ? timeout_s : REQ_TIMEOUT_S);
 	curl_easy_setopt(h->h, CURLOPT_USERAGENT, "cleavectl");
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(h->h, CURLOPT_NOBODY, 1L);
@@ -315,11 +315,13 @@ api(struct ctx *c, const char *method, const char *path, const char *body, const
 	memset(r, 0, sizeof(*r));
 	if ((h = ctx_http(c, &code)) == NULL)
 		return code;
-	if ((rc = http_do(h, method, path, body, hdrs, r, err, sizeof(err))) != 0)
+	if ((rc = http_do(h, method, path, body, hdrs, c->req_timeout, r, err, sizeof(err))) != 0)
 		return fail(rc, "%s", err);
 	if (r->status >= 200 && r->status < 300)
 		return EX_OK;
-	return problem(r);
+	rc = problem(r);
+	reply_free(r); /* no caller wants an error's body: early returns leak nothing */
+	return rc;
 }
 
 int
@@ -332,8 +334,10 @@ api_json(struct ctx *c, const char *method, const char *path, const char *body,
 	*out = NULL;
 	if (rc != EX_OK)
 		return rc;
-	if ((*out = json_loadb(r->body ? r->body : "", r->len, 0, &je)) == NULL)
+	if ((*out = json_loadb(r->body ? r->body : "", r->len, 0, &je)) == NULL) {
+		reply_free(r);
 		return fail(EX_SERVER, "the server's answer is not JSON: %s", je.text);
+	}
 	return EX_OK;
 }
 
@@ -347,7 +351,7 @@ http_probe(const char *server, const char *ca, const char *pin, const char *toke
 	memset(r, 0, sizeof(*r));
 	if (h == NULL)
 		return EX_USAGE;
-	rc = http_do(h, "GET", "/api/v1/server", NULL, NULL, r, err, cap);
+	rc = http_do(h, "GET", "/api/v1/server", NULL, NULL, 0, r, err, cap);
 	http_free(h);
 	if (rc != 0)
 		return rc;

@@ -63,6 +63,10 @@ static const struct cmd cmds[] = {
 	CMD("commands", "list", cmd_commands_list, "[--device ID] [--status S] [--type T]",
 	    "Lists commands, newest first.", "device= status= type= " LIST_OPTS, 0, 0),
 	CMD("commands", "get", cmd_commands_get, "COMMAND", "Shows one command.", "", 1, 1),
+	CMD("commands", "wait", cmd_commands_wait, "COMMAND [--timeout S]",
+	    "Follows a command already queued, as --wait does: exit 0 once its receipt is "
+	    "verified, 6 when it ends otherwise or --timeout seconds (300) pass.",
+	    "timeout=", 1, 1),
 	CMD("commands", "cancel", cmd_commands_cancel, "COMMAND",
 	    "Cancels a command that is still queued.", "", 1, 1),
 	CMD("bulk", "create", cmd_bulk_create,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "b64.h"
@@ -172,7 +173,7 @@ t_help_completion(void)
 		 "PATH=%s:$PATH; source %s/cli/cleavectl.bash; "
 		 "c() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); _cleavectl; "
 		 "echo \"${COMPREPLY[*]}\"; }; "
-		 "c cleavectl dev; c cleavectl commands w; c cleavectl --json re; "
+		 "c cleavectl dev; c cleavectl commands wi; c cleavectl --json re; "
 		 "c cleavectl commands wipe dev_1 --wa; c cleavectl enrollment-tokens ''",
 		 bin && *bin ? bin : "build/bin", repo);
 	{
@@ -196,7 +197,7 @@ t_help_completion(void)
 		waitpid(pid, &st, 0);
 		CHECK(n == 5, "completion printed %d lines", n);
 		CHECK(strcmp(line[0], "devices") == 0, "dev -> \"%s\"", line[0]);
-		CHECK(strcmp(line[1], "wipe") == 0, "commands w -> \"%s\"", line[1]);
+		CHECK(strcmp(line[1], "wipe") == 0, "commands wi -> \"%s\"", line[1]);
 		CHECK(strcmp(line[2], "receipts") == 0, "--json re -> \"%s\"", line[2]);
 		CHECK(strcmp(line[3], "--wait") == 0, "--wa -> \"%s\"", line[3]);
 		CHECK(strcmp(line[4], "create list revoke") == 0, "verbs -> \"%s\"", line[4]);
@@ -261,9 +262,47 @@ t_devices(void)
 	free(e);
 }
 
+/*
+ * An auto-wipe receipt (cleave-hv acting on its own) signed by d's hypervisor key, next to
+ * hv.pem in dir: it verifies without a ticket.
+ */
+static void
+check_auto_receipt(struct ctl_env *e, struct device_sim *d, const char *pem)
+{
+	char dir[PATH_MAX + 16], path[PATH_MAX + 32];
+	uint8_t out[RECEIPT_LEN];
+	struct receipt rc;
+	size_t n;
+	char *key = file_read_all(pem, 4096, &n);
+
+	memset(&rc, 0, sizeof(rc));
+	rc.type = RECEIPT_AUTO_WIPE;
+	ed25519_key_public(d->hv, rc.hv_key);
+	snprintf(rc.device_id, sizeof(rc.device_id), "%s", d->id);
+	rc.seq = 7;
+	rc.epoch_before = 2;
+	rc.epoch_after = 3;
+	rc.header_state = HV_STATE_ERASED;
+	rc.checks_run = rc.checks_passed = receipt_required_checks(RECEIPT_AUTO_WIPE);
+	rc.started_ms = rc.finished_ms = (uint64_t)time(NULL) * 1000;
+	receipt_encode(&rc, out);
+	ed25519_key_sign(d->hv, out, RECEIPT_BODY_LEN, out + RECEIPT_BODY_LEN);
+	snprintf(dir, sizeof(dir), "%s/auto", e->home);
+	CHECK(key != NULL && mkdir(dir, 0700) == 0, "hv.pem or mkdir");
+	snprintf(path, sizeof(path), "%s/hv.pem", dir);
+	CHECK(file_write_atomic(path, key, n, 0600) == 0, "write");
+	free(key);
+	snprintf(path, sizeof(path), "%s/receipt.bin", dir);
+	CHECK(file_write_atomic(path, out, sizeof(out), 0600) == 0, "write");
+	RUN(0, e, "receipts", "verify", dir);
+	CHECK(strstr(e->out,
+		     "ok   ticket          none: the hypervisor acted on its own (auto-wipe)"),
+	      "%s", e->out);
+}
+
 /* receipts fetch, verify (ok), get; then one byte flipped: verify fails with exit 6. */
 static void
-check_receipt_offline(struct ctl_env *e, const char *id)
+check_receipt_offline(struct ctl_env *e, struct device_sim *d, const char *id)
 {
 	char dir[PATH_MAX + 16], rpath[PATH_MAX + 32];
 	uint8_t *rb;
@@ -276,8 +315,16 @@ check_receipt_offline(struct ctl_env *e, const char *id)
 	CHECK(strstr(e->out, "ok   signature") && strstr(e->out, "ok   ticket hash") &&
 		      strstr(e->out, "\nverified\n"),
 	      "%s", e->out);
+	snprintf(rpath, sizeof(rpath), "%s/hv.pem", dir);
+	check_auto_receipt(e, d, rpath);
+	if (t_failed_now)
+		return;
 	RUN(0, e, "receipts", "get", id);
 	CHECK(strstr(e->out, "receipt.signature_ok: true") != NULL, "%s", e->out);
+	snprintf(rpath, sizeof(rpath), "%s/ticket.bin", dir);
+	CHECK(unlink(rpath) == 0, "unlink");
+	RUN(6, e, "receipts", "verify", dir); /* a command's receipt needs its ticket */
+	CHECK(strstr(e->out, "FAIL ticket") && strstr(e->out, "is missing"), "%s", e->out);
 	snprintf(rpath, sizeof(rpath), "%s/receipt.bin", dir);
 	rb = (uint8_t *)file_read_all(rpath, 1024, &n);
 	CHECK(rb != NULL && n == RECEIPT_LEN, "receipt.bin %zu bytes", n);
@@ -319,13 +366,16 @@ t_commands_wait_receipts(void)
 	CHECK(device_serve(e, &a, id, 20) == 0, "device did not get the wipe");
 	CHECK(ctl_wait(e, pid) == 0, "wipe --wait: %s / %s", e->out, e->err);
 	CHECK(strstr(e->out, "receipt is verified") != NULL, "%s", e->out);
-	check_receipt_offline(e, id);
+	check_receipt_offline(e, &a, id);
+	RUN(0, e, "commands", "wait", id, "--timeout", "5");
 	if (t_failed_now)
 		return;
 	/* A device that never checks in: the wait ends at its timeout with exit 6. */
 	RUN(6, e, "commands", "lock", b.id, "--wait", "--timeout", "2");
 	CHECK(strstr(e->err, "no verified receipt within 2 s") != NULL, "%s", e->err);
 	CHECK(admin_last_command(e->admin, b.id, "lock", lock, sizeof(lock)) == 0, "lock id");
+	RUN(6, e, "commands", "wait", lock, "--timeout", "1");
+	RUN(2, e, "commands", "wait", "cmd_nosuch");
 	snprintf(dir, sizeof(dir), "%s", e->home);
 	RUN(2, e, "receipts", "fetch", lock, "--dir", dir);
 	/* The same Idempotency-Key returns the same command. */
