@@ -103,7 +103,7 @@ static const struct cmd cmds[] = {
 	    LIST_OPTS, 0, 0),
 	CMD("enrollment-tokens", "revoke", cmd_etokens_revoke, "TOKEN_ID",
 	    "Revokes an enrollment token (enrolled devices stay).", "", 1, 1),
-	CMD("policies", "list", cmd_policies_list, "", "Lists policies.", LIST_OPTS, 0, 0),
+	CMD("policies", "list", cmd_policies_list, "", "Lists policies.", "", 0, 0),
 	CMD("policies", "get", cmd_policies_get, "NAME", "Shows a policy.", "", 1, 1),
 	CMD("policies", "put", cmd_policies_put, "NAME --file FILE",
 	    "Creates or changes a policy from a JSON file (- for stdin).", "file=", 1, 1),
