@@ -45,6 +45,7 @@ CRYPTO_SRC := $(wildcard crypto/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c))
 HV_SRC     := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvctl.c,$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/lib/*.c))
 AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
+CLI_SRC    := $(wildcard cli/*.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
@@ -63,6 +64,7 @@ SERVER_BIN := $(BUILD)/bin/cleave-server
 DEVSIM_BIN := $(BUILD)/bin/cleave-devsim
 TICKET_BIN := $(BUILD)/bin/cleave-ticket
 AGENT_BIN  := $(BUILD)/bin/cleave-agent
+CLI_BIN    := $(BUILD)/bin/cleavectl
 # cleave-hv and its control tool exist once hypercall-bridge/hv/main.c and hvctl.c do.
 HV_BIN    := $(if $(wildcard hypercall-bridge/hv/main.c),$(BUILD)/bin/cleave-hv)
 HVCTL_BIN := $(if $(wildcard hypercall-bridge/hv/hvctl.c),$(BUILD)/bin/cleave-hvctl)
@@ -75,7 +77,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 .SECONDARY: $(call obj,$(UNIT_SRC) $(INTEG_SRC) $(BENCH_SRC))
 
 .PHONY: phone demo all deps run test test-run asan bench fuzz format format-check clean
-all: $(SERVER_BIN) $(DEVSIM_BIN) $(TICKET_BIN) $(AGENT_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
+all: $(SERVER_BIN) $(DEVSIM_BIN) $(TICKET_BIN) $(AGENT_BIN) $(CLI_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 
 deps:
 	@scripts/deps.sh
@@ -162,6 +164,13 @@ $(AGENT_BIN): $(call obj,agent/main.c) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCO
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# cleavectl, the admin CLI: libcurl, Jansson, OpenSSL (receipts verify), libqrencode (the
+# enrollment QR code in the terminal); common/wire.c decodes receipts and tickets.
+$(CLI_BIN): $(call obj,$(CLI_SRC)) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(QR_LIBS) $(LIBS)
 
 # The corporate guest (freestanding) has its own rules, owned by hypercall-bridge/guest/.
 -include hypercall-bridge/guest/guest.mk

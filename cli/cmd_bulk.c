@@ -1,0 +1,140 @@
+/*
+ * bulk: one command for every device a filter matches (POST /api/v1/commands/bulk with
+ * "filter" and "expected_count"). As in the console, the number of devices is confirmed before
+ * anything is queued: --expected-count N for scripts, or typed at the prompt on a terminal.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util.h"
+
+#define PATH_CAP 2048
+
+/* The filter options as the bulk's "filter" object (strings, as the list route reads them). */
+static json_t *
+filter_object(const struct ctx *c)
+{
+	json_t *f = json_object();
+
+	for (size_t i = 0; f != NULL && device_filters[i] != NULL; i += 2) {
+		const char *v = opt(c, device_filters[i]);
+
+		if (v != NULL)
+			json_object_set_new(f, device_filters[i + 1], json_string(v));
+	}
+	return f;
+}
+
+/* The count to confirm: --expected-count, or typed by a person after seeing the match. */
+static int
+expected_count(struct ctx *c, long *out)
+{
+	char path[PATH_CAP] = "/api/v1/devices/count", typed[64];
+	struct reply r;
+	json_t *j;
+	long n;
+	int rc;
+
+	if (opt(c, "expected-count") != NULL)
+		return opt_long(c, "expected-count", 0, 0, 100000000, out);
+	if ((rc = filters_query(c, path, sizeof(path))) != EX_OK ||
+	    (rc = api_json(c, "GET", path, NULL, NULL, &j, &r)) != EX_OK)
+		return rc;
+	n = (long)json_integer_value(json_object_get(j, "count"));
+	json_decref(j);
+	reply_free(&r);
+	if (!isatty(STDIN_FILENO))
+		return fail(EX_USAGE,
+			    "--expected-count is required (the filter matches %ld devices "
+			    "now)",
+			    n);
+	fprintf(stderr, "The filter matches %ld devices. Type %ld to queue %s on all of them: ", n,
+		n, opt(c, "type"));
+	if (fgets(typed, sizeof(typed), stdin) == NULL || strtol(typed, NULL, 10) != n ||
+	    typed[strspn(typed, "0123456789")] != '\n')
+		return fail(EX_USAGE, "not confirmed; nothing was queued");
+	*out = n;
+	return EX_OK;
+}
+
+int
+cmd_bulk_create(struct ctx *c)
+{
+	const char *type = opt(c, "type"), *ik = opt(c, "idempotency-key");
+	const char *hdrs[2] = {NULL, NULL};
+	char key[200], *body;
+	struct reply r;
+	json_t *req, *j;
+	long count;
+	int rc;
+
+	if (type == NULL)
+		return fail(EX_USAGE,
+			    "bulk create needs --type (wipe, lock, unlock, rekey, retire, "
+			    "refresh)");
+	if ((rc = expected_count(c, &count)) != EX_OK)
+		return rc;
+	if (ik != NULL) {
+		snprintf(key, sizeof(key), "Idempotency-Key: %s", ik);
+		hdrs[0] = key;
+	}
+	req = json_pack("{s:s, s:o, s:I}", "type", type, "filter", filter_object(c),
+			"expected_count", (json_int_t)count);
+	if (req != NULL && opt(c, "reason") != NULL)
+		json_object_set_new(req, "reason", json_string(opt(c, "reason")));
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (body == NULL)
+		return fail(EX_SERVER, "out of memory");
+	rc = api_json(c, "POST", "/api/v1/commands/bulk", body, hdrs, &j, &r);
+	free(body);
+	if (rc == EX_OK && c->json) {
+		print_raw(&r);
+	} else if (rc == EX_OK) {
+		printf("bulk ");
+		put_safe(stdout, json_string_value(json_object_get(j, "id")));
+		printf(": %s on %ld devices, ", type, count);
+		put_safe(stdout, json_string_value(json_object_get(j, "state")));
+		printf(" (follow it with `cleavectl bulk get ID`)\n");
+	}
+	json_decref(j);
+	reply_free(&r);
+	return rc;
+}
+
+int
+cmd_bulk_list(struct ctx *c)
+{
+	static const struct col cols[] = {
+		{"ID", "id", 30},
+		{"TYPE", "type", 8},
+		{"STATE", "state", 9},
+		{"EXPECTED", "expected_count", 8},
+		{"DONE", "done", 8},
+		{"QUEUED", "queued", 8},
+		{"CREATED", "created_at", 24},
+		{"BY", "requested_by", 20},
+		{"REASON", "reason", 30},
+	};
+	char path[PATH_CAP] = "/api/v1/commands/bulk";
+
+	if (opt(c, "state") && query_add(path, sizeof(path), "state", opt(c, "state")) != 0)
+		return fail(EX_USAGE, "--state is too long");
+	return list_paged(c, path, cols, ARRAY_SIZE(cols));
+}
+
+int
+cmd_bulk_get(struct ctx *c)
+{
+	return get_id(c, "commands/bulk", "");
+}
+
+int
+cmd_bulk_cancel(struct ctx *c)
+{
+	/* What it queued stays queued (schema/api.md); the counts say how much. */
+	return act_id(c, "POST", "commands/bulk", "/cancel", "canceled bulk");
+}
