@@ -364,3 +364,27 @@ sq_fill_fingerprints(struct sq_store *s, sqlite3 *db)
 		log_info("store: %d hypervisor key fingerprints filled in", filled);
 	return 0;
 }
+
+/* ---- one device against a label query (a group's policy) ---- */
+
+int
+sq_device_matches(struct store *st, const char *device_id, const struct label_query *q, int *match)
+{
+	struct sqb *b = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int64_t k = 0;
+	int r = sqb_new(&b, NULL);
+
+	*match = 0;
+	if (r != 0)
+		return r;
+	sqb_add(b, "SELECT count(*) FROM devices WHERE id = $%d", sqb_text(b, device_id));
+	sqb_labelq(b, q);
+	r = sb_prepare(S(st), b, NULL, &stmt, "device matches");
+	if (r == 0)
+		r = sq_int64(S(st), stmt, &k, "device matches");
+	*match = r == 0 && k > 0;
+	sqlite3_finalize(stmt);
+	sqb_free(b);
+	return r;
+}

@@ -213,9 +213,65 @@ sqb_search(struct sqb *b, const char *q, struct sqb_search *t)
 	t->p_fp_hi = sqb_text(b, t->fp_hi);
 }
 
+/*
+ * Node i of a label query as SQL. Each label term is "id IN (the devices with that label)", one
+ * range of device_labels_kv; key and value are bound. The parser made the tree (labelq.c): its
+ * operands precede their operator, so the walk is bounded by the node count.
+ */
+static void
+labelq_node(struct sqb *b, const struct label_query *q, int i, int depth)
+{
+	const struct labelq_node *nd;
+
+	if (i < 0 || i >= q->n || i >= LABELQ_NODES_MAX || depth > LABELQ_NODES_MAX) {
+		b->overflow = 1; /* a malformed tree: never run it */
+		return;
+	}
+	nd = &q->node[i];
+	switch (nd->op) {
+	case LQ_HAS:
+		sqb_add(b, "id IN (SELECT device_id FROM device_labels WHERE key = $%d)",
+			sqb_text(b, nd->key));
+		break;
+	case LQ_EQ: {
+		int k = sqb_text(b, nd->key);
+
+		sqb_add(b,
+			"id IN (SELECT device_id FROM device_labels WHERE key = $%d AND value = "
+			"$%d)",
+			k, sqb_text(b, nd->value));
+		break;
+	}
+	case LQ_NOT:
+		sqb_add(b, "NOT (");
+		labelq_node(b, q, nd->a, depth + 1);
+		sqb_add(b, ")");
+		break;
+	default:
+		sqb_add(b, "(");
+		labelq_node(b, q, nd->a, depth + 1);
+		sqb_add(b, nd->op == LQ_AND ? ") AND (" : ") OR (");
+		labelq_node(b, q, nd->b, depth + 1);
+		sqb_add(b, ")");
+		break;
+	}
+}
+
+void
+sqb_labelq(struct sqb *b, const struct label_query *q)
+{
+	sqb_add(b, " AND (");
+	labelq_node(b, q, q->root, 0);
+	sqb_add(b, ")");
+}
+
 void
 sqb_filters(struct sqb *b, const struct device_query *q)
 {
+	if (q->labels != NULL)
+		sqb_labelq(b, q->labels);
+	if (q->group != NULL)
+		sqb_labelq(b, q->group);
 	if (q->status != NULL)
 		sqb_add(b, " AND status = $%d", sqb_text(b, q->status));
 	if (q->owner != NULL)

@@ -76,6 +76,8 @@ struct sqb_search {
 	int p_lo, p_hi, p_fp_lo, p_fp_hi;
 };
 void sqb_search(struct sqb *b, const char *q, struct sqb_search *t);
+/* " AND (q as SQL)": a label query's terms, keys and values bound (migration 0020). */
+void sqb_labelq(struct sqb *b, const struct label_query *q);
 /* The device query's filters but its search: " AND ..." terms. */
 void sqb_filters(struct sqb *b, const struct device_query *q);
 /* Its compliance terms (q->reasons, q->compliant), after sqb_bind_groups. */
