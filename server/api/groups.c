@@ -101,6 +101,20 @@ group_from(struct call *c, json_t *body, struct device_group *g, int create)
 	return take_fields(c, body, f, create ? 5 : 4, "");
 }
 
+/* A query that does not parse is a 400 naming the position (the service checks it again). */
+static int
+query_ok(struct call *c, const struct device_group *g)
+{
+	struct group_q *gq = malloc(sizeof(*gq));
+	int ok = gq != NULL && svc_labelq_parse(g->query, &gq->q, gq->msg, sizeof(gq->msg)) == 0;
+
+	if (!ok)
+		reply_problem(c->rs, gq ? P_BAD_REQUEST : SVC_UNAVAILABLE,
+			      gq ? gq->msg : "out of memory");
+	free(gq);
+	return ok;
+}
+
 static void
 group_write(struct call *c, int create)
 {
@@ -110,7 +124,7 @@ group_write(struct call *c, int create)
 
 	if (g == NULL)
 		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
-	else if (body == NULL || group_from(c, body, g, create) != 0)
+	else if (body == NULL || group_from(c, body, g, create) != 0 || !query_ok(c, g))
 		;
 	else if (svc_group_put(c->a->svc, &c->who, g, create, &err) != 0)
 		reply_svc_error(c->rs, &err);
@@ -175,7 +189,8 @@ h_group_devices(struct call *c)
 		reply_problem(c->rs, P_BAD_REQUEST, "group is given by the path");
 		return;
 	}
-	if (strspn(c->param[0], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+	if (strspn(c->param[0],
+		   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
 	    strlen(c->param[0])) {
 		reply_problem(c->rs, SVC_NOT_FOUND, "no such group");
 		return;

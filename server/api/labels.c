@@ -40,8 +40,10 @@ labels_from(struct call *c, json_t *set, const char *where, struct device_label 
 	if (set == NULL)
 		return 0;
 	if (!json_is_object(set) || json_object_size(set) > LABELS_PER_DEVICE) {
-		snprintf(msg, sizeof(msg), "%s must be an object of at most %d labels (\"key\": "
-			 "\"value\")", where, LABELS_PER_DEVICE);
+		snprintf(msg, sizeof(msg),
+			 "%s must be an object of at most %d labels (\"key\": "
+			 "\"value\")",
+			 where, LABELS_PER_DEVICE);
 		bad(c, msg);
 		return -1;
 	}
@@ -108,7 +110,8 @@ change_from(struct call *c, json_t *body, int replace, struct change_buf *b)
 	/* remove is an array, which take_fields has no type for: read apart. */
 	json_object_del(body, "remove");
 	r = take_fields(c, body, replace ? put : patch, 1, "") != 0 ||
-			    labels_from(c, set, replace ? "labels" : "set", b->set, &b->ch.nset) != 0 ||
+			    labels_from(c, set, replace ? "labels" : "set", b->set, &b->ch.nset) !=
+				    0 ||
 			    keys_from(c, remove, b->remove, &b->ch.nremove) != 0
 		    ? -1
 		    : 0;
@@ -209,7 +212,8 @@ bulk_targets(struct call *c, json_t *body, char (*ids)[STORE_ID_MAX], size_t max
 		{
 			if (!json_is_string(v) || json_string_length(v) == 0 ||
 			    json_string_length(v) >= STORE_ID_MAX) {
-				snprintf(msg, sizeof(msg), "device_ids[%zu] must be a device id", i);
+				snprintf(msg, sizeof(msg), "device_ids[%zu] must be a device id",
+					 i);
 				bad(c, msg);
 				return -1;
 			}

@@ -579,6 +579,11 @@ svc_bulk_start(struct service *s, const struct principal *p, const struct svc_bu
 	*matched = 0;
 	if (r != 0)
 		return r;
+	/*
+	 * The two-person rule (issue 11 section 4, built apart) checks here, before the bulk is
+	 * recorded: every bulk, by filter or by group ("group" arrives as a filter of that group),
+	 * passes this one entry point, and rq->expected_count is its size.
+	 */
 	r = s->st->ops->tx_begin(s->st);
 	if (r != 0)
 		return svc_store_fail(err, r, "bulk command");

@@ -46,9 +46,11 @@ svc_label_value_ok(const char *v)
 	if (n >= LABEL_VALUE_MAX)
 		return 0;
 	while (*p) {
-		int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-								: (*p & 0xf8) == 0xf0 ? 4
-										      : 0;
+		int len = *p < 0x80             ? 1
+			  : (*p & 0xe0) == 0xc0 ? 2
+			  : (*p & 0xf0) == 0xe0 ? 3
+			  : (*p & 0xf8) == 0xf0 ? 4
+						: 0;
 
 		if (len == 0 || *p < 0x20 || *p == 0x7f || (len == 2 && *p < 0xc2))
 			return 0;
@@ -72,8 +74,7 @@ struct lqp {
 	int depth;
 };
 
-static int
-fail(struct lqp *p, const char *fmt, ...) __printf(2, 3);
+static int fail(struct lqp *p, const char *fmt, ...) __printf(2, 3);
 
 static int
 fail(struct lqp *p, const char *fmt, ...)
@@ -157,8 +158,9 @@ quoted(struct lqp *p, char *out)
 	}
 	p->pos++;
 	out[k] = '\0';
-	return svc_label_value_ok(out) ? 0 : fail(p, "the value has a control character or is "
-						    "not UTF-8");
+	return svc_label_value_ok(out) ? 0
+				       : fail(p, "the value has a control character or is "
+						 "not UTF-8");
 }
 
 static int
@@ -304,8 +306,7 @@ struct lqf {
 	int overflow;
 };
 
-static void
-put(struct lqf *f, const char *fmt, ...) __printf(2, 3);
+static void put(struct lqf *f, const char *fmt, ...) __printf(2, 3);
 
 static void
 put(struct lqf *f, const char *fmt, ...)

@@ -125,8 +125,8 @@ change_detail(const struct svc_label_change *ch, char *buf, size_t cap)
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < ch->nset && k < cap; i++)
-		k += (size_t)snprintf(buf + k, cap - k, "%s%s=%s", k ? " " : "set ",
-				      ch->set[i].key, ch->set[i].value);
+		k += (size_t)snprintf(buf + k, cap - k, "%s%s=%s", k ? " " : "set ", ch->set[i].key,
+				      ch->set[i].value);
 	for (size_t i = 0; i < ch->nremove && k < cap; i++)
 		k += (size_t)snprintf(buf + k, cap - k, " -%s", ch->remove[i]);
 	if (ch->replace && k < cap)
@@ -257,8 +257,9 @@ group_check(struct service *s, struct device_group *g, struct svc_error *err)
 	if (r != 0)
 		return r;
 	if (!svc_label_value_ok(g->description))
-		return svc_fail(err, SVC_INVALID, "description must be UTF-8 without control "
-						  "characters");
+		return svc_fail(err, SVC_INVALID,
+				"description must be UTF-8 without control "
+				"characters");
 	if (g->priority < 0 || g->priority > 1000000)
 		return svc_fail(err, SVC_INVALID, "priority must be 0 to 1000000");
 	if (g->policy[0] != '\0') {

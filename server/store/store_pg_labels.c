@@ -117,8 +117,7 @@ pg_group_get(struct store *st, const char *name, struct device_group *out)
 }
 
 int
-pg_group_list(struct store *st, const char *after, struct device_group *out, size_t max,
-	      size_t *n)
+pg_group_list(struct store *st, const char *after, struct device_group *out, size_t max, size_t *n)
 {
 	struct pg_args a = {0};
 

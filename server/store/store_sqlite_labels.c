@@ -37,10 +37,11 @@ int
 sq_label_put(struct store *st, const char *device_id, const char *key, const char *value)
 {
 	/* From the device's row, so that no row is made for a device that does not exist. */
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_LABEL_PUT,
-				  "INSERT INTO device_labels (device_id, key, value) "
-				  "SELECT id, ?2, ?3 FROM devices WHERE id = ?1 "
-				  "ON CONFLICT (device_id, key) DO UPDATE SET value = excluded.value");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_LABEL_PUT,
+			"INSERT INTO device_labels (device_id, key, value) "
+			"SELECT id, ?2, ?3 FROM devices WHERE id = ?1 "
+			"ON CONFLICT (device_id, key) DO UPDATE SET value = excluded.value");
 
 	if (q == NULL)
 		return -EIO;
@@ -121,8 +122,7 @@ sq_group_get(struct store *st, const char *name, struct device_group *out)
 }
 
 int
-sq_group_list(struct store *st, const char *after, struct device_group *out, size_t max,
-	      size_t *n)
+sq_group_list(struct store *st, const char *after, struct device_group *out, size_t max, size_t *n)
 {
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_GROUP_LIST,
 				  "SELECT " GROUP_COLS " FROM device_groups WHERE name > ? "
@@ -173,6 +173,5 @@ sq_group_policies(struct store *st, struct device_group *out, size_t max, size_t
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, (int64_t)max);
-	return sq_many(S(st), q, out, sizeof(*out), max, n, (sq_row_fn)group_row,
-		       "group policies");
+	return sq_many(S(st), q, out, sizeof(*out), max, n, (sq_row_fn)group_row, "group policies");
 }

@@ -125,10 +125,10 @@ test_label_filters(void **state)
 
 	fleet(st, 12);
 	assert_int_equal(matches(st, "dept=sales", 0), 6);
-	assert_int_equal(matches(st, "vip", 0), 4);                         /* 0 3 6 9 */
-	assert_int_equal(matches(st, "dept=sales AND vip", 1), 2);          /* 0 6 */
-	assert_int_equal(matches(st, "dept=sales AND NOT vip", 1), 4);      /* 2 4 8 10 */
-	assert_int_equal(matches(st, "dept!=sales OR vip", 0), 8);          /* 6 odd + 0 6 */
+	assert_int_equal(matches(st, "vip", 0), 4);                    /* 0 3 6 9 */
+	assert_int_equal(matches(st, "dept=sales AND vip", 1), 2);     /* 0 6 */
+	assert_int_equal(matches(st, "dept=sales AND NOT vip", 1), 4); /* 2 4 8 10 */
+	assert_int_equal(matches(st, "dept!=sales OR vip", 0), 8);     /* 6 odd + 0 6 */
 	assert_int_equal(matches(st, "(dept=ops OR dept=sales) AND vip", 1), 4);
 	assert_int_equal(matches(st, "nothere", 0), 0);
 	/* A value with quotes and SQL is bound: it matches itself, and the table is intact. */
