@@ -155,7 +155,8 @@ test_groups(void)
 	CHECK(admin_token(e.admin, "helpdesk", hdtok, sizeof(hdtok)) == 0, "helpdesk token");
 	hd = client_new(&e.s, hdtok);
 	CHECK(req(e.admin, "POST", "/api/v1/labels/bulk",
-		  "{\"set\":{\"dept\":\"sales\"},\"filter\":{\"owner\":\"" TEAM "\"}}", NULL) == 200,
+		  "{\"set\":{\"dept\":\"sales\"},\"filter\":{\"owner\":\"" TEAM "\"}}",
+		  NULL) == 200,
 	      "label all");
 	CHECK(req(e.admin, "POST", "/api/v1/labels/bulk",
 		  "{\"set\":{\"lost\":\"\"},\"device_ids\":[\"dev_bulk00001\",\"dev_bulk00002\"]}",
@@ -171,13 +172,13 @@ test_groups(void)
 	      jstr(j, "query"));
 	CHECK(jint(j, "member_count") == 29, "member count %lld", jint(j, "member_count"));
 	json_decref(j);
-	CHECK(req(e.admin, "POST", "/api/v1/groups", "{\"name\":\"bad\",\"query\":\"dept=sales AND (\"}",
-		  &j) == 400 &&
+	CHECK(req(e.admin, "POST", "/api/v1/groups",
+		  "{\"name\":\"bad\",\"query\":\"dept=sales AND (\"}", &j) == 400 &&
 		      strstr(detail(j), "position 17") != NULL,
 	      "bad syntax: 400 naming the position: %s", detail(j));
 	json_decref(j);
-	CHECK(req(e.admin, "POST", "/api/v1/groups", "{\"name\":\"sales\",\"query\":\"x\"}", NULL) ==
-		      409,
+	CHECK(req(e.admin, "POST", "/api/v1/groups", "{\"name\":\"sales\",\"query\":\"x\"}",
+		  NULL) == 409,
 	      "a taken name");
 	CHECK(req(hd, "POST", "/api/v1/groups", "{\"name\":\"h\",\"query\":\"x\"}", NULL) == 403,
 	      "helpdesk may not create");
