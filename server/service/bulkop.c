@@ -233,7 +233,7 @@ batch_set(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t n,
 static int
 batch_tx(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t *nq)
 {
-	struct compliance_group *groups = NULL;
+	struct svc_qmem *groups = NULL;
 	struct compliance_spec spec;
 	struct label_query lq;
 	struct device_query q;
@@ -282,7 +282,7 @@ batch_tx(struct service *s, struct svc_bulker *bk, struct bulk_op *b, size_t *nq
 			break;
 		}
 	}
-	free(groups);
+	svc_qmem_free(groups);
 	bk->last_done = i;
 	if (r == 0 && i == n && n < q.limit)
 		r = finish_tx(s, b);
@@ -491,7 +491,7 @@ static int
 check_count(struct service *s, struct bulk_op *b, int64_t expected, int64_t *matched,
 	    struct svc_error *err)
 {
-	struct compliance_group *groups = NULL;
+	struct svc_qmem *groups = NULL;
 	struct compliance_spec spec;
 	struct label_query lq;
 	struct device_query q;
@@ -502,7 +502,7 @@ check_count(struct service *s, struct bulk_op *b, int64_t expected, int64_t *mat
 	r = svc_query_ready(s, &q, &spec, &groups);
 	if (r == 0)
 		r = s->st->ops->device_count(s->st, &q, matched);
-	free(groups);
+	svc_qmem_free(groups);
 	if (r != 0)
 		return svc_store_fail(err, r, "device");
 	if (*matched == 0)

@@ -37,11 +37,23 @@ policy_name_ok(const char *n)
 	return 1;
 }
 
+/*
+ * The precedence (issue 11 section 5): the device's own assignment, else the policy of the
+ * first group it matches (by priority, then name), else the default.
+ */
 int
 svc_policy_effective(struct service *s, const struct device *d, struct policy *out)
 {
+	char name[64];
+	int r;
+
 	if (d->policy_name[0] != '\0')
 		return s->st->ops->policy_get(s->st, d->policy_name, out);
+	r = svc_group_policy(s, d, name, sizeof(name));
+	if (r != 0)
+		return r;
+	if (name[0] != '\0')
+		return s->st->ops->policy_get(s->st, name, out);
 	return s->st->ops->policy_default(s->st, out);
 }
 

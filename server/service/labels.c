@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "log.h"
 
 /* ---- labels ---- */
 
@@ -140,6 +141,7 @@ change_once(struct service *s, const struct principal *p, const char *device_id,
 	struct device_label *old = calloc(LABELS_PER_DEVICE, sizeof(*old));
 	char detail[STORE_TEXT_MAX];
 	struct device d;
+	int queued = 0;
 	size_t n = 0;
 	int r;
 
@@ -164,6 +166,11 @@ change_once(struct service *s, const struct principal *p, const char *device_id,
 	if (r == 0 && *changed > 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "device.labels", device_id, "ok",
 				 detail);
+	/* New labels may put it in a group that gives another policy: sent now, not later. */
+	if (r == 0 && *changed > 0)
+		r = svc_policy_sync_tx(s, &d, p->id, &queued);
+	if (r == 0 && queued)
+		r = svc_notify_tx(s, device_id);
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else
@@ -171,6 +178,8 @@ change_once(struct service *s, const struct principal *p, const char *device_id,
 	free(old);
 	if (r != 0 && err->kind == SVC_OK)
 		return svc_store_fail(err, r, "labels");
+	if (r == 0 && queued)
+		svc_notify(s, device_id);
 	return r;
 }
 
@@ -397,4 +406,62 @@ svc_group_resolve(struct service *s, const struct principal *p, const char *name
 	if (svc_labelq_parse(out->g.query, &out->q, out->msg, sizeof(out->msg)) != 0)
 		return svc_fail(err, SVC_INTERNAL, "group %s has an unreadable query", name);
 	return 0;
+}
+
+/* ---- groups that give a policy ---- */
+
+int
+svc_pgroups_load(struct service *s, struct svc_pgroups **out)
+{
+	struct svc_pgroups *pg = calloc(1, sizeof(*pg));
+	struct device_group *g = NULL;
+	char msg[200];
+	size_t n = 0;
+	int r;
+
+	*out = NULL;
+	if (pg == NULL)
+		return -ENOMEM;
+	g = calloc(POLICY_GROUPS_MAX, sizeof(*g));
+	r = g ? s->st->ops->group_policies(s->st, g, POLICY_GROUPS_MAX, &n) : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		size_t k = pg->pg.n;
+
+		if (svc_labelq_parse(g[i].query, &pg->q[k], msg, sizeof(msg)) != 0) {
+			log_warn("group %s: its query does not parse (%s); it gives no policy",
+				 g[i].name, msg);
+			continue;
+		}
+		pg->g[k] = g[i];
+		pg->pg.q[k] = &pg->q[k];
+		pg->pg.policy[k] = pg->g[k].policy;
+		pg->pg.n++;
+	}
+	free(g);
+	if (r != 0 || pg->pg.n == 0) {
+		free(pg);
+		return r;
+	}
+	*out = pg;
+	return 0;
+}
+
+int
+svc_group_policy(struct service *s, const struct device *d, char *name, size_t cap)
+{
+	struct svc_pgroups *pg = NULL;
+	int r = svc_pgroups_load(s, &pg);
+
+	name[0] = '\0';
+	for (size_t i = 0; r == 0 && pg != NULL && i < pg->pg.n; i++) {
+		int match = 0;
+
+		r = s->st->ops->device_matches(s->st, d->id, pg->pg.q[i], &match);
+		if (r == 0 && match) {
+			str_copy(name, cap, pg->pg.policy[i]);
+			break;
+		}
+	}
+	free(pg);
+	return r;
 }

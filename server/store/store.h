@@ -174,6 +174,18 @@ struct label_query {
 	struct labelq_node node[LABELQ_NODES_MAX];
 };
 
+/*
+ * The groups that give a policy, in precedence order (priority, then name): a device with no
+ * policy of its own follows the first whose query it matches, else the default. The service
+ * hands it to the store with the policy filter and the compliance spec (policy_groups).
+ */
+#define POLICY_GROUPS_MAX 16
+struct policy_groups {
+	size_t n;
+	const struct label_query *q[POLICY_GROUPS_MAX];
+	const char *policy[POLICY_GROUPS_MAX];
+};
+
 /* A group: a named label query, optionally with a policy its members follow (devices.c). */
 struct device_group {
 	char name[64];
@@ -244,6 +256,8 @@ struct compliance_spec {
 	const struct compliance_group *groups;
 	size_t n;
 	int64_t attest_before; /* for devices without a policy */
+	/* Groups that give a policy: their members without one of their own follow it. */
+	const struct policy_groups *policy_groups;
 	/* Compares dotted versions (<0, 0, >0): the service's rule, called from SQL. */
 	int (*version_cmp)(const char *a, const char *b);
 };
@@ -257,7 +271,8 @@ struct device_query {
 	const char *owner;     /* exact owner */
 	const char *policy;    /* effective policy name */
 	int policy_is_default; /* the policy is the default: devices with '' count too */
-	const char *desired;   /* corporate state desired / reported */
+	const struct policy_groups *policy_groups; /* NULL or none: no group gives a policy */
+	const char *desired;                       /* corporate state desired / reported */
 	const char *reported;
 	int64_t seen_before;    /* last_seen_at below this (never seen: 0 counts); 0: any */
 	int64_t enrolled_until; /* enrolled_at at most this; 0: any (a bulk's own bound) */

@@ -56,7 +56,8 @@ test_labels_in_chromium(void)
 		struct resp r;
 
 		snprintf(body, sizeof(body), "user%d@fleet.example", i);
-		failed = dev_init(&dev[i]) != 0 || admin_etoken(admin, body, 1, tok, sizeof(tok)) != 0 ||
+		failed = dev_init(&dev[i]) != 0 ||
+			 admin_etoken(admin, body, 1, tok, sizeof(tok)) != 0 ||
 			 dev_enroll(&dev[i], anon, tok, &r) != 0;
 		if (!failed) {
 			failed = r.status != 201;

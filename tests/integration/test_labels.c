@@ -138,6 +138,81 @@ test_labels(void)
 	env_down(&e);
 }
 
+/* The effective policy of device id as GET /api/v1/devices/{id} says; "" when none. */
+static void
+effective(struct env *e, const char *id, char *out, size_t cap)
+{
+	char path[128];
+	json_t *j = NULL;
+
+	snprintf(path, sizeof(path), "/api/v1/devices/%s", id);
+	out[0] = '\0';
+	if (req(e->admin, "GET", path, NULL, &j) == 200)
+		str_copy(out, cap,
+			 json_string_value(
+				 json_object_get(json_object_get(j, "policy"), "effective"))
+				 ?: "");
+	json_decref(j);
+}
+
+/*
+ * Group "sales" (29 devices, not the lost two) gives policy strict; standard is the default.
+ * Checks the precedence (own assignment, first group, default) in the device, the policy
+ * filter and the compliance count, and that a label change queues the new policy at once.
+ */
+static void
+policies_and_group(struct env *e, struct device_sim *d)
+{
+	char pol[64], path[128], sql[256];
+	json_t *j = NULL;
+	int ok = 1;
+
+	ok &= req(e->admin, "PUT", "/api/v1/policies/standard",
+		  "{\"offline\":{\"lock_after_hours\":72}}", NULL) == 201;
+	ok &= req(e->admin, "PUT", "/api/v1/default-policy", "{\"name\":\"standard\"}", NULL) ==
+	      200;
+	ok &= req(e->admin, "PUT", "/api/v1/policies/strict",
+		  "{\"offline\":{\"lock_after_hours\":8}}", NULL) == 201;
+	ok &= req(e->admin, "POST", "/api/v1/groups",
+		  "{\"name\":\"any-sales\",\"query\":\"dept=sales\",\"policy\":\"standard\","
+		  "\"priority\":50}",
+		  NULL) == 201;
+	ok &= req(e->admin, "PUT", "/api/v1/groups/sales",
+		  "{\"query\":\"dept=sales AND NOT lost\",\"policy\":\"strict\",\"priority\":10}",
+		  &j) == 200 &&
+	      strcmp(jstr(j, "policy"), "strict") == 0;
+	json_decref(j);
+	CHECK(ok, "policies and the group's policy");
+	effective(e, "dev_bulk00005", pol, sizeof(pol));
+	CHECK(strcmp(pol, "strict") == 0, "a member follows the group's policy: %s", pol);
+	effective(e, "dev_bulk00001", pol, sizeof(pol));
+	CHECK(strcmp(pol, "standard") == 0, "a lost device follows the next group's: %s", pol);
+	CHECK(items(e->admin, "/api/v1/devices?policy=strict&limit=200") == 29, "policy=strict");
+	CHECK(items(e->admin, "/api/v1/devices?policy=standard&limit=200") == 2, "policy=standard");
+	CHECK(req(e->admin, "GET", "/api/v1/devices/count?compliant=false", NULL, &j) == 200 &&
+		      jint(j, "count") == 31,
+	      "the compliance filter reads group policies");
+	json_decref(j);
+	CHECK(req(e->admin, "PUT", "/api/v1/devices/dev_bulk00005/policy",
+		  "{\"policy\":\"standard\"}", NULL) == 200,
+	      "own assignment");
+	effective(e, "dev_bulk00005", pol, sizeof(pol));
+	CHECK(strcmp(pol, "standard") == 0, "its own assignment comes first: %s", pol);
+	CHECK(items(e->admin, "/api/v1/devices?policy=strict&limit=200") == 28, "28 strict now");
+	/* A label change that moves the enrolled device queues its new policy at once. */
+	snprintf(path, sizeof(path), "/api/v1/devices/%s/labels", d->id);
+	CHECK(req(e->admin, "PATCH", path, "{\"set\":{\"lost\":\"\"}}", NULL) == 200, "lost");
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM commands WHERE device_id = '%s' AND type = 'policy' AND "
+		 "reason = 'standard'",
+		 d->id);
+	CHECK(db_int(e, sql) == 1, "the new policy was queued with the label change");
+	CHECK(req(e->admin, "PUT", "/api/v1/groups/sales",
+		  "{\"query\":\"dept=sales\",\"policy\":\"nope\"}", NULL) == 422,
+	      "a group's policy must exist");
+	CHECK(req(e->admin, "DELETE", "/api/v1/groups/any-sales", NULL, NULL) == 204, "delete");
+}
+
 static void
 test_groups(void)
 {
@@ -215,9 +290,12 @@ test_groups(void)
 	resp_free(&r);
 	CHECK(once_each(&e, "lock", 29) == 0, "still once each");
 
+	/* A group's policy: the members without their own follow it; their own comes first. */
+	policies_and_group(&e, &d);
+
 	/* Change, then delete. */
 	CHECK(req(e.admin, "PUT", "/api/v1/groups/sales", "{\"query\":\"lost\"}", &j) == 200 &&
-		      jint(j, "version") == 2 && jint(j, "member_count") == 2,
+		      jint(j, "version") == 3 && jint(j, "member_count") == 3,
 	      "changed");
 	json_decref(j);
 	CHECK(req(e.admin, "DELETE", "/api/v1/groups/sales", NULL, NULL) == 204, "delete");

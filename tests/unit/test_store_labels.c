@@ -146,6 +146,48 @@ test_label_filters(void **state)
 	assert_int_equal(m, 0);
 }
 
+/* Devices whose effective policy is name (is_default: or the default) under pg. */
+static int64_t
+following(struct store *st, const struct policy_groups *pg, const char *name, int is_default)
+{
+	struct device_query q;
+	int64_t n = -1;
+
+	memset(&q, 0, sizeof(q));
+	q.compliant = -1;
+	q.policy = name;
+	q.policy_is_default = is_default;
+	q.policy_groups = pg;
+	assert_int_equal(st->ops->device_count(st, &q, &n), 0);
+	return n;
+}
+
+/* Group policies: own assignment first, then the first group matched, then the default. */
+static void
+test_group_policies(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = f->st;
+	struct label_query vip, sales;
+	struct policy_groups pg = {2, {&vip, &sales}, {"strict", "std"}};
+	struct device d;
+	char msg[160];
+
+	fleet(st, 12);
+	assert_int_equal(svc_labelq_parse("vip", &vip, msg, sizeof(msg)), 0);
+	assert_int_equal(svc_labelq_parse("dept=sales", &sales, msg, sizeof(msg)), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_0", &d), 0);
+	str_copy(d.policy_name, sizeof(d.policy_name), "own");
+	assert_int_equal(st->ops->device_patch(st, &d, DEV_F_POLICY), 0);
+	assert_int_equal(following(st, &pg, "strict", 0), 3); /* 3 6 9: 0 has its own */
+	assert_int_equal(following(st, &pg, "std", 0), 4);    /* 2 4 8 10 */
+	assert_int_equal(following(st, &pg, "def", 1), 4);    /* 1 5 7 11 */
+	assert_int_equal(following(st, &pg, "own", 0), 1);
+	assert_int_equal(following(st, NULL, "def", 1), 11); /* without groups */
+	pg.n = 0;
+	assert_int_equal(following(st, &pg, "strict", 0), 0);
+}
+
 static void
 make_group(struct device_group *g, const char *name, const char *query, const char *policy,
 	   int64_t priority)
@@ -221,6 +263,7 @@ main(void)
 		T(test_label_put_delete),
 		T(test_label_filters),
 		T(test_groups),
+		T(test_group_policies),
 	};
 
 	log_set_level(LOG_LVL_WARN);
