@@ -150,6 +150,8 @@ query_new(const struct device_query *q, struct sqb **b, struct sqb_group **gb, c
 	if (need_spec && q->spec == NULL)
 		return -EINVAL;
 	r = sqb_new(b, agent_old);
+	if (r == 0)
+		(*b)->label_id = "+id";
 	if (r == 0 && need_spec &&
 	    ((*gb = calloc(SQB_GROUPS_MAX, sizeof(**gb))) == NULL ||
 	     (*agent = calloc(SQB_GROUPS_MAX, sizeof(**agent))) == NULL))
