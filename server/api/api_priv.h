@@ -123,6 +123,8 @@ void h_devices_list(struct call *c);
  */
 int api_devices_matching(struct call *c, json_t *filter, char (*ids)[STORE_ID_MAX], size_t max,
 			 size_t *n);
+/* The device's labels as a JSON object {"key": "value"}; null when they cannot be read. */
+json_t *api_labels_of(struct call *c, const char *device_id);
 void h_device_labels_get(struct call *c);
 void h_device_labels_put(struct call *c);
 void h_device_labels_patch(struct call *c);

@@ -122,6 +122,22 @@ change_from(struct call *c, json_t *body, int replace, struct change_buf *b)
 	return r;
 }
 
+json_t *
+api_labels_of(struct call *c, const char *device_id)
+{
+	struct device_label *l = calloc(LABELS_PER_DEVICE, sizeof(*l));
+	struct svc_error err = {0};
+	json_t *j = json_null();
+	size_t n = 0;
+
+	if (l != NULL && svc_labels_get(c->a->svc, &c->who, device_id, l, &n, &err) == 0) {
+		json_decref(j);
+		j = labels_json(l, n);
+	}
+	free(l);
+	return j;
+}
+
 void
 h_device_labels_get(struct call *c)
 {

@@ -80,6 +80,11 @@ test_labels(void)
 	CHECK(strcmp(jstr(l, "vip"), "") == 0, "a plain name");
 	json_decref(j);
 	CHECK(req(hd, "PUT", path, "{\"labels\":{}}", NULL) == 403, "helpdesk may not write");
+	snprintf(body, sizeof(body), "/api/v1/devices/%s", d.id);
+	CHECK(req(hd, "GET", body, NULL, &j) == 200 &&
+		      strcmp(jstr(json_object_get(j, "labels"), "note"), HOSTILE) == 0,
+	      "the device's record carries its labels");
+	json_decref(j);
 	CHECK(req(e.admin, "PATCH", path, "{\"set\":{\"os\":\"android\"},\"remove\":[\"vip\"]}",
 		  &j) == 200,
 	      "PATCH");
