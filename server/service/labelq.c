@@ -146,10 +146,11 @@ quoted(struct lqp *p, char *out)
 
 		if (c == '\0')
 			return fail(p, "the quoted value is not closed");
-		if (c == '\\') {
-			c = p->s[++p->pos];
+		if (c == '\\') { /* an error names the backslash */
+			c = p->s[p->pos + 1];
 			if (c != '"' && c != '\\')
 				return fail(p, "only \\\" and \\\\ are escapes in a quoted value");
+			p->pos++;
 		}
 		if (k + 1 >= LABEL_VALUE_MAX)
 			return fail(p, "the value is longer than %d bytes", LABEL_VALUE_MAX - 1);
