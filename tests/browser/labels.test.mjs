@@ -63,11 +63,13 @@ try {
   await page.fill('#group-name', 'sales');
   await page.fill('#group-query', 'dept = sales and not lost');
   await page.fill('#group-description', '<b>Sales</b> phones');
+  await page.selectOption('#group-policy', 'strict');
   await page.click('#group-create');
   await page.waitForSelector('#groups tr[data-name="sales"]');
   const cells = await page.locator('#groups tr[data-name="sales"] td').allTextContents();
   check(cells[1] === 'dept=sales AND NOT lost', 'the query is shown as the server wrote it: ' + cells[1]);
   check(cells[2] === '<b>Sales</b> phones', 'the description is text');
+  check(cells[3] === 'strict', 'the group gives policy strict');
   check(cells[4] === '3', 'member count 3: ' + cells[4]);
   check((await page.textContent('#group-status')).includes('Created group sales'), 'the status says so');
   await shot('04-groups.png');
@@ -76,6 +78,8 @@ try {
   await settled();
   check(same(await rows(), devs.slice(0, 3)), 'open members: the same three devices');
   check(await page.inputValue('#f-group') === 'sales', 'the group filter is selected');
+  const pols = await page.locator('#devices tbody tr[data-id] td:nth-child(8)').allTextContents();
+  check(pols.length === 3 && pols.every((p) => p === 'strict'), 'its members follow the group\'s policy: ' + pols.join(','));
   await shot('05-group-members.png');
   await page.reload();
   await settled();

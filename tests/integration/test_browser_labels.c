@@ -26,7 +26,8 @@ static int
 put(struct client *admin, const char *method, const char *path, const char *body)
 {
 	struct resp r;
-	int ok = client_req(admin, method, path, body, NULL, &r) == 0 && r.status == 200;
+	int ok = client_req(admin, method, path, body, NULL, &r) == 0 &&
+		 (r.status == 200 || r.status == 201);
 
 	if (!ok)
 		fprintf(stderr, "    %s %s: %ld %.200s\n", method, path, r.status, r.body ?: "");
@@ -71,6 +72,11 @@ test_labels_in_chromium(void)
 			 i == 0 ? ",\"note\":\"" HOSTILE_JSON "\"" : "");
 		failed = put(admin, "PUT", path, body) != 0;
 	}
+	/* Two policies: standard (the default, the first made) and strict, for the group. */
+	if (!failed)
+		failed = put(admin, "PUT", "/api/v1/policies/standard", "{}") != 0 ||
+			 put(admin, "PUT", "/api/v1/policies/strict",
+			     "{\"offline\":{\"lock_after_hours\":8}}") != 0;
 	if (failed || browser_outdir("labels", outdir, sizeof(outdir)) != 0)
 		goto out;
 	t0 = now_s();

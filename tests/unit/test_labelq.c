@@ -111,7 +111,8 @@ test_rules(void **state)
 	assert_true(svc_label_value_ok(""));
 	assert_true(svc_label_value_ok("<img src=x onerror=alert(1)>\"'; DROP TABLE devices; --"));
 	assert_true(svc_label_value_ok("Zürich ☂"));
-	assert_false(svc_label_value_ok("a\x01" "b"));
+	assert_false(svc_label_value_ok("a\x01"
+					"b"));
 	assert_false(svc_label_value_ok("tab\there"));
 	assert_false(svc_label_value_ok("\xc3"));     /* cut short */
 	assert_false(svc_label_value_ok("\xc0\x80")); /* overlong */
