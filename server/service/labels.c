@@ -297,11 +297,12 @@ group_write_once(struct service *s, const struct principal *p, struct device_gro
 		g->version = 1;
 		str_copy(g->created_by, sizeof(g->created_by), p->id);
 		r = s->st->ops->group_insert(s->st, g);
-	} else if ((r = s->st->ops->group_get(s->st, g->name, &old)) == 0) {
+	} else if ((r = s->st->ops->group_update(s->st, g)) == 0) {
+		/* What the row holds now: its creation and the version the update counted. */
+		r = s->st->ops->group_get(s->st, g->name, &old);
 		g->created_at = old.created_at;
-		g->version = old.version + 1;
+		g->version = old.version;
 		str_copy(g->created_by, sizeof(g->created_by), old.created_by);
-		r = s->st->ops->group_update(s->st, g);
 	}
 	snprintf(detail, sizeof(detail), "query=%.300s policy=%s", g->query,
 		 g->policy[0] ? g->policy : "(none)");

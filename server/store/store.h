@@ -695,7 +695,10 @@ struct store_ops {
 	/* Groups by name after after ("" or NULL: from the first), up to max. */
 	int (*group_list)(struct store *st, const char *after, struct device_group *out, size_t max,
 			  size_t *n);
-	/* Rewrites query, description, policy, priority, updated_at, version; -ENOENT: none. */
+	/*
+	 * Rewrites query, description, policy, priority and updated_at, and adds 1 to version
+	 * in the same statement (g->version is not read); -ENOENT when no such group.
+	 */
 	int (*group_update)(struct store *st, const struct device_group *g);
 	int (*group_delete)(struct store *st, const char *name);
 	/*

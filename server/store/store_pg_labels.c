@@ -141,10 +141,9 @@ pg_group_update(struct store *st, const struct device_group *g)
 	pa_text(&a, g->policy);
 	pa_int(&a, g->priority);
 	pa_int(&a, g->updated_at);
-	pa_int(&a, g->version);
 	return pg_changed(S(st),
 			  "UPDATE device_groups SET query = $2, description = $3, policy = $4, "
-			  "priority = $5, updated_at = $6, version = $7 WHERE name = $1",
+			  "priority = $5, updated_at = $6, version = version + 1 WHERE name = $1",
 			  &a, "group update");
 }
 

@@ -81,7 +81,7 @@ group_row(sqlite3_stmt *q, struct device_group *g)
 	g->version = sqlite3_column_int64(q, 8);
 }
 
-/* Binds g's columns in GROUP_COLS order as ?1..?9. */
+/* Binds g's columns in GROUP_COLS order as ?1..?9 (an insert). */
 static void
 group_bind(sqlite3_stmt *q, const struct device_group *g)
 {
@@ -139,14 +139,20 @@ sq_group_list(struct store *st, const char *after, struct device_group *out, siz
 int
 sq_group_update(struct store *st, const struct device_group *g)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_GROUP_UPDATE,
-				  "UPDATE device_groups SET query = ?2, description = ?3, "
-				  "policy = ?4, priority = ?5, updated_at = ?8, version = ?9 "
-				  "WHERE name = ?1");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_GROUP_UPDATE,
+			"UPDATE device_groups SET query = ?2, description = ?3, "
+			"policy = ?4, priority = ?5, updated_at = ?6, version = version + 1 "
+			"WHERE name = ?1");
 
 	if (q == NULL)
 		return -EIO;
-	group_bind(q, g);
+	sqlite3_bind_text(q, 1, g->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, g->query, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, g->description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, g->policy, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, g->priority);
+	sqlite3_bind_int64(q, 6, g->updated_at);
 	return sq_exec_changed(S(st), q, "group update");
 }
 
