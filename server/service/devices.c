@@ -243,10 +243,36 @@ svc_policy_list(struct service *s, const struct principal *p, struct policy *out
 	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
 }
 
+/*
+ * The counts when groups give policies: the device query's policy filter, which follows the
+ * precedence (policy_counts reads only the policy_name column).
+ */
+static int
+reach_by_query(struct service *s, const struct policy *pol, const struct policy_groups *pg,
+	       struct policy_reach *out)
+{
+	struct device_query q;
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	q.compliant = -1;
+	q.status = "active";
+	q.policy = pol->name;
+	q.policy_is_default = pol->is_default;
+	q.policy_groups = pg;
+	r = s->st->ops->device_count(s->st, &q, &out->assigned);
+	q.applied_name = pol->name;
+	q.applied_version = pol->version;
+	if (r == 0)
+		r = s->st->ops->device_count(s->st, &q, &out->applied);
+	return r;
+}
+
 int
 svc_policy_reach(struct service *s, const struct principal *p, const struct policy *pol,
 		 struct policy_reach *out, struct svc_error *err)
 {
+	struct svc_pgroups *pg = NULL;
 	int r = svc_authorize(s, p, PERM_READ, err);
 
 	if (r != 0)
@@ -254,8 +280,13 @@ svc_policy_reach(struct service *s, const struct principal *p, const struct poli
 	/* A backend without the counts still serves policies; their replies say null. */
 	if (s->st->ops->policy_counts == NULL)
 		return svc_fail(err, SVC_UNAVAILABLE, "this store does not count policy devices");
-	r = s->st->ops->policy_counts(s->st, pol->name, pol->is_default, pol->version,
-				      &out->assigned, &out->applied);
+	r = svc_pgroups_load(s, &pg);
+	if (r == 0 && pg != NULL)
+		r = reach_by_query(s, pol, &pg->pg, out);
+	else if (r == 0)
+		r = s->st->ops->policy_counts(s->st, pol->name, pol->is_default, pol->version,
+					      &out->assigned, &out->applied);
+	free(pg);
 	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
 }
 

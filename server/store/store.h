@@ -272,7 +272,9 @@ struct device_query {
 	const char *policy;    /* effective policy name */
 	int policy_is_default; /* the policy is the default: devices with '' count too */
 	const struct policy_groups *policy_groups; /* NULL or none: no group gives a policy */
-	const char *desired;                       /* corporate state desired / reported */
+	const char *applied_name; /* devices that applied this policy name ... (NULL: any) */
+	int64_t applied_version;  /* ... at this version */
+	const char *desired;      /* corporate state desired / reported */
 	const char *reported;
 	int64_t seen_before;    /* last_seen_at below this (never seen: 0 counts); 0: any */
 	int64_t enrolled_until; /* enrolled_at at most this; 0: any (a bulk's own bound) */

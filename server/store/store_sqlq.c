@@ -337,6 +337,9 @@ sqb_filters(struct sqb *b, const struct device_query *q)
 		sqb_add(b, " AND ");
 		sqb_policy_is(b, q->policy_groups, sqb_text(b, q->policy), q->policy_is_default);
 	}
+	if (q->applied_name != NULL)
+		sqb_add(b, " AND applied_policy_name = $%d AND applied_policy_version = $%d",
+			sqb_text(b, q->applied_name), sqb_int(b, q->applied_version));
 	if (q->desired != NULL)
 		sqb_add(b, " AND desired_state = $%d", sqb_text(b, q->desired));
 	if (q->reported != NULL)

@@ -193,6 +193,10 @@ policies_and_group(struct env *e, struct device_sim *d)
 	effective(e, "dev_bulk00001", pol, sizeof(pol));
 	CHECK(strcmp(pol, "standard") == 0, "a lost device follows the next group's: %s", pol);
 	CHECK(items(e->admin, "/api/v1/devices?policy=strict&limit=200") == 29, "policy=strict");
+	CHECK(req(e->admin, "GET", "/api/v1/policies/strict", NULL, &j) == 200 &&
+		      jint(json_object_get(j, "devices"), "assigned") == 29,
+	      "the policy's count follows the group");
+	json_decref(j);
 	CHECK(items(e->admin, "/api/v1/devices?policy=standard&limit=200") == 2, "policy=standard");
 	CHECK(req(e->admin, "GET", "/api/v1/devices/count?compliant=false", NULL, &j) == 200 &&
 		      jint(j, "count") == 31,
