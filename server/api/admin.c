@@ -343,10 +343,17 @@ h_device_get(struct call *c)
 	struct device d;
 	struct svc_error err = {0};
 
-	if (svc_device_get(c->a->svc, &c->who, c->param[0], &d, &err) != 0)
+	json_t *j;
+
+	if (svc_device_get(c->a->svc, &c->who, c->param[0], &d, &err) != 0) {
 		reply_svc_error(c->rs, &err);
-	else
-		reply_json(c->rs, 200, device_json(c->a, &d));
+		return;
+	}
+	/* One device's record also carries its labels (a list's rows do not). */
+	j = device_json(c->a, &d);
+	if (j != NULL)
+		json_object_set_new(j, "labels", api_labels_of(c, d.id));
+	reply_json(c->rs, 200, j);
 }
 
 void

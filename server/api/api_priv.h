@@ -118,6 +118,25 @@ void h_etokens_create(struct call *c);
 void h_etokens_list(struct call *c);
 void h_etokens_delete(struct call *c);
 void h_devices_list(struct call *c);
+/*
+ * The ids of the devices a bulk's filter object matches (the device list's filters, label
+ * and group too), in row order, up to max + 1 (so *n > max says "too many"); on a bad filter
+ * replies and returns -1.
+ */
+int api_devices_matching(struct call *c, json_t *filter, char (*ids)[STORE_ID_MAX], size_t max,
+			 size_t *n);
+/* The device's labels as a JSON object {"key": "value"}; null when they cannot be read. */
+json_t *api_labels_of(struct call *c, const char *device_id);
+void h_device_labels_get(struct call *c);
+void h_device_labels_put(struct call *c);
+void h_device_labels_patch(struct call *c);
+void h_labels_bulk(struct call *c);
+void h_groups_list(struct call *c);
+void h_groups_create(struct call *c);
+void h_group_get(struct call *c);
+void h_group_put(struct call *c);
+void h_group_delete(struct call *c);
+void h_group_devices(struct call *c);
 /* The console's lists, summary and bulk commands (devquery.c, issue 9). */
 void h_devices_summary(struct call *c);
 void h_commands_list(struct call *c);

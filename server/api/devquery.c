@@ -184,7 +184,45 @@ struct dq_text {
 	char q[Q_MAX + 1], status[16], owner[STORE_OWNER_MAX], policy[64];
 	char desired[16], reported[16], compliant[8], sort[16], order[8];
 	char after[STORE_OWNER_MAX];
+	char label[GROUP_QUERY_MAX], group[64];
+	struct label_query lq;
+	struct group_q gq;
 };
+
+/*
+ * label= (a label query: "dept=sales", "vip", "os=android AND NOT lost") and group= (a group's
+ * name): parsed into t and pointed at by q. 400 naming the position of a bad query; 404 for
+ * an unknown group.
+ */
+static int
+label_params(struct call *c, struct device_query *q, struct dq_text *t)
+{
+	struct svc_error err = {0};
+	int r;
+
+	if (param(c, "label", t->label, sizeof(t->label), NULL) < 0 ||
+	    param(c, "group", t->group, sizeof(t->group), NULL) < 0)
+		return -1;
+	if (t->label[0] != '\0') {
+		if (svc_labelq_parse(t->label, &t->lq, t->gq.msg, sizeof(t->gq.msg)) != 0) {
+			char msg[240];
+
+			snprintf(msg, sizeof(msg), "label: %s", t->gq.msg);
+			bad(c, msg);
+			return -1;
+		}
+		q->labels = &t->lq;
+	}
+	if (t->group[0] != '\0') {
+		r = svc_group_resolve(c->a->svc, &c->who, t->group, &t->gq, &err);
+		if (r != 0) {
+			reply_svc_error(c->rs, &err);
+			return -1;
+		}
+		q->group = &t->gq.q;
+	}
+	return 0;
+}
 
 static int
 device_params(struct call *c, struct device_query *q, struct dq_text *t)
@@ -203,7 +241,7 @@ device_params(struct call *c, struct device_query *q, struct dq_text *t)
 	    param(c, "sort", t->sort, sizeof(t->sort), sorts) < 0 ||
 	    param(c, "order", t->order, sizeof(t->order), orders) < 0 ||
 	    reasons_param(c, &q->reasons) < 0 || int_param(c, "not_seen_days", 3650, &days) < 0 ||
-	    int_param(c, "limit", STORE_LIST_MAX, &limit) < 0)
+	    int_param(c, "limit", STORE_LIST_MAX, &limit) < 0 || label_params(c, q, t) < 0)
 		return -1;
 	q->q = t->q[0] ? t->q : NULL;
 	q->status = t->status[0] ? t->status : NULL;
@@ -395,8 +433,8 @@ bulk_ids(struct call *c, json_t *arr, char (*ids)[STORE_ID_MAX], size_t *n)
 
 /* The device list's filters a bulk may use (its sort, order, limit and cursor make no sense). */
 static const char *const filter_keys[] = {
-	"q",        "status",    "owner",  "policy",        "desired",
-	"reported", "compliant", "reason", "not_seen_days", NULL};
+	"q",         "status", "owner",         "policy", "desired", "reported",
+	"compliant", "reason", "not_seen_days", "label",  "group",   NULL};
 
 /* Appends "&key=value" (value percent-encoded) to qs; -1 when it does not fit. */
 static int
@@ -459,7 +497,7 @@ filter_value(json_t *v, char *out, size_t cap)
 static int
 filter_query(struct call *c, json_t *filter, char *qs, size_t cap)
 {
-	char msg[160], v[512];
+	char msg[160], v[GROUP_QUERY_MAX];
 	const char *key;
 	size_t len = 0, i;
 	json_t *val;
@@ -473,7 +511,7 @@ filter_query(struct call *c, json_t *filter, char *qs, size_t cap)
 			snprintf(msg, sizeof(msg),
 				 "filter.%.40s is not one of the device list's filters (q, status, "
 				 "owner, policy, desired, reported, compliant, reason, "
-				 "not_seen_days)",
+				 "not_seen_days, label, group)",
 				 key);
 			bad(c, msg);
 			return -1;
@@ -506,7 +544,7 @@ request_hash(struct call *c, uint8_t hash[32])
 static int
 filter_params(struct call *c, json_t *filter, struct device_query *q, struct dq_text *t)
 {
-	char qs[2048];
+	char qs[4096];
 	struct api_request rq = *c->rq;
 	struct call fc = *c;
 
@@ -568,6 +606,29 @@ out:
 	free(b);
 }
 
+/*
+ * "group": "name" targets a group's devices: the same durable bulk as a filter of that group
+ * alone ({"filter": {"group": "name"}}), with its count confirmed by expected_count.
+ */
+static int
+bulk_group_filter(struct call *c, json_t *body)
+{
+	json_t *g = json_object_get(body, "group");
+
+	if (json_object_get(body, "filter") != NULL ||
+	    json_object_get(body, "device_ids") != NULL) {
+		bad(c, "give one of device_ids, filter or group");
+		return -1;
+	}
+	if (!json_is_string(g)) {
+		bad(c, "group must be a group's name");
+		return -1;
+	}
+	json_object_set_new(body, "filter", json_pack("{s:O}", "group", g));
+	json_object_del(body, "group");
+	return 0;
+}
+
 void
 h_commands_bulk(struct call *c)
 {
@@ -588,6 +649,8 @@ h_commands_bulk(struct call *c)
 	}
 	body = body_object(c);
 	if (body == NULL)
+		goto done;
+	if (json_object_get(body, "group") != NULL && bulk_group_filter(c, body) != 0)
 		goto done;
 	if (json_object_get(body, "filter") != NULL) {
 		if (json_object_get(body, "device_ids") != NULL)
@@ -632,4 +695,33 @@ done:
 	json_decref(body);
 	free(ids);
 	free(res);
+}
+
+int
+api_devices_matching(struct call *c, json_t *filter, char (*ids)[STORE_ID_MAX], size_t max,
+		     size_t *n)
+{
+	struct device *rows = calloc(max + 1, sizeof(*rows));
+	struct dq_text *t = calloc(1, sizeof(*t));
+	struct svc_error err = {0};
+	struct device_query q;
+	int r = -1;
+
+	*n = 0;
+	if (rows == NULL || t == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+	} else if (filter_params(c, filter, &q, t) == 0) {
+		q.sort = DEV_SORT_ROWID;
+		q.has_after = 0;
+		q.limit = max + 1;
+		if (svc_device_query(c->a->svc, &c->who, &q, rows, n, &err) != 0)
+			reply_svc_error(c->rs, &err);
+		else
+			r = 0;
+		for (size_t i = 0; r == 0 && i < *n && i < max; i++)
+			str_copy(ids[i], STORE_ID_MAX, rows[i].id);
+	}
+	free(rows);
+	free(t);
+	return r;
 }

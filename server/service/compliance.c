@@ -137,20 +137,56 @@ svc_compliance_eval(struct service *s, const struct device *d, const struct poli
 	return m;
 }
 
-/* The same rule, per policy, as values for the store's predicates. *groups: caller frees. */
+struct svc_qmem {
+	struct compliance_group *groups;
+	struct svc_pgroups *pg; /* NULL: no group gives a policy */
+	int pg_loaded;
+};
+
+void
+svc_qmem_free(struct svc_qmem *m)
+{
+	if (m == NULL)
+		return;
+	free(m->groups);
+	free(m->pg);
+	free(m);
+}
+
+/* *mem, made on first use, with the policy groups loaded; their list for the store, or NULL. */
 static int
-build_spec(struct service *s, struct compliance_spec *spec, struct compliance_group **groups)
+qmem_groups(struct service *s, struct svc_qmem **mem, const struct policy_groups **pg)
+{
+	int r = 0;
+
+	*pg = NULL;
+	if (*mem == NULL && (*mem = calloc(1, sizeof(**mem))) == NULL)
+		return -ENOMEM;
+	if (!(*mem)->pg_loaded)
+		r = svc_pgroups_load(s, &(*mem)->pg);
+	(*mem)->pg_loaded = r == 0;
+	if ((*mem)->pg != NULL)
+		*pg = &(*mem)->pg->pg;
+	return r;
+}
+
+/* The same rule, per policy, as values for the store's predicates. *mem: caller frees. */
+static int
+build_spec(struct service *s, struct compliance_spec *spec, struct svc_qmem **mem)
 {
 	struct policy *pols = malloc(STORE_LIST_MAX * sizeof(*pols));
+	struct compliance_group *groups = NULL;
 	int64_t now = svc_now_s(s);
 	size_t n = 0;
 	int r = pols ? s->st->ops->policy_list(s->st, pols, STORE_LIST_MAX, &n) : -ENOMEM;
 
-	*groups = NULL;
-	if (r == 0 && (*groups = calloc(n ? n : 1, sizeof(**groups))) == NULL)
+	memset(spec, 0, sizeof(*spec));
+	if (r == 0)
+		r = qmem_groups(s, mem, &spec->policy_groups);
+	if (r == 0 && (groups = (*mem)->groups = calloc(n ? n : 1, sizeof(*groups))) == NULL)
 		r = -ENOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		struct compliance_group *g = &(*groups)[i];
+		struct compliance_group *g = &groups[i];
 		struct limits l;
 
 		policy_limits(s, &pols[i], &l);
@@ -161,7 +197,7 @@ build_spec(struct service *s, struct compliance_spec *spec, struct compliance_gr
 		g->attest_before = now - l.max_age;
 		str_copy(g->min_agent, sizeof(g->min_agent), l.min_agent);
 	}
-	spec->groups = *groups;
+	spec->groups = groups;
 	spec->n = n;
 	spec->attest_before = now - ATTEST_MAX_AGE_DEFAULT_S;
 	spec->version_cmp = svc_version_cmp;
@@ -171,12 +207,14 @@ build_spec(struct service *s, struct compliance_spec *spec, struct compliance_gr
 
 int
 svc_query_ready(struct service *s, struct device_query *q, struct compliance_spec *spec,
-		struct compliance_group **groups)
+		struct svc_qmem **mem)
 {
 	int r;
 
-	*groups = NULL;
+	*mem = NULL;
 	q->policy_is_default = 0;
+	q->policy_groups = NULL;
+	q->spec = NULL;
 	if (q->policy != NULL) {
 		struct policy def;
 
@@ -184,15 +222,14 @@ svc_query_ready(struct service *s, struct device_query *q, struct compliance_spe
 		if (r != 0 && r != -ENOENT)
 			return r;
 		q->policy_is_default = r == 0 && strcmp(def.name, q->policy) == 0;
-	}
-	q->spec = NULL;
-	if (q->compliant >= 0 || q->reasons != 0) {
-		r = build_spec(s, spec, groups);
-		if (r != 0) {
-			free(*groups);
-			*groups = NULL;
+		r = qmem_groups(s, mem, &q->policy_groups);
+		if (r != 0)
 			return r;
-		}
+	}
+	if (q->compliant >= 0 || q->reasons != 0) {
+		r = build_spec(s, spec, mem);
+		if (r != 0)
+			return r;
 		q->spec = spec;
 	}
 	return 0;
@@ -202,7 +239,7 @@ int
 svc_device_query(struct service *s, const struct principal *p, struct device_query *q,
 		 struct device *out, size_t *n, struct svc_error *err)
 {
-	struct compliance_group *groups = NULL;
+	struct svc_qmem *groups = NULL;
 	struct compliance_spec spec;
 	int r = svc_authorize(s, p, PERM_READ, err);
 
@@ -212,7 +249,7 @@ svc_device_query(struct service *s, const struct principal *p, struct device_que
 	if (r == 0)
 		r = s->st->ops->device_query(s->st, q, out, n);
 	q->spec = NULL;
-	free(groups);
+	svc_qmem_free(groups);
 	return r == 0 ? 0 : svc_store_fail(err, r, "device");
 }
 
@@ -220,7 +257,7 @@ int
 svc_device_count(struct service *s, const struct principal *p, struct device_query *q, int64_t *n,
 		 struct svc_error *err)
 {
-	struct compliance_group *groups = NULL;
+	struct svc_qmem *groups = NULL;
 	struct compliance_spec spec;
 	int r = svc_authorize(s, p, PERM_READ, err);
 
@@ -230,7 +267,7 @@ svc_device_count(struct service *s, const struct principal *p, struct device_que
 	if (r == 0)
 		r = s->st->ops->device_count(s->st, q, n);
 	q->spec = NULL;
-	free(groups);
+	svc_qmem_free(groups);
 	return r == 0 ? 0 : svc_store_fail(err, r, "device");
 }
 
@@ -238,7 +275,7 @@ int
 svc_device_summary(struct service *s, const struct principal *p, struct device_summary *out,
 		   struct svc_error *err)
 {
-	struct compliance_group *groups = NULL;
+	struct svc_qmem *groups = NULL;
 	struct compliance_spec spec;
 	int r = svc_authorize(s, p, PERM_READ, err);
 
@@ -247,6 +284,6 @@ svc_device_summary(struct service *s, const struct principal *p, struct device_s
 	r = build_spec(s, &spec, &groups);
 	if (r == 0)
 		r = s->st->ops->device_summary(s->st, &spec, out);
-	free(groups);
+	svc_qmem_free(groups);
 	return r == 0 ? 0 : svc_store_fail(err, r, "device");
 }

@@ -37,11 +37,23 @@ policy_name_ok(const char *n)
 	return 1;
 }
 
+/*
+ * The precedence (issue 11 section 5): the device's own assignment, else the policy of the
+ * first group it matches (by priority, then name), else the default.
+ */
 int
 svc_policy_effective(struct service *s, const struct device *d, struct policy *out)
 {
+	char name[64];
+	int r;
+
 	if (d->policy_name[0] != '\0')
 		return s->st->ops->policy_get(s->st, d->policy_name, out);
+	r = svc_group_policy(s, d, name, sizeof(name));
+	if (r != 0)
+		return r;
+	if (name[0] != '\0')
+		return s->st->ops->policy_get(s->st, name, out);
 	return s->st->ops->policy_default(s->st, out);
 }
 
@@ -231,10 +243,36 @@ svc_policy_list(struct service *s, const struct principal *p, struct policy *out
 	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
 }
 
+/*
+ * The counts when groups give policies: the device query's policy filter, which follows the
+ * precedence (policy_counts reads only the policy_name column).
+ */
+static int
+reach_by_query(struct service *s, const struct policy *pol, const struct policy_groups *pg,
+	       struct policy_reach *out)
+{
+	struct device_query q;
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	q.compliant = -1;
+	q.status = "active";
+	q.policy = pol->name;
+	q.policy_is_default = pol->is_default;
+	q.policy_groups = pg;
+	r = s->st->ops->device_count(s->st, &q, &out->assigned);
+	q.applied_name = pol->name;
+	q.applied_version = pol->version;
+	if (r == 0)
+		r = s->st->ops->device_count(s->st, &q, &out->applied);
+	return r;
+}
+
 int
 svc_policy_reach(struct service *s, const struct principal *p, const struct policy *pol,
 		 struct policy_reach *out, struct svc_error *err)
 {
+	struct svc_pgroups *pg = NULL;
 	int r = svc_authorize(s, p, PERM_READ, err);
 
 	if (r != 0)
@@ -242,8 +280,13 @@ svc_policy_reach(struct service *s, const struct principal *p, const struct poli
 	/* A backend without the counts still serves policies; their replies say null. */
 	if (s->st->ops->policy_counts == NULL)
 		return svc_fail(err, SVC_UNAVAILABLE, "this store does not count policy devices");
-	r = s->st->ops->policy_counts(s->st, pol->name, pol->is_default, pol->version,
-				      &out->assigned, &out->applied);
+	r = svc_pgroups_load(s, &pg);
+	if (r == 0 && pg != NULL)
+		r = reach_by_query(s, pol, &pg->pg, out);
+	else if (r == 0)
+		r = s->st->ops->policy_counts(s->st, pol->name, pol->is_default, pol->version,
+					      &out->assigned, &out->applied);
+	free(pg);
 	return r == 0 ? 0 : svc_store_fail(err, r, "policy");
 }
 

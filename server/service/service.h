@@ -29,6 +29,7 @@ enum perm {
 	PERM_DEVICE_DELETE, /* delete a device record */
 	PERM_CMD_ROUTINE,   /* lock, unlock, refresh */
 	PERM_CMD_DESTRUCT,  /* wipe, retire, rekey */
+	PERM_LABELS_WRITE,  /* set device labels; create, change, delete groups (admin) */
 };
 
 /* Kinds of failure; api/problem.c maps each to one HTTP status and problem type. */
@@ -643,5 +644,79 @@ struct svc_stats {
 void svc_stats_get(struct service *s, struct svc_stats *out);
 int svc_counts(struct service *s, struct status_count *devices, size_t *nd,
 	       struct status_count *commands, size_t *nc, size_t max);
+
+/* ---- labels and groups (issue 11 section 5; labels.c, labelq.c) ---- */
+
+/* A label key: 1-63 of [A-Za-z0-9._/-], starting with a letter or digit. */
+int svc_label_key_ok(const char *k);
+/* A label value: at most 127 bytes of UTF-8 without control characters ("" allowed). */
+int svc_label_value_ok(const char *v);
+/*
+ * Parses a label query (labelq.c has the grammar) into out; on error -1 and msg says
+ * "query: at position N: ...", N the 1-based byte where reading stopped.
+ */
+int svc_labelq_parse(const char *text, struct label_query *out, char *msg, size_t cap);
+/* The query's canonical text (what a group stores); -1 when it does not fit. */
+int svc_labelq_format(const struct label_query *q, char *buf, size_t cap);
+
+/* Labels to set and keys to remove on a device; replace: every other label goes too (PUT). */
+struct svc_label_change {
+	const struct device_label *set;
+	size_t nset;
+	const char (*remove)[LABEL_KEY_MAX];
+	size_t nremove;
+	int replace;
+};
+/* SVC_INVALID naming the first bad key or value. */
+int svc_labels_check(const struct svc_label_change *ch, struct svc_error *err);
+/* The device's labels by key (out holds LABELS_PER_DEVICE); any role; 404 without a device. */
+int svc_labels_get(struct service *s, const struct principal *p, const char *device_id,
+		   struct device_label *out, size_t *n, struct svc_error *err);
+/*
+ * Applies ch to one device (admins), in one transaction with a device.labels audit entry when
+ * anything changed; out gets the labels after. SVC_INVALID past LABELS_PER_DEVICE.
+ */
+int svc_labels_change(struct service *s, const struct principal *p, const char *device_id,
+		      const struct svc_label_change *ch, struct device_label *out, size_t *n,
+		      struct svc_error *err);
+enum svc_label_outcome { LABEL_CHANGED, LABEL_UNCHANGED, LABEL_REFUSED };
+struct svc_label_result {
+	char device_id[STORE_ID_MAX];
+	enum svc_label_outcome outcome;
+	char detail[128]; /* why it was refused */
+};
+/*
+ * ch on each of n devices (at most SVC_BULK_MAX), each in its own transaction: a device that
+ * already had it so is LABEL_UNCHANGED (a retried request changes nothing), an unknown one or
+ * one that would exceed the bound LABEL_REFUSED. The role and the labels are checked first.
+ */
+int svc_labels_bulk(struct service *s, const struct principal *p, const struct svc_label_change *ch,
+		    const char (*ids)[STORE_ID_MAX], size_t n, struct svc_label_result *out,
+		    struct svc_error *err);
+
+/* A group with its query parsed (for the device list's group= filter and a bulk's target). */
+struct group_q {
+	struct device_group g;
+	struct label_query q;
+	char msg[200];
+};
+/*
+ * Creates (create: SVC_CONFLICT when the name is taken) or replaces a group's query,
+ * description, policy and priority (SVC_NOT_FOUND when none), admins only. The query is
+ * checked (SVC_INVALID naming the position) and stored as its canonical text, written back
+ * into g with the times and version.
+ */
+int svc_group_put(struct service *s, const struct principal *p, struct device_group *g, int create,
+		  struct svc_error *err);
+int svc_group_get(struct service *s, const struct principal *p, const char *name,
+		  struct device_group *out, struct svc_error *err);
+/* Groups by name after after ("" from the first), up to max. Any role. */
+int svc_group_list(struct service *s, const struct principal *p, const char *after,
+		   struct device_group *out, size_t max, size_t *n, struct svc_error *err);
+int svc_group_delete(struct service *s, const struct principal *p, const char *name,
+		     struct svc_error *err);
+/* The group named name with its query parsed into out (SVC_NOT_FOUND when none). */
+int svc_group_resolve(struct service *s, const struct principal *p, const char *name,
+		      struct group_q *out, struct svc_error *err);
 
 #endif

@@ -48,11 +48,30 @@ struct service {
 };
 
 /*
- * Fills q's policy_is_default and, when its filters need one, its compliance spec (spec and
- * *groups, freed by the caller, stay in use while q is); 0 or a store error (compliance.c).
+ * What a device query's policy filter and compliance spec point into (compliance.c): the
+ * policies' values and the groups that give a policy. svc_qmem_free(NULL) does nothing.
+ */
+struct svc_qmem;
+void svc_qmem_free(struct svc_qmem *m);
+/*
+ * Fills q's policy_is_default and policy_groups and, when its filters need one, its
+ * compliance spec (spec and *mem, freed by the caller, stay in use while q is); 0 or a store
+ * error (compliance.c).
  */
 int svc_query_ready(struct service *s, struct device_query *q, struct compliance_spec *spec,
-		    struct compliance_group **groups);
+		    struct svc_qmem **mem);
+/*
+ * labels.c: the groups that give a policy, in precedence order, with their queries parsed;
+ * *out is NULL when there are none (free() it otherwise).
+ */
+struct svc_pgroups {
+	struct policy_groups pg;
+	struct device_group g[POLICY_GROUPS_MAX];
+	struct label_query q[POLICY_GROUPS_MAX];
+};
+int svc_pgroups_load(struct service *s, struct svc_pgroups **out);
+/* The policy d follows through a group (its first match), into name; "" when none does. */
+int svc_group_policy(struct service *s, const struct device *d, char *name, size_t cap);
 /*
  * bulk.c: one device of a bulk command, inside the caller's write transaction: queues the
  * command (res->outcome BULK_QUEUED), or finds one of the type open (BULK_PENDING) or the

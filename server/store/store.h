@@ -140,6 +140,64 @@ struct audit_entry {
 	uint8_t hash[32];
 };
 
+/*
+ * Labels and groups (issue 11 section 5, migration 0020). A label is key=value; a plain name is
+ * a key with the value "". A device has at most LABELS_PER_DEVICE, one value per key. The
+ * charsets are the service's rule (labels.c); the store keeps what it is given.
+ */
+#define LABEL_KEY_MAX     64  /* bytes with the NUL */
+#define LABEL_VALUE_MAX   128 /* bytes with the NUL */
+#define LABELS_PER_DEVICE 32
+#define GROUP_QUERY_MAX   1024 /* a group's query text, with the NUL */
+
+struct device_label {
+	char key[LABEL_KEY_MAX];
+	char value[LABEL_VALUE_MAX];
+};
+
+/*
+ * A parsed label query (service/labelq.c): nodes in an array, a and b the operands' indexes.
+ * LQ_HAS: the device has label key (any value); LQ_EQ: has key with exactly value; LQ_NOT,
+ * LQ_AND, LQ_OR the usual. The store compiles it to SQL with every key and value bound.
+ */
+#define LABELQ_NODES_MAX 32
+enum labelq_op { LQ_HAS, LQ_EQ, LQ_NOT, LQ_AND, LQ_OR };
+struct labelq_node {
+	enum labelq_op op;
+	int a, b;
+	char key[LABEL_KEY_MAX];
+	char value[LABEL_VALUE_MAX];
+};
+struct label_query {
+	int n;    /* nodes used */
+	int root; /* the whole query's node */
+	struct labelq_node node[LABELQ_NODES_MAX];
+};
+
+/*
+ * The groups that give a policy, in precedence order (priority, then name): a device with no
+ * policy of its own follows the first whose query it matches, else the default. The service
+ * hands it to the store with the policy filter and the compliance spec (policy_groups).
+ */
+#define POLICY_GROUPS_MAX 16
+struct policy_groups {
+	size_t n;
+	const struct label_query *q[POLICY_GROUPS_MAX];
+	const char *policy[POLICY_GROUPS_MAX];
+};
+
+/* A group: a named label query, optionally with a policy its members follow (devices.c). */
+struct device_group {
+	char name[64];
+	char query[GROUP_QUERY_MAX]; /* canonical text (labelq_format) */
+	char description[STORE_NAME_MAX * 2];
+	char policy[64];  /* "" when the group names no policy */
+	int64_t priority; /* lower first when several groups give a device a policy */
+	char created_by[STORE_ID_MAX];
+	int64_t created_at, updated_at;
+	int64_t version; /* 1 on create, +1 on each change */
+};
+
 /* Filters and pages. A cursor is the rowid (seq for audit) after which a page starts; 0 = first. */
 struct device_filter {
 	const char *status; /* NULL: any */
@@ -198,6 +256,8 @@ struct compliance_spec {
 	const struct compliance_group *groups;
 	size_t n;
 	int64_t attest_before; /* for devices without a policy */
+	/* Groups that give a policy: their members without one of their own follow it. */
+	const struct policy_groups *policy_groups;
 	/* Compares dotted versions (<0, 0, >0): the service's rule, called from SQL. */
 	int (*version_cmp)(const char *a, const char *b);
 };
@@ -211,10 +271,16 @@ struct device_query {
 	const char *owner;     /* exact owner */
 	const char *policy;    /* effective policy name */
 	int policy_is_default; /* the policy is the default: devices with '' count too */
-	const char *desired;   /* corporate state desired / reported */
+	const struct policy_groups *policy_groups; /* NULL or none: no group gives a policy */
+	const char *applied_name; /* devices that applied this policy name ... (NULL: any) */
+	int64_t applied_version;  /* ... at this version */
+	const char *desired;      /* corporate state desired / reported */
 	const char *reported;
 	int64_t seen_before;    /* last_seen_at below this (never seen: 0 counts); 0: any */
 	int64_t enrolled_until; /* enrolled_at at most this; 0: any (a bulk's own bound) */
+	/* Label queries the device must match (the list's label= and group=); NULL: any. */
+	const struct label_query *labels;
+	const struct label_query *group;
 	/*
 	 * Inside a write transaction, the rows read stay the caller's until it ends (PostgreSQL:
 	 * FOR UPDATE; SQLite's writer lock holds them already). A bulk's batch locks its devices
@@ -258,6 +324,8 @@ struct bulk_op {
 	char f_q[STORE_OWNER_MAX], f_status[16], f_owner[STORE_OWNER_MAX], f_policy[64];
 	char f_desired[16], f_reported[16];
 	int64_t f_seen_before;
+	char f_labels[GROUP_QUERY_MAX * 2 +
+		      16]; /* label query (canonical text), "" for any (0020) */
 	int f_compliant;
 	unsigned f_reasons;
 	int64_t enrolled_until;
@@ -613,6 +681,36 @@ struct store_ops {
 	 */
 	int (*bulk_stop)(struct store *st, const char *id, const char *state, const char *by,
 			 const char *why, int64_t now);
+
+	/* ---- labels and groups (issue 11; store_sqlite_labels.c, store_pg_labels.c) ---- */
+	/* The device's labels, by key; at most max. A device that does not exist has none. */
+	int (*labels_get)(struct store *st, const char *device_id, struct device_label *out,
+			  size_t max, size_t *n);
+	/* Sets key to value on the device (insert or replace); -ENOENT when no such device. */
+	int (*label_put)(struct store *st, const char *device_id, const char *key,
+			 const char *value);
+	/* Removes key from the device; -ENOENT when it had no such label. */
+	int (*label_delete)(struct store *st, const char *device_id, const char *key);
+	/* -EEXIST when the name is taken. */
+	int (*group_insert)(struct store *st, const struct device_group *g);
+	int (*group_get)(struct store *st, const char *name, struct device_group *out);
+	/* Groups by name after after ("" or NULL: from the first), up to max. */
+	int (*group_list)(struct store *st, const char *after, struct device_group *out, size_t max,
+			  size_t *n);
+	/*
+	 * Rewrites query, description, policy, priority and updated_at, and adds 1 to version
+	 * in the same statement (g->version is not read); -ENOENT when no such group.
+	 */
+	int (*group_update)(struct store *st, const struct device_group *g);
+	int (*group_delete)(struct store *st, const char *name);
+	/*
+	 * Groups that give a policy (policy <> ''), by priority then name, up to max: a device's
+	 * effective policy when it has none of its own is the first whose query it matches.
+	 */
+	int (*group_policies)(struct store *st, struct device_group *out, size_t max, size_t *n);
+	/* *match = 1 when the device exists and matches q. */
+	int (*device_matches)(struct store *st, const char *device_id, const struct label_query *q,
+			      int *match);
 
 	/* ---- employee portal links (store_sqlite_portal.c, store_pg_portal.c) ---- */
 	int (*portal_link_insert)(struct store *st, const struct portal_link *l);

@@ -590,6 +590,16 @@ static const struct store_ops pg_ops = {
 	.listen = pg_listen_start,
 	.unlisten = pg_listen_stop,
 	.devices_with_queued = pg_devices_with_queued,
+	.labels_get = pg_labels_get,
+	.label_put = pg_label_put,
+	.label_delete = pg_label_delete,
+	.group_insert = pg_group_insert,
+	.group_get = pg_group_get,
+	.group_list = pg_group_list,
+	.group_update = pg_group_update,
+	.group_delete = pg_group_delete,
+	.group_policies = pg_group_policies,
+	.device_matches = pg_device_matches,
 };
 
 int

@@ -18,7 +18,7 @@
 	"id, type, reason, requested_by, idempotency_key, request_hash, filter, f_q, f_status, "   \
 	"f_owner, f_policy, f_desired, f_reported, f_seen_before, f_compliant, f_reasons, "        \
 	"enrolled_until, expected_count, cursor_key, cursor_rowid, queued, already_pending, "      \
-	"skipped, state, created_at, updated_at, finished_at, ended_by, ended_why"
+	"skipped, state, created_at, updated_at, finished_at, ended_by, ended_why, f_labels"
 
 static void
 bulk_row(const PGresult *r, int row, void *out)
@@ -54,7 +54,8 @@ bulk_row(const PGresult *r, int row, void *out)
 	b->updated_at = pg_col_int(r, row, i++);
 	b->finished_at = pg_col_int(r, row, i++);
 	pg_col_text(r, row, i++, b->ended_by, sizeof(b->ended_by));
-	pg_col_text(r, row, i, b->ended_why, sizeof(b->ended_why));
+	pg_col_text(r, row, i++, b->ended_why, sizeof(b->ended_why));
+	pg_col_text(r, row, i, b->f_labels, sizeof(b->f_labels));
 }
 
 int
@@ -82,14 +83,15 @@ pg_bulk_insert(struct store *st, const struct bulk_op *b)
 	pa_int(&a, b->enrolled_until);
 	pa_int(&a, b->expected_count);
 	pa_int(&a, b->created_at);
+	pa_text(&a, b->f_labels);
 	return pg_run(
 		S(st),
 		"INSERT INTO bulk_ops (id, type, reason, requested_by, idempotency_key, "
 		"request_hash, filter, f_q, f_status, f_owner, f_policy, f_desired, "
 		"f_reported, f_seen_before, f_compliant, f_reasons, enrolled_until, "
-		"expected_count, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, "
-		"$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 'running', $19, "
-		"$19)",
+		"expected_count, state, created_at, updated_at, f_labels) VALUES ($1, $2, $3, "
+		"$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 'running', "
+		"$19, $19, $20)",
 		&a, NULL, "bulk insert");
 }
 

@@ -109,6 +109,21 @@ void pg_listen_stop(struct store *st);
 int pg_devices_with_queued(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
 			   char (*out)[STORE_ID_MAX], size_t *nout);
 
+/* Labels and groups, in store_pg_labels.c; device_matches in store_pg_query.c. */
+int pg_labels_get(struct store *st, const char *device_id, struct device_label *out, size_t max,
+		  size_t *n);
+int pg_label_put(struct store *st, const char *device_id, const char *key, const char *value);
+int pg_label_delete(struct store *st, const char *device_id, const char *key);
+int pg_group_insert(struct store *st, const struct device_group *g);
+int pg_group_get(struct store *st, const char *name, struct device_group *out);
+int pg_group_list(struct store *st, const char *after, struct device_group *out, size_t max,
+		  size_t *n);
+int pg_group_update(struct store *st, const struct device_group *g);
+int pg_group_delete(struct store *st, const char *name);
+int pg_group_policies(struct store *st, struct device_group *out, size_t max, size_t *n);
+int pg_device_matches(struct store *st, const char *device_id, const struct label_query *q,
+		      int *match);
+
 /* Bulk operations by filter, in store_pg_bulk.c. */
 int pg_bulk_insert(struct store *st, const struct bulk_op *b);
 int pg_bulk_get(struct store *st, const char *id, struct bulk_op *out);

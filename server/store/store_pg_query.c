@@ -470,3 +470,25 @@ store_pg_explain_audit_list(struct store *st, const struct audit_filter *f, char
 	return audit_list(st, f, NULL, &n, plan, cap);
 }
 #endif
+
+/* ---- one device against a label query (a group's policy) ---- */
+
+int
+pg_device_matches(struct store *st, const char *device_id, const struct label_query *q, int *match)
+{
+	struct sqb *b = NULL;
+	PGresult *r = NULL;
+	int e = sqb_new(&b, NULL);
+
+	*match = 0;
+	if (e != 0)
+		return e;
+	sqb_add(b, "SELECT count(*) FROM devices WHERE id = $%d", sqb_text(b, device_id));
+	sqb_labelq(b, q);
+	e = qb_run(S(st), b, &r, "device matches");
+	if (e == 0)
+		*match = PQntuples(r) == 1 && pg_col_int(r, 0, 0) > 0;
+	PQclear(r);
+	sqb_free(b);
+	return e;
+}

@@ -890,6 +890,16 @@ static const struct store_ops sqlite_ops = {
 	.portal_link_insert = sq_portal_link_insert,
 	.portal_link_get = sq_portal_link_get,
 	.keys_pin = sq_keys_pin,
+	.labels_get = sq_labels_get,
+	.label_put = sq_label_put,
+	.label_delete = sq_label_delete,
+	.group_insert = sq_group_insert,
+	.group_get = sq_group_get,
+	.group_list = sq_group_list,
+	.group_update = sq_group_update,
+	.group_delete = sq_group_delete,
+	.group_policies = sq_group_policies,
+	.device_matches = sq_device_matches,
 };
 
 int

@@ -16,7 +16,7 @@
 	"id, type, reason, requested_by, idempotency_key, request_hash, filter, f_q, f_status, "   \
 	"f_owner, f_policy, f_desired, f_reported, f_seen_before, f_compliant, f_reasons, "        \
 	"enrolled_until, expected_count, cursor_key, cursor_rowid, queued, already_pending, "      \
-	"skipped, state, created_at, updated_at, finished_at, ended_by, ended_why"
+	"skipped, state, created_at, updated_at, finished_at, ended_by, ended_why, f_labels"
 
 static void
 bulk_row(sqlite3_stmt *q, struct bulk_op *b)
@@ -51,7 +51,8 @@ bulk_row(sqlite3_stmt *q, struct bulk_op *b)
 	b->updated_at = sqlite3_column_int64(q, i++);
 	b->finished_at = sqlite3_column_int64(q, i++);
 	sq_col_text(q, i++, b->ended_by, sizeof(b->ended_by));
-	sq_col_text(q, i, b->ended_why, sizeof(b->ended_why));
+	sq_col_text(q, i++, b->ended_why, sizeof(b->ended_why));
+	sq_col_text(q, i, b->f_labels, sizeof(b->f_labels));
 }
 
 int
@@ -62,8 +63,8 @@ sq_bulk_insert(struct store *st, const struct bulk_op *b)
 		"INSERT INTO bulk_ops (id, type, reason, requested_by, idempotency_key, "
 		"request_hash, filter, f_q, f_status, f_owner, f_policy, f_desired, f_reported, "
 		"f_seen_before, f_compliant, f_reasons, enrolled_until, expected_count, state, "
-		"created_at, updated_at) VALUES "
-		"(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?)");
+		"created_at, updated_at, f_labels) VALUES "
+		"(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?,?)");
 	const char *text[] = {b->id,       b->type,      b->reason,    b->requested_by, NULL,
 			      NULL,        b->filter,    b->f_q,       b->f_status,     b->f_owner,
 			      b->f_policy, b->f_desired, b->f_reported};
@@ -84,6 +85,7 @@ sq_bulk_insert(struct store *st, const struct bulk_op *b)
 	sqlite3_bind_int64(q, 18, b->expected_count);
 	sqlite3_bind_int64(q, 19, b->created_at);
 	sqlite3_bind_int64(q, 20, b->created_at);
+	sqlite3_bind_text(q, 21, b->f_labels, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "bulk insert");
 }
 

@@ -85,6 +85,15 @@ enum {
 	SQ_BULK_LIST_STATE,
 	SQ_BULK_STOP,
 	SQ_TOKEN_GET,
+	SQ_LABELS_GET,
+	SQ_LABEL_PUT,
+	SQ_LABEL_DELETE,
+	SQ_GROUP_INSERT,
+	SQ_GROUP_GET,
+	SQ_GROUP_LIST,
+	SQ_GROUP_UPDATE,
+	SQ_GROUP_DELETE,
+	SQ_GROUP_POLICIES,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -149,6 +158,20 @@ int sq_bulk_list(struct store *st, const struct bulk_list_filter *f, struct bulk
 		 size_t *n);
 int sq_bulk_stop(struct store *st, const char *id, const char *state, const char *by,
 		 const char *why, int64_t now);
+/* Labels and groups, in store_sqlite_labels.c; device_matches in store_sqlite_query.c. */
+int sq_labels_get(struct store *st, const char *device_id, struct device_label *out, size_t max,
+		  size_t *n);
+int sq_label_put(struct store *st, const char *device_id, const char *key, const char *value);
+int sq_label_delete(struct store *st, const char *device_id, const char *key);
+int sq_group_insert(struct store *st, const struct device_group *g);
+int sq_group_get(struct store *st, const char *name, struct device_group *out);
+int sq_group_list(struct store *st, const char *after, struct device_group *out, size_t max,
+		  size_t *n);
+int sq_group_update(struct store *st, const struct device_group *g);
+int sq_group_delete(struct store *st, const char *name);
+int sq_group_policies(struct store *st, struct device_group *out, size_t max, size_t *n);
+int sq_device_matches(struct store *st, const char *device_id, const struct label_query *q,
+		      int *match);
 int sq_device_summary(struct store *st, const struct compliance_spec *spec,
 		      struct device_summary *out);
 /* command_list: the queue across devices (newest first, by type) built per call, the rest

@@ -150,6 +150,8 @@ query_new(const struct device_query *q, struct sqb **b, struct sqb_group **gb, c
 	if (need_spec && q->spec == NULL)
 		return -EINVAL;
 	r = sqb_new(b, agent_old);
+	if (r == 0)
+		(*b)->label_id = "+id";
 	if (r == 0 && need_spec &&
 	    ((*gb = calloc(SQB_GROUPS_MAX, sizeof(**gb))) == NULL ||
 	     (*agent = calloc(SQB_GROUPS_MAX, sizeof(**agent))) == NULL))
@@ -363,4 +365,28 @@ sq_fill_fingerprints(struct sq_store *s, sqlite3 *db)
 	if (filled > 0)
 		log_info("store: %d hypervisor key fingerprints filled in", filled);
 	return 0;
+}
+
+/* ---- one device against a label query (a group's policy) ---- */
+
+int
+sq_device_matches(struct store *st, const char *device_id, const struct label_query *q, int *match)
+{
+	struct sqb *b = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int64_t k = 0;
+	int r = sqb_new(&b, NULL);
+
+	*match = 0;
+	if (r != 0)
+		return r;
+	sqb_add(b, "SELECT count(*) FROM devices WHERE id = $%d", sqb_text(b, device_id));
+	sqb_labelq(b, q);
+	r = sb_prepare(S(st), b, NULL, &stmt, "device matches");
+	if (r == 0)
+		r = sq_int64(S(st), stmt, &k, "device matches");
+	*match = r == 0 && k > 0;
+	sqlite3_finalize(stmt);
+	sqb_free(b);
+	return r;
 }

@@ -27,6 +27,8 @@ sqb_new(struct sqb **out, void (*agent_old)(struct sqb *b, int param))
 void
 sqb_free(struct sqb *b)
 {
+	for (size_t i = 0; b != NULL && i < POLICY_GROUPS_MAX; i++)
+		free(b->pg_sql[i]);
 	if (b != NULL)
 		free(b->buf);
 	free(b);
@@ -90,13 +92,68 @@ sqb_bind_groups(struct sqb *b, const struct compliance_spec *spec, const char *c
 	}
 }
 
-static void
-group_cond(struct sqb *b, const struct compliance_group *g, const struct sqb_group *gb)
+static void labelq_node(struct sqb *b, const struct label_query *q, int i, int depth);
+
+/* Binds each policy group's query once, keeping its SQL text in b->pg_sql (once per b). */
+static int
+pg_bind(struct sqb *b, const struct policy_groups *pg)
 {
-	if (g->is_default)
-		sqb_add(b, "(policy_name = $%d OR policy_name = '')", gb->name);
-	else
-		sqb_add(b, "policy_name = $%d", gb->name);
+	if (b->pg == pg)
+		return 0;
+	if (b->pg != NULL) { /* one set of groups per query */
+		b->overflow = 1;
+		return -1;
+	}
+	b->pg = pg;
+	for (size_t i = 0; i < pg->n && i < POLICY_GROUPS_MAX; i++) {
+		size_t at = b->len;
+
+		labelq_node(b, pg->q[i], pg->q[i]->root, 0);
+		if (b->overflow || (b->pg_sql[i] = strndup(b->buf + at, b->len - at)) == NULL) {
+			b->overflow = 1;
+			return -1;
+		}
+		b->len = at; /* the text goes where it is used; its parameters stay bound */
+		b->buf[at] = '\0';
+	}
+	return 0;
+}
+
+void
+sqb_policy_is(struct sqb *b, const struct policy_groups *pg, int param, int is_default)
+{
+	const char *name = param > 0 && param <= b->nb ? b->b[param - 1].p : NULL;
+
+	if (pg == NULL || pg->n == 0 || name == NULL || pg_bind(b, pg) != 0) {
+		/* Without groups, the plain forms: each one or two ranges of devices_policy. */
+		sqb_add(b, "(policy_name = $%d%s)", param,
+			is_default ? " OR policy_name = ''" : "");
+		return;
+	}
+	sqb_add(b, "(policy_name = $%d OR (policy_name = '' AND (false", param);
+	/* Group i gives its policy to the devices that match it and no group before it. */
+	for (size_t i = 0; i < pg->n && i < POLICY_GROUPS_MAX; i++) {
+		if (strcmp(pg->policy[i], name) != 0)
+			continue;
+		sqb_add(b, " OR ((%s) AND NOT (false", b->pg_sql[i]);
+		for (size_t j = 0; j < i; j++)
+			sqb_add(b, " OR (%s)", b->pg_sql[j]);
+		sqb_add(b, "))");
+	}
+	if (is_default) { /* and the default, those that match none */
+		sqb_add(b, " OR NOT (false");
+		for (size_t i = 0; i < pg->n && i < POLICY_GROUPS_MAX; i++)
+			sqb_add(b, " OR (%s)", b->pg_sql[i]);
+		sqb_add(b, ")");
+	}
+	sqb_add(b, ")))");
+}
+
+static void
+group_cond(struct sqb *b, const struct compliance_spec *spec, const struct compliance_group *g,
+	   const struct sqb_group *gb)
+{
+	sqb_policy_is(b, spec->policy_groups, gb->name, g->is_default);
 }
 
 /* "(g1 AND x1) OR (g2 AND x2) ..." over the groups with a limit of this kind; false if none. */
@@ -112,7 +169,7 @@ per_group(struct sqb *b, const struct compliance_spec *spec, const struct sqb_gr
 		    (bit == COMPLY_AGENT_OLD && gb[i].agent == 0))
 			continue;
 		sqb_add(b, " OR (");
-		group_cond(b, g, &gb[i]);
+		group_cond(b, spec, g, &gb[i]);
 		if (bit == COMPLY_NOT_APPLIED) {
 			sqb_add(b, " AND attested_policy <> $%d)", gb[i].digest);
 		} else if (bit == COMPLY_OFFLINE) {
@@ -137,7 +194,7 @@ no_policy(struct sqb *b, const struct compliance_spec *spec, const struct sqb_gr
 	sqb_add(b, "NOT (false");
 	for (size_t i = 0; i < spec->n && i < SQB_GROUPS_MAX; i++) {
 		sqb_add(b, " OR ");
-		group_cond(b, &spec->groups[i], &gb[i]);
+		group_cond(b, spec, &spec->groups[i], &gb[i]);
 	}
 	sqb_add(b, ")");
 }
@@ -213,21 +270,76 @@ sqb_search(struct sqb *b, const char *q, struct sqb_search *t)
 	t->p_fp_hi = sqb_text(b, t->fp_hi);
 }
 
+/*
+ * Node i of a label query as SQL. Each label term is "id IN (the devices with that label)", one
+ * range of device_labels_kv; key and value are bound. The parser made the tree (labelq.c): its
+ * operands precede their operator, so the walk is bounded by the node count.
+ */
+static void
+labelq_node(struct sqb *b, const struct label_query *q, int i, int depth)
+{
+	const struct labelq_node *nd;
+
+	if (i < 0 || i >= q->n || i >= LABELQ_NODES_MAX || depth > LABELQ_NODES_MAX) {
+		b->overflow = 1; /* a malformed tree: never run it */
+		return;
+	}
+	nd = &q->node[i];
+	switch (nd->op) {
+	case LQ_HAS:
+		sqb_add(b, "id IN (SELECT device_id FROM device_labels WHERE key = $%d)",
+			sqb_text(b, nd->key));
+		break;
+	case LQ_EQ: {
+		int k = sqb_text(b, nd->key);
+
+		sqb_add(b,
+			"id IN (SELECT device_id FROM device_labels WHERE key = $%d AND value = "
+			"$%d)",
+			k, sqb_text(b, nd->value));
+		break;
+	}
+	case LQ_NOT:
+		sqb_add(b, "NOT (");
+		labelq_node(b, q, nd->a, depth + 1);
+		sqb_add(b, ")");
+		break;
+	default:
+		sqb_add(b, "(");
+		labelq_node(b, q, nd->a, depth + 1);
+		sqb_add(b, nd->op == LQ_AND ? ") AND (" : ") OR (");
+		labelq_node(b, q, nd->b, depth + 1);
+		sqb_add(b, ")");
+		break;
+	}
+}
+
+void
+sqb_labelq(struct sqb *b, const struct label_query *q)
+{
+	sqb_add(b, " AND (");
+	labelq_node(b, q, q->root, 0);
+	sqb_add(b, ")");
+}
+
 void
 sqb_filters(struct sqb *b, const struct device_query *q)
 {
+	if (q->labels != NULL)
+		sqb_labelq(b, q->labels);
+	if (q->group != NULL)
+		sqb_labelq(b, q->group);
 	if (q->status != NULL)
 		sqb_add(b, " AND status = $%d", sqb_text(b, q->status));
 	if (q->owner != NULL)
 		sqb_add(b, " AND owner = $%d", sqb_text(b, q->owner));
 	if (q->policy != NULL) {
-		int p = sqb_text(b, q->policy);
-
-		if (q->policy_is_default)
-			sqb_add(b, " AND (policy_name = $%d OR policy_name = '')", p);
-		else
-			sqb_add(b, " AND policy_name = $%d", p);
+		sqb_add(b, " AND ");
+		sqb_policy_is(b, q->policy_groups, sqb_text(b, q->policy), q->policy_is_default);
 	}
+	if (q->applied_name != NULL)
+		sqb_add(b, " AND applied_policy_name = $%d AND applied_policy_version = $%d",
+			sqb_text(b, q->applied_name), sqb_int(b, q->applied_version));
 	if (q->desired != NULL)
 		sqb_add(b, " AND desired_state = $%d", sqb_text(b, q->desired));
 	if (q->reported != NULL)

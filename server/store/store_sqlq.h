@@ -40,6 +40,19 @@ struct sqb {
 	 * the group's agent parameter (sqb_bind_groups): each backend has its own.
 	 */
 	void (*agent_old)(struct sqb *b, int param);
+	/*
+	 * The policy groups' queries as SQL text, each bound once (their $N refer to b's
+	 * parameters), pasted wherever a device's effective policy is tested (sqb_policy_is).
+	 */
+	const struct policy_groups *pg;
+	/*
+	 * The device column a label term tests ("id" when NULL). SQLite's is "+id": a plain
+	 * membership test its planner cannot drive the query from, so a page walks the sort's
+	 * index and stops at the limit, where driving from a common label's 20,000 rows and
+	 * sorting them cost 140 ms at 100,000 devices (bench/RESULTS.md).
+	 */
+	const char *label_id;
+	char *pg_sql[POLICY_GROUPS_MAX];
 	struct sqb_bind b[SQB_BINDS];
 };
 
@@ -76,6 +89,14 @@ struct sqb_search {
 	int p_lo, p_hi, p_fp_lo, p_fp_hi;
 };
 void sqb_search(struct sqb *b, const char *q, struct sqb_search *t);
+/*
+ * "The device's effective policy is the one whose name is parameter param" (is_default: or the
+ * default): its own policy_name, or when it has none, the first of pg's groups it matches (pg
+ * NULL or empty: the default). The groups' queries are bound on first use.
+ */
+void sqb_policy_is(struct sqb *b, const struct policy_groups *pg, int param, int is_default);
+/* " AND (q as SQL)": a label query's terms, keys and values bound (migration 0020). */
+void sqb_labelq(struct sqb *b, const struct label_query *q);
 /* The device query's filters but its search: " AND ..." terms. */
 void sqb_filters(struct sqb *b, const struct device_query *q);
 /* Its compliance terms (q->reasons, q->compliant), after sqb_bind_groups. */

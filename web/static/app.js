@@ -16,6 +16,7 @@ const routes = [
   [/^\/dashboard$/, './screens/dashboard.js', 'Compliance'],
   [/^\/enrollment$/, './screens/enrollment.js', 'Enrollment'],
   [/^\/policies(?:\/([^/]+))?$/, './screens/policies.js', 'Policies'],
+  [/^\/groups$/, './screens/groups.js', 'Groups'],
   [/^\/audit$/, './screens/audit.js', 'Audit log'],
   [/^\/admins$/, './screens/admins.js', 'Admins and tokens'],
 ];

@@ -4,6 +4,7 @@
 // is open the screen reloads its data every few seconds (bounded) and stops when left; the parts
 // are rebuilt in place and keyboard focus stays on the control that had it.
 import { el, show, api, time, age, field, compliance, table, can, confirmTyped, ApiError } from '../lib.js';
+import { LabelsPanel } from '../labels.js';
 
 const STATE_TYPES = ['lock', 'unlock', 'wipe', 'retire']; // the commands that move the badge
 const OPEN = ['queued', 'delivered', 'acknowledged'];
@@ -213,6 +214,7 @@ class DeviceScreen {
     this.actions = el('div', { id: 'actions', class: 'actions', role: 'group', 'aria-label': 'Actions' });
     this.body = el('div', { id: 'device-body' });
     this.cmdBox = el('div', { id: 'timeline' });
+    this.labels = new LabelsPanel(id);
   }
 
   say(cls, text) {
@@ -334,7 +336,9 @@ class DeviceScreen {
         can('wipe') ? null : el('p', { class: 'muted', id: 'role-note' }, 'Wipe, retire and rekey need the admin role.'),
         this.status) : null,
       el('h2', {}, 'Device'), this.body,
+      this.labels.element(),
       el('h2', {}, 'Commands'), this.cmdBox].filter(Boolean));
+    this.labels.load().catch((e) => this.oops(e));
     this.paint();
     this.poll();
   }

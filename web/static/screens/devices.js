@@ -27,7 +27,7 @@ const SORTS = [
   ['enrolled:asc', 'Enrolled, oldest first'],
 ];
 // The URL parameters that are passed to the API as they are.
-const KEYS = ['q', 'status', 'compliant', 'reason', 'desired', 'reported', 'policy', 'not_seen_days', 'sort', 'order'];
+const KEYS = ['q', 'status', 'compliant', 'reason', 'desired', 'reported', 'policy', 'label', 'group', 'not_seen_days', 'sort', 'order'];
 const BULK = [['lock', 'Lock'], ['unlock', 'Unlock'], ['refresh', 'Refresh'], ['wipe', 'Wipe'], ['retire', 'Retire']];
 const BULK_EFFECT = {
   lock: 'Each device locks its corporate half until it is unlocked.',
@@ -57,7 +57,7 @@ function select(id, label, options, value) {
   return el('label', { class: 'filter', for: id }, label, s);
 }
 
-function filters(params, policies) {
+function filters(params, policies, groups) {
   const q = el('input', {
     type: 'search', id: 'owner', name: 'q', autocomplete: 'off',
     placeholder: 'owner, device id, model or key fingerprint',
@@ -80,6 +80,10 @@ function filters(params, policies) {
     select('f-reported', 'Reported state', states, params.get('reported') || ''),
     select('f-policy', 'Policy', [['', 'any'], ...policies.map((p) => [p.name, p.name + (p.default ? ' (default)' : '')])],
       params.get('policy') || ''),
+    el('label', { class: 'filter', for: 'f-label' }, 'Label',
+      el('input', { type: 'text', id: 'f-label', name: 'label', autocomplete: 'off', placeholder: 'dept=sales AND NOT lost',
+        value: params.get('label') || '' })),
+    select('f-group', 'Group', [['', 'any'], ...groups.map((g) => [g.name, g.name])], params.get('group') || ''),
     select('f-seen', 'Last seen', [['', 'any time'], ['1', 'not for 1 day'], ['7', 'not for 7 days'],
       ['30', 'not for 30 days'], ['90', 'not for 90 days']], params.get('not_seen_days') || ''),
     select('f-sort', 'Sort', SORTS, sortValue),
@@ -100,6 +104,8 @@ function filters(params, policies) {
     if (v('f-desired')) p.set('desired', v('f-desired'));
     if (v('f-reported')) p.set('reported', v('f-reported'));
     if (v('f-policy')) p.set('policy', v('f-policy'));
+    if (v('f-label').trim()) p.set('label', v('f-label').trim());
+    if (v('f-group')) p.set('group', v('f-group'));
     if (v('f-seen')) p.set('not_seen_days', v('f-seen'));
     const [sort, order] = v('f-sort').split(':');
     if (sort !== 'last_checkin' || order !== 'desc') {
@@ -201,9 +207,10 @@ export async function render(params, match, current) {
   api_q.set('limit', limit);
   if (params.get('cursor')) api_q.set('cursor', params.get('cursor'));
   show(el('h1', {}, 'Devices'), el('p', { class: 'muted' }, 'Loading…'));
-  const [page, pols] = await Promise.all([
+  const [page, pols, groups] = await Promise.all([
     api('/api/v1/devices?' + api_q),
     api('/api/v1/policies').catch(() => ({ items: [] })),
+    api('/api/v1/groups').catch(() => ({ items: [] })),
   ]);
   const selected = new Set();
   let matching = 0; // > 0: every device the filter matches is selected (this many)
@@ -284,6 +291,6 @@ export async function render(params, match, current) {
   }
   const bar = el('div', { class: 'bulkbar', role: 'group', 'aria-label': 'Bulk actions' }, count, more, buttons);
   if (current && !current()) return;
-  show(el('h1', {}, 'Devices'), filters(params, pols.items || []), ...(pickable ? [bar] : []), results, t, pager);
+  show(el('h1', {}, 'Devices'), filters(params, pols.items || [], groups.items || []), ...(pickable ? [bar] : []), results, t, pager);
   update();
 }
