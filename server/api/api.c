@@ -17,7 +17,8 @@ enum auth { AUTH_NONE, AUTH_ADMIN };
 /* Query parameter lists that several routes share (limits in schema/openapi.json). */
 #define Q_PAGE "limit cursor"
 #define Q_DEVICES                                                                                  \
-	"q status owner policy desired reported compliant reason not_seen_days sort order " Q_PAGE
+	"q status owner policy desired reported compliant reason not_seen_days label group sort "  \
+	"order " Q_PAGE
 #define Q_AUDIT "actor action target since until " Q_PAGE
 
 static const struct route {
@@ -120,6 +121,8 @@ static const struct route_query {
 	{h_audit_list, Q_AUDIT},
 	{h_audit_verify, "full"},
 	{h_audit_export, Q_AUDIT},
+	{h_groups_list, "after limit"},
+	{h_group_devices, Q_DEVICES},
 };
 
 /* The query parameters route r reads ("" for none). */
