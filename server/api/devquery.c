@@ -580,6 +580,8 @@ h_commands_bulk(struct call *c)
 	struct svc_bulk_result *res = calloc(SVC_BULK_MAX, sizeof(*res));
 	struct svc_error err = {0};
 	size_t n = 0, counts[3] = {0, 0, 0};
+	struct approval pending;
+	int waits = 0;
 	json_t *body = NULL, *arr = NULL, *out;
 
 	if (ids == NULL || res == NULL) {
@@ -604,9 +606,14 @@ h_commands_bulk(struct call *c)
 	}
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0 || bulk_ids(c, arr, ids, &n) != 0)
 		goto done;
-	if (svc_command_bulk(c->a->svc, &c->who, type, reason, (const char(*)[STORE_ID_MAX])ids, n,
-			     res, &err) != 0) {
+	if (svc_command_bulk_checked(c->a->svc, &c->who, type, reason,
+				     (const char(*)[STORE_ID_MAX])ids, n, res, &pending, &waits,
+				     &err) != 0) {
 		reply_svc_error(c->rs, &err);
+		goto done;
+	}
+	if (waits) {
+		pending_reply(c, &pending);
 		goto done;
 	}
 	out = json_array();

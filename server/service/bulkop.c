@@ -535,6 +535,12 @@ svc_bulk_start(struct service *s, const struct principal *p, const struct svc_bu
 	*matched = 0;
 	if (r != 0)
 		return r;
+	/* A bulk by filter has no approval request of its own: under the rule, none of it runs. */
+	if (svc_approval_needed(s, rq->type, (size_t)rq->expected_count))
+		return svc_fail(err, SVC_CONFLICT,
+				"the two-person rule holds this bulk back; give its devices as "
+				"device_ids (up to %d) so a second admin can approve it",
+				SVC_BULK_MAX);
 	r = s->st->ops->tx_begin(s->st);
 	if (r != 0)
 		return svc_store_fail(err, r, "bulk command");

@@ -45,6 +45,8 @@ struct service {
 	atomic_int setup_armed;
 	uint8_t setup_hash[32];
 	char *setup_path; /* the file that holds the code; removed once it is used */
+	svc_approval_event_fn approval_event; /* webhooks' hook (approvals.c); NULL: none */
+	void *approval_event_ctx;
 };
 
 /*
@@ -53,6 +55,8 @@ struct service {
  */
 int svc_query_ready(struct service *s, struct device_query *q, struct compliance_spec *spec,
 		    struct compliance_group **groups);
+/* Open commands of a device read at once when looking for one of a type (bulk.c). */
+#define SVC_BULK_SCRATCH 64
 /*
  * bulk.c: one device of a bulk command, inside the caller's write transaction: queues the
  * command (res->outcome BULK_QUEUED), or finds one of the type open (BULK_PENDING) or the
@@ -162,6 +166,26 @@ void svc_bulkset_free(struct svc_bulkset *w);
 int svc_bulkset_tx(struct service *s, struct svc_bulkset *w, const char *actor, const char *type,
 		   const char *reason, const struct device *rows, size_t n,
 		   struct svc_bulk_result *res);
+/*
+ * approvals.c: inside the caller's write transaction, records an approval request instead of
+ * queuing (d: the device of a single command; ids/n a bulk's devices), audited
+ * approval.request, and fills out. A pending request of the same person for the same device
+ * and type is returned instead of a second one (*reused = 1).
+ */
+int svc_approval_request_tx(struct service *s, const struct principal *p, const char *type,
+			    const char *reason, int64_t ttl_s, const char *device_id,
+			    const char (*ids)[STORE_ID_MAX], size_t n, struct approval *out,
+			    int *reused);
+/* approvals.c: the admin account behind principal id (a token: the account that made it). */
+int svc_person_of(struct service *s, const char *id, char person[STORE_ID_MAX]);
+/*
+ * approve.c: 0 when p may approve: admin role, and a console session of an account with a
+ * TOTP second factor or an API token with the approve permission; else SVC_FORBIDDEN or
+ * SVC_APPROVAL_FACTOR in err.
+ */
+int svc_approver_check(struct service *s, const struct principal *p, struct svc_error *err);
+/* approvals.c: calls the event hook, if any, inside the caller's transaction. */
+int svc_approval_event_tx(struct service *s, const char *event, const struct approval *a);
 /* The permission an admin-orderable command type needs; -EINVAL for other types. */
 int svc_command_perm(const char *type, enum perm *perm);
 /* Recomputes a device's desired state from its commands, inside the caller's transaction. */

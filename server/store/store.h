@@ -126,6 +126,9 @@ struct command {
 	size_t receipt_len; /* 0: no receipt */
 	int verified;
 	char verify_note[STORE_TEXT_MAX]; /* why a finished command is not verified, or "" */
+	/* Under the two-person rule (migration 0019): the approval and who approved; else "". */
+	char approval_id[STORE_ID_MAX];
+	char approved_by[STORE_ID_MAX];
 };
 
 struct audit_entry {
@@ -268,6 +271,42 @@ struct bulk_op {
 	int64_t created_at, updated_at, finished_at;
 	char ended_by[STORE_ID_MAX]; /* canceled: who; refused: the requester */
 	char ended_why[STORE_TEXT_MAX / 2];
+};
+
+/*
+ * An approval request of the two-person rule (migration 0019): one command (kind "command",
+ * device_id) or a bulk by device list (kind "bulk", device_ids separated by spaces) that waits
+ * for a second admin. The *_person fields are the admin accounts behind the principals.
+ */
+#define APPROVAL_IDS_MAX (500 * STORE_ID_MAX)
+struct approval {
+	char id[STORE_ID_MAX];
+	char kind[16];
+	char type[16];
+	char device_id[STORE_ID_MAX];
+	char *device_ids; /* kind bulk: caller-owned buffer of APPROVAL_IDS_MAX, or NULL to skip */
+	int64_t device_count;
+	char reason[STORE_TEXT_MAX];
+	int64_t command_ttl_s;
+	char requested_by[STORE_ID_MAX];
+	char requester_person[STORE_ID_MAX];
+	char status[16]; /* pending, approved, rejected, canceled, expired, overridden */
+	int64_t created_at;
+	int64_t expires_at;
+	char decided_by[STORE_ID_MAX];
+	char decided_person[STORE_ID_MAX];
+	int64_t decided_at;
+	char note[STORE_TEXT_MAX]; /* why it was rejected or overridden */
+	char command_id[STORE_ID_MAX];
+};
+
+/* GET /api/v1/approvals's page (approval_list): newest first. */
+struct approval_filter {
+	const char *status;    /* NULL: any */
+	const char *device_id; /* NULL: any */
+	int64_t after_created;
+	const char *after_id; /* "" or NULL: the first page */
+	size_t limit;
 };
 
 #define SUMMARY_STATES_MAX 16
@@ -613,6 +652,30 @@ struct store_ops {
 	 */
 	int (*bulk_stop)(struct store *st, const char *id, const char *state, const char *by,
 			 const char *why, int64_t now);
+
+	/* ---- the two-person rule (migration 0019; store_sqlite_approval.c, store_pg_approval.c) */
+	int (*approval_insert)(struct store *st, const struct approval *a);
+	/*
+	 * The approval with this id (device_ids too when out->device_ids is a buffer). for_update:
+	 * inside a write transaction, the row stays the caller's until it ends (PostgreSQL: FOR
+	 * UPDATE, so concurrent deciders take turns). -ENOENT when none.
+	 */
+	int (*approval_get)(struct store *st, const char *id, int for_update, struct approval *out);
+	/* Newest first (created_at, id descending); device_ids are not read. */
+	int (*approval_list)(struct store *st, const struct approval_filter *f,
+			     struct approval *out, size_t *n);
+	/*
+	 * Ends a pending approval: writes a's status, decided_by, decided_person, decided_at,
+	 * note and command_id, only while it is pending; -ENOENT when it is not (or no such row).
+	 */
+	int (*approval_decide)(struct store *st, const struct approval *a);
+	/* Records on command id which approval let it through and who approved it. */
+	int (*command_set_approval)(struct store *st, const char *id, const char *approval_id,
+				    const char *approved_by);
+	/* Gives token id a permission beyond its role ("approve"); -EEXIST when it has it. */
+	int (*token_permission_add)(struct store *st, const char *id, const char *permission);
+	/* 0 when token id has the permission, -ENOENT when not. */
+	int (*token_permission_has)(struct store *st, const char *id, const char *permission);
 
 	/* ---- employee portal links (store_sqlite_portal.c, store_pg_portal.c) ---- */
 	int (*portal_link_insert)(struct store *st, const struct portal_link *l);
