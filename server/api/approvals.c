@@ -14,8 +14,8 @@
 
 #define APPROVAL_CURSOR_MAX 160
 
-static const char *const approval_states[] = {"pending",  "approved", "rejected",
-					      "canceled", "expired",  "overridden", NULL};
+static const char *const approval_states[] = {"pending", "approved",   "rejected", "canceled",
+					      "expired", "overridden", NULL};
 
 static json_t *
 opt_str(const char *s)
@@ -158,7 +158,8 @@ h_approvals_list(struct call *c)
 	}
 	arr = json_array();
 	for (size_t i = 0; i < n && i < limit; i++)
-		if (status[0] == '\0' || strcmp(svc_approval_state(c->a->svc, &items[i]), status) == 0)
+		if (status[0] == '\0' ||
+		    strcmp(svc_approval_state(c->a->svc, &items[i]), status) == 0)
 			json_array_append_new(arr, approval_json(c->a, &items[i]));
 	reply_json(c->rs, 200,
 		   json_pack("{s:o, s:o}", "items", arr, "next_cursor",
@@ -214,7 +215,8 @@ decide(struct call *c, enum decision d)
 {
 	char text[STORE_TEXT_MAX] = "";
 	const struct field f[] = {
-		{d == D_OVERRIDE ? "reason" : "note", F_STR, d == D_OVERRIDE, text, 400, 0, 0, NULL},
+		{d == D_OVERRIDE ? "reason" : "note", F_STR, d == D_OVERRIDE, text, 400, 0, 0,
+		 NULL},
 	};
 	struct svc_error err = {0};
 	struct approval a = {0};

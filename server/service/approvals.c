@@ -81,7 +81,7 @@ svc_person_of(struct service *s, const char *id, char person[STORE_ID_MAX])
 	/* An account, or a token the server made (its creator "system"): that is the person. */
 	str_copy(person, STORE_ID_MAX,
 		 has_prefix(cur, "adm_") || has_prefix(cur, "tok_") || last[0] == '\0' ? cur
-										      : last);
+										       : last);
 	return 0;
 }
 
@@ -90,8 +90,8 @@ static int
 find_repeat(struct service *s, const char *person, const char *type, const char *device_id,
 	    struct approval *out)
 {
-	struct approval_filter f = {.status = "pending", .device_id = device_id,
-				    .limit = REUSE_SCAN};
+	struct approval_filter f = {
+		.status = "pending", .device_id = device_id, .limit = REUSE_SCAN};
 	struct approval *page = calloc(REUSE_SCAN, sizeof(*page));
 	size_t n = 0;
 	int r;
@@ -193,8 +193,8 @@ svc_approval_list(struct service *s, const struct principal *p, const struct app
 }
 
 int
-svc_approval_get(struct service *s, const struct principal *p, const char *id,
-		 struct approval *out, struct svc_error *err)
+svc_approval_get(struct service *s, const struct principal *p, const char *id, struct approval *out,
+		 struct svc_error *err)
 {
 	int r = svc_authorize(s, p, PERM_READ, err);
 
@@ -263,8 +263,8 @@ fail:
 }
 
 int
-svc_approval_reject(struct service *s, const struct principal *p, const char *id,
-		    const char *note, struct approval *out, struct svc_error *err)
+svc_approval_reject(struct service *s, const struct principal *p, const char *id, const char *note,
+		    struct approval *out, struct svc_error *err)
 {
 	int r = svc_authorize(s, p, PERM_CMD_DESTRUCT, err);
 

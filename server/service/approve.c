@@ -120,15 +120,16 @@ same_person(struct service *s, const struct approval *a, const char *approver_pe
 
 /* A single command's device: queue it, record the approval on it. */
 static int
-queue_one(struct service *s, const struct approval *a, struct decision *dc,
-	  struct svc_error *err)
+queue_one(struct service *s, const struct approval *a, struct decision *dc, struct svc_error *err)
 {
 	struct device d;
 	int r = s->st->ops->device_get_for_update(s->st, a->device_id, &d);
 
 	if (r == -ENOENT || (r == 0 && strcmp(d.status, "active") != 0)) {
-		svc_fail(err, SVC_CONFLICT, "device %s is %s and takes no more commands; reject "
-			 "the request", a->device_id, r == 0 ? d.status : "gone");
+		svc_fail(err, SVC_CONFLICT,
+			 "device %s is %s and takes no more commands; reject "
+			 "the request",
+			 a->device_id, r == 0 ? d.status : "gone");
 		return -ECANCELED;
 	}
 	if (r == 0)
@@ -183,8 +184,7 @@ split_ids(const char *text, struct decision *dc)
 
 /* Checks the request may be decided now by dc; 0, or an error in err (-EACCES etc.). */
 static int
-check_decidable(struct service *s, struct approval *a, struct decision *dc,
-		struct svc_error *err)
+check_decidable(struct service *s, struct approval *a, struct decision *dc, struct svc_error *err)
 {
 	int overriding = strcmp(dc->mode, "overridden") == 0;
 	int r;
@@ -260,7 +260,8 @@ decide_once(struct service *s, const char *id, struct decision *dc, struct appro
 		if (r != 0)
 			return svc_store_fail(err, r, "approval");
 		return svc_fail(err, SVC_CONFLICT,
-				"approval request %s expired before it was approved; ask again", id);
+				"approval request %s expired before it was approved; ask again",
+				id);
 	}
 	if (r == 0 && strcmp(out->kind, "bulk") == 0) {
 		split_ids(ids, dc);
@@ -283,8 +284,8 @@ decide_once(struct service *s, const char *id, struct decision *dc, struct appro
 				 overriding ? "approval.override" : "approval.approve", id,
 				 overriding ? "override" : "ok", detail);
 	if (r == 0)
-		r = svc_approval_event_tx(s, overriding ? "approval.overridden" : "approval.approved",
-					  out);
+		r = svc_approval_event_tx(
+			s, overriding ? "approval.overridden" : "approval.approved", out);
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	free(ids);

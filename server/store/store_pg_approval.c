@@ -16,8 +16,8 @@
 #define S(st) ((struct pg_store *)(st))
 
 #define APPROVAL_COLS                                                                              \
-	"id, kind, type, device_id, device_count, reason, command_ttl_s, requested_by, "            \
-	"requester_person, status, created_at, expires_at, decided_by, decided_person, "         \
+	"id, kind, type, device_id, device_count, reason, command_ttl_s, requested_by, "           \
+	"requester_person, status, created_at, expires_at, decided_by, decided_person, "           \
 	"decided_at, note, command_id, device_ids"
 
 /* Maps a row; device_ids only into a caller's buffer (pg_map_rows zeroes slots: NULL). */
@@ -81,16 +81,15 @@ pg_approval_get(struct store *st, const char *id, int for_update, struct approva
 	pa_text(&g, id);
 	if (for_update)
 		return pg_one(S(st),
-			      "SELECT " APPROVAL_COLS " FROM approvals WHERE id = $1 FOR UPDATE", &g,
-			      out, approval_row, "approval get for update");
+			      "SELECT " APPROVAL_COLS " FROM approvals WHERE id = $1 FOR UPDATE",
+			      &g, out, approval_row, "approval get for update");
 	return pg_one(S(st), "SELECT " APPROVAL_COLS " FROM approvals WHERE id = $1", &g, out,
 		      approval_row, "approval get");
 }
 
 /* Newest first; the first page starts after (INT64_MAX, ""), before every row. */
 int
-pg_approval_list(struct store *st, const struct approval_filter *f, struct approval *out,
-		 size_t *n)
+pg_approval_list(struct store *st, const struct approval_filter *f, struct approval *out, size_t *n)
 {
 	int first = f->after_id == NULL || f->after_id[0] == '\0';
 	struct pg_args g = {0};

@@ -14,8 +14,8 @@
 #define S(st) ((struct sq_store *)(st))
 
 #define APPROVAL_COLS                                                                              \
-	"id, kind, type, device_id, device_count, reason, command_ttl_s, requested_by, "            \
-	"requester_person, status, created_at, expires_at, decided_by, decided_person, "         \
+	"id, kind, type, device_id, device_count, reason, command_ttl_s, requested_by, "           \
+	"requester_person, status, created_at, expires_at, decided_by, decided_person, "           \
 	"decided_at, note, command_id, device_ids"
 
 /* Maps a row; device_ids only into a caller's buffer (sq_many zeroes the slots: NULL). */
@@ -88,8 +88,7 @@ sq_approval_get(struct store *st, const char *id, int for_update, struct approva
 
 /* Newest first; the first page starts after (INT64_MAX, ""), before every row. */
 int
-sq_approval_list(struct store *st, const struct approval_filter *f, struct approval *out,
-		 size_t *n)
+sq_approval_list(struct store *st, const struct approval_filter *f, struct approval *out, size_t *n)
 {
 	int first = f->after_id == NULL || f->after_id[0] == '\0';
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_APPROVAL_LIST,
@@ -134,8 +133,9 @@ int
 sq_command_set_approval(struct store *st, const char *id, const char *approval_id,
 			const char *approved_by)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_CMD_SET_APPROVAL,
-				  "UPDATE commands SET approval_id = ?, approved_by = ? WHERE id = ?");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_CMD_SET_APPROVAL,
+			"UPDATE commands SET approval_id = ?, approved_by = ? WHERE id = ?");
 
 	if (q == NULL)
 		return -EIO;

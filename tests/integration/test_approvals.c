@@ -7,7 +7,8 @@
  * (requester and approver on the command and in the audit trail) and the device gets it;
  * parallel approvals of one request queue exactly one command; the override needs a reason,
  * queues at once and is audited approval.override; a bulk above the size waits, one at it does
- * not; a late approval is refused as expired (a server with 1 s expiry). Approvers are console
+ * not; a late approval is refused as expired (a server with 1 s expiry). test_approvals_pg
+ * runs every case on PostgreSQL, where the parallel approvals meet the row lock. Approvers are console
  * accounts with TOTP whose sessions made API tokens with the approve permission.
  */
 #include <openssl/evp.h>
@@ -19,10 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "testlib.h"
 #include "util.h"
 
 #define PASSWORD "correct horse battery staple"
+
+static struct pgtest *env_pg; /* test_approvals_pg: every server on PostgreSQL */
 
 struct env {
 	struct srv s;
@@ -38,7 +42,7 @@ env_up(struct env *e, const char *tag, const char *conf)
 	FILE *f;
 
 	memset(e, 0, sizeof(*e));
-	if (srv_init(&e->s, tag) != 0)
+	if (srv_init(&e->s, tag) != 0 || srv_use_pg(&e->s, env_pg) != 0)
 		return -1;
 	/* Beside data/, which the server makes at its start. */
 	snprintf(path, sizeof(path), "%.*s/rule.conf", (int)(strlen(e->s.dir) - 5), e->s.dir);
@@ -141,10 +145,10 @@ approver(struct env *e, const char *email, char *tok, size_t cap)
 	resp_free(&r);
 	klen = b32_key(uri, key, sizeof(key));
 	totp_code(key, klen, code);
-	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"totp\":\"%s\"}", email,
-		 PASSWORD, code);
-	if (client_req(e->anon, "POST", "/api/v1/session", body, NULL, &r) != 0 || r.status != 200 ||
-	    resp_str(&r, "csrf_token", csrf, sizeof(csrf)) != 0) {
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"totp\":\"%s\"}",
+		 email, PASSWORD, code);
+	if (client_req(e->anon, "POST", "/api/v1/session", body, NULL, &r) != 0 ||
+	    r.status != 200 || resp_str(&r, "csrf_token", csrf, sizeof(csrf)) != 0) {
 		printf("    sign-in %s: %ld %s\n", email, r.status, r.body ?: "");
 		resp_free(&r);
 		return -1;
@@ -154,8 +158,8 @@ approver(struct env *e, const char *email, char *tok, size_t cap)
 	snprintf(hc, sizeof(hc), "Cookie: %s", cookie);
 	snprintf(hx, sizeof(hx), "X-CSRF-Token: %s", csrf);
 	if (client_req(e->anon, "POST", "/api/v1/tokens",
-		       "{\"name\":\"approver\",\"role\":\"admin\",\"permissions\":[\"approve\"]}", h,
-		       &r) == 0 &&
+		       "{\"name\":\"approver\",\"role\":\"admin\",\"permissions\":[\"approve\"]}",
+		       h, &r) == 0 &&
 	    r.status == 201 && resp_str(&r, "token", tok, cap) == 0)
 		rc = 0;
 	else
@@ -206,8 +210,7 @@ ask(struct client *c, const char *device, const char *type, char *id, size_t cap
 
 /* POST /api/v1/approvals/{id}/{what}: status, problem type into type (may be NULL). */
 static long
-decide(struct client *c, const char *id, const char *what, const char *body, char *type,
-       size_t cap)
+decide(struct client *c, const char *id, const char *what, const char *body, char *type, size_t cap)
 {
 	char path[160];
 	json_t *j = NULL;
@@ -235,8 +238,8 @@ commands_of(struct client *c, const char *device, const char *type)
 	j = client_get_json(c, path, &st);
 	if (j == NULL)
 		return -1;
-	json_array_foreach(json_object_get(j, "items"), i, v)
-		n += strcmp(json_string_value(json_object_get(v, "type")) ?: "", type) == 0;
+	json_array_foreach(json_object_get(j, "items"), i, v) n +=
+		strcmp(json_string_value(json_object_get(v, "type")) ?: "", type) == 0;
 	json_decref(j);
 	return n;
 }
@@ -258,8 +261,8 @@ device_gets(struct env *e, struct device_sim *d, const char *type)
 	}
 	j = resp_json(&r);
 	resp_free(&r);
-	json_array_foreach(json_object_get(j, "commands"), i, v)
-		got |= strcmp(json_string_value(json_object_get(v, "type")) ?: "", type) == 0;
+	json_array_foreach(json_object_get(j, "commands"), i, v) got |=
+		strcmp(json_string_value(json_object_get(v, "type")) ?: "", type) == 0;
 	json_decref(j);
 	return got;
 }
@@ -342,8 +345,8 @@ test_wipe_waits_for_second_admin(void)
 		      strcmp(json_string_value(json_object_get(cmd, "approved_by")),
 			     json_string_value(json_object_get(cmd, "created_by"))) != 0,
 	      "the command does not record requester and approver");
-	CHECK(strcmp(json_string_value(json_object_get(json_object_get(j, "approval"),
-						       "status")) ?: "",
+	CHECK(strcmp(json_string_value(json_object_get(json_object_get(j, "approval"), "status"))
+			     ?: "",
 		     "approved") == 0,
 	      "the request is not approved");
 	json_decref(j);
@@ -491,8 +494,8 @@ test_late_approval_refused(void)
 	CHECK(decide(b, id, "approve", "{}", NULL, 0) == 409, "a late approval was taken");
 	snprintf(path, sizeof(path), "/api/v1/approvals/%s", id);
 	j = client_get_json(e.admin, path, &st);
-	CHECK(j != NULL && strcmp(json_string_value(json_object_get(j, "status")) ?: "",
-				  "expired") == 0,
+	CHECK(j != NULL &&
+		      strcmp(json_string_value(json_object_get(j, "status")) ?: "", "expired") == 0,
 	      "the request is not expired");
 	json_decref(j);
 	CHECK(commands_of(e.admin, d.id, "wipe") == 0, "an expired request queued a wipe");
@@ -502,15 +505,17 @@ test_late_approval_refused(void)
 	env_down(&e);
 }
 
+static const struct t_case approval_cases[] = {
+	{"wipe_waits_for_second_admin", test_wipe_waits_for_second_admin},
+	{"parallel_approvals_queue_one", test_parallel_approvals_queue_one},
+	{"override_and_bulk", test_override_and_bulk},
+	{"late_approval_refused", test_late_approval_refused},
+};
+
+#ifndef TEST_APPROVALS_NO_MAIN
 int
 main(int argc, char **argv)
 {
-	static const struct t_case cases[] = {
-		{"wipe_waits_for_second_admin", test_wipe_waits_for_second_admin},
-		{"parallel_approvals_queue_one", test_parallel_approvals_queue_one},
-		{"override_and_bulk", test_override_and_bulk},
-		{"late_approval_refused", test_late_approval_refused},
-	};
-
-	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
+	return t_run(approval_cases, ARRAY_SIZE(approval_cases), argc, argv);
 }
+#endif
