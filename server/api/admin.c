@@ -194,6 +194,18 @@ h_server(struct call *c)
 		json_object_set_new(j, "audit_key_pem", json_string(pem));
 	}
 	free(pem);
+	/* The two-person rule as this server applies it, and whether the caller may approve. */
+	if (j != NULL) {
+		int64_t size, ttl;
+		int on;
+
+		svc_approval_settings(c->a->svc, &on, &size, &ttl);
+		json_object_set_new(j, "two_person_rule",
+				    json_pack("{s:b, s:I, s:I}", "enabled", on, "bulk_size",
+					      (json_int_t)size, "expiry_seconds", (json_int_t)ttl));
+		json_object_set_new(j, "can_approve",
+				    json_boolean(svc_can_approve(c->a->svc, &c->who)));
+	}
 	reply_json(c->rs, 200, j);
 }
 

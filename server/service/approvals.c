@@ -29,12 +29,22 @@ has_prefix(const char *s, const char *p)
 	return strncmp(s, p, strlen(p)) == 0;
 }
 
+void
+svc_approval_settings(const struct service *s, int *on, int64_t *bulk_size, int64_t *ttl_s)
+{
+	*on = s->cfg.two_person != 0;
+	*bulk_size = s->cfg.approval_bulk_size > 0 ? s->cfg.approval_bulk_size : BULK_SIZE_DEF;
+	*ttl_s = s->cfg.approval_ttl_s > 0 ? s->cfg.approval_ttl_s : APPROVAL_TTL_DEF;
+}
+
 int
 svc_approval_needed(const struct service *s, const char *type, size_t n)
 {
-	int64_t size = s->cfg.approval_bulk_size > 0 ? s->cfg.approval_bulk_size : BULK_SIZE_DEF;
+	int64_t size, ttl;
+	int on;
 
-	if (!s->cfg.two_person)
+	svc_approval_settings(s, &on, &size, &ttl);
+	if (!on)
 		return 0;
 	return strcmp(type, "wipe") == 0 || strcmp(type, "retire") == 0 || (int64_t)n > size;
 }
@@ -129,10 +139,11 @@ svc_approval_request_tx(struct service *s, const struct principal *p, const char
 			const char (*ids)[STORE_ID_MAX], size_t n, struct approval *out,
 			int *reused)
 {
-	int64_t ttl = s->cfg.approval_ttl_s > 0 ? s->cfg.approval_ttl_s : APPROVAL_TTL_DEF;
 	char detail[STORE_TEXT_MAX], *buf = NULL;
-	int r;
+	int64_t size, ttl;
+	int on, r;
 
+	svc_approval_settings(s, &on, &size, &ttl);
 	*reused = 0;
 	memset(out, 0, sizeof(*out));
 	r = svc_person_of(s, p->id, out->requester_person);

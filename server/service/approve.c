@@ -72,6 +72,14 @@ svc_approver_check(struct service *s, const struct principal *p, struct svc_erro
 			"\"permissions\": [\"approve\"] from a console session with TOTP");
 }
 
+int
+svc_can_approve(struct service *s, const struct principal *p)
+{
+	struct svc_error err = {0};
+
+	return svc_approver_check(s, p, &err) == 0;
+}
+
 /* The mailbox of an email without case and "+tag": "Ann+ops@x" and "ann@x" are one. */
 static void
 mailbox(const char *email, char *out, size_t cap)

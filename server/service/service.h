@@ -495,6 +495,10 @@ void service_set_approval_events(struct service *s, svc_approval_event_fn fn, vo
 int svc_token_create_approver(struct service *s, const struct principal *p, const char *name,
 			      int64_t expires_in_s, struct api_token *out, char **secret,
 			      struct svc_error *err);
+/* The rule's settings as applied (defaults filled in). */
+void svc_approval_settings(const struct service *s, int *on, int64_t *bulk_size, int64_t *ttl_s);
+/* 1 when p may approve now (svc_approval_approve's checks of the caller), else 0. */
+int svc_can_approve(struct service *s, const struct principal *p);
 /* 1 when token id has the approve permission, 0 when not, or a negative store error. */
 int svc_token_can_approve(struct service *s, const char *id);
 
