@@ -3,7 +3,8 @@
 // the device (whose owner is markup) with a reason made of markup: the device page must say the
 // wipe waits for a second admin and offer no second wipe; the Approvals screen shows her request
 // as text, with Cancel and the override but no Approve. Bob (TOTP) approves it there; the
-// device page then shows the wipe queued, no longer waiting.
+// device page then shows the wipe queued, no longer waiting; he also makes an API token with
+// the approve permission on the Admins screen.
 // Usage: node approvals.test.mjs URL OUTDIR DEVICE_ID OWNER REASON ASKER ASKER_TOTP_SECRET
 //        APPROVER APPROVER_TOTP_SECRET PASSWORD
 // Exit: 0 when every check passed, 1 on a failure, 77 when the browser cannot run here.
@@ -101,6 +102,16 @@ try {
   await page.waitForSelector('#approvals tr[data-status=approved]');
   await noMarkup('approved list');
   await shot('05-approved.png');
+  // Bob (TOTP done) makes an API token that may approve, for his scripts.
+  await page.goto(url + '/#/admins');
+  await page.waitForSelector('#token-create');
+  check(await page.locator('#token-approve').isDisabled(), 'approve is offered only for admin tokens');
+  await page.fill('#token-name', 'approver script');
+  await page.selectOption('#token-role', 'admin');
+  await page.check('#token-approve');
+  await page.click('#token-create button[type=submit]');
+  await page.waitForSelector('#token-result');
+  check(await page.locator('#tokens tr[data-name="approver script"]').count() === 1, 'the approve token is listed');
   await page.goto(devUrl);
   await page.waitForSelector('#corp-badge[data-phase=requested]');
   check(await page.locator('#approval-wait').count() === 0, 'the device no longer waits for approval');

@@ -54,10 +54,11 @@ totp_secret(struct client *admin, const char *email, char *out, size_t cap)
 	struct resp r;
 	size_t i;
 
-	json_array_foreach(json_object_get(list, "items"), i, a)
-		if (strcmp(json_string_value(json_object_get(a, "email")) ?: "", email) == 0)
-			snprintf(path, sizeof(path), "/api/v1/admins/%s/totp",
-				 json_string_value(json_object_get(a, "id")) ?: "");
+	json_array_foreach(
+		json_object_get(list, "items"), i,
+		a) if (strcmp(json_string_value(json_object_get(a, "email")) ?: "", email) == 0)
+		snprintf(path, sizeof(path), "/api/v1/admins/%s/totp",
+			 json_string_value(json_object_get(a, "id")) ?: "");
 	json_decref(list);
 	if (path[0] == '\0' || client_req(admin, "POST", path, "{}", NULL, &r) != 0)
 		return -1;
@@ -87,9 +88,9 @@ device_wipe(struct srv *s, struct device_sim *d)
 		j = r.status == 200 ? resp_json(&r) : NULL;
 		resp_free(&r);
 	}
-	json_array_foreach(json_object_get(j, "commands"), i, v)
-		if (strcmp(json_string_value(json_object_get(v, "type")) ?: "", "wipe") == 0)
-			found = json_incref(v);
+	json_array_foreach(json_object_get(j, "commands"), i,
+			   v) if (strcmp(json_string_value(json_object_get(v, "type")) ?: "",
+					 "wipe") == 0) found = json_incref(v);
 	json_decref(j);
 	client_free(c);
 	return found;
@@ -121,14 +122,14 @@ test_approvals_in_chromium(void)
 	CHECK(admin_enroll(admin, anon, &d, HOSTILE_OWNER) == 0, "enroll");
 	CHECK(browser_outdir("approvals", outdir, sizeof(outdir)) == 0, "outdir");
 	{
-		const char *const args[] = {s.url,	 outdir,	 d.id, HOSTILE_OWNER,
-					    HOSTILE_REASON, ASKER, ann,  APPROVER,
-					    bob,	    PASSWORD, NULL};
+		const char *const args[] = {s.url, outdir, d.id,     HOSTILE_OWNER, HOSTILE_REASON,
+					    ASKER, ann,    APPROVER, bob,           PASSWORD,
+					    NULL};
 		double t0 = now_s();
 
 		rc = browser_run("approvals.test.mjs", outdir, BROWSER_SECONDS, args);
-		printf("    browser test: exit %d in %.1f s; screenshots in %s\n", rc,
-		       now_s() - t0, outdir);
+		printf("    browser test: exit %d in %.1f s; screenshots in %s\n", rc, now_s() - t0,
+		       outdir);
 	}
 	CHECK(rc != T_EXIT_SKIP, "the browser could not start although its parts are here");
 	CHECK(rc == 0, "the browser test failed (its log is above)");
