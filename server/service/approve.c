@@ -47,20 +47,17 @@ has_prefix(const char *s, const char *p)
 int
 svc_approver_check(struct service *s, const struct principal *p, struct svc_error *err)
 {
-	struct admin_account a;
 	int r = svc_authorize(s, p, PERM_CMD_DESTRUCT, err);
 
 	if (r != 0)
 		return r;
+	/* A session counts only if its sign-in checked a code, not if TOTP came later. */
 	if (has_prefix(p->id, "adm_")) {
-		r = s->st->ops->admin_get(s->st, p->id, &a);
-		if (r != 0 && r != -ENOENT)
-			return svc_store_fail(err, r, "admin");
-		if (r == 0 && a.has_totp)
+		if (p->second_factor)
 			return 0;
 		return svc_fail(err, SVC_APPROVAL_FACTOR,
-				"approving needs a console account with a TOTP second factor; "
-				"enroll one first");
+				"approving needs a console session signed in with a TOTP code; "
+				"enroll TOTP for your account and sign in again");
 	}
 	r = svc_token_can_approve(s, p->id);
 	if (r < 0)

@@ -59,6 +59,7 @@ struct principal {
 	enum role role;
 	char id[STORE_ID_MAX];     /* token id ("system" for the server itself) */
 	char name[STORE_NAME_MAX]; /* token name, for logs and audit */
+	int second_factor;         /* a console session opened with a TOTP code (approvals) */
 };
 
 struct service_config {

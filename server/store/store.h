@@ -351,6 +351,7 @@ struct admin_session {
 	char admin_id[STORE_ID_MAX];
 	int64_t created_at;
 	int64_t last_seen_at;
+	int second_factor; /* a TOTP code was checked at its sign-in (migration 0019) */
 };
 
 /* A device page link of the employee portal (issue 9); only the SHA-256 of its secret. */

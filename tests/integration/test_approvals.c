@@ -3,7 +3,8 @@
  * two_person_rule = 1 and approval_bulk_size = 2: a wipe waits (202 pending_approval, nothing
  * reaches the device); the requester's own approval is 403 approval-by-requester, also under
  * a second token of the same person; a token without the approve permission is 403
- * approval-needs-second-factor, helpdesk 403 forbidden; a second admin's approval queues it
+ * approval-needs-second-factor, as is a console session signed in without a TOTP code (even
+ * after its account enrolled TOTP), helpdesk 403 forbidden; a second admin's approval queues it
  * (requester and approver on the command and in the audit trail) and the device gets it;
  * parallel approvals of one request queue exactly one command; the override needs a reason,
  * queues at once and is audited approval.override; a bulk above the size waits, one at it does
@@ -112,6 +113,72 @@ totp_code(const uint8_t *key, int klen, char out[8])
 	snprintf(out, 8, "%06u", v % 1000000);
 }
 
+/* A console account email (admin) made by the first admin token; 0 or -1. */
+static int
+account(struct env *e, const char *email, char *location, size_t cap)
+{
+	char body[512];
+	struct resp r;
+	int rc;
+
+	snprintf(body, sizeof(body),
+		 "{\"email\":\"%s\",\"display_name\":\"A\",\"role\":\"admin\",\"password\":\"%s\"}",
+		 email, PASSWORD);
+	if (client_req(e->admin, "POST", "/api/v1/admins", body, NULL, &r) != 0)
+		return -1;
+	rc = r.status == 201 ? 0 : -1;
+	if (rc != 0)
+		printf("    admin %s: %ld %s\n", email, r.status, r.body ?: "");
+	str_copy(location, cap, r.location);
+	resp_free(&r);
+	return rc;
+}
+
+/* Enrolls TOTP for the account at location (its /api/v1/admins/ID); its key into key. */
+static int
+enroll_totp(struct env *e, const char *location, uint8_t *key, int cap)
+{
+	char path[160], uri[256];
+	struct resp r;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/totp", location);
+	if (client_req(e->admin, "POST", path, "{}", NULL, &r) != 0)
+		return -1;
+	if (r.status == 201 && resp_str(&r, "otpauth_uri", uri, sizeof(uri)) == 0)
+		rc = b32_key(uri, key, cap);
+	else
+		printf("    totp: %ld %s\n", r.status, r.body ?: "");
+	resp_free(&r);
+	return rc;
+}
+
+/*
+ * Signs email in (with the TOTP code, when code is not NULL); the session's Cookie and
+ * X-CSRF-Token headers into hc and hx. 0 or -1.
+ */
+static int
+sign_in(struct env *e, const char *email, const char *code, char hc[320], char hx[160])
+{
+	char body[512], csrf[128];
+	struct resp r;
+	int rc = -1;
+
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"%s%s%s}", email,
+		 PASSWORD, code ? ",\"totp\":\"" : "", code ? code : "", code ? "\"" : "");
+	if (client_req(e->anon, "POST", "/api/v1/session", body, NULL, &r) != 0)
+		return -1;
+	if (r.status == 200 && resp_str(&r, "csrf_token", csrf, sizeof(csrf)) == 0) {
+		snprintf(hc, 320, "Cookie: %.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
+		snprintf(hx, 160, "X-CSRF-Token: %s", csrf);
+		rc = 0;
+	} else {
+		printf("    sign-in %s: %ld %s\n", email, r.status, r.body ?: "");
+	}
+	resp_free(&r);
+	return rc;
+}
+
 /*
  * A console account email with TOTP, signed in with a code, whose session makes an admin
  * token with the approve permission: its secret into tok. 0 or -1.
@@ -119,44 +186,20 @@ totp_code(const uint8_t *key, int klen, char out[8])
 static int
 approver(struct env *e, const char *email, char *tok, size_t cap)
 {
-	char body[512], path[160], uri[256], code[8], csrf[128], cookie[300], hc[320], hx[160];
+	char location[160], code[8], hc[320], hx[160];
 	const char *h[] = {hc, hx, NULL};
 	uint8_t key[32];
 	struct resp r;
 	int klen, rc = -1;
 
-	snprintf(body, sizeof(body),
-		 "{\"email\":\"%s\",\"display_name\":\"A\",\"role\":\"admin\",\"password\":\"%s\"}",
-		 email, PASSWORD);
-	if (client_req(e->admin, "POST", "/api/v1/admins", body, NULL, &r) != 0 ||
-	    r.status != 201) {
-		printf("    admin %s: %ld %s\n", email, r.status, r.body ?: "");
-		resp_free(&r);
+	if (account(e, email, location, sizeof(location)) != 0)
 		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/totp", r.location);
-	resp_free(&r);
-	if (client_req(e->admin, "POST", path, "{}", NULL, &r) != 0 || r.status != 201 ||
-	    resp_str(&r, "otpauth_uri", uri, sizeof(uri)) != 0) {
-		printf("    totp: %ld %s\n", r.status, r.body ?: "");
-		resp_free(&r);
+	klen = enroll_totp(e, location, key, sizeof(key));
+	if (klen <= 0)
 		return -1;
-	}
-	resp_free(&r);
-	klen = b32_key(uri, key, sizeof(key));
 	totp_code(key, klen, code);
-	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"totp\":\"%s\"}",
-		 email, PASSWORD, code);
-	if (client_req(e->anon, "POST", "/api/v1/session", body, NULL, &r) != 0 ||
-	    r.status != 200 || resp_str(&r, "csrf_token", csrf, sizeof(csrf)) != 0) {
-		printf("    sign-in %s: %ld %s\n", email, r.status, r.body ?: "");
-		resp_free(&r);
+	if (sign_in(e, email, code, hc, hx) != 0)
 		return -1;
-	}
-	snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(r.set_cookie, ";"), r.set_cookie);
-	resp_free(&r);
-	snprintf(hc, sizeof(hc), "Cookie: %s", cookie);
-	snprintf(hx, sizeof(hx), "X-CSRF-Token: %s", csrf);
 	if (client_req(e->anon, "POST", "/api/v1/tokens",
 		       "{\"name\":\"approver\",\"role\":\"admin\",\"permissions\":[\"approve\"]}",
 		       h, &r) == 0 &&
@@ -164,6 +207,38 @@ approver(struct env *e, const char *email, char *tok, size_t cap)
 		rc = 0;
 	else
 		printf("    approve token: %ld %s\n", r.status, r.body ?: "");
+	resp_free(&r);
+	return rc;
+}
+
+/*
+ * A session signed in with the password alone, whose account enrolls TOTP only afterwards:
+ * its approval of id must still be refused for the missing second factor. 0 when it is.
+ */
+static int
+late_totp_session_refused(struct env *e, const char *id)
+{
+	char location[160], hc[320], hx[160], path[160];
+	const char *h[] = {hc, hx, NULL};
+	uint8_t key[32];
+	json_t *j;
+	struct resp r;
+	int rc = -1;
+
+	if (account(e, "cat@example.com", location, sizeof(location)) != 0 ||
+	    sign_in(e, "cat@example.com", NULL, hc, hx) != 0 ||
+	    enroll_totp(e, location, key, sizeof(key)) <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/api/v1/approvals/%s/approve", id);
+	if (client_req(e->anon, "POST", path, "{}", h, &r) != 0)
+		return -1;
+	j = resp_json(&r);
+	if (r.status == 403 && strcmp(json_string_value(json_object_get(j, "type")) ?: "",
+				      "urn:cleave:problem:approval-needs-second-factor") == 0)
+		rc = 0;
+	else
+		printf("    password-only session: %ld %s\n", r.status, r.body ?: "");
+	json_decref(j);
 	resp_free(&r);
 	return rc;
 }
@@ -322,6 +397,8 @@ test_wipe_waits_for_second_admin(void)
 	CHECK(decide(e.admin, id, "approve", "{}", type, sizeof(type)) == 403 &&
 		      strcmp(type, "urn:cleave:problem:approval-needs-second-factor") == 0,
 	      "a token without the approve permission approved: %s", type);
+	CHECK(late_totp_session_refused(&e, id) == 0,
+	      "a session signed in without a code approved once its account had TOTP");
 	CHECK(admin_token(e.admin, "helpdesk", helpdesk, sizeof(helpdesk)) == 0, "helpdesk");
 	hd = client_new(&e.s, helpdesk);
 	CHECK(decide(hd, id, "approve", "{}", type, sizeof(type)) == 403 &&

@@ -4,7 +4,8 @@
  * approval_list newest first with ties on the time broken by id, keyset pages, the status and
  * device filters; approval_decide writes only a pending request (a second decision, or one of
  * an unknown id, is -ENOENT); command_set_approval records the approval on a command, which
- * every command read returns; token permissions are added once and found only for their token.
+ * every command read returns; token permissions are added once and found only for their token;
+ * a console session keeps whether its sign-in checked a TOTP code.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -178,6 +179,36 @@ test_command_approval_and_token_permission(void **state)
 	assert_int_equal(st->ops->token_permission_has(st, "tok_ann", "approve"), -ENOENT);
 }
 
+/* A session remembers whether its sign-in checked a TOTP code (only such a one approves). */
+static void
+test_session_second_factor(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct admin_session ss = {0}, got;
+	struct admin_account a = {0};
+
+	str_copy(a.id, sizeof(a.id), "adm_ann");
+	str_copy(a.email, sizeof(a.email), "ann@example.com");
+	str_copy(a.role, sizeof(a.role), "admin");
+	str_copy(a.pwhash, sizeof(a.pwhash), "x");
+	str_copy(a.created_by, sizeof(a.created_by), "system");
+	assert_int_equal(st->ops->admin_insert(st, &a), 0);
+	memset(ss.hash, 1, sizeof(ss.hash));
+	str_copy(ss.admin_id, sizeof(ss.admin_id), "adm_ann");
+	ss.created_at = ss.last_seen_at = 100;
+	ss.second_factor = 1;
+	assert_int_equal(st->ops->session_insert(st, &ss), 0);
+	memset(ss.hash, 2, sizeof(ss.hash));
+	ss.second_factor = 0;
+	assert_int_equal(st->ops->session_insert(st, &ss), 0);
+	memset(got.hash, 1, sizeof(got.hash));
+	assert_int_equal(st->ops->session_get(st, got.hash, &got), 0);
+	assert_int_equal(got.second_factor, 1);
+	memset(got.hash, 2, sizeof(got.hash));
+	assert_int_equal(st->ops->session_get(st, got.hash, &got), 0);
+	assert_int_equal(got.second_factor, 0);
+}
+
 int
 main(void)
 {
@@ -186,6 +217,7 @@ main(void)
 		T(test_insert_get_list),
 		T(test_decide_only_pending),
 		T(test_command_approval_and_token_permission),
+		T(test_session_second_factor),
 	};
 
 	log_set_level(LOG_LVL_WARN);

@@ -39,3 +39,6 @@ CREATE TABLE token_permissions (
     permission TEXT NOT NULL CHECK (permission IN ('approve')),
     PRIMARY KEY (token_id, permission)
 );
+-- Whether a console session was opened with a TOTP code: only such a session may approve
+-- (a password-only session stays one after its account enrolls TOTP). Older sessions: 0.
+ALTER TABLE admin_sessions ADD COLUMN second_factor INTEGER NOT NULL DEFAULT 0;

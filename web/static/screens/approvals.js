@@ -110,7 +110,7 @@ function intro(server) {
     : 'The two-person rule is off on this server: commands are queued at once.')];
   if (can('wipe') && !server.can_approve)
     lines.push(el('p', { class: 'pending', id: 'no-approve' }, 'You cannot approve: approving needs a ' +
-      'second factor. Enroll TOTP for your account (Admins) and sign in again.'));
+      'session signed in with a TOTP code. Enroll TOTP for your account (Admins) and sign in again.'));
   return lines;
 }
 
