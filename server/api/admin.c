@@ -486,7 +486,7 @@ h_commands_create(struct call *c)
 		goto out;
 	}
 	if (created == SVC_CMD_PENDING) {
-		pending_reply(c, &pending);
+		pending_reply(c, &pending, NULL);
 		goto out;
 	}
 	reply_json(c->rs, 202, command_json(&cmd));

@@ -37,15 +37,20 @@ approval_json(struct api *a, const struct approval *ap)
 	json_object_set_new(j, "decided_at", ap->decided_at ? jtime(ap->decided_at) : json_null());
 	json_object_set_new(j, "note", opt_str(ap->note));
 	json_object_set_new(j, "command_id", opt_str(ap->command_id));
+	json_object_set_new(j, "bulk_id", opt_str(ap->bulk_id));
 	return j;
 }
 
 void
-pending_reply(struct call *c, const struct approval *ap)
+pending_reply(struct call *c, const struct approval *ap, json_t *extra)
 {
-	reply_json(c->rs, 202,
-		   json_pack("{s:s, s:s, s:o}", "status", "pending_approval", "approval_id", ap->id,
-			     "approval", approval_json(c->a, ap)));
+	json_t *j = json_pack("{s:s, s:s, s:o}", "status", "pending_approval", "approval_id",
+			      ap->id, "approval", approval_json(c->a, ap));
+
+	if (extra != NULL)
+		json_object_update(j, extra);
+	json_decref(extra);
+	reply_json(c->rs, 202, j);
 	snprintf(c->rs->location, sizeof(c->rs->location), "/api/v1/approvals/%s", ap->id);
 }
 

@@ -134,11 +134,10 @@ join_ids(const char (*ids)[STORE_ID_MAX], size_t n, char *buf)
 }
 
 int
-svc_approval_request_tx(struct service *s, const struct principal *p, const char *type,
-			const char *reason, int64_t ttl_s, const char *device_id,
-			const char (*ids)[STORE_ID_MAX], size_t n, struct approval *out,
-			int *reused)
+svc_approval_request_tx(struct service *s, const struct principal *p,
+			const struct svc_approval_ask *ask, struct approval *out, int *reused)
 {
+	const char *kind = ask->ids != NULL ? "bulk" : ask->bulk_id != NULL ? "filter" : "command";
 	char detail[STORE_TEXT_MAX], *buf = NULL;
 	int64_t size, ttl;
 	int on, r;
@@ -147,8 +146,8 @@ svc_approval_request_tx(struct service *s, const struct principal *p, const char
 	*reused = 0;
 	memset(out, 0, sizeof(*out));
 	r = svc_person_of(s, p->id, out->requester_person);
-	if (r == 0 && ids == NULL) {
-		r = find_repeat(s, out->requester_person, type, device_id, out);
+	if (r == 0 && strcmp(kind, "command") == 0) {
+		r = find_repeat(s, out->requester_person, ask->type, ask->device_id, out);
 		if (r == 0) {
 			*reused = 1;
 			return 0;
@@ -160,29 +159,31 @@ svc_approval_request_tx(struct service *s, const struct principal *p, const char
 		r = svc_new_id(out->id, "apr_");
 	if (r != 0)
 		return r;
-	str_copy(out->kind, sizeof(out->kind), ids != NULL ? "bulk" : "command");
-	str_copy(out->type, sizeof(out->type), type);
-	str_copy(out->device_id, sizeof(out->device_id), ids != NULL ? "" : device_id);
-	out->device_count = ids != NULL ? (int64_t)n : 1;
-	str_copy(out->reason, sizeof(out->reason), reason);
-	out->command_ttl_s = ttl_s;
+	str_copy(out->kind, sizeof(out->kind), kind);
+	str_copy(out->type, sizeof(out->type), ask->type);
+	str_copy(out->device_id, sizeof(out->device_id), ask->device_id ? ask->device_id : "");
+	str_copy(out->bulk_id, sizeof(out->bulk_id), ask->bulk_id ? ask->bulk_id : "");
+	out->device_count = strcmp(kind, "command") != 0 ? (int64_t)ask->n : 1;
+	str_copy(out->reason, sizeof(out->reason), ask->reason);
+	out->command_ttl_s = ask->ttl_s;
 	str_copy(out->requested_by, sizeof(out->requested_by), p->id);
 	str_copy(out->status, sizeof(out->status), "pending");
 	out->created_at = svc_now_s(s);
 	out->expires_at = out->created_at + ttl;
-	if (ids != NULL) {
+	if (ask->ids != NULL) {
 		buf = malloc(APPROVAL_IDS_MAX);
 		if (buf == NULL)
 			return -ENOMEM;
-		join_ids(ids, n, buf);
+		join_ids(ask->ids, ask->n, buf);
 		out->device_ids = buf;
 	}
 	r = s->st->ops->approval_insert(s->st, out);
 	out->device_ids = NULL;
 	free(buf);
-	snprintf(detail, sizeof(detail), "type=%s device=%s devices=%lld expires_at=%lld reason=%s",
-		 type, out->device_id, (long long)out->device_count, (long long)out->expires_at,
-		 reason);
+	snprintf(detail, sizeof(detail),
+		 "type=%s device=%s devices=%lld bulk=%s expires_at=%lld reason=%s", ask->type,
+		 out->device_id, (long long)out->device_count, out->bulk_id,
+		 (long long)out->expires_at, ask->reason);
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "approval.request", out->id,
 				 "pending", detail);
@@ -257,6 +258,10 @@ end_once(struct service *s, const struct principal *p, const char *id, const cha
 		 out->device_id, out->requested_by, note);
 	r = s->st->ops->approval_decide(s->st, out);
 	if (r == 0)
+		r = svc_approval_end_bulk_tx(s, out, p->id,
+					     cancel ? "the approval request was canceled"
+						    : "the approval request was rejected");
+	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id,
 				 cancel ? "approval.cancel" : "approval.reject", id, "ok", detail);
 	if (r == 0)
@@ -297,6 +302,18 @@ svc_approval_cancel(struct service *s, const struct principal *p, const char *id
 		return r;
 	SVC_TX_RETRY(s, r, end_once(s, p, id, "canceled", "", out, err));
 	return r;
+}
+
+int
+svc_approval_end_bulk_tx(struct service *s, const struct approval *a, const char *by,
+			 const char *why)
+{
+	int r;
+
+	if (strcmp(a->kind, "filter") != 0)
+		return 0;
+	r = s->st->ops->bulk_stop(s->st, a->bulk_id, "canceled", by, why, svc_now_s(s));
+	return r == -ENOENT ? 0 : r; /* canceled on its own already */
 }
 
 /* ---- API tokens with the approve permission ---- */

@@ -168,6 +168,19 @@ queue_bulk(struct service *s, const struct approval *a, struct decision *dc)
 	return r == 0 ? svc_notify_sweep_tx(s) : r;
 }
 
+/* A bulk by filter held as awaiting starts (its worker takes it from there). */
+static int
+release_bulk(struct service *s, const struct approval *a, struct svc_error *err)
+{
+	int r = s->st->ops->bulk_release(s->st, a->bulk_id, svc_now_s(s));
+
+	if (r != -ENOENT)
+		return r;
+	svc_fail(err, SVC_CONFLICT, "bulk %s no longer waits (it was canceled); reject the request",
+		 a->bulk_id);
+	return -ECANCELED;
+}
+
 /* Splits a bulk's stored ids into dc->ids. */
 static void
 split_ids(const char *text, struct decision *dc)
@@ -221,6 +234,8 @@ expire_tx(struct service *s, struct approval *a)
 	a->decided_at = svc_now_s(s);
 	r = s->st->ops->approval_decide(s->st, a);
 	if (r == 0)
+		r = svc_approval_end_bulk_tx(s, a, "system", "the approval request expired");
+	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), "system", "approval.expire", a->id, "ok",
 				 a->type);
 	return r;
@@ -271,6 +286,8 @@ decide_once(struct service *s, const char *id, struct decision *dc, struct appro
 	if (r == 0 && strcmp(out->kind, "bulk") == 0) {
 		split_ids(ids, dc);
 		r = queue_bulk(s, out, dc);
+	} else if (r == 0 && strcmp(out->kind, "filter") == 0) {
+		r = release_bulk(s, out, err);
 	} else if (r == 0) {
 		r = queue_one(s, out, dc, err);
 		str_copy(out->command_id, sizeof(out->command_id), dc->cmd.id);
@@ -309,6 +326,10 @@ refuse:
 static void
 wake_after(struct service *s, const struct approval *a, const struct decision *dc)
 {
+	if (strcmp(a->kind, "filter") == 0) {
+		svc_bulk_kick(s);
+		return;
+	}
 	if (strcmp(a->kind, "bulk") != 0) {
 		svc_notify(s, a->device_id);
 		return;

@@ -150,11 +150,12 @@ bulk_request_once(struct service *s, const struct principal *p, const char *type
 		  const char *reason, const char (*ids)[STORE_ID_MAX], size_t n,
 		  struct approval *pending)
 {
+	const struct svc_approval_ask ask = {.type = type, .reason = reason, .ids = ids, .n = n};
 	int reused, r = s->st->ops->tx_begin(s->st);
 
 	if (r != 0)
 		return r;
-	r = svc_approval_request_tx(s, p, type, reason, 0, NULL, ids, n, pending, &reused);
+	r = svc_approval_request_tx(s, p, &ask, pending, &reused);
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else

@@ -190,10 +190,13 @@ static int
 request_approval(struct service *s, const struct principal *p, const struct command_request *rq,
 		 int *created, struct svc_error *err)
 {
+	const struct svc_approval_ask ask = {.type = rq->type,
+					     .reason = rq->reason,
+					     .ttl_s = rq->expires_in_s,
+					     .device_id = rq->device_id};
 	struct approval a;
 	int reused;
-	int r = svc_approval_request_tx(s, p, rq->type, rq->reason, rq->expires_in_s, rq->device_id,
-					NULL, 0, &a, &reused);
+	int r = svc_approval_request_tx(s, p, &ask, &a, &reused);
 
 	if (r == 0 && !reused)
 		r = s->st->ops->tx_commit(s->st);

@@ -387,6 +387,11 @@ struct svc_bulk_request {
 	int64_t expected_count;           /* what the admin confirmed */
 	const char *idempotency_key;      /* NULL or "" for none */
 	const uint8_t *request_hash;      /* SHA-256 of the request, with a key */
+	/*
+	 * Out, may be NULL: when the two-person rule holds the bulk (it is then recorded with
+	 * state "awaiting" and runs once approved), its approval request is copied here.
+	 */
+	struct approval *pending;
 };
 /*
  * Records a durable bulk operation (and its audit entry) in one transaction; a background
@@ -394,7 +399,9 @@ struct svc_bulk_request {
  * matching device in short batches, audited one by one as single commands are. Refused
  * (SVC_CONFLICT, *matched set) when the filter now matches another number than
  * expected_count, SVC_INVALID when it matches none. *created is 0 when an Idempotency-Key
- * replay returned the operation made before.
+ * replay returned the operation made before. Under the two-person rule (a wipe or retire, or
+ * more devices than approval_bulk_size) it is recorded "awaiting" with an approval request
+ * (rq->pending) in the same transaction, and the worker leaves it until it is approved.
  */
 int svc_bulk_start(struct service *s, const struct principal *p, const struct svc_bulk_request *rq,
 		   struct bulk_op *out, int *created, int64_t *matched, struct svc_error *err);

@@ -167,15 +167,33 @@ int svc_bulkset_tx(struct service *s, struct svc_bulkset *w, const char *actor, 
 		   const char *reason, const struct device *rows, size_t n,
 		   struct svc_bulk_result *res);
 /*
- * approvals.c: inside the caller's write transaction, records an approval request instead of
- * queuing (d: the device of a single command; ids/n a bulk's devices), audited
- * approval.request, and fills out. A pending request of the same person for the same device
- * and type is returned instead of a second one (*reused = 1).
+ * What is held back for approval: one command (device_id), a bulk by list (ids, n) or a bulk by
+ * filter (bulk_id, recorded as awaiting, of n devices).
  */
-int svc_approval_request_tx(struct service *s, const struct principal *p, const char *type,
-			    const char *reason, int64_t ttl_s, const char *device_id,
-			    const char (*ids)[STORE_ID_MAX], size_t n, struct approval *out,
-			    int *reused);
+struct svc_approval_ask {
+	const char *type;
+	const char *reason;
+	int64_t ttl_s; /* the command's lifetime once queued; 0: the default */
+	const char *device_id;
+	const char (*ids)[STORE_ID_MAX];
+	const char *bulk_id;
+	size_t n;
+};
+/*
+ * approvals.c: inside the caller's write transaction, records an approval request instead of
+ * queuing, audited approval.request, and fills out. A pending request of the same person for
+ * the same device and type is returned instead of a second one (*reused = 1).
+ */
+int svc_approval_request_tx(struct service *s, const struct principal *p,
+			    const struct svc_approval_ask *ask, struct approval *out, int *reused);
+/*
+ * approvals.c: a bulk by filter whose request ended without approval (rejected, canceled,
+ * expired) is canceled too, by by and for why; nothing for other kinds.
+ */
+int svc_approval_end_bulk_tx(struct service *s, const struct approval *a, const char *by,
+			     const char *why);
+/* bulkop.c: wakes the bulk worker at once (an approved bulk by filter starts). */
+void svc_bulk_kick(struct service *s);
 /* approvals.c: the admin account behind principal id (a token: the account that made it). */
 int svc_person_of(struct service *s, const char *id, char person[STORE_ID_MAX]);
 /*

@@ -267,7 +267,8 @@ struct bulk_op {
 	int64_t expected_count;
 	int64_t cursor_key, cursor_rowid;
 	int64_t queued, already_pending, skipped;
-	char state[16]; /* running, done, canceled, refused (migration 0015) */
+	/* running, done, canceled, refused (migration 0015); awaiting approval (0019) */
+	char state[16];
 	int64_t created_at, updated_at, finished_at;
 	char ended_by[STORE_ID_MAX]; /* canceled: who; refused: the requester */
 	char ended_why[STORE_TEXT_MAX / 2];
@@ -298,6 +299,7 @@ struct approval {
 	int64_t decided_at;
 	char note[STORE_TEXT_MAX]; /* why it was rejected or overridden */
 	char command_id[STORE_ID_MAX];
+	char bulk_id[STORE_ID_MAX]; /* kind filter: the bulk operation held as "awaiting" */
 };
 
 /* GET /api/v1/approvals's page (approval_list): newest first. */
@@ -627,8 +629,13 @@ struct store_ops {
 	int (*admin_totp_used)(struct store *st, const char *id, int64_t step);
 
 	/* ---- bulk operations by filter (issue 10; store_sqlite_bulk.c, store_pg_bulk.c) ---- */
-	/* -EEXIST when (requested_by, idempotency_key) is taken. */
+	/* -EEXIST when (requested_by, idempotency_key) is taken. state "awaiting" or running. */
 	int (*bulk_insert)(struct store *st, const struct bulk_op *b);
+	/*
+	 * An awaiting bulk (the two-person rule) starts: state running, updated_at now; -ENOENT
+	 * unless it is awaiting.
+	 */
+	int (*bulk_release)(struct store *st, const char *id, int64_t now);
 	int (*bulk_get)(struct store *st, const char *id, struct bulk_op *out);
 	int (*bulk_by_idempotency)(struct store *st, const char *requested_by, const char *key,
 				   struct bulk_op *out);
@@ -647,9 +654,9 @@ struct store_ops {
 	int (*bulk_list)(struct store *st, const struct bulk_list_filter *f, struct bulk_op *out,
 			 size_t *n);
 	/*
-	 * Ends a running bulk (migration 0015): state (canceled, refused), ended_by, ended_why,
-	 * finished_at and updated_at now, only while it is running: -ENOENT when no running
-	 * bulk has this id. PostgreSQL: waits for a batch that holds the row, then sees its state.
+	 * Ends a running (or awaiting) bulk (migration 0015): state (canceled, refused), ended_by,
+	 * ended_why, finished_at and updated_at now, only while it is running or awaiting:
+	 * -ENOENT when no such bulk has this id. PostgreSQL: waits for a batch that holds the row, then sees its state.
 	 */
 	int (*bulk_stop)(struct store *st, const char *id, const char *state, const char *by,
 			 const char *why, int64_t now);

@@ -588,6 +588,7 @@ static const struct store_ops pg_ops = {
 	.token_permission_add = pg_token_permission_add,
 	.token_permission_has = pg_token_permission_has,
 	.bulk_insert = pg_bulk_insert,
+	.bulk_release = pg_bulk_release,
 	.bulk_get = pg_bulk_get,
 	.bulk_by_idempotency = pg_bulk_by_idempotency,
 	.bulk_claim = pg_bulk_claim,

@@ -131,5 +131,6 @@ int pg_command_set_approval(struct store *st, const char *id, const char *approv
 			    const char *approved_by);
 int pg_token_permission_add(struct store *st, const char *id, const char *permission);
 int pg_token_permission_has(struct store *st, const char *id, const char *permission);
+int pg_bulk_release(struct store *st, const char *id, int64_t now);
 
 #endif

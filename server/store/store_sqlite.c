@@ -888,6 +888,7 @@ static const struct store_ops sqlite_ops = {
 	.token_permission_add = sq_token_permission_add,
 	.token_permission_has = sq_token_permission_has,
 	.bulk_insert = sq_bulk_insert,
+	.bulk_release = sq_bulk_release,
 	.bulk_get = sq_bulk_get,
 	.bulk_by_idempotency = sq_bulk_by_idempotency,
 	.bulk_claim = sq_bulk_claim,

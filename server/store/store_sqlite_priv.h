@@ -92,6 +92,7 @@ enum {
 	SQ_CMD_SET_APPROVAL,
 	SQ_TOKEN_PERM_ADD,
 	SQ_TOKEN_PERM_HAS,
+	SQ_BULK_RELEASE,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -200,5 +201,6 @@ int sq_command_set_approval(struct store *st, const char *id, const char *approv
 			    const char *approved_by);
 int sq_token_permission_add(struct store *st, const char *id, const char *permission);
 int sq_token_permission_has(struct store *st, const char *id, const char *permission);
+int sq_bulk_release(struct store *st, const char *id, int64_t now);
 
 #endif

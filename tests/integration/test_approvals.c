@@ -8,7 +8,8 @@
  * (requester and approver on the command and in the audit trail) and the device gets it;
  * parallel approvals of one request queue exactly one command; the override needs a reason,
  * queues at once and is audited approval.override; a bulk above the size waits, one at it does
- * not; a late approval is refused as expired (a server with 1 s expiry). test_approvals_pg
+ * not; a bulk by filter above the size is recorded awaiting, left alone by the worker, runs
+ * once approved and is canceled with a rejected request; a late approval is refused as expired (a server with 1 s expiry). test_approvals_pg
  * runs every case on PostgreSQL, where the parallel approvals meet the row lock. Approvers are console
  * accounts with TOTP whose sessions made API tokens with the approve permission.
  */
@@ -582,11 +583,108 @@ test_late_approval_refused(void)
 	env_down(&e);
 }
 
+/* GET the bulk's state into out; 0 or -1. */
+static int
+bulk_state(struct client *c, const char *id, char *out, size_t cap)
+{
+	char path[128];
+	long st;
+	json_t *j;
+
+	snprintf(path, sizeof(path), "/api/v1/commands/bulk/%s", id);
+	j = client_get_json(c, path, &st);
+	if (j == NULL)
+		return -1;
+	str_copy(out, cap, json_string_value(json_object_get(j, "state")) ?: "");
+	json_decref(j);
+	return 0;
+}
+
+/* Asks for a bulk of type by filter (owner) of n devices as c: approval and bulk ids. */
+static int
+ask_filter(struct client *c, const char *type, const char *owner, int n, char *apr, char *bulk)
+{
+	char body[256];
+	json_t *j = NULL;
+	long st;
+	int rc = -1;
+
+	snprintf(body, sizeof(body),
+		 "{\"type\":\"%s\",\"filter\":{\"owner\":\"%s\"},\"expected_count\":%d}", type,
+		 owner, n);
+	st = post(c, "/api/v1/commands/bulk", body, &j);
+	if (st == 202 &&
+	    strcmp(json_string_value(json_object_get(j, "status")) ?: "", "pending_approval") ==
+		    0 &&
+	    strcmp(json_string_value(json_object_get(json_object_get(j, "bulk"), "state")) ?: "",
+		   "awaiting") == 0) {
+		str_copy(apr, 64, json_string_value(json_object_get(j, "approval_id")) ?: "");
+		str_copy(bulk, 64,
+			 json_string_value(json_object_get(json_object_get(j, "bulk"), "id"))
+				 ?: "");
+		rc = 0;
+	}
+	if (rc != 0)
+		printf("    bulk by filter: %ld\n", st);
+	json_decref(j);
+	return rc;
+}
+
+static void
+test_bulk_by_filter_waits(void)
+{
+	struct env e;
+	struct device_sim d[3];
+	char tok_a[128], tok_b[128], apr[64], bulk[64], state[16] = "";
+	struct client *a, *b;
+
+	CHECK(env_up(&e, "approvals-filter", RULE) == 0, "server did not start");
+	CHECK(approver(&e, "ann@example.com", tok_a, sizeof(tok_a)) == 0, "approver ann");
+	CHECK(approver(&e, "bob@example.com", tok_b, sizeof(tok_b)) == 0, "approver bob");
+	a = client_new(&e.s, tok_a);
+	b = client_new(&e.s, tok_b);
+	for (int i = 0; i < 3; i++)
+		CHECK(admin_enroll(e.admin, e.anon, &d[i], "gus@example.com") == 0, "enroll");
+	/* Three devices by filter (above 2): recorded awaiting; the worker leaves it alone. */
+	CHECK(ask_filter(a, "rekey", "gus@example.com", 3, apr, bulk) == 0,
+	      "the bulk by filter did not wait");
+	sleep(3); /* the worker looks for running bulks every 2 s */
+	CHECK(bulk_state(e.admin, bulk, state, sizeof(state)) == 0 &&
+		      strcmp(state, "awaiting") == 0,
+	      "the held bulk is %s", state);
+	for (int i = 0; i < 3; i++)
+		CHECK(commands_of(e.admin, d[i].id, "rekey") == 0, "a held rekey was queued");
+	CHECK(decide(a, apr, "approve", "{}", NULL, 0) == 403, "the requester approved a bulk");
+	CHECK(decide(b, apr, "approve", "{}", NULL, 0) == 200, "the bulk's approval failed");
+	for (int i = 0; i < 100 && strcmp(state, "done") != 0; i++) {
+		usleep(100 * 1000);
+		CHECK(bulk_state(e.admin, bulk, state, sizeof(state)) == 0, "bulk state");
+	}
+	CHECK(strcmp(state, "done") == 0, "the approved bulk is %s", state);
+	for (int i = 0; i < 3; i++)
+		CHECK(commands_of(e.admin, d[i].id, "rekey") == 1, "a device got no rekey");
+	/* Rejected: the bulk is canceled with it and nothing is queued. */
+	CHECK(ask_filter(a, "retire", "gus@example.com", 3, apr, bulk) == 0,
+	      "the retire by filter did not wait");
+	CHECK(decide(b, apr, "reject", "{}", NULL, 0) == 200, "reject");
+	CHECK(bulk_state(e.admin, bulk, state, sizeof(state)) == 0 &&
+		      strcmp(state, "canceled") == 0,
+	      "the rejected bulk is %s", state);
+	for (int i = 0; i < 3; i++)
+		CHECK(commands_of(e.admin, d[i].id, "retire") == 0, "a rejected retire was queued");
+	client_free(a);
+	client_free(b);
+	for (int i = 0; i < 3; i++)
+		dev_fini(&d[i]);
+	env_down(&e);
+}
+
 static const struct t_case approval_cases[] = {
 	{"wipe_waits_for_second_admin", test_wipe_waits_for_second_admin},
 	{"parallel_approvals_queue_one", test_parallel_approvals_queue_one},
 	{"override_and_bulk", test_override_and_bulk},
 	{"late_approval_refused", test_late_approval_refused},
+	{"bulk_by_filter_waits", test_bulk_by_filter_waits},
 };
 
 #ifndef TEST_APPROVALS_NO_MAIN

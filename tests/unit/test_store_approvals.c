@@ -5,7 +5,9 @@
  * device filters; approval_decide writes only a pending request (a second decision, or one of
  * an unknown id, is -ENOENT); command_set_approval records the approval on a command, which
  * every command read returns; token permissions are added once and found only for their token;
- * a console session keeps whether its sign-in checked a TOTP code.
+ * a console session keeps whether its sign-in checked a TOTP code; a bulk inserted awaiting is
+ * not claimed until bulk_release (only once), bulk_stop ends an awaiting one, and a request of
+ * kind filter names its bulk.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -23,25 +25,32 @@
 #include "store_records.h"
 #include "util.h"
 
-/* A pending request id for device (kind command) made at created. */
+/* A pending request id of kind and type by adm_ann, made at created, for a day. */
+static void
+fill(struct approval *a, const char *id, const char *kind, const char *type, int64_t created)
+{
+	memset(a, 0, sizeof(*a));
+	str_copy(a->id, sizeof(a->id), id);
+	str_copy(a->kind, sizeof(a->kind), kind);
+	str_copy(a->type, sizeof(a->type), type);
+	a->device_count = 1;
+	str_copy(a->requested_by, sizeof(a->requested_by), "tok_ann");
+	str_copy(a->requester_person, sizeof(a->requester_person), "adm_ann");
+	str_copy(a->status, sizeof(a->status), "pending");
+	a->created_at = created;
+	a->expires_at = created + 86400;
+}
+
+/* A pending wipe request id for device made at created. */
 static void
 add(struct store *st, const char *id, const char *device, int64_t created)
 {
 	struct approval a;
 
-	memset(&a, 0, sizeof(a));
-	str_copy(a.id, sizeof(a.id), id);
-	str_copy(a.kind, sizeof(a.kind), "command");
-	str_copy(a.type, sizeof(a.type), "wipe");
+	fill(&a, id, "command", "wipe", created);
 	str_copy(a.device_id, sizeof(a.device_id), device);
-	a.device_count = 1;
 	str_copy(a.reason, sizeof(a.reason), "<b>stolen</b>");
 	a.command_ttl_s = 600;
-	str_copy(a.requested_by, sizeof(a.requested_by), "tok_ann");
-	str_copy(a.requester_person, sizeof(a.requester_person), "adm_ann");
-	str_copy(a.status, sizeof(a.status), "pending");
-	a.created_at = created;
-	a.expires_at = created + 86400;
 	assert_int_equal(st->ops->approval_insert(st, &a), 0);
 }
 
@@ -78,17 +87,10 @@ test_insert_get_list(void **state)
 	add(st, "apr_a", "dev_1", 100);
 	add(st, "apr_b", "dev_2", 200);
 	add(st, "apr_c", "dev_1", 200); /* ties with apr_b: the id decides */
-	memset(&a, 0, sizeof(a));
-	str_copy(a.id, sizeof(a.id), "apr_d");
-	str_copy(a.kind, sizeof(a.kind), "bulk");
-	str_copy(a.type, sizeof(a.type), "lock");
+	fill(&a, "apr_d", "bulk", "lock", 300);
 	str_copy(buf, APPROVAL_IDS_MAX, "dev_1 dev_2 dev_3");
 	a.device_ids = buf;
 	a.device_count = 3;
-	str_copy(a.requested_by, sizeof(a.requested_by), "adm_ann");
-	str_copy(a.requester_person, sizeof(a.requester_person), "adm_ann");
-	str_copy(a.status, sizeof(a.status), "pending");
-	a.created_at = 300;
 	a.expires_at = 400;
 	assert_int_equal(st->ops->approval_insert(st, &a), 0);
 	assert_int_equal(st->ops->approval_insert(st, &a), -EEXIST);
@@ -179,6 +181,57 @@ test_command_approval_and_token_permission(void **state)
 	assert_int_equal(st->ops->token_permission_has(st, "tok_ann", "approve"), -ENOENT);
 }
 
+/* A bulk by filter (migration 0019): awaiting is never claimed; released, it is. */
+static void
+test_bulk_awaiting(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct bulk_op b, got;
+	struct approval a = {0};
+
+	memset(&b, 0, sizeof(b));
+	str_copy(b.id, sizeof(b.id), "blk_held");
+	str_copy(b.type, sizeof(b.type), "wipe");
+	str_copy(b.requested_by, sizeof(b.requested_by), "adm_ann");
+	str_copy(b.filter, sizeof(b.filter), "{}");
+	str_copy(b.state, sizeof(b.state), "awaiting");
+	b.f_compliant = -1;
+	b.enrolled_until = b.created_at = b.updated_at = 100;
+	b.expected_count = 3;
+	b.cursor_key = -1;
+	assert_int_equal(st->ops->bulk_insert(st, &b), 0);
+	str_copy(b.id, sizeof(b.id), "blk_held2");
+	assert_int_equal(st->ops->bulk_insert(st, &b), 0);
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	assert_int_equal(st->ops->bulk_claim(st, &got), -ENOENT);
+	st->ops->tx_rollback(st);
+	assert_int_equal(st->ops->bulk_get(st, "blk_held", &got), 0);
+	assert_string_equal(got.state, "awaiting");
+	assert_int_equal(st->ops->bulk_release(st, "blk_held", 150), 0);
+	assert_int_equal(st->ops->bulk_release(st, "blk_held", 160), -ENOENT);
+	assert_int_equal(st->ops->bulk_release(st, "blk_none", 160), -ENOENT);
+	assert_int_equal(st->ops->bulk_get(st, "blk_held", &got), 0);
+	assert_string_equal(got.state, "running");
+	assert_int_equal(got.updated_at, 150);
+	assert_int_equal(st->ops->tx_begin(st), 0);
+	assert_int_equal(st->ops->bulk_claim(st, &got), 0);
+	assert_string_equal(got.id, "blk_held");
+	st->ops->tx_rollback(st);
+	/* A rejected request cancels its awaiting bulk, which can then not be released. */
+	assert_int_equal(
+		st->ops->bulk_stop(st, "blk_held2", "canceled", "adm_bob", "rejected", 170), 0);
+	assert_int_equal(st->ops->bulk_release(st, "blk_held2", 180), -ENOENT);
+	/* The request names its bulk. */
+	fill(&a, "apr_f", "filter", "wipe", 100);
+	str_copy(a.bulk_id, sizeof(a.bulk_id), "blk_held");
+	a.device_count = 3;
+	assert_int_equal(st->ops->approval_insert(st, &a), 0);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(st->ops->approval_get(st, "apr_f", 0, &a), 0);
+	assert_string_equal(a.kind, "filter");
+	assert_string_equal(a.bulk_id, "blk_held");
+}
+
 /* A session remembers whether its sign-in checked a TOTP code (only such a one approves). */
 static void
 test_session_second_factor(void **state)
@@ -218,6 +271,7 @@ main(void)
 		T(test_decide_only_pending),
 		T(test_command_approval_and_token_permission),
 		T(test_session_second_factor),
+		T(test_bulk_awaiting),
 	};
 
 	log_set_level(LOG_LVL_WARN);

@@ -1,12 +1,13 @@
 -- The two-person rule (migration 0019, issue 11 section 4). Under the rule a wipe, a retire or
 -- a large bulk is first an approval request; it reaches a device only once another admin
 -- approves it before expires_at (or the emergency override is used). kind 'command' holds one
--- device (device_id); kind 'bulk' the device ids of a bulk by list, separated by spaces.
+-- device (device_id); kind 'bulk' the device ids of a bulk by list, separated by spaces; kind
+-- 'filter' a bulk by filter (bulk_id), recorded in bulk_ops as 'awaiting' until approved.
 -- requester_person / decided_person are the admin accounts behind the principals (a token
 -- stands for the account that made it), so one person cannot approve under a second token.
 CREATE TABLE approvals (
     id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('command', 'bulk')),
+    kind TEXT NOT NULL CHECK (kind IN ('command', 'bulk', 'filter')),
     type TEXT NOT NULL,
     device_id TEXT NOT NULL DEFAULT '',
     device_ids TEXT NOT NULL DEFAULT '',
@@ -23,7 +24,8 @@ CREATE TABLE approvals (
     decided_person TEXT NOT NULL DEFAULT '',
     decided_at BIGINT NOT NULL DEFAULT 0,
     note TEXT NOT NULL DEFAULT '',
-    command_id TEXT NOT NULL DEFAULT ''
+    command_id TEXT NOT NULL DEFAULT '',
+    bulk_id TEXT NOT NULL DEFAULT ''
 );
 -- GET /api/v1/approvals: newest first, keyset on (created_at, id), all or by status.
 CREATE INDEX approvals_newest ON approvals (created_at, id);
@@ -42,3 +44,7 @@ CREATE TABLE token_permissions (
 -- Whether a console session was opened with a TOTP code: only such a session may approve
 -- (a password-only session stays one after its account enrolls TOTP). Older sessions: 0.
 ALTER TABLE admin_sessions ADD COLUMN second_factor INTEGER NOT NULL DEFAULT 0;
+-- A bulk by filter held by the rule waits as 'awaiting': the worker claims only 'running'.
+ALTER TABLE bulk_ops DROP CONSTRAINT bulk_ops_state_check;
+ALTER TABLE bulk_ops ADD CONSTRAINT bulk_ops_state_check
+    CHECK (state IN ('running', 'done', 'canceled', 'refused', 'awaiting'));

@@ -11,7 +11,7 @@ const HEADINGS = ['Requested', 'Type', 'Devices', 'Reason', 'Requested by', 'Sta
 let flash = '';
 
 function devices(a) {
-  if (a.kind === 'bulk') return el('a', { href: '#/approvals/' + encodeURIComponent(a.id) }, a.device_count + ' devices');
+  if (a.kind === 'bulk' || a.kind === 'filter') return el('a', { href: '#/approvals/' + encodeURIComponent(a.id) }, a.device_count + ' devices');
   return el('a', { class: 'mono', href: '#/devices/' + encodeURIComponent(a.device_id) }, a.device_id);
 }
 
@@ -147,7 +147,10 @@ export async function render(params, match, current) {
       a.device_ids ? el('ul', { id: 'approval-devices', class: 'mono' },
         a.device_ids.map((d) => el('li', {}, el('a', { href: '#/devices/' + encodeURIComponent(d) }, d)))) : null,
       a.command_id ? el('p', {}, 'Queued as ', el('a', { class: 'mono', href: '#/commands?device=' +
-        encodeURIComponent(a.device_id) }, a.command_id), '.') : null].filter(Boolean));
+        encodeURIComponent(a.device_id) }, a.command_id), '.') : null,
+      a.bulk_id ? el('p', {}, 'A bulk by filter: ', el('a', { id: 'approval-bulk', class: 'mono',
+        href: '#/bulk/' + encodeURIComponent(a.bulk_id) }, a.bulk_id),
+      a.status === 'pending' ? ' starts once approved.' : '.') : null].filter(Boolean));
     return;
   }
   const status = params.has('status') ? params.get('status') : 'pending';
