@@ -30,6 +30,8 @@ CREATE TABLE approvals (
 -- GET /api/v1/approvals: newest first, keyset on (created_at, id), all or by status.
 CREATE INDEX approvals_newest ON approvals (created_at, id);
 CREATE INDEX approvals_status_newest ON approvals (status, created_at, id);
+-- The tick's sweep of pending requests past their expiry.
+CREATE INDEX approvals_expiry ON approvals (status, expires_at);
 -- The device page's "waiting for approval" badge.
 CREATE INDEX approvals_device ON approvals (device_id, status);
 -- A queued command says which approval let it through and who approved it.

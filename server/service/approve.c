@@ -25,6 +25,7 @@
 #include "log.h"
 
 #define OVERRIDE_REASON_MIN 10
+#define SWEEP_MAX           20 /* expired requests written per sweep */
 
 struct decision {
 	const struct principal *p;
@@ -238,6 +239,42 @@ expire_tx(struct service *s, struct approval *a)
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), "system", "approval.expire", a->id, "ok",
 				 a->type);
+	return r;
+}
+
+/* One expired request, in its own transaction; 0 also when another got there first. */
+static int
+sweep_once(struct service *s, const char *id)
+{
+	struct approval a = {0};
+	int r = s->st->ops->tx_begin(s->st);
+
+	if (r != 0)
+		return r;
+	r = s->st->ops->approval_get(s->st, id, 1, &a);
+	if (r == 0 && (strcmp(a.status, "pending") != 0 || a.expires_at > svc_now_s(s)))
+		r = -ENOENT; /* decided meanwhile */
+	if (r == 0)
+		r = expire_tx(s, &a);
+	if (r == 0)
+		return s->st->ops->tx_commit(s->st);
+	s->st->ops->tx_rollback(s->st);
+	return r == -ENOENT ? 0 : r;
+}
+
+int
+svc_approval_sweep(struct service *s)
+{
+	struct approval *due = calloc(SWEEP_MAX, sizeof(*due));
+	size_t n = 0;
+	int r;
+
+	if (due == NULL)
+		return -ENOMEM;
+	r = s->st->ops->approval_expired(s->st, svc_now_s(s), due, SWEEP_MAX, &n);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		SVC_TX_RETRY(s, r, sweep_once(s, due[i].id));
+	free(due);
 	return r;
 }
 

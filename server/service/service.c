@@ -295,7 +295,8 @@ expire_commands(struct service *s, size_t *expired)
 	return r;
 }
 
-#define ROTATE_SCAN_S 60
+#define ROTATE_SCAN_S    60
+#define APPROVAL_SWEEP_S 5 /* how often pending approval requests past expiry are closed */
 
 void
 service_tick(struct service *s)
@@ -310,6 +311,11 @@ service_tick(struct service *s)
 	if (svc_now_s(s) - s->rotate_scan_at >= ROTATE_SCAN_S) { /* the first tick, then a minute */
 		s->rotate_scan_at = svc_now_s(s);
 		tick_outcome(s, TICK_ROTATE, svc_rotate_keys(s), "queuing key rotations");
+	}
+	if (svc_now_s(s) - s->approval_sweep_at >= APPROVAL_SWEEP_S) {
+		s->approval_sweep_at = svc_now_s(s);
+		tick_outcome(s, TICK_APPROVALS, svc_approval_sweep(s),
+			     "expiring approval requests");
 	}
 	if (r == 0 && expired > 0)
 		log_info("service: %zu commands expired", expired);

@@ -11,7 +11,7 @@
 #include "util.h"
 
 /* Kinds of periodic work whose failures are logged once (service_tick). */
-enum { TICK_FLUSH, TICK_EXPIRE, TICK_REFUSALS, TICK_ROTATE, TICK_COUNT };
+enum { TICK_FLUSH, TICK_EXPIRE, TICK_REFUSALS, TICK_ROTATE, TICK_APPROVALS, TICK_COUNT };
 
 struct service {
 	struct store *st;
@@ -33,7 +33,8 @@ struct service {
 	/* Touched by the tick only: which kinds of its work failed last, when keys were checked. */
 	int tick_failing[TICK_COUNT];
 	int64_t rotate_scan_at;
-	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
+	int64_t approval_sweep_at; /* the last sweep of expired approval requests */
+	struct svc_ckpt *ckpt;     /* NULL: audit checkpoints are off */
 	struct svc_verify *verify;
 	struct svc_refusals *refusals;
 	struct replaylog *replay; /* NULL: nonces reach the store only by the flush */
@@ -192,6 +193,11 @@ int svc_approval_request_tx(struct service *s, const struct principal *p,
  */
 int svc_approval_end_bulk_tx(struct service *s, const struct approval *a, const char *by,
 			     const char *why);
+/*
+ * approve.c: writes pending approval requests past their expiry as expired (audited
+ * approval.expire; a held bulk by filter canceled), up to 20 per call; the tick runs it.
+ */
+int svc_approval_sweep(struct service *s);
 /* bulkop.c: wakes the bulk worker at once (an approved bulk by filter starts). */
 void svc_bulk_kick(struct service *s);
 /* approvals.c: the admin account behind principal id (a token: the account that made it). */

@@ -677,6 +677,9 @@ struct store_ops {
 	 * note and command_id, only while it is pending; -ENOENT when it is not (or no such row).
 	 */
 	int (*approval_decide)(struct store *st, const struct approval *a);
+	/* Up to max pending requests with expires_at <= now, the oldest expiry first. */
+	int (*approval_expired)(struct store *st, int64_t now, struct approval *out, size_t max,
+				size_t *n);
 	/* Records on command id which approval let it through and who approved it. */
 	int (*command_set_approval)(struct store *st, const char *id, const char *approval_id,
 				    const char *approved_by);

@@ -584,6 +584,7 @@ static const struct store_ops pg_ops = {
 	.approval_get = pg_approval_get,
 	.approval_list = pg_approval_list,
 	.approval_decide = pg_approval_decide,
+	.approval_expired = pg_approval_expired,
 	.command_set_approval = pg_command_set_approval,
 	.token_permission_add = pg_token_permission_add,
 	.token_permission_has = pg_token_permission_has,

@@ -110,6 +110,19 @@ pg_approval_list(struct store *st, const struct approval_filter *f, struct appro
 }
 
 int
+pg_approval_expired(struct store *st, int64_t now, struct approval *out, size_t max, size_t *n)
+{
+	struct pg_args g = {0};
+
+	pa_int(&g, now);
+	pa_int(&g, (int64_t)max);
+	return pg_many(S(st),
+		       "SELECT " APPROVAL_COLS " FROM approvals WHERE status = 'pending' AND "
+		       "expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
+		       &g, out, sizeof(*out), max, n, approval_row, "approval expired");
+}
+
+int
 pg_approval_decide(struct store *st, const struct approval *a)
 {
 	struct pg_args g = {0};

@@ -127,6 +127,7 @@ int pg_approval_get(struct store *st, const char *id, int for_update, struct app
 int pg_approval_list(struct store *st, const struct approval_filter *f, struct approval *out,
 		     size_t *n);
 int pg_approval_decide(struct store *st, const struct approval *a);
+int pg_approval_expired(struct store *st, int64_t now, struct approval *out, size_t max, size_t *n);
 int pg_command_set_approval(struct store *st, const char *id, const char *approval_id,
 			    const char *approved_by);
 int pg_token_permission_add(struct store *st, const char *id, const char *permission);

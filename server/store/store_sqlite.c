@@ -884,6 +884,7 @@ static const struct store_ops sqlite_ops = {
 	.approval_get = sq_approval_get,
 	.approval_list = sq_approval_list,
 	.approval_decide = sq_approval_decide,
+	.approval_expired = sq_approval_expired,
 	.command_set_approval = sq_command_set_approval,
 	.token_permission_add = sq_token_permission_add,
 	.token_permission_has = sq_token_permission_has,

@@ -112,6 +112,22 @@ sq_approval_list(struct store *st, const struct approval_filter *f, struct appro
 }
 
 int
+sq_approval_expired(struct store *st, int64_t now, struct approval *out, size_t max, size_t *n)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_APPROVAL_EXPIRED,
+			"SELECT " APPROVAL_COLS " FROM approvals WHERE status = 'pending' "
+			"AND expires_at <= ? ORDER BY expires_at, id LIMIT ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_int64(q, 2, (int64_t)max);
+	return sq_many(S(st), q, out, sizeof(*out), max, n, (sq_row_fn)approval_row,
+		       "approval expired");
+}
+
+int
 sq_approval_decide(struct store *st, const struct approval *a)
 {
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_APPROVAL_DECIDE,

@@ -93,6 +93,7 @@ enum {
 	SQ_TOKEN_PERM_ADD,
 	SQ_TOKEN_PERM_HAS,
 	SQ_BULK_RELEASE,
+	SQ_APPROVAL_EXPIRED,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -197,6 +198,7 @@ int sq_approval_get(struct store *st, const char *id, int for_update, struct app
 int sq_approval_list(struct store *st, const struct approval_filter *f, struct approval *out,
 		     size_t *n);
 int sq_approval_decide(struct store *st, const struct approval *a);
+int sq_approval_expired(struct store *st, int64_t now, struct approval *out, size_t max, size_t *n);
 int sq_command_set_approval(struct store *st, const char *id, const char *approval_id,
 			    const char *approved_by);
 int sq_token_permission_add(struct store *st, const char *id, const char *permission);

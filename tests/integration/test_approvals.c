@@ -9,7 +9,8 @@
  * parallel approvals of one request queue exactly one command; the override needs a reason,
  * queues at once and is audited approval.override; a bulk above the size waits, one at it does
  * not; a bulk by filter above the size is recorded awaiting, left alone by the worker, runs
- * once approved and is canceled with a rejected request; a late approval is refused as expired (a server with 1 s expiry). test_approvals_pg
+ * once approved and is canceled with a rejected request, or by the server's sweep once its
+ * request expired with nobody deciding (audited approval.expire); a late approval is refused as expired (a server with 1 s expiry). test_approvals_pg
  * runs every case on PostgreSQL, where the parallel approvals meet the row lock. Approvers are console
  * accounts with TOTP whose sessions made API tokens with the approve permission.
  */
@@ -679,12 +680,42 @@ test_bulk_by_filter_waits(void)
 	env_down(&e);
 }
 
+/* Nobody decides: the server's sweep closes the request and cancels its held bulk. */
+static void
+test_expired_bulk_canceled(void)
+{
+	struct env e;
+	struct device_sim d;
+	char tok_a[128], apr[64], bulk[64], state[16] = "";
+	struct client *a;
+	int i;
+
+	CHECK(env_up(&e, "approvals-sweep", RULE "approval_expiry_seconds = 1\n") == 0,
+	      "server did not start");
+	CHECK(approver(&e, "ann@example.com", tok_a, sizeof(tok_a)) == 0, "approver ann");
+	a = client_new(&e.s, tok_a);
+	CHECK(admin_enroll(e.admin, e.anon, &d, "hal@example.com") == 0, "enroll");
+	CHECK(ask_filter(a, "retire", "hal@example.com", 1, apr, bulk) == 0,
+	      "the retire by filter did not wait");
+	for (i = 0; i < 150 && strcmp(state, "canceled") != 0; i++) { /* sweeps every 5 s */
+		usleep(100 * 1000);
+		CHECK(bulk_state(e.admin, bulk, state, sizeof(state)) == 0, "bulk state");
+	}
+	CHECK(strcmp(state, "canceled") == 0, "the expired request's bulk is %s", state);
+	CHECK(audited(e.admin, "approval.expire", apr) == 1, "the expiry is not audited");
+	CHECK(commands_of(e.admin, d.id, "retire") == 0, "an expired retire was queued");
+	client_free(a);
+	dev_fini(&d);
+	env_down(&e);
+}
+
 static const struct t_case approval_cases[] = {
 	{"wipe_waits_for_second_admin", test_wipe_waits_for_second_admin},
 	{"parallel_approvals_queue_one", test_parallel_approvals_queue_one},
 	{"override_and_bulk", test_override_and_bulk},
 	{"late_approval_refused", test_late_approval_refused},
 	{"bulk_by_filter_waits", test_bulk_by_filter_waits},
+	{"expired_bulk_canceled", test_expired_bulk_canceled},
 };
 
 #ifndef TEST_APPROVALS_NO_MAIN

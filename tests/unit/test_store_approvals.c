@@ -2,7 +2,8 @@
  * Unit tests of the store's side of the two-person rule (migration 0019), on both backends:
  * approval_insert and approval_get (a bulk's device ids only into a caller's buffer),
  * approval_list newest first with ties on the time broken by id, keyset pages, the status and
- * device filters; approval_decide writes only a pending request (a second decision, or one of
+ * device filters; approval_expired the pending ones past their expiry, oldest first;
+ * approval_decide writes only a pending request (a second decision, or one of
  * an unknown id, is -ENOENT); command_set_approval records the approval on a command, which
  * every command read returns; token permissions are added once and found only for their token;
  * a console session keeps whether its sign-in checked a TOTP code; a bulk inserted awaiting is
@@ -76,6 +77,19 @@ page(struct store *st, const char *status, const char *device, const struct appr
 	return n;
 }
 
+/* The ids of approval_expired(now, max) into out. */
+static void
+expired(struct store *st, int64_t now, size_t max, char *out, size_t cap)
+{
+	struct approval items[8];
+	size_t n = 0, k = 0;
+
+	assert_int_equal(st->ops->approval_expired(st, now, items, max, &n), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		k += (size_t)snprintf(out + k, cap - k, "%s%s", i ? "," : "", items[i].id);
+}
+
 static void
 test_insert_get_list(void **state)
 {
@@ -118,6 +132,15 @@ test_insert_get_list(void **state)
 	assert_int_equal(page(st, NULL, "dev_1", NULL, 8, ids, sizeof(ids), &last), 2);
 	assert_string_equal(ids, "apr_c,apr_a");
 	assert_int_equal(page(st, "approved", NULL, NULL, 8, ids, sizeof(ids), &last), 0);
+	/* Past their expiry, the oldest expiry first (ties by id), at most max. */
+	expired(st, 399, 8, ids, sizeof(ids));
+	assert_string_equal(ids, "");
+	expired(st, 400, 8, ids, sizeof(ids));
+	assert_string_equal(ids, "apr_d");
+	expired(st, 86600, 8, ids, sizeof(ids));
+	assert_string_equal(ids, "apr_d,apr_a,apr_b,apr_c");
+	expired(st, 86600, 2, ids, sizeof(ids));
+	assert_string_equal(ids, "apr_d,apr_a");
 	free(buf);
 }
 
