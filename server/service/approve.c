@@ -287,12 +287,54 @@ decision_detail(const struct approval *a, const struct decision *dc, char *buf, 
 		 a->command_id, dc->note[0] ? " reason=" : "", dc->note);
 }
 
+/* What the request asked for, now: its command queued, its bulk's commands, or its bulk run. */
+static int
+carry_out(struct service *s, struct approval *a, char *ids, struct decision *dc,
+	  struct svc_error *err)
+{
+	int r;
+
+	if (strcmp(a->kind, "bulk") == 0) {
+		split_ids(ids, dc);
+		return queue_bulk(s, a, dc);
+	}
+	if (strcmp(a->kind, "filter") == 0)
+		return release_bulk(s, a, err);
+	r = queue_one(s, a, dc, err);
+	str_copy(a->command_id, sizeof(a->command_id), dc->cmd.id);
+	return r;
+}
+
+/* The decision on the request's row, its audit entry and its event (-ENOENT: decided). */
+static int
+record_tx(struct service *s, struct approval *a, const struct decision *dc)
+{
+	int overriding = strcmp(dc->mode, "overridden") == 0;
+	char detail[STORE_TEXT_MAX];
+	int r;
+
+	str_copy(a->status, sizeof(a->status), dc->mode);
+	str_copy(a->decided_by, sizeof(a->decided_by), dc->p->id);
+	str_copy(a->decided_person, sizeof(a->decided_person), dc->person);
+	str_copy(a->note, sizeof(a->note), dc->note);
+	a->decided_at = svc_now_s(s);
+	decision_detail(a, dc, detail, sizeof(detail));
+	r = s->st->ops->approval_decide(s->st, a);
+	if (r == 0)
+		r = audit_append(s->st, service_now_ms(s), dc->p->id,
+				 overriding ? "approval.override" : "approval.approve", a->id,
+				 overriding ? "override" : "ok", detail);
+	if (r == 0)
+		r = svc_approval_event_tx(
+			s, overriding ? "approval.overridden" : "approval.approved", a);
+	return r;
+}
+
 static int
 decide_once(struct service *s, const char *id, struct decision *dc, struct approval *out,
 	    struct svc_error *err)
 {
-	int overriding = strcmp(dc->mode, "overridden") == 0;
-	char detail[STORE_TEXT_MAX], *ids = NULL;
+	char *ids = NULL;
 	int r;
 
 	err->kind = SVC_OK; /* a previous attempt's error is not this one's */
@@ -320,31 +362,11 @@ decide_once(struct service *s, const char *id, struct decision *dc, struct appro
 				"approval request %s expired before it was approved; ask again",
 				id);
 	}
-	if (r == 0 && strcmp(out->kind, "bulk") == 0) {
-		split_ids(ids, dc);
-		r = queue_bulk(s, out, dc);
-	} else if (r == 0 && strcmp(out->kind, "filter") == 0) {
-		r = release_bulk(s, out, err);
-	} else if (r == 0) {
-		r = queue_one(s, out, dc, err);
-		str_copy(out->command_id, sizeof(out->command_id), dc->cmd.id);
-	}
+	if (r == 0)
+		r = carry_out(s, out, ids, dc, err);
 	if (r != 0)
 		goto refuse;
-	str_copy(out->status, sizeof(out->status), dc->mode);
-	str_copy(out->decided_by, sizeof(out->decided_by), dc->p->id);
-	str_copy(out->decided_person, sizeof(out->decided_person), dc->person);
-	str_copy(out->note, sizeof(out->note), dc->note);
-	out->decided_at = svc_now_s(s);
-	decision_detail(out, dc, detail, sizeof(detail));
-	r = s->st->ops->approval_decide(s->st, out);
-	if (r == 0)
-		r = audit_append(s->st, service_now_ms(s), dc->p->id,
-				 overriding ? "approval.override" : "approval.approve", id,
-				 overriding ? "override" : "ok", detail);
-	if (r == 0)
-		r = svc_approval_event_tx(
-			s, overriding ? "approval.overridden" : "approval.approved", out);
+	r = record_tx(s, out, dc);
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	free(ids);

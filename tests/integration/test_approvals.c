@@ -362,16 +362,58 @@ audited(struct client *c, const char *action, const char *target)
 
 #define RULE "two_person_rule = 1\napproval_bulk_size = 2\n"
 
+/*
+ * Everyone who may not approve request id tries: the requester (a), another approve token the
+ * requester made, a token without the permission, a session signed in without a code, and
+ * helpdesk; none may.
+ */
+static void
+refusals(struct env *e, struct client *a, const char *id)
+{
+	char tok_a2[128], helpdesk[128], type[96];
+	struct client *a2, *hd;
+	json_t *j = NULL;
+	long st;
+
+	/* The requester, another token of the same person, a token without the permission. */
+	CHECK(decide(a, id, "approve", "{}", type, sizeof(type)) == 403 &&
+		      strcmp(type, "urn:cleave:problem:approval-by-requester") == 0,
+	      "the requester approved: %s", type);
+	st = post(a, "/api/v1/tokens",
+		  "{\"name\":\"second\",\"role\":\"admin\",\"permissions\":[\"approve\"]}", &j);
+	CHECK(st == 201, "an approver could not make another approve token: %ld", st);
+	str_copy(tok_a2, sizeof(tok_a2), json_string_value(json_object_get(j, "token")) ?: "");
+	json_decref(j);
+	a2 = client_new(&e->s, tok_a2);
+	CHECK(decide(a2, id, "approve", "{}", type, sizeof(type)) == 403 &&
+		      strcmp(type, "urn:cleave:problem:approval-by-requester") == 0,
+	      "a second token of the requester approved: %s", type);
+	CHECK(decide(e->admin, id, "approve", "{}", type, sizeof(type)) == 403 &&
+		      strcmp(type, "urn:cleave:problem:approval-needs-second-factor") == 0,
+	      "a token without the approve permission approved: %s", type);
+	CHECK(late_totp_session_refused(e, id) == 0,
+	      "a session signed in without a code approved once its account had TOTP");
+	CHECK(admin_token(e->admin, "helpdesk", helpdesk, sizeof(helpdesk)) == 0, "helpdesk");
+	hd = client_new(&e->s, helpdesk);
+	CHECK(decide(hd, id, "approve", "{}", type, sizeof(type)) == 403 &&
+		      strcmp(type, "urn:cleave:problem:forbidden") == 0,
+	      "helpdesk approved: %s", type);
+	CHECK(post(e->admin, "/api/v1/tokens",
+		   "{\"name\":\"x\",\"role\":\"admin\",\"permissions\":[\"approve\"]}",
+		   NULL) == 403,
+	      "a token without the permission minted an approver");
+	client_free(a2);
+	client_free(hd);
+}
+
 static void
 test_wipe_waits_for_second_admin(void)
 {
 	struct env e;
 	struct device_sim d;
-	char tok_a[128], tok_a2[128], tok_b[128], helpdesk[128], id[64], type[96];
-	char cmd_path[128];
-	struct client *a, *a2, *b, *hd;
+	char tok_a[128], tok_b[128], id[64], cmd_path[128];
+	struct client *a, *b;
 	json_t *j = NULL, *cmd;
-	long st;
 
 	CHECK(env_up(&e, "approvals", RULE) == 0, "server did not start");
 	CHECK(approver(&e, "ann@example.com", tok_a, sizeof(tok_a)) == 0, "approver ann");
@@ -383,33 +425,7 @@ test_wipe_waits_for_second_admin(void)
 	CHECK(commands_of(e.admin, d.id, "wipe") == 0, "a wipe was queued before approval");
 	CHECK(device_gets(&e, &d, "wipe") == 0, "the device got a wipe before approval");
 
-	/* The requester, another token of the same person, a token without the permission. */
-	CHECK(decide(a, id, "approve", "{}", type, sizeof(type)) == 403 &&
-		      strcmp(type, "urn:cleave:problem:approval-by-requester") == 0,
-	      "the requester approved: %s", type);
-	st = post(a, "/api/v1/tokens",
-		  "{\"name\":\"second\",\"role\":\"admin\",\"permissions\":[\"approve\"]}", &j);
-	CHECK(st == 201, "an approver could not make another approve token: %ld", st);
-	str_copy(tok_a2, sizeof(tok_a2), json_string_value(json_object_get(j, "token")) ?: "");
-	json_decref(j);
-	a2 = client_new(&e.s, tok_a2);
-	CHECK(decide(a2, id, "approve", "{}", type, sizeof(type)) == 403 &&
-		      strcmp(type, "urn:cleave:problem:approval-by-requester") == 0,
-	      "a second token of the requester approved: %s", type);
-	CHECK(decide(e.admin, id, "approve", "{}", type, sizeof(type)) == 403 &&
-		      strcmp(type, "urn:cleave:problem:approval-needs-second-factor") == 0,
-	      "a token without the approve permission approved: %s", type);
-	CHECK(late_totp_session_refused(&e, id) == 0,
-	      "a session signed in without a code approved once its account had TOTP");
-	CHECK(admin_token(e.admin, "helpdesk", helpdesk, sizeof(helpdesk)) == 0, "helpdesk");
-	hd = client_new(&e.s, helpdesk);
-	CHECK(decide(hd, id, "approve", "{}", type, sizeof(type)) == 403 &&
-		      strcmp(type, "urn:cleave:problem:forbidden") == 0,
-	      "helpdesk approved: %s", type);
-	CHECK(post(e.admin, "/api/v1/tokens",
-		   "{\"name\":\"x\",\"role\":\"admin\",\"permissions\":[\"approve\"]}",
-		   NULL) == 403,
-	      "a token without the permission minted an approver");
+	refusals(&e, a, id);
 	CHECK(commands_of(e.admin, d.id, "wipe") == 0, "a refused approval queued a wipe");
 
 	/* The second admin: queued, both recorded, the device gets it. */
@@ -435,9 +451,7 @@ test_wipe_waits_for_second_admin(void)
 		      audited(e.admin, "approval.approve", id) == 1,
 	      "request and approval are not in the audit trail");
 	client_free(a);
-	client_free(a2);
 	client_free(b);
-	client_free(hd);
 	dev_fini(&d);
 	env_down(&e);
 }
