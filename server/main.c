@@ -49,6 +49,7 @@ struct config {
 	unsigned bulk_batch;
 	unsigned session_idle_s, session_max_s; /* console sessions; 0: the service's defaults */
 	unsigned require_totp;
+	unsigned two_person, approval_bulk_size, approval_expiry_s; /* the two-person rule */
 	unsigned ckpt_entries;
 	unsigned ckpt_s;
 	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */
@@ -104,6 +105,10 @@ usage(FILE *f)
 		"                     and session_max_seconds (default 43200): console\n"
 		"                     sessions end unused this long or this long after sign-in,\n"
 		"                     require_totp (1: console sign-in needs a TOTP code),\n"
+		"                     two_person_rule (1: wipe, retire and a bulk of more\n"
+		"                     than approval_bulk_size devices, default 50, wait for a\n"
+		"                     second admin's approval), approval_expiry_seconds\n"
+		"                     (how long a request waits, default 86400),\n"
 		"                     audit_checkpoint_entries\n"
 		"                     (default 100) and audit_checkpoint_seconds (default 300):\n"
 		"                     sign the audit log's head when it moved this far or this\n"
@@ -253,6 +258,12 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 300, 30 * 86400, &c->session_max_s);
 	else if (strcmp(key, "require_totp") == 0)
 		r = parse_uint(val, 0, 1, &c->require_totp);
+	else if (strcmp(key, "two_person_rule") == 0)
+		r = parse_uint(val, 0, 1, &c->two_person);
+	else if (strcmp(key, "approval_bulk_size") == 0)
+		r = parse_uint(val, 1, 500, &c->approval_bulk_size);
+	else if (strcmp(key, "approval_expiry_seconds") == 0)
+		r = parse_uint(val, 1, 30 * 86400, &c->approval_expiry_s);
 	else if (strcmp(key, "command_ttl_hours") == 0)
 		r = parse_uint(val, 1, 24 * 366, &c->command_ttl_h);
 	else if (strcmp(key, "audit_checkpoint_entries") == 0)
@@ -781,6 +792,9 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.session_idle_s = (int64_t)c->session_idle_s,
 		.session_max_s = (int64_t)c->session_max_s,
 		.require_totp = (int)c->require_totp,
+		.two_person = (int)c->two_person,
+		.approval_bulk_size = (int64_t)c->approval_bulk_size,
+		.approval_ttl_s = (int64_t)c->approval_expiry_s,
 		.public_url = c->public_url,
 	};
 	struct httpd_config hc = {

@@ -194,10 +194,54 @@ h_server(struct call *c)
 		json_object_set_new(j, "audit_key_pem", json_string(pem));
 	}
 	free(pem);
+	/* The two-person rule as this server applies it, and whether the caller may approve. */
+	if (j != NULL) {
+		int64_t size, ttl;
+		int on;
+
+		svc_approval_settings(c->a->svc, &on, &size, &ttl);
+		json_object_set_new(j, "two_person_rule",
+				    json_pack("{s:b, s:I, s:I}", "enabled", on, "bulk_size",
+					      (json_int_t)size, "expiry_seconds", (json_int_t)ttl));
+		json_object_set_new(j, "can_approve",
+				    json_boolean(svc_can_approve(c->a->svc, &c->who)));
+	}
 	reply_json(c->rs, 200, j);
 }
 
 /* ---- tokens ---- */
+
+/*
+ * A token's separate permissions: absent or [], or ["approve"] (the two-person rule), which
+ * only an admin token may carry. 0, or -1 after a 422.
+ */
+static int
+token_permissions(struct call *c, json_t *perms, const char *role, int *approve)
+{
+	size_t i;
+	json_t *v;
+
+	*approve = 0;
+	if (perms == NULL)
+		return 0;
+	if (!json_is_array(perms)) {
+		reply_problem(c->rs, SVC_INVALID, "permissions must be a list, e.g. [\"approve\"]");
+		return -1;
+	}
+	json_array_foreach(perms, i, v)
+	{
+		if (!json_is_string(v) || strcmp(json_string_value(v), "approve") != 0) {
+			reply_problem(c->rs, SVC_INVALID, "permissions may hold only \"approve\"");
+			return -1;
+		}
+		*approve = 1;
+	}
+	if (*approve && strcmp(role, "admin") != 0) {
+		reply_problem(c->rs, SVC_INVALID, "only an admin token may carry \"approve\"");
+		return -1;
+	}
+	return 0;
+}
 
 void
 h_tokens_create(struct call *c)
@@ -209,6 +253,8 @@ h_tokens_create(struct call *c)
 		{"role", F_STR, 1, role, sizeof(role), 0, 0, NULL},
 		{"expires_in", F_INT, 0, &expires_in, 0, 60, 10LL * 366 * 86400, NULL},
 	};
+	json_t *perms = NULL;
+	int approve = 0;
 	struct api_token t;
 	struct svc_error err = {0};
 	char *secret = NULL;
@@ -216,24 +262,32 @@ h_tokens_create(struct call *c)
 
 	if (body == NULL)
 		return;
+	perms = json_incref(json_object_get(body, "permissions"));
+	json_object_del(body, "permissions");
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0)
 		goto out;
 	if (name[0] == '\0') {
 		reply_problem(c->rs, SVC_INVALID, "name must not be empty");
 		goto out;
 	}
-	if (svc_token_create(c->a->svc, &c->who, name, role_parse(role), expires_in, &t, &secret,
-			     &err) != 0) {
+	if (token_permissions(c, perms, role, &approve) != 0)
+		goto out;
+	if ((approve ? svc_token_create_approver(c->a->svc, &c->who, name, expires_in, &t, &secret,
+						 &err)
+		     : svc_token_create(c->a->svc, &c->who, name, role_parse(role), expires_in, &t,
+					&secret, &err)) != 0) {
 		reply_svc_error(c->rs, &err);
 		goto out;
 	}
 	j = token_json(&t);
+	json_object_set_new(j, "permissions", approve ? json_pack("[s]", "approve") : json_array());
 	json_object_set_new(j, "token", json_string(secret));
 	reply_json(c->rs, 201, j);
 	snprintf(c->rs->location, sizeof(c->rs->location), "/api/v1/tokens/%s", t.id);
 	secure_zero(secret, strlen(secret));
 	free(secret);
 out:
+	json_decref(perms);
 	json_decref(body);
 }
 
@@ -406,6 +460,7 @@ h_commands_create(struct call *c)
 	const char *key = c->rq->header(c->rq->header_ctx, "Idempotency-Key");
 	struct command_request rq = {0};
 	struct command cmd;
+	struct approval pending;
 	struct svc_error err = {0};
 	uint8_t hash[32];
 	int created = 0;
@@ -432,8 +487,13 @@ h_commands_create(struct call *c)
 	rq.expires_in_s = expires_in;
 	rq.idempotency_key = key;
 	rq.request_hash = hash;
+	rq.pending = &pending;
 	if (svc_command_create(c->a->svc, &c->who, &rq, &cmd, &created, &err) != 0) {
 		reply_svc_error(c->rs, &err);
+		goto out;
+	}
+	if (created == SVC_CMD_PENDING) {
+		pending_reply(c, &pending, NULL);
 		goto out;
 	}
 	reply_json(c->rs, 202, command_json(&cmd));

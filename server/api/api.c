@@ -71,6 +71,12 @@ static const struct route {
 	{"PUT", "/api/v1/groups/{}", AUTH_ADMIN, h_group_put},
 	{"DELETE", "/api/v1/groups/{}", AUTH_ADMIN, h_group_delete},
 	{"GET", "/api/v1/groups/{}/devices", AUTH_ADMIN, h_group_devices},
+	{"GET", "/api/v1/approvals", AUTH_ADMIN, h_approvals_list},
+	{"GET", "/api/v1/approvals/{}", AUTH_ADMIN, h_approval_get},
+	{"POST", "/api/v1/approvals/{}/approve", AUTH_ADMIN, h_approval_approve},
+	{"POST", "/api/v1/approvals/{}/reject", AUTH_ADMIN, h_approval_reject},
+	{"POST", "/api/v1/approvals/{}/cancel", AUTH_ADMIN, h_approval_cancel},
+	{"POST", "/api/v1/approvals/{}/override", AUTH_ADMIN, h_approval_override},
 	{"GET", "/api/v1/policies", AUTH_ADMIN, h_policies_list},
 	{"GET", "/api/v1/policies/{}", AUTH_ADMIN, h_policy_get},
 	{"PUT", "/api/v1/policies/{}", AUTH_ADMIN, h_policy_put},
@@ -123,6 +129,7 @@ static const struct route_query {
 	{h_audit_export, Q_AUDIT},
 	{h_groups_list, "after limit"},
 	{h_group_devices, Q_DEVICES},
+	{h_approvals_list, "status device_id " Q_PAGE},
 };
 
 /* The query parameters route r reads ("" for none). */

@@ -144,6 +144,16 @@ void h_commands_bulk(struct call *c);
 /* Bulk commands by filter (issue 10): the count a filter matches (devquery.c); the list, one
  * bulk's progress and its cancel (bulkops.c), and a bulk as JSON (owned by the caller). */
 json_t *bulk_json(const struct bulk_op *b);
+/* The two-person rule (approvals.c): a request as JSON; 202 pending_approval for a held one. */
+json_t *approval_json(struct api *a, const struct approval *ap);
+/* extra (may be NULL, consumed): more members of the answer, e.g. the held bulk. */
+void pending_reply(struct call *c, const struct approval *ap, json_t *extra);
+void h_approvals_list(struct call *c);
+void h_approval_get(struct call *c);
+void h_approval_approve(struct call *c);
+void h_approval_reject(struct call *c);
+void h_approval_cancel(struct call *c);
+void h_approval_override(struct call *c);
 void h_bulk_list(struct call *c);
 void h_bulk_get(struct call *c);
 void h_bulk_cancel(struct call *c);

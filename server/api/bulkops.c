@@ -14,7 +14,8 @@
 
 #define BULK_CURSOR_MAX 160
 
-static const char *const bulk_states[] = {"running", "done", "canceled", "refused", NULL};
+static const char *const bulk_states[] = {"running", "done",     "canceled",
+					  "refused", "awaiting", NULL};
 
 json_t *
 bulk_json(const struct bulk_op *b)
@@ -93,7 +94,7 @@ list_params(struct call *c, struct bulk_list_filter *f, char *state, size_t cap)
 	}
 	if (r < 0) {
 		reply_problem(c->rs, P_BAD_REQUEST,
-			      "state must be one of running, done, canceled, refused");
+			      "state must be one of running, done, canceled, refused, awaiting");
 		return -1;
 	}
 	f->limit = 50;

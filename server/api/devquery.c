@@ -571,6 +571,7 @@ bulk_by_filter(struct call *c, json_t *body)
 	struct dq_text *t = calloc(1, sizeof(*t));
 	struct bulk_op *b = calloc(1, sizeof(*b));
 	struct svc_bulk_request rq = {0};
+	struct approval pending = {0};
 	struct svc_error err = {0};
 	struct device_query q;
 	int64_t matched = 0;
@@ -590,12 +591,17 @@ bulk_by_filter(struct call *c, json_t *body)
 		goto out;
 	fjson = json_dumps(filter, JSON_COMPACT | JSON_SORT_KEYS);
 	request_hash(c, hash);
-	rq = (struct svc_bulk_request){type, reason, &q, fjson ? fjson : "{}", expected, key, hash};
+	rq = (struct svc_bulk_request){type,     reason, &q,   fjson ? fjson : "{}",
+				       expected, key,    hash, &pending};
 	if (svc_bulk_start(c->a->svc, &c->who, &rq, b, &created, &matched, &err) != 0) {
 		reply_problem_with(c->rs, err.kind, err.detail,
 				   err.kind == SVC_CONFLICT
 					   ? json_pack("{s:I}", "count", (json_int_t)matched)
 					   : NULL);
+		goto out;
+	}
+	if (created && strcmp(b->state, "awaiting") == 0) { /* the two-person rule holds it */
+		pending_reply(c, &pending, json_pack("{s:o}", "bulk", bulk_json(b)));
 		goto out;
 	}
 	reply_json(c->rs, 202, bulk_json(b));
@@ -641,6 +647,8 @@ h_commands_bulk(struct call *c)
 	struct svc_bulk_result *res = calloc(SVC_BULK_MAX, sizeof(*res));
 	struct svc_error err = {0};
 	size_t n = 0, counts[3] = {0, 0, 0};
+	struct approval pending;
+	int waits = 0;
 	json_t *body = NULL, *arr = NULL, *out;
 
 	if (ids == NULL || res == NULL) {
@@ -667,9 +675,14 @@ h_commands_bulk(struct call *c)
 	}
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0 || bulk_ids(c, arr, ids, &n) != 0)
 		goto done;
-	if (svc_command_bulk(c->a->svc, &c->who, type, reason, (const char(*)[STORE_ID_MAX])ids, n,
-			     res, &err) != 0) {
+	if (svc_command_bulk_checked(c->a->svc, &c->who, type, reason,
+				     (const char(*)[STORE_ID_MAX])ids, n, res, &pending, &waits,
+				     &err) != 0) {
 		reply_svc_error(c->rs, &err);
+		goto done;
+	}
+	if (waits) {
+		pending_reply(c, &pending, NULL);
 		goto done;
 	}
 	out = json_array();

@@ -111,18 +111,20 @@ device_json(struct api *a, const struct device *d)
 json_t *
 command_json(const struct command *c)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o, "
-			 "s:o, s:b, s:o}",
-			 "id", c->id, "device_id", c->device_id, "type", c->type, "status",
-			 c->status, "reason", c->reason, "counter", (json_int_t)c->counter,
-			 "created_by", c->created_by, "created_at", jtime(c->created_at),
-			 "expires_at", jtime(c->expires_at), "delivered_at", jtime(c->delivered_at),
-			 "acknowledged_at", jtime(c->acknowledged_at), "completed_at",
-			 jtime(c->completed_at), "result_detail", c->result_detail, "ticket",
-			 jb64(c->ticket, sizeof(c->ticket)), "receipt",
-			 c->receipt_len ? jb64(c->receipt, c->receipt_len) : json_null(),
-			 "verified", c->verified != 0, "unverified_reason",
-			 c->verify_note[0] ? json_string(c->verify_note) : json_null());
+	return json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o, "
+		"s:o, s:b, s:o, s:o, s:o}",
+		"id", c->id, "device_id", c->device_id, "type", c->type, "status", c->status,
+		"reason", c->reason, "counter", (json_int_t)c->counter, "created_by", c->created_by,
+		"created_at", jtime(c->created_at), "expires_at", jtime(c->expires_at),
+		"delivered_at", jtime(c->delivered_at), "acknowledged_at",
+		jtime(c->acknowledged_at), "completed_at", jtime(c->completed_at), "result_detail",
+		c->result_detail, "ticket", jb64(c->ticket, sizeof(c->ticket)), "receipt",
+		c->receipt_len ? jb64(c->receipt, c->receipt_len) : json_null(), "verified",
+		c->verified != 0, "unverified_reason",
+		c->verify_note[0] ? json_string(c->verify_note) : json_null(), "approval_id",
+		c->approval_id[0] ? json_string(c->approval_id) : json_null(), "approved_by",
+		c->approved_by[0] ? json_string(c->approved_by) : json_null());
 }
 
 json_t *

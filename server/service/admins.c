@@ -332,6 +332,7 @@ svc_login(struct service *s, const char *email, const char *password, const char
 		return svc_fail(err, SVC_INTERNAL, "random source failed");
 	str_copy(ss.admin_id, sizeof(ss.admin_id), out->id);
 	ss.created_at = ss.last_seen_at = svc_now_s(s);
+	ss.second_factor = step > 0; /* a TOTP code matched (check_totp) */
 	w.step = step;
 	r = write_audited(s, op_login, &w, out->id, "admin.login", out->id, client ? client : "");
 	if (r != 0) {
@@ -428,6 +429,7 @@ svc_session_auth(struct service *s, const char *session_id, int csrf_required, c
 	p->role = role_parse(a.role);
 	str_copy(p->id, sizeof(p->id), a.id);
 	str_copy(p->name, sizeof(p->name), a.email);
+	p->second_factor = ss.second_factor;
 	return 0;
 }
 

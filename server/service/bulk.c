@@ -15,7 +15,7 @@
 #include "audit/audit.h"
 #include "log.h"
 
-#define OPEN_MAX 64
+#define OPEN_MAX SVC_BULK_SCRATCH
 
 /* The open command of this type, when the device has one; 0 found, -ENOENT none. */
 static int
@@ -141,5 +141,55 @@ svc_command_bulk(struct service *s, const struct principal *p, const char *type,
 	snprintf(detail, sizeof(detail), "type=%s devices=%zu queued=%zu pending=%zu refused=%zu",
 		 type, n, counts[BULK_QUEUED], counts[BULK_PENDING], counts[BULK_REFUSED]);
 	svc_audit_event(s, p->id, "command.bulk", type, "ok", detail);
+	return 0;
+}
+
+/* The bulk's approval request, in a transaction of its own: one attempt. */
+static int
+bulk_request_once(struct service *s, const struct principal *p, const char *type,
+		  const char *reason, const char (*ids)[STORE_ID_MAX], size_t n,
+		  struct approval *pending)
+{
+	const struct svc_approval_ask ask = {.type = type, .reason = reason, .ids = ids, .n = n};
+	int reused, r = s->st->ops->tx_begin(s->st);
+
+	if (r != 0)
+		return r;
+	r = svc_approval_request_tx(s, p, &ask, pending, &reused);
+	if (r == 0)
+		r = s->st->ops->tx_commit(s->st);
+	else
+		s->st->ops->tx_rollback(s->st);
+	return r;
+}
+
+int
+svc_command_bulk_checked(struct service *s, const struct principal *p, const char *type,
+			 const char *reason, const char (*ids)[STORE_ID_MAX], size_t n,
+			 struct svc_bulk_result *out, struct approval *pending, int *waits,
+			 struct svc_error *err)
+{
+	enum perm perm;
+	int r;
+
+	*waits = 0;
+	if (!svc_approval_needed(s, type, n))
+		return svc_command_bulk(s, p, type, reason, ids, n, out, err);
+	if (svc_command_perm(type, &perm) != 0)
+		return svc_fail(err, SVC_INVALID,
+				"type must be one of wipe, lock, unlock, rekey, retire, refresh");
+	r = svc_authorize(s, p, perm, err);
+	if (r != 0)
+		return r;
+	if (n == 0 || n > SVC_BULK_MAX)
+		return svc_fail(err, SVC_INVALID, "device_ids must hold 1 to %d ids", SVC_BULK_MAX);
+	if (strlen(reason) >= STORE_TEXT_MAX - 64)
+		return svc_fail(err, SVC_INVALID, "reason is longer than 440 characters");
+	SVC_TX_RETRY(s, r, bulk_request_once(s, p, type, reason, ids, n, pending));
+	if (r != 0)
+		return svc_store_fail(err, r, "approval");
+	*waits = 1;
+	log_info("bulk %s of %zu devices by %s waits for approval %s", type, n, p->name,
+		 pending->id);
 	return 0;
 }

@@ -567,13 +567,35 @@ bulk_new(struct service *s, const struct principal *p, const struct svc_bulk_req
 	return 0;
 }
 
+/* The two-person rule holds bulk b (recorded awaiting): its approval request, into *pending. */
+static int
+hold_tx(struct service *s, const struct principal *p, const struct bulk_op *b, int64_t n,
+	struct approval *pending)
+{
+	const struct svc_approval_ask ask = {
+		.type = b->type, .reason = b->reason, .bulk_id = b->id, .n = (size_t)n};
+	struct approval a;
+	int reused;
+	int r = svc_approval_request_tx(s, p, &ask, &a, &reused);
+
+	if (r == 0 && pending != NULL)
+		*pending = a;
+	return r;
+}
+
+void
+svc_bulk_kick(struct service *s)
+{
+	bulker_kick(s);
+}
+
 int
 svc_bulk_start(struct service *s, const struct principal *p, const struct svc_bulk_request *rq,
 	       struct bulk_op *out, int *created, int64_t *matched, struct svc_error *err)
 {
 	int has_key = rq->idempotency_key != NULL && rq->idempotency_key[0] != '\0';
 	char detail[STORE_TEXT_MAX];
-	int r = check_request(s, p, rq, err);
+	int held, r = check_request(s, p, rq, err);
 
 	*created = 0;
 	*matched = 0;
@@ -604,12 +626,17 @@ svc_bulk_start(struct service *s, const struct principal *p, const struct svc_bu
 		s->st->ops->tx_rollback(s->st);
 		return r;
 	}
+	held = svc_approval_needed(s, out->type, (size_t)*matched);
+	if (held)
+		str_copy(out->state, sizeof(out->state), "awaiting");
 	r = s->st->ops->bulk_insert(s->st, out);
 	snprintf(detail, sizeof(detail), "type=%s devices=%lld reason=%.200s filter=%.200s",
 		 out->type, (long long)*matched, out->reason, out->filter);
 	if (r == 0)
-		r = audit_append(s->st, service_now_ms(s), p->id, "command.bulk", out->id, "ok",
-				 detail);
+		r = audit_append(s->st, service_now_ms(s), p->id, "command.bulk", out->id,
+				 held ? "awaiting" : "ok", detail);
+	if (r == 0 && held)
+		r = hold_tx(s, p, out, *matched, rq->pending);
 	if (r == 0)
 		r = s->st->ops->tx_commit(s->st);
 	else

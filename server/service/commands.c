@@ -181,6 +181,36 @@ svc_command_queue_tx(struct service *s, struct device *d, const char *type, cons
 			    detail);
 }
 
+/*
+ * The two-person rule holds the command back: inside the caller's transaction (the device
+ * read for update), an approval request is made (or the requester's pending one found) and
+ * committed instead; nothing is queued.
+ */
+static int
+request_approval(struct service *s, const struct principal *p, const struct command_request *rq,
+		 int *created, struct svc_error *err)
+{
+	const struct svc_approval_ask ask = {.type = rq->type,
+					     .reason = rq->reason,
+					     .ttl_s = rq->expires_in_s,
+					     .device_id = rq->device_id};
+	struct approval a;
+	int reused;
+	int r = svc_approval_request_tx(s, p, &ask, &a, &reused);
+
+	if (r == 0 && !reused)
+		r = s->st->ops->tx_commit(s->st);
+	else
+		s->st->ops->tx_rollback(s->st);
+	if (r != 0)
+		return svc_store_fail(err, r, "approval");
+	if (rq->pending != NULL)
+		*rq->pending = a;
+	*created = SVC_CMD_PENDING;
+	log_info("%s of %s by %s waits for approval %s", rq->type, rq->device_id, p->name, a.id);
+	return 0;
+}
+
 static int
 command_create_once(struct service *s, const struct principal *p, const struct command_request *rq,
 		    struct command *out, int *created, struct svc_error *err)
@@ -230,6 +260,8 @@ command_create_once(struct service *s, const struct principal *p, const struct c
 		return svc_fail(err, SVC_CONFLICT, "device %s is %s and takes no more commands",
 				d.id, d.status);
 	}
+	if (svc_approval_needed(s, rq->type, 1))
+		return request_approval(s, p, rq, created, err);
 	r = svc_command_queue_tx(s, &d, rq->type, rq->reason, p->id, rq->expires_in_s,
 				 has_key ? rq->idempotency_key : NULL, rq->request_hash, NULL, out);
 	if (r == 0) /* the other servers hear of it only if it commits */

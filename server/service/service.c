@@ -295,7 +295,8 @@ expire_commands(struct service *s, size_t *expired)
 	return r;
 }
 
-#define ROTATE_SCAN_S 60
+#define ROTATE_SCAN_S    60
+#define APPROVAL_SWEEP_S 5 /* how often pending approval requests past expiry are closed */
 
 void
 service_tick(struct service *s)
@@ -310,6 +311,11 @@ service_tick(struct service *s)
 	if (svc_now_s(s) - s->rotate_scan_at >= ROTATE_SCAN_S) { /* the first tick, then a minute */
 		s->rotate_scan_at = svc_now_s(s);
 		tick_outcome(s, TICK_ROTATE, svc_rotate_keys(s), "queuing key rotations");
+	}
+	if (svc_now_s(s) - s->approval_sweep_at >= APPROVAL_SWEEP_S) {
+		s->approval_sweep_at = svc_now_s(s);
+		tick_outcome(s, TICK_APPROVALS, svc_approval_sweep(s),
+			     "expiring approval requests");
 	}
 	if (r == 0 && expired > 0)
 		log_info("service: %zu commands expired", expired);
@@ -482,7 +488,7 @@ svc_authenticate(struct service *s, const char *bearer, struct principal *p, str
 
 static int
 token_insert_once(struct service *s, const char *created_by, const char *name, enum role role,
-		  int64_t expires_in_s, struct api_token *out, char **secret)
+		  int64_t expires_in_s, int approve, struct api_token *out, char **secret)
 {
 	struct api_token t;
 	char detail[192];
@@ -499,10 +505,13 @@ token_insert_once(struct service *s, const char *created_by, const char *name, e
 	str_copy(t.created_by, sizeof(t.created_by), created_by);
 	t.created_at = svc_now_s(s);
 	t.expires_at = expires_in_s > 0 ? t.created_at + expires_in_s : 0;
-	snprintf(detail, sizeof(detail), "name=%s role=%s", t.name, t.role);
+	snprintf(detail, sizeof(detail), "name=%s role=%s%s", t.name, t.role,
+		 approve ? " permissions=approve" : "");
 	r = s->st->ops->tx_begin(s->st);
 	if (r == 0) {
 		r = s->st->ops->token_insert(s->st, &t);
+		if (r == 0 && approve)
+			r = s->st->ops->token_permission_add(s->st, t.id, "approve");
 		if (r == 0)
 			r = audit_append(s->st, service_now_ms(s), created_by, "token.create", t.id,
 					 "ok", detail);
@@ -522,11 +531,13 @@ token_insert_once(struct service *s, const char *created_by, const char *name, e
 
 static int
 token_insert(struct service *s, const char *created_by, const char *name, enum role role,
-	     int64_t expires_in_s, struct api_token *out, char **secret)
+	     int64_t expires_in_s, int approve, struct api_token *out, char **secret)
 {
 	int r;
 
-	SVC_TX_RETRY(s, r, token_insert_once(s, created_by, name, role, expires_in_s, out, secret));
+	SVC_TX_RETRY(
+		s, r,
+		token_insert_once(s, created_by, name, role, expires_in_s, approve, out, secret));
 	return r;
 }
 
@@ -540,7 +551,7 @@ service_bootstrap_admin(struct service *s, char **secret)
 	*secret = NULL;
 	if (r != 0 || n > 0)
 		return r;
-	return token_insert(s, "system", "initial admin", ROLE_ADMIN, 0, &t, secret);
+	return token_insert(s, "system", "initial admin", ROLE_ADMIN, 0, 0, &t, secret);
 }
 
 int
@@ -553,7 +564,23 @@ svc_token_create(struct service *s, const struct principal *p, const char *name,
 		return r;
 	if (role == ROLE_NONE)
 		return svc_fail(err, SVC_INVALID, "role must be admin, helpdesk or auditor");
-	r = token_insert(s, p->id, name, role, expires_in_s, out, secret);
+	r = token_insert(s, p->id, name, role, expires_in_s, 0, out, secret);
+	return r == 0 ? 0 : svc_store_fail(err, r, "token");
+}
+
+int
+svc_token_create_approver(struct service *s, const struct principal *p, const char *name,
+			  int64_t expires_in_s, struct api_token *out, char **secret,
+			  struct svc_error *err)
+{
+	int r = svc_authorize(s, p, PERM_TOKENS_WRITE, err);
+
+	/* Only who may approve can mint an approver: no path around the second factor. */
+	if (r == 0)
+		r = svc_approver_check(s, p, err);
+	if (r != 0)
+		return r;
+	r = token_insert(s, p->id, name, ROLE_ADMIN, expires_in_s, 1, out, secret);
 	return r == 0 ? 0 : svc_store_fail(err, r, "token");
 }
 

@@ -46,6 +46,9 @@ enum svc_kind {
 	SVC_UNAVAILABLE,   /* out of memory or shutting down */
 	SVC_RATE_LIMITED,  /* this source was refused too often lately */
 	SVC_INTERNAL,      /* storage or crypto failure (logged, never shown) */
+	/* The two-person rule (approvals.c): each its own 403 problem type, for scripts. */
+	SVC_APPROVAL_SELF,   /* the approver is the requester (or the same person) */
+	SVC_APPROVAL_FACTOR, /* approving needs a TOTP session or a token with "approve" */
 };
 
 struct svc_error {
@@ -57,6 +60,7 @@ struct principal {
 	enum role role;
 	char id[STORE_ID_MAX];     /* token id ("system" for the server itself) */
 	char name[STORE_NAME_MAX]; /* token name, for logs and audit */
+	int second_factor;         /* a console session opened with a TOTP code (approvals) */
 };
 
 struct service_config {
@@ -77,6 +81,14 @@ struct service_config {
 	 * few statements (PostgreSQL); the tests compare the two paths' rows.
 	 */
 	int bulk_per_device;
+	/*
+	 * The two-person rule (approvals.c): 1: a wipe or retire, and a bulk of more than
+	 * approval_bulk_size devices, waits for a second admin's approval; approval_ttl_s is how
+	 * long a request waits (0: 86400); approval_bulk_size 0: 50.
+	 */
+	int two_person;
+	int64_t approval_bulk_size;
+	int64_t approval_ttl_s;
 };
 
 /* Clock in unix milliseconds; injectable for tests. */
@@ -350,6 +362,15 @@ struct svc_bulk_result {
 int svc_command_bulk(struct service *s, const struct principal *p, const char *type,
 		     const char *reason, const char (*ids)[STORE_ID_MAX], size_t n,
 		     struct svc_bulk_result *out, struct svc_error *err);
+/*
+ * svc_command_bulk under the two-person rule: when the bulk needs approval (a wipe or retire,
+ * or more than approval_bulk_size devices) it becomes one approval request (*pending, 1 in
+ * *waits) and nothing is queued; else *waits is 0 and it runs as svc_command_bulk.
+ */
+int svc_command_bulk_checked(struct service *s, const struct principal *p, const char *type,
+			     const char *reason, const char (*ids)[STORE_ID_MAX], size_t n,
+			     struct svc_bulk_result *out, struct approval *pending, int *waits,
+			     struct svc_error *err);
 
 /*
  * How many devices q's filters match (its sort, cursor and limit are ignored): the count the
@@ -367,6 +388,11 @@ struct svc_bulk_request {
 	int64_t expected_count;           /* what the admin confirmed */
 	const char *idempotency_key;      /* NULL or "" for none */
 	const uint8_t *request_hash;      /* SHA-256 of the request, with a key */
+	/*
+	 * Out, may be NULL: when the two-person rule holds the bulk (it is then recorded with
+	 * state "awaiting" and runs once approved), its approval request is copied here.
+	 */
+	struct approval *pending;
 };
 /*
  * Records a durable bulk operation (and its audit entry) in one transaction; a background
@@ -374,7 +400,9 @@ struct svc_bulk_request {
  * matching device in short batches, audited one by one as single commands are. Refused
  * (SVC_CONFLICT, *matched set) when the filter now matches another number than
  * expected_count, SVC_INVALID when it matches none. *created is 0 when an Idempotency-Key
- * replay returned the operation made before.
+ * replay returned the operation made before. Under the two-person rule (a wipe or retire, or
+ * more devices than approval_bulk_size) it is recorded "awaiting" with an approval request
+ * (rq->pending) in the same transaction, and the worker leaves it until it is approved.
  */
 int svc_bulk_start(struct service *s, const struct principal *p, const struct svc_bulk_request *rq,
 		   struct bulk_op *out, int *created, int64_t *matched, struct svc_error *err);
@@ -401,8 +429,18 @@ struct command_request {
 	int64_t expires_in_s;        /* 0: the configured default */
 	const char *idempotency_key; /* NULL or "" for none */
 	const uint8_t *request_hash; /* SHA-256 of what makes the request (with a key) */
+	/*
+	 * Out, may be NULL: when the two-person rule made the request an approval request, it
+	 * (new, or the requester's same one still pending) is copied here.
+	 */
+	struct approval *pending;
 };
-/* *created is 0 when an Idempotency-Key replay returned the existing command. */
+/*
+ * *created is 0 when an Idempotency-Key replay returned the existing command, 1 when queued,
+ * SVC_CMD_PENDING when the two-person rule made it an approval request (rq->pending; out is
+ * not filled).
+ */
+#define SVC_CMD_PENDING 2
 int svc_command_create(struct service *s, const struct principal *p,
 		       const struct command_request *rq, struct command *out, int *created,
 		       struct svc_error *err);
@@ -412,6 +450,66 @@ int svc_command_list(struct service *s, const struct principal *p, const struct 
 		     struct command *out, size_t *n, struct svc_error *err);
 int svc_command_cancel(struct service *s, const struct principal *p, const char *id,
 		       struct command *out, struct svc_error *err);
+
+/* ---- the two-person rule (approvals.c, approve.c; issue 11 section 4) ---- */
+#define SVC_APPROVAL_LIST_MAX 200
+/* Whether a command of type for n devices needs a second admin under the server's setting. */
+int svc_approval_needed(const struct service *s, const char *type, size_t n);
+/* A page of approval requests, newest first (any role reads). */
+int svc_approval_list(struct service *s, const struct principal *p, const struct approval_filter *f,
+		      struct approval *out, size_t *n, struct svc_error *err);
+/* One request; out->device_ids may point to a buffer of APPROVAL_IDS_MAX for a bulk's ids. */
+int svc_approval_get(struct service *s, const struct principal *p, const char *id,
+		     struct approval *out, struct svc_error *err);
+/*
+ * A second admin approves: in one transaction the request is decided and its command (or each
+ * device's of a bulk) queued with the requester as creator and the approver recorded, and both
+ * are audited. Refused: SVC_FORBIDDEN (not admin), SVC_APPROVAL_FACTOR (a console session
+ * without TOTP, or a token without the approve permission), SVC_APPROVAL_SELF (the approver
+ * is the requester's person: see person_of in approvals.c), SVC_CONFLICT (decided, expired).
+ * *cmd (may be NULL) gets a single command's row.
+ */
+int svc_approval_approve(struct service *s, const struct principal *p, const char *id,
+			 struct approval *out, struct command *cmd, struct svc_error *err);
+/*
+ * The emergency override (admin role, a reason of at least 10 characters): queues the request
+ * at once without a second admin; audited approval.override and logged as a warning.
+ */
+int svc_approval_override(struct service *s, const struct principal *p, const char *id,
+			  const char *reason, struct approval *out, struct command *cmd,
+			  struct svc_error *err);
+/* Any admin rejects (note may be ""); the requester's person cancels their own. */
+int svc_approval_reject(struct service *s, const struct principal *p, const char *id,
+			const char *note, struct approval *out, struct svc_error *err);
+int svc_approval_cancel(struct service *s, const struct principal *p, const char *id,
+			struct approval *out, struct svc_error *err);
+/*
+ * The state a client shows: the stored one, or "expired" for a pending request past its
+ * expiry (it is written so only when someone tries to decide it).
+ */
+const char *svc_approval_state(const struct service *s, const struct approval *a);
+/*
+ * Events of the two-person rule for webhooks: called inside the transaction that made them
+ * (approval.requested, approval.approved, approval.rejected, approval.canceled,
+ * approval.overridden) with the request as committed. A non-zero return fails that
+ * transaction, so an outbox written here commits with the event or not at all.
+ */
+typedef int (*svc_approval_event_fn)(void *ctx, struct store *st, const char *event,
+				     const struct approval *a);
+void service_set_approval_events(struct service *s, svc_approval_event_fn fn, void *ctx);
+/*
+ * API tokens with the separate "approve" permission: only an admin token, made by a principal
+ * that may approve itself (a console session with TOTP, or a token with the permission).
+ */
+int svc_token_create_approver(struct service *s, const struct principal *p, const char *name,
+			      int64_t expires_in_s, struct api_token *out, char **secret,
+			      struct svc_error *err);
+/* The rule's settings as applied (defaults filled in). */
+void svc_approval_settings(const struct service *s, int *on, int64_t *bulk_size, int64_t *ttl_s);
+/* 1 when p may approve now (svc_approval_approve's checks of the caller), else 0. */
+int svc_can_approve(struct service *s, const struct principal *p);
+/* 1 when token id has the approve permission, 0 when not, or a negative store error. */
+int svc_token_can_approve(struct service *s, const char *id);
 
 /* ---- audit ---- */
 /* Audit entries matching f, oldest first; f->limit is at most STORE_LIST_MAX. */

@@ -11,7 +11,7 @@
 #include "util.h"
 
 /* Kinds of periodic work whose failures are logged once (service_tick). */
-enum { TICK_FLUSH, TICK_EXPIRE, TICK_REFUSALS, TICK_ROTATE, TICK_COUNT };
+enum { TICK_FLUSH, TICK_EXPIRE, TICK_REFUSALS, TICK_ROTATE, TICK_APPROVALS, TICK_COUNT };
 
 struct service {
 	struct store *st;
@@ -33,7 +33,8 @@ struct service {
 	/* Touched by the tick only: which kinds of its work failed last, when keys were checked. */
 	int tick_failing[TICK_COUNT];
 	int64_t rotate_scan_at;
-	struct svc_ckpt *ckpt; /* NULL: audit checkpoints are off */
+	int64_t approval_sweep_at; /* the last sweep of expired approval requests */
+	struct svc_ckpt *ckpt;     /* NULL: audit checkpoints are off */
 	struct svc_verify *verify;
 	struct svc_refusals *refusals;
 	struct replaylog *replay; /* NULL: nonces reach the store only by the flush */
@@ -45,6 +46,8 @@ struct service {
 	atomic_int setup_armed;
 	uint8_t setup_hash[32];
 	char *setup_path; /* the file that holds the code; removed once it is used */
+	svc_approval_event_fn approval_event; /* webhooks' hook (approvals.c); NULL: none */
+	void *approval_event_ctx;
 };
 
 /*
@@ -72,6 +75,8 @@ struct svc_pgroups {
 int svc_pgroups_load(struct service *s, struct svc_pgroups **out);
 /* The policy d follows through a group (its first match), into name; "" when none does. */
 int svc_group_policy(struct service *s, const struct device *d, char *name, size_t cap);
+/* Open commands of a device read at once when looking for one of a type (bulk.c). */
+#define SVC_BULK_SCRATCH 64
 /*
  * bulk.c: one device of a bulk command, inside the caller's write transaction: queues the
  * command (res->outcome BULK_QUEUED), or finds one of the type open (BULK_PENDING) or the
@@ -181,6 +186,49 @@ void svc_bulkset_free(struct svc_bulkset *w);
 int svc_bulkset_tx(struct service *s, struct svc_bulkset *w, const char *actor, const char *type,
 		   const char *reason, const struct device *rows, size_t n,
 		   struct svc_bulk_result *res);
+/*
+ * What is held back for approval: one command (device_id), a bulk by list (ids, n) or a bulk by
+ * filter (bulk_id, recorded as awaiting, of n devices).
+ */
+struct svc_approval_ask {
+	const char *type;
+	const char *reason;
+	int64_t ttl_s; /* the command's lifetime once queued; 0: the default */
+	const char *device_id;
+	const char (*ids)[STORE_ID_MAX];
+	const char *bulk_id;
+	size_t n;
+};
+/*
+ * approvals.c: inside the caller's write transaction, records an approval request instead of
+ * queuing, audited approval.request, and fills out. A pending request of the same person for
+ * the same device and type is returned instead of a second one (*reused = 1).
+ */
+int svc_approval_request_tx(struct service *s, const struct principal *p,
+			    const struct svc_approval_ask *ask, struct approval *out, int *reused);
+/*
+ * approvals.c: a bulk by filter whose request ended without approval (rejected, canceled,
+ * expired) is canceled too, by by and for why; nothing for other kinds.
+ */
+int svc_approval_end_bulk_tx(struct service *s, const struct approval *a, const char *by,
+			     const char *why);
+/*
+ * approve.c: writes pending approval requests past their expiry as expired (audited
+ * approval.expire; a held bulk by filter canceled), up to 20 per call; the tick runs it.
+ */
+int svc_approval_sweep(struct service *s);
+/* bulkop.c: wakes the bulk worker at once (an approved bulk by filter starts). */
+void svc_bulk_kick(struct service *s);
+/* approvals.c: the admin account behind principal id (a token: the account that made it). */
+int svc_person_of(struct service *s, const char *id, char person[STORE_ID_MAX]);
+/*
+ * approve.c: 0 when p may approve: admin role, and a console session of an account with a
+ * TOTP second factor or an API token with the approve permission; else SVC_FORBIDDEN or
+ * SVC_APPROVAL_FACTOR in err.
+ */
+int svc_approver_check(struct service *s, const struct principal *p, struct svc_error *err);
+/* approvals.c: calls the event hook, if any, inside the caller's transaction. */
+int svc_approval_event_tx(struct service *s, const char *event, const struct approval *a);
 /* The permission an admin-orderable command type needs; -EINVAL for other types. */
 int svc_command_perm(const char *type, enum perm *perm);
 /* Recomputes a device's desired state from its commands, inside the caller's transaction. */

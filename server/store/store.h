@@ -126,6 +126,9 @@ struct command {
 	size_t receipt_len; /* 0: no receipt */
 	int verified;
 	char verify_note[STORE_TEXT_MAX]; /* why a finished command is not verified, or "" */
+	/* Under the two-person rule (migration 0019): the approval and who approved; else "". */
+	char approval_id[STORE_ID_MAX];
+	char approved_by[STORE_ID_MAX];
 };
 
 struct audit_entry {
@@ -332,10 +335,48 @@ struct bulk_op {
 	int64_t expected_count;
 	int64_t cursor_key, cursor_rowid;
 	int64_t queued, already_pending, skipped;
-	char state[16]; /* running, done, canceled, refused (migration 0015) */
+	/* running, done, canceled, refused (migration 0015); awaiting approval (0019) */
+	char state[16];
 	int64_t created_at, updated_at, finished_at;
 	char ended_by[STORE_ID_MAX]; /* canceled: who; refused: the requester */
 	char ended_why[STORE_TEXT_MAX / 2];
+};
+
+/*
+ * An approval request of the two-person rule (migration 0019): one command (kind "command",
+ * device_id) or a bulk by device list (kind "bulk", device_ids separated by spaces) that waits
+ * for a second admin. The *_person fields are the admin accounts behind the principals.
+ */
+#define APPROVAL_IDS_MAX (500 * STORE_ID_MAX)
+struct approval {
+	char id[STORE_ID_MAX];
+	char kind[16];
+	char type[16];
+	char device_id[STORE_ID_MAX];
+	char *device_ids; /* kind bulk: caller-owned buffer of APPROVAL_IDS_MAX, or NULL to skip */
+	int64_t device_count;
+	char reason[STORE_TEXT_MAX];
+	int64_t command_ttl_s;
+	char requested_by[STORE_ID_MAX];
+	char requester_person[STORE_ID_MAX];
+	char status[16]; /* pending, approved, rejected, canceled, expired, overridden */
+	int64_t created_at;
+	int64_t expires_at;
+	char decided_by[STORE_ID_MAX];
+	char decided_person[STORE_ID_MAX];
+	int64_t decided_at;
+	char note[STORE_TEXT_MAX]; /* why it was rejected or overridden */
+	char command_id[STORE_ID_MAX];
+	char bulk_id[STORE_ID_MAX]; /* kind filter: the bulk operation held as "awaiting" */
+};
+
+/* GET /api/v1/approvals's page (approval_list): newest first. */
+struct approval_filter {
+	const char *status;    /* NULL: any */
+	const char *device_id; /* NULL: any */
+	int64_t after_created;
+	const char *after_id; /* "" or NULL: the first page */
+	size_t limit;
 };
 
 #define SUMMARY_STATES_MAX 16
@@ -380,6 +421,7 @@ struct admin_session {
 	char admin_id[STORE_ID_MAX];
 	int64_t created_at;
 	int64_t last_seen_at;
+	int second_factor; /* a TOTP code was checked at its sign-in (migration 0019) */
 };
 
 /* A device page link of the employee portal (issue 9); only the SHA-256 of its secret. */
@@ -655,8 +697,13 @@ struct store_ops {
 	int (*admin_totp_used)(struct store *st, const char *id, int64_t step);
 
 	/* ---- bulk operations by filter (issue 10; store_sqlite_bulk.c, store_pg_bulk.c) ---- */
-	/* -EEXIST when (requested_by, idempotency_key) is taken. */
+	/* -EEXIST when (requested_by, idempotency_key) is taken. state "awaiting" or running. */
 	int (*bulk_insert)(struct store *st, const struct bulk_op *b);
+	/*
+	 * An awaiting bulk (the two-person rule) starts: state running, updated_at now; -ENOENT
+	 * unless it is awaiting.
+	 */
+	int (*bulk_release)(struct store *st, const char *id, int64_t now);
 	int (*bulk_get)(struct store *st, const char *id, struct bulk_op *out);
 	int (*bulk_by_idempotency)(struct store *st, const char *requested_by, const char *key,
 				   struct bulk_op *out);
@@ -675,9 +722,9 @@ struct store_ops {
 	int (*bulk_list)(struct store *st, const struct bulk_list_filter *f, struct bulk_op *out,
 			 size_t *n);
 	/*
-	 * Ends a running bulk (migration 0015): state (canceled, refused), ended_by, ended_why,
-	 * finished_at and updated_at now, only while it is running: -ENOENT when no running
-	 * bulk has this id. PostgreSQL: waits for a batch that holds the row, then sees its state.
+	 * Ends a running (or awaiting) bulk (migration 0015): state (canceled, refused), ended_by,
+	 * ended_why, finished_at and updated_at now, only while it is running or awaiting:
+	 * -ENOENT when no such bulk has this id. PostgreSQL: waits for a batch that holds the row, then sees its state.
 	 */
 	int (*bulk_stop)(struct store *st, const char *id, const char *state, const char *by,
 			 const char *why, int64_t now);
@@ -711,6 +758,32 @@ struct store_ops {
 	/* *match = 1 when the device exists and matches q. */
 	int (*device_matches)(struct store *st, const char *device_id, const struct label_query *q,
 			      int *match);
+	/* ---- the two-person rule (migration 0019; store_sqlite_approval.c, store_pg_approval.c) */
+	int (*approval_insert)(struct store *st, const struct approval *a);
+	/*
+	 * The approval with this id (device_ids too when out->device_ids is a buffer). for_update:
+	 * inside a write transaction, the row stays the caller's until it ends (PostgreSQL: FOR
+	 * UPDATE, so concurrent deciders take turns). -ENOENT when none.
+	 */
+	int (*approval_get)(struct store *st, const char *id, int for_update, struct approval *out);
+	/* Newest first (created_at, id descending); device_ids are not read. */
+	int (*approval_list)(struct store *st, const struct approval_filter *f,
+			     struct approval *out, size_t *n);
+	/*
+	 * Ends a pending approval: writes a's status, decided_by, decided_person, decided_at,
+	 * note and command_id, only while it is pending; -ENOENT when it is not (or no such row).
+	 */
+	int (*approval_decide)(struct store *st, const struct approval *a);
+	/* Up to max pending requests with expires_at <= now, the oldest expiry first. */
+	int (*approval_expired)(struct store *st, int64_t now, struct approval *out, size_t max,
+				size_t *n);
+	/* Records on command id which approval let it through and who approved it. */
+	int (*command_set_approval)(struct store *st, const char *id, const char *approval_id,
+				    const char *approved_by);
+	/* Gives token id a permission beyond its role ("approve"); -EEXIST when it has it. */
+	int (*token_permission_add)(struct store *st, const char *id, const char *permission);
+	/* 0 when token id has the permission, -ENOENT when not. */
+	int (*token_permission_has)(struct store *st, const char *id, const char *permission);
 
 	/* ---- employee portal links (store_sqlite_portal.c, store_pg_portal.c) ---- */
 	int (*portal_link_insert)(struct store *st, const struct portal_link *l);

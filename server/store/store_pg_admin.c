@@ -14,7 +14,7 @@
 #define ADMIN_COLS                                                                                 \
 	"id, email, display_name, role, pwhash, created_by, created_at, disabled_at, "             \
 	"totp_secret, failed_logins, last_failed_at, totp_last_step"
-#define SESSION_COLS "hash, admin_id, created_at, last_seen_at"
+#define SESSION_COLS "hash, admin_id, created_at, last_seen_at, second_factor"
 
 static void
 admin_row(const PGresult *r, int i, void *out)
@@ -46,6 +46,7 @@ session_row(const PGresult *r, int i, void *out)
 	pg_col_text(r, i, 1, ss->admin_id, sizeof(ss->admin_id));
 	ss->created_at = pg_col_int(r, i, 2);
 	ss->last_seen_at = pg_col_int(r, i, 3);
+	ss->second_factor = (int)pg_col_int(r, i, 4);
 }
 
 int
@@ -140,8 +141,10 @@ pg_session_insert(struct store *st, const struct admin_session *ss)
 	pa_text(&p, ss->admin_id);
 	pa_int(&p, ss->created_at);
 	pa_int(&p, ss->last_seen_at);
-	return pg_run(S(st), "INSERT INTO admin_sessions (" SESSION_COLS ") VALUES ($1,$2,$3,$4)",
-		      &p, NULL, "session insert");
+	pa_int(&p, ss->second_factor != 0);
+	return pg_run(S(st),
+		      "INSERT INTO admin_sessions (" SESSION_COLS ") VALUES ($1,$2,$3,$4,$5)", &p,
+		      NULL, "session insert");
 }
 
 int

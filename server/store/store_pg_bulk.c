@@ -84,13 +84,14 @@ pg_bulk_insert(struct store *st, const struct bulk_op *b)
 	pa_int(&a, b->expected_count);
 	pa_int(&a, b->created_at);
 	pa_text(&a, b->f_labels);
+	pa_text(&a, strcmp(b->state, "awaiting") == 0 ? "awaiting" : "running");
 	return pg_run(
 		S(st),
 		"INSERT INTO bulk_ops (id, type, reason, requested_by, idempotency_key, "
 		"request_hash, filter, f_q, f_status, f_owner, f_policy, f_desired, "
 		"f_reported, f_seen_before, f_compliant, f_reasons, enrolled_until, "
 		"expected_count, state, created_at, updated_at, f_labels) VALUES ($1, $2, $3, "
-		"$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 'running', "
+		"$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $21, "
 		"$19, $19, $20)",
 		&a, NULL, "bulk insert");
 }
@@ -156,10 +157,12 @@ pg_bulk_stop(struct store *st, const char *id, const char *state, const char *by
 	pa_text(&a, why);
 	pa_int(&a, now);
 	pa_text(&a, id);
-	return pg_changed(S(st),
-			  "UPDATE bulk_ops SET state = $1, ended_by = $2, ended_why = $3, "
-			  "finished_at = $4, updated_at = $4 WHERE id = $5 AND state = 'running'",
-			  &a, "bulk stop");
+	return pg_changed(
+		S(st),
+		"UPDATE bulk_ops SET state = $1, ended_by = $2, ended_why = $3, "
+		"finished_at = $4, updated_at = $4 WHERE id = $5 AND state IN ('running', "
+		"'awaiting')",
+		&a, "bulk stop");
 }
 
 int
@@ -190,4 +193,18 @@ pg_bulk_progress(struct store *st, const struct bulk_op *b)
 			  "already_pending = $4, skipped = $5, state = $6, updated_at = $7, "
 			  "finished_at = $8 WHERE id = $9",
 			  &a, "bulk progress");
+}
+
+int
+pg_bulk_release(struct store *st, const char *id, int64_t now)
+{
+	struct pg_args a = {0};
+
+	pa_int(&a, now);
+	pa_text(&a, id);
+	return pg_changed(
+		S(st),
+		"UPDATE bulk_ops SET state = 'running', updated_at = $1 WHERE id = $2 AND "
+		"state = 'awaiting'",
+		&a, "bulk release");
 }

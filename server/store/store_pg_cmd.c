@@ -18,7 +18,7 @@
 #define COMMAND_COLS                                                                               \
 	"rowid, id, device_id, type, status, reason, counter, ticket, created_by, "                \
 	"idempotency_key, request_hash, created_at, expires_at, delivered_at, acknowledged_at, "   \
-	"completed_at, result_detail, receipt, verified, verify_note"
+	"completed_at, result_detail, receipt, verified, verify_note, approval_id, approved_by"
 
 /* Audit rows are walked in pages of this many, so no result holds the whole log. */
 #define ITER_PAGE 500
@@ -55,6 +55,8 @@ pg_command_row(const PGresult *r, int i, void *out)
 	}
 	c->verified = (int)pg_col_int(r, i, 18);
 	pg_col_text(r, i, 19, c->verify_note, sizeof(c->verify_note));
+	pg_col_text(r, i, 20, c->approval_id, sizeof(c->approval_id));
+	pg_col_text(r, i, 21, c->approved_by, sizeof(c->approved_by));
 }
 
 int

@@ -136,4 +136,17 @@ int pg_bulk_list(struct store *st, const struct bulk_list_filter *f, struct bulk
 int pg_bulk_stop(struct store *st, const char *id, const char *state, const char *by,
 		 const char *why, int64_t now);
 
+/* The two-person rule's approvals and token permissions (store_pg_approval.c). */
+int pg_approval_insert(struct store *st, const struct approval *a);
+int pg_approval_get(struct store *st, const char *id, int for_update, struct approval *out);
+int pg_approval_list(struct store *st, const struct approval_filter *f, struct approval *out,
+		     size_t *n);
+int pg_approval_decide(struct store *st, const struct approval *a);
+int pg_approval_expired(struct store *st, int64_t now, struct approval *out, size_t max, size_t *n);
+int pg_command_set_approval(struct store *st, const char *id, const char *approval_id,
+			    const char *approved_by);
+int pg_token_permission_add(struct store *st, const char *id, const char *permission);
+int pg_token_permission_has(struct store *st, const char *id, const char *permission);
+int pg_bulk_release(struct store *st, const char *id, int64_t now);
+
 #endif

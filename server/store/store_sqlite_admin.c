@@ -14,7 +14,7 @@
 	"id, email, display_name, role, pwhash, created_by, created_at, disabled_at, "             \
 	"totp_secret, "                                                                            \
 	"failed_logins, last_failed_at, totp_last_step"
-#define SESSION_COLS "hash, admin_id, created_at, last_seen_at"
+#define SESSION_COLS "hash, admin_id, created_at, last_seen_at, second_factor"
 
 static void
 admin_row(sqlite3_stmt *q, struct admin_account *a)
@@ -42,6 +42,7 @@ session_row(sqlite3_stmt *q, struct admin_session *ss)
 	sq_col_text(q, 1, ss->admin_id, sizeof(ss->admin_id));
 	ss->created_at = sqlite3_column_int64(q, 2);
 	ss->last_seen_at = sqlite3_column_int64(q, 3);
+	ss->second_factor = sqlite3_column_int(q, 4);
 }
 
 int
@@ -127,8 +128,9 @@ sq_admin_disable(struct store *st, const char *id, int64_t now)
 int
 sq_session_insert(struct store *st, const struct admin_session *ss)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_SESSION_INSERT,
-				  "INSERT INTO admin_sessions (" SESSION_COLS ") VALUES (?,?,?,?)");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_SESSION_INSERT,
+			"INSERT INTO admin_sessions (" SESSION_COLS ") VALUES (?,?,?,?,?)");
 
 	if (q == NULL)
 		return -EIO;
@@ -136,6 +138,7 @@ sq_session_insert(struct store *st, const struct admin_session *ss)
 	sqlite3_bind_text(q, 2, ss->admin_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 3, ss->created_at);
 	sqlite3_bind_int64(q, 4, ss->last_seen_at);
+	sqlite3_bind_int(q, 5, ss->second_factor != 0);
 	return sq_exec_stmt(S(st), q, "session insert");
 }
 

@@ -64,7 +64,7 @@ sq_bulk_insert(struct store *st, const struct bulk_op *b)
 		"request_hash, filter, f_q, f_status, f_owner, f_policy, f_desired, f_reported, "
 		"f_seen_before, f_compliant, f_reasons, enrolled_until, expected_count, state, "
 		"created_at, updated_at, f_labels) VALUES "
-		"(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'running',?,?,?)");
+		"(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	const char *text[] = {b->id,       b->type,      b->reason,    b->requested_by, NULL,
 			      NULL,        b->filter,    b->f_q,       b->f_status,     b->f_owner,
 			      b->f_policy, b->f_desired, b->f_reported};
@@ -83,9 +83,11 @@ sq_bulk_insert(struct store *st, const struct bulk_op *b)
 	sqlite3_bind_int64(q, 16, b->f_reasons);
 	sqlite3_bind_int64(q, 17, b->enrolled_until);
 	sqlite3_bind_int64(q, 18, b->expected_count);
-	sqlite3_bind_int64(q, 19, b->created_at);
+	sqlite3_bind_text(q, 19, strcmp(b->state, "awaiting") == 0 ? "awaiting" : "running", -1,
+			  SQLITE_STATIC);
 	sqlite3_bind_int64(q, 20, b->created_at);
-	sqlite3_bind_text(q, 21, b->f_labels, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 21, b->created_at);
+	sqlite3_bind_text(q, 22, b->f_labels, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "bulk insert");
 }
 
@@ -149,7 +151,8 @@ sq_bulk_stop(struct store *st, const char *id, const char *state, const char *by
 	sqlite3_stmt *q =
 		sq_stmt(S(st), SQ_BULK_STOP,
 			"UPDATE bulk_ops SET state = ?, ended_by = ?, ended_why = ?, "
-			"finished_at = ?, updated_at = ? WHERE id = ? AND state = 'running'");
+			"finished_at = ?, updated_at = ? WHERE id = ? AND state IN ('running', "
+			"'awaiting')");
 
 	if (q == NULL)
 		return -EIO;
@@ -195,4 +198,19 @@ sq_bulk_progress(struct store *st, const struct bulk_op *b)
 	sqlite3_bind_int64(q, 8, b->finished_at);
 	sqlite3_bind_text(q, 9, b->id, -1, SQLITE_STATIC);
 	return sq_exec_changed(S(st), q, "bulk progress");
+}
+
+int
+sq_bulk_release(struct store *st, const char *id, int64_t now)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_BULK_RELEASE,
+			"UPDATE bulk_ops SET state = 'running', updated_at = ? WHERE id = ? "
+			"AND state = 'awaiting'");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "bulk release");
 }

@@ -15,7 +15,7 @@
 #define COMMAND_COLS                                                                               \
 	"rowid, id, device_id, type, status, reason, counter, ticket, created_by, "                \
 	"idempotency_key, request_hash, created_at, expires_at, delivered_at, acknowledged_at, "   \
-	"completed_at, result_detail, receipt, verified, verify_note"
+	"completed_at, result_detail, receipt, verified, verify_note, approval_id, approved_by"
 
 static void
 command_row(sqlite3_stmt *q, struct command *c)
@@ -49,6 +49,8 @@ command_row(sqlite3_stmt *q, struct command *c)
 	}
 	c->verified = sqlite3_column_int(q, 18);
 	sq_col_text(q, 19, c->verify_note, sizeof(c->verify_note));
+	sq_col_text(q, 20, c->approval_id, sizeof(c->approval_id));
+	sq_col_text(q, 21, c->approved_by, sizeof(c->approved_by));
 }
 
 int

@@ -94,6 +94,15 @@ enum {
 	SQ_GROUP_UPDATE,
 	SQ_GROUP_DELETE,
 	SQ_GROUP_POLICIES,
+	SQ_APPROVAL_INSERT,
+	SQ_APPROVAL_GET,
+	SQ_APPROVAL_LIST,
+	SQ_APPROVAL_DECIDE,
+	SQ_CMD_SET_APPROVAL,
+	SQ_TOKEN_PERM_ADD,
+	SQ_TOKEN_PERM_HAS,
+	SQ_BULK_RELEASE,
+	SQ_APPROVAL_EXPIRED,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -205,5 +214,18 @@ int sq_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_l
 /* The deployment's public keys, in store_sqlite_keys.c. */
 int sq_keys_pin(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
 		int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32]);
+
+/* The two-person rule's approvals and token permissions (store_sqlite_approval.c). */
+int sq_approval_insert(struct store *st, const struct approval *a);
+int sq_approval_get(struct store *st, const char *id, int for_update, struct approval *out);
+int sq_approval_list(struct store *st, const struct approval_filter *f, struct approval *out,
+		     size_t *n);
+int sq_approval_decide(struct store *st, const struct approval *a);
+int sq_approval_expired(struct store *st, int64_t now, struct approval *out, size_t max, size_t *n);
+int sq_command_set_approval(struct store *st, const char *id, const char *approval_id,
+			    const char *approved_by);
+int sq_token_permission_add(struct store *st, const char *id, const char *permission);
+int sq_token_permission_has(struct store *st, const char *id, const char *permission);
+int sq_bulk_release(struct store *st, const char *id, int64_t now);
 
 #endif

@@ -13,6 +13,7 @@ const routes = [
   [/^\/commands\/([^/]+)\/receipt$/, './screens/receipt.js', 'Receipt'],
   [/^\/commands$/, './screens/commands.js', 'Commands'],
   [/^\/bulk(?:\/([^/]+))?$/, './screens/bulk.js', 'Bulk operations'],
+  [/^\/approvals(?:\/([^/]+))?$/, './screens/approvals.js', 'Approvals'],
   [/^\/dashboard$/, './screens/dashboard.js', 'Compliance'],
   [/^\/enrollment$/, './screens/enrollment.js', 'Enrollment'],
   [/^\/policies(?:\/([^/]+))?$/, './screens/policies.js', 'Policies'],

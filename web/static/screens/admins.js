@@ -197,17 +197,27 @@ function tokenForm(out, reload) {
   const name = el('input', { type: 'text', id: 'token-name', autocomplete: 'off', required: true, placeholder: 'what the script is' });
   const role = select('token-role', ROLES.map((r) => [r, r]), 'auditor');
   const exp = select('token-expiry', EXPIRY, 90 * 86400);
+  // The two-person rule's separate permission: only for admin tokens; the server also wants
+  // this session to have its second factor (TOTP) done, and says so when it has not.
+  const approve = el('input', { type: 'checkbox', id: 'token-approve', disabled: true });
+  role.addEventListener('change', () => {
+    approve.disabled = role.value !== 'admin';
+    if (approve.disabled) approve.checked = false;
+  });
   const msg = status('new-token-msg');
   const form = el('form', { id: 'token-create', class: 'grid', novalidate: true },
     el('label', { for: 'token-name' }, 'Name'), name,
     el('label', { for: 'token-role' }, 'Role'), role,
     el('label', { for: 'token-expiry' }, 'Expires after'), exp,
+    el('label', { for: 'token-approve' }, 'May approve'),
+    el('span', {}, approve, el('span', { class: 'muted small' }, ' approvals of the two-person rule (admin tokens)')),
     el('span', {}), el('span', {}, el('button', { type: 'submit' }, 'Create token')),
     msg);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const body = { name: name.value.trim(), role: role.value };
     if (exp.value !== '0') body.expires_in = Number(exp.value);
+    if (approve.checked) body.permissions = ['approve'];
     let t;
     try {
       t = await api('/api/v1/tokens', { method: 'POST', body });

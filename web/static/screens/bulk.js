@@ -5,7 +5,7 @@
 // matching". A cancel stops the bulk before its next batch; what it queued stays queued.
 import { el, show, api, age, time, table, can, field } from '../lib.js';
 
-const STATES = ['running', 'done', 'canceled', 'refused'];
+const STATES = ['running', 'done', 'canceled', 'refused', 'awaiting'];
 const POLL_MS = 500;
 
 const done = (b) => b.queued + b.already_pending + b.skipped;
@@ -24,8 +24,9 @@ function filterText(f) {
 
 function progressView(b) {
   const n = done(b);
-  const ended = b.state !== 'running';
-  const words = { running: 'running', done: 'done', canceled: 'canceled', refused: 'refused' };
+  const ended = b.state !== 'running' && b.state !== 'awaiting';
+  const words = { running: 'running', done: 'done', canceled: 'canceled', refused: 'refused',
+    awaiting: 'waiting for approval by a second admin' };
   return el('section', { id: 'bulk-progress', class: 'card wide', 'aria-live': 'polite', 'data-state': b.state },
     el('h2', {}, 'Bulk ' + b.type + ' of ' + b.expected_count + ' matching devices: ' + (words[b.state] || b.state)),
     el('progress', { max: String(Math.max(b.expected_count, n)), value: String(n) }),
@@ -33,6 +34,10 @@ function progressView(b) {
       ' already pending, ' + b.skipped + ' skipped (retired or gone)'),
     b.state === 'running'
       ? el('p', { class: 'muted small' }, 'Each device gets its own signed command; parked devices are woken as it goes.')
+      : null,
+    b.state === 'awaiting'
+      ? el('p', { id: 'bulk-awaiting', class: 'pending' }, 'The two-person rule holds this bulk: nothing is sent until a ' +
+        'second admin approves it. ', el('a', { href: '#/approvals?status=pending' }, 'Pending approvals'))
       : null,
     ended && b.state !== 'done'
       ? el('p', { id: 'bulk-ended', class: 'notice' },
@@ -126,7 +131,7 @@ async function one(id, current) {
   show(el('h1', {}, 'Bulk ', b.type), el('p', {}, el('a', { href: '#/bulk' }, 'All bulk operations')),
     box, actions, msg, fields);
   // Follows it while it runs and this screen is the one shown (bounded: an hour).
-  for (let i = 0; b.state === 'running' && i < 7200; i++) {
+  for (let i = 0; (b.state === 'running' || b.state === 'awaiting') && i < 7200; i++) {
     await new Promise((r) => setTimeout(r, POLL_MS));
     if (!current()) return;
     let next;

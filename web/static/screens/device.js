@@ -32,7 +32,9 @@ async function load(id) {
     cursor = page.next_cursor;
     if (!cursor) break;
   }
-  return { d, cmds, truncated: Boolean(cursor) };
+  // Requests of the two-person rule still waiting for a second admin (newest first).
+  const waiting = await api('/api/v1/approvals?' + new URLSearchParams({ device_id: id, status: 'pending' }));
+  return { d, cmds, truncated: Boolean(cursor), approvals: waiting.items };
 }
 
 // The badge's facts, from the desired and proven state and the newest lock/unlock/wipe/retire
@@ -122,8 +124,9 @@ function fields(d) {
 
 // Which actions to offer: the role's, minus those the state makes pointless, and none of the
 // lock/unlock/wipe/retire family while one of them is still open.
-function offered(d, cmds) {
+function offered(d, cmds, approvals) {
   if (d.status !== 'active') return [];
+  const waiting = (t) => (approvals || []).some((a) => a.type === t);
   const desired = (d.corporate_state || {}).desired;
   const stateOpen = cmds.some((c) => STATE_TYPES.includes(c.type) && isOpen(c));
   const open = (t) => cmds.some((c) => c.type === t && isOpen(c));
@@ -132,8 +135,8 @@ function offered(d, cmds) {
   if (!stateOpen && desired === 'locked') want.push('unlock');
   if (!open('refresh')) want.push('refresh');
   if (desired !== 'wiped' && !open('rekey')) want.push('rekey');
-  if (!stateOpen && desired !== 'wiped') want.push('wipe');
-  if (!stateOpen) want.push('retire');
+  if (!stateOpen && desired !== 'wiped' && !waiting('wipe')) want.push('wipe');
+  if (!stateOpen && !waiting('retire')) want.push('retire');
   return want.filter((a) => can(a));
 }
 
@@ -151,13 +154,25 @@ function pendingNote(cmds, cancel) {
       : null);
 }
 
+// A wipe or retire held back by the two-person rule: nothing reaches the device until a second
+// admin approves it (or an admin overrides), so the screen says so and offers no second one.
+function approvalNote(approvals) {
+  if (!approvals || !approvals.length) return null;
+  return el('div', { id: 'approval-wait', class: 'approval-wait', role: 'status' },
+    approvals.map((a) => el('p', { 'data-id': a.id },
+      el('strong', {}, title(a.type)), ' requested by ', el('span', { class: 'mono' }, a.requested_by), ' ',
+      el('time', { datetime: a.created_at, title: time(a.created_at) }, age(a.created_at)),
+      ': waiting for approval by a second admin (expires ' + time(a.expires_at) + '). ',
+      el('a', { href: '#/approvals/' + encodeURIComponent(a.id) }, 'Open the request'))));
+}
+
 function timeline(cmds, truncated) {
   const rows = cmds.map((c) => el('tr', { 'data-id': c.id, 'data-status': c.status },
     el('td', { class: 'mono' }, c.id),
     el('td', {}, c.type),
     el('td', {}, el('span', { class: 'status status-' + c.status }, c.status)),
     el('td', {}, c.reason || ''),
-    el('td', {}, c.created_by),
+    el('td', {}, c.created_by, c.approved_by ? el('span', { class: 'muted approved-by' }, ' approved by ' + c.approved_by) : null),
     el('td', {}, el('ul', { class: 'changes' },
       el('li', {}, 'requested ' + time(c.created_at)),
       c.delivered_at ? el('li', {}, 'delivered ' + time(c.delivered_at)) : null,
@@ -238,7 +253,10 @@ class DeviceScreen {
       const c = await api(this.path + '/commands', { method: 'POST', body,
         headers: { 'Idempotency-Key': crypto.randomUUID() } });
       this.reason.value = '';
-      this.say('ok', title(type) + ' requested (' + c.id + ').');
+      if (c.status === 'pending_approval')
+        this.say('ok', title(type) + ' requested; it waits for approval by a second admin (' + c.approval_id + ').');
+      else
+        this.say('ok', title(type) + ' requested (' + c.id + ').');
     } catch (err) {
       if (signedOut(err)) return;
       this.say('error', err instanceof ApiError && err.status === 403
@@ -264,10 +282,10 @@ class DeviceScreen {
   }
 
   paint() {
-    const { d, cmds, truncated } = this.data;
+    const { d, cmds, truncated, approvals } = this.data;
     const focused = document.activeElement && document.activeElement.id;
-    const want = offered(d, cmds);
-    this.head.replaceChildren(...[badge(badgeOf(d, cmds)),
+    const want = offered(d, cmds, approvals);
+    this.head.replaceChildren(...[badge(badgeOf(d, cmds)), approvalNote(approvals),
       pendingNote(cmds, (c) => this.cancel(c).catch((e) => this.oops(e)))].filter(Boolean));
     this.actions.replaceChildren(...want.map((a) => el('button', {
       type: 'button', id: 'action-' + a, class: a === 'wipe' || a === 'retire' ? 'danger' : 'plain',
@@ -290,7 +308,7 @@ class DeviceScreen {
   // Worth another look: a command is open, or the proven state has not yet caught up with the
   // desired one (the receipt and the next attestation arrive a moment apart: SETTLE rounds).
   unsettled() {
-    if (this.data.cmds.some(isOpen)) {
+    if (this.data.cmds.some(isOpen) || (this.data.approvals || []).length) {
       this.settle = 0;
       return true;
     }

@@ -143,6 +143,11 @@ function row(d, selected, onToggle, pickable) {
 }
 
 function bulkResults(type, res) {
+  // The two-person rule held it: nothing was sent; say where the request waits.
+  if (res.status === 'pending_approval')
+    return el('section', { id: 'bulk-results', class: 'card wide', 'aria-live': 'polite' },
+      el('h2', {}, 'Bulk ' + type + ' of ' + res.approval.device_count + ' devices: waiting for approval by a second admin'),
+      el('p', {}, 'Nothing was sent yet. ', el('a', { id: 'bulk-approval', href: '#/approvals/' + encodeURIComponent(res.approval_id) }, 'Open the request')));
   const words = { queued: 'queued', already_pending: 'already pending', refused: 'refused' };
   return el('section', { id: 'bulk-results', class: 'card wide', 'aria-live': 'polite' },
     el('h2', {}, 'Bulk ' + type + ': ',
@@ -194,8 +199,11 @@ async function runBulkFilter(type, label, filter, n) {
   const b = await api('/api/v1/commands/bulk', {
     method: 'POST', body: { type, filter, expected_count: n, reason: 'console bulk ' + type + ' of ' + n + ' matching devices' },
   });
-  // The bulk runs in the background; its own screen follows it (and survives a reload).
-  location.hash = '#/bulk/' + encodeURIComponent(b.id);
+  // The bulk runs in the background; its own screen follows it (and survives a reload). Held
+  // by the two-person rule, it runs once approved: its request's screen says so.
+  location.hash = b.status === 'pending_approval'
+    ? '#/approvals/' + encodeURIComponent(b.approval_id)
+    : '#/bulk/' + encodeURIComponent(b.id);
 }
 
 export async function render(params, match, current) {
