@@ -26,8 +26,10 @@ const char PG_SQL_BEGIN[] = "BEGIN";
 void
 pa_text(struct pg_args *a, const char *s)
 {
-	if (a->n >= PG_MAX_ARGS)
+	if (a->n >= PG_MAX_ARGS) {
+		a->overflow = 1;
 		return;
+	}
 	a->v[a->n] = s;
 	a->len[a->n] = 0;
 	a->fmt[a->n] = 0;
@@ -37,8 +39,10 @@ pa_text(struct pg_args *a, const char *s)
 void
 pa_int(struct pg_args *a, int64_t v)
 {
-	if (a->n >= PG_MAX_ARGS)
+	if (a->n >= PG_MAX_ARGS) {
+		a->overflow = 1;
 		return;
+	}
 	snprintf(a->num[a->n], sizeof(a->num[0]), "%lld", (long long)v);
 	a->v[a->n] = a->num[a->n];
 	a->len[a->n] = 0;
@@ -49,8 +53,10 @@ pa_int(struct pg_args *a, int64_t v)
 void
 pa_blob(struct pg_args *a, const void *p, size_t n)
 {
-	if (a->n >= PG_MAX_ARGS)
+	if (a->n >= PG_MAX_ARGS) {
+		a->overflow = 1;
 		return;
+	}
 	a->v[a->n] = p;
 	a->len[a->n] = (int)n;
 	a->fmt[a->n] = 1;
@@ -369,6 +375,10 @@ pg_run(struct pg_store *s, const char *sql, const struct pg_args *a, PGresult **
 {
 	struct params p = {0};
 
+	if (a != NULL && a->overflow) {
+		log_err("store: %s: more than %d parameters", what, PG_MAX_ARGS);
+		return -EINVAL;
+	}
 	if (a != NULL) {
 		p.n = a->n;
 		p.v = a->v;

@@ -43,11 +43,12 @@ struct pg_store {
 };
 
 /* Up to this many parameters per statement. */
-#define PG_MAX_ARGS 20
+#define PG_MAX_ARGS 32
 
 /* Parameters of one statement; integers are sent as text, blobs in binary. */
 struct pg_args {
 	int n;
+	int overflow; /* a parameter past PG_MAX_ARGS was dropped: pg_run refuses to run */
 	const char *v[PG_MAX_ARGS];
 	int len[PG_MAX_ARGS];
 	int fmt[PG_MAX_ARGS];
