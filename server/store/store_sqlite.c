@@ -889,6 +889,10 @@ static const struct store_ops sqlite_ops = {
 	.bulk_stop = sq_bulk_stop,
 	.portal_link_insert = sq_portal_link_insert,
 	.portal_link_get = sq_portal_link_get,
+	.siem_claim = sq_siem_claim,
+	.siem_advance = sq_siem_advance,
+	.siem_release = sq_siem_release,
+	.siem_get = sq_siem_get,
 	.keys_pin = sq_keys_pin,
 };
 
