@@ -1,0 +1,338 @@
+/*
+ * The sender's thread. Each round: hold the stream's lease (claim it, renew it), be connected
+ * (reconnect with doubling backoff), read the next batch of entries after the stored position
+ * from the audit table, send them, wait until they count as arrived (siem_conn_settle), and
+ * only then move the position, in the same statement that renews the lease. A crash anywhere
+ * leaves the position at the last batch that arrived; the next sender starts after it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "log.h"
+#include "siem.h"
+#include "siem_net.h"
+#include "util.h"
+
+#define IDLE_POLL_MS      500
+#define SETTLE_TIMEOUT_MS 30000
+
+struct siem {
+	struct store *st;
+	struct siem_config cfg;
+	struct siem_fmt fmt;
+	char holder[SIEM_HOLDER_MAX];
+	struct siem_conn conn;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_int stop;
+	/* The thread's own. */
+	int held, connected;
+	int64_t pos, renewed_at;
+	unsigned backoff_s;
+	char last_problem[256];
+	struct audit_entry *batch;
+	char *buf;
+	size_t cap;
+};
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps up to ms, or less when stopped. */
+static void
+pause_ms(struct siem *s, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!atomic_load(&s->stop))
+		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Logs a problem once until it changes, so that a collector down for a day is one line. */
+static void
+problem(struct siem *s, const char *what)
+{
+	if (strcmp(s->last_problem, what) != 0)
+		log_warn("siem: %s", what);
+	str_copy(s->last_problem, sizeof(s->last_problem), what);
+}
+
+static int64_t
+lease_ms(const struct siem *s)
+{
+	return (int64_t)s->cfg.lease_s * 1000;
+}
+
+/* Takes the lease, or says who has it. 1: held now; 0: another server sends. */
+static int
+claim(struct siem *s)
+{
+	struct siem_stream row;
+	int r;
+
+	memset(&row, 0, sizeof(row));
+	str_copy(row.name, sizeof(row.name), s->cfg.stream);
+	r = s->st->ops->siem_claim(s->st, &row, s->holder, wall_ms(), lease_ms(s));
+	if (r == 0) {
+		s->held = 1;
+		s->pos = row.last_seq;
+		s->renewed_at = wall_ms();
+		log_info("siem: this server streams the audit log (%s) from entry %lld",
+			 s->cfg.stream, (long long)row.last_seq + 1);
+		s->last_problem[0] = '\0';
+		return 1;
+	}
+	if (r == -EBUSY)
+		log_debug("siem: %s streams the audit log", row.holder);
+	else
+		problem(s, "cannot read the stream's position from the database");
+	return 0;
+}
+
+static void
+disconnect(struct siem *s)
+{
+	if (s->connected)
+		siem_conn_close(&s->conn);
+	s->connected = 0;
+}
+
+/* Moves the stored position to `to` (or renews the lease when to == pos). 0 or -errno. */
+static int
+advance(struct siem *s, int64_t to)
+{
+	int r = s->st->ops->siem_advance(s->st, s->cfg.stream, s->holder, s->pos, to, wall_ms(),
+					 lease_ms(s));
+
+	if (r == 0) {
+		s->pos = to;
+		s->renewed_at = wall_ms();
+	} else if (r == -ESTALE) {
+		/* Our lease ran out and another server took over: it goes on from its position. */
+		log_warn("siem: another server took over the audit stream");
+		s->held = 0;
+		disconnect(s);
+	}
+	return r;
+}
+
+static void
+renew_if_due(struct siem *s)
+{
+	if (wall_ms() - s->renewed_at >= lease_ms(s) / 3)
+		advance(s, s->pos);
+}
+
+static int
+connect_now(struct siem *s)
+{
+	char err[320];
+	int r = siem_conn_open(&s->conn, &s->cfg, err, sizeof(err));
+
+	if (r != 0) {
+		problem(s, err[0] ? err : "cannot reach the collector");
+		s->backoff_s = s->backoff_s ? MIN(s->backoff_s * 2, s->cfg.max_backoff) : 1;
+		return r;
+	}
+	s->connected = 1;
+	s->backoff_s = 0;
+	s->last_problem[0] = '\0';
+	log_info("siem: connected to the collector");
+	return 0;
+}
+
+struct collect {
+	struct audit_entry *out;
+	size_t n, max;
+};
+
+static int
+collect_one(void *ctx, const struct audit_entry *e)
+{
+	struct collect *c = ctx;
+
+	if (c->n >= c->max)
+		return 1;
+	c->out[c->n++] = *e;
+	return 0;
+}
+
+/* Formats and sends the batch; 0 once it arrived, else -errno (the connection is dropped). */
+static int
+send_batch(struct siem *s, size_t n)
+{
+	size_t len = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		r = siem_format(&s->fmt, &s->batch[i], s->buf + len, s->cap - len);
+		if (r < 0)
+			return r; /* cannot happen: cap holds batch messages of SIEM_MSG_MAX */
+		len += (size_t)r;
+	}
+	r = siem_conn_send(&s->conn, s->buf, len);
+	if (r == 0)
+		r = siem_conn_settle(&s->conn, s->cfg.hold_ms, SETTLE_TIMEOUT_MS, &s->stop);
+	if (r != 0) {
+		char why[128];
+
+		snprintf(why, sizeof(why),
+			 "the collector did not take entries %lld..%lld (%s); "
+			 "sending them again",
+			 (long long)s->batch[0].seq, (long long)s->batch[n - 1].seq, strerror(-r));
+		problem(s, why);
+		disconnect(s);
+	}
+	return r;
+}
+
+/* One round; returns how long to wait before the next (0: go on at once). */
+static int64_t
+round_once(struct siem *s)
+{
+	struct collect c = {s->batch, 0, s->cfg.batch};
+	int r;
+
+	if (!s->held && !claim(s))
+		return lease_ms(s) / 3;
+	if (!s->connected && connect_now(s) != 0) {
+		renew_if_due(s); /* keep the lease: another server would meet the same collector */
+		return (int64_t)s->backoff_s * 1000;
+	}
+	r = s->st->ops->audit_iter_range(s->st, s->pos, s->cfg.batch, collect_one, &c);
+	if (r < 0) {
+		problem(s, "cannot read the audit log");
+		return 1000;
+	}
+	if (c.n == 0) {
+		renew_if_due(s);
+		return IDLE_POLL_MS;
+	}
+	if (send_batch(s, c.n) != 0)
+		return 1000;
+	r = advance(s, c.out[c.n - 1].seq);
+	if (r != 0 && r != -ESTALE) {
+		/* Sent but not recorded: sent again after a reconnect (the at-least-once window). */
+		problem(s, "cannot store the stream's position");
+		disconnect(s);
+		return 1000;
+	}
+	return 0;
+}
+
+static void *
+siem_main(void *arg)
+{
+	struct siem *s = arg;
+
+	while (!atomic_load(&s->stop)) {
+		int64_t wait = round_once(s);
+
+		if (wait > 0)
+			pause_ms(s, wait);
+	}
+	disconnect(s);
+	if (s->held)
+		s->st->ops->siem_release(s->st, s->cfg.stream, s->holder);
+	return NULL;
+}
+
+/* Who holds the lease, for the operator: host, process and a random part for uniqueness. */
+static void
+make_holder(struct siem *s)
+{
+	uint8_t rnd[6];
+	char host[64] = "", hex[13];
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	if (crypto_random(rnd, sizeof(rnd)) != 0)
+		memset(rnd, 0, sizeof(rnd));
+	hex_encode(hex, sizeof(hex), rnd, sizeof(rnd));
+	snprintf(s->holder, sizeof(s->holder), "%s/%d/%s", host, (int)getpid(), hex);
+}
+
+static void
+siem_free(struct siem *s)
+{
+	free(s->batch);
+	free(s->buf);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}
+
+int
+siem_start(struct store *st, const struct siem_config *c, struct siem **out)
+{
+	struct siem *s;
+
+	*out = NULL;
+	if (c->transport == SIEM_OFF)
+		return 0;
+	if (st->ops->siem_claim == NULL)
+		return -ENOTSUP;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->st = st;
+	s->cfg = *c;
+	if (s->cfg.hostname[0] == '\0' && gethostname(s->cfg.hostname, 255) != 0)
+		str_copy(s->cfg.hostname, sizeof(s->cfg.hostname), "-");
+	for (char *p = s->cfg.hostname; *p; p++) /* RFC 5424: printable ASCII, no space */
+		if (*p <= ' ' || *p > '~')
+			*p = '-';
+	s->fmt = (struct siem_fmt){s->cfg.format, s->cfg.hostname, s->cfg.sd_id};
+	s->cap = (size_t)s->cfg.batch * SIEM_MSG_MAX;
+	s->batch = calloc(s->cfg.batch, sizeof(*s->batch));
+	s->buf = malloc(s->cap);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	siem_conn_init(&s->conn);
+	make_holder(s);
+	if (s->batch == NULL || s->buf == NULL ||
+	    pthread_create(&s->thread, NULL, siem_main, s) != 0) {
+		siem_free(s);
+		return -ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+siem_stop(struct siem *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->stop, 1);
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	siem_conn_abort(&s->conn);
+	pthread_join(s->thread, NULL);
+	pthread_mutex_destroy(&s->conn.lock);
+	siem_free(s);
+}
