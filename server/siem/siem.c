@@ -196,6 +196,10 @@ send_batch(struct siem *s, size_t n)
 	r = siem_conn_send(&s->conn, s->buf, len);
 	if (r == 0)
 		r = siem_conn_settle(&s->conn, s->cfg.hold_ms, SETTLE_TIMEOUT_MS, &s->stop);
+	if (r == 1) { /* arrived, and the collector closed: reconnect for the next batch */
+		disconnect(s);
+		r = 0;
+	}
 	if (r != 0) {
 		char why[128];
 

@@ -24,6 +24,7 @@
 #include <gnutls/x509.h>
 
 #include "siem_net.h"
+#include "util.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define IO_TIMEOUT_S       10
@@ -208,8 +209,8 @@ siem_conn_send(struct siem_conn *c, const char *buf, size_t len)
 
 /*
  * Whatever the collector sent: nothing is expected but TLS housekeeping (session tickets),
- * which GnuTLS handles when asked to read. 0 while the connection is up, -ECONNRESET once
- * the peer closed or reset it.
+ * which GnuTLS handles when asked to read. 0 while the connection is up; -EPIPE once the peer
+ * closed it in order (FIN, or TLS close_notify); -ECONNRESET once it was reset.
  */
 static int
 drain_input(struct siem_conn *c)
@@ -225,53 +226,92 @@ drain_input(struct siem_conn *c)
 		if (c->tls ? (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
 			   : (n < 0 && (errno == EAGAIN || errno == EINTR)))
 			break;
-		if (n <= 0)
+		if (n == 0 || (c->tls && n == GNUTLS_E_PREMATURE_TERMINATION))
+			r = -EPIPE;
+		else if (n < 0)
 			r = -ECONNRESET;
 	}
 	fcntl(c->fd, F_SETFL, fl);
 	return r;
 }
 
-/* Polls the socket for up to ms: 0 while it stays up, -ECONNRESET when it went down. */
+/*
+ * Whether the connection was reset: TCP state CLOSE (a reset also empties the send queue, so
+ * an empty queue means "acknowledged" only while this says no). ESTABLISHED, or CLOSE_WAIT
+ * after the peer's orderly close, are fine.
+ */
 static int
-watch(struct siem_conn *c, int ms)
+was_reset(int fd)
 {
-	struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
-	int n = poll(&p, 1, ms);
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int err = 0;
+	socklen_t elen = sizeof(err);
 
-	if (n <= 0)
-		return 0;
-	if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
-		return -ECONNRESET;
-	return drain_input(c); /* also sees a clean close (POLLRDHUP with nothing to read) */
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)
+		return 1;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return 1;
+	return ti.tcpi_state != TCP_ESTABLISHED && ti.tcpi_state != TCP_CLOSE_WAIT;
 }
 
+/*
+ * Watches the socket for up to ms: 0 while it is up (*eof set once the peer closed in
+ * order: then only its state is checked, since it stays readable), -ECONNRESET when reset.
+ */
+static int
+watch(struct siem_conn *c, int ms, int *eof)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+	int r;
+
+	if (*eof) {
+		usleep((useconds_t)MIN(ms, 10) * 1000);
+		return was_reset(c->fd) ? -ECONNRESET : 0;
+	}
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	if (p.revents & (POLLERR | POLLNVAL))
+		return -ECONNRESET;
+	r = drain_input(c);
+	if (r == -EPIPE) {
+		*eof = 1;
+		r = 0;
+	}
+	return r;
+}
+
+/*
+ * A peer that closes with data it has not read resets the connection (its kernel answers
+ * unread or later data with RST), so an orderly close after every byte was acknowledged means
+ * the collector read it all: that counts as arrived too (1), and the caller reconnects.
+ */
 int
 siem_conn_settle(struct siem_conn *c, unsigned hold_ms, unsigned timeout_ms, atomic_int *stop)
 {
 	int64_t deadline = mono_ms() + timeout_ms, end;
-	int queued = 0, r;
+	int queued = 0, eof = 0, r;
 
 	if (c->transport == SIEM_FILE)
 		return fdatasync(c->fd) == 0 ? 0 : -errno;
 	for (;;) {
-		if (ioctl(c->fd, SIOCOUTQ, &queued) != 0)
+		if (ioctl(c->fd, SIOCOUTQ, &queued) != 0 || was_reset(c->fd))
 			return -ECONNRESET;
 		if (queued == 0)
 			break;
 		if (atomic_load(stop) || mono_ms() >= deadline)
 			return -ETIMEDOUT;
-		r = watch(c, 10);
+		r = watch(c, 10, &eof);
 		if (r != 0)
 			return r;
 	}
 	end = mono_ms() + hold_ms;
 	do {
-		r = watch(c, (int)(end - mono_ms() > 0 ? end - mono_ms() : 0));
+		r = watch(c, (int)MAX(end - mono_ms(), 0), &eof);
 		if (r != 0)
 			return r;
 	} while (mono_ms() < end && !atomic_load(stop));
-	return 0;
+	return was_reset(c->fd) ? -ECONNRESET : eof;
 }
 
 void

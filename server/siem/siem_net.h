@@ -27,7 +27,8 @@ int siem_conn_send(struct siem_conn *c, const char *buf, size_t len);
 /*
  * Waits (bounded by timeout_ms) until the peer's TCP has acknowledged every byte sent, then
  * hold_ms more during which the connection must not be reset or closed: only then is what
- * was sent counted as arrived. A file: fdatasync. 0, -ETIMEDOUT, or -ECONNRESET.
+ * was sent counted as arrived. A file: fdatasync. 0; 1 when it arrived and then the peer
+ * closed the connection in order (the caller reconnects); -ETIMEDOUT, or -ECONNRESET.
  */
 int siem_conn_settle(struct siem_conn *c, unsigned hold_ms, unsigned timeout_ms, atomic_int *stop);
 void siem_conn_close(struct siem_conn *c);
