@@ -793,6 +793,8 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	if (r == 0 && (r = siem_start(st, &c->siem, &siem)) != 0)
 		log_errno(-r, "cannot start the audit stream to the SIEM");
 	if (r == 0)
+		service_set_siem(svc, siem);
+	if (r == 0)
 		r = api_new(svc, &api);
 	if (r == 0)
 		r = api_set_server_cert(api, cert);

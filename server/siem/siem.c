@@ -33,6 +33,7 @@ struct siem {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	atomic_int stop;
+	struct siem_status shown; /* under lock: what siem_status reports */
 	/* The thread's own. */
 	int held, connected;
 	int64_t pos, renewed_at;
@@ -247,6 +248,30 @@ round_once(struct siem *s)
 	return 0;
 }
 
+/* Publishes the thread's state for siem_status. */
+static void
+publish(struct siem *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->shown.sending = s->held;
+	s->shown.connected = s->connected;
+	str_copy(s->shown.problem, sizeof(s->shown.problem), s->last_problem);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+siem_status(struct siem *s, struct siem_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->format = "rfc5424";
+	str_copy(out->stream, sizeof(out->stream), "siem");
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	*out = s->shown;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void *
 siem_main(void *arg)
 {
@@ -255,6 +280,7 @@ siem_main(void *arg)
 	while (!atomic_load(&s->stop)) {
 		int64_t wait = round_once(s);
 
+		publish(s);
 		if (wait > 0)
 			pause_ms(s, wait);
 	}
@@ -310,6 +336,9 @@ siem_start(struct store *st, const struct siem_config *c, struct siem **out)
 		if (*p <= ' ' || *p > '~')
 			*p = '-';
 	s->fmt = (struct siem_fmt){s->cfg.format, s->cfg.hostname, s->cfg.sd_id};
+	str_copy(s->shown.target, sizeof(s->shown.target), s->cfg.target);
+	str_copy(s->shown.stream, sizeof(s->shown.stream), s->cfg.stream);
+	s->shown.format = s->cfg.format == SIEM_JSON ? "json" : "rfc5424";
 	s->cap = (size_t)s->cfg.batch * SIEM_MSG_MAX;
 	s->batch = calloc(s->cfg.batch, sizeof(*s->batch));
 	s->buf = malloc(s->cap);

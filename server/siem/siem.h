@@ -24,6 +24,7 @@ enum siem_format { SIEM_RFC5424, SIEM_JSON };
 #define SIEM_MSG_MAX       8192           /* one message, framing included */
 
 struct siem_config {
+	char target[PATH_MAX + 16]; /* as configured, for people (no secrets in it) */
 	enum siem_transport transport;
 	enum siem_format format;
 	char host[256];
@@ -74,5 +75,17 @@ struct siem;
 int siem_start(struct store *st, const struct siem_config *c, struct siem **out);
 /* Stops the thread (interrupting a blocked send), gives up the lease, frees s. NULL is fine. */
 void siem_stop(struct siem *s);
+
+/* What this server's sender is doing, for GET /api/v1/audit/stream. */
+struct siem_status {
+	char target[PATH_MAX + 16];
+	const char *format; /* "rfc5424" or "json" */
+	char stream[64];
+	int sending;       /* holds the lease */
+	int connected;     /* to the collector */
+	char problem[256]; /* the last problem while it lasts; "" : none */
+};
+/* s may be NULL: then out says nothing is configured (target ""). */
+void siem_status(struct siem *s, struct siem_status *out);
 
 #endif

@@ -123,7 +123,7 @@ siem_set_option(struct siem_config *c, const char *key, const char *val, const c
 	int r;
 
 	if (strcmp(key, "siem_target") == 0)
-		r = parse_target(c, val);
+		r = parse_target(c, val) != 0 ? -1 : str_copy(c->target, sizeof(c->target), val);
 	else if (strcmp(key, "siem_format") == 0)
 		r = strcmp(val, "rfc5424") == 0 ? (c->format = SIEM_RFC5424, 0)
 		    : strcmp(val, "json") == 0  ? (c->format = SIEM_JSON, 0)

@@ -112,11 +112,39 @@ make_entries(struct env *e, int n)
 	return ok ? 0 : -1;
 }
 
+/* GET /api/v1/audit/stream: its lag, and this server's sending, connected and problem. */
+static int
+stream_state(struct env *e, long long *lag, int *sending, int *connected, char *problem, size_t cap)
+{
+	long status = 0;
+	json_t *j = client_get_json(e->admin, "/api/v1/audit/stream", &status);
+	json_t *me = json_object_get(j, "this_server");
+	const char *target = json_string_value(json_object_get(me, "target"));
+	int ok = status == 200 && target != NULL && strncmp(target, "tls://127.0.0.1:", 16) == 0 &&
+		 json_integer_value(json_object_get(j, "head")) ==
+			 json_integer_value(json_object_get(j, "position")) +
+				 json_integer_value(json_object_get(j, "lag"));
+
+	*lag = json_integer_value(json_object_get(j, "lag"));
+	*sending = json_is_true(json_object_get(me, "sending"));
+	*connected = json_is_true(json_object_get(me, "connected"));
+	snprintf(problem, cap, "%s",
+		 json_is_string(json_object_get(me, "problem"))
+			 ? json_string_value(json_object_get(me, "problem"))
+			 : "");
+	json_decref(j);
+	return ok ? 0 : -1;
+}
+
 static void
 test_stream_kill_and_collector_down(void)
 {
 	const char *why = collector_skip_reason();
+	char problem[256];
+	long long lag;
+	int sending, connected;
 	struct env e;
+	double t0;
 
 	if (why != NULL)
 		SKIP("%s", why);
@@ -132,6 +160,16 @@ test_stream_kill_and_collector_down(void)
 	CHECK(collector_wait_stream(&e.rs, e.admin, 0, 0, 20) == 0, "the stream");
 	CHECK(collector_lines(e.rs.out) == 13, "%d messages for 13 entries",
 	      collector_lines(e.rs.out));
+	/* The position moves once a batch settled: a moment after rsyslog wrote it. */
+	for (int i = 0;
+	     i < 50 &&
+	     stream_state(&e, &lag, &sending, &connected, problem, sizeof(problem)) == 0 && lag > 0;
+	     i++)
+		usleep(100000);
+	CHECK(stream_state(&e, &lag, &sending, &connected, problem, sizeof(problem)) == 0 &&
+		      lag == 0 && sending && connected && problem[0] == '\0',
+	      "GET /api/v1/audit/stream: lag %lld sending %d connected %d problem %s", lag, sending,
+	      connected, problem);
 
 	/* SIGKILL while a stream of 100 entries is halfway: none lost, repeats within a batch. */
 	CHECK(make_entries(&e, 100) == 0, "entries");
@@ -147,10 +185,43 @@ test_stream_kill_and_collector_down(void)
 	collector_stop(&e.rs);
 	CHECK(make_entries(&e, 10) == 0, "entries");
 	sleep(2);
+	/* Meanwhile the API answers at once, and says what is wrong. */
+	t0 = now_s();
+	CHECK(stream_state(&e, &lag, &sending, &connected, problem, sizeof(problem)) == 0 &&
+		      lag >= 10 && sending && !connected && problem[0] != '\0',
+	      "collector down: lag %lld sending %d connected %d problem %s", lag, sending,
+	      connected, problem);
+	CHECK(make_entries(&e, 1) == 0 && now_s() - t0 < 1.0, "the API waited for the collector");
 	CHECK(collector_start(&e.rs) == 0, "rsyslog did not start again");
 	CHECK(collector_wait_stream(&e.rs, e.admin, BATCH, 1, 30) == 0,
 	      "the stream after the collector came back");
-	printf("    %d messages for 123 entries\n", collector_lines(e.rs.out));
+	printf("    %d messages for 124 entries\n", collector_lines(e.rs.out));
+	env_down(&e);
+}
+
+/* A collector whose certificate does not name the configured server name gets nothing. */
+static void
+test_tls_name_checked(void)
+{
+	const char *why = collector_skip_reason();
+	char problem[256];
+	long long lag = 0;
+	int sending = 0, connected = 1;
+	struct env e;
+
+	if (why != NULL)
+		SKIP("%s", why);
+	CHECK(env_init(&e, "siem-name", "siem_server_name = other.example.com\n") == 0, "setup");
+	CHECK(env_collector(&e) == 0, "rsyslog did not start");
+	CHECK(start(&e) == 0, "server did not start");
+	for (int i = 0; i < 50 && (stream_state(&e, &lag, &sending, &connected, problem,
+						sizeof(problem)) != 0 ||
+				   problem[0] == '\0');
+	     i++)
+		usleep(100000);
+	CHECK(!connected && strstr(problem, "TLS") != NULL && lag == 1,
+	      "connected %d, problem \"%s\", lag %lld", connected, problem, lag);
+	CHECK(collector_lines(e.rs.out) == 0, "the collector received messages");
 	env_down(&e);
 }
 
@@ -266,6 +337,7 @@ main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		{"stream_kill_and_collector_down", test_stream_kill_and_collector_down},
+		{"tls_name_checked", test_tls_name_checked},
 		{"json_file", test_json_file},
 		{"refused_settings", test_refused_settings},
 	};

@@ -33,8 +33,7 @@ node_start(struct node *n, const char *settings)
 	const char *extra[] = {"--config", n->conf, NULL};
 	FILE *f;
 
-	snprintf(n->conf, sizeof(n->conf), "%.*s/server.conf", (int)strlen(n->s.dir) - 5,
-		 n->s.dir);
+	snprintf(n->conf, sizeof(n->conf), "%.*s/server.conf", (int)strlen(n->s.dir) - 5, n->s.dir);
 	f = fopen(n->conf, "w");
 	if (f == NULL)
 		return -1;
