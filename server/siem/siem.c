@@ -20,8 +20,7 @@
 #include "siem_net.h"
 #include "util.h"
 
-#define IDLE_POLL_MS      500
-#define SETTLE_TIMEOUT_MS 30000
+#define IDLE_POLL_MS 500
 
 struct siem {
 	struct store *st;
@@ -81,6 +80,25 @@ problem(struct siem *s, const char *what)
 	str_copy(s->last_problem, sizeof(s->last_problem), what);
 }
 
+/*
+ * Runs one store call of the stream in a write transaction of its own: on SQLite that is the
+ * process's write turn, so the API's writers never meet ours in SQLite's busy wait. -EBUSY
+ * from a claim (another holder) still commits the row the claim may have made.
+ */
+#define SIEM_TX(s, r, call)                                                                        \
+	do {                                                                                       \
+		(r) = (s)->st->ops->tx_begin((s)->st);                                             \
+		if ((r) == 0) {                                                                    \
+			(r) = (call);                                                              \
+			if ((r) == 0 || (r) == -EBUSY) {                                           \
+				int c_ = (s)->st->ops->tx_commit((s)->st);                         \
+				(r) = c_ != 0 ? c_ : (r);                                          \
+			} else {                                                                   \
+				(s)->st->ops->tx_rollback((s)->st);                                \
+			}                                                                          \
+		}                                                                                  \
+	} while (0)
+
 static int64_t
 lease_ms(const struct siem *s)
 {
@@ -96,7 +114,7 @@ claim(struct siem *s)
 
 	memset(&row, 0, sizeof(row));
 	str_copy(row.name, sizeof(row.name), s->cfg.stream);
-	r = s->st->ops->siem_claim(s->st, &row, s->holder, wall_ms(), lease_ms(s));
+	SIEM_TX(s, r, s->st->ops->siem_claim(s->st, &row, s->holder, wall_ms(), lease_ms(s)));
 	if (r == 0) {
 		s->held = 1;
 		s->pos = row.last_seq;
@@ -125,9 +143,11 @@ disconnect(struct siem *s)
 static int
 advance(struct siem *s, int64_t to)
 {
-	int r = s->st->ops->siem_advance(s->st, s->cfg.stream, s->holder, s->pos, to, wall_ms(),
-					 lease_ms(s));
+	int r;
 
+	SIEM_TX(s, r,
+		s->st->ops->siem_advance(s->st, s->cfg.stream, s->holder, s->pos, to, wall_ms(),
+					 lease_ms(s)));
 	if (r == 0) {
 		s->pos = to;
 		s->renewed_at = wall_ms();
@@ -196,7 +216,9 @@ send_batch(struct siem *s, size_t n)
 	}
 	r = siem_conn_send(&s->conn, s->buf, len);
 	if (r == 0)
-		r = siem_conn_settle(&s->conn, s->cfg.hold_ms, SETTLE_TIMEOUT_MS, &s->stop);
+		/* Bounded by half the lease, so that a stalled collector never outlasts it. */
+		r = siem_conn_settle(&s->conn, s->cfg.hold_ms, (unsigned)MAX(lease_ms(s) / 2, 1000),
+				     &s->stop);
 	if (r == 1) { /* arrived, and the collector closed: reconnect for the next batch */
 		disconnect(s);
 		r = 0;
@@ -285,8 +307,14 @@ siem_main(void *arg)
 			pause_ms(s, wait);
 	}
 	disconnect(s);
-	if (s->held)
-		s->st->ops->siem_release(s->st, s->cfg.stream, s->holder);
+	if (s->held) {
+		int r;
+
+		SIEM_TX(s, r, s->st->ops->siem_release(s->st, s->cfg.stream, s->holder));
+		if (r != 0)
+			log_warn("siem: cannot give up the stream's lease; another server takes it "
+				 "over when it runs out");
+	}
 	return NULL;
 }
 

@@ -27,7 +27,7 @@
 #include "util.h"
 
 #define CONNECT_TIMEOUT_MS 5000
-#define IO_TIMEOUT_S       10
+#define IO_TIMEOUT_S       5 /* a send, a TLS handshake: below a lease's third */
 
 void
 siem_conn_init(struct siem_conn *c)
