@@ -27,7 +27,7 @@
 #include "util.h"
 
 #define CONNECT_TIMEOUT_MS 5000
-#define IO_TIMEOUT_S       5 /* a send, a TLS handshake: below a lease's third */
+#define IO_TIMEOUT_S       5 /* a send, a TLS handshake (the default lease: 15 s) */
 
 void
 siem_conn_init(struct siem_conn *c)
