@@ -1,7 +1,9 @@
 /*
  * The sender's thread. Each round: hold the stream's lease (claim it, renew it), be connected
  * (reconnect with doubling backoff), read the next batch of entries after the stored position
- * from the audit table, send them, wait until they count as arrived (siem_conn_settle), and
+ * from the audit table, and the signed checkpoints made since the last one sent that name an
+ * entry already sent or in the batch (so a checkpoint always follows the entries it covers),
+ * send them, wait until they count as arrived (siem_conn_settle), and
  * only then move the position, in the same statement that renews the lease. A crash anywhere
  * leaves the position at the last batch that arrived; the next sender starts after it.
  */
@@ -35,10 +37,11 @@ struct siem {
 	struct siem_status shown; /* under lock: what siem_status reports */
 	/* The thread's own. */
 	int held, connected;
-	int64_t pos, renewed_at;
+	int64_t pos, ckpt_pos, renewed_at; /* ckpt_pos: the last checkpoint row id sent */
 	unsigned backoff_s;
 	char last_problem[256];
 	struct audit_entry *batch;
+	struct audit_ckpt_row *ckpts;
 	char *buf;
 	size_t cap;
 };
@@ -118,6 +121,7 @@ claim(struct siem *s)
 	if (r == 0) {
 		s->held = 1;
 		s->pos = row.last_seq;
+		s->ckpt_pos = row.last_ckpt_id;
 		s->renewed_at = wall_ms();
 		log_info("siem: this server streams the audit log (%s) from entry %lld",
 			 s->cfg.stream, (long long)row.last_seq + 1);
@@ -139,17 +143,21 @@ disconnect(struct siem *s)
 	s->connected = 0;
 }
 
-/* Moves the stored position to `to` (or renews the lease when to == pos). 0 or -errno. */
+/*
+ * Moves the stored position to entry `to` and checkpoint row ckpt_to (or renews the lease
+ * when both stay where they are). 0 or -errno.
+ */
 static int
-advance(struct siem *s, int64_t to)
+advance(struct siem *s, int64_t to, int64_t ckpt_to)
 {
 	int r;
 
 	SIEM_TX(s, r,
-		s->st->ops->siem_advance(s->st, s->cfg.stream, s->holder, s->pos, to, wall_ms(),
-					 lease_ms(s)));
+		s->st->ops->siem_advance(s->st, s->cfg.stream, s->holder, s->pos, to, ckpt_to,
+					 wall_ms(), lease_ms(s)));
 	if (r == 0) {
 		s->pos = to;
+		s->ckpt_pos = ckpt_to;
 		s->renewed_at = wall_ms();
 	} else if (r == -ESTALE) {
 		/* Our lease ran out and another server took over: it goes on from its position. */
@@ -164,7 +172,7 @@ static void
 renew_if_due(struct siem *s)
 {
 	if (wall_ms() - s->renewed_at >= lease_ms(s) / 3)
-		advance(s, s->pos);
+		advance(s, s->pos, s->ckpt_pos);
 }
 
 static int
@@ -201,17 +209,39 @@ collect_one(void *ctx, const struct audit_entry *e)
 	return 0;
 }
 
-/* Formats and sends the batch; 0 once it arrived, else -errno (the connection is dropped). */
+struct collect_ckpt {
+	struct audit_ckpt_row *out;
+	size_t n, max;
+	int64_t upto; /* the newest entry sent with this batch or before */
+};
+
 static int
-send_batch(struct siem *s, size_t n)
+collect_ckpt(void *ctx, const struct audit_ckpt_row *c)
+{
+	struct collect_ckpt *k = ctx;
+
+	if (k->n >= k->max || c->seq > k->upto)
+		return 1; /* its entries are not out yet: a later round sends it */
+	k->out[k->n++] = *c;
+	return 0;
+}
+
+/*
+ * Formats and sends n entries, then m checkpoints; 0 once they arrived, else -errno (the
+ * connection is dropped).
+ */
+static int
+send_batch(struct siem *s, size_t n, size_t m)
 {
 	size_t len = 0;
 	int r;
 
-	for (size_t i = 0; i < n; i++) {
-		r = siem_format(&s->fmt, &s->batch[i], s->buf + len, s->cap - len);
+	/* Cannot fail: cap holds 2 * batch messages of SIEM_MSG_MAX. */
+	for (size_t i = 0; i < n + m; i++) {
+		r = i < n ? siem_format(&s->fmt, &s->batch[i], s->buf + len, s->cap - len)
+			  : siem_format_ckpt(&s->fmt, &s->ckpts[i - n], s->buf + len, s->cap - len);
 		if (r < 0)
-			return r; /* cannot happen: cap holds batch messages of SIEM_MSG_MAX */
+			return r;
 		len += (size_t)r;
 	}
 	r = siem_conn_send(&s->conn, s->buf, len);
@@ -227,9 +257,9 @@ send_batch(struct siem *s, size_t n)
 		char why[128];
 
 		snprintf(why, sizeof(why),
-			 "the collector did not take entries %lld..%lld (%s); "
+			 "the collector did not take entries after %lld (%s); "
 			 "sending them again",
-			 (long long)s->batch[0].seq, (long long)s->batch[n - 1].seq, strerror(-r));
+			 (long long)s->pos, strerror(-r));
 		problem(s, why);
 		disconnect(s);
 	}
@@ -241,6 +271,7 @@ static int64_t
 round_once(struct siem *s)
 {
 	struct collect c = {s->batch, 0, s->cfg.batch};
+	struct collect_ckpt k = {s->ckpts, 0, s->cfg.batch, 0};
 	int r;
 
 	if (!s->held && !claim(s))
@@ -250,17 +281,20 @@ round_once(struct siem *s)
 		return (int64_t)s->backoff_s * 1000;
 	}
 	r = s->st->ops->audit_iter_range(s->st, s->pos, s->cfg.batch, collect_one, &c);
+	k.upto = c.n > 0 ? c.out[c.n - 1].seq : s->pos;
+	if (r >= 0)
+		r = s->st->ops->audit_ckpt_iter_after(s->st, s->ckpt_pos, collect_ckpt, &k);
 	if (r < 0) {
 		problem(s, "cannot read the audit log");
 		return 1000;
 	}
-	if (c.n == 0) {
+	if (c.n + k.n == 0) {
 		renew_if_due(s);
 		return IDLE_POLL_MS;
 	}
-	if (send_batch(s, c.n) != 0)
+	if (send_batch(s, c.n, k.n) != 0)
 		return 1000;
-	r = advance(s, c.out[c.n - 1].seq);
+	r = advance(s, k.upto, k.n > 0 ? k.out[k.n - 1].id : s->ckpt_pos);
 	if (r != 0 && r != -ESTALE) {
 		/* Sent but not recorded: sent again after a reconnect (the at-least-once window). */
 		problem(s, "cannot store the stream's position");
@@ -337,6 +371,7 @@ static void
 siem_free(struct siem *s)
 {
 	free(s->batch);
+	free(s->ckpts);
 	free(s->buf);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
@@ -367,14 +402,15 @@ siem_start(struct store *st, const struct siem_config *c, struct siem **out)
 	str_copy(s->shown.target, sizeof(s->shown.target), s->cfg.target);
 	str_copy(s->shown.stream, sizeof(s->shown.stream), s->cfg.stream);
 	s->shown.format = s->cfg.format == SIEM_JSON ? "json" : "rfc5424";
-	s->cap = (size_t)s->cfg.batch * SIEM_MSG_MAX;
+	s->cap = (size_t)s->cfg.batch * 2 * SIEM_MSG_MAX;
 	s->batch = calloc(s->cfg.batch, sizeof(*s->batch));
+	s->ckpts = calloc(s->cfg.batch, sizeof(*s->ckpts));
 	s->buf = malloc(s->cap);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	siem_conn_init(&s->conn);
 	make_holder(s);
-	if (s->batch == NULL || s->buf == NULL ||
+	if (s->batch == NULL || s->ckpts == NULL || s->buf == NULL ||
 	    pthread_create(&s->thread, NULL, siem_main, s) != 0) {
 		siem_free(s);
 		return -ENOMEM;

@@ -65,6 +65,13 @@ struct siem_fmt {
  * or one JSON object and "\n". Returns its length, or -ENOSPC when cap is too small.
  */
 int siem_format(const struct siem_fmt *f, const struct audit_entry *e, char *dst, size_t cap);
+/*
+ * A signed audit checkpoint (audit/audit.h) as one message: MSGID "checkpoint" with seq, at,
+ * head_hash and the signed record in base64, or the JSON line {"checkpoint": {...}}. Its
+ * length, or -ENOSPC.
+ */
+int siem_format_ckpt(const struct siem_fmt *f, const struct audit_ckpt_row *c, char *dst,
+		     size_t cap);
 
 /* ---- the sender ---- */
 struct siem;

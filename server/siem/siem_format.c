@@ -10,12 +10,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "b64.h"
 #include "crypto.h"
 #include "siem.h"
 
 #define FACILITY_LOG_AUDIT 13
 #define SEV_WARNING        4
 #define SEV_NOTICE         5
+#define SEV_INFO           6
 
 struct out {
 	char *p;
@@ -150,12 +152,47 @@ format_json(const struct audit_entry *e, struct out *o)
 	puts_(o, "\"}\n");
 }
 
+/* Frames msg (len bytes) for the transport: octet counting for RFC 5424, as is for JSON. */
+static int
+frame(const struct siem_fmt *f, const char *msg, size_t len, char *dst, size_t cap)
+{
+	int n = f->format == SIEM_JSON ? snprintf(dst, cap, "%s", msg)
+				       : snprintf(dst, cap, "%zu %s", len, msg);
+
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
+int
+siem_format_ckpt(const struct siem_fmt *f, const struct audit_ckpt_row *c, char *dst, size_t cap)
+{
+	char msg[1024], at[40], head[65], rec[256];
+	int n;
+
+	iso_ms(c->at_ms, at, sizeof(at));
+	hex_encode(head, sizeof(head), c->record + 32, 32); /* the body's head hash (§6) */
+	if (b64_encode(rec, sizeof(rec), c->record, AUDIT_CKPT_LEN) < 0)
+		return -ENOSPC;
+	if (f->format == SIEM_JSON)
+		n = snprintf(msg, sizeof(msg),
+			     "{\"checkpoint\":{\"seq\":%lld,\"at\":\"%s\",\"head_hash\":\"%s\","
+			     "\"record\":\"%s\"}}\n",
+			     (long long)c->seq, at, head, rec);
+	else
+		n = snprintf(msg, sizeof(msg),
+			     "<%d>1 %s %s cleave - checkpoint [%s seq=\"%lld\" at=\"%s\" "
+			     "head_hash=\"%s\" record=\"%s\"] checkpoint of entry %lld",
+			     FACILITY_LOG_AUDIT * 8 + SEV_INFO, at, f->hostname, f->sd_id,
+			     (long long)c->seq, at, head, rec, (long long)c->seq);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return -ENOSPC;
+	return frame(f, msg, (size_t)n, dst, cap);
+}
+
 int
 siem_format(const struct siem_fmt *f, const struct audit_entry *e, char *dst, size_t cap)
 {
 	char msg[SIEM_MSG_MAX];
 	struct out o = {msg, 0, sizeof(msg), 0};
-	int n;
 
 	msg[0] = '\0';
 	if (f->format == SIEM_JSON)
@@ -164,9 +201,5 @@ siem_format(const struct siem_fmt *f, const struct audit_entry *e, char *dst, si
 		format_5424(f, e, &o);
 	if (o.full)
 		return -ENOSPC;
-	if (f->format == SIEM_JSON)
-		n = snprintf(dst, cap, "%s", msg);
-	else
-		n = snprintf(dst, cap, "%zu %s", o.len, msg);
-	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+	return frame(f, msg, o.len, dst, cap);
 }

@@ -349,6 +349,7 @@ struct store_listener {
 struct siem_stream {
 	char name[SIEM_NAME_MAX];
 	int64_t last_seq;
+	int64_t last_ckpt_id;         /* the newest audit checkpoint row sent */
 	char holder[SIEM_HOLDER_MAX]; /* "" : nobody yet */
 	int64_t lease_until_ms;
 	int64_t updated_at_ms;
@@ -662,14 +663,14 @@ struct store_ops {
 	 * position 0 when missing) unless another holder's lease runs past now; its lease then
 	 * runs until now + lease_ms and *s gets the row. -EBUSY when another holder's lease is
 	 * still running (*s gets that row). siem_advance: moves holder's stream from position
-	 * from to position to and renews its lease; -ESTALE when holder no longer holds it or its
+	 * from to position to (and its checkpoint position to ckpt_to) and renews its lease; -ESTALE when holder no longer holds it or its
 	 * position is not from (another server took over). siem_release: ends holder's lease now,
 	 * so that another server takes over at once. siem_get: the row; -ENOENT when none.
 	 */
 	int (*siem_claim)(struct store *st, struct siem_stream *s, const char *holder, int64_t now,
 			  int64_t lease_ms);
 	int (*siem_advance)(struct store *st, const char *name, const char *holder, int64_t from,
-			    int64_t to, int64_t now, int64_t lease_ms);
+			    int64_t to, int64_t ckpt_to, int64_t now, int64_t lease_ms);
 	int (*siem_release)(struct store *st, const char *name, const char *holder);
 	int (*siem_get)(struct store *st, const char *name, struct siem_stream *out);
 };

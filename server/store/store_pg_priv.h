@@ -99,7 +99,7 @@ int pg_keys_pin(struct store *st, const uint8_t ticket_pub[32], const uint8_t au
 int pg_siem_claim(struct store *st, struct siem_stream *s, const char *holder, int64_t now,
 		  int64_t lease_ms);
 int pg_siem_advance(struct store *st, const char *name, const char *holder, int64_t from,
-		    int64_t to, int64_t now, int64_t lease_ms);
+		    int64_t to, int64_t ckpt_to, int64_t now, int64_t lease_ms);
 int pg_siem_release(struct store *st, const char *name, const char *holder);
 int pg_siem_get(struct store *st, const char *name, struct siem_stream *out);
 

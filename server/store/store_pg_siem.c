@@ -11,7 +11,7 @@
 #include "store_pg_priv.h"
 
 #define S(st)     ((struct pg_store *)(st))
-#define SIEM_COLS "name, last_seq, holder, lease_until_ms, updated_at_ms"
+#define SIEM_COLS "name, last_seq, holder, lease_until_ms, updated_at_ms, last_ckpt_id"
 
 static void
 stream_row(const PGresult *r, int i, void *out)
@@ -23,6 +23,7 @@ stream_row(const PGresult *r, int i, void *out)
 	pg_col_text(r, i, 2, s->holder, sizeof(s->holder));
 	s->lease_until_ms = pg_col_int(r, i, 3);
 	s->updated_at_ms = pg_col_int(r, i, 4);
+	s->last_ckpt_id = pg_col_int(r, i, 5);
 }
 
 int
@@ -71,7 +72,7 @@ pg_siem_claim(struct store *st, struct siem_stream *s, const char *holder, int64
 
 int
 pg_siem_advance(struct store *st, const char *name, const char *holder, int64_t from, int64_t to,
-		int64_t now, int64_t lease_ms)
+		int64_t ckpt_to, int64_t now, int64_t lease_ms)
 {
 	struct pg_args a = {0};
 	int r;
@@ -82,12 +83,13 @@ pg_siem_advance(struct store *st, const char *name, const char *holder, int64_t 
 	pa_int(&a, to);
 	pa_int(&a, now);
 	pa_int(&a, lease_ms);
-	r = pg_changed(
-		S(st),
-		"UPDATE siem_streams SET last_seq = $4::bigint, lease_until_ms = $5::bigint + "
-		"$6::bigint, updated_at_ms = $5::bigint WHERE name = $1 AND holder = $2 AND "
-		"last_seq = $3::bigint",
-		&a, "siem stream advance");
+	pa_int(&a, ckpt_to);
+	r = pg_changed(S(st),
+		       "UPDATE siem_streams SET last_seq = $4::bigint, last_ckpt_id = $7::bigint, "
+		       "lease_until_ms = $5::bigint + "
+		       "$6::bigint, updated_at_ms = $5::bigint WHERE name = $1 AND holder = $2 AND "
+		       "last_seq = $3::bigint",
+		       &a, "siem stream advance");
 	return r == -ENOENT ? -ESTALE : r;
 }
 

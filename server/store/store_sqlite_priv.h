@@ -186,7 +186,7 @@ int sq_admin_totp_used(struct store *st, const char *id, int64_t step);
 int sq_siem_claim(struct store *st, struct siem_stream *s, const char *holder, int64_t now,
 		  int64_t lease_ms);
 int sq_siem_advance(struct store *st, const char *name, const char *holder, int64_t from,
-		    int64_t to, int64_t now, int64_t lease_ms);
+		    int64_t to, int64_t ckpt_to, int64_t now, int64_t lease_ms);
 int sq_siem_release(struct store *st, const char *name, const char *holder);
 int sq_siem_get(struct store *st, const char *name, struct siem_stream *out);
 int sq_portal_link_insert(struct store *st, const struct portal_link *l);

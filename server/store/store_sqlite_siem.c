@@ -9,7 +9,7 @@
 #include "store_sqlite_priv.h"
 
 #define S(st)     ((struct sq_store *)(st))
-#define SIEM_COLS "name, last_seq, holder, lease_until_ms, updated_at_ms"
+#define SIEM_COLS "name, last_seq, holder, lease_until_ms, updated_at_ms, last_ckpt_id"
 
 static void
 stream_row(sqlite3_stmt *q, void *out)
@@ -21,6 +21,7 @@ stream_row(sqlite3_stmt *q, void *out)
 	sq_col_text(q, 2, s->holder, sizeof(s->holder));
 	s->lease_until_ms = sqlite3_column_int64(q, 3);
 	s->updated_at_ms = sqlite3_column_int64(q, 4);
+	s->last_ckpt_id = sqlite3_column_int64(q, 5);
 }
 
 int
@@ -75,13 +76,13 @@ sq_siem_claim(struct store *st, struct siem_stream *s, const char *holder, int64
 
 int
 sq_siem_advance(struct store *st, const char *name, const char *holder, int64_t from, int64_t to,
-		int64_t now, int64_t lease_ms)
+		int64_t ckpt_to, int64_t now, int64_t lease_ms)
 {
-	sqlite3_stmt *q =
-		sq_stmt(S(st), SQ_SIEM_ADVANCE,
-			"UPDATE siem_streams SET last_seq = ?4, lease_until_ms = ?5 + ?6, "
-			"updated_at_ms = ?5 WHERE name = ?1 AND holder = ?2 AND "
-			"last_seq = ?3");
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_SIEM_ADVANCE,
+				  "UPDATE siem_streams SET last_seq = ?4, last_ckpt_id = ?7, "
+				  "lease_until_ms = ?5 + ?6, "
+				  "updated_at_ms = ?5 WHERE name = ?1 AND holder = ?2 AND "
+				  "last_seq = ?3");
 	int r;
 
 	if (q == NULL)
@@ -92,6 +93,7 @@ sq_siem_advance(struct store *st, const char *name, const char *holder, int64_t 
 	sqlite3_bind_int64(q, 4, to);
 	sqlite3_bind_int64(q, 5, now);
 	sqlite3_bind_int64(q, 6, lease_ms);
+	sqlite3_bind_int64(q, 7, ckpt_to);
 	r = sq_exec_changed(S(st), q, "siem stream advance");
 	return r == -ENOENT ? -ESTALE : r;
 }

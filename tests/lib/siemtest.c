@@ -18,6 +18,7 @@
 
 /* What one message says: its seq and chain hash, and its detail unescaped. */
 struct msg {
+	int ckpt; /* a checkpoint: seq is the entry it names, hash its head_hash */
 	long long seq;
 	char hash[65];
 	char detail[1024];
@@ -200,7 +201,17 @@ received(const char *path, struct msg *m, int max)
 	if (f == NULL)
 		return 0;
 	while (n < max && fgets(line, sizeof(line), f) != NULL) {
-		/* Facility log audit (13), severity notice for "ok", warning otherwise. */
+		/* A signed checkpoint: facility log audit (13), severity info. */
+		if (strncmp(line, "<110>1 ", 7) == 0 &&
+		    strstr(line, " cleave - checkpoint [cleave@32473 ") != NULL &&
+		    sd_param(line, "seq", seq, 32) == 0 &&
+		    sd_param(line, "head_hash", m[n].hash, 65) == 0 &&
+		    sd_param(line, "record", m[n].detail, sizeof(m[n].detail)) == 0) {
+			m[n].ckpt = 1;
+			m[n++].seq = atoll(seq);
+			continue;
+		}
+		/* An entry: facility log audit (13), severity notice for "ok", warning otherwise. */
 		if (strncmp(line, "<109>1 ", 7) != 0 && strncmp(line, "<108>1 ", 7) != 0) {
 			printf("    not an RFC 5424 audit message: %.200s\n", line);
 			n = -1;
@@ -213,10 +224,24 @@ received(const char *path, struct msg *m, int max)
 			n = -1;
 			break;
 		}
+		m[n].ckpt = 0;
 		m[n++].seq = atoll(seq);
 	}
 	fclose(f);
 	return n;
+}
+
+long long
+collector_last_checkpoint(const struct collector *c)
+{
+	static struct msg got[MAX_SEQ * 2];
+	int n = received(c->out, got, MAX_SEQ * 2);
+	long long seq = 0;
+
+	for (int i = 0; i < n; i++)
+		if (got[i].ckpt)
+			seq = got[i].seq;
+	return seq;
 }
 
 /* The audit log as GET /api/v1/audit shows it, into m[seq] (seq 1..max-1); the head's seq. */
@@ -275,6 +300,17 @@ check_stream(const struct collector *c, struct client *admin, int window, int re
 	for (int i = 0; i < n; i++) {
 		const struct msg *g = &got[i];
 
+		if (g->ckpt) { /* after the entries it covers, naming the hash the API shows */
+			if (g->seq > top || strcmp(g->hash, want[g->seq].hash) != 0) {
+				if (!quiet)
+					printf("    checkpoint of entry %lld (after %lld) names "
+					       "hash "
+					       "%s\n",
+					       g->seq, top, g->hash);
+				return -1;
+			}
+			continue;
+		}
 		if (g->seq != cur + 1 &&
 		    (g->seq > cur || top - g->seq >= window || ++rewinds > restarts)) {
 			if (!quiet)

@@ -35,10 +35,16 @@ void collector_settings(const struct collector *c, char *out, size_t cap);
  * Checks what c received against the audit log read through admin: every entry up to the
  * head, with its hash and detail, each after the one before, except at most restarts rewinds
  * of at most window entries (the batch a killed sender had sent but not recorded as arrived;
- * window 0: no repeat). Polls up to timeout_s; 0, or -1 with the reason printed.
+ * window 0: no repeat); checkpoint messages anywhere after the entry they name. Polls up to
+ * timeout_s; 0, or -1 with the reason printed.
  */
 int collector_wait_stream(const struct collector *c, struct client *admin, int window, int restarts,
 			  int timeout_s);
+/*
+ * Checkpoint messages are checked too: each must follow the entry it names and carry that
+ * entry's hash as the API shows it. This gives the entry the newest of them names (0: none).
+ */
+long long collector_last_checkpoint(const struct collector *c);
 /* Lines in path (0 when it does not exist). */
 int collector_lines(const char *path);
 

@@ -41,7 +41,7 @@ test_claim_and_take_over(void **state)
 	assert_int_equal(s.last_seq, 0);
 	assert_string_equal(s.holder, "a");
 	assert_int_equal(s.lease_until_ms, 1000 + LEASE);
-	assert_int_equal(st->ops->siem_advance(st, "siem", "a", 0, 7, 2000, LEASE), 0);
+	assert_int_equal(st->ops->siem_advance(st, "siem", "a", 0, 7, 70, 2000, LEASE), 0);
 	/* b while a's lease runs: refused, and told who holds it. */
 	assert_int_equal(claim(st, "b", 2000 + LEASE - 1, &s), -EBUSY);
 	assert_string_equal(s.holder, "a");
@@ -49,18 +49,20 @@ test_claim_and_take_over(void **state)
 	/* a claims again (a restart with the same holder): still its own, position kept. */
 	assert_int_equal(claim(st, "a", 3000, &s), 0);
 	assert_int_equal(s.last_seq, 7);
+	assert_int_equal(s.last_ckpt_id, 70);
 	/* a's lease ran out: b takes over from position 7, and a can no longer move it. */
 	assert_int_equal(claim(st, "b", 3000 + LEASE, &s), 0);
 	assert_int_equal(s.last_seq, 7);
 	assert_string_equal(s.holder, "b");
-	assert_int_equal(st->ops->siem_advance(st, "siem", "a", 7, 9, 3001 + LEASE, LEASE),
+	assert_int_equal(st->ops->siem_advance(st, "siem", "a", 7, 9, 90, 3001 + LEASE, LEASE),
 			 -ESTALE);
 	/* b's advance must start where the row is. */
-	assert_int_equal(st->ops->siem_advance(st, "siem", "b", 6, 9, 3001 + LEASE, LEASE),
+	assert_int_equal(st->ops->siem_advance(st, "siem", "b", 6, 9, 90, 3001 + LEASE, LEASE),
 			 -ESTALE);
-	assert_int_equal(st->ops->siem_advance(st, "siem", "b", 7, 9, 3001 + LEASE, LEASE), 0);
+	assert_int_equal(st->ops->siem_advance(st, "siem", "b", 7, 9, 90, 3001 + LEASE, LEASE), 0);
 	assert_int_equal(st->ops->siem_get(st, "siem", &s), 0);
 	assert_int_equal(s.last_seq, 9);
+	assert_int_equal(s.last_ckpt_id, 90);
 	assert_int_equal(s.lease_until_ms, 3001 + 2 * LEASE);
 }
 
