@@ -295,6 +295,8 @@ round_once(struct siem *s)
 	if (send_batch(s, c.n, k.n) != 0)
 		return 1000;
 	r = advance(s, k.upto, k.n > 0 ? k.out[k.n - 1].id : s->ckpt_pos);
+	if (r == 0)
+		s->last_problem[0] = '\0'; /* whatever it was, the stream moves again */
 	if (r != 0 && r != -ESTALE) {
 		/* Sent but not recorded: sent again after a reconnect (the at-least-once window). */
 		problem(s, "cannot store the stream's position");

@@ -76,8 +76,9 @@ int siem_format_ckpt(const struct siem_fmt *f, const struct audit_ckpt_row *c, c
 /* ---- the sender ---- */
 struct siem;
 /*
- * Starts the sender's thread for c (copied) on st, which must outlive siem_stop. data_dir is
- * not used for state: everything that must survive is in the database. 0 or -errno.
+ * Starts the sender's thread for c (copied) on st, which must outlive siem_stop; nothing when
+ * c's transport is SIEM_OFF (*out NULL). Everything that must survive a crash is in the
+ * database, nothing in files of the server's. 0 or -errno.
  */
 int siem_start(struct store *st, const struct siem_config *c, struct siem **out);
 /* Stops the thread (interrupting a blocked send), gives up the lease, frees s. NULL is fine. */
