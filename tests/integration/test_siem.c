@@ -70,11 +70,10 @@ env_init(struct env *e, const char *tag, const char *settings)
 static int
 env_collector(struct env *e)
 {
-	char dir[PATH_MAX + 16], settings[PATH_MAX + 128];
+	char settings[PATH_MAX + 128];
 	FILE *f;
 
-	beside(e, dir, sizeof(dir), "rsyslog");
-	if (collector_init(&e->rs, dir) != 0)
+	if (collector_init(&e->rs) != 0)
 		return -1;
 	collector_settings(&e->rs, settings, sizeof(settings));
 	f = fopen(e->conf, "a");

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define RSYSLOGD "/usr/sbin/rsyslogd"
+#define SETPRIV  "/usr/bin/setpriv"
 #define MAX_SEQ  400
 
 /* What one message says: its seq and chain hash, and its detail unescaped. */
@@ -41,6 +42,8 @@ collector_skip_reason(void)
 		return "rsyslog's TLS driver is not installed (rsyslog-gnutls)";
 	if (system("command -v openssl >/dev/null") != 0)
 		return "openssl is not installed";
+	if (geteuid() == 0 && access(SETPRIV, X_OK) != 0)
+		return "setpriv (util-linux) is missing: rsyslog would run as root";
 	return NULL;
 }
 
@@ -89,15 +92,24 @@ write_conf(struct collector *c)
 }
 
 int
-collector_init(struct collector *c, const char *dir)
+collector_init(struct collector *c)
 {
+	char cmd[PATH_MAX + 64];
+
 	memset(c, 0, sizeof(*c));
-	snprintf(c->dir, sizeof(c->dir), "%s", dir);
+	snprintf(c->dir, sizeof(c->dir), "/tmp/cleave-rsyslog-XXXXXX");
+	if (mkdtemp(c->dir) == NULL)
+		return -1;
+	t_remove_after_case(c->dir);
 	snprintf(c->out, sizeof(c->out), "%s/received.log", c->dir);
 	c->port = t_free_port();
-	if (c->port == 0 || mkdir(c->dir, 0700) != 0 || make_certs(c->dir) != 0)
+	if (c->port == 0 || make_certs(c->dir) != 0 || write_conf(c) != 0)
 		return -1;
-	return write_conf(c);
+	if (geteuid() != 0)
+		return 0;
+	/* rsyslog runs as nobody: its directory, key and files are nobody's. */
+	snprintf(cmd, sizeof(cmd), "chown -R nobody:nogroup '%s'", c->dir);
+	return system(cmd) == 0 ? 0 : -1;
 }
 
 void
@@ -136,7 +148,13 @@ collector_start(struct collector *c)
 	if (c->pid == 0) {
 		if (freopen(log, "a", stdout) == NULL || freopen(log, "a", stderr) == NULL)
 			_exit(127);
-		execl(RSYSLOGD, "rsyslogd", "-n", "-f", conf, "-i", pid, (char *)NULL);
+		/* setpriv execs rsyslogd in its place: the pid tracked is rsyslogd's own. */
+		if (geteuid() == 0)
+			execl(SETPRIV, "setpriv", "--reuid=nobody", "--regid=nogroup",
+			      "--clear-groups", "--", RSYSLOGD, "-n", "-f", conf, "-i", pid,
+			      (char *)NULL);
+		else
+			execl(RSYSLOGD, "rsyslogd", "-n", "-f", conf, "-i", pid, (char *)NULL);
 		_exit(127);
 	}
 	t_track_child(c->pid, 1);

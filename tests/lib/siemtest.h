@@ -1,8 +1,10 @@
 /*
  * An rsyslog collector for the SIEM stream tests (test_siem.c, test_siem_pg.c): Debian's
- * rsyslogd started as the test's own child process on 127.0.0.1, with a configuration, a CA
- * and a certificate of its own in a directory of the test (imtcp with TLS through the gtls
- * driver, each message's raw text written as a line to a file); no system rsyslog is touched.
+ * rsyslogd started as the test's own child process on 127.0.0.1 (as user nobody, through
+ * setpriv, when the test runs as root), with a configuration, a CA and a certificate of its
+ * own in a /tmp/cleave-rsyslog-XXXXXX directory removed when the case ends (imtcp with TLS
+ * through the gtls driver, each message's raw text written as a line to a file); no system
+ * rsyslog is touched.
  * And the check that what it received is the audit log as GET /api/v1/audit shows it.
  */
 #ifndef CLEAVE_SIEMTEST_H
@@ -22,8 +24,8 @@ struct collector {
 
 /* Why the collector cannot run here (rsyslog, its TLS driver or openssl missing), or NULL. */
 const char *collector_skip_reason(void);
-/* Makes dir (must not exist) with the CA, certificate and config, on a free port. 0 or -1. */
-int collector_init(struct collector *c, const char *dir);
+/* Makes its directory with the CA, certificate and config, on a free port. 0 or -1. */
+int collector_init(struct collector *c);
 /* Starts rsyslogd and waits (bounded, 10 s) until it listens. 0 or -1. */
 int collector_start(struct collector *c);
 /* SIGTERM, as an operator stopping it; waits for it. */

@@ -56,10 +56,11 @@ test_rfc5424(void **state)
 	assert_non_null(sp);
 	/* The count is the bytes after the space: é is two of them. */
 	assert_int_equal(strtol(out, NULL, 10), (long)strlen(sp + 1));
-	assert_non_null(strstr(sp + 1, "<109>1 2026-12-03T08:23:45.370Z mdm1 cleave - audit "
-					"[cleave@32473 seq=\"42\" at=\"2026-12-03T08:23:45.370Z\" "
-					"actor=\"tok_a\" action=\"token.create\" target=\"tok_b\" "
-					"outcome=\"ok\" detail=\"name=x\\\"\\] \\\\ é role=<b>\" hash=\""));
+	assert_non_null(strstr(sp + 1,
+			       "<109>1 2026-12-03T08:23:45.370Z mdm1 cleave - audit "
+			       "[cleave@32473 seq=\"42\" at=\"2026-12-03T08:23:45.370Z\" "
+			       "actor=\"tok_a\" action=\"token.create\" target=\"tok_b\" "
+			       "outcome=\"ok\" detail=\"name=x\\\"\\] \\\\ é role=<b>\" hash=\""));
 	assert_non_null(strstr(out, "hash=\"abababab"));
 	assert_non_null(strstr(out, "prev_hash=\"01010101"));
 	assert_non_null(strstr(out, "] audit 42: tok_a token.create tok_b ok"));
@@ -89,7 +90,8 @@ test_json(void **state)
 	j = json_loads(out, 0, NULL);
 	assert_non_null(j);
 	assert_int_equal(json_integer_value(json_object_get(j, "seq")), 42);
-	assert_string_equal(json_string_value(json_object_get(j, "at")), "2026-12-03T08:23:45.370Z");
+	assert_string_equal(json_string_value(json_object_get(j, "at")),
+			    "2026-12-03T08:23:45.370Z");
 	assert_string_equal(json_string_value(json_object_get(j, "detail")), detail);
 	assert_string_equal(json_string_value(json_object_get(j, "actor")), "tok_a");
 	assert_int_equal(strlen(json_string_value(json_object_get(j, "hash"))), 64);
@@ -122,7 +124,8 @@ test_checkpoint(void **state)
 	j = json_loads(out, 0, NULL);
 	assert_non_null(j);
 	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(j, "checkpoint"), "record")), b64);
+		json_string_value(json_object_get(json_object_get(j, "checkpoint"), "record")),
+		b64);
 	assert_string_equal(
 		json_string_value(json_object_get(json_object_get(j, "checkpoint"), "head_hash")),
 		head);
@@ -165,13 +168,20 @@ test_settings(void **state)
 	assert_int_equal(siem_config_check(&c), -1); /* without its key */
 
 	static const char *const bad[][2] = {
-		{"siem_target", "udp://h:514"},   {"siem_target", "tls://h"},
-		{"siem_target", "tls://h:0"},     {"siem_target", "tcp://:514"},
-		{"siem_target", "file:rel.log"},  {"siem_format", "cef"},
-		{"siem_sd_id", "cleave"},         {"siem_sd_id", "cle ave@1"},
-		{"siem_sd_id", "cleave@x"},       {"siem_hostname", "a b"},
-		{"siem_batch", "0"},              {"siem_batch", "501"},
-		{"siem_lease_seconds", "1"},      {"siem_allow_plain_tcp", "yes"},
+		{"siem_target", "udp://h:514"},
+		{"siem_target", "tls://h"},
+		{"siem_target", "tls://h:0"},
+		{"siem_target", "tcp://:514"},
+		{"siem_target", "file:rel.log"},
+		{"siem_format", "cef"},
+		{"siem_sd_id", "cleave"},
+		{"siem_sd_id", "cle ave@1"},
+		{"siem_sd_id", "cleave@x"},
+		{"siem_hostname", "a b"},
+		{"siem_batch", "0"},
+		{"siem_batch", "501"},
+		{"siem_lease_seconds", "1"},
+		{"siem_allow_plain_tcp", "yes"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(set(&c, bad[i][0], bad[i][1]), -1);
