@@ -139,9 +139,12 @@ tls_start(struct siem_conn *c, const struct siem_config *cfg, char *err, size_t 
 	gnutls_session_set_verify_cert(c->tls, name, 0);
 	gnutls_transport_set_int(c->tls, c->fd);
 	gnutls_handshake_set_timeout(c->tls, IO_TIMEOUT_S * 1000);
-	do
+	/* Non-fatal answers (a receive timeout) again, until the handshake timeout is over. */
+	for (int tries = 0; tries < 64; tries++) {
 		r = gnutls_handshake(c->tls);
-	while (r < 0 && gnutls_error_is_fatal(r) == 0);
+		if (r >= 0 || gnutls_error_is_fatal(r) != 0)
+			break;
+	}
 	if (r < 0) {
 		snprintf(err, cap, "TLS with %s:%u failed: %s", cfg->host, cfg->port,
 			 gnutls_strerror(r));

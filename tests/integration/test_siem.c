@@ -26,6 +26,7 @@ struct env {
 	struct srv s;
 	struct client *admin;
 	struct collector rs;
+	int mutual_tls; /* rsyslog wants a client certificate signed by its CA */
 	char conf[PATH_MAX + 16];
 };
 
@@ -73,7 +74,7 @@ env_collector(struct env *e)
 	char settings[PATH_MAX + 128];
 	FILE *f;
 
-	if (collector_init(&e->rs) != 0)
+	if (collector_init(&e->rs, e->mutual_tls) != 0)
 		return -1;
 	collector_settings(&e->rs, settings, sizeof(settings));
 	f = fopen(e->conf, "a");
@@ -249,6 +250,45 @@ test_tls_name_checked(void)
 	env_down(&e);
 }
 
+/* A collector that wants a client certificate: without one nothing arrives; with one, all. */
+static void
+test_client_certificate(void)
+{
+	const char *why = collector_skip_reason();
+	char problem[256], conf[PATH_MAX * 2 + 64];
+	long long lag = 0;
+	int sending = 0, connected = 1;
+	struct env e;
+	FILE *f;
+
+	if (why != NULL)
+		SKIP("%s", why);
+	CHECK(env_init(&e, "siem-mtls", "") == 0, "setup");
+	e.mutual_tls = 1;
+	CHECK(env_collector(&e) == 0, "rsyslog did not start");
+	CHECK(start(&e) == 0, "server did not start");
+	for (int i = 0; i < 50 && (stream_state(&e, &lag, &sending, &connected, problem,
+						sizeof(problem)) != 0 ||
+				   problem[0] == '\0');
+	     i++)
+		usleep(100000);
+	CHECK(!connected && problem[0] != '\0' && collector_lines(e.rs.out) == 0,
+	      "without a client certificate: connected %d, problem \"%s\"", connected, problem);
+	CHECK(srv_stop(&e.s, SIGTERM) == 0, "stop");
+	snprintf(conf, sizeof(conf),
+		 "siem_client_cert = %s/client.pem\nsiem_client_key = %s/client.key\n", e.rs.dir,
+		 e.rs.dir);
+	f = fopen(e.conf, "a");
+	CHECK(f != NULL, "conf");
+	fputs(conf, f);
+	fclose(f);
+	CHECK(start(&e) == 0, "server did not start again");
+	CHECK(make_entries(&e, 3) == 0, "entries");
+	CHECK(collector_wait_stream(&e.rs, e.admin, 0, 0, 20) == 0,
+	      "the stream with a client certificate");
+	env_down(&e);
+}
+
 /* The entry seq of the audit log, read through admin; its "hash" and "detail" into out. */
 static int
 api_entry(struct client *admin, long long seq, char *hash, char *detail, size_t cap)
@@ -367,6 +407,7 @@ main(int argc, char **argv)
 	static const struct t_case cases[] = {
 		{"stream_kill_and_collector_down", test_stream_kill_and_collector_down},
 		{"tls_name_checked", test_tls_name_checked},
+		{"client_certificate", test_client_certificate},
 		{"json_file", test_json_file},
 		{"refused_settings", test_refused_settings},
 	};

@@ -103,7 +103,7 @@ test_one_sender_and_take_over(void)
 	memset(n, 0, sizeof(n));
 	memset(&rs, 0, sizeof(rs));
 	CHECK(srv_init(&n[0].s, "siempg") == 0 && srv_use_pg(&n[0].s, env_pg) == 0, "setup");
-	CHECK(collector_init(&rs) == 0 && collector_start(&rs) == 0, "rsyslog");
+	CHECK(collector_init(&rs, 0) == 0 && collector_start(&rs) == 0, "rsyslog");
 	collector_settings(&rs, settings, sizeof(settings) - 128);
 	strcat(settings, "siem_batch = 5\nsiem_hold_ms = 150\nsiem_lease_seconds = 2\n"
 			 "siem_max_backoff_seconds = 1\n");

@@ -60,13 +60,18 @@ make_certs(const char *dir)
 		 "-out req.csr -subj /CN=localhost 2>/dev/null && printf "
 		 "'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' "
 		 ">ext.cnf && openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key "
-		 "-CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null",
+		 "-CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+		 "client.key -out client.csr -subj /CN=cleave-server 2>/dev/null && printf "
+		 "'extendedKeyUsage=clientAuth\\n' >client.cnf && openssl x509 -req -in "
+		 "client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 "
+		 "-extfile client.cnf 2>/dev/null",
 		 dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
 static int
-write_conf(struct collector *c)
+write_conf(struct collector *c, int mutual_tls)
 {
 	char path[PATH_MAX + 16];
 	FILE *f;
@@ -81,18 +86,19 @@ write_conf(struct collector *c)
 		"       DefaultNetstreamDriverCertFile=\"%s/cert.pem\"\n"
 		"       DefaultNetstreamDriverKeyFile=\"%s/key.pem\")\n"
 		"module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\"\n"
-		"       StreamDriver.Authmode=\"anon\")\n"
+		"       StreamDriver.Authmode=\"%s\")\n"
 		"template(name=\"raw\" type=\"string\" string=\"%%rawmsg%%\\n\")\n"
 		"input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%u\")\n"
 		"action(type=\"omfile\" file=\"%s\" template=\"raw\")\n",
-		c->dir, c->dir, c->dir, c->dir, c->port, c->out);
+		c->dir, c->dir, c->dir, c->dir, mutual_tls ? "x509/certvalid" : "anon", c->port,
+		c->out);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/work", c->dir);
 	return mkdir(path, 0700) == 0 ? 0 : -1;
 }
 
 int
-collector_init(struct collector *c)
+collector_init(struct collector *c, int mutual_tls)
 {
 	char cmd[PATH_MAX + 64];
 
@@ -103,7 +109,7 @@ collector_init(struct collector *c)
 	t_remove_after_case(c->dir);
 	snprintf(c->out, sizeof(c->out), "%s/received.log", c->dir);
 	c->port = t_free_port();
-	if (c->port == 0 || make_certs(c->dir) != 0 || write_conf(c) != 0)
+	if (c->port == 0 || make_certs(c->dir) != 0 || write_conf(c, mutual_tls) != 0)
 		return -1;
 	if (geteuid() != 0)
 		return 0;

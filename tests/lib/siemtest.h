@@ -24,8 +24,12 @@ struct collector {
 
 /* Why the collector cannot run here (rsyslog, its TLS driver or openssl missing), or NULL. */
 const char *collector_skip_reason(void);
-/* Makes its directory with the CA, certificate and config, on a free port. 0 or -1. */
-int collector_init(struct collector *c);
+/*
+ * Makes its directory with the CA, its certificate, a client certificate (client.pem and
+ * client.key, signed by the same CA) and the config, on a free port: clients need no
+ * certificate, or with mutual_tls one signed by the CA (gtls "x509/certvalid"). 0 or -1.
+ */
+int collector_init(struct collector *c, int mutual_tls);
 /* Starts rsyslogd and waits (bounded, 10 s) until it listens. 0 or -1. */
 int collector_start(struct collector *c);
 /* SIGTERM, as an operator stopping it; waits for it. */
