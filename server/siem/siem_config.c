@@ -5,9 +5,11 @@
  * entries name people and devices), or file:/PATH (appended; a local agent ships it).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "siem.h"
 #include "util.h"
@@ -169,6 +171,16 @@ loopback(const char *host)
 	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
+/* A file the TLS setup will read: a typo stops the server now, not the stream later. */
+static int
+readable(const char *key, const char *path)
+{
+	if (path[0] == '\0' || access(path, R_OK) == 0)
+		return 0;
+	fprintf(stderr, "cleave-server: %s: cannot read %s: %s\n", key, path, strerror(errno));
+	return -1;
+}
+
 int
 siem_config_check(const struct siem_config *c)
 {
@@ -189,5 +201,9 @@ siem_config_check(const struct siem_config *c)
 			"cleave-server: siem_client_cert and siem_client_key go together\n");
 		return -1;
 	}
+	if (c->transport == SIEM_TLS && (readable("siem_ca", c->ca_file) != 0 ||
+					 readable("siem_client_cert", c->client_cert) != 0 ||
+					 readable("siem_client_key", c->client_key) != 0))
+		return -1;
 	return 0;
 }

@@ -381,6 +381,7 @@ test_refused_settings(void)
 {
 	static const char *const bad[] = {
 		"siem_target = tls://127.0.0.1:6514\n",
+		"siem_target = tls://127.0.0.1:6514\nsiem_ca = /nonexistent/ca.pem\n",
 		"siem_target = tcp://192.0.2.1:514\n",
 		"siem_target = udp://127.0.0.1:514\n",
 		"siem_target = tcp://127.0.0.1:514\nsiem_sd_id = cleave\n",

@@ -153,7 +153,9 @@ test_settings(void **state)
 	assert_int_equal(c.port, 6514);
 	assert_string_equal(c.target, "tls://[::1]:6514");
 	assert_int_equal(siem_config_check(&c), -1); /* TLS without a CA */
-	assert_int_equal(set(&c, "siem_ca", "/ca.pem"), 0);
+	assert_int_equal(set(&c, "siem_ca", "/nonexistent/ca.pem"), 0);
+	assert_int_equal(siem_config_check(&c), -1); /* a CA file that cannot be read */
+	assert_int_equal(set(&c, "siem_ca", "/dev/null"), 0);
 	assert_int_equal(siem_config_check(&c), 0);
 	assert_int_equal(set(&c, "siem_target", "tcp://10.0.0.5:514"), 0);
 	assert_int_equal(siem_config_check(&c), -1); /* plain TCP off the loopback */
