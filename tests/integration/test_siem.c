@@ -310,6 +310,26 @@ api_entry(struct client *admin, long long seq, char *hash, char *detail, size_t 
 	return r;
 }
 
+/* The status of GET /api/v1/audit/stream with a fresh token of role. */
+static long
+role_status(struct env *e, const char *role)
+{
+	char tok[128];
+	struct client *c;
+	struct resp r;
+	long status = -1;
+
+	if (admin_token(e->admin, role, tok, sizeof(tok)) != 0)
+		return -1;
+	c = client_new(&e->s, tok);
+	if (c != NULL && client_req(c, "GET", "/api/v1/audit/stream", NULL, NULL, &r) == 0) {
+		status = r.status;
+		resp_free(&r);
+	}
+	client_free(c);
+	return status;
+}
+
 /* JSON lines into a file: each entry one line, hash and detail as the API's. */
 static void
 test_json_file(void)
@@ -360,6 +380,10 @@ test_json_file(void)
 		seq = s;
 	}
 	fclose(f);
+	/* The stream's state is for admins and auditors, as the log itself. */
+	CHECK(role_status(&e, "auditor") == 200 && role_status(&e, "helpdesk") == 403,
+	      "GET /api/v1/audit/stream: auditor %ld, helpdesk %ld", role_status(&e, "auditor"),
+	      role_status(&e, "helpdesk"));
 	env_down(&e);
 }
 
