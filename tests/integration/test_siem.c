@@ -8,10 +8,13 @@
  * stopped for a while and started again: every entry made meanwhile arrives, once. The file
  * transport with JSON lines, and the settings the server must refuse, need no rsyslog.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -310,6 +313,66 @@ api_entry(struct client *admin, long long seq, char *hash, char *detail, size_t 
 	return r;
 }
 
+/*
+ * A collector that accepts connections and never answers (a socket of the test's that listens
+ * and never reads): the stream's thread waits in the TLS handshake, while the API answers at
+ * once, and a stop does not wait for it.
+ */
+static void
+test_stalled_collector(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	char settings[PATH_MAX + 128], problem[256];
+	long long lag = 0;
+	int sending = 0, connected = 0, fd, stopped;
+	struct env e;
+	double t0, slowest = 0;
+
+	CHECK(env_init(&e, "siem-stall", "") == 0, "setup");
+	CHECK(collector_init(&e.rs, 0) == 0, "certificates");
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 8) == 0 &&
+		      getsockname(fd, (struct sockaddr *)&sa, &len) == 0,
+	      "listen");
+	snprintf(settings, sizeof(settings),
+		 "siem_target = tls://127.0.0.1:%u\nsiem_ca = %s/ca.pem\n", ntohs(sa.sin_port),
+		 e.rs.dir);
+	{
+		FILE *f = fopen(e.conf, "w");
+
+		if (f != NULL) {
+			fputs(settings, f);
+			fclose(f);
+		}
+	}
+	if (start(&e) != 0) {
+		close(fd);
+		CHECK(0, "server did not start");
+	}
+	for (int i = 0; i < 20; i++) {
+		t0 = now_s();
+		if (make_entries(&e, 1) != 0)
+			break;
+		slowest = now_s() - t0 > slowest ? now_s() - t0 : slowest;
+	}
+	for (int i = 0;
+	     i < 100 &&
+	     stream_state(&e, &lag, &sending, &connected, problem, sizeof(problem)) == 0 &&
+	     problem[0] == '\0';
+	     i++)
+		usleep(100000);
+	t0 = now_s();
+	stopped = srv_stop(&e.s, SIGTERM);
+	close(fd);
+	CHECK(stopped == 0, "the server did not stop cleanly (%d)", stopped);
+	CHECK(slowest < 0.5, "a request took %.2f s while the collector stalled", slowest);
+	CHECK(lag >= 20 && !connected && strstr(problem, "TLS") != NULL,
+	      "lag %lld, connected %d, problem \"%s\"", lag, connected, problem);
+	CHECK(now_s() - t0 < 3.0, "the stop waited %.1f s for the stalled stream", now_s() - t0);
+	env_down(&e);
+}
+
 /* The status of GET /api/v1/audit/stream with a fresh token of role. */
 static long
 role_status(struct env *e, const char *role)
@@ -433,6 +496,7 @@ main(int argc, char **argv)
 		{"stream_kill_and_collector_down", test_stream_kill_and_collector_down},
 		{"tls_name_checked", test_tls_name_checked},
 		{"client_certificate", test_client_certificate},
+		{"stalled_collector", test_stalled_collector},
 		{"json_file", test_json_file},
 		{"refused_settings", test_refused_settings},
 	};
