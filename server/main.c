@@ -27,6 +27,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "service/service.h"
+#include "siem/siem.h"
 #include "store/store.h"
 #include "util.h"
 
@@ -61,6 +62,7 @@ struct config {
 	char tls_priorities[1024];
 	struct cl_policy admit;   /* per_address, reserve, trusted networks */
 	struct cl_policy proxies; /* whose X-Forwarded-For names the client (none by default) */
+	struct siem_config siem;  /* the audit stream to a SIEM (siem_* settings; off by default) */
 	enum log_level log_level;
 	int check_only;
 	int public_url_set;
@@ -144,6 +146,13 @@ usage(FILE *f)
 		"  --accept-new-keys  record this server's keys as the deployment's instead\n"
 		"  --list-routes      print the route table as JSON lines and exit (for the\n"
 		"                     OpenAPI contract test)\n"
+		"  --siem TARGET      stream the audit log to a SIEM (setting siem_target):\n"
+		"                     tls://HOST:PORT (RFC 5425 syslog; with --siem-ca),\n"
+		"                     tcp://HOST:PORT (loopback only unless\n"
+		"                     siem_allow_plain_tcp = 1) or file:/PATH; siem_format\n"
+		"                     rfc5424 (default) or json; the other siem_* settings are\n"
+		"                     in server/README.md\n"
+		"  --siem-ca FILE     the collector's CA certificate, PEM (setting siem_ca)\n"
 		"  --version          print the version\n");
 }
 
@@ -292,6 +301,8 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = set_trusted(&c->admit, val, where);
 	else if (strcmp(key, "trusted_proxies") == 0)
 		r = set_trusted(&c->proxies, val, where);
+	else if ((r = siem_set_option(&c->siem, key, val, where)) != 1)
+		return r != 0 ? -1 : 0; /* siem_set_option said why */
 	else {
 		fprintf(stderr, "cleave-server: %s: unknown setting '%s'\n", where, key);
 		return -1;
@@ -351,9 +362,10 @@ load_config_file(struct config *c, const char *path)
 static int
 valued_option(const char *a)
 {
-	static const char *const names[] = {
-		"--data",      "--config",         "--listen",   "--tls-cert", "--tls-key",
-		"--log-level", "--tls-priorities", "--web-root", "--database", "--keys"};
+	static const char *const names[] = {"--data",           "--config",   "--listen",
+					    "--tls-cert",       "--tls-key",  "--log-level",
+					    "--tls-priorities", "--web-root", "--database",
+					    "--keys",           "--siem",     "--siem-ca"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(a, names[i]) == 0)
@@ -432,6 +444,7 @@ static int
 parse_args(int argc, char **argv, struct config *c)
 {
 	const char *config = NULL, *priorities = NULL, *database = NULL, *keys = NULL;
+	const char *siem = NULL, *siem_ca = NULL;
 	struct config cli;
 	int listen_set = 0, cert_set = 0, key_set = 0, level_set = 0;
 
@@ -486,6 +499,10 @@ parse_args(int argc, char **argv, struct config *c)
 			database = v;
 		} else if (strcmp(a, "--keys") == 0) {
 			keys = v;
+		} else if (strcmp(a, "--siem") == 0) {
+			siem = v;
+		} else if (strcmp(a, "--siem-ca") == 0) {
+			siem_ca = v;
 		} else if (strcmp(a, "--log-level") == 0) {
 			if (log_level_parse(v, &cli.log_level) != 0) {
 				fprintf(stderr, "cleave-server: unknown log level '%s'\n", v);
@@ -519,6 +536,10 @@ parse_args(int argc, char **argv, struct config *c)
 	if (database != NULL && set_option(c, "database", database, "--database"))
 		return -1;
 	if (keys != NULL && set_option(c, "keys_dir", keys, "--keys"))
+		return -1;
+	if ((siem != NULL && set_option(c, "siem_target", siem, "--siem")) ||
+	    (siem_ca != NULL && set_option(c, "siem_ca", siem_ca, "--siem-ca")) ||
+	    siem_config_check(&c->siem) != 0)
 		return -1;
 	if (c->max_connections != 0 && c->admit.reserve >= c->max_connections) {
 		fprintf(stderr,
@@ -812,6 +833,7 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.web_root = c->web_root,
 	};
 	struct service *svc = NULL;
+	struct siem *siem = NULL;
 	struct api *api = NULL;
 	struct httpd *h = NULL;
 	char path[PATH_MAX], url[128];
@@ -828,6 +850,10 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	}
 	if (r == 0)
 		r = start_checkpoints(c, svc, akey);
+	if (r == 0 && (r = siem_start(st, &c->siem, &siem)) != 0)
+		log_errno(-r, "cannot start the audit stream to the SIEM");
+	if (r == 0)
+		service_set_siem(svc, siem);
 	if (r == 0)
 		r = api_new(svc, &api);
 	if (r == 0)
@@ -888,6 +914,7 @@ out:
 	service_quiesce(svc); /* its waker resumes parked requests: stopped before the httpd */
 	svc_verify_stop(svc); /* its end wakes parked requests through h */
 	httpd_stop(h);
+	siem_stop(siem); /* gives up its lease: another server takes the stream over at once */
 	api_free(api);
 	service_free(svc);
 	return r;
@@ -921,6 +948,7 @@ main(int argc, char **argv)
 	sigset_t set;
 	int lockfd, r;
 
+	siem_config_init(&c.siem);
 	if (connlimit_parse_trusted("127.0.0.0/8 ::1", &c.admit, NULL, 0) != 0 ||
 	    parse_args(argc, argv, &c) != 0)
 		return 2;

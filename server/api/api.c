@@ -85,6 +85,7 @@ static const struct route {
 	{"GET", "/api/v1/audit", AUTH_ADMIN, h_audit_list},
 	{"GET", "/api/v1/audit/verify", AUTH_ADMIN, h_audit_verify},
 	{"GET", "/api/v1/audit/export", AUTH_ADMIN, h_audit_export},
+	{"GET", "/api/v1/audit/stream", AUTH_ADMIN, h_audit_stream},
 	{"POST", "/api/v1/setup", AUTH_NONE, h_setup},
 	{"POST", "/api/v1/session", AUTH_NONE, h_session_create},
 	{"GET", "/api/v1/session", AUTH_ADMIN, h_session_get},

@@ -177,6 +177,7 @@ void h_default_policy_get(struct call *c);
 void h_default_policy_put(struct call *c);
 void h_audit_list(struct call *c);
 void h_audit_verify(struct call *c);
+void h_audit_stream(struct call *c);
 void h_audit_export(struct call *c);
 void h_enroll_page(struct call *c);
 /* The employee portal (portal.c, portal_device.c, issue 9). */

@@ -328,3 +328,32 @@ h_audit_verify(struct call *c)
 	}
 	reply_json(c->rs, 200, verify_json(&rep));
 }
+
+/* The audit stream to a SIEM: the stored position against the head, and this server's part. */
+void
+h_audit_stream(struct call *c)
+{
+	struct audit_stream_view v;
+	struct svc_error err = {0};
+	int64_t lag;
+
+	if (svc_audit_stream(c->a->svc, &c->who, &v, &err) != 0) {
+		reply_svc_error(c->rs, &err);
+		return;
+	}
+	lag = v.head - v.row.last_seq;
+	reply_json(c->rs, 200,
+		   json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:{s:o, s:s, s:b, s:b, s:o}}",
+			     "stream", v.row.name[0] ? v.row.name : "siem", "position",
+			     (json_int_t)v.row.last_seq, "head", (json_int_t)v.head, "lag",
+			     (json_int_t)(lag > 0 ? lag : 0), "holder",
+			     v.row.holder[0] ? json_string(v.row.holder) : json_null(),
+			     "lease_until",
+			     v.row.holder[0] ? jtime_ms(v.row.lease_until_ms) : json_null(),
+			     "updated_at",
+			     v.row.updated_at_ms > 0 ? jtime_ms(v.row.updated_at_ms) : json_null(),
+			     "this_server", "target",
+			     v.target[0] ? json_string(v.target) : json_null(), "format", v.format,
+			     "sending", v.sending, "connected", v.connected, "problem",
+			     v.problem[0] ? json_string(v.problem) : json_null()));
+}

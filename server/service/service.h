@@ -8,6 +8,7 @@
 #ifndef CLEAVE_SERVICE_H
 #define CLEAVE_SERVICE_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -512,6 +513,24 @@ int svc_can_approve(struct service *s, const struct principal *p);
 int svc_token_can_approve(struct service *s, const char *id);
 
 /* ---- audit ---- */
+/*
+ * The audit stream to a SIEM (server/siem/): where it is, for GET /api/v1/audit/stream. The
+ * position and lease are the database's (any server's sender); sending, connected and
+ * problem are this server's.
+ */
+struct siem;
+/* This server's sender (main.c); NULL: this server has no target. Set before serving. */
+void service_set_siem(struct service *s, struct siem *siem);
+struct audit_stream_view {
+	char target[PATH_MAX + 16]; /* this server's; "" : none configured here */
+	const char *format;
+	struct siem_stream row; /* row.name "" : no server has streamed yet */
+	int64_t head;           /* the newest entry's seq; 0: empty log */
+	int sending, connected;
+	char problem[256];
+};
+int svc_audit_stream(struct service *s, const struct principal *p, struct audit_stream_view *out,
+		     struct svc_error *err);
 /* Audit entries matching f, oldest first; f->limit is at most STORE_LIST_MAX. */
 int svc_audit_list(struct service *s, const struct principal *p, const struct audit_filter *f,
 		   struct audit_entry *out, size_t *n, struct svc_error *err);

@@ -36,6 +36,7 @@ struct service {
 	int64_t approval_sweep_at; /* the last sweep of expired approval requests */
 	struct svc_ckpt *ckpt;     /* NULL: audit checkpoints are off */
 	struct svc_verify *verify;
+	struct siem *siem; /* this server's audit stream sender; NULL: none (auditstream.c) */
 	struct svc_refusals *refusals;
 	struct replaylog *replay; /* NULL: nonces reach the store only by the flush */
 	struct svc_waker *waker;  /* wakes a changed policy's followers (waker.c) */

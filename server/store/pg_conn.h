@@ -17,7 +17,7 @@
 #include "store.h"
 
 /* Prepared statements per connection; the store has about 70 distinct ones. */
-#define PG_MAX_STMTS 96
+#define PG_MAX_STMTS 160
 
 struct pg_conn {
 	PGconn *db;

@@ -450,6 +450,21 @@ struct store_listener {
 	void *ctx;
 };
 
+/*
+ * The audit log's stream to a SIEM (issue 11 §3, migration 0018): how far the stream name got
+ * (the newest audit seq its collector acknowledged) and which server sends it until when.
+ */
+#define SIEM_NAME_MAX   64
+#define SIEM_HOLDER_MAX 96
+struct siem_stream {
+	char name[SIEM_NAME_MAX];
+	int64_t last_seq;
+	int64_t last_ckpt_id;         /* the newest audit checkpoint row sent */
+	char holder[SIEM_HOLDER_MAX]; /* "" : nobody yet */
+	int64_t lease_until_ms;
+	int64_t updated_at_ms;
+};
+
 /* Callbacks used by iterators; returning non-zero stops the walk and is passed back. */
 typedef int (*audit_iter_fn)(void *ctx, const struct audit_entry *e);
 
@@ -811,6 +826,24 @@ struct store_ops {
 	/* Of ids[0..n), those with a queued command into out (up to n); *nout gets the count. */
 	int (*devices_with_queued)(struct store *st, const char (*ids)[STORE_ID_MAX], size_t n,
 				   char (*out)[STORE_ID_MAX], size_t *nout);
+
+	/*
+	 * ---- the audit stream to a SIEM (server/siem/; store_sqlite_siem.c, store_pg_siem.c) ----
+	 * Each is one statement (atomic on its own), so several servers on one database never
+	 * both send. siem_claim: makes holder the sender of stream s->name (the row is made at
+	 * position 0 when missing) unless another holder's lease runs past now; its lease then
+	 * runs until now + lease_ms and *s gets the row. -EBUSY when another holder's lease is
+	 * still running (*s gets that row). siem_advance: moves holder's stream from position
+	 * from to position to (and its checkpoint position to ckpt_to) and renews its lease; -ESTALE when holder no longer holds it or its
+	 * position is not from (another server took over). siem_release: ends holder's lease now,
+	 * so that another server takes over at once. siem_get: the row; -ENOENT when none.
+	 */
+	int (*siem_claim)(struct store *st, struct siem_stream *s, const char *holder, int64_t now,
+			  int64_t lease_ms);
+	int (*siem_advance)(struct store *st, const char *name, const char *holder, int64_t from,
+			    int64_t to, int64_t ckpt_to, int64_t now, int64_t lease_ms);
+	int (*siem_release)(struct store *st, const char *name, const char *holder);
+	int (*siem_get)(struct store *st, const char *name, struct siem_stream *out);
 };
 
 struct store {

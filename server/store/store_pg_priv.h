@@ -95,6 +95,14 @@ int pg_request_nonce_claim(struct store *st, const char *device_id, uint64_t non
 int pg_request_nonce_purge(struct store *st, int64_t before);
 int pg_keys_pin(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
 		int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32]);
+/* The audit stream's position and lease, in store_pg_siem.c. */
+int pg_siem_claim(struct store *st, struct siem_stream *s, const char *holder, int64_t now,
+		  int64_t lease_ms);
+int pg_siem_advance(struct store *st, const char *name, const char *holder, int64_t from,
+		    int64_t to, int64_t ckpt_to, int64_t now, int64_t lease_ms);
+int pg_siem_release(struct store *st, const char *name, const char *holder);
+int pg_siem_get(struct store *st, const char *name, struct siem_stream *out);
+
 /* Policy counts and employee portal links, in store_pg_portal.c. */
 int pg_policy_counts(struct store *st, const char *name, int is_default, int64_t version,
 		     int64_t *assigned, int64_t *applied);

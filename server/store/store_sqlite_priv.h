@@ -103,6 +103,11 @@ enum {
 	SQ_TOKEN_PERM_HAS,
 	SQ_BULK_RELEASE,
 	SQ_APPROVAL_EXPIRED,
+	SQ_SIEM_MAKE,
+	SQ_SIEM_CLAIM,
+	SQ_SIEM_ADVANCE,
+	SQ_SIEM_RELEASE,
+	SQ_SIEM_GET,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -209,6 +214,13 @@ int sq_session_delete_admin(struct store *st, const char *admin_id);
 int sq_admin_set_totp(struct store *st, const char *id, const uint8_t secret[20]);
 int sq_admin_login_result(struct store *st, const char *id, int ok, int64_t now);
 int sq_admin_totp_used(struct store *st, const char *id, int64_t step);
+/* The audit stream's position and lease, in store_sqlite_siem.c. */
+int sq_siem_claim(struct store *st, struct siem_stream *s, const char *holder, int64_t now,
+		  int64_t lease_ms);
+int sq_siem_advance(struct store *st, const char *name, const char *holder, int64_t from,
+		    int64_t to, int64_t ckpt_to, int64_t now, int64_t lease_ms);
+int sq_siem_release(struct store *st, const char *name, const char *holder);
+int sq_siem_get(struct store *st, const char *name, struct siem_stream *out);
 int sq_portal_link_insert(struct store *st, const struct portal_link *l);
 int sq_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out);
 /* The deployment's public keys, in store_sqlite_keys.c. */
