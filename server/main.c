@@ -46,6 +46,8 @@ struct config {
 	unsigned lease_s;
 	unsigned refusal_limit;
 	unsigned bulk_batch;
+	unsigned webhook_workers, webhook_timeout_s, webhook_allow_http, webhook_time_divisor;
+	char webhook_ca[PATH_MAX];
 	unsigned session_idle_s, session_max_s; /* console sessions; 0: the service's defaults */
 	unsigned require_totp;
 	unsigned ckpt_entries;
@@ -103,6 +105,11 @@ usage(FILE *f)
 		"                     and session_max_seconds (default 43200): console\n"
 		"                     sessions end unused this long or this long after sign-in,\n"
 		"                     require_totp (1: console sign-in needs a TOTP code),\n"
+		"                     webhook_workers (concurrent deliveries, default 4),\n"
+		"                     webhook_timeout_seconds (default 10), webhook_allow_http\n"
+		"                     (1: http:// receivers on any host), webhook_ca_file,\n"
+		"                     webhook_test_time_divisor (tests only: backoff runs\n"
+		"                     faster),\n"
 		"                     audit_checkpoint_entries\n"
 		"                     (default 100) and audit_checkpoint_seconds (default 300):\n"
 		"                     sign the audit log's head when it moved this far or this\n"
@@ -244,6 +251,16 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 1, 1000000, &c->refusal_limit);
 	else if (strcmp(key, "bulk_batch") == 0)
 		r = parse_uint(val, 1, 500, &c->bulk_batch);
+	else if (strcmp(key, "webhook_workers") == 0)
+		r = parse_uint(val, 1, 16, &c->webhook_workers);
+	else if (strcmp(key, "webhook_timeout_seconds") == 0)
+		r = parse_uint(val, 1, 60, &c->webhook_timeout_s);
+	else if (strcmp(key, "webhook_allow_http") == 0)
+		r = parse_uint(val, 0, 1, &c->webhook_allow_http);
+	else if (strcmp(key, "webhook_test_time_divisor") == 0)
+		r = parse_uint(val, 1, 100000, &c->webhook_time_divisor);
+	else if (strcmp(key, "webhook_ca_file") == 0)
+		r = str_copy(c->webhook_ca, sizeof(c->webhook_ca), val);
 	else if (strcmp(key, "session_idle_seconds") == 0)
 		r = parse_uint(val, 60, 86400, &c->session_idle_s);
 	else if (strcmp(key, "session_max_seconds") == 0)
@@ -719,6 +736,24 @@ start_checkpoints(struct config *c, struct service *svc, const struct ed25519_ke
 	return service_set_audit_checkpoints(svc, akey, &ac);
 }
 
+/* Webhook delivery workers (issue 11 §3) with the settings' limits. */
+static int
+start_webhooks(const struct config *c, struct service *svc)
+{
+	struct svc_webhook_config wc = {
+		.workers = (int)c->webhook_workers,
+		.timeout_s = (int)c->webhook_timeout_s,
+		.allow_http = (int)c->webhook_allow_http,
+		.time_divisor = (int64_t)c->webhook_time_divisor,
+		.ca_file = c->webhook_ca,
+	};
+	int r = service_start_webhooks(svc, &wc);
+
+	if (r != 0)
+		log_errno(-r, "cannot start webhook delivery");
+	return r;
+}
+
 static int
 serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed25519_key *akey,
       const char *cert, const char *key)
@@ -768,6 +803,8 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 	}
 	if (r == 0)
 		r = start_checkpoints(c, svc, akey);
+	if (r == 0)
+		r = start_webhooks(c, svc);
 	if (r == 0)
 		r = api_new(svc, &api);
 	if (r == 0)

@@ -11,7 +11,7 @@
 
 #include "store.h"
 
-#define SQ_MAX_STMTS 96
+#define SQ_MAX_STMTS 128
 
 struct sq_conn {
 	sqlite3 *db;
