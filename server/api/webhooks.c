@@ -28,14 +28,15 @@ events_json(const char *set)
 static json_t *
 webhook_json(const struct webhook *w, int with_secret)
 {
-	json_t *j = json_pack(
-		"{s:s, s:s, s:s, s:o, s:b, s:s?, s:s, s:o, s:o, s:{s:I, s:I, s:o, s:o}}", "id", w->id,
-		"url", w->url, "description", w->description, "events", events_json(w->events),
-		"enabled", w->enabled, "disabled_reason", w->enabled ? NULL : w->disabled_why,
-		"created_by", w->created_by, "created_at", jtime_ms(w->created_at), "updated_at",
-		jtime_ms(w->updated_at), "delivery", "cursor", (json_int_t)w->cursor,
-		"failed_attempts", (json_int_t)w->attempts, "failing_since",
-		jtime_ms(w->failing_since), "next_attempt_at", jtime_ms(w->next_at_ms));
+	json_t *j =
+		json_pack("{s:s, s:s, s:s, s:o, s:b, s:s?, s:s, s:o, s:o, s:{s:I, s:I, s:o, s:o}}",
+			  "id", w->id, "url", w->url, "description", w->description, "events",
+			  events_json(w->events), "enabled", w->enabled, "disabled_reason",
+			  w->enabled ? NULL : w->disabled_why, "created_by", w->created_by,
+			  "created_at", jtime_ms(w->created_at), "updated_at",
+			  jtime_ms(w->updated_at), "delivery", "cursor", (json_int_t)w->cursor,
+			  "failed_attempts", (json_int_t)w->attempts, "failing_since",
+			  jtime_ms(w->failing_since), "next_attempt_at", jtime_ms(w->next_at_ms));
 
 	if (j != NULL && with_secret)
 		json_object_set_new(j, "secret", json_string(w->secret));

@@ -21,8 +21,8 @@ command_data(const struct command *c, char *dst, size_t cap)
 	int n = snprintf(dst, cap,
 			 "{\"command_id\":%s,\"device_id\":%s,\"type\":%s,\"reason\":%s,"
 			 "\"created_by\":%s}",
-			 Q(id, c->id), Q(dev, c->device_id), Q(type, c->type),
-			 Q(reason, c->reason), Q(by, c->created_by));
+			 Q(id, c->id), Q(dev, c->device_id), Q(type, c->type), Q(reason, c->reason),
+			 Q(by, c->created_by));
 
 	return n < 0 || (size_t)n >= cap ? -EINVAL : 0;
 }

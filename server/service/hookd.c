@@ -213,8 +213,8 @@ record_once(struct svc_hookd *h, const struct webhook *claimed, struct webhook_d
 
 	if (r == 0)
 		r = st->ops->webhook_get(st, claimed->id, 1, &w);
-	if (r == 0 && (strcmp(w.lease_owner, h->owner) != 0 ||
-		       w.lease_until != claimed->lease_until)) {
+	if (r == 0 &&
+	    (strcmp(w.lease_owner, h->owner) != 0 || w.lease_until != claimed->lease_until)) {
 		st->ops->tx_rollback(st); /* another server took over: its attempt counts */
 		return 0;
 	}

@@ -663,7 +663,8 @@ struct svc_webhook_input {
 	int has_url, has_description, has_events, has_enabled;
 };
 int svc_webhook_create(struct service *s, const struct principal *p,
-		       const struct svc_webhook_input *in, struct webhook *out, struct svc_error *err);
+		       const struct svc_webhook_input *in, struct webhook *out,
+		       struct svc_error *err);
 int svc_webhook_list(struct service *s, const struct principal *p, struct webhook *out, size_t max,
 		     size_t *n, struct svc_error *err);
 int svc_webhook_get(struct service *s, const struct principal *p, const char *id,
@@ -701,11 +702,11 @@ int svc_json_str(char *dst, size_t cap, const char *s);
 
 /* Delivery (hookd.c): a pool of worker threads, each with its own libcurl handle. */
 struct svc_webhook_config {
-	int workers;         /* concurrent deliveries of this server; 0: 4 */
-	int timeout_s;       /* a receiver's whole answer, connection included; 0: 10 */
-	int allow_http;      /* http:// to any host (else only to 127.0.0.1 and localhost) */
+	int workers;          /* concurrent deliveries of this server; 0: 4 */
+	int timeout_s;        /* a receiver's whole answer, connection included; 0: 10 */
+	int allow_http;       /* http:// to any host (else only to 127.0.0.1 and localhost) */
 	int64_t time_divisor; /* tests: backoff, retry window and lease run this many times faster */
-	const char *ca_file; /* CA bundle for https receivers; NULL: the system's */
+	const char *ca_file;  /* CA bundle for https receivers; NULL: the system's */
 };
 int service_start_webhooks(struct service *s, const struct svc_webhook_config *cfg);
 

@@ -40,7 +40,7 @@ struct service {
 	struct svc_waker *waker;  /* wakes a changed policy's followers (waker.c) */
 	struct svc_cross *cross;  /* NULL unless listening to the other servers (crosswake.c) */
 	struct svc_bulker
-		*bulker; /* bulk operations by filter (bulkop.c), made at the first tick */
+		*bulker;         /* bulk operations by filter (bulkop.c), made at the first tick */
 	struct svc_hookd *hookd; /* webhook delivery (hookd.c); NULL until started */
 	int webhook_http_any;    /* http:// subscriptions to any host (svc_webhook_config) */
 	/* First-start setup (admins.c): the one-time code's SHA-256 while it is unused. */

@@ -16,8 +16,8 @@
 #include "service_priv.h"
 
 const char *const svc_event_types[SVC_EVENT_TYPES_N] = {
-	"device.enrolled",    "device.retired",   "command.queued",     "command.completed",
-	"wipe.verified",      "compliance.changed", "audit.checkpoint", "approval.requested",
+	"device.enrolled", "device.retired",     "command.queued",   "command.completed",
+	"wipe.verified",   "compliance.changed", "audit.checkpoint", "approval.requested",
 };
 
 #define HOOKS_MAX 100 /* subscriptions per deployment */
@@ -75,7 +75,8 @@ svc_event_emit(struct service *s, const char *type, const char *data_json)
 	e.at_ms = service_now_ms(s);
 	r = s->st->ops->event_append(s->st, &e, 1);
 	if (r == 0 && e.seq > 0)
-		svc_hookd_kick(s); /* a worker looks once the writer lock is free, after the commit */
+		svc_hookd_kick(
+			s); /* a worker looks once the writer lock is free, after the commit */
 	return r;
 }
 
@@ -98,11 +99,13 @@ url_ok(struct service *s, const char *url, struct svc_error *err)
 		host = url + 7;
 		if (!s->webhook_http_any && strncmp(host, "127.0.0.1", 9) != 0 &&
 		    strncmp(host, "localhost", 9) != 0)
-			return svc_fail(err, SVC_INVALID,
-					"url: http:// only to 127.0.0.1 or localhost; use https://");
+			return svc_fail(
+				err, SVC_INVALID,
+				"url: http:// only to 127.0.0.1 or localhost; use https://");
 		if (!s->webhook_http_any && strchr(":/", host[9]) == NULL)
-			return svc_fail(err, SVC_INVALID,
-					"url: http:// only to 127.0.0.1 or localhost; use https://");
+			return svc_fail(
+				err, SVC_INVALID,
+				"url: http:// only to 127.0.0.1 or localhost; use https://");
 	} else
 		return svc_fail(err, SVC_INVALID, "url: must start with https://");
 	if (host[0] == '\0' || host[0] == '/' || host[0] == ':')
@@ -190,8 +193,7 @@ hook_detail(const struct webhook *w, char *buf, size_t cap)
 }
 
 static int
-create_once(struct service *s, const struct principal *p, struct webhook *w,
-	    struct svc_error *err)
+create_once(struct service *s, const struct principal *p, struct webhook *w, struct svc_error *err)
 {
 	char detail[STORE_TEXT_MAX];
 	size_t n = 0;
@@ -221,8 +223,8 @@ create_once(struct service *s, const struct principal *p, struct webhook *w,
 }
 
 int
-svc_webhook_create(struct service *s, const struct principal *p,
-		   const struct svc_webhook_input *in, struct webhook *out, struct svc_error *err)
+svc_webhook_create(struct service *s, const struct principal *p, const struct svc_webhook_input *in,
+		   struct webhook *out, struct svc_error *err)
 {
 	int r = svc_authorize(s, p, PERM_WEBHOOKS, err);
 
@@ -258,8 +260,8 @@ svc_webhook_list(struct service *s, const struct principal *p, struct webhook *o
 }
 
 int
-svc_webhook_get(struct service *s, const struct principal *p, const char *id,
-		struct webhook *out, struct svc_error *err)
+svc_webhook_get(struct service *s, const struct principal *p, const char *id, struct webhook *out,
+		struct svc_error *err)
 {
 	int r = svc_authorize(s, p, PERM_WEBHOOKS, err);
 

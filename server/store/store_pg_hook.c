@@ -16,12 +16,12 @@
 #define S(st) ((struct pg_store *)(st))
 
 #define HOOK_COLS                                                                                  \
-	"id, url, description, secret, events, enabled, cursor, attempts, next_at, "              \
-	"failing_since, lease_until, lease_owner, disabled_why, created_by, created_at, "         \
+	"id, url, description, secret, events, enabled, cursor, attempts, next_at, "               \
+	"failing_since, lease_until, lease_owner, disabled_why, created_by, created_at, "          \
 	"updated_at"
 #define EVENT_COLS "seq, id, type, at_ms, payload"
 #define DLV_COLS                                                                                   \
-	"id, webhook_id, event_seq, event_id, event_type, attempt, manual, at_ms, status, "       \
+	"id, webhook_id, event_seq, event_id, event_type, attempt, manual, at_ms, status, "        \
 	"latency_ms, error, ok"
 
 static void
@@ -199,8 +199,9 @@ pg_webhook_claim(struct store *st, int64_t now_ms, int64_t lease_until, const ch
 	pa_int(&a, lease_until);
 	pa_text(&a, owner);
 	pa_text(&a, out->id);
-	r = pg_changed(S(st), "UPDATE webhooks SET lease_until = $1, lease_owner = $2 WHERE id = $3",
-		       &a, "webhook lease");
+	r = pg_changed(S(st),
+		       "UPDATE webhooks SET lease_until = $1, lease_owner = $2 WHERE id = $3", &a,
+		       "webhook lease");
 	if (r == 0) {
 		out->lease_until = lease_until;
 		str_copy(out->lease_owner, sizeof(out->lease_owner), owner);
@@ -259,11 +260,12 @@ pg_delivery_insert(struct store *st, struct webhook_delivery *d)
 	pa_int(&a, d->latency_ms);
 	pa_text(&a, d->error);
 	pa_int(&a, d->ok);
-	return pg_scalar(S(st),
-			 "INSERT INTO webhook_deliveries (webhook_id, event_seq, event_id, "
-			 "event_type, attempt, manual, at_ms, status, latency_ms, error, ok) VALUES "
-			 "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id",
-			 &a, &d->id, "webhook delivery insert");
+	return pg_scalar(
+		S(st),
+		"INSERT INTO webhook_deliveries (webhook_id, event_seq, event_id, "
+		"event_type, attempt, manual, at_ms, status, latency_ms, error, ok) VALUES "
+		"($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id",
+		&a, &d->id, "webhook delivery insert");
 }
 
 static void

@@ -13,12 +13,12 @@
 #define S(st) ((struct sq_store *)(st))
 
 #define HOOK_COLS                                                                                  \
-	"id, url, description, secret, events, enabled, cursor, attempts, next_at, "              \
-	"failing_since, lease_until, lease_owner, disabled_why, created_by, created_at, "         \
+	"id, url, description, secret, events, enabled, cursor, attempts, next_at, "               \
+	"failing_since, lease_until, lease_owner, disabled_why, created_by, created_at, "          \
 	"updated_at"
 #define EVENT_COLS "seq, id, type, at_ms, payload"
 #define DLV_COLS                                                                                   \
-	"id, webhook_id, event_seq, event_id, event_type, attempt, manual, at_ms, status, "       \
+	"id, webhook_id, event_seq, event_id, event_type, attempt, manual, at_ms, status, "        \
 	"latency_ms, error, ok"
 
 static void
@@ -65,7 +65,8 @@ bind_hook(sqlite3_stmt *q, const struct webhook *w)
 static int
 head_seq(struct store *st, int64_t *seq)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_HOOK_HEAD, "SELECT seq FROM webhook_head WHERE one = 1");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_HOOK_HEAD, "SELECT seq FROM webhook_head WHERE one = 1");
 
 	return q == NULL ? -EIO : sq_int64(S(st), q, seq, "webhook head");
 }
@@ -78,10 +79,11 @@ sq_webhook_insert(struct store *st, struct webhook *w)
 
 	if (r != 0)
 		return r;
-	q = sq_stmt(S(st), SQ_HOOK_INSERT,
-		    "INSERT INTO webhooks (url, description, secret, events, enabled, cursor, "
-		    "attempts, next_at, failing_since, lease_until, lease_owner, disabled_why, "
-		    "updated_at, id, created_by, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	q = sq_stmt(
+		S(st), SQ_HOOK_INSERT,
+		"INSERT INTO webhooks (url, description, secret, events, enabled, cursor, "
+		"attempts, next_at, failing_since, lease_until, lease_owner, disabled_why, "
+		"updated_at, id, created_by, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (q == NULL)
 		return -EIO;
 	bind_hook(q, w);
@@ -93,8 +95,8 @@ sq_webhook_insert(struct store *st, struct webhook *w)
 int
 sq_webhook_get(struct store *st, const char *id, int for_update, struct webhook *out)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_HOOK_GET,
-				  "SELECT " HOOK_COLS " FROM webhooks WHERE id = ?");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_HOOK_GET, "SELECT " HOOK_COLS " FROM webhooks WHERE id = ?");
 
 	(void)for_update; /* the writer lock holds the row already */
 	if (q == NULL)
@@ -149,8 +151,8 @@ sq_webhook_delete(struct store *st, const char *id)
 	int r = delete_step(st, SQ_HOOK_DEL1, "DELETE FROM webhooks WHERE id = ?", id, 1);
 
 	if (r == 0)
-		r = delete_step(st, SQ_HOOK_DEL2, "DELETE FROM webhook_deliveries WHERE webhook_id = ?",
-				id, 0);
+		r = delete_step(st, SQ_HOOK_DEL2,
+				"DELETE FROM webhook_deliveries WHERE webhook_id = ?", id, 0);
 	if (r == 0)
 		r = delete_step(st, SQ_HOOK_DEL3,
 				"DELETE FROM webhook_redeliveries WHERE webhook_id = ?", id, 0);
@@ -169,8 +171,9 @@ sq_event_append(struct store *st, struct webhook_event *e, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(e[i].type, e[0].type) != 0)
 			return -EINVAL;
-	q = sq_stmt(S(st), SQ_HOOK_WANTED,
-		    "SELECT EXISTS (SELECT 1 FROM webhooks WHERE instr(events, ',' || ? || ',') > 0)");
+	q = sq_stmt(
+		S(st), SQ_HOOK_WANTED,
+		"SELECT EXISTS (SELECT 1 FROM webhooks WHERE instr(events, ',' || ? || ',') > 0)");
 	if (q == NULL)
 		return -EIO;
 	sqlite3_bind_text(q, 1, e[0].type, -1, SQLITE_STATIC);
@@ -185,8 +188,9 @@ sq_event_append(struct store *st, struct webhook_event *e, size_t n)
 	r = sq_int64(S(st), q, &seq, "webhook head");
 	if (r != 0)
 		return r;
-	q = sq_stmt(S(st), SQ_HOOK_EVENT_INSERT,
-		    "INSERT INTO webhook_events (seq, id, type, at_ms, payload) VALUES (?,?,?,?,?)");
+	q = sq_stmt(
+		S(st), SQ_HOOK_EVENT_INSERT,
+		"INSERT INTO webhook_events (seq, id, type, at_ms, payload) VALUES (?,?,?,?,?)");
 	if (q == NULL)
 		return -EIO;
 	for (size_t i = 0; i < n && r == 0; i++) {
@@ -210,7 +214,8 @@ sq_webhook_claim(struct store *st, int64_t now_ms, int64_t lease_until, const ch
 		"SELECT " HOOK_COLS " FROM webhooks w WHERE enabled = 1 AND next_at <= ?1 AND "
 		"lease_until <= ?1 AND (EXISTS (SELECT 1 FROM webhook_redeliveries r WHERE "
 		"r.webhook_id = w.id) OR EXISTS (SELECT 1 FROM webhook_events e WHERE e.seq > "
-		"w.cursor AND instr(w.events, ',' || e.type || ',') > 0)) ORDER BY next_at LIMIT 1");
+		"w.cursor AND instr(w.events, ',' || e.type || ',') > 0)) ORDER BY next_at LIMIT "
+		"1");
 	int r;
 
 	if (q == NULL)
@@ -273,10 +278,11 @@ sq_event_get(struct store *st, int64_t seq, struct webhook_event *out)
 int
 sq_delivery_insert(struct store *st, struct webhook_delivery *d)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_HOOK_DLV_INSERT,
-				  "INSERT INTO webhook_deliveries (webhook_id, event_seq, event_id, "
-				  "event_type, attempt, manual, at_ms, status, latency_ms, error, ok) "
-				  "VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_HOOK_DLV_INSERT,
+			"INSERT INTO webhook_deliveries (webhook_id, event_seq, event_id, "
+			"event_type, attempt, manual, at_ms, status, latency_ms, error, ok) "
+			"VALUES (?,?,?,?,?,?,?,?,?,?,?)");
 	int r;
 
 	if (q == NULL)
@@ -319,9 +325,10 @@ int
 sq_delivery_list(struct store *st, const char *webhook_id, int64_t before_id, size_t limit,
 		 struct webhook_delivery *out, size_t *n)
 {
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_HOOK_DLV_LIST,
-				  "SELECT " DLV_COLS " FROM webhook_deliveries WHERE webhook_id = ? "
-				  "AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_HOOK_DLV_LIST,
+			"SELECT " DLV_COLS " FROM webhook_deliveries WHERE webhook_id = ? "
+			"AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?");
 
 	if (q == NULL)
 		return -EIO;
@@ -393,7 +400,8 @@ sq_event_prune(struct store *st, int64_t before_ms)
 {
 	sqlite3_stmt *q = sq_stmt(
 		S(st), SQ_HOOK_PRUNE_EV,
-		"DELETE FROM webhook_events WHERE at_ms < ?1 AND seq <= (SELECT coalesce(min(cursor), "
+		"DELETE FROM webhook_events WHERE at_ms < ?1 AND seq <= (SELECT "
+		"coalesce(min(cursor), "
 		"(SELECT seq FROM webhook_head)) FROM webhooks) AND seq NOT IN (SELECT event_seq "
 		"FROM webhook_redeliveries)");
 	int r;

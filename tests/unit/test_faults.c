@@ -37,8 +37,8 @@
 
 #define FAULT_WALK_MAX 200 /* no operation makes more storage calls than this */
 #define HOOK_ALL                                                                                   \
-	"{\"url\":\"http://127.0.0.1:9/hook\",\"events\":[\"device.enrolled\",\"device.retired\","  \
-	"\"command.queued\",\"command.completed\",\"wipe.verified\",\"compliance.changed\","        \
+	"{\"url\":\"http://127.0.0.1:9/hook\",\"events\":[\"device.enrolled\",\"device.retired\"," \
+	"\"command.queued\",\"command.completed\",\"wipe.verified\",\"compliance.changed\","       \
 	"\"audit.checkpoint\",\"approval.requested\"]}"
 
 struct fx {
