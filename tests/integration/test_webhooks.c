@@ -40,8 +40,7 @@ env_up(struct env *e, const char *tag, long divisor, int timeout_s)
 	memset(e, 0, sizeof(*e));
 	if (srv_init(&e->s, tag) != 0 || srv_use_pg(&e->s, env_pg) != 0)
 		return -1;
-	snprintf(e->conf, sizeof(e->conf), "%.*s/server.conf", (int)strlen(e->s.dir) - 5,
-		 e->s.dir);
+	snprintf(e->conf, sizeof(e->conf), "%.*s/server.conf", (int)strlen(e->s.dir) - 5, e->s.dir);
 	f = fopen(e->conf, "w");
 	if (f == NULL)
 		return -1;
@@ -127,9 +126,10 @@ msg_device(const struct hookrx_msg *m, char *out, size_t cap)
 {
 	json_t *j = json_loads(m->data, 0, NULL);
 
-	str_copy(out, cap, j && json_string_value(json_object_get(j, "device_id"))
-				   ? json_string_value(json_object_get(j, "device_id"))
-				   : "");
+	str_copy(out, cap,
+		 j && json_string_value(json_object_get(j, "device_id"))
+			 ? json_string_value(json_object_get(j, "device_id"))
+			 : "");
 	json_decref(j);
 }
 
@@ -210,12 +210,14 @@ test_routes_and_roles(void)
 		"{\"url\":\"ftp://127.0.0.1/x\",\"events\":[\"command.queued\"]}",
 		"{\"url\":\"https://h.example/x\",\"events\":[\"nope\"]}",
 		"{\"url\":\"https://h.example/x\",\"events\":[]}",
-		"{\"url\":\"https://h.example/x\",\"events\":[\"command.queued\",\"command.queued\"]}",
+		"{\"url\":\"https://h.example/"
+		"x\",\"events\":[\"command.queued\",\"command.queued\"]}",
 		"{\"url\":\"https://h.example/x\"}",
 		"{\"url\":\"https://h.example/x\",\"events\":[\"command.queued\"],\"extra\":1}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		CHECK(client_req(e.admin, "POST", "/api/v1/webhooks", bad[i], NULL, &r) == 0, "post");
+		CHECK(client_req(e.admin, "POST", "/api/v1/webhooks", bad[i], NULL, &r) == 0,
+		      "post");
 		CHECK(r.status == 422 || r.status == 400, "%s: HTTP %ld", bad[i], r.status);
 		resp_free(&r);
 	}
@@ -277,13 +279,14 @@ test_down_an_hour_then_every_event(void)
 	      "an attempt to a receiver that is down is logged as a success");
 	json_decref(j);
 	j = hook_get(&e);
-	CHECK(j && json_integer_value(json_object_get(json_object_get(j, "delivery"),
-						      "failed_attempts")) >= 5,
+	CHECK(j && json_integer_value(
+			   json_object_get(json_object_get(j, "delivery"), "failed_attempts")) >= 5,
 	      "failed attempts not counted");
 	json_decref(j);
 	CHECK(hookrx_up(e.rx) == 0, "receiver up");
-	CHECK(hookrx_wait_ok(e.rx, 2 * NDEV, 30) == 0, "%zu of %d events came after the receiver "
-						       "was up again",
+	CHECK(hookrx_wait_ok(e.rx, 2 * NDEV, 30) == 0,
+	      "%zu of %d events came after the receiver "
+	      "was up again",
 	      hookrx_count_ok(e.rx), 2 * NDEV);
 	CHECK(check_received(&e, want, 2 * NDEV, why, sizeof(why)) == 0, "%s", why);
 	CHECK(hookrx_count_ok(e.rx) == 2 * NDEV, "duplicates without a crash");
@@ -420,7 +423,8 @@ test_manual_redelivery(void)
 	snprintf(p, sizeof(p), "/api/v1/webhooks/%s/deliveries", e.hook);
 	j = client_get_json(e.admin, p, &st);
 	CHECK(j && json_array_size(json_object_get(j, "items")) == 1, "one delivery logged");
-	did = json_integer_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "id"));
+	did = json_integer_value(
+		json_object_get(json_array_get(json_object_get(j, "items"), 0), "id"));
 	CHECK(json_is_true(json_object_get(json_array_get(json_object_get(j, "items"), 0), "ok")),
 	      "delivery not ok");
 	json_decref(j);

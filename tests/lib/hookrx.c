@@ -21,7 +21,7 @@
 #include "testlib.h"
 #include "util.h"
 
-#define RX_MAX  4096
+#define RX_MAX   4096
 #define BODY_CAP 8192
 
 struct hookrx {
@@ -73,8 +73,8 @@ verify(const char *secret, const char *id, const char *ts, const char *body, siz
 		return 0;
 	snprintf(msg, mlen, "%s.%s.", id, ts);
 	memcpy(msg + strlen(msg), body, blen);
-	HMAC(EVP_sha256(), key, klen, (unsigned char *)msg, strlen(id) + strlen(ts) + 2 + blen,
-	     mac, &maclen);
+	HMAC(EVP_sha256(), key, klen, (unsigned char *)msg, strlen(id) + strlen(ts) + 2 + blen, mac,
+	     &maclen);
 	free(msg);
 	EVP_EncodeBlock(enc, mac, (int)maclen);
 	/* The header may carry several space-separated signatures; one must match. */
@@ -110,8 +110,8 @@ record(struct hookrx *rx, struct MHD_Connection *con, const struct upload *u, in
 	free(data);
 	json_decref(j);
 	pthread_mutex_lock(&rx->lock);
-	m.sig_ok = id && ts && sig && !u->too_long &&
-		   verify(rx->secret, id, ts, u->body, u->len, sig);
+	m.sig_ok =
+		id && ts && sig && !u->too_long && verify(rx->secret, id, ts, u->body, u->len, sig);
 	if (rx->n < RX_MAX) {
 		rx->msgs[rx->n] = m;
 		rx->ok[rx->n] = answered_ok;
@@ -222,8 +222,8 @@ hookrx_up(struct hookrx *rx)
 	rx->stopping = 0;
 	rx->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
 				 (uint16_t)rx->port, NULL, NULL, on_request, rx,
-				 MHD_OPTION_SOCK_ADDR, &a, MHD_OPTION_NOTIFY_COMPLETED, on_done,
-				 rx, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
+				 MHD_OPTION_SOCK_ADDR, &a, MHD_OPTION_NOTIFY_COMPLETED, on_done, rx,
+				 MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U, MHD_OPTION_END);
 	return rx->d ? 0 : -1;
 }
 

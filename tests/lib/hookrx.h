@@ -16,8 +16,8 @@ struct hookrx_msg {
 	long long ts;
 	int sig_ok;      /* the signature verifies with the receiver's secret */
 	int answered_ok; /* the receiver answered 2xx */
-	char type[40];  /* the body's "type" */
-	char data[512]; /* the body's "data", as JSON text (truncated) */
+	char type[40];   /* the body's "type" */
+	char data[512];  /* the body's "data", as JSON text (truncated) */
 };
 
 struct hookrx;
