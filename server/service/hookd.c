@@ -31,6 +31,7 @@
 #define KEEP_MS          (7LL * 86400 * 1000) /* delivered events and the log are kept this long */
 #define IDLE_WAIT_MS     1000
 #define BODY_MAX         (WEBHOOK_PAYLOAD_MAX + 256)
+#define HOOKD_SCAN       100 /* subscriptions any_due reads */
 
 struct svc_hookd {
 	struct service *s;
@@ -258,6 +259,31 @@ next_event(struct svc_hookd *h, const struct webhook *w, struct webhook_event *e
 	return r == -ENOENT ? st->ops->event_next(st, w->cursor, w->events, e) : r;
 }
 
+/*
+ * Whether some subscription looks due, by reads alone: a claim is a write transaction, and
+ * on SQLite a worker woken by every event of a bulk would queue for the writer lock between
+ * the bulk's batches (which let waiting writers go first). 1 yes, 0 no (or unknown: the claim
+ * is tried on the next round).
+ */
+static int
+any_due(struct svc_hookd *h, struct webhook *all, struct webhook_event *e)
+{
+	struct store *st = h->s->st;
+	int64_t now = service_now_ms(h->s), seq;
+	size_t n = 0;
+
+	if (st->ops->webhook_list(st, all, HOOKD_SCAN, &n) != 0)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		if (!all[i].enabled || all[i].next_at_ms > now || all[i].lease_until > now)
+			continue;
+		if (st->ops->redeliver_next(st, all[i].id, &seq) != -ENOENT ||
+		    st->ops->event_next(st, all[i].cursor, all[i].events, e) != -ENOENT)
+			return 1;
+	}
+	return n == HOOKD_SCAN; /* more than it read: let the claim decide */
+}
+
 /* One round: claim, send, record. 1 when something was sent, 0 when nothing is due. */
 static int
 deliver_one(struct svc_hookd *h, CURL *c, struct webhook_event *e)
@@ -331,16 +357,18 @@ worker(void *arg)
 {
 	struct svc_hookd *h = arg;
 	struct webhook_event *e = malloc(sizeof(*e));
+	struct webhook *all = calloc(HOOKD_SCAN, sizeof(*all));
 	CURL *c = curl_easy_init();
 
-	if (c == NULL || e == NULL)
+	if (c == NULL || e == NULL || all == NULL)
 		log_warn("webhooks: a delivery worker could not start (out of memory)");
-	while (c != NULL && e != NULL && !atomic_load(&h->stop)) {
+	while (c != NULL && e != NULL && all != NULL && !atomic_load(&h->stop)) {
 		maybe_prune(h);
-		if (!deliver_one(h, c, e))
+		if (!any_due(h, all, e) || !deliver_one(h, c, e))
 			idle_wait(h);
 	}
 	curl_easy_cleanup(c);
+	free(all);
 	free(e);
 	return NULL;
 }

@@ -7,6 +7,8 @@
  * across servers, and a lease that a dead server left runs out so another takes over.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pg_conn.h"
@@ -138,6 +140,72 @@ pg_webhook_delete(struct store *st, const char *id)
 	return r;
 }
 
+/*
+ * PostgreSQL array literals of the events' ids, times and payloads, so that a bulk's batch
+ * is one INSERT rather than a round trip per event. Elements are quoted, with " and \
+ * escaped; NULL when out of memory.
+ */
+static char *
+array_of(const struct webhook_event *e, size_t n, int what)
+{
+	size_t cap = 3, o = 0;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * (what == 0   ? strlen(e[i].id)
+			    : what == 2 ? strlen(e[i].payload)
+					: 20) +
+		       3;
+	s = malloc(cap);
+	if (s == NULL)
+		return NULL;
+	s[o++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		char num[24];
+		const char *v = what == 0 ? e[i].id : what == 2 ? e[i].payload : num;
+
+		snprintf(num, sizeof(num), "%lld", (long long)e[i].at_ms);
+		if (i > 0)
+			s[o++] = ',';
+		s[o++] = '"';
+		for (const char *p = v; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				s[o++] = '\\';
+			s[o++] = *p;
+		}
+		s[o++] = '"';
+	}
+	s[o++] = '}';
+	s[o] = '\0';
+	return s;
+}
+
+static int
+insert_events(struct store *st, const struct webhook_event *e, size_t n)
+{
+	char *ids = array_of(e, n, 0), *ats = array_of(e, n, 1), *bodies = array_of(e, n, 2);
+	struct pg_args a = {0};
+	int r = -ENOMEM;
+
+	if (ids != NULL && ats != NULL && bodies != NULL) {
+		pa_int(&a, e[0].seq);
+		pa_text(&a, e[0].type);
+		pa_text(&a, ids);
+		pa_text(&a, ats);
+		pa_text(&a, bodies);
+		r = pg_run(
+			S(st),
+			"INSERT INTO webhook_events (seq, id, type, at_ms, payload) SELECT "
+			"$1::bigint + t.ord - 1, t.id, $2, t.at, t.payload FROM unnest($3::text[], "
+			"$4::bigint[], $5::text[]) WITH ORDINALITY AS t(id, at, payload, ord)",
+			&a, NULL, "webhook event insert");
+	}
+	free(ids);
+	free(ats);
+	free(bodies);
+	return r;
+}
+
 int
 pg_event_append(struct store *st, struct webhook_event *e, size_t n)
 {
@@ -162,20 +230,9 @@ pg_event_append(struct store *st, struct webhook_event *e, size_t n)
 	r = pg_scalar(S(st),
 		      "UPDATE webhook_head SET seq = seq + $1::bigint WHERE one = 1 RETURNING seq",
 		      &a, &seq, "webhook head");
-	for (size_t i = 0; i < n && r == 0; i++) {
+	for (size_t i = 0; i < n && r == 0; i++)
 		e[i].seq = seq - (int64_t)n + 1 + (int64_t)i;
-		a = (struct pg_args){0};
-		pa_int(&a, e[i].seq);
-		pa_text(&a, e[i].id);
-		pa_text(&a, e[i].type);
-		pa_int(&a, e[i].at_ms);
-		pa_text(&a, e[i].payload);
-		r = pg_run(S(st),
-			   "INSERT INTO webhook_events (seq, id, type, at_ms, payload) "
-			   "VALUES ($1,$2,$3,$4,$5)",
-			   &a, NULL, "webhook event insert");
-	}
-	return r;
+	return r == 0 ? insert_events(st, e, n) : r;
 }
 
 int
