@@ -18,6 +18,7 @@ const routes = [
   [/^\/policies(?:\/([^/]+))?$/, './screens/policies.js', 'Policies'],
   [/^\/audit$/, './screens/audit.js', 'Audit log'],
   [/^\/admins$/, './screens/admins.js', 'Admins and tokens'],
+  [/^\/webhooks(?:\/([^/]+))?$/, './screens/webhooks.js', 'Webhooks'],
 ];
 
 const nav = document.getElementById('nav');
