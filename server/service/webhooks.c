@@ -251,12 +251,14 @@ svc_webhook_list(struct service *s, const struct principal *p, struct webhook *o
 {
 	int r = svc_authorize(s, p, PERM_WEBHOOKS, err);
 
-	if (r == 0)
-		r = s->st->ops->webhook_list(s->st, out, max, n);
-	if (r == 0)
-		for (size_t i = 0; i < *n; i++)
-			secure_zero(out[i].secret, sizeof(out[i].secret));
-	return r < 0 && err->kind == SVC_OK ? svc_store_fail(err, r, "webhooks") : r;
+	if (r != 0)
+		return r;
+	r = s->st->ops->webhook_list(s->st, out, max, n);
+	if (r != 0)
+		return svc_store_fail(err, r, "webhooks");
+	for (size_t i = 0; i < *n; i++)
+		secure_zero(out[i].secret, sizeof(out[i].secret));
+	return 0;
 }
 
 int
