@@ -186,6 +186,20 @@ apply_input(struct service *s, const struct svc_webhook_input *in, struct webhoo
 	return r;
 }
 
+/* Ends an attempt's transaction: commits when r is 0, else (or when the commit fails) rolls
+ * back and reports the store's error. */
+static int
+finish_tx(struct service *s, int r, struct svc_error *err)
+{
+	if (r == 0)
+		r = s->st->ops->tx_commit(s->st);
+	if (r != 0) {
+		s->st->ops->tx_rollback(s->st);
+		return svc_store_fail(err, r, "webhook");
+	}
+	return 0;
+}
+
 static void
 hook_detail(const struct webhook *w, char *buf, size_t cap)
 {
@@ -213,13 +227,7 @@ create_once(struct service *s, const struct principal *p, struct webhook *w, str
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "webhook.create", w->id, "ok",
 				 detail);
-	if (r == 0)
-		r = s->st->ops->tx_commit(s->st);
-	if (r != 0) {
-		s->st->ops->tx_rollback(s->st);
-		return svc_store_fail(err, r, "webhook");
-	}
-	return 0;
+	return finish_tx(s, r, err);
 }
 
 int
@@ -308,13 +316,7 @@ change_once(struct service *s, const struct principal *p, const char *id, enum h
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, action[op], id, "ok",
 				 op == HOOK_ROTATE ? "" : detail);
-	if (r == 0)
-		r = s->st->ops->tx_commit(s->st);
-	if (r != 0) {
-		s->st->ops->tx_rollback(s->st);
-		return svc_store_fail(err, r, "webhook");
-	}
-	return 0;
+	return finish_tx(s, r, err);
 }
 
 static int
@@ -403,13 +405,7 @@ redeliver_once(struct service *s, const struct principal *p, const char *id, int
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "webhook.redeliver", id, "ok",
 				 detail);
-	if (r == 0)
-		r = s->st->ops->tx_commit(s->st);
-	if (r != 0) {
-		s->st->ops->tx_rollback(s->st);
-		return svc_store_fail(err, r, "webhook");
-	}
-	return 0;
+	return finish_tx(s, r, err);
 }
 
 int
