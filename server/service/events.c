@@ -12,12 +12,13 @@
 
 #include "service_priv.h"
 
-#define Q(buf, v) (svc_json_str((buf), sizeof(buf), (v)) == 0 ? (buf) : "\"\"")
+/* v quoted into buf, cut to fit (the buffers below keep every payload under its limit). */
+#define Q(buf, v) (svc_json_str((buf), sizeof(buf), (v)), (buf))
 
 static int
 command_data(const struct command *c, char *dst, size_t cap)
 {
-	char id[80], dev[80], type[40], reason[STORE_TEXT_MAX * 2], by[80];
+	char id[80], dev[80], type[40], reason[STORE_TEXT_MAX + 400], by[80];
 	int n = snprintf(dst, cap,
 			 "{\"command_id\":%s,\"device_id\":%s,\"type\":%s,\"reason\":%s,"
 			 "\"created_by\":%s}",
@@ -57,8 +58,7 @@ svc_ev_command_queued(struct service *s, const struct command *c, size_t n)
 int
 svc_ev_command_completed(struct service *s, const struct command *c)
 {
-	char data[WEBHOOK_PAYLOAD_MAX], id[80], dev[80], type[40], st[40], det[STORE_TEXT_MAX * 2];
-	char note[STORE_TEXT_MAX * 2];
+	char data[WEBHOOK_PAYLOAD_MAX], id[80], dev[80], type[40], st[40], det[720], note[720];
 	int r;
 
 	if (strcmp(c->type, "policy") == 0)
@@ -82,7 +82,7 @@ int
 svc_ev_device(struct service *s, const char *type, const struct device *d)
 {
 	char data[WEBHOOK_PAYLOAD_MAX], id[80], owner[STORE_OWNER_MAX * 2], st[40], at[40], rep[40];
-	char des[40], model[STORE_NAME_MAX * 2];
+	char des[40], model[STORE_NAME_MAX * 2]; /* all quoted together stay under 1,400 bytes */
 
 	snprintf(data, sizeof(data),
 		 "{\"device_id\":%s,\"owner\":%s,\"model\":%s,\"status\":%s,"

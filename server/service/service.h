@@ -695,7 +695,8 @@ int svc_webhook_redeliver(struct service *s, const struct principal *p, const ch
  * JSON object, at most WEBHOOK_PAYLOAD_MAX - 1 bytes) to the outbox, so that it commits or
  * rolls back with the change it reports. Nothing is written when no subscription wants the
  * type. 0, -EINVAL (unknown type, payload too long) or a store error (the transaction is lost).
- * svc_json_str quotes s as a JSON string into dst (for building data_json); -ENOSPC if short.
+ * svc_json_str quotes s as a JSON string into dst (for building data_json); when dst is short
+ * it still holds a valid string, s cut at a character boundary, and -ENOSPC is returned.
  */
 int svc_event_emit(struct service *s, const char *type, const char *data_json);
 int svc_json_str(char *dst, size_t cap, const char *s);

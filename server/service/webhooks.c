@@ -34,11 +34,12 @@ known_type(const char *t)
 int
 svc_json_str(char *dst, size_t cap, const char *s)
 {
-	size_t o = 0;
+	size_t o = 1;
+	int r = 0;
 
 	if (cap < 3)
 		return -ENOSPC;
-	dst[o++] = '"';
+	dst[0] = '"';
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		char esc[8];
 		size_t n;
@@ -49,14 +50,24 @@ svc_json_str(char *dst, size_t cap, const char *s)
 			n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p);
 		else
 			n = (size_t)snprintf(esc, sizeof(esc), "%c", *p);
-		if (o + n + 2 > cap)
-			return -ENOSPC;
+		if (o + n + 2 > cap) {
+			/* Cut before *p; if it continues a UTF-8 sequence (10xxxxxx), drop that
+			 * sequence's bytes already copied, its lead byte included. */
+			if ((*p & 0xc0) == 0x80) {
+				while (o > 1 && ((unsigned char)dst[o - 1] & 0xc0) == 0x80)
+					o--;
+				if (o > 1)
+					o--;
+			}
+			r = -ENOSPC;
+			break;
+		}
 		memcpy(dst + o, esc, n);
 		o += n;
 	}
 	dst[o++] = '"';
 	dst[o] = '\0';
-	return 0;
+	return r;
 }
 
 int
