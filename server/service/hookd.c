@@ -322,9 +322,11 @@ maybe_prune(struct svc_hookd *h)
 	struct store *st = h->s->st;
 	int r;
 
-	if (now - at < 600000 || !atomic_compare_exchange_strong(&h->pruned_at, &at, now))
+	if (now - at < 60000 || !atomic_compare_exchange_strong(&h->pruned_at, &at, now))
 		return;
 	r = st->ops->tx_begin(st);
+	if (r == 0)
+		r = st->ops->webhook_skip(st);
 	if (r == 0)
 		r = st->ops->event_prune(st, now - KEEP_MS);
 	if (r == 0)

@@ -732,6 +732,13 @@ struct store_ops {
 	 * awaits as a redelivery, and delivery log rows older than before_ms.
 	 */
 	int (*event_prune)(struct store *st, int64_t before_ms);
+	/*
+	 * Moves the cursor of each subscription with no event of its types between its cursor
+	 * and the outbox head to the head (one statement, so the head it reads and the events
+	 * it looks at are of one moment): claims and event_next then never walk past the events
+	 * of other types again.
+	 */
+	int (*webhook_skip)(struct store *st);
 };
 
 struct store {

@@ -593,6 +593,7 @@ static const struct store_ops pg_ops = {
 	.redeliver_next = pg_redeliver_next,
 	.redeliver_drop = pg_redeliver_drop,
 	.event_prune = pg_event_prune,
+	.webhook_skip = pg_webhook_skip,
 	.notify_device = pg_notify_device,
 	.notify_policy = pg_notify_policy,
 	.notify_sweep = pg_notify_sweep,

@@ -423,3 +423,14 @@ pg_event_prune(struct store *st, int64_t before_ms)
 			   "webhook delivery prune");
 	return r;
 }
+
+int
+pg_webhook_skip(struct store *st)
+{
+	/* One statement: its snapshot sees the head and every event up to it, or neither. */
+	return pg_run(S(st),
+		      "UPDATE webhooks w SET cursor = h.seq FROM webhook_head h WHERE w.cursor < "
+		      "h.seq AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.seq > w.cursor "
+		      "AND e.seq <= h.seq AND position(',' || e.type || ',' in w.events) > 0)",
+		      NULL, NULL, "webhook skip");
+}

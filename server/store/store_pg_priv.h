@@ -140,5 +140,6 @@ int pg_redeliver_add(struct store *st, const char *webhook_id, int64_t seq);
 int pg_redeliver_next(struct store *st, const char *webhook_id, int64_t *seq);
 int pg_redeliver_drop(struct store *st, const char *webhook_id, int64_t seq);
 int pg_event_prune(struct store *st, int64_t before_ms);
+int pg_webhook_skip(struct store *st);
 
 #endif

@@ -905,6 +905,7 @@ static const struct store_ops sqlite_ops = {
 	.redeliver_next = sq_redeliver_next,
 	.redeliver_drop = sq_redeliver_drop,
 	.event_prune = sq_event_prune,
+	.webhook_skip = sq_webhook_skip,
 	.keys_pin = sq_keys_pin,
 };
 

@@ -418,3 +418,17 @@ sq_event_prune(struct store *st, int64_t before_ms)
 	sqlite3_bind_int64(q, 1, before_ms);
 	return sq_exec_stmt(S(st), q, "webhook delivery prune");
 }
+
+int
+sq_webhook_skip(struct store *st)
+{
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_HOOK_SKIP,
+			"UPDATE webhooks SET cursor = (SELECT seq FROM webhook_head) WHERE cursor "
+			"< (SELECT "
+			"seq FROM webhook_head) AND NOT EXISTS (SELECT 1 FROM webhook_events e "
+			"WHERE e.seq > "
+			"webhooks.cursor AND instr(webhooks.events, ',' || e.type || ',') > 0)");
+
+	return q == NULL ? -EIO : sq_exec_stmt(S(st), q, "webhook skip");
+}

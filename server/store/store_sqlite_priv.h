@@ -108,6 +108,7 @@ enum {
 	SQ_HOOK_REDO_DROP,
 	SQ_HOOK_PRUNE_EV,
 	SQ_HOOK_PRUNE_DLV,
+	SQ_HOOK_SKIP,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -222,6 +223,7 @@ int sq_redeliver_add(struct store *st, const char *webhook_id, int64_t seq);
 int sq_redeliver_next(struct store *st, const char *webhook_id, int64_t *seq);
 int sq_redeliver_drop(struct store *st, const char *webhook_id, int64_t seq);
 int sq_event_prune(struct store *st, int64_t before_ms);
+int sq_webhook_skip(struct store *st);
 int sq_keys_pin(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
 		int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32]);
 

@@ -88,6 +88,14 @@ test_outbox_order_and_interest(void **state)
 	assert_int_equal(st->ops->event_get(st, 2, &e), 0);
 	assert_string_equal(e.type, "command.queued");
 	assert_int_equal(st->ops->event_get(st, 99, &e), -ENOENT);
+	/* Skip: after a queued event (seq 5), wh_b (wipe.verified only) moves to the head; wh_a,
+	 * which has events of its types after its cursor, stays. */
+	assert_int_equal(emit(st, "command.queued", 1, 24, 1), 5);
+	assert_int_equal(st->ops->webhook_skip(st), 0);
+	assert_int_equal(st->ops->webhook_get(st, "wh_b", 0, &b), 0);
+	assert_int_equal(b.cursor, 5);
+	assert_int_equal(st->ops->webhook_get(st, "wh_a", 0, &a), 0);
+	assert_int_equal(a.cursor, 0);
 	/* One type per call. */
 	memset(mixed, 0, sizeof(mixed));
 	str_copy(mixed[0].type, sizeof(mixed[0].type), "wipe.verified");
