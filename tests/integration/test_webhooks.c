@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "hookrx.h"
 #include "testlib.h"
 #include "util.h"
@@ -497,7 +498,73 @@ test_bulk_events(void)
 	env_down(&e);
 }
 
+/* The device unenrolls; its retire's verified receipt is uploaded. 0 or -1. */
+static int
+retire_with_receipt(struct device_sim *d, struct client *dc)
+{
+	uint8_t tk[TICKET_LEN + 8], rcpt[RECEIPT_LEN];
+	char rb64[512], body[600];
+	const char *t;
+	struct resp r;
+	json_t *j;
+	int ok;
+
+	if (dev_req(d, dc, "POST", "/device/v1/unenroll", "{}", 0, &r) != 0)
+		return -1;
+	j = resp_json(&r);
+	resp_free(&r);
+	t = json_string_value(json_object_get(json_object_get(j, "command"), "ticket"));
+	ok = t && b64_decode(tk, sizeof(tk), t, strlen(t)) == TICKET_LEN;
+	json_decref(j);
+	if (!ok)
+		return -1;
+	dev_receipt(d, tk, 0, rcpt);
+	b64_encode(rb64, sizeof(rb64), rcpt, sizeof(rcpt));
+	snprintf(body, sizeof(body), "{\"receipts\":[\"%s\"]}", rb64);
+	if (dev_req(d, dc, "POST", "/device/v1/receipts", body, 0, &r) != 0)
+		return -1;
+	ok = r.status == 200;
+	resp_free(&r);
+	return ok ? 0 : -1;
+}
+
+/* A retire completed with a verified receipt: its four events, in the transaction's order. */
+static void
+test_retire_events(void)
+{
+	struct env e;
+	struct device_sim d;
+	char want[4][96], why[256];
+	struct hookrx_msg m;
+	json_t *j;
+
+	CHECK(env_up(&e, "hook-retire", 1000, 2) == 0, "server did not start");
+	CHECK(hookrx_up(e.rx) == 0, "receiver up");
+	CHECK(admin_enroll(e.admin, e.anon, &d, "leaver@example.com") == 0, "enroll");
+	CHECK(subscribe(&e, "[\"device.retired\",\"compliance.changed\",\"command.completed\","
+			    "\"wipe.verified\"]") == 201,
+	      "subscribe");
+	CHECK(retire_with_receipt(&d, e.anon) == 0, "the retire and its receipt");
+	snprintf(want[0], 96, "device.retired %s", d.id);
+	snprintf(want[1], 96, "compliance.changed %s", d.id);
+	snprintf(want[2], 96, "command.completed %s", d.id);
+	snprintf(want[3], 96, "wipe.verified %s", d.id);
+	CHECK(hookrx_wait_ok(e.rx, 4, 10) == 0, "%zu of 4 events", hookrx_count_ok(e.rx));
+	CHECK(check_received(&e, want, 4, why, sizeof(why)) == 0, "%s", why);
+	CHECK(hookrx_get(e.rx, 2, &m) == 0, "event 2");
+	j = json_loads(m.data, 0, NULL);
+	CHECK(j && json_is_true(json_object_get(j, "verified")) &&
+		      strcmp(json_string_value(json_object_get(j, "type")), "retire") == 0,
+	      "command.completed without verified: %s", m.data);
+	json_decref(j);
+	CHECK(hookrx_get(e.rx, 1, &m) == 0 && strstr(m.data, "\"reported_state\":\"wiped\""),
+	      "compliance.changed does not say wiped: %s", m.data);
+	dev_fini(&d);
+	env_down(&e);
+}
+
 static const struct t_case hook_cases[] = {
+	{"retire_events", test_retire_events},
 	{"bulk_events", test_bulk_events},
 	{"routes_and_roles", test_routes_and_roles},
 	{"down_an_hour_then_every_event", test_down_an_hour_then_every_event},
