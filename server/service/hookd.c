@@ -44,6 +44,7 @@ struct svc_hookd {
 	pthread_cond_t cond;
 	int kicks;
 	atomic_int stop;
+	atomic_int running; /* workers that have started: the first one polls most often */
 	atomic_int_fast64_t pruned_at;
 };
 
@@ -103,6 +104,19 @@ body_of(const struct webhook_event *e, char *dst, size_t cap)
 		 when, (int)(e->at_ms % 1000), e->payload);
 }
 
+/* Ends a transfer in flight when the server stops (nothing is recorded: the lease runs out). */
+static int
+on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct svc_hookd *h = ctx;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return atomic_load(&h->stop) ? 1 : 0;
+}
+
 static size_t
 discard(char *p, size_t sz, size_t n, void *ctx)
 {
@@ -146,6 +160,9 @@ post(struct svc_hookd *h, CURL *c, const struct webhook *w, const struct webhook
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)h->cfg.timeout_s * 1000L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)h->cfg.timeout_s * 1000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
 	if (h->ca_file != NULL)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
 	cr = curl_easy_perform(c);
@@ -309,6 +326,8 @@ deliver_one(struct svc_hookd *h, CURL *c, struct webhook_event *e)
 	d.manual = manual;
 	d.at_ms = service_now_ms(h->s);
 	post(h, c, &w, e, &d);
+	if (atomic_load(&h->stop))
+		return 0; /* cut short by the stop: sent again, same id, once the lease runs out */
 	SVC_TX_RETRY(h->s, r, record_once(h, &w, &d));
 	if (r != 0)
 		log_errno(-r, "webhooks: cannot record a delivery to %s", w.id);
@@ -337,14 +356,20 @@ maybe_prune(struct svc_hookd *h)
 	}
 }
 
+/*
+ * Waits for a kick (an event committed here) or, without one, IDLE_WAIT_MS for the first
+ * worker and ten times that for the others: idle servers look for work (other servers'
+ * events, backoffs that ended) about once a second, not once per worker.
+ */
 static void
-idle_wait(struct svc_hookd *h)
+idle_wait(struct svc_hookd *h, int first)
 {
+	long ms = first ? IDLE_WAIT_MS : 10 * IDLE_WAIT_MS;
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += (long)IDLE_WAIT_MS % 1000 * 1000000L;
-	until.tv_sec += IDLE_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec += ms % 1000 * 1000000L;
+	until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&h->lock);
 	if (h->kicks == 0 && !atomic_load(&h->stop))
@@ -361,13 +386,16 @@ worker(void *arg)
 	struct webhook_event *e = malloc(sizeof(*e));
 	struct webhook *all = calloc(HOOKD_SCAN, sizeof(*all));
 	CURL *c = curl_easy_init();
+	int first = atomic_fetch_add(&h->running, 1) == 0;
 
 	if (c == NULL || e == NULL || all == NULL)
 		log_warn("webhooks: a delivery worker could not start (out of memory)");
 	while (c != NULL && e != NULL && all != NULL && !atomic_load(&h->stop)) {
 		maybe_prune(h);
 		if (!any_due(h, all, e) || !deliver_one(h, c, e))
-			idle_wait(h);
+			idle_wait(h, first);
+		else
+			svc_hookd_kick(h->s); /* another worker may take the next subscription */
 	}
 	curl_easy_cleanup(c);
 	free(all);

@@ -411,6 +411,10 @@ test_slow_receiver_does_not_slow_wipes(void)
 			worst = now_s() - t0;
 	}
 	CHECK(worst < 1.0, "a wipe took %.2f s while the receiver sleeps", worst);
+	/* A stop does not wait for the receiver either: the transfer in flight is cut. */
+	t0 = now_s();
+	CHECK(srv_stop(&e.s, SIGTERM) == 0, "the server did not stop cleanly");
+	CHECK(now_s() - t0 < 5.0, "the stop took %.1f s while a delivery hung", now_s() - t0);
 	hookrx_down(e.rx); /* ends the sleeping requests */
 	for (int i = 0; i < 6; i++)
 		dev_fini(&d[i]);
