@@ -242,12 +242,16 @@ record_once(struct svc_hookd *h, const struct webhook *claimed, struct webhook_d
 		if (r == 0 && d->manual)
 			r = st->ops->redeliver_drop(st, w.id, d->event_seq);
 		else if (r == 0 && d->ok) {
-			w.cursor = d->event_seq;
+			/* Never back: webhook_skip may have moved it past events of types the
+			 * subscription stopped wanting while this one was in flight. */
+			if (d->event_seq > w.cursor)
+				w.cursor = d->event_seq;
 			w.attempts = w.failing_since = w.next_at_ms = 0;
 		} else if (r == 0)
 			r = failed(h, &w, now);
 	}
-	w.lease_until = 0;
+	/* Released at now, which is past: claims take the least recently served first. */
+	w.lease_until = now;
 	w.lease_owner[0] = '\0';
 	if (r == 0)
 		r = st->ops->webhook_save(st, &w);

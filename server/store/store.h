@@ -710,7 +710,9 @@ struct store_ops {
 	/*
 	 * Inside the caller's write transaction: an enabled subscription due at now_ms (backoff
 	 * over, lease free) with an event or a redelivery to send, which no other transaction
-	 * holds (PostgreSQL: SKIP LOCKED); leased to owner until lease_until. -ENOENT when none.
+	 * holds (PostgreSQL: SKIP LOCKED); leased to owner until lease_until. Of several, the
+	 * earliest due, then the one whose lease ended first (a released lease keeps the time it
+	 * was released at: the least recently served). -ENOENT when none.
 	 */
 	int (*webhook_claim)(struct store *st, int64_t now_ms, int64_t lease_until,
 			     const char *owner, struct webhook *out);

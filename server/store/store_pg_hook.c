@@ -243,13 +243,14 @@ pg_webhook_claim(struct store *st, int64_t now_ms, int64_t lease_until, const ch
 	int r;
 
 	pa_int(&a, now_ms);
-	r = pg_one(S(st),
-		   "SELECT " HOOK_COLS " FROM webhooks w WHERE enabled = 1 AND next_at <= $1 AND "
-		   "lease_until <= $1 AND (EXISTS (SELECT 1 FROM webhook_redeliveries r WHERE "
-		   "r.webhook_id = w.id) OR EXISTS (SELECT 1 FROM webhook_events e WHERE e.seq > "
-		   "w.cursor AND position(',' || e.type || ',' in w.events) > 0)) ORDER BY next_at "
-		   "LIMIT 1 FOR UPDATE SKIP LOCKED",
-		   &a, out, hook_row, "webhook claim");
+	r = pg_one(
+		S(st),
+		"SELECT " HOOK_COLS " FROM webhooks w WHERE enabled = 1 AND next_at <= $1 AND "
+		"lease_until <= $1 AND (EXISTS (SELECT 1 FROM webhook_redeliveries r WHERE "
+		"r.webhook_id = w.id) OR EXISTS (SELECT 1 FROM webhook_events e WHERE e.seq > "
+		"w.cursor AND position(',' || e.type || ',' in w.events) > 0)) ORDER BY next_at, "
+		"lease_until LIMIT 1 FOR UPDATE SKIP LOCKED",
+		&a, out, hook_row, "webhook claim");
 	if (r != 0)
 		return r;
 	a = (struct pg_args){0};

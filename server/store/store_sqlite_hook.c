@@ -214,8 +214,8 @@ sq_webhook_claim(struct store *st, int64_t now_ms, int64_t lease_until, const ch
 		"SELECT " HOOK_COLS " FROM webhooks w WHERE enabled = 1 AND next_at <= ?1 AND "
 		"lease_until <= ?1 AND (EXISTS (SELECT 1 FROM webhook_redeliveries r WHERE "
 		"r.webhook_id = w.id) OR EXISTS (SELECT 1 FROM webhook_events e WHERE e.seq > "
-		"w.cursor AND instr(w.events, ',' || e.type || ',') > 0)) ORDER BY next_at LIMIT "
-		"1");
+		"w.cursor AND instr(w.events, ',' || e.type || ',') > 0)) ORDER BY next_at, "
+		"lease_until LIMIT 1");
 	int r;
 
 	if (q == NULL)

@@ -159,6 +159,27 @@ test_claim_lease_backoff_redelivery(void **state)
 	assert_int_equal(st->ops->redeliver_next(st, "wh_a", &seq), -ENOENT);
 }
 
+/* Of two due subscriptions, the one released longest ago is served first. */
+static void
+test_claim_least_recently_served(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	struct webhook a, b, got;
+
+	hook(st, "wh_a", ",command.queued,", &a);
+	hook(st, "wh_b", ",command.queued,", &b);
+	emit(st, "command.queued", 2, 5, 1);
+	a.lease_until = 500;
+	b.lease_until = 400;
+	assert_int_equal(st->ops->webhook_save(st, &a), 0);
+	assert_int_equal(st->ops->webhook_save(st, &b), 0);
+	assert_int_equal(claim(st, 1000, &got), 0);
+	assert_string_equal(got.id, "wh_b");
+	assert_int_equal(claim(st, 1000, &got), 0);
+	assert_string_equal(got.id, "wh_a");
+	assert_int_equal(claim(st, 1000, &got), -ENOENT); /* both leased */
+}
+
 static void
 delivery(struct store *st, const char *hook_id, int64_t seq, int64_t at, int ok)
 {
@@ -227,6 +248,7 @@ main(void)
 	const struct CMUnitTest both[] = {
 		T(test_outbox_order_and_interest),
 		T(test_claim_lease_backoff_redelivery),
+		T(test_claim_least_recently_served),
 		T(test_log_prune_delete),
 	};
 
