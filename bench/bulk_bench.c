@@ -17,7 +17,8 @@
  * servers share the database: the bulk is POSTed to A and the devices are parked on B, so
  * their wake-up is the cross-server path (one notification per batch, then B's sweep).
  * usage: bulk_bench [DEVICES]   (BENCH_BACKEND=sqlite|pg|both, default both; BENCH_WIPES=0 for
- *        the bulk alone; BENCH_PARKED; CLEAVE_BIN)
+ *        the bulk alone; BENCH_PARKED; BENCH_WEBHOOK=1: a webhook subscription to
+ *        command.queued, so every command also writes an outbox event; CLEAVE_BIN)
  */
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +37,8 @@
 #define WIPES_MAX  20000
 
 static int with_wipes = 1; /* BENCH_WIPES=0: the bulk alone, no single wipes meanwhile */
+/* BENCH_WEBHOOK=1: a webhook subscription wants command.queued, so each command is an event. */
+static int with_webhook;
 
 struct parked {
 	struct device_sim d;
@@ -331,6 +334,22 @@ park_all(struct run *rn, pthread_t *th)
 	return -1;
 }
 
+/* A subscription to command.queued at a port where nothing listens: events pile up. */
+static int
+subscribe(struct client *admin)
+{
+	struct resp r;
+	int ok = client_req(admin, "POST", "/api/v1/webhooks",
+			    "{\"url\":\"http://127.0.0.1:9/hook\",\"events\":[\"command.queued\"]}",
+			    NULL, &r) == 0 &&
+		 r.status == 201;
+
+	if (!ok)
+		printf("bulk_bench: the webhook subscription failed: HTTP %ld\n", r.status);
+	resp_free(&r);
+	return ok ? 0 : -1;
+}
+
 static int
 one_backend(int n, int parked, struct pgtest *pg)
 {
@@ -350,6 +369,8 @@ one_backend(int n, int parked, struct pgtest *pg)
 		goto out;
 	}
 	admin = client_new(&rn->a, rn->a.admin);
+	if (with_webhook && subscribe(admin) != 0)
+		goto out;
 	idle = idle_wipe_ms(rn, admin);
 	if (park_all(rn, th) != 0) {
 		printf("bulk_bench: the devices did not park\n");
@@ -396,6 +417,8 @@ main(int argc, char **argv)
 		parked = atoi(getenv("BENCH_PARKED"));
 	if (getenv("BENCH_WIPES") != NULL)
 		with_wipes = atoi(getenv("BENCH_WIPES")) != 0;
+	if (getenv("BENCH_WEBHOOK") != NULL)
+		with_webhook = atoi(getenv("BENCH_WEBHOOK")) != 0;
 	if (parked < 1 || parked > PARKED_MAX || n < parked + 300) {
 		fprintf(stderr, "bulk_bench: BENCH_PARKED 1..%d, DEVICES at least 300 more\n",
 			PARKED_MAX);

@@ -48,6 +48,8 @@ struct config {
 	unsigned lease_s;
 	unsigned refusal_limit;
 	unsigned bulk_batch;
+	unsigned webhook_workers, webhook_timeout_s, webhook_allow_http, webhook_time_divisor;
+	char webhook_ca[PATH_MAX];
 	unsigned session_idle_s, session_max_s; /* console sessions; 0: the service's defaults */
 	unsigned require_totp;
 	unsigned two_person, approval_bulk_size, approval_expiry_s; /* the two-person rule */
@@ -111,6 +113,11 @@ usage(FILE *f)
 		"                     than approval_bulk_size devices, default 50, wait for a\n"
 		"                     second admin's approval), approval_expiry_seconds\n"
 		"                     (how long a request waits, default 86400),\n"
+		"                     webhook_workers (concurrent deliveries, default 4),\n"
+		"                     webhook_timeout_seconds (default 10), webhook_allow_http\n"
+		"                     (1: http:// receivers on any host), webhook_ca_file,\n"
+		"                     webhook_test_time_divisor (tests only: backoff runs\n"
+		"                     faster),\n"
 		"                     audit_checkpoint_entries\n"
 		"                     (default 100) and audit_checkpoint_seconds (default 300):\n"
 		"                     sign the audit log's head when it moved this far or this\n"
@@ -261,6 +268,16 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 1, 1000000, &c->refusal_limit);
 	else if (strcmp(key, "bulk_batch") == 0)
 		r = parse_uint(val, 1, 500, &c->bulk_batch);
+	else if (strcmp(key, "webhook_workers") == 0)
+		r = parse_uint(val, 1, 16, &c->webhook_workers);
+	else if (strcmp(key, "webhook_timeout_seconds") == 0)
+		r = parse_uint(val, 1, 60, &c->webhook_timeout_s);
+	else if (strcmp(key, "webhook_allow_http") == 0)
+		r = parse_uint(val, 0, 1, &c->webhook_allow_http);
+	else if (strcmp(key, "webhook_test_time_divisor") == 0)
+		r = parse_uint(val, 1, 100000, &c->webhook_time_divisor);
+	else if (strcmp(key, "webhook_ca_file") == 0)
+		r = str_copy(c->webhook_ca, sizeof(c->webhook_ca), val);
 	else if (strcmp(key, "session_idle_seconds") == 0)
 		r = parse_uint(val, 60, 86400, &c->session_idle_s);
 	else if (strcmp(key, "session_max_seconds") == 0)
@@ -797,6 +814,24 @@ start_checkpoints(struct config *c, struct service *svc, const struct ed25519_ke
 	return service_set_audit_checkpoints(svc, akey, &ac);
 }
 
+/* Webhook delivery workers (issue 11 §3) with the settings' limits. */
+static int
+start_webhooks(const struct config *c, struct service *svc)
+{
+	struct svc_webhook_config wc = {
+		.workers = (int)c->webhook_workers,
+		.timeout_s = (int)c->webhook_timeout_s,
+		.allow_http = (int)c->webhook_allow_http,
+		.time_divisor = (int64_t)c->webhook_time_divisor,
+		.ca_file = c->webhook_ca,
+	};
+	int r = service_start_webhooks(svc, &wc);
+
+	if (r != 0)
+		log_errno(-r, "cannot start webhook delivery");
+	return r;
+}
+
 static int
 serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed25519_key *akey,
       const char *cert, const char *key)
@@ -854,6 +889,8 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		log_errno(-r, "cannot start the audit stream to the SIEM");
 	if (r == 0)
 		service_set_siem(svc, siem);
+	if (r == 0)
+		r = start_webhooks(c, svc);
 	if (r == 0)
 		r = api_new(svc, &api);
 	if (r == 0)

@@ -95,6 +95,15 @@ static const struct route {
 	{"GET", "/api/v1/admins", AUTH_ADMIN, h_admins_list},
 	{"DELETE", "/api/v1/admins/{}", AUTH_ADMIN, h_admin_delete},
 	{"POST", "/api/v1/admins/{}/totp", AUTH_ADMIN, h_admin_totp},
+	{"POST", "/api/v1/webhooks", AUTH_ADMIN, h_webhooks_create},
+	{"GET", "/api/v1/webhooks", AUTH_ADMIN, h_webhooks_list},
+	{"GET", "/api/v1/webhooks/event-types", AUTH_ADMIN, h_webhook_types}, /* before {} */
+	{"GET", "/api/v1/webhooks/{}", AUTH_ADMIN, h_webhook_get},
+	{"PATCH", "/api/v1/webhooks/{}", AUTH_ADMIN, h_webhook_update},
+	{"DELETE", "/api/v1/webhooks/{}", AUTH_ADMIN, h_webhook_delete},
+	{"POST", "/api/v1/webhooks/{}/rotate-secret", AUTH_ADMIN, h_webhook_rotate},
+	{"GET", "/api/v1/webhooks/{}/deliveries", AUTH_ADMIN, h_webhook_deliveries},
+	{"POST", "/api/v1/webhooks/{}/deliveries/{}/redeliver", AUTH_ADMIN, h_webhook_redeliver},
 	{"POST", "/device/v1/enroll/nonce", AUTH_NONE, h_enroll_nonce},
 	{"POST", "/device/v1/enroll", AUTH_NONE, h_enroll},
 	{"POST", "/device/v1/checkin", AUTH_NONE, h_checkin},
@@ -131,6 +140,7 @@ static const struct route_query {
 	{h_groups_list, "after limit"},
 	{h_group_devices, Q_DEVICES},
 	{h_approvals_list, "status device_id " Q_PAGE},
+	{h_webhook_deliveries, Q_PAGE},
 };
 
 /* The query parameters route r reads ("" for none). */

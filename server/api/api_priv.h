@@ -197,6 +197,16 @@ void h_admin_delete(struct call *c);
 void h_admin_totp(struct call *c);
 /* The value of the session cookie in the request, or NULL. */
 const char *session_cookie(const struct api_request *rq, char *buf, size_t cap);
+/* Webhooks (webhooks.c, issue 11 §3). */
+void h_webhooks_create(struct call *c);
+void h_webhooks_list(struct call *c);
+void h_webhook_types(struct call *c);
+void h_webhook_get(struct call *c);
+void h_webhook_update(struct call *c);
+void h_webhook_delete(struct call *c);
+void h_webhook_rotate(struct call *c);
+void h_webhook_deliveries(struct call *c);
+void h_webhook_redeliver(struct call *c);
 void h_enroll_nonce(struct call *c);
 void h_enroll(struct call *c);
 void h_checkin(struct call *c);

@@ -57,20 +57,6 @@ svc_approval_state(const struct service *s, const struct approval *a)
 	return a->status;
 }
 
-void
-service_set_approval_events(struct service *s, svc_approval_event_fn fn, void *ctx)
-{
-	s->approval_event = fn;
-	s->approval_event_ctx = ctx;
-}
-
-int
-svc_approval_event_tx(struct service *s, const char *event, const struct approval *a)
-{
-	return s->approval_event != NULL ? s->approval_event(s->approval_event_ctx, s->st, event, a)
-					 : 0;
-}
-
 int
 svc_person_of(struct service *s, const char *id, char person[STORE_ID_MAX])
 {
@@ -184,11 +170,12 @@ svc_approval_request_tx(struct service *s, const struct principal *p,
 		 "type=%s device=%s devices=%lld bulk=%s expires_at=%lld reason=%s", ask->type,
 		 out->device_id, (long long)out->device_count, out->bulk_id,
 		 (long long)out->expires_at, ask->reason);
+	/* The event before the audit entry: the outbox head is locked before the audit head. */
+	if (r == 0)
+		r = svc_ev_approval(s, "approval.requested", out);
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id, "approval.request", out->id,
 				 "pending", detail);
-	if (r == 0)
-		r = svc_approval_event_tx(s, "approval.requested", out);
 	return r;
 }
 
@@ -262,11 +249,10 @@ end_once(struct service *s, const struct principal *p, const char *id, const cha
 					     cancel ? "the approval request was canceled"
 						    : "the approval request was rejected");
 	if (r == 0)
+		r = svc_ev_approval(s, cancel ? "approval.canceled" : "approval.rejected", out);
+	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), p->id,
 				 cancel ? "approval.cancel" : "approval.reject", id, "ok", detail);
-	if (r == 0)
-		r = svc_approval_event_tx(s, cancel ? "approval.canceled" : "approval.rejected",
-					  out);
 	if (r != 0)
 		goto fail;
 	r = s->st->ops->tx_commit(s->st);

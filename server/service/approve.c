@@ -321,12 +321,11 @@ record_tx(struct service *s, struct approval *a, const struct decision *dc)
 	decision_detail(a, dc, detail, sizeof(detail));
 	r = s->st->ops->approval_decide(s->st, a);
 	if (r == 0)
+		r = svc_ev_approval(s, overriding ? "approval.overridden" : "approval.approved", a);
+	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), dc->p->id,
 				 overriding ? "approval.override" : "approval.approve", a->id,
 				 overriding ? "override" : "ok", detail);
-	if (r == 0)
-		r = svc_approval_event_tx(
-			s, overriding ? "approval.overridden" : "approval.approved", a);
 	return r;
 }
 

@@ -168,6 +168,8 @@ queue_all(struct service *s, struct svc_bulkset *w, const char *actor, const cha
 	}
 	if (r == 0)
 		r = s->st->ops->command_insert_many(s->st, w->cmds, nq);
+	if (r == 0)
+		r = svc_ev_command_queued(s, w->cmds, nq);
 	return r;
 }
 

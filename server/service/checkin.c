@@ -159,6 +159,8 @@ checkin_write_once(struct service *s, struct device *dev, const struct device_re
 		*changed = apply_report(dev, rep, ev);
 		if (*changed != 0)
 			rc = s->st->ops->device_patch(s->st, dev, *changed);
+		if (rc == 0 && (*changed & (DEV_F_ATTEST | DEV_F_REPORTED)))
+			rc = svc_ev_device(s, "compliance.changed", dev);
 	}
 	/* A policy version this device has not been sent yet: its own command, signed now. */
 	if (rc == 0)
@@ -448,8 +450,14 @@ result_tx(struct service *s, const struct device *dev, const char *cmd_id,
 
 			if (ch != 0)
 				r = s->st->ops->device_patch(s->st, &d, ch);
+			if (r == 0 && (ch & DEV_F_STATUS))
+				r = svc_ev_device(s, "device.retired", &d);
+			if (r == 0 && (ch & DEV_F_REPORTED))
+				r = svc_ev_device(s, "compliance.changed", &d);
 		}
 	}
+	if (r == 0)
+		r = svc_ev_command_completed(s, out);
 	snprintf(detail, sizeof(detail), "type=%s receipt=%s detail=%s%s%s", out->type,
 		 out->receipt_len ? (out->verified ? "verified" : "unverified") : "none",
 		 out->result_detail, out->verify_note[0] ? " unverified: " : "", out->verify_note);

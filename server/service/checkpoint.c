@@ -128,6 +128,8 @@ make(struct service *s, struct svc_ckpt *k, const struct audit_entry *head, int6
 	if (r != 0)
 		return r;
 	r = s->st->ops->audit_ckpt_insert(s->st, &row);
+	if (r == 0)
+		r = svc_ev_checkpoint(s, c.seq, c.head_hash);
 	if (r != 0) {
 		s->st->ops->tx_rollback(s->st);
 		return r;

@@ -174,8 +174,9 @@ svc_command_queue_tx(struct service *s, struct device *d, const char *type, cons
 		if (r != 0)
 			return r;
 	}
-	if (!svc_command_audited(type))
-		return 0;
+	r = svc_ev_command_queued(s, c, 1);
+	if (r != 0 || !svc_command_audited(type))
+		return r;
 	svc_command_audit_detail(c, detail, sizeof(detail));
 	return audit_append(s->st, service_now_ms(s), created_by, "command.create", c->id, "ok",
 			    detail);

@@ -188,6 +188,8 @@ enroll_tx(struct service *s, const struct enroll_request *rq, const struct enrol
 	if (r != 0)
 		return r;
 	r = s->st->ops->device_get(s->st, d->id, d);
+	if (r == 0)
+		r = svc_ev_device(s, "device.enrolled", d);
 	/* The hypervisor needs the policy's offline limits from the start. */
 	if (r == 0 && svc_policy_effective(s, d, &pol) == 0) {
 		svc_policy_args(s, &pol, args);

@@ -167,6 +167,11 @@ record_auto_once(struct service *s, const struct device *dev, const uint8_t *buf
 			s->st, &d,
 			DEV_F_REPORTED | DEV_F_KEY_EPOCH |
 				(rc->epoch_after != rc->epoch_before ? DEV_F_EPOCH_SINCE : 0u));
+		/* The hypervisor acted on its own: the record as it is now, for the event. */
+		if (r == 0)
+			r = s->st->ops->device_get(s->st, dev->id, &d);
+		if (r == 0)
+			r = svc_ev_device(s, "compliance.changed", &d);
 	}
 	if (r == 0)
 		r = audit_append(s->st, service_now_ms(s), dev->id, "device.receipt", dev->id, what,

@@ -332,6 +332,7 @@ service_free(struct service *s)
 	svc_verify_free(s);
 	svc_bulker_free(s);
 	svc_waker_free(s);
+	svc_hookd_free(s);
 	if (flush_checkins(s) == 0 && s->replay != NULL)
 		replaylog_reset(s->replay); /* a clean stop: the store has every nonce */
 	replaylog_close(s->replay);

@@ -31,6 +31,7 @@ enum perm {
 	PERM_CMD_ROUTINE,   /* lock, unlock, refresh */
 	PERM_CMD_DESTRUCT,  /* wipe, retire, rekey */
 	PERM_LABELS_WRITE,  /* set device labels; create, change, delete groups (admin) */
+	PERM_WEBHOOKS,      /* webhook subscriptions, their secrets and delivery logs */
 };
 
 /* Kinds of failure; api/problem.c maps each to one HTTP status and problem type. */
@@ -490,15 +491,6 @@ int svc_approval_cancel(struct service *s, const struct principal *p, const char
  */
 const char *svc_approval_state(const struct service *s, const struct approval *a);
 /*
- * Events of the two-person rule for webhooks: called inside the transaction that made them
- * (approval.requested, approval.approved, approval.rejected, approval.canceled,
- * approval.overridden) with the request as committed. A non-zero return fails that
- * transaction, so an outbox written here commits with the event or not at all.
- */
-typedef int (*svc_approval_event_fn)(void *ctx, struct store *st, const char *event,
-				     const struct approval *a);
-void service_set_approval_events(struct service *s, svc_approval_event_fn fn, void *ctx);
-/*
  * API tokens with the separate "approve" permission: only an admin token, made by a principal
  * that may approve itself (a console session with TOTP, or a token with the permission).
  */
@@ -835,5 +827,70 @@ int svc_group_delete(struct service *s, const struct principal *p, const char *n
 /* The group named name with its query parsed into out (SVC_NOT_FOUND when none). */
 int svc_group_resolve(struct service *s, const struct principal *p, const char *name,
 		      struct group_q *out, struct svc_error *err);
+/*
+ * ---- webhooks (issue 11 §3; webhooks.c the subscriptions and the outbox, hookd.c delivery) ----
+ * Admins only (PERM_WEBHOOKS). A subscription's secret ("whsec_" + base64 of 32 random bytes,
+ * Standard Webhooks) is made by the server and given out by create and rotate only.
+ */
+#define SVC_EVENT_TYPES_N 12
+extern const char *const svc_event_types[SVC_EVENT_TYPES_N];
+
+/* What create and update take; an update changes only what is set (has_*). */
+struct svc_webhook_input {
+	const char *url;
+	const char *description;
+	const char *const *events; /* names of svc_event_types */
+	size_t nevents;
+	int enabled;
+	int has_url, has_description, has_events, has_enabled;
+};
+int svc_webhook_create(struct service *s, const struct principal *p,
+		       const struct svc_webhook_input *in, struct webhook *out,
+		       struct svc_error *err);
+int svc_webhook_list(struct service *s, const struct principal *p, struct webhook *out, size_t max,
+		     size_t *n, struct svc_error *err);
+int svc_webhook_get(struct service *s, const struct principal *p, const char *id,
+		    struct webhook *out, struct svc_error *err);
+/* Re-enabling a disabled subscription resumes from its cursor: no event is lost. */
+int svc_webhook_update(struct service *s, const struct principal *p, const char *id,
+		       const struct svc_webhook_input *in, struct webhook *out,
+		       struct svc_error *err);
+int svc_webhook_delete(struct service *s, const struct principal *p, const char *id,
+		       struct svc_error *err);
+/* A new secret in out->secret; the old one stops at once. */
+int svc_webhook_rotate(struct service *s, const struct principal *p, const char *id,
+		       struct webhook *out, struct svc_error *err);
+int svc_webhook_deliveries(struct service *s, const struct principal *p, const char *id,
+			   int64_t before_id, size_t limit, struct webhook_delivery *out, size_t *n,
+			   struct svc_error *err);
+/*
+ * Sends delivery_id's event to its subscription again (a redelivery, ahead of the events
+ * still due); the subscription's backoff ends so that it is sent now. out: the delivery.
+ */
+int svc_webhook_redeliver(struct service *s, const struct principal *p, const char *id,
+			  int64_t delivery_id, struct webhook_delivery *out, struct svc_error *err);
+/* The pending events of a subscription: none delivered past its cursor yet (for display). */
+
+/*
+ * The hook for every part that reports an event: inside the caller's write transaction,
+ * writes an event of type (one of svc_event_types) whose "data" is data_json (the text of a
+ * JSON object, at most WEBHOOK_PAYLOAD_MAX - 1 bytes) to the outbox, so that it commits or
+ * rolls back with the change it reports. Nothing is written when no subscription wants the
+ * type. 0, -EINVAL (unknown type, payload too long) or a store error (the transaction is lost).
+ * svc_json_str quotes s as a JSON string into dst (for building data_json); when dst is short
+ * it still holds a valid string, s cut at a character boundary, and -ENOSPC is returned.
+ */
+int svc_event_emit(struct service *s, const char *type, const char *data_json);
+int svc_json_str(char *dst, size_t cap, const char *s);
+
+/* Delivery (hookd.c): a pool of worker threads, each with its own libcurl handle. */
+struct svc_webhook_config {
+	int workers;          /* concurrent deliveries of this server; 0: 4 */
+	int timeout_s;        /* a receiver's whole answer, connection included; 0: 10 */
+	int allow_http;       /* http:// to any host (else only to 127.0.0.1 and localhost) */
+	int64_t time_divisor; /* tests: backoff, retry window and lease run this many times faster */
+	const char *ca_file;  /* CA bundle for https receivers; NULL: the system's */
+};
+int service_start_webhooks(struct service *s, const struct svc_webhook_config *cfg);
 
 #endif

@@ -42,13 +42,13 @@ struct service {
 	struct svc_waker *waker;  /* wakes a changed policy's followers (waker.c) */
 	struct svc_cross *cross;  /* NULL unless listening to the other servers (crosswake.c) */
 	struct svc_bulker
-		*bulker; /* bulk operations by filter (bulkop.c), made at the first tick */
+		*bulker;         /* bulk operations by filter (bulkop.c), made at the first tick */
+	struct svc_hookd *hookd; /* webhook delivery (hookd.c); NULL until started */
+	int webhook_http_any;    /* http:// subscriptions to any host (svc_webhook_config) */
 	/* First-start setup (admins.c): the one-time code's SHA-256 while it is unused. */
 	atomic_int setup_armed;
 	uint8_t setup_hash[32];
 	char *setup_path; /* the file that holds the code; removed once it is used */
-	svc_approval_event_fn approval_event; /* webhooks' hook (approvals.c); NULL: none */
-	void *approval_event_ctx;
 };
 
 /*
@@ -228,8 +228,6 @@ int svc_person_of(struct service *s, const char *id, char person[STORE_ID_MAX]);
  * SVC_APPROVAL_FACTOR in err.
  */
 int svc_approver_check(struct service *s, const struct principal *p, struct svc_error *err);
-/* approvals.c: calls the event hook, if any, inside the caller's transaction. */
-int svc_approval_event_tx(struct service *s, const char *event, const struct approval *a);
 /* The permission an admin-orderable command type needs; -EINVAL for other types. */
 int svc_command_perm(const char *type, enum perm *perm);
 /* Recomputes a device's desired state from its commands, inside the caller's transaction. */
@@ -267,5 +265,23 @@ int svc_verify_init(struct service *s);
 void svc_verify_free(struct service *s);
 /* Frees the checkpoint state; call after the last svc_ckpt_tick. */
 void svc_ckpt_free(struct service *s);
+
+/* hookd.c: wakes the delivery workers (after an event commits), stops and frees them. */
+void svc_hookd_kick(struct service *s);
+void svc_hookd_stop(struct service *s);
+void svc_hookd_free(struct service *s);
+
+/*
+ * events.c: the service's own webhook events, inside the caller's write transaction (before
+ * its audit entry, so the outbox head is taken before the audit head, as everywhere).
+ * command_queued: n commands of one type (a bulk's batch: one outbox write).
+ * command_completed: also wipe.verified for a verified wipe or retire. device: type is
+ * device.enrolled, device.retired or compliance.changed.
+ */
+int svc_ev_command_queued(struct service *s, const struct command *c, size_t n);
+int svc_ev_command_completed(struct service *s, const struct command *c);
+int svc_ev_device(struct service *s, const char *type, const struct device *d);
+int svc_ev_checkpoint(struct service *s, int64_t seq, const uint8_t head[32]);
+int svc_ev_approval(struct service *s, const char *type, const struct approval *a);
 
 #endif

@@ -165,7 +165,8 @@ service_quiesce(struct service *s)
 
 	if (s != NULL) {
 		svc_bulker_stop(s); /* it resumes parked check-ins too */
-		svc_cross_stop(s);  /* its callbacks queue jobs here: it goes first */
+		svc_hookd_stop(s);
+		svc_cross_stop(s); /* its callbacks queue jobs here: it goes first */
 	}
 	if (w == NULL)
 		return;

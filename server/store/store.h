@@ -432,6 +432,53 @@ struct portal_link {
 	int64_t expires_at;
 };
 
+/*
+ * Webhooks (issue 11 §3, migration 0017): a subscription, an event of the outbox, one attempt
+ * to deliver one. Events are one row each, whatever the number of subscriptions; each
+ * subscription keeps a cursor (the seq of the last event it is done with) and delivers the
+ * next matching event after it, so the outbox costs one row per event (see store_ops).
+ */
+#define WEBHOOK_EVENTS_MAX  256  /* ",type,type," */
+#define WEBHOOK_PAYLOAD_MAX 2048 /* the event's "data" object, JSON text */
+struct webhook {
+	char id[STORE_ID_MAX];
+	char url[STORE_TEXT_MAX];
+	char description[STORE_NAME_MAX];
+	char secret[64]; /* whsec_ + base64 of 32 random bytes */
+	char events[WEBHOOK_EVENTS_MAX];
+	int enabled;
+	int64_t cursor;        /* events with seq up to this are done (delivered or not wanted) */
+	int64_t attempts;      /* failed attempts at the event after the cursor */
+	int64_t next_at_ms;    /* no attempt before this (backoff) */
+	int64_t failing_since; /* ms of the first failed attempt of the run; 0: not failing */
+	int64_t lease_until;   /* ms: a server is delivering until then (lease_owner) */
+	char lease_owner[STORE_ID_MAX];
+	char disabled_why[STORE_NAME_MAX];
+	char created_by[STORE_ID_MAX];
+	int64_t created_at, updated_at; /* ms */
+};
+struct webhook_event {
+	int64_t seq; /* assigned by event_append, in commit order */
+	char id[STORE_ID_MAX];
+	char type[32];
+	int64_t at_ms;
+	char payload[WEBHOOK_PAYLOAD_MAX];
+};
+struct webhook_delivery {
+	int64_t id;
+	char webhook_id[STORE_ID_MAX];
+	int64_t event_seq;
+	char event_id[STORE_ID_MAX];
+	char event_type[32];
+	int64_t attempt; /* 1 for the first try of the event; manual ones count on */
+	int manual;      /* a redelivery an admin asked for */
+	int64_t at_ms;
+	int64_t status; /* HTTP status; 0: none (connection failed, timeout) */
+	int64_t latency_ms;
+	char error[STORE_NAME_MAX];
+	int ok;
+};
+
 struct store;
 
 /*
@@ -844,6 +891,60 @@ struct store_ops {
 			    int64_t to, int64_t ckpt_to, int64_t now, int64_t lease_ms);
 	int (*siem_release)(struct store *st, const char *name, const char *holder);
 	int (*siem_get)(struct store *st, const char *name, struct siem_stream *out);
+
+	/*
+	 * ---- webhooks (issue 11 §3; store_sqlite_hook.c, store_pg_hook.c) ----
+	 * webhook_insert: w's cursor is set to the outbox head, so a new subscription gets the
+	 * events that commit after it. webhook_get with for_update locks the row until the
+	 * transaction ends. webhook_save writes every mutable column. webhook_delete removes the
+	 * subscription, its delivery log and its redeliveries.
+	 */
+	int (*webhook_insert)(struct store *st, struct webhook *w);
+	int (*webhook_get)(struct store *st, const char *id, int for_update, struct webhook *out);
+	int (*webhook_list)(struct store *st, struct webhook *out, size_t max, size_t *n);
+	int (*webhook_save)(struct store *st, const struct webhook *w);
+	int (*webhook_delete)(struct store *st, const char *id);
+	/*
+	 * Inside the caller's write transaction: appends the n events (all of e[0].type) to the
+	 * outbox when some subscription, enabled or not, wants that type, assigning e[i].seq in
+	 * order (seqs commit in order: the outbox head stays locked until the transaction ends);
+	 * when none does, writes nothing and leaves every seq 0.
+	 */
+	int (*event_append)(struct store *st, struct webhook_event *e, size_t n);
+	/*
+	 * Inside the caller's write transaction: an enabled subscription due at now_ms (backoff
+	 * over, lease free) with an event or a redelivery to send, which no other transaction
+	 * holds (PostgreSQL: SKIP LOCKED); leased to owner until lease_until. Of several, the
+	 * earliest due, then the one whose lease ended first (a released lease keeps the time it
+	 * was released at: the least recently served). -ENOENT when none.
+	 */
+	int (*webhook_claim)(struct store *st, int64_t now_ms, int64_t lease_until,
+			     const char *owner, struct webhook *out);
+	/* The first event after seq after whose type is in events (",a,b,"); -ENOENT: none. */
+	int (*event_next)(struct store *st, int64_t after, const char *events,
+			  struct webhook_event *out);
+	int (*event_get)(struct store *st, int64_t seq, struct webhook_event *out);
+	int (*delivery_insert)(struct store *st, struct webhook_delivery *d);
+	/* Newest first; before_id 0: from the newest. */
+	int (*delivery_list)(struct store *st, const char *webhook_id, int64_t before_id,
+			     size_t limit, struct webhook_delivery *out, size_t *n);
+	int (*delivery_get)(struct store *st, int64_t id, struct webhook_delivery *out);
+	/* A manual redelivery of an event (one per event and subscription; again is no error). */
+	int (*redeliver_add)(struct store *st, const char *webhook_id, int64_t seq);
+	int (*redeliver_next)(struct store *st, const char *webhook_id, int64_t *seq);
+	int (*redeliver_drop)(struct store *st, const char *webhook_id, int64_t seq);
+	/*
+	 * Forgets events older than before_ms that every subscription is done with and none
+	 * awaits as a redelivery, and delivery log rows older than before_ms.
+	 */
+	int (*event_prune)(struct store *st, int64_t before_ms);
+	/*
+	 * Moves the cursor of each subscription with no event of its types between its cursor
+	 * and the outbox head to the head (one statement, so the head it reads and the events
+	 * it looks at are of one moment): claims and event_next then never walk past the events
+	 * of other types again.
+	 */
+	int (*webhook_skip)(struct store *st);
 };
 
 struct store {

@@ -156,5 +156,25 @@ int pg_command_set_approval(struct store *st, const char *id, const char *approv
 int pg_token_permission_add(struct store *st, const char *id, const char *permission);
 int pg_token_permission_has(struct store *st, const char *id, const char *permission);
 int pg_bulk_release(struct store *st, const char *id, int64_t now);
+/* Webhooks, in store_pg_hook.c. */
+int pg_webhook_insert(struct store *st, struct webhook *w);
+int pg_webhook_get(struct store *st, const char *id, int for_update, struct webhook *out);
+int pg_webhook_list(struct store *st, struct webhook *out, size_t max, size_t *n);
+int pg_webhook_save(struct store *st, const struct webhook *w);
+int pg_webhook_delete(struct store *st, const char *id);
+int pg_event_append(struct store *st, struct webhook_event *e, size_t n);
+int pg_webhook_claim(struct store *st, int64_t now_ms, int64_t lease_until, const char *owner,
+		     struct webhook *out);
+int pg_event_next(struct store *st, int64_t after, const char *events, struct webhook_event *out);
+int pg_event_get(struct store *st, int64_t seq, struct webhook_event *out);
+int pg_delivery_insert(struct store *st, struct webhook_delivery *d);
+int pg_delivery_list(struct store *st, const char *webhook_id, int64_t before_id, size_t limit,
+		     struct webhook_delivery *out, size_t *n);
+int pg_delivery_get(struct store *st, int64_t id, struct webhook_delivery *out);
+int pg_redeliver_add(struct store *st, const char *webhook_id, int64_t seq);
+int pg_redeliver_next(struct store *st, const char *webhook_id, int64_t *seq);
+int pg_redeliver_drop(struct store *st, const char *webhook_id, int64_t seq);
+int pg_event_prune(struct store *st, int64_t before_ms);
+int pg_webhook_skip(struct store *st);
 
 #endif

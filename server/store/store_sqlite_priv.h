@@ -108,6 +108,30 @@ enum {
 	SQ_SIEM_ADVANCE,
 	SQ_SIEM_RELEASE,
 	SQ_SIEM_GET,
+	SQ_HOOK_INSERT,
+	SQ_HOOK_HEAD,
+	SQ_HOOK_GET,
+	SQ_HOOK_LIST,
+	SQ_HOOK_SAVE,
+	SQ_HOOK_DEL1,
+	SQ_HOOK_DEL2,
+	SQ_HOOK_DEL3,
+	SQ_HOOK_WANTED,
+	SQ_HOOK_BUMP,
+	SQ_HOOK_EVENT_INSERT,
+	SQ_HOOK_CLAIM,
+	SQ_HOOK_LEASE,
+	SQ_HOOK_EVENT_NEXT,
+	SQ_HOOK_EVENT_GET,
+	SQ_HOOK_DLV_INSERT,
+	SQ_HOOK_DLV_LIST,
+	SQ_HOOK_DLV_GET,
+	SQ_HOOK_REDO_ADD,
+	SQ_HOOK_REDO_NEXT,
+	SQ_HOOK_REDO_DROP,
+	SQ_HOOK_PRUNE_EV,
+	SQ_HOOK_PRUNE_DLV,
+	SQ_HOOK_SKIP,
 	SQ_STMT_COUNT
 };
 _Static_assert(SQ_STMT_COUNT <= SQ_MAX_STMTS, "statement cache too small");
@@ -224,6 +248,26 @@ int sq_siem_get(struct store *st, const char *name, struct siem_stream *out);
 int sq_portal_link_insert(struct store *st, const struct portal_link *l);
 int sq_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out);
 /* The deployment's public keys, in store_sqlite_keys.c. */
+/* Webhooks, in store_sqlite_hook.c. */
+int sq_webhook_insert(struct store *st, struct webhook *w);
+int sq_webhook_get(struct store *st, const char *id, int for_update, struct webhook *out);
+int sq_webhook_list(struct store *st, struct webhook *out, size_t max, size_t *n);
+int sq_webhook_save(struct store *st, const struct webhook *w);
+int sq_webhook_delete(struct store *st, const char *id);
+int sq_event_append(struct store *st, struct webhook_event *e, size_t n);
+int sq_webhook_claim(struct store *st, int64_t now_ms, int64_t lease_until, const char *owner,
+		     struct webhook *out);
+int sq_event_next(struct store *st, int64_t after, const char *events, struct webhook_event *out);
+int sq_event_get(struct store *st, int64_t seq, struct webhook_event *out);
+int sq_delivery_insert(struct store *st, struct webhook_delivery *d);
+int sq_delivery_list(struct store *st, const char *webhook_id, int64_t before_id, size_t limit,
+		     struct webhook_delivery *out, size_t *n);
+int sq_delivery_get(struct store *st, int64_t id, struct webhook_delivery *out);
+int sq_redeliver_add(struct store *st, const char *webhook_id, int64_t seq);
+int sq_redeliver_next(struct store *st, const char *webhook_id, int64_t *seq);
+int sq_redeliver_drop(struct store *st, const char *webhook_id, int64_t seq);
+int sq_event_prune(struct store *st, int64_t before_ms);
+int sq_webhook_skip(struct store *st);
 int sq_keys_pin(struct store *st, const uint8_t ticket_pub[32], const uint8_t audit_pub[32],
 		int replace, int64_t now, uint8_t ticket_had[32], uint8_t audit_had[32]);
 

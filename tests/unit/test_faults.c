@@ -36,6 +36,10 @@
 #include "util.h"
 
 #define FAULT_WALK_MAX 200 /* no operation makes more storage calls than this */
+#define HOOK_ALL                                                                                   \
+	"{\"url\":\"http://127.0.0.1:9/hook\",\"events\":[\"device.enrolled\",\"device.retired\"," \
+	"\"command.queued\",\"command.completed\",\"wipe.verified\",\"compliance.changed\","       \
+	"\"audit.checkpoint\",\"approval.requested\"]}"
 
 struct fx {
 	char dir[64], path[96];
@@ -49,6 +53,7 @@ struct fx {
 	char last_id[64];        /* id a prep step made, for the operation */
 	char ticket[400];        /* base64 ticket of the last command a check-in handed out */
 	struct device_sim phone; /* a phone enrolling during the walk */
+	char hook_id[64];        /* the webhook subscription made with the policies */
 	char body[2048];
 };
 
@@ -522,7 +527,24 @@ run_auto_receipt(struct fx *f, struct api_response *rs)
 	call(f, "POST", "/device/v1/receipts", body, 1, rs);
 }
 
+static void
+run_webhook_create(struct fx *f, struct api_response *rs)
+{
+	call(f, "POST", "/api/v1/webhooks", HOOK_ALL, 0, rs);
+}
+
+static void
+run_webhook_disable(struct fx *f, struct api_response *rs)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "/api/v1/webhooks/%s", f->hook_id);
+	call(f, "PATCH", p, f->seq % 2 ? "{\"enabled\":false}" : "{\"enabled\":true}", 0, rs);
+}
+
 static const struct op ops[] = {
+	{"webhook create", NULL, run_webhook_create, 201},
+	{"webhook enable/disable", NULL, run_webhook_disable, 200},
 	{"token create", NULL, run_token_create, 201},
 	{"token revoke", prep_token, run_token_revoke, 204},
 	{"enrollment token create", NULL, run_etoken_create, 201},
@@ -608,6 +630,9 @@ enroll(struct fx *f)
 
 	must(f, "PUT", "/api/v1/policies/std", "{}", 0, 201);
 	must(f, "PUT", "/api/v1/policies/other", "{\"max_failed_unlocks\":3}", 0, 201);
+	/* A webhook for every event type: each operation also writes its events to the outbox. */
+	must(f, "POST", "/api/v1/webhooks", HOOK_ALL, 0, 201);
+	str_copy(f->hook_id, sizeof(f->hook_id), f->last_id);
 	enroll_body(f, &f->dev);
 	run_enroll(f, &rs);
 	assert_int_equal(rs.status, 201);
@@ -615,6 +640,26 @@ enroll(struct fx *f)
 	str_copy(f->dev.id, sizeof(f->dev.id), json_string_value(json_object_get(j, "device_id")));
 	json_decref(j);
 	free(rs.body);
+}
+
+/* Events of type in the outbox, read through a second connection. */
+static long
+outbox_rows(struct fx *f, const char *type)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	long n = -1;
+
+	if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM webhook_events WHERE type = ?", -1, &q,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, type, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			n = sqlite3_column_int(q, 0);
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
 }
 
 static void
@@ -632,6 +677,9 @@ test_faults_every_call_of_every_operation(void **state)
 		total += n;
 	}
 	print_message("    %ld faults injected in all\n", total);
+	/* The walk ran with the outbox in every transaction: events were written each time. */
+	assert_true(outbox_rows(f, "command.queued") >= 2);
+	assert_true(outbox_rows(f, "device.enrolled") >= 2);
 }
 
 /* The tick's expiry: a failure changes nothing, and a later tick does the work. */

@@ -20,6 +20,7 @@ const routes = [
   [/^\/groups$/, './screens/groups.js', 'Groups'],
   [/^\/audit$/, './screens/audit.js', 'Audit log'],
   [/^\/admins$/, './screens/admins.js', 'Admins and tokens'],
+  [/^\/webhooks(?:\/([^/]+))?$/, './screens/webhooks.js', 'Webhooks'],
 ];
 
 const nav = document.getElementById('nav');
