@@ -16,9 +16,9 @@
 #include "testlib.h"
 
 #define REDIRECT "https://127.0.0.1:9/api/v1/oidc/callback"
-#define SECRET "op-test-secret"
+#define SECRET   "op-test-secret"
 /* RFC 7636 appendix B's verifier, and its S256 challenge. */
-#define VERIFIER "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+#define VERIFIER  "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 #define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 static struct oidcop op;
@@ -69,7 +69,8 @@ array_has(const json_t *a, const char *v)
 
 	if (json_is_string(a))
 		return strcmp(json_string_value(a), v) == 0;
-	json_array_foreach(a, i, e) {
+	json_array_foreach(a, i, e)
+	{
 		if (json_is_string(e) && strcmp(json_string_value(e), v) == 0)
 			return 1;
 	}

@@ -18,8 +18,7 @@ oidcop_skip_reason(void)
 {
 	if (access("/usr/bin/plackup", X_OK) != 0)
 		return "plackup is missing (scripts/deps.sh installs libplack-perl)";
-	if (system("perl -MLemonldap::NG::Portal::Issuer::OpenIDConnect -e1 >/dev/null 2>&1") !=
-	    0)
+	if (system("perl -MLemonldap::NG::Portal::Issuer::OpenIDConnect -e1 >/dev/null 2>&1") != 0)
 		return "LemonLDAP::NG's OpenID Connect issuer does not load (scripts/deps.sh "
 		       "installs liblemonldap-ng-portal-perl and the modules it needs)";
 	if (system("jq --version >/dev/null 2>&1") != 0)
@@ -234,8 +233,7 @@ ua_req(CURL *h, const char *url, const char *body, struct page *pg, char *loc, s
 
 /* Builds the login form's POST body: url, token, user, password, URL-encoded. */
 static int
-login_body(CURL *h, const char *html, const char *user, const char *password, char *out,
-	   size_t cap)
+login_body(CURL *h, const char *html, const char *user, const char *password, char *out, size_t cap)
 {
 	char url[2048], token[128];
 	char *eu, *et, *ec, *ep;
