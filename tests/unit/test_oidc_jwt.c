@@ -23,12 +23,12 @@
 #include <string.h>
 
 #include "b64.h"
-#include "crypto/oidc_jwt.h"
+#include "api/oidc_jwt.h"
 
-#define ISS "https://op.test"
-#define AUD "cleave"
+#define ISS   "https://op.test"
+#define AUD   "cleave"
 #define NONCE "n-0123456789"
-#define NOW 1800000000
+#define NOW   1800000000
 
 static EVP_PKEY *rsa, *rsa_other, *ec, *rsa_short;
 static json_t *jwks;
@@ -66,9 +66,9 @@ jwk_ec(EVP_PKEY *k, const char *kid)
 	size_t len = 0;
 	char x[64], y[64];
 
-	assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt,
-							 sizeof(pt), &len),
-			 1);
+	assert_int_equal(
+		EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &len),
+		1);
 	assert_int_equal(len, 65);
 	b64u(x, sizeof(x), pt + 1, 32);
 	b64u(y, sizeof(y), pt + 33, 32);
@@ -140,7 +140,12 @@ token(EVP_PKEY *k, const char *alg, const char *kid, json_t *c)
 }
 
 static const struct oidc_jwt_expect expect = {
-	.issuer = ISS, .client_id = AUD, .nonce = NONCE, .now = NOW, .leeway = 60, .max_age = 600,
+	.issuer = ISS,
+	.client_id = AUD,
+	.nonce = NONCE,
+	.now = NOW,
+	.leeway = 60,
+	.max_age = 600,
 };
 
 static enum oidc_jwt_err
@@ -366,10 +371,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(t_rs256_ok),	     cmocka_unit_test(t_es256_ok),
-		cmocka_unit_test(t_wrong_signature), cmocka_unit_test(t_payload_changed),
-		cmocka_unit_test(t_claims_refused),  cmocka_unit_test(t_claims_accepted),
-		cmocka_unit_test(t_alg_none),	     cmocka_unit_test(t_kid_unknown),
+		cmocka_unit_test(t_rs256_ok),         cmocka_unit_test(t_es256_ok),
+		cmocka_unit_test(t_wrong_signature),  cmocka_unit_test(t_payload_changed),
+		cmocka_unit_test(t_claims_refused),   cmocka_unit_test(t_claims_accepted),
+		cmocka_unit_test(t_alg_none),         cmocka_unit_test(t_kid_unknown),
 		cmocka_unit_test(t_hs256_public_key), cmocka_unit_test(t_short_rsa_key),
 		cmocka_unit_test(t_malformed),
 	};

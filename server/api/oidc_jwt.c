@@ -11,9 +11,9 @@
 #include "oidc_jwt.h"
 
 /* Bounds: a provider's ID token is a few KiB; RSA moduli up to 8192 bits. */
-#define JWT_MAX 16384
+#define JWT_MAX  16384
 #define PART_MAX 12288
-#define KEY_MAX 1024
+#define KEY_MAX  1024
 
 struct alg {
 	const char *name;
@@ -24,8 +24,8 @@ struct alg {
 };
 
 static const struct alg algs[] = {
-	{"RS256", "RSA", NULL, 0, EVP_sha256}, {"RS384", "RSA", NULL, 0, EVP_sha384},
-	{"RS512", "RSA", NULL, 0, EVP_sha512}, {"ES256", "EC", "P-256", 32, EVP_sha256},
+	{"RS256", "RSA", NULL, 0, EVP_sha256},    {"RS384", "RSA", NULL, 0, EVP_sha384},
+	{"RS512", "RSA", NULL, 0, EVP_sha512},    {"ES256", "EC", "P-256", 32, EVP_sha256},
 	{"ES384", "EC", "P-384", 48, EVP_sha384},
 };
 
@@ -95,7 +95,8 @@ key_pick(const json_t *jwks, const json_t *h, const struct alg *a)
 	const json_t *keys = json_object_get(jwks, "keys"), *found = NULL, *k;
 	size_t i, n = 0;
 
-	json_array_foreach(keys, i, k) {
+	json_array_foreach(keys, i, k)
+	{
 		if (i >= 64)
 			break; /* no provider publishes more; bounds the walk */
 		if (key_fits(k, h, a)) {
@@ -232,7 +233,8 @@ aud_has(const json_t *aud, const char *client_id, size_t *count)
 		*count = 1;
 		return strcmp(json_string_value(aud), client_id) == 0;
 	}
-	json_array_foreach(aud, i, e) {
+	json_array_foreach(aud, i, e)
+	{
 		(*count)++;
 		if (json_is_string(e) && strcmp(json_string_value(e), client_id) == 0)
 			found = 1;
