@@ -12,9 +12,9 @@
 #include "oidc_client.h"
 #include "oidc_jwt.h"
 
-#define BODY_MAX (1u << 20) /* a discovery document, a JWKS or a token response */
-#define HTTP_TIMEOUT_S 10L
-#define LEEWAY_S 60
+#define BODY_MAX           (1u << 20) /* a discovery document, a JWKS or a token response */
+#define HTTP_TIMEOUT_S     10L
+#define LEEWAY_S           60
 #define ID_TOKEN_MAX_AGE_S 600
 
 struct oidc_client {
@@ -169,7 +169,7 @@ discovery(struct oidc_client *c, int64_t now, char *err, size_t errcap)
 
 	pthread_mutex_lock(&c->mu);
 	d = c->discovery && now - c->discovery_at < OIDC_DISCOVERY_TTL_S ? json_incref(c->discovery)
-									    : NULL;
+									 : NULL;
 	pthread_mutex_unlock(&c->mu);
 	if (d != NULL)
 		return d;
@@ -181,8 +181,10 @@ discovery(struct oidc_client *c, int64_t now, char *err, size_t errcap)
 	if (strcmp(jstr(d, "issuer") ?: "", c->s.issuer) != 0 ||
 	    jstr(d, "authorization_endpoint") == NULL || jstr(d, "token_endpoint") == NULL ||
 	    jstr(d, "jwks_uri") == NULL) {
-		say(err, errcap, "the provider's discovery document names issuer \"%.100s\" or "
-				 "lacks an endpoint", jstr(d, "issuer") ?: "");
+		say(err, errcap,
+		    "the provider's discovery document names issuer \"%.100s\" or "
+		    "lacks an endpoint",
+		    jstr(d, "issuer") ?: "");
 		json_decref(d);
 		return NULL;
 	}
@@ -206,7 +208,7 @@ jwks(struct oidc_client *c, const json_t *d, int refresh, int64_t now, char *err
 
 	pthread_mutex_lock(&c->mu);
 	k = c->jwks && (!refresh || now - c->jwks_at < OIDC_JWKS_MIN_S) ? json_incref(c->jwks)
-									 : NULL;
+									: NULL;
 	pthread_mutex_unlock(&c->mu);
 	if (k != NULL)
 		return k;
@@ -258,8 +260,7 @@ oidc_authorize_url(struct oidc_client *c, const char *state, const char *nonce,
 	    param(q, sizeof(q), "client_id", c->s.client_id) |
 	    param(q, sizeof(q), "redirect_uri", c->s.redirect_uri) |
 	    param(q, sizeof(q), "scope", c->s.scopes) | param(q, sizeof(q), "state", state) |
-	    param(q, sizeof(q), "nonce", nonce) |
-	    param(q, sizeof(q), "code_challenge", challenge) |
+	    param(q, sizeof(q), "nonce", nonce) | param(q, sizeof(q), "code_challenge", challenge) |
 	    param(q, sizeof(q), "code_challenge_method", "S256");
 	if (r == 0 && strncmp(ep, "https://", 8) == 0 &&
 	    snprintf(out, cap, "%s%c%s", ep, strchr(ep, '?') ? '&' : '?', q) < (int)cap)

@@ -14,13 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OIDC_JWKS_MIN_S 30
+#define OIDC_JWKS_MIN_S      30
 #define OIDC_DISCOVERY_TTL_S 3600
 /* A PKCE verifier: base64url of 32 random bytes (RFC 7636 §4.1: 43 characters). */
 #define OIDC_VERIFIER_LEN 44
 
 struct oidc_settings {
-	char issuer[256];       /* exactly as the provider's discovery document names itself */
+	char issuer[256]; /* exactly as the provider's discovery document names itself */
 	char client_id[128];
 	char client_secret[256];
 	char ca_file[PATH_MAX]; /* "" : the system's trust store */

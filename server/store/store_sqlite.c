@@ -889,6 +889,11 @@ static const struct store_ops sqlite_ops = {
 	.bulk_stop = sq_bulk_stop,
 	.portal_link_insert = sq_portal_link_insert,
 	.portal_link_get = sq_portal_link_get,
+	.oidc_flow_insert = sq_oidc_flow_insert,
+	.oidc_flow_take = sq_oidc_flow_take,
+	.admin_by_identity = sq_admin_by_identity,
+	.admin_identity_insert = sq_admin_identity_insert,
+	.admin_sso_update = sq_admin_sso_update,
 	.keys_pin = sq_keys_pin,
 };
 

@@ -17,7 +17,7 @@
 #include "testlib.h"
 
 #define REDIRECT "https://127.0.0.1:9/api/v1/oidc/callback"
-#define SECRET "client-test-secret"
+#define SECRET   "client-test-secret"
 #define VERIFIER "Vq2pT0lL9yXb3nM8cD4eF6gH1jK5sW7aZ0uR2tY4iO6"
 
 static struct oidcop op;
@@ -114,7 +114,8 @@ t_flow_claims(void)
 		return;
 	oidc_client_new(&s, &c);
 	if (sign_in(c, "rtyler", "nonce-2", code, sizeof(code)) == 0)
-		r = oidc_redeem(c, code, VERIFIER, "nonce-2", time(NULL), &claims, err, sizeof(err));
+		r = oidc_redeem(c, code, VERIFIER, "nonce-2", time(NULL), &claims, err,
+				sizeof(err));
 	oidc_client_free(c);
 	oidcop_stop(&op);
 	CHECK(r == 0, "exchange failed: %s", err);
