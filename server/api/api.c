@@ -63,6 +63,9 @@ static const struct route {
 	{"GET", "/api/v1/audit/export", AUTH_ADMIN, h_audit_export},
 	{"POST", "/api/v1/setup", AUTH_NONE, h_setup},
 	{"POST", "/api/v1/session", AUTH_NONE, h_session_create},
+	{"GET", "/api/v1/oidc", AUTH_NONE, h_oidc_info},
+	{"GET", "/api/v1/oidc/login", AUTH_NONE, h_oidc_login},
+	{"GET", "/api/v1/oidc/callback", AUTH_NONE, h_oidc_callback},
 	{"GET", "/api/v1/session", AUTH_ADMIN, h_session_get},
 	{"DELETE", "/api/v1/session", AUTH_ADMIN, h_session_delete},
 	{"DELETE", "/api/v1/sessions", AUTH_ADMIN, h_sessions_delete},
@@ -96,6 +99,8 @@ api_new(struct service *svc, struct api **out)
 void
 api_free(struct api *a)
 {
+	if (a != NULL)
+		api_oidc_free(a);
 	free(a);
 }
 

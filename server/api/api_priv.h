@@ -10,11 +10,17 @@
 #include "api.h"
 #include "util.h"
 
+struct oidc_client;
+
 struct api {
 	struct service *svc;
 	api_metrics_fn metrics;
 	void *metrics_ctx;
 	char tls_pin[64]; /* base64 SHA-256 of the certificate key, for the enrollment page */
+	/* Single sign-on (oidc.c): NULL when not configured. */
+	struct oidc_client *oidc;
+	char oidc_issuer[256], oidc_role_claim[64], oidc_role_map[512], oidc_email_domain[128];
+	char oidc_provider[64];
 };
 
 #define ROUTE_MAX_PARAMS 2
@@ -164,7 +170,16 @@ void h_admins_list(struct call *c);
 void h_admin_delete(struct call *c);
 void h_admin_totp(struct call *c);
 /* The value of the session cookie in the request, or NULL. */
+/* The value of cookie name in the request into buf; NULL when absent or too long. */
+const char *cookie_get(const struct api_request *rq, const char *name, char *buf, size_t cap);
 const char *session_cookie(const struct api_request *rq, char *buf, size_t cap);
+/* Sets the console session cookie for sid (password and single sign-on alike). */
+void session_cookie_set(struct call *c, const char *sid);
+/* Single sign-on (oidc.c). */
+void h_oidc_info(struct call *c);
+void h_oidc_login(struct call *c);
+void h_oidc_callback(struct call *c);
+void api_oidc_free(struct api *a);
 void h_enroll_nonce(struct call *c);
 void h_enroll(struct call *c);
 void h_checkin(struct call *c);

@@ -27,10 +27,11 @@ pg_oidc_flow_insert(struct store *st, const struct oidc_flow *f)
 	pa_text(&a, f->verifier);
 	pa_int(&a, f->created_at);
 	pa_int(&a, f->expires_at);
-	return pg_run(S(st),
-		      "INSERT INTO oidc_flows (state_hash, nonce, verifier, created_at, expires_at) "
-		      "VALUES ($1,$2,$3,$4,$5)",
-		      &a, NULL, "oidc flow insert");
+	return pg_run(
+		S(st),
+		"INSERT INTO oidc_flows (state_hash, nonce, verifier, created_at, expires_at) "
+		"VALUES ($1,$2,$3,$4,$5)",
+		&a, NULL, "oidc flow insert");
 }
 
 static void

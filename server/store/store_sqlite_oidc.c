@@ -14,8 +14,8 @@
 int
 sq_oidc_flow_insert(struct store *st, const struct oidc_flow *f)
 {
-	sqlite3_stmt *purge = sq_stmt(S(st), SQ_OIDC_FLOW_PURGE,
-				      "DELETE FROM oidc_flows WHERE expires_at < ?");
+	sqlite3_stmt *purge =
+		sq_stmt(S(st), SQ_OIDC_FLOW_PURGE, "DELETE FROM oidc_flows WHERE expires_at < ?");
 	sqlite3_stmt *q;
 	int r;
 
@@ -52,9 +52,10 @@ int
 sq_oidc_flow_take(struct store *st, const uint8_t state_hash[32], struct oidc_flow *out)
 {
 	/* The delete happens at the first step; RETURNING hands back the row it removed. */
-	sqlite3_stmt *q = sq_stmt(S(st), SQ_OIDC_FLOW_TAKE,
-				  "DELETE FROM oidc_flows WHERE state_hash = ? RETURNING state_hash, "
-				  "nonce, verifier, created_at, expires_at");
+	sqlite3_stmt *q =
+		sq_stmt(S(st), SQ_OIDC_FLOW_TAKE,
+			"DELETE FROM oidc_flows WHERE state_hash = ? RETURNING state_hash, "
+			"nonce, verifier, created_at, expires_at");
 
 	if (q == NULL)
 		return -EIO;

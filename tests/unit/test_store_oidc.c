@@ -65,7 +65,8 @@ test_flow_purge(void **state)
 {
 	struct fx *fx = *state;
 	struct store *st = fx->st;
-	struct oidc_flow old = flow(3, 100, 200), live = flow(4, 150, 800), later = flow(5, 300, 900);
+	struct oidc_flow old = flow(3, 100, 200), live = flow(4, 150, 800),
+			 later = flow(5, 300, 900);
 	struct oidc_flow got;
 
 	assert_int_equal(st->ops->oidc_flow_insert(st, &old), 0);
@@ -113,7 +114,8 @@ test_identity_link(void **state)
 			 -EEXIST);
 	/* The same sub at another issuer is someone else. */
 	assert_int_equal(st->ops->admin_by_identity(st, "https://op2", "sub-a", &a), -ENOENT);
-	assert_int_equal(st->ops->admin_identity_insert(st, "https://op2", "sub-a", "adm_b", 22), 0);
+	assert_int_equal(st->ops->admin_identity_insert(st, "https://op2", "sub-a", "adm_b", 22),
+			 0);
 	assert_int_equal(st->ops->admin_by_identity(st, "https://op2", "sub-a", &a), 0);
 	assert_string_equal(a.id, "adm_b");
 }
