@@ -18,7 +18,7 @@
 #include "oidc_client.h"
 #include "portal.h"
 
-#define STATE_COOKIE "cleave_sso"
+#define STATE_COOKIE  "cleave_sso"
 #define CALLBACK_PATH "/api/v1/oidc/callback"
 
 static int
@@ -105,7 +105,8 @@ api_set_oidc(struct api *a, const struct api_oidc_config *c, const char *base_ur
 		return 0;
 	memset(&s, 0, sizeof(s));
 	if (c->client_id[0] == '\0' || c->client_secret_file[0] == '\0') {
-		log_err("single sign-on: oidc_issuer needs oidc_client_id and oidc_client_secret_file");
+		log_err("single sign-on: oidc_issuer needs oidc_client_id and "
+			"oidc_client_secret_file");
 		return -1;
 	}
 	if (read_secret(c->client_secret_file, s.client_secret, sizeof(s.client_secret)) != 0) {
@@ -189,8 +190,9 @@ h_oidc_login(struct call *c)
 			       c->rs->location, sizeof(c->rs->location), why, sizeof(why)) != 0) {
 		log_warn("single sign-on: %s", why);
 		c->rs->location[0] = '\0';
-		refusal_page(c, 502, "The identity provider cannot be reached; try again later, or "
-				     "sign in with a local account.");
+		refusal_page(c, 502,
+			     "The identity provider cannot be reached; try again later, or "
+			     "sign in with a local account.");
 	} else {
 		/* Lax: the provider's redirect back is a top-level GET from another site. */
 		snprintf(c->rs->set_cookie, sizeof(c->rs->set_cookie),
@@ -245,7 +247,8 @@ claims_role(const struct api *a, const json_t *claims)
 
 	if (json_is_string(v))
 		return map_value(a->oidc_role_map, json_string_value(v));
-	json_array_foreach(v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		enum role r = json_is_string(e) ? map_value(a->oidc_role_map, json_string_value(e))
 						: ROLE_NONE;
 
@@ -274,8 +277,8 @@ finish(struct call *c, const struct oidc_flow *f, const char *code)
 	struct sso_identity id = {0};
 	const json_t *verified;
 
-	if (oidc_redeem(c->a->oidc, code, f->verifier, f->nonce,
-			service_now_ms(c->a->svc) / 1000, &claims, why, sizeof(why)) != 0) {
+	if (oidc_redeem(c->a->oidc, code, f->verifier, f->nonce, service_now_ms(c->a->svc) / 1000,
+			&claims, why, sizeof(why)) != 0) {
 		svc_sso_refused(c->a->svc, c->rq->client, NULL, why);
 		refusal_page(c, 403, why);
 		return;
@@ -289,7 +292,8 @@ finish(struct call *c, const struct oidc_flow *f, const char *code)
 	verified = json_object_get(claims, "email_verified");
 	if (json_is_false(verified)) {
 		svc_sso_refused(c->a->svc, c->rq->client, id.email, "the email is not verified");
-		refusal_page(c, 403, "The identity provider has not verified this account's email.");
+		refusal_page(c, 403,
+			     "The identity provider has not verified this account's email.");
 	} else if (svc_sso_login(c->a->svc, &id, c->rq->client, &sid, &acc, &err) != 0) {
 		refusal_page(c, err.kind == SVC_FORBIDDEN ? 403 : 503, err.detail);
 	} else {
@@ -322,9 +326,11 @@ h_oidc_callback(struct call *c)
 	    cookie_get(c->rq, STATE_COOKIE, cookie, sizeof(cookie)) == NULL ||
 	    strcmp(state, cookie) != 0) {
 		/* Not begun in this browser (or the cookie expired): nothing of the flow is used. */
-		svc_sso_refused(c->a->svc, c->rq->client, NULL, "state missing or not this browser's");
-		refusal_page(c, 400, "This sign-in was not started in this browser, or took too "
-				     "long. Start again from the sign-in page.");
+		svc_sso_refused(c->a->svc, c->rq->client, NULL,
+				"state missing or not this browser's");
+		refusal_page(c, 400,
+			     "This sign-in was not started in this browser, or took too "
+			     "long. Start again from the sign-in page.");
 		return;
 	}
 	has_code = query_get(c->rq->query, "code", code, sizeof(code)) == 1;

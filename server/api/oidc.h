@@ -15,13 +15,13 @@ struct api_oidc_config {
 	char issuer[256];
 	char client_id[128];
 	char client_secret_file[PATH_MAX];
-	char ca_file[PATH_MAX];   /* "" : the system's trust store */
-	char redirect_uri[512];   /* "" : BASE_URL/api/v1/oidc/callback */
-	char scopes[256];         /* "" : "openid email profile" */
-	char role_claim[64];      /* "" : "cleave_role" */
-	char role_map[512];       /* "" : admin=admin,helpdesk=helpdesk,auditor=auditor */
-	char email_domain[128];   /* "" : any */
-	char provider_name[64];   /* "" : "single sign-on" (the console's button) */
+	char ca_file[PATH_MAX]; /* "" : the system's trust store */
+	char redirect_uri[512]; /* "" : BASE_URL/api/v1/oidc/callback */
+	char scopes[256];       /* "" : "openid email profile" */
+	char role_claim[64];    /* "" : "cleave_role" */
+	char role_map[512];     /* "" : admin=admin,helpdesk=helpdesk,auditor=auditor */
+	char email_domain[128]; /* "" : any */
+	char provider_name[64]; /* "" : "single sign-on" (the console's button) */
 };
 
 /*

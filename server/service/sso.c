@@ -39,8 +39,7 @@ op_flow_insert(struct service *s, void *arg)
 }
 
 int
-svc_sso_begin(struct service *s, char **state, char **nonce, char **verifier,
-	      struct svc_error *err)
+svc_sso_begin(struct service *s, char **state, char **nonce, char **verifier, struct svc_error *err)
 {
 	struct oidc_flow f;
 	uint8_t unused[32];
@@ -48,8 +47,8 @@ svc_sso_begin(struct service *s, char **state, char **nonce, char **verifier,
 
 	*state = *nonce = *verifier = NULL;
 	memset(&f, 0, sizeof(f));
-	if (svc_new_secret("", state, f.state_hash) != 0 || svc_new_secret("", nonce, unused) != 0 ||
-	    svc_new_secret("", verifier, unused) != 0) {
+	if (svc_new_secret("", state, f.state_hash) != 0 ||
+	    svc_new_secret("", nonce, unused) != 0 || svc_new_secret("", verifier, unused) != 0) {
 		r = svc_fail(err, SVC_INTERNAL, "random source failed");
 		goto fail;
 	}
@@ -87,11 +86,13 @@ svc_sso_take(struct service *s, const char *state, struct oidc_flow *out, struct
 	SVC_TX_RETRY(s, r, tx_once(s, op_flow_take, out));
 	if (r == -ENOENT)
 		return svc_fail(err, SVC_UNAUTHORIZED,
-				"this sign-in is unknown or was finished already");
+				"This sign-in is unknown or was finished already. Start again from "
+				"the sign-in page.");
 	if (r != 0)
 		return svc_store_fail(err, r, "sign-in");
 	if (out->expires_at <= svc_now_s(s))
-		return svc_fail(err, SVC_UNAUTHORIZED, "this sign-in took too long; start again");
+		return svc_fail(err, SVC_UNAUTHORIZED,
+				"This sign-in took too long. Start again from the sign-in page.");
 	return 0;
 }
 
@@ -122,7 +123,8 @@ sso_account(struct service *s, struct sso_write *w)
 		str_copy(a->email, sizeof(a->email), id->email);
 		str_copy(a->display_name, sizeof(a->display_name), id->name);
 		str_copy(a->role, sizeof(a->role), role_name(id->role));
-		return s->st->ops->admin_sso_update(s->st, a->id, a->email, a->display_name, a->role);
+		return s->st->ops->admin_sso_update(s->st, a->id, a->email, a->display_name,
+						    a->role);
 	}
 	if (r != -ENOENT)
 		return r;
@@ -136,8 +138,9 @@ sso_account(struct service *s, struct sso_write *w)
 	a->created_at = w->now;
 	w->what = "created";
 	r = s->st->ops->admin_insert(s->st, a); /* -EEXIST: the email is a local account's */
-	return r != 0 ? r : s->st->ops->admin_identity_insert(s->st, id->issuer, id->subject, a->id,
-							       w->now);
+	return r != 0 ? r
+		      : s->st->ops->admin_identity_insert(s->st, id->issuer, id->subject, a->id,
+							  w->now);
 }
 
 static int
@@ -169,14 +172,14 @@ identity_refusal(const struct sso_identity *id)
 	const char *at = strrchr(id->email, '@');
 
 	if (id->role == ROLE_NONE)
-		return "the provider gave this account no Cleave role";
+		return "The identity provider gave this account no Cleave role.";
 	if (at == NULL || at == id->email || at[1] == '\0' || strlen(id->email) >= STORE_NAME_MAX)
-		return "the provider gave no usable email for this account";
+		return "The identity provider gave no usable email for this account.";
 	if (id->email_domain != NULL && id->email_domain[0] != '\0' &&
 	    strcasecmp(at + 1, id->email_domain) != 0)
-		return "this account's email is not in the allowed domain";
+		return "This account's email is not in the domain allowed to sign in.";
 	if (id->subject[0] == '\0' || strlen(id->subject) > 255)
-		return "the provider's subject is empty or too long";
+		return "The identity provider's subject (sub) is empty or too long.";
 	return NULL;
 }
 
@@ -204,8 +207,9 @@ svc_sso_login(struct service *s, const struct sso_identity *id, const char *clie
 	free(*session_id);
 	*session_id = NULL;
 	if (r == -EACCES || r == -EEXIST) {
-		why = r == -EACCES ? "this account is disabled in Cleave"
-				   : "a Cleave account not linked to this provider has this email";
+		why = r == -EACCES ? "This account is disabled in Cleave."
+				   : "A Cleave account not linked to this identity provider has "
+				     "this email; an admin must remove it first.";
 		svc_sso_refused(s, client, id->email, why);
 		return svc_fail(err, SVC_FORBIDDEN, "%s", why);
 	}

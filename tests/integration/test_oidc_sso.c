@@ -11,12 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
 #include "oidcop.h"
 #include "testlib.h"
 #include "util.h"
-
-#define SECRET "sso-test-secret"
 
 struct env {
 	struct srv s;
@@ -28,38 +25,22 @@ struct env {
 static int
 env_up(struct env *e, int with_sso)
 {
-	const char *extra[] = {"--config", NULL, NULL};
-	char conf[PATH_MAX + 32], secret[PATH_MAX + 32], lines[2048], redirect[256];
 	const char *why = oidcop_skip_reason();
+	int r;
 
 	memset(e, 0, sizeof(*e));
 	if (with_sso && why != NULL) {
 		t_skip("%s", why);
 		return 1;
 	}
-	if (srv_init(&e->s, "oidc-sso") != 0 || (with_sso && oidcop_init(&e->op, "oidc-op") != 0))
-		return -1;
-	snprintf(conf, sizeof(conf), "%s", e->s.log);
-	str_copy(strrchr(conf, '/'), 16, "/cleave.conf");
-	snprintf(secret, sizeof(secret), "%s", e->s.log);
-	str_copy(strrchr(secret, '/'), 16, "/oidc.secret");
-	snprintf(lines, sizeof(lines),
-		 "oidc_issuer = %s\noidc_client_id = cleave\noidc_client_secret_file = %s\n"
-		 "oidc_ca_file = %s\noidc_scopes = openid email profile cleave\n"
-		 "oidc_provider_name = LemonLDAP::NG\n",
-		 e->op.issuer, secret, e->op.cafile);
-	if (file_write_atomic(secret, SECRET "\n", strlen(SECRET) + 1, 0600) != 0 ||
-	    file_write_atomic(conf, with_sso ? lines : "", with_sso ? strlen(lines) : 0, 0600) != 0)
-		return -1;
-	extra[1] = conf;
-	if (srv_start(&e->s, extra) != 0)
-		return -1;
+	if (with_sso)
+		r = oidcop_server(&e->s, &e->op, "oidc-sso",
+				  "oidc_provider_name = LemonLDAP::NG\n");
+	else
+		r = srv_init(&e->s, "oidc-sso") == 0 ? srv_start(&e->s, NULL) : -1;
 	e->web = client_new(&e->s, NULL);
 	e->admin = client_new(&e->s, e->s.admin);
-	snprintf(redirect, sizeof(redirect), "%s/api/v1/oidc/callback", e->s.url);
-	if (with_sso && oidcop_start(&e->op, redirect, SECRET) != 0)
-		return -1;
-	return e->web && e->admin ? 0 : -1;
+	return r == 0 && e->web && e->admin ? 0 : -1;
 }
 
 static void
@@ -316,7 +297,8 @@ t_sso_other_browser(void)
 		return;
 	if (up == 0 && to_provider(&e, "dwho", path, sizeof(path), state, sizeof(state)) == 0 &&
 	    callback(&e, path, NULL, &r1) == 0 &&
-	    callback(&e, path, "cleave_sso=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &r2) == 0 &&
+	    callback(&e, path, "cleave_sso=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &r2) ==
+		    0 &&
 	    callback(&e, path, state, &r3) == 0)
 		ok = 1;
 	env_down(&e);
@@ -340,16 +322,15 @@ t_sso_provider_error(void)
 
 	if (up == 1)
 		return;
-	if (up == 0 &&
-	    client_req(e.web, "GET", "/api/v1/oidc/login", NULL, NULL, &login) == 0 &&
+	if (up == 0 && client_req(e.web, "GET", "/api/v1/oidc/login", NULL, NULL, &login) == 0 &&
 	    login.status == 303) {
 		const char *p = strstr(login.location, "state=");
 
 		cookie_pair(login.set_cookie, state, sizeof(state));
 		str_copy(st, sizeof(st), p ? p + 6 : "");
 		st[strcspn(st, "&")] = '\0';
-		snprintf(path, sizeof(path),
-			 "/api/v1/oidc/callback?error=access_denied&state=%s", st);
+		snprintf(path, sizeof(path), "/api/v1/oidc/callback?error=access_denied&state=%s",
+			 st);
 		ok = callback(&e, path, state, &r) == 0;
 	}
 	env_down(&e);

@@ -37,6 +37,16 @@ int oidcop_start(struct oidcop *op, const char *redirect_uri, const char *secret
 /* Stops the provider (if running) and removes its directory. */
 void oidcop_stop(struct oidcop *op);
 
+struct srv;
+/*
+ * A cleave-server with single sign-on through a fresh provider: inits both, writes the server's
+ * config (the oidc_* settings, client secret file, the provider's CA; extra_conf appended, may
+ * be NULL), starts the server, then the provider with the server's callback as redirect URI.
+ * 0, or -1 (what is up is left for srv_cleanup and oidcop_stop).
+ */
+int oidcop_server(struct srv *s, struct oidcop *op, const char *tag, const char *extra_conf);
+#define OIDCOP_SECRET "sso-test-secret"
+
 /*
  * Plays the browser at the provider: GETs authorize_url (a full URL), fills the login form with
  * user and password, and follows the provider's redirects until one leaves the provider; that

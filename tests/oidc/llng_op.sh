@@ -65,7 +65,7 @@ jq -n --arg portal "$portal" --arg issuer "https://127.0.0.1:$port" --arg dir "$
   localSessionStorageOptions: {namespace: "llng-sessions", default_expires_in: 600,
     cache_root: ($dir + "/cache"), cache_depth: 3},
   loginHistoryEnabled: 0, notification: 0, portalSkin: "bootstrap", portalCheckLogins: 0,
-  stayConnected: 0, checkXSS: 1, captcha: "CleaveTest::NoCaptcha", captcha_login_enabled: 0,
+  stayConnected: 0, checkXSS: 1, portalDisplayRegister: 0, portalDisplayResetPassword: 0, captcha: "CleaveTest::NoCaptcha", captcha_login_enabled: 0,
   captcha_mail_enabled: 0, captcha_register_enabled: 0,
   issuerDBOpenIDConnectActivation: 1, issuerDBOpenIDConnectPath: "^/oauth2/",
   oidcServiceMetaDataIssuer: $issuer,
