@@ -21,6 +21,8 @@ struct api {
 	struct oidc_client *oidc;
 	char oidc_issuer[256], oidc_role_claim[64], oidc_role_map[512], oidc_email_domain[128];
 	char oidc_provider[64];
+	char oidc_mfa_acr
+		[256]; /* space- or comma-separated acr values that count as a second factor */
 };
 
 #define ROUTE_MAX_PARAMS 2

@@ -52,6 +52,8 @@ api_oidc_setting(struct api_oidc_config *c, const char *key, const char *val)
 		r = strchr(val, '=') ? set(c->role_map, sizeof(c->role_map), val) : -1;
 	else if (strcmp(key, "oidc_email_domain") == 0)
 		r = set(c->email_domain, sizeof(c->email_domain), val);
+	else if (strcmp(key, "oidc_mfa_acr") == 0)
+		r = set(c->mfa_acr, sizeof(c->mfa_acr), val);
 	else if (strcmp(key, "oidc_provider_name") == 0)
 		r = val[0] ? set(c->provider_name, sizeof(c->provider_name), val) : -1;
 	else {
@@ -139,6 +141,7 @@ api_set_oidc(struct api *a, const struct api_oidc_config *c, const char *base_ur
 	str_copy(a->oidc_email_domain, sizeof(a->oidc_email_domain), c->email_domain);
 	str_copy(a->oidc_provider, sizeof(a->oidc_provider),
 		 c->provider_name[0] ? c->provider_name : "single sign-on");
+	str_copy(a->oidc_mfa_acr, sizeof(a->oidc_mfa_acr), c->mfa_acr);
 	log_info("single sign-on with %s (callback %s)", c->issuer, s.redirect_uri);
 	return 0;
 }
@@ -266,6 +269,29 @@ claim_str(const json_t *claims, const char *name)
 	return json_string_value(json_object_get(claims, name));
 }
 
+/*
+ * Whether the provider says a second factor was used: the ID token's acr is one of the values
+ * the setting oidc_mfa_acr lists (providers name their levels differently, so nothing counts
+ * unless configured).
+ */
+static int
+second_factor(const struct api *a, const json_t *claims)
+{
+	const char *acr = claim_str(claims, "acr"), *p = a->oidc_mfa_acr;
+	size_t al = acr ? strlen(acr) : 0;
+
+	while (al > 0 && *p != '\0') {
+		size_t n;
+
+		p += strspn(p, " ,");
+		n = strcspn(p, " ,");
+		if (n == al && strncmp(p, acr, al) == 0)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
 /* The provider's answer checked and turned into a session; else a refusal page and audit. */
 static void
 finish(struct call *c, const struct oidc_flow *f, const char *code)
@@ -289,6 +315,7 @@ finish(struct call *c, const struct oidc_flow *f, const char *code)
 	id.name = claim_str(claims, "name") ?: claim_str(claims, "preferred_username") ?: id.email;
 	id.role = claims_role(c->a, claims);
 	id.email_domain = c->a->oidc_email_domain;
+	id.second_factor = second_factor(c->a, claims);
 	verified = json_object_get(claims, "email_verified");
 	if (json_is_false(verified)) {
 		svc_sso_refused(c->a->svc, c->rq->client, id.email, "the email is not verified");

@@ -22,6 +22,7 @@ struct api_oidc_config {
 	char role_map[512];     /* "" : admin=admin,helpdesk=helpdesk,auditor=auditor */
 	char email_domain[128]; /* "" : any */
 	char provider_name[64]; /* "" : "single sign-on" (the console's button) */
+	char mfa_acr[256];      /* acr values meaning a second factor was used ("" : none) */
 };
 
 /*

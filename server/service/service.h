@@ -200,13 +200,15 @@ struct sso_identity {
 	const char *email, *name;
 	enum role role;           /* ROLE_NONE: no or unknown claim (refused) */
 	const char *email_domain; /* "" or NULL: any; else the email must be in it */
+	int second_factor;        /* the provider says a second factor was used (acr) */
 };
 /*
  * Opens a console session for the identity, as svc_login does for a password: the account
  * linked to (issuer, subject), made on the first sign-in and brought up to date (email, name,
  * role) on the next ones; audited. SVC_FORBIDDEN (audited as admin.sso_refused, with the
- * reason) for no role, an email outside the allowed domain, a disabled account, or an email
- * that belongs to an unlinked local account.
+ * reason) for no role, an email outside the allowed domain, no second factor where the
+ * server requires one (require_totp), a disabled account, or an email that belongs to an
+ * unlinked local account.
  */
 int svc_sso_login(struct service *s, const struct sso_identity *id, const char *client,
 		  char **session_id, struct admin_account *out, struct svc_error *err);

@@ -167,7 +167,7 @@ op_sso_login(struct service *s, void *arg)
 
 /* Why an identity may not sign in before anything is written; NULL when it may. */
 static const char *
-identity_refusal(const struct sso_identity *id)
+identity_refusal(const struct service *s, const struct sso_identity *id)
 {
 	const char *at = strrchr(id->email, '@');
 
@@ -178,7 +178,11 @@ identity_refusal(const struct sso_identity *id)
 	if (id->email_domain != NULL && id->email_domain[0] != '\0' &&
 	    strcasecmp(at + 1, id->email_domain) != 0)
 		return "This account's email is not in the domain allowed to sign in.";
-	if (id->subject[0] == '\0' || strlen(id->subject) > 255)
+	/* require_totp asks every console sign-in for a second factor; here the provider's. */
+	if (s->cfg.require_totp && !id->second_factor)
+		return "This server requires a second factor, and the identity provider does not "
+		       "say one was used (its acr is not in oidc_mfa_acr).";
+	if (id->subject == NULL || id->subject[0] == '\0' || strlen(id->subject) > 255)
 		return "The identity provider's subject (sub) is empty or too long.";
 	return NULL;
 }
@@ -189,7 +193,7 @@ svc_sso_login(struct service *s, const struct sso_identity *id, const char *clie
 {
 	struct admin_session ss;
 	struct sso_write w = {.id = id, .a = out, .ss = &ss, .now = svc_now_s(s)};
-	const char *why = identity_refusal(id);
+	const char *why = identity_refusal(s, id);
 	int r;
 
 	*session_id = NULL;

@@ -23,7 +23,7 @@ struct env {
 };
 
 static int
-env_up(struct env *e, int with_sso)
+env_up_with(struct env *e, int with_sso, const char *conf)
 {
 	const char *why = oidcop_skip_reason();
 	int r;
@@ -34,13 +34,18 @@ env_up(struct env *e, int with_sso)
 		return 1;
 	}
 	if (with_sso)
-		r = oidcop_server(&e->s, &e->op, "oidc-sso",
-				  "oidc_provider_name = LemonLDAP::NG\n");
+		r = oidcop_server(&e->s, &e->op, "oidc-sso", conf);
 	else
 		r = srv_init(&e->s, "oidc-sso") == 0 ? srv_start(&e->s, NULL) : -1;
 	e->web = client_new(&e->s, NULL);
 	e->admin = client_new(&e->s, e->s.admin);
 	return r == 0 && e->web && e->admin ? 0 : -1;
+}
+
+static int
+env_up(struct env *e, int with_sso)
+{
+	return env_up_with(e, with_sso, "oidc_provider_name = LemonLDAP::NG\n");
 }
 
 static void
@@ -341,6 +346,60 @@ t_sso_provider_error(void)
 	resp_free(&login);
 }
 
+/* dwho signs in on a server with conf; the callback's status, its page in why. */
+static long
+sso_with(const char *conf, char *why, size_t cap, int *up)
+{
+	struct env e;
+	struct resp r = {0};
+	char session[160];
+	long st = -1;
+
+	*up = env_up_with(&e, 1, conf);
+	if (*up == 0)
+		st = sso(&e, "dwho", session, sizeof(session), &r);
+	str_copy(why, cap, r.body ? r.body : "");
+	env_down(&e);
+	resp_free(&r);
+	return st;
+}
+
+/*
+ * require_totp = 1: the provider's sign-in counts as the second factor only when its acr is
+ * one oidc_mfa_acr lists (LemonLDAP::NG's password sign-in is loa-1 or loa-2 here).
+ */
+static void
+t_sso_second_factor(void)
+{
+	char why[2048];
+	int up1 = 0, up2 = 0;
+	long refused = sso_with("require_totp = 1\noidc_mfa_acr = loa-5\n", why, sizeof(why), &up1);
+	int said = strstr(why, "requires a second factor") != NULL;
+	long admitted = up1 == 1 ? -1
+				 : sso_with("require_totp = 1\noidc_mfa_acr = loa-1, loa-2\n", why,
+					    sizeof(why), &up2);
+
+	if (up1 == 1)
+		return;
+	CHECK(up1 == 0 && up2 == 0, "set-up failed");
+	CHECK(refused == 403 && said, "without the acr: HTTP %ld", refused);
+	CHECK(admitted == 303, "with the acr listed: HTTP %ld: %.200s", admitted, why);
+}
+
+/* oidc_email_domain: dwho@badwolf.org is not in example.com. */
+static void
+t_sso_email_domain(void)
+{
+	char why[2048];
+	int up = 0;
+	long st = sso_with("oidc_email_domain = example.com\n", why, sizeof(why), &up);
+
+	if (up == 1)
+		return;
+	CHECK(up == 0, "set-up failed");
+	CHECK(st == 403 && strstr(why, "not in the domain") != NULL, "HTTP %ld: %.200s", st, why);
+}
+
 /* With single sign-on on, a local account still signs in with its password (break-glass). */
 static void
 t_local_password(void)
@@ -404,6 +463,8 @@ main(int argc, char **argv)
 		{"sso_state_replay", t_sso_state_replay},
 		{"sso_other_browser", t_sso_other_browser},
 		{"sso_provider_error", t_sso_provider_error},
+		{"sso_second_factor", t_sso_second_factor},
+		{"sso_email_domain", t_sso_email_domain},
 		{"local_password", t_local_password},
 		{"not_configured", t_not_configured},
 	};
