@@ -160,21 +160,31 @@ oidcop_stop(struct oidcop *op)
 }
 
 int
-oidcop_server(struct srv *s, struct oidcop *op, const char *tag, const char *extra_conf)
+oidcop_conf(const struct oidcop *op, const char *prefix, const char *extra_conf, char *conf,
+	    size_t cap)
 {
-	const char *extra[] = {"--config", NULL, NULL};
-	char conf[PATH_MAX + 32], secret[PATH_MAX + 32], lines[3072], redirect[256];
+	char secret[PATH_MAX + 32], lines[3072];
 
-	if (srv_init(s, tag) != 0 || oidcop_init(op, "oidc-op") != 0)
-		return -1;
-	snprintf(conf, sizeof(conf), "%s.conf", s->dir);
-	snprintf(secret, sizeof(secret), "%s.oidc-secret", s->dir);
+	snprintf(conf, cap, "%s.conf", prefix);
+	snprintf(secret, sizeof(secret), "%s.oidc-secret", prefix);
 	snprintf(lines, sizeof(lines),
 		 "oidc_issuer = %s\noidc_client_id = cleave\noidc_client_secret_file = %s\n"
 		 "oidc_ca_file = %s\noidc_scopes = openid email profile cleave\n%s",
 		 op->issuer, secret, op->cafile, extra_conf ? extra_conf : "");
 	if (file_write_atomic(secret, OIDCOP_SECRET "\n", strlen(OIDCOP_SECRET) + 1, 0600) != 0 ||
 	    file_write_atomic(conf, lines, strlen(lines), 0600) != 0)
+		return -1;
+	return 0;
+}
+
+int
+oidcop_server(struct srv *s, struct oidcop *op, const char *tag, const char *extra_conf)
+{
+	const char *extra[] = {"--config", NULL, NULL};
+	char conf[PATH_MAX + 32], redirect[256];
+
+	if (srv_init(s, tag) != 0 || oidcop_init(op, "oidc-op") != 0 ||
+	    oidcop_conf(op, s->dir, extra_conf, conf, sizeof(conf)) != 0)
 		return -1;
 	extra[1] = conf;
 	if (srv_start(s, extra) != 0)

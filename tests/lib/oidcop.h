@@ -45,6 +45,12 @@ struct srv;
  * 0, or -1 (what is up is left for srv_cleanup and oidcop_stop).
  */
 int oidcop_server(struct srv *s, struct oidcop *op, const char *tag, const char *extra_conf);
+/*
+ * Writes PREFIX.conf (into conf) with op's oidc_* settings plus extra_conf, and the client
+ * secret file PREFIX.oidc-secret it names. 0 or -1.
+ */
+int oidcop_conf(const struct oidcop *op, const char *prefix, const char *extra_conf, char *conf,
+		size_t cap);
 #define OIDCOP_SECRET "sso-test-secret"
 
 /*
