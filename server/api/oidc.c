@@ -157,7 +157,7 @@ void
 h_oidc_info(struct call *c)
 {
 	reply_json(c->rs, 200,
-		   json_pack("{s:b, s:s?}", "enabled", c->a->oidc != NULL, "provider_name",
+		   json_pack("{s:b, s:s*}", "enabled", c->a->oidc != NULL, "provider_name",
 			     c->a->oidc ? c->a->oidc_provider : NULL));
 }
 
@@ -352,9 +352,13 @@ h_oidc_callback(struct call *c)
 	if (query_get(c->rq->query, "state", state, sizeof(state)) != 1 ||
 	    cookie_get(c->rq, STATE_COOKIE, cookie, sizeof(cookie)) == NULL ||
 	    strcmp(state, cookie) != 0) {
-		/* Not begun in this browser (or the cookie expired): nothing of the flow is used. */
-		svc_sso_refused(c->a->svc, c->rq->client, NULL,
-				"state missing or not this browser's");
+		/*
+		 * Not begun in this browser (or the cookie expired): nothing of the flow is used.
+		 * Counted as a refused request of the address (aggregated in the audit log, 429 past
+		 * the limit), since anyone can send this without having begun anything.
+		 */
+		svc_refused(c->a->svc, c->rq->client, NULL, "admin.sso",
+			    "state missing or not this browser's");
 		refusal_page(c, 400,
 			     "This sign-in was not started in this browser, or took too "
 			     "long. Start again from the sign-in page.");
@@ -364,7 +368,8 @@ h_oidc_callback(struct call *c)
 	has_error = query_get(c->rq->query, "error", error, sizeof(error)) == 1;
 	/* Taken whatever follows: a state is good for one answer from the provider. */
 	if (svc_sso_take(c->a->svc, state, &f, &err) != 0) {
-		svc_sso_refused(c->a->svc, c->rq->client, NULL, err.detail);
+		if (err.kind == SVC_UNAUTHORIZED)
+			svc_refused(c->a->svc, c->rq->client, NULL, "admin.sso", err.detail);
 		refusal_page(c, err.kind == SVC_UNAUTHORIZED ? 400 : 503, err.detail);
 		return;
 	}

@@ -165,8 +165,9 @@ audit_has(struct env *e, const char *action, const char *needle)
 static void
 t_sso_admin(void)
 {
+	const char *json_ct[] = {"Content-Type: application/json", NULL};
 	struct env e;
-	struct resp r = {0}, r2 = {0};
+	struct resp r = {0}, r2 = {0}, pw = {0};
 	char session[160], session2[160];
 	long st, st2;
 	json_t *me = NULL, *me2 = NULL, *info;
@@ -180,6 +181,10 @@ t_sso_admin(void)
 	/* A second sign-in is the same account. */
 	st2 = up == 0 ? sso(&e, "dwho", session2, sizeof(session2), &r2) : -1;
 	me2 = session2[0] ? whoami(&e, session2) : NULL;
+	/* The account has no password: the local sign-in refuses it like any wrong password. */
+	if (up == 0)
+		client_req(e.web, "POST", "/api/v1/session",
+			   "{\"email\":\"dwho@badwolf.org\",\"password\":\"\"}", json_ct, &pw);
 	env_down(&e);
 	CHECK(up == 0, "set-up failed");
 	CHECK(json_is_true(json_object_get(info, "enabled")) &&
@@ -196,11 +201,13 @@ t_sso_admin(void)
 		      strcmp(json_string_value(json_object_get(me, "id")) ?: "a",
 			     json_string_value(json_object_get(me2, "id")) ?: "b") == 0,
 	      "a second sign-in made another account");
+	CHECK(pw.status == 401, "password sign-in of an SSO account: HTTP %ld", pw.status);
 	json_decref(info);
 	json_decref(me);
 	json_decref(me2);
 	resp_free(&r);
 	resp_free(&r2);
+	resp_free(&pw);
 }
 
 /* rtyler's claim says auditor: the session reads but may not make API tokens. */

@@ -41,9 +41,8 @@ two_up(struct two *t)
 	t_remove_after_case(t->keys);
 	if (oidcop_init(&t->op, "oidc-op") != 0 || srv_init(&t->a, "sso-pg-a") != 0 ||
 	    srv_init(&t->b, "sso-pg-b") != 0 ||
-	    oidcop_conf(&t->op, t->a.dir,
-			"oidc_redirect_uri = " BALANCER "/api/v1/oidc/callback\n", conf,
-			sizeof(conf)) != 0 ||
+	    oidcop_conf(&t->op, t->a.dir, "oidc_redirect_uri = " BALANCER "/api/v1/oidc/callback\n",
+			conf, sizeof(conf)) != 0 ||
 	    srv_use_pg(&t->a, pg_env) != 0 || srv_start(&t->a, extra) != 0)
 		return -1;
 	str_copy(t->b.database, sizeof(t->b.database), t->a.database);
