@@ -89,6 +89,8 @@ t_flow(void)
 	r1 = signed_in == 0 ? oidc_redeem(c, code, VERIFIER, "nonce-1", time(NULL), &claims, err,
 					  sizeof(err))
 			    : -1;
+	json_decref(claims);
+	claims = NULL;
 	/* The same code again: the provider refuses it. */
 	r2 = signed_in == 0 ? oidc_redeem(c, code, VERIFIER, "nonce-1", time(NULL), &claims, err,
 					  sizeof(err))
