@@ -436,6 +436,36 @@ t_local_password(void)
 	resp_free(&c);
 }
 
+/*
+ * The provider is down (configured, never started): the login route says so on a page (502)
+ * and sends the browser nowhere; the password sign-in is the way in meanwhile.
+ */
+static void
+t_provider_down(void)
+{
+	const char *extra[] = {"--config", NULL, NULL};
+	struct srv s;
+	struct oidcop op;
+	struct client *web = NULL;
+	struct resp r = {0};
+	char conf[PATH_MAX + 32];
+	int up = srv_init(&s, "oidc-down") == 0 && oidcop_init(&op, "oidc-op") == 0 &&
+		 oidcop_conf(&op, s.dir, NULL, conf, sizeof(conf)) == 0;
+
+	extra[1] = conf;
+	if (up && srv_start(&s, extra) == 0 && (web = client_new(&s, NULL)) != NULL)
+		client_req(web, "GET", "/api/v1/oidc/login", NULL, NULL, &r);
+	client_free(web);
+	oidcop_stop(&op);
+	srv_cleanup(&s);
+	CHECK(up && web != NULL, "set-up failed");
+	CHECK(r.status == 502 && r.location[0] == '\0' && r.set_cookie[0] == '\0',
+	      "HTTP %ld to \"%s\"", r.status, r.location);
+	CHECK(strstr(r.body ? r.body : "", "cannot be reached") != NULL, "page: %.200s",
+	      r.body ? r.body : "");
+	resp_free(&r);
+}
+
 /* Without the settings: the console is told there is no SSO, and the routes answer 404. */
 static void
 t_not_configured(void)
@@ -473,6 +503,7 @@ main(int argc, char **argv)
 		{"sso_second_factor", t_sso_second_factor},
 		{"sso_email_domain", t_sso_email_domain},
 		{"local_password", t_local_password},
+		{"provider_down", t_provider_down},
 		{"not_configured", t_not_configured},
 	};
 
