@@ -35,6 +35,8 @@ oidc_client_new(const struct oidc_settings *s, struct oidc_client **out)
 	if (c == NULL)
 		return -ENOMEM;
 	c->s = *s;
+	if (c->s.jwks_min_s <= 0)
+		c->s.jwks_min_s = OIDC_JWKS_MIN_S;
 	pthread_mutex_init(&c->mu, NULL);
 	*out = c;
 	return 0;
@@ -207,7 +209,7 @@ jwks(struct oidc_client *c, const json_t *d, int refresh, int64_t now, char *err
 	json_t *k;
 
 	pthread_mutex_lock(&c->mu);
-	k = c->jwks && (!refresh || now - c->jwks_at < OIDC_JWKS_MIN_S) ? json_incref(c->jwks)
+	k = c->jwks && (!refresh || now - c->jwks_at < c->s.jwks_min_s) ? json_incref(c->jwks)
 									: NULL;
 	pthread_mutex_unlock(&c->mu);
 	if (k != NULL)

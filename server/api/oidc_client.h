@@ -26,6 +26,7 @@ struct oidc_settings {
 	char ca_file[PATH_MAX]; /* "" : the system's trust store */
 	char redirect_uri[512]; /* this server's callback, as registered at the provider */
 	char scopes[256];       /* "openid" and what else the role claim needs */
+	int jwks_min_s;         /* 0: OIDC_JWKS_MIN_S (tests shorten it) */
 };
 
 struct oidc_client;

@@ -48,33 +48,51 @@ oidcop_init(struct oidcop *op, const char *tag)
 	return 0;
 }
 
+struct small {
+	char buf[16384];
+	size_t n;
+};
+
 static size_t
-discard(char *p, size_t size, size_t n, void *u)
+keep(char *p, size_t size, size_t n, void *u)
 {
-	(void)p;
-	(void)u;
-	return size * n;
+	struct small *b = u;
+	size_t add = size * n, room = sizeof(b->buf) - 1 - b->n;
+
+	memcpy(b->buf + b->n, p, add < room ? add : room);
+	b->n += add < room ? add : room;
+	b->buf[b->n] = '\0';
+	return add;
+}
+
+/* GETs path at the provider: 1 when it answers 200 and (want not NULL) the body has want. */
+static int
+op_has(const struct oidcop *op, const char *path, const char *want)
+{
+	char url[160];
+	long code = 0;
+	struct small b = {.n = 0};
+	CURL *h = curl_easy_init();
+
+	if (h == NULL)
+		return 0;
+	snprintf(url, sizeof(url), "%s%s", op->issuer, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CAINFO, op->cafile);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(h);
+	return code == 200 && (want == NULL || strstr(b.buf, want) != NULL);
 }
 
 /* 200 from the discovery document: the portal has loaded its configuration. */
 static int
 op_ready(const struct oidcop *op)
 {
-	char url[128];
-	long code = 0;
-	CURL *h = curl_easy_init();
-
-	if (h == NULL)
-		return 0;
-	snprintf(url, sizeof(url), "%s/.well-known/openid-configuration", op->issuer);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CAINFO, op->cafile);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-	if (curl_easy_perform(h) == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(h);
-	return code == 200;
+	return op_has(op, "/.well-known/openid-configuration", NULL);
 }
 
 static void
@@ -145,6 +163,26 @@ oidcop_start(struct oidcop *op, const char *redirect_uri, const char *secret)
 	}
 	fprintf(stderr, "    the OpenID provider did not start; its log:\n");
 	print_log(op->log);
+	return -1;
+}
+
+int
+oidcop_rotate(const struct oidcop *op, const char *kid)
+{
+	char script[PATH_MAX + 32], cmd[3 * PATH_MAX], want[96];
+
+	oidcop_script(script, sizeof(script));
+	snprintf(cmd, sizeof(cmd), "bash '%s' --rotate '%s' '%s' >>'%s' 2>&1", script, op->dir, kid,
+		 op->log);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(want, sizeof(want), "\"kid\":\"%s\"", kid);
+	/* 15 s: the portal looks for a newer configuration every second. */
+	for (int i = 0; i < 150; i++) {
+		if (op_has(op, "/oauth2/jwks", want))
+			return 0;
+		usleep(100000);
+	}
 	return -1;
 }
 

@@ -34,6 +34,11 @@ int oidcop_init(struct oidcop *op, const char *tag);
  * 60 s) until its discovery document answers. 0, or -1 with its log printed.
  */
 int oidcop_start(struct oidcop *op, const char *redirect_uri, const char *secret);
+/*
+ * Replaces the provider's signing key with a new one named kid and waits (bounded, 15 s) until
+ * its JWKS publishes it. 0 or -1.
+ */
+int oidcop_rotate(const struct oidcop *op, const char *kid);
 /* Stops the provider (if running) and removes its directory. */
 void oidcop_stop(struct oidcop *op);
 

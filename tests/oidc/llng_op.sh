@@ -5,6 +5,8 @@
 # provider's pid and stopping it is one kill.
 #
 #   llng_op.sh DIR PORT REDIRECT_URI CLIENT_SECRET
+#   llng_op.sh --rotate DIR KID   (the running provider's signing key replaced by a new one named
+#                                  KID: a configuration lmConf-<n+1>.json it loads within ~1 s)
 #
 # The provider: issuer https://127.0.0.1:PORT (TLS with a self-signed certificate, DIR/ca.pem
 # for the relying party), one relying party "cleave" (client_secret_basic or _post, PKCE
@@ -12,7 +14,19 @@
 # the Demo user database (dwho, rtyler, msmith; password = login) and a claim cleave_role set by
 # a macro: dwho is admin, rtyler auditor, msmith has none (the refusal case).
 set -euo pipefail
-[ $# -eq 4 ] || { echo "usage: $0 DIR PORT REDIRECT_URI CLIENT_SECRET" >&2; exit 2; }
+if [ "${1:-}" = "--rotate" ] && [ $# -eq 3 ]; then
+	dir=$2 kid=$3
+	last=$(ls "$dir/conf" | sed -n 's/^lmConf-\([0-9]*\)\.json$/\1/p' | sort -n | tail -n 1)
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/sig-$kid.key" 2>/dev/null
+	openssl pkey -in "$dir/sig-$kid.key" -pubout -out "$dir/sig-$kid.pub" 2>/dev/null
+	jq --arg kid "$kid" --argjson n $((last + 1)) \
+		--rawfile priv "$dir/sig-$kid.key" --rawfile pub "$dir/sig-$kid.pub" \
+		'.cfgNum = $n | .oidcServicePrivateKeySig = $priv | .oidcServicePublicKeySig = $pub
+		 | .oidcServiceKeyIdSig = $kid' "$dir/conf/lmConf-$last.json" >"$dir/conf/.next.json"
+	mv "$dir/conf/.next.json" "$dir/conf/lmConf-$((last + 1)).json"
+	exit 0
+fi
+[ $# -eq 4 ] || { echo "usage: $0 DIR PORT REDIRECT_URI CLIENT_SECRET | --rotate DIR KID" >&2; exit 2; }
 dir=$1 port=$2 redirect=$3 secret=$4
 here=$(cd "$(dirname "$0")" && pwd)
 portal="https://127.0.0.1:$port/"
@@ -47,7 +61,7 @@ jq -n --arg portal "$portal" --arg issuer "https://127.0.0.1:$port" --arg dir "$
 	--rawfile priv "$dir/sig.key" --rawfile pub "$dir/sig.pub" '{
   cfgNum: 1, cfgAuthor: "cleave tests", cfgDate: "1700000000", cfgVersion: "2.16.1",
   portal: $portal, domain: "127.0.0.1", cookieName: "llngtest", securedCookie: 1,
-  https: 1, timeout: 3600,
+  https: 1, timeout: 3600, checkTime: 1,
   authentication: "Demo", userDB: "Same", passwordDB: "Demo", registerDB: "Null",
   demoExportedVars: {cn: "cn", mail: "mail", uid: "uid"},
   macros: {

@@ -3,7 +3,8 @@
  * authorization URL from discovery, a sign-in at the provider's form, the code exchanged with
  * client_secret_basic and PKCE, the ID token verified with the provider's JWKS. Then what must
  * fail: another nonce, the same code twice, a wrong client secret, a wrong verifier, an issuer
- * that the discovery document does not name, a provider whose certificate is not trusted.
+ * that the discovery document does not name, a provider whose certificate is not trusted. And
+ * a rotated signing key: the JWKS fetched again for the unknown kid, at most so often.
  * No cleave-server: the service and the routes have their own tests.
  */
 #include <jansson.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/oidc_client.h"
 #include "oidcop.h"
@@ -200,6 +202,59 @@ t_discovery_refused(void)
 	CHECK(r2 == -1 && strstr(err2, "could not be reached") != NULL, "untrusted: %s", err2);
 }
 
+/*
+ * The provider rotates its signing key. A client whose cached JWKS is older than its refresh
+ * bound fetches the JWKS again for the unknown kid and signs in; one whose cache is younger
+ * (the default 30 s bound) does not fetch it on every token naming an unknown key, and
+ * refuses this one.
+ */
+static void
+t_key_rotation(void)
+{
+	struct oidc_settings s;
+	struct oidc_client *quick = NULL, *strict = NULL;
+	char code[256], err1[300] = "", err2[300] = "";
+	json_t *claims = NULL;
+	int warm = -1, rotated = -1, r1 = -1, r2 = 0;
+
+	if (op_up(&s) != 0)
+		return;
+	s.jwks_min_s = 1;
+	oidc_client_new(&s, &quick);
+	s.jwks_min_s = 0;
+	oidc_client_new(&s, &strict);
+	/* Both cache the first key. */
+	warm = sign_in(quick, "dwho", "nonce-4", code, sizeof(code)) == 0 &&
+	       oidc_redeem(quick, code, VERIFIER, "nonce-4", time(NULL), &claims, err1,
+			   sizeof(err1)) == 0;
+	json_decref(claims);
+	claims = NULL;
+	warm = warm && sign_in(strict, "dwho", "nonce-4", code, sizeof(code)) == 0 &&
+	       oidc_redeem(strict, code, VERIFIER, "nonce-4", time(NULL), &claims, err1,
+			   sizeof(err1)) == 0;
+	json_decref(claims);
+	claims = NULL;
+	rotated = oidcop_rotate(&op, "cleave-test-2");
+	sleep(2); /* past quick's 1 s bound, well within strict's 30 s */
+	if (warm && rotated == 0 && sign_in(quick, "dwho", "nonce-5", code, sizeof(code)) == 0)
+		r1 = oidc_redeem(quick, code, VERIFIER, "nonce-5", time(NULL), &claims, err1,
+				 sizeof(err1));
+	json_decref(claims);
+	claims = NULL;
+	if (warm && rotated == 0 && sign_in(strict, "dwho", "nonce-6", code, sizeof(code)) == 0)
+		r2 = oidc_redeem(strict, code, VERIFIER, "nonce-6", time(NULL), &claims, err2,
+				 sizeof(err2));
+	json_decref(claims);
+	oidc_client_free(quick);
+	oidc_client_free(strict);
+	oidcop_stop(&op);
+	CHECK(warm, "the first sign-ins failed: %s", err1);
+	CHECK(rotated == 0, "the provider did not publish the new key");
+	CHECK(r1 == 0, "no refresh of the JWKS for the new kid: %s", err1);
+	CHECK(r2 == -1 && strstr(err2, "no key of the provider matches") != NULL,
+	      "the bound did not hold: %d %s", r2, err2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -210,6 +265,7 @@ main(int argc, char **argv)
 		{"wrong_secret", t_wrong_secret},
 		{"wrong_verifier", t_wrong_verifier},
 		{"discovery_refused", t_discovery_refused},
+		{"key_rotation", t_key_rotation},
 	};
 
 	return t_run(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
