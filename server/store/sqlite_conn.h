@@ -11,7 +11,8 @@
 
 #include "store.h"
 
-#define SQ_MAX_STMTS 96
+/* Cached statements per connection; room for every SQ_* id (store_sqlite_priv.h checks). */
+#define SQ_MAX_STMTS 128
 
 struct sq_conn {
 	sqlite3 *db;
