@@ -14,12 +14,16 @@ pkgs=(gcc make pkg-config libc6-dev
 # `deps.sh --run` stops there; otherwise also what the agent, the tests and the tools use:
 # cmocka, PostgreSQL (the second backend's tests run a private cluster), Chromium (browser
 # tests), HAProxy (the balancer test), zbar (reads QR codes back), rsyslog with its GnuTLS
-# driver (the collector of the SIEM stream test, run as the test's own process), node and npm.
+# driver (the collector of the SIEM stream test, run as the test's own process), node and npm,
+# and LemonLDAP::NG's portal run by plackup: the OpenID provider of the single sign-on tests
+# (tests/oidc/llng_op.sh; String::Random and IO::String are modules its OpenID Connect issuer
+# loads that Debian lists only as recommended).
 run_only=0
 case "${1:-}" in
 --run) run_only=1 ;;
 *) pkgs+=(libcmocka-dev postgresql chromium curl ca-certificates jq zbar-tools haproxy
-	   rsyslog rsyslog-gnutls) ;;
+	   rsyslog rsyslog-gnutls
+	  liblemonldap-ng-portal-perl libplack-perl libstring-random-perl libio-string-perl) ;;
 esac
 
 # `deps.sh --fuzz`: also clang, for the libFuzzer targets of `make fuzz`.

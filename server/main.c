@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/oidc.h"
 #include "crypto.h"
 #include "crypto/tls_cert.h"
 #include "http/httpd.h"
@@ -65,6 +66,7 @@ struct config {
 	struct cl_policy admit;   /* per_address, reserve, trusted networks */
 	struct cl_policy proxies; /* whose X-Forwarded-For names the client (none by default) */
 	struct siem_config siem;  /* the audit stream to a SIEM (siem_* settings; off by default) */
+	struct api_oidc_config oidc; /* single sign-on (api/oidc.h); off without oidc_issuer */
 	enum log_level log_level;
 	int check_only;
 	int public_url_set;
@@ -132,7 +134,12 @@ usage(FILE *f)
 		"                     the reserve, e.g. a load balancer; default\n"
 		"                     127.0.0.0/8 ::1; none for nothing) (flags win),\n"
 		"                     trusted_proxies (load balancers whose last\n"
-		"                     X-Forwarded-For entry names the client; default none)\n"
+		"                     X-Forwarded-For entry names the client; default none),\n"
+		"                     oidc_issuer, oidc_client_id, oidc_client_secret_file,\n"
+		"                     oidc_ca_file, oidc_redirect_uri, oidc_scopes,\n"
+		"                     oidc_role_claim, oidc_role_map, oidc_email_domain,\n"
+		"                     oidc_provider_name: console single sign-on with an\n"
+		"                     OpenID provider (README \"Single sign-on\")\n"
 		"  --check-config     validate the settings and exit (0 when valid)\n"
 		"  --log-level LEVEL  debug, info, warn or error (default info)\n"
 		"  --tls-priorities STRING\n"
@@ -318,6 +325,8 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = set_trusted(&c->admit, val, where);
 	else if (strcmp(key, "trusted_proxies") == 0)
 		r = set_trusted(&c->proxies, val, where);
+	else if (strncmp(key, "oidc_", 5) == 0)
+		r = api_oidc_setting(&c->oidc, key, val) == 0 ? 0 : -EINVAL; /* it said why */
 	else if ((r = siem_set_option(&c->siem, key, val, where)) != 1)
 		return r != 0 ? -1 : 0; /* siem_set_option said why */
 	else {
@@ -832,6 +841,21 @@ start_webhooks(const struct config *c, struct service *svc)
 	return r;
 }
 
+/* Single sign-on, when configured: its callback is under the public URL (or the bound port). */
+static int
+oidc_start(const struct config *c, struct api *api)
+{
+	char base[300];
+
+	if (c->public_url_set)
+		str_copy(base, sizeof(base), c->public_url);
+	else
+		snprintf(base, sizeof(base),
+			 strchr(c->host, ':') ? "https://[%s]:%u" : "https://%s:%u", c->host,
+			 c->bound_port);
+	return api_set_oidc(api, &c->oidc, base) == 0 ? 0 : -EINVAL;
+}
+
 static int
 serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed25519_key *akey,
       const char *cert, const char *key)
@@ -895,6 +919,8 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		r = api_new(svc, &api);
 	if (r == 0)
 		r = api_set_server_cert(api, cert);
+	if (r == 0)
+		r = oidc_start(c, api);
 	if (r == 0)
 		r = write_admin_token(svc, c->data);
 	if (hc.admit.reserve >= hc.conn_limit) {

@@ -88,6 +88,9 @@ static const struct route {
 	{"GET", "/api/v1/audit/stream", AUTH_ADMIN, h_audit_stream},
 	{"POST", "/api/v1/setup", AUTH_NONE, h_setup},
 	{"POST", "/api/v1/session", AUTH_NONE, h_session_create},
+	{"GET", "/api/v1/oidc", AUTH_NONE, h_oidc_info},
+	{"GET", "/api/v1/oidc/login", AUTH_NONE, h_oidc_login},
+	{"GET", "/api/v1/oidc/callback", AUTH_NONE, h_oidc_callback},
 	{"GET", "/api/v1/session", AUTH_ADMIN, h_session_get},
 	{"DELETE", "/api/v1/session", AUTH_ADMIN, h_session_delete},
 	{"DELETE", "/api/v1/sessions", AUTH_ADMIN, h_sessions_delete},
@@ -169,6 +172,8 @@ api_new(struct service *svc, struct api **out)
 void
 api_free(struct api *a)
 {
+	if (a != NULL)
+		api_oidc_free(a);
 	free(a);
 }
 
@@ -350,10 +355,13 @@ api_handle(struct api *a, const struct api_request *rq, struct api_response *rs)
 	}
 	/*
 	 * Pages for people (/enroll, /portal) are exempt: links in email get tracking parameters
-	 * added by mail gateways, and an employee's enrollment must not fail for a utm_source.
+	 * added by mail gateways, and an employee's enrollment must not fail for a utm_source. So
+	 * is the single sign-on callback: the provider chooses what it adds (session_state, iss).
 	 */
 	if (strncmp(found->pattern, "/enroll", 7) != 0 &&
-	    strncmp(found->pattern, "/portal/", 8) != 0 && query_known(found, rq->query, rs) != 0)
+	    strncmp(found->pattern, "/portal/", 8) != 0 &&
+	    strcmp(found->pattern, "/api/v1/oidc/callback") != 0 &&
+	    query_known(found, rq->query, rs) != 0)
 		return;
 	found->fn(&c);
 	if (rs->status == 0)

@@ -39,7 +39,7 @@ struct api_response {
 	size_t len;
 	const char *content_type;
 	const char *route;    /* route template, for metrics; static storage */
-	char location[128];   /* Location header when not empty */
+	char location[2048];  /* Location header when not empty (an SSO redirect is long) */
 	char set_cookie[256]; /* Set-Cookie header when not empty */
 	char next_cursor[64]; /* Cleave-Next-Cursor header when not empty (a bounded export) */
 	/* Long poll: park == 1 asks http/ to suspend the request. */

@@ -10,11 +10,19 @@
 #include "api.h"
 #include "util.h"
 
+struct oidc_client;
+
 struct api {
 	struct service *svc;
 	api_metrics_fn metrics;
 	void *metrics_ctx;
 	char tls_pin[64]; /* base64 SHA-256 of the certificate key, for the enrollment page */
+	/* Single sign-on (oidc.c): NULL when not configured. */
+	struct oidc_client *oidc;
+	char oidc_issuer[256], oidc_role_claim[64], oidc_role_map[512], oidc_email_domain[128];
+	char oidc_provider[64];
+	char oidc_mfa_acr
+		[256]; /* space- or comma-separated acr values that count as a second factor */
 };
 
 #define ROUTE_MAX_PARAMS 2
@@ -196,6 +204,8 @@ void h_admins_list(struct call *c);
 void h_admin_delete(struct call *c);
 void h_admin_totp(struct call *c);
 /* The value of the session cookie in the request, or NULL. */
+/* The value of cookie name in the request into buf; NULL when absent or too long. */
+const char *cookie_get(const struct api_request *rq, const char *name, char *buf, size_t cap);
 const char *session_cookie(const struct api_request *rq, char *buf, size_t cap);
 /* Webhooks (webhooks.c, issue 11 §3). */
 void h_webhooks_create(struct call *c);
@@ -207,6 +217,13 @@ void h_webhook_delete(struct call *c);
 void h_webhook_rotate(struct call *c);
 void h_webhook_deliveries(struct call *c);
 void h_webhook_redeliver(struct call *c);
+/* Sets the console session cookie for sid (password and single sign-on alike). */
+void session_cookie_set(struct call *c, const char *sid);
+/* Single sign-on (oidc.c). */
+void h_oidc_info(struct call *c);
+void h_oidc_login(struct call *c);
+void h_oidc_callback(struct call *c);
+void api_oidc_free(struct api *a);
 void h_enroll_nonce(struct call *c);
 void h_enroll(struct call *c);
 void h_checkin(struct call *c);

@@ -14,10 +14,10 @@
 #define COOKIE_ATTRS "; HttpOnly; Secure; SameSite=Strict; Path=/"
 
 const char *
-session_cookie(const struct api_request *rq, char *buf, size_t cap)
+cookie_get(const struct api_request *rq, const char *name, char *buf, size_t cap)
 {
 	const char *h = rq->header(rq->header_ctx, "Cookie");
-	const size_t nl = strlen(COOKIE_NAME);
+	const size_t nl = strlen(name);
 
 	/* "a=1; cleave_session=…; b=2": bounded by the header's length. */
 	while (h != NULL && *h != '\0') {
@@ -26,7 +26,7 @@ session_cookie(const struct api_request *rq, char *buf, size_t cap)
 		while (*h == ' ' || *h == ';')
 			h++;
 		n = strcspn(h, ";");
-		if (n > nl + 1 && strncmp(h, COOKIE_NAME "=", nl + 1) == 0 && n - nl - 1 < cap) {
+		if (n > nl + 1 && strncmp(h, name, nl) == 0 && h[nl] == '=' && n - nl - 1 < cap) {
 			memcpy(buf, h + nl + 1, n - nl - 1);
 			buf[n - nl - 1] = '\0';
 			return buf;
@@ -34,6 +34,20 @@ session_cookie(const struct api_request *rq, char *buf, size_t cap)
 		h += n;
 	}
 	return NULL;
+}
+
+const char *
+session_cookie(const struct api_request *rq, char *buf, size_t cap)
+{
+	return cookie_get(rq, COOKIE_NAME, buf, cap);
+}
+
+void
+session_cookie_set(struct call *c, const char *sid)
+{
+	snprintf(c->rs->set_cookie, sizeof(c->rs->set_cookie),
+		 COOKIE_NAME "=%s" COOKIE_ATTRS "; Max-Age=%lld", sid,
+		 (long long)svc_session_max_s(c->a->svc));
 }
 
 /*
@@ -90,9 +104,7 @@ h_session_create(struct call *c)
 	j = admin_json(&a);
 	json_object_set_new(j, "csrf_token", json_string(csrf));
 	reply_json(c->rs, 200, j);
-	snprintf(c->rs->set_cookie, sizeof(c->rs->set_cookie),
-		 COOKIE_NAME "=%s" COOKIE_ATTRS "; Max-Age=%lld", sid,
-		 (long long)svc_session_max_s(c->a->svc));
+	session_cookie_set(c, sid);
 	secure_zero(sid, strlen(sid));
 	free(sid);
 out:

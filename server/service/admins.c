@@ -220,7 +220,8 @@ check_password(struct service *s, const char *email, const char *password, struc
 
 	if (r != 0 && r != -ENOENT)
 		return r;
-	if (r == -ENOENT || pl > SVC_PASSWORD_MAX) {
+	/* An account made by single sign-on has no password: it fails like an unknown one. */
+	if (r == -ENOENT || pl > SVC_PASSWORD_MAX || a->pwhash[0] == '\0') {
 		/* The same Argon2id work as for a real account, so timing tells nothing. */
 		volatile int sink;
 

@@ -198,6 +198,37 @@ int svc_admin_disable(struct service *s, const struct principal *p, const char *
 int svc_login(struct service *s, const char *email, const char *password, const char *totp,
 	      const char *client, char **session_id, struct admin_account *out,
 	      struct svc_error *err);
+/* ---- single sign-on (OpenID Connect; sso.c) ---- */
+#define SVC_SSO_FLOW_S 600 /* a sign-in at the provider must end within this */
+/*
+ * Begins a sign-in: a fresh state, nonce and PKCE verifier (43 base64url characters each; the
+ * caller frees them), recorded by the state's hash until SVC_SSO_FLOW_S from now.
+ */
+int svc_sso_begin(struct service *s, char **state, char **nonce, char **verifier,
+		  struct svc_error *err);
+/* Takes the flow of state, once: SVC_UNAUTHORIZED when unknown, finished or expired. */
+int svc_sso_take(struct service *s, const char *state, struct oidc_flow *out,
+		 struct svc_error *err);
+/* A person the provider vouched for (ID token verified, role claim mapped). */
+struct sso_identity {
+	const char *issuer, *subject; /* OpenID Connect's stable key of the person */
+	const char *email, *name;
+	enum role role;           /* ROLE_NONE: no or unknown claim (refused) */
+	const char *email_domain; /* "" or NULL: any; else the email must be in it */
+	int second_factor;        /* the provider says a second factor was used (acr) */
+};
+/*
+ * Opens a console session for the identity, as svc_login does for a password: the account
+ * linked to (issuer, subject), made on the first sign-in and brought up to date (email, name,
+ * role) on the next ones; audited. SVC_FORBIDDEN (audited as admin.sso_refused, with the
+ * reason) for no role, an email outside the allowed domain, no second factor where the
+ * server requires one (require_totp), a disabled account, or an email that belongs to an
+ * unlinked local account.
+ */
+int svc_sso_login(struct service *s, const struct sso_identity *id, const char *client,
+		  char **session_id, struct admin_account *out, struct svc_error *err);
+/* Audits a refused single sign-on (who: the email or subject claimed, if any). */
+void svc_sso_refused(struct service *s, const char *client, const char *who, const char *why);
 /*
  * Enrolls a new TOTP second factor (RFC 6238, SHA-1, 30 s, 6 digits) for account id, by an
  * admin or the account itself; from then on its sign-in needs a code. *uri (caller frees) is

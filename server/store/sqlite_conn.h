@@ -11,6 +11,7 @@
 
 #include "store.h"
 
+/* Cached statements per connection; room for every SQ_* id (store_sqlite_priv.h checks). */
 #define SQ_MAX_STMTS 160
 
 struct sq_conn {

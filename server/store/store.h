@@ -479,6 +479,18 @@ struct webhook_delivery {
 	int ok;
 };
 
+/*
+ * A single sign-on begun and not finished (issue 11, migration 0021): found by the SHA-256 of
+ * its state, it holds what the ID token and the code exchange must match.
+ */
+struct oidc_flow {
+	uint8_t state_hash[32];
+	char nonce[64];
+	char verifier[64]; /* the PKCE code verifier */
+	int64_t created_at;
+	int64_t expires_at;
+};
+
 struct store;
 
 /*
@@ -851,6 +863,28 @@ struct store_ops {
 	int (*portal_link_insert)(struct store *st, const struct portal_link *l);
 	/* The link with this hash, expired or not (the service decides); -ENOENT when none. */
 	int (*portal_link_get)(struct store *st, const uint8_t hash[32], struct portal_link *out);
+
+	/* ---- single sign-on (issue 11; store_sqlite_oidc.c, store_pg_oidc.c) ---- */
+	/* Records a flow, and forgets those that expired before it began. */
+	int (*oidc_flow_insert)(struct store *st, const struct oidc_flow *f);
+	/*
+	 * Deletes the flow and returns it: a flow is finished once, even by two servers at once
+	 * (one gets it, the other -ENOENT). Expiry is the service's check.
+	 */
+	int (*oidc_flow_take)(struct store *st, const uint8_t state_hash[32],
+			      struct oidc_flow *out);
+	/* The admin account linked to the provider's (issuer, subject); -ENOENT when none. */
+	int (*admin_by_identity)(struct store *st, const char *issuer, const char *subject,
+				 struct admin_account *out);
+	/* Links an account to (issuer, subject); -EEXIST when either side is linked already. */
+	int (*admin_identity_insert)(struct store *st, const char *issuer, const char *subject,
+				     const char *admin_id, int64_t now);
+	/*
+	 * Sets what the provider says of a linked account (email, display name, role) at a sign-in;
+	 * -ENOENT when no such account, -EEXIST when the email belongs to another.
+	 */
+	int (*admin_sso_update)(struct store *st, const char *id, const char *email,
+				const char *display_name, const char *role);
 
 	/*
 	 * ---- wake-ups across servers (PostgreSQL only: NULL on SQLite, whose one server wakes

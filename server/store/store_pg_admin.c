@@ -228,3 +228,50 @@ pg_admin_totp_used(struct store *st, const char *id, int64_t step)
 			  "totp_last_step < $1",
 			  &p, "admin totp used");
 }
+
+/* ---- accounts linked to an OpenID provider (issue 11, migration 0021) ---- */
+
+int
+pg_admin_by_identity(struct store *st, const char *issuer, const char *subject,
+		     struct admin_account *out)
+{
+	struct pg_args p = {0};
+
+	pa_text(&p, issuer);
+	pa_text(&p, subject);
+	return pg_one(S(st),
+		      "SELECT " ADMIN_COLS " FROM admins WHERE id = (SELECT admin_id FROM "
+		      "admin_identities WHERE issuer = $1 AND subject = $2)",
+		      &p, out, admin_row, "admin by identity");
+}
+
+int
+pg_admin_identity_insert(struct store *st, const char *issuer, const char *subject,
+			 const char *admin_id, int64_t now)
+{
+	struct pg_args p = {0};
+
+	pa_text(&p, issuer);
+	pa_text(&p, subject);
+	pa_text(&p, admin_id);
+	pa_int(&p, now);
+	return pg_run(S(st),
+		      "INSERT INTO admin_identities (issuer, subject, admin_id, linked_at) "
+		      "VALUES ($1,$2,$3,$4)",
+		      &p, NULL, "admin identity insert");
+}
+
+int
+pg_admin_sso_update(struct store *st, const char *id, const char *email, const char *display_name,
+		    const char *role)
+{
+	struct pg_args p = {0};
+
+	pa_text(&p, email);
+	pa_text(&p, display_name);
+	pa_text(&p, role);
+	pa_text(&p, id);
+	return pg_changed(
+		S(st), "UPDATE admins SET email = $1, display_name = $2, role = $3 WHERE id = $4",
+		&p, "admin sso update");
+}

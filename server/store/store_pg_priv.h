@@ -108,6 +108,14 @@ int pg_policy_counts(struct store *st, const char *name, int is_default, int64_t
 		     int64_t *assigned, int64_t *applied);
 int pg_portal_link_insert(struct store *st, const struct portal_link *l);
 int pg_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out);
+int pg_oidc_flow_insert(struct store *st, const struct oidc_flow *f);
+int pg_oidc_flow_take(struct store *st, const uint8_t state_hash[32], struct oidc_flow *out);
+int pg_admin_by_identity(struct store *st, const char *issuer, const char *subject,
+			 struct admin_account *out);
+int pg_admin_identity_insert(struct store *st, const char *issuer, const char *subject,
+			     const char *admin_id, int64_t now);
+int pg_admin_sso_update(struct store *st, const char *id, const char *email,
+			const char *display_name, const char *role);
 /* Wake-ups across servers, in store_pg_notify.c. */
 int pg_notify_device(struct store *st, const char *device_id);
 int pg_notify_policy(struct store *st, const char *name, int is_default);

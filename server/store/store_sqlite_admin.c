@@ -234,3 +234,54 @@ sq_admin_totp_used(struct store *st, const char *id, int64_t step)
 	sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
 	return sq_exec_changed(S(st), q, "admin totp used");
 }
+
+/* ---- accounts linked to an OpenID provider (issue 11, migration 0021) ---- */
+
+int
+sq_admin_by_identity(struct store *st, const char *issuer, const char *subject,
+		     struct admin_account *out)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ADMIN_BY_IDENTITY,
+				  "SELECT " ADMIN_COLS " FROM admins WHERE id = (SELECT admin_id "
+				  "FROM admin_identities WHERE issuer = ? AND subject = ?)");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, issuer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
+	return sq_one(S(st), q, out, (sq_row_fn)admin_row, "admin by identity");
+}
+
+int
+sq_admin_identity_insert(struct store *st, const char *issuer, const char *subject,
+			 const char *admin_id, int64_t now)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ADMIN_IDENTITY_INSERT,
+				  "INSERT INTO admin_identities (issuer, subject, admin_id, "
+				  "linked_at) VALUES (?,?,?,?)");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, issuer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, admin_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, now);
+	return sq_exec_stmt(S(st), q, "admin identity insert");
+}
+
+int
+sq_admin_sso_update(struct store *st, const char *id, const char *email, const char *display_name,
+		    const char *role)
+{
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ADMIN_SSO_UPDATE,
+				  "UPDATE admins SET email = ?, display_name = ?, role = ? "
+				  "WHERE id = ?");
+
+	if (q == NULL)
+		return -EIO;
+	sqlite3_bind_text(q, 1, email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, display_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, id, -1, SQLITE_STATIC);
+	return sq_exec_changed(S(st), q, "admin sso update");
+}

@@ -73,6 +73,12 @@ enum {
 	SQ_ADMIN_TOTP_USED,
 	SQ_PORTAL_LINK_INSERT,
 	SQ_PORTAL_LINK_GET,
+	SQ_OIDC_FLOW_PURGE,
+	SQ_OIDC_FLOW_INSERT,
+	SQ_OIDC_FLOW_TAKE,
+	SQ_ADMIN_BY_IDENTITY,
+	SQ_ADMIN_IDENTITY_INSERT,
+	SQ_ADMIN_SSO_UPDATE,
 	SQ_KEYS_PUT,
 	SQ_KEYS_REPLACE,
 	SQ_KEYS_GET,
@@ -247,6 +253,14 @@ int sq_siem_release(struct store *st, const char *name, const char *holder);
 int sq_siem_get(struct store *st, const char *name, struct siem_stream *out);
 int sq_portal_link_insert(struct store *st, const struct portal_link *l);
 int sq_portal_link_get(struct store *st, const uint8_t hash[32], struct portal_link *out);
+int sq_oidc_flow_insert(struct store *st, const struct oidc_flow *f);
+int sq_oidc_flow_take(struct store *st, const uint8_t state_hash[32], struct oidc_flow *out);
+int sq_admin_by_identity(struct store *st, const char *issuer, const char *subject,
+			 struct admin_account *out);
+int sq_admin_identity_insert(struct store *st, const char *issuer, const char *subject,
+			     const char *admin_id, int64_t now);
+int sq_admin_sso_update(struct store *st, const char *id, const char *email,
+			const char *display_name, const char *role);
 /* The deployment's public keys, in store_sqlite_keys.c. */
 /* Webhooks, in store_sqlite_hook.c. */
 int sq_webhook_insert(struct store *st, struct webhook *w);

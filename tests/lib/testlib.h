@@ -131,7 +131,7 @@ struct resp {
 	char *body;
 	size_t len;
 	double seconds;
-	char location[256];
+	char location[2048];  /* an SSO redirect to the provider is long */
 	char set_cookie[512]; /* the Set-Cookie header's value, when one came */
 	char headers[2048];   /* the response's header lines as received (truncated to fit) */
 };

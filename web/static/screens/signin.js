@@ -1,5 +1,6 @@
 // Sign-in with email and password (and the authenticator code when the account has one).
 // The server sets the HttpOnly session cookie; the CSRF token from the reply is kept in memory.
+// With single sign-on configured, a "Sign in with <provider>" link comes first.
 import { el, show, api, session } from '../lib.js';
 
 export async function render(params) {
@@ -15,6 +16,20 @@ export async function render(params) {
     el('label', { for: 'totp' }, 'Authenticator code (if your account has one)'), el('p', {}, totp),
     el('button', { type: 'submit' }, 'Sign in'),
     el('p', { class: 'muted' }, 'First time here? The first admin opens the setup link that cleave-server wrote to the file admin-setup in its data folder (make run prints where), and sets a password there.'));
+  // Single sign-on, when the server has a provider: a plain link (a top-level navigation to the
+  // provider and back); the local form stays below it for break-glass accounts.
+  let sso = null;
+  try {
+    sso = await api('/api/v1/oidc');
+  } catch (err) {
+    sso = null; // an older server without the route: password sign-in only
+  }
+  if (sso && sso.enabled) {
+    msg.after(
+      el('p', { id: 'sso' },
+        el('a', { class: 'button', id: 'sso-link', href: '/api/v1/oidc/login' }, 'Sign in with ' + sso.provider_name)),
+      el('p', { class: 'muted', id: 'sso-or' }, 'Or with a Cleave account of its own:'));
+  }
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const body = { email: email.value.trim(), password: password.value };
