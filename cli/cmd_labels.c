@@ -12,7 +12,8 @@
 #include "cli.h"
 #include "util.h"
 
-#define PATH_CAP 2048
+#define PATH_CAP     2048
+#define BULK_IDS_MAX 500 /* the API's limit for device_ids */
 
 /* "KEY=VALUE" or "KEY" (value "") from the positional arguments from..npos into an object. */
 static json_t *
@@ -49,6 +50,35 @@ opt_all(const struct ctx *c, const char *name)
 		if (strcmp(c->a.kv[i].name, name) == 0)
 			json_array_append_new(arr, json_string(c->a.kv[i].val));
 	return arr;
+}
+
+/* Appends the ids of --devices-from FILE ("-": stdin), one a line, to ids; EX_OK or fail. */
+static int
+ids_from_file(const struct ctx *c, json_t *ids)
+{
+	const char *path = opt(c, "devices-from");
+	FILE *f;
+	char line[256];
+	int rc = EX_OK;
+
+	if (path == NULL)
+		return EX_OK;
+	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (f == NULL)
+		return fail(EX_USAGE, "cannot read %s", path);
+	while (rc == EX_OK && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, " \t\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (json_array_size(ids) >= BULK_IDS_MAX)
+			rc = fail(EX_USAGE, "more than %d device ids: send them in parts",
+				  BULK_IDS_MAX);
+		else
+			json_array_append_new(ids, json_string(line));
+	}
+	if (f != stdin)
+		fclose(f);
+	return rc;
 }
 
 /* The labels object of an answer as KEY VALUE rows. */
@@ -164,13 +194,15 @@ cmd_labels_bulk(struct ctx *c)
 
 	if (set == NULL || remove == NULL || ids == NULL || req == NULL)
 		rc = fail(EX_USAGE, "a label key is too long");
+	else if ((rc = ids_from_file(c, ids)) != EX_OK)
+		;
 	else if (json_object_size(set) + json_array_size(remove) == 0)
 		rc = fail(EX_USAGE, "give labels to set (KEY[=VALUE]) or --remove KEY");
 	else if (json_array_size(ids) > 0 && target_filters(c, NULL) > 0)
 		rc = fail(EX_USAGE, "give --device, or --group or filters, not both");
 	else if (json_array_size(ids) == 0 && target_filters(c, req) == 0)
-		rc = fail(EX_USAGE, "give the devices: --device ID (repeated), --group NAME or "
-				    "the device list's filters");
+		rc = fail(EX_USAGE, "give the devices: --device ID (repeated), --devices-from "
+				    "FILE, --group NAME or the device list's filters");
 	if (rc != EX_OK)
 		goto out;
 	if (json_array_size(ids) > 0)
@@ -202,8 +234,9 @@ out:
 /* ---- groups ---- */
 
 static const struct col group_cols[] = {
-	{"NAME", "name", 30},        {"QUERY", "query", 40},   {"POLICY", "policy", 20},
-	{"PRIORITY", "priority", 8}, {"MEMBERS", "member_count", 7}, {"DESCRIPTION", "description", 40},
+	{"NAME", "name", 30},           {"QUERY", "query", 40},
+	{"POLICY", "policy", 20},       {"PRIORITY", "priority", 8},
+	{"MEMBERS", "member_count", 7}, {"DESCRIPTION", "description", 40},
 };
 
 int

@@ -152,12 +152,14 @@ static const struct cmd cmds[] = {
 	CMD("labels", "replace", cmd_labels_replace, "DEVICE [KEY[=VALUE]...]",
 	    "Makes the device's labels exactly these (none: removes them all).", "", 1, ARGS_MAX),
 	CMD("labels", "bulk", cmd_labels_bulk,
-	    "[KEY[=VALUE]...] [--remove KEY]... (--device ID... | --group NAME | filters)",
-	    "One label change on many devices: the --device ids (up to 500), a group's devices or "
-	    "those the device list's filters match (at most 500). Prints each device's outcome "
+	    "[KEY[=VALUE]...] [--remove KEY]... (--device ID... | --devices-from FILE | --group "
+	    "NAME | filters)",
+	    "One label change on many devices: the --device ids (repeated) or those of "
+	    "--devices-from FILE (one a line, - for stdin; up to 500), a group's devices or those "
+	    "the device list's filters match (at most 500). Prints each device's outcome "
 	    "(changed, unchanged, refused with why) and the counts; sending it again changes "
 	    "nothing. Exit 0 even when some are refused: read the table or --json.",
-	    "remove= device= " FILTER_OPTS, 0, ARGS_MAX),
+	    "remove= device= devices-from= " FILTER_OPTS, 0, ARGS_MAX),
 	CMD("groups", "list", cmd_groups_list, "[--after NAME] [--limit N]",
 	    "Lists groups by name, with their queries, policies and member counts.",
 	    "after= limit=", 0, 0),

@@ -90,8 +90,8 @@ groups(struct ctl_env *e, const struct device_sim *a, const struct device_sim *b
 	RUN(3, e, "groups", "create", "sales", "--query", "vip");
 	RUN(0, e, "groups", "create", "everyone", "--query", "dept");
 	RUN(0, e, "groups", "list");
-	CHECK(strstr(e->out, "NAME") && strstr(e->out, "everyone") && strstr(e->out, "sales"),
-	      "%s", e->out);
+	CHECK(strstr(e->out, "NAME") && strstr(e->out, "everyone") && strstr(e->out, "sales"), "%s",
+	      e->out);
 	RUN(0, e, "groups", "list", "--limit", "1");
 	CHECK(strstr(e->out, "everyone") && !strstr(e->out, "sales") &&
 		      strstr(e->err, "more: --after everyone"),
@@ -125,11 +125,12 @@ groups(struct ctl_env *e, const struct device_sim *a, const struct device_sim *b
 static void
 bulks(struct ctl_env *e, const struct device_sim *a, const struct device_sim *b)
 {
-	char id[64], state[32] = "";
+	char id[64], state[32] = "", in[128];
+	int rc;
 
 	RUN(0, e, "labels", "bulk", "region=eu", "--device", a->id, "--device", "dev_nosuch");
-	CHECK(strstr(e->out, "DEVICE") && strstr(e->out, "changed") &&
-		      strstr(e->out, "refused") && strstr(e->out, "changed 1, unchanged 0, refused 1"),
+	CHECK(strstr(e->out, "DEVICE") && strstr(e->out, "changed") && strstr(e->out, "refused") &&
+		      strstr(e->out, "changed 1, unchanged 0, refused 1"),
 	      "%s", e->out);
 	RUN(0, e, "labels", "bulk", "region=eu", "--device", a->id);
 	CHECK(strstr(e->out, "changed 0, unchanged 1, refused 0"), "%s", e->out);
@@ -146,6 +147,12 @@ bulks(struct ctl_env *e, const struct device_sim *a, const struct device_sim *b)
 		      "%s", e->out);
 		json_decref(j);
 	}
+	/* Ids from stdin, one a line (blank lines skipped); a file that cannot be read. */
+	snprintf(in, sizeof(in), "%s\n\n%s\n", a->id, b->id);
+	rc = ctl_in(e, in, "labels", "bulk", "batch=1", "--devices-from", "-", (const char *)NULL);
+	CHECK(rc == 0 && strstr(e->out, "changed 2, unchanged 0, refused 0"), "exit %d: %s%s", rc,
+	      e->out, e->err);
+	RUN(1, e, "labels", "bulk", "batch=1", "--devices-from", "/nonexistent/ids");
 	RUN(1, e, "labels", "bulk", "region=eu");
 	RUN(1, e, "labels", "bulk", "--device", a->id);
 	RUN(1, e, "labels", "bulk", "x", "--device", a->id, "--group", "sales");
