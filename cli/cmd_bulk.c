@@ -1,7 +1,8 @@
 /*
  * bulk: one command for every device a filter or a group matches (POST /api/v1/commands/bulk
- * with "filter" or "group", and "expected_count"). As in the console, the number of devices is confirmed before
- * anything is queued: --expected-count N for scripts, or typed at the prompt on a terminal.
+ * with "filter" or "group", and "expected_count"). As in the console, the number of devices is
+ * confirmed before anything is queued: --expected-count N for scripts, or typed at the prompt
+ * on a terminal.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,10 @@ target_filters(const struct ctx *c, json_t *req)
 	for (size_t i = 0; f != NULL && device_filters[i] != NULL; i += 2) {
 		const char *v = opt(c, device_filters[i]);
 
-		if (v != NULL && ++n)
-			json_object_set_new(f, device_filters[i + 1], json_string(v));
+		if (v == NULL)
+			continue;
+		json_object_set_new(f, device_filters[i + 1], json_string(v));
+		n++;
 	}
 	/* A group alone is the API's own form ("group": name); anything else a filter. */
 	if (req != NULL && n == 1 && json_object_get(f, "group") != NULL)
