@@ -143,8 +143,13 @@ void put_safe(FILE *f, const char *s);
 void print_raw(const struct reply *r);
 /* A list answer: --json as is; else a table of items and the next cursor on stderr. */
 int print_list(struct ctx *c, const char *path, const struct col *cols, size_t ncols);
+/* The same for a list paged by another member (next_after), its option (after) in the hint. */
+int print_list_by(struct ctx *c, const char *path, const struct col *cols, size_t ncols,
+		  const char *member, const char *option);
 /* A record answer: --json as is, else print_record. */
 int print_get(struct ctx *c, const char *path);
+/* The same for METHOD path with body (may be NULL) whose answer is a record. */
+int print_call(struct ctx *c, const char *method, const char *path, const char *body);
 /* A change whose answer is a record or nothing: --json prints the record, else done. */
 int act(struct ctx *c, const char *method, const char *path, const char *body,
 	const char *const *hdrs, const char *done);
@@ -205,9 +210,27 @@ int cmd_admins_totp(struct ctx *c);
 int cmd_tokens_list(struct ctx *c);
 int cmd_tokens_create(struct ctx *c);
 int cmd_tokens_revoke(struct ctx *c);
+int cmd_labels_get(struct ctx *c);
+int cmd_labels_set(struct ctx *c);
+int cmd_labels_remove(struct ctx *c);
+int cmd_labels_replace(struct ctx *c);
+int cmd_labels_bulk(struct ctx *c);
+int cmd_groups_list(struct ctx *c);
+int cmd_groups_get(struct ctx *c);
+int cmd_groups_create(struct ctx *c);
+int cmd_groups_update(struct ctx *c);
+int cmd_groups_delete(struct ctx *c);
+int cmd_groups_devices(struct ctx *c);
 
 /* The device-list filters (devices list, devices count, bulk create) as query parameters. */
 extern const char *const device_filters[];
 int filters_query(const struct ctx *c, char *q, size_t cap);
+/* Adds the filters, --sort and --order to path (a device list) and prints that page. */
+int devices_page(struct ctx *c, char *path, size_t cap);
+/*
+ * How many device-list filters the options give; with req, sets its target: "group" when
+ * --group is the only one, else "filter" (nothing when none).
+ */
+int target_filters(const struct ctx *c, json_t *req);
 
 #endif

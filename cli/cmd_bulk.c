@@ -1,7 +1,8 @@
 /*
- * bulk: one command for every device a filter matches (POST /api/v1/commands/bulk with
- * "filter" and "expected_count"). As in the console, the number of devices is confirmed before
- * anything is queued: --expected-count N for scripts, or typed at the prompt on a terminal.
+ * bulk: one command for every device a filter or a group matches (POST /api/v1/commands/bulk
+ * with "filter" or "group", and "expected_count"). As in the console, the number of devices is
+ * confirmed before anything is queued: --expected-count N for scripts, or typed at the prompt
+ * on a terminal.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,19 +14,27 @@
 
 #define PATH_CAP 2048
 
-/* The filter options as the bulk's "filter" object (strings, as the list route reads them). */
-static json_t *
-filter_object(const struct ctx *c)
+int
+target_filters(const struct ctx *c, json_t *req)
 {
 	json_t *f = json_object();
+	size_t n = 0;
 
 	for (size_t i = 0; f != NULL && device_filters[i] != NULL; i += 2) {
 		const char *v = opt(c, device_filters[i]);
 
-		if (v != NULL)
-			json_object_set_new(f, device_filters[i + 1], json_string(v));
+		if (v == NULL)
+			continue;
+		json_object_set_new(f, device_filters[i + 1], json_string(v));
+		n++;
 	}
-	return f;
+	/* A group alone is the API's own form ("group": name); anything else a filter. */
+	if (req != NULL && n == 1 && json_object_get(f, "group") != NULL)
+		json_object_set(req, "group", json_object_get(f, "group"));
+	else if (req != NULL && n > 0)
+		json_object_set(req, "filter", f);
+	json_decref(f);
+	return (int)n;
 }
 
 /* The count to confirm: --expected-count, or typed by a person after seeing the match. */
@@ -81,8 +90,9 @@ cmd_bulk_create(struct ctx *c)
 		snprintf(key, sizeof(key), "Idempotency-Key: %s", ik);
 		hdrs[0] = key;
 	}
-	req = json_pack("{s:s, s:o, s:I}", "type", type, "filter", filter_object(c),
-			"expected_count", (json_int_t)count);
+	req = json_pack("{s:s, s:I}", "type", type, "expected_count", (json_int_t)count);
+	if (req != NULL && target_filters(c, req) == 0)
+		json_object_set_new(req, "filter", json_object());
 	if (req != NULL && opt(c, "reason") != NULL)
 		json_object_set_new(req, "reason", json_string(opt(c, "reason")));
 	body = req ? json_dumps(req, JSON_COMPACT) : NULL;

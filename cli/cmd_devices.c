@@ -26,6 +26,8 @@ const char *const device_filters[] = {
 	"reported", "reported",
 	"policy", "policy",
 	"not-seen-days", "not_seen_days",
+	"label", "label", /* a label query: "dept=sales AND NOT lost" */
+	"group", "group",
 	NULL,
 };
 /* clang-format on */
@@ -67,16 +69,23 @@ static const struct col device_cols[] = {
 };
 
 int
-cmd_devices_list(struct ctx *c)
+devices_page(struct ctx *c, char *path, size_t cap)
 {
 	static const char *const more[] = {"sort", "sort", "order", "order", NULL};
-	char path[PATH_CAP] = "/api/v1/devices";
 	int rc;
 
-	if ((rc = filters_query(c, path, sizeof(path))) != EX_OK ||
-	    (rc = opts_query(c, path, sizeof(path), more)) != EX_OK)
+	if ((rc = filters_query(c, path, cap)) != EX_OK ||
+	    (rc = opts_query(c, path, cap, more)) != EX_OK)
 		return rc;
 	return list_paged(c, path, device_cols, ARRAY_SIZE(device_cols));
+}
+
+int
+cmd_devices_list(struct ctx *c)
+{
+	char path[PATH_CAP] = "/api/v1/devices";
+
+	return devices_page(c, path, sizeof(path));
 }
 
 int

@@ -15,9 +15,11 @@
 
 #define GLOBAL_OPTS "profile= server= ca= pin= token-file= json help"
 #define LIST_OPTS   "limit= cursor="
-#define FILTER_OPTS                                                                                \
-	"q= status= owner= compliant= reason-code= desired= reported= policy= not-seen-days="
-#define WAIT_OPTS "reason= expires-in= idempotency-key= wait timeout="
+#define BASE_FILTERS                                                                               \
+	"q= status= owner= compliant= reason-code= desired= reported= policy= not-seen-days= "     \
+	"label="
+#define FILTER_OPTS BASE_FILTERS " group="
+#define WAIT_OPTS   "reason= expires-in= idempotency-key= wait timeout="
 
 #define CMD(g, v, fn, usage, help, opts, lo, hi)                                                   \
 	{                                                                                          \
@@ -33,7 +35,8 @@ static const struct cmd cmds[] = {
 	CMD("profiles", NULL, cmd_profiles, "", "Lists the stored profiles.", "", 0, 0),
 	CMD("server", NULL, cmd_server, "", "Shows the server's keys and who you are.", "", 0, 0),
 	CMD("devices", "list", cmd_devices_list, "[filters] [--sort S] [--order O]",
-	    "Lists devices, filtered as GET /api/v1/devices (see schema/api.md).",
+	    "Lists devices, filtered as GET /api/v1/devices (see schema/api.md); --label takes a "
+	    "label query ('dept=sales AND NOT lost'), --group a group's name.",
 	    FILTER_OPTS " sort= order= " LIST_OPTS, 0, 0),
 	CMD("devices", "search", cmd_devices_search, "TEXT",
 	    "Devices whose owner, model, id or key fingerprint starts with TEXT.", LIST_OPTS, 1, 1),
@@ -70,8 +73,10 @@ static const struct cmd cmds[] = {
 	CMD("commands", "cancel", cmd_commands_cancel, "COMMAND",
 	    "Cancels a command that is still queued.", "", 1, 1),
 	CMD("bulk", "create", cmd_bulk_create,
-	    "--type T [filters] [--expected-count N] [--reason TEXT] [--idempotency-key K]",
-	    "Queues one command for every device the filters match. The number of devices must "
+	    "--type T [filters | --group NAME] [--expected-count N] [--reason TEXT] "
+	    "[--idempotency-key K]",
+	    "Queues one command for every device the filters (or a group: --group, its query "
+	    "read once, when the bulk starts) match. The number of devices must "
 	    "be confirmed: --expected-count N, or typed when asked on a terminal. A filter that "
 	    "now matches another number is refused (exit 3) and nothing is queued.",
 	    "type= expected-count= reason= idempotency-key= " FILTER_OPTS, 0, 0),
@@ -138,6 +143,44 @@ static const struct cmd cmds[] = {
 	    "name= role= expires-in=", 0, 0),
 	CMD("tokens", "revoke", cmd_tokens_revoke, "TOKEN_ID", "Revokes an API token at once.", "",
 	    1, 1),
+	CMD("labels", "get", cmd_labels_get, "DEVICE", "Shows a device's labels.", "", 1, 1),
+	CMD("labels", "set", cmd_labels_set, "DEVICE KEY[=VALUE]...",
+	    "Sets labels on a device (a plain KEY has the value \"\"), the others unchanged.", "",
+	    2, ARGS_MAX),
+	CMD("labels", "remove", cmd_labels_remove, "DEVICE KEY...",
+	    "Removes labels from a device by key, the others unchanged.", "", 2, ARGS_MAX),
+	CMD("labels", "replace", cmd_labels_replace, "DEVICE [KEY[=VALUE]...]",
+	    "Makes the device's labels exactly these (none: removes them all).", "", 1, ARGS_MAX),
+	CMD("labels", "bulk", cmd_labels_bulk,
+	    "[KEY[=VALUE]...] [--remove KEY]... (--device ID... | --devices-from FILE | --group "
+	    "NAME | filters)",
+	    "One label change on many devices: the --device ids (repeated) or those of "
+	    "--devices-from FILE (one a line, - for stdin; up to 500), a group's devices or those "
+	    "the device list's filters match (at most 500). Prints each device's outcome "
+	    "(changed, unchanged, refused with why) and the counts; sending it again changes "
+	    "nothing. Exit 0 even when some are refused: read the table or --json.",
+	    "remove= device= devices-from= " FILTER_OPTS, 0, ARGS_MAX),
+	CMD("groups", "list", cmd_groups_list, "[--after NAME] [--limit N]",
+	    "Lists groups by name, with their queries, policies and member counts.",
+	    "after= limit=", 0, 0),
+	CMD("groups", "get", cmd_groups_get, "NAME", "Shows a group.", "", 1, 1),
+	CMD("groups", "create", cmd_groups_create,
+	    "NAME --query Q [--description D] [--policy P] [--priority N]",
+	    "Makes a group: the devices whose labels match the label query Q (for example "
+	    "'dept=sales AND NOT lost'). --policy gives its devices that policy unless they have "
+	    "their own; lower --priority (default 100) wins when several groups give one. A query "
+	    "that does not parse is refused with its position (exit 1).",
+	    "query= description= policy= priority=", 1, 1),
+	CMD("groups", "update", cmd_groups_update,
+	    "NAME --query Q [--description D] [--policy P] [--priority N]",
+	    "Replaces a group's query, description, policy and priority; one not given takes "
+	    "its default (no description, no policy, priority 100).",
+	    "query= description= policy= priority=", 1, 1),
+	CMD("groups", "delete", cmd_groups_delete, "NAME",
+	    "Deletes a group (its devices and their labels stay).", "", 1, 1),
+	CMD("groups", "devices", cmd_groups_devices, "NAME [filters] [--sort S] [--order O]",
+	    "Lists a group's devices, as devices list does (its other filters apply too).",
+	    BASE_FILTERS " sort= order= " LIST_OPTS, 1, 1),
 	/*
 	 * Reserved for issue 11's other parts, added when they are merged (one row and one
 	 * function each, as above):

@@ -227,6 +227,13 @@ print_raw(const struct reply *r)
 int
 print_list(struct ctx *c, const char *path, const struct col *cols, size_t ncols)
 {
+	return print_list_by(c, path, cols, ncols, "next_cursor", "cursor");
+}
+
+int
+print_list_by(struct ctx *c, const char *path, const struct col *cols, size_t ncols,
+	      const char *member, const char *option)
+{
 	struct reply r;
 	json_t *j;
 	const char *next;
@@ -236,8 +243,8 @@ print_list(struct ctx *c, const char *path, const struct col *cols, size_t ncols
 		print_raw(&r);
 	} else if (rc == EX_OK) {
 		print_table(json_object_get(j, "items"), cols, ncols);
-		if ((next = json_string_value(json_object_get(j, "next_cursor"))) != NULL) {
-			fputs("more: --cursor ", stderr);
+		if ((next = json_string_value(json_object_get(j, member))) != NULL) {
+			fprintf(stderr, "more: --%s ", option);
 			put_safe(stderr, next);
 			fputc('\n', stderr);
 		}
@@ -250,9 +257,15 @@ print_list(struct ctx *c, const char *path, const struct col *cols, size_t ncols
 int
 print_get(struct ctx *c, const char *path)
 {
+	return print_call(c, "GET", path, NULL);
+}
+
+int
+print_call(struct ctx *c, const char *method, const char *path, const char *body)
+{
 	struct reply r;
 	json_t *j;
-	int rc = api_json(c, "GET", path, NULL, NULL, &j, &r);
+	int rc = api_json(c, method, path, body, NULL, &j, &r);
 
 	if (rc == EX_OK && c->json)
 		print_raw(&r);

@@ -250,6 +250,45 @@ await step('GET', `/api/v1/commands/bulk/${blk.id}`, 200);
 await step('GET', `/api/v1/commands/bulk/${nobody}`, 404);
 await step('POST', `/api/v1/commands/bulk/${blk.id}/cancel`, 409);
 
+// Labels and groups (the device record carries its labels; the lists take label= and group=).
+await step('PUT', `/api/v1/devices/${dev1}/labels`, 200, { body: { labels: { dept: 'sales', note: '<b>markup</b> "quoted"' } } });
+await step('PUT', `/api/v1/devices/${dev1}/labels`, 422, { body: { labels: { '-bad key': 'x' } } });
+await step('PUT', `/api/v1/devices/${nobody}/labels`, 404, { body: { labels: {} } });
+await step('PATCH', `/api/v1/devices/${dev1}/labels`, 200, { body: { set: { vip: '' }, remove: ['note'] } });
+await step('PATCH', `/api/v1/devices/${dev1}/labels`, 400, { body: { remove: 'note' } });
+await step('GET', `/api/v1/devices/${dev1}/labels`, 200);
+await step('GET', `/api/v1/devices/${nobody}/labels`, 404);
+const labelled = await step('GET', `/api/v1/devices/${dev1}`, 200);
+if (!labelled.labels || labelled.labels.dept !== 'sales' || labelled.labels.vip !== '') fail(`device labels: ${JSON.stringify(labelled.labels)}`);
+const lb = await step('POST', '/api/v1/labels/bulk', 200, { body: { set: { dept: 'sales' }, device_ids: [dev1, dev3, nobody] } });
+if (lb.changed !== 1 || lb.unchanged !== 1 || lb.refused !== 1) fail(`labels bulk: ${JSON.stringify(lb)}`);
+await step('POST', '/api/v1/labels/bulk', 200, { body: { set: { region: 'eu' }, filter: { label: 'dept=sales' } } });
+await step('POST', '/api/v1/labels/bulk', 400, { body: { set: { region: 'eu' } } });
+await step('GET', '/api/v1/devices?label=dept%3Dsales%20AND%20NOT%20lost', 200);
+await step('GET', '/api/v1/devices?label=dept%3D%28', 400);
+await step('GET', '/api/v1/devices/count?group=nope', 404);
+await step('POST', '/api/v1/groups', 201, { body: { name: 'sales', query: 'dept = sales and not lost', description: 'Sales <i>team</i>', policy: 'base', priority: 10 } });
+await step('POST', '/api/v1/groups', 409, { body: { name: 'sales', query: 'dept=sales' } });
+await step('POST', '/api/v1/groups', 400, { body: { name: 'broken', query: 'dept=sales AND' } });
+await step('POST', '/api/v1/groups', 422, { body: { name: 'ghost', query: 'vip', policy: 'no-such-policy' } });
+await step('POST', '/api/v1/groups', 201, { body: { name: 'short-lived', query: 'vip' } });
+await step('GET', '/api/v1/groups?limit=1', 200);
+await step('GET', '/api/v1/groups?limit=0', 400);
+const grp = await step('GET', '/api/v1/groups/sales', 200);
+if (grp.query !== 'dept=sales AND NOT lost' || grp.member_count !== 2) fail(`group: ${JSON.stringify(grp)}`);
+await step('GET', '/api/v1/groups/nope', 404);
+await step('PUT', '/api/v1/groups/sales', 200, { body: { query: 'dept=sales', policy: null } });
+await step('PUT', '/api/v1/groups/nope', 404, { body: { query: 'dept=sales' } });
+await step('DELETE', '/api/v1/groups/short-lived', 204);
+await step('DELETE', '/api/v1/groups/short-lived', 404);
+await step('GET', '/api/v1/groups/sales/devices?sort=owner&limit=1', 200);
+await step('GET', '/api/v1/groups/sales/devices?group=sales', 400);
+await step('GET', '/api/v1/groups/nope/devices', 404);
+await step('GET', '/api/v1/devices?group=sales&label=region%3Deu', 200);
+await step('POST', '/api/v1/labels/bulk', 200, { body: { remove: ['region'], group: 'sales' } });
+await step('POST', '/api/v1/commands/bulk', 202, { body: { type: 'refresh', group: 'sales', expected_count: 2, reason: 'contract <group>' } });
+await step('POST', '/api/v1/commands/bulk', 404, { body: { type: 'refresh', group: 'nope', expected_count: 1 } });
+
 // Admins and sessions (a console account signs in with a cookie and the CSRF header).
 const acct = await step('POST', '/api/v1/admins', 201, { body: { email: 'desk@example.com', display_name: 'Desk', role: 'helpdesk', password: 'another long password' } });
 await step('POST', '/api/v1/admins', 409, { body: { email: 'desk@example.com', display_name: 'Desk', role: 'helpdesk', password: 'another long password' } });
