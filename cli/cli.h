@@ -22,6 +22,7 @@ enum {
 	EX_AUTH = 4,       /* 401/403, no token, or the server's key does not match the pin */
 	EX_SERVER = 5,     /* 5xx, 429, network or TLS failure, unreadable answer */
 	EX_UNVERIFIED = 6, /* not verified: a receipt check failed, --wait timed out or failed */
+	EX_PENDING = 7,    /* held by the two-person rule: waiting for a second admin */
 };
 
 #define ARGS_MAX 32
@@ -221,6 +222,37 @@ int cmd_groups_create(struct ctx *c);
 int cmd_groups_update(struct ctx *c);
 int cmd_groups_delete(struct ctx *c);
 int cmd_groups_devices(struct ctx *c);
+int cmd_audit_stream(struct ctx *c);
+int cmd_webhooks_list(struct ctx *c);
+int cmd_webhooks_get(struct ctx *c);
+int cmd_webhooks_create(struct ctx *c);
+int cmd_webhooks_update(struct ctx *c);
+int cmd_webhooks_delete(struct ctx *c);
+int cmd_webhooks_rotate(struct ctx *c);
+int cmd_webhooks_deliveries(struct ctx *c);
+int cmd_webhooks_redeliver(struct ctx *c);
+int cmd_webhooks_types(struct ctx *c);
+int cmd_approvals_list(struct ctx *c);
+int cmd_approvals_get(struct ctx *c);
+int cmd_approvals_approve(struct ctx *c);
+int cmd_approvals_reject(struct ctx *c);
+int cmd_approvals_cancel(struct ctx *c);
+int cmd_approvals_override(struct ctx *c);
+
+/*
+ * A request's answer j held by the two-person rule (202 "pending_approval"): prints the
+ * approval and what to do next (--json: the answer, unless wait) and returns EX_PENDING;
+ * -1 when j is not such an answer.
+ */
+int approval_answer(struct ctx *c, const json_t *j, const struct reply *r, int wait);
+/*
+ * Follows approval id until it is decided or the monotonic deadline passes. EX_OK when
+ * approved or overridden (the approval into *out, caller decrefs); EX_UNVERIFIED when
+ * rejected, canceled or expired (why on stderr); EX_PENDING at the deadline; else the error.
+ */
+int approval_follow(struct ctx *c, const char *id, double deadline, json_t **out);
+/* CLOCK_MONOTONIC in seconds. */
+double mono_s(void);
 
 /* The device-list filters (devices list, devices count, bulk create) as query parameters. */
 extern const char *const device_filters[];

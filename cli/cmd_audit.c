@@ -250,3 +250,9 @@ cmd_audit_tail(struct ctx *c)
 	}
 	return rc;
 }
+
+int
+cmd_audit_stream(struct ctx *c)
+{
+	return print_get(c, "/api/v1/audit/stream");
+}

@@ -69,6 +69,34 @@ expected_count(struct ctx *c, long *out)
 	return EX_OK;
 }
 
+/*
+ * A bulk held by the two-person rule (j the 202 answer): EX_PENDING, or with --wait the
+ * decision followed, and the approved bulk's id and state printed.
+ */
+static int
+bulk_approval(struct ctx *c, const json_t *j, long timeout)
+{
+	json_t *a = NULL;
+	int rc;
+
+	if (timeout == 0)
+		return EX_PENDING;
+	rc = approval_follow(c, json_string_value(json_object_get(j, "approval_id")),
+			     mono_s() + (double)timeout, &a);
+	if (rc == EX_OK && c->json) {
+		char *s = json_dumps(a, JSON_COMPACT);
+
+		puts(s ? s : "{}");
+		free(s);
+	} else if (rc == EX_OK) {
+		printf("bulk ");
+		put_safe(stdout, str_or(json_string_value(json_object_get(a, "bulk_id")), "?"));
+		printf(" approved: it runs now (follow it with `cleavectl bulk get ID`)\n");
+	}
+	json_decref(a);
+	return rc;
+}
+
 int
 cmd_bulk_create(struct ctx *c)
 {
@@ -77,9 +105,13 @@ cmd_bulk_create(struct ctx *c)
 	char key[200], *body;
 	struct reply r;
 	json_t *req, *j;
-	long count;
-	int rc;
+	long count, timeout;
+	int wait = opt(c, "wait") != NULL, rc;
 
+	if ((rc = opt_long(c, "timeout", 300, 1, 86400, &timeout)) != EX_OK)
+		return rc;
+	if (opt(c, "timeout") && !wait)
+		return fail(EX_USAGE, "--timeout goes with --wait");
 	if (type == NULL)
 		return fail(EX_USAGE,
 			    "bulk create needs --type (wipe, lock, unlock, rekey, retire, "
@@ -101,7 +133,9 @@ cmd_bulk_create(struct ctx *c)
 		return fail(EX_SERVER, "out of memory");
 	rc = api_json(c, "POST", "/api/v1/commands/bulk", body, hdrs, &j, &r);
 	free(body);
-	if (rc == EX_OK && c->json) {
+	if (rc == EX_OK && approval_answer(c, j, &r, wait) == EX_PENDING) {
+		rc = bulk_approval(c, j, wait ? timeout : 0);
+	} else if (rc == EX_OK && c->json) {
 		print_raw(&r);
 	} else if (rc == EX_OK) {
 		printf("bulk ");

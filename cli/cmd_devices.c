@@ -153,7 +153,7 @@ cmd_devices_policy(struct ctx *c)
 	return rc;
 }
 
-static double
+double
 mono_s(void)
 {
 	struct timespec ts;
@@ -238,6 +238,50 @@ wait_command(struct ctx *c, const char *id, long timeout)
 	return rc;
 }
 
+/* The answer j of a new command: queued (followed with --wait), or held for approval. */
+static int
+command_answer(struct ctx *c, const json_t *j, const struct reply *r, int wait, long timeout)
+{
+	double deadline = mono_s() + (double)timeout;
+	json_t *a = NULL;
+	char id[64];
+	int rc = approval_answer(c, j, r, wait);
+
+	if (rc == EX_PENDING && !wait)
+		return rc;
+	if (rc == EX_PENDING) {
+		/* Held: the second admin's decision first, then the command it queued. */
+		rc = approval_follow(c, json_string_value(json_object_get(j, "approval_id")),
+				     deadline, &a);
+		j = a;
+		if (rc != EX_OK)
+			return rc;
+	}
+	str_copy(id, sizeof(id),
+		 str_or(json_string_value(json_object_get(j, a ? "command_id" : "id")), ""));
+	if (wait) {
+		/* After an approval, what is left of --timeout; else all of it. */
+		double left = a != NULL ? deadline - mono_s() : (double)timeout;
+
+		json_decref(a);
+		if (!c->json) {
+			printf("queued %s %s for %s\n", c->cmd->verb, id, c->a.pos[0]);
+			fflush(stdout); /* before the progress lines on stderr */
+		}
+		return wait_command(c, id, left >= 1 ? (long)left : 1);
+	}
+	if (c->json) {
+		print_raw(r);
+	} else {
+		printf("queued %s ", c->cmd->verb);
+		put_safe(stdout, id);
+		printf(" for %s (status ", c->a.pos[0]);
+		put_safe(stdout, json_string_value(json_object_get(j, "status")));
+		printf(")\n");
+	}
+	return EX_OK;
+}
+
 int
 cmd_command_new(struct ctx *c)
 {
@@ -268,24 +312,8 @@ cmd_command_new(struct ctx *c)
 	json_decref(req);
 	rc = body ? api_json(c, "POST", path, body, hdrs, &j, &r) : fail(EX_SERVER, "no memory");
 	free(body);
-	if (rc == EX_OK && wait) {
-		char id[64];
-
-		str_copy(id, sizeof(id), str_or(json_string_value(json_object_get(j, "id")), ""));
-		if (!c->json) {
-			printf("queued %s %s for %s\n", c->cmd->verb, id, c->a.pos[0]);
-			fflush(stdout); /* before the progress lines on stderr */
-		}
-		rc = wait_command(c, id, timeout);
-	} else if (rc == EX_OK && c->json) {
-		print_raw(&r);
-	} else if (rc == EX_OK) {
-		printf("queued %s ", c->cmd->verb);
-		put_safe(stdout, json_string_value(json_object_get(j, "id")));
-		printf(" for %s (status ", c->a.pos[0]);
-		put_safe(stdout, json_string_value(json_object_get(j, "status")));
-		printf(")\n");
-	}
+	if (rc == EX_OK)
+		rc = command_answer(c, j, &r, wait, timeout);
 	json_decref(j);
 	reply_free(&r);
 	return rc;

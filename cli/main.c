@@ -51,7 +51,9 @@ static const struct cmd cmds[] = {
 	    2),
 	CMD("commands", "wipe", cmd_command_new, "DEVICE [--reason TEXT] [--wait [--timeout S]]",
 	    "Wipes the device's corporate half. --wait follows the command until its receipt is "
-	    "verified (exit 0) or not (exit 6), at most --timeout seconds (300).",
+	    "verified (exit 0) or not (exit 6), at most --timeout seconds (300). Under the "
+	    "two-person rule the wipe waits for a second admin: exit 7 with the approval's id, "
+	    "or with --wait the decision is followed too (rejected, canceled, expired: exit 6).",
 	    WAIT_OPTS, 1, 1),
 	CMD("commands", "lock", cmd_command_new, "DEVICE [--reason TEXT] [--wait]",
 	    "Locks the corporate half.", WAIT_OPTS, 1, 1),
@@ -60,7 +62,9 @@ static const struct cmd cmds[] = {
 	CMD("commands", "rekey", cmd_command_new, "DEVICE [--reason TEXT] [--wait]",
 	    "Rotates the corporate half's keys.", WAIT_OPTS, 1, 1),
 	CMD("commands", "retire", cmd_command_new, "DEVICE [--reason TEXT] [--wait]",
-	    "Retires the device (wipes and releases its corporate half).", WAIT_OPTS, 1, 1),
+	    "Retires the device (wipes and releases its corporate half). Held by the two-person "
+	    "rule as wipe is (exit 7, or --wait follows the approval).",
+	    WAIT_OPTS, 1, 1),
 	CMD("commands", "refresh", cmd_command_new, "DEVICE [--reason TEXT] [--wait]",
 	    "Asks the device for a fresh attestation.", WAIT_OPTS, 1, 1),
 	CMD("commands", "list", cmd_commands_list, "[--device ID] [--status S] [--type T]",
@@ -74,12 +78,14 @@ static const struct cmd cmds[] = {
 	    "Cancels a command that is still queued.", "", 1, 1),
 	CMD("bulk", "create", cmd_bulk_create,
 	    "--type T [filters | --group NAME] [--expected-count N] [--reason TEXT] "
-	    "[--idempotency-key K]",
+	    "[--idempotency-key K] [--wait [--timeout S]]",
 	    "Queues one command for every device the filters (or a group: --group, its query "
 	    "read once, when the bulk starts) match. The number of devices must "
 	    "be confirmed: --expected-count N, or typed when asked on a terminal. A filter that "
-	    "now matches another number is refused (exit 3) and nothing is queued.",
-	    "type= expected-count= reason= idempotency-key= " FILTER_OPTS, 0, 0),
+	    "now matches another number is refused (exit 3) and nothing is queued. A bulk held "
+	    "by the two-person rule exits 7 with its approval's id; --wait follows the approval "
+	    "until it is decided (at most --timeout seconds, 300).",
+	    "type= expected-count= reason= idempotency-key= wait timeout= " FILTER_OPTS, 0, 0),
 	CMD("bulk", "list", cmd_bulk_list, "[--state S]", "Lists bulk operations, newest first.",
 	    "state= " LIST_OPTS, 0, 0),
 	CMD("bulk", "get", cmd_bulk_get, "BULK", "Shows one bulk operation and its counts.", "", 1,
@@ -127,6 +133,10 @@ static const struct cmd cmds[] = {
 	CMD("audit", "export", cmd_audit_export, "[filters] [--output FILE]",
 	    "Every matching entry as JSON lines (with prev_hash), following the export's pieces.",
 	    "actor= action= target= since= until= output=", 0, 0),
+	CMD("audit", "stream", cmd_audit_stream, "",
+	    "Where the audit stream to the SIEM stands: its position, the head, the lag, the "
+	    "server sending and this server's connection.",
+	    "", 0, 0),
 	CMD("admins", "list", cmd_admins_list, "", "Lists console accounts.", "", 0, 0),
 	CMD("admins", "create", cmd_admins_create,
 	    "--email E --name N --role R [--password-file F]",
@@ -181,12 +191,52 @@ static const struct cmd cmds[] = {
 	CMD("groups", "devices", cmd_groups_devices, "NAME [filters] [--sort S] [--order O]",
 	    "Lists a group's devices, as devices list does (its other filters apply too).",
 	    BASE_FILTERS " sort= order= " LIST_OPTS, 1, 1),
-	/*
-	 * Reserved for issue 11's other parts, added when they are merged (one row and one
-	 * function each, as above):
-	 *   webhooks  list | create | get | delete | deliveries | redeliver   (§3, subscriptions)
-	 *   approvals list | get | approve | reject                            (§4, two-person rule)
-	 */
+	CMD("webhooks", "list", cmd_webhooks_list, "",
+	    "Lists the webhook subscriptions: URL, events, enabled, failures.", "", 0, 0),
+	CMD("webhooks", "get", cmd_webhooks_get, "WEBHOOK",
+	    "Shows a subscription and where its delivery stands.", "", 1, 1),
+	CMD("webhooks", "create", cmd_webhooks_create,
+	    "--url URL --event TYPE [--event TYPE]... [--description D] [--disable]",
+	    "Subscribes URL to the event types (--event once per type; see webhooks "
+	    "event-types). Prints the signing secret: it is shown only this once.",
+	    "url= event= description= disable", 0, 0),
+	CMD("webhooks", "update", cmd_webhooks_update,
+	    "WEBHOOK [--url URL] [--event TYPE]... [--description D] [--enable | --disable]",
+	    "Changes a subscription; --event given replaces the whole list. --enable on a "
+	    "disabled one delivers every event it kept meanwhile, in order.",
+	    "url= event= description= enable disable", 1, 1),
+	CMD("webhooks", "delete", cmd_webhooks_delete, "WEBHOOK",
+	    "Deletes a subscription and its delivery log.", "", 1, 1),
+	CMD("webhooks", "rotate-secret", cmd_webhooks_rotate, "WEBHOOK",
+	    "Makes a new signing secret and prints it (shown only this once); the old one stops "
+	    "at once.",
+	    "", 1, 1),
+	CMD("webhooks", "deliveries", cmd_webhooks_deliveries, "WEBHOOK [--limit N] [--cursor C]",
+	    "The delivery attempts, newest first: attempt (0 for a manual redelivery), time, "
+	    "HTTP status, latency, error.",
+	    LIST_OPTS, 1, 1),
+	CMD("webhooks", "redeliver", cmd_webhooks_redeliver, "WEBHOOK DELIVERY",
+	    "Sends a delivery's event again, once, ahead of the ones waiting.", "", 2, 2),
+	CMD("webhooks", "event-types", cmd_webhooks_types, "",
+	    "The event types a subscription can ask for.", "", 0, 0),
+	CMD("approvals", "list", cmd_approvals_list, "[--status S] [--device ID]",
+	    "Two-person rule requests, newest first; --status pending, approved, rejected, "
+	    "canceled, expired or overridden.",
+	    "status= device= " LIST_OPTS, 0, 0),
+	CMD("approvals", "get", cmd_approvals_get, "APPROVAL",
+	    "Shows a request: what, who asked, its expiry, the decision.", "", 1, 1),
+	CMD("approvals", "approve", cmd_approvals_approve, "APPROVAL",
+	    "Approves another admin's request; its command is queued at once. Needs a token "
+	    "with the approve permission (schema/api.md \"Getting the approve permission\").",
+	    "", 1, 1),
+	CMD("approvals", "reject", cmd_approvals_reject, "APPROVAL [--note TEXT]",
+	    "Rejects a pending request; nothing is queued.", "note=", 1, 1),
+	CMD("approvals", "cancel", cmd_approvals_cancel, "APPROVAL",
+	    "Withdraws your own pending request.", "", 1, 1),
+	CMD("approvals", "override", cmd_approvals_override, "APPROVAL --reason TEXT",
+	    "Emergency: queues a request without a second admin. The reason (10 to 380 "
+	    "characters) is required; the override is audited loudly and sent as an event.",
+	    "reason=", 1, 1),
 };
 
 static const char *prog = "cleavectl";
@@ -277,7 +327,9 @@ static const char exit_codes[] =
 	"     or the server's key does not match the pin\n"
 	"  5  server or network: 5xx, 429, unreachable, TLS failure\n"
 	"  6  not verified: a receipt check failed, `--wait` saw no verified receipt in time,\n"
-	"     or the audit chain is broken\n";
+	"     the audit chain is broken, or a held request was rejected, canceled or expired\n"
+	"  7  waiting for approval: the two-person rule holds the wipe, retire or bulk until\n"
+	"     a second admin approves it (`--wait` follows it; exit 7 if --timeout ends first)\n";
 
 /* Prints text wrapped at about 92 columns, each line indented by two spaces. */
 static void

@@ -22,53 +22,6 @@
 #include "testlib.h"
 #include "util.h"
 
-/*
- * Plays device d until its command id is settled: checks in, acknowledges, and reports each
- * command completed with a receipt signed by its hypervisor key (policy commands without one).
- * 0 when id was reported, -1 after seconds.
- */
-static int
-device_serve(struct ctl_env *e, struct device_sim *d, const char *id, double seconds)
-{
-	double end = now_s() + seconds;
-	int done = 0;
-
-	while (!done && now_s() < end) {
-		struct resp r;
-		json_t *j, *it;
-		size_t k;
-
-		if (dev_req(d, e->anon, "POST", "/device/v1/checkin", "{\"wait\":1}", 0, &r) != 0)
-			return -1;
-		j = r.status == 200 ? resp_json(&r) : NULL;
-		resp_free(&r);
-		json_array_foreach(json_object_get(j, "commands"), k, it)
-		{
-			const char *cid = json_string_value(json_object_get(it, "id"));
-			const char *tb = json_string_value(json_object_get(it, "ticket"));
-			uint8_t ticket[TICKET_LEN], rc[RECEIPT_LEN];
-			char path[160], body[1024], rb[600] = "";
-
-			snprintf(path, sizeof(path), "/device/v1/commands/%s/ack", cid);
-			dev_req(d, e->anon, "POST", path, NULL, 0, &r);
-			resp_free(&r);
-			if (strcmp(json_string_value(json_object_get(it, "type")), "policy") != 0 &&
-			    b64_decode(ticket, sizeof(ticket), tb, strlen(tb)) == TICKET_LEN) {
-				dev_receipt(d, ticket, 0, rc);
-				b64_encode(rb, sizeof(rb), rc, sizeof(rc));
-			}
-			snprintf(body, sizeof(body), "{\"status\":\"completed\"%s%s%s}",
-				 rb[0] ? ",\"receipt\":\"" : "", rb, rb[0] ? "\"" : "");
-			snprintf(path, sizeof(path), "/device/v1/commands/%s/result", cid);
-			dev_req(d, e->anon, "POST", path, body, 0, &r);
-			resp_free(&r);
-			done |= strcmp(cid, id) == 0;
-		}
-		json_decref(j);
-	}
-	return done ? 0 : -1;
-}
-
 /* The newest command of type for device into out: 0, or -1 when there is none. */
 static int
 admin_last_command(struct client *admin, const char *device, const char *type, char *out,
@@ -363,7 +316,7 @@ t_commands_wait_receipts(void)
 	for (int i = 0; i < 100 && admin_last_command(e->admin, a.id, "wipe", id, sizeof(id)); i++)
 		usleep(100000);
 	CHECK(id[0] != '\0', "the wipe was not queued");
-	CHECK(device_serve(e, &a, id, 20) == 0, "device did not get the wipe");
+	CHECK(ctl_device_serve(e, &a, id, 20) == 0, "device did not get the wipe");
 	CHECK(ctl_wait(e, pid) == 0, "wipe --wait: %s / %s", e->out, e->err);
 	CHECK(strstr(e->out, "receipt is verified") != NULL, "%s", e->out);
 	check_receipt_offline(e, &a, id);

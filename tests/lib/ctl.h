@@ -41,6 +41,20 @@ int ctl_in(struct ctl_env *e, const char *input, ...);
 json_t *ctl_json(const struct ctl_env *e);
 /* The string member name of that document into out: 0, or -1 when absent. */
 int ctl_out_str(const struct ctl_env *e, const char *name, char *out, size_t cap);
+/*
+ * Plays device d until its command id is settled: checks in, acknowledges, and reports each
+ * command completed with a receipt signed by its hypervisor key (policy commands without one).
+ * 0 when id was reported, -1 after seconds.
+ */
+int ctl_device_serve(struct ctl_env *e, struct device_sim *d, const char *id, double seconds);
+/* ctl_up with conf (lines of a --config file, e.g. "two_person_rule = 1\n"). 0 or -1. */
+int ctl_up_conf(struct ctl_env *e, const char *tag, const char *conf);
+/*
+ * A console account email (admin) with TOTP, signed in with a code, whose session makes an
+ * admin API token with the approve permission: its secret into tok (schema/api.md "Getting
+ * the approve permission"). 0 or -1 (the refusal printed).
+ */
+int ctl_approver(struct ctl_env *e, const char *email, char *tok, size_t cap);
 
 #define CTL_UP(e, tag) CHECK(ctl_up(e, tag) == 0, "server or login failed: %s", (e)->err)
 #define RUN(want, e, ...)                                                                          \
