@@ -122,8 +122,9 @@ cmd_approvals_override(struct ctx *c)
 	const char *why = opt(c, "reason");
 
 	if (why == NULL || *why == '\0')
-		return fail(EX_USAGE, "an override needs --reason (10 to 380 characters): it "
-				      "goes into the audit trail and the approval.overridden event");
+		return fail(EX_USAGE,
+			    "an override needs --reason (10 to 380 characters): it "
+			    "goes into the audit trail and the approval.overridden event");
 	fprintf(stderr,
 		"cleavectl: WARNING: EMERGENCY OVERRIDE of the two-person rule for %s.\n"
 		"cleavectl: WARNING: the request is queued without a second admin; this is "
@@ -181,8 +182,9 @@ approval_answer(struct ctx *c, const json_t *j, const struct reply *r, int wait)
 	else if (!c->json)
 		print_pending(j);
 	if (!wait)
-		fail(EX_PENDING, "waiting for approval (exit %d): nothing is queued until another "
-				 "admin approves",
+		fail(EX_PENDING,
+		     "waiting for approval (exit %d): nothing is queued until another "
+		     "admin approves",
 		     EX_PENDING);
 	return EX_PENDING;
 }

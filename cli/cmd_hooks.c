@@ -13,8 +13,10 @@
 #define PATH_CAP 2048
 
 static const struct col hook_cols[] = {
-	{"ID", "id", 30},           {"URL", "url", 40},
-	{"EVENTS", "events", 40},   {"ENABLED", "enabled", 7},
+	{"ID", "id", 30},
+	{"URL", "url", 40},
+	{"EVENTS", "events", 40},
+	{"ENABLED", "enabled", 7},
 	{"FAILED", "delivery.failed_attempts", 6},
 	{"DISABLED WHY", "disabled_reason", 30},
 	{"DESCRIPTION", "description", 30},
@@ -183,10 +185,14 @@ int
 cmd_webhooks_deliveries(struct ctx *c)
 {
 	static const struct col cols[] = {
-		{"ATTEMPT", "attempt", 7},   {"TIME", "at", 24},
-		{"STATUS", "status_code", 6}, {"LATENCY MS", "latency_ms", 10},
-		{"OK", "ok", 5},             {"EVENT", "event_type", 20},
-		{"DELIVERY", "id", 30},      {"ERROR", "error", 40},
+		{"ATTEMPT", "attempt", 7},
+		{"TIME", "at", 24},
+		{"STATUS", "status_code", 6},
+		{"LATENCY MS", "latency_ms", 10},
+		{"OK", "ok", 5},
+		{"EVENT", "event_type", 20},
+		{"DELIVERY", "id", 30},
+		{"ERROR", "error", 40},
 	};
 	char path[PATH_CAP];
 
@@ -204,8 +210,9 @@ cmd_webhooks_redeliver(struct ctx *c)
 	    path_add(path, sizeof(path), c->a.pos[1]) != 0 ||
 	    str_copy(path + strlen(path), sizeof(path) - strlen(path), "/redeliver") != 0)
 		return fail(EX_USAGE, "the delivery id is too long");
-	snprintf(msg, sizeof(msg), "redelivery of %.100s asked for: its event is sent again ahead "
-				   "of the ones waiting",
+	snprintf(msg, sizeof(msg),
+		 "redelivery of %.100s asked for: its event is sent again ahead "
+		 "of the ones waiting",
 		 c->a.pos[1]);
 	return act(c, "POST", path, "{}", NULL, msg);
 }

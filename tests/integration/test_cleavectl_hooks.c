@@ -87,8 +87,8 @@ t_webhooks(void)
 	CHECK(e != NULL && rx != NULL && hookrx_up(rx) == 0, "setup");
 	CTL_UP(e, "ctl-hooks");
 	RUN(0, e, "webhooks", "event-types");
-	CHECK(strstr(e->out, "device.enrolled\n") && strstr(e->out, "approval.overridden\n"),
-	      "%s", e->out);
+	CHECK(strstr(e->out, "device.enrolled\n") && strstr(e->out, "approval.overridden\n"), "%s",
+	      e->out);
 	/* Missing --event, a bad URL, an unknown event type: exit 1, nothing made. */
 	RUN(1, e, "webhooks", "create", "--url", hookrx_url(rx));
 	RUN(1, e, "webhooks", "create", "--url", "ftp://x", "--event", "device.enrolled");
@@ -182,7 +182,8 @@ t_approvals(void)
 	sleep(1); /* B's account older than A's requests (times are whole seconds) */
 	CHECK((b = ctl_second(e, tok_b)) != NULL && (hd = ctl_second(e, tok_h)) != NULL, "oom");
 	RUN(7, e, "commands", "wipe", d1.id, "--reason", "lost <phone>");
-	CHECK(strstr(e->out, "approval apr_") && strstr(e->out, "cleavectl approvals approve apr_") &&
+	CHECK(strstr(e->out, "approval apr_") &&
+		      strstr(e->out, "cleavectl approvals approve apr_") &&
 		      strstr(e->err, "waiting for approval (exit 7)"),
 	      "%s / %s", e->out, e->err);
 	CHECK(pending_of(e, d1.id, apr, sizeof(apr)) == 0, "no pending approval");
@@ -234,6 +235,14 @@ t_approvals(void)
 	CHECK(strstr(e->out, "approval apr_") && strstr(e->out, "by bulk blk_"), "%s", e->out);
 	RUN(0, e, "approvals", "list", "--device", d1.id, "--status", "overridden");
 	CHECK(strstr(e->out, apr) != NULL, "%s", e->out);
+	/* --help names exit 7; the completion comes from the same table. */
+	RUN(0, e, "--help");
+	CHECK(strstr(e->out, "  7  waiting for approval") && strstr(e->out, "approvals override"),
+	      "%s", e->out);
+	RUN(0, e, "__complete", "approvals", "");
+	CHECK(strstr(e->out, "approve\n") && strstr(e->out, "override\n"), "%s", e->out);
+	RUN(0, e, "__complete", "webhooks", "create", "--");
+	CHECK(strstr(e->out, "--event\n") && strstr(e->out, "--url\n"), "%s", e->out);
 	dev_fini(&d1);
 	dev_fini(&d2);
 	dev_fini(&d3);
@@ -252,8 +261,8 @@ static void
 t_approvals_wait(void)
 {
 	struct ctl_env *e = calloc(1, sizeof(*e)), *b = NULL;
-	const char *args[] = {"commands", "wipe", NULL, "--reason", "stolen", "--wait",
-			      "--timeout", "60", NULL};
+	const char *args[] = {"commands", "wipe",      NULL, "--reason", "stolen",
+			      "--wait",   "--timeout", "60", NULL};
 	struct device_sim d;
 	char tok_b[256], apr[64], cmd[64] = "";
 	pid_t pid;
@@ -284,9 +293,18 @@ t_approvals_wait(void)
 	CHECK(strstr(e->out, "approved_by: ") && strstr(e->out, "approval_id: apr_"), "%s", e->out);
 	/* A bulk wipe by filter followed with --wait: approved by B, it runs; exit 0. */
 	{
-		const char *bargs[] = {"bulk",      "create", "--type", "wipe",
-				       "--owner",   "carol@example.com", "--expected-count",
-				       "1",         "--wait", "--timeout", "30", NULL};
+		const char *bargs[] = {"bulk",
+				       "create",
+				       "--type",
+				       "wipe",
+				       "--owner",
+				       "carol@example.com",
+				       "--expected-count",
+				       "1",
+				       "--wait",
+				       "--timeout",
+				       "30",
+				       NULL};
 
 		pid = ctl_spawn(e, NULL, bargs);
 		CHECK(pid > 0 && pending_of(e, NULL, apr, sizeof(apr)) == 0, "no bulk approval");
