@@ -127,8 +127,8 @@ cmd_approvals_override(struct ctx *c)
 			    "goes into the audit trail and the approval.overridden event");
 	fprintf(stderr,
 		"cleavectl: WARNING: EMERGENCY OVERRIDE of the two-person rule for %s.\n"
-		"cleavectl: WARNING: the request is queued without a second admin; this is "
-		"audited as an override and sent to every webhook subscribed to "
+		"cleavectl: WARNING: it queues the request without a second admin; the override "
+		"and its reason are audited and sent to every webhook subscribed to "
 		"approval.overridden.\n",
 		c->a.pos[0]);
 	return decide_with(c, "override", "reason", why);

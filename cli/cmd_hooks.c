@@ -174,11 +174,13 @@ int
 cmd_webhooks_rotate(struct ctx *c)
 {
 	char path[PATH_CAP];
+	int rc;
 
 	if (id_path(path, sizeof(path), "webhooks", c->a.pos[0], "/rotate-secret") != EX_OK)
 		return EX_USAGE;
-	fprintf(stderr, "cleavectl: the old secret stops working now\n");
-	return secret_call(c, "POST", path, "{}");
+	if ((rc = secret_call(c, "POST", path, "{}")) == EX_OK)
+		fprintf(stderr, "cleavectl: the old secret no longer signs deliveries\n");
+	return rc;
 }
 
 int
