@@ -334,6 +334,9 @@ cmd_tokens_create(struct ctx *c)
 	if (name == NULL || role == NULL)
 		return fail(EX_USAGE, "tokens create needs --name and --role");
 	req = json_pack("{s:s, s:s}", "name", name, "role", role);
+	/* Approving under the two-person rule; only a caller that may approve can grant it. */
+	if (req != NULL && opt(c, "approve") != NULL)
+		json_object_set_new(req, "permissions", json_pack("[s]", "approve"));
 	if ((rc = int_member(c, req, "expires-in", "expires_in", 315360000)) != EX_OK) {
 		json_decref(req);
 		return rc;
@@ -344,7 +347,8 @@ cmd_tokens_create(struct ctx *c)
 	} else if (rc == EX_OK) {
 		printf("token ");
 		put_safe(stdout, json_string_value(json_object_get(j, "id")));
-		printf(" (%s); its secret, shown only now:\n", role);
+		printf(" (%s%s); its secret, shown only now:\n", role,
+		       opt(c, "approve") ? ", may approve" : "");
 		put_safe(stdout, json_string_value(json_object_get(j, "token")));
 		putchar('\n');
 	}

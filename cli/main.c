@@ -148,9 +148,11 @@ static const struct cmd cmds[] = {
 	CMD("admins", "totp", cmd_admins_totp, "ACCOUNT [--invert]",
 	    "Enrolls a new second-factor key and draws its otpauth QR code.", "invert", 1, 1),
 	CMD("tokens", "list", cmd_tokens_list, "", "Lists API tokens.", LIST_OPTS, 0, 0),
-	CMD("tokens", "create", cmd_tokens_create, "--name N --role R [--expires-in S]",
-	    "Makes an API token and prints its secret (shown only once).",
-	    "name= role= expires-in=", 0, 0),
+	CMD("tokens", "create", cmd_tokens_create, "--name N --role R [--expires-in S] [--approve]",
+	    "Makes an API token and prints its secret (shown only once). --approve (role admin "
+	    "only) lets it approve two-person rule requests; only a token that may approve "
+	    "itself can make one.",
+	    "name= role= expires-in= approve", 0, 0),
 	CMD("tokens", "revoke", cmd_tokens_revoke, "TOKEN_ID", "Revokes an API token at once.", "",
 	    1, 1),
 	CMD("labels", "get", cmd_labels_get, "DEVICE", "Shows a device's labels.", "", 1, 1),

@@ -206,6 +206,11 @@ t_approvals(void)
 	CHECK(strstr(b->err, "approval-by-requester") &&
 		      strstr(b->err, "cannot approve; a second admin must"),
 	      "%s", b->err);
+	/* An approve token makes another (--approve); the first admin token may not. */
+	RUN(0, b, "--json", "tokens", "create", "--name", "b2", "--role", "admin", "--approve");
+	CHECK(strstr(b->out, "\"approve\"") != NULL, "%s", b->out);
+	RUN(4, e, "tokens", "create", "--name", "x", "--role", "admin", "--approve");
+	RUN(1, b, "tokens", "create", "--name", "y", "--role", "helpdesk", "--approve");
 	/* Only the requester's person cancels; then it is decided (3). */
 	RUN(4, e, "approvals", "cancel", apr2);
 	RUN(0, b, "approvals", "cancel", apr2);
