@@ -271,7 +271,7 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 		r = versions_load(S(st), q->spec, &vs);
 	if (r != 0)
 		goto out;
-	sqb_add(b, "%sSELECT %s FROM devices WHERE true", plan ? "EXPLAIN " : "",
+	sqb_add(b, "%sSELECT %s FROM " PG_DEVICES_FROM " WHERE true", plan ? "EXPLAIN " : "",
 		count ? "count(*)" : pg_device_cols);
 	if (q->q != NULL && q->q[0] != '\0')
 		search_sql(b, q->q, &t);
@@ -332,8 +332,8 @@ summary_states(struct pg_store *s, struct device_summary *out)
 {
 	PGresult *r;
 	int e = pg_run(s,
-		       "SELECT desired_state, reported_state, count(*) FROM devices "
-		       "GROUP BY desired_state, reported_state ORDER BY 3 DESC",
+		       "SELECT desired_state, reported_state, count(*) FROM " PG_DEVICES_FROM
+		       " GROUP BY desired_state, reported_state ORDER BY 3 DESC",
 		       NULL, &r, "device summary states");
 
 	if (e != 0)
@@ -365,7 +365,7 @@ pg_device_summary(struct store *st, const struct compliance_spec *spec, struct d
 		goto out;
 	/* One pass over the table; the per-mask counts are split into per-reason ones here. */
 	sqb_bind_groups(b, spec, vs.old, gb);
-	sqb_summary(b, spec, gb);
+	sqb_summary(b, spec, gb, PG_DEVICES_FROM);
 	r = qb_run(S(st), b, &res, "device summary");
 	for (int i = 0; r == 0 && i < PQntuples(res); i++)
 		sqb_summary_row(out, (unsigned)pg_col_int(res, i, 0), pg_col_int(res, i, 1));
