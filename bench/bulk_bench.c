@@ -346,7 +346,10 @@ one_backend(int n, int parked, struct pgtest *pg)
 	rn->n = n;
 	rn->parked = parked;
 	if (build(rn, pg) != 0) {
-		printf("bulk_bench: building the fleet failed (log %s)\n", rn->a.log);
+		/* srv_cleanup keeps a server's directory, and says where its log is, after this. */
+		t_failed_now = 1;
+		printf("bulk_bench: building the fleet failed (server A's log %s is kept)\n",
+		       rn->a.log);
 		goto out;
 	}
 	admin = client_new(&rn->a, rn->a.admin);
@@ -367,6 +370,7 @@ one_backend(int n, int parked, struct pgtest *pg)
 		pthread_join(th[i], NULL);
 	report(rn, pg ? "PostgreSQL" : "SQLite", post_ms, took, queued, idle, t0);
 	rc = took > 0 ? 0 : -1;
+	t_failed_now = rc != 0; /* a bulk that did not finish keeps the logs too */
 out:
 	client_free(admin);
 	for (int i = 0; rn && rn->p && i < parked; i++) {
