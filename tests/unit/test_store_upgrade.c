@@ -49,9 +49,8 @@ migrate_old(struct fx *f)
 	for (unsigned long i = 0; i < n && m[i].number <= OLD_VERSION; i++) {
 		store_fx_exec(f, m[i].sql);
 		if (fx_backend == FX_PG)
-			snprintf(rec, sizeof(rec),
-				 "INSERT INTO cleave_schema VALUES (%d, '%s', 0)", m[i].number,
-				 m[i].name);
+			snprintf(rec, sizeof(rec), "INSERT INTO cleave_schema VALUES (%d, '%s', 0)",
+				 m[i].number, m[i].name);
 		else
 			snprintf(rec, sizeof(rec), "PRAGMA user_version=%d", m[i].number);
 		store_fx_exec(f, rec);
@@ -128,10 +127,11 @@ test_upgrade_keeps_device_order_state(void **state)
 	assert_int_equal(next, 1);
 	if (fx_backend != FX_PG)
 		return;
-	store_fx_exec(f, "INSERT INTO devices (id, owner, status, device_key, hv_key, measurement, "
-			 "enrollment_token_id, model, os, agent_version, enrolled_at) SELECT "
-			 "'dev_sql' || i, 'sql@example.com', 'active', sha256(('s' || i)::bytea), "
-			 "'\\x00', '\\x00', 'etk', 'm', 'os', '1.0', 1 FROM generate_series(1, 3) i");
+	store_fx_exec(f,
+		      "INSERT INTO devices (id, owner, status, device_key, hv_key, measurement, "
+		      "enrollment_token_id, model, os, agent_version, enrolled_at) SELECT "
+		      "'dev_sql' || i, 'sql@example.com', 'active', sha256(('s' || i)::bytea), "
+		      "'\\x00', '\\x00', 'etk', 'm', 'os', '1.0', 1 FROM generate_series(1, 3) i");
 	assert_int_equal(f->st->ops->device_get(f->st, "dev_sql2", &d), 0);
 	assert_int_equal(d.ticket_counter, 0);
 	assert_int_equal(pgtest_int(f->url, "SELECT count(*) FROM device_orders"),
@@ -143,7 +143,8 @@ test_upgrade_keeps_device_order_state(void **state)
 	/* A device's orders row goes with it. */
 	assert_int_equal(f->st->ops->device_delete(f->st, "dev_old_b"), 0);
 	assert_int_equal(
-		pgtest_int(f->url, "SELECT count(*) FROM device_orders WHERE device_id = 'dev_old_b'"),
+		pgtest_int(f->url,
+			   "SELECT count(*) FROM device_orders WHERE device_id = 'dev_old_b'"),
 		0);
 }
 
