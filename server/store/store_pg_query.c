@@ -271,8 +271,16 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 		r = versions_load(S(st), q->spec, &vs);
 	if (r != 0)
 		goto out;
-	sqb_add(b, "%sSELECT %s FROM " PG_DEVICES_FROM " WHERE true", plan ? "EXPLAIN " : "",
-		count ? "count(*)" : pg_device_cols);
+	/*
+	 * A count reads devices LEFT JOIN device_orders: PostgreSQL drops a left join to a unique
+	 * key that nothing reads, so a count without a desired= or compliance term scans devices
+	 * alone (the inner join cost a hash join of both tables, ~3x the time at 100,000
+	 * devices). Every device has its orders row, so the count is the same.
+	 */
+	sqb_add(b, "%sSELECT %s FROM %s WHERE true", plan ? "EXPLAIN " : "",
+		count ? "count(*)" : pg_device_cols,
+		count ? "devices LEFT JOIN device_orders ON device_orders.device_id = devices.id"
+		      : PG_DEVICES_FROM);
 	if (q->q != NULL && q->q[0] != '\0')
 		search_sql(b, q->q, &t);
 	sqb_filters(b, q);
