@@ -246,6 +246,31 @@ count_row(const PGresult *r, int i, void *out)
 }
 
 /*
+ * What a device query reads from; every device has its device_orders row (migration 0016), so
+ * each form lists and counts the same devices.
+ * - A count: devices LEFT JOIN device_orders, which PostgreSQL drops when nothing reads the
+ *   order columns (the inner join cost a hash join of both tables, ~3x the time at 100,000).
+ * - With a desired= filter or compliance terms (which compare desired_state), or FOR UPDATE (a
+ *   bulk's batch: both rows locked, the devices row first): the join, planned as PostgreSQL
+ *   likes (desired= can start from device_orders_desired).
+ * - Otherwise a page of the list: the order columns by one probe of device_orders' key per
+ *   devices row (LATERAL ... OFFSET 0 keeps it a probe). Left to choose, the planner hashed
+ *   the whole of device_orders when the devices side looked small (a search), reading a
+ *   table whole for one page.
+ */
+static const char *
+devices_from(const struct device_query *q, int count, int need_spec)
+{
+	if (count)
+		return "devices LEFT JOIN device_orders ON device_orders.device_id = devices.id";
+	if (q->desired != NULL || need_spec || q->for_update)
+		return PG_DEVICES_FROM;
+	return "devices CROSS JOIN LATERAL (SELECT ticket_counter, desired_state FROM "
+	       "device_orders WHERE device_orders.device_id = devices.id OFFSET 0) AS "
+	       "device_orders";
+}
+
+/*
  * The device query's rows into out, or with plan (tests) its plan, or with count the number
  * of rows its filters match (no cursor, order or limit).
  */
@@ -271,16 +296,8 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 		r = versions_load(S(st), q->spec, &vs);
 	if (r != 0)
 		goto out;
-	/*
-	 * A count reads devices LEFT JOIN device_orders: PostgreSQL drops a left join to a unique
-	 * key that nothing reads, so a count without a desired= or compliance term scans devices
-	 * alone (the inner join cost a hash join of both tables, ~3x the time at 100,000
-	 * devices). Every device has its orders row, so the count is the same.
-	 */
 	sqb_add(b, "%sSELECT %s FROM %s WHERE true", plan ? "EXPLAIN " : "",
-		count ? "count(*)" : pg_device_cols,
-		count ? "devices LEFT JOIN device_orders ON device_orders.device_id = devices.id"
-		      : PG_DEVICES_FROM);
+		count ? "count(*)" : pg_device_cols, devices_from(q, count != NULL, need_spec));
 	if (q->q != NULL && q->q[0] != '\0')
 		search_sql(b, q->q, &t);
 	sqb_filters(b, q);
