@@ -162,12 +162,12 @@ queue_all(struct service *s, struct svc_bulkset *w, const char *actor, const cha
 	size_t per = (nq + SIGNERS - 1) / SIGNERS;
 
 	for (int k = 0; k < SIGNERS; k++) {
-		size_t from = per * (size_t)k, to = from + per < nq ? from + per : nq;
+		size_t from = per * (size_t)k < nq ? per * (size_t)k : nq;
+		size_t to = from + per < nq ? from + per : nq;
 
-		g[k] = (struct signer){s,  w, actor, type, reason, rows, from < to ? from : to,
-				       to, 0};
-		threaded[k] = nq > 1 && g[k].from < g[k].to &&
-			      pthread_create(&t[k], NULL, sign_all, &g[k]) == 0;
+		g[k] = (struct signer){s, w, actor, type, reason, rows, from, to, 0};
+		threaded[k] =
+			nq > 1 && from < to && pthread_create(&t[k], NULL, sign_all, &g[k]) == 0;
 	}
 	r = s->st->ops->device_next_counters(s->st, (const char(*)[STORE_ID_MAX])w->ids, nq,
 					     svc_command_desired(type), w->counters);
