@@ -30,6 +30,7 @@
 
 #include "agentsim.h"
 #include "pgtest.h"
+#include "proccpu.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -56,7 +57,27 @@ struct run {
 	double wipes[WIPES_MAX];
 	size_t nwipes;
 	int wipe_errors;
+	pid_t postmaster; /* PostgreSQL only */
+	double cpu[2];    /* during the bulk: the servers' CPU-s, PostgreSQL's (-1: unknown) */
 };
+
+/* The cluster's postmaster (the first line of its pid file), or 0. */
+static pid_t
+postmaster_of(const struct pgtest *pg)
+{
+	char path[160], buf[64];
+
+	snprintf(path, sizeof(path), "%s/data/postmaster.pid", pg->dir);
+	return proc_read(path, buf, sizeof(buf)) > 0 ? (pid_t)strtol(buf, NULL, 10) : 0;
+}
+
+/* CPU-s so far of the run's servers (into c[0]) and of PostgreSQL (c[1], -1 on SQLite). */
+static void
+cpu_now(const struct run *rn, double c[2])
+{
+	c[0] = proc_cpu_s(rn->a.pid) + (rn->b.pid ? proc_cpu_s(rn->b.pid) : 0);
+	c[1] = rn->postmaster ? pg_cpu_s(rn->postmaster) : -1;
+}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -139,16 +160,22 @@ metric(struct srv *s, const char *name)
 	return v;
 }
 
-/* The imported devices bulk_0000000.., copies of device tmpl with their own id and key. */
+/*
+ * The imported devices bulk_0000000.., copies of device tmpl with their own id and key. The
+ * hypervisor key is tmpl's, and so is its fingerprint: left empty, the server filled it in at
+ * its next start, one UPDATE a device (100,000 round trips), which outlasted srv_start's 15 s
+ * on a busy machine ("server A did not start again") and left every row updated once before
+ * the bulk.
+ */
 static int
 import(struct srv *s, const char *tmpl, int n)
 {
 	static const char cols[] = "id, owner, status, device_key, hv_key, measurement, "
 				   "enrollment_token_id, model, os, agent_version, enrolled_at, "
-				   "key_epoch, attest_status";
+				   "key_epoch, attest_status, hv_fingerprint";
 	static const char copy[] = "t.hv_key, t.measurement, t.enrollment_token_id, t.model, "
 				   "t.os, t.agent_version, t.enrolled_at, t.key_epoch, "
-				   "t.attest_status";
+				   "t.attest_status, t.hv_fingerprint";
 	char sql[1200];
 
 	if (s->database[0] != '\0')
@@ -298,6 +325,11 @@ report(struct run *rn, const char *backend, double post_ms, double took, long lo
 	printf("  bulk POST answered 202 in %.1f ms; POST -> all queued and signed: %.2f s "
 	       "(%lld queued, the rest already had a wipe from the single POSTs)\n",
 	       post_ms, took, queued);
+	/* CPU moves less than wall time with the load others put on a shared machine. */
+	printf("  CPU meanwhile: servers %.2f s, PostgreSQL %.2f s; per device queued %.1f + %.1f "
+	       "us\n",
+	       rn->cpu[0], rn->cpu[1], queued > 0 ? rn->cpu[0] * 1e6 / (double)queued : -1,
+	       queued > 0 && rn->cpu[1] >= 0 ? rn->cpu[1] * 1e6 / (double)queued : -1);
 	printf("  longest batch transaction %.1f ms over %.0f batches; store write-lock hold max "
 	       "%.1f ms\n",
 	       metric(&rn->a, "cleave_bulk_batch_max_seconds") * 1000.0,
@@ -356,7 +388,7 @@ one_backend(int n, int parked, struct pgtest *pg)
 	struct run *rn = calloc(1, sizeof(*rn));
 	pthread_t *th = calloc((size_t)parked, sizeof(*th)), wt;
 	struct client *admin = NULL;
-	double t0, took, post_ms = -1, idle;
+	double t0, took, post_ms = -1, idle, c0[2];
 	long long queued = 0;
 	int rc = -1;
 
@@ -365,7 +397,10 @@ one_backend(int n, int parked, struct pgtest *pg)
 	rn->n = n;
 	rn->parked = parked;
 	if (build(rn, pg) != 0) {
-		printf("bulk_bench: building the fleet failed (log %s)\n", rn->a.log);
+		/* srv_cleanup keeps a server's directory, and says where its log is, after this. */
+		t_failed_now = 1;
+		printf("bulk_bench: building the fleet failed (server A's log %s is kept)\n",
+		       rn->a.log);
 		goto out;
 	}
 	admin = client_new(&rn->a, rn->a.admin);
@@ -379,8 +414,13 @@ one_backend(int n, int parked, struct pgtest *pg)
 	if (with_wipes)
 		pthread_create(&wt, NULL, wiper, rn);
 	usleep(200000);
+	rn->postmaster = pg ? postmaster_of(pg) : 0;
+	cpu_now(rn, c0);
 	t0 = now_s();
 	took = bulk_wipe(rn, admin, t0, &post_ms, &queued);
+	cpu_now(rn, rn->cpu);
+	for (int k = 0; k < 2; k++)
+		rn->cpu[k] = c0[k] >= 0 && rn->cpu[k] >= 0 ? rn->cpu[k] - c0[k] : -1;
 	atomic_store(&rn->stop, 1);
 	if (with_wipes)
 		pthread_join(wt, NULL);
@@ -388,6 +428,7 @@ one_backend(int n, int parked, struct pgtest *pg)
 		pthread_join(th[i], NULL);
 	report(rn, pg ? "PostgreSQL" : "SQLite", post_ms, took, queued, idle, t0);
 	rc = took > 0 ? 0 : -1;
+	t_failed_now = rc != 0; /* a bulk that did not finish keeps the logs too */
 out:
 	client_free(admin);
 	for (int i = 0; rn && rn->p && i < parked; i++) {

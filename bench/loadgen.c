@@ -17,7 +17,6 @@
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,6 +33,7 @@
 #include <unistd.h>
 
 #include "httpsig.h"
+#include "proccpu.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -151,55 +151,6 @@ say(const char *fmt, ...)
 
 /* ---- the server process, from /proc ---- */
 
-static ssize_t
-read_small(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, cap - 1);
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
-
-/*
- * utime + stime of pid in seconds (with reaped: plus its reaped children's, cutime + cstime),
- * or -1; *ppid gets its parent when not NULL.
- */
-static double
-proc_cpu_full(pid_t pid, int reaped, pid_t *ppid)
-{
-	char path[64], buf[2048], *p, *end;
-	unsigned long long v[14];
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) <= 0 || (p = strrchr(buf, ')')) == NULL)
-		return -1;
-	p += 2; /* the state letter is field 3 */
-	p++;
-	for (int i = 0; i < 14; i++) {
-		v[i] = strtoull(p, &end, 10);
-		if (end == p)
-			return -1;
-		p = end;
-	}
-	if (ppid != NULL)
-		*ppid = (pid_t)v[0];
-	/* fields 4..17 were read: ppid is 4, utime 14, stime 15, cutime 16, cstime 17 */
-	return (double)(v[10] + v[11] + (reaped ? v[12] + v[13] : 0)) /
-	       (double)sysconf(_SC_CLK_TCK);
-}
-
-static double
-proc_cpu_s(pid_t pid)
-{
-	return proc_cpu_full(pid, 0, NULL);
-}
-
 /* CPU of all servers of the run (parked mode may have several), or -1. */
 static double
 servers_cpu_s(const struct opts *o)
@@ -216,36 +167,13 @@ servers_cpu_s(const struct opts *o)
 	return sum;
 }
 
-/*
- * PostgreSQL's CPU: the postmaster with the backends it reaped, plus its live children (the
- * backends serving the servers, the checkpointer, the WAL writer...). -1 when it is gone.
- */
-static double
-pg_cpu_s(pid_t postmaster)
-{
-	double sum = proc_cpu_full(postmaster, 1, NULL);
-	DIR *d = sum < 0 ? NULL : opendir("/proc");
-	struct dirent *e;
-
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10), ppid = 0;
-		double c;
-
-		if (pid > 0 && (c = proc_cpu_full(pid, 0, &ppid)) >= 0 && ppid == postmaster)
-			sum += c;
-	}
-	if (d != NULL)
-		closedir(d);
-	return sum;
-}
-
 /* A "Name:   N kB" line of a /proc file, in KiB, or -1. */
 static long
 proc_kib(const char *path, const char *name)
 {
 	char buf[8192], *p;
 
-	if (read_small(path, buf, sizeof(buf)) <= 0 || (p = strstr(buf, name)) == NULL)
+	if (proc_read(path, buf, sizeof(buf)) <= 0 || (p = strstr(buf, name)) == NULL)
 		return -1;
 	return strtol(p + strlen(name), NULL, 10);
 }

@@ -111,13 +111,21 @@ sort_out(struct service *s, struct svc_bulkset *w, const char *type, const struc
 	return r;
 }
 
-/* The batch's tickets, signed on a thread of their own while PostgreSQL bumps the counters. */
+/*
+ * Threads that sign a batch's tickets while PostgreSQL bumps the counters. Since the counters
+ * moved to their narrow table (migration 0016) that UPDATE takes ~7 us a device and signing ~35
+ * us, so the batch waits for the signing: split over two threads it takes half as long where a
+ * core is free (this machine has two; PostgreSQL is mostly idle meanwhile).
+ */
+#define SIGNERS 2
+
+/* Signs the tickets of w's commands [from, to). */
 struct signer {
 	struct service *s;
 	struct svc_bulkset *w;
 	const char *actor, *type, *reason;
 	const struct device *rows;
-	size_t nq;
+	size_t from, to;
 	int r;
 };
 
@@ -127,7 +135,7 @@ sign_all(void *p)
 	struct signer *g = p;
 	struct svc_bulkset *w = g->w;
 
-	for (size_t j = 0; g->r == 0 && j < g->nq; j++) {
+	for (size_t j = g->from; g->r == 0 && j < g->to; j++) {
 		const struct device *d = &g->rows[w->pos[j]];
 
 		g->r = svc_command_new(g->s, d, g->type, g->reason, g->actor, 0, &w->cmds[j]);
@@ -148,18 +156,29 @@ static int
 queue_all(struct service *s, struct svc_bulkset *w, const char *actor, const char *type,
 	  const char *reason, const struct device *rows, size_t nq)
 {
-	struct signer g = {s, w, actor, type, reason, rows, nq, 0};
-	pthread_t t;
-	int threaded = nq > 1 && pthread_create(&t, NULL, sign_all, &g) == 0;
-	int r = s->st->ops->device_next_counters(s->st, (const char(*)[STORE_ID_MAX])w->ids, nq,
-						 svc_command_desired(type), w->counters);
+	struct signer g[SIGNERS];
+	pthread_t t[SIGNERS];
+	int threaded[SIGNERS], r;
+	size_t per = (nq + SIGNERS - 1) / SIGNERS;
 
-	if (threaded)
-		pthread_join(t, NULL);
-	else
-		sign_all(&g);
-	if (r == 0)
-		r = g.r;
+	for (int k = 0; k < SIGNERS; k++) {
+		size_t from = per * (size_t)k < nq ? per * (size_t)k : nq;
+		size_t to = from + per < nq ? from + per : nq;
+
+		g[k] = (struct signer){s, w, actor, type, reason, rows, from, to, 0};
+		threaded[k] =
+			nq > 1 && from < to && pthread_create(&t[k], NULL, sign_all, &g[k]) == 0;
+	}
+	r = s->st->ops->device_next_counters(s->st, (const char(*)[STORE_ID_MAX])w->ids, nq,
+					     svc_command_desired(type), w->counters);
+	for (int k = 0; k < SIGNERS; k++) {
+		if (threaded[k])
+			pthread_join(t[k], NULL);
+		else
+			sign_all(&g[k]);
+		if (r == 0)
+			r = g[k].r;
+	}
 	for (size_t j = 0; r == 0 && j < nq; j++) {
 		if (w->cmds[j].counter != w->counters[j]) {
 			log_err("bulk: device %s's counter moved under its lock", w->ids[j]);

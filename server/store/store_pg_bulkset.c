@@ -205,9 +205,10 @@ pg_device_next_counters(struct store *st, const char (*ids)[STORE_ID_MAX], size_
 	pa_arr(&p, &a);
 	pa_text(&p, desired);
 	e = pg_run(S(st),
-		   "UPDATE devices d SET ticket_counter = d.ticket_counter + 1, desired_state = "
-		   "COALESCE($2::text, d.desired_state) FROM unnest($1::text[]) WITH ORDINALITY "
-		   "AS u(id, ord) WHERE d.id = u.id RETURNING u.ord, d.ticket_counter",
+		   "UPDATE device_orders o SET ticket_counter = o.ticket_counter + 1, "
+		   "desired_state = COALESCE($2::text, o.desired_state) FROM unnest($1::text[]) "
+		   "WITH ORDINALITY AS u(id, ord) WHERE o.device_id = u.id RETURNING u.ord, "
+		   "o.ticket_counter",
 		   &p, &r, "device next counters");
 	free(a.buf);
 	if (e != 0)

@@ -1,8 +1,10 @@
 /*
- * The PostgreSQL backend's devices. The ticket counter is taken with one UPDATE ... RETURNING,
- * so two servers queuing commands for the same device at once get two different numbers (the
- * second waits for the first's row lock and then reads its committed value); the unique
- * (device_id, counter) of commands is the backstop.
+ * The PostgreSQL backend's devices. The ticket counter and the desired state live in
+ * device_orders (migration 0016: each queued command rewrites that narrow row instead of the
+ * wide devices row and its many indexes). The ticket counter is taken with one UPDATE ...
+ * RETURNING, so two servers queuing commands for the same device at once get two different
+ * numbers (the second waits for the first's row lock and then reads its committed value); the
+ * unique (device_id, counter) of commands is the backstop.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -98,8 +100,8 @@ pg_device_get(struct store *st, const char *id, struct device *out)
 	struct pg_args a = {0};
 
 	pa_text(&a, id);
-	return pg_one(S(st), "SELECT " DEVICE_COLS " FROM devices WHERE id = $1", &a, out,
-		      pg_device_row, "device get");
+	return pg_one(S(st), "SELECT " DEVICE_COLS " FROM " PG_DEVICES_FROM " WHERE id = $1", &a,
+		      out, pg_device_row, "device get");
 }
 
 int
@@ -107,10 +109,15 @@ pg_device_get_for_update(struct store *st, const char *id, struct device *out)
 {
 	struct pg_args a = {0};
 
-	/* The row stays this transaction's until it ends: first in the lock order. */
+	/*
+	 * The rows stay this transaction's until it ends: first in the lock order, the devices
+	 * row, then its orders row (both locked, so that a wait for another writer returns both
+	 * as it committed them).
+	 */
 	pa_text(&a, id);
-	return pg_one(S(st), "SELECT " DEVICE_COLS " FROM devices WHERE id = $1 FOR UPDATE", &a,
-		      out, pg_device_row, "device get for update");
+	return pg_one(S(st),
+		      "SELECT " DEVICE_COLS " FROM " PG_DEVICES_FROM " WHERE id = $1 FOR UPDATE",
+		      &a, out, pg_device_row, "device get for update");
 }
 
 int
@@ -123,11 +130,34 @@ pg_device_list(struct store *st, const struct device_filter *f, struct device *o
 	pa_text(&a, f->owner);
 	pa_int(&a, (int64_t)f->limit);
 	return pg_many(S(st),
-		       "SELECT " DEVICE_COLS " FROM devices WHERE rowid > $1 AND "
+		       "SELECT " DEVICE_COLS " FROM " PG_DEVICES_FROM " WHERE rowid > $1 AND "
 		       "($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR owner = $3) "
 		       "ORDER BY rowid LIMIT $4",
 		       &a, out, sizeof(*out), f->limit, n, pg_device_row, "device list");
 }
+
+/*
+ * devices' own columns of a patch; $1 the id, $2 the DEV_F_* bits (but DEV_F_DESIRED), $3.. the
+ * values in the order pg_device_patch binds them.
+ */
+#define DEVICE_PATCH                                                                               \
+	"UPDATE devices SET "                                                                      \
+	"status = CASE WHEN $2::bigint & 1 <> 0 THEN $3 ELSE status END, "                         \
+	"policy_name = CASE WHEN $2::bigint & 2 <> 0 THEN $4 ELSE policy_name END, "               \
+	"applied_policy_name = CASE WHEN $2::bigint & 4 <> 0 THEN $5 "                             \
+	"ELSE applied_policy_name END, "                                                           \
+	"applied_policy_version = CASE WHEN $2::bigint & 4 <> 0 THEN $6::bigint "                  \
+	"ELSE applied_policy_version END, "                                                        \
+	"reported_state = CASE WHEN $2::bigint & 16 <> 0 THEN $7 ELSE reported_state END, "        \
+	"key_epoch = CASE WHEN $2::bigint & 32 <> 0 THEN $8::bigint ELSE key_epoch END, "          \
+	"agent_version = CASE WHEN $2::bigint & 64 <> 0 THEN $9 ELSE agent_version END, "          \
+	"attest_status = CASE WHEN $2::bigint & 128 <> 0 THEN $10 ELSE attest_status END, "        \
+	"attested_at = CASE WHEN $2::bigint & 256 <> 0 THEN $11::bigint ELSE attested_at END, "    \
+	"attested_policy = CASE WHEN $2::bigint & 256 <> 0 THEN $14::bytea "                       \
+	"ELSE attested_policy END, "                                                               \
+	"epoch_since = CASE WHEN $2::bigint & 512 <> 0 THEN $12::bigint ELSE epoch_since END, "    \
+	"superseded_by = CASE WHEN $2::bigint & 1024 <> 0 THEN $13 ELSE superseded_by END "        \
+	"WHERE id = $1"
 
 int
 pg_device_patch(struct store *st, const struct device *v, unsigned fields)
@@ -140,13 +170,20 @@ pg_device_patch(struct store *st, const struct device *v, unsigned fields)
 			       DEV_F_ATTESTED_AT == 256 && DEV_F_EPOCH_SINCE == 512 &&
 			       DEV_F_SUPERSEDED == 1024,
 		       "the SQL below spells out the DEV_F_* bits");
+	fields &= DEV_F_ALL;
 	pa_text(&a, v->id);
-	pa_int(&a, (int64_t)(fields & DEV_F_ALL));
+	/* The desired state alone (every queued lock and wipe): the narrow row only. */
+	if (fields == DEV_F_DESIRED) {
+		pa_text(&a, v->desired_state);
+		return pg_changed(
+			S(st), "UPDATE device_orders SET desired_state = $2 WHERE device_id = $1",
+			&a, "device desired state");
+	}
+	pa_int(&a, (int64_t)(fields & ~(unsigned)DEV_F_DESIRED));
 	pa_text(&a, v->status);
 	pa_text(&a, v->policy_name);
 	pa_text(&a, v->applied_policy_name);
 	pa_int(&a, v->applied_policy_version);
-	pa_text(&a, v->desired_state);
 	pa_text(&a, v->reported_state);
 	pa_int(&a, v->key_epoch);
 	pa_text(&a, v->agent_version);
@@ -155,29 +192,18 @@ pg_device_patch(struct store *st, const struct device *v, unsigned fields)
 	pa_int(&a, v->epoch_since);
 	pa_text(&a, v->superseded_by);
 	pa_blob(&a, v->attested_policy, sizeof(v->attested_policy));
-	return pg_changed(
-		S(st),
-		"UPDATE devices SET "
-		"status = CASE WHEN $2::bigint & 1 <> 0 THEN $3 ELSE status END, "
-		"policy_name = CASE WHEN $2::bigint & 2 <> 0 THEN $4 ELSE policy_name END, "
-		"applied_policy_name = CASE WHEN $2::bigint & 4 <> 0 THEN $5 "
-		"ELSE applied_policy_name END, "
-		"applied_policy_version = CASE WHEN $2::bigint & 4 <> 0 THEN $6::bigint "
-		"ELSE applied_policy_version END, "
-		"desired_state = CASE WHEN $2::bigint & 8 <> 0 THEN $7 ELSE desired_state END, "
-		"reported_state = CASE WHEN $2::bigint & 16 <> 0 THEN $8 ELSE reported_state END, "
-		"key_epoch = CASE WHEN $2::bigint & 32 <> 0 THEN $9::bigint ELSE key_epoch END, "
-		"agent_version = CASE WHEN $2::bigint & 64 <> 0 THEN $10 ELSE agent_version END, "
-		"attest_status = CASE WHEN $2::bigint & 128 <> 0 THEN $11 ELSE attest_status END, "
-		"attested_at = CASE WHEN $2::bigint & 256 <> 0 THEN $12::bigint "
-		"ELSE attested_at END, "
-		"attested_policy = CASE WHEN $2::bigint & 256 <> 0 THEN $15::bytea "
-		"ELSE attested_policy END, "
-		"epoch_since = CASE WHEN $2::bigint & 512 <> 0 THEN $13::bigint "
-		"ELSE epoch_since END, "
-		"superseded_by = CASE WHEN $2::bigint & 1024 <> 0 THEN $14 ELSE superseded_by END "
-		"WHERE id = $1",
-		&a, "device patch");
+	if (!(fields & DEV_F_DESIRED))
+		return pg_changed(S(st), DEVICE_PATCH, &a, "device patch");
+	/*
+	 * Both tables in one statement (atomic outside a transaction too); the orders row is
+	 * reached through the devices row the first part updated, so the devices row is locked
+	 * first, the order every writer of device_orders takes them in.
+	 */
+	pa_text(&a, v->desired_state);
+	return pg_changed(S(st),
+			  "WITH d AS (" DEVICE_PATCH " RETURNING id) UPDATE device_orders o SET "
+			  "desired_state = $15 FROM d WHERE o.device_id = d.id",
+			  &a, "device patch with desired state");
 }
 
 int
@@ -187,8 +213,8 @@ pg_device_next_counter(struct store *st, const char *id, int64_t *counter)
 
 	pa_text(&a, id);
 	return pg_scalar(S(st),
-			 "UPDATE devices SET ticket_counter = ticket_counter + 1 WHERE id = $1 "
-			 "RETURNING ticket_counter",
+			 "UPDATE device_orders SET ticket_counter = ticket_counter + 1 "
+			 "WHERE device_id = $1 RETURNING ticket_counter",
 			 &a, counter, "device next counter");
 }
 

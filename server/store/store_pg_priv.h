@@ -10,6 +10,14 @@
 
 #include "store.h"
 
+/*
+ * What a device read selects from: devices with its order state (ticket_counter, desired_state),
+ * which lives in device_orders since migration 0016 (one row per device, made by a trigger on
+ * every INSERT INTO devices). The column names are unique across the two tables, so the SQL
+ * shared with SQLite (store_sqlq.c) names them unqualified.
+ */
+#define PG_DEVICES_FROM "devices JOIN device_orders ON device_orders.device_id = devices.id"
+
 /* The columns every device / command / audit read selects, and the mapping of such a row. */
 extern const char pg_device_cols[];
 extern const char pg_command_cols[];

@@ -246,6 +246,31 @@ count_row(const PGresult *r, int i, void *out)
 }
 
 /*
+ * What a device query reads from; every device has its device_orders row (migration 0016), so
+ * each form lists and counts the same devices.
+ * - With a desired= filter or compliance terms (which compare desired_state), or FOR UPDATE (a
+ *   bulk's batch: both rows locked, the devices row first): the join, planned as PostgreSQL
+ *   likes (desired= can start from device_orders_desired).
+ * - Otherwise a count reads devices alone (a bulk's filter {} counted by an index-only scan,
+ *   as before migration 0016; with the join it was a hash join of both tables, ~3x longer).
+ * - And a page of the list gets the order columns by one probe of device_orders' key per
+ *   devices row (LATERAL ... OFFSET 0 keeps it a probe). Left to choose, the planner hashed
+ *   the whole of device_orders when the devices side looked small (a search), reading a
+ *   table whole for one page.
+ */
+static const char *
+devices_from(const struct device_query *q, int count, int need_spec)
+{
+	if (q->desired != NULL || need_spec || q->for_update)
+		return PG_DEVICES_FROM;
+	if (count)
+		return "devices";
+	return "devices CROSS JOIN LATERAL (SELECT ticket_counter, desired_state FROM "
+	       "device_orders WHERE device_orders.device_id = devices.id OFFSET 0) AS "
+	       "device_orders";
+}
+
+/*
  * The device query's rows into out, or with plan (tests) its plan, or with count the number
  * of rows its filters match (no cursor, order or limit).
  */
@@ -271,8 +296,8 @@ device_query(struct store *st, const struct device_query *q, struct device *out,
 		r = versions_load(S(st), q->spec, &vs);
 	if (r != 0)
 		goto out;
-	sqb_add(b, "%sSELECT %s FROM devices WHERE true", plan ? "EXPLAIN " : "",
-		count ? "count(*)" : pg_device_cols);
+	sqb_add(b, "%sSELECT %s FROM %s WHERE true", plan ? "EXPLAIN " : "",
+		count ? "count(*)" : pg_device_cols, devices_from(q, count != NULL, need_spec));
 	if (q->q != NULL && q->q[0] != '\0')
 		search_sql(b, q->q, &t);
 	sqb_filters(b, q);
@@ -332,8 +357,8 @@ summary_states(struct pg_store *s, struct device_summary *out)
 {
 	PGresult *r;
 	int e = pg_run(s,
-		       "SELECT desired_state, reported_state, count(*) FROM devices "
-		       "GROUP BY desired_state, reported_state ORDER BY 3 DESC",
+		       "SELECT desired_state, reported_state, count(*) FROM " PG_DEVICES_FROM
+		       " GROUP BY desired_state, reported_state ORDER BY 3 DESC",
 		       NULL, &r, "device summary states");
 
 	if (e != 0)
@@ -365,7 +390,7 @@ pg_device_summary(struct store *st, const struct compliance_spec *spec, struct d
 		goto out;
 	/* One pass over the table; the per-mask counts are split into per-reason ones here. */
 	sqb_bind_groups(b, spec, vs.old, gb);
-	sqb_summary(b, spec, gb);
+	sqb_summary(b, spec, gb, PG_DEVICES_FROM);
 	r = qb_run(S(st), b, &res, "device summary");
 	for (int i = 0; r == 0 && i < PQntuples(res); i++)
 		sqb_summary_row(out, (unsigned)pg_col_int(res, i, 0), pg_col_int(res, i, 1));

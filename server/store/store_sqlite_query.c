@@ -274,7 +274,7 @@ sq_device_summary(struct store *st, const struct compliance_spec *spec, struct d
 	/* One pass over the table; the per-mask counts are split into per-reason ones here. */
 	agent_mins(spec, agent);
 	sqb_bind_groups(b, spec, agent, gb);
-	sqb_summary(b, spec, gb);
+	sqb_summary(b, spec, gb, "devices");
 	r = sb_prepare(S(st), b, spec, &q, "device summary");
 	if (r != 0)
 		goto out;

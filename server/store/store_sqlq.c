@@ -364,7 +364,8 @@ sqb_compliance(struct sqb *b, const struct device_query *q, const struct sqb_gro
 }
 
 void
-sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_group *gb)
+sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_group *gb,
+	    const char *from)
 {
 	/* Each device's reasons as a bit mask, counted per distinct mask (a handful). */
 	sqb_add(b, "SELECT m, count(*) FROM (SELECT 0");
@@ -373,7 +374,7 @@ sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_
 		reason_sql(b, spec, gb, 1u << i);
 		sqb_add(b, " THEN %u ELSE 0 END)", 1u << i);
 	}
-	sqb_add(b, " AS m FROM devices) AS masks GROUP BY m");
+	sqb_add(b, " AS m FROM %s) AS masks GROUP BY m", from);
 }
 
 void

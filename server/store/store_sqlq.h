@@ -101,8 +101,12 @@ void sqb_labelq(struct sqb *b, const struct label_query *q);
 void sqb_filters(struct sqb *b, const struct device_query *q);
 /* Its compliance terms (q->reasons, q->compliant), after sqb_bind_groups. */
 void sqb_compliance(struct sqb *b, const struct device_query *q, const struct sqb_group *gb);
-/* The summary's query: rows (reason mask, devices with it), one pass over the table. */
-void sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_group *gb);
+/*
+ * The summary's query: rows (reason mask, devices with it), one pass over from, what the
+ * backend reads devices from (PostgreSQL: a join, the order state being in its own table).
+ */
+void sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_group *gb,
+		 const char *from);
 /* Adds one row of that query (k devices with reason mask m) to out's totals. */
 void sqb_summary_row(struct device_summary *out, unsigned m, int64_t k);
 /* DEV_SORT_ROWID's cursor, order and limit: a plain range of the row ids, whatever ties. */

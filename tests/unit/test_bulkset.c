@@ -385,12 +385,12 @@ test_set_batch_races_single_wipes(void **state)
 				     "created_by = 'tok_bulk' GROUP BY device_id HAVING "
 				     "count(*) = 1) s"),
 			 b.queued);
-	assert_int_equal(count_of(a,
-				  "SELECT count(*) FROM devices d WHERE ticket_counter <> "
-				  "(SELECT count(*) FROM commands c WHERE c.device_id = d.id) OR "
-				  "ticket_counter <> (SELECT coalesce(max(counter), 0) FROM "
-				  "commands c WHERE c.device_id = d.id)"),
-			 0);
+	assert_int_equal(
+		count_of(a, "SELECT count(*) FROM device_orders d WHERE ticket_counter <> "
+			    "(SELECT count(*) FROM commands c WHERE c.device_id = d.device_id) OR "
+			    "ticket_counter <> (SELECT coalesce(max(counter), 0) FROM "
+			    "commands c WHERE c.device_id = d.device_id)"),
+		0);
 	assert_int_equal(count_of(a,
 				  "SELECT count(*) FROM commands c WHERE NOT EXISTS (SELECT 1 "
 				  "FROM audit WHERE action = 'command.create' AND target = c.id)"),

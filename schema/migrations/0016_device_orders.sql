@@ -1,0 +1,7 @@
+-- Migration 0016 moves PostgreSQL's per-device order state (ticket_counter, desired_state) into
+-- a narrow table, device_orders (schema/migrations/pg/0016_device_orders.sql), because there
+-- each queued command's counter UPDATE rewrote a wide devices row and an entry in each of its
+-- indexes. The SQLite backend keeps both columns on devices: the change was made for, and
+-- measured on, PostgreSQL's bulk wipe only. This file exists because both backends number
+-- their migrations alike, one file per number each (test_store checks the twins); it changes
+-- nothing.
