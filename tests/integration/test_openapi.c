@@ -11,7 +11,9 @@
  * schema, compares its paths, methods and query parameters with the route table both ways,
  * walks every admin operation against the server validating each answer (errors included),
  * validates the recorded device answers the same way, and drives a short flow through a
- * client generated from the served document (openapi-client-axios).
+ * client generated from the served document (openapi-client-axios). A second server
+ * (rule_server) has the two-person rule on and single sign-on configured with a provider nobody
+ * answers for, for the walk's approvals, webhooks and single sign-on part.
  *
  * unknown_query: any query parameter a route does not read is a 400 naming it, on admin,
  * public and signed device routes alike, and the known ones still work.
@@ -212,6 +214,45 @@ import_fleet(struct srv *s, const char *tmpl)
 	return srv_db_exec(s, sql);
 }
 
+/*
+ * The second server of the walk (the approvals, webhooks and single sign-on part): the
+ * two-person rule on with approval_bulk_size = 2, and single sign-on configured with a provider
+ * that cannot be reached (nothing listens on 127.0.0.1:9), so that the login's and callback's
+ * refusal pages can be reached without starting one. Three enrolled devices. Its part of the
+ * fixture goes into fx as "rule". 0 or -1.
+ */
+static int
+rule_server(struct srv *s, const char *out, struct device_sim *d, json_t *fx)
+{
+	char conf[PATH_MAX + 32], text[PATH_MAX + 400];
+	const char *extra[] = {"--config", conf, NULL};
+	struct client *admin, *anon;
+	int ok = -1;
+
+	snprintf(conf, sizeof(conf), "%s/rule.conf", out);
+	snprintf(text, sizeof(text),
+		 "two_person_rule = 1\napproval_bulk_size = 2\n"
+		 "oidc_issuer = https://127.0.0.1:9\noidc_client_id = cleave\n"
+		 "oidc_client_secret_file = %s/sso-secret\noidc_provider_name = Example <SSO>\n",
+		 out);
+	if (srv_init(s, "openapi-rule") != 0 || write_file(out, "sso-secret", "not-used\n") != 0 ||
+	    write_file(out, "rule.conf", text) != 0 || srv_start(s, extra) != 0)
+		return -1;
+	admin = client_new(s, s->admin);
+	anon = client_new(s, NULL);
+	if (admin != NULL && anon != NULL &&
+	    admin_enroll(admin, anon, &d[0], "rule-a@example.com") == 0 &&
+	    admin_enroll(admin, anon, &d[1], "rule-b@example.com") == 0 &&
+	    admin_enroll(admin, anon, &d[2], "rule-c@example.com") == 0)
+		ok = json_object_set_new(fx, "rule",
+					 json_pack("{s:s, s:s, s:s, s:[s,s,s]}", "url", s->url,
+						   "cacert", s->cacert, "admin", s->admin,
+						   "devices", d[0].id, d[1].id, d[2].id));
+	client_free(admin);
+	client_free(anon);
+	return ok;
+}
+
 /* The device side of the data: three phones, a verified lock, a lease, an unenroll. */
 static int
 device_data(json_t *arr, struct client *admin, struct client *anon, struct device_sim *d)
@@ -248,9 +289,9 @@ device_data(json_t *arr, struct client *admin, struct client *anon, struct devic
 static void
 contract(void)
 {
-	struct srv s;
+	struct srv s, rs;
 	struct client *admin = NULL, *anon = NULL;
-	struct device_sim d[3] = {0};
+	struct device_sim d[3] = {0}, rd[3] = {0};
 	struct resp r;
 	json_t *observed = json_array(), *fx = NULL;
 	char out[PATH_MAX], conf[PATH_MAX + 32], *text = NULL;
@@ -280,6 +321,7 @@ contract(void)
 	fx = json_pack("{s:s, s:s, s:s, s:s, s:[s,s,s], s:s, s:i}", "url", s.url, "cacert",
 		       s.cacert, "admin", s.admin, "data", s.dir, "devices", d[0].id, d[1].id,
 		       d[2].id, "fleet_owner", FLEET_OWNER, "fleet_n", FLEET_N);
+	CHECK(rule_server(&rs, out, rd, fx) == 0, "the second server (two-person rule, SSO)");
 	text = json_dumps(fx, JSON_INDENT(1));
 	CHECK(text != NULL && write_file(out, "fixture.json", text) == 0, "fixture.json written");
 	free(text);
@@ -292,10 +334,13 @@ contract(void)
 	}
 	json_decref(fx);
 	json_decref(observed);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		dev_fini(&d[i]);
+		dev_fini(&rd[i]);
+	}
 	client_free(admin);
 	client_free(anon);
+	srv_cleanup(&rs);
 	srv_cleanup(&s);
 }
 
