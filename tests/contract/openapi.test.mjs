@@ -181,7 +181,7 @@ function receiver() {
     let b = '';
     rq.on('data', (c) => (b += c));
     rq.on('end', () => {
-      got.push({ headers: rq.headers, body: JSON.parse(b) });
+      got.push({ headers: rq.headers, raw: b, body: JSON.parse(b) });
       rs.writeHead(204).end();
     });
   });
@@ -227,8 +227,13 @@ async function approvalsWebhooksSso() {
 
   // Webhooks: a receiver subscribed to two approval events.
   const rx = await receiver();
+  // The event types: the server's list, the document's enum and its "webhooks" (the deliveries
+  // as OpenAPI describes outgoing calls) name the same twelve.
   const types = await step('GET', '/api/v1/webhooks/event-types', 200, { on });
-  if (JSON.stringify(types).split('approval.').length !== 6) fail(`event types: ${JSON.stringify(types)}`);
+  const listed = JSON.stringify(types.items.map((x) => (typeof x === 'string' ? x : x.type)).sort());
+  const described = Object.values(doc.webhooks).flatMap((w) => w.post.requestBody.content['application/json'].schema.properties.type.enum);
+  if (listed !== JSON.stringify([...doc.components.schemas.WebhookEventType.enum].sort()) || listed !== JSON.stringify([...described].sort()))
+    fail(`event types: the server lists ${listed}, the document's webhooks ${described}`);
   const hook = await step('POST', '/api/v1/webhooks', 201, { on, body: { url: rx.url, description: 'contract <hook>', events: ['approval.requested', 'approval.approved'] } });
   await step('POST', '/api/v1/webhooks', 422, { on, body: { url: rx.url, events: ['approval.maybe'] } });
   await step('POST', '/api/v1/webhooks', 422, { on, body: { url: 'http://example.com/hook', events: ['device.enrolled'] } });
@@ -238,7 +243,7 @@ async function approvalsWebhooksSso() {
   await step('PATCH', `/api/v1/webhooks/${hook.id}`, 200, { on, body: { description: 'contract hook, renamed' } });
   await step('PATCH', `/api/v1/webhooks/${hook.id}`, 422, { on, body: { events: [] } });
   await step('PATCH', `/api/v1/webhooks/${nobody}`, 404, { on, body: { enabled: false } });
-  await step('POST', `/api/v1/webhooks/${hook.id}/rotate-secret`, 200, { on, body: {} });
+  const { secret } = await step('POST', `/api/v1/webhooks/${hook.id}/rotate-secret`, 200, { on, body: {} });
   await step('POST', `/api/v1/webhooks/${nobody}/rotate-secret`, 404, { on, body: {} });
 
   // A wipe waits for a second admin; the requester's own person, or a caller without a
@@ -290,6 +295,15 @@ async function approvalsWebhooksSso() {
   const seen = rx.got.map((m) => `${m.body.type} ${m.body.data && m.body.data.approval_id}`);
   for (const want of [`approval.requested ${wipe.approval_id}`, `approval.approved ${wipe.approval_id}`])
     if (!seen.includes(want)) fail(`the receiver did not get ${want}: ${seen}`);
+  // Each delivery against the document's webhooks.approval, signed with the rotated secret.
+  const envelope = schemaFor(doc.webhooks.approval.post.requestBody.content['application/json'].schema);
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  for (const m of rx.got) {
+    if (!envelope(m.body)) fail(`webhook body does not match webhooks.approval: ${ajv.errorsText(envelope.errors)} in ${m.raw.slice(0, 300)}`);
+    const [id, ts] = [m.headers['webhook-id'], m.headers['webhook-timestamp']];
+    const mac = crypto.createHmac('sha256', key).update(`${id}.${ts}.${m.raw}`).digest('base64');
+    if (!/^msg_/.test(id || '') || m.headers['webhook-signature'] !== `v1,${mac}`) fail(`webhook ${id}: signature ${m.headers['webhook-signature']} is not v1,${mac}`);
+  }
   const log = await step('GET', `/api/v1/webhooks/${hook.id}/deliveries?limit=5`, 200, { on });
   await step('GET', `/api/v1/webhooks/${nobody}/deliveries`, 404, { on });
   await step('GET', `/api/v1/webhooks/${hook.id}/deliveries?limit=0`, 400, { on });
