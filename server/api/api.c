@@ -144,6 +144,7 @@ static const struct route_query {
 	{h_group_devices, Q_DEVICES},
 	{h_approvals_list, "status device_id " Q_PAGE},
 	{h_webhook_deliveries, Q_PAGE},
+	{h_oidc_callback, "state code error"}, /* and whatever the provider adds: exempt */
 };
 
 /* The query parameters route r reads ("" for none). */

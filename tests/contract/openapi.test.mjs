@@ -12,7 +12,9 @@
 //      was never answered with a documented success;
 //   4. generates a client from the served document (openapi-client-axios) and drives a short
 //      flow with it: list devices, queue a wipe, read the command.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http1 from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,14 +45,17 @@ const http = axios.create({
   transformResponse: (x) => x,
   maxRedirects: 0,
 });
-async function call(method, url, { body, raw, token = fx.admin, cookie, csrf, headers = {} } = {}) {
+// on: another server of the walk ({url, agent, admin}); its admin token is then the default.
+async function call(method, url, { body, raw, token, cookie, csrf, headers = {}, on } = {}) {
   const h = { ...headers };
+  if (token === undefined) token = on ? on.admin : fx.admin;
   if (token) h.Authorization = `Bearer ${token}`;
   if (cookie) h.Cookie = cookie;
   if (csrf) h['X-CSRF-Token'] = csrf;
   if (body !== undefined || raw !== undefined) h['Content-Type'] = 'application/json';
   const data = raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body);
-  const r = await http.request({ method, url, headers: h, data });
+  const where = on ? { baseURL: on.url, httpsAgent: on.agent } : {};
+  const r = await http.request({ method, url, headers: h, data, ...where });
   return { status: r.status, type: String(r.headers['content-type'] || ''), body: r.data, headers: r.headers };
 }
 
@@ -153,6 +158,197 @@ async function step(method, url, want, opts = {}) {
   if (r.status !== want) fail(`${method} ${url}: ${r.status}, expected ${want}: ${String(r.body).slice(0, 300)}`);
   validate(key, r, `${method} ${url}`);
   return r.body && isJson(r.type) ? JSON.parse(r.body) : r;
+}
+
+// ---- the second server: two-person rule, webhooks, the audit stream, single sign-on ----
+// fx.rule is a server with two_person_rule = 1, approval_bulk_size = 2 and single sign-on
+// configured with a provider nobody answers for; fx.rule.devices are three enrolled devices.
+function totpNow(uri) {
+  const secret = new URL(uri).searchParams.get('secret');
+  let bits = '';
+  for (const ch of secret) bits += 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000)));
+  const mac = crypto.createHmac('sha1', key).update(msg).digest();
+  const off = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+// A webhook receiver on 127.0.0.1 that answers 204 and keeps each body.
+function receiver() {
+  const got = [];
+  const srv = http1.createServer((rq, rs) => {
+    let b = '';
+    rq.on('data', (c) => (b += c));
+    rq.on('end', () => {
+      got.push({ headers: rq.headers, raw: b, body: JSON.parse(b) });
+      rs.writeHead(204).end();
+    });
+  });
+  return new Promise((ok) => srv.listen(0, '127.0.0.1', () => ok({ srv, got, url: `http://127.0.0.1:${srv.address().port}/hook` })));
+}
+async function until(what, fn, seconds = 15) {
+  for (let i = 0; i < seconds * 10; i++) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  fail(`waited ${seconds} s for ${what}`);
+  return null;
+}
+// An admin console account with TOTP, signed in with a code, and the approver token its
+// session makes (what the Admins screen's "May approve" does).
+async function approver(on, email) {
+  const acc = await step('POST', '/api/v1/admins', 201, { on, body: { email, display_name: email, role: 'admin', password: 'approver long password' } });
+  const { otpauth_uri: uri } = await step('POST', `/api/v1/admins/${acc.id}/totp`, 201, { on });
+  const r = await call('POST', '/api/v1/session', { on, token: null, body: { email, password: 'approver long password', totp: totpNow(uri) } });
+  validate('POST /api/v1/session', r, `sign in ${email} with TOTP`);
+  const sess = { on, token: null, cookie: String(r.headers['set-cookie']).split(';')[0], csrf: JSON.parse(r.body).csrf_token };
+  const me = await step('GET', '/api/v1/server', 200, sess);
+  if (me.can_approve !== true) fail(`${email} signed in with TOTP cannot approve: ${JSON.stringify(me)}`);
+  const t = await step('POST', '/api/v1/tokens', 201, { ...sess, body: { name: `approver ${email}`, role: 'admin', permissions: ['approve'] } });
+  if (JSON.stringify(t.permissions) !== '["approve"]') fail(`approver token permissions: ${JSON.stringify(t.permissions)}`);
+  return t.token;
+}
+async function approvalsWebhooksSso() {
+  // Its admin token (the default below) is the server's own: a person of its own, without the
+  // approve permission.
+  const on = { url: fx.rule.url, agent: new https.Agent({ ca: fs.readFileSync(fx.rule.cacert), keepAlive: true }), admin: fx.rule.admin };
+  const [r1, r2, r3] = fx.rule.devices;
+  const srv = await step('GET', '/api/v1/server', 200, { on });
+  if (!srv.two_person_rule.enabled || srv.two_person_rule.bulk_size !== 2 || srv.can_approve !== false) fail(`rule server: ${JSON.stringify(srv)}`);
+  await step('POST', '/api/v1/tokens', 403, { on, body: { name: 'self-made approver', role: 'admin', permissions: ['approve'] } });
+  await step('POST', '/api/v1/tokens', 422, { on, body: { name: 'desk approver', role: 'helpdesk', permissions: ['approve'] } });
+  const ann = await approver(on, 'ann@example.com');
+  const bob = await approver(on, 'bob@example.com');
+  // Both accounts were made by the admin token that asks below: the server lets an account
+  // approve its maker's request only when the request is of a later second (times in seconds).
+  await new Promise((ok) => setTimeout(ok, 1050));
+
+  // Webhooks: a receiver subscribed to two approval events.
+  const rx = await receiver();
+  // The event types: the server's list, the document's enum and its "webhooks" (the deliveries
+  // as OpenAPI describes outgoing calls) name the same twelve.
+  const types = await step('GET', '/api/v1/webhooks/event-types', 200, { on });
+  const listed = JSON.stringify(types.items.map((x) => (typeof x === 'string' ? x : x.type)).sort());
+  const described = Object.values(doc.webhooks).flatMap((w) => w.post.requestBody.content['application/json'].schema.properties.type.enum);
+  if (listed !== JSON.stringify([...doc.components.schemas.WebhookEventType.enum].sort()) || listed !== JSON.stringify([...described].sort()))
+    fail(`event types: the server lists ${listed}, the document's webhooks ${described}`);
+  const hook = await step('POST', '/api/v1/webhooks', 201, { on, body: { url: rx.url, description: 'contract <hook>', events: ['approval.requested', 'approval.approved'] } });
+  await step('POST', '/api/v1/webhooks', 422, { on, body: { url: rx.url, events: ['approval.maybe'] } });
+  await step('POST', '/api/v1/webhooks', 422, { on, body: { url: 'http://example.com/hook', events: ['device.enrolled'] } });
+  await step('GET', '/api/v1/webhooks', 200, { on });
+  await step('GET', `/api/v1/webhooks/${hook.id}`, 200, { on });
+  await step('GET', `/api/v1/webhooks/${nobody}`, 404, { on });
+  await step('PATCH', `/api/v1/webhooks/${hook.id}`, 200, { on, body: { description: 'contract hook, renamed' } });
+  await step('PATCH', `/api/v1/webhooks/${hook.id}`, 422, { on, body: { events: [] } });
+  await step('PATCH', `/api/v1/webhooks/${nobody}`, 404, { on, body: { enabled: false } });
+  const { secret } = await step('POST', `/api/v1/webhooks/${hook.id}/rotate-secret`, 200, { on, body: {} });
+  await step('POST', `/api/v1/webhooks/${nobody}/rotate-secret`, 404, { on, body: {} });
+
+  // A wipe waits for a second admin; the requester's own person, or a caller without a
+  // second factor, cannot approve; the second admin can, once.
+  const wipe = await step('POST', `/api/v1/devices/${r1}/commands`, 202, { on, body: { type: 'wipe', reason: 'contract <wipe>' } });
+  if (wipe.status !== 'pending_approval' || !wipe.approval_id) fail(`held wipe: ${JSON.stringify(wipe)}`);
+  await step('GET', '/api/v1/approvals?status=pending&limit=1', 200, { on });
+  await step('GET', `/api/v1/approvals?device_id=${r1}`, 200, { on });
+  await step('GET', '/api/v1/approvals?status=maybe', 400, { on });
+  await step('GET', `/api/v1/approvals/${wipe.approval_id}`, 200, { on });
+  await step('GET', `/api/v1/approvals/${nobody}`, 404, { on });
+  await step('POST', `/api/v1/approvals/${wipe.approval_id}/approve`, 403, { on, body: {} }); // no second factor
+  const own = await step('POST', `/api/v1/devices/${r2}/commands`, 202, { on, token: ann, body: { type: 'retire', reason: 'contract retire' } });
+  const self = await step('POST', `/api/v1/approvals/${own.approval_id}/approve`, 403, { on, token: ann, body: {} });
+  if (self.type !== 'urn:cleave:problem:approval-by-requester') fail(`self-approval: ${JSON.stringify(self)}`);
+  const ok = await step('POST', `/api/v1/approvals/${wipe.approval_id}/approve`, 200, { on, token: ann, body: {} });
+  if (!ok.command || ok.command.approval_id !== wipe.approval_id || !ok.command.approved_by) fail(`approved: ${JSON.stringify(ok)}`);
+  await step('GET', `/api/v1/commands/${ok.command.id}`, 200, { on });
+  await step('POST', `/api/v1/approvals/${wipe.approval_id}/approve`, 409, { on, token: bob, body: {} });
+  await step('POST', `/api/v1/approvals/${nobody}/approve`, 404, { on, token: bob, body: {} });
+
+  // Reject (any admin), cancel (the requester's person only), override (with a reason).
+  await step('POST', `/api/v1/approvals/${own.approval_id}/cancel`, 403, { on, token: bob, body: {} });
+  await step('POST', `/api/v1/approvals/${own.approval_id}/reject`, 200, { on, token: bob, body: { note: 'not <this> one' } });
+  await step('POST', `/api/v1/approvals/${own.approval_id}/reject`, 409, { on, token: bob, body: {} });
+  await step('POST', `/api/v1/approvals/${nobody}/reject`, 404, { on, body: {} });
+  const mine = await step('POST', `/api/v1/devices/${r3}/commands`, 202, { on, body: { type: 'retire' } });
+  await step('POST', `/api/v1/approvals/${mine.approval_id}/cancel`, 200, { on, body: {} });
+  await step('POST', `/api/v1/approvals/${mine.approval_id}/cancel`, 409, { on, body: {} });
+  await step('POST', `/api/v1/approvals/${nobody}/cancel`, 404, { on, body: {} });
+  const urgent = await step('POST', `/api/v1/devices/${r2}/commands`, 202, { on, body: { type: 'wipe', reason: 'stolen' } });
+  await step('POST', `/api/v1/approvals/${urgent.approval_id}/override`, 422, { on, body: { reason: 'short' } });
+  const over = await step('POST', `/api/v1/approvals/${urgent.approval_id}/override`, 200, { on, body: { reason: 'laptop stolen, owner on the phone' } });
+  if (over.approval.status !== 'overridden' || !over.command) fail(`override: ${JSON.stringify(over)}`);
+  await step('POST', `/api/v1/approvals/${urgent.approval_id}/override`, 409, { on, body: { reason: 'laptop stolen, owner on the phone' } });
+  await step('POST', `/api/v1/approvals/${nobody}/override`, 404, { on, body: { reason: 'laptop stolen, owner on the phone' } });
+
+  // Bulks above approval_bulk_size wait too: by ids, and by filter (recorded awaiting).
+  const byIds = await step('POST', '/api/v1/commands/bulk', 202, { on, body: { type: 'refresh', device_ids: [r1, r2, r3] } });
+  if (byIds.status !== 'pending_approval' || byIds.approval.kind !== 'bulk') fail(`held bulk: ${JSON.stringify(byIds)}`);
+  const { count } = await step('GET', '/api/v1/devices/count?status=active', 200, { on });
+  const byFilter = await step('POST', '/api/v1/commands/bulk', 202, { on, body: { type: 'refresh', filter: { status: 'active' }, expected_count: count } });
+  if (!byFilter.bulk || byFilter.bulk.state !== 'awaiting') fail(`held bulk by filter: ${JSON.stringify(byFilter)}`);
+  await step('GET', '/api/v1/commands/bulk?state=awaiting', 200, { on });
+  await step('GET', `/api/v1/approvals/${byIds.approval_id}`, 200, { on });
+
+  // The receiver got the request and the approval of the wipe; the delivery log, a redelivery.
+  await until('two webhook deliveries', () => rx.got.length >= 2);
+  const seen = rx.got.map((m) => `${m.body.type} ${m.body.data && m.body.data.approval_id}`);
+  for (const want of [`approval.requested ${wipe.approval_id}`, `approval.approved ${wipe.approval_id}`])
+    if (!seen.includes(want)) fail(`the receiver did not get ${want}: ${seen}`);
+  // Each delivery against the document's webhooks.approval, signed with the rotated secret.
+  const envelope = schemaFor(doc.webhooks.approval.post.requestBody.content['application/json'].schema);
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  for (const m of rx.got) {
+    if (!envelope(m.body)) fail(`webhook body does not match webhooks.approval: ${ajv.errorsText(envelope.errors)} in ${m.raw.slice(0, 300)}`);
+    const [id, ts] = [m.headers['webhook-id'], m.headers['webhook-timestamp']];
+    const mac = crypto.createHmac('sha256', key).update(`${id}.${ts}.${m.raw}`).digest('base64');
+    if (!/^msg_/.test(id || '') || m.headers['webhook-signature'] !== `v1,${mac}`) fail(`webhook ${id}: signature ${m.headers['webhook-signature']} is not v1,${mac}`);
+  }
+  const log = await step('GET', `/api/v1/webhooks/${hook.id}/deliveries?limit=5`, 200, { on });
+  await step('GET', `/api/v1/webhooks/${nobody}/deliveries`, 404, { on });
+  await step('GET', `/api/v1/webhooks/${hook.id}/deliveries?limit=0`, 400, { on });
+  if (!log.items || !log.items.length) fail(`no deliveries listed: ${JSON.stringify(log)}`);
+  else {
+    await step('POST', `/api/v1/webhooks/${hook.id}/deliveries/${log.items[0].id}/redeliver`, 202, { on, body: {} });
+    await step('POST', `/api/v1/webhooks/${hook.id}/deliveries/${log.items[0].id}/redeliver`, 400, { on, body: { now: true } });
+  }
+  await step('POST', `/api/v1/webhooks/${hook.id}/deliveries/987654/redeliver`, 404, { on, body: {} });
+  await step('DELETE', `/api/v1/webhooks/${hook.id}`, 204, { on });
+  await step('DELETE', `/api/v1/webhooks/${hook.id}`, 404, { on });
+  rx.srv.close();
+
+  // The audit stream's status: no collector configured on the first server.
+  const stream = await step('GET', '/api/v1/audit/stream', 200);
+  if (stream.this_server.target !== null || stream.head < 1) fail(`audit stream: ${JSON.stringify(stream)}`);
+  await step('GET', '/api/v1/audit/stream', 403, { token: helpdesk.token });
+
+  // Single sign-on: off on the first server (login and callback are 404 problems). On the
+  // second, with the test provider (fx.rule.sso: a sign-in the C side began here and finished
+  // at the provider as an admin), the login is a 303 to the provider, the callback a 303 to the
+  // console with a session, and the same callback again the 400 page; without the provider
+  // (nothing answers), the login ends on the 502 page. A callback not begun here: 400 page.
+  const off = await step('GET', '/api/v1/oidc', 200, { token: null });
+  if (off.enabled !== false) fail(`SSO off: ${JSON.stringify(off)}`);
+  await step('GET', '/api/v1/oidc/login', 404, { token: null });
+  await step('GET', '/api/v1/oidc/callback?state=x&code=y', 404, { token: null });
+  const info = await step('GET', '/api/v1/oidc', 200, { on, token: null });
+  if (info.enabled !== true || info.provider_name !== 'Example <SSO>') fail(`SSO on: ${JSON.stringify(info)}`);
+  const sso = fx.rule.sso;
+  if (sso) {
+    const go = await step('GET', '/api/v1/oidc/login', 303, { on, token: null });
+    if (!/code_challenge_method=S256/.test(go.headers.location || '') || !/^cleave_sso=/.test(String(go.headers['set-cookie'])))
+      fail(`login: Location ${go.headers.location}, Set-Cookie ${go.headers['set-cookie']}`);
+    const back = await step('GET', sso.callback, 303, { on, token: null, cookie: sso.cookie });
+    const session = String(back.headers['set-cookie']).split(';')[0];
+    if (back.headers.location !== '/' || !session.startsWith('cleave_session=')) fail(`callback: Location ${back.headers.location}, Set-Cookie ${session}`);
+    const who = await step('GET', '/api/v1/session', 200, { on, token: null, cookie: session });
+    if (who.role !== 'admin') fail(`the SSO session: ${JSON.stringify(who)}`);
+    await step('GET', sso.callback, 400, { on, token: null, cookie: sso.cookie }); // a state is used once
+  } else {
+    const page = await step('GET', '/api/v1/oidc/login', 502, { on, token: null });
+    if (!String(page.body).includes('id="sso-error"')) fail(`login refusal page: ${String(page.body).slice(0, 300)}`);
+  }
+  await step('GET', '/api/v1/oidc/callback?state=never-begun&code=x&session_state=y', 400, { on, token: null });
 }
 
 const [dev1, dev2, dev3] = fx.devices;
@@ -322,8 +518,12 @@ const lines = exp.body.trim().split('\n');
 if (lines.length < 5) fail(`audit export has only ${lines.length} lines`);
 for (const l of lines) if (!entry(JSON.parse(l))) fail(`audit export line does not match: ${ajv.errorsText(entry.errors)}`);
 
+await approvalsWebhooksSso();
+
 // Problems every operation can give cheaply: 401 without a credential, 400 for an unknown
-// query parameter (the detail names it), 404 for an unknown record.
+// query parameter (the detail names it), 404 for an unknown record. The single sign-on
+// callback takes whatever parameters the provider adds (server/api/api.c): no probe there.
+const probeExempt = new Set(['GET /api/v1/oidc/callback']);
 for (const [key, o] of ops) {
   const [method] = key.split(' ');
   const url = o.path.replace(/\{[^}]+\}/g, (m) => (m === '{name}' ? 'base' : dev1));
@@ -331,6 +531,7 @@ for (const [key, o] of ops) {
   const isPublic = Array.isArray(o.op.security) && o.op.security.length === 0;
   if (!device && !isPublic) await step(method, url, 401, { token: null, as: o.path });
   if (device && !isPublic) await step(method, url, 401, { token: null, body: {}, as: o.path });
+  if (probeExempt.has(key)) continue;
   if (device) {
     const r = await call(method, `${url}?contract_probe=1`, { token: null, body: {} });
     if (r.status !== 400 || !JSON.parse(r.body).detail.includes('contract_probe')) fail(`${key}?contract_probe=1: ${r.status} ${r.body}`);
@@ -364,9 +565,13 @@ if (read.data.id !== wipe.data.id || read.data.status !== 'queued') fail(`genera
 console.log(`generated client: listed ${listed.data.items.length} devices, queued wipe ${wipe.data.id}, read it back (${read.data.status})`);
 
 // ---- every operation answered ----
+// The single sign-on's successes (303 to the provider, 303 signed in) need the test OpenID
+// provider; where its packages are missing (fx.rule.sso absent) the walk reaches their
+// documented refusals only.
+const needsProvider = new Set(fx.rule.sso ? [] : ['GET /api/v1/oidc/login', 'GET /api/v1/oidc/callback']);
 for (const [key, o] of ops) {
   const got = answered.get(key) || new Set();
-  const ok = [...got].some((st) => st < 300);
+  const ok = needsProvider.has(key) || [...got].some((st) => st < 400); // a 303 is the SSO routes' success
   if (!ok) fail(`${key} (${o.op.operationId}) was never answered with a documented success (got ${[...got]})`);
   const errs = [...got].filter((st) => st >= 400);
   if (!errs.length) fail(`${key} (${o.op.operationId}) was never answered with a problem`);

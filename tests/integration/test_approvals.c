@@ -12,7 +12,9 @@
  * once approved and is canceled with a rejected request, or by the server's sweep once its
  * request expired with nobody deciding (audited approval.expire); a late approval is refused as expired (a server with 1 s expiry). test_approvals_pg
  * runs every case on PostgreSQL, where the parallel approvals meet the row lock. Approvers are console
- * accounts with TOTP whose sessions made API tokens with the approve permission.
+ * accounts with TOTP whose sessions made API tokens with the approve permission. A webhook
+ * receiver (tests/lib/hookrx.h) subscribed to approval.requested and approval.approved gets
+ * both, signed, naming the request, when a wipe under the rule is asked for and approved.
  */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -23,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hookrx.h"
 #include "pgtest.h"
 #include "testlib.h"
 #include "util.h"
@@ -723,6 +726,57 @@ test_expired_bulk_canceled(void)
 	env_down(&e);
 }
 
+/* The receiver's i-th message, when it is of type, signed and names the approval id. */
+static int
+hook_says(struct hookrx *rx, size_t i, const char *type, const char *id)
+{
+	struct hookrx_msg m;
+
+	if (hookrx_get(rx, i, &m) != 0)
+		return 0;
+	printf("    event %zu: %s sig_ok=%d %.120s\n", i, m.type, m.sig_ok, m.data);
+	return strcmp(m.type, type) == 0 && m.sig_ok && strstr(m.data, id) != NULL;
+}
+
+static void
+test_approval_events_reach_webhook(void)
+{
+	struct env e;
+	struct device_sim d;
+	struct hookrx *rx = hookrx_new();
+	char tok[128], id[64], body[256], secret[128] = "";
+	struct client *a;
+	struct resp r;
+
+	CHECK(rx != NULL && hookrx_up(rx) == 0, "webhook receiver");
+	CHECK(env_up(&e, "approvals-hook", RULE) == 0, "server did not start");
+	snprintf(body, sizeof(body),
+		 "{\"url\":\"%s\",\"events\":[\"approval.requested\",\"approval.approved\"]}",
+		 hookrx_url(rx));
+	CHECK(client_req(e.admin, "POST", "/api/v1/webhooks", body, NULL, &r) == 0 &&
+		      r.status == 201 && resp_str(&r, "secret", secret, sizeof(secret)) == 0,
+	      "subscription: %ld %s", r.status, r.body ?: "");
+	resp_free(&r);
+	hookrx_set_secret(rx, secret);
+	CHECK(approver(&e, "ann@example.com", tok, sizeof(tok)) == 0, "approver ann");
+	a = client_new(&e.s, tok);
+	CHECK(admin_enroll(e.admin, e.anon, &d, "carol@example.com") == 0, "enroll");
+	/* ann was made by the requester's token: only a request of a later second may be hers. */
+	sleep(1);
+	CHECK(ask(e.admin, d.id, "wipe", id, sizeof(id)) == 0, "the wipe did not wait");
+	CHECK(decide(a, id, "approve", "{}", body, sizeof(body)) == 200,
+	      "the second admin's approval failed: %s", body);
+	CHECK(hookrx_wait_ok(rx, 2, 30) == 0, "the receiver got %zu events, not 2",
+	      hookrx_count_ok(rx));
+	CHECK(hook_says(rx, 0, "approval.requested", id) &&
+		      hook_says(rx, 1, "approval.approved", id),
+	      "not approval.requested then approval.approved, signed, for %s", id);
+	client_free(a);
+	dev_fini(&d);
+	env_down(&e);
+	hookrx_free(rx);
+}
+
 static const struct t_case approval_cases[] = {
 	{"wipe_waits_for_second_admin", test_wipe_waits_for_second_admin},
 	{"parallel_approvals_queue_one", test_parallel_approvals_queue_one},
@@ -730,6 +784,7 @@ static const struct t_case approval_cases[] = {
 	{"late_approval_refused", test_late_approval_refused},
 	{"bulk_by_filter_waits", test_bulk_by_filter_waits},
 	{"expired_bulk_canceled", test_expired_bulk_canceled},
+	{"approval_events_reach_webhook", test_approval_events_reach_webhook},
 };
 
 #ifndef TEST_APPROVALS_NO_MAIN

@@ -11,7 +11,10 @@
  * schema, compares its paths, methods and query parameters with the route table both ways,
  * walks every admin operation against the server validating each answer (errors included),
  * validates the recorded device answers the same way, and drives a short flow through a
- * client generated from the served document (openapi-client-axios).
+ * client generated from the served document (openapi-client-axios). A second server
+ * (rule_server) has the two-person rule on and single sign-on through the test OpenID provider
+ * (a sign-in begun and finished there for the walk's callback), for the walk's approvals,
+ * webhooks and single sign-on part.
  *
  * unknown_query: any query parameter a route does not read is a 400 naming it, on admin,
  * public and signed device routes alike, and the known ones still work.
@@ -24,6 +27,7 @@
 
 #include "b64.h"
 #include "browser.h"
+#include "oidcop.h"
 #include "testlib.h"
 #include "util.h"
 #include "wire.h"
@@ -212,6 +216,87 @@ import_fleet(struct srv *s, const char *tmpl)
 	return srv_db_exec(s, sql);
 }
 
+#define RULE_CONF                                                                                  \
+	"two_person_rule = 1\napproval_bulk_size = 2\noidc_provider_name = Example <SSO>\n"
+
+/*
+ * A sign-in begun at /api/v1/oidc/login and finished at the provider as dwho (role admin): the
+ * callback's path and query, and the browser's state cookie, into fx as "sso", for the walk to
+ * call the callback with. 0 or -1.
+ */
+static int
+sso_begun(struct srv *s, const struct oidcop *op, json_t *fx)
+{
+	struct client *web = client_new(s, NULL);
+	struct resp r = {0};
+	char back[4096];
+	int rc = -1;
+
+	if (web != NULL && client_req(web, "GET", "/api/v1/oidc/login", NULL, NULL, &r) == 0 &&
+	    r.status == 303 && strncmp(r.set_cookie, "cleave_sso=", 11) == 0 &&
+	    oidcop_login(op, r.location, "dwho", "dwho", back, sizeof(back)) == 0 &&
+	    strncmp(back, s->url, strlen(s->url)) == 0)
+		rc = json_object_set_new(fx, "sso",
+					 json_pack("{s:s, s:s%}", "callback", back + strlen(s->url),
+						   "cookie", r.set_cookie,
+						   strcspn(r.set_cookie, ";")));
+	else
+		printf("    sign-in at the provider: HTTP %ld\n", r.status);
+	resp_free(&r);
+	client_free(web);
+	return rc;
+}
+
+/*
+ * The second server of the walk (the approvals, webhooks and single sign-on part): the
+ * two-person rule on with approval_bulk_size = 2, and single sign-on through the test OpenID
+ * provider (tests/lib/oidcop.h, about a second to start) with a sign-in already made there;
+ * without the provider's packages, single sign-on configured with a provider nobody answers
+ * for (127.0.0.1:9), so that the walk reaches the refusal pages at least. Three enrolled
+ * devices. Its part of the fixture goes into fx as "rule". 0 or -1.
+ */
+static int
+rule_server(struct srv *s, struct oidcop *op, const char *out, struct device_sim *d, json_t *fx)
+{
+	char conf[PATH_MAX + 32], text[PATH_MAX + 400];
+	const char *extra[] = {"--config", conf, NULL};
+	struct client *admin, *anon;
+	json_t *rule = json_object();
+	int ok = -1;
+
+	if (oidcop_skip_reason() == NULL) {
+		if (oidcop_server(s, op, "openapi-rule", RULE_CONF) != 0 ||
+		    sso_begun(s, op, rule) != 0)
+			return -1;
+	} else {
+		printf("    no OpenID provider here (%s): single sign-on's refusals only\n",
+		       oidcop_skip_reason());
+		snprintf(conf, sizeof(conf), "%s/rule.conf", out);
+		snprintf(text, sizeof(text),
+			 RULE_CONF "oidc_issuer = https://127.0.0.1:9\noidc_client_id = cleave\n"
+				   "oidc_client_secret_file = %s/sso-secret\n",
+			 out);
+		if (srv_init(s, "openapi-rule") != 0 ||
+		    write_file(out, "sso-secret", "not-used\n") != 0 ||
+		    write_file(out, "rule.conf", text) != 0 || srv_start(s, extra) != 0)
+			return -1;
+	}
+	admin = client_new(s, s->admin);
+	anon = client_new(s, NULL);
+	if (admin != NULL && anon != NULL &&
+	    admin_enroll(admin, anon, &d[0], "rule-a@example.com") == 0 &&
+	    admin_enroll(admin, anon, &d[1], "rule-b@example.com") == 0 &&
+	    admin_enroll(admin, anon, &d[2], "rule-c@example.com") == 0 &&
+	    json_object_update_new(rule, json_pack("{s:s, s:s, s:s, s:[s,s,s]}", "url", s->url,
+						   "cacert", s->cacert, "admin", s->admin,
+						   "devices", d[0].id, d[1].id, d[2].id)) == 0)
+		ok = json_object_set(fx, "rule", rule);
+	json_decref(rule);
+	client_free(admin);
+	client_free(anon);
+	return ok;
+}
+
 /* The device side of the data: three phones, a verified lock, a lease, an unenroll. */
 static int
 device_data(json_t *arr, struct client *admin, struct client *anon, struct device_sim *d)
@@ -248,9 +333,10 @@ device_data(json_t *arr, struct client *admin, struct client *anon, struct devic
 static void
 contract(void)
 {
-	struct srv s;
+	struct srv s, rs;
+	struct oidcop op = {0};
 	struct client *admin = NULL, *anon = NULL;
-	struct device_sim d[3] = {0};
+	struct device_sim d[3] = {0}, rd[3] = {0};
 	struct resp r;
 	json_t *observed = json_array(), *fx = NULL;
 	char out[PATH_MAX], conf[PATH_MAX + 32], *text = NULL;
@@ -280,6 +366,7 @@ contract(void)
 	fx = json_pack("{s:s, s:s, s:s, s:s, s:[s,s,s], s:s, s:i}", "url", s.url, "cacert",
 		       s.cacert, "admin", s.admin, "data", s.dir, "devices", d[0].id, d[1].id,
 		       d[2].id, "fleet_owner", FLEET_OWNER, "fleet_n", FLEET_N);
+	CHECK(rule_server(&rs, &op, out, rd, fx) == 0, "the second server (two-person rule, SSO)");
 	text = json_dumps(fx, JSON_INDENT(1));
 	CHECK(text != NULL && write_file(out, "fixture.json", text) == 0, "fixture.json written");
 	free(text);
@@ -292,10 +379,14 @@ contract(void)
 	}
 	json_decref(fx);
 	json_decref(observed);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		dev_fini(&d[i]);
+		dev_fini(&rd[i]);
+	}
 	client_free(admin);
 	client_free(anon);
+	oidcop_stop(&op);
+	srv_cleanup(&rs);
 	srv_cleanup(&s);
 }
 
