@@ -19,6 +19,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <openssl/pem.h>
@@ -401,4 +402,32 @@ crypto_policy_digest(const uint64_t args[4], uint8_t out[16])
 	policy_args_encode(args, enc);
 	crypto_sha256(enc, sizeof(enc), h);
 	memcpy(out, h, 16);
+}
+
+int
+ed25519_key_derive(const struct ed25519_key *k, const char *info, uint8_t *out, size_t n)
+{
+	uint8_t seed[32];
+	size_t slen = sizeof(seed);
+	EVP_PKEY_CTX *ctx = NULL;
+	int r = -EIO;
+
+	if (EVP_PKEY_get_raw_private_key(k->pkey, seed, &slen) != 1 || slen != sizeof(seed)) {
+		log_ossl("cannot read the key's seed");
+		goto out;
+	}
+	ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	if (ctx == NULL || EVP_PKEY_derive_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) != 1 ||
+	    EVP_PKEY_CTX_set1_hkdf_key(ctx, seed, (int)slen) != 1 ||
+	    EVP_PKEY_CTX_add1_hkdf_info(ctx, (const unsigned char *)info, (int)strlen(info)) != 1 ||
+	    EVP_PKEY_derive(ctx, out, &n) != 1) {
+		log_ossl("HKDF");
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	OPENSSL_cleanse(seed, sizeof(seed));
+	return r;
 }

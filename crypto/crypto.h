@@ -48,6 +48,12 @@ int ed25519_key_save(const struct ed25519_key *k, const char *path);
 int ed25519_key_sign(const struct ed25519_key *k, const void *msg, size_t n,
 		     uint8_t sig[ED25519_SIG_LEN]);
 void ed25519_key_public(const struct ed25519_key *k, uint8_t pub[ED25519_PUB_LEN]);
+/*
+ * n bytes derived from the key's private seed by HKDF-SHA256 (no salt) with info, so a key
+ * file every server of a deployment holds can also key other secrets without the seed
+ * leaving this module. 0 or -EIO.
+ */
+int ed25519_key_derive(const struct ed25519_key *k, const char *info, uint8_t *out, size_t n);
 /* Frees the key and wipes it; NULL is ignored. */
 void ed25519_key_free(struct ed25519_key *k);
 

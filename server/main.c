@@ -913,6 +913,8 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		log_errno(-r, "cannot start the audit stream to the SIEM");
 	if (r == 0)
 		service_set_siem(svc, siem);
+	if (r == 0) /* before the API and the workers: both read sealed secrets */
+		r = service_set_webhook_key(svc, akey);
 	if (r == 0)
 		r = start_webhooks(c, svc);
 	if (r == 0)

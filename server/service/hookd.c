@@ -125,20 +125,47 @@ discard(char *p, size_t sz, size_t n, void *ctx)
 	return sz * n;
 }
 
+/*
+ * w's secret in the clear into out (whsec_...); else d's error says why, in the log too: the
+ * admin of a server with another deployment's keys must learn it there, not only in the API.
+ */
+static int
+open_secret(struct svc_hookd *h, const struct webhook *w, struct webhook_delivery *d, char *out,
+	    size_t cap)
+{
+	int r = svc_hook_open(h->s, w, out, cap);
+
+	if (r == 0)
+		return 0;
+	str_copy(d->error, sizeof(d->error),
+		 r == -EBADMSG ? "the subscription's secret does not open with this server's keys "
+				 "(keys_dir differs from the server that sealed it)"
+			       : "the subscription's secret cannot be opened");
+	log_err("webhook %s: %s: give every server of the deployment the same keys directory",
+		w->id, d->error);
+	return r;
+}
+
 /* One POST of e to w; fills d's status, latency, error and ok. */
 static void
 post(struct svc_hookd *h, CURL *c, const struct webhook *w, const struct webhook_event *e,
      struct webhook_delivery *d)
 {
 	char body[BODY_MAX], sig[128], hid[STORE_ID_MAX + 16], hts[48], hsig[160];
+	char plain[sizeof(w->secret)];
 	struct curl_slist *hd = NULL;
 	long long ts = (long long)(service_now_ms(h->s) / 1000);
 	int64_t t0 = service_now_ms(h->s);
 	long code = 0;
 	CURLcode cr;
+	int r;
 
 	body_of(e, body, sizeof(body));
-	if (sign(w->secret, e->id, ts, body, sig, sizeof(sig)) != 0) {
+	if (open_secret(h, w, d, plain, sizeof(plain)) != 0)
+		return;
+	r = sign(plain, e->id, ts, body, sig, sizeof(sig));
+	secure_zero(plain, sizeof(plain));
+	if (r != 0) {
 		str_copy(d->error, sizeof(d->error), "the subscription's secret is not usable");
 		return;
 	}
@@ -227,7 +254,7 @@ record_once(struct svc_hookd *h, const struct webhook *claimed, struct webhook_d
 	struct store *st = h->s->st;
 	int64_t now = service_now_ms(h->s);
 	struct webhook w;
-	int r = st->ops->tx_begin(st);
+	int sealed, r = st->ops->tx_begin(st);
 
 	if (r == 0)
 		r = st->ops->webhook_get(st, claimed->id, 1, &w);
@@ -250,6 +277,9 @@ record_once(struct svc_hookd *h, const struct webhook *claimed, struct webhook_d
 		} else if (r == 0)
 			r = failed(h, &w, now);
 	}
+	/* A secret an older server wrote in the clear is sealed at its first use here. */
+	if (r == 0 && h->s->hook_key_set)
+		r = svc_hook_seal_clear(h->s, &w, &sealed);
 	/* Released at now, which is past: claims take the least recently served first. */
 	w.lease_until = now;
 	w.lease_owner[0] = '\0';

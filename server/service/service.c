@@ -344,6 +344,7 @@ service_free(struct service *s)
 	free(s->setup_path);
 	devstate_fini(&s->dev);
 	free(s->public_url);
+	secure_zero(s->hook_key, sizeof(s->hook_key));
 	free(s);
 }
 

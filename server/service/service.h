@@ -923,5 +923,12 @@ struct svc_webhook_config {
 	const char *ca_file;  /* CA bundle for https receivers; NULL: the system's */
 };
 int service_start_webhooks(struct service *s, const struct svc_webhook_config *cfg);
+/*
+ * The key that seals webhook secrets at rest: HKDF-SHA256 of key's seed (the deployment's
+ * audit checkpoint key, which every server holds), info "cleave webhook secrets v1". Then
+ * seals, one transaction each, the secrets still in the clear (databases from before).
+ * Call before service_start_webhooks and before the API serves. 0 or -errno (logged).
+ */
+int service_set_webhook_key(struct service *s, const struct ed25519_key *key);
 
 #endif

@@ -45,6 +45,8 @@ struct service {
 		*bulker;         /* bulk operations by filter (bulkop.c), made at the first tick */
 	struct svc_hookd *hookd; /* webhook delivery (hookd.c); NULL until started */
 	int webhook_http_any;    /* http:// subscriptions to any host (svc_webhook_config) */
+	uint8_t hook_key[32];    /* seals webhook secrets at rest (hooksecret.c) */
+	int hook_key_set;
 	/* First-start setup (admins.c): the one-time code's SHA-256 while it is unused. */
 	atomic_int setup_armed;
 	uint8_t setup_hash[32];
@@ -268,6 +270,16 @@ void svc_ckpt_free(struct service *s);
 
 /* hookd.c: wakes the delivery workers (after an event commits), stops and frees them. */
 void svc_hookd_kick(struct service *s);
+/*
+ * hooksecret.c: a subscription's secret at rest. svc_hook_seal seals plain (whsec_...) into
+ * w->secret, bound to w->id; svc_hook_open gives the whsec_ text of w->secret, sealed or (a
+ * row from before sealing) in the clear. 0, -ENOKEY (no key set), -EBADMSG (sealed with
+ * another deployment key, or altered) or -EINVAL.
+ */
+int svc_hook_seal(struct service *s, struct webhook *w, const char *plain);
+int svc_hook_open(struct service *s, const struct webhook *w, char *out, size_t cap);
+/* Seals w's secret in place when it is still in the clear (*done 1); else leaves it. */
+int svc_hook_seal_clear(struct service *s, struct webhook *w, int *done);
 void svc_hookd_stop(struct service *s);
 void svc_hookd_free(struct service *s);
 

@@ -246,6 +246,7 @@ int
 svc_webhook_create(struct service *s, const struct principal *p, const struct svc_webhook_input *in,
 		   struct webhook *out, struct svc_error *err)
 {
+	char plain[sizeof(out->secret)];
 	int r = svc_authorize(s, p, PERM_WEBHOOKS, err);
 
 	if (r != 0)
@@ -257,11 +258,18 @@ svc_webhook_create(struct service *s, const struct principal *p, const struct sv
 	r = apply_input(s, in, out, err);
 	if (r != 0)
 		return r;
-	if (svc_new_id(out->id, "wh_") != 0 || new_secret(out->secret, sizeof(out->secret)) != 0)
+	if (svc_new_id(out->id, "wh_") != 0 || new_secret(plain, sizeof(plain)) != 0)
 		return svc_fail(err, SVC_INTERNAL, "no randomness");
+	if (svc_hook_seal(s, out, plain) != 0) {
+		secure_zero(plain, sizeof(plain));
+		return svc_fail(err, SVC_INTERNAL, "cannot seal the webhook secret");
+	}
 	str_copy(out->created_by, sizeof(out->created_by), p->id);
 	out->created_at = out->updated_at = service_now_ms(s);
 	SVC_TX_RETRY(s, r, create_once(s, p, out, err));
+	/* The caller sees the secret once, in the clear; the store has only the sealed text. */
+	str_copy(out->secret, sizeof(out->secret), r == 0 ? plain : "");
+	secure_zero(plain, sizeof(plain));
 	return r;
 }
 
@@ -302,7 +310,8 @@ svc_webhook_get(struct service *s, const struct principal *p, const char *id, st
 enum hook_op { HOOK_UPDATE, HOOK_ROTATE, HOOK_DELETE };
 static int
 change_once(struct service *s, const struct principal *p, const char *id, enum hook_op op,
-	    const struct svc_webhook_input *in, struct webhook *w, struct svc_error *err)
+	    const struct svc_webhook_input *in, struct webhook *w, char *plain, size_t cap,
+	    struct svc_error *err)
 {
 	static const char *const action[] = {"webhook.update", "webhook.rotate", "webhook.delete"};
 	char detail[STORE_TEXT_MAX];
@@ -318,7 +327,8 @@ change_once(struct service *s, const struct principal *p, const char *id, enum h
 		s->st->ops->tx_rollback(s->st);
 		return -EINVAL;
 	}
-	if (r == 0 && op == HOOK_ROTATE && new_secret(w->secret, sizeof(w->secret)) != 0)
+	if (r == 0 && op == HOOK_ROTATE &&
+	    (new_secret(plain, cap) != 0 || svc_hook_seal(s, w, plain) != 0))
 		r = -EIO;
 	w->updated_at = service_now_ms(s);
 	if (r == 0)
@@ -335,13 +345,15 @@ static int
 change(struct service *s, const struct principal *p, const char *id, enum hook_op op,
        const struct svc_webhook_input *in, struct webhook *out, struct svc_error *err)
 {
+	char plain[sizeof(out->secret)] = "";
 	int r = svc_authorize(s, p, PERM_WEBHOOKS, err);
 
 	if (r != 0)
 		return r;
-	SVC_TX_RETRY(s, r, change_once(s, p, id, op, in, out, err));
-	if (r == 0 && op == HOOK_UPDATE)
-		secure_zero(out->secret, sizeof(out->secret));
+	SVC_TX_RETRY(s, r, change_once(s, p, id, op, in, out, plain, sizeof(plain), err));
+	/* Rotate shows the new secret once, in the clear; nothing else shows the sealed text. */
+	str_copy(out->secret, sizeof(out->secret), r == 0 && op == HOOK_ROTATE ? plain : "");
+	secure_zero(plain, sizeof(plain));
 	if (r == 0)
 		svc_hookd_kick(s); /* re-enabled: deliver what waited */
 	return r;

@@ -444,7 +444,9 @@ struct webhook {
 	char id[STORE_ID_MAX];
 	char url[STORE_TEXT_MAX];
 	char description[STORE_NAME_MAX];
-	char secret[64]; /* whsec_ + base64 of 32 random bytes */
+	/* As stored: sealed by the service ("v1:...", crypto/seal.h) around whsec_ + base64 of
+	 * 32 random bytes; rows from before sealing hold the whsec_ text itself. */
+	char secret[128];
 	char events[WEBHOOK_EVENTS_MAX];
 	int enabled;
 	int64_t cursor;        /* events with seq up to this are done (delivered or not wanted) */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "fileio.h"
 #include "hookrx.h"
 #include "testlib.h"
 #include "util.h"
@@ -569,7 +570,145 @@ test_retire_events(void)
 	env_down(&e);
 }
 
+/* How many rows of the subscription hold a sealed secret ("v1:") without plain's key text. */
+static long long
+sealed_rows(struct env *e, const char *plain)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM webhooks WHERE id = '%s' AND secret LIKE 'v1:%%' AND "
+		 "secret NOT LIKE '%%%s%%'",
+		 e->hook, plain + 6);
+	return srv_db_int(&e->s, sql);
+}
+
+/* Writes plain as the subscription's secret the way a server before sealing did. 0 or -1. */
+static int
+write_plain(struct env *e, const char *plain)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "UPDATE webhooks SET secret = '%s' WHERE id = '%s'", plain,
+		 e->hook);
+	hookrx_set_secret(e->rx, plain);
+	return srv_db_exec(&e->s, sql);
+}
+
+/* Starts e's server again with extra (its port changes: new clients). 0 or -1. */
+static int
+restart(struct env *e, const char *const *extra)
+{
+	if (srv_start(&e->s, extra) != 0)
+		return -1;
+	client_free(e->admin);
+	client_free(e->anon);
+	e->admin = client_new(&e->s, e->s.admin);
+	e->anon = client_new(&e->s, NULL);
+	return e->admin && e->anon ? 0 : -1;
+}
+
+/* One device enrolled and locked: two events; waits until the receiver has want 2xx in all. */
+static int
+two_more_events(struct env *e, struct device_sim *d, const char *owner, size_t want)
+{
+	char cmd[64];
+
+	if (admin_enroll(e->admin, e->anon, d, owner) != 0 ||
+	    admin_command(e->admin, d->id, "lock", cmd, sizeof(cmd)) != 202)
+		return -1;
+	return hookrx_wait_ok(e->rx, want, 15);
+}
+
+/* The error of the newest entry of a delivery log (GET .../deliveries), "" when none. */
+static const char *
+last_error(json_t *log)
+{
+	const char *s = json_string_value(
+		json_object_get(json_array_get(json_object_get(log, "items"), 0), "error"));
+
+	return s != NULL ? s : "";
+}
+
+/* Every delivery the receiver answered 2xx carries a signature valid for its secret then. */
+static int
+all_signed(struct env *e)
+{
+	struct hookrx_msg m;
+
+	for (size_t i = 0; i < hookrx_count(e->rx); i++)
+		if (hookrx_get(e->rx, i, &m) != 0 || (m.answered_ok && !m.sig_ok))
+			return -1;
+	return 0;
+}
+
+/*
+ * The secret is sealed at rest; one written in the clear by an older server still signs and
+ * is sealed at its first use, or at the next start; a server with other keys cannot open it:
+ * its deliveries fail with a clear error (the delivery log and the server's log), no crash.
+ */
+static void
+test_secrets_sealed_at_rest(void)
+{
+	static const char old_a[] = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+	static const char old_b[] = "whsec_ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+	const char *renew[] = {"--config", NULL, "--accept-new-keys", NULL};
+	char path[PATH_MAX + 32], keys[PATH_MAX + 16], why[256] = "";
+	const char *same[] = {"--config", NULL, NULL};
+	struct device_sim d[3];
+	struct env e;
+	char *log;
+	json_t *j;
+	long st;
+
+	CHECK(env_up(&e, "hook-seal", 1000, 2) == 0, "server did not start");
+	renew[1] = same[1] = e.conf;
+	CHECK(hookrx_up(e.rx) == 0, "receiver up");
+	CHECK(subscribe(&e, ORDER_EVENTS) == 201, "subscribe");
+	CHECK(strncmp(e.secret, "whsec_", 6) == 0, "the API shows %s", e.secret);
+	CHECK(sealed_rows(&e, e.secret) == 1, "the database holds the secret in the clear");
+	/* An older server's row, in the clear: signs, and is sealed at its first use. */
+	CHECK(write_plain(&e, old_a) == 0, "write the old way");
+	CHECK(two_more_events(&e, &d[0], "seal0@example.com", 2) == 0, "%zu of 2 events",
+	      hookrx_count_ok(e.rx));
+	CHECK(all_signed(&e) == 0, "a delivery with the old secret is not signed with it");
+	CHECK(sealed_rows(&e, old_a) == 1, "not sealed after its first use");
+	/* ... or at the next start, before any delivery. */
+	CHECK(srv_stop(&e.s, SIGTERM) == 0, "stop");
+	CHECK(write_plain(&e, old_b) == 0, "write the old way");
+	CHECK(restart(&e, same) == 0, "start again");
+	CHECK(sealed_rows(&e, old_b) == 1, "not sealed at start");
+	CHECK(two_more_events(&e, &d[1], "seal1@example.com", 4) == 0, "%zu of 4 events",
+	      hookrx_count_ok(e.rx));
+	CHECK(all_signed(&e) == 0, "a delivery after the start is not signed with the secret");
+	/* Other keys: nothing delivered, a clear error, the server still serves. */
+	CHECK(srv_stop(&e.s, SIGTERM) == 0, "stop");
+	snprintf(keys, sizeof(keys), "%s/keys", e.s.dir);
+	snprintf(path, sizeof(path), "%s.old", keys);
+	CHECK(rename(keys, path) == 0, "move the keys away");
+	CHECK(restart(&e, renew) == 0, "start with other keys");
+	CHECK(two_more_events(&e, &d[2], "seal2@example.com", 0) == 0, "two more events");
+	snprintf(path, sizeof(path), "/api/v1/webhooks/%s/deliveries", e.hook);
+	for (int i = 0; i < 100 && why[0] == '\0'; i++) { /* the first attempt's entry, 10 s */
+		usleep(100000);
+		j = client_get_json(e.admin, path, &st);
+		str_copy(why, sizeof(why), last_error(j));
+		json_decref(j);
+	}
+	CHECK(hookrx_count_ok(e.rx) == 4, "%zu deliveries", hookrx_count_ok(e.rx));
+	CHECK(strstr(why, "does not open with this server's keys") != NULL,
+	      "the delivery log says '%s'", why);
+	log = file_read_all(e.s.log, 1 << 24, NULL);
+	CHECK(log && strstr(log, "does not open with this server's keys"),
+	      "the server's log does not say why");
+	free(log);
+	for (int i = 0; i < 3; i++)
+		dev_fini(&d[i]);
+	env_down(&e);
+}
+
 static const struct t_case hook_cases[] = {
+	{"secrets_sealed_at_rest", test_secrets_sealed_at_rest},
 	{"retire_events", test_retire_events},
 	{"bulk_events", test_bulk_events},
 	{"routes_and_roles", test_routes_and_roles},

@@ -820,6 +820,28 @@ srv_db_exec(struct srv *s, const char *sql)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
+long long
+srv_db_int(struct srv *s, const char *sql)
+{
+	char path[PATH_MAX + 16];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	long long v = -1;
+
+	if (s->database[0] != '\0')
+		return pgtest_int(s->database, sql);
+	snprintf(path, sizeof(path), "%s/cleave.db", s->dir);
+	if (sqlite3_open(path, &db) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK &&
+		    sqlite3_step(q) == SQLITE_ROW)
+			v = sqlite3_column_int64(q, 0);
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
 int
 t_run_pg(const struct t_case *cases, size_t n, int argc, char **argv, struct pgtest **env)
 {

@@ -117,6 +117,8 @@ int srv_use_pg(struct srv *s, struct pgtest *pg);
  * s->database), never through the server: time passing, another phone. 0 or -1.
  */
 int srv_db_exec(struct srv *s, const char *sql);
+/* Runs sql the same way and returns column 0 of its first row as an integer; -1 on failure. */
+long long srv_db_int(struct srv *s, const char *sql);
 /*
  * t_run with every server on PostgreSQL: starts a private cluster, points *env at it (the
  * suite's servers call srv_use_pg with it), runs the cases and removes the cluster. Skips the

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "seal.h"
 #include "wire.h"
 
 /* RFC 8032 §7.1, TEST 1: empty message. */
@@ -409,6 +410,55 @@ test_crypto_fingerprint(void **state)
 	assert_string_equal(fp, "");
 }
 
+/* HKDF from a key's seed: the same key and info give the same bytes; anything else differs. */
+static void
+test_crypto_derive(void **state)
+{
+	struct ed25519_key *a, *b;
+	uint8_t x[32], y[32], z[32], w[32];
+
+	(void)state;
+	assert_int_equal(ed25519_key_generate(&a), 0);
+	assert_int_equal(ed25519_key_generate(&b), 0);
+	assert_int_equal(ed25519_key_derive(a, "cleave webhook secrets v1", x, sizeof(x)), 0);
+	assert_int_equal(ed25519_key_derive(a, "cleave webhook secrets v1", y, sizeof(y)), 0);
+	assert_int_equal(ed25519_key_derive(a, "cleave webhook secrets v2", z, sizeof(z)), 0);
+	assert_int_equal(ed25519_key_derive(b, "cleave webhook secrets v1", w, sizeof(w)), 0);
+	assert_memory_equal(x, y, sizeof(x));
+	assert_memory_not_equal(x, z, sizeof(x));
+	assert_memory_not_equal(x, w, sizeof(x));
+	ed25519_key_free(a);
+	ed25519_key_free(b);
+}
+
+/* Sealed text opens with its key and associated data only; nonces differ; tampering shows. */
+static void
+test_crypto_seal(void **state)
+{
+	static const char plain[] = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+	uint8_t key[SEAL_KEY_LEN], other[SEAL_KEY_LEN];
+	char s1[SEAL_TEXT_CAP(sizeof(plain) - 1)], s2[sizeof(s1)], out[128];
+
+	(void)state;
+	memset(key, 7, sizeof(key));
+	memset(other, 8, sizeof(other));
+	assert_int_equal(seal_text(key, "wh_1", plain, s1, sizeof(s1)), 0);
+	assert_int_equal(seal_text(key, "wh_1", plain, s2, sizeof(s2)), 0);
+	assert_true(seal_is_sealed(s1) && strncmp(s1, "v1:", 3) == 0);
+	assert_string_not_equal(s1, s2); /* a fresh nonce each time */
+	assert_null(strstr(s1, plain + 6));
+	assert_int_equal(seal_open(key, "wh_1", s1, out, sizeof(out)), 0);
+	assert_string_equal(out, plain);
+	assert_int_equal(seal_open(key, "wh_2", s1, out, sizeof(out)), -EBADMSG);
+	assert_int_equal(seal_open(other, "wh_1", s1, out, sizeof(out)), -EBADMSG);
+	s1[10] = s1[10] == 'A' ? 'B' : 'A';
+	assert_int_equal(seal_open(key, "wh_1", s1, out, sizeof(out)), -EBADMSG);
+	assert_int_equal(seal_open(key, "wh_1", plain, out, sizeof(out)), -EINVAL);
+	assert_int_equal(seal_open(key, "wh_1", "v1:AAAA", out, sizeof(out)), -EINVAL);
+	assert_int_equal(seal_open(key, "wh_1", s2, out, 10), -ENOSPC);
+	assert_int_equal(seal_text(key, "wh_1", plain, s2, sizeof(s2) - 1), -ENOSPC);
+}
+
 int
 main(void)
 {
@@ -429,6 +479,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_crypto_receipt_auditor_command, setup_dir,
 						teardown_dir),
 		cmocka_unit_test(test_crypto_fingerprint),
+		cmocka_unit_test(test_crypto_derive),
+		cmocka_unit_test(test_crypto_seal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
