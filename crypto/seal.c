@@ -50,8 +50,7 @@ out:
 }
 
 int
-seal_text(const uint8_t key[SEAL_KEY_LEN], const char *ad, const char *plain, char *out,
-	  size_t cap)
+seal_text(const uint8_t key[SEAL_KEY_LEN], const char *ad, const char *plain, char *out, size_t cap)
 {
 	uint8_t packed[PACKED_MAX];
 	size_t n = strlen(plain);
@@ -65,8 +64,7 @@ seal_text(const uint8_t key[SEAL_KEY_LEN], const char *ad, const char *plain, ch
 		packed + NONCE_LEN + n);
 	if (r == 0) {
 		memcpy(out, SEAL_PREFIX, 3);
-		r = b64_encode(out + 3, cap - 3, packed, NONCE_LEN + n + TAG_LEN) < 0 ? -ENOSPC
-										       : 0;
+		r = b64_encode(out + 3, cap - 3, packed, NONCE_LEN + n + TAG_LEN) < 0 ? -ENOSPC : 0;
 	}
 	OPENSSL_cleanse(packed, sizeof(packed));
 	return r;

@@ -96,7 +96,8 @@ reseal_all(struct service *s)
 	if (r != 0)
 		log_errno(-r, "cannot seal the webhook secrets kept in the clear");
 	else if (sealed > 0)
-		log_info("sealed %zu webhook secret(s) kept in the clear by an older version", sealed);
+		log_info("sealed %zu webhook secret(s) kept in the clear by an older version",
+			 sealed);
 	return r;
 }
 
