@@ -23,6 +23,18 @@ opt_str(const char *s)
 	return s[0] != '\0' ? json_string(s) : json_null();
 }
 
+/* The name behind a principal id (svc_principal_name), null when it has none. */
+static json_t *
+name_of(struct api *a, const char *id)
+{
+	char name[STORE_NAME_MAX];
+
+	if (id[0] == '\0' || svc_principal_name(a->svc, id, name, sizeof(name)) != 0 ||
+	    name[0] == '\0')
+		return json_null();
+	return json_string(name);
+}
+
 json_t *
 approval_json(struct api *a, const struct approval *ap)
 {
@@ -33,7 +45,9 @@ approval_json(struct api *a, const struct approval *ap)
 			      svc_approval_state(a->svc, ap), "created_at", jtime(ap->created_at),
 			      "expires_at", jtime(ap->expires_at));
 
+	json_object_set_new(j, "requested_by_name", name_of(a, ap->requested_by));
 	json_object_set_new(j, "decided_by", opt_str(ap->decided_by));
+	json_object_set_new(j, "decided_by_name", name_of(a, ap->decided_by));
 	json_object_set_new(j, "decided_at", ap->decided_at ? jtime(ap->decided_at) : json_null());
 	json_object_set_new(j, "note", opt_str(ap->note));
 	json_object_set_new(j, "command_id", opt_str(ap->command_id));

@@ -163,7 +163,8 @@ admin_create(struct service *s, const struct principal *p, const char *email,
 	str_copy(a.display_name, sizeof(a.display_name), display_name);
 	str_copy(a.role, sizeof(a.role), role_name(role));
 	str_copy(a.created_by, sizeof(a.created_by), p->id);
-	a.created_at = svc_now_s(s);
+	a.created_ms = service_now_ms(s);
+	a.created_at = a.created_ms / 1000;
 	snprintf(detail, sizeof(detail), "email=%s role=%s", a.email, a.role);
 	r = write_audited(s, first ? op_first_admin_insert : op_admin_insert, &a, p->id,
 			  "admin.create", a.id, detail);

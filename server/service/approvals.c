@@ -81,6 +81,22 @@ svc_person_of(struct service *s, const char *id, char person[STORE_ID_MAX])
 	return 0;
 }
 
+int
+svc_principal_name(struct service *s, const char *id, char *out, size_t cap)
+{
+	struct admin_account acc;
+	struct api_token t;
+	int r = -ENOENT;
+
+	out[0] = '\0';
+	if (has_prefix(id, "adm_") && (r = s->st->ops->admin_get(s->st, id, &acc)) == 0)
+		str_copy(out, cap, acc.email);
+	else if (has_prefix(id, "tok_") && (r = s->st->ops->token_get(s->st, id, &t)) == 0)
+		str_copy(out, cap, t.name);
+	secure_zero(&acc, sizeof(acc)); /* its password hash and TOTP key */
+	return r == -ENOENT ? 0 : r;
+}
+
 /* A pending request of the same person for the same device and type, still in time. */
 static int
 find_repeat(struct service *s, const char *person, const char *type, const char *device_id,
@@ -154,7 +170,8 @@ svc_approval_request_tx(struct service *s, const struct principal *p,
 	out->command_ttl_s = ask->ttl_s;
 	str_copy(out->requested_by, sizeof(out->requested_by), p->id);
 	str_copy(out->status, sizeof(out->status), "pending");
-	out->created_at = svc_now_s(s);
+	out->created_ms = service_now_ms(s);
+	out->created_at = out->created_ms / 1000;
 	out->expires_at = out->created_at + ttl;
 	if (ask->ids != NULL) {
 		buf = malloc(APPROVAL_IDS_MAX);

@@ -94,6 +94,18 @@ mailbox(const char *email, char *out, size_t cap)
 	out[k] = '\0';
 }
 
+/*
+ * The account was made at or after the request: in ms when both rows have them (migration
+ * 0022), else in whole seconds (rows from before, where the same second counts as after).
+ */
+static int
+made_after(const struct admin_account *acc, const struct approval *a)
+{
+	if (acc->created_ms > 0 && a->created_ms > 0)
+		return acc->created_ms >= a->created_ms;
+	return acc->created_at >= a->created_at;
+}
+
 /* 1 when the approver is the requester's person under the rules above, 0 when not, or < 0. */
 static int
 same_person(struct service *s, const struct approval *a, const char *approver_person)
@@ -112,7 +124,7 @@ same_person(struct service *s, const struct approval *a, const char *approver_pe
 	r = svc_person_of(s, app.created_by, maker);
 	if (r != 0)
 		return r;
-	if (strcmp(maker, a->requester_person) == 0 && app.created_at >= a->created_at)
+	if (strcmp(maker, a->requester_person) == 0 && made_after(&app, a))
 		return 1;
 	if (!has_prefix(a->requester_person, "adm_"))
 		return 0;

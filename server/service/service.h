@@ -491,6 +491,12 @@ int svc_approval_needed(const struct service *s, const char *type, size_t n);
 /* A page of approval requests, newest first (any role reads). */
 int svc_approval_list(struct service *s, const struct principal *p, const struct approval_filter *f,
 		      struct approval *out, size_t *n, struct svc_error *err);
+/*
+ * What a console shows for a principal id: an admin account's email (adm_…), an API token's
+ * name (tok_…); "" for anything else ("system") or one that no longer exists. 0 or a store
+ * error. For showing only: ids decide, never these.
+ */
+int svc_principal_name(struct service *s, const char *id, char *out, size_t cap);
 /* One request; out->device_ids may point to a buffer of APPROVAL_IDS_MAX for a bulk's ids. */
 int svc_approval_get(struct service *s, const struct principal *p, const char *id,
 		     struct approval *out, struct svc_error *err);

@@ -136,6 +136,7 @@ sso_account(struct service *s, struct sso_write *w)
 	str_copy(a->role, sizeof(a->role), role_name(id->role));
 	str_copy(a->created_by, sizeof(a->created_by), "sso");
 	a->created_at = w->now;
+	a->created_ms = service_now_ms(s);
 	w->what = "created";
 	r = s->st->ops->admin_insert(s->st, a); /* -EEXIST: the email is a local account's */
 	return r != 0 ? r

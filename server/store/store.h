@@ -361,6 +361,7 @@ struct approval {
 	char requester_person[STORE_ID_MAX];
 	char status[16]; /* pending, approved, rejected, canceled, expired, overridden */
 	int64_t created_at;
+	int64_t created_ms; /* the same in ms (migration 0022); 0 on rows from before */
 	int64_t expires_at;
 	char decided_by[STORE_ID_MAX];
 	char decided_person[STORE_ID_MAX];
@@ -407,6 +408,7 @@ struct admin_account {
 	char pwhash[128];
 	char created_by[STORE_ID_MAX];
 	int64_t created_at;
+	int64_t created_ms;  /* the same in ms (migration 0022); 0 on rows from before */
 	int64_t disabled_at; /* 0: may sign in */
 	int has_totp;        /* a second factor is enrolled: totp_secret holds its key */
 	uint8_t totp_secret[20];

@@ -13,7 +13,7 @@
 
 #define ADMIN_COLS                                                                                 \
 	"id, email, display_name, role, pwhash, created_by, created_at, disabled_at, "             \
-	"totp_secret, failed_logins, last_failed_at, totp_last_step"
+	"totp_secret, failed_logins, last_failed_at, totp_last_step, created_ms"
 #define SESSION_COLS "hash, admin_id, created_at, last_seen_at, second_factor"
 
 static void
@@ -35,6 +35,7 @@ admin_row(const PGresult *r, int i, void *out)
 	a->failed_logins = pg_col_int(r, i, 9);
 	a->last_failed_at = pg_col_int(r, i, 10);
 	a->totp_last_step = pg_col_int(r, i, 11);
+	a->created_ms = pg_col_int(r, i, 12);
 }
 
 static void
@@ -61,9 +62,10 @@ pg_admin_insert(struct store *st, const struct admin_account *a)
 	pa_text(&p, a->pwhash);
 	pa_text(&p, a->created_by);
 	pa_int(&p, a->created_at);
+	pa_int(&p, a->created_ms);
 	return pg_run(S(st),
 		      "INSERT INTO admins (" ADMIN_COLS
-		      ") VALUES ($1,$2,$3,$4,$5,$6,$7,0,NULL,0,0,0)",
+		      ") VALUES ($1,$2,$3,$4,$5,$6,$7,0,NULL,0,0,0,$8)",
 		      &p, NULL, "admin insert");
 }
 

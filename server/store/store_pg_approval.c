@@ -18,7 +18,7 @@
 #define APPROVAL_COLS                                                                              \
 	"id, kind, type, device_id, device_count, reason, command_ttl_s, requested_by, "           \
 	"requester_person, status, created_at, expires_at, decided_by, decided_person, "           \
-	"decided_at, note, command_id, bulk_id, device_ids"
+	"decided_at, note, command_id, bulk_id, created_ms, device_ids"
 
 /* Maps a row; device_ids only into a caller's buffer (pg_map_rows zeroes slots: NULL). */
 static void
@@ -45,6 +45,7 @@ approval_row(const PGresult *r, int row, void *out)
 	pg_col_text(r, row, i++, a->note, sizeof(a->note));
 	pg_col_text(r, row, i++, a->command_id, sizeof(a->command_id));
 	pg_col_text(r, row, i++, a->bulk_id, sizeof(a->bulk_id));
+	a->created_ms = pg_col_int(r, row, i++);
 	if (a->device_ids != NULL)
 		pg_col_text(r, row, i, a->device_ids, APPROVAL_IDS_MAX);
 }
@@ -68,12 +69,14 @@ pg_approval_insert(struct store *st, const struct approval *a)
 	pa_int(&g, a->created_at);
 	pa_int(&g, a->expires_at);
 	pa_text(&g, a->bulk_id);
-	return pg_run(S(st),
-		      "INSERT INTO approvals (id, kind, type, device_id, device_ids, device_count, "
-		      "reason, command_ttl_s, requested_by, requester_person, status, created_at, "
-		      "expires_at, bulk_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-		      "$12, $13, $14)",
-		      &g, NULL, "approval insert");
+	pa_int(&g, a->created_ms);
+	return pg_run(
+		S(st),
+		"INSERT INTO approvals (id, kind, type, device_id, device_ids, device_count, "
+		"reason, command_ttl_s, requested_by, requester_person, status, created_at, "
+		"expires_at, bulk_id, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+		"$10, $11, $12, $13, $14, $15)",
+		&g, NULL, "approval insert");
 }
 
 int

@@ -13,7 +13,7 @@
 #define ADMIN_COLS                                                                                 \
 	"id, email, display_name, role, pwhash, created_by, created_at, disabled_at, "             \
 	"totp_secret, "                                                                            \
-	"failed_logins, last_failed_at, totp_last_step"
+	"failed_logins, last_failed_at, totp_last_step, created_ms"
 #define SESSION_COLS "hash, admin_id, created_at, last_seen_at, second_factor"
 
 static void
@@ -33,6 +33,7 @@ admin_row(sqlite3_stmt *q, struct admin_account *a)
 	a->failed_logins = sqlite3_column_int64(q, 9);
 	a->last_failed_at = sqlite3_column_int64(q, 10);
 	a->totp_last_step = sqlite3_column_int64(q, 11);
+	a->created_ms = sqlite3_column_int64(q, 12);
 }
 
 static void
@@ -48,9 +49,9 @@ session_row(sqlite3_stmt *q, struct admin_session *ss)
 int
 sq_admin_insert(struct store *st, const struct admin_account *a)
 {
-	sqlite3_stmt *q =
-		sq_stmt(S(st), SQ_ADMIN_INSERT,
-			"INSERT INTO admins (" ADMIN_COLS ") VALUES (?,?,?,?,?,?,?,0,NULL,0,0,0)");
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_ADMIN_INSERT,
+				  "INSERT INTO admins (" ADMIN_COLS
+				  ") VALUES (?,?,?,?,?,?,?,0,NULL,0,0,0,?)");
 
 	if (q == NULL)
 		return -EIO;
@@ -61,6 +62,7 @@ sq_admin_insert(struct store *st, const struct admin_account *a)
 	sqlite3_bind_text(q, 5, a->pwhash, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 6, a->created_by, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 7, a->created_at);
+	sqlite3_bind_int64(q, 8, a->created_ms);
 	return sq_exec_stmt(S(st), q, "admin insert");
 }
 

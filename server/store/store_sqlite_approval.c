@@ -16,7 +16,7 @@
 #define APPROVAL_COLS                                                                              \
 	"id, kind, type, device_id, device_count, reason, command_ttl_s, requested_by, "           \
 	"requester_person, status, created_at, expires_at, decided_by, decided_person, "           \
-	"decided_at, note, command_id, bulk_id, device_ids"
+	"decided_at, note, command_id, bulk_id, created_ms, device_ids"
 
 /* Maps a row; device_ids only into a caller's buffer (sq_many zeroes the slots: NULL). */
 static void
@@ -42,6 +42,7 @@ approval_row(sqlite3_stmt *q, struct approval *a)
 	sq_col_text(q, i++, a->note, sizeof(a->note));
 	sq_col_text(q, i++, a->command_id, sizeof(a->command_id));
 	sq_col_text(q, i++, a->bulk_id, sizeof(a->bulk_id));
+	a->created_ms = sqlite3_column_int64(q, i++);
 	if (a->device_ids != NULL)
 		sq_col_text(q, i, a->device_ids, APPROVAL_IDS_MAX);
 }
@@ -52,8 +53,8 @@ sq_approval_insert(struct store *st, const struct approval *a)
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_APPROVAL_INSERT,
 				  "INSERT INTO approvals (id, kind, type, device_id, device_ids, "
 				  "device_count, reason, command_ttl_s, requested_by, "
-				  "requester_person, status, created_at, expires_at, bulk_id) "
-				  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+				  "requester_person, status, created_at, expires_at, bulk_id, "
+				  "created_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 
 	if (q == NULL)
 		return -EIO;
@@ -71,6 +72,7 @@ sq_approval_insert(struct store *st, const struct approval *a)
 	sqlite3_bind_int64(q, 12, a->created_at);
 	sqlite3_bind_int64(q, 13, a->expires_at);
 	sqlite3_bind_text(q, 14, a->bulk_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 15, a->created_ms);
 	return sq_exec_stmt(S(st), q, "approval insert");
 }
 

@@ -73,6 +73,7 @@ try {
   await page.waitForSelector('#approvals tr[data-status=pending]');
   const row = page.locator('#approvals tr[data-status=pending]').first();
   check((await row.locator('td.reason').textContent()) === reason, 'the reason is shown literally');
+  check((await row.locator('td.requester').textContent()) === asker, 'the requester is shown by email, not id');
   check(await row.locator('button.approve').count() === 0, 'the requester is offered no Approve');
   check(await row.locator('button.cancel').count() === 1 && await row.locator('button.override').count() === 1,
     'the requester may cancel or override');
@@ -100,6 +101,8 @@ try {
   check(await page.locator('#approvals tr[data-status=pending]').count() === 0, 'nothing is left pending');
   await page.goto(url + '/#/approvals?status=approved');
   await page.waitForSelector('#approvals tr[data-status=approved]');
+  const decision = await page.locator('#approvals tr[data-status=approved] td.decision').first().textContent();
+  check(decision === 'approved by ' + approver, `the approver is shown by email, not id: ${decision}`);
   await noMarkup('approved list');
   await shot('05-approved.png');
   // Bob (TOTP done) makes an API token that may approve, for his scripts.

@@ -179,7 +179,6 @@ t_approvals(void)
 	      "enroll");
 	RUN(0, e, "--json", "tokens", "create", "--name", "hd", "--role", "helpdesk");
 	CHECK(ctl_out_str(e, "token", tok_h, sizeof(tok_h)) == 0, "%s", e->out);
-	sleep(1); /* B's account older than A's requests (times are whole seconds) */
 	CHECK((b = ctl_second(e, tok_b)) != NULL && (hd = ctl_second(e, tok_h)) != NULL, "oom");
 	RUN(7, e, "commands", "wipe", d1.id, "--reason", "lost <phone>");
 	CHECK(strstr(e->out, "approval apr_") &&
@@ -277,11 +276,7 @@ t_approvals_wait(void)
 	CHECK(ctl_approver(e, "bob@example.com", tok_b, sizeof(tok_b)) == 0, "approver");
 	CHECK((b = ctl_second(e, tok_b)) != NULL, "oom");
 	CHECK(admin_enroll(e->admin, e->anon, &d, "carol@example.com") == 0, "enroll");
-	/*
-	 * Times are whole seconds, and an account made by the requester's person no earlier than
-	 * the request may not approve it: B's account must be older than A's request.
-	 */
-	sleep(1);
+	/* B's account, made by A's person just before, is older than A's request (times in ms). */
 	args[2] = d.id;
 	pid = ctl_spawn(e, NULL, args);
 	CHECK(pid > 0 && pending_of(e, d.id, apr, sizeof(apr)) == 0, "no approval requested");

@@ -6,7 +6,8 @@
  * approval_decide writes only a pending request (a second decision, or one of
  * an unknown id, is -ENOENT); command_set_approval records the approval on a command, which
  * every command read returns; token permissions are added once and found only for their token;
- * a console session keeps whether its sign-in checked a TOTP code; a bulk inserted awaiting is
+ * a console session keeps whether its sign-in checked a TOTP code; admin accounts and
+ * requests keep their creation time in ms (migration 0022); a bulk inserted awaiting is
  * not claimed until bulk_release (only once), bulk_stop ends an awaiting one, and a request of
  * kind filter names its bulk.
  */
@@ -39,6 +40,7 @@ fill(struct approval *a, const char *id, const char *kind, const char *type, int
 	str_copy(a->requester_person, sizeof(a->requester_person), "adm_ann");
 	str_copy(a->status, sizeof(a->status), "pending");
 	a->created_at = created;
+	a->created_ms = created * 1000 + 999; /* the same second's last ms */
 	a->expires_at = created + 86400;
 }
 
@@ -122,6 +124,7 @@ test_insert_get_list(void **state)
 	assert_string_equal(a.reason, "<b>stolen</b>");
 	assert_string_equal(a.requester_person, "adm_ann");
 	assert_int_equal(a.command_ttl_s, 600);
+	assert_int_equal(a.created_ms, 100999);
 	assert_int_equal(st->ops->approval_get(st, "apr_none", 0, &a), -ENOENT);
 
 	assert_int_equal(page(st, NULL, NULL, NULL, 2, ids, sizeof(ids), &last), 2);
@@ -268,7 +271,12 @@ test_session_second_factor(void **state)
 	str_copy(a.role, sizeof(a.role), "admin");
 	str_copy(a.pwhash, sizeof(a.pwhash), "x");
 	str_copy(a.created_by, sizeof(a.created_by), "system");
+	a.created_at = 1700000000;
+	a.created_ms = 1700000000123; /* migration 0022 */
 	assert_int_equal(st->ops->admin_insert(st, &a), 0);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(st->ops->admin_get(st, "adm_ann", &a), 0);
+	assert_int_equal(a.created_ms, 1700000000123);
 	memset(ss.hash, 1, sizeof(ss.hash));
 	str_copy(ss.admin_id, sizeof(ss.admin_id), "adm_ann");
 	ss.created_at = ss.last_seen_at = 100;

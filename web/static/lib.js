@@ -80,6 +80,14 @@ export function age(v) {
   return Math.floor(s / 86400) + ' days ago';
 }
 
+// Who did something: the admin's email or the token's name when the API gives one (the id in
+// its tooltip), else the id itself.
+export function who(id, name) {
+  return name
+    ? el('span', { class: 'who', title: id, 'data-id': id }, name)
+    : el('span', { class: 'mono', 'data-id': id }, id);
+}
+
 export function field(name, value) {
   return [el('dt', {}, name), el('dd', {}, value)];
 }

@@ -4,7 +4,7 @@
 // (GET /api/v1/server's can_approve: a session with TOTP) for others' requests; reject to
 // admins; cancel to the requester; the emergency override to admins, with a reason, through
 // its own dialog. The API checks everything again (403 approval-by-requester and so on).
-import { el, show, api, age, time, table, can, session, ApiError } from '../lib.js';
+import { el, show, api, age, time, table, can, session, who, ApiError } from '../lib.js';
 
 const STATUSES = ['pending', 'approved', 'rejected', 'canceled', 'expired', 'overridden'];
 const HEADINGS = ['Requested', 'Type', 'Devices', 'Reason', 'Requested by', 'Status', 'Expires or decided', 'Actions'];
@@ -95,10 +95,10 @@ function row(a, server, run) {
     el('td', {}, a.type),
     el('td', {}, devices(a)),
     el('td', { class: 'reason' }, a.reason || ''),
-    el('td', { class: 'mono' }, a.requested_by),
+    el('td', { class: 'requester' }, who(a.requested_by, a.requested_by_name)),
     statusCell(a),
-    el('td', {}, a.status === 'pending' ? 'expires ' + time(a.expires_at)
-      : a.decided_by ? a.status + ' by ' + a.decided_by + (a.note ? ': ' + a.note : '') : ''),
+    el('td', { class: 'decision' }, a.status === 'pending' ? 'expires ' + time(a.expires_at)
+      : a.decided_by ? [a.status + ' by ', who(a.decided_by, a.decided_by_name), a.note ? ': ' + a.note : ''] : ''),
     actions(a, server, run));
 }
 

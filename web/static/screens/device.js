@@ -3,7 +3,7 @@
 // actions the signed-in role may take, and the command timeline, newest first. While a command
 // is open the screen reloads its data every few seconds (bounded) and stops when left; the parts
 // are rebuilt in place and keyboard focus stays on the control that had it.
-import { el, show, api, time, age, field, compliance, table, can, confirmTyped, ApiError } from '../lib.js';
+import { el, show, api, time, age, field, compliance, table, can, confirmTyped, who, ApiError } from '../lib.js';
 import { LabelsPanel } from '../labels.js';
 
 const STATE_TYPES = ['lock', 'unlock', 'wipe', 'retire']; // the commands that move the badge
@@ -160,7 +160,7 @@ function approvalNote(approvals) {
   if (!approvals || !approvals.length) return null;
   return el('div', { id: 'approval-wait', class: 'approval-wait', role: 'status' },
     approvals.map((a) => el('p', { 'data-id': a.id },
-      el('strong', {}, title(a.type)), ' requested by ', el('span', { class: 'mono' }, a.requested_by), ' ',
+      el('strong', {}, title(a.type)), ' requested by ', who(a.requested_by, a.requested_by_name), ' ',
       el('time', { datetime: a.created_at, title: time(a.created_at) }, age(a.created_at)),
       ': waiting for approval by a second admin (expires ' + time(a.expires_at) + '). ',
       el('a', { href: '#/approvals/' + encodeURIComponent(a.id) }, 'Open the request'))));
