@@ -47,7 +47,8 @@ find_qemu(void)
 	char buf[4096];
 
 	snprintf(buf, sizeof(buf), "%s", path != NULL ? path : "/usr/bin:/bin");
-	for (char *save = NULL, *d = strtok_r(buf, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
+	for (char *save = NULL, *d = strtok_r(buf, ":", &save); d != NULL;
+	     d = strtok_r(NULL, ":", &save)) {
 		snprintf(qemu_path, sizeof(qemu_path), "%s/qemu-system-aarch64", d);
 		if (access(qemu_path, X_OK) == 0)
 			return 0;
@@ -80,9 +81,13 @@ spawn_qemu(const struct boot *b, const char *log_path)
 	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", arm64_dir);
 	/* panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging. */
 	snprintf(append, sizeof(append), "console=ttyAMA0 panic=-1 %s -- /bin/kvm_probe", b->extra);
-	const char *argv[] = {qemu_path, "-M", "virt,virtualization=on,gic-version=3", "-cpu", b->cpu,
-			      "-smp", "1", "-m", "512", "-nic", "none", "-kernel", kernel, "-initrd", initrd,
-			      "-append", append, "-nographic", "-no-reboot", NULL};
+	const char *argv[] = {qemu_path,    "-M",      "virt,virtualization=on,gic-version=3",
+			      "-cpu",       b->cpu,    "-smp",
+			      "1",          "-m",      "512",
+			      "-nic",       "none",    "-kernel",
+			      kernel,       "-initrd", initrd,
+			      "-append",    append,    "-nographic",
+			      "-no-reboot", NULL};
 	pid_t pid = fork();
 
 	if (pid != 0)
@@ -175,10 +180,12 @@ probe_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 	char path[PATH_MAX];
 
 	if (qemu_path[0] == '\0')
-		SKIP("qemu-system-aarch64 not installed (scripts/deps.sh installs qemu-system-arm)");
+		SKIP("qemu-system-aarch64 not installed (scripts/deps.sh installs "
+		     "qemu-system-arm)");
 	snprintf(path, sizeof(path), "%s/vmlinuz-%s", arm64_dir, kernel);
 	if (access(path, R_OK) != 0)
-		SKIP("no %s: `make arm64` fetches Debian's arm64 %s kernel with apt (network)", path, kernel);
+		SKIP("no %s: `make arm64` fetches Debian's arm64 %s kernel with apt (network)",
+		     path, kernel);
 	snprintf(path, sizeof(path), "%s/initramfs.cpio.gz", arm64_dir);
 	CHECK(access(path, R_OK) == 0, "no %s: `make all` builds it (gcc-aarch64-linux-gnu)", path);
 
@@ -186,8 +193,9 @@ probe_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 	b.kernel = kernel, b.cpu = cpu, b.extra = extra;
 	CHECK(boot_run(&b, tag) == 0, "could not start %s", qemu_path);
 	print_console(&b);
-	printf("    time: init started %.1f s, probe result %.1f s, QEMU ended %.1f s after spawn\n", b.boot_s,
-	       b.result_s, b.exit_s);
+	printf("    time: init started %.1f s, probe result %.1f s, QEMU ended %.1f s after "
+	       "spawn\n",
+	       b.boot_s, b.result_s, b.exit_s);
 	CHECK(b.status != -1, "QEMU did not end within %d s (killed)", RUN_LIMIT_S);
 	CHECK(WIFEXITED(b.status) && WEXITSTATUS(b.status) == 0, "QEMU ended with wait status 0x%x",
 	      b.status);
@@ -196,24 +204,27 @@ probe_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 	      "KVM came up protected without being asked");
 
 	const char *common[] = {
-	    filter ? "kvm: smccc filter yes" : "kvm: smccc filter Invalid argument",
-	    "exit: mmio write addr 0xb000008 len 4 data 0x1", /* PSCI 1.x, from the kernel */
-	    "exit: mmio write addr 0xb000000 len 4 data 0xc1eabeef\n",
-	    "exit: mmio read addr 0xb000004 len 4 -> 0x5a5a1234\n",
-	    "exit: mmio write addr 0xb00000c len 4 data 0x5a5a1234\n",
+		filter ? "kvm: smccc filter yes" : "kvm: smccc filter Invalid argument",
+		"exit: mmio write addr 0xb000008 len 4 data 0x1", /* PSCI 1.x, from the kernel */
+		"exit: mmio write addr 0xb000000 len 4 data 0xc1eabeef\n",
+		"exit: mmio read addr 0xb000004 len 4 -> 0x5a5a1234\n",
+		"exit: mmio write addr 0xb00000c len 4 data 0x5a5a1234\n",
 	};
 	const char *miss = missing_in_order(b.log, common, sizeof(common) / sizeof(common[0]));
 	CHECK(miss == NULL, "console lacks (in order) \"%s\"", miss);
 	/* VERSION by HVC: ours to answer with the filter; without it KVM says NOT_SUPPORTED (-1). */
 	const char *version_fwd[] = {"exit: hypercall fid 0xf2000000 x1 0x1234\n",
 				     "exit: mmio write addr 0xb000010 len 8 data 0x10000\n"};
-	const char *version_kvm[] = {"exit: mmio write addr 0xb000010 len 8 data 0xffffffffffffffff\n"};
+	const char *version_kvm[] = {
+		"exit: mmio write addr 0xb000010 len 8 data 0xffffffffffffffff\n"};
 	miss = filter ? missing_in_order(strstr(b.log, common[4]), version_fwd, 2)
 		      : missing_in_order(strstr(b.log, common[4]), version_kvm, 1);
 	CHECK(miss == NULL, "console lacks (in order) \"%s\"", miss);
-	CHECK(filter || strstr(b.log, "exit: hypercall") == NULL, "a hypercall exit without the filter");
-	const char *tail[] = {"exit: system_event type 1\n", "exit: mmio loop 200 stores", "result: ok\n",
-			      "cleave-init: /bin/kvm_probe exit 0", "cleave-init: power off"};
+	CHECK(filter || strstr(b.log, "exit: hypercall") == NULL,
+	      "a hypercall exit without the filter");
+	const char *tail[] = {"exit: system_event type 1\n", "exit: mmio loop 200 stores",
+			      "result: ok\n", "cleave-init: /bin/kvm_probe exit 0",
+			      "cleave-init: power off"};
 	miss = missing_in_order(strstr(b.log, "exit: mmio write addr 0xb000010"), tail, 5);
 	CHECK(miss == NULL, "console lacks (in order) \"%s\"", miss);
 }
@@ -251,10 +262,10 @@ int
 main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
-	    {"kvm_61_nvhe", test_arm64_kvm_61_nvhe},
-	    {"kvm_61_vhe", test_arm64_kvm_61_vhe},
-	    {"kvm_612_vhe", test_arm64_kvm_612_vhe},
-	    {"kvm_612_pkvm", test_arm64_kvm_612_pkvm},
+		{"kvm_61_nvhe", test_arm64_kvm_61_nvhe},
+		{"kvm_61_vhe", test_arm64_kvm_61_vhe},
+		{"kvm_612_vhe", test_arm64_kvm_612_vhe},
+		{"kvm_612_pkvm", test_arm64_kvm_612_pkvm},
 	};
 	const char *bin = getenv("CLEAVE_BIN");
 
