@@ -54,7 +54,9 @@ struct kvm_smccc_filter {
  * The guest, assembled by the cross compiler into .rodata and copied into guest RAM. It keeps
  * its state in x19-x22 because KVM's PSCI/SMCCC handling clobbers x0-x3 on every HVC. Offsets
  * on the doorbell page: 0 store, 4 load, 8 PSCI version, 0xc echo of the load, 0x10 the ABI
- * VERSION call's x0 (8 bytes), 0x18 the timed loop.
+ * VERSION call's x0 by HVC (8 bytes), 0x18 the timed loop, 0x20 the ring of the MMIO doorbell
+ * (the value stored is the function ID, as on x86), 0x28 x0 after that ring (8 bytes): the VMM
+ * answers an MMIO doorbell call in x0 as it answers an HVC.
  */
 __asm__(".section .rodata.guest, \"a\"\n"
 	".balign 4\n"
@@ -76,6 +78,11 @@ __asm__(".section .rodata.guest, \"a\"\n"
 	"	movz x1, #0x1234\n"
 	"	hvc #0\n"
 	"	str x0, [x19, #0x10]\n"
+	"	movz x0, #0x0000\n"
+	"	movk x0, #0xf200, lsl #16\n" /* CLV_FN_VERSION again, by the MMIO doorbell */
+	"	movz x1, #0x5678\n"
+	"	str w0, [x19, #0x20]\n"
+	"	str x0, [x19, #0x28]\n"
 	"	movz x22, #200\n" /* LOOPS */
 	"1:	str w22, [x19, #0x18]\n"
 	"	subs x22, x22, #1\n"
@@ -195,6 +202,24 @@ probe_setup(struct probe *p)
 	return p->run == MAP_FAILED ? -1 : 0;
 }
 
+/*
+ * The MMIO doorbell: the stored value is the function ID, the arguments are in x1..x4, the
+ * answer goes to x0 by KVM_SET_ONE_REG; KVM completes the store (advances PC) on the next
+ * KVM_RUN and, a store writing no register, leaves x0 as set here.
+ */
+static void
+on_doorbell(struct probe *p, uint64_t fid)
+{
+	uint64_t x1 = 0;
+	int64_t ret = fid == CLV_FN_VERSION ? (int64_t)CLV_ABI_VERSION : CLV_E_NOT_SUPPORTED;
+
+	reg_get(p->vcpu, XREG(1), &x1);
+	printf("exit: mmio doorbell fid 0x%" PRIx64 " x1 0x%" PRIx64 " -> x0 0x%" PRIx64 "\n", fid,
+	       x1, (uint64_t)ret);
+	if (reg_set(p->vcpu, XREG(0), (uint64_t)ret) < 0)
+		p->failed = 1;
+}
+
 static void
 on_mmio(struct probe *p)
 {
@@ -213,6 +238,10 @@ on_mmio(struct probe *p)
 		return;
 	}
 	memcpy(&v, p->run->mmio.data, len);
+	if (addr == DOORBELL + 0x20) {
+		on_doorbell(p, v);
+		return;
+	}
 	if (addr == DOORBELL + 0x18) {
 		int64_t t = now_ns();
 		if (p->loop_exits++ == 0)
