@@ -28,7 +28,7 @@
 #ifndef RUN_LIMIT_S
 #define RUN_LIMIT_S 150 /* one boot takes 2-25 s here; a hang ends at this */
 #endif
-#define LOG_CAP     (256 * 1024)
+#define LOG_CAP (256 * 1024)
 
 static char arm64_dir[PATH_MAX]; /* BUILD/arm64 */
 static char qemu_path[PATH_MAX];
