@@ -174,6 +174,8 @@ $(CLI_BIN): $(call obj,$(CLI_SRC)) $(LIBCOMMON)
 
 # The corporate guest (freestanding) has its own rules, owned by hypercall-bridge/guest/.
 -include hypercall-bridge/guest/guest.mk
+# The arm64 nested-KVM test image and kernels (`make arm64`), owned by tests/arm64/.
+-include tests/arm64/arm64.mk
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
@@ -222,6 +224,7 @@ run:
 
 test: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory arm64-kernel || echo "arm64 kernels unavailable: test_arm64_kvm will skip"
 	@$(MAKE) --no-print-directory test-run
 
 test-run:

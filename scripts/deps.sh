@@ -17,13 +17,16 @@ pkgs=(gcc make pkg-config libc6-dev
 # driver (the collector of the SIEM stream test, run as the test's own process), node and npm,
 # and LemonLDAP::NG's portal run by plackup: the OpenID provider of the single sign-on tests
 # (tests/oidc/llng_op.sh; String::Random and IO::String are modules its OpenID Connect issuer
-# loads that Debian lists only as recommended).
+# loads that Debian lists only as recommended); and for the arm64 nested-KVM test
+# (tests/arm64/, test_arm64_kvm): Debian's cross compiler and its libc, QEMU's arm64 machine and
+# cpio for the initramfs (the arm64 kernels themselves come from scripts/arm64-kernel.sh).
 run_only=0
 case "${1:-}" in
 --run) run_only=1 ;;
 *) pkgs+=(libcmocka-dev postgresql chromium curl ca-certificates jq zbar-tools haproxy
 	   rsyslog rsyslog-gnutls
-	  liblemonldap-ng-portal-perl libplack-perl libstring-random-perl libio-string-perl) ;;
+	  liblemonldap-ng-portal-perl libplack-perl libstring-random-perl libio-string-perl
+	  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm cpio) ;;
 esac
 
 # `deps.sh --fuzz`: also clang, for the libFuzzer targets of `make fuzz`.

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Fetches Debian's arm64 kernels for the nested-KVM tests (tests/integration/test_arm64_kvm.c)
+# and unpacks each vmlinuz into OUT (build/arm64 by default): vmlinuz-6.1 always, vmlinuz-6.12
+# when the archive here offers a 6.12 arm64 kernel (bookworm-backports or a point release).
+# The machine's own dpkg architectures are left alone: apt gets the arm64 architecture and its
+# own list and archive folders on the command line only (OUT/apt/), so nothing is installed.
+# The newest package of each series is picked at run time; their version numbers move.
+# Idempotent: a vmlinuz already present is kept. Needs the network only when one is missing.
+set -euo pipefail
+out=${1:-build/arm64}
+mkdir -p "$out/apt/lists/partial" "$out/apt/debs/partial" "$out/apt/unpack"
+out=$(cd "$out" && pwd)
+o=(-oAPT::Architecture=arm64 -oAPT::Architectures=arm64 -oDir::State::Lists="$out/apt/lists"
+   -oDir::Cache::Archives="$out/apt/debs" -oDir::State::Status=/dev/null -qq)
+
+# newest_kernel SERIES: the highest-versioned linux-image-SERIES.*-arm64 package name (unsigned
+# generic flavour, the one measured in the reference; not cloud, rt or dbg), or nothing when the archive has none.
+newest_kernel() {
+	apt-cache "${o[@]}" search --names-only "^linux-image-$1[.-].*-arm64\$" 2>/dev/null |
+		awk '{print $1}' | grep -v -e '-rt-' -e '-cloud-' -e 'unsigned' -e 'dbg' | sort -V | tail -n 1
+}
+
+fetch() {                # fetch SERIES REQUIRED
+	local series=$1 required=$2 pkg deb
+	[ -s "$out/vmlinuz-$series" ] && return 0
+	pkg=$(newest_kernel "$series")
+	if [ -z "$pkg" ]; then
+		[ "$required" = 1 ] && { echo "arm64-kernel: no linux-image-$series arm64 package in the archive" >&2; return 1; }
+		echo "arm64-kernel: no $series arm64 kernel in this machine's archive; skipping it"
+		return 0
+	fi
+	echo "arm64-kernel: fetching $pkg"
+	(cd "$out/apt/debs" && apt-get "${o[@]}" download "$pkg")
+	deb=$(ls -t "$out/apt/debs/${pkg}"_*.deb | head -n 1)
+	rm -rf "$out/apt/unpack" && mkdir -p "$out/apt/unpack"
+	dpkg-deb -x "$deb" "$out/apt/unpack"
+	cp "$(ls "$out"/apt/unpack/boot/vmlinuz-* | head -n 1)" "$out/vmlinuz-$series.tmp"
+	echo "$pkg $(dpkg-deb -f "$deb" Version)" >"$out/vmlinuz-$series.package"
+	mv "$out/vmlinuz-$series.tmp" "$out/vmlinuz-$series"
+	rm -rf "$out/apt/unpack" "$deb"
+}
+
+if [ ! -s "$out/vmlinuz-6.1" ] || [ ! -e "$out/vmlinuz-6.12.checked" ]; then
+	apt-get "${o[@]}" update
+fi
+fetch 6.1 1
+fetch 6.12 0
+touch "$out/vmlinuz-6.12.checked"
+ls -l "$out"/vmlinuz-* | sed 's/^/arm64-kernel: /'
