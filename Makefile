@@ -232,6 +232,8 @@ test-run:
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
+	@mkdir -p build-asan/arm64 && cp -n build/arm64/vmlinuz-* build-asan/arm64/ 2>/dev/null || true
+	@$(MAKE) --no-print-directory BUILD=build-asan arm64-kernel || echo "arm64 kernels unavailable: test_arm64_kvm will skip"
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-run
 
 # The whole selective wipe on this machine: server, cleave-hv and agent, then a wipe by curl.
