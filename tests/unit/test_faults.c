@@ -587,8 +587,9 @@ setup(void **state)
 	*state = f;
 	if (store_sqlite_open(f->path, &f->st) != 0 || ed25519_key_generate(&f->key) != 0 ||
 	    service_new(f->st, f->key, &cfg, test_clock, &f->svc) != 0 ||
-	    api_new(f->svc, &f->api) != 0 || service_bootstrap_admin(f->svc, &f->admin) != 0 ||
-	    dev_init(&f->dev) != 0 || dev_init(&f->phone) != 0)
+	    service_set_webhook_key(f->svc, f->key) != 0 || api_new(f->svc, &f->api) != 0 ||
+	    service_bootstrap_admin(f->svc, &f->admin) != 0 || dev_init(&f->dev) != 0 ||
+	    dev_init(&f->phone) != 0)
 		return -1;
 	clock_offset_ms = 0;
 	return 0;
