@@ -15,10 +15,15 @@ PKGS    := libmicrohttpd gnutls jansson libcurl sqlite3 libpq libcrypto libsodiu
 DATA    ?= var
 LISTEN  ?= 127.0.0.1:8443
 
+# cleave-hv's VMM has one folder per architecture (hypercall-bridge/hv/arch/$(HV_ARCH)/, behind
+# hypercall-bridge/hv/arch.h); ARCH names the target, the host's by default.
+ARCH    ?= $(shell uname -m)
+HV_ARCH := $(if $(filter aarch64 arm64,$(ARCH)),arm64,x86)
+
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wvla -Wpointer-arith -Wwrite-strings -Wundef -Wold-style-definition -Wimplicit-fallthrough \
 	-Wno-format-truncation
-CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Icrypto -Iserver -Ihypercall-bridge/include -Itests/lib -Ihypercall-bridge/hv -Ihypercall-bridge/lib -MMD -MP
+CPPFLAGS := -D_GNU_SOURCE -I. -Icommon -Icrypto -Iserver -Ihypercall-bridge/include -Itests/lib -Ihypercall-bridge/hv -Ihypercall-bridge/hv/arch/$(HV_ARCH) -Ihypercall-bridge/lib -MMD -MP
 CFLAGS   := -std=c11 -g $(WARN)
 LDFLAGS  :=
 ifeq ($(SAN),1)
@@ -43,7 +48,7 @@ QR_LIBS   = $(shell pkg-config --libs libqrencode 2>/dev/null)
 COMMON_SRC := $(wildcard common/*.c)
 CRYPTO_SRC := $(wildcard crypto/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/*/*.c))
-HV_SRC     := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvctl.c,$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/lib/*.c))
+HV_SRC     := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvctl.c,$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/hv/arch/$(HV_ARCH)/*.c hypercall-bridge/lib/*.c))
 AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
 CLI_SRC    := $(wildcard cli/*.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)

@@ -1,13 +1,13 @@
 /*
- * The hypercall doorbell: a 4-byte `out` of the function ID to CLV_DOORBELL_PORT. The argument
- * registers are copied once out of the vCPU, handed to the caller's dispatcher, and its status
- * and results written back to RAX/RBX/RCX/RDX. What each function does is the dispatcher's
- * business; this file only knows VERSION and FEATURES for the built-in default.
+ * x86's devices (arch.h): the 16550 console on COM1's ports and the hypercall doorbell, a
+ * 4-byte `out` of the function ID to CLV_DOORBELL_PORT. The argument registers are copied once
+ * out of the vCPU, handed to the caller's dispatcher, and its status and results written back
+ * to RAX/RBX/RCX/RDX. What each function does is the dispatcher's business (vmm.c has the
+ * built-in default).
  */
 #include <errno.h>
 
-#include "log.h"
-#include "vmm_priv.h"
+#include "../../vmm_priv.h"
 
 static int
 doorbell_io(void *ctx, struct bus_io *io)
@@ -39,8 +39,15 @@ doorbell_io(void *ctx, struct bus_io *io)
 }
 
 int
-vmm_doorbell_register(struct vmm *vm)
+arch_devices_register(struct vmm *vm)
 {
+	struct bus_dev com1 = {
+		.name = "com1",
+		.base = CLV_SERIAL_PORT,
+		.len = SERIAL_NPORTS,
+		.io = serial_io,
+		.ctx = &vm->serial,
+	};
 	struct bus_dev d = {
 		.name = "doorbell",
 		.base = CLV_DOORBELL_PORT,
@@ -50,23 +57,7 @@ vmm_doorbell_register(struct vmm *vm)
 		.ctx = vm,
 	};
 
-	return bus_register_pio(&vm->bus, &d);
-}
+	int rc = bus_register_pio(&vm->bus, &com1);
 
-int64_t
-vmm_dispatch_default(void *ctx, uint32_t fid, unsigned cpl, uint64_t args[4], uint64_t results[3])
-{
-	(void)ctx;
-	(void)cpl;
-	(void)results;
-	switch (fid) {
-	case CLV_FN_VERSION:
-		return CLV_ABI_VERSION;
-	case CLV_FN_FEATURES:
-		return (args[0] == CLV_FN_VERSION || args[0] == CLV_FN_FEATURES)
-			       ? CLV_OK
-			       : CLV_E_NOT_SUPPORTED;
-	default:
-		return CLV_E_NOT_SUPPORTED;
-	}
+	return rc == 0 ? bus_register_pio(&vm->bus, &d) : rc;
 }
