@@ -329,6 +329,17 @@ vmm_get_stats(struct vmm *vm, struct vmm_stats *out)
 }
 
 int64_t
+vmm_doorbell_call(struct vmm *vm, uint32_t fid, unsigned cpl, uint64_t args[4], uint64_t results[3])
+{
+	int64_t status = vm->dispatch(vm->dispatch_ctx, fid, cpl, args, results);
+
+	pthread_mutex_lock(&vm->lock);
+	vm->stats.doorbells++;
+	pthread_mutex_unlock(&vm->lock);
+	return status;
+}
+
+int64_t
 vmm_dispatch_default(void *ctx, uint32_t fid, unsigned cpl, uint64_t args[4], uint64_t results[3])
 {
 	(void)ctx;

@@ -48,6 +48,12 @@ void *vcpu_thread(void *arg);
 int vcpu_kick_init(void);
 /* An ioctl on fd that logs its failure (what names it); returns its result or -errno. */
 int vmm_kvm_ioctl(int fd, unsigned long req, void *arg, const char *what);
+/*
+ * One hypercall from an architecture's doorbell (already decoded from its registers): runs the
+ * VM's dispatcher and counts the call. Returns the dispatcher's status.
+ */
+int64_t vmm_doorbell_call(struct vmm *vm, uint32_t fid, unsigned cpl, uint64_t args[4],
+			  uint64_t results[3]);
 /* Monotonic nanoseconds. */
 int64_t vmm_now_ns(void);
 

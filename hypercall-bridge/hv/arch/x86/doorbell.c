@@ -21,20 +21,16 @@ doorbell_io(void *ctx, struct bus_io *io)
 		io->value = 0xffffffffu;
 		return io->is_write ? -EINVAL : 0;
 	}
-	args[0] = io->regs[BUS_REG_RBX];
-	args[1] = io->regs[BUS_REG_RCX];
-	args[2] = io->regs[BUS_REG_RSI]; /* RDX holds the doorbell port */
-	args[3] = io->regs[BUS_REG_RDI];
-	status = vm->dispatch(vm->dispatch_ctx, io->value, (unsigned)io->regs[BUS_REG_CPL], args,
-			      res);
-	io->regs[BUS_REG_RAX] = (uint64_t)status;
-	io->regs[BUS_REG_RBX] = res[0];
-	io->regs[BUS_REG_RCX] = res[1];
-	io->regs[BUS_REG_RDX] = res[2];
+	args[0] = io->regs[X86_RBX];
+	args[1] = io->regs[X86_RCX];
+	args[2] = io->regs[X86_RSI]; /* RDX holds the doorbell port */
+	args[3] = io->regs[X86_RDI];
+	status = vmm_doorbell_call(vm, io->value, (unsigned)io->regs[BUS_REG_CPL], args, res);
+	io->regs[X86_RAX] = (uint64_t)status;
+	io->regs[X86_RBX] = res[0];
+	io->regs[X86_RCX] = res[1];
+	io->regs[X86_RDX] = res[2];
 	io->regs_dirty = 1;
-	pthread_mutex_lock(&vm->lock);
-	vm->stats.doorbells++;
-	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }
 

@@ -63,12 +63,12 @@ arch_call_read(struct vmm *vm, struct bus_io *io)
 
 	if (rc < 0)
 		return rc;
-	io->regs[BUS_REG_RAX] = regs->rax;
-	io->regs[BUS_REG_RBX] = regs->rbx;
-	io->regs[BUS_REG_RCX] = regs->rcx;
-	io->regs[BUS_REG_RDX] = regs->rdx;
-	io->regs[BUS_REG_RSI] = regs->rsi;
-	io->regs[BUS_REG_RDI] = regs->rdi;
+	io->regs[X86_RAX] = regs->rax;
+	io->regs[X86_RBX] = regs->rbx;
+	io->regs[X86_RCX] = regs->rcx;
+	io->regs[X86_RDX] = regs->rdx;
+	io->regs[X86_RSI] = regs->rsi;
+	io->regs[X86_RDI] = regs->rdi;
 	io->regs[BUS_REG_CPL] = x86_cpl(vm);
 	return 0;
 }
@@ -79,12 +79,12 @@ arch_call_write(struct vmm *vm, const struct bus_io *io)
 {
 	struct kvm_regs *regs = &vm->arch.call_regs;
 
-	regs->rax = io->regs[BUS_REG_RAX];
-	regs->rbx = io->regs[BUS_REG_RBX];
-	regs->rcx = io->regs[BUS_REG_RCX];
-	regs->rdx = io->regs[BUS_REG_RDX];
-	regs->rsi = io->regs[BUS_REG_RSI];
-	regs->rdi = io->regs[BUS_REG_RDI];
+	regs->rax = io->regs[X86_RAX];
+	regs->rbx = io->regs[X86_RBX];
+	regs->rcx = io->regs[X86_RCX];
+	regs->rdx = io->regs[X86_RDX];
+	regs->rsi = io->regs[X86_RSI];
+	regs->rdi = io->regs[X86_RDI];
 	return x86_regs_put(vm, regs);
 }
 

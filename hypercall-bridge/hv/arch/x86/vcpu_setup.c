@@ -125,7 +125,6 @@ x86_long_mode(struct vmm *vm)
 	return vmm_kvm_ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs, "KVM_SET_REGS");
 }
 
-
 int
 arch_vm_type(int kvm_fd)
 {
