@@ -182,6 +182,29 @@ $(CLI_BIN): $(call obj,$(CLI_SRC)) $(LIBCOMMON)
 # The arm64 nested-KVM test image and kernels (`make arm64`), owned by tests/arm64/.
 -include tests/arm64/arm64.mk
 
+# cleave-hv's VMM for arm64 (hv/arch/arm64/ with the shared VMM files), cross-compiled into a
+# library so the port's half keeps building (`make arm64-hv`; with `make` where the cross
+# compiler exists). The rest of cleave-hv needs the arm64 libcrypto/libsodium sysroot
+# (hypercall-bridge/ARM64.md §1).
+ARM64_AR          ?= $(ARM64_CC:gcc=ar)
+ARM64_VMM_SRC     := $(addprefix hypercall-bridge/hv/,vmm.c vcpu.c bus_pio.c serial_16550.c) \
+	$(wildcard hypercall-bridge/hv/arch/arm64/*.c) common/log.c
+ARM64_VMM_LIB     := $(ARM64_OUT)/lib/libvmm.a
+ARM64_HV_CPPFLAGS  = $(subst hv/arch/$(HV_ARCH),hv/arch/arm64,$(CPPFLAGS))
+.PHONY: arm64-hv
+arm64-hv: $(ARM64_VMM_LIB)
+ifneq ($(shell command -v $(ARM64_CC) 2>/dev/null),)
+all: $(ARM64_VMM_LIB)
+endif
+$(ARM64_OUT)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $< (arm64)"
+	@$(ARM64_CC) $(ARM64_HV_CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(ARM64_VMM_LIB): $(patsubst %.c,$(ARM64_OUT)/obj/%.o,$(ARM64_VMM_SRC))
+	@mkdir -p $(@D)
+	@rm -f $@
+	@$(ARM64_AR) rcs $@ $^
+
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
