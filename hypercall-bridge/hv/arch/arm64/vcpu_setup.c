@@ -70,7 +70,8 @@ arch_vcpu_setup(struct vmm *vm)
 	init->features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
 	rc = vmm_kvm_ioctl(vm->vcpu_fd, KVM_ARM_VCPU_INIT, init, "KVM_ARM_VCPU_INIT");
 	if (rc == 0)
-		rc = arm64_set_reg(vm->vcpu_fd, arm64_core_reg(offsetof(struct kvm_regs, regs.pstate)),
+		rc = arm64_set_reg(vm->vcpu_fd,
+				   arm64_core_reg(offsetof(struct kvm_regs, regs.pstate)),
 				   ARM64_PSTATE_EL1H, "set PSTATE");
 	if (rc == 0)
 		rc = arm64_set_reg(vm->vcpu_fd, arm64_core_reg(offsetof(struct kvm_regs, sp_el1)),
