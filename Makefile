@@ -190,7 +190,9 @@ ARM64_AR          ?= $(ARM64_CC:gcc=ar)
 ARM64_VMM_SRC     := $(addprefix hypercall-bridge/hv/,vmm.c vcpu.c bus_pio.c serial_16550.c) \
 	$(wildcard hypercall-bridge/hv/arch/arm64/*.c) common/log.c
 ARM64_VMM_LIB     := $(ARM64_OUT)/lib/libvmm.a
-ARM64_HV_CPPFLAGS  = $(subst hv/arch/$(HV_ARCH),hv/arch/arm64,$(CPPFLAGS))
+ARM64_SYSROOT     := $(ARM64_OUT)/sysroot
+ARM64_HV_CPPFLAGS  = $(subst hv/arch/$(HV_ARCH),hv/arch/arm64,$(CPPFLAGS)) \
+	-I$(ARM64_SYSROOT)/usr/include -I$(ARM64_SYSROOT)/usr/include/aarch64-linux-gnu
 # Never the sanitizers (`make asan`): the cross toolchain has no static runtime for them.
 ARM64_HV_CFLAGS   := -std=c11 -O2 -g -fstack-protector-strong $(WARN)
 .PHONY: arm64-hv
@@ -213,6 +215,32 @@ $(ARM64_OUT)/bin/hv_smoke: tests/arm64/hv_smoke.c $(ARM64_VMM_LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@ (arm64)"
 	@$(ARM64_CC) $(ARM64_HV_CPPFLAGS) $(ARM64_HV_CFLAGS) -static -o $@ $^ -lpthread
+# The whole cleave-hv and cleave-hvctl for arm64, static, against Debian's arm64 libcrypto and
+# libsodium (scripts/arm64-sysroot.sh fetches them with apt: network, so not part of `all`).
+ARM64_HV_ALL := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvctl.c,\
+	$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/hv/arch/arm64/*.c \
+	hypercall-bridge/lib/*.c)) $(COMMON_SRC) $(CRYPTO_SRC)
+ARM64_HV_LIBS := -L$(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu -lcrypto -lsodium -lpthread
+.PHONY: arm64-hv-full
+arm64-hv-full: $(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl
+$(ARM64_SYSROOT)/.done:
+	@scripts/arm64-sysroot.sh $(ARM64_OUT)
+# Only the files that include OpenSSL or libsodium headers wait for the sysroot; the VMM's
+# objects (`all`) never fetch anything.
+$(patsubst %.c,$(ARM64_OUT)/obj/%.o,$(filter-out $(ARM64_VMM_SRC),$(ARM64_HV_ALL)) \
+	$(addprefix hypercall-bridge/hv/,main.c hvctl.c)): | $(ARM64_SYSROOT)/.done
+$(ARM64_OUT)/lib/libhv-all.a: $(patsubst %.c,$(ARM64_OUT)/obj/%.o,$(ARM64_HV_ALL))
+	@mkdir -p $(@D)
+	@rm -f $@
+	@$(ARM64_AR) rcs $@ $^
+$(ARM64_OUT)/hv/cleave-hv: $(ARM64_OUT)/obj/hypercall-bridge/hv/main.o $(ARM64_OUT)/lib/libhv-all.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@ (arm64)"
+	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
+$(ARM64_OUT)/hv/cleave-hvctl: $(ARM64_OUT)/obj/hypercall-bridge/hv/hvctl.o $(ARM64_OUT)/lib/libhv-all.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@ (arm64)"
+	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
 $(ARM64_OUT)/bin/hv_smoke_guest.bin: tests/arm64/hv_smoke_guest.S
 	@mkdir -p $(@D)
 	@echo "  AS      $< (arm64)"
