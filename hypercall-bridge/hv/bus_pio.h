@@ -14,15 +14,19 @@
 /* The device needs the vCPU's argument registers (the doorbell); see struct bus_io.regs. */
 #define BUS_F_REGS 0x1
 
-/* Indexes into struct bus_io.regs. */
+/*
+ * Indexes into struct bus_io.regs: the architecture's call registers in its own order (x86:
+ * RAX, RBX, RCX, RDX, RSI, RDI; arm64: x0..x5), filled and written back by arch_call_read and
+ * arch_call_write (arch.h) and read by that architecture's doorbell.
+ */
 enum bus_reg {
-	BUS_REG_RAX,
-	BUS_REG_RBX,
-	BUS_REG_RCX,
-	BUS_REG_RDX,
-	BUS_REG_RSI,
-	BUS_REG_RDI,
-	BUS_REG_CPL, /* not a register: the guest's privilege level (CS.RPL), read-only */
+	BUS_REG_R0,
+	BUS_REG_R1,
+	BUS_REG_R2,
+	BUS_REG_R3,
+	BUS_REG_R4,
+	BUS_REG_R5,
+	BUS_REG_CPL, /* not a register: the caller's privilege (0 guest kernel, 3 user), read-only */
 	BUS_REG_COUNT
 };
 

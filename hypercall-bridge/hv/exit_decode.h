@@ -1,5 +1,5 @@
 /*
- * The KVM exit decoder: a pure function from a copy of the exit fields of kvm_run (plus the
+ * The KVM exit decoder, one per architecture (arch/<arch>/exit_decode.c): a pure function from a copy of the exit fields of kvm_run (plus the
  * read-only port bus) to one small action for the vCPU loop. It makes no ioctl, takes no lock
  * and never touches guest memory, so it is tested with synthetic exits (tests/unit/test_exit.c).
  * Treat every field as written by a hostile guest or a buggy kernel: all are validated here.
@@ -17,7 +17,7 @@ struct kvm_run;
 /* What the exit was, copied once out of the shared kvm_run page. */
 struct exit_info {
 	uint32_t reason; /* KVM_EXIT_* */
-	/* KVM_EXIT_IO */
+	/* KVM_EXIT_IO (the io_data fields also carry an arm64 MMIO access's data) */
 	uint8_t io_dir; /* KVM_EXIT_IO_IN / KVM_EXIT_IO_OUT */
 	uint8_t io_size;
 	uint16_t io_port;
@@ -33,6 +33,8 @@ struct exit_info {
 	uint64_t fail_reason;
 	/* KVM_EXIT_INTERNAL_ERROR */
 	uint32_t suberror;
+	/* KVM_EXIT_SYSTEM_EVENT (arm64: PSCI SYSTEM_OFF, RESET) */
+	uint32_t event_type;
 };
 
 enum exit_act {

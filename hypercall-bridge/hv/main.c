@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "bridge_server.h"
 #include "console.h"
 #include "hv.h"
@@ -249,8 +250,9 @@ main(int argc, char **argv)
 	if (state_dir_make(o.state) != 0)
 		return 1;
 	paths_default(&o, sockbuf, csockbuf, guestbuf);
-	snprintf(config, sizeof(config), "cleave-vm v1 memory=%luM vcpus=1 volume=%luM", o.mem,
-		 o.vol);
+	/* The architecture's tag keeps an image measured on one from matching another's enrollment. */
+	snprintf(config, sizeof(config), "cleave-vm v1 memory=%luM vcpus=1 volume=%luM%s", o.mem,
+		 o.vol, arch_config_tag());
 	if (hv_open(&h, o.state, o.guest, config, NULL) != 0)
 		return 1;
 	if (serve_open(&h, &o, &srv) != 0) {

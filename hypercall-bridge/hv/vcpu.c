@@ -58,82 +58,27 @@ deadline_after_ms(struct timespec *ts, int ms)
 	}
 }
 
-/* The vCPU's GPRs, from kvm_run's sync area (copied once) or with KVM_GET_REGS. */
-static int
-vcpu_regs_get(struct vmm *vm, struct kvm_regs *regs)
-{
-	if (vm->sync_regs) {
-		memcpy(regs, &vm->run->s.regs.regs, sizeof(*regs));
-		return 0;
-	}
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, regs) < 0) {
-		log_errno(errno, "vmm: KVM_GET_REGS");
-		return -errno;
-	}
-	return 0;
-}
-
 /*
- * The privilege level the guest made the exit from (CS.RPL), so the dispatcher can tell guest
- * kernel from guest user mode; on failure the least privileged answer, 3.
+ * An access to a device; the doorbell gets the call registers read and written back by the
+ * architecture (arch_call_read/write). A read's value goes where the exit decoder found the
+ * data slot inside kvm_run.
  */
-static unsigned
-vcpu_cpl(struct vmm *vm)
-{
-	struct kvm_sregs sr;
-
-	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
-		return 3;
-	return sr.cs.selector & 3;
-}
-
-/* Writes regs back: into the sync area (KVM loads it on the next KVM_RUN) or KVM_SET_REGS. */
-static int
-vcpu_regs_put(struct vmm *vm, const struct kvm_regs *regs)
-{
-	if (vm->sync_regs) {
-		memcpy(&vm->run->s.regs.regs, regs, sizeof(*regs));
-		vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-		return 0;
-	}
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, regs) < 0) {
-		log_errno(errno, "vmm: KVM_SET_REGS");
-		return -errno;
-	}
-	return 0;
-}
-
-/* Port access to a device; the doorbell gets the argument registers read and written back. */
 static int
 vcpu_do_pio(struct vmm *vm, struct exit_action *a, uint32_t data_off)
 {
 	int want_regs = (a->dev->flags & BUS_F_REGS) != 0;
-	struct kvm_regs regs;
 	int rc;
 
 	if (want_regs) {
-		rc = vcpu_regs_get(vm, &regs);
+		rc = arch_call_read(vm, &a->io);
 		if (rc < 0)
 			return rc;
-		a->io.regs[BUS_REG_RAX] = regs.rax;
-		a->io.regs[BUS_REG_RBX] = regs.rbx;
-		a->io.regs[BUS_REG_RCX] = regs.rcx;
-		a->io.regs[BUS_REG_RDX] = regs.rdx;
-		a->io.regs[BUS_REG_RSI] = regs.rsi;
-		a->io.regs[BUS_REG_RDI] = regs.rdi;
-		a->io.regs[BUS_REG_CPL] = vcpu_cpl(vm);
 	}
 	rc = a->dev->io(a->dev->ctx, &a->io);
 	if (rc < 0)
 		log_warn("vmm: %s port 0x%x: error %d", a->dev->name, a->io.port, rc);
 	if (want_regs && a->io.regs_dirty) {
-		regs.rax = a->io.regs[BUS_REG_RAX];
-		regs.rbx = a->io.regs[BUS_REG_RBX];
-		regs.rcx = a->io.regs[BUS_REG_RCX];
-		regs.rdx = a->io.regs[BUS_REG_RDX];
-		regs.rsi = a->io.regs[BUS_REG_RSI];
-		regs.rdi = a->io.regs[BUS_REG_RDI];
-		rc = vcpu_regs_put(vm, &regs);
+		rc = arch_call_write(vm, &a->io);
 		if (rc < 0)
 			return rc;
 	}
@@ -169,23 +114,6 @@ vcpu_wait_halted(struct vmm *vm)
 	pthread_mutex_unlock(&vm->lock);
 }
 
-/* Logs where the guest was when it faulted, for the post-mortem. */
-static void
-vcpu_log_state(struct vmm *vm)
-{
-	struct kvm_regs r;
-	struct kvm_sregs sr;
-
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0 || ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
-		return;
-	log_warn("vmm: guest state: rip 0x%llx rsp 0x%llx rflags 0x%llx cs 0x%x ss 0x%x cr0 0x%llx "
-		 "cr3 0x%llx cr4 0x%llx efer 0x%llx",
-		 (unsigned long long)r.rip, (unsigned long long)r.rsp, (unsigned long long)r.rflags,
-		 sr.cs.selector, sr.ss.selector, (unsigned long long)sr.cr0,
-		 (unsigned long long)sr.cr3, (unsigned long long)sr.cr4,
-		 (unsigned long long)sr.efer);
-}
-
 /* Carries out one decoded exit. Returns 0 to keep running or a negative errno to fault. */
 static int
 vcpu_handle(struct vmm *vm, const struct exit_info *info, struct exit_action *a)
@@ -212,7 +140,7 @@ vcpu_handle(struct vmm *vm, const struct exit_info *info, struct exit_action *a)
 		log_warn("vmm: stopping the VM: %s (exit %u, hw 0x%llx, suberror %u, mmio 0x%llx)",
 			 a->why, info->reason, (unsigned long long)info->fail_reason,
 			 info->suberror, (unsigned long long)info->mmio_addr);
-		vcpu_log_state(vm);
+		arch_log_state(vm);
 		rc = a->err;
 		break;
 	case EXIT_ACT_RESUME:
@@ -282,7 +210,7 @@ vmm_start(struct vmm *vm)
 		return -EIO;
 	atomic_store(&vm->stop, 0);
 	vm->run->immediate_exit = 0;
-	vm->run->kvm_valid_regs = vm->sync_regs ? KVM_SYNC_X86_REGS : 0;
+	arch_run_prepare(vm);
 	vm->stats.state = VMM_RUNNING;
 	atomic_store(&vm->running, 1);
 	rc = pthread_create(&vm->thread, NULL, vcpu_thread, vm);

@@ -1,6 +1,6 @@
 /*
  * The insides of struct vmm, shared by vmm.c (setup and teardown), vcpu.c (the run loop) and
- * vmm_doorbell.c. Not for use outside hypercall-bridge/hv/.
+ * the architecture's files under arch/ (arch.h). Not for use outside hypercall-bridge/hv/.
  */
 #ifndef CLEAVE_VMM_PRIV_H
 #define CLEAVE_VMM_PRIV_H
@@ -12,6 +12,8 @@
 
 #include <linux/kvm.h>
 
+#include "arch.h"
+#include "arch_vmm.h"
 #include "bus_pio.h"
 #include "cleave_abi.h"
 #include "serial_16550.h"
@@ -19,11 +21,11 @@
 
 struct vmm {
 	int kvm_fd, vm_fd, vcpu_fd;
-	uint8_t *ram; /* guest RAM at GPA 0, ram_size bytes */
+	uint8_t *ram; /* guest RAM at GPA arch_ram_base(), ram_size bytes */
 	size_t ram_size;
 	struct kvm_run *run; /* the vCPU's shared page, run_size bytes */
 	size_t run_size;
-	int sync_regs; /* KVM_CAP_SYNC_REGS: GPRs travel in kvm_run, no GET/SET_REGS ioctls */
+	struct arch_vmm arch; /* the architecture's own state (arch/<arch>/arch_vmm.h) */
 	struct bus_pio bus;
 	struct serial_16550 serial;
 	vmm_dispatch_fn dispatch;
@@ -44,8 +46,14 @@ struct vmm {
 void *vcpu_thread(void *arg);
 /* Installs the no-op handler for the kick signal once per process. 0 or -errno. */
 int vcpu_kick_init(void);
-/* Registers the doorbell port on vm->bus (vmm_doorbell.c). 0 or -errno. */
-int vmm_doorbell_register(struct vmm *vm);
+/* An ioctl on fd that logs its failure (what names it); returns its result or -errno. */
+int vmm_kvm_ioctl(int fd, unsigned long req, void *arg, const char *what);
+/*
+ * One hypercall from an architecture's doorbell (already decoded from its registers): runs the
+ * VM's dispatcher and counts the call. Returns the dispatcher's status.
+ */
+int64_t vmm_doorbell_call(struct vmm *vm, uint32_t fid, unsigned cpl, uint64_t args[4],
+			  uint64_t results[3]);
 /* Monotonic nanoseconds. */
 int64_t vmm_now_ns(void);
 

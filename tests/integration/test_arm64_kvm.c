@@ -7,7 +7,9 @@
  * the ABI's VERSION by HVC (forwarded to userspace where the kernel has the SMCCC filter, else
  * answered NOT_SUPPORTED by KVM), VERSION again by the MMIO doorbell (answered in x0 by the
  * VMM), 200 doorbell stores, and PSCI SYSTEM_OFF as
- * KVM_EXIT_SYSTEM_EVENT. Prints boot-to-result times (emulated: orders of magnitude only).
+ * KVM_EXIT_SYSTEM_EVENT. Then hv_smoke runs cleave-hv's own arm64 VMM (hv/arch/arm64/): its
+ * guest prints on the memory-mapped 16550, VERSION by the MMIO doorbell is answered 1.0 by the
+ * built-in dispatcher, and PSCI SYSTEM_OFF ends the VM. Prints boot-to-result times (emulated: orders of magnitude only).
  * A case skips, with the reason, only when qemu-system-aarch64 or its kernel cannot be had;
  * a missing initramfs is a broken build and fails. Each QEMU is bounded and killed by its pid.
  */
@@ -83,7 +85,8 @@ spawn_qemu(const struct boot *b, const char *log_path)
 	snprintf(kernel, sizeof(kernel), "%s/vmlinuz-%s", arm64_dir, b->kernel);
 	snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", arm64_dir);
 	/* panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging. */
-	snprintf(append, sizeof(append), "console=ttyAMA0 panic=-1 %s -- /bin/kvm_probe", b->extra);
+	snprintf(append, sizeof(append),
+		 "console=ttyAMA0 panic=-1 %s -- /bin/kvm_probe /bin/hv_smoke", b->extra);
 	const char *argv[] = {qemu_path,    "-M",      "virt,virtualization=on,gic-version=3",
 			      "-cpu",       b->cpu,    "-smp",
 			      "1",          "-m",      "512",
@@ -228,11 +231,13 @@ probe_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 	/* The MMIO doorbell: answered in x0 like an HVC, on every kernel. */
 	const char *tail[] = {"exit: mmio doorbell fid 0xf2000000 x1 0x5678 -> x0 0x10000\n",
 			      "exit: mmio write addr 0xb000028 len 8 data 0x10000\n",
-			      "exit: system_event type 1\n",
-			      "exit: mmio loop 200 stores",
-			      "result: ok\n",
-			      "cleave-init: /bin/kvm_probe exit 0",
-			      "cleave-init: power off"};
+			      "exit: system_event type 1\n", "exit: mmio loop 200 stores",
+			      "result: ok\n", "cleave-init: /bin/kvm_probe exit 0",
+			      /* cleave-hv's VMM: console, doorbell answered (Y), PSCI off */
+			      "cleave-init: run /bin/hv_smoke\nok\nY\n",
+			      "vmm: stopping the VM: guest powered off (PSCI)",
+			      "hv_smoke: join 0 state 3 stop_err -108 exits 7 doorbells 1\n",
+			      "cleave-init: /bin/hv_smoke exit 0", "cleave-init: power off"};
 	miss = missing_in_order(strstr(b.log, "exit: mmio write addr 0xb000010"), tail,
 				sizeof(tail) / sizeof(tail[0]));
 	CHECK(miss == NULL, "console lacks (in order) \"%s\"", miss);

@@ -1,15 +1,16 @@
 /*
- * The pure exit decoder (see exit_decode.h). Policy: port I/O goes to the device that owns the
- * whole access, else reads see 0xff.. and writes vanish; MMIO is not emulated by this VMM (no
- * MMIO devices yet), so it stops the VM rather than guess; HLT waits; SHUTDOWN (triple fault),
- * FAIL_ENTRY and INTERNAL_ERROR (the emulator gave up) stop the VM with an error.
+ * x86's pure exit decoder (see exit_decode.h; moved unchanged from hv/exit_decode.c). Policy:
+ * port I/O goes to the device that owns the whole access, else reads see 0xff.. and writes
+ * vanish; MMIO is not emulated by this VMM (no MMIO devices yet), so it stops the VM rather than
+ * guess; HLT waits; SHUTDOWN (triple fault), FAIL_ENTRY and INTERNAL_ERROR (the emulator gave
+ * up) stop the VM with an error.
  */
 #include <errno.h>
 #include <string.h>
 
 #include <linux/kvm.h>
 
-#include "exit_decode.h"
+#include "../../exit_decode.h"
 
 void
 exit_info_copy(const struct kvm_run *run, size_t map_size, struct exit_info *out)

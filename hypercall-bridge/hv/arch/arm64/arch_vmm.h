@@ -1,0 +1,31 @@
+/*
+ * arm64's part of struct vmm (vmm_priv.h embeds it as vm->arch) and the guest's physical
+ * layout, QEMU virt's (hypercall-bridge/ARM64.md §4). Found through the include path the
+ * Makefile sets for the chosen architecture; not for use outside hypercall-bridge/hv/.
+ */
+#ifndef CLEAVE_ARCH_VMM_H
+#define CLEAVE_ARCH_VMM_H
+
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#define ARM64_RAM_BASE     0x40000000ull /* guest RAM, memory slot 0 */
+#define ARM64_UART_BASE    0x09000000ull /* the 16550's registers, one per 4 bytes */
+#define ARM64_UART_STRIDE  4u
+#define ARM64_DOORBELL     0x0b000000ull /* a page outside every memslot: stores exit as MMIO */
+#define ARM64_DOORBELL_LEN 0x1000u
+/* PSTATE at entry: EL1h with D, A, I and F masked (the guest has no interrupts yet). */
+#define ARM64_PSTATE_EL1H 0x3c5ull
+
+struct arch_vmm {
+	struct kvm_vcpu_init init; /* the target and features the vCPU was made with */
+};
+
+/* The KVM_{GET,SET}_ONE_REG id of the core register at byte offset off in struct kvm_regs. */
+uint64_t arm64_core_reg(size_t off);
+/* KVM_GET_ONE_REG / KVM_SET_ONE_REG of one 64-bit register; 0 or -errno (logged on set). */
+int arm64_get_reg(int vcpu_fd, uint64_t id, uint64_t *val);
+int arm64_set_reg(int vcpu_fd, uint64_t id, uint64_t val, const char *what);
+
+#endif

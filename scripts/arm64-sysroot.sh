@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The arm64 libraries cleave-hv links (libcrypto, libsodium: static archives and headers) from
+# Debian's own arm64 packages, unpacked into OUT/sysroot (default build/arm64). apt gets the
+# arm64 architecture and its own list folders on the command line only, as in arm64-kernel.sh,
+# so the machine's dpkg architectures are untouched. Nothing is installed.
+set -euo pipefail
+out=${1:-build/arm64}
+mkdir -p "$out/apt/lists/partial" "$out/apt/debs/partial"
+out=$(cd "$out" && pwd)
+o=(-oAPT::Architecture=arm64 -oAPT::Architectures=arm64 -oDir::State::Lists="$out/apt/lists"
+   -oDir::Cache::Archives="$out/apt/debs" -oDir::State::Status=/dev/null -qq)
+pkgs=(libssl-dev libsodium-dev)
+
+[ -e "$out/sysroot/.done" ] && exit 0
+if ! ls "$out"/apt/lists/*_Packages* >/dev/null 2>&1; then
+	apt-get "${o[@]}" update
+fi
+rm -rf "$out/sysroot.tmp" && mkdir -p "$out/sysroot.tmp"
+for p in "${pkgs[@]}"; do
+	(cd "$out/apt/debs" && apt-get "${o[@]}" download "$p")
+	deb=$(ls -t "$out/apt/debs/${p}"_*.deb | head -n 1)
+	dpkg-deb -x "$deb" "$out/sysroot.tmp"
+	echo "$p $(dpkg-deb -f "$deb" Version)" >>"$out/sysroot.tmp/.packages"
+	rm -f "$deb"
+done
+rm -rf "$out/sysroot" && mv "$out/sysroot.tmp" "$out/sysroot"
+touch "$out/sysroot/.done"
+sed 's/^/arm64-sysroot: /' "$out/sysroot/.packages"
