@@ -88,6 +88,13 @@ int page_params(struct call *c, size_t *limit, int64_t *after);
 /* The same with another default and cap for limit. */
 int page_params_max(struct call *c, size_t dflt, size_t max, size_t *limit, int64_t *after);
 json_t *page_cursor(int64_t last, size_t n, size_t limit);
+/*
+ * A keyset cursor on (created_at, id) for lists newest first (bulk operations, approvals):
+ * base64url of "TAG:created_at:id". time_id_cursor makes the next page's; time_id_cursor_param
+ * reads ?cursor= into *at and idbuf (untouched without one): 0, or -1 after a 400.
+ */
+json_t *time_id_cursor(const char *tag, int64_t at, const char *id);
+int time_id_cursor_param(struct call *c, const char *tag, int64_t *at, char *idbuf, size_t cap);
 
 /*
  * An RFC 3339 time ("2026-12-02T10:00:00Z", "…T10:00:00.250+01:00") into unix milliseconds

@@ -12,8 +12,6 @@
 #include "api_priv.h"
 #include "b64.h"
 
-#define BULK_CURSOR_MAX 160
-
 static const char *const bulk_states[] = {"running", "done",     "canceled",
 					  "refused", "awaiting", NULL};
 
@@ -40,41 +38,23 @@ bulk_json(const struct bulk_op *b)
 }
 
 /* The list's cursor: base64url of "b1:<created_at>:<id>" of the page's last bulk. */
+/* The cursor after the last item of a page (json.c's time_id_cursor). */
 static json_t *
 list_cursor(const struct bulk_op *last)
 {
-	char raw[STORE_ID_MAX + 32], enc[BULK_CURSOR_MAX];
-
-	snprintf(raw, sizeof(raw), "b1:%lld:%s", (long long)last->created_at, last->id);
-	if (b64url_encode(enc, sizeof(enc), raw, strlen(raw)) < 0)
-		return json_null();
-	return json_string(enc);
+	return time_id_cursor("b1", last->created_at, last->id);
 }
 
-/* Reads cursor into f (id into idbuf); 0, or -1 after a 400. */
+/* cursor into f (id into idbuf); 0, or -1 after a 400. */
 static int
 list_cursor_param(struct call *c, struct bulk_list_filter *f, char *idbuf, size_t cap)
 {
-	char v[BULK_CURSOR_MAX], dec[BULK_CURSOR_MAX], *end;
-	int r = query_get(c->rq->query, "cursor", v, sizeof(v));
-	long n;
-
-	if (r == 0 || (r == 1 && v[0] == '\0'))
-		return 0;
-	n = r == 1 ? b64url_decode(dec, sizeof(dec) - 1, v, strlen(v)) : -1;
-	if (n > 3 && memcmp(dec, "b1:", 3) == 0) {
-		dec[n] = '\0';
-		f->after_created = strtoll(dec + 3, &end, 10);
-		if (*end == ':' && end > dec + 3 && f->after_created >= 0 && end[1] != '\0' &&
-		    strlen(end + 1) < cap) {
-			snprintf(idbuf, cap, "%s", end + 1);
-			f->after_id = idbuf;
-			return 0;
-		}
-	}
-	reply_problem(c->rs, P_BAD_REQUEST,
-		      "cursor is not valid; use next_cursor from the previous page");
-	return -1;
+	idbuf[0] = '\0';
+	if (time_id_cursor_param(c, "b1", &f->after_created, idbuf, cap) != 0)
+		return -1;
+	if (idbuf[0] != '\0')
+		f->after_id = idbuf;
+	return 0;
 }
 
 /* state and limit into f; 0, or -1 after a 400 that names the parameter. */

@@ -340,3 +340,41 @@ unb64(const char *s, void *out, size_t n)
 	memcpy(out, buf, n);
 	return 0;
 }
+
+#define TIME_ID_CURSOR_MAX 160
+
+json_t *
+time_id_cursor(const char *tag, int64_t at, const char *id)
+{
+	char raw[STORE_ID_MAX + 40], enc[TIME_ID_CURSOR_MAX];
+
+	snprintf(raw, sizeof(raw), "%s:%lld:%s", tag, (long long)at, id);
+	if (b64url_encode(enc, sizeof(enc), raw, strlen(raw)) < 0)
+		return json_null();
+	return json_string(enc);
+}
+
+int
+time_id_cursor_param(struct call *c, const char *tag, int64_t *at, char *idbuf, size_t cap)
+{
+	char v[TIME_ID_CURSOR_MAX], dec[TIME_ID_CURSOR_MAX], *end;
+	int r = query_get(c->rq->query, "cursor", v, sizeof(v));
+	size_t tl = strlen(tag);
+	long n;
+
+	if (r == 0 || (r == 1 && v[0] == '\0'))
+		return 0;
+	n = r == 1 ? b64url_decode(dec, sizeof(dec) - 1, v, strlen(v)) : -1;
+	if (n > (long)tl && memcmp(dec, tag, tl) == 0 && dec[tl] == ':') {
+		dec[n] = '\0';
+		*at = strtoll(dec + tl + 1, &end, 10);
+		if (*end == ':' && end > dec + tl + 1 && *at >= 0 && end[1] != '\0' &&
+		    strlen(end + 1) < cap) {
+			snprintf(idbuf, cap, "%s", end + 1);
+			return 0;
+		}
+	}
+	reply_problem(c->rs, P_BAD_REQUEST,
+		      "cursor is not valid; use next_cursor from the previous page");
+	return -1;
+}
