@@ -222,7 +222,13 @@ ARM64_HV_ALL := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvct
 	hypercall-bridge/lib/*.c)) $(COMMON_SRC) $(CRYPTO_SRC)
 ARM64_HV_LIBS := -L$(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu -lcrypto -lsodium -lpthread
 .PHONY: arm64-hv-full
-arm64-hv-full: $(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl
+arm64-hv-full: $(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/initramfs-hv.cpio.gz
+# The image test_arm64_hv boots: init runs hv_steps, which drives cleave-hv and its arm64 guest.
+$(ARM64_OUT)/initramfs-hv.cpio.gz: $(ARM64_OUT)/bin/init $(ARM64_OUT)/bin/hv_steps \
+		$(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_GUEST_BIN) \
+		scripts/arm64-initramfs.sh
+	@echo "  CPIO    $@"
+	@scripts/arm64-initramfs.sh $@ $(filter-out %.sh,$^)
 $(ARM64_SYSROOT)/.done:
 	@scripts/arm64-sysroot.sh $(ARM64_OUT)
 # Only the files that include OpenSSL or libsodium headers wait for the sysroot; the VMM's

@@ -44,6 +44,7 @@ enum exit_act {
 	EXIT_ACT_HALT,        /* the guest waits: resume when input arrives or stop */
 	EXIT_ACT_INTR,        /* KVM_RUN interrupted (a kick): check the stop flag */
 	EXIT_ACT_STOP,        /* the VM cannot continue: stop with err */
+	EXIT_ACT_POWER_OFF,   /* the guest asked to power off (arm64 PSCI): stop cleanly */
 };
 
 struct exit_action {

@@ -15,6 +15,8 @@
 #define ARM64_UART_STRIDE  4u
 #define ARM64_DOORBELL     0x0b000000ull /* a page outside every memslot: stores exit as MMIO */
 #define ARM64_DOORBELL_LEN 0x1000u
+/* The doorbell page's fault word: the guest's vectors store the vector's number here. */
+#define ARM64_DOORBELL_FAULT (ARM64_DOORBELL + 8)
 /* PSTATE at entry: EL1h with D, A, I and F masked (the guest has no interrupts yet). */
 #define ARM64_PSTATE_EL1H 0x3c5ull
 

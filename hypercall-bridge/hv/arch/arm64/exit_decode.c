@@ -3,9 +3,11 @@
  * are MMIO windows outside every memslot, and this decoder maps them onto the shared bus's
  * numbers (the UART's register i at ARM64_UART_BASE + 4 i is bus number CLV_SERIAL_PORT + i,
  * a store at ARM64_DOORBELL is the doorbell at CLV_DOORBELL_PORT), so devices and the run loop
- * stay shared. Other MMIO reads see all ones and writes vanish, as unknown ports on x86. PSCI
- * SYSTEM_OFF / RESET (KVM_EXIT_SYSTEM_EVENT) stop the VM for now; WFI never exits (KVM blocks
- * it), so there is no HALT here.
+ * stay shared. Other MMIO reads see all ones and writes vanish, as unknown ports on x86. A
+ * store to the doorbell page's fault word is the guest's vector table reporting an exception:
+ * the VM stops as faulted. PSCI SYSTEM_OFF (KVM_EXIT_SYSTEM_EVENT) is a clean power-off; RESET
+ * and the rest stop the VM as faulted (no reboot yet). WFI never exits (KVM blocks it), so there
+ * is no HALT here: the guest waits by reading the UART's status, which the device holds.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -85,6 +87,10 @@ decode_mmio(const struct bus_pio *bus, const struct exit_info *in, struct exit_a
 		return;
 	}
 	mask = in->mmio_len == 4 ? 0xffffffffu : (1u << (8 * in->mmio_len)) - 1;
+	if (in->mmio_addr == ARM64_DOORBELL_FAULT && in->mmio_write) {
+		stop(out, -EFAULT, "the guest took an exception (vector table)");
+		return;
+	}
 	port = mmio_to_bus(in->mmio_addr);
 	out->io.port = port < 0 ? 0xffff : (uint16_t)port;
 	out->io.size = (uint8_t)in->mmio_len;
@@ -118,9 +124,15 @@ exit_decode(const struct bus_pio *bus, const struct exit_info *in, struct exit_a
 		out->why = "interrupted";
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
-		stop(out, -ESHUTDOWN,
-		     in->event_type == KVM_SYSTEM_EVENT_RESET ? "guest asked for a reset (PSCI)"
-							      : "guest powered off (PSCI)");
+		if (in->event_type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+			out->act = EXIT_ACT_POWER_OFF;
+			out->why = "guest powered off (PSCI)";
+		} else {
+			stop(out, -ESHUTDOWN,
+			     in->event_type == KVM_SYSTEM_EVENT_RESET
+				     ? "guest asked for a reset (PSCI)"
+				     : "unexpected system event");
+		}
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		stop(out, -EIO, "VM entry failed");
