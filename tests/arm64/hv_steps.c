@@ -2,9 +2,9 @@
  * The arm64 cleave-hv, driven inside the emulated machine (tests/arm64/README.md): starts
  * /bin/cleave-hv on the arm64 kernel's KVM with the arm64 corporate guest, waits for its bridge
  * socket, then runs a fixed script of cleave-hvctl steps (status, attest, the console with a
- * few workspace commands typed in), each one bounded, their output on this console, one
- * `hv-step:` line per step with its exit status and time, and `hv-steps: result ok|failed`.
- * Then it stops cleave-hv with SIGTERM. The host test (test_arm64_hv) reads the console and
+ * few workspace commands typed in, and ubench: calls from EL0), each one bounded, their output on this console, one
+ * `hv-step:` line per step with its exit status and time, and `hv-steps: result: ok` (or failed).
+ * Then it stops cleave-hv with SIGTERM. The host test (test_arm64_kvm, its hv cases) reads the console and
  * decides; this program only reports.
  */
 #include <errno.h>
@@ -36,7 +36,7 @@ static const struct step steps[] = {
 	 NULL},
 	{"console",
 	 {"/bin/cleave-hvctl", "--socket", SOCKET, "console", NULL},
-	 "version\rstatus\rput memo arm64-record\rget memo\rlist\r"},
+	 "version\rstatus\rput memo arm64-record\rget memo\rlist\rubench 3\r"},
 };
 
 static double
@@ -121,6 +121,6 @@ main(void)
 	}
 	kill(hv_pid, SIGTERM);
 	printf("hv-step: cleave-hv exit %d\n", wait_status(hv_pid));
-	printf("hv-steps: result %s\n", failed ? "failed" : "ok");
+	printf("hv-steps: result: %s\n", failed ? "failed" : "ok");
 	return failed;
 }

@@ -62,7 +62,6 @@ idle(void)
  * else by a 4-byte store of the function ID to the doorbell page. Arguments in x1..x4, status
  * in x0, results in x1..x3; the compiler keeps the caller's state in x19..x28 across it.
  */
-int64_t hv_call(uint32_t fid, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
-		uint64_t res[3]);
+int64_t hv_call(uint32_t fid, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t res[3]);
 
 #endif

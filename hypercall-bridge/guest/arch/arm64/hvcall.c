@@ -17,8 +17,8 @@ enum transport { T_UNKNOWN, T_HVC, T_MMIO };
 
 static enum transport transport;
 
-#define CALL_CLOBBERS                                                                          \
-	"memory", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", \
+#define CALL_CLOBBERS                                                                              \
+	"memory", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16",   \
 		"x17"
 
 static int64_t
