@@ -222,10 +222,12 @@ ARM64_HV_ALL := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvct
 	hypercall-bridge/lib/*.c)) $(COMMON_SRC) $(CRYPTO_SRC)
 ARM64_HV_LIBS := -L$(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu -lcrypto -lsodium -lpthread
 .PHONY: arm64-hv-full
-arm64-hv-full: $(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/initramfs-hv.cpio.gz
+arm64-hv-full: $(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/hv/cleave-ticket \
+	$(ARM64_OUT)/initramfs-hv.cpio.gz
 # The image test_arm64_hv boots: init runs hv_steps, which drives cleave-hv and its arm64 guest.
 $(ARM64_OUT)/initramfs-hv.cpio.gz: $(ARM64_OUT)/bin/init $(ARM64_OUT)/bin/hv_steps \
-		$(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_GUEST_BIN) \
+		$(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/hv/cleave-ticket \
+		$(ARM64_GUEST_BIN) \
 		scripts/arm64-initramfs.sh
 	@echo "  CPIO    $@"
 	@scripts/arm64-initramfs.sh $@ $(filter-out %.sh,$^)
@@ -234,7 +236,7 @@ $(ARM64_SYSROOT)/.done:
 # Only the files that include OpenSSL or libsodium headers wait for the sysroot; the VMM's
 # objects (`all`) never fetch anything.
 $(patsubst %.c,$(ARM64_OUT)/obj/%.o,$(filter-out $(ARM64_VMM_SRC),$(ARM64_HV_ALL)) \
-	$(addprefix hypercall-bridge/hv/,main.c hvctl.c)): | $(ARM64_SYSROOT)/.done
+	$(addprefix hypercall-bridge/hv/,main.c hvctl.c) tools/ticket.c): | $(ARM64_SYSROOT)/.done
 $(ARM64_OUT)/lib/libhv-all.a: $(patsubst %.c,$(ARM64_OUT)/obj/%.o,$(ARM64_HV_ALL))
 	@mkdir -p $(@D)
 	@rm -f $@
@@ -244,6 +246,11 @@ $(ARM64_OUT)/hv/cleave-hv: $(ARM64_OUT)/obj/hypercall-bridge/hv/main.o $(ARM64_O
 	@echo "  LD      $@ (arm64)"
 	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
 $(ARM64_OUT)/hv/cleave-hvctl: $(ARM64_OUT)/obj/hypercall-bridge/hv/hvctl.o $(ARM64_OUT)/lib/libhv-all.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@ (arm64)"
+	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
+# cleave-ticket plays the server's signer inside the emulated machine (tests/arm64/hv_steps.c).
+$(ARM64_OUT)/hv/cleave-ticket: $(ARM64_OUT)/obj/tools/ticket.o $(ARM64_OUT)/lib/libhv-all.a
 	@mkdir -p $(@D)
 	@echo "  LD      $@ (arm64)"
 	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)

@@ -1,8 +1,11 @@
 /*
  * The arm64 cleave-hv, driven inside the emulated machine (tests/arm64/README.md): starts
  * /bin/cleave-hv on the arm64 kernel's KVM with the arm64 corporate guest, waits for its bridge
- * socket, then runs a fixed script of cleave-hvctl steps (status, attest, the console with a
- * few workspace commands typed in, and ubench: calls from EL0), each one bounded, their output on this console, one
+ * socket, then runs a fixed script of cleave-hvctl steps, each one bounded, their output on this
+ * console: status, attest, the console with workspace commands typed in; then, with
+ * cleave-ticket playing the server's signer, pin, lock, unlock, wipe (hvctl prints each
+ * receipt in base64; pubkey --pem gives the key the host verifies them with), the console after
+ * each (records back after unlock, gone after wipe; ubench: calls from EL0). One
  * `hv-step:` line per step with its exit status and time, and `hv-steps: result: ok` (or failed).
  * Then it stops cleave-hv with SIGTERM. The host test (test_arm64_kvm, its hv cases) reads the console and
  * decides; this program only reports.
@@ -22,22 +25,58 @@
 #define STEP_SECS   60 /* each hvctl step is killed after this */
 #define SOCKET_SECS 60 /* cleave-hv must listen within this */
 
+#define HVCTL "/bin/cleave-hvctl", "--socket", SOCKET
+#define TICKET                                                                                     \
+	"/bin/cleave-ticket", "make", "--key", OWNER_KEY, "--hv-socket", SOCKET, "--device", DEVICE
+#define OWNER_KEY "/run/owner.key"
+#define DEVICE    "arm64-phone"
+#define PUBKEY    "@pubkey" /* an argument replaced by what keygen printed */
+#define MAX_ARGS  16
+
 struct step {
 	const char *name;
-	const char *argv[8];
+	const char *argv[MAX_ARGS];
 	const char *input; /* typed into stdin, then closed; NULL: /dev/null */
+	int capture;       /* keep stdout as the owner's public key */
 };
 
 static const struct step steps[] = {
-	{"status", {"/bin/cleave-hvctl", "--socket", SOCKET, "status", NULL}, NULL},
+	{"status", {HVCTL, "status", NULL}, NULL, 0},
 	{"attest",
-	 {"/bin/cleave-hvctl", "--socket", SOCKET, "attest",
-	  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", NULL},
-	 NULL},
+	 {HVCTL, "attest", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+	  NULL},
+	 NULL,
+	 0},
 	{"console",
-	 {"/bin/cleave-hvctl", "--socket", SOCKET, "console", NULL},
-	 "version\rstatus\rput memo arm64-record\rget memo\rlist\rubench 3\r"},
+	 {HVCTL, "console", NULL},
+	 "version\rstatus\rput memo arm64-record\rget memo\rlist\r",
+	 0},
+	/* The server's part, played by cleave-ticket: pin its key, then signed orders. */
+	{"keygen", {"/bin/cleave-ticket", "keygen", OWNER_KEY, NULL}, NULL, 1},
+	{"pin", {HVCTL, "pin", PUBKEY, DEVICE, NULL}, NULL, 0},
+	{"lock-ticket", {TICKET, "--counter", "1", "--out", "/run/lock.tk", "lock", NULL}, NULL, 0},
+	{"lock",
+	 {HVCTL, "lock", "--ticket", "/run/lock.tk", "--receipt-out", "/run/lock.rc", NULL},
+	 NULL,
+	 0},
+	{"status-locked", {HVCTL, "status", NULL}, NULL, 0},
+	{"unlock-ticket",
+	 {TICKET, "--counter", "2", "--out", "/run/unlock.tk", "unlock", NULL},
+	 NULL,
+	 0},
+	{"unlock", {HVCTL, "unlock", "--ticket", "/run/unlock.tk", NULL}, NULL, 0},
+	{"console-unlocked", {HVCTL, "console", NULL}, "get memo\r", 0},
+	{"wipe-ticket", {TICKET, "--counter", "3", "--out", "/run/wipe.tk", "wipe", NULL}, NULL, 0},
+	{"wipe",
+	 {HVCTL, "wipe", "--ticket", "/run/wipe.tk", "--receipt-out", "/run/wipe.rc", NULL},
+	 NULL,
+	 0},
+	{"status-wiped", {HVCTL, "status", NULL}, NULL, 0},
+	{"console-wiped", {HVCTL, "console", NULL}, "get memo\rubench 3\r", 0},
+	{"pubkey", {HVCTL, "pubkey", "--pem", NULL}, NULL, 0},
 };
+
+static char pubkey[128]; /* keygen's output, one base64 line */
 
 static double
 now_s(void)
@@ -48,9 +87,12 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Starts argv with input (or /dev/null) on stdin; returns the pid or -1. */
+/*
+ * Starts argv with input (or /dev/null) on stdin; with out_fd >= 0 its stdout goes there.
+ * Returns the pid or -1.
+ */
 static pid_t
-spawn(const char *const *argv, const char *input, int secs)
+spawn(const char *const *argv, const char *input, int secs, int out_fd)
 {
 	int fds[2] = {-1, -1};
 
@@ -61,7 +103,7 @@ spawn(const char *const *argv, const char *input, int secs)
 		int in = input != NULL ? fds[0] : open("/dev/null", O_RDONLY);
 		char *const envp[] = {"PATH=/bin", NULL};
 
-		if (in < 0 || dup2(in, 0) < 0)
+		if (in < 0 || dup2(in, 0) < 0 || (out_fd >= 0 && dup2(out_fd, 1) < 0))
 			_exit(126);
 		if (input != NULL)
 			close(fds[1]);
@@ -90,6 +132,32 @@ wait_status(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Runs one step (PUBKEY arguments replaced); returns its exit status or -1. */
+static int
+run_step(const struct step *st)
+{
+	const char *argv[MAX_ARGS];
+	char out[sizeof(pubkey)];
+	int fds[2] = {-1, -1};
+
+	for (size_t i = 0; i < MAX_ARGS; i++)
+		argv[i] = st->argv[i] != NULL && strcmp(st->argv[i], PUBKEY) == 0 ? pubkey
+										  : st->argv[i];
+	if (st->capture && pipe(fds) < 0)
+		return -1;
+	pid_t pid = spawn(argv, st->input, STEP_SECS, fds[1]);
+	if (st->capture) {
+		close(fds[1]);
+		ssize_t n = pid < 0 ? -1 : read(fds[0], out, sizeof(out) - 1);
+		close(fds[0]);
+		out[n > 0 ? n : 0] = '\0';
+		out[strcspn(out, "\r\n")] = '\0';
+		snprintf(pubkey, sizeof(pubkey), "%s", out);
+		printf("owner key: %s\n", pubkey);
+	}
+	return pid < 0 ? -1 : wait_status(pid);
+}
+
 int
 main(void)
 {
@@ -101,7 +169,7 @@ main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mkdir("/run", 0755);
-	pid_t hv_pid = spawn(hv, NULL, 0);
+	pid_t hv_pid = spawn(hv, NULL, 0, -1);
 	if (hv_pid < 0) {
 		printf("hv-steps: cannot start cleave-hv: %s\n", strerror(errno));
 		return 1;
@@ -113,8 +181,7 @@ main(void)
 	       stat(SOCKET, &sb) == 0 ? "listening" : "NOT listening", now_s() - t0);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && stat(SOCKET, &sb) == 0; i++) {
 		double t = now_s();
-		pid_t pid = spawn(steps[i].argv, steps[i].input, STEP_SECS);
-		int rc = pid < 0 ? -1 : wait_status(pid);
+		int rc = run_step(&steps[i]);
 
 		printf("\nhv-step: %s exit %d, %.2f s\n", steps[i].name, rc, now_s() - t);
 		failed |= rc != 0;

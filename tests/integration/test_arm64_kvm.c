@@ -284,11 +284,76 @@ test_arm64_kvm_612_pkvm(void)
 		   "Protected hVHE mode initialized successfully");
 }
 
+/* The line of log just before the first line that starts with marker, into out; 0 or -1. */
+static int
+line_before(const char *log, const char *marker, char *out, size_t cap)
+{
+	const char *hit = strstr(log, marker), *start;
+
+	if (hit == NULL || hit - log < 2 || hit[-1] != '\n')
+		return -1;
+	for (start = hit - 2; start > log && start[-1] != '\n'; start--)
+		;
+	if ((size_t)(hit - 1 - start) >= cap)
+		return -1;
+	memcpy(out, start, (size_t)(hit - 1 - start));
+	out[hit - 1 - start] = '\0';
+	return 0;
+}
+
+/*
+ * Verifies on this x86 host, with openssl, the receipt whose base64 line precedes marker in the
+ * log, against the PEM key the arm64 cleave-hv printed; an altered copy must fail. 0 when both
+ * hold, -1 otherwise.
+ */
+static int
+verify_receipt(const char *log, const char *marker)
+{
+	const char *pem = strstr(log, "-----BEGIN PUBLIC KEY-----\n");
+	const char *pem_end = pem != NULL ? strstr(pem, "-----END PUBLIC KEY-----\n") : NULL;
+	const char *out = getenv("CLEAVE_TEST_OUT");
+	char b64[1024], dir[PATH_MAX], path[PATH_MAX + 16], cmd[2 * PATH_MAX + 512];
+	FILE *f;
+	int rc;
+
+	if (pem_end == NULL || line_before(log, marker, b64, sizeof(b64)) != 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s/arm64-receipt.XXXXXX", out != NULL ? out : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/hv.pem", dir);
+	f = fopen(path, "w");
+	if (f != NULL) {
+		fwrite(pem, 1, (size_t)(pem_end - pem) + strlen("-----END PUBLIC KEY-----\n"), f);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/r.b64", dir);
+	f = fopen(path, "w");
+	if (f != NULL) {
+		fprintf(f, "%s\n", b64);
+		fclose(f);
+	}
+	snprintf(
+		cmd, sizeof(cmd),
+		"cd '%s' && openssl base64 -d -A -in r.b64 -out r.bin && head -c 256 r.bin > body "
+		"&& tail -c 64 r.bin > sig && openssl pkeyutl -verify -pubin -inkey hv.pem -rawin "
+		"-in body -sigfile sig >/dev/null && printf '\\001' | dd of=body bs=1 seek=100 "
+		"conv=notrunc 2>/dev/null && ! openssl pkeyutl -verify -pubin -inkey hv.pem -rawin "
+		"-in body -sigfile sig >/dev/null 2>&1",
+		dir);
+	rc = system(cmd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	(void)!system(cmd);
+	return rc == 0 ? 0 : -1;
+}
+
 /*
  * The whole arm64 cleave-hv in the emulated machine (hv_steps, from `make arm64-hv-full`): it
  * runs the arm64 corporate guest on the arm64 kernel's KVM, cleave-hvctl's status and attest
  * answer, and the console shows the guest's banner, its ABI check over the doorbell, and
- * workspace commands whose records go through the block calls into the encrypted volume.
+ * workspace commands whose records go through the block calls into the encrypted volume; then
+ * lock, unlock (the record is back) and wipe (it is gone) by signed tickets, whose receipts this
+ * host verifies with openssl against the arm64 hypervisor's key.
  */
 static void
 hv_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
@@ -318,8 +383,19 @@ hv_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
 		"corp> put memo arm64-record\nsaved memo\n",
 		"corp> get memo\narm64-record\n",
 		"corp> list\nmemo (12 bytes)\n1 records\n",
-		"corp> ubench 3\nubench: entering user mode for good\n",
 		"hv-step: console exit 0",
+		"hv-step: pin exit 0",
+		"\nreceipt 1: lock done, state locked",
+		"hv-step: lock exit 0",
+		"state: locked\n",
+		"\nreceipt 2: unlock done, state active",
+		"\nget memo\narm64-record\n", /* the same record, after the key came back */
+		"hv-step: console-unlocked exit 0",
+		"\nreceipt 3: wipe done, state active, key epoch 1 -> 2",
+		"corp> get memo\nno record memo\n",
+		"corp> ubench 3\nubench: entering user mode for good\n",
+		"hv-step: console-wiped exit 0",
+		"hv-step: pubkey exit 0",
 		"hv-step: cleave-hv exit 0",
 		"hv-steps: result: ok\n",
 		"cleave-init: /bin/hv_steps exit 0",
@@ -329,6 +405,10 @@ hv_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
 	CHECK(miss == NULL, "console lacks (in order) \"%s\"", miss);
 	/* A fault (the vectors' report, or an unexpected exit) would stop the VM early. */
 	CHECK(strstr(b.log, "stopping the VM") == NULL, "the corporate VM stopped on a fault");
+	CHECK(verify_receipt(b.log, "receipt 1: lock done") == 0,
+	      "openssl did not verify the lock receipt (or accepted an altered one)");
+	CHECK(verify_receipt(b.log, "receipt 3: wipe done") == 0,
+	      "openssl did not verify the wipe receipt (or accepted an altered one)");
 }
 
 static void
