@@ -40,7 +40,8 @@ struct step {
 	int capture;       /* keep stdout as the owner's public key */
 };
 
-static const struct step steps[] = {
+/* Before the kill: cleave-hv runs with CLEAVE_HV_FAULT=wipe-after-intent. */
+static const struct step before_kill[] = {
 	{"status", {HVCTL, "status", NULL}, NULL, 0},
 	{"attest",
 	 {HVCTL, "attest", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
@@ -66,12 +67,21 @@ static const struct step steps[] = {
 	 0},
 	{"unlock", {HVCTL, "unlock", "--ticket", "/run/unlock.tk", NULL}, NULL, 0},
 	{"console-unlocked", {HVCTL, "console", NULL}, "get memo\r", 0},
-	{"wipe-ticket", {TICKET, "--counter", "3", "--out", "/run/wipe.tk", "wipe", NULL}, NULL, 0},
-	{"wipe",
-	 {HVCTL, "wipe", "--ticket", "/run/wipe.tk", "--receipt-out", "/run/wipe.rc", NULL},
+	{"rekey-ticket",
+	 {TICKET, "--counter", "3", "--out", "/run/rekey.tk", "rekey", NULL},
 	 NULL,
 	 0},
+	{"rekey", {HVCTL, "rekey", "--ticket", "/run/rekey.tk", NULL}, NULL, 0},
+	{"console-rekeyed", {HVCTL, "console", NULL}, "get memo\r", 0},
+	{"wipe-ticket", {TICKET, "--counter", "4", "--out", "/run/wipe.tk", "wipe", NULL}, NULL, 0},
+	/* cleave-hv kills itself once the wipe's intent is durable: hvctl loses its answer. */
+	{"wipe-killed", {HVCTL, "wipe", "--ticket", "/run/wipe.tk", NULL}, NULL, 0},
+};
+
+/* After the restart without the fault: the wipe was completed, and its receipt is pending. */
+static const struct step after_kill[] = {
 	{"status-wiped", {HVCTL, "status", NULL}, NULL, 0},
+	{"receipts", {HVCTL, "receipts", NULL}, NULL, 0},
 	{"console-wiped", {HVCTL, "console", NULL}, "get memo\rubench 3\r", 0},
 	{"pubkey", {HVCTL, "pubkey", "--pem", NULL}, NULL, 0},
 };
@@ -92,7 +102,7 @@ now_s(void)
  * Returns the pid or -1.
  */
 static pid_t
-spawn(const char *const *argv, const char *input, int secs, int out_fd)
+spawn(const char *const *argv, const char *input, int secs, int out_fd, const char *env)
 {
 	int fds[2] = {-1, -1};
 
@@ -101,7 +111,7 @@ spawn(const char *const *argv, const char *input, int secs, int out_fd)
 	pid_t pid = fork();
 	if (pid == 0) {
 		int in = input != NULL ? fds[0] : open("/dev/null", O_RDONLY);
-		char *const envp[] = {"PATH=/bin", NULL};
+		char *const envp[] = {"PATH=/bin", (char *)env, NULL};
 
 		if (in < 0 || dup2(in, 0) < 0 || (out_fd >= 0 && dup2(out_fd, 1) < 0))
 			_exit(126);
@@ -145,7 +155,7 @@ run_step(const struct step *st)
 										  : st->argv[i];
 	if (st->capture && pipe(fds) < 0)
 		return -1;
-	pid_t pid = spawn(argv, st->input, STEP_SECS, fds[1]);
+	pid_t pid = spawn(argv, st->input, STEP_SECS, fds[1], NULL);
 	if (st->capture) {
 		close(fds[1]);
 		ssize_t n = pid < 0 ? -1 : read(fds[0], out, sizeof(out) - 1);
@@ -158,36 +168,67 @@ run_step(const struct step *st)
 	return pid < 0 ? -1 : wait_status(pid);
 }
 
-int
-main(void)
+/* Starts cleave-hv (env: NULL or one VAR=VALUE) and waits for its socket; the pid or -1. */
+static pid_t
+start_hv(const char *env)
 {
 	const char *hv[] = {"/bin/cleave-hv", "--state",       STATE_DIR, "--guest",
 			    "/bin/guest.bin", "--volume-size", "4",       NULL};
 	struct stat sb;
-	int failed = 0;
 	double t0 = now_s();
+
+	unlink(SOCKET); /* a killed cleave-hv leaves it behind */
+	pid_t pid = spawn(hv, NULL, 0, -1, env);
+	if (pid < 0) {
+		printf("hv-steps: cannot start cleave-hv: %s\n", strerror(errno));
+		return -1;
+	}
+	while (stat(SOCKET, &sb) != 0 && now_s() - t0 < SOCKET_SECS &&
+	       waitpid(pid, NULL, WNOHANG) == 0)
+		usleep(100 * 1000);
+	int up = stat(SOCKET, &sb) == 0;
+	printf("hv-step: cleave-hv %s after %.2f s\n", up ? "listening" : "NOT listening",
+	       now_s() - t0);
+	return up ? pid : -1;
+}
+
+/* Runs n steps in order; returns how many failed. */
+static int
+run_steps(const struct step *st, size_t n)
+{
+	int failed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double t = now_s();
+		int rc = run_step(&st[i]);
+
+		printf("\nhv-step: %s exit %d, %.2f s\n", st[i].name, rc, now_s() - t);
+		failed += rc != 0;
+	}
+	return failed;
+}
+
+int
+main(void)
+{
+	int failed = 0, rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mkdir("/run", 0755);
-	pid_t hv_pid = spawn(hv, NULL, 0, -1);
-	if (hv_pid < 0) {
-		printf("hv-steps: cannot start cleave-hv: %s\n", strerror(errno));
+	pid_t hv_pid = start_hv("CLEAVE_HV_FAULT=wipe-after-intent");
+	if (hv_pid < 0)
 		return 1;
-	}
-	while (stat(SOCKET, &sb) != 0 && now_s() - t0 < SOCKET_SECS &&
-	       waitpid(hv_pid, NULL, WNOHANG) == 0)
-		usleep(100 * 1000);
-	printf("hv-step: cleave-hv %s after %.2f s\n",
-	       stat(SOCKET, &sb) == 0 ? "listening" : "NOT listening", now_s() - t0);
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && stat(SOCKET, &sb) == 0; i++) {
-		double t = now_s();
-		int rc = run_step(&steps[i]);
-
-		printf("\nhv-step: %s exit %d, %.2f s\n", steps[i].name, rc, now_s() - t);
-		failed |= rc != 0;
-	}
+	/* The last step's hvctl must fail: cleave-hv died under it. */
+	failed += run_steps(before_kill, sizeof(before_kill) / sizeof(before_kill[0])) != 1;
+	rc = wait_status(hv_pid);
+	printf("hv-step: cleave-hv exit %d (killed in the wipe)\n", rc);
+	failed += rc != 128 + SIGKILL;
+	hv_pid = start_hv(NULL);
+	if (hv_pid < 0)
+		return 1;
+	failed += run_steps(after_kill, sizeof(after_kill) / sizeof(after_kill[0]));
 	kill(hv_pid, SIGTERM);
 	printf("hv-step: cleave-hv exit %d\n", wait_status(hv_pid));
 	printf("hv-steps: result: %s\n", failed ? "failed" : "ok");
-	return failed;
+	return failed != 0;
 }
