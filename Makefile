@@ -210,7 +210,7 @@ $(ARM64_VMM_LIB): $(patsubst %.c,$(ARM64_OUT)/obj/%.o,$(ARM64_VMM_SRC))
 	@$(ARM64_AR) rcs $@ $^
 # hv_smoke: that library and a tiny guest, packed into the arm64 test image (test_arm64_kvm
 # runs it after kvm_probe) until the arm64 suite drives the whole cleave-hv.
-arm64-hv: $(ARM64_OUT)/bin/hv_smoke $(ARM64_OUT)/bin/hv_smoke_guest.bin
+arm64-hv: $(ARM64_OUT)/bin/hv_smoke $(ARM64_OUT)/bin/hv_smoke_guest.bin $(ARM64_OUT)/bin/hv_fault_guest.bin
 $(ARM64_OUT)/bin/hv_smoke: tests/arm64/hv_smoke.c $(ARM64_VMM_LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@ (arm64)"
@@ -254,6 +254,15 @@ $(ARM64_OUT)/hv/cleave-ticket: $(ARM64_OUT)/obj/tools/ticket.o $(ARM64_OUT)/lib/
 	@mkdir -p $(@D)
 	@echo "  LD      $@ (arm64)"
 	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
+# hv_smoke's second guest faults on purpose, with the corporate guest's own vectors.
+$(ARM64_OUT)/bin/hv_fault_guest.bin: tests/arm64/hv_fault_guest.S \
+		hypercall-bridge/guest/arch/arm64/vectors.S hypercall-bridge/guest/arch/arm64/guest.ld
+	@mkdir -p $(@D)
+	@echo "  LD      $@ (arm64)"
+	@$(ARM64_CC) -nostdlib -static -no-pie -Wl,--build-id=none \
+		-Wl,-T,hypercall-bridge/guest/arch/arm64/guest.ld -o $@.elf $(filter %.S,$^)
+	@$(ARM64_CC:gcc=objcopy) -O binary $@.elf $@
+	@rm -f $@.elf
 $(ARM64_OUT)/bin/hv_smoke_guest.bin: tests/arm64/hv_smoke_guest.S
 	@mkdir -p $(@D)
 	@echo "  AS      $< (arm64)"

@@ -9,7 +9,8 @@
  * VMM), 200 doorbell stores, and PSCI SYSTEM_OFF as
  * KVM_EXIT_SYSTEM_EVENT. Then hv_smoke runs cleave-hv's own arm64 VMM (hv/arch/arm64/): its
  * guest prints on the memory-mapped 16550, VERSION by the MMIO doorbell is answered 1.0 by the
- * built-in dispatcher, and PSCI SYSTEM_OFF ends the VM. Prints boot-to-result times (emulated: orders of magnitude only).
+ * built-in dispatcher, and PSCI SYSTEM_OFF ends the VM cleanly; then a guest that executes an
+ * undefined instruction under the corporate guest's vector table ends the VM as faulted. Prints boot-to-result times (emulated: orders of magnitude only).
  * A case skips, with the reason, only when qemu-system-aarch64 or its kernel cannot be had;
  * a missing initramfs is a broken build and fails. Each QEMU is bounded and killed by its pid.
  */
@@ -241,15 +242,20 @@ probe_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 	CHECK(filter || strstr(b.log, "exit: hypercall") == NULL,
 	      "a hypercall exit without the filter");
 	/* The MMIO doorbell: answered in x0 like an HVC, on every kernel. */
-	const char *tail[] = {"exit: mmio doorbell fid 0xf2000000 x1 0x5678 -> x0 0x10000\n",
-			      "exit: mmio write addr 0xb000028 len 8 data 0x10000\n",
-			      "exit: system_event type 1\n", "exit: mmio loop 200 stores",
-			      "result: ok\n", "cleave-init: /bin/kvm_probe exit 0",
-			      /* cleave-hv's VMM: console, doorbell answered (Y), PSCI off */
-			      "cleave-init: run /bin/hv_smoke\nok\nY\n",
-			      "vmm: the guest powered off",
-			      "hv_smoke: join 0 state 2 stop_err 0 exits 7 doorbells 1\n",
-			      "cleave-init: /bin/hv_smoke exit 0", "cleave-init: power off"};
+	const char *tail[] = {
+		"exit: mmio doorbell fid 0xf2000000 x1 0x5678 -> x0 0x10000\n",
+		"exit: mmio write addr 0xb000028 len 8 data 0x10000\n",
+		"exit: system_event type 1\n", "exit: mmio loop 200 stores", "result: ok\n",
+		"cleave-init: /bin/kvm_probe exit 0",
+		/* cleave-hv's VMM: console, doorbell answered (Y), PSCI off */
+		"cleave-init: run /bin/hv_smoke\nok\nY\n", "vmm: the guest powered off",
+		"hv_smoke: join 0 state 2 stop_err 0 exits 7 doorbells 1\n",
+		/* the fault guest: the corporate guest's vectors report an undefined
+			       * instruction (ESR EC 0) at fault_here, 9 instructions in */
+		"f\n", "vmm: stopping the VM: the guest took an exception (vector table)",
+		"elr_el1 0x40010024 esr_el1 0x2000000 ",
+		"hv_smoke: fault guest: join 0 state 3 stop_err -14 exits 3 doorbells 0\n",
+		"cleave-init: /bin/hv_smoke exit 0", "cleave-init: power off"};
 	miss = missing_in_order(strstr(b.log, "exit: mmio write addr 0xb000010"), tail,
 				sizeof(tail) / sizeof(tail[0]));
 	CHECK(miss == NULL, "console lacks (in order) \"%s\"", miss);
