@@ -35,6 +35,9 @@ struct exit_info {
 	uint32_t suberror;
 	/* KVM_EXIT_SYSTEM_EVENT (arm64: PSCI SYSTEM_OFF, RESET) */
 	uint32_t event_type;
+	/* KVM_EXIT_HYPERCALL (arm64: HVC/SMC forwarded by the SMCCC filter) */
+	uint64_t hypercall_nr;
+	uint32_t hypercall_flags;
 };
 
 enum exit_act {

@@ -17,6 +17,23 @@
 #define ARM64_DOORBELL_LEN 0x1000u
 /* The doorbell page's fault word: the guest's vectors store the vector's number here. */
 #define ARM64_DOORBELL_FAULT (ARM64_DOORBELL + 8)
+/* KVM_EXIT_HYPERCALL's flags: the call was an SMC (Linux 6.4+; the cross headers are 6.1). */
+#define ARM64_HYPERCALL_SMC 0x1u
+/* The SMCCC filter (Linux 6.4+): forward a range of function IDs to userspace. */
+#ifndef KVM_ARM_VM_SMCCC_CTRL
+#define KVM_ARM_VM_SMCCC_CTRL   0
+#define KVM_ARM_VM_SMCCC_FILTER 0
+struct kvm_smccc_filter {
+	uint32_t base;
+	uint32_t nr_functions;
+	uint8_t action;
+	uint8_t pad[15];
+};
+#endif
+#define ARM64_SMCCC_FWD_TO_USER 2
+/* The ABI's function IDs: services core, host and guest, 0x10000 numbers each. */
+#define ARM64_ABI_FIDS 0x30000u
+
 /* PSTATE at entry: EL1h with D, A, I and F masked (the guest has no interrupts yet). */
 #define ARM64_PSTATE_EL1H 0x3c5ull
 
