@@ -251,8 +251,7 @@ probe_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 		"cleave-init: run /bin/hv_smoke\n", "SMCCC filter", "\nok\nY\n",
 		"vmm: the guest powered off",
 		"hv_smoke: join 0 state 2 stop_err 0 exits 7 doorbells 1\n",
-		/* the fault guest: the corporate guest's vectors report an undefined
-			       * instruction (ESR EC 0) at fault_here, 9 instructions in */
+		/* the fault guest: its vectors report udf (ESR EC 0) at fault_here */
 		"f\n", "vmm: stopping the VM: the guest took an exception (vector table)",
 		"elr_el1 0x40010024 esr_el1 0x2000000 ",
 		"hv_smoke: fault guest: join 0 state 3 stop_err -14 exits 3 doorbells 0\n",
