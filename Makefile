@@ -270,6 +270,13 @@ $(ARM64_OUT)/bin/hv_smoke_guest.bin: tests/arm64/hv_smoke_guest.S
 	@$(ARM64_CC:gcc=objcopy) -O binary $@.o $@
 	@rm -f $@.o
 
+# arm64's pure exit decoder, built for this host too, replaces the host's own in this test only.
+$(BUILD)/tests/unit/test_exit_arm64: $(BUILD)/obj/tests/unit/test_exit_arm64.o \
+		$(BUILD)/obj/hypercall-bridge/hv/arch/arm64/exit_decode.o $(LIBHV) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"

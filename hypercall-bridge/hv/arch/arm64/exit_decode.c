@@ -17,7 +17,7 @@
 #include <linux/kvm.h>
 
 #include "../../exit_decode.h"
-#include "arch_vmm.h"
+#include "layout.h"
 #include "cleave_abi.h"
 #include "serial_16550.h"
 
