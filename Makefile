@@ -210,7 +210,7 @@ $(ARM64_VMM_LIB): $(patsubst %.c,$(ARM64_OUT)/obj/%.o,$(ARM64_VMM_SRC))
 	@$(ARM64_AR) rcs $@ $^
 # hv_smoke: that library and a tiny guest, packed into the arm64 test image (test_arm64_kvm
 # runs it after kvm_probe) until the arm64 suite drives the whole cleave-hv.
-arm64-hv: $(ARM64_OUT)/bin/hv_smoke $(ARM64_OUT)/bin/hv_smoke_guest.bin
+arm64-hv: $(ARM64_OUT)/bin/hv_smoke $(ARM64_OUT)/bin/hv_smoke_guest.bin $(ARM64_OUT)/bin/hv_fault_guest.bin
 $(ARM64_OUT)/bin/hv_smoke: tests/arm64/hv_smoke.c $(ARM64_VMM_LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@ (arm64)"
@@ -222,13 +222,21 @@ ARM64_HV_ALL := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvct
 	hypercall-bridge/lib/*.c)) $(COMMON_SRC) $(CRYPTO_SRC)
 ARM64_HV_LIBS := -L$(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu -lcrypto -lsodium -lpthread
 .PHONY: arm64-hv-full
-arm64-hv-full: $(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl
+arm64-hv-full: $(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/hv/cleave-ticket \
+	$(ARM64_OUT)/initramfs-hv.cpio.gz
+# The image test_arm64_hv boots: init runs hv_steps, which drives cleave-hv and its arm64 guest.
+$(ARM64_OUT)/initramfs-hv.cpio.gz: $(ARM64_OUT)/bin/init $(ARM64_OUT)/bin/hv_steps \
+		$(ARM64_OUT)/hv/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/hv/cleave-ticket \
+		$(ARM64_GUEST_BIN) \
+		scripts/arm64-initramfs.sh
+	@echo "  CPIO    $@"
+	@scripts/arm64-initramfs.sh $@ $(filter-out %.sh,$^)
 $(ARM64_SYSROOT)/.done:
 	@scripts/arm64-sysroot.sh $(ARM64_OUT)
 # Only the files that include OpenSSL or libsodium headers wait for the sysroot; the VMM's
 # objects (`all`) never fetch anything.
 $(patsubst %.c,$(ARM64_OUT)/obj/%.o,$(filter-out $(ARM64_VMM_SRC),$(ARM64_HV_ALL)) \
-	$(addprefix hypercall-bridge/hv/,main.c hvctl.c)): | $(ARM64_SYSROOT)/.done
+	$(addprefix hypercall-bridge/hv/,main.c hvctl.c) tools/ticket.c): | $(ARM64_SYSROOT)/.done
 $(ARM64_OUT)/lib/libhv-all.a: $(patsubst %.c,$(ARM64_OUT)/obj/%.o,$(ARM64_HV_ALL))
 	@mkdir -p $(@D)
 	@rm -f $@
@@ -241,12 +249,33 @@ $(ARM64_OUT)/hv/cleave-hvctl: $(ARM64_OUT)/obj/hypercall-bridge/hv/hvctl.o $(ARM
 	@mkdir -p $(@D)
 	@echo "  LD      $@ (arm64)"
 	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
+# cleave-ticket plays the server's signer inside the emulated machine (tests/arm64/hv_steps.c).
+$(ARM64_OUT)/hv/cleave-ticket: $(ARM64_OUT)/obj/tools/ticket.o $(ARM64_OUT)/lib/libhv-all.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@ (arm64)"
+	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
+# hv_smoke's second guest faults on purpose, with the corporate guest's own vectors.
+$(ARM64_OUT)/bin/hv_fault_guest.bin: tests/arm64/hv_fault_guest.S \
+		hypercall-bridge/guest/arch/arm64/vectors.S hypercall-bridge/guest/arch/arm64/guest.ld
+	@mkdir -p $(@D)
+	@echo "  LD      $@ (arm64)"
+	@$(ARM64_CC) -nostdlib -static -no-pie -Wl,--build-id=none \
+		-Wl,-T,hypercall-bridge/guest/arch/arm64/guest.ld -o $@.elf $(filter %.S,$^)
+	@$(ARM64_CC:gcc=objcopy) -O binary $@.elf $@
+	@rm -f $@.elf
 $(ARM64_OUT)/bin/hv_smoke_guest.bin: tests/arm64/hv_smoke_guest.S
 	@mkdir -p $(@D)
 	@echo "  AS      $< (arm64)"
 	@$(ARM64_CC) -c -o $@.o $<
 	@$(ARM64_CC:gcc=objcopy) -O binary $@.o $@
 	@rm -f $@.o
+
+# arm64's pure exit decoder, built for this host too, replaces the host's own in this test only.
+$(BUILD)/tests/unit/test_exit_arm64: $(BUILD)/obj/tests/unit/test_exit_arm64.o \
+		$(BUILD)/obj/hypercall-bridge/hv/arch/arm64/exit_decode.o $(LIBHV) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
@@ -296,6 +325,7 @@ run:
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory arm64-kernel || echo "arm64 kernels unavailable: test_arm64_kvm will skip"
+	@$(MAKE) --no-print-directory arm64-hv-full || echo "arm64 cleave-hv unavailable: test_arm64_kvm's hv cases will skip"
 	@$(MAKE) --no-print-directory test-run
 
 test-run:

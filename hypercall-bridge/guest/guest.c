@@ -2,8 +2,9 @@
  * The corporate VM's small guest: prints a banner on COM1, checks the hypercall ABI version
  * through the doorbell, loads the workspace index from its disk, then runs a line console.
  * Commands live in one table; the workspace ones (put/get/list/del) are in workspace.c. It runs at
- * CPL 0, where this host emulates every instruction, so it stays short and waits with `hlt`
- * (the VMM wakes it when console input arrives) instead of spinning on the status register.
+ * CPL 0 / EL1, where the x86 host emulates every instruction, so it stays short and waits with
+ * idle() (the VMM wakes it when console input arrives) instead of spinning on the status
+ * register. The same C builds for x86 and arm64; arch/<arch>/ holds start code and guest_io.h.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,15 +22,15 @@ struct cmd {
 };
 
 void guest_main(void);
-/* user.S: n doorbell calls from CPL 3, then spins for good. */
+/* arch/<arch>/user.S: n doorbell calls from guest user mode (CPL 3, EL0), then spins for good. */
 void user_bench(uint64_t n) __attribute__((noreturn));
 
 void
 put_char(char c)
 {
 	if (c == '\n')
-		outb(CLV_SERIAL_PORT, '\r');
-	outb(CLV_SERIAL_PORT, (uint8_t)c);
+		uart_put('\r');
+	uart_put((uint8_t)c);
 }
 
 void
@@ -147,7 +148,7 @@ cmd_spin(char *arg)
 		__asm__ volatile("" ::: "memory");
 }
 
-/* ubench N: N VERSION calls from guest user mode (CPL 3); the console is gone afterwards. */
+/* ubench N: N VERSION calls from guest user mode (CPL 3 / EL0); the console is gone afterwards. */
 static void
 cmd_ubench(char *arg)
 {
@@ -237,13 +238,16 @@ run_line(char *line)
 	put_str(" (try help)\n");
 }
 
-/* Waits for one byte of console input; hlt hands the CPU back to the VMM until there is one. */
+/*
+ * Waits for one byte of console input; idle() hands the CPU back to the VMM until there is one
+ * (x86: hlt; arm64: the status read itself waits in the VMM, as WFI never exits there).
+ */
 static char
 get_char(void)
 {
-	while ((inb(COM1_LSR) & LSR_DATA) == 0)
-		halt();
-	return (char)inb(CLV_SERIAL_PORT);
+	while (!uart_has_input())
+		idle();
+	return (char)uart_get();
 }
 
 void

@@ -35,6 +35,9 @@ struct exit_info {
 	uint32_t suberror;
 	/* KVM_EXIT_SYSTEM_EVENT (arm64: PSCI SYSTEM_OFF, RESET) */
 	uint32_t event_type;
+	/* KVM_EXIT_HYPERCALL (arm64: HVC/SMC forwarded by the SMCCC filter) */
+	uint64_t hypercall_nr;
+	uint32_t hypercall_flags;
 };
 
 enum exit_act {
@@ -44,6 +47,7 @@ enum exit_act {
 	EXIT_ACT_HALT,        /* the guest waits: resume when input arrives or stop */
 	EXIT_ACT_INTR,        /* KVM_RUN interrupted (a kick): check the stop flag */
 	EXIT_ACT_STOP,        /* the VM cannot continue: stop with err */
+	EXIT_ACT_POWER_OFF,   /* the guest asked to power off (arm64 PSCI): stop cleanly */
 };
 
 struct exit_action {

@@ -14,6 +14,7 @@
 #include "bus_pio.h"
 
 #define SERIAL_NPORTS  8
+#define SERIAL_REG_LSR 5    /* line status: bit 0 is "input ready" */
 #define SERIAL_INQ_CAP 4096 /* bytes of console input the guest has not read yet */
 
 /* Called on the vCPU thread with bytes the guest wrote; buf is borrowed for the call only. */

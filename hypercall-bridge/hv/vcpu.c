@@ -100,9 +100,13 @@ vcpu_unknown_pio(struct vmm *vm, struct exit_action *a, uint32_t data_off)
 		memcpy((uint8_t *)vm->run + data_off, &a->io.value, a->io.size);
 }
 
-/* The guest halted: sleep until console input arrives or a stop is requested. */
-static void
-vcpu_wait_halted(struct vmm *vm)
+/*
+ * Sleeps until console input arrives or a stop is requested; slices > 0 bounds the wait to that
+ * many HALT_SLICE_MS slices (arm64's UART status read, which may also be a transmitter poll),
+ * slices <= 0 waits as long as it takes (x86's hlt).
+ */
+void
+vmm_wait_input(struct vmm *vm, int slices)
 {
 	struct timespec ts;
 
@@ -110,6 +114,8 @@ vcpu_wait_halted(struct vmm *vm)
 	while (!atomic_load(&vm->stop) && !serial_has_input(&vm->serial)) {
 		deadline_after_ms(&ts, HALT_SLICE_MS);
 		pthread_cond_timedwait(&vm->wake, &vm->lock, &ts);
+		if (slices > 0 && --slices == 0)
+			break;
 	}
 	pthread_mutex_unlock(&vm->lock);
 }
@@ -134,7 +140,12 @@ vcpu_handle(struct vmm *vm, const struct exit_info *info, struct exit_action *a)
 		vcpu_unknown_pio(vm, a, info->io_data_off);
 		break;
 	case EXIT_ACT_HALT:
-		vcpu_wait_halted(vm);
+		vmm_wait_input(vm, 0);
+		break;
+	case EXIT_ACT_POWER_OFF:
+		/* The guest asked to end (arm64 PSCI SYSTEM_OFF): a clean stop, not a fault. */
+		log_info("vmm: the guest powered off");
+		atomic_store(&vm->stop, 1);
 		break;
 	case EXIT_ACT_STOP:
 		log_warn("vmm: stopping the VM: %s (exit %u, hw 0x%llx, suberror %u, mmio 0x%llx)",

@@ -43,7 +43,7 @@ struct vmm_config {
 enum vmm_stop_reason {
 	VMM_NOT_STARTED = 0,
 	VMM_RUNNING,
-	VMM_STOPPED, /* vmm_stop() */
+	VMM_STOPPED, /* vmm_stop(), or the guest powered off */
 	VMM_FAULTED, /* the guest or KVM made continuing impossible; see stop_err */
 };
 

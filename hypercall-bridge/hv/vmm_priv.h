@@ -44,6 +44,11 @@ struct vmm {
 
 /* The vCPU thread (vcpu.c); arg is the struct vmm. */
 void *vcpu_thread(void *arg);
+/*
+ * Waits for console input or a stop request: at most slices * 200 ms, or unbounded when
+ * slices <= 0. Called on the vCPU thread without vm->lock held.
+ */
+void vmm_wait_input(struct vmm *vm, int slices);
 /* Installs the no-op handler for the kick signal once per process. 0 or -errno. */
 int vcpu_kick_init(void);
 /* An ioctl on fd that logs its failure (what names it); returns its result or -errno. */

@@ -11,7 +11,8 @@ ARM64_OUT    := $(BUILD)/arm64
 ARM64_CFLAGS := -std=c11 -O2 -g -static -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Wvla -Ihypercall-bridge/include
 # hv_smoke and its guest: cleave-hv's arm64 VMM (the Makefile's arm64-hv rules build them).
-ARM64_PROGS  := $(ARM64_OUT)/bin/kvm_probe $(ARM64_OUT)/bin/hv_smoke $(ARM64_OUT)/bin/hv_smoke_guest.bin
+ARM64_PROGS  := $(ARM64_OUT)/bin/kvm_probe $(ARM64_OUT)/bin/hv_smoke $(ARM64_OUT)/bin/hv_smoke_guest.bin \
+	$(ARM64_OUT)/bin/hv_fault_guest.bin
 ARM64_IMAGE  := $(ARM64_OUT)/initramfs.cpio.gz
 
 .PHONY: arm64 arm64-image arm64-kernel

@@ -10,11 +10,23 @@
 
 #include <linux/kvm.h>
 
-#define ARM64_RAM_BASE     0x40000000ull /* guest RAM, memory slot 0 */
-#define ARM64_UART_BASE    0x09000000ull /* the 16550's registers, one per 4 bytes */
-#define ARM64_UART_STRIDE  4u
-#define ARM64_DOORBELL     0x0b000000ull /* a page outside every memslot: stores exit as MMIO */
-#define ARM64_DOORBELL_LEN 0x1000u
+#include "layout.h"
+
+/* The SMCCC filter (Linux 6.4+): forward a range of function IDs to userspace. */
+#ifndef KVM_ARM_VM_SMCCC_CTRL
+#define KVM_ARM_VM_SMCCC_CTRL   0
+#define KVM_ARM_VM_SMCCC_FILTER 0
+struct kvm_smccc_filter {
+	uint32_t base;
+	uint32_t nr_functions;
+	uint8_t action;
+	uint8_t pad[15];
+};
+#endif
+#define ARM64_SMCCC_FWD_TO_USER 2
+/* The ABI's function IDs: services core, host and guest, 0x10000 numbers each. */
+#define ARM64_ABI_FIDS 0x30000u
+
 /* PSTATE at entry: EL1h with D, A, I and F masked (the guest has no interrupts yet). */
 #define ARM64_PSTATE_EL1H 0x3c5ull
 

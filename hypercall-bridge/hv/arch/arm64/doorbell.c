@@ -1,5 +1,6 @@
 /*
- * arm64's devices (arch.h): the 16550 memory-mapped at ARM64_UART_BASE and the hypercall
+ * arm64's devices (arch.h): the 16550 memory-mapped at ARM64_UART_BASE (its status read is the
+ * guest's idle wait) and the hypercall
  * doorbell, a 4-byte store of the function ID (w0) to ARM64_DOORBELL (ARM64.md §4). The
  * decoder maps both windows onto the bus numbers registered here. Arguments come from x1..x4;
  * the status goes to x0 and the results to x1..x3 (vcpu_regs.c writes them back).
@@ -29,6 +30,23 @@ doorbell_io(void *ctx, struct bus_io *io)
 	return 0;
 }
 
+/*
+ * The 16550, with one arm64 twist: WFI never reaches userspace (KVM blocks it in the kernel), so
+ * the guest idles by reading the line status register, and a read that finds no input waits
+ * here (one 200 ms slice at most, woken by input or a stop) before answering, as hlt does on
+ * x86. Bounded, because a driver that polls LSR for the transmitter must not stall for long.
+ */
+static int
+uart_io(void *ctx, struct bus_io *io)
+{
+	struct vmm *vm = ctx;
+
+	if (!io->is_write && io->port == CLV_SERIAL_PORT + SERIAL_REG_LSR &&
+	    !serial_has_input(&vm->serial))
+		vmm_wait_input(vm, 1);
+	return serial_io(&vm->serial, io);
+}
+
 int
 arch_devices_register(struct vmm *vm)
 {
@@ -36,8 +54,8 @@ arch_devices_register(struct vmm *vm)
 		.name = "uart",
 		.base = CLV_SERIAL_PORT,
 		.len = SERIAL_NPORTS,
-		.io = serial_io,
-		.ctx = &vm->serial,
+		.io = uart_io,
+		.ctx = vm,
 	};
 	struct bus_dev d = {
 		.name = "doorbell",

@@ -3,9 +3,12 @@
  * are MMIO windows outside every memslot, and this decoder maps them onto the shared bus's
  * numbers (the UART's register i at ARM64_UART_BASE + 4 i is bus number CLV_SERIAL_PORT + i,
  * a store at ARM64_DOORBELL is the doorbell at CLV_DOORBELL_PORT), so devices and the run loop
- * stay shared. Other MMIO reads see all ones and writes vanish, as unknown ports on x86. PSCI
- * SYSTEM_OFF / RESET (KVM_EXIT_SYSTEM_EVENT) stop the VM for now; WFI never exits (KVM blocks
- * it), so there is no HALT here.
+ * stay shared. Other MMIO reads see all ones and writes vanish, as unknown ports on x86. A
+ * store to the doorbell page's fault word is the guest's vector table reporting an exception:
+ * the VM stops as faulted. PSCI SYSTEM_OFF (KVM_EXIT_SYSTEM_EVENT) is a clean power-off; RESET
+ * and the rest stop the VM as faulted (no reboot yet). An HVC forwarded by the SMCCC filter is a
+ * doorbell call like the store. WFI never exits (KVM blocks it), so there
+ * is no HALT here: the guest waits by reading the UART's status, which the device holds.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -14,7 +17,7 @@
 #include <linux/kvm.h>
 
 #include "../../exit_decode.h"
-#include "arch_vmm.h"
+#include "layout.h"
 #include "cleave_abi.h"
 #include "serial_16550.h"
 
@@ -41,6 +44,11 @@ exit_info_copy(const struct kvm_run *run, size_t map_size, struct exit_info *out
 	}
 	case KVM_EXIT_SYSTEM_EVENT:
 		out->event_type = r->system_event.type;
+		break;
+	case KVM_EXIT_HYPERCALL:
+		out->hypercall_nr = r->hypercall.nr;
+		/* the flags' low half; older headers name it longmode */
+		out->hypercall_flags = r->hypercall.longmode;
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		out->fail_reason = r->fail_entry.hardware_entry_failure_reason;
@@ -85,6 +93,10 @@ decode_mmio(const struct bus_pio *bus, const struct exit_info *in, struct exit_a
 		return;
 	}
 	mask = in->mmio_len == 4 ? 0xffffffffu : (1u << (8 * in->mmio_len)) - 1;
+	if (in->mmio_addr == ARM64_DOORBELL_FAULT && in->mmio_write) {
+		stop(out, -EFAULT, "the guest took an exception (vector table)");
+		return;
+	}
 	port = mmio_to_bus(in->mmio_addr);
 	out->io.port = port < 0 ? 0xffff : (uint16_t)port;
 	out->io.size = (uint8_t)in->mmio_len;
@@ -103,6 +115,36 @@ decode_mmio(const struct bus_pio *bus, const struct exit_info *in, struct exit_a
 	out->why = out->dev->name;
 }
 
+/*
+ * An HVC in the ABI's range, forwarded by the SMCCC filter (arch_vcpu_setup): the same doorbell
+ * call as a store of the function ID, registers read and written by the doorbell device. KVM
+ * has already stepped past an HVC; an SMC it has not, and the ABI forbids these IDs by SMC
+ * (ARM64.md §2), so an SMC stops the VM.
+ */
+static void
+decode_hypercall(const struct bus_pio *bus, const struct exit_info *in, struct exit_action *out)
+{
+	if (in->hypercall_flags & ARM64_HYPERCALL_SMC) {
+		stop(out, -EPERM, "SMC with an ABI function ID");
+		return;
+	}
+	if (in->hypercall_nr > 0xffffffffull) {
+		stop(out, -EPROTO, "hypercall ID wider than 32 bits");
+		return;
+	}
+	out->io.port = CLV_DOORBELL_PORT;
+	out->io.size = 4;
+	out->io.is_write = 1;
+	out->io.value = (uint32_t)in->hypercall_nr;
+	out->dev = bus_find_pio(bus, CLV_DOORBELL_PORT, 4);
+	if (out->dev == NULL) {
+		stop(out, -EPROTO, "hypercall without a doorbell device");
+		return;
+	}
+	out->act = EXIT_ACT_PIO;
+	out->why = "hypercall (HVC)";
+}
+
 void
 exit_decode(const struct bus_pio *bus, const struct exit_info *in, struct exit_action *out)
 {
@@ -113,14 +155,23 @@ exit_decode(const struct bus_pio *bus, const struct exit_info *in, struct exit_a
 	case KVM_EXIT_MMIO:
 		decode_mmio(bus, in, out);
 		break;
+	case KVM_EXIT_HYPERCALL:
+		decode_hypercall(bus, in, out);
+		break;
 	case KVM_EXIT_INTR:
 		out->act = EXIT_ACT_INTR;
 		out->why = "interrupted";
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
-		stop(out, -ESHUTDOWN,
-		     in->event_type == KVM_SYSTEM_EVENT_RESET ? "guest asked for a reset (PSCI)"
-							      : "guest powered off (PSCI)");
+		if (in->event_type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+			out->act = EXIT_ACT_POWER_OFF;
+			out->why = "guest powered off (PSCI)";
+		} else {
+			stop(out, -ESHUTDOWN,
+			     in->event_type == KVM_SYSTEM_EVENT_RESET
+				     ? "guest asked for a reset (PSCI)"
+				     : "unexpected system event");
+		}
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		stop(out, -EIO, "VM entry failed");

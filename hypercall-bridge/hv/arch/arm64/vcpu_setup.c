@@ -57,6 +57,31 @@ arch_vm_setup(struct vmm *vm)
 	return 0;
 }
 
+/*
+ * Offers the ABI's function IDs by HVC (ARM64.md §4): the kernel forwards them to us as
+ * KVM_EXIT_HYPERCALL. Before 6.4 there is no filter (EINVAL) and KVM answers them -1 itself,
+ * so the guest keeps to the MMIO doorbell; both are fine. Must precede the first KVM_RUN.
+ */
+static void
+smccc_filter(struct vmm *vm)
+{
+	struct kvm_smccc_filter f = {
+		.base = CLV_FN_VERSION,
+		.nr_functions = ARM64_ABI_FIDS,
+		.action = ARM64_SMCCC_FWD_TO_USER,
+	};
+	struct kvm_device_attr attr = {
+		.group = KVM_ARM_VM_SMCCC_CTRL,
+		.attr = KVM_ARM_VM_SMCCC_FILTER,
+		.addr = (uint64_t)(uintptr_t)&f,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SET_DEVICE_ATTR, &attr) == 0)
+		log_info("vmm: hypercalls by HVC forwarded (SMCCC filter)");
+	else
+		log_info("vmm: no SMCCC filter (%s): the MMIO doorbell only", strerror(errno));
+}
+
 int
 arch_vcpu_setup(struct vmm *vm)
 {
@@ -79,6 +104,8 @@ arch_vcpu_setup(struct vmm *vm)
 	if (rc == 0)
 		rc = arm64_set_reg(vm->vcpu_fd, arm64_core_reg(offsetof(struct kvm_regs, regs.pc)),
 				   ARM64_RAM_BASE + VMM_GUEST_LOAD, "set PC");
+	if (rc == 0)
+		smccc_filter(vm);
 	return rc;
 }
 

@@ -1,6 +1,8 @@
 /*
- * Port I/O, the 16550 console and the hypercall doorbell, as seen from inside the corporate
- * guest. Freestanding: only <stdint.h> and the ABI header. Nothing here knows about commands.
+ * x86: port I/O, the 16550 console at COM1 and the hypercall doorbell port, as seen from inside
+ * the corporate guest. Each architecture's guest_io.h offers the same uart_put, uart_has_input,
+ * uart_get, idle and hv_call to the shared guest.c and workspace.c. Freestanding: only
+ * <stdint.h> and the ABI header. Nothing here knows about commands.
  */
 #ifndef CLEAVE_GUEST_IO_H
 #define CLEAVE_GUEST_IO_H
@@ -27,10 +29,29 @@ inb(uint16_t port)
 	return v;
 }
 
+/* Waits for the VMM: each hlt exits, and the VMM resumes the guest when console input arrives. */
 static inline void
-halt(void)
+idle(void)
 {
 	__asm__ volatile("hlt" ::: "memory");
+}
+
+static inline void
+uart_put(uint8_t c)
+{
+	outb(CLV_SERIAL_PORT, c);
+}
+
+static inline int
+uart_has_input(void)
+{
+	return (inb(COM1_LSR) & LSR_DATA) != 0;
+}
+
+static inline uint8_t
+uart_get(void)
+{
+	return inb(CLV_SERIAL_PORT);
 }
 
 /*

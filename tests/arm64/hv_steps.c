@@ -1,0 +1,234 @@
+/*
+ * The arm64 cleave-hv, driven inside the emulated machine (tests/arm64/README.md): starts
+ * /bin/cleave-hv on the arm64 kernel's KVM with the arm64 corporate guest, waits for its bridge
+ * socket, then runs a fixed script of cleave-hvctl steps, each one bounded, their output on this
+ * console: status, attest, the console with workspace commands typed in; then, with
+ * cleave-ticket playing the server's signer, pin, lock, unlock, wipe (hvctl prints each
+ * receipt in base64; pubkey --pem gives the key the host verifies them with), the console after
+ * each (records back after unlock, gone after wipe; ubench: calls from EL0). One
+ * `hv-step:` line per step with its exit status and time, and `hv-steps: result: ok` (or failed).
+ * Then it stops cleave-hv with SIGTERM. The host test (test_arm64_kvm, its hv cases) reads the console and
+ * decides; this program only reports.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STATE_DIR   "/run/hv"
+#define SOCKET      STATE_DIR "/hv.sock"
+#define STEP_SECS   60 /* each hvctl step is killed after this */
+#define SOCKET_SECS 60 /* cleave-hv must listen within this */
+
+#define HVCTL "/bin/cleave-hvctl", "--socket", SOCKET
+#define TICKET                                                                                     \
+	"/bin/cleave-ticket", "make", "--key", OWNER_KEY, "--hv-socket", SOCKET, "--device", DEVICE
+#define OWNER_KEY "/run/owner.key"
+#define DEVICE    "arm64-phone"
+#define PUBKEY    "@pubkey" /* an argument replaced by what keygen printed */
+#define MAX_ARGS  16
+
+struct step {
+	const char *name;
+	const char *argv[MAX_ARGS];
+	const char *input; /* typed into stdin, then closed; NULL: /dev/null */
+	int capture;       /* keep stdout as the owner's public key */
+};
+
+/* Before the kill: cleave-hv runs with CLEAVE_HV_FAULT=wipe-after-intent. */
+static const struct step before_kill[] = {
+	{"status", {HVCTL, "status", NULL}, NULL, 0},
+	{"attest",
+	 {HVCTL, "attest", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+	  NULL},
+	 NULL,
+	 0},
+	{"console",
+	 {HVCTL, "console", NULL},
+	 "version\rstatus\rput memo arm64-record\rget memo\rlist\r",
+	 0},
+	/* The server's part, played by cleave-ticket: pin its key, then signed orders. */
+	{"keygen", {"/bin/cleave-ticket", "keygen", OWNER_KEY, NULL}, NULL, 1},
+	{"pin", {HVCTL, "pin", PUBKEY, DEVICE, NULL}, NULL, 0},
+	{"lock-ticket", {TICKET, "--counter", "1", "--out", "/run/lock.tk", "lock", NULL}, NULL, 0},
+	{"lock",
+	 {HVCTL, "lock", "--ticket", "/run/lock.tk", "--receipt-out", "/run/lock.rc", NULL},
+	 NULL,
+	 0},
+	{"status-locked", {HVCTL, "status", NULL}, NULL, 0},
+	{"unlock-ticket",
+	 {TICKET, "--counter", "2", "--out", "/run/unlock.tk", "unlock", NULL},
+	 NULL,
+	 0},
+	{"unlock", {HVCTL, "unlock", "--ticket", "/run/unlock.tk", NULL}, NULL, 0},
+	{"console-unlocked", {HVCTL, "console", NULL}, "get memo\r", 0},
+	{"rekey-ticket",
+	 {TICKET, "--counter", "3", "--out", "/run/rekey.tk", "rekey", NULL},
+	 NULL,
+	 0},
+	{"rekey", {HVCTL, "rekey", "--ticket", "/run/rekey.tk", NULL}, NULL, 0},
+	{"console-rekeyed", {HVCTL, "console", NULL}, "get memo\r", 0},
+	{"wipe-ticket", {TICKET, "--counter", "4", "--out", "/run/wipe.tk", "wipe", NULL}, NULL, 0},
+	/* cleave-hv kills itself once the wipe's intent is durable: hvctl loses its answer. */
+	{"wipe-killed", {HVCTL, "wipe", "--ticket", "/run/wipe.tk", NULL}, NULL, 0},
+};
+
+/* After the restart without the fault: the wipe was completed, and its receipt is pending. */
+static const struct step after_kill[] = {
+	{"status-wiped", {HVCTL, "status", NULL}, NULL, 0},
+	{"receipts", {HVCTL, "receipts", NULL}, NULL, 0},
+	{"console-wiped", {HVCTL, "console", NULL}, "get memo\rubench 3\r", 0},
+	{"pubkey", {HVCTL, "pubkey", "--pem", NULL}, NULL, 0},
+};
+
+static char pubkey[128]; /* keygen's output, one base64 line */
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Starts argv with input (or /dev/null) on stdin; with out_fd >= 0 its stdout goes there.
+ * Returns the pid or -1.
+ */
+static pid_t
+spawn(const char *const *argv, const char *input, int secs, int out_fd, const char *env)
+{
+	int fds[2] = {-1, -1};
+
+	if (input != NULL && pipe(fds) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int in = input != NULL ? fds[0] : open("/dev/null", O_RDONLY);
+		char *const envp[] = {"PATH=/bin", (char *)env, NULL};
+
+		if (in < 0 || dup2(in, 0) < 0 || (out_fd >= 0 && dup2(out_fd, 1) < 0))
+			_exit(126);
+		if (input != NULL)
+			close(fds[1]);
+		if (secs > 0)
+			alarm((unsigned)secs); /* survives exec: a hung step ends */
+		execve(argv[0], (char *const *)argv, envp);
+		printf("hv-steps: exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (input != NULL) {
+		close(fds[0]);
+		if (pid > 0)
+			(void)!write(fds[1], input, strlen(input)); /* fits the pipe buffer */
+		close(fds[1]);
+	}
+	return pid;
+}
+
+static int
+wait_status(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Runs one step (PUBKEY arguments replaced); returns its exit status or -1. */
+static int
+run_step(const struct step *st)
+{
+	const char *argv[MAX_ARGS];
+	char out[sizeof(pubkey)];
+	int fds[2] = {-1, -1};
+
+	for (size_t i = 0; i < MAX_ARGS; i++)
+		argv[i] = st->argv[i] != NULL && strcmp(st->argv[i], PUBKEY) == 0 ? pubkey
+										  : st->argv[i];
+	if (st->capture && pipe(fds) < 0)
+		return -1;
+	pid_t pid = spawn(argv, st->input, STEP_SECS, fds[1], NULL);
+	if (st->capture) {
+		close(fds[1]);
+		ssize_t n = pid < 0 ? -1 : read(fds[0], out, sizeof(out) - 1);
+		close(fds[0]);
+		out[n > 0 ? n : 0] = '\0';
+		out[strcspn(out, "\r\n")] = '\0';
+		snprintf(pubkey, sizeof(pubkey), "%s", out);
+		printf("owner key: %s\n", pubkey);
+	}
+	return pid < 0 ? -1 : wait_status(pid);
+}
+
+/* Starts cleave-hv (env: NULL or one VAR=VALUE) and waits for its socket; the pid or -1. */
+static pid_t
+start_hv(const char *env)
+{
+	const char *hv[] = {"/bin/cleave-hv", "--state",       STATE_DIR, "--guest",
+			    "/bin/guest.bin", "--volume-size", "4",       NULL};
+	struct stat sb;
+	double t0 = now_s();
+
+	unlink(SOCKET); /* a killed cleave-hv leaves it behind */
+	pid_t pid = spawn(hv, NULL, 0, -1, env);
+	if (pid < 0) {
+		printf("hv-steps: cannot start cleave-hv: %s\n", strerror(errno));
+		return -1;
+	}
+	while (stat(SOCKET, &sb) != 0 && now_s() - t0 < SOCKET_SECS &&
+	       waitpid(pid, NULL, WNOHANG) == 0)
+		usleep(100 * 1000);
+	int up = stat(SOCKET, &sb) == 0;
+	printf("hv-step: cleave-hv %s after %.2f s\n", up ? "listening" : "NOT listening",
+	       now_s() - t0);
+	return up ? pid : -1;
+}
+
+/* Runs n steps in order; returns how many failed. */
+static int
+run_steps(const struct step *st, size_t n)
+{
+	int failed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double t = now_s();
+		int rc = run_step(&st[i]);
+
+		printf("\nhv-step: %s exit %d, %.2f s\n", st[i].name, rc, now_s() - t);
+		failed += rc != 0;
+	}
+	return failed;
+}
+
+int
+main(void)
+{
+	int failed = 0, rc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	mkdir("/run", 0755);
+	pid_t hv_pid = start_hv("CLEAVE_HV_FAULT=wipe-after-intent");
+	if (hv_pid < 0)
+		return 1;
+	/* The last step's hvctl must fail: cleave-hv died under it. */
+	failed += run_steps(before_kill, sizeof(before_kill) / sizeof(before_kill[0])) != 1;
+	rc = wait_status(hv_pid);
+	printf("hv-step: cleave-hv exit %d (killed in the wipe)\n", rc);
+	failed += rc != 128 + SIGKILL;
+	hv_pid = start_hv(NULL);
+	if (hv_pid < 0)
+		return 1;
+	failed += run_steps(after_kill, sizeof(after_kill) / sizeof(after_kill[0]));
+	kill(hv_pid, SIGTERM);
+	printf("hv-step: cleave-hv exit %d\n", wait_status(hv_pid));
+	printf("hv-steps: result: %s\n", failed ? "failed" : "ok");
+	return failed != 0;
+}
