@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 # server, no browser, no balancer).
 pkgs=(gcc make pkg-config libc6-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev
-      libsqlite3-dev libpq-dev libssl-dev libsodium-dev zlib1g-dev libqrencode-dev openssl)
+      libsqlite3-dev libpq-dev libssl-dev libsodium-dev zlib1g-dev libqrencode-dev openssl
+      libtss2-dev)
 # `deps.sh --run` stops there; otherwise also what the agent, the tests and the tools use:
 # cmocka, PostgreSQL (the second backend's tests run a private cluster), Chromium (browser
 # tests), HAProxy (the balancer test), zbar (reads QR codes back), rsyslog with its GnuTLS
@@ -19,14 +20,17 @@ pkgs=(gcc make pkg-config libc6-dev
 # (tests/oidc/llng_op.sh; String::Random and IO::String are modules its OpenID Connect issuer
 # loads that Debian lists only as recommended); and for the arm64 nested-KVM test
 # (tests/arm64/, test_arm64_kvm): Debian's cross compiler and its libc, QEMU's arm64 machine and
-# cpio for the initramfs (the arm64 kernels themselves come from scripts/arm64-kernel.sh).
+# cpio for the initramfs (the arm64 kernels themselves come from scripts/arm64-kernel.sh); and
+# swtpm with its tools (the TPM 2.0 the TPM tests manufacture and start per case) and
+# tpm2-tools (an independent TPM client the tests cross-check against).
 run_only=0
 case "${1:-}" in
 --run) run_only=1 ;;
 *) pkgs+=(libcmocka-dev postgresql chromium curl ca-certificates jq zbar-tools haproxy
 	   rsyslog rsyslog-gnutls
 	  liblemonldap-ng-portal-perl libplack-perl libstring-random-perl libio-string-perl
-	  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm cpio) ;;
+	  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm cpio
+	  swtpm swtpm-tools tpm2-tools) ;;
 esac
 
 # `deps.sh --fuzz`: also clang, for the libFuzzer targets of `make fuzz`.

@@ -1,0 +1,47 @@
+/*
+ * A TPM 2.0 for tests: Debian's swtpm (the TPM 2.0 implementation QEMU's virtual TPMs use),
+ * manufactured by swtpm_setup in a directory of the case's own with an endorsement key
+ * certificate (RSA 2048 at NV 0x01c00002, and ECC at 0x01c00016) and a platform certificate,
+ * both issued by a test manufacturer CA that swtpm_localca makes there (a root and an issuing
+ * CA). Started as the test's child on 127.0.0.1 (TPM port and control port), reached through
+ * tpm2-tss's "swtpm" TCTI. Nothing system-wide is read or written (/etc/swtpm* are not used).
+ */
+#ifndef CLEAVE_SWTPMTEST_H
+#define CLEAVE_SWTPMTEST_H
+
+#include <limits.h>
+#include <sys/types.h>
+
+#define SWTPM_EK_CERT_RSA 0x01c00002u
+#define SWTPM_EK_CERT_ECC 0x01c00016u
+
+struct swtpm {
+	char dir[PATH_MAX];       /* everything of this TPM; removed when the case ends */
+	char state[PATH_MAX + 8]; /* dir/state: the TPM's NV (tpm2-00.permall) */
+	char ca_root[PATH_MAX + 48];   /* the manufacturer's root CA certificate (PEM) */
+	char ca_issuer[PATH_MAX + 48]; /* the CA that issued the EK certificate (PEM) */
+	char log[PATH_MAX + 16];
+	char tcti[64]; /* "swtpm:host=127.0.0.1,port=N", for --tpm and TPM2TOOLS_TCTI */
+	unsigned port, ctrl_port; /* ctrl_port is port + 1, as the TCTI expects */
+	pid_t pid;
+};
+
+/* Why a TPM cannot be had here (swtpm, swtpm_setup or swtpm_localca missing), or NULL. */
+const char *swtpm_skip_reason(void);
+/*
+ * Manufactures a new TPM in a fresh directory (under $CLEAVE_TEST_OUT or /tmp; tag names it):
+ * its own CA, the EK certificates, PCR bank sha256. Not started. 0, or -1 with the reason
+ * printed (swtpm_setup's log is in dir).
+ */
+int swtpm_make(struct swtpm *t, const char *tag);
+/*
+ * The same TPM again in a new directory: a copy of from's state and CA (the copy a thief keeps
+ * of a device's files, or a quick second TPM for a case that needs no distinct EK). 0 or -1.
+ */
+int swtpm_copy(struct swtpm *t, const struct swtpm *from, const char *tag);
+/* Starts swtpm (startup-clear, as at power-on) and waits (bounded, 10 s) for it. 0 or -1. */
+int swtpm_start(struct swtpm *t);
+/* Stops it with SIGTERM (its state is saved); a later swtpm_start powers it on again. */
+void swtpm_stop(struct swtpm *t);
+
+#endif
