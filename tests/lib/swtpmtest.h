@@ -16,12 +16,12 @@
 #define SWTPM_EK_CERT_ECC 0x01c00016u
 
 struct swtpm {
-	char dir[PATH_MAX];       /* everything of this TPM; removed when the case ends */
-	char state[PATH_MAX + 8]; /* dir/state: the TPM's NV (tpm2-00.permall) */
+	char dir[PATH_MAX];            /* everything of this TPM; removed when the case ends */
+	char state[PATH_MAX + 8];      /* dir/state: the TPM's NV (tpm2-00.permall) */
 	char ca_root[PATH_MAX + 48];   /* the manufacturer's root CA certificate (PEM) */
 	char ca_issuer[PATH_MAX + 48]; /* the CA that issued the EK certificate (PEM) */
 	char log[PATH_MAX + 16];
-	char tcti[64]; /* "swtpm:host=127.0.0.1,port=N", for --tpm and TPM2TOOLS_TCTI */
+	char tcti[64];            /* "swtpm:host=127.0.0.1,port=N", for --tpm and TPM2TOOLS_TCTI */
 	unsigned port, ctrl_port; /* ctrl_port is port + 1, as the TCTI expects */
 	pid_t pid;
 };
