@@ -26,7 +26,7 @@
 #define TK_RESERVED 168
 #define TK_RES_LEN  24
 
-#define AT_RESERVED0 12
+#define AT_RESERVED0 12 /* version 3: u16 sig_alg, u16 reserved */
 #define AT_NONCE     16
 #define AT_HV_KEY    48
 #define AT_MEASURE   80
@@ -49,11 +49,11 @@
 #define RC_HSTATE     176
 #define RC_CHECKS_RUN 180
 #define RC_CHECKS_OK  184
-#define RC_RESERVED0  188
+#define RC_RESERVED0  188 /* version 2: u16 sig_alg, u16 reserved */
 #define RC_STARTED    192
 #define RC_FINISHED   200
 #define RC_PREV_HASH  208
-#define RC_RESERVED1  240
+#define RC_RESERVED1  240 /* version 2: u64 wipe_counter_before, u64 wipe_counter_after */
 #define RC_RES1_LEN   16
 
 #define MAGIC_LEN 8
@@ -182,14 +182,19 @@ header_put(uint8_t *out, const char *magic, uint16_t version, uint16_t type_or_s
 	put16(out + OFF_TYPE, type_or_state);
 }
 
+/* The record's version when its length and magic are right and it is v1 or v2; else -EINVAL. */
 static int
-header_check(const uint8_t *buf, size_t len, size_t want, const char *magic, uint16_t version)
+header_check(const uint8_t *buf, size_t len, size_t want, const char *magic, uint16_t v1,
+	     uint16_t v2)
 {
+	uint16_t v;
+
 	if (buf == NULL || len != want)
 		return -EINVAL;
-	if (memcmp(buf + OFF_MAGIC, magic, MAGIC_LEN) != 0 || get16(buf + OFF_VERSION) != version)
+	v = get16(buf + OFF_VERSION);
+	if (memcmp(buf + OFF_MAGIC, magic, MAGIC_LEN) != 0 || (v != v1 && v != v2))
 		return -EINVAL;
-	return 0;
+	return v;
 }
 
 int
@@ -219,7 +224,7 @@ ticket_decode(const uint8_t *buf, size_t len, struct ticket *t)
 {
 	struct ticket tmp;
 
-	if (header_check(buf, len, TICKET_LEN, TICKET_MAGIC, WIRE_VERSION) < 0)
+	if (header_check(buf, len, TICKET_LEN, TICKET_MAGIC, WIRE_VERSION, WIRE_VERSION) < 0)
 		return -EINVAL;
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.type = get16(buf + OFF_TYPE);
@@ -245,10 +250,16 @@ ticket_decode(const uint8_t *buf, size_t len, struct ticket *t)
 int
 attest_encode(const struct attestation *a, uint8_t out[ATTEST_LEN])
 {
-	if (!state_valid(a->state))
+	if (!state_valid(a->state) ||
+	    (a->sig_alg != WIRE_SIG_ED25519 && a->sig_alg != WIRE_SIG_ECDSA_P256))
 		return -EINVAL;
 	memset(out, 0, ATTEST_LEN);
-	header_put(out, ATTEST_MAGIC, ATTEST_VERSION, a->state);
+	if (a->sig_alg == WIRE_SIG_ED25519) {
+		header_put(out, ATTEST_MAGIC, ATTEST_VERSION, a->state);
+	} else {
+		header_put(out, ATTEST_MAGIC, ATTEST_VERSION_ALG, a->state);
+		put16(out + AT_RESERVED0, a->sig_alg);
+	}
 	memcpy(out + AT_NONCE, a->nonce, sizeof(a->nonce));
 	memcpy(out + AT_HV_KEY, a->hv_key, WIRE_KEY_LEN);
 	memcpy(out + AT_MEASURE, a->measurement, WIRE_HASH_LEN);
@@ -266,13 +277,21 @@ int
 attest_decode(const uint8_t *buf, size_t len, struct attestation *a)
 {
 	struct attestation tmp;
+	int v = header_check(buf, len, ATTEST_LEN, ATTEST_MAGIC, ATTEST_VERSION,
+			     ATTEST_VERSION_ALG);
 
-	if (header_check(buf, len, ATTEST_LEN, ATTEST_MAGIC, ATTEST_VERSION) < 0)
+	if (v < 0)
 		return -EINVAL;
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.state = get16(buf + OFF_TYPE);
-	if (!state_valid(tmp.state) || get32(buf + AT_RESERVED0) != 0)
+	if (!state_valid(tmp.state))
 		return -EINVAL;
+	/* One encoding per content: version 3 only for an algorithm other than Ed25519. */
+	if (v == ATTEST_VERSION ? get32(buf + AT_RESERVED0) != 0
+				: get16(buf + AT_RESERVED0) != WIRE_SIG_ECDSA_P256 ||
+					  get16(buf + AT_RESERVED0 + 2) != 0)
+		return -EINVAL;
+	tmp.sig_alg = v == ATTEST_VERSION ? WIRE_SIG_ED25519 : WIRE_SIG_ECDSA_P256;
 	memcpy(tmp.nonce, buf + AT_NONCE, sizeof(tmp.nonce));
 	memcpy(tmp.hv_key, buf + AT_HV_KEY, WIRE_KEY_LEN);
 	memcpy(tmp.measurement, buf + AT_MEASURE, WIRE_HASH_LEN);
@@ -311,8 +330,20 @@ receipt_encode(const struct receipt *r, uint8_t out[RECEIPT_LEN])
 	if (!receipt_ids_valid(r->type, dn, cn, r->ticket_hash) || !state_valid(r->header_state) ||
 	    (r->checks_passed & ~r->checks_run) != 0)
 		return -EINVAL;
+	/* Ed25519 receipts stay version 1, which has no room for the TPM's counter. */
+	if (r->sig_alg == WIRE_SIG_ED25519
+		    ? r->wipe_counter_before != 0 || r->wipe_counter_after != 0
+		    : r->sig_alg != WIRE_SIG_ECDSA_P256)
+		return -EINVAL;
 	memset(out, 0, RECEIPT_LEN);
-	header_put(out, RECEIPT_MAGIC, WIRE_VERSION, r->type);
+	if (r->sig_alg == WIRE_SIG_ED25519) {
+		header_put(out, RECEIPT_MAGIC, WIRE_VERSION, r->type);
+	} else {
+		header_put(out, RECEIPT_MAGIC, RECEIPT_VERSION_ALG, r->type);
+		put16(out + RC_RESERVED0, r->sig_alg);
+		put64(out + RC_RESERVED1, r->wipe_counter_before);
+		put64(out + RC_RESERVED1 + 8, r->wipe_counter_after);
+	}
 	put32(out + RC_RESULT, (uint32_t)r->result);
 	memcpy(out + RC_HV_KEY, r->hv_key, WIRE_KEY_LEN);
 	id_put(out + RC_DEVICE, r->device_id, (size_t)dn);
@@ -337,13 +368,24 @@ receipt_decode(const uint8_t *buf, size_t len, struct receipt *r)
 {
 	struct receipt tmp;
 	int dn, cn;
+	int v = header_check(buf, len, RECEIPT_LEN, RECEIPT_MAGIC, WIRE_VERSION,
+			     RECEIPT_VERSION_ALG);
 
-	if (header_check(buf, len, RECEIPT_LEN, RECEIPT_MAGIC, WIRE_VERSION) < 0)
+	if (v < 0)
 		return -EINVAL;
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.type = get16(buf + OFF_TYPE);
-	if (get32(buf + RC_RESERVED0) != 0 || !all_zero(buf + RC_RESERVED1, RC_RES1_LEN))
-		return -EINVAL;
+	if (v == WIRE_VERSION) {
+		if (get32(buf + RC_RESERVED0) != 0 || !all_zero(buf + RC_RESERVED1, RC_RES1_LEN))
+			return -EINVAL;
+	} else {
+		if (get16(buf + RC_RESERVED0) != WIRE_SIG_ECDSA_P256 ||
+		    get16(buf + RC_RESERVED0 + 2) != 0)
+			return -EINVAL;
+		tmp.sig_alg = WIRE_SIG_ECDSA_P256;
+		tmp.wipe_counter_before = get64(buf + RC_RESERVED1);
+		tmp.wipe_counter_after = get64(buf + RC_RESERVED1 + 8);
+	}
 	dn = id_get(tmp.device_id, buf + RC_DEVICE);
 	cn = id_get(tmp.command_id, buf + RC_COMMAND);
 	memcpy(tmp.ticket_hash, buf + RC_THASH, WIRE_HASH_LEN);

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_KEY_LEN  32 /* raw Ed25519 public key */
-#define WIRE_SIG_LEN  64 /* Ed25519 signature */
+#define WIRE_KEY_LEN  32 /* raw Ed25519 public key, or SHA-256 of a P-256 key's SPKI (below) */
+#define WIRE_SIG_LEN  64 /* Ed25519 signature, or ECDSA P-256 r || s */
 #define WIRE_HASH_LEN 32 /* SHA-256 */
 #define WIRE_ID_LEN   32 /* ASCII id field, NUL-padded; ids are at most 31 characters */
 
@@ -23,11 +23,26 @@
 #define RECEIPT_BODY_LEN 256
 #define RECEIPT_LEN      (RECEIPT_BODY_LEN + WIRE_SIG_LEN) /* 320 */
 
-#define TICKET_MAGIC      "CLVTICK1"
-#define ATTEST_MAGIC      "CLVATTS1"
-#define RECEIPT_MAGIC     "CLVRCPT1"
-#define WIRE_VERSION      1 /* tickets and receipts */
-#define ATTEST_VERSION    2 /* attestations: version 2 carries the applied policy's digest */
+#define TICKET_MAGIC   "CLVTICK1"
+#define ATTEST_MAGIC   "CLVATTS1"
+#define RECEIPT_MAGIC  "CLVRCPT1"
+#define WIRE_VERSION   1 /* tickets; receipts signed with Ed25519 */
+#define ATTEST_VERSION 2 /* attestations: version 2 carries the applied policy's digest */
+/* Versions that carry a signature algorithm (and, in receipts, the TPM wipe counter). */
+#define ATTEST_VERSION_ALG  3
+#define RECEIPT_VERSION_ALG 2
+
+/*
+ * How the hypervisor signs its attestations and receipts. Ed25519 (the file keystore): hv_key is
+ * the raw public key, the records keep their first versions. ECDSA P-256 with SHA-256 (a key
+ * inside a TPM, hypercall-bridge/TPM.md): hv_key is SHA-256 of the key's DER
+ * SubjectPublicKeyInfo, the signature is r || s (32 bytes each, big-endian), and the records
+ * use the versions above. Tickets carry hv_key the same way either way.
+ */
+enum {
+	WIRE_SIG_ED25519 = 0,
+	WIRE_SIG_ECDSA_P256 = 1,
+};
 #define POLICY_DIGEST_LEN 16
 
 /* Ticket types. Numbers are frozen: never renumber, only add. */
@@ -92,6 +107,7 @@ struct attestation {
 	uint64_t time_ms;        /* unix milliseconds */
 	/* SHA-256 of the applied policy ticket's args, first 16 bytes (policy_digest()) */
 	uint8_t policy_digest[POLICY_DIGEST_LEN];
+	uint16_t sig_alg; /* WIRE_SIG_* */
 	uint8_t sig[WIRE_SIG_LEN];
 };
 
@@ -112,6 +128,10 @@ struct receipt {
 	uint64_t started_ms;
 	uint64_t finished_ms;
 	uint8_t prev_hash[WIRE_HASH_LEN];
+	uint16_t sig_alg; /* WIRE_SIG_* */
+	/* The TPM's wipe counter before and after the action; 0 with the file keystore (Ed25519). */
+	uint64_t wipe_counter_before;
+	uint64_t wipe_counter_after;
 	uint8_t sig[WIRE_SIG_LEN];
 };
 

@@ -11,6 +11,7 @@
 
 #include "api_priv.h"
 #include "crypto.h"
+#include "hvsig.h"
 #include "wire.h"
 
 static const char *const state_names[] = {"?", "active", "locked", "wipe_pending", "erased"};
@@ -53,6 +54,12 @@ checks_json(const struct receipt *r)
 	return a;
 }
 
+static const char *
+sig_alg_name(int alg)
+{
+	return alg == WIRE_SIG_ECDSA_P256 ? "ecdsa-p256-sha256" : "ed25519";
+}
+
 /*
  * The receipt's fields; the *_ok members say whether it is signed by the device's registered
  * key and answers this command's ticket, checked again now (not only when it arrived).
@@ -61,20 +68,23 @@ static json_t *
 receipt_fields(const struct command *c, const struct device *d, const struct receipt *r)
 {
 	uint8_t th[SHA256_LEN], rh[SHA256_LEN];
-	int sig_ok = ed25519_verify(d->hv_key, c->receipt, RECEIPT_BODY_LEN,
-				    c->receipt + RECEIPT_BODY_LEN) == 0;
+	int sig_ok = r->sig_alg == d->hv_sig_alg &&
+		     hvsig_verify(r->sig_alg, d->hv_key, d->hv_spki, d->hv_spki_len, c->receipt,
+				  RECEIPT_BODY_LEN, c->receipt + RECEIPT_BODY_LEN) == 0;
 	json_t *j;
 
 	crypto_sha256(c->ticket, sizeof(c->ticket), th);
 	crypto_sha256(c->receipt, c->receipt_len, rh);
-	j = json_pack("{s:s, s:I, s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "magic",
-		      RECEIPT_MAGIC, "version", (json_int_t)WIRE_VERSION, "type",
-		      (json_int_t)r->type, "type_name", receipt_type_name(r->type), "result",
-		      (json_int_t)r->result, "hv_key", jhex(r->hv_key, sizeof(r->hv_key)),
-		      "device_id", r->device_id, "command_id", r->command_id, "ticket_hash",
-		      jhex(r->ticket_hash, sizeof(r->ticket_hash)), "ticket_counter",
-		      (json_int_t)r->ticket_counter, "seq", (json_int_t)r->seq, "epoch_before",
-		      (json_int_t)r->epoch_before, "epoch_after", (json_int_t)r->epoch_after);
+	j = json_pack(
+		"{s:s, s:I, s:I, s:s, s:I, s:o, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "magic",
+		RECEIPT_MAGIC, "version",
+		(json_int_t)(r->sig_alg == WIRE_SIG_ED25519 ? WIRE_VERSION : RECEIPT_VERSION_ALG),
+		"type", (json_int_t)r->type, "type_name", receipt_type_name(r->type), "result",
+		(json_int_t)r->result, "hv_key", jhex(r->hv_key, sizeof(r->hv_key)), "device_id",
+		r->device_id, "command_id", r->command_id, "ticket_hash",
+		jhex(r->ticket_hash, sizeof(r->ticket_hash)), "ticket_counter",
+		(json_int_t)r->ticket_counter, "seq", (json_int_t)r->seq, "epoch_before",
+		(json_int_t)r->epoch_before, "epoch_after", (json_int_t)r->epoch_after);
 	if (j == NULL)
 		return NULL;
 	json_object_set_new(j, "header_state", json_integer(r->header_state));
@@ -87,6 +97,19 @@ receipt_fields(const struct command *c, const struct device *d, const struct rec
 	json_object_set_new(j, "finished_at", jtime_ms((int64_t)r->finished_ms));
 	json_object_set_new(j, "prev_hash", jhex(r->prev_hash, sizeof(r->prev_hash)));
 	json_object_set_new(j, "signature", jhex(r->sig, sizeof(r->sig)));
+	json_object_set_new(j, "signature_alg", json_string(sig_alg_name(r->sig_alg)));
+	if (r->sig_alg == WIRE_SIG_ECDSA_P256) {
+		uint8_t der[HVSIG_DER_MAX];
+		size_t n;
+
+		/* What `openssl dgst -sha256 -verify` takes; the wire carries r || s. */
+		if (hvsig_ecdsa_der(r->sig, der, sizeof(der), &n) == 0)
+			json_object_set_new(j, "signature_der", jhex(der, n));
+		json_object_set_new(j, "wipe_counter_before",
+				    json_integer((json_int_t)r->wipe_counter_before));
+		json_object_set_new(j, "wipe_counter_after",
+				    json_integer((json_int_t)r->wipe_counter_after));
+	}
 	json_object_set_new(j, "sha256", jhex(rh, sizeof(rh)));
 	json_object_set_new(j, "signature_ok", json_boolean(sig_ok));
 	json_object_set_new(j, "hv_key_ok",
@@ -140,10 +163,20 @@ hv_key_json(const struct device *d)
 	json_t *j;
 
 	key_fingerprint(d->hv_key, fp, sizeof(fp));
-	j = json_pack("{s:o, s:o, s:s}", "key", jb64(d->hv_key, sizeof(d->hv_key)), "key_hex",
-		      jhex(d->hv_key, sizeof(d->hv_key)), "key_fingerprint", fp);
-	if (j != NULL && ed25519_pub_to_pem(d->hv_key, &pem) == 0)
+	j = json_pack("{s:o, s:o, s:s, s:s, s:s}", "key", jb64(d->hv_key, sizeof(d->hv_key)),
+		      "key_hex", jhex(d->hv_key, sizeof(d->hv_key)), "key_fingerprint", fp,
+		      "signature_alg", sig_alg_name(d->hv_sig_alg), "identity",
+		      d->hv_identity[0] ? d->hv_identity : "file");
+	if (j == NULL)
+		return NULL;
+	if (d->hv_sig_alg == WIRE_SIG_ECDSA_P256) {
+		/* key is SHA-256 of this SubjectPublicKeyInfo; the PEM is the key itself. */
+		json_object_set_new(j, "key_spki", jb64(d->hv_spki, d->hv_spki_len));
+		if (hvsig_spki_pem(d->hv_spki, d->hv_spki_len, &pem) == 0)
+			json_object_set_new(j, "key_pem", json_string(pem));
+	} else if (ed25519_pub_to_pem(d->hv_key, &pem) == 0) {
 		json_object_set_new(j, "key_pem", json_string(pem));
+	}
 	free(pem);
 	return j;
 }

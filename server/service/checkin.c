@@ -46,7 +46,7 @@ attest_judge(struct service *s, const struct device *d, const uint8_t *buf, stru
 		return;
 	ev->verdict = "mismatch";
 	if (attest_decode(buf, ATTEST_LEN, a) != 0 || memcmp(a->hv_key, d->hv_key, 32) != 0 ||
-	    ed25519_verify(d->hv_key, buf, ATTEST_BODY_LEN, buf + ATTEST_BODY_LEN) != 0 ||
+	    !svc_hv_sig_ok(d, a->sig_alg, buf, ATTEST_BODY_LEN) ||
 	    memcmp(a->measurement, d->measurement, 32) != 0 ||
 	    (int64_t)a->time_ms < now_ms - ATTEST_SKEW_MS ||
 	    (int64_t)a->time_ms > now_ms + ATTEST_SKEW_MS)
@@ -323,7 +323,7 @@ receipt_check(const struct device *dev, const struct command *c, const uint8_t *
 				RECEIPT_LEN);
 	if (memcmp(rc->hv_key, dev->hv_key, 32) != 0)
 		return svc_fail(err, SVC_INVALID, "receipt is from a different hypervisor");
-	if (ed25519_verify(dev->hv_key, buf, RECEIPT_BODY_LEN, buf + RECEIPT_BODY_LEN) != 0)
+	if (!svc_hv_sig_ok(dev, rc->sig_alg, buf, RECEIPT_BODY_LEN))
 		return svc_fail(err, SVC_INVALID, "receipt signature does not verify");
 	crypto_sha256(c->ticket, TICKET_LEN, th);
 	if (strcmp(rc->command_id, c->id) != 0 || memcmp(rc->ticket_hash, th, 32) != 0 ||

@@ -6,6 +6,8 @@
  */
 #include "service_priv.h"
 
+#include "hvsig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,8 +110,9 @@ attestation_ok(const struct enroll_request *rq, struct attestation *a, struct sv
 				"attestation is about a different hypervisor key");
 	if (memcmp(a->nonce, rq->nonce, 32) != 0)
 		return svc_fail(err, SVC_INVALID, "attestation does not cover the nonce");
-	if (ed25519_verify(rq->hv_key, rq->attestation, ATTEST_BODY_LEN,
-			   rq->attestation + ATTEST_BODY_LEN) != 0)
+	if (rq->hv_spki_len > STORE_SPKI_MAX ||
+	    hvsig_verify(a->sig_alg, rq->hv_key, rq->hv_spki, rq->hv_spki_len, rq->attestation,
+			 ATTEST_BODY_LEN, rq->attestation + ATTEST_BODY_LEN) != 0)
 		return svc_fail(err, SVC_INVALID, "attestation signature does not verify");
 	return 0;
 }
@@ -233,6 +236,12 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 	str_copy(dev->status, sizeof(dev->status), "active");
 	memcpy(dev->device_key, rq->device_key, 32);
 	memcpy(dev->hv_key, rq->hv_key, 32);
+	dev->hv_sig_alg = a.sig_alg;
+	if (a.sig_alg != WIRE_SIG_ED25519) {
+		memcpy(dev->hv_spki, rq->hv_spki, rq->hv_spki_len);
+		dev->hv_spki_len = (uint16_t)rq->hv_spki_len;
+	}
+	str_copy(dev->hv_identity, sizeof(dev->hv_identity), "file");
 	memcpy(dev->measurement, a.measurement, 32);
 	str_copy(dev->enrollment_token_id, sizeof(dev->enrollment_token_id), t.id);
 	str_copy(dev->model, sizeof(dev->model), rq->model);

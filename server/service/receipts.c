@@ -8,6 +8,8 @@
  */
 #include "service_priv.h"
 
+#include "hvsig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,14 @@ svc_receipt_shortfall(const struct receipt *rc, char *note, size_t cap)
 }
 
 /* Checks that buf is a receipt of this device's hypervisor; decodes it into rc. */
+int
+svc_hv_sig_ok(const struct device *d, uint16_t rec_alg, const uint8_t *buf, size_t body_len)
+{
+	return rec_alg == d->hv_sig_alg &&
+	       hvsig_verify(rec_alg, d->hv_key, d->hv_spki, d->hv_spki_len, buf, body_len,
+			    buf + body_len) == 0;
+}
+
 static int
 receipt_of_device(const struct device *dev, const uint8_t *buf, size_t len, size_t i,
 		  struct receipt *rc, struct svc_error *err)
@@ -90,7 +100,7 @@ receipt_of_device(const struct device *dev, const uint8_t *buf, size_t len, size
 	if (memcmp(rc->hv_key, dev->hv_key, 32) != 0 || strcmp(rc->device_id, dev->id) != 0)
 		return svc_fail(err, SVC_INVALID,
 				"receipts[%zu] is from another hypervisor or device", i);
-	if (ed25519_verify(dev->hv_key, buf, RECEIPT_BODY_LEN, buf + RECEIPT_BODY_LEN) != 0)
+	if (!svc_hv_sig_ok(dev, rc->sig_alg, buf, RECEIPT_BODY_LEN))
 		return svc_fail(err, SVC_INVALID, "receipts[%zu] signature does not verify", i);
 	return 0;
 }

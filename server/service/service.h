@@ -646,6 +646,9 @@ struct enroll_request {
 	uint8_t hv_key[32];
 	const uint8_t *attestation; /* ATTEST_LEN bytes */
 	size_t attestation_len;
+	/* The hypervisor's P-256 key (DER SPKI) when its attestation is ECDSA-signed; else NULL. */
+	const uint8_t *hv_spki;
+	size_t hv_spki_len;
 	const char *model;
 	const char *os;
 	const char *agent_version;

@@ -262,6 +262,13 @@ void svc_ckpt_tick(struct service *s, int force);
  * when full, else those made since the last check and the newest one again.
  */
 int svc_ckpt_report(struct service *s, int full, struct audit_report *rep);
+/*
+ * receipts.c: 1 when buf's signature (the body_len bytes before it) is the device hypervisor's,
+ * made with the algorithm the device enrolled with (rec_alg is the record's WIRE_SIG_*): Ed25519
+ * by hv_key, or ECDSA P-256 by the TPM key whose SPKI the device row keeps.
+ */
+int svc_hv_sig_ok(const struct device *d, uint16_t rec_alg, const uint8_t *buf, size_t body_len);
+
 /* verify.c: the state of audit verification, and the end of a full one still running. */
 int svc_verify_init(struct service *s);
 void svc_verify_free(struct service *s);

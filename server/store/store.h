@@ -58,6 +58,8 @@ struct policy {
 	int64_t updated_at;
 };
 
+#define STORE_SPKI_MAX 128 /* crypto/hvsig.h HVSIG_SPKI_MAX */
+
 struct device {
 	int64_t rowid;
 	char id[STORE_ID_MAX];
@@ -86,6 +88,14 @@ struct device {
 	int64_t epoch_since;              /* when key_epoch last changed */
 	char superseded_by[STORE_ID_MAX]; /* "" or the record that re-enrolled this hypervisor */
 	char replaces[STORE_ID_MAX];      /* "" or the record this one superseded */
+	/* The hypervisor's identity (migration 0023, hypercall-bridge/TPM.md). */
+	int hv_sig_alg; /* WIRE_SIG_*: how its attestations and receipts are signed */
+	uint8_t hv_spki
+		[STORE_SPKI_MAX]; /* DER SPKI of a P-256 key (hv_sig_alg 1); hv_key = SHA-256 */
+	uint16_t hv_spki_len;     /* 0 for Ed25519 */
+	char hv_identity[8];      /* "file" or "tpm": where the hypervisor's key lives */
+	char endorsement[16];     /* "verified" or "" */
+	char endorsement_ca[STORE_NAME_MAX]; /* issuer of the EK certificate, for people */
 };
 
 /* Columns of struct device that device_patch can write, one bit each. */

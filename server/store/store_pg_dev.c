@@ -22,7 +22,7 @@
 	"os, agent_version, policy_name, applied_policy_name, applied_policy_version, "            \
 	"desired_state, reported_state, key_epoch, ticket_counter, sig_seq, enrolled_at, "         \
 	"last_seen_at, attest_status, attested_at, epoch_since, superseded_by, replaces, "         \
-	"attested_policy"
+	"attested_policy, hv_sig_alg, hv_spki, hv_identity, endorsement, endorsement_ca"
 
 const char pg_device_cols[] = DEVICE_COLS;
 
@@ -58,6 +58,16 @@ pg_device_row(const PGresult *r, int i, void *out)
 	pg_col_text(r, i, 24, d->superseded_by, sizeof(d->superseded_by));
 	pg_col_text(r, i, 25, d->replaces, sizeof(d->replaces));
 	pg_col_blob(r, i, 26, d->attested_policy, sizeof(d->attested_policy));
+	d->hv_sig_alg = (int)pg_col_int(r, i, 27);
+	d->hv_spki_len = PQgetisnull(r, i, 28) ? 0 : (uint16_t)PQgetlength(r, i, 28);
+	if (d->hv_spki_len > sizeof(d->hv_spki))
+		d->hv_spki_len =
+			0; /* never written so: the verifier then refuses the device's key */
+	if (d->hv_spki_len > 0)
+		memcpy(d->hv_spki, PQgetvalue(r, i, 28), d->hv_spki_len);
+	pg_col_text(r, i, 29, d->hv_identity, sizeof(d->hv_identity));
+	pg_col_text(r, i, 30, d->endorsement, sizeof(d->endorsement));
+	pg_col_text(r, i, 31, d->endorsement_ca, sizeof(d->endorsement_ca));
 }
 
 int
@@ -85,13 +95,20 @@ pg_device_insert(struct store *st, const struct device *d)
 	pa_blob(&a, d->attested_policy, sizeof(d->attested_policy));
 	store_hv_fingerprint(d->hv_key, fp, sizeof(fp));
 	pa_text(&a, fp);
-	return pg_run(S(st),
-		      "INSERT INTO devices (id, owner, status, device_key, hv_key, measurement, "
-		      "enrollment_token_id, model, os, agent_version, policy_name, key_epoch, "
-		      "enrolled_at, last_seen_at, epoch_since, replaces, attested_policy, "
-		      "hv_fingerprint) VALUES "
-		      "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
-		      &a, NULL, "device insert");
+	pa_int(&a, d->hv_sig_alg);
+	pa_blob(&a, d->hv_spki_len > 0 ? d->hv_spki : NULL, d->hv_spki_len);
+	pa_text(&a, d->hv_identity[0] ? d->hv_identity : "file");
+	pa_text(&a, d->endorsement);
+	pa_text(&a, d->endorsement_ca);
+	return pg_run(
+		S(st),
+		"INSERT INTO devices (id, owner, status, device_key, hv_key, measurement, "
+		"enrollment_token_id, model, os, agent_version, policy_name, key_epoch, "
+		"enrolled_at, last_seen_at, epoch_since, replaces, attested_policy, "
+		"hv_fingerprint, hv_sig_alg, hv_spki, hv_identity, endorsement, endorsement_ca) "
+		"VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,"
+		"$21,$22,$23)",
+		&a, NULL, "device insert");
 }
 
 int

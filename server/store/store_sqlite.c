@@ -509,7 +509,7 @@ sq_policy_list(struct store *st, struct policy *out, size_t max, size_t *n)
 	"os, agent_version, policy_name, applied_policy_name, applied_policy_version, "            \
 	"desired_state, reported_state, key_epoch, ticket_counter, sig_seq, enrolled_at, "         \
 	"last_seen_at, attest_status, attested_at, epoch_since, superseded_by, replaces, "         \
-	"attested_policy"
+	"attested_policy, hv_sig_alg, hv_spki, hv_identity, endorsement, endorsement_ca"
 
 static void
 device_row(sqlite3_stmt *q, struct device *d)
@@ -541,6 +541,16 @@ device_row(sqlite3_stmt *q, struct device *d)
 	sq_col_text(q, 24, d->superseded_by, sizeof(d->superseded_by));
 	sq_col_text(q, 25, d->replaces, sizeof(d->replaces));
 	sq_col_blob(q, 26, d->attested_policy, sizeof(d->attested_policy));
+	d->hv_sig_alg = sqlite3_column_int(q, 27);
+	d->hv_spki_len = (uint16_t)sqlite3_column_bytes(q, 28);
+	if (d->hv_spki_len > sizeof(d->hv_spki))
+		d->hv_spki_len =
+			0; /* never written so: the verifier then refuses the device's key */
+	if (d->hv_spki_len > 0)
+		memcpy(d->hv_spki, sqlite3_column_blob(q, 28), d->hv_spki_len);
+	sq_col_text(q, 29, d->hv_identity, sizeof(d->hv_identity));
+	sq_col_text(q, 30, d->endorsement, sizeof(d->endorsement));
+	sq_col_text(q, 31, d->endorsement_ca, sizeof(d->endorsement_ca));
 }
 
 static int
@@ -550,8 +560,9 @@ sq_device_insert(struct store *st, const struct device *d)
 				  "INSERT INTO devices (id, owner, status, device_key, hv_key, "
 				  "measurement, enrollment_token_id, model, os, agent_version, "
 				  "policy_name, key_epoch, enrolled_at, last_seen_at, epoch_since, "
-				  "replaces, attested_policy, hv_fingerprint) "
-				  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+				  "replaces, attested_policy, hv_fingerprint, hv_sig_alg, hv_spki, "
+				  "hv_identity, endorsement, endorsement_ca) "
+				  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	char fp[64];
 
 	if (q == NULL)
@@ -575,6 +586,14 @@ sq_device_insert(struct store *st, const struct device *d)
 	sqlite3_bind_blob(q, 17, d->attested_policy, sizeof(d->attested_policy), SQLITE_STATIC);
 	store_hv_fingerprint(d->hv_key, fp, sizeof(fp));
 	sqlite3_bind_text(q, 18, fp, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 19, d->hv_sig_alg);
+	if (d->hv_spki_len > 0)
+		sqlite3_bind_blob(q, 20, d->hv_spki, d->hv_spki_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 20);
+	sqlite3_bind_text(q, 21, d->hv_identity[0] ? d->hv_identity : "file", -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 22, d->endorsement, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 23, d->endorsement_ca, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "device insert");
 }
 

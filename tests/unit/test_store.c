@@ -448,6 +448,31 @@ test_store_device_insert_get_unique(void **state)
 	assert_int_equal(got.sig_seq, 0);
 	assert_int_equal(got.enrolled_at, 3000);
 	assert_int_equal(got.last_seen_at, 3000);
+	/* an Ed25519 hypervisor in a file keystore, as every device before migration 0023 */
+	assert_int_equal(got.hv_sig_alg, 0);
+	assert_int_equal(got.hv_spki_len, 0);
+	assert_string_equal(got.hv_identity, "file");
+	assert_string_equal(got.endorsement, "");
+
+	/* a TPM-resident P-256 key: the SPKI and the endorsement come back as written */
+	make_device(&d, "dev_t", "alice", "active");
+	d.device_key[0] ^= 0x5a;
+	d.hv_sig_alg = 1;
+	d.hv_spki_len = 91;
+	for (size_t i = 0; i < d.hv_spki_len; i++)
+		d.hv_spki[i] = (uint8_t)(i * 7 + 1);
+	snprintf(d.hv_identity, sizeof(d.hv_identity), "tpm");
+	snprintf(d.endorsement, sizeof(d.endorsement), "verified");
+	snprintf(d.endorsement_ca, sizeof(d.endorsement_ca), "CN=swtpm-localca");
+	assert_int_equal(st->ops->device_insert(st, &d), 0);
+	assert_int_equal(st->ops->device_get(st, "dev_t", &got), 0);
+	assert_int_equal(got.hv_sig_alg, 1);
+	assert_int_equal(got.hv_spki_len, 91);
+	assert_memory_equal(got.hv_spki, d.hv_spki, 91);
+	assert_string_equal(got.hv_identity, "tpm");
+	assert_string_equal(got.endorsement, "verified");
+	assert_string_equal(got.endorsement_ca, "CN=swtpm-localca");
+	make_device(&d, "dev_a", "alice", "active");
 
 	/* Same id; then a new id with the same device key. */
 	assert_int_equal(st->ops->device_insert(st, &d), -EEXIST);

@@ -38,6 +38,12 @@ le64(const uint8_t *p)
 	return v;
 }
 
+static unsigned
+le16(const uint8_t *p)
+{
+	return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
 static uint32_t
 le32(const uint8_t *p)
 {
@@ -644,6 +650,80 @@ test_wire_receipt_rejects_bad_semantics(void **state)
 	assert_int_equal(receipt_decode(b, sizeof(b), &r), -EINVAL);
 }
 
+/* A TPM-signed attestation: version 3, the algorithm at 12, everything else where it was. */
+static void
+test_wire_attest_ecdsa_version_3(void **state)
+{
+	struct attestation a, d;
+	uint8_t b[ATTEST_LEN], b2[ATTEST_LEN];
+
+	(void)state;
+	sample_attest(&a);
+	a.sig_alg = WIRE_SIG_ECDSA_P256;
+	assert_int_equal(attest_encode(&a, b), 0);
+	assert_int_equal(le16(b + 8), ATTEST_VERSION_ALG);
+	assert_int_equal(le16(b + 12), WIRE_SIG_ECDSA_P256);
+	assert_zero(b + 14, 2);
+	assert_memory_equal(b + 48, a.hv_key, 32);
+	assert_int_equal(attest_decode(b, sizeof(b), &d), 0);
+	assert_int_equal(d.sig_alg, WIRE_SIG_ECDSA_P256);
+	assert_int_equal(attest_encode(&d, b2), 0);
+	assert_memory_equal(b, b2, sizeof(b));
+	/* One encoding per content: v3 naming Ed25519, an unknown algorithm, reserved bytes. */
+	b[12] = WIRE_SIG_ED25519;
+	assert_int_equal(attest_decode(b, sizeof(b), &d), -EINVAL);
+	b[12] = 2;
+	assert_int_equal(attest_decode(b, sizeof(b), &d), -EINVAL);
+	b[12] = WIRE_SIG_ECDSA_P256;
+	b[14] = 1;
+	assert_int_equal(attest_decode(b, sizeof(b), &d), -EINVAL);
+	b[14] = 0;
+	/* v2 (Ed25519) with an algorithm in its reserved bytes */
+	b[8] = ATTEST_VERSION;
+	assert_int_equal(attest_decode(b, sizeof(b), &d), -EINVAL);
+	a.sig_alg = 2;
+	assert_int_equal(attest_encode(&a, b), -EINVAL);
+}
+
+/* A TPM-signed receipt: version 2, the algorithm at 188, the TPM's wipe counter at 240. */
+static void
+test_wire_receipt_ecdsa_version_2(void **state)
+{
+	struct receipt r, d;
+	uint8_t b[RECEIPT_LEN], b2[RECEIPT_LEN];
+
+	(void)state;
+	sample_receipt(&r);
+	r.sig_alg = WIRE_SIG_ECDSA_P256;
+	r.wipe_counter_before = 7;
+	r.wipe_counter_after = 8;
+	assert_int_equal(receipt_encode(&r, b), 0);
+	assert_int_equal(le16(b + 8), RECEIPT_VERSION_ALG);
+	assert_int_equal(le16(b + 188), WIRE_SIG_ECDSA_P256);
+	assert_zero(b + 190, 2);
+	assert_int_equal(le64(b + 240), 7);
+	assert_int_equal(le64(b + 248), 8);
+	assert_int_equal(receipt_decode(b, sizeof(b), &d), 0);
+	assert_true(d.sig_alg == WIRE_SIG_ECDSA_P256 && d.wipe_counter_before == 7 &&
+		    d.wipe_counter_after == 8);
+	assert_int_equal(receipt_encode(&d, b2), 0);
+	assert_memory_equal(b, b2, sizeof(b));
+	b[188] = WIRE_SIG_ED25519;
+	assert_int_equal(receipt_decode(b, sizeof(b), &d), -EINVAL);
+	b[188] = WIRE_SIG_ECDSA_P256;
+	b[191] = 1;
+	assert_int_equal(receipt_decode(b, sizeof(b), &d), -EINVAL);
+	b[191] = 0;
+	/* version 1 has no counter: one there is refused, and Ed25519 cannot carry one */
+	b[8] = WIRE_VERSION;
+	assert_int_equal(receipt_decode(b, sizeof(b), &d), -EINVAL);
+	r.sig_alg = WIRE_SIG_ED25519;
+	assert_int_equal(receipt_encode(&r, b), -EINVAL);
+	r.wipe_counter_before = r.wipe_counter_after = 0;
+	assert_int_equal(receipt_encode(&r, b), 0);
+	assert_int_equal(le16(b + 8), WIRE_VERSION);
+}
+
 static void
 test_wire_type_names(void **state)
 {
@@ -685,6 +765,8 @@ main(void)
 		cmocka_unit_test(test_wire_receipt_round_trip),
 		cmocka_unit_test(test_wire_receipt_rejects_defects),
 		cmocka_unit_test(test_wire_receipt_rejects_bad_semantics),
+		cmocka_unit_test(test_wire_attest_ecdsa_version_3),
+		cmocka_unit_test(test_wire_receipt_ecdsa_version_2),
 		cmocka_unit_test(test_wire_type_names),
 	};
 
