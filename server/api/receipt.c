@@ -156,6 +156,14 @@ load(struct call *c, struct command *cmd, struct device *d)
 	return 0;
 }
 
+int
+hv_key_pem(const struct device *d, char **pem)
+{
+	if (d->hv_sig_alg == WIRE_SIG_ECDSA_P256)
+		return hvsig_spki_pem(d->hv_spki, d->hv_spki_len, pem);
+	return ed25519_pub_to_pem(d->hv_key, pem);
+}
+
 static json_t *
 hv_key_json(const struct device *d)
 {
@@ -169,14 +177,11 @@ hv_key_json(const struct device *d)
 		      d->hv_identity[0] ? d->hv_identity : "file");
 	if (j == NULL)
 		return NULL;
-	if (d->hv_sig_alg == WIRE_SIG_ECDSA_P256) {
-		/* key is SHA-256 of this SubjectPublicKeyInfo; the PEM is the key itself. */
+	/* key is SHA-256 of this SubjectPublicKeyInfo; the PEM is the key itself. */
+	if (d->hv_sig_alg == WIRE_SIG_ECDSA_P256)
 		json_object_set_new(j, "key_spki", jb64(d->hv_spki, d->hv_spki_len));
-		if (hvsig_spki_pem(d->hv_spki, d->hv_spki_len, &pem) == 0)
-			json_object_set_new(j, "key_pem", json_string(pem));
-	} else if (ed25519_pub_to_pem(d->hv_key, &pem) == 0) {
+	if (hv_key_pem(d, &pem) == 0)
 		json_object_set_new(j, "key_pem", json_string(pem));
-	}
 	free(pem);
 	return j;
 }
@@ -265,7 +270,7 @@ h_device_hv_key_pem(struct call *c)
 		reply_svc_error(c->rs, &err);
 		return;
 	}
-	if (ed25519_pub_to_pem(d.hv_key, &pem) != 0) {
+	if (hv_key_pem(&d, &pem) != 0) {
 		reply_problem(c->rs, SVC_INTERNAL, NULL);
 		return;
 	}

@@ -10,6 +10,7 @@
 
 #include "api_priv.h"
 #include "crypto.h"
+#include "wire.h"
 
 json_t *
 token_json(const struct api_token *t)
@@ -85,11 +86,24 @@ device_json(struct api *a, const struct device *d)
 		jb64(d->hv_key, sizeof(d->hv_key)), "key_fingerprint", fp, "measurement", meas,
 		"key_epoch", (json_int_t)d->key_epoch, "compliance",
 		compliance_json(a, d, &p, have));
-	/* PEM of the hypervisor key: what `openssl pkeyutl -verify -pubin -inkey` takes. */
+	/* PEM of the hypervisor key: what openssl's verify commands take (wire-formats.md 5). */
 	hv = j ? json_object_get(j, "hypervisor") : NULL;
-	if (hv != NULL && ed25519_pub_to_pem(d->hv_key, &pem) == 0)
+	if (hv != NULL && hv_key_pem(d, &pem) == 0)
 		json_object_set_new(hv, "key_pem", json_string(pem));
 	if (hv != NULL) {
+		/* Where the key lives and whether a TPM's endorsement vouched for it at enrollment. */
+		json_object_set_new(hv, "identity",
+				    json_string(d->hv_identity[0] ? d->hv_identity : "file"));
+		json_object_set_new(hv, "signature_alg",
+				    json_string(d->hv_sig_alg == WIRE_SIG_ECDSA_P256
+							? "ecdsa-p256-sha256"
+							: "ed25519"));
+		json_object_set_new(
+			hv, "endorsement",
+			json_string(strcmp(d->endorsement, "verified") == 0 ? "verified" : "none"));
+		json_object_set_new(hv, "endorsement_ca",
+				    d->endorsement_ca[0] ? json_string(d->endorsement_ca)
+							 : json_null());
 		json_object_set_new(
 			hv, "attestation",
 			json_string(d->attest_status[0] ? d->attest_status : "enrolled"));

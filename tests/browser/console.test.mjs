@@ -71,6 +71,9 @@ try {
   check(await page.locator('#device .owner').textContent() === owner, 'detail shows the owner literally');
   const fp = await page.locator('#device .mono').first().textContent();
   check(/\S{16,}/.test(fp || ''), `hypervisor key fingerprint shown (${fp})`);
+  const ident = await page.locator('#identity').textContent();
+  check(/software key/.test(ident || '') && /not hardware-attested/.test(ident || ''),
+    `a file-keystore hypervisor is shown as not hardware-attested (${ident})`);
   const cmds = await page.locator('#commands tbody tr td.mono').count();
   check(cmds >= 1, `the device's commands are listed (${cmds})`);
   check(await page.locator('#commands').textContent().then((t) => t.includes('lock')), 'the queued lock command is shown');

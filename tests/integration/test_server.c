@@ -798,6 +798,12 @@ test_command_lifecycle(void)
 	CHECK(strncmp(jstr(json_object_get(j, "hypervisor"), "key_pem"),
 		      "-----BEGIN PUBLIC KEY-----", 26) == 0,
 	      "hypervisor key PEM for auditors");
+	/* a simulated device's key is a file-keystore Ed25519 key: never shown as hardware */
+	CHECK(strcmp(jstr(json_object_get(j, "hypervisor"), "identity"), "file") == 0 &&
+		      strcmp(jstr(json_object_get(j, "hypervisor"), "signature_alg"), "ed25519") ==
+			      0 &&
+		      strcmp(jstr(json_object_get(j, "hypervisor"), "endorsement"), "none") == 0,
+	      "hypervisor identity: file keystore, Ed25519, no endorsement");
 	json_decref(j);
 	/* now it can be deleted */
 	CHECK(client_req(e.admin, "DELETE", path, NULL, NULL, &r) == 0, "tx");

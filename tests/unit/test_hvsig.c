@@ -73,20 +73,21 @@ test_hvsig_p256_verifies_only_its_key(void **state)
 		assert_memory_equal(id, h, 32);
 	}
 	ec_sign(k, sig);
-	assert_int_equal(
-		hvsig_verify(WIRE_SIG_ECDSA_P256, id, spki, len, body, sizeof(body), sig), 0);
+	assert_int_equal(hvsig_verify(WIRE_SIG_ECDSA_P256, id, spki, len, body, sizeof(body), sig),
+			 0);
 	/* a flipped bit in the message or the signature */
 	sig[40] ^= 1;
 	assert_int_equal(hvsig_verify(WIRE_SIG_ECDSA_P256, id, spki, len, body, sizeof(body), sig),
 			 -EBADMSG);
 	sig[40] ^= 1;
-	assert_int_equal(hvsig_verify(WIRE_SIG_ECDSA_P256, id, spki, len, body, sizeof(body) - 1,
-				      sig),
-			 -EBADMSG);
+	assert_int_equal(
+		hvsig_verify(WIRE_SIG_ECDSA_P256, id, spki, len, body, sizeof(body) - 1, sig),
+		-EBADMSG);
 	/* another key: named by the record's hv_key or not, it does not verify */
 	assert_int_equal(hvsig_key_id(other, olen, oid), 0);
-	assert_int_equal(hvsig_verify(WIRE_SIG_ECDSA_P256, id, other, olen, body, sizeof(body), sig),
-			 -EINVAL);
+	assert_int_equal(
+		hvsig_verify(WIRE_SIG_ECDSA_P256, id, other, olen, body, sizeof(body), sig),
+		-EINVAL);
 	assert_int_equal(
 		hvsig_verify(WIRE_SIG_ECDSA_P256, oid, other, olen, body, sizeof(body), sig),
 		-EBADMSG);

@@ -94,6 +94,21 @@ function badge(b) {
     el('p', { class: 'order' }, el('strong', {}, title(b.cmd.type)), steps(b), proof(b)), dropped);
 }
 
+// Where the hypervisor's key lives, and whether a TPM's maker vouched for it at enrollment.
+function identity(hv) {
+  if (hv.identity === 'tpm' && hv.endorsement === 'verified') {
+    return el('span', { id: 'identity', class: 'proof ok' },
+      'key in a TPM, endorsement verified' + (hv.endorsement_ca ? ' (' + hv.endorsement_ca + ')' : ''));
+  }
+  if (hv.identity === 'tpm') {
+    return el('span', { id: 'identity' }, 'key in a TPM, endorsement not verified');
+  }
+  return el('span', { id: 'identity' }, [
+    'software key (file keystore)',
+    el('span', { class: 'muted' }, ' not hardware-attested'),
+  ]);
+}
+
 function fields(d) {
   const hv = d.hypervisor || {};
   const p = d.policy || {};
@@ -118,6 +133,7 @@ function fields(d) {
       ? el('ul', { id: 'reasons' }, reasons.map((r) => el('li', {}, r))) : null]),
     field('Key epoch', [String(hv.key_epoch ?? '?'), hv.key_epoch_since ? el('span', { class: 'muted' }, ' since ' + time(hv.key_epoch_since)) : null]),
     field('Attestation', [hv.attestation || '', hv.attested_at ? el('span', { class: 'muted' }, ' ' + age(hv.attested_at)) : null]),
+    field('Hypervisor identity', identity(hv)),
     d.superseded_by ? field('Superseded by', link(d.superseded_by)) : null,
     d.replaces ? field('Replaces', link(d.replaces)) : null);
 }
