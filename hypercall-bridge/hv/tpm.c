@@ -17,25 +17,30 @@
 #include "log.h"
 
 #define TCTI_CONF_MAX 512
+/* TPM2_TRANSIENT_FIRST, without the header macro's signed shift (UBSan flags it). */
+#define TRANSIENT_FIRST 0x80000000u
 
 /* TCG EK Credential Profile / Provisioning Guidance: the ECC P-256 storage root key. */
 static const TPM2B_PUBLIC srk_template = {
-	.publicArea = {
-		.type = TPM2_ALG_ECC,
-		.nameAlg = TPM2_ALG_SHA256,
-		.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-				    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-				    TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT,
-		.parameters.eccDetail = {
-			.symmetric = {.algorithm = TPM2_ALG_AES,
-				      .keyBits.aes = 128,
-				      .mode.aes = TPM2_ALG_CFB},
-			.scheme = {.scheme = TPM2_ALG_NULL},
-			.curveID = TPM2_ECC_NIST_P256,
-			.kdf = {.scheme = TPM2_ALG_NULL},
+	.publicArea =
+		{
+			.type = TPM2_ALG_ECC,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
+					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
+					    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT,
+			.parameters.eccDetail =
+				{
+					.symmetric = {.algorithm = TPM2_ALG_AES,
+						      .keyBits.aes = 128,
+						      .mode.aes = TPM2_ALG_CFB},
+					.scheme = {.scheme = TPM2_ALG_NULL},
+					.curveID = TPM2_ECC_NIST_P256,
+					.kdf = {.scheme = TPM2_ALG_NULL},
+				},
+			.unique.ecc = {.x = {.size = 32}, .y = {.size = 32}},
 		},
-		.unique.ecc = {.x = {.size = 32}, .y = {.size = 32}},
-	},
 };
 
 /* The TPM's own errors (layer 0), reduced to their code without handle/parameter numbers. */
@@ -150,9 +155,8 @@ tpm_create_primary(struct tpm *t, ESYS_TR hierarchy, const TPM2B_PUBLIC *tmpl, E
 int
 tpm_start_session(struct tpm *t, TPM2_SE type, int salted, ESYS_TR *out)
 {
-	const TPMT_SYM_DEF aes = {.algorithm = TPM2_ALG_AES,
-				  .keyBits.aes = 128,
-				  .mode.aes = TPM2_ALG_CFB};
+	const TPMT_SYM_DEF aes = {
+		.algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB};
 	const TPMT_SYM_DEF none = {.algorithm = TPM2_ALG_NULL};
 	TSS2_RC rc;
 
@@ -169,8 +173,8 @@ tpm_start_session(struct tpm *t, TPM2_SE type, int salted, ESYS_TR *out)
 int
 tpm_nv_handle(struct tpm *t, uint32_t index, ESYS_TR *out)
 {
-	TSS2_RC rc = Esys_TR_FromTPMPublic(t->ctx, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					   out);
+	TSS2_RC rc =
+		Esys_TR_FromTPMPublic(t->ctx, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, out);
 
 	*out = rc == TSS2_RC_SUCCESS ? *out : ESYS_TR_NONE;
 	/* Absent is an answer the callers expect, not a failure to log. */
@@ -253,7 +257,7 @@ tpm_transient_count(struct tpm *t, unsigned *out)
 	TSS2_RC rc;
 
 	rc = Esys_GetCapability(t->ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
-				TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, &more, &cap);
+				TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, &more, &cap);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_err(rc, "listing transient handles");
 	*out = cap->data.handles.count;

@@ -26,18 +26,18 @@
 #define TPM_AK_BLOB_NAME     "tpm-ak.blob"
 #define TPM_PCR_CLEAVE       23u
 
-#define TPM_PUBLIC_MAX  640  /* a marshalled TPM2B_PUBLIC (RSA 2048 EK: ~314 bytes) */
-#define TPM_NAME_LEN    34   /* nameAlg (0x000b, SHA-256) || SHA-256(TPMT_PUBLIC) */
-#define TPM_SIG_LEN     64   /* ECDSA P-256: r || s, 32 bytes each, big-endian */
-#define TPM_SIGN_MAX    1024 /* longest body tpm_sign takes (TPM2B_MAX_BUFFER) */
-#define TPM_ATTEST_MAX  1024 /* TPMS_ATTEST bytes of a quote */
-#define TPM_TSIG_MAX    160  /* a marshalled TPMT_SIGNATURE (ECDSA) */
-#define TPM_CERT_MAX    4096 /* the EK certificate (DER) */
-#define TPM_SPKI_MAX    128  /* SubjectPublicKeyInfo DER of a P-256 key (91 bytes) */
-#define TPM_SEALED_MAX  512  /* tpm_seal's blob */
-#define TPM_ROOT_LEN    32   /* the sealed root key */
-#define TPM_CRED_MAX    1024 /* a marshalled TPM2B_ID_OBJECT or TPM2B_ENCRYPTED_SECRET */
-#define TPM_SECRET_MAX  64   /* the secret recovered by credential activation */
+#define TPM_PUBLIC_MAX 640  /* a marshalled TPM2B_PUBLIC (RSA 2048 EK: ~314 bytes) */
+#define TPM_NAME_LEN   34   /* nameAlg (0x000b, SHA-256) || SHA-256(TPMT_PUBLIC) */
+#define TPM_SIG_LEN    64   /* ECDSA P-256: r || s, 32 bytes each, big-endian */
+#define TPM_SIGN_MAX   1024 /* longest body tpm_sign takes (TPM2B_MAX_BUFFER) */
+#define TPM_ATTEST_MAX 1024 /* TPMS_ATTEST bytes of a quote */
+#define TPM_TSIG_MAX   160  /* a marshalled TPMT_SIGNATURE (ECDSA) */
+#define TPM_CERT_MAX   4096 /* the EK certificate (DER) */
+#define TPM_SPKI_MAX   128  /* SubjectPublicKeyInfo DER of a P-256 key (91 bytes) */
+#define TPM_SEALED_MAX 512  /* tpm_seal's blob */
+#define TPM_ROOT_LEN   32   /* the sealed root key */
+#define TPM_CRED_MAX   1024 /* a marshalled TPM2B_ID_OBJECT or TPM2B_ENCRYPTED_SECRET */
+#define TPM_SECRET_MAX 64   /* the secret recovered by credential activation */
 
 struct tpm;
 

@@ -24,20 +24,23 @@
 
 /* TPM.md §2: restricted signing, never leaves the TPM, ECDSA with SHA-256 only. */
 static const TPM2B_PUBLIC ak_template = {
-	.publicArea = {
-		.type = TPM2_ALG_ECC,
-		.nameAlg = TPM2_ALG_SHA256,
-		.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-				    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-				    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT,
-		.parameters.eccDetail = {
-			.symmetric = {.algorithm = TPM2_ALG_NULL},
-			.scheme = {.scheme = TPM2_ALG_ECDSA,
-				   .details.ecdsa.hashAlg = TPM2_ALG_SHA256},
-			.curveID = TPM2_ECC_NIST_P256,
-			.kdf = {.scheme = TPM2_ALG_NULL},
+	.publicArea =
+		{
+			.type = TPM2_ALG_ECC,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
+					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
+					    TPMA_OBJECT_SIGN_ENCRYPT,
+			.parameters.eccDetail =
+				{
+					.symmetric = {.algorithm = TPM2_ALG_NULL},
+					.scheme = {.scheme = TPM2_ALG_ECDSA,
+						   .details.ecdsa.hashAlg = TPM2_ALG_SHA256},
+					.curveID = TPM2_ECC_NIST_P256,
+					.kdf = {.scheme = TPM2_ALG_NULL},
+				},
 		},
-	},
 };
 
 /* Reads the regular file name in dirfd, at most cap bytes. -ENOENT, -EINVAL (too long or not
@@ -225,7 +228,8 @@ tpm_ak_spki(struct tpm *t, uint8_t *out, size_t cap, size_t *len)
 	EVP_PKEY_free(key);
 	EVP_PKEY_CTX_free(pc);
 	if (n <= 0) {
-		log_err("cleave-hv: tpm: cannot encode the attestation key as SubjectPublicKeyInfo");
+		log_err("cleave-hv: tpm: cannot encode the attestation key as "
+			"SubjectPublicKeyInfo");
 		return n == -2 ? -EMSGSIZE : -EIO;
 	}
 	*len = (size_t)n;

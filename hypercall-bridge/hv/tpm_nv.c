@@ -13,8 +13,8 @@
 
 #define NV_CHUNK_DEFAULT 512
 
-static const TPMA_NV counter_attrs = (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) |
-				     TPMA_NV_AUTHREAD | TPMA_NV_AUTHWRITE | TPMA_NV_NO_DA;
+static const TPMA_NV counter_attrs = (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHREAD |
+				     TPMA_NV_AUTHWRITE | TPMA_NV_NO_DA;
 
 /* The TPM's largest NV_Read, bounded by what a TPM2B_MAX_NV_BUFFER holds. */
 static UINT16
@@ -106,7 +106,8 @@ counter_read(struct tpm *t, ESYS_TR nv, uint64_t *out, int quiet)
 	TSS2_RC rc;
 	int err;
 
-	rc = Esys_NV_Read(t->ctx, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0, &data);
+	rc = Esys_NV_Read(t->ctx, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0,
+			  &data);
 	if (quiet && rc == TPM2_RC_NV_UNINITIALIZED)
 		return -ENODATA;
 	if ((err = tpm_err(rc, "reading an NV counter")) != 0)
@@ -158,8 +159,8 @@ tpm_counter_ensure(struct tpm *t, uint32_t index)
 	if (err != 0)
 		return err;
 	err = nv_public(t, nv, &pub);
-	if (err == 0 && (pub.attributes & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT !=
-				TPM2_NT_COUNTER) {
+	if (err == 0 &&
+	    (pub.attributes & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT != TPM2_NT_COUNTER) {
 		log_err("cleave-hv: tpm: NV index 0x%x exists and is not a counter", index);
 		err = -EEXIST;
 	}

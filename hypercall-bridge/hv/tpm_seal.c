@@ -31,7 +31,8 @@ seal_policy(struct tpm *t, ESYS_TR sess, uint64_t counter, uint64_t deadline_ms)
 	int err = tpm_nv_handle(t, TPM_NV_WIPE_COUNTER, &nv);
 
 	if (err == -ENOENT)
-		log_err("cleave-hv: tpm: the wipe counter 0x%x is not defined", TPM_NV_WIPE_COUNTER);
+		log_err("cleave-hv: tpm: the wipe counter 0x%x is not defined",
+			TPM_NV_WIPE_COUNTER);
 	if (err != 0)
 		return err;
 	tpm_be64(op.buffer, counter);
@@ -76,8 +77,9 @@ encrypting_session(struct tpm *t, TPMA_SESSION dir, ESYS_TR *sess)
 
 	if (err != 0)
 		return err;
-	err = tpm_err(Esys_TRSess_SetAttributes(t->ctx, *sess, dir | SESS_CONTINUE, SESS_ATTRS_MASK),
-		      "setting session attributes");
+	err = tpm_err(
+		Esys_TRSess_SetAttributes(t->ctx, *sess, dir | SESS_CONTINUE, SESS_ATTRS_MASK),
+		"setting session attributes");
 	if (err != 0)
 		tpm_flush(t, sess);
 	return err;
@@ -88,12 +90,13 @@ seal_create(struct tpm *t, const uint8_t *key, const TPM2B_DIGEST *policy, uint8
 	    size_t cap, size_t *off)
 {
 	TPM2B_SENSITIVE_CREATE sens = {.sensitive.data.size = TPM_ROOT_LEN};
-	TPM2B_PUBLIC tmpl = {.publicArea = {
-				     .type = TPM2_ALG_KEYEDHASH,
-				     .nameAlg = TPM2_ALG_SHA256,
-				     .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT,
-				     .parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
-			     }};
+	TPM2B_PUBLIC tmpl = {
+		.publicArea = {
+			.type = TPM2_ALG_KEYEDHASH,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT,
+			.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
+		}};
 	const TPM2B_DATA outside = {0};
 	const TPML_PCR_SELECTION pcrs = {0};
 	TPM2B_PRIVATE *priv = NULL;

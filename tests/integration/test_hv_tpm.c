@@ -4,7 +4,7 @@
  * OpenSSL verifies the AK's signatures and quotes and compares the EK with its certificate,
  * tpm2-tools' software tpm2_makecredential makes the credential the TPM must activate, and the
  * sealed root key is tried after a wipe, past its deadline and from a kept copy. Every case ends
- * with no transient object left in the TPM beyond the ones the open handle holds.
+ * with no transient object left in the TPM beyond the ones the open handle holds, and no session.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,12 +51,30 @@ hv_dir(const struct swtpm *s, const char *name)
 	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* Loaded sessions (HMAC and policy): a leaked one would soon exhaust the TPM's few slots. */
+static unsigned
+sessions(struct tpm *t)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	unsigned n = 99;
+
+	if (Esys_GetCapability(t->ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
+			       0x02000000u, TPM2_MAX_CAP_HANDLES, &more, &cap) == 0)
+		n = cap->data.handles.count;
+	Esys_Free(cap);
+	return n;
+}
+
+/* Transient objects loaded now, or 99 when that cannot be read or a session is left over. */
 static unsigned
 transients(struct tpm *t)
 {
 	unsigned n = 0;
 
-	return tpm_transient_count(t, &n) == 0 ? n : 99; /* 99: a failure, never a count here */
+	if (sessions(t) != 0)
+		return 99;
+	return tpm_transient_count(t, &n) == 0 ? n : 99;
 }
 
 /* Verifies sig (r || s) over msg with the P-256 key spki (DER), ECDSA with SHA-256. 1 if valid. */
@@ -134,8 +152,8 @@ tpm_ek_and_certificate(void)
 	CHECK(tpm_ek_public(t, pub, sizeof(pub), &pub_len) == 0, "EK public");
 	CHECK(Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub, pub_len, &off, &ek) == 0 && off == pub_len,
 	      "a marshalled TPM2B_PUBLIC");
-	CHECK(ek.publicArea.type == TPM2_ALG_RSA && ek.publicArea.parameters.rsaDetail.keyBits ==
-							    2048,
+	CHECK(ek.publicArea.type == TPM2_ALG_RSA &&
+		      ek.publicArea.parameters.rsaDetail.keyBits == 2048,
 	      "RSA 2048");
 	CHECK(tpm_ek_cert(t, cert, sizeof(cert), &cert_len) == 0 && cert_len > 300,
 	      "EK certificate read from NV (%zu bytes)", cert_len);
@@ -311,7 +329,8 @@ tpm_activate_credential(void)
 {
 	struct swtpm s, o;
 	struct tpm *t, *other;
-	static uint8_t ek[TPM_PUBLIC_MAX], oek[TPM_PUBLIC_MAX], blob[TPM_CRED_MAX], enc[TPM_CRED_MAX];
+	static uint8_t ek[TPM_PUBLIC_MAX], oek[TPM_PUBLIC_MAX], blob[TPM_CRED_MAX],
+		enc[TPM_CRED_MAX];
 	uint8_t spki[TPM_SPKI_MAX], name[TPM_NAME_LEN], secret[32], got[TPM_SECRET_MAX];
 	size_t ek_len, oek_len, spki_len, blob_len, enc_len, got_len = 0;
 	int dirfd;
@@ -324,7 +343,8 @@ tpm_activate_credential(void)
 	CHECK(tpm_ek_public(t, ek, sizeof(ek), &ek_len) == 0, "EK public");
 	CHECK(tpm_ak_name(t, name) == 0, "AK name");
 	RAND_bytes(secret, sizeof(secret));
-	CHECK(make_credential(&s, ek, ek_len, name, secret, 32, blob, &blob_len, enc, &enc_len) == 0,
+	CHECK(make_credential(&s, ek, ek_len, name, secret, 32, blob, &blob_len, enc, &enc_len) ==
+		      0,
 	      MAKECRED " --tcti none");
 	CHECK(tpm_activate(t, blob, blob_len, enc, enc_len, got, sizeof(got), &got_len) == 0,
 	      "ActivateCredential");
@@ -332,7 +352,8 @@ tpm_activate_credential(void)
 	CHECK(transients(t) == 2, "EK and session flushed");
 
 	name[5] ^= 1; /* a credential for another key's name */
-	CHECK(make_credential(&s, ek, ek_len, name, secret, 32, blob, &blob_len, enc, &enc_len) == 0,
+	CHECK(make_credential(&s, ek, ek_len, name, secret, 32, blob, &blob_len, enc, &enc_len) ==
+		      0,
 	      "credential for another name");
 	CHECK(tpm_activate(t, blob, blob_len, enc, enc_len, got, sizeof(got), &got_len) ==
 		      -EKEYREJECTED,
@@ -347,7 +368,8 @@ tpm_activate_credential(void)
 	CHECK(make_credential(&s, oek, oek_len, name, secret, 32, blob, &blob_len, enc, &enc_len) ==
 		      0,
 	      "credential encrypted to the other TPM's EK");
-	CHECK(tpm_activate(t, blob, blob_len, enc, enc_len, got, sizeof(got), &got_len) == -EKEYREJECTED,
+	CHECK(tpm_activate(t, blob, blob_len, enc, enc_len, got, sizeof(got), &got_len) ==
+		      -EKEYREJECTED,
 	      "refused: not this EK");
 	CHECK(tpm_activate(t, blob, blob_len - 1, enc, enc_len, got, sizeof(got), &got_len) ==
 		      -EINVAL,
