@@ -129,5 +129,11 @@ int tpm_seal(struct tpm *t, const uint8_t *key, uint64_t counter, uint64_t deadl
  * -EKEYREJECTED when this TPM refuses the blob itself.
  */
 int tpm_unseal(struct tpm *t, const uint8_t *blob, size_t len, uint8_t *key) __must_check;
+/*
+ * The wipe counter value and the deadline a blob of tpm_seal was sealed with, as its header
+ * says (no TPM needed; the TPM's policy check is what makes them binding). 0 or -EINVAL.
+ */
+int tpm_sealed_info(const uint8_t *blob, size_t len, uint64_t *counter,
+		    uint64_t *deadline_ms) __must_check;
 
 #endif

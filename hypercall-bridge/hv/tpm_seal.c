@@ -163,6 +163,15 @@ seal_parse(const uint8_t *blob, size_t len, uint64_t *counter, uint64_t *deadlin
 	return 0;
 }
 
+int
+tpm_sealed_info(const uint8_t *blob, size_t len, uint64_t *counter, uint64_t *deadline_ms)
+{
+	TPM2B_PUBLIC pub = {0};
+	TPM2B_PRIVATE priv = {0};
+
+	return seal_parse(blob, len, counter, deadline_ms, &pub, &priv);
+}
+
 /* Unseals the loaded object obj in a policy session that also encrypts the response. */
 static int
 unseal_loaded(struct tpm *t, ESYS_TR obj, uint64_t counter, uint64_t deadline, uint8_t *key)

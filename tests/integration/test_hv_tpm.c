@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
+#include "durable.h"
 #include "swtpmtest.h"
 #include "testlib.h"
 #include "tpm_int.h"
@@ -475,7 +476,7 @@ tpm_seal_wipe_and_deadline(void)
 	uint8_t key[TPM_ROOT_LEN], got[TPM_ROOT_LEN], blob[TPM_SEALED_MAX], kept[TPM_SEALED_MAX];
 	size_t len = 0, kept_len;
 	struct tpm_clock c;
-	uint64_t w = 0;
+	uint64_t w = 0, v = 0, d = 0;
 
 	OPEN_TPM(&s, "seal", &t);
 	CHECK(tpm_seal(t, key, 1, 1, blob, sizeof(blob), &len) == -ENOENT,
@@ -487,6 +488,8 @@ tpm_seal_wipe_and_deadline(void)
 	CHECK(tpm_seal(t, key, w, c.clock_ms + 600000, blob, sizeof(blob), &len) == 0, "seal");
 	CHECK(memmem(blob, len, key, sizeof(key)) == NULL, "the key is not in the blob");
 	CHECK(tpm_unseal(t, blob, len, got) == 0 && memcmp(got, key, 32) == 0, "unseal: same key");
+	CHECK(tpm_sealed_info(blob, len, &v, &d) == 0 && v == w && d == c.clock_ms + 600000,
+	      "the header says what it was sealed with");
 	CHECK(tpm_unseal(t, blob, len, got) == 0, "as often as needed");
 	memcpy(kept, blob, len);
 	kept_len = len;
@@ -494,6 +497,7 @@ tpm_seal_wipe_and_deadline(void)
 	CHECK(tpm_unseal(t, kept, kept_len, got) == -EPERM, "an edited deadline: -EPERM");
 	kept[12 + 7] ^= 0x40;
 	CHECK(tpm_unseal(t, kept, kept_len - 1, got) == -EINVAL, "a truncated blob: -EINVAL");
+	CHECK(tpm_sealed_info(kept, kept_len - 1, &v, &d) == -EINVAL, "its header too");
 
 	CHECK(tpm_counter_increment(t, TPM_NV_WIPE_COUNTER) == 0, "a wipe increments the counter");
 	CHECK(tpm_unseal(t, blob, len, got) == -EPERM, "the blob is dead: -EPERM");
@@ -527,11 +531,17 @@ tpm_ak_copy_and_other_tpm(void)
 	struct tpm *t;
 	uint8_t spki[TPM_SPKI_MAX], spki2[TPM_SPKI_MAX], sig[TPM_SIG_LEN], body[64] = "cleave";
 	size_t spki_len, spki2_len;
-	int dirfd;
+	struct stat st;
+	off_t size = -1;
+	ino_t ino = 0;
+	int dirfd, junk;
 
 	OPEN_TPM(&a, "orig", &t);
 	CHECK((dirfd = hv_dir(&a, "hv")) >= 0, "state directory");
 	CHECK(ak_setup(t, dirfd, spki, &spki_len) == 0, "AK created, its SubjectPublicKeyInfo");
+	CHECK(fstatat(dirfd, TPM_AK_BLOB_NAME, &st, 0) == 0, "its blob");
+	size = st.st_size;
+	ino = st.st_ino;
 	tpm_close(t);
 	swtpm_stop(&a);
 
@@ -550,7 +560,14 @@ tpm_ak_copy_and_other_tpm(void)
 	CHECK(swtpm_make(&c, "other") == 0 && swtpm_start(&c) == 0, "another TPM");
 	CHECK(tpm_open(c.tcti, &t) == 0, "open it");
 	CHECK(tpm_ak_init(t, dirfd) == -EKEYREJECTED, "the blob does not load there");
+	CHECK(fstatat(dirfd, TPM_AK_BLOB_NAME, &st, 0) == 0 && st.st_size == size &&
+		      st.st_ino == ino,
+	      "and is left as it was (replacing it is the caller's decision)");
 	CHECK(tpm_sign(t, body, sizeof(body), sig) == -ENOKEY, "no AK, no signature");
+	CHECK((junk = hv_dir(&c, "junk")) >= 0, "another state directory");
+	CHECK(durable_replace(junk, TPM_AK_BLOB_NAME, body, sizeof(body)) == 0, "a junk AK blob");
+	CHECK(tpm_ak_init(t, junk) == -EKEYREJECTED, "refused too");
+	close(junk);
 	CHECK(transients(t) == 1, "nothing left loaded");
 	tpm_close(t);
 	close(dirfd);
