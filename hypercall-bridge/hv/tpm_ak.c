@@ -252,10 +252,12 @@ tpm_sign(struct tpm *t, const void *body, size_t len, uint8_t sig[TPM_SIG_LEN])
 	if (t->ak == ESYS_TR_NONE)
 		return -ENOKEY;
 	/* A body that looks like a TPM-made structure gets no ticket; refuse it clearly. */
-	if (len > sizeof(data.buffer) || (len >= 4 && memcmp(body, generated, 4) == 0))
+	if ((body == NULL && len > 0) || len > sizeof(data.buffer) ||
+	    (len >= 4 && memcmp(body, generated, 4) == 0))
 		return -EINVAL;
 	data.size = (UINT16)len;
-	memcpy(data.buffer, body, len);
+	if (len > 0)
+		memcpy(data.buffer, body, len);
 	rc = Esys_Hash(t->ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &data, TPM2_ALG_SHA256,
 		       ESYS_TR_RH_OWNER, &digest, &ticket);
 	if (rc != TSS2_RC_SUCCESS)
