@@ -44,6 +44,9 @@ LIBS = $(PKG_LIBS) -lpthread
 # link the server library need it.
 QR_CFLAGS = $(shell pkg-config --cflags libqrencode 2>/dev/null)
 QR_LIBS   = $(shell pkg-config --libs libqrencode 2>/dev/null)
+# tpm2-tss (ESAPI, marshalling, TCTI loader, error text): cleave-hv's TPM layer
+# (hypercall-bridge/hv/tpm*.c) and everything that links libhv.a.
+TSS2_LIBS = $(shell pkg-config --libs tss2-esys tss2-mu tss2-tctildr tss2-rc 2>/dev/null)
 
 COMMON_SRC := $(wildcard common/*.c)
 CRYPTO_SRC := $(wildcard crypto/*.c)
@@ -150,7 +153,7 @@ $(DEVSIM_BIN): $(call obj,tools/devsim.c) $(LIBTEST) $(LIBCRYPTO) $(LIBCOMMON)
 $(TICKET_BIN): $(call obj,tools/ticket.c) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TSS2_LIBS)
 
 $(BUILD)/obj/empty.o:
 	@mkdir -p $(@D)
@@ -159,16 +162,16 @@ $(BUILD)/obj/empty.o:
 $(BUILD)/bin/cleave-hv: $(call obj,hypercall-bridge/hv/main.c) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TSS2_LIBS)
 $(BUILD)/bin/cleave-hvctl: $(call obj,hypercall-bridge/hv/hvctl.c) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TSS2_LIBS)
 # The agent's objects live only in libagent.a (its unit tests link it too), never in other libs.
 $(AGENT_BIN): $(call obj,agent/main.c) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TSS2_LIBS)
 
 # cleavectl, the admin CLI: libcurl, Jansson, OpenSSL (receipts verify), libqrencode (the
 # enrollment QR code in the terminal); common/wire.c decodes receipts and tickets.
@@ -217,7 +220,9 @@ $(ARM64_OUT)/bin/hv_smoke: tests/arm64/hv_smoke.c $(ARM64_VMM_LIB)
 	@$(ARM64_CC) $(ARM64_HV_CPPFLAGS) $(ARM64_HV_CFLAGS) -static -o $@ $^ -lpthread
 # The whole cleave-hv and cleave-hvctl for arm64, static, against Debian's arm64 libcrypto and
 # libsodium (scripts/arm64-sysroot.sh fetches them with apt: network, so not part of `all`).
-ARM64_HV_ALL := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvctl.c,\
+# The TPM layer (hv/tpm*.c) is left out: Debian has no static tpm2-tss (TPM.md §6).
+ARM64_HV_ALL := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvctl.c \
+	$(wildcard hypercall-bridge/hv/tpm*.c),\
 	$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/hv/arch/arm64/*.c \
 	hypercall-bridge/lib/*.c)) $(COMMON_SRC) $(CRYPTO_SRC)
 ARM64_HV_LIBS := -L$(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu -lcrypto -lsodium -lpthread
@@ -275,28 +280,28 @@ $(BUILD)/tests/unit/test_exit_arm64: $(BUILD)/obj/tests/unit/test_exit_arm64.o \
 		$(BUILD)/obj/hypercall-bridge/hv/arch/arm64/exit_decode.o $(LIBHV) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) $(TSS2_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(QR_LIBS) $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(QR_LIBS) $(LIBS) $(TSS2_LIBS)
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(LIBTEST) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TSS2_LIBS)
 
 # The audit bench hashes and signs its imported chain with the server's own audit code.
 $(BUILD)/bench/audit_bench: $(BUILD)/obj/bench/audit_bench.o $(LIBTEST) $(LIBSERVER) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(QR_LIBS) $(LIBS) $(shell pkg-config --libs libssl 2>/dev/null)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(QR_LIBS) $(LIBS) $(shell pkg-config --libs libssl 2>/dev/null) $(TSS2_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTEST) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs libssl 2>/dev/null)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs libssl 2>/dev/null) $(TSS2_LIBS)
 
 # Starts the server, then says where the console is and, until the first console admin exists,
 # prints the one-time setup link (the server wrote it to $(DATA)/admin-setup). Ctrl-C stops it.
