@@ -11,6 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "api/api.h"
 #include "config.h"
 #include "http/httpd.h"
@@ -81,7 +85,12 @@ usage(FILE *f)
 		"                     oidc_ca_file, oidc_redirect_uri, oidc_scopes,\n"
 		"                     oidc_role_claim, oidc_role_map, oidc_email_domain,\n"
 		"                     oidc_provider_name: console single sign-on with an\n"
-		"                     OpenID provider (README \"Single sign-on\")\n"
+		"                     OpenID provider (README \"Single sign-on\"),\n"
+		"                     tpm_ca_file (PEM: the TPM manufacturers' root and\n"
+		"                     issuing CAs that endorsement certificates must chain\n"
+		"                     to), require_hardware_identity (1: enroll only devices\n"
+		"                     whose hypervisor key is endorsed by such a TPM; needs\n"
+		"                     tpm_ca_file)\n"
 		"  --check-config     validate the settings and exit (0 when valid)\n"
 		"  --log-level LEVEL  debug, info, warn or error (default info)\n"
 		"  --tls-priorities STRING\n"
@@ -239,6 +248,10 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 		r = parse_uint(val, 1, 500, &c->approval_bulk_size);
 	else if (strcmp(key, "approval_expiry_seconds") == 0)
 		r = parse_uint(val, 1, 30 * 86400, &c->approval_expiry_s);
+	else if (strcmp(key, "tpm_ca_file") == 0)
+		r = val[0] != '\0' ? str_copy(c->tpm_ca_file, sizeof(c->tpm_ca_file), val) : -1;
+	else if (strcmp(key, "require_hardware_identity") == 0)
+		r = parse_uint(val, 0, 1, &c->require_hw_identity);
 	else if (strcmp(key, "command_ttl_hours") == 0)
 		r = parse_uint(val, 1, 24 * 366, &c->command_ttl_h);
 	else if (strcmp(key, "audit_checkpoint_entries") == 0)
@@ -278,6 +291,51 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 	if (r == -1) /* the helpers that return -errno said why themselves */
 		fprintf(stderr, "cleave-server: %s: invalid value for %s: '%s'\n", where, key, val);
 	return r != 0 ? -1 : 0;
+}
+
+/* Certificates in a PEM file (0 when it holds none), or -1 when it cannot be read. */
+static int
+pem_cert_count(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+	int n = 0;
+
+	if (f == NULL)
+		return -1;
+	while (n < 1000 && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+		X509_free(x);
+		n++;
+	}
+	ERR_clear_error(); /* the read that ends the loop fails by design */
+	fclose(f);
+	return n;
+}
+
+/*
+ * Requiring a hardware identity without manufacturer CAs would refuse every device; a CA file
+ * that holds no certificate would too. Both are configuration errors, found at start.
+ */
+static int
+tpm_settings_check(const struct config *c)
+{
+	int n;
+
+	if (c->require_hw_identity && c->tpm_ca_file[0] == '\0') {
+		fprintf(stderr,
+			"cleave-server: require_hardware_identity = 1 needs tpm_ca_file (the "
+			"TPM manufacturers' CA certificates)\n");
+		return -1;
+	}
+	if (c->tpm_ca_file[0] == '\0')
+		return 0;
+	n = pem_cert_count(c->tpm_ca_file);
+	if (n <= 0) {
+		fprintf(stderr, "cleave-server: tpm_ca_file %s: %s\n", c->tpm_ca_file,
+			n < 0 ? strerror(errno) : "no PEM certificate in it");
+		return -1;
+	}
+	return 0;
 }
 
 static char *
@@ -516,6 +574,8 @@ parse_args(int argc, char **argv, struct config *c)
 			c->admit.reserve, c->max_connections);
 		return -1;
 	}
+	if (tpm_settings_check(c) != 0)
+		return -1;
 	if (c->data == NULL) {
 		fprintf(stderr, "cleave-server: --data DIR is required (see --help)\n");
 		return -1;

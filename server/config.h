@@ -36,6 +36,9 @@ struct config {
 	unsigned session_idle_s, session_max_s; /* console sessions; 0: the service's defaults */
 	unsigned require_totp;
 	unsigned two_person, approval_bulk_size, approval_expiry_s; /* the two-person rule */
+	/* TPM endorsement (hypercall-bridge/TPM.md): the manufacturer CAs, and whether required. */
+	char tpm_ca_file[PATH_MAX];
+	unsigned require_hw_identity;
 	unsigned ckpt_entries;
 	unsigned ckpt_s;
 	char ckpt_file[PATH_MAX]; /* "" : DATA/audit-checkpoints.log */

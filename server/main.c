@@ -322,6 +322,8 @@ serve(struct config *c, struct store *st, struct ed25519_key *tkey, struct ed255
 		.two_person = (int)c->two_person,
 		.approval_bulk_size = (int64_t)c->approval_bulk_size,
 		.approval_ttl_s = (int64_t)c->approval_expiry_s,
+		.tpm_ca_file = c->tpm_ca_file,
+		.require_hw_identity = (int)c->require_hw_identity,
 		.public_url = c->public_url,
 	};
 	struct httpd_config hc = {

@@ -225,6 +225,13 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 		return r;
 	}
 	r = attestation_ok(rq, &a, err);
+	if (r == 0 && s->cfg.require_hw_identity)
+		/* No trust on first use: only an endorsement verified here makes a key hardware. */
+		r = svc_fail(
+			err, SVC_ENROLL_DENIED,
+			"this deployment enrolls only devices whose hypervisor key is in a TPM "
+			"with a verified endorsement (require_hardware_identity); this "
+			"device's key is a software key");
 	if (r != 0) {
 		svc_refused(s, rq->client, t.id, "device.enroll", err->detail);
 		return r;

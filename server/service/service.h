@@ -91,6 +91,13 @@ struct service_config {
 	int two_person;
 	int64_t approval_bulk_size;
 	int64_t approval_ttl_s;
+	/*
+	 * Hardware identity (hypercall-bridge/TPM.md): tpm_ca_file is the PEM bundle of TPM
+	 * manufacturer CAs an endorsement certificate must chain to (NULL or "": none trusted);
+	 * require_hw_identity 1: enrollment refuses a hypervisor whose key no such TPM endorsed.
+	 */
+	const char *tpm_ca_file;
+	int require_hw_identity;
 };
 
 /* Clock in unix milliseconds; injectable for tests. */
