@@ -159,6 +159,14 @@ probe_setup(struct probe *p)
 	}
 	printf("kvm: api %d, ipa max %d bits, create_vm %.2f ms\n",
 	       ioctl(p->kvm, KVM_GET_API_VERSION, 0), ipa, (double)(now_ns() - t0) / 1e6);
+	/*
+	 * A protected VM (pKVM's KVM_VM_TYPE_ARM_PROTECTED, type bit 31 in Android's kernels):
+	 * whether this kernel lets a userspace VMM make one (PHONES.md; test_arm64_kvm asserts it).
+	 */
+	int pvm = ioctl(p->kvm, KVM_CREATE_VM, 1UL << 31);
+	printf("kvm: protected vm %s\n", pvm >= 0 ? "created" : strerror(errno));
+	if (pvm >= 0)
+		close(pvm);
 	uint8_t *ram =
 		mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ram == MAP_FAILED || guest_code_size == 0 || guest_code_size > RAM_SIZE) {

@@ -51,8 +51,8 @@ swtpm_paths(struct swtpm *t, const char *tag)
 	snprintf(t->dir, sizeof(t->dir), "%s/swtpm-%s-XXXXXX", base && *base ? base : "/tmp", tag);
 	if (mkdtemp(t->dir) == NULL)
 		return -1;
-	if (!(base && *base))
-		t_remove_after_case(t->dir);
+	/* A TPM is the case's own: it goes with the case, passed or failed (swtpm.log with it). */
+	t_remove_after_case(t->dir);
 	snprintf(t->state, sizeof(t->state), "%s/state", t->dir);
 	snprintf(ca, sizeof(ca), "%s/ca", t->dir);
 	snprintf(t->ca_root, sizeof(t->ca_root), "%s/swtpm-localca-rootca-cert.pem", ca);

@@ -29,7 +29,8 @@ struct swtpm {
 /* Why a TPM cannot be had here (swtpm, swtpm_setup or swtpm_localca missing), or NULL. */
 const char *swtpm_skip_reason(void);
 /*
- * Manufactures a new TPM in a fresh directory (under $CLEAVE_TEST_OUT or /tmp; tag names it):
+ * Manufactures a new TPM in a fresh directory (under $CLEAVE_TEST_OUT or /tmp, removed when the
+ * case ends; tag names it):
  * its own CA, the EK certificates, PCR bank sha256. Not started. 0, or -1 with the reason
  * printed (swtpm_setup's log is in dir).
  */
