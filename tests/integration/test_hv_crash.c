@@ -21,7 +21,7 @@
 #include "bridge_client.h"
 #include "bridge_msg.h"
 #include "hvproc.h"
-#include "testlib.h"
+#include "trun.h"
 #include "util.h"
 #include "volume.h"
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "bridge_msg.h"
-#include "testlib.h"
+#include "trun.h"
 #include "util.h"
 #include "vmm.h"
 
