@@ -254,6 +254,8 @@ $(ARM64_OUT)/hv/cleave-ticket: $(ARM64_OUT)/obj/tools/ticket.o $(ARM64_OUT)/lib/
 	@mkdir -p $(@D)
 	@echo "  LD      $@ (arm64)"
 	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
+# The x86 hypervisor suites, cross-built for arm64 and run in the emulated machine.
+-include tests/arm64/suites.mk
 # hv_smoke's second guest faults on purpose, with the corporate guest's own vectors.
 $(ARM64_OUT)/bin/hv_fault_guest.bin: tests/arm64/hv_fault_guest.S \
 		hypercall-bridge/guest/arch/arm64/vectors.S hypercall-bridge/guest/arch/arm64/guest.ld
