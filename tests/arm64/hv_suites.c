@@ -92,10 +92,11 @@ run(char *const argv[], int secs)
 static void
 show_leftovers(void)
 {
-	char *const argv[] = {"/bin/sh", "-c",
-			      "for f in $(find /tmp/out -name '*.log' -o -name '*.out' | head -n 8); "
-			      "do echo \"hv-suites: --- $f\"; tail -n 15 \"$f\"; done",
-			      NULL};
+	char *const argv[] = {
+		"/bin/sh", "-c",
+		"for f in $(find /tmp/out -name '*.log' -o -name '*.out' | head -n 8); "
+		"do echo \"hv-suites: --- $f\"; tail -n 15 \"$f\"; done",
+		NULL};
 
 	run(argv, 20);
 }
@@ -111,7 +112,8 @@ main(void)
 	alarm(0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	cmdline_value("cleave.slow", slow, sizeof(slow));
-	int suite_secs = cmdline_value("cleave.suite_secs", secs, sizeof(secs)) == 0 ? atoi(secs) : 0;
+	int suite_secs =
+		cmdline_value("cleave.suite_secs", secs, sizeof(secs)) == 0 ? atoi(secs) : 0;
 	if (suite_secs <= 0 || suite_secs > SUITE_SECS)
 		suite_secs = SUITE_SECS;
 	if (cmdline_value("cleave.suites", list, sizeof(list)) == 0) {

@@ -25,7 +25,8 @@
 #include "vmm.h"
 #include "volume.h"
 
-#define CMD_MS 10000 /* one console command, generous: the guest kernel is emulated here */
+/* One console command, generous; t_slow(): CLEAVE_TEST_SLOW, set in the emulated arm64 machine. */
+#define CMD_MS (10000 * t_slow())
 
 static const char *const secrets[] = {
 	"Q3-revenue-is-48.2M-CONFIDENTIAL",

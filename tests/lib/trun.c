@@ -191,6 +191,12 @@ t_run(const struct t_case *cases, size_t n, int argc, char **argv)
 {
 	int pass = 0, fail = 0, skip = 0;
 
+	if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+		for (size_t i = 0; i < n; i++)
+			printf("%s\n", cases[i].name);
+		return 0;
+	}
+
 	signal(SIGPIPE, SIG_IGN);
 	for (size_t i = 0; i < n; i++) {
 		double t0;

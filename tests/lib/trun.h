@@ -68,6 +68,8 @@ int t_stop_graceful(pid_t *pid, const char *what, const char *log);
 /*
  * Runs every case (or those named in argv), prints a line each and "N passed, N failed,
  * N skipped". Exit code: 0, 1 when a case failed, T_EXIT_SKIP when every case skipped.
+ * "--list" alone prints the case names, one a line, and runs nothing (test_arm64_kvm compares
+ * the x86 build's list with what the arm64 build of the same suite ran).
  */
 int t_run(const struct t_case *cases, size_t n, int argc, char **argv);
 
