@@ -327,7 +327,7 @@ run:
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory arm64-kernel || echo "arm64 kernels unavailable: test_arm64_kvm will skip"
-	@$(MAKE) --no-print-directory arm64-hv-full || echo "arm64 cleave-hv unavailable: test_arm64_kvm's hv cases will skip"
+	@$(MAKE) --no-print-directory arm64-hv-full || echo "arm64 cleave-hv unavailable: test_arm64_kvm's hv and suites cases will skip"
 	@$(MAKE) --no-print-directory test-run
 
 test-run:
