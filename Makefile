@@ -383,4 +383,4 @@ format-check:
 clean:
 	rm -rf build build-asan
 
--include $(shell find $(BUILD)/obj $(BUILD)/obj-hooks -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-hooks $(BUILD)/arm64/obj -name '*.d' 2>/dev/null)
