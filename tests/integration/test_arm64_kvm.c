@@ -11,6 +11,9 @@
  * guest prints on the memory-mapped 16550, VERSION by the MMIO doorbell is answered 1.0 by the
  * built-in dispatcher, and PSCI SYSTEM_OFF ends the VM cleanly; then a guest that executes an
  * undefined instruction under the corporate guest's vector table ends the VM as faulted. Prints boot-to-result times (emulated: orders of magnitude only).
+ * The hv_* cases run hv_steps (the whole arm64 cleave-hv, a fixed script); the suites_* cases
+ * run the x86 host's own hypervisor suites, cross-built unchanged, inside the emulated machine
+ * (tests/arm64/hv_suites.c) and require every case of each suite's x86 build passed there.
  * A case skips, with the reason, only when qemu-system-aarch64 or its kernel cannot be had;
  * a missing initramfs is a broken build and fails. Each QEMU is bounded and killed by its pid.
  */
