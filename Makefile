@@ -259,6 +259,8 @@ $(ARM64_OUT)/hv/cleave-ticket: $(ARM64_OUT)/obj/tools/ticket.o $(ARM64_OUT)/lib/
 	@mkdir -p $(@D)
 	@echo "  LD      $@ (arm64)"
 	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
+# The x86 hypervisor suites, cross-built for arm64 and run in the emulated machine.
+-include tests/arm64/suites.mk
 # hv_smoke's second guest faults on purpose, with the corporate guest's own vectors.
 $(ARM64_OUT)/bin/hv_fault_guest.bin: tests/arm64/hv_fault_guest.S \
 		hypercall-bridge/guest/arch/arm64/vectors.S hypercall-bridge/guest/arch/arm64/guest.ld
@@ -330,7 +332,7 @@ run:
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory arm64-kernel || echo "arm64 kernels unavailable: test_arm64_kvm will skip"
-	@$(MAKE) --no-print-directory arm64-hv-full || echo "arm64 cleave-hv unavailable: test_arm64_kvm's hv cases will skip"
+	@$(MAKE) --no-print-directory arm64-hv-full || echo "arm64 cleave-hv unavailable: test_arm64_kvm's hv and suites cases will skip"
 	@$(MAKE) --no-print-directory test-run
 
 test-run:
@@ -386,4 +388,4 @@ format-check:
 clean:
 	rm -rf build build-asan
 
--include $(shell find $(BUILD)/obj $(BUILD)/obj-hooks -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-hooks $(BUILD)/arm64/obj -name '*.d' 2>/dev/null)

@@ -11,6 +11,9 @@
  * guest prints on the memory-mapped 16550, VERSION by the MMIO doorbell is answered 1.0 by the
  * built-in dispatcher, and PSCI SYSTEM_OFF ends the VM cleanly; then a guest that executes an
  * undefined instruction under the corporate guest's vector table ends the VM as faulted. Prints boot-to-result times (emulated: orders of magnitude only).
+ * The hv_* cases run hv_steps (the whole arm64 cleave-hv, a fixed script); the suites_* cases
+ * run the x86 host's own hypervisor suites, cross-built unchanged, inside the emulated machine
+ * (tests/arm64/hv_suites.c) and require every case of each suite's x86 build passed there.
  * A case skips, with the reason, only when qemu-system-aarch64 or its kernel cannot be had;
  * a missing initramfs is a broken build and fails. Each QEMU is bounded and killed by its pid.
  */
@@ -42,6 +45,7 @@ struct boot {
 	const char *extra;  /* extra kernel parameters, "" for none */
 	const char *image;  /* BUILD/arm64/IMAGE: the initramfs */
 	const char *progs;  /* what init runs, after "--" on the kernel command line */
+	int limit_s;        /* QEMU killed after this; 0: RUN_LIMIT_S */
 	char log[LOG_CAP + 1];
 	double boot_s, result_s, exit_s; /* from spawn: init started, result line, QEMU gone */
 	int status;                      /* QEMU's wait status; -1 when it had to be killed */
@@ -119,12 +123,13 @@ boot_run(struct boot *b, const char *tag)
 
 	snprintf(log_path, sizeof(log_path), "%s/arm64-%s.log", out != NULL ? out : "/tmp", tag);
 	double t0 = now_s();
+	int limit = b->limit_s > 0 ? b->limit_s : RUN_LIMIT_S;
 	pid_t pid = spawn_qemu(b, log_path);
 	if (pid < 0)
 		return -1;
 	t_track_child(pid, 1);
 	b->status = -1;
-	while (now_s() - t0 < RUN_LIMIT_S) {
+	while (now_s() - t0 < limit) {
 		int st;
 		pid_t w = waitpid(pid, &st, WNOHANG);
 		read_log(b, log_path);
@@ -202,7 +207,8 @@ boot_checked(struct boot *b, const char *tag, const char *mode_line)
 	print_console(b);
 	printf("    time: init started %.1f s, result %.1f s, QEMU ended %.1f s after spawn\n",
 	       b->boot_s, b->result_s, b->exit_s);
-	CHECK(b->status != -1, "QEMU did not end within %d s (killed)", RUN_LIMIT_S);
+	CHECK(b->status != -1, "QEMU did not end within %d s (killed)",
+	      b->limit_s > 0 ? b->limit_s : RUN_LIMIT_S);
 	CHECK(WIFEXITED(b->status) && WEXITSTATUS(b->status) == 0,
 	      "QEMU ended with wait status 0x%x", b->status);
 	CHECK(strstr(b->log, mode_line) != NULL, "the kernel did not report \"%s\"", mode_line);
@@ -449,13 +455,180 @@ test_arm64_hv_612_pkvm(void)
 		"Protected hVHE mode initialized successfully", 1);
 }
 
+/* ---- the x86 hypervisor suites, cross-built, in the emulated machine ---- */
+
+/* What tests/arm64/hv_suites.c runs, in its order: the same sources as the x86 suites. The
+ * slowest last: the pKVM case leaves it out by default. */
+static const char *const hv_suites[] = {"test_hv", "test_hv_cli", "test_hv_console",
+					"test_hv_workspace", "test_hv_crash"};
+#define ARRAY_LEN(a)   (sizeof(a) / sizeof((a)[0]))
+#define SUITES_LIMIT_S 280 /* the whole boot; about 100 s here when nothing hangs */
+
+/* The case names of the x86 build of suite (`SUITE --list`), one a line, into out; 0 or -1. */
+static int
+x86_cases(const char *suite, char *out, size_t cap)
+{
+	const char *bin = getenv("CLEAVE_BIN");
+	char cmd[PATH_MAX + 64];
+	size_t n;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "'%s/../tests/integration/%s' --list", bin ? bin : "build/bin",
+		 suite);
+	f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	return pclose(f) == 0 && n > 0 ? 0 : -1;
+}
+
+/* The word of the case line "  ok   NAME (1.23s)" etc. for name in [from, to); or NULL. */
+static const char *
+case_verdict(const char *from, const char *to, const char *name)
+{
+	static const char *const verdicts[] = {"ok  ", "FAIL", "skip"};
+	char line[256];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(line, sizeof(line), "\n  %s %s (", verdicts[i], name);
+		const char *hit = memmem(from, (size_t)(to - from), line, strlen(line));
+		if (hit != NULL)
+			return verdicts[i];
+	}
+	return NULL;
+}
+
+/*
+ * One suite's block of the console ("hv-suite: NAME start" to "hv-suite: NAME exit RC, T s"):
+ * every case the x86 build of the suite has must have run and passed on arm64. Prints the
+ * suite's counts and each case that did not pass; a reason for the first problem into why
+ * (empty when the suite passed). Counts are added to *pass, *fail, *skip.
+ */
+static void
+suite_verdict(const char *log, const char *suite, int *pass, int *fail, int *skip, char *why,
+	      size_t cap)
+{
+	char mark[96], names[4096];
+	int rc = -1, np = 0, nf = 0, ns = 0, ncases = 0;
+	double secs = 0;
+
+	why[0] = '\0';
+	snprintf(mark, sizeof(mark), "hv-suite: %s start\n", suite);
+	const char *from = strstr(log, mark);
+	snprintf(mark, sizeof(mark), "hv-suite: %s exit ", suite);
+	const char *to = from != NULL ? strstr(from, mark) : NULL;
+	if (to == NULL || sscanf(to + strlen(mark), "%d, %lf s", &rc, &secs) != 2) {
+		snprintf(why, cap, "%s: no start and exit lines on the console", suite);
+		return;
+	}
+	if (x86_cases(suite, names, sizeof(names)) != 0) {
+		snprintf(why, cap, "%s: the x86 build's --list failed (make all builds it)", suite);
+		return;
+	}
+	for (char *save = NULL, *n = strtok_r(names, "\n", &save); n != NULL;
+	     n = strtok_r(NULL, "\n", &save)) {
+		const char *v = case_verdict(from - 1, to, n);
+		ncases++;
+		np += v != NULL && v[0] == 'o';
+		nf += v == NULL || v[0] == 'F';
+		ns += v != NULL && v[0] == 's';
+		if (v == NULL || v[0] != 'o')
+			printf("      %s %s\n", v != NULL ? v : "did not run:", n);
+		if (why[0] == '\0' && (v == NULL || v[0] != 'o'))
+			snprintf(why, cap, "%s: %s %s on arm64", suite, n,
+				 v == NULL     ? "did not run"
+				 : v[0] == 'F' ? "failed"
+					       : "skipped");
+	}
+	printf("    %s: %d passed, %d failed, %d skipped of the x86 build's %d cases, exit %d, "
+	       "%.1f s\n",
+	       suite, np, nf, ns, ncases, rc, secs);
+	if (why[0] == '\0' && rc != 0)
+		snprintf(why, cap, "%s exited %d inside the emulated machine", suite, rc);
+	*pass += np, *fail += nf, *skip += ns;
+}
+
+/*
+ * The x86 host's hypervisor suites (test_hv, test_hv_cli, test_hv_console, test_hv_workspace,
+ * test_hv_crash), cross-built unchanged for arm64 (`make arm64-hv-full`), run by hv_suites in
+ * the emulated machine against the arm64 cleave-hv and its corporate guest on the arm64
+ * kernel's KVM. This host decides: every case of the x86 build of each suite must be on the
+ * console as passed; a case that failed, skipped or did not run fails this one.
+ */
+static void
+suites_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
+	    const char *mode_line, size_t nsuites)
+{
+	static struct boot b;
+	char path[PATH_MAX], why[512], first[512] = "", cmdline[512];
+	int pass = 0, fail = 0, skip = 0;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/initramfs-suites.cpio.gz", arm64_dir);
+	if (qemu_path[0] != '\0' && access(path, R_OK) != 0)
+		SKIP("no %s: `make arm64-hv-full` builds it (fetches Debian's arm64 libssl, "
+		     "libsodium, busybox-static and openssl with apt: network)",
+		     path);
+	len = (size_t)snprintf(cmdline, sizeof(cmdline), "%s cleave.suites=", extra);
+	for (size_t i = 0; i < nsuites && len < sizeof(cmdline); i++)
+		len += (size_t)snprintf(cmdline + len, sizeof(cmdline) - len, "%s%s",
+					i > 0 ? "," : "", hv_suites[i]);
+	memset(&b, 0, sizeof(b));
+	b.kernel = kernel, b.cpu = cpu, b.extra = cmdline, b.limit_s = SUITES_LIMIT_S;
+	b.image = "initramfs-suites.cpio.gz", b.progs = "/bin/hv_suites";
+	boot_checked(&b, tag, mode_line);
+	CHECK(strstr(b.log, "hv-suites: result: done\n") != NULL, "hv_suites did not finish");
+	for (size_t i = 0; i < nsuites; i++) {
+		suite_verdict(b.log, hv_suites[i], &pass, &fail, &skip, why, sizeof(why));
+		if (first[0] == '\0')
+			snprintf(first, sizeof(first), "%s", why);
+	}
+	for (size_t i = nsuites; i < ARRAY_LEN(hv_suites); i++)
+		printf("    %s: not run on %s (the 5-minute budget of make test; "
+		       "CLEAVE_ARM64_ALL=1 runs it)\n",
+		       hv_suites[i], tag);
+	printf("    all suites on %s: %d passed, %d failed, %d skipped\n", tag, pass, fail, skip);
+	CHECK(first[0] == '\0', "%s", first);
+}
+
+/* Every suite, on the fastest kernel: 6.1, Cortex-A57, nVHE, the MMIO doorbell. */
+static void
+test_arm64_suites_61_nvhe(void)
+{
+	suites_case("suites-61-nvhe", "6.1", "cortex-a57", "", "Hyp mode initialized successfully",
+		    ARRAY_LEN(hv_suites));
+}
+
+/*
+ * Under a pKVM host (6.12; the guest's calls go by HVC through the SMCCC filter). -cpu max is
+ * 3-6 times slower under TCG (pauth-impdef=on takes back some); test_hv_crash's 14 kill and
+ * store-failure walks (90-120 s here, against 50-70 s on 6.1) run only with CLEAVE_ARM64_ALL=1
+ * so that the arm64 suite stays under 5 minutes.
+ */
+static void
+test_arm64_suites_612_pkvm(void)
+{
+	const char *all = getenv("CLEAVE_ARM64_ALL");
+
+	suites_case("suites-612-pkvm", "6.12", "max,pauth-impdef=on", "kvm-arm.mode=protected",
+		    "Protected hVHE mode initialized successfully",
+		    all != NULL && strcmp(all, "1") == 0 ? ARRAY_LEN(hv_suites)
+							 : ARRAY_LEN(hv_suites) - 1);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
-		{"kvm_61_nvhe", test_arm64_kvm_61_nvhe}, {"kvm_61_vhe", test_arm64_kvm_61_vhe},
-		{"kvm_612_vhe", test_arm64_kvm_612_vhe}, {"kvm_612_pkvm", test_arm64_kvm_612_pkvm},
-		{"hv_61_nvhe", test_arm64_hv_61_nvhe},   {"hv_612_pkvm", test_arm64_hv_612_pkvm},
+		{"kvm_61_nvhe", test_arm64_kvm_61_nvhe},
+		{"kvm_61_vhe", test_arm64_kvm_61_vhe},
+		{"kvm_612_vhe", test_arm64_kvm_612_vhe},
+		{"kvm_612_pkvm", test_arm64_kvm_612_pkvm},
+		{"hv_61_nvhe", test_arm64_hv_61_nvhe},
+		{"hv_612_pkvm", test_arm64_hv_612_pkvm},
+		{"suites_61_nvhe", test_arm64_suites_61_nvhe},
+		{"suites_612_pkvm", test_arm64_suites_612_pkvm},
 	};
 	const char *bin = getenv("CLEAVE_BIN");
 

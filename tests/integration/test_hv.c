@@ -18,7 +18,7 @@
 #include "volume.h"
 #include "bridge_msg.h"
 #include "hvproc.h"
-#include "testlib.h"
+#include "trun.h"
 #include "util.h"
 
 static void

@@ -19,7 +19,7 @@
 #include "bridge_client.h"
 #include "bridge_msg.h"
 #include "hvproc.h"
-#include "testlib.h"
+#include "trun.h"
 #include "util.h"
 
 #define NOBODY_UID 65534

@@ -27,15 +27,16 @@
 #include "bridge_client.h"
 #include "bridge_msg.h"
 #include "console.h"
-#include "testlib.h"
+#include "crypto.h"
+#include "trun.h"
 #include "util.h"
 #include "vmm.h"
 #include "wire.h"
 
 #define NOBODY      65534
-#define BOOT_MS     15000 /* cleave-hv up and the guest at its prompt */
-#define REPLY_MS    10000 /* a guest command answered */
-#define CTL_EXIT_MS 5000  /* cleave-hvctl gone after stdin's EOF or cleave-hv's exit */
+#define BOOT_MS     (15000 * t_slow()) /* cleave-hv up and the guest at its prompt */
+#define REPLY_MS    (10000 * t_slow()) /* a guest command answered */
+#define CTL_EXIT_MS (5000 * t_slow())  /* cleave-hvctl gone after stdin's EOF or cleave-hv's exit */
 
 static const char *
 bin_dir(void)
@@ -417,7 +418,7 @@ hv_start(struct hvcon *p, int custom_csock)
 	if (p->pid < 0)
 		return -1;
 	t_track_child(p->pid, 1);
-	for (int i = 0; i < 500; i++) { /* 5 s; the console opens before the bridge */
+	for (int i = 0; i < 500 * t_slow(); i++) { /* 5 s (x CLEAVE_TEST_SLOW); the console first */
 		struct bridge_client c;
 
 		if (bridge_connect(&c, p->sock, 1000) == 0) {

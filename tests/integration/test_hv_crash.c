@@ -21,7 +21,7 @@
 #include "bridge_client.h"
 #include "bridge_msg.h"
 #include "hvproc.h"
-#include "testlib.h"
+#include "trun.h"
 #include "util.h"
 #include "volume.h"
 
@@ -304,7 +304,8 @@ settle(struct walk *w, const struct action *a, const uint8_t tk[TICKET_LEN])
 	struct receipt rc;
 
 	crypto_sha256(tk, TICKET_LEN, th);
-	for (int i = 0; i < 100; i++) { /* 10 s: the first retry comes after 250 ms */
+	for (int i = 0; i < 100 * t_slow();
+	     i++) { /* 10 s (x CLEAVE_TEST_SLOW); first retry 250 ms */
 		if ((receipted ? receipts_for(w, th, &rc, 0) : applied(w, a, tk)) != 0)
 			return;
 		/* refused before its counter was durable: check_once sends it again */

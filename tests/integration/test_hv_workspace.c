@@ -6,6 +6,7 @@
  * stays byte-identical. Needs /dev/kvm; every case skips with a message where it cannot be
  * opened (so the suite exits 77), and fails when the guest image is missing.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,12 +20,13 @@
 #include "fileio.h"
 #include "hvproc.h"
 #include "keys.h"
-#include "testlib.h"
+#include "trun.h"
 #include "util.h"
 #include "vmm.h"
 #include "volume.h"
 
-#define CMD_MS 10000 /* one console command, generous: the guest kernel is emulated here */
+/* One console command, generous; t_slow(): CLEAVE_TEST_SLOW, set in the emulated arm64 machine. */
+#define CMD_MS (10000 * t_slow())
 
 static const char *const secrets[] = {
 	"Q3-revenue-is-48.2M-CONFIDENTIAL",
@@ -222,31 +224,60 @@ personal_make(const char *dir)
 	return 0;
 }
 
-/* SHA-256 over every file's name, size, mtime and bytes. */
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * SHA-256 over every file's name, size, mtime (to the nanosecond) and bytes, in name order. In
+ * C rather than find -printf and sha256sum, which the arm64 image's busybox does not have.
+ */
 static int
 personal_fingerprint(const char *dir, uint8_t out[32])
 {
-	char line[PATH_MAX * 2 + 64];
-	int rc;
+	char *names[32], list[8192], path[PATH_MAX * 2];
+	size_t n = 0, len = 0;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int rc = 0;
 
-	snprintf(line, sizeof(line),
-		 "cd '%s' && find . -type f -printf '%%p %%s %%T@\\n' | sort && find . -type f "
-		 "| sort | xargs sha256sum",
-		 dir);
-	{
-		FILE *f = popen(line, "r");
-		char buf[65536];
-		size_t n;
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL && n < ARRAY_SIZE(names))
+		if (e->d_name[0] != '.')
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		uint8_t h[32];
+		size_t size = 0;
+		char *data;
 
-		if (f == NULL)
-			return -1;
-		n = fread(buf, 1, sizeof(buf), f);
-		rc = pclose(f);
-		if (rc != 0 || n == 0)
-			return -1;
-		crypto_sha256(buf, n, out);
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		data = names[i] != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode)
+			       ? file_read_all(path, 1 << 20, &size)
+			       : NULL;
+		if (data == NULL || len + 200 > sizeof(list)) {
+			rc = -1;
+		} else {
+			crypto_sha256(data, size, h);
+			len += (size_t)snprintf(list + len, sizeof(list) - len,
+						"%s %zu %lld.%09ld ", names[i], size,
+						(long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+			for (size_t k = 0; k < sizeof(h); k++)
+				len += (size_t)snprintf(list + len, sizeof(list) - len, "%02x",
+							h[k]);
+			list[len++] = '\n';
+		}
+		free(data);
+		free(names[i]);
 	}
-	return 0;
+	if (rc == 0 && n > 0)
+		crypto_sha256(list, len, out);
+	return rc == 0 && n > 0 ? 0 : -1;
 }
 
 static void
@@ -415,7 +446,9 @@ test_workspace_cli_walkthrough(void)
 		 "printf 'get memo1\\r' | $B/cleave-hvctl --socket $S console | grep -q '%s'",
 		 secrets[0]) == 0,
 	      "console get");
-	CHECK(sh(p.dir, "! grep -q '%s' corporate", secrets[0]) == 0, "plaintext in the volume");
+	/* The file scan in C: busybox's grep (the arm64 image's) reads the 256 MiB volume as one
+	 * line. */
+	CHECK(volume_has_plaintext(&p) == 0, "plaintext in the volume");
 	CHECK(sh(p.dir,
 		 "$B/cleave-ticket keygen owner.key > owner.pub && $B/cleave-hvctl --socket "
 		 "$S pin $(cat owner.pub) %s",

@@ -30,7 +30,7 @@ struct hvproc {
  * guest when KVM is available, otherwise a dummy image). 0 once its bridge socket answers.
  */
 int hvp_init(struct hvproc *p);
-/* Starts cleave-hv on p->dir again (after hvp_stop); 0 once the bridge answers (5 s bound). */
+/* Starts cleave-hv on p->dir again (after hvp_stop); 0 once the bridge answers (5 s bound, times CLEAVE_TEST_SLOW). */
 int hvp_start(struct hvproc *p);
 /* Sends sig and reaps the process. */
 void hvp_stop(struct hvproc *p, int sig);

@@ -2,8 +2,8 @@
  * Helpers for integration tests and benchmarks that drive the real cleave-server: start and stop
  * it in a temporary data directory on 127.0.0.1, talk HTTPS to it with libcurl, and play an
  * enrolled device (Ed25519 device key, a test hypervisor key that signs attestations and
- * receipts, RFC 9421 request signatures). Also a minimal test runner that ends with
- * "N passed, N failed, N skipped". Never used by the product itself.
+ * receipts, RFC 9421 request signatures). The test runner itself is trun.h (included here).
+ * Never used by the product itself.
  */
 #ifndef CLEAVE_TESTLIB_H
 #define CLEAVE_TESTLIB_H
@@ -15,69 +15,8 @@
 #include <sys/types.h>
 
 #include "crypto.h"
+#include "trun.h"
 #include "wire.h"
-
-/* ---- runner ---- */
-
-/*
- * A suite that cannot run at all here prints "skipped: REASON" and exits T_EXIT_SKIP (77, as
- * automake does); tests/run.sh counts it as skipped and shows the reason. A case that cannot run
- * calls SKIP(reason): t_run reports it as skipped, and exits T_EXIT_SKIP when every case did.
- * Only a missing facility of the machine (/dev/kvm, root) is a reason to skip; anything the
- * build should have made (the guest image, a binary) missing is a failure.
- */
-#define T_EXIT_SKIP 77
-
-extern int t_failed_now;
-void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void t_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			t_fail(__FILE__, __LINE__, __VA_ARGS__);                                   \
-			return;                                                                    \
-		}                                                                                  \
-	} while (0)
-#define SKIP(...)                                                                                  \
-	do {                                                                                       \
-		t_skip(__VA_ARGS__);                                                               \
-		return;                                                                            \
-	} while (0)
-#define CHECK_STATUS(resp, want)                                                                   \
-	CHECK((resp).status == (want), "HTTP %ld, want %d: %.300s", (resp).status, (want),         \
-	      (resp).body ? (resp).body : "")
-
-struct t_case {
-	const char *name;
-	void (*fn)(void);
-};
-/*
- * Registers (add=1) or forgets (add=0) a child process; whatever is still registered when a
- * case ends is killed and reaped by t_run, so a failing case never leaves processes behind.
- */
-void t_track_child(pid_t pid, int add);
-/*
- * Removes path (rm -rf) when the current case ends, passed or failed. For what a case must put
- * outside $CLEAVE_TEST_OUT (a directory another uid can reach), so that nothing is left there.
- */
-void t_remove_after_case(const char *path);
-/*
- * Sends sig to a tracked child and reaps it (bounded by timeout_ms; then SIGKILL). Returns its
- * exit code, 128 + the signal that ended it, or -1 when it had to be killed or was not ours.
- */
-int t_stop_child(pid_t pid, int sig, int timeout_ms);
-/*
- * Stops *pid (if running) with SIGTERM as a supervisor would, and fails the current case unless
- * it exits 0: a crash, a hang, or (under `make asan`) a leak or sanitizer report at exit. what
- * names the process in the message; log (may be NULL) is where its output went. Exit status.
- */
-int t_stop_graceful(pid_t *pid, const char *what, const char *log);
-/*
- * Runs every case (or those named in argv), prints a line each and "N passed, N failed,
- * N skipped". Exit code: 0, 1 when a case failed, T_EXIT_SKIP when every case skipped.
- */
-int t_run(const struct t_case *cases, size_t n, int argc, char **argv);
 
 /* ---- server process ---- */
 
@@ -207,10 +146,5 @@ void admin_command_status(struct client *admin, const char *id, char *out, size_
 /* Queues a command; its id into out. Returns the HTTP status or -1. */
 long admin_command(struct client *admin, const char *device, const char *type, char *out,
 		   size_t cap);
-
-/* Monotonic seconds. */
-double now_s(void);
-/* A TCP port free on 127.0.0.1 a moment ago (its user binds it right after); 0 on failure. */
-unsigned t_free_port(void);
 
 #endif
