@@ -290,6 +290,36 @@ flips_refused(struct tv *v, const struct tpm_public *ak, struct quote_bytes *qb,
 	return 0;
 }
 
+/* tpm2_certify of ak2 by ak: a CERTIFY attestation naming ak2, signed by ak. 0 or -1. */
+static int
+certified(struct tv *v, const struct tpm_public *ak, const struct tpm_public *ak2)
+{
+	struct quote_bytes qb;
+	struct tpm_attest a;
+	struct tpm_signature s;
+	EVP_PKEY *key = NULL;
+	int r;
+
+	if (tools(v, "tpm2_certify -C ak.ctx -c ak2.ctx -g sha256 -o c.msg -s c.sig") != 0 ||
+	    read_quote(v, "c", &qb) != 0)
+		return -1;
+	seed("attest_certify", 1, qb.msg, (size_t)qb.msg_len);
+	if (tpm_attest_decode(qb.msg, (size_t)qb.msg_len, &a, v->why, sizeof(v->why)) != 0 ||
+	    tpm_signature_decode(qb.sig, (size_t)qb.sig_len, &s, v->why, sizeof(v->why)) != 0 ||
+	    tpm_public_pkey(ak, &key, v->why, sizeof(v->why)) != 0)
+		return -1;
+	r = tpm_signature_verify(key, &s, qb.msg, (size_t)qb.msg_len, v->why, sizeof(v->why));
+	EVP_PKEY_free(key);
+	if (r != 0 || a.magic != TPM_GENERATED_VALUE || a.type != TPM_ST_ATTEST_CERTIFY ||
+	    a.cert_name_len != ak2->name_len || memcmp(a.cert_name, ak2->name, ak2->name_len) != 0)
+		return -1;
+	/* The quote check refuses it: a certification is not a quote, signature or not. */
+	return tpm_quote_check(ak, qb.msg, (size_t)qb.msg_len, qb.sig, (size_t)qb.sig_len, a.extra,
+			       a.extra_len, NULL, 0, NULL, v->why, sizeof(v->why)) == -EBADMSG
+		       ? 0
+		       : -1;
+}
+
 static void
 tpm_quote_checked(void)
 {
@@ -335,6 +365,7 @@ tpm_quote_checked(void)
 	      "a second AK");
 	CHECK(check(&v, &ak2, &qb, q, (const uint8_t(*)[32])log, 3) == -EBADMSG,
 	      "the quote does not verify with another AK");
+	CHECK(certified(&v, &ak, &ak2) == 0, "TPM2_Certify of the second AK by the first");
 	CHECK(quote(&v, "ak.ctx", "sha256:16,23", q, "q2") == 0 && read_quote(&v, "q2", &q2) == 0,
 	      "a quote over PCRs 16 and 23");
 	CHECK(check(&v, &ak, &q2, q, (const uint8_t(*)[32])log, 3) == -EBADMSG &&
@@ -467,7 +498,7 @@ tpm_ek_chain(void)
 	/* swtpm_setup certified an ECC NIST P-384 EK (high range, persistent at 0x81010016). */
 	CHECK(tools(&v, "tpm2_readpublic -c 0x81010016 -o eek.pub") == 0, "the ECC EK");
 	CHECK(load_public(&v, "ek.pub", &ek, NULL) == 0 &&
-		      load_public(&v, "eek.pub", &eek, NULL) == 0,
+		      load_public(&v, "eek.pub", &eek, "public_ek_ecc384") == 0,
 	      "decode: %s", v.why);
 	CHECK(tools(&v,
 		    "tpm2_nvread -o ek.der 0x%x && tpm2_nvread -o eek.der 0x%x && tpm2_nvread "
