@@ -332,7 +332,7 @@ tpm_quote_checked(void)
 	if (skip_reason() != NULL)
 		SKIP("%s", skip_reason());
 	CHECK(tv_start(&v, "quote") == 0, "a TPM with an EK and an AK (see %s)", v.t.dir);
-	CHECK(load_public(&v, "ak.pub", &ak, NULL) == 0, "decode AK: %s", v.why);
+	CHECK(load_public(&v, "ak.pub", &ak, "public_ak_of_quote") == 0, "decode AK: %s", v.why);
 	CHECK(extend_pcr23(&v, log) == 0, "extend PCR 23");
 	CHECK(crypto_random(q, sizeof(q)) == 0, "nonce");
 	CHECK(quote(&v, "ak.ctx", "sha256:23", q, "q") == 0 && read_quote(&v, "q", &qb) == 0,
