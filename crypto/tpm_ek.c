@@ -157,18 +157,19 @@ ek_san(X509 *cert, struct tpm_ek_info *info, char *why, size_t cap)
 static int
 ek_usage(X509 *cert, char *why, size_t cap)
 {
-	int crit = 0, found = 0;
+	int crit = 0, present, found = 0;
 	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, NULL);
 	ASN1_OBJECT *want = OBJ_txt2obj(OID_EK_CERTIFICATE, 1);
 	uint32_t ku = X509_get_key_usage(cert);
 
+	present = eku != NULL;
 	for (int i = 0; eku != NULL && want != NULL && i < sk_ASN1_OBJECT_num(eku); i++)
 		found |= OBJ_cmp(sk_ASN1_OBJECT_value(eku, i), want) == 0;
 	EXTENDED_KEY_USAGE_free(eku);
 	ASN1_OBJECT_free(want);
-	if (eku == NULL && crit != -1) /* present but undecodable, or there twice (-2) */
+	if (!present && crit != -1) /* there but undecodable (crit 0/1), or there twice (-2) */
 		return tpm_fail(why, cap, -EBADMSG, "EK certificate: extendedKeyUsage unreadable");
-	if (eku != NULL && !found)
+	if (present && !found)
 		return tpm_fail(why, cap, -EBADMSG,
 				"EK certificate: extendedKeyUsage lacks tcg-kp-EKCertificate");
 	if (ku != UINT32_MAX && !(ku & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)))
@@ -196,8 +197,8 @@ ek_chain(const struct tpm_ca *ca, X509 *cert, char *why, size_t cap)
 	if (ok)
 		return 0;
 	return tpm_fail(why, cap, -EBADMSG,
-			"EK certificate: does not chain to a configured manufacturer CA: %s "
-			"(depth %d)",
+			"EK certificate: X.509 verification against the manufacturer CAs failed: "
+			"%s (at depth %d)",
 			err ? X509_verify_cert_error_string(err) : "cannot verify", depth);
 }
 

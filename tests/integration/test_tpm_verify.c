@@ -482,6 +482,64 @@ ek_verify(struct tv *v, const struct tpm_ca *ca, const char *der_file, const str
 	return tpm_ek_verify(ca, der, (size_t)n, ek, info, v->why, sizeof(v->why));
 }
 
+/* Extensions of certificates the test issues with the manufacturer's own issuing key. */
+static const char EXT_CNF[] =
+	"[ok]\n"
+	"extendedKeyUsage = 2.23.133.8.1\n"
+	"subjectAltName = critical,dirName:tpm\n"
+	"keyUsage = critical,keyEncipherment\n"
+	"basicConstraints = critical,CA:FALSE\n"
+	"[crit]\n"
+	"extendedKeyUsage = 2.23.133.8.1\n"
+	"subjectAltName = critical,dirName:tpm\n"
+	"keyUsage = critical,keyEncipherment\n"
+	"1.3.6.1.4.1.99999.1 = critical,ASN1:UTF8String:unknown\n"
+	"[nosan]\n"
+	"extendedKeyUsage = 2.23.133.8.1\n"
+	"keyUsage = critical,keyEncipherment\n"
+	"[tpm]\n" /* "1." keeps OpenSSL's config from reading 2. as an index */
+	"1.2.23.133.2.1 = id:00001014\n"
+	"1.2.23.133.2.2 = swtpm\n"
+	"1.2.23.133.2.3 = id:20191023\n";
+
+/* Issues DIR/NAME.der for the EK's key with the extensions of section NAME. */
+static int
+issue(struct tv *v, const char *name)
+{
+	return tools(
+		v,
+		"openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		"-keyout tmp.key -subj /CN=unknown -out tmp.csr && openssl x509 -req -in tmp.csr "
+		"-CA ca/issuercert.pem -CAkey ca/signkey.pem -force_pubkey ek.pem -days 2 "
+		"-set_serial $$ -extfile ext.cnf -extensions %s -outform der -out %s.der",
+		name, name);
+}
+
+/*
+ * The checks are deliberate, not disabled: a certificate of the same issuer for the same key
+ * passes with the EK extensions, and is refused with an unknown critical extension added
+ * (OpenSSL's check stays on) or without the subjectAltName naming the TPM manufacturer.
+ */
+static int
+issued_certs_checked(struct tv *v, const struct tpm_ca *ca, const struct tpm_public *ek)
+{
+	if (spill(v, "ext.cnf", EXT_CNF, strlen(EXT_CNF)) != 0 ||
+	    tools(v, "tpm2_readpublic -c ek.ctx -f pem -o ek.pem") != 0 || issue(v, "ok") != 0 ||
+	    issue(v, "crit") != 0 || issue(v, "nosan") != 0)
+		return -1;
+	if (ek_verify(v, ca, "ok.der", ek, NULL) != 0) {
+		printf("    issued with the EK extensions: %s\n", v->why);
+		return -1;
+	}
+	if (ek_verify(v, ca, "crit.der", ek, NULL) != -EBADMSG || !strstr(v->why, "critical"))
+		return -1;
+	printf("    unknown critical extension: %s\n", v->why);
+	if (ek_verify(v, ca, "nosan.der", ek, NULL) != -EBADMSG || !strstr(v->why, "manufacturer"))
+		return -1;
+	printf("    no subjectAltName: %s\n", v->why);
+	return 0;
+}
+
 static void
 tpm_ek_chain(void)
 {
@@ -524,12 +582,14 @@ tpm_ek_chain(void)
 	CHECK(ek_verify(&v, ca, "plat.der", &ek, NULL) == -EBADMSG &&
 		      strstr(v.why, "EKCertificate"),
 	      "the platform certificate (same CA) is no EK certificate: %s", v.why);
+	CHECK(issued_certs_checked(&v, ca, &ek) == 0, "certificates issued here checked: %s",
+	      v.why);
 	tpm_ca_free(ca);
 
 	CHECK(bundle(&v, "root.pem", v.t.ca_root, NULL) == 0, "root only");
 	snprintf(path, sizeof(path), "%s/root.pem", v.t.dir);
 	CHECK((ca = tpm_ca_load(path, v.why, sizeof(v.why))) != NULL, "load: %s", v.why);
-	CHECK(ek_verify(&v, ca, "ek.der", &ek, NULL) == -EBADMSG && strstr(v.why, "chain"),
+	CHECK(ek_verify(&v, ca, "ek.der", &ek, NULL) == -EBADMSG && strstr(v.why, "issuer"),
 	      "without the issuing CA: %s", v.why);
 	tpm_ca_free(ca);
 	CHECK(bundle(&v, "issuer.pem", v.t.ca_issuer, NULL) == 0, "issuer only");
@@ -541,7 +601,7 @@ tpm_ek_chain(void)
 	CHECK(bundle(&v, "other.pem", other.ca_root, other.ca_issuer) == 0, "its CA bundle");
 	snprintf(path, sizeof(path), "%s/other.pem", v.t.dir);
 	CHECK((ca2 = tpm_ca_load(path, v.why, sizeof(v.why))) != NULL, "load: %s", v.why);
-	CHECK(ek_verify(&v, ca2, "ek.der", &ek, NULL) == -EBADMSG && strstr(v.why, "chain"),
+	CHECK(ek_verify(&v, ca2, "ek.der", &ek, NULL) == -EBADMSG && strstr(v.why, "issuer"),
 	      "refused against another TPM's manufacturer CA: %s", v.why);
 	tpm_ca_free(ca2);
 	tv_done(&other);
