@@ -8,14 +8,18 @@
  *   encIdentity AES-CFB(symKey, IV 0, TPM2B credential)
  *   HMACkey    KDFa(nameAlg, seed, "INTEGRITY", "", "", digest bits)
  *   outerHMAC  HMAC(HMACkey, encIdentity || name)
- * Only SHA-256 EKs (the TCG EK templates L-1 and H-1 for RSA 2048). ECC EKs (an ECDH seed) are
- * not done.
+ * For an ECC EK (NIST P-256) the seed is not encrypted but agreed (Part 1 §C.6.4, ECDH): an
+ * ephemeral key e on the EK's curve, Z = x of e * EK,
+ *   seed       KDFe(nameAlg, Z, "IDENTITY\0", e.x, EK.x, digest bits)
+ *   secret     e's public point (TPMS_ECC_POINT)
+ * Only EKs with nameAlg SHA-256: the TCG templates L-1 (RSA 2048) and L-2 (ECC P-256).
  */
 #include "tpm_verify.h"
 
 #include <errno.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/rsa.h>
@@ -134,17 +138,80 @@ aes_cfb(const uint8_t *key, uint16_t bits, const uint8_t *in, size_t n, uint8_t 
 	return ok ? 0 : -EIO;
 }
 
+/* KDFe (Part 1 §11.4.10.3, SP 800-56A concatenation) with SHA-256, one block: 256 bits. */
+static void
+kdfe_sha256(const uint8_t z[32], const char *use, const uint8_t *u, size_t u_len, const uint8_t *v,
+	    size_t v_len, uint8_t out[SHA256_LEN])
+{
+	static const uint8_t counter[4] = {0, 0, 0, 1};
+	const void *parts[5] = {counter, z, use, u, v};
+	const size_t lens[5] = {4, 32, strlen(use) + 1, u_len, v_len};
+
+	crypto_sha256_parts(parts, lens, 5, out);
+}
+
+/* The x and y of an EC key's public point, 32 bytes each. */
+static int
+ec_point_xy(EVP_PKEY *k, uint8_t x[32], uint8_t y[32])
+{
+	BIGNUM *bx = NULL, *by = NULL;
+	int ok = EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &bx) == 1 &&
+		 EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, &by) == 1 &&
+		 BN_bn2binpad(bx, x, 32) == 32 && BN_bn2binpad(by, y, 32) == 32;
+
+	BN_free(bx);
+	BN_free(by);
+	return ok ? 0 : -EIO;
+}
+
+/* ECC P-256 EK: the seed agreed with an ephemeral key, whose point goes to out (68 bytes). */
+static int
+ecdh_seed(const struct tpm_public *ek, uint8_t seed[SEED_LEN], uint8_t *out, size_t *out_len,
+	  char *why, size_t cap)
+{
+	EVP_PKEY *peer = NULL, *eph = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	uint8_t z[32], ex[32], ey[32];
+	size_t zl = sizeof(z);
+	int r;
+
+	if ((r = tpm_public_pkey(ek, &peer, why, cap)) != 0)
+		return r;
+	r = -EIO;
+	eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	ctx = eph ? EVP_PKEY_CTX_new_from_pkey(NULL, eph, NULL) : NULL;
+	if (ctx != NULL && EVP_PKEY_derive_init(ctx) == 1 &&
+	    EVP_PKEY_derive_set_peer(ctx, peer) == 1 && EVP_PKEY_derive(ctx, z, &zl) == 1 &&
+	    zl == sizeof(z) && ec_point_xy(eph, ex, ey) == 0) {
+		kdfe_sha256(z, "IDENTITY", ex, sizeof(ex), ek->unique, ek->unique_len, seed);
+		put_u16(out, 32);
+		memcpy(out + 2, ex, 32);
+		put_u16(out + 34, 32);
+		memcpy(out + 36, ey, 32);
+		*out_len = 2 + 32 + 2 + 32;
+		r = 0;
+	}
+	if (r != 0)
+		tpm_fail(why, cap, r, "credential: ECDH with the EK failed");
+	OPENSSL_cleanse(z, sizeof(z));
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(eph); /* OpenSSL wipes the ephemeral private key */
+	EVP_PKEY_free(peer);
+	return r;
+}
+
 /* The EK must be one MakeCredential here can encrypt to, as the TPM will decrypt with it. */
 static int
 ek_usable(const struct tpm_public *ek, char *why, size_t cap)
 {
 	uint32_t need = TPMA_RESTRICTED | TPMA_DECRYPT | TPMA_FIXED_TPM | TPMA_FIXED_PARENT;
 
-	if (ek->type == TPM_ALG_ECC)
-		return tpm_fail(why, cap, -ENOTSUP, "credential: ECC EKs are not supported");
-	if (ek->type != TPM_ALG_RSA || ek->name_alg != TPM_ALG_SHA256)
-		return tpm_fail(why, cap, -ENOTSUP,
-				"credential: EK is not RSA with nameAlg SHA-256");
+	if (ek->name_alg != TPM_ALG_SHA256)
+		return tpm_fail(why, cap, -ENOTSUP, "credential: EK nameAlg is not SHA-256");
+	if (ek->type == TPM_ALG_ECC && ek->curve != TPM_ECC_NIST_P256)
+		return tpm_fail(why, cap, -ENOTSUP, "credential: ECC EKs other than P-256");
+	if (ek->type != TPM_ALG_RSA && ek->type != TPM_ALG_ECC)
+		return tpm_fail(why, cap, -ENOTSUP, "credential: EK is neither RSA nor ECC");
 	if ((ek->attrs & need) != need || (ek->attrs & TPMA_SIGN))
 		return tpm_fail(why, cap, -EINVAL,
 				"credential: EK is not a fixed restricted decryption key");
@@ -192,7 +259,7 @@ tpm_make_credential(const struct tpm_public *ek, const uint8_t *name, size_t nam
 		    char *why, size_t cap)
 {
 	uint8_t seed[SEED_LEN];
-	size_t ct_len;
+	size_t ct_len, need;
 	int r;
 
 	if ((r = ek_usable(ek, why, cap)) != 0)
@@ -203,12 +270,17 @@ tpm_make_credential(const struct tpm_public *ek, const uint8_t *name, size_t nam
 	if (cred_len == 0 || cred_len > CRED_MAX)
 		return tpm_fail(why, cap, -EINVAL, "credential: 1 to %d bytes, not %zu", CRED_MAX,
 				cred_len);
-	if (id_cap < 2 + 2 + SHA256_LEN + 2 + cred_len || secret_cap < 2 + (size_t)ek->unique_len)
+	need = ek->type == TPM_ALG_RSA ? 2 + (size_t)ek->unique_len : 2 + 2 + 32 + 2 + 32;
+	if (id_cap < 2 + 2 + SHA256_LEN + 2 + cred_len || secret_cap < need)
 		return tpm_fail(why, cap, -ENOSPC, "credential: output buffers too small");
-	if (crypto_random(seed, sizeof(seed)) != 0)
-		return tpm_fail(why, cap, -EIO, "credential: no random bytes");
 	ct_len = secret_cap - 2;
-	r = oaep_seed(ek, seed, secret + 2, &ct_len, why, cap);
+	if (ek->type == TPM_ALG_ECC) {
+		r = ecdh_seed(ek, seed, secret + 2, &ct_len, why, cap);
+	} else if (crypto_random(seed, sizeof(seed)) != 0) {
+		r = tpm_fail(why, cap, -EIO, "credential: no random bytes");
+	} else {
+		r = oaep_seed(ek, seed, secret + 2, &ct_len, why, cap);
+	}
 	if (r == 0) {
 		put_u16(secret, (uint16_t)ct_len);
 		*secret_len = 2 + ct_len;

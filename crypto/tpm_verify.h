@@ -160,12 +160,14 @@ int tpm_quote_check(const struct tpm_public *ak, const uint8_t *attest, size_t a
 		    size_t cap);
 
 /*
- * TPM2_MakeCredential (Part 1 §24, Part 3 §12.6) for an RSA EK whose public is ek (2048 bits,
- * nameAlg SHA-256, symmetric AES-128-CFB, restricted decrypt), bound to the object name
- * name/name_len: credential (at most 64 bytes) comes back from TPM2_ActivateCredential only in
- * the TPM holding that EK, with an object of that name loaded. Writes TPM2B_ID_OBJECT into
- * id/id_cap (*id_len) and TPM2B_ENCRYPTED_SECRET into secret/secret_cap (*secret_len), each with
- * its size prefix, exactly as ActivateCredential takes them. ECC EKs: -ENOTSUP.
+ * TPM2_MakeCredential (Part 1 §24, Part 3 §12.6) for the EK whose public is ek: RSA (2048-4096
+ * bits; RSA-OAEP of a random seed) or ECC NIST P-256 (ECDH with an ephemeral key), nameAlg
+ * SHA-256, symmetric AES-CFB, a fixed restricted decryption key (the TCG templates L-1, L-2).
+ * Bound to the object name name/name_len: credential (1 to 32 bytes) comes back from
+ * TPM2_ActivateCredential only in the TPM holding that EK, with an object of that name loaded.
+ * Writes TPM2B_ID_OBJECT into id/id_cap (*id_len) and TPM2B_ENCRYPTED_SECRET into
+ * secret/secret_cap (*secret_len), each with its size prefix, exactly as ActivateCredential
+ * takes them. Other EKs (P-384, nameAlg SHA-384: the high-range templates): -ENOTSUP.
  */
 #define TPM_ID_OBJECT_MAX  (2 + 2 + TPM_DIGEST_MAX + 2 + 64)
 #define TPM_ENC_SECRET_MAX (2 + TPM_RSA_MAX)

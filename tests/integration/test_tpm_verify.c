@@ -396,27 +396,34 @@ write_credential(struct tv *v, const char *name, const uint8_t *id, size_t id_le
 	return spill(v, name, file, 8 + id_len + secret_len);
 }
 
-/* TPM2_ActivateCredential of file with the AK ctx and the EK (PolicySecret(endorsement)). */
+/* TPM2_ActivateCredential of file with the AK ctx and the EK ek (PolicySecret(endorsement)). */
 static int
-activate(struct tv *v, const char *ctx, const char *file, uint8_t got[64], long *got_len)
+activate_with(struct tv *v, const char *ek, const char *ctx, const char *file, uint8_t got[64],
+	      long *got_len)
 {
 	int r;
 
 	r = tools(v,
 		  "rm -f got.bin && tpm2_startauthsession --policy-session -S s.ctx && "
 		  "tpm2_policysecret -S s.ctx "
-		  "-c e && tpm2_activatecredential -c %s -C ek.ctx -i %s -o got.bin "
+		  "-c e && tpm2_activatecredential -c %s -C %s -i %s -o got.bin "
 		  "-P session:s.ctx; r=$?; tpm2_flushcontext -s; (exit $r)",
-		  ctx, file);
+		  ctx, ek, file);
 	*got_len = r == 0 ? slurp(v, "got.bin", got, 64) : -1;
 	return r;
+}
+
+static int
+activate(struct tv *v, const char *ctx, const char *file, uint8_t got[64], long *got_len)
+{
+	return activate_with(v, "ek.ctx", ctx, file, got, got_len);
 }
 
 static void
 tpm_credential_activated(void)
 {
 	struct tv v;
-	struct tpm_public ek, ak, ak2, eek;
+	struct tpm_public ek, ak, ak2, eek, hek;
 	uint8_t secret[32], id[TPM_ID_OBJECT_MAX], enc[TPM_ENC_SECRET_MAX], got[64];
 	size_t id_len, enc_len;
 	long got_len;
@@ -456,10 +463,23 @@ tpm_credential_activated(void)
 	      "activated by the AK it names");
 	CHECK(tools(&v, "tpm2_createek -c eek.ctx -G ecc -u eek.pub") == 0 &&
 		      load_public(&v, "eek.pub", &eek, NULL) == 0,
-	      "an ECC EK");
+	      "an ECC P-256 EK");
 	CHECK(tpm_make_credential(&eek, ak.name, ak.name_len, secret, 32, id, sizeof(id), &id_len,
+				  enc, sizeof(enc), &enc_len, v.why, sizeof(v.why)) == 0,
+	      "make a credential to the ECC EK: %s", v.why);
+	CHECK(enc_len == 2 + 2 + 32 + 2 + 32, "the secret is an ephemeral P-256 point");
+	CHECK(write_credential(&v, "ecred.bin", id, id_len, enc, enc_len) == 0 &&
+		      activate_with(&v, "eek.ctx", "ak.ctx", "ecred.bin", got, &got_len) == 0,
+	      "tpm2_activatecredential with the ECC EK");
+	CHECK(got_len == 32 && memcmp(got, secret, 32) == 0, "the secret came back (ECDH seed)");
+	CHECK(activate_with(&v, "eek.ctx", "ak2.ctx", "ecred.bin", got, &got_len) != 0,
+	      "refused with another AK loaded");
+	CHECK(tools(&v, "tpm2_readpublic -c 0x81010016 -o hek.pub") == 0 &&
+		      load_public(&v, "hek.pub", &hek, NULL) == 0,
+	      "swtpm's P-384 EK");
+	CHECK(tpm_make_credential(&hek, ak.name, ak.name_len, secret, 32, id, sizeof(id), &id_len,
 				  enc, sizeof(enc), &enc_len, v.why, sizeof(v.why)) == -ENOTSUP,
-	      "ECC EKs are not supported");
+	      "P-384 (nameAlg SHA-384) EKs are not supported");
 	tv_done(&v.t);
 }
 

@@ -259,6 +259,18 @@ test_make_credential_arguments(void **state)
 
 	assert_int_equal(tpm_make_credential(&f->pub, f->pub.name, f->pub.name_len, cred, 32, id,
 					     sizeof(id), &il, enc, sizeof(enc), &el, NULL, 0),
+			 -EINVAL);
+	/* The AK's point as an ECC EK: a credential whose secret is an ephemeral point. */
+	ek.attrs = TPMA_FIXED_TPM | TPMA_FIXED_PARENT | TPMA_RESTRICTED | TPMA_DECRYPT;
+	ek.sym_alg = TPM_ALG_AES, ek.sym_bits = 128, ek.sym_mode = TPM_ALG_CFB;
+	assert_int_equal(tpm_make_credential(&ek, f->pub.name, f->pub.name_len, cred, 32, id,
+					     sizeof(id), &il, enc, sizeof(enc), &el, NULL, 0),
+			 0);
+	assert_int_equal(el, 2 + 2 + 32 + 2 + 32);
+	assert_int_equal(il, 2 + 2 + 32 + 2 + 32);
+	ek.curve = TPM_ECC_NIST_P384;
+	assert_int_equal(tpm_make_credential(&ek, f->pub.name, f->pub.name_len, cred, 32, id,
+					     sizeof(id), &il, enc, sizeof(enc), &el, NULL, 0),
 			 -ENOTSUP);
 	ek.type = TPM_ALG_RSA, ek.name_alg = TPM_ALG_SHA256, ek.sym_alg = TPM_ALG_AES;
 	ek.sym_bits = 128, ek.sym_mode = TPM_ALG_CFB;
