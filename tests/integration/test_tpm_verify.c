@@ -560,6 +560,32 @@ issued_certs_checked(struct tv *v, const struct tpm_ca *ca, const struct tpm_pub
 	return 0;
 }
 
+/* The root alone cannot verify the EK certificate; the issuing CA alone is no bundle. */
+static int
+partial_bundles_refused(struct tv *v, const struct tpm_public *ek)
+{
+	char path[PATH_MAX + 32];
+	struct tpm_ca *ca;
+	int r;
+
+	if (bundle(v, "root.pem", v->t.ca_root, NULL) != 0 ||
+	    bundle(v, "issuer.pem", v->t.ca_issuer, NULL) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/root.pem", v->t.dir);
+	if ((ca = tpm_ca_load(path, v->why, sizeof(v->why))) == NULL)
+		return -1;
+	r = ek_verify(v, ca, "ek.der", ek, NULL);
+	tpm_ca_free(ca);
+	if (r != -EBADMSG || !strstr(v->why, "issuer"))
+		return -1;
+	printf("    root without the issuing CA: %s\n", v->why);
+	snprintf(path, sizeof(path), "%s/issuer.pem", v->t.dir);
+	if (tpm_ca_load(path, v->why, sizeof(v->why)) != NULL || !strstr(v->why, "root"))
+		return -1;
+	printf("    issuing CA alone: %s\n", v->why);
+	return 0;
+}
+
 static void
 tpm_ek_chain(void)
 {
@@ -606,16 +632,7 @@ tpm_ek_chain(void)
 	      v.why);
 	tpm_ca_free(ca);
 
-	CHECK(bundle(&v, "root.pem", v.t.ca_root, NULL) == 0, "root only");
-	snprintf(path, sizeof(path), "%s/root.pem", v.t.dir);
-	CHECK((ca = tpm_ca_load(path, v.why, sizeof(v.why))) != NULL, "load: %s", v.why);
-	CHECK(ek_verify(&v, ca, "ek.der", &ek, NULL) == -EBADMSG && strstr(v.why, "issuer"),
-	      "without the issuing CA: %s", v.why);
-	tpm_ca_free(ca);
-	CHECK(bundle(&v, "issuer.pem", v.t.ca_issuer, NULL) == 0, "issuer only");
-	snprintf(path, sizeof(path), "%s/issuer.pem", v.t.dir);
-	CHECK(tpm_ca_load(path, v.why, sizeof(v.why)) == NULL && strstr(v.why, "root"),
-	      "a bundle without a root is refused: %s", v.why);
+	CHECK(partial_bundles_refused(&v, &ek) == 0, "partial bundles: %s", v.why);
 
 	CHECK(swtpm_make(&other, "other") == 0, "another manufactured TPM");
 	CHECK(bundle(&v, "other.pem", other.ca_root, other.ca_issuer) == 0, "its CA bundle");
@@ -623,6 +640,7 @@ tpm_ek_chain(void)
 	CHECK((ca2 = tpm_ca_load(path, v.why, sizeof(v.why))) != NULL, "load: %s", v.why);
 	CHECK(ek_verify(&v, ca2, "ek.der", &ek, NULL) == -EBADMSG && strstr(v.why, "issuer"),
 	      "refused against another TPM's manufacturer CA: %s", v.why);
+	printf("    another TPM's CA: %s\n", v.why);
 	tpm_ca_free(ca2);
 	tv_done(&other);
 	tv_done(&v.t);
