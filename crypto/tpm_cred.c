@@ -1,14 +1,14 @@
 /*
  * TPM2_MakeCredential in software (TPM 2.0 Part 1 §24 "Credential Protection", Part 3 §12.6),
- * for an RSA EK: the server encrypts a secret (the enrollment nonce) so that only the TPM holding
+ * for an EK: the server encrypts a secret (the enrollment nonce) so that only the TPM holding
  * the EK can recover it, and only while an object with the given name (the AK) is loaded there.
- *   seed       random, as many bytes as the EK's nameAlg digest
+ *   seed       (RSA EK) random, as many bytes as the EK's nameAlg digest
  *   secret     RSA-OAEP(EK, seed), hash = the EK's nameAlg, label "IDENTITY\0"
  *   symKey     KDFa(nameAlg, seed, "STORAGE", name, "", EK's symmetric key bits)
  *   encIdentity AES-CFB(symKey, IV 0, TPM2B credential)
  *   HMACkey    KDFa(nameAlg, seed, "INTEGRITY", "", "", digest bits)
  *   outerHMAC  HMAC(HMACkey, encIdentity || name)
- * For an ECC EK (NIST P-256) the seed is not encrypted but agreed (Part 1 §C.6.4, ECDH): an
+ * For an ECC EK (NIST P-256) the seed is not encrypted but agreed (Part 1 Annex C, ECDH): an
  * ephemeral key e on the EK's curve, Z = x of e * EK,
  *   seed       KDFe(nameAlg, Z, "IDENTITY\0", e.x, EK.x, digest bits)
  *   secret     e's public point (TPMS_ECC_POINT)
@@ -40,7 +40,7 @@ put_u32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* HMAC-SHA256 of up to four parts (NULL parts skipped) into out[32]. */
+/* HMAC-SHA256 of count parts (empty ones skipped) into out[32]. */
 static int
 hmac_parts(const uint8_t *key, size_t key_len, const void *const *parts, const size_t *lens,
 	   size_t count, uint8_t out[SHA256_LEN])
@@ -138,7 +138,7 @@ aes_cfb(const uint8_t *key, uint16_t bits, const uint8_t *in, size_t n, uint8_t 
 	return ok ? 0 : -EIO;
 }
 
-/* KDFe (Part 1 §11.4.10.3, SP 800-56A concatenation) with SHA-256, one block: 256 bits. */
+/* KDFe (Part 1, SP 800-56A concatenation) with SHA-256, one block: 256 bits. */
 static void
 kdfe_sha256(const uint8_t z[32], const char *use, const uint8_t *u, size_t u_len, const uint8_t *v,
 	    size_t v_len, uint8_t out[SHA256_LEN])

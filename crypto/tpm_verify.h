@@ -176,7 +176,7 @@ int tpm_make_credential(const struct tpm_public *ek, const uint8_t *name, size_t
 			size_t *id_len, uint8_t *secret, size_t secret_cap, size_t *secret_len,
 			char *why, size_t cap);
 /*
- * KDFa (Part 1 §11.4.10.2, SP 800-108 counter mode with HMAC) with SHA-256: bits/8 bytes of
+ * KDFa (Part 1, SP 800-108 counter mode with HMAC) with SHA-256: bits/8 bytes of
  * key derived from key/label (the NUL is included)/context_u/context_v into out.
  */
 int tpm_kdfa_sha256(const uint8_t *key, size_t key_len, const char *label, const uint8_t *context_u,
