@@ -31,15 +31,6 @@
 #define CRED_MAX      SHA256_LEN /* Part 3: at most the EK nameAlg's digest size */
 #define KDF_LABEL_MAX 32
 
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* HMAC-SHA256 of count parts (empty ones skipped) into out[32]. */
 static int
 hmac_parts(const uint8_t *key, size_t key_len, const void *const *parts, const size_t *lens,

@@ -90,11 +90,19 @@ rd_ok(const struct rd *r)
 	return !r->bad;
 }
 
+/* Big-endian stores, as TPM marshalling wants (common/le.h is the little-endian side). */
 static inline void
 put_u16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
+}
+
+static inline void
+put_u32(uint8_t *p, uint32_t v)
+{
+	put_u16(p, (uint16_t)(v >> 16));
+	put_u16(p + 2, (uint16_t)v);
 }
 
 /* Writes the reason (printf format) into why when why is not NULL; returns err. */

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include "crypto.h"
 #include "tpm_priv.h"
@@ -105,6 +106,27 @@ tpm_public_pkey(const struct tpm_public *p, EVP_PKEY **out, char *why, size_t ca
 	if (p->type == TPM_ALG_ECC)
 		return ecc_pkey(p, out, why, cap);
 	return tpm_fail(why, cap, -ENOTSUP, "object type 0x%04x has no public key", p->type);
+}
+
+int
+tpm_public_spki(const struct tpm_public *p, uint8_t *der, size_t cap, size_t *len, char *why,
+		size_t wcap)
+{
+	EVP_PKEY *key = NULL;
+	unsigned char *out = der;
+	int r = tpm_public_pkey(p, &key, why, wcap), n;
+
+	if (r != 0)
+		return r;
+	n = i2d_PUBKEY(key, NULL);
+	if (n <= 0 || (size_t)n > cap)
+		r = tpm_fail(why, wcap, -ENOSPC, "SubjectPublicKeyInfo: %d bytes do not fit", n);
+	else if ((n = i2d_PUBKEY(key, &out)) <= 0)
+		r = tpm_fail(why, wcap, -EIO, "SubjectPublicKeyInfo: OpenSSL cannot encode it");
+	else
+		*len = (size_t)n;
+	EVP_PKEY_free(key);
+	return r;
 }
 
 int

@@ -127,6 +127,12 @@ int tpm_public_decode_t(const uint8_t *buf, size_t len, struct tpm_public *out, 
 			size_t cap);
 /* The public key of an RSA or ECC (P-256, P-384) object. *out owned by the caller. */
 int tpm_public_pkey(const struct tpm_public *p, EVP_PKEY **out, char *why, size_t cap);
+/*
+ * The DER SubjectPublicKeyInfo of an RSA or ECC object (what the server keeps for a device's AK
+ * and hashes into hv_key, TPM.md §3) into der/cap; *len its size. 0, -ENOSPC or tpm_public_pkey's.
+ */
+int tpm_public_spki(const struct tpm_public *p, uint8_t *der, size_t cap, size_t *len, char *why,
+		    size_t wcap);
 /* Decodes a TPMS_ATTEST (the bytes the TPM signed) of type QUOTE or CERTIFY. */
 int tpm_attest_decode(const uint8_t *buf, size_t len, struct tpm_attest *out, char *why,
 		      size_t cap);

@@ -142,12 +142,13 @@ skip_reason(void)
 	return NULL;
 }
 
-/* Our key of p equals the PEM tpm2_readpublic exports for ctx. */
+/* Our key of p equals the PEM tpm2_readpublic exports for ctx, and our SPKI its DER. */
 static int
 same_key_as_tools(struct tv *v, const char *ctx, const struct tpm_public *p)
 {
 	char path[PATH_MAX + 64];
 	EVP_PKEY *ours = NULL, *theirs = NULL;
+	uint8_t theirs_der[1024];
 	FILE *f;
 	int eq;
 
@@ -160,6 +161,16 @@ same_key_as_tools(struct tv *v, const char *ctx, const struct tpm_public *p)
 	fclose(f);
 	eq = theirs != NULL && tpm_public_pkey(p, &ours, v->why, sizeof(v->why)) == 0 &&
 	     EVP_PKEY_eq(ours, theirs) == 1;
+	/* ... and so does the SubjectPublicKeyInfo the server would keep. */
+	if (eq) {
+		uint8_t spki[1024], *q = theirs_der;
+		size_t len = 0;
+		int n = i2d_PUBKEY(theirs, NULL);
+
+		eq = n > 0 && (size_t)n <= sizeof(theirs_der) && i2d_PUBKEY(theirs, &q) == n &&
+		     tpm_public_spki(p, spki, sizeof(spki), &len, v->why, sizeof(v->why)) == 0 &&
+		     len == (size_t)n && memcmp(spki, theirs_der, len) == 0;
+	}
 	EVP_PKEY_free(ours);
 	EVP_PKEY_free(theirs);
 	return eq;

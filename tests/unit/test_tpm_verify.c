@@ -3,7 +3,7 @@
  * a quote a real swtpm made (fixtures from tests/integration/test_tpm_verify, which cross-checks
  * everything against the TPM itself) verified offline, every truncation and an extra byte of
  * each structure refused, bounds on sizes, the AK rules one attribute at a time, a point off
- * the curve, MakeCredential's argument checks.
+ * the curve, the SubjectPublicKeyInfo, MakeCredential's argument checks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -185,6 +185,19 @@ test_ak_rules(void **state)
 	assert_null(key);
 }
 
+/* The AK's SubjectPublicKeyInfo (91 bytes for P-256), and a buffer one byte short. */
+static void
+test_spki(void **state)
+{
+	struct fix *f = *state;
+	uint8_t spki[128];
+	size_t len = 0;
+
+	assert_int_equal(tpm_public_spki(&f->pub, spki, sizeof(spki), &len, NULL, 0), 0);
+	assert_int_equal(len, 91);
+	assert_int_equal(tpm_public_spki(&f->pub, spki, 90, &len, f->why, sizeof(f->why)), -ENOSPC);
+}
+
 /* OpenSSL's KBKDF (counter mode, HMAC-SHA256) formats [i]32 || label || 00 || ctx || [L]32,
  * which is KDFa with contextU || contextV as its context. */
 static void
@@ -294,6 +307,7 @@ main(void)
 		cmocka_unit_test(test_truncations_and_trailing_refused),
 		cmocka_unit_test(test_oversized_fields_refused),
 		cmocka_unit_test(test_ak_rules),
+		cmocka_unit_test(test_spki),
 		cmocka_unit_test(test_kdfa_matches_openssl_kbkdf),
 		cmocka_unit_test(test_pcr_replay),
 		cmocka_unit_test(test_make_credential_arguments),
