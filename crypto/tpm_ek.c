@@ -1,0 +1,244 @@
+/*
+ * EK certificates (TCG EK Credential Profile 2.x) against the manufacturer CAs an admin
+ * configured. OpenSSL does the X.509 path validation with every check left on (signatures,
+ * validity, CA basic constraints and key usage, unhandled critical extensions). What makes the
+ * certificate an EK certificate is checked here, deliberately, because no X.509 purpose covers
+ * it: extendedKeyUsage (when present) must name tcg-kp-EKCertificate, and the subjectAltName,
+ * which the profile makes critical when the subject is empty (swtpm's is, with subject
+ * "CN=unknown"), must be a directoryName naming the TPM manufacturer (tcg-at-tpmManufacturer).
+ * OpenSSL knows subjectAltName, so a critical one is "handled" and needs no flag. Finally the
+ * EK public the device sent must be the certificate's key.
+ */
+#include "tpm_verify.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "tpm_priv.h"
+
+#define CA_MAX               256 /* certificates in one bundle */
+#define OID_EK_CERTIFICATE   "2.23.133.8.1"
+#define OID_TPM_MANUFACTURER "2.23.133.2.1"
+#define OID_TPM_MODEL        "2.23.133.2.2"
+#define OID_TPM_VERSION      "2.23.133.2.3"
+
+struct tpm_ca {
+	X509_STORE *roots;        /* self-signed: the trust anchors */
+	STACK_OF(X509) * issuers; /* the rest: may complete a chain, never end one */
+};
+
+void
+tpm_ca_free(struct tpm_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	X509_STORE_free(ca->roots);
+	sk_X509_pop_free(ca->issuers, X509_free);
+	free(ca);
+}
+
+/* Adds cert to roots or issuers; 1 when it was a root. Takes cert. */
+static int
+ca_add(struct tpm_ca *ca, X509 *cert)
+{
+	if (X509_self_signed(cert, 1) == 1) {
+		int ok = X509_STORE_add_cert(ca->roots, cert) == 1;
+
+		X509_free(cert); /* the store keeps its own reference */
+		return ok ? 1 : -1;
+	}
+	if (sk_X509_push(ca->issuers, cert) <= 0) {
+		X509_free(cert);
+		return -1;
+	}
+	return 0;
+}
+
+struct tpm_ca *
+tpm_ca_load(const char *path, char *why, size_t cap)
+{
+	struct tpm_ca *ca = calloc(1, sizeof(*ca));
+	BIO *in = BIO_new_file(path, "r");
+	int roots = 0, n = 0, r = 0;
+	X509 *cert;
+
+	if (ca == NULL || in == NULL || (ca->roots = X509_STORE_new()) == NULL ||
+	    (ca->issuers = sk_X509_new_null()) == NULL) {
+		tpm_fail(why, cap, -EIO, "TPM CA file %s: cannot read it", path);
+		goto fail;
+	}
+	ERR_clear_error();
+	while (n < CA_MAX && (cert = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+		n++;
+		if ((r = ca_add(ca, cert)) < 0) {
+			tpm_fail(why, cap, -ENOMEM, "TPM CA file %s: out of memory", path);
+			goto fail;
+		}
+		roots += r;
+	}
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE || n == CA_MAX) {
+		tpm_fail(why, cap, -EINVAL,
+			 "TPM CA file %s: certificate %d is not PEM X.509 (or "
+			 "more than %d)",
+			 path, n + 1, CA_MAX);
+		goto fail;
+	}
+	ERR_clear_error();
+	if (roots == 0) {
+		tpm_fail(why, cap, -EINVAL, "TPM CA file %s: no self-signed root certificate",
+			 path);
+		goto fail;
+	}
+	BIO_free(in);
+	return ca;
+fail:
+	ERR_clear_error();
+	BIO_free(in);
+	tpm_ca_free(ca);
+	return NULL;
+}
+
+/* The text of the first entry of type oid in name into dst ("" when none). */
+static void
+name_entry(const X509_NAME *name, const char *oid, char *dst, size_t cap)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	int i = obj ? X509_NAME_get_index_by_OBJ(name, obj, -1) : -1;
+	const ASN1_STRING *s;
+	int len;
+
+	dst[0] = '\0';
+	if (i >= 0 && (s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i))) != NULL) {
+		len = ASN1_STRING_length(s);
+		if (len > 0 && (size_t)len < cap) {
+			memcpy(dst, ASN1_STRING_get0_data(s), (size_t)len);
+			dst[len] = '\0';
+			for (int k = 0; k < len; k++) /* a reason is one printable line */
+				if (dst[k] < 0x20 || dst[k] > 0x7e)
+					dst[k] = '?';
+		}
+	}
+	ASN1_OBJECT_free(obj);
+}
+
+/* subjectAltName's directoryName with the TPM's manufacturer, model and version. */
+static int
+ek_san(X509 *cert, struct tpm_ek_info *info, char *why, size_t cap)
+{
+	GENERAL_NAMES *san = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int n = san ? sk_GENERAL_NAME_num(san) : 0, found = 0;
+
+	for (int i = 0; i < n && !found; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(san, i);
+
+		if (g->type != GEN_DIRNAME)
+			continue;
+		name_entry(g->d.directoryName, OID_TPM_MANUFACTURER, info->manufacturer,
+			   sizeof(info->manufacturer));
+		name_entry(g->d.directoryName, OID_TPM_MODEL, info->model, sizeof(info->model));
+		name_entry(g->d.directoryName, OID_TPM_VERSION, info->version,
+			   sizeof(info->version));
+		found = info->manufacturer[0] != '\0';
+	}
+	GENERAL_NAMES_free(san);
+	return found ? 0
+		     : tpm_fail(why, cap, -EBADMSG,
+				"EK certificate: subjectAltName names no TPM manufacturer");
+}
+
+/* extendedKeyUsage, when present, must name tcg-kp-EKCertificate; key usage fits an EK. */
+static int
+ek_usage(X509 *cert, char *why, size_t cap)
+{
+	int crit = 0, present, found = 0;
+	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, NULL);
+	ASN1_OBJECT *want = OBJ_txt2obj(OID_EK_CERTIFICATE, 1);
+	uint32_t ku = X509_get_key_usage(cert);
+
+	present = eku != NULL;
+	for (int i = 0; eku != NULL && want != NULL && i < sk_ASN1_OBJECT_num(eku); i++)
+		found |= OBJ_cmp(sk_ASN1_OBJECT_value(eku, i), want) == 0;
+	EXTENDED_KEY_USAGE_free(eku);
+	ASN1_OBJECT_free(want);
+	if (!present && crit != -1) /* there but undecodable (crit 0/1), or there twice (-2) */
+		return tpm_fail(why, cap, -EBADMSG, "EK certificate: extendedKeyUsage unreadable");
+	if (present && !found)
+		return tpm_fail(why, cap, -EBADMSG,
+				"EK certificate: extendedKeyUsage lacks tcg-kp-EKCertificate");
+	if (ku != UINT32_MAX && !(ku & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)))
+		return tpm_fail(why, cap, -EBADMSG,
+				"EK certificate: key usage allows neither key encipherment nor "
+				"key agreement");
+	return 0;
+}
+
+/* X.509 path validation of cert to a root of ca. */
+static int
+ek_chain(const struct tpm_ca *ca, X509 *cert, char *why, size_t cap)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int ok, err = 0, depth = 0;
+
+	ok = ctx != NULL && X509_STORE_CTX_init(ctx, ca->roots, cert, ca->issuers) == 1;
+	if (ok) {
+		ok = X509_verify_cert(ctx) == 1;
+		err = X509_STORE_CTX_get_error(ctx);
+		depth = X509_STORE_CTX_get_error_depth(ctx);
+	}
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	if (ok)
+		return 0;
+	return tpm_fail(why, cap, -EBADMSG,
+			"EK certificate: X.509 verification against the manufacturer CAs failed: "
+			"%s (at depth %d)",
+			err ? X509_verify_cert_error_string(err) : "cannot verify", depth);
+}
+
+/* The EK public the device sent has the certificate's key. */
+static int
+ek_key_matches(X509 *cert, const struct tpm_public *ek, char *why, size_t cap)
+{
+	EVP_PKEY *key = NULL;
+	int r = tpm_public_pkey(ek, &key, why, cap);
+
+	if (r != 0)
+		return r;
+	if (EVP_PKEY_eq(key, X509_get0_pubkey(cert)) != 1)
+		r = tpm_fail(why, cap, -EBADMSG,
+			     "EK public does not match the EK certificate's key");
+	EVP_PKEY_free(key);
+	return r;
+}
+
+int
+tpm_ek_verify(const struct tpm_ca *ca, const uint8_t *der, size_t der_len,
+	      const struct tpm_public *ek, struct tpm_ek_info *info, char *why, size_t cap)
+{
+	struct tpm_ek_info scratch;
+	const unsigned char *p = der;
+	X509 *cert;
+	int r;
+
+	if (info == NULL)
+		info = &scratch;
+	memset(info, 0, sizeof(*info));
+	if (der_len > 8192 || (cert = d2i_X509(NULL, &p, (long)der_len)) == NULL) {
+		ERR_clear_error();
+		return tpm_fail(why, cap, -EINVAL, "EK certificate: not a DER X.509 certificate");
+	}
+	if (p != der + der_len)
+		r = tpm_fail(why, cap, -EINVAL, "EK certificate: bytes after the certificate");
+	else if ((r = ek_chain(ca, cert, why, cap)) == 0 && (r = ek_usage(cert, why, cap)) == 0 &&
+		 (r = ek_san(cert, info, why, cap)) == 0)
+		r = ek_key_matches(cert, ek, why, cap);
+	X509_free(cert);
+	return r;
+}
