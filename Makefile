@@ -277,6 +277,13 @@ $(BUILD)/tests/unit/test_exit_arm64: $(BUILD)/obj/tests/unit/test_exit_arm64.o \
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
+# arm64's pure register mapping, likewise, for the ABI's arm64 table.
+$(BUILD)/tests/unit/test_abi_arm64: $(BUILD)/obj/tests/unit/test_abi_arm64.o \
+		$(BUILD)/obj/hypercall-bridge/hv/arch/arm64/call_map.o
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
