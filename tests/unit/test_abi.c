@@ -33,6 +33,7 @@ test_abi_frozen_numbers(void **state)
 	assert_int_equal(CLV_FN_LOCK, 0xF2010002u);
 	assert_int_equal(CLV_FN_WIPE, 0xF2010005u);
 	assert_int_equal(CLV_FN_RECEIPT_ACK, 0xF2010009u);
+	assert_int_equal(CLV_FN_COUNTERS, 0xF201000Au);
 	assert_int_equal(CLV_FN_BLOCK_READ, 0xF2020000u);
 	assert_int_equal(CLV_FN_SHARED_PAGE, 0xF2020003u);
 	assert_int_equal(CLV_E_NOT_SUPPORTED, -1);
@@ -107,6 +108,31 @@ test_abi_status_golden_image(void **state)
 	out[60] = 0;
 	out[4] = 9; /* no such state */
 	assert_int_equal(clv_status_decode(out, &back), CLV_E_INVALID_PARAMETER);
+}
+
+/* COUNTERS' reply: four little-endian u64, then 32 reserved bytes a reader ignores. */
+static void
+test_abi_counters_golden_image(void **state)
+{
+	struct clv_counters k = {.exits = 0x0102, .calls_port = 3, .calls_mmio = 4, .calls_hvc = 5};
+	struct clv_counters back;
+	uint8_t out[64];
+
+	(void)state;
+	memset(out, 0xee, sizeof(out));
+	clv_counters_encode(&k, out);
+	assert_int_equal(out[0], 0x02);
+	assert_int_equal(out[1], 0x01);
+	assert_int_equal(out[8], 3);
+	assert_int_equal(out[16], 4);
+	assert_int_equal(out[24], 5);
+	for (int i = 32; i < 64; i++)
+		assert_int_equal(out[i], 0);
+	out[40] = 7; /* a later minor's field: ignored, not refused */
+	clv_counters_decode(out, &back);
+	assert_memory_equal(&back, &k, sizeof(k));
+	assert_int_equal(clv_payload_size(CLV_FN_COUNTERS, CLV_MSG_REQUEST), 0);
+	assert_int_equal(clv_payload_size(CLV_FN_COUNTERS, CLV_MSG_REPLY), 64);
 }
 
 /* A valid STATUS request to mutate. */
@@ -205,7 +231,7 @@ static const uint32_t all_fids[] = {
 	CLV_FN_PIN_OWNER,   CLV_FN_LOCK,        CLV_FN_UNLOCK,      CLV_FN_REKEY,
 	CLV_FN_WIPE,        CLV_FN_RENEW_LEASE, CLV_FN_SET_POLICY,  CLV_FN_RECEIPTS,
 	CLV_FN_RECEIPT_ACK, CLV_FN_BLOCK_READ,  CLV_FN_BLOCK_WRITE, CLV_FN_HEARTBEAT,
-	CLV_FN_SHARED_PAGE,
+	CLV_FN_SHARED_PAGE, CLV_FN_COUNTERS,
 };
 
 static int
@@ -326,6 +352,7 @@ main(void)
 		cmocka_unit_test(test_abi_frozen_numbers),
 		cmocka_unit_test(test_abi_header_golden_image),
 		cmocka_unit_test(test_abi_status_golden_image),
+		cmocka_unit_test(test_abi_counters_golden_image),
 		cmocka_unit_test(test_abi_decode_rejects_malformed),
 		cmocka_unit_test(test_abi_payload_sizes_enforced),
 		cmocka_unit_test(test_abi_dispatch_privilege_matrix),
