@@ -389,3 +389,5 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj $(BUILD)/obj-hooks -name '*.d' 2>/dev/null)
+# The cross-built objects' too: a changed header rebuilds the arm64 cleave-hv as well.
+-include $(shell find $(ARM64_OUT)/obj -name '*.d' 2>/dev/null)
