@@ -52,34 +52,33 @@ for r in $(seq "$RUNS"); do
 	boot "612-pkvm-$r" 6.12 max "kvm-arm.mode=protected"
 done
 
-# The table: one row per figure and kernel, the runs, their median, and median / reference.
+# The table: one row per figure and kernel: each run's µs, the median µs, and the median in
+# loop iterations (each run's µs over the loop's ns measured around it, ×1000): QEMU's share
+# of the machine moves within a run, the ratio of a figure to the loop beside it much less.
+# ×ref = that median over the in-kernel reference's (PSCI_VERSION by HVC), same units.
+median() { sort -g | awk '{ y[++c] = $1 } END { if (c) print (c % 2 ? y[(c + 1) / 2] : (y[c / 2] + y[c / 2 + 1]) / 2) }'; }
 for k in 61-nvhe 612-pkvm; do
 	echo
-	echo "kernel $k (µs per call unless named; median of $RUNS runs; ×ref = median / ref-psci-hvc)"
+	echo "kernel $k: µs per call in runs 1..$RUNS, median µs, median loop iterations per call, ×ref"
+	rows=$work/$k.rows
+	: >"$rows"
 	for r in $(seq "$RUNS"); do
-		tr -d '\r' <"$work/$k-$r.log" | sed -n 's/^arm64-bench: //p; s/^bridge STATUS round trip, n=[0-9]*: p50 \([0-9.]*\) us.*/bridge-status-p50 \1/p' |
-			awk -v r="$r" '$2 ~ /^[0-9.]+$/ { print r, $1, $2 }'
-	done | awk -v runs="$RUNS" '
-		{ v[$2, $1] = $3; if (!($2 in seen)) { seen[$2] = 1; order[n++] = $2 } }
-		END {
-			for (i = 0; i < n; i++) {
-				name = order[i]; m = 0; line = sprintf("%-22s", name)
-				for (r = 1; r <= runs; r++) { x[r] = v[name, r]; line = line sprintf(" %9s", x[r]) }
-				# median of the runs present (insertion sort, at most a handful)
-				c = 0
-				for (r = 1; r <= runs; r++) if (x[r] != "") { y[++c] = x[r] + 0 }
-				for (a = 2; a <= c; a++) for (b = a; b > 1 && y[b - 1] > y[b]; b--) { t = y[b]; y[b] = y[b - 1]; y[b - 1] = t }
-				med = c ? (c % 2 ? y[(c + 1) / 2] : (y[c / 2] + y[c / 2 + 1]) / 2) : 0
-				meds[name] = med
-				out[i] = line sprintf("   median %9.2f", med)
-			}
-			ref = meds["ref-psci-hvc"]
-			for (i = 0; i < n; i++) {
-				name = order[i]
-				if (ref > 0 && name !~ /^ref-loop/) out[i] = out[i] sprintf("   %6.2f ×ref", meds[name] / ref)
-				print out[i]
-			}
-		}'
+		tr -d '\r' <"$work/$k-$r.log" | sed -n 's/^arm64-bench: //p' |
+			awk -v r="$r" '$2 ~ /^[0-9.]+$/ { print $1, r, $2, ($3 == "loop" ? $4 : "") }' >>"$rows"
+	done
+	ref=$(awk '$1 == "ref-psci-hvc" && $4 > 0 { print $3 * 1000 / $4 }' "$rows" | median)
+	for name in $(awk '!seen[$1]++ { print $1 }' "$rows"); do
+		line=$(printf '%-20s' "$name")
+		for r in $(seq "$RUNS"); do
+			line+=$(awk -v n="$name" -v r="$r" '$1 == n && $2 == r { printf " %9s", $3 }' "$rows")
+		done
+		med=$(awk -v n="$name" '$1 == n { print $3 }' "$rows" | median)
+		its=$(awk -v n="$name" '$1 == n && $4 > 0 { print $3 * 1000 / $4 }' "$rows" | median)
+		line+=$(printf '   median %9.2f' "$med")
+		[ -n "$its" ] && line+=$(awk -v i="$its" -v ref="${ref:-0}" \
+			'BEGIN { printf "   %8.0f it", i; if (ref > 0) printf "   %6.2f ×ref", i / ref }')
+		echo "$line"
+	done
 	for r in $(seq "$RUNS"); do
 		tr -d '\r' <"$work/$k-$r.log" | sed -n "s/^arm64-bench: calls-/  run $r calls after /p"
 	done
