@@ -9,39 +9,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "call.h"
+
 #define BUS_PIO_MAX_DEVS 8
 
 /* The device needs the vCPU's argument registers (the doorbell); see struct bus_io.regs. */
 #define BUS_F_REGS 0x1
 
 /*
- * Indexes into struct bus_io.regs: the architecture's call registers in its own order (x86:
- * RAX, RBX, RCX, RDX, RSI, RDI; arm64: x0..x5), filled and written back by arch_call_read and
- * arch_call_write (arch.h) and read by that architecture's doorbell.
- */
-enum bus_reg {
-	BUS_REG_R0,
-	BUS_REG_R1,
-	BUS_REG_R2,
-	BUS_REG_R3,
-	BUS_REG_R4,
-	BUS_REG_R5,
-	BUS_REG_CPL, /* not a register: the caller's privilege (0 guest kernel, 3 user), read-only */
-	BUS_REG_COUNT
-};
-
-/*
  * One guest port access, already copied out of the shared kvm_run page and validated
  * (size 1, 2 or 4, one repetition, inside the device's range). For an `in` the handler sets
  * value; only the low size bytes are given to the guest. regs is filled for BUS_F_REGS
- * devices only; a handler that changes it sets regs_dirty so the vCPU writes them back.
+ * devices only; a handler that changes it sets regs_dirty so the vCPU writes them back. via is
+ * the exit decoder's: how a doorbell call arrived (CALL_VIA_PORT, 0, for every port access).
  */
 struct bus_io {
 	uint16_t port;
 	uint8_t size;
 	uint8_t is_write;
 	uint32_t value;
-	uint64_t regs[BUS_REG_COUNT];
+	uint8_t via; /* enum call_via */
+	struct call_regs regs;
 	int regs_dirty;
 };
 

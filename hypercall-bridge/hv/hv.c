@@ -224,6 +224,7 @@ hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char 
 	dispatch_register(&h->d, CLV_FN_SET_POLICY, h_policy);
 	dispatch_register(&h->d, CLV_FN_RECEIPTS, h_receipts);
 	dispatch_register(&h->d, CLV_FN_RECEIPT_ACK, h_receipt_ack);
+	hv_vm_register(h);
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "call.h"
 #include "dispatch.h"
 #include "trust.h"
 
@@ -36,6 +37,9 @@ struct hv {
 	 */
 	struct vmm *vm;
 	pthread_mutex_t vm_lock;
+	/* VMs already destroyed (wipes): their exits and calls, for CLV_FN_COUNTERS (vm.c). */
+	uint64_t past_exits;
+	uint64_t past_calls[CALL_VIA_COUNT];
 	struct console *console; /* the corporate screen (console.h); NULL: none attached */
 	uint64_t shared_gpa;     /* the guest's registered shared page, 0: none (block.c) */
 	uint64_t heartbeat_ms;   /* the guest's last HEARTBEAT, 0: none yet */
@@ -66,6 +70,8 @@ void hv_close(struct hv *h);
  */
 int hv_orders_open(struct hv *h, uint64_t volume_mib);
 void hv_orders_close(struct hv *h);
+/* Registers CLV_FN_COUNTERS: the VMs' exits and guest calls by transport (vm.c). */
+void hv_vm_register(struct hv *h);
 /* Registers the guest's disk calls: shared page, block read/write, heartbeat (block.c). */
 void hv_block_register(struct hv *h);
 /*

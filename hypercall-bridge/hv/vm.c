@@ -9,6 +9,7 @@
 
 #include "console.h"
 #include "hv.h"
+#include "hypercall-bridge/lib/bridge_msg.h"
 #include "log.h"
 #include "vmm.h"
 
@@ -113,9 +114,15 @@ hv_vm_resume(struct hv *h)
 int
 hv_vm_destroy(struct hv *h)
 {
+	struct vmm_stats st;
+
 	if (h->vm == NULL)
 		return 0;
 	pthread_mutex_lock(&h->vm_lock);
+	vmm_get_stats(h->vm, &st); /* CLV_FN_COUNTERS counts over every VM */
+	h->past_exits += st.exits;
+	for (unsigned i = 0; i < CALL_VIA_COUNT; i++)
+		h->past_calls[i] += st.calls_by[i];
 	vmm_free(h->vm); /* stops and joins the vCPU, zeroes guest RAM, unmaps it */
 	h->vm = NULL;
 	pthread_mutex_unlock(&h->vm_lock);
@@ -123,4 +130,39 @@ hv_vm_destroy(struct hv *h)
 	console_clear(h->console);
 	console_notice(h->console, "[cleave-hv] the corporate VM has stopped");
 	return 1;
+}
+
+/*
+ * The host's view of the VMs' work (agent only): exits and guest calls by transport since
+ * cleave-hv started, so a test or an operator sees which transport the guest uses (ARM64.md).
+ * On the main thread, which alone replaces h->vm; the VMM's own lock guards its counts.
+ */
+static int64_t
+h_counters(void *ctx, struct dispatch_call *c)
+{
+	struct hv *h = ctx;
+	struct clv_counters k = {.exits = h->past_exits,
+				 .calls_port = h->past_calls[CALL_VIA_PORT],
+				 .calls_mmio = h->past_calls[CALL_VIA_MMIO],
+				 .calls_hvc = h->past_calls[CALL_VIA_HVC]};
+	struct vmm_stats st;
+
+	if (c->out == NULL || c->out_cap < 64)
+		return CLV_E_INVALID_PARAMETER;
+	if (h->vm != NULL) {
+		vmm_get_stats(h->vm, &st);
+		k.exits += st.exits;
+		k.calls_port += st.calls_by[CALL_VIA_PORT];
+		k.calls_mmio += st.calls_by[CALL_VIA_MMIO];
+		k.calls_hvc += st.calls_by[CALL_VIA_HVC];
+	}
+	clv_counters_encode(&k, c->out);
+	c->out_len = 64;
+	return CLV_OK;
+}
+
+void
+hv_vm_register(struct hv *h)
+{
+	dispatch_register(&h->d, CLV_FN_COUNTERS, h_counters);
 }

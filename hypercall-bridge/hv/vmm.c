@@ -328,15 +328,27 @@ vmm_get_stats(struct vmm *vm, struct vmm_stats *out)
 	pthread_mutex_unlock(&vm->lock);
 }
 
-int64_t
-vmm_doorbell_call(struct vmm *vm, uint32_t fid, unsigned cpl, uint64_t args[4], uint64_t results[3])
+int
+vmm_doorbell_io(void *ctx, struct bus_io *io)
 {
-	int64_t status = vm->dispatch(vm->dispatch_ctx, fid, cpl, args, results);
+	struct vmm *vm = ctx;
+	struct hv_call c = {.via = io->via < CALL_VIA_COUNT ? (enum call_via)io->via
+							    : CALL_VIA_PORT};
 
+	if (!io->is_write || io->size != 4) {
+		/* Reads and narrow writes are not calls: reads see all ones, writes vanish. */
+		io->value = 0xffffffffu;
+		return io->is_write ? -EINVAL : 0;
+	}
+	call_map_in(&io->regs, io->value, &c);
+	c.status = vm->dispatch(vm->dispatch_ctx, c.fid, c.cpl, c.args, c.results);
+	call_map_out(&c, &io->regs);
+	io->regs_dirty = 1;
 	pthread_mutex_lock(&vm->lock);
 	vm->stats.doorbells++;
+	vm->stats.calls_by[c.via]++;
 	pthread_mutex_unlock(&vm->lock);
-	return status;
+	return 0;
 }
 
 int64_t

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "call.h"
+
 #define VMM_RAM_DEFAULT        (64u << 20)
 #define VMM_RAM_MIN            (4u << 20)
 #define VMM_RAM_MAX            (1u << 30) /* the boot page tables map the first 1 GiB */
@@ -49,6 +51,7 @@ enum vmm_stop_reason {
 
 struct vmm_stats {
 	uint64_t exits, pio, doorbells, unknown_pio, halts;
+	uint64_t calls_by[CALL_VIA_COUNT]; /* doorbells by transport (enum call_via) */
 	enum vmm_stop_reason state;
 	int stop_err;         /* negative errno when VMM_FAULTED */
 	int64_t created_ns;   /* CLOCK_MONOTONIC when vmm_new began */

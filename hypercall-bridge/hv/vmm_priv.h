@@ -54,11 +54,13 @@ int vcpu_kick_init(void);
 /* An ioctl on fd that logs its failure (what names it); returns its result or -errno. */
 int vmm_kvm_ioctl(int fd, unsigned long req, void *arg, const char *what);
 /*
- * One hypercall from an architecture's doorbell (already decoded from its registers): runs the
- * VM's dispatcher and counts the call. Returns the dispatcher's status.
+ * The hypercall doorbell's bus handler (ctx: the struct vmm), registered by each architecture's
+ * arch_devices_register with BUS_F_REGS: maps the registers to the ABI's call by the
+ * architecture's call_map_in (call.h), runs the VM's dispatcher, writes status and results back
+ * by call_map_out and counts the call by transport. Not a call: reads (all ones) and writes
+ * other than 4 bytes (-EINVAL, dropped).
  */
-int64_t vmm_doorbell_call(struct vmm *vm, uint32_t fid, unsigned cpl, uint64_t args[4],
-			  uint64_t results[3]);
+int vmm_doorbell_io(void *ctx, struct bus_io *io);
 /* Monotonic nanoseconds. */
 int64_t vmm_now_ns(void);
 

@@ -42,6 +42,8 @@
 #define CLV_FN_SET_POLICY  CLV_FID(CLV_SVC_HOST, 0x0007) /* policy ticket */
 #define CLV_FN_RECEIPTS    CLV_FID(CLV_SVC_HOST, 0x0008) /* pending receipts */
 #define CLV_FN_RECEIPT_ACK CLV_FID(CLV_SVC_HOST, 0x0009) /* receipt seq the server has */
+/* VM counters (ABI.md §2): exits and guest calls by transport; found by FEATURES. */
+#define CLV_FN_COUNTERS CLV_FID(CLV_SVC_HOST, 0x000a) /* -> struct clv_counters */
 
 /* Guest side: only the corporate VM, from guest kernel mode (CPL 0). */
 #define CLV_FN_BLOCK_READ  CLV_FID(CLV_SVC_GUEST, 0x0000) /* sector, count -> shared page */
@@ -84,6 +86,20 @@ struct clv_status {
 	uint64_t reserved;       /* must be zero */
 };
 _Static_assert(sizeof(struct clv_status) == 64, "clv_status is 64 bytes on the wire");
+
+/*
+ * Reply of CLV_FN_COUNTERS, 64 bytes: since cleave-hv started, over every corporate VM it ran.
+ * Guest calls by the transport that carried them: x86's `out` to the doorbell port, arm64's
+ * store to the doorbell page or HVC (ABI.md §5, §6).
+ */
+struct clv_counters {
+	uint64_t exits;       /* KVM exits the VMM handled */
+	uint64_t calls_port;  /* guest calls by port I/O (x86) */
+	uint64_t calls_mmio;  /* guest calls by a store to the doorbell page (arm64) */
+	uint64_t calls_hvc;   /* guest calls by HVC (arm64, kernel 6.4+) */
+	uint64_t reserved[4]; /* zero; a reader ignores them */
+};
+_Static_assert(sizeof(struct clv_counters) == 64, "clv_counters is 64 bytes on the wire");
 
 /*
  * Host-side transport: one AF_UNIX SOCK_SEQPACKET message per request and per reply, a 32-byte

@@ -32,6 +32,7 @@ static const struct {
 	{CLV_FN_SET_POLICY, TICKET_LEN, 0},
 	{CLV_FN_RECEIPTS, 0, VARIES},
 	{CLV_FN_RECEIPT_ACK, 8, 0},
+	{CLV_FN_COUNTERS, 0, 64},
 };
 
 long
@@ -136,4 +137,25 @@ clv_status_decode(const uint8_t in[64], struct clv_status *s)
 	if (s->reserved != 0 || s->state < HV_STATE_ACTIVE || s->state > HV_STATE_ERASED)
 		return CLV_E_INVALID_PARAMETER;
 	return CLV_OK;
+}
+
+void
+clv_counters_encode(const struct clv_counters *k, uint8_t out[64])
+{
+	put64(out, k->exits);
+	put64(out + 8, k->calls_port);
+	put64(out + 16, k->calls_mmio);
+	put64(out + 24, k->calls_hvc);
+	memset(out + 32, 0, 32);
+}
+
+/* The reserved words are not checked: a later minor may fill them (ABI.md §2). */
+void
+clv_counters_decode(const uint8_t in[64], struct clv_counters *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->exits = get64(in);
+	k->calls_port = get64(in + 8);
+	k->calls_mmio = get64(in + 16);
+	k->calls_hvc = get64(in + 24);
 }

@@ -35,5 +35,8 @@ int clv_msg_decode(const uint8_t *buf, size_t len, struct clv_msg_hdr *h, const 
 /* Little-endian status record <-> struct (64 bytes). Decode rejects nonzero reserved. */
 void clv_status_encode(const struct clv_status *s, uint8_t out[64]);
 int clv_status_decode(const uint8_t in[64], struct clv_status *s);
+/* CLV_FN_COUNTERS' reply: four little-endian u64, then 32 reserved bytes (zero, ignored). */
+void clv_counters_encode(const struct clv_counters *k, uint8_t out[64]);
+void clv_counters_decode(const uint8_t in[64], struct clv_counters *k);
 
 #endif

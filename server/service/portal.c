@@ -44,6 +44,7 @@ static const struct hv_fn {
 	{CLV_FN_SET_POLICY, "set policy", NULL},
 	{CLV_FN_RECEIPTS, "receipts", NULL},
 	{CLV_FN_RECEIPT_ACK, "receipt ack", NULL},
+	{CLV_FN_COUNTERS, "counters", NULL},
 };
 
 size_t

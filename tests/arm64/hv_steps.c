@@ -5,7 +5,8 @@
  * console: status, attest, the console with workspace commands typed in; then, with
  * cleave-ticket playing the server's signer, pin, lock, unlock, wipe (hvctl prints each
  * receipt in base64; pubkey --pem gives the key the host verifies them with), the console after
- * each (records back after unlock, gone after wipe; ubench: calls from EL0). One
+ * each (records back after unlock, gone after wipe; ubench: calls from EL0), and status with
+ * the guest's calls counted by transport. One
  * `hv-step:` line per step with its exit status and time, and `hv-steps: result: ok` (or failed).
  * Then it stops cleave-hv with SIGTERM. The host test (test_arm64_kvm, its hv cases) reads the console and
  * decides; this program only reports.
@@ -83,6 +84,8 @@ static const struct step after_kill[] = {
 	{"status-wiped", {HVCTL, "status", NULL}, NULL, 0},
 	{"receipts", {HVCTL, "receipts", NULL}, NULL, 0},
 	{"console-wiped", {HVCTL, "console", NULL}, "get memo\rubench 3\r", 0},
+	/* status's last lines: the guest's calls by transport (HVC or store; ubench's are stores) */
+	{"status-calls", {HVCTL, "status", NULL}, NULL, 0},
 	{"pubkey", {HVCTL, "pubkey", "--pem", NULL}, NULL, 0},
 };
 

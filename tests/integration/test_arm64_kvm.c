@@ -363,6 +363,29 @@ verify_receipt(const char *log, const char *marker, int type)
 }
 
 /*
+ * Which doorbell the guest used, counted by cleave-hv (the status-calls step, after the restart):
+ * with the SMCCC filter (6.4+) every EL1 call goes by HVC and only ubench's 3 calls from EL0,
+ * where HVC is undefined, by the store; without it (6.1) no call goes by HVC.
+ */
+static void
+check_transport(const char *log, int filter)
+{
+	const char *p = strstr(log, "hv-step: console-wiped");
+	unsigned long long port = 0, mmio = 0, hvc = 0;
+
+	p = p != NULL ? strstr(p, "guest calls: ") : NULL;
+	CHECK(p != NULL && sscanf(p, "guest calls: port %llu, mmio %llu, hvc %llu", &port, &mmio,
+				  &hvc) == 3,
+	      "no \"guest calls:\" line from cleave-hvctl status");
+	printf("    guest calls: port %llu, mmio %llu, hvc %llu\n", port, mmio, hvc);
+	CHECK(port == 0, "arm64 counted port I/O calls");
+	if (filter)
+		CHECK(hvc > 0 && mmio <= 3, "6.12: the guest's calls did not go by HVC");
+	else
+		CHECK(hvc == 0 && mmio > 0, "6.1: the guest's calls did not go by the MMIO store");
+}
+
+/*
  * The whole arm64 cleave-hv in the emulated machine (hv_steps, from `make arm64-hv-full`): it
  * runs the arm64 corporate guest on the arm64 kernel's KVM, cleave-hvctl's status and attest
  * answer, and the console shows the guest's banner, its ABI check over the doorbell, and
@@ -424,6 +447,7 @@ hv_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
 		"corp> get memo\nno record memo\n",
 		"corp> ubench 3\nubench: entering user mode for good\n",
 		"hv-step: console-wiped exit 0",
+		"hv-step: status-calls exit 0",
 		"hv-step: pubkey exit 0",
 		"hv-step: cleave-hv exit 0",
 		"hv-steps: result: ok\n",
@@ -434,6 +458,7 @@ hv_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
 	CHECK(miss == NULL, "console lacks (in order) \"%s\"", miss);
 	/* A fault (the vectors' report, or an unexpected exit) would stop the VM early. */
 	CHECK(strstr(b.log, "stopping the VM") == NULL, "the corporate VM stopped on a fault");
+	check_transport(b.log, filter);
 	CHECK(verify_receipt(b.log, "receipt 1: lock done", 2) == 0,
 	      "openssl did not verify the lock receipt (or accepted an altered one)");
 	/* The wipe's receipt was made after the restart: the last of `hvctl receipts`. */

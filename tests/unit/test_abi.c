@@ -2,8 +2,9 @@
  * Tests of the hypercall ABI: frozen function IDs and error numbers, golden byte images of the
  * bridge message header and the status record, strict decoding of malformed messages, and the
  * dispatcher's privilege matrix (the guest can never lock, wipe, rekey or attest; other host
- * users get discovery and status only). A change that breaks one of these breaks deployed
- * guests or agents.
+ * users get discovery and status only), and x86's doorbell register mapping (ABI.md §5; arm64's
+ * is pinned by test_abi_arm64.c). A change that breaks one of these breaks deployed guests or
+ * agents.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "cleave_abi.h"
+#include "hypercall-bridge/hv/call.h"
 #include "hypercall-bridge/hv/dispatch.h"
 #include "hypercall-bridge/lib/bridge_msg.h"
 #include "wire.h"
@@ -31,6 +33,7 @@ test_abi_frozen_numbers(void **state)
 	assert_int_equal(CLV_FN_LOCK, 0xF2010002u);
 	assert_int_equal(CLV_FN_WIPE, 0xF2010005u);
 	assert_int_equal(CLV_FN_RECEIPT_ACK, 0xF2010009u);
+	assert_int_equal(CLV_FN_COUNTERS, 0xF201000Au);
 	assert_int_equal(CLV_FN_BLOCK_READ, 0xF2020000u);
 	assert_int_equal(CLV_FN_SHARED_PAGE, 0xF2020003u);
 	assert_int_equal(CLV_E_NOT_SUPPORTED, -1);
@@ -105,6 +108,31 @@ test_abi_status_golden_image(void **state)
 	out[60] = 0;
 	out[4] = 9; /* no such state */
 	assert_int_equal(clv_status_decode(out, &back), CLV_E_INVALID_PARAMETER);
+}
+
+/* COUNTERS' reply: four little-endian u64, then 32 reserved bytes a reader ignores. */
+static void
+test_abi_counters_golden_image(void **state)
+{
+	struct clv_counters k = {.exits = 0x0102, .calls_port = 3, .calls_mmio = 4, .calls_hvc = 5};
+	struct clv_counters back;
+	uint8_t out[64];
+
+	(void)state;
+	memset(out, 0xee, sizeof(out));
+	clv_counters_encode(&k, out);
+	assert_int_equal(out[0], 0x02);
+	assert_int_equal(out[1], 0x01);
+	assert_int_equal(out[8], 3);
+	assert_int_equal(out[16], 4);
+	assert_int_equal(out[24], 5);
+	for (int i = 32; i < 64; i++)
+		assert_int_equal(out[i], 0);
+	out[40] = 7; /* a later minor's field: ignored, not refused */
+	clv_counters_decode(out, &back);
+	assert_memory_equal(&back, &k, sizeof(k));
+	assert_int_equal(clv_payload_size(CLV_FN_COUNTERS, CLV_MSG_REQUEST), 0);
+	assert_int_equal(clv_payload_size(CLV_FN_COUNTERS, CLV_MSG_REPLY), 64);
 }
 
 /* A valid STATUS request to mutate. */
@@ -203,7 +231,7 @@ static const uint32_t all_fids[] = {
 	CLV_FN_PIN_OWNER,   CLV_FN_LOCK,        CLV_FN_UNLOCK,      CLV_FN_REKEY,
 	CLV_FN_WIPE,        CLV_FN_RENEW_LEASE, CLV_FN_SET_POLICY,  CLV_FN_RECEIPTS,
 	CLV_FN_RECEIPT_ACK, CLV_FN_BLOCK_READ,  CLV_FN_BLOCK_WRITE, CLV_FN_HEARTBEAT,
-	CLV_FN_SHARED_PAGE,
+	CLV_FN_SHARED_PAGE, CLV_FN_COUNTERS,
 };
 
 static int
@@ -280,6 +308,43 @@ test_abi_dispatch_features(void **state)
 	assert_int_equal(dispatch_call(&d, &c), CLV_E_NOT_SUPPORTED);
 }
 
+/*
+ * x86's doorbell (hv/arch/x86/call_map.c, the code the doorbell runs): the `out` value (EAX) is
+ * the function ID, RBX, RCX, RSI, RDI the arguments (RDX holds the port), RAX the status, RBX,
+ * RCX, RDX the results, and CS.RPL the caller's privilege.
+ */
+static void
+test_abi_x86_register_mapping(void **state)
+{
+	/* RAX, RBX, RCX, RDX, RSI, RDI; CS selector 0x10 (RPL 0) */
+	struct call_regs regs = {.r = {CLV_FN_BLOCK_READ, 11, 12, CLV_DOORBELL_PORT, 13, 14},
+				 .mode = 0x10};
+	struct hv_call c;
+
+	(void)state;
+	memset(&c, 0xee, sizeof(c));
+	call_map_in(&regs, CLV_FN_BLOCK_READ, &c);
+	assert_int_equal(c.fid, CLV_FN_BLOCK_READ);
+	assert_int_equal(c.args[0], 11);
+	assert_int_equal(c.args[1], 12);
+	assert_int_equal(c.args[2], 13);
+	assert_int_equal(c.args[3], 14);
+	assert_int_equal(c.cpl, 0);
+	regs.mode = 0x2b; /* a user code segment, RPL 3 */
+	call_map_in(&regs, CLV_FN_VERSION, &c);
+	assert_int_equal(c.fid, CLV_FN_VERSION); /* the value written, as the guest's `out` */
+	assert_int_equal(c.cpl, 3);
+	c.status = CLV_E_FAULT;
+	c.results[0] = 21, c.results[1] = 22, c.results[2] = 23;
+	call_map_out(&c, &regs);
+	assert_int_equal((int64_t)regs.r[0], CLV_E_FAULT); /* RAX */
+	assert_int_equal(regs.r[1], 21);                   /* RBX */
+	assert_int_equal(regs.r[2], 22);                   /* RCX */
+	assert_int_equal(regs.r[3], 23);                   /* RDX */
+	assert_int_equal(regs.r[4], 13);                   /* RSI untouched */
+	assert_int_equal(regs.r[5], 14);                   /* RDI untouched */
+}
+
 int
 main(void)
 {
@@ -287,10 +352,12 @@ main(void)
 		cmocka_unit_test(test_abi_frozen_numbers),
 		cmocka_unit_test(test_abi_header_golden_image),
 		cmocka_unit_test(test_abi_status_golden_image),
+		cmocka_unit_test(test_abi_counters_golden_image),
 		cmocka_unit_test(test_abi_decode_rejects_malformed),
 		cmocka_unit_test(test_abi_payload_sizes_enforced),
 		cmocka_unit_test(test_abi_dispatch_privilege_matrix),
 		cmocka_unit_test(test_abi_dispatch_features),
+		cmocka_unit_test(test_abi_x86_register_mapping),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,6 +116,7 @@ test_exit_io_doorbell(void **state)
 	assert_string_equal(a.dev->name, "doorbell");
 	assert_true(a.dev->flags & BUS_F_REGS);
 	assert_int_equal(a.io.value, CLV_FN_VERSION);
+	assert_int_equal(a.io.via, CALL_VIA_PORT); /* counted as a port I/O call */
 }
 
 static void

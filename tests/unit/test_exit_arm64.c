@@ -120,6 +120,7 @@ test_doorbell_store_is_a_call(void **state)
 	assert_int_equal(a.io.port, CLV_DOORBELL_PORT);
 	assert_int_equal(a.io.value, CLV_FN_STATUS);
 	assert_true(a.io.is_write);
+	assert_int_equal(a.io.via, CALL_VIA_MMIO); /* counted as an MMIO call */
 	assert_string_equal(a.dev->name, "doorbell");
 	/* elsewhere in the page: no device, nothing called */
 	mmio(ARM64_DOORBELL + 0x100, 4, 1, CLV_FN_STATUS, &a);
@@ -181,6 +182,7 @@ test_hvc_is_a_doorbell_call_smc_is_refused(void **state)
 	assert_int_equal(a.io.port, CLV_DOORBELL_PORT);
 	assert_int_equal(a.io.value, CLV_FN_BLOCK_READ);
 	assert_true(a.io.is_write);
+	assert_int_equal(a.io.via, CALL_VIA_HVC); /* counted as an HVC call */
 	assert_string_equal(a.dev->name, "doorbell");
 	run = fresh_run(KVM_EXIT_HYPERCALL);
 	run->hypercall.nr = CLV_FN_VERSION;

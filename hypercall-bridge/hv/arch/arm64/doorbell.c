@@ -2,33 +2,11 @@
  * arm64's devices (arch.h): the 16550 memory-mapped at ARM64_UART_BASE (its status read is the
  * guest's idle wait) and the hypercall
  * doorbell, a 4-byte store of the function ID (w0) to ARM64_DOORBELL (ARM64.md §4). The
- * decoder maps both windows onto the bus numbers registered here. Arguments come from x1..x4;
- * the status goes to x0 and the results to x1..x3 (vcpu_regs.c writes them back).
+ * decoder maps both windows onto the bus numbers registered here, and an HVC forwarded by the
+ * SMCCC filter onto the same doorbell. The shared vmm_doorbell_io maps the registers by
+ * call_map.c (arguments x1..x4, status x0, results x1..x3; vcpu_regs.c reads and writes them).
  */
-#include <errno.h>
-
 #include "../../vmm_priv.h"
-
-static int
-doorbell_io(void *ctx, struct bus_io *io)
-{
-	struct vmm *vm = ctx;
-	uint64_t args[4], res[3] = {0, 0, 0};
-
-	if (!io->is_write || io->size != 4) {
-		/* Loads and narrow stores are not calls: loads see all ones, stores vanish. */
-		io->value = 0xffffffffu;
-		return io->is_write ? -EINVAL : 0;
-	}
-	for (unsigned i = 0; i < 4; i++)
-		args[i] = io->regs[BUS_REG_R1 + i];
-	io->regs[BUS_REG_R0] = (uint64_t)vmm_doorbell_call(
-		vm, io->value, (unsigned)io->regs[BUS_REG_CPL], args, res);
-	for (unsigned i = 0; i < 3; i++)
-		io->regs[BUS_REG_R1 + i] = res[i];
-	io->regs_dirty = 1;
-	return 0;
-}
 
 /*
  * The 16550, with one arm64 twist: WFI never reaches userspace (KVM blocks it in the kernel), so
@@ -62,7 +40,7 @@ arch_devices_register(struct vmm *vm)
 		.base = CLV_DOORBELL_PORT,
 		.len = 4,
 		.flags = BUS_F_REGS,
-		.io = doorbell_io,
+		.io = vmm_doorbell_io,
 		.ctx = vm,
 	};
 	int rc = bus_register_pio(&vm->bus, &uart);

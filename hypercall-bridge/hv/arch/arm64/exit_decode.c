@@ -102,6 +102,7 @@ decode_mmio(const struct bus_pio *bus, const struct exit_info *in, struct exit_a
 	out->io.size = (uint8_t)in->mmio_len;
 	out->io.is_write = in->mmio_write != 0;
 	out->io.value = out->io.is_write ? in->io_value & mask : mask;
+	out->io.via = CALL_VIA_MMIO;
 	/* Each UART register is one byte on the bus, whatever width the guest used to reach it. */
 	out->dev = port < 0 ? NULL
 			    : bus_find_pio(bus, (uint16_t)port,
@@ -136,6 +137,7 @@ decode_hypercall(const struct bus_pio *bus, const struct exit_info *in, struct e
 	out->io.size = 4;
 	out->io.is_write = 1;
 	out->io.value = (uint32_t)in->hypercall_nr;
+	out->io.via = CALL_VIA_HVC;
 	out->dev = bus_find_pio(bus, CLV_DOORBELL_PORT, 4);
 	if (out->dev == NULL) {
 		stop(out, -EPROTO, "hypercall without a doorbell device");

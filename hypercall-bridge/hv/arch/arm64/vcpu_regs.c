@@ -1,7 +1,7 @@
 /*
- * arm64's register access (arch.h): the doorbell's call registers x0..x5 and PSTATE by
- * KVM_GET_ONE_REG, results back by KVM_SET_ONE_REG, the caller's privilege from PSTATE's
- * exception level, and the state logged when the guest faults.
+ * arm64's register access (arch.h): the doorbell's call registers x0..x5 and PSTATE (the
+ * caller's privilege, call_map.c) by KVM_GET_ONE_REG, x0..x3 back by KVM_SET_ONE_REG, and the
+ * state logged when the guest faults.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -9,8 +9,6 @@
 #include "../../vmm_priv.h"
 #include "log.h"
 
-#define PSTATE_EL_SHIFT 2
-#define PSTATE_EL_MASK  0x3ull
 /* ESR_EL1 and FAR_EL1 as KVM names system registers (op0, op1, CRn, CRm, op2). */
 #define REG_ESR_EL1 ARM64_SYS_REG(3, 0, 5, 2, 0)
 #define REG_FAR_EL1 ARM64_SYS_REG(3, 0, 6, 0, 0)
@@ -27,8 +25,8 @@ arch_call_read(struct vmm *vm, struct bus_io *io)
 	uint64_t pstate;
 	int rc;
 
-	for (unsigned i = 0; i <= BUS_REG_R5 - BUS_REG_R0; i++) {
-		rc = arm64_get_reg(vm->vcpu_fd, xreg(i), &io->regs[BUS_REG_R0 + i]);
+	for (unsigned i = 0; i < 6; i++) {
+		rc = arm64_get_reg(vm->vcpu_fd, xreg(i), &io->regs.r[i]);
 		if (rc < 0) {
 			log_errno(-rc, "vmm: KVM_GET_ONE_REG x%u", i);
 			return rc;
@@ -36,9 +34,8 @@ arch_call_read(struct vmm *vm, struct bus_io *io)
 	}
 	rc = arm64_get_reg(vm->vcpu_fd, arm64_core_reg(offsetof(struct kvm_regs, regs.pstate)),
 			   &pstate);
-	/* EL1 is the guest kernel (0); EL0, or an unreadable PSTATE, the least privileged (3). */
-	io->regs[BUS_REG_CPL] =
-		rc == 0 && ((pstate >> PSTATE_EL_SHIFT) & PSTATE_EL_MASK) == 1 ? 0 : 3;
+	/* An unreadable PSTATE counts as EL0t: the least privileged caller. */
+	io->regs.mode = rc == 0 ? pstate : 0;
 	return 0;
 }
 
@@ -47,7 +44,7 @@ int
 arch_call_write(struct vmm *vm, const struct bus_io *io)
 {
 	for (unsigned i = 0; i < 4; i++) {
-		int rc = arm64_set_reg(vm->vcpu_fd, xreg(i), io->regs[BUS_REG_R0 + i],
+		int rc = arm64_set_reg(vm->vcpu_fd, xreg(i), io->regs.r[i],
 				       "KVM_SET_ONE_REG x0..x3");
 
 		if (rc < 0)

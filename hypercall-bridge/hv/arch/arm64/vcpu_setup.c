@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -61,6 +62,8 @@ arch_vm_setup(struct vmm *vm)
  * Offers the ABI's function IDs by HVC (ARM64.md §4): the kernel forwards them to us as
  * KVM_EXIT_HYPERCALL. Before 6.4 there is no filter (EINVAL) and KVM answers them -1 itself,
  * so the guest keeps to the MMIO doorbell; both are fine. Must precede the first KVM_RUN.
+ * CLEAVE_HV_NO_HVC=1 leaves the filter off where the kernel has it, so the MMIO doorbell can be
+ * measured on the same kernel as HVC (bench/arm64_bench.c); nothing else sets it.
  */
 static void
 smccc_filter(struct vmm *vm)
@@ -76,7 +79,11 @@ smccc_filter(struct vmm *vm)
 		.addr = (uint64_t)(uintptr_t)&f,
 	};
 
-	if (ioctl(vm->vm_fd, KVM_SET_DEVICE_ATTR, &attr) == 0)
+	const char *no_hvc = getenv("CLEAVE_HV_NO_HVC");
+
+	if (no_hvc != NULL && strcmp(no_hvc, "1") == 0)
+		log_info("vmm: SMCCC filter left off (CLEAVE_HV_NO_HVC): the MMIO doorbell only");
+	else if (ioctl(vm->vm_fd, KVM_SET_DEVICE_ATTR, &attr) == 0)
 		log_info("vmm: hypercalls by HVC forwarded (SMCCC filter)");
 	else
 		log_info("vmm: no SMCCC filter (%s): the MMIO doorbell only", strerror(errno));

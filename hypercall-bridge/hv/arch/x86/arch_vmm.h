@@ -9,15 +9,8 @@
 
 #include "bus_pio.h"
 
-/* Where x86's call registers sit in struct bus_io.regs. */
-enum x86_call_reg {
-	X86_RAX = BUS_REG_R0,
-	X86_RBX = BUS_REG_R1,
-	X86_RCX = BUS_REG_R2,
-	X86_RDX = BUS_REG_R3,
-	X86_RSI = BUS_REG_R4,
-	X86_RDI = BUS_REG_R5,
-};
+/* Where x86's call registers sit in struct call_regs.r (call.h). */
+enum x86_call_reg { X86_RAX, X86_RBX, X86_RCX, X86_RDX, X86_RSI, X86_RDI };
 
 struct arch_vmm {
 	int sync_regs; /* KVM_CAP_SYNC_REGS: GPRs travel in kvm_run, no GET/SET_REGS ioctls */

@@ -25,18 +25,15 @@ x86_regs_get(struct vmm *vm, struct kvm_regs *regs)
 	return 0;
 }
 
-/*
- * The privilege level the guest made the exit from (CS.RPL), so the dispatcher can tell guest
- * kernel from guest user mode; on failure the least privileged answer, 3.
- */
-static unsigned
-x86_cpl(struct vmm *vm)
+/* The code segment selector, whose RPL is the caller's privilege; on failure RPL 3. */
+static uint64_t
+x86_cs(struct vmm *vm)
 {
 	struct kvm_sregs sr;
 
 	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
 		return 3;
-	return sr.cs.selector & 3;
+	return sr.cs.selector;
 }
 
 /* Writes regs back: into the sync area (KVM loads it on the next KVM_RUN) or KVM_SET_REGS. */
@@ -63,13 +60,13 @@ arch_call_read(struct vmm *vm, struct bus_io *io)
 
 	if (rc < 0)
 		return rc;
-	io->regs[X86_RAX] = regs->rax;
-	io->regs[X86_RBX] = regs->rbx;
-	io->regs[X86_RCX] = regs->rcx;
-	io->regs[X86_RDX] = regs->rdx;
-	io->regs[X86_RSI] = regs->rsi;
-	io->regs[X86_RDI] = regs->rdi;
-	io->regs[BUS_REG_CPL] = x86_cpl(vm);
+	io->regs.r[X86_RAX] = regs->rax;
+	io->regs.r[X86_RBX] = regs->rbx;
+	io->regs.r[X86_RCX] = regs->rcx;
+	io->regs.r[X86_RDX] = regs->rdx;
+	io->regs.r[X86_RSI] = regs->rsi;
+	io->regs.r[X86_RDI] = regs->rdi;
+	io->regs.mode = x86_cs(vm);
 	return 0;
 }
 
@@ -79,12 +76,12 @@ arch_call_write(struct vmm *vm, const struct bus_io *io)
 {
 	struct kvm_regs *regs = &vm->arch.call_regs;
 
-	regs->rax = io->regs[X86_RAX];
-	regs->rbx = io->regs[X86_RBX];
-	regs->rcx = io->regs[X86_RCX];
-	regs->rdx = io->regs[X86_RDX];
-	regs->rsi = io->regs[X86_RSI];
-	regs->rdi = io->regs[X86_RDI];
+	regs->rax = io->regs.r[X86_RAX];
+	regs->rbx = io->regs.r[X86_RBX];
+	regs->rcx = io->regs.r[X86_RCX];
+	regs->rdx = io->regs.r[X86_RDX];
+	regs->rsi = io->regs.r[X86_RSI];
+	regs->rdi = io->regs.r[X86_RDI];
 	return x86_regs_put(vm, regs);
 }
 
