@@ -386,6 +386,19 @@ check_transport(const char *log, int filter)
 }
 
 /*
+ * 1 when what `make arm64-hv-full` fetches from the network into arm64_dir/what is there: an
+ * image missing then is a build failure (a failed case), not a machine without the network.
+ */
+static int
+fetched(const char *what)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s/.done", arm64_dir, what);
+	return access(path, R_OK) == 0;
+}
+
+/*
  * The whole arm64 cleave-hv in the emulated machine (hv_steps, from `make arm64-hv-full`): it
  * runs the arm64 corporate guest on the arm64 kernel's KVM, cleave-hvctl's status and attest
  * answer, and the console shows the guest's banner, its ABI check over the doorbell, and
@@ -403,10 +416,14 @@ hv_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/initramfs-hv.cpio.gz", arm64_dir);
-	if (qemu_path[0] != '\0' && access(path, R_OK) != 0)
+	if (qemu_path[0] != '\0' && access(path, R_OK) != 0) {
+		CHECK(!fetched("sysroot"), "no %s although the arm64 libraries were fetched: "
+					   "`make arm64-hv-full` failed to build it",
+		      path);
 		SKIP("no %s: `make arm64-hv-full` builds it (fetches Debian's arm64 libssl and "
 		     "libsodium with apt: network)",
 		     path);
+	}
 	memset(&b, 0, sizeof(b));
 	b.kernel = kernel, b.cpu = cpu, b.extra = extra;
 	b.image = "initramfs-hv.cpio.gz", b.progs = "/bin/hv_steps";
@@ -591,10 +608,15 @@ suites_case(const char *tag, const char *kernel, const char *cpu, const char *ex
 	size_t len;
 
 	snprintf(path, sizeof(path), "%s/initramfs-suites.cpio.gz", arm64_dir);
-	if (qemu_path[0] != '\0' && access(path, R_OK) != 0)
+	if (qemu_path[0] != '\0' && access(path, R_OK) != 0) {
+		CHECK(!fetched("sysroot") || !fetched("tools"),
+		      "no %s although the arm64 packages were fetched: `make arm64-hv-full` "
+		      "failed to build it",
+		      path);
 		SKIP("no %s: `make arm64-hv-full` builds it (fetches Debian's arm64 libssl, "
 		     "libsodium, busybox-static and openssl with apt: network)",
 		     path);
+	}
 	len = (size_t)snprintf(cmdline, sizeof(cmdline), "%s cleave.suites=", extra);
 	for (size_t i = 0; i < nsuites && len < sizeof(cmdline); i++)
 		len += (size_t)snprintf(cmdline + len, sizeof(cmdline) - len, "%s%s",
