@@ -187,7 +187,7 @@ $(CLI_BIN): $(call obj,$(CLI_SRC)) $(LIBCOMMON)
 # compiler exists). The rest of cleave-hv needs the arm64 libcrypto/libsodium sysroot
 # (hypercall-bridge/ARM64.md §1).
 ARM64_AR          ?= $(ARM64_CC:gcc=ar)
-ARM64_VMM_SRC     := $(addprefix hypercall-bridge/hv/,vmm.c vcpu.c bus_pio.c serial_16550.c) \
+ARM64_VMM_SRC     := $(addprefix hypercall-bridge/hv/,vmm.c vcpu.c bus_pio.c serial_16550.c virtio_blk.c) \
 	$(wildcard hypercall-bridge/hv/arch/arm64/*.c) common/log.c
 ARM64_VMM_LIB     := $(ARM64_OUT)/lib/libvmm.a
 ARM64_SYSROOT     := $(ARM64_OUT)/sysroot
