@@ -326,6 +326,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory arm64-kernel || echo "arm64 kernels unavailable: test_arm64_kvm will skip"
 	@$(MAKE) --no-print-directory arm64-hv-full || echo "arm64 cleave-hv unavailable: test_arm64_kvm's hv cases will skip"
+	@$(MAKE) --no-print-directory arm64-linux || echo "arm64 Linux guest unavailable: test_arm64_kvm's linux cases will skip"
 	@$(MAKE) --no-print-directory test-run
 
 test-run:

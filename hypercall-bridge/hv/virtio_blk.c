@@ -179,8 +179,9 @@ rw(struct virtio_blk *b, unsigned n, uint64_t sector, int is_read, uint32_t *wri
 		return S_IOERR;
 	/* Bounded by the segments' total, at most SEG_MAX times 4 GiB; in bounce-sized steps. */
 	for (uint64_t done = 0; done < total;) {
-		uint32_t cnt = (uint32_t)((total - done) / BLOCK < BOUNCE_BLOCKS ? (total - done) / BLOCK
-										: BOUNCE_BLOCKS);
+		uint32_t cnt =
+			(uint32_t)((total - done) / BLOCK < BOUNCE_BLOCKS ? (total - done) / BLOCK
+									  : BOUNCE_BLOCKS);
 		size_t bytes = (size_t)cnt * BLOCK;
 		int r = is_read ? b->disk.read(b->disk.ctx, blk, cnt, b->bounce)
 				: seg_copy(b, n - 1, &si, &off, b->bounce, bytes, 0);
@@ -335,7 +336,8 @@ reg_write(struct virtio_blk *b, unsigned off, uint32_t v)
 		break;
 	case 0x020:
 		if (b->drv_sel < 2)
-			set_half(&b->drv_features, (int)b->drv_sel, v & (uint32_t)(DEV_FEATURES >> (32 * b->drv_sel)));
+			set_half(&b->drv_features, (int)b->drv_sel,
+				 v & (uint32_t)(DEV_FEATURES >> (32 * b->drv_sel)));
 		break;
 	case 0x024:
 		b->drv_sel = v;
@@ -359,9 +361,18 @@ reg_write(struct virtio_blk *b, unsigned off, uint32_t v)
 		else
 			b->status = v;
 		break;
-	case 0x080: case 0x084: set_half(&b->desc, off == 0x084, v); break;
-	case 0x090: case 0x094: set_half(&b->avail, off == 0x094, v); break;
-	case 0x0a0: case 0x0a4: set_half(&b->used, off == 0x0a4, v); break;
+	case 0x080:
+	case 0x084:
+		set_half(&b->desc, off == 0x084, v);
+		break;
+	case 0x090:
+	case 0x094:
+		set_half(&b->avail, off == 0x094, v);
+		break;
+	case 0x0a0:
+	case 0x0a4:
+		set_half(&b->used, off == 0x0a4, v);
+		break;
 	default:
 		break; /* QueueSel: there is one queue, 0; writes to read-only registers vanish */
 	}

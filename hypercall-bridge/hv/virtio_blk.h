@@ -16,8 +16,8 @@
 #include "bus_pio.h"
 #include "vmm.h"
 
-#define VIRTIO_BUS_BASE 0x1000u /* bus number of the window's offset 0 */
-#define VIRTIO_MMIO_LEN 0x200u  /* registers 0x000-0x0ff, device config from 0x100 */
+#define VIRTIO_BUS_BASE  0x1000u /* bus number of the window's offset 0 */
+#define VIRTIO_MMIO_LEN  0x200u  /* registers 0x000-0x0ff, device config from 0x100 */
 #define VIRTIO_QUEUE_MAX 128u
 
 /* The guest RAM at gpa, len bytes, or NULL when not all inside RAM. */

@@ -32,10 +32,10 @@
 #define HVCTL     "/bin/cleave-hvctl", "--socket", SOCKET
 #define TICKET                                                                                     \
 	"/bin/cleave-ticket", "make", "--key", OWNER_KEY, "--hv-socket", SOCKET, "--device", DEVICE
-#define BOOT_SECS 240 /* the guest's boot to its disk write, under nested emulation */
+#define BOOT_SECS 120 /* one stage of the guest's boot, under nested emulation */
 #define STEP_SECS 60
 #define DUMP_OFF  (1024 * 1024) /* the volume's data area (hypercall-bridge/VOLUME.md) */
-#define DUMP_LEN  (12 * 1024) /* three sectors, a multiple of 3 for base64 */
+#define DUMP_LEN  (12 * 1024)   /* three sectors, a multiple of 3 for base64 */
 #define SEEN_CAP  16384
 
 static double t0;
@@ -107,6 +107,14 @@ show(const char *buf, size_t n)
 	fflush(stdout);
 }
 
+static int
+marker_line(const char *marker)
+{
+	const char *hit = strstr(seen, marker);
+
+	return hit != NULL && strchr(hit, '\n') != NULL;
+}
+
 /* Reads the console until marker appears (then forgets what came before it) or secs pass. */
 static int
 watch(int fd, const char *marker, int secs, const char *stage)
@@ -114,7 +122,8 @@ watch(int fd, const char *marker, int secs, const char *stage)
 	double start = now_s();
 	char buf[1024];
 
-	while (strstr(seen, marker) == NULL && now_s() - start < secs) {
+	/* The whole line with the marker, so that the report never splits a console line. */
+	while (!marker_line(marker) && now_s() - start < secs) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t n;
 
@@ -125,7 +134,7 @@ watch(int fd, const char *marker, int secs, const char *stage)
 			break;
 		show(buf, (size_t)n);
 	}
-	char *hit = strstr(seen, marker);
+	char *hit = marker_line(marker) ? strstr(seen, marker) : NULL;
 	printf("\nlinux-step: %s %s at %.2f s (%.2f s for this stage)\n", stage,
 	       hit != NULL ? "seen" : "NOT SEEN", now_s(), now_s() - start);
 	if (hit == NULL)
@@ -207,9 +216,22 @@ wipe(void)
 static pid_t
 start_hv(void)
 {
-	const char *hv[] = {"/bin/cleave-hv", "--state", STATE_DIR, "--linux", "/bin/Image",
-			    "--initrd", "/bin/corp.cpio.gz", "--memory", "160", "--volume-size",
-			    "8", "--cmdline", "console=ttyS0 earlycon panic=-1", "--log-level", "debug", NULL};
+	const char *hv[] = {"/bin/cleave-hv",
+			    "--state",
+			    STATE_DIR,
+			    "--linux",
+			    "/bin/Image",
+			    "--initrd",
+			    "/bin/corp.cpio.gz",
+			    "--memory",
+			    "160",
+			    "--volume-size",
+			    "8",
+			    "--cmdline",
+			    "console=ttyS0 earlycon panic=-1",
+			    "--log-level",
+			    "debug",
+			    NULL};
 	pid_t pid = fork();
 
 	if (pid == 0) {
@@ -244,7 +266,8 @@ main(void)
 	failed += wipe();
 	/* At once: the fresh guest needs far longer than this to boot and write again. */
 	dump_volume("after-wipe");
-	failed += watch(fd, "corp-init: vda before: pattern absent", BOOT_SECS, "rebooted blank") != 0;
+	failed += watch(fd, "corp-init: vda before: pattern absent", BOOT_SECS, "rebooted blank") !=
+		  0;
 	failed += watch(fd, "corp-init: vda read back: ok", STEP_SECS, "pattern rewritten") != 0;
 	close(fd);
 	kill(hv, SIGTERM);

@@ -113,4 +113,3 @@ arm64_dtb_write(uint8_t *buf, size_t cap, const struct arm64_dtb *d)
 	fdt_end_node(&f);
 	return fdt_finish(&f);
 }
-

@@ -167,12 +167,12 @@ fdt_finish(struct fdt *f)
 	memcpy(h + FDT_HDR_LEN + FDT_RSV_LEN + struct_len, f->strings, f->slen);
 	put_be32(h + 0, FDT_MAGIC);
 	put_be32(h + 4, (uint32_t)total);
-	put_be32(h + 8, FDT_HDR_LEN + FDT_RSV_LEN);                          /* off_dt_struct */
+	put_be32(h + 8, FDT_HDR_LEN + FDT_RSV_LEN);                           /* off_dt_struct */
 	put_be32(h + 12, (uint32_t)(FDT_HDR_LEN + FDT_RSV_LEN + struct_len)); /* off_dt_strings */
-	put_be32(h + 16, FDT_HDR_LEN);                                       /* off_mem_rsvmap */
-	put_be32(h + 20, 17);                                                /* version */
-	put_be32(h + 24, 16);                                                /* last compatible */
-	put_be32(h + 28, 0);                                                 /* boot cpu */
+	put_be32(h + 16, FDT_HDR_LEN);                                        /* off_mem_rsvmap */
+	put_be32(h + 20, 17);                                                 /* version */
+	put_be32(h + 24, 16);                                                 /* last compatible */
+	put_be32(h + 28, 0);                                                  /* boot cpu */
 	put_be32(h + 32, (uint32_t)f->slen);
 	put_be32(h + 36, (uint32_t)struct_len);
 	return (long)total;
