@@ -84,8 +84,8 @@ rd(struct virtio_blk *b, unsigned off, uint8_t size)
 static void
 wr(struct virtio_blk *b, unsigned off, uint32_t v)
 {
-	struct bus_io io = {.port = (uint16_t)(VIRTIO_BUS_BASE + off), .size = 4, .is_write = 1,
-			    .value = v};
+	struct bus_io io = {
+		.port = (uint16_t)(VIRTIO_BUS_BASE + off), .size = 4, .is_write = 1, .value = v};
 
 	virtio_blk_io(b, &io);
 }
@@ -93,8 +93,8 @@ wr(struct virtio_blk *b, unsigned off, uint32_t v)
 static struct virtio_blk *
 device(void)
 {
-	struct vmm_disk d = {.sectors = DISK_SECS, .read = d_read, .write = d_write,
-			     .flush = d_flush};
+	struct vmm_disk d = {
+		.sectors = DISK_SECS, .read = d_read, .write = d_write, .flush = d_flush};
 	struct virtio_blk *b;
 
 	memset(ram, 0, sizeof(ram));
@@ -226,16 +226,16 @@ test_virtio_blk_refusals(void **state)
 	desc(0, HDR_GPA, 16, 1, 1);
 	desc(1, DATA_GPA, 4096, 1, 2);
 	desc(2, STAT_GPA, 1, 2, 0);
-	assert_int_equal(submit(b, 1, 1, 0), 1);                  /* not on a 4096-byte block */
-	assert_int_equal(submit(b, 1, DISK_SECS * 8, 0), 1);      /* past the end */
-	assert_int_equal(submit(b, 0, 0, 0), 1);                  /* a read into a read-only buffer */
-	assert_int_equal(submit(b, 8, 0, 0), 2);                  /* GET_ID: unsupported */
+	assert_int_equal(submit(b, 1, 1, 0), 1);             /* not on a 4096-byte block */
+	assert_int_equal(submit(b, 1, DISK_SECS * 8, 0), 1); /* past the end */
+	assert_int_equal(submit(b, 0, 0, 0), 1);             /* a read into a read-only buffer */
+	assert_int_equal(submit(b, 8, 0, 0), 2);             /* GET_ID: unsupported */
 	desc(1, DATA_GPA, 4000, 1, 2);
-	assert_int_equal(submit(b, 1, 0, 0), 1);                  /* not a whole block */
+	assert_int_equal(submit(b, 1, 0, 0), 1); /* not a whole block */
 	desc(1, GPA_BASE + RAM_LEN - 100, 4096, 1, 2);
-	assert_int_equal(submit(b, 1, 0, 0), 1);                  /* buffer outside RAM */
-	desc(2, STAT_GPA, 1, 2 | 1, 0);                           /* a loop: 0 -> 1 -> 2 -> 0 */
-	assert_int_equal(submit(b, 1, 0, 0), 0xff);               /* malformed: no status written */
+	assert_int_equal(submit(b, 1, 0, 0), 1);    /* buffer outside RAM */
+	desc(2, STAT_GPA, 1, 2 | 1, 0);             /* a loop: 0 -> 1 -> 2 -> 0 */
+	assert_int_equal(submit(b, 1, 0, 0), 0xff); /* malformed: no status written */
 	assert_int_equal(used_len(6), 0);
 	virtio_blk_counts(b, &done, &failed);
 	assert_int_equal(done, 0);
