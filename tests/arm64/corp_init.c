@@ -1,11 +1,11 @@
 /*
  * corp_init: PID 1 of the Linux corporate half's initramfs (issue 12 §4), the guest that
  * cleave-hv boots with --linux inside the emulated machine (tests/arm64/README.md). It loads
- * Debian's virtio_mmio and virtio_blk modules (the .ko files in /lib), waits for /dev/vda (the corporate
- * volume, through cleave-hv's virtio disk), reports whether the test pattern is on it, writes
- * the pattern when it is not, flushes, reads it back, then echoes console input forever. Every
- * line starts with "corp-init:" and carries the kernel's uptime; the host decides.
- * Direct I/O, so what it reads comes from the disk and not the page cache.
+ * Debian's virtio_mmio and virtio_blk modules (the .ko files in /lib), waits for /dev/vda (the
+ * corporate volume, through cleave-hv's virtio disk), reports whether the test pattern is on
+ * it, writes the pattern, flushes, reads it back, then echoes console input forever ("verify"
+ * reads the pattern back again). Every line starts with "corp-init:"; the host decides. Direct
+ * I/O, so what it reads comes from the disk and not the page cache.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +62,26 @@ static int
 read_area(int fd, char *buf)
 {
 	return pread(fd, buf, AREA, 0) == AREA ? 0 : -1;
+}
+
+/* "verify" typed at the console: the pattern read again from the disk, not the page cache. */
+static void
+verify(void)
+{
+	char *want, *got;
+	int fd = open("/dev/vda", O_RDONLY | O_DIRECT);
+
+	if (fd < 0 || posix_memalign((void **)&want, 4096, AREA) != 0 ||
+	    posix_memalign((void **)&got, 4096, AREA) != 0) {
+		printf("corp-init: vda verify: cannot open (%s)\n", strerror(errno));
+		return;
+	}
+	fill(want);
+	printf("corp-init: vda verify: %s\n",
+	       read_area(fd, got) == 0 && memcmp(got, want, AREA) == 0 ? "ok" : "MISMATCH");
+	close(fd);
+	free(want);
+	free(got);
 }
 
 static void
@@ -140,5 +160,7 @@ main(void)
 		line[n] = '\0';
 		line[strcspn(line, "\r\n")] = '\0';
 		printf("corp-init: echo %s\n", line);
+		if (strcmp(line, "verify") == 0)
+			verify();
 	}
 }

@@ -5,8 +5,8 @@
  * screen to this console ("corp| " lines), and times each stage: the console's first byte, the
  * guest's init, its write of the test pattern to /dev/vda, an echo typed through the console.
  * Then it prints the start of the volume's data area in base64 (the host checks the pattern is
- * not there in plain), pins an owner key and wipes the corporate half by a signed ticket (the
- * receipt in base64, the key by pubkey --pem), prints the data area again at once, waits for
+ * not there in plain), pins an owner key, locks and unlocks (the guest re-reads its disk after),
+ * wipes the corporate half by a signed ticket (receipts in base64, the key by pubkey --pem), prints the data area again at once, waits for
  * the fresh guest to report the pattern absent (unless cleave.linux_once), and stops
  * cleave-hv. One "linux-step:" line per stage and "linux-steps: result: ok|failed"; the host
  * test (test_arm64_kvm) decides.
@@ -187,15 +187,12 @@ dump_volume(const char *tag)
 	printf("\nvol-dump-end %s\n", tag);
 }
 
-/* keygen (its output is the owner key), pin, a wipe ticket, the wipe; failures counted. */
+/* keygen (its output is the owner key) and pin: the server's part, played here. */
 static int
-wipe(void)
+pin(void)
 {
 	const char *keygen[] = {"/bin/cleave-ticket", "keygen", OWNER_KEY, NULL};
-	const char *pin[] = {HVCTL, "pin", pubkey, DEVICE, NULL};
-	const char *tk[] = {TICKET, "--counter", "1", "--out", "/run/wipe.tk", "wipe", NULL};
-	const char *wp[] = {HVCTL, "wipe", "--ticket", "/run/wipe.tk", NULL};
-	const char *pem[] = {HVCTL, "pubkey", "--pem", NULL};
+	const char *pn[] = {HVCTL, "pin", pubkey, DEVICE, NULL};
 	int fds[2], failed = 0;
 	ssize_t n;
 
@@ -207,10 +204,32 @@ wipe(void)
 	close(fds[0]);
 	pubkey[n > 0 ? n : 0] = '\0';
 	pubkey[strcspn(pubkey, "\r\n")] = '\0';
-	failed += step("pin", pin) != 0;
-	failed += step("wipe-ticket", tk) != 0;
-	failed += step("wipe", wp) != 0;
-	failed += step("pubkey", pem) != 0;
+	return failed + (step("pin", pn) != 0);
+}
+
+/* A ticket for order (counter), then the order itself; failures counted. */
+static int
+order(const char *what, const char *counter)
+{
+	char out[64], name[32];
+	const char *tk[] = {TICKET, "--counter", counter, "--out", out, what, NULL};
+	const char *od[] = {HVCTL, what, "--ticket", out, NULL};
+	int failed;
+
+	snprintf(out, sizeof(out), "/run/%s.tk", what);
+	snprintf(name, sizeof(name), "%s-ticket", what);
+	failed = step(name, tk) != 0;
+	return failed + (step(what, od) != 0);
+}
+
+/* Lock, then unlock: the guest was paused, and its disk and console work again after. */
+static int
+lock_unlock(int fd)
+{
+	int failed = order("lock", "1") + order("unlock", "2");
+
+	(void)!write(fd, "verify\r", 7);
+	failed += watch(fd, "corp-init: vda verify: ok", STEP_SECS, "disk after unlock") != 0;
 	return failed;
 }
 
@@ -280,8 +299,11 @@ main(void)
 	failed += watch(fd, "echoing the console", STEP_SECS, "guest idle") != 0;
 	(void)!write(fd, "hello-from-l1\r", 14);
 	failed += watch(fd, "corp-init: echo hello-from-l1", STEP_SECS, "console echo") != 0;
+	failed += pin();
+	failed += lock_unlock(fd);
 	dump_volume("before-wipe");
-	failed += wipe();
+	failed += order("wipe", "3");
+	failed += step("pubkey", (const char *[]){HVCTL, "pubkey", "--pem", NULL}) != 0;
 	/* At once: the fresh guest needs far longer than this to boot and write again. */
 	dump_volume("after-wipe");
 	if (once())

@@ -522,9 +522,10 @@ linux_check_volume(const char *log)
  * cleave-hv --linux in the emulated machine: Debian's 6.1 arm64 Image boots as the corporate
  * half with cleave-hv's device tree, its kernel log and init's lines come out of cleave-hv's
  * console socket, init finds /dev/vda (the encrypted volume through the virtio disk) blank,
- * writes and reads back the pattern, echoes what the console typed; a signed wipe (receipt
- * verified here) gives a fresh guest that finds the disk blank again (not waited for with
- * cleave.linux_once in extra: the pKVM host's boot takes too long for the suite's budget).
+ * writes and reads back the pattern, echoes what the console typed; a signed lock and unlock
+ * pause and resume it (it reads its disk again after); a signed wipe (receipts verified here)
+ * gives a fresh guest that finds the disk blank again (not waited for with cleave.linux_once
+ * in extra: the pKVM host's boot takes too long for the suite's budget).
  */
 static void
 linux_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
@@ -556,9 +557,16 @@ linux_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 		"corp| corp-init: vda read back: ok",
 		"corp| corp-init: echo hello-from-l1",
 		"linux-step: console echo seen at",
+		"linux-step: pin exit 0",
+		"\nreceipt 1: lock done, state locked",
+		"linux-step: lock exit 0",
+		"\nreceipt 2: unlock done, state active",
+		"linux-step: unlock exit 0",
+		"corp| corp-init: vda verify: ok", /* the paused guest resumed, its disk readable */
+		"linux-step: disk after unlock seen at",
 		"vol-dump-end before-wipe",
 		"corporate half wiped by cryptographic erase (verified)",
-		"\nreceipt 1: wipe done, state active, key epoch 1 -> 2",
+		"\nreceipt 3: wipe done, state active, key epoch 1 -> 2",
 		"linux-step: wipe exit 0",
 		"linux-step: pubkey exit 0",
 		"vol-dump-end after-wipe",
@@ -574,7 +582,9 @@ linux_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 	CHECK(miss == NULL, "console lacks (in order) \"%s\"", miss);
 	CHECK(strstr(b.log, "stopping the VM") == NULL, "the Linux guest stopped on a fault");
 	linux_check_volume(b.log);
-	CHECK(verify_receipt(b.log, "receipt 1: wipe done", 1) == 0,
+	CHECK(verify_receipt(b.log, "receipt 1: lock done", 2) == 0,
+	      "openssl did not verify the lock receipt (or accepted an altered one)");
+	CHECK(verify_receipt(b.log, "receipt 3: wipe done", 1) == 0,
 	      "openssl did not verify the wipe receipt (or accepted an altered one)");
 }
 
