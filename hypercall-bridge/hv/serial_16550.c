@@ -156,6 +156,15 @@ serial_read(struct serial_16550 *s, unsigned reg)
 	}
 }
 
+/* The transmitter-empty interrupt is due; under the lock the feeding thread reads it with. */
+static void
+set_thre(struct serial_16550 *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->thre_pending = 1;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void
 serial_write(struct serial_16550 *s, unsigned reg, uint8_t v)
 {
@@ -168,12 +177,14 @@ serial_write(struct serial_16550 *s, unsigned reg, uint8_t v)
 	else if (reg == REG_DATA) {
 		if (s->out != NULL)
 			s->out(s->out_ctx, &v, 1);
-		s->thre_pending = 1; /* sent at once: the holding register is empty again */
+		set_thre(s); /* sent at once: the holding register is empty again */
 	} else if (reg == REG_IER) {
 		/* Enabling THRI with the transmitter empty raises it at once, as on a 16550. */
 		if ((v & IER_THRI) && !(s->regs[REG_IER] & IER_THRI))
-			s->thre_pending = 1;
+			set_thre(s);
+		pthread_mutex_lock(&s->lock);
 		s->regs[reg] = v;
+		pthread_mutex_unlock(&s->lock);
 	} else if (reg != REG_IIR && reg != REG_LSR && reg != REG_MSR)
 		s->regs[reg] = v;
 }

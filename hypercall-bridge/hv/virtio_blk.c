@@ -50,7 +50,7 @@ struct virtio_blk {
 	uint64_t drv_features;
 	uint32_t qnum, qready;
 	uint64_t desc, avail, used;
-	uint16_t last_avail;
+	uint16_t last_avail, used_idx; /* ours: the guest's copies in its rings are not trusted */
 	uint64_t done, failed;
 	uint8_t cfg[CFG_LEN];
 	struct seg segs[SEG_MAX + 2];
@@ -130,7 +130,7 @@ reset(struct virtio_blk *b)
 	b->drv_features = 0;
 	b->qnum = b->qready = 0;
 	b->desc = b->avail = b->used = 0;
-	b->last_avail = 0;
+	b->last_avail = b->used_idx = 0;
 	set_irq(b, 0);
 }
 
@@ -266,7 +266,7 @@ notify(struct virtio_blk *b)
 	uint8_t *desc = b->mem(b->ctx, b->desc, 16 * (size_t)b->qnum);
 	uint8_t *avail = b->mem(b->ctx, b->avail, 4 + 2 * (size_t)b->qnum);
 	uint8_t *used = b->mem(b->ctx, b->used, 4 + 8 * (size_t)b->qnum);
-	uint16_t idx, used_idx;
+	uint16_t idx;
 	unsigned served = 0;
 
 	if (!b->qready || b->qnum == 0 || desc == NULL || avail == NULL || used == NULL) {
@@ -274,21 +274,20 @@ notify(struct virtio_blk *b)
 		return;
 	}
 	idx = le16(avail + 2);
-	used_idx = le16(used + 2);
 	atomic_thread_fence(memory_order_acquire);
 	/* At most one ring's worth per notification: a driver cannot keep us here. */
 	while (b->last_avail != idx && served < b->qnum) {
 		uint16_t head = le16(avail + 4 + 2 * (size_t)(b->last_avail % b->qnum));
 		uint32_t len = serve(b, desc, head);
-		uint8_t *e = used + 4 + 8 * (size_t)(used_idx % b->qnum);
+		uint8_t *e = used + 4 + 8 * (size_t)(b->used_idx % b->qnum);
 
 		put_le32(e, head);
 		put_le32(e + 4, len);
-		used_idx++, b->last_avail++, served++;
+		b->used_idx++, b->last_avail++, served++;
 	}
 	atomic_thread_fence(memory_order_release);
-	used[2] = (uint8_t)used_idx;
-	used[3] = (uint8_t)(used_idx >> 8);
+	used[2] = (uint8_t)b->used_idx;
+	used[3] = (uint8_t)(b->used_idx >> 8);
 	if (served > 0)
 		set_irq(b, b->isr | 1u);
 }
