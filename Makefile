@@ -277,6 +277,14 @@ $(BUILD)/tests/unit/test_exit_arm64: $(BUILD)/obj/tests/unit/test_exit_arm64.o \
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
+# The arm64 Linux guest's device tree and FDT writer, pure C, tested on this host too.
+$(BUILD)/tests/unit/test_fdt: $(BUILD)/obj/tests/unit/test_fdt.o \
+		$(BUILD)/obj/hypercall-bridge/hv/arch/arm64/dtb.o \
+		$(BUILD)/obj/hypercall-bridge/hv/arch/arm64/fdt.o
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
