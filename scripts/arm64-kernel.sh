@@ -6,9 +6,9 @@
 # own list and archive folders on the command line only (OUT/apt/), so nothing is installed.
 # The newest package of each series is picked at run time; their version numbers move.
 # Idempotent: a vmlinuz already present is kept. Needs the network only when one is missing.
-# From the package it also keeps OUT/modules-SERIES/virtio_mmio.ko and virtio_blk.ko (modules
-# in Debian's config, decompressed when the package compresses them): the Linux corporate half's
-# initramfs loads them to reach its virtio disk (tests/arm64/corp_init.c).
+# From the 6.1 package it also keeps OUT/modules-6.1/virtio_mmio.ko and virtio_blk.ko (modules
+# in Debian's config; decompressed if the package compressed them): the Linux corporate half
+# (that kernel) loads them from its initramfs to reach its virtio disk (tests/arm64/corp_init.c).
 set -euo pipefail
 out=${1:-build/arm64}
 mkdir -p "$out/apt/lists/partial" "$out/apt/debs/partial" "$out/apt/unpack"
@@ -37,9 +37,10 @@ keep_modules() {         # keep_modules SERIES: the virtio modules of the unpack
 	done
 }
 
-fetch() {                # fetch SERIES REQUIRED
-	local series=$1 required=$2 pkg deb
-	[ -s "$out/vmlinuz-$series" ] && [ -s "$out/modules-$series/virtio_blk.ko" ] && return 0
+fetch() {                # fetch SERIES REQUIRED MODULES (1: keep the virtio modules too)
+	local series=$1 required=$2 modules=$3 pkg deb
+	[ -s "$out/vmlinuz-$series" ] && { [ "$modules" = 0 ] || [ -s "$out/modules-$series/virtio_blk.ko" ]; } &&
+		return 0
 	pkg=$(newest_kernel "$series")
 	if [ -z "$pkg" ]; then
 		[ "$required" = 1 ] && { echo "arm64-kernel: no linux-image-$series arm64 package in the archive" >&2; return 1; }
@@ -53,7 +54,7 @@ fetch() {                # fetch SERIES REQUIRED
 	dpkg-deb -x "$deb" "$out/apt/unpack"
 	cp "$(ls "$out"/apt/unpack/boot/vmlinuz-* | head -n 1)" "$out/vmlinuz-$series.tmp"
 	echo "$pkg $(dpkg-deb -f "$deb" Version)" >"$out/vmlinuz-$series.package"
-	keep_modules "$series"
+	[ "$modules" = 0 ] || keep_modules "$series"
 	mv "$out/vmlinuz-$series.tmp" "$out/vmlinuz-$series"
 	rm -rf "$out/apt/unpack" "$deb"
 }
@@ -62,7 +63,7 @@ if [ ! -s "$out/vmlinuz-6.1" ] || [ ! -e "$out/vmlinuz-6.12.checked" ] ||
 	[ ! -s "$out/modules-6.1/virtio_blk.ko" ]; then
 	apt-get "${o[@]}" update
 fi
-fetch 6.1 1
-fetch 6.12 0
+fetch 6.1 1 1
+fetch 6.12 0 0
 touch "$out/vmlinuz-6.12.checked"
 ls -l "$out"/vmlinuz-* | sed 's/^/arm64-kernel: /'
