@@ -54,7 +54,8 @@ prop(const char *path, const char *name, uint32_t *len)
 		} else if (tok == 3) { /* PROP */
 			uint32_t l = be32(st + p), off = be32(st + p + 4);
 
-			if (strcmp(cur[0] ? cur : "/", path) == 0 && strcmp(strs + off, name) == 0) {
+			if (strcmp(cur[0] ? cur : "/", path) == 0 &&
+			    strcmp(strs + off, name) == 0) {
 				*len = l;
 				return st + p + 8;
 			}
