@@ -6,8 +6,9 @@
  * guest's init, its write of the test pattern to /dev/vda, an echo typed through the console.
  * Then it prints the start of the volume's data area in base64 (the host checks the pattern is
  * not there in plain), pins an owner key, locks and unlocks (the guest re-reads its disk after),
- * wipes the corporate half by a signed ticket (receipts in base64, the key by pubkey --pem), prints the data area again at once, waits for
- * the fresh guest to report the pattern absent (unless cleave.linux_once), and stops
+ * wipes the corporate half by a signed ticket (receipts in base64, the key by pubkey --pem),
+ * prints the data area again at once, waits for the fresh guest to report the pattern absent
+ * (its kernel `quiet` with cleave.linux_quiet on this machine's command line), and stops
  * cleave-hv. One "linux-step:" line per stage and "linux-steps: result: ok|failed"; the host
  * test (test_arm64_kvm) decides.
  */
@@ -234,11 +235,12 @@ lock_unlock(int fd)
 }
 
 /*
- * "cleave.linux_once" on the kernel command line: stop after the wipe instead of waiting for
- * the fresh guest's boot (the slow configurations keep the suite inside its time budget).
+ * "cleave.linux_quiet" on this machine's command line: the guest boots with `quiet`, so only
+ * its warnings reach the console (two MMIO exits per character make the full log most of the
+ * boot time under emulation; the slow pKVM host needs that time back for the suite's budget).
  */
 static int
-once(void)
+quiet(void)
 {
 	char buf[1024] = "";
 	int fd = open("/proc/cmdline", O_RDONLY);
@@ -247,7 +249,7 @@ once(void)
 	if (fd >= 0)
 		close(fd);
 	buf[n > 0 ? n : 0] = '\0';
-	return strstr(buf, "cleave.linux_once") != NULL;
+	return strstr(buf, "cleave.linux_quiet") != NULL;
 }
 
 static pid_t
@@ -265,7 +267,8 @@ start_hv(void)
 			    "--volume-size",
 			    "8",
 			    "--cmdline",
-			    "console=ttyS0 earlycon panic=-1",
+			    quiet() ? "console=ttyS0 earlycon panic=-1 quiet"
+				    : "console=ttyS0 earlycon panic=-1",
 			    "--log-level",
 			    "debug",
 			    NULL};
@@ -292,7 +295,8 @@ main(void)
 	pid_t hv = start_hv();
 	if (hv < 0 || (fd = console_attach()) < 0)
 		return 1;
-	failed += watch(fd, "Booting Linux", BOOT_SECS, "kernel banner") != 0;
+	if (!quiet())
+		failed += watch(fd, "Booting Linux", BOOT_SECS, "kernel banner") != 0;
 	failed += watch(fd, "corp-init: start", BOOT_SECS, "guest init") != 0;
 	failed += watch(fd, "corp-init: vda before: pattern absent", STEP_SECS, "disk found") != 0;
 	failed += watch(fd, "corp-init: vda read back: ok", STEP_SECS, "pattern written") != 0;
@@ -306,14 +310,9 @@ main(void)
 	failed += step("pubkey", (const char *[]){HVCTL, "pubkey", "--pem", NULL}) != 0;
 	/* At once: the fresh guest needs far longer than this to boot and write again. */
 	dump_volume("after-wipe");
-	if (once())
-		printf("linux-step: no second boot (cleave.linux_once)\n");
-	else {
-		failed += watch(fd, "corp-init: vda before: pattern absent", BOOT_SECS,
-				"rebooted blank") != 0;
-		failed += watch(fd, "corp-init: vda read back: ok", STEP_SECS,
-				"pattern rewritten") != 0;
-	}
+	failed += watch(fd, "corp-init: vda before: pattern absent", BOOT_SECS, "rebooted blank") !=
+		  0;
+	failed += watch(fd, "corp-init: vda read back: ok", STEP_SECS, "pattern rewritten") != 0;
 	close(fd);
 	kill(hv, SIGTERM);
 	printf("linux-step: cleave-hv exit %d\n",
