@@ -191,7 +191,7 @@ $(CLI_BIN): $(call obj,$(CLI_SRC)) $(LIBCOMMON)
 # compiler exists). The rest of cleave-hv needs the arm64 libcrypto/libsodium sysroot
 # (hypercall-bridge/ARM64.md §1).
 ARM64_AR          ?= $(ARM64_CC:gcc=ar)
-ARM64_VMM_SRC     := $(addprefix hypercall-bridge/hv/,vmm.c vcpu.c bus_pio.c serial_16550.c) \
+ARM64_VMM_SRC     := $(addprefix hypercall-bridge/hv/,vmm.c vcpu.c bus_pio.c serial_16550.c virtio_blk.c) \
 	$(wildcard hypercall-bridge/hv/arch/arm64/*.c) common/log.c
 ARM64_VMM_LIB     := $(ARM64_OUT)/lib/libvmm.a
 ARM64_SYSROOT     := $(ARM64_OUT)/sysroot
@@ -292,6 +292,14 @@ $(BUILD)/tests/unit/test_abi_arm64: $(BUILD)/obj/tests/unit/test_abi_arm64.o \
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
+# The arm64 Linux guest's device tree and FDT writer, pure C, tested on this host too.
+$(BUILD)/tests/unit/test_fdt: $(BUILD)/obj/tests/unit/test_fdt.o \
+		$(BUILD)/obj/hypercall-bridge/hv/arch/arm64/dtb.o \
+		$(BUILD)/obj/hypercall-bridge/hv/arch/arm64/fdt.o
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBTEST) $(LIBSERVER_T) $(LIBAGENT) $(LIBHV) $(LIBCRYPTO) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
@@ -341,6 +349,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory arm64-kernel || echo "arm64 kernels unavailable: test_arm64_kvm will skip"
 	@$(MAKE) --no-print-directory arm64-hv-full || echo "arm64 cleave-hv unavailable: test_arm64_kvm's hv and suites cases will skip"
+	@$(MAKE) --no-print-directory arm64-linux || echo "arm64 Linux guest unavailable: test_arm64_kvm's linux cases will skip"
 	@$(MAKE) --no-print-directory test-run
 
 test-run:

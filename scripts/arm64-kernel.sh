@@ -6,6 +6,9 @@
 # own list and archive folders on the command line only (OUT/apt/), so nothing is installed.
 # The newest package of each series is picked at run time; their version numbers move.
 # Idempotent: a vmlinuz already present is kept. Needs the network only when one is missing.
+# From the 6.1 package it also keeps OUT/modules-6.1/virtio_mmio.ko and virtio_blk.ko (modules
+# in Debian's config; decompressed if the package compressed them): the Linux corporate half
+# (that kernel) loads them from its initramfs to reach its virtio disk (tests/arm64/corp_init.c).
 set -euo pipefail
 out=${1:-build/arm64}
 mkdir -p "$out/apt/lists/partial" "$out/apt/debs/partial" "$out/apt/unpack"
@@ -20,9 +23,24 @@ newest_kernel() {
 		awk '{print $1}' | grep -v -e '-rt-' -e '-cloud-' -e 'unsigned' -e 'dbg' | sort -V | tail -n 1
 }
 
-fetch() {                # fetch SERIES REQUIRED
-	local series=$1 required=$2 pkg deb
-	[ -s "$out/vmlinuz-$series" ] && return 0
+keep_modules() {         # keep_modules SERIES: the virtio modules of the unpacked package
+	local m f
+	mkdir -p "$out/modules-$1"
+	for m in virtio_mmio virtio_blk; do
+		f=$(find "$out/apt/unpack/lib/modules" -name "$m.ko*" | head -n 1)
+		[ -n "$f" ] || { echo "arm64-kernel: no $m module in the package" >&2; return 1; }
+		case $f in
+		*.xz) xz -dc "$f" >"$out/modules-$1/$m.ko" ;;
+		*.zst) zstd -qdc "$f" >"$out/modules-$1/$m.ko" ;;
+		*) cp "$f" "$out/modules-$1/$m.ko" ;;
+		esac
+	done
+}
+
+fetch() {                # fetch SERIES REQUIRED MODULES (1: keep the virtio modules too)
+	local series=$1 required=$2 modules=$3 pkg deb
+	[ -s "$out/vmlinuz-$series" ] && { [ "$modules" = 0 ] || [ -s "$out/modules-$series/virtio_blk.ko" ]; } &&
+		return 0
 	pkg=$(newest_kernel "$series")
 	if [ -z "$pkg" ]; then
 		[ "$required" = 1 ] && { echo "arm64-kernel: no linux-image-$series arm64 package in the archive" >&2; return 1; }
@@ -36,14 +54,16 @@ fetch() {                # fetch SERIES REQUIRED
 	dpkg-deb -x "$deb" "$out/apt/unpack"
 	cp "$(ls "$out"/apt/unpack/boot/vmlinuz-* | head -n 1)" "$out/vmlinuz-$series.tmp"
 	echo "$pkg $(dpkg-deb -f "$deb" Version)" >"$out/vmlinuz-$series.package"
+	[ "$modules" = 0 ] || keep_modules "$series"
 	mv "$out/vmlinuz-$series.tmp" "$out/vmlinuz-$series"
 	rm -rf "$out/apt/unpack" "$deb"
 }
 
-if [ ! -s "$out/vmlinuz-6.1" ] || [ ! -e "$out/vmlinuz-6.12.checked" ]; then
+if [ ! -s "$out/vmlinuz-6.1" ] || [ ! -e "$out/vmlinuz-6.12.checked" ] ||
+	[ ! -s "$out/modules-6.1/virtio_blk.ko" ]; then
 	apt-get "${o[@]}" update
 fi
-fetch 6.1 1
-fetch 6.12 0
+fetch 6.1 1 1
+fetch 6.12 0 0
 touch "$out/vmlinuz-6.12.checked"
 ls -l "$out"/vmlinuz-* | sed 's/^/arm64-kernel: /'

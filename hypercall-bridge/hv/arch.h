@@ -13,6 +13,7 @@
 
 struct vmm;
 struct bus_io;
+struct vmm_config;
 
 /* The type argument of KVM_CREATE_VM for this architecture (kvm_fd: /dev/kvm, borrowed). */
 int arch_vm_type(int kvm_fd);
@@ -44,5 +45,15 @@ void arch_log_state(struct vmm *vm);
  * elsewhere so an image never matches another architecture's enrollment.
  */
 const char *arch_config_tag(void);
+/* 1 when this architecture boots a Linux guest (vmm_config.linux_guest), else 0. */
+int arch_linux_supported(void);
+/*
+ * For a Linux guest, in place of the flat image load: the kernel, the initramfs and the boot
+ * description the kernel expects (arm64: a device tree) into guest RAM, and the interrupt
+ * controller's plan; the vCPU is set up for it by arch_vcpu_setup. 0 or a negative errno.
+ */
+int arch_linux_load(struct vmm *vm, const struct vmm_config *cfg);
+/* Drives device interrupt line `line` (the guest's numbering) to level. 0 or -errno. */
+int arch_irq_line(struct vmm *vm, unsigned line, int level);
 
 #endif

@@ -118,3 +118,60 @@ hv_block_register(struct hv *h)
 	dispatch_register(&h->d, CLV_FN_BLOCK_WRITE, h_block_write);
 	dispatch_register(&h->d, CLV_FN_HEARTBEAT, h_heartbeat);
 }
+
+/*
+ * A Linux guest's virtio disk (virtio_blk.c) over the same volume: the sectors go through the
+ * XTS code as the block calls' do, under vol_lock; a flush makes them durable (the write path
+ * leaves that to the guest's flushes, as a disk with a volatile cache does).
+ */
+static int
+disk_read(void *ctx, uint64_t sector, uint32_t count, void *buf)
+{
+	struct hv *h = ctx;
+	int r;
+
+	pthread_mutex_lock(&h->vol_lock);
+	r = volume_read(h->vol, sector, count, buf);
+	pthread_mutex_unlock(&h->vol_lock);
+	return r;
+}
+
+static int
+disk_write(void *ctx, uint64_t sector, uint32_t count, const void *buf)
+{
+	struct hv *h = ctx;
+	int r;
+
+	pthread_mutex_lock(&h->vol_lock);
+	r = volume_write(h->vol, sector, count, buf);
+	pthread_mutex_unlock(&h->vol_lock);
+	return r;
+}
+
+static int
+disk_flush(void *ctx)
+{
+	struct hv *h = ctx;
+	int r;
+
+	pthread_mutex_lock(&h->vol_lock);
+	r = volume_sync(h->vol);
+	pthread_mutex_unlock(&h->vol_lock);
+	if (r != 0)
+		log_err("cleave-hv: the corporate disk flush failed (%d)", r);
+	return r;
+}
+
+void
+hv_disk_backend(struct hv *h, struct vmm_disk *d)
+{
+	struct volume_info vi = {0};
+
+	if (h->vol != NULL)
+		volume_info(h->vol, &vi);
+	d->sectors = vi.sectors;
+	d->read = disk_read;
+	d->write = disk_write;
+	d->flush = disk_flush;
+	d->ctx = h;
+}

@@ -19,6 +19,7 @@
 struct console;
 struct volume;
 struct vmm;
+struct vmm_disk;
 
 typedef uint64_t (*hv_clock_fn)(void); /* unix milliseconds */
 
@@ -46,6 +47,9 @@ struct hv {
 	/* Held around volume I/O (vCPU thread) and around changes to the volume's keys. */
 	pthread_mutex_t vol_lock;
 	char guest_path[PATH_MAX];
+	/* A Linux guest (arm64, --linux): guest_path is its Image; initramfs and command line. */
+	int linux_guest;
+	const char *linux_initrd, *linux_cmdline; /* borrowed from the command line; NULL: none */
 	size_t ram_bytes;
 	int kvm;
 	/* Follow-up work of orders (orders.c), retried by hv_orders_tick until it succeeds. */
@@ -74,6 +78,8 @@ void hv_orders_close(struct hv *h);
 void hv_vm_register(struct hv *h);
 /* Registers the guest's disk calls: shared page, block read/write, heartbeat (block.c). */
 void hv_block_register(struct hv *h);
+/* The corporate volume as a Linux guest's virtio disk (block.c): fills *d for vmm_config. */
+void hv_disk_backend(struct hv *h, struct vmm_disk *d);
 /*
  * Finishes the order a crash interrupted, if any (the journal in the trust state, or a wipe
  * intent in the volume headers), before anything else (called by hv_orders_open). An order
@@ -104,6 +110,8 @@ int hv_lease_check(struct hv *h);
 int hv_vm_pause(struct hv *h);
 int hv_vm_resume(struct hv *h);
 int hv_vm_destroy(struct hv *h);
+/* Logs where the corporate VM's guest is (vmm_sample), when one runs. */
+void hv_vm_sample(struct hv *h);
 /* Console keystrokes for the guest (console_input_fn; ctx is the hv): dropped without a VM. */
 size_t hv_vm_feed(void *ctx, const uint8_t *buf, size_t len);
 

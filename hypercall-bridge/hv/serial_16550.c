@@ -16,6 +16,11 @@
 #define REG_LSR  5
 #define REG_MSR  6
 #define LCR_DLAB 0x80
+#define IER_RDI  0x01
+#define IER_THRI 0x02
+#define IIR_NONE 0x01
+#define IIR_THRI 0x02
+#define IIR_RDI  0x04
 #define LSR_DR   0x01
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
@@ -30,6 +35,55 @@ serial_init(struct serial_16550 *s, serial_out_fn out, void *out_ctx)
 	s->out_ctx = out_ctx;
 	rc = pthread_mutex_init(&s->lock, NULL);
 	return rc == 0 ? 0 : -rc;
+}
+
+void
+serial_set_irq(struct serial_16550 *s, serial_irq_fn fn, void *ctx)
+{
+	s->irq = fn;
+	s->irq_ctx = ctx;
+}
+
+/* The interrupt the IIR reports, highest priority first. Called with s->lock held. */
+static uint8_t
+serial_iir_locked(const struct serial_16550 *s)
+{
+	if ((s->regs[REG_IER] & IER_RDI) && s->len > 0)
+		return IIR_RDI;
+	if ((s->regs[REG_IER] & IER_THRI) && s->thre_pending)
+		return IIR_THRI;
+	return IIR_NONE;
+}
+
+/* Brings the interrupt line to what IIR reports, when there is a line. */
+static void
+serial_update_irq(struct serial_16550 *s)
+{
+	int level;
+
+	if (s->irq == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	level = serial_iir_locked(s) != IIR_NONE;
+	if (level != s->irq_level) {
+		s->irq_level = level;
+		s->irq(s->irq_ctx, level);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Reading IIR acknowledges the transmitter-empty interrupt it reports (a 16550's rule). */
+static uint8_t
+serial_iir_read(struct serial_16550 *s)
+{
+	uint8_t iir;
+
+	pthread_mutex_lock(&s->lock);
+	iir = serial_iir_locked(s);
+	if (iir == IIR_THRI)
+		s->thre_pending = 0;
+	pthread_mutex_unlock(&s->lock);
+	return iir;
 }
 
 void
@@ -51,6 +105,7 @@ serial_feed(struct serial_16550 *s, const uint8_t *buf, size_t len)
 		s->len++;
 	}
 	pthread_mutex_unlock(&s->lock);
+	serial_update_irq(s);
 	return n;
 }
 
@@ -91,7 +146,7 @@ serial_read(struct serial_16550 *s, unsigned reg)
 	case REG_IER:
 		return dlab ? s->dlm : s->regs[REG_IER];
 	case REG_IIR:
-		return 0x01; /* no interrupt pending */
+		return serial_iir_read(s);
 	case REG_LSR:
 		return LSR_THRE | LSR_TEMT | (serial_has_input(s) ? LSR_DR : 0);
 	case REG_MSR:
@@ -99,6 +154,15 @@ serial_read(struct serial_16550 *s, unsigned reg)
 	default:
 		return s->regs[reg];
 	}
+}
+
+/* The transmitter-empty interrupt is due; under the lock the feeding thread reads it with. */
+static void
+set_thre(struct serial_16550 *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->thre_pending = 1;
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void
@@ -113,6 +177,14 @@ serial_write(struct serial_16550 *s, unsigned reg, uint8_t v)
 	else if (reg == REG_DATA) {
 		if (s->out != NULL)
 			s->out(s->out_ctx, &v, 1);
+		set_thre(s); /* sent at once: the holding register is empty again */
+	} else if (reg == REG_IER) {
+		/* Enabling THRI with the transmitter empty raises it at once, as on a 16550. */
+		if ((v & IER_THRI) && !(s->regs[REG_IER] & IER_THRI))
+			set_thre(s);
+		pthread_mutex_lock(&s->lock);
+		s->regs[reg] = v;
+		pthread_mutex_unlock(&s->lock);
 	} else if (reg != REG_IIR && reg != REG_LSR && reg != REG_MSR)
 		s->regs[reg] = v;
 }
@@ -128,5 +200,6 @@ serial_io(void *ctx, struct bus_io *io)
 		serial_write(s, reg, (uint8_t)io->value);
 	else
 		io->value = serial_read(s, reg);
+	serial_update_irq(s);
 	return 0;
 }

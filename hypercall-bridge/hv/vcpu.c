@@ -191,6 +191,12 @@ vcpu_thread(void *arg)
 	/* Ends only on a stop request or a fault: a running guest is not bounded by us. */
 	while (!atomic_load(&vm->stop)) {
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+			if ((errno == EINTR || errno == EAGAIN) &&
+			    atomic_exchange(&vm->sample, 0)) {
+				arch_log_state(vm); /* vmm_sample: where the guest is */
+				if (!atomic_load(&vm->stop))
+					vm->run->immediate_exit = 0;
+			}
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			log_errno(errno, "vmm: KVM_RUN");
@@ -245,6 +251,16 @@ vmm_stop(struct vmm *vm)
 	pthread_mutex_unlock(&vm->lock);
 	if (vm->thread_live && atomic_load(&vm->running))
 		pthread_kill(vm->thread, kick_signal());
+}
+
+void
+vmm_sample(struct vmm *vm)
+{
+	if (!vm->thread_live || !atomic_load(&vm->running))
+		return;
+	atomic_store(&vm->sample, 1);
+	vm->run->immediate_exit = 1;
+	pthread_kill(vm->thread, kick_signal());
 }
 
 int

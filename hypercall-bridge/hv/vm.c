@@ -67,6 +67,12 @@ hv_vm_boot(struct hv *h, size_t ram_mib)
 	};
 	int r;
 
+	if (h->linux_guest) {
+		cfg.linux_guest = 1;
+		cfg.linux_initrd = h->linux_initrd;
+		cfg.linux_cmdline = h->linux_cmdline;
+		hv_disk_backend(h, &cfg.disk);
+	}
 	h->ram_bytes = cfg.ram_size;
 	h->kvm = vmm_kvm_available();
 	if (!h->kvm) {
@@ -165,4 +171,13 @@ void
 hv_vm_register(struct hv *h)
 {
 	dispatch_register(&h->d, CLV_FN_COUNTERS, h_counters);
+}
+
+void
+hv_vm_sample(struct hv *h)
+{
+	pthread_mutex_lock(&h->vm_lock);
+	if (h->vm != NULL)
+		vmm_sample(h->vm);
+	pthread_mutex_unlock(&h->vm_lock);
 }

@@ -217,15 +217,20 @@ vmm_new(const struct vmm_config *cfg, struct vmm **out)
 		free(vm);
 		return rc;
 	}
+	vm->linux_guest = cfg->linux_guest != 0;
+	vm->disk = cfg->disk;
 	rc = serial_init(&vm->serial, cfg->serial, cfg->serial_ctx);
 	if (rc < 0)
 		goto fail_sync;
 	bus_pio_init(&vm->bus);
-	rc = arch_devices_register(vm);
+	rc = vm->linux_guest && !arch_linux_supported() ? -EOPNOTSUPP : 0;
+	if (rc == 0)
+		rc = arch_devices_register(vm);
 	if (rc == 0)
 		rc = vmm_open_kvm(vm);
 	if (rc == 0)
-		rc = vmm_load_image(vm, cfg->guest_path);
+		rc = vm->linux_guest ? arch_linux_load(vm, cfg)
+				     : vmm_load_image(vm, cfg->guest_path);
 	if (rc == 0)
 		rc = arch_vm_setup(vm);
 	if (rc == 0)
@@ -246,6 +251,16 @@ fail_sync:
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 	return rc;
+}
+
+uint8_t *
+vmm_guest_range(struct vmm *vm, uint64_t gpa, size_t len)
+{
+	uint64_t base = arch_ram_base();
+
+	if (gpa < base || gpa - base > vm->ram_size || len > vm->ram_size - (gpa - base))
+		return NULL;
+	return vm->ram + (gpa - base);
 }
 
 uint8_t *
@@ -302,6 +317,7 @@ vmm_free(struct vmm *vm)
 		vmm_wipe_ram(vm);
 		munmap(vm->ram, vm->ram_size);
 	}
+	virtio_blk_free(vm->blk);
 	serial_fini(&vm->serial);
 	pthread_cond_destroy(&vm->done);
 	pthread_cond_destroy(&vm->wake);

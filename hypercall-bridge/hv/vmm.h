@@ -32,6 +32,19 @@ typedef int64_t (*vmm_dispatch_fn)(void *ctx, uint32_t fid, unsigned cpl, uint64
 /* Receives bytes the guest wrote to COM1, on the vCPU thread; buf is borrowed for the call. */
 typedef void (*vmm_serial_fn)(void *ctx, const uint8_t *buf, size_t len);
 
+/*
+ * The disk a Linux guest sees (a virtio-mmio block device, virtio_blk.h): sectors of 4096
+ * bytes. read/write move count sectors to or from buf (borrowed), flush makes written sectors
+ * durable; each returns 0 or a negative errno and runs on the vCPU thread.
+ */
+struct vmm_disk {
+	uint64_t sectors;
+	int (*read)(void *ctx, uint64_t sector, uint32_t count, void *buf);
+	int (*write)(void *ctx, uint64_t sector, uint32_t count, const void *buf);
+	int (*flush)(void *ctx);
+	void *ctx; /* borrowed */
+};
+
 struct vmm_config {
 	size_t ram_size;          /* bytes, multiple of 2 MiB; 0: VMM_RAM_DEFAULT */
 	const char *guest_path;   /* borrowed: flat guest image */
@@ -39,6 +52,14 @@ struct vmm_config {
 	void *serial_ctx;         /* borrowed */
 	vmm_dispatch_fn dispatch; /* NULL: vmm_dispatch_default */
 	void *dispatch_ctx;       /* borrowed */
+	/*
+	 * A Linux guest instead of the freestanding one (where arch_linux_supported(): arm64):
+	 * guest_path is then the kernel's Image, booted with a device tree of the VMM's own.
+	 */
+	int linux_guest;
+	const char *linux_initrd;  /* borrowed: the initramfs, NULL for none */
+	const char *linux_cmdline; /* borrowed: the kernel command line, NULL for none */
+	struct vmm_disk disk;      /* Linux only: the virtio disk; read NULL for none */
 };
 
 /* Why the run loop ended (struct vmm_stats.stop_reason). */
@@ -79,6 +100,12 @@ int vmm_start(struct vmm *vm);
  * thread, but not concurrently with vmm_start, vmm_join or vmm_free on the same VM.
  */
 void vmm_stop(struct vmm *vm);
+/*
+ * Logs where the running guest is (arch_log_state: its PC and fault registers) by kicking the
+ * vCPU out of KVM_RUN once and letting it go on: how a guest that makes no exits is found.
+ * Same threading rules as vmm_stop.
+ */
+void vmm_sample(struct vmm *vm);
 /* Waits at most timeout_ms for the vCPU thread to end. 0, -ETIMEDOUT or -ESRCH (not started). */
 int vmm_join(struct vmm *vm, int timeout_ms);
 /* Queues console input for the guest (buf borrowed) and wakes a halted vCPU; returns bytes taken. */

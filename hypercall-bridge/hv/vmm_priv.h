@@ -17,6 +17,7 @@
 #include "bus_pio.h"
 #include "cleave_abi.h"
 #include "serial_16550.h"
+#include "virtio_blk.h"
 #include "vmm.h"
 
 struct vmm {
@@ -30,11 +31,15 @@ struct vmm {
 	struct serial_16550 serial;
 	vmm_dispatch_fn dispatch;
 	void *dispatch_ctx;
+	int linux_guest;        /* booted a Linux Image (vmm_config.linux_guest) */
+	struct vmm_disk disk;   /* Linux guests: the backend of blk (vmm_config.disk) */
+	struct virtio_blk *blk; /* Linux guests with a disk: the virtio block device, else NULL */
 
 	pthread_t thread;
 	int thread_live;      /* started and not yet joined */
 	atomic_int stop;      /* vmm_stop() was called */
 	atomic_int running;   /* the thread function has not returned */
+	atomic_int sample;    /* vmm_sample() asked for the guest's state in the log */
 	pthread_mutex_t lock; /* guards wake and stats */
 	pthread_cond_t wake;  /* input or stop while the guest halts */
 	pthread_cond_t done;  /* the thread is about to return */
@@ -61,6 +66,8 @@ int vmm_kvm_ioctl(int fd, unsigned long req, void *arg, const char *what);
  * other than 4 bytes (-EINVAL, dropped).
  */
 int vmm_doorbell_io(void *ctx, struct bus_io *io);
+/* The host address of len bytes of guest RAM at gpa, or NULL when not all inside RAM. */
+uint8_t *vmm_guest_range(struct vmm *vm, uint64_t gpa, size_t len);
 /* Monotonic nanoseconds. */
 int64_t vmm_now_ns(void);
 

@@ -309,6 +309,52 @@ test_serial_registers(void **state)
 	serial_fini(&s);
 }
 
+static int serial_line = -1;
+
+static void
+serial_irq(void *ctx, int level)
+{
+	(void)ctx;
+	serial_line = level;
+}
+
+/* The interrupt a Linux guest's 8250 driver uses: IIR and the line follow IER, THR and input. */
+static void
+test_serial_irq(void **state)
+{
+	struct serial_16550 s;
+	struct bus_io io = {.port = 0x3fa, .size = 1}; /* IIR */
+	struct bus_io ier = {.port = 0x3f9, .size = 1, .is_write = 1};
+	struct bus_io thr = {.port = 0x3f8, .size = 1, .is_write = 1, .value = 'x'};
+
+	(void)state;
+	assert_int_equal(serial_init(&s, NULL, NULL), 0);
+	serial_set_irq(&s, serial_irq, NULL);
+	serial_io(&s, &io);
+	assert_int_equal(io.value, 0x01); /* nothing enabled, nothing pending */
+	ier.value = 0x02;                 /* THRI: the empty transmitter interrupts at once */
+	serial_io(&s, &ier);
+	assert_int_equal(serial_line, 1);
+	serial_io(&s, &io);
+	assert_int_equal(io.value, 0x02); /* reading IIR acknowledges it */
+	assert_int_equal(serial_line, 0);
+	serial_io(&s, &thr); /* a byte sent: empty again, interrupt again */
+	assert_int_equal(serial_line, 1);
+	ier.value = 0x01; /* RDI only: the transmitter is quiet, input raises the line */
+	serial_io(&s, &ier);
+	assert_int_equal(serial_line, 0);
+	assert_int_equal(serial_feed(&s, (const uint8_t *)"k", 1), 1);
+	assert_int_equal(serial_line, 1);
+	io.value = 0;
+	serial_io(&s, &io);
+	assert_int_equal(io.value, 0x04);
+	io.port = 0x3f8;
+	serial_io(&s, &io); /* the byte read: the line drops */
+	assert_int_equal(io.value, 'k');
+	assert_int_equal(serial_line, 0);
+	serial_fini(&s);
+}
+
 static void
 test_exit_default_dispatch(void **state)
 {
@@ -340,6 +386,7 @@ main(void)
 		cmocka_unit_test(test_exit_fatal_reasons),
 		cmocka_unit_test(test_exit_bus_register_rules),
 		cmocka_unit_test(test_serial_registers),
+		cmocka_unit_test(test_serial_irq),
 		cmocka_unit_test(test_exit_default_dispatch),
 	};
 

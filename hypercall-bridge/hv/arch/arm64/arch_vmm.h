@@ -32,7 +32,14 @@ struct kvm_smccc_filter {
 
 struct arch_vmm {
 	struct kvm_vcpu_init init; /* the target and features the vCPU was made with */
+	/* A Linux guest (linux_boot.c): where it starts and its device tree. */
+	uint64_t linux_entry, linux_dtb;
 };
+
+struct vmm;
+
+/* Linux guests: the vGIC (after the vCPU exists) and the boot registers. 0 or -errno. */
+int arm64_linux_vcpu(struct vmm *vm);
 
 /* The KVM_{GET,SET}_ONE_REG id of the core register at byte offset off in struct kvm_regs. */
 uint64_t arm64_core_reg(size_t off);

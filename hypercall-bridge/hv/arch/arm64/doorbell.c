@@ -6,6 +6,8 @@
  * SMCCC filter onto the same doorbell. The shared vmm_doorbell_io maps the registers by
  * call_map.c (arguments x1..x4, status x0, results x1..x3; vcpu_regs.c reads and writes them).
  */
+#include <errno.h>
+
 #include "../../vmm_priv.h"
 
 /*
@@ -19,10 +21,50 @@ uart_io(void *ctx, struct bus_io *io)
 {
 	struct vmm *vm = ctx;
 
-	if (!io->is_write && io->port == CLV_SERIAL_PORT + SERIAL_REG_LSR &&
+	/* A Linux guest polls LSR to transmit and waits for input on the interrupt (WFI). */
+	if (!vm->linux_guest && !io->is_write && io->port == CLV_SERIAL_PORT + SERIAL_REG_LSR &&
 	    !serial_has_input(&vm->serial))
 		vmm_wait_input(vm, 1);
 	return serial_io(&vm->serial, io);
+}
+
+static void
+uart_irq(void *ctx, int level)
+{
+	arch_irq_line(ctx, ARM64_UART_SPI, level);
+}
+
+static void
+virtio_irq(void *ctx, int level)
+{
+	arch_irq_line(ctx, ARM64_VIRTIO_SPI, level);
+}
+
+static uint8_t *
+guest_mem(void *ctx, uint64_t gpa, size_t len)
+{
+	return vmm_guest_range(ctx, gpa, len);
+}
+
+/* A Linux guest's extra devices: the UART's interrupt and the virtio disk, when it has one. */
+static int
+linux_devices(struct vmm *vm)
+{
+	struct bus_dev blk = {
+		.name = "virtio-blk",
+		.base = VIRTIO_BUS_BASE,
+		.len = VIRTIO_MMIO_LEN,
+	};
+
+	serial_set_irq(&vm->serial, uart_irq, vm);
+	if (vm->disk.read == NULL)
+		return 0;
+	vm->blk = virtio_blk_new(&vm->disk, guest_mem, virtio_irq, vm);
+	if (vm->blk == NULL)
+		return -ENOMEM;
+	blk.io = virtio_blk_io;
+	blk.ctx = vm->blk;
+	return bus_register_pio(&vm->bus, &blk);
 }
 
 int
@@ -45,5 +87,7 @@ arch_devices_register(struct vmm *vm)
 	};
 	int rc = bus_register_pio(&vm->bus, &uart);
 
-	return rc == 0 ? bus_register_pio(&vm->bus, &d) : rc;
+	if (rc == 0)
+		rc = bus_register_pio(&vm->bus, &d);
+	return rc == 0 && vm->linux_guest ? linux_devices(vm) : rc;
 }

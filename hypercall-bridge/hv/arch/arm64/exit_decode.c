@@ -2,7 +2,8 @@
  * arm64's pure exit decoder (see exit_decode.h). arm64 has no ports: the 16550 and the doorbell
  * are MMIO windows outside every memslot, and this decoder maps them onto the shared bus's
  * numbers (the UART's register i at ARM64_UART_BASE + 4 i is bus number CLV_SERIAL_PORT + i,
- * a store at ARM64_DOORBELL is the doorbell at CLV_DOORBELL_PORT), so devices and the run loop
+ * a store at ARM64_DOORBELL is the doorbell at CLV_DOORBELL_PORT, the virtio-mmio window of a
+ * Linux guest's disk is VIRTIO_BUS_BASE onwards), so devices and the run loop
  * stay shared. Other MMIO reads see all ones and writes vanish, as unknown ports on x86. A
  * store to the doorbell page's fault word is the guest's vector table reporting an exception:
  * the VM stops as faulted. PSCI SYSTEM_OFF (KVM_EXIT_SYSTEM_EVENT) is a clean power-off; RESET
@@ -20,6 +21,7 @@
 #include "layout.h"
 #include "cleave_abi.h"
 #include "serial_16550.h"
+#include "virtio_blk.h"
 
 void
 exit_info_copy(const struct kvm_run *run, size_t map_size, struct exit_info *out)
@@ -78,6 +80,8 @@ mmio_to_bus(uint64_t addr)
 		return CLV_SERIAL_PORT + (int)((addr - ARM64_UART_BASE) / ARM64_UART_STRIDE);
 	if (addr == ARM64_DOORBELL)
 		return CLV_DOORBELL_PORT;
+	if (addr >= ARM64_VIRTIO_BASE && addr - ARM64_VIRTIO_BASE < VIRTIO_MMIO_LEN)
+		return (int)(VIRTIO_BUS_BASE + (addr - ARM64_VIRTIO_BASE));
 	return -1;
 }
 
@@ -106,7 +110,10 @@ decode_mmio(const struct bus_pio *bus, const struct exit_info *in, struct exit_a
 	/* Each UART register is one byte on the bus, whatever width the guest used to reach it. */
 	out->dev = port < 0 ? NULL
 			    : bus_find_pio(bus, (uint16_t)port,
-					   in->mmio_addr < ARM64_DOORBELL ? 1 : out->io.size);
+					   in->mmio_addr < ARM64_UART_BASE + 0x1000 &&
+							   in->mmio_addr >= ARM64_UART_BASE
+						   ? 1
+						   : out->io.size);
 	if (out->dev == NULL) {
 		out->act = EXIT_ACT_PIO_UNKNOWN;
 		out->why = "MMIO to no device";

@@ -14,6 +14,14 @@
 #define ARM64_DOORBELL_LEN 0x1000u
 /* The doorbell page's fault word: the guest's vectors store the vector's number here. */
 #define ARM64_DOORBELL_FAULT (ARM64_DOORBELL + 8)
+/* A Linux guest's devices (linux_boot.c writes them into its device tree; QEMU virt's places). */
+#define ARM64_GICD_BASE   0x08000000ull /* GICv3 distributor, 64 KiB */
+#define ARM64_GICD_LEN    0x10000ull
+#define ARM64_GICR_BASE   0x080a0000ull /* GICv3 redistributor of vCPU 0, 128 KiB */
+#define ARM64_GICR_LEN    0x20000ull
+#define ARM64_VIRTIO_BASE 0x0a000000ull /* the virtio-mmio block device's registers */
+#define ARM64_UART_SPI    1u            /* shared peripheral interrupts: INTID 32 + n */
+#define ARM64_VIRTIO_SPI  16u
 /* KVM_EXIT_HYPERCALL's flags: the call was an SMC (Linux 6.4+; the cross headers are 6.1). */
 #define ARM64_HYPERCALL_SMC 0x1u
 

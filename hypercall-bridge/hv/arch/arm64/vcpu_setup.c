@@ -105,6 +105,8 @@ arch_vcpu_setup(struct vmm *vm)
 		rc = arm64_set_reg(vm->vcpu_fd,
 				   arm64_core_reg(offsetof(struct kvm_regs, regs.pstate)),
 				   ARM64_PSTATE_EL1H, "set PSTATE");
+	if (rc == 0 && vm->linux_guest)
+		return arm64_linux_vcpu(vm); /* entry, x0 = the device tree, the vGIC */
 	if (rc == 0)
 		rc = arm64_set_reg(vm->vcpu_fd, arm64_core_reg(offsetof(struct kvm_regs, sp_el1)),
 				   ARM64_RAM_BASE + VMM_STACK_TOP, "set SP_EL1");

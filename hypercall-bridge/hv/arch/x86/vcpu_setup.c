@@ -160,3 +160,27 @@ arch_config_tag(void)
 	/* Empty: x86 measurements (and the devices enrolled with them) predate the arm64 port. */
 	return "";
 }
+
+/* x86 boots only the freestanding guest: a bzImage loader and an irqchip are not written. */
+int
+arch_linux_supported(void)
+{
+	return 0;
+}
+
+int
+arch_linux_load(struct vmm *vm, const struct vmm_config *cfg)
+{
+	(void)vm;
+	(void)cfg;
+	return -EOPNOTSUPP;
+}
+
+int
+arch_irq_line(struct vmm *vm, unsigned line, int level)
+{
+	(void)vm;
+	(void)line;
+	(void)level;
+	return -ENOSYS; /* no irqchip */
+}
