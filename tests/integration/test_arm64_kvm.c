@@ -417,8 +417,9 @@ hv_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
 
 	snprintf(path, sizeof(path), "%s/initramfs-hv.cpio.gz", arm64_dir);
 	if (qemu_path[0] != '\0' && access(path, R_OK) != 0) {
-		CHECK(!fetched("sysroot"), "no %s although the arm64 libraries were fetched: "
-					   "`make arm64-hv-full` failed to build it",
+		CHECK(!fetched("sysroot"),
+		      "no %s although the arm64 libraries were fetched: "
+		      "`make arm64-hv-full` failed to build it",
 		      path);
 		SKIP("no %s: `make arm64-hv-full` builds it (fetches Debian's arm64 libssl and "
 		     "libsodium with apt: network)",
