@@ -15,8 +15,7 @@
 
 /* Base64 of at most cap bytes (b64 NUL-terminated) into out; *len its length. Else a 422. */
 static int
-b64_member(struct call *c, const char *name, const char *b64, uint8_t *out, size_t cap,
-	   size_t *len)
+b64_member(struct call *c, const char *name, const char *b64, uint8_t *out, size_t cap, size_t *len)
 {
 	char msg[128];
 	long n = b64_decode(out, cap, b64, strlen(b64));
@@ -42,8 +41,8 @@ api_tpm_id_take(struct call *c, json_t *tpm, struct api_tpm_id *b)
 
 	memset(&b->id, 0, sizeof(b->id));
 	if (take_fields(c, tpm, f, ARRAY_SIZE(f), "tpm.") != 0 ||
-	    b64_member(c, "ek_cert", b->text, b->ek_cert, sizeof(b->ek_cert),
-		       &b->id.ek_cert_len) != 0 ||
+	    b64_member(c, "ek_cert", b->text, b->ek_cert, sizeof(b->ek_cert), &b->id.ek_cert_len) !=
+		    0 ||
 	    b64_member(c, "ek_public", ekp, b->ek_public, sizeof(b->ek_public),
 		       &b->id.ek_public_len) != 0 ||
 	    b64_member(c, "ak_public", akp, b->ak_public, sizeof(b->ak_public),

@@ -72,8 +72,9 @@ svc_tpm_credential(struct service *s, const struct enroll_tpm_id *id, const uint
 				"configured), so it cannot verify a TPM's endorsement; ask for a "
 				"nonce without tpm, or have the admin configure the CAs");
 	if (id->ek_cert_len == 0 || id->ek_cert_len > SVC_TPM_CERT_MAX)
-		return svc_fail(err, SVC_INVALID, "tpm.ek_cert must be a DER certificate of at "
-						  "most 4096 bytes");
+		return svc_fail(err, SVC_INVALID,
+				"tpm.ek_cert must be a DER certificate of at "
+				"most 4096 bytes");
 	r = public_decode(id->ek_public, id->ek_public_len, "tpm.ek_public", &ek, err);
 	if (r == 0)
 		r = public_decode(id->ak_public, id->ak_public_len, "tpm.ak_public", &ak, err);

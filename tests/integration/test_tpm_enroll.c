@@ -216,9 +216,9 @@ evidence(const struct tdev *d, const struct tpm_quote *q, const uint8_t (*log)[3
 			snprintf(hex + 2 * k, 3, "%02x", log[i][k]);
 		json_array_append_new(arr, json_string(hex));
 	}
-	return json_pack("{s:o, s:o, s:o, s:o}", "ak_public", jb(d->ak_pub, d->ak_pub_len),
-			 "quote", jb(q->attest, q->attest_len), "quote_sig",
-			 jb(q->sig, q->sig_len), "pcr_log", arr);
+	return json_pack("{s:o, s:o, s:o, s:o}", "ak_public", jb(d->ak_pub, d->ak_pub_len), "quote",
+			 jb(q->attest, q->attest_len), "quote_sig", jb(q->sig, q->sig_len),
+			 "pcr_log", arr);
 }
 
 /*
@@ -233,11 +233,11 @@ enroll_req(struct client *c, const char *tok, const uint8_t nonce[32], struct de
 	json_t *j;
 
 	ed25519_key_public(sim->key, dkey);
-	j = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:s}}", "enrollment_token",
-		      tok, "nonce", jb(nonce, 32), "device_key", jb(dkey, 32), "hypervisor_key",
-		      jb(d->hv_key, 32), "hypervisor_spki", jb(d->spki, d->spki_len),
-		      "attestation", jb(att, ATTEST_LEN), "inventory", "model", "ThinkPad X1",
-		      "os", "Linux", "agent_version", "0.1.0");
+	j = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:s}}", "enrollment_token", tok,
+		      "nonce", jb(nonce, 32), "device_key", jb(dkey, 32), "hypervisor_key",
+		      jb(d->hv_key, 32), "hypervisor_spki", jb(d->spki, d->spki_len), "attestation",
+		      jb(att, ATTEST_LEN), "inventory", "model", "ThinkPad X1", "os", "Linux",
+		      "agent_version", "0.1.0");
 	if (tpm != NULL)
 		json_object_set_new(j, "tpm", tpm);
 	return post_json(c, "/device/v1/enroll", j, r);
@@ -355,8 +355,8 @@ checkin_verdict(struct env *e, struct device_sim *sim, const uint8_t *att, char 
 	snprintf(path, sizeof(path), "/api/v1/devices/%s", sim->id);
 	j = client_get_json(e->admin, path, &st);
 	str_copy(out, cap,
-		 json_string_value(json_object_get(json_object_get(j, "hypervisor"),
-						   "attestation")) ?: "");
+		 json_string_value(json_object_get(json_object_get(j, "hypervisor"), "attestation"))
+			 ?: "");
 	json_decref(j);
 	return rc;
 }
@@ -496,9 +496,9 @@ ek_refused(void)
 	CHECK(nonce_req(e.dc, e.tok, id, &r) == 0, "nonce request");
 	REFUSED(r, 422, "unknown field tpm.platform_cert");
 	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM enroll_nonces") == 0, "no nonce was issued");
-	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM audit WHERE action = 'device.enroll' AND "
-			       "outcome = 'denied' AND detail LIKE '%endorsement is not verified%'") >=
-		      1,
+	CHECK(srv_db_int(&e.s,
+			 "SELECT count(*) FROM audit WHERE action = 'device.enroll' AND "
+			 "outcome = 'denied' AND detail LIKE '%endorsement is not verified%'") >= 1,
 	      "the refusal is audited");
 	tdev_close(&d);
 	env_end(&e);
@@ -631,7 +631,8 @@ nonce_bound(void)
 	      "enroll");
 	REFUSED(r, 403, "issued without a TPM identity");
 	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM devices") == 0, "no device enrolled");
-	CHECK(srv_db_int(&e.s, "SELECT uses FROM enrollment_tokens") == 0, "the token kept its uses");
+	CHECK(srv_db_int(&e.s, "SELECT uses FROM enrollment_tokens") == 0,
+	      "the token kept its uses");
 	tdev_close(&d2);
 	dev_fini(&sim);
 	env_end(&e);
