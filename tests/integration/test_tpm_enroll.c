@@ -14,8 +14,9 @@
  * restricted (made by tpm2-tools) or not fixedTPM (ak_refused); a credential activated by one AK
  * used by another AK, or by a software key, a plain nonce for a TPM attestation (nonce_bound);
  * a v3 attestation without its quote, a quote over another attestation, a wrong log, a quote by
- * another AK, an SPKI that is not the AK's (quote_refused). test_tpm_enroll_pg runs every case
- * with the server on PostgreSQL.
+ * another AK, an SPKI that is not the AK's (quote_refused); a log that replays but does not end
+ * with the attestation's measurement, an attestation over another nonce, a malformed log entry
+ * (log_ends_with_measurement). test_tpm_enroll_pg runs every case with the server on PostgreSQL.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -691,12 +692,58 @@ quote_refused(void)
 	env_end(&e);
 }
 
+static void
+log_ends_with_measurement(void)
+{
+	struct env e;
+	struct tdev d;
+	struct device_sim sim;
+	struct tpm_quote q;
+	struct resp r = {0};
+	uint8_t nonce[32], other[32], att[ATTEST_LEN], log3[3][32];
+
+	START(&e, "tpm-log", 0, 0);
+	CHECK(dev_init(&sim) == 0, "device key");
+	/* Something extended after the guest image: the quote replays, but the image is not last. */
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0 && tpm_measure(&d) == 0, "the device's TPM");
+	memcpy(log3, pcr_log, sizeof(pcr_log));
+	crypto_sha256("loaded later", 12, log3[2]);
+	CHECK(tpm_pcr_extend(d.tpm, log3[2]) == 0, "a third measurement");
+	CHECK(tpm_nonce(&e, &d, nonce) == 0, "credential activated");
+	CHECK(attest_v3(&d, nonce, NULL, att) == 0 && quote_for(&d, att, &q) == 0, "attest");
+	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d, att,
+			 evidence(&d, &q, (const uint8_t(*)[32])log3, 3), &r) == 0,
+	      "enroll");
+	REFUSED(r, 403, "the last measurement of tpm.pcr_log is not the attestation's");
+	/* An attestation over another nonce than the one sent (and quoted for it). */
+	memset(other, 0x5c, sizeof(other));
+	CHECK(attest_v3(&d, other, NULL, att) == 0 && quote_for(&d, att, &q) == 0, "attest");
+	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d, att,
+			 evidence(&d, &q, (const uint8_t(*)[32])log3, 3), &r) == 0,
+	      "enroll");
+	REFUSED(r, 422, "attestation does not cover the nonce");
+	/* Malformed evidence: a log entry that is not 64 hex digits. */
+	CHECK(attest_v3(&d, nonce, NULL, att) == 0 && quote_for(&d, att, &q) == 0, "attest");
+	{
+		json_t *ev = evidence(&d, &q, (const uint8_t(*)[32])log3, 3);
+
+		json_array_set_new(json_object_get(ev, "pcr_log"), 1, json_string("zz"));
+		CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d, att, ev, &r) == 0, "enroll");
+		REFUSED(r, 422, "tpm.pcr_log[1] must be a SHA-256 digest in 64 hex digits");
+	}
+	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM devices") == 0, "no device enrolled");
+	tdev_close(&d);
+	dev_fini(&sim);
+	env_end(&e);
+}
+
 static const struct t_case tpm_enroll_cases[] = {
 	{"tpm_device_enrolls", tpm_device_enrolls},
 	{"ek_refused", ek_refused},
 	{"ak_refused", ak_refused},
 	{"nonce_bound", nonce_bound},
 	{"quote_refused", quote_refused},
+	{"log_ends_with_measurement", log_ends_with_measurement},
 };
 
 #ifndef TEST_TPM_ENROLL_NO_MAIN
