@@ -29,7 +29,6 @@
 
 #include "b64.h"
 #include "crypto.h"
-#include "tpm.h"
 #include "swtpmtest.h"
 #include "testlib.h"
 #include "util.h"
@@ -37,212 +36,7 @@
 
 static struct pgtest *env_pg; /* test_tpm_enroll_pg: the server on PostgreSQL */
 
-/* A device's hypervisor half: one AK of a TPM, and what it sends the server. */
-struct tdev {
-	struct tpm *tpm;
-	uint8_t ek_pub[TPM_PUBLIC_MAX], ek_cert[TPM_CERT_MAX], ak_pub[TPM_PUBLIC_MAX];
-	uint8_t spki[TPM_SPKI_MAX], hv_key[32];
-	size_t ek_pub_len, ek_cert_len, ak_pub_len, spki_len;
-};
-
-/* The measurements extended into PCR 23 (VM config, then the guest image: the attested one). */
-static uint8_t pcr_log[2][32];
-
-static struct tdev *open_dev; /* closed when the next case starts, if a CHECK left it open */
-
-static void
-tdev_close(struct tdev *d)
-{
-	tpm_close(d->tpm);
-	d->tpm = NULL;
-	if (open_dev == d)
-		open_dev = NULL;
-}
-
-/* Opens t with the AK kept in t's directory ak (made there the first time). 0 or -1. */
-static int
-tdev_open(struct tdev *d, const struct swtpm *t, const char *ak)
-{
-	char path[PATH_MAX + 32];
-	int dirfd, r;
-
-	if (open_dev != NULL)
-		tdev_close(open_dev);
-	memset(d, 0, sizeof(*d));
-	snprintf(path, sizeof(path), "%s/%s", t->dir, ak);
-	if ((mkdir(path, 0700) != 0 && errno != EEXIST) ||
-	    (dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -1;
-	r = tpm_open(t->tcti, &d->tpm);
-	open_dev = r == 0 ? d : NULL;
-	if (r == 0)
-		r = tpm_ak_init(d->tpm, dirfd);
-	close(dirfd);
-	if (r == 0)
-		r = tpm_ek_public(d->tpm, d->ek_pub, sizeof(d->ek_pub), &d->ek_pub_len);
-	if (r == 0)
-		r = tpm_ek_cert(d->tpm, d->ek_cert, sizeof(d->ek_cert), &d->ek_cert_len);
-	if (r == 0)
-		r = tpm_ak_public(d->tpm, d->ak_pub, sizeof(d->ak_pub), &d->ak_pub_len);
-	if (r == 0)
-		r = tpm_ak_spki(d->tpm, d->spki, sizeof(d->spki), &d->spki_len);
-	if (r != 0)
-		return -1;
-	crypto_sha256(d->spki, d->spki_len, d->hv_key);
-	return 0;
-}
-
-/* What cleave-hv does before the first vCPU runs: extends PCR 23 with the config and image. */
-static int
-tpm_measure(struct tdev *d)
-{
-	crypto_sha256("test vm config", 14, pcr_log[0]);
-	crypto_sha256("test guest image", 16, pcr_log[1]);
-	return tpm_pcr_extend(d->tpm, pcr_log[0]) == 0 && tpm_pcr_extend(d->tpm, pcr_log[1]) == 0
-		       ? 0
-		       : -1;
-}
-
-static json_t *
-jb(const void *p, size_t n)
-{
-	char buf[8192];
-
-	return b64_encode(buf, sizeof(buf), p, n) < 0 ? json_null() : json_string(buf);
-}
-
-/* POSTs j (consumed) to path. 0 or -1 (transport). */
-static int
-post_json(struct client *c, const char *path, json_t *j, struct resp *r)
-{
-	char *body = json_dumps(j, JSON_COMPACT);
-	int rc = body != NULL ? client_req(c, "POST", path, body, NULL, r) : -1;
-
-	free(body);
-	json_decref(j);
-	return rc;
-}
-
-/* The nonce request: tpm is the identity member (consumed), NULL for a plain nonce. */
-static int
-nonce_req(struct client *c, const char *tok, json_t *tpm, struct resp *r)
-{
-	json_t *j = json_pack("{s:s}", "enrollment_token", tok);
-
-	if (tpm != NULL)
-		json_object_set_new(j, "tpm", tpm);
-	return post_json(c, "/device/v1/enroll/nonce", j, r);
-}
-
-static json_t *
-tpm_id(const struct tdev *d)
-{
-	return json_pack("{s:o, s:o, s:o}", "ek_cert", jb(d->ek_cert, d->ek_cert_len), "ek_public",
-			 jb(d->ek_pub, d->ek_pub_len), "ak_public", jb(d->ak_pub, d->ak_pub_len));
-}
-
-/* Decodes base64 member name of j into out; its length, or -1. */
-static long
-member_b64(json_t *j, const char *name, uint8_t *out, size_t cap)
-{
-	const char *s = json_string_value(json_object_get(j, name));
-
-	return s != NULL ? b64_decode(out, cap, s, strlen(s)) : -1;
-}
-
-/* Activates the credential of a nonce answer in d's TPM: the nonce. 0 or -1. */
-static int
-activate(struct tdev *d, const struct resp *r, uint8_t nonce[32])
-{
-	uint8_t blob[TPM_CRED_MAX], secret[TPM_CRED_MAX], out[TPM_SECRET_MAX];
-	json_t *j = resp_json(r), *cred = json_object_get(j, "credential");
-	long nb = member_b64(cred, "blob", blob, sizeof(blob));
-	long ns = member_b64(cred, "secret", secret, sizeof(secret));
-	size_t len = 0;
-	int rc = -1;
-
-	if (nb > 0 && ns > 0 && json_object_get(j, "nonce") == NULL &&
-	    tpm_activate(d->tpm, blob, (size_t)nb, secret, (size_t)ns, out, sizeof(out), &len) ==
-		    0 &&
-	    len == 32) {
-		memcpy(nonce, out, 32);
-		rc = 0;
-	}
-	json_decref(j);
-	return rc;
-}
-
-/* A v3 attestation over nonce signed by d's AK; owner is the pinned server key (or zeros). */
-static int
-attest_v3(struct tdev *d, const uint8_t nonce[32], const uint8_t owner[32], uint8_t out[ATTEST_LEN])
-{
-	struct attestation a;
-
-	memset(&a, 0, sizeof(a));
-	a.state = HV_STATE_ACTIVE;
-	memcpy(a.nonce, nonce, 32);
-	memcpy(a.hv_key, d->hv_key, 32);
-	memcpy(a.measurement, pcr_log[1], 32);
-	if (owner != NULL)
-		memcpy(a.owner_key, owner, 32);
-	a.key_epoch = 1;
-	a.time_ms = (uint64_t)time(NULL) * 1000;
-	a.sig_alg = WIRE_SIG_ECDSA_P256;
-	if (attest_encode(&a, out) != 0)
-		return -1;
-	return tpm_sign(d->tpm, out, ATTEST_BODY_LEN, out + ATTEST_BODY_LEN) == 0 ? 0 : -1;
-}
-
-/* d's quote over PCR 23 for the attestation body att (qualifying data as TPM.md §3). */
-static int
-quote_for(struct tdev *d, const uint8_t *att, struct tpm_quote *q)
-{
-	const void *parts[2] = {WIRE_QUOTE_LABEL, att};
-	const size_t lens[2] = {strlen(WIRE_QUOTE_LABEL), ATTEST_BODY_LEN};
-	uint8_t qual[32];
-
-	crypto_sha256_parts(parts, lens, 2, qual);
-	return tpm_quote(d->tpm, qual, sizeof(qual), q) == 0 ? 0 : -1;
-}
-
-/* The enrollment's tpm member: ak_public of d, the quote q, the first n entries of the log. */
-static json_t *
-evidence(const struct tdev *d, const struct tpm_quote *q, const uint8_t (*log)[32], size_t n)
-{
-	json_t *arr = json_array();
-	char hex[65];
-
-	for (size_t i = 0; i < n; i++) {
-		for (size_t k = 0; k < 32; k++)
-			snprintf(hex + 2 * k, 3, "%02x", log[i][k]);
-		json_array_append_new(arr, json_string(hex));
-	}
-	return json_pack("{s:o, s:o, s:o, s:o}", "ak_public", jb(d->ak_pub, d->ak_pub_len), "quote",
-			 jb(q->attest, q->attest_len), "quote_sig", jb(q->sig, q->sig_len),
-			 "pcr_log", arr);
-}
-
-/*
- * POST /device/v1/enroll: the simulated device's key, d's hv_key and spki (spki NULL: d's),
- * the attestation att, tpm the evidence (consumed; NULL: none).
- */
-static int
-enroll_req(struct client *c, const char *tok, const uint8_t nonce[32], struct device_sim *sim,
-	   const struct tdev *d, const uint8_t *att, json_t *tpm, struct resp *r)
-{
-	uint8_t dkey[32];
-	json_t *j;
-
-	ed25519_key_public(sim->key, dkey);
-	j = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:s}}", "enrollment_token", tok,
-		      "nonce", jb(nonce, 32), "device_key", jb(dkey, 32), "hypervisor_key",
-		      jb(d->hv_key, 32), "hypervisor_spki", jb(d->spki, d->spki_len), "attestation",
-		      jb(att, ATTEST_LEN), "inventory", "model", "ThinkPad X1", "os", "Linux",
-		      "agent_version", "0.1.0");
-	if (tpm != NULL)
-		json_object_set_new(j, "tpm", tpm);
-	return post_json(c, "/device/v1/enroll", j, r);
-}
+#include "tpmdev.h"
 
 /* The server and its clients of a case. */
 struct env {
@@ -288,8 +82,7 @@ env_start(struct env *e, const char *tag, int require_hw, int no_ca)
 static void
 env_end(struct env *e)
 {
-	if (open_dev != NULL)
-		tdev_close(open_dev);
+	tdev_close_any();
 	client_free(e->admin);
 	client_free(e->dc);
 	srv_cleanup(&e->s);
@@ -388,7 +181,7 @@ enrolled_as(const struct resp *r, struct device_sim *sim)
 {
 	json_t *j = resp_json(r);
 	const char *id = json_string_value(json_object_get(j, "device_id"));
-	long n = member_b64(j, "server_ticket_key", sim->ticket_key, sizeof(sim->ticket_key));
+	long n = tdev_member_b64(j, "server_ticket_key", sim->ticket_key, sizeof(sim->ticket_key));
 	int rc = id != NULL && n == 32 ? str_copy(sim->id, sizeof(sim->id), id) : -1;
 
 	json_decref(j);
@@ -409,16 +202,18 @@ tpm_device_enrolls(void)
 
 	START(&e, "tpm-enroll", 1, 0);
 	CHECK(issuer_subject(&e.maker, issuer, sizeof(issuer)) == 0, "the issuing CA's subject");
-	CHECK(tdev_open(&d, &e.maker, "hv") == 0 && tpm_measure(&d) == 0, "the device's TPM");
-	CHECK(nonce_req(e.dc, e.tok, tpm_id(&d), &r) == 0, "nonce request");
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0 && tdev_measure(&d) == 0, "the device's TPM");
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
 	CHECK_STATUS(r, 200);
 	CHECK(strstr(r.body, "\"nonce\"") == NULL && strstr(r.body, "expires_at") != NULL,
 	      "a credential, never the plain nonce: %.300s", r.body);
-	CHECK(activate(&d, &r, nonce) == 0, "the TPM activates the credential");
+	CHECK(tdev_activate(&d, &r, nonce) == 0, "the TPM activates the credential");
 	resp_free(&r);
-	CHECK(attest_v3(&d, nonce, NULL, att) == 0 && quote_for(&d, att, &q) == 0, "attest, quote");
+	CHECK(tdev_attest(&d, nonce, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0,
+	      "attest, quote");
 	CHECK(dev_init(&sim) == 0, "device key");
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d, att, evidence(&d, &q, pcr_log, 2), &r) == 0,
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d, att, tdev_evidence(&d, &q, d.log, 2),
+			      &r) == 0,
 	      "enroll");
 	CHECK_STATUS(r, 201);
 	CHECK(enrolled_as(&r, &sim) == 0, "device id and ticket key");
@@ -437,7 +232,7 @@ tpm_device_enrolls(void)
 	      "the enrollment is audited");
 
 	/* Its check-ins: attestations signed in the TPM are accepted, a forged one is not. */
-	CHECK(attest_v3(&d, nonce, sim.ticket_key, att) == 0, "a check-in attestation");
+	CHECK(tdev_attest(&d, nonce, sim.ticket_key, att) == 0, "a check-in attestation");
 	CHECK(checkin_verdict(&e, &sim, att, verdict, sizeof(verdict)) == 0, "check-in");
 	CHECK(strcmp(verdict, "ok") == 0, "the TPM-signed attestation is accepted: %s", verdict);
 	memcpy(bad, att, ATTEST_LEN);
@@ -450,9 +245,10 @@ tpm_device_enrolls(void)
 
 	/* The same nonce again (another device key): used. */
 	CHECK(dev_init(&other) == 0, "another device key");
-	CHECK(attest_v3(&d, nonce, NULL, att) == 0 && quote_for(&d, att, &q) == 0, "attest, quote");
-	CHECK(enroll_req(e.dc, e.tok, nonce, &other, &d, att, evidence(&d, &q, pcr_log, 2), &r) ==
-		      0,
+	CHECK(tdev_attest(&d, nonce, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0,
+	      "attest, quote");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &other, &d, att, tdev_evidence(&d, &q, d.log, 2),
+			      &r) == 0,
 	      "replay");
 	REFUSED(r, 422, "nonce is unknown, used or expired");
 	tdev_close(&d);
@@ -474,7 +270,7 @@ ek_refused(void)
 	/* A TPM of another maker (its own CA, not configured). */
 	CHECK(swtpm_make(&stranger, "stranger") == 0 && swtpm_start(&stranger) == 0, "TPM");
 	CHECK(tdev_open(&d, &stranger, "hv") == 0, "the stranger's TPM");
-	CHECK(nonce_req(e.dc, e.tok, tpm_id(&d), &r) == 0, "nonce request");
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
 	REFUSED(r, 403, "the TPM's endorsement is not verified");
 	tdev_close(&d);
 	swtpm_stop(&stranger);
@@ -482,19 +278,20 @@ ek_refused(void)
 	/* The maker's TPM, with an EK public that is not its certificate's key. */
 	CHECK(tdev_open(&d, &e.maker, "hv") == 0, "the maker's TPM");
 	d.ek_pub[d.ek_pub_len - 40] ^= 0x10;
-	CHECK(nonce_req(e.dc, e.tok, tpm_id(&d), &r) == 0, "nonce request");
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
 	REFUSED(r, 403, "the TPM's endorsement is not verified");
 	/* malformed: an EK public cut short, an unknown member */
-	CHECK(nonce_req(e.dc, e.tok,
-			json_pack("{s:o, s:o, s:o}", "ek_cert", jb(d.ek_cert, d.ek_cert_len),
-				  "ek_public", jb(d.ek_pub, d.ek_pub_len - 1), "ak_public",
-				  jb(d.ak_pub, d.ak_pub_len)),
-			&r) == 0,
+	CHECK(tdev_nonce_req(e.dc, e.tok,
+			     json_pack("{s:o, s:o, s:o}", "ek_cert",
+				       tdev_b64(d.ek_cert, d.ek_cert_len), "ek_public",
+				       tdev_b64(d.ek_pub, d.ek_pub_len - 1), "ak_public",
+				       tdev_b64(d.ak_pub, d.ak_pub_len)),
+			     &r) == 0,
 	      "nonce request");
 	REFUSED(r, 422, "tpm.ek_public is not a TPM2B_PUBLIC");
-	id = tpm_id(&d);
+	id = tdev_id(&d);
 	json_object_set_new(id, "platform_cert", json_string("AAAA"));
-	CHECK(nonce_req(e.dc, e.tok, id, &r) == 0, "nonce request");
+	CHECK(tdev_nonce_req(e.dc, e.tok, id, &r) == 0, "nonce request");
 	REFUSED(r, 422, "unknown field tpm.platform_cert");
 	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM enroll_nonces") == 0, "no nonce was issued");
 	CHECK(srv_db_int(&e.s,
@@ -507,7 +304,7 @@ ek_refused(void)
 	/* A server that trusts no TPM maker says so. */
 	START(&e, "tpm-noca", 0, 1);
 	CHECK(tdev_open(&d, &e.maker, "hv") == 0, "the maker's TPM");
-	CHECK(nonce_req(e.dc, e.tok, tpm_id(&d), &r) == 0, "nonce request");
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
 	REFUSED(r, 403, "no tpm_ca_file is configured");
 	tdev_close(&d);
 	env_end(&e);
@@ -561,12 +358,12 @@ ak_refused(void)
 		memcpy(d.ak_pub, key, (size_t)n);
 		d.ak_pub_len = (size_t)n;
 	}
-	CHECK(nonce_req(e.dc, e.tok, tpm_id(&d), &r) == 0, "nonce request");
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
 	REFUSED(r, 403, "lack 0x00010000"); /* restricted */
 	/* The real AK with fixedTPM cleared (attributes: bytes 6..9 of the TPM2B_PUBLIC). */
 	CHECK(tpm_ak_public(d.tpm, d.ak_pub, sizeof(d.ak_pub), &d.ak_pub_len) == 0, "the AK");
 	d.ak_pub[9] &= (uint8_t)~0x02;
-	CHECK(nonce_req(e.dc, e.tok, tpm_id(&d), &r) == 0, "nonce request");
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
 	REFUSED(r, 403, "lack 0x00000002"); /* fixedTPM */
 	tdev_close(&d);
 	env_end(&e);
@@ -577,8 +374,8 @@ static int
 tpm_nonce(struct env *e, struct tdev *d, uint8_t nonce[32])
 {
 	struct resp r = {0};
-	int rc = nonce_req(e->dc, e->tok, tpm_id(d), &r) == 0 && r.status == 200 &&
-				 activate(d, &r, nonce) == 0
+	int rc = tdev_nonce_req(e->dc, e->tok, tdev_id(d), &r) == 0 && r.status == 200 &&
+				 tdev_activate(d, &r, nonce) == 0
 			 ? 0
 			 : -1;
 
@@ -602,14 +399,14 @@ nonce_bound(void)
 	START(&e, "tpm-bound", 0, 0);
 	CHECK(dev_init(&sim) == 0, "device key");
 	/* AK 1 activates the credential; AK 2 (same TPM) attests and quotes with that nonce. */
-	CHECK(tdev_open(&d1, &e.maker, "hv1") == 0 && tpm_measure(&d1) == 0, "AK 1");
+	CHECK(tdev_open(&d1, &e.maker, "hv1") == 0 && tdev_measure(&d1) == 0, "AK 1");
 	CHECK(tpm_nonce(&e, &d1, nonce) == 0, "AK 1's credential activated");
 	tdev_close(&d1);
 	CHECK(tdev_open(&d2, &e.maker, "hv2") == 0, "AK 2");
 	CHECK(memcmp(d1.hv_key, d2.hv_key, 32) != 0, "two AKs");
-	CHECK(attest_v3(&d2, nonce, NULL, att) == 0 && quote_for(&d2, att, &q) == 0, "attest");
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d2, att, evidence(&d2, &q, pcr_log, 2), &r) ==
-		      0,
+	CHECK(tdev_attest(&d2, nonce, NULL, att) == 0 && tdev_quote(&d2, att, &q) == 0, "attest");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d2, att, tdev_evidence(&d2, &q, d2.log, 2),
+			      &r) == 0,
 	      "enroll");
 	REFUSED(r, 403, "credential for another attestation key");
 
@@ -617,18 +414,18 @@ nonce_bound(void)
 	dev_attest(&sim, nonce, soft);
 	memset(&sw, 0, sizeof(sw));
 	ed25519_key_public(sim.hv, sw.hv_key);
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &sw, soft, NULL, &r) == 0, "enroll");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &sw, soft, NULL, &r) == 0, "enroll");
 	REFUSED(r, 403, "only that key's attestation and quote enroll with it");
 
 	/* A plain nonce (no credential) for a TPM attestation proves nothing about the TPM. */
-	CHECK(nonce_req(e.dc, e.tok, NULL, &r) == 0 && r.status == 200 &&
+	CHECK(tdev_nonce_req(e.dc, e.tok, NULL, &r) == 0 && r.status == 200 &&
 		      resp_str(&r, "nonce", b64, sizeof(b64)) == 0 &&
 		      b64_decode(plain, sizeof(plain), b64, strlen(b64)) == 32,
 	      "a plain nonce");
 	resp_free(&r);
-	CHECK(attest_v3(&d2, plain, NULL, att) == 0 && quote_for(&d2, att, &q) == 0, "attest");
-	CHECK(enroll_req(e.dc, e.tok, plain, &sim, &d2, att, evidence(&d2, &q, pcr_log, 2), &r) ==
-		      0,
+	CHECK(tdev_attest(&d2, plain, NULL, att) == 0 && tdev_quote(&d2, att, &q) == 0, "attest");
+	CHECK(tdev_enroll_req(e.dc, e.tok, plain, &sim, &d2, att, tdev_evidence(&d2, &q, d2.log, 2),
+			      &r) == 0,
 	      "enroll");
 	REFUSED(r, 403, "issued without a TPM identity");
 	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM devices") == 0, "no device enrolled");
@@ -648,43 +445,45 @@ quote_refused(void)
 	struct tpm_quote q, q_other, q_ak2;
 	struct resp r = {0};
 	uint8_t nonce[32], att[ATTEST_LEN], other[ATTEST_LEN], owner[32];
-	const uint8_t(*log)[32] = pcr_log;
+	uint8_t(*log)[32];
 
 	START(&e, "tpm-quote", 0, 0);
 	CHECK(dev_init(&sim) == 0, "device key");
-	CHECK(tdev_open(&d1, &e.maker, "hv1") == 0 && tpm_measure(&d1) == 0, "AK 1");
+	CHECK(tdev_open(&d1, &e.maker, "hv1") == 0 && tdev_measure(&d1) == 0, "AK 1");
+	log = d1.log;
 	CHECK(tpm_nonce(&e, &d1, nonce) == 0, "credential activated");
-	CHECK(attest_v3(&d1, nonce, NULL, att) == 0 && quote_for(&d1, att, &q) == 0, "attest");
+	CHECK(tdev_attest(&d1, nonce, NULL, att) == 0 && tdev_quote(&d1, att, &q) == 0, "attest");
 	memset(owner, 0x42, sizeof(owner));
-	CHECK(attest_v3(&d1, nonce, owner, other) == 0 && quote_for(&d1, other, &q_other) == 0,
+	CHECK(tdev_attest(&d1, nonce, owner, other) == 0 && tdev_quote(&d1, other, &q_other) == 0,
 	      "a quote over another attestation");
 	tdev_close(&d1);
-	CHECK(tdev_open(&d2, &e.maker, "hv2") == 0 && quote_for(&d2, att, &q_ak2) == 0,
+	CHECK(tdev_open(&d2, &e.maker, "hv2") == 0 && tdev_quote(&d2, att, &q_ak2) == 0,
 	      "AK 2's quote over AK 1's attestation");
 	tdev_close(&d2);
 
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, NULL, &r) == 0, "enroll");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, NULL, &r) == 0, "enroll");
 	REFUSED(r, 422, "needs its tpm part");
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, evidence(&d1, &q_other, log, 2), &r) ==
-		      0,
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att,
+			      tdev_evidence(&d1, &q_other, log, 2), &r) == 0,
 	      "enroll");
 	REFUSED(r, 403, "the TPM quote is refused");
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, evidence(&d1, &q, log + 1, 1), &r) ==
-		      0,
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att,
+			      tdev_evidence(&d1, &q, log + 1, 1), &r) == 0,
 	      "enroll");
 	REFUSED(r, 403, "the TPM quote is refused");
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, evidence(&d1, &q_ak2, log, 2), &r) ==
-		      0,
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att,
+			      tdev_evidence(&d1, &q_ak2, log, 2), &r) == 0,
 	      "enroll");
 	REFUSED(r, 403, "the TPM quote is refused");
 	/* the AK of the evidence is AK 2's, the attestation's key AK 1's */
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, evidence(&d2, &q_ak2, log, 2), &r) ==
-		      0,
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att,
+			      tdev_evidence(&d2, &q_ak2, log, 2), &r) == 0,
 	      "enroll");
 	REFUSED(r, 403, "hypervisor_spki is not the key of tpm.ak_public");
 	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM devices") == 0, "no device enrolled");
 	/* the nonce is still good: the right evidence enrolls */
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, evidence(&d1, &q, log, 2), &r) == 0,
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, tdev_evidence(&d1, &q, log, 2),
+			      &r) == 0,
 	      "enroll");
 	CHECK_STATUS(r, 201);
 	resp_free(&r);
@@ -705,30 +504,30 @@ log_ends_with_measurement(void)
 	START(&e, "tpm-log", 0, 0);
 	CHECK(dev_init(&sim) == 0, "device key");
 	/* Something extended after the guest image: the quote replays, but the image is not last. */
-	CHECK(tdev_open(&d, &e.maker, "hv") == 0 && tpm_measure(&d) == 0, "the device's TPM");
-	memcpy(log3, pcr_log, sizeof(pcr_log));
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0 && tdev_measure(&d) == 0, "the device's TPM");
+	memcpy(log3, d.log, sizeof(d.log));
 	crypto_sha256("loaded later", 12, log3[2]);
 	CHECK(tpm_pcr_extend(d.tpm, log3[2]) == 0, "a third measurement");
 	CHECK(tpm_nonce(&e, &d, nonce) == 0, "credential activated");
-	CHECK(attest_v3(&d, nonce, NULL, att) == 0 && quote_for(&d, att, &q) == 0, "attest");
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d, att,
-			 evidence(&d, &q, (const uint8_t(*)[32])log3, 3), &r) == 0,
+	CHECK(tdev_attest(&d, nonce, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0, "attest");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d, att, tdev_evidence(&d, &q, log3, 3),
+			      &r) == 0,
 	      "enroll");
 	REFUSED(r, 403, "the last measurement of tpm.pcr_log is not the attestation's");
 	/* An attestation over another nonce than the one sent (and quoted for it). */
 	memset(other, 0x5c, sizeof(other));
-	CHECK(attest_v3(&d, other, NULL, att) == 0 && quote_for(&d, att, &q) == 0, "attest");
-	CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d, att,
-			 evidence(&d, &q, (const uint8_t(*)[32])log3, 3), &r) == 0,
+	CHECK(tdev_attest(&d, other, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0, "attest");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d, att, tdev_evidence(&d, &q, log3, 3),
+			      &r) == 0,
 	      "enroll");
 	REFUSED(r, 422, "attestation does not cover the nonce");
 	/* Malformed evidence: a log entry that is not 64 hex digits. */
-	CHECK(attest_v3(&d, nonce, NULL, att) == 0 && quote_for(&d, att, &q) == 0, "attest");
+	CHECK(tdev_attest(&d, nonce, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0, "attest");
 	{
-		json_t *ev = evidence(&d, &q, (const uint8_t(*)[32])log3, 3);
+		json_t *ev = tdev_evidence(&d, &q, log3, 3);
 
 		json_array_set_new(json_object_get(ev, "pcr_log"), 1, json_string("zz"));
-		CHECK(enroll_req(e.dc, e.tok, nonce, &sim, &d, att, ev, &r) == 0, "enroll");
+		CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d, att, ev, &r) == 0, "enroll");
 		REFUSED(r, 422, "tpm.pcr_log[1] must be a SHA-256 digest in 64 hex digits");
 	}
 	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM devices") == 0, "no device enrolled");
