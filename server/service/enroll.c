@@ -122,6 +122,10 @@ attestation_ok(const struct enroll_request *rq, struct attestation *a, struct sv
 				"attestation is about a different hypervisor key");
 	if (memcmp(a->nonce, rq->nonce, 32) != 0)
 		return svc_fail(err, SVC_INVALID, "attestation does not cover the nonce");
+	if (a->sig_alg != WIRE_SIG_ED25519 && rq->hv_spki_len == 0)
+		return svc_fail(err, SVC_INVALID,
+				"the attestation is signed by a TPM key (version 3): enrollment "
+				"needs hypervisor_spki, that key's SubjectPublicKeyInfo");
 	if (rq->hv_spki_len > STORE_SPKI_MAX ||
 	    hvsig_verify(a->sig_alg, rq->hv_key, rq->hv_spki, rq->hv_spki_len, rq->attestation,
 			 ATTEST_BODY_LEN, rq->attestation + ATTEST_BODY_LEN) != 0)

@@ -440,7 +440,7 @@ static void
 quote_refused(void)
 {
 	struct env e;
-	struct tdev d1, d2;
+	struct tdev d1, d2, nospki;
 	struct device_sim sim;
 	struct tpm_quote q, q_other, q_ak2;
 	struct resp r = {0};
@@ -463,6 +463,12 @@ quote_refused(void)
 
 	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, NULL, &r) == 0, "enroll");
 	REFUSED(r, 422, "needs its tpm part");
+	nospki = d1; /* d1 without its SPKI */
+	nospki.spki_len = 0;
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &nospki, att,
+			      tdev_evidence(&d1, &q, log, 2), &r) == 0,
+	      "enroll");
+	REFUSED(r, 422, "needs hypervisor_spki");
 	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att,
 			      tdev_evidence(&d1, &q_other, log, 2), &r) == 0,
 	      "enroll");

@@ -71,7 +71,7 @@ tdev_open(struct tdev *d, const struct swtpm *t, const char *ak)
 int
 tdev_measure(struct tdev *d)
 {
-		return tpm_pcr_extend(d->tpm, d->log[0]) == 0 && tpm_pcr_extend(d->tpm, d->log[1]) == 0
+	return tpm_pcr_extend(d->tpm, d->log[0]) == 0 && tpm_pcr_extend(d->tpm, d->log[1]) == 0
 		       ? 0
 		       : -1;
 }
@@ -110,8 +110,9 @@ tdev_nonce_req(struct client *c, const char *tok, json_t *tpm, struct resp *r)
 json_t *
 tdev_id(const struct tdev *d)
 {
-	return json_pack("{s:o, s:o, s:o}", "ek_cert", tdev_b64(d->ek_cert, d->ek_cert_len), "ek_public",
-			 tdev_b64(d->ek_pub, d->ek_pub_len), "ak_public", tdev_b64(d->ak_pub, d->ak_pub_len));
+	return json_pack("{s:o, s:o, s:o}", "ek_cert", tdev_b64(d->ek_cert, d->ek_cert_len),
+			 "ek_public", tdev_b64(d->ek_pub, d->ek_pub_len), "ak_public",
+			 tdev_b64(d->ak_pub, d->ak_pub_len));
 }
 
 /* Decodes base64 member name of j into out; its length, or -1. */
@@ -147,7 +148,8 @@ tdev_activate(struct tdev *d, const struct resp *r, uint8_t nonce[32])
 
 /* A v3 attestation over nonce signed by d's AK; owner is the pinned server key (or zeros). */
 int
-tdev_attest(struct tdev *d, const uint8_t nonce[32], const uint8_t owner[32], uint8_t out[ATTEST_LEN])
+tdev_attest(struct tdev *d, const uint8_t nonce[32], const uint8_t owner[32],
+	    uint8_t out[ATTEST_LEN])
 {
 	struct attestation a;
 
@@ -190,9 +192,9 @@ tdev_evidence(const struct tdev *d, const struct tpm_quote *q, uint8_t (*log)[32
 			snprintf(hex + 2 * k, 3, "%02x", log[i][k]);
 		json_array_append_new(arr, json_string(hex));
 	}
-	return json_pack("{s:o, s:o, s:o, s:o}", "ak_public", tdev_b64(d->ak_pub, d->ak_pub_len), "quote",
-			 tdev_b64(q->attest, q->attest_len), "quote_sig", tdev_b64(q->sig, q->sig_len),
-			 "pcr_log", arr);
+	return json_pack("{s:o, s:o, s:o, s:o}", "ak_public", tdev_b64(d->ak_pub, d->ak_pub_len),
+			 "quote", tdev_b64(q->attest, q->attest_len), "quote_sig",
+			 tdev_b64(q->sig, q->sig_len), "pcr_log", arr);
 }
 
 /*
@@ -201,17 +203,17 @@ tdev_evidence(const struct tdev *d, const struct tpm_quote *q, uint8_t (*log)[32
  */
 int
 tdev_enroll_req(struct client *c, const char *tok, const uint8_t nonce[32], struct device_sim *sim,
-	   const struct tdev *d, const uint8_t *att, json_t *tpm, struct resp *r)
+		const struct tdev *d, const uint8_t *att, json_t *tpm, struct resp *r)
 {
 	uint8_t dkey[32];
 	json_t *j;
 
 	ed25519_key_public(sim->key, dkey);
 	j = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:s}}", "enrollment_token", tok,
-		      "nonce", tdev_b64(nonce, 32), "device_key", tdev_b64(dkey, 32), "hypervisor_key",
-		      tdev_b64(d->hv_key, 32), "hypervisor_spki", tdev_b64(d->spki, d->spki_len), "attestation",
-		      tdev_b64(att, ATTEST_LEN), "inventory", "model", "ThinkPad X1", "os", "Linux",
-		      "agent_version", "0.1.0");
+		      "nonce", tdev_b64(nonce, 32), "device_key", tdev_b64(dkey, 32),
+		      "hypervisor_key", tdev_b64(d->hv_key, 32), "hypervisor_spki",
+		      tdev_b64(d->spki, d->spki_len), "attestation", tdev_b64(att, ATTEST_LEN),
+		      "inventory", "model", "ThinkPad X1", "os", "Linux", "agent_version", "0.1.0");
 	if (tpm != NULL)
 		json_object_set_new(j, "tpm", tpm);
 	return tdev_post(c, "/device/v1/enroll", j, r);
