@@ -31,6 +31,12 @@
 /* Versions that carry a signature algorithm (and, in receipts, the TPM wipe counter). */
 #define ATTEST_VERSION_ALG  3
 #define RECEIPT_VERSION_ALG 2
+/*
+ * A TPM device's enrollment quote (hypercall-bridge/TPM.md §3) has the qualifying data
+ * SHA-256(WIRE_QUOTE_LABEL || the attestation's ATTEST_BODY_LEN bytes); the label's NUL is not
+ * hashed.
+ */
+#define WIRE_QUOTE_LABEL "cleave-quote"
 
 /*
  * How the hypervisor signs its attestations and receipts. Ed25519 (the file keystore): hv_key is

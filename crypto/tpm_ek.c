@@ -218,6 +218,25 @@ ek_key_matches(X509 *cert, const struct tpm_public *ek, char *why, size_t cap)
 	return r;
 }
 
+/* The issuer's name as one RFC 2253 line into out (cut to fit); "" when it cannot be printed. */
+static void
+ek_issuer(X509 *cert, char *out, size_t cap)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	/* RFC 2253 escapes control and non-ASCII bytes: one printable ASCII line */
+	if (X509_NAME_print_ex(b, X509_get_issuer_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+		n = BIO_read(b, out, (int)cap - 1);
+		out[n > 0 ? n : 0] = '\0';
+	}
+	BIO_free(b);
+	ERR_clear_error();
+}
+
 int
 tpm_ek_verify(const struct tpm_ca *ca, const uint8_t *der, size_t der_len,
 	      const struct tpm_public *ek, struct tpm_ek_info *info, char *why, size_t cap)
@@ -239,6 +258,8 @@ tpm_ek_verify(const struct tpm_ca *ca, const uint8_t *der, size_t der_len,
 	else if ((r = ek_chain(ca, cert, why, cap)) == 0 && (r = ek_usage(cert, why, cap)) == 0 &&
 		 (r = ek_san(cert, info, why, cap)) == 0)
 		r = ek_key_matches(cert, ek, why, cap);
+	if (r == 0)
+		ek_issuer(cert, info->issuer, sizeof(info->issuer));
 	X509_free(cert);
 	return r;
 }

@@ -201,6 +201,7 @@ void tpm_ca_free(struct tpm_ca *ca);
 /* What an EK certificate says about its TPM (its subjectAltName, TCG EK Credential Profile). */
 struct tpm_ek_info {
 	char manufacturer[64], model[64], version[64];
+	char issuer[128]; /* the issuing CA's subject, one line (RFC 2253), cut to fit */
 };
 /*
  * Verifies a DER EK certificate: it chains to a root of ca (X.509 path validation by OpenSSL,

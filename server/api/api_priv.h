@@ -58,14 +58,14 @@ void reply_svc_error(struct api_response *rs, const struct svc_error *err);
 void reply_json(struct api_response *rs, int status, json_t *j);
 void reply_empty(struct api_response *rs, int status);
 
-enum field_type { F_STR, F_INT, F_BOOL, F_OBJ, F_STR_NULL };
+enum field_type { F_STR, F_INT, F_BOOL, F_OBJ, F_STR_NULL, F_ARR };
 
 struct field {
 	const char *name;
 	enum field_type type;
 	int required;
-	void *out;        /* F_STR: char[cap]; F_INT: int64_t; F_BOOL: int; F_OBJ: json_t * */
-	size_t cap;       /* F_STR: buffer size including NUL */
+	void *out;  /* F_STR: char[cap]; F_INT: int64_t; F_BOOL: int; F_OBJ, F_ARR: json_t * */
+	size_t cap; /* F_STR: buffer size including NUL */
 	int64_t min, max; /* F_INT bounds */
 	int *present;     /* optional: set to 1 when the field was given (F_STR_NULL: not null) */
 };

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "api_priv.h"
+#include "b64.h"
 #include "crypto.h"
+#include "device_tpm.h"
 #include "log.h"
 #include "wire.h"
 
@@ -41,24 +43,42 @@ void
 h_enroll_nonce(struct call *c)
 {
 	char token[128] = "";
+	json_t *tpm = NULL;
 	const struct field f[] = {
 		{"enrollment_token", F_STR, 1, token, sizeof(token), 0, 0, NULL},
+		{"tpm", F_OBJ, 0, &tpm, 0, 0, 0, NULL},
 	};
 	struct svc_error err = {0};
+	struct enroll_credential cred;
+	struct api_tpm_id *id = NULL;
 	uint8_t nonce[32];
 	int64_t exp;
 	json_t *body = body_object(c);
 
 	if (body == NULL)
 		return;
-	if (take_fields(c, body, f, ARRAY_SIZE(f), "") == 0) {
-		if (svc_enroll_nonce(c->a->svc, token, c->rq->client, nonce, &exp, &err) != 0)
-			reply_svc_error(c->rs, &err);
-		else
-			reply_json(c->rs, 200,
-				   json_pack("{s:o, s:o}", "nonce", jb64(nonce, 32), "expires_at",
-					     jtime(exp)));
+	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0)
+		goto out;
+	if (tpm != NULL && (id = malloc(sizeof(*id))) == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
+		goto out;
 	}
+	if (id != NULL && api_tpm_id_take(c, tpm, id) != 0)
+		goto out;
+	if (svc_enroll_nonce(c->a->svc, token, c->rq->client, id ? &id->id : NULL, nonce, &cred,
+			     &exp, &err) != 0)
+		reply_svc_error(c->rs, &err);
+	else if (id != NULL) /* only the TPM that holds the EK, with the AK, learns the nonce */
+		reply_json(c->rs, 200,
+			   json_pack("{s:o, s:o}", "credential", api_credential_json(&cred),
+				     "expires_at", jtime(exp)));
+	else
+		reply_json(c->rs, 200,
+			   json_pack("{s:o, s:o}", "nonce", jb64(nonce, 32), "expires_at",
+				     jtime(exp)));
+out:
+	secure_zero(nonce, sizeof(nonce));
+	free(id);
 	json_decref(body);
 }
 
@@ -69,9 +89,87 @@ decode_key(struct call *c, const char *name, const char *b64, uint8_t out[32])
 
 	if (unb64(b64, out, 32) == 0)
 		return 0;
-	snprintf(msg, sizeof(msg), "%s must be a base64 Ed25519 public key (32 bytes)", name);
+	snprintf(msg, sizeof(msg),
+		 "%s must be base64 of 32 bytes (an Ed25519 public key; for a TPM key, SHA-256 "
+		 "of its SubjectPublicKeyInfo)",
+		 name);
 	reply_problem(c->rs, SVC_INVALID, msg);
 	return -1;
+}
+
+/* The decoded body of POST /device/v1/enroll, which rq points into. */
+struct enroll_in {
+	uint8_t attestation[ATTEST_LEN];
+	uint8_t spki[STORE_SPKI_MAX];
+	struct api_tpm_evidence tpm;
+	struct enroll_request rq;
+};
+
+/* Decodes the binary members into in (rq's pointers set); 0, or -1 after a problem answer. */
+static int
+enroll_decode(struct call *c, const char *nonce, const char *dkey, const char *hkey,
+	      const char *att, const char *spki, json_t *tpm, struct enroll_in *in)
+{
+	long n;
+
+	if (unb64(nonce, in->rq.nonce, 32) != 0) {
+		reply_problem(c->rs, SVC_INVALID,
+			      "nonce must be the base64 nonce from /device/v1/enroll/nonce");
+		return -1;
+	}
+	if (decode_key(c, "device_key", dkey, in->rq.device_key) != 0 ||
+	    decode_key(c, "hypervisor_key", hkey, in->rq.hv_key) != 0)
+		return -1;
+	if (unb64(att, in->attestation, sizeof(in->attestation)) != 0) {
+		reply_problem(
+			c->rs, SVC_INVALID,
+			"attestation must be base64 of the hypervisor's 256-byte attestation");
+		return -1;
+	}
+	in->rq.attestation = in->attestation;
+	in->rq.attestation_len = sizeof(in->attestation);
+	if (spki[0] != '\0') {
+		n = b64_decode(in->spki, sizeof(in->spki), spki, strlen(spki));
+		if (n <= 0) {
+			reply_problem(c->rs, SVC_INVALID,
+				      "hypervisor_spki must be base64 of the hypervisor key's DER "
+				      "SubjectPublicKeyInfo");
+			return -1;
+		}
+		in->rq.hv_spki = in->spki;
+		in->rq.hv_spki_len = (size_t)n;
+	}
+	if (tpm != NULL) {
+		if (api_tpm_evidence_take(c, tpm, &in->tpm) != 0)
+			return -1;
+		in->rq.tpm = &in->tpm.ev;
+	}
+	return 0;
+}
+
+/* The answer to an enrollment: the device's id, the server's ticket key, policy, portal. */
+static void
+enroll_reply(struct call *c, const struct device *d)
+{
+	uint8_t pub[32];
+	struct policy p;
+	char *portal = NULL;
+	json_t *j;
+
+	svc_ticket_key(c->a->svc, pub);
+	j = json_pack("{s:s, s:s, s:o, s:s}", "device_id", d->id, "owner", d->owner,
+		      "server_ticket_key", jb64(pub, 32), "checkin_path", "/device/v1/checkin");
+	if (svc_policy_effective(c->a->svc, d, &p) == 0)
+		json_object_set_new(j, "policy", policy_json(&p));
+	else
+		json_object_set_new(j, "policy", json_null());
+	/* The employee's own page of this device; the enrollment stands even without one. */
+	if (svc_portal_link_create(c->a->svc, d->id, &portal) == 0)
+		json_object_set_new(j, "portal_url", json_string(portal));
+	else
+		log_warn("device %s: no portal link could be made", d->id);
+	free(portal);
+	reply_json(c->rs, 201, j);
 }
 
 void
@@ -79,74 +177,51 @@ h_enroll(struct call *c)
 {
 	char token[128] = "", nonce[64] = "", dkey[64] = "", hkey[64] = "", att[512] = "";
 	char model[STORE_NAME_MAX] = "", os[STORE_NAME_MAX] = "", ver[64] = "";
-	json_t *inv = NULL;
+	char spki[B64_CAP(STORE_SPKI_MAX)] = "";
+	json_t *inv = NULL, *tpm = NULL;
 	const struct field f[] = {
 		{"enrollment_token", F_STR, 1, token, sizeof(token), 0, 0, NULL},
 		{"nonce", F_STR, 1, nonce, sizeof(nonce), 0, 0, NULL},
 		{"device_key", F_STR, 1, dkey, sizeof(dkey), 0, 0, NULL},
 		{"hypervisor_key", F_STR, 1, hkey, sizeof(hkey), 0, 0, NULL},
+		{"hypervisor_spki", F_STR, 0, spki, sizeof(spki), 0, 0, NULL},
 		{"attestation", F_STR, 1, att, sizeof(att), 0, 0, NULL},
 		{"inventory", F_OBJ, 1, &inv, 0, 0, 0, NULL},
+		{"tpm", F_OBJ, 0, &tpm, 0, 0, 0, NULL},
 	};
 	const struct field fi[] = {
 		{"model", F_STR, 1, model, sizeof(model), 0, 0, NULL},
 		{"os", F_STR, 1, os, sizeof(os), 0, 0, NULL},
 		{"agent_version", F_STR, 1, ver, sizeof(ver), 0, 0, NULL},
 	};
-	struct enroll_request rq = {0};
-	uint8_t attestation[ATTEST_LEN], pub[32];
+	struct enroll_in *in = NULL;
 	struct svc_error err = {0};
 	struct device d;
-	struct policy p;
-	json_t *body = body_object(c), *j;
-	char *portal = NULL;
+	json_t *body = body_object(c);
 
 	if (body == NULL)
 		return;
 	if (take_fields(c, body, f, ARRAY_SIZE(f), "") != 0 ||
 	    take_fields(c, inv, fi, ARRAY_SIZE(fi), "inventory.") != 0)
 		goto out;
-	if (unb64(nonce, rq.nonce, 32) != 0) {
-		reply_problem(c->rs, SVC_INVALID,
-			      "nonce must be the base64 nonce from "
-			      "/device/v1/enroll/nonce");
+	in = calloc(1, sizeof(*in));
+	if (in == NULL) {
+		reply_problem(c->rs, SVC_UNAVAILABLE, "out of memory");
 		goto out;
 	}
-	if (decode_key(c, "device_key", dkey, rq.device_key) != 0 ||
-	    decode_key(c, "hypervisor_key", hkey, rq.hv_key) != 0)
+	if (enroll_decode(c, nonce, dkey, hkey, att, spki, tpm, in) != 0)
 		goto out;
-	if (unb64(att, attestation, sizeof(attestation)) != 0) {
-		reply_problem(c->rs, SVC_INVALID,
-			      "attestation must be base64 of the hypervisor's "
-			      "256-byte attestation");
-		goto out;
-	}
-	rq.etoken_secret = token;
-	rq.attestation = attestation;
-	rq.attestation_len = sizeof(attestation);
-	rq.model = model;
-	rq.os = os;
-	rq.agent_version = ver;
-	rq.client = c->rq->client;
-	if (svc_enroll(c->a->svc, &rq, &d, &err) != 0) {
+	in->rq.etoken_secret = token;
+	in->rq.model = model;
+	in->rq.os = os;
+	in->rq.agent_version = ver;
+	in->rq.client = c->rq->client;
+	if (svc_enroll(c->a->svc, &in->rq, &d, &err) != 0)
 		reply_svc_error(c->rs, &err);
-		goto out;
-	}
-	svc_ticket_key(c->a->svc, pub);
-	j = json_pack("{s:s, s:s, s:o, s:s}", "device_id", d.id, "owner", d.owner,
-		      "server_ticket_key", jb64(pub, 32), "checkin_path", "/device/v1/checkin");
-	if (svc_policy_effective(c->a->svc, &d, &p) == 0)
-		json_object_set_new(j, "policy", policy_json(&p));
 	else
-		json_object_set_new(j, "policy", json_null());
-	/* The employee's own page of this device; the enrollment stands even without one. */
-	if (svc_portal_link_create(c->a->svc, d.id, &portal) == 0)
-		json_object_set_new(j, "portal_url", json_string(portal));
-	else
-		log_warn("device %s: no portal link could be made", d.id);
-	free(portal);
-	reply_json(c->rs, 201, j);
+		enroll_reply(c, &d);
 out:
+	free(in);
 	json_decref(body);
 }
 

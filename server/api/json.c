@@ -84,6 +84,8 @@ type_word(enum field_type t)
 		return "an integer";
 	case F_BOOL:
 		return "true or false";
+	case F_ARR:
+		return "an array";
 	default:
 		return "an object";
 	}
@@ -131,7 +133,7 @@ take_one(const struct field *f, json_t *v, char *msg, size_t cap, const char *wh
 			*f->present = 1;
 		return 0;
 	}
-	if (f->type == F_OBJ && json_is_object(v)) {
+	if ((f->type == F_OBJ && json_is_object(v)) || (f->type == F_ARR && json_is_array(v))) {
 		*(json_t **)f->out = v;
 		if (f->present)
 			*f->present = 1;

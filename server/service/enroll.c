@@ -76,9 +76,11 @@ etoken_usable(struct service *s, const char *secret, struct enroll_token *t, str
 
 int
 svc_enroll_nonce(struct service *s, const char *etoken_secret, const char *client,
-		 uint8_t nonce[32], int64_t *expires_at, struct svc_error *err)
+		 const struct enroll_tpm_id *tpm, uint8_t nonce[32], struct enroll_credential *cred,
+		 int64_t *expires_at, struct svc_error *err)
 {
 	struct enroll_token t;
+	struct enroll_nonce n;
 	int r = svc_source_check(s, client, err);
 
 	if (r != 0)
@@ -91,8 +93,18 @@ svc_enroll_nonce(struct service *s, const char *etoken_secret, const char *clien
 	}
 	if (crypto_random(nonce, 32) != 0)
 		return svc_fail(err, SVC_INTERNAL, "no randomness");
-	*expires_at = svc_now_s(s) + s->cfg.nonce_ttl_s;
-	r = s->st->ops->nonce_insert(s->st, nonce, *expires_at, t.id);
+	memset(&n, 0, sizeof(n));
+	if (tpm != NULL) {
+		r = svc_tpm_credential(s, tpm, nonce, &n, cred, err);
+		if (r != 0) {
+			if (err->kind == SVC_ENROLL_DENIED) /* a TPM we do not trust: on record */
+				svc_refused(s, client, t.id, "device.enroll", err->detail);
+			return r;
+		}
+	}
+	str_copy(n.token_id, sizeof(n.token_id), t.id);
+	n.expires_at = *expires_at = svc_now_s(s) + s->cfg.nonce_ttl_s;
+	r = s->st->ops->nonce_insert(s->st, nonce, &n);
 	return r == 0 ? 0 : svc_store_fail(err, r, "nonce");
 }
 
@@ -110,6 +122,10 @@ attestation_ok(const struct enroll_request *rq, struct attestation *a, struct sv
 				"attestation is about a different hypervisor key");
 	if (memcmp(a->nonce, rq->nonce, 32) != 0)
 		return svc_fail(err, SVC_INVALID, "attestation does not cover the nonce");
+	if (a->sig_alg != WIRE_SIG_ED25519 && rq->hv_spki_len == 0)
+		return svc_fail(err, SVC_INVALID,
+				"the attestation is signed by a TPM key (version 3): enrollment "
+				"needs hypervisor_spki, that key's SubjectPublicKeyInfo");
 	if (rq->hv_spki_len > STORE_SPKI_MAX ||
 	    hvsig_verify(a->sig_alg, rq->hv_key, rq->hv_spki, rq->hv_spki_len, rq->attestation,
 			 ATTEST_BODY_LEN, rq->attestation + ATTEST_BODY_LEN) != 0)
@@ -156,15 +172,45 @@ supersede_audit(struct service *s, const struct device *d, char (*old)[STORE_ID_
 	return r;
 }
 
+/* What an enrollment's transaction needs beyond the request. */
+struct enroll_ctx {
+	struct enroll_token t;
+	struct attestation a;
+	uint8_t ak_name[STORE_AK_NAME_MAX]; /* the TPM's AK; ak_name_len 0 for a software key */
+	uint16_t ak_name_len;
+};
+
 static int enroll_commit(struct service *s, const struct enroll_request *rq,
-			 const struct enroll_token *t, const struct attestation *a,
-			 struct device *dev, struct svc_error *err);
+			 const struct enroll_ctx *x, struct device *dev, struct svc_error *err);
+
+/*
+ * A nonce handed out as a TPM credential is good only for the AK it was bound to (whose TPM
+ * alone could recover it), and a TPM device's enrollment only with such a nonce: the nonce is
+ * what proves that the AK sits in the TPM whose endorsement was verified. Then d is that TPM's.
+ */
+static int
+nonce_for_this_key(const struct enroll_nonce *n, const uint8_t *ak_name, uint16_t ak_name_len,
+		   struct device *d)
+{
+	if (ak_name_len == 0)
+		return n->ak_name_len == 0 ? 0 : -ENOTUNIQ;
+	if (n->ak_name_len == 0)
+		return -ENOKEY;
+	if (n->ak_name_len != ak_name_len || memcmp(n->ak_name, ak_name, ak_name_len) != 0)
+		return -EKEYREJECTED;
+	str_copy(d->hv_identity, sizeof(d->hv_identity), "tpm");
+	str_copy(d->endorsement, sizeof(d->endorsement), "verified");
+	str_copy(d->endorsement_ca, sizeof(d->endorsement_ca), n->ek_issuer);
+	return 0;
+}
 
 static int
 enroll_tx(struct service *s, const struct enroll_request *rq, const struct enroll_token *t,
-	  const struct attestation *a, struct device *d)
+	  const struct attestation *a, const uint8_t *ak_name, uint16_t ak_name_len,
+	  struct device *d)
 {
-	char old[SUPERSEDE_MAX][STORE_ID_MAX], nonce_token[STORE_ID_MAX] = "";
+	char old[SUPERSEDE_MAX][STORE_ID_MAX];
+	struct enroll_nonce n;
 	struct policy pol;
 	struct command c;
 	uint64_t args[4] = {0};
@@ -172,11 +218,14 @@ enroll_tx(struct service *s, const struct enroll_request *rq, const struct enrol
 	size_t nold = 0;
 	int r;
 
-	r = s->st->ops->nonce_take(s->st, rq->nonce, svc_now_s(s), nonce_token);
+	r = s->st->ops->nonce_take(s->st, rq->nonce, svc_now_s(s), &n);
 	if (r != 0)
 		return r == -ETIME || r == -ENOENT ? -ESTALE : r;
-	if (strcmp(nonce_token, t->id) != 0)
+	if (strcmp(n.token_id, t->id) != 0)
 		return -EXDEV; /* fetched with another enrollment token */
+	r = nonce_for_this_key(&n, ak_name, ak_name_len, d);
+	if (r != 0)
+		return r;
 	r = s->st->ops->etoken_use(s->st, t->id);
 	if (r != 0)
 		return r == -ENOENT ? -EDQUOT : r;
@@ -209,23 +258,59 @@ enroll_tx(struct service *s, const struct enroll_request *rq, const struct enrol
 	return r;
 }
 
+/* The new device row of an enrollment that passed every check. */
+static int
+enroll_device(struct service *s, const struct enroll_request *rq, const struct enroll_ctx *x,
+	      struct device *dev)
+{
+	const struct attestation *a = &x->a;
+
+	memset(dev, 0, sizeof(*dev));
+	if (svc_new_id(dev->id, "dev_") != 0)
+		return -EIO;
+	str_copy(dev->owner, sizeof(dev->owner), x->t.owner);
+	str_copy(dev->status, sizeof(dev->status), "active");
+	memcpy(dev->device_key, rq->device_key, 32);
+	memcpy(dev->hv_key, rq->hv_key, 32);
+	dev->hv_sig_alg = a->sig_alg;
+	if (a->sig_alg != WIRE_SIG_ED25519) {
+		memcpy(dev->hv_spki, rq->hv_spki, rq->hv_spki_len);
+		dev->hv_spki_len = (uint16_t)rq->hv_spki_len;
+	}
+	/* "tpm" and the endorsement only once the nonce taken proves the AK (enroll_tx) */
+	str_copy(dev->hv_identity, sizeof(dev->hv_identity), "file");
+	memcpy(dev->measurement, a->measurement, 32);
+	str_copy(dev->enrollment_token_id, sizeof(dev->enrollment_token_id), x->t.id);
+	str_copy(dev->model, sizeof(dev->model), rq->model);
+	str_copy(dev->os, sizeof(dev->os), rq->os);
+	str_copy(dev->agent_version, sizeof(dev->agent_version), rq->agent_version);
+	dev->key_epoch = (int64_t)a->key_epoch;
+	dev->enrolled_at = svc_now_s(s);
+	dev->last_seen_at = dev->enrolled_at;
+	dev->epoch_since = dev->enrolled_at;
+	memcpy(dev->attested_policy, a->policy_digest, sizeof(dev->attested_policy));
+	return 0;
+}
+
 int
 svc_enroll(struct service *s, const struct enroll_request *rq, struct device *dev,
 	   struct svc_error *err)
 {
-	struct enroll_token t;
-	struct attestation a;
+	struct enroll_ctx x;
 	int r = svc_source_check(s, rq->client, err);
 
+	memset(&x, 0, sizeof(x));
 	if (r == 0)
-		r = etoken_usable(s, rq->etoken_secret, &t, err);
+		r = etoken_usable(s, rq->etoken_secret, &x.t, err);
 	if (r != 0) {
 		if (err->kind == SVC_ENROLL_DENIED) /* not a storage failure */
 			svc_refused(s, rq->client, NULL, "device.enroll", err->detail);
 		return r;
 	}
-	r = attestation_ok(rq, &a, err);
-	if (r == 0 && s->cfg.require_hw_identity)
+	r = attestation_ok(rq, &x.a, err);
+	if (r == 0)
+		r = svc_tpm_evidence_ok(rq, &x.a, x.ak_name, &x.ak_name_len, err);
+	if (r == 0 && s->cfg.require_hw_identity && x.ak_name_len == 0)
 		/* No trust on first use: only an endorsement verified here makes a key hardware. */
 		r = svc_fail(
 			err, SVC_ENROLL_DENIED,
@@ -233,35 +318,47 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
 			"with a verified endorsement (require_hardware_identity); this "
 			"device's key is a software key");
 	if (r != 0) {
-		svc_refused(s, rq->client, t.id, "device.enroll", err->detail);
+		svc_refused(s, rq->client, x.t.id, "device.enroll", err->detail);
 		return r;
 	}
-	memset(dev, 0, sizeof(*dev));
-	if (svc_new_id(dev->id, "dev_") != 0)
+	if (enroll_device(s, rq, &x, dev) != 0)
 		return svc_fail(err, SVC_INTERNAL, "no randomness");
-	str_copy(dev->owner, sizeof(dev->owner), t.owner);
-	str_copy(dev->status, sizeof(dev->status), "active");
-	memcpy(dev->device_key, rq->device_key, 32);
-	memcpy(dev->hv_key, rq->hv_key, 32);
-	dev->hv_sig_alg = a.sig_alg;
-	if (a.sig_alg != WIRE_SIG_ED25519) {
-		memcpy(dev->hv_spki, rq->hv_spki, rq->hv_spki_len);
-		dev->hv_spki_len = (uint16_t)rq->hv_spki_len;
-	}
-	str_copy(dev->hv_identity, sizeof(dev->hv_identity), "file");
-	memcpy(dev->measurement, a.measurement, 32);
-	str_copy(dev->enrollment_token_id, sizeof(dev->enrollment_token_id), t.id);
-	str_copy(dev->model, sizeof(dev->model), rq->model);
-	str_copy(dev->os, sizeof(dev->os), rq->os);
-	str_copy(dev->agent_version, sizeof(dev->agent_version), rq->agent_version);
-	dev->key_epoch = (int64_t)a.key_epoch;
-	dev->enrolled_at = svc_now_s(s);
-	dev->last_seen_at = dev->enrolled_at;
-	dev->epoch_since = dev->enrolled_at;
-	memcpy(dev->attested_policy, a.policy_digest, sizeof(dev->attested_policy));
-
-	SVC_TX_RETRY(s, r, enroll_commit(s, rq, &t, &a, dev, err));
+	SVC_TX_RETRY(s, r, enroll_commit(s, rq, &x, dev, err));
 	return r;
+}
+
+/* The refusals enroll_tx reports about the nonce, as the device is told them. */
+static int
+nonce_refusal(int r, struct svc_error *err)
+{
+	switch (r) {
+	case -ESTALE:
+		return svc_fail(err, SVC_INVALID,
+				"the nonce is unknown, used or expired; get a new one");
+	case -EDQUOT:
+		return svc_fail(err, SVC_ENROLL_DENIED, "the enrollment token has been used up");
+	case -EXDEV:
+		return svc_fail(err, SVC_INVALID,
+				"the nonce was issued for another enrollment token; get a new one "
+				"with this token");
+	case -ENOKEY:
+		return svc_fail(err, SVC_ENROLL_DENIED,
+				"the nonce was issued without a TPM identity, so it proves nothing "
+				"about this TPM key; ask for one with tpm (ek_cert, ek_public, "
+				"ak_public)");
+	case -EKEYREJECTED:
+		return svc_fail(err, SVC_ENROLL_DENIED,
+				"the nonce was issued as a credential for another attestation key "
+				"than tpm.ak_public");
+	case -ENOTUNIQ:
+		return svc_fail(err, SVC_ENROLL_DENIED,
+				"the nonce was issued as a credential for a TPM's attestation key; "
+				"only that key's attestation and quote enroll with it");
+	case -EEXIST:
+		return svc_fail(err, SVC_CONFLICT, "this device key is already enrolled");
+	default:
+		return 1;
+	}
 }
 
 /*
@@ -270,39 +367,34 @@ svc_enroll(struct service *s, const struct enroll_request *rq, struct device *de
  * back one left in it.
  */
 static int
-enroll_commit(struct service *s, const struct enroll_request *rq, const struct enroll_token *t,
-	      const struct attestation *a, struct device *dev, struct svc_error *err)
+enroll_commit(struct service *s, const struct enroll_request *rq, const struct enroll_ctx *x,
+	      struct device *dev, struct svc_error *err)
 {
 	struct device fresh = *dev;
 	int r = s->st->ops->tx_begin(s->st);
 
 	if (r != 0)
 		return svc_store_fail(err, r, "device");
-	r = enroll_tx(s, rq, t, a, dev);
+	r = enroll_tx(s, rq, &x->t, &x->a, x->ak_name, x->ak_name_len, dev);
 	if (r != 0) {
+		int f = nonce_refusal(r, err);
+
 		*dev = fresh;
 		s->st->ops->tx_rollback(s->st);
-		if (r == -ESTALE)
-			return svc_fail(err, SVC_INVALID,
-					"the nonce is unknown, used or expired; "
-					"get a new one");
-		if (r == -EDQUOT)
-			return svc_fail(err, SVC_ENROLL_DENIED,
-					"the enrollment token has been used up");
-		if (r == -EXDEV)
-			return svc_fail(err, SVC_INVALID,
-					"the nonce was issued for another enrollment token; get a "
-					"new one with this token");
-		if (r == -EEXIST)
-			return svc_fail(err, SVC_CONFLICT, "this device key is already enrolled");
-		return svc_store_fail(err, r, "device");
+		if (f == 1)
+			return svc_store_fail(err, r, "device");
+		/* a TPM key with a nonce that was not its credential: on record */
+		if (r == -ENOKEY || r == -EKEYREJECTED || r == -ENOTUNIQ)
+			svc_refused(s, rq->client, x->t.id, "device.enroll", err->detail);
+		return f;
 	}
 	r = s->st->ops->tx_commit(s->st);
 	if (r != 0) {
 		*dev = fresh;
 		return svc_store_fail(err, r, "device");
 	}
-	log_info("device %s enrolled for %s", dev->id, dev->owner);
+	log_info("device %s enrolled for %s (%s key%s)", dev->id, dev->owner, dev->hv_identity,
+		 dev->endorsement[0] ? ", endorsement verified" : "");
 	return 0;
 }
 

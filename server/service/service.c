@@ -157,12 +157,19 @@ service_new(struct store *st, const struct ed25519_key *ticket_key,
 		free(s);
 		return -ENOMEM;
 	}
+	if (svc_tpm_ca_init(s) != 0) { /* checked by --check-config; changed since? */
+		devstate_fini(&s->dev);
+		free(s->public_url);
+		free(s);
+		return -EINVAL;
+	}
 	if (svc_refusals_init(s, (uint32_t)(cfg->refusal_limit > 0 ? cfg->refusal_limit : 600)) !=
 		    0 ||
 	    svc_waker_init(s) != 0 || svc_verify_init(s) != 0 || svc_bulker_init(s) != 0) {
 		svc_verify_free(s);
 		svc_waker_free(s);
 		svc_refusals_free(s);
+		svc_tpm_ca_free(s);
 		devstate_fini(&s->dev);
 		free(s->public_url);
 		free(s);
@@ -342,6 +349,7 @@ service_free(struct service *s)
 	svc_ckpt_tick(s, 1);
 	svc_ckpt_free(s);
 	free(s->setup_path);
+	svc_tpm_ca_free(s);
 	devstate_fini(&s->dev);
 	free(s->public_url);
 	secure_zero(s->hook_key, sizeof(s->hook_key));

@@ -642,9 +642,59 @@ void svc_audit_event(struct service *s, const char *actor, const char *action, c
 		     const char *outcome, const char *detail);
 
 /* ---- device side ---- */
-/* client: the peer address, for refusals. */
+/*
+ * A TPM's identity, as a device sends it for an enrollment nonce (hypercall-bridge/TPM.md §3):
+ * the EK certificate (DER) and the EK's and the AK's TPM2B_PUBLIC, marshalled.
+ */
+struct enroll_tpm_id {
+	const uint8_t *ek_cert;
+	size_t ek_cert_len;
+	const uint8_t *ek_public;
+	size_t ek_public_len;
+	const uint8_t *ak_public;
+	size_t ak_public_len;
+};
+/* The nonce as a credential for that TPM: TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET. */
+#define SVC_CRED_BLOB_MAX   160 /* tpm_verify.h TPM_ID_OBJECT_MAX */
+#define SVC_CRED_SECRET_MAX 520 /* tpm_verify.h TPM_ENC_SECRET_MAX */
+struct enroll_credential {
+	uint8_t blob[SVC_CRED_BLOB_MAX];
+	size_t blob_len;
+	uint8_t secret[SVC_CRED_SECRET_MAX];
+	size_t secret_len;
+};
+/*
+ * A fresh enrollment nonce for the holder of etoken_secret. With tpm (else NULL): the TPM's
+ * endorsement is verified first (tpm_ca_file's CAs, the EK public is the certificate's key, the
+ * AK is one the hypervisor may use) and the nonce is also made into *cred, bound to the AK; the
+ * caller then sends only *cred, never the nonce. client: the peer address, for refusals.
+ */
 int svc_enroll_nonce(struct service *s, const char *etoken_secret, const char *client,
-		     uint8_t nonce[32], int64_t *expires_at, struct svc_error *err);
+		     const struct enroll_tpm_id *tpm, uint8_t nonce[32],
+		     struct enroll_credential *cred, int64_t *expires_at, struct svc_error *err);
+
+/* Bounds of a TPM device's enrollment evidence. */
+#define SVC_TPM_PUBLIC_MAX 640  /* a TPM2B_PUBLIC (RSA 2048 EK: ~314 bytes) */
+#define SVC_TPM_CERT_MAX   4096 /* an EK certificate, DER */
+#define SVC_TPM_ATTEST_MAX 1024 /* a quote's TPMS_ATTEST */
+#define SVC_TPM_SIG_MAX    160  /* a TPMT_SIGNATURE (ECDSA P-256) */
+#define SVC_PCR_LOG_MAX    64   /* measurements extended into PCR 23 since the TPM's reset */
+/*
+ * The TPM part of a TPM device's enrollment (its attestation is v3, signed by the AK): the AK's
+ * TPM2B_PUBLIC, a TPM2_Quote by it over PCR 23 (TPMS_ATTEST, TPMT_SIGNATURE) whose qualifying
+ * data is SHA-256(WIRE_QUOTE_LABEL || attestation body), and the measurements extended into
+ * PCR 23, oldest first, the last one the attestation's.
+ */
+struct enroll_tpm_evidence {
+	const uint8_t *ak_public;
+	size_t ak_public_len;
+	const uint8_t *quote;
+	size_t quote_len;
+	const uint8_t *quote_sig;
+	size_t quote_sig_len;
+	const uint8_t (*pcr_log)[32];
+	size_t pcr_log_n;
+};
 
 struct enroll_request {
 	const char *etoken_secret;
@@ -656,6 +706,8 @@ struct enroll_request {
 	/* The hypervisor's P-256 key (DER SPKI) when its attestation is ECDSA-signed; else NULL. */
 	const uint8_t *hv_spki;
 	size_t hv_spki_len;
+	/* The TPM's evidence, required with (and only with) an ECDSA-signed attestation. */
+	const struct enroll_tpm_evidence *tpm;
 	const char *model;
 	const char *os;
 	const char *agent_version;

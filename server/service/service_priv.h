@@ -13,8 +13,11 @@
 /* Kinds of periodic work whose failures are logged once (service_tick). */
 enum { TICK_FLUSH, TICK_EXPIRE, TICK_REFUSALS, TICK_ROTATE, TICK_APPROVALS, TICK_COUNT };
 
+struct tpm_ca;
+
 struct service {
 	struct store *st;
+	struct tpm_ca *tpm_ca; /* cfg.tpm_ca_file loaded at start; NULL without one */
 	const struct ed25519_key *ticket_key;
 	uint8_t ticket_pub[32];
 	struct service_config cfg;
@@ -267,6 +270,21 @@ int svc_ckpt_report(struct service *s, int full, struct audit_report *rep);
  * made with the algorithm the device enrolled with (rec_alg is the record's WIRE_SIG_*): Ed25519
  * by hv_key, or ECDSA P-256 by the TPM key whose SPKI the device row keeps.
  */
+/*
+ * enroll_tpm.c (hypercall-bridge/TPM.md §3). svc_tpm_ca_init loads cfg.tpm_ca_file (0 without
+ * one; -EINVAL, logged, when it cannot be loaded). svc_tpm_credential verifies id's
+ * endorsement and AK and makes nonce into *cred for them, filling n's AK name and EK issuer.
+ * svc_tpm_evidence_ok checks rq's TPM evidence against the attestation a (Ed25519 ones must
+ * have none) and gives the AK's name, which the nonce taken must have been issued for.
+ */
+int svc_tpm_ca_init(struct service *s);
+void svc_tpm_ca_free(struct service *s);
+int svc_tpm_credential(struct service *s, const struct enroll_tpm_id *id, const uint8_t nonce[32],
+		       struct enroll_nonce *n, struct enroll_credential *cred,
+		       struct svc_error *err);
+int svc_tpm_evidence_ok(const struct enroll_request *rq, const struct attestation *a,
+			uint8_t ak_name[STORE_AK_NAME_MAX], uint16_t *ak_name_len,
+			struct svc_error *err);
 int svc_hv_sig_ok(const struct device *d, uint16_t rec_alg, const uint8_t *buf, size_t body_len);
 
 /* verify.c: the state of audit verification, and the end of a full one still running. */

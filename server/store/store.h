@@ -50,6 +50,22 @@ struct enroll_token {
 	int64_t revoked_at;
 };
 
+#define STORE_AK_NAME_MAX 66 /* a TPM object name: nameAlg || digest (tpm_verify.h TPM_NAME_MAX) */
+
+/* An enrollment nonce: what it was handed out for (migration 0024 for the TPM part). */
+struct enroll_nonce {
+	char token_id[STORE_ID_MAX];
+	int64_t expires_at;
+	/*
+	 * Handed out to a TPM as a credential (hypercall-bridge/TPM.md §3): the name of the AK it
+	 * is bound to and the subject of the CA that issued the verified EK certificate.
+	 * ak_name_len 0: handed out in plain, to no TPM.
+	 */
+	uint8_t ak_name[STORE_AK_NAME_MAX];
+	uint16_t ak_name_len;
+	char ek_issuer[STORE_NAME_MAX];
+};
+
 struct policy {
 	char name[64];
 	int64_t version;
@@ -598,14 +614,15 @@ struct store_ops {
 	int (*etoken_revoke)(struct store *st, const char *id, int64_t now);
 	int (*etoken_use)(struct store *st, const char *id); /* uses += 1 */
 
-	/* A nonce handed out to the holder of enrollment token token_id. */
-	int (*nonce_insert)(struct store *st, const uint8_t nonce[32], int64_t expires_at,
-			    const char *token_id);
+	/* A nonce handed out to the holder of enrollment token n->token_id (and n's TPM, if any). */
+	int (*nonce_insert)(struct store *st, const uint8_t nonce[32],
+			    const struct enroll_nonce *n);
 	/*
-	 * Deletes the nonce and copies the id of the token it was handed out for into token_id
-	 * (STORE_ID_MAX bytes); -ENOENT when unknown, -ETIME when it had expired.
+	 * Deletes the nonce and copies what it was handed out for into *out; -ENOENT when unknown,
+	 * -ETIME when it had expired.
 	 */
-	int (*nonce_take)(struct store *st, const uint8_t nonce[32], int64_t now, char *token_id);
+	int (*nonce_take)(struct store *st, const uint8_t nonce[32], int64_t now,
+			  struct enroll_nonce *out);
 	int (*nonce_purge)(struct store *st, int64_t now);
 
 	/*

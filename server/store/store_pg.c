@@ -311,47 +311,54 @@ pg_etoken_use(struct store *st, const char *id)
 }
 
 static int
-pg_nonce_insert(struct store *st, const uint8_t nonce[32], int64_t expires_at, const char *token_id)
+pg_nonce_insert(struct store *st, const uint8_t nonce[32], const struct enroll_nonce *n)
 {
 	struct pg_args a = {0};
 
+	if (n->ak_name_len > sizeof(n->ak_name))
+		return -EINVAL;
 	pa_blob(&a, nonce, 32);
-	pa_int(&a, expires_at);
-	pa_text(&a, token_id);
+	pa_int(&a, n->expires_at);
+	pa_text(&a, n->token_id);
+	pa_blob(&a, n->ak_name_len > 0 ? n->ak_name : NULL, n->ak_name_len); /* NULL: in plain */
+	pa_text(&a, n->ek_issuer);
 	return pg_run(S(st),
-		      "INSERT INTO enroll_nonces (nonce, expires_at, token_id) VALUES ($1,$2,$3)",
+		      "INSERT INTO enroll_nonces (nonce, expires_at, token_id, tpm_ak, ek_issuer) "
+		      "VALUES ($1,$2,$3,$4,$5)",
 		      &a, NULL, "nonce insert");
 }
-
-struct nonce_row {
-	int64_t expires_at;
-	char *token_id;
-};
 
 static void
 nonce_row(const PGresult *r, int i, void *out)
 {
-	struct nonce_row *n = out;
+	struct enroll_nonce *n = out;
+	int len = PQgetisnull(r, i, 2) ? 0 : PQgetlength(r, i, 2);
 
 	n->expires_at = pg_col_int(r, i, 0);
-	pg_col_text(r, i, 1, n->token_id, STORE_ID_MAX);
+	pg_col_text(r, i, 1, n->token_id, sizeof(n->token_id));
+	/* never written longer; a longer one is no AK this server named, so it matches none */
+	n->ak_name_len = len > 0 && (size_t)len <= sizeof(n->ak_name) ? (uint16_t)len : 0;
+	if (n->ak_name_len > 0)
+		memcpy(n->ak_name, PQgetvalue(r, i, 2), n->ak_name_len);
+	pg_col_text(r, i, 3, n->ek_issuer, sizeof(n->ek_issuer));
 }
 
 static int
-pg_nonce_take(struct store *st, const uint8_t nonce[32], int64_t now, char *token_id)
+pg_nonce_take(struct store *st, const uint8_t nonce[32], int64_t now, struct enroll_nonce *out)
 {
 	struct pg_args a = {0};
-	struct nonce_row row = {.token_id = token_id};
 	int r;
 
 	/* DELETE ... RETURNING: of two servers taking the same nonce, one gets the row. */
+	memset(out, 0, sizeof(*out));
 	pa_blob(&a, nonce, 32);
 	r = pg_one(S(st),
-		   "DELETE FROM enroll_nonces WHERE nonce = $1 RETURNING expires_at, token_id", &a,
-		   &row, nonce_row, "nonce take");
+		   "DELETE FROM enroll_nonces WHERE nonce = $1 RETURNING expires_at, token_id, "
+		   "tpm_ak, ek_issuer",
+		   &a, out, nonce_row, "nonce take");
 	if (r != 0)
 		return r;
-	return row.expires_at < now ? -ETIME : 0;
+	return out->expires_at < now ? -ETIME : 0;
 }
 
 static int

@@ -364,48 +364,55 @@ sq_etoken_use(struct store *st, const char *id)
 }
 
 static int
-sq_nonce_insert(struct store *st, const uint8_t nonce[32], int64_t expires_at, const char *token_id)
+sq_nonce_insert(struct store *st, const uint8_t nonce[32], const struct enroll_nonce *n)
 {
-	sqlite3_stmt *q =
-		sq_stmt(S(st), SQ_NONCE_INSERT,
-			"INSERT INTO enroll_nonces (nonce, expires_at, token_id) VALUES (?, ?, ?)");
+	sqlite3_stmt *q = sq_stmt(S(st), SQ_NONCE_INSERT,
+				  "INSERT INTO enroll_nonces (nonce, expires_at, token_id, tpm_ak, "
+				  "ek_issuer) VALUES (?, ?, ?, ?, ?)");
 
 	if (q == NULL)
 		return -EIO;
+	if (n->ak_name_len > sizeof(n->ak_name))
+		return -EINVAL;
 	sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, expires_at);
-	sqlite3_bind_text(q, 3, token_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, n->expires_at);
+	sqlite3_bind_text(q, 3, n->token_id, -1, SQLITE_STATIC);
+	if (n->ak_name_len > 0) /* else NULL: a nonce handed out in plain */
+		sqlite3_bind_blob(q, 4, n->ak_name, n->ak_name_len, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, n->ek_issuer, -1, SQLITE_STATIC);
 	return sq_exec_stmt(S(st), q, "nonce insert");
 }
 
-struct nonce_row {
-	int64_t expires_at;
-	char *token_id;
-};
-
 static void
-nonce_row(sqlite3_stmt *q, struct nonce_row *n)
+nonce_row(sqlite3_stmt *q, struct enroll_nonce *n)
 {
+	int len = sqlite3_column_bytes(q, 2);
+
 	n->expires_at = sqlite3_column_int64(q, 0);
-	sq_col_text(q, 1, n->token_id, STORE_ID_MAX);
+	sq_col_text(q, 1, n->token_id, sizeof(n->token_id));
+	/* never written longer; a longer one is no AK this server named, so it matches none */
+	n->ak_name_len = len > 0 && (size_t)len <= sizeof(n->ak_name) ? (uint16_t)len : 0;
+	if (n->ak_name_len > 0)
+		memcpy(n->ak_name, sqlite3_column_blob(q, 2), n->ak_name_len);
+	sq_col_text(q, 3, n->ek_issuer, sizeof(n->ek_issuer));
 }
 
 static int
-sq_nonce_take(struct store *st, const uint8_t nonce[32], int64_t now, char *token_id)
+sq_nonce_take(struct store *st, const uint8_t nonce[32], int64_t now, struct enroll_nonce *out)
 {
 	sqlite3_stmt *q = sq_stmt(S(st), SQ_NONCE_TAKE,
 				  "DELETE FROM enroll_nonces WHERE nonce = ? "
-				  "RETURNING expires_at, token_id");
-	struct nonce_row row = {.token_id = token_id};
+				  "RETURNING expires_at, token_id, tpm_ak, ek_issuer");
 	int r;
 
 	if (q == NULL)
 		return -EIO;
+	memset(out, 0, sizeof(*out));
 	sqlite3_bind_blob(q, 1, nonce, 32, SQLITE_STATIC);
-	r = sq_one(S(st), q, &row, (sq_row_fn)nonce_row, "nonce take");
+	r = sq_one(S(st), q, out, (sq_row_fn)nonce_row, "nonce take");
 	if (r != 0)
 		return r;
-	return row.expires_at < now ? -ETIME : 0;
+	return out->expires_at < now ? -ETIME : 0;
 }
 
 static int

@@ -17,17 +17,6 @@
 #include "testlib.h"
 #include "util.h"
 
-/* The manufacturer's CAs as an admin would configure them: root and issuing CA in one file. */
-static int
-ca_bundle(const struct swtpm *t, char *out, size_t cap)
-{
-	char cmd[4 * PATH_MAX];
-
-	snprintf(out, cap, "%s/tpm-cas.pem", t->dir);
-	snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", t->ca_root, t->ca_issuer, out);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 static int
 write_conf(const struct srv *s, const char *text, char *path, size_t cap)
 {
@@ -65,7 +54,7 @@ software_keys_refused_when_hardware_required(void)
 
 	if (swtpm_skip_reason() != NULL)
 		SKIP("%s", swtpm_skip_reason());
-	CHECK(swtpm_make(&t, "maker") == 0 && ca_bundle(&t, cas, sizeof(cas)) == 0,
+	CHECK(swtpm_make(&t, "maker") == 0 && swtpm_ca_bundle(&t, cas, sizeof(cas)) == 0,
 	      "a TPM manufacturer's CAs");
 	CHECK(srv_init(&s, "hwid") == 0, "server dir");
 	snprintf(text, sizeof(text), "require_hardware_identity = 1\ntpm_ca_file = %s\n", cas);
@@ -171,7 +160,7 @@ hardware_settings_checked(void)
 	CHECK(check_config("require_hardware_identity = 2\n") == 2, "only 0 or 1");
 	if (swtpm_skip_reason() != NULL)
 		SKIP("%s", swtpm_skip_reason());
-	CHECK(swtpm_make(&t, "maker") == 0 && ca_bundle(&t, cas, sizeof(cas)) == 0, "CAs");
+	CHECK(swtpm_make(&t, "maker") == 0 && swtpm_ca_bundle(&t, cas, sizeof(cas)) == 0, "CAs");
 	snprintf(text, sizeof(text), "require_hardware_identity = 1\ntpm_ca_file = %s\n", cas);
 	CHECK(check_config(text) == 0, "the manufacturer's CAs are accepted");
 }

@@ -3,7 +3,8 @@
  *
  * contract: starts a server and gives it real data through the device API as a phone would
  * (tests/lib device_sim: enrollments, a check-in, an acknowledged lock whose completed result
- * carries a hypervisor-signed receipt, a lease, a receipt upload, an unenroll), recording every
+ * carries a hypervisor-signed receipt, a lease, a receipt upload, an unenroll; with swtpm, a
+ * device whose key is in a TPM enrolling with its credential and quote), recording every
  * device answer (status, type, body) in OUT/device.json, because only a holder of the device
  * and hypervisor keys can make those requests. It writes the route table as the server itself
  * lists it (`cleave-server --list-routes`) to OUT/routes.jsonl and runs
@@ -29,6 +30,7 @@
 #include "browser.h"
 #include "oidcop.h"
 #include "testlib.h"
+#include "tpmdev.h"
 #include "util.h"
 #include "wire.h"
 
@@ -100,6 +102,46 @@ enroll(json_t *arr, struct client *admin, struct client *anon, struct device_sim
 	record(arr, "POST", "/device/v1/enroll", &r);
 	ok = r.status == 201 ? 0 : -1;
 	resp_free(&r);
+	return ok;
+}
+
+/*
+ * Enrolls a device whose hypervisor key is in maker's TPM (tpmdev.h), recording the nonce
+ * answer (a credential) and the enrollment with the TPM's evidence (issue 13). 0 or -1.
+ */
+static int
+tpm_enroll(json_t *arr, struct client *admin, struct client *anon, const struct swtpm *maker,
+	   struct device_sim *sim)
+{
+	struct tdev d = {0};
+	struct tpm_quote q;
+	struct resp r;
+	uint8_t nonce[32], att[ATTEST_LEN];
+	char tok[128];
+	int ok = -1;
+
+	if (dev_init(sim) != 0 ||
+	    admin_etoken(admin, "tpm@example.com", 1, tok, sizeof(tok)) != 0 ||
+	    tdev_open(&d, maker, "hv") != 0 || tdev_measure(&d) != 0 ||
+	    tdev_nonce_req(anon, tok, tdev_id(&d), &r) != 0)
+		goto out;
+	record(arr, "POST", "/device/v1/enroll/nonce", &r);
+	ok = r.status == 200 && tdev_activate(&d, &r, nonce) == 0 ? 0 : -1;
+	resp_free(&r);
+	if (ok != 0 || tdev_attest(&d, nonce, NULL, att) != 0 || tdev_quote(&d, att, &q) != 0 ||
+	    tdev_enroll_req(anon, tok, nonce, sim, &d, att, tdev_evidence(&d, &q, d.log, 2), &r) !=
+		    0) {
+		ok = -1;
+		goto out;
+	}
+	record(arr, "POST", "/device/v1/enroll", &r);
+	ok = r.status == 201 ? 0 : -1;
+	if (ok != 0)
+		fprintf(stderr, "TPM enrollment: HTTP %ld %.300s\n", r.status,
+			r.body ? r.body : "");
+	resp_free(&r);
+out:
+	tdev_close(&d);
 	return ok;
 }
 
@@ -336,10 +378,13 @@ contract(void)
 	struct srv s, rs;
 	struct oidcop op = {0};
 	struct client *admin = NULL, *anon = NULL;
-	struct device_sim d[3] = {0}, rd[3] = {0};
+	struct device_sim d[3] = {0}, rd[3] = {0}, td = {0};
+	struct swtpm maker;
 	struct resp r;
 	json_t *observed = json_array(), *fx = NULL;
 	char out[PATH_MAX], conf[PATH_MAX + 32], *text = NULL;
+	char cas[PATH_MAX + 16], conftext[PATH_MAX + 64] = "bulk_batch = 5\n";
+	int with_tpm = swtpm_skip_reason() == NULL;
 	const char *extra[] = {"--config", conf, NULL};
 	const char *why = contract_skip_reason();
 
@@ -348,8 +393,14 @@ contract(void)
 	CHECK(browser_outdir("openapi", out, sizeof(out)) == 0, "output folder");
 	CHECK(srv_init(&s, "openapi") == 0, "data folder");
 	snprintf(conf, sizeof(conf), "%s/contract.conf", out);
-	CHECK(write_file(out, "contract.conf", "bulk_batch = 5\n") == 0 &&
-		      srv_start(&s, extra) == 0,
+	/* A TPM maker's CAs, so that a TPM device's enrollment is recorded too (else skipped). */
+	if (with_tpm) {
+		CHECK(swtpm_make(&maker, "openapi") == 0 && swtpm_start(&maker) == 0 &&
+			      swtpm_ca_bundle(&maker, cas, sizeof(cas)) == 0,
+		      "a manufactured TPM");
+		snprintf(conftext, sizeof(conftext), "bulk_batch = 5\ntpm_ca_file = %s\n", cas);
+	}
+	CHECK(write_file(out, "contract.conf", conftext) == 0 && srv_start(&s, extra) == 0,
 	      "server starts");
 	admin = client_new(&s, s.admin);
 	anon = client_new(&s, NULL);
@@ -359,6 +410,10 @@ contract(void)
 	      "a policy");
 	resp_free(&r);
 	CHECK(device_data(observed, admin, anon, d) == 0, "device data (see above)");
+	if (with_tpm)
+		CHECK(tpm_enroll(observed, admin, anon, &maker, &td) == 0, "a TPM device enrolls");
+	else
+		printf("    (no TPM device: %s)\n", swtpm_skip_reason());
 	CHECK(import_fleet(&s, d[0].id) == 0, "%d devices imported", FLEET_N);
 	text = json_dumps(observed, JSON_INDENT(1));
 	CHECK(text != NULL && write_file(out, "device.json", text) == 0, "device.json written");
@@ -383,6 +438,9 @@ contract(void)
 		dev_fini(&d[i]);
 		dev_fini(&rd[i]);
 	}
+	dev_fini(&td);
+	if (with_tpm)
+		swtpm_stop(&maker);
 	client_free(admin);
 	client_free(anon);
 	oidcop_stop(&op);

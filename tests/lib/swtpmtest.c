@@ -202,3 +202,14 @@ swtpm_stop(struct swtpm *t)
 		t_stop_child(t->pid, SIGTERM, 10000);
 	t->pid = 0;
 }
+
+int
+swtpm_ca_bundle(const struct swtpm *t, char *out, size_t cap)
+{
+	char cmd[4 * PATH_MAX];
+
+	if ((size_t)snprintf(out, cap, "%s/tpm-cas.pem", t->dir) >= cap)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", t->ca_root, t->ca_issuer, out);
+	return system(cmd) == 0 ? 0 : -1;
+}

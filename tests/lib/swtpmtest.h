@@ -40,6 +40,11 @@ int swtpm_make(struct swtpm *t, const char *tag);
  * of a device's files, or a quick second TPM for a case that needs no distinct EK). 0 or -1.
  */
 int swtpm_copy(struct swtpm *t, const struct swtpm *from, const char *tag);
+/*
+ * The manufacturer's CAs as an admin configures them (tpm_ca_file): t's root and issuing CA in
+ * one PEM file, t->dir/tpm-cas.pem, whose path goes to out. 0 or -1.
+ */
+int swtpm_ca_bundle(const struct swtpm *t, char *out, size_t cap);
 /* Starts swtpm (startup-clear, as at power-on) and waits (bounded, 10 s) for it. 0 or -1. */
 int swtpm_start(struct swtpm *t);
 /* Stops it with SIGTERM (its state is saved); a later swtpm_start powers it on again. */

@@ -261,37 +261,49 @@ test_store_etoken_use_until_uses_max(void **state)
 	assert_string_equal(list[0].id, "etk_2");
 }
 
+/* A nonce handed out in plain (no TPM) for token tok until exp. */
+static struct enroll_nonce
+plain_nonce(int64_t exp, const char *tok)
+{
+	struct enroll_nonce n = {.expires_at = exp};
+
+	str_copy(n.token_id, sizeof(n.token_id), tok);
+	return n;
+}
+
 static void
 test_store_nonce_take_once_expire_and_purge(void **state)
 {
 	struct store *st = ((struct fx *)*state)->st;
 	uint8_t a[32], b[32], c[32], d[32];
-	char tok[STORE_ID_MAX];
+	struct enroll_nonce got, n1 = plain_nonce(100, "etk_1"), n2 = plain_nonce(100, "etk_2");
+	struct enroll_nonce n10 = plain_nonce(10, "etk_1"), n1000 = plain_nonce(1000, "etk_1");
 
 	memset(a, 1, sizeof(a));
 	memset(b, 2, sizeof(b));
 	memset(c, 3, sizeof(c));
 	memset(d, 4, sizeof(d));
-	assert_int_equal(st->ops->nonce_insert(st, a, 100, "etk_1"), 0);
-	assert_int_equal(st->ops->nonce_insert(st, a, 100, "etk_1"), -EEXIST);
-	assert_int_equal(st->ops->nonce_take(st, a, 50, tok), 0);
-	assert_int_equal(st->ops->nonce_take(st, a, 50, tok), -ENOENT);
+	assert_int_equal(st->ops->nonce_insert(st, a, &n1), 0);
+	assert_int_equal(st->ops->nonce_insert(st, a, &n1), -EEXIST);
+	assert_int_equal(st->ops->nonce_take(st, a, 50, &got), 0);
+	assert_int_equal(st->ops->nonce_take(st, a, 50, &got), -ENOENT);
 
 	/* An expired nonce is refused and gone. */
-	assert_int_equal(st->ops->nonce_insert(st, b, 100, "etk_1"), 0);
-	assert_int_equal(st->ops->nonce_take(st, b, 101, tok), -ETIME);
-	assert_int_equal(st->ops->nonce_take(st, b, 50, tok), -ENOENT);
+	assert_int_equal(st->ops->nonce_insert(st, b, &n1), 0);
+	assert_int_equal(st->ops->nonce_take(st, b, 101, &got), -ETIME);
+	assert_int_equal(st->ops->nonce_take(st, b, 50, &got), -ENOENT);
 
-	assert_int_equal(st->ops->nonce_insert(st, c, 10, "etk_1"), 0);
-	assert_int_equal(st->ops->nonce_insert(st, d, 1000, "etk_1"), 0);
+	assert_int_equal(st->ops->nonce_insert(st, c, &n10), 0);
+	assert_int_equal(st->ops->nonce_insert(st, d, &n1000), 0);
 	assert_int_equal(st->ops->nonce_purge(st, 500), 0);
-	assert_int_equal(st->ops->nonce_take(st, c, 5, tok), -ENOENT);
-	assert_int_equal(st->ops->nonce_take(st, d, 500, tok), 0);
+	assert_int_equal(st->ops->nonce_take(st, c, 5, &got), -ENOENT);
+	assert_int_equal(st->ops->nonce_take(st, d, 500, &got), 0);
 	/* The token a nonce was handed out for comes back with it. */
-	assert_string_equal(tok, "etk_1");
-	assert_int_equal(st->ops->nonce_insert(st, a, 100, "etk_2"), 0);
-	assert_int_equal(st->ops->nonce_take(st, a, 50, tok), 0);
-	assert_string_equal(tok, "etk_2");
+	assert_string_equal(got.token_id, "etk_1");
+	assert_int_equal(got.ak_name_len, 0); /* handed out in plain */
+	assert_int_equal(st->ops->nonce_insert(st, a, &n2), 0);
+	assert_int_equal(st->ops->nonce_take(st, a, 50, &got), 0);
+	assert_string_equal(got.token_id, "etk_2");
 }
 
 /* Shared-database backends: a request nonce is claimed once, by whichever server; purge. */

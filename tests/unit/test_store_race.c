@@ -418,11 +418,11 @@ nonce_writer(void *arg)
 {
 	struct writer *w = arg;
 	static const uint8_t nonce[32] = {7, 7, 7};
-	char token[STORE_ID_MAX];
+	struct enroll_nonce got;
 
 	w->st = writer_store(w->r);
 	pthread_barrier_wait(&w->r->go);
-	tally(w->r, w->st != NULL ? w->st->ops->nonce_take(w->st, nonce, 100, token) : -EIO);
+	tally(w->r, w->st != NULL ? w->st->ops->nonce_take(w->st, nonce, 100, &got) : -EIO);
 	writer_done(w);
 	return NULL;
 }
@@ -434,8 +434,9 @@ test_race_nonce_taken_once(void **state)
 	static const uint8_t nonce[32] = {7, 7, 7};
 	struct writer w[WRITERS];
 	struct race r;
+	struct enroll_nonce n = {.expires_at = 500, .token_id = "etk_race"};
 
-	assert_int_equal(f->st->ops->nonce_insert(f->st, nonce, 500, "etk_race"), 0);
+	assert_int_equal(f->st->ops->nonce_insert(f->st, nonce, &n), 0);
 	race_init(&r, f);
 	run_writers(&r, nonce_writer, w);
 	race_fini(&r);

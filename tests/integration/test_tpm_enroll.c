@@ -1,0 +1,560 @@
+/*
+ * Enrollment with a TPM (issue 13 §2, hypercall-bridge/TPM.md §3) against the real server: this
+ * test is the device, its hypervisor half on a manufactured swtpm through cleave-hv's own TPM
+ * layer (hv/tpm.h: EK, EK certificate, AK, credential activation, quote, signing), its agent
+ * half the simulated device's Ed25519 key (testlib). The server trusts the TPM maker's CAs
+ * (tpm_ca_file) and, in the first case, requires a hardware identity.
+ *
+ * tpm_device_enrolls: the nonce comes back only as a credential; activated, attested (v3, the
+ * AK's signature) and quoted, the device enrolls under require_hardware_identity and shows
+ * identity tpm, endorsement verified, the issuing CA's subject; its check-in attestations
+ * signed in the TPM are accepted, one signed by another key is not; the same nonce again is
+ * refused. Refused with the reason: an EK certificate from a maker not configured, an EK public
+ * that is not the certificate's, a server without tpm_ca_file (ek_refused); an AK that is not
+ * restricted (made by tpm2-tools) or not fixedTPM (ak_refused); a credential activated by one AK
+ * used by another AK, or by a software key, a plain nonce for a TPM attestation (nonce_bound);
+ * a v3 attestation without its quote, a quote over another attestation, a wrong log, a quote by
+ * another AK, an SPKI that is not the AK's (quote_refused); a log that replays but does not end
+ * with the attestation's measurement, an attestation over another nonce, a malformed log entry
+ * (log_ends_with_measurement). test_tpm_enroll_pg runs every case with the server on PostgreSQL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "b64.h"
+#include "crypto.h"
+#include "swtpmtest.h"
+#include "testlib.h"
+#include "util.h"
+#include "wire.h"
+
+static struct pgtest *env_pg; /* test_tpm_enroll_pg: the server on PostgreSQL */
+
+#include "tpmdev.h"
+
+/* The server and its clients of a case. */
+struct env {
+	struct srv s;
+	struct client *admin, *dc;
+	struct swtpm maker; /* the TPM of the maker whose CAs the server trusts */
+	char tok[128];
+};
+
+/*
+ * Manufactures and starts the maker's TPM, starts a server trusting its CAs (no_ca: trusting
+ * none) with require_hardware_identity as asked, and makes a 5-use enrollment token.
+ */
+static int
+env_start(struct env *e, const char *tag, int require_hw, int no_ca)
+{
+	char cas[PATH_MAX + 16], conf[PATH_MAX + 16];
+	const char *extra[] = {"--config", conf, NULL};
+	FILE *f;
+
+	memset(e, 0, sizeof(*e));
+	if (swtpm_make(&e->maker, "maker") != 0 || swtpm_start(&e->maker) != 0 ||
+	    swtpm_ca_bundle(&e->maker, cas, sizeof(cas)) != 0 || srv_init(&e->s, tag) != 0 ||
+	    srv_use_pg(&e->s, env_pg) != 0)
+		return -1;
+	snprintf(conf, sizeof(conf), "%s", e->s.log); /* beside the server's log */
+	str_copy(strrchr(conf, '/'), 16, "/cleave.conf");
+	f = fopen(conf, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "require_hardware_identity = %d\n", require_hw);
+	if (!no_ca)
+		fprintf(f, "tpm_ca_file = %s\n", cas);
+	if (fclose(f) != 0 || srv_start(&e->s, extra) != 0)
+		return -1;
+	e->admin = client_new(&e->s, e->s.admin);
+	e->dc = client_new(&e->s, NULL);
+	if (e->admin == NULL || e->dc == NULL)
+		return -1;
+	return admin_etoken(e->admin, "tess@example.com", 5, e->tok, sizeof(e->tok));
+}
+
+static void
+env_end(struct env *e)
+{
+	tdev_close_any();
+	client_free(e->admin);
+	client_free(e->dc);
+	srv_cleanup(&e->s);
+	swtpm_stop(&e->maker);
+}
+
+#define START(e, tag, hw, no_ca)                                                                   \
+	do {                                                                                       \
+		if (swtpm_skip_reason() != NULL)                                                   \
+			SKIP("%s", swtpm_skip_reason());                                           \
+		CHECK(env_start((e), (tag), (hw), (no_ca)) == 0, "TPM, server and token");         \
+	} while (0)
+
+/* The response is status with a problem whose detail contains want. */
+#define REFUSED(r, status, want)                                                                   \
+	do {                                                                                       \
+		CHECK_STATUS((r), (status));                                                       \
+		CHECK(strstr((r).body, (want)) != NULL, "the reason says \"%s\": %.400s", (want),  \
+		      (r).body);                                                                   \
+		resp_free(&(r));                                                                   \
+	} while (0)
+
+/* The issuing CA's subject as openssl prints it in RFC 2253 into out. 0 or -1. */
+static int
+issuer_subject(const struct swtpm *t, char *out, size_t cap)
+{
+	char cmd[PATH_MAX + 128];
+	FILE *p;
+	int ok;
+
+	snprintf(cmd, sizeof(cmd), "openssl x509 -noout -subject -nameopt RFC2253 -in '%s'",
+		 t->ca_issuer);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		return -1;
+	ok = fgets(out, (int)cap, p) != NULL;
+	pclose(p);
+	out[strcspn(out, "\n")] = '\0';
+	if (!ok || strncmp(out, "subject=", 8) != 0)
+		return -1;
+	memmove(out, out + 8, strlen(out + 8) + 1);
+	return 0;
+}
+
+/* A check-in carrying attestation att; the device's attestation verdict afterwards into out. */
+static int
+checkin_verdict(struct env *e, struct device_sim *sim, const uint8_t *att, char *out, size_t cap)
+{
+	char b64[400], body[600], path[128];
+	struct resp r = {0};
+	json_t *j;
+	long st;
+	int rc;
+
+	b64_encode(b64, sizeof(b64), att, ATTEST_LEN);
+	snprintf(body, sizeof(body),
+		 "{\"wait\":0,\"state\":{\"corporate_state\":\"active\",\"attestation\":\"%s\"}}",
+		 b64);
+	rc = dev_req(sim, e->dc, "POST", "/device/v1/checkin", body, 0, &r);
+	rc = rc == 0 && (r.status == 200 || r.status == 204) ? 0 : -1;
+	if (rc != 0)
+		fprintf(stderr, "check-in: HTTP %ld %.300s\n", r.status, r.body ? r.body : "");
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/v1/devices/%s", sim->id);
+	j = client_get_json(e->admin, path, &st);
+	str_copy(out, cap,
+		 json_string_value(json_object_get(json_object_get(j, "hypervisor"), "attestation"))
+			 ?: "");
+	json_decref(j);
+	return rc;
+}
+
+/* The device view's hypervisor object of id (caller decrefs j). */
+static json_t *
+hv_view(struct env *e, const char *id, json_t **j)
+{
+	char path[128];
+	long st;
+
+	snprintf(path, sizeof(path), "/api/v1/devices/%s", id);
+	*j = client_get_json(e->admin, path, &st);
+	return json_object_get(*j, "hypervisor");
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s != NULL ? s : "(none)";
+}
+
+/* The enrollment answer's device id and ticket key into sim. 0 or -1. */
+static int
+enrolled_as(const struct resp *r, struct device_sim *sim)
+{
+	json_t *j = resp_json(r);
+	const char *id = json_string_value(json_object_get(j, "device_id"));
+	long n = tdev_member_b64(j, "server_ticket_key", sim->ticket_key, sizeof(sim->ticket_key));
+	int rc = id != NULL && n == 32 ? str_copy(sim->id, sizeof(sim->id), id) : -1;
+
+	json_decref(j);
+	return rc;
+}
+
+static void
+tpm_device_enrolls(void)
+{
+	struct env e;
+	struct tdev d;
+	struct device_sim sim, other;
+	struct tpm_quote q;
+	struct resp r = {0};
+	uint8_t nonce[32], att[ATTEST_LEN], bad[ATTEST_LEN];
+	char issuer[256], verdict[32];
+	json_t *j, *hv;
+
+	START(&e, "tpm-enroll", 1, 0);
+	CHECK(issuer_subject(&e.maker, issuer, sizeof(issuer)) == 0, "the issuing CA's subject");
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0 && tdev_measure(&d) == 0, "the device's TPM");
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
+	CHECK_STATUS(r, 200);
+	CHECK(strstr(r.body, "\"nonce\"") == NULL && strstr(r.body, "expires_at") != NULL,
+	      "a credential, never the plain nonce: %.300s", r.body);
+	CHECK(tdev_activate(&d, &r, nonce) == 0, "the TPM activates the credential");
+	resp_free(&r);
+	CHECK(tdev_attest(&d, nonce, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0,
+	      "attest, quote");
+	CHECK(dev_init(&sim) == 0, "device key");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d, att, tdev_evidence(&d, &q, d.log, 2),
+			      &r) == 0,
+	      "enroll");
+	CHECK_STATUS(r, 201);
+	CHECK(enrolled_as(&r, &sim) == 0, "device id and ticket key");
+	resp_free(&r);
+
+	hv = hv_view(&e, sim.id, &j);
+	CHECK(strcmp(jstr(hv, "identity"), "tpm") == 0 &&
+		      strcmp(jstr(hv, "endorsement"), "verified") == 0 &&
+		      strcmp(jstr(hv, "signature_alg"), "ecdsa-p256-sha256") == 0,
+	      "identity tpm, endorsement verified: %s", json_dumps(hv, 0));
+	CHECK(strcmp(jstr(hv, "endorsement_ca"), issuer) == 0, "endorsement_ca %s, want %s",
+	      jstr(hv, "endorsement_ca"), issuer);
+	json_decref(j);
+	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM audit WHERE action = 'device.enroll' AND "
+			       "outcome = 'ok'") == 1,
+	      "the enrollment is audited");
+
+	/* Its check-ins: attestations signed in the TPM are accepted, a forged one is not. */
+	CHECK(tdev_attest(&d, nonce, sim.ticket_key, att) == 0, "a check-in attestation");
+	CHECK(checkin_verdict(&e, &sim, att, verdict, sizeof(verdict)) == 0, "check-in");
+	CHECK(strcmp(verdict, "ok") == 0, "the TPM-signed attestation is accepted: %s", verdict);
+	memcpy(bad, att, ATTEST_LEN);
+	bad[ATTEST_BODY_LEN + 5] ^= 1;
+	CHECK(checkin_verdict(&e, &sim, bad, verdict, sizeof(verdict)) == 0, "check-in");
+	CHECK(strcmp(verdict, "mismatch") == 0, "a changed signature is not: %s", verdict);
+	CHECK(checkin_verdict(&e, &sim, att, verdict, sizeof(verdict)) == 0 &&
+		      strcmp(verdict, "ok") == 0,
+	      "signed again by the TPM: ok (%s)", verdict);
+
+	/* The same nonce again (another device key): used. */
+	CHECK(dev_init(&other) == 0, "another device key");
+	CHECK(tdev_attest(&d, nonce, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0,
+	      "attest, quote");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &other, &d, att, tdev_evidence(&d, &q, d.log, 2),
+			      &r) == 0,
+	      "replay");
+	REFUSED(r, 422, "nonce is unknown, used or expired");
+	tdev_close(&d);
+	dev_fini(&sim);
+	dev_fini(&other);
+	env_end(&e);
+}
+
+static void
+ek_refused(void)
+{
+	struct env e;
+	struct swtpm stranger;
+	struct tdev d;
+	struct resp r = {0};
+	json_t *id;
+
+	START(&e, "tpm-ek", 0, 0);
+	/* A TPM of another maker (its own CA, not configured). */
+	CHECK(swtpm_make(&stranger, "stranger") == 0 && swtpm_start(&stranger) == 0, "TPM");
+	CHECK(tdev_open(&d, &stranger, "hv") == 0, "the stranger's TPM");
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
+	REFUSED(r, 403, "the TPM's endorsement is not verified");
+	tdev_close(&d);
+	swtpm_stop(&stranger);
+
+	/* The maker's TPM, with an EK public that is not its certificate's key. */
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0, "the maker's TPM");
+	d.ek_pub[d.ek_pub_len - 40] ^= 0x10;
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
+	REFUSED(r, 403, "the TPM's endorsement is not verified");
+	/* malformed: an EK public cut short, an unknown member */
+	CHECK(tdev_nonce_req(e.dc, e.tok,
+			     json_pack("{s:o, s:o, s:o}", "ek_cert",
+				       tdev_b64(d.ek_cert, d.ek_cert_len), "ek_public",
+				       tdev_b64(d.ek_pub, d.ek_pub_len - 1), "ak_public",
+				       tdev_b64(d.ak_pub, d.ak_pub_len)),
+			     &r) == 0,
+	      "nonce request");
+	REFUSED(r, 422, "tpm.ek_public is not a TPM2B_PUBLIC");
+	id = tdev_id(&d);
+	json_object_set_new(id, "platform_cert", json_string("AAAA"));
+	CHECK(tdev_nonce_req(e.dc, e.tok, id, &r) == 0, "nonce request");
+	REFUSED(r, 422, "unknown field tpm.platform_cert");
+	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM enroll_nonces") == 0, "no nonce was issued");
+	CHECK(srv_db_int(&e.s,
+			 "SELECT count(*) FROM audit WHERE action = 'device.enroll' AND "
+			 "outcome = 'denied' AND detail LIKE '%endorsement is not verified%'") >= 1,
+	      "the refusal is audited");
+	tdev_close(&d);
+	env_end(&e);
+
+	/* A server that trusts no TPM maker says so. */
+	START(&e, "tpm-noca", 0, 1);
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0, "the maker's TPM");
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
+	REFUSED(r, 403, "no tpm_ca_file is configured");
+	tdev_close(&d);
+	env_end(&e);
+}
+
+/* tpm2-tools' TPM2B_PUBLIC of a P-256 signing key that is not restricted, in t's TPM. */
+static long
+unrestricted_key(const struct swtpm *t, uint8_t *out, size_t cap)
+{
+	char cmd[4 * PATH_MAX], path[PATH_MAX + 16];
+	FILE *f;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && export TPM2TOOLS_TCTI='%s' && { tpm2_createprimary -C o -g sha256 "
+		 "-G ecc -c prim.ctx && tpm2_create -C prim.ctx -G ecc256:ecdsa-sha256 -a "
+		 "'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign' -u free.pub -r "
+		 "free.priv; } >tools.log 2>&1; rc=$?; tpm2_flushcontext -t >/dev/null 2>&1; "
+		 "exit $rc",
+		 t->dir, t->tcti);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/free.pub", t->dir);
+	f = fopen(path, "rb");
+	if (f == NULL)
+		return -1;
+	n = fread(out, 1, cap, f);
+	fclose(f);
+	return (long)n;
+}
+
+static void
+ak_refused(void)
+{
+	struct env e;
+	struct tdev d;
+	struct resp r = {0};
+	long n;
+
+	if (system("command -v tpm2_create >/dev/null 2>&1") != 0)
+		SKIP("tpm2-tools is not installed");
+	START(&e, "tpm-ak", 0, 0);
+	/* tpm2-tools cannot share swtpm with an open connection: made first */
+	n = unrestricted_key(&e.maker, d.ak_pub, sizeof(d.ak_pub));
+	CHECK(n > 0, "tpm2-tools made a signing key that is not restricted");
+	{
+		uint8_t key[TPM_PUBLIC_MAX];
+
+		memcpy(key, d.ak_pub, (size_t)n);
+		CHECK(tdev_open(&d, &e.maker, "hv") == 0, "the maker's TPM");
+		memcpy(d.ak_pub, key, (size_t)n);
+		d.ak_pub_len = (size_t)n;
+	}
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
+	REFUSED(r, 403, "lack 0x00010000"); /* restricted */
+	/* The real AK with fixedTPM cleared (attributes: bytes 6..9 of the TPM2B_PUBLIC). */
+	CHECK(tpm_ak_public(d.tpm, d.ak_pub, sizeof(d.ak_pub), &d.ak_pub_len) == 0, "the AK");
+	d.ak_pub[9] &= (uint8_t)~0x02;
+	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
+	REFUSED(r, 403, "lack 0x00000002"); /* fixedTPM */
+	tdev_close(&d);
+	env_end(&e);
+}
+
+/* A credential for d's AK, activated: the nonce. 0 or -1. */
+static int
+tpm_nonce(struct env *e, struct tdev *d, uint8_t nonce[32])
+{
+	struct resp r = {0};
+	int rc = tdev_nonce_req(e->dc, e->tok, tdev_id(d), &r) == 0 && r.status == 200 &&
+				 tdev_activate(d, &r, nonce) == 0
+			 ? 0
+			 : -1;
+
+	if (rc != 0)
+		fprintf(stderr, "nonce: HTTP %ld %.300s\n", r.status, r.body ? r.body : "");
+	resp_free(&r);
+	return rc;
+}
+
+static void
+nonce_bound(void)
+{
+	struct env e;
+	struct tdev d1, d2, sw;
+	struct device_sim sim;
+	struct tpm_quote q;
+	struct resp r = {0};
+	uint8_t nonce[32], plain[32], att[ATTEST_LEN], soft[ATTEST_LEN];
+	char b64[64];
+
+	START(&e, "tpm-bound", 0, 0);
+	CHECK(dev_init(&sim) == 0, "device key");
+	/* AK 1 activates the credential; AK 2 (same TPM) attests and quotes with that nonce. */
+	CHECK(tdev_open(&d1, &e.maker, "hv1") == 0 && tdev_measure(&d1) == 0, "AK 1");
+	CHECK(tpm_nonce(&e, &d1, nonce) == 0, "AK 1's credential activated");
+	tdev_close(&d1);
+	CHECK(tdev_open(&d2, &e.maker, "hv2") == 0, "AK 2");
+	CHECK(memcmp(d1.hv_key, d2.hv_key, 32) != 0, "two AKs");
+	CHECK(tdev_attest(&d2, nonce, NULL, att) == 0 && tdev_quote(&d2, att, &q) == 0, "attest");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d2, att, tdev_evidence(&d2, &q, d2.log, 2),
+			      &r) == 0,
+	      "enroll");
+	REFUSED(r, 403, "credential for another attestation key");
+
+	/* A software key (the simulated hypervisor's Ed25519) with that nonce. */
+	dev_attest(&sim, nonce, soft);
+	memset(&sw, 0, sizeof(sw));
+	ed25519_key_public(sim.hv, sw.hv_key);
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &sw, soft, NULL, &r) == 0, "enroll");
+	REFUSED(r, 403, "only that key's attestation and quote enroll with it");
+
+	/* A plain nonce (no credential) for a TPM attestation proves nothing about the TPM. */
+	CHECK(tdev_nonce_req(e.dc, e.tok, NULL, &r) == 0 && r.status == 200 &&
+		      resp_str(&r, "nonce", b64, sizeof(b64)) == 0 &&
+		      b64_decode(plain, sizeof(plain), b64, strlen(b64)) == 32,
+	      "a plain nonce");
+	resp_free(&r);
+	CHECK(tdev_attest(&d2, plain, NULL, att) == 0 && tdev_quote(&d2, att, &q) == 0, "attest");
+	CHECK(tdev_enroll_req(e.dc, e.tok, plain, &sim, &d2, att, tdev_evidence(&d2, &q, d2.log, 2),
+			      &r) == 0,
+	      "enroll");
+	REFUSED(r, 403, "issued without a TPM identity");
+	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM devices") == 0, "no device enrolled");
+	CHECK(srv_db_int(&e.s, "SELECT uses FROM enrollment_tokens") == 0,
+	      "the token kept its uses");
+	tdev_close(&d2);
+	dev_fini(&sim);
+	env_end(&e);
+}
+
+static void
+quote_refused(void)
+{
+	struct env e;
+	struct tdev d1, d2, nospki;
+	struct device_sim sim;
+	struct tpm_quote q, q_other, q_ak2;
+	struct resp r = {0};
+	uint8_t nonce[32], att[ATTEST_LEN], other[ATTEST_LEN], owner[32];
+	uint8_t(*log)[32];
+
+	START(&e, "tpm-quote", 0, 0);
+	CHECK(dev_init(&sim) == 0, "device key");
+	CHECK(tdev_open(&d1, &e.maker, "hv1") == 0 && tdev_measure(&d1) == 0, "AK 1");
+	log = d1.log;
+	CHECK(tpm_nonce(&e, &d1, nonce) == 0, "credential activated");
+	CHECK(tdev_attest(&d1, nonce, NULL, att) == 0 && tdev_quote(&d1, att, &q) == 0, "attest");
+	memset(owner, 0x42, sizeof(owner));
+	CHECK(tdev_attest(&d1, nonce, owner, other) == 0 && tdev_quote(&d1, other, &q_other) == 0,
+	      "a quote over another attestation");
+	tdev_close(&d1);
+	CHECK(tdev_open(&d2, &e.maker, "hv2") == 0 && tdev_quote(&d2, att, &q_ak2) == 0,
+	      "AK 2's quote over AK 1's attestation");
+	tdev_close(&d2);
+
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, NULL, &r) == 0, "enroll");
+	REFUSED(r, 422, "needs its tpm part");
+	nospki = d1; /* d1 without its SPKI */
+	nospki.spki_len = 0;
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &nospki, att,
+			      tdev_evidence(&d1, &q, log, 2), &r) == 0,
+	      "enroll");
+	REFUSED(r, 422, "needs hypervisor_spki");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att,
+			      tdev_evidence(&d1, &q_other, log, 2), &r) == 0,
+	      "enroll");
+	REFUSED(r, 403, "the TPM quote is refused");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att,
+			      tdev_evidence(&d1, &q, log + 1, 1), &r) == 0,
+	      "enroll");
+	REFUSED(r, 403, "the TPM quote is refused");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att,
+			      tdev_evidence(&d1, &q_ak2, log, 2), &r) == 0,
+	      "enroll");
+	REFUSED(r, 403, "the TPM quote is refused");
+	/* the AK of the evidence is AK 2's, the attestation's key AK 1's */
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att,
+			      tdev_evidence(&d2, &q_ak2, log, 2), &r) == 0,
+	      "enroll");
+	REFUSED(r, 403, "hypervisor_spki is not the key of tpm.ak_public");
+	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM devices") == 0, "no device enrolled");
+	/* the nonce is still good: the right evidence enrolls */
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d1, att, tdev_evidence(&d1, &q, log, 2),
+			      &r) == 0,
+	      "enroll");
+	CHECK_STATUS(r, 201);
+	resp_free(&r);
+	dev_fini(&sim);
+	env_end(&e);
+}
+
+static void
+log_ends_with_measurement(void)
+{
+	struct env e;
+	struct tdev d;
+	struct device_sim sim;
+	struct tpm_quote q;
+	struct resp r = {0};
+	uint8_t nonce[32], other[32], att[ATTEST_LEN], log3[3][32];
+
+	START(&e, "tpm-log", 0, 0);
+	CHECK(dev_init(&sim) == 0, "device key");
+	/* Something extended after the guest image: the quote replays, but the image is not last. */
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0 && tdev_measure(&d) == 0, "the device's TPM");
+	memcpy(log3, d.log, sizeof(d.log));
+	crypto_sha256("loaded later", 12, log3[2]);
+	CHECK(tpm_pcr_extend(d.tpm, log3[2]) == 0, "a third measurement");
+	CHECK(tpm_nonce(&e, &d, nonce) == 0, "credential activated");
+	CHECK(tdev_attest(&d, nonce, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0, "attest");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d, att, tdev_evidence(&d, &q, log3, 3),
+			      &r) == 0,
+	      "enroll");
+	REFUSED(r, 403, "the last measurement of tpm.pcr_log is not the attestation's");
+	/* An attestation over another nonce than the one sent (and quoted for it). */
+	memset(other, 0x5c, sizeof(other));
+	CHECK(tdev_attest(&d, other, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0, "attest");
+	CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d, att, tdev_evidence(&d, &q, log3, 3),
+			      &r) == 0,
+	      "enroll");
+	REFUSED(r, 422, "attestation does not cover the nonce");
+	/* Malformed evidence: a log entry that is not 64 hex digits. */
+	CHECK(tdev_attest(&d, nonce, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0, "attest");
+	{
+		json_t *ev = tdev_evidence(&d, &q, log3, 3);
+
+		json_array_set_new(json_object_get(ev, "pcr_log"), 1, json_string("zz"));
+		CHECK(tdev_enroll_req(e.dc, e.tok, nonce, &sim, &d, att, ev, &r) == 0, "enroll");
+		REFUSED(r, 422, "tpm.pcr_log[1] must be a SHA-256 digest in 64 hex digits");
+	}
+	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM devices") == 0, "no device enrolled");
+	tdev_close(&d);
+	dev_fini(&sim);
+	env_end(&e);
+}
+
+static const struct t_case tpm_enroll_cases[] = {
+	{"tpm_device_enrolls", tpm_device_enrolls},
+	{"ek_refused", ek_refused},
+	{"ak_refused", ak_refused},
+	{"nonce_bound", nonce_bound},
+	{"quote_refused", quote_refused},
+	{"log_ends_with_measurement", log_ends_with_measurement},
+};
+
+#ifndef TEST_TPM_ENROLL_NO_MAIN
+int
+main(int argc, char **argv)
+{
+	return t_run(tpm_enroll_cases, ARRAY_SIZE(tpm_enroll_cases), argc, argv);
+}
+#endif
