@@ -39,6 +39,8 @@ h_status(void *ctx, struct dispatch_call *c)
 		.ticket_counter = h->trust.counter,
 		.receipt_seq = h->trust.receipt_seq,
 		.lease_until = h->trust.lease_until,
+		.flags = (h->tpm != NULL ? CLV_STATUS_TPM : 0) |
+			 (h->trust.stale ? CLV_STATUS_STALE_STATE : 0),
 	};
 
 	memcpy(s.measurement, h->measurement, sizeof(s.measurement));
@@ -189,7 +191,7 @@ measure(struct hv *h, const char *guest_path, const char *vm_config)
 
 int
 hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char *vm_config,
-	hv_clock_fn clock)
+	hv_clock_fn clock, struct tpm *tpm)
 {
 	struct stat st;
 	int r;
@@ -198,6 +200,7 @@ hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char 
 	pthread_mutex_init(&h->vm_lock, NULL);
 	pthread_mutex_init(&h->vol_lock, NULL);
 	h->clock = clock ? clock : wall_ms;
+	h->tpm = tpm;
 	h->state = HV_STATE_ACTIVE;
 	if (str_copy(h->state_dir, sizeof(h->state_dir), state_dir) != 0 ||
 	    str_copy(h->guest_path, sizeof(h->guest_path), guest_path) != 0)
@@ -213,7 +216,7 @@ hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char 
 	}
 	r = measure(h, guest_path, vm_config);
 	if (r == 0)
-		r = trust_open(&h->trust, state_dir);
+		r = trust_open(&h->trust, state_dir, tpm);
 	if (r != 0)
 		return r;
 	dispatch_init(&h->d, h);
@@ -224,7 +227,9 @@ hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char 
 	dispatch_register(&h->d, CLV_FN_SET_POLICY, h_policy);
 	dispatch_register(&h->d, CLV_FN_RECEIPTS, h_receipts);
 	dispatch_register(&h->d, CLV_FN_RECEIPT_ACK, h_receipt_ack);
-	return 0;
+	if (tpm != NULL && (r = hv_tpm_open(h)) != 0)
+		trust_close(&h->trust);
+	return r;
 }
 
 void

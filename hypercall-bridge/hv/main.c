@@ -39,7 +39,8 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: cleave-hv --state DIR [--socket PATH] [--agent-uid UID] [--guest FILE]\n"
 		"                 [--memory MiB] [--volume-size MiB] [--log-level LEVEL]\n"
-		"                 [--console-socket PATH] [--bridge-idle SECONDS] [--version]\n"
+		"                 [--console-socket PATH] [--bridge-idle SECONDS] [--tpm TCTI]\n"
+		"                 [--version]\n"
 		"\n"
 		"The thin hypervisor of Cleave's corporate half. DIR is its private state (mode\n"
 		"0700, created when missing): identity key, trust state, corporate volume. The\n"
@@ -50,7 +51,14 @@ usage(FILE *f)
 		"beside the bridge socket) is the corporate half's screen: the guest's serial\n"
 		"console, attached with `cleave-hvctl console`. Only cleave-hv's own user may\n"
 		"attach, one client at a time; what it shows is kept\n"
-		"only in memory (a 4 KiB scrollback, erased on lock and wipe).\n");
+		"only in memory (a 4 KiB scrollback, erased on lock and wipe).\n"
+		"\n"
+		"--tpm TCTI keeps the identity and the trust state's counters in a TPM 2.0\n"
+		"(hypercall-bridge/TPM.md): TCTI is tpm2-tss's, such as device:/dev/tpmrm0 or\n"
+		"swtpm:host=127.0.0.1,port=2321. The identity is then a TPM-resident P-256 key\n"
+		"(its blob in DIR/tpm-ak.blob loads only in that TPM). Without --tpm the\n"
+		"identity is an Ed25519 key in DIR/identity.key (the file keystore). A state\n"
+		"directory belongs to one keystore: switching means enrolling again.\n");
 }
 
 static int
@@ -81,7 +89,7 @@ default_guest(char *out, size_t cap)
 }
 
 struct opts {
-	const char *state, *sock, *guest, *csock;
+	const char *state, *sock, *guest, *csock, *tcti;
 	unsigned long uid, mem, vol, idle;
 	enum log_level lvl;
 };
@@ -98,6 +106,8 @@ set_opt(struct opts *o, const char *a, const char *v)
 		o->csock = v;
 	else if (strcmp(a, "--guest") == 0)
 		o->guest = v;
+	else if (strcmp(a, "--tpm") == 0)
+		o->tcti = v;
 	else if (strcmp(a, "--agent-uid") == 0)
 		return parse_uint(v, 0, 1u << 30, &o->uid);
 	else if (strcmp(a, "--memory") == 0)
@@ -117,7 +127,7 @@ parse_args(int argc, char **argv, struct opts *o)
 {
 	static const char *const known[] = {
 		"--state",  "--socket",      "--console-socket", "--guest",     "--agent-uid",
-		"--memory", "--volume-size", "--bridge-idle",    "--log-level",
+		"--memory", "--volume-size", "--bridge-idle",    "--log-level", "--tpm",
 	};
 
 	for (int i = 1; i < argc; i++) {
@@ -223,11 +233,14 @@ serve_open(struct hv *h, const struct opts *o, struct bridge_server *srv)
 static void
 serve_close(struct hv *h)
 {
+	struct tpm *tpm = h->tpm;
+
 	hv_vm_destroy(h); /* the vCPU is gone: nothing writes to the console any more */
 	console_close(h->console);
 	h->console = NULL;
 	hv_orders_close(h);
 	hv_close(h);
+	hv_tpm_disconnect(tpm);
 }
 
 int
@@ -240,6 +253,7 @@ main(int argc, char **argv)
 			 .lvl = LOG_LVL_INFO};
 	char sockbuf[PATH_MAX], csockbuf[PATH_MAX], guestbuf[PATH_MAX], config[128];
 	struct bridge_server srv;
+	struct tpm *tpm = NULL;
 	struct hv h;
 	int r = parse_args(argc, argv, &o);
 
@@ -253,8 +267,12 @@ main(int argc, char **argv)
 	/* The architecture's tag keeps an image measured on one from matching another's enrollment. */
 	snprintf(config, sizeof(config), "cleave-vm v1 memory=%luM vcpus=1 volume=%luM%s", o.mem,
 		 o.vol, arch_config_tag());
-	if (hv_open(&h, o.state, o.guest, config, NULL) != 0)
+	if (o.tcti != NULL && hv_tpm_connect(o.tcti, &tpm) != 0)
 		return 1;
+	if (hv_open(&h, o.state, o.guest, config, NULL, tpm) != 0) {
+		hv_tpm_disconnect(tpm);
+		return 1;
+	}
 	if (serve_open(&h, &o, &srv) != 0) {
 		serve_close(&h);
 		return 1;
@@ -262,8 +280,9 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s", o.state, o.sock,
-		 o.uid, h.console != NULL ? o.csock : "none");
+	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s, keystore %s", o.state,
+		 o.sock, o.uid, h.console != NULL ? o.csock : "none",
+		 tpm != NULL ? o.tcti : "file");
 	while (!stop) {
 		if (bridge_server_poll(&srv, &h.d, 200) != 0)
 			break;

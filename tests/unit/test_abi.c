@@ -23,7 +23,9 @@ static void
 test_abi_frozen_numbers(void **state)
 {
 	(void)state;
-	assert_int_equal(CLV_ABI_VERSION, 0x00010000);
+	assert_int_equal(CLV_ABI_VERSION, 0x00010001);
+	assert_int_equal(CLV_FN_TPM_IDENTITY, 0xF201000Au);
+	assert_int_equal(CLV_FN_TPM_ACTIVATE, 0xF201000Bu);
 	assert_int_equal(CLV_FN_VERSION, 0xF2000000u);
 	assert_int_equal(CLV_FN_FEATURES, 0xF2000001u);
 	assert_int_equal(CLV_FN_STATUS, 0xF2000002u);
@@ -88,8 +90,8 @@ test_abi_status_golden_image(void **state)
 	(void)state;
 	memset(s.measurement, 0x5a, sizeof(s.measurement));
 	clv_status_encode(&s, out);
-	assert_int_equal(out[0], 0x00);
-	assert_int_equal(out[2], 0x01); /* version 1.0 little-endian */
+	assert_int_equal(out[0], 0x01);
+	assert_int_equal(out[2], 0x01); /* version 1.1 little-endian */
 	assert_int_equal(out[4], HV_STATE_LOCKED);
 	assert_int_equal(out[8], 3);
 	assert_int_equal(out[16], 0x02);
@@ -100,9 +102,16 @@ test_abi_status_golden_image(void **state)
 		assert_int_equal(out[i], 0);
 	assert_int_equal(clv_status_decode(out, &back), CLV_OK);
 	assert_memory_equal(&back, &s, sizeof(s));
-	out[60] = 1; /* reserved must be zero */
+	out[60] = 1; /* an unknown flag */
 	assert_int_equal(clv_status_decode(out, &back), CLV_E_INVALID_PARAMETER);
 	out[60] = 0;
+	out[56] = 4;
+	assert_int_equal(clv_status_decode(out, &back), CLV_E_INVALID_PARAMETER);
+	s.flags = CLV_STATUS_TPM | CLV_STATUS_STALE_STATE;
+	clv_status_encode(&s, out);
+	assert_int_equal(out[56], 3);
+	assert_int_equal(clv_status_decode(out, &back), CLV_OK);
+	assert_int_equal(back.flags, 3);
 	out[4] = 9; /* no such state */
 	assert_int_equal(clv_status_decode(out, &back), CLV_E_INVALID_PARAMETER);
 }
