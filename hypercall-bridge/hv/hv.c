@@ -103,16 +103,20 @@ h_lease(void *ctx, struct dispatch_call *c)
 {
 	struct hv *h = ctx;
 	struct ticket tk;
-	uint64_t before = h->trust.lease_until;
+	struct trust before = h->trust;
 	int r = check_ticket(h, c, TICKET_LEASE, &tk);
 
 	if (r != CLV_OK)
 		return r;
 	h->trust.lease_until = tk.args[0];
-	if (trust_accept(&h->trust, &tk, NULL) != 0) {
-		h->trust.lease_until = before;
+	/* With a TPM the lease also ends on its clock, recorded in the same write. */
+	if ((h->tpm != NULL && hv_tpm_lease(h, tk.args[0]) != 0) ||
+	    trust_accept(&h->trust, &tk, NULL) != 0) {
+		h->trust = before;
 		return CLV_E_IO;
 	}
+	if (h->tpm != NULL)
+		hv_tpm_reseal(h);
 	return CLV_OK;
 }
 
@@ -133,6 +137,8 @@ h_policy(void *ctx, struct dispatch_call *c)
 		memcpy(h->trust.policy, before, sizeof(before));
 		return CLV_E_IO;
 	}
+	if (h->tpm != NULL)
+		hv_tpm_reseal(h); /* the wipe-after time moves the sealed deadline */
 	log_info("cleave-hv: policy v%llu: lock after %llu s offline, wipe after %llu s",
 		 (unsigned long long)tk.args[3], (unsigned long long)tk.args[0],
 		 (unsigned long long)tk.args[1]);

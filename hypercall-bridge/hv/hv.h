@@ -72,6 +72,21 @@ int hv_open(struct hv *h, const char *state_dir, const char *guest_path, const c
  * that as the event log, and registers TPM_IDENTITY and TPM_ACTIVATE. 0 or -errno.
  */
 int hv_tpm_open(struct hv *h);
+/*
+ * The sealed root key and the lease on the TPM clock (hv_tpm.c, TPM.md §4); only with h->tpm.
+ * hv_tpm_lease converts a lease end (unix s) granted now into TPM clock ms and records the
+ * TPM's resetCount, in h->trust (the caller's trust_accept makes them durable). hv_tpm_reseal
+ * seals the current root key again with the deadline the lease and policy give (lease end +
+ * wipe-after, or far). hv_tpm_offline: seconds past the lease on the TPM clock into *offline;
+ * 1 when the TPM was reset (or its clock is not safe) since the lease: lapsed. hv_tpm_wipe_begin
+ * records the wipe counter before a wipe's erase, durably; hv_tpm_receipt fills a receipt's
+ * wipe counters.
+ */
+int hv_tpm_lease(struct hv *h, uint64_t lease_until);
+void hv_tpm_reseal(struct hv *h);
+int hv_tpm_offline(struct hv *h, int64_t *offline);
+int hv_tpm_wipe_begin(struct hv *h);
+void hv_tpm_receipt(struct hv *h, struct receipt *rc);
 /* Connects to the TPM named by tcti (tpm.h syntax), or closes it; -ENOTSUP without tpm2-tss. */
 int hv_tpm_connect(const char *tcti, struct tpm **out);
 void hv_tpm_disconnect(struct tpm *t);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 
 #ifndef CLEAVE_NO_TPM
@@ -138,10 +139,104 @@ h_tpm_activate(void *ctx, struct dispatch_call *c)
 	return quote_out(h, c);
 }
 
+/* The sealed root key's deadline: the lease end + the policy's wipe-after, or far. */
+static uint64_t
+seal_deadline(const struct hv *h)
+{
+	const struct trust *t = &h->trust;
+
+	if (t->lease_tpm_end == 0 || t->policy[1] == 0 || t->policy[1] > UINT32_MAX)
+		return KEYS_DEADLINE_FAR;
+	return t->lease_tpm_end + t->policy[1] * 1000;
+}
+
+int
+hv_tpm_lease(struct hv *h, uint64_t lease_until)
+{
+	struct tpm_clock ck;
+	uint64_t now = h->clock() / 1000;
+	int r = tpm_read_clock(h->tpm, &ck);
+
+	if (r != 0)
+		return r;
+	/* The host clock is read once, to convert; from now on only the TPM's counts. */
+	h->trust.lease_tpm_end = ck.clock_ms + (lease_until > now ? (lease_until - now) * 1000 : 0);
+	h->trust.lease_tpm_reset = ck.reset_count | (uint64_t)ck.restart_count << 32;
+	return 0;
+}
+
+void
+hv_tpm_reseal(struct hv *h)
+{
+	uint64_t d = seal_deadline(h);
+	int r;
+
+	keys_tpm_deadline(d);
+	if (h->vol == NULL || (h->state != HV_STATE_ACTIVE && h->state != HV_STATE_LOCKED))
+		return;
+	r = keys_root_reseal(h->trust.dirfd, h->key_epoch, d);
+	if (r != 0)
+		log_warn("cleave-hv: cannot seal the root key again with the new deadline (%d)", r);
+}
+
+int
+hv_tpm_offline(struct hv *h, int64_t *offline)
+{
+	struct tpm_clock ck;
+	int r = tpm_read_clock(h->tpm, &ck);
+
+	if (r != 0)
+		return r;
+	/*
+	 * Clock can have fallen back (up to its NV save interval) only across a reset, or a
+	 * restart that left it unsafe, since the lease: then it cannot say how long it was. A
+	 * clock that is merely still unsafe after a reset before the lease fell back before.
+	 */
+	if (ck.reset_count != (uint32_t)h->trust.lease_tpm_reset ||
+	    (ck.restart_count != (uint32_t)(h->trust.lease_tpm_reset >> 32) && !ck.safe))
+		return 1;
+	*offline = ((int64_t)ck.clock_ms - (int64_t)h->trust.lease_tpm_end) / 1000;
+	return 0;
+}
+
+int
+hv_tpm_wipe_begin(struct hv *h)
+{
+	uint64_t v = 0;
+	int r;
+
+	if (h->tpm == NULL || h->trust.wipe_before != 0)
+		return 0;
+	r = keys_wipe_counter(&v);
+	if (r == 0) {
+		h->trust.wipe_before = v + 1;
+		r = trust_save(&h->trust);
+		if (r != 0)
+			h->trust.wipe_before = 0;
+	}
+	return r;
+}
+
+void
+hv_tpm_receipt(struct hv *h, struct receipt *rc)
+{
+	uint64_t v = 0;
+
+	if (h->tpm == NULL || keys_wipe_counter(&v) != 0)
+		return;
+	rc->wipe_counter_after = v;
+	rc->wipe_counter_before = h->trust.wipe_before != 0 ? h->trust.wipe_before - 1 : v;
+}
+
 int
 hv_tpm_open(struct hv *h)
 {
-	int r = tpm_pcr_reset(h->tpm);
+	int r = keys_tpm_use(h->tpm);
+
+	if (r == 0) {
+		keys_tpm_deadline(seal_deadline(h));
+		r = tpm_pcr_reset(h->tpm);
+	}
 
 	/* Before any vCPU: the VM boots only after hv_open (main's serve_open). */
 	if (r == 0)
@@ -180,6 +275,39 @@ hv_tpm_open(struct hv *h)
 {
 	(void)h;
 	return -ENOTSUP;
+}
+
+int
+hv_tpm_lease(struct hv *h, uint64_t lease_until)
+{
+	(void)h, (void)lease_until;
+	return -ENOTSUP;
+}
+
+void
+hv_tpm_reseal(struct hv *h)
+{
+	(void)h;
+}
+
+int
+hv_tpm_offline(struct hv *h, int64_t *offline)
+{
+	(void)h, (void)offline;
+	return -ENOTSUP;
+}
+
+int
+hv_tpm_wipe_begin(struct hv *h)
+{
+	(void)h;
+	return 0;
+}
+
+void
+hv_tpm_receipt(struct hv *h, struct receipt *rc)
+{
+	(void)h, (void)rc;
 }
 
 int

@@ -30,12 +30,13 @@
 #define STATE_NAME "trust.state"
 /* magic 8, pinned 8, owner 32, device 32, counter 8, lease counter 8, seq 8, hash 32, lease 8,
  * policy 32, failed unlocks 8, npending 8, pending 16 * 320, [order: type 8, epoch 8,
- * started 8, intent 32, ticket 256,] [state_nv 8,] checksum 32 */
+ * started 8, intent 32, ticket 256,] [TPM: state_nv 8, lease end 8, lease reset 8, wipe
+ * counter before 8,] checksum 32 */
 #define STATE_V3_LEN                                                                               \
 	(8 + 8 + 32 + 32 + 8 + 8 + 8 + 32 + 8 + 32 + 8 + 8 + TRUST_PENDING_MAX * RECEIPT_LEN + 32)
 #define ORDER_LEN    (8 + 8 + 8 + 32 + TICKET_LEN)
 #define STATE_V4_LEN (STATE_V3_LEN + ORDER_LEN)
-#define STATE_LEN    (STATE_V4_LEN + 8)
+#define STATE_LEN    (STATE_V4_LEN + 32)
 
 static int
 path_of(const struct trust *t, const char *name, char *out, size_t cap)
@@ -88,6 +89,9 @@ trust_save(struct trust *t)
 	memcpy(p, t->pending, sizeof(t->pending)), p += sizeof(t->pending);
 	p = order_put(p, &t->order);
 	put64(p, t->state_nv), p += 8;
+	put64(p, t->lease_tpm_end), p += 8;
+	put64(p, t->lease_tpm_reset), p += 8;
+	put64(p, t->wipe_before), p += 8;
 	crypto_sha256(buf, (size_t)(p - buf), p);
 	return durable_replace(t->dirfd, STATE_NAME, buf, sizeof(buf));
 }
@@ -149,8 +153,12 @@ load_state(struct trust *t)
 	memcpy(t->pending, p, sizeof(t->pending)), p += sizeof(t->pending);
 	if (!v3)
 		order_get(p, &t->order), p += ORDER_LEN;
-	if (!v3 && !v4)
-		t->state_nv = get64(p);
+	if (!v3 && !v4) {
+		t->state_nv = get64(p), p += 8;
+		t->lease_tpm_end = get64(p), p += 8;
+		t->lease_tpm_reset = get64(p), p += 8;
+		t->wipe_before = get64(p);
+	}
 	free(buf);
 	return 0;
 }
@@ -257,6 +265,8 @@ forget_owner(struct trust *t)
 	t->counter = 0;
 	t->lease_counter = 0;
 	t->lease_until = 0;
+	t->lease_tpm_end = 0;
+	t->lease_tpm_reset = 0;
 	t->failed_unlocks = 0;
 	memset(t->policy, 0, sizeof(t->policy));
 }
@@ -378,6 +388,7 @@ trust_receipt(struct trust *t, struct receipt *rc, uint8_t out[RECEIPT_LEN], uns
 	t->receipt_seq = rc->seq;
 	crypto_sha256(out, RECEIPT_LEN, t->last_receipt_hash);
 	memset(&t->order, 0, sizeof(t->order));
+	t->wipe_before = 0;
 	if (flags & TRUST_RECEIPT_UNPIN)
 		forget_owner(t);
 	return save_or_undo(t, &before);

@@ -52,6 +52,14 @@ struct trust {
 	 */
 	uint64_t state_nv;
 	int stale;
+	/*
+	 * With a TPM (TPM.md §4): the lease's end on the TPM clock (ms; 0: no lease) and the TPM's
+	 * resetCount when it was granted (another one since: lapsed); the wipe counter before
+	 * the journaled wipe, plus one (0: not read yet), for its receipt.
+	 */
+	uint64_t lease_tpm_end;
+	uint64_t lease_tpm_reset;
+	uint64_t wipe_before;
 	int pinned;
 	uint8_t owner[32];
 	char device_id[WIRE_ID_LEN];

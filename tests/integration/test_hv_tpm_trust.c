@@ -4,8 +4,10 @@
  * identity is the TPM's P-256 attestation key (attestations and receipts verified with hvsig
  * and with the openssl command line against the PEM cleave-hvctl prints), the measurement is in
  * PCR 23 and a credential made in software for the TPM's EK and AK comes back as the nonce of an
- * attestation quoted over PCR 23, and a restored older copy of the state directory refuses
- * tickets old and new.
+ * attestation quoted over PCR 23, a restored older copy of the state directory refuses
+ * tickets old and new, a wipe leaves a kept copy of the sealed root key unsealable, a restart
+ * past the sealed deadline finds the volume closed and carries out the wipe it was due, and a
+ * TPM reset lapses the lease whatever the host clock says.
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,6 +27,7 @@
 #include "hvsig.h"
 #include "swtpmtest.h"
 #include "testlib.h"
+#include "tpm.h"
 #include "util.h"
 
 #define MAKECRED "tpm2_makecredential"
@@ -158,8 +161,8 @@ hvctl_pem(const struct tcase *tc, char *pem_path, size_t cap)
 	char cmd[3 * PATH_MAX], out[512];
 
 	snprintf(pem_path, cap, "%s/ak.pem", tc->tpm.dir);
-	snprintf(cmd, sizeof(cmd), "'%s' --socket '%s' pubkey --pem > '%s' && cat '%s'",
-		 tc->hvctl, tc->hv.sock, pem_path, pem_path);
+	snprintf(cmd, sizeof(cmd), "'%s' --socket '%s' pubkey --pem > '%s' && cat '%s'", tc->hvctl,
+		 tc->hv.sock, pem_path, pem_path);
 	if (run(cmd, out, sizeof(out)) != 0 || strstr(out, "BEGIN PUBLIC KEY") == NULL)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "openssl pkey -pubin -in '%s' -noout -text 2>&1", pem_path);
@@ -231,8 +234,8 @@ make_credential(const struct tcase *tc, const struct tpm_id *id, const uint8_t s
 	snprintf(path, cap, "%s/cred", tc->tpm.dir);
 	if (write_file(ek, id->part[1], id->len[1]) != 0 || write_file(sec, secret, 32) != 0)
 		return -1;
-	snprintf(cmd, sizeof(cmd), MAKECRED " --tcti none -u '%s' -s '%s' -n %s -o '%s' 2>&1", ek, sec,
-		 hex, path);
+	snprintf(cmd, sizeof(cmd), MAKECRED " --tcti none -u '%s' -s '%s' -n %s -o '%s' 2>&1", ek,
+		 sec, hex, path);
 	return run(cmd, out, sizeof(out));
 }
 
@@ -273,7 +276,8 @@ tpm_activate_and_quote(void)
 	CHECK(tpm_identity(&tc.c, &id) == 0 && id.len[0] > 100 && id.len[1] > 200 && id.len[2] > 60,
 	      "TPM identity: EK certificate, EK public, AK public");
 	snprintf(cmd, sizeof(cmd), "'%s' --socket '%s' tpm-identity", tc.hvctl, tc.hv.sock);
-	CHECK(run(cmd, out, sizeof(out)) == 0 && strstr(out, "ek_cert: ") && strstr(out, "ak_spki: "),
+	CHECK(run(cmd, out, sizeof(out)) == 0 && strstr(out, "ek_cert: ") &&
+		      strstr(out, "ak_spki: "),
 	      "cleave-hvctl tpm-identity: %s", out);
 	for (int i = 0; i < 32; i++)
 		secret[i] = (uint8_t)(0xa0 + i);
@@ -422,6 +426,170 @@ tpm_state_counter_catches_up(void)
 	tc_end(&tc);
 }
 
+/* Unseals the blob at path with the case's TPM (cleave-hv stopped): tpm_unseal's result. */
+static int
+unseal_file(struct tcase *tc, const char *path)
+{
+	uint8_t blob[TPM_SEALED_MAX], key[TPM_ROOT_LEN];
+	struct tpm *t = NULL;
+	FILE *f = fopen(path, "rb");
+	size_t n = f != NULL ? fread(blob, 1, sizeof(blob), f) : 0;
+	int r;
+
+	if (f != NULL)
+		fclose(f);
+	if (n == 0 || tpm_open(tc->tpm.tcti, &t) != 0)
+		return -999;
+	r = tpm_unseal(t, blob, n, key);
+	tpm_close(t);
+	return r;
+}
+
+/* 1 when cleave-hv's log says its volume's root key could not be unsealed. */
+static int
+log_says_closed(const struct tcase *tc)
+{
+	char cmd[PATH_MAX + 64], out[16];
+
+	snprintf(cmd, sizeof(cmd), "grep -c 'cannot be unsealed' '%s.log'", tc->hv.dir);
+	return run(cmd, out, sizeof(out)) == 0 && atoi(out) > 0;
+}
+
+static void
+tpm_wipe_kills_kept_copy(void)
+{
+	struct tcase tc = {0};
+	struct ed25519_key *server = NULL;
+	char cmd[3 * PATH_MAX + 64], kept[PATH_MAX + 64], live[PATH_MAX + 64];
+	struct receipt rc;
+	uint64_t e0 = 0, e1 = 0;
+	uint8_t hv[32];
+
+	START(&tc, "wipe");
+	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
+	CHECK(hvp_state(&tc.c, &e0) == HV_STATE_ACTIVE, "active");
+	bridge_close(&tc.c);
+	hvp_stop(&tc.hv, SIGTERM);
+	snprintf(cmd, sizeof(cmd), "cp -a --sparse=always '%s' '%s.kept'", tc.hv.dir, tc.hv.dir);
+	CHECK(system(cmd) == 0, "the thief's copy of the state directory");
+	CHECK(hvp_start(&tc.hv) == 0 && bridge_connect(&tc.c, tc.hv.sock, 5000) == 0, "restart");
+	CHECK(hvp_order(&tc.c, server, hv, CLV_FN_WIPE, TICKET_WIPE, 1, &rc, NULL) == CLV_OK,
+	      "wipe, with a receipt signed in the TPM");
+	CHECK(rc.wipe_counter_after == rc.wipe_counter_before + 1 && rc.wipe_counter_before > 0,
+	      "the receipt reports the wipe counter moving by one (%llu -> %llu)",
+	      (unsigned long long)rc.wipe_counter_before,
+	      (unsigned long long)rc.wipe_counter_after);
+	CHECK(hvp_state(&tc.c, &e1) == HV_STATE_ACTIVE && e1 > e0, "a fresh volume after the wipe");
+	bridge_close(&tc.c);
+	hvp_stop(&tc.hv, SIGTERM);
+	snprintf(kept, sizeof(kept), "%s.kept/root-%llu.sealed", tc.hv.dir, (unsigned long long)e0);
+	snprintf(live, sizeof(live), "%s/root-%llu.sealed", tc.hv.dir, (unsigned long long)e1);
+	CHECK(unseal_file(&tc, live) == 0, "the new epoch's sealed root key unseals");
+	CHECK(unseal_file(&tc, kept) == -EPERM, "the kept copy of the old one does not");
+	/* cleave-hv started on the kept copy cannot open its volume */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mv '%s.kept' '%s'", tc.hv.dir, tc.hv.dir,
+		 tc.hv.dir);
+	CHECK(system(cmd) == 0, "put the kept copy in place");
+	CHECK(hvp_start(&tc.hv) == 0 && bridge_connect(&tc.c, tc.hv.sock, 5000) == 0,
+	      "cleave-hv starts on the kept copy");
+	CHECK(log_says_closed(&tc), "its volume stays closed: the root key cannot be unsealed");
+	ed25519_key_free(server);
+	tc_end(&tc);
+}
+
+/* Receipts pending in cleave-hv; the index of the first of type, or -1. */
+static int
+pending_of(struct tcase *tc, uint16_t type, struct receipt *rc)
+{
+	uint8_t buf[CLV_MSG_PAYLOAD_MAX];
+	size_t n = 0;
+
+	if (bridge_call(&tc->c, CLV_FN_RECEIPTS, NULL, 0, buf, sizeof(buf), &n) != CLV_OK)
+		return -1;
+	for (unsigned i = 0; i < buf[0] && 8 + (i + 1) * RECEIPT_LEN <= n; i++)
+		if (receipt_decode(buf + 8 + i * RECEIPT_LEN, RECEIPT_LEN, rc) == 0 &&
+		    rc->type == type &&
+		    hvsig_verify(rc->sig_alg, tc->hv_key, tc->spki, tc->spki_len,
+				 buf + 8 + i * RECEIPT_LEN, RECEIPT_BODY_LEN,
+				 buf + 8 + i * RECEIPT_LEN + RECEIPT_BODY_LEN) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+tpm_past_sealed_deadline_wipes_at_start(void)
+{
+	struct tcase tc = {0};
+	struct ed25519_key *server = NULL;
+	char blob[PATH_MAX + 64];
+	struct receipt rc;
+	uint64_t e0 = 0, e1 = 0;
+	uint8_t hv[32];
+
+	START(&tc, "deadline");
+	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
+	CHECK(hvp_state(&tc.c, &e0) == HV_STATE_ACTIVE, "active");
+	/* lock 1 s, wipe 2 s after a lease that ends now: sealed until TPM clock + 2 s */
+	CHECK(hvp_policy(&tc.c, server, hv, 1, 1, 2, 0) == CLV_OK, "policy");
+	{
+		uint8_t tk[TICKET_LEN], buf[64];
+		size_t n;
+
+		hvp_ticket(server, hv, "dev_ord", TICKET_LEASE, 2, (uint64_t)time(NULL), tk);
+		CHECK(bridge_call(&tc.c, CLV_FN_RENEW_LEASE, tk, sizeof(tk), buf, sizeof(buf),
+				  &n) == CLV_OK,
+		      "lease");
+	}
+	bridge_close(&tc.c);
+	hvp_stop(&tc.hv, SIGKILL); /* before it could lock: the phone is switched off */
+	sleep(3);
+	snprintf(blob, sizeof(blob), "%s/root-%llu.sealed", tc.hv.dir, (unsigned long long)e0);
+	CHECK(unseal_file(&tc, blob) == -EPERM, "past the deadline the TPM refuses to unseal");
+	CHECK(hvp_start(&tc.hv) == 0 && bridge_connect(&tc.c, tc.hv.sock, 5000) == 0, "restart");
+	CHECK(log_says_closed(&tc), "the volume could not be opened");
+	CHECK(hvp_state(&tc.c, &e1) == HV_STATE_ACTIVE && e1 > e0,
+	      "the wipe it was due was carried out at start (epoch %llu -> %llu)",
+	      (unsigned long long)e0, (unsigned long long)e1);
+	CHECK(pending_of(&tc, RECEIPT_AUTO_WIPE, &rc) >= 0 && rc.result == 0 &&
+		      rc.checks_run == rc.checks_passed &&
+		      rc.wipe_counter_after == rc.wipe_counter_before + 1,
+	      "with its receipt, signed in the TPM");
+	ed25519_key_free(server);
+	tc_end(&tc);
+}
+
+static void
+tpm_reset_lapses_lease(void)
+{
+	struct tcase tc = {0};
+	struct ed25519_key *server = NULL;
+	struct receipt rc;
+	uint64_t e = 0;
+	uint8_t hv[32];
+
+	START(&tc, "reset");
+	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
+	/* lock an hour after the lease, which itself ends in an hour: the host says all is well */
+	CHECK(hvp_policy(&tc.c, server, hv, 1, 3600, 7200, 0) == CLV_OK, "policy");
+	CHECK(lease(&tc, server, 2) == CLV_OK, "lease");
+	bridge_close(&tc.c);
+	hvp_stop(&tc.hv, SIGTERM);
+	swtpm_stop(&tc.tpm); /* the phone reboots: a TPM reset */
+	CHECK(swtpm_start(&tc.tpm) == 0, "TPM powered on again");
+	CHECK(hvp_start(&tc.hv) == 0 && bridge_connect(&tc.c, tc.hv.sock, 5000) == 0, "restart");
+	CHECK(hvp_state(&tc.c, &e) == HV_STATE_LOCKED,
+	      "a TPM reset since the lease lapses it: locked, whatever the host clock says");
+	CHECK(pending_of(&tc, RECEIPT_AUTO_LOCK, &rc) >= 0, "an auto-lock receipt");
+	CHECK(lease(&tc, server, 3) == CLV_OK, "a new lease");
+	CHECK(hvp_order(&tc.c, server, hv, CLV_FN_UNLOCK, TICKET_UNLOCK, 4, &rc, NULL) == CLV_OK &&
+		      rc.result == 0,
+	      "then an unlock: the sealed root key still opens");
+	usleep(500000);
+	CHECK(hvp_state(&tc.c, &e) == HV_STATE_ACTIVE, "and it stays unlocked");
+	ed25519_key_free(server);
+	tc_end(&tc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -431,6 +599,10 @@ main(int argc, char **argv)
 		{"tpm_activate_and_quote", tpm_activate_and_quote},
 		{"tpm_restored_state_refuses_tickets", tpm_restored_state_refuses_tickets},
 		{"tpm_state_counter_catches_up", tpm_state_counter_catches_up},
+		{"tpm_wipe_kills_kept_copy", tpm_wipe_kills_kept_copy},
+		{"tpm_past_sealed_deadline_wipes_at_start",
+		 tpm_past_sealed_deadline_wipes_at_start},
+		{"tpm_reset_lapses_lease", tpm_reset_lapses_lease},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
