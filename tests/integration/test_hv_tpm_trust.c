@@ -590,6 +590,58 @@ tpm_reset_lapses_lease(void)
 	tc_end(&tc);
 }
 
+/* Restarts cleave-hv with its host clock turned by skew_s (CLEAVE_HV_CLOCK_SKEW_S). */
+static int
+restart_skewed(struct tcase *tc, long skew_s)
+{
+	char v[32];
+	int r;
+
+	bridge_close(&tc->c);
+	hvp_stop(&tc->hv, SIGTERM);
+	snprintf(v, sizeof(v), "%ld", skew_s);
+	setenv("CLEAVE_HV_CLOCK_SKEW_S", v, 1);
+	r = hvp_start(&tc->hv);
+	unsetenv("CLEAVE_HV_CLOCK_SKEW_S");
+	return r == 0 ? bridge_connect(&tc->c, tc->hv.sock, 5000) : -1;
+}
+
+static void
+tpm_clock_decides_lease(void)
+{
+	struct tcase tc = {0};
+	struct ed25519_key *server = NULL;
+	uint8_t hv[32], tk[TICKET_LEN], buf[64];
+	uint64_t e0 = 0, e = 0;
+	uint32_t st = 0;
+	size_t n;
+
+	START(&tc, "clock");
+	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
+	CHECK(hvp_state(&tc.c, &e0) == HV_STATE_ACTIVE, "active");
+	/* lock 1 s after a lease that ends in 3 s; wipe an hour after it */
+	CHECK(hvp_policy(&tc.c, server, hv, 1, 1, 3600, 0) == CLV_OK, "policy");
+	hvp_ticket(server, hv, "dev_ord", TICKET_LEASE, 2, (uint64_t)time(NULL) + 3, tk);
+	CHECK(bridge_call(&tc.c, CLV_FN_RENEW_LEASE, tk, sizeof(tk), buf, sizeof(buf), &n) ==
+		      CLV_OK,
+	      "lease");
+	/* the host clock two hours ahead: the host would wipe now; the TPM says the lease runs */
+	CHECK(restart_skewed(&tc, 7200) == 0, "restart with the host clock 2 h ahead");
+	usleep(1000000);
+	CHECK(hvp_state(&tc.c, &e) == HV_STATE_ACTIVE && e == e0,
+	      "the host clock turned forward changes nothing");
+	/* the host clock an hour back: the host says the lease runs an hour more */
+	CHECK(restart_skewed(&tc, -3600) == 0, "restart with the host clock 1 h back");
+	for (int i = 0; i < 60 && st != HV_STATE_LOCKED; i++) { /* at most 6 s */
+		usleep(100000);
+		st = hvp_state(&tc.c, &e);
+	}
+	CHECK(st == HV_STATE_LOCKED && e == e0,
+	      "locked 1 s past the lease on the TPM clock, whatever the host clock says");
+	ed25519_key_free(server);
+	tc_end(&tc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -603,6 +655,7 @@ main(int argc, char **argv)
 		{"tpm_past_sealed_deadline_wipes_at_start",
 		 tpm_past_sealed_deadline_wipes_at_start},
 		{"tpm_reset_lapses_lease", tpm_reset_lapses_lease},
+		{"tpm_clock_decides_lease", tpm_clock_decides_lease},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
