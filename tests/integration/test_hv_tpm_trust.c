@@ -255,20 +255,55 @@ field(const char *text, const char *name, uint8_t *p, size_t cap)
 	return b64_decode(p, cap, s, e != NULL ? (size_t)(e - s) : strlen(s));
 }
 
+/*
+ * The quote of TPM_ACTIVATE: a TPM quote over PCR 23 whose value is the replay of the log (PCR 23
+ * reset, then extended with log), naming the attestation att, signed by the AK.
+ */
+static void
+check_quote(const struct tcase *tc, const uint8_t *att, const uint8_t *quote, size_t ql,
+	    const uint8_t *qsig, size_t sl, const uint8_t log[32])
+{
+	uint8_t qual[32], want[32], pcr[64] = {0}, rs[64];
+	TPMS_ATTEST ta = {0};
+	TPMT_SIGNATURE ts = {0};
+	const void *parts[2] = {"cleave-quote", att};
+	size_t lens[2] = {12, ATTEST_BODY_LEN}, off = 0;
+
+	CHECK(Tss2_MU_TPMS_ATTEST_Unmarshal(quote, ql, &off, &ta) == 0 &&
+		      ta.magic == TPM2_GENERATED_VALUE && ta.type == TPM2_ST_ATTEST_QUOTE,
+	      "a TPM quote");
+	crypto_sha256_parts(parts, lens, 2, qual);
+	CHECK(ta.extraData.size == 32 && memcmp(ta.extraData.buffer, qual, 32) == 0,
+	      "qualifying data = SHA-256(\"cleave-quote\" || attestation body)");
+	memcpy(pcr + 32, log, 32); /* PCR 23 was reset: zeros, then extended with the measurement */
+	SHA256(pcr, 64, want);
+	SHA256(want, 32, want);
+	CHECK(ta.attested.quote.pcrDigest.size == 32 &&
+		      memcmp(ta.attested.quote.pcrDigest.buffer, want, 32) == 0,
+	      "the quoted PCR 23 is the replay of the log");
+	off = 0;
+	CHECK(Tss2_MU_TPMT_SIGNATURE_Unmarshal(qsig, sl, &off, &ts) == 0 &&
+		      ts.sigAlg == TPM2_ALG_ECDSA,
+	      "an ECDSA quote signature");
+	memcpy(rs, ts.signature.ecdsa.signatureR.buffer, 32);
+	memcpy(rs + 32, ts.signature.ecdsa.signatureS.buffer, 32);
+	CHECK(ts.signature.ecdsa.signatureR.size == 32 &&
+		      ts.signature.ecdsa.signatureS.size == 32 &&
+		      hvsig_verify(WIRE_SIG_ECDSA_P256, tc->hv_key, tc->spki, tc->spki_len, quote,
+				   ql, rs) == 0,
+	      "the quote is signed by the AK");
+}
+
 static void
 tpm_activate_and_quote(void)
 {
 	static struct tpm_id id;
 	static char out[8192];
 	struct tcase tc = {0};
-	uint8_t secret[32], att[ATTEST_LEN], quote[1024], qsig[256], log[128], qual[32], want[32];
-	uint8_t pcr[64] = {0};
+	uint8_t secret[32], att[ATTEST_LEN], quote[1024], qsig[256], log[128];
 	char cred[PATH_MAX + 16], cmd[3 * PATH_MAX];
 	struct attestation a;
-	TPMS_ATTEST ta = {0};
-	TPMT_SIGNATURE ts = {0};
-	long ql, sl, ll;
-	size_t off = 0;
+	long ql = 0, sl = 0, ll;
 
 	if (system("command -v " MAKECRED " >/dev/null") != 0)
 		SKIP("tpm2-tools not installed (scripts/deps.sh installs it)");
@@ -296,38 +331,9 @@ tpm_activate_and_quote(void)
 			   att + ATTEST_BODY_LEN) == 0,
 	      "signed by the AK");
 	CHECK(memcmp(log, a.measurement, 32) == 0, "the log's entry is the measurement");
-	CHECK(Tss2_MU_TPMS_ATTEST_Unmarshal(quote, (size_t)ql, &off, &ta) == 0 &&
-		      ta.magic == TPM2_GENERATED_VALUE && ta.type == TPM2_ST_ATTEST_QUOTE,
-	      "a TPM quote");
-	{
-		const void *parts[2] = {"cleave-quote", att};
-		size_t lens[2] = {12, ATTEST_BODY_LEN};
-
-		crypto_sha256_parts(parts, lens, 2, qual);
-	}
-	CHECK(ta.extraData.size == 32 && memcmp(ta.extraData.buffer, qual, 32) == 0,
-	      "qualifying data = SHA-256(\"cleave-quote\" || attestation body)");
-	memcpy(pcr + 32, log, 32); /* PCR 23 was reset: zeros, then extended with the measurement */
-	SHA256(pcr, 64, want);
-	SHA256(want, 32, want);
-	CHECK(ta.attested.quote.pcrDigest.size == 32 &&
-		      memcmp(ta.attested.quote.pcrDigest.buffer, want, 32) == 0,
-	      "the quoted PCR 23 is the replay of the log");
-	off = 0;
-	CHECK(Tss2_MU_TPMT_SIGNATURE_Unmarshal(qsig, (size_t)sl, &off, &ts) == 0 &&
-		      ts.sigAlg == TPM2_ALG_ECDSA,
-	      "an ECDSA quote signature");
-	{
-		uint8_t rs[64];
-
-		memcpy(rs, ts.signature.ecdsa.signatureR.buffer, 32);
-		memcpy(rs + 32, ts.signature.ecdsa.signatureS.buffer, 32);
-		CHECK(ts.signature.ecdsa.signatureR.size == 32 &&
-			      ts.signature.ecdsa.signatureS.size == 32 &&
-			      hvsig_verify(WIRE_SIG_ECDSA_P256, tc.hv_key, tc.spki, tc.spki_len,
-					   quote, (size_t)ql, rs) == 0,
-		      "the quote is signed by the AK");
-	}
+	check_quote(&tc, att, quote, (size_t)ql, qsig, (size_t)sl, log);
+	if (t_failed_now)
+		return;
 	/* a credential for another AK name is refused */
 	id.buf[id.part[2] - id.buf + 20] ^= 1;
 	CHECK(make_credential(&tc, &id, secret, cred, sizeof(cred)) == 0, MAKECRED " (other)");
