@@ -615,6 +615,23 @@ hv_resume_order(struct hv *h)
 	return 0;
 }
 
+/*
+ * With a TPM, an active volume whose sealed root key the TPM refused at start (a kept copy of
+ * the state after a wipe) is locked by cleave-hv itself, with a receipt: closed, and said so.
+ */
+static void
+lock_if_sealed_refused(struct hv *h)
+{
+	struct volume_info vi;
+
+	volume_info(h->vol, &vi);
+	if (h->tpm == NULL || vi.state != HV_STATE_ACTIVE || vi.keys_loaded ||
+	    h->trust.order.type != 0)
+		return;
+	log_warn("cleave-hv: the TPM refuses this volume's root key: locking the corporate half");
+	auto_order(h, RECEIPT_AUTO_LOCK, "root key cannot be unsealed");
+}
+
 int
 hv_orders_open(struct hv *h, uint64_t volume_mib)
 {
@@ -639,6 +656,8 @@ hv_orders_open(struct hv *h, uint64_t volume_mib)
 	r = hv_resume_order(h);
 	if (r == 0)
 		hv_lease_check(h); /* a wipe that fell due while stopped, before the VM boots */
+	if (r == 0)
+		lock_if_sealed_refused(h);
 	return r;
 }
 

@@ -433,6 +433,8 @@ tpm_state_counter_catches_up(void)
 	tc_end(&tc);
 }
 
+static int pending_of(struct tcase *tc, uint16_t type, struct receipt *rc);
+
 /* Unseals the blob at path with the case's TPM (cleave-hv stopped): tpm_unseal's result. */
 static int
 unseal_file(struct tcase *tc, const char *path)
@@ -500,6 +502,9 @@ tpm_wipe_kills_kept_copy(void)
 	CHECK(hvp_start(&tc.hv) == 0 && bridge_connect(&tc.c, tc.hv.sock, 5000) == 0,
 	      "cleave-hv starts on the kept copy");
 	CHECK(log_says_closed(&tc), "its volume stays closed: the root key cannot be unsealed");
+	CHECK(hvp_state(&tc.c, &e1) == HV_STATE_LOCKED && e1 == e0,
+	      "and cleave-hv locks it (epoch %llu)", (unsigned long long)e1);
+	CHECK(pending_of(&tc, RECEIPT_AUTO_LOCK, &rc) >= 0, "with an auto-lock receipt");
 	ed25519_key_free(server);
 	tc_end(&tc);
 }
