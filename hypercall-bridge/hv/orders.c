@@ -394,7 +394,9 @@ take_ticket(struct hv *h, struct dispatch_call *c, uint16_t type)
 		return CLV_E_BUSY; /* this very ticket is still being carried out */
 	if (r != CLV_OK) {
 		log_warn("cleave-hv: %s refused: %s", ticket_type_name(type),
-			 r == CLV_E_INVALID_STATE ? "no server key pinned" : "bad ticket");
+			 r == CLV_E_INVALID_STATE ? "no server key pinned"
+			 : r == CLV_E_DENIED      ? "the trust state is an older copy"
+						  : "bad ticket");
 		return r;
 	}
 	if (h->trust.order.type != 0) {

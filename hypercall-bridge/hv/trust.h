@@ -92,7 +92,8 @@ int trust_pin(struct trust *t, const uint8_t owner[32], const char *device_id);
 
 /*
  * Checks a signed ticket for an order of type want at unix time now. CLV_OK and *out filled,
- * CLV_E_INVALID_STATE before pinning, CLV_E_BAD_TICKET otherwise. Changes nothing.
+ * CLV_E_INVALID_STATE before pinning, CLV_E_DENIED for a stale state (TPM.md §5),
+ * CLV_E_BAD_TICKET otherwise. Changes nothing.
  */
 int trust_check_ticket(const struct trust *t, const uint8_t *buf, size_t len, uint16_t want,
 		       uint64_t now, struct ticket *out);
