@@ -196,7 +196,8 @@ ARM64_VMM_SRC     := $(addprefix hypercall-bridge/hv/,vmm.c vcpu.c bus_pio.c ser
 ARM64_VMM_LIB     := $(ARM64_OUT)/lib/libvmm.a
 ARM64_SYSROOT     := $(ARM64_OUT)/sysroot
 ARM64_HV_CPPFLAGS  = $(subst hv/arch/$(HV_ARCH),hv/arch/arm64,$(CPPFLAGS)) \
-	-I$(ARM64_SYSROOT)/usr/include -I$(ARM64_SYSROOT)/usr/include/aarch64-linux-gnu
+	-I$(ARM64_SYSROOT)/usr/include -I$(ARM64_SYSROOT)/usr/include/aarch64-linux-gnu \
+	-DCLEAVE_NO_TPM
 # Never the sanitizers (`make asan`): the cross toolchain has no static runtime for them.
 ARM64_HV_CFLAGS   := -std=c11 -O2 -g -fstack-protector-strong $(WARN)
 .PHONY: arm64-hv

@@ -26,7 +26,7 @@
 #define TK_RESERVED 168
 #define TK_RES_LEN  24
 
-#define AT_RESERVED0 12 /* version 3: u16 sig_alg, u16 reserved */
+#define AT_RESERVED0 12 /* version 3: u16 sig_alg, u16 flags */
 #define AT_NONCE     16
 #define AT_HV_KEY    48
 #define AT_MEASURE   80
@@ -251,7 +251,8 @@ int
 attest_encode(const struct attestation *a, uint8_t out[ATTEST_LEN])
 {
 	if (!state_valid(a->state) ||
-	    (a->sig_alg != WIRE_SIG_ED25519 && a->sig_alg != WIRE_SIG_ECDSA_P256))
+	    (a->sig_alg != WIRE_SIG_ED25519 && a->sig_alg != WIRE_SIG_ECDSA_P256) ||
+	    (a->flags & ~ATTEST_FLAGS_KNOWN) != 0 || (a->sig_alg == WIRE_SIG_ED25519 && a->flags))
 		return -EINVAL;
 	memset(out, 0, ATTEST_LEN);
 	if (a->sig_alg == WIRE_SIG_ED25519) {
@@ -259,6 +260,7 @@ attest_encode(const struct attestation *a, uint8_t out[ATTEST_LEN])
 	} else {
 		header_put(out, ATTEST_MAGIC, ATTEST_VERSION_ALG, a->state);
 		put16(out + AT_RESERVED0, a->sig_alg);
+		put16(out + AT_RESERVED0 + 2, a->flags);
 	}
 	memcpy(out + AT_NONCE, a->nonce, sizeof(a->nonce));
 	memcpy(out + AT_HV_KEY, a->hv_key, WIRE_KEY_LEN);
@@ -287,11 +289,13 @@ attest_decode(const uint8_t *buf, size_t len, struct attestation *a)
 	if (!state_valid(tmp.state))
 		return -EINVAL;
 	/* One encoding per content: version 3 only for an algorithm other than Ed25519. */
-	if (v == ATTEST_VERSION ? get32(buf + AT_RESERVED0) != 0
-				: get16(buf + AT_RESERVED0) != WIRE_SIG_ECDSA_P256 ||
-					  get16(buf + AT_RESERVED0 + 2) != 0)
+	if (v == ATTEST_VERSION
+		    ? get32(buf + AT_RESERVED0) != 0
+		    : get16(buf + AT_RESERVED0) != WIRE_SIG_ECDSA_P256 ||
+			      (get16(buf + AT_RESERVED0 + 2) & ~ATTEST_FLAGS_KNOWN) != 0)
 		return -EINVAL;
 	tmp.sig_alg = v == ATTEST_VERSION ? WIRE_SIG_ED25519 : WIRE_SIG_ECDSA_P256;
+	tmp.flags = v == ATTEST_VERSION ? 0 : get16(buf + AT_RESERVED0 + 2);
 	memcpy(tmp.nonce, buf + AT_NONCE, sizeof(tmp.nonce));
 	memcpy(tmp.hv_key, buf + AT_HV_KEY, WIRE_KEY_LEN);
 	memcpy(tmp.measurement, buf + AT_MEASURE, WIRE_HASH_LEN);

@@ -50,6 +50,13 @@ enum {
 	WIRE_SIG_ECDSA_P256 = 1,
 };
 #define POLICY_DIGEST_LEN 16
+/*
+ * Attestation flags (version 3 only, the u16 after sig_alg). STALE_STATE: the hypervisor's
+ * trust state is older than its TPM's state counter (a restored copy of the state directory):
+ * it refuses every ticket until the device is enrolled again (hypercall-bridge/TPM.md §5).
+ */
+#define ATTEST_FLAG_STALE_STATE 1u
+#define ATTEST_FLAGS_KNOWN      ATTEST_FLAG_STALE_STATE
 
 /* Ticket types. Numbers are frozen: never renumber, only add. */
 enum {
@@ -114,6 +121,7 @@ struct attestation {
 	/* SHA-256 of the applied policy ticket's args, first 16 bytes (policy_digest()) */
 	uint8_t policy_digest[POLICY_DIGEST_LEN];
 	uint16_t sig_alg; /* WIRE_SIG_* */
+	uint16_t flags;   /* ATTEST_FLAG_*; always 0 with Ed25519 (versions 1 and 2) */
 	uint8_t sig[WIRE_SIG_LEN];
 };
 

@@ -19,13 +19,25 @@
 #include "util.h"
 #include "volume.h"
 
+/*
+ * The host clock. CLEAVE_HV_CLOCK_SKEW_S (signed seconds, for tests, like CLEAVE_HV_FAULT)
+ * turns it forward or back, as whoever owns the host can: with --tpm the lease must not care.
+ */
 static uint64_t
 wall_ms(void)
 {
+	static long long skew_ms = -1;
 	struct timespec ts;
 
+	if (skew_ms == -1) {
+		const char *e = getenv("CLEAVE_HV_CLOCK_SKEW_S");
+
+		skew_ms = e != NULL ? strtoll(e, NULL, 10) * 1000 : 0;
+		if (skew_ms == -1)
+			skew_ms = 0;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + skew_ms);
 }
 
 static int64_t
@@ -39,6 +51,8 @@ h_status(void *ctx, struct dispatch_call *c)
 		.ticket_counter = h->trust.counter,
 		.receipt_seq = h->trust.receipt_seq,
 		.lease_until = h->trust.lease_until,
+		.flags = (h->tpm != NULL ? CLV_STATUS_TPM : 0) |
+			 (h->trust.stale ? CLV_STATUS_STALE_STATE : 0),
 	};
 
 	memcpy(s.measurement, h->measurement, sizeof(s.measurement));
@@ -101,16 +115,20 @@ h_lease(void *ctx, struct dispatch_call *c)
 {
 	struct hv *h = ctx;
 	struct ticket tk;
-	uint64_t before = h->trust.lease_until;
+	struct trust before = h->trust;
 	int r = check_ticket(h, c, TICKET_LEASE, &tk);
 
 	if (r != CLV_OK)
 		return r;
 	h->trust.lease_until = tk.args[0];
-	if (trust_accept(&h->trust, &tk, NULL) != 0) {
-		h->trust.lease_until = before;
+	/* With a TPM the lease also ends on its clock, recorded in the same write. */
+	if ((h->tpm != NULL && hv_tpm_lease(h, tk.args[0]) != 0) ||
+	    trust_accept(&h->trust, &tk, NULL) != 0) {
+		h->trust = before;
 		return CLV_E_IO;
 	}
+	if (h->tpm != NULL)
+		hv_tpm_reseal(h);
 	return CLV_OK;
 }
 
@@ -131,6 +149,8 @@ h_policy(void *ctx, struct dispatch_call *c)
 		memcpy(h->trust.policy, before, sizeof(before));
 		return CLV_E_IO;
 	}
+	if (h->tpm != NULL)
+		hv_tpm_reseal(h); /* the wipe-after time moves the sealed deadline */
 	log_info("cleave-hv: policy v%llu: lock after %llu s offline, wipe after %llu s",
 		 (unsigned long long)tk.args[3], (unsigned long long)tk.args[0],
 		 (unsigned long long)tk.args[1]);
@@ -189,7 +209,7 @@ measure(struct hv *h, const char *guest_path, const char *vm_config)
 
 int
 hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char *vm_config,
-	hv_clock_fn clock)
+	hv_clock_fn clock, struct tpm *tpm)
 {
 	struct stat st;
 	int r;
@@ -198,6 +218,7 @@ hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char 
 	pthread_mutex_init(&h->vm_lock, NULL);
 	pthread_mutex_init(&h->vol_lock, NULL);
 	h->clock = clock ? clock : wall_ms;
+	h->tpm = tpm;
 	h->state = HV_STATE_ACTIVE;
 	if (str_copy(h->state_dir, sizeof(h->state_dir), state_dir) != 0 ||
 	    str_copy(h->guest_path, sizeof(h->guest_path), guest_path) != 0)
@@ -213,7 +234,7 @@ hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char 
 	}
 	r = measure(h, guest_path, vm_config);
 	if (r == 0)
-		r = trust_open(&h->trust, state_dir);
+		r = trust_open(&h->trust, state_dir, tpm);
 	if (r != 0)
 		return r;
 	dispatch_init(&h->d, h);
@@ -225,7 +246,9 @@ hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char 
 	dispatch_register(&h->d, CLV_FN_RECEIPTS, h_receipts);
 	dispatch_register(&h->d, CLV_FN_RECEIPT_ACK, h_receipt_ack);
 	hv_vm_register(h);
-	return 0;
+	if (tpm != NULL && (r = hv_tpm_open(h)) != 0)
+		trust_close(&h->trust);
+	return r;
 }
 
 void

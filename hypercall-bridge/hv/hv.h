@@ -23,11 +23,18 @@ struct vmm_disk;
 
 typedef uint64_t (*hv_clock_fn)(void); /* unix milliseconds */
 
+#define HV_PCR_LOG_MAX 4 /* measurements one cleave-hv extends into PCR 23 */
+struct tpm;
+
 struct hv {
 	char state_dir[PATH_MAX];
 	struct trust trust;
 	struct dispatch d;
 	uint8_t measurement[32];
+	struct tpm *tpm; /* borrowed (main owns it); NULL: the file keystore */
+	/* What this process extended into PCR 23 (after resetting it): the quote's event log. */
+	uint8_t pcr_log[HV_PCR_LOG_MAX][32];
+	unsigned npcr;
 	uint32_t state; /* HV_STATE_* */
 	uint64_t key_epoch;
 	hv_clock_fn clock;
@@ -62,10 +69,35 @@ struct hv {
 /*
  * Opens the state directory (must exist and be private: mode 0700, owned by us), loads trust,
  * measures the guest image at guest_path (SHA-256 of the image and the VM config string), and
- * registers the trust handlers. 0 or -errno.
+ * registers the trust handlers. With tpm (open, borrowed until hv_close; NULL: the file
+ * keystore) the identity is the TPM's AK, and the measurement is extended into PCR 23 here,
+ * before any vCPU can run (hv_tpm.c). 0 or -errno.
  */
 int hv_open(struct hv *h, const char *state_dir, const char *guest_path, const char *vm_config,
-	    hv_clock_fn clock);
+	    hv_clock_fn clock, struct tpm *tpm);
+/*
+ * The TPM glue of hv_open (hv_tpm.c): resets PCR 23, extends it with the measurement, keeps
+ * that as the event log, and registers TPM_IDENTITY and TPM_ACTIVATE. 0 or -errno.
+ */
+int hv_tpm_open(struct hv *h);
+/*
+ * The sealed root key and the lease on the TPM clock (hv_tpm.c, TPM.md §4); only with h->tpm.
+ * hv_tpm_lease converts a lease end (unix s) granted now into TPM clock ms and records the
+ * TPM's resetCount, in h->trust (the caller's trust_accept makes them durable). hv_tpm_reseal
+ * seals the current root key again with the deadline the lease and policy give (lease end +
+ * wipe-after, or far). hv_tpm_offline: seconds past the lease on the TPM clock into *offline;
+ * 1 when the TPM was reset (or its clock is not safe) since the lease: lapsed. hv_tpm_wipe_begin
+ * records the wipe counter before a wipe's erase, durably; hv_tpm_receipt fills a receipt's
+ * wipe counters.
+ */
+int hv_tpm_lease(struct hv *h, uint64_t lease_until);
+void hv_tpm_reseal(struct hv *h);
+int hv_tpm_offline(struct hv *h, int64_t *offline);
+int hv_tpm_wipe_begin(struct hv *h);
+void hv_tpm_receipt(struct hv *h, struct receipt *rc);
+/* Connects to the TPM named by tcti (tpm.h syntax), or closes it; -ENOTSUP without tpm2-tss. */
+int hv_tpm_connect(const char *tcti, struct tpm **out);
+void hv_tpm_disconnect(struct tpm *t);
 void hv_close(struct hv *h);
 
 /*

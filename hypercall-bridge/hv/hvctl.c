@@ -24,6 +24,7 @@
 #include "bridge_msg.h"
 #include "crypto.h"
 #include "fileio.h"
+#include "hvctl_tpm.h"
 #include "util.h"
 #include "wire.h"
 
@@ -46,6 +47,11 @@ usage(FILE *f)
 		   "  receipts                        receipts not yet acknowledged (base64, one a "
 		   "line)\n"
 		   "  ack SEQ                         the server holds receipts up to SEQ\n"
+		   "  tpm-identity                    (--tpm) EK certificate, EK and AK public,\n"
+		   "                                  AK SubjectPublicKeyInfo (base64 lines)\n"
+		   "  tpm-activate CRED_FILE          (--tpm) activate a tpm2_makecredential\n"
+		   "                                  credential: an attestation over its secret,\n"
+		   "                                  a quote of PCR 23 and its event log\n"
 		   "  console [--console-socket PATH] attach to the corporate screen (the guest's\n"
 		   "                                  serial console); PATH defaults to\n"
 		   "                                  console.sock beside --socket\n"
@@ -98,10 +104,14 @@ cmd_status(struct bridge_client *c)
 	if (n != 64 || clv_status_decode(out, &s) != CLV_OK)
 		return fail(-EPROTO);
 	printf("state: %s\nabi: %u.%u\nkey epoch: %llu\nticket counter: %llu\nreceipt seq: "
-	       "%llu\nlease until: %llu\n",
+	       "%llu\nlease until: %llu\nkeystore: %s\n",
 	       state_names[s.state], s.abi_version >> 16, s.abi_version & 0xffff,
 	       (unsigned long long)s.key_epoch, (unsigned long long)s.ticket_counter,
-	       (unsigned long long)s.receipt_seq, (unsigned long long)s.lease_until);
+	       (unsigned long long)s.receipt_seq, (unsigned long long)s.lease_until,
+	       s.flags & CLV_STATUS_TPM ? "tpm" : "file");
+	if (s.flags & CLV_STATUS_STALE_STATE)
+		printf("trust state: stale (an older copy than the TPM's state counter; tickets "
+		       "are refused until the device enrolls again)\n");
 	print_counters(c);
 	return 0;
 }
@@ -161,6 +171,9 @@ cmd_pubkey(struct bridge_client *c, int pem)
 	st = bridge_call(c, CLV_FN_ATTEST, nonce, sizeof(nonce), buf, sizeof(buf), &n);
 	if (st != CLV_OK)
 		return fail(st);
+	if (attest_decode(buf, n, &a) == 0 && memcmp(a.nonce, nonce, 32) == 0 &&
+	    a.sig_alg == WIRE_SIG_ECDSA_P256)
+		return hvctl_tpm_pubkey(c, buf, n, a.hv_key, pem) == 0 ? 0 : fail(-EPROTO);
 	if (attest_decode(buf, n, &a) != 0 || memcmp(a.nonce, nonce, 32) != 0 ||
 	    ed25519_verify(a.hv_key, buf, ATTEST_BODY_LEN, buf + ATTEST_BODY_LEN) != 0)
 		return fail(-EPROTO);
@@ -575,6 +588,10 @@ main(int argc, char **argv)
 			rc = st == CLV_OK || st == CLV_E_NOT_REQUIRED ? (printf("pinned\n"), 0)
 								      : fail(st);
 		}
+	} else if (strcmp(cmd, "tpm-identity") == 0 && na == 0) {
+		rc = hvctl_tpm_identity(&c);
+	} else if (strcmp(cmd, "tpm-activate") == 0 && na == 1) {
+		rc = hvctl_tpm_activate(&c, args[0]);
 	} else if (strcmp(cmd, "receipts") == 0) {
 		st = bridge_call(&c, CLV_FN_RECEIPTS, NULL, 0, buf, sizeof(buf), &n);
 		if (st == CLV_OK && n >= 8) {

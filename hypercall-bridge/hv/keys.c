@@ -81,7 +81,8 @@ keys_secret_free(struct keys_secret *s)
 static int
 root_name(char *dst, size_t cap, uint64_t epoch, const char *suffix)
 {
-	int n = snprintf(dst, cap, "root-%" PRIu64 ".key%s", epoch, suffix);
+	int n = snprintf(dst, cap, "root-%" PRIu64 "%s%s", epoch,
+			 keys_tpm_active() ? ".sealed" : ".key", suffix);
 
 	if (n < 0 || (size_t)n >= cap || strchr(dst, '/') != NULL)
 		return -EINVAL;
@@ -97,6 +98,8 @@ keys_root_create(int dirfd, uint64_t epoch)
 
 	if ((err = root_name(name, sizeof(name), epoch, "")) != 0)
 		return err;
+	if (keys_tpm_active())
+		return keys_tpm_root_create(dirfd, name);
 	if ((err = keys_secret_new(KEYS_ROOT_LEN, &key)) != 0)
 		return err;
 	if (crypto_random(key->p, KEYS_ROOT_LEN) != 0)
@@ -119,6 +122,8 @@ keys_root_load(int dirfd, uint64_t epoch, struct keys_secret **out)
 	*out = NULL;
 	if ((err = root_name(name, sizeof(name), epoch, "")) != 0)
 		return err;
+	if (keys_tpm_active())
+		return keys_tpm_root_load(dirfd, name, out);
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
@@ -156,6 +161,15 @@ out:
 	keys_secret_free(key);
 	close(fd);
 	return err;
+}
+
+int
+keys_root_reseal(int dirfd, uint64_t epoch, uint64_t deadline_ms)
+{
+	char name[ROOT_NAME_CAP];
+	int err = root_name(name, sizeof(name), epoch, "");
+
+	return err != 0 ? err : keys_tpm_reseal(dirfd, name, deadline_ms);
 }
 
 int
@@ -220,7 +234,7 @@ keys_root_destroy(int dirfd, uint64_t epoch)
 	return 0;
 }
 
-/* Parses "root-<digits>.key"; returns 0 and the epoch, or -1 for any other name. */
+/* Parses "root-<digits>.key" (".sealed" with a TPM); 0 and the epoch, or -1 for another name. */
 static int
 parse_root_name(const char *name, uint64_t *epoch)
 {
@@ -237,7 +251,7 @@ parse_root_name(const char *name, uint64_t *epoch)
 			return -1;
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
-	if (strcmp(p, ".key") != 0)
+	if (strcmp(p, keys_tpm_active() ? ".sealed" : ".key") != 0)
 		return -1;
 	*epoch = v;
 	return 0;

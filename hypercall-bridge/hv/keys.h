@@ -94,4 +94,31 @@ int keys_unwrap(const uint8_t *root, const uint8_t in[KEYS_WRAPPED_LEN], const v
  */
 int keys_derive_xts(const uint8_t *vmk, const uint8_t uuid[16], uint8_t *out) __must_check;
 
+/*
+ * The root keys sealed in a TPM instead of kept in files (keys_tpm.c, TPM.md §4). After
+ * keys_tpm_use(t) (t borrowed for the process's life; defines and initialises the wipe
+ * counter) keys_root_create, _load, _destroy, _exists and _destroy_upto work on
+ * "root-<epoch>.sealed": created sealed under the wipe counter's value and the deadline last
+ * set with keys_tpm_deadline (TPM clock ms; KEYS_DEADLINE_FAR by default), loaded by unsealing
+ * (-EPERM when the TPM's policy refuses: the counter moved or the deadline passed).
+ */
+#define KEYS_DEADLINE_FAR (UINT64_C(1) << 62)
+struct tpm;
+int keys_tpm_use(struct tpm *t) __must_check;
+int keys_tpm_active(void);
+void keys_tpm_deadline(uint64_t deadline_ms);
+/* Unseals the root key of epoch and seals it again with deadline_ms. 0 or -errno. */
+int keys_root_reseal(int dirfd, uint64_t epoch, uint64_t deadline_ms) __must_check;
+/*
+ * A wipe's commit point with a TPM: increments the wipe counter, so that every root key sealed
+ * before is dead, kept copies included. No-op (0) with the file keystore.
+ */
+int keys_root_revoke(void) __must_check;
+/* The TPM's wipe counter now; -ENOTSUP without a TPM. */
+int keys_wipe_counter(uint64_t *v) __must_check;
+/* keys_tpm.c's halves of create and load, by file name (keys.c builds it). */
+int keys_tpm_root_create(int dirfd, const char *name) __must_check;
+int keys_tpm_root_load(int dirfd, const char *name, struct keys_secret **out) __must_check;
+int keys_tpm_reseal(int dirfd, const char *name, uint64_t deadline_ms) __must_check;
+
 #endif

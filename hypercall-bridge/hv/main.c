@@ -41,8 +41,8 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: cleave-hv --state DIR [--socket PATH] [--agent-uid UID] [--guest FILE]\n"
 		"                 [--memory MiB] [--volume-size MiB] [--log-level LEVEL]\n"
-		"                 [--console-socket PATH] [--bridge-idle SECONDS] [--version]\n"
-		"                 [--linux KERNEL [--initrd FILE] [--cmdline TEXT]]\n"
+		"                 [--console-socket PATH] [--bridge-idle SECONDS] [--tpm TCTI]\n"
+		"                 [--version] [--linux KERNEL [--initrd FILE] [--cmdline TEXT]]\n"
 		"\n"
 		"The thin hypervisor of Cleave's corporate half. DIR is its private state (mode\n"
 		"0700, created when missing): identity key, trust state, corporate volume. The\n"
@@ -60,7 +60,13 @@ usage(FILE *f)
 		"initramfs FILE and the command line TEXT (default \"console=ttyS0 earlycon\"),\n"
 		"a device tree of cleave-hv's own, and the corporate volume as its virtio disk\n"
 		"(/dev/vda, 4096-byte blocks). The measurement covers the kernel, the\n"
-		"initramfs and the command line.\n");
+		"initramfs and the command line.\n"
+		"--tpm TCTI keeps the identity and the trust state's counters in a TPM 2.0\n"
+		"(hypercall-bridge/TPM.md): TCTI is tpm2-tss's, such as device:/dev/tpmrm0 or\n"
+		"swtpm:host=127.0.0.1,port=2321. The identity is then a TPM-resident P-256 key\n"
+		"(its blob in DIR/tpm-ak.blob loads only in that TPM). Without --tpm the\n"
+		"identity is an Ed25519 key in DIR/identity.key (the file keystore). A state\n"
+		"directory belongs to one keystore: switching means enrolling again.\n");
 }
 
 static int
@@ -91,7 +97,7 @@ default_guest(char *out, size_t cap)
 }
 
 struct opts {
-	const char *state, *sock, *guest, *csock, *linux, *initrd, *cmdline;
+	const char *state, *sock, *guest, *csock, *linux, *initrd, *cmdline, *tcti;
 	unsigned long uid, mem, vol, idle;
 	enum log_level lvl;
 };
@@ -114,6 +120,8 @@ set_opt(struct opts *o, const char *a, const char *v)
 		o->initrd = v;
 	else if (strcmp(a, "--cmdline") == 0)
 		o->cmdline = v;
+	else if (strcmp(a, "--tpm") == 0)
+		o->tcti = v;
 	else if (strcmp(a, "--agent-uid") == 0)
 		return parse_uint(v, 0, 1u << 30, &o->uid);
 	else if (strcmp(a, "--memory") == 0)
@@ -155,6 +163,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		"--state",     "--socket", "--console-socket", "--guest",
 		"--agent-uid", "--memory", "--volume-size",    "--bridge-idle",
 		"--log-level", "--linux",  "--initrd",         "--cmdline",
+		"--tpm",
 	};
 
 	for (int i = 1; i < argc; i++) {
@@ -260,11 +269,14 @@ serve_open(struct hv *h, const struct opts *o, struct bridge_server *srv)
 static void
 serve_close(struct hv *h)
 {
+	struct tpm *tpm = h->tpm;
+
 	hv_vm_destroy(h); /* the vCPU is gone: nothing writes to the console any more */
 	console_close(h->console);
 	h->console = NULL;
 	hv_orders_close(h);
 	hv_close(h);
+	hv_tpm_disconnect(tpm);
 }
 
 /*
@@ -310,6 +322,7 @@ main(int argc, char **argv)
 			 .lvl = LOG_LVL_INFO};
 	char sockbuf[PATH_MAX], csockbuf[PATH_MAX], guestbuf[PATH_MAX], config[256], ltag[96];
 	struct bridge_server srv;
+	struct tpm *tpm = NULL;
 	struct hv h;
 	int r = parse_args(argc, argv, &o);
 
@@ -327,8 +340,12 @@ main(int argc, char **argv)
 	/* The architecture's tag keeps an image measured on one from matching another's enrollment. */
 	snprintf(config, sizeof(config), "cleave-vm v1 memory=%luM vcpus=1 volume=%luM%s%s", o.mem,
 		 o.vol, arch_config_tag(), ltag);
-	if (hv_open(&h, o.state, o.guest, config, NULL) != 0)
+	if (o.tcti != NULL && hv_tpm_connect(o.tcti, &tpm) != 0)
 		return 1;
+	if (hv_open(&h, o.state, o.guest, config, NULL, tpm) != 0) {
+		hv_tpm_disconnect(tpm);
+		return 1;
+	}
 	h.linux_guest = o.linux != NULL;
 	h.linux_initrd = o.initrd;
 	h.linux_cmdline = o.cmdline;
@@ -339,8 +356,9 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s", o.state, o.sock,
-		 o.uid, h.console != NULL ? o.csock : "none");
+	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s, keystore %s", o.state,
+		 o.sock, o.uid, h.console != NULL ? o.csock : "none",
+		 tpm != NULL ? o.tcti : "file");
 	/* Bounded only by the signal: the server's loop. */
 	for (uint64_t n = 1; !stop; n++) {
 		if (bridge_server_poll(&srv, &h.d, 200) != 0)

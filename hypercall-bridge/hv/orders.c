@@ -18,6 +18,7 @@
 #include "console.h"
 #include "durable.h"
 #include "hv.h"
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 #include "volume.h"
@@ -122,6 +123,7 @@ receipt_finish(struct hv *h, struct receipt *rc, int32_t result, struct dispatch
 	rc->epoch_after = h->key_epoch;
 	rc->finished_ms = h->clock();
 	h->state = rc->header_state;
+	hv_tpm_receipt(h, rc);
 	if (trust_receipt(&h->trust, rc, out, flags) != 0)
 		return CLV_E_IO;
 	if (c->out != NULL && c->out_cap >= RECEIPT_LEN) {
@@ -213,6 +215,8 @@ wipe_run(struct hv *h, struct receipt *rc)
 			rc->checks_passed |= CHECK_VM_STOPPED | CHECK_RAM_ZEROED;
 	}
 	durable_point("wipe-after-intent");
+	if (hv_tpm_wipe_begin(h) != 0)
+		return -EIO;
 	r = volume_wipe_destroy(h->vol);
 	durable_point("wipe-after-destroy");
 	if (r == 0)
@@ -222,7 +226,11 @@ wipe_run(struct hv *h, struct receipt *rc)
 		log_err("cleave-hv: wipe verification failed (checks 0x%x)", passed);
 		return -EIO;
 	}
-	/* The employee can enroll again: a fresh, empty volume under a new epoch. */
+	/*
+	 * The employee can enroll again: a fresh, empty volume under a new epoch. Its root key
+	 * belongs to no lease yet (the receipt forgets the enrollment): sealed without a deadline.
+	 */
+	keys_tpm_deadline(KEYS_DEADLINE_FAR);
 	rc->checks_run |= CHECK_FRESH_VOLUME;
 	r = volume_wipe_provision(h->vol);
 	if (r == 0)
@@ -386,7 +394,9 @@ take_ticket(struct hv *h, struct dispatch_call *c, uint16_t type)
 		return CLV_E_BUSY; /* this very ticket is still being carried out */
 	if (r != CLV_OK) {
 		log_warn("cleave-hv: %s refused: %s", ticket_type_name(type),
-			 r == CLV_E_INVALID_STATE ? "no server key pinned" : "bad ticket");
+			 r == CLV_E_INVALID_STATE ? "no server key pinned"
+			 : r == CLV_E_DENIED      ? "the trust state is an older copy"
+						  : "bad ticket");
 		return r;
 	}
 	if (h->trust.order.type != 0) {
@@ -518,16 +528,37 @@ h_unlock(void *ctx, struct dispatch_call *c)
 	return r != CLV_OK ? r : accepted(h, c);
 }
 
+/*
+ * Seconds past the lease into *offline: on the TPM clock with a TPM (1 when it was reset since
+ * the lease: lapsed), else on the host's. 0, or -errno when the TPM cannot be read.
+ */
+static int
+lease_offline(struct hv *h, int64_t *offline)
+{
+	if (h->tpm != NULL)
+		return hv_tpm_offline(h, offline);
+	*offline = (int64_t)(h->clock() / 1000) - (int64_t)h->trust.lease_until;
+	return 0;
+}
+
 int
 hv_lease_check(struct hv *h)
 {
 	const struct trust *t = &h->trust;
-	int64_t offline = (int64_t)(h->clock() / 1000) - (int64_t)t->lease_until;
+	int64_t offline = 0;
 	char why[64];
+	int r;
 
-	if (!t->pinned || t->lease_until == 0 || offline <= 0)
+	if (!t->pinned || t->lease_until == 0 || (r = lease_offline(h, &offline)) < 0)
 		return 0;
 	snprintf(why, sizeof(why), "lease %llu", (unsigned long long)t->lease_until);
+	if (r == 1 && h->state == HV_STATE_ACTIVE) {
+		log_warn("cleave-hv: the TPM was reset since the lease (its clock cannot tell how "
+			 "long): locking the corporate half until a new lease");
+		return auto_order(h, RECEIPT_AUTO_LOCK, "lease lapsed: TPM reset");
+	}
+	if (r == 1 || offline <= 0)
+		return 0;
 	if (t->policy[1] > 0 && offline >= (int64_t)t->policy[1] &&
 	    (h->state == HV_STATE_ACTIVE || h->state == HV_STATE_LOCKED)) {
 		log_warn("cleave-hv: offline %lld s past the lease: wiping the corporate half as "
@@ -586,6 +617,23 @@ hv_resume_order(struct hv *h)
 	return 0;
 }
 
+/*
+ * With a TPM, an active volume whose sealed root key the TPM refused at start (a kept copy of
+ * the state after a wipe) is locked by cleave-hv itself, with a receipt: closed, and said so.
+ */
+static void
+lock_if_sealed_refused(struct hv *h)
+{
+	struct volume_info vi;
+
+	volume_info(h->vol, &vi);
+	if (h->tpm == NULL || vi.state != HV_STATE_ACTIVE || vi.keys_loaded ||
+	    h->trust.order.type != 0)
+		return;
+	log_warn("cleave-hv: the TPM refuses this volume's root key: locking the corporate half");
+	auto_order(h, RECEIPT_AUTO_LOCK, "root key cannot be unsealed");
+}
+
 int
 hv_orders_open(struct hv *h, uint64_t volume_mib)
 {
@@ -607,7 +655,12 @@ hv_orders_open(struct hv *h, uint64_t volume_mib)
 	dispatch_register(&h->d, CLV_FN_REKEY, h_rekey);
 	dispatch_register(&h->d, CLV_FN_WIPE, h_wipe);
 	hv_block_register(h);
-	return hv_resume_order(h);
+	r = hv_resume_order(h);
+	if (r == 0)
+		hv_lease_check(h); /* a wipe that fell due while stopped, before the VM boots */
+	if (r == 0)
+		lock_if_sealed_refused(h);
+	return r;
 }
 
 void

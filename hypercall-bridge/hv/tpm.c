@@ -208,6 +208,59 @@ tpm_connect(struct tpm *t, const char *tcti)
 	return 0;
 }
 
+/*
+ * TPM2_FlushContext(handle) sent on the TCTI directly: ESAPI has no ESYS_TR for a handle another
+ * process loaded. 0 or -EIO.
+ */
+static int
+flush_raw(struct tpm *t, uint32_t handle)
+{
+	uint8_t cmd[14] = {0x80, 0x01, 0, 0, 0, 14, 0, 0, 0x01, 0x65}, resp[16];
+	size_t n = sizeof(resp);
+	TSS2_RC rc;
+
+	for (int i = 0; i < 4; i++)
+		cmd[10 + i] = (uint8_t)(handle >> (24 - 8 * i));
+	rc = Tss2_Tcti_Transmit(t->tcti, sizeof(cmd), cmd);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Tss2_Tcti_Receive(t->tcti, &n, resp, TSS2_TCTI_TIMEOUT_BLOCK);
+	if (rc != TSS2_RC_SUCCESS || n < 10 || (resp[6] | resp[7] | resp[8] | resp[9]) != 0)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * Flushes the objects and sessions a cleave-hv that was killed left loaded. Only a TPM without
+ * a resource manager keeps them (swtpm reached directly, /dev/tpm0); cleave-hv is then taken to
+ * be the TPM's only user, as nothing else could share it safely. Through /dev/tpmrm0 the kernel
+ * flushes a closed connection's handles and this finds none. 0 or -errno.
+ */
+static int
+flush_leftovers(struct tpm *t)
+{
+	static const uint32_t first[] = {TRANSIENT_FIRST, 0x02000000u, 0x03000000u};
+	unsigned flushed = 0;
+
+	for (size_t k = 0; k < sizeof(first) / sizeof(first[0]); k++) {
+		TPMS_CAPABILITY_DATA *cap = NULL;
+		TPMI_YES_NO more;
+		TSS2_RC rc = Esys_GetCapability(t->ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+						TPM2_CAP_HANDLES, first[k], TPM2_MAX_CAP_HANDLES,
+						&more, &cap);
+
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_err(rc, "listing handles left loaded");
+		for (uint32_t i = 0; i < cap->data.handles.count; i++)
+			flushed += flush_raw(t, cap->data.handles.handle[i]) == 0;
+		Esys_Free(cap);
+	}
+	if (flushed > 0)
+		log_warn("cleave-hv: tpm: flushed %u objects or sessions a stopped process left "
+			 "in the TPM",
+			 flushed);
+	return 0;
+}
+
 int
 tpm_open(const char *tcti, struct tpm **out)
 {
@@ -223,6 +276,8 @@ tpm_open(const char *tcti, struct tpm **out)
 	t->srk = ESYS_TR_NONE;
 	t->ak = ESYS_TR_NONE;
 	err = tpm_connect(t, tcti);
+	if (err == 0)
+		err = flush_leftovers(t);
 	if (err == 0)
 		err = tpm_create_primary(t, ESYS_TR_RH_OWNER, &srk_template, &t->srk, NULL);
 	if (err != 0) {
@@ -303,6 +358,15 @@ tpm_pcr_extend(struct tpm *t, const uint8_t digest[32])
 	rc = Esys_PCR_Extend(t->ctx, ESYS_TR_PCR0 + TPM_PCR_CLEAVE, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			     ESYS_TR_NONE, &v);
 	return tpm_err(rc, "extending PCR 23");
+}
+
+int
+tpm_pcr_reset(struct tpm *t)
+{
+	TSS2_RC rc = Esys_PCR_Reset(t->ctx, ESYS_TR_PCR0 + TPM_PCR_CLEAVE, ESYS_TR_PASSWORD,
+				    ESYS_TR_NONE, ESYS_TR_NONE);
+
+	return tpm_err(rc, "resetting PCR 23");
 }
 
 int

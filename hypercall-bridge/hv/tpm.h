@@ -94,6 +94,12 @@ int tpm_quote(struct tpm *t, const uint8_t *qual, size_t qlen, struct tpm_quote 
 /* Extends PCR 23's sha256 bank with digest; reads it. */
 int tpm_pcr_extend(struct tpm *t, const uint8_t digest[32]) __must_check;
 int tpm_pcr_read(struct tpm *t, uint8_t out[32]) __must_check;
+/*
+ * Resets PCR 23 to zeros (resettable from locality 0 in the PC Client profile), so that what
+ * one cleave-hv extends is the whole of it, whatever an earlier process of the same TPM boot
+ * extended.
+ */
+int tpm_pcr_reset(struct tpm *t) __must_check;
 
 /*
  * TPM2_ActivateCredential with the AK as the credentialed object and the EK (PolicySecret

@@ -125,8 +125,10 @@ ak_load(struct tpm *t, const uint8_t *blob, size_t len)
 		       &t->ak);
 	if (rc != TSS2_RC_SUCCESS) {
 		t->ak = ESYS_TR_NONE;
-		(void)tpm_err(rc, "loading the attestation key (not this TPM's?)");
-		return -EKEYREJECTED;
+		int err = tpm_err(rc, "loading the attestation key (not this TPM's?)");
+
+		/* Out of memory or a transport failure says nothing about the blob. */
+		return err == -ENOSPC || err == -EIO || err == -EAGAIN ? err : -EKEYREJECTED;
 	}
 	t->ak_pub = pub;
 	off = 0;

@@ -415,7 +415,13 @@ volume_open(const char *dir, const char *name, struct volume **out)
 	v->file_size = (uint64_t)st.st_size;
 	if ((err = recover_headers(v)) != 0)
 		goto fail;
-	if (v->hdr.state == HV_STATE_ACTIVE && (err = keys_load(v)) != 0)
+	err = v->hdr.state == HV_STATE_ACTIVE ? keys_load(v) : 0;
+	if (err == -EPERM && keys_tpm_active()) {
+		/* The TPM refuses the sealed root key: closed until a wipe provisions a new one. */
+		log_warn("volume %s: its root key cannot be unsealed; it stays closed", name);
+		err = 0;
+	}
+	if (err != 0)
 		goto fail;
 	*out = v;
 	return 0;

@@ -53,8 +53,12 @@ volume_wipe_destroy(struct volume *v)
 	if (v->hdr.state != HV_STATE_WIPE_PENDING && v->hdr.state != HV_STATE_ERASED)
 		return -EPERM;
 	volume_keys_drop(v);
-	/* The commit point: without the root key no copy of the wrapped VMK can be opened. */
-	if ((err = keys_root_destroy_upto(v->dirfd, v->hdr.key_epoch)) != 0)
+	/*
+	 * The commit point: without the root key no copy of the wrapped VMK can be opened. With a
+	 * TPM the wipe counter moves first, which kills every sealed copy, kept ones included.
+	 */
+	if ((err = keys_root_revoke()) != 0 ||
+	    (err = keys_root_destroy_upto(v->dirfd, v->hdr.key_epoch)) != 0)
 		return err;
 	if (v->hdr.state == HV_STATE_ERASED)
 		return 0;

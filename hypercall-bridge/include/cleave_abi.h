@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define CLV_ABI_MAJOR   1
-#define CLV_ABI_MINOR   0
+#define CLV_ABI_MINOR   1
 #define CLV_ABI_VERSION ((uint32_t)(CLV_ABI_MAJOR << 16 | CLV_ABI_MINOR))
 
 /*
@@ -42,8 +42,11 @@
 #define CLV_FN_SET_POLICY  CLV_FID(CLV_SVC_HOST, 0x0007) /* policy ticket */
 #define CLV_FN_RECEIPTS    CLV_FID(CLV_SVC_HOST, 0x0008) /* pending receipts */
 #define CLV_FN_RECEIPT_ACK CLV_FID(CLV_SVC_HOST, 0x0009) /* receipt seq the server has */
-/* VM counters (ABI.md §2): exits and guest calls by transport; found by FEATURES. */
+/* 1.1: VM counters (ABI.md §2): exits and guest calls by transport. */
 #define CLV_FN_COUNTERS CLV_FID(CLV_SVC_HOST, 0x000a) /* -> struct clv_counters */
+/* 1.1: with --tpm only (TPM.md §3); NOT_SUPPORTED with the file keystore. */
+#define CLV_FN_TPM_IDENTITY CLV_FID(CLV_SVC_HOST, 0x000B) /* -> EK cert, EK/AK public, AK SPKI */
+#define CLV_FN_TPM_ACTIVATE CLV_FID(CLV_SVC_HOST, 0x000C) /* credential -> attestation + quote */
 
 /* Guest side: only the corporate VM, from guest kernel mode (CPL 0). */
 #define CLV_FN_BLOCK_READ  CLV_FID(CLV_SVC_GUEST, 0x0000) /* sector, count -> shared page */
@@ -83,8 +86,11 @@ struct clv_status {
 	uint64_t receipt_seq;
 	uint64_t lease_until;    /* unix seconds, 0: none */
 	uint8_t measurement[16]; /* first 16 bytes of the SHA-256 measurement */
-	uint64_t reserved;       /* must be zero */
+	uint64_t flags;          /* CLV_STATUS_* (1.1; reserved zero in 1.0) */
 };
+#define CLV_STATUS_TPM         1u /* the identity and keys are in a TPM (--tpm) */
+#define CLV_STATUS_STALE_STATE 2u /* the trust state is an older copy: tickets are refused */
+#define CLV_STATUS_FLAGS_KNOWN (CLV_STATUS_TPM | CLV_STATUS_STALE_STATE)
 _Static_assert(sizeof(struct clv_status) == 64, "clv_status is 64 bytes on the wire");
 
 /*

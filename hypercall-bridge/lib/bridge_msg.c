@@ -13,6 +13,7 @@
 
 #define VARIES  (-1)
 #define UNKNOWN (-2)
+#define BLOB    (-3) /* 8 to CLV_MSG_PAYLOAD_MAX bytes, lengths inside (TPM calls) */
 
 static const struct {
 	uint32_t fid;
@@ -33,6 +34,8 @@ static const struct {
 	{CLV_FN_RECEIPTS, 0, VARIES},
 	{CLV_FN_RECEIPT_ACK, 8, 0},
 	{CLV_FN_COUNTERS, 0, 64},
+	{CLV_FN_TPM_IDENTITY, 0, BLOB},
+	{CLV_FN_TPM_ACTIVATE, BLOB, BLOB},
 };
 
 long
@@ -52,6 +55,8 @@ size_ok(uint32_t fid, uint16_t kind, int32_t status, uint32_t n)
 
 	if (kind == CLV_MSG_REPLY && status != CLV_OK)
 		return n == 0;
+	if (want == BLOB)
+		return n >= 8 && n <= CLV_MSG_PAYLOAD_MAX;
 	if (want == VARIES)
 		return n >= 8 && (n - 8) % RECEIPT_LEN == 0 &&
 		       (n - 8) / RECEIPT_LEN <= CLV_RECEIPTS_PER_MSG;
@@ -120,7 +125,7 @@ clv_status_encode(const struct clv_status *s, uint8_t out[64])
 	put64(out + 24, s->receipt_seq);
 	put64(out + 32, s->lease_until);
 	memcpy(out + 40, s->measurement, 16);
-	put64(out + 56, 0);
+	put64(out + 56, s->flags);
 }
 
 int
@@ -133,8 +138,9 @@ clv_status_decode(const uint8_t in[64], struct clv_status *s)
 	s->receipt_seq = get64(in + 24);
 	s->lease_until = get64(in + 32);
 	memcpy(s->measurement, in + 40, 16);
-	s->reserved = get64(in + 56);
-	if (s->reserved != 0 || s->state < HV_STATE_ACTIVE || s->state > HV_STATE_ERASED)
+	s->flags = get64(in + 56);
+	if ((s->flags & ~(uint64_t)CLV_STATUS_FLAGS_KNOWN) != 0 || s->state < HV_STATE_ACTIVE ||
+	    s->state > HV_STATE_ERASED)
 		return CLV_E_INVALID_PARAMETER;
 	return CLV_OK;
 }

@@ -45,6 +45,8 @@ static const struct hv_fn {
 	{CLV_FN_RECEIPTS, "receipts", NULL},
 	{CLV_FN_RECEIPT_ACK, "receipt ack", NULL},
 	{CLV_FN_COUNTERS, "counters", NULL},
+	{CLV_FN_TPM_IDENTITY, "TPM identity", NULL},
+	{CLV_FN_TPM_ACTIVATE, "TPM attest", NULL},
 };
 
 size_t

@@ -1,8 +1,8 @@
 /*
  * The smallest guest for cleave-hv's arm64 VMM (hv_smoke.c): entered at EL1h with the MMU off
  * at RAM + 0x10000. Prints "ok" on the memory-mapped 16550, makes the ABI's VERSION by the MMIO
- * doorbell (function ID stored from w0, the answer comes back in x0), prints Y when x0 is 1.0
- * (0x00010000) and N otherwise, then PSCI SYSTEM_OFF by HVC, which KVM turns into
+ * doorbell (function ID stored from w0, the answer comes back in x0), prints Y when x0 is 1.1
+ * (0x00010001) and N otherwise, then PSCI SYSTEM_OFF by HVC, which KVM turns into
  * KVM_EXIT_SYSTEM_EVENT. No vectors: nothing here can fault.
  */
 	.text
@@ -18,7 +18,8 @@ _start:
 	movz	x11, #0x0b00, lsl #16	/* the doorbell page */
 	movz	w0, #0xf200, lsl #16	/* CLV_FN_VERSION */
 	str	w0, [x11]
-	movz	x12, #0x1, lsl #16	/* CLV_ABI_VERSION 1.0 */
+	movz	x12, #0x1, lsl #16	/* CLV_ABI_VERSION 1.1 */
+	movk	x12, #0x1
 	cmp	x0, x12
 	mov	w10, #'Y'
 	mov	w13, #'N'

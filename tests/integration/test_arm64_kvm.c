@@ -241,7 +241,7 @@ probe_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 	CHECK(miss == NULL, "console lacks (in order) \"%s\"", miss);
 	/* VERSION by HVC: ours to answer with the filter; without it KVM says NOT_SUPPORTED (-1). */
 	const char *version_fwd[] = {"exit: hypercall fid 0xf2000000 x1 0x1234\n",
-				     "exit: mmio write addr 0xb000010 len 8 data 0x10000\n"};
+				     "exit: mmio write addr 0xb000010 len 8 data 0x10001\n"};
 	const char *version_kvm[] = {
 		"exit: mmio write addr 0xb000010 len 8 data 0xffffffffffffffff\n"};
 	miss = filter ? missing_in_order(strstr(b.log, common[5]), version_fwd, 2)
@@ -251,8 +251,8 @@ probe_case(const char *tag, const char *kernel, const char *cpu, const char *ext
 	      "a hypercall exit without the filter");
 	/* The MMIO doorbell: answered in x0 like an HVC, on every kernel. */
 	const char *tail[] = {
-		"exit: mmio doorbell fid 0xf2000000 x1 0x5678 -> x0 0x10000\n",
-		"exit: mmio write addr 0xb000028 len 8 data 0x10000\n",
+		"exit: mmio doorbell fid 0xf2000000 x1 0x5678 -> x0 0x10001\n",
+		"exit: mmio write addr 0xb000028 len 8 data 0x10001\n",
 		"exit: system_event type 1\n", "exit: mmio loop 200 stores", "result: ok\n",
 		"cleave-init: /bin/kvm_probe exit 0",
 		/* cleave-hv's VMM: console, doorbell answered (Y), PSCI off */
@@ -434,12 +434,12 @@ hv_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
 		filter ? "vmm: hypercalls by HVC forwarded (SMCCC filter)"
 		       : "vmm: no SMCCC filter (Invalid argument): the MMIO doorbell only",
 		"hv-step: cleave-hv listening",
-		"state: active\nabi: 1.0\nkey epoch: 1\n",
+		"state: active\nabi: 1.1\nkey epoch: 1\n",
 		"hv-step: status exit 0",
 		"\nQ0xWQVRUUzE", /* base64 of the attestation's magic, "CLVATTS1" */
 		"hv-step: attest exit 0",
-		"cleave corporate guest\nabi 1.0\nworkspace: 0 records\ncorp> version\n"
-		"version: abi 1.0\n",
+		"cleave corporate guest\nabi 1.1\nworkspace: 0 records\ncorp> version\n"
+		"version: abi 1.1\n",
 		"corp> status\ncorporate half active, key epoch 1, disk 4096 KiB\n",
 		"corp> put memo arm64-record\nsaved memo\n",
 		"corp> get memo\narm64-record\n",
@@ -460,7 +460,7 @@ hv_case(const char *tag, const char *kernel, const char *cpu, const char *extra,
 		"hv-step: cleave-hv exit 137 (killed in the wipe)",
 		"a wipe order was interrupted; finishing it",
 		"corporate half wiped by cryptographic erase (verified)",
-		"state: active\nabi: 1.0\nkey epoch: 3\n",
+		"state: active\nabi: 1.1\nkey epoch: 3\n",
 		"hv-step: receipts exit 0",
 		"corp> get memo\nno record memo\n",
 		"corp> ubench 3\nubench: entering user mode for good\n",

@@ -642,7 +642,7 @@ test_console_attach_replay_and_command(void)
 	CHECK(strstr(a.buf, "cleave corporate guest") != NULL, "no banner: %s", a.buf);
 	from = a.len;
 	CHECK(ctl_send(&a, "version\n") == 0, "type");
-	CHECK(ctl_wait(&a, "version: abi 1.0", from, REPLY_MS), "no answer to version: %s",
+	CHECK(ctl_wait(&a, "version: abi 1.1", from, REPLY_MS), "no answer to version: %s",
 	      a.buf + from);
 	/* a second client while the first is attached */
 	CHECK(ctl_start(&b, &p, p.csock, (uid_t)-1) == 0, "start second cleave-hvctl");
@@ -663,11 +663,11 @@ test_console_attach_replay_and_command(void)
 		ctl_finish(&b, CTL_EXIT_MS);
 		usleep(50000);
 	}
-	CHECK(strstr(b.buf, "version: abi 1.0") != NULL && strstr(b.buf, "version - ") != NULL,
+	CHECK(strstr(b.buf, "version: abi 1.1") != NULL && strstr(b.buf, "version - ") != NULL,
 	      "the replay must show the earlier session: %s", b.buf);
 	from = b.len;
 	CHECK(ctl_send(&b, "version\n") == 0, "type");
-	CHECK(ctl_wait(&b, "version: abi 1.0", from, REPLY_MS), "no answer after reattach: %s",
+	CHECK(ctl_wait(&b, "version: abi 1.1", from, REPLY_MS), "no answer after reattach: %s",
 	      b.buf + from);
 	rc = ctl_finish(&b, CTL_EXIT_MS);
 	CHECK(rc == 0, "exit %d", rc);
@@ -756,7 +756,7 @@ test_console_lock_erases_screen(void)
 	CHECK(boot_attached(&p, &a) == 0, "cleave-hv with an attached console");
 	from = a.len;
 	CHECK(ctl_send(&a, "version\n") == 0, "type");
-	CHECK(ctl_wait(&a, "version: abi 1.0", from, REPLY_MS), "no answer: %s", a.buf + from);
+	CHECK(ctl_wait(&a, "version: abi 1.1", from, REPLY_MS), "no answer: %s", a.buf + from);
 	rc = pin_and_lock(p.sock);
 	CHECK(rc == CLV_OK, "lock: %d", rc);
 	CHECK(ctl_wait(&a, "[cleave-hv] the corporate half is locked", from, CTL_EXIT_MS),
@@ -771,7 +771,7 @@ test_console_lock_erases_screen(void)
 		usleep(50000);
 	}
 	CHECK(rc == 0, "reattach: exit %d: %s", rc, a.ebuf);
-	CHECK(strstr(a.buf, "corporate guest") == NULL && strstr(a.buf, "abi 1.0") == NULL &&
+	CHECK(strstr(a.buf, "corporate guest") == NULL && strstr(a.buf, "abi 1.1") == NULL &&
 		      strstr(a.buf, "corp> ") == NULL,
 	      "a locked screen must replay nothing from before the lock: %s", a.buf);
 	hv_cleanup(&p);

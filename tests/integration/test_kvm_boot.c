@@ -176,7 +176,7 @@ test_kvm_boot_banner(void)
 	       (double)(con.first_ns - st.created_ns) / 1e6, (double)(t_abi - st.created_ns) / 1e6,
 	       (unsigned long long)st.exits);
 	if (strstr(con.buf, "cleave corporate guest") == NULL ||
-	    strstr(con.buf, "abi 1.0") == NULL) {
+	    strstr(con.buf, "abi 1.1") == NULL) {
 		vmm_free(vm);
 		CHECK(0, "banner or abi line missing: %s", con.buf);
 	}
@@ -198,7 +198,7 @@ test_kvm_boot_console_version(void)
 		return;
 	from = console_len();
 	feed(vm, "version\n");
-	v = console_wait("version: abi 1.0", from, 10000);
+	v = console_wait("version: abi 1.1", from, 10000);
 	from = console_len();
 	feed(vm, "help\n");
 	h = console_wait("ping - ", from, 10000);

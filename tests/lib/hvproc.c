@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bridge_msg.h"
+#include "hvsig.h"
 #include "trun.h"
 #include "util.h"
 #include "vmm.h"
@@ -95,6 +96,12 @@ hvp_kvm(const struct hvproc *p)
 int
 hvp_init(struct hvproc *p)
 {
+	return hvp_prepare(p) == 0 ? hvp_start(p) : -1;
+}
+
+int
+hvp_prepare(struct hvproc *p)
+{
 	const char *base = getenv("CLEAVE_TEST_OUT");
 	FILE *f;
 
@@ -114,7 +121,7 @@ hvp_init(struct hvproc *p)
 		fputs("test guest image\n", f);
 		fclose(f);
 	}
-	return hvp_start(p);
+	return 0;
 }
 
 void
@@ -194,6 +201,17 @@ hvp_pin_new(struct bridge_client *c, struct ed25519_key **server, uint8_t hv[32]
 	return bridge_call(c, CLV_FN_PIN_OWNER, req, sizeof(req), buf, sizeof(buf), &n);
 }
 
+/* The P-256 key a --tpm cleave-hv signs with (hvp_tpm_key); Ed25519 needs none. */
+static uint8_t tpm_spki[HVSIG_SPKI_MAX];
+static size_t tpm_spki_len;
+
+void
+hvp_tpm_key(const uint8_t *spki, size_t len)
+{
+	tpm_spki_len = len <= sizeof(tpm_spki) ? len : 0;
+	memcpy(tpm_spki, spki, tpm_spki_len);
+}
+
 int
 hvp_order(struct bridge_client *c, struct ed25519_key *server, const uint8_t hv[32], uint32_t fid,
 	  uint16_t type, uint64_t counter, struct receipt *rc, uint8_t raw[RECEIPT_LEN])
@@ -208,7 +226,8 @@ hvp_order(struct bridge_client *c, struct ed25519_key *server, const uint8_t hv[
 		return st;
 	crypto_sha256(tk, sizeof(tk), th);
 	if (n != RECEIPT_LEN || receipt_decode(out, n, rc) != 0 ||
-	    ed25519_verify(hv, out, RECEIPT_BODY_LEN, out + RECEIPT_BODY_LEN) != 0 ||
+	    hvsig_verify(rc->sig_alg, hv, tpm_spki, tpm_spki_len, out, RECEIPT_BODY_LEN,
+			 out + RECEIPT_BODY_LEN) != 0 ||
 	    memcmp(rc->ticket_hash, th, 32) != 0)
 		return -100;
 	if (raw != NULL)

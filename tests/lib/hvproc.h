@@ -30,7 +30,12 @@ struct hvproc {
  * guest when KVM is available, otherwise a dummy image). 0 once its bridge socket answers.
  */
 int hvp_init(struct hvproc *p);
-/* Starts cleave-hv on p->dir again (after hvp_stop); 0 once the bridge answers (5 s bound, times CLEAVE_TEST_SLOW). */
+/* hvp_init without starting: the state dir and guest image, so p->extra can be set first. */
+int hvp_prepare(struct hvproc *p);
+/*
+ * Starts cleave-hv on p->dir again (after hvp_stop); 0 once the bridge answers (5 s bound,
+ * times CLEAVE_TEST_SLOW).
+ */
 int hvp_start(struct hvproc *p);
 /* Sends sig and reaps the process. */
 void hvp_stop(struct hvproc *p, int sig);
@@ -55,6 +60,11 @@ int hvp_pin_new(struct bridge_client *c, struct ed25519_key **server, uint8_t hv
 int hvp_order(struct bridge_client *c, struct ed25519_key *server, const uint8_t hv[32],
 	      uint32_t fid, uint16_t type, uint64_t counter, struct receipt *rc,
 	      uint8_t raw[RECEIPT_LEN]);
+/*
+ * The P-256 SubjectPublicKeyInfo (DER) of a --tpm cleave-hv's identity, which hvp_order then
+ * verifies receipts with (for a WIRE_SIG_ECDSA_P256 receipt; Ed25519 ones need no key).
+ */
+void hvp_tpm_key(const uint8_t *spki, size_t len);
 /* The hypervisor's state (HV_STATE_*), and its key epoch in *epoch; 0 on error. */
 uint32_t hvp_state(struct bridge_client *c, uint64_t *epoch);
 

@@ -25,7 +25,9 @@ static void
 test_abi_frozen_numbers(void **state)
 {
 	(void)state;
-	assert_int_equal(CLV_ABI_VERSION, 0x00010000);
+	assert_int_equal(CLV_ABI_VERSION, 0x00010001);
+	assert_int_equal(CLV_FN_TPM_IDENTITY, 0xF201000Bu);
+	assert_int_equal(CLV_FN_TPM_ACTIVATE, 0xF201000Cu);
 	assert_int_equal(CLV_FN_VERSION, 0xF2000000u);
 	assert_int_equal(CLV_FN_FEATURES, 0xF2000001u);
 	assert_int_equal(CLV_FN_STATUS, 0xF2000002u);
@@ -91,8 +93,8 @@ test_abi_status_golden_image(void **state)
 	(void)state;
 	memset(s.measurement, 0x5a, sizeof(s.measurement));
 	clv_status_encode(&s, out);
-	assert_int_equal(out[0], 0x00);
-	assert_int_equal(out[2], 0x01); /* version 1.0 little-endian */
+	assert_int_equal(out[0], 0x01);
+	assert_int_equal(out[2], 0x01); /* version 1.1 little-endian */
 	assert_int_equal(out[4], HV_STATE_LOCKED);
 	assert_int_equal(out[8], 3);
 	assert_int_equal(out[16], 0x02);
@@ -103,9 +105,16 @@ test_abi_status_golden_image(void **state)
 		assert_int_equal(out[i], 0);
 	assert_int_equal(clv_status_decode(out, &back), CLV_OK);
 	assert_memory_equal(&back, &s, sizeof(s));
-	out[60] = 1; /* reserved must be zero */
+	out[60] = 1; /* an unknown flag */
 	assert_int_equal(clv_status_decode(out, &back), CLV_E_INVALID_PARAMETER);
 	out[60] = 0;
+	out[56] = 4;
+	assert_int_equal(clv_status_decode(out, &back), CLV_E_INVALID_PARAMETER);
+	s.flags = CLV_STATUS_TPM | CLV_STATUS_STALE_STATE;
+	clv_status_encode(&s, out);
+	assert_int_equal(out[56], 3);
+	assert_int_equal(clv_status_decode(out, &back), CLV_OK);
+	assert_int_equal(back.flags, 3);
 	out[4] = 9; /* no such state */
 	assert_int_equal(clv_status_decode(out, &back), CLV_E_INVALID_PARAMETER);
 }
@@ -227,11 +236,11 @@ count_handler(void *ctx, struct dispatch_call *c)
 }
 
 static const uint32_t all_fids[] = {
-	CLV_FN_VERSION,     CLV_FN_FEATURES,    CLV_FN_STATUS,      CLV_FN_ATTEST,
-	CLV_FN_PIN_OWNER,   CLV_FN_LOCK,        CLV_FN_UNLOCK,      CLV_FN_REKEY,
-	CLV_FN_WIPE,        CLV_FN_RENEW_LEASE, CLV_FN_SET_POLICY,  CLV_FN_RECEIPTS,
-	CLV_FN_RECEIPT_ACK, CLV_FN_BLOCK_READ,  CLV_FN_BLOCK_WRITE, CLV_FN_HEARTBEAT,
-	CLV_FN_SHARED_PAGE, CLV_FN_COUNTERS,
+	CLV_FN_VERSION,     CLV_FN_FEATURES,    CLV_FN_STATUS,       CLV_FN_ATTEST,
+	CLV_FN_PIN_OWNER,   CLV_FN_LOCK,        CLV_FN_UNLOCK,       CLV_FN_REKEY,
+	CLV_FN_WIPE,        CLV_FN_RENEW_LEASE, CLV_FN_SET_POLICY,   CLV_FN_RECEIPTS,
+	CLV_FN_RECEIPT_ACK, CLV_FN_BLOCK_READ,  CLV_FN_BLOCK_WRITE,  CLV_FN_HEARTBEAT,
+	CLV_FN_SHARED_PAGE, CLV_FN_COUNTERS,    CLV_FN_TPM_IDENTITY, CLV_FN_TPM_ACTIVATE,
 };
 
 static int

@@ -81,7 +81,7 @@ test_abi_arm64_results(void **state)
 	assert_int_equal(regs.mode, EL1H);
 	c.status = (int64_t)CLV_ABI_VERSION;
 	call_map_out(&c, &regs);
-	assert_int_equal(regs.r[0], 0x00010000);
+	assert_int_equal(regs.r[0], 0x00010001); /* VERSION 1.1 in x0 */
 }
 
 int

@@ -36,7 +36,7 @@ setup(void **state)
 	if (f == NULL)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/cleave-trust-XXXXXX");
-	if (mkdtemp(f->dir) == NULL || trust_open(&f->t, f->dir) != 0 ||
+	if (mkdtemp(f->dir) == NULL || trust_open(&f->t, f->dir, NULL) != 0 ||
 	    ed25519_key_generate(&f->server) != 0)
 		return -1;
 	ed25519_key_public(f->server, f->server_pub);
@@ -69,7 +69,7 @@ make_ticket(struct tfx *f, struct ed25519_key *key, uint16_t type, uint64_t coun
 	tk.type = type;
 	snprintf(tk.device_id, sizeof(tk.device_id), "%s", device);
 	snprintf(tk.command_id, sizeof(tk.command_id), "cmd_%llu", (unsigned long long)counter);
-	memcpy(tk.hv_key, f->t.id_pub, 32);
+	memcpy(tk.hv_key, f->t.hv_key, 32);
 	tk.counter = counter;
 	tk.issued_at = 1000;
 	tk.expires_at = expires;
@@ -143,7 +143,7 @@ test_trust_pin_once_and_counter_survives_restart(void **state)
 			 CLV_OK);
 	assert_int_equal(trust_accept(&f->t, &out, NULL), 0);
 	trust_close(&f->t);
-	assert_int_equal(trust_open(&f->t, f->dir), 0);
+	assert_int_equal(trust_open(&f->t, f->dir, NULL), 0);
 	assert_int_equal(f->t.pinned, 1);
 	assert_int_equal(f->t.counter, 7);
 	assert_int_equal(trust_check_ticket(&f->t, tk, sizeof(tk), TICKET_LOCK, 2000, &out),
@@ -162,7 +162,7 @@ test_trust_receipts_chain_and_ack(void **state)
 	rc.type = RECEIPT_AUTO_LOCK;
 	rc.header_state = HV_STATE_LOCKED;
 	assert_int_equal(trust_receipt(&f->t, &rc, r1, 0), 0);
-	assert_int_equal(ed25519_verify(f->t.id_pub, r1, RECEIPT_BODY_LEN, r1 + RECEIPT_BODY_LEN),
+	assert_int_equal(ed25519_verify(f->t.hv_key, r1, RECEIPT_BODY_LEN, r1 + RECEIPT_BODY_LEN),
 			 0);
 	memset(&rc, 0, sizeof(rc));
 	rc.type = RECEIPT_AUTO_WIPE;
@@ -177,7 +177,7 @@ test_trust_receipts_chain_and_ack(void **state)
 	assert_int_equal(trust_receipts_ack(&f->t, 1), 0);
 	assert_int_equal(f->t.npending, 1);
 	trust_close(&f->t);
-	assert_int_equal(trust_open(&f->t, f->dir), 0);
+	assert_int_equal(trust_open(&f->t, f->dir, NULL), 0);
 	assert_int_equal(f->t.npending, 1); /* kept across a restart until acknowledged */
 	assert_memory_equal(f->t.pending[0], r2, RECEIPT_LEN);
 	assert_int_equal(f->t.receipt_seq, 2);
@@ -209,7 +209,7 @@ test_trust_order_journal_with_counter_and_receipt(void **state)
 	assert_int_equal(trust_accept(&f->t, &out, &o), -EBUSY);
 	assert_int_equal(trust_begin(&f->t, &o), -EBUSY);
 	trust_close(&f->t);
-	assert_int_equal(trust_open(&f->t, f->dir), 0);
+	assert_int_equal(trust_open(&f->t, f->dir, NULL), 0);
 	assert_int_equal(f->t.counter, 4);
 	assert_int_equal(f->t.order.type, TICKET_WIPE);
 	assert_int_equal(f->t.order.epoch_before, 7);
@@ -221,7 +221,7 @@ test_trust_order_journal_with_counter_and_receipt(void **state)
 	rc.header_state = HV_STATE_ACTIVE;
 	assert_int_equal(trust_receipt(&f->t, &rc, r1, TRUST_RECEIPT_UNPIN), 0);
 	trust_close(&f->t);
-	assert_int_equal(trust_open(&f->t, f->dir), 0);
+	assert_int_equal(trust_open(&f->t, f->dir, NULL), 0);
 	assert_int_equal(f->t.order.type, 0);
 	assert_int_equal(f->t.pinned, 0);
 	assert_int_equal(f->t.counter, 0);
@@ -260,7 +260,7 @@ test_trust_reads_version_3_state(void **state)
 	assert_non_null(fp);
 	assert_int_equal(fwrite(buf, 1, v3, fp), v3);
 	fclose(fp);
-	assert_int_equal(trust_open(&f->t, f->dir), 0);
+	assert_int_equal(trust_open(&f->t, f->dir, NULL), 0);
 	assert_int_equal(f->t.counter, 9);
 	assert_int_equal(f->t.pinned, 1);
 	assert_int_equal(f->t.order.type, 0);
@@ -276,11 +276,11 @@ test_trust_attestation_verifies(void **state)
 	memset(nonce, 0x11, sizeof(nonce));
 	memset(meas, 0x22, sizeof(meas));
 	assert_int_equal(trust_attest(&f->t, nonce, HV_STATE_ACTIVE, meas, 3, 1234, att), 0);
-	assert_int_equal(ed25519_verify(f->t.id_pub, att, ATTEST_BODY_LEN, att + ATTEST_BODY_LEN),
+	assert_int_equal(ed25519_verify(f->t.hv_key, att, ATTEST_BODY_LEN, att + ATTEST_BODY_LEN),
 			 0);
 	assert_int_equal(attest_decode(att, sizeof(att), &a), 0);
 	assert_memory_equal(a.nonce, nonce, 32);
-	assert_memory_equal(a.hv_key, f->t.id_pub, 32);
+	assert_memory_equal(a.hv_key, f->t.hv_key, 32);
 	assert_int_equal(a.key_epoch, 3);
 }
 
@@ -299,7 +299,7 @@ test_trust_corrupted_state_refused(void **state)
 	fseek(fp, 60, SEEK_SET);
 	fputc(0x7f, fp);
 	fclose(fp);
-	assert_int_equal(trust_open(&f->t, f->dir), -EBADMSG);
+	assert_int_equal(trust_open(&f->t, f->dir, NULL), -EBADMSG);
 	/* the identity key itself is untouched */
 	snprintf(path, sizeof(path), "%s/identity.key", f->dir);
 	assert_int_equal(access(path, R_OK), 0);

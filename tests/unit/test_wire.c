@@ -675,13 +675,26 @@ test_wire_attest_ecdsa_version_3(void **state)
 	b[12] = 2;
 	assert_int_equal(attest_decode(b, sizeof(b), &d), -EINVAL);
 	b[12] = WIRE_SIG_ECDSA_P256;
-	b[14] = 1;
+	/* flags: STALE_STATE is known, any other bit is refused */
+	b[14] = ATTEST_FLAG_STALE_STATE;
+	assert_int_equal(attest_decode(b, sizeof(b), &d), 0);
+	assert_int_equal(d.flags, ATTEST_FLAG_STALE_STATE);
+	assert_int_equal(attest_encode(&d, b2), 0);
+	assert_memory_equal(b, b2, sizeof(b));
+	b[14] = 2;
 	assert_int_equal(attest_decode(b, sizeof(b), &d), -EINVAL);
 	b[14] = 0;
+	b[15] = 1;
+	assert_int_equal(attest_decode(b, sizeof(b), &d), -EINVAL);
+	b[15] = 0;
 	/* v2 (Ed25519) with an algorithm in its reserved bytes */
 	b[8] = ATTEST_VERSION;
 	assert_int_equal(attest_decode(b, sizeof(b), &d), -EINVAL);
 	a.sig_alg = 2;
+	assert_int_equal(attest_encode(&a, b), -EINVAL);
+	/* Ed25519 records have no room for flags */
+	a.sig_alg = WIRE_SIG_ED25519;
+	a.flags = ATTEST_FLAG_STALE_STATE;
 	assert_int_equal(attest_encode(&a, b), -EINVAL);
 }
 
