@@ -85,7 +85,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # test would relink every test binary.
 .SECONDARY: $(call obj,$(UNIT_SRC) $(INTEG_SRC) $(BENCH_SRC))
 
-.PHONY: phone demo all deps run test test-run asan bench fuzz format format-check clean
+.PHONY: phone demo all deps run test test-run asan bench bench-tpm fuzz format format-check clean
 all: $(SERVER_BIN) $(DEVSIM_BIN) $(TICKET_BIN) $(AGENT_BIN) $(CLI_BIN) $(HV_BIN) $(HVCTL_BIN) $(GUEST_BIN) $(UNIT_BINS) $(INTEG_BINS) $(BENCH_BINS)
 
 deps:
@@ -376,6 +376,14 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) bench/run.sh
+
+# The TPM's cost (issue 13 §4): the file keystore against swtpm, side by side (bench/tpm_bench.c;
+# BENCH_TPM_ROUNDS rounds, default 20). Not part of `make bench` or `make test`.
+bench-tpm: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(BUILD)/bench-tpm
+	@CLEAVE_BIN=$(abspath $(BUILD))/bin CLEAVE_TEST_OUT=$(abspath $(BUILD))/bench-tpm \
+		$(BUILD)/bench/tpm_bench $(or $(BENCH_TPM_ROUNDS),20)
 
 # The arm64 exit-cost bench in the emulated machine (`make bench-arm64`), owned by bench/ (after
 # the arm64-hv-full rules, whose variables it uses).

@@ -345,10 +345,13 @@ h_devices_summary(struct call *c)
 						"reported", s->states[i].reported, "count",
 						(json_int_t)s->states[i].n));
 	reply_json(c->rs, 200,
-		   json_pack("{s:I, s:I, s:I, s:o, s:o, s:o}", "total", (json_int_t)s->total,
-			     "compliant", (json_int_t)s->compliant, "not_compliant",
-			     (json_int_t)(s->total - s->compliant), "reasons", reasons,
-			     "corporate_states", states, "computed_at",
+		   json_pack("{s:I, s:I, s:I, s:o, s:o, s:{s:I, s:I, s:I}, s:o}", "total",
+			     (json_int_t)s->total, "compliant", (json_int_t)s->compliant,
+			     "not_compliant", (json_int_t)(s->total - s->compliant), "reasons",
+			     reasons, "corporate_states", states, "hypervisor_keys", "tpm_endorsed",
+			     (json_int_t)s->tpm_endorsed, "tpm_unendorsed",
+			     (json_int_t)s->tpm_unendorsed, "software",
+			     (json_int_t)s->software_keys, "computed_at",
 			     jtime(service_now_ms(c->a->svc) / 1000)));
 	free(s);
 }

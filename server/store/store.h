@@ -411,6 +411,10 @@ struct device_summary {
 	int64_t total;
 	int64_t compliant;
 	int64_t reasons[COMPLY_COUNT]; /* devices with each reason */
+	/* where the hypervisor keys live (issue 13): hardware-attested or software */
+	int64_t tpm_endorsed;   /* in a TPM whose endorsement chain was verified */
+	int64_t tpm_unendorsed; /* in a TPM, endorsement not verified */
+	int64_t software_keys;  /* the file keystore */
 	size_t nstates;
 	struct {
 		char desired[16];

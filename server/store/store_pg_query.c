@@ -393,7 +393,8 @@ pg_device_summary(struct store *st, const struct compliance_spec *spec, struct d
 	sqb_summary(b, spec, gb, PG_DEVICES_FROM);
 	r = qb_run(S(st), b, &res, "device summary");
 	for (int i = 0; r == 0 && i < PQntuples(res); i++)
-		sqb_summary_row(out, (unsigned)pg_col_int(res, i, 0), pg_col_int(res, i, 1));
+		sqb_summary_row(out, (unsigned)pg_col_int(res, i, 0), pg_col_int(res, i, 1),
+				pg_col_int(res, i, 2));
 	if (r == 0)
 		r = summary_states(S(st), out);
 out:

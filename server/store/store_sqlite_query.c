@@ -280,7 +280,7 @@ sq_device_summary(struct store *st, const struct compliance_spec *spec, struct d
 		goto out;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		sqb_summary_row(out, (unsigned)sqlite3_column_int64(q, 0),
-				sqlite3_column_int64(q, 1));
+				sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2));
 	r = rc == SQLITE_DONE ? 0 : sq_err(S(st), rc, "device summary");
 	if (r == 0)
 		r = summary_states(S(st), out);

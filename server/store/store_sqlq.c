@@ -367,18 +367,25 @@ void
 sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_group *gb,
 	    const char *from)
 {
-	/* Each device's reasons as a bit mask, counted per distinct mask (a handful). */
-	sqb_add(b, "SELECT m, count(*) FROM (SELECT 0");
+	/*
+	 * Each device's reasons as a bit mask, and where its hypervisor key lives (k: 0 a software
+	 * key, 1 in a TPM whose endorsement was verified, 2 in a TPM without it), counted per
+	 * distinct pair (a handful).
+	 */
+	sqb_add(b, "SELECT m, k, count(*) FROM (SELECT 0");
 	for (unsigned i = 0; i < COMPLY_COUNT; i++) {
 		sqb_add(b, " + (CASE WHEN ");
 		reason_sql(b, spec, gb, 1u << i);
 		sqb_add(b, " THEN %u ELSE 0 END)", 1u << i);
 	}
-	sqb_add(b, " AS m FROM %s) AS masks GROUP BY m", from);
+	sqb_add(b,
+		" AS m, CASE WHEN hv_identity <> 'tpm' THEN 0 WHEN endorsement = 'verified' THEN 1 "
+		"ELSE 2 END AS k FROM %s) AS masks GROUP BY m, k",
+		from);
 }
 
 void
-sqb_summary_row(struct device_summary *out, unsigned m, int64_t k)
+sqb_summary_row(struct device_summary *out, unsigned m, int64_t key, int64_t k)
 {
 	out->total += k;
 	if (m == 0)
@@ -386,6 +393,12 @@ sqb_summary_row(struct device_summary *out, unsigned m, int64_t k)
 	for (int i = 0; i < COMPLY_COUNT; i++)
 		if (m & (1u << i))
 			out->reasons[i] += k;
+	if (key == 1)
+		out->tpm_endorsed += k;
+	else if (key == 2)
+		out->tpm_unendorsed += k;
+	else
+		out->software_keys += k;
 }
 
 void

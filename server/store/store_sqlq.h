@@ -102,13 +102,16 @@ void sqb_filters(struct sqb *b, const struct device_query *q);
 /* Its compliance terms (q->reasons, q->compliant), after sqb_bind_groups. */
 void sqb_compliance(struct sqb *b, const struct device_query *q, const struct sqb_group *gb);
 /*
- * The summary's query: rows (reason mask, devices with it), one pass over from, what the
+ * The summary's query: rows (reason mask, key class, devices with them), one pass over from, what the
  * backend reads devices from (PostgreSQL: a join, the order state being in its own table).
  */
 void sqb_summary(struct sqb *b, const struct compliance_spec *spec, const struct sqb_group *gb,
 		 const char *from);
-/* Adds one row of that query (k devices with reason mask m) to out's totals. */
-void sqb_summary_row(struct device_summary *out, unsigned m, int64_t k);
+/*
+ * Adds one row of that query (k devices with reason mask m whose hypervisor key is of class
+ * key: 0 software, 1 TPM with a verified endorsement, 2 TPM without) to out's totals.
+ */
+void sqb_summary_row(struct device_summary *out, unsigned m, int64_t key, int64_t k);
 /* DEV_SORT_ROWID's cursor, order and limit: a plain range of the row ids, whatever ties. */
 void sqb_rowid_walk(struct sqb *b, const struct device_query *q);
 /* The command queue with f's filters, newest first or oldest first after f->after. */

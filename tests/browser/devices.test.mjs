@@ -192,6 +192,15 @@ try {
   const lockedRow = sum.corporate_states.find((c) => c.desired === 'locked' && c.reported === 'active');
   check(lockedRow && await page.textContent('#dash-states tr[data-state="locked/active"] a') === String(lockedRow.count),
     'corporate state counts as the API says');
+  const keys = sum.hypervisor_keys;
+  check(keys.tpm_endorsed === 3 && keys.software === 997 && keys.tpm_unendorsed === 0,
+    `hypervisor keys: 3 hardware-attested, 997 software (${JSON.stringify(keys)})`);
+  check(await page.textContent('#dash-keys tr[data-key=tpm_endorsed] td.num') === '3' &&
+    await page.textContent('#dash-keys tr[data-key=software] td.num') === '997',
+    'the dashboard shows the hardware-attested and software keys');
+  check(await page.locator('#dash-keys tr[data-key=tpm_unendorsed]').count() === 0,
+    'no row for TPM keys without endorsement when there are none');
+  await page.locator('#dash-keys').scrollIntoViewIfNeeded();
   await shot('08-dashboard.png');
   await page.click('#dash-reasons tr[data-code=state_differs] a');
   await page.waitForFunction(() => location.hash.includes('reason=state_differs') &&

@@ -156,6 +156,19 @@ test_devices_in_chromium(void)
 	for (int i = 0; i < 5; i++)
 		if (admin_command(admin, f.dev[900 + i].id, "lock", cmd, sizeof(cmd)) != 202)
 			f.failed = 1;
+	/*
+	 * Three keys recorded as in TPMs with a verified endorsement, as TPM enrollment records
+	 * them (test_tpm_enroll enrolls through a real swtpm): the dashboard counts them.
+	 */
+	for (int i = 0; i < 3 && !f.failed; i++) {
+		char sql[256];
+
+		snprintf(sql, sizeof(sql),
+			 "UPDATE devices SET hv_identity = 'tpm', endorsement = 'verified' WHERE "
+			 "id = '%s'",
+			 f.dev[950 + i].id);
+		f.failed = srv_db_exec(&s, sql) != 0;
+	}
 	if (f.failed || fingerprint(admin, f.dev[FIND_IDX].id, fp, sizeof(fp)) != 0 ||
 	    browser_outdir("devices", outdir, sizeof(outdir)) != 0)
 		goto out;

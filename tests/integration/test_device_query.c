@@ -364,6 +364,15 @@ reason_count(json_t *sum, const char *code)
 	return -1;
 }
 
+/* The summary's count of hypervisor keys of one kind (hypervisor_keys.kind), or -1. */
+static long
+key_count(json_t *sum, const char *kind)
+{
+	json_t *v = json_object_get(json_object_get(sum, "hypervisor_keys"), kind);
+
+	return json_is_integer(v) ? (long)json_integer_value(v) : -1;
+}
+
 /* Every device the list finds for reason=code shows that code, and the counts agree. */
 static void
 reason_agrees(struct env *e, json_t *sum, const char *code)
@@ -420,7 +429,7 @@ test_filters_and_summary(void)
 					    "wiped",
 					    "state_differs"};
 	struct env e;
-	char cmd[64], sql[256];
+	char cmd[64], sql[512];
 	struct resp r;
 	long st;
 	json_t *sum, *v;
@@ -492,6 +501,22 @@ test_filters_and_summary(void)
 	}
 	CHECK(has, "corporate states: locked/active 3: %s",
 	      json_dumps(json_object_get(sum, "corporate_states"), 0));
+	CHECK(key_count(sum, "software") == NDEV && key_count(sum, "tpm_endorsed") == 0 &&
+		      key_count(sum, "tpm_unendorsed") == 0,
+	      "every simulated device has a software key: %s",
+	      json_dumps(json_object_get(sum, "hypervisor_keys"), 0));
+	json_decref(sum);
+	/* Two keys moved into TPMs, as TPM enrollment records them (test_tpm_enroll does that). */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE devices SET hv_identity = 'tpm', endorsement = CASE id WHEN '%s' THEN "
+		 "'verified' ELSE '' END WHERE id IN ('%s', '%s')",
+		 e.dev[0].id, e.dev[0].id, e.dev[1].id);
+	CHECK(db_exec(&e, sql) == 0, "edit");
+	sum = get_json(&e, "/api/v1/devices/summary", &st);
+	CHECK(st == 200 && key_count(sum, "software") == NDEV - 2 &&
+		      key_count(sum, "tpm_endorsed") == 1 && key_count(sum, "tpm_unendorsed") == 1,
+	      "one hardware-attested, one TPM without endorsement: %s",
+	      json_dumps(json_object_get(sum, "hypervisor_keys"), 0));
 	json_decref(sum);
 	env_down(&e);
 }

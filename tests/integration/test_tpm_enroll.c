@@ -175,6 +175,19 @@ jstr(json_t *o, const char *k)
 	return s != NULL ? s : "(none)";
 }
 
+/* The compliance summary's count of hypervisor keys of one kind, or -1. */
+static long
+summary_keys(struct env *e, const char *kind)
+{
+	long st, n;
+	json_t *j = client_get_json(e->admin, "/api/v1/devices/summary", &st);
+	json_t *v = json_object_get(json_object_get(j, "hypervisor_keys"), kind);
+
+	n = st == 200 && json_is_integer(v) ? (long)json_integer_value(v) : -1;
+	json_decref(j);
+	return n;
+}
+
 /* The enrollment answer's device id and ticket key into sim. 0 or -1. */
 static int
 enrolled_as(const struct resp *r, struct device_sim *sim)
@@ -230,6 +243,9 @@ tpm_device_enrolls(void)
 	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM audit WHERE action = 'device.enroll' AND "
 			       "outcome = 'ok'") == 1,
 	      "the enrollment is audited");
+	CHECK(summary_keys(&e, "tpm_endorsed") == 1 && summary_keys(&e, "software") == 0 &&
+		      summary_keys(&e, "tpm_unendorsed") == 0,
+	      "compliance counts it as hardware-attested");
 
 	/* Its check-ins: attestations signed in the TPM are accepted, a forged one is not. */
 	CHECK(tdev_attest(&d, nonce, sim.ticket_key, att) == 0, "a check-in attestation");

@@ -1,6 +1,7 @@
 // The compliance dashboard: how many devices are compliant, how many are not for each reason,
 // and how many are in each corporate state (desired / reported); every count links to the
-// device list with that filter. The counts come from GET /api/v1/devices/summary.
+// device list with that filter. The counts come from GET /api/v1/devices/summary. It also
+// shows where the hypervisor keys live (issue 13): hardware-attested in a TPM, or software.
 import { el, show, api, time, table } from '../lib.js';
 
 function link(query, n) {
@@ -29,6 +30,16 @@ export async function render() {
     el('td', {}, c.reported),
     el('td', { class: c.desired === c.reported ? '' : 'bad' }, c.desired === c.reported ? 'in step' : 'waiting for the device'),
     el('td', { class: 'num' }, link({ desired: c.desired, reported: c.reported }, c.count))));
+  const pct = (n) => String(Math.round((100 * n) / Math.max(1, s.total)));
+  const k = s.hypervisor_keys;
+  const keyRows = [
+    ['tpm_endorsed', 'In a TPM, endorsement verified (hardware-attested)', k.tpm_endorsed],
+    ['tpm_unendorsed', 'In a TPM, endorsement not verified', k.tpm_unendorsed],
+    ['software', 'In software (file keystore)', k.software],
+  ].filter(([code, , n]) => n > 0 || code !== 'tpm_unendorsed').map(([code, text, n]) => el('tr', { 'data-key': code },
+    el('td', {}, text),
+    el('td', { class: 'num' }, String(n)),
+    el('td', { class: 'bar-cell' }, el('span', { class: 'meter', role: 'img', 'aria-label': pct(n) + '%', 'data-pct': pct(n) }))));
   const view = [
     el('h1', {}, 'Compliance'),
     el('div', { class: 'tiles' },
@@ -41,9 +52,12 @@ export async function render() {
     quiet.length ? el('p', { class: 'muted small', id: 'dash-quiet' }, 'No device has: ' + quiet.map((r) => r.text).join('; ') + '.') : null,
     el('h2', {}, 'Corporate state'),
     table('dash-states', ['Desired', 'Reported by the hypervisor', 'Meaning', 'Devices'], stateRows, 'No devices.'),
+    el('h2', {}, 'Hypervisor keys'),
+    el('p', { class: 'muted' }, 'A key in a TPM with a verified endorsement cannot be copied off the device: its attestations and receipts are signed inside that TPM.'),
+    table('dash-keys', ['Where the key lives', 'Devices', 'Share of all devices'], keyRows, 'No devices.'),
     el('p', { class: 'muted small' }, 'Counted at ' + time(s.computed_at) + '.'),
   ];
   show(...view);
   // Bar widths are set through the CSSOM (allowed by the CSP), never as inline style text.
-  for (const m of document.querySelectorAll('#dash-reasons .meter')) m.style.width = m.dataset.pct + '%';
+  for (const m of document.querySelectorAll('#dash-reasons .meter, #dash-keys .meter')) m.style.width = m.dataset.pct + '%';
 }
