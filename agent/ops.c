@@ -68,7 +68,7 @@ hv_json(struct hvlink *hv, const struct identity *id)
 		      "receipt_seq", (json_int_t)s.receipt_seq, "lease_until",
 		      (json_int_t)s.lease_until);
 	if (j != NULL && crypto_random(nonce, sizeof(nonce)) == 0 &&
-	    hvlink_attest(hv, nonce, raw, &at) == CLV_OK)
+	    hvlink_attest(hv, nonce, raw, &at, id->hv_spki, id->hv_spki_len) == CLV_OK)
 		json_object_set_new(j, "holds_this_enrollment",
 				    json_boolean(memcmp(at.hv_key, id->hv_key, 32) == 0 &&
 						 memcmp(at.owner_key, id->server_key, 32) == 0));
