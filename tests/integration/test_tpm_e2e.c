@@ -47,8 +47,8 @@ rig_up(struct rig *r, const char *tag, enum hv_kind kind)
 	if (swtpm_make(&r->maker, "maker") != 0 || swtpm_start(&r->maker) != 0 ||
 	    swtpm_ca_bundle(&r->maker, r->cas, sizeof(r->cas)) != 0)
 		return -1;
-	if (kind == HV_OTHER_TPM && (swtpm_make(&r->other, "other") != 0 ||
-				     swtpm_start(&r->other) != 0))
+	if (kind == HV_OTHER_TPM &&
+	    (swtpm_make(&r->other, "other") != 0 || swtpm_start(&r->other) != 0))
 		return -1;
 	snprintf(conf, sizeof(conf), "require_hardware_identity = 1\ntpm_ca_file = %s\n", r->cas);
 	r->hv_args[0] = "--tpm";
@@ -94,8 +94,8 @@ wait_attested_compliant(struct e2e *e, const char *path)
 		json_t *dev = e2e_get(e, path);
 		int ok = strcmp(e2e_str(json_object_get(dev, "hypervisor"), "attestation"), "ok") ==
 				 0 &&
-			 json_is_true(json_object_get(json_object_get(dev, "compliance"),
-						      "compliant"));
+			 json_is_true(
+				 json_object_get(json_object_get(dev, "compliance"), "compliant"));
 
 		json_decref(dev);
 		if (ok)
@@ -202,9 +202,8 @@ run_auditor_block(struct rig *r, const char *cmd_id, char **out)
 	if (auditor_token(&r->e, tok, sizeof(tok)) != 0)
 		return -1;
 	snprintf(dir, sizeof(dir), "%s.auditor", r->e.agent_dir);
-	snprintf(first, sizeof(first),
-		 "CMD=%s; DEV=%s; HV='%s'; CLEAVE=%s; AUDITOR_TOKEN=%s\n", cmd_id,
-		 r->e.device_id, r->e.hv.sock, r->e.s.url, tok);
+	snprintf(first, sizeof(first), "CMD=%s; DEV=%s; HV='%s'; CLEAVE=%s; AUDITOR_TOKEN=%s\n",
+		 cmd_id, r->e.device_id, r->e.hv.sock, r->e.s.url, tok);
 	block = readme_block(first);
 	if (block == NULL)
 		return -1;
@@ -255,6 +254,13 @@ test_tpm_enroll_wipe_audit(void)
 	str_copy(want, sizeof(want), e2e_str(hv, "endorsement_ca"));
 	json_decref(dev);
 
+	/* the agent's own check of cleave-hv: a TPM attestation over its nonce, this enrollment's */
+	code = e2e_agent_cmd(&r.e, "status --json", out, sizeof(out));
+	CHECK(code == 0 && strstr(out, "\"keystore\": \"tpm\"") != NULL &&
+		      strstr(out, "\"holds_this_enrollment\": true") != NULL,
+	      "cleave-agent status must see its TPM cleave-hv hold the enrollment: %d: %s", code,
+	      out);
+
 	/* check-ins: attestations signed in the TPM verify, and the policy shows as applied */
 	CHECK(e2e_agent_start(&r.e, NULL) == 0, "agent");
 	CHECK(e2e_wait_reported(&r.e, "active", CMD_MS) == 0, "the agent never reported in");
@@ -289,7 +295,8 @@ test_tpm_enroll_wipe_audit(void)
 		snprintf(issuer, sizeof(issuer), "issuer=%s\n", want);
 		CHECK(code == 0 && audit != NULL && strstr(audit, "Verified OK\n") != NULL &&
 			      hash_pairs(audit) == 2 && has_counters(audit, before, after) &&
-			      strstr(audit, issuer) != NULL && strstr(audit, "ek.pem: OK\n") != NULL,
+			      strstr(audit, issuer) != NULL &&
+			      strstr(audit, "ek.pem: OK\n") != NULL,
 		      "the README's TPM auditor block exited %d and printed:\n%s", code,
 		      audit ? audit : "");
 	}
