@@ -5,9 +5,10 @@
  *
  * tpm_enroll_wipe_audit: the agent enrolls (TPM_IDENTITY, the credential, TPM_ACTIVATE, the
  * quote); the device view says identity tpm, endorsement verified by the maker's issuing CA;
- * the agent's check-in attestations, signed in the TPM, verify and the device is compliant; a
- * wipe from the API completes verified with a version 2 receipt whose wipe counter moved by
- * one; then the README's auditor block ("Hardware identity (TPM)") runs as printed, with an
+ * `cleave-agent status` sees cleave-hv (keystore tpm) hold the enrollment; the agent's check-in
+ * attestations, signed in the TPM, verify and the device is compliant; a lock and an unlock
+ * complete verified; a wipe from the API completes verified with a version 2 receipt whose wipe
+ * counter moved by one; then the README's auditor block ("Hardware identity (TPM)") runs as printed, with an
  * auditor token: openssl alone verifies the receipt with the hypervisor PEM the API gives and
  * the EK certificate's chain with the maker's CAs.
  * tpm_file_keystore_refused: the same agent and cleave-hv with the file keystore are refused
@@ -267,6 +268,20 @@ test_tpm_enroll_wipe_audit(void)
 	CHECK(wait_attested_compliant(&r.e, path) == 0,
 	      "the TPM-signed check-in attestation must verify and the device be compliant");
 
+	/* lock drops the keys, unlock unseals the root key from the TPM again: both verified */
+	for (int k = 0; k < 2; k++) {
+		const char *type = k == 0 ? "lock" : "unlock";
+
+		CHECK(e2e_command(&r.e, type, id, sizeof(id)) == 202, "queue the %s", type);
+		cmd = e2e_wait_command(&r.e, id, CMD_MS);
+		CHECK(cmd != NULL && strcmp(e2e_str(cmd, "status"), "completed") == 0 &&
+			      json_is_true(json_object_get(cmd, "verified")),
+		      "the %s must be completed and verified: %s (see %s)", type,
+		      cmd ? e2e_str(cmd, "unverified_reason") : "not finished", r.e.agent_log);
+		json_decref(cmd);
+		CHECK(e2e_wait_reported(&r.e, k == 0 ? "locked" : "active", 5000) == 0,
+		      "reported state after the %s", type);
+	}
 	CHECK(e2e_command(&r.e, "wipe", id, sizeof(id)) == 202, "queue the wipe");
 	cmd = e2e_wait_command(&r.e, id, CMD_MS);
 	CHECK(cmd != NULL && strcmp(e2e_str(cmd, "status"), "completed") == 0 &&
