@@ -8,9 +8,9 @@
  * `cleave-agent status` sees cleave-hv (keystore tpm) hold the enrollment; the agent's check-in
  * attestations, signed in the TPM, verify and the device is compliant; a lock and an unlock
  * complete verified; a wipe from the API completes verified with a version 2 receipt whose wipe
- * counter moved by one; then the README's auditor block ("Hardware identity (TPM)") runs as printed, with an
- * auditor token: openssl alone verifies the receipt with the hypervisor PEM the API gives and
- * the EK certificate's chain with the maker's CAs.
+ * counter moved by one; then the README's auditor block ("Hardware identity (TPM)") runs as
+ * printed, with an auditor token: openssl alone verifies the receipt with the hypervisor PEM the
+ * API gives and the EK certificate's chain with the maker's CAs.
  * tpm_file_keystore_refused: the same agent and cleave-hv with the file keystore are refused
  * under that policy, and the agent prints the server's reason and exits 3 (refused).
  * tpm_untrusted_maker_refused: cleave-hv --tpm on a TPM whose maker the server does not trust is
