@@ -175,7 +175,8 @@ receipt_describe(struct agent *a, const uint8_t raw[RECEIPT_LEN],
 	if (receipt_decode(raw, RECEIPT_LEN, &rc) != 0 ||
 	    memcmp(rc.ticket_hash, ticket_hash, SHA256_LEN) != 0 ||
 	    memcmp(rc.hv_key, a->id.hv_key, 32) != 0 ||
-	    ed25519_verify(a->id.hv_key, raw, RECEIPT_BODY_LEN, raw + RECEIPT_BODY_LEN) != 0)
+	    !hvlink_sig_ok(rc.sig_alg, a->id.hv_key, a->id.hv_spki, a->id.hv_spki_len, raw,
+			   RECEIPT_BODY_LEN, raw + RECEIPT_BODY_LEN))
 		return -1;
 	snprintf(out, cap,
 		 "receipt seq %" PRIu64 ", key epoch %" PRIu64 " -> %" PRIu64

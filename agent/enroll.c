@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "b64.h"
 #include "fileio.h"
+#include "hvsig.h"
 #include "kvfile.h"
 #include "log.h"
 
@@ -25,6 +27,11 @@ struct enroll_ctx {
 	struct http_client *http;
 	struct hvlink hv;
 	struct ed25519_key *key;
+	int tpm; /* cleave-hv keeps its identity in a TPM (status flag TPM) */
+	/* With a TPM: TPM_IDENTITY's and TPM_ACTIVATE's replies, which id and ev point into. */
+	uint8_t tpm_id_buf[CLV_MSG_PAYLOAD_MAX], tpm_ev_buf[CLV_MSG_PAYLOAD_MAX];
+	struct clv_tpm_identity tpm_id;
+	struct clv_tpm_evidence ev;
 };
 
 /* A person-readable model and OS for the inventory. */
@@ -55,10 +62,9 @@ refused(const struct http_resp *r, const char *step)
 	char why[PROTO_ERR_MAX];
 
 	proto_problem(r->body, r->len, why, sizeof(why));
+	/* 403 is the server's "no" (a token, a TPM or a policy): its detail says which. */
 	if (r->status == 403)
-		log_err("the enrollment token was refused (wrong, expired, used up or revoked): "
-			"%s",
-			why);
+		log_err("the server refused the enrollment: %s", why);
 	else
 		log_err("%s: the server answered HTTP %ld: %s", step, r->status, why);
 	return r->status >= 500 ? AGENT_EXIT_SERVER : AGENT_EXIT_REFUSED;
@@ -147,36 +153,124 @@ open_transports(struct enroll_ctx *c)
 			hvlink_strerror(&c->hv, st));
 		return AGENT_EXIT_HV;
 	}
+	c->tpm = (s.flags & CLV_STATUS_TPM) != 0;
 	return 0;
 }
 
-/* Nonce from the server, attestation over it from cleave-hv. */
+/*
+ * cleave-hv's TPM identity (TPM.md §3 step 1): the EK certificate the server checks against the
+ * TPM makers it trusts, the EK and AK public areas, and the AK's SPKI, kept as the identity.
+ */
 static int
-attest(struct enroll_ctx *c, char *nonce_b64, size_t cap, uint8_t att[ATTEST_LEN])
+tpm_identity(struct enroll_ctx *c)
 {
-	uint8_t nonce[32], zero[32] = {0};
-	struct attestation a;
+	struct clv_tpm_identity *t = &c->tpm_id;
+	int st = hvlink_tpm_identity(&c->hv, c->tpm_id_buf, t);
+
+	if (st != CLV_OK) {
+		log_err("cleave-hv runs with a TPM but would not give its identity: %s",
+			hvlink_strerror(&c->hv, st));
+		return AGENT_EXIT_HV;
+	}
+	if (t->ek_cert_len == 0) {
+		log_err("cleave-hv's TPM has no endorsement key certificate (NV index 0x01c00002), "
+			"so no server can verify who made it");
+		return AGENT_EXIT_HV;
+	}
+	if (t->ak_spki_len == 0 || t->ak_spki_len > sizeof(c->id.hv_spki) ||
+	    hvsig_key_id(t->ak_spki, t->ak_spki_len, c->id.hv_key) != 0) {
+		log_err("cleave-hv's TPM identity key is not a P-256 key");
+		return AGENT_EXIT_HV;
+	}
+	memcpy(c->id.hv_spki, t->ak_spki, t->ak_spki_len);
+	c->id.hv_spki_len = t->ak_spki_len;
+	return 0;
+}
+
+/*
+ * With a TPM (TPM.md §3 steps 2-3): the nonce comes as a credential only this TPM, with this
+ * AK, can activate; cleave-hv activates it and attests over the recovered nonce with a quote.
+ */
+static int
+tpm_attest(struct enroll_ctx *c, uint8_t nonce[32], uint8_t att[ATTEST_LEN], struct attestation *a)
+{
+	uint8_t blob[1024], secret[1024];
+	size_t bl = 0, sl = 0;
 	struct http_resp r;
-	char fp[64];
+	int rc = tpm_identity(c), st;
+
+	if (rc == 0)
+		rc = post(c, "/device/v1/enroll/nonce", proto_nonce_body(c->e->token, &c->tpm_id),
+			  &r);
+	if (rc != 0)
+		return rc;
+	if (r.status != 200)
+		rc = refused(&r, "enrollment nonce");
+	else if (proto_credential_parse(r.body, r.len, blob, &bl, secret, &sl, sizeof(blob)) != 0)
+		rc = (log_err("the server's nonce answer carries no TPM credential"),
+		      AGENT_EXIT_FAIL);
+	http_resp_fini(&r);
+	if (rc != 0)
+		return rc;
+	st = hvlink_tpm_activate(&c->hv, blob, bl, secret, sl, c->tpm_ev_buf, &c->ev, a,
+				 c->id.hv_spki, c->id.hv_spki_len);
+	if (st == CLV_E_BAD_TICKET) {
+		log_err("cleave-hv's TPM refused the server's credential: it was not made for this "
+			"TPM's endorsement key and attestation key");
+		return AGENT_EXIT_HV;
+	}
+	if (st != CLV_OK || memcmp(a->hv_key, c->id.hv_key, 32) != 0) {
+		log_err("cleave-hv would not attest with its TPM: %s",
+			st != CLV_OK ? hvlink_strerror(&c->hv, st) : "another identity key");
+		return AGENT_EXIT_HV;
+	}
+	memcpy(att, c->ev.attestation, ATTEST_LEN);
+	memcpy(nonce, a->nonce, 32);
+	return 0;
+}
+
+/* The file keystore: a plain nonce from the server, an attestation over it from cleave-hv. */
+static int
+plain_attest(struct enroll_ctx *c, uint8_t nonce[32], uint8_t att[ATTEST_LEN],
+	     struct attestation *a)
+{
+	struct http_resp r;
+	char b64[64];
 	int rc, st;
 
-	rc = post(c, "/device/v1/enroll/nonce", proto_nonce_body(c->e->token), &r);
+	rc = post(c, "/device/v1/enroll/nonce", proto_nonce_body(c->e->token, NULL), &r);
 	if (rc != 0)
 		return rc;
 	if (r.status != 200) {
 		rc = refused(&r, "enrollment nonce");
-	} else if (proto_nonce_parse(r.body, r.len, nonce, nonce_b64, cap) != 0) {
+	} else if (proto_nonce_parse(r.body, r.len, nonce, b64, sizeof(b64)) != 0) {
 		log_err("the server's nonce answer is malformed");
 		rc = AGENT_EXIT_FAIL;
 	}
 	http_resp_fini(&r);
 	if (rc != 0)
 		return rc;
-	st = hvlink_attest(&c->hv, nonce, att, &a);
+	st = hvlink_attest(&c->hv, nonce, att, a, NULL, 0);
 	if (st != CLV_OK) {
 		log_err("cleave-hv would not attest: %s", hvlink_strerror(&c->hv, st));
 		return AGENT_EXIT_HV;
 	}
+	return 0;
+}
+
+/* Nonce from the server, attestation over it from cleave-hv (with its TPM when it has one). */
+static int
+attest(struct enroll_ctx *c, char *nonce_b64, size_t cap, uint8_t att[ATTEST_LEN])
+{
+	uint8_t nonce[32], zero[32] = {0};
+	struct attestation a;
+	char fp[64];
+	int rc = c->tpm ? tpm_attest(c, nonce, att, &a) : plain_attest(c, nonce, att, &a);
+
+	if (rc != 0)
+		return rc;
+	if (b64_encode(nonce_b64, cap, nonce, 32) < 0)
+		return AGENT_EXIT_FAIL;
 	if (memcmp(a.owner_key, zero, 32) != 0) {
 		key_fingerprint(a.owner_key, fp, sizeof(fp));
 		log_err("cleave-hv already belongs to an enrollment (server key %s); unenroll that "
@@ -205,6 +299,13 @@ enroll_request(struct enroll_ctx *c, const char *nonce_b64, const uint8_t att[AT
 	ed25519_key_public(c->key, pe.device_key);
 	memcpy(pe.hv_key, c->id.hv_key, 32);
 	memcpy(pe.attestation, att, ATTEST_LEN);
+	if (c->tpm) {
+		pe.hv_spki = c->id.hv_spki;
+		pe.hv_spki_len = c->id.hv_spki_len;
+		pe.ak_public = c->tpm_id.ak_public;
+		pe.ak_public_len = c->tpm_id.ak_public_len;
+		pe.tpm = &c->ev;
+	}
 	rc = post(c, "/device/v1/enroll", proto_enroll_body(&pe), &r);
 	if (rc != 0)
 		return rc;
@@ -274,6 +375,9 @@ pin(struct enroll_ctx *c)
 	       "cleave-hv now obeys only tickets signed by the server key %s\n"
 	       "start the agent with: cleave-agent --state %s run\n",
 	       c->id.device_id, c->id.owner[0] ? c->id.owner : "?", c->id.server, fp, c->e->dir);
+	if (c->id.hv_spki_len != 0)
+		printf("cleave-hv's identity key lives in its TPM, whose endorsement the server "
+		       "verified\n");
 	if (c->id.portal_url[0])
 		printf("your page for this device (keep it private): %s\n", c->id.portal_url);
 	log_info("enrolled as %s with %s", c->id.device_id, c->id.server);

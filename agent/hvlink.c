@@ -11,6 +11,7 @@
 
 #include "bridge_msg.h"
 #include "crypto.h"
+#include "hvsig.h"
 #include "le.h"
 
 #define HV_CALL_MS  5000
@@ -84,8 +85,18 @@ hvlink_status(struct hvlink *h, struct clv_status *s)
 }
 
 int
+hvlink_sig_ok(uint16_t alg, const uint8_t hv_key[32], const uint8_t *spki, size_t spki_len,
+	      const uint8_t *msg, size_t n, const uint8_t sig[64])
+{
+	/* One algorithm per enrollment: a TPM device's records are never taken as Ed25519 ones. */
+	if (alg != (spki_len != 0 ? WIRE_SIG_ECDSA_P256 : WIRE_SIG_ED25519))
+		return 0;
+	return hvsig_verify(alg, hv_key, spki, spki_len, msg, n, sig) == 0;
+}
+
+int
 hvlink_attest(struct hvlink *h, const uint8_t nonce[32], uint8_t raw[ATTEST_LEN],
-	      struct attestation *a)
+	      struct attestation *a, const uint8_t *spki, size_t spki_len)
 {
 	size_t n;
 	int r = hvlink_call(h, CLV_FN_ATTEST, nonce, 32, raw, ATTEST_LEN, &n);
@@ -93,7 +104,41 @@ hvlink_attest(struct hvlink *h, const uint8_t nonce[32], uint8_t raw[ATTEST_LEN]
 	if (r != CLV_OK)
 		return r;
 	if (n != ATTEST_LEN || attest_decode(raw, n, a) != 0 || memcmp(a->nonce, nonce, 32) != 0 ||
-	    ed25519_verify(a->hv_key, raw, ATTEST_BODY_LEN, raw + ATTEST_BODY_LEN) != 0)
+	    !hvlink_sig_ok(a->sig_alg, a->hv_key, spki, spki_len, raw, ATTEST_BODY_LEN,
+			   raw + ATTEST_BODY_LEN))
+		return -EPROTO;
+	return CLV_OK;
+}
+
+int
+hvlink_tpm_identity(struct hvlink *h, uint8_t *buf, struct clv_tpm_identity *id)
+{
+	size_t n;
+	int r = hvlink_call(h, CLV_FN_TPM_IDENTITY, NULL, 0, buf, CLV_MSG_PAYLOAD_MAX, &n);
+
+	if (r != CLV_OK)
+		return r;
+	return clv_tpm_identity_decode(buf, n, id) == 0 ? CLV_OK : -EPROTO;
+}
+
+int
+hvlink_tpm_activate(struct hvlink *h, const uint8_t *blob, size_t blob_len, const uint8_t *secret,
+		    size_t secret_len, uint8_t *buf, struct clv_tpm_evidence *ev,
+		    struct attestation *a, const uint8_t *spki, size_t spki_len)
+{
+	uint8_t req[CLV_MSG_PAYLOAD_MAX];
+	long rl = clv_tpm_activate_encode(blob, blob_len, secret, secret_len, req, sizeof(req));
+	size_t n;
+	int r;
+
+	if (rl < 0)
+		return CLV_E_INVALID_PARAMETER;
+	r = hvlink_call(h, CLV_FN_TPM_ACTIVATE, req, (size_t)rl, buf, CLV_MSG_PAYLOAD_MAX, &n);
+	if (r != CLV_OK)
+		return r;
+	if (clv_tpm_activate_decode(buf, n, ev) != 0 || attest_decode(buf, ATTEST_LEN, a) != 0 ||
+	    !hvlink_sig_ok(a->sig_alg, a->hv_key, spki, spki_len, buf, ATTEST_BODY_LEN,
+			   buf + ATTEST_BODY_LEN))
 		return -EPROTO;
 	return CLV_OK;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "bridge_client.h"
+#include "bridge_msg.h"
 #include "cleave_abi.h"
 #include "util.h"
 #include "wire.h"
@@ -41,11 +42,34 @@ int hvlink_call(struct hvlink *h, uint32_t fid, const void *req, size_t req_len,
 
 int hvlink_status(struct hvlink *h, struct clv_status *s);
 /*
+ * Whether sig over msg is the hypervisor's: made with the algorithm its key implies (ECDSA
+ * P-256 when spki_len is not 0, a TPM's key whose SHA-256 is hv_key; else Ed25519, hv_key the
+ * key itself) and valid. 1 or 0.
+ */
+int hvlink_sig_ok(uint16_t alg, const uint8_t hv_key[32], const uint8_t *spki, size_t spki_len,
+		  const uint8_t *msg, size_t n, const uint8_t sig[64]);
+/*
  * An attestation over nonce, checked: it decodes, echoes the nonce and is signed by the key it
- * names. raw and a are filled on CLV_OK; a forged or mismatched answer is -EPROTO.
+ * names (hvlink_sig_ok; spki NULL for a file-keystore cleave-hv). raw and a are filled on
+ * CLV_OK; a forged or mismatched answer is -EPROTO.
  */
 int hvlink_attest(struct hvlink *h, const uint8_t nonce[32], uint8_t raw[ATTEST_LEN],
-		  struct attestation *a);
+		  struct attestation *a, const uint8_t *spki, size_t spki_len);
+/*
+ * TPM_IDENTITY of a cleave-hv started with --tpm, into buf (CLV_MSG_PAYLOAD_MAX bytes); id
+ * points into buf. CLV_OK, a CLV_E_* status, or -EPROTO when the reply's lengths lie.
+ */
+int hvlink_tpm_identity(struct hvlink *h, uint8_t *buf, struct clv_tpm_identity *id);
+/*
+ * TPM_ACTIVATE with the server's credential (blob, secret) into buf (CLV_MSG_PAYLOAD_MAX bytes):
+ * ev points into buf, a is its attestation, checked as hvlink_attest checks one, with the AK's
+ * spki (its nonce is the secret the TPM recovered, which only the server knew). CLV_E_BAD_TICKET
+ * when the TPM refused the credential.
+ */
+int hvlink_tpm_activate(struct hvlink *h, const uint8_t *blob, size_t blob_len,
+			const uint8_t *secret, size_t secret_len, uint8_t *buf,
+			struct clv_tpm_evidence *ev, struct attestation *a, const uint8_t *spki,
+			size_t spki_len);
 /* PIN_OWNER(server key, device id). CLV_E_NOT_REQUIRED means: already pinned to the same. */
 int hvlink_pin(struct hvlink *h, const uint8_t server_key[32], const char *device_id);
 /* Pending receipts (at most CLV_RECEIPTS_PER_MSG) into out; *n of them. */

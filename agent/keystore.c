@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "b64.h"
+#include "hvsig.h"
 #include "kvfile.h"
 #include "log.h"
 
@@ -103,6 +105,25 @@ identity_ca_file(const struct agent_dir *d, char *out, size_t cap)
 	return agent_dir_file(d, "ca.pem", out, cap);
 }
 
+/* The optional hv_spki: a P-256 SPKI whose SHA-256 is hv_key. 0 (absent: length 0) or -1. */
+static int
+identity_spki(const struct kv *kv, struct identity *id)
+{
+	const char *v = kv_get(kv, "hv_spki");
+	uint8_t key[32];
+	long n;
+
+	id->hv_spki_len = 0;
+	if (v == NULL)
+		return 0;
+	n = b64_decode(id->hv_spki, sizeof(id->hv_spki), v, strlen(v));
+	if (n <= 0 || hvsig_key_id(id->hv_spki, (size_t)n, key) != 0 ||
+	    memcmp(key, id->hv_key, 32) != 0)
+		return -1;
+	id->hv_spki_len = (size_t)n;
+	return 0;
+}
+
 static int
 identity_parse(const char *path, const struct kv *kv, struct identity *id)
 {
@@ -118,7 +139,7 @@ identity_parse(const char *path, const struct kv *kv, struct identity *id)
 	    kv_get_str(kv, "hv_socket", id->hv_socket, sizeof(id->hv_socket)) != 0 ||
 	    kv_get_i64(kv, "enrolled_at", &id->enrolled_at) != 0 ||
 	    kv_get_u64(kv, "pinned", &pinned) != 0 || kv_get_u64(kv, "ca", &has_ca) != 0 ||
-	    pinned > 1 || has_ca > 1 || id->device_id[0] == '\0' ||
+	    pinned > 1 || has_ca > 1 || id->device_id[0] == '\0' || identity_spki(kv, id) != 0 ||
 	    (pin != NULL && str_copy(id->pin, sizeof(id->pin), pin) != 0) ||
 	    (portal != NULL && str_copy(id->portal_url, sizeof(id->portal_url), portal) != 0)) {
 		log_err("%s is missing a field or has a malformed one; refusing it", path);
@@ -177,6 +198,8 @@ identity_save(const struct agent_dir *d, const struct identity *id, const struct
 	kvw_str(&w, "owner", id->owner);
 	kvw_b64(&w, "server_key", id->server_key, sizeof(id->server_key));
 	kvw_b64(&w, "hv_key", id->hv_key, sizeof(id->hv_key));
+	if (id->hv_spki_len != 0)
+		kvw_b64(&w, "hv_spki", id->hv_spki, id->hv_spki_len);
 	kvw_u64(&w, "ca", (uint64_t)id->has_ca);
 	if (id->pin[0])
 		kvw_str(&w, "pin_sha256", id->pin);

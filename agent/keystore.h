@@ -19,7 +19,8 @@
 #define AGENT_URL_MAX   256
 #define AGENT_ID_MAX    32 /* device and command ids: at most 31 characters */
 #define AGENT_OWNER_MAX 128
-#define AGENT_PIN_MAX   96 /* "sha256//" + 44 base64 characters */
+#define AGENT_PIN_MAX   96  /* "sha256//" + 44 base64 characters */
+#define AGENT_SPKI_MAX  128 /* crypto/hvsig.h HVSIG_SPKI_MAX */
 
 /* The state directory, optionally locked against a second agent process. */
 struct agent_dir {
@@ -49,6 +50,9 @@ struct identity {
 	char hv_socket[PATH_MAX];            /* the socket used at enrollment */
 	int64_t enrolled_at;                 /* unix seconds */
 	int pinned;                          /* PIN_OWNER succeeded */
+	/* A TPM-resident identity (cleave-hv --tpm): its DER SPKI, whose SHA-256 is hv_key. */
+	uint8_t hv_spki[AGENT_SPKI_MAX];
+	size_t hv_spki_len; /* 0: the file keystore (hv_key is an Ed25519 key) */
 	/* The employee's page of this device ("https://…/portal/clv_pl_…"), or "" (issue 9). */
 	char portal_url[AGENT_URL_MAX + 64];
 };

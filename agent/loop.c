@@ -47,7 +47,7 @@ hv_attest(struct agent *a, uint8_t raw[ATTEST_LEN])
 	struct attestation at;
 
 	if (crypto_random(nonce, sizeof(nonce)) != 0 ||
-	    hvlink_attest(&a->hv, nonce, raw, &at) != CLV_OK)
+	    hvlink_attest(&a->hv, nonce, raw, &at, a->id.hv_spki, a->id.hv_spki_len) != CLV_OK)
 		return -1;
 	if (memcmp(at.hv_key, a->id.hv_key, 32) != 0)
 		return 0;

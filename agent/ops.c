@@ -62,13 +62,14 @@ hv_json(struct hvlink *hv, const struct identity *id)
 	if (st != CLV_OK)
 		return json_pack("{s:s, s:b, s:s}", "socket", hv->path, "reachable", 0, "error",
 				 hvlink_strerror(hv, st));
-	j = json_pack("{s:s, s:b, s:s, s:I, s:I, s:I, s:I}", "socket", hv->path, "reachable", 1,
-		      "state", names[s.state <= 4 ? s.state : 0], "key_epoch",
+	j = json_pack("{s:s, s:b, s:s, s:s, s:I, s:I, s:I, s:I}", "socket", hv->path, "reachable",
+		      1, "state", names[s.state <= 4 ? s.state : 0], "keystore",
+		      (s.flags & CLV_STATUS_TPM) != 0 ? "tpm" : "file", "key_epoch",
 		      (json_int_t)s.key_epoch, "ticket_counter", (json_int_t)s.ticket_counter,
 		      "receipt_seq", (json_int_t)s.receipt_seq, "lease_until",
 		      (json_int_t)s.lease_until);
 	if (j != NULL && crypto_random(nonce, sizeof(nonce)) == 0 &&
-	    hvlink_attest(hv, nonce, raw, &at) == CLV_OK)
+	    hvlink_attest(hv, nonce, raw, &at, id->hv_spki, id->hv_spki_len) == CLV_OK)
 		json_object_set_new(j, "holds_this_enrollment",
 				    json_boolean(memcmp(at.hv_key, id->hv_key, 32) == 0 &&
 						 memcmp(at.owner_key, id->server_key, 32) == 0));
@@ -128,11 +129,12 @@ print_text(json_t *j)
 	if (json_string_length(json_object_get(j, "portal_url")) > 0)
 		printf("your page:     %s\n", json_string_value(json_object_get(j, "portal_url")));
 	if (json_is_true(json_object_get(hv, "reachable")))
-		printf("cleave-hv:     %s at %s, key epoch %" JSON_INTEGER_FORMAT
+		printf("cleave-hv:     %s at %s (keystore %s), key epoch %" JSON_INTEGER_FORMAT
 		       ", ticket counter %" JSON_INTEGER_FORMAT
 		       ", receipt seq %" JSON_INTEGER_FORMAT "%s\n",
 		       json_string_value(json_object_get(hv, "state")),
 		       json_string_value(json_object_get(hv, "socket")),
+		       json_string_value(json_object_get(hv, "keystore")),
 		       json_integer_value(json_object_get(hv, "key_epoch")),
 		       json_integer_value(json_object_get(hv, "ticket_counter")),
 		       json_integer_value(json_object_get(hv, "receipt_seq")),

@@ -181,12 +181,28 @@ dump(json_t *j)
 	return s;
 }
 
+/* Base64 of n bytes as a JSON string (an EK certificate takes well over 1 KiB); NULL on error. */
 static json_t *
 jb64(const void *p, size_t n)
 {
-	char buf[1024];
+	size_t cap = b64_encoded_len(n) + 1;
+	char *buf = malloc(cap);
+	json_t *j = buf != NULL && b64_encode(buf, cap, p, n) >= 0 ? json_string(buf) : NULL;
 
-	return b64_encode(buf, sizeof(buf), p, n) < 0 ? NULL : json_string(buf);
+	free(buf);
+	return j;
+}
+
+/* Sets member name of j to v (stolen); on failure drops j: no body rather than one without it. */
+static json_t *
+with_member(json_t *j, const char *name, json_t *v)
+{
+	if (j != NULL && (v == NULL || json_object_set_new(j, name, v) != 0)) {
+		json_decref(j);
+		return NULL;
+	}
+	json_decref(j == NULL ? v : NULL);
+	return j;
 }
 
 char *
@@ -236,19 +252,79 @@ proto_receipts_body(const uint8_t (*receipts)[RECEIPT_LEN], size_t n)
 }
 
 char *
-proto_nonce_body(const char *token)
+proto_nonce_body(const char *token, const struct clv_tpm_identity *tpm)
 {
-	return dump(json_pack("{s:s}", "enrollment_token", token));
+	json_t *j = json_pack("{s:s}", "enrollment_token", token);
+
+	if (tpm != NULL)
+		j = with_member(j, "tpm",
+				json_pack("{s:o, s:o, s:o}", "ek_cert",
+					  jb64(tpm->ek_cert, tpm->ek_cert_len), "ek_public",
+					  jb64(tpm->ek_public, tpm->ek_public_len), "ak_public",
+					  jb64(tpm->ak_public, tpm->ak_public_len)));
+	return dump(j);
+}
+
+/* The enrollment's "tpm" member: the AK's public area, the quote and the PCR 23 log in hex. */
+static json_t *
+tpm_evidence(const struct proto_enroll *e)
+{
+	json_t *log = json_array();
+	char hex[65];
+
+	for (size_t i = 0; log != NULL && i < e->tpm->log_count; i++) {
+		hex_encode(hex, sizeof(hex), e->tpm->pcr_log + 32 * i, 32);
+		json_array_append_new(log, json_string(hex));
+	}
+	return json_pack("{s:o, s:o, s:o, s:o*}", "ak_public", jb64(e->ak_public, e->ak_public_len),
+			 "quote", jb64(e->tpm->quote, e->tpm->quote_len), "quote_sig",
+			 jb64(e->tpm->quote_sig, e->tpm->quote_sig_len), "pcr_log", log);
 }
 
 char *
 proto_enroll_body(const struct proto_enroll *e)
 {
-	return dump(json_pack("{s:s, s:s, s:o, s:o, s:o, s:{s:s, s:s, s:s}}", "enrollment_token",
+	json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:{s:s, s:s, s:s}}", "enrollment_token",
 			      e->token, "nonce", e->nonce_b64, "device_key",
 			      jb64(e->device_key, 32), "hypervisor_key", jb64(e->hv_key, 32),
 			      "attestation", jb64(e->attestation, ATTEST_LEN), "inventory", "model",
-			      e->model, "os", e->os, "agent_version", e->agent_version));
+			      e->model, "os", e->os, "agent_version", e->agent_version);
+
+	if (e->tpm != NULL) {
+		j = with_member(j, "hypervisor_spki", jb64(e->hv_spki, e->hv_spki_len));
+		j = with_member(j, "tpm", tpm_evidence(e));
+	}
+	return dump(j);
+}
+
+/* Base64 member name of o into out (cap bytes): its length, or 0 when absent or malformed. */
+static size_t
+member_b64(json_t *o, const char *name, uint8_t *out, size_t cap)
+{
+	const char *s = json_string_value(json_object_get(o, name));
+	long n = s != NULL ? b64_decode(out, cap, s, strlen(s)) : -1;
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+int
+proto_credential_parse(const char *body, size_t len, uint8_t *blob, size_t *blob_len,
+		       uint8_t *secret, size_t *secret_len, size_t cap)
+{
+	char err[8];
+	json_t *j = load_object(body, len, err, sizeof(err));
+	json_t *cred = j ? json_object_get(j, "credential") : NULL;
+	int r = -EINVAL;
+
+	/* A plain nonce would not come from the TPM: only the credential proves the EK and AK. */
+	if (json_is_object(cred) && json_object_get(j, "nonce") == NULL) {
+		*blob_len = member_b64(cred, "blob", blob, cap);
+		*secret_len = member_b64(cred, "secret", secret, cap);
+		if (*blob_len != 0 && *secret_len != 0)
+			r = 0;
+	}
+	json_decref(j);
+	return r;
 }
 
 int

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bridge_msg.h"
 #include "keystore.h"
 #include "util.h"
 #include "wire.h"
@@ -66,7 +67,8 @@ struct proto_state {
 char *proto_checkin_body(int wait_s, const struct proto_state *s);
 char *proto_result_body(int completed, const char *detail, const uint8_t *receipt);
 char *proto_receipts_body(const uint8_t (*receipts)[RECEIPT_LEN], size_t n);
-char *proto_nonce_body(const char *token);
+/* tpm: cleave-hv's TPM identity (TPM_IDENTITY), sent as "tpm" when not NULL. */
+char *proto_nonce_body(const char *token, const struct clv_tpm_identity *tpm);
 struct proto_enroll {
 	const char *token;
 	const char *nonce_b64;
@@ -74,11 +76,23 @@ struct proto_enroll {
 	uint8_t hv_key[32];
 	uint8_t attestation[ATTEST_LEN];
 	const char *model, *os, *agent_version;
+	/* A TPM identity: the AK's SPKI and the evidence of TPM_ACTIVATE; NULL for the file keystore. */
+	const uint8_t *hv_spki;
+	size_t hv_spki_len;
+	const uint8_t *ak_public;
+	size_t ak_public_len;
+	const struct clv_tpm_evidence *tpm;
 };
 char *proto_enroll_body(const struct proto_enroll *e);
 
 /* {"nonce": b64} -> 32 bytes and its base64 (cap >= 45). 0 or -EINVAL. */
 int proto_nonce_parse(const char *body, size_t len, uint8_t nonce[32], char *b64, size_t cap);
+/*
+ * A nonce answer for a TPM: {"credential": {"blob", "secret"}} (base64, no plain "nonce") into
+ * blob and secret (cap bytes each) and their lengths. 0 or -EINVAL.
+ */
+int proto_credential_parse(const char *body, size_t len, uint8_t *blob, size_t *blob_len,
+			   uint8_t *secret, size_t *secret_len, size_t cap);
 /* The 201 enrollment answer. 0 or -EINVAL (err says which field). */
 int proto_enroll_parse(const char *body, size_t len, char *device_id, size_t idcap, char *owner,
 		       size_t ocap, uint8_t server_key[32], char *err, size_t cap);

@@ -165,3 +165,62 @@ clv_counters_decode(const uint8_t in[64], struct clv_counters *k)
 	k->calls_mmio = get64(in + 16);
 	k->calls_hvc = get64(in + 24);
 }
+
+int
+clv_tpm_identity_decode(const uint8_t *buf, size_t n, struct clv_tpm_identity *id)
+{
+	const uint8_t **part[4] = {&id->ek_cert, &id->ek_public, &id->ak_public, &id->ak_spki};
+	size_t *len[4] = {&id->ek_cert_len, &id->ek_public_len, &id->ak_public_len,
+			  &id->ak_spki_len};
+	size_t off = 8;
+
+	if (n < 8)
+		return -EPROTO;
+	for (int i = 0; i < 4; i++) {
+		*len[i] = get16(buf + 2 * i);
+		if (*len[i] > n - off)
+			return -EPROTO;
+		*part[i] = buf + off;
+		off += *len[i];
+	}
+	return off == n ? 0 : -EPROTO;
+}
+
+long
+clv_tpm_activate_encode(const uint8_t *blob, size_t blob_len, const uint8_t *secret,
+			size_t secret_len, uint8_t *out, size_t cap)
+{
+	size_t n = 8 + blob_len + secret_len;
+
+	if (blob_len == 0 || secret_len == 0 || blob_len > UINT16_MAX || secret_len > UINT16_MAX ||
+	    n > CLV_MSG_PAYLOAD_MAX)
+		return -EINVAL;
+	if (n > cap)
+		return -ENOSPC;
+	put16(out, (uint16_t)blob_len);
+	put16(out + 2, (uint16_t)secret_len);
+	memset(out + 4, 0, 4);
+	memcpy(out + 8, blob, blob_len);
+	memcpy(out + 8 + blob_len, secret, secret_len);
+	return (long)n;
+}
+
+int
+clv_tpm_activate_decode(const uint8_t *buf, size_t n, struct clv_tpm_evidence *ev)
+{
+	const uint8_t *p = buf + ATTEST_LEN;
+
+	if (n < ATTEST_LEN + 8)
+		return -EPROTO;
+	ev->attestation = buf;
+	ev->quote_len = get16(p);
+	ev->quote_sig_len = get16(p + 2);
+	ev->log_count = get16(p + 4);
+	if (get16(p + 6) != 0 ||
+	    ATTEST_LEN + 8 + ev->quote_len + ev->quote_sig_len + ev->log_count * 32 != n)
+		return -EPROTO;
+	ev->quote = p + 8;
+	ev->quote_sig = ev->quote + ev->quote_len;
+	ev->pcr_log = ev->quote_sig + ev->quote_sig_len;
+	return 0;
+}

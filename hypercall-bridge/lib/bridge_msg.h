@@ -39,4 +39,24 @@ int clv_status_decode(const uint8_t in[64], struct clv_status *s);
 void clv_counters_encode(const struct clv_counters *k, uint8_t out[64]);
 void clv_counters_decode(const uint8_t in[64], struct clv_counters *k);
 
+/* TPM_IDENTITY's reply (ABI.md §2), pointing into the reply buffer. */
+struct clv_tpm_identity {
+	const uint8_t *ek_cert, *ek_public, *ak_public, *ak_spki;
+	size_t ek_cert_len, ek_public_len, ak_public_len, ak_spki_len;
+};
+/* Splits a TPM_IDENTITY reply of n bytes. 0, or -EPROTO when the lengths inside lie. */
+int clv_tpm_identity_decode(const uint8_t *buf, size_t n, struct clv_tpm_identity *id);
+
+/* TPM_ACTIVATE's request from a credential: blob (TPM2B_ID_OBJECT), secret (TPM2B_ENCRYPTED_SECRET). */
+long clv_tpm_activate_encode(const uint8_t *blob, size_t blob_len, const uint8_t *secret,
+			     size_t secret_len, uint8_t *out, size_t cap);
+/* TPM_ACTIVATE's reply, pointing into the reply buffer. */
+struct clv_tpm_evidence {
+	const uint8_t *attestation;                 /* ATTEST_LEN bytes */
+	const uint8_t *quote, *quote_sig, *pcr_log; /* pcr_log: log_count x 32 bytes */
+	size_t quote_len, quote_sig_len, log_count;
+};
+/* Splits a TPM_ACTIVATE reply of n bytes. 0, or -EPROTO when the lengths inside lie. */
+int clv_tpm_activate_decode(const uint8_t *buf, size_t n, struct clv_tpm_evidence *ev);
+
 #endif

@@ -77,15 +77,23 @@ e2e_paths(struct e2e *e, const char *conf_lines)
 int
 e2e_up(struct e2e *e, const char *tag, const char *conf_lines)
 {
+	return e2e_up_hv(e, tag, conf_lines, NULL);
+}
+
+int
+e2e_up_hv(struct e2e *e, const char *tag, const char *conf_lines, const char *const *hv_args)
+{
 	unsigned port = t_free_port();
 
 	memset(e, 0, sizeof(*e));
 	if (port == 0 || srv_init(&e->s, tag) != 0)
 		return -1;
 	snprintf(e->listen, sizeof(e->listen), "127.0.0.1:%u", port);
-	if (e2e_paths(e, conf_lines) != 0 || e2e_server_start(e) != 0)
+	if (e2e_paths(e, conf_lines) != 0 || e2e_server_start(e) != 0 || hvp_prepare(&e->hv) != 0)
 		return -1;
-	return hvp_init(&e->hv);
+	for (int i = 0; hv_args != NULL && i < 7 && hv_args[i] != NULL; i++)
+		e->hv.extra[i] = hv_args[i];
+	return hvp_start(&e->hv);
 }
 
 int
@@ -174,9 +182,7 @@ e2e_agent_cmd(struct e2e *e, const char *args, char *out, size_t cap)
 int
 e2e_enroll(struct e2e *e, const char *owner)
 {
-	char token[256], args[PATH_MAX * 3], out[4096], path[PATH_MAX + 32];
-	char *id;
-	size_t n = 0;
+	char token[256], args[PATH_MAX * 3], out[4096];
 	int rc;
 
 	if (admin_etoken(e->admin, owner, 1, token, sizeof(token)) != 0)
@@ -189,6 +195,15 @@ e2e_enroll(struct e2e *e, const char *owner)
 		printf("    enroll exited %d: %s\n", rc, out);
 		return -1;
 	}
+	return e2e_enroll_id(e);
+}
+
+int
+e2e_enroll_id(struct e2e *e)
+{
+	char path[PATH_MAX + 32], *id;
+	size_t n = 0;
+
 	/* the agent's identity file: "key value" lines (agent/keystore.c) */
 	snprintf(path, sizeof(path), "%s/identity", e->agent_dir);
 	id = file_read_all(path, 8192, &n);

@@ -27,6 +27,8 @@ struct e2e {
 
 /* Starts the server (settings lines in conf_lines, may be NULL) and cleave-hv. 0 or -1. */
 int e2e_up(struct e2e *e, const char *tag, const char *conf_lines);
+/* e2e_up with more cleave-hv arguments (NULL-terminated, at most 7; borrowed: keep them alive). */
+int e2e_up_hv(struct e2e *e, const char *tag, const char *conf_lines, const char *const *hv_args);
 /*
  * Starts only cleave-hv, for an agent of servers the caller runs: the agent enrolls with
  * front's URL and CA certificate (a balancer's, say) and e->admin is a client of front with
@@ -47,6 +49,8 @@ int e2e_server_stop(struct e2e *e, int sig);
 int e2e_policy(struct e2e *e, const char *body);
 /* Enrolls the agent with a fresh enrollment token for owner; fills device_id. 0 or -1. */
 int e2e_enroll(struct e2e *e, const char *owner);
+/* Reads device_id from the agent's identity file (after an enrollment). 0 or -1. */
+int e2e_enroll_id(struct e2e *e);
 /* Starts `cleave-agent run` (environment extra "NAME=value" or NULL). 0 or -1. */
 int e2e_agent_start(struct e2e *e, const char *env);
 /*

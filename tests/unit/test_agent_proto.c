@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "agent/proto.h"
 #include "b64.h"
 #include "wire.h"
@@ -306,6 +308,87 @@ test_agent_proto_answers(void **state)
 			 -EINVAL);
 }
 
+/*
+ * The TPM enrollment bodies (schema/api.md "Enrollment with a TPM"): the nonce request carries
+ * the identity in full (an EK certificate is well over 1 KiB), the enrollment the evidence; the
+ * credential answer is taken only without a plain nonce.
+ */
+static void
+test_agent_proto_tpm_bodies(void **state)
+{
+	static uint8_t cert[1500], buf[3000];
+	uint8_t pub[300], quote[150], sig[70], log[64], blob[1024], secret[1024];
+	struct clv_tpm_identity id = {.ek_cert = cert,
+				      .ek_cert_len = sizeof(cert),
+				      .ek_public = pub,
+				      .ek_public_len = sizeof(pub),
+				      .ak_public = pub,
+				      .ak_public_len = 90};
+	struct clv_tpm_evidence ev = {.quote = quote,
+				      .quote_len = sizeof(quote),
+				      .quote_sig = sig,
+				      .quote_sig_len = sizeof(sig),
+				      .pcr_log = log,
+				      .log_count = 2};
+	struct proto_enroll pe = {.token = "tok",
+				  .nonce_b64 = "bm9uY2U=",
+				  .model = "m",
+				  .os = "o",
+				  .agent_version = "1",
+				  .hv_spki = pub,
+				  .hv_spki_len = 91,
+				  .ak_public = pub,
+				  .ak_public_len = 90,
+				  .tpm = &ev};
+	const char *cred;
+	char *body;
+	json_t *j;
+	size_t bl, sl;
+
+	(void)state;
+	memset(cert, 0xc5, sizeof(cert));
+	memset(log, 0xab, 32);
+	memset(log + 32, 0x01, 32);
+	body = proto_nonce_body("tok", &id);
+	assert_non_null(body);
+	j = json_loads(body, 0, NULL);
+	assert_int_equal(
+		b64_decode(buf, sizeof(buf),
+			   json_string_value(json_object_get(json_object_get(j, "tpm"), "ek_cert")),
+			   2000),
+		sizeof(cert));
+	assert_memory_equal(buf, cert, sizeof(cert));
+	json_decref(j);
+	free(body);
+
+	body = proto_enroll_body(&pe);
+	assert_non_null(body);
+	j = json_loads(body, 0, NULL);
+	assert_non_null(json_object_get(j, "hypervisor_spki"));
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(json_object_get(j, "tpm"), "pcr_log"), 1)),
+			    "0101010101010101010101010101010101010101010101010101010101010101");
+	assert_non_null(json_object_get(json_object_get(j, "tpm"), "quote_sig"));
+	json_decref(j);
+	free(body);
+
+	cred = "{\"credential\":{\"blob\":\"AAEC\",\"secret\":\"AwQF\"},\"expires_at\":\"x\"}";
+	assert_int_equal(
+		proto_credential_parse(cred, strlen(cred), blob, &bl, secret, &sl, sizeof(blob)),
+		0);
+	assert_int_equal(bl, 3);
+	assert_int_equal(sl, 3);
+	assert_int_equal(secret[2], 5);
+	cred = "{\"nonce\":\"AAEC\",\"credential\":{\"blob\":\"AAEC\",\"secret\":\"AwQF\"}}";
+	assert_int_equal(
+		proto_credential_parse(cred, strlen(cred), blob, &bl, secret, &sl, sizeof(blob)),
+		-EINVAL);
+	cred = "{\"nonce\":\"AAEC\"}";
+	assert_int_equal(
+		proto_credential_parse(cred, strlen(cred), blob, &bl, secret, &sl, sizeof(blob)),
+		-EINVAL);
+}
+
 int
 main(void)
 {
@@ -317,6 +400,7 @@ main(void)
 		cmocka_unit_test(test_agent_proto_unenroll),
 		cmocka_unit_test(test_agent_proto_request_bodies),
 		cmocka_unit_test(test_agent_proto_answers),
+		cmocka_unit_test(test_agent_proto_tpm_bodies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

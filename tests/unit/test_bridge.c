@@ -195,6 +195,47 @@ test_bridge_no_server(void **state)
 			    "ticket refused (signature, device, hypervisor, counter or expiry)");
 }
 
+/* TPM_IDENTITY's and TPM_ACTIVATE's payloads (ABI.md §2): lengths inside must add up. */
+static void
+test_bridge_tpm_payloads(void **state)
+{
+	static uint8_t buf[ATTEST_LEN + 8 + 5 + 3 + 64];
+	uint8_t id[8 + 2 + 1 + 3 + 4] = {2, 0, 1, 0, 3, 0, 4, 0}, req[32];
+	struct clv_tpm_identity ti;
+	struct clv_tpm_evidence ev;
+
+	(void)state;
+	id[8] = 0xe0, id[10] = 0xe1, id[11] = 0xa0, id[14] = 0x55;
+	assert_int_equal(clv_tpm_identity_decode(id, sizeof(id), &ti), 0);
+	assert_int_equal(ti.ek_cert_len, 2);
+	assert_int_equal(ti.ek_public[0], 0xe1);
+	assert_int_equal(ti.ak_public_len, 3);
+	assert_int_equal(ti.ak_spki[0], 0x55);
+	assert_int_equal(clv_tpm_identity_decode(id, sizeof(id) - 1, &ti), -EPROTO);
+	assert_int_equal(clv_tpm_identity_decode(id, 7, &ti), -EPROTO);
+
+	assert_int_equal(clv_tpm_activate_encode((const uint8_t *)"abc", 3, (const uint8_t *)"de",
+						 2, req, sizeof(req)),
+			 13);
+	assert_memory_equal(req,
+			    "\x03\x00\x02\x00\x00\x00\x00\x00"
+			    "abcde",
+			    13);
+	assert_int_equal(clv_tpm_activate_encode(req, 0, req, 2, req, sizeof(req)), -EINVAL);
+	assert_int_equal(clv_tpm_activate_encode(req, 30, req, 2, req, sizeof(req)), -ENOSPC);
+
+	buf[ATTEST_LEN] = 5, buf[ATTEST_LEN + 2] = 3, buf[ATTEST_LEN + 4] = 2;
+	buf[ATTEST_LEN + 8 + 5] = 0x77;
+	assert_int_equal(clv_tpm_activate_decode(buf, sizeof(buf), &ev), 0);
+	assert_int_equal(ev.quote_len, 5);
+	assert_int_equal(ev.log_count, 2);
+	assert_int_equal(ev.quote_sig[0], 0x77);
+	assert_ptr_equal(ev.pcr_log, buf + ATTEST_LEN + 8 + 8);
+	assert_int_equal(clv_tpm_activate_decode(buf, sizeof(buf) - 1, &ev), -EPROTO);
+	buf[ATTEST_LEN + 6] = 1; /* the reserved u16 */
+	assert_int_equal(clv_tpm_activate_decode(buf, sizeof(buf), &ev), -EPROTO);
+}
+
 int
 main(void)
 {
@@ -206,6 +247,7 @@ main(void)
 			test_bridge_garbage_gets_an_error_and_the_connection_survives, setup_agent,
 			teardown),
 		cmocka_unit_test(test_bridge_no_server),
+		cmocka_unit_test(test_bridge_tpm_payloads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
