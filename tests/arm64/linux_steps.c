@@ -150,14 +150,27 @@ static int
 console_attach(void)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	struct stat sb;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = -1, err = 0;
 
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", CONSOLE);
-	for (int i = 0; i < STEP_SECS * 20 && stat(CONSOLE, &sb) != 0; i++)
+	/*
+	 * The socket file appears when cleave-hv binds it, a moment before it listens: a refused
+	 * or missing socket is retried (every 50 ms, bounded by STEP_SECS).
+	 */
+	for (int i = 0; i < STEP_SECS * 20; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			break;
+		err = errno;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		if (err != ECONNREFUSED && err != ENOENT)
+			break;
 		usleep(50 * 1000);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		printf("linux-steps: console: %s\n", strerror(errno));
+	}
+	if (fd < 0) {
+		printf("linux-steps: console: %s\n", strerror(err));
 		return -1;
 	}
 	printf("linux-step: console attached at %.2f s\n", now_s());
