@@ -15,8 +15,12 @@
  * cleave-hv with the TPM the emulated machine has (QEMU's tpm-tis-device backed by the host's
  * swtpm): loads tpm_tis_core.ko and tpm_tis.ko from /lib, waits for /dev/tpmrm0, starts
  * cleave-hv --tpm device:/dev/tpmrm0 and runs status, attest, tpm-identity, pin, a signed lock
- * (its receipt printed) and pubkey --pem; the host test (test_arm64_tpm) verifies them.
+ * (its receipt printed), unlock and pubkey --pem; stops cleave-hv and keeps a copy of its state
+ * directory (a thief's); restarted, a signed wipe; then cleave-hv on the kept copy, whose sealed
+ * root key the wipe killed and whose trust state is older than the TPM's counter: status, its
+ * pending receipts, and an unlock ticket it must refuse. The host test (test_arm64_tpm) verifies them.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -32,8 +36,9 @@
 #define SOCKET      STATE_DIR "/hv.sock"
 #define STEP_SECS   60 /* each hvctl step is killed after this */
 #define TPM_DEV     "/dev/tpmrm0"
-#define TPM_SECS    20 /* the TPM driver must give TPM_DEV within this */
-#define SOCKET_SECS 60 /* cleave-hv must listen within this */
+#define TPM_SECS    20          /* the TPM driver must give TPM_DEV within this */
+#define KEPT_DIR    "/run/kept" /* tpm_steps: the copy of STATE_DIR a thief keeps */
+#define SOCKET_SECS 60          /* cleave-hv must listen within this */
 
 #define HVCTL "/bin/cleave-hvctl", "--socket", SOCKET
 #define TICKET                                                                                     \
@@ -96,14 +101,18 @@ static const struct step after_kill[] = {
 	{"pubkey", {HVCTL, "pubkey", "--pem", NULL}, NULL, 0},
 };
 
-/* With the TPM (as tpm_steps): the identity, the endorsement and a TPM-signed receipt. */
+/* cleave-ticket's --hv-socket checks an Ed25519 attestation: with the TPM it gets --hv-key. */
+#define TPM_TICKET(counter, out)                                                                   \
+	"/bin/cleave-ticket", "make", "--key", OWNER_KEY, "--hv-key", HVKEY, "--device", DEVICE,   \
+		"--counter", counter, "--out", out
+
+/* With the TPM (as tpm_steps): the identity, the endorsement and TPM-signed receipts. */
 static const struct step tpm_script[] = {
 	{"status", {HVCTL, "status", NULL}, NULL, 0},
 	{"attest", {HVCTL, "attest", NONCE_HEX, NULL}, NULL, 0},
 	{"tpm-identity", {HVCTL, "tpm-identity", NULL}, NULL, 0},
 	{"keygen", {"/bin/cleave-ticket", "keygen", OWNER_KEY, NULL}, NULL, 1},
 	{"pin", {HVCTL, "pin", PUBKEY, DEVICE, NULL}, NULL, 0},
-	/* cleave-ticket's --hv-socket checks an Ed25519 attestation: give it the TPM's hv_key */
 	{"hv-key", {HVCTL, "pubkey", NULL}, NULL, 2},
 	{"lock-ticket",
 	 {"/bin/cleave-ticket", "make", "--key", OWNER_KEY, "--hv-key", HVKEY, "--device", DEVICE,
@@ -114,7 +123,25 @@ static const struct step tpm_script[] = {
 	 {HVCTL, "lock", "--ticket", "/run/lock.tk", "--receipt-out", "/run/lock.rc", NULL},
 	 NULL,
 	 0},
+	{"unlock-ticket", {TPM_TICKET("2", "/run/unlock.tk"), "unlock", NULL}, NULL, 0},
+	{"unlock", {HVCTL, "unlock", "--ticket", "/run/unlock.tk", NULL}, NULL, 0},
 	{"pubkey", {HVCTL, "pubkey", "--pem", NULL}, NULL, 0},
+};
+
+/* Then, with a copy of the state directory kept aside (the thief's): a signed wipe. */
+static const struct step tpm_wipe[] = {
+	{"wipe-ticket", {TPM_TICKET("3", "/run/wipe.tk"), "wipe", NULL}, NULL, 0},
+	{"wipe", {HVCTL, "wipe", "--ticket", "/run/wipe.tk", NULL}, NULL, 0},
+	{"status-wiped", {HVCTL, "status", NULL}, NULL, 0},
+};
+
+/* cleave-hv started on the kept copy: its sealed root key is dead, its trust state stale. */
+static const struct step tpm_kept[] = {
+	{"status-kept", {HVCTL, "status", NULL}, NULL, 0},
+	{"receipts-kept", {HVCTL, "receipts", NULL}, NULL, 0},
+	/* a new ticket too: the state is stale, so it must be refused (the one failing step) */
+	{"unlock-kept-ticket", {TPM_TICKET("4", "/run/unlock4.tk"), "unlock", NULL}, NULL, 0},
+	{"unlock-kept", {HVCTL, "unlock", "--ticket", "/run/unlock4.tk", NULL}, NULL, 0},
 };
 
 static char pubkey[128]; /* keygen's output, one base64 line */
@@ -266,6 +293,53 @@ load_module(const char *path)
 		close(fd);
 }
 
+/* SIGTERM to cleave-hv and its exit status, printed; 0 when it ended cleanly. */
+static int
+stop_hv(pid_t pid)
+{
+	int rc;
+
+	kill(pid, SIGTERM);
+	rc = wait_status(pid);
+	printf("hv-step: cleave-hv exit %d\n", rc);
+	return rc;
+}
+
+/* Copies the regular files of the flat directory from into a new directory to; 0 or -1. */
+static int
+copy_dir(const char *from, const char *to)
+{
+	static char buf[65536];
+	DIR *d = opendir(from);
+	struct dirent *e;
+	int rc = d != NULL && mkdir(to, 0700) == 0 ? 0 : -1;
+
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		char src[512], dst[512];
+		struct stat sb;
+		ssize_t n;
+
+		snprintf(src, sizeof(src), "%s/%s", from, e->d_name);
+		snprintf(dst, sizeof(dst), "%s/%s", to, e->d_name);
+		if (lstat(src, &sb) != 0 || !S_ISREG(sb.st_mode))
+			continue;
+		int in = open(src, O_RDONLY),
+		    out = open(dst, O_WRONLY | O_CREAT | O_EXCL, sb.st_mode);
+		while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				rc = -1;
+		rc = in < 0 || out < 0 ? -1 : rc;
+		if (in >= 0)
+			close(in);
+		if (out >= 0 && close(out) != 0)
+			rc = -1;
+	}
+	if (d != NULL)
+		closedir(d);
+	printf("hv-step: %s copied to %s: %s\n", from, to, rc == 0 ? "ok" : "FAILED");
+	return rc;
+}
+
 /* tpm_steps: cleave-hv on the machine's TPM (the file comment); 0 when every step passed. */
 static int
 tpm_main(void)
@@ -284,8 +358,20 @@ tpm_main(void)
 	if (hv_pid < 0)
 		return 1;
 	failed = run_steps(tpm_script, sizeof(tpm_script) / sizeof(tpm_script[0]));
-	kill(hv_pid, SIGTERM);
-	printf("hv-step: cleave-hv exit %d\n", wait_status(hv_pid));
+	failed += stop_hv(hv_pid) != 0 || copy_dir(STATE_DIR, KEPT_DIR) != 0;
+	hv_pid = start_hv(NULL, "device:" TPM_DEV);
+	if (hv_pid < 0)
+		return 1;
+	failed += run_steps(tpm_wipe, sizeof(tpm_wipe) / sizeof(tpm_wipe[0]));
+	failed += stop_hv(hv_pid) != 0;
+	/* The kept copy back in place of the wiped state, as a thief would restore it. */
+	if (rename(STATE_DIR, STATE_DIR ".wiped") != 0 || rename(KEPT_DIR, STATE_DIR) != 0)
+		return 1;
+	hv_pid = start_hv(NULL, "device:" TPM_DEV);
+	if (hv_pid < 0)
+		return 1;
+	failed += run_steps(tpm_kept, sizeof(tpm_kept) / sizeof(tpm_kept[0])) != 1;
+	failed += stop_hv(hv_pid) != 0;
 	printf("tpm-steps: result: %s\n", failed ? "failed" : "ok");
 	return failed != 0;
 }
@@ -311,8 +397,7 @@ main(int argc, char **argv)
 	if (hv_pid < 0)
 		return 1;
 	failed += run_steps(after_kill, sizeof(after_kill) / sizeof(after_kill[0]));
-	kill(hv_pid, SIGTERM);
-	printf("hv-step: cleave-hv exit %d\n", wait_status(hv_pid));
+	(void)stop_hv(hv_pid);
 	printf("hv-steps: result: %s\n", failed ? "failed" : "ok");
 	return failed != 0;
 }

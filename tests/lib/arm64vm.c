@@ -58,12 +58,12 @@ spawn_qemu(const struct boot *b, const char *log_path)
 	snprintf(initrd, sizeof(initrd), "%s/%s", arm64_dir, b->image);
 	/* panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging. */
 	snprintf(append, sizeof(append), "console=ttyAMA0 panic=-1 %s -- %s", b->extra, b->progs);
-	const char *argv[40] = {qemu_path, "-M",	  "virt,virtualization=on,gic-version=3",
-				"-cpu",	   b->cpu, "-smp",
-				"1",	   "-m",   "512",
-				"-nic",	   "none", "-kernel",
-				kernel,	   "-initrd", initrd,
-				"-append", append, "-nographic",
+	const char *argv[40] = {qemu_path,   "-M",      "virt,virtualization=on,gic-version=3",
+				"-cpu",      b->cpu,    "-smp",
+				"1",         "-m",      "512",
+				"-nic",      "none",    "-kernel",
+				kernel,      "-initrd", initrd,
+				"-append",   append,    "-nographic",
 				"-no-reboot"};
 	size_t n = 19;
 

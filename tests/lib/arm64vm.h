@@ -19,12 +19,12 @@ extern char arm64_dir[PATH_MAX]; /* BUILD/arm64, from $CLEAVE_BIN (arm64vm_init)
 extern char qemu_path[PATH_MAX]; /* qemu-system-aarch64 on PATH, or "" */
 
 struct boot {
-	const char *kernel; /* "6.1" or "6.12": BUILD/arm64/vmlinuz-KERNEL */
-	const char *cpu;    /* QEMU -cpu */
-	const char *extra;  /* extra kernel parameters, "" for none */
-	const char *image;  /* BUILD/arm64/IMAGE: the initramfs */
-	const char *progs;  /* what init runs, after "--" on the kernel command line */
-	int limit_s;        /* QEMU killed after this; 0: RUN_LIMIT_S */
+	const char *kernel;           /* "6.1" or "6.12": BUILD/arm64/vmlinuz-KERNEL */
+	const char *cpu;              /* QEMU -cpu */
+	const char *extra;            /* extra kernel parameters, "" for none */
+	const char *image;            /* BUILD/arm64/IMAGE: the initramfs */
+	const char *progs;            /* what init runs, after "--" on the kernel command line */
+	int limit_s;                  /* QEMU killed after this; 0: RUN_LIMIT_S */
 	const char *const *qemu_args; /* more QEMU arguments (NULL-terminated), or NULL */
 	char log[LOG_CAP + 1];
 	double boot_s, result_s, exit_s; /* from spawn: init started, result line, QEMU gone */
