@@ -222,7 +222,8 @@ $(ARM64_OUT)/bin/hv_smoke: tests/arm64/hv_smoke.c $(ARM64_VMM_LIB)
 	@$(ARM64_CC) $(ARM64_HV_CPPFLAGS) $(ARM64_HV_CFLAGS) -static -o $@ $^ -lpthread
 # The whole cleave-hv and cleave-hvctl for arm64, static, against Debian's arm64 libcrypto and
 # libsodium (scripts/arm64-sysroot.sh fetches them with apt: network, so not part of `all`).
-# The TPM layer (hv/tpm*.c) is left out: Debian has no static tpm2-tss (TPM.md §6).
+# The TPM layer (hv/tpm*.c) is left out: Debian has no static tpm2-tss (TPM.md §6); the dynamic
+# arm64 cleave-hv with it is tests/arm64/tpm.mk's.
 ARM64_HV_ALL := $(filter-out hypercall-bridge/hv/main.c hypercall-bridge/hv/hvctl.c \
 	$(wildcard hypercall-bridge/hv/tpm*.c),\
 	$(wildcard hypercall-bridge/hv/*.c hypercall-bridge/hv/arch/arm64/*.c \
@@ -263,6 +264,8 @@ $(ARM64_OUT)/hv/cleave-ticket: $(ARM64_OUT)/obj/tools/ticket.o $(ARM64_OUT)/lib/
 	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
 # The x86 hypervisor suites, cross-built for arm64 and run in the emulated machine.
 -include tests/arm64/suites.mk
+# cleave-hv --tpm for arm64 (dynamic, tpm2-tss) and its image with the machine's TPM driver.
+-include tests/arm64/tpm.mk
 # hv_smoke's second guest faults on purpose, with the corporate guest's own vectors.
 $(ARM64_OUT)/bin/hv_fault_guest.bin: tests/arm64/hv_fault_guest.S \
 		hypercall-bridge/guest/arch/arm64/vectors.S hypercall-bridge/guest/arch/arm64/guest.ld
@@ -351,6 +354,7 @@ test: deps
 	@$(MAKE) --no-print-directory arm64-kernel || echo "arm64 kernels unavailable: test_arm64_kvm will skip"
 	@$(MAKE) --no-print-directory arm64-hv-full || echo "arm64 cleave-hv unavailable: test_arm64_kvm's hv and suites cases will skip"
 	@$(MAKE) --no-print-directory arm64-linux || echo "arm64 Linux guest unavailable: test_arm64_kvm's linux cases will skip"
+	@$(MAKE) --no-print-directory arm64-tpm || echo "arm64 cleave-hv --tpm unavailable: test_arm64_tpm will skip"
 	@$(MAKE) --no-print-directory test-run
 
 test-run:

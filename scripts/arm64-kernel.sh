@@ -8,7 +8,9 @@
 # Idempotent: a vmlinuz already present is kept. Needs the network only when one is missing.
 # From the 6.1 package it also keeps OUT/modules-6.1/virtio_mmio.ko and virtio_blk.ko (modules
 # in Debian's config; decompressed if the package compressed them): the Linux corporate half
-# (that kernel) loads them from its initramfs to reach its virtio disk (tests/arm64/corp_init.c).
+# (that kernel) loads them from its initramfs to reach its virtio disk (tests/arm64/corp_init.c);
+# and tpm_tis_core.ko and tpm_tis.ko (Debian builds the TPM core in, the TIS driver as modules):
+# the emulated machine loads them to reach QEMU's tpm-tis-device (tests/arm64/tpm_steps.c).
 set -euo pipefail
 out=${1:-build/arm64}
 mkdir -p "$out/apt/lists/partial" "$out/apt/debs/partial" "$out/apt/unpack"
@@ -23,10 +25,10 @@ newest_kernel() {
 		awk '{print $1}' | grep -v -e '-rt-' -e '-cloud-' -e 'unsigned' -e 'dbg' | sort -V | tail -n 1
 }
 
-keep_modules() {         # keep_modules SERIES: the virtio modules of the unpacked package
+keep_modules() {         # keep_modules SERIES: the virtio and TPM modules of the unpacked package
 	local m f
 	mkdir -p "$out/modules-$1"
-	for m in virtio_mmio virtio_blk; do
+	for m in virtio_mmio virtio_blk tpm_tis_core; do
 		f=$(find "$out/apt/unpack/lib/modules" -name "$m.ko*" | head -n 1)
 		[ -n "$f" ] || { echo "arm64-kernel: no $m module in the package" >&2; return 1; }
 		case $f in
@@ -39,7 +41,7 @@ keep_modules() {         # keep_modules SERIES: the virtio modules of the unpack
 
 fetch() {                # fetch SERIES REQUIRED MODULES (1: keep the virtio modules too)
 	local series=$1 required=$2 modules=$3 pkg deb
-	[ -s "$out/vmlinuz-$series" ] && { [ "$modules" = 0 ] || [ -s "$out/modules-$series/virtio_blk.ko" ]; } &&
+	[ -s "$out/vmlinuz-$series" ] && { [ "$modules" = 0 ] || [ -s "$out/modules-$series/tpm_tis_core.ko" ]; } &&
 		return 0
 	pkg=$(newest_kernel "$series")
 	if [ -z "$pkg" ]; then
@@ -60,7 +62,7 @@ fetch() {                # fetch SERIES REQUIRED MODULES (1: keep the virtio mod
 }
 
 if [ ! -s "$out/vmlinuz-6.1" ] || [ ! -e "$out/vmlinuz-6.12.checked" ] ||
-	[ ! -s "$out/modules-6.1/virtio_blk.ko" ]; then
+	[ ! -s "$out/modules-6.1/tpm_tis_core.ko" ]; then
 	apt-get "${o[@]}" update
 fi
 fetch 6.1 1 1

@@ -10,13 +10,24 @@
  * `hv-step:` line per step with its exit status and time, and `hv-steps: result: ok` (or failed).
  * Then it stops cleave-hv with SIGTERM. The host test (test_arm64_kvm, its hv cases) reads the console and
  * decides; this program only reports.
+ *
+ * Run as /bin/tpm_steps (the same program under another name, in initramfs-tpm.cpio.gz) it runs
+ * cleave-hv with the TPM the emulated machine has (QEMU's tpm-tis-device backed by the host's
+ * swtpm): loads tpm_tis_core.ko and tpm_tis.ko from /lib, waits for /dev/tpmrm0, starts
+ * cleave-hv --tpm device:/dev/tpmrm0 and runs status, attest, tpm-identity, pin, a signed lock
+ * (its receipt printed), unlock and pubkey --pem; stops cleave-hv and keeps a copy of its state
+ * directory (a thief's); restarted, a signed wipe; then cleave-hv on the kept copy, whose sealed
+ * root key the wipe killed and whose trust state is older than the TPM's counter: status, its
+ * pending receipts, and an unlock ticket it must refuse. The host test (test_arm64_tpm) verifies them.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,7 +35,10 @@
 #define STATE_DIR   "/run/hv"
 #define SOCKET      STATE_DIR "/hv.sock"
 #define STEP_SECS   60 /* each hvctl step is killed after this */
-#define SOCKET_SECS 60 /* cleave-hv must listen within this */
+#define TPM_DEV     "/dev/tpmrm0"
+#define TPM_SECS    20          /* the TPM driver must give TPM_DEV within this */
+#define KEPT_DIR    "/run/kept" /* tpm_steps: the copy of STATE_DIR a thief keeps */
+#define SOCKET_SECS 60          /* cleave-hv must listen within this */
 
 #define HVCTL "/bin/cleave-hvctl", "--socket", SOCKET
 #define TICKET                                                                                     \
@@ -32,23 +46,21 @@
 #define OWNER_KEY "/run/owner.key"
 #define DEVICE    "arm64-phone"
 #define PUBKEY    "@pubkey" /* an argument replaced by what keygen printed */
+#define HVKEY     "@hvkey"  /* replaced by what `cleave-hvctl pubkey` printed */
 #define MAX_ARGS  16
+#define NONCE_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 struct step {
 	const char *name;
 	const char *argv[MAX_ARGS];
 	const char *input; /* typed into stdin, then closed; NULL: /dev/null */
-	int capture;       /* keep stdout as the owner's public key */
+	int capture;       /* keep stdout: 1 as the owner's public key, 2 as the hypervisor's */
 };
 
 /* Before the kill: cleave-hv runs with CLEAVE_HV_FAULT=wipe-after-intent. */
 static const struct step before_kill[] = {
 	{"status", {HVCTL, "status", NULL}, NULL, 0},
-	{"attest",
-	 {HVCTL, "attest", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-	  NULL},
-	 NULL,
-	 0},
+	{"attest", {HVCTL, "attest", NONCE_HEX, NULL}, NULL, 0},
 	{"console",
 	 {HVCTL, "console", NULL},
 	 "version\rstatus\rput memo arm64-record\rget memo\rlist\r",
@@ -89,7 +101,51 @@ static const struct step after_kill[] = {
 	{"pubkey", {HVCTL, "pubkey", "--pem", NULL}, NULL, 0},
 };
 
+/* cleave-ticket's --hv-socket checks an Ed25519 attestation: with the TPM it gets --hv-key. */
+#define TPM_TICKET(counter, out)                                                                   \
+	"/bin/cleave-ticket", "make", "--key", OWNER_KEY, "--hv-key", HVKEY, "--device", DEVICE,   \
+		"--counter", counter, "--out", out
+
+/* With the TPM (as tpm_steps): the identity, the endorsement and TPM-signed receipts. */
+static const struct step tpm_script[] = {
+	{"status", {HVCTL, "status", NULL}, NULL, 0},
+	{"attest", {HVCTL, "attest", NONCE_HEX, NULL}, NULL, 0},
+	{"tpm-identity", {HVCTL, "tpm-identity", NULL}, NULL, 0},
+	{"keygen", {"/bin/cleave-ticket", "keygen", OWNER_KEY, NULL}, NULL, 1},
+	{"pin", {HVCTL, "pin", PUBKEY, DEVICE, NULL}, NULL, 0},
+	{"hv-key", {HVCTL, "pubkey", NULL}, NULL, 2},
+	{"lock-ticket",
+	 {"/bin/cleave-ticket", "make", "--key", OWNER_KEY, "--hv-key", HVKEY, "--device", DEVICE,
+	  "--counter", "1", "--out", "/run/lock.tk", "lock", NULL},
+	 NULL,
+	 0},
+	{"lock",
+	 {HVCTL, "lock", "--ticket", "/run/lock.tk", "--receipt-out", "/run/lock.rc", NULL},
+	 NULL,
+	 0},
+	{"unlock-ticket", {TPM_TICKET("2", "/run/unlock.tk"), "unlock", NULL}, NULL, 0},
+	{"unlock", {HVCTL, "unlock", "--ticket", "/run/unlock.tk", NULL}, NULL, 0},
+	{"pubkey", {HVCTL, "pubkey", "--pem", NULL}, NULL, 0},
+};
+
+/* Then, with a copy of the state directory kept aside (the thief's): a signed wipe. */
+static const struct step tpm_wipe[] = {
+	{"wipe-ticket", {TPM_TICKET("3", "/run/wipe.tk"), "wipe", NULL}, NULL, 0},
+	{"wipe", {HVCTL, "wipe", "--ticket", "/run/wipe.tk", NULL}, NULL, 0},
+	{"status-wiped", {HVCTL, "status", NULL}, NULL, 0},
+};
+
+/* cleave-hv started on the kept copy: its sealed root key is dead, its trust state stale. */
+static const struct step tpm_kept[] = {
+	{"status-kept", {HVCTL, "status", NULL}, NULL, 0},
+	{"receipts-kept", {HVCTL, "receipts", NULL}, NULL, 0},
+	/* a new ticket too: the state is stale, so it must be refused (the one failing step) */
+	{"unlock-kept-ticket", {TPM_TICKET("4", "/run/unlock4.tk"), "unlock", NULL}, NULL, 0},
+	{"unlock-kept", {HVCTL, "unlock", "--ticket", "/run/unlock4.tk", NULL}, NULL, 0},
+};
+
 static char pubkey[128]; /* keygen's output, one base64 line */
+static char hvkey[128];  /* `cleave-hvctl pubkey`'s, one base64 line */
 
 static double
 now_s(void)
@@ -153,9 +209,13 @@ run_step(const struct step *st)
 	char out[sizeof(pubkey)];
 	int fds[2] = {-1, -1};
 
-	for (size_t i = 0; i < MAX_ARGS; i++)
-		argv[i] = st->argv[i] != NULL && strcmp(st->argv[i], PUBKEY) == 0 ? pubkey
-										  : st->argv[i];
+	for (size_t i = 0; i < MAX_ARGS; i++) {
+		argv[i] = st->argv[i];
+		if (argv[i] != NULL && strcmp(argv[i], PUBKEY) == 0)
+			argv[i] = pubkey;
+		else if (argv[i] != NULL && strcmp(argv[i], HVKEY) == 0)
+			argv[i] = hvkey;
+	}
 	if (st->capture && pipe(fds) < 0)
 		return -1;
 	pid_t pid = spawn(argv, st->input, STEP_SECS, fds[1], NULL);
@@ -165,18 +225,29 @@ run_step(const struct step *st)
 		close(fds[0]);
 		out[n > 0 ? n : 0] = '\0';
 		out[strcspn(out, "\r\n")] = '\0';
-		snprintf(pubkey, sizeof(pubkey), "%s", out);
-		printf("owner key: %s\n", pubkey);
+		snprintf(st->capture == 1 ? pubkey : hvkey, sizeof(pubkey), "%s", out);
+		printf("%s key: %s\n", st->capture == 1 ? "owner" : "hypervisor", out);
 	}
 	return pid < 0 ? -1 : wait_status(pid);
 }
 
-/* Starts cleave-hv (env: NULL or one VAR=VALUE) and waits for its socket; the pid or -1. */
+/*
+ * Starts cleave-hv (env: NULL or one VAR=VALUE; tcti: NULL or --tpm's) and waits for its socket;
+ * the pid or -1.
+ */
 static pid_t
-start_hv(const char *env)
+start_hv(const char *env, const char *tcti)
 {
-	const char *hv[] = {"/bin/cleave-hv", "--state",       STATE_DIR, "--guest",
-			    "/bin/guest.bin", "--volume-size", "4",       NULL};
+	const char *hv[] = {"/bin/cleave-hv",
+			    "--state",
+			    STATE_DIR,
+			    "--guest",
+			    "/bin/guest.bin",
+			    "--volume-size",
+			    "4",
+			    tcti ? "--tpm" : NULL,
+			    tcti,
+			    NULL};
 	struct stat sb;
 	double t0 = now_s();
 
@@ -211,14 +282,110 @@ run_steps(const struct step *st, size_t n)
 	return failed;
 }
 
+static void
+load_module(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	long r = fd < 0 ? -1 : syscall(SYS_finit_module, fd, "", 0);
+
+	printf("hv-step: module %s: %s\n", path, r == 0 ? "loaded" : strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* SIGTERM to cleave-hv and its exit status, printed; 0 when it ended cleanly. */
+static int
+stop_hv(pid_t pid)
+{
+	int rc;
+
+	kill(pid, SIGTERM);
+	rc = wait_status(pid);
+	printf("hv-step: cleave-hv exit %d\n", rc);
+	return rc;
+}
+
+/* Copies the regular files of the flat directory from into a new directory to; 0 or -1. */
+static int
+copy_dir(const char *from, const char *to)
+{
+	static char buf[65536];
+	DIR *d = opendir(from);
+	struct dirent *e;
+	int rc = d != NULL && mkdir(to, 0700) == 0 ? 0 : -1;
+
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		char src[512], dst[512];
+		struct stat sb;
+		ssize_t n;
+
+		snprintf(src, sizeof(src), "%s/%s", from, e->d_name);
+		snprintf(dst, sizeof(dst), "%s/%s", to, e->d_name);
+		if (lstat(src, &sb) != 0 || !S_ISREG(sb.st_mode))
+			continue;
+		int in = open(src, O_RDONLY),
+		    out = open(dst, O_WRONLY | O_CREAT | O_EXCL, sb.st_mode);
+		while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				rc = -1;
+		rc = in < 0 || out < 0 ? -1 : rc;
+		if (in >= 0)
+			close(in);
+		if (out >= 0 && close(out) != 0)
+			rc = -1;
+	}
+	if (d != NULL)
+		closedir(d);
+	printf("hv-step: %s copied to %s: %s\n", from, to, rc == 0 ? "ok" : "FAILED");
+	return rc;
+}
+
+/* tpm_steps: cleave-hv on the machine's TPM (the file comment); 0 when every step passed. */
+static int
+tpm_main(void)
+{
+	struct stat sb;
+	double t0 = now_s();
+	int failed;
+
+	load_module("/lib/tpm_tis_core.ko");
+	load_module("/lib/tpm_tis.ko");
+	while (stat(TPM_DEV, &sb) != 0 && now_s() - t0 < TPM_SECS)
+		usleep(100 * 1000);
+	printf("hv-step: %s %s after %.2f s\n", TPM_DEV,
+	       stat(TPM_DEV, &sb) == 0 ? "present" : "ABSENT", now_s() - t0);
+	pid_t hv_pid = start_hv(NULL, "device:" TPM_DEV);
+	if (hv_pid < 0)
+		return 1;
+	failed = run_steps(tpm_script, sizeof(tpm_script) / sizeof(tpm_script[0]));
+	failed += stop_hv(hv_pid) != 0 || copy_dir(STATE_DIR, KEPT_DIR) != 0;
+	hv_pid = start_hv(NULL, "device:" TPM_DEV);
+	if (hv_pid < 0)
+		return 1;
+	failed += run_steps(tpm_wipe, sizeof(tpm_wipe) / sizeof(tpm_wipe[0]));
+	failed += stop_hv(hv_pid) != 0;
+	/* The kept copy back in place of the wiped state, as a thief would restore it. */
+	if (rename(STATE_DIR, STATE_DIR ".wiped") != 0 || rename(KEPT_DIR, STATE_DIR) != 0)
+		return 1;
+	hv_pid = start_hv(NULL, "device:" TPM_DEV);
+	if (hv_pid < 0)
+		return 1;
+	failed += run_steps(tpm_kept, sizeof(tpm_kept) / sizeof(tpm_kept[0])) != 1;
+	failed += stop_hv(hv_pid) != 0;
+	printf("tpm-steps: result: %s\n", failed ? "failed" : "ok");
+	return failed != 0;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	int failed = 0, rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mkdir("/run", 0755);
-	pid_t hv_pid = start_hv("CLEAVE_HV_FAULT=wipe-after-intent");
+	if (argc > 0 && strstr(argv[0], "tpm_steps") != NULL)
+		return tpm_main();
+	pid_t hv_pid = start_hv("CLEAVE_HV_FAULT=wipe-after-intent", NULL);
 	if (hv_pid < 0)
 		return 1;
 	/* The last step's hvctl must fail: cleave-hv died under it. */
@@ -226,12 +393,11 @@ main(void)
 	rc = wait_status(hv_pid);
 	printf("hv-step: cleave-hv exit %d (killed in the wipe)\n", rc);
 	failed += rc != 128 + SIGKILL;
-	hv_pid = start_hv(NULL);
+	hv_pid = start_hv(NULL, NULL);
 	if (hv_pid < 0)
 		return 1;
 	failed += run_steps(after_kill, sizeof(after_kill) / sizeof(after_kill[0]));
-	kill(hv_pid, SIGTERM);
-	printf("hv-step: cleave-hv exit %d\n", wait_status(hv_pid));
+	(void)stop_hv(hv_pid);
 	printf("hv-steps: result: %s\n", failed ? "failed" : "ok");
 	return failed != 0;
 }

@@ -29,192 +29,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arm64vm.h"
 #include "crypto.h"
 #include "fileio.h"
 #include "testlib.h"
-
-#ifndef RUN_LIMIT_S
-#define RUN_LIMIT_S 300 /* one boot takes 2-25 s here, a Linux guest's 50-150 s; a hang ends */
-#endif
-#define LOG_CAP (256 * 1024)
-
-static char arm64_dir[PATH_MAX]; /* BUILD/arm64 */
-static char qemu_path[PATH_MAX];
-
-struct boot {
-	const char *kernel; /* "6.1" or "6.12": BUILD/arm64/vmlinuz-KERNEL */
-	const char *cpu;    /* QEMU -cpu */
-	const char *extra;  /* extra kernel parameters, "" for none */
-	const char *image;  /* BUILD/arm64/IMAGE: the initramfs */
-	const char *progs;  /* what init runs, after "--" on the kernel command line */
-	int limit_s;        /* QEMU killed after this; 0: RUN_LIMIT_S */
-	char log[LOG_CAP + 1];
-	double boot_s, result_s, exit_s; /* from spawn: init started, result line, QEMU gone */
-	int status;                      /* QEMU's wait status; -1 when it had to be killed */
-};
-
-/* The first executable qemu-system-aarch64 on PATH, into qemu_path; 0 or -1. */
-static int
-find_qemu(void)
-{
-	const char *path = getenv("PATH");
-	char buf[4096];
-
-	snprintf(buf, sizeof(buf), "%s", path != NULL ? path : "/usr/bin:/bin");
-	for (char *save = NULL, *d = strtok_r(buf, ":", &save); d != NULL;
-	     d = strtok_r(NULL, ":", &save)) {
-		snprintf(qemu_path, sizeof(qemu_path), "%s/qemu-system-aarch64", d);
-		if (access(qemu_path, X_OK) == 0)
-			return 0;
-	}
-	return -1;
-}
-
-/* Reads the whole log file (at most LOG_CAP bytes) into b->log, serial CRs dropped. */
-static void
-read_log(struct boot *b, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-	int c;
-
-	while (f != NULL && n < LOG_CAP && (c = getc(f)) != EOF)
-		if (c != '\r')
-			b->log[n++] = (char)c;
-	if (f != NULL)
-		fclose(f);
-	b->log[n] = '\0';
-}
-
-static pid_t
-spawn_qemu(const struct boot *b, const char *log_path)
-{
-	char kernel[PATH_MAX], initrd[PATH_MAX], append[512];
-
-	snprintf(kernel, sizeof(kernel), "%s/vmlinuz-%s", arm64_dir, b->kernel);
-	snprintf(initrd, sizeof(initrd), "%s/%s", arm64_dir, b->image);
-	/* panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of hanging. */
-	snprintf(append, sizeof(append), "console=ttyAMA0 panic=-1 %s -- %s", b->extra, b->progs);
-	const char *argv[] = {qemu_path,    "-M",      "virt,virtualization=on,gic-version=3",
-			      "-cpu",       b->cpu,    "-smp",
-			      "1",          "-m",      "512",
-			      "-nic",       "none",    "-kernel",
-			      kernel,       "-initrd", initrd,
-			      "-append",    append,    "-nographic",
-			      "-no-reboot", NULL};
-	pid_t pid = fork();
-
-	if (pid != 0)
-		return pid;
-	/* The child: the CPU is shared with the rest of the suite, so QEMU runs niced. */
-	setpriority(PRIO_PROCESS, 0, 10);
-	int in = open("/dev/null", O_RDONLY);
-	int out = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-		_exit(126);
-	execv(qemu_path, (char *const *)argv);
-	_exit(127);
-}
-
-/* Boots b, waits (bounded) for QEMU to end, and keeps its console and timings in b. 0 or -1. */
-static int
-boot_run(struct boot *b, const char *tag)
-{
-	char log_path[PATH_MAX];
-	const char *out = getenv("CLEAVE_TEST_OUT");
-
-	snprintf(log_path, sizeof(log_path), "%s/arm64-%s.log", out != NULL ? out : "/tmp", tag);
-	double t0 = now_s();
-	int limit = b->limit_s > 0 ? b->limit_s : RUN_LIMIT_S;
-	pid_t pid = spawn_qemu(b, log_path);
-	if (pid < 0)
-		return -1;
-	t_track_child(pid, 1);
-	b->status = -1;
-	while (now_s() - t0 < limit) {
-		int st;
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		read_log(b, log_path);
-		double t = now_s() - t0;
-		if (b->boot_s == 0 && strstr(b->log, "cleave-init: start") != NULL)
-			b->boot_s = t;
-		if (b->result_s == 0 && strstr(b->log, "result: ") != NULL)
-			b->result_s = t;
-		if (w == pid) {
-			b->status = st;
-			b->exit_s = t;
-			t_track_child(pid, 0);
-			break;
-		}
-		usleep(50 * 1000);
-	}
-	if (b->status == -1) /* still running: ours to kill, by its pid */
-		t_stop_child(pid, SIGKILL, 5000);
-	read_log(b, log_path);
-	unlink(log_path);
-	return 0;
-}
-
-/* Prints the console lines that are not the kernel's own ("[    1.234] ..."), and kvm's. */
-static void
-print_console(const struct boot *b)
-{
-	const char *p = b->log;
-
-	while (*p != '\0') {
-		const char *nl = strchr(p, '\n');
-		int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
-		if (p[0] != '[' || memmem(p, (size_t)len, "kvm [", 5) != NULL ||
-		    memmem(p, (size_t)len, "Kernel panic", 12) != NULL)
-			printf("    | %.*s\n", len, p);
-		p += len + (nl != NULL);
-	}
-}
-
-/* Each of want[] must appear in the log after the previous one; names the first that did not. */
-static const char *
-missing_in_order(const char *log, const char *const *want, size_t n)
-{
-	const char *at = log;
-
-	for (size_t i = 0; i < n; i++) {
-		const char *hit = strstr(at, want[i]);
-		if (hit == NULL)
-			return want[i];
-		at = hit + strlen(want[i]);
-	}
-	return NULL;
-}
-
-/*
- * Boots b (kernel, cpu, extra, image and progs set) and checks that the machine came up, ran and
- * powered off with KVM in the mode mode_line names. Skips only when QEMU or the kernel is
- * missing; a missing image is a broken build.
- */
-static void
-boot_checked(struct boot *b, const char *tag, const char *mode_line)
-{
-	char path[PATH_MAX];
-
-	if (qemu_path[0] == '\0')
-		SKIP("qemu-system-aarch64 not installed (scripts/deps.sh installs "
-		     "qemu-system-arm)");
-	snprintf(path, sizeof(path), "%s/vmlinuz-%s", arm64_dir, b->kernel);
-	if (access(path, R_OK) != 0)
-		SKIP("no %s: `make arm64` fetches Debian's arm64 %s kernel with apt (network)",
-		     path, b->kernel);
-	snprintf(path, sizeof(path), "%s/%s", arm64_dir, b->image);
-	CHECK(access(path, R_OK) == 0, "no %s: `make all` builds it (gcc-aarch64-linux-gnu)", path);
-	CHECK(boot_run(b, tag) == 0, "could not start %s", qemu_path);
-	print_console(b);
-	printf("    time: init started %.1f s, result %.1f s, QEMU ended %.1f s after spawn\n",
-	       b->boot_s, b->result_s, b->exit_s);
-	CHECK(b->status != -1, "QEMU did not end within %d s (killed)",
-	      b->limit_s > 0 ? b->limit_s : RUN_LIMIT_S);
-	CHECK(WIFEXITED(b->status) && WEXITSTATUS(b->status) == 0,
-	      "QEMU ended with wait status 0x%x", b->status);
-	CHECK(strstr(b->log, mode_line) != NULL, "the kernel did not report \"%s\"", mode_line);
-}
 
 /* Runs the probe under kernel/cpu/extra and checks every exit; filter: the kernel has it. */
 static void
@@ -300,23 +118,6 @@ test_arm64_kvm_612_pkvm(void)
 		   "Protected hVHE mode initialized successfully");
 }
 
-/* The line of log just before the first line that starts with marker, into out; 0 or -1. */
-static int
-line_before(const char *log, const char *marker, char *out, size_t cap)
-{
-	const char *hit = strstr(log, marker), *start;
-
-	if (hit == NULL || hit - log < 2 || hit[-1] != '\n')
-		return -1;
-	for (start = hit - 2; start > log && start[-1] != '\n'; start--)
-		;
-	if ((size_t)(hit - 1 - start) >= cap)
-		return -1;
-	memcpy(out, start, (size_t)(hit - 1 - start));
-	out[hit - 1 - start] = '\0';
-	return 0;
-}
-
 /*
  * Verifies on this x86 host, with openssl, the receipt whose base64 line precedes marker in the
  * log, against the PEM key the arm64 cleave-hv printed, and its type (the byte after the magic
@@ -385,19 +186,6 @@ check_transport(const char *log, int filter)
 		CHECK(hvc > 0 && mmio <= 3, "6.12: the guest's calls did not go by HVC");
 	else
 		CHECK(hvc == 0 && mmio > 0, "6.1: the guest's calls did not go by the MMIO store");
-}
-
-/*
- * 1 when what `make arm64-hv-full` fetches from the network into arm64_dir/what is there: an
- * image missing then is a build failure (a failed case), not a machine without the network.
- */
-static int
-fetched(const char *what)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s/.done", arm64_dir, what);
-	return access(path, R_OK) == 0;
 }
 
 static size_t b64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
@@ -878,15 +666,7 @@ main(int argc, char **argv)
 		{"linux_61_nvhe", test_arm64_linux_61_nvhe},
 		{"linux_612_pkvm", test_arm64_linux_612_pkvm},
 	};
-	const char *bin = getenv("CLEAVE_BIN");
-
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	/* BUILD/bin -> BUILD/arm64, without needing BUILD/bin to exist for a "..". */
-	snprintf(arm64_dir, sizeof(arm64_dir), "%s", bin != NULL ? bin : "build/bin");
-	char *slash = strrchr(arm64_dir, '/');
-	snprintf(slash != NULL ? slash + 1 : arm64_dir,
-		 sizeof(arm64_dir) - (size_t)(slash != NULL ? slash + 1 - arm64_dir : 0), "arm64");
-	if (find_qemu() != 0)
-		qemu_path[0] = '\0';
+	arm64vm_init();
 	return t_run(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "swtpmtest.h"
@@ -165,6 +166,23 @@ free_port_pair(unsigned *port)
 	return -1;
 }
 
+/* Starts swtpm with argv (its output to t->log) as the case's child, in t->pid; 0 or -1. */
+static int
+spawn_swtpm(struct swtpm *t, const char *const *argv)
+{
+	t->pid = fork();
+	if (t->pid < 0)
+		return -1;
+	if (t->pid == 0) {
+		if (freopen(t->log, "a", stdout) == NULL || freopen(t->log, "a", stderr) == NULL)
+			_exit(127);
+		execv(SWTPM, (char *const *)argv);
+		_exit(127);
+	}
+	t_track_child(t->pid, 1);
+	return 0;
+}
+
 int
 swtpm_start(struct swtpm *t)
 {
@@ -177,19 +195,41 @@ swtpm_start(struct swtpm *t)
 	snprintf(state, sizeof(state), "dir=%s", t->state);
 	snprintf(server, sizeof(server), "type=tcp,port=%u,bindaddr=127.0.0.1", t->port);
 	snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%u,bindaddr=127.0.0.1", t->ctrl_port);
-	t->pid = fork();
-	if (t->pid < 0)
+	const char *argv[] = {"swtpm", "socket",   "--tpm2",        "--tpmstate",
+			      state,   "--server", server,          "--ctrl",
+			      ctrl,    "--flags",  "startup-clear", NULL};
+
+	if (spawn_swtpm(t, argv) != 0)
 		return -1;
-	if (t->pid == 0) {
-		if (freopen(t->log, "a", stdout) == NULL || freopen(t->log, "a", stderr) == NULL)
-			_exit(127);
-		execl(SWTPM, "swtpm", "socket", "--tpm2", "--tpmstate", state, "--server", server,
-		      "--ctrl", ctrl, "--flags", "startup-clear", (char *)NULL);
-		_exit(127);
-	}
-	t_track_child(t->pid, 1);
 	if (wait_port(t->port) != 0) {
 		printf("    swtpm did not listen: see %s\n", t->log);
+		return -1;
+	}
+	return 0;
+}
+
+int
+swtpm_start_qemu(struct swtpm *t)
+{
+	char state[PATH_MAX + 16], ctrl[PATH_MAX + 48];
+	struct stat sb;
+
+	snprintf(t->sock, sizeof(t->sock), "%s/tpm.sock", t->dir);
+	if (strlen(t->sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		printf("    %s: too long for a Unix socket (CLEAVE_TEST_OUT)\n", t->sock);
+		return -1;
+	}
+	snprintf(state, sizeof(state), "dir=%s", t->state);
+	snprintf(ctrl, sizeof(ctrl), "type=unixio,path=%s", t->sock);
+	const char *argv[] = {"swtpm", "socket", "--tpm2", "--tpmstate",
+			      state,   "--ctrl", ctrl,     NULL};
+
+	if (spawn_swtpm(t, argv) != 0)
+		return -1;
+	for (int i = 0; i < 200 && stat(t->sock, &sb) != 0; i++)
+		usleep(50000);
+	if (stat(t->sock, &sb) != 0) {
+		printf("    swtpm did not listen on %s: see %s\n", t->sock, t->log);
 		return -1;
 	}
 	return 0;

@@ -22,6 +22,7 @@ struct swtpm {
 	char ca_issuer[PATH_MAX + 48]; /* the CA that issued the EK certificate (PEM) */
 	char log[PATH_MAX + 16];
 	char tcti[64];            /* "swtpm:host=127.0.0.1,port=N", for --tpm and TPM2TOOLS_TCTI */
+	char sock[PATH_MAX + 16]; /* swtpm_start_qemu: dir/tpm.sock, QEMU's chardev */
 	unsigned port, ctrl_port; /* ctrl_port is port + 1, as the TCTI expects */
 	pid_t pid;
 };
@@ -47,6 +48,12 @@ int swtpm_copy(struct swtpm *t, const struct swtpm *from, const char *tag);
 int swtpm_ca_bundle(const struct swtpm *t, char *out, size_t cap);
 /* Starts swtpm (startup-clear, as at power-on) and waits (bounded, 10 s) for it. 0 or -1. */
 int swtpm_start(struct swtpm *t);
+/*
+ * Starts swtpm for QEMU instead (tpm-tis-device through `-tpmdev emulator`): its control
+ * channel on the Unix socket t->sock, over which QEMU hands it the data channel and powers it
+ * on; the guest's kernel sends TPM2_Startup. Waits (bounded, 10 s) for the socket. 0 or -1.
+ */
+int swtpm_start_qemu(struct swtpm *t);
 /* Stops it with SIGTERM (its state is saved); a later swtpm_start powers it on again. */
 void swtpm_stop(struct swtpm *t);
 
