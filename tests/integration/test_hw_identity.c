@@ -96,6 +96,7 @@ software_keys_refused_when_hardware_required(void)
 	CHECK(srv_db_int(&s, "SELECT uses FROM enrollment_tokens") == 0,
 	      "the token kept its use (uses = %lld)",
 	      srv_db_int(&s, "SELECT uses FROM enrollment_tokens"));
+	dev_fini(&d);
 	client_free(admin);
 	client_free(dc);
 	srv_cleanup(&s);
@@ -117,6 +118,7 @@ software_keys_enroll_by_default(void)
 	CHECK(dev_init(&d) == 0 && dev_enroll(&d, dc, tok, &r) == 0, "enroll request");
 	CHECK_STATUS(r, 201);
 	resp_free(&r);
+	dev_fini(&d);
 	client_free(admin);
 	client_free(dc);
 	srv_cleanup(&s);
