@@ -111,6 +111,8 @@ int unb64(const char *s, void *out, size_t n);
 json_t *token_json(const struct api_token *t);
 json_t *etoken_json(struct api *a, const struct enroll_token *t, const char *secret);
 json_t *device_json(struct api *a, const struct device *d);
+/* json.c: the value of one hex digit (either case), or -1. */
+int api_hexval(char ch);
 /* receipt.c: PEM of the device hypervisor's public key (Ed25519, or a TPM's P-256). 0 or -errno. */
 int hv_key_pem(const struct device *d, char **pem);
 json_t *command_json(const struct command *c);

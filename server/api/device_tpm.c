@@ -61,18 +61,6 @@ api_credential_json(const struct enroll_credential *cred)
 			 jb64(cred->secret, cred->secret_len));
 }
 
-static int
-hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* pcr_log: 1 to SVC_PCR_LOG_MAX strings of 64 hex digits (SHA-256 digests), oldest first. */
 static int
 pcr_log_take(struct call *c, json_t *arr, struct api_tpm_evidence *b)
@@ -91,7 +79,7 @@ pcr_log_take(struct call *c, json_t *arr, struct api_tpm_evidence *b)
 		int ok = h != NULL && strlen(h) == 64;
 
 		for (size_t k = 0; ok && k < 32; k++) {
-			int hi = hexval(h[2 * k]), lo = hexval(h[2 * k + 1]);
+			int hi = api_hexval(h[2 * k]), lo = api_hexval(h[2 * k + 1]);
 
 			ok = hi >= 0 && lo >= 0;
 			b->log[i][k] = (uint8_t)(hi << 4 | lo);

@@ -176,8 +176,8 @@ take_fields(struct call *c, json_t *obj, const struct field *f, size_t n, const 
 	return 0;
 }
 
-static int
-hexval(char ch)
+int
+api_hexval(char ch)
 {
 	if (ch >= '0' && ch <= '9')
 		return ch - '0';
@@ -205,8 +205,8 @@ query_get(const char *query, const char *name, char *out, size_t cap)
 				int ch = (unsigned char)p[i];
 
 				if (ch == '%') {
-					int hi = i + 2 < seg ? hexval(p[i + 1]) : -1;
-					int lo = i + 2 < seg ? hexval(p[i + 2]) : -1;
+					int hi = i + 2 < seg ? api_hexval(p[i + 1]) : -1;
+					int lo = i + 2 < seg ? api_hexval(p[i + 2]) : -1;
 
 					if (hi < 0 || lo < 0)
 						return -1;

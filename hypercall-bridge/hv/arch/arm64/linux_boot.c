@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "le.h"
 #include "../../vmm_priv.h"
 #include "dtb.h"
 #include "log.h"
@@ -27,16 +28,6 @@
 #define TOP_RESERVED    (2u << 20)  /* the device tree's own 2 MiB block at the end of RAM */
 #define DEFAULT_CMDLINE "console=ttyS0 earlycon"
 #define VGIC_NR_IRQS    128u
-
-static uint64_t
-le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 /* Reads the regular file path (at most cap bytes) into dst; its size into *len. 0 or -errno. */
 static int
@@ -76,9 +67,9 @@ load_file(const char *path, uint8_t *dst, size_t cap, size_t *len)
 static uint64_t
 image_check(const uint8_t *h, size_t file_len)
 {
-	uint64_t text_offset = le64(h + 8), image_size = le64(h + 16);
+	uint64_t text_offset = get64(h + 8), image_size = get64(h + 16);
 
-	if (file_len < IMAGE_HDR_LEN || (uint32_t)le64(h + 56) != IMAGE_MAGIC) {
+	if (file_len < IMAGE_HDR_LEN || get32(h + 56) != IMAGE_MAGIC) {
 		log_warn("vmm: not an arm64 Image (no ARM\\x64 magic; a compressed vmlinuz must be "
 			 "decompressed first)");
 		return 0;
