@@ -3,11 +3,14 @@
  * out of README.md as it is, points its first line (the exports) at a server started on a
  * random port and at its own directories, runs it with bash (-e, pipefail) and checks what it
  * printed: the simulated device compliant, and the wipe going queued, delivered, acknowledged,
- * completed with a verified receipt, then the audit chain valid.
+ * completed with a verified receipt, then the audit chain valid. And every relative link in the
+ * project's Markdown documents (README.md, docs/, the folder READMEs) names a file that exists.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "fileio.h"
@@ -137,11 +140,71 @@ test_readme_walkthrough(void)
 	srv_cleanup(&s);
 }
 
+/* Broken relative links ("](path)" or "](path#anchor)") in the Markdown file at md; -1 unread. */
+static int
+broken_links(const char *md)
+{
+	char *text = file_read_all(md, 1 << 20, NULL), dir[PATH_MAX], target[PATH_MAX * 2];
+	const char *slash = strrchr(md, '/');
+	int bad = 0;
+
+	if (text == NULL)
+		return -1;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - md) : 1, slash ? md : ".");
+	for (const char *p = strstr(text, "]("); p != NULL; p = strstr(p + 2, "](")) {
+		size_t n = strcspn(p + 2, ")# \n");
+		struct stat st;
+
+		/* anchors within the page, and absolute URLs (scheme:...), are not files */
+		if (n == 0 || memchr(p + 2, ':', n) != NULL)
+			continue;
+		snprintf(target, sizeof(target), "%s/%.*s", dir, (int)n, p + 2);
+		if (stat(target, &st) != 0) {
+			printf("    %s links to %.*s, which does not exist\n", md, (int)n, p + 2);
+			bad++;
+		}
+	}
+	free(text);
+	return bad;
+}
+
+static void
+test_readme_links(void)
+{
+	const char *bin = getenv("CLEAVE_BIN");
+	char up[PATH_MAX + 8], root[PATH_MAX], cmd[PATH_MAX + 200], md[PATH_MAX * 2];
+	int files = 0, bad = 0;
+	FILE *f;
+
+	bin = bin && *bin ? bin : "build/bin";
+	snprintf(up, sizeof(up), "%s/../..", bin);
+	CHECK(realpath(up, root) != NULL, "cannot resolve %s", up);
+	/* the source tree's documents: not build output, node_modules or git's own files */
+	snprintf(cmd, sizeof(cmd),
+		 "find '%s' -name '*.md' -not -path '%s/build*' -not -path '*/node_modules/*' "
+		 "-not -path '*/.git/*' 2>/dev/null",
+		 root, root);
+	f = popen(cmd, "r");
+	CHECK(f != NULL, "cannot list the Markdown files");
+	for (int i = 0; i < 500 && fgets(md, sizeof(md), f) != NULL; i++) {
+		int r;
+
+		md[strcspn(md, "\n")] = '\0';
+		r = broken_links(md);
+		files += r >= 0;
+		bad += r > 0 ? r : 0;
+	}
+	pclose(f);
+	CHECK(files >= 10, "found only %d Markdown files next to %s", files, bin);
+	CHECK(bad == 0, "%d broken link(s) in the project's documents", bad);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		{"readme_walkthrough", test_readme_walkthrough},
+		{"readme_links", test_readme_links},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);
