@@ -377,8 +377,16 @@ load_config_file(struct config *c, const char *path)
 			continue;
 		}
 		*eq = '\0';
-		if (set_option(c, trim(l), trim(eq + 1), where) != 0)
+		eq = trim(eq + 1);
+		if (set_option(c, trim(l), eq, where) != 0) {
 			bad = 1;
+			/* "key = value  # why": a comment after the value is part of the value */
+			if (strstr(eq, " #") != NULL || strstr(eq, "\t#") != NULL)
+				fprintf(stderr,
+					"cleave-server: %s: a comment takes a line of its own; "
+					"the value read here is \"%s\"\n",
+					where, eq);
+		}
 	}
 	fclose(f);
 	return bad ? -1 : 0;

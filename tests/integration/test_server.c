@@ -1432,6 +1432,36 @@ test_check_config(void)
 		 bin ? bin : "build/bin");
 	rc = system(cmd);
 	CHECK(WEXITSTATUS(rc) == 0, "good config must pass --check-config (got %d)", rc);
+	{
+		/* a comment after a value is refused, and the error says why */
+		char dir[] = "/tmp/cleave-config-XXXXXX", conf[PATH_MAX], out[512] = "";
+		FILE *f;
+
+		CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+		snprintf(conf, sizeof(conf), "%s/server.conf", dir);
+		f = fopen(conf, "w");
+		CHECK(f != NULL, "cannot write %s", conf);
+		fputs("# the comment on its own line is fine\n"
+		      "require_hardware_identity = 1   # only TPMs\n",
+		      f);
+		fclose(f);
+		snprintf(cmd, sizeof(cmd),
+			 "%s/cleave-server --data /nonexistent --config %s --check-config 2>&1",
+			 bin ? bin : "build/bin", conf);
+		f = popen(cmd, "r");
+		if (f != NULL) {
+			size_t n = fread(out, 1, sizeof(out) - 1, f);
+
+			out[n] = '\0';
+			rc = pclose(f);
+		}
+		unlink(conf);
+		rmdir(dir);
+		CHECK(f != NULL && WEXITSTATUS(rc) == 2, "a value with a comment must fail (%d)",
+		      rc);
+		CHECK(strstr(out, "server.conf:2: a comment takes a line of its own") != NULL,
+		      "the error must say why: %s", out);
+	}
 }
 
 static const struct t_case server_cases[] = {
