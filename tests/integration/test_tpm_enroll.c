@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,11 +559,91 @@ log_ends_with_measurement(void)
 	env_end(&e);
 }
 
+/* One enrollment of the race below: its own connection, device key and evidence. */
+struct racer {
+	struct env *e;
+	struct tdev *d;
+	const uint8_t *nonce, *att;
+	struct device_sim sim;
+	json_t *evidence;
+	pthread_barrier_t *go;
+	long status;
+	char detail[160];
+};
+
+static void *
+race_enroll(void *arg)
+{
+	struct racer *x = arg;
+	struct client *c = client_new(&x->e->s, NULL);
+	struct resp r = {0};
+
+	pthread_barrier_wait(x->go);
+	if (c != NULL &&
+	    tdev_enroll_req(c, x->e->tok, x->nonce, &x->sim, x->d, x->att, x->evidence, &r) == 0) {
+		x->status = r.status;
+		snprintf(x->detail, sizeof(x->detail), "%s", r.body ? r.body : "");
+	} else if (c == NULL) {
+		json_decref(x->evidence);
+	}
+	resp_free(&r);
+	client_free(c);
+	return NULL;
+}
+
+/* Four device keys enroll at once with one activated nonce: one device, the token used once. */
+static void
+nonce_race(void)
+{
+	enum { N = 4 };
+	struct env e;
+	struct tdev d;
+	struct tpm_quote q;
+	struct racer x[N];
+	pthread_t th[N];
+	pthread_barrier_t go;
+	uint8_t nonce[32], att[ATTEST_LEN];
+	int ok = 0, used = 0;
+
+	START(&e, "tpm-race", 1, 0);
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0 && tdev_measure(&d) == 0, "the device's TPM");
+	CHECK(tpm_nonce(&e, &d, nonce) == 0, "the credential activated");
+	CHECK(tdev_attest(&d, nonce, NULL, att) == 0 && tdev_quote(&d, att, &q) == 0,
+	      "attest, quote");
+	pthread_barrier_init(&go, NULL, N);
+	for (int i = 0; i < N; i++) {
+		x[i] = (struct racer){.e = &e, .d = &d, .nonce = nonce, .att = att, .go = &go};
+		CHECK(dev_init(&x[i].sim) == 0, "device key %d", i);
+		x[i].evidence = tdev_evidence(&d, &q, d.log, 2);
+	}
+	for (int i = 0; i < N; i++)
+		CHECK(pthread_create(&th[i], NULL, race_enroll, &x[i]) == 0, "thread");
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (int i = 0; i < N; i++) {
+		ok += x[i].status == 201;
+		used += x[i].status == 422 &&
+			strstr(x[i].detail, "nonce is unknown, used or expired") != NULL;
+		if (x[i].status != 201 && x[i].status != 422)
+			printf("    enrollment %d: HTTP %ld %s\n", i, x[i].status, x[i].detail);
+		dev_fini(&x[i].sim);
+	}
+	CHECK(ok == 1 && used == N - 1, "one enrollment per nonce: %d enrolled, %d refused as used",
+	      ok, used);
+	CHECK(srv_db_int(&e.s, "SELECT count(*) FROM devices") == 1, "one device");
+	CHECK(srv_db_int(&e.s, "SELECT uses FROM enrollment_tokens") == 1,
+	      "the token counts one use");
+	tdev_close(&d);
+	env_end(&e);
+}
+
 static const struct t_case tpm_enroll_cases[] = {
 	{"tpm_device_enrolls", tpm_device_enrolls},
 	{"ek_refused", ek_refused},
 	{"ak_refused", ak_refused},
 	{"nonce_bound", nonce_bound},
+	{"nonce_race", nonce_race},
 	{"quote_refused", quote_refused},
 	{"log_ends_with_measurement", log_ends_with_measurement},
 };
