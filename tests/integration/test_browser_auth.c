@@ -7,7 +7,8 @@
  *   CSRF refused (a console fetch without X-CSRF-Token, a cross-site form), a helpdesk account
  *   without the management controls, and sign out everywhere ending a second browser's session.
  * - session_expiry: session_idle_seconds = 60; the setup link after an admin was made with the
- *   token says so (409); an idle session ends, the console returns to sign-in and, after it, to
+ *   token says so (409); an idle session ends (its last activity moved 61 s back in the
+ *   database, rather than waiting a minute), the console returns to sign-in and, after it, to
  *   the screen it was on.
  * - throttled_sign_in: refusal_limit = 12; repeated bad passwords make the account wait (the
  *   right password is refused too), then the address gets 429 and the console says "too many".
@@ -15,10 +16,12 @@
  * auth-throttle/ for the other two).
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "browser.h"
 #include "fileio.h"
@@ -105,11 +108,41 @@ test_setup_and_accounts(void)
 	srv_cleanup(&s);
 }
 
+/*
+ * The idle hour, without waiting it out: when the browser script, signed in and idle, asks for
+ * it (OUTDIR/age-request), the sessions' last activity is moved 61 s into the past in the
+ * server's database, and OUTDIR/age-done says so. Bounded: two minutes.
+ */
+struct ager {
+	struct srv *s;
+	char dir[PATH_MAX];
+	int done;
+};
+
+static void *
+age_sessions(void *arg)
+{
+	struct ager *a = arg;
+	char req[PATH_MAX + 16], ack[PATH_MAX + 16];
+
+	snprintf(req, sizeof(req), "%s/age-request", a->dir);
+	snprintf(ack, sizeof(ack), "%s/age-done", a->dir);
+	for (int i = 0; i < 1200 && access(req, F_OK) != 0; i++)
+		usleep(100000);
+	if (access(req, F_OK) == 0 &&
+	    srv_db_exec(a->s, "UPDATE admin_sessions SET last_seen_at = last_seen_at - 61") == 0 &&
+	    file_write_atomic(ack, "aged\n", 5, 0644) == 0)
+		a->done = 1;
+	return NULL;
+}
+
 static void
 test_session_expiry(void)
 {
 	struct client *admin;
 	struct srv s;
+	struct ager a = {.s = &s};
+	pthread_t th;
 	char link[512];
 
 	if (browser_skip_reason() != NULL)
@@ -121,7 +154,20 @@ test_session_expiry(void)
 	CHECK(admin != NULL, "no client");
 	CHECK(browser_admin(admin, "ops@example.com", "admin", PASSWORD) == 0, "no account");
 	client_free(admin);
+	CHECK(browser_outdir("auth-expiry", a.dir, sizeof(a.dir)) == 0, "no output directory");
+	{
+		char f[PATH_MAX + 16];
+
+		/* an earlier run's files would answer before this run's session exists */
+		snprintf(f, sizeof(f), "%s/age-request", a.dir);
+		unlink(f);
+		snprintf(f, sizeof(f), "%s/age-done", a.dir);
+		unlink(f);
+	}
+	CHECK(pthread_create(&th, NULL, age_sessions, &a) == 0, "thread");
 	run(&s, "expiry", "auth-expiry", link, 120);
+	pthread_join(th, NULL);
+	CHECK(a.done, "the browser script never asked for its session to be aged");
 	srv_cleanup(&s);
 }
 
