@@ -8,6 +8,12 @@
  * "CN=unknown"), must be a directoryName naming the TPM manufacturer (tcg-at-tpmManufacturer).
  * OpenSSL knows subjectAltName, so a critical one is "handled" and needs no flag. Finally the
  * EK public the device sent must be the certificate's key.
+ *
+ * Revocation: the bundle may carry the makers' CRLs (PEM "X509 CRL" blocks) beside their
+ * certificates. Each must be signed by a certificate of the bundle (checked at load). An EK
+ * certificate whose issuer has a CRL there is verified with OpenSSL's CRL check on, so a revoked
+ * one is refused, and so is every one of that issuer once its CRL is past its nextUpdate (the
+ * admin must fetch a current one). An issuer without a CRL in the bundle is not checked.
  */
 #include "tpm_verify.h"
 
@@ -30,8 +36,10 @@
 #define OID_TPM_VERSION      "2.23.133.2.3"
 
 struct tpm_ca {
-	X509_STORE *roots;        /* self-signed: the trust anchors */
-	STACK_OF(X509) * issuers; /* the rest: may complete a chain, never end one */
+	X509_STORE *roots;         /* self-signed: the trust anchors */
+	STACK_OF(X509) * issuers;  /* the rest: may complete a chain, never end one */
+	STACK_OF(X509_CRL) * crls; /* the makers' CRLs, each signed by a certificate above */
+	STACK_OF(X509) * all;      /* roots and issuers, to find a CRL's signer at load */
 };
 
 void
@@ -41,6 +49,8 @@ tpm_ca_free(struct tpm_ca *ca)
 		return;
 	X509_STORE_free(ca->roots);
 	sk_X509_pop_free(ca->issuers, X509_free);
+	sk_X509_CRL_pop_free(ca->crls, X509_CRL_free);
+	sk_X509_pop_free(ca->all, X509_free);
 	free(ca);
 }
 
@@ -48,6 +58,15 @@ tpm_ca_free(struct tpm_ca *ca)
 static int
 ca_add(struct tpm_ca *ca, X509 *cert)
 {
+	if (!X509_up_ref(cert)) {
+		X509_free(cert);
+		return -1;
+	}
+	if (sk_X509_push(ca->all, cert) <= 0) {
+		X509_free(cert); /* the reference just taken, and the one given */
+		X509_free(cert);
+		return -1;
+	}
 	if (X509_self_signed(cert, 1) == 1) {
 		int ok = X509_STORE_add_cert(ca->roots, cert) == 1;
 
@@ -61,45 +80,122 @@ ca_add(struct tpm_ca *ca, X509 *cert)
 	return 0;
 }
 
+/* The CA file's certificate (roots or issuers) that signed crl, or NULL. */
+static X509 *
+crl_signer(const struct tpm_ca *ca, X509_CRL *crl)
+{
+	for (int i = 0; i < sk_X509_num(ca->all); i++) {
+		X509 *c = sk_X509_value(ca->all, i);
+
+		if (X509_NAME_cmp(X509_get_subject_name(c), X509_CRL_get_issuer(crl)) == 0 &&
+		    X509_CRL_verify(crl, X509_get0_pubkey(c)) == 1)
+			return c;
+	}
+	ERR_clear_error();
+	return NULL;
+}
+
+/* 1 when cert may sign CRLs: no keyUsage, or one with cRLSign (what OpenSSL will demand). */
+static int
+may_sign_crls(X509 *cert)
+{
+	return (X509_get_extension_flags(cert) & EXFLAG_KUSAGE) == 0 ||
+	       (X509_get_key_usage(cert) & KU_CRL_SIGN) != 0;
+}
+
+/* Takes the certificates and CRLs out of what PEM_X509_INFO_read_bio read; 0 or -errno. */
+static int
+ca_take(struct tpm_ca *ca, STACK_OF(X509_INFO) * infos, const char *path, int *roots, char *why,
+	size_t cap)
+{
+	for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *x = sk_X509_INFO_value(infos, i);
+		int r;
+
+		/* one entry may hold a certificate and the CRL that followed it */
+		if (x->x509 == NULL && x->crl == NULL)
+			return tpm_fail(
+				why, cap, -EINVAL,
+				"TPM CA file %s: entry %d is neither a certificate nor a CRL "
+				"(a private key?)",
+				path, i + 1);
+		if (x->x509 != NULL) {
+			r = ca_add(ca, x->x509);
+			x->x509 = NULL;
+			if (r < 0)
+				return tpm_fail(why, cap, -ENOMEM, "TPM CA file %s: out of memory",
+						path);
+			*roots += r;
+		}
+		if (x->crl != NULL) {
+			if (sk_X509_CRL_push(ca->crls, x->crl) <= 0)
+				return tpm_fail(why, cap, -ENOMEM, "TPM CA file %s: out of memory",
+						path);
+			x->crl = NULL;
+		}
+	}
+	return 0;
+}
+
 struct tpm_ca *
 tpm_ca_load(const char *path, char *why, size_t cap)
 {
 	struct tpm_ca *ca = calloc(1, sizeof(*ca));
 	BIO *in = BIO_new_file(path, "r");
-	int roots = 0, n = 0, r = 0;
-	X509 *cert;
+	STACK_OF(X509_INFO) *infos = NULL;
+	int roots = 0, n;
 
 	if (ca == NULL || in == NULL || (ca->roots = X509_STORE_new()) == NULL ||
-	    (ca->issuers = sk_X509_new_null()) == NULL) {
+	    (ca->issuers = sk_X509_new_null()) == NULL ||
+	    (ca->crls = sk_X509_CRL_new_null()) == NULL || (ca->all = sk_X509_new_null()) == NULL) {
 		tpm_fail(why, cap, -EIO, "TPM CA file %s: cannot read it", path);
 		goto fail;
 	}
 	ERR_clear_error();
-	while (n < CA_MAX && (cert = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
-		n++;
-		if ((r = ca_add(ca, cert)) < 0) {
-			tpm_fail(why, cap, -ENOMEM, "TPM CA file %s: out of memory", path);
-			goto fail;
-		}
-		roots += r;
-	}
-	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE || n == CA_MAX) {
+	infos = PEM_X509_INFO_read_bio(in, NULL, NULL, NULL);
+	n = infos != NULL ? sk_X509_INFO_num(infos) : 0;
+	if (infos == NULL || n > CA_MAX) {
 		tpm_fail(why, cap, -EINVAL,
-			 "TPM CA file %s: certificate %d is not PEM X.509 (or "
-			 "more than %d)",
-			 path, n + 1, CA_MAX);
+			 "TPM CA file %s: not PEM certificates and CRLs (or more than %d)", path,
+			 CA_MAX);
 		goto fail;
 	}
-	ERR_clear_error();
+	if (ca_take(ca, infos, path, &roots, why, cap) != 0)
+		goto fail;
 	if (roots == 0) {
 		tpm_fail(why, cap, -EINVAL, "TPM CA file %s: no self-signed root certificate",
 			 path);
 		goto fail;
 	}
+	for (int i = 0; i < sk_X509_CRL_num(ca->crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(ca->crls, i);
+
+		X509 *signer = crl_signer(ca, crl);
+		char issuer[160] = "";
+
+		X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
+		if (signer == NULL) {
+			tpm_fail(why, cap, -EINVAL,
+				 "TPM CA file %s: the CRL of %s is not signed by a certificate of "
+				 "the file",
+				 path, issuer);
+			goto fail;
+		}
+		if (!may_sign_crls(signer)) {
+			tpm_fail(why, cap, -EINVAL,
+				 "TPM CA file %s: the CRL of %s is signed by a certificate whose "
+				 "keyUsage lacks cRLSign: it cannot be used",
+				 path, issuer);
+			goto fail;
+		}
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 	BIO_free(in);
+	ERR_clear_error();
 	return ca;
 fail:
 	ERR_clear_error();
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 	BIO_free(in);
 	tpm_ca_free(ca);
 	return NULL;
@@ -179,7 +275,18 @@ ek_usage(X509 *cert, char *why, size_t cap)
 	return 0;
 }
 
-/* X.509 path validation of cert to a root of ca. */
+/* 1 when the bundle holds a CRL by cert's issuer. */
+static int
+issuer_has_crl(const struct tpm_ca *ca, X509 *cert)
+{
+	for (int i = 0; i < sk_X509_CRL_num(ca->crls); i++)
+		if (X509_NAME_cmp(X509_CRL_get_issuer(sk_X509_CRL_value(ca->crls, i)),
+				  X509_get_issuer_name(cert)) == 0)
+			return 1;
+	return 0;
+}
+
+/* X.509 path validation of cert to a root of ca (and its revocation, see the top). */
 static int
 ek_chain(const struct tpm_ca *ca, X509 *cert, char *why, size_t cap)
 {
@@ -187,6 +294,11 @@ ek_chain(const struct tpm_ca *ca, X509 *cert, char *why, size_t cap)
 	int ok, err = 0, depth = 0;
 
 	ok = ctx != NULL && X509_STORE_CTX_init(ctx, ca->roots, cert, ca->issuers) == 1;
+	if (ok && issuer_has_crl(ca, cert)) {
+		/* the leaf's revocation status: its issuer's CRL, current, must not list it */
+		X509_STORE_CTX_set0_crls(ctx, ca->crls);
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK);
+	}
 	if (ok) {
 		ok = X509_verify_cert(ctx) == 1;
 		err = X509_STORE_CTX_get_error(ctx);
@@ -198,8 +310,12 @@ ek_chain(const struct tpm_ca *ca, X509 *cert, char *why, size_t cap)
 		return 0;
 	return tpm_fail(why, cap, -EBADMSG,
 			"EK certificate: X.509 verification against the manufacturer CAs failed: "
-			"%s (at depth %d)",
-			err ? X509_verify_cert_error_string(err) : "cannot verify", depth);
+			"%s (at depth %d)%s",
+			err ? X509_verify_cert_error_string(err) : "cannot verify", depth,
+			err == X509_V_ERR_CRL_HAS_EXPIRED
+				? "; the maker's CRL in tpm_ca_file is out of date: put a current "
+				  "one there"
+				: "");
 }
 
 /* The EK public the device sent has the certificate's key. */

@@ -193,7 +193,9 @@ int tpm_kdfa_sha256(const uint8_t *key, size_t key_len, const char *label, const
 struct tpm_ca;
 /*
  * Loads a PEM bundle: self-signed certificates are the trust anchors, the others issuing CAs
- * that may complete a chain. NULL with why when the file is unreadable or holds no root.
+ * that may complete a chain, and CRLs, each of which must be signed by one of those certificates
+ * with keyUsage allowing it. NULL with why when the file is unreadable, holds no root, holds
+ * something else (a private key), or a CRL no certificate of it may have signed.
  */
 struct tpm_ca *tpm_ca_load(const char *path, char *why, size_t cap);
 void tpm_ca_free(struct tpm_ca *ca);
@@ -205,7 +207,7 @@ struct tpm_ek_info {
 };
 /*
  * Verifies a DER EK certificate: it chains to a root of ca (X.509 path validation by OpenSSL,
- * every check on), it is an EK certificate (extendedKeyUsage, when present, names
+ * every check on; when ca holds a CRL of its issuer, not revoked and that CRL current), it is an EK certificate (extendedKeyUsage, when present, names
  * tcg-kp-EKCertificate; subjectAltName names the TPM manufacturer), and its key is the key of
  * the EK public ek. 0 with *info filled (info may be NULL), or -EBADMSG/-EINVAL with why.
  */

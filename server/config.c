@@ -11,13 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "api/api.h"
 #include "config.h"
 #include "http/httpd.h"
+#include "tpm_verify.h"
 #include "util.h"
 
 static void
@@ -88,7 +85,8 @@ usage(FILE *f)
 		"                     OpenID provider (README \"Single sign-on\"),\n"
 		"                     tpm_ca_file (PEM: the TPM manufacturers' root and\n"
 		"                     issuing CAs that endorsement certificates must chain\n"
-		"                     to), require_hardware_identity (1: enroll only devices\n"
+		"                     to, and their CRLs), require_hardware_identity (1: enroll "
+		"only devices\n"
 		"                     whose hypervisor key is endorsed by such a TPM; needs\n"
 		"                     tpm_ca_file)\n"
 		"  --check-config     validate the settings and exit (0 when valid)\n"
@@ -293,33 +291,16 @@ set_option(struct config *c, const char *key, const char *val, const char *where
 	return r != 0 ? -1 : 0;
 }
 
-/* Certificates in a PEM file (0 when it holds none), or -1 when it cannot be read. */
-static int
-pem_cert_count(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	X509 *x;
-	int n = 0;
-
-	if (f == NULL)
-		return -1;
-	while (n < 1000 && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
-		X509_free(x);
-		n++;
-	}
-	ERR_clear_error(); /* the read that ends the loop fails by design */
-	fclose(f);
-	return n;
-}
-
 /*
  * Requiring a hardware identity without manufacturer CAs would refuse every device; a CA file
- * that holds no certificate would too. Both are configuration errors, found at start.
+ * without a root, or with a CRL that none of its CAs may have signed, would too. All are
+ * configuration errors, found at start (the same loader the enrollment uses).
  */
 static int
 tpm_settings_check(const struct config *c)
 {
-	int n;
+	struct tpm_ca *ca;
+	char why[PATH_MAX + 256];
 
 	if (c->require_hw_identity && c->tpm_ca_file[0] == '\0') {
 		fprintf(stderr,
@@ -329,12 +310,11 @@ tpm_settings_check(const struct config *c)
 	}
 	if (c->tpm_ca_file[0] == '\0')
 		return 0;
-	n = pem_cert_count(c->tpm_ca_file);
-	if (n <= 0) {
-		fprintf(stderr, "cleave-server: tpm_ca_file %s: %s\n", c->tpm_ca_file,
-			n < 0 ? strerror(errno) : "no PEM certificate in it");
+	if ((ca = tpm_ca_load(c->tpm_ca_file, why, sizeof(why))) == NULL) {
+		fprintf(stderr, "cleave-server: tpm_ca_file: %s\n", why);
 		return -1;
 	}
+	tpm_ca_free(ca);
 	return 0;
 }
 

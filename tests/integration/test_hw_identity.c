@@ -165,6 +165,21 @@ hardware_settings_checked(void)
 	CHECK(swtpm_make(&t, "maker") == 0 && swtpm_ca_bundle(&t, cas, sizeof(cas)) == 0, "CAs");
 	snprintf(text, sizeof(text), "require_hardware_identity = 1\ntpm_ca_file = %s\n", cas);
 	CHECK(check_config(text) == 0, "the manufacturer's CAs are accepted");
+	{
+		/* the bundle with a CRL that its issuing CA may not sign (swtpm's lacks cRLSign) */
+		char cmd[4 * PATH_MAX];
+
+		snprintf(cmd, sizeof(cmd),
+			 "cd '%s' && printf '[ca]\\ndefault_ca = d\\n[d]\\ndatabase = "
+			 "index.txt\\ndefault_md = sha256\\ndefault_crl_days = 1\\n' > "
+			 "crl.cnf && : > index.txt && openssl ca -config crl.cnf -gencrl -keyfile "
+			 "ca/signkey.pem -cert ca/issuercert.pem -out crl.pem 2>/dev/null && cat "
+			 "'%s' crl.pem > cas-crl.pem",
+			 t.dir, cas);
+		CHECK(system(cmd) == 0, "a CRL by the swtpm maker's issuing CA");
+		snprintf(text, sizeof(text), "tpm_ca_file = %s/cas-crl.pem\n", t.dir);
+		CHECK(check_config(text) == 2, "a CRL its CA may not sign is refused at start");
+	}
 }
 
 int

@@ -657,6 +657,133 @@ tpm_ek_chain(void)
 	tv_done(&v.t);
 }
 
+/* Loads DIR/name as the CA bundle; the result of tpm_ek_verify on DIR/der, or -100. */
+static int
+verify_with(struct tv *v, const char *name, const char *der, const struct tpm_public *ek)
+{
+	char path[PATH_MAX + 32];
+	struct tpm_ca *ca;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", v->t.dir, name);
+	if ((ca = tpm_ca_load(path, v->why, sizeof(v->why))) == NULL)
+		return -100;
+	r = ek_verify(v, ca, der, ek, NULL);
+	tpm_ca_free(ca);
+	return r;
+}
+
+/* An openssl ca of a maker's issuing CA, to revoke and publish CRLs (index.txt, crlnumber). */
+static const char CA_CNF[] = "[ca]\n"
+			     "default_ca = maker\n"
+			     "[maker]\n"
+			     "database = index.txt\n"
+			     "crlnumber = crlnumber\n"
+			     "default_md = sha256\n"
+			     "default_crl_days = 1\n"
+			     "[authority]\n"
+			     "basicConstraints = critical,CA:TRUE\n"
+			     "keyUsage = critical,keyCertSign,cRLSign\n";
+
+/* openssl ca with the maker's issuing CA (iss.key, iss.pem) and ca.cnf. */
+#define MAKER_CA "openssl ca -config ca.cnf -keyfile iss.key -cert iss.pem "
+
+/*
+ * A maker as TPM makers run one: a root and an issuing CA allowed to sign certificates and
+ * CRLs (swtpm_localca's issuing CA may not sign CRLs), and an EK certificate it issues for this
+ * TPM's EK (ekm.der). maker.pem is the bundle.
+ */
+static int
+maker_with_crls(struct tv *v)
+{
+	if (spill(v, "ca.cnf", CA_CNF, strlen(CA_CNF)) != 0 ||
+	    spill(v, "ext.cnf", EXT_CNF, strlen(EXT_CNF)) != 0)
+		return -1;
+	return tools(v,
+		     "tpm2_readpublic -c ek.ctx -f pem -o ek.pem && : > index.txt && echo 01 > "
+		     "crlnumber && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+		     "-nodes -keyout root.key -subj /CN=maker-root -days 2 -config ca.cnf "
+		     "-extensions authority -out root.pem && openssl req -new -newkey ec -pkeyopt "
+		     "ec_paramgen_curve:P-256 -nodes -keyout iss.key -subj /CN=maker-ek-ca -out "
+		     "iss.csr && openssl x509 -req -in iss.csr -CA root.pem -CAkey root.key "
+		     "-set_serial 2 -days 2 -extfile ca.cnf -extensions authority -out iss.pem && "
+		     "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+		     "tmp.key -subj /CN=unknown -out tmp.csr && openssl x509 -req -in tmp.csr -CA "
+		     "iss.pem -CAkey iss.key -force_pubkey ek.pem -days 2 -set_serial 77 -extfile "
+		     "ext.cnf -extensions ok -out ekm.pem && openssl x509 -in ekm.pem -outform der "
+		     "-out ekm.der && cat root.pem iss.pem > maker.pem");
+}
+
+/*
+ * Revocation: the maker's CRL in the bundle. A CRL that lists another serial lets the EK
+ * certificate pass; one that lists it refuses it; an expired one refuses every certificate of
+ * that issuer; a CRL signed by a stranger, or by a CA not allowed to sign CRLs, makes the
+ * bundle itself refused at load (so --check-config says so).
+ */
+static void
+tpm_ek_revoked(void)
+{
+	struct tv v;
+	struct tpm_public ek;
+	char path[PATH_MAX + 32];
+
+	if (skip_reason() != NULL)
+		SKIP("%s", skip_reason());
+	CHECK(tv_start(&v, "crl") == 0, "a TPM with an EK (see %s)", v.t.dir);
+	CHECK(load_public(&v, "ek.pub", &ek, NULL) == 0, "decode: %s", v.why);
+	CHECK(maker_with_crls(&v) == 0, "a maker's CAs and an EK certificate for this TPM");
+	CHECK(verify_with(&v, "maker.pem", "ekm.der", &ek) == 0,
+	      "without a CRL the certificate passes: %s", v.why);
+
+	/* the maker revokes another certificate it issued: this one still passes */
+	CHECK(tools(&v,
+		    "openssl x509 -req -in tmp.csr -CA iss.pem -CAkey iss.key -days 2 "
+		    "-set_serial 4242 -out other.pem && " MAKER_CA "-revoke other.pem && " MAKER_CA
+		    "-gencrl -out crl1.pem && cat maker.pem crl1.pem > m1.pem") == 0,
+	      "a CRL revoking another certificate");
+	CHECK(verify_with(&v, "m1.pem", "ekm.der", &ek) == 0, "not on the CRL: passes (%s)", v.why);
+
+	/* then this TPM's EK certificate (a TPM whose keys leaked, say) */
+	CHECK(tools(&v, MAKER_CA "-revoke ekm.pem -crl_reason keyCompromise && " MAKER_CA
+				 "-gencrl -out crl2.pem && cat maker.pem crl2.pem > m2.pem") == 0,
+	      "a CRL revoking this EK certificate");
+	CHECK(verify_with(&v, "m2.pem", "ekm.der", &ek) == -EBADMSG && strstr(v.why, "revoked"),
+	      "revoked: refused (%s)", v.why);
+	printf("    revoked: %s\n", v.why);
+
+	/* a CRL past its nextUpdate: the maker's current word is not known, so nothing passes */
+	CHECK(tools(&v, MAKER_CA "-gencrl -crlsec 1 -out crl3.pem && cat maker.pem crl3.pem > "
+				 "m3.pem && sleep 2") == 0,
+	      "a CRL valid for one second, two seconds ago");
+	CHECK(verify_with(&v, "m3.pem", "ekm.der", &ek) == -EBADMSG &&
+		      strstr(v.why, "CRL has expired"),
+	      "expired CRL: refused (%s)", v.why);
+	printf("    expired CRL: %s\n", v.why);
+
+	/* a CRL in the name of the maker's issuing CA, signed by another key */
+	CHECK(tools(&v, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+			"-keyout s.key -subj /CN=maker-ek-ca -days 2 -out s.pem && openssl ca "
+			"-config ca.cnf -gencrl -keyfile s.key -cert s.pem -out crl4.pem && cat "
+			"maker.pem crl4.pem > m4.pem") == 0,
+	      "a CRL signed by a stranger");
+	snprintf(path, sizeof(path), "%s/m4.pem", v.t.dir);
+	CHECK(tpm_ca_load(path, v.why, sizeof(v.why)) == NULL && strstr(v.why, "not signed"),
+	      "a CA file with a forged CRL is refused at load (%s)", v.why);
+	printf("    forged CRL: %s\n", v.why);
+
+	/* swtpm's issuing CA has keyUsage without cRLSign: OpenSSL would refuse its CRLs */
+	CHECK(tools(&v,
+		    "openssl ca -config ca.cnf -gencrl -keyfile ca/signkey.pem -cert "
+		    "ca/issuercert.pem -out crl5.pem && cat '%s' '%s' crl5.pem > m5.pem",
+		    v.t.ca_root, v.t.ca_issuer) == 0,
+	      "a CRL by swtpm's issuing CA");
+	snprintf(path, sizeof(path), "%s/m5.pem", v.t.dir);
+	CHECK(tpm_ca_load(path, v.why, sizeof(v.why)) == NULL && strstr(v.why, "cRLSign"),
+	      "a CRL its signer may not sign is refused at load (%s)", v.why);
+	printf("    CRL signer without cRLSign: %s\n", v.why);
+	tv_done(&v.t);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -665,6 +792,7 @@ main(int argc, char **argv)
 		{"tpm_quote_checked", tpm_quote_checked},
 		{"tpm_credential_activated", tpm_credential_activated},
 		{"tpm_ek_chain", tpm_ek_chain},
+		{"tpm_ek_revoked", tpm_ek_revoked},
 	};
 
 	return t_run(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
