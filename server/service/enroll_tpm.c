@@ -7,13 +7,17 @@
  * quote by the same AK over PCR 23 whose qualifying data covers the attestation, the PCR replayed
  * from the device's log whose last entry is the attestation's measurement, and the AK's SPKI the
  * key the attestation was verified with. That the nonce was issued for this AK is checked where
- * the nonce is taken (enroll.c), inside the enrollment's transaction.
+ * the nonce is taken (enroll.c), inside the enrollment's transaction. tpm_ca_file is loaded
+ * again when it changes, so a maker's new CRL takes effect without a restart.
  */
 #include "service_priv.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "crypto.h"
 #include "hvsig.h"
@@ -21,26 +25,129 @@
 #include "tpm_verify.h"
 #include "wire.h"
 
+/* One load of tpm_ca_file, and how many requests are verifying with it. */
+struct ca_gen {
+	struct tpm_ca *ca;
+	int refs;
+};
+
+/*
+ * tpm_ca_file as last loaded. The file is looked at (stat) at each TPM nonce request: when it
+ * was replaced or rewritten (a maker's new CRL, a new maker), it is loaded again, and requests
+ * still verifying with the previous load keep it until they are done. A file that no longer
+ * loads leaves the previous CAs in use, said once in the log.
+ */
+struct svc_tpm_cas {
+	pthread_mutex_t mu;
+	struct ca_gen *cur;
+	struct stat seen; /* the file when last looked at and found changed (or loaded) */
+};
+
+static struct ca_gen *
+gen_load(const char *path, char *why, size_t cap)
+{
+	struct ca_gen *g = calloc(1, sizeof(*g));
+
+	if (g == NULL) {
+		snprintf(why, cap, "out of memory");
+		return NULL;
+	}
+	if ((g->ca = tpm_ca_load(path, why, cap)) == NULL) {
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+static void
+gen_free(struct ca_gen *g)
+{
+	if (g != NULL) {
+		tpm_ca_free(g->ca);
+		free(g);
+	}
+}
+
 int
 svc_tpm_ca_init(struct service *s)
 {
+	struct svc_tpm_cas *c;
 	char why[256] = "";
 
 	if (s->cfg.tpm_ca_file == NULL || s->cfg.tpm_ca_file[0] == '\0')
 		return 0;
-	s->tpm_ca = tpm_ca_load(s->cfg.tpm_ca_file, why, sizeof(why));
-	if (s->tpm_ca == NULL) {
-		log_err("tpm_ca_file %s: %s", s->cfg.tpm_ca_file, why);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	if (stat(s->cfg.tpm_ca_file, &c->seen) != 0 ||
+	    (c->cur = gen_load(s->cfg.tpm_ca_file, why, sizeof(why))) == NULL) {
+		log_err("tpm_ca_file %s: %s", s->cfg.tpm_ca_file, why[0] ? why : strerror(errno));
+		free(c);
 		return -EINVAL;
 	}
+	pthread_mutex_init(&c->mu, NULL);
+	s->tpm_cas = c;
 	return 0;
 }
 
 void
 svc_tpm_ca_free(struct service *s)
 {
-	tpm_ca_free(s->tpm_ca);
-	s->tpm_ca = NULL;
+	if (s->tpm_cas == NULL)
+		return;
+	gen_free(s->tpm_cas->cur);
+	pthread_mutex_destroy(&s->tpm_cas->mu);
+	free(s->tpm_cas);
+	s->tpm_cas = NULL;
+}
+
+static int
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* The current load of tpm_ca_file (loaded again first if the file changed), held for the caller. */
+static struct ca_gen *
+ca_get(struct service *s)
+{
+	struct svc_tpm_cas *c = s->tpm_cas;
+	struct ca_gen *g;
+	struct stat st;
+	char why[256] = "";
+
+	pthread_mutex_lock(&c->mu);
+	if (stat(s->cfg.tpm_ca_file, &st) != 0)
+		memset(&st, 0, sizeof(st)); /* gone: said once, the loaded CAs stay */
+	if (!same_file(&st, &c->seen)) {
+		c->seen = st;
+		if (st.st_ino != 0 &&
+		    (g = gen_load(s->cfg.tpm_ca_file, why, sizeof(why))) != NULL) {
+			if (c->cur->refs == 0)
+				gen_free(c->cur);
+			c->cur = g; /* a previous load still in use is freed by its last ca_put */
+			log_info("tpm_ca_file %s changed: loaded again", s->cfg.tpm_ca_file);
+		} else {
+			log_err("tpm_ca_file %s changed but cannot be used (%s): the CAs loaded "
+				"before stay in use",
+				s->cfg.tpm_ca_file, why[0] ? why : "it cannot be read");
+		}
+	}
+	g = c->cur;
+	g->refs++;
+	pthread_mutex_unlock(&c->mu);
+	return g;
+}
+
+static void
+ca_put(struct service *s, struct ca_gen *g)
+{
+	struct svc_tpm_cas *c = s->tpm_cas;
+
+	pthread_mutex_lock(&c->mu);
+	if (--g->refs == 0 && g != c->cur)
+		gen_free(g);
+	pthread_mutex_unlock(&c->mu);
 }
 
 /* Decodes a TPM2B_PUBLIC the device sent as field; a refusal names the field. */
@@ -63,10 +170,11 @@ svc_tpm_credential(struct service *s, const struct enroll_tpm_id *id, const uint
 {
 	struct tpm_public ek, ak;
 	struct tpm_ek_info info;
+	struct ca_gen *gen;
 	char why[256] = "";
 	int r;
 
-	if (s->tpm_ca == NULL)
+	if (s->tpm_cas == NULL)
 		return svc_fail(err, SVC_ENROLL_DENIED,
 				"this server trusts no TPM manufacturer (no tpm_ca_file is "
 				"configured), so it cannot verify a TPM's endorsement; ask for a "
@@ -80,7 +188,9 @@ svc_tpm_credential(struct service *s, const struct enroll_tpm_id *id, const uint
 		r = public_decode(id->ak_public, id->ak_public_len, "tpm.ak_public", &ak, err);
 	if (r != 0)
 		return r;
-	r = tpm_ek_verify(s->tpm_ca, id->ek_cert, id->ek_cert_len, &ek, &info, why, sizeof(why));
+	gen = ca_get(s);
+	r = tpm_ek_verify(gen->ca, id->ek_cert, id->ek_cert_len, &ek, &info, why, sizeof(why));
+	ca_put(s, gen);
 	if (r != 0)
 		return svc_fail(err, SVC_ENROLL_DENIED, "the TPM's endorsement is not verified: %s",
 				why);

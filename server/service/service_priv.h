@@ -13,11 +13,11 @@
 /* Kinds of periodic work whose failures are logged once (service_tick). */
 enum { TICK_FLUSH, TICK_EXPIRE, TICK_REFUSALS, TICK_ROTATE, TICK_APPROVALS, TICK_COUNT };
 
-struct tpm_ca;
+struct svc_tpm_cas;
 
 struct service {
 	struct store *st;
-	struct tpm_ca *tpm_ca; /* cfg.tpm_ca_file loaded at start; NULL without one */
+	struct svc_tpm_cas *tpm_cas; /* cfg.tpm_ca_file, reloaded when it changes; NULL: none */
 	const struct ed25519_key *ticket_key;
 	uint8_t ticket_pub[32];
 	struct service_config cfg;

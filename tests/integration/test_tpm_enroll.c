@@ -30,6 +30,7 @@
 
 #include "b64.h"
 #include "crypto.h"
+#include "fileio.h"
 #include "swtpmtest.h"
 #include "testlib.h"
 #include "util.h"
@@ -638,12 +639,80 @@ nonce_race(void)
 	env_end(&e);
 }
 
+/* Replaces path's content with src's (a new file renamed over it, as deployment tools do). */
+static int
+replace_file(const char *path, const char *src_text, const char *src_file)
+{
+	char tmp[PATH_MAX + 8], cmd[3 * PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if (src_file != NULL)
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && mv '%s' '%s'", src_file, tmp, tmp,
+			 path);
+	else
+		snprintf(cmd, sizeof(cmd), "printf '%%s' '%s' > '%s' && mv '%s' '%s'", src_text,
+			 tmp, tmp, path);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* HTTP status of a nonce request with d's TPM identity. */
+static long
+nonce_status(struct env *e, struct tdev *d)
+{
+	struct resp r = {0};
+	long st = tdev_nonce_req(e->dc, e->tok, tdev_id(d), &r) == 0 ? r.status : -1;
+
+	resp_free(&r);
+	return st;
+}
+
+/*
+ * tpm_ca_file is loaded again when it changes (a maker's new CRL needs no restart): replaced by
+ * another maker's CAs, the TPM is refused; replaced by a file that does not load, the last good
+ * CAs stay (and the log says so); the maker's CAs written back in place, it is accepted again.
+ */
+static void
+ca_file_reloaded(void)
+{
+	struct env e;
+	struct swtpm stranger;
+	struct tdev d;
+	char cas[PATH_MAX + 16], saved[PATH_MAX + 32], other[PATH_MAX + 16], cmd[3 * PATH_MAX];
+	char *log;
+
+	START(&e, "tpm-reload", 0, 0);
+	CHECK(swtpm_ca_bundle(&e.maker, cas, sizeof(cas)) == 0, "the configured bundle's path");
+	snprintf(saved, sizeof(saved), "%s.saved", cas);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", cas, saved);
+	CHECK(system(cmd) == 0, "a copy of the maker's bundle");
+	CHECK(swtpm_make(&stranger, "stranger") == 0 &&
+		      swtpm_ca_bundle(&stranger, other, sizeof(other)) == 0,
+	      "another maker's CAs");
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0, "the maker's TPM");
+	CHECK(nonce_status(&e, &d) == 200, "the maker's TPM is accepted");
+
+	CHECK(replace_file(cas, NULL, other) == 0, "the file now holds another maker's CAs");
+	CHECK(nonce_status(&e, &d) == 403, "loaded again: the maker's TPM is refused");
+	CHECK(replace_file(cas, "not a CA file", NULL) == 0, "a file that does not load");
+	CHECK(nonce_status(&e, &d) == 403, "the last good CAs stay in use");
+	log = file_read_all(e.s.log, 1 << 22, NULL);
+	CHECK(log != NULL && strstr(log, "changed but cannot be used") != NULL,
+	      "the log says the new file cannot be used");
+	free(log);
+	snprintf(cmd, sizeof(cmd), "cat '%s' > '%s'", saved, cas); /* in place: same inode */
+	CHECK(system(cmd) == 0, "the maker's CAs written back");
+	CHECK(nonce_status(&e, &d) == 200, "accepted again, without a restart");
+	tdev_close(&d);
+	env_end(&e);
+}
+
 static const struct t_case tpm_enroll_cases[] = {
 	{"tpm_device_enrolls", tpm_device_enrolls},
 	{"ek_refused", ek_refused},
 	{"ak_refused", ak_refused},
 	{"nonce_bound", nonce_bound},
 	{"nonce_race", nonce_race},
+	{"ca_file_reloaded", ca_file_reloaded},
 	{"quote_refused", quote_refused},
 	{"log_ends_with_measurement", log_ends_with_measurement},
 };
