@@ -199,21 +199,31 @@ hv_tpm_offline(struct hv *h, int64_t *offline)
 	return 0;
 }
 
+/*
+ * Records the wipe counter's value before the erase durably (wipe_before = value + 1, 0 being
+ * "none"), once per wipe: a resumed wipe finds it and keeps it. keys_root_revoke then moves the
+ * counter only from that value, so the receipt's before -> after is one step however often the
+ * wipe was resumed.
+ */
 int
 hv_tpm_wipe_begin(struct hv *h)
 {
 	uint64_t v = 0;
-	int r;
+	int r = 0;
 
-	if (h->tpm == NULL || h->trust.wipe_before != 0)
+	if (h->tpm == NULL)
 		return 0;
-	r = keys_wipe_counter(&v);
-	if (r == 0) {
-		h->trust.wipe_before = v + 1;
-		r = trust_save(&h->trust);
-		if (r != 0)
-			h->trust.wipe_before = 0;
+	if (h->trust.wipe_before == 0) {
+		r = keys_wipe_counter(&v);
+		if (r == 0) {
+			h->trust.wipe_before = v + 1;
+			r = trust_save(&h->trust);
+			if (r != 0)
+				h->trust.wipe_before = 0;
+		}
 	}
+	if (r == 0)
+		keys_tpm_wipe_base(h->trust.wipe_before - 1);
 	return r;
 }
 
