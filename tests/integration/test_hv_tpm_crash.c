@@ -84,8 +84,8 @@ walk_step(struct hvtpm *tc, unsigned n, uint64_t before, int *done)
 	      rc.checks_passed, rc.checks_run);
 	CHECK(rc.wipe_counter_before == before && rc.wipe_counter_after == before + 1,
 	      "step %u: the receipt says %llu -> %llu, the TPM was at %llu before", n,
-	      (unsigned long long)rc.wipe_counter_before,
-	      (unsigned long long)rc.wipe_counter_after, (unsigned long long)before);
+	      (unsigned long long)rc.wipe_counter_before, (unsigned long long)rc.wipe_counter_after,
+	      (unsigned long long)before);
 	CHECK(hvp_receipts_for(&tc->c, tc->hv_key, th, &rc, 1) == 1, "step %u: acknowledge", n);
 }
 

@@ -515,6 +515,49 @@ tpm_reset_lapses_lease(void)
 	hvtpm_end(&tc);
 }
 
+/* The number of TPM clock reads cleave-hv logged (--log-level debug) so far. */
+static int
+clock_reads(const struct hvtpm *tc)
+{
+	char cmd[PATH_MAX + 64], out[16];
+
+	snprintf(cmd, sizeof(cmd), "grep -c 'TPM clock read' '%s.log'", tc->hv.dir);
+	return hvtpm_run(cmd, out, sizeof(out)) >= 0 ? atoi(out) : -1;
+}
+
+/* An idle cleave-hv with a far lease does not keep asking the TPM for its clock. */
+static void
+tpm_clock_read_only_near_deadlines(void)
+{
+	struct hvtpm tc = {0};
+	struct ed25519_key *server = NULL;
+	uint8_t hv[32];
+	uint64_t e = 0;
+	int r0, r1;
+
+	HVTPM_START(&tc, "clockreads");
+	bridge_close(&tc.c);
+	hvp_stop(&tc.hv, SIGTERM);
+	tc.hv.extra[4] = "--log-level";
+	tc.hv.extra[5] = "debug";
+	CHECK(hvp_start(&tc.hv) == 0 && bridge_connect(&tc.c, tc.hv.sock, 5000) == 0,
+	      "restart with debug logging");
+	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
+	/* lock an hour after a lease that ends in an hour */
+	CHECK(hvp_policy(&tc.c, server, hv, 1, 3600, 7200, 0) == CLV_OK, "policy");
+	CHECK(lease(&tc, server, 2) == CLV_OK, "lease");
+	r0 = clock_reads(&tc);
+	CHECK(r0 >= 1, "the lease renewal reads the TPM clock (%d reads logged)", r0);
+	sleep(3); /* 15 main-loop ticks */
+	CHECK(hvp_state(&tc.c, &e) == HV_STATE_ACTIVE, "still active");
+	r1 = clock_reads(&tc);
+	CHECK(r1 >= r0 && r1 - r0 <= 1,
+	      "3 s idle with the next deadline an hour away: %d TPM clock reads (at most 1)",
+	      r1 - r0);
+	ed25519_key_free(server);
+	hvtpm_end(&tc);
+}
+
 /* Restarts cleave-hv with its host clock turned by skew_s (CLEAVE_HV_CLOCK_SKEW_S). */
 static int
 restart_skewed(struct hvtpm *tc, long skew_s)
@@ -693,6 +736,7 @@ main(int argc, char **argv)
 		 tpm_past_sealed_deadline_wipes_at_start},
 		{"tpm_reset_lapses_lease", tpm_reset_lapses_lease},
 		{"tpm_clock_decides_lease", tpm_clock_decides_lease},
+		{"tpm_clock_read_only_near_deadlines", tpm_clock_read_only_near_deadlines},
 		{"tpm_ticket_tool_takes_tpm_identity", tpm_ticket_tool_takes_tpm_identity},
 	};
 
