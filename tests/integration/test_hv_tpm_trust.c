@@ -246,6 +246,10 @@ tpm_activate_and_quote(void)
 	check_quote(&tc, att, quote, (size_t)ql, qsig, (size_t)sl, log);
 	if (t_failed_now)
 		return;
+	snprintf(cmd, sizeof(cmd), "grep -c 'creating the EK from its template' '%s.log'",
+		 tc.hv.dir);
+	CHECK(hvtpm_run(cmd, out, sizeof(out)) >= 0 && atoi(out) == 0,
+	      "identity and activation used swtpm_setup's persistent EK: none created");
 	/* a credential for another AK name is refused */
 	id.buf[id.part[2] - id.buf + 20] ^= 1;
 	CHECK(make_credential(&tc, &id, secret, cred, sizeof(cred)) == 0, MAKECRED " (other)");
