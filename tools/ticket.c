@@ -13,9 +13,11 @@
 
 #include "b64.h"
 #include "bridge_client.h"
+#include "bridge_msg.h"
 #include "cleave_abi.h"
 #include "crypto.h"
 #include "fileio.h"
+#include "hvsig.h"
 #include "util.h"
 #include "wire.h"
 
@@ -96,26 +98,38 @@ cmd_keygen(const char *path, int create)
 	return 0;
 }
 
-/* The hypervisor's identity key, from an attestation over a random nonce. */
+/*
+ * The hypervisor's identity key, from an attestation over a random nonce that must verify
+ * under the key it names: Ed25519 (the file keystore), or ECDSA P-256 by a TPM-resident key
+ * (version 3, hypercall-bridge/TPM.md), whose SubjectPublicKeyInfo TPM_IDENTITY gives and whose
+ * SHA-256 must be the attestation's hv_key. So a wrong socket cannot hand out just any key.
+ */
 static int
 hv_key_from_socket(const char *sock, uint8_t key[32])
 {
 	struct bridge_client c;
-	uint8_t nonce[32], buf[512];
+	uint8_t nonce[32], buf[512], idbuf[CLV_MSG_PAYLOAD_MAX];
+	struct clv_tpm_identity id = {0};
 	struct attestation a;
-	size_t n = 0;
-	int st;
+	size_t n = 0, m = 0;
+	int st, ok;
 
 	if (crypto_random(nonce, sizeof(nonce)) != 0 || bridge_connect(&c, sock, 5000) != 0) {
 		fprintf(stderr, "cleave-ticket: cannot reach cleave-hv at %s\n", sock);
 		return -1;
 	}
 	st = bridge_call(&c, CLV_FN_ATTEST, nonce, sizeof(nonce), buf, sizeof(buf), &n);
+	ok = st == CLV_OK && attest_decode(buf, n, &a) == 0 && memcmp(a.nonce, nonce, 32) == 0;
+	if (ok && a.sig_alg == WIRE_SIG_ECDSA_P256) {
+		st = bridge_call(&c, CLV_FN_TPM_IDENTITY, NULL, 0, idbuf, sizeof(idbuf), &m);
+		ok = st == CLV_OK && clv_tpm_identity_decode(idbuf, m, &id) == 0;
+	}
 	bridge_close(&c);
-	if (st != CLV_OK || attest_decode(buf, n, &a) != 0 || memcmp(a.nonce, nonce, 32) != 0 ||
-	    ed25519_verify(a.hv_key, buf, ATTEST_BODY_LEN, buf + ATTEST_BODY_LEN) != 0) {
+	if (!ok || hvsig_verify(a.sig_alg, a.hv_key, id.ak_spki, id.ak_spki_len, buf,
+				ATTEST_BODY_LEN, buf + ATTEST_BODY_LEN) != 0) {
 		fprintf(stderr, "cleave-ticket: no valid attestation from cleave-hv: %s\n",
-			bridge_strerror(st));
+			st != CLV_OK ? bridge_strerror(st)
+				     : "its signature does not verify under the key it names");
 		return -1;
 	}
 	memcpy(key, a.hv_key, 32);

@@ -24,6 +24,8 @@ struct vmm_disk;
 typedef uint64_t (*hv_clock_fn)(void); /* unix milliseconds */
 
 #define HV_PCR_LOG_MAX 4 /* measurements one cleave-hv extends into PCR 23 */
+/* The longest cleave-hv --tpm trusts a TPM clock reading when no deadline is near. */
+#define HV_TPM_CLOCK_MAX_AGE_MS 60000
 struct tpm;
 
 struct hv {
@@ -35,7 +37,16 @@ struct hv {
 	/* What this process extended into PCR 23 (after resetting it): the quote's event log. */
 	uint8_t pcr_log[HV_PCR_LOG_MAX][32];
 	unsigned npcr;
-	uint32_t state; /* HV_STATE_* */
+	/*
+	 * The TPM clock's last reading (hv_tpm.c) and when it was taken (CLOCK_BOOTTIME ms; 0:
+	 * none yet): the lease is decided on it, and it is read again only near the next deadline.
+	 */
+	uint64_t tpm_clock_at;
+	uint64_t tpm_clock_ms;
+	uint32_t tpm_reset_count, tpm_restart_count;
+	int tpm_clock_safe;
+	uint64_t tpm_clock_reads; /* since start, for the log (tests bound it) */
+	uint32_t state;           /* HV_STATE_* */
 	uint64_t key_epoch;
 	hv_clock_fn clock;
 	struct volume *vol;
@@ -86,7 +97,9 @@ int hv_tpm_open(struct hv *h);
  * TPM's resetCount, in h->trust (the caller's trust_accept makes them durable). hv_tpm_reseal
  * seals the current root key again with the deadline the lease and policy give (lease end +
  * wipe-after, or far). hv_tpm_offline: seconds past the lease on the TPM clock into *offline;
- * 1 when the TPM was reset (or its clock is not safe) since the lease: lapsed. hv_tpm_wipe_begin
+ * 1 when the TPM was reset (or its clock is not safe) since the lease: lapsed. It reads the TPM
+ * clock only when its last reading (kept in h) may have reached the next lock or wipe deadline
+ * or is HV_TPM_CLOCK_MAX_AGE_MS old; lease renewal and start read it anyway. hv_tpm_wipe_begin
  * records the wipe counter before a wipe's erase, durably; hv_tpm_receipt fills a receipt's
  * wipe counters.
  */

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "keys.h"
 #include "log.h"
@@ -150,12 +151,80 @@ seal_deadline(const struct hv *h)
 	return t->lease_tpm_end + t->policy[1] * 1000;
 }
 
+/* The host's CLOCK_BOOTTIME in ms: never set back, and it counts suspend (the TPM may not). */
+static uint64_t
+boot_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* TPM2_ReadClock, kept as the last reading. */
+static int
+clock_read(struct hv *h, struct tpm_clock *ck)
+{
+	int r = tpm_read_clock(h->tpm, ck);
+
+	if (r != 0)
+		return r;
+	h->tpm_clock_at = boot_ms();
+	h->tpm_clock_ms = ck->clock_ms;
+	h->tpm_reset_count = ck->reset_count;
+	h->tpm_restart_count = ck->restart_count;
+	h->tpm_clock_safe = ck->safe;
+	h->tpm_clock_reads++;
+	log_debug("cleave-hv: TPM clock read %llu: %llu ms (reset %u, restart %u%s)",
+		  (unsigned long long)h->tpm_clock_reads, (unsigned long long)ck->clock_ms,
+		  ck->reset_count, ck->restart_count, ck->safe ? "" : ", not safe");
+	return 0;
+}
+
+/*
+ * The next moment on the TPM clock after now_ms at which the offline policy acts (lock, wipe),
+ * as the trust state and the corporate half's state say; UINT64_MAX when none is ahead.
+ */
+static uint64_t
+next_deadline(const struct hv *h, uint64_t now_ms)
+{
+	const struct trust *t = &h->trust;
+	uint64_t next = UINT64_MAX;
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t s = t->policy[i], d;
+
+		if (s == 0 || s > UINT32_MAX || (i == 0 && h->state != HV_STATE_ACTIVE))
+			continue;
+		d = t->lease_tpm_end + s * 1000;
+		if (d > now_ms && d < next)
+			next = d;
+	}
+	return next;
+}
+
+/*
+ * 1 when the last reading will not do: none yet, older than HV_TPM_CLOCK_MAX_AGE_MS, or the
+ * host's elapsed time since it says the next deadline may have come. Host time only decides
+ * when to ask the TPM again; what the TPM answers decides the lease.
+ */
+static int
+clock_stale(const struct hv *h)
+{
+	uint64_t since = boot_ms() - h->tpm_clock_at, next;
+
+	if (h->tpm_clock_at == 0 || since >= HV_TPM_CLOCK_MAX_AGE_MS)
+		return 1;
+	next = next_deadline(h, h->tpm_clock_ms);
+	return next != UINT64_MAX && h->tpm_clock_ms + since >= next;
+}
+
 int
 hv_tpm_lease(struct hv *h, uint64_t lease_until)
 {
 	struct tpm_clock ck;
 	uint64_t now = h->clock() / 1000;
-	int r = tpm_read_clock(h->tpm, &ck);
+	int r = clock_read(h, &ck);
 
 	if (r != 0)
 		return r;
@@ -182,8 +251,13 @@ hv_tpm_reseal(struct hv *h)
 int
 hv_tpm_offline(struct hv *h, int64_t *offline)
 {
-	struct tpm_clock ck;
-	int r = tpm_read_clock(h->tpm, &ck);
+	struct tpm_clock ck = {
+		.clock_ms = h->tpm_clock_ms,
+		.reset_count = h->tpm_reset_count,
+		.restart_count = h->tpm_restart_count,
+		.safe = h->tpm_clock_safe,
+	};
+	int r = clock_stale(h) ? clock_read(h, &ck) : 0;
 
 	if (r != 0)
 		return r;
@@ -199,21 +273,31 @@ hv_tpm_offline(struct hv *h, int64_t *offline)
 	return 0;
 }
 
+/*
+ * Records the wipe counter's value before the erase durably (wipe_before = value + 1, 0 being
+ * "none"), once per wipe: a resumed wipe finds it and keeps it. keys_root_revoke then moves the
+ * counter only from that value, so the receipt's before -> after is one step however often the
+ * wipe was resumed.
+ */
 int
 hv_tpm_wipe_begin(struct hv *h)
 {
 	uint64_t v = 0;
-	int r;
+	int r = 0;
 
-	if (h->tpm == NULL || h->trust.wipe_before != 0)
+	if (h->tpm == NULL)
 		return 0;
-	r = keys_wipe_counter(&v);
-	if (r == 0) {
-		h->trust.wipe_before = v + 1;
-		r = trust_save(&h->trust);
-		if (r != 0)
-			h->trust.wipe_before = 0;
+	if (h->trust.wipe_before == 0) {
+		r = keys_wipe_counter(&v);
+		if (r == 0) {
+			h->trust.wipe_before = v + 1;
+			r = trust_save(&h->trust);
+			if (r != 0)
+				h->trust.wipe_before = 0;
+		}
 	}
+	if (r == 0)
+		keys_tpm_wipe_base(h->trust.wipe_before - 1);
 	return r;
 }
 

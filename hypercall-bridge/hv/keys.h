@@ -111,9 +111,13 @@ void keys_tpm_deadline(uint64_t deadline_ms);
 int keys_root_reseal(int dirfd, uint64_t epoch, uint64_t deadline_ms) __must_check;
 /*
  * A wipe's commit point with a TPM: increments the wipe counter, so that every root key sealed
- * before is dead, kept copies included. No-op (0) with the file keystore.
+ * before is dead, kept copies included. No-op (0) with the file keystore. Idempotent across a
+ * crash once keys_tpm_wipe_base gave the value the counter had before this wipe (the wipe's
+ * durable record of it): the counter moves only while it still holds that value, so a resumed
+ * wipe never moves it twice.
  */
 int keys_root_revoke(void) __must_check;
+void keys_tpm_wipe_base(uint64_t before);
 /* The TPM's wipe counter now; -ENOTSUP without a TPM. */
 int keys_wipe_counter(uint64_t *v) __must_check;
 /* keys_tpm.c's halves of create and load, by file name (keys.c builds it). */

@@ -22,6 +22,7 @@
 
 static struct tpm *seal_tpm;
 static uint64_t seal_deadline = KEYS_DEADLINE_FAR;
+static uint64_t wipe_base = UINT64_MAX; /* UINT64_MAX: no wipe recorded its "before" */
 
 int
 keys_tpm_active(void)
@@ -130,12 +131,32 @@ keys_tpm_reseal(int dirfd, const char *name, uint64_t deadline_ms)
 	return r;
 }
 
+void
+keys_tpm_wipe_base(uint64_t before)
+{
+	wipe_base = before;
+}
+
 int
 keys_root_revoke(void)
 {
+	uint64_t v = 0;
+	int r;
+
 	if (seal_tpm == NULL)
 		return 0; /* the file keystore: deleting the files is all there is */
-	return tpm_counter_increment(seal_tpm, TPM_NV_WIPE_COUNTER);
+	r = tpm_counter_read(seal_tpm, TPM_NV_WIPE_COUNTER, &v);
+	if (r != 0)
+		return r;
+	if (wipe_base != UINT64_MAX && v != wipe_base) {
+		/* Moved past the wipe's "before" already (a resumed wipe): the old blobs are dead. */
+		log_info("keys: the wipe counter already moved for this wipe (%llu -> %llu)",
+			 (unsigned long long)wipe_base, (unsigned long long)v);
+		return 0;
+	}
+	/* A crash point of its own: the NV increment is a durable step like a file write. */
+	r = durable_step("TPM wipe counter increment");
+	return r != 0 ? r : tpm_counter_increment(seal_tpm, TPM_NV_WIPE_COUNTER);
 }
 
 #else /* CLEAVE_NO_TPM */
@@ -186,6 +207,12 @@ keys_tpm_reseal(int dirfd, const char *name, uint64_t deadline_ms)
 {
 	(void)dirfd, (void)name, (void)deadline_ms;
 	return -ENOTSUP;
+}
+
+void
+keys_tpm_wipe_base(uint64_t before)
+{
+	(void)before;
 }
 
 int

@@ -23,6 +23,7 @@
 #define TPM_NV_WIPE_COUNTER  0x01500C01u /* incremented by every crypto-erase */
 #define TPM_NV_STATE_COUNTER 0x01500C02u /* incremented by every accepted ticket */
 #define TPM_NV_EK_CERT_RSA   0x01c00002u /* TCG: RSA 2048 EK certificate */
+#define TPM_EK_PERSISTENT    0x81010001u /* TCG: the manufacturer's persistent RSA EK */
 #define TPM_AK_BLOB_NAME     "tpm-ak.blob"
 #define TPM_PCR_CLEAVE       23u
 
@@ -60,7 +61,11 @@ void tpm_close(struct tpm *t);
 /* The number of transient objects loaded in the TPM now (TPM2_GetCapability). */
 int tpm_transient_count(struct tpm *t, unsigned *out) __must_check;
 
-/* The RSA 2048 EK (TCG template L-1): its TPM2B_PUBLIC, marshalled, into out. 0 or -errno. */
+/*
+ * The RSA 2048 EK (TCG template L-1): its TPM2B_PUBLIC, marshalled, into out. The persistent EK
+ * at TPM_EK_PERSISTENT when it has that template and the EK certificate's key (tpm_activate
+ * uses it too), else one created from the template. 0 or -errno.
+ */
 int tpm_ek_public(struct tpm *t, uint8_t *out, size_t cap, size_t *len) __must_check;
 /* The EK certificate (DER) from NV TPM_NV_EK_CERT_RSA; -ENOENT when there is none. */
 int tpm_ek_cert(struct tpm *t, uint8_t *out, size_t cap, size_t *len) __must_check;

@@ -1,14 +1,20 @@
 /*
  * The endorsement key (see tpm.h): the RSA 2048 EK of the TCG EK Credential Profile's template
- * L-1, re-created when needed (deterministic from the endorsement seed, so it is the key the
- * manufacturer's certificate names) and flushed right after, and the credential activation
- * that proves to the server that the AK lives in the TPM of that EK.
+ * L-1, and the credential activation that proves to the server that the AK lives in the TPM of
+ * that EK. The manufacturer's persistent EK (TCG EK Credential Profile: handle 0x81010001) is
+ * used when it is that template's key and the certificate's; otherwise the EK is created from
+ * the template (deterministic from the endorsement seed, so it is the key the certificate
+ * names; seconds on a discrete TPM) and flushed right after. cleave-hv never persists it.
  */
 #include "tpm_int.h"
 
 #include <errno.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
 #include "log.h"
@@ -44,6 +50,90 @@ static const TPM2B_PUBLIC ek_template = {
 		},
 };
 
+/* 1 when pub has every field of the template but the key itself (unique). */
+static int
+template_matches(const TPMT_PUBLIC *pub)
+{
+	const TPMT_PUBLIC *tm = &ek_template.publicArea;
+	const TPMS_RSA_PARMS *a = &pub->parameters.rsaDetail, *b = &tm->parameters.rsaDetail;
+
+	return pub->type == tm->type && pub->nameAlg == tm->nameAlg &&
+	       pub->objectAttributes == tm->objectAttributes &&
+	       pub->authPolicy.size == tm->authPolicy.size &&
+	       memcmp(pub->authPolicy.buffer, tm->authPolicy.buffer, tm->authPolicy.size) == 0 &&
+	       a->symmetric.algorithm == b->symmetric.algorithm &&
+	       a->symmetric.keyBits.aes == b->symmetric.keyBits.aes &&
+	       a->symmetric.mode.aes == b->symmetric.mode.aes &&
+	       a->scheme.scheme == b->scheme.scheme && a->keyBits == b->keyBits &&
+	       (a->exponent == 0 || a->exponent == 65537) && pub->unique.rsa.size == 256;
+}
+
+/* 1 when the RSA modulus n (len bytes) is the key of the EK certificate in NV. */
+static int
+cert_has_modulus(struct tpm *t, const uint8_t *n, size_t len)
+{
+	uint8_t der[TPM_CERT_MAX];
+	const unsigned char *p = der;
+	size_t dl = 0;
+	X509 *x = tpm_ek_cert(t, der, sizeof(der), &dl) == 0 ? d2i_X509(NULL, &p, (long)dl) : NULL;
+	EVP_PKEY *k = x != NULL ? X509_get0_pubkey(x) : NULL;
+	BIGNUM *cn = NULL, *ours = BN_bin2bn(n, (int)len, NULL);
+	int ok = k != NULL && ours != NULL &&
+		 EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &cn) == 1 && BN_cmp(cn, ours) == 0;
+
+	BN_free(cn);
+	BN_free(ours);
+	X509_free(x);
+	return ok;
+}
+
+/*
+ * The EK as an ESYS_TR in *ek (ek_release gives it back) and its public area in pub (may be
+ * NULL): the persistent one when it is the certified key of the template, else created.
+ */
+static int
+ek_acquire(struct tpm *t, ESYS_TR *ek, TPM2B_PUBLIC *pub_out)
+{
+	TPM2B_PUBLIC *pub = NULL;
+	int ok;
+
+	t->ek_persistent = 0;
+	if (Esys_TR_FromTPMPublic(t->ctx, TPM_EK_PERSISTENT, ESYS_TR_NONE, ESYS_TR_NONE,
+				  ESYS_TR_NONE, ek) == TSS2_RC_SUCCESS) {
+		ok = Esys_ReadPublic(t->ctx, *ek, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
+				     NULL, NULL) == TSS2_RC_SUCCESS &&
+		     template_matches(&pub->publicArea) &&
+		     cert_has_modulus(t, pub->publicArea.unique.rsa.buffer,
+				      pub->publicArea.unique.rsa.size);
+		if (ok && pub_out != NULL)
+			*pub_out = *pub;
+		Esys_Free(pub);
+		if (ok) {
+			t->ek_persistent = 1;
+			return 0;
+		}
+		Esys_TR_Close(t->ctx, ek);
+	}
+	*ek = ESYS_TR_NONE;
+	if (t->ek_created++ == 0)
+		log_info("cleave-hv: tpm: no persistent EK at 0x%x that is the certificate's key: "
+			 "creating the EK from its template",
+			 TPM_EK_PERSISTENT);
+	return tpm_create_primary(t, ESYS_TR_RH_ENDORSEMENT, &ek_template, ek, pub_out);
+}
+
+/* Flushes a created EK; forgets (never flushes) the persistent one. */
+static void
+ek_release(struct tpm *t, ESYS_TR *ek)
+{
+	if (t->ek_persistent && *ek != ESYS_TR_NONE)
+		Esys_TR_Close(t->ctx, ek);
+	else
+		tpm_flush(t, ek);
+	*ek = ESYS_TR_NONE;
+	t->ek_persistent = 0;
+}
+
 int
 tpm_ek_public(struct tpm *t, uint8_t *out, size_t cap, size_t *len)
 {
@@ -53,10 +143,10 @@ tpm_ek_public(struct tpm *t, uint8_t *out, size_t cap, size_t *len)
 	TSS2_RC rc;
 	int err;
 
-	err = tpm_create_primary(t, ESYS_TR_RH_ENDORSEMENT, &ek_template, &ek, &pub);
+	err = ek_acquire(t, &ek, &pub);
 	if (err != 0)
 		return err;
-	tpm_flush(t, &ek);
+	ek_release(t, &ek);
 	rc = Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, out, cap, &off);
 	if ((rc & 0xffff) == TSS2_BASE_RC_INSUFFICIENT_BUFFER)
 		return -EMSGSIZE;
@@ -116,7 +206,7 @@ tpm_activate(struct tpm *t, const uint8_t *blob, size_t blob_len, const uint8_t 
 		return -ENOKEY;
 	if ((err = parse_credential(blob, blob_len, secret, secret_len, &id, &enc)) != 0)
 		return err;
-	err = tpm_create_primary(t, ESYS_TR_RH_ENDORSEMENT, &ek_template, &ek, NULL);
+	err = ek_acquire(t, &ek, NULL);
 	if (err == 0)
 		err = ek_session(t, &sess);
 	if (err == 0) {
@@ -142,6 +232,6 @@ tpm_activate(struct tpm *t, const uint8_t *blob, size_t blob_len, const uint8_t 
 		explicit_bzero(cert, sizeof(*cert));
 	Esys_Free(cert);
 	tpm_flush(t, &sess);
-	tpm_flush(t, &ek);
+	ek_release(t, &ek);
 	return err;
 }

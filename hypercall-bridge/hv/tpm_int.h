@@ -17,6 +17,8 @@ struct tpm {
 	uint8_t ak_public[TPM_PUBLIC_MAX];
 	size_t ak_public_len;
 	TPM2B_PUBLIC ak_pub;
+	int ek_persistent;   /* the EK handle in use is TPM_EK_PERSISTENT's (not to be flushed) */
+	unsigned ek_created; /* EKs created from the template since tpm_open (tests read it) */
 };
 
 /*

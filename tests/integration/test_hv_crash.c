@@ -119,39 +119,11 @@ pinned(struct walk *w)
 	       attest_decode(buf, n, &a) == 0 && memcmp(a.owner_key, zero, 32) != 0;
 }
 
-/*
- * Counts the pending receipts for ticket hash th; the last one goes to *rc. Acknowledges
- * them all when ack is set (so the pending list never fills up over a walk). -1 on error.
- */
+/* The pending receipts for ticket hash th (hvp_receipts_for); acknowledged when ack is set. */
 static int
 receipts_for(struct walk *w, const uint8_t th[32], struct receipt *rc, int ack)
 {
-	uint8_t buf[8 + RECEIPT_LEN * CLV_RECEIPTS_PER_MSG], up[8];
-	uint64_t top = 0;
-	struct receipt r;
-	size_t n = 0;
-	int count = 0;
-
-	if (bridge_call(&w->c, CLV_FN_RECEIPTS, NULL, 0, buf, sizeof(buf), &n) != CLV_OK || n < 8)
-		return -1;
-	for (unsigned i = 0; i < buf[0]; i++) {
-		const uint8_t *raw = buf + 8 + (size_t)i * RECEIPT_LEN;
-
-		if (receipt_decode(raw, RECEIPT_LEN, &r) != 0 ||
-		    ed25519_verify(w->hv, raw, RECEIPT_BODY_LEN, raw + RECEIPT_BODY_LEN) != 0)
-			return -1;
-		top = r.seq > top ? r.seq : top;
-		if (memcmp(r.ticket_hash, th, 32) == 0) {
-			count++;
-			*rc = r;
-		}
-	}
-	for (int i = 0; i < 8; i++)
-		up[i] = (uint8_t)(top >> (8 * i));
-	if (ack && top > 0 &&
-	    bridge_call(&w->c, CLV_FN_RECEIPT_ACK, up, sizeof(up), buf, sizeof(buf), &n) != CLV_OK)
-		return -1;
-	return count;
+	return hvp_receipts_for(&w->c, w->hv, th, rc, ack);
 }
 
 /* Pins again after a wipe, and brings the corporate half to the action's start state. */

@@ -381,6 +381,94 @@ tpm_activate_credential(void)
 	swtpm_stop(&s);
 }
 
+/*
+ * Puts the primary made from tmpl (endorsement hierarchy) at TPM_EK_PERSISTENT, after evicting
+ * what is there; tmpl NULL: only evicts. 0 or -1.
+ */
+static int
+ek_slot_set(struct tpm *t, const TPM2B_PUBLIC *tmpl)
+{
+	ESYS_TR cur = ESYS_TR_NONE, key = ESYS_TR_NONE, out = ESYS_TR_NONE;
+	int r = 0;
+
+	if (Esys_TR_FromTPMPublic(t->ctx, TPM_EK_PERSISTENT, ESYS_TR_NONE, ESYS_TR_NONE,
+				  ESYS_TR_NONE, &cur) == TSS2_RC_SUCCESS &&
+	    Esys_EvictControl(t->ctx, ESYS_TR_RH_OWNER, cur, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			      ESYS_TR_NONE, TPM_EK_PERSISTENT, &out) != TSS2_RC_SUCCESS)
+		r = -1;
+	if (r == 0 && tmpl != NULL) {
+		r = tpm_create_primary(t, ESYS_TR_RH_ENDORSEMENT, tmpl, &key, NULL);
+		if (r == 0 &&
+		    Esys_EvictControl(t->ctx, ESYS_TR_RH_OWNER, key, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				      ESYS_TR_NONE, TPM_EK_PERSISTENT, &out) != TSS2_RC_SUCCESS)
+			r = -1;
+		tpm_flush(t, &key);
+		if (out != ESYS_TR_NONE)
+			Esys_TR_Close(t->ctx, &out);
+	}
+	return r;
+}
+
+/* A credential for the AK made to ek, activated: 0 when the secret comes back. */
+static int
+activates(const struct swtpm *s, struct tpm *t, const uint8_t *ek, size_t ek_len)
+{
+	static uint8_t blob[TPM_CRED_MAX], enc[TPM_CRED_MAX];
+	uint8_t name[TPM_NAME_LEN], secret[32], got[TPM_SECRET_MAX];
+	size_t blob_len, enc_len, got_len = 0;
+
+	RAND_bytes(secret, sizeof(secret));
+	if (tpm_ak_name(t, name) != 0 ||
+	    make_credential(s, ek, ek_len, name, secret, 32, blob, &blob_len, enc, &enc_len) != 0 ||
+	    tpm_activate(t, blob, blob_len, enc, enc_len, got, sizeof(got), &got_len) != 0)
+		return -1;
+	return got_len == 32 && memcmp(got, secret, 32) == 0 ? 0 : -1;
+}
+
+/*
+ * The manufacturer's persistent EK (swtpm_setup makes it at 0x81010001) is used for the EK
+ * public and the activation, never created again; a key at that handle that is not the
+ * certificate's, or none, and the EK is created from its template (the same key).
+ */
+static void
+tpm_persistent_ek(void)
+{
+	struct swtpm s;
+	struct tpm *t;
+	static uint8_t ek[TPM_PUBLIC_MAX], again[TPM_PUBLIC_MAX];
+	uint8_t spki[TPM_SPKI_MAX];
+	size_t ek_len, again_len, spki_len, off = 0;
+	TPM2B_PUBLIC other = {0};
+	int dirfd;
+
+	if (system("command -v " MAKECRED " >/dev/null") != 0)
+		SKIP("tpm2-tools not installed (scripts/deps.sh installs it)");
+	OPEN_TPM(&s, "pek", &t);
+	CHECK((dirfd = hv_dir(&s, "hv")) >= 0, "state directory");
+	CHECK(ak_setup(t, dirfd, spki, &spki_len) == 0, "AK");
+	CHECK(tpm_ek_public(t, ek, sizeof(ek), &ek_len) == 0 && t->ek_created == 0,
+	      "the EK public is the persistent EK's: none created (%u)", t->ek_created);
+	CHECK(activates(&s, t, ek, ek_len) == 0 && t->ek_created == 0,
+	      "activation with the persistent EK, none created (%u)", t->ek_created);
+	CHECK(transients(t) == 2, "nothing left loaded (the persistent EK is not flushed)");
+	CHECK(Tss2_MU_TPM2B_PUBLIC_Unmarshal(ek, ek_len, &off, &other) == 0, "EK public decodes");
+	memset(other.publicArea.unique.rsa.buffer, 0x5a, other.publicArea.unique.rsa.size);
+	CHECK(ek_slot_set(t, &other) == 0,
+	      "another key of the EK's template put at 0x81010001 in its place");
+	CHECK(tpm_ek_public(t, again, sizeof(again), &again_len) == 0 && again_len == ek_len &&
+		      memcmp(again, ek, ek_len) == 0 && t->ek_created == 1,
+	      "not the certificate's key: the EK is created from its template (%u)", t->ek_created);
+	CHECK(activates(&s, t, ek, ek_len) == 0 && t->ek_created == 2, "and activates");
+	CHECK(ek_slot_set(t, NULL) == 0, "nothing at 0x81010001");
+	CHECK(tpm_ek_public(t, again, sizeof(again), &again_len) == 0 && again_len == ek_len &&
+		      memcmp(again, ek, ek_len) == 0 && t->ek_created == 3,
+	      "no persistent EK: created from its template (%u)", t->ek_created);
+	CHECK(transients(t) == 2, "nothing left loaded");
+	tpm_close(t);
+	close(dirfd);
+	swtpm_stop(&s);
+}
+
 static void
 tpm_nv_counters(void)
 {
@@ -583,6 +671,7 @@ main(int argc, char **argv)
 		{"tpm_ak_sign_and_reload", tpm_ak_sign_and_reload},
 		{"tpm_pcr_and_quote", tpm_pcr_and_quote},
 		{"tpm_activate_credential", tpm_activate_credential},
+		{"tpm_persistent_ek", tpm_persistent_ek},
 		{"tpm_nv_counters", tpm_nv_counters},
 		{"tpm_nv_counter_owner_auth", tpm_nv_counter_owner_auth},
 		{"tpm_clock_and_reset", tpm_clock_and_reset},

@@ -14,16 +14,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
 #include "b64.h"
 #include "bridge_msg.h"
 #include "hvproc.h"
+#include "hvtpm.h"
 #include "hvsig.h"
 #include "swtpmtest.h"
 #include "testlib.h"
@@ -31,100 +37,6 @@
 #include "util.h"
 
 #define MAKECRED "tpm2_makecredential"
-
-struct tcase {
-	struct swtpm tpm;
-	struct hvproc hv;
-	struct bridge_client c;
-	char hvctl[PATH_MAX + 32];
-	uint8_t spki[HVSIG_SPKI_MAX], hv_key[32];
-	size_t spki_len;
-};
-
-/* The four parts of TPM_IDENTITY's reply (ABI.md), copied into one buffer. */
-struct tpm_id {
-	uint8_t buf[CLV_MSG_PAYLOAD_MAX];
-	const uint8_t *part[4]; /* EK certificate, EK public, AK public, AK SPKI */
-	size_t len[4];
-};
-
-static int
-tpm_identity(struct bridge_client *c, struct tpm_id *id)
-{
-	size_t n = 0, off = 8;
-
-	if (bridge_call(c, CLV_FN_TPM_IDENTITY, NULL, 0, id->buf, sizeof(id->buf), &n) != CLV_OK ||
-	    n < 8)
-		return -1;
-	for (int i = 0; i < 4; i++) {
-		id->len[i] = (size_t)id->buf[2 * i] | (size_t)id->buf[2 * i + 1] << 8;
-		if (id->len[i] > n - off)
-			return -1;
-		id->part[i] = id->buf + off;
-		off += id->len[i];
-	}
-	return off == n ? 0 : -1;
-}
-
-/* swtpm manufactured and started, cleave-hv --tpm on it, its identity. Skips without swtpm. */
-#define START(tc, tag)                                                                             \
-	do {                                                                                       \
-		if (swtpm_skip_reason() != NULL)                                                   \
-			SKIP("%s", swtpm_skip_reason());                                           \
-		CHECK(swtpm_make(&(tc)->tpm, (tag)) == 0, "manufacture a TPM");                    \
-		CHECK(swtpm_start(&(tc)->tpm) == 0, "start it");                                   \
-		CHECK(hv_up(tc) == 0, "cleave-hv --tpm did not start (see %s.log)", (tc)->hv.dir); \
-	} while (0)
-
-static int
-hv_up(struct tcase *tc)
-{
-	struct tpm_id id;
-	const char *bin = getenv("CLEAVE_BIN");
-
-	snprintf(tc->hvctl, sizeof(tc->hvctl), "%s/cleave-hvctl", bin && *bin ? bin : "build/bin");
-	if (hvp_prepare(&tc->hv) != 0)
-		return -1;
-	tc->hv.extra[0] = "--tpm";
-	tc->hv.extra[1] = tc->tpm.tcti;
-	tc->hv.extra[2] = "--volume-size";
-	tc->hv.extra[3] = "8";
-	if (hvp_start(&tc->hv) != 0 || bridge_connect(&tc->c, tc->hv.sock, 5000) != 0 ||
-	    tpm_identity(&tc->c, &id) != 0 || id.len[3] > sizeof(tc->spki))
-		return -1;
-	memcpy(tc->spki, id.part[3], id.len[3]);
-	tc->spki_len = id.len[3];
-	hvp_tpm_key(tc->spki, tc->spki_len);
-	return hvsig_key_id(tc->spki, tc->spki_len, tc->hv_key);
-}
-
-static void
-tc_end(struct tcase *tc)
-{
-	bridge_close(&tc->c);
-	hvp_cleanup(&tc->hv);
-	swtpm_stop(&tc->tpm);
-	if (!t_failed_now) {
-		char cmd[PATH_MAX + 16];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tc->tpm.dir);
-		(void)!system(cmd);
-	}
-}
-
-/* Runs cmd (a shell line), its stdout into out (NUL-terminated). The exit status, or -1. */
-static int
-run(const char *cmd, char *out, size_t cap)
-{
-	FILE *f = popen(cmd, "r");
-	size_t n = 0;
-
-	if (f == NULL)
-		return -1;
-	n = fread(out, 1, cap - 1, f);
-	out[n] = '\0';
-	return pclose(f);
-}
 
 static int
 write_file(const char *path, const void *p, size_t n)
@@ -137,7 +49,7 @@ write_file(const char *path, const void *p, size_t n)
 
 /* `openssl dgst -sha256 -verify` of sig (r || s) over body with the PEM in pem_path: 1 if OK. */
 static int
-openssl_verifies(const struct tcase *tc, const char *pem_path, const uint8_t *body, size_t n,
+openssl_verifies(const struct hvtpm *tc, const char *pem_path, const uint8_t *body, size_t n,
 		 const uint8_t sig[64])
 {
 	char b[PATH_MAX + 16], s[PATH_MAX + 16], cmd[4 * PATH_MAX], out[256];
@@ -151,28 +63,28 @@ openssl_verifies(const struct tcase *tc, const char *pem_path, const uint8_t *bo
 		return 0;
 	snprintf(cmd, sizeof(cmd), "openssl dgst -sha256 -verify '%s' -signature '%s' '%s' 2>&1",
 		 pem_path, s, b);
-	return run(cmd, out, sizeof(out)) == 0 && strstr(out, "Verified OK") != NULL;
+	return hvtpm_run(cmd, out, sizeof(out)) == 0 && strstr(out, "Verified OK") != NULL;
 }
 
 /* cleave-hvctl pubkey --pem into DIR/ak.pem; 0 when it printed a P-256 public key. */
 static int
-hvctl_pem(const struct tcase *tc, char *pem_path, size_t cap)
+hvctl_pem(const struct hvtpm *tc, char *pem_path, size_t cap)
 {
 	char cmd[3 * PATH_MAX], out[512];
 
 	snprintf(pem_path, cap, "%s/ak.pem", tc->tpm.dir);
 	snprintf(cmd, sizeof(cmd), "'%s' --socket '%s' pubkey --pem > '%s' && cat '%s'", tc->hvctl,
 		 tc->hv.sock, pem_path, pem_path);
-	if (run(cmd, out, sizeof(out)) != 0 || strstr(out, "BEGIN PUBLIC KEY") == NULL)
+	if (hvtpm_run(cmd, out, sizeof(out)) != 0 || strstr(out, "BEGIN PUBLIC KEY") == NULL)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "openssl pkey -pubin -in '%s' -noout -text 2>&1", pem_path);
-	return run(cmd, out, sizeof(out)) == 0 && strstr(out, "P-256") != NULL ? 0 : -1;
+	return hvtpm_run(cmd, out, sizeof(out)) == 0 && strstr(out, "P-256") != NULL ? 0 : -1;
 }
 
 static void
 tpm_identity_signs_attestations_and_receipts(void)
 {
-	struct tcase tc = {0};
+	struct hvtpm tc = {0};
 	uint8_t nonce[32] = {7}, buf[512], raw[RECEIPT_LEN];
 	struct ed25519_key *server = NULL;
 	struct attestation a;
@@ -181,9 +93,9 @@ tpm_identity_signs_attestations_and_receipts(void)
 	uint8_t hv[32];
 	size_t n = 0;
 
-	START(&tc, "ident");
+	HVTPM_START(&tc, "ident");
 	snprintf(cmd, sizeof(cmd), "'%s' --socket '%s' status", tc.hvctl, tc.hv.sock);
-	CHECK(run(cmd, out, sizeof(out)) == 0 && strstr(out, "keystore: tpm") != NULL &&
+	CHECK(hvtpm_run(cmd, out, sizeof(out)) == 0 && strstr(out, "keystore: tpm") != NULL &&
 		      strstr(out, "abi: 1.1") != NULL,
 	      "status must say the keystore is the TPM: %s", out);
 	CHECK(bridge_call(&tc.c, CLV_FN_ATTEST, nonce, 32, buf, sizeof(buf), &n) == CLV_OK &&
@@ -213,12 +125,12 @@ tpm_identity_signs_attestations_and_receipts(void)
 		      CLV_E_BAD_TICKET,
 	      "a ticket bound to another key is refused");
 	ed25519_key_free(server);
-	tc_end(&tc);
+	hvtpm_end(&tc);
 }
 
 /* tpm2_makecredential (software) of secret for the AK (ak_pub) to the EK (ek_pub) into path. */
 static int
-make_credential(const struct tcase *tc, const struct tpm_id *id, const uint8_t secret[32],
+make_credential(const struct hvtpm *tc, const struct tpm_id *id, const uint8_t secret[32],
 		char *path, size_t cap)
 {
 	char ek[PATH_MAX + 16], sec[PATH_MAX + 16], cmd[4 * PATH_MAX + 128], hex[69], out[64];
@@ -236,7 +148,7 @@ make_credential(const struct tcase *tc, const struct tpm_id *id, const uint8_t s
 		return -1;
 	snprintf(cmd, sizeof(cmd), MAKECRED " --tcti none -u '%s' -s '%s' -n %s -o '%s' 2>&1", ek,
 		 sec, hex, path);
-	return run(cmd, out, sizeof(out));
+	return hvtpm_run(cmd, out, sizeof(out));
 }
 
 /* Decodes `name: base64` from hvctl's output into p (cap); the length, or -1. */
@@ -260,7 +172,7 @@ field(const char *text, const char *name, uint8_t *p, size_t cap)
  * reset, then extended with log), naming the attestation att, signed by the AK.
  */
 static void
-check_quote(const struct tcase *tc, const uint8_t *att, const uint8_t *quote, size_t ql,
+check_quote(const struct hvtpm *tc, const uint8_t *att, const uint8_t *quote, size_t ql,
 	    const uint8_t *qsig, size_t sl, const uint8_t log[32])
 {
 	uint8_t qual[32], want[32], pcr[64] = {0}, rs[64];
@@ -299,7 +211,7 @@ tpm_activate_and_quote(void)
 {
 	static struct tpm_id id;
 	static char out[8192];
-	struct tcase tc = {0};
+	struct hvtpm tc = {0};
 	uint8_t secret[32], att[ATTEST_LEN], quote[1024], qsig[256], log[128];
 	char cred[PATH_MAX + 16], cmd[3 * PATH_MAX];
 	struct attestation a;
@@ -307,11 +219,11 @@ tpm_activate_and_quote(void)
 
 	if (system("command -v " MAKECRED " >/dev/null") != 0)
 		SKIP("tpm2-tools not installed (scripts/deps.sh installs it)");
-	START(&tc, "quote");
+	HVTPM_START(&tc, "quote");
 	CHECK(tpm_identity(&tc.c, &id) == 0 && id.len[0] > 100 && id.len[1] > 200 && id.len[2] > 60,
 	      "TPM identity: EK certificate, EK public, AK public");
 	snprintf(cmd, sizeof(cmd), "'%s' --socket '%s' tpm-identity", tc.hvctl, tc.hv.sock);
-	CHECK(run(cmd, out, sizeof(out)) == 0 && strstr(out, "ek_cert: ") &&
+	CHECK(hvtpm_run(cmd, out, sizeof(out)) == 0 && strstr(out, "ek_cert: ") &&
 		      strstr(out, "ak_spki: "),
 	      "cleave-hvctl tpm-identity: %s", out);
 	for (int i = 0; i < 32; i++)
@@ -319,7 +231,7 @@ tpm_activate_and_quote(void)
 	CHECK(make_credential(&tc, &id, secret, cred, sizeof(cred)) == 0, MAKECRED);
 	snprintf(cmd, sizeof(cmd), "'%s' --socket '%s' tpm-activate '%s'", tc.hvctl, tc.hv.sock,
 		 cred);
-	CHECK(run(cmd, out, sizeof(out)) == 0, "cleave-hvctl tpm-activate: %s", out);
+	CHECK(hvtpm_run(cmd, out, sizeof(out)) == 0, "cleave-hvctl tpm-activate: %s", out);
 	CHECK(field(out, "attestation", att, sizeof(att)) == ATTEST_LEN &&
 		      (ql = field(out, "quote", quote, sizeof(quote))) > 0 &&
 		      (sl = field(out, "quote_sig", qsig, sizeof(qsig))) > 0 &&
@@ -334,17 +246,22 @@ tpm_activate_and_quote(void)
 	check_quote(&tc, att, quote, (size_t)ql, qsig, (size_t)sl, log);
 	if (t_failed_now)
 		return;
+	snprintf(cmd, sizeof(cmd), "grep -c 'creating the EK from its template' '%s.log'",
+		 tc.hv.dir);
+	CHECK(hvtpm_run(cmd, out, sizeof(out)) >= 0 && atoi(out) == 0,
+	      "identity and activation used swtpm_setup's persistent EK: none created");
 	/* a credential for another AK name is refused */
 	id.buf[id.part[2] - id.buf + 20] ^= 1;
 	CHECK(make_credential(&tc, &id, secret, cred, sizeof(cred)) == 0, MAKECRED " (other)");
 	strncat(cmd, " 2>/dev/null", sizeof(cmd) - strlen(cmd) - 1);
-	CHECK(run(cmd, out, sizeof(out)) != 0, "a credential for another key must be refused");
-	tc_end(&tc);
+	CHECK(hvtpm_run(cmd, out, sizeof(out)) != 0,
+	      "a credential for another key must be refused");
+	hvtpm_end(&tc);
 }
 
 /* A lease ticket (counter) accepted: its state write increments the TPM's state counter. */
 static int
-lease(struct tcase *tc, struct ed25519_key *server, uint64_t counter)
+lease(struct hvtpm *tc, struct ed25519_key *server, uint64_t counter)
 {
 	uint8_t tk[TICKET_LEN], buf[64];
 	size_t n;
@@ -357,7 +274,7 @@ lease(struct tcase *tc, struct ed25519_key *server, uint64_t counter)
 static void
 tpm_restored_state_refuses_tickets(void)
 {
-	struct tcase tc = {0};
+	struct hvtpm tc = {0};
 	struct ed25519_key *server = NULL;
 	uint8_t hv[32], nonce[32] = {3}, buf[512], old[TICKET_LEN];
 	char cmd[3 * PATH_MAX + 64], out[1024];
@@ -365,7 +282,7 @@ tpm_restored_state_refuses_tickets(void)
 	struct receipt rc;
 	size_t n;
 
-	START(&tc, "restore");
+	HVTPM_START(&tc, "restore");
 	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
 	CHECK(lease(&tc, server, 1) == CLV_OK, "lease 1");
 	/* the thief's copy of the state directory, taken while cleave-hv is stopped */
@@ -396,7 +313,7 @@ tpm_restored_state_refuses_tickets(void)
 		      attest_decode(buf, n, &a) == 0 && (a.flags & ATTEST_FLAG_STALE_STATE),
 	      "attestations say the state is stale");
 	snprintf(cmd, sizeof(cmd), "'%s' --socket '%s' status", tc.hvctl, tc.hv.sock);
-	CHECK(run(cmd, out, sizeof(out)) == 0 && strstr(out, "trust state: stale") != NULL,
+	CHECK(hvtpm_run(cmd, out, sizeof(out)) == 0 && strstr(out, "trust state: stale") != NULL,
 	      "status says so: %s", out);
 	/* kill -9 and restart: still stale (the TPM's counter does not go back) */
 	bridge_close(&tc.c);
@@ -404,18 +321,18 @@ tpm_restored_state_refuses_tickets(void)
 	CHECK(hvp_start(&tc.hv) == 0 && bridge_connect(&tc.c, tc.hv.sock, 5000) == 0, "restart");
 	CHECK(lease(&tc, server, 6) == CLV_E_DENIED, "still refused after a restart");
 	ed25519_key_free(server);
-	tc_end(&tc);
+	hvtpm_end(&tc);
 }
 
 /* A stop between the state write and the TPM increment: the next start finishes it. */
 static void
 tpm_state_counter_catches_up(void)
 {
-	struct tcase tc = {0};
+	struct hvtpm tc = {0};
 	struct ed25519_key *server = NULL;
 	uint8_t hv[32];
 
-	START(&tc, "catchup");
+	HVTPM_START(&tc, "catchup");
 	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
 	bridge_close(&tc.c);
 	hvp_stop(&tc.hv, SIGTERM);
@@ -430,14 +347,14 @@ tpm_state_counter_catches_up(void)
 	CHECK(lease(&tc, server, 1) == CLV_E_BAD_TICKET, "the lease was accepted (a replay now)");
 	CHECK(lease(&tc, server, 2) == CLV_OK, "and the state is current: the next one is taken");
 	ed25519_key_free(server);
-	tc_end(&tc);
+	hvtpm_end(&tc);
 }
 
-static int pending_of(struct tcase *tc, uint16_t type, struct receipt *rc);
+static int pending_of(struct hvtpm *tc, uint16_t type, struct receipt *rc);
 
 /* Unseals the blob at path with the case's TPM (cleave-hv stopped): tpm_unseal's result. */
 static int
-unseal_file(struct tcase *tc, const char *path)
+unseal_file(struct hvtpm *tc, const char *path)
 {
 	uint8_t blob[TPM_SEALED_MAX], key[TPM_ROOT_LEN];
 	struct tpm *t = NULL;
@@ -456,25 +373,25 @@ unseal_file(struct tcase *tc, const char *path)
 
 /* 1 when cleave-hv's log says its volume's root key could not be unsealed. */
 static int
-log_says_closed(const struct tcase *tc)
+log_says_closed(const struct hvtpm *tc)
 {
 	char cmd[PATH_MAX + 64], out[16];
 
 	snprintf(cmd, sizeof(cmd), "grep -c 'cannot be unsealed' '%s.log'", tc->hv.dir);
-	return run(cmd, out, sizeof(out)) == 0 && atoi(out) > 0;
+	return hvtpm_run(cmd, out, sizeof(out)) == 0 && atoi(out) > 0;
 }
 
 static void
 tpm_wipe_kills_kept_copy(void)
 {
-	struct tcase tc = {0};
+	struct hvtpm tc = {0};
 	struct ed25519_key *server = NULL;
 	char cmd[3 * PATH_MAX + 64], kept[PATH_MAX + 64], live[PATH_MAX + 64];
 	struct receipt rc;
 	uint64_t e0 = 0, e1 = 0;
 	uint8_t hv[32];
 
-	START(&tc, "wipe");
+	HVTPM_START(&tc, "wipe");
 	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
 	CHECK(hvp_state(&tc.c, &e0) == HV_STATE_ACTIVE, "active");
 	bridge_close(&tc.c);
@@ -506,12 +423,12 @@ tpm_wipe_kills_kept_copy(void)
 	      "and cleave-hv locks it (epoch %llu)", (unsigned long long)e1);
 	CHECK(pending_of(&tc, RECEIPT_AUTO_LOCK, &rc) >= 0, "with an auto-lock receipt");
 	ed25519_key_free(server);
-	tc_end(&tc);
+	hvtpm_end(&tc);
 }
 
 /* Receipts pending in cleave-hv; the index of the first of type, or -1. */
 static int
-pending_of(struct tcase *tc, uint16_t type, struct receipt *rc)
+pending_of(struct hvtpm *tc, uint16_t type, struct receipt *rc)
 {
 	uint8_t buf[CLV_MSG_PAYLOAD_MAX];
 	size_t n = 0;
@@ -531,14 +448,14 @@ pending_of(struct tcase *tc, uint16_t type, struct receipt *rc)
 static void
 tpm_past_sealed_deadline_wipes_at_start(void)
 {
-	struct tcase tc = {0};
+	struct hvtpm tc = {0};
 	struct ed25519_key *server = NULL;
 	char blob[PATH_MAX + 64];
 	struct receipt rc;
 	uint64_t e0 = 0, e1 = 0;
 	uint8_t hv[32];
 
-	START(&tc, "deadline");
+	HVTPM_START(&tc, "deadline");
 	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
 	CHECK(hvp_state(&tc.c, &e0) == HV_STATE_ACTIVE, "active");
 	/* lock 1 s, wipe 2 s after a lease that ends now: sealed until TPM clock + 2 s */
@@ -567,19 +484,19 @@ tpm_past_sealed_deadline_wipes_at_start(void)
 		      rc.wipe_counter_after == rc.wipe_counter_before + 1,
 	      "with its receipt, signed in the TPM");
 	ed25519_key_free(server);
-	tc_end(&tc);
+	hvtpm_end(&tc);
 }
 
 static void
 tpm_reset_lapses_lease(void)
 {
-	struct tcase tc = {0};
+	struct hvtpm tc = {0};
 	struct ed25519_key *server = NULL;
 	struct receipt rc;
 	uint64_t e = 0;
 	uint8_t hv[32];
 
-	START(&tc, "reset");
+	HVTPM_START(&tc, "reset");
 	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
 	/* lock an hour after the lease, which itself ends in an hour: the host says all is well */
 	CHECK(hvp_policy(&tc.c, server, hv, 1, 3600, 7200, 0) == CLV_OK, "policy");
@@ -599,12 +516,55 @@ tpm_reset_lapses_lease(void)
 	usleep(500000);
 	CHECK(hvp_state(&tc.c, &e) == HV_STATE_ACTIVE, "and it stays unlocked");
 	ed25519_key_free(server);
-	tc_end(&tc);
+	hvtpm_end(&tc);
+}
+
+/* The number of TPM clock reads cleave-hv logged (--log-level debug) so far. */
+static int
+clock_reads(const struct hvtpm *tc)
+{
+	char cmd[PATH_MAX + 64], out[16];
+
+	snprintf(cmd, sizeof(cmd), "grep -c 'TPM clock read' '%s.log'", tc->hv.dir);
+	return hvtpm_run(cmd, out, sizeof(out)) >= 0 ? atoi(out) : -1;
+}
+
+/* An idle cleave-hv with a far lease does not keep asking the TPM for its clock. */
+static void
+tpm_clock_read_only_near_deadlines(void)
+{
+	struct hvtpm tc = {0};
+	struct ed25519_key *server = NULL;
+	uint8_t hv[32];
+	uint64_t e = 0;
+	int r0, r1;
+
+	HVTPM_START(&tc, "clockreads");
+	bridge_close(&tc.c);
+	hvp_stop(&tc.hv, SIGTERM);
+	tc.hv.extra[4] = "--log-level";
+	tc.hv.extra[5] = "debug";
+	CHECK(hvp_start(&tc.hv) == 0 && bridge_connect(&tc.c, tc.hv.sock, 5000) == 0,
+	      "restart with debug logging");
+	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
+	/* lock an hour after a lease that ends in an hour */
+	CHECK(hvp_policy(&tc.c, server, hv, 1, 3600, 7200, 0) == CLV_OK, "policy");
+	CHECK(lease(&tc, server, 2) == CLV_OK, "lease");
+	r0 = clock_reads(&tc);
+	CHECK(r0 >= 1, "the lease renewal reads the TPM clock (%d reads logged)", r0);
+	sleep(3); /* 15 main-loop ticks */
+	CHECK(hvp_state(&tc.c, &e) == HV_STATE_ACTIVE, "still active");
+	r1 = clock_reads(&tc);
+	CHECK(r1 >= r0 && r1 - r0 <= 1,
+	      "3 s idle with the next deadline an hour away: %d TPM clock reads (at most 1)",
+	      r1 - r0);
+	ed25519_key_free(server);
+	hvtpm_end(&tc);
 }
 
 /* Restarts cleave-hv with its host clock turned by skew_s (CLEAVE_HV_CLOCK_SKEW_S). */
 static int
-restart_skewed(struct tcase *tc, long skew_s)
+restart_skewed(struct hvtpm *tc, long skew_s)
 {
 	char v[32];
 	int r;
@@ -621,14 +581,14 @@ restart_skewed(struct tcase *tc, long skew_s)
 static void
 tpm_clock_decides_lease(void)
 {
-	struct tcase tc = {0};
+	struct hvtpm tc = {0};
 	struct ed25519_key *server = NULL;
 	uint8_t hv[32], tk[TICKET_LEN], buf[64];
 	uint64_t e0 = 0, e = 0;
 	uint32_t st = 0;
 	size_t n;
 
-	START(&tc, "clock");
+	HVTPM_START(&tc, "clock");
 	CHECK(hvp_pin_new(&tc.c, &server, hv) == CLV_OK, "pin");
 	CHECK(hvp_state(&tc.c, &e0) == HV_STATE_ACTIVE, "active");
 	/* lock 1 s after a lease that ends in 3 s; wipe an hour after it */
@@ -651,7 +611,119 @@ tpm_clock_decides_lease(void)
 	CHECK(st == HV_STATE_LOCKED && e == e0,
 	      "locked 1 s past the lease on the TPM clock, whatever the host clock says");
 	ed25519_key_free(server);
-	tc_end(&tc);
+	hvtpm_end(&tc);
+}
+
+/*
+ * A relay between cleave-ticket and cleave-hv on fake (listening already on lfd) that spoils
+ * one reply: spoil 'a' flips a bit of the attestation's measurement; 'k' puts other_spki (a
+ * valid P-256 key of the AK's size, not the AK) into TPM_IDENTITY's reply. The child's pid.
+ */
+static pid_t
+relay_start(int lfd, const char *real, int spoil, const uint8_t *other_spki)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	int cfd = accept(lfd, NULL, NULL);
+	struct bridge_client up;
+	uint8_t in[4096], out[CLV_MSG_PAYLOAD_MAX], msg[4096];
+
+	if (cfd < 0 || bridge_connect(&up, real, 5000) != 0)
+		_exit(1);
+	for (int i = 0; i < 8; i++) {
+		ssize_t n = recv(cfd, in, sizeof(in), 0);
+		struct clv_msg_hdr h;
+		const uint8_t *pl;
+		size_t rl = 0;
+		long m;
+		int st;
+
+		if (n <= 0 || clv_msg_decode(in, (size_t)n, &h, &pl) != 0)
+			break;
+		st = bridge_call(&up, h.fid, pl, h.payload_len, out, sizeof(out), &rl);
+		if (st == CLV_OK && spoil == 'a' && h.fid == CLV_FN_ATTEST)
+			out[80] ^= 1; /* the measurement: the signature no longer covers the body */
+		if (st == CLV_OK && spoil == 'k' && h.fid == CLV_FN_TPM_IDENTITY && rl > 91)
+			memcpy(out + rl - 91, other_spki, 91); /* the AK's SPKI is last */
+		h.kind = CLV_MSG_REPLY;
+		h.status = st < -9 ? CLV_E_INVALID_STATE : st;
+		h.payload_len = st == CLV_OK ? (uint32_t)rl : 0;
+		m = clv_msg_encode(&h, out, msg, sizeof(msg));
+		if (m < 0 || send(cfd, msg, (size_t)m, 0) != m)
+			break;
+	}
+	_exit(0);
+}
+
+/* The DER SPKI of a fresh software P-256 key into out (91 bytes). 0 or -1. */
+static int
+other_p256_spki(uint8_t out[91])
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	unsigned char *p = out;
+	int n = k != NULL ? i2d_PUBKEY(k, NULL) : -1;
+
+	if (n == 91)
+		n = i2d_PUBKEY(k, &p);
+	EVP_PKEY_free(k);
+	return n == 91 ? 0 : -1;
+}
+
+/* cleave-ticket make --hv-socket through a relay spoiling it as spoil says: its exit status. */
+static int
+ticket_via_relay(struct hvtpm *tc, int spoil)
+{
+	char fake[PATH_MAX + 16], cmd[4 * PATH_MAX], out[512];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint8_t other[91];
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), st;
+	pid_t pid;
+
+	snprintf(fake, sizeof(fake), "%s/relay.sock", tc->tpm.dir);
+	str_copy(sa.sun_path, sizeof(sa.sun_path), fake);
+	unlink(fake);
+	if (lfd < 0 || other_p256_spki(other) != 0 ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 1) != 0)
+		return -1;
+	pid = relay_start(lfd, tc->hv.sock, spoil, other);
+	close(lfd);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && '%s' make --key owner.key --hv-socket '%s' --device dev_ord "
+		 "--counter 9 --out spoiled.tk lock 2>&1",
+		 tc->tpm.dir, tc->ticket, fake);
+	st = hvtpm_run(cmd, out, sizeof(out));
+	waitpid(pid, NULL, 0);
+	return st;
+}
+
+/* cleave-ticket asks a --tpm cleave-hv for its identity: a v3 attestation and the AK's SPKI. */
+static void
+tpm_ticket_tool_takes_tpm_identity(void)
+{
+	struct hvtpm tc = {0};
+	char cmd[4 * PATH_MAX], out[1024];
+	uint64_t e = 0;
+
+	HVTPM_START(&tc, "ticket");
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && '%s' keygen owner.key > owner.pub && '%s' --socket '%s' pin "
+		 "\"$(cat owner.pub)\" dev_ord && '%s' make --key owner.key --hv-socket '%s' "
+		 "--device dev_ord --counter 1 --out lock.tk lock && '%s' --socket '%s' lock "
+		 "--ticket lock.tk 2>&1",
+		 tc.tpm.dir, tc.ticket, tc.hvctl, tc.hv.sock, tc.ticket, tc.hv.sock, tc.hvctl,
+		 tc.hv.sock);
+	CHECK(hvtpm_run(cmd, out, sizeof(out)) == 0,
+	      "pin, a ticket from the TPM's identity, and a "
+	      "lock by it: %s",
+	      out);
+	CHECK(hvp_state(&tc.c, &e) == HV_STATE_LOCKED, "cleave-hv took the ticket: locked");
+	CHECK(ticket_via_relay(&tc, 0) == 0, "through a faithful relay the ticket is made");
+	CHECK(ticket_via_relay(&tc, 'a') != 0, "an attestation its key did not sign is refused");
+	CHECK(ticket_via_relay(&tc, 'k') != 0,
+	      "an SPKI that is not the key the attestation names is refused");
+	hvtpm_end(&tc);
 }
 
 int
@@ -668,6 +740,8 @@ main(int argc, char **argv)
 		 tpm_past_sealed_deadline_wipes_at_start},
 		{"tpm_reset_lapses_lease", tpm_reset_lapses_lease},
 		{"tpm_clock_decides_lease", tpm_clock_decides_lease},
+		{"tpm_clock_read_only_near_deadlines", tpm_clock_read_only_near_deadlines},
+		{"tpm_ticket_tool_takes_tpm_identity", tpm_ticket_tool_takes_tpm_identity},
 	};
 
 	return t_run(cases, ARRAY_SIZE(cases), argc, argv);

@@ -236,6 +236,39 @@ hvp_order(struct bridge_client *c, struct ed25519_key *server, const uint8_t hv[
 	return CLV_OK;
 }
 
+int
+hvp_receipts_for(struct bridge_client *c, const uint8_t hv[32], const uint8_t th[32],
+		 struct receipt *rc, int ack)
+{
+	uint8_t buf[8 + RECEIPT_LEN * CLV_RECEIPTS_PER_MSG], up[8];
+	uint64_t top = 0;
+	size_t n = 0;
+	int count = 0;
+
+	if (bridge_call(c, CLV_FN_RECEIPTS, NULL, 0, buf, sizeof(buf), &n) != CLV_OK || n < 8)
+		return -1;
+	for (unsigned i = 0; i < buf[0] && 8 + (i + 1) * RECEIPT_LEN <= n; i++) {
+		const uint8_t *raw = buf + 8 + (size_t)i * RECEIPT_LEN;
+		struct receipt r;
+
+		if (receipt_decode(raw, RECEIPT_LEN, &r) != 0 ||
+		    hvsig_verify(r.sig_alg, hv, tpm_spki, tpm_spki_len, raw, RECEIPT_BODY_LEN,
+				 raw + RECEIPT_BODY_LEN) != 0)
+			return -1;
+		top = r.seq > top ? r.seq : top;
+		if (memcmp(r.ticket_hash, th, 32) == 0) {
+			count++;
+			*rc = r;
+		}
+	}
+	for (int i = 0; i < 8; i++)
+		up[i] = (uint8_t)(top >> (8 * i));
+	if (ack && top > 0 &&
+	    bridge_call(c, CLV_FN_RECEIPT_ACK, up, sizeof(up), buf, sizeof(buf), &n) != CLV_OK)
+		return -1;
+	return count;
+}
+
 uint32_t
 hvp_state(struct bridge_client *c, uint64_t *epoch)
 {

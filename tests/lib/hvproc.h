@@ -65,6 +65,13 @@ int hvp_order(struct bridge_client *c, struct ed25519_key *server, const uint8_t
  * verifies receipts with (for a WIRE_SIG_ECDSA_P256 receipt; Ed25519 ones need no key).
  */
 void hvp_tpm_key(const uint8_t *spki, size_t len);
+/*
+ * The receipts pending in cleave-hv for ticket hash th, each verified as hvp_order does (hv, and
+ * the hvp_tpm_key for a P-256 one): their count, the last into *rc; all acknowledged when ack is
+ * set (so a long test never fills the pending list). -1 when one does not verify, or on error.
+ */
+int hvp_receipts_for(struct bridge_client *c, const uint8_t hv[32], const uint8_t th[32],
+		     struct receipt *rc, int ack);
 /* The hypervisor's state (HV_STATE_*), and its key epoch in *epoch; 0 on error. */
 uint32_t hvp_state(struct bridge_client *c, uint64_t *epoch);
 
