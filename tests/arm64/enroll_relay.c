@@ -154,9 +154,9 @@ hv_listening(void)
 static pid_t
 start_hv(void)
 {
-	const char *argv[] = {"/bin/cleave-hv", "--state",       STATE_DIR, "--guest",
-			      "/bin/guest.bin", "--volume-size", "4",       "--tpm",
-			      "device:" TPM_DEV, NULL};
+	const char *argv[] = {
+		"/bin/cleave-hv", "--state", STATE_DIR, "--guest",         "/bin/guest.bin",
+		"--volume-size",  "4",       "--tpm",   "device:" TPM_DEV, NULL};
 	char *const envp[] = {"PATH=/bin", NULL};
 	pid_t pid = fork();
 
@@ -303,7 +303,8 @@ main(void)
 	port = open(PORT_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	hv = port < 0 ? -1 : start_hv();
 	if (hv < 0 || wait_for("cleave-hv's socket", hv_listening) != 0) {
-		printf("enroll-relay: result: failed (%s)\n", port < 0 ? strerror(errno) : "cleave-hv");
+		printf("enroll-relay: result: failed (%s)\n",
+		       port < 0 ? strerror(errno) : "cleave-hv");
 		return 1;
 	}
 	printf("enroll-relay: ready\n");

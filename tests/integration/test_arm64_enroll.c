@@ -22,9 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "arm64vm.h"
+#include "bridge_client.h"
+#include "bridge_msg.h"
 #include "brelay.h"
 #include "e2e.h"
 #include "swtpmtest.h"
@@ -81,10 +84,13 @@ machine_up(struct rig *r)
 {
 	static char tpm_chr[PATH_MAX + 48], link_chr[PATH_MAX + 64];
 	static const char *args[13];
-	const char *const a[] = {"-chardev", tpm_chr, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
-				 "-device", "tpm-tis-device,tpmdev=tpm0", "-device",
-				 "virtio-serial-device", "-chardev", link_chr, "-device",
-				 "virtserialport,chardev=br,name=cleave.bridge", NULL};
+	const char *const a[] = {"-chardev", tpm_chr,
+				 "-tpmdev",  "emulator,id=tpm0,chardev=chrtpm",
+				 "-device",  "tpm-tis-device,tpmdev=tpm0",
+				 "-device",  "virtio-serial-device",
+				 "-chardev", link_chr,
+				 "-device",  "virtserialport,chardev=br,name=cleave.bridge",
+				 NULL};
 
 	CHECK(swtpm_make(&r->tpm, "arm64") == 0 && swtpm_start_qemu(&r->tpm) == 0 &&
 		      swtpm_ca_bundle(&r->tpm, r->cas, sizeof(r->cas)) == 0,
@@ -96,7 +102,8 @@ machine_up(struct rig *r)
 		 r->relay.link);
 	memcpy(args, a, sizeof(a));
 	r->b.kernel = "6.1", r->b.cpu = "cortex-a57", r->b.extra = "", r->b.limit_s = 240;
-	r->b.image = "initramfs-tpm.cpio.gz", r->b.progs = "/bin/enroll_relay", r->b.qemu_args = args;
+	r->b.image = "initramfs-tpm.cpio.gz", r->b.progs = "/bin/enroll_relay",
+	r->b.qemu_args = args;
 	CHECK(boot_start(&r->b, "enroll-61-nvhe") == 0, "could not start %s", qemu_path);
 	/* another maker, while the machine boots: only its CAs are used */
 	CHECK(swtpm_make(&r->other, "other-maker") == 0 &&
@@ -110,6 +117,41 @@ machine_up(struct rig *r)
 	}
 	CHECK(0, "the machine's relay never said ready (QEMU %s)",
 	      r->b.pid == 0 ? "ended" : "still running");
+}
+
+/*
+ * Through the relay, a call whose client gave up (its request sent, the connection closed at
+ * once) leaves no reply for the next client, and two connections open at once each get their
+ * own answers: what a plain byte stream with virtio-serial's attach signal could not promise.
+ */
+static void
+relay_keeps_connections_apart(const char *sock)
+{
+	struct clv_msg_hdr h = {.abi_major = CLV_ABI_MAJOR,
+				.kind = CLV_MSG_REQUEST,
+				.fid = CLV_FN_STATUS,
+				.request_id = 1};
+	struct bridge_client a, b;
+	uint8_t msg[CLV_MSG_HDR_LEN], out[64];
+	long len = clv_msg_encode(&h, NULL, msg, sizeof(msg));
+	size_t n = 0, m = 0;
+	int ra, rb;
+
+	CHECK(len > 0 && bridge_connect(&a, sock, 10000) == 0, "connect to the relay");
+	CHECK(send(a.fd, msg, (size_t)len, 0) == len, "send a STATUS request");
+	bridge_close(&a);
+	/* the next client asks something else with the same request id: its own answer only */
+	CHECK(bridge_connect(&b, sock, 10000) == 0, "connect to the relay again");
+	rb = bridge_call(&b, CLV_FN_COUNTERS, NULL, 0, out, sizeof(out), &n);
+	CHECK(rb == CLV_OK && n == 64, "COUNTERS after an abandoned STATUS: %d (%s), %zu bytes", rb,
+	      bridge_strerror(rb), n);
+	CHECK(bridge_connect(&a, sock, 10000) == 0, "a second connection beside the first");
+	ra = bridge_call(&a, CLV_FN_STATUS, NULL, 0, out, sizeof(out), &n);
+	rb = bridge_call(&b, CLV_FN_COUNTERS, NULL, 0, out, sizeof(out), &m);
+	bridge_close(&a);
+	bridge_close(&b);
+	CHECK(ra == CLV_OK && n == 64 && rb == CLV_OK && m == 64,
+	      "two connections at once: STATUS %d, COUNTERS %d", ra, rb);
 }
 
 /* The host's side: the refusal, then the enrollment, the wipe and the auditor's checks. */
@@ -145,6 +187,8 @@ enroll_steps(struct rig *r)
 	tpme_wipe(&r->e, id, sizeof(id), &before, &after);
 	if (!t_failed_now)
 		tpme_audit(&r->e, r->cas, id, ca, before, after);
+	if (!t_failed_now)
+		relay_keeps_connections_apart(r->relay.sock);
 }
 
 static void

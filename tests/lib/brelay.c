@@ -70,9 +70,8 @@ deliver(struct hconn *c, const struct relay_rx *rx, int link)
 	for (int i = 0; i < RELAY_CONNS; i++) {
 		if (c[i].fd < 0 || c[i].id != rx->conn)
 			continue;
-		if (rx->len > 0 &&
-		    send(c[i].fd, rx->buf + RELAY_HDR, rx->len, MSG_NOSIGNAL | MSG_DONTWAIT) ==
-			    (ssize_t)rx->len)
+		if (rx->len > 0 && send(c[i].fd, rx->buf + RELAY_HDR, rx->len,
+					MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)rx->len)
 			return 0;
 		/* closed by the machine, or the agent went away: both ends learn it */
 		if (rx->len > 0 && relay_send(link, c[i].id, NULL, 0, SEND_MS) != 0)
@@ -145,7 +144,8 @@ brelay_start(struct brelay *r)
 	}
 	r->pid = fork();
 	if (r->pid == 0) {
-		struct sigaction sa_term = {.sa_handler = on_term}; /* no SA_RESTART: poll returns */
+		struct sigaction sa_term = {.sa_handler =
+						    on_term}; /* no SA_RESTART: poll returns */
 
 		sigaction(SIGTERM, &sa_term, NULL);
 		_exit(relay_loop(lfd, link));
