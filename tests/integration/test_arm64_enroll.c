@@ -54,6 +54,7 @@ static const char *const want[] = {
 	"keystore device:/dev/tpmrm0",
 	"enroll-relay: ready",
 	"corporate half wiped by cryptographic erase (verified)",
+	" connections to cleave-hv, ",
 	"enroll-relay: cleave-hv exit 0",
 	"enroll-relay: result: ok\n",
 	"cleave-init: /bin/enroll_relay exit 0",
