@@ -10,6 +10,16 @@
 #include "fileio.h"
 #include "util.h"
 
+/* Prints what j is, compact, for a failing check. */
+static void
+print_json(const char *what, const json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+
+	printf("    %s: %s\n", what, text != NULL ? text : "(none)");
+	free(text);
+}
+
 int
 tpme_enroll(struct e2e *e, char *out, size_t cap)
 {
@@ -43,7 +53,7 @@ tpme_check_enrolled(struct e2e *e, char *ca, size_t cap)
 	       strcmp(e2e_str(hv, "signature_alg"), "ecdsa-p256-sha256") == 0 &&
 	       strstr(ca, "CN=") != NULL;
 	if (!code)
-		printf("    device view: %s\n", json_dumps(hv, JSON_COMPACT));
+		print_json("device view", hv);
 	json_decref(dev);
 	CHECK(code, "the device view must say identity tpm, endorsement verified, ECDSA P-256");
 }
@@ -105,7 +115,7 @@ tpme_wipe(struct e2e *e, char *id, size_t cap, long long *before, long long *aft
 	     json_is_true(json_object_get(rc, "signature_ok")) && *before > 0 &&
 	     *after == *before + 1;
 	if (!ok)
-		printf("    receipt: %s\n", json_dumps(rc, JSON_COMPACT));
+		print_json("receipt", rc);
 	json_decref(body);
 	CHECK(ok, "a version 2 receipt whose wipe counter moved by one");
 	CHECK(e2e_wait_reported(e, "wiped", 5000) == 0, "reported state should be wiped");
