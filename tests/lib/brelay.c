@@ -134,6 +134,8 @@ brelay_start(struct brelay *r)
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    chmod(r->sock, 0600) != 0 || listen(lfd, RELAY_CONNS) != 0) {
 		printf("    relay: cannot listen on %s: %s\n", r->sock, strerror(errno));
+		if (lfd >= 0)
+			close(lfd);
 		return -1;
 	}
 	link = link_connect(r->link);
