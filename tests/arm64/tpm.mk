@@ -56,3 +56,6 @@ $(ARM64_TPM_IMG): $(ARM64_OUT)/bin/init $(ARM64_OUT)/bin/tpm_steps $(ARM64_OUT)/
 		lib/ld-linux-aarch64.so.1=$(ARM64_CROSS_LIB)/ld-linux-aarch64.so.1 \
 		lib/aarch64-linux-gnu/libc.so.6=$(ARM64_CROSS_LIB)/libc.so.6 \
 		$(foreach l,$(ARM64_TPM_SOLIBS),lib/aarch64-linux-gnu/$(l)=$(ARM64_TPM_LIBDIR)/$(l))
+# The TPM objects' header dependencies (the Makefile's own -include reads arm64/obj's only): a
+# changed hv.h or tpm_int.h must rebuild them, or cleave-hv links objects of two layouts.
+-include $(shell find $(ARM64_OUT)/obj-tpm -name '*.d' 2>/dev/null)
