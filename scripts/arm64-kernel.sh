@@ -10,7 +10,9 @@
 # in Debian's config; decompressed if the package compressed them): the Linux corporate half
 # (that kernel) loads them from its initramfs to reach its virtio disk (tests/arm64/corp_init.c);
 # and tpm_tis_core.ko and tpm_tis.ko (Debian builds the TPM core in, the TIS driver as modules):
-# the emulated machine loads them to reach QEMU's tpm-tis-device (tests/arm64/tpm_steps.c).
+# the emulated machine loads them to reach QEMU's tpm-tis-device (tests/arm64/tpm_steps.c);
+# and virtio_console.ko: the emulated machine's virtio-serial port that carries the bridge to
+# the host (tests/arm64/enroll_relay.c).
 set -euo pipefail
 out=${1:-build/arm64}
 mkdir -p "$out/apt/lists/partial" "$out/apt/debs/partial" "$out/apt/unpack"
@@ -28,7 +30,7 @@ newest_kernel() {
 keep_modules() {         # keep_modules SERIES: the virtio and TPM modules of the unpacked package
 	local m f
 	mkdir -p "$out/modules-$1"
-	for m in virtio_mmio virtio_blk tpm_tis_core; do
+	for m in virtio_mmio virtio_blk tpm_tis_core virtio_console; do
 		f=$(find "$out/apt/unpack/lib/modules" -name "$m.ko*" | head -n 1)
 		[ -n "$f" ] || { echo "arm64-kernel: no $m module in the package" >&2; return 1; }
 		case $f in
@@ -41,7 +43,7 @@ keep_modules() {         # keep_modules SERIES: the virtio and TPM modules of th
 
 fetch() {                # fetch SERIES REQUIRED MODULES (1: keep the virtio modules too)
 	local series=$1 required=$2 modules=$3 pkg deb
-	[ -s "$out/vmlinuz-$series" ] && { [ "$modules" = 0 ] || [ -s "$out/modules-$series/tpm_tis_core.ko" ]; } &&
+	[ -s "$out/vmlinuz-$series" ] && { [ "$modules" = 0 ] || [ -s "$out/modules-$series/virtio_console.ko" ]; } &&
 		return 0
 	pkg=$(newest_kernel "$series")
 	if [ -z "$pkg" ]; then
@@ -57,12 +59,18 @@ fetch() {                # fetch SERIES REQUIRED MODULES (1: keep the virtio mod
 	cp "$(ls "$out"/apt/unpack/boot/vmlinuz-* | head -n 1)" "$out/vmlinuz-$series.tmp"
 	echo "$pkg $(dpkg-deb -f "$deb" Version)" >"$out/vmlinuz-$series.package"
 	[ "$modules" = 0 ] || keep_modules "$series"
-	mv "$out/vmlinuz-$series.tmp" "$out/vmlinuz-$series"
+	# The same kernel fetched again (for a module added here) keeps its file and time stamp, so
+	# what make built from it stays current.
+	if cmp -s "$out/vmlinuz-$series.tmp" "$out/vmlinuz-$series"; then
+		rm -f "$out/vmlinuz-$series.tmp"
+	else
+		mv "$out/vmlinuz-$series.tmp" "$out/vmlinuz-$series"
+	fi
 	rm -rf "$out/apt/unpack" "$deb"
 }
 
 if [ ! -s "$out/vmlinuz-6.1" ] || [ ! -e "$out/vmlinuz-6.12.checked" ] ||
-	[ ! -s "$out/modules-6.1/tpm_tis_core.ko" ]; then
+	[ ! -s "$out/modules-6.1/virtio_console.ko" ]; then
 	apt-get "${o[@]}" update
 fi
 fetch 6.1 1 1

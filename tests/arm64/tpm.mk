@@ -40,12 +40,22 @@ $(ARM64_OUT)/hv-tpm/cleave-hv: $(ARM64_OUT)/obj/hypercall-bridge/hv/main.o $(ARM
 	@$(ARM64_CC) -o $@ $^ $(ARM64_TPM_LIBS)
 $(ARM64_OUT)/bin/tpm_steps: $(ARM64_OUT)/bin/hv_steps
 	@cp $< $@
-$(ARM64_TPM_IMG): $(ARM64_OUT)/bin/init $(ARM64_OUT)/bin/tpm_steps $(ARM64_OUT)/hv-tpm/cleave-hv \
-		$(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/hv/cleave-ticket $(ARM64_GUEST_BIN) \
-		$(ARM64_LINUX_MODS)/tpm_tis_core.ko $(ARM64_LINUX_MODS)/tpm_tis.ko scripts/arm64-initramfs.sh
+# test_arm64_enroll boots the same image with /bin/enroll_relay: the bridge over QEMU's
+# virtio-serial port (virtio_mmio.ko and virtio_console.ko, Debian's modules) to the host.
+ARM64_TPM_MODS   := tpm_tis_core tpm_tis virtio_mmio virtio_console
+$(ARM64_OUT)/bin/enroll_relay: tests/lib/relaylink.h
+$(ARM64_LINUX_MODS)/virtio_console.ko:
+	@scripts/arm64-kernel.sh $(ARM64_OUT)
+$(ARM64_TPM_IMG): $(ARM64_OUT)/bin/init $(ARM64_OUT)/bin/tpm_steps $(ARM64_OUT)/bin/enroll_relay \
+		$(ARM64_OUT)/hv-tpm/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/hv/cleave-ticket \
+		$(ARM64_GUEST_BIN) $(foreach m,$(ARM64_TPM_MODS),$(ARM64_LINUX_MODS)/$(m).ko) \
+		scripts/arm64-initramfs.sh
 	@echo "  CPIO    $@"
 	@scripts/arm64-initramfs.sh $@ $(filter-out %.ko %.sh,$^) \
-		$(foreach m,tpm_tis_core tpm_tis,lib/$(m).ko=$(ARM64_LINUX_MODS)/$(m).ko) \
+		$(foreach m,$(ARM64_TPM_MODS),lib/$(m).ko=$(ARM64_LINUX_MODS)/$(m).ko) \
 		lib/ld-linux-aarch64.so.1=$(ARM64_CROSS_LIB)/ld-linux-aarch64.so.1 \
 		lib/aarch64-linux-gnu/libc.so.6=$(ARM64_CROSS_LIB)/libc.so.6 \
 		$(foreach l,$(ARM64_TPM_SOLIBS),lib/aarch64-linux-gnu/$(l)=$(ARM64_TPM_LIBDIR)/$(l))
+# The TPM objects' header dependencies (the Makefile's own -include reads arm64/obj's only): a
+# changed hv.h or tpm_int.h must rebuild them, or cleave-hv links objects of two layouts.
+-include $(shell find $(ARM64_OUT)/obj-tpm -name '*.d' 2>/dev/null)

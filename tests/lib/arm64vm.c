@@ -84,43 +84,70 @@ spawn_qemu(const struct boot *b, const char *log_path)
 	_exit(127);
 }
 
+/* Starts QEMU for b in the background (boot_poll, boot_finish follow). 0 or -1. */
+int
+boot_start(struct boot *b, const char *tag)
+{
+	const char *out = getenv("CLEAVE_TEST_OUT");
+
+	snprintf(b->log_path, sizeof(b->log_path), "%s/arm64-%s.log", out != NULL ? out : "/tmp",
+		 tag);
+	b->t0 = now_s();
+	b->status = -1;
+	b->pid = spawn_qemu(b, b->log_path);
+	if (b->pid < 0)
+		return -1;
+	t_track_child(b->pid, 1);
+	return 0;
+}
+
+/* Reads the console so far into b->log (and the timings); 1 once QEMU has ended, else 0. */
+int
+boot_poll(struct boot *b)
+{
+	int st;
+	pid_t w;
+	double t = now_s() - b->t0;
+
+	if (b->pid <= 0)
+		return 1;
+	w = waitpid(b->pid, &st, WNOHANG);
+	read_log(b, b->log_path);
+	if (b->boot_s == 0 && strstr(b->log, "cleave-init: start") != NULL)
+		b->boot_s = t;
+	if (b->result_s == 0 && strstr(b->log, "result: ") != NULL)
+		b->result_s = t;
+	if (w == b->pid) {
+		b->status = st;
+		b->exit_s = t;
+		t_track_child(b->pid, 0);
+		b->pid = 0;
+	}
+	return b->pid == 0;
+}
+
+/* Waits for QEMU to end (killed past the limit), keeps its console, removes its log. 0. */
+int
+boot_finish(struct boot *b)
+{
+	int limit = b->limit_s > 0 ? b->limit_s : RUN_LIMIT_S;
+
+	while (!boot_poll(b) && now_s() - b->t0 < limit)
+		usleep(50 * 1000);
+	if (b->pid > 0) { /* still running: ours to kill, by its pid */
+		t_stop_child(b->pid, SIGKILL, 5000);
+		b->pid = 0;
+	}
+	read_log(b, b->log_path);
+	unlink(b->log_path);
+	return 0;
+}
+
 /* Boots b, waits (bounded) for QEMU to end, and keeps its console and timings in b. 0 or -1. */
 int
 boot_run(struct boot *b, const char *tag)
 {
-	char log_path[PATH_MAX];
-	const char *out = getenv("CLEAVE_TEST_OUT");
-
-	snprintf(log_path, sizeof(log_path), "%s/arm64-%s.log", out != NULL ? out : "/tmp", tag);
-	double t0 = now_s();
-	int limit = b->limit_s > 0 ? b->limit_s : RUN_LIMIT_S;
-	pid_t pid = spawn_qemu(b, log_path);
-	if (pid < 0)
-		return -1;
-	t_track_child(pid, 1);
-	b->status = -1;
-	while (now_s() - t0 < limit) {
-		int st;
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		read_log(b, log_path);
-		double t = now_s() - t0;
-		if (b->boot_s == 0 && strstr(b->log, "cleave-init: start") != NULL)
-			b->boot_s = t;
-		if (b->result_s == 0 && strstr(b->log, "result: ") != NULL)
-			b->result_s = t;
-		if (w == pid) {
-			b->status = st;
-			b->exit_s = t;
-			t_track_child(pid, 0);
-			break;
-		}
-		usleep(50 * 1000);
-	}
-	if (b->status == -1) /* still running: ours to kill, by its pid */
-		t_stop_child(pid, SIGKILL, 5000);
-	read_log(b, log_path);
-	unlink(log_path);
-	return 0;
+	return boot_start(b, tag) == 0 ? boot_finish(b) : -1;
 }
 
 /* Prints the console lines that are not the kernel's own ("[    1.234] ..."), and kvm's. */
@@ -154,6 +181,39 @@ missing_in_order(const char *log, const char *const *want, size_t n)
 	return NULL;
 }
 
+/* Why b cannot boot on this machine (QEMU or the kernel missing), or NULL. */
+const char *
+boot_skip_reason(const struct boot *b)
+{
+	static char why[PATH_MAX + 128];
+	char path[PATH_MAX];
+
+	if (qemu_path[0] == '\0')
+		return "qemu-system-aarch64 not installed (scripts/deps.sh installs "
+		       "qemu-system-arm)";
+	snprintf(path, sizeof(path), "%s/vmlinuz-%s", arm64_dir, b->kernel);
+	if (access(path, R_OK) == 0)
+		return NULL;
+	snprintf(why, sizeof(why),
+		 "no %s: `make arm64` fetches Debian's arm64 %s kernel with apt (network)", path,
+		 b->kernel);
+	return why;
+}
+
+/* After boot_finish: prints the console and timings, checks QEMU's end and KVM's mode line. */
+void
+boot_end_checked(struct boot *b, const char *mode_line)
+{
+	print_console(b);
+	printf("    time: init started %.1f s, result %.1f s, QEMU ended %.1f s after spawn\n",
+	       b->boot_s, b->result_s, b->exit_s);
+	CHECK(b->status != -1, "QEMU did not end within %d s (killed)",
+	      b->limit_s > 0 ? b->limit_s : RUN_LIMIT_S);
+	CHECK(WIFEXITED(b->status) && WEXITSTATUS(b->status) == 0,
+	      "QEMU ended with wait status 0x%x", b->status);
+	CHECK(strstr(b->log, mode_line) != NULL, "the kernel did not report \"%s\"", mode_line);
+}
+
 /*
  * Boots b (kernel, cpu, extra, image and progs set) and checks that the machine came up, ran and
  * powered off with KVM in the mode mode_line names. Skips only when QEMU or the kernel is
@@ -163,25 +223,14 @@ void
 boot_checked(struct boot *b, const char *tag, const char *mode_line)
 {
 	char path[PATH_MAX];
+	const char *why = boot_skip_reason(b);
 
-	if (qemu_path[0] == '\0')
-		SKIP("qemu-system-aarch64 not installed (scripts/deps.sh installs "
-		     "qemu-system-arm)");
-	snprintf(path, sizeof(path), "%s/vmlinuz-%s", arm64_dir, b->kernel);
-	if (access(path, R_OK) != 0)
-		SKIP("no %s: `make arm64` fetches Debian's arm64 %s kernel with apt (network)",
-		     path, b->kernel);
+	if (why != NULL)
+		SKIP("%s", why);
 	snprintf(path, sizeof(path), "%s/%s", arm64_dir, b->image);
 	CHECK(access(path, R_OK) == 0, "no %s: `make all` builds it (gcc-aarch64-linux-gnu)", path);
 	CHECK(boot_run(b, tag) == 0, "could not start %s", qemu_path);
-	print_console(b);
-	printf("    time: init started %.1f s, result %.1f s, QEMU ended %.1f s after spawn\n",
-	       b->boot_s, b->result_s, b->exit_s);
-	CHECK(b->status != -1, "QEMU did not end within %d s (killed)",
-	      b->limit_s > 0 ? b->limit_s : RUN_LIMIT_S);
-	CHECK(WIFEXITED(b->status) && WEXITSTATUS(b->status) == 0,
-	      "QEMU ended with wait status 0x%x", b->status);
-	CHECK(strstr(b->log, mode_line) != NULL, "the kernel did not report \"%s\"", mode_line);
+	boot_end_checked(b, mode_line);
 }
 
 /* The line of log just before the first line that starts with marker, into out; 0 or -1. */
@@ -199,6 +248,27 @@ line_before(const char *log, const char *marker, char *out, size_t cap)
 	memcpy(out, start, (size_t)(hit - 1 - start));
 	out[hit - 1 - start] = '\0';
 	return 0;
+}
+
+/*
+ * Whether BUILD/arm64/image is there to boot: NULL when it is; else why not, with *broken set
+ * when the build failed (what it needs from the network, BUILD/arm64/needs, was fetched: the
+ * case fails) rather than this machine lacking the network (it skips). target builds it.
+ */
+const char *
+image_missing(const char *image, const char *needs, const char *target, int *broken)
+{
+	static char why[2 * PATH_MAX];
+	char path[PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", arm64_dir, image);
+	*broken = 0;
+	if (access(path, R_OK) == 0)
+		return NULL;
+	*broken = fetched(needs);
+	snprintf(why, sizeof(why), "no %s%s: `make %s` builds it (with apt: network)", path,
+		 *broken ? " although what it needs was fetched" : "", target);
+	return why;
 }
 
 /*

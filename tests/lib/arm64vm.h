@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #ifndef RUN_LIMIT_S
 #define RUN_LIMIT_S 300 /* one boot takes 2-25 s here, a Linux guest's 50-150 s; a hang ends */
@@ -29,12 +30,27 @@ struct boot {
 	char log[LOG_CAP + 1];
 	double boot_s, result_s, exit_s; /* from spawn: init started, result line, QEMU gone */
 	int status;                      /* QEMU's wait status; -1 when it had to be killed */
+	pid_t pid;                       /* QEMU while it runs (boot_start), else 0 */
+	double t0;                       /* when it was spawned */
+	char log_path[PATH_MAX];         /* its console, until boot_finish */
 };
 
 /* Sets arm64_dir from $CLEAVE_BIN (BUILD/bin -> BUILD/arm64) and finds QEMU. */
 void arm64vm_init(void);
 /* Boots b, waits (bounded) for QEMU to end, and keeps its console and timings in b. 0 or -1. */
 int boot_run(struct boot *b, const char *tag);
+/*
+ * boot_run in three steps, for a test that talks to the machine while it runs: boot_start
+ * spawns QEMU (0 or -1), boot_poll reads the console so far into b->log (1 once QEMU has ended),
+ * boot_finish waits for the end (bounded by the limit, then killed) and keeps the console.
+ */
+int boot_start(struct boot *b, const char *tag);
+int boot_poll(struct boot *b);
+int boot_finish(struct boot *b);
+/* Why b cannot boot on this machine (QEMU or the kernel missing), or NULL. */
+const char *boot_skip_reason(const struct boot *b);
+/* After boot_finish: prints the console and timings, checks QEMU's end and KVM's mode line. */
+void boot_end_checked(struct boot *b, const char *mode_line);
 /* Prints the console lines that are not the kernel's own ("[    1.234] ..."), and kvm's. */
 void print_console(const struct boot *b);
 /* Each of want[] must appear in the log after the previous one; names the first that did not. */
@@ -47,6 +63,12 @@ const char *missing_in_order(const char *log, const char *const *want, size_t n)
 void boot_checked(struct boot *b, const char *tag, const char *mode_line);
 /* The line of log just before the first line that starts with marker, into out; 0 or -1. */
 int line_before(const char *log, const char *marker, char *out, size_t cap);
+/*
+ * Whether BUILD/arm64/image is there to boot: NULL when it is; else why not, with *broken set
+ * when the build failed (what it needs from the network, BUILD/arm64/needs, was fetched: the
+ * case fails) rather than this machine lacking the network (it skips). target builds it.
+ */
+const char *image_missing(const char *image, const char *needs, const char *target, int *broken);
 /* 1 when what `make arm64-hv-full` fetches into arm64_dir/what (.done) is there. */
 int fetched(const char *what);
 

@@ -97,6 +97,19 @@ e2e_up_hv(struct e2e *e, const char *tag, const char *conf_lines, const char *co
 }
 
 int
+e2e_up_server(struct e2e *e, const char *tag, const char *conf_lines, const char *hv_sock)
+{
+	unsigned port = t_free_port();
+
+	memset(e, 0, sizeof(*e));
+	if (port == 0 || srv_init(&e->s, tag) != 0 ||
+	    str_copy(e->hv.sock, sizeof(e->hv.sock), hv_sock) != 0)
+		return -1;
+	snprintf(e->listen, sizeof(e->listen), "127.0.0.1:%u", port);
+	return e2e_paths(e, conf_lines) == 0 && e2e_server_start(e) == 0 ? 0 : -1;
+}
+
+int
 e2e_attach(struct e2e *e, const char *tag, const struct srv *front, const char *admin_token)
 {
 	memset(e, 0, sizeof(*e));
@@ -128,7 +141,8 @@ e2e_down(struct e2e *e)
 	}
 	snprintf(hvlog, sizeof(hvlog), "%s.log", e->hv.dir);
 	t_stop_graceful(&e->hv.pid, "cleave-hv", hvlog);
-	hvp_cleanup(&e->hv);
+	if (e->hv.dir[0] != '\0') /* e2e_up_server: cleave-hv is not ours */
+		hvp_cleanup(&e->hv);
 	client_free(e->admin);
 	e->admin = NULL;
 	srv_cleanup(&e->s);

@@ -30,6 +30,11 @@ int e2e_up(struct e2e *e, const char *tag, const char *conf_lines);
 /* e2e_up with more cleave-hv arguments (NULL-terminated, at most 7; borrowed: keep them alive). */
 int e2e_up_hv(struct e2e *e, const char *tag, const char *conf_lines, const char *const *hv_args);
 /*
+ * Starts only the server, for a cleave-hv the caller runs elsewhere (the emulated arm64
+ * machine's, through tests/lib/brelay.h), whose bridge socket hv_sock the agent is given. 0 or -1.
+ */
+int e2e_up_server(struct e2e *e, const char *tag, const char *conf_lines, const char *hv_sock);
+/*
  * Starts only cleave-hv, for an agent of servers the caller runs: the agent enrolls with
  * front's URL and CA certificate (a balancer's, say) and e->admin is a client of front with
  * admin_token. e2e_server_start/stop must not be called then. 0 or -1.
