@@ -19,6 +19,8 @@ ARM64_TPM_LIBS   := -L$(ARM64_TPM_LIBDIR) -Wl,-rpath-link,$(ARM64_TPM_LIBDIR) -l
 ARM64_TPM_SOLIBS := libtss2-esys.so.0 libtss2-sys.so.1 libtss2-mu.so.0 libtss2-rc.so.0 \
 	libtss2-tctildr.so.0 libtss2-tcti-device.so.0 libcrypto.so.3 libsodium.so.23
 ARM64_TPM_IMG    := $(ARM64_OUT)/initramfs-tpm.cpio.gz
+# The TPM's driver, and the virtio disk on which tpm_steps carries its state across a reboot.
+ARM64_TPM_MODS   := tpm_tis_core tpm_tis virtio_mmio virtio_blk
 
 .PHONY: arm64-tpm
 arm64-tpm: $(ARM64_TPM_IMG)
@@ -42,10 +44,11 @@ $(ARM64_OUT)/bin/tpm_steps: $(ARM64_OUT)/bin/hv_steps
 	@cp $< $@
 $(ARM64_TPM_IMG): $(ARM64_OUT)/bin/init $(ARM64_OUT)/bin/tpm_steps $(ARM64_OUT)/hv-tpm/cleave-hv \
 		$(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/hv/cleave-ticket $(ARM64_GUEST_BIN) \
-		$(ARM64_LINUX_MODS)/tpm_tis_core.ko $(ARM64_LINUX_MODS)/tpm_tis.ko scripts/arm64-initramfs.sh
+		$(foreach m,$(ARM64_TPM_MODS),$(ARM64_LINUX_MODS)/$(m).ko) scripts/arm64-initramfs.sh \
+		tests/arm64/tpm.mk
 	@echo "  CPIO    $@"
-	@scripts/arm64-initramfs.sh $@ $(filter-out %.ko %.sh,$^) \
-		$(foreach m,tpm_tis_core tpm_tis,lib/$(m).ko=$(ARM64_LINUX_MODS)/$(m).ko) \
+	@scripts/arm64-initramfs.sh $@ $(filter-out %.ko %.sh %.mk,$^) \
+		$(foreach m,$(ARM64_TPM_MODS),lib/$(m).ko=$(ARM64_LINUX_MODS)/$(m).ko) \
 		lib/ld-linux-aarch64.so.1=$(ARM64_CROSS_LIB)/ld-linux-aarch64.so.1 \
 		lib/aarch64-linux-gnu/libc.so.6=$(ARM64_CROSS_LIB)/libc.so.6 \
 		$(foreach l,$(ARM64_TPM_SOLIBS),lib/aarch64-linux-gnu/$(l)=$(ARM64_TPM_LIBDIR)/$(l))
