@@ -427,6 +427,9 @@ tpm_boot(struct boot *b, const char *tag, const char *const *qemu_args, const ch
 	const char *miss = missing_in_order(b->log, want_of, n);
 	CHECK(miss == NULL, "the %s console lacks (in order) \"%s\"", tag, miss);
 	CHECK(strstr(b->log, "stopping the VM") == NULL, "the corporate VM stopped on a fault");
+	/* a wipe at start (past the deadline) must not make the main loop start the VM twice */
+	CHECK(strstr(b->log, "cannot start the corporate VM") == NULL,
+	      "cleave-hv could not start its corporate VM");
 }
 
 static void
