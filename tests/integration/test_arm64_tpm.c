@@ -258,9 +258,9 @@ host_check_lease(const char *log, const char *log2, const char *dir, const struc
 	if (t_failed_now)
 		return;
 	CHECK(at != NULL && sscanf(at, "hv-step: locked after %lf s", &locked_s) == 1 &&
-		      locked_s >= 2.5 && locked_s <= 10,
-	      "locked %.2f s after the lease ticket, not about 3-4 s (a lease ending 2-3 s "
-	      "after it, plus the 1 s the policy allows)",
+		      locked_s >= 2.8 && locked_s <= 20,
+	      "locked %.2f s after the lease ticket was made, not 3-4 s (a lease ending 2-3 s "
+	      "after it, plus the 1 s the policy allows; up to 20 s on a loaded machine)",
 	      locked_s);
 	check_receipt(log, dir, "receipt 6: unlock done", TICKET_UNLOCK, &r, prep);
 	if (t_failed_now)
