@@ -30,6 +30,9 @@ $(ARM64_TPMROOT)/.done:
 	@scripts/arm64-sysroot.sh $(ARM64_OUT) tpmroot $(ARM64_TPM_PKGS)
 $(ARM64_LINUX_MODS)/tpm_tis.ko: $(ARM64_OUT)/vmlinuz-$(ARM64_LINUX_KVER)
 	@scripts/arm64-tpm-module.sh $(ARM64_OUT)
+# The headers each of these objects was built from (-MMD): the Makefile's own include covers
+# obj/ only, and a stale object here against a changed header corrupts memory at run time.
+-include $(shell find $(ARM64_OUT)/obj-tpm -name '*.d' 2>/dev/null)
 $(ARM64_OUT)/obj-tpm/%.o: %.c | $(ARM64_TPMROOT)/.done
 	@mkdir -p $(@D)
 	@echo "  CC      $< (arm64, TPM)"
