@@ -432,14 +432,33 @@ tpm_boot(struct boot *b, const char *tag, const char *const *qemu_args, const ch
 	      "cleave-hv could not start its corporate VM");
 }
 
+/* What this host verifies of both boots' consoles (the file comment), in t's directory. */
+static void
+host_checks(const char *log, const char *log2, const struct swtpm *t)
+{
+	char dir[PATH_MAX], cmd[PATH_MAX + 16];
+	struct receipt wipe;
+
+	snprintf(dir, sizeof(dir), "%s/host", t->dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+	CHECK(sh(cmd) == 0, "mkdir %s", dir);
+	host_check_signed(log, dir, &wipe);
+	if (!t_failed_now)
+		host_check_ek(log, t, dir);
+	if (!t_failed_now)
+		host_check_lease(log, log2, dir, &wipe);
+	if (!t_failed_now)
+		printf("    host: attestation v3, lock, wipe and auto-lock receipts v2 verified "
+		       "with openssl against the AK; EK certificate chains to the swtpm's CA\n");
+}
+
 static void
 test_arm64_tpm_61_nvhe(void)
 {
 	static struct boot b, b2;
 	static struct swtpm t;
-	char path[PATH_MAX], chardev[PATH_MAX + 48], drive[PATH_MAX + 64], dir[PATH_MAX];
+	char path[PATH_MAX], chardev[PATH_MAX + 48], drive[PATH_MAX + 64];
 	const char *why = swtpm_skip_reason();
-	struct receipt wipe;
 
 	if (why != NULL)
 		SKIP("%s", why);
@@ -478,20 +497,8 @@ test_arm64_tpm_61_nvhe(void)
 	tpm_boot(&b2, "tpm-61-nvhe-reset", qemu_args, want_reset,
 		 sizeof(want_reset) / sizeof(want_reset[0]));
 	swtpm_stop(&t);
-	if (t_failed_now)
-		return;
-	snprintf(dir, sizeof(dir), "%s/host", t.dir);
-	snprintf(path, sizeof(path), "mkdir -p '%s'", dir);
-	CHECK(sh(path) == 0, "mkdir %s", dir);
-	host_check_signed(b.log, dir, &wipe);
 	if (!t_failed_now)
-		host_check_ek(b.log, &t, dir);
-	if (!t_failed_now)
-		host_check_lease(b.log, b2.log, dir, &wipe);
-	if (!t_failed_now)
-		printf("    host: attestation v3, lock, wipe and auto-lock receipts v2 verified "
-		       "with "
-		       "openssl against the AK; EK certificate chains to the swtpm's CA\n");
+		host_checks(b.log, b2.log, &t);
 }
 
 int
