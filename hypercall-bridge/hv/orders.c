@@ -660,6 +660,11 @@ hv_orders_open(struct hv *h, uint64_t volume_mib)
 		hv_lease_check(h); /* a wipe that fell due while stopped, before the VM boots */
 	if (r == 0)
 		lock_if_sealed_refused(h);
+	/*
+	 * A wipe done here (a lease check's) asks for a fresh VM; main boots it next (an active
+	 * volume) whatever happened here. Left set, the main loop would start it a second time.
+	 */
+	h->vm_due = 0;
 	return r;
 }
 

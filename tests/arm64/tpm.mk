@@ -19,6 +19,10 @@ ARM64_TPM_LIBS   := -L$(ARM64_TPM_LIBDIR) -Wl,-rpath-link,$(ARM64_TPM_LIBDIR) -l
 ARM64_TPM_SOLIBS := libtss2-esys.so.0 libtss2-sys.so.1 libtss2-mu.so.0 libtss2-rc.so.0 \
 	libtss2-tctildr.so.0 libtss2-tcti-device.so.0 libcrypto.so.3 libsodium.so.23
 ARM64_TPM_IMG    := $(ARM64_OUT)/initramfs-tpm.cpio.gz
+# The TPM's driver, the virtio disk on which tpm_steps carries its state across a reboot, and
+# the virtio-serial port test_arm64_enroll's /bin/enroll_relay carries the bridge over to the
+# host (virtio_console.ko; all of them Debian's modules but tpm_tis).
+ARM64_TPM_MODS   := tpm_tis_core tpm_tis virtio_mmio virtio_blk virtio_console
 
 .PHONY: arm64-tpm
 arm64-tpm: $(ARM64_TPM_IMG)
@@ -28,6 +32,9 @@ $(ARM64_TPMROOT)/.done:
 	@scripts/arm64-sysroot.sh $(ARM64_OUT) tpmroot $(ARM64_TPM_PKGS)
 $(ARM64_LINUX_MODS)/tpm_tis.ko: $(ARM64_OUT)/vmlinuz-$(ARM64_LINUX_KVER)
 	@scripts/arm64-tpm-module.sh $(ARM64_OUT)
+# The headers each of these objects was built from (-MMD): the Makefile's own include covers
+# obj/ only, and a stale object here against a changed header corrupts memory at run time.
+-include $(shell find $(ARM64_OUT)/obj-tpm -name '*.d' 2>/dev/null)
 $(ARM64_OUT)/obj-tpm/%.o: %.c | $(ARM64_TPMROOT)/.done
 	@mkdir -p $(@D)
 	@echo "  CC      $< (arm64, TPM)"
@@ -40,22 +47,16 @@ $(ARM64_OUT)/hv-tpm/cleave-hv: $(ARM64_OUT)/obj/hypercall-bridge/hv/main.o $(ARM
 	@$(ARM64_CC) -o $@ $^ $(ARM64_TPM_LIBS)
 $(ARM64_OUT)/bin/tpm_steps: $(ARM64_OUT)/bin/hv_steps
 	@cp $< $@
-# test_arm64_enroll boots the same image with /bin/enroll_relay: the bridge over QEMU's
-# virtio-serial port (virtio_mmio.ko and virtio_console.ko, Debian's modules) to the host.
-ARM64_TPM_MODS   := tpm_tis_core tpm_tis virtio_mmio virtio_console
 $(ARM64_OUT)/bin/enroll_relay: tests/lib/relaylink.h
 $(ARM64_LINUX_MODS)/virtio_console.ko:
 	@scripts/arm64-kernel.sh $(ARM64_OUT)
 $(ARM64_TPM_IMG): $(ARM64_OUT)/bin/init $(ARM64_OUT)/bin/tpm_steps $(ARM64_OUT)/bin/enroll_relay \
 		$(ARM64_OUT)/hv-tpm/cleave-hv $(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/hv/cleave-ticket \
 		$(ARM64_GUEST_BIN) $(foreach m,$(ARM64_TPM_MODS),$(ARM64_LINUX_MODS)/$(m).ko) \
-		scripts/arm64-initramfs.sh
+		scripts/arm64-initramfs.sh tests/arm64/tpm.mk
 	@echo "  CPIO    $@"
-	@scripts/arm64-initramfs.sh $@ $(filter-out %.ko %.sh,$^) \
+	@scripts/arm64-initramfs.sh $@ $(filter-out %.ko %.sh %.mk,$^) \
 		$(foreach m,$(ARM64_TPM_MODS),lib/$(m).ko=$(ARM64_LINUX_MODS)/$(m).ko) \
 		lib/ld-linux-aarch64.so.1=$(ARM64_CROSS_LIB)/ld-linux-aarch64.so.1 \
 		lib/aarch64-linux-gnu/libc.so.6=$(ARM64_CROSS_LIB)/libc.so.6 \
 		$(foreach l,$(ARM64_TPM_SOLIBS),lib/aarch64-linux-gnu/$(l)=$(ARM64_TPM_LIBDIR)/$(l))
-# The TPM objects' header dependencies (the Makefile's own -include reads arm64/obj's only): a
-# changed hv.h or tpm_int.h must rebuild them, or cleave-hv links objects of two layouts.
--include $(shell find $(ARM64_OUT)/obj-tpm -name '*.d' 2>/dev/null)
