@@ -371,14 +371,22 @@ unseal_file(struct hvtpm *tc, const char *path)
 	return r;
 }
 
+/* How many lines of cleave-hv's log contain what. */
+static int
+log_count(const struct hvtpm *tc, const char *what)
+{
+	char cmd[2 * PATH_MAX], out[16] = "";
+
+	snprintf(cmd, sizeof(cmd), "grep -c '%s' '%s.log'", what, tc->hv.dir);
+	(void)hvtpm_run(cmd, out, sizeof(out)); /* grep -c exits 1 when it counts 0 */
+	return atoi(out);
+}
+
 /* 1 when cleave-hv's log says its volume's root key could not be unsealed. */
 static int
 log_says_closed(const struct hvtpm *tc)
 {
-	char cmd[PATH_MAX + 64], out[16];
-
-	snprintf(cmd, sizeof(cmd), "grep -c 'cannot be unsealed' '%s.log'", tc->hv.dir);
-	return hvtpm_run(cmd, out, sizeof(out)) == 0 && atoi(out) > 0;
+	return log_count(tc, "cannot be unsealed") > 0;
 }
 
 static void
@@ -483,6 +491,9 @@ tpm_past_sealed_deadline_wipes_at_start(void)
 		      rc.checks_run == rc.checks_passed &&
 		      rc.wipe_counter_after == rc.wipe_counter_before + 1,
 	      "with its receipt, signed in the TPM");
+	usleep(300000);
+	CHECK(log_count(&tc, "cannot start the corporate VM") == 0,
+	      "the fresh VM started once (not again and again after the wipe at start)");
 	ed25519_key_free(server);
 	hvtpm_end(&tc);
 }
