@@ -329,6 +329,14 @@ main(int argc, char **argv)
 	if (r != 0)
 		return r == 1 ? 0 : 2;
 	log_set_level(o.lvl);
+	/*
+	 * Before anything is opened: a SIGTERM from whoever saw the bridge socket appear (it exists
+	 * before the loop below runs) must stop cleave-hv cleanly, not kill it with the default
+	 * action. Set during start-up, stop ends the loop at once.
+	 */
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 	if (state_dir_make(o.state) != 0)
 		return 1;
@@ -353,9 +361,6 @@ main(int argc, char **argv)
 		serve_close(&h);
 		return 1;
 	}
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
 	log_info("cleave-hv: state %s, bridge %s (agent uid %lu), console %s, keystore %s", o.state,
 		 o.sock, o.uid, h.console != NULL ? o.csock : "none",
 		 tpm != NULL ? o.tcti : "file");

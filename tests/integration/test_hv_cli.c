@@ -92,6 +92,29 @@ test_hv_creates_missing_state_dir_0700(void)
 	hvp_cleanup(&p);
 }
 
+/*
+ * A SIGTERM while cleave-hv is still starting (here: its identity key written, its bridge not
+ * yet serving) stops it cleanly, exit 0, as a supervisor expects; the default action would kill
+ * it (a watcher that saw the socket appear could send one before the loop ran).
+ */
+static void
+test_hv_sigterm_during_start_is_clean(void)
+{
+	struct hvproc p;
+	char key[PATH_MAX + 16];
+	int rc, i;
+
+	CHECK(hvp_prepare(&p) == 0 && hvp_spawn(&p) == 0, "cleave-hv did not start");
+	snprintf(key, sizeof(key), "%s/identity.key", p.dir);
+	for (i = 0; i < 50000 * t_slow() && access(key, F_OK) != 0; i++) /* 100 us steps, 5 s */
+		usleep(100);
+	CHECK(access(key, F_OK) == 0, "cleave-hv wrote no identity key");
+	rc = t_stop_child(p.pid, SIGTERM, 10000 * t_slow());
+	p.pid = 0;
+	CHECK(rc == 0, "cleave-hv stopped during its start must exit 0 (got %d; 143: killed)", rc);
+	hvp_cleanup(&p);
+}
+
 static void
 test_hv_console_found_beside_socket_elsewhere(void)
 {
@@ -219,6 +242,7 @@ main(int argc, char **argv)
 	static const struct t_case cases[] = {
 		{"hv_cli_version_and_unknown_option", test_hv_cli_version_and_unknown_option},
 		{"hv_creates_missing_state_dir_0700", test_hv_creates_missing_state_dir_0700},
+		{"hv_sigterm_during_start_is_clean", test_hv_sigterm_during_start_is_clean},
 		{"hv_console_found_beside_socket_elsewhere",
 		 test_hv_console_found_beside_socket_elsewhere},
 		{"hv_bridge_idle_agent_connections_never_lock_out",

@@ -37,6 +37,8 @@ int hvp_prepare(struct hvproc *p);
  * times CLEAVE_TEST_SLOW).
  */
 int hvp_start(struct hvproc *p);
+/* Starts cleave-hv on p->dir (its stderr to p->dir.log) and returns at once: 0 or -1. */
+int hvp_spawn(struct hvproc *p);
 /* Sends sig and reaps the process. */
 void hvp_stop(struct hvproc *p, int sig);
 /* Kills cleave-hv and removes its files unless the current case failed. */
