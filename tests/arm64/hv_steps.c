@@ -61,7 +61,6 @@
 #define OWNER_KEY "/run/owner.key"
 #define DEVICE    "arm64-phone"
 #define PUBKEY    "@pubkey" /* an argument replaced by what keygen printed */
-#define HVKEY     "@hvkey"  /* replaced by what `cleave-hvctl pubkey` printed */
 #define MAX_ARGS  20
 #define NONCE_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
@@ -116,10 +115,11 @@ static const struct step after_kill[] = {
 	{"pubkey", {HVCTL, "pubkey", "--pem", NULL}, NULL, 0},
 };
 
-/* cleave-ticket's --hv-socket checks an Ed25519 attestation: with the TPM it gets --hv-key. */
-#define TPM_TICKET(counter, out)                                                                   \
-	"/bin/cleave-ticket", "make", "--key", OWNER_KEY, "--hv-key", HVKEY, "--device", DEVICE,   \
-		"--counter", counter, "--out", out
+/*
+ * With the TPM too, cleave-ticket learns the hypervisor's key from cleave-hv itself: a v3
+ * attestation over its own nonce, checked with the AK's SPKI from TPM_IDENTITY.
+ */
+#define TPM_TICKET(counter, out) TICKET, "--counter", counter, "--out", out
 
 /* With the TPM (as tpm_steps): the identity, the endorsement and TPM-signed receipts. */
 static const struct step tpm_script[] = {
@@ -129,11 +129,7 @@ static const struct step tpm_script[] = {
 	{"keygen", {"/bin/cleave-ticket", "keygen", OWNER_KEY, NULL}, NULL, 1},
 	{"pin", {HVCTL, "pin", PUBKEY, DEVICE, NULL}, NULL, 0},
 	{"hv-key", {HVCTL, "pubkey", NULL}, NULL, 2},
-	{"lock-ticket",
-	 {"/bin/cleave-ticket", "make", "--key", OWNER_KEY, "--hv-key", HVKEY, "--device", DEVICE,
-	  "--counter", "1", "--out", "/run/lock.tk", "lock", NULL},
-	 NULL,
-	 0},
+	{"lock-ticket", {TPM_TICKET("1", "/run/lock.tk"), "lock", NULL}, NULL, 0},
 	{"lock",
 	 {HVCTL, "lock", "--ticket", "/run/lock.tk", "--receipt-out", "/run/lock.rc", NULL},
 	 NULL,
@@ -160,7 +156,7 @@ static const struct step tpm_kept[] = {
 };
 
 /*
- * A ticket made with the TPM's hv_key, then given to cleave-hvctl: N is the counter and names
+ * A ticket for the TPM's hv_key, then given to cleave-hvctl: N is the counter and names
  * the file; the arguments are the ticket's type (also hvctl's command) and its values.
  */
 #define FIRST_ARG(a, ...) a
@@ -300,8 +296,6 @@ run_step(const struct step *st)
 		argv[i] = st->argv[i];
 		if (argv[i] != NULL && strcmp(argv[i], PUBKEY) == 0)
 			argv[i] = pubkey;
-		else if (argv[i] != NULL && strcmp(argv[i], HVKEY) == 0)
-			argv[i] = hvkey;
 	}
 	if (st->capture && pipe(fds) < 0)
 		return -1;
