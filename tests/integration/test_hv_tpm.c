@@ -396,6 +396,9 @@ ek_slot_set(struct tpm *t, const TPM2B_PUBLIC *tmpl)
 	    Esys_EvictControl(t->ctx, ESYS_TR_RH_OWNER, cur, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			      ESYS_TR_NONE, TPM_EK_PERSISTENT, &out) != TSS2_RC_SUCCESS)
 		r = -1;
+	/* ESYS keeps the evicted object's record (its public and names) until it is closed */
+	if (cur != ESYS_TR_NONE)
+		Esys_TR_Close(t->ctx, &cur);
 	if (r == 0 && tmpl != NULL) {
 		r = tpm_create_primary(t, ESYS_TR_RH_ENDORSEMENT, tmpl, &key, NULL);
 		if (r == 0 &&
