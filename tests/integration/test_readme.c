@@ -4,7 +4,9 @@
  * random port and at its own directories, runs it with bash (-e, pipefail) and checks what it
  * printed: the simulated device compliant, and the wipe going queued, delivered, acknowledged,
  * completed with a verified receipt, then the audit chain valid. And every relative link in the
- * project's Markdown documents (README.md, docs/, the folder READMEs) names a file that exists.
+ * project's Markdown documents (README.md, docs/, the folder READMEs) names a file that exists,
+ * and no file entry ("- `name`: ...") is there twice (what merging two versions of a line
+ * leaves).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -168,12 +170,44 @@ broken_links(const char *md)
 	return bad;
 }
 
+/*
+ * Entries ("- `name`: ...") of the Markdown file at md that begin like an earlier one (their
+ * first 60 bytes): the trace of a merge that kept both sides' version of a line.
+ */
+static int
+duplicate_entries(const char *md)
+{
+	enum { KEY = 60, MAX_ENTRIES = 1000 };
+	char *text = file_read_all(md, 1 << 20, NULL);
+	const char *seen[MAX_ENTRIES];
+	int n = 0, dups = 0;
+
+	if (text == NULL)
+		return 0;
+	for (const char *l = text; l != NULL && *l != '\0' && n < MAX_ENTRIES;) {
+		const char *nl = strchr(l, '\n');
+
+		if (strncmp(l, "- `", 3) == 0 && (nl == NULL || nl - l >= KEY)) {
+			for (int i = 0; i < n; i++)
+				if (strncmp(seen[i], l, KEY) == 0) {
+					printf("    %s lists twice: %.*s...\n", md, KEY, l);
+					dups++;
+					break;
+				}
+			seen[n++] = l;
+		}
+		l = nl != NULL ? nl + 1 : NULL;
+	}
+	free(text);
+	return dups;
+}
+
 static void
 test_readme_links(void)
 {
 	const char *bin = getenv("CLEAVE_BIN");
 	char up[PATH_MAX + 8], root[PATH_MAX], cmd[PATH_MAX + 200], md[PATH_MAX * 2];
-	int files = 0, bad = 0;
+	int files = 0, bad = 0, dups = 0;
 	FILE *f;
 
 	bin = bin && *bin ? bin : "build/bin";
@@ -193,10 +227,13 @@ test_readme_links(void)
 		r = broken_links(md);
 		files += r >= 0;
 		bad += r > 0 ? r : 0;
+		dups += duplicate_entries(md);
 	}
 	pclose(f);
 	CHECK(files >= 10, "found only %d Markdown files next to %s", files, bin);
 	CHECK(bad == 0, "%d broken link(s) in the project's documents", bad);
+	CHECK(dups == 0, "%d entr%s listed twice in the project's documents", dups,
+	      dups == 1 ? "y" : "ies");
 }
 
 int
