@@ -112,7 +112,12 @@ ca_take(struct tpm_ca *ca, STACK_OF(X509_INFO) * infos, const char *path, int *r
 		X509_INFO *x = sk_X509_INFO_value(infos, i);
 		int r;
 
-		/* one entry may hold a certificate and the CRL that followed it */
+		/* one entry may hold a certificate and the CRL (or key) that followed it */
+		if (x->x_pkey != NULL)
+			return tpm_fail(why, cap, -EINVAL,
+					"TPM CA file %s: entry %d holds a private key: only "
+					"certificates and CRLs belong there",
+					path, i + 1);
 		if (x->x509 == NULL && x->crl == NULL)
 			return tpm_fail(
 				why, cap, -EINVAL,

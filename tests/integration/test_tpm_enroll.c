@@ -699,7 +699,8 @@ ca_file_reloaded(void)
 	CHECK(log != NULL && strstr(log, "changed but cannot be used") != NULL,
 	      "the log says the new file cannot be used");
 	free(log);
-	snprintf(cmd, sizeof(cmd), "cat '%s' > '%s'", saved, cas); /* in place: same inode */
+	CHECK(unlink(cas) == 0 && nonce_status(&e, &d) == 403, "removed: the last good CAs stay");
+	snprintf(cmd, sizeof(cmd), "cat '%s' > '%s'", saved, cas); /* a new file again */
 	CHECK(system(cmd) == 0, "the maker's CAs written back");
 	CHECK(nonce_status(&e, &d) == 200, "accepted again, without a restart");
 	tdev_close(&d);

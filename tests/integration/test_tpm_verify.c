@@ -781,6 +781,12 @@ tpm_ek_revoked(void)
 	CHECK(tpm_ca_load(path, v.why, sizeof(v.why)) == NULL && strstr(v.why, "cRLSign"),
 	      "a CRL its signer may not sign is refused at load (%s)", v.why);
 	printf("    CRL signer without cRLSign: %s\n", v.why);
+
+	/* a private key pasted into the bundle by mistake */
+	CHECK(tools(&v, "cat maker.pem iss.key > m6.pem") == 0, "a bundle with a key in it");
+	snprintf(path, sizeof(path), "%s/m6.pem", v.t.dir);
+	CHECK(tpm_ca_load(path, v.why, sizeof(v.why)) == NULL && strstr(v.why, "private key"),
+	      "a CA file with a private key is refused at load (%s)", v.why);
 	tv_done(&v.t);
 }
 
