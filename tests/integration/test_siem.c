@@ -183,8 +183,8 @@ test_stream_kill_and_collector_down(void)
 	/* Every entry once, in order, as the API shows it; the hostile name as text. */
 	CHECK(make_entries(&e, 12) == 0, "entries");
 	CHECK(collector_wait_stream(&e.rs, e.admin, 0, 0, 20) == 0, "the stream");
-	CHECK(collector_lines(e.rs.out) == 13, "%d messages for 13 entries",
-	      collector_lines(e.rs.out));
+	CHECK(collector_entry_lines(e.rs.out) == 13, "%d messages for 13 entries",
+	      collector_entry_lines(e.rs.out));
 	/* The position moves once a batch settled: a moment after rsyslog wrote it. */
 	for (int i = 0;
 	     i < 50 &&

@@ -193,6 +193,21 @@ collector_lines(const char *path)
 	return n;
 }
 
+int
+collector_entry_lines(const char *path)
+{
+	char line[4096];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, " cleave - audit [cleave@32473 ") != NULL;
+	fclose(f);
+	return n;
+}
+
 /* The value of name="..." in the structured data of line, unescaped (RFC 5424 §6.3.3). */
 static int
 sd_param(const char *line, const char *name, char *out, size_t cap)

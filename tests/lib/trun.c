@@ -170,20 +170,65 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Whether nothing listens on (or holds) 127.0.0.1:port now. */
+static int
+port_unused(unsigned port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* The low end of the kernel's ephemeral port range (32768 when it cannot be read). */
+static unsigned
+ephemeral_low(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	unsigned low = 32768, high = 0;
+
+	if (f != NULL) {
+		if (fscanf(f, "%u %u", &low, &high) != 2)
+			low = 32768;
+		fclose(f);
+	}
+	return low;
+}
+
+/*
+ * Ports come from below the ephemeral range: a port from inside it (what bind to port 0 gives)
+ * can be taken as the local end of any outgoing connection, a test's own requests to its
+ * server included, between this check and the caller's bind. Each process starts at a place
+ * of its own and walks on, so the suites running side by side seldom try the same port and one
+ * process never hands out a port twice.
+ */
 unsigned
 t_free_port(void)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	unsigned port = 0;
+	static unsigned next;
+	static int started;
+	unsigned low = ephemeral_low(), base = 10000, span;
 
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
+	if (low < base + 1000)
+		return 0;
+	span = low - base;
+	if (!started)
+		started = 1,
+		next = (unsigned)(((unsigned long)getpid() * 7919u + (unsigned long)time(NULL)) %
+				  span);
+	for (unsigned i = 0; i < 1000; i++) {
+		unsigned port = base + next % span;
+
+		next = (next + 1) % span;
+		if (port_unused(port))
+			return port;
+	}
+	return 0;
 }
 
 int

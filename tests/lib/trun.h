@@ -75,7 +75,10 @@ int t_run(const struct t_case *cases, size_t n, int argc, char **argv);
 
 /* Monotonic seconds. */
 double now_s(void);
-/* A TCP port free on 127.0.0.1 a moment ago (its user binds it right after); 0 on failure. */
+/*
+ * A TCP port free on 127.0.0.1 a moment ago (its user binds it right after), below the kernel's
+ * ephemeral range so that no outgoing connection takes it meanwhile; 0 on failure.
+ */
 unsigned t_free_port(void);
 
 /*
