@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +51,11 @@ struct env {
 
 /*
  * Manufactures and starts the maker's TPM, starts a server trusting its CAs (no_ca: trusting
- * none) with require_hardware_identity as asked, and makes a 5-use enrollment token.
+ * none) with require_hardware_identity as asked and the settings in conf_more (or NULL), and
+ * makes a 5-use enrollment token.
  */
 static int
-env_start(struct env *e, const char *tag, int require_hw, int no_ca)
+env_start(struct env *e, const char *tag, int require_hw, int no_ca, const char *conf_more)
 {
 	char cas[PATH_MAX + 16], conf[PATH_MAX + 16];
 	const char *extra[] = {"--config", conf, NULL};
@@ -72,6 +74,8 @@ env_start(struct env *e, const char *tag, int require_hw, int no_ca)
 	fprintf(f, "require_hardware_identity = %d\n", require_hw);
 	if (!no_ca)
 		fprintf(f, "tpm_ca_file = %s\n", cas);
+	if (conf_more != NULL)
+		fputs(conf_more, f);
 	if (fclose(f) != 0 || srv_start(&e->s, extra) != 0)
 		return -1;
 	e->admin = client_new(&e->s, e->s.admin);
@@ -91,12 +95,14 @@ env_end(struct env *e)
 	swtpm_stop(&e->maker);
 }
 
-#define START(e, tag, hw, no_ca)                                                                   \
+#define START_WITH(e, tag, hw, no_ca, conf_more)                                                   \
 	do {                                                                                       \
 		if (swtpm_skip_reason() != NULL)                                                   \
 			SKIP("%s", swtpm_skip_reason());                                           \
-		CHECK(env_start((e), (tag), (hw), (no_ca)) == 0, "TPM, server and token");         \
+		CHECK(env_start((e), (tag), (hw), (no_ca), (conf_more)) == 0,                      \
+		      "TPM, server and token");                                                    \
 	} while (0)
+#define START(e, tag, hw, no_ca) START_WITH(e, tag, hw, no_ca, NULL)
 
 /* The response is status with a problem whose detail contains want. */
 #define REFUSED(r, status, want)                                                                   \
@@ -655,6 +661,26 @@ replace_file(const char *path, const char *src_text, const char *src_file)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The configured CA file, a copy of the maker's CAs in it, another maker's CAs. */
+struct bundles {
+	char cas[PATH_MAX + 16], saved[PATH_MAX + 32], other[PATH_MAX + 16];
+};
+
+/* Fills b (stranger: the other maker, made but not started). 0 or -1. */
+static int
+two_bundles(struct env *e, struct swtpm *stranger, struct bundles *b)
+{
+	char cmd[3 * PATH_MAX];
+
+	if (swtpm_ca_bundle(&e->maker, b->cas, sizeof(b->cas)) != 0)
+		return -1;
+	snprintf(b->saved, sizeof(b->saved), "%s.saved", b->cas);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", b->cas, b->saved);
+	if (system(cmd) != 0 || swtpm_make(stranger, "stranger") != 0)
+		return -1;
+	return swtpm_ca_bundle(stranger, b->other, sizeof(b->other));
+}
+
 /* HTTP status of a nonce request with d's TPM identity. */
 static long
 nonce_status(struct env *e, struct tdev *d)
@@ -677,32 +703,110 @@ ca_file_reloaded(void)
 	struct env e;
 	struct swtpm stranger;
 	struct tdev d;
-	char cas[PATH_MAX + 16], saved[PATH_MAX + 32], other[PATH_MAX + 16], cmd[3 * PATH_MAX];
+	struct bundles b;
+	char cmd[3 * PATH_MAX];
 	char *log;
 
 	START(&e, "tpm-reload", 0, 0);
-	CHECK(swtpm_ca_bundle(&e.maker, cas, sizeof(cas)) == 0, "the configured bundle's path");
-	snprintf(saved, sizeof(saved), "%s.saved", cas);
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", cas, saved);
-	CHECK(system(cmd) == 0, "a copy of the maker's bundle");
-	CHECK(swtpm_make(&stranger, "stranger") == 0 &&
-		      swtpm_ca_bundle(&stranger, other, sizeof(other)) == 0,
-	      "another maker's CAs");
+	CHECK(two_bundles(&e, &stranger, &b) == 0, "the maker's and another maker's CAs");
 	CHECK(tdev_open(&d, &e.maker, "hv") == 0, "the maker's TPM");
 	CHECK(nonce_status(&e, &d) == 200, "the maker's TPM is accepted");
 
-	CHECK(replace_file(cas, NULL, other) == 0, "the file now holds another maker's CAs");
+	CHECK(replace_file(b.cas, NULL, b.other) == 0, "the file now holds another maker's CAs");
 	CHECK(nonce_status(&e, &d) == 403, "loaded again: the maker's TPM is refused");
-	CHECK(replace_file(cas, "not a CA file", NULL) == 0, "a file that does not load");
+	CHECK(replace_file(b.cas, "not a CA file", NULL) == 0, "a file that does not load");
 	CHECK(nonce_status(&e, &d) == 403, "the last good CAs stay in use");
 	log = file_read_all(e.s.log, 1 << 22, NULL);
 	CHECK(log != NULL && strstr(log, "changed but cannot be used") != NULL,
 	      "the log says the new file cannot be used");
 	free(log);
-	CHECK(unlink(cas) == 0 && nonce_status(&e, &d) == 403, "removed: the last good CAs stay");
-	snprintf(cmd, sizeof(cmd), "cat '%s' > '%s'", saved, cas); /* a new file again */
+	CHECK(unlink(b.cas) == 0 && nonce_status(&e, &d) == 403, "removed: the last good CAs stay");
+	snprintf(cmd, sizeof(cmd), "cat '%s' > '%s'", b.saved, b.cas); /* a new file again */
 	CHECK(system(cmd) == 0, "the maker's CAs written back");
 	CHECK(nonce_status(&e, &d) == 200, "accepted again, without a restart");
+	tdev_close(&d);
+	env_end(&e);
+}
+
+/* One of ca_file_swapped: nonce requests until told to stop (at most 2000), counted by status. */
+struct asker {
+	struct env *e;
+	struct tdev *d;
+	atomic_int *stop;
+	int ok, refused, other;
+	long last_other;
+};
+
+static void *
+ask_nonces(void *arg)
+{
+	struct asker *a = arg;
+	struct client *c = client_new(&a->e->s, NULL);
+
+	for (int i = 0; c != NULL && i < 2000 && !atomic_load(a->stop); i++) {
+		struct resp r = {0};
+		long st = tdev_nonce_req(c, a->e->tok, tdev_id(a->d), &r) == 0 ? r.status : -1;
+
+		resp_free(&r);
+		if (st == 200)
+			a->ok++;
+		else if (st == 403)
+			a->refused++;
+		else
+			a->other++, a->last_other = st;
+		if (st < 0)
+			break; /* the server is gone: said once is enough */
+	}
+	client_free(c);
+	return NULL;
+}
+
+/*
+ * tpm_ca_file swapped 100 times between two makers' CAs while eight clients ask for TPM nonces
+ * (eight server threads; no refusal limit):
+ * every answer is the one or the other maker's (200 or 403, never an error), the server lives
+ * on (and, under make asan, frees each load once, after its last request), and the maker's
+ * CAs, put back, are the ones in use.
+ */
+static void
+ca_file_swapped(void)
+{
+	enum { N = 8, SWAPS = 100 };
+	struct env e;
+	struct swtpm stranger;
+	struct tdev d;
+	struct asker a[N];
+	pthread_t th[N];
+	atomic_int stop = 0;
+	struct bundles b;
+	int ok = 0, refused = 0, bad = 0;
+
+	START_WITH(&e, "tpm-swap", 0, 0, "threads = 8\nrefusal_limit = 1000000\n");
+	CHECK(two_bundles(&e, &stranger, &b) == 0, "the maker's and another maker's CAs");
+	CHECK(tdev_open(&d, &e.maker, "hv") == 0, "the maker's TPM");
+	for (int i = 0; i < N; i++) {
+		a[i] = (struct asker){.e = &e, .d = &d, .stop = &stop};
+		CHECK(pthread_create(&th[i], NULL, ask_nonces, &a[i]) == 0, "thread");
+	}
+	for (int i = 0; i < SWAPS; i++) {
+		if (replace_file(b.cas, NULL, i % 2 == 0 ? b.other : b.saved) != 0)
+			break;
+		usleep(5000);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		ok += a[i].ok;
+		refused += a[i].refused;
+		bad += a[i].other;
+		if (a[i].other > 0)
+			printf("    client %d: %d answers neither 200 nor 403 (the last: %ld)\n", i,
+			       a[i].other, a[i].last_other);
+	}
+	printf("    %d accepted, %d refused over %d swaps\n", ok, refused, SWAPS);
+	CHECK(bad == 0 && ok > 0 && refused > 0, "every answer is one maker's or the other's");
+	CHECK(replace_file(b.cas, NULL, b.saved) == 0 && nonce_status(&e, &d) == 200,
+	      "the maker's CAs put back are in use");
 	tdev_close(&d);
 	env_end(&e);
 }
@@ -714,6 +818,7 @@ static const struct t_case tpm_enroll_cases[] = {
 	{"nonce_bound", nonce_bound},
 	{"nonce_race", nonce_race},
 	{"ca_file_reloaded", ca_file_reloaded},
+	{"ca_file_swapped", ca_file_swapped},
 	{"quote_refused", quote_refused},
 	{"log_ends_with_measurement", log_ends_with_measurement},
 };
