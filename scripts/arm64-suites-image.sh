@@ -3,7 +3,7 @@
 #   arm64-suites-image.sh OUT.cpio.gz INIT GUEST TOOLS CROSS_LIB PROGRAM...
 # INIT at /init, each PROGRAM (static arm64) in /bin/, GUEST at /guest/guest.bin (hvproc.c's
 # rule: $CLEAVE_BIN/../guest/guest.bin with CLEAVE_BIN=/bin), busybox and openssl from TOOLS
-# (scripts/arm64-testtools.sh) in /bin/, openssl's libssl3 and the cross compiler's arm64 libc
+# (scripts/arm64-sysroot.sh OUT tools ...) in /bin/, openssl's libssl3 and the cross compiler's arm64 libc
 # and loader (CROSS_LIB: /usr/aarch64-linux-gnu/lib) in /lib/. A gzipped newc cpio owned by
 # root, the same bytes for the same inputs.
 set -euo pipefail

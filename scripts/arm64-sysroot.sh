@@ -4,8 +4,10 @@
 # arm64 architecture and its own list folders on the command line only, as in arm64-kernel.sh,
 # so the machine's dpkg architectures are untouched. Nothing is installed.
 #   arm64-sysroot.sh [OUT [DIR PACKAGE...]]
-# With DIR and packages, those packages go into OUT/DIR instead (tests/arm64/tpm.mk: Debian's
-# arm64 tpm2-tss, OpenSSL and libsodium shared libraries and headers into OUT/tpmroot).
+# With DIR and packages, those packages go into OUT/DIR instead: tests/arm64/tpm.mk puts Debian's
+# arm64 tpm2-tss, OpenSSL and libsodium shared libraries and headers into OUT/tpmroot, and
+# tests/arm64/suites.mk what the x86 hypervisor suites exec in the emulated machine
+# (busybox-static, the openssl command line and libssl3) into OUT/tools.
 set -euo pipefail
 out=${1:-build/arm64}
 dir=${2:-sysroot}

@@ -21,7 +21,7 @@ $(ARM64_OUT)/suites/%: $(ARM64_OUT)/obj/tests/integration/%.o $(ARM64_SUITE_LIB)
 	@echo "  LD      $@ (arm64)"
 	@$(ARM64_CC) -static -o $@ $^ $(ARM64_HV_LIBS)
 $(ARM64_TOOLS)/.done:
-	@scripts/arm64-testtools.sh $(ARM64_OUT)
+	@scripts/arm64-sysroot.sh $(ARM64_OUT) tools busybox-static openssl libssl3
 $(ARM64_SUITES_IMG): $(ARM64_OUT)/bin/init $(ARM64_GUEST_BIN) $(ARM64_TOOLS)/.done \
 		$(ARM64_OUT)/bin/hv_suites $(ARM64_SUITE_BINS) $(ARM64_OUT)/hv/cleave-hv \
 		$(ARM64_OUT)/hv/cleave-hvctl $(ARM64_OUT)/hv/cleave-ticket \
