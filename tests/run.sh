@@ -7,6 +7,7 @@
 # the last line is "N passed, N failed, N skipped" (one count per suite binary). A suite that
 # passes but leaves files in tests/out/<build>/ fails: tests clean up after themselves, except
 # screenshots/, kept for people to look at (test_browser saves the console's screens there).
+# Suites run one at a time, except the emulated arm64 ones (below), which run beside the rest.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -25,18 +26,25 @@ skip_reasons() {         # skip_reasons LOG
 				 if (!seen[$0]++) print $0 ": " (why != "" ? why : "(cmocka skip)") }' "$1"
 }
 
-run_suite() {            # run_suite KIND BINARY
-	local kind=$1 bin=$2 name log start rc why before left
-	name=$(basename "$bin"); log="$out/$kind-$name.log"
-	before=$(ls -A "$out")
+# Runs one suite with its output in LOG and its scratch files under DIR; "RC SECONDS" on stdout,
+# after checking that it left nothing in DIR but its log (and screenshots/).
+exec_suite() {           # exec_suite BINARY LOG DIR
+	local bin=$1 log=$2 dir=$3 start rc secs before left
+	before=$(ls -A "$dir")
 	start=$EPOCHREALTIME
-	timeout 600 "$bin" >"$log" 2>&1; rc=$?
-	local secs; secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-	left=$(comm -13 <(echo "$before") <(ls -A "$out") | grep -vxF -e "$kind-$name.log" -e screenshots | tr '\n' ' ')
+	CLEAVE_TEST_OUT="$PWD/$dir" timeout 600 "$bin" >"$log" 2>&1; rc=$?
+	secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	left=$(comm -13 <(echo "$before") <(ls -A "$dir") | grep -vxF -e "$(basename "$log")" -e screenshots -e beside | tr '\n' ' ')
 	if [ $rc -eq 0 ] && [ -n "$left" ]; then
-		echo "suite passed but left files behind in $out: $left" >>"$log"
+		echo "suite passed but left files behind in $dir: $left" >>"$log"
 		rc=1
 	fi
+	echo "$rc $secs"
+}
+
+# Counts and prints what a suite's run came to.
+report_suite() {         # report_suite KIND NAME LOG RC SECONDS
+	local kind=$1 name=$2 log=$3 rc=$4 secs=$5 why
 	if [ $rc -eq 0 ]; then
 		pass=$((pass + 1)); printf '  ok    %-12s %-40s %6ss\n' "$kind" "$name" "$secs"
 		while IFS= read -r why; do
@@ -54,11 +62,44 @@ run_suite() {            # run_suite KIND BINARY
 	fi
 }
 
+run_suite() {            # run_suite KIND BINARY
+	local kind=$1 name log res
+	name=$(basename "$2"); log="$out/$kind-$name.log"
+	res=$(exec_suite "$2" "$log" "$out")
+	report_suite "$kind" "$name" "$log" ${res% *} ${res#* }
+}
+
 echo "unit tests:"
 for t in "$BUILD"/tests/unit/test_*; do [ -x "$t" ] && run_suite unit "$t"; done
-echo "integration tests:"
-for t in "$BUILD"/tests/integration/test_*; do [ -x "$t" ] && run_suite integration "$t"; done
 
+# The suites that run an emulated arm64 machine (QEMU TCG: one host CPU each, most of their time)
+# run one after another beside the others, with their files in $out/beside; reported at the end.
+beside=(); for t in "$BUILD"/tests/integration/test_arm64_*; do [ -x "$t" ] && beside+=("$t"); done
+mkdir -p "$out/beside"
+(
+	for t in "${beside[@]}"; do
+		name=$(basename "$t")
+		exec_suite "$t" "$out/beside/integration-$name.log" "$out/beside" >"$out/beside/$name.rc"
+	done
+) &
+beside_pid=$!
+
+echo "integration tests:"
+for t in "$BUILD"/tests/integration/test_*; do
+	[ -x "$t" ] || continue
+	case " ${beside[*]} " in *" $t "*) continue ;; esac
+	run_suite integration "$t"
+done
+if [ ${#beside[@]} -gt 0 ]; then
+	echo "integration tests run beside the others (emulated arm64):"
+	wait "$beside_pid"
+	for t in "${beside[@]}"; do
+		name=$(basename "$t"); log="$out/beside/integration-$name.log"
+		res=$(cat "$out/beside/$name.rc" 2>/dev/null); res=${res:-"1 0.0"}
+		report_suite integration "$name" "$log" ${res% *} ${res#* }
+		rm -f "$out/beside/$name.rc"
+	done
+fi
 echo
 if [ ${#skipped[@]} -gt 0 ]; then
 	echo "skipped:"
