@@ -189,6 +189,22 @@ int sq_audit_iter_range(struct store *st, int64_t after_seq, size_t limit, audit
 /* The console's queries, in store_sqlite_query.c (devices, commands) and store_sqlite_auditq.c (audit, policy counts). */
 int sq_policy_counts(struct store *st, const char *name, int is_default, int64_t version,
 		     int64_t *assigned, int64_t *applied);
+/* store_sqlite_dev.c */
+int sq_device_insert(struct store *st, const struct device *d);
+int sq_device_get(struct store *st, const char *id, struct device *out);
+int sq_device_list(struct store *st, const struct device_filter *f, struct device *out, size_t *n);
+int sq_device_patch(struct store *st, const struct device *v, unsigned fields);
+int sq_device_next_counter(struct store *st, const char *id, int64_t *counter);
+int sq_device_delete(struct store *st, const char *id);
+int sq_device_touch(struct store *st, const char *id, int64_t last_seen, int64_t sig_seq);
+int sq_device_ids_by_policy(struct store *st, const char *name, int is_default,
+			    char (*ids)[STORE_ID_MAX], size_t max, size_t *n);
+int sq_device_ids_by_hv_key(struct store *st, const uint8_t hv_key[32], char (*ids)[STORE_ID_MAX],
+			    size_t max, size_t *n);
+int sq_device_ids_rekey_due(struct store *st, const char *name, int is_default,
+			    int64_t epoch_before, int64_t quiet_since, char (*ids)[STORE_ID_MAX],
+			    size_t max, size_t *n);
+int sq_device_count_by_status(struct store *st, struct status_count *out, size_t max, size_t *n);
 int sq_device_query(struct store *st, const struct device_query *q, struct device *out, size_t *n);
 int sq_device_count(struct store *st, const struct device_query *q, int64_t *n);
 /* Bulk operations by filter, in store_sqlite_bulk.c. */
