@@ -113,28 +113,6 @@ env_end(struct env *e)
 		resp_free(&(r));                                                                   \
 	} while (0)
 
-/* The issuing CA's subject as openssl prints it in RFC 2253 into out. 0 or -1. */
-static int
-issuer_subject(const struct swtpm *t, char *out, size_t cap)
-{
-	char cmd[PATH_MAX + 128];
-	FILE *p;
-	int ok;
-
-	snprintf(cmd, sizeof(cmd), "openssl x509 -noout -subject -nameopt RFC2253 -in '%s'",
-		 t->ca_issuer);
-	p = popen(cmd, "r");
-	if (p == NULL)
-		return -1;
-	ok = fgets(out, (int)cap, p) != NULL;
-	pclose(p);
-	out[strcspn(out, "\n")] = '\0';
-	if (!ok || strncmp(out, "subject=", 8) != 0)
-		return -1;
-	memmove(out, out + 8, strlen(out + 8) + 1);
-	return 0;
-}
-
 /* A check-in carrying attestation att; the device's attestation verdict afterwards into out. */
 static int
 checkin_verdict(struct env *e, struct device_sim *sim, const uint8_t *att, char *out, size_t cap)
@@ -222,7 +200,8 @@ tpm_device_enrolls(void)
 	json_t *j, *hv;
 
 	START(&e, "tpm-enroll", 1, 0);
-	CHECK(issuer_subject(&e.maker, issuer, sizeof(issuer)) == 0, "the issuing CA's subject");
+	CHECK(swtpm_issuer_subject(&e.maker, issuer, sizeof(issuer)) == 0,
+	      "the issuing CA's subject");
 	CHECK(tdev_open(&d, &e.maker, "hv") == 0 && tdev_measure(&d) == 0, "the device's TPM");
 	CHECK(tdev_nonce_req(e.dc, e.tok, tdev_id(&d), &r) == 0, "nonce request");
 	CHECK_STATUS(r, 200);
@@ -334,32 +313,6 @@ ek_refused(void)
 	env_end(&e);
 }
 
-/* tpm2-tools' TPM2B_PUBLIC of a P-256 signing key that is not restricted, in t's TPM. */
-static long
-unrestricted_key(const struct swtpm *t, uint8_t *out, size_t cap)
-{
-	char cmd[4 * PATH_MAX], path[PATH_MAX + 16];
-	FILE *f;
-	size_t n;
-
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && export TPM2TOOLS_TCTI='%s' && { tpm2_createprimary -C o -g sha256 "
-		 "-G ecc -c prim.ctx && tpm2_create -C prim.ctx -G ecc256:ecdsa-sha256 -a "
-		 "'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign' -u free.pub -r "
-		 "free.priv; } >tools.log 2>&1; rc=$?; tpm2_flushcontext -t >/dev/null 2>&1; "
-		 "exit $rc",
-		 t->dir, t->tcti);
-	if (system(cmd) != 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/free.pub", t->dir);
-	f = fopen(path, "rb");
-	if (f == NULL)
-		return -1;
-	n = fread(out, 1, cap, f);
-	fclose(f);
-	return (long)n;
-}
-
 static void
 ak_refused(void)
 {
@@ -372,7 +325,7 @@ ak_refused(void)
 		SKIP("tpm2-tools is not installed");
 	START(&e, "tpm-ak", 0, 0);
 	/* tpm2-tools cannot share swtpm with an open connection: made first */
-	n = unrestricted_key(&e.maker, d.ak_pub, sizeof(d.ak_pub));
+	n = swtpm_unrestricted_key(&e.maker, d.ak_pub, sizeof(d.ak_pub));
 	CHECK(n > 0, "tpm2-tools made a signing key that is not restricted");
 	{
 		uint8_t key[TPM_PUBLIC_MAX];

@@ -253,3 +253,51 @@ swtpm_ca_bundle(const struct swtpm *t, char *out, size_t cap)
 	snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", t->ca_root, t->ca_issuer, out);
 	return system(cmd) == 0 ? 0 : -1;
 }
+
+/* The issuing CA's subject as openssl prints it in RFC 2253 into out. 0 or -1. */
+int
+swtpm_issuer_subject(const struct swtpm *t, char *out, size_t cap)
+{
+	char cmd[PATH_MAX + 128];
+	FILE *p;
+	int ok;
+
+	snprintf(cmd, sizeof(cmd), "openssl x509 -noout -subject -nameopt RFC2253 -in '%s'",
+		 t->ca_issuer);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		return -1;
+	ok = fgets(out, (int)cap, p) != NULL;
+	pclose(p);
+	out[strcspn(out, "\n")] = '\0';
+	if (!ok || strncmp(out, "subject=", 8) != 0)
+		return -1;
+	memmove(out, out + 8, strlen(out + 8) + 1);
+	return 0;
+}
+
+/* tpm2-tools' TPM2B_PUBLIC of a P-256 signing key that is not restricted, in t's TPM. */
+long
+swtpm_unrestricted_key(const struct swtpm *t, uint8_t *out, size_t cap)
+{
+	char cmd[4 * PATH_MAX], path[PATH_MAX + 16];
+	FILE *f;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && export TPM2TOOLS_TCTI='%s' && { tpm2_createprimary -C o -g sha256 "
+		 "-G ecc -c prim.ctx && tpm2_create -C prim.ctx -G ecc256:ecdsa-sha256 -a "
+		 "'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign' -u free.pub -r "
+		 "free.priv; } >tools.log 2>&1; rc=$?; tpm2_flushcontext -t >/dev/null 2>&1; "
+		 "exit $rc",
+		 t->dir, t->tcti);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/free.pub", t->dir);
+	f = fopen(path, "rb");
+	if (f == NULL)
+		return -1;
+	n = fread(out, 1, cap, f);
+	fclose(f);
+	return (long)n;
+}

@@ -10,6 +10,7 @@
 #define CLEAVE_SWTPMTEST_H
 
 #include <limits.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define SWTPM_EK_CERT_RSA 0x01c00002u
@@ -56,5 +57,12 @@ int swtpm_start(struct swtpm *t);
 int swtpm_start_qemu(struct swtpm *t);
 /* Stops it with SIGTERM (its state is saved); a later swtpm_start powers it on again. */
 void swtpm_stop(struct swtpm *t);
+/* t's issuing CA's subject as `openssl x509 -nameopt RFC2253` prints it, into out. 0 or -1. */
+int swtpm_issuer_subject(const struct swtpm *t, char *out, size_t cap);
+/*
+ * tpm2-tools' TPM2B_PUBLIC of a P-256 signing key made in t's (started) TPM without
+ * `restricted`, into out: its length, or -1 (tpm2-tools' output in t->dir/tools.log).
+ */
+long swtpm_unrestricted_key(const struct swtpm *t, uint8_t *out, size_t cap);
 
 #endif
