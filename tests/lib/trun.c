@@ -217,10 +217,11 @@ t_free_port(void)
 	if (low < base + 1000)
 		return 0;
 	span = low - base;
-	if (!started)
-		started = 1,
+	if (!started) {
+		started = 1;
 		next = (unsigned)(((unsigned long)getpid() * 7919u + (unsigned long)time(NULL)) %
 				  span);
+	}
 	for (unsigned i = 0; i < 1000; i++) {
 		unsigned port = base + next % span;
 
