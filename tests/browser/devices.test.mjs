@@ -221,9 +221,14 @@ try {
   await page.selectOption('#f-status', 'queued');
   await page.click('#cmd-filter button[type=submit]');
   await page.waitForFunction(() => location.hash.includes('type=lock') && location.hash.includes('status=queued'));
-  await page.waitForFunction(() => document.querySelectorAll('#commands tbody tr[data-id]').length === 50);
-  const types = await page.locator('#commands tbody tr[data-id] td:nth-child(2)').allTextContents();
-  check(types.every((t) => t === 'lock'), 'only lock commands listed');
+  // The unfiltered list may still be on screen with 50 rows: wait for the filtered one to replace it.
+  const onlyLocks = await page
+    .waitForFunction(() => {
+      const cells = [...document.querySelectorAll('#commands tbody tr[data-id] td:nth-child(2)')];
+      return cells.length === 50 && cells.every((c) => c.textContent === 'lock');
+    }, null, { timeout: 10000 })
+    .then(() => true, () => false);
+  check(onlyLocks, 'only lock commands listed');
   await shot('09-commands.png');
   const victim = await page.locator('#commands tbody tr[data-id]').first().getAttribute('data-id');
   await page.click(`#commands tr[data-id="${victim}"] button.cancel`);
