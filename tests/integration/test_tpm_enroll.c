@@ -732,7 +732,7 @@ ca_file_swapped(void)
 	pthread_t th[N];
 	atomic_int stop = 0;
 	struct bundles b;
-	int ok = 0, refused = 0, bad = 0;
+	int ok = 0, refused = 0, bad = 0, swaps = 0;
 
 	START_WITH(&e, "tpm-swap", 0, 0, "threads = 8\nrefusal_limit = 1000000\n");
 	CHECK(two_bundles(&e, &stranger, &b) == 0, "the maker's and another maker's CAs");
@@ -741,9 +741,9 @@ ca_file_swapped(void)
 		a[i] = (struct asker){.e = &e, .d = &d, .stop = &stop};
 		CHECK(pthread_create(&th[i], NULL, ask_nonces, &a[i]) == 0, "thread");
 	}
-	for (int i = 0; i < SWAPS; i++) {
-		if (replace_file(b.cas, NULL, i % 2 == 0 ? b.other : b.saved) != 0)
-			break;
+	while (swaps < SWAPS &&
+	       replace_file(b.cas, NULL, swaps % 2 == 0 ? b.other : b.saved) == 0) {
+		swaps++;
 		usleep(5000);
 	}
 	atomic_store(&stop, 1);
@@ -756,7 +756,8 @@ ca_file_swapped(void)
 			printf("    client %d: %d answers neither 200 nor 403 (the last: %ld)\n", i,
 			       a[i].other, a[i].last_other);
 	}
-	printf("    %d accepted, %d refused over %d swaps\n", ok, refused, SWAPS);
+	printf("    %d accepted, %d refused over %d swaps\n", ok, refused, swaps);
+	CHECK(swaps == SWAPS, "only %d of %d swaps of the file", swaps, SWAPS);
 	CHECK(bad == 0 && ok > 0 && refused > 0, "every answer is one maker's or the other's");
 	CHECK(replace_file(b.cas, NULL, b.saved) == 0 && nonce_status(&e, &d) == 200,
 	      "the maker's CAs put back are in use");

@@ -193,21 +193,6 @@ collector_lines(const char *path)
 	return n;
 }
 
-int
-collector_entry_lines(const char *path)
-{
-	char line[4096];
-	FILE *f = fopen(path, "r");
-	int n = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, " cleave - audit [cleave@32473 ") != NULL;
-	fclose(f);
-	return n;
-}
-
 /* The value of name="..." in the structured data of line, unescaped (RFC 5424 §6.3.3). */
 static int
 sd_param(const char *line, const char *name, char *out, size_t cap)
@@ -281,6 +266,17 @@ collector_last_checkpoint(const struct collector *c)
 		if (got[i].ckpt)
 			seq = got[i].seq;
 	return seq;
+}
+
+int
+collector_entry_lines(const char *path)
+{
+	static struct msg got[MAX_SEQ * 2];
+	int n = received(path, got, MAX_SEQ * 2), entries = 0;
+
+	for (int i = 0; i < n; i++)
+		entries += !got[i].ckpt;
+	return n < 0 ? -1 : entries;
 }
 
 /* The audit log as GET /api/v1/audit shows it, into m[seq] (seq 1..max-1); the head's seq. */

@@ -53,7 +53,10 @@ int collector_wait_stream(const struct collector *c, struct client *admin, int w
 long long collector_last_checkpoint(const struct collector *c);
 /* Lines in path (0 when it does not exist). */
 int collector_lines(const char *path);
-/* The audit entries among them: signed checkpoints, made on the server's tick, not counted. */
+/*
+ * The audit entries among them: signed checkpoints, made on the server's tick, not counted;
+ * -1 when a line is neither.
+ */
 int collector_entry_lines(const char *path);
 
 #endif
